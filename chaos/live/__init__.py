@@ -1,0 +1,1 @@
+"""Live runs: drive a real stack (Docker Compose, Toxiproxy, load) instead of the simulator."""
