@@ -16,6 +16,7 @@ import enum
 import importlib
 import ipaddress
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType, TracebackType
@@ -170,6 +171,8 @@ def connect(*, environ: Mapping[str, str] | None = None, allow_remote: bool = Fa
     host = docker_host_from_env(env)
     require_local(host, allow_remote=allow_remote)
     docker = import_sdk()
+    if host.kind is HostKind.UNIX_SOCKET:
+        _probe_unix_socket(host, timeout)
     client = None
     try:
         # version="auto" asks the engine for its API version right here, so an
@@ -255,6 +258,17 @@ def _engine_info(client: DockerClient) -> EngineInfo:
         storage_driver=str(info.get("Driver", "?")),
         kernel_version=str(info.get("KernelVersion", "?")),
     )
+
+
+def _probe_unix_socket(host: DockerHost, timeout: float) -> None:
+    # The SDK leaks its socket when a unix connect fails (a ResourceWarning at
+    # best), and the OS error says more than the SDK's wrapping of it.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(timeout)
+        try:
+            probe.connect(host.address)
+        except OSError as exc:
+            raise _unreachable(host, exc) from exc
 
 
 def _unreachable(host: DockerHost, exc: Exception) -> EngineUnavailable:
