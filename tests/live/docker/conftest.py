@@ -1,0 +1,92 @@
+"""Fixtures for tests that need a real Docker engine.
+
+Without an engine (or Compose, or the SDK) these tests skip with the reason,
+except in CI (CI=true), where a missing engine is a failure: CI runs
+.ci/setup-docker.sh first, so a skip there would hide a broken setup.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+from chaos.errors import EngineUnavailable
+from chaos.live import images
+from chaos.live.compose import ComposeTool, find_compose
+from chaos.live.docker_env import Engine, connect, import_sdk, live_readiness
+
+
+def unavailable(reason: str) -> NoReturn:
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"CI=true but the live Docker tests cannot run: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Engine]:
+    readiness = live_readiness(require_compose=False)
+    if not readiness:
+        unavailable(readiness.reason)
+    with connect() as connected:
+        yield connected
+
+
+@pytest.fixture(scope="session")
+def compose_tool() -> ComposeTool:
+    try:
+        return find_compose()
+    except EngineUnavailable as exc:
+        unavailable(str(exc))
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    """Unique per session, so parallel or leftover runs never share a name."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def deb_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pytest's cache keeps the .debs between runs; without the cache plugin, a fresh directory."""
+    cache = getattr(request.config, "cache", None)
+    return Path(cache.mkdir("chaoslab-debs")) if cache is not None else tmp_path_factory.mktemp("debs")
+
+
+@pytest.fixture(scope="session")
+def base_image(engine: Engine, run_id: str, deb_cache: Path) -> Iterator[images.BaseImage]:
+    built = images.build_base_image(f"chaoslab-test/python-base:{run_id}", engine=engine, cache_dir=deb_cache)
+    yield built
+    remove_images(engine, [built.tag])
+
+
+@pytest.fixture(scope="session")
+def runtime_image(engine: Engine, base_image: images.BaseImage, run_id: str) -> Iterator[images.RuntimeImage]:
+    repository = f"chaoslab-test/runtime-{run_id}"
+    built = images.build_runtime_image(base_image.tag, repository=repository, engine=engine)
+    yield built
+    # Tests may build more tags in this repository (e.g. after the sources changed).
+    remove_images(engine, tags_of(engine, repository))
+
+
+@pytest.fixture(scope="session")
+def image_remover(engine: Engine) -> Callable[[list[str]], None]:
+    return lambda tags: remove_images(engine, tags)
+
+
+def tags_of(engine: Engine, repository: str) -> list[str]:
+    return [tag for image in engine.client.images.list(name=repository) for tag in image.tags]
+
+
+def remove_images(engine: Engine, tags: list[str]) -> None:
+    """Remove test images; a failure is reported, not ignored (it would leak disk on the machine)."""
+    not_found = import_sdk().errors.ImageNotFound
+    for tag in tags:
+        try:
+            engine.client.images.remove(tag)
+        except not_found:
+            pass
