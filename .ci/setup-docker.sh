@@ -21,6 +21,7 @@ DOCKERD_LOG="${CHAOSLAB_DOCKERD_LOG:-/var/log/chaoslab-dockerd.log}"
 # too, but the script should not depend on it.
 DOCKER_CLI=/usr/bin/docker
 PACKAGES=(docker.io docker-compose)
+STARTED_DOCKERD=0
 
 log() { printf '[setup-docker] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -38,9 +39,9 @@ missing_packages() {
 # invoke-rc.d would run /etc/init.d/docker with iptables on. policy-rc.d exit
 # 101 is Debian's documented "action forbidden"; only a file we created is removed.
 install_packages() {
-    local missing created_policy=0
-    missing="$(missing_packages)"
-    if [[ -z "$missing" ]]; then
+    local missing=() created_policy=0 rc=0
+    mapfile -t missing < <(missing_packages)
+    if ((${#missing[@]} == 0)); then
         log "packages already installed: ${PACKAGES[*]}"
         return
     fi
@@ -49,10 +50,9 @@ install_packages() {
         chmod 755 /usr/sbin/policy-rc.d
         created_policy=1
     fi
-    log "installing: $(echo $missing)"
+    log "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    local rc=0
-    { apt-get update -q && apt-get install -y -q --no-install-recommends $missing; } || rc=$?
+    { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } || rc=$?
     if [[ $created_policy == 1 ]]; then rm -f /usr/sbin/policy-rc.d; fi
     [[ $rc == 0 ]] || die "apt-get failed (exit $rc)"
 }
@@ -61,33 +61,76 @@ engine_answers() {
     timeout 10 "$DOCKER_CLI" info >/dev/null 2>&1
 }
 
-start_dockerd() {
-    if engine_answers; then
-        log "an engine already answers; not starting dockerd"
-        return
+# True if PID is a live (not zombie) process named COMM. Reads /proc directly
+# (procps may be absent). A process killed with -9 can linger as a zombie, and
+# a zombie still answers kill -0, which is all dockerd checks.
+pid_is_live() {
+    local pid=$1 comm=$2 _pid name state _rest
+    { read -r _pid name state _rest <"/proc/$pid/stat"; } 2>/dev/null || return 1
+    [[ "$name" == "($comm)" && "$state" != Z ]]
+}
+
+live_dockerd_pid() {
+    local stat pid
+    for stat in /proc/[0-9]*/stat; do
+        pid="${stat#/proc/}"
+        pid="${pid%/stat}"
+        if pid_is_live "$pid" dockerd; then
+            echo "$pid"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# dockerd refuses to start while its pid file names a live pid, and does not
+# start its own containerd while containerd's pid file does; after a kill -9
+# both may name zombies (or, later, unrelated processes).
+remove_stale_pid_file() {
+    local file=$1 comm=$2 pid
+    [[ -e "$file" ]] || return 0
+    pid="$(cat "$file" 2>/dev/null || true)"
+    if [[ -z "$pid" ]] || ! pid_is_live "$pid" "$comm"; then
+        log "removing stale $file (pid ${pid:-none} is not a live $comm)"
+        rm -f "$file"
     fi
-    if pgrep -x dockerd >/dev/null; then
-        log "dockerd is running but not answering yet; waiting for it instead of starting another"
-        return
-    fi
+}
+
+launch_dockerd() {
+    remove_stale_pid_file /var/run/docker.pid dockerd
+    remove_stale_pid_file /var/run/docker/containerd/containerd.pid containerd
     log "starting dockerd --iptables=false (log: $DOCKERD_LOG)"
     mkdir -p "$(dirname "$DOCKERD_LOG")"
     # setsid: the daemon must outlive this script and its process group.
     setsid nohup dockerd --iptables=false >>"$DOCKERD_LOG" 2>&1 </dev/null &
+    STARTED_DOCKERD=1
+}
+
+start_dockerd() {
+    local pid
+    if engine_answers; then
+        log "an engine already answers; not starting dockerd"
+    elif pid="$(live_dockerd_pid)"; then
+        log "dockerd (pid $pid) is running but not answering yet; waiting for it instead of starting another"
+    else
+        launch_dockerd
+    fi
+}
+
+fail_with_log() {
+    log "last lines of $DOCKERD_LOG:"
+    tail -n 30 "$DOCKERD_LOG" >&2 || true
+    die "$1"
 }
 
 wait_for_engine() {
     local deadline=$((SECONDS + WAIT_SECONDS))
     until engine_answers; do
-        if ((SECONDS >= deadline)); then
-            log "last lines of $DOCKERD_LOG:"
-            tail -n 30 "$DOCKERD_LOG" >&2 || true
-            die "Docker engine did not answer within ${WAIT_SECONDS}s"
-        fi
-        if ! pgrep -x dockerd >/dev/null; then
-            log "last lines of $DOCKERD_LOG:"
-            tail -n 30 "$DOCKERD_LOG" >&2 || true
-            die "dockerd exited; see $DOCKERD_LOG"
+        ((SECONDS < deadline)) || fail_with_log "Docker engine did not answer within ${WAIT_SECONDS}s"
+        if ! live_dockerd_pid >/dev/null; then
+            # The dockerd we waited for died (or was a zombie): start one, once.
+            [[ $STARTED_DOCKERD == 0 ]] || fail_with_log "dockerd exited; see $DOCKERD_LOG"
+            launch_dockerd
         fi
         sleep 0.5
     done
