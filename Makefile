@@ -1,0 +1,41 @@
+# chaoslab: two commands to start, `make demo` and `make test`. Everything installs into .venv here.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP_BASE := $(VENV)/.installed-base
+STAMP_ALL  := $(VENV)/.installed-all
+DEMO_EXPERIMENT ?= experiments/db-slow-retry-cascade.yaml
+DEMO_OUT ?= runs/demo
+
+.PHONY: demo test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# The simulator needs only the base dependencies; tests need the live and dev extras too.
+$(STAMP_BASE): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(STAMP_ALL): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[live,dev]'
+	touch $@ $(STAMP_BASE)
+
+demo: $(STAMP_BASE)
+	$(BIN)/chaoslab simulate $(DEMO_EXPERIMENT) --out $(DEMO_OUT); status=$$?; \
+	echo; echo "Results are in $(DEMO_OUT)/ (result.json, series.csv, report.html). Exit code $$status (1 = an SLO was missed, as this experiment shows)."; \
+	test $$status -le 1
+
+test: $(STAMP_ALL)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP_ALL)
+	$(BIN)/python benchmarks/sim_speed.py
+
+lint: $(STAMP_ALL)
+	$(BIN)/ruff check chaos tests benchmarks
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
