@@ -1,0 +1,1 @@
+"""The model shared by both engines: topology, experiment and playbook files parsed into frozen objects."""

@@ -1,0 +1,127 @@
+"""Alert rules, evaluated the same way on simulated and live measurements.
+
+::
+
+    alerts:
+      - name: web-errors                    # a threshold rule
+        entrypoint: web
+        metric: error_ratio
+        threshold: 0.05
+        window: 30s                         # the metric is computed over this trailing window
+        for: 15s                            # the condition must hold this long before firing
+        every: 5s                           # evaluation interval
+      - name: web-burn                      # a multi-window burn-rate rule (SRE workbook, ch. 5)
+        kind: burn_rate
+        entrypoint: web
+        objective: 0.99                     # success objective: the error budget is 1%
+        windows: [{long: 5m, short: 30s, factor: 14.4}, {long: 30m, short: 3m, factor: 6}]
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Annotated
+
+from chaos.model.parsing import Model, Seconds, Tagged, fld
+from chaos.model.scope import Scope, ScopeKind
+
+
+class AlertMetric(enum.Enum):
+    ERROR_RATIO = "error_ratio"        # failed / requests over the window
+    LATENCY_P50 = "latency_p50"        # seconds, over successful requests in the window
+    LATENCY_P90 = "latency_p90"
+    LATENCY_P95 = "latency_p95"
+    LATENCY_P99 = "latency_p99"
+    REQUEST_RATE = "request_rate"      # requests per second
+    THROUGHPUT = "throughput"          # successful requests per second
+    QUEUE = "queue"                    # waiting requests (mean of per-second samples)
+    BUSY = "busy"                      # busy workers (mean of per-second samples)
+    RETRY_RATE = "retry_rate"          # retries sent per second
+
+    @property
+    def percentile(self) -> float | None:
+        return {"latency_p50": 50.0, "latency_p90": 90.0, "latency_p95": 95.0,
+                "latency_p99": 99.0}.get(self.value)
+
+
+class Comparison(enum.Enum):
+    ABOVE = "above"
+    BELOW = "below"
+
+
+class AlertScoped(Model):
+    """Alert rules name exactly one service or entrypoint."""
+
+    service: str | None
+    entrypoint: str | None
+
+    @property
+    def scope(self) -> Scope:
+        if self.service is not None:
+            return Scope(ScopeKind.SERVICE, self.service)
+        return Scope(ScopeKind.ENTRYPOINT, self.entrypoint or "")
+
+    @property
+    def scope_field(self) -> str:
+        return "service" if self.service is not None else "entrypoint"
+
+    def validate(self) -> None:
+        if (self.service is None) == (self.entrypoint is None):
+            raise self.error(None, "an alert rule names exactly one of 'service' or 'entrypoint'")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThresholdRule(AlertScoped):
+    """Fires when a metric over a trailing window crosses a threshold for a while."""
+
+    TAG = "threshold"
+    name: str = fld(doc="the alert's name (playbooks trigger on it)")
+    service: str | None = fld(None)
+    entrypoint: str | None = fld(None)
+    metric: AlertMetric = fld(doc="what is measured")
+    threshold: Seconds = fld(doc="a number; for latency metrics a duration such as 500ms")
+    op: Comparison = fld(Comparison.ABOVE, doc="fire when the metric is above or below the threshold")
+    window: Seconds = fld(60.0, gt=0, doc="trailing window the metric is computed over")
+    for_: Seconds = fld(0.0, key="for", doc="how long the condition must hold before the alert fires")
+    every: Seconds = fld(10.0, gt=0, doc="evaluation interval")
+
+
+@dataclass(frozen=True)
+class BurnWindow(Model):
+    """Both windows must burn error budget faster than ``factor`` times the sustainable rate."""
+
+    long: Seconds = fld(gt=0)
+    short: Seconds = fld(gt=0)
+    factor: float = fld(gt=0, doc="burn-rate multiple, e.g. 14.4 (2% of a 30-day budget in an hour)")
+
+    def validate(self) -> None:
+        if self.short > self.long:
+            raise self.error("short", "the short window must not be longer than the long one")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BurnRateRule(AlertScoped):
+    """Multi-window, multi-burn-rate alert on the error budget of an objective."""
+
+    TAG = "burn_rate"
+    name: str = fld()
+    service: str | None = fld(None)
+    entrypoint: str | None = fld(None)
+    objective: float = fld(gt=0, lt=1, doc="success objective, e.g. 0.999; the error budget is 1 - objective")
+    windows: tuple[BurnWindow, ...] = fld(doc="fires when any pair burns too fast")
+    for_: Seconds = fld(0.0, key="for")
+    every: Seconds = fld(10.0, gt=0)
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.windows:
+            raise self.error("windows", "give at least one window pair")
+
+    @property
+    def budget(self) -> float:
+        return 1.0 - self.objective
+
+
+AnyAlertRule = ThresholdRule | BurnRateRule
+AlertRule = Annotated[AnyAlertRule, Tagged("kind", default=ThresholdRule)]

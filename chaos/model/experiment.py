@@ -1,0 +1,174 @@
+"""An experiment: a topology, a load, faults, and what 'healthy' and 'alerting' mean.
+
+::
+
+    name: db-slow-retry-cascade
+    topology: ../topologies/shop.yaml     # or the topology written inline
+    duration: 5m
+    warmup: 30s                           # excluded from every figure
+    seed: 7
+    replications: 1
+    load: {profile: constant, rate: 300}
+    faults: [...]                         # see chaos.model.faults
+    slos: [...]                           # see chaos.model.slos
+    alerts: [...]                         # see chaos.model.alerts
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from chaos.errors import InputError
+from chaos.model.alerts import AlertRule, AnyAlertRule
+from chaos.model.faults import AnyFault, FaultSpec, TargetKind
+from chaos.model.load import AnyLoadProfile, LoadProfile
+from chaos.model.parsing import Model, Raw, Seconds, Where, did_you_mean, fld, one_of, where_of
+from chaos.model.scope import Scope, ScopeKind, split_edge
+from chaos.model.slos import ALL, Objective, Slo, objectives
+from chaos.model.topology import Topology
+
+
+@dataclass(frozen=True)
+class Override(Model):
+    """``services.cart.replicas: 3`` under ``overrides``: one setting of the topology changed for this experiment."""
+
+    VALUE_KEY = "value"
+    path: str = fld(doc="dotted path: services.<name>.<setting>..., calls picked by the service they call")
+    value: Raw = fld(doc="the new value")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Experiment(Model):
+    """Everything one simulated or live run needs."""
+
+    name: str = fld(doc="a short name")
+    topology: Topology = fld(doc="path of a topology file (relative to this file), or the topology inline")
+    overrides: tuple[Override, ...] = fld((), keyed="path", doc="topology settings changed for this experiment")
+    duration: Seconds = fld(gt=0, doc="length of the run, warm-up included")
+    load: LoadProfile = fld(doc="entry requests per second over time")
+    warmup: Seconds = fld(0.0, doc="start of the run excluded from figures")
+    faults: tuple[FaultSpec, ...] = fld((), doc="faults and when they happen")
+    slos: tuple[Slo, ...] = fld((), doc="service level objectives")
+    alerts: tuple[AlertRule, ...] = fld((), doc="alert rules")
+    seed: int = fld(1, ge=0, doc="random seed; the same seed gives the same figures")
+    replications: int = fld(1, ge=1, doc="independent runs with seeds seed, seed+1, ...")
+    description: str = fld("")
+
+    @property
+    def load_profile(self) -> AnyLoadProfile:
+        return self.load  # type: ignore[return-value]
+
+    @property
+    def fault_list(self) -> tuple[AnyFault, ...]:
+        return self.faults  # type: ignore[return-value]
+
+    @property
+    def alert_rules(self) -> tuple[AnyAlertRule, ...]:
+        return self.alerts  # type: ignore[return-value]
+
+    @cached_property
+    def objectives(self) -> tuple[Objective, ...]:
+        return objectives(self.slos, [s.name for s in self.topology.services],
+                          [e.name for e in self.topology.entrypoints])
+
+    @property
+    def scopes(self) -> tuple[Scope, ...]:
+        return (tuple(Scope.service(s.name) for s in self.topology.services)
+                + tuple(Scope.entrypoint(e.name) for e in self.topology.entrypoints))
+
+    @classmethod
+    def prepare(cls, values: dict[str, Any], where: Where) -> dict[str, Any]:
+        """Apply the experiment's overrides to its topology before anything else looks at it."""
+        overrides = values.get("overrides", ())
+        if overrides:
+            values["topology"] = with_overrides(values["topology"], overrides)
+        return values
+
+    def validate(self) -> None:
+        if self.warmup >= self.duration:
+            raise self.error("warmup", f"warm-up ({self.warmup:g}s) must be shorter than the run ({self.duration:g}s)")
+        for fault in self.fault_list:
+            self._check_fault(fault)
+        for slo in self.slos:
+            self._check_scope(slo, slo.scope_field, slo.scope_kind, slo.scope_name, allow_all=True)
+        names: set[str] = set()
+        for rule in self.alert_rules:
+            self._check_scope(rule, rule.scope_field, rule.scope.kind, rule.scope.name, allow_all=False)
+            if rule.name in names:
+                raise rule.error("name", f"duplicate alert name '{rule.name}'")
+            names.add(rule.name)
+        labels: set[str] = set()
+        for fault in self.fault_list:
+            if fault.name is not None and fault.name in labels:
+                raise fault.error("name", f"duplicate fault name '{fault.name}'")
+            labels.add(fault.label)
+
+    def _check_scope(self, obj: Model, field_name: str, kind: ScopeKind, name: str, allow_all: bool) -> None:
+        known = (self.topology.service_map if kind is ScopeKind.SERVICE else self.topology.entrypoint_map)
+        if name == ALL and allow_all:
+            return
+        if name not in known:
+            raise obj.error(field_name, f"unknown {kind.value} '{name}'{did_you_mean(name, known)}")
+
+    def _check_fault(self, fault: AnyFault) -> None:
+        if fault.at >= self.duration:
+            raise fault.error("at", f"the fault starts at {fault.at:g}s, after the run ends ({self.duration:g}s)")
+        kind = self.target_kind(fault.target)
+        if kind is None:
+            raise fault.error("target", self._unknown_target(fault.target, fault.TARGETS))
+        if kind not in fault.TARGETS:
+            allowed = " or ".join(sorted(k.value for k in fault.TARGETS))
+            raise fault.error("target", f"a {fault.TAG} fault targets {allowed}, but '{fault.target}' is "
+                                        f"{'an' if kind is TargetKind.EDGE else 'a'} {kind.value}")
+        if fault.TAG == "crash" and fault.replicas is not None:  # type: ignore[union-attr]
+            have = self.topology.service(fault.target).replicas
+            if fault.replicas > have:  # type: ignore[union-attr]
+                raise fault.error("replicas", f"'{fault.target}' has only {have} replica(s)")
+
+    def target_kind(self, target: str) -> TargetKind | None:
+        topo = self.topology
+        edge = split_edge(target)
+        if edge is not None:
+            return TargetKind.EDGE if edge in topo.edges else None
+        if target in topo.service_map:
+            return TargetKind.SERVICE
+        if target in topo.entrypoint_map or target == ALL:
+            return TargetKind.ENTRYPOINT
+        return None
+
+    def _unknown_target(self, target: str, allowed: frozenset[TargetKind]) -> str:
+        topo = self.topology
+        edge = split_edge(target)
+        if edge is not None:
+            caller, callee = edge
+            for name in (caller, callee):
+                if name not in topo.service_map:
+                    return f"unknown service '{name}'{did_you_mean(name, topo.service_map)} in edge '{target}'"
+            calls = [c.to for c in topo.service(caller).calls]
+            return (f"'{caller}' does not call '{callee}'" +
+                    (f"; it calls {one_of(calls)}" if calls else "; it makes no calls"))
+        names: list[str] = []
+        words = []
+        if allowed & {TargetKind.SERVICE, TargetKind.EDGE}:
+            names += list(topo.service_map)
+            words.append("service")
+        if TargetKind.ENTRYPOINT in allowed:
+            names += list(topo.entrypoint_map)
+            words.append("entrypoint")
+        return f"unknown {' or '.join(words)} '{target}'{did_you_mean(target, names)}"
+
+
+def with_overrides(topology: Topology, overrides: tuple[Override, ...]) -> Topology:
+    """The topology with each override applied, checked again as a whole."""
+    from chaos.model.overrides import revalidate, set_path
+    for ov in overrides:
+        try:
+            topology = set_path(topology, ov.path.split("."), ov.value)  # type: ignore[assignment]
+        except InputError as exc:
+            location, _ = where_of(ov).of("path")
+            raise InputError(f"{exc.path}: {exc.detail}" if exc.path else exc.detail, location, "overrides",
+                             exc.hint) from None
+    revalidate(topology)
+    return topology

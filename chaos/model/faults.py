@@ -1,0 +1,156 @@
+"""The fault vocabulary, shared by the simulator and live game days.
+
+Each fault has a ``kind``, a ``target`` (a service ``db``, an edge ``cart->db``, or an
+entrypoint ``web`` / ``*`` for load spikes), a start ``at`` and a ``duration`` (none:
+to the end of the run)::
+
+    faults:
+      - {kind: latency, target: db, at: 60s, duration: 2m, delay: 400ms, jitter: 50ms}
+      - {kind: crash, target: cart, replicas: 1, at: 90s, duration: 30s}
+      - {kind: partition, target: checkout->payment, at: 2m, duration: 20s}
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Annotated, ClassVar
+
+from chaos.model.parsing import Model, Seconds, Tagged, fld
+
+
+class TargetKind(enum.Enum):
+    SERVICE = "service"
+    EDGE = "edge"
+    ENTRYPOINT = "entrypoint"
+
+
+class FaultKind(enum.Enum):
+    CRASH = "crash"
+    HANG = "hang"
+    LATENCY = "latency"
+    ERRORS = "errors"
+    SLOWDOWN = "slowdown"
+    PARTITION = "partition"
+    PACKET_LOSS = "packet_loss"
+    LOAD_SPIKE = "load_spike"
+    COLD_START = "cold_start"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fault(Model):
+    """What every fault has: a target and a time window."""
+
+    TARGETS: ClassVar[frozenset[TargetKind]] = frozenset({TargetKind.SERVICE})
+    target: str = fld(doc="a service, an edge 'caller->callee', or an entrypoint ('*': all)")
+    at: Seconds = fld(0.0, doc="when the fault starts")
+    duration: Seconds | None = fld(None, gt=0, doc="how long it lasts; none: to the end of the run")
+    name: str | None = fld(None, doc="a name playbooks can refer to (default: kind and target)")
+
+    @property
+    def kind(self) -> FaultKind:
+        return FaultKind(self.TAG)
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.TAG}:{self.target}"
+
+    def end(self, run_duration: float) -> float:
+        return run_duration if self.duration is None else min(run_duration, self.at + self.duration)
+
+
+@dataclass(frozen=True)
+class ColdCache(Model):
+    """After a restart the service is slower, recovering exponentially."""
+
+    factor: float = fld(3.0, ge=1, doc="service-time multiplier right after the restart")
+    decay: Seconds = fld(30.0, gt=0, doc="time constant of the recovery")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Crash(Fault):
+    """Replicas go down (in-flight requests fail at once) and come back after ``duration``, or never."""
+
+    TAG = "crash"
+    replicas: int | None = fld(None, ge=1, doc="how many replicas crash (default: all)")
+    cold_start: ColdCache | None = fld(None, doc="restarted replicas start cold")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hang(Fault):
+    """Requests are accepted and never answered: callers wait until their timeout."""
+
+    TAG = "hang"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Latency(Fault):
+    """Every response on the target is delayed by ``delay`` plus or minus ``jitter`` (uniform)."""
+
+    TAG = "latency"
+    TARGETS = frozenset({TargetKind.SERVICE, TargetKind.EDGE})
+    delay: Seconds = fld(doc="added delay")
+    jitter: Seconds = fld(0.0, doc="the delay varies uniformly by this much either way")
+
+    def validate(self) -> None:
+        if self.jitter > self.delay:
+            raise self.error("jitter", f"jitter ({self.jitter:g}s) larger than the delay ({self.delay:g}s) "
+                                       "would make delays negative")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Errors(Fault):
+    """A share of requests fail fast."""
+
+    TAG = "errors"
+    TARGETS = frozenset({TargetKind.SERVICE, TargetKind.EDGE})
+    ratio: float = fld(gt=0, le=1, doc="share of requests that fail")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Slowdown(Fault):
+    """Service time is multiplied by ``factor``, like a CPU throttle."""
+
+    TAG = "slowdown"
+    factor: float = fld(gt=0, doc="service-time multiplier (2: twice as slow)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Partition(Fault):
+    """Every call over the edge (or to the service) is dropped: callers see timeouts."""
+
+    TAG = "partition"
+    TARGETS = frozenset({TargetKind.SERVICE, TargetKind.EDGE})
+
+
+@dataclass(frozen=True, kw_only=True)
+class PacketLoss(Fault):
+    """A share of calls over the edge (or to the service) is lost: those callers see timeouts."""
+
+    TAG = "packet_loss"
+    TARGETS = frozenset({TargetKind.SERVICE, TargetKind.EDGE})
+    ratio: float = fld(gt=0, le=1, doc="share of calls lost")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadSpike(Fault):
+    """The arrival rate at an entrypoint ('*': all) is multiplied by ``factor``."""
+
+    TAG = "load_spike"
+    TARGETS = frozenset({TargetKind.ENTRYPOINT})
+    factor: float = fld(gt=0, doc="arrival-rate multiplier")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ColdStart(Fault):
+    """The service restarts cold: service time is raised and decays back (a deploy, a cache flush)."""
+
+    TAG = "cold_start"
+    factor: float = fld(3.0, ge=1, doc="service-time multiplier right at 'at'")
+    decay: Seconds = fld(30.0, gt=0, doc="time constant of the recovery")
+
+
+FAULT_CLASSES: tuple[type[Fault], ...] = (Crash, Hang, Latency, Errors, Slowdown, Partition, PacketLoss,
+                                          LoadSpike, ColdStart)
+AnyFault = Crash | Hang | Latency | Errors | Slowdown | Partition | PacketLoss | LoadSpike | ColdStart
+FaultSpec = Annotated[AnyFault, Tagged("kind")]

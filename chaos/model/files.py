@@ -1,0 +1,81 @@
+"""Reading model files: one function per kind, and telling the kinds apart."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Any, TypeVar
+
+from yaml.nodes import MappingNode, Node, ScalarNode
+
+from chaos.errors import InputError, Location
+from chaos.model.experiment import Experiment
+from chaos.model.parsing import Context, Model, compose_file, convert, display_path, one_of
+from chaos.model.topology import Topology
+
+M = TypeVar("M", bound=Model)
+
+
+class FileKind(enum.Enum):
+    TOPOLOGY = "topology"
+    EXPERIMENT = "experiment"
+    PLAYBOOK = "playbook"
+
+
+def model_class(kind: FileKind) -> type[Model]:
+    if kind is FileKind.TOPOLOGY:
+        return Topology
+    if kind is FileKind.EXPERIMENT:
+        return Experiment
+    from chaos.model.playbook import Playbook  # the playbook model imports this module's users
+    return Playbook
+
+
+def load(path: str | Path, cls: type[M]) -> M:
+    """Parse ``path`` into ``cls``; every problem is an InputError naming file, line and field."""
+    path = Path(path)
+    shown = display_path(path)
+    node = compose_file(path, shown)
+    ctx = Context(shown, path.resolve().parent, load_ref=_load_reference)
+    return convert(node, cls, ctx, "")  # type: ignore[no-any-return]
+
+
+def load_topology(path: str | Path) -> Topology:
+    return load(path, Topology)
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    return load(path, Experiment)
+
+
+def _load_reference(text: Any, cls: type, ctx: Context, node: Node, path: str) -> Any:
+    """A field such as ``topology: ../topologies/shop.yaml`` names another file, relative to this one."""
+    if not isinstance(text, str) or not text:
+        raise ctx.fail(node, path, f"expected a file path or an inline {cls.__name__.lower()}")
+    target = (ctx.base_dir / text)
+    if not target.is_file():
+        raise ctx.fail(node, path, f"file not found: {text} (looked for {target})")
+    return load(target, cls)
+
+
+_SIGNATURES = {FileKind.PLAYBOOK: ("steps",), FileKind.EXPERIMENT: ("load", "topology"),
+               FileKind.TOPOLOGY: ("services", "entrypoints")}
+
+
+def detect_kind(path: str | Path) -> FileKind:
+    """Tell a topology, an experiment and a playbook apart by their top-level keys."""
+    path = Path(path)
+    shown = display_path(path)
+    node = compose_file(path, shown)
+    if isinstance(node, MappingNode):
+        keys = {k.value for k, _ in node.value if isinstance(k, ScalarNode)}
+        for kind, marks in _SIGNATURES.items():
+            if keys & set(marks):
+                return kind
+    raise InputError("cannot tell what kind of file this is: a topology has 'services', an experiment 'load', "
+                     "a playbook 'steps'", Location(shown, 1, 1),
+                     hint=f"pass --kind with one of {one_of(k.value for k in FileKind)}")
+
+
+def load_any(path: str | Path, kind: FileKind | None = None) -> Model:
+    return load(path, model_class(kind or detect_kind(path)))

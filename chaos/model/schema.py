@@ -1,0 +1,126 @@
+"""JSON Schema of each file kind, generated from the same type hints the parser reads.
+
+``chaoslab schema experiment > experiment.schema.json`` lets editors (VS Code's YAML
+extension, for one) complete keys and flag mistakes while typing.
+"""
+
+from __future__ import annotations
+
+import enum
+import typing
+from typing import Any
+
+from chaos.model.parsing import (
+    DURATION,
+    RAW,
+    Tagged,
+    enum_choices,
+    is_model,
+    model_fields,
+    optional_inner,
+    split_annotated,
+)
+
+DURATION_PATTERN = r"^\s*((\d+(\.\d*)?|\.\d+)\s*(us|µs|ms|s|m|h|d)\s*)+$"
+
+
+def _duration() -> dict[str, Any]:
+    return {"oneOf": [{"type": "number", "minimum": 0},
+                      {"type": "string", "pattern": DURATION_PATTERN}],
+            "description": "a duration: 250ms, 3s, 2m, 1h, 1m30s, or a number of seconds"}
+
+
+def _bounds(meta: typing.Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, name in (("ge", "minimum"), ("gt", "exclusiveMinimum"), ("le", "maximum"), ("lt", "exclusiveMaximum")):
+        if meta.get(key) is not None:
+            out[name] = meta[key]
+    return out
+
+
+def type_schema(tp: Any, meta: typing.Mapping[str, Any] | None = None, defs: dict[str, Any] | None = None) -> dict:
+    meta = meta or {}
+    defs = {} if defs is None else defs
+    base, markers = split_annotated(tp)
+    inner = optional_inner(base)
+    if inner is not None:
+        sub = type_schema(typing.Annotated[(inner, *markers)] if markers else inner, meta, defs)
+        return {"anyOf": [sub, {"type": "null"}]}
+    for marker in markers:
+        if isinstance(marker, Tagged):
+            return _tagged(base, marker, defs)
+        if marker is DURATION:
+            return _duration()
+        if marker is RAW:
+            return {"description": "a value of the type of the setting the path names"}
+    if is_model(base):
+        if getattr(base, "REF", False):
+            return {"anyOf": [{"type": "string", "description": "path of a file, relative to this one"},
+                              _model_ref(base, defs)]}
+        return _model_ref(base, defs)
+    if typing.get_origin(base) is tuple:
+        item = typing.get_args(base)[0]
+        keyed = meta.get("keyed")
+        if keyed:
+            if item.VALUE_KEY is not None:
+                value_field = next(f for f in model_fields(item) if f.name == item.VALUE_KEY)
+                return {"type": "object", "additionalProperties": type_schema(value_field.type, value_field.meta, defs)}
+            return {"type": "object", "additionalProperties": _model_ref(item, defs, skip=keyed)}
+        return {"type": "array", "items": type_schema(item, None, defs)}
+    if isinstance(base, type) and issubclass(base, enum.Enum):
+        return {"type": "string", "enum": enum_choices(base)}
+    simple = {bool: "boolean", int: "integer", float: "number", str: "string"}
+    if base in simple:
+        return {"type": simple[base], **_bounds(meta)}
+    raise TypeError(f"no schema for {tp!r}")
+
+
+def _model_ref(cls: type, defs: dict[str, Any], skip: str | None = None, tag: tuple[str, str] | None = None) -> dict:
+    name = cls.__name__ + (f"_{tag[1]}" if tag else "") + ("_entry" if skip else "")
+    if name not in defs:
+        defs[name] = {}  # placeholder against recursion
+        defs[name] = _model_schema(cls, defs, skip, tag)
+    return {"$ref": f"#/$defs/{name}"}
+
+
+def _model_schema(cls: type, defs: dict[str, Any], skip: str | None, tag: tuple[str, str] | None) -> dict:
+    props: dict[str, Any] = {}
+    required: list[str] = []
+    for f in model_fields(cls):
+        if f.name == skip:
+            continue
+        sub = type_schema(f.type, f.meta, defs)
+        if f.meta.get("doc"):
+            sub = {**sub, "description": f.meta["doc"]}
+        props[f.key] = sub
+        if f.required:
+            required.append(f.key)
+    if tag is not None:
+        props[tag[0]] = {"const": tag[1]}
+        required.append(tag[0])
+    out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
+    if (cls.__doc__ or "").strip():
+        out["description"] = (cls.__doc__ or "").strip().splitlines()[0]
+    if required:
+        out["required"] = required
+    return out
+
+
+def _tagged(union: Any, tagged: Tagged, defs: dict[str, Any]) -> dict:
+    options = []
+    for member in typing.get_args(union):
+        ref = _model_ref(member, defs, tag=(tagged.key, member.TAG))
+        options.append(ref)
+        if member is tagged.default:
+            # the tag may be left out for the default member
+            options.append(_model_ref(member, defs))
+    if tagged.scalar is not None:
+        first = model_fields(tagged.scalar)[0]
+        options.append(type_schema(first.type, first.meta, defs))
+    return {"oneOf": options} if len(options) > 1 else options[0]
+
+
+def schema_for(cls: type, title: str) -> dict[str, Any]:
+    defs: dict[str, Any] = {}
+    root = _model_schema(cls, defs, None, None)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": title, **root, "$defs": defs}
