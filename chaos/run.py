@@ -1,0 +1,184 @@
+"""What an engine measured: the one record both the simulator and the live driver produce.
+
+A :class:`Run` holds per-second :class:`Series` for every scope (each service, as its
+callers saw it, and each entrypoint, as its users saw it), whole-run :class:`Totals`
+over the measured window (after warm-up), the faults as they were really applied, and
+:class:`Marker` events (breakers opening, replicas crashing, playbook steps).
+
+Analysis (``chaos.analysis``) is pure functions of a Run; reports draw what analysis
+returns. Nothing here knows which engine filled it in.
+
+Per-service figures count *attempts sent to the service*, each with the outcome its
+caller saw: ``ok``, or an error by :class:`Cause`. Latency is over successful
+attempts, from the caller's send to the answer (SRE practice: errors are counted, not
+timed). An attempt answered after its caller gave up counts as ``timeout``, and the
+work spent on it as ``wasted``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from chaos.model.experiment import Experiment
+from chaos.model.scope import Scope
+
+
+class Cause(enum.Enum):
+    """Why an attempt failed. The order is the kernel's cause code."""
+
+    TIMEOUT = "timeout"            # the caller gave up waiting (slow, hung, lost, partitioned)
+    REJECTED = "rejected"          # queue full, or shed after waiting too long, or admission limit
+    CIRCUIT_OPEN = "circuit_open"  # the service failed because a breaker toward a dependency was open
+    CRASHED = "crashed"            # no replica up, or the replica died while holding the request
+    INJECTED = "injected"          # an injected error
+    DEPENDENCY = "dependency"      # the service failed because a call it made failed
+
+
+CAUSES: tuple[Cause, ...] = tuple(Cause)
+
+
+def latency_bounds(extra: tuple[float, ...] = ()) -> tuple[float, ...]:
+    """Upper bounds (seconds) of latency histogram buckets: 20 per decade from 100us to 100s.
+
+    Thresholds named by SLOs and alerts are added as exact bounds, so 'how many
+    requests were slower than 800ms' is counted, not interpolated.
+    """
+    base = [round(1e-4 * 10 ** (i / 20), 12) for i in range(0, 121)]
+    return tuple(sorted(set(base) | {round(x, 12) for x in extra if x > 0}))
+
+
+@dataclass
+class Series:
+    """Per-second figures of one scope; index i covers simulated (or wall) seconds [i, i+1)."""
+
+    requests: list[int] = field(default_factory=list)
+    ok: list[int] = field(default_factory=list)
+    errors: dict[Cause, list[int]] = field(default_factory=lambda: {c: [] for c in CAUSES})
+    p50_ms: list[float | None] = field(default_factory=list)
+    p95_ms: list[float | None] = field(default_factory=list)
+    p99_ms: list[float | None] = field(default_factory=list)
+    mean_ms: list[float | None] = field(default_factory=list)
+    queue: list[float] = field(default_factory=list)
+    busy: list[float] = field(default_factory=list)
+    retries: list[int] = field(default_factory=list)
+    wasted: list[int] = field(default_factory=list)
+    degraded: list[int] = field(default_factory=list)
+    hist: list[dict[int, int]] = field(default_factory=list)  # latency bucket index -> count
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+    def failed(self, i: int) -> int:
+        return sum(self.errors[c][i] for c in CAUSES)
+
+    def failed_series(self) -> list[int]:
+        cols = [self.errors[c] for c in CAUSES]
+        return [sum(vals) for vals in zip(*cols, strict=True)] if cols and cols[0] else [0] * len(self)
+
+
+@dataclass
+class Totals:
+    """Whole-run figures of one scope over the measured window (after warm-up)."""
+
+    requests: int = 0
+    ok: int = 0
+    errors: dict[Cause, int] = field(default_factory=lambda: {c: 0 for c in CAUSES})
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    mean_ms: float | None = None
+    retries: int = 0
+    wasted: int = 0
+    degraded: int = 0
+
+    @property
+    def failed(self) -> int:
+        return sum(self.errors.values())
+
+    @property
+    def error_ratio(self) -> float:
+        return self.failed / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True)
+class FaultWindow:
+    """A fault as it was really applied: when it started and when it was reverted (None: never)."""
+
+    label: str
+    kind: str
+    target: str
+    start_s: float
+    end_s: float | None
+    params: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Marker:
+    """Something that happened at a moment: a breaker opened, a replica crashed, a step ran."""
+
+    t_s: float
+    kind: str
+    subject: str
+    detail: str = ""
+
+
+@dataclass
+class Run:
+    """Everything an engine measured in one run of one experiment."""
+
+    engine: str
+    experiment: Experiment
+    seed: int
+    duration_s: float
+    warmup_s: float
+    bounds: tuple[float, ...]
+    series: dict[Scope, Series]
+    totals: dict[Scope, Totals]
+    faults: list[FaultWindow] = field(default_factory=list)
+    markers: list[Marker] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> int:
+        return max((len(s) for s in self.series.values()), default=0)
+
+    @property
+    def first_measured(self) -> int:
+        """Index of the first second after warm-up."""
+        return int(math.ceil(self.warmup_s - 1e-9))
+
+
+def percentile_from_hist(hist: dict[int, int], bounds: tuple[float, ...], q: float) -> float | None:
+    """The q-quantile (0..1) of a bucketed latency sample, interpolated linearly inside its bucket."""
+    total = sum(hist.values())
+    if total == 0:
+        return None
+    rank = q * total
+    seen = 0
+    for idx in sorted(hist):
+        count = hist[idx]
+        if seen + count >= rank:
+            lo = bounds[idx - 1] if idx > 0 else 0.0
+            hi = bounds[idx] if idx < len(bounds) else bounds[-1] * 2
+            frac = (rank - seen) / count if count else 0.0
+            return lo + (hi - lo) * frac
+        seen += count
+    return bounds[-1]
+
+
+def count_above(hist: dict[int, int], bounds: tuple[float, ...], threshold: float) -> int:
+    """Requests slower than ``threshold``; exact when the threshold is one of the bounds."""
+    cut = bisect.bisect_left(bounds, threshold)  # buckets <= cut hold latencies <= threshold
+    return sum(c for idx, c in hist.items() if idx > cut)
+
+
+def merge_hists(hists: list[dict[int, int]]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for h in hists:
+        for k, v in h.items():
+            out[k] = out.get(k, 0) + v
+    return out

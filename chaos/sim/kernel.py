@@ -1,0 +1,801 @@
+"""The simulation kernel: every request attempt is a SimPy event, moved along by callbacks.
+
+SimPy's ``Environment`` is the clock and the event heap. Rather than one generator
+process per hop (which costs several events and a condition event per call, since
+SimPy cannot cancel a timeout), each attempt of a call is a :class:`Span`: an
+``Event`` subclass that is scheduled when its work finishes and carries its own state.
+Timeouts of one duration share one FIFO queue and one heap event (:class:`Timeouts`).
+Callback lists are built once and shared. This keeps a hop at about one heap event,
+which is what makes the simulator many times faster than the straightforward model
+(see ``benchmarks/sim_speed.py``).
+
+The life of a span at service S::
+
+    send ─> (breaker? lost on the wire?) ─> arrive ─> queue ─> start ─> work done
+         ─> stages of calls (each call: attempts, retries, fallback) ─> finish ─> respond
+
+``answer`` records the outcome the caller saw, exactly once per span, whichever comes
+first: the response or the caller's timeout. Nothing here does I/O or reads a clock
+other than the simulation's.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from collections.abc import Callable
+
+import simpy
+from simpy.events import Event
+
+from chaos.model.topology import Jitter, LoadBalancing
+
+# Cause codes, in the order of chaos.run.Cause. Ints, because they are counted on the hot path.
+OK = -1
+TIMEOUT, REJECTED, CIRCUIT_OPEN, CRASHED, INJECTED, DEPENDENCY = range(6)
+N_CAUSES = 6
+
+NORMAL = 1  # SimPy's priority for ordinary events
+
+FROZEN_ARRIVAL, FROZEN_WORK, FROZEN_RESPONSE = range(3)  # where a hang held a span up
+
+
+class Stats:
+    """Counters of one scope for the current second; the recorder empties them every tick."""
+
+    __slots__ = ("requests", "ok", "err", "lat", "retries", "wasted", "degraded")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.ok = 0
+        self.err = [0] * N_CAUSES
+        self.lat: list[float] = []
+        self.retries = 0
+        self.wasted = 0
+        self.degraded = 0
+
+
+class Replica:
+    """One instance of a service: a worker pool and its queue."""
+
+    __slots__ = ("svc", "index", "up", "busy", "queue", "qdead", "active", "cold")
+
+    def __init__(self, svc: Svc, index: int) -> None:
+        self.svc = svc
+        self.index = index
+        self.up = True
+        self.busy = 0
+        self.queue: deque[Span] = deque()
+        self.qdead = 0                    # cancelled spans still sitting in the queue
+        # Spans holding a worker, failed at once on a crash. A dict, not a set: its order is
+        # the order they started, so a crash fails them in the same order on every run.
+        self.active: dict[Span, None] = {}
+        self.cold: list[tuple[float, float, float]] = []  # (since, factor, decay) after cold starts
+
+    @property
+    def waiting(self) -> int:
+        return len(self.queue) - self.qdead
+
+    def cold_factor(self, now: float) -> float:
+        return 1.0 + sum((f - 1.0) * math.exp(-(now - t0) / decay) for t0, f, decay in self.cold)
+
+
+class Svc:
+    """A service at run time: its replicas, its current (fault-affected) behaviour, its stats."""
+
+    __slots__ = ("name", "replicas", "up", "workers", "qlimit", "lifo", "max_wait", "draw", "factor",
+                 "cold", "delays", "err_ratio", "hung", "loss", "partitioned", "net_faulty", "stages",
+                 "lb", "rr", "rand", "rng", "stats", "track_kids", "frozen", "faulty")
+
+    def __init__(self, name: str, rng: random.Random) -> None:
+        self.name = name
+        self.rng = rng
+        self.rand = rng.random
+        self.replicas: list[Replica] = []
+        self.up: list[Replica] = []
+        self.workers = 1
+        self.qlimit = 0
+        self.lifo = False
+        self.max_wait: float | None = None
+        self.draw: Callable[[], float] = lambda: 0.0
+        self.factor = 1.0        # product of slowdown factors
+        self.cold = False        # some replica has a cold-start factor
+        self.delays: list[tuple[float, float]] = []   # (delay, jitter) of latency faults on responses
+        self.err_ratio = 0.0
+        self.hung = 0
+        self.loss = 0.0
+        self.partitioned = 0
+        self.net_faulty = False  # loss or partition on every call to this service
+        self.faulty = False      # any fault that arrivals must check (loss, partition, hang, errors)
+        self.stages: tuple[tuple[Edge, ...], ...] = ()
+        self.lb = LoadBalancing.ROUND_ROBIN
+        self.rr = 0
+        self.stats = Stats()
+        self.track_kids = False  # some outgoing call cancels its callee on timeout
+        self.frozen: list[tuple[int, Span, int]] = []  # what a hang held up: (step, span, cause)
+
+
+class Edge:
+    """A call from a service (or from the clients of an entrypoint) to a service, with its policy."""
+
+    __slots__ = ("name", "caller", "callee", "caller_stats", "timeout", "max_retries", "base", "cap",
+                 "jitter", "budget", "tokens", "token_cap", "prob", "breaker", "fallback", "cancel",
+                 "loss", "partitioned", "delays", "err_ratio", "net_faulty", "faulty", "rand", "timeouts")
+
+    def __init__(self, name: str, caller: Svc | None, callee: Svc, caller_stats: Stats,
+                 rand: Callable[[], float]) -> None:
+        self.name = name
+        self.caller = caller
+        self.callee = callee
+        self.caller_stats = caller_stats
+        self.rand = rand
+        self.timeout: float | None = None
+        self.timeouts: Timeouts | None = None  # the kernel's queue for this timeout
+        self.max_retries = 0
+        self.base = 0.0
+        self.cap = 0.0
+        self.jitter = Jitter.NONE
+        self.budget: float | None = None
+        self.tokens = 0.0
+        self.token_cap = 10.0
+        self.prob = 1.0
+        self.breaker: Breaker | None = None
+        self.fallback = False
+        self.cancel = False
+        self.loss = 0.0
+        self.partitioned = 0
+        self.delays: list[tuple[float, float]] = []
+        self.err_ratio = 0.0
+        self.net_faulty = False
+        self.faulty = False
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before ``attempt`` (1 = the first retry)."""
+        delay = self.base * (2.0 ** (attempt - 1))
+        if delay > self.cap:
+            delay = self.cap
+        if self.jitter is Jitter.FULL:
+            return self.rand() * delay
+        if self.jitter is Jitter.EQUAL:
+            return delay / 2 + self.rand() * delay / 2
+        return delay
+
+
+CLOSED, OPEN, HALF_OPEN = 0, 1, 2
+
+
+class Breaker:
+    """A circuit breaker judging failures over a sliding window of ten buckets."""
+
+    __slots__ = ("ratio", "min_calls", "width", "open_for", "probes", "state", "until", "out", "good",
+                 "calls", "fails", "head", "total", "failed", "on_change")
+
+    BUCKETS = 10
+
+    def __init__(self, ratio: float, min_calls: int, window: float, open_for: float, probes: int,
+                 on_change: Callable[[str], None]) -> None:
+        self.ratio = ratio
+        self.min_calls = min_calls
+        self.width = window / self.BUCKETS
+        self.open_for = open_for
+        self.probes = probes
+        self.on_change = on_change
+        self.state = CLOSED
+        self.until = 0.0
+        self.out = 0
+        self.good = 0
+        self._reset_window(0)
+
+    def _reset_window(self, head: int) -> None:
+        self.calls = [0] * self.BUCKETS
+        self.fails = [0] * self.BUCKETS
+        self.head = head
+        self.total = 0
+        self.failed = 0
+
+    def allow(self, now: float) -> bool:
+        state = self.state
+        if state == CLOSED:
+            return True
+        if state == OPEN:
+            if now < self.until:
+                return False
+            self.state = HALF_OPEN
+            self.out = self.good = 0
+            self.on_change("half_open")
+        if self.out < self.probes:
+            self.out += 1
+            return True
+        return False
+
+    def record(self, now: float, ok: bool) -> None:
+        state = self.state
+        if state == HALF_OPEN:
+            if not ok:
+                self._open(now)
+            else:
+                self.good += 1
+                if self.good >= self.probes:
+                    self.state = CLOSED
+                    self._reset_window(int(now / self.width))
+                    self.on_change("closed")
+            return
+        if state == OPEN:
+            return  # answers to calls sent before it opened
+        b = int(now / self.width)
+        if b != self.head:
+            self._advance(b)
+        i = b % self.BUCKETS
+        self.calls[i] += 1
+        self.total += 1
+        if not ok:
+            self.fails[i] += 1
+            self.failed += 1
+            if self.total >= self.min_calls and self.failed >= self.ratio * self.total:
+                self._open(now)
+
+    def _advance(self, b: int) -> None:
+        steps = b - self.head
+        if steps >= self.BUCKETS:
+            self._reset_window(b)
+            return
+        for k in range(self.head + 1, b + 1):
+            i = k % self.BUCKETS
+            self.total -= self.calls[i]
+            self.failed -= self.fails[i]
+            self.calls[i] = self.fails[i] = 0
+        self.head = b
+
+    def _open(self, now: float) -> None:
+        self.state = OPEN
+        self.until = now + self.open_for
+        self._reset_window(int(now / self.width))
+        self.on_change("open")
+
+
+class Span(Event):
+    """One attempt of one call, as the callee handles it; scheduled as an event when its work is done.
+
+    Only the fields every span needs are set in ``__init__``; the rest fall back to the
+    class defaults below until they change, which saves work on the hot path.
+    """
+
+    _ok = True          # SimPy processes an event only if it is ok (or defused)
+    root = False        # entry requests are roots; spans never are
+    answered = False    # the caller has its outcome (response or its own timeout)
+    dead = False        # the service has stopped working on it (done, cancelled, crashed)
+    queued = False
+    rep: Replica | None = None
+    pending = 0         # calls of the current stage still outstanding
+    stage = 0
+    failed = OK         # cause to fail with once the current stage is over
+    kids: list[Span] | None = None
+    tq = 0.0            # when it entered the queue
+
+    def __init__(self, svc: Svc, edge: Edge, parent: Span | EntryRequest, attempt: int, now: float) -> None:
+        self.svc = svc
+        self.edge = edge
+        self.parent = parent
+        self.attempt = attempt
+        self.t0 = now
+
+
+class EntryRequest:
+    """A user's request at an entrypoint: the root every span descends from."""
+
+    __slots__ = ("entry", "t0")
+    root = True
+    dead = False
+    kids = None
+
+    def __init__(self, entry: Entry, t0: float) -> None:
+        self.entry = entry
+        self.t0 = t0
+
+
+class Timeouts(Event):
+    """All pending timeouts of one duration, in one queue, with one event on the heap.
+
+    Attempts with the same timeout expire in the order they were sent, so a FIFO per
+    duration holds them in deadline order. Only the head's deadline is scheduled; when
+    it fires, expired attempts time out and answered ones are dropped from the front,
+    and the next unanswered head is scheduled. Most attempts are answered long before
+    their deadline, so a timeout costs a deque append instead of a heap event.
+    """
+
+    _ok = True
+
+    def __init__(self, duration: float) -> None:
+        self.duration = duration
+        self.spans: deque[Span] = deque()
+        self.armed = False
+
+
+class Retry(Event):
+    """The end of a backoff: send the next attempt."""
+
+    _ok = True
+
+    def __init__(self, edge: Edge, parent: Span | EntryRequest, attempt: int) -> None:
+        self.edge = edge
+        self.parent = parent
+        self.attempt = attempt
+
+
+class Delivery(Event):
+    """A response held up by a latency fault on its way back to the caller."""
+
+    _ok = True
+
+    def __init__(self, span: Span, cause: int) -> None:
+        self.span = span
+        self.cause = cause
+
+
+class Entry:
+    """An entrypoint at run time: its arrival stream, its clients' call policy, its stats."""
+
+    __slots__ = ("name", "edge", "stats", "share", "factor", "admission", "tokens", "last", "epoch", "rng")
+
+    def __init__(self, name: str, edge: Edge, share: float, rng: random.Random) -> None:
+        self.name = name
+        self.edge = edge
+        self.share = share
+        self.stats = edge.caller_stats
+        self.factor = 1.0                 # load-spike multiplier
+        self.admission: float | None = None   # admission limit (requests/s) set by a playbook
+        self.tokens = 0.0
+        self.last = 0.0
+        self.epoch = 0
+        self.rng = rng
+
+
+class Arrival(Event):
+    """The next arrival of an entrypoint's Poisson stream."""
+
+    _ok = True
+
+    def __init__(self, entry: Entry, epoch: int) -> None:
+        self.entry = entry
+        self.epoch = epoch
+
+
+class Kernel:
+    """Moves spans through services. Built by ``chaos.sim.world``, driven by ``chaos.sim.simulate``."""
+
+    def __init__(self, env: simpy.Environment, rate_at: Callable[[float], float],
+                 next_change: Callable[[float], float]) -> None:
+        self.env = env
+        self.schedule = env.schedule
+        self.rate_at = rate_at          # total entry rate at time t, before entrypoint factors
+        self.next_change = next_change  # the next time after t where the rate's slope changes
+        self.cb_work = [self.run_stages]
+        self.cb_timeouts = [self.on_timeouts]
+        self.timeouts: dict[float, Timeouts] = {}
+        self.cb_retry = [self.on_retry]
+        self.cb_deliver = [self.on_deliver]
+        self.cb_arrival = [self.on_arrival]
+
+    # ------------------------------------------------------------------ arrivals
+
+    def start_arrivals(self, entry: Entry) -> None:
+        """(Re)plan an entrypoint's stream from now on, e.g. after its rate factor changed."""
+        entry.epoch += 1
+        self._plan_arrival(entry, self.env.now)
+
+    def _plan_arrival(self, entry: Entry, t: float) -> None:
+        # Poisson arrivals with a piecewise-linear rate, by thinning: propose at the largest
+        # rate of the current piece, accept with probability rate(t)/max. Crossing a piece
+        # boundary restarts the proposal there, which is exact because the process is memoryless.
+        rng = entry.rng
+        scale = entry.share * entry.factor
+        while True:
+            end = self.next_change(t)
+            lam_max = max(self.rate_at(t), self.rate_at(min(end, t + 1e9) - 1e-9)) * scale
+            if lam_max <= 0:
+                if end == math.inf:
+                    return
+                t = end
+                continue
+            cand = t + rng.expovariate(lam_max)
+            if cand >= end:
+                t = end
+                continue
+            if rng.random() * lam_max <= self.rate_at(cand) * scale:
+                ev = Arrival(entry, entry.epoch)
+                ev.callbacks = self.cb_arrival
+                self.schedule(ev, NORMAL, cand - self.env._now)
+                return
+            t = cand
+
+    def on_arrival(self, ev: Arrival) -> None:
+        entry = ev.entry
+        if ev.epoch != entry.epoch:
+            return  # planned before the rate changed
+        now = self.env._now
+        self._plan_arrival(entry, now)
+        entry.stats.requests += 1
+        req = EntryRequest(entry, now)
+        if entry.admission is not None and not self._admit(entry, now):
+            entry.stats.err[REJECTED] += 1
+            return
+        self.send(entry.edge, req, 0)
+
+    def _admit(self, entry: Entry, now: float) -> bool:
+        """Token bucket at the admission limit (burst of one second's worth)."""
+        limit = entry.admission or 0.0
+        entry.tokens = min(limit, entry.tokens + (now - entry.last) * limit)
+        entry.last = now
+        if entry.tokens >= 1.0:
+            entry.tokens -= 1.0
+            return True
+        return False
+
+    # ------------------------------------------------------------------ calls
+
+    def send(self, edge: Edge, parent: Span | EntryRequest, attempt: int) -> None:
+        """Send one attempt of a call over ``edge`` on behalf of ``parent``."""
+        now = self.env._now  # the property costs a call on the hottest path
+        breaker = edge.breaker
+        if breaker is not None and not breaker.allow(now):
+            self.attempt_failed(edge, parent, attempt, CIRCUIT_OPEN)
+            return
+        callee = edge.callee
+        span = Span(callee, edge, parent, attempt, now)
+        callee.stats.requests += 1
+        if attempt:
+            edge.caller_stats.retries += 1
+        elif edge.budget is not None:
+            tokens = edge.tokens + edge.budget
+            edge.tokens = tokens if tokens < edge.token_cap else edge.token_cap
+        kids = parent.kids
+        if kids is not None:
+            kids.append(span)  # the parent may have to cancel it
+        pending = edge.timeouts
+        if pending is not None:
+            pending.spans.append(span)
+            if not pending.armed:
+                pending.armed = True
+                pending.callbacks = self.cb_timeouts
+                self.schedule(pending, NORMAL, pending.duration)
+        if edge.faulty or callee.faulty:
+            self.arrive(span, callee, now)
+        else:
+            self.admit(span, callee, now)
+
+    def _lost_on_wire(self, edge: Edge, callee: Svc) -> bool:
+        if edge.partitioned or callee.partitioned:
+            return True
+        keep = (1.0 - edge.loss) * (1.0 - callee.loss)
+        return edge.rand() >= keep
+
+    def arrive(self, span: Span, svc: Svc, now: float) -> None:
+        """The slow path of an arrival, taken only while a fault is active on the edge or service."""
+        edge = span.edge
+        if (edge.net_faulty or svc.net_faulty) and self._lost_on_wire(edge, svc):
+            return  # only the caller's timeout will tell
+        if svc.hung:
+            svc.frozen.append((FROZEN_ARRIVAL, span, OK))  # accepted, not answered while hung
+            return
+        if svc.err_ratio and svc.rand() < svc.err_ratio:
+            self.respond(span, INJECTED)
+            return
+        if edge.err_ratio and edge.rand() < edge.err_ratio:
+            self.respond(span, INJECTED)
+            return
+        self.admit(span, svc, now)
+
+    def admit(self, span: Span, svc: Svc, now: float) -> None:
+        """Pick a replica; start at once if a worker is free, else queue, else reject."""
+        up = svc.up
+        n = len(up)
+        if n == 1:
+            rep = up[0]
+        elif n == 0:
+            self.respond(span, CRASHED)  # connection refused
+            return
+        else:
+            rep = self._pick(svc, up, n)
+        span.rep = rep
+        if rep.busy < svc.workers:
+            rep.busy += 1
+            rep.active[span] = None
+            t = svc.draw() * svc.factor
+            if svc.cold and rep.cold:
+                t *= rep.cold_factor(now)
+            span.callbacks = self.cb_work
+            self.schedule(span, NORMAL, t)
+        elif len(rep.queue) - rep.qdead < svc.qlimit:
+            rep.queue.append(span)
+            span.queued = True
+            span.tq = now
+        else:
+            self.respond(span, REJECTED)
+
+    def _pick(self, svc: Svc, up: list[Replica], n: int) -> Replica:
+        lb = svc.lb
+        if lb is LoadBalancing.ROUND_ROBIN:
+            svc.rr = i = (svc.rr + 1) % n
+            return up[i]
+        if lb is LoadBalancing.RANDOM:
+            return up[int(svc.rand() * n)]
+        best = up[0]
+        best_load = best.busy + len(best.queue) - best.qdead
+        for rep in up:
+            load = rep.busy + len(rep.queue) - rep.qdead
+            if load < best_load:
+                best, best_load = rep, load
+        return best
+
+    def start(self, span: Span, rep: Replica) -> None:
+        """A queued span gets a worker."""
+        rep.busy += 1
+        rep.active[span] = None
+        svc = span.svc
+        t = svc.draw() * svc.factor
+        if svc.cold and rep.cold:
+            t *= rep.cold_factor(self.env._now)
+        span.callbacks = self.cb_work
+        self.schedule(span, NORMAL, t)
+
+    def run_stages(self, span: Span, i: int = 0) -> None:
+        """Start the calls of stage ``i`` (or the next stage that has any), or finish.
+
+        Also the callback of a span's work being done (``i`` = 0).
+        """
+        if span.dead:
+            return  # crashed or cancelled while working; the worker was released then
+        if i == 0 and span.svc.hung:
+            span.svc.frozen.append((FROZEN_WORK, span, OK))
+            return
+        stages = span.svc.stages
+        n = len(stages)
+        while i < n:
+            group = stages[i]
+            if len(group) == 1:
+                edge = group[0]
+                if edge.prob < 1.0 and edge.rand() >= edge.prob:
+                    i += 1
+                    continue
+                span.stage = i
+                span.pending = 1
+                if span.svc.track_kids:
+                    span.kids = []
+                self.send(edge, span, 0)
+                return
+            taken = [e for e in group if e.prob >= 1.0 or e.rand() < e.prob]
+            if not taken:
+                i += 1
+                continue
+            span.stage = i
+            span.pending = len(taken)  # set before sending: an attempt may fail synchronously
+            if span.svc.track_kids:
+                span.kids = []
+            for edge in taken:
+                self.send(edge, span, 0)
+            return
+        self.finish(span, OK)
+
+    def attempt_failed(self, edge: Edge, parent: Span | EntryRequest, attempt: int, cause: int) -> None:
+        """An attempt failed: retry after backoff if allowed, else fall back or fail the call."""
+        if parent.dead:
+            return
+        if attempt < edge.max_retries:
+            allowed = True
+            if edge.budget is not None:
+                if edge.tokens >= 1.0:
+                    edge.tokens -= 1.0
+                else:
+                    allowed = False
+            if allowed:
+                delay = edge.backoff(attempt + 1) if edge.base > 0 else 0.0
+                if delay <= 0.0:
+                    self.send(edge, parent, attempt + 1)
+                else:
+                    ev = Retry(edge, parent, attempt + 1)
+                    ev.callbacks = self.cb_retry
+                    self.schedule(ev, NORMAL, delay)
+                return
+        if edge.fallback:
+            edge.caller_stats.degraded += 1
+            self.call_done(parent, OK)
+        else:
+            self.call_done(parent, cause)
+
+    def on_retry(self, ev: Retry) -> None:
+        if not ev.parent.dead:
+            self.send(ev.edge, ev.parent, ev.attempt)
+
+    def call_done(self, parent: Span | EntryRequest, cause: int) -> None:
+        """A call (all its attempts) is over with ``cause`` (OK or an error) for ``parent``."""
+        if parent.root:
+            self.entry_done(parent, cause)  # type: ignore[arg-type]
+            return
+        span: Span = parent  # type: ignore[assignment]
+        if span.dead:
+            return
+        if cause != OK:
+            span.failed = CIRCUIT_OPEN if cause == CIRCUIT_OPEN else DEPENDENCY
+        span.pending -= 1
+        if span.pending == 0:
+            if span.failed != OK:
+                self.finish(span, span.failed)
+            else:
+                self.run_stages(span, span.stage + 1)
+
+    def entry_done(self, req: EntryRequest, cause: int) -> None:
+        stats = req.entry.stats
+        if cause == OK:
+            stats.ok += 1
+            stats.lat.append(self.env._now - req.t0)
+        else:
+            stats.err[cause] += 1
+
+    # ------------------------------------------------------------------ endings
+
+    def finish(self, span: Span, cause: int) -> None:
+        """The service is done with ``span`` (answer or error): free the worker, respond."""
+        span.dead = True
+        span.kids = None
+        rep = span.rep
+        if rep is not None:
+            rep.busy -= 1
+            rep.active.pop(span, None)
+            if rep.queue:
+                self.dequeue(rep)
+        svc = span.svc
+        if span.answered or svc.hung or svc.delays or span.edge.delays:
+            self.respond(span, cause)
+        else:
+            self.answer(span, cause)
+
+    def respond(self, span: Span, cause: int) -> None:
+        """Send the answer back; it may be held up by latency faults, or find the caller gone."""
+        span.dead = True
+        if span.answered:
+            if cause == OK:
+                span.svc.stats.wasted += 1
+            return
+        if span.svc.hung:
+            span.svc.frozen.append((FROZEN_RESPONSE, span, cause))
+            return
+        edge = span.edge
+        if edge.delays or span.svc.delays:
+            delay = sum(d + j * (2.0 * edge.rand() - 1.0) for d, j in edge.delays + span.svc.delays)
+            if delay > 0:
+                ev = Delivery(span, cause)
+                ev.callbacks = self.cb_deliver
+                self.schedule(ev, NORMAL, delay)
+                return
+        self.answer(span, cause)
+
+    def on_deliver(self, ev: Delivery) -> None:
+        span = ev.span
+        if span.answered:
+            if ev.cause == OK:
+                span.svc.stats.wasted += 1
+            return
+        self.answer(span, ev.cause)
+
+    def answer(self, span: Span, cause: int) -> None:
+        """The caller learns the outcome of ``span``: count it once, then continue the call."""
+        span.answered = True
+        stats = span.svc.stats
+        now = self.env._now
+        edge = span.edge
+        if edge.breaker is not None:
+            edge.breaker.record(now, cause == OK)
+        if cause == OK:
+            stats.ok += 1
+            stats.lat.append(now - span.t0)
+            self.call_done(span.parent, OK)
+        else:
+            stats.err[cause] += 1
+            self.attempt_failed(edge, span.parent, span.attempt, cause)
+
+    def timeouts_of(self, duration: float | None) -> Timeouts | None:
+        """The shared queue for timeouts of ``duration`` (None: no timeout)."""
+        if duration is None:
+            return None
+        pending = self.timeouts.get(duration)
+        if pending is None:
+            pending = self.timeouts[duration] = Timeouts(duration)
+        return pending
+
+    def on_timeouts(self, pending: Timeouts) -> None:
+        spans = pending.spans
+        duration = pending.duration
+        now = self.env._now
+        while spans:
+            span = spans[0]
+            if span.answered:
+                spans.popleft()
+                continue
+            wait = span.t0 + duration - now
+            if wait > 1e-9:  # not yet due; a nanosecond early is fine and avoids a rounding loop
+                pending.callbacks = self.cb_timeouts
+                self.schedule(pending, NORMAL, wait)
+                return
+            spans.popleft()
+            if span.edge.cancel:
+                self.cancel(span)
+            self.answer(span, TIMEOUT)
+        pending.armed = False
+
+    def cancel(self, span: Span) -> None:
+        """The caller gave up and the callee notices: stop working on ``span`` and its calls."""
+        if span.dead:
+            return
+        span.dead = True
+        rep = span.rep
+        if rep is None:
+            return  # lost on the wire or swallowed by a hang: nothing holds it
+        if span.queued:
+            rep.qdead += 1
+            return
+        rep.busy -= 1
+        rep.active.pop(span, None)
+        kids, span.kids = span.kids, None
+        if rep.queue:
+            self.dequeue(rep)
+        for kid in kids or ():
+            if not kid.answered and kid.edge.cancel:
+                self.cancel(kid)
+
+    def dequeue(self, rep: Replica) -> None:
+        """Give a free worker the next live request, shedding ones that waited too long."""
+        svc = rep.svc
+        queue = rep.queue
+        while queue and rep.up and rep.busy < svc.workers:
+            span = queue.pop() if svc.lifo else queue.popleft()
+            if span.dead:
+                rep.qdead -= 1
+                continue
+            span.queued = False
+            if svc.max_wait is not None and self.env._now - span.tq > svc.max_wait:
+                self.respond(span, REJECTED)
+                continue
+            self.start(span, rep)
+
+    # ------------------------------------------------------------------ replicas
+
+    def thaw(self, svc: Svc) -> None:
+        """A hang is over: what it held up goes on, in the order it was held (like ``docker unpause``)."""
+        held, svc.frozen = svc.frozen, []
+        now = self.env._now
+        for step, span, cause in held:
+            if step == FROZEN_RESPONSE:
+                span.dead = False  # respond() marks it dead again
+                self.respond(span, cause)
+            elif not span.dead:
+                if step == FROZEN_ARRIVAL:
+                    self.arrive(span, svc, now)
+                else:
+                    self.run_stages(span, 0)
+
+    def crash(self, rep: Replica) -> None:
+        """The replica dies: every request it holds or queues fails at once (connections reset)."""
+        if not rep.up:
+            return
+        svc = rep.svc
+        rep.up = False
+        svc.up = [r for r in svc.up if r is not rep]
+        victims = list(rep.active) + [s for s in rep.queue if not s.dead]
+        rep.active.clear()
+        rep.queue.clear()
+        rep.busy = rep.qdead = 0
+        for span in victims:
+            span.kids = None
+            span.queued = False
+            self.respond(span, CRASHED)
+
+    def restart(self, rep: Replica, cold: tuple[float, float] | None = None) -> None:
+        if rep.up:
+            return
+        rep.up = True
+        svc = rep.svc
+        svc.up = [r for r in svc.replicas if r.up]
+        if cold is not None:
+            rep.cold.append((self.env.now, cold[0], cold[1]))
+            svc.cold = True

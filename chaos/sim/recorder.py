@@ -1,0 +1,118 @@
+"""Turns the kernel's per-second counters into the Run's series and whole-run totals."""
+
+from __future__ import annotations
+
+import bisect
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chaos.model.scope import Scope
+from chaos.run import CAUSES, Series, Totals
+from chaos.sim.kernel import N_CAUSES, Stats
+
+Gauge = Callable[[], tuple[float, float]]  # (queue, busy) sampled at the end of each second
+
+
+def quantile(xs: list[float] | array, q: float) -> float:
+    """Linear interpolation between order statistics of a sorted sample."""
+    n = len(xs)
+    if n == 1:
+        return xs[0]
+    pos = q * (n - 1)
+    lo = int(pos)
+    hi = min(lo + 1, n - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def bucketize(xs: list[float], bounds: tuple[float, ...]) -> dict[int, int]:
+    """Counts per latency bucket of a sorted sample (bucket k holds (bounds[k-1], bounds[k]])."""
+    out: dict[int, int] = {}
+    i, n, nb = 0, len(xs), len(bounds)
+    while i < n:
+        b = bisect.bisect_left(bounds, xs[i])
+        if b >= nb:
+            out[b] = n - i
+            break
+        j = bisect.bisect_right(xs, bounds[b], i)
+        out[b] = j - i
+        i = j
+    return out
+
+
+@dataclass
+class Channel:
+    scope: Scope
+    stats: Stats
+    gauge: Gauge | None
+    series: Series
+    totals: Totals
+    measured_lat: array
+
+
+class Recorder:
+    """Closes each second: appends every scope's figures to its series and empties the counters."""
+
+    def __init__(self, bounds: tuple[float, ...], first_measured: int) -> None:
+        self.bounds = bounds
+        self.first_measured = first_measured
+        self.channels: list[Channel] = []
+
+    def add(self, scope: Scope, stats: Stats, gauge: Gauge | None) -> None:
+        self.channels.append(Channel(scope, stats, gauge, Series(), Totals(), array("d")))
+
+    def record(self, second: int) -> None:
+        measured = second >= self.first_measured
+        for ch in self.channels:
+            st, ser = ch.stats, ch.series
+            lat = st.lat
+            lat.sort()
+            ser.requests.append(st.requests)
+            ser.ok.append(st.ok)
+            for code, cause in enumerate(CAUSES):
+                ser.errors[cause].append(st.err[code])
+            if lat:
+                ser.p50_ms.append(quantile(lat, 0.50) * 1000)
+                ser.p95_ms.append(quantile(lat, 0.95) * 1000)
+                ser.p99_ms.append(quantile(lat, 0.99) * 1000)
+                ser.mean_ms.append(sum(lat) / len(lat) * 1000)
+            else:
+                ser.p50_ms.append(None)
+                ser.p95_ms.append(None)
+                ser.p99_ms.append(None)
+                ser.mean_ms.append(None)
+            ser.hist.append(bucketize(lat, self.bounds))
+            queue, busy = ch.gauge() if ch.gauge is not None else (0.0, 0.0)
+            ser.queue.append(queue)
+            ser.busy.append(busy)
+            ser.retries.append(st.retries)
+            ser.wasted.append(st.wasted)
+            ser.degraded.append(st.degraded)
+            if measured:
+                tot = ch.totals
+                tot.requests += st.requests
+                tot.ok += st.ok
+                for code, cause in enumerate(CAUSES):
+                    tot.errors[cause] += st.err[code]
+                tot.retries += st.retries
+                tot.wasted += st.wasted
+                tot.degraded += st.degraded
+                ch.measured_lat.extend(lat)
+            st.requests = st.ok = st.retries = st.wasted = st.degraded = 0
+            st.err = [0] * N_CAUSES
+            st.lat = []
+
+    def finish(self) -> tuple[dict[Scope, Series], dict[Scope, Totals]]:
+        """Series and totals by scope, with whole-run latency percentiles computed exactly."""
+        series, totals = {}, {}
+        for ch in self.channels:
+            lat = sorted(ch.measured_lat)
+            tot = ch.totals
+            if lat:
+                tot.p50_ms = quantile(lat, 0.50) * 1000
+                tot.p95_ms = quantile(lat, 0.95) * 1000
+                tot.p99_ms = quantile(lat, 0.99) * 1000
+                tot.mean_ms = sum(lat) / len(lat) * 1000
+            series[ch.scope] = ch.series
+            totals[ch.scope] = tot
+        return series, totals

@@ -1,0 +1,136 @@
+"""The run-time side of a topology: services, edges and entrypoints the kernel moves spans through.
+
+Built once per run from the frozen model. Faults and playbook actions change it only
+through the methods here, so every change is one mechanism: set a policy, or
+recompute a target's fault-derived state from the faults active on it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from chaos.model.faults import AnyFault
+from chaos.model.scope import edge_name
+from chaos.model.topology import Call, Entrypoint, QueueDiscipline, Service, Topology
+from chaos.run import Marker
+from chaos.sim.kernel import Breaker, Edge, Entry, Kernel, Replica, Stats, Svc
+
+
+def stream(seed: int, *names: str) -> random.Random:
+    """An independent random stream per purpose, so changing one service leaves the others' draws alone.
+
+    (Common random numbers across variants of an experiment depend on this.) String seeds
+    are hashed with SHA-512 by ``random``, so the streams are the same on every run.
+    """
+    return random.Random("/".join([str(seed), *names]))
+
+
+@dataclass
+class World:
+    """Runtime objects by name, plus the faults active on each target."""
+
+    kernel: Kernel
+    topology: Topology
+    seed: int
+    markers: list[Marker]
+    services: dict[str, Svc] = field(default_factory=dict)
+    edges: dict[tuple[str, str], Edge] = field(default_factory=dict)
+    entries: dict[str, Entry] = field(default_factory=dict)
+    active: dict[str, list[AnyFault]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, kernel: Kernel, topology: Topology, seed: int, markers: list[Marker]) -> World:
+        world = cls(kernel, topology, seed, markers)
+        for spec in topology.services:
+            svc = Svc(spec.name, stream(seed, "service", spec.name))
+            world.services[spec.name] = svc
+            world.configure_service(spec)
+        for spec in topology.services:
+            for call in spec.calls:
+                caller = world.services[spec.name]
+                edge = Edge(edge_name(spec.name, call.to), caller, world.services[call.to], caller.stats,
+                            stream(seed, "edge", spec.name, call.to).random)
+                world.edges[(spec.name, call.to)] = edge
+                world.configure_edge(edge, call)
+            world.wire_stages(spec)
+        for ep in topology.entrypoints:
+            world.add_entry(ep)
+        return world
+
+    # ------------------------------------------------------------------ configuration
+
+    def configure_service(self, spec: Service) -> None:
+        """Apply a service's spec (capacity, queue, service time); replicas are added or retired to match."""
+        svc = self.services[spec.name]
+        svc.workers = spec.workers
+        svc.qlimit = spec.queue.limit
+        svc.lifo = spec.queue.discipline is QueueDiscipline.LIFO
+        svc.max_wait = spec.queue.max_wait
+        svc.draw = spec.service_time.sampler(svc.rng)
+        svc.lb = spec.load_balancing
+        self.scale(spec.name, spec.replicas)
+
+    def wire_stages(self, spec: Service) -> None:
+        svc = self.services[spec.name]
+        svc.stages = tuple(tuple(self.edges[(spec.name, c.to)] for c in group) for group in spec.stages())
+        svc.track_kids = any(c.cancel_on_timeout for c in spec.calls)
+
+    def configure_edge(self, edge: Edge, call: Call) -> None:
+        """Apply a call policy (timeout, retries, breaker, fallback) to an edge."""
+        edge.timeout = call.timeout
+        edge.timeouts = self.kernel.timeouts_of(call.timeout)
+        edge.max_retries = call.retries.max
+        edge.base = call.retries.backoff.base
+        edge.cap = call.retries.backoff.cap
+        edge.jitter = call.retries.backoff.jitter
+        edge.budget = call.retries.budget
+        edge.prob = call.probability
+        edge.fallback = call.fallback
+        edge.cancel = call.cancel_on_timeout
+        cb = call.circuit_breaker
+        edge.breaker = None if cb is None else Breaker(
+            cb.failure_ratio, cb.min_calls, cb.window, cb.open_for, cb.half_open_probes,
+            self._breaker_marker(edge.name))
+        if edge.caller is not None:
+            edge.caller.track_kids = edge.caller.track_kids or call.cancel_on_timeout
+
+    def add_entry(self, ep: Entrypoint) -> None:
+        stats = Stats()
+        callee = self.services[ep.to]
+        edge = Edge(f"{ep.name}->{ep.to}", None, callee, stats, stream(self.seed, "client", ep.name).random)
+        self.configure_edge(edge, ep.as_call())
+        self.entries[ep.name] = Entry(ep.name, edge, ep.share, stream(self.seed, "arrivals", ep.name))
+
+    def _breaker_marker(self, name: str) -> Callable[[str], None]:
+        def on_change(state: str) -> None:
+            self.markers.append(Marker(self.kernel.env.now, f"breaker_{state}", name))
+        return on_change
+
+    # ------------------------------------------------------------------ capacity
+
+    def scale(self, name: str, replicas: int) -> None:
+        """Run ``replicas`` instances: new ones start now; retired ones take no new work and drain."""
+        svc = self.services[name]
+        while len(svc.replicas) < replicas:
+            svc.replicas.append(Replica(svc, len(svc.replicas)))
+        if len(svc.replicas) > replicas:
+            svc.replicas = svc.replicas[:replicas]
+        svc.up = [r for r in svc.replicas if r.up]
+
+    def replicas_of(self, name: str) -> list[Replica]:
+        return self.services[name].replicas
+
+    # ------------------------------------------------------------------ faults
+
+    def attach(self, target: str, fault: AnyFault) -> None:
+        self.active.setdefault(target, []).append(fault)
+
+    def detach(self, target: str, fault: AnyFault) -> None:
+        faults = self.active.get(target, [])
+        if fault in faults:
+            faults.remove(fault)
+
+    def faults_on(self, target: str) -> list[AnyFault]:
+        return self.active.get(target, [])
