@@ -1,0 +1,111 @@
+"""Pure functions from a Run to the figures people and pipelines act on.
+
+:func:`analyze` is the one entry point: SLO verdicts, alert firings, time to detect,
+blast radius and load amplification, for either engine's Run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from chaos.analysis.alerts import Detection, Firing, evaluate
+from chaos.analysis.blast_radius import BlastRadius, blast_radius
+from chaos.analysis.slos import ObjectiveResult, judge
+from chaos.model.scope import Scope, ScopeKind
+from chaos.model.slos import Objective, ObjectiveKind
+from chaos.run import Cause, Run, Totals
+
+DEFAULT_SERVICE_ERROR_RATIO = 0.05
+"""Services no SLO covers are judged in breach above this error ratio, for the blast radius only."""
+
+
+@dataclass
+class ScopeFigures:
+    """Whole-run figures of a service or entrypoint, as the summary and result.json show them."""
+
+    name: str
+    requests: int
+    errors: int
+    error_ratio: float
+    errors_by_cause: dict[str, int]
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    mean_ms: float | None
+    throughput_rps: float
+    retries: int
+    wasted: int
+    degraded: int
+    first_breach_s: float | None = None
+    attempts_per_entry_request: float | None = None
+    hops: int | None = None
+
+
+@dataclass
+class Analysis:
+    objectives: list[ObjectiveResult]
+    firings: list[Firing]
+    detections: list[Detection]
+    blast: BlastRadius
+    services: dict[str, ScopeFigures]
+    entrypoints: dict[str, ScopeFigures]
+    slo_met: bool = True
+    time_to_detect_s: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def implied_objectives(run: Run) -> list[Objective]:
+    covered = {o.scope for o in run.experiment.objectives}
+    return [Objective("default", Scope.service(s.name), ObjectiveKind.ERROR_RATIO, DEFAULT_SERVICE_ERROR_RATIO, 30.0)
+            for s in run.experiment.topology.services if Scope.service(s.name) not in covered]
+
+
+def detections(run: Run, firings: list[Firing]) -> list[Detection]:
+    out = []
+    for fault in sorted(run.faults, key=lambda f: f.start_s):
+        det = Detection(fault.label, fault.start_s)
+        after = [f for f in firings if f.fired_at_s >= fault.start_s - 1e-9]
+        if after:
+            first = after[0]
+            det.alert, det.detected_at_s = first.name, first.fired_at_s
+            det.time_to_detect_s = first.fired_at_s - fault.start_s
+            det.other_alerts = sorted({f.name for f in after[1:]} - {first.name})
+        out.append(det)
+    return out
+
+
+def figures(name: str, totals: Totals, measured_s: float) -> ScopeFigures:
+    return ScopeFigures(
+        name=name, requests=totals.requests, errors=totals.failed, error_ratio=totals.error_ratio,
+        errors_by_cause={c.value: totals.errors[c] for c in Cause if totals.errors[c]},
+        p50_ms=totals.p50_ms, p95_ms=totals.p95_ms, p99_ms=totals.p99_ms, mean_ms=totals.mean_ms,
+        throughput_rps=totals.ok / measured_s if measured_s > 0 else 0.0,
+        retries=totals.retries, wasted=totals.wasted, degraded=totals.degraded)
+
+
+def analyze(run: Run) -> Analysis:
+    stated = [judge(o, run) for o in run.experiment.objectives]
+    implied = [judge(o, run, implied=True) for o in implied_objectives(run)]
+    firings = evaluate(run.experiment.alert_rules, run.series, run.bounds, run.seconds)
+    dets = detections(run, firings)
+    blast = blast_radius(run, stated + implied)
+    measured = run.duration_s - run.warmup_s
+    entry_requests = sum(t.requests for s, t in run.totals.items() if s.kind is ScopeKind.ENTRYPOINT)
+    breach = {b.service: b for b in blast.cascade}
+    services, entrypoints = {}, {}
+    for scope, totals in run.totals.items():
+        fig = figures(scope.name, totals, measured)
+        if scope.kind is ScopeKind.SERVICE:
+            fig.attempts_per_entry_request = totals.requests / entry_requests if entry_requests else None
+            if scope.name in breach:
+                fig.first_breach_s = breach[scope.name].first_breach_s
+                fig.hops = breach[scope.name].hops
+            services[scope.name] = fig
+        else:
+            firsts = [r.first_breach_s for r in stated if r.objective.scope == scope and r.first_breach_s is not None]
+            fig.first_breach_s = min(firsts) if firsts else None
+            entrypoints[scope.name] = fig
+    return Analysis(
+        objectives=stated + implied, firings=firings, detections=dets, blast=blast, services=services,
+        entrypoints=entrypoints, slo_met=all(r.met for r in stated),
+        time_to_detect_s=dets[0].time_to_detect_s if dets else None)

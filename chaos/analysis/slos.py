@@ -1,0 +1,56 @@
+"""SLOs judged over a run: did each objective hold, and when was each scope in breach."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chaos.analysis import windows
+from chaos.model.slos import Objective, ObjectiveKind
+from chaos.run import Run, Series, count_above, merge_hists, percentile_from_hist
+
+
+@dataclass
+class ObjectiveResult:
+    """One objective of one scope, judged over the measured part of a run."""
+
+    objective: Objective
+    observed: float | None        # error ratio, or the latency percentile in seconds
+    bad: int                      # failed requests, or successful ones slower than the threshold
+    total: int                    # requests, or successful requests
+    met: bool
+    breach_seconds: list[int]     # seconds whose trailing window failed the test
+    implied: bool = False         # not in the experiment: the default used for blast radius only
+
+    @property
+    def first_breach_s(self) -> float | None:
+        return float(self.breach_seconds[0]) if self.breach_seconds else None
+
+    @property
+    def bad_ratio(self) -> float:
+        return self.bad / self.total if self.total else 0.0
+
+
+def _bad_and_total(obj: Objective, series: Series, bounds: tuple[float, ...], lo: int, hi: int) -> tuple[int, int]:
+    if obj.kind is ObjectiveKind.ERROR_RATIO:
+        return windows.failed(series, lo, hi), windows.total(series.requests, lo, hi)
+    hist = merge_hists(series.hist[lo:hi])
+    return count_above(hist, bounds, obj.threshold or 0.0), windows.total(series.ok, lo, hi)
+
+
+def judge(obj: Objective, run: Run, implied: bool = False) -> ObjectiveResult:
+    series = run.series[obj.scope]
+    start, end = run.first_measured, len(series)
+    bad, total = _bad_and_total(obj, series, run.bounds, start, end)
+    met = total == 0 or bad <= obj.target * total + 1e-9
+    if obj.kind is ObjectiveKind.ERROR_RATIO:
+        observed = bad / total if total else None
+    else:
+        hist = merge_hists(series.hist[start:end])
+        observed = percentile_from_hist(hist, run.bounds, (obj.percentile or 99.0) / 100.0)
+    breaches = []
+    for t in range(start, end):
+        lo, hi = windows.span(t + 1, obj.window)
+        w_bad, w_total = _bad_and_total(obj, series, run.bounds, max(lo, start), hi)
+        if w_total and w_bad > obj.target * w_total + 1e-9:
+            breaches.append(t)
+    return ObjectiveResult(obj, observed, bad, total, met, breaches, implied)

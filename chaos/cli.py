@@ -1,0 +1,175 @@
+"""The ``chaoslab`` command: argument parsing and printing only; the work happens elsewhere.
+
+Exit codes: 0 every SLO (and deadline) held, 1 one was missed, 2 bad input,
+3 a run could not complete, 4 a fault could not be reverted (act now), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from chaos import __version__
+from chaos.errors import ChaosError, InputError
+
+Handler = Callable[[argparse.Namespace], int]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def command(register: Callable[[argparse._SubParsersAction], None]) -> Callable[[argparse._SubParsersAction], None]:
+    COMMANDS.append(register)
+    return register
+
+
+def eprint(*args: Any) -> None:
+    print(*args, file=sys.stderr)
+
+
+class Progress:
+    """A progress bar on stderr for runs that take more than a couple of wall seconds."""
+
+    def __init__(self, total_s: float, replications: int = 1, enabled: bool = True) -> None:
+        self.total = total_s * replications
+        self.per_rep = total_s
+        self.enabled = enabled and sys.stderr.isatty()
+        self.start = time.monotonic()
+        self.shown = False
+
+    def __call__(self, rep: int, second: int) -> None:
+        if not self.enabled:
+            return
+        elapsed = time.monotonic() - self.start
+        if elapsed < 2.0 and not self.shown:
+            return
+        done = rep * self.per_rep + second + 1
+        frac = min(1.0, done / self.total) if self.total else 1.0
+        bar = "#" * int(frac * 30)
+        speed = done / elapsed if elapsed > 0 else 0.0
+        sys.stderr.write(f"\r[{bar:<30}] {frac * 100:5.1f}%  {done:,.0f}/{self.total:,.0f} simulated s  "
+                         f"({speed:,.1f}x real time)")
+        sys.stderr.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+
+
+# --------------------------------------------------------------------------- validate / schema
+
+
+@command
+def _validate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("validate", help="check topology, experiment and playbook files")
+    p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--kind", choices=["topology", "experiment", "playbook"], help="skip detecting the kind")
+    p.set_defaults(func=cmd_validate)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from chaos.model.files import FileKind, load_any
+    failures = 0
+    for path in args.files:
+        try:
+            obj = load_any(path, FileKind(args.kind) if args.kind else None)
+        except InputError as exc:
+            eprint(str(exc))
+            failures += 1
+            continue
+        print(f"{path}: ok ({type(obj).__name__.lower()} '{getattr(obj, 'name', '')}')")
+    return 2 if failures else 0
+
+
+@command
+def _schema(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("schema", help="print the JSON Schema of a file kind (for editors)")
+    p.add_argument("kind", choices=["topology", "experiment", "playbook"])
+    p.set_defaults(func=cmd_schema)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from chaos.model.files import FileKind, model_class
+    from chaos.model.schema import schema_for
+    print(json.dumps(schema_for(model_class(FileKind(args.kind)), f"chaoslab {args.kind}"), indent=2))
+    return 0
+
+
+# --------------------------------------------------------------------------- simulate
+
+
+@command
+def _simulate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("simulate", help="simulate an experiment offline and write its results")
+    p.add_argument("experiment", type=Path)
+    p.add_argument("--seed", type=int, help="random seed (default: the experiment's)")
+    p.add_argument("--replications", type=int, help="independent runs (default: the experiment's)")
+    p.add_argument("--out", type=Path, help="results directory (default: runs/<experiment name>)")
+    p.add_argument("--quiet", action="store_true", help="print no summary")
+    p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    p.set_defaults(func=cmd_simulate)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from chaos.audit import audit, now_iso
+    from chaos.model.files import load_experiment
+    from chaos.model.sources import source_files
+    from chaos.report.summary import render
+    from chaos.result import write
+    from chaos.sim.replications import simulate_replications
+
+    if args.replications is not None and args.replications < 1:
+        raise InputError("--replications must be at least 1")
+    experiment = load_experiment(args.experiment)
+    started = now_iso()
+    reps = args.replications or experiment.replications
+    progress = Progress(experiment.duration, reps, enabled=not args.no_progress)
+    try:
+        result = simulate_replications(experiment, args.seed, args.replications, progress)
+    finally:
+        progress.close()
+    seeds = [r.seed for r, _ in result.all_runs]
+    result.audit = audit(source_files(experiment), seeds, started)
+    out = args.out or Path("runs") / experiment.name
+    paths = write(result, out)
+    if not args.quiet:
+        print(render(result.to_dict(), {k: str(v) for k, v in paths.items()}))
+    return result.exit_code
+
+
+# --------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chaoslab", description="Rehearse cascading failures: simulate offline, or run game days live.",
+        epilog="exit codes: 0 held, 1 an SLO or deadline missed, 2 bad input, 3 run failed, "
+               "4 a fault could not be reverted, 130 interrupted")
+    parser.add_argument("--version", action="version", version=f"chaoslab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for register in COMMANDS:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.func
+    try:
+        return handler(args)
+    except ChaosError as exc:
+        eprint(f"chaoslab: {exc}" if not isinstance(exc, InputError) else str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        eprint("chaoslab: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
