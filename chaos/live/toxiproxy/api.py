@@ -53,7 +53,7 @@ class Route:
         if len(segments) != len(self.pattern):
             return None
         params: dict[str, str] = {}
-        for part, segment in zip(self.pattern, segments):
+        for part, segment in zip(self.pattern, segments, strict=True):
             if part.startswith("{"):
                 if not segment:
                     return None

@@ -18,7 +18,7 @@ import json
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 _INT64_MIN = -(2**63)
@@ -40,7 +40,7 @@ class FloatToken:
         return float(self.text)
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """Go field types that the API's request bodies use."""
 
     STRING = "string"

@@ -7,7 +7,7 @@ when the client did not send it.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Final
 
 API_VERSION: Final = "2.12.0-chaoslab"
@@ -17,7 +17,7 @@ tagged so that nobody mistakes this server for the official binary."""
 DEFAULT_API_PORT: Final = 8474
 
 
-class Stream(str, Enum):
+class Stream(StrEnum):
     """Which direction of a connection a toxic acts on."""
 
     UPSTREAM = "upstream"  # client -> server
@@ -29,7 +29,7 @@ class Stream(str, Enum):
         return cls(text.lower())
 
 
-class ToxicType(str, Enum):
+class ToxicType(StrEnum):
     """Toxic types the official server registers."""
 
     LATENCY = "latency"
@@ -42,7 +42,7 @@ class ToxicType(str, Enum):
     NOOP = "noop"
 
 
-class IntKind(str, Enum):
+class IntKind(StrEnum):
     """Go integer types of toxic attributes (named in decode errors)."""
 
     INT64 = "int64"

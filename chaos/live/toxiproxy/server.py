@@ -54,8 +54,13 @@ class ToxiproxyServer:
     def url(self) -> str:
         return f"http://{self.address}"
 
-    async def start(self) -> str:
-        """Listen for API requests; returns the bound address. Raises ``LiveError``."""
+    async def start(self, config: Path | None = None, *, config_errors_fatal: bool = True) -> str:
+        """Populate from ``config`` (if given), then serve the API; returns the bound address.
+
+        As the official server, proxies from the config file exist before the API
+        answers. A bad config raises ``LiveError``, or with ``config_errors_fatal``
+        false is logged and the server starts without it (the official behaviour).
+        """
         try:
             sock = await open_listener(self._listen)
         except ApiError as exc:
@@ -64,9 +69,29 @@ class ToxiproxyServer:
                 hint="is another Toxiproxy already listening there? choose another --port",
             ) from None
         self.address = bound_address(sock)
+        if config is not None:
+            try:
+                await self._populate(config, fatal=config_errors_fatal)
+            except LiveError:
+                sock.close()
+                raise
         self._http = await asyncio.start_server(self._serve_client, sock=sock, limit=MAX_HEADER_BYTES)
         _log.info("Toxiproxy-compatible API listening on %s (API version %s)", self.address, API_VERSION)
         return self.address
+
+    async def _populate(self, path: Path, *, fatal: bool) -> None:
+        try:
+            proxies = await self.load_config(path)
+        except (OSError, ApiError) as exc:
+            reason = exc.message if isinstance(exc, ApiError) else (exc.strerror or str(exc))
+            if fatal:
+                raise LiveError(
+                    f"cannot populate Toxiproxy from {path}: {reason}",
+                    hint="the file must be a JSON list of proxies with name, listen and upstream",
+                ) from None
+            _log.error("failed to populate proxies from %s: %s", path, reason)
+            return
+        _log.info("populated %d proxies from %s", len(proxies), path)
 
     async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._clients.add(writer)
@@ -144,9 +169,7 @@ class _LoopThread:
         self._shutdown()
 
     async def _start(self) -> None:
-        await self._server.start()
-        if self._config is not None:
-            await self._server.load_config(self._config)
+        await self._server.start(self._config)
 
     def _shutdown(self) -> None:
         try:
@@ -224,9 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _serve(args: argparse.Namespace) -> int:
     server = ToxiproxyServer(args.host, args.port, seed=args.seed)
-    await server.start()
-    if args.config is not None:
-        await _populate_from(server, args.config)
+    await server.start(args.config, config_errors_fatal=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -237,15 +258,3 @@ async def _serve(args: argparse.Namespace) -> int:
         await server.close()
     _log.info("stopped")
     return 0
-
-
-async def _populate_from(server: ToxiproxyServer, path: Path) -> None:
-    # The official server logs a bad config file and keeps serving; so do we.
-    try:
-        proxies = await server.load_config(path)
-    except OSError as exc:
-        _log.error("cannot read config file %s: %s", path, exc.strerror or exc)
-    except ApiError as exc:
-        _log.error("failed to populate proxies from %s: %s", path, exc.message)
-    else:
-        _log.info("populated %d proxies from %s", len(proxies), path)
