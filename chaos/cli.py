@@ -7,6 +7,7 @@ Exit codes: 0 every SLO (and deadline) held, 1 one was missed, 2 bad input,
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import time
@@ -19,6 +20,12 @@ from chaos.errors import ChaosError, InputError
 
 Handler = Callable[[argparse.Namespace], int]
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+# Each area registers its subcommands from a module of its own with ``register(sub)``. Registration
+# only declares arguments; handlers import what they need when they run, so ``chaoslab --help``
+# stays fast and never imports Docker, Locust or matplotlib.
+COMMAND_MODULES: tuple[str, ...] = (
+)
 
 
 def command(register: Callable[[argparse._SubParsersAction], None]) -> Callable[[argparse._SubParsersAction], None]:
@@ -154,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for register in COMMANDS:
         register(sub)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 
