@@ -42,8 +42,12 @@ class Result:
         return [(self.run, self.analysis)] + self.replications
 
     @property
+    def expectations_met(self) -> bool:
+        return all(e.met for _, a in self.all_runs for e in a.expectations)
+
+    @property
     def exit_code(self) -> int:
-        failed = not self.slo_met or self.extra.get("gate_failed", False)
+        failed = not self.slo_met or not self.expectations_met or self.extra.get("gate_failed", False)
         return 1 if failed else 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,6 +69,8 @@ class Result:
             "alerts": [{"name": f.name, "scope": str(f.scope), "fired_at_s": f.fired_at_s,
                         "resolved_at_s": f.resolved_at_s, "value": _num(f.value)} for f in an.firings],
             "detections": [vars(d) for d in an.detections],
+            "alert_expectations": [{"alert": e.alert, "within_s": e.within_s, "fired_at_s": e.fired_at_s,
+                                    "met": e.met} for e in an.expectations],
             "faults": [{"label": w.label, "kind": w.kind, "target": w.target, "start_s": w.start_s,
                         "end_s": w.end_s, "params": w.params} for w in run.faults],
             "markers": [{"t_s": m.t_s, "kind": m.kind, "subject": m.subject, "detail": m.detail}

@@ -42,6 +42,16 @@ class ScopeFigures:
 
 
 @dataclass
+class Expectation:
+    """An alert that should fire within a set time of the first fault: met or not."""
+
+    alert: str
+    within_s: float
+    fired_at_s: float | None
+    met: bool
+
+
+@dataclass
 class Analysis:
     objectives: list[ObjectiveResult]
     firings: list[Firing]
@@ -49,6 +59,7 @@ class Analysis:
     blast: BlastRadius
     services: dict[str, ScopeFigures]
     entrypoints: dict[str, ScopeFigures]
+    expectations: list[Expectation] = field(default_factory=list)
     slo_met: bool = True
     time_to_detect_s: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -71,6 +82,19 @@ def detections(run: Run, firings: list[Firing]) -> list[Detection]:
             det.time_to_detect_s = first.fired_at_s - fault.start_s
             det.other_alerts = sorted({f.name for f in after[1:]} - {first.name})
         out.append(det)
+    return out
+
+
+def expectations(run: Run, firings: list[Firing]) -> list[Expectation]:
+    start = min((f.start_s for f in run.faults), default=None)
+    out = []
+    for rule in run.experiment.alert_rules:
+        if rule.expect_within is None:
+            continue
+        fired = None if start is None else next(
+            (f.fired_at_s for f in firings if f.name == rule.name and f.fired_at_s >= start - 1e-9), None)
+        met = fired is not None and start is not None and fired - start <= rule.expect_within + 1e-9
+        out.append(Expectation(rule.name, rule.expect_within, fired, met))
     return out
 
 
@@ -107,5 +131,5 @@ def analyze(run: Run) -> Analysis:
             entrypoints[scope.name] = fig
     return Analysis(
         objectives=stated + implied, firings=firings, detections=dets, blast=blast, services=services,
-        entrypoints=entrypoints, slo_met=all(r.met for r in stated),
+        entrypoints=entrypoints, expectations=expectations(run, firings), slo_met=all(r.met for r in stated),
         time_to_detect_s=dets[0].time_to_detect_s if dets else None)

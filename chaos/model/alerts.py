@@ -85,6 +85,7 @@ class ThresholdRule(AlertScoped):
     window: Seconds = fld(60.0, gt=0, doc="trailing window the metric is computed over")
     for_: Seconds = fld(0.0, key="for", doc="how long the condition must hold before the alert fires")
     every: Seconds = fld(10.0, gt=0, doc="evaluation interval")
+    expect_within: Seconds | None = fld(None, doc="the alert should fire within this long of the first fault")
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class BurnRateRule(AlertScoped):
     windows: tuple[BurnWindow, ...] = fld(doc="fires when any pair burns too fast")
     for_: Seconds = fld(0.0, key="for")
     every: Seconds = fld(10.0, gt=0)
+    expect_within: Seconds | None = fld(None, doc="the alert should fire within this long of the first fault")
 
     def validate(self) -> None:
         super().validate()
