@@ -64,7 +64,8 @@ def _parse_port(text: str) -> int:
 async def open_listener(listen: str) -> socket.socket:
     """A listening, non-blocking socket for ``listen``; ``ApiError`` (500) in Go's words."""
     try:
-        parts = split_host_port(listen)
+        # Go treats an empty address as "any host, any port".
+        parts = split_host_port(listen) if listen else HostPort("", "0")
         port = _parse_port(parts.port)
     except ValueError as exc:
         raise internal(f"listen tcp: address {listen}: {exc}") from None

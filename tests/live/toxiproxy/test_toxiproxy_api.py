@@ -40,6 +40,12 @@ def test_localhost_listen_is_reported_as_the_bound_ip(api, echo_server):
     assert api.create("db", echo_server.address, listen="localhost:0")["listen"].startswith("127.0.0.1:")
 
 
+def test_empty_listen_binds_every_interface_on_a_free_port(api):
+    listen = api.create("db", "127.0.0.1:1", listen="")["listen"]  # nothing to reach through it
+    host, port = listen.rsplit(":", 1)
+    assert host in ("[::]", "0.0.0.0") and int(port) > 0
+
+
 def test_duplicate_proxy_is_409_with_the_official_body(api, echo_server):
     api.create("db", echo_server.address)
     answer = api.call("POST", "/proxies", {"name": "db", "listen": "127.0.0.1:0", "upstream": echo_server.address})
