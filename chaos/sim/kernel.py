@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
+from heapq import heappush
 from collections.abc import Callable
 
 import simpy
@@ -368,6 +369,10 @@ class Kernel:
                  next_change: Callable[[float], float]) -> None:
         self.env = env
         self.schedule = env.schedule
+        # The hottest scheduling (a span's work) pushes onto SimPy's own heap exactly as
+        # Environment.schedule does, without its extra Python frame; env.step pops it.
+        self.heap: list = env._queue
+        self.eid = env._eid
         self.rate_at = rate_at          # total entry rate at time t, before entrypoint factors
         self.next_change = next_change  # the next time after t where the rate's slope changes
         self.cb_work = [self.run_stages]
@@ -505,7 +510,7 @@ class Kernel:
             if svc.cold and rep.cold:
                 t *= rep.cold_factor(now)
             span.callbacks = self.cb_work
-            self.schedule(span, NORMAL, t)
+            heappush(self.heap, (now + t, NORMAL, next(self.eid), span))
         elif len(rep.queue) - rep.qdead < svc.qlimit:
             rep.queue.append(span)
             span.queued = True
