@@ -1,0 +1,3 @@
+from chaos.live.emulator.main import main
+
+raise SystemExit(main())

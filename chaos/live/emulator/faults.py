@@ -1,0 +1,73 @@
+"""Faults a replica applies to itself, set through ``/admin/faults``.
+
+- ``errors``: the share of ``/work`` requests answered at once with 503 ``injected``;
+- ``slowdown``: a factor on every service time drawn from now on;
+- ``hang``: requests are accepted and held where they are (on arrival, after their
+  work, before their answer) until the hang ends, then go on, as the simulator's hang
+  (and ``docker pause``) does;
+- ``cold_start``: a factor on service times that decays exponentially from now,
+  ``1 + (factor - 1) * exp(-t / decay_s)``, as after the simulator's restart.
+
+Each is a current value: setting it replaces it. The admin, health and metrics routes
+never wait on a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    factor: float
+    decay_s: float
+    since: float  # monotonic time it started
+
+    def factor_at(self, now: float) -> float:
+        return 1.0 + (self.factor - 1.0) * math.exp(-(now - self.since) / self.decay_s)
+
+
+@dataclass(frozen=True)
+class FaultSettings:
+    """The faults in effect, as a value: what ``/admin/state`` shows."""
+
+    errors: float = 0.0
+    slowdown: float = 1.0
+    hang: bool = False
+    cold_start: ColdStart | None = None
+
+    def to_json(self, now: float) -> dict[str, Any]:
+        cold = None if self.cold_start is None else {
+            "factor": self.cold_start.factor, "decay_s": self.cold_start.decay_s,
+            "age_s": round(now - self.cold_start.since, 6), "current_factor": self.cold_start.factor_at(now)}
+        return {"errors": self.errors, "slowdown": self.slowdown, "hang": self.hang, "cold_start": cold}
+
+
+class Faults:
+    """The current settings, and the gate that holds requests while hung."""
+
+    def __init__(self) -> None:
+        self.settings = FaultSettings()
+        self._running = asyncio.Event()
+        self._running.set()
+
+    def apply(self, settings: FaultSettings) -> None:
+        self.settings = settings
+        if settings.hang:
+            self._running.clear()
+        else:
+            self._running.set()  # held requests go on, in the order they were held
+
+    async def pass_hang(self) -> None:
+        """Return at once unless hung; else when the hang ends."""
+        if self.settings.hang:
+            await self._running.wait()
+
+    def time_factor(self, now: float) -> float:
+        """What a service time drawn now is multiplied by."""
+        s = self.settings
+        cold = 1.0 if s.cold_start is None else s.cold_start.factor_at(now)
+        return s.slowdown * cold

@@ -1,0 +1,89 @@
+"""Cumulative counters and latency histograms, and the JSON of ``GET /metrics``.
+
+Everything counts from the start of the process, so the scraper differences two
+scrapes. Histogram bucket k counts latencies in (bounds[k-1], bounds[k]] and the
+last bucket those above the last bound, as ``chaos.sim.recorder.bucketize``.
+Latencies are of successes only.
+
+``server`` is the service's own view of the requests it received: each is counted
+once when it ends, as ``ok`` or under the cause of its error; one whose caller went
+away and was cancelled counts as ``timeout`` (what the caller saw). ``wasted``
+counts successes whose caller had already gone (a subset of ``ok``).
+
+``calls[callee]`` is this replica's view as a caller: ``attempts`` sent (a retry is
+an attempt), each ending ``ok`` or under a cause; ``retries`` among the attempts;
+``degraded`` calls that failed and were carried on by a fallback;
+``short_circuited`` attempts the breaker refused (not sent, so not attempts: the
+simulator does not count them at the callee either).
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+from typing import Any
+
+
+class Cause(enum.Enum):
+    """Why an attempt failed, exactly as ``chaos.run.Cause`` (which the emulator cannot import)."""
+
+    TIMEOUT = "timeout"
+    REJECTED = "rejected"
+    CIRCUIT_OPEN = "circuit_open"
+    CRASHED = "crashed"
+    INJECTED = "injected"
+    DEPENDENCY = "dependency"
+
+
+class Histogram:
+    """Counts per latency bucket."""
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+
+    def add(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, seconds)] += 1
+
+
+class Outcomes:
+    """Successes (timed) and errors by cause."""
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.ok = 0
+        self.errors = dict.fromkeys(Cause, 0)
+        self.latency = Histogram(bounds)
+
+    def success(self, seconds: float) -> None:
+        self.ok += 1
+        self.latency.add(seconds)
+
+    def failure(self, cause: Cause) -> None:
+        self.errors[cause] += 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "errors": {c.value: n for c, n in self.errors.items()},
+                "latency_hist": list(self.latency.counts)}
+
+
+class ServerMetrics(Outcomes):
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        super().__init__(bounds)
+        self.requests = 0
+        self.wasted = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"requests": self.requests, **super().to_json(), "wasted": self.wasted}
+
+
+class CallMetrics(Outcomes):
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        super().__init__(bounds)
+        self.attempts = 0
+        self.retries = 0
+        self.degraded = 0
+        self.short_circuited = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"attempts": self.attempts, **super().to_json(), "retries": self.retries,
+                "degraded": self.degraded, "short_circuited": self.short_circuited}
