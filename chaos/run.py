@@ -47,8 +47,18 @@ def latency_bounds(extra: tuple[float, ...] = ()) -> tuple[float, ...]:
     Thresholds named by SLOs and alerts are added as exact bounds, so 'how many
     requests were slower than 800ms' is counted, not interpolated.
     """
-    base = [round(1e-4 * 10 ** (i / 20), 12) for i in range(0, 121)]
-    return tuple(sorted(set(base) | {round(x, 12) for x in extra if x > 0}))
+    base = [as_bound(1e-4 * 10 ** (i / 20)) for i in range(0, 121)]
+    return tuple(sorted(set(base) | {as_bound(x) for x in extra if x > 0}))
+
+
+def as_bound(seconds: float) -> float:
+    """A threshold as it is stored among the bounds: rounded to the picosecond.
+
+    Rounding merges a threshold with an equal base bound, but 9ms parses to
+    0.009000000000000001: whoever looks a threshold up must round it the same way, or
+    it lands one bucket too high.
+    """
+    return round(seconds, 12)
 
 
 @dataclass
@@ -172,7 +182,7 @@ def percentile_from_hist(hist: dict[int, int], bounds: tuple[float, ...], q: flo
 
 def count_above(hist: dict[int, int], bounds: tuple[float, ...], threshold: float) -> int:
     """Requests slower than ``threshold``; exact when the threshold is one of the bounds."""
-    cut = bisect.bisect_left(bounds, threshold)  # buckets <= cut hold latencies <= threshold
+    cut = bisect.bisect_left(bounds, as_bound(threshold))  # buckets <= cut hold latencies <= threshold
     return sum(c for idx, c in hist.items() if idx > cut)
 
 
