@@ -1,0 +1,406 @@
+"""Container faults through the Docker engine.
+
+- ``kill``: SIGKILL some running replicas (a crash: in-flight requests fail at once); the
+  revert starts them again and waits until they are healthy, then starts them cold if asked;
+- ``stop`` / ``start``; ``pause`` / ``unpause`` (a hang of a user's container: it accepts
+  connections and answers nothing); ``restart`` (a cold start of a user's service; nothing to
+  revert);
+- ``cpu``: a CPU quota of 1/factor of what the container had (a slowdown);
+- ``disconnect``: the container leaves its networks (a partition) and rejoins with the same
+  aliases, so the other containers find it again by name;
+- ``drop``: an iptables rule in the container's network namespace that drops packets,
+  all or a random share (``-m statistic``), on its way in, or out to some containers only.
+  It is entered with nsenter from the host, so the container needs no iptables of its own.
+
+Every change is checked against the container's state first, so reverting twice, or
+reverting a container that is gone, is harmless. Overlapping faults on one container
+(two hangs, two throttles) are counted: the last revert undoes the change.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from chaos.errors import DockerError, EngineUnavailable
+from chaos.live.docker_env import Engine, connect, import_sdk
+from chaos.live.drivers.base import Action, DriverKind, Handle, Holds, InjectContext, Presence
+from chaos.live.drivers.emulator import AdminClient
+from chaos.live.probe import healthy
+
+CPU_PERIOD = 100_000  # microseconds: Docker's default CFS period
+HEALTHY_TIMEOUT = 60.0
+COMMAND_TIMEOUT = 10.0
+
+
+class DockerOp(enum.Enum):
+    KILL = "kill"              # params: count (None: all running), cold_start, admin and health {container: URL}
+    STOP = "stop"
+    PAUSE = "pause"
+    RESTART = "restart"
+    CPU = "cpu"                # params: factor
+    DISCONNECT = "disconnect"
+    DROP = "drop"              # params: chain INPUT|OUTPUT, probability, destinations (containers)
+
+
+class DockerDriver:
+    """Acts on containers by name. Connects to the engine on first use (local only unless allowed)."""
+
+    kind = DriverKind.DOCKER
+
+    def __init__(self, run_id: str, *, engine: Engine | None = None, allow_remote: bool = False,
+                 healthy_timeout: float = HEALTHY_TIMEOUT) -> None:
+        self.run_id = run_id
+        self._engine = engine
+        self._owned = False
+        self.allow_remote = allow_remote
+        self.healthy_timeout = healthy_timeout
+        self._holds = Holds()
+        self._cpu: dict[str, dict[str, Any]] = {}  # container -> {"original": {...}, "factors": {id: f}}
+        self._inject: dict[DockerOp, Callable[[Action, InjectContext], Handle]] = {
+            DockerOp.KILL: self._kill, DockerOp.STOP: self._stop, DockerOp.PAUSE: self._pause,
+            DockerOp.RESTART: self._restart, DockerOp.CPU: self._throttle, DockerOp.DISCONNECT: self._disconnect,
+            DockerOp.DROP: self._drop,
+        }
+        self._revert: dict[DockerOp, Callable[[Handle, str], None]] = {
+            DockerOp.KILL: self._start_again, DockerOp.STOP: self._start_again, DockerOp.PAUSE: self._unpause,
+            DockerOp.RESTART: lambda handle, name: None, DockerOp.CPU: self._unthrottle,
+            DockerOp.DISCONNECT: self._reconnect, DockerOp.DROP: self._undrop,
+        }
+
+    # --- engine -----------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = connect(allow_remote=self.allow_remote)
+            self._owned = True
+        return self._engine
+
+    def close(self) -> None:
+        if self._owned and self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    def container(self, name: str) -> Any:
+        """The container, freshly inspected; None when it does not exist."""
+        errors = import_sdk().errors
+        try:
+            return self.engine.client.containers.get(name)
+        except errors.NotFound:
+            return None
+        except errors.DockerException as exc:
+            raise DockerError(f"cannot inspect container {name}: {exc}") from exc
+
+    def presence(self, name: str) -> Presence:
+        """Where a container stands (for the other drivers' revert path)."""
+        try:
+            found = self.container(name)
+        except (EngineUnavailable, DockerError):
+            return Presence.UNKNOWN
+        if found is None:
+            return Presence.ABSENT
+        status = found.status
+        return {"running": Presence.RUNNING, "paused": Presence.PAUSED}.get(status, Presence.STOPPED)
+
+    # --- protocol ---------------------------------------------------------------------------
+
+    def preflight(self, action: Action) -> None:
+        op = DockerOp(action.op)
+        names = list(action.targets) + list(action.params.get("destinations") or ())
+        missing = [n for n in names if self.container(n) is None]
+        if missing:
+            raise DockerError(f"{action.label}: no container named {', '.join(missing)}",
+                              hint="is the stack up? (chaoslab stack status)")
+        if op is DockerOp.DROP:
+            _require_netns_tools()
+        if op is DockerOp.CPU:
+            for name in action.targets:
+                if self.container(name).attrs["HostConfig"].get("NanoCpus"):
+                    raise DockerError(f"{action.label}: {name} has a --cpus limit, which Docker will not combine "
+                                      "with the CPU quota chaoslab sets", hint="set cpu_quota/cpu_period instead")
+
+    def inject(self, action: Action, ctx: InjectContext) -> Handle:
+        return self._inject[DockerOp(action.op)](action, ctx)
+
+    def revert(self, handle: Handle) -> None:
+        undo = self._revert[DockerOp(handle["op"])]
+        left = []
+        for name in _names(handle):
+            try:
+                undo(handle, name)
+            except (DockerError, EngineUnavailable) as exc:
+                left.append(f"{name}: {exc.message}")
+        if left:
+            raise DockerError(f"{handle['label']}: could not undo on {len(left)} container(s): " + "; ".join(left))
+
+    def undo_hint(self, handle: Handle) -> list[str]:
+        op = DockerOp(handle["op"])
+        names = _names(handle)
+        if op is DockerOp.CPU:
+            return [_cpu_command(name, handle["original"].get(name, {})) for name in names]
+        if op is DockerOp.DISCONNECT:
+            return [f"docker network connect {' '.join(f'--alias {a}' for a in net['aliases'])} {net['name']} {name}"
+                    for name in names for net in handle["networks"].get(name, ())]
+        if op is DockerOp.DROP:
+            return [f"nsenter -t $(docker inspect -f '{{{{.State.Pid}}}}' {name}) -n iptables -D "
+                    + " ".join(handle["rules"][name]) for name in names if name in handle.get("rules", {})]
+        verb = {DockerOp.KILL: "start", DockerOp.STOP: "start", DockerOp.PAUSE: "unpause"}.get(op)
+        return [f"docker {verb} {name}" for name in names] if verb else []
+
+    # --- kill / stop / start ----------------------------------------------------------------
+
+    def _running(self, names: tuple[str, ...]) -> list[str]:
+        return [n for n in names if (c := self.container(n)) is not None and c.status == "running"]
+
+    def _kill(self, action: Action, ctx: InjectContext) -> Handle:
+        count = action.params.get("count")
+        running = self._running(action.targets)
+        victims = running if count is None else running[:count]
+        handle = action.handle(victims=victims)
+        ctx.record(handle)
+        for name in victims:
+            self._call(name, "kill", lambda c: c.kill())
+        return handle
+
+    def _stop(self, action: Action, ctx: InjectContext) -> Handle:
+        handle = action.handle(victims=self._running(action.targets))
+        ctx.record(handle)
+        for name in handle["victims"]:
+            self._call(name, "stop", lambda c: c.stop(timeout=5))
+        return handle
+
+    def _start_again(self, handle: Handle, name: str) -> None:
+        found = self.container(name)
+        if found is None:
+            return  # removed (the stack was taken down): nothing left to restart
+        if found.status != "running":
+            self._call(name, "start", lambda c: c.start())
+        params = handle["params"]
+        self.wait_healthy(name, (params.get("health") or {}).get(name))
+        cold = params.get("cold_start")
+        admin = (params.get("admin") or {}).get(name)
+        if cold and admin:
+            AdminClient(admin).set_faults({"cold_start": cold})
+
+    def wait_healthy(self, name: str, health_url: str | None = None) -> None:
+        """Until the container answers ``health_url`` with 200 (or, without one, until its Docker
+        health check passes), or the deadline. The URL is asked directly because Docker's own
+        check runs only every few seconds, and the fault schedule waits for this."""
+        deadline = time.monotonic() + self.healthy_timeout
+        while True:
+            found = self.container(name)
+            if found is None:
+                raise DockerError(f"{name} disappeared while starting")
+            if found.status in ("exited", "dead"):
+                raise DockerError(f"{name} exited with code {found.attrs['State'].get('ExitCode')} after a restart",
+                                  hint=f"see: docker logs {name}")
+            health = (found.attrs["State"].get("Health") or {}).get("Status")
+            if found.status == "running" and (healthy(health_url) if health_url else health in (None, "healthy")):
+                return
+            if time.monotonic() >= deadline:
+                raise DockerError(f"{name} is not healthy {self.healthy_timeout:g}s after a restart "
+                                  f"(state {found.status}, health {health})", hint=f"see: docker logs {name}")
+            time.sleep(0.05)
+
+    def _restart(self, action: Action, ctx: InjectContext) -> Handle:
+        handle = action.handle()
+        ctx.record(handle)
+        for name in action.targets:
+            self._call(name, "restart", lambda c: c.restart(timeout=5))
+        return handle
+
+    # --- pause ------------------------------------------------------------------------------
+
+    def _pause(self, action: Action, ctx: InjectContext) -> Handle:
+        handle = action.handle()
+        ctx.record(handle)
+        for name in action.targets:
+            if self._holds.acquire(f"pause {name}", action.id):
+                found = self.container(name)
+                if found is not None and found.status == "running":
+                    self._call(name, "pause", lambda c: c.pause())
+        return handle
+
+    def _unpause(self, handle: Handle, name: str) -> None:
+        if not self._holds.release(f"pause {name}", handle["id"]):
+            return
+        found = self.container(name)
+        if found is not None and found.status == "paused":
+            self._call(name, "unpause", lambda c: c.unpause())
+
+    # --- cpu --------------------------------------------------------------------------------
+
+    def _throttle(self, action: Action, ctx: InjectContext) -> Handle:
+        factor = float(action.params["factor"])
+        originals: dict[str, dict[str, int]] = {}
+        for name in action.targets:
+            entry = self._cpu.get(name)
+            if entry is None:
+                host = self._must(name).attrs["HostConfig"]
+                entry = {"original": {"cpu_quota": int(host.get("CpuQuota") or 0),
+                                      "cpu_period": int(host.get("CpuPeriod") or 0)}, "factors": {}}
+                self._cpu[name] = entry
+            originals[name] = entry["original"]
+        handle = action.handle(original=originals)
+        ctx.record(handle)
+        for name in action.targets:
+            self._cpu[name]["factors"][action.id] = factor
+            self._apply_cpu(name)
+        return handle
+
+    def _apply_cpu(self, name: str) -> None:
+        entry = self._cpu[name]
+        original = entry["original"]
+        factors = entry["factors"]
+        if not factors:
+            del self._cpu[name]
+            self._set_cpu(name, original)
+            return
+        # What the container could use before (its quota, or every CPU of the host), over the factors.
+        had = original["cpu_quota"] / original["cpu_period"] if original["cpu_quota"] > 0 else (os.cpu_count() or 1)
+        quota = max(1000, int(CPU_PERIOD * had / math.prod(factors.values())))
+        self._call(name, "update", lambda c: c.update(cpu_quota=quota, cpu_period=CPU_PERIOD))
+
+    def _set_cpu(self, name: str, original: Mapping[str, int]) -> None:
+        quota = original["cpu_quota"] if original["cpu_quota"] > 0 else -1  # -1: no limit
+        period = original["cpu_period"] or CPU_PERIOD
+        self._call(name, "update", lambda c: c.update(cpu_quota=quota, cpu_period=period))
+
+    def _unthrottle(self, handle: Handle, name: str) -> None:
+        if self.container(name) is None:
+            return
+        entry = self._cpu.get(name)
+        if entry is None:  # a fresh process (recover): restore what the journal says it was
+            self._set_cpu(name, handle["original"][name])
+            return
+        entry["factors"].pop(handle["id"], None)
+        self._apply_cpu(name)
+
+    # --- networks ---------------------------------------------------------------------------
+
+    def _disconnect(self, action: Action, ctx: InjectContext) -> Handle:
+        networks: dict[str, list[dict[str, Any]]] = {}
+        for name in action.targets:
+            settings = self._must(name).attrs["NetworkSettings"]["Networks"] or {}
+            networks[name] = [{"name": net, "aliases": [a for a in (cfg.get("Aliases") or ())]}
+                              for net, cfg in settings.items()]
+        handle = action.handle(networks=networks)
+        ctx.record(handle)
+        for name in action.targets:
+            if self._holds.acquire(f"net {name}", action.id):
+                for net in networks[name]:
+                    self._network(net["name"]).disconnect(name)
+        return handle
+
+    def _reconnect(self, handle: Handle, name: str) -> None:
+        if not self._holds.release(f"net {name}", handle["id"]):
+            return
+        found = self.container(name)
+        if found is None:
+            return
+        joined = found.attrs["NetworkSettings"]["Networks"] or {}
+        for net in handle["networks"].get(name, ()):
+            if net["name"] not in joined:
+                self._network(net["name"]).connect(name, aliases=net["aliases"] or None)
+
+    def _network(self, name: str) -> Any:
+        errors = import_sdk().errors
+        try:
+            return self.engine.client.networks.get(name)
+        except errors.DockerException as exc:
+            raise DockerError(f"cannot find network {name}: {exc}") from exc
+
+    # --- packet drop in the network namespace -----------------------------------------------
+
+    def _drop(self, action: Action, ctx: InjectContext) -> Handle:
+        params = action.params
+        destinations = [ip for dest in params.get("destinations") or () for ip in self._addresses(dest)]
+        rules = {name: _drop_rule(params["chain"], float(params["probability"]), destinations,
+                                  f"chaoslab-{self.run_id}-{action.id}") for name in action.targets}
+        handle = action.handle(rules=rules)
+        ctx.record(handle)
+        for name in action.targets:
+            _iptables(self._pid(name), ["-I", *rules[name]])
+        return handle
+
+    def _undrop(self, handle: Handle, name: str) -> None:
+        found = self.container(name)
+        if found is None or found.status not in ("running", "paused"):
+            return  # a stopped container's network namespace, and its rules, are gone
+        pid = int(found.attrs["State"]["Pid"])
+        while _iptables(pid, ["-C", *handle["rules"][name]], check=False) == 0:
+            _iptables(pid, ["-D", *handle["rules"][name]])
+
+    def _addresses(self, name: str) -> list[str]:
+        networks = self._must(name).attrs["NetworkSettings"]["Networks"] or {}
+        return [cfg["IPAddress"] for cfg in networks.values() if cfg.get("IPAddress")]
+
+    def _pid(self, name: str) -> int:
+        found = self._must(name)
+        pid = int(found.attrs["State"].get("Pid") or 0)
+        if not pid:
+            raise DockerError(f"{name} is not running: it has no network namespace to drop packets in")
+        return pid
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _must(self, name: str) -> Any:
+        found = self.container(name)
+        if found is None:
+            raise DockerError(f"no container named {name}", hint="is the stack up? (chaoslab stack status)")
+        return found
+
+    def _call(self, name: str, what: str, fn: Callable[[Any], Any]) -> None:
+        errors = import_sdk().errors
+        try:
+            fn(self._must(name))
+        except errors.DockerException as exc:
+            raise DockerError(f"docker {what} {name} failed: {exc}") from exc
+
+
+def _names(handle: Handle) -> list[str]:
+    """The containers a handle changed: the victims it picked, else all its targets."""
+    return [str(n) for n in (handle["victims"] if "victims" in handle else handle["targets"])]
+
+
+def _drop_rule(chain: str, probability: float, destinations: list[str], comment: str) -> list[str]:
+    rule = [chain]
+    if destinations:
+        rule += ["-d", ",".join(destinations)]
+    if probability < 1.0:
+        rule += ["-m", "statistic", "--mode", "random", "--probability", f"{probability:.6f}"]
+    return rule + ["-m", "comment", "--comment", comment, "-j", "DROP"]
+
+
+def _require_netns_tools() -> None:
+    missing = [tool for tool in ("nsenter", "iptables") if shutil.which(tool) is None]
+    if missing:
+        raise EngineUnavailable(f"packet loss inside a container needs {' and '.join(missing)} on this host",
+                                hint="apt-get install util-linux iptables")
+    if os.geteuid() != 0:
+        raise EngineUnavailable("packet loss inside a container needs root (nsenter into its network namespace)")
+
+
+def _iptables(pid: int, args: list[str], *, check: bool = True) -> int:
+    argv = ["nsenter", "-t", str(pid), "-n", "iptables", "-w", "5", *args]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DockerError(f"`{' '.join(argv)}` failed: {exc}") from exc
+    if check and done.returncode != 0:
+        raise DockerError(f"`{' '.join(argv)}` failed with exit code {done.returncode}: {done.stderr.strip()}")
+    return done.returncode
+
+
+def _cpu_command(name: str, original: Mapping[str, int]) -> str:
+    quota = original.get("cpu_quota", 0)
+    period = original.get("cpu_period", 0) or CPU_PERIOD
+    return f"docker update --cpu-quota {quota if quota > 0 else -1} --cpu-period {period} {name}"

@@ -1,0 +1,147 @@
+"""Service faults through chaoslab's emulator admin API: errors, slowdown, hang, cold start.
+
+``POST /admin/faults`` sets the current value of each key it names, so faults that overlap
+on one service are combined here the way the simulator combines them (independent error
+ratios: 1 - prod(1 - r); slowdown factors multiply; hung while any hang lasts), and every
+change posts the combined state. When the last fault on a replica ends, ``DELETE
+/admin/faults`` clears it. A replica that is down (crashed) is skipped: a restarted
+emulator starts clean, and the runner posts the faults still in effect to it again
+(:meth:`EmulatorDriver.reassert`).
+"""
+
+from __future__ import annotations
+
+import enum
+import http.client
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from chaos.errors import LiveError
+from chaos.live.drivers.base import Action, ContainerProbe, DriverKind, Handle, InjectContext, Presence, no_probe
+
+ADMIN_TIMEOUT = 3.0  # the admin API answers within 100 ms even while the service hangs
+
+
+class EmulatorOp(enum.Enum):
+    SET = "set"                # params: admin {container: admin URL}, set {errors|slowdown|hang: value}
+    COLD_START = "cold_start"  # params: admin, cold_start {factor, decay_s}
+
+
+class AdminUnreachable(LiveError):
+    """The admin API did not answer at all (as opposed to answering with an error)."""
+
+
+class AdminClient:
+    """``/admin`` of one emulator replica."""
+
+    def __init__(self, admin_url: str, timeout: float = ADMIN_TIMEOUT) -> None:
+        self.url = admin_url.rstrip("/")
+        self.timeout = timeout
+
+    def set_faults(self, body: Mapping[str, Any]) -> None:
+        self._request("POST", "/faults", body)
+
+    def clear_faults(self) -> None:
+        self._request("DELETE", "/faults")
+
+    def state(self) -> dict[str, Any]:
+        return dict(json.loads(self._request("GET", "/state")))
+
+    def _request(self, method: str, path: str, body: object = None) -> bytes:
+        parts = urlsplit(self.url + path)
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=self.timeout)
+        try:
+            payload = None if body is None else json.dumps(body).encode()
+            conn.request(method, parts.path, body=payload, headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise AdminUnreachable(f"emulator admin at {self.url} did not answer {method} {path}: {exc}") from None
+        finally:
+            conn.close()
+        if not 200 <= response.status < 300:
+            raise LiveError(f"emulator admin {method} {self.url}{path} failed with HTTP {response.status}: "
+                            f"{data[:200].decode(errors='replace')}")
+        return data
+
+
+def combine(settings: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The admin state of several overlapping faults, combined as the simulator combines them."""
+    errors = 1.0 - math.prod(1.0 - float(s["errors"]) for s in settings if "errors" in s)
+    slowdown = math.prod(float(s["slowdown"]) for s in settings if "slowdown" in s)
+    hang = any(bool(s.get("hang")) for s in settings)
+    return {"errors": errors, "slowdown": slowdown, "hang": hang}
+
+
+class EmulatorDriver:
+    kind = DriverKind.EMULATOR
+
+    def __init__(self, *, probe: ContainerProbe = no_probe, timeout: float = ADMIN_TIMEOUT) -> None:
+        self.probe = probe
+        self.timeout = timeout
+        self._active: dict[str, dict[str, Mapping[str, Any]]] = {}  # admin URL -> fault id -> settings
+
+    def preflight(self, action: Action) -> None:
+        for container, url in action.params["admin"].items():
+            try:
+                AdminClient(url, self.timeout).state()
+            except LiveError as exc:
+                raise LiveError(f"{action.label}: the emulator admin API of {container} does not answer: "
+                                f"{exc.message}", hint="is the stack up and healthy? (chaoslab stack status)") from None
+
+    def inject(self, action: Action, ctx: InjectContext) -> Handle:
+        handle = action.handle()
+        ctx.record(handle)
+        op = EmulatorOp(action.op)
+        for container, url in action.params["admin"].items():
+            if op is EmulatorOp.SET:
+                self._active.setdefault(url, {})[action.id] = dict(action.params["set"])
+                self._post(container, url)
+            else:
+                self._send(container, url, {"cold_start": action.params["cold_start"]})
+        return handle
+
+    def revert(self, handle: Handle) -> None:
+        op = EmulatorOp(handle["op"])
+        left = []
+        for container, url in handle["params"]["admin"].items():
+            try:
+                if op is EmulatorOp.SET:
+                    self._active.get(url, {}).pop(handle["id"], None)
+                    self._post(container, url)
+                else:
+                    self._send(container, url, {"cold_start": None})  # null ends the cold start, nothing else
+            except LiveError as exc:
+                left.append(f"{container}: {exc.message}")
+        if left:
+            raise LiveError(f"{handle['label']}: could not undo on {len(left)} replica(s): " + "; ".join(left))
+
+    def reassert(self, containers: Mapping[str, str]) -> None:
+        """Post the faults in effect to replicas that just started again (``{container: admin URL}``)."""
+        for container, url in containers.items():
+            if self._active.get(url):
+                self._post(container, url)
+
+    def undo_hint(self, handle: Handle) -> list[str]:
+        return [f"curl -sS -X DELETE {url}/faults" for url in handle["params"]["admin"].values()]
+
+    def _post(self, container: str, url: str) -> None:
+        settings = list(self._active.get(url, {}).values())
+        if settings:
+            self._send(container, url, combine(settings))
+            return
+        self._active.pop(url, None)
+        self._send(container, url, None)
+
+    def _send(self, container: str, url: str, body: Mapping[str, Any] | None) -> None:
+        client = AdminClient(url, self.timeout)
+        try:
+            client.set_faults(body) if body is not None else client.clear_faults()
+        except AdminUnreachable:
+            # A replica that is down has no faults; it gets the current ones when it starts again.
+            if self.probe(container) in (Presence.STOPPED, Presence.ABSENT):
+                return
+            raise

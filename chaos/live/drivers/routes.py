@@ -1,0 +1,334 @@
+"""Which driver does each simulator fault live, on which stack, and what cannot be done.
+
+:data:`LIVE_ROUTES` maps every :class:`~chaos.model.faults.FaultKind` to the ways it can be
+done live, in order of preference; the first that the stack allows is taken:
+
+=============  ===========================================  ==========================================
+kind           chaoslab's stack (emulators)                 a user's stack (LiveTarget)
+=============  ===========================================  ==========================================
+crash          docker kill, start after ``duration``        same
+hang           emulator admin ``hang``                      docker pause / unpause
+latency        Toxiproxy latency (+jitter), downstream      same (needs the edges' proxies)
+errors         service: emulator admin ``errors``;          Toxiproxy reset_peer, toxicity = ratio
+               edge: Toxiproxy reset_peer, toxicity = ratio
+slowdown       emulator admin ``slowdown``                  docker CPU quota / factor
+partition      Toxiproxy: the proxies disabled              proxies disabled; without proxies: docker
+                                                            network disconnect (service) or an iptables
+                                                            DROP in the caller (edge)
+packet_loss    Toxiproxy timeout toxic, upstream,           same; without proxies: iptables statistic
+               toxicity = ratio                             DROP in the network namespace
+load_spike     the load generator                           same
+cold_start     emulator admin ``cold_start``                docker restart
+=============  ===========================================  ==========================================
+
+A fault on a service acts on every proxy whose calls reach it (its callers' and its
+entrypoint load's), a fault on an edge on that edge's proxies (one per callee replica).
+
+Two differences from the simulator are worth knowing: a disabled proxy refuses connections
+at once (callers see ``crashed``, where a simulated partition shows ``timeout``), and errors
+made by Toxiproxy are connection resets (``crashed``, where the simulator says ``injected``).
+
+Planning is pure: :func:`check_live` runs at validation time and reports every fault that
+cannot be done on the stack, with the fault's file and line, before anything runs.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from chaos.errors import InputError
+from chaos.live.drivers.base import Action, DriverKind
+from chaos.live.drivers.docker import DockerOp
+from chaos.live.drivers.emulator import EmulatorOp
+from chaos.live.drivers.toxiproxy import ToxiproxyOp, toxic_params
+from chaos.live.state import StackState
+from chaos.live.toxiproxy.model import Stream, ToxicType
+from chaos.model.experiment import Experiment
+from chaos.model.faults import AnyFault, FaultKind, TargetKind
+from chaos.model.scope import split_edge
+from chaos.model.slos import ALL
+from chaos.model.topology import Topology
+
+
+class LoadOp(enum.Enum):
+    SPIKE = "spike"  # params: factor; targets: entrypoints
+
+
+@dataclass(frozen=True)
+class Planning:
+    """What a route needs to know besides the fault."""
+
+    id: str
+    experiment: Experiment
+    stack: StackState
+    with_load: bool
+
+    @property
+    def topology(self) -> Topology:
+        return self.experiment.topology
+
+
+Route = Callable[[AnyFault, Planning], "Action | str"]
+"""An Action, or the reason this way cannot do the fault on this stack."""
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def _edge(fault: AnyFault) -> tuple[str, str] | None:
+    return split_edge(fault.target)
+
+
+def _proxies(fault: AnyFault, p: Planning) -> tuple[str, ...] | str:
+    """The proxies the fault's calls go through, or why some calls bypass Toxiproxy."""
+    if p.stack.toxiproxy_api is None:
+        return "this stack has no Toxiproxy"
+    edge = _edge(fault)
+    if edge is not None:
+        found = p.stack.proxies_of_edge(*edge)
+        return tuple(x.name for x in found) or f"edge {fault.target} has no Toxiproxy proxy in this stack"
+    callers = [s.name for s in p.topology.services if any(c.to == fault.target for c in s.calls)]
+    uncovered = [c for c in callers if not p.stack.proxies_of_edge(c, fault.target)]
+    if uncovered:
+        return (f"calls from {', '.join(uncovered)} to {fault.target} do not go through Toxiproxy "
+                f"(map {', '.join(f'{c}->{fault.target}' for c in uncovered)} to proxies)")
+    found = p.stack.proxies_into(fault.target)
+    return tuple(x.name for x in found) or f"no call to {fault.target} goes through Toxiproxy"
+
+
+def _containers(service: str, p: Planning) -> tuple[str, ...] | str:
+    if not p.stack.has_containers(service):
+        return f"no container of {service} is known in this stack"
+    if not p.stack.resolved:  # checking a user's stack before its containers are looked up
+        return tuple(p.stack.compose_services.get(service, ()))
+    return tuple(r.container for r in p.stack.replicas_of(service)) or f"no container of {service} is running"
+
+
+def _admin(service: str, p: Planning) -> dict[str, str] | str:
+    if not p.stack.has_admin:
+        return f"{service} is not chaoslab's emulator, so it has no admin API"
+    return {r.container: r.admin_url or "" for r in p.stack.replicas_of(service)}
+
+
+def _action(fault: AnyFault, p: Planning, driver: DriverKind, op: str, targets: tuple[str, ...],
+            params: Mapping[str, object], summary: str) -> Action:
+    return Action(p.id, driver, op, fault.label, fault.TAG, fault.target, targets, params, summary)
+
+
+# --------------------------------------------------------------------------- routes
+
+
+def _toxic(toxic: ToxicType, stream: Stream, toxicity: Callable[[AnyFault], float],
+           attributes: Callable[[AnyFault], dict[str, int]], words: Callable[[AnyFault], str]) -> Route:
+    def route(fault: AnyFault, p: Planning) -> Action | str:
+        proxies = _proxies(fault, p)
+        if isinstance(proxies, str):
+            return proxies
+        params = toxic_params(p.stack.toxiproxy_api or "", toxic, stream=stream, toxicity=toxicity(fault),
+                              attributes=attributes(fault), container=p.stack.toxiproxy_container)
+        return _action(fault, p, DriverKind.TOXIPROXY, ToxiproxyOp.ADD_TOXIC.value, proxies, params,
+                       f"{words(fault)} on {', '.join(proxies)}")
+    return route
+
+
+def _ms(seconds: float) -> int:
+    # Toxiproxy counts whole milliseconds; a positive delay never rounds down to none.
+    return max(1, round(seconds * 1000)) if seconds > 0 else 0
+
+
+def _ratio(fault: AnyFault) -> float:
+    return float(getattr(fault, "ratio", 1.0))
+
+
+toxiproxy_latency = _toxic(
+    ToxicType.LATENCY, Stream.DOWNSTREAM, lambda f: 1.0,
+    lambda f: {"latency": _ms(f.delay), "jitter": _ms(f.jitter)},  # type: ignore[union-attr]
+    lambda f: f"latency toxic {_ms(f.delay)} ms ±{_ms(f.jitter)} ms")  # type: ignore[union-attr]
+toxiproxy_loss = _toxic(
+    ToxicType.TIMEOUT, Stream.UPSTREAM, _ratio, lambda f: {"timeout": 0},
+    lambda f: f"timeout toxic (hold, never deliver) on {_ratio(f):.0%} of the calls")
+toxiproxy_reset = _toxic(
+    ToxicType.RESET_PEER, Stream.UPSTREAM, _ratio, lambda f: {"timeout": 0},
+    lambda f: f"reset_peer toxic on {_ratio(f):.0%} of the calls (callers see connection resets)")
+
+
+def toxiproxy_disable(fault: AnyFault, p: Planning) -> Action | str:
+    proxies = _proxies(fault, p)
+    if isinstance(proxies, str):
+        return proxies
+    params = {"api": p.stack.toxiproxy_api, "container": p.stack.toxiproxy_container}
+    return _action(fault, p, DriverKind.TOXIPROXY, ToxiproxyOp.DISABLE.value, proxies, params,
+                   f"disable {', '.join(proxies)} (connections refused)")
+
+
+def _emulator_set(key: str, value: Callable[[AnyFault], object]) -> Route:
+    def route(fault: AnyFault, p: Planning) -> Action | str:
+        if _edge(fault) is not None:
+            return "the emulator admin API acts on a service, not on an edge"
+        admin = _admin(fault.target, p)
+        if isinstance(admin, str):
+            return admin
+        params = {"admin": admin, "set": {key: value(fault)}}
+        return _action(fault, p, DriverKind.EMULATOR, EmulatorOp.SET.value, tuple(admin), params,
+                       f"admin {key}={value(fault)} on {', '.join(admin)}")
+    return route
+
+
+emulator_hang = _emulator_set("hang", lambda f: True)
+emulator_errors = _emulator_set("errors", _ratio)
+emulator_slowdown = _emulator_set("slowdown", lambda f: float(f.factor))  # type: ignore[union-attr]
+
+
+def emulator_cold_start(fault: AnyFault, p: Planning) -> Action | str:
+    admin = _admin(fault.target, p)
+    if isinstance(admin, str):
+        return admin
+    cold = {"factor": fault.factor, "decay_s": fault.decay}  # type: ignore[union-attr]
+    return _action(fault, p, DriverKind.EMULATOR, EmulatorOp.COLD_START.value, tuple(admin),
+                   {"admin": admin, "cold_start": cold},
+                   f"admin cold_start x{cold['factor']:g} decaying over {cold['decay_s']:g}s")
+
+
+def _docker(op: DockerOp, params: Callable[[AnyFault, Planning], dict[str, object]], words: str,
+            service: bool = True) -> Route:
+    def route(fault: AnyFault, p: Planning) -> Action | str:
+        if service and _edge(fault) is not None:
+            return f"docker {op.value} acts on a service's containers, not on an edge"
+        containers = _containers(fault.target, p)
+        if isinstance(containers, str):
+            return containers
+        return _action(fault, p, DriverKind.DOCKER, op.value, containers, params(fault, p),
+                       f"{words} {', '.join(containers)}")
+    return route
+
+
+def _kill_params(fault: AnyFault, p: Planning) -> dict[str, object]:
+    cold = getattr(fault, "cold_start", None)
+    admin = _admin(fault.target, p)
+    return {"count": getattr(fault, "replicas", None),
+            "cold_start": None if cold is None else {"factor": cold.factor, "decay_s": cold.decay},
+            "admin": admin if isinstance(admin, dict) else {},
+            "health": {r.container: r.health_url for r in p.stack.replicas_of(fault.target) if r.health_url}}
+
+
+def docker_kill(fault: AnyFault, p: Planning) -> Action | str:
+    if getattr(fault, "cold_start", None) is not None and not p.stack.has_admin:
+        return "a cold start after the crash needs the emulator admin API (a real restart is cold by itself)"
+    n = getattr(fault, "replicas", None)
+    return _docker(DockerOp.KILL, _kill_params, f"kill {'all' if n is None else n} of")(fault, p)
+
+
+docker_pause = _docker(DockerOp.PAUSE, lambda f, p: {}, "pause")
+docker_cpu = _docker(DockerOp.CPU, lambda f, p: {"factor": f.factor}, "CPU quota / factor on")  # type: ignore[union-attr]
+docker_disconnect = _docker(DockerOp.DISCONNECT, lambda f, p: {}, "disconnect from their networks:")
+docker_restart = _docker(DockerOp.RESTART, lambda f, p: {}, "restart")
+
+
+def docker_drop(fault: AnyFault, p: Planning) -> Action | str:
+    """Packets dropped in the network namespace: on the way into a service, or from caller to callee."""
+    probability = _ratio(fault) if fault.kind is FaultKind.PACKET_LOSS else 1.0
+    edge = _edge(fault)
+    containers = _containers(fault.target if edge is None else edge[0], p)
+    if isinstance(containers, str):
+        return containers
+    destinations: tuple[str, ...] = ()
+    if edge is not None:
+        found = _containers(edge[1], p)
+        if isinstance(found, str):
+            return found
+        destinations = found
+    chain = "INPUT" if edge is None else "OUTPUT"
+    params = {"chain": chain, "probability": probability, "destinations": list(destinations)}
+    where = "arriving at" if edge is None else f"from {edge[0]} to {edge[1]} in"
+    return _action(fault, p, DriverKind.DOCKER, DockerOp.DROP.value, containers, params,
+                   f"iptables DROP {probability:.0%} of packets {where} {', '.join(containers)}")
+
+
+def _user_only(route: Route) -> Route:
+    """A fallback for user stacks: chaoslab's own stack always has the preferred way."""
+    def guarded(fault: AnyFault, p: Planning) -> Action | str:
+        if p.stack.has_admin:
+            return "chaoslab's stack routes every call through Toxiproxy"
+        return route(fault, p)
+    return guarded
+
+
+def load_spike(fault: AnyFault, p: Planning) -> Action | str:
+    if not p.with_load:
+        return "load spikes are made by the load generator, and this run sends no load"
+    entries = tuple(e.name for e in p.topology.entrypoints) if fault.target == ALL else (fault.target,)
+    factor = fault.factor  # type: ignore[union-attr]
+    return _action(fault, p, DriverKind.LOAD, LoadOp.SPIKE.value, entries, {"factor": factor},
+                   f"arrival rate x{factor:g} at {', '.join(entries)}")
+
+
+LIVE_ROUTES: dict[FaultKind, tuple[Route, ...]] = {
+    FaultKind.CRASH: (docker_kill,),
+    FaultKind.HANG: (emulator_hang, docker_pause),
+    FaultKind.LATENCY: (toxiproxy_latency,),
+    FaultKind.ERRORS: (emulator_errors, toxiproxy_reset),
+    FaultKind.SLOWDOWN: (emulator_slowdown, docker_cpu),
+    FaultKind.PARTITION: (toxiproxy_disable, _user_only(docker_disconnect), _user_only(docker_drop)),
+    FaultKind.PACKET_LOSS: (toxiproxy_loss, _user_only(docker_drop)),
+    FaultKind.LOAD_SPIKE: (load_spike,),
+    FaultKind.COLD_START: (emulator_cold_start, docker_restart),
+}
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def fault_id(index: int) -> str:
+    return f"f{index + 1}"
+
+
+def plan(fault: AnyFault, index: int, experiment: Experiment, stack: StackState, *,
+         with_load: bool = True) -> Action:
+    """The first route that can do ``fault`` on ``stack``; InputError at the fault's line if none can."""
+    planning = Planning(fault_id(index), experiment, stack, with_load)
+    reasons = []
+    for route in LIVE_ROUTES[fault.kind]:
+        result = route(fault, planning)
+        if isinstance(result, Action):
+            return result
+        reasons.append(result)
+    unique = list(dict.fromkeys(reasons))
+    kind = experiment.target_kind(fault.target)
+    return_field = "target" if kind is not TargetKind.ENTRYPOINT else "kind"
+    raise fault.error(return_field, f"{fault.TAG} on '{fault.target}' cannot be done live on stack "
+                                    f"'{stack.name}': {'; '.join(unique)}")
+
+
+def plan_all(experiment: Experiment, stack: StackState, *, with_load: bool = True) -> list[Action]:
+    """Every fault planned; raises one InputError listing every fault that cannot be done."""
+    actions: list[Action] = []
+    problems = check_live(experiment, stack, with_load=with_load, planned=actions)
+    if problems:
+        raise combined(problems)
+    return actions
+
+
+def check_live(experiment: Experiment, stack: StackState, *, with_load: bool = True,
+               planned: list[Action] | None = None) -> list[InputError]:
+    """Every fault of ``experiment`` that cannot be done live on ``stack``, as located InputErrors."""
+    problems: list[InputError] = []
+    for index, fault in enumerate(experiment.fault_list):
+        try:
+            action = plan(fault, index, experiment, stack, with_load=with_load)
+        except InputError as exc:
+            problems.append(exc)
+            continue
+        if planned is not None:
+            planned.append(action)
+    return problems
+
+
+def combined(problems: list[InputError]) -> InputError:
+    if len(problems) == 1:
+        return problems[0]
+    first = problems[0]
+    rest = "\n".join(str(p) for p in problems[1:])
+    return InputError(f"{first.detail}\n{rest}", first.location, first.path,
+                      hint=f"{len(problems)} faults cannot be done live on this stack")
