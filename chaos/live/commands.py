@@ -1,0 +1,259 @@
+"""Live-mode subcommands: ``stack``, ``images``, ``toxiproxy``, ``faults``, ``recover``, ``topology from-compose``.
+
+Registration declares arguments only; each handler imports what it needs when it runs,
+so ``chaoslab --help`` never imports Docker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+REMOTE_HELP = "allow a Docker host that is not this machine (DOCKER_HOST); faults would hit its containers"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _stack(sub)
+    _images(sub)
+    _toxiproxy(sub)
+    _faults(sub)
+    _recover(sub)
+    _topology(sub)
+
+
+# --------------------------------------------------------------------------- stack
+
+
+def _stack(sub: argparse._SubParsersAction) -> None:
+    stack = sub.add_parser("stack", help="bring a live stack (emulators + Toxiproxy) up, inspect it, take it down")
+    verbs = stack.add_subparsers(dest="verb", metavar="VERB")
+    verbs.required = True
+    up = verbs.add_parser("up", help="generate a Compose stack from a topology (or experiment) and start it")
+    up.add_argument("topology", type=Path, help="a topology file, or an experiment (its overrides apply)")
+    up.add_argument("--dir", type=Path, help="where the stack's files go (default: .chaoslab/stacks/<topology>)")
+    up.add_argument("--name", help="Compose project name (default: chaoslab-<topology>)")
+    up.add_argument("--toxiproxy-image", help="use this Toxiproxy image (e.g. the official one) instead of chaoslab's")
+    up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for every container to be healthy")
+    up.add_argument("--allow-remote", action="store_true", help=REMOTE_HELP)
+    up.set_defaults(func=cmd_stack_up)
+    down = verbs.add_parser("down", help="stop and remove the stack's containers (its files stay)")
+    down.add_argument("--dir", type=Path, help="the stack's directory (default: the only one under .chaoslab/stacks)")
+    down.add_argument("--allow-remote", action="store_true", help=REMOTE_HELP)
+    down.set_defaults(func=cmd_stack_down)
+    status = verbs.add_parser("status", help="containers, ports, proxies, and any fault still applied")
+    status.add_argument("--dir", type=Path, help="the stack's directory (default: the only one under .chaoslab/stacks)")
+    status.add_argument("--allow-remote", action="store_true", help=REMOTE_HELP)
+    status.set_defaults(func=cmd_stack_status)
+
+
+def _load_topology_or_experiment(path: Path) -> tuple[Any, tuple[float, ...] | None]:
+    from chaos.model.files import FileKind, detect_kind, load_experiment, load_topology
+    from chaos.run import latency_bounds
+
+    if detect_kind(path) is FileKind.EXPERIMENT:
+        from chaos.sim.simulation import thresholds
+        experiment = load_experiment(path)
+        return experiment.topology, latency_bounds(thresholds(experiment))
+    return load_topology(path), None
+
+
+def cmd_stack_up(args: argparse.Namespace) -> int:
+    from chaos.live.stack import DEFAULT_STACKS_DIR, up
+
+    topology, bounds = _load_topology_or_experiment(args.topology)
+    directory = args.dir or DEFAULT_STACKS_DIR / topology.name
+    result = up(topology, directory, project=args.name, toxiproxy_image=args.toxiproxy_image, bounds=bounds,
+                source=str(args.topology), ready_timeout=args.timeout, allow_remote=args.allow_remote)
+    state = result.state
+    t = result.timings
+    print(f"stack {state.name} is up and healthy: {len(state.replicas)} emulator container(s), "
+          f"{len(state.proxies)} proxies ({t['total_s']:.1f}s: images {t['images_s']:.1f}s, "
+          f"compose up {t['up_s']:.1f}s, healthy after {t['healthy_s']:.1f}s)")
+    print(f"  files:     {directory}/ (compose.yaml, stack.json, toxiproxy.json, state.json)")
+    print(f"  toxiproxy: {state.toxiproxy_api}")
+    for name, entry in state.entrypoints.items():
+        print(f"  load for {name}: {', '.join(entry.urls)}")
+    print(f"  take it down with: chaoslab stack down --dir {directory}")
+    return 0
+
+
+def cmd_stack_down(args: argparse.Namespace) -> int:
+    import time
+
+    from chaos.live.stack import down, find_stack_dir
+
+    directory = find_stack_dir(args.dir)
+    started = time.monotonic()
+    state = down(directory, allow_remote=args.allow_remote)
+    print(f"stack {state.name} is down ({time.monotonic() - started:.1f}s); its files stay in {directory}")
+    return 0
+
+
+def cmd_stack_status(args: argparse.Namespace) -> int:
+    from chaos.live.stack import find_stack_dir, inspect_stack
+    from chaos.live.state import read_state
+
+    directory = find_stack_dir(args.dir)
+    state = read_state(directory)
+    report = inspect_stack(state, allow_remote=args.allow_remote)
+    print(f"stack {state.name} ({state.kind.value}, topology {state.topology}) in {directory}")
+    for line in report.containers:
+        print(f"  {line}")
+    print(f"  toxiproxy API: {state.toxiproxy_api}")
+    for name, entry in state.entrypoints.items():
+        print(f"  load for {name}: {', '.join(entry.urls)}")
+    if report.problems:
+        print("not clean:")
+        for problem in report.problems:
+            print(f"  - {problem}")
+        return 1
+    print("clean: every container running and healthy, no toxic, no disabled proxy, no admin fault")
+    return 0
+
+
+# --------------------------------------------------------------------------- images / toxiproxy
+
+
+def _images(sub: argparse._SubParsersAction) -> None:
+    images = sub.add_parser("images", help="build chaoslab's container images locally (never pulls)")
+    verbs = images.add_subparsers(dest="verb", metavar="VERB")
+    verbs.required = True
+    build = verbs.add_parser("build", help="build the runtime image (and the Python base image if needed)")
+    build.add_argument("--base", help="build on this local image (default: python:3.11-slim if present, "
+                                      "else chaoslab's own base made from Debian packages)")
+    build.set_defaults(func=cmd_images_build)
+
+
+def cmd_images_build(args: argparse.Namespace) -> int:
+    from chaos.live.images import build_runtime_image
+
+    image = build_runtime_image(args.base)
+    print(f"{image.tag} on {image.base} ({'built' if image.built else 'already present'}, id {image.image_id[:19]})")
+    return 0
+
+
+def _toxiproxy(sub: argparse._SubParsersAction) -> None:
+    toxi = sub.add_parser("toxiproxy", help="chaoslab's Toxiproxy-compatible server")
+    verbs = toxi.add_subparsers(dest="verb", metavar="VERB")
+    verbs.required = True
+    serve = verbs.add_parser("serve", help="run the server (same flags as toxiproxy-server: --host, --port, "
+                                           "--config, --seed)", add_help=False)
+    serve.add_argument("args", nargs=argparse.REMAINDER, help="passed to the server; --help for its flags")
+    serve.set_defaults(func=cmd_toxiproxy_serve)
+
+
+def cmd_toxiproxy_serve(args: argparse.Namespace) -> int:
+    from chaos.live.toxiproxy.server import main
+
+    return main(args.args)
+
+
+# --------------------------------------------------------------------------- faults / recover
+
+
+def _faults(sub: argparse._SubParsersAction) -> None:
+    faults = sub.add_parser("faults", help="run or check an experiment's faults against a live stack (no load)")
+    verbs = faults.add_subparsers(dest="verb", metavar="VERB")
+    verbs.required = True
+    run = verbs.add_parser("run", help="apply the faults on schedule for the experiment's duration, then revert")
+    check = verbs.add_parser("check", help="say which faults cannot be done live on the stack, with their lines")
+    for p in (run, check):
+        p.add_argument("experiment", type=Path)
+        p.add_argument("--dir", type=Path, help="the stack's directory (default: the only one under .chaoslab/stacks)")
+        p.add_argument("--allow-remote", action="store_true", help=REMOTE_HELP)
+    run.add_argument("--run-dir", type=Path, help="where the fault journal goes (default: runs/<experiment>-live)")
+    run.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
+    run.add_argument("--no-abort", action="store_true", help="never end early on an abort condition")
+    run.set_defaults(func=cmd_faults_run)
+    check.set_defaults(func=cmd_faults_check)
+
+
+def _experiment_and_stack(args: argparse.Namespace) -> tuple[Any, Any]:
+    from chaos.live.stack import find_stack_dir
+    from chaos.live.state import read_state
+    from chaos.model.files import load_experiment
+
+    experiment = load_experiment(args.experiment)
+    target = getattr(experiment, "live", None)
+    if target is not None:
+        from chaos.live.user_stack import resolve, user_stack
+        state = user_stack(target, experiment.topology)
+        if args.func is cmd_faults_run and not getattr(args, "dry_run", False):
+            state = resolve(state, target, allow_remote=args.allow_remote)
+        return experiment, state
+    return experiment, read_state(find_stack_dir(args.dir))
+
+
+def cmd_faults_check(args: argparse.Namespace) -> int:
+    from chaos.live.drivers.routes import check_live, plan
+
+    experiment, state = _experiment_and_stack(args)
+    problems = check_live(experiment, state, with_load=False)
+    for problem in problems:
+        print(str(problem), file=sys.stderr)
+    for index, fault in enumerate(experiment.fault_list):
+        if not any(p.path.startswith(f"faults[{index}]") for p in problems):
+            print(plan(fault, index, experiment, state, with_load=False).describe())
+    return 2 if problems else 0
+
+
+def cmd_faults_run(args: argparse.Namespace) -> int:
+    from chaos.live.runner import DEFAULT_ABORT, run_fault_schedule
+
+    experiment, state = _experiment_and_stack(args)
+    run_dir = args.run_dir or Path("runs") / f"{experiment.name}-live"
+    if not args.dry_run:
+        print(f"fault journal: {run_dir}/faults.jsonl (after a kill: chaoslab recover {run_dir})")
+    result = run_fault_schedule(experiment, state, run_dir, dry_run=args.dry_run, allow_remote=args.allow_remote,
+                                abort=() if args.no_abort else DEFAULT_ABORT)
+    print(f"{result.reason.value}: {len(result.windows)} fault(s) applied and reverted")
+    return 0
+
+
+def _recover(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("recover", help="revert every fault a live run left applied (after a crash or kill -9)")
+    p.add_argument("run_dir", type=Path, help="the run's directory (it holds faults.jsonl)")
+    p.add_argument("--allow-remote", action="store_true", help=REMOTE_HELP)
+    p.set_defaults(func=cmd_recover)
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from chaos.live.runner import recover
+
+    done = recover(args.run_dir, allow_remote=args.allow_remote)
+    if done.reverted:
+        print(f"reverted {len(done.reverted)} fault(s): {', '.join(done.reverted)}")
+    else:
+        print(f"nothing to revert: {done.journal} shows no fault still applied")
+    return 0
+
+
+# --------------------------------------------------------------------------- topology from-compose
+
+
+def _topology(sub: argparse._SubParsersAction) -> None:
+    topo = sub.add_parser("topology", help="work with topology files")
+    verbs = topo.add_subparsers(dest="verb", metavar="VERB")
+    verbs.required = True
+    draft = verbs.add_parser("from-compose", help="draft a topology from a Compose file's depends_on and URLs")
+    draft.add_argument("compose_file", type=Path)
+    draft.add_argument("--name", help="the topology's name (default: the Compose file's directory)")
+    draft.add_argument("--out", type=Path, help="write here instead of printing")
+    draft.set_defaults(func=cmd_topology_from_compose)
+
+
+def cmd_topology_from_compose(args: argparse.Namespace) -> int:
+    from chaos.errors import InputError
+    from chaos.live.from_compose import from_compose
+
+    text = from_compose(args.compose_file, args.name)
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    if args.out.exists():
+        raise InputError(f"{args.out} exists; chaoslab does not overwrite it", hint="choose another --out")
+    args.out.write_text(text, encoding="utf-8")
+    print(f"wrote {args.out}: edit the TODO placeholders, then chaoslab validate {args.out}")
+    return 0
