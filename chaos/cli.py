@@ -25,6 +25,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 # only declares arguments; handlers import what they need when they run, so ``chaoslab --help``
 # stays fast and never imports Docker, Locust or matplotlib.
 COMMAND_MODULES: tuple[str, ...] = (
+    "chaos.live.commands",
 )
 
 
