@@ -11,9 +11,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from chaos.model.slos import LatencyObjective, Slo
-from chaos.run import count_above
 from simkit import (
     ENTRY,
     batches,
@@ -32,6 +29,9 @@ from simkit import (
     svc,
     topology,
 )
+
+from chaos.model.slos import LatencyObjective, Slo
+from chaos.run import count_above
 
 BATCHES = 25
 
