@@ -117,6 +117,7 @@ def _simulate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="random seed (default: the experiment's)")
     p.add_argument("--replications", type=int, help="independent runs (default: the experiment's)")
     p.add_argument("--out", type=Path, help="results directory (default: runs/<experiment name>)")
+    p.add_argument("--playbook", type=Path, help="carry out this incident playbook in the run")
     p.add_argument("--quiet", action="store_true", help="print no summary")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     p.set_defaults(func=cmd_simulate)
@@ -133,20 +134,101 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.replications is not None and args.replications < 1:
         raise InputError("--replications must be at least 1")
     experiment = load_experiment(args.experiment)
+    playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
     started = now_iso()
-    reps = args.replications or experiment.replications
+    reps = 1 if playbook else (args.replications or experiment.replications)
     progress = Progress(experiment.duration, reps, enabled=not args.no_progress)
     try:
-        result = simulate_replications(experiment, args.seed, args.replications, progress)
+        if playbook is not None:
+            from chaos.drill import incident_result
+            result = incident_result(experiment, playbook, experiment.seed if args.seed is None else args.seed)
+        else:
+            result = simulate_replications(experiment, args.seed, args.replications, progress)
     finally:
         progress.close()
     seeds = [r.seed for r, _ in result.all_runs]
-    result.audit = audit(source_files(experiment), seeds, started)
+    result.audit = audit(source_files(experiment) + ([str(args.playbook)] if playbook else []), seeds, started)
     out = args.out or Path("runs") / experiment.name
     paths = write(result, out)
     if not args.quiet:
         print(render(result.to_dict(), {k: str(v) for k, v in paths.items()}))
     return result.exit_code
+
+
+def load_bound_playbook(path: Path, experiment: Any) -> Any:
+    """A playbook checked against the experiment it will run in (names of alerts, faults, services)."""
+    from chaos.model.files import load
+    from chaos.model.playbook import Playbook, bind
+    playbook = load(path, Playbook)
+    bind(playbook, experiment)
+    return playbook
+
+
+# --------------------------------------------------------------------------- drill
+
+
+@command
+def _drill(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("drill", help="run a playbook against many simulated incidents (Monte Carlo)")
+    p.add_argument("experiment", type=Path)
+    p.add_argument("--playbook", type=Path, required=True)
+    p.add_argument("--runs", type=int, default=100, help="simulated incidents (default 100)")
+    p.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    p.add_argument("--seed", type=int, help="seed of the first run; run i uses seed+i")
+    p.add_argument("--out", type=Path, help="results directory (default: runs/<experiment>-drill)")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_drill)
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    from chaos.audit import audit, now_iso
+    from chaos.drill import drill
+    from chaos.model.files import load_experiment
+    from chaos.model.sources import source_files
+    from chaos.report.summary import render_drill
+    from chaos.result import write
+
+    if args.runs < 1:
+        raise InputError("--runs must be at least 1")
+    if args.workers is not None and args.workers < 1:
+        raise InputError("--workers must be at least 1")
+    experiment = load_experiment(args.experiment)
+    playbook = load_bound_playbook(args.playbook, experiment)
+    started = now_iso()
+    progress = RunCounter(args.runs, enabled=not args.no_progress)
+    try:
+        result = drill(experiment, playbook, args.runs, args.seed, args.workers, progress)
+    finally:
+        progress.close()
+    result.audit = audit(source_files(experiment) + [str(args.playbook)], result.extra["drill"]["seeds"], started)
+    out = args.out or Path("runs") / f"{experiment.name}-drill"
+    paths = write(result, out)
+    if not args.quiet:
+        print(render_drill(result.to_dict(), {k: str(v) for k, v in paths.items()}))
+    return 1 if any(d["met"] is False for d in result.extra["drill"]["deadlines"]) else 0
+
+
+class RunCounter:
+    """Progress of a drill, in runs."""
+
+    def __init__(self, total: int, enabled: bool = True) -> None:
+        self.total = total
+        self.enabled = enabled and sys.stderr.isatty()
+        self.start = time.monotonic()
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or (time.monotonic() - self.start < 2.0 and not self.shown):
+            return
+        bar = "#" * int(30 * done / total)
+        sys.stderr.write(f"\r[{bar:<30}] {done}/{total} runs")
+        sys.stderr.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
 
 
 # --------------------------------------------------------------------------- main

@@ -137,6 +137,36 @@ class Marker:
 
 
 @dataclass
+class StepRecord:
+    """When a playbook step ran and how it ended; None: it never got that far."""
+
+    name: str
+    role: str
+    action: str
+    target: str = ""
+    start_s: float | None = None
+    acted_s: float | None = None        # the action took effect (end of its duration)
+    end_s: float | None = None          # over: verified, or failed, or acted when there is no verify
+    verified_at_s: float | None = None
+    status: str = "not_reached"         # done | failed | escalated | aborted | not_reached | running
+    note: str = ""
+
+
+@dataclass
+class IncidentRecord:
+    """The response to one incident, as it happened (simulated or on a game day)."""
+
+    playbook: str
+    triggered_s: float | None = None
+    trigger: str | None = None          # the alert that triggered it, or "at"
+    steps: list[StepRecord] = field(default_factory=list)
+    engaged: dict[str, float] = field(default_factory=dict)  # role -> when it responded
+    acknowledged_s: float | None = None
+    finished_s: float | None = None     # the response ended (last step over, stopped or aborted)
+    aborted: bool = False
+
+
+@dataclass
 class Run:
     """Everything an engine measured in one run of one experiment."""
 
@@ -150,6 +180,7 @@ class Run:
     totals: dict[Scope, Totals]
     faults: list[FaultWindow] = field(default_factory=list)
     markers: list[Marker] = field(default_factory=list)
+    incident: IncidentRecord | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property

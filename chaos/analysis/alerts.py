@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 from chaos.analysis import windows
-from chaos.model.alerts import AlertMetric, AnyAlertRule, BurnRateRule, Comparison, ThresholdRule
+from chaos.model.alerts import AlertMetric, AnyAlertRule, BurnRateRule, Comparison
 from chaos.model.scope import Scope
 from chaos.run import Series
 
@@ -37,10 +37,11 @@ class _RuleState:
     open: Firing | None = None
 
 
-def metric_value(rule: ThresholdRule, series: Series, bounds: tuple[float, ...], end: int) -> float | None:
-    lo, hi = windows.span(end, rule.window)
+def metric_value(metric: AlertMetric, window: float, series: Series, bounds: tuple[float, ...],
+                 end: int) -> float | None:
+    """A metric of one scope over the trailing ``window`` seconds that end before second ``end``."""
+    lo, hi = windows.span(end, window)
     width = hi - lo
-    metric = rule.metric
     if metric is AlertMetric.ERROR_RATIO:
         return windows.error_ratio(series, lo, hi)
     q = metric.percentile
@@ -76,7 +77,7 @@ def burn_condition(rule: BurnRateRule, series: Series, end: int) -> tuple[bool, 
 def condition(rule: AnyAlertRule, series: Series, bounds: tuple[float, ...], end: int) -> tuple[bool, float | None]:
     if isinstance(rule, BurnRateRule):
         return burn_condition(rule, series, end)
-    value = metric_value(rule, series, bounds, end)
+    value = metric_value(rule.metric, rule.window, series, bounds, end)
     if value is None:
         return False, None
     above = value > rule.threshold

@@ -30,7 +30,7 @@ class ObjectiveResult:
         return self.bad / self.total if self.total else 0.0
 
 
-def _bad_and_total(obj: Objective, series: Series, bounds: tuple[float, ...], lo: int, hi: int) -> tuple[int, int]:
+def bad_and_total(obj: Objective, series: Series, bounds: tuple[float, ...], lo: int, hi: int) -> tuple[int, int]:
     if obj.kind is ObjectiveKind.ERROR_RATIO:
         return windows.failed(series, lo, hi), windows.total(series.requests, lo, hi)
     hist = merge_hists(series.hist[lo:hi])
@@ -40,7 +40,7 @@ def _bad_and_total(obj: Objective, series: Series, bounds: tuple[float, ...], lo
 def judge(obj: Objective, run: Run, implied: bool = False) -> ObjectiveResult:
     series = run.series[obj.scope]
     start, end = run.first_measured, len(series)
-    bad, total = _bad_and_total(obj, series, run.bounds, start, end)
+    bad, total = bad_and_total(obj, series, run.bounds, start, end)
     met = total == 0 or bad <= obj.target * total + 1e-9
     if obj.kind is ObjectiveKind.ERROR_RATIO:
         observed = bad / total if total else None
@@ -50,7 +50,7 @@ def judge(obj: Objective, run: Run, implied: bool = False) -> ObjectiveResult:
     breaches = []
     for t in range(start, end):
         lo, hi = windows.span(t + 1, obj.window)
-        w_bad, w_total = _bad_and_total(obj, series, run.bounds, max(lo, start), hi)
+        w_bad, w_total = bad_and_total(obj, series, run.bounds, max(lo, start), hi)
         if w_total and w_bad > obj.target * w_total + 1e-9:
             breaches.append(t)
     return ObjectiveResult(obj, observed, bad, total, met, breaches, implied)

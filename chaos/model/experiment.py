@@ -55,6 +55,12 @@ class Experiment(Model):
     seed: int = fld(1, ge=0, doc="random seed; the same seed gives the same figures")
     replications: int = fld(1, ge=1, doc="independent runs with seeds seed, seed+1, ...")
     description: str = fld("")
+    baseline_topology: Topology | None = fld(None, internal=True,
+                                              doc="the topology before overrides (what a rollback restores)")
+
+    @property
+    def baseline(self) -> Topology:
+        return self.baseline_topology or self.topology
 
     @property
     def load_profile(self) -> AnyLoadProfile:
@@ -83,6 +89,7 @@ class Experiment(Model):
         """Apply the experiment's overrides to its topology before anything else looks at it."""
         overrides = values.get("overrides", ())
         if overrides:
+            values["baseline_topology"] = values["topology"]
             values["topology"] = with_overrides(values["topology"], overrides)
         return values
 

@@ -48,6 +48,10 @@ def load_experiment(path: str | Path) -> Experiment:
     return load(path, Experiment)
 
 
+def load_playbook(path: str | Path) -> Model:
+    return load(path, model_class(FileKind.PLAYBOOK))
+
+
 def _load_reference(text: Any, cls: type, ctx: Context, node: Node, path: str) -> Any:
     """A field such as ``topology: ../topologies/shop.yaml`` names another file, relative to this one."""
     if not isinstance(text, str) or not text:

@@ -321,6 +321,9 @@ def convert(node: Node, tp: Any, ctx: Context, path: str, meta: typing.Mapping[s
         return ctx.load_ref(ctx.scalar(node), base, ctx, node, path)
     if is_model(base):
         return convert_model(node, base, ctx, path)
+    members = union_args(base)
+    if members:
+        return _convert_union(node, members, ctx, path, meta)
     if typing.get_origin(base) is tuple:
         return _convert_tuple(node, typing.get_args(base)[0], ctx, path, meta)
     if isinstance(base, type) and issubclass(base, enum.Enum):
@@ -328,6 +331,23 @@ def convert(node: Node, tp: Any, ctx: Context, path: str, meta: typing.Mapping[s
     if base in (bool, int, float, str):
         return _check_bounds(_convert_plain(node, base, ctx, path), node, ctx, path, meta)
     raise TypeError(f"unsupported field type {tp!r} at {path}")  # a bug in a model class
+
+
+def _convert_union(node: Node, members: tuple[Any, ...], ctx: Context, path: str,
+                   meta: typing.Mapping[str, Any]) -> Any:
+    """A plain union (e.g. an enum or a mapping): the node's shape picks the member."""
+    wants_mapping = isinstance(node, MappingNode)
+    for member in members:
+        if is_model(member) == wants_mapping:
+            return convert(node, member, ctx, path, meta)
+    shapes = " or ".join("a mapping" if is_model(m) else describe_type(m) for m in members)
+    raise ctx.fail(node, path, f"expected {shapes}, got {describe(node, ctx)}")
+
+
+def describe_type(tp: Any) -> str:
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return f"one of {one_of(enum_choices(tp))}"
+    return getattr(tp, "__name__", str(tp))
 
 
 def _convert_plain(node: Node, tp: type, ctx: Context, path: str) -> Any:

@@ -19,6 +19,7 @@ from chaos.model.parsing import (
     model_fields,
     optional_inner,
     split_annotated,
+    union_args,
 )
 
 DURATION_PATTERN = r"^\s*((\d+(\.\d*)?|\.\d+)\s*(us|µs|ms|s|m|h|d)\s*)+$"
@@ -58,6 +59,9 @@ def type_schema(tp: Any, meta: typing.Mapping[str, Any] | None = None, defs: dic
             return {"anyOf": [{"type": "string", "description": "path of a file, relative to this one"},
                               _model_ref(base, defs)]}
         return _model_ref(base, defs)
+    members = union_args(base)
+    if members:
+        return {"anyOf": [type_schema(m, meta, defs) for m in members]}
     if typing.get_origin(base) is tuple:
         item = typing.get_args(base)[0]
         keyed = meta.get("keyed")

@@ -98,6 +98,9 @@ def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
             end = a["resolved_at_s"]
             resolved = "still firing at the end" if end is None else f"resolved {fmt_s(end)}"
             lines.append(f"  {a['name']:<28} fired {fmt_s(a['fired_at_s']):>7}  {resolved}")
+    if doc.get("playbook"):
+        lines.append("")
+        lines.extend(playbook_lines(doc["playbook"], doc["duration_s"]))
     reps = doc.get("replications")
     if reps:
         lines.append("")
@@ -109,4 +112,66 @@ def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
     if paths:
         lines.append("")
         lines.append("Results: " + ", ".join(paths.values()))
+    return "\n".join(lines)
+
+
+PHASE_LABELS = {"detect": "detect", "acknowledge": "acknowledge", "mitigate": "mitigate", "recover": "recover"}
+
+
+def playbook_lines(pb: dict[str, Any], duration_s: float = float("inf")) -> list[str]:
+    inc = pb["incident"]
+    lines = [f"Incident response ({pb['name']}), from the incident start at {fmt_s(inc['start_s'])}:"]
+    for phase in PHASE_LABELS:
+        t = inc[f"time_to_{phase}_s"]
+        lines.append(f"  {phase:<12} {'not reached' if t is None else fmt_s(t):>10}")
+    if pb["steps"]:
+        lines.append(f"  {'step':<28} {'role':<12} {'start':>8} {'end':>8} {'deadline':>9}  outcome")
+        for s in pb["steps"]:
+            outcome = s["status"] if s["met"] is None else f"{s['status']}, deadline {'met' if s['met'] else 'MISSED'}"
+            if s["met"] is None and s["deadline_s"] is not None and s["end_s"] is None:
+                outcome += (", deadline after the end of the run" if s["deadline_s"] > duration_s
+                            else ", not needed: the response was over")
+            lines.append(f"  {s['name'][:28]:<28} {s['role'][:12]:<12} {fmt_s(s['start_s']):>8} {fmt_s(s['end_s']):>8} "
+                         f"{fmt_s(s['deadline_s']):>9}  {outcome}" + (f" ({s['note']})" if s["note"] else ""))
+    for d in pb["deadlines"]:
+        mark = "ok  " if d["met"] else ("????" if d["met"] is None else "MISS")
+        took = f"took {fmt_s(d['actual_s'])}" if d["actual_s"] is not None else "not reached"
+        lines.append(f"  {mark} {d['name']} ({took}{'; the run ended first' if d['met'] is None else ''})")
+    for f in pb["findings"]:
+        lines.append(f"  finding: {f['message']}")
+    return lines
+
+
+def render_drill(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
+    dr = doc["drill"]
+    pb = doc["playbook"]
+    lines = [f"Drill of '{pb['name']}' on {doc['experiment']}: {dr['runs']} simulated incidents "
+             f"(seeds {dr['seeds'][0]}..{dr['seeds'][-1]})", "",
+             f"  {'phase':<12} {'p50':>9} {'p90':>9} {'p99':>9} {'reached':>9}"]
+    for phase, d in dr["phases"].items():
+        lines.append(f"  {phase:<12} {fmt_s(d['p50']):>9} {fmt_s(d['p90']):>9} {fmt_s(d['p99']):>9} "
+                     f"{d['reached']:>5}/{dr['runs']}")
+    if dr["deadlines"]:
+        lines += ["", "Deadlines (share of runs that met them):"]
+        for d in dr["deadlines"]:
+            verdict = "MET" if d["met"] else "NOT MET"
+            need = "" if d["required"] is None else f"  required {d['required']:.0%}: {verdict}"
+            late = f"  ({d['undecided']} runs ended before the deadline)" if d.get("undecided") else ""
+            lines.append(f"  {d['name']:<40} {d['p_met']:6.1%} ± {d['ci95']:.1%}{need}{late}")
+    lines += ["", f"  {'step':<28} {'P(deadline met)':>15} {'P(reached)':>11} {'p50 end':>9} {'p90 end':>9}"]
+    for s in dr["steps"]:
+        p_met = "-" if s["p_met"] is None else f"{s['p_met']:.1%}"
+        lines.append(f"  {s['name'][:28]:<28} {p_met:>15} {s['p_reached']:>11.0%} {fmt_s(s['p50_end_s']):>9} "
+                     f"{fmt_s(s['p90_end_s']):>9}")
+    seen = set()
+    for f in pb["findings"] + dr["findings"]:
+        if f["kind"] == "never_reached" and f not in dr["findings"]:
+            continue  # one run's view; the drill's own finding covers all runs
+        if f["message"] not in seen:
+            seen.add(f["message"])
+            lines.append(f"  finding: {f['message']}")
+    lines += ["", f"SLOs held in {dr['slo_met_share']:.0%} of runs; entry requests failed: "
+                  f"p50 {fmt_pct(dr['entry_failed_ratio']['p50'])}, p90 {fmt_pct(dr['entry_failed_ratio']['p90'])}"]
+    if paths:
+        lines += ["", "Results: " + ", ".join(paths.values())]
     return "\n".join(lines)

@@ -24,8 +24,8 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from heapq import heappush
 from collections.abc import Callable
+from heapq import heappush
 
 import simpy
 from simpy.events import Event

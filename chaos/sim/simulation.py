@@ -18,7 +18,7 @@ from chaos.model.experiment import Experiment
 from chaos.model.faults import AnyFault
 from chaos.model.load import RateCurve
 from chaos.model.scope import Scope
-from chaos.run import FaultWindow, Marker, Run, latency_bounds
+from chaos.run import FaultWindow, IncidentRecord, Marker, Run, Series, latency_bounds
 from chaos.sim import faults as sim_faults
 from chaos.sim.faults import Applied
 from chaos.sim.kernel import Kernel, Svc
@@ -66,7 +66,9 @@ class Simulation:
         self.bounds = latency_bounds(thresholds(experiment))
         self.recorder = Recorder(self.bounds, math.ceil(experiment.warmup - 1e-9))
         self.applied: list[Applied] = []
+        self.cancelled_faults: set[str] = set()  # removed by a playbook before they started
         self.observers: list[Observer] = []
+        self.incident: IncidentRecord | None = None
         self.second = 0
         for svc in self.world.services.values():
             self.recorder.add(Scope.service(svc.name), svc.stats, _gauge(svc))
@@ -76,6 +78,11 @@ class Simulation:
     @property
     def now(self) -> float:
         return self.env.now
+
+    @property
+    def series(self) -> dict[Scope, Series]:
+        """The per-second series recorded so far (complete seconds only)."""
+        return {ch.scope: ch.series for ch in self.recorder.channels}
 
     def at(self, t: float, fn: Callable[[], None], priority: int = 1) -> None:
         """Call ``fn`` at simulated time ``t`` (not before now)."""
@@ -92,6 +99,8 @@ class Simulation:
     def _schedule_faults(self) -> None:
         for fault in self.experiment.fault_list:
             def start(fault: AnyFault = fault) -> None:
+                if fault.label in self.cancelled_faults or "*" in self.cancelled_faults:
+                    return
                 applied = self.inject(fault)
                 if fault.duration is not None:
                     self.at(fault.at + fault.duration, lambda: self.revert(applied))
@@ -139,7 +148,7 @@ class Simulation:
                    for a in self.applied]
         return Run(engine="sim", experiment=exp, seed=self.seed, duration_s=exp.duration, warmup_s=exp.warmup,
                    bounds=self.bounds, series=series, totals=totals, faults=windows,
-                   markers=sorted(self.markers, key=lambda m: m.t_s))
+                   markers=sorted(self.markers, key=lambda m: m.t_s), incident=self.incident)
 
 
 def _gauge(svc: Svc) -> Callable[[], tuple[float, float]]:

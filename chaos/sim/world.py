@@ -39,6 +39,7 @@ class World:
     edges: dict[tuple[str, str], Edge] = field(default_factory=dict)
     entries: dict[str, Entry] = field(default_factory=dict)
     active: dict[str, list[AnyFault]] = field(default_factory=dict)
+    call_specs: dict[tuple[str, str], Call] = field(default_factory=dict)  # the policy each edge runs now
 
     @classmethod
     def build(cls, kernel: Kernel, topology: Topology, seed: int, markers: list[Marker]) -> World:
@@ -53,6 +54,7 @@ class World:
                 edge = Edge(edge_name(spec.name, call.to), caller, world.services[call.to], caller.stats,
                             stream(seed, "edge", spec.name, call.to).random)
                 world.edges[(spec.name, call.to)] = edge
+                world.call_specs[(spec.name, call.to)] = call
                 world.configure_edge(edge, call)
             world.wire_stages(spec)
         for ep in topology.entrypoints:
@@ -102,6 +104,32 @@ class World:
         edge = Edge(f"{ep.name}->{ep.to}", None, callee, stats, stream(self.seed, "client", ep.name).random)
         self.configure_edge(edge, ep.as_call())
         self.entries[ep.name] = Entry(ep.name, edge, ep.share, stream(self.seed, "arrivals", ep.name))
+
+    def restore(self, topology: Topology) -> None:
+        """Put every service, edge and entrypoint back to ``topology``'s settings (a rollback)."""
+        for spec in topology.services:
+            if spec.name not in self.services:
+                continue
+            self.configure_service(spec)
+            for call in spec.calls:
+                edge = self.edges.get((spec.name, call.to))
+                if edge is not None:
+                    edge.callee = self.services[call.to]
+                    self.call_specs[(spec.name, call.to)] = call
+                    self.configure_edge(edge, call)
+        for ep in topology.entrypoints:
+            entry = self.entries.get(ep.name)
+            if entry is not None:
+                entry.edge.callee = self.services[ep.to]
+                self.configure_edge(entry.edge, ep.as_call())
+                entry.admission = None
+
+    def redirect(self, old: str, new: str) -> None:
+        """Every call meant for ``old`` goes to ``new`` from now on (a failover)."""
+        source, target = self.services[old], self.services[new]
+        for edge in list(self.edges.values()) + [e.edge for e in self.entries.values()]:
+            if edge.callee is source:
+                edge.callee = target
 
     def _breaker_marker(self, name: str) -> Callable[[str], None]:
         def on_change(state: str) -> None:

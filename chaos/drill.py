@@ -1,0 +1,160 @@
+"""Monte Carlo drills: one playbook against many simulated incidents, in parallel worker processes.
+
+Each run is the same experiment with another seed (seed, seed+1, ...). Workers return
+only the few figures a drill aggregates; the first seed's run is kept whole, so the
+report can show one incident in full next to the distributions over all of them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from chaos.analysis import analyze
+from chaos.analysis.incident import PHASES, analyze_incident, deadlines_met, incident_dict
+from chaos.model.experiment import Experiment
+from chaos.model.playbook import Playbook
+from chaos.result import Result
+from chaos.run import Run
+from chaos.sim.responder import attach
+from chaos.sim.simulation import Simulation
+
+
+def simulate_incident(experiment: Experiment, playbook: Playbook, seed: int) -> Run:
+    """One simulated run with the playbook carried out in it."""
+    sim = Simulation(experiment, seed)
+    attach(sim, playbook, seed)
+    return sim.run()
+
+
+def incident_result(experiment: Experiment, playbook: Playbook, seed: int) -> Result:
+    """A full Result of one simulated incident, with the ``playbook`` section."""
+    run = simulate_incident(experiment, playbook, seed)
+    analysis = analyze(run)
+    section = incident_dict(playbook, run, analyze_incident(playbook, run, analysis.blast.services))
+    result = Result(run, analysis, extra={"playbook": section})
+    if not deadlines_met(section):
+        result.extra["gate_failed"] = True
+    return result
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one drill run contributes: elapsed phase times, deadlines, steps."""
+
+    seed: int
+    phases: dict[str, float | None]
+    deadlines: list[bool | None]
+    steps_met: list[bool | None]
+    steps_end: list[float | None]
+    steps_status: list[str]
+    slo_met: bool
+    entry_failed_ratio: float
+
+
+def outcome_of(result: Result, seed: int) -> Outcome:
+    section = result.extra["playbook"]
+    incident = section["incident"]
+    return Outcome(
+        seed=seed,
+        phases={p: incident[f"time_to_{p}_s"] for p in PHASES},
+        deadlines=[d["met"] for d in section["deadlines"]],
+        steps_met=[s["met"] for s in section["steps"]],
+        steps_end=[None if s["end_s"] is None or incident["start_s"] is None else s["end_s"] - incident["start_s"]
+                   for s in section["steps"]],
+        steps_status=[s["status"] for s in section["steps"]],
+        slo_met=result.analysis.slo_met,
+        entry_failed_ratio=result.analysis.blast.entry_failed_ratio,
+    )
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(experiment: Experiment, playbook: Playbook) -> None:
+    _WORKER["experiment"], _WORKER["playbook"] = experiment, playbook
+
+
+def _run_one(seed: int) -> Outcome:
+    return outcome_of(incident_result(_WORKER["experiment"], _WORKER["playbook"], seed), seed)
+
+
+def quantile_or_none(values: list[float | None], q: float) -> float | None:
+    """Quantile over all runs, counting a phase never reached as infinitely late."""
+    xs = sorted(math.inf if v is None else v for v in values)
+    if not xs:
+        return None
+    pos = q * (len(xs) - 1)
+    lo, hi = int(pos), min(int(pos) + 1, len(xs) - 1)
+    if math.isinf(xs[hi]) or math.isinf(xs[lo]):
+        return None
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def _dist(values: list[float | None]) -> dict[str, Any]:
+    reached = [v for v in values if v is not None]
+    return {"p50": quantile_or_none(values, 0.5), "p90": quantile_or_none(values, 0.9),
+            "p99": quantile_or_none(values, 0.99), "mean": sum(reached) / len(reached) if reached else None,
+            "reached": len(reached), "values": values}
+
+
+def aggregate(playbook: Playbook, outcomes: list[Outcome]) -> dict[str, Any]:
+    """The ``drill`` section of result.json."""
+    n = len(outcomes)
+    deadlines = []
+    for k, obj in enumerate(playbook.objectives):
+        # A deadline the run ended before (None) counts as not met: a drill should run long enough.
+        p = sum(o.deadlines[k] is True for o in outcomes) / n
+        undecided = sum(o.deadlines[k] is None for o in outcomes)
+        # The gate is the share observed; with few runs it is noisy, so say how noisy (95% normal interval).
+        half = 1.96 * math.sqrt(p * (1 - p) / n)
+        deadlines.append({"name": obj.name, "phase": obj.phase.value, "deadline_s": obj.within, "p_met": p,
+                          "ci95": half, "required": obj.probability, "undecided": undecided,
+                          "met": None if obj.probability is None else p >= obj.probability})
+    steps = []
+    for i, step in enumerate(playbook.steps):
+        met = [o.steps_met[i] for o in outcomes if o.steps_met[i] is not None]
+        ends = [o.steps_end[i] for o in outcomes]
+        steps.append({"name": step.name, "p_met": (sum(met) / len(met)) if met else None,
+                      "p_reached": sum(s != "not_reached" for s in (o.steps_status[i] for o in outcomes)) / n,
+                      "p50_end_s": quantile_or_none(ends, 0.5), "p90_end_s": quantile_or_none(ends, 0.9)})
+    findings = [{"kind": "never_reached", "step": s["name"], "message": f"'{s['name']}' was never reached in "
+                 f"{n} runs"} for s in steps if s["p_reached"] == 0]
+    return {"runs": n, "seeds": [o.seed for o in outcomes],
+            "phases": {p: _dist([o.phases[p] for o in outcomes]) for p in PHASES},
+            "deadlines": deadlines, "steps": steps, "findings": findings,
+            "slo_met_share": sum(o.slo_met for o in outcomes) / n,
+            "entry_failed_ratio": _dist([o.entry_failed_ratio for o in outcomes])}
+
+
+def drill(experiment: Experiment, playbook: Playbook, runs: int, seed: int | None = None,
+          workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> Result:
+    """``runs`` simulated incidents; the result is the first one in full plus the ``drill`` section."""
+    base = experiment.seed if seed is None else seed
+    seeds = [base + i for i in range(runs)]
+    first = incident_result(experiment, playbook, seeds[0])
+    outcomes = [outcome_of(first, seeds[0])]
+    if progress:
+        progress(1, runs)
+    rest = seeds[1:]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(rest) or 1))
+    if rest and workers > 1:
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(experiment, playbook)) as pool:
+            for outcome in pool.map(_run_one, rest, chunksize=max(1, len(rest) // (workers * 4))):
+                outcomes.append(outcome)
+                if progress:
+                    progress(len(outcomes), runs)
+    else:
+        _init_worker(experiment, playbook)
+        for s in rest:
+            outcomes.append(_run_one(s))
+            if progress:
+                progress(len(outcomes), runs)
+    section = aggregate(playbook, outcomes)
+    first.extra["drill"] = section
+    first.extra["gate_failed"] = any(d["met"] is False for d in section["deadlines"])
+    return first

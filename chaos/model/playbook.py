@@ -1,0 +1,340 @@
+"""Incident playbooks: who does what, how long it takes, how we know it worked, and by when.
+
+::
+
+    name: db-slow-runbook
+    trigger: {alerts: [browse-errors, browse-burn]}      # or {at: 2m} for a drill at a fixed time
+    roles:
+      oncall: {respond: {dist: lognormal, median: 3m, p90: 10m}}
+      automation: {respond: 0s}
+    recovery_window: 60s          # recovered: every SLO within target over this trailing window
+    steps:
+      - name: page on-call
+        role: oncall
+        action: {kind: page}                           # the role's response time, nothing else
+        deadline: {within: 15m}                        # from the incident start (the first fault)
+      - name: shed browse load
+        role: oncall
+        action: {kind: shed_load, entrypoint: browse, limit: 150}
+        duration: {dist: lognormal, median: 1m, p90: 3m}
+        verify: {entrypoint: browse, metric: error_ratio, below: 0.02, for: 60s, within: 5m}
+        deadline: {within: 10m, after: page on-call}
+        on_failure: {escalate: roll back}
+        mitigates: true
+    objectives:
+      - {phase: recover, within: 30m, probability: 0.9}   # drills gate on these
+
+Steps run one after another. A step starts when the one before it has ended and its role
+has responded (a role responds once per incident: when paged, or when the incident is
+triggered if nobody pages it). The action takes effect at the end of the step's
+duration; then ``verify`` must hold for its ``for`` within its ``within``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Annotated
+
+from chaos.model.alerts import AlertMetric
+from chaos.model.distributions import AnyDistribution, Constant, Distribution
+from chaos.model.parsing import Model, Seconds, Tagged, did_you_mean, fld, one_of
+from chaos.model.scope import Scope, ScopeKind, split_edge
+from chaos.model.topology import CircuitBreaker, Retries
+
+
+@dataclass(frozen=True)
+class Trigger(Model):
+    """What starts the response: the first firing of any of these alerts, or a fixed time."""
+
+    alerts: tuple[str, ...] = fld((), doc="alert names from the experiment's rules")
+    at: Seconds | None = fld(None, doc="start the response at this time instead (a drill)")
+
+    def validate(self) -> None:
+        if bool(self.alerts) == (self.at is not None):
+            raise self.error(None, "a trigger names alerts or a time ('at'), exactly one of them")
+
+
+@dataclass(frozen=True)
+class Role(Model):
+    """Someone (or something) that does steps, and how long they take to respond when paged."""
+
+    name: str = fld(doc="taken from the key under 'roles'")
+    respond: Distribution = fld(Constant(0.0), doc="time from being paged to acting")
+
+
+class Phase(enum.Enum):
+    DETECT = "detect"
+    ACKNOWLEDGE = "acknowledge"
+    MITIGATE = "mitigate"
+    RECOVER = "recover"
+
+
+# --------------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True)
+class Page(Model):
+    """Page the step's role (or another): the step lasts the role's response time."""
+
+    TAG = "page"
+    role: str | None = fld(None, doc="the role paged (default: the step's own)")
+
+
+@dataclass(frozen=True)
+class Wait(Model):
+    """Do nothing for the step's duration (look at dashboards, wait for a rollout)."""
+
+    TAG = "wait"
+
+
+@dataclass(frozen=True)
+class RemoveFault(Model):
+    """Remove a fault of the experiment (fix the config, kill the bad query): by name, or all."""
+
+    TAG = "remove_fault"
+    fault: str = fld(doc="a fault's name (or label kind:target), or '*' for every fault")
+
+
+@dataclass(frozen=True)
+class Restart(Model):
+    """Restart a service's replicas: what they hold fails, they come back at once (optionally cold)."""
+
+    TAG = "restart"
+    service: str = fld()
+    replicas: int | None = fld(None, ge=1, doc="how many (default: all)")
+    cold_factor: float = fld(1.0, ge=1, doc="service-time multiplier right after the restart")
+    cold_decay: Seconds = fld(30.0, gt=0)
+
+
+@dataclass(frozen=True)
+class Scale(Model):
+    """Run a service with this many replicas from now on."""
+
+    TAG = "scale"
+    service: str = fld()
+    replicas: int = fld(ge=1)
+
+
+@dataclass(frozen=True)
+class SetCall(Model):
+    """Change one edge's call policy: its timeout, retries or circuit breaker."""
+
+    TAG = "set_call"
+    edge: str = fld(doc="'caller->callee'")
+    timeout: Seconds | None = fld(None, gt=0)
+    retries: Retries | None = fld(None)
+    circuit_breaker: CircuitBreaker | None = fld(None)
+    fallback: bool | None = fld(None)
+
+
+@dataclass(frozen=True)
+class ShedLoad(Model):
+    """Admit at most ``limit`` requests per second at an entrypoint; the rest are rejected at once."""
+
+    TAG = "shed_load"
+    entrypoint: str = fld()
+    limit: float | None = fld(gt=0, doc="requests per second; null lifts the limit")
+
+
+@dataclass(frozen=True)
+class Rollback(Model):
+    """Roll back to the baseline: the topology file without the experiment's overrides, and
+    without this playbook's changes; ``faults`` names faults the bad release caused."""
+
+    TAG = "rollback"
+    faults: tuple[str, ...] = fld((), doc="faults that the rollback removes")
+
+
+@dataclass(frozen=True)
+class Failover(Model):
+    """Send every call meant for one service to another from now on (a standby, another region)."""
+
+    TAG = "failover"
+    from_: str = fld(key="from")
+    to: str = fld()
+
+
+AnyAction = Page | Wait | RemoveFault | Restart | Scale | SetCall | ShedLoad | Rollback | Failover
+Action = Annotated[AnyAction, Tagged("kind")]
+REMEDIES = (RemoveFault, Restart, Scale, SetCall, ShedLoad, Rollback, Failover)
+
+
+# --------------------------------------------------------------------------- steps
+
+
+@dataclass(frozen=True)
+class Condition(Model):
+    """A metric of a scope below or above a value, holding for a while, within a time limit."""
+
+    service: str | None = fld(None)
+    entrypoint: str | None = fld(None)
+    metric: AlertMetric = fld(AlertMetric.ERROR_RATIO)
+    below: Seconds | None = fld(None, doc="a number; for latency metrics a duration")
+    above: Seconds | None = fld(None)
+    window: Seconds = fld(10.0, gt=0, doc="the metric is computed over this trailing window")
+    for_: Seconds = fld(60.0, key="for", doc="it must hold this long without a break")
+    within: Seconds = fld(300.0, gt=0, doc="give up (the step fails) if it has not held by then")
+
+    def validate(self) -> None:
+        if (self.service is None) == (self.entrypoint is None):
+            raise self.error(None, "a condition names exactly one of 'service' or 'entrypoint'")
+        if (self.below is None) == (self.above is None):
+            raise self.error(None, "a condition gives exactly one of 'below' or 'above'")
+
+    @property
+    def scope(self) -> Scope:
+        if self.service is not None:
+            return Scope(ScopeKind.SERVICE, self.service)
+        return Scope(ScopeKind.ENTRYPOINT, self.entrypoint or "")
+
+    @property
+    def scope_field(self) -> str:
+        return "service" if self.service is not None else "entrypoint"
+
+    def describe(self) -> str:
+        op, value = ("<", self.below) if self.below is not None else (">", self.above)
+        return f"{self.scope} {self.metric.value} {op} {value:g} for {self.for_:g}s"
+
+
+@dataclass(frozen=True)
+class Deadline(Model):
+    """By when a step must be over: ``within`` from the incident start, or from the end of step ``after``."""
+
+    within: Seconds = fld(gt=0)
+    after: str | None = fld(None, doc="an earlier step's name (default: the incident start)")
+
+
+class OnFailure(enum.Enum):
+    CONTINUE = "continue"
+    ABORT = "abort"
+
+
+class OnSuccess(enum.Enum):
+    CONTINUE = "continue"
+    STOP = "stop"        # the response is complete: later steps are only escalation targets
+
+
+@dataclass(frozen=True)
+class Escalate(Model):
+    escalate: str = fld(doc="the step to jump to")
+
+
+@dataclass(frozen=True)
+class Step(Model):
+    name: str = fld()
+    role: str = fld(doc="who does it")
+    action: Action = fld(doc="what it does (a closed catalogue)")
+    duration: Distribution = fld(Constant(0.0), doc="how long the action itself takes")
+    verify: Condition | None = fld(None, doc="what must hold afterwards for the step to count as done")
+    deadline: Deadline | None = fld(None)
+    on_failure: OnFailure | Escalate = fld(OnFailure.CONTINUE, doc="continue, abort, or {escalate: step}")
+    on_success: OnSuccess = fld(OnSuccess.CONTINUE, doc="continue with the next step, or stop (response complete)")
+    mitigates: bool = fld(False, doc="its verify holding is the moment the incident counts as mitigated")
+
+    @property
+    def act(self) -> AnyAction:
+        return self.action  # type: ignore[return-value]
+
+    @property
+    def takes(self) -> AnyDistribution:
+        return self.duration  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class PhaseObjective(Model):
+    """A promise about a phase: e.g. recover within 30 minutes in 90% of incidents."""
+
+    phase: Phase = fld()
+    within: Seconds = fld(gt=0, doc="from the incident start")
+    probability: float | None = fld(None, gt=0, le=1, doc="share of drill runs that must meet it")
+
+    @property
+    def name(self) -> str:
+        p = f" in {self.probability:.0%} of runs" if self.probability is not None else ""
+        return f"{self.phase.value} within {self.within:g}s{p}"
+
+
+@dataclass(frozen=True)
+class Playbook(Model):
+    name: str = fld()
+    trigger: Trigger = fld()
+    steps: tuple[Step, ...] = fld()
+    roles: tuple[Role, ...] = fld((), keyed="name", doc="roles by name")
+    recovery_window: Seconds = fld(60.0, gt=0, doc="SLOs must hold this long for the incident to count as recovered")
+    objectives: tuple[PhaseObjective, ...] = fld((), doc="phase deadlines, with the probability drills must reach")
+    description: str = fld("")
+
+    @cached_property
+    def role_map(self) -> dict[str, Role]:
+        return {r.name: r for r in self.roles}
+
+    def step_index(self, name: str) -> int:
+        return [s.name for s in self.steps].index(name)
+
+    def validate(self) -> None:
+        if not self.steps:
+            raise self.error("steps", "a playbook needs at least one step")
+        names: list[str] = []
+        for step in self.steps:
+            if step.name in names:
+                raise step.error("name", f"duplicate step name '{step.name}'")
+            if step.role not in self.role_map:
+                hint = f"roles: {one_of(self.role_map)}" if self.role_map else "declare it under 'roles'"
+                raise step.error("role", f"unknown role '{step.role}'{did_you_mean(step.role, self.role_map)}",
+                                 hint=hint)
+            act = step.act
+            if isinstance(act, Page) and act.role is not None and act.role not in self.role_map:
+                raise act.error("role", f"unknown role '{act.role}'{did_you_mean(act.role, self.role_map)}")
+            if step.deadline is not None and step.deadline.after is not None and step.deadline.after not in names:
+                raise step.deadline.error("after", f"'{step.deadline.after}' is not an earlier step"
+                                                   f"{did_you_mean(step.deadline.after, names)}")
+            names.append(step.name)
+        for step in self.steps:
+            if isinstance(step.on_failure, Escalate) and step.on_failure.escalate not in names:
+                target = step.on_failure.escalate
+                raise step.on_failure.error("escalate", f"unknown step '{target}'{did_you_mean(target, names)}")
+            if isinstance(step.on_failure, Escalate) and step.on_failure.escalate == step.name:
+                raise step.on_failure.error("escalate", "a step cannot escalate to itself")
+
+
+def bind(playbook: Playbook, experiment: object) -> None:
+    """Check every name the playbook uses against the experiment; errors point into the playbook."""
+    from chaos.model.experiment import Experiment
+    assert isinstance(experiment, Experiment)
+    topo = experiment.topology
+    alerts = [r.name for r in experiment.alert_rules]
+    for name in playbook.trigger.alerts:
+        if name not in alerts:
+            raise playbook.trigger.error("alerts", f"unknown alert '{name}'{did_you_mean(name, alerts)}",
+                                         hint=f"the experiment's alerts: {one_of(alerts)}" if alerts else
+                                         "the experiment has no alert rules")
+    labels = [f.label for f in experiment.fault_list]
+    for step in playbook.steps:
+        act = step.act
+        if isinstance(act, RemoveFault) and act.fault != "*" and act.fault not in labels:
+            raise act.error("fault", f"unknown fault '{act.fault}'{did_you_mean(act.fault, labels)}",
+                            hint=f"the experiment's faults: {one_of(labels)}")
+        if isinstance(act, Rollback):
+            for name in act.faults:
+                if name not in labels:
+                    raise act.error("faults", f"unknown fault '{name}'{did_you_mean(name, labels)}")
+        for field_name in ("service", "from_", "to"):
+            value = getattr(act, field_name, None)
+            if isinstance(value, str) and value not in topo.service_map:
+                key = "from" if field_name == "from_" else field_name
+                raise act.error(key, f"unknown service '{value}'{did_you_mean(value, topo.service_map)}")
+        if isinstance(act, ShedLoad) and act.entrypoint not in topo.entrypoint_map:
+            raise act.error("entrypoint", f"unknown entrypoint '{act.entrypoint}'"
+                                          f"{did_you_mean(act.entrypoint, topo.entrypoint_map)}")
+        if isinstance(act, SetCall):
+            edge = split_edge(act.edge)
+            if edge is None or edge not in topo.edges:
+                raise act.error("edge", f"no edge '{act.edge}' in the topology (write 'caller->callee')")
+        cond = step.verify
+        if cond is not None:
+            known = topo.service_map if cond.service is not None else topo.entrypoint_map
+            name = cond.scope.name
+            if name not in known:
+                raise cond.error(cond.scope_field, f"unknown {cond.scope_field} '{name}'{did_you_mean(name, known)}")
