@@ -103,7 +103,10 @@ class World:
         callee = self.services[ep.to]
         edge = Edge(f"{ep.name}->{ep.to}", None, callee, stats, stream(self.seed, "client", ep.name).random)
         self.configure_edge(edge, ep.as_call())
-        self.entries[ep.name] = Entry(ep.name, edge, ep.share, stream(self.seed, "arrivals", ep.name))
+        # Shares are relative (entrypoints split the load by them): normalise, or two
+        # entrypoints with the default share of 1 would each be offered the whole load.
+        share = ep.share / sum(e.share for e in self.topology.entrypoints)
+        self.entries[ep.name] = Entry(ep.name, edge, share, stream(self.seed, "arrivals", ep.name))
 
     def restore(self, topology: Topology) -> None:
         """Put every service, edge and entrypoint back to ``topology``'s settings (a rollback)."""
