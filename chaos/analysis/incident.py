@@ -21,9 +21,9 @@ import networkx as nx
 
 from chaos.analysis.blast_radius import call_graph, faulted_services
 from chaos.analysis.slos import bad_and_total
-from chaos.model.playbook import REMEDIES, Page, Phase, Playbook
+from chaos.model.playbook import REMEDIES, Page, Phase, Playbook, describe
 from chaos.model.slos import Objective
-from chaos.run import IncidentRecord, Run
+from chaos.run import IncidentRecord, Run, StepRecord
 
 PHASES = tuple(p.value for p in Phase)
 
@@ -165,8 +165,13 @@ def impossible_deadlines(playbook: Playbook, run: Run) -> list[dict[str, Any]]:
     return out
 
 
+def blank_record(playbook: Playbook) -> IncidentRecord:
+    """The record of a response that never started (no trigger, or a run without the playbook)."""
+    return IncidentRecord(playbook.name, steps=[StepRecord(s.name, s.role, *describe(s.act)) for s in playbook.steps])
+
+
 def analyze_incident(playbook: Playbook, run: Run, breached: list[str] | None = None) -> IncidentAnalysis:
-    record = run.incident or IncidentRecord(playbook.name)
+    record = run.incident or blank_record(playbook)
     start = incident_start(run, record)
     objectives = run.experiment.objectives
     mitigated = mitigated_at(playbook, record)
@@ -190,7 +195,7 @@ def analyze_incident(playbook: Playbook, run: Run, breached: list[str] | None = 
 
 def incident_dict(playbook: Playbook, run: Run, an: IncidentAnalysis) -> dict[str, Any]:
     """The ``playbook`` section of result.json."""
-    record = run.incident or IncidentRecord(playbook.name)
+    record = run.incident or blank_record(playbook)
     steps = []
     for step, rec, deadline in zip(playbook.steps, record.steps, an.step_deadlines, strict=True):
         met = None if deadline is None else (rec.end_s is not None and rec.status == "done"

@@ -158,7 +158,21 @@ class Failover(Model):
 
 AnyAction = Page | Wait | RemoveFault | Restart | Scale | SetCall | ShedLoad | Rollback | Failover
 Action = Annotated[AnyAction, Tagged("kind")]
+ACTION_CLASSES = (Page, Wait, RemoveFault, Restart, Scale, SetCall, ShedLoad, Rollback, Failover)
 REMEDIES = (RemoveFault, Restart, Scale, SetCall, ShedLoad, Rollback, Failover)
+
+
+def describe(action: AnyAction) -> tuple[str, str]:
+    """(kind, target) of an action, for records and reports."""
+    if isinstance(action, Failover):
+        return action.TAG, f"{action.from_}->{action.to}"
+    if isinstance(action, Rollback):
+        return action.TAG, ", ".join(action.faults)
+    for name in ("fault", "service", "edge", "entrypoint", "role"):
+        value = getattr(action, name, None)
+        if isinstance(value, str):
+            return action.TAG, value
+    return action.TAG, ""
 
 
 # --------------------------------------------------------------------------- steps

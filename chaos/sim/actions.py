@@ -26,21 +26,6 @@ from chaos.model.topology import Call
 from chaos.sim.simulation import Simulation
 
 
-def describe(action: AnyAction) -> tuple[str, str]:
-    """(kind, target) for records and reports."""
-    target = ""
-    for name in ("fault", "service", "edge", "entrypoint", "to"):
-        value = getattr(action, name, None)
-        if isinstance(value, str):
-            target = value
-            break
-    if isinstance(action, Failover):
-        target = f"{action.from_}->{action.to}"
-    if isinstance(action, Rollback):
-        target = ", ".join(action.faults)
-    return action.TAG, target
-
-
 def _nothing(sim: Simulation, action: AnyAction) -> None:
     """Paging and waiting change nothing in the system; they only take time."""
 

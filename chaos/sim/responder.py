@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 
 from chaos.analysis.alerts import AlertEvaluator, metric_value
-from chaos.model.playbook import Condition, Escalate, OnFailure, OnSuccess, Page, Playbook, Step
+from chaos.model.playbook import Condition, Escalate, OnFailure, OnSuccess, Page, Playbook, Step, describe
 from chaos.run import IncidentRecord, Marker, StepRecord
 from chaos.sim import actions
 from chaos.sim.simulation import Simulation
@@ -37,7 +37,7 @@ class Responder:
         self.rng: random.Random = stream(seed, "playbook", playbook.name)
         self.alerts = AlertEvaluator(sim.experiment.alert_rules, sim.bounds)
         self.record = IncidentRecord(playbook.name, steps=[
-            StepRecord(s.name, s.role, *actions.describe(s.act)) for s in playbook.steps])
+            StepRecord(s.name, s.role, *describe(s.act)) for s in playbook.steps])
         self.responses = {r.name: r.respond.sampler(self.rng)() for r in playbook.roles}
         self.paged = {a.role or s.role for s in playbook.steps for a in [s.act] if isinstance(a, Page)}
         self.verifying: tuple[int, float, float | None] | None = None  # (step, give up at, holding since)
