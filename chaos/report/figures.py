@@ -1,0 +1,36 @@
+"""Every figure a report shows, rendered once, in the order the page shows them."""
+
+from __future__ import annotations
+
+from chaos.report.cascade import cascade_figure
+from chaos.report.cdf import cdf_figure
+from chaos.report.document import Report
+from chaos.report.gantt import gantt_figure
+from chaos.report.plots import Image, render, styled
+from chaos.report.ranking import Panels
+from chaos.report.timeline import rest_figure, timeline_figure
+
+
+def figures(r: Report, panels: Panels) -> dict[str, Image]:
+    """Images by name: timeline, cascade, others (services without a row), playbook, drill."""
+    out: dict[str, Image] = {}
+    shown = len(panels.entrypoints) + len(panels.services)
+    with styled():
+        out["timeline"] = render(timeline_figure(r, panels), "timeline",
+                                 f"Timelines of error ratio, p99 latency and queue length for {shown} entrypoints "
+                                 f"and services, with fault windows, alert firings and events marked")
+        out["cascade"] = render(cascade_figure(r), "cascade",
+                                "The call graph, each service coloured by when it first breached its SLO, the "
+                                "faulted service ringed, edges labelled with attempts per entry request")
+        rest = rest_figure(r, panels.rest)
+        if rest is not None:
+            out["others"] = render(rest, "others", f"Heatmap of the error ratio per second of the other "
+                                                   f"{len(panels.rest)} services")
+        if r.playbook is not None and r.playbook.steps:
+            out["playbook"] = render(gantt_figure(r), "playbook",
+                                     f"Gantt chart of the steps of playbook {r.playbook.name} against their deadlines")
+        if r.drill is not None and r.drill.phases:
+            out["drill"] = render(cdf_figure(r), "drill",
+                                  f"Cumulative distributions of phase times over {r.drill.runs} drill runs, with "
+                                  f"deadlines and required shares")
+    return out

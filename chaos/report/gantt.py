@@ -1,0 +1,123 @@
+"""The playbook as it was carried out: each step's bar against its deadline, and the incident's milestones.
+
+Status is shown by colour *and* hatching, and written at the end of each bar, so the chart
+reads the same in greyscale or with deficient colour vision.
+"""
+
+from __future__ import annotations
+
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from chaos.report.document import Playbook, Report, Step
+from chaos.report.plots import BLUE, FAULT, GREY, OK, ORANGE, new_figure
+from chaos.report.summary import fmt_s
+
+# status -> (fill, hatch, label)
+STATUS = {
+    "done": (OK, "", "done"),
+    "failed": (FAULT, "xxx", "failed"),
+    "escalated": (ORANGE, "///", "escalated"),
+    "aborted": (GREY, "...", "aborted"),
+    "not_reached": ("white", "", "not reached"),
+}
+MILESTONES = (("start_s", "incident start"), ("triggered_s", "triggered"), ("detected_s", "detected"),
+              ("acknowledged_s", "acknowledged"), ("mitigated_s", "mitigated"), ("recovered_s", "recovered"))
+ROW_IN = 0.42
+
+
+def milestones(pb: Playbook) -> list[tuple[float, str]]:
+    """Incident milestones; those at the same second share one label."""
+    at: dict[float, list[str]] = {}
+    for attr, label in MILESTONES:
+        t = getattr(pb.incident, attr)
+        if t is not None:
+            at.setdefault(round(float(t), 3), []).append(label)
+    return [(t, ", ".join(labels)) for t, labels in sorted(at.items())]
+
+
+def _verdict(s: Step) -> str:
+    if s.deadline_s is None:
+        return STATUS.get(s.status, (None, None, s.status))[2]
+    if s.met is None:
+        return f"{STATUS.get(s.status, (None, None, s.status))[2]}; deadline undecided"
+    if s.met:
+        return f"{s.status}; deadline met"
+    if s.end_s is not None and s.end_s > s.deadline_s:
+        return f"{s.status}; deadline missed by {fmt_s(s.end_s - s.deadline_s)}"
+    return f"{s.status}; deadline missed"
+
+
+def _draw_step(ax: Axes, s: Step, y: float, end_of_run: float) -> None:
+    fill, hatch, _ = STATUS.get(s.status, (BLUE, "", s.status))
+    if s.start_s is None:
+        ax.text(0.005, y, "not reached", transform=ax.get_yaxis_transform(), va="center", fontsize=8, color=GREY)
+        right = None
+    else:
+        end = s.end_s if s.end_s is not None else end_of_run
+        ax.barh(y, max(end - s.start_s, 0.4), left=s.start_s, height=0.52, color=fill, hatch=hatch,
+                edgecolor="#333333" if s.end_s is not None else GREY, linewidth=0.6,
+                linestyle="-" if s.end_s is not None else "--")
+        if s.verified_at_s is not None:
+            ax.plot([s.verified_at_s], [y], marker="D", color="white", mec="black", ms=5, ls="none")
+        right = end
+    if s.deadline_s is not None:
+        ax.plot([s.deadline_s] * 2, [y - 0.4, y + 0.4], color="black", lw=2.2, solid_capstyle="butt")
+    x = max(v for v in (right, s.deadline_s, s.start_s, 0.0) if v is not None)
+    ax.annotate(_verdict(s), (x, y), xytext=(5, 0), textcoords="offset points", va="center", fontsize=8,
+                color="black" if s.met is not False else FAULT, fontweight="normal" if s.met is not False else "bold")
+
+
+def gantt_figure(r: Report) -> Figure:
+    pb = r.playbook
+    assert pb is not None
+    steps = pb.steps
+    n = max(len(steps), 1)
+    longest = max((len(s.name) + len(s.role) + 3 for s in steps), default=10)
+    label_in = min(3.6, 0.3 + 0.072 * longest)
+    height = 1.7 + ROW_IN * n
+    fig = new_figure(11.0, height)
+    ax = fig.add_axes((label_in / 11.0, 0.75 / height, 1 - (label_in + 1.6) / 11.0, 1 - 1.45 / height))
+    ends = [v for s in steps for v in (s.end_s, s.deadline_s) if v is not None]
+    phase_lines = [(pb.incident.start_s + d.deadline_s, d) for d in pb.deadlines if pb.incident.start_s is not None]
+    right = max([r.duration_s, *ends, *(t for t, _ in phase_lines)]) * 1.02
+    for i, s in enumerate(steps):
+        _draw_step(ax, s, n - 1 - i, r.duration_s)
+    ax.set_yticks([n - 1 - i for i in range(len(steps))], [f"{s.name} ({s.role})" if s.role else s.name
+                                                          for s in steps])
+    ax.set_ylim(-0.7 - (0.8 if phase_lines else 0.0), n - 0.3)
+    ax.set_xlim(0, right)
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel("time since start (s)")
+    # Phase deadlines get a lane of their own under the steps; neighbours alternate height so labels never collide.
+    for k, (t, d) in enumerate(sorted(phase_lines, key=lambda p: p[0])):
+        colour = FAULT if d.met is False else GREY
+        ax.axvline(t, color=colour, ls="--", lw=1.1)
+        ax.text(t, -0.95 - 0.4 * (k % 2), f"{d.phase} ≤ {fmt_s(d.deadline_s)}", ha="center", va="center",
+                fontsize=7.5, color=colour, bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"})
+    marks = milestones(pb)
+    for t, _ in marks:
+        ax.axvline(t, color=BLUE, ls=":", lw=1.0)
+    top = ax.secondary_xaxis("top")
+    top.set_xticks([t for t, _ in marks], [label for _, label in marks], rotation=30, ha="left", fontsize=7.5)
+    top.tick_params(length=3, colors=BLUE)
+    fig.text(0.01, 1 - 0.08 / height, f"Playbook '{pb.name}': steps against their deadlines", fontsize=10,
+             fontweight="bold", va="top")
+    fig.legend(handles=_legend(steps), loc="lower center", ncols=7, frameon=False, fontsize=8,
+               bbox_to_anchor=(0.5, 0.0))
+    return fig
+
+
+def _legend(steps: tuple[Step, ...]) -> list[Patch | Line2D]:
+    seen = dict.fromkeys(s.status for s in steps)
+    handles: list[Patch | Line2D] = [Patch(facecolor=STATUS[k][0], hatch=STATUS[k][1], edgecolor="#333333",
+                                           label=STATUS[k][2]) for k in seen if k in STATUS]
+    handles.append(Line2D([], [], color="black", lw=2.2, marker="|", ms=10, ls="none", mew=2.2,
+                          label="step deadline"))
+    handles.append(Line2D([], [], color=GREY, ls="--", label="phase deadline"))
+    handles.append(Line2D([], [], color=BLUE, ls=":", label="incident milestone"))
+    if any(s.verified_at_s is not None for s in steps):
+        handles.append(Line2D([], [], marker="D", color="white", mec="black", ls="none", ms=5, label="verified"))
+    return handles
