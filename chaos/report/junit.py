@@ -1,0 +1,77 @@
+"""``junit.xml``: every check as a test case, so CI systems list and count them natively.
+
+The layout is the de facto JUnit format (Ant's ``junit`` task, as Jenkins, GitLab and the
+GitHub test-report actions read it): ``testsuites`` > one ``testsuite`` per kind of check >
+``testcase`` with a ``failure`` or ``skipped`` child. Times are 0: these are verdicts on a
+run, not timed tests. Nothing in the file depends on when it was written, so the same
+result gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+
+from chaos.report.checks import Check, CheckKind, Outcome
+from chaos.report.document import Report
+
+
+def _timestamp(r: Report) -> str | None:
+    """The run's start without its UTC offset: the JUnit schema's timestamp has no zone."""
+    started = r.audit.get("started")
+    if not isinstance(started, str) or len(started) < 19:
+        return None
+    return started[:19]
+
+
+def _properties(r: Report) -> ET.Element:
+    props = ET.Element("properties")
+    values = [("experiment", r.experiment), ("engine", r.engine), ("topology", r.topology), ("seed", r.seed),
+              ("chaoslab_version", r.audit.get("chaoslab_version"))]
+    values += [(f"input:{path}", info.get("sha256") if isinstance(info, dict) else info)
+               for path, info in (r.audit.get("inputs") or {}).items()]
+    for name, value in values:
+        if value is not None and value != "":
+            ET.SubElement(props, "property", name=name, value=str(value))
+    return props
+
+
+def _case(parent: ET.Element, r: Report, c: Check) -> None:
+    case = ET.SubElement(parent, "testcase", name=c.name, classname=f"chaoslab.{r.experiment}.{c.kind.value}",
+                         time="0")
+    if c.outcome is Outcome.FAILED:
+        failure = ET.SubElement(case, "failure", message=c.message, type=c.kind.value)
+        failure.text = c.message
+    elif c.outcome is Outcome.SKIPPED:
+        ET.SubElement(case, "skipped", message=c.message)
+    else:
+        ET.SubElement(case, "system-out").text = c.message
+
+
+def _suite(root: ET.Element, r: Report, kind: CheckKind, mine: Sequence[Check]) -> None:
+    attrs = {"name": f"chaoslab.{r.experiment}.{kind.value}", "tests": str(len(mine)),
+             "failures": str(sum(c.outcome is Outcome.FAILED for c in mine)), "errors": "0",
+             "skipped": str(sum(c.outcome is Outcome.SKIPPED for c in mine)), "time": "0"}
+    stamp = _timestamp(r)
+    if stamp:
+        attrs["timestamp"] = stamp
+    host = r.audit.get("host")
+    if host:
+        attrs["hostname"] = str(host)
+    suite = ET.SubElement(root, "testsuite", attrs)
+    suite.append(_properties(r))
+    for c in mine:
+        _case(suite, r, c)
+
+
+def render_junit(r: Report, checks: Sequence[Check]) -> str:
+    root = ET.Element("testsuites", {
+        "name": f"chaoslab {r.experiment}", "tests": str(len(checks)),
+        "failures": str(sum(c.outcome is Outcome.FAILED for c in checks)), "errors": "0",
+        "skipped": str(sum(c.outcome is Outcome.SKIPPED for c in checks)), "time": "0"})
+    for kind in CheckKind:
+        mine = [c for c in checks if c.kind is kind]
+        if mine:
+            _suite(root, r, kind, mine)
+    ET.indent(root, space="  ")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -1,0 +1,74 @@
+"""``summary.md``: the verdict and the cascade, short enough for a pull-request comment.
+
+Capped in length whatever the system's size: the cascade table and the list of misses
+stop after a few rows and say how many more there are in ``report.html`` and ``junit.xml``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chaos.report.checks import Check
+from chaos.report.document import Report
+from chaos.report.summary import fmt_ms, fmt_pct, fmt_s
+from chaos.report.verdict import Sentence
+
+CASCADE_ROWS = 10
+MISSED_ROWS = 12
+
+
+def cell(text: str) -> str:
+    """Text safe inside a Markdown table cell: no pipes or newlines to break the row."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _mark(ok: bool | None) -> str:
+    return {True: "✅", False: "❌", None: "➖"}[ok]
+
+
+def title(r: Report, code: int) -> str:
+    verdict = "all checks held" if code == 0 else "checks FAILED"
+    return f"### {'✅' if code == 0 else '❌'} chaoslab: `{r.experiment}`: {verdict}"
+
+
+def cascade_md(r: Report) -> list[str]:
+    if not r.blast.cascade:
+        return ["No service breached its SLO."]
+    lines = ["**Cascade**, in order of breach:", "",
+             "| # | service | breached at | hops from fault | error ratio | p99 | attempts per entry request |",
+             "|--:|---|--:|--:|--:|--:|--:|"]
+    for i, b in enumerate(r.blast.cascade[:CASCADE_ROWS], start=1):
+        f = r.services.get(b.service)
+        amp = "-" if f is None or f.attempts_per_entry_request is None else f"{f.attempts_per_entry_request:.2f}"
+        lines.append(f"| {i} | {cell(b.service)} | {fmt_s(b.first_breach_s)} | {'-' if b.hops is None else b.hops} "
+                     f"| {fmt_pct(f.error_ratio if f else None)} | {fmt_ms(f.p99_ms if f else None)} | {amp} |")
+    more = len(r.blast.cascade) - CASCADE_ROWS
+    if more > 0:
+        lines.append(f"\n_and {more} more services in report.html_")
+    return lines
+
+
+def missed_md(checks: Sequence[Check]) -> list[str]:
+    missed = [c for c in checks if c.failed]
+    if not missed:
+        return []
+    lines = [f"**Missed** ({len(missed)}):", ""]
+    lines += [f"- {c.kind.title}: {cell(c.message)}" for c in missed[:MISSED_ROWS]]
+    more = len(missed) - MISSED_ROWS
+    if more > 0:
+        lines.append(f"- _and {more} more in junit.xml_")
+    return lines
+
+
+def render_markdown(r: Report, sentences: Sequence[Sentence], checks: Sequence[Check], code: int) -> str:
+    meta = f"`{r.engine}` · topology `{r.topology}` · seed {r.seed} · {fmt_s(r.duration_s)}"
+    if r.faults:
+        meta += " · fault: " + "; ".join(f"{f.kind} on `{f.target}` at {fmt_s(f.start_s)}" for f in r.faults)
+    lines = [title(r, code), "", meta, ""]
+    lines += [f"- {_mark(s.ok)} {s.text}" for s in sentences]
+    lines += ["", *cascade_md(r)]
+    missed = missed_md(checks)
+    if missed:
+        lines += ["", *missed]
+    lines += ["", "Full report: `report.html` · test results: `junit.xml` · data: `result.json`"]
+    return "\n".join(lines) + "\n"
