@@ -26,6 +26,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 # stays fast and never imports Docker, Locust or matplotlib.
 COMMAND_MODULES: tuple[str, ...] = (
     "chaos.live.commands",
+    "chaos.report.commands",
 )
 
 
@@ -120,6 +121,7 @@ def _simulate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--playbook", type=Path, help="carry out this incident playbook in the run")
     p.add_argument("--quiet", action="store_true", help="print no summary")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    p.add_argument("--no-report", action="store_true", help="write no report.html, summary.md or junit.xml")
     p.set_defaults(func=cmd_simulate)
 
 
@@ -127,6 +129,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from chaos.audit import audit, now_iso
     from chaos.model.files import load_experiment
     from chaos.model.sources import source_files
+    from chaos.report.commands import report_after_run
     from chaos.report.summary import render
     from chaos.result import write
     from chaos.sim.replications import simulate_replications
@@ -152,6 +155,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     paths = write(result, out)
     if not args.quiet:
         print(render(result.to_dict(), {k: str(v) for k, v in paths.items()}))
+    report_after_run(args, result.to_dict(), out)
     return result.exit_code
 
 

@@ -1,0 +1,81 @@
+"""``chaoslab report RUN_DIR``, and the reports every run command writes when it finishes.
+
+Registration only declares arguments; the handler imports the report code (and with it
+matplotlib) when it runs, so ``chaoslab --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from chaos.errors import InputError, Location
+
+RESULT = "result.json"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="re-create report.html, summary.md and junit.xml from a run's result.json",
+                       description="Re-create the reports of a run from RUN_DIR/result.json alone. The exit code "
+                                   "is the run's verdict: 0 everything gated on held, 1 something was missed, "
+                                   "2 bad input.")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a results directory, or a result.json file")
+    p.add_argument("--out", type=Path, help="write the reports here (default: beside result.json)")
+    p.add_argument("--figures", action="store_true", help="also write each figure as a PNG into OUT/figures/")
+    p.add_argument("--quiet", action="store_true", help="print nothing")
+    p.set_defaults(func=cmd_report)
+
+
+def result_path(run_dir: Path) -> Path:
+    return run_dir / RESULT if run_dir.is_dir() or run_dir.suffix != ".json" else run_dir
+
+
+def load_result(path: Path) -> dict[str, Any]:
+    """The result document at ``path``; a missing or unreadable file is bad input, with what to do."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file", hint="pass the directory a run wrote (chaoslab simulate "
+                                                       "EXPERIMENT --out RUN_DIR), which holds result.json") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it ({exc.strerror})") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc.msg}", Location(str(path), exc.lineno, exc.colno),
+                         hint="re-run the experiment to write result.json again") from None
+    if not isinstance(doc, dict):
+        raise InputError(f"expected a JSON object, found {type(doc).__name__}", Location(str(path)))
+    return doc
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from chaos.report import write_figures, write_reports
+    from chaos.report.checks import exit_code
+    from chaos.report.document import read
+
+    path = result_path(args.run_dir)
+    doc = load_result(path)
+    out = args.out or path.parent
+    paths = write_reports(doc, out, source=str(path))
+    figures = write_figures(doc, out / "figures", source=str(path)) if args.figures else {}
+    if not args.quiet:
+        print(f"Report: {paths['html']}")
+        print(f"Summary: {paths['markdown']}  JUnit: {paths['junit']}")
+        if figures:
+            print(f"Figures: {', '.join(str(p) for p in figures.values())}")
+    return exit_code(read(doc, str(path)))
+
+
+def report_after_run(args: argparse.Namespace, doc: Mapping[str, Any], out: Path) -> None:
+    """The reports a run command writes as it finishes, unless ``--no-report``; prints where they are."""
+    if getattr(args, "no_report", False):
+        return
+    from chaos.report import write_reports
+
+    paths = write_reports(doc, out)
+    if not getattr(args, "quiet", False):
+        print(f"Report: {paths['html']}  (summary.md and junit.xml beside it)")
