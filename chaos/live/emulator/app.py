@@ -36,7 +36,7 @@ from .http import MAX_HEAD_BYTES, READ_TIMEOUT_S, BadRequest, PeerClosed, Reques
 from .http import wait_closed as peer_closed
 from .metrics import Cause, ServerMetrics
 from .pool import PoolLimits, WorkerPool
-from .servicetime import sampler
+from .servicetime import Sleeper, sampler
 
 _log = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ class Emulator:
         s = self.service
         self.pool = WorkerPool(PoolLimits(s.workers, s.queue_limit, s.lifo, s.max_wait_s), clock)
         self.draw = sampler(s.service_time, stream(self.seed, "service_time"))
+        self.sleeper = Sleeper(clock)
         self.error_roll = stream(self.seed, "errors").random
         self.faults = Faults()
         self.server = ServerMetrics(self.bounds)
@@ -191,7 +192,7 @@ class Emulator:
         if not await self.pool.acquire():
             return Cause.REJECTED
         try:
-            await asyncio.sleep(self.draw() * self.faults.time_factor(self.clock()))
+            await self.sleeper.sleep(self.draw() * self.faults.time_factor(self.clock()))
             await self.faults.pass_hang()
             return await self._run_stages()
         finally:
