@@ -85,12 +85,12 @@ def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
         lines.append(f"  entrypoint {name}: {e['requests']:,} requests, {fmt_pct(e['error_ratio'])} failed, "
                      f"p99 {fmt_ms(e['p99_ms'])}")
     if doc["slos"]:
+        missed = [s for s in doc["slos"] if not s["met"]]
         lines.append("")
-        lines.append("SLOs:")
-        for s in doc["slos"]:
-            mark = "ok  " if s["met"] else "MISS"
+        lines.append(f"SLOs missed ({len(missed)} of {len(doc['slos'])}):" if missed else "SLOs: all held")
+        for s in missed:
             observed = (fmt_pct(s["observed"]) if s["kind"] == "error_ratio" else fmt_ms(s["observed"]))
-            lines.append(f"  {mark} {s['name']:<44} observed {observed}")
+            lines.append(f"  MISS {s['name']:<44} observed {observed}")
     if doc["alerts"]:
         lines.append("")
         lines.append("Alerts:")
