@@ -1,0 +1,296 @@
+"""Bad input through the CLI: one clear diagnostic, exit code 2, no traceback, no results written.
+
+Each case breaks one thing in a small valid topology and experiment. The expected
+diagnostic is written out in full, ``file:line:col: path: message``, with the line and
+column computed from where the broken text sits in the file, so a message that points
+at the wrong place fails as surely as a wrong message.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from chaos.cli import main
+from chaos.model.faults import FaultKind
+from chaos.model.topology import LoadBalancing
+
+TOPOLOGY = """\
+name: shop
+services:
+  api:
+    replicas: 2
+    workers: 4
+    service_time: 5ms
+    load_balancing: round_robin
+    calls:
+      - {to: payments, timeout: 1s, retries: {max: 2}}
+      - {to: db, timeout: 200ms}
+  payments:
+    service_time: {dist: lognormal, median: 20ms, p99: 200ms}
+    calls:
+      - {to: db, timeout: 200ms}
+  db:
+    service_time: {dist: exponential, mean: 2ms}
+entrypoints:
+  web: {to: api, timeout: 3s}
+"""
+
+EXPERIMENT = """\
+name: outage
+topology: topo.yaml
+duration: 60s
+warmup: 5s
+load: {profile: constant, rate: 50}
+faults:
+  - {kind: latency, target: db, at: 10s, duration: 10s, delay: 100ms}
+  - {kind: crash, target: api, replicas: 1, at: 20s, duration: 5s}
+  - {kind: errors, target: payments, at: 30s, ratio: 0.5}
+slos:
+  - {entrypoint: web, error_ratio: 0.01}
+alerts:
+  - {name: web-errors, entrypoint: web, metric: error_ratio, threshold: 0.05, window: 10s, every: 5s}
+"""
+
+
+@dataclass(frozen=True)
+class Case:
+    """Replace ``old`` by ``new`` in ``file``; the error points at ``at`` (a part of ``new``)."""
+
+    id: str
+    file: str
+    old: str
+    new: str
+    at: str | None  # None: the start of the file (the document as a whole)
+    message: str
+    hint: str | None = None
+
+
+def valid_values(choices: list[str]) -> str:
+    return "valid values: " + ", ".join(f"'{c}'" for c in choices)
+
+
+CASES = [
+    Case("unknown key", "exp.yaml", "duration: 60s", "duraton: 60s", "duraton",
+         "duraton: unknown key (did you mean 'duration'?)", "valid keys here: 'name', 'topology'"),
+    Case("wrong type", "topo.yaml", "workers: 4", "workers: four", "four",
+         "services.api.workers: expected an integer, got str 'four'"),
+    Case("out of range", "topo.yaml", "replicas: 2", "replicas: 0", "0",
+         "services.api.replicas: 0 is out of range: must be at least 1"),
+    Case("negative duration", "exp.yaml", "at: 30s", "at: -5", "-5",
+         "faults[2].at: a duration cannot be negative (-5)"),
+    Case("not a duration", "exp.yaml", "duration: 60s", "duration: 60 sec", "60 sec",
+         "duration: '60 sec' is not a duration (write e.g. 250ms, 3s, 2m, 1h, 1m30s or a number of seconds)"),
+    Case("unknown enum value", "topo.yaml", "load_balancing: round_robin", "load_balancing: roundrobin",
+         "roundrobin", "services.api.load_balancing: unknown value 'roundrobin' (did you mean 'round_robin'?)",
+         valid_values([m.value for m in LoadBalancing])),
+    Case("unknown fault kind", "exp.yaml", "{kind: crash,", "{kind: crsh,", "crsh",
+         "faults[1].kind: unknown kind 'crsh' (did you mean 'crash'?)", valid_values([k.value for k in FaultKind])),
+    Case("missing required key", "exp.yaml", "duration: 60s\n", "", None, "missing required key 'duration'"),
+    Case("missing required key inside", "exp.yaml", "{kind: latency, target: db, at: 10s, duration: 10s, delay: 100ms}",
+         "{kind: latency, target: db, at: 10s, duration: 10s}", "{kind: latency",
+         "faults[0]: missing required key 'delay'"),
+    Case("unknown service in a fault", "exp.yaml", "target: payments", "target: paymnts", "paymnts",
+         "faults[2].target: unknown service 'paymnts' (did you mean 'payments'?)"),
+    Case("unknown service in a call", "topo.yaml", "{to: payments,", "{to: paymnts,", "paymnts",
+         "services.api.calls[0].to: unknown service 'paymnts' (did you mean 'payments'?)"),
+    Case("unknown service in an entrypoint", "topo.yaml", "web: {to: api", "web: {to: apj", "apj",
+         "entrypoints.web.to: unknown service 'apj' (did you mean 'api'?)"),
+    Case("unknown service in an SLO", "exp.yaml", "{entrypoint: web, error_ratio", "{service: paymnts, error_ratio",
+         "paymnts", "slos[0].service: unknown service 'paymnts' (did you mean 'payments'?)"),
+    Case("unknown entrypoint in an alert", "exp.yaml", "entrypoint: web, metric", "entrypoint: wbe, metric", "wbe",
+         "alerts[0].entrypoint: unknown entrypoint 'wbe' (did you mean 'web'?)"),
+    Case("edge that does not exist", "exp.yaml", "target: db, at: 10s", "target: payments->api, at: 10s",
+         "payments->api", "faults[0].target: 'payments' does not call 'api'; it calls 'db'"),
+    Case("edge to an unknown service", "exp.yaml", "target: db, at: 10s", "target: api->dbb, at: 10s",
+         "api->dbb", "faults[0].target: unknown service 'dbb' (did you mean 'db'?) in edge 'api->dbb'"),
+    Case("fault on an edge it cannot target", "exp.yaml", "target: api, replicas", "target: api->db, replicas",
+         "api->db", "faults[1].target: a crash fault targets service, but 'api->db' is an edge"),
+    Case("load spike on a service", "exp.yaml", "{kind: errors, target: payments, at: 30s, ratio: 0.5}",
+         "{kind: load_spike, target: payments, at: 30s, factor: 2}", "payments",
+         "faults[2].target: a load_spike fault targets entrypoint, but 'payments' is a service"),
+    Case("lognormal without a tail percentile", "topo.yaml", "{dist: lognormal, median: 20ms, p99: 200ms}",
+         "{dist: lognormal, median: 20ms}", "{dist: lognormal",
+         "services.payments.service_time: a lognormal needs its median and exactly one of p90, p95, p99 (got none)"),
+    Case("warm-up as long as the run", "exp.yaml", "warmup: 5s", "warmup: 60s", "60s",
+         "warmup: warm-up (60s) must be shorter than the run (60s)"),
+    Case("cycle of certain calls", "topo.yaml", "mean: 2ms}\n", "mean: 2ms}\n    calls: [{to: api}]\n",
+         "[{to: api}]", "services.db.calls: calls always loop back: api -> payments -> db -> api; every request "
+         "would call forever (give one call a probability below 1)"),
+    Case("duplicate key", "exp.yaml", "name: outage\n", "name: outage\nname: again\n", "name: again",
+         "name: duplicate key (first given at line 1)"),
+    Case("duplicate service", "topo.yaml", "entrypoints:", "  db:\n    service_time: 1ms\nentrypoints:", "db:",
+         "services.db: duplicate key (first given at line 15)"),
+    Case("bad override path", "exp.yaml", "warmup: 5s\n", "warmup: 5s\noverrides:\n  services.api.replics: 3\n",
+         "services.api.replics", "overrides: services.api.replics: no setting 'replics' here (did you mean "
+         "'replicas'?)"),
+    Case("override of an unknown service", "exp.yaml", "warmup: 5s\n",
+         "warmup: 5s\noverrides:\n  services.apii.replicas: 3\n", "services.apii",
+         "overrides: services.apii: no 'apii' in services (did you mean 'api'?)"),
+    Case("override with a bad value", "exp.yaml", "warmup: 5s\n",
+         "warmup: 5s\noverrides:\n  services.api.replicas: 0\n", "services.api.replicas",
+         "overrides: services.api.replicas: 0 is out of range: must be at least 1"),
+]
+
+
+def line_col(text: str, at: str | None, within: str = "") -> tuple[int, int]:
+    """1-based line and column of ``at``, looked for from where ``within`` starts."""
+    if at is None:
+        return 1, 1
+    i = text.index(at, text.index(within) if within else 0)
+    return text.count("\n", 0, i) + 1, i - text.rfind("\n", 0, i)
+
+
+def write_files(root: Path, case: Case | None = None) -> dict[str, str]:
+    files = {"topo.yaml": TOPOLOGY, "exp.yaml": EXPERIMENT}
+    if case is not None:
+        assert files[case.file].count(case.old) == 1, f"the case must change exactly one place: {case.old!r}"
+        files[case.file] = files[case.file].replace(case.old, case.new)
+    for name, text in files.items():
+        (root / name).write_text(text, encoding="utf-8")
+    return files
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # Diagnostics name files relative to the working directory, as the user typed them.
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def simulate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["simulate", *args, "--out", "out", "--no-progress"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_valid_files_simulate(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The baseline every case breaks must itself be fine, or the cases prove nothing.
+    write_files(workdir)
+    code, _, err = simulate(capsys, "exp.yaml", "--quiet")
+    assert code in (0, 1), err  # 1: an SLO missed, which is a verdict, not an error
+    assert (workdir / "out" / "result.json").is_file()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_reported_where_it_is(case: Case, workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = write_files(workdir, case)
+    line, col = line_col(files[case.file], case.at, case.new)
+    code, out, err = simulate(capsys, "exp.yaml")
+    first, *rest = err.splitlines()
+    assert first == f"{case.file}:{line}:{col}: {case.message}"
+    if case.hint is not None:
+        assert rest and rest[0].startswith(f"  hint: {case.hint}"), err
+    assert code == 2
+    assert out == ""
+    assert "Traceback" not in err
+    assert not (workdir / "out").exists()
+    # validate reports the same diagnostic, with the same exit code.
+    assert main(["validate", "exp.yaml"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == first
+
+
+@pytest.mark.parametrize(("broken", "at", "problem"), [
+    ("load: {profile: constant, rate: 50}", "load: {profile: constant, rate: 50\n", "expected ',' or '}'"),
+    ("name: outage", "name: [outage", "expected ',' or ']'"),
+    ("warmup: 5s", "warmup:\t5s", "found character '\\t' that cannot start any token"),
+])
+def test_yaml_syntax_error_names_line_and_column(broken: str, at: str, problem: str, workdir: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    write_files(workdir)
+    text = EXPERIMENT.replace(broken, at.rstrip("\n"))
+    (workdir / "exp.yaml").write_text(text, encoding="utf-8")
+    code, _, err = simulate(capsys, "exp.yaml")
+    assert code == 2 and "Traceback" not in err
+    location, message = err.splitlines()[0].split(": ", 1)
+    file, line, col = location.split(":")
+    broken_line = text[:text.index(at.rstrip("\n"))].count("\n") + 1
+    assert file == "exp.yaml"
+    # The parser notices at the offending token or, for an unclosed bracket, at the next one.
+    assert broken_line <= int(line) <= broken_line + 1 and int(col) >= 1
+    assert message.startswith("YAML syntax error: ") and problem in message
+    assert not (workdir / "out").exists()
+
+
+def test_missing_file(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = simulate(capsys, "nope.yaml")
+    assert (code, out, err) == (2, "", "nope.yaml: file not found\n")
+    assert not (workdir / "out").exists()
+
+
+def test_missing_topology_file(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_files(workdir)
+    (workdir / "topo.yaml").unlink()
+    code, _, err = simulate(capsys, "exp.yaml")
+    assert code == 2
+    assert err.startswith("exp.yaml:2:11: topology: file not found: topo.yaml (looked for ")
+    assert not (workdir / "out").exists()
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n"], ids=["empty", "blank", "comment"])
+def test_empty_file(text: str, workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "exp.yaml").write_text(text, encoding="utf-8")
+    code, out, err = simulate(capsys, "exp.yaml")
+    assert (code, out, err) == (2, "", "exp.yaml: the file is empty\n")
+    assert not (workdir / "out").exists()
+
+
+def test_a_file_of_the_wrong_shape(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "exp.yaml").write_text("- just\n- a list\n", encoding="utf-8")
+    code, _, err = simulate(capsys, "exp.yaml")
+    assert code == 2
+    assert err.startswith("exp.yaml:1:1: expected a mapping with keys 'name', 'topology'")
+
+
+def test_bad_replications_argument(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_files(workdir)
+    code, _, err = simulate(capsys, "exp.yaml", "--replications", "0")
+    assert (code, err) == (2, "--replications must be at least 1\n")
+    assert not (workdir / "out").exists()
+
+
+def test_bad_input_leaves_an_earlier_result_untouched(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_files(workdir)
+    assert simulate(capsys, "exp.yaml", "--quiet")[0] in (0, 1)
+    before = {p.name: p.read_bytes() for p in (workdir / "out").iterdir()}
+    write_files(workdir, BY_ID["unknown key"])
+    assert simulate(capsys, "exp.yaml")[0] == 2
+    after = {p.name: p.read_bytes() for p in (workdir / "out").iterdir()}
+    assert after == before  # nothing rewritten, no temporary files left behind
+
+
+def test_validate_reports_every_bad_file_and_passes_the_good_ones(workdir: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    write_files(workdir)
+    (workdir / "bad.yaml").write_text(EXPERIMENT.replace("target: payments", "target: paymnts"), encoding="utf-8")
+    (workdir / "empty.yaml").write_text("", encoding="utf-8")
+    code = main(["validate", "topo.yaml", "bad.yaml", "exp.yaml", "empty.yaml"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out.splitlines() == ["topo.yaml: ok (topology 'shop')", "exp.yaml: ok (experiment 'outage')"]
+    line, col = line_col(EXPERIMENT.replace("target: payments", "target: paymnts"), "paymnts")
+    assert err.splitlines() == [
+        f"bad.yaml:{line}:{col}: faults[2].target: unknown service 'paymnts' (did you mean 'payments'?)",
+        "empty.yaml: the file is empty"]
+
+
+BY_ID = {c.id: c for c in CASES}
+
+
+@pytest.mark.parametrize("case", [BY_ID[i] for i in ("unknown key", "unknown service in a fault",
+                                                     "cycle of certain calls", "bad override path")],
+                         ids=lambda c: c.id)
+def test_a_real_process_exits_2_without_a_traceback(case: Case, tmp_path: Path) -> None:
+    # The same path as a user's shell: the installed entry point's module, a fresh interpreter.
+    write_files(tmp_path, case)
+    done = subprocess.run([sys.executable, "-m", "chaos", "simulate", "exp.yaml", "--out", "out"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[0].endswith(case.message)
+    assert not (tmp_path / "out").exists()
