@@ -1,0 +1,187 @@
+"""Where a sweep's tasks run: in this process, in local worker processes, or on a Dask cluster.
+
+Every executor takes the base experiments and the tasks, and yields each task's
+:class:`~chaos.sweep.worker.Outcome` as it completes (in any order). Each base
+experiment crosses to a worker once, however many tasks use it; a task itself is a
+variant description and a seed. Results are the same on every executor: a run depends
+only on its experiment and seed.
+
+    --executor local            worker processes on this machine (default: one per core)
+    --executor inline           this process, one task after another (debugging, tests)
+    --executor dask://HOST:PORT the Dask distributed scheduler at HOST:PORT
+"""
+
+from __future__ import annotations
+
+import enum
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from chaos.errors import ChaosError, InputError, RunError
+from chaos.model.experiment import Experiment
+from chaos.sweep import wire
+from chaos.sweep.worker import Outcome, Task, init_process, run_in_process, run_on_dask, run_task
+
+
+@dataclass(frozen=True)
+class Base:
+    """A base experiment, encoded once for the workers."""
+
+    key: str
+    experiment: Experiment
+    blob: bytes
+
+
+def encode(experiment: Experiment) -> Base:
+    blob = wire.dumps(experiment)
+    return Base(wire.digest(blob), experiment, blob)
+
+
+class Executor(Protocol):
+    def describe(self) -> str: ...
+
+    def run(self, bases: Sequence[Base], tasks: Sequence[Task]) -> Iterator[Outcome]: ...
+
+
+class ExecutorKind(enum.Enum):
+    LOCAL = "local"
+    INLINE = "inline"
+    DASK = "dask"
+
+
+def local_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _failed(task: Task, exc: BaseException) -> ChaosError:
+    if isinstance(exc, ChaosError):
+        return exc
+    return RunError(f"variant '{task.variant.label}' with seed {task.seed} failed: {type(exc).__name__}: {exc}")
+
+
+@dataclass(frozen=True)
+class InlineExecutor:
+    """Every task in this process, in order."""
+
+    def describe(self) -> str:
+        return "inline (this process)"
+
+    def run(self, bases: Sequence[Base], tasks: Sequence[Task]) -> Iterator[Outcome]:
+        experiments = {b.key: b.experiment for b in bases}
+        for task in tasks:
+            yield run_task(experiments[task.base], task)
+
+
+@dataclass(frozen=True)
+class ProcessExecutor:
+    """Local worker processes; each receives the base experiments once, when it starts."""
+
+    workers: int
+
+    def describe(self) -> str:
+        return f"local, {self.workers} worker process{'es' if self.workers != 1 else ''}"
+
+    def run(self, bases: Sequence[Base], tasks: Sequence[Task]) -> Iterator[Outcome]:
+        if not tasks:
+            return
+        # forkserver: workers start from a clean process, not a fork of one that may hold
+        # threads (a progress bar, a Dask client) or a half-written file.
+        context = multiprocessing.get_context("forkserver")
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=context,
+                                   initializer=init_process, initargs=({b.key: b.blob for b in bases},))
+        pending: dict[Future[Outcome], Task] = {}
+        try:
+            pending = {pool.submit(run_in_process, t): t for t in tasks}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    task = pending.pop(fut)
+                    yield _result(fut, task)
+        finally:
+            for fut in pending:
+                fut.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _result(fut: Future[Outcome], task: Task) -> Outcome:
+    try:
+        return fut.result()
+    except BrokenProcessPool:
+        raise RunError("a sweep worker process died (out of memory, or killed)",
+                       hint="run again: finished variants are kept and skipped") from None
+    except Exception as exc:
+        raise _failed(task, exc) from exc
+
+
+@dataclass(frozen=True)
+class DaskExecutor:
+    """A Dask distributed cluster: each base experiment is broadcast to every worker once."""
+
+    address: str
+    connect_timeout_s: float = 20.0
+
+    def describe(self) -> str:
+        return f"Dask scheduler at {self.address}"
+
+    def _client(self) -> Any:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise RunError("sweeping on Dask needs the 'distributed' package",
+                           hint="pip install 'chaoslab[sweep]'") from None
+        try:
+            return Client(self.address, timeout=f"{self.connect_timeout_s}s", set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise RunError(f"cannot reach the Dask scheduler at {self.address}: {exc}",
+                           hint="start one with 'dask scheduler' and workers with "
+                                "'dask worker HOST:PORT --nthreads 1', see docs/sweeps.md") from None
+
+    def run(self, bases: Sequence[Base], tasks: Sequence[Task]) -> Iterator[Outcome]:
+        if not tasks:
+            return
+        from distributed import as_completed
+        client = self._client()
+        futures: dict[Any, Task] = {}
+        try:
+            shared = {b.key: client.scatter(b.blob, broadcast=True, hash=False) for b in bases}
+            futures = {client.submit(run_on_dask, shared[t.base], t, pure=False): t for t in tasks}
+            for fut in as_completed(list(futures)):
+                task = futures[fut]
+                try:
+                    yield fut.result()
+                except Exception as exc:
+                    raise _failed(task, exc) from exc
+        finally:
+            client.cancel(list(futures))
+            client.close()
+
+
+def parse_executor(text: str, workers: int | None) -> Executor:
+    """``local``, ``inline`` or ``dask://HOST:PORT`` (``tcp://`` and ``tls://`` are passed through)."""
+    if workers is not None and workers < 1:
+        raise InputError("--workers must be at least 1", path="--workers")
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        kinds = {k.value: k for k in ExecutorKind}
+        kind = kinds.get(text.strip().lower())
+        if kind is ExecutorKind.LOCAL:
+            return ProcessExecutor(workers or local_cores())
+        if kind is ExecutorKind.INLINE:
+            return InlineExecutor()
+        raise InputError(f"unknown executor '{text}'", path="--executor",
+                         hint="local, inline, or dask://HOST:PORT")
+    if not rest:
+        raise InputError(f"'{text}' names no host", path="--executor", hint="e.g. dask://scheduler:8786")
+    if scheme == "dask":
+        return DaskExecutor(f"tcp://{rest}")
+    if scheme in ("tcp", "tls"):
+        return DaskExecutor(text)
+    raise InputError(f"unknown executor scheme '{scheme}://'", path="--executor", hint="dask://HOST:PORT")

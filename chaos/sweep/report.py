@@ -1,0 +1,210 @@
+"""What a sweep writes besides the per-run files: sweep.json, sweep.md and a heatmap.
+
+The heatmap is drawn for sweeps with one or two axes of which at least one is a
+``--set`` grid: the mean share of failed entry requests in each cell, on the cividis
+colour map (readable with every common colour-vision deficiency and in grey), with the
+value written in each cell so that colour never carries the number alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chaos.result import write_atomic
+from chaos.sweep.criticality import Criticality, tables, usually_hurt
+from chaos.sweep.grid import FAULT_AXIS, Axis, Variant
+from chaos.sweep.runner import SweepResult
+from chaos.sweep.stats import Stat, stat
+from chaos.sweep.summary import RunSummary
+
+
+@dataclass(frozen=True)
+class VariantStats:
+    """A variant's figures over its seeds."""
+
+    variant: Variant
+    entry_failed_ratio: Stat
+    services_hurt: Stat
+    hurt: tuple[str, ...]
+    time_to_detect_s: Stat
+    time_to_recover_s: Stat
+    recovered: int
+    slo_met: int
+    runs: int
+    budget_burned: dict[str, Stat]
+
+    def to_dict(self) -> dict[str, Any]:
+        v = self.variant
+        return {"key": v.key, "label": v.label, "coordinates": v.coordinates(), "target": v.target,
+                "runs": self.runs, "slo_met": self.slo_met, "recovered": self.recovered,
+                "entry_failed_ratio": self.entry_failed_ratio.to_dict(),
+                "services_hurt": self.services_hurt.to_dict(), "hurt": list(self.hurt),
+                "time_to_detect_s": self.time_to_detect_s.to_dict(),
+                "time_to_recover_s": self.time_to_recover_s.to_dict(),
+                "budget_burned": {k: s.to_dict() for k, s in self.budget_burned.items()}}
+
+
+def variant_stats(variant: Variant, runs: list[RunSummary]) -> VariantStats:
+    names = list(dict.fromkeys(o.name for r in runs for o in r.objectives))
+    burned = {n: stat([next((o.budget_burned for o in r.objectives if o.name == n), None) for r in runs])
+              for n in names}
+    return VariantStats(
+        variant, stat([r.entry_failed_ratio for r in runs]), stat([float(len(r.services_hurt)) for r in runs]),
+        usually_hurt(runs), stat([r.time_to_detect_s for r in runs]), stat([r.time_to_recover_s for r in runs]),
+        sum(r.recovered for r in runs), sum(r.slo_met for r in runs), len(runs), burned)
+
+
+def all_stats(result: SweepResult) -> list[VariantStats]:
+    return [variant_stats(v, runs) for v, runs in result.results.items()]
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def to_doc(result: SweepResult, stats: list[VariantStats], crit: dict[str, list[Criticality]],
+           heatmap: str | None) -> dict[str, Any]:
+    return {
+        "experiment": result.experiment.name,
+        "topology": result.experiment.topology.name,
+        "seeds": list(result.seeds),
+        "executor": result.executor,
+        "axes": [{"name": a.name, "values": list(a.values)} for a in result.axes],
+        "variants": [s.to_dict() for s in stats],
+        "criticality": {k: [row.to_dict() for row in rows] for k, rows in crit.items()},
+        "heatmap": heatmap,
+        "runs": {"total": result.simulated + result.reused, "simulated": result.simulated, "reused": result.reused,
+                 "worker_s": round(result.worker_s, 3), **result.extra},
+    }
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _pct(s: Stat) -> str:
+    if s.mean is None:
+        return "-"
+    return f"{s.mean * 100:.2f}%" + (f" ± {s.ci95 * 100:.2f}" if s.ci95 is not None else "")
+
+
+def _num(s: Stat, unit: str = "", digits: int = 1) -> str:
+    if s.mean is None:
+        return "never" if s.count else "-"
+    text = f"{s.mean:.{digits}f}{unit}"
+    if s.ci95 is not None:
+        text += f" ± {s.ci95:.{digits}f}"
+    if s.known < s.count:
+        text += f" ({s.known}/{s.count})"
+    return text
+
+
+def _names(names: tuple[str, ...], limit: int = 6) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" +{len(names) - limit}" if len(names) > limit else "") if names else "-"
+
+
+def markdown(result: SweepResult, stats: list[VariantStats], crit: dict[str, list[Criticality]],
+             heatmap: str | None) -> str:
+    exp = result.experiment
+    lines = [f"# Sweep of {exp.name}", "",
+             f"{len(stats)} variants x {len(result.seeds)} seeds (seeds {', '.join(map(str, result.seeds))}, the "
+             f"same for every variant), {exp.duration:g} s simulated each; {result.simulated} runs simulated, "
+             f"{result.reused} reused from an earlier sweep; executor: {result.executor}.",
+             "", "Figures are means over seeds ± the 95% confidence half-width; (k/n): known in k of n seeds.", ""]
+    for key, rows in crit.items():
+        lines += [f"## Criticality{f' ({key})' if key else ''}", "",
+                  "| rank | target | fault | entry requests failed | services hurt | usually hurt | time to detect "
+                  "| time to recover |", "|---:|---|---|---:|---:|---|---:|---:|"]
+        lines += [f"| {r.rank} | {r.target} | {r.fault} | {_pct(r.entry_failed_ratio)} | {_num(r.services_hurt)} "
+                  f"| {_names(r.hurt)} | {_num(r.time_to_detect_s, ' s')} | {_num(r.time_to_recover_s, ' s')} |"
+                  for r in rows]
+        lines.append("")
+    lines += ["## Variants", "", "| variant | entry requests failed | services hurt | time to detect | time to recover "
+              "| SLOs met |", "|---|---:|---:|---:|---:|---:|"]
+    ordered = sorted(stats, key=lambda s: -(s.entry_failed_ratio.mean or 0.0))
+    lines += [f"| {s.variant.label} | {_pct(s.entry_failed_ratio)} | {_num(s.services_hurt)} "
+              f"| {_num(s.time_to_detect_s, ' s')} | {_num(s.time_to_recover_s, ' s')} | {s.slo_met}/{s.runs} |"
+              for s in ordered]
+    if heatmap:
+        lines += ["", f"![entry requests failed per variant]({heatmap})"]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- heatmap
+
+
+def heatmap_axes(axes: tuple[Axis, ...]) -> tuple[Axis, ...] | None:
+    """The axes to draw (x first), or None when the sweep is not a 1- or 2-parameter grid."""
+    if not 1 <= len(axes) <= 2 or all(a.name == FAULT_AXIS for a in axes):
+        return None
+    if axes[0].name == FAULT_AXIS:  # faults down the side, the --set values across
+        return axes[1], axes[0]
+    return axes
+
+
+def heatmap_matrix(stats: list[VariantStats], x: Axis, y: Axis | None) -> list[list[float]]:
+    """Mean failed share per cell, rows along y; NaN where no variant has that combination."""
+    rows = len(y.values) if y is not None else 1
+    grid = [[math.nan] * len(x.values) for _ in range(rows)]
+    for s in stats:
+        coords = s.variant.coordinates()
+        i = y.values.index(coords[y.name]) if y is not None else 0
+        j = x.values.index(coords[x.name])
+        grid[i][j] = math.nan if s.entry_failed_ratio.mean is None else s.entry_failed_ratio.mean * 100
+    return grid
+
+
+def draw_heatmap(stats: list[VariantStats], axes: tuple[Axis, ...], seeds: int, path: Path) -> None:
+    # The object-oriented API on an Agg canvas: no pyplot, so no global figure state and no display needed.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    x = axes[0]
+    y = axes[1] if len(axes) > 1 else None
+    grid = heatmap_matrix(stats, x, y)
+    width = min(16.0, 5.0 + 0.9 * len(x.values))
+    height = 2.2 if y is None else min(20.0, 1.8 + 0.4 * len(y.values))
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    finite = [v for row in grid for v in row if not math.isnan(v)]
+    top = max(finite, default=1.0) or 1.0
+    image = ax.imshow(grid, cmap="cividis", vmin=0.0, vmax=top, aspect="auto")
+    for i, row in enumerate(grid):
+        for j, value in enumerate(row):
+            if not math.isnan(value):
+                ax.text(j, i, f"{value:.1f}%", ha="center", va="center", fontsize=8,
+                        color="white" if value < top / 2 else "black")
+    ax.set_xticks(range(len(x.values)), labels=list(x.values), rotation=45 if len(x.values) > 8 else 0)
+    ax.set_xlabel(x.name)
+    if y is None:
+        ax.set_yticks([])
+    else:
+        ax.set_yticks(range(len(y.values)), labels=list(y.values))
+        ax.set_ylabel(y.name)
+    fig.colorbar(image, ax=ax, label=f"% failed (mean of {seeds} seed{'s' if seeds != 1 else ''})")
+    ax.set_title("Share of entry requests failed or too slow")
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    tmp.replace(path)
+
+
+# --------------------------------------------------------------------------- all
+
+
+def write_report(result: SweepResult, out: Path) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    stats = all_stats(result)
+    crit = tables(result.results)
+    paths = {"json": out / "sweep.json", "markdown": out / "sweep.md"}
+    drawn = heatmap_axes(result.axes)
+    if drawn is not None:
+        paths["heatmap"] = out / "heatmap.png"
+        draw_heatmap(stats, drawn, len(result.seeds), paths["heatmap"])
+    heatmap = "heatmap.png" if drawn is not None else None
+    write_atomic(paths["json"], json.dumps(to_doc(result, stats, crit, heatmap), indent=1, allow_nan=False) + "\n")
+    write_atomic(paths["markdown"], markdown(result, stats, crit, heatmap))
+    return paths

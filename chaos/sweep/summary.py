@@ -1,0 +1,107 @@
+"""The compact summary of one run that a worker sends back: a few numbers per scope, no series.
+
+A whole result (per-second series of every scope) is megabytes for a large topology;
+this is a few kilobytes, which keeps the parent process, the pipe and the disk out of
+the way of the workers. It holds what sweeps, criticality and the release gate compare.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from chaos.analysis import Analysis, ScopeFigures
+from chaos.model.scope import Scope
+from chaos.run import Run
+from chaos.sweep.measures import budget_burned, services_hurt, time_to_recover
+
+SUMMARY_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ScopeSummary:
+    """One service (as its callers saw it) or entrypoint (as its users saw it), over the measured window."""
+
+    requests: int
+    errors: int
+    error_ratio: float
+    p99_ms: float | None
+    retries: int
+    breach_seconds: int           # seconds in which any of its objectives was in breach
+    first_breach_s: float | None
+
+
+@dataclass(frozen=True)
+class ObjectiveSummary:
+    """One stated SLO objective: how much of its error budget the run spent."""
+
+    name: str
+    scope: str
+    bad: int
+    total: int
+    met: bool
+    budget_burned: float | None   # None: the objective allows no bad event, and one happened
+    breach_seconds: int
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one run of one variant with one seed did."""
+
+    seed: int
+    slo_met: bool
+    entry_requests: int
+    entry_failed: int             # failed, or slower than the entrypoint's latency objective
+    entry_failed_ratio: float
+    services_hurt: tuple[str, ...]
+    time_to_detect_s: float | None
+    detected_by: str | None
+    faults_end_s: float | None
+    time_to_recover_s: float | None
+    recovered: bool
+    objectives: tuple[ObjectiveSummary, ...]
+    services: dict[str, ScopeSummary]
+    entrypoints: dict[str, ScopeSummary]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> RunSummary:
+        return cls(
+            **{k: v for k, v in doc.items() if k not in ("services_hurt", "objectives", "services", "entrypoints")},
+            services_hurt=tuple(doc["services_hurt"]),
+            objectives=tuple(ObjectiveSummary(**o) for o in doc["objectives"]),
+            services={n: ScopeSummary(**s) for n, s in doc["services"].items()},
+            entrypoints={n: ScopeSummary(**s) for n, s in doc["entrypoints"].items()})
+
+
+def _breaches(analysis: Analysis) -> dict[Scope, set[int]]:
+    out: dict[Scope, set[int]] = {}
+    for res in analysis.objectives:
+        out.setdefault(res.objective.scope, set()).update(res.breach_seconds)
+    return out
+
+
+def _scope(fig: ScopeFigures, seconds: set[int]) -> ScopeSummary:
+    return ScopeSummary(fig.requests, fig.errors, fig.error_ratio, fig.p99_ms, fig.retries, len(seconds),
+                        float(min(seconds)) if seconds else None)
+
+
+def summarize(run: Run, analysis: Analysis) -> RunSummary:
+    breaches = _breaches(analysis)
+    recovery = time_to_recover(run, analysis.objectives)
+    first = analysis.detections[0] if analysis.detections else None
+    blast = analysis.blast
+    return RunSummary(
+        seed=run.seed, slo_met=analysis.slo_met, entry_requests=blast.entry_requests,
+        entry_failed=blast.entry_failed, entry_failed_ratio=blast.entry_failed_ratio,
+        services_hurt=services_hurt(run, analysis),
+        time_to_detect_s=analysis.time_to_detect_s, detected_by=None if first is None else first.alert,
+        faults_end_s=recovery.faults_end_s, time_to_recover_s=recovery.time_to_recover_s,
+        recovered=recovery.recovered,
+        objectives=tuple(ObjectiveSummary(r.objective.name, str(r.objective.scope), r.bad, r.total, r.met,
+                                          budget_burned(r), len(r.breach_seconds))
+                         for r in analysis.objectives if not r.implied),
+        services={n: _scope(f, breaches.get(Scope.service(n), set())) for n, f in analysis.services.items()},
+        entrypoints={n: _scope(f, breaches.get(Scope.entrypoint(n), set())) for n, f in analysis.entrypoints.items()})

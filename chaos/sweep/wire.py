@@ -1,0 +1,49 @@
+"""Experiments as bytes: encoded once in the parent, decoded once in each worker.
+
+Parsed models remember where their fields came from in read-only mappings
+(``types.MappingProxyType``), which the standard pickler refuses. This pickler writes
+them as plain dicts rebuilt into proxies on load, so the bytes load with plain
+``pickle.loads`` in any process that can import chaoslab: a local worker or a Dask one.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import hashlib
+import io
+import pickle
+import types
+from typing import Any
+
+from chaos.model.experiment import Experiment
+
+
+def _proxy(items: dict[str, Any]) -> types.MappingProxyType[str, Any]:
+    return types.MappingProxyType(items)
+
+
+def _reduce_proxy(proxy: types.MappingProxyType[str, Any]) -> tuple[Any, tuple[dict[str, Any]]]:
+    return _proxy, (dict(proxy),)
+
+
+def dumps(obj: Any) -> bytes:
+    """Pickle ``obj``, models with their source locations included."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    # A private table: registering with copyreg globally would change pickling for everyone.
+    pickler.dispatch_table = copyreg.dispatch_table.copy()
+    pickler.dispatch_table[types.MappingProxyType] = _reduce_proxy
+    pickler.dump(obj)
+    return buffer.getvalue()
+
+
+def load_experiment(blob: bytes) -> Experiment:
+    obj = pickle.loads(blob)
+    if not isinstance(obj, Experiment):
+        raise TypeError(f"expected an encoded Experiment, got {type(obj).__name__}")
+    return obj
+
+
+def digest(blob: bytes) -> str:
+    """A short name for an encoded experiment, the same in every process."""
+    return hashlib.sha256(blob).hexdigest()[:16]

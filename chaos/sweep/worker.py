@@ -1,0 +1,85 @@
+"""One task of a sweep: build the variant's experiment, simulate it with a seed, summarise it.
+
+A task names its base experiment by digest; the experiment itself reaches each worker
+process once (process-pool initializer, or a Dask broadcast) and is decoded once there.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from chaos.analysis import analyze
+from chaos.model.experiment import Experiment
+from chaos.sim.simulation import simulate
+from chaos.sweep import wire
+from chaos.sweep.grid import Variant, build
+from chaos.sweep.summary import RunSummary, summarize
+
+
+@dataclass(frozen=True)
+class Task:
+    """One variant of one base experiment, with one seed."""
+
+    base: str
+    variant: Variant
+    seed: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    task: Task
+    summary: RunSummary
+    wall_s: float  # simulation and analysis in the worker, for throughput figures
+
+
+def run_task(experiment: Experiment, task: Task) -> Outcome:
+    variant = build(experiment, task.variant)
+    started = time.perf_counter()
+    run = simulate(variant, task.seed)
+    summary = summarize(run, analyze(run))
+    return Outcome(task, summary, time.perf_counter() - started)
+
+
+class Bases:
+    """The base experiments a worker process holds, decoded, by digest (the oldest dropped past a few)."""
+
+    LIMIT = 16
+
+    def __init__(self) -> None:
+        self.experiments: dict[str, Experiment] = {}
+
+    def install(self, blobs: dict[str, bytes]) -> None:
+        for key, blob in blobs.items():
+            self.get(key, blob)
+
+    def get(self, key: str, blob: bytes | None = None) -> Experiment:
+        found = self.experiments.get(key)
+        if found is not None:
+            return found
+        if blob is None:
+            raise LookupError(f"this worker was not given experiment {key}")
+        while len(self.experiments) >= self.LIMIT:
+            del self.experiments[next(iter(self.experiments))]
+        experiment = self.experiments[key] = wire.load_experiment(blob)
+        return experiment
+
+
+# Worker processes outlive their tasks, and a pool's initializer can only leave what it
+# received in the process's globals: this is where the experiments sent once per worker
+# stay. Only worker processes fill it; the parent never reads it.
+_BASES = Bases()
+
+
+def init_process(blobs: dict[str, bytes]) -> None:
+    """Process-pool initializer: receive every base experiment once."""
+    _BASES.install(blobs)
+
+
+def run_in_process(task: Task) -> Outcome:
+    return run_task(_BASES.get(task.base), task)
+
+
+def run_on_dask(blob: bytes, task: Task) -> Outcome:
+    """A Dask task: ``blob`` is the broadcast experiment, already held in the worker's memory."""
+    return run_task(_BASES.get(task.base, blob), task)
