@@ -1,0 +1,345 @@
+"""Static resilience checks of a topology: each finding names the call path that proves it.
+
+Rules and their severity (``chaoslab lint`` exits 1 when any finding is an error):
+
+    error    timeout-inversion      a call's timeout is at least the timeout of the call into its caller:
+                                    the caller gives up while the callee is still being waited on
+    error    retry-amplification    worst-case attempts reaching one service per entry request, along a
+                                    path, above --max-amplification (default 10)
+    error    cycle                  calls loop back to a service already on the path: a request can visit
+                                    it again, and retries compound around the loop
+    error    no-timeout             a service calls another without a timeout: a hung callee holds the
+                                    caller's worker forever
+    warning  retries-outlast-caller the worst-case time a service spends on its calls (every attempt timing
+                                    out, every backoff at its cap, sequential stages added) reaches the
+                                    timeout of the call into it
+    warning  single-point-of-failure  a service with one replica that every request from some entrypoint
+                                    needs (reached over calls made with probability 1 and no fallback)
+    warning  no-timeout             an entrypoint's clients have no timeout (real clients usually do; the
+                                    simulation waits forever)
+
+Worst-case amplification along a path is the product over its calls of the attempts one
+request can cause: ``retries + 1``, bounded by a retry budget ``b`` to ``1 + b``
+(retries may add at most that share of requests), and by a circuit breaker that opens at
+failure ratio ``f`` to ``(1 - f**(r+1)) / (1 - f)`` (the expected attempts while the
+breaker stays closed, which needs the failure probability below ``f``).
+
+Requests fan out to *every* call of a service (each with its probability), so "every
+path from an entrypoint goes through X" means every request needs X: X is reachable
+from the entrypoint's service over mandatory calls.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+
+from chaos.errors import Location
+from chaos.model.parsing import Model, where_of
+from chaos.model.topology import Call, Entrypoint, Retries, Service, Topology
+
+DEFAULT_MAX_AMPLIFICATION = 10.0
+
+
+class Severity(enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class Rule(enum.Enum):
+    TIMEOUT_INVERSION = "timeout-inversion"
+    RETRIES_OUTLAST_CALLER = "retries-outlast-caller"
+    RETRY_AMPLIFICATION = "retry-amplification"
+    SINGLE_POINT_OF_FAILURE = "single-point-of-failure"
+    CYCLE = "cycle"
+    NO_TIMEOUT = "no-timeout"
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: Rule
+    severity: Severity
+    message: str
+    path: tuple[str, ...]          # services, an entrypoint written 'entrypoint:NAME'
+    location: Location | None = None
+    via: tuple[str, ...] = ()      # the calls at the end of the path that the finding adds up
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule.value, "severity": self.severity.value, "message": self.message,
+                "path": list(self.path), "via": list(self.via),
+                "location": None if self.location is None else str(self.location)}
+
+    @property
+    def shown_path(self) -> str:
+        tail = [f"[{'; then '.join(self.via)}]"] if self.via else []
+        return " -> ".join([*self.path, *tail])
+
+
+def _at(obj: Model, field_name: str | None = None) -> Location | None:
+    location, _ = where_of(obj).of(field_name)
+    return None if location.file.startswith("<") else location
+
+
+def _entry(e: Entrypoint) -> str:
+    return f"entrypoint:{e.name}"
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds * 1000:g}ms" if seconds < 1 else f"{seconds:g}s"
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A call into a service: from another service or from an entrypoint's clients."""
+
+    source: str
+    call: Call
+
+
+def inbound(topology: Topology) -> dict[str, list[Inbound]]:
+    out: dict[str, list[Inbound]] = {s.name: [] for s in topology.services}
+    for e in topology.entrypoints:
+        out[e.to].append(Inbound(_entry(e), e.as_call()))
+    for s in topology.services:
+        for c in s.calls:
+            out[c.to].append(Inbound(s.name, c))
+    return out
+
+
+# --------------------------------------------------------------------------- timeouts
+
+
+def worst_backoff(retries: Retries) -> float:
+    """Longest total wait between attempts: every delay at its un-jittered value."""
+    b = retries.backoff
+    return sum(min(b.cap, b.base * 2 ** (n - 1)) for n in range(1, retries.max + 1))
+
+
+def worst_call_time(call: Call) -> float:
+    """How long one call can take when every attempt times out (infinite without a timeout)."""
+    if call.timeout is None:
+        return math.inf
+    return (call.retries.max + 1) * call.timeout + worst_backoff(call.retries)
+
+
+def worst_calls_time(service: Service) -> tuple[float, list[Call]]:
+    """Worst case over the service's calls: stages in sequence, each as long as its slowest call."""
+    total, slowest = 0.0, []
+    for stage in service.stages():
+        call = max(stage, key=worst_call_time)
+        total += worst_call_time(call)
+        slowest.append(call)
+    return total, slowest
+
+
+def timeout_findings(topology: Topology) -> list[Finding]:
+    out = []
+    into = inbound(topology)
+    for service in topology.services:
+        inverted: set[str] = set()
+        for src in into[service.name]:
+            t_in = src.call.timeout
+            if t_in is None:
+                continue
+            for call in service.calls:
+                if call.timeout is not None and call.timeout >= t_in:
+                    inverted.add(src.source)
+                    out.append(Finding(
+                        Rule.TIMEOUT_INVERSION, Severity.ERROR,
+                        f"{service.name} waits up to {_s(call.timeout)} for {call.to}, but {src.source} gives up "
+                        f"on {service.name} after {_s(t_in)}: make the inner timeout shorter than the outer",
+                        (src.source, service.name, call.to), _at(call, "timeout")))
+            total, slowest = worst_calls_time(service)
+            if src.source not in inverted and math.isfinite(total) and slowest and total >= t_in:
+                detail = ", then ".join(f"{c.to} {c.retries.max + 1} x {_s(c.timeout or 0)}"
+                                        + (f" + {_s(worst_backoff(c.retries))} backoff"
+                                           if worst_backoff(c.retries) > 0 else "")
+                                        for c in slowest)
+                out.append(Finding(
+                    Rule.RETRIES_OUTLAST_CALLER, Severity.WARNING,
+                    f"{service.name} may spend up to {_s(total)} on its calls ({detail}), but {src.source} gives "
+                    f"up on it after {_s(t_in)}: late attempts are wasted work",
+                    (src.source, service.name), _at(slowest[-1], "retries"), tuple(c.to for c in slowest)))
+    return out
+
+
+def missing_timeouts(topology: Topology) -> list[Finding]:
+    out = []
+    for service in topology.services:
+        for call in service.calls:
+            if call.timeout is None:
+                out.append(Finding(Rule.NO_TIMEOUT, Severity.ERROR,
+                                   f"{service.name} calls {call.to} without a timeout: if {call.to} hangs, "
+                                   f"{service.name}'s workers wait forever", (service.name, call.to), _at(call)))
+    for e in topology.entrypoints:
+        if e.timeout is None:
+            out.append(Finding(Rule.NO_TIMEOUT, Severity.WARNING,
+                               f"clients of entrypoint {e.name} have no timeout: they wait forever on {e.to}",
+                               (_entry(e), e.to), _at(e)))
+    return out
+
+
+# --------------------------------------------------------------------------- amplification
+
+
+def attempts_factor(call: Call) -> float:
+    """Worst-case attempts one request makes over this call, with its budget and breaker."""
+    retries = call.retries
+    factor = float(retries.max + 1)
+    if retries.budget is not None:
+        factor = min(factor, 1.0 + retries.budget)
+    breaker = call.circuit_breaker
+    if breaker is not None and breaker.failure_ratio < 1.0:
+        f = breaker.failure_ratio
+        factor = min(factor, (1.0 - f ** (retries.max + 1)) / (1.0 - f))
+    return factor
+
+
+def call_graph(topology: Topology) -> nx.DiGraph:
+    graph = nx.DiGraph()
+    graph.add_nodes_from(s.name for s in topology.services)
+    for s in topology.services:
+        for c in s.calls:
+            graph.add_edge(s.name, c.to, call=c)
+    return graph
+
+
+def back_edges(graph: nx.DiGraph) -> list[tuple[str, str]]:
+    """Edges that close a cycle, found by depth-first search (to a node still on the search stack)."""
+    on_stack, finished = set(), set()
+    out = []
+    for root in graph.nodes:
+        if root in finished:
+            continue
+        on_stack.add(root)
+        stack = [(root, iter(graph.successors(root)))]
+        while stack:
+            node, successors = stack[-1]
+            nxt = next(successors, None)
+            if nxt is None:
+                stack.pop()
+                on_stack.discard(node)
+                finished.add(node)
+            elif nxt in on_stack:
+                out.append((node, nxt))
+            elif nxt not in finished:
+                on_stack.add(nxt)
+                stack.append((nxt, iter(graph.successors(nxt))))
+    return out
+
+
+def acyclic(graph: nx.DiGraph) -> nx.DiGraph:
+    """The graph without the edges that close cycles (reported on their own), for path products."""
+    dag = graph.copy()
+    dag.remove_edges_from(back_edges(graph))
+    return dag
+
+
+def worst_paths(graph: nx.DiGraph, start: str) -> tuple[float, list[str]]:
+    """The path from ``start`` with the largest product of attempt factors, by dynamic programming."""
+    best: dict[str, tuple[float, list[str]]] = {}
+    for node in reversed(list(nx.topological_sort(graph))):
+        options = [(graph.edges[node, nxt]["call"], nxt) for nxt in graph.successors(node)]
+        scored = [(attempts_factor(c) * best[n][0], [node, *best[n][1]]) for c, n in options]
+        best[node] = max(scored, key=lambda x: x[0], default=(1.0, [node]))
+    return best[start]
+
+
+def amplification_findings(topology: Topology, limit: float) -> list[Finding]:
+    dag = acyclic(call_graph(topology))
+    out = []
+    for e in topology.entrypoints:
+        inner, path = worst_paths(dag, e.to)
+        total = attempts_factor(e.as_call()) * inner
+        if total <= limit + 1e-9:
+            continue
+        factors = [attempts_factor(e.as_call())] + [attempts_factor(dag.edges[a, b]["call"])
+                                                    for a, b in zip(path, path[1:], strict=False)]
+        shown = " x ".join(f"{f:g}" for f in factors)
+        out.append(Finding(
+            Rule.RETRY_AMPLIFICATION, Severity.ERROR,
+            f"one {e.name} request can cause up to {total:g} attempts at {path[-1]} ({shown}) when it fails, "
+            f"above {limit:g}: retry at one layer only, or give the calls retry budgets or circuit breakers",
+            (_entry(e), *path), _at(e)))
+    return out
+
+
+# --------------------------------------------------------------------------- structure
+
+
+def cycle_findings(topology: Topology, limit: int = 20) -> list[Finding]:
+    graph = call_graph(topology)
+    out: list[Finding] = []
+    for cycle in nx.simple_cycles(graph):
+        if len(out) >= limit:
+            break
+        path = (*cycle, cycle[0])
+        closing = graph.edges[cycle[-1], cycle[0]]["call"]
+        out.append(Finding(Rule.CYCLE, Severity.ERROR,
+                           f"calls loop: {' -> '.join(path)}; a request can come back to {cycle[0]}, and each "
+                           "retry on the loop multiplies the load again", path, _at(closing)))
+    return out
+
+
+def mandatory_graph(topology: Topology) -> nx.DiGraph:
+    """Calls every request makes and cannot do without: probability 1 and no fallback."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(s.name for s in topology.services)
+    graph.add_edges_from((s.name, c.to) for s in topology.services for c in s.calls
+                         if c.probability >= 1.0 and not c.fallback)
+    return graph
+
+
+def single_points(topology: Topology) -> list[Finding]:
+    graph = mandatory_graph(topology)
+    out = []
+    reported: set[str] = set()
+    for e in topology.entrypoints:
+        needed = nx.descendants(graph, e.to) | {e.to}
+        for name in sorted(needed - reported, key=lambda n: nx.shortest_path_length(graph, e.to, n)):
+            service = topology.service(name)
+            if service.replicas != 1:
+                continue
+            reported.add(name)
+            path = nx.shortest_path(graph, e.to, name)
+            out.append(Finding(Rule.SINGLE_POINT_OF_FAILURE, Severity.WARNING,
+                               f"{name} has one replica and every {e.name} request needs it: its crash fails "
+                               f"them all", (_entry(e), *path), _at(service, "replicas")))
+    return out
+
+
+# --------------------------------------------------------------------------- all
+
+
+def lint(topology: Topology, max_amplification: float = DEFAULT_MAX_AMPLIFICATION) -> list[Finding]:
+    """Every finding, errors first, then in rule order."""
+    findings = (missing_timeouts(topology) + timeout_findings(topology) + cycle_findings(topology)
+                + amplification_findings(topology, max_amplification) + single_points(topology))
+    order = list(Severity)
+    return sorted(findings, key=lambda f: order.index(f.severity))
+
+
+def counts(findings: list[Finding]) -> dict[str, int]:
+    return {s.value + "s": sum(f.severity is s for f in findings) for s in Severity}
+
+
+def render_text(topology: Topology, findings: list[Finding]) -> str:
+    where = _at(topology)
+    lines = []
+    for f in findings:
+        prefix = f"{f.location}: " if f.location is not None else (f"{where.file}: " if where else "")
+        lines.append(f"{prefix}{f.severity.value}[{f.rule.value}]: {f.message}")
+        lines.append(f"    path: {f.shown_path}")
+    n = counts(findings)
+    lines.append(f"{topology.name}: {n['errors']} error(s), {n['warnings']} warning(s)")
+    return "\n".join(lines)
+
+
+def to_doc(topology: Topology, findings: list[Finding]) -> dict[str, Any]:
+    where = _at(topology)
+    return {"topology": topology.name, "file": None if where is None else where.file,
+            **counts(findings), "findings": [f.to_dict() for f in findings]}
