@@ -1,0 +1,335 @@
+"""A release gate for cascades: the same experiments against two versions of a topology.
+
+Each experiment runs against the base and the candidate topology (its own topology
+replaced by each, its overrides applied to both) with the same seeds, so both versions
+see the same arrivals and the same random draws: a difference is the change's effect
+(common random numbers). Every metric is "lower is better"; the candidate is *worse* on
+a metric when the mean over seeds of (candidate - base) exceeds the metric's tolerance.
+For time to detect and time to recover, "never" (not detected, not recovered) is worse
+than any time: a candidate that fails to recover in more seeds than the base is worse
+whatever the times.
+
+Metrics (tolerance defaults in brackets, in the metric's unit):
+
+    entry_failed_ratio      share of entry requests failed or slower than the latency SLO [0.005]
+    services_hurt           services that went into breach, besides the faulted one       [0.5]
+    time_to_detect_s        first alert after the first fault                             [10]
+    time_to_recover_s       see chaos.sweep.measures                                      [10]
+    budget_burned           share of each stated objective's error budget spent           [0.1]
+    service_error_ratio     each service's error ratio, as its callers saw it             [0.01]
+    service_breach_s        seconds each service spent in breach                          [5]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chaos.errors import InputError
+from chaos.model.experiment import Experiment, with_overrides
+from chaos.model.overrides import revalidate
+from chaos.model.parsing import located, one_of, where_of
+from chaos.model.topology import Topology
+from chaos.result import write_atomic
+from chaos.sweep.executors import Executor, encode
+from chaos.sweep.grid import Variant
+from chaos.sweep.stats import Stat, stat
+from chaos.sweep.summary import RunSummary
+from chaos.sweep.worker import Task
+
+
+class Metric(enum.Enum):
+    ENTRY_FAILED_RATIO = "entry_failed_ratio"
+    SERVICES_HURT = "services_hurt"
+    TIME_TO_DETECT = "time_to_detect_s"
+    TIME_TO_RECOVER = "time_to_recover_s"
+    BUDGET_BURNED = "budget_burned"
+    SERVICE_ERROR_RATIO = "service_error_ratio"
+    SERVICE_BREACH = "service_breach_s"
+
+
+DEFAULT_TOLERANCES: dict[Metric, float] = {
+    Metric.ENTRY_FAILED_RATIO: 0.005,
+    Metric.SERVICES_HURT: 0.5,
+    Metric.TIME_TO_DETECT: 10.0,
+    Metric.TIME_TO_RECOVER: 10.0,
+    Metric.BUDGET_BURNED: 0.1,
+    Metric.SERVICE_ERROR_RATIO: 0.01,
+    Metric.SERVICE_BREACH: 5.0,
+}
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """How much worse each metric may get before the candidate is judged worse."""
+
+    values: tuple[tuple[Metric, float], ...] = tuple(DEFAULT_TOLERANCES.items())
+
+    def of(self, metric: Metric) -> float:
+        return dict(self.values)[metric]
+
+    @classmethod
+    def parse(cls, texts: Sequence[str]) -> Tolerances:
+        values = dict(DEFAULT_TOLERANCES)
+        names = {m.value: m for m in Metric}
+        for text in texts:
+            name, sep, raw = text.partition("=")
+            metric = names.get(name.strip())
+            if not sep or metric is None:
+                raise InputError(f"'{text}' is not METRIC=VALUE with a known metric", path="--tolerance",
+                                 hint=f"metrics: {one_of(names)}")
+            try:
+                value = float(raw)
+            except ValueError:
+                raise InputError(f"'{raw}' is not a number", path=f"--tolerance {name}") from None
+            if not value >= 0:
+                raise InputError(f"a tolerance cannot be negative ({raw})", path=f"--tolerance {name}")
+            values[metric] = value
+        return cls(tuple(values.items()))
+
+
+class Verdict(enum.Enum):
+    WORSE = "worse"
+    BETTER = "better"
+    SAME = "same"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One metric of one experiment (and scope), base against candidate over the same seeds."""
+
+    experiment: str
+    scope: str                 # "" for the whole experiment, a service, or an objective's name
+    metric: Metric
+    base: Stat
+    candidate: Stat
+    change: float | None       # mean over seeds of candidate - base, where both are known
+    tolerance: float
+    verdict: Verdict
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"experiment": self.experiment, "scope": self.scope, "metric": self.metric.value,
+                "base": self.base.to_dict(), "candidate": self.candidate.to_dict(),
+                "change": None if self.change is None or not math.isfinite(self.change) else self.change,
+                "tolerance": self.tolerance, "verdict": self.verdict.value, "note": self.note}
+
+
+def compare(experiment: str, scope: str, metric: Metric, base: Sequence[float | None],
+            candidate: Sequence[float | None], tolerance: float, never: str = "") -> Comparison:
+    """Paired by seed. ``never`` names what a missing value means ("not recovered"); without it,
+    missing values are left out of the comparison."""
+    pairs = [(b, c) for b, c in zip(base, candidate, strict=True) if b is not None and c is not None]
+    change = sum(c - b for b, c in pairs) / len(pairs) if pairs else None
+    verdict = Verdict.SAME
+    if change is not None and change > tolerance + 1e-12:
+        verdict = Verdict.WORSE
+    elif change is not None and change < -tolerance - 1e-12:
+        verdict = Verdict.BETTER
+    note = ""
+    if never:
+        missing_base = sum(b is None for b in base)
+        missing_cand = sum(c is None for c in candidate)
+        if missing_cand != missing_base:
+            verdict = Verdict.WORSE if missing_cand > missing_base else Verdict.BETTER
+            note = f"{never} in {missing_cand} of {len(candidate)} seeds (base: {missing_base})"
+    return Comparison(experiment, scope, metric, stat(base), stat(candidate), change, tolerance, verdict, note)
+
+
+# --------------------------------------------------------------------------- running
+
+
+def with_topology(experiment: Experiment, topology: Topology) -> Experiment:
+    """The experiment on another topology, its own overrides applied to it, checked again."""
+    topo = with_overrides(topology, experiment.overrides) if experiment.overrides else topology
+    swapped = located(dataclasses.replace(experiment, topology=topo), where_of(experiment))
+    revalidate(swapped)
+    return swapped
+
+
+def load_experiments(directory: Path) -> list[Experiment]:
+    """Every experiment file in ``directory`` (topologies and playbooks there are skipped)."""
+    from chaos.model.files import FileKind, detect_kind, load_experiment
+    if not directory.is_dir():
+        raise InputError("not a directory", path=str(directory), hint="--experiments takes a directory of YAML files")
+    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    experiments = [load_experiment(p) for p in files if detect_kind(p) is FileKind.EXPERIMENT]
+    if not experiments:
+        raise InputError("no experiment files here", path=str(directory))
+    return experiments
+
+
+@dataclass
+class DiffReport:
+    base_name: str
+    candidate_name: str
+    seeds: int
+    experiments: list[str]
+    comparisons: list[Comparison]
+
+    @property
+    def worse(self) -> list[Comparison]:
+        return [c for c in self.comparisons if c.verdict is Verdict.WORSE]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"base": self.base_name, "candidate": self.candidate_name, "seeds": self.seeds,
+                "experiments": self.experiments, "worse": bool(self.worse),
+                "comparisons": [c.to_dict() for c in self.comparisons]}
+
+
+Progress = Callable[[int, int, int], None]
+
+
+def run_diff(base: Topology, candidate: Topology, experiments: Sequence[Experiment], seeds: int,
+             executor: Executor, tolerances: Tolerances, names: tuple[str, str] = ("base", "candidate"),
+             progress: Progress | None = None) -> DiffReport:
+    pairs = [(exp, encode(with_topology(exp, base)), encode(with_topology(exp, candidate))) for exp in experiments]
+    bases = list({b.key: b for _, *two in pairs for b in two}.values())
+    tasks = [Task(b.key, Variant(), exp.seed + i) for exp, *two in pairs for b in two for i in range(seeds)]
+    tasks = list(dict.fromkeys(tasks))  # a version identical to the other runs once
+    done: dict[Task, RunSummary] = {}
+    for outcome in executor.run(bases, tasks):
+        done[outcome.task] = outcome.summary
+        if progress is not None:
+            progress(len(done), 0, len(tasks))
+    comparisons = []
+    for exp, b, c in pairs:
+        runs_b = [done[Task(b.key, Variant(), exp.seed + i)] for i in range(seeds)]
+        runs_c = [done[Task(c.key, Variant(), exp.seed + i)] for i in range(seeds)]
+        comparisons += compare_runs(exp.name, runs_b, runs_c, tolerances)
+    return DiffReport(names[0], names[1], seeds, [e.name for e in experiments], comparisons)
+
+
+Extract = Callable[..., float | None]
+
+
+def compare_runs(name: str, base: list[RunSummary], cand: list[RunSummary], tol: Tolerances) -> list[Comparison]:
+    def both(fn: Extract, *args: str) -> tuple[list[float | None], list[float | None]]:
+        return [fn(r, *args) for r in base], [fn(r, *args) for r in cand]
+
+    out = [
+        compare(name, "", Metric.ENTRY_FAILED_RATIO, *both(_failed), tol.of(Metric.ENTRY_FAILED_RATIO)),
+        compare(name, "", Metric.SERVICES_HURT, *both(_hurt), tol.of(Metric.SERVICES_HURT)),
+        compare(name, "", Metric.TIME_TO_DETECT, *both(_ttd), tol.of(Metric.TIME_TO_DETECT), never="not detected"),
+        compare(name, "", Metric.TIME_TO_RECOVER, *both(_ttr), tol.of(Metric.TIME_TO_RECOVER), never="not recovered"),
+    ]
+    for objective in dict.fromkeys(o.name for o in base[0].objectives):
+        out.append(compare(name, objective, Metric.BUDGET_BURNED, *both(_burned, objective),
+                           tol.of(Metric.BUDGET_BURNED), never="no budget left"))
+    for service in (s for s in base[0].services if s in cand[0].services):
+        out.append(compare(name, service, Metric.SERVICE_ERROR_RATIO, *both(_service_errors, service),
+                           tol.of(Metric.SERVICE_ERROR_RATIO)))
+        out.append(compare(name, service, Metric.SERVICE_BREACH, *both(_service_breach, service),
+                           tol.of(Metric.SERVICE_BREACH)))
+    return out
+
+
+def _failed(run: RunSummary) -> float:
+    return run.entry_failed_ratio
+
+
+def _hurt(run: RunSummary) -> float:
+    return float(len(run.services_hurt))
+
+
+def _ttd(run: RunSummary) -> float | None:
+    return run.time_to_detect_s
+
+
+def _service_errors(run: RunSummary, service: str) -> float:
+    return run.services[service].error_ratio
+
+
+def _service_breach(run: RunSummary, service: str) -> float:
+    return float(run.services[service].breach_seconds)
+
+
+def _ttr(run: RunSummary) -> float | None:
+    """Time to recover; None only when recovery was possible (the faults ended) and did not happen."""
+    if run.faults_end_s is None:
+        return 0.0  # nothing to recover from within the run, in either version: compare equal
+    return run.time_to_recover_s
+
+
+def _burned(run: RunSummary, objective: str) -> float | None:
+    return next((o.budget_burned for o in run.objectives if o.name == objective), 0.0)
+
+
+# --------------------------------------------------------------------------- output
+
+
+_LABELS = {Metric.ENTRY_FAILED_RATIO: "entry requests failed", Metric.SERVICES_HURT: "services hurt",
+           Metric.TIME_TO_DETECT: "time to detect", Metric.TIME_TO_RECOVER: "time to recover",
+           Metric.BUDGET_BURNED: "error budget burned", Metric.SERVICE_ERROR_RATIO: "error ratio",
+           Metric.SERVICE_BREACH: "seconds in breach"}
+_PERCENT = {Metric.ENTRY_FAILED_RATIO, Metric.SERVICE_ERROR_RATIO}
+
+
+def _fmt(metric: Metric, x: float | None, signed: bool = False) -> str:
+    if x is None or not math.isfinite(x):
+        return "-"
+    sign = "+" if signed else ""
+    if metric in _PERCENT:
+        return f"{x * 100:{sign}.2f}%"
+    if metric is Metric.BUDGET_BURNED:  # multiples of the budget: 1.00x spends exactly all of it
+        return f"{x:{sign}.2f}x"
+    unit = " s" if metric in (Metric.TIME_TO_DETECT, Metric.TIME_TO_RECOVER, Metric.SERVICE_BREACH) else ""
+    return f"{x:{sign}.1f}{unit}"
+
+
+def _value(metric: Metric, s: Stat) -> str:
+    text = _fmt(metric, s.mean)
+    if s.known < s.count:
+        text += f" ({s.known}/{s.count})"
+    return text
+
+
+_MARK = {Verdict.WORSE: "**worse**", Verdict.BETTER: "better", Verdict.SAME: "same"}
+
+
+def _row(c: Comparison, with_scope: bool) -> str:
+    scope = f"{c.scope} " if with_scope and c.scope else ""
+    note = f" {c.note}" if c.note else ""
+    return (f"| {scope}{_LABELS[c.metric]} | {_value(c.metric, c.base)} | {_value(c.metric, c.candidate)} "
+            f"| {_fmt(c.metric, c.change, signed=True)} | {_fmt(c.metric, c.tolerance)} | {_MARK[c.verdict]}{note} |")
+
+
+def render_markdown(report: DiffReport) -> str:
+    worse = report.worse
+    hit = list(dict.fromkeys(c.experiment for c in worse))
+    verdict = (f"**WORSE**: {len(worse)} regression{'s' if len(worse) != 1 else ''} beyond tolerance in "
+               f"{len(hit)} of {len(report.experiments)} experiments" if worse
+               else f"**OK**: no regression beyond tolerance in {len(report.experiments)} experiments")
+    lines = [f"## chaoslab diff: `{report.base_name}` → `{report.candidate_name}`", "", verdict, "",
+             f"Each experiment ran against both topologies with the same {report.seeds} seed"
+             f"{'s' if report.seeds != 1 else ''} (common random numbers); figures are means over seeds, "
+             "change is the mean paired difference (candidate − base); lower is better everywhere.", ""]
+    header = ["| metric | base | candidate | change | tolerance | verdict |", "|---|---:|---:|---:|---:|---|"]
+    for name in report.experiments:
+        rows = [c for c in report.comparisons if c.experiment == name]
+        overall = [c for c in rows if c.metric in (Metric.ENTRY_FAILED_RATIO, Metric.SERVICES_HURT,
+                                                   Metric.TIME_TO_DETECT, Metric.TIME_TO_RECOVER)]
+        budgets = [c for c in rows if c.metric is Metric.BUDGET_BURNED]
+        services = [c for c in rows if c.scope and c.metric not in (Metric.BUDGET_BURNED,)
+                    and c.verdict is not Verdict.SAME]
+        mark = " ❌" if any(c.verdict is Verdict.WORSE for c in rows) else ""
+        lines += [f"### {name}{mark}", "", *header, *(_row(c, False) for c in overall),
+                  *(_row(c, True) for c in budgets), ""]
+        if services:
+            lines += ["Services that changed beyond tolerance:", "", *header,
+                      *(_row(c, True) for c in services), ""]
+    return "\n".join(lines)
+
+
+def write_diff(report: DiffReport, out: Path) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"markdown": out / "diff.md", "json": out / "diff.json"}
+    write_atomic(paths["markdown"], render_markdown(report) + "\n")
+    write_atomic(paths["json"], json.dumps(report.to_dict(), indent=1, allow_nan=False) + "\n")
+    return paths
