@@ -1,0 +1,192 @@
+"""``chaoslab sweep``, ``chaoslab diff`` and ``chaoslab lint``: arguments and printing only.
+
+Registration declares arguments; each handler imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from chaos.errors import InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _register_sweep(sub)
+    _register_diff(sub)
+    _register_lint(sub)
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class TaskProgress:
+    """Runs done out of the total on stderr, with an estimate of the time left; only on a terminal."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.start = time.monotonic()
+        self.first: int | None = None
+        self.shown = False
+
+    def __call__(self, done: int, reused: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.first is None:
+            self.first = done
+        frac = done / total if total else 1.0
+        ran = done - self.first
+        elapsed = time.monotonic() - self.start
+        left = f"{(total - done) * elapsed / ran:,.0f} s left" if ran else "starting"
+        bar = "#" * int(frac * 30)
+        sys.stderr.write(f"\r[{bar:<30}] {done}/{total} runs ({reused} reused)  {left}   ")
+        sys.stderr.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+
+
+def _executor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seeds", type=int, default=3, help="seeds per variant, the same for every variant (default 3)")
+    p.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    p.add_argument("--executor", default="local", metavar="local|inline|dask://HOST:PORT",
+                   help="where runs happen: local processes (default), this process, or a Dask scheduler")
+    p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+
+
+# --------------------------------------------------------------------------- sweep
+
+
+def _register_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep", help="run many variants of an experiment (each service faulted, parameter grids) over the same seeds",
+        description="Variants are the product of the fault axis (--each-service / --each-edge) and every --set "
+                    "list. Paths under services. and entrypoints. change the topology, others the experiment "
+                    "(load.rate, duration, faults.0.at). Finished runs are kept in OUT/runs and skipped when the "
+                    "sweep runs again.")
+    p.add_argument("experiment", type=Path)
+    p.add_argument("--each-service", action="append", default=[], metavar="KIND[=V][,SETTING=V...]",
+                   help="one variant per service with this fault, e.g. crash, slowdown=5, latency=1s,at=60s")
+    p.add_argument("--each-edge", action="append", default=[], metavar="KIND[=V][,SETTING=V...]",
+                   help="one variant per call edge with this fault, e.g. latency=500ms, errors=0.5, partition")
+    p.add_argument("--set", action="append", default=[], dest="sets", metavar="PATH=V1,V2,...",
+                   help="a grid axis: e.g. load.rate=100,200 or services.db.replicas=1,2,3 (repeatable)")
+    p.add_argument("--fault-mode", choices=["replace", "add"], default="replace",
+                   help="a fault variant replaces the experiment's faults (default) or is added to them")
+    p.add_argument("--out", type=Path, help="results directory (default: runs/<experiment>-sweep)")
+    _executor_args(p)
+    p.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from chaos.model.files import load_experiment
+    from chaos.sweep.executors import parse_executor
+    from chaos.sweep.grid import FaultMode, make_plan
+    from chaos.sweep.report import write_report
+    from chaos.sweep.runner import run_sweep, seeds_of
+    from chaos.sweep.store import Store
+
+    experiment = load_experiment(args.experiment)
+    plan = make_plan(args.each_service, args.each_edge, args.sets, FaultMode(args.fault_mode))
+    seeds = seeds_of(experiment, args.seeds)
+    executor = parse_executor(args.executor, args.workers)
+    out = args.out or Path("runs") / f"{experiment.name}-sweep"
+    progress = TaskProgress(enabled=not args.no_progress)
+    started = time.monotonic()
+    try:
+        result = run_sweep(experiment, plan, seeds, executor, Store(out), progress)
+    finally:
+        progress.close()
+    wall = time.monotonic() - started
+    result.extra.update(wall_s=round(wall, 3))
+    if result.simulated:
+        result.extra.update(variants_per_minute=round(result.simulated / len(seeds) / wall * 60, 2))
+    paths = write_report(result, out)
+    print(f"{len(result.results)} variants x {len(seeds)} seeds: {result.simulated} simulated, "
+          f"{result.reused} reused, {wall:.1f} s on {result.executor}")
+    print(paths["markdown"].read_text(encoding="utf-8").split("## Variants")[0].rstrip())
+    print("\n" + "\n".join(f"{k}: {v}" for k, v in paths.items()))
+    return 0
+
+
+# --------------------------------------------------------------------------- diff
+
+
+def _register_diff(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "diff", help="release gate: run experiments against two topology versions and report regressions",
+        description="Each experiment in DIR runs against BASE and CANDIDATE (its own topology replaced by each, "
+                    "its overrides applied to both) with the same seeds. Exit 1 when the candidate is worse "
+                    "than the base by more than a tolerance.")
+    p.add_argument("base", type=Path, metavar="BASE_TOPOLOGY")
+    p.add_argument("candidate", type=Path, metavar="CANDIDATE_TOPOLOGY")
+    p.add_argument("--experiments", type=Path, required=True, metavar="DIR", help="directory of experiment files")
+    p.add_argument("--tolerance", action="append", default=[], metavar="METRIC=VALUE",
+                   help="how much worse a metric may get (repeatable); see docs/sweeps.md for metrics and defaults")
+    p.add_argument("--out", type=Path, help="also write diff.md and diff.json into this directory")
+    _executor_args(p)
+    p.set_defaults(func=cmd_diff)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from chaos.diff import Tolerances, load_experiments, render_markdown, run_diff, write_diff
+    from chaos.model.files import load_topology
+    from chaos.sweep.executors import parse_executor
+
+    if args.seeds < 1:
+        raise InputError("--seeds must be at least 1", path="--seeds")
+    tolerances = Tolerances.parse(args.tolerance)
+    base, candidate = load_topology(args.base), load_topology(args.candidate)
+    experiments = load_experiments(args.experiments)
+    executor = parse_executor(args.executor, args.workers)
+    progress = TaskProgress(enabled=not args.no_progress)
+    try:
+        report = run_diff(base, candidate, experiments, args.seeds, executor, tolerances,
+                          names=(str(args.base), str(args.candidate)), progress=progress)
+    finally:
+        progress.close()
+    print(render_markdown(report))
+    if args.out is not None:
+        write_diff(report, args.out)
+    return 1 if report.worse else 0
+
+
+# --------------------------------------------------------------------------- lint
+
+
+def _register_lint(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "lint", help="static resilience checks of a topology: timeouts, retry amplification, single points "
+                     "of failure, cycles",
+        description="Exit 1 when any finding is an error. An experiment file is accepted too: its topology, "
+                    "with its overrides, is checked.")
+    p.add_argument("topology", type=Path)
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.add_argument("--max-amplification", type=float, default=None, metavar="X",
+                   help="worst-case attempts per entry request allowed on any path (default 10)")
+    p.set_defaults(func=cmd_lint)
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    import json
+
+    from chaos.lint import DEFAULT_MAX_AMPLIFICATION, Severity, lint, render_text, to_doc
+    from chaos.model.experiment import Experiment
+    from chaos.model.files import load_any
+    from chaos.model.topology import Topology
+
+    limit = DEFAULT_MAX_AMPLIFICATION if args.max_amplification is None else args.max_amplification
+    if limit < 1:
+        raise InputError("--max-amplification must be at least 1", path="--max-amplification")
+    model = load_any(args.topology)
+    if isinstance(model, Experiment):
+        model = model.topology
+    if not isinstance(model, Topology):
+        raise InputError("expected a topology or an experiment file", path=str(args.topology))
+    findings = lint(model, limit)
+    print(json.dumps(to_doc(model, findings), indent=1) if args.json else render_text(model, findings))
+    return 1 if any(f.severity is Severity.ERROR for f in findings) else 0
