@@ -345,7 +345,7 @@ def render_html(r: Report, sentences: Sequence[Sentence], checks: Sequence[Check
     nav = "<nav>" + "".join(f'<a href="#{k}">{v}</a>' for k, v in nav_items) + "</nav>"
     others = ""
     if "others" in images:
-        others = f"<h3>The other services</h3>{img(images['others'])}"
+        others = f"<h3>The other {len(panels.rest)} services</h3>{img(images['others'])}"
     body = [
         header(r), verdict_html(sentences, code), nav,
         f'<section id="timeline"><h2>Timeline</h2>{img(images["timeline"])}{others}</section>',

@@ -1,0 +1,80 @@
+"""Reading the result document: what is required, what is optional, and the verdict sentences."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from reportkit import healthy, with_drill, with_playbook
+
+from chaos.errors import InputError
+from chaos.report.checks import Outcome, checks, exit_code
+from chaos.report.document import read
+from chaos.report.verdict import sentences
+
+
+def test_a_newer_schema_is_refused(failing_doc: dict[str, Any]) -> None:
+    doc = dict(failing_doc, schema_version=99)
+    with pytest.raises(InputError, match="schema_version 99 is newer than this chaoslab reads"):
+        read(doc, "runs/x/result.json")
+
+
+def test_a_malformed_step_names_where(failing_doc: dict[str, Any]) -> None:
+    doc = with_playbook(failing_doc)
+    del doc["playbook"]["steps"][1]["name"]
+    with pytest.raises(InputError, match=r"playbook\.steps\[1\]: missing 'name'"):
+        read(doc)
+
+
+def test_optional_sections_are_optional(failing_doc: dict[str, Any]) -> None:
+    doc = {k: v for k, v in failing_doc.items() if k not in ("graph", "audit", "markers", "alerts", "detections")}
+    r = read(doc)
+    assert r.graph is None and r.playbook is None and r.drill is None and r.audit == {}
+
+
+def test_exit_codes(failing_doc: dict[str, Any]) -> None:
+    assert exit_code(read(failing_doc)) == 1
+    assert exit_code(read(healthy(failing_doc))) == 0
+    assert exit_code(read(with_playbook(healthy(failing_doc)))) == 1  # a step and a phase deadline missed
+    drill = with_drill(healthy(failing_doc))
+    for d in drill["drill"]["deadlines"]:
+        d["met"], d["p_met"] = True, 1.0
+    drill["gate_failed"] = False
+    drill["slos"][0]["met"] = False  # a drill's first run missing an SLO does not fail the drill
+    drill["slo_met"] = False
+    assert exit_code(read(drill)) == 0
+
+
+def test_verdict_when_nothing_was_detected(failing_doc: dict[str, Any]) -> None:
+    doc = copy.deepcopy(failing_doc)
+    doc["time_to_detect_s"] = None
+    doc["detections"][0].update(alert=None, detected_at_s=None, time_to_detect_s=None)
+    r = read(doc)
+    detect = sentences(r, checks(r))[2]
+    assert detect.ok is False
+    assert detect.text == "Not detected: no alert fired after the fault started at 40 s."
+
+
+def test_verdict_without_faults_slos_or_deadlines(failing_doc: dict[str, Any]) -> None:
+    doc = healthy(failing_doc)
+    doc.update(faults=[], slos=[], alert_expectations=[], detections=[])
+    r = read(doc)
+    said = sentences(r, checks(r))
+    assert [s.ok for s in said] == [None, None, None, True]
+    assert said[0].text == "No SLOs were stated, so none could be missed."
+    assert said[1].text == "No deadlines were set (no alert expectation, playbook or drill)."
+    assert said[2].text == "No fault was injected, so there was nothing to detect."
+
+
+def test_replications_that_missed_fail_the_run(failing_doc: dict[str, Any]) -> None:
+    doc = healthy(failing_doc)
+    doc["replications"] = {"count": 3, "seeds": [1, 2, 3], "slo_met": [True, False, True]}
+    doc["slo_met"] = False
+    r = read(doc)
+    found = checks(r)
+    reps = [c for c in found if c.name == "SLOs held in every replication"]
+    assert len(reps) == 1 and reps[0].outcome is Outcome.FAILED
+    assert reps[0].message == "SLOs held in 2 of 3 replications (missed with seeds 2)"
+    assert sentences(r, found)[0].ok is False
+    assert exit_code(r) == 1
