@@ -80,7 +80,10 @@ def type_schema(tp: Any, meta: typing.Mapping[str, Any] | None = None, defs: dic
 
 
 def _model_ref(cls: type, defs: dict[str, Any], skip: str | None = None, tag: tuple[str, str] | None = None) -> dict:
-    name = cls.__name__ + (f"_{tag[1]}" if tag else "") + ("_entry" if skip else "")
+    # Qualified by module: chaos.model.load.Constant and chaos.model.distributions.Constant
+    # are different things, and one definition name for both made the first win for both.
+    module = cls.__module__.rsplit(".", 1)[-1]
+    name = f"{module}.{cls.__name__}" + (f"_{tag[1]}" if tag else "") + ("_entry" if skip else "")
     if name not in defs:
         defs[name] = {}  # placeholder against recursion
         defs[name] = _model_schema(cls, defs, skip, tag)
