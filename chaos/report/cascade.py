@@ -28,6 +28,7 @@ BREACH_CMAP = "viridis"  # dark = early, light = late; readable with deficient c
 LABEL_ALL_UP_TO = 30      # above this many services only the cascade, faulted and entry services get labels
 SWEEPS = 4
 RELAX_ROUNDS = 30
+GRID_ROWS = 6     # services per column when the call graph is unknown
 RING = 1.9  # the faulted service's ring, as a multiple of a node's area
 BEND = "bend"
 Node = tuple[str, str]    # ("service" | "entrypoint", name)
@@ -56,14 +57,15 @@ def _marker_edges(r: Report) -> list[tuple[str, str]]:
 def columns(g: nx.DiGraph, order: Mapping[Node, int]) -> dict[Node, int]:
     """Longest-path layering on the graph of strongly connected components."""
     dag = nx.condensation(g)
+    # Services nobody calls start at column 1, beside the entrypoints, not among them.
+    first_service = 1 if any(n[0] == "entrypoint" for n in g) else 0
     layer: dict[int, int] = {}
     for comp in nx.topological_sort(dag):
         preds = list(dag.predecessors(comp))
-        layer[comp] = 1 + max(layer[p] for p in preds) if preds else 0
+        entry = any(n[0] == "entrypoint" for n in dag.nodes[comp]["members"])
+        layer[comp] = 1 + max(layer[p] for p in preds) if preds else (0 if entry else first_service)
     members = dag.graph["mapping"]
-    out = {n: layer[members[n]] for n in g.nodes}
-    # Services nobody calls start at column 1, beside the entrypoints, not among them.
-    return {n: (max(c, 1) if n[0] == "service" else c) for n, c in sorted(out.items(), key=lambda kv: order[kv[0]])}
+    return {n: layer[members[n]] for n in sorted(g.nodes, key=order.__getitem__)}
 
 
 def ordered_nodes(g: nx.DiGraph, col: Mapping[Node, int], order: Mapping[Node, int]) -> list[Node]:
@@ -184,6 +186,13 @@ def _spread(wanted: Sequence[float]) -> list[float]:
     return [f + i for i, f in enumerate(fitted)]
 
 
+def grid_layout(g: nx.DiGraph, r: Report) -> Layout:
+    """Without the call graph there is no flow to follow: services in topology order, in short columns."""
+    names = [("service", s) for s in r.services] + sorted(n for n in g if n[0] != "service")
+    pos = {n: (float(i // GRID_ROWS), -float(i % GRID_ROWS)) for i, n in enumerate(names)}
+    return Layout(pos, {(u, v): (u, v) for u, v in g.edges})
+
+
 def layout(g: nx.DiGraph, r: Report) -> Layout:
     order = {n: i for i, n in enumerate([("entrypoint", e) for e in r.entrypoints] +
                                         [("service", s) for s in r.services])}
@@ -219,12 +228,12 @@ def _amplification(r: Report, callee: Node) -> str | None:
 
 def cascade_figure(r: Report) -> Figure:
     g, known = call_graph(r)
-    lay = layout(g, r)
+    lay = layout(g, r) if known else grid_layout(g, r)
     pos = lay.pos
     n_cols = len({round(x, 6) for x, _ in pos.values()})
     tallest = max((sum(1 for p in pos.values() if abs(p[0] - x) < 1e-9) for x, _ in pos.values()), default=1)
     big = len(r.services) > LABEL_ALL_UP_TO
-    fig = new_figure(11.0, min(16.0, max(4.2, 0.62 * tallest + 1.8)))
+    fig = new_figure(11.0, min(16.0, max(4.2, (0.42 if big else 0.75) * tallest + 1.8)))
     ax = fig.add_axes((0.02, 0.1, 0.86, 0.8))
     ax.set_axis_off()
     delays = _breach_delays(r)
