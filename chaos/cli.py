@@ -153,10 +153,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     seeds = [r.seed for r, _ in result.all_runs]
     result.audit = audit(source_files(experiment) + ([str(args.playbook)] if playbook else []), seeds, started)
     out = args.out or Path("runs") / experiment.name
-    paths = write(result, out)
+    doc = result.to_dict()
+    paths = write(result, out, doc)
     if not args.quiet:
-        print(render(result.to_dict(), {k: str(v) for k, v in paths.items()}))
-    report_after_run(args, result.to_dict(), out)
+        print(render(doc, {k: str(v) for k, v in paths.items()}))
+    report_after_run(args, doc, out)
     return result.exit_code
 
 
@@ -183,6 +184,7 @@ def _drill(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="results directory (default: runs/<experiment>-drill)")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-report", action="store_true", help="write no report.html, summary.md or junit.xml")
     p.set_defaults(func=cmd_drill)
 
 
@@ -191,6 +193,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     from chaos.drill import drill
     from chaos.model.files import load_experiment
     from chaos.model.sources import source_files
+    from chaos.report.commands import report_after_run
     from chaos.report.summary import render_drill
     from chaos.result import write
 
@@ -208,9 +211,11 @@ def cmd_drill(args: argparse.Namespace) -> int:
         progress.close()
     result.audit = audit(source_files(experiment) + [str(args.playbook)], result.extra["drill"]["seeds"], started)
     out = args.out or Path("runs") / f"{experiment.name}-drill"
-    paths = write(result, out)
+    doc = result.to_dict()
+    paths = write(result, out, doc)
     if not args.quiet:
-        print(render_drill(result.to_dict(), {k: str(v) for k, v in paths.items()}))
+        print(render_drill(doc, {k: str(v) for k, v in paths.items()}))
+    report_after_run(args, doc, out)
     return 1 if any(d["met"] is False for d in result.extra["drill"]["deadlines"]) else 0
 
 

@@ -75,6 +75,7 @@ class Result:
                         "end_s": w.end_s, "params": w.params} for w in run.faults],
             "markers": [{"t_s": m.t_s, "kind": m.kind, "subject": m.subject, "detail": m.detail}
                         for m in run.markers],
+            "graph": graph_dict(run),
         }
         if self.replications:
             doc["replications"] = replications_dict(self.all_runs)
@@ -82,6 +83,12 @@ class Result:
         doc["series"] = series_dict(run)
         doc["audit"] = self.audit
         return doc
+
+
+def graph_dict(run: Run) -> dict[str, Any]:
+    """The call graph, so a report can draw the cascade without the topology file."""
+    topo = run.experiment.topology
+    return {"edges": [list(e) for e in topo.edges], "entrypoints": {e.name: e.to for e in topo.entrypoints}}
 
 
 def _num(x: float | None, digits: int = 6) -> float | None:
@@ -185,10 +192,10 @@ def to_json(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=1, allow_nan=False) + "\n"
 
 
-def write(result: Result, out_dir: Path) -> dict[str, Path]:
+def write(result: Result, out_dir: Path, doc: dict[str, Any] | None = None) -> dict[str, Path]:
     """Write result.json and series.csv into ``out_dir``; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"result": out_dir / "result.json", "series": out_dir / "series.csv"}
     write_atomic(paths["series"], series_csv(result.run))
-    write_atomic(paths["result"], to_json(result.to_dict()))
+    write_atomic(paths["result"], to_json(result.to_dict() if doc is None else doc))
     return paths
