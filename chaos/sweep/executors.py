@@ -62,9 +62,8 @@ def local_cores() -> int:
 
 
 def _failed(task: Task, exc: BaseException) -> ChaosError:
-    if isinstance(exc, ChaosError):
-        return exc
-    return RunError(f"variant '{task.variant.label}' with seed {task.seed} failed: {type(exc).__name__}: {exc}")
+    what = str(exc) if isinstance(exc, ChaosError) else f"{type(exc).__name__}: {exc}"
+    return RunError(f"variant '{task.variant.label}' with seed {task.seed} failed: {what}")
 
 
 @dataclass(frozen=True)
@@ -153,7 +152,7 @@ class DaskExecutor:
         try:
             shared = {b.key: client.scatter(b.blob, broadcast=True, hash=False) for b in bases}
             futures = {client.submit(run_on_dask, shared[t.base], t, pure=False): t for t in tasks}
-            for fut in as_completed(list(futures)):
+            for fut in as_completed(list(futures), loop=client.loop):
                 task = futures[fut]
                 try:
                     yield fut.result()

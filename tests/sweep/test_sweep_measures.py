@@ -1,0 +1,115 @@
+"""Time to recover, error budget burned, services hurt, and the statistics over seeds."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+from scipy import stats as scipy_stats
+
+from chaos.analysis import analyze
+from chaos.analysis.slos import ObjectiveResult
+from chaos.model.experiment import Experiment
+from chaos.model.faults import Crash, Latency
+from chaos.model.scope import Scope
+from chaos.model.slos import Objective, ObjectiveKind
+from chaos.run import FaultWindow, Run, Series
+from chaos.sim.simulation import simulate
+from chaos.sweep.measures import budget_burned, landed_on, services_hurt, time_to_recover
+from chaos.sweep.stats import stat, t975
+from chaos.sweep.summary import RunSummary, summarize
+
+WEB = Scope.entrypoint("big")
+
+
+def fake_run(experiment: Experiment, faults: list[tuple[float, float | None]], seconds: int = 60) -> Run:
+    windows = [FaultWindow(f"f{i}", "crash", "leaf", start, end) for i, (start, end) in enumerate(faults)]
+    return Run("sim", experiment, 1, float(seconds), 5.0, (), {WEB: Series(requests=[10] * seconds)}, {}, windows)
+
+
+def result(breaches: list[int], implied: bool = False, target: float = 0.01, bad: int = 0,
+           total: int = 100) -> ObjectiveResult:
+    objective = Objective("x", WEB, ObjectiveKind.ERROR_RATIO, target, 10.0)
+    return ObjectiveResult(objective, None, bad, total, not breaches, breaches, implied)
+
+
+def test_recovery_is_the_first_second_after_the_last_fault_with_no_breach_to_the_end(fan: Experiment) -> None:
+    run = fake_run(fan, [(10.0, 20.0), (15.0, 30.0)])
+    rec = time_to_recover(run, [result([12, 13, 25, 26, 33]), result([31])])
+    assert rec.faults_end_s == 30.0
+    assert rec.recovered and rec.time_to_recover_s == 4.0  # 34 is the first second clear for good
+
+
+def test_recovery_counts_from_a_fault_ending_within_a_second(fan: Experiment) -> None:
+    rec = time_to_recover(fake_run(fan, [(10.0, 20.5)]), [result([20, 21])])
+    assert rec.time_to_recover_s == pytest.approx(1.5)  # clear from 22
+
+
+def test_no_breach_after_the_faults_is_zero(fan: Experiment) -> None:
+    rec = time_to_recover(fake_run(fan, [(10.0, 20.0)]), [result([12, 19])])
+    assert rec.recovered and rec.time_to_recover_s == 0.0
+
+
+def test_breach_in_the_last_second_is_not_recovered(fan: Experiment) -> None:
+    rec = time_to_recover(fake_run(fan, [(10.0, 20.0)], seconds=60), [result([30, 59])])
+    assert not rec.recovered and rec.time_to_recover_s is None
+
+
+def test_unknown_without_an_ending_fault_or_stated_slo(fan: Experiment) -> None:
+    assert time_to_recover(fake_run(fan, [(10.0, None)]), [result([12])]).time_to_recover_s is None
+    assert time_to_recover(fake_run(fan, []), [result([12])]).time_to_recover_s is None
+    # implied objectives (the blast radius's defaults) do not count
+    only_implied = time_to_recover(fake_run(fan, [(10.0, 20.0)]), [result([40], implied=True)])
+    assert only_implied.time_to_recover_s is None and not only_implied.recovered
+
+
+def test_budget_burned_is_bad_over_allowed() -> None:
+    assert budget_burned(result([], target=0.01, bad=3, total=600)) == pytest.approx(0.5)
+    assert budget_burned(result([], target=0.05, bad=10, total=100)) == pytest.approx(2.0)
+    assert budget_burned(result([], target=0.0, bad=0, total=100)) == 0.0
+    assert budget_burned(result([], target=0.0, bad=1, total=100)) is None
+
+
+def test_faults_land_on_service_targets_and_edge_callees(fan: Experiment) -> None:
+    run = fake_run(fan, [])
+    run.faults = [FaultWindow("x", "crash", "leaf", 1.0, 2.0), FaultWindow("y", "latency", "a->leaf", 1.0, 2.0),
+                  FaultWindow("z", "load_spike", "big", 1.0, 2.0)]
+    assert landed_on(run) == {"leaf"}
+
+
+def test_a_simulated_leaf_crash_hurts_its_callers_and_recovers(fan: Experiment) -> None:
+    crashed = dataclasses.replace(fan, faults=(Crash(target="leaf", at=20.0, duration=10.0),))
+    run = simulate(crashed, 5)
+    analysis = analyze(run)
+    assert set(services_hurt(run, analysis)) == {"a", "b"}
+    summary = summarize(run, analysis)
+    assert summary.recovered
+    # the entrypoint SLO's 10 s window holds bad seconds for up to 10 s after the crash ends
+    assert summary.time_to_recover_s is not None and 0 < summary.time_to_recover_s <= 11
+    assert summary.time_to_detect_s is not None and summary.time_to_detect_s <= 3
+    measured = fan.duration - fan.warmup
+    assert summary.entry_failed_ratio == pytest.approx(10 / measured, rel=0.2)
+
+
+def test_summary_round_trips_through_json_exactly(fan: Experiment) -> None:
+    slow = dataclasses.replace(fan, faults=(Latency(target="a->leaf", at=20.0, duration=10.0, delay=0.6),))
+    run = simulate(slow, 9)
+    summary = summarize(run, analyze(run))
+    import json
+    again = RunSummary.from_dict(json.loads(json.dumps(summary.to_dict())))
+    assert again == summary
+    assert summary.services["a"].errors > 0  # the delay outlasts a's 500 ms timeout: not a vacuous round trip
+
+
+def test_t_quantiles_match_scipy() -> None:
+    for df in range(1, 40):
+        assert t975(df) == pytest.approx(scipy_stats.t.ppf(0.975, df), abs=0.002 if df <= 30 else 0.1)
+
+
+def test_stat_mean_and_half_width() -> None:
+    s = stat([1.0, None, 3.0, 5.0])
+    assert s.mean == 3.0 and s.known == 3 and s.count == 4
+    assert s.ci95 == pytest.approx(4.303 * 2.0 / math.sqrt(3))
+    assert stat([None, None]).mean is None
+    assert stat([2.0]).ci95 is None
