@@ -1,7 +1,9 @@
 """Container faults through the Docker engine.
 
 - ``kill``: SIGKILL some running replicas (a crash: in-flight requests fail at once); the
-  revert starts them again and waits until they are healthy, then starts them cold if asked;
+  revert starts them again and waits until they are healthy, then starts them cold if asked.
+  Meanwhile a stand-in container holds each victim's names and refuses connections
+  (see ``DockerDriver._stand_in`` for why);
 - ``stop`` / ``start``; ``pause`` / ``unpause`` (a hang of a user's container: it accepts
   connections and answers nothing); ``restart`` (a cold start of a user's service; nothing to
   revert);
@@ -40,7 +42,8 @@ COMMAND_TIMEOUT = 10.0
 
 
 class DockerOp(enum.Enum):
-    KILL = "kill"              # params: count (None: all running), cold_start, admin and health {container: URL}
+    KILL = "kill"              # params: count (None: all running), cold_start, admin and health {container: URL},
+                               # stand_in_image (an image to run a stand-in from while the victim is down)
     STOP = "stop"
     PAUSE = "pause"
     RESTART = "restart"
@@ -152,7 +155,8 @@ class DockerDriver:
             return [f"nsenter -t $(docker inspect -f '{{{{.State.Pid}}}}' {name}) -n iptables -D "
                     + " ".join(handle["rules"][name]) for name in names if name in handle.get("rules", {})]
         verb = {DockerOp.KILL: "start", DockerOp.STOP: "start", DockerOp.PAUSE: "unpause"}.get(op)
-        return [f"docker {verb} {name}" for name in names] if verb else []
+        stand_ins = [f"docker rm -f {name}" for name in handle.get("stand_ins") or ()]
+        return ([f"docker {verb} {name}" for name in names] if verb else []) + stand_ins
 
     # --- kill / stop / start ----------------------------------------------------------------
 
@@ -163,11 +167,59 @@ class DockerDriver:
         count = action.params.get("count")
         running = self._running(action.targets)
         victims = running if count is None else running[:count]
-        handle = action.handle(victims=victims)
+        image = action.params.get("stand_in_image")
+        handle = action.handle(victims=victims, stand_ins=[stand_in_name(v) for v in victims] if image else [])
         ctx.record(handle)
         for name in victims:
+            if image:
+                self._stand_in(name, image)
             self._call(name, "kill", lambda c: c.kill())
+        for name in victims:
+            # 'kill' returns once the signal is sent; the crash is in effect (and the victim's
+            # name gone from the network's DNS) only once the container has stopped.
+            self._call(name, "wait", lambda c: c.wait(timeout=COMMAND_TIMEOUT, condition="not-running"))
         return handle
+
+    def _stand_in(self, name: str, image: str) -> None:
+        """A container that takes the victim's names on its networks while it is down, and listens on nothing.
+
+        Docker forgets the name of a stopped container, and a lookup of an unknown name goes
+        to the host's DNS servers; where those do not answer (CI machines, offline hosts) a
+        caller's connection waits about 10 s on DNS instead of being refused at once as a
+        crash refuses it. With a stand-in the name still resolves and the port refuses: the
+        callers see the crash (``crashed``), not a slow network (``timeout``).
+        """
+        self._remove(stand_in_name(name))
+        victim = self._must(name)
+        labels = victim.attrs["Config"].get("Labels") or {}
+        networks = victim.attrs["NetworkSettings"]["Networks"] or {}
+        api = self.engine.client.api
+        endpoints = {net: api.create_endpoint_config(aliases=[a for a in (cfg.get("Aliases") or ())
+                                                              if a != victim.id[:12]])
+                     for net, cfg in networks.items()}
+        first = next(iter(endpoints), None)
+        stand_in_labels = {"chaoslab.role": "stand-in", "chaoslab.stand-in-for": name}
+        project = labels.get("com.docker.compose.project")
+        if project:  # so that 'compose down --remove-orphans' removes one a killed harness left behind
+            stand_in_labels.update({"com.docker.compose.project": project, "com.docker.compose.oneoff": "False",
+                                    "com.docker.compose.service": f"{labels.get('com.docker.compose.service')}-down"})
+        if "chaoslab.stack" in labels:
+            stand_in_labels["chaoslab.stack"] = labels["chaoslab.stack"]
+        errors = import_sdk().errors
+        try:
+            created = api.create_container(
+                image, ["python3", "-c", "import signal; signal.pause()"], name=stand_in_name(name),
+                labels=stand_in_labels, host_config=api.create_host_config(init=True, network_mode=first),
+                networking_config=api.create_networking_config({first: endpoints[first]}) if first else None)
+            for net in list(endpoints)[1:]:
+                api.connect_container_to_network(created["Id"], net, aliases=endpoints[net].get("Aliases"))
+            api.start(created["Id"])
+        except errors.DockerException as exc:
+            raise DockerError(f"cannot start a stand-in for {name}: {exc}") from exc
+
+    def _remove(self, name: str) -> None:
+        if self.container(name) is not None:
+            self._call(name, "rm", lambda c: c.remove(force=True))
 
     def _stop(self, action: Action, ctx: InjectContext) -> Handle:
         handle = action.handle(victims=self._running(action.targets))
@@ -178,10 +230,12 @@ class DockerDriver:
 
     def _start_again(self, handle: Handle, name: str) -> None:
         found = self.container(name)
+        if found is not None and found.status != "running":
+            self._call(name, "start", lambda c: c.start())
+        if stand_in_name(name) in (handle.get("stand_ins") or ()):
+            self._remove(stand_in_name(name))  # the name now resolves to the replica again
         if found is None:
             return  # removed (the stack was taken down): nothing left to restart
-        if found.status != "running":
-            self._call(name, "start", lambda c: c.start())
         params = handle["params"]
         self.wait_healthy(name, (params.get("health") or {}).get(name))
         cold = params.get("cold_start")
@@ -363,6 +417,10 @@ class DockerDriver:
             fn(self._must(name))
         except errors.DockerException as exc:
             raise DockerError(f"docker {what} {name} failed: {exc}") from exc
+
+
+def stand_in_name(container: str) -> str:
+    return f"{container}-down"
 
 
 def _names(handle: Handle) -> list[str]:

@@ -210,7 +210,8 @@ def _kill_params(fault: AnyFault, p: Planning) -> dict[str, object]:
     return {"count": getattr(fault, "replicas", None),
             "cold_start": None if cold is None else {"factor": cold.factor, "decay_s": cold.decay},
             "admin": admin if isinstance(admin, dict) else {},
-            "health": {r.container: r.health_url for r in p.stack.replicas_of(fault.target) if r.health_url}}
+            "health": {r.container: r.health_url for r in p.stack.replicas_of(fault.target) if r.health_url},
+            "stand_in_image": p.stack.images.get("runtime")}
 
 
 def docker_kill(fault: AnyFault, p: Planning) -> Action | str:
