@@ -138,16 +138,23 @@ def _toxiproxy(sub: argparse._SubParsersAction) -> None:
     toxi = sub.add_parser("toxiproxy", help="chaoslab's Toxiproxy-compatible server")
     verbs = toxi.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
-    serve = verbs.add_parser("serve", help="run the server (same flags as toxiproxy-server: --host, --port, "
-                                           "--config, --seed)", add_help=False)
-    serve.add_argument("args", nargs=argparse.REMAINDER, help="passed to the server; --help for its flags")
+    serve = verbs.add_parser("serve", help="run the server until SIGTERM or Ctrl-C (flags as toxiproxy-server's)")
+    serve.add_argument("--host", "-host", default="127.0.0.1", help="API listen host (default: 127.0.0.1)")
+    serve.add_argument("--port", "-port", type=int, default=8474, help="API port (default: 8474)")
+    serve.add_argument("--config", "-config", help="JSON file of proxies to create before the API answers")
+    serve.add_argument("--seed", "-seed", type=int, help="seed for toxicity and jitter (default: random)")
+    serve.add_argument("--log-level", help="debug, info, warning or error (default: $LOG_LEVEL or info)")
     serve.set_defaults(func=cmd_toxiproxy_serve)
 
 
 def cmd_toxiproxy_serve(args: argparse.Namespace) -> int:
     from chaos.live.toxiproxy.server import main
 
-    return main(args.args)
+    argv = ["--host", args.host, "--port", str(args.port)]
+    for flag, value in (("--config", args.config), ("--seed", args.seed), ("--log-level", args.log_level)):
+        if value is not None:
+            argv += [flag, str(value)]
+    return main(argv)
 
 
 # --------------------------------------------------------------------------- faults / recover

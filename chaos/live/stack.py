@@ -435,8 +435,10 @@ def up(topology: Topology, directory: Path, *, project: str | None = None, toxip
 def down(directory: Path, *, allow_remote: bool = False, environ: Mapping[str, str] | None = None) -> StackState:
     """Stop and remove the stack's containers and network. The files stay, so ``up`` can run again."""
     from chaos.live.compose import open_project
+    from chaos.live.docker_env import docker_host_from_env, require_local
 
     state = read_state(directory)
+    require_local(docker_host_from_env(environ), allow_remote=allow_remote)
     compose = open_project(state.name, state.compose_file, environ=environ, allow_remote=allow_remote)
     compose.down(stop_timeout=5)
     return state
@@ -478,6 +480,9 @@ def inspect_stack(state: StackState, *, allow_remote: bool = False) -> StackRepo
         names = [r.container for r in state.replicas] + [state.toxiproxy_container or ""]
         for name in names:
             lines.append(_container_line(engine, name, state, problems))
+        stand_ins = engine.client.containers.list(all=True, filters={"label": [f"{LABEL}={state.name}",
+                                                                               "chaoslab.role=stand-in"]})
+        problems += [f"{c.name}: stand-in of a crashed replica still there" for c in stand_ins]
     problems += _toxiproxy_problems(state)
     problems += _admin_problems(state)
     return StackReport(lines, problems)
