@@ -1,0 +1,208 @@
+"""The Toxiproxy and emulator drivers against real servers on 127.0.0.1 (no Docker)."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chaos.errors import LiveError, ToxiproxyError
+from chaos.live import stackspec
+from chaos.live.drivers.base import Action, DriverKind, Handle, InjectContext, Presence
+from chaos.live.drivers.emulator import AdminClient, EmulatorDriver, combine
+from chaos.live.drivers.toxiproxy import ToxiproxyDriver, ToxiproxyOp, toxic_params
+from chaos.live.emulator.app import Emulator
+from chaos.live.emulator.threaded import EmulatorThread
+from chaos.live.toxiproxy.client import ToxiproxyClient
+from chaos.live.toxiproxy.model import Stream, ToxicType
+from chaos.live.toxiproxy.server import serve_in_thread
+
+WAIT = 5.0
+
+
+def record_into(log: list[Handle]) -> InjectContext:
+    return InjectContext(lambda handle: log.append(dict(handle)))
+
+
+@pytest.fixture
+def toxiproxy() -> Iterator[ToxiproxyClient]:
+    with serve_in_thread("127.0.0.1", 0, seed=7) as running:
+        client = ToxiproxyClient(running.url, timeout=WAIT)
+        for name in ("a--b-1", "a--b-2"):
+            client.create_proxy(name, "127.0.0.1:9", "127.0.0.1:0")
+        yield client
+
+
+def toxic_action(api: str, fid: str = "f1", **kwargs: Any) -> Action:
+    params = toxic_params(api, ToxicType.LATENCY, attributes={"latency": 250, "jitter": 20}, **kwargs)
+    return Action(fid, DriverKind.TOXIPROXY, ToxiproxyOp.ADD_TOXIC.value, "latency:a->b", "latency", "a->b",
+                  ("a--b-1", "a--b-2"), params)
+
+
+def disable_action(api: str, fid: str) -> Action:
+    return Action(fid, DriverKind.TOXIPROXY, ToxiproxyOp.DISABLE.value, f"partition {fid}", "partition", "a->b",
+                  ("a--b-1",), {"api": api, "container": None})
+
+
+def test_a_toxic_on_every_proxy_of_the_edge_recorded_before_it_exists(toxiproxy: ToxiproxyClient) -> None:
+    driver = ToxiproxyDriver("run1")
+    seen: list[Handle] = []
+    ctx = InjectContext(lambda h: seen.append({"toxics_then": [len(toxiproxy.toxics(p)) for p in h["targets"]]}))
+    handle = driver.inject(toxic_action(toxiproxy.base_url), ctx)
+    assert seen == [{"toxics_then": [0, 0]}]  # the journal hears of it before Toxiproxy does
+    for proxy in ("a--b-1", "a--b-2"):
+        (toxic,) = toxiproxy.toxics(proxy)
+        assert (toxic.name, toxic.type, toxic.stream) == ("chaoslab-run1-f1", ToxicType.LATENCY, Stream.DOWNSTREAM)
+        assert dict(toxic.attributes) == {"latency": 250, "jitter": 20}
+    driver.revert(handle)
+    assert [toxiproxy.toxics(p) for p in ("a--b-1", "a--b-2")] == [[], []]
+    driver.revert(handle)  # twice: nothing left to remove is not an error
+    assert driver.undo_hint(handle) == [
+        f"curl -sS -X DELETE {toxiproxy.base_url}/proxies/{p}/toxics/chaoslab-run1-f1" for p in ("a--b-1", "a--b-2")]
+
+
+def test_a_revert_removes_only_its_own_toxic(toxiproxy: ToxiproxyClient) -> None:
+    driver = ToxiproxyDriver("run1")
+    first = driver.inject(toxic_action(toxiproxy.base_url, "f1"), record_into([]))
+    driver.inject(toxic_action(toxiproxy.base_url, "f2", stream=Stream.UPSTREAM, toxicity=0.5), record_into([]))
+    driver.revert(first)
+    (left,) = toxiproxy.toxics("a--b-1")
+    assert (left.name, left.stream, left.toxicity) == ("chaoslab-run1-f2", Stream.UPSTREAM, 0.5)
+
+
+def test_overlapping_partitions_keep_the_proxy_down_until_the_last_ends(toxiproxy: ToxiproxyClient) -> None:
+    driver = ToxiproxyDriver("run1")
+    one = driver.inject(disable_action(toxiproxy.base_url, "f1"), record_into([]))
+    two = driver.inject(disable_action(toxiproxy.base_url, "f2"), record_into([]))
+    listen = toxiproxy.get_proxy("a--b-1").listen
+    assert not toxiproxy.get_proxy("a--b-1").enabled
+    driver.revert(one)
+    assert not toxiproxy.get_proxy("a--b-1").enabled
+    with pytest.raises(OSError):  # a disabled proxy refuses connections
+        socket.create_connection(_split(listen), timeout=WAIT).close()
+    driver.revert(two)
+    assert toxiproxy.get_proxy("a--b-1").enabled
+    # A fresh driver (as recover makes) enables a proxy it never saw disabled.
+    driver.inject(disable_action(toxiproxy.base_url, "f3"), record_into([]))
+    ToxiproxyDriver("run1").revert({**one, "id": "f3"})
+    assert toxiproxy.get_proxy("a--b-1").enabled
+
+
+def test_a_gone_server_counts_as_reverted_only_when_its_container_is_gone(toxiproxy: ToxiproxyClient) -> None:
+    with serve_in_thread("127.0.0.1", 0) as running:
+        api = running.url
+        ToxiproxyClient(api).create_proxy("a--b-1", "127.0.0.1:9", "127.0.0.1:0")
+        ToxiproxyClient(api).create_proxy("a--b-2", "127.0.0.1:9", "127.0.0.1:0")
+        handle = ToxiproxyDriver("r").inject(toxic_action(api, container="stack-toxiproxy"), record_into([]))
+    # The server is gone now.
+    with pytest.raises(ToxiproxyError, match="could not undo on 2 proxy"):
+        ToxiproxyDriver("r").revert(handle)  # no engine to ask: it may still hold the toxic
+    ToxiproxyDriver("r", probe=lambda name: Presence.ABSENT).revert(handle)
+    with pytest.raises(ToxiproxyError):
+        ToxiproxyDriver("r", probe=lambda name: Presence.RUNNING).revert(handle)
+
+
+def test_preflight_names_missing_proxies(toxiproxy: ToxiproxyClient) -> None:
+    action = Action("f1", DriverKind.TOXIPROXY, ToxiproxyOp.DISABLE.value, "p", "partition", "x->y", ("x--y-1",),
+                    {"api": toxiproxy.base_url})
+    with pytest.raises(ToxiproxyError, match="has no proxy x--y-1"):
+        ToxiproxyDriver("r").preflight(action)
+
+
+def _split(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host, int(port)
+
+
+# --------------------------------------------------------------------------- emulator admin
+
+
+SPEC = {"version": 1, "latency_bounds_s": [0.01, 0.1, 1.0],
+        "services": {"db": {"replicas": 2, "workers": 4, "service_time": {"dist": "constant", "value": 0.001}}}}
+
+
+@pytest.fixture
+def emulators() -> Iterator[dict[str, str]]:
+    """Two replicas of db on loopback: container name -> admin URL."""
+    spec = stackspec.from_dict(SPEC, "test")
+    with EmulatorThread(timeout=WAIT) as runner:
+        ports = {f"db-{n}": runner.start(Emulator(spec, "db", n)) for n in (1, 2)}
+        yield {name: f"http://127.0.0.1:{port}/admin" for name, port in ports.items()}
+
+
+def set_action(fid: str, admin: dict[str, str], **settings: object) -> Action:
+    return Action(fid, DriverKind.EMULATOR, "set", f"{fid}:db", "x", "db", tuple(admin),
+                  {"admin": admin, "set": settings})
+
+
+def faults_of(url: str) -> dict[str, Any]:
+    return AdminClient(url).state()["faults"]  # type: ignore[no-any-return]
+
+
+def test_overlapping_admin_faults_combine_as_in_the_simulator(emulators: dict[str, str]) -> None:
+    driver = EmulatorDriver()
+    errors = driver.inject(set_action("f1", emulators, errors=0.5), record_into([]))
+    more = driver.inject(set_action("f2", emulators, errors=0.5), record_into([]))
+    slow = driver.inject(set_action("f3", emulators, slowdown=2.0), record_into([]))
+    slower = driver.inject(set_action("f4", emulators, slowdown=3.0), record_into([]))
+    for url in emulators.values():
+        state = faults_of(url)
+        assert state["errors"] == pytest.approx(0.75) and state["slowdown"] == pytest.approx(6.0)
+    driver.revert(more)
+    driver.revert(slower)
+    assert faults_of(emulators["db-1"])["errors"] == pytest.approx(0.5)
+    assert faults_of(emulators["db-2"])["slowdown"] == pytest.approx(2.0)
+    driver.revert(errors)
+    driver.revert(slow)
+    for url in emulators.values():
+        assert faults_of(url) == {"errors": 0.0, "slowdown": 1.0, "hang": False, "cold_start": None}
+    driver.revert(slow)  # twice is harmless
+    assert combine([{"hang": True}, {"errors": 0.2}]) == {"errors": pytest.approx(0.2), "slowdown": 1.0, "hang": True}
+
+
+def test_a_hang_holds_requests_until_it_is_reverted(emulators: dict[str, str]) -> None:
+    driver = EmulatorDriver()
+    hang = driver.inject(set_action("f1", {"db-1": emulators["db-1"]}, hang=True), record_into([]))
+    port = int(emulators["db-1"].split(":")[2].split("/")[0])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=0.5)
+    conn.request("GET", "/work")
+    with pytest.raises(TimeoutError):
+        conn.getresponse()
+    conn.close()
+    driver.revert(hang)
+    started = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT)
+    conn.request("GET", "/work")
+    assert conn.getresponse().status == 200 and time.monotonic() - started < 1.0
+    conn.close()
+
+
+def test_cold_start_is_set_and_its_revert_ends_it(emulators: dict[str, str]) -> None:
+    driver = EmulatorDriver()
+    action = Action("f1", DriverKind.EMULATOR, "cold_start", "cold", "cold_start", "db", tuple(emulators),
+                    {"admin": emulators, "cold_start": {"factor": 4.0, "decay_s": 30.0}})
+    handle = driver.inject(action, record_into([]))
+    assert faults_of(emulators["db-2"])["cold_start"]["current_factor"] > 3.9
+    driver.revert(handle)
+    assert faults_of(emulators["db-2"])["cold_start"] is None
+
+
+def test_a_replica_that_is_down_is_skipped_only_if_its_container_is_stopped(emulators: dict[str, str]) -> None:
+    dead = {"db-9": "http://127.0.0.1:9/admin"}  # nothing listens on the discard port
+    handle = EmulatorDriver(probe=lambda name: Presence.STOPPED).inject(set_action("f1", dead, errors=0.1),
+                                                                        record_into([]))
+    with pytest.raises(LiveError, match="did not answer"):
+        EmulatorDriver(probe=lambda name: Presence.RUNNING).revert(handle)
+    EmulatorDriver(probe=lambda name: Presence.ABSENT).revert(handle)
+
+
+def test_reassert_gives_a_restarted_replica_the_faults_in_effect(emulators: dict[str, str]) -> None:
+    driver = EmulatorDriver()
+    driver.inject(set_action("f1", emulators, slowdown=5.0), record_into([]))
+    AdminClient(emulators["db-1"]).clear_faults()  # what a restart does
+    driver.reassert({"db-1": emulators["db-1"]})
+    assert faults_of(emulators["db-1"])["slowdown"] == pytest.approx(5.0)

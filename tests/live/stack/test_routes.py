@@ -1,0 +1,109 @@
+"""Which driver does each fault live, and what is refused before a run starts (with file:line)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
+
+from chaos.errors import InputError
+from chaos.live.drivers.base import DriverKind
+from chaos.live.drivers.routes import LIVE_ROUTES, check_live, plan_all
+from chaos.live.state import StackState
+from chaos.model.experiment import Experiment
+from chaos.model.faults import FaultKind
+
+Make = Callable[..., Experiment]
+
+
+def test_every_fault_kind_has_a_live_route() -> None:
+    assert set(LIVE_ROUTES) == set(FaultKind)
+    assert all(LIVE_ROUTES[kind] for kind in FaultKind)
+
+
+def test_each_kind_on_chaoslabs_stack(experiment: Make, trio_state: StackState) -> None:
+    exp = experiment("""\
+        - {kind: latency, target: api->db, at: 1s, duration: 5s, delay: 400ms, jitter: 50ms}
+        - {kind: latency, target: api, at: 1s, delay: 100ms}
+        - {kind: crash, target: api, replicas: 1, at: 2s, duration: 3s}
+        - {kind: hang, target: db, at: 3s, duration: 2s}
+        - {kind: errors, target: db, at: 3s, ratio: 0.2}
+        - {kind: errors, target: api->db, at: 3s, ratio: 0.3}
+        - {kind: slowdown, target: db, at: 3s, factor: 4}
+        - {kind: partition, target: front->api, at: 3s, duration: 2s}
+        - {kind: packet_loss, target: db, at: 3s, ratio: 0.25}
+        - {kind: cold_start, target: api, at: 3s}
+        - {kind: load_spike, target: web, at: 3s, factor: 2}
+        """)
+    actions = plan_all(exp, trio_state, with_load=True)
+    got = [(a.driver, a.op, a.targets) for a in actions]
+    api_admin = ("t-trio-api-1", "t-trio-api-2")
+    assert got == [
+        (DriverKind.TOXIPROXY, "add_toxic", ("api--db-1",)),
+        (DriverKind.TOXIPROXY, "add_toxic", ("front--api-1", "front--api-2")),
+        (DriverKind.DOCKER, "kill", api_admin),
+        (DriverKind.EMULATOR, "set", ("t-trio-db-1",)),
+        (DriverKind.EMULATOR, "set", ("t-trio-db-1",)),
+        (DriverKind.TOXIPROXY, "add_toxic", ("api--db-1",)),
+        (DriverKind.EMULATOR, "set", ("t-trio-db-1",)),
+        (DriverKind.TOXIPROXY, "disable", ("front--api-1", "front--api-2")),
+        (DriverKind.TOXIPROXY, "add_toxic", ("api--db-1",)),
+        (DriverKind.EMULATOR, "cold_start", api_admin),
+        (DriverKind.LOAD, "spike", ("web",)),
+    ]
+    latency, _, crash, hang, errors, edge_errors, slowdown, _, loss, cold, _ = actions
+    assert latency.params["attributes"] == {"latency": 400, "jitter": 50}
+    assert (latency.params["type"], latency.params["stream"]) == ("latency", "downstream")
+    assert latency.params["toxicity"] == 1.0
+    assert crash.params["count"] == 1
+    assert crash.params["health"] == {"t-trio-api-1": "http://127.0.0.1:21002/health",
+                                      "t-trio-api-2": "http://127.0.0.1:21003/health"}
+    assert hang.params["set"] == {"hang": True} and errors.params["set"] == {"errors": 0.2}
+    assert slowdown.params["set"] == {"slowdown": 4.0}
+    # The simulator drops lost calls before the callee sees them: upstream, per connection.
+    assert (loss.params["type"], loss.params["stream"], loss.params["toxicity"]) == ("timeout", "upstream", 0.25)
+    assert loss.params["attributes"] == {"timeout": 0}
+    assert (edge_errors.params["type"], edge_errors.params["toxicity"]) == ("reset_peer", 0.3)
+    assert cold.params["cold_start"] == {"factor": 3.0, "decay_s": 30.0}
+    assert [a.id for a in actions] == [f"f{i}" for i in range(1, 12)]
+
+
+def test_a_service_fault_reaches_the_load_proxies_too(experiment: Make, trio_state: StackState) -> None:
+    (action,) = plan_all(experiment("- {kind: partition, target: front, at: 1s}\n"), trio_state)
+    assert action.targets == ("client--front-1",)
+
+
+def test_sub_millisecond_latency_does_not_round_to_nothing(experiment: Make, trio_state: StackState) -> None:
+    (action,) = plan_all(experiment("- {kind: latency, target: db, at: 1s, delay: 300us}\n"), trio_state)
+    assert action.params["attributes"] == {"latency": 1, "jitter": 0}
+
+
+def test_load_spikes_without_a_load_generator_are_refused_at_their_line(experiment: Make,
+                                                                         trio_state: StackState) -> None:
+    exp = experiment("- {kind: latency, target: db, at: 1s, delay: 10ms}\n- {kind: load_spike, target: '*', "
+                     "at: 2s, factor: 3}\n")
+    problems = check_live(exp, trio_state, with_load=False)
+    assert len(problems) == 1
+    assert str(problems[0]).startswith(f"{exp_file(exp)}:7:")
+    assert "this run sends no load" in str(problems[0])
+
+
+def test_without_toxiproxy_network_faults_are_refused_and_all_problems_are_listed(
+        experiment: Make, trio_state: StackState) -> None:
+    bare = replace(trio_state, toxiproxy_api=None)
+    exp = experiment("- {kind: latency, target: db, at: 1s, delay: 10ms}\n"
+                     "- {kind: crash, target: db, at: 1s}\n"
+                     "- {kind: packet_loss, target: api->db, at: 2s, ratio: 0.1}\n")
+    problems = check_live(exp, bare)
+    assert [p.path for p in problems] == ["faults[0].target", "faults[2].target"]
+    assert all("this stack has no Toxiproxy" in p.detail for p in problems)
+    with pytest.raises(InputError) as raised:
+        plan_all(exp, bare)
+    assert "2 faults cannot be done live" in str(raised.value)
+    assert ":6:" in str(raised.value) and ":8:" in str(raised.value)
+
+
+def exp_file(exp: Experiment) -> str:
+    from chaos.model.parsing import where_of
+    return where_of(exp).location.file

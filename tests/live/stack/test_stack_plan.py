@@ -1,0 +1,147 @@
+"""The generated stack, checked without an engine: names, proxies, ports, and the files agree."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+
+from chaos.errors import InputError
+from chaos.live import stack, stackspec
+from chaos.live.state import CLIENT, StackKind, read_state, write_state
+from chaos.model.files import load_topology
+from chaos.model.topology import Topology
+
+
+def make_plan(topology: Topology, **kwargs: object) -> stack.StackPlan:
+    ports = list(range(22001, 22001 + len(stack.published_names(topology))))
+    return stack.plan_stack(topology, runtime_image="chaoslab/runtime:test", host_ports=ports, **kwargs)  # type: ignore[arg-type]
+
+
+def test_one_compose_service_per_replica_and_one_proxy_per_edge_and_callee_replica(trio: Topology) -> None:
+    plan = make_plan(trio, project="t-trio")
+    doc = stack.compose_document(plan)
+    assert list(doc["services"]) == ["front-1", "api-1", "api-2", "db-1", "toxiproxy"]
+    assert [(p.name, p.upstream) for p in plan.proxies] == [
+        ("front--api-1", "api-1:8080"), ("front--api-2", "api-2:8080"),
+        ("api--db-1", "db-1:8080"), ("client--front-1", "front-1:8080")]
+    ports = [p.port for p in plan.proxies]
+    assert len(set(ports)) == len(ports) and min(ports) == stack.FIRST_PROXY_PORT
+    assert doc["services"]["api-2"]["container_name"] == "t-trio-api-2"
+    assert doc["services"]["api-2"]["command"][-8:] == ["--service", "api", "--replica", "2", "--host", "0.0.0.0",
+                                                         "--port", "8080"]
+
+
+def test_every_container_has_init_healthcheck_labels_no_pull_and_loopback_ports_only(trio: Topology) -> None:
+    doc = stack.compose_document(make_plan(trio, project="t-trio"))
+    published = []
+    for name, service in doc["services"].items():
+        assert service["init"] is True, name
+        assert service["pull_policy"] == "never", name
+        assert service["labels"]["chaoslab.stack"] == "t-trio", name
+        assert service["healthcheck"]["test"][:4] == ["CMD", "python3", "-m", "chaos.live.probe"], name
+        for mapping in service["ports"]:
+            host_ip, host_port, container_port = mapping.split(":")
+            assert host_ip == "127.0.0.1", mapping
+            published.append(int(host_port))
+    # Each replica, the Toxiproxy API, and the one entrypoint proxy; all distinct.
+    assert len(published) == len(set(published)) == 4 + 1 + 1
+    assert doc["networks"]["default"]["labels"] == {"chaoslab.stack": "t-trio"}
+
+
+def test_only_entrypoint_proxies_are_published(trio: Topology) -> None:
+    plan = make_plan(trio)
+    toxi = stack.compose_document(plan)["services"]["toxiproxy"]
+    published_container_ports = {int(m.rsplit(":", 1)[1]) for m in toxi["ports"]}
+    expected = {stack.TOXIPROXY_API_PORT} | {p.port for p in plan.proxies if p.caller == CLIENT}
+    assert published_container_ports == expected
+
+
+def test_rendered_file_is_the_document_with_comments(trio: Topology) -> None:
+    plan = make_plan(trio, source="trio.yaml")
+    text = stack.render_compose(plan)
+    assert yaml.safe_load(text) == stack.compose_document(plan)
+    assert "# api: replica 2 of 2; calls db" in text
+    assert "docker compose -p chaoslab-trio -f compose.yaml up -d" in text
+
+
+def test_files_agree_stack_json_routes_every_call_through_its_proxy(trio: Topology, tmp_path: Path) -> None:
+    plan = make_plan(trio, project="t-trio")
+    state = stack.write_files(plan, tmp_path, bounds=(0.01, 0.1, 1.0))
+    spec = stackspec.load(tmp_path / stack.SPEC_FILE)
+    proxies = {p["name"]: p for p in json.loads((tmp_path / stack.TOXIPROXY_FILE).read_text())}
+    assert spec.latency_bounds_s == (0.01, 0.1, 1.0)
+    for service in spec.services:
+        for call in service.calls:
+            assert len(call.urls) == trio.service(call.to).replicas
+            for replica, (url, name) in enumerate(zip(call.urls, call.proxies, strict=True), 1):
+                # The URL's port is the one this proxy listens on, and it forwards to that replica.
+                assert url.endswith(":" + proxies[name]["listen"].rsplit(":", 1)[1])
+                assert proxies[name]["upstream"] == f"{call.to}-{replica}:8080"
+                assert name == f"{service.name}--{call.to}-{replica}"
+    assert read_state(tmp_path) == state
+    compose = yaml.safe_load((tmp_path / stack.COMPOSE_FILE).read_text())
+    assert compose["services"]["db-1"]["volumes"] == ["./stack.json:/etc/chaoslab/stack.json:ro"]
+
+
+def test_state_names_host_urls_and_entrypoint_urls(trio_state) -> None:  # type: ignore[no-untyped-def]
+    assert trio_state.kind is StackKind.EMULATOR
+    assert [r.container for r in trio_state.replicas_of("api")] == ["t-trio-api-1", "t-trio-api-2"]
+    api2 = trio_state.replicas_of("api")[1]
+    assert api2.url == "http://127.0.0.1:21003" and api2.admin_url == "http://127.0.0.1:21003/admin"
+    assert trio_state.toxiproxy_api == "http://127.0.0.1:21005"
+    assert trio_state.entrypoints["web"].urls == ("http://127.0.0.1:21006/work",)
+    assert [p.name for p in trio_state.proxies_into("front")] == ["client--front-1"]
+    assert [p.name for p in trio_state.proxies_of_edge("front", "api")] == ["front--api-1", "front--api-2"]
+
+
+def test_state_round_trips_through_its_file(trio_state, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_state(trio_state, tmp_path)
+    assert read_state(tmp_path) == trio_state
+
+
+def test_a_state_file_of_another_version_is_refused(trio_state, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = trio_state.to_json()
+    data["version"] = 99
+    (tmp_path / "state.json").write_text(json.dumps(data))
+    with pytest.raises(InputError, match="not a chaoslab stack state file"):
+        read_state(tmp_path)
+
+
+def test_service_names_that_cannot_name_containers_are_refused_at_their_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\nentrypoints: {web: {to: Cart}}\nservices:\n  Cart: {service_time: 1ms}\n")
+    with pytest.raises(InputError, match=r"bad.yaml:4:\d+: .*'Cart' cannot name a container"):
+        make_plan(load_topology(path))
+
+
+def test_default_project_name_is_derived_from_the_topology(trio: Topology) -> None:
+    assert make_plan(trio).project == "chaoslab-trio"
+    with pytest.raises(InputError, match="invalid stack name"):
+        make_plan(trio, project="Bad Name")
+
+
+def test_allocated_ports_are_distinct_free_and_below_the_ephemeral_range() -> None:
+    ports = stack.allocate_ports(20)
+    assert len(set(ports)) == 20
+    assert all(20000 <= p < 32768 for p in ports)
+    for port in ports:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))  # free right now
+
+
+def test_allocation_skips_a_port_in_use() -> None:
+    import random
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        taken.listen()
+        # Start the scan at the taken port: it must be skipped.
+        rng = random.Random()
+        rng.randrange = lambda span: port - 1000  # type: ignore[method-assign]
+        ports = stack.allocate_ports(3, low=1000, high=65535, rng=rng)
+    assert port not in ports and len(ports) == 3
