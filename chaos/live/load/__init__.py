@@ -1,0 +1,28 @@
+"""The load generator of live game days: an experiment's open-loop load, sent by Locust, counted per second.
+
+    plan = plan_experiment(experiment, {"web": "http://127.0.0.1:8080"})
+    with LoadGenerator(plan, run_dir, workers=0) as load:
+        start = load.wait_started()        # second 0, on time.monotonic()
+        ...                                # load.poll(), load.record(entry, second), load.series(entry)
+        summary = load.wait()              # or load.stop()
+
+Modules:
+
+    plan.py        LoadPlan: per-entrypoint rate curves (profile x share x load spikes), client policy, bounds
+    generator.py   LoadGenerator: the Locust processes, their per-second records, clean shutdown
+    records.py     SecondStats, LoadSummary, LoadStart: what comes back, typed
+    tally.py       per-second counting and the master's merge (standard library; both sides)
+    workserver.py  a tiny /work server on loopback for tests, benchmarks and dry runs
+    locustfile.py  Locust's side (imports locust: only ever run by Locust, in its own process)
+    process.py     arrivals, requests and retries on gevent (Locust process only)
+    client.py      one attempt on gevent sockets (Locust process only)
+
+Importing this package imports neither Locust nor gevent.
+"""
+
+from chaos.live.load.generator import LoadGenerator
+from chaos.live.load.plan import EntryPlan, LoadPlan, plan_experiment, plan_load
+from chaos.live.load.records import Counts, LoadStart, LoadSummary, SecondStats, StopReason
+
+__all__ = ["Counts", "EntryPlan", "LoadGenerator", "LoadPlan", "LoadStart", "LoadSummary", "SecondStats",
+           "StopReason", "plan_experiment", "plan_load"]
