@@ -1,0 +1,166 @@
+"""One attempt of an entry request: a GET of ``<url>/work`` on gevent sockets (Locust process only).
+
+Imports gevent: only the Locust process, already monkey-patched, may import this module.
+
+Why not Locust's own clients: both limit concurrency (``HttpUser`` through a connection
+pool of ten, ``FastHttpUser`` through a pool that blocks beyond its size), which would
+throttle an open-loop load exactly when a hung service piles requests up, and
+geventhttpclient silently re-sends a request whose connection closed, up to the pool's
+size, which would hide the attempts a crashing service causes. Here each attempt is
+exactly one request on one connection, with a single reconnect allowed only when a
+reused keep-alive connection turns out to have been closed by the server while idle
+(the server never saw the request: a browser does the same).
+
+The per-attempt timeout is a deadline on the whole attempt (connect, send, answer),
+as the simulator's clients have, not a socket read timeout.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import gevent
+import gevent.socket
+from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError, HTTPSocketResponse
+
+from chaos.live.load import tally
+
+CAUSE_HEADER = "X-Chaoslab-Cause"
+CANCEL_HEADER = "X-Chaoslab-Cancel"
+KEEP_IDLE = 256  # idle keep-alive connections kept per entrypoint and process
+_NAMED = frozenset(tally.CAUSES)
+# Errors of our own machine, not of the system under test: the generator is at fault.
+_LOCAL_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EADDRNOTAVAIL})
+
+
+class Outcome(enum.Enum):
+    OK = "ok"
+    FAILED = "failed"  # the system failed it: ``cause`` says why
+    CLIENT_ERROR = "client_error"  # our request was wrong or our machine failed: not the system's doing
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    cause: str | None = None  # a tally cause when FAILED
+    detail: str = ""  # what went wrong, for the log
+
+
+OK = Result(Outcome.OK)
+
+
+class Target:
+    """Where one entrypoint's attempts go, and its idle keep-alive connections."""
+
+    def __init__(self, work_url: str, cancel_on_timeout: bool) -> None:
+        parts = urlsplit(work_url)
+        host = parts.hostname or "127.0.0.1"
+        port = parts.port or 80
+        # Resolved once: a game day must not wait on a resolver per request.
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        self.family = family
+        self.address = address
+        host_header = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        head = [f"GET {parts.path or '/'} HTTP/1.1", f"Host: {host_header}", "User-Agent: chaoslab-load",
+                "Accept: */*"]
+        if cancel_on_timeout:
+            head.append(f"{CANCEL_HEADER}: 1")  # the emulator stops working on it when we hang up
+        self.request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+        self.idle: list[gevent.socket.socket] = []
+
+    def connect(self) -> gevent.socket.socket:
+        sock = gevent.socket.socket(self.family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.connect(self.address)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def take(self) -> tuple[gevent.socket.socket, bool]:
+        """A connection, and whether it was reused (LIFO: a burst leaves few connections open)."""
+        if self.idle:
+            return self.idle.pop(), True
+        return self.connect(), False
+
+    def give_back(self, sock: gevent.socket.socket) -> None:
+        if len(self.idle) < KEEP_IDLE:
+            self.idle.append(sock)
+        else:
+            sock.close()
+
+    def close(self) -> None:
+        while self.idle:
+            self.idle.pop().close()
+
+
+def attempt(target: Target, timeout_s: float | None) -> Result:
+    """Send one attempt and classify its answer; never raises except GreenletExit."""
+    timer = gevent.Timeout(timeout_s) if timeout_s is not None else None
+    sock: gevent.socket.socket | None = None
+    try:
+        if timer is not None:
+            timer.start()
+        sock, reused = target.take()
+        try:
+            status, cause, keep = _exchange(sock, target.request)
+        except (HTTPConnectionClosed, ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
+            if not reused:
+                raise
+            sock.close()  # closed by the server while idle: our request never reached it
+            sock = target.connect()
+            status, cause, keep = _exchange(sock, target.request)
+        if keep:
+            target.give_back(sock)
+        else:
+            sock.close()
+        sock = None
+        return classify(status, cause)
+    except gevent.Timeout as exc:
+        if exc is not timer:
+            raise
+        return Result(Outcome.FAILED, tally.TIMEOUT)
+    except (HTTPParseError, ConnectionError) as exc:  # refused, reset, closed with no or half an answer
+        return Result(Outcome.FAILED, tally.CRASHED, type(exc).__name__)
+    except OSError as exc:
+        if exc.errno in _LOCAL_ERRNOS:
+            return Result(Outcome.CLIENT_ERROR, None, f"{exc}")
+        return Result(Outcome.FAILED, tally.CRASHED, f"{exc}")  # unreachable host or network: nobody answers
+    finally:
+        if timer is not None:
+            timer.close()
+        if sock is not None:
+            sock.close()  # an attempt cut short leaves its connection unusable (and tells the server we left)
+
+
+def _exchange(sock: gevent.socket.socket, request: bytes) -> tuple[int, str | None, bool]:
+    sock.sendall(request)
+    response = HTTPSocketResponse(sock)
+    response.read()  # the whole body, so the connection can be reused
+    cause = response.get(CAUSE_HEADER)
+    return response.status_code, (cause if isinstance(cause, str) else None), not response.should_close()
+
+
+def classify(status: int, cause_header: str | None) -> Result:
+    """The outcome of an answer: 2xx is a success, other answers fail with the cause they name.
+
+    The emulator names the cause of every error answer in ``X-Chaoslab-Cause``. A
+    user's own stack may not: an unnamed 429 or 503 is an overload answer (rejected),
+    any other unnamed 5xx the service failing for its own reasons (dependency, as the
+    emulator's callers count an unnamed error). Any other answer (a 404, a redirect) means
+    our request was wrong, a bad URL say: a client error, never blamed on the system.
+    """
+    if 200 <= status < 300:
+        return OK
+    if cause_header is not None and cause_header.strip() in _NAMED:
+        return Result(Outcome.FAILED, cause_header.strip())
+    if status in (429, 503):
+        return Result(Outcome.FAILED, tally.REJECTED)
+    if status < 500:
+        return Result(Outcome.CLIENT_ERROR, None, f"HTTP {status}")
+    return Result(Outcome.FAILED, tally.DEPENDENCY, f"HTTP {status}")

@@ -1,0 +1,344 @@
+"""The work of one Locust process: open-loop arrivals, entry requests with retries, per-second records.
+
+Imports gevent: only the Locust process, already monkey-patched, may import this module.
+
+Open loop. Locust's users are closed loops (a user waits for its answer before its next
+request), so a slow system would slow the load down, which is the opposite of what a
+game day must show. Here a Locust user is only an arrival *dispatcher*: for each
+entrypoint it draws Poisson arrival times at its share of the entrypoint's rate and, at
+each, spawns a greenlet that carries out one entry request (attempts, backoff, retries)
+while the dispatcher moves on. The rate therefore never depends on latency; only the
+in-flight cap (``max_in_flight``) or a process too busy to keep its timers can make
+the load fall short, and both are counted (``dropped``, ``late``).
+
+:class:`Generator` sends requests and counts them (standalone and worker processes);
+:class:`Aggregator` merges the workers' records on the master; :class:`LineWriter`
+writes JSON lines to the parent; :func:`watch_control` reads the parent's commands.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+import gevent.event
+import gevent.os
+import gevent.pool
+from gevent import GreenletExit
+
+from chaos.live.emulator.budget import RetryBudget, backoff_delay
+from chaos.live.load import client
+from chaos.live.load.plan import LoadPlan, arrivals
+from chaos.live.load.tally import Merger, Tally
+
+log = logging.getLogger("chaoslab.load")
+
+END_GRACE_S = 10.0  # after duration + drain, a process quits whatever is still going on
+STALE_S = 5.0  # the master writes a second without a silent worker's part this long after it ended
+PARENT_GONE_EXIT_S = 5.0  # with the parent gone, the process exits at the latest this much later
+_FINISH_POLL_S = 0.05
+
+
+class StopReason(enum.Enum):
+    FINISHED = "finished"  # the plan's duration (and drain) is over
+    STOPPED = "stopped"  # the parent asked it to stop
+    CAPPED = "capped"  # max_requests was reached
+    PARENT_GONE = "parent_gone"  # the parent's end of the control pipe closed
+    DEADLINE = "deadline"  # END_GRACE_S after the planned end, something still ran
+
+
+class Generator:
+    """Arrivals and entry requests of one load process, counted by second into a :class:`Tally`.
+
+    ``deliver(records, report)`` receives the records of every second as it closes,
+    and ``report`` (the process's state: closed seconds, totals, finished) with them.
+    """
+
+    def __init__(self, plan: LoadPlan, users_total: int,
+                 deliver: Callable[[list[dict[str, Any]], dict[str, Any]], None],
+                 ready: Callable[[], None]) -> None:
+        self.plan = plan
+        self.users_total = users_total
+        self.deliver = deliver
+        self.ready = ready  # a dispatcher is waiting for the start time
+        self.tally = Tally((e.name for e in plan.entrypoints), plan.bounds)
+        self.targets = [client.Target(e.work_url, e.cancel_on_timeout) for e in plan.entrypoints]
+        self.curves = [e.curve() for e in plan.entrypoints]
+        self.budgets = [RetryBudget() for _ in plan.entrypoints]
+        self.in_flight = [0 for _ in plan.entrypoints]
+        self.inflight = gevent.pool.Group()
+        self.started = gevent.event.Event()
+        self.finished = gevent.event.Event()
+        self.wake = gevent.event.Event()  # set when the dispatchers must stop at once
+        self.nudge = gevent.event.Event()  # wakes the closer early (a stop)
+        self.t0 = 0.0  # time.monotonic() of second 0 (CLOCK_MONOTONIC: one clock for every process here)
+        self.index = 0
+        self.cap = plan.max_requests
+        self.sent = 0
+        self.users = 0
+        self.end_s = plan.duration_s  # no arrival at or after this
+        self.drain_s = plan.drain_s
+        self.reason = StopReason.FINISHED
+        self.noted: set[str] = set()
+        self.jitter = random.Random()
+
+    # ------------------------------------------------------------------ life
+
+    def begin(self, t0: float, index: int, processes: int) -> None:
+        """Start the clock: second 0 begins at ``t0`` (monotonic); this is process ``index`` of ``processes``."""
+        if self.started.is_set():
+            return
+        self.t0, self.index = t0, index
+        # The request cap is shared out exactly: together the processes never exceed it.
+        self.cap = self.plan.max_requests // processes + (1 if index < self.plan.max_requests % processes else 0)
+        if self.plan.seed is not None:
+            self.jitter = random.Random(f"{self.plan.seed}/{index}/jitter")
+        self.started.set()
+        gevent.spawn(self._closer)
+
+    def stop(self, reason: StopReason, drain: bool) -> None:
+        """No more arrivals; requests in flight may finish within the drain time only if ``drain``."""
+        if self.finished.is_set():
+            return
+        if self.reason is StopReason.FINISHED:
+            self.reason = reason
+        if not self.started.is_set():
+            self.finished.set()
+            self.deliver([], self.report())
+            return
+        self.end_s = min(self.end_s, self.now())
+        if not drain:
+            self.drain_s = 0.0
+        self.wake.set()
+        self.nudge.set()
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def report(self) -> dict[str, Any]:
+        return {"closed": self.tally.closed_until, "finished": self.finished.is_set(),
+                "totals": self.tally.totals_wire(), "capped": self.reason is StopReason.CAPPED,
+                "reason": self.reason.value}
+
+    # ------------------------------------------------------------------ dispatch
+
+    def run_user(self) -> None:
+        """A Locust user's whole life: one dispatcher per entrypoint, until the arrivals end."""
+        ordinal = self.users
+        self.users += 1
+        self.ready()
+        if not self.started.wait(timeout=60.0):
+            log.error("the load never started (no start time from the master within 60 s)")
+            return
+        dispatchers = [gevent.spawn(self._dispatch, i, self._rng(ordinal, i)) for i in range(len(self.curves))]
+        try:
+            gevent.joinall(dispatchers)
+        finally:
+            gevent.killall(dispatchers)
+
+    def _rng(self, ordinal: int, entry: int) -> random.Random:
+        if self.plan.seed is None:
+            return random.Random()
+        return random.Random(f"{self.plan.seed}/{self.index}/{ordinal}/{entry}")
+
+    def _dispatch(self, i: int, rng: random.Random) -> None:
+        for t in arrivals(self.curves[i], 1.0 / self.users_total, rng):
+            if t >= self.end_s:
+                return
+            wait = self.t0 + t - time.monotonic()
+            # Below a millisecond a timer costs more than it buys; yield so requests can start.
+            if wait > 0.001:
+                if self.wake.wait(wait) and t >= self.end_s:
+                    return
+            else:
+                gevent.sleep(0)
+            if self.sent >= self.cap:
+                self.stop(StopReason.CAPPED, drain=True)
+                return
+            if len(self.inflight) >= self.plan.max_in_flight:
+                self.tally.dropped(i, self.now())
+                self._note(f"more than {self.plan.max_in_flight} requests in flight: arrivals dropped")
+                continue
+            self.sent += 1
+            self.inflight.spawn(self._request, i, max(0.0, time.monotonic() - self.t0 - t))
+
+    # ------------------------------------------------------------------ requests
+
+    def _request(self, i: int, lag_s: float) -> None:
+        start = time.monotonic()
+        self.tally.started(i, start - self.t0, lag_s)
+        self.in_flight[i] += 1
+        try:
+            self._attempts(i, start)
+        except GreenletExit:
+            self.tally.unfinished(i, self.now())
+            raise
+        except Exception as exc:  # a bug here must not look like the system failing
+            self.tally.client_error(i, self.now())
+            self._note(f"entry request failed inside the load generator: {exc!r}")
+            log.exception("entry request failed inside the load generator")
+        finally:
+            self.in_flight[i] -= 1
+
+    def _attempts(self, i: int, start: float) -> None:
+        entry = self.plan.entrypoints[i]
+        policy, budget, target = entry.retries, self.budgets[i], self.targets[i]
+        budget.deposit(policy.budget)
+        retry = 0
+        while True:
+            self.tally.attempt(i, self.now(), retry > 0)
+            result = client.attempt(target, entry.timeout_s)
+            end = time.monotonic()
+            if result.outcome is client.Outcome.OK:
+                self.tally.ok(i, end - self.t0, end - start)
+                return
+            if result.outcome is client.Outcome.CLIENT_ERROR:
+                self.tally.client_error(i, end - self.t0)
+                self._note(f"entrypoint {entry.name}: client error {result.detail}")
+                return
+            if retry >= policy.max or not budget.try_spend(policy.budget):
+                self.tally.failed(i, end - self.t0, result.cause or "dependency")
+                return
+            retry += 1
+            delay = backoff_delay(retry, policy, self.jitter.random)
+            if delay > 0:
+                gevent.sleep(delay)
+
+    def _note(self, message: str) -> None:
+        if message not in self.noted:
+            self.noted.add(message)
+            log.warning(message)
+
+    # ------------------------------------------------------------------ seconds
+
+    def _closer(self) -> None:
+        """Closes each second as it ends, and finishes the process when its work is done."""
+        while True:
+            now = self.now()
+            if self._done(now):
+                self._finish(now)
+                return
+            second = int(now)
+            if second > self.tally.closed_until:
+                self.deliver(self.tally.close(second, self.in_flight), self.report())
+            wait = self.tally.closed_until + 1 - now
+            if now >= self.end_s:
+                wait = min(wait, _FINISH_POLL_S)
+            self.nudge.wait(max(wait, 0.001))
+            self.nudge.clear()
+
+    def _done(self, now: float) -> bool:
+        if now < self.end_s:
+            return False
+        return not self.inflight or now >= self.end_s + self.drain_s
+
+    def _finish(self, now: float) -> None:
+        self.inflight.kill(block=True, timeout=2.0)  # each counts itself unfinished
+        for target in self.targets:
+            target.close()
+        self.finished.set()
+        self.deliver(self.tally.close(int(self.now()) + 1, self.in_flight), self.report())
+
+    def deadline(self) -> float:
+        """Monotonic time by which this process must be gone, whatever still runs."""
+        return self.t0 + self.plan.duration_s + self.plan.drain_s + END_GRACE_S
+
+
+class Aggregator:
+    """The master's part: merges the workers' records and writes them, in order, to the parent."""
+
+    def __init__(self, plan: LoadPlan, workers: int, writer: LineWriter) -> None:
+        self.plan = plan
+        self.writer = writer
+        self.merger = Merger((e.name for e in plan.entrypoints), workers, STALE_S)
+        self.t0 = 0.0
+        self.started = False
+        self.stop_at: float | None = None
+        self.reason = StopReason.FINISHED
+
+    def begin(self, t0: float) -> None:
+        self.t0 = t0
+        self.started = True
+        gevent.spawn(self._loop)
+
+    def add(self, worker: str, report: dict[str, Any]) -> None:
+        self.merger.add(worker, report)
+
+    def stop(self, reason: StopReason) -> None:
+        if self.stop_at is None:
+            self.stop_at = time.monotonic()
+            self.reason = reason
+
+    def done(self) -> bool:
+        now = time.monotonic()
+        if not self.started:
+            return self.stop_at is not None
+        if self.merger.finished:
+            return True
+        if self.stop_at is not None and now > self.stop_at + STALE_S:
+            return True  # a worker did not answer the stop: do not wait for it any longer
+        return now > self.t0 + self.plan.duration_s + self.plan.drain_s + END_GRACE_S
+
+    def _loop(self) -> None:
+        while not self.done():
+            self.writer.write(self.merger.ready(time.monotonic() - self.t0))
+            gevent.sleep(0.2)
+        self.writer.write(self.merger.ready(time.monotonic() - self.t0))
+
+    def final(self) -> None:
+        """Everything not written yet (marked incomplete if a worker's part is missing), then the end line."""
+        self.writer.write(self.merger.ready(time.monotonic() - self.t0, force=True))
+        reason = self.reason
+        if reason is StopReason.FINISHED and self.merger.capped:
+            reason = StopReason.CAPPED
+        elif reason is StopReason.FINISHED and not self.merger.finished:
+            reason = StopReason.DEADLINE
+        self.writer.write([{"type": "end", "reason": reason.value, "totals": self.merger.totals_wire(),
+                            "capped": self.merger.capped, "stragglers": self.merger.stragglers,
+                            "workers_reported": len(self.merger.closed)}])
+
+
+class LineWriter:
+    """JSON lines to the parent over a pipe; a parent that went away only stops the writing."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.broken = False
+        gevent.os.make_nonblocking(fd)
+
+    def write(self, objects: list[dict[str, Any]]) -> None:
+        if not objects or self.broken:
+            return
+        data = "".join(json.dumps(o, separators=(",", ":")) + "\n" for o in objects).encode()
+        try:
+            while data:
+                data = data[gevent.os.nb_write(self.fd, data):]
+        except BrokenPipeError:
+            self.broken = True
+
+
+def watch_control(fd: int, on_stop: Callable[[], None], on_parent_gone: Callable[[], None]) -> None:
+    """Reads the parent's commands (``stop``) until the pipe closes, which means the parent is gone.
+
+    The parent holds the only write end, so its death, even by SIGKILL, closes the pipe:
+    this is how the Locust processes never outlive it.
+    """
+    gevent.os.make_nonblocking(fd)
+    pending = b""
+    while True:
+        data = gevent.os.nb_read(fd, 4096)
+        if not data:
+            on_parent_gone()
+            gevent.spawn_later(PARENT_GONE_EXIT_S, os._exit, 3)
+            return
+        pending += data
+        *lines, pending = pending.split(b"\n")
+        if any(line.strip() == b"stop" for line in lines):
+            on_stop()
