@@ -196,6 +196,7 @@ class FaultRunner:
             raise RunError(f"the containers of stack '{stack.name}' were not looked up",
                            hint="resolve a user's stack first (chaos.live.user_stack.resolve)")
         self.actions = plan_all(experiment, stack, with_load=with_load)
+        self._faults = {a.id: f for a, f in zip(self.actions, experiment.fault_list, strict=True)}
         self.phase = Phase.READY
         self.reason: StopReason | None = None
         self.abort_reason: str | None = None
@@ -316,7 +317,7 @@ class FaultRunner:
         return [a.handle for a in self._applied.values() if a.end_s is None]
 
     def _params(self, action: Action) -> dict[str, Any]:
-        fault = self.experiment.fault_list[int(action.id[1:]) - 1]
+        fault = self._faults[action.id]
         skip = {"target", "at", "duration", "name"}
         params: dict[str, Any] = {"driver": action.driver.value, "live": action.summary}
         for info in model_fields(type(fault)):
@@ -329,7 +330,7 @@ class FaultRunner:
 
     def _schedule(self) -> None:
         for order, action in enumerate(self.actions):
-            fault = self.experiment.fault_list[order]
+            fault = self._faults[action.id]
             heapq.heappush(self._queue, _Due(fault.at, 1_000_000 + order, action, True))
             if fault.duration is not None and fault.at + fault.duration < self.experiment.duration:
                 heapq.heappush(self._queue, _Due(fault.at + fault.duration, order, action, False))
@@ -431,7 +432,8 @@ def revert_error(failures: Sequence[tuple[Handle, ChaosError, Driver]], run_dir:
     """One error naming every fault still applied, why, and how to undo it by hand."""
     lines = [f"{len(failures)} fault(s) could not be reverted and may still be applied:"]
     for handle, exc, driver in failures:
-        lines.append(f"  - {handle['label']} ({handle['driver']} {handle['op']} on {', '.join(handle['targets'])}): "
+        touched = handle.get("victims") or handle["targets"]
+        lines.append(f"  - {handle['label']} ({handle['driver']} {handle['op']} on {', '.join(touched)}): "
                      f"{exc.message}")
         for command in driver.undo_hint(handle):
             lines.append(f"      undo by hand: {command}")

@@ -11,7 +11,7 @@ import yaml
 
 from chaos.errors import InputError
 from chaos.live import stack, stackspec
-from chaos.live.state import CLIENT, StackKind, read_state, write_state
+from chaos.live.state import CLIENT, StackKind, StackState, read_state, write_state
 from chaos.model.files import load_topology
 from chaos.model.topology import Topology
 
@@ -87,7 +87,7 @@ def test_files_agree_stack_json_routes_every_call_through_its_proxy(trio: Topolo
     assert compose["services"]["db-1"]["volumes"] == ["./stack.json:/etc/chaoslab/stack.json:ro"]
 
 
-def test_state_names_host_urls_and_entrypoint_urls(trio_state) -> None:  # type: ignore[no-untyped-def]
+def test_state_names_host_urls_and_entrypoint_urls(trio_state: StackState) -> None:
     assert trio_state.kind is StackKind.EMULATOR
     assert [r.container for r in trio_state.replicas_of("api")] == ["t-trio-api-1", "t-trio-api-2"]
     api2 = trio_state.replicas_of("api")[1]
@@ -98,12 +98,12 @@ def test_state_names_host_urls_and_entrypoint_urls(trio_state) -> None:  # type:
     assert [p.name for p in trio_state.proxies_of_edge("front", "api")] == ["front--api-1", "front--api-2"]
 
 
-def test_state_round_trips_through_its_file(trio_state, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_state_round_trips_through_its_file(trio_state: StackState, tmp_path: Path) -> None:
     write_state(trio_state, tmp_path)
     assert read_state(tmp_path) == trio_state
 
 
-def test_a_state_file_of_another_version_is_refused(trio_state, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_state_file_of_another_version_is_refused(trio_state: StackState, tmp_path: Path) -> None:
     data = trio_state.to_json()
     data["version"] = 99
     (tmp_path / "state.json").write_text(json.dumps(data))
