@@ -621,7 +621,8 @@ class Kernel:
         if span.dead:
             return
         if cause != OK:
-            span.failed = CIRCUIT_OPEN if cause == CIRCUIT_OPEN else DEPENDENCY
+            # circuit_open only when every failed call was refused by a breaker (as the live emulator reports)
+            span.failed = CIRCUIT_OPEN if cause == CIRCUIT_OPEN and span.failed != DEPENDENCY else DEPENDENCY
         span.pending -= 1
         if span.pending == 0:
             if span.failed != OK:
