@@ -1,0 +1,150 @@
+"""The release gate: more retries on an overloaded dependency is worse, a retry budget is not.
+
+The scenario: ``front`` calls ``back`` (4 workers, 10 ms: 400 requests/s) with a 200 ms
+timeout at 120 requests/s. ``back`` slows down fivefold for 15 s (80 requests/s), its
+queue grows, calls time out and are retried while ``back`` still works on the abandoned
+ones. With one retry the offered load after the fault, 120 x 2 = 240/s, is below capacity
+and the system drains; with four, 120 x 5 = 600/s is not, and it stays down (the retry
+storm of theory: it fails when lambda (1 + r) > mu).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chaos.cli import main
+from chaos.diff import Metric, Tolerances, Verdict, compare, run_diff, with_topology
+from chaos.errors import InputError
+from chaos.model.files import load_experiment, load_topology
+from chaos.sweep.executors import InlineExecutor
+
+BASE = """\
+name: pair
+entrypoints:
+  web: {to: front, timeout: 3s}
+services:
+  front:
+    replicas: 2
+    workers: 200
+    service_time: 1ms
+    calls:
+      - {to: back, timeout: 200ms, retries: {max: 1, backoff: {base: 10ms}}}
+  back:
+    replicas: 1
+    workers: 4
+    queue: {limit: 2000}
+    service_time: {dist: exponential, mean: 10ms}
+"""
+
+EXPERIMENT = """\
+name: slow-back
+topology: ../base.yaml
+duration: 90s
+warmup: 5s
+seed: 3
+load: {rate: 120}
+faults:
+  - {kind: slowdown, target: back, factor: 5, at: 20s, duration: 15s}
+slos:
+  - {entrypoint: web, error_ratio: 0.01, window: 10s}
+alerts:
+  - {name: web-errors, entrypoint: web, metric: error_ratio, threshold: 0.05, window: 10s, every: 1s}
+"""
+
+
+@pytest.fixture()
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "exps").mkdir()
+    (tmp_path / "base.yaml").write_text(BASE)
+    (tmp_path / "more-retries.yaml").write_text(BASE.replace("max: 1,", "max: 4,"))
+    (tmp_path / "budget.yaml").write_text(BASE.replace("base: 10ms}", "base: 10ms}, budget: 0.1"))
+    (tmp_path / "same.yaml").write_text(BASE.replace("name: pair", "name: pair-copy"))
+    (tmp_path / "exps" / "slow-back.yaml").write_text(EXPERIMENT)
+    (tmp_path / "exps" / "notes.yaml").write_text(BASE)  # a topology among the experiments: skipped
+    return tmp_path
+
+
+def gate(files: Path, candidate: str, *extra: str) -> int:
+    return main(["diff", str(files / "base.yaml"), str(files / candidate), "--experiments", str(files / "exps"),
+                 "--seeds", "2", "--executor", "inline", "--out", str(files / "out"), *extra])
+
+
+def test_more_retries_is_worse(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert gate(files, "more-retries.yaml") == 1
+    out = capsys.readouterr().out
+    assert "**WORSE**" in out and "### slow-back ❌" in out
+    doc = json.loads((files / "out" / "diff.json").read_text())
+    worse = {(c["scope"], c["metric"]) for c in doc["comparisons"] if c["verdict"] == "worse"}
+    assert ("", "entry_failed_ratio") in worse
+    assert ("", "time_to_recover_s") in worse       # the storm never drains
+    assert ("back", "service_error_ratio") in worse
+    ttr = next(c for c in doc["comparisons"] if c["metric"] == "time_to_recover_s")
+    assert ttr["base"]["known"] == 2 and ttr["candidate"]["known"] == 0
+    assert "not recovered in 2 of 2 seeds" in ttr["note"]
+    assert (files / "out" / "diff.md").read_text().startswith("## chaoslab diff")
+
+
+def test_a_retry_budget_is_not_worse(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert gate(files, "budget.yaml") == 0
+    out = capsys.readouterr().out
+    assert "**OK**" in out
+    doc = json.loads((files / "out" / "diff.json").read_text())
+    assert not [c for c in doc["comparisons"] if c["verdict"] == "worse"]
+    failed = next(c for c in doc["comparisons"] if c["metric"] == "entry_failed_ratio")
+    assert failed["verdict"] == "better"  # it sheds the retries that sustained the overload
+
+
+def test_identical_topologies_compare_exactly_equal(files: Path) -> None:
+    """Common random numbers: the same system with the same seeds gives the same numbers, not similar ones."""
+    report = run_diff(load_topology(files / "base.yaml"), load_topology(files / "same.yaml"),
+                      [load_experiment(files / "exps" / "slow-back.yaml")], 2, InlineExecutor(), Tolerances())
+    assert report.comparisons and not report.worse
+    assert all(c.verdict is Verdict.SAME for c in report.comparisons)
+    assert all(c.change in (0.0, None) for c in report.comparisons)
+
+
+def test_tolerances_decide(files: Path) -> None:
+    loose = [f"--tolerance={m.value}=1000" for m in Metric]
+    # 'not recovered' in more seeds is worse whatever the tolerance on the times
+    assert gate(files, "more-retries.yaml", *loose) == 1
+    doc = json.loads((files / "out" / "diff.json").read_text())
+    assert {c["metric"] for c in doc["comparisons"] if c["verdict"] == "worse"} == {"time_to_recover_s"}
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("latency=3", "known metric"), ("entry_failed_ratio=x", "not a number"), ("services_hurt=-1", "negative")])
+def test_bad_tolerances(text: str, needle: str) -> None:
+    with pytest.raises(InputError, match=needle):
+        Tolerances.parse([text])
+
+
+def test_overrides_apply_to_both_versions(files: Path) -> None:
+    (files / "exps" / "slow-back.yaml").write_text(EXPERIMENT.replace(
+        "seed: 3\n", "seed: 3\noverrides:\n  services.back.workers: 8\n"))
+    experiment = load_experiment(files / "exps" / "slow-back.yaml")
+    for name in ("base.yaml", "more-retries.yaml"):
+        swapped = with_topology(experiment, load_topology(files / name))
+        assert swapped.topology.service("back").workers == 8
+    assert with_topology(experiment, load_topology(files / "more-retries.yaml")).topology.call(
+        "front", "back").retries.max == 4
+
+
+def test_a_candidate_without_a_service_the_experiment_needs(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (files / "renamed.yaml").write_text(BASE.replace("to: back,", "to: backend,").replace("  back:", "  backend:"))
+    assert gate(files, "renamed.yaml") == 2
+    err = capsys.readouterr().err
+    assert "slow-back.yaml:" in err and "unknown service 'back'" in err
+
+
+def test_never_is_worse_than_any_time() -> None:
+    late = compare("e", "", Metric.TIME_TO_RECOVER, [5.0, 6.0], [50.0, None], 10.0, never="not recovered")
+    assert late.verdict is Verdict.WORSE and late.change == pytest.approx(45.0)
+    earlier = compare("e", "", Metric.TIME_TO_RECOVER, [None, 30.0], [40.0, 20.0], 10.0, never="not recovered")
+    assert earlier.verdict is Verdict.BETTER
+    both_never = compare("e", "", Metric.TIME_TO_DETECT, [None, None], [None, None], 1.0, never="not detected")
+    assert both_never.verdict is Verdict.SAME and both_never.change is None
+    within = compare("e", "", Metric.ENTRY_FAILED_RATIO, [0.10, 0.20], [0.104, 0.205], 0.005)
+    assert within.verdict is Verdict.SAME and within.change == pytest.approx(0.0045)
