@@ -12,6 +12,7 @@ Modules:
     generator.py   LoadGenerator: the Locust processes, their per-second records, clean shutdown
     records.py     SecondStats, LoadSummary, LoadStart: what comes back, typed
     tally.py       per-second counting and the master's merge (standard library; both sides)
+    answers.py     what an answer means: success, a cause, or a client error (standard library)
     workserver.py  a tiny /work server on loopback for tests, benchmarks and dry runs
     locustfile.py  Locust's side (imports locust: only ever run by Locust, in its own process)
     process.py     arrivals, requests and retries on gevent (Locust process only)

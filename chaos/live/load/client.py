@@ -17,10 +17,8 @@ as the simulator's clients have, not a socket read timeout.
 
 from __future__ import annotations
 
-import enum
 import errno
 import socket
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import gevent
@@ -28,29 +26,12 @@ import gevent.socket
 from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError, HTTPSocketResponse
 
 from chaos.live.load import tally
+from chaos.live.load.answers import CAUSE_HEADER, Outcome, Result, classify
 
-CAUSE_HEADER = "X-Chaoslab-Cause"
 CANCEL_HEADER = "X-Chaoslab-Cancel"
 KEEP_IDLE = 256  # idle keep-alive connections kept per entrypoint and process
-_NAMED = frozenset(tally.CAUSES)
 # Errors of our own machine, not of the system under test: the generator is at fault.
 _LOCAL_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EADDRNOTAVAIL})
-
-
-class Outcome(enum.Enum):
-    OK = "ok"
-    FAILED = "failed"  # the system failed it: ``cause`` says why
-    CLIENT_ERROR = "client_error"  # our request was wrong or our machine failed: not the system's doing
-
-
-@dataclass(frozen=True)
-class Result:
-    outcome: Outcome
-    cause: str | None = None  # a tally cause when FAILED
-    detail: str = ""  # what went wrong, for the log
-
-
-OK = Result(Outcome.OK)
 
 
 class Target:
@@ -144,23 +125,3 @@ def _exchange(sock: gevent.socket.socket, request: bytes) -> tuple[int, str | No
     response.read()  # the whole body, so the connection can be reused
     cause = response.get(CAUSE_HEADER)
     return response.status_code, (cause if isinstance(cause, str) else None), not response.should_close()
-
-
-def classify(status: int, cause_header: str | None) -> Result:
-    """The outcome of an answer: 2xx is a success, other answers fail with the cause they name.
-
-    The emulator names the cause of every error answer in ``X-Chaoslab-Cause``. A
-    user's own stack may not: an unnamed 429 or 503 is an overload answer (rejected),
-    any other unnamed 5xx the service failing for its own reasons (dependency, as the
-    emulator's callers count an unnamed error). Any other answer (a 404, a redirect) means
-    our request was wrong, a bad URL say: a client error, never blamed on the system.
-    """
-    if 200 <= status < 300:
-        return OK
-    if cause_header is not None and cause_header.strip() in _NAMED:
-        return Result(Outcome.FAILED, cause_header.strip())
-    if status in (429, 503):
-        return Result(Outcome.FAILED, tally.REJECTED)
-    if status < 500:
-        return Result(Outcome.CLIENT_ERROR, None, f"HTTP {status}")
-    return Result(Outcome.FAILED, tally.DEPENDENCY, f"HTTP {status}")

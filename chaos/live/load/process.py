@@ -35,6 +35,7 @@ from gevent import GreenletExit
 
 from chaos.live.emulator.budget import RetryBudget, backoff_delay
 from chaos.live.load import client
+from chaos.live.load.answers import Outcome
 from chaos.live.load.plan import LoadPlan, arrivals
 from chaos.live.load.tally import Merger, Tally
 
@@ -196,10 +197,10 @@ class Generator:
             self.tally.attempt(i, self.now(), retry > 0)
             result = client.attempt(target, entry.timeout_s)
             end = time.monotonic()
-            if result.outcome is client.Outcome.OK:
+            if result.outcome is Outcome.OK:
                 self.tally.ok(i, end - self.t0, end - start)
                 return
-            if result.outcome is client.Outcome.CLIENT_ERROR:
+            if result.outcome is Outcome.CLIENT_ERROR:
                 self.tally.client_error(i, end - self.t0)
                 self._note(f"entrypoint {entry.name}: client error {result.detail}")
                 return

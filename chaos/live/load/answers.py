@@ -1,0 +1,50 @@
+"""What an attempt's answer means for the load generator: success, the system's failure (by cause), or ours.
+
+Standard library only, so it can be checked without gevent.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from chaos.live.load import tally
+
+CAUSE_HEADER = "X-Chaoslab-Cause"
+_NAMED = frozenset(tally.CAUSES)
+
+
+class Outcome(enum.Enum):
+    OK = "ok"
+    FAILED = "failed"  # the system failed it: ``cause`` says why
+    CLIENT_ERROR = "client_error"  # our request was wrong or our machine failed: not the system's doing
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    cause: str | None = None  # a tally cause when FAILED
+    detail: str = ""  # what went wrong, for the log
+
+
+OK = Result(Outcome.OK)
+
+
+def classify(status: int, cause_header: str | None) -> Result:
+    """The outcome of an answer: 2xx is a success, other answers fail with the cause they name.
+
+    The emulator names the cause of every error answer in ``X-Chaoslab-Cause``. A
+    user's own stack may not: an unnamed 429 or 503 is an overload answer (rejected),
+    any other unnamed 5xx the service failing for its own reasons (dependency, as the
+    emulator's callers count an unnamed error). Any other answer (a 404, a redirect) means
+    our request was wrong, a bad URL say: a client error, never blamed on the system.
+    """
+    if 200 <= status < 300:
+        return OK
+    if cause_header is not None and cause_header.strip() in _NAMED:
+        return Result(Outcome.FAILED, cause_header.strip())
+    if status in (429, 503):
+        return Result(Outcome.FAILED, tally.REJECTED)
+    if status < 500:
+        return Result(Outcome.CLIENT_ERROR, None, f"HTTP {status}")
+    return Result(Outcome.FAILED, tally.DEPENDENCY, f"HTTP {status}")
