@@ -1,0 +1,85 @@
+"""``chaoslab sweep`` end to end: what it writes, what it prints, how it fails."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chaos.cli import main
+from chaos.sweep.grid import FAULT_AXIS, Axis
+from chaos.sweep.report import heatmap_axes
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def sweep(fan_file: Path, out: Path, *args: str) -> int:
+    return main(["sweep", str(fan_file), "--executor", "inline", "--seeds", "2", "--out", str(out), *args])
+
+
+def test_crash_sweep_with_a_grid(fan_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert sweep(fan_file, out, "--each-service", "crash", "--set", "load.rate=60,120") == 0
+    printed = capsys.readouterr()
+    assert printed.err == ""  # no progress bar when stderr is not a terminal
+    assert "8 variants x 2 seeds: 16 simulated, 0 reused" in printed.out
+    doc = json.loads((out / "sweep.json").read_text())
+    assert doc["seeds"] == [5, 6]
+    assert [a["name"] for a in doc["axes"]] == [FAULT_AXIS, "load.rate"]
+    assert len(doc["variants"]) == 8 and doc["runs"]["simulated"] == 16
+    assert set(doc["criticality"]) == {"load.rate=60", "load.rate=120"}
+    for rows in doc["criticality"].values():
+        assert [r["target"] for r in rows] == ["leaf", "a", "b", "iso"]
+    assert doc["heatmap"] == "heatmap.png" and (out / "heatmap.png").read_bytes().startswith(PNG)
+    markdown = (out / "sweep.md").read_text()
+    assert "## Criticality (load.rate=60)" in markdown and "![entry requests failed" in markdown
+    assert len(list(out.glob("runs/*/seed-*.json"))) == 16
+
+
+def test_rerun_reuses_everything(fan_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert sweep(fan_file, out, "--each-edge", "errors=0.5") == 0
+    first = json.loads((out / "sweep.json").read_text())
+    capsys.readouterr()
+    assert sweep(fan_file, out, "--each-edge", "errors=0.5") == 0
+    assert "2 variants x 2 seeds: 0 simulated, 4 reused" in capsys.readouterr().out
+    again = json.loads((out / "sweep.json").read_text())
+    assert again["variants"] == first["variants"] and again["criticality"] == first["criticality"]
+    assert again["heatmap"] is None  # faults alone: the criticality table, not a heatmap
+
+
+def test_two_parameter_grid_draws_a_heatmap(fan_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert sweep(fan_file, out, "--set", "load.rate=60,120", "--set", "services.leaf.workers=1,8") == 0
+    assert (out / "heatmap.png").read_bytes().startswith(PNG)
+    doc = json.loads((out / "sweep.json").read_text())
+    assert doc["criticality"] == {}
+    one_worker = [v for v in doc["variants"] if v["coordinates"]["services.leaf.workers"] == "1"]
+    eight = [v for v in doc["variants"] if v["coordinates"]["services.leaf.workers"] == "8"]
+    # one worker at 3 ms serves ~330/s: 120/s fits, and nothing is faulted, so nothing fails either way
+    assert all(v["entry_failed_ratio"]["mean"] == 0.0 for v in one_worker + eight)
+
+
+def test_heatmap_axes() -> None:
+    fault, rate, workers = Axis(FAULT_AXIS, ("a", "b")), Axis("load.rate", ("1", "2")), Axis("w", ("1", "2"))
+    assert heatmap_axes((fault,)) is None
+    assert heatmap_axes((rate,)) == (rate,)
+    assert heatmap_axes((fault, rate)) == (rate, fault)   # the --set values across, faults down
+    assert heatmap_axes((rate, workers)) == (rate, workers)
+    assert heatmap_axes((fault, rate, workers)) is None
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--set", "services.leef.workers=1,2"], "did you mean 'leaf'"),
+    (["--each-service", "crash,replicas=9"], "only 2 replica(s)"),
+    (["--each-service", "explode"], "unknown fault kind"),
+    (["--seeds", "0"], "--seeds"),
+    (["--executor", "yarn"], "unknown executor"),
+])
+def test_bad_input_exits_2_before_running(fan_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          args: list[str], needle: str) -> None:
+    out = tmp_path / "out"
+    assert main(["sweep", str(fan_file), "--executor", "inline", "--out", str(out), *args]) == 2
+    assert needle in capsys.readouterr().err
+    assert not out.exists()
