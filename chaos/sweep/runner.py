@@ -16,7 +16,7 @@ from chaos.errors import InputError
 from chaos.model.experiment import Experiment
 from chaos.sweep.executors import Executor, encode
 from chaos.sweep.grid import Axis, Plan, Variant, build
-from chaos.sweep.store import Store, code_version, fingerprint
+from chaos.sweep.store import Store, canonical_text, code_version, fingerprint
 from chaos.sweep.summary import RunSummary
 from chaos.sweep.worker import Task
 
@@ -47,11 +47,12 @@ def seeds_of(experiment: Experiment, count: int) -> tuple[int, ...]:
 def run_sweep(experiment: Experiment, plan: Plan, seeds: Sequence[int], executor: Executor, store: Store,
               progress: Progress | None = None) -> SweepResult:
     variants = plan.variants(experiment)
-    built = {v: build(experiment, v) for v in variants}  # every variant checked before anything runs
+    for variant in variants:
+        build(experiment, variant)  # every variant checked before anything runs
     base = encode(experiment)
     tasks = [Task(base.key, v, s) for v in variants for s in seeds]
-    code = code_version()
-    prints = {t: fingerprint(built[t.variant], t.seed, code) for t in tasks}
+    code, text = code_version(), canonical_text(experiment)
+    prints = {t: fingerprint(text, t.variant, t.seed, code) for t in tasks}
     done: dict[Task, RunSummary] = {}
     for task in tasks:
         earlier = store.load(task, prints[task])

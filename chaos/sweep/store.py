@@ -27,6 +27,7 @@ from chaos.errors import InputError
 from chaos.model.experiment import Experiment
 from chaos.model.parsing import RawValue
 from chaos.result import write_atomic
+from chaos.sweep.grid import Variant
 from chaos.sweep.summary import SUMMARY_VERSION, RunSummary
 from chaos.sweep.worker import Outcome, Task
 
@@ -49,7 +50,7 @@ def canonical(value: Any) -> Any:
 
 # What a run's summary is computed by: a change to any of these files makes old results stale,
 # even when the version number stays the same during development.
-_CODE = ("model", "sim", "analysis", "sweep/summary.py", "sweep/measures.py", "run.py")
+_CODE = ("model", "sim", "analysis", "sweep/grid.py", "sweep/summary.py", "sweep/measures.py", "run.py")
 
 
 def code_version() -> str:
@@ -64,9 +65,15 @@ def code_version() -> str:
     return digest.hexdigest()
 
 
-def fingerprint(experiment: Experiment, seed: int, code: str) -> str:
-    """What one run is made from: the variant's whole experiment, its seed and the code (see code_version)."""
-    text = json.dumps([code, SUMMARY_VERSION, seed, canonical(experiment)], sort_keys=True)
+def canonical_text(experiment: Experiment) -> str:
+    return json.dumps(canonical(experiment), sort_keys=True)
+
+
+def fingerprint(base: str, variant: Variant, seed: int, code: str) -> str:
+    """What one run is made from: the base experiment (its ``canonical_text``), the variant, the seed
+    and the code (see code_version). The variant's experiment is a function of the first two, built
+    by code that is part of the third."""
+    text = json.dumps([code, SUMMARY_VERSION, seed, repr(variant), base])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
