@@ -1,0 +1,132 @@
+"""How fast is a sweep, and how well does it use the cores? Variants per minute and parallel efficiency.
+
+The workload is the issue's goal: every single-service crash on the 50-service benchmark
+topology (``benchmark_topology()`` from ``sim_speed.py``), 60 simulated seconds at 200
+entry requests per second, 3 seeds each: 150 runs and about 72 million spans. The goal
+is to finish in under 2 minutes on a 2-core machine.
+
+Parallel efficiency is measured on a fixed set of similar tasks (crashes of leaf
+services, one seed) run once with 1 local worker process and once with 2:
+efficiency = T1 / (2 x T2). Core use is the simulation time the workers report divided
+by (workers x wall time): what is lost to process start-up, task hand-off and the
+parent, independent of how fast the kernel is.
+
+    python benchmarks/sweep_speed.py [--seconds 60] [--rate 200] [--seeds 3] [--efficiency-tasks 12]
+                                     [--workers 2] [--skip-goal] [--skip-efficiency]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sim_speed import benchmark_topology  # noqa: E402
+
+from chaos.model.alerts import AlertMetric, ThresholdRule  # noqa: E402
+from chaos.model.experiment import Experiment  # noqa: E402
+from chaos.model.load import Constant  # noqa: E402
+from chaos.model.slos import Slo  # noqa: E402
+from chaos.sweep.executors import ProcessExecutor, encode  # noqa: E402
+from chaos.sweep.grid import FaultTemplate, Plan, TargetSet  # noqa: E402
+from chaos.sweep.runner import run_sweep  # noqa: E402
+from chaos.sweep.store import Store  # noqa: E402
+from chaos.sweep.worker import Task  # noqa: E402
+
+GOAL_S = 120.0
+
+
+def experiment(seconds: float, rate: float) -> Experiment:
+    return Experiment(
+        name="sweep-speed", topology=benchmark_topology(), duration=seconds, warmup=min(5.0, seconds / 4),
+        load=Constant(rate=rate), seed=1,
+        slos=(Slo(entrypoint="web", error_ratio=0.01, window=10.0),),
+        alerts=(ThresholdRule(name="web-errors", entrypoint="web", metric=AlertMetric.ERROR_RATIO, threshold=0.05,
+                              window=10.0, every=1.0),))
+
+
+def crash_plan() -> Plan:
+    return Plan(templates=(FaultTemplate.parse("crash", TargetSet.SERVICES),))
+
+
+@dataclass(frozen=True)
+class Timing:
+    wall_s: float
+    worker_s: float
+    runs: int
+    spans: int
+    workers: int
+
+    @property
+    def core_use(self) -> float:
+        return self.worker_s / (self.workers * self.wall_s)
+
+
+def timed(exp: Experiment, tasks: list[Task], workers: int) -> Timing:
+    """Run ``tasks`` on ``workers`` fresh local processes, start-up included."""
+    base = encode(exp)
+    tasks = [Task(base.key, t.variant, t.seed) for t in tasks]
+    started = time.perf_counter()
+    outcomes = list(ProcessExecutor(workers).run([base], tasks))
+    wall = time.perf_counter() - started
+    spans = sum(s.requests for o in outcomes for s in o.summary.services.values())
+    return Timing(wall, sum(o.wall_s for o in outcomes), len(outcomes), spans, workers)
+
+
+def efficiency(exp: Experiment, count: int) -> tuple[Timing, Timing]:
+    leaves = [v for v in crash_plan().variants(exp) if v.target is not None and v.target.startswith("l3")]
+    tasks = [Task("", v, exp.seed) for v in leaves[:count]]
+    return timed(exp, tasks, 1), timed(exp, tasks, 2)
+
+
+def goal(exp: Experiment, seeds: int, workers: int) -> tuple[float, int, int, float]:
+    """The whole sweep through the runner, as ``chaoslab sweep`` runs it (results written to a scratch dir)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        result = run_sweep(exp, crash_plan(), tuple(exp.seed + i for i in range(seeds)), ProcessExecutor(workers),
+                           Store(Path(tmp)))
+        wall = time.perf_counter() - started
+    spans = sum(s.requests for runs in result.results.values() for r in runs for s in r.services.values())
+    return wall, len(result.results), spans, result.worker_s
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=60.0, help="simulated seconds per run")
+    parser.add_argument("--rate", type=float, default=200.0, help="entry requests per second")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per variant")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes for the goal run")
+    parser.add_argument("--efficiency-tasks", type=int, default=12, help="tasks in the 1-versus-2-worker comparison")
+    parser.add_argument("--skip-efficiency", action="store_true")
+    parser.add_argument("--skip-goal", action="store_true")
+    args = parser.parse_args(argv)
+
+    exp = experiment(args.seconds, args.rate)
+    print(f"workload: crash of each of {len(exp.topology.services)} services, {args.seconds:g} simulated s at "
+          f"{args.rate:g} req/s, {args.seeds} seeds")
+    if not args.skip_efficiency:
+        one, two = efficiency(exp, args.efficiency_tasks)
+        print(f"1 worker:  {one.runs} runs in {one.wall_s:6.1f} s  ({one.spans / one.wall_s:9,.0f} spans/s, "
+              f"core use {one.core_use:.1%})")
+        print(f"2 workers: {two.runs} runs in {two.wall_s:6.1f} s  ({two.spans / two.wall_s:9,.0f} spans/s, "
+              f"core use {two.core_use:.1%})")
+        print(f"parallel efficiency 1 -> 2 workers: {one.wall_s / (2 * two.wall_s):.1%}")
+    if not args.skip_goal:
+        wall, variants, spans, worker_s = goal(exp, args.seeds, args.workers)
+        runs = variants * args.seeds
+        print(f"sweep: {variants} variants x {args.seeds} seeds = {runs} runs, {spans:,} spans in {wall:.1f} s "
+              f"on {args.workers} workers: {variants / wall * 60:.1f} variants/min, {spans / wall:,.0f} spans/s, "
+              f"core use {worker_s / (args.workers * wall):.1%}")
+        print(f"goal: {variants} variants x {args.seeds} seeds in under {GOAL_S:g} s: "
+              f"{'MET' if wall < GOAL_S else 'NOT MET'} ({wall:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
