@@ -50,29 +50,29 @@ def other_failures(s: Series, cause: Cause) -> int:
 
 
 def test_hang_holds_requests_and_releases_them_when_it_ends() -> None:
-    # 10 ms of work, hung from 20 s to 25 s, callers without a timeout. Nothing is
-    # answered while hung; at 25 s every held request resumes, so a request that arrived
-    # at time a answers at 25 s + 10 ms, with latency 25.01 - a.
+    # 10 ms of work, hung from 20 s to 25 s, callers without a timeout, and no arrivals
+    # after 25 s. Nothing is answered while hung; at 25 s every held request resumes,
+    # so one that arrived at time a (from 19.99 s, still in work at 20 s) answers at
+    # 25.01 s, with latency 25.01 - a.
     hang_at, hang_end, work = 20, 25, 0.01
     topo = topology(svc("s", fixed(work), workers=MANY))
-    r = run(experiment(topo, load=Step(rate=50, to=0, at=35), duration=40,
+    r = run(experiment(topo, load=Step(rate=50, to=0, at=hang_end), duration=30,
                        faults=[Hang(target="s", at=hang_at, duration=hang_end - hang_at)]))
     users, s = entry_series(r), service_series(r, "s")
     assert entry_totals(r).failed == 0 and service_totals(r, "s").failed == 0
     assert sum(users.ok[hang_at:hang_end]) == 0
     assert sum(s.requests[hang_at:hang_end]) > 150  # accepted while hung
-    assert entry_totals(r).ok == entry_totals(r).requests  # every held request came back
-    # The held requests all answer within the second the hang ends. Arrivals are
-    # uniform over the hang, so their mean latency is half of it plus the work.
-    held = sum(users.requests[hang_at:hang_end])
-    assert users.ok[hang_end] >= held
-    answered_late = users.ok[hang_end]
-    mean_s = (users.mean_ms[hang_end] or 0.0) / 1000
-    held_mean = (mean_s * answered_late - (answered_late - held) * work) / held  # minus the new arrivals
-    spread = (hang_end - hang_at) / math.sqrt(12) / math.sqrt(held)  # uniform arrivals
-    expected = (hang_end - hang_at) / 2 + work
-    assert abs(held_mean - expected) <= Z * spread + 0.01, (held_mean, expected)
-    assert (users.p99_ms[hang_end] or 0.0) / 1000 <= hang_end - hang_at + work + 1e-9
+    assert entry_totals(r).ok == entry_totals(r).requests  # every held request came back...
+    held = users.ok[hang_end]
+    assert held >= sum(users.requests[hang_at:hang_end])
+    assert sum(users.ok[hang_end + 1:]) == 0  # ...all within the second the hang ended
+    # Arrival times are uniform on [19.99, 25), so the mean latency is 25.01 minus their midpoint.
+    first = hang_at - work
+    expected = hang_end + work - (first + hang_end) / 2
+    spread = (hang_end - first) / math.sqrt(12 * held)
+    mean = (users.mean_ms[hang_end] or 0.0) / 1000
+    assert abs(mean - expected) <= Z * spread, (mean, expected)
+    assert (users.p99_ms[hang_end] or 0.0) / 1000 <= hang_end + work - first + 1e-9
 
 
 def test_hang_times_callers_out_and_the_work_done_after_it_is_wasted() -> None:
