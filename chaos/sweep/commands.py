@@ -108,9 +108,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     paths = write_report(result, out)
     print(f"{len(result.results)} variants x {len(seeds)} seeds: {result.simulated} simulated, "
           f"{result.reused} reused, {wall:.1f} s on {result.executor}")
-    print(paths["markdown"].read_text(encoding="utf-8").split("## Variants")[0].rstrip())
+    print(_shortened(paths["markdown"].read_text(encoding="utf-8")))
     print("\n" + "\n".join(f"{k}: {v}" for k, v in paths.items()))
     return 0
+
+
+def _shortened(markdown: str, limit: int = 40) -> str:
+    """The summary for the terminal: all of it when short, else each table's first rows."""
+    lines = markdown.rstrip().splitlines()
+    if len(lines) <= limit:
+        return "\n".join(lines)
+    out: list[str] = []
+    rows = 0
+    for line in lines:
+        rows = rows + 1 if line.startswith("|") else 0
+        if rows == 13:
+            out.append("| ... |")
+        if rows <= 12:
+            out.append(line)
+    return "\n".join(out)
 
 
 # --------------------------------------------------------------------------- diff
