@@ -37,7 +37,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
-from chaos.errors import ChaosError, RevertError, RunError
+from chaos.errors import ChaosError, LiveError, RevertError, RunError
 from chaos.live.drivers.base import Action, Driver, DriverKind, Handle, InjectContext
 from chaos.live.drivers.fake import FakeDriver
 from chaos.live.drivers.routes import plan_all
@@ -288,8 +288,8 @@ class FaultRunner:
                 if self._applied[fault_id].end_s is None:
                     try:
                         self._revert(fault_id, by=self.reason.value)
-                    except ChaosError as exc:
-                        failures.append((fault_id, exc))
+                    except Exception as exc:  # noqa: BLE001 - one failed revert must not stop the others
+                        failures.append((fault_id, _as_live_error(exc)))
             self.phase = Phase.STOPPED
             self._journal.close()
         finally:
@@ -364,9 +364,12 @@ class FaultRunner:
         driver = self._driver(applied.action)
         try:
             driver.revert(applied.handle)
-        except ChaosError as exc:
-            self._journal.revert_failed(fault_id, exc.message)
-            raise
+        except Exception as exc:  # noqa: BLE001 - journaled and raised as a LiveError either way
+            error = _as_live_error(exc)
+            self._journal.revert_failed(fault_id, error.message)
+            if error is exc:
+                raise
+            raise error from exc
         now = self.elapsed()
         self._journal.reverted(fault_id, now, by)
         applied.end_s = now
@@ -426,6 +429,11 @@ class FaultRunner:
             self._deferred = signum  # finish reverting first; stop() raises it afterwards
             return
         raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _as_live_error(exc: Exception) -> ChaosError:
+    """A driver's own error as it is; anything else (an SDK's exception) wrapped, so it is reported like one."""
+    return exc if isinstance(exc, ChaosError) else LiveError(f"{type(exc).__name__}: {exc}")
 
 
 def revert_error(failures: Sequence[tuple[Handle, ChaosError, Driver]], run_dir: Path | None) -> RevertError:
@@ -538,9 +546,10 @@ def recover(run_dir: Path, *, allow_remote: bool = False,
             try:
                 if driver is not None:
                     driver.revert(fault.handle)
-            except ChaosError as exc:
-                journal.revert_failed(fault.id, exc.message, run_id=fault.run_id)
-                failures.append((fault.handle, exc, driver))  # type: ignore[arg-type]
+            except Exception as exc:  # noqa: BLE001 - one failed revert must not stop the others
+                error = _as_live_error(exc)
+                journal.revert_failed(fault.id, error.message, run_id=fault.run_id)
+                failures.append((fault.handle, error, driver))  # type: ignore[arg-type]
                 continue
             journal.reverted(fault.id, None, "recover", run_id=fault.run_id)
             reverted.append(fault.label)

@@ -334,3 +334,24 @@ def test_journal_lines_are_json_with_wall_time(tmp_path: Path) -> None:
     event = json.loads(line)
     assert event["event"] == "run" and event["run_id"] == "abc12345" and event["pid"] == os.getpid()
     assert event["wall"].endswith("+00:00")
+
+
+def test_an_unexpected_exception_in_a_revert_is_reported_and_the_others_still_reverted(
+        experiment: Make, trio_state: StackState, tmp_path: Path) -> None:
+    class Broken(FakeDriver):
+        def revert(self, handle: Handle) -> None:
+            if handle["id"] == "f2":
+                raise ConnectionResetError("the engine went away")  # an SDK's own exception, not chaoslab's
+            super().revert(handle)
+
+    drivers = {kind: Broken(kind) for kind in DriverKind}
+    clock = ManualClock()
+    runner = FaultRunner(experiment("- {kind: crash, target: db, at: 1s}\n- {kind: hang, target: api, at: 2s}\n"
+                                    "- {kind: latency, target: db, at: 3s, delay: 5ms}\n"),
+                         trio_state, tmp_path, drivers=drivers, clock=clock, handle_signals=False)
+    runner.start()
+    run_to(runner, clock, 5.0)
+    with pytest.raises(RevertError, match="ConnectionResetError: the engine went away"):
+        runner.stop()
+    assert [f.id for f in iter_open(tmp_path)] == ["f2"]
+    assert sum(len(d.applied) for d in drivers.values()) == 1
