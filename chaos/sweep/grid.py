@@ -36,6 +36,7 @@ from chaos.model.experiment import Experiment
 from chaos.model.faults import FAULT_CLASSES, AnyFault, FaultKind, FaultSpec, TargetKind
 from chaos.model.overrides import revalidate, set_path
 from chaos.model.parsing import Context, Model, RawValue, convert, located, model_fields, one_of, where_of
+from chaos.model.scope import split_edge
 
 
 class FaultMode(enum.Enum):
@@ -120,15 +121,20 @@ def _walk(node: yaml.Node) -> list[yaml.Node]:
 
 @dataclass(frozen=True)
 class FaultText:
-    """One fault as text: a kind, a target, and YAML texts of its other fields (``at``, ``delay``...)."""
+    """One fault as text: a kind, a target, and YAML texts of its other fields (``at``, ``delay``...).
+
+    ``name`` is the template's label (``crash``, ``latency(delay=1s)``), so that faults of one
+    kind with different settings stay apart in tables and heatmaps.
+    """
 
     kind: FaultKind
     target: str
     params: tuple[tuple[str, str], ...]
+    name: str = ""
 
     @property
     def label(self) -> str:
-        return f"{self.kind.value}:{self.target}"
+        return f"{self.name or self.kind.value}:{self.target}"
 
     def build(self, source: str) -> AnyFault:
         """The fault, parsed and checked as if written in a file."""
@@ -178,7 +184,7 @@ class FaultTemplate:
                    else [f"{a}->{b}" for a, b in topo.edges])
         given = {k for k, _ in self.params}
         timing = [(k, v) for k, v in default_timing(experiment) if k not in given]
-        return [FaultText(self.kind, target, tuple(timing) + self.params) for target in targets]
+        return [FaultText(self.kind, target, tuple(timing) + self.params, self.label) for target in targets]
 
 
 def _fault_kind(text: str, option: str) -> FaultKind:
@@ -314,7 +320,7 @@ def build(base: Experiment, variant: Variant) -> Experiment:
     """The experiment of one variant, checked as a whole again."""
     experiment = base
     if variant.faults is not None:
-        faults = tuple(f.build(f"--each-{'edge' if '->' in f.target else 'service'}") for f in variant.faults)
+        faults = tuple(f.build("--each-edge" if split_edge(f.target) else "--each-service") for f in variant.faults)
         if variant.mode is FaultMode.ADD:
             faults = experiment.faults + faults
         experiment = located(dataclasses.replace(experiment, faults=faults), where_of(experiment))

@@ -143,5 +143,6 @@ def test_keys_are_stable_readable_and_distinguish_parameters(fan: Experiment) ->
     two = make_plan([], ["latency=2s"], []).variants(fan)[0]
     assert one.key == make_plan([], ["latency=1s"], []).variants(fan)[0].key
     assert one.key != two.key
-    assert one.key.startswith("latency_a-_leaf-")
+    assert one.key.startswith("latency_delay=1s_a-_leaf-")
+    assert one.fault_label == "latency(delay=1s):a->leaf"
     assert "/" not in Variant(settings=parse_set("services.a.calls.leaf.timeout=1s")).key
