@@ -205,6 +205,13 @@ def arrivals(curve: RateCurve, scale: float, rng: random.Random, start: float = 
         t = cand
 
 
+def arrival_rng(seed: int | None, process: int, dispatcher: int, entry: int) -> random.Random:
+    """The random stream of one dispatcher's arrivals: seeded, so a run's arrival times can be replayed."""
+    if seed is None:
+        return random.Random()
+    return random.Random(f"{seed}/{process}/{dispatcher}/{entry}")
+
+
 def _spikes_on(entry: str, spikes: tuple[LoadSpike, ...], duration_s: float) -> list[tuple[float, float, float]]:
     return [(s.at, s.end(duration_s), s.factor) for s in spikes if s.target in (entry, ALL_ENTRYPOINTS)]
 

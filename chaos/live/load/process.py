@@ -36,7 +36,7 @@ from gevent import GreenletExit
 from chaos.live.emulator.budget import RetryBudget, backoff_delay
 from chaos.live.load import client
 from chaos.live.load.answers import Outcome
-from chaos.live.load.plan import LoadPlan, arrivals
+from chaos.live.load.plan import LoadPlan, arrival_rng, arrivals
 from chaos.live.load.tally import Merger, Tally
 
 log = logging.getLogger("chaoslab.load")
@@ -138,16 +138,13 @@ class Generator:
         if not self.started.wait(timeout=60.0):
             log.error("the load never started (no start time from the master within 60 s)")
             return
-        dispatchers = [gevent.spawn(self._dispatch, i, self._rng(ordinal, i)) for i in range(len(self.curves))]
+        seed = self.plan.seed
+        dispatchers = [gevent.spawn(self._dispatch, i, arrival_rng(seed, self.index, ordinal, i))
+                       for i in range(len(self.curves))]
         try:
             gevent.joinall(dispatchers)
         finally:
             gevent.killall(dispatchers)
-
-    def _rng(self, ordinal: int, entry: int) -> random.Random:
-        if self.plan.seed is None:
-            return random.Random()
-        return random.Random(f"{self.plan.seed}/{self.index}/{ordinal}/{entry}")
 
     def _dispatch(self, i: int, rng: random.Random) -> None:
         for t in arrivals(self.curves[i], 1.0 / self.users_total, rng):
