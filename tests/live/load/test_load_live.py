@@ -1,0 +1,217 @@
+"""The load generator against /work servers on 127.0.0.1: rates, spikes, latency, retries, causes, caps.
+
+Each test runs Locust for a few seconds. Rates are checked two ways: against the
+plan's own seeded arrival stream (every planned arrival is sent: the total matches
+exactly) and against the Poisson error around the target rate.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from loadkit import BOUNDS, constant, entry, make_plan, poisson_ok, run, spike, topology
+
+from chaos.live.load import LoadPlan, SecondStats, StopReason
+from chaos.live.load.plan import arrival_rng, arrivals
+from chaos.live.load.workserver import Reply, WorkServer
+from chaos.model.load import Step
+from chaos.run import Cause
+
+Server = Callable[..., WorkServer]
+
+
+def planned(plan: LoadPlan, name: str, users: int = 1, process: int = 0) -> list[float]:
+    """The arrival times the seeded plan holds for one entrypoint (one process, ``users`` dispatchers)."""
+    i = [e.name for e in plan.entrypoints].index(name)
+    curve = plan.entrypoints[i].curve()
+    return sorted(t for user in range(users)
+                  for t in arrivals(curve, 1.0 / users, arrival_rng(plan.seed, process, user, i))
+                  if t < plan.duration_s)
+
+
+def matches_plan(series: list[SecondStats], times: list[float], seconds: int) -> bool:
+    """Does each second hold the planned arrivals, give or take those sent late across its edges?
+
+    A request counts in the second it started: one planned at 0.999 s and sent 2 ms late
+    counts in second 1. So a second may lose the arrivals planned within the largest lag
+    of its end, and gain those planned within the largest lag of its start.
+    """
+    lag = max(r.max_lag_s for r in series) + 0.001
+    for k in range(seconds):
+        planned_k = sum(1 for t in times if k <= t < k + 1)
+        leave = sum(1 for t in times if k + 1 - lag <= t < k + 1)
+        enter = sum(1 for t in times if k - lag <= t < k)
+        if not planned_k - leave <= series[k].requests <= planned_k + enter:
+            return False
+    return True
+
+
+def test_a_constant_rate_is_sent_in_full_and_counted_consistently(server: Server, tmp_path: Path) -> None:
+    srv = server(lambda n: Reply(delay_s=0.02))
+    plan = make_plan(topology(), constant(300.0, 4.0), {"web": srv.url}, 4.0)
+    out = run(plan, tmp_path)
+    series = out.series("web")
+    want = planned(plan, "web")
+    assert out.summed("web", "requests") == len(want)  # every planned arrival was sent
+    assert matches_plan(series, want, 4)
+    assert all(poisson_ok(rec.requests, 300.0) for rec in series[:4])
+    web = out.summary.totals["web"]
+    assert out.summary.reason is StopReason.FINISHED and not out.summary.capped
+    # On a busy machine the process may stall for some milliseconds (late arrivals are
+    # counted), but it never falls behind for good: nothing dropped, nothing far off.
+    assert web.dropped == 0 and web.max_lag_s < 0.5
+    assert web.requests == web.ok == web.attempts == srv.hits and web.failed == 0
+    for field in ("requests", "ok", "attempts"):
+        assert out.summed("web", field) == getattr(web, field)
+    for rec in series:
+        assert sum(rec.hist.values()) == rec.ok and rec.complete
+    # Latency is end to end: nothing faster than the server's 20 ms, and most of it just above.
+    hist: dict[int, int] = {}
+    for rec in series:
+        for k, v in rec.hist.items():
+            hist[k] = hist.get(k, 0) + v
+    assert dict(web.hist) == hist
+    assert min(hist) >= bisect.bisect_left(BOUNDS, 0.02)
+    fast = sum(v for k, v in hist.items() if k < len(BOUNDS) and BOUNDS[k] <= 0.05)
+    assert fast >= 0.9 * web.ok
+
+
+def test_a_step_changes_the_rate_at_its_second(server: Server, tmp_path: Path) -> None:
+    srv = server()
+    plan = make_plan(topology(), Step(rate=100.0, to=400.0, at=2.0).segments(4.0), {"web": srv.url}, 4.0)
+    out = run(plan, tmp_path)
+    got = [r.requests for r in out.series("web")][:4]
+    for n, rate in zip(got, (100.0, 100.0, 400.0, 400.0), strict=True):
+        assert poisson_ok(n, rate), got
+    assert sum(got[2:]) > 3 * sum(got[:2])
+    assert out.summary.totals["web"].requests == len(planned(plan, "web"))
+
+
+def test_a_load_spike_multiplies_only_its_entrypoint_during_its_window(server: Server, tmp_path: Path) -> None:
+    a, b = server(), server()
+    plan = make_plan(topology(entry("a"), entry("b")), constant(200.0, 5.0), {"a": a.url, "b": b.url}, 5.0,
+                     spikes=[spike("a", 2.0, 2.0, 3.0)])
+    out = run(plan, tmp_path)
+    ra = [r.requests for r in out.series("a")][:5]
+    rb = [r.requests for r in out.series("b")][:5]
+    for n, rate in zip(ra, (100.0, 100.0, 300.0, 300.0, 100.0), strict=True):
+        assert poisson_ok(n, rate), ra
+    assert all(poisson_ok(n, 100.0) for n in rb), rb
+    spiked, base = ra[2] + ra[3], ra[0] + ra[1] + ra[4]
+    assert 2.4 < (spiked / 2) / (base / 3) < 3.6
+    assert (a.hits, b.hits) == (out.summary.totals["a"].attempts, out.summary.totals["b"].attempts)
+
+
+def test_the_load_is_open_loop_a_slow_server_does_not_slow_it(server: Server, tmp_path: Path) -> None:
+    # Each answer takes 1 s: a closed loop of a few users would send a few requests a second.
+    srv = server(lambda n: Reply(delay_s=1.0))
+    plan = make_plan(topology(), constant(150.0, 3.0), {"web": srv.url}, 3.0, drain_s=2.0)
+    out = run(plan, tmp_path)
+    series = out.series("web")
+    assert all(poisson_ok(r.requests, 150.0) for r in series[:3]), [r.requests for r in series]
+    assert series[1].in_flight > 100  # about 150 requests wait on the server at any time
+    web = out.summary.totals["web"]
+    assert web.ok == web.requests == len(planned(plan, "web")) and web.unfinished == 0
+    slow = bisect.bisect_left(BOUNDS, 1.0)
+    assert min(web.hist) >= slow and max(web.hist) <= slow + 2
+
+
+def test_retries_are_applied_and_counted(server: Server, tmp_path: Path) -> None:
+    coin = random.Random(5)
+    flaky = server(lambda n: Reply(503, "injected") if coin.random() < 0.5 else Reply())
+    dead = server(lambda n: Reply(503, "rejected"))
+    topo = topology(entry("flaky", retries=2, base=0.005), entry("dead", retries=3, budget=0.1))
+    plan = make_plan(topo, constant(300.0, 3.0), {"flaky": flaky.url, "dead": dead.url}, 3.0)
+    out = run(plan, tmp_path)
+    f, d = out.summary.totals["flaky"], out.summary.totals["dead"]
+    for t in (f, d):
+        assert t.retries == t.attempts - t.requests and t.unfinished == 0
+        assert t.requests == t.ok + t.failed
+    assert (flaky.hits, dead.hits) == (f.attempts, d.attempts)
+    # p = 0.5, two retries: (1 - p^3) / (1 - p) = 1.75 attempts per request; p^3 of them fail.
+    assert f.attempts / f.requests == pytest.approx(1.75, abs=0.1)
+    assert f.errors[Cause.INJECTED] / f.requests == pytest.approx(0.125, abs=0.04)
+    assert f.failed == f.errors[Cause.INJECTED]
+    # A budget of 0.1 tokens per request allows about one retry in ten, not three per request.
+    assert d.errors[Cause.REJECTED] == d.requests and d.ok == 0
+    assert d.retries <= 0.1 * d.requests + 1 and d.retries >= 0.1 * d.requests - 2
+    assert out.summed("flaky", "retries") == f.retries and out.summed("dead", "attempts") == d.attempts
+
+
+def test_timeouts_end_each_attempt_and_are_retried(server: Server, tmp_path: Path) -> None:
+    srv = server(lambda n: Reply(delay_s=0.5))
+    plan = make_plan(topology(entry(timeout=0.05, retries=1, base=0.02)), constant(100.0, 3.0),
+                     {"web": srv.url}, 3.0)
+    out = run(plan, tmp_path)
+    web = out.summary.totals["web"]
+    assert web.errors[Cause.TIMEOUT] == web.requests > 200 and web.ok == 0 and not web.hist
+    assert web.attempts == 2 * web.requests == srv.hits
+    assert out.series("web")[1].in_flight < 20  # requests end after 0.05 + 0.02 + 0.05 s, not 0.5 s
+
+
+REPLIES = (Reply(), Reply(503, "rejected"), Reply(503, "injected"), Reply(503, "dependency"),
+           Reply(503, "circuit_open"), Reply(504, "timeout"), Reply(503), Reply(500), Reply(404), Reply(201))
+CAUSE_OF = (None, Cause.REJECTED, Cause.INJECTED, Cause.DEPENDENCY, Cause.CIRCUIT_OPEN, Cause.TIMEOUT,
+            Cause.REJECTED, Cause.DEPENDENCY, "client", None)
+
+
+def test_causes_are_decoded_from_answers_and_broken_connections(server: Server, tmp_path: Path) -> None:
+    mixed = server(lambda n: REPLIES[n % len(REPLIES)])
+    hangup = server(lambda n: Reply(hang_up=True))
+    closed = server()
+    closed.close()  # its port now refuses connections
+    urls = {"mixed": mixed.url, "hangup": hangup.url, "refused": closed.url}
+    plan = make_plan(topology(entry("mixed"), entry("hangup"), entry("refused")), constant(300.0, 3.0), urls, 3.0)
+    out = run(plan, tmp_path)
+    m = out.summary.totals["mixed"]
+    assert m.requests == mixed.hits
+    expected: dict[object, int] = {}
+    for n in range(mixed.hits):
+        expected[CAUSE_OF[n % len(REPLIES)]] = expected.get(CAUSE_OF[n % len(REPLIES)], 0) + 1
+    assert m.ok == expected[None] and m.client_errors == expected["client"]
+    for cause in Cause:
+        assert m.errors[cause] == expected.get(cause, 0), cause
+    for name in ("hangup", "refused"):
+        t = out.summary.totals[name]
+        assert t.requests > 200 and t.errors[Cause.CRASHED] == t.requests and t.ok == 0
+    assert hangup.hits == out.summary.totals["hangup"].attempts
+
+
+def test_the_request_cap_stops_the_load(server: Server, tmp_path: Path) -> None:
+    srv = server()
+    plan = make_plan(topology(), constant(200.0, 5.0), {"web": srv.url}, 5.0, max_requests=150)
+    out = run(plan, tmp_path)
+    assert out.summary.reason is StopReason.CAPPED and out.summary.capped
+    assert out.summary.totals["web"].requests == 150 == srv.hits
+    assert out.summed("web", "requests") == 150
+
+
+def test_a_generator_that_falls_behind_says_so(server: Server, tmp_path: Path) -> None:
+    srv = server(lambda n: Reply(delay_s=0.5))
+    plan = make_plan(topology(), constant(100.0, 2.0), {"web": srv.url}, 2.0, max_in_flight=10)
+    out = run(plan, tmp_path)
+    web = out.summary.totals["web"]
+    assert web.dropped > 100 and web.requests + web.dropped == len(planned(plan, "web"))
+    assert out.summary.behind and out.summed("web", "dropped") == web.dropped
+    assert max(r.in_flight for r in out.series("web")) <= 10
+
+
+def test_distributed_mode_streams_the_same_totals_as_its_workers_count(server: Server, tmp_path: Path) -> None:
+    srv = server(lambda n: Reply(503, "injected") if n % 10 == 0 else Reply(delay_s=0.005))
+    plan = make_plan(topology(entry(retries=1)), constant(400.0, 4.0), {"web": srv.url}, 4.0)
+    out = run(plan, tmp_path, workers=2)
+    web = out.summary.totals["web"]
+    series = out.series("web")
+    assert all(r.complete for r in series)
+    for field in ("requests", "attempts", "retries", "ok", "unfinished"):
+        assert out.summed("web", field) == getattr(web, field), field
+    assert sum(r.failed for r in series) == web.failed
+    assert srv.hits == web.attempts and web.requests == web.ok + web.failed
+    assert web.requests == len(planned(plan, "web", users=1, process=0)) + len(planned(plan, "web", 1, 1)) \
+        or poisson_ok(web.requests, 1600.0)
+    assert all(poisson_ok(r.requests, 400.0) for r in series[:4]), [r.requests for r in series]
+    assert web.retries == pytest.approx(0.1 * web.requests, abs=4.5 * (0.09 * web.requests) ** 0.5)

@@ -1,0 +1,119 @@
+"""The load plan, without Locust: rate curves from profile, shares and spikes; Poisson arrivals; its file form."""
+
+from __future__ import annotations
+
+import random
+import statistics
+from pathlib import Path
+
+import pytest
+from loadkit import constant, entry, make_plan, spike, topology
+
+from chaos.errors import InputError
+from chaos.live.load import LoadPlan, plan_experiment
+from chaos.live.load.plan import arrivals, default_cap
+from chaos.live.stackspec import Jitter
+from chaos.model.files import load_experiment
+from chaos.model.load import RateCurve, Segment, Step
+from chaos.run import as_bound
+
+ROOT = Path(__file__).resolve().parents[3]
+URLS = {"a": "http://127.0.0.1:1", "b": "http://127.0.0.1:2"}
+
+
+def two_entries() -> object:
+    return topology(entry("a", share=3.0), entry("b", share=1.0))
+
+
+def test_shares_are_relative_and_a_spike_multiplies_only_its_entrypoint_over_its_window() -> None:
+    plan = make_plan(two_entries(), constant(100.0, 10.0), URLS, 10.0, spikes=[spike("a", 2.0, 3.0, 4.0)])
+    a, b = plan.entry("a").curve(), plan.entry("b").curve()
+    assert [a.rate_at(t) for t in (0.0, 1.99, 2.0, 4.99, 5.0, 9.9)] == [75.0, 75.0, 300.0, 300.0, 75.0, 75.0]
+    assert [b.rate_at(t) for t in (0.0, 3.0, 9.9)] == [25.0, 25.0, 25.0]
+    assert plan.entry("a").expected(0.0, 10.0) == pytest.approx(75.0 * 10 + 225.0 * 3)
+    assert plan.expected() == pytest.approx(75.0 * 10 + 225.0 * 3 + 250.0)
+
+
+def test_spikes_on_all_entrypoints_and_overlapping_spikes_multiply() -> None:
+    spikes = [spike("*", 1.0, 4.0, 2.0), spike("b", 3.0, 4.0, 3.0)]
+    plan = make_plan(two_entries(), constant(40.0, 10.0), URLS, 10.0, spikes=spikes)
+    b = plan.entry("b").curve()
+    assert [b.rate_at(t) for t in (0.5, 1.5, 3.5, 5.5, 7.5)] == [10.0, 20.0, 60.0, 30.0, 10.0]
+    assert plan.entry("a").curve().rate_at(3.5) == 60.0
+
+
+def test_a_spike_without_duration_lasts_to_the_end_and_ramps_keep_their_slope() -> None:
+    ramp = (Segment(0.0, 10.0, 0.0, 100.0),)
+    plan = make_plan(topology(entry("a")), ramp, {"a": URLS["a"]}, 10.0,
+                     spikes=[spike("a", 5.0, None, 2.0)])  # type: ignore[arg-type]
+    curve = plan.entry("a").curve()
+    assert curve.rate_at(2.5) == pytest.approx(25.0)
+    assert curve.rate_at(7.5) == pytest.approx(150.0)
+    assert plan.entry("a").expected(0.0, 10.0) == pytest.approx(125.0 + 2 * 375.0)
+
+
+@pytest.mark.parametrize("rate", [5.0, 200.0])
+def test_arrivals_are_poisson_at_the_curve_rate(rate: float) -> None:
+    curve = RateCurve(Step(rate=rate, to=2 * rate, at=50.0).segments(100.0))
+    times = list(arrivals(curve, 1.0, random.Random(3)))
+    first = [t for t in times if t < 50.0]
+    assert abs(len(first) - 50 * rate) < 4 * (50 * rate) ** 0.5
+    assert abs(len(times) - len(first) - 100 * rate) < 4 * (100 * rate) ** 0.5
+    # Poisson, not evenly spaced: counts per second have variance equal to their mean.
+    per_second = [0] * 50
+    for t in first:
+        per_second[int(t)] += 1
+    assert 0.6 < statistics.variance(per_second) / statistics.mean(per_second) < 1.5
+    assert times == sorted(times) and times[-1] < 100.0
+
+
+def test_split_streams_add_up_to_the_whole_rate() -> None:
+    curve = RateCurve(constant(300.0, 20.0))
+    counts = [sum(1 for _ in arrivals(curve, 1 / 3, random.Random(k))) for k in range(3)]
+    assert abs(sum(counts) - 6000) < 4 * 6000**0.5
+    assert len(set(counts)) == 3  # independent streams, not copies
+
+
+def test_plan_file_round_trip_keeps_everything() -> None:
+    plan = make_plan(topology(entry("a", timeout=0.5, retries=2, base=0.02, budget=0.2),
+                              entry("b", share=2.0)),
+                     constant(30.0, 4.0), URLS, 4.0, spikes=[spike("*", 1.0, 1.0, 3.0)], max_requests=77,
+                     drain_s=2.5, max_in_flight=9)
+    again = LoadPlan.from_json(plan.to_json())
+    assert again == plan
+    assert again.entry("a").retries.max == 2 and again.entry("a").retries.jitter is Jitter.NONE
+    assert again.entry("a").work_url == "http://127.0.0.1:1/work"
+
+
+def test_the_default_cap_is_far_above_what_the_profile_sends() -> None:
+    plan = make_plan(topology(entry("a")), constant(100.0, 10.0), {"a": URLS["a"]}, 10.0)
+    assert plan.max_requests == default_cap(1000.0)
+    assert plan.max_requests > 1000 + 10 * 1000**0.5
+
+
+def test_an_experiment_becomes_a_plan_with_its_spikes_retries_and_thresholds() -> None:
+    experiment = load_experiment(ROOT / "experiments" / "retry-storm.yaml")
+    plan = plan_experiment(experiment, {"browse": "http://127.0.0.1:9001/", "buy": "http://127.0.0.1:9002"})
+    browse, buy = plan.entry("browse"), plan.entry("buy")
+    assert browse.curve().rate_at(30.0) == pytest.approx(270.0)
+    assert browse.curve().rate_at(65.0) == pytest.approx(1350.0)
+    assert buy.curve().rate_at(80.0) == pytest.approx(30.0)
+    assert (browse.timeout_s, browse.retries.max, browse.retries.base_s) == (3.0, 1, 0.2)
+    assert browse.work_url == "http://127.0.0.1:9001/work"
+    assert {as_bound(1.0), as_bound(3.0)} <= set(plan.bounds)
+    assert plan.seed == experiment.seed and plan.duration_s == 360.0
+
+
+@pytest.mark.parametrize(("urls", "message"), [
+    ({"a": URLS["a"]}, "no URL for entrypoint 'b'"),
+    ({**URLS, "bb": "http://127.0.0.1:3"}, "unknown entrypoint 'bb' (did you mean 'b'?)"),
+    ({"a": "https://127.0.0.1:1", "b": URLS["b"]}, "not a plain http://host:port/prefix URL"),
+])
+def test_urls_must_match_the_entrypoints(urls: dict[str, str], message: str) -> None:
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?")):
+        make_plan(two_entries(), constant(10.0, 1.0), urls, 1.0)
+
+
+def test_a_spike_on_an_unknown_entrypoint_is_refused() -> None:
+    with pytest.raises(InputError, match="unknown entrypoint 'aa'"):
+        make_plan(two_entries(), constant(10.0, 1.0), URLS, 1.0, spikes=[spike("aa", 0.0, 1.0, 2.0)])

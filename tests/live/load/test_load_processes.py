@@ -1,0 +1,101 @@
+"""Locust stays behind the process boundary, and never outlives a run: stop(), the parent's exit, its SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from loadkit import alive, constant, group_members, make_plan, topology, wait_until
+
+from chaos.live.load import LoadGenerator, StopReason
+from chaos.live.load.workserver import WorkServer
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_importing_the_api_imports_neither_locust_nor_gevent() -> None:
+    code = textwrap.dedent("""
+        import sys
+        import chaos.live.load
+        import chaos.live.load.generator, chaos.live.load.plan, chaos.live.load.records
+        import chaos.live.load.tally, chaos.live.load.answers, chaos.live.load.workserver
+        from chaos.live.load import LoadGenerator, plan_load
+        print(sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent', 'greenlet', 'zmq')))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_stop_ends_the_load_early_and_leaves_no_process(server: Callable[..., WorkServer], tmp_path: Path) -> None:
+    srv = server()
+    plan = make_plan(topology(), constant(100.0, 60.0), {"web": srv.url}, 60.0)
+    load = LoadGenerator(plan, tmp_path, workers=0)
+    load.start()
+    try:
+        load.wait_started(timeout_s=60.0)
+        assert wait_until(lambda: load.record("web", 1) is not None, timeout=10.0)
+        pgid = load.pgid
+        assert pgid is not None and group_members(pgid)
+        began = time.monotonic()
+        summary = load.stop()
+        assert time.monotonic() - began < 8.0
+    finally:
+        load.stop()
+    assert summary.reason is StopReason.STOPPED
+    assert not any(alive(pid) for pid in load.pids) and group_members(pgid) == []
+    web = summary.totals["web"]
+    assert 100 <= web.requests < 100 * 15  # it ran for seconds, not the planned minute
+    assert web.requests == web.ok + web.failed + web.client_errors + web.unfinished
+    assert srv.hits == web.attempts
+
+
+PARENT = textwrap.dedent("""
+    import json, sys, time
+    from chaos.live.load import LoadGenerator, LoadPlan
+    plan = LoadPlan.from_json(json.loads(sys.argv[1]))
+    load = LoadGenerator(plan, sys.argv[2], workers=int(sys.argv[3]))
+    load.start()
+    load.wait_started(timeout_s=60.0)
+    print(json.dumps({"pids": load.pids, "pgid": load.pgid}), flush=True)
+    if sys.argv[4] == "sleep":
+        time.sleep(120)   # the test kills us long before
+""")
+
+
+@pytest.mark.parametrize(("workers", "ending"), [(0, "kill"), (2, "kill"), (0, "exit")])
+def test_the_locust_processes_end_when_their_parent_dies_or_exits(
+        server: Callable[..., WorkServer], tmp_path: Path, workers: int, ending: str) -> None:
+    srv = server()
+    plan = make_plan(topology(), constant(50.0, 60.0), {"web": srv.url}, 60.0)
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, json.dumps(plan.to_json()), str(tmp_path),
+                               str(workers), "sleep" if ending == "kill" else "exit"],
+                              stdout=subprocess.PIPE, cwd=ROOT, text=True)
+    try:
+        assert parent.stdout is not None
+        line = parent.stdout.readline()  # bounded: the parent gives up after 60 s itself
+        info = json.loads(line)
+        pids, pgid = info["pids"], info["pgid"]
+        assert len(pids) == workers + 1
+        if ending == "kill":
+            assert all(alive(pid) for pid in pids)
+            parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=30)
+        assert wait_until(lambda: not group_members(pgid), timeout=15.0), group_members(pgid)
+        assert not any(alive(pid) for pid in pids)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(timeout=10)
+        if parent.stdout is not None:
+            parent.stdout.close()
+        if "pgid" in locals() and group_members(pgid):
+            os.killpg(pgid, signal.SIGKILL)  # only if the test failed: leave nothing behind
