@@ -15,8 +15,10 @@ Semantics follow the official server (``proxy.go``, ``proxy_collection.go``):
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
+import socket
 from dataclasses import dataclass
 
 from .address import bound_address, open_listener, split_host_port
@@ -26,6 +28,18 @@ from .protocol import PROXY_EXISTS, PROXY_NOT_FOUND, TOXIC_EXISTS, TOXIC_NOT_FOU
 from .toxics import ToxicConfig, ToxicDraft, updated_toxic
 
 _log = logging.getLogger(__name__)
+
+DIAL_TIMEOUT_S = 5.0
+RESOLVE_TIMEOUT_S = 2.0
+RESOLVE_CACHE_S = 1.0   # containers come and go: look names up again often, but not per connection
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,8 @@ class Proxy:
         self._server: asyncio.Server | None = None
         self._connections: set[Connection] = set()
         self._generation = 0  # bumped on every start/stop: a dial that outlived it is dropped
+        self._lookup: asyncio.Future | None = None  # the upstream name's lookup in progress
+        self._resolved: tuple[tuple[str, int], str | None, float] | None = None  # (name, ip or None, when)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -119,7 +135,35 @@ class Proxy:
 
     async def _dial(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         address = split_host_port(self.upstream)
-        return await asyncio.open_connection(address.host or None, int(address.port))
+        host, port = await self._resolve(address.host or None, int(address.port))
+        return await asyncio.wait_for(asyncio.open_connection(host, port), DIAL_TIMEOUT_S)
+
+    async def _resolve(self, host: str | None, port: int) -> tuple[str | None, int]:
+        """The upstream's address, looked up once at a time per proxy and with a time limit.
+
+        A name that does not resolve at once (a stopped container's name, with a host resolver
+        that never answers) would otherwise hold one of the loop's few resolver threads per
+        connection for the resolver's own timeout, and a handful of them stalls every proxy.
+        """
+        if host is None or _is_address(host):
+            return host, port
+        now = asyncio.get_running_loop().time()
+        cached = self._resolved
+        if cached is not None and cached[0] == (host, port) and now - cached[2] < RESOLVE_CACHE_S:
+            if cached[1] is None:
+                raise OSError(f"cannot resolve {host} (looked up {now - cached[2]:.1f}s ago)")
+            return cached[1], port
+        if self._lookup is None or self._lookup.done():
+            self._lookup = asyncio.ensure_future(asyncio.wait_for(
+                asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT_S))
+        try:
+            infos = await asyncio.shield(self._lookup)
+        except (TimeoutError, OSError) as exc:
+            self._resolved = ((host, port), None, now)
+            raise OSError(f"cannot resolve {host}: {exc or 'timed out'}") from None
+        ip = str(infos[0][4][0])
+        self._resolved = ((host, port), ip, now)
+        return ip, port
 
     # Toxics.
 
