@@ -23,6 +23,7 @@ from typing import Any
 from chaos.errors import InputError
 from chaos.model.alerts import AlertRule, AnyAlertRule
 from chaos.model.faults import AnyFault, FaultSpec, TargetKind
+from chaos.model.live_target import LiveTarget
 from chaos.model.load import AnyLoadProfile, LoadProfile
 from chaos.model.parsing import Model, Raw, Seconds, Where, did_you_mean, fld, one_of, where_of
 from chaos.model.scope import Scope, ScopeKind, split_edge
@@ -54,6 +55,7 @@ class Experiment(Model):
     alerts: tuple[AlertRule, ...] = fld((), doc="alert rules")
     seed: int = fld(1, ge=0, doc="random seed; the same seed gives the same figures")
     replications: int = fld(1, ge=1, doc="independent runs with seeds seed, seed+1, ...")
+    live: LiveTarget | None = fld(None, doc="run live against your own Compose stack (default: a generated one)")
     description: str = fld("")
     baseline_topology: Topology | None = fld(None, internal=True,
                                               doc="the topology before overrides (what a rollback restores)")
@@ -106,6 +108,8 @@ class Experiment(Model):
             if rule.name in names:
                 raise rule.error("name", f"duplicate alert name '{rule.name}'")
             names.add(rule.name)
+        if self.live is not None:
+            self.live.check(self.topology)
         labels: set[str] = set()
         for fault in self.fault_list:
             if fault.name is not None and fault.name in labels:
