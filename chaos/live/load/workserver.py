@@ -143,3 +143,26 @@ class WorkServer:
             for transport in list(self.open):
                 transport.abort()
             await self._server.wait_closed()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m chaos.live.load.workserver [--port P] [--delay-ms D]``: serve /work until stdin closes.
+
+    Prints its URL on the first line. Reading stdin to its end is how it stops with the
+    process that started it.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m chaos.live.load.workserver", description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)")
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="answer every request after this delay")
+    args = parser.parse_args(argv)
+    reply = Reply(delay_s=args.delay_ms / 1000.0)
+    with WorkServer(lambda n: reply, port=args.port) as server:
+        print(server.url, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()
