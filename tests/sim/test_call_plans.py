@@ -129,6 +129,7 @@ def test_timeouts_and_abandoned_work(cancel: bool) -> None:
     assert abs(sum(busy) / len(busy) - expected) <= Z * math.sqrt(expected / len(busy))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("capacity", "duration"), [(1, 300), (3, 600), (10, 1500)])  # rarer: longer
 def test_a_full_queue_rejects_with_the_mm1k_blocking_probability(capacity: int, duration: float) -> None:
     # One worker and room for capacity - 1 waiting: M/M/1/K, which turns away a share
@@ -141,10 +142,11 @@ def test_a_full_queue_rejects_with_the_mm1k_blocking_probability(capacity: int, 
     s = service_series(r, "s")
     share = ratio_estimate(batches(s.errors[Cause.REJECTED], 25), batches(s.requests, 25))
     assert share.covers(blocking), (share, blocking)
-    assert share.half_width < 0.2 * blocking
+    assert share.half_width < 0.25 * blocking  # measured: 3% (K=1) to 13% (K=10)
     assert service_totals(r, "s").failed == sum(s.errors[Cause.REJECTED])
 
 
+@pytest.mark.slow
 def test_lifo_has_the_same_mean_and_a_longer_tail() -> None:
     # Any work-conserving discipline has the same number in system at every moment,
     # hence (Little) the same mean response time, on the very same arrivals and service
