@@ -77,7 +77,8 @@ def to_doc(result: SweepResult, stats: list[VariantStats], crit: dict[str, list[
         "criticality": {k: [row.to_dict() for row in rows] for k, rows in crit.items()},
         "heatmap": heatmap,
         "runs": {"total": result.simulated + result.reused, "simulated": result.simulated, "reused": result.reused,
-                 "worker_s": round(result.worker_s, 3), **result.extra},
+                 "worker_s": round(result.worker_s, 3), "worker_cpu_s": round(result.worker_cpu_s, 3),
+                 **result.extra},
     }
 
 

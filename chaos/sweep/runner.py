@@ -35,6 +35,7 @@ class SweepResult:
     simulated: int = 0
     reused: int = 0
     worker_s: float = 0.0      # simulation time summed over the workers
+    worker_cpu_s: float = 0.0  # the CPU time of the same
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -67,6 +68,7 @@ def run_sweep(experiment: Experiment, plan: Plan, seeds: Sequence[int], executor
         done[outcome.task] = outcome.summary
         result.simulated += 1
         result.worker_s += outcome.wall_s
+        result.worker_cpu_s += outcome.cpu_s
         if progress is not None:
             progress(len(done), result.reused, len(tasks))
     result.results = {v: [done[Task(base.key, v, s)] for s in seeds] for v in variants}

@@ -104,6 +104,7 @@ class Store:
         path = self.path(outcome.task)
         path.parent.mkdir(parents=True, exist_ok=True)
         doc = {"fingerprint": fp, "variant": outcome.task.variant.label, "key": outcome.task.variant.key,
-               "seed": outcome.task.seed, "wall_s": round(outcome.wall_s, 3), "summary": outcome.summary.to_dict()}
+               "seed": outcome.task.seed, "wall_s": round(outcome.wall_s, 3),
+               "cpu_s": round(outcome.cpu_s, 3), "summary": outcome.summary.to_dict()}
         write_atomic(path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
         return path

@@ -31,14 +31,15 @@ class Outcome:
     task: Task
     summary: RunSummary
     wall_s: float  # simulation and analysis in the worker, for throughput figures
+    cpu_s: float   # the CPU time of the same: less than wall_s when other processes took the core
 
 
 def run_task(experiment: Experiment, task: Task) -> Outcome:
     variant = build(experiment, task.variant)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     run = simulate(variant, task.seed)
     summary = summarize(run, analyze(run))
-    return Outcome(task, summary, time.perf_counter() - started)
+    return Outcome(task, summary, time.perf_counter() - started, time.process_time() - cpu)
 
 
 class Bases:
