@@ -172,6 +172,7 @@ class LoadGenerator:
 
     def wait_started(self, timeout_s: float | None = None) -> LoadStart:
         """Block until second 0 is fixed; raises LiveError (after cleaning up) if Locust does not get there."""
+        self._require_started()
         deadline = time.monotonic() + (self.startup_timeout_s if timeout_s is None else timeout_s)
         with self._cond:
             while self._start is None and not self._eof and time.monotonic() < deadline:
@@ -227,6 +228,7 @@ class LoadGenerator:
         The default timeout is the planned end plus the Locust side's own grace: past it,
         the processes are stopped and LiveError says so.
         """
+        self._require_started()
         if timeout_s is None:
             start = self._start
             begin = start.t0_monotonic if start is not None else time.monotonic()
@@ -261,6 +263,10 @@ class LoadGenerator:
                 break
         self._kill_group()
         return self._finish()
+
+    def _require_started(self) -> None:
+        if not self._procs:
+            raise LiveError("the load generator was not started", hint="call start() first, or use it in a with block")
 
     def _kill_group(self) -> None:
         _terminate(self._procs)

@@ -31,7 +31,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from chaos.live.load.plan import LoadPlan
-from chaos.live.load.process import Aggregator, Generator, LineWriter, StopReason, watch_control
+from chaos.live.load.process import Aggregator, Generator, LineWriter, StopReason, warning_lines, watch_control
 
 RUN_ENV = "CHAOSLAB_LOAD_RUN"
 STATS_FD_ENV = "CHAOSLAB_LOAD_STATS_FD"
@@ -125,14 +125,17 @@ def _init_standalone(environment: Environment, side: Side) -> None:
         _started(writer, t0, "standalone", side.processes)
         gen.begin(t0, 0, 1)
 
-    gen = side.generator = Generator(side.plan, side.processes, lambda records, _report: writer.write(records),
-                                     ready)
+    def deliver(records: list[dict[str, Any]], report: dict[str, Any]) -> None:
+        writer.write(records + warning_lines(report["warnings"]))
+
+    gen = side.generator = Generator(side.plan, side.processes, deliver, ready)
 
     @environment.events.quitting.add_listener
     def quitting(**_: Any) -> None:
         gen.stop(StopReason.STOPPED, drain=False)
         if not gen.finished.is_set() and gen.started.is_set():
             gen._finish(gen.now())  # noqa: SLF001 - a SIGTERM: count what is in flight as unfinished
+        writer.write(warning_lines(gen.report()["warnings"]))
         writer.write([{"type": "end", "reason": gen.reason.value, "totals": gen.tally.totals_wire(),
                        "capped": gen.reason is StopReason.CAPPED, "stragglers": 0, "workers_reported": 1}])
 

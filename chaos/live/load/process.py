@@ -88,6 +88,7 @@ class Generator:
         self.drain_s = plan.drain_s
         self.reason = StopReason.FINISHED
         self.noted: set[str] = set()
+        self.notes: list[str] = []  # warnings not reported yet
         self.jitter = random.Random()
 
     # ------------------------------------------------------------------ life
@@ -124,9 +125,11 @@ class Generator:
         return time.monotonic() - self.t0
 
     def report(self) -> dict[str, Any]:
+        """This process's state for the parent or the master; hands out the warnings noted since the last one."""
+        notes, self.notes = self.notes, []
         return {"closed": self.tally.closed_until, "finished": self.finished.is_set(),
                 "totals": self.tally.totals_wire(), "capped": self.reason is StopReason.CAPPED,
-                "reason": self.reason.value}
+                "reason": self.reason.value, "warnings": notes}
 
     # ------------------------------------------------------------------ dispatch
 
@@ -210,8 +213,10 @@ class Generator:
                 gevent.sleep(delay)
 
     def _note(self, message: str) -> None:
+        """Warn once per message: in the Locust log and, with the next report, to the parent."""
         if message not in self.noted:
             self.noted.add(message)
+            self.notes.append(message)
             log.warning(message)
 
     # ------------------------------------------------------------------ seconds
@@ -286,13 +291,17 @@ class Aggregator:
 
     def _loop(self) -> None:
         while not self.done():
-            self.writer.write(self.merger.ready(time.monotonic() - self.t0))
+            self._write()
             gevent.sleep(0.2)
-        self.writer.write(self.merger.ready(time.monotonic() - self.t0))
+        self._write()
+
+    def _write(self, force: bool = False) -> None:
+        records = self.merger.ready(time.monotonic() - self.t0, force)
+        self.writer.write(records + warning_lines(self.merger.take_warnings()))
 
     def final(self) -> None:
         """Everything not written yet (marked incomplete if a worker's part is missing), then the end line."""
-        self.writer.write(self.merger.ready(time.monotonic() - self.t0, force=True))
+        self._write(force=True)
         reason = self.reason
         if reason is StopReason.FINISHED and self.merger.capped:
             reason = StopReason.CAPPED
@@ -301,6 +310,10 @@ class Aggregator:
         self.writer.write([{"type": "end", "reason": reason.value, "totals": self.merger.totals_wire(),
                             "capped": self.merger.capped, "stragglers": self.merger.stragglers,
                             "workers_reported": len(self.merger.closed)}])
+
+
+def warning_lines(messages: list[str]) -> list[dict[str, Any]]:
+    return [{"type": "warning", "message": m} for m in messages]
 
 
 class LineWriter:

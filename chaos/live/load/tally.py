@@ -160,6 +160,8 @@ class Merger:
         self.written_until = 0
         self.stragglers = 0
         self.capped = False
+        self.warnings: list[str] = []
+        self._warned = 0
 
     def add(self, worker: str, report: dict[str, Any]) -> None:
         for rec in report.get("records", []):
@@ -174,6 +176,15 @@ class Merger:
         if "totals" in report:
             self.totals[worker] = report["totals"]
         self.capped = self.capped or bool(report.get("capped"))
+        for message in report.get("warnings", []):
+            if message not in self.warnings:
+                self.warnings.append(message)
+
+    def take_warnings(self) -> list[str]:
+        """Warnings not handed out yet (each once, whichever worker sent it)."""
+        out = self.warnings[self._warned:]
+        self._warned = len(self.warnings)
+        return out
 
     @property
     def finished(self) -> bool:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from chaos.errors import LiveError
 
 CAUSE_HEADER = "X-Chaoslab-Cause"
+CANCEL_LINE = b"\r\nx-chaoslab-cancel: 1"
 _MAX_HEAD = 16384
 
 
@@ -56,6 +57,8 @@ class _Connection(asyncio.Protocol):
         while b"\r\n\r\n" in self.buffer:
             head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
             self.server.hits += 1
+            if CANCEL_LINE in head.lower():
+                self.server.cancellable += 1
             self.queue.append(self.server.reply(self.server.hits - 1))
         if len(self.buffer) > _MAX_HEAD and self.transport is not None:
             self.transport.close()
@@ -96,6 +99,7 @@ class WorkServer:
     def __init__(self, reply: Callable[[int], Reply] = lambda n: OK, host: str = "127.0.0.1", port: int = 0) -> None:
         self.reply = reply
         self.hits = 0
+        self.cancellable = 0  # requests that asked to be cancelled when their caller hangs up
         self.connections = 0
         self.open: set[asyncio.Transport] = set()
         self.host = host

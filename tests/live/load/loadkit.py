@@ -29,8 +29,8 @@ def topology(*entries: Entrypoint) -> Topology:
 
 
 def entry(name: str = "web", share: float = 1.0, timeout: float | None = None, retries: int = 0,
-          base: float = 0.0, budget: float | None = None) -> Entrypoint:
-    return Entrypoint(name=name, to="svc", share=share, timeout=timeout,
+          base: float = 0.0, budget: float | None = None, cancel: bool = False) -> Entrypoint:
+    return Entrypoint(name=name, to="svc", share=share, timeout=timeout, cancel_on_timeout=cancel,
                       retries=Retries(max=retries, backoff=Backoff(base=base, cap=max(base, 1.0), jitter=Jitter.NONE),
                                       budget=budget))
 
@@ -56,6 +56,7 @@ class Outcome:
 
     records: dict[tuple[str, int], SecondStats]
     summary: LoadSummary
+    warnings: tuple[str, ...]
     pids: tuple[int, ...]
     pgid: int
 
@@ -74,7 +75,7 @@ def run(plan: LoadPlan, workdir: Path, workers: int = 0) -> Outcome:
         while load.running and time.monotonic() < deadline:
             load.poll(timeout_s=0.5)
         summary = load.wait(timeout_s=max(1.0, deadline - time.monotonic()))
-        return Outcome(load.records(), summary, load.pids, load.pgid or 0)
+        return Outcome(load.records(), summary, load.warnings, load.pids, load.pgid or 0)
 
 
 def poisson_ok(n: int, expected: float, sigmas: float = 4.5) -> bool:

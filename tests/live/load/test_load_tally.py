@@ -123,3 +123,12 @@ def test_a_wire_record_becomes_typed_stats_and_unknown_causes_are_refused() -> N
     assert rec.errors[Cause.REJECTED] == 2 and rec.errors[Cause.TIMEOUT] == 0 and rec.hist == {5: 7}
     with pytest.raises(ValueError, match="unknown causes"):
         SecondStats.from_wire(_record(0, errors={"gremlins": 1}))
+
+
+def test_the_master_hands_each_warning_out_once_whichever_worker_sent_it() -> None:
+    m = Merger(["a"], workers=2, stale_s=2.0)
+    m.add("w1", {"closed": 1, "warnings": ["arrivals dropped"]})
+    m.add("w2", {"closed": 1, "warnings": ["arrivals dropped", "client error HTTP 404"]})
+    assert m.take_warnings() == ["arrivals dropped", "client error HTTP 404"]
+    m.add("w1", {"closed": 2, "warnings": ["arrivals dropped"]})
+    assert m.take_warnings() == []
