@@ -177,6 +177,13 @@ _UNIT_SECONDS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 
 def parse_duration(text: str) -> float:
     """``"1m30s"`` -> 90.0. Raises ValueError with a message fit for the user."""
     s = text.strip().replace(" ", "")
+    try:
+        number = float(s)  # a quoted plain number is seconds too
+    except ValueError:
+        pass
+    else:
+        if number >= 0 and number == number and number != float("inf"):
+            return number
     pos, total = 0, 0.0
     for m in _DURATION_PART.finditer(s):
         if m.start() != pos:

@@ -170,7 +170,7 @@ class Breaker:
     """A circuit breaker judging failures over a sliding window of ten buckets."""
 
     __slots__ = ("ratio", "min_calls", "width", "open_for", "probes", "state", "until", "out", "good",
-                 "calls", "fails", "head", "total", "failed", "on_change")
+                 "calls", "fails", "head", "total", "failed", "on_change", "since")
 
     BUCKETS = 10
 
@@ -184,6 +184,7 @@ class Breaker:
         self.on_change = on_change
         self.state = CLOSED
         self.until = 0.0
+        self.since = 0.0
         self.out = 0
         self.good = 0
         self._reset_window(0)
@@ -204,15 +205,18 @@ class Breaker:
                 return False
             self.state = HALF_OPEN
             self.out = self.good = 0
+            self.since = now
             self.on_change("half_open")
         if self.out < self.probes:
             self.out += 1
             return True
         return False
 
-    def record(self, now: float, ok: bool) -> None:
+    def record(self, now: float, ok: bool, sent: float) -> None:
         state = self.state
         if state == HALF_OPEN:
+            if sent < self.since:
+                return  # an answer to a call sent before the probes: it says nothing about now
             if not ok:
                 self._open(now)
             else:
@@ -691,11 +695,21 @@ class Kernel:
         now = self.env._now
         edge = span.edge
         if edge.breaker is not None:
-            edge.breaker.record(now, cause == OK)
+            edge.breaker.record(now, cause == OK, span.t0)
         if cause == OK:
             stats.ok += 1
             stats.lat.append(now - span.t0)
-            self.call_done(span.parent, OK)
+            parent = span.parent
+            if parent.root:
+                self.entry_done(parent, OK)  # type: ignore[arg-type]
+            elif not parent.dead:
+                # call_done(parent, OK), written out: this is the hottest continuation
+                parent.pending -= 1  # type: ignore[union-attr]
+                if parent.pending == 0:  # type: ignore[union-attr]
+                    if parent.failed != OK:  # type: ignore[union-attr]
+                        self.finish(parent, parent.failed)  # type: ignore[arg-type, union-attr]
+                    else:
+                        self.run_stages(parent, parent.stage + 1)  # type: ignore[arg-type, union-attr]
         else:
             stats.err[cause] += 1
             self.attempt_failed(edge, span.parent, span.attempt, cause)

@@ -49,12 +49,13 @@ def topo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Topology:
 @pytest.mark.parametrize(("text", "seconds"), [
     ("250ms", 0.25), ("3s", 3.0), ("2m", 120.0), ("1h", 3600.0), ("1d", 86400.0), ("1m30s", 90.0),
     ("1h1m1s1ms", 3661.001), ("500us", 0.0005), ("500µs", 0.0005), (".5s", 0.5), ("1.5s", 1.5), (" 3 s ", 3.0),
+    ("5", 5.0), ("0.25", 0.25),  # a quoted plain number is seconds, as the message promises
 ])
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds, rel=1e-12)
 
 
-@pytest.mark.parametrize("text", ["", "abc", "5", "5 sec", "ms", "1m-30s", "s5", "3s!"])
+@pytest.mark.parametrize("text", ["", "abc", "-5", "nan", "5 sec", "ms", "1m-30s", "s5", "3s!"])
 def test_not_durations(text: str) -> None:
     with pytest.raises(ValueError, match="is not a duration"):
         parse_duration(text)

@@ -36,6 +36,7 @@ class CircuitBreaker:
         self.out = 0          # probes let through while half-open
         self.good = 0         # successful probes while half-open
         self.opens = 0        # times it opened since start (for markers)
+        self.since = 0.0      # when it last became half-open
         self._reset_window(0)
 
     def _reset_window(self, head: int) -> None:
@@ -54,14 +55,17 @@ class CircuitBreaker:
                 return False
             self.state = BreakerState.HALF_OPEN
             self.out = self.good = 0
+            self.since = now
         if self.out < self.spec.half_open_probes:
             self.out += 1
             return True
         return False
 
-    def record(self, now: float, ok: bool) -> None:
-        """The answer (or timeout) of a call that ``allow`` let through."""
+    def record(self, now: float, ok: bool, sent: float | None = None) -> None:
+        """The answer (or timeout) of a call that ``allow`` let through, sent at ``sent`` (default: now)."""
         if self.state is BreakerState.HALF_OPEN:
+            if sent is not None and sent < self.since:
+                return  # answers a call sent before the probes: it says nothing about now
             self._probe_answered(now, ok)
             return
         if self.state is BreakerState.OPEN:

@@ -135,7 +135,7 @@ class Edge:
             self.balancer.finished(replica)
         now = self.clock()
         if breaker is not None:
-            breaker.record(now, cause is None)
+            breaker.record(now, cause is None, sent)
         if cause is None:
             self.metrics.success(now - sent)
         else:

@@ -166,8 +166,8 @@ def test_breaker_matches_the_simulator_breaker_on_a_random_history():
         assert allowed == sim.allow(t)
         if allowed:
             ok = rng.random() > (0.7 if (t // 5) % 2 else 0.1)  # alternating bad and good spells
-            ours.record(t, ok)
-            sim.record(t, ok)
+            ours.record(t, ok, t)
+            sim.record(t, ok, t)
         assert ours.state.value == ["closed", "open", "half_open"][sim.state]
     assert ours.opens == states.count("open") > 3
 
