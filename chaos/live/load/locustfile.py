@@ -28,6 +28,7 @@ from typing import Any
 import locust.runners
 from locust import LoadTestShape, User, events, task
 from locust.env import Environment
+from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from chaos.live.load.plan import LoadPlan
@@ -92,7 +93,7 @@ class Dispatcher(User):
         assert gen is not None
         gen.run_user()
         gen.finished.wait(timeout=gen.plan.duration_s + gen.plan.drain_s + 60.0)
-        raise locust.exception.StopUser()
+        raise StopUser()
 
 
 @events.init.add_listener
@@ -132,9 +133,7 @@ def _init_standalone(environment: Environment, side: Side) -> None:
 
     @environment.events.quitting.add_listener
     def quitting(**_: Any) -> None:
-        gen.stop(StopReason.STOPPED, drain=False)
-        if not gen.finished.is_set() and gen.started.is_set():
-            gen._finish(gen.now())  # noqa: SLF001 - a SIGTERM: count what is in flight as unfinished
+        gen.abort(StopReason.STOPPED)  # after a normal end: nothing; after a SIGTERM: count what is in flight
         writer.write(warning_lines(gen.report()["warnings"]))
         writer.write([{"type": "end", "reason": gen.reason.value, "totals": gen.tally.totals_wire(),
                        "capped": gen.reason is StopReason.CAPPED, "stragglers": 0, "workers_reported": 1}])
@@ -162,7 +161,8 @@ def _init_worker(environment: Environment, side: Side) -> None:
 
     @environment.events.test_stop.add_listener
     def stopped(**_: Any) -> None:
-        gen.stop(StopReason.STOPPED, drain=False)  # the master ended the test: count what is in flight
+        # The master ended the test (or we got SIGTERM): hand everything over before Locust's last report.
+        gen.abort(StopReason.STOPPED)
 
     @environment.events.report_to_master.add_listener
     def report(data: dict[str, Any], **_: Any) -> None:

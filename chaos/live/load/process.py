@@ -29,6 +29,7 @@ from typing import Any
 
 import gevent
 import gevent.event
+import gevent.lock
 import gevent.os
 import gevent.pool
 from gevent import GreenletExit
@@ -77,6 +78,7 @@ class Generator:
         self.inflight = gevent.pool.Group()
         self.started = gevent.event.Event()
         self.finished = gevent.event.Event()
+        self.finishing = False
         self.wake = gevent.event.Event()  # set when the dispatchers must stop at once
         self.nudge = gevent.event.Event()  # wakes the closer early (a stop)
         self.t0 = 0.0  # time.monotonic() of second 0 (CLOCK_MONOTONIC: one clock for every process here)
@@ -120,6 +122,17 @@ class Generator:
             self.drain_s = 0.0
         self.wake.set()
         self.nudge.set()
+
+    def abort(self, reason: StopReason) -> None:
+        """Stop now and hand out everything at once: requests in flight count as unfinished.
+
+        For Locust's own shutdown (SIGTERM, the master's quit), which does not wait for
+        the closer to notice a stop.
+        """
+        self.stop(reason, drain=False)
+        if self.started.is_set():
+            self._finish()
+            self.finished.wait(timeout=5.0)  # if the closer was already finishing, let it hand out all
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -226,7 +239,7 @@ class Generator:
         while True:
             now = self.now()
             if self._done(now):
-                self._finish(now)
+                self._finish()
                 return
             second = int(now)
             if second > self.tally.closed_until:
@@ -242,11 +255,14 @@ class Generator:
             return False
         return not self.inflight or now >= self.end_s + self.drain_s
 
-    def _finish(self, now: float) -> None:
+    def _finish(self) -> None:
+        if self.finishing:
+            return
+        self.finishing = True
         self.inflight.kill(block=True, timeout=2.0)  # each counts itself unfinished
         for target in self.targets:
             target.close()
-        self.finished.set()
+        self.finished.set()  # before the last report, which must say so; nothing can be counted any more
         self.deliver(self.tally.close(int(self.now()) + 1, self.in_flight), self.report())
 
     def deadline(self) -> float:
@@ -322,17 +338,19 @@ class LineWriter:
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.broken = False
+        self.lock = gevent.lock.Semaphore()  # a full pipe makes a write yield: lines must not interleave
         gevent.os.make_nonblocking(fd)
 
     def write(self, objects: list[dict[str, Any]]) -> None:
         if not objects or self.broken:
             return
         data = "".join(json.dumps(o, separators=(",", ":")) + "\n" for o in objects).encode()
-        try:
-            while data:
-                data = data[gevent.os.nb_write(self.fd, data):]
-        except BrokenPipeError:
-            self.broken = True
+        with self.lock:
+            try:
+                while data:
+                    data = data[gevent.os.nb_write(self.fd, data):]
+            except BrokenPipeError:
+                self.broken = True
 
 
 def watch_control(fd: int, on_stop: Callable[[], None], on_parent_gone: Callable[[], None]) -> None:
