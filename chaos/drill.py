@@ -117,7 +117,7 @@ def aggregate(playbook: Playbook, outcomes: list[Outcome]) -> dict[str, Any]:
                           "met": None if obj.probability is None else p >= obj.probability})
     steps = []
     for i, step in enumerate(playbook.steps):
-        met = [o.steps_met[i] for o in outcomes if o.steps_met[i] is not None]
+        met = [o.steps_met[i] is True for o in outcomes if o.steps_met[i] is not None]
         ends = [o.steps_end[i] for o in outcomes]
         steps.append({"name": step.name, "p_met": (sum(met) / len(met)) if met else None,
                       "p_reached": sum(s != "not_reached" for s in (o.steps_status[i] for o in outcomes)) / n,

@@ -81,7 +81,7 @@ def set_path(obj: Model, path: list[str], value: RawValue, where: str = "") -> M
 
 def _replace(obj: Model, name: str, value: Any) -> Model:
     """dataclasses.replace, keeping where the object came from for later messages."""
-    return located(dataclasses.replace(obj, **{name: value}), where_of(obj))
+    return located(dataclasses.replace(obj, **{name: value}), where_of(obj))  # type: ignore[type-var]
 
 
 def parse_assignment(text: str, source: str = "--set") -> tuple[list[str], RawValue]:
@@ -90,12 +90,14 @@ def parse_assignment(text: str, source: str = "--set") -> tuple[list[str], RawVa
     if not sep or not path.strip():
         raise InputError(f"'{text}' is not PATH=VALUE", path=source)
     node = yaml.compose(raw.strip() or "''", Loader=yaml.SafeLoader)
+    if node is None:
+        raise InputError(f"'{text}' has no value after '='", path=source)
     return path.strip().split("."), RawValue(node, Context(source, base_dir=Path.cwd()))
 
 
 def revalidate(obj: Model) -> None:
     """Run the checks of every object in a tree again (after overrides changed it)."""
-    for f in dataclasses.fields(obj):
+    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
         value = getattr(obj, f.name)
         for item in (value if isinstance(value, tuple) else (value,)):
             if isinstance(item, Model):

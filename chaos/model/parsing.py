@@ -228,7 +228,7 @@ def model_fields(cls: type) -> tuple[FieldInfo, ...]:
     hints = typing.get_type_hints(cls, include_extras=True)
     out = []
     for f in dataclasses.fields(cls):
-        meta = f.metadata or {}
+        meta: typing.Mapping[str, Any] = f.metadata or {}
         if meta.get("internal"):
             continue
         required = f.default is MISSING and f.default_factory is MISSING
@@ -294,7 +294,7 @@ class Context:
         return self._constructor.construct_object(node, deep=True)
 
 
-_KIND_NAMES = {MappingNode: "a mapping", SequenceNode: "a list"}
+_KIND_NAMES: dict[type, str] = {MappingNode: "a mapping", SequenceNode: "a list"}
 
 
 def describe(node: Node, ctx: Context) -> str:
@@ -323,7 +323,7 @@ def convert(node: Node, tp: Any, ctx: Context, path: str, meta: typing.Mapping[s
         if marker is RAW:
             return RawValue(node, ctx)
     if meta.get("ref") or (is_model(base) and getattr(base, "REF", False) and isinstance(node, ScalarNode)):
-        if ctx.load_ref is None:
+        if ctx.load_ref is None or not isinstance(node, ScalarNode):
             raise ctx.fail(node, path, "file references are not allowed here")
         return ctx.load_ref(ctx.scalar(node), base, ctx, node, path)
     if is_model(base):

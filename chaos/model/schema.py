@@ -118,9 +118,9 @@ def _tagged(union: Any, tagged: Tagged, defs: dict[str, Any]) -> dict:
     for member in typing.get_args(union):
         ref = _model_ref(member, defs, tag=(tagged.key, member.TAG))
         options.append(ref)
-        if member is tagged.default:
+        if member is tagged.default and tagged.default is not None:
             # the tag may be left out for the default member
-            options.append(_model_ref(member, defs))
+            options.append(_model_ref(tagged.default, defs))
     if tagged.scalar is not None:
         first = model_fields(tagged.scalar)[0]
         options.append(type_schema(first.type, first.meta, defs))

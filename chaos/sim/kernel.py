@@ -26,6 +26,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from heapq import heappush
+from typing import Any
 
 import simpy
 from simpy.events import Event
@@ -37,7 +38,7 @@ OK = -1
 TIMEOUT, REJECTED, CIRCUIT_OPEN, CRASHED, INJECTED, DEPENDENCY = range(6)
 N_CAUSES = 6
 
-NORMAL = 1  # SimPy's priority for ordinary events
+NORMAL = simpy.events.NORMAL  # SimPy's priority for ordinary events
 
 FROZEN_ARRIVAL, FROZEN_WORK, FROZEN_RESPONSE = range(3)  # where a hang held a span up
 
@@ -379,12 +380,13 @@ class Kernel:
         self.eid = env._eid
         self.rate_at = rate_at          # total entry rate at time t, before entrypoint factors
         self.next_change = next_change  # the next time after t where the rate's slope changes
-        self.cb_work = [self.run_stages]
-        self.cb_timeouts = [self.on_timeouts]
+        # Callback lists built once and shared by every event of a kind (SimPy only reads them).
+        self.cb_work: list[Any] = [self.run_stages]
+        self.cb_timeouts: list[Any] = [self.on_timeouts]
         self.timeouts: dict[float, Timeouts] = {}
-        self.cb_retry = [self.on_retry]
-        self.cb_deliver = [self.on_deliver]
-        self.cb_arrival = [self.on_arrival]
+        self.cb_retry: list[Any] = [self.on_retry]
+        self.cb_deliver: list[Any] = [self.on_deliver]
+        self.cb_arrival: list[Any] = [self.on_arrival]
 
     # ------------------------------------------------------------------ arrivals
 

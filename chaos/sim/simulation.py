@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 
 import simpy
-from simpy.events import Event
+from simpy.events import Event, EventPriority
 
 from chaos.model.alerts import ThresholdRule
 from chaos.model.experiment import Experiment
@@ -25,7 +25,7 @@ from chaos.sim.kernel import Kernel, Svc
 from chaos.sim.recorder import Recorder
 from chaos.sim.world import World
 
-URGENT = 0  # ticks close a second before anything else happening at that instant
+URGENT = simpy.events.URGENT  # ticks close a second before anything else happening at that instant
 
 Observer = Callable[[int], None]
 
@@ -84,7 +84,7 @@ class Simulation:
         """The per-second series recorded so far (complete seconds only)."""
         return {ch.scope: ch.series for ch in self.recorder.channels}
 
-    def at(self, t: float, fn: Callable[[], None], priority: int = 1) -> None:
+    def at(self, t: float, fn: Callable[[], None], priority: EventPriority = simpy.events.NORMAL) -> None:
         """Call ``fn`` at simulated time ``t`` (not before now)."""
         self.env.schedule(Moment(fn), priority, max(0.0, t - self.env.now))
 
