@@ -161,7 +161,13 @@ def _init_worker(environment: Environment, side: Side) -> None:
 
     @environment.events.test_stop.add_listener
     def stopped(**_: Any) -> None:
-        # The master ended the test (or we got SIGTERM): hand everything over before Locust's last report.
+        # The master ended the test: hand everything over before Locust's last report.
+        gen.abort(StopReason.STOPPED)
+
+    @environment.events.quitting.add_listener
+    def quitting(**_: Any) -> None:
+        # A worker does get Locust's own SIGTERM handler, which quits at once: our last
+        # records must reach the master before the worker's quit message does.
         gen.abort(StopReason.STOPPED)
 
     @environment.events.report_to_master.add_listener
@@ -210,6 +216,8 @@ def _started(writer: LineWriter, t0: float, role: str, processes: int) -> None:
 
 
 def _watch_parent(side: Side) -> None:
+    import signal
+
     import gevent
 
     def stop(reason: StopReason) -> None:
@@ -220,3 +228,9 @@ def _watch_parent(side: Side) -> None:
 
     gevent.spawn(watch_control, int(os.environ[CONTROL_FD_ENV]),
                  lambda: stop(StopReason.STOPPED), lambda: stop(StopReason.PARENT_GONE))
+    # Headless Locust installs its own SIGTERM handler only after a shape test has ended, so
+    # until then SIGTERM would kill a standalone or master process outright and lose the last
+    # seconds. Treat it as a stop: the load ends, the last records and the end line go out,
+    # and the process exits. (A worker gets Locust's handler, which replaces this one: its
+    # quitting listener hands the counts over.)
+    gevent.signal_handler(signal.SIGTERM, stop, StopReason.STOPPED)

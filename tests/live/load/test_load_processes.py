@@ -16,7 +16,7 @@ import pytest
 from loadkit import alive, constant, group_members, make_plan, topology, wait_until
 
 from chaos.live.load import LoadGenerator, StopReason
-from chaos.live.load.workserver import WorkServer
+from chaos.live.load.workserver import Reply, WorkServer
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -56,6 +56,27 @@ def test_stop_ends_the_load_early_and_leaves_no_process(server: Callable[..., Wo
     assert 100 <= web.requests < 100 * 15  # it ran for seconds, not the planned minute
     assert web.requests == web.ok + web.failed + web.client_errors + web.unfinished
     assert srv.hits == web.attempts
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_sigterm_to_the_group_still_ends_with_every_count_handed_over(server: Callable[..., WorkServer],
+                                                                      tmp_path: Path, workers: int) -> None:
+    srv = server(lambda n: Reply(delay_s=0.3))  # about 60 requests are in flight at any time
+    plan = make_plan(topology(), constant(200.0, 60.0), {"web": srv.url}, 60.0)
+    with LoadGenerator(plan, tmp_path, workers=workers) as load:
+        load.wait_started(timeout_s=60.0)
+        assert wait_until(lambda: load.record("web", 1) is not None, timeout=10.0)
+        os.killpg(load.pgid or 0, signal.SIGTERM)
+        assert wait_until(lambda: not load.running, timeout=10.0)
+        assert all(p == 0 for p in (load.stop().exit_codes))
+        summary = load.stop()
+        series = load.series("web")
+    web = summary.totals["web"]
+    assert all(r.complete for r in series)
+    assert summary.reason is StopReason.STOPPED and web.unfinished > 10
+    assert web.requests == web.ok + web.failed + web.unfinished
+    for field in ("requests", "ok", "unfinished"):
+        assert sum(getattr(r, field) for r in series) == getattr(web, field), field
 
 
 PARENT = textwrap.dedent("""
