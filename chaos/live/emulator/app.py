@@ -192,7 +192,9 @@ class Emulator:
         if not await self.pool.acquire():
             return Cause.REJECTED
         try:
+            began = self.clock()
             await self.sleeper.sleep(self.draw() * self.faults.time_factor(self.clock()))
+            self.server.own_time.add(self.clock() - began)
             await self.faults.pass_hang()
             return await self._run_stages()
         finally:

@@ -9,6 +9,9 @@ Latencies are of successes only.
 once when it ends, as ``ok`` or under the cause of its error; one whose caller went
 away and was cancelled counts as ``timeout`` (what the caller saw). ``wasted``
 counts successes whose caller had already gone (a subset of ``ok``).
+``own_time_hist`` times the service's own work only, the service-time sleep of every
+request that got a worker (no queueing, no calls): calibration fits the service-time
+distribution of a topology from it.
 
 ``calls[callee]`` is this replica's view as a caller: ``attempts`` sent (a retry is
 an attempt), each ending ``ok`` or under a cause; ``retries`` among the attempts;
@@ -71,9 +74,11 @@ class ServerMetrics(Outcomes):
         super().__init__(bounds)
         self.requests = 0
         self.wasted = 0
+        self.own_time = Histogram(bounds)
 
     def to_json(self) -> dict[str, Any]:
-        return {"requests": self.requests, **super().to_json(), "wasted": self.wasted}
+        return {"requests": self.requests, **super().to_json(), "wasted": self.wasted,
+                "own_time_hist": list(self.own_time.counts)}
 
 
 class CallMetrics(Outcomes):
