@@ -147,12 +147,13 @@ class CallSpec:
                 "fallback": self.fallback, "cancel_on_timeout": self.cancel_on_timeout}
 
     def policy_json(self) -> dict[str, Any]:
-        """The part a playbook may change at run time (``POST /admin/calls/{callee}``)."""
+        """The part a playbook may change at run time (``POST /admin/calls/{callee}``); ``urls`` re-points
+        the call at other replicas (a scale-down, a failover)."""
         full = self.to_json()
         return {key: full[key] for key in POLICY_KEYS}
 
 
-POLICY_KEYS = ("timeout_s", "retries", "breaker", "fallback", "cancel_on_timeout")
+POLICY_KEYS = ("timeout_s", "retries", "breaker", "fallback", "cancel_on_timeout", "urls")
 
 
 @dataclass(frozen=True)
@@ -584,5 +585,8 @@ def policy_update(current: CallSpec, body: Mapping[str, Any], source: str) -> Ca
         changes["fallback"] = f.boolean("fallback")
     if "cancel_on_timeout" in body:
         changes["cancel_on_timeout"] = f.boolean("cancel_on_timeout")
+    if "urls" in body:
+        changes["urls"] = _urls(f)
+        changes["proxies"] = ()  # the proxies named in the spec belong to the old urls
     f.done(POLICY_KEYS)
     return replace(current, **changes)

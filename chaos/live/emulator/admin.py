@@ -7,8 +7,9 @@ driver can always see and change a replica, even while it is hung or saturated.
     GET    /metrics              cumulative counters (see ``metrics``)
     POST   /admin/faults         {"errors", "slowdown", "hang", "cold_start"}: each given key is set
     DELETE /admin/faults         clear every fault
-    POST   /admin/calls/{callee} {"timeout_s", "retries", "breaker", "fallback", "cancel_on_timeout"}
-    GET    /admin/state          the faults and the call policies in effect
+    POST   /admin/calls/{callee} {"timeout_s", "retries", "breaker", "fallback", "cancel_on_timeout", "urls"}
+    POST   /admin/admission      {"limit": requests per second, or null to lift it}
+    GET    /admin/state          the faults, the call policies and the admission limit in effect
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Admin:
             ("GET", "/admin/state"): self.state,
             ("POST", "/admin/faults"): self.set_faults,
             ("DELETE", "/admin/faults"): self.clear_faults,
+            ("POST", "/admin/admission"): self.set_admission,
         }
 
     def handle(self, request: Request) -> Response:
@@ -89,6 +91,16 @@ class Admin:
 
     def clear_faults(self, request: Request) -> Response:
         self.emulator.faults.apply(FaultSettings())
+        return self.state(request)
+
+    def set_admission(self, request: Request) -> Response:
+        try:
+            f = JsonFields(_json_object(request), "", "POST /admin/admission")
+            limit = f.number("limit", gt=0, nullable=True)
+            f.done(("limit",))
+        except InputError as exc:
+            return error_response(HTTPStatus.BAD_REQUEST, str(exc))
+        self.emulator.admission.set(limit, self.emulator.clock())
         return self.state(request)
 
     def set_call_policy(self, request: Request, callee: str) -> Response:

@@ -31,7 +31,7 @@ from chaos.live.stackspec import StackSpec
 
 from .admin import Admin, error_response
 from .calls import CANCEL_HEADER, CAUSE_HEADER, WORK_PATH, Edge
-from .faults import Faults, FaultSettings
+from .faults import Faults, FaultSettings, RateLimit
 from .http import MAX_HEAD_BYTES, READ_TIMEOUT_S, BadRequest, PeerClosed, Request, Response, read_request, render
 from .http import wait_closed as peer_closed
 from .metrics import Cause, ServerMetrics
@@ -70,6 +70,7 @@ class Emulator:
         self.sleeper = Sleeper(clock)
         self.error_roll = stream(self.seed, "errors").random
         self.faults = Faults()
+        self.admission = RateLimit()
         self.server = ServerMetrics(self.bounds)
         self.background: set[asyncio.Task[Any]] = set()
         self.edges = {c.to: Edge(c, spec.service(c.to).load_balancing, self.bounds, stream(self.seed, "edge", c.to),
@@ -185,6 +186,8 @@ class Emulator:
         return outcome
 
     async def _handle(self) -> Cause | None:
+        if not self.admission.admit(self.clock()):
+            return Cause.REJECTED  # shed at the door, before anything else, as the simulator's admission
         await self.faults.pass_hang()  # accepted, not worked on while hung
         errors = self.faults.settings.errors
         if errors and self.error_roll() < errors:
@@ -228,7 +231,8 @@ class Emulator:
             state = edge.breaker_state()
             calls[name] = {**edge.spec.policy_json(), "breaker_state": None if state is None else state.value}
         return {"service": self.service.name, "replica": self.replica,
-                "faults": self.faults.settings.to_json(self.clock()), "calls": calls}
+                "faults": self.faults.settings.to_json(self.clock()), "calls": calls,
+                "admission": {"limit": self.admission.limit}}
 
 
 async def _send(writer: asyncio.StreamWriter, response: Response) -> None:

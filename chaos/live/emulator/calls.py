@@ -50,6 +50,7 @@ class Edge:
         self.spec = spec
         self.targets = tuple(Target.parse(url) for url in spec.urls)
         self.rand = rng.random
+        self.load_balancing = load_balancing
         self.balancer = Balancer(len(self.targets), load_balancing, self.rand)
         self.breaker = None if spec.breaker is None else CircuitBreaker(spec.breaker)
         self.budget = RetryBudget()
@@ -63,10 +64,14 @@ class Edge:
         return self.spec.to
 
     def update(self, spec: CallSpec) -> None:
-        """A new policy from now on; a changed breaker starts closed with an empty window."""
+        """A new policy from now on; a changed breaker starts closed with an empty window, and new
+        urls a fresh load balancer (attempts in flight finish where they went)."""
         if spec.breaker != self.spec.breaker:
             self.retired_opens += 0 if self.breaker is None else self.breaker.opens
             self.breaker = None if spec.breaker is None else CircuitBreaker(spec.breaker)
+        if spec.urls != self.spec.urls:
+            self.targets = tuple(Target.parse(url) for url in spec.urls)
+            self.balancer = Balancer(len(self.targets), self.load_balancing, self.rand)
         self.spec = spec
 
     def breaker_state(self) -> BreakerState | None:
@@ -116,23 +121,24 @@ class Edge:
 
     async def _attempt(self, spec: CallSpec, breaker: CircuitBreaker | None) -> Cause | None:
         sent = self.clock()
-        replica = self.balancer.pick(sent)
-        self.balancer.started(replica)
+        balancer, targets = self.balancer, self.targets  # an admin may re-point the call meanwhile
+        replica = balancer.pick(sent)
+        balancer.started(replica)
         headers = {CANCEL_HEADER: "1"} if spec.cancel_on_timeout else None
         try:
             async with asyncio.timeout(spec.timeout_s):
-                answer = await fetch(self.targets[replica], WORK_PATH, headers)
+                answer = await fetch(targets[replica], WORK_PATH, headers)
             cause = answer_cause(answer)
         except TimeoutError:  # before OSError: TimeoutError is one
             cause = Cause.TIMEOUT
         except OSError:
             cause = Cause.CRASHED  # refused, reset, or closed without an answer
-            self.balancer.connection_failed(replica, self.clock())
+            balancer.connection_failed(replica, self.clock())
         except asyncio.CancelledError:
             self.metrics.failure(Cause.TIMEOUT)  # the caller gave up on it: what the simulator counts
             raise
         finally:
-            self.balancer.finished(replica)
+            balancer.finished(replica)
         now = self.clock()
         if breaker is not None:
             breaker.record(now, cause is None, sent)

@@ -71,3 +71,31 @@ class Faults:
         s = self.settings
         cold = 1.0 if s.cold_start is None else s.cold_start.factor_at(now)
         return s.slowdown * cold
+
+
+class RateLimit:
+    """An admission limit in front of the service (a playbook's ``shed_load``): at most ``limit``
+    requests per second are let in, the rest rejected at once, as the simulator's entrypoint
+    admission does: a token bucket refilled at ``limit`` per second holding one second's worth,
+    full when the limit is set."""
+
+    def __init__(self) -> None:
+        self.limit: float | None = None
+        self.tokens = 0.0
+        self.last = 0.0
+
+    def set(self, limit: float | None, now: float) -> None:
+        self.limit = limit
+        self.tokens = limit or 0.0
+        self.last = now
+
+    def admit(self, now: float) -> bool:
+        limit = self.limit
+        if limit is None:
+            return True
+        self.tokens = min(limit, self.tokens + (now - self.last) * limit)
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
