@@ -1,4 +1,5 @@
-"""Service faults through chaoslab's emulator admin API: errors, slowdown, hang, cold start.
+"""Service faults through chaoslab's emulator admin API: errors, slowdown, hang, cold start; and the
+changes a playbook makes live (a call's policy, an admission limit), journaled and undone the same way.
 
 ``POST /admin/faults`` sets the current value of each key it names, so faults that overlap
 on one service are combined here the way the simulator combines them (independent error
@@ -28,6 +29,8 @@ ADMIN_TIMEOUT = 3.0  # the admin API answers within 100 ms even while the servic
 class EmulatorOp(enum.Enum):
     SET = "set"                # params: admin {container: admin URL}, set {errors|slowdown|hang: value}
     COLD_START = "cold_start"  # params: admin, cold_start {factor, decay_s}
+    CALLS = "calls"            # params: admin, callee, policy {timeout_s|retries|breaker|fallback|urls: value}
+    ADMISSION = "admission"    # params: admin, limit (requests per second per replica, or None)
 
 
 class AdminUnreachable(LiveError):
@@ -49,6 +52,12 @@ class AdminClient:
 
     def state(self) -> dict[str, Any]:
         return dict(json.loads(self._request("GET", "/state")))
+
+    def set_call(self, callee: str, policy: Mapping[str, Any]) -> None:
+        self._request("POST", f"/calls/{callee}", policy)
+
+    def set_admission(self, limit: float | None) -> None:
+        self._request("POST", "/admission", {"limit": limit})
 
     def _request(self, method: str, path: str, body: object = None) -> bytes:
         parts = urlsplit(self.url + path)
@@ -93,9 +102,11 @@ class EmulatorDriver:
                                 f"{exc.message}", hint="is the stack up and healthy? (chaoslab stack status)") from None
 
     def inject(self, action: Action, ctx: InjectContext) -> Handle:
+        op = EmulatorOp(action.op)
+        if op in (EmulatorOp.CALLS, EmulatorOp.ADMISSION):
+            return self._change_policy(action, ctx)
         handle = action.handle()
         ctx.record(handle)
-        op = EmulatorOp(action.op)
         for container, url in action.params["admin"].items():
             if op is EmulatorOp.SET:
                 self._active.setdefault(url, {})[action.id] = dict(action.params["set"])
@@ -109,7 +120,9 @@ class EmulatorDriver:
         left = []
         for container, url in handle["params"]["admin"].items():
             try:
-                if op is EmulatorOp.SET:
+                if op in (EmulatorOp.CALLS, EmulatorOp.ADMISSION):
+                    self._restore_policy(handle, container, url)
+                elif op is EmulatorOp.SET:
                     self._active.get(url, {}).pop(handle["id"], None)
                     self._post(container, url)
                 else:
@@ -119,6 +132,48 @@ class EmulatorDriver:
         if left:
             raise LiveError(f"{handle['label']}: could not undo on {len(left)} replica(s): " + "; ".join(left))
 
+    # --- playbook changes: a call's policy, an admission limit -------------------------------
+
+    def _change_policy(self, action: Action, ctx: InjectContext) -> Handle:
+        """Journal what each replica has now, then change it; the revert puts the old value back."""
+        op = EmulatorOp(action.op)
+        callee = action.params.get("callee")
+        previous: dict[str, Any] = {}
+        for container, url in action.params["admin"].items():
+            state = AdminClient(url, self.timeout).state()
+            if op is EmulatorOp.CALLS:
+                current = (state.get("calls") or {}).get(callee)
+                if current is None:
+                    raise LiveError(f"{action.label}: {container} does not call {callee}")
+                previous[container] = {k: v for k, v in current.items() if k in action.params["policy"]}
+            else:
+                previous[container] = (state.get("admission") or {}).get("limit")
+        handle = action.handle(previous=previous)
+        ctx.record(handle)
+        for container, url in action.params["admin"].items():
+            client = AdminClient(url, self.timeout)
+            if op is EmulatorOp.CALLS:
+                client.set_call(callee, action.params["policy"])
+            else:
+                client.set_admission(action.params["limit"])
+        return handle
+
+    def _restore_policy(self, handle: Handle, container: str, url: str) -> None:
+        if container not in handle.get("previous", {}):
+            return  # journaled before this replica was looked at: nothing was changed on it
+        client = AdminClient(url, self.timeout)
+        before = handle["previous"][container]
+        try:
+            if EmulatorOp(handle["op"]) is EmulatorOp.CALLS:
+                client.set_call(handle["params"]["callee"], before)
+            else:
+                client.set_admission(before)
+        except AdminUnreachable:
+            # A replica that is down lost the change with its process: it starts with the stack's policy.
+            if self.probe(container) in (Presence.STOPPED, Presence.ABSENT):
+                return
+            raise
+
     def reassert(self, containers: Mapping[str, str]) -> None:
         """Post the faults in effect to replicas that just started again (``{container: admin URL}``)."""
         for container, url in containers.items():
@@ -126,6 +181,14 @@ class EmulatorDriver:
                 self._post(container, url)
 
     def undo_hint(self, handle: Handle) -> list[str]:
+        op = EmulatorOp(handle["op"])
+        previous = handle.get("previous", {})
+        if op is EmulatorOp.CALLS:
+            return [f"curl -sS -X POST -d '{json.dumps(previous[c])}' {url}/calls/{handle['params']['callee']}"
+                    for c, url in handle["params"]["admin"].items() if c in previous]
+        if op is EmulatorOp.ADMISSION:
+            return [f"curl -sS -X POST -d '{json.dumps({'limit': previous[c]})}' {url}/admission"
+                    for c, url in handle["params"]["admin"].items() if c in previous]
         return [f"curl -sS -X DELETE {url}/faults" for url in handle["params"]["admin"].values()]
 
     def _post(self, container: str, url: str) -> None:
