@@ -202,6 +202,7 @@ class FaultRunner:
         self.abort_reason: str | None = None
         self.markers: list[Marker] = []
         self._applied: dict[str, _Applied] = {}
+        self._changes: set[str] = set()  # ids of changes made by perform(): journaled, reverted, no fault window
         self._queue: list[_Due] = []
         self._t0 = 0.0
         self._journal: Journal = NullJournal()
@@ -261,6 +262,42 @@ class FaultRunner:
             self.abort(reason)
         return reason
 
+    def remove(self, label: str) -> list[str]:
+        """A playbook's ``remove_fault``: revert now every applied fault with this label ('*': every
+        fault), and cancel the injects of those not started yet. Returns the labels reverted."""
+        if self.phase is not Phase.RUNNING:
+            return []
+        wanted = [a for a in self.actions if label in ("*", a.label)]
+        ids = {a.id for a in wanted}
+        self._queue = [d for d in self._queue if d.action.id not in ids]
+        heapq.heapify(self._queue)
+        done = []
+        for action in wanted:
+            applied = self._applied.get(action.id)
+            if applied is not None and applied.end_s is None:
+                try:
+                    self._revert(action.id, by="playbook")
+                except ChaosError as exc:
+                    self.stop(StopReason.FAILED, cause=exc)
+                    raise
+                done.append(action.label)
+        return done
+
+    def perform(self, action: Action) -> Handle:
+        """Make a change that is no fault of the experiment (a playbook step's), journaled before it is
+        made like a fault, and undone by :meth:`stop` with the faults (and by ``recover``). It gets no
+        fault window. ``action.id`` must be new. Raises the driver's error if it cannot be made."""
+        if self.phase is not Phase.RUNNING:
+            raise RunError(f"{action.label}: the run is not going (it is {self.phase.value})")
+        if action.id in self._applied or action.id in self._faults:
+            raise RunError(f"{action.label}: action id {action.id} is already used in this run")  # a caller's bug
+        self._driver(action).preflight(action)
+        self._changes.add(action.id)
+        # A change that fails part way is left to stop() to undo (its intent is journaled); the run
+        # goes on, because a playbook step that fails is something the game day should record.
+        self._inject(action)
+        return self._applied[action.id].handle
+
     def abort(self, reason: str) -> None:
         """End early: no more faults, revert those applied."""
         self.abort_reason = reason
@@ -306,7 +343,7 @@ class FaultRunner:
     def windows(self) -> list[FaultWindow]:
         out = []
         for applied in self._applied.values():
-            if applied.start_s is None:
+            if applied.start_s is None or applied.action.id in self._changes:
                 continue
             a = applied.action
             out.append(FaultWindow(a.label, a.kind, a.target, applied.start_s, applied.end_s,
@@ -352,6 +389,9 @@ class FaultRunner:
         self._journal.applied(handle, now)
         intended = self._applied.get(action.id)
         self._applied[action.id] = _Applied(action, dict(handle), intended.intent_s if intended else now, now)
+        if action.id in self._changes:
+            self.on_event(now, f"change {action.describe()}")
+            return  # a playbook's change: the step that made it has its own marker
         self._mark("fault_on", action.target, action.label, now)
         for victim in handle.get("victims") or ():
             self._mark("crash" if action.op == "kill" else action.op, action.target, self._replica(victim), now)
@@ -375,6 +415,9 @@ class FaultRunner:
         applied.end_s = now
         if applied.start_s is None:
             applied.start_s = applied.intent_s  # partly applied from its intent on: it still gets a window
+        if fault_id in self._changes:
+            self.on_event(now, f"undo {applied.action.label} ({by})")
+            return
         self._mark("fault_off", applied.action.target, applied.action.label, now)
         self._after_restart(applied)
         self.on_event(now, f"revert {applied.action.label} ({by})")
