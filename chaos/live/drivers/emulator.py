@@ -150,7 +150,7 @@ class EmulatorDriver:
                 previous[container] = (state.get("admission") or {}).get("limit")
         handle = action.handle(previous=previous)
         ctx.record(handle)
-        for container, url in action.params["admin"].items():
+        for url in action.params["admin"].values():
             client = AdminClient(url, self.timeout)
             if op is EmulatorOp.CALLS:
                 client.set_call(callee, action.params["policy"])
