@@ -12,9 +12,9 @@ latency        Toxiproxy latency (+jitter), downstream      same (needs the edge
 errors         service: emulator admin ``errors``;          Toxiproxy reset_peer, toxicity = ratio
                edge: Toxiproxy reset_peer, toxicity = ratio
 slowdown       emulator admin ``slowdown``                  docker CPU quota / factor
-partition      Toxiproxy: the proxies disabled              proxies disabled; without proxies: docker
-                                                            network disconnect (service) or an iptables
-                                                            DROP in the caller (edge)
+partition      Toxiproxy timeout toxic, upstream, on        same; without proxies: docker network
+               every call (held, never delivered)           disconnect (service) or an iptables DROP
+                                                            in the caller (edge)
 packet_loss    Toxiproxy timeout toxic, upstream,           same; without proxies: iptables statistic
                toxicity = ratio                             DROP in the network namespace
 load_spike     the load generator                           same
@@ -24,9 +24,12 @@ cold_start     emulator admin ``cold_start``                docker restart
 A fault on a service acts on every proxy whose calls reach it (its callers' and its
 entrypoint load's), a fault on an edge on that edge's proxies (one per callee replica).
 
-Two differences from the simulator are worth knowing: a disabled proxy refuses connections
-at once (callers see ``crashed``, where a simulated partition shows ``timeout``), and errors
-made by Toxiproxy are connection resets (``crashed``, where the simulator says ``injected``).
+A partition drops every call, as in the simulator: the calls are held by a ``timeout`` toxic
+and the callers time out (``timeout``), as simulated callers do. (Disabling the proxies would
+make the callers see refused connections, ``crashed``, at once: another failure, and another
+cascade; ``toxiproxy_disable`` remains for whoever wants that.) One difference from the
+simulator is worth knowing: errors made by Toxiproxy on an edge are connection resets
+(``crashed``, where the simulator says ``injected``).
 
 Planning is pure: :func:`check_live` runs at validation time and reports every fault that
 cannot be done on the stack, with the fault's file and line, before anything runs.
@@ -149,6 +152,9 @@ toxiproxy_latency = _toxic(
 toxiproxy_loss = _toxic(
     ToxicType.TIMEOUT, Stream.UPSTREAM, _ratio, lambda f: {"timeout": 0},
     lambda f: f"timeout toxic (hold, never deliver) on {_ratio(f):.0%} of the calls")
+toxiproxy_partition = _toxic(
+    ToxicType.TIMEOUT, Stream.UPSTREAM, lambda f: 1.0, lambda f: {"timeout": 0},
+    lambda f: "timeout toxic (hold, never deliver) on every call: callers time out")
 toxiproxy_reset = _toxic(
     ToxicType.RESET_PEER, Stream.UPSTREAM, _ratio, lambda f: {"timeout": 0},
     lambda f: f"reset_peer toxic on {_ratio(f):.0%} of the calls (callers see connection resets)")
@@ -271,7 +277,7 @@ LIVE_ROUTES: dict[FaultKind, tuple[Route, ...]] = {
     FaultKind.LATENCY: (toxiproxy_latency,),
     FaultKind.ERRORS: (emulator_errors, toxiproxy_reset),
     FaultKind.SLOWDOWN: (emulator_slowdown, docker_cpu),
-    FaultKind.PARTITION: (toxiproxy_disable, _user_only(docker_disconnect), _user_only(docker_drop)),
+    FaultKind.PARTITION: (toxiproxy_partition, _user_only(docker_disconnect), _user_only(docker_drop)),
     FaultKind.PACKET_LOSS: (toxiproxy_loss, _user_only(docker_drop)),
     FaultKind.LOAD_SPIKE: (load_spike,),
     FaultKind.COLD_START: (emulator_cold_start, docker_restart),

@@ -47,12 +47,15 @@ def test_each_kind_on_chaoslabs_stack(experiment: Make, trio_state: StackState) 
         (DriverKind.EMULATOR, "set", ("t-trio-db-1",)),
         (DriverKind.TOXIPROXY, "add_toxic", ("api--db-1",)),
         (DriverKind.EMULATOR, "set", ("t-trio-db-1",)),
-        (DriverKind.TOXIPROXY, "disable", ("front--api-1", "front--api-2")),
+        (DriverKind.TOXIPROXY, "add_toxic", ("front--api-1", "front--api-2")),
         (DriverKind.TOXIPROXY, "add_toxic", ("api--db-1",)),
         (DriverKind.EMULATOR, "cold_start", api_admin),
         (DriverKind.LOAD, "spike", ("web",)),
     ]
-    latency, _, crash, hang, errors, edge_errors, slowdown, _, loss, cold, _ = actions
+    latency, _, crash, hang, errors, edge_errors, slowdown, partition, loss, cold, _ = actions
+    # A partition drops every call, as simulated: held by a timeout toxic, so callers time out.
+    assert (partition.params["type"], partition.params["stream"], partition.params["toxicity"]) == (
+        "timeout", "upstream", 1.0)
     assert latency.params["attributes"] == {"latency": 400, "jitter": 50}
     assert (latency.params["type"], latency.params["stream"]) == ("latency", "downstream")
     assert latency.params["toxicity"] == 1.0

@@ -159,7 +159,7 @@ def test_a_failed_revert_is_an_error_naming_what_is_still_applied_and_recover_un
     error = raised.value
     assert error.exit_code == 4
     assert "1 fault(s) could not be reverted" in error.message
-    assert "partition:front->api (toxiproxy disable on front--api-1, front--api-2)" in error.message
+    assert "partition:front->api (toxiproxy add_toxic on front--api-1, front--api-2)" in error.message
     assert "undo by hand: (fake) nothing to do for partition:front->api" in error.message
     assert f"chaoslab recover {tmp_path}" in str(error)
     assert [f.id for f in iter_open(tmp_path)] == ["f1"]

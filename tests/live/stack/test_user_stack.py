@@ -98,7 +98,7 @@ def test_faults_on_a_user_stack_use_containers_and_proxies(tmp_path: Path, trio:
         (DriverKind.DOCKER, "cpu", ("postgres",)),
         (DriverKind.DOCKER, "restart", ("api",)),
         (DriverKind.TOXIPROXY, "add_toxic", ("api_db",)),
-        (DriverKind.TOXIPROXY, "disable", ("api_db",)),
+        (DriverKind.TOXIPROXY, "add_toxic", ("api_db",)),
         (DriverKind.TOXIPROXY, "add_toxic", ("api_db",)),
     ]
 
