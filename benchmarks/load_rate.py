@@ -4,8 +4,10 @@ Against a fast local ``/work`` server (answers at once, keep-alive, its own proc
 127.0.0.1), one standalone Locust process, then a master with 2 workers, each run at
 rising target rates for a few seconds. A rate is *sustained* when the achieved rate
 (requests started per second, first second excluded) is within 3% of the target,
-fewer than 1% of arrivals left late (> 50 ms after their planned time), none was
-dropped and every request succeeded. Each mode stops at its first rate not sustained.
+fewer than 5% of arrivals left late (> 50 ms after their planned time), none was
+dropped and every request succeeded. (A generator out of CPU falls behind for good:
+nearly every arrival is late and the lag grows to seconds. A few percent late are the
+stalls of a shared machine, which the per-second records report as they happen.) Each mode stops at its first rate not sustained.
 CPU seconds per process show who was the bottleneck (the server shares the machine).
 
     python benchmarks/load_rate.py [--seconds 4] [--start 1000] [--factor 1.5] [--max-rate 40000]
@@ -49,7 +51,7 @@ class Step:
 
     @property
     def sustained(self) -> bool:
-        return (self.achieved >= 0.97 * self.target and self.late_share < 0.01 and self.dropped == 0
+        return (self.achieved >= 0.97 * self.target and self.late_share < 0.05 and self.dropped == 0
                 and self.failed == 0)
 
 

@@ -123,7 +123,7 @@ class LoadGenerator:
             self._spawn_all(run_file, stats_w)
         except BaseException:
             os.close(stats_r)
-            self._kill_group()
+            _cleanup(self._procs)
             raise
         finally:
             os.close(stats_w)  # only the Locust side holds it now: its exit is our EOF
