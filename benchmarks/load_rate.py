@@ -7,8 +7,9 @@ rising target rates for a few seconds. A rate is *sustained* when the achieved r
 fewer than 5% of arrivals left late (> 50 ms after their planned time), none was
 dropped and every request succeeded. (A generator out of CPU falls behind for good:
 nearly every arrival is late and the lag grows to seconds. A few percent late are the
-stalls of a shared machine, which the per-second records report as they happen.) Each mode stops at its first rate not sustained.
-CPU seconds per process show who was the bottleneck (the server shares the machine).
+stalls of a shared machine, which the per-second records report as they happen.)
+Each mode stops at its first rate not sustained. CPU seconds per process show who was
+the bottleneck (the server shares the machine).
 
     python benchmarks/load_rate.py [--seconds 4] [--start 1000] [--factor 1.5] [--max-rate 40000]
 
