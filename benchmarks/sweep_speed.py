@@ -77,7 +77,7 @@ class Timing:
 
     def line(self) -> str:
         return (f"{self.runs} runs in {self.wall_s:6.1f} s ({self.spans / self.wall_s:9,.0f} spans/s), "
-                f"busy {self.busy:.1%}, on CPU {self.on_cpu:.1%}")
+                f"busy {self.busy:.1%}, on CPU {self.on_cpu:.1%}, {self.cpu_s / self.runs:.2f} CPU s per run")
 
 
 def timed(exp: Experiment, tasks: list[Task], workers: int) -> Timing:
@@ -127,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         one, two = efficiency(exp, args.efficiency_tasks)
         print(f"1 worker:  {one.line()}")
         print(f"2 workers: {two.line()}")
-        print(f"parallel efficiency 1 -> 2 workers: {one.wall_s / (2 * two.wall_s):.1%}")
+        print(f"parallel efficiency 1 -> 2 workers: {one.wall_s / (2 * two.wall_s):.1%} "
+              f"(busy x on CPU with 2 workers: {two.busy * two.on_cpu:.1%}; the rest went to other processes "
+              f"or to slower cores)")
     if not args.skip_goal:
         timing, variants = goal(exp, args.seeds, args.workers)
         wall = timing.wall_s
