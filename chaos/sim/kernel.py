@@ -31,6 +31,8 @@ from typing import Any
 import simpy
 from simpy.events import Event
 
+from chaos.breaker import CLOSED, HALF_OPEN, OPEN  # noqa: F401  (re-exported for tests)
+from chaos.breaker import CircuitBreaker as Breaker
 from chaos.model.topology import Jitter, LoadBalancing
 
 # Cause codes, in the order of chaos.run.Cause. Ints, because they are counted on the hot path.
@@ -162,102 +164,6 @@ class Edge:
         if self.jitter is Jitter.EQUAL:
             return delay / 2 + self.rand() * delay / 2
         return delay
-
-
-CLOSED, OPEN, HALF_OPEN = 0, 1, 2
-
-
-class Breaker:
-    """A circuit breaker judging failures over a sliding window of ten buckets."""
-
-    __slots__ = ("ratio", "min_calls", "width", "open_for", "probes", "state", "until", "out", "good",
-                 "calls", "fails", "head", "total", "failed", "on_change", "since")
-
-    BUCKETS = 10
-
-    def __init__(self, ratio: float, min_calls: int, window: float, open_for: float, probes: int,
-                 on_change: Callable[[str], None]) -> None:
-        self.ratio = ratio
-        self.min_calls = min_calls
-        self.width = window / self.BUCKETS
-        self.open_for = open_for
-        self.probes = probes
-        self.on_change = on_change
-        self.state = CLOSED
-        self.until = 0.0
-        self.since = 0.0
-        self.out = 0
-        self.good = 0
-        self._reset_window(0)
-
-    def _reset_window(self, head: int) -> None:
-        self.calls = [0] * self.BUCKETS
-        self.fails = [0] * self.BUCKETS
-        self.head = head
-        self.total = 0
-        self.failed = 0
-
-    def allow(self, now: float) -> bool:
-        state = self.state
-        if state == CLOSED:
-            return True
-        if state == OPEN:
-            if now < self.until:
-                return False
-            self.state = HALF_OPEN
-            self.out = self.good = 0
-            self.since = now
-            self.on_change("half_open")
-        if self.out < self.probes:
-            self.out += 1
-            return True
-        return False
-
-    def record(self, now: float, ok: bool, sent: float) -> None:
-        state = self.state
-        if state == HALF_OPEN:
-            if sent < self.since:
-                return  # an answer to a call sent before the probes: it says nothing about now
-            if not ok:
-                self._open(now)
-            else:
-                self.good += 1
-                if self.good >= self.probes:
-                    self.state = CLOSED
-                    self._reset_window(int(now / self.width))
-                    self.on_change("closed")
-            return
-        if state == OPEN:
-            return  # answers to calls sent before it opened
-        b = int(now / self.width)
-        if b != self.head:
-            self._advance(b)
-        i = b % self.BUCKETS
-        self.calls[i] += 1
-        self.total += 1
-        if not ok:
-            self.fails[i] += 1
-            self.failed += 1
-            if self.total >= self.min_calls and self.failed >= self.ratio * self.total:
-                self._open(now)
-
-    def _advance(self, b: int) -> None:
-        steps = b - self.head
-        if steps >= self.BUCKETS:
-            self._reset_window(b)
-            return
-        for k in range(self.head + 1, b + 1):
-            i = k % self.BUCKETS
-            self.total -= self.calls[i]
-            self.failed -= self.fails[i]
-            self.calls[i] = self.fails[i] = 0
-        self.head = b
-
-    def _open(self, now: float) -> None:
-        self.state = OPEN
-        self.until = now + self.open_for
-        self._reset_window(int(now / self.width))
-        self.on_change("open")
 
 
 class Span(Event):

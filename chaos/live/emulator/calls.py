@@ -24,7 +24,7 @@ from collections.abc import Callable
 from chaos.live.stackspec import CallSpec, LoadBalancing
 
 from .balancer import Balancer
-from .breaker import BreakerState, CircuitBreaker
+from .breaker import BreakerState, CircuitBreaker, breaker_for
 from .budget import RetryBudget, backoff_delay
 from .http import Answer, Target, fetch
 from .metrics import CallMetrics, Cause
@@ -52,7 +52,7 @@ class Edge:
         self.rand = rng.random
         self.load_balancing = load_balancing
         self.balancer = Balancer(len(self.targets), load_balancing, self.rand)
-        self.breaker = None if spec.breaker is None else CircuitBreaker(spec.breaker)
+        self.breaker = None if spec.breaker is None else breaker_for(spec.breaker)
         self.budget = RetryBudget()
         self.metrics = CallMetrics(bounds)
         self.retired_opens = 0  # openings counted by breakers an admin replaced
@@ -68,7 +68,7 @@ class Edge:
         urls a fresh load balancer (attempts in flight finish where they went)."""
         if spec.breaker != self.spec.breaker:
             self.retired_opens += 0 if self.breaker is None else self.breaker.opens
-            self.breaker = None if spec.breaker is None else CircuitBreaker(spec.breaker)
+            self.breaker = None if spec.breaker is None else breaker_for(spec.breaker)
         if spec.urls != self.spec.urls:
             self.targets = tuple(Target.parse(url) for url in spec.urls)
             self.balancer = Balancer(len(self.targets), self.load_balancing, self.rand)
