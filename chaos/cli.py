@@ -26,6 +26,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 # stays fast and never imports Docker, Locust or matplotlib.
 COMMAND_MODULES: tuple[str, ...] = (
     "chaos.live.commands",
+    "chaos.live.gameday.commands",
     "chaos.report.commands",
     "chaos.sweep.commands",
 )
