@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import random
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -160,6 +161,29 @@ class RateCurve:
         """The first segment boundary after ``t`` (infinity after the last)."""
         i = bisect.bisect_right(self.ends, t)
         return self.ends[i] if i < len(self.ends) else math.inf
+
+    def next_arrival(self, t: float, scale: float, rng: random.Random) -> float | None:
+        """The next Poisson arrival after ``t`` at ``scale`` times the rate; None when the curve has ended.
+
+        Thinning: propose at the largest rate of the current piece, accept with probability
+        rate(t)/max. Crossing a piece boundary restarts the proposal there, which is exact
+        because the process is memoryless. Both engines draw arrivals with this.
+        """
+        while True:
+            end = self.next_change(t)
+            lam_max = max(self.rate_at(t), self.rate_at(min(end, t + 1e9) - 1e-9)) * scale
+            if lam_max <= 0:
+                if end == math.inf:
+                    return None
+                t = end
+                continue
+            cand = t + rng.expovariate(lam_max)
+            if cand >= end:
+                t = end
+                continue
+            if rng.random() * lam_max <= self.rate_at(cand) * scale:
+                return cand
+            t = cand
 
     def expected(self, start: float, end: float) -> float:
         """Expected number of arrivals in [start, end)."""

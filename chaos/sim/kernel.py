@@ -33,6 +33,7 @@ from simpy.events import Event
 
 from chaos.breaker import CLOSED, HALF_OPEN, OPEN  # noqa: F401  (re-exported for tests)
 from chaos.breaker import CircuitBreaker as Breaker
+from chaos.model.load import RateCurve
 from chaos.model.topology import Jitter, LoadBalancing
 
 # Cause codes, in the order of chaos.run.Cause. Ints, because they are counted on the hot path.
@@ -276,16 +277,14 @@ class Arrival(Event):
 class Kernel:
     """Moves spans through services. Built by ``chaos.sim.world``, driven by ``chaos.sim.simulate``."""
 
-    def __init__(self, env: simpy.Environment, rate_at: Callable[[float], float],
-                 next_change: Callable[[float], float]) -> None:
+    def __init__(self, env: simpy.Environment, curve: RateCurve) -> None:
         self.env = env
         self.schedule = env.schedule
         # The hottest scheduling (a span's work) pushes onto SimPy's own heap exactly as
         # Environment.schedule does, without its extra Python frame; env.step pops it.
         self.heap: list = env._queue
         self.eid = env._eid
-        self.rate_at = rate_at          # total entry rate at time t, before entrypoint factors
-        self.next_change = next_change  # the next time after t where the rate's slope changes
+        self.curve = curve  # total entry rate over time, before entrypoint shares and factors
         # Callback lists built once and shared by every event of a kind (SimPy only reads them).
         self.cb_work: list[Any] = [self.run_stages]
         self.cb_timeouts: list[Any] = [self.on_timeouts]
@@ -302,29 +301,11 @@ class Kernel:
         self._plan_arrival(entry, self.env.now)
 
     def _plan_arrival(self, entry: Entry, t: float) -> None:
-        # Poisson arrivals with a piecewise-linear rate, by thinning: propose at the largest
-        # rate of the current piece, accept with probability rate(t)/max. Crossing a piece
-        # boundary restarts the proposal there, which is exact because the process is memoryless.
-        rng = entry.rng
-        scale = entry.share * entry.factor
-        while True:
-            end = self.next_change(t)
-            lam_max = max(self.rate_at(t), self.rate_at(min(end, t + 1e9) - 1e-9)) * scale
-            if lam_max <= 0:
-                if end == math.inf:
-                    return
-                t = end
-                continue
-            cand = t + rng.expovariate(lam_max)
-            if cand >= end:
-                t = end
-                continue
-            if rng.random() * lam_max <= self.rate_at(cand) * scale:
-                ev = Arrival(entry, entry.epoch)
-                ev.callbacks = self.cb_arrival
-                self.schedule(ev, NORMAL, cand - self.env._now)
-                return
-            t = cand
+        cand = self.curve.next_arrival(t, entry.share * entry.factor, entry.rng)
+        if cand is not None:
+            ev = Arrival(entry, entry.epoch)
+            ev.callbacks = self.cb_arrival
+            self.schedule(ev, NORMAL, cand - self.env._now)
 
     def on_arrival(self, ev: Arrival) -> None:
         entry = ev.entry

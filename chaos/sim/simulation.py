@@ -60,7 +60,7 @@ class Simulation:
         self.seed = experiment.seed if seed is None else seed
         self.env = simpy.Environment()
         self.curve = RateCurve(experiment.load_profile.segments(experiment.duration))
-        self.kernel = Kernel(self.env, self.curve.rate_at, self.curve.next_change)
+        self.kernel = Kernel(self.env, self.curve)
         self.markers: list[Marker] = []
         self.world = World.build(self.kernel, experiment.topology, self.seed, self.markers)
         self.bounds = latency_bounds(thresholds(experiment))

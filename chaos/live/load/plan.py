@@ -181,28 +181,14 @@ def entry_rate(profile: tuple[Segment, ...], share: float, spikes: list[tuple[fl
 
 
 def arrivals(curve: RateCurve, scale: float, rng: random.Random, start: float = 0.0) -> Iterator[float]:
-    """Poisson arrival times at ``scale`` times the curve's rate, from ``start`` until the curve ends.
-
-    Thinning, as the simulator's kernel plans arrivals: propose at the largest rate of the
-    current piece, accept with probability rate(t)/max. Crossing a piece boundary restarts
-    the proposal there, which is exact because the process is memoryless.
-    """
-    t = start
+    """Poisson arrival times at ``scale`` times the curve's rate, from ``start`` until the curve ends
+    (drawn as the simulator draws them: ``RateCurve.next_arrival``)."""
+    t: float | None = start
     while True:
-        end = curve.next_change(t)
-        lam_max = max(curve.rate_at(t), curve.rate_at(min(end, t + 1e9) - 1e-9)) * scale
-        if lam_max <= 0:
-            if end == math.inf:
-                return
-            t = end
-            continue
-        cand = t + rng.expovariate(lam_max)
-        if cand >= end:
-            t = end
-            continue
-        if rng.random() * lam_max <= curve.rate_at(cand) * scale:
-            yield cand
-        t = cand
+        t = curve.next_arrival(t, scale, rng)
+        if t is None:
+            return
+        yield t
 
 
 def arrival_rng(seed: int | None, process: int, dispatcher: int, entry: int) -> random.Random:
