@@ -50,8 +50,10 @@ class Comparison(enum.Enum):
     BELOW = "below"
 
 
-class AlertScoped(Model):
-    """Alert rules name exactly one service or entrypoint."""
+class Scoped(Model):
+    """Names exactly one service or entrypoint (alert rules, playbook conditions)."""
+
+    WHAT = "an alert rule"
 
     service: str | None
     entrypoint: str | None
@@ -68,11 +70,11 @@ class AlertScoped(Model):
 
     def validate(self) -> None:
         if (self.service is None) == (self.entrypoint is None):
-            raise self.error(None, "an alert rule names exactly one of 'service' or 'entrypoint'")
+            raise self.error(None, f"{self.WHAT} names exactly one of 'service' or 'entrypoint'")
 
 
 @dataclass(frozen=True, kw_only=True)
-class ThresholdRule(AlertScoped):
+class ThresholdRule(Scoped):
     """Fires when a metric over a trailing window crosses a threshold for a while."""
 
     TAG = "threshold"
@@ -102,7 +104,7 @@ class BurnWindow(Model):
 
 
 @dataclass(frozen=True, kw_only=True)
-class BurnRateRule(AlertScoped):
+class BurnRateRule(Scoped):
     """Multi-window, multi-burn-rate alert on the error budget of an objective."""
 
     TAG = "burn_rate"

@@ -37,10 +37,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated
 
-from chaos.model.alerts import AlertMetric
+from chaos.model.alerts import AlertMetric, Scoped
 from chaos.model.distributions import AnyDistribution, Constant, Distribution
 from chaos.model.parsing import Model, Seconds, Tagged, did_you_mean, fld, one_of
-from chaos.model.scope import Scope, ScopeKind, split_edge
+from chaos.model.scope import split_edge
 from chaos.model.topology import CircuitBreaker, Retries
 
 
@@ -179,8 +179,10 @@ def describe(action: AnyAction) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
-class Condition(Model):
+class Condition(Scoped):
     """A metric of a scope below or above a value, holding for a while, within a time limit."""
+
+    WHAT = "a condition"
 
     service: str | None = fld(None)
     entrypoint: str | None = fld(None)
@@ -192,20 +194,9 @@ class Condition(Model):
     within: Seconds = fld(300.0, gt=0, doc="give up (the step fails) if it has not held by then")
 
     def validate(self) -> None:
-        if (self.service is None) == (self.entrypoint is None):
-            raise self.error(None, "a condition names exactly one of 'service' or 'entrypoint'")
+        super().validate()
         if (self.below is None) == (self.above is None):
             raise self.error(None, "a condition gives exactly one of 'below' or 'above'")
-
-    @property
-    def scope(self) -> Scope:
-        if self.service is not None:
-            return Scope(ScopeKind.SERVICE, self.service)
-        return Scope(ScopeKind.ENTRYPOINT, self.entrypoint or "")
-
-    @property
-    def scope_field(self) -> str:
-        return "service" if self.service is not None else "entrypoint"
 
     def describe(self) -> str:
         op, value = ("<", self.below) if self.below is not None else (">", self.above)
