@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
+from chaos.choices import CallMode, Dist, Jitter, LoadBalancing
 from chaos.errors import InputError, Location
 
 if TYPE_CHECKING:  # only for the signature of from_topology; never imported at run time here
@@ -45,28 +46,7 @@ TOKEN_CAP = 10.0  # retry-budget tokens never exceed this, as in the simulator
 
 E = TypeVar("E", bound=enum.Enum)
 
-
-class Dist(enum.Enum):
-    CONSTANT = "constant"
-    EXPONENTIAL = "exponential"
-    LOGNORMAL = "lognormal"
-
-
-class Jitter(enum.Enum):
-    NONE = "none"
-    FULL = "full"    # uniform in [0, delay]
-    EQUAL = "equal"  # delay/2 + uniform in [0, delay/2]
-
-
-class CallMode(enum.Enum):
-    SEQUENTIAL = "sequential"
-    PARALLEL = "parallel"
-
-
-class LoadBalancing(enum.Enum):
-    ROUND_ROBIN = "round_robin"
-    RANDOM = "random"
-    LEAST_OUTSTANDING = "least_outstanding"
+__all__ = ["CallMode", "Dist", "Jitter", "LoadBalancing"]  # the model's own choices
 
 
 LOGNORMAL_TAILS = ("p90", "p95", "p99")

@@ -26,34 +26,12 @@ request, which is what lets retry storms sustain themselves.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from functools import cached_property
 
+from chaos.choices import CallMode, Jitter, LoadBalancing, QueueDiscipline  # noqa: F401  (re-exported)
 from chaos.model.distributions import Distribution
 from chaos.model.parsing import Model, Seconds, did_you_mean, fld
-
-
-class QueueDiscipline(enum.Enum):
-    FIFO = "fifo"
-    LIFO = "lifo"
-
-
-class LoadBalancing(enum.Enum):
-    ROUND_ROBIN = "round_robin"
-    RANDOM = "random"
-    LEAST_OUTSTANDING = "least_outstanding"
-
-
-class Jitter(enum.Enum):
-    NONE = "none"
-    FULL = "full"    # uniform in [0, delay]
-    EQUAL = "equal"  # delay/2 + uniform in [0, delay/2]
-
-
-class CallMode(enum.Enum):
-    SEQUENTIAL = "sequential"
-    PARALLEL = "parallel"
 
 
 @dataclass(frozen=True)
