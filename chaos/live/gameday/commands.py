@@ -1,0 +1,266 @@
+"""``chaoslab run`` (a live game day), ``chaoslab compare`` (simulation against reality), ``chaoslab calibrate``.
+
+Registration declares arguments only; handlers import Docker, Locust and matplotlib when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from chaos.errors import InputError
+
+REMOTE_HELP = "allow a Docker host that is not this machine (DOCKER_HOST); faults would hit its containers"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _run(sub)
+    _compare(sub)
+    _calibrate(sub)
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _live_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stack-dir", type=Path, help="a running stack's directory to use (left running), or where to "
+                                                  "generate one (default: OUT/stack)")
+    p.add_argument("--keep-stack", action="store_true", help="leave the generated stack running afterwards")
+    p.add_argument("--load-workers", type=int, default=0,
+                   help="Locust worker processes (default 0: one process sends all the load)")
+    p.add_argument("--seed", type=int, help="random seed (default: the experiment's)")
+    p.add_argument("--automated", action="append", default=[], metavar="ROLE",
+                   help="a playbook role done by machines (besides 'automation'): its steps are never prompted")
+    p.add_argument("--no-abort", action="store_true",
+                   help="never end early (default: end when users fail on more than half their requests for 30 s)")
+    p.add_argument("--allow-remote", action="store_true", help=REMOTE_HELP)
+
+
+def _run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run an experiment live: a game day on a real stack, with load, faults and the "
+                                   "playbook; writes the same result.json and report as a simulation",
+                       description="Bring up the experiment's stack (or use the experiment's own 'live:' stack, "
+                                   "or a running one with --stack-dir), send its load with Locust, inject its "
+                                   "faults on schedule (journaled, always reverted, also on Ctrl-C), measure every "
+                                   "service each second, evaluate its alerts and abort conditions, carry out the "
+                                   "playbook, then take the stack down. Exit codes as for simulate; 4: a fault "
+                                   "could not be reverted (run chaoslab recover OUT).")
+    p.add_argument("experiment", type=Path)
+    p.add_argument("--playbook", type=Path, help="carry out this incident playbook for real")
+    p.add_argument("--out", type=Path, help="results directory, and the fault journal (default: runs/<name>-live)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--game-day", action="store_true",
+                      help="people confirm their playbook steps on the terminal (Enter), with the deadline and "
+                           "time left shown")
+    mode.add_argument("--unattended", action="store_true",
+                      help="people's steps take sampled delays, as in a simulation (the default; for CI)")
+    p.add_argument("--dry-run", action="store_true", help="print the stack, load, faults and playbook actions "
+                                                          "that would run; touch nothing")
+    _live_arguments(p)
+    p.add_argument("--quiet", action="store_true", help="print no summary")
+    p.add_argument("--no-report", action="store_true", help="write no report.html, summary.md or junit.xml")
+    p.set_defaults(func=cmd_run)
+
+
+def _options(args: argparse.Namespace, out: Path) -> Any:
+    from chaos.live.gameday.run import Mode, RunOptions
+
+    if args.load_workers < 0:
+        raise InputError(f"--load-workers must be 0 or more, got {args.load_workers}")
+    return RunOptions(out=out, stack_dir=args.stack_dir, keep_stack=args.keep_stack, load_workers=args.load_workers,
+                      mode=Mode.GAME_DAY if getattr(args, "game_day", False) else Mode.UNATTENDED,
+                      allow_remote=args.allow_remote, abort=() if args.no_abort else _default_abort(),
+                      automated=frozenset(args.automated), seed=args.seed, source=str(args.experiment))
+
+
+def _default_abort() -> tuple[Any, ...]:
+    from chaos.live.runner import DEFAULT_ABORT
+
+    return tuple(DEFAULT_ABORT)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from chaos.audit import now_iso
+    from chaos.cli import load_bound_playbook
+    from chaos.model.files import load_experiment
+
+    experiment = load_experiment(args.experiment)
+    playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
+    out = args.out or Path("runs") / f"{experiment.name}-live"
+    options = _options(args, out)
+    if args.dry_run:
+        from chaos.live.gameday.plan import describe_run
+
+        print(describe_run(experiment, playbook, options))
+        return 0
+    started = now_iso()
+    say = (lambda text: None) if args.quiet else print
+    from chaos.live.gameday.run import run_game_day
+
+    outcome = run_game_day(experiment, playbook, options, say=say)
+    doc = write_outcome(outcome, args, out, started)
+    if not args.quiet:
+        from chaos.report.summary import render
+
+        print(render(doc, {"result": str(out / "result.json"), "series": str(out / "series.csv")}))
+    from chaos.report.commands import report_after_run
+
+    report_after_run(args, doc, out)
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome.result.exit_code
+
+
+def write_outcome(outcome: Any, args: argparse.Namespace, out: Path, started: str) -> dict[str, Any]:
+    """result.json, series.csv and live.json (what calibration needs) into ``out``."""
+    from chaos.audit import audit
+    from chaos.model.sources import source_files
+    from chaos.result import to_json, write, write_atomic
+
+    result = outcome.result
+    inputs = source_files(result.run.experiment) + ([str(args.playbook)] if getattr(args, "playbook", None) else [])
+    result.audit = audit(inputs, [result.run.seed], started)
+    doc = result.to_dict()
+    write(result, out, doc)
+    write_atomic(out / "live.json", to_json(outcome.calibration))
+    return doc
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def _compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="simulation against reality: run an experiment in both engines (or take two "
+                                       "run directories) and judge the predicted figures against the observed ones",
+                       description="With one EXPERIMENT: run it live (as chaoslab run --unattended), then simulate "
+                                   "it with each service's per-hop overhead measured in the live run added to its "
+                                   "service time, and compare. With two run directories: compare their "
+                                   "result.json. Per service and entrypoint: throughput and mean latency within "
+                                   "10%, p99 within 25%, error ratio within 0.05, and the same breach order. "
+                                   "Exit code 0 when every figure agrees, 1 when one diverges.")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="EXPERIMENT | RUN_DIR_A RUN_DIR_B")
+    p.add_argument("--playbook", type=Path, help="carry out this playbook in both engines")
+    p.add_argument("--out", type=Path, help="where the runs and the comparison go (default: runs/<name>-compare)")
+    p.add_argument("--no-calibrate", action="store_true",
+                   help="simulate the topology as written, without the live run's per-hop overheads")
+    _live_arguments(p)
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--no-report", action="store_true", help="write no report for each run")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from chaos.live.gameday.compare import compare_docs, render_markdown, render_text, to_json_doc
+    from chaos.live.gameday.compare_plot import overlay
+    from chaos.report.commands import load_result, result_path
+
+    if len(args.inputs) == 2:
+        sim_doc, live_doc = (load_result(result_path(p)) for p in args.inputs)
+        out = args.out or args.inputs[1]
+        offsets: dict[str, float] = {}
+    elif len(args.inputs) == 1:
+        sim_doc, live_doc, out, offsets = _both_engines(args)
+    else:
+        raise InputError(f"compare takes an experiment, or two run directories (got {len(args.inputs)} arguments)")
+    comparison = compare_docs(sim_doc, live_doc, offsets)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare.json").write_text(json.dumps(to_json_doc(comparison), indent=1) + "\n", encoding="utf-8")
+    (out / "compare.md").write_text(render_markdown(comparison), encoding="utf-8")
+    image = overlay(sim_doc, live_doc)
+    (out / "compare.png").write_bytes(image.png)
+    if not args.quiet:
+        print(render_text(comparison))
+        print(f"Comparison: {out / 'compare.md'}  (compare.json, compare.png beside it)")
+    return 0 if comparison.agrees else 1
+
+
+def _both_engines(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], Path, dict[str, float]]:
+    from chaos.audit import now_iso
+    from chaos.cli import load_bound_playbook
+    from chaos.live.gameday.calibrate import hop_offsets, shifted
+    from chaos.live.gameday.run import run_game_day
+    from chaos.model.files import load_experiment
+    from chaos.report.commands import report_after_run
+
+    args.experiment = args.inputs[0]
+    experiment = load_experiment(args.experiment)
+    playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
+    out = args.out or Path("runs") / f"{experiment.name}-compare"
+    say = (lambda text: None) if args.quiet else print
+    started = now_iso()
+    outcome = run_game_day(experiment, playbook, _options(args, out / "live"), say=say)
+    live_doc = write_outcome(outcome, args, out / "live", started)
+    report_after_run(args, live_doc, out / "live")
+    if outcome.error is not None:
+        raise outcome.error
+    offsets = {} if args.no_calibrate else hop_offsets(outcome.calibration, live_doc)
+    simulated = shifted(experiment, offsets) if offsets else experiment
+    if offsets and not args.quiet:
+        print("simulating with each service's measured per-hop overhead added to its service time: "
+              + ", ".join(f"{name} +{ms:.2f} ms" for name, ms in offsets.items()))
+    sim_doc = _simulate(simulated, playbook, live_doc["seed"], out / "sim", args)
+    return sim_doc, live_doc, out, offsets
+
+
+def _simulate(experiment: Any, playbook: Any, seed: int, out: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from chaos.analysis import analyze
+    from chaos.audit import audit, now_iso
+    from chaos.model.sources import source_files
+    from chaos.report.commands import report_after_run
+    from chaos.result import Result, write
+    from chaos.sim.simulation import simulate
+
+    started = now_iso()
+    if playbook is not None:
+        from chaos.drill import incident_result
+        result = incident_result(experiment, playbook, seed)
+    else:
+        run = simulate(experiment, seed)
+        result = Result(run, analyze(run))
+    result.audit = audit(source_files(experiment), [seed], started)
+    doc = result.to_dict()
+    write(result, out, doc)
+    report_after_run(args, doc, out)
+    return doc
+
+
+# --------------------------------------------------------------------------- calibrate
+
+
+def _calibrate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("calibrate", help="fit each service's service time (lognormal median and p99) from a live "
+                                         "run, and write a topology the simulator can use",
+                       description="Reads RUN_DIR/live.json (written by chaoslab run on a generated stack): each "
+                                   "service's own work time (the emulators' own_time histograms) over the "
+                                   "measured seconds outside any fault window, plus the per-hop overhead its "
+                                   "callers saw (their latency minus the service's own server latency). "
+                                   "Writes the run's topology with every service_time replaced.")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--out", type=Path, required=True, metavar="TOPOLOGY.yaml")
+    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    p.set_defaults(func=cmd_calibrate)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from chaos.live.gameday.calibrate import calibrate_run, topology_yaml
+    from chaos.report.commands import load_result, result_path
+
+    if args.out.exists() and not args.force:
+        raise InputError(f"{args.out} exists; chaoslab does not overwrite it", hint="choose another --out, or --force")
+    doc = load_result(result_path(args.run_dir))
+    if doc.get("engine") != "live":
+        raise InputError(f"{args.run_dir} holds a {doc.get('engine')} run; calibration needs a live one",
+                         hint="run it live first: chaoslab run EXPERIMENT --out RUN_DIR")
+    fits = calibrate_run(args.run_dir, doc)
+    args.out.write_text(topology_yaml(args.run_dir, fits), encoding="utf-8")
+    for fit in fits.values():
+        print(fit.describe())
+    print(f"wrote {args.out}")
+    return 0
+
+
+def eprint(*parts: object) -> None:
+    print(*parts, file=sys.stderr)

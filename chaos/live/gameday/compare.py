@@ -1,0 +1,250 @@
+"""Simulation against reality: two result.json documents side by side, judged figure by figure. Pure.
+
+For every service and entrypoint, the simulated (predicted) and the live (observed)
+whole-run figures over the measured window:
+
+=================  =====================================  ==================================
+figure             agrees when                            why this bound
+=================  =====================================  ==================================
+throughput_rps     within 10% of the prediction           Poisson noise of a minute at tens
+                                                          per second is a few percent
+mean_ms            within 10%                             means of thousands of requests
+p99_ms             within 25%                             a tail quantile from a few dozen
+                                                          requests and 12%-wide buckets
+error_ratio        within 0.05 (absolute)                 ratios near 0 make relative
+                                                          bounds meaningless
+breach order       the same services breach, in the same  seconds apart in both engines is
+                   order; breaches less than 2 s apart    within one evaluation of noise
+                   count as simultaneous
+=================  =====================================  ==================================
+
+Time to detect, breach times and the playbook's time to mitigate and recover are shown
+side by side, not judged: they follow from the figures above and a one-second grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+TIE_S = 2.0
+
+
+@dataclass(frozen=True)
+class Bound:
+    figure: str
+    words: str
+    agrees: Callable[[float, float], bool]
+
+
+def _relative(tol: float) -> Callable[[float, float], bool]:
+    def check(sim: float, live: float) -> bool:
+        if sim == 0:
+            return abs(live) <= 1e-9
+        return abs(live - sim) <= tol * abs(sim) + 1e-12
+    return check
+
+
+def _absolute(tol: float) -> Callable[[float, float], bool]:
+    return lambda sim, live: abs(live - sim) <= tol + 1e-12
+
+
+BOUNDS = (
+    Bound("throughput_rps", "10%", _relative(0.10)),
+    Bound("mean_ms", "10%", _relative(0.10)),
+    Bound("p99_ms", "25%", _relative(0.25)),
+    Bound("error_ratio", "0.05", _absolute(0.05)),
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    scope: str
+    figure: str
+    sim: float | None
+    live: float | None
+    bound: str
+    ok: bool | None  # None: neither engine has the figure (no successful request)
+
+    def difference(self) -> str:
+        if self.sim is None or self.live is None:
+            return "-"
+        if self.figure == "error_ratio":
+            return f"{self.live - self.sim:+.3f}"
+        if self.sim == 0:
+            return "-" if self.live == 0 else "+inf"
+        return f"{(self.live - self.sim) / abs(self.sim):+.1%}"
+
+
+@dataclass(frozen=True)
+class BreachOrder:
+    sim: list[tuple[str, float]]
+    live: list[tuple[str, float]]
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    experiment: str
+    seed: tuple[Any, Any]
+    checks: list[Check]
+    breach: BreachOrder
+    timing: dict[str, tuple[float | None, float | None]]
+    offsets_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def divergent(self) -> list[Check]:
+        return [c for c in self.checks if c.ok is False]
+
+    @property
+    def agrees(self) -> bool:
+        return not self.divergent and self.breach.ok
+
+    def diverging_services(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for c in self.divergent:
+            out.setdefault(c.scope, []).append(c.figure)
+        return out
+
+
+def judge(scope: str, bound: Bound, sim: float | None, live: float | None) -> Check:
+    if sim is None and live is None:
+        return Check(scope, bound.figure, sim, live, bound.words, None)
+    if sim is None or live is None:
+        return Check(scope, bound.figure, sim, live, bound.words, False)
+    return Check(scope, bound.figure, sim, live, bound.words, bound.agrees(sim, live))
+
+
+def checks(sim: dict[str, Any], live: dict[str, Any]) -> list[Check]:
+    out = []
+    for kind, key in (("entrypoint", "entrypoints"), ("service", "services")):
+        for name, s in sim[key].items():
+            observed = live[key].get(name)
+            if observed is None:
+                continue
+            for bound in BOUNDS:
+                out.append(judge(f"{kind}:{name}", bound, s.get(bound.figure), observed.get(bound.figure)))
+    return out
+
+
+def _cascade(doc: dict[str, Any]) -> list[tuple[str, float]]:
+    return [(c["service"], float(c["first_breach_s"])) for c in doc["blast_radius"]["cascade"]]
+
+
+def breach_order(sim: dict[str, Any], live: dict[str, Any], tie_s: float = TIE_S) -> BreachOrder:
+    a, b = _cascade(sim), _cascade(live)
+    ta, tb = dict(a), dict(b)
+    missing, extra = sorted(set(ta) - set(tb)), sorted(set(tb) - set(ta))
+    problems = []
+    if missing:
+        problems.append(f"predicted to breach but did not: {', '.join(missing)}")
+    if extra:
+        problems.append(f"breached but not predicted: {', '.join(extra)}")
+    common = [s for s, _ in a if s in tb]
+    for i, x in enumerate(common):
+        for y in common[i + 1:]:
+            if ta[y] - ta[x] > tie_s and tb[x] - tb[y] > tie_s:
+                problems.append(f"{x} breached before {y} in the simulation ({ta[x]:g}s, {ta[y]:g}s), after it "
+                                f"live ({tb[x]:g}s, {tb[y]:g}s)")
+    detail = "; ".join(problems) if problems else (
+        "same order" + (f" (breaches within {tie_s:g}s count as simultaneous)" if common else ": nothing breached"))
+    return BreachOrder(a, b, not problems, detail)
+
+
+def _incident(doc: dict[str, Any], phase: str) -> float | None:
+    section = doc.get("playbook")
+    return None if section is None else section["incident"].get(f"time_to_{phase}_s")
+
+
+def timing(sim: dict[str, Any], live: dict[str, Any]) -> dict[str, tuple[float | None, float | None]]:
+    out = {"time to detect": (sim.get("time_to_detect_s"), live.get("time_to_detect_s"))}
+    for phase in ("mitigate", "recover"):
+        pair = (_incident(sim, phase), _incident(live, phase))
+        if pair != (None, None) or "playbook" in sim or "playbook" in live:
+            out[f"time to {phase}"] = pair
+    return out
+
+
+def compare_docs(sim: dict[str, Any], live: dict[str, Any], offsets_ms: dict[str, float] | None = None) -> Comparison:
+    """``sim`` predicted, ``live`` observed (any two result.json documents: the first is the reference)."""
+    return Comparison(experiment=str(live.get("experiment")), seed=(sim.get("seed"), live.get("seed")),
+                      checks=checks(sim, live), breach=breach_order(sim, live), timing=timing(sim, live),
+                      offsets_ms=dict(offsets_ms or {}))
+
+
+# --------------------------------------------------------------------------- rendering
+
+UNITS = {"throughput_rps": "/s", "mean_ms": " ms", "p99_ms": " ms", "error_ratio": ""}
+
+
+def _value(figure: str, x: float | None) -> str:
+    if x is None:
+        return "-"
+    if figure == "error_ratio":
+        return f"{x:.3f}"
+    return f"{x:.1f}{UNITS[figure]}"
+
+
+def _seconds(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1f} s"
+
+
+def verdict_line(c: Comparison) -> str:
+    if c.agrees:
+        return "AGREE: every figure within its bound, same breach order"
+    parts = [f"{scope} diverges on {', '.join(figs)}" for scope, figs in c.diverging_services().items()]
+    if not c.breach.ok:
+        parts.append(f"breach order: {c.breach.detail}")
+    return "DIVERGE: " + "; ".join(parts)
+
+
+def render_text(c: Comparison) -> str:
+    lines = [f"Simulation against reality: {c.experiment} (seed {c.seed[0]} simulated, {c.seed[1]} live)"]
+    if c.offsets_ms:
+        lines.append("Per-hop overhead added to simulated service times: "
+                     + ", ".join(f"{k} +{v:.2f} ms" for k, v in c.offsets_ms.items()))
+    lines.append(f"  {'scope':<22}{'figure':<16}{'predicted':>11}{'observed':>11}{'diff':>9}  {'bound':>6}  verdict")
+    for ch in c.checks:
+        verdict = "n/a" if ch.ok is None else ("ok" if ch.ok else "DIVERGES")
+        lines.append(f"  {ch.scope:<22}{ch.figure:<16}{_value(ch.figure, ch.sim):>11}{_value(ch.figure, ch.live):>11}"
+                     f"{ch.difference():>9}  {ch.bound:>6}  {verdict}")
+    order = lambda xs: ", ".join(f"{s} {t:g}s" for s, t in xs) or "none"  # noqa: E731
+    lines.append(f"Breach order: predicted {order(c.breach.sim)}; observed {order(c.breach.live)}: {c.breach.detail}")
+    for name, (a, b) in c.timing.items():
+        lines.append(f"{name[0].upper() + name[1:]}: predicted {_seconds(a)}, observed {_seconds(b)}")
+    lines.append(f"Verdict: {verdict_line(c)}")
+    return "\n".join(lines)
+
+
+def render_markdown(c: Comparison) -> str:
+    lines = [f"# Simulation against reality: {c.experiment}", "", f"**{verdict_line(c)}**", ""]
+    if c.offsets_ms:
+        lines += ["Per-hop overhead measured live and added to the simulated service times: "
+                  + ", ".join(f"`{k}` +{v:.2f} ms" for k, v in c.offsets_ms.items()), ""]
+    lines += ["| scope | figure | predicted | observed | difference | bound | verdict |",
+              "|---|---|---:|---:|---:|---:|---|"]
+    for ch in c.checks:
+        verdict = "n/a" if ch.ok is None else ("ok" if ch.ok else "**diverges**")
+        lines.append(f"| {ch.scope} | {ch.figure} | {_value(ch.figure, ch.sim)} | {_value(ch.figure, ch.live)} | "
+                     f"{ch.difference()} | {ch.bound} | {verdict} |")
+    lines += ["", "| breach order | services (first breach) |", "|---|---|",
+              f"| predicted | {', '.join(f'{s} ({t:g} s)' for s, t in c.breach.sim) or 'none'} |",
+              f"| observed | {', '.join(f'{s} ({t:g} s)' for s, t in c.breach.live) or 'none'} |",
+              "", f"Breach order: {c.breach.detail}.", "", "| timing | predicted | observed |", "|---|---:|---:|"]
+    for name, (a, b) in c.timing.items():
+        lines.append(f"| {name} | {_seconds(a)} | {_seconds(b)} |")
+    lines += ["", "![predicted and observed timelines](compare.png)", ""]
+    return "\n".join(lines)
+
+
+def to_json_doc(c: Comparison) -> dict[str, Any]:
+    return {"experiment": c.experiment, "agrees": c.agrees, "verdict": verdict_line(c),
+            "offsets_ms": c.offsets_ms,
+            "checks": [{"scope": ch.scope, "figure": ch.figure, "predicted": ch.sim, "observed": ch.live,
+                        "bound": ch.bound, "ok": ch.ok} for ch in c.checks],
+            "breach_order": {"predicted": c.breach.sim, "observed": c.breach.live, "ok": c.breach.ok,
+                             "detail": c.breach.detail},
+            "timing": {k: {"predicted": a, "observed": b} for k, (a, b) in c.timing.items()},
+            "diverging": c.diverging_services()}

@@ -1,0 +1,339 @@
+"""Per-second Series and whole-run Totals of a live run, from scrapes and load records. Pure: no I/O, no clock.
+
+Every emulator replica's ``/metrics`` is cumulative; the difference between scrape k+1
+and scrape k is what happened in second k. A replica that did not answer contributes
+nothing that second, and the next answer's difference covers the gap; one whose counters
+went back (its container restarted) contributes what it counted since it started.
+
+Each scope is measured as the simulator measures it (``chaos.run``):
+
+- ``entrypoint:E`` is the load generator's record of E for that second;
+- ``service:S`` is S *as its callers saw it*: the sum over every caller replica of its
+  ``calls[S]`` view, plus, for an entrypoint's target, the load generator's view when an
+  entry request is one attempt (the entrypoint has no retries; with retries the load
+  records count entry requests, not attempts, and S's own server view stands in for its
+  clients). ``retries`` and ``degraded`` are those S *sent* (its own calls' views, as the
+  simulator counts them at the caller), ``wasted`` is S's own (server) count, ``queue``
+  and ``busy`` are summed over S's replicas at the end of the second. A service nobody
+  with metrics calls is measured by its own server view.
+
+Percentiles and means come from the latency histograms (bucket k holds (bounds[k-1],
+bounds[k]], interpolated within a bucket as ``chaos.run.percentile_from_hist``); whole-run
+totals merge the histograms of the measured seconds (after warm-up).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from chaos.model.scope import Scope, ScopeKind
+from chaos.run import CAUSES, Cause, Series, Totals, merge_hists, percentile_from_hist
+
+_CAUSE = {c.value: c for c in CAUSES}
+
+
+# --------------------------------------------------------------------------- one view's counters
+
+
+@dataclass
+class Counts:
+    """Counters of one view (a server, or a caller's calls to one callee), cumulative or per second."""
+
+    requests: int = 0
+    ok: int = 0
+    errors: dict[Cause, int] = field(default_factory=dict)
+    hist: dict[int, int] = field(default_factory=dict)
+    retries: int = 0
+    degraded: int = 0
+    wasted: int = 0
+    own: dict[int, int] = field(default_factory=dict)  # the service's own work time (server views only)
+
+    def add(self, other: Counts) -> None:
+        self.requests += other.requests
+        self.ok += other.ok
+        self.retries += other.retries
+        self.degraded += other.degraded
+        self.wasted += other.wasted
+        for cause, n in other.errors.items():
+            self.errors[cause] = self.errors.get(cause, 0) + n
+        _add_hist(self.hist, other.hist)
+        _add_hist(self.own, other.own)
+
+    def minus(self, before: Counts) -> Counts | None:
+        """The counts since ``before``; None when a counter went back (the process started again)."""
+        out = Counts(self.requests - before.requests, self.ok - before.ok,
+                     {c: n - before.errors.get(c, 0) for c, n in self.errors.items()},
+                     _hist_minus(self.hist, before.hist), self.retries - before.retries,
+                     self.degraded - before.degraded, self.wasted - before.wasted,
+                     _hist_minus(self.own, before.own))
+        scalars = (out.requests, out.ok, out.retries, out.degraded, out.wasted, *out.errors.values())
+        if min(scalars, default=0) < 0 or any(n < 0 for n in (*out.hist.values(), *out.own.values())):
+            return None
+        return out
+
+
+def _add_hist(into: dict[int, int], other: Mapping[int, int]) -> None:
+    for idx, n in other.items():
+        into[idx] = into.get(idx, 0) + n
+
+
+def _hist_minus(after: Mapping[int, int], before: Mapping[int, int]) -> dict[int, int]:
+    keys = set(after) | set(before)
+    out = {k: after.get(k, 0) - before.get(k, 0) for k in keys}
+    return {k: n for k, n in out.items() if n}
+
+
+def _sparse(counts: Sequence[int]) -> dict[int, int]:
+    return {i: int(n) for i, n in enumerate(counts) if n}
+
+
+def _errors(raw: Mapping[str, Any]) -> dict[Cause, int]:
+    return {_CAUSE[k]: int(v) for k, v in raw.items() if k in _CAUSE}
+
+
+@dataclass
+class Snapshot:
+    """One replica's cumulative ``/metrics``: its server view, its views of each callee, its gauges."""
+
+    server: Counts
+    calls: dict[str, Counts]
+    queue: float
+    busy: float
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> Snapshot:
+        s = data.get("server") or {}
+        server = Counts(int(s.get("requests", 0)), int(s.get("ok", 0)), _errors(s.get("errors") or {}),
+                        _sparse(s.get("latency_hist") or ()), wasted=int(s.get("wasted", 0)),
+                        own=_sparse(s.get("own_time_hist") or ()))
+        calls = {}
+        for callee, c in (data.get("calls") or {}).items():
+            calls[str(callee)] = Counts(int(c.get("attempts", 0)), int(c.get("ok", 0)),
+                                        _errors(c.get("errors") or {}), _sparse(c.get("latency_hist") or ()),
+                                        retries=int(c.get("retries", 0)), degraded=int(c.get("degraded", 0)))
+        return cls(server, calls, float(data.get("queue", 0)), float(data.get("busy", 0)))
+
+    def minus(self, before: Snapshot | None) -> Snapshot:
+        """What happened since ``before`` (all of it, if the replica started again since)."""
+        if before is None:
+            return self
+        server = self.server.minus(before.server)
+        calls = {k: v.minus(before.calls.get(k, Counts())) for k, v in self.calls.items()}
+        if server is None or any(v is None for v in calls.values()):
+            return self  # a restart: its counters began again from zero
+        return Snapshot(server, {k: v for k, v in calls.items() if v is not None}, self.queue, self.busy)
+
+
+# --------------------------------------------------------------------------- histogram figures
+
+
+def hist_mean(hist: Mapping[int, int], bounds: tuple[float, ...]) -> float | None:
+    """Mean of a bucketed sample, each count at its bucket's middle (seconds)."""
+    total = sum(hist.values())
+    if not total:
+        return None
+    acc = 0.0
+    for idx, n in hist.items():
+        lo = bounds[idx - 1] if idx > 0 else 0.0
+        hi = bounds[idx] if idx < len(bounds) else bounds[-1] * 2
+        acc += n * (lo + hi) / 2
+    return acc / total
+
+
+def _ms(x: float | None) -> float | None:
+    return None if x is None else x * 1000.0
+
+
+# --------------------------------------------------------------------------- the assembler
+
+
+@dataclass(frozen=True)
+class ReplicaRef:
+    container: str
+    service: str
+
+
+@dataclass(frozen=True)
+class EntryRef:
+    """An entrypoint, the service its load reaches, and whether one entry request is one attempt."""
+
+    entrypoint: str
+    service: str
+    one_attempt: bool
+
+
+@dataclass(frozen=True)
+class LoadSecond:
+    """What the load generator counted at one entrypoint in one second (a SecondStats, reduced)."""
+
+    requests: int
+    attempts: int
+    retries: int
+    ok: int
+    errors: Mapping[Cause, int]
+    hist: Mapping[int, int]
+
+
+class Assembler:
+    """Builds each scope's Series second by second, and whole-run Totals over the measured seconds."""
+
+    def __init__(self, services: Sequence[str], callers: Mapping[str, Sequence[str]],
+                 replicas: Sequence[ReplicaRef], entries: Sequence[EntryRef], bounds: tuple[float, ...],
+                 first_measured: int) -> None:
+        self.services = tuple(services)
+        self.replicas = tuple(replicas)
+        reporting = {r.service for r in self.replicas}
+        # Services some caller with metrics calls: measured by their callers; the others by themselves.
+        self.called = {s for s in self.services if reporting & set(callers.get(s, ()))}
+        self.entries = tuple(entries)
+        self.bounds = bounds
+        self.first_measured = first_measured
+        self.routes: dict[tuple[str, str], str] = {}  # (caller, callee it was written for) -> service reached
+        self.series: dict[Scope, Series] = {Scope.service(s): Series() for s in self.services}
+        self.series.update({Scope.entrypoint(e.entrypoint): Series() for e in self.entries})
+        self._last: dict[str, Snapshot] = {}
+        self._totals: dict[Scope, Counts] = {scope: Counts() for scope in self.series}
+        self.own: dict[str, list[dict[int, int]]] = {s: [] for s in self.services}      # per second
+        self.server: dict[str, list[dict[int, int]]] = {s: [] for s in self.services}   # per second
+        self.gaps = 0  # replica-seconds without an answer
+
+    @property
+    def seconds(self) -> int:
+        return max((len(s) for s in self.series.values()), default=0)
+
+    def redirect(self, caller: str, callee: str, service: str) -> None:
+        """From the next second on, ``caller``'s calls written for ``callee`` reach ``service`` (a failover)."""
+        self.routes[(caller, callee)] = service
+
+    def baseline(self, values: Mapping[str, Any]) -> None:
+        """Scrape 0, taken when the load began: what every counter held before the run."""
+        for ref in self.replicas:
+            data = values.get(ref.container)
+            if isinstance(data, dict):
+                self._last[ref.container] = Snapshot.parse(data)
+
+    def add_second(self, values: Mapping[str, Any], load: Mapping[str, LoadSecond | None]) -> None:
+        """Second k from scrape k+1 (``values``: container -> /metrics JSON or None) and the load's records."""
+        deltas: dict[str, Snapshot] = {}
+        gauges: dict[str, tuple[float, float]] = {}
+        for ref in self.replicas:
+            data = values.get(ref.container)
+            if not isinstance(data, dict):
+                self.gaps += 1
+                continue
+            now = Snapshot.parse(data)
+            deltas[ref.container] = now.minus(self._last.get(ref.container))
+            self._last[ref.container] = now
+            q, b = gauges.get(ref.service, (0.0, 0.0))
+            gauges[ref.service] = (q + now.queue, b + now.busy)
+        views = self._service_views(deltas, load)
+        for service in self.services:
+            counts = views[service]
+            q, b = gauges.get(service, (0.0, 0.0))
+            self._append(Scope.service(service), counts, q, b)
+            self.own[service].append(self._merged(deltas, service, own=True))
+            self.server[service].append(self._merged(deltas, service, own=False))
+        for entry in self.entries:
+            rec = load.get(entry.entrypoint)
+            counts = Counts() if rec is None else Counts(rec.requests, rec.ok, dict(rec.errors), dict(rec.hist),
+                                                          retries=rec.retries)
+            self._append(Scope.entrypoint(entry.entrypoint), counts, 0.0, 0.0)
+
+    def _merged(self, deltas: Mapping[str, Snapshot], service: str, own: bool) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for ref in self.replicas:
+            if ref.service == service and ref.container in deltas:
+                server = deltas[ref.container].server
+                _add_hist(out, server.own if own else server.hist)
+        return out
+
+    def _service_views(self, deltas: Mapping[str, Snapshot], load: Mapping[str, LoadSecond | None]
+                       ) -> dict[str, Counts]:
+        views = {s: Counts() for s in self.services}
+        measured: set[str] = set()
+        by_container = {r.container: r for r in self.replicas}
+        for container, snap in deltas.items():
+            caller = by_container[container].service
+            for callee, counts in snap.calls.items():
+                reached = self.routes.get((caller, callee), callee)
+                if reached in views:
+                    views[reached].add(Counts(counts.requests, counts.ok, counts.errors, counts.hist))
+                    measured.add(reached)
+            sent = views[caller]
+            for counts in snap.calls.values():  # retries and fallbacks are counted where they were sent
+                sent.retries += counts.retries
+                sent.degraded += counts.degraded
+            sent.wasted += snap.server.wasted
+        own_view = set()
+        for entry in self.entries:
+            rec = load.get(entry.entrypoint)
+            if not entry.one_attempt:
+                own_view.add(entry.service)
+            elif rec is not None:
+                views[entry.service].add(Counts(rec.attempts, rec.ok, dict(rec.errors), dict(rec.hist)))
+                measured.add(entry.service)
+        for service in self.services:
+            if service in own_view or (service not in measured and service not in self.called):
+                self._add_server_view(views[service], deltas, service)
+        return views
+
+    def _add_server_view(self, view: Counts, deltas: Mapping[str, Snapshot], service: str) -> None:
+        for ref in self.replicas:
+            if ref.service == service and ref.container in deltas:
+                s = deltas[ref.container].server
+                view.add(Counts(s.requests, s.ok, s.errors, s.hist))
+
+    def _append(self, scope: Scope, counts: Counts, queue: float, busy: float) -> None:
+        series = self.series[scope]
+        second = len(series)
+        series.requests.append(counts.requests)
+        series.ok.append(counts.ok)
+        for cause in CAUSES:
+            series.errors[cause].append(counts.errors.get(cause, 0))
+        hist = dict(counts.hist)
+        series.hist.append(hist)
+        series.p50_ms.append(_ms(percentile_from_hist(hist, self.bounds, 0.50)))
+        series.p95_ms.append(_ms(percentile_from_hist(hist, self.bounds, 0.95)))
+        series.p99_ms.append(_ms(percentile_from_hist(hist, self.bounds, 0.99)))
+        series.mean_ms.append(_ms(hist_mean(hist, self.bounds)))
+        series.queue.append(queue)
+        series.busy.append(busy)
+        series.retries.append(counts.retries)
+        series.wasted.append(counts.wasted)
+        series.degraded.append(counts.degraded)
+        if second >= self.first_measured:
+            self._totals[scope].add(counts)
+
+    def totals(self) -> dict[Scope, Totals]:
+        """Whole-run figures over the measured seconds, percentiles from the merged histograms."""
+        out = {}
+        for scope, c in self._totals.items():
+            t = Totals(requests=c.requests, ok=c.ok, errors={cause: c.errors.get(cause, 0) for cause in CAUSES},
+                       retries=c.retries, wasted=c.wasted, degraded=c.degraded)
+            t.p50_ms = _ms(percentile_from_hist(c.hist, self.bounds, 0.50))
+            t.p95_ms = _ms(percentile_from_hist(c.hist, self.bounds, 0.95))
+            t.p99_ms = _ms(percentile_from_hist(c.hist, self.bounds, 0.99))
+            t.mean_ms = _ms(hist_mean(c.hist, self.bounds))
+            out[scope] = t
+        return out
+
+    def figures(self, second: int) -> dict[Scope, dict[str, float | None]]:
+        """One second's error ratio and p99 per scope: what abort conditions watch."""
+        out: dict[Scope, dict[str, float | None]] = {}
+        for scope, s in self.series.items():
+            if second >= len(s):
+                continue
+            requests = s.requests[second]
+            out[scope] = {"error_ratio": s.failed(second) / requests if requests else None,
+                          "p99_ms": s.p99_ms[second]}
+        return out
+
+
+def merged(hists: Sequence[Mapping[int, int]]) -> dict[int, int]:
+    return merge_hists([dict(h) for h in hists])
+
+
+def is_service(scope: Scope) -> bool:
+    return scope.kind is ScopeKind.SERVICE

@@ -1,0 +1,75 @@
+"""``chaoslab run --dry-run``: what a game day would do, checked and printed, with nothing touched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaos.live.gameday.actions import LIVE_ACTIONS
+from chaos.live.gameday.executor import is_automated
+from chaos.model.experiment import Experiment
+from chaos.model.playbook import Playbook, describe
+
+ACTION_WORDS = {
+    "page": "nothing changes; the step lasts until the paged role responds",
+    "wait": "nothing changes; the step only takes its time",
+    "remove_fault": "the FaultRunner reverts the fault's journaled handle now (or cancels it if not started)",
+    "restart": "docker restart of the replicas, wait until healthy, faults and policies put back",
+    "scale": "callers re-pointed at the first N replicas, the others stopped (or started again)",
+    "set_call": "emulator admin POST /admin/calls/{callee} on every replica of the caller",
+    "shed_load": "emulator admin POST /admin/admission on the entry service (limit split over its replicas)",
+    "rollback": "every call policy back to the baseline topology's, limits lifted, named faults removed",
+    "failover": "callers' calls re-pointed at the other service's replicas",
+}
+
+
+def describe_run(experiment: Experiment, playbook: Playbook | None, options: Any) -> str:
+    from chaos.live.drivers.routes import plan_all
+    from chaos.live.gameday.run import Mode, load_urls, validate
+    from chaos.live.gameday.stacks import planned_state, user_state
+    from chaos.live.load import plan_experiment
+    from chaos.live.state import STATE_FILE, read_state
+
+    if experiment.live is not None:
+        state = user_state(experiment, allow_remote=options.allow_remote, resolve=False)
+        where = f"your own Compose project '{state.name}' ({state.compose_file}); left running"
+    elif options.stack_dir is not None and (options.stack_dir / STATE_FILE).is_file():
+        state = read_state(options.stack_dir)
+        where = f"the running stack in {options.stack_dir}; left running"
+    else:
+        state = planned_state(experiment, options.out / "stack")
+        fate = "kept afterwards" if options.keep_stack else "taken down afterwards"
+        where = (f"generated from topology '{experiment.topology.name}' in {options.stack_dir or options.out / 'stack'}"
+                 f" ({len(state.replicas)} emulator container(s), {len(state.proxies)} proxies); {fate}")
+    validate(experiment, playbook, state)
+    lines = [f"{experiment.name}: live run of {experiment.duration:g}s (warm-up {experiment.warmup:g}s), seed "
+             f"{experiment.seed if options.seed is None else options.seed} -- dry run, nothing is touched",
+             f"Stack:    {where}"]
+    urls, notes = load_urls(experiment, state)
+    plan = plan_experiment(experiment, urls)
+    processes = "one Locust process" if not options.load_workers else f"Locust master + {options.load_workers} workers"
+    lines.append(f"Load:     {plan.expected():.0f} entry requests over {plan.duration_s:g}s, open loop ({processes})")
+    for entry in plan.entrypoints:
+        rate = entry.expected(0, plan.duration_s) / plan.duration_s
+        lines.append(f"          {entry.name} -> {entry.work_url}: {rate:.1f} req/s on average")
+    lines += [f"          note: {n}" for n in notes]
+    lines.append(f"Faults:   journaled in {options.out}/faults.jsonl before each is applied; all reverted at the end")
+    for fault, action in zip(experiment.fault_list, plan_all(experiment, state, with_load=True), strict=True):
+        until = "the end" if fault.duration is None else f"{fault.at + fault.duration:g}s"
+        lines.append(f"          {fault.at:g}s to {until}: {action.describe()}")
+    rules = ", ".join(r.name for r in experiment.alert_rules) or "none"
+    lines.append(f"Alerts:   {rules} (evaluated each second on the measured series)")
+    abort = "; ".join(r.describe() for r in options.abort) or "none (--no-abort)"
+    lines.append(f"Abort:    {abort}")
+    if playbook is not None:
+        game_day = options.mode is Mode.GAME_DAY
+        trigger = ", ".join(playbook.trigger.alerts) or f"at {playbook.trigger.at:g}s"
+        lines.append(f"Playbook: '{playbook.name}' triggered by {trigger}; "
+                     f"{'game day: people confirm their steps on the terminal' if game_day else 'unattended'}")
+        for i, step in enumerate(playbook.steps, 1):
+            kind, target = describe(step.act)
+            assert type(step.act) in LIVE_ACTIONS
+            who = ("automated" if is_automated(step.role, options.automated)
+                   else "prompted" if game_day else "sampled delay")
+            lines.append(f"          {i}. {step.name} [{step.role}, {who}]: {kind} {target}".rstrip()
+                         + f" -- {ACTION_WORDS[kind]}")
+    return "\n".join(lines)

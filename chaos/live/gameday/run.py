@@ -1,0 +1,450 @@
+"""A game day: an experiment run for real against a live stack, producing the same Result as a simulation.
+
+    handle = open_stack(...)                     # generated, the user's own, or a running one
+    runner = FaultRunner(...); runner.start()    # preflight every fault, journal, signal handlers
+    load = LoadGenerator(plan); t0 = load.wait_started()
+    clock.begin(t0); scraper.start()             # second 0 of everything is the load's second 0
+    loop: faults due -> timers due -> operator -> scrapes and load records -> close complete seconds
+          (Series, alerts and playbook via the Responder, abort conditions)
+    finally: stop the load, stop scraping, runner.stop() (every fault and playbook change undone)
+    Run(engine="live") -> analyze -> Result       # the simulator's analysis, unchanged
+
+The wall clock lives here, in the loop; measurement (``measure``), alerts and analysis
+are the pure functions the simulator uses. A second is closed once scrape k+1 and the
+load's record of second k are in, or a few seconds later without them (counted as gaps).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from chaos.errors import ChaosError, RevertError
+from chaos.live.drivers.base import Action, DriverKind, Handle, InjectContext
+from chaos.live.gameday.actions import LiveStack, check_playbook, perform
+from chaos.live.gameday.clock import RunClock, Scheduler
+from chaos.live.gameday.executor import LiveExecutor, Operator, attach
+from chaos.live.gameday.measure import Assembler, EntryRef, LoadSecond, ReplicaRef
+from chaos.live.gameday.scrape import Scrape, Scraper, Target, TargetKind
+from chaos.live.gameday.stacks import StackHandle
+from chaos.live.runner import DEFAULT_ABORT, AbortRule, FaultRunner, Phase
+from chaos.live.state import StackState
+from chaos.model.experiment import Experiment
+from chaos.model.playbook import Playbook, Step
+from chaos.model.scope import Scope
+from chaos.result import Result
+from chaos.run import Marker, Run
+
+POLL_S = 0.1          # the loop wakes at least this often (operator input, faults due)
+GRACE_S = 3.0         # a second is closed this long after its end even if some data never came
+PROGRESS_EVERY_S = 5
+
+
+class Mode(enum.Enum):
+    GAME_DAY = "game_day"      # people confirm their steps on the terminal
+    UNATTENDED = "unattended"  # every delay sampled (CI)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    out: Path
+    stack_dir: Path | None = None
+    keep_stack: bool = False
+    load_workers: int = 0
+    mode: Mode = Mode.UNATTENDED
+    allow_remote: bool = False
+    abort: tuple[AbortRule, ...] = DEFAULT_ABORT
+    automated: frozenset[str] = frozenset()
+    seed: int | None = None
+    source: str = ""                        # the experiment's file, for the stack's header
+    stdin: TextIO | None = None              # the operator's input on a game day (default: sys.stdin)
+    prompt_out: TextIO | None = None         # where prompts go (default: sys.stdout)
+
+
+@dataclass
+class Outcome:
+    """The run's Result, what the live side adds to it, and an error to raise once it is written."""
+
+    result: Result
+    calibration: dict[str, Any]
+    error: BaseException | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class SpikeDriver:
+    """Load spikes live in the load generator's plan (``plan_experiment`` folds them into the rates);
+    the runner still journals them, so their windows are recorded. Nothing to do or undo here."""
+
+    kind = DriverKind.LOAD
+
+    def preflight(self, action: Action) -> None:
+        """Nothing to check: the plan already has the spike."""
+
+    def inject(self, action: Action, ctx: InjectContext) -> Handle:
+        handle = action.handle()
+        ctx.record(handle)
+        return handle
+
+    def revert(self, handle: Handle) -> None:
+        """The plan ends the spike at its time."""
+
+    def undo_hint(self, handle: Handle) -> list[str]:
+        return ["nothing: the load generator's plan ends the spike, and it stops with the run"]
+
+
+def validate(experiment: Experiment, playbook: Playbook | None, state: StackState) -> None:
+    """Every fault and playbook step that cannot be done on this stack, as one InputError, before anything runs."""
+    from chaos.live.drivers.routes import check_live, combined
+
+    problems = check_live(experiment, state, with_load=True)
+    if playbook is not None:
+        problems += check_playbook(playbook, experiment, state)
+    if problems:
+        raise combined(problems)
+
+
+def load_urls(experiment: Experiment, state: StackState) -> tuple[dict[str, str], list[str]]:
+    """The base URL the load generator sends each entrypoint's requests to; notes on what it cannot do."""
+    urls, notes = {}, []
+    for entry in experiment.topology.entrypoints:
+        found = state.entrypoints[entry.name].urls
+        base = found[0][: -len("/work")] if found[0].endswith("/work") else found[0]
+        urls[entry.name] = base
+        if len(found) > 1:
+            notes.append(f"entrypoint {entry.name}: the load generator takes one URL per entrypoint, so only the "
+                         f"first of {entry.to}'s {len(found)} replicas receives its load")
+    return urls, notes
+
+
+class GameDay:
+    """One live run of one experiment (and playbook) on one stack."""
+
+    def __init__(self, experiment: Experiment, playbook: Playbook | None, handle: StackHandle,
+                 options: RunOptions, bounds: tuple[float, ...], say: Callable[[str], None] = print) -> None:
+        self.experiment = experiment
+        self.playbook = playbook
+        self.handle = handle
+        self.state = handle.state
+        self.options = options
+        self.bounds = bounds
+        self.say = say
+        self.seed = experiment.seed if options.seed is None else options.seed
+        self.seconds = math.ceil(experiment.duration - 1e-9)
+        self.clock = RunClock()
+        self.scheduler = Scheduler()
+        self.run_id = uuid.uuid4().hex[:8]
+        self.notes: list[str] = []
+        self.markers: list[Marker] = []
+        self.assembler = self._assembler()
+        self.scrapes: dict[int, Scrape] = {}
+        self.health: dict[str, bool] = {}
+        self.closed = 0
+        self.baselined = False
+        self.stopped = "completed"
+        self.responder: Any = None
+        self.executor: LiveExecutor | None = None
+        self.operator: Operator | None = None
+
+    # ------------------------------------------------------------------ set-up
+
+    def _assembler(self) -> Assembler:
+        topo = self.experiment.topology
+        callers = {s.name: [c.name for c in topo.services if any(x.to == s.name for x in c.calls)]
+                   for s in topo.services}
+        replicas = [ReplicaRef(r.container, r.service) for r in self.state.replicas if r.metrics_url]
+        entries = [EntryRef(e.name, e.to, e.retries.max == 0) for e in topo.entrypoints]
+        return Assembler([s.name for s in topo.services], callers, replicas, entries, self.bounds,
+                         math.ceil(self.experiment.warmup - 1e-9))
+
+    def _targets(self) -> list[Target]:
+        out = []
+        for r in self.state.replicas:
+            if r.metrics_url:
+                out.append(Target(r.container, r.metrics_url, TargetKind.METRICS))
+            elif r.health_url:
+                out.append(Target(f"{r.container}#health", r.health_url, TargetKind.HEALTH))
+        return out
+
+    def _drivers(self) -> dict[DriverKind, Any]:
+        from chaos.live.runner import default_drivers
+
+        drivers: dict[DriverKind, Any] = dict(default_drivers(self.state, self.run_id,
+                                                              allow_remote=self.options.allow_remote))
+        drivers[DriverKind.LOAD] = SpikeDriver()
+        return drivers
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self) -> Outcome:
+        from chaos.live.load import LoadGenerator, plan_experiment
+
+        out = self.options.out
+        out.mkdir(parents=True, exist_ok=True)
+        runner = FaultRunner(self.experiment, self.state, out, drivers=self._drivers(), clock=self.clock,
+                             abort=self.options.abort, with_load=True, run_id=self.run_id,
+                             on_event=lambda t, text: self.say(f"{t:8.2f}s  {text}"))
+        self.runner = runner
+        urls, notes = load_urls(self.experiment, self.state)
+        self.notes += notes
+        plan = plan_experiment(self.experiment, urls, seed=self.seed)
+        self.live = LiveStack(runner, self.state, self.experiment, self.handle.spec, redirect=self.assembler.redirect)
+        error: BaseException | None = None
+        runner.start()
+        self.say(f"fault journal: {out}/faults.jsonl (after a crash: chaoslab recover {out})")
+        load = None
+        scraper = None
+        try:
+            load = LoadGenerator(plan, out / "load", workers=self.options.load_workers)
+            load.start()
+            start = load.wait_started()
+            self.clock.begin(start.t0_monotonic)
+            scraper = Scraper(self._targets(), start.t0_monotonic, self.seconds + 1)
+            scraper.start()
+            self.responder = self._responder()
+            self.say(f"{0.0:8.2f}s  load started: {plan.expected():.0f} entry requests planned over "
+                     f"{self.seconds}s ({self.options.mode.value.replace('_', ' ')})")
+            self._loop(load, scraper)
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (the runner raises it in this thread)
+            error, self.stopped = exc, "interrupted"
+            self.say(f"{self.clock.now():8.2f}s  interrupted: stopping the load, reverting every fault ...")
+        except ChaosError as exc:
+            error, self.stopped = exc, "failed"
+        finally:
+            summary = None
+            if load is not None:
+                summary = load.stop()
+            if scraper is not None:
+                scraper.stop()
+            try:
+                runner.stop()
+            except RevertError as exc:
+                error = exc
+            except KeyboardInterrupt as exc:  # a signal that arrived while reverting
+                error = error or exc
+        if runner.abort_reason is not None:
+            self.stopped = "aborted"
+        if summary is not None and summary.behind:
+            self.notes.append("the load generator fell behind its target rate (late or dropped arrivals): "
+                              "the stack was offered less load than planned")
+        if scraper is not None and (scraper.skipped or self.assembler.gaps):
+            self.notes.append(f"{self.assembler.gaps} replica-second(s) without metrics, "
+                              f"{scraper.skipped} scrape(s) skipped")
+        result = self._result(summary)
+        return Outcome(result, self._calibration(), error, self.notes)
+
+    def _responder(self) -> Any:
+        if self.playbook is None:
+            return None
+        from chaos.responder import Responder
+        from chaos.sim.world import stream
+
+        operator = None
+        if self.options.mode is Mode.GAME_DAY:
+            operator = Operator(self.options.stdin or sys.stdin, self.options.prompt_out or sys.stdout, self.clock)
+        self.operator = operator
+        executor = LiveExecutor(self.clock, self.scheduler, lambda: self.assembler.series, self.bounds,
+                                lambda step, action: perform(self.live, step, action), operator=operator,
+                                automated=self.options.automated, deadline=self._deadline, say=self.say)
+        # The same random stream as the simulator's responder, so an unattended game day samples the
+        # same human delays as the simulation of the same experiment and seed.
+        responder = Responder(executor, self.playbook, self.experiment.alert_rules,
+                              stream(self.seed, "playbook", self.playbook.name))
+        attach(executor, responder)
+        self.executor = executor
+        return responder
+
+    def _deadline(self, step: Step) -> float | None:
+        d = step.deadline
+        if d is None or self.responder is None:
+            return None
+        record = self.responder.record
+        if d.after is not None:
+            assert self.playbook is not None
+            end = record.steps[self.playbook.step_index(d.after)].end_s
+            return None if end is None else end + d.within
+        starts = [w.start_s for w in self.runner.windows]
+        start = min(starts) if starts else record.triggered_s
+        return None if start is None else start + d.within
+
+    def _loop(self, load: Any, scraper: Scraper) -> None:
+        operator = self.operator
+        while self.closed < self.seconds:
+            self.runner.tick()
+            if self.runner.phase is Phase.STOPPED:
+                return  # aborted (faults reverted by the runner)
+            now = self.clock.now()
+            self.scheduler.run_due(now)
+            if operator is not None:
+                operator.poll()
+            for scrape in scraper.take():
+                self.scrapes[scrape.index] = scrape
+            self._close_ready(load, now)
+            if self.runner.phase is Phase.STOPPED:
+                return
+            self._sleep()
+
+    def _sleep(self) -> None:
+        now = self.clock.now()
+        wake = now + POLL_S
+        for due in (self.scheduler.next_due(), self.runner.next_due()):
+            if due is not None:
+                wake = min(wake, due)
+        self.clock.sleep_until(max(now, wake))
+
+    def _close_ready(self, load: Any, now: float) -> None:
+        if not self.baselined:
+            first = self.scrapes.pop(0, None)
+            if first is None and now < GRACE_S:
+                return
+            self.assembler.baseline(first.values if first is not None else {})
+            self.baselined = True
+        while self.closed < self.seconds:
+            k = self.closed
+            late = now > k + 1 + GRACE_S + (2.0 if self.options.load_workers else 0.0)
+            records = {e.name: load.record(e.name, k) for e in self.experiment.topology.entrypoints}
+            if not late and ((k + 1) not in self.scrapes or any(r is None for r in records.values())):
+                return
+            scrape = self.scrapes.pop(k + 1, None)
+            self._close(k, {} if scrape is None else scrape.values, records)
+            if self.runner.phase is Phase.STOPPED:
+                return
+
+    def _close(self, k: int, values: dict[str, Any], records: dict[str, Any]) -> None:
+        self.assembler.add_second(values, {name: None if r is None else _load_second(r)
+                                           for name, r in records.items()})
+        self._health(k, values)
+        self.closed = k + 1
+        if self.responder is not None:
+            self.responder.on_second(k)
+        self.runner.observe(float(k + 1), self.assembler.figures(k))
+        if (k + 1) % PROGRESS_EVERY_S == 0:
+            self.say(f"{k + 1:8.2f}s  {self._progress(k)}")
+
+    def _health(self, k: int, values: dict[str, Any]) -> None:
+        """A user's stack: replicas whose health URL stopped (or started again) answering, as markers."""
+        for name, up in values.items():
+            if not name.endswith("#health") or not isinstance(up, bool):
+                continue
+            container = name[: -len("#health")]
+            if self.health.get(container, True) != up:
+                self.markers.append(Marker(float(k + 1), "healthy" if up else "unhealthy", container))
+            self.health[container] = up
+
+    def _progress(self, k: int) -> str:
+        parts = []
+        for entry in self.experiment.topology.entrypoints:
+            s = self.assembler.series[Scope.entrypoint(entry.name)]
+            lo = max(0, k + 1 - PROGRESS_EVERY_S)
+            req = sum(s.requests[lo:k + 1])
+            failed = sum(s.failed(i) for i in range(lo, k + 1))
+            p99 = s.p99_ms[k]
+            parts.append(f"{entry.name}: {req / PROGRESS_EVERY_S:.0f} req/s, {failed / req if req else 0:.1%} "
+                         f"failed, p99 {'-' if p99 is None else f'{p99:.0f} ms'}")
+        return "; ".join(parts)
+
+    # ------------------------------------------------------------------ the record
+
+    def _result(self, summary: Any) -> Result:
+        from chaos.analysis import analyze
+
+        seconds = self.assembler.seconds
+        completed = seconds >= self.seconds
+        steps = [] if self.executor is None else self.executor.markers
+        markers = sorted(self.runner.markers + self.markers + steps, key=lambda m: m.t_s)
+        run = Run(engine="live", experiment=self.experiment, seed=self.seed,
+                  duration_s=self.experiment.duration if completed else float(seconds),
+                  warmup_s=self.experiment.warmup, bounds=self.bounds, series=self.assembler.series,
+                  totals=self.assembler.totals(), faults=self.runner.windows, markers=markers,
+                  incident=None if self.responder is None else self.responder.record,
+                  meta={"stack": self.state.name})
+        analysis = analyze(run)
+        analysis.notes.extend(self.notes)
+        result = Result(run, analysis, extra={"live": self._live_section(summary)})
+        if self.playbook is not None:
+            from chaos.analysis.incident import analyze_incident, deadlines_met, incident_dict
+
+            section = incident_dict(self.playbook, run, analyze_incident(self.playbook, run, analysis.blast.services))
+            result.extra["playbook"] = section
+            if not deadlines_met(section):
+                result.extra["gate_failed"] = True
+        if self.stopped != "completed":
+            result.extra["gate_failed"] = True  # an interrupted or aborted run is no pass
+        return result
+
+    def _live_section(self, summary: Any) -> dict[str, Any]:
+        return {"stack": self.state.name, "stack_kind": self.state.kind.value, "run_id": self.run_id,
+                "mode": self.options.mode.value, "stopped": self.stopped, "abort_reason": self.runner.abort_reason,
+                "seconds_measured": self.assembler.seconds, "load_workers": self.options.load_workers,
+                "load": None if summary is None else {"reason": summary.reason.value, "behind": summary.behind,
+                                                      "warnings": list(summary.warnings)},
+                "metric_gaps": self.assembler.gaps, "notes": list(self.notes)}
+
+    def _calibration(self) -> dict[str, Any]:
+        """What ``chaoslab calibrate`` needs and result.json does not hold: per-second own-time and
+        server-latency histograms of every service, and where the topology came from."""
+        from chaos.live.stackspec_build import service_time
+        from chaos.model.parsing import where_of
+
+        topo = self.experiment.topology
+        source = where_of(self.experiment.baseline).location.file
+        return {
+            "version": 1, "bounds_s": list(self.bounds), "warmup_s": self.experiment.warmup,
+            "experiment_file": self.options.source, "topology_file": source,
+            "faults": [{"label": w.label, "start_s": w.start_s, "end_s": w.end_s} for w in self.runner.windows],
+            "services": {s.name: {"declared": service_time(s.service_time).to_json(),
+                                  "own": [_wire(h) for h in self.assembler.own[s.name]],
+                                  "server": [_wire(h) for h in self.assembler.server[s.name]]}
+                         for s in topo.services},
+        }
+
+
+def _wire(hist: dict[int, int]) -> dict[str, int]:
+    return {str(k): v for k, v in sorted(hist.items())}
+
+
+def _load_second(rec: Any) -> LoadSecond:
+    return LoadSecond(rec.requests, rec.attempts, rec.retries, rec.ok, dict(rec.errors), dict(rec.hist))
+
+
+def run_game_day(experiment: Experiment, playbook: Playbook | None, options: RunOptions,
+                 say: Callable[[str], None] = print) -> Outcome:
+    """Check, bring the stack up (or find it), run, take it down unless asked to keep it."""
+    from chaos.live.gameday.stacks import open_stack, planned_state, user_state
+    from chaos.live.stack import COMPOSE_FILE
+    from chaos.live.state import STATE_FILE, read_state
+    from chaos.run import latency_bounds
+    from chaos.sim.simulation import thresholds
+
+    bounds = latency_bounds(thresholds(experiment))
+    if experiment.live is not None:
+        check_state = user_state(experiment, allow_remote=options.allow_remote, resolve=False)
+    elif options.stack_dir is not None and (options.stack_dir / STATE_FILE).is_file():
+        check_state = read_state(options.stack_dir)
+    else:
+        check_state = planned_state(experiment, options.out / "stack")
+    validate(experiment, playbook, check_state)
+    handle = open_stack(experiment, bounds, out=options.out, stack_dir=options.stack_dir,
+                        allow_remote=options.allow_remote, source=options.source, say=say)
+    outcome: Outcome | None = None
+    try:
+        outcome = GameDay(experiment, playbook, handle, options, bounds, say).run()
+        return outcome
+    finally:
+        if handle.owned and not options.keep_stack:
+            try:
+                handle.down()
+                say("stack: taken down")
+            except ChaosError as exc:
+                if outcome is None or outcome.error is not None:
+                    say(f"stack: could not be taken down: {exc}")  # the run's own error matters more
+                else:
+                    outcome.error = exc
+        elif handle.owned and handle.directory is not None:
+            say(f"stack: kept in {handle.directory} ({handle.directory / COMPOSE_FILE}); take it down with: "
+                f"chaoslab stack down --dir {handle.directory}")

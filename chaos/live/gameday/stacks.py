@@ -1,0 +1,121 @@
+"""Which stack a live run drives, and whether the run takes it down afterwards.
+
+In order of precedence:
+
+1. the experiment's ``live:`` section: the user's own Compose stack, already running; the
+   run looks its containers up and never takes it down;
+2. ``--stack-dir DIR`` holding a running chaoslab stack (``DIR/state.json``): used as it is
+   and left running; it must have been generated from the same topology and latency bounds,
+   or its figures would not be the experiment's;
+3. otherwise a stack generated from the experiment's topology (overrides applied) in
+   ``--stack-dir DIR`` or ``OUT/stack``, brought up and, unless ``--keep-stack``, taken
+   down at the end.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from chaos.errors import InputError, LiveError
+from chaos.live.stackspec import StackSpec
+from chaos.live.state import STATE_FILE, StackState
+
+
+@dataclass
+class StackHandle:
+    state: StackState
+    spec: StackSpec | None   # the emulators' spec (None: a user's stack)
+    directory: Path | None
+    owned: bool              # brought up by this run: taken down by it unless kept
+    allow_remote: bool = False
+
+    def down(self) -> None:
+        if self.owned and self.directory is not None:
+            from chaos.live.stack import down
+
+            down(self.directory, allow_remote=self.allow_remote)
+
+
+def planned_state(experiment: object, directory: Path) -> StackState:
+    """The state a generated stack would have, without bringing it up (for validation and dry runs)."""
+    from chaos.live import stack
+
+    topology = experiment.topology  # type: ignore[attr-defined]
+    ports = list(range(20000, 20000 + len(stack.published_names(topology))))
+    plan = stack.plan_stack(topology, runtime_image="chaoslab/runtime:planned", host_ports=ports)
+    return stack.stack_state(plan, directory)
+
+
+def expected_spec(experiment: object, bounds: tuple[float, ...]) -> StackSpec:
+    """The spec a stack generated for this experiment has (urls as planned)."""
+    from chaos.live import stack
+    from chaos.live.stackspec import from_dict
+
+    topology = experiment.topology  # type: ignore[attr-defined]
+    ports = list(range(20000, 20000 + len(stack.published_names(topology))))
+    plan = stack.plan_stack(topology, runtime_image="chaoslab/runtime:planned", host_ports=ports)
+    return from_dict(json.loads(stack.stack_spec_json(plan, bounds)))
+
+
+def user_state(experiment: object, *, allow_remote: bool, resolve: bool = True) -> StackState:
+    from chaos.live.user_stack import resolve as resolve_containers
+    from chaos.live.user_stack import user_stack
+
+    target = experiment.live  # type: ignore[attr-defined]
+    state = user_stack(target, experiment.topology)  # type: ignore[attr-defined]
+    return resolve_containers(state, target, allow_remote=allow_remote) if resolve else state
+
+
+def open_stack(experiment: object, bounds: tuple[float, ...], *, out: Path, stack_dir: Path | None,
+               allow_remote: bool, source: str = "", say: Callable[[str], None] = print,
+               ready_timeout: float = 120.0) -> StackHandle:
+    """The stack this run drives (brought up if need be); see the module's docstring."""
+    from chaos.live import stack
+    from chaos.live.stackspec import load
+    from chaos.live.state import read_state
+
+    if getattr(experiment, "live", None) is not None:
+        state = user_state(experiment, allow_remote=allow_remote)
+        say(f"stack: your own Compose project '{state.name}' ({len(state.replicas)} container(s)); it stays up")
+        return StackHandle(state, None, None, owned=False, allow_remote=allow_remote)
+    if stack_dir is not None and (stack_dir / STATE_FILE).is_file():
+        state = read_state(stack_dir)
+        spec = load(stack_dir / stack.SPEC_FILE)
+        check_same_stack(experiment, bounds, state, spec, stack_dir)
+        say(f"stack: {state.name} from {stack_dir} (already running; it stays up)")
+        return StackHandle(state, spec, stack_dir, owned=False, allow_remote=allow_remote)
+    directory = stack_dir or out / "stack"
+    say(f"stack: bringing up {experiment.topology.name} in {directory} ...")  # type: ignore[attr-defined]
+    result = stack.up(experiment.topology, directory, bounds=bounds, source=source,  # type: ignore[attr-defined]
+                      ready_timeout=ready_timeout, allow_remote=allow_remote)
+    say(f"stack: {result.state.name} up and healthy in {result.timings['total_s']:.1f}s")
+    return StackHandle(result.state, load(directory / stack.SPEC_FILE), directory, owned=True,
+                       allow_remote=allow_remote)
+
+
+def check_same_stack(experiment: object, bounds: tuple[float, ...], state: StackState, spec: StackSpec,
+                     directory: Path) -> None:
+    """A running stack must emulate this experiment's topology with its latency buckets."""
+    want = expected_spec(experiment, bounds)
+    hint = (f"take it down (chaoslab stack down --dir {directory}) and let chaoslab run bring up its own, "
+            "or bring it up from this experiment: chaoslab stack up EXPERIMENT --dir DIR")
+    if tuple(spec.latency_bounds_s) != tuple(want.latency_bounds_s):
+        raise InputError(f"the stack in {directory} buckets latencies differently from this experiment "
+                         "(its SLO and alert thresholds are other histogram bounds)", hint=hint)
+    if _shape(spec) != _shape(want):
+        raise InputError(f"the stack in {directory} was generated from another topology than this experiment's "
+                         f"('{state.topology}', or other settings)", hint=hint)
+    if not state.has_admin:
+        raise LiveError(f"{directory} holds a user's stack state, not a generated one")
+
+
+def _shape(spec: StackSpec) -> dict[str, object]:
+    """The spec without its urls (ports differ between two stacks of one topology)."""
+    doc = spec.to_dict()
+    for service in doc["services"].values():
+        for call in service["calls"]:
+            call.pop("urls", None)
+    return doc

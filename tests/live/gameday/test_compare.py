@@ -1,0 +1,84 @@
+"""Simulation against reality on hand-made result documents: each bound at its edge, breach order, rendering."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from chaos.live.gameday.compare import BOUNDS, breach_order, compare_docs, render_markdown, render_text, to_json_doc
+from chaos.live.gameday.compare_plot import overlay
+
+
+def figures(rps: float = 40.0, mean: float = 50.0, p99: float = 200.0, err: float = 0.0) -> dict[str, Any]:
+    return {"throughput_rps": rps, "mean_ms": mean, "p99_ms": p99, "error_ratio": err}
+
+
+def doc(services: dict[str, dict[str, Any]] | None = None, cascade: list[tuple[str, float]] = (),
+        ttd: float | None = 6.0, seconds: int = 10) -> dict[str, Any]:
+    services = services or {"db": figures(), "api": figures()}
+    cols = {"requests": [10] * seconds, "errors": [1] * seconds, "p99_ms": [100.0] * seconds}
+    return {"experiment": "x", "seed": 1, "time_to_detect_s": ttd, "entrypoints": {"web": figures()},
+            "services": services,
+            "blast_radius": {"cascade": [{"service": s, "first_breach_s": t} for s, t in cascade]},
+            "faults": [{"start_s": 3.0, "end_s": 6.0}],
+            "series": {"t_s": list(range(seconds)),
+                       "scopes": {f"service:{s}": cols for s in services} | {"entrypoint:web": cols}}}
+
+
+@pytest.mark.parametrize(("figure", "sim", "inside", "outside"), [
+    ("throughput_rps", 40.0, 43.9, 44.1), ("mean_ms", 50.0, 45.1, 44.9),
+    ("p99_ms", 200.0, 249.0, 251.0), ("error_ratio", 0.10, 0.149, 0.151)])
+def test_each_figure_is_judged_against_its_own_bound(figure: str, sim: float, inside: float, outside: float) -> None:
+    base = doc()
+    base["services"]["db"][figure] = sim
+    for observed, agrees in ((inside, True), (outside, False)):
+        live = copy.deepcopy(base)
+        live["services"]["db"][figure] = observed
+        c = compare_docs(base, live)
+        check = next(ch for ch in c.checks if ch.scope == "service:db" and ch.figure == figure)
+        assert check.ok is agrees
+        assert c.agrees is agrees
+        if not agrees:
+            assert c.diverging_services() == {"service:db": [figure]}
+            assert "service:db diverges on " + figure in render_text(c)
+
+
+def test_a_figure_only_one_engine_has_diverges_and_one_neither_has_is_not_judged() -> None:
+    sim, live = doc(), doc()
+    sim["services"]["db"]["p99_ms"] = None
+    assert next(c for c in compare_docs(sim, live).checks if c.scope == "service:db" and c.figure == "p99_ms").ok \
+        is False
+    live["services"]["db"]["p99_ms"] = None
+    assert next(c for c in compare_docs(sim, live).checks if c.scope == "service:db" and c.figure == "p99_ms").ok \
+        is None
+
+
+def test_breaches_close_in_time_are_simultaneous_but_an_inversion_is_not() -> None:
+    sim = doc(cascade=[("db", 10.0), ("api", 11.0), ("front", 20.0)])
+    assert breach_order(sim, doc(cascade=[("api", 10.0), ("db", 11.5), ("front", 21.0)])).ok
+    swapped = breach_order(sim, doc(cascade=[("front", 10.0), ("db", 15.0), ("api", 15.0)]))
+    assert not swapped.ok and "db breached before front" in swapped.detail
+    missing = breach_order(sim, doc(cascade=[("db", 10.0), ("api", 11.0)]))
+    assert not missing.ok and "predicted to breach but did not: front" in missing.detail
+    assert breach_order(doc(), doc()).ok
+
+
+def test_the_report_names_timings_and_the_json_holds_every_check() -> None:
+    sim, live = doc(ttd=6.0), doc(ttd=7.0)
+    sim["playbook"] = {"incident": {"time_to_mitigate_s": 20.0, "time_to_recover_s": 30.0}}
+    live["playbook"] = {"incident": {"time_to_mitigate_s": 21.0, "time_to_recover_s": None}}
+    c = compare_docs(sim, live, {"db": 4.2})
+    text = render_text(c)
+    assert "Time to detect: predicted 6.0 s, observed 7.0 s" in text
+    assert "Time to recover: predicted 30.0 s, observed -" in text
+    assert "db +4.20 ms" in text and "db" in render_markdown(c)
+    out = to_json_doc(c)
+    assert out["agrees"] is True and len(out["checks"]) == len(BOUNDS) * 3  # web, db, api
+
+
+def test_the_overlay_is_a_png_with_a_row_per_scope() -> None:
+    image = overlay(doc(), doc())
+    assert image.png.startswith(b"\x89PNG") and image.height > 300
+    assert "service:db" in image.alt and "entrypoint:web" in image.alt
