@@ -315,7 +315,9 @@ def render_markdown(report: DiffReport) -> str:
         rows = [c for c in report.comparisons if c.experiment == name]
         overall = [c for c in rows if c.metric in (Metric.ENTRY_FAILED_RATIO, Metric.SERVICES_HURT,
                                                    Metric.TIME_TO_DETECT, Metric.TIME_TO_RECOVER)]
-        budgets = [c for c in rows if c.metric is Metric.BUDGET_BURNED]
+        # user-facing objectives always; service objectives only when they moved beyond tolerance
+        budgets = [c for c in rows if c.metric is Metric.BUDGET_BURNED
+                   and (c.scope.startswith("entrypoint:") or c.verdict is not Verdict.SAME)]
         services = [c for c in rows if c.scope and c.metric not in (Metric.BUDGET_BURNED,)
                     and c.verdict is not Verdict.SAME]
         mark = " ❌" if any(c.verdict is Verdict.WORSE for c in rows) else ""
