@@ -110,7 +110,7 @@ class LiveExecutor:
     def __init__(self, clock: RunClock, scheduler: Scheduler, series: Callable[[], dict[Scope, Series]],
                  bounds: tuple[float, ...], act: Callable[[Step, AnyAction], str], *,
                  operator: Operator | None = None, automated: frozenset[str] = frozenset(),
-                 deadline: Callable[[Step], float | None] = lambda step: None,
+                 incident_start: Callable[[], float | None] = lambda: None,
                  say: Callable[[str], None] = lambda text: None) -> None:
         self.clock = clock
         self.scheduler = scheduler
@@ -119,7 +119,7 @@ class LiveExecutor:
         self.act = act
         self.operator = operator
         self.automated = automated
-        self.deadline = deadline
+        self.incident_start = incident_start
         self.say = say
         self.markers: list[Marker] = []
         self.responder: Responder | None = None  # set by attach(), for notes and acknowledgements
@@ -164,6 +164,19 @@ class LiveExecutor:
             f"page {step.act.role or step.role} and confirm once they have acknowledged"
         prompt = Prompt(step.name, step.role, what, self.deadline(step))
         self.at(start, lambda: operator.ask(prompt, lambda: self._confirmed(step, done)))
+
+    def deadline(self, step: Step) -> float | None:
+        """Run time by which ``step`` should be over, as ``chaos.analysis.incident`` will judge it."""
+        d = step.deadline
+        if d is None or self.responder is None:
+            return None
+        record = self.responder.record
+        if d.after is not None:
+            end = record.steps[self.responder.playbook.step_index(d.after)].end_s
+            return None if end is None else end + d.within
+        start = self.incident_start()
+        start = record.triggered_s if start is None else start
+        return None if start is None else start + d.within
 
     def _confirmed(self, step: Step, done: Callable[[], None]) -> None:
         now = self.now()

@@ -36,7 +36,7 @@ from chaos.live.gameday.stacks import StackHandle
 from chaos.live.runner import DEFAULT_ABORT, AbortRule, FaultRunner, Phase
 from chaos.live.state import StackState
 from chaos.model.experiment import Experiment
-from chaos.model.playbook import Playbook, Step
+from chaos.model.playbook import Playbook
 from chaos.model.scope import Scope
 from chaos.result import Result
 from chaos.run import Marker, Run
@@ -250,7 +250,8 @@ class GameDay:
         self.operator = operator
         executor = LiveExecutor(self.clock, self.scheduler, lambda: self.assembler.series, self.bounds,
                                 lambda step, action: perform(self.live, step, action), operator=operator,
-                                automated=self.options.automated, deadline=self._deadline, say=self.say)
+                                automated=self.options.automated, incident_start=self._incident_start,
+                                say=self.say)
         # The same random stream as the simulator's responder, so an unattended game day samples the
         # same human delays as the simulation of the same experiment and seed.
         responder = Responder(executor, self.playbook, self.experiment.alert_rules,
@@ -259,18 +260,9 @@ class GameDay:
         self.executor = executor
         return responder
 
-    def _deadline(self, step: Step) -> float | None:
-        d = step.deadline
-        if d is None or self.responder is None:
-            return None
-        record = self.responder.record
-        if d.after is not None:
-            assert self.playbook is not None
-            end = record.steps[self.playbook.step_index(d.after)].end_s
-            return None if end is None else end + d.within
+    def _incident_start(self) -> float | None:
         starts = [w.start_s for w in self.runner.windows]
-        start = min(starts) if starts else record.triggered_s
-        return None if start is None else start + d.within
+        return min(starts) if starts else None
 
     def _loop(self, load: Any, scraper: Scraper) -> None:
         operator = self.operator

@@ -46,7 +46,8 @@ def synthetic_run(tmp_path: Path, seconds: int = 40, per_second: int = 200,
         mean_ms.append((served + HOP) * 1000)
     declared = {"dist": "lognormal", "median": MEDIAN, "p99": P99}
     live = {"version": 1, "bounds_s": list(BOUNDS), "warmup_s": 5.0, "experiment_file": str(HERE / "compare.yaml"),
-            "topology_file": str(HERE / "trio.yaml"), "faults": [{"label": "f", "start_s": fault[0], "end_s": fault[1]}],
+            "topology_file": str(HERE / "trio.yaml"),
+            "faults": [{"label": "f", "start_s": fault[0], "end_s": fault[1]}],
             "services": {"db": {"declared": declared, "own": own, "server": server}}}
     doc = {"engine": "live", "series": {"t_s": list(range(seconds)),
                                         "scopes": {"service:db": {"ok": ok, "mean_ms": mean_ms}}}}

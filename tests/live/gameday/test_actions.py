@@ -1,0 +1,218 @@
+"""Playbook actions planned on a live stack (a recording runner stands in for the FaultRunner), and refused ones."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaos.errors import InputError, LiveError
+from chaos.live.drivers.base import Action, DriverKind
+from chaos.live.gameday.actions import LIVE_ACTIONS, LiveStack, check_playbook, perform
+from chaos.live.gameday.stacks import expected_spec, planned_state
+from chaos.live.user_stack import user_stack
+from chaos.model.experiment import Experiment
+from chaos.model.files import load, load_experiment
+from chaos.model.live_target import LiveTarget
+from chaos.model.playbook import ACTION_CLASSES, Playbook, Step
+from chaos.run import latency_bounds
+
+HERE = Path(__file__).parent
+
+
+class Recorder:
+    """The runner's side of actions, recorded: what was performed and removed, drivers that wait and reassert."""
+
+    def __init__(self) -> None:
+        self.performed: list[Action] = []
+        self.removed: list[str] = []
+        self.events: list[tuple[str, Any]] = []
+        recorder = self
+
+        class Docker:
+            def wait_healthy(self, name: str, url: str | None = None) -> None:
+                recorder.events.append(("healthy", name))
+
+        class Emulator:
+            def reassert(self, containers: dict[str, str]) -> None:
+                recorder.events.append(("reassert", tuple(containers)))
+
+        self.drivers = {DriverKind.DOCKER: Docker(), DriverKind.EMULATOR: Emulator()}
+
+    def perform(self, action: Action) -> dict[str, Any]:
+        self.performed.append(action)
+        self.events.append(("perform", action.op))
+        return action.handle()
+
+    def remove(self, label: str) -> list[str]:
+        self.removed.append(label)
+        return [label]
+
+
+def experiment_file(tmp_path: Path, faults: str = "", topology: str = str(HERE / "trio.yaml")) -> Path:
+    path = tmp_path / "exp.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        name: actions
+        topology: {topology}
+        duration: 60s
+        load: {{profile: constant, rate: 10}}
+        faults: [{faults}]
+        """))
+    return path
+
+
+def playbook(tmp_path: Path, steps: str) -> Playbook:
+    path = tmp_path / "pb.yaml"
+    path.write_text("name: pb\ntrigger: {at: 1s}\nroles: {automation: {respond: 0s}}\nsteps:\n"
+                    + textwrap.indent(textwrap.dedent(steps), "  "))
+    return load(path, Playbook)
+
+
+def live_stack(exp: Experiment, tmp_path: Path) -> tuple[LiveStack, Recorder]:
+    runner = Recorder()
+    redirects: list[tuple[str, str, str]] = []
+    live = LiveStack(runner, planned_state(exp, tmp_path), exp, expected_spec(exp, latency_bounds()),
+                     redirect=lambda *r: redirects.append(r))
+    live.redirects = redirects  # type: ignore[attr-defined]
+    return live, runner
+
+
+def do(live: LiveStack, pb: Playbook, index: int = 0) -> str:
+    step: Step = pb.steps[index]
+    return perform(live, step, step.act)
+
+
+def test_every_action_of_the_catalogue_has_a_live_form() -> None:
+    assert set(LIVE_ACTIONS) == set(ACTION_CLASSES)
+
+
+def test_set_call_changes_the_policy_on_every_replica_of_the_caller(tmp_path: Path) -> None:
+    exp = load_experiment(experiment_file(tmp_path))
+    live, runner = live_stack(exp, tmp_path)
+    pb = playbook(tmp_path, """\
+        - {name: tighten, role: automation, action: {kind: set_call, edge: api->db, timeout: 200ms,
+           retries: {max: 2, backoff: {base: 10ms, cap: 1s}}, circuit_breaker: {failure_ratio: 0.5}}}
+        """)
+    do(live, pb)
+    (action,) = runner.performed
+    assert (action.driver, action.op) == (DriverKind.EMULATOR, "calls")
+    assert action.targets == ("chaoslab-gameday-trio-api-1", "chaoslab-gameday-trio-api-2")
+    policy = action.params["policy"]
+    assert policy["timeout_s"] == 0.2 and policy["retries"]["max"] == 2 and policy["retries"]["base_s"] == 0.01
+    assert policy["breaker"]["failure_ratio"] == 0.5 and action.params["callee"] == "db"
+    assert live.policies[("api", "db")] == policy
+
+
+def test_scale_down_repoints_the_callers_then_stops_and_scale_up_starts_and_repoints(tmp_path: Path) -> None:
+    exp = load_experiment(experiment_file(tmp_path))
+    live, runner = live_stack(exp, tmp_path)
+    pb = playbook(tmp_path, """\
+        - {name: down, role: automation, action: {kind: scale, service: api, replicas: 1}}
+        - {name: up, role: automation, action: {kind: scale, service: api, replicas: 2}}
+        """)
+    spec = live.spec
+    assert spec is not None
+    front_urls = spec.service("front").call("api").urls
+    do(live, pb, 0)
+    repoint, stop = runner.performed
+    assert (repoint.op, repoint.params["policy"]) == ("calls", {"urls": [front_urls[0]]})
+    assert (stop.driver, stop.op, stop.targets) == (DriverKind.DOCKER, "stop", ("chaoslab-gameday-trio-api-2",))
+    assert live.running["api"] == [1]
+    runner.events.clear()
+    do(live, pb, 1)
+    start, back = runner.performed[2:]
+    assert (start.op, start.targets) == ("restart", ("chaoslab-gameday-trio-api-2",))
+    assert back.params["policy"] == {"urls": list(front_urls)}
+    # Started, healthy and given back the faults in effect before the callers are pointed at it again.
+    assert runner.events[:3] == [("perform", "restart"), ("healthy", "chaoslab-gameday-trio-api-2"),
+                                 ("reassert", ("chaoslab-gameday-trio-api-2",))]
+
+
+def test_shed_load_splits_the_limit_over_the_entry_services_replicas_and_rollback_lifts_it(tmp_path: Path) -> None:
+    exp = load_experiment(experiment_file(tmp_path))
+    live, runner = live_stack(exp, tmp_path)
+    pb = playbook(tmp_path, """\
+        - {name: shed, role: automation, action: {kind: shed_load, entrypoint: web, limit: 30}}
+        - {name: tighten, role: automation, action: {kind: set_call, edge: front->api, timeout: 100ms}}
+        - {name: back, role: automation, action: {kind: rollback}}
+        """)
+    do(live, pb, 0)
+    assert (runner.performed[0].op, runner.performed[0].params["limit"]) == ("admission", 30.0)
+    do(live, pb, 1)
+    do(live, pb, 2)
+    restored = [a for a in runner.performed[2:] if a.op == "calls"]
+    assert [a.params["callee"] for a in restored] == ["api"]
+    assert restored[0].params["policy"]["timeout_s"] == 1.0  # the topology's own timeout again
+    assert [(a.op, a.params["limit"]) for a in runner.performed[2:] if a.op == "admission"] == [("admission", None)]
+
+
+def test_failover_repoints_the_callers_and_moves_their_calls_in_the_measurement(tmp_path: Path) -> None:
+    topo = tmp_path / "standby.yaml"
+    topo.write_text(textwrap.dedent("""\
+        name: standby
+        entrypoints: {web: {to: front}}
+        services:
+          front: {service_time: 1ms, calls: [{to: primary, timeout: 1s}]}
+          primary: {service_time: 1ms}
+          standby: {replicas: 2, service_time: 1ms}
+        """))
+    exp = load_experiment(experiment_file(tmp_path, topology=str(topo)))
+    live, runner = live_stack(exp, tmp_path)
+    do(live, playbook(tmp_path, "- {name: move, role: automation, action: {kind: failover, from: primary, "
+                                "to: standby}}\n"))
+    (action,) = runner.performed
+    assert action.params["policy"] == {"urls": ["http://standby-1:8080", "http://standby-2:8080"]}
+    assert live.redirects == [("front", "primary", "standby")]  # type: ignore[attr-defined]
+
+
+def test_restart_waits_for_health_and_starts_cold_and_remove_fault_goes_to_the_runner(tmp_path: Path) -> None:
+    exp = load_experiment(experiment_file(tmp_path, "{name: slow, kind: latency, target: db, at: 1s, delay: 1s}"))
+    live, runner = live_stack(exp, tmp_path)
+    pb = playbook(tmp_path, """\
+        - {name: bounce, role: automation, action: {kind: restart, service: api, replicas: 1, cold_factor: 3}}
+        - {name: fix, role: automation, action: {kind: remove_fault, fault: slow}}
+        """)
+    do(live, pb, 0)
+    assert [(a.op, a.targets) for a in runner.performed] == [
+        ("restart", ("chaoslab-gameday-trio-api-1",)), ("cold_start", ("chaoslab-gameday-trio-api-1",))]
+    assert runner.performed[1].params["cold_start"] == {"factor": 3.0, "decay_s": 30.0}
+    assert ("healthy", "chaoslab-gameday-trio-api-1") in runner.events
+    assert do(live, pb, 1) == "reverted slow" and runner.removed == ["slow"]
+
+
+def test_what_cannot_be_done_live_is_refused_before_the_run_at_the_steps_line(tmp_path: Path) -> None:
+    exp = load_experiment(experiment_file(tmp_path, "{name: surge, kind: load_spike, target: web, at: 1s, factor: 2}"))
+    pb = playbook(tmp_path, """\
+        - {name: more, role: automation, action: {kind: scale, service: api, replicas: 3}}
+        - {name: entry, role: automation, action: {kind: scale, service: front, replicas: 1}}
+        - {name: away, role: automation, action: {kind: failover, from: front, to: api}}
+        - {name: calm, role: automation, action: {kind: remove_fault, fault: surge}}
+        """)
+    problems = check_playbook(pb, exp, planned_state(exp, tmp_path))
+    messages = [str(p) for p in problems]
+    assert len(problems) == 4
+    assert "scale api to 3 replicas, but the live stack has only 2" in messages[0]
+    assert "pb.yaml:5:" in messages[0]  # the step's own line
+    assert "front receives entrypoint 'web''s load directly" in messages[1]
+    assert "cannot fail over live" in messages[2]
+    assert "load spike 'surge'" in messages[3]
+
+
+def test_a_users_stack_refuses_what_needs_the_emulator_admin_api(tmp_path: Path) -> None:
+    exp = load_experiment(experiment_file(tmp_path))
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services: {}\n")
+    target_file = tmp_path / "target.yaml"
+    target_file.write_text(f"compose: {compose}\nentrypoints: {{web: 'http://127.0.0.1:8080'}}\n")
+    state = user_stack(load(target_file, LiveTarget), exp.topology)
+    pb = playbook(tmp_path, """\
+        - {name: tighten, role: automation, action: {kind: set_call, edge: api->db, timeout: 1s}}
+        - {name: bounce, role: automation, action: {kind: restart, service: db}}
+        """)
+    (problem,) = check_playbook(pb, exp, state)
+    assert isinstance(problem, InputError) and "set_call cannot be done live on your own stack" in str(problem)
+    live = LiveStack(Recorder(), state, exp, None)
+    with pytest.raises(LiveError, match="needs chaoslab's emulator admin API"):
+        perform(live, pb.steps[0], pb.steps[0].act)
