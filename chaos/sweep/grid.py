@@ -347,7 +347,14 @@ class Plan:
     def fault_choices(self, experiment: Experiment) -> list[tuple[FaultText, ...] | None]:
         if not self.templates:
             return [None]
-        return [(f,) for t in self.templates for f in t.faults(experiment)]
+        choices: list[tuple[FaultText, ...] | None] = []
+        for template in self.templates:
+            faults = template.faults(experiment)
+            if not faults:
+                raise InputError(f"the topology has no {template.targets.value} to fault",
+                                 path=f"--each-{template.targets.value}")
+            choices += [(f,) for f in faults]
+        return choices
 
     def variants(self, experiment: Experiment) -> tuple[Variant, ...]:
         """Every combination, faults outermost; duplicates (the same setting twice) kept once."""

@@ -146,3 +146,10 @@ def test_keys_are_stable_readable_and_distinguish_parameters(fan: Experiment) ->
     assert one.key.startswith("latency_delay=1s_a-_leaf-")
     assert one.fault_label == "latency(delay=1s):a->leaf"
     assert "/" not in Variant(settings=parse_set("services.a.calls.leaf.timeout=1s")).key
+
+
+def test_each_edge_on_a_topology_without_calls_is_refused(fan: Experiment) -> None:
+    lonely = dataclasses.replace(fan, topology=dataclasses.replace(
+        fan.topology, services=tuple(dataclasses.replace(s, calls=()) for s in fan.topology.services)))
+    with pytest.raises(InputError, match="no edge to fault"):
+        make_plan([], ["partition"], []).variants(lonely)
