@@ -1,0 +1,162 @@
+"""Game days for real: a three-service stack under Locust load, faults through Toxiproxy, alerts, playbooks.
+
+Each test runs ``chaoslab`` in a process of its own, as a person would, against the
+folder's stack (``--stack-dir``: left running between tests), and reads what it wrote.
+Load goes to 127.0.0.1 only, to this stack's own proxies; every run is bounded by its
+experiment's duration and a subprocess timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaos.live.journal import JOURNAL_FILE, iter_open, read_events
+from chaos.model.files import load_topology
+
+pytestmark = pytest.mark.live
+
+RUN_TIMEOUT = 180.0
+HERE = Path(__file__).parent
+
+
+def chaoslab(*args: str | Path) -> list[str]:
+    return [sys.executable, "-m", "chaos", *map(str, args)]
+
+
+def run(*args: str | Path, timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(chaoslab(*args), capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    print(done.stdout[-4000:], done.stderr[-4000:], file=sys.stderr)
+    return done
+
+
+def result(out: Path) -> dict[str, Any]:
+    return json.loads((out / "result.json").read_text())
+
+
+def reverted_by(out: Path) -> dict[str, str]:
+    return {e["id"]: e["by"] for e in read_events(out / JOURNAL_FILE) if e["event"] == "reverted"}
+
+
+def test_a_game_day_detects_mitigates_and_recovers_on_the_fault_schedule(clean_stack: Any, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = run("run", HERE / "slow-db.yaml", "--playbook", HERE / "slow-db-playbook.yaml",
+               "--stack-dir", clean_stack.directory, "--out", out, "--no-report")
+    doc = result(out)
+    assert done.returncode == 1, done.stderr  # the fault breaks the users' latency SLO, as it should
+    assert doc["engine"] == "live" and doc["slo_met"] is False and doc["live"]["stopped"] == "completed"
+    (fault,) = doc["faults"]
+    assert 15.0 <= fault["start_s"] < 15.5  # journaled start, on the run's clock (second 0 = the load's)
+    # Detected: the alert needs 5 s of a slow median, and fires before the fault would have ended by itself.
+    (detection,) = doc["detections"]
+    assert detection["alert"] == "web-slow"
+    assert 5.0 <= detection["time_to_detect_s"] < 40.0
+    incident = doc["playbook"]["incident"]
+    page, fix = doc["playbook"]["steps"]
+    assert incident["triggered_s"] == pytest.approx(detection["detected_at_s"], abs=1.0)  # seen once measured
+    assert page["status"] == "done" and page["end_s"] == pytest.approx(page["start_s"] + 2.0, abs=0.5)
+    # The playbook removed the fault: its window ends when the step acted, well before its scheduled end.
+    assert fix["status"] == "done" and fix["acted_s"] == pytest.approx(fault["end_s"], abs=0.5)
+    assert fault["end_s"] < 15.0 + 40.0 and reverted_by(out) == {"f1": "playbook"}
+    assert fix["acted_s"] == pytest.approx(fix["start_s"] + 2.0, abs=0.5)
+    assert incident["mitigated_s"] > fix["acted_s"]          # verified afterwards, on measurements
+    assert incident["recovered_s"] > incident["mitigated_s"]  # SLOs held over the recovery window after that
+    assert incident["time_to_detect_s"] < incident["time_to_mitigate_s"] < incident["time_to_recover_s"]
+    web = doc["entrypoints"]["web"]
+    assert web["requests"] == pytest.approx(30 * 55, rel=0.15)  # the planned open-loop rate was sent
+    assert doc["services"]["db"]["p50_ms"] < doc["services"]["api"]["p50_ms"] < doc["services"]["front"]["p50_ms"]
+    assert list(iter_open(out)) == []
+    assert (out / "series.csv").is_file() and (out / "live.json").is_file()
+
+
+class Lines:
+    """A process's output lines, read by a thread, so waiting for one is bounded."""
+
+    def __init__(self, stream: Any) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: Any) -> None:
+        for line in stream:
+            self.lines.put(line)
+
+    def wait_for(self, text: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"no line with {text!r} within {timeout}s; saw:\n{''.join(self.seen[-40:])}")
+
+
+def test_on_a_game_day_the_operator_confirms_steps_and_ctrl_c_reverts_every_fault(clean_stack: Any,
+                                                                                    tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with subprocess.Popen(chaoslab("run", HERE / "interactive.yaml", "--playbook", HERE / "interactive-playbook.yaml",
+                                   "--game-day", "--stack-dir", clean_stack.directory, "--out", out, "--no-report"),
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=dict(os.environ, PYTHONUNBUFFERED="1")) as proc:
+        try:
+            lines = Lines(proc.stdout)
+            prompt = lines.wait_for(">>> step 'page on-call' (oncall)", timeout=60)
+            assert "deadline" in prompt and "left" in prompt
+            lines.wait_for("Press Enter", timeout=5)
+            assert proc.stdin is not None
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+            lines.wait_for(">>> step 'kill the slow query' (oncall): remove_fault db-slow", timeout=20)
+            time.sleep(1.0)
+            proc.send_signal(signal.SIGINT)  # Ctrl-C while the fault is still applied
+            code = proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+    assert code == 130
+    doc = result(out)
+    assert doc["live"]["stopped"] == "interrupted"
+    assert reverted_by(out) == {"f1": "interrupted"} and list(iter_open(out)) == []
+    incident = doc["playbook"]["incident"]
+    page, kill = doc["playbook"]["steps"]
+    # The page was acknowledged when the operator pressed Enter, not after the sampled minutes.
+    assert page["status"] == "done" and incident["acknowledged_s"] == pytest.approx(page["end_s"], abs=0.1)
+    assert page["end_s"] - page["start_s"] < 30.0
+    assert kill["status"] == "running" and kill["acted_s"] is None  # interrupted before it was confirmed
+
+
+def test_the_simulation_predicts_the_live_run_within_the_bounds(clean_stack: Any, tmp_path: Path) -> None:
+    out = tmp_path / "compare"
+    done = run("compare", HERE / "compare.yaml", "--stack-dir", clean_stack.directory, "--out", out, "--no-report")
+    comparison = json.loads((out / "compare.json").read_text())
+    assert comparison["agrees"], done.stdout
+    assert done.returncode == 0
+    assert (out / "compare.png").read_bytes().startswith(b"\x89PNG")
+    figures = {(c["scope"], c["figure"]) for c in comparison["checks"] if c["ok"] is not None}
+    assert ("service:db", "p99_ms") in figures and ("entrypoint:web", "throughput_rps") in figures
+    assert [s for s, _ in comparison["breach_order"]["observed"]] != []  # the faults did cascade
+    assert set(comparison["offsets_ms"]) == {"front", "api", "db"}
+
+    calibrated = tmp_path / "calibrated.yaml"
+    done = run("calibrate", out / "live", "--out", calibrated)
+    assert done.returncode == 0, done.stderr
+    fitted, declared = load_topology(calibrated), load_topology(HERE / "trio.yaml")
+    for name in ("front", "api", "db"):
+        own = declared.service(name).service_time.median
+        # The fitted median is the emulators' own work plus the hop: at least the declared, not wildly more.
+        assert own * 0.9 < fitted.service(name).service_time.median < own + 0.05
