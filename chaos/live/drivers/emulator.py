@@ -137,7 +137,7 @@ class EmulatorDriver:
     def _change_policy(self, action: Action, ctx: InjectContext) -> Handle:
         """Journal what each replica has now, then change it; the revert puts the old value back."""
         op = EmulatorOp(action.op)
-        callee = action.params.get("callee")
+        callee = str(action.params.get("callee", ""))
         previous: dict[str, Any] = {}
         for container, url in action.params["admin"].items():
             state = AdminClient(url, self.timeout).state()
