@@ -274,10 +274,10 @@ def _rollback(live: LiveStack, step: Step, action: Rollback) -> str:
                 live.set_policy(step, service.name, call.to, policy)
                 live.redirect(service.name, call.to, call.to)
                 done.append(f"{service.name}->{call.to} policy")
-    for service, limit in list(live.admission.items()):
+    for limited, limit in list(live.admission.items()):
         if limit is not None:
-            live.set_admission(step, service, None)
-            done.append(f"admission on {service} lifted")
+            live.set_admission(step, limited, None)
+            done.append(f"admission on {limited} lifted")
     for name in action.faults:
         done += live.runner.remove(name)
     return "; ".join(done) or "nothing to roll back"

@@ -66,7 +66,8 @@ class Fit:
         if self.median_s is None:
             return f"{self.service}: no successful request in the quiet seconds; service_time left as it was"
         hop = "n/a" if self.hop_s is None else f"{self.hop_s * 1000:+.2f} ms"
-        return (f"{self.service}: own time median {self.median_s * 1000:.2f} ms, p99 {self.p99_s * 1000:.2f} ms "
+        p99 = self.p99_s or self.median_s
+        return (f"{self.service}: own time median {self.median_s * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms "
                 f"over {self.samples} requests; per-hop overhead {hop}")
 
 
@@ -205,7 +206,9 @@ def shifted(experiment: Any, offsets_ms: dict[str, float]) -> Any:
             if fit is None:
                 continue
             text = f"{{dist: lognormal, median: {fit[0]!r}, p99: {fit[1]!r}}}"
-        value = RawValue(yaml.compose(text, Loader=yaml.SafeLoader), Context("calibration", _Path.cwd()))
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        assert node is not None  # the text is a non-empty mapping
+        value = RawValue(node, Context("calibration", _Path.cwd()))
         out = set_path(out, ["topology", "services", service.name, "service_time"], value)
     return out
 

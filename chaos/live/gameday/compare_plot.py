@@ -70,8 +70,9 @@ def overlay(sim: dict[str, Any], live: dict[str, Any]) -> Image:
         axes[-1][1].set_xlabel("seconds")
         fig.suptitle(f"{live.get('experiment')}: simulated (blue, solid) and live (orange, dashed); "
                      "faults shaded (simulated) and dotted (live)", fontsize=9)
-        fig.subplots_adjust(left=0.09, right=0.98, top=1 - 0.55 / (ROW_IN * rows + 0.9), bottom=0.35 / rows + 0.05,
-                            hspace=0.35, wspace=0.22)
+        height = ROW_IN * rows + 0.9
+        fig.subplots_adjust(left=0.09, right=0.98, top=1 - 0.5 / height, bottom=0.45 / height, hspace=0.35,
+                            wspace=0.22)
         alt = (f"p99 latency and error ratio per second of {', '.join(scopes)}, simulated against live, "
                "with the fault windows marked")
         return render(fig, "compare", alt)
