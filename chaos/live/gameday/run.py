@@ -227,6 +227,8 @@ class GameDay:
                 error = exc
             except KeyboardInterrupt as exc:  # a signal that arrived while reverting
                 error = error or exc
+        if error is not None and self.assembler.seconds == 0:
+            raise error  # nothing was measured: there is no result to write, only the error
         if runner.abort_reason is not None:
             self.stopped = "aborted"
         if summary is not None and summary.behind:
