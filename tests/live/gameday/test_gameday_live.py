@@ -160,3 +160,72 @@ def test_the_simulation_predicts_the_live_run_within_the_bounds(clean_stack: Any
         own = declared.service(name).service_time.median
         # The fitted median is the emulators' own work plus the hop: at least the declared, not wildly more.
         assert own * 0.9 < fitted.service(name).service_time.median < own + 0.05
+
+
+USER_EXPERIMENT = """\
+name: own-stack-gameday
+topology: {topology}
+duration: 30s
+warmup: 2s
+seed: 4
+load: {{profile: constant, rate: 20}}
+faults:
+  - {{name: slow-link, kind: latency, target: api->db, at: 4s, duration: 20s, delay: 300ms}}
+alerts:
+  - {{name: web-slow, entrypoint: web, metric: latency_p50, threshold: 250ms, window: 3s, for: 2s, every: 1s}}
+live:
+  compose: {compose}
+  project: {project}
+  toxiproxy: {toxiproxy}
+  services:
+    db: {{containers: [db-1], health: "{db_health}"}}
+    api: {{containers: [api-1, api-2]}}
+    front: {{containers: [front-1]}}
+  edges:
+    api->db: [api--db-1]
+    front->api: [front--api-1, front--api-2]
+  entrypoints:
+    web: {web}
+"""
+
+USER_PLAYBOOK = """\
+name: own-stack-response
+trigger: {alerts: [web-slow]}
+roles: {automation: {respond: 0s}}
+steps:
+  - {name: bounce the database, role: automation, action: {kind: restart, service: db}}
+  - {name: fix the link, role: automation, action: {kind: remove_fault, fault: slow-link}, mitigates: true}
+"""
+
+
+def test_a_game_day_on_a_users_own_stack_restarts_containers_and_measures_through_its_mapping(
+        clean_stack: Any, tmp_path: Path, engine: Any) -> None:
+    state = clean_stack.state
+    (db,) = state.replicas_of("db")
+    (web,) = state.entrypoints["web"].urls
+    exp = tmp_path / "own.yaml"
+    exp.write_text(USER_EXPERIMENT.format(topology=HERE / "trio.yaml", compose=state.compose_file, project=state.name,
+                                          toxiproxy=state.toxiproxy_api, db_health=db.health_url,
+                                          web=web.removesuffix("/work")))
+    pb = tmp_path / "own-playbook.yaml"
+    pb.write_text(USER_PLAYBOOK)
+    out = tmp_path / "run"
+    started = engine.client.containers.get(db.container).attrs["State"]["StartedAt"]
+    done = run("run", exp, "--playbook", pb, "--out", out, "--no-report")
+    assert done.returncode in (0, 1), done.stderr
+    assert "your own Compose project" in done.stdout and "it stays up" in done.stdout
+    doc = result(out)
+    assert doc["live"]["stack_kind"] == "user" and doc["live"]["stopped"] == "completed"
+    assert doc["entrypoints"]["web"]["requests"] == pytest.approx(20 * 28, rel=0.2)  # the load went through
+    restart, fix = doc["playbook"]["steps"]
+    assert restart["status"] == "done" and fix["status"] == "done"
+    assert reverted_by(out) == {"f1": "playbook", "p1": "completed"}  # the restart was journaled too
+    (fault,) = doc["faults"]
+    assert fault["end_s"] == pytest.approx(fix["acted_s"], abs=1.0)
+    # Restarted for real, and healthy again before the run went on (the next step came after it).
+    assert engine.client.containers.get(db.container).attrs["State"]["StartedAt"] != started
+    assert fix["start_s"] >= restart["end_s"]
+    # Health is probed once a second: an outage shorter than that may go unseen, but one seen is also seen to end.
+    kinds = [m["kind"] for m in doc["markers"]
+             if m["kind"] in ("healthy", "unhealthy") and m["subject"] == db.container]
+    assert kinds in ([], ["unhealthy", "healthy"])
