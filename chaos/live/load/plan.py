@@ -183,12 +183,13 @@ def entry_rate(profile: tuple[Segment, ...], share: float, spikes: list[tuple[fl
 def arrivals(curve: RateCurve, scale: float, rng: random.Random, start: float = 0.0) -> Iterator[float]:
     """Poisson arrival times at ``scale`` times the curve's rate, from ``start`` until the curve ends
     (drawn as the simulator draws them: ``RateCurve.next_arrival``)."""
-    t: float | None = start
+    t = start
     while True:
-        t = curve.next_arrival(t, scale, rng)
-        if t is None:
+        nxt = curve.next_arrival(t, scale, rng)
+        if nxt is None:
             return
-        yield t
+        yield nxt
+        t = nxt
 
 
 def arrival_rng(seed: int | None, process: int, dispatcher: int, entry: int) -> random.Random:
