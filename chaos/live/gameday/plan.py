@@ -44,14 +44,13 @@ def describe_run(experiment: Experiment, playbook: Playbook | None, options: Any
     lines = [f"{experiment.name}: live run of {experiment.duration:g}s (warm-up {experiment.warmup:g}s), seed "
              f"{experiment.seed if options.seed is None else options.seed} -- dry run, nothing is touched",
              f"Stack:    {where}"]
-    urls, notes = load_urls(experiment, state)
-    plan = plan_experiment(experiment, urls)
+    plan = plan_experiment(experiment, load_urls(experiment, state))
     processes = "one Locust process" if not options.load_workers else f"Locust master + {options.load_workers} workers"
     lines.append(f"Load:     {plan.expected():.0f} entry requests over {plan.duration_s:g}s, open loop ({processes})")
     for entry in plan.entrypoints:
         rate = entry.expected(0, plan.duration_s) / plan.duration_s
-        lines.append(f"          {entry.name} -> {entry.work_url}: {rate:.1f} req/s on average")
-    lines += [f"          note: {n}" for n in notes]
+        spread = f" ({entry.load_balancing.value})" if len(entry.urls) > 1 else ""
+        lines.append(f"          {entry.name} -> {', '.join(entry.work_urls)}{spread}: {rate:.1f} req/s on average")
     lines.append(f"Faults:   journaled in {options.out}/faults.jsonl before each is applied; all reverted at the end")
     for fault, action in zip(experiment.fault_list, plan_all(experiment, state, with_load=True), strict=True):
         until = "the end" if fault.duration is None else f"{fault.at + fault.duration:g}s"

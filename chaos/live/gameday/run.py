@@ -109,17 +109,11 @@ def validate(experiment: Experiment, playbook: Playbook | None, state: StackStat
         raise combined(problems)
 
 
-def load_urls(experiment: Experiment, state: StackState) -> tuple[dict[str, str], list[str]]:
-    """The base URL the load generator sends each entrypoint's requests to; notes on what it cannot do."""
-    urls, notes = {}, []
-    for entry in experiment.topology.entrypoints:
-        found = state.entrypoints[entry.name].urls
-        base = found[0][: -len("/work")] if found[0].endswith("/work") else found[0]
-        urls[entry.name] = base
-        if len(found) > 1:
-            notes.append(f"entrypoint {entry.name}: the load generator takes one URL per entrypoint, so only the "
-                         f"first of {entry.to}'s {len(found)} replicas receives its load")
-    return urls, notes
+def load_urls(experiment: Experiment, state: StackState) -> dict[str, tuple[str, ...]]:
+    """The base URLs the load generator balances each entrypoint's attempts over: one per replica of its
+    target, as the stack state lists them (through their ``client--<target>-N`` proxies on a generated stack)."""
+    return {entry.name: tuple(url.removesuffix("/work") for url in state.entrypoints[entry.name].urls)
+            for entry in experiment.topology.entrypoints}
 
 
 class GameDay:
@@ -190,9 +184,7 @@ class GameDay:
                              abort=self.options.abort, with_load=True, run_id=self.run_id,
                              on_event=lambda t, text: self.say(f"{t:8.2f}s  {text}"))
         self.runner = runner
-        urls, notes = load_urls(self.experiment, self.state)
-        self.notes += notes
-        plan = plan_experiment(self.experiment, urls, seed=self.seed)
+        plan = plan_experiment(self.experiment, load_urls(self.experiment, self.state), seed=self.seed)
         self.live = LiveStack(runner, self.state, self.experiment, self.handle.spec, redirect=self.assembler.redirect)
         error: BaseException | None = None
         runner.start()

@@ -25,6 +25,9 @@ class Result:
     outcome: Outcome
     cause: str | None = None  # a tally cause when FAILED
     detail: str = ""  # what went wrong, for the log
+    # The connection was refused, reset or closed before an answer: the replica looks down, and
+    # the passive health check skips it for a while (an answer, even an error, says it is up).
+    broken: bool = False
 
 
 OK = Result(Outcome.OK)

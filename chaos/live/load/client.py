@@ -1,5 +1,8 @@
 """One attempt of an entry request: a GET of ``<url>/work`` on gevent sockets (Locust process only).
 
+An entrypoint has one :class:`Target` per replica of its target service; the caller
+(``process``) picks one per attempt.
+
 Imports gevent: only the Locust process, already monkey-patched, may import this module.
 
 Why not Locust's own clients: both limit concurrency (``HttpUser`` through a connection
@@ -35,7 +38,7 @@ _LOCAL_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOM
 
 
 class Target:
-    """Where one entrypoint's attempts go, and its idle keep-alive connections."""
+    """One replica of an entrypoint's target: where attempts to it go, and its idle keep-alive connections."""
 
     def __init__(self, work_url: str, cancel_on_timeout: bool) -> None:
         parts = urlsplit(work_url)
@@ -107,11 +110,12 @@ def attempt(target: Target, timeout_s: float | None) -> Result:
             raise
         return Result(Outcome.FAILED, tally.TIMEOUT)
     except (HTTPParseError, ConnectionError) as exc:  # refused, reset, closed with no or half an answer
-        return Result(Outcome.FAILED, tally.CRASHED, type(exc).__name__)
+        return Result(Outcome.FAILED, tally.CRASHED, type(exc).__name__, broken=True)
     except OSError as exc:
         if exc.errno in _LOCAL_ERRNOS:
             return Result(Outcome.CLIENT_ERROR, None, f"{exc}")
-        return Result(Outcome.FAILED, tally.CRASHED, f"{exc}")  # unreachable host or network: nobody answers
+        # Unreachable host or network: nobody answers.
+        return Result(Outcome.FAILED, tally.CRASHED, f"{exc}", broken=True)
     finally:
         if timer is not None:
             timer.close()

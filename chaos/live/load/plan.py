@@ -5,7 +5,9 @@ profile's segments, its ``load_spike`` faults and the topology's entrypoints), w
 as JSON, and read back by the Locust process. Everything the Locust side needs is
 resolved here, so it never sees a load profile or a fault: each entrypoint carries its
 own piecewise-linear rate (its share of the profile, times every spike active on it)
-as :class:`~chaos.model.load.Segment`, the same description the simulator follows.
+as :class:`~chaos.model.load.Segment`, the same description the simulator follows, and
+the base URL of every replica of its target service, with that service's
+``load_balancing``: the client balances its attempts over them as the emulator's callers do.
 
 :func:`arrivals` turns such a rate into Poisson arrival times, by thinning as the
 simulator's kernel does.
@@ -15,11 +17,12 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from chaos.choices import LoadBalancing
 from chaos.errors import InputError
 from chaos.live import stackspec
 from chaos.model.load import RateCurve, Segment
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
     from chaos.model.faults import LoadSpike
     from chaos.model.topology import Topology
 
-VERSION = 1
+VERSION = 2  # 2: a list of URLs per entrypoint (one per replica of its target) and their load balancing
 ALL_ENTRYPOINTS = "*"  # a load spike on '*' multiplies every entrypoint's rate
 WORK_PATH = "/work"
 DEFAULT_MAX_IN_FLIGHT = 5000  # per Locust process: below Locust's own file-descriptor limit of 10,000
@@ -41,15 +44,16 @@ class EntryPlan:
     """One entrypoint: where its requests go, how fast they arrive, and what its clients do on failure."""
 
     name: str
-    url: str  # base URL; each request is a GET of url + /work
+    urls: tuple[str, ...]  # base URLs, one per replica of the target; each attempt is a GET of url + /work
     rate: tuple[Segment, ...]  # requests/s over time: the entrypoint's share of the profile, times its spikes
     timeout_s: float | None = None  # per attempt
     retries: stackspec.Retries = field(default_factory=stackspec.Retries)
     cancel_on_timeout: bool = False
+    load_balancing: LoadBalancing = LoadBalancing.ROUND_ROBIN  # the target service's, over ``urls``
 
     @property
-    def work_url(self) -> str:
-        return self.url.rstrip("/") + WORK_PATH
+    def work_urls(self) -> tuple[str, ...]:
+        return tuple(url.rstrip("/") + WORK_PATH for url in self.urls)
 
     def curve(self) -> RateCurve:
         return RateCurve(self.rate)
@@ -59,17 +63,20 @@ class EntryPlan:
         return self.curve().expected(start, end)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "url": self.url, "timeout_s": self.timeout_s,
-                "retries": self.retries.to_json(), "cancel_on_timeout": self.cancel_on_timeout,
+        return {"name": self.name, "urls": list(self.urls), "load_balancing": self.load_balancing.value,
+                "timeout_s": self.timeout_s, "retries": self.retries.to_json(),
+                "cancel_on_timeout": self.cancel_on_timeout,
                 "rate": [[s.start, s.end, s.rate_start, s.rate_end] for s in self.rate]}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any], source: str) -> EntryPlan:
         name = str(raw["name"])
-        return cls(name=name, url=str(raw["url"]), rate=tuple(Segment(*map(float, s)) for s in raw["rate"]),
+        return cls(name=name, urls=tuple(str(u) for u in raw["urls"]),
+                   rate=tuple(Segment(*map(float, s)) for s in raw["rate"]),
                    timeout_s=None if raw["timeout_s"] is None else float(raw["timeout_s"]),
                    retries=stackspec.retries(raw["retries"], f"entrypoints.{name}.retries", source),
-                   cancel_on_timeout=bool(raw["cancel_on_timeout"]))
+                   cancel_on_timeout=bool(raw["cancel_on_timeout"]),
+                   load_balancing=LoadBalancing(raw["load_balancing"]))
 
 
 @dataclass(frozen=True)
@@ -111,12 +118,18 @@ class LoadPlan:
                    max_in_flight=int(raw["max_in_flight"]), seed=raw["seed"])
 
 
-def plan_load(topology: Topology, profile: tuple[Segment, ...], urls: Mapping[str, str], *, duration_s: float,
+EntryUrls = str | Sequence[str]
+"""An entrypoint's base URL, or the list of them: one per replica of its target service."""
+
+
+def plan_load(topology: Topology, profile: tuple[Segment, ...], urls: Mapping[str, EntryUrls], *, duration_s: float,
               spikes: Iterable[LoadSpike] = (), bounds: tuple[float, ...] | None = None,
               max_requests: int | None = None, drain_s: float = DEFAULT_DRAIN_S,
               max_in_flight: int = DEFAULT_MAX_IN_FLIGHT, seed: int | None = None) -> LoadPlan:
-    """A plan for ``topology``'s entrypoints, each sent to its base URL in ``urls``.
+    """A plan for ``topology``'s entrypoints, each sent to its base URLs in ``urls``.
 
+    An entrypoint with several URLs (one per replica of its target) has its attempts
+    balanced over them as its target's ``load_balancing`` says, as any caller's are.
     ``profile`` is the experiment's total rate (its load profile's segments); each
     entrypoint gets its relative share of it, times the factor of every load spike on it
     or on '*' while the spike lasts. ``max_requests`` defaults to well above what the
@@ -124,14 +137,16 @@ def plan_load(topology: Topology, profile: tuple[Segment, ...], urls: Mapping[st
     """
     from chaos.live.stackspec_build import retries as spec_retries  # the model side: PyYAML
 
-    _check_urls(topology, urls)
+    lists = {name: (value,) if isinstance(value, str) else tuple(value) for name, value in urls.items()}
+    _check_urls(topology, lists)
     spikes = tuple(spikes)
     _check_spikes(topology, spikes)
     total_share = sum(e.share for e in topology.entrypoints)
     entries = tuple(
-        EntryPlan(name=e.name, url=urls[e.name],
+        EntryPlan(name=e.name, urls=lists[e.name],
                   rate=entry_rate(profile, e.share / total_share, _spikes_on(e.name, spikes, duration_s), duration_s),
-                  timeout_s=e.timeout, retries=spec_retries(e.retries), cancel_on_timeout=e.cancel_on_timeout)
+                  timeout_s=e.timeout, retries=spec_retries(e.retries), cancel_on_timeout=e.cancel_on_timeout,
+                  load_balancing=topology.service(e.to).load_balancing)
         for e in topology.entrypoints)
     if bounds is None:
         from chaos.run import latency_bounds
@@ -146,7 +161,7 @@ def plan_load(topology: Topology, profile: tuple[Segment, ...], urls: Mapping[st
                     drain_s=drain_s, max_in_flight=max_in_flight, seed=seed)
 
 
-def plan_experiment(experiment: Experiment, urls: Mapping[str, str], **options: Any) -> LoadPlan:
+def plan_experiment(experiment: Experiment, urls: Mapping[str, EntryUrls], **options: Any) -> LoadPlan:
     """The plan of an experiment's load: its profile, its load_spike faults, its latency thresholds as bounds."""
     from chaos.model.faults import LoadSpike
     from chaos.run import latency_bounds
@@ -203,21 +218,22 @@ def _spikes_on(entry: str, spikes: tuple[LoadSpike, ...], duration_s: float) -> 
     return [(s.at, s.end(duration_s), s.factor) for s in spikes if s.target in (entry, ALL_ENTRYPOINTS)]
 
 
-def _check_urls(topology: Topology, urls: Mapping[str, str]) -> None:
+def _check_urls(topology: Topology, urls: Mapping[str, tuple[str, ...]]) -> None:
     from chaos.model.parsing import did_you_mean
 
     names = [e.name for e in topology.entrypoints]
     for name in names:
-        if name not in urls:
+        if not urls.get(name):
             raise InputError(f"no URL for entrypoint '{name}'",
-                             hint=f"give a base URL for each of: {', '.join(names)}")
-    for name, url in urls.items():
+                             hint=f"give base URLs (one per replica of its target) for each of: {', '.join(names)}")
+    for name, found in urls.items():
         if name not in names:
             raise InputError(f"URL given for unknown entrypoint '{name}'{did_you_mean(name, names)}")
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname or parts.query or parts.fragment:
-            raise InputError(f"entrypoint '{name}': URL {url!r} is not a plain http://host:port/prefix URL",
-                             hint="the load generator speaks plain HTTP/1.1 and requests <url>/work")
+        for url in found:
+            parts = urlsplit(url)
+            if parts.scheme != "http" or not parts.hostname or parts.query or parts.fragment:
+                raise InputError(f"entrypoint '{name}': URL {url!r} is not a plain http://host:port/prefix URL",
+                                 hint="the load generator speaks plain HTTP/1.1 and requests <url>/work")
 
 
 def _check_spikes(topology: Topology, spikes: tuple[LoadSpike, ...]) -> None:

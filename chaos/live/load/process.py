@@ -11,6 +11,11 @@ while the dispatcher moves on. The rate therefore never depends on latency; only
 in-flight cap (``max_in_flight``) or a process too busy to keep its timers can make
 the load fall short, and both are counted (``dropped``, ``late``).
 
+Each attempt goes to one replica of the entrypoint's target, picked as the emulator's
+callers pick one (:class:`~chaos.live.emulator.balancer.Balancer`: the target's
+``load_balancing`` over this process's own in-flight attempts, a replica whose
+connection broke skipped for a second): the load generator is the entry service's caller.
+
 :class:`Generator` sends requests and counts them (standalone and worker processes);
 :class:`Aggregator` merges the workers' records on the master; :class:`LineWriter`
 writes JSON lines to the parent; :func:`watch_control` reads the parent's commands.
@@ -34,9 +39,10 @@ import gevent.os
 import gevent.pool
 from gevent import GreenletExit
 
+from chaos.live.emulator.balancer import Balancer
 from chaos.live.emulator.budget import RetryBudget, backoff_delay
 from chaos.live.load import client
-from chaos.live.load.answers import Outcome
+from chaos.live.load.answers import Outcome, Result
 from chaos.live.load.plan import LoadPlan, arrival_rng, arrivals
 from chaos.live.load.tally import Merger, Tally
 
@@ -71,7 +77,11 @@ class Generator:
         self.deliver = deliver
         self.ready = ready  # a dispatcher is waiting for the start time
         self.tally = Tally((e.name for e in plan.entrypoints), plan.bounds)
-        self.targets = [client.Target(e.work_url, e.cancel_on_timeout) for e in plan.entrypoints]
+        self.targets = [[client.Target(url, e.cancel_on_timeout) for url in e.work_urls] for e in plan.entrypoints]
+        # One random stream per entrypoint for random balancing, seeded in begin() like the jitter.
+        self.balance_rngs = [random.Random() for _ in plan.entrypoints]
+        self.balancers = [Balancer(len(t), e.load_balancing, rng.random)
+                          for t, e, rng in zip(self.targets, plan.entrypoints, self.balance_rngs, strict=True)]
         self.curves = [e.curve() for e in plan.entrypoints]
         self.budgets = [RetryBudget() for _ in plan.entrypoints]
         self.in_flight = [0 for _ in plan.entrypoints]
@@ -104,6 +114,8 @@ class Generator:
         self.cap = self.plan.max_requests // processes + (1 if index < self.plan.max_requests % processes else 0)
         if self.plan.seed is not None:
             self.jitter = random.Random(f"{self.plan.seed}/{index}/jitter")
+            for i, rng in enumerate(self.balance_rngs):
+                rng.seed(f"{self.plan.seed}/{index}/balance/{i}")
         self.started.set()
         gevent.spawn(self._closer)
 
@@ -203,12 +215,12 @@ class Generator:
 
     def _attempts(self, i: int, start: float) -> None:
         entry = self.plan.entrypoints[i]
-        policy, budget, target = entry.retries, self.budgets[i], self.targets[i]
+        policy, budget = entry.retries, self.budgets[i]
         budget.deposit(policy.budget)
         retry = 0
         while True:
             self.tally.attempt(i, self.now(), retry > 0)
-            result = client.attempt(target, entry.timeout_s)
+            result = self._send(i, entry.timeout_s)
             end = time.monotonic()
             if result.outcome is Outcome.OK:
                 self.tally.ok(i, end - self.t0, end - start)
@@ -224,6 +236,19 @@ class Generator:
             delay = backoff_delay(retry, policy, self.jitter.random)
             if delay > 0:
                 gevent.sleep(delay)
+
+    def _send(self, i: int, timeout_s: float | None) -> Result:
+        """One attempt, to the replica the balancer picks; a broken connection holds that replica back."""
+        balancer = self.balancers[i]
+        replica = balancer.pick(time.monotonic())
+        balancer.started(replica)
+        try:
+            result = client.attempt(self.targets[i][replica], timeout_s)
+        finally:
+            balancer.finished(replica)
+        if result.broken:
+            balancer.connection_failed(replica, time.monotonic())
+        return result
 
     def _note(self, message: str) -> None:
         """Warn once per message: in the Locust log and, with the next report, to the parent."""
@@ -260,8 +285,9 @@ class Generator:
             return
         self.finishing = True
         self.inflight.kill(block=True, timeout=2.0)  # each counts itself unfinished
-        for target in self.targets:
-            target.close()
+        for targets in self.targets:
+            for target in targets:
+                target.close()
         self.finished.set()  # before the last report, which must say so; nothing can be counted any more
         self.deliver(self.tally.close(int(self.now()) + 1, self.in_flight), self.report())
 

@@ -203,6 +203,35 @@ def test_perform_journals_a_change_gets_no_fault_window_and_is_undone_by_stop_or
     assert fake.applied == {} and list(iter_open(tmp_path / "run")) == []
 
 
+# --------------------------------------------------------------------------- the load's plan
+
+
+def test_the_load_is_balanced_over_every_replica_of_the_entry_service_through_its_proxies(tmp_path: Path) -> None:
+    from chaos.live.gameday.run import load_urls
+    from chaos.live.gameday.stacks import planned_state
+    from chaos.live.load import plan_experiment
+    from chaos.live.stackspec import LoadBalancing
+    from chaos.model.files import load_experiment
+
+    (tmp_path / "topo.yaml").write_text("""\
+name: wide
+entrypoints: {web: {to: front}}
+services:
+  front: {replicas: 3, load_balancing: least_outstanding, service_time: 1ms}
+""")
+    (tmp_path / "exp.yaml").write_text("name: wide\ntopology: topo.yaml\nduration: 10s\n"
+                                       "load: {profile: constant, rate: 10}\n")
+    exp = load_experiment(tmp_path / "exp.yaml")
+    state = planned_state(exp, tmp_path)
+    proxies = [p for p in state.proxies if p.caller == "client"]
+    assert [p.name for p in proxies] == ["client--front-1", "client--front-2", "client--front-3"]
+    urls = load_urls(exp, state)
+    assert urls == {"web": tuple(f"http://127.0.0.1:{p.host_port}" for p in proxies)}
+    web = plan_experiment(exp, urls).entry("web")
+    assert web.work_urls == state.entrypoints["web"].urls
+    assert web.load_balancing is LoadBalancing.LEAST_OUTSTANDING
+
+
 # --------------------------------------------------------------------------- scraper
 
 

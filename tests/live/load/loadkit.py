@@ -17,15 +17,15 @@ from chaos.live.load import LoadGenerator, LoadPlan, LoadSummary, SecondStats, p
 from chaos.model.distributions import Exponential
 from chaos.model.faults import LoadSpike
 from chaos.model.load import Segment
-from chaos.model.topology import Backoff, Entrypoint, Jitter, Retries, Service, Topology
+from chaos.model.topology import Backoff, Entrypoint, Jitter, LoadBalancing, Retries, Service, Topology
 
 BOUNDS = tuple(round(0.001 * 10 ** (i / 10), 9) for i in range(0, 41))  # 1 ms .. 10 s, 10 per decade
 
 
-def topology(*entries: Entrypoint) -> Topology:
-    """Entrypoints in front of one service (the service is never called: the /work server stands in)."""
-    return Topology(name="t", services=(Service(name="svc", service_time=Exponential(mean_=0.001)),),
-                    entrypoints=entries or (Entrypoint(name="web", to="svc"),))
+def topology(*entries: Entrypoint, balancing: LoadBalancing = LoadBalancing.ROUND_ROBIN) -> Topology:
+    """Entrypoints in front of one service (the service is never called: /work servers stand in for its replicas)."""
+    svc = Service(name="svc", service_time=Exponential(mean_=0.001), load_balancing=balancing)
+    return Topology(name="t", services=(svc,), entrypoints=entries or (Entrypoint(name="web", to="svc"),))
 
 
 def entry(name: str = "web", share: float = 1.0, timeout: float | None = None, retries: int = 0,
@@ -43,7 +43,7 @@ def spike(target: str, at: float, duration: float, factor: float) -> LoadSpike:
     return LoadSpike(target=target, at=at, duration=duration, factor=factor)
 
 
-def make_plan(topo: Topology, profile: tuple[Segment, ...], urls: Mapping[str, str], duration: float,
+def make_plan(topo: Topology, profile: tuple[Segment, ...], urls: Mapping[str, str | list[str]], duration: float,
               **options: object) -> LoadPlan:
     options.setdefault("bounds", BOUNDS)
     options.setdefault("seed", 7)

@@ -18,6 +18,7 @@ from loadkit import BOUNDS, constant, entry, make_plan, poisson_ok, run, spike, 
 from chaos.live.load import LoadPlan, SecondStats, StopReason
 from chaos.live.load.plan import arrival_rng, arrivals
 from chaos.live.load.workserver import Reply, WorkServer
+from chaos.live.stackspec import LoadBalancing
 from chaos.model.load import Step
 from chaos.run import Cause
 
@@ -151,6 +152,50 @@ def test_timeouts_end_each_attempt_and_are_retried(server: Server, tmp_path: Pat
     assert web.errors[Cause.TIMEOUT] == web.requests > 200 and web.ok == 0 and not web.hist
     assert web.attempts == 2 * web.requests == srv.hits == srv.cancellable  # cancel_on_timeout asks the server
     assert out.series("web")[1].in_flight < 20  # requests end after 0.05 + 0.02 + 0.05 s, not 0.5 s
+
+
+@pytest.mark.parametrize("balancing", list(LoadBalancing))
+def test_two_replicas_each_get_about_half_of_the_attempts(server: Server, tmp_path: Path,
+                                                          balancing: LoadBalancing) -> None:
+    one, two = server(lambda n: Reply(delay_s=0.005)), server(lambda n: Reply(delay_s=0.005))
+    plan = make_plan(topology(balancing=balancing), constant(200.0, 3.0), {"web": [one.url, two.url]}, 3.0)
+    out = run(plan, tmp_path)
+    web = out.summary.totals["web"]
+    assert web.requests > 400 and web.ok == web.attempts == one.hits + two.hits
+    if balancing is LoadBalancing.ROUND_ROBIN:
+        assert abs(one.hits - two.hits) <= 1  # in turn, exactly
+    else:  # no worse than fair coin flips
+        assert abs(one.hits - web.attempts / 2) <= 4.5 * (web.attempts / 4) ** 0.5, (one.hits, two.hits)
+
+
+def test_least_outstanding_sends_most_attempts_to_the_replica_that_answers_first(server: Server,
+                                                                                 tmp_path: Path) -> None:
+    fast, slow = server(lambda n: Reply(delay_s=0.001)), server(lambda n: Reply(delay_s=0.1))
+    plan = make_plan(topology(balancing=LoadBalancing.LEAST_OUTSTANDING), constant(100.0, 3.0),
+                     {"web": [slow.url, fast.url]}, 3.0)
+    out = run(plan, tmp_path)
+    # The slow one has an attempt in flight for 100 ms of every 100 ms it is picked: the fast one
+    # (almost always idle) wins every pick but the ties, about one in ten arrivals.
+    assert fast.hits > 3 * slow.hits > 0 and fast.hits + slow.hits == out.summary.totals["web"].attempts
+
+
+@pytest.mark.parametrize("death", ["refused", "hang_up"])
+def test_a_replica_whose_connections_break_is_skipped_for_a_second(server: Server, tmp_path: Path,
+                                                                   death: str) -> None:
+    live = server()
+    dead = server(lambda n: Reply(hang_up=True))
+    if death == "refused":
+        dead.close()  # its port now refuses connections
+    plan = make_plan(topology(), constant(200.0, 3.0), {"web": [dead.url, live.url]}, 3.0)
+    out = run(plan, tmp_path)
+    web = out.summary.totals["web"]
+    crashed = web.errors[Cause.CRASHED]
+    # Round robin would send half of about 600 attempts to the dead replica; it is tried again
+    # only once its hold of a second is over, so a few times over three seconds.
+    assert web.requests > 400 and 1 <= crashed <= 10, crashed
+    assert live.hits == web.ok == web.requests - crashed
+    if death == "hang_up":
+        assert dead.hits == crashed
 
 
 REPLIES = (Reply(), Reply(503, "rejected"), Reply(503, "injected"), Reply(503, "dependency"),

@@ -12,7 +12,7 @@ from loadkit import constant, entry, make_plan, spike, topology
 from chaos.errors import InputError
 from chaos.live.load import LoadPlan, plan_experiment
 from chaos.live.load.plan import arrivals, default_cap
-from chaos.live.stackspec import Jitter
+from chaos.live.stackspec import Jitter, LoadBalancing
 from chaos.model.files import load_experiment
 from chaos.model.load import RateCurve, Segment, Step
 from chaos.run import as_bound
@@ -82,7 +82,22 @@ def test_plan_file_round_trip_keeps_everything() -> None:
     again = LoadPlan.from_json(plan.to_json())
     assert again == plan
     assert again.entry("a").retries.max == 2 and again.entry("a").retries.jitter is Jitter.NONE
-    assert again.entry("a").work_url == "http://127.0.0.1:1/work"
+    assert again.entry("a").work_urls == ("http://127.0.0.1:1/work",)
+
+
+def test_an_entrypoint_takes_one_url_per_replica_and_its_targets_load_balancing() -> None:
+    urls = {"a": ["http://127.0.0.1:1/", "http://127.0.0.1:2"], "b": "http://127.0.0.1:3"}
+    plan = make_plan(topology(entry("a"), entry("b"), balancing=LoadBalancing.LEAST_OUTSTANDING),
+                     constant(10.0, 1.0), urls, 1.0)
+    a = plan.entry("a")
+    assert a.work_urls == ("http://127.0.0.1:1/work", "http://127.0.0.1:2/work")
+    assert plan.entry("b").urls == ("http://127.0.0.1:3",)
+    assert a.load_balancing is LoadBalancing.LEAST_OUTSTANDING
+    assert LoadPlan.from_json(plan.to_json()) == plan
+    with pytest.raises(InputError, match="no URL for entrypoint 'a'"):
+        make_plan(two_entries(), constant(10.0, 1.0), {"a": [], "b": URLS["b"]}, 1.0)
+    with pytest.raises(InputError, match="'ftp://x' is not a plain"):
+        make_plan(two_entries(), constant(10.0, 1.0), {"a": [URLS["a"], "ftp://x"], "b": URLS["b"]}, 1.0)
 
 
 def test_the_default_cap_is_far_above_what_the_profile_sends() -> None:
@@ -99,7 +114,7 @@ def test_an_experiment_becomes_a_plan_with_its_spikes_retries_and_thresholds() -
     assert browse.curve().rate_at(65.0) == pytest.approx(1350.0)
     assert buy.curve().rate_at(80.0) == pytest.approx(30.0)
     assert (browse.timeout_s, browse.retries.max, browse.retries.base_s) == (3.0, 1, 0.2)
-    assert browse.work_url == "http://127.0.0.1:9001/work"
+    assert browse.work_urls == ("http://127.0.0.1:9001/work",)
     assert {as_bound(1.0), as_bound(3.0)} <= set(plan.bounds)
     assert plan.seed == experiment.seed and plan.duration_s == 360.0
 
