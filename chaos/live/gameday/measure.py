@@ -9,10 +9,10 @@ Each scope is measured as the simulator measures it (``chaos.run``):
 
 - ``entrypoint:E`` is the load generator's record of E for that second;
 - ``service:S`` is S *as its callers saw it*: the sum over every caller replica of its
-  ``calls[S]`` view, plus, for an entrypoint's target, the load generator's view when an
-  entry request is one attempt (the entrypoint has no retries; with retries the load
-  records count entry requests, not attempts, and S's own server view stands in for its
-  clients). ``retries`` and ``degraded`` are those S *sent* (its own calls' views, as the
+  ``calls[S]`` view, plus, for an entrypoint's target, the load generator's attempts view
+  (attempts sent, their outcomes by cause, the latency of the successful ones): the load
+  generator is that service's caller, as the simulator's clients are. ``retries`` and
+  ``degraded`` are those S *sent* (its own calls' views, as the
   simulator counts them at the caller), ``wasted`` is S's own (server) count, ``queue``
   and ``busy`` are summed over S's replicas at the end of the second. A service nobody
   with metrics calls is measured by its own server view.
@@ -157,16 +157,16 @@ class ReplicaRef:
 
 @dataclass(frozen=True)
 class EntryRef:
-    """An entrypoint, the service its load reaches, and whether one entry request is one attempt."""
+    """An entrypoint, and the service its load reaches."""
 
     entrypoint: str
     service: str
-    one_attempt: bool
 
 
 @dataclass(frozen=True)
 class LoadSecond:
-    """What the load generator counted at one entrypoint in one second (a SecondStats, reduced)."""
+    """What the load generator counted at one entrypoint in one second (a SecondStats, reduced): the entry
+    requests' view (end to end) and the attempts' view (what the entry service's caller saw)."""
 
     requests: int
     attempts: int
@@ -174,6 +174,9 @@ class LoadSecond:
     ok: int
     errors: Mapping[Cause, int]
     hist: Mapping[int, int]
+    attempt_ok: int
+    attempt_errors: Mapping[Cause, int]
+    attempt_hist: Mapping[int, int]
 
 
 class Assembler:
@@ -266,16 +269,14 @@ class Assembler:
                 sent.retries += counts.retries
                 sent.degraded += counts.degraded
             sent.wasted += snap.server.wasted
-        own_view = set()
-        for entry in self.entries:
+        for entry in self.entries:  # the load generator is one more caller of the entry service
             rec = load.get(entry.entrypoint)
-            if not entry.one_attempt:
-                own_view.add(entry.service)
-            elif rec is not None:
-                views[entry.service].add(Counts(rec.attempts, rec.ok, dict(rec.errors), dict(rec.hist)))
+            if rec is not None:
+                views[entry.service].add(Counts(rec.attempts, rec.attempt_ok, dict(rec.attempt_errors),
+                                                dict(rec.attempt_hist)))
                 measured.add(entry.service)
         for service in self.services:
-            if service in own_view or (service not in measured and service not in self.called):
+            if service not in measured and service not in self.called:
                 self._add_server_view(views[service], deltas, service)
         return views
 

@@ -152,7 +152,7 @@ class GameDay:
         callers = {s.name: [c.name for c in topo.services if any(x.to == s.name for x in c.calls)]
                    for s in topo.services}
         replicas = [ReplicaRef(r.container, r.service) for r in self.state.replicas if r.metrics_url]
-        entries = [EntryRef(e.name, e.to, e.retries.max == 0) for e in topo.entrypoints]
+        entries = [EntryRef(e.name, e.to) for e in topo.entrypoints]
         return Assembler([s.name for s in topo.services], callers, replicas, entries, self.bounds,
                          math.ceil(self.experiment.warmup - 1e-9))
 
@@ -395,7 +395,8 @@ def _wire(hist: dict[int, int]) -> dict[str, int]:
 
 
 def _load_second(rec: Any) -> LoadSecond:
-    return LoadSecond(rec.requests, rec.attempts, rec.retries, rec.ok, dict(rec.errors), dict(rec.hist))
+    return LoadSecond(rec.requests, rec.attempts, rec.retries, rec.ok, dict(rec.errors), dict(rec.hist),
+                      rec.attempt_ok, dict(rec.attempt_errors), dict(rec.attempt_hist))
 
 
 def run_game_day(experiment: Experiment, playbook: Playbook | None, options: RunOptions,

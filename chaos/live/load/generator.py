@@ -338,13 +338,16 @@ def _sum_records(records: list[SecondStats]) -> Mapping[str, Counts]:
     """Totals rebuilt from the records, when the Locust side never sent its own."""
     out: dict[str, dict[str, Any]] = {}
     for r in records:
-        t = out.setdefault(r.entrypoint, {"errors": {}, "hist": {}})
-        for name in ("requests", "attempts", "retries", "ok", "client_errors", "unfinished", "late", "dropped"):
+        t = out.setdefault(r.entrypoint, {"errors": {}, "hist": {}, "attempt_errors": {}, "attempt_hist": {}})
+        for name in ("requests", "attempts", "retries", "ok", "client_errors", "unfinished", "attempt_ok",
+                     "late", "dropped"):
             t[name] = t.get(name, 0) + getattr(r, name)
-        for cause, n in r.errors.items():
-            t["errors"][cause.value] = t["errors"].get(cause.value, 0) + n
-        for idx, n in r.hist.items():
-            t["hist"][idx] = t["hist"].get(idx, 0) + n
+        for name in ("errors", "attempt_errors"):
+            for cause, n in getattr(r, name).items():
+                t[name][cause.value] = t[name].get(cause.value, 0) + n
+        for name in ("hist", "attempt_hist"):
+            for idx, n in getattr(r, name).items():
+                t[name][idx] = t[name].get(idx, 0) + n
         t["max_lag_s"] = max(t.get("max_lag_s", 0.0), r.max_lag_s)
     return {name: Counts.from_wire(raw) for name, raw in out.items()}
 

@@ -219,16 +219,19 @@ class Generator:
         budget.deposit(policy.budget)
         retry = 0
         while True:
-            self.tally.attempt(i, self.now(), retry > 0)
+            sent = time.monotonic()
+            self.tally.attempt(i, sent - self.t0, retry > 0)
             result = self._send(i, entry.timeout_s)
             end = time.monotonic()
             if result.outcome is Outcome.OK:
+                self.tally.attempt_ok(i, end - self.t0, end - sent)
                 self.tally.ok(i, end - self.t0, end - start)
                 return
-            if result.outcome is Outcome.CLIENT_ERROR:
+            if result.outcome is Outcome.CLIENT_ERROR:  # our failure, not the system's: in neither view's errors
                 self.tally.client_error(i, end - self.t0)
                 self._note(f"entrypoint {entry.name}: client error {result.detail}")
                 return
+            self.tally.attempt_failed(i, end - self.t0, result.cause or "dependency")
             if retry >= policy.max or not budget.try_spend(policy.budget):
                 self.tally.failed(i, end - self.t0, result.cause or "dependency")
                 return

@@ -28,7 +28,7 @@ def _frozen(d: Mapping[Any, int]) -> Mapping[Any, int]:
 
 @dataclass(frozen=True)
 class Counts:
-    """Entry requests of one entrypoint: over one second, or over the whole run.
+    """Entry requests of one entrypoint, and their attempts: over one second, or over the whole run.
 
     ``requests`` started in the window; their outcomes are counted in the window where
     they ended: ``ok``, an error by cause, a ``client_error`` (our request or our machine
@@ -37,6 +37,13 @@ class Counts:
     bucket k holding latencies in (bounds[k-1], bounds[k]]. ``late`` arrivals left more
     than 50 ms after their planned time and ``dropped`` ones were never sent (in-flight
     cap): either means the generator fell behind its target rate.
+
+    The attempts' view is the entry service's as its caller saw it, counted as the
+    emulators count their calls: ``attempts`` sent in the window (``retries`` among
+    them), each ending ``attempt_ok`` (its own latency, send to answer, in
+    ``attempt_hist``, same buckets) or under a cause in ``attempt_errors``, in the
+    window where it ended. An attempt that ended in a client error, or was cut off at
+    the end of the run, is in neither.
     """
 
     requests: int = 0
@@ -47,6 +54,9 @@ class Counts:
     client_errors: int = 0
     unfinished: int = 0
     hist: Mapping[int, int] = field(default_factory=lambda: _frozen({}))
+    attempt_ok: int = 0
+    attempt_errors: Mapping[Cause, int] = field(default_factory=lambda: _frozen({c: 0 for c in CAUSES}))
+    attempt_hist: Mapping[int, int] = field(default_factory=lambda: _frozen({}))
     late: int = 0
     dropped: int = 0
     max_lag_s: float = 0.0
@@ -54,6 +64,10 @@ class Counts:
     @property
     def failed(self) -> int:
         return sum(self.errors.values())
+
+    @property
+    def attempts_failed(self) -> int:
+        return sum(self.attempt_errors.values())
 
     @property
     def behind(self) -> bool:
@@ -81,15 +95,24 @@ class SecondStats(Counts):
 
 
 def _counts_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
-    errors = {c: int(raw.get("errors", {}).get(c.value, 0)) for c in CAUSES}
-    unknown = set(raw.get("errors", {})) - {c.value for c in CAUSES}
+    return {"requests": int(raw["requests"]), "attempts": int(raw["attempts"]), "retries": int(raw["retries"]),
+            "ok": int(raw["ok"]), "errors": _by_cause(raw.get("errors", {})),
+            "client_errors": int(raw["client_errors"]), "unfinished": int(raw["unfinished"]),
+            "hist": _hist(raw.get("hist", {})), "attempt_ok": int(raw["attempt_ok"]),
+            "attempt_errors": _by_cause(raw.get("attempt_errors", {})),
+            "attempt_hist": _hist(raw.get("attempt_hist", {})),
+            "late": int(raw["late"]), "dropped": int(raw["dropped"]), "max_lag_s": float(raw["max_lag_s"])}
+
+
+def _by_cause(raw: Mapping[str, Any]) -> Mapping[Cause, int]:
+    unknown = set(raw) - {c.value for c in CAUSES}
     if unknown:
         raise ValueError(f"unknown causes in a load record: {sorted(unknown)}")
-    return {"requests": int(raw["requests"]), "attempts": int(raw["attempts"]), "retries": int(raw["retries"]),
-            "ok": int(raw["ok"]), "errors": _frozen(errors), "client_errors": int(raw["client_errors"]),
-            "unfinished": int(raw["unfinished"]),
-            "hist": _frozen({int(k): int(v) for k, v in raw.get("hist", {}).items()}),
-            "late": int(raw["late"]), "dropped": int(raw["dropped"]), "max_lag_s": float(raw["max_lag_s"])}
+    return _frozen({c: int(raw.get(c.value, 0)) for c in CAUSES})
+
+
+def _hist(raw: Mapping[str, Any]) -> Mapping[int, int]:
+    return _frozen({int(k): int(v) for k, v in raw.items()})
 
 
 @dataclass(frozen=True)

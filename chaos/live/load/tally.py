@@ -6,6 +6,12 @@ the second it started, its outcome and latency in the second it ended, a retry i
 second it was sent. Closing a second turns its counts into wire records, one per
 entrypoint, zeros included, so the stream is a complete grid.
 
+Two views of each entrypoint: the entry requests' (``requests``, ``ok``, ``errors``,
+``hist``: end to end, retries included) and, as the emulators count their calls, the
+attempts' (``attempts`` sent, each ending ``attempt_ok`` with its latency in
+``attempt_hist``, or under a cause in ``attempt_errors``): the load generator is the
+entry service's caller, and the attempts are what that service's callers saw.
+
 In distributed mode the master merges the workers' records with :class:`Merger` and
 writes a second once every worker has closed it.
 
@@ -13,7 +19,8 @@ Wire record (one JSON object; ``errors`` and ``hist`` list only non-zero entries
 
     {"type": "second", "second": 3, "entrypoint": "web", "requests": 98, "attempts": 110,
      "retries": 12, "ok": 95, "errors": {"timeout": 2}, "client_errors": 0, "unfinished": 0,
-     "hist": {"57": 80, "58": 15}, "late": 0, "dropped": 0, "max_lag_s": 0.0012,
+     "hist": {"57": 80, "58": 15}, "attempt_ok": 96, "attempt_errors": {"timeout": 13},
+     "attempt_hist": {"57": 83, "58": 13}, "late": 0, "dropped": 0, "max_lag_s": 0.0012,
      "in_flight": 3, "complete": true}
 """
 
@@ -29,34 +36,40 @@ TIMEOUT, REJECTED, CIRCUIT_OPEN, CRASHED, INJECTED, DEPENDENCY = (
     "timeout", "rejected", "circuit_open", "crashed", "injected", "dependency")
 CAUSES = (TIMEOUT, REJECTED, CIRCUIT_OPEN, CRASHED, INJECTED, DEPENDENCY)
 LATE_S = 0.05  # an arrival sent this much after its planned time counts as late: the generator fell behind
-_SUMMED = ("requests", "attempts", "retries", "ok", "client_errors", "unfinished", "late", "dropped")
+_SUMMED = ("requests", "attempts", "retries", "ok", "client_errors", "unfinished", "attempt_ok", "late", "dropped")
+_BY_CAUSE = ("errors", "attempt_errors")
+_HISTS = ("hist", "attempt_hist")
 
 
 class Counts:
     """What happened at one entrypoint over one second (or over the whole run, for totals)."""
 
-    __slots__ = (*_SUMMED, "errors", "hist", "max_lag_s")
+    __slots__ = (*_SUMMED, *_BY_CAUSE, *_HISTS, "max_lag_s")
 
     def __init__(self) -> None:
-        self.requests = self.attempts = self.retries = self.ok = 0
+        self.requests = self.attempts = self.retries = self.ok = self.attempt_ok = 0
         self.client_errors = self.unfinished = self.late = self.dropped = 0
         self.errors: dict[str, int] = {}
+        self.attempt_errors: dict[str, int] = {}
         self.hist: dict[int, int] = {}
+        self.attempt_hist: dict[int, int] = {}
         self.max_lag_s = 0.0
 
     def add(self, other: Counts) -> None:
         for name in _SUMMED:
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        for cause, n in other.errors.items():
-            self.errors[cause] = self.errors.get(cause, 0) + n
-        for idx, n in other.hist.items():
-            self.hist[idx] = self.hist.get(idx, 0) + n
+        for name in (*_BY_CAUSE, *_HISTS):
+            mine: dict[Any, int] = getattr(self, name)
+            for key, n in getattr(other, name).items():
+                mine[key] = mine.get(key, 0) + n
         self.max_lag_s = max(self.max_lag_s, other.max_lag_s)
 
     def to_wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {name: getattr(self, name) for name in _SUMMED}
-        out["errors"] = dict(self.errors)
-        out["hist"] = {str(k): v for k, v in sorted(self.hist.items())}
+        for name in _BY_CAUSE:
+            out[name] = dict(getattr(self, name))
+        for name in _HISTS:
+            out[name] = {str(k): v for k, v in sorted(getattr(self, name).items())}
         out["max_lag_s"] = round(self.max_lag_s, 6)
         return out
 
@@ -65,8 +78,10 @@ class Counts:
         c = cls()
         for name in _SUMMED:
             setattr(c, name, int(raw.get(name, 0)))
-        c.errors = {str(k): int(v) for k, v in raw.get("errors", {}).items()}
-        c.hist = {int(k): int(v) for k, v in raw.get("hist", {}).items()}
+        for name in _BY_CAUSE:
+            setattr(c, name, {str(k): int(v) for k, v in raw.get(name, {}).items()})
+        for name in _HISTS:
+            setattr(c, name, {int(k): int(v) for k, v in raw.get(name, {}).items()})
         c.max_lag_s = float(raw.get("max_lag_s", 0.0))
         return c
 
@@ -106,8 +121,21 @@ class Tally:
             c.attempts += 1
             c.retries += retry
 
-    def ok(self, entry: int, t: float, latency_s: float) -> None:
+    def attempt_ok(self, entry: int, t: float, latency_s: float) -> None:
+        """An attempt answered successfully ``latency_s`` after it was sent."""
         # Bucket k holds (bounds[k-1], bounds[k]], as chaos.sim.recorder.bucketize.
+        idx = bisect.bisect_left(self.bounds, latency_s)
+        for c in self._slots(entry, t):
+            c.attempt_ok += 1
+            c.attempt_hist[idx] = c.attempt_hist.get(idx, 0) + 1
+
+    def attempt_failed(self, entry: int, t: float, cause: str) -> None:
+        """An attempt failed with ``cause`` (retried or not: the entry request's fate is counted apart)."""
+        for c in self._slots(entry, t):
+            c.attempt_errors[cause] = c.attempt_errors.get(cause, 0) + 1
+
+    def ok(self, entry: int, t: float, latency_s: float) -> None:
+        """An entry request succeeded ``latency_s`` after it started (retries and backoff included)."""
         idx = bisect.bisect_left(self.bounds, latency_s)
         for c in self._slots(entry, t):
             c.ok += 1

@@ -37,17 +37,18 @@ def call(attempts: int, ok: int, errors: dict[str, int] | None = None, lat: list
             "retries": retries, "degraded": degraded, "short_circuited": 0, "breaker_state": None, "breaker_opens": 0}
 
 
-def trio(one_attempt: bool = True, first_measured: int = 0) -> Assembler:
+def trio(first_measured: int = 0) -> Assembler:
     """web -> front -> api (2 replicas) -> db."""
     replicas = [ReplicaRef("front-1", "front"), ReplicaRef("api-1", "api"), ReplicaRef("api-2", "api"),
                 ReplicaRef("db-1", "db")]
     return Assembler(["front", "api", "db"], {"front": [], "api": ["front"], "db": ["api"]}, replicas,
-                     [EntryRef("web", "front", one_attempt)], BOUNDS, first_measured)
+                     [EntryRef("web", "front")], BOUNDS, first_measured)
 
 
-def load(requests: int, ok: int, errors: dict[Cause, int] | None = None, hist_: dict[int, int] | None = None,
-         retries: int = 0) -> LoadSecond:
-    return LoadSecond(requests, requests + retries, retries, ok, errors or {}, hist_ or {})
+def load(requests: int, ok: int, errors: dict[Cause, int] | None = None, hist_: dict[int, int] | None = None
+         ) -> LoadSecond:
+    """A second without retries: each entry request is one attempt, both views alike."""
+    return LoadSecond(requests, requests, 0, ok, errors or {}, hist_ or {}, ok, errors or {}, hist_ or {})
 
 
 def test_a_service_is_the_sum_of_its_callers_views_differenced_between_scrapes() -> None:
@@ -72,8 +73,8 @@ def test_a_service_is_the_sum_of_its_callers_views_differenced_between_scrapes()
     assert db.p99_ms[0] == pytest.approx(percentile_from_hist({B10MS: 9, B100MS: 5}, BOUNDS, 0.99) * 1000)
 
 
-def test_the_entry_service_is_seen_by_the_load_generator_when_a_request_is_one_attempt() -> None:
-    a = trio(one_attempt=True)
+def test_the_entry_service_is_seen_by_the_load_generator_as_its_caller() -> None:
+    a = trio()
     a.baseline({"front-1": metrics(requests=1000, ok=1000)})
     a.add_second({"front-1": metrics(requests=1040, ok=1039, errors={"rejected": 1})},
                  {"web": load(40, 38, {Cause.TIMEOUT: 2}, {B10MS: 38})})
@@ -82,14 +83,28 @@ def test_the_entry_service_is_seen_by_the_load_generator_when_a_request_is_one_a
     assert (web.requests, web.ok, web.hist) == ([40], [38], [{B10MS: 38}])
 
 
-def test_with_entry_retries_the_entry_service_falls_back_to_its_own_server_view() -> None:
-    a = trio(one_attempt=False)
-    a.baseline({"front-1": metrics(requests=10, ok=10)})
-    a.add_second({"front-1": metrics(requests=60, ok=55, errors={"dependency": 5}, lat=hist((B10MS, 55)))},
-                 {"web": load(40, 40, retries=10)})
+def test_with_entry_retries_the_entry_service_is_the_clients_attempts_plus_its_other_callers_views() -> None:
+    # web -> front, and admin calls front too; the clients retry.
+    a = Assembler(["front", "admin"], {"front": ["admin"], "admin": []},
+                  [ReplicaRef("front-1", "front"), ReplicaRef("admin-1", "admin")], [EntryRef("web", "front")],
+                  BOUNDS, 0)
+    a.baseline({"front-1": metrics(requests=10, ok=10),
+                "admin-1": metrics(calls={"front": call(3, 3, lat=hist((B10MS, 3)))})})
+    web_second = LoadSecond(requests=40, attempts=50, retries=10, ok=38, errors={Cause.TIMEOUT: 2},
+                            hist={B100MS: 38}, attempt_ok=44, attempt_errors={Cause.TIMEOUT: 6},
+                            attempt_hist={B10MS: 30, B100MS: 14})
+    a.add_second({"front-1": metrics(requests=99, ok=1, errors={"dependency": 98}),  # its own view: not used
+                  "admin-1": metrics(calls={"front": call(10, 9, {"rejected": 1}, lat=hist((B10MS, 9)),
+                                                          retries=1)})},
+                 {"web": web_second})
     front, web = a.series[Scope.service("front")], a.series[Scope.entrypoint("web")]
-    assert (front.requests, front.ok, front.errors[Cause.DEPENDENCY]) == ([50], [45], [5])
-    assert (web.requests, web.retries) == ([40], [10])
+    assert (front.requests, front.ok) == ([50 + 7], [44 + 6])
+    assert (front.errors[Cause.TIMEOUT], front.errors[Cause.REJECTED], front.errors[Cause.DEPENDENCY]) == (
+        [6], [1], [0])
+    assert front.hist == [{B10MS: 30 + 6, B100MS: 14}]
+    # The clients' retries are theirs, as admin's are admin's: front sent none.
+    assert (front.retries, a.series[Scope.service("admin")].retries) == ([0], [1])
+    assert (web.requests, web.ok, web.retries, web.hist) == ([40], [38], [10], [{B100MS: 38}])
 
 
 def test_a_restarted_replica_counts_from_zero_and_a_silent_one_is_made_up_by_its_next_answer() -> None:

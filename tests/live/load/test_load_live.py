@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -132,7 +132,22 @@ def test_retries_are_applied_and_counted(server: Server, tmp_path: Path) -> None
     for t in (f, d):
         assert t.retries == t.attempts - t.requests and t.unfinished == 0
         assert t.requests == t.ok + t.failed
+        # The attempts' view: every attempt ended, each successful request in exactly one successful attempt.
+        assert t.attempts == t.requests + t.retries == t.attempt_ok + t.attempts_failed
+        assert t.attempt_ok == t.ok == sum(t.attempt_hist.values()) == sum(t.hist.values())
     assert (flaky.hits, dead.hits) == (f.attempts, d.attempts)
+    assert f.attempt_errors[Cause.INJECTED] == f.attempts - f.ok == f.attempts_failed
+    assert d.attempt_errors[Cause.REJECTED] == d.attempts
+    # A successful attempt is never slower than its request (which waited out the backoff of the
+    # attempts before it): the attempts' latencies are below the requests', bucket by bucket.
+    below = zip(_cumulative(f.attempt_hist), _cumulative(f.hist), strict=True)
+    assert all(attempts >= requests for attempts, requests in below) and f.attempt_hist != f.hist
+    for name, t in (("flaky", f), ("dead", d)):
+        series = out.series(name)
+        for field in ("attempt_ok", "attempts_failed"):
+            assert sum(getattr(r, field) for r in series) == getattr(t, field), (name, field)
+        assert all(sum(r.attempt_hist.values()) == r.attempt_ok for r in series)
+        assert all(r.attempt_errors[c] >= 0 for r in series for c in Cause)
     # p = 0.5, two retries: (1 - p^3) / (1 - p) = 1.75 attempts per request; p^3 of them fail.
     assert f.attempts / f.requests == pytest.approx(1.75, abs=0.1)
     assert f.errors[Cause.INJECTED] / f.requests == pytest.approx(0.125, abs=0.04)
@@ -143,6 +158,15 @@ def test_retries_are_applied_and_counted(server: Server, tmp_path: Path) -> None
     assert out.summed("flaky", "retries") == f.retries and out.summed("dead", "attempts") == d.attempts
 
 
+def _cumulative(hist: Mapping[int, int]) -> list[int]:
+    """Counts at or below each bucket, from the first to the last bucket."""
+    out, acc = [], 0
+    for k in range(len(BOUNDS) + 1):
+        acc += hist.get(k, 0)
+        out.append(acc)
+    return out
+
+
 def test_timeouts_end_each_attempt_and_are_retried(server: Server, tmp_path: Path) -> None:
     srv = server(lambda n: Reply(delay_s=0.5))
     plan = make_plan(topology(entry(timeout=0.05, retries=1, base=0.02, cancel=True)), constant(100.0, 3.0),
@@ -151,6 +175,7 @@ def test_timeouts_end_each_attempt_and_are_retried(server: Server, tmp_path: Pat
     web = out.summary.totals["web"]
     assert web.errors[Cause.TIMEOUT] == web.requests > 200 and web.ok == 0 and not web.hist
     assert web.attempts == 2 * web.requests == srv.hits == srv.cancellable  # cancel_on_timeout asks the server
+    assert web.attempt_errors[Cause.TIMEOUT] == web.attempts and web.attempt_ok == 0 and not web.attempt_hist
     assert out.series("web")[1].in_flight < 20  # requests end after 0.05 + 0.02 + 0.05 s, not 0.5 s
 
 

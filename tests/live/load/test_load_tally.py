@@ -6,7 +6,7 @@ import pytest
 
 from chaos.live.load.answers import Outcome, classify
 from chaos.live.load.records import SecondStats
-from chaos.live.load.tally import CAUSES, Merger, Tally
+from chaos.live.load.tally import CAUSES, Merger, Tally, merge_records
 from chaos.run import CAUSES as RUN_CAUSES
 from chaos.run import Cause, latency_bounds
 from chaos.sim.recorder import bucketize
@@ -44,9 +44,33 @@ def test_an_event_after_its_second_was_closed_goes_to_the_first_open_second() ->
 def _record(second: int, **fields: object) -> dict[str, object]:
     base: dict[str, object] = {"type": "second", "second": second, "entrypoint": "a", "requests": 0, "attempts": 0,
                                "retries": 0, "ok": 0, "errors": {}, "client_errors": 0, "unfinished": 0, "hist": {},
+                               "attempt_ok": 0, "attempt_errors": {}, "attempt_hist": {},
                                "late": 0, "dropped": 0, "max_lag_s": 0.0, "in_flight": 0, "complete": True}
     base.update(fields)
     return base
+
+
+def test_attempts_are_counted_apart_from_entry_requests_each_in_the_second_it_ended() -> None:
+    t = Tally(["a"], (0.01, 0.1, 1.0))
+    # One entry request: a first attempt times out at 0.6 s, the retry succeeds at 1.2 s after 5 ms.
+    t.started(0, 0.1, lag_s=0.0)
+    t.attempt(0, 0.1, retry=False)
+    t.attempt_failed(0, 0.6, "timeout")
+    t.attempt(0, 1.195, retry=True)
+    t.attempt_ok(0, 1.2, latency_s=0.005)
+    t.ok(0, 1.2, latency_s=1.1)
+    first, second = t.close(2, in_flight=[0])
+    assert (first["requests"], first["attempts"], first["attempt_errors"]) == (1, 1, {"timeout": 1})
+    assert first["errors"] == {} and first["attempt_ok"] == first["ok"] == 0
+    assert (second["attempts"], second["retries"], second["attempt_ok"], second["ok"]) == (1, 1, 1, 1)
+    assert (second["attempt_hist"], second["hist"]) == ({"0": 1}, {"3": 1})  # 5 ms vs 1.1 s, beyond the last bound
+    # The master's merge and the typed record keep both views.
+    merged = merge_records(second, second)
+    assert (merged["attempt_ok"], merged["attempt_hist"], merged["ok"]) == (2, {"0": 2}, 2)
+    typed = SecondStats.from_wire(first)
+    assert typed.attempt_errors[Cause.TIMEOUT] == 1 and typed.attempts_failed == 1 and typed.failed == 0
+    with pytest.raises(ValueError, match="unknown causes"):
+        SecondStats.from_wire({**first, "attempt_errors": {"gremlins": 1}})
 
 
 def test_histogram_buckets_follow_the_recorder_convention() -> None:
