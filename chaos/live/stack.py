@@ -553,14 +553,19 @@ def _admin_problems(state: StackState) -> list[str]:
         if replica.admin_url is None:
             continue
         try:
-            faults = AdminClient(replica.admin_url).state().get("faults") or {}
+            admin = AdminClient(replica.admin_url).state()
         except LiveError as exc:
             problems.append(f"{replica.container}: {exc.message}")
             continue
+        faults = admin.get("faults") or {}
         left = {k: faults.get(k) for k in clean if faults.get(k) != clean[k]}
         cold = faults.get("cold_start")
         if cold and cold.get("current_factor", 1.0) > 1.01:  # a cold start that has decayed is over
             left["cold_start"] = cold
         if left:
             problems.append(f"{replica.container}: admin faults still set: {left}")
+        for callee, call in (admin.get("calls") or {}).items():
+            errors = (call.get("faults") or {}).get("errors", 0.0)
+            if errors:
+                problems.append(f"{replica.container}: edge fault still set on its calls to {callee}: errors {errors}")
     return problems

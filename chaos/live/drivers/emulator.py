@@ -1,5 +1,6 @@
-"""Service faults through chaoslab's emulator admin API: errors, slowdown, hang, cold start; and the
-changes a playbook makes live (a call's policy, an admission limit), journaled and undone the same way.
+"""Service faults through chaoslab's emulator admin API: errors, slowdown, hang, cold start; edge errors,
+made by the caller; and the changes a playbook makes live (a call's policy, an admission limit), journaled
+and undone the same way.
 
 ``POST /admin/faults`` sets the current value of each key it names, so faults that overlap
 on one service are combined here the way the simulator combines them (independent error
@@ -8,6 +9,11 @@ change posts the combined state. When the last fault on a replica ends, ``DELETE
 /admin/faults`` clears it. A replica that is down (crashed) is skipped: a restarted
 emulator starts clean, and the runner posts the faults still in effect to it again
 (:meth:`EmulatorDriver.reassert`).
+
+An ``errors`` fault on an edge is set on every replica of the caller (``POST
+/admin/calls/{callee}/faults``): the caller fails that share of its attempts at once with
+``injected`` and counts them in its ``calls[callee]`` view, as the simulator does.
+Overlapping ones on one edge combine as service errors do.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ class EmulatorOp(enum.Enum):
     COLD_START = "cold_start"  # params: admin, cold_start {factor, decay_s}
     CALLS = "calls"            # params: admin, callee, policy {timeout_s|retries|breaker|fallback|urls: value}
     ADMISSION = "admission"    # params: admin, limit (requests per second per replica, or None)
+    EDGE_ERRORS = "edge_errors"  # params: admin (the caller's replicas), callee, set {errors: ratio}
 
 
 class AdminUnreachable(LiveError):
@@ -58,6 +65,12 @@ class AdminClient:
 
     def set_admission(self, limit: float | None) -> None:
         self._request("POST", "/admission", {"limit": limit})
+
+    def set_call_faults(self, callee: str, body: Mapping[str, Any]) -> None:
+        self._request("POST", f"/calls/{callee}/faults", body)
+
+    def clear_call_faults(self, callee: str) -> None:
+        self._request("DELETE", f"/calls/{callee}/faults")
 
     def _request(self, method: str, path: str, body: object = None) -> bytes:
         parts = urlsplit(self.url + path)
@@ -92,14 +105,19 @@ class EmulatorDriver:
         self.probe = probe
         self.timeout = timeout
         self._active: dict[str, dict[str, Mapping[str, Any]]] = {}  # admin URL -> fault id -> settings
+        self._edges: dict[tuple[str, str], dict[str, float]] = {}  # (admin URL, callee) -> fault id -> ratio
 
     def preflight(self, action: Action) -> None:
+        callee = action.params.get("callee")
         for container, url in action.params["admin"].items():
             try:
-                AdminClient(url, self.timeout).state()
+                state = AdminClient(url, self.timeout).state()
             except LiveError as exc:
                 raise LiveError(f"{action.label}: the emulator admin API of {container} does not answer: "
                                 f"{exc.message}", hint="is the stack up and healthy? (chaoslab stack status)") from None
+            if EmulatorOp(action.op) is EmulatorOp.EDGE_ERRORS and callee not in (state.get("calls") or {}):
+                raise LiveError(f"{action.label}: {container} does not call {callee}",
+                                hint="was the stack generated from this experiment's topology?")
 
     def inject(self, action: Action, ctx: InjectContext) -> Handle:
         op = EmulatorOp(action.op)
@@ -111,6 +129,10 @@ class EmulatorDriver:
             if op is EmulatorOp.SET:
                 self._active.setdefault(url, {})[action.id] = dict(action.params["set"])
                 self._post(container, url)
+            elif op is EmulatorOp.EDGE_ERRORS:
+                callee = str(action.params["callee"])
+                self._edges.setdefault((url, callee), {})[action.id] = float(action.params["set"]["errors"])
+                self._post_edge(container, url, callee)
             else:
                 self._send(container, url, {"cold_start": action.params["cold_start"]})
         return handle
@@ -125,6 +147,10 @@ class EmulatorDriver:
                 elif op is EmulatorOp.SET:
                     self._active.get(url, {}).pop(handle["id"], None)
                     self._post(container, url)
+                elif op is EmulatorOp.EDGE_ERRORS:
+                    callee = str(handle["params"]["callee"])
+                    self._edges.get((url, callee), {}).pop(handle["id"], None)
+                    self._post_edge(container, url, callee)
                 else:
                     self._send(container, url, {"cold_start": None})  # null ends the cold start, nothing else
             except LiveError as exc:
@@ -179,6 +205,9 @@ class EmulatorDriver:
         for container, url in containers.items():
             if self._active.get(url):
                 self._post(container, url)
+            for (edge_url, callee), ratios in list(self._edges.items()):
+                if edge_url == url and ratios:
+                    self._post_edge(container, url, callee)
 
     def undo_hint(self, handle: Handle) -> list[str]:
         op = EmulatorOp(handle["op"])
@@ -189,6 +218,9 @@ class EmulatorDriver:
         if op is EmulatorOp.ADMISSION:
             return [f"curl -sS -X POST -d '{json.dumps({'limit': previous[c]})}' {url}/admission"
                     for c, url in handle["params"]["admin"].items() if c in previous]
+        if op is EmulatorOp.EDGE_ERRORS:
+            return [f"curl -sS -X DELETE {url}/calls/{handle['params']['callee']}/faults"
+                    for url in handle["params"]["admin"].values()]
         return [f"curl -sS -X DELETE {url}/faults" for url in handle["params"]["admin"].values()]
 
     def _post(self, container: str, url: str) -> None:
@@ -207,4 +239,19 @@ class EmulatorDriver:
             # A replica that is down has no faults; it gets the current ones when it starts again.
             if self.probe(container) in (Presence.STOPPED, Presence.ABSENT):
                 return
+            raise
+
+    def _post_edge(self, container: str, url: str, callee: str) -> None:
+        """The edge's faults in effect on this caller replica, combined; cleared when none is left."""
+        ratios = list(self._edges.get((url, callee), {}).values())
+        client = AdminClient(url, self.timeout)
+        try:
+            if ratios:
+                client.set_call_faults(callee, {"errors": combine([{"errors": r} for r in ratios])["errors"]})
+            else:
+                self._edges.pop((url, callee), None)
+                client.clear_call_faults(callee)
+        except AdminUnreachable:
+            if self.probe(container) in (Presence.STOPPED, Presence.ABSENT):
+                return  # down: it starts with no edge fault, and gets the current ones when it starts again
             raise

@@ -10,7 +10,10 @@ crash          docker kill, start after ``duration``        same
 hang           emulator admin ``hang``                      docker pause / unpause
 latency        Toxiproxy latency (+jitter), downstream      same (needs the edges' proxies)
 errors         service: emulator admin ``errors``;          Toxiproxy reset_peer, toxicity = ratio
-               edge: Toxiproxy reset_peer, toxicity = ratio
+               edge: emulator admin on the caller's         (the caller is not ours: callers see
+               replicas, ``calls/{callee}/faults``          connection resets, ``crashed``)
+               ``errors`` (attempts fail at once,
+               ``injected``, as simulated)
 slowdown       emulator admin ``slowdown``                  docker CPU quota / factor
 partition      Toxiproxy timeout toxic, upstream, on        same; without proxies: docker network
                every call (held, never delivered)           disconnect (service) or an iptables DROP
@@ -27,9 +30,13 @@ entrypoint load's), a fault on an edge on that edge's proxies (one per callee re
 A partition drops every call, as in the simulator: the calls are held by a ``timeout`` toxic
 and the callers time out (``timeout``), as simulated callers do. (Disabling the proxies would
 make the callers see refused connections, ``crashed``, at once: another failure, and another
-cascade; ``toxiproxy_disable`` remains for whoever wants that.) One difference from the
-simulator is worth knowing: errors made by Toxiproxy on an edge are connection resets
-(``crashed``, where the simulator says ``injected``).
+cascade; ``toxiproxy_disable`` remains for whoever wants that.)
+
+Errors on an edge are made by the caller on chaoslab's stack: the emulators fail that
+share of their attempts to the callee at once with ``injected`` and count them so, as the
+simulator does. On a user's stack the caller is not ours, so Toxiproxy resets that share
+of the edge's connections instead, and the callers see ``crashed`` where the simulator says
+``injected``.
 
 Planning is pure: :func:`check_live` runs at validation time and reports every fault that
 cannot be done on the stack, with the fault's file and line, before anything runs.
@@ -183,8 +190,25 @@ def _emulator_set(key: str, value: Callable[[AnyFault], object]) -> Route:
 
 
 emulator_hang = _emulator_set("hang", lambda f: True)
-emulator_errors = _emulator_set("errors", _ratio)
+emulator_service_errors = _emulator_set("errors", _ratio)
 emulator_slowdown = _emulator_set("slowdown", lambda f: float(f.factor))  # type: ignore[union-attr]
+
+
+def emulator_errors(fault: AnyFault, p: Planning) -> Action | str:
+    """A service's errors are its own (admin ``errors``); an edge's are made by its caller, on every
+    replica, so they are attempts failed at once with ``injected``, as the simulator counts them."""
+    edge = _edge(fault)
+    if edge is None:
+        return emulator_service_errors(fault, p)
+    caller, callee = edge
+    admin = _admin(caller, p)
+    if isinstance(admin, str):
+        return admin
+    ratio = _ratio(fault)
+    return _action(fault, p, DriverKind.EMULATOR, EmulatorOp.EDGE_ERRORS.value, tuple(admin),
+                   {"admin": admin, "callee": callee, "set": {"errors": ratio}},
+                   f"admin errors={ratio:g} on {caller}'s calls to {callee} ({', '.join(admin)}): "
+                   f"those attempts fail at once, injected")
 
 
 def emulator_cold_start(fault: AnyFault, p: Planning) -> Action | str:

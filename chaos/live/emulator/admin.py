@@ -8,8 +8,11 @@ driver can always see and change a replica, even while it is hung or saturated.
     POST   /admin/faults         {"errors", "slowdown", "hang", "cold_start"}: each given key is set
     DELETE /admin/faults         clear every fault
     POST   /admin/calls/{callee} {"timeout_s", "retries", "breaker", "fallback", "cancel_on_timeout", "urls"}
+    POST   /admin/calls/{callee}/faults  {"errors": ratio}: that share of this replica's attempts to
+                                 ``callee`` fail at once with ``injected`` (an edge fault, made by its caller)
+    DELETE /admin/calls/{callee}/faults  clear the edge's faults
     POST   /admin/admission      {"limit": requests per second, or null to lift it}
-    GET    /admin/state          the faults, the call policies and the admission limit in effect
+    GET    /admin/state          the faults, the call policies (each with its edge faults) and the admission limit
 """
 
 from __future__ import annotations
@@ -23,14 +26,16 @@ from typing import TYPE_CHECKING, Any
 from chaos.errors import InputError
 from chaos.live.stackspec import JsonFields, policy_update
 
-from .faults import ColdStart, FaultSettings
+from .faults import ColdStart, EdgeFaults, FaultSettings
 from .http import Request, Response
 
 if TYPE_CHECKING:
     from .app import Emulator
 
 FAULT_KEYS = ("errors", "slowdown", "hang", "cold_start")
+EDGE_FAULT_KEYS = ("errors",)
 CALLS_PREFIX = "/admin/calls/"
+EDGE_FAULTS_SUFFIX = "/faults"
 
 
 def json_response(status: int, body: object) -> Response:
@@ -58,16 +63,15 @@ class Admin:
     def handle(self, request: Request) -> Response:
         path = request.path.rstrip("/") or "/"
         if path.startswith(CALLS_PREFIX):
-            if request.method != "POST":
-                return error_response(HTTPStatus.METHOD_NOT_ALLOWED, f"use POST on {path}")
-            return self.set_call_policy(request, path[len(CALLS_PREFIX):])
+            return self.calls_route(request, path)
         route = self.routes.get((request.method, path))
         if route is not None:
             return route(request)
         if any(p == path for _, p in self.routes):
             allowed = ", ".join(m for m, p in self.routes if p == path)
             return error_response(HTTPStatus.METHOD_NOT_ALLOWED, f"{request.method} {path}: use {allowed}")
-        known = ", ".join(sorted({p for _, p in self.routes} | {"/work", CALLS_PREFIX + "{callee}"}))
+        known = ", ".join(sorted({p for _, p in self.routes} | {"/work", CALLS_PREFIX + "{callee}",
+                                                                CALLS_PREFIX + "{callee}" + EDGE_FAULTS_SUFFIX}))
         return error_response(HTTPStatus.NOT_FOUND, f"no route {path} (routes: {known})")
 
     def health(self, request: Request) -> Response:
@@ -103,14 +107,27 @@ class Admin:
         self.emulator.admission.set(limit, self.emulator.clock())
         return self.state(request)
 
-    def set_call_policy(self, request: Request, callee: str) -> Response:
+    def calls_route(self, request: Request, path: str) -> Response:
+        """``/admin/calls/{callee}`` (its policy) and ``/admin/calls/{callee}/faults`` (its edge faults)."""
+        callee = path[len(CALLS_PREFIX):]
+        faults = callee.endswith(EDGE_FAULTS_SUFFIX)
+        if faults:
+            callee = callee[: -len(EDGE_FAULTS_SUFFIX)]
+        allowed = ("POST", "DELETE") if faults else ("POST",)
+        if request.method not in allowed:
+            return error_response(HTTPStatus.METHOD_NOT_ALLOWED, f"use {' or '.join(allowed)} on {path}")
         edge = self.emulator.edges.get(callee)
         if edge is None:
             known = ", ".join(sorted(self.emulator.edges)) or "none"
             return error_response(HTTPStatus.NOT_FOUND,
                                   f"'{self.emulator.service.name}' does not call '{callee}' (it calls: {known})")
         try:
-            edge.update(policy_update(edge.spec, _json_object(request), f"POST {request.path}"))
+            if not faults:
+                edge.update(policy_update(edge.spec, _json_object(request), f"POST {request.path}"))
+            elif request.method == "POST":
+                edge.faults = edge_fault_update(edge.faults, _json_object(request), f"POST {request.path}")
+            else:
+                edge.faults = EdgeFaults()
         except InputError as exc:
             return error_response(HTTPStatus.BAD_REQUEST, str(exc))
         return self.state(request)
@@ -139,6 +156,16 @@ def fault_update(current: FaultSettings, body: dict[str, Any], now: float) -> Fa
     if "cold_start" in body:
         changes["cold_start"] = _cold_start(f.raw("cold_start"), now)
     f.done(FAULT_KEYS)
+    return replace(current, **changes)
+
+
+def edge_fault_update(current: EdgeFaults, body: dict[str, Any], source: str) -> EdgeFaults:
+    """``current`` with each edge fault named in ``body`` set to its new value."""
+    f = JsonFields(body, "", source)
+    changes: dict[str, Any] = {}
+    if "errors" in body:
+        changes["errors"] = f.number("errors", ge=0, le=1)
+    f.done(EDGE_FAULT_KEYS)
     return replace(current, **changes)
 
 

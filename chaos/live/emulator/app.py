@@ -74,7 +74,7 @@ class Emulator:
         self.server = ServerMetrics(self.bounds)
         self.background: set[asyncio.Task[Any]] = set()
         self.edges = {c.to: Edge(c, spec.service(c.to).load_balancing, self.bounds, stream(self.seed, "edge", c.to),
-                                 clock, self.background) for c in s.calls}
+                                 clock, self.background, stream(self.seed, "edge-errors", c.to)) for c in s.calls}
         self.stages = tuple(tuple(self.edges[c.to] for c in group) for group in s.stages())
         self.admin = Admin(self)
         self._listener: asyncio.Server | None = None
@@ -229,7 +229,8 @@ class Emulator:
         calls = {}
         for name, edge in self.edges.items():
             state = edge.breaker_state()
-            calls[name] = {**edge.spec.policy_json(), "breaker_state": None if state is None else state.value}
+            calls[name] = {**edge.spec.policy_json(), "breaker_state": None if state is None else state.value,
+                           "faults": edge.faults.to_json()}
         return {"service": self.service.name, "replica": self.replica,
                 "faults": self.faults.settings.to_json(self.clock()), "calls": calls,
                 "admission": {"limit": self.admission.limit}}

@@ -7,6 +7,11 @@ the retry budget allow; the breaker may refuse an attempt outright. When the las
 attempt has failed, a ``fallback`` call carries on (``degraded``) and any other fails
 the request with ``dependency``, or ``circuit_open`` if the breaker refused it.
 
+An error fault on the edge (:class:`~.faults.EdgeFaults`) fails its share of the
+attempts at once with ``injected``, before a replica is picked or a connection opened:
+the attempt is counted, retried and seen by the breaker like any failed one, as in the
+simulator, where the callee answers it ``injected`` on arrival.
+
 With ``cancel_on_timeout`` the caller tells the callee (header ``X-Chaoslab-Cancel``)
 that it will stop waiting by closing the connection, and the callee stops working on
 the request when it sees the connection close. Without it the callee finishes
@@ -26,6 +31,7 @@ from chaos.live.stackspec import CallSpec, LoadBalancing
 from .balancer import Balancer
 from .breaker import BreakerState, CircuitBreaker, breaker_for
 from .budget import RetryBudget, backoff_delay
+from .faults import EdgeFaults
 from .http import Answer, Target, fetch
 from .metrics import CallMetrics, Cause
 
@@ -46,8 +52,12 @@ class Edge:
     """The caller's side of one call: its current policy and the state that policy needs."""
 
     def __init__(self, spec: CallSpec, load_balancing: LoadBalancing, bounds: tuple[float, ...],
-                 rng: random.Random, clock: Callable[[], float], background: set[asyncio.Task[object]]) -> None:
+                 rng: random.Random, clock: Callable[[], float], background: set[asyncio.Task[object]],
+                 error_rng: random.Random) -> None:
         self.spec = spec
+        self.faults = EdgeFaults()
+        # A stream of its own: an error fault must not shift the draws of balancing, probability or jitter.
+        self.error_roll = error_rng.random
         self.targets = tuple(Target.parse(url) for url in spec.urls)
         self.rand = rng.random
         self.load_balancing = load_balancing
@@ -119,26 +129,14 @@ class Edge:
         task.add_done_callback(self.background.discard)
         return await asyncio.shield(task)
 
+    def injected(self) -> bool:
+        """Does the edge's error fault fail this attempt? (Drawn only while one is set.)"""
+        ratio = self.faults.errors
+        return ratio > 0 and self.error_roll() < ratio
+
     async def _attempt(self, spec: CallSpec, breaker: CircuitBreaker | None) -> Cause | None:
         sent = self.clock()
-        balancer, targets = self.balancer, self.targets  # an admin may re-point the call meanwhile
-        replica = balancer.pick(sent)
-        balancer.started(replica)
-        headers = {CANCEL_HEADER: "1"} if spec.cancel_on_timeout else None
-        try:
-            async with asyncio.timeout(spec.timeout_s):
-                answer = await fetch(targets[replica], WORK_PATH, headers)
-            cause = answer_cause(answer)
-        except TimeoutError:  # before OSError: TimeoutError is one
-            cause = Cause.TIMEOUT
-        except OSError:
-            cause = Cause.CRASHED  # refused, reset, or closed without an answer
-            balancer.connection_failed(replica, self.clock())
-        except asyncio.CancelledError:
-            self.metrics.failure(Cause.TIMEOUT)  # the caller gave up on it: what the simulator counts
-            raise
-        finally:
-            balancer.finished(replica)
+        cause = Cause.INJECTED if self.injected() else await self._exchange(spec, sent)
         now = self.clock()
         if breaker is not None:
             breaker.record(now, cause is None, sent)
@@ -147,6 +145,27 @@ class Edge:
         else:
             self.metrics.failure(cause)
         return cause
+
+    async def _exchange(self, spec: CallSpec, sent: float) -> Cause | None:
+        """The attempt on the wire, to the replica the balancer picks: None, or why it failed."""
+        balancer, targets = self.balancer, self.targets  # an admin may re-point the call meanwhile
+        replica = balancer.pick(sent)
+        balancer.started(replica)
+        headers = {CANCEL_HEADER: "1"} if spec.cancel_on_timeout else None
+        try:
+            async with asyncio.timeout(spec.timeout_s):
+                answer = await fetch(targets[replica], WORK_PATH, headers)
+            return answer_cause(answer)
+        except TimeoutError:  # before OSError: TimeoutError is one
+            return Cause.TIMEOUT
+        except OSError:
+            balancer.connection_failed(replica, self.clock())
+            return Cause.CRASHED  # refused, reset, or closed without an answer
+        except asyncio.CancelledError:
+            self.metrics.failure(Cause.TIMEOUT)  # the caller gave up on it: what the simulator counts
+            raise
+        finally:
+            balancer.finished(replica)
 
     def metrics_json(self) -> dict[str, object]:
         state = self.breaker_state()

@@ -10,6 +10,11 @@
 
 Each is a current value: setting it replaces it. The admin, health and metrics routes
 never wait on a hang.
+
+An edge's faults are its caller's business (:class:`EdgeFaults`, set through
+``/admin/calls/{callee}/faults``): ``errors`` makes that share of the caller's attempts
+to that callee fail at once with ``injected``, counted in the caller's view of the
+call, as the simulator's edge errors are.
 """
 
 from __future__ import annotations
@@ -44,6 +49,16 @@ class FaultSettings:
             "factor": self.cold_start.factor, "decay_s": self.cold_start.decay_s,
             "age_s": round(now - self.cold_start.since, 6), "current_factor": self.cold_start.factor_at(now)}
         return {"errors": self.errors, "slowdown": self.slowdown, "hang": self.hang, "cold_start": cold}
+
+
+@dataclass(frozen=True)
+class EdgeFaults:
+    """The faults in effect on one outgoing call (applied by the caller, before any connection)."""
+
+    errors: float = 0.0  # share of attempts that fail at once with ``injected``
+
+    def to_json(self) -> dict[str, Any]:
+        return {"errors": self.errors}
 
 
 class Faults:

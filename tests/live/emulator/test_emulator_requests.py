@@ -151,6 +151,35 @@ def test_injected_errors_follow_their_ratio_and_delete_clears_them(launch, helpe
     assert all(r.status == 200 for r in stack.fire("a", 20, concurrency=4))
 
 
+def test_edge_errors_fail_the_callers_attempts_at_once_counted_injected_where_the_callee_never_sees_them(
+        launch, helpers):
+    stack = launch({"a": {"workers": 8, "service_time": helpers.const(0),
+                          "calls": [{"to": "b", "timeout_s": 1, "retries": {"max": 1}}]},
+                    "b": {"workers": 8, "service_time": helpers.const(0.02)}})
+    status, state, seconds = stack.admin("a", "POST", "/admin/calls/b/faults", {"errors": 1.0})
+    assert status == 200 and state["calls"]["b"]["faults"] == {"errors": 1.0} and seconds < 0.1
+    replies = stack.fire("a", 20, concurrency=4)
+    # Both attempts of every request fail at once: nothing waits on b's 20 ms.
+    assert all(r.status == 503 and r.cause == "dependency" and r.seconds < 0.02 for r in replies)
+    calls = stack.metrics("a")["calls"]["b"]
+    assert (calls["attempts"], calls["retries"], calls["errors"]["injected"], calls["ok"]) == (40, 20, 40, 0)
+    assert stack.metrics("b")["server"]["requests"] == 0  # injected by the caller, as the simulator's edge errors
+    # A share of the attempts: the others reach b and succeed (retried ones too).
+    stack.admin("a", "POST", "/admin/calls/b/faults", {"errors": 0.5})
+    stack.fire("a", 200, concurrency=8)
+    calls = stack.metrics("a")["calls"]["b"]
+    injected = calls["errors"]["injected"] - 40
+    sent = calls["attempts"] - 40
+    assert 0.38 < injected / sent < 0.62  # binomial, about 300 attempts: std 0.03
+    assert stack.metrics("b")["server"]["requests"] == sent - injected == calls["ok"]
+    # A request fails only when both its attempts were injected; each success is one ok attempt.
+    assert stack.metrics("a")["server"]["errors"]["dependency"] == 20 + 200 - calls["ok"]
+    assert sent == 200 + calls["retries"] - 20
+    status, state, _ = stack.admin("a", "DELETE", "/admin/calls/b/faults")
+    assert status == 200 and state["calls"]["b"]["faults"] == {"errors": 0.0}
+    assert all(r.status == 200 for r in stack.fire("a", 20, concurrency=4))
+
+
 def test_slowdown_and_cold_start_scale_service_times(launch, helpers):
     stack = launch({"a": {"workers": 4, "service_time": helpers.const(0.02)}})
 
@@ -222,7 +251,8 @@ def test_a_constant_latency_lands_in_its_bucket(launch, helpers):
 
 
 @pytest.mark.parametrize("path, method, status", [
-    ("/nowhere", "GET", 404), ("/metrics", "POST", 405), ("/admin/calls/b", "GET", 405)])
+    ("/nowhere", "GET", 404), ("/metrics", "POST", 405), ("/admin/calls/b", "GET", 405),
+    ("/admin/calls/b/faults", "GET", 405)])
 def test_unknown_routes_and_methods_say_what_exists(launch, helpers, path, method, status):
     stack = launch({"a": {"service_time": helpers.const(0)}})
     got, body, _ = stack.admin("a", method, path)

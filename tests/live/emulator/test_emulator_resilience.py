@@ -113,6 +113,9 @@ def test_an_admin_policy_change_takes_effect_on_the_next_call(launch, helpers):
     ("/admin/calls/b", {"retries": {"max": "two"}}, 400, "whole number"),
     ("/admin/calls/b", {"timout_s": 1}, 400, "unknown key 'timout_s'"),
     ("/admin/calls/zz", {"timeout_s": 1}, 404, "does not call 'zz'"),
+    ("/admin/calls/b/faults", {"errors": 1.5}, 400, "at most 1"),
+    ("/admin/calls/b/faults", {"slowdown": 2}, 400, "unknown key 'slowdown'"),
+    ("/admin/calls/zz/faults", {"errors": 0.5}, 404, "does not call 'zz'"),
     ("/admin/faults", {"errors": 2}, 400, "at most 1"),
     ("/admin/faults", {"hang": "yes"}, 400, "true or false"),
     ("/admin/faults", {"cold_start": {"factor": 2}}, 400, "decay_s"),
@@ -124,6 +127,7 @@ def test_bad_admin_requests_are_refused_with_a_reason(launch, helpers, path, bod
     assert got == status and words in answer["error"], answer
     state = stack.admin("a", "GET", "/admin/state")[1]
     assert state["calls"]["b"]["timeout_s"] is None and state["faults"]["errors"] == 0  # nothing changed
+    assert state["calls"]["b"]["faults"] == {"errors": 0.0}
 
 
 def test_a_dead_replica_is_skipped_and_load_shifts_back_when_it_returns(launch, helpers):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -206,3 +208,85 @@ def test_reassert_gives_a_restarted_replica_the_faults_in_effect(emulators: dict
     AdminClient(emulators["db-1"]).clear_faults()  # what a restart does
     driver.reassert({"db-1": emulators["db-1"]})
     assert faults_of(emulators["db-1"])["slowdown"] == pytest.approx(5.0)
+
+
+# --------------------------------------------------------------------------- edge errors, made by the caller
+
+
+@pytest.fixture
+def callers() -> Iterator[tuple[dict[str, str], int]]:
+    """api (2 replicas) calling db, on loopback: api's container name -> admin URL, and api-1's port."""
+    with EmulatorThread(timeout=WAIT) as runner:
+        db_port = runner.start(Emulator(stackspec.from_dict(SPEC, "test"), "db", 1))
+        spec = stackspec.from_dict({**SPEC, "services": {**SPEC["services"], "api": {
+            "replicas": 2, "workers": 4, "service_time": {"dist": "constant", "value": 0.001},
+            "calls": [{"to": "db", "urls": [f"http://127.0.0.1:{db_port}"], "timeout_s": 1.0}]}}}, "test")
+        ports = {f"api-{n}": runner.start(Emulator(spec, "api", n)) for n in (1, 2)}
+        yield {name: f"http://127.0.0.1:{port}/admin" for name, port in ports.items()}, ports["api-1"]
+
+
+def edge_action(fid: str, admin: dict[str, str], ratio: float, callee: str = "db") -> Action:
+    return Action(fid, DriverKind.EMULATOR, "edge_errors", f"errors:api->{callee}", "errors", f"api->{callee}",
+                  tuple(admin), {"admin": admin, "callee": callee, "set": {"errors": ratio}})
+
+
+def edge_errors_of(url: str) -> float:
+    return float(AdminClient(url).state()["calls"]["db"]["faults"]["errors"])
+
+
+def work(port: int) -> tuple[int, str | None]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT)
+    try:
+        conn.request("GET", "/work")
+        response = conn.getresponse()
+        response.read()
+        return response.status, response.getheader("X-Chaoslab-Cause")
+    finally:
+        conn.close()
+
+
+def test_edge_errors_are_set_on_every_caller_replica_combined_and_journaled_before(
+        callers: tuple[dict[str, str], int]) -> None:
+    admin, port = callers
+    driver = EmulatorDriver()
+    seen: list[Handle] = []
+    ctx = InjectContext(lambda h: seen.append({"errors_then": [edge_errors_of(u) for u in admin.values()]}))
+    first = driver.inject(edge_action("f1", admin, 0.5), ctx)
+    assert seen == [{"errors_then": [0.0, 0.0]}]  # journaled before any caller heard of it
+    second = driver.inject(edge_action("f2", admin, 0.5), record_into([]))
+    assert [edge_errors_of(u) for u in admin.values()] == [pytest.approx(0.75)] * 2
+    assert AdminClient(admin["api-1"]).state()["faults"]["errors"] == 0.0  # the service's own: untouched
+    driver.revert(second)
+    assert edge_errors_of(admin["api-2"]) == pytest.approx(0.5)
+    driver.revert(first)
+    assert [edge_errors_of(u) for u in admin.values()] == [0.0, 0.0]
+    driver.revert(first)  # twice is harmless
+    assert driver.undo_hint(first) == [f"curl -sS -X DELETE {u}/calls/db/faults" for u in admin.values()]
+
+
+def test_an_edge_error_fails_the_callers_attempts_as_injected_and_recover_undoes_it(
+        callers: tuple[dict[str, str], int]) -> None:
+    admin, port = callers
+    handle = EmulatorDriver().inject(edge_action("f1", admin, 1.0), record_into([]))
+    assert [work(port) for _ in range(3)] == [(503, "dependency")] * 3
+    calls = AdminClient(admin["api-1"]).state()["calls"]["db"]
+    assert calls["faults"] == {"errors": 1.0}
+    metrics = json.loads(urllib.request.urlopen(admin["api-1"].removesuffix("/admin") + "/metrics",
+                                                timeout=WAIT).read())
+    assert metrics["calls"]["db"]["attempts"] == 3 == metrics["calls"]["db"]["errors"]["injected"]
+    EmulatorDriver().revert(handle)  # a fresh driver, as chaoslab recover makes: clears what the journal shows
+    assert [edge_errors_of(u) for u in admin.values()] == [0.0, 0.0]
+    assert work(port) == (200, None)
+
+
+def test_edge_errors_are_reasserted_on_a_restarted_caller_and_preflight_checks_the_callee(
+        callers: tuple[dict[str, str], int]) -> None:
+    admin, _ = callers
+    driver = EmulatorDriver()
+    driver.inject(edge_action("f1", admin, 0.3), record_into([]))
+    AdminClient(admin["api-1"]).clear_call_faults("db")  # what a restart does
+    driver.reassert({"api-1": admin["api-1"]})
+    assert edge_errors_of(admin["api-1"]) == pytest.approx(0.3)
+    driver.preflight(edge_action("f2", admin, 0.1))
+    with pytest.raises(LiveError, match="api-1 does not call cache"):
+        driver.preflight(edge_action("f3", admin, 0.1, callee="cache"))

@@ -45,7 +45,7 @@ def test_each_kind_on_chaoslabs_stack(experiment: Make, trio_state: StackState) 
         (DriverKind.DOCKER, "kill", api_admin),
         (DriverKind.EMULATOR, "set", ("t-trio-db-1",)),
         (DriverKind.EMULATOR, "set", ("t-trio-db-1",)),
-        (DriverKind.TOXIPROXY, "add_toxic", ("api--db-1",)),
+        (DriverKind.EMULATOR, "edge_errors", api_admin),
         (DriverKind.EMULATOR, "set", ("t-trio-db-1",)),
         (DriverKind.TOXIPROXY, "add_toxic", ("front--api-1", "front--api-2")),
         (DriverKind.TOXIPROXY, "add_toxic", ("api--db-1",)),
@@ -67,7 +67,10 @@ def test_each_kind_on_chaoslabs_stack(experiment: Make, trio_state: StackState) 
     # The simulator drops lost calls before the callee sees them: upstream, per connection.
     assert (loss.params["type"], loss.params["stream"], loss.params["toxicity"]) == ("timeout", "upstream", 0.25)
     assert loss.params["attributes"] == {"timeout": 0}
-    assert (edge_errors.params["type"], edge_errors.params["toxicity"]) == ("reset_peer", 0.3)
+    # Edge errors are made by the caller, on each of its replicas: attempts fail at once, injected.
+    assert edge_errors.params == {"admin": {"t-trio-api-1": "http://127.0.0.1:21002/admin",
+                                            "t-trio-api-2": "http://127.0.0.1:21003/admin"},
+                                  "callee": "db", "set": {"errors": 0.3}}
     assert cold.params["cold_start"] == {"factor": 3.0, "decay_s": 30.0}
     assert [a.id for a in actions] == [f"f{i}" for i in range(1, 12)]
 

@@ -91,8 +91,10 @@ def test_faults_on_a_user_stack_use_containers_and_proxies(tmp_path: Path, trio:
         - {kind: errors, target: db, at: 1s, ratio: 0.1}
         - {kind: partition, target: db, at: 1s}
         - {kind: latency, target: api->db, at: 1s, delay: 1s}
+        - {kind: errors, target: api->db, at: 1s, ratio: 0.2}
         """)
-    got = [(a.driver, a.op, a.targets) for a in plan_all(exp, state)]
+    actions = plan_all(exp, state)
+    got = [(a.driver, a.op, a.targets) for a in actions]
     assert got == [
         (DriverKind.DOCKER, "pause", ("postgres",)),
         (DriverKind.DOCKER, "cpu", ("postgres",)),
@@ -100,7 +102,10 @@ def test_faults_on_a_user_stack_use_containers_and_proxies(tmp_path: Path, trio:
         (DriverKind.TOXIPROXY, "add_toxic", ("api_db",)),
         (DriverKind.TOXIPROXY, "add_toxic", ("api_db",)),
         (DriverKind.TOXIPROXY, "add_toxic", ("api_db",)),
+        (DriverKind.TOXIPROXY, "add_toxic", ("api_db",)),
     ]
+    # The caller is not ours: an edge's errors are connection resets there (callers see crashed).
+    assert (actions[-1].params["type"], actions[-1].params["toxicity"]) == ("reset_peer", 0.2)
 
 
 def test_without_proxies_network_faults_fall_back_to_the_network_namespace(
