@@ -31,7 +31,7 @@ _log = logging.getLogger(__name__)
 
 DIAL_TIMEOUT_S = 5.0
 RESOLVE_TIMEOUT_S = 2.0
-RESOLVE_CACHE_S = 1.0   # containers come and go: look names up again often, but not per connection
+RESOLVE_CACHE_S = 1.0   # how long a name that did not resolve is not looked up again
 
 
 def _is_address(host: str) -> bool:
@@ -66,7 +66,7 @@ class Proxy:
         self._connections: set[Connection] = set()
         self._generation = 0  # bumped on every start/stop: a dial that outlived it is dropped
         self._lookup: asyncio.Future | None = None  # the upstream name's lookup in progress
-        self._resolved: tuple[tuple[str, int], str | None, float] | None = None  # (name, ip or None, when)
+        self._failed: tuple[tuple[str, int], float] | None = None  # a name that did not resolve, and when
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -139,7 +139,7 @@ class Proxy:
         return await asyncio.wait_for(asyncio.open_connection(host, port), DIAL_TIMEOUT_S)
 
     async def _resolve(self, host: str | None, port: int) -> tuple[str | None, int]:
-        """The upstream's address, looked up once at a time per proxy and with a time limit.
+        """The upstream's address, looked up once at a time per proxy, with a time limit.
 
         A name that does not resolve at once (a stopped container's name, with a host resolver
         that never answers) would otherwise hold one of the loop's few resolver threads per
@@ -148,22 +148,20 @@ class Proxy:
         if host is None or _is_address(host):
             return host, port
         now = asyncio.get_running_loop().time()
-        cached = self._resolved
-        if cached is not None and cached[0] == (host, port) and now - cached[2] < RESOLVE_CACHE_S:
-            if cached[1] is None:
-                raise OSError(f"cannot resolve {host} (looked up {now - cached[2]:.1f}s ago)")
-            return cached[1], port
+        failed = self._failed
+        if failed is not None and failed[0] == (host, port) and now - failed[1] < RESOLVE_CACHE_S:
+            raise OSError(f"cannot resolve {host} (looked up {now - failed[1]:.1f}s ago)")
         if self._lookup is None or self._lookup.done():
             self._lookup = asyncio.ensure_future(asyncio.wait_for(
                 asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT_S))
         try:
             infos = await asyncio.shield(self._lookup)
         except (TimeoutError, OSError) as exc:
-            self._resolved = ((host, port), None, now)
+            self._failed = ((host, port), now)
             raise OSError(f"cannot resolve {host}: {exc or 'timed out'}") from None
-        ip = str(infos[0][4][0])
-        self._resolved = ((host, port), ip, now)
-        return ip, port
+        # Found names are not kept: a container that stops and another that takes its name
+        # (a crash's stand-in) must be seen by the very next connection.
+        return str(infos[0][4][0]), port
 
     # Toxics.
 
