@@ -110,8 +110,13 @@ class Totals:
         return sum(self.errors.values())
 
     @property
+    def answered(self) -> int:
+        return self.ok + self.failed
+
+    @property
     def error_ratio(self) -> float:
-        return self.failed / self.requests if self.requests else 0.0
+        """Failed / answered: requests still in flight at either end of the window do not count."""
+        return self.failed / self.answered if self.answered else 0.0
 
 
 @dataclass(frozen=True)

@@ -90,14 +90,17 @@ def cascade(run: Run, results: list[ObjectiveResult]) -> list[Breach]:
 
 
 def entry_impact(run: Run, results: list[ObjectiveResult]) -> tuple[int, int, int]:
-    """(requests, failed, slow) at entrypoints over the measured window."""
+    """(answered, failed, slow) entry requests over the measured window.
+
+    Counted by outcome, so a request started before the window and answered in it is one of
+    the answered ones, and no share can exceed 100%."""
     thresholds = {r.objective.scope: r.objective.threshold for r in results
                   if r.objective.kind is ObjectiveKind.LATENCY and r.objective.scope.kind is ScopeKind.ENTRYPOINT}
     requests = errors = slow = 0
     for scope, totals in run.totals.items():
         if scope.kind is not ScopeKind.ENTRYPOINT:
             continue
-        requests += totals.requests
+        requests += totals.answered
         errors += totals.failed
         threshold = thresholds.get(scope)
         if threshold is not None:

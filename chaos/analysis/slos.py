@@ -32,7 +32,7 @@ class ObjectiveResult:
 
 def bad_and_total(obj: Objective, series: Series, bounds: tuple[float, ...], lo: int, hi: int) -> tuple[int, int]:
     if obj.kind is ObjectiveKind.ERROR_RATIO:
-        return windows.failed(series, lo, hi), windows.total(series.requests, lo, hi)
+        return windows.failed(series, lo, hi), windows.answered(series, lo, hi)
     hist = merge_hists(series.hist[lo:hi])
     return count_above(hist, bounds, obj.threshold or 0.0), windows.total(series.ok, lo, hi)
 

@@ -21,11 +21,19 @@ def failed(series: Series, lo: int, hi: int) -> int:
     return sum(sum(col[lo:hi]) for col in series.errors.values())
 
 
+def answered(series: Series, lo: int, hi: int) -> int:
+    """Requests whose outcome arrived in the window (succeeded or failed)."""
+    return total(series.ok, lo, hi) + failed(series, lo, hi)
+
+
 def error_ratio(series: Series, lo: int, hi: int) -> float | None:
-    requests = total(series.requests, lo, hi)
-    if requests == 0:
+    """Failed / answered in the window: the outcome's share, as request counters counted on
+    completion give it (a request started in one window may end in the next)."""
+    bad = failed(series, lo, hi)
+    done = total(series.ok, lo, hi) + bad
+    if done == 0:
         return None
-    return failed(series, lo, hi) / requests
+    return bad / done
 
 
 def latency_quantile(series: Series, bounds: tuple[float, ...], lo: int, hi: int, q: float) -> float | None:
