@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaos.analysis import windows
 from chaos.model.scope import Scope, ScopeKind
 from chaos.run import CAUSES, Cause, Series, Totals, merge_hists, percentile_from_hist
 
@@ -326,9 +327,7 @@ class Assembler:
         for scope, s in self.series.items():
             if second >= len(s):
                 continue
-            requests = s.requests[second]
-            out[scope] = {"error_ratio": s.failed(second) / requests if requests else None,
-                          "p99_ms": s.p99_ms[second]}
+            out[scope] = {"error_ratio": windows.error_ratio(s, second, second + 1), "p99_ms": s.p99_ms[second]}
         return out
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from chaos.analysis import windows
 from chaos.errors import ChaosError, RevertError
 from chaos.live.drivers.base import Action, DriverKind, Handle, InjectContext
 from chaos.live.gameday.actions import LiveStack, check_playbook, perform
@@ -328,9 +329,9 @@ class GameDay:
             s = self.assembler.series[Scope.entrypoint(entry.name)]
             lo = max(0, k + 1 - PROGRESS_EVERY_S)
             req = sum(s.requests[lo:k + 1])
-            failed = sum(s.failed(i) for i in range(lo, k + 1))
+            ratio = windows.error_ratio(s, lo, k + 1)
             p99 = s.p99_ms[k]
-            parts.append(f"{entry.name}: {req / PROGRESS_EVERY_S:.0f} req/s, {failed / req if req else 0:.1%} "
+            parts.append(f"{entry.name}: {req / PROGRESS_EVERY_S:.0f} req/s, {ratio or 0:.1%} "
                          f"failed, p99 {'-' if p99 is None else f'{p99:.0f} ms'}")
         return "; ".join(parts)
 
