@@ -113,6 +113,10 @@ def find_compose(*, environ: Mapping[str, str] | None = None, timeout: float = 1
     )
 
 
+class LeftoverNetwork(DockerError):
+    """The containers are gone but the engine kept the project's network."""
+
+
 @dataclass(frozen=True)
 class ComposeProject:
     """One Compose project: a name, a file, the tool and the engine it runs on.
@@ -140,9 +144,19 @@ class ComposeProject:
     def down(self, *, stop_timeout: int = 10) -> None:
         """Stop and remove the project's containers, networks and volumes, orphans included.
 
-        Safe on a project that never came up.
+        Safe on a project that never came up. Raises ``LeftoverNetwork`` when every container
+        is gone but the engine refuses to drop the network (stale endpoints, an engine bug).
         """
-        self._compose("down", "--remove-orphans", "--volumes", "--timeout", str(stop_timeout))
+        try:
+            self._compose("down", "--remove-orphans", "--volumes", "--timeout", str(stop_timeout))
+        except DockerError as exc:
+            if "has active endpoints" in str(exc) and not self._container_ids():
+                raise LeftoverNetwork(
+                    f"every container of {self.name} is gone, but the Docker engine kept its network "
+                    "(it still lists endpoints of containers that no longer exist)",
+                    hint=f"harmless to chaoslab (the next stack reuses or replaces it); to drop it, restart "
+                         f"dockerd and run: docker network rm {self.name}_default") from None
+            raise
 
     def ps(self) -> tuple[ContainerStatus, ...]:
         """Every container of the project, stopped ones included."""

@@ -21,6 +21,7 @@ deadline, and a stack that does not get there is taken down again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -419,6 +420,11 @@ def up(topology: Topology, directory: Path, *, project: str | None = None, toxip
     with connect(environ=env, allow_remote=allow_remote) as engine:
         runtime = ensure_images(engine=engine).runtime
     timings = {"images_s": time.monotonic() - started}
+    # A project per stack directory: two stacks of one topology (a kept one and a run's own)
+    # must not share container and network names.
+    if project is None:
+        digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:6]
+        project = f"{default_project(topology)}-{digest}"
     plan = plan_stack(topology, project=project, runtime_image=runtime, toxiproxy_image=toxiproxy_image,
                       host_ports=allocate_ports(len(published_names(topology))), source=source)
     state = write_files(plan, directory, bounds)

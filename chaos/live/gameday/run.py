@@ -27,6 +27,7 @@ from typing import Any, TextIO
 
 from chaos.analysis import windows
 from chaos.errors import ChaosError, RevertError
+from chaos.live.compose import LeftoverNetwork
 from chaos.live.drivers.base import Action, DriverKind, Handle, InjectContext
 from chaos.live.gameday.actions import LiveStack, check_playbook, perform
 from chaos.live.gameday.clock import RunClock, Scheduler
@@ -428,6 +429,8 @@ def run_game_day(experiment: Experiment, playbook: Playbook | None, options: Run
             try:
                 handle.down()
                 say("stack: taken down")
+            except LeftoverNetwork as exc:
+                say(f"stack: taken down; warning: {exc}")
             except ChaosError as exc:
                 if outcome is None or outcome.error is not None:
                     say(f"stack: could not be taken down: {exc}")  # the run's own error matters more
