@@ -203,8 +203,8 @@ def incident_dict(playbook: Playbook, run: Run, an: IncidentAnalysis) -> dict[st
         if met is False and rec.end_s is None and deadline is not None:
             if deadline > run.seconds:
                 met = None  # still going when the run ended, before its deadline: undecided
-            elif rec.status == "not_reached" and record.finished_s is not None and record.finished_s <= deadline:
-                met = None  # the response was over before the step was needed (an escalation target)
+            elif rec.status == "not_reached" and record.finished_s is not None and not record.aborted:
+                met = None  # the response ended without needing the step (an escalation target)
         steps.append({"name": rec.name, "role": rec.role, "action": rec.action, "target": rec.target,
                       "start_s": rec.start_s, "acted_s": rec.acted_s, "end_s": rec.end_s,
                       "deadline_s": deadline, "met": met, "status": rec.status,

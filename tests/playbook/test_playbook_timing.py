@@ -220,3 +220,16 @@ def test_incident_analysis_works_on_a_run_without_a_playbook_record(tmp_path: Pa
     section = incident_dict(pb, run, analyze_incident(pb, run))
     assert all(st["status"] == "not_reached" for st in section["steps"])
     assert {f["kind"] for f in section["findings"]} >= {"never_reached"}
+
+
+def test_an_escalation_step_the_response_never_needed_is_not_judged(tmp_path: Path) -> None:
+    # The rollback works and stops the response at 68; "tell the users" is only an
+    # escalation target now. Its deadline (20 + 30 = 50) passed before the response ended,
+    # yet it was never due: it must read as undecided, not as missed.
+    playbook = (FIXED.replace("    mitigates: true\n", "    mitigates: true\n    on_success: stop\n")
+                .replace("deadline: {within: 20s, after: roll back config}", "deadline: {within: 30s}"))
+    s = section_of(tmp_path, playbook)
+    tell = s["steps"][2]
+    assert tell["status"] == "not_reached" and tell["deadline_s"] == 50.0
+    assert tell["met"] is None
+    assert s["steps"][1]["status"] == "done" and s["steps"][1]["met"] is False   # 68 > 60: still missed
