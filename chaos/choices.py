@@ -8,6 +8,8 @@ from drifting apart.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 
 class QueueDiscipline(enum.Enum):
@@ -30,6 +32,23 @@ class Jitter(enum.Enum):
 class CallMode(enum.Enum):
     SEQUENTIAL = "sequential"
     PARALLEL = "parallel"
+
+
+_C = TypeVar("_C")
+
+
+def stages(calls: Iterable[_C], mode: Callable[[_C], CallMode]) -> tuple[tuple[_C, ...], ...]:
+    """Calls grouped in the order they run: adjacent parallel calls form one group, groups run in sequence.
+
+    One rule for the model's ``Service.stages`` and the emulator's stack spec, so both engines fan out alike.
+    """
+    groups: list[list[_C]] = []
+    for call in calls:
+        if mode(call) is CallMode.PARALLEL and groups and mode(groups[-1][-1]) is CallMode.PARALLEL:
+            groups[-1].append(call)
+        else:
+            groups.append([call])
+    return tuple(tuple(g) for g in groups)
 
 
 class Dist(enum.Enum):

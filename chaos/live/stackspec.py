@@ -30,11 +30,12 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from chaos.choices import CallMode, Dist, Jitter, LoadBalancing
+from chaos.choices import CallMode, Dist, Jitter, LoadBalancing, stages
 from chaos.errors import InputError, Location
 
 if TYPE_CHECKING:  # only for the signature of from_topology; never imported at run time here
@@ -152,13 +153,7 @@ class ServiceSpec:
 
     def stages(self) -> tuple[tuple[CallSpec, ...], ...]:
         """Calls grouped in the order they run: adjacent parallel calls together, groups in sequence."""
-        groups: list[list[CallSpec]] = []
-        for call in self.calls:
-            if call.mode is CallMode.PARALLEL and groups and groups[-1][-1].mode is CallMode.PARALLEL:
-                groups[-1].append(call)
-            else:
-                groups.append([call])
-        return tuple(tuple(g) for g in groups)
+        return stages(self.calls, attrgetter("mode"))
 
     def call(self, callee: str) -> CallSpec:
         for c in self.calls:

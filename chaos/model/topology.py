@@ -28,8 +28,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from operator import attrgetter
 
-from chaos.choices import CallMode, Jitter, LoadBalancing, QueueDiscipline  # noqa: F401  (re-exported)
+from chaos.choices import CallMode, Jitter, LoadBalancing, QueueDiscipline, stages  # noqa: F401  (re-exported)
 from chaos.model.distributions import Distribution
 from chaos.model.parsing import Model, Seconds, did_you_mean, fld
 
@@ -110,13 +111,7 @@ class Service(Model):
 
     def stages(self) -> tuple[tuple[Call, ...], ...]:
         """Calls grouped in the order they run: each group runs in parallel, groups in sequence."""
-        groups: list[list[Call]] = []
-        for call in self.calls:
-            if call.mode is CallMode.PARALLEL and groups and groups[-1][-1].mode is CallMode.PARALLEL:
-                groups[-1].append(call)
-            else:
-                groups.append([call])
-        return tuple(tuple(g) for g in groups)
+        return stages(self.calls, attrgetter("mode"))
 
 
 @dataclass(frozen=True)
