@@ -86,6 +86,10 @@ class Replica:
         return 1.0 + sum((f - 1.0) * math.exp(-(now - t0) / decay) for t0, f, decay in self.cold)
 
 
+def _no_work() -> float:
+    return 0.0
+
+
 class Svc:
     """A service at run time: its replicas, its current (fault-affected) behaviour, its stats."""
 
@@ -103,7 +107,7 @@ class Svc:
         self.qlimit = 0
         self.lifo = False
         self.max_wait: float | None = None
-        self.draw: Callable[[], float] = lambda: 0.0
+        self.draw: Callable[[], float] = _no_work
         self.factor = 1.0        # product of slowdown factors
         self.cold = False        # some replica has a cold-start factor
         self.delays: list[tuple[float, float]] = []   # (delay, jitter) of latency faults on responses

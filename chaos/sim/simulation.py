@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import math
 from collections.abc import Callable
+from typing import cast
 
 import simpy
 from simpy.events import Event, EventPriority
@@ -26,6 +27,10 @@ from chaos.sim.recorder import Recorder
 from chaos.sim.world import World
 
 URGENT = simpy.events.URGENT  # ticks close a second before anything else happening at that instant
+# Faults start and end after the tick and before every request event of the same instant,
+# whenever they were scheduled (see Simulation.carry_on_as). SimPy orders events by
+# (time, priority, insertion), and a priority between URGENT (0) and NORMAL (1) does this.
+FAULT = cast(EventPriority, 0.5)
 
 Observer = Callable[[int], None]
 
@@ -71,7 +76,7 @@ class Simulation:
         self.incident: IncidentRecord | None = None
         self.second = 0
         for svc in self.world.services.values():
-            self.recorder.add(Scope.service(svc.name), svc.stats, _gauge(svc))
+            self.recorder.add(Scope.service(svc.name), svc.stats, _Gauge(svc))
         for entry in self.world.entries.values():
             self.recorder.add(Scope.entrypoint(entry.name), entry.stats, None)
 
@@ -103,8 +108,8 @@ class Simulation:
                     return
                 applied = self.inject(fault)
                 if fault.duration is not None:
-                    self.at(fault.at + fault.duration, lambda: self.revert(applied))
-            self.at(fault.at, start)
+                    self.at(fault.at + fault.duration, lambda: self.revert(applied), FAULT)
+            self.at(fault.at, start, FAULT)
 
     def _tick(self) -> None:
         self.recorder.record(self.second)
@@ -117,21 +122,50 @@ class Simulation:
 
     def run(self) -> Run:
         """Run to the end of the experiment and return what was measured."""
+        self.begin()
+        self._schedule_faults()
+        self.advance(self.experiment.duration)
+        return self.end()
+
+    def begin(self) -> None:
+        """Start the arrivals and the clock's ticks; faults are scheduled separately."""
         for entry in self.world.entries.values():
             self.kernel.start_arrivals(entry)
-        self._schedule_faults()
         self.at(1.0, self._tick, URGENT)
-        duration = self.experiment.duration
+
+    def advance(self, until: float) -> None:
+        """Simulate up to ``until``: every event before it, none at it."""
         # Spans never form reference cycles that outlive them, so the cyclic collector
         # only costs time here (about 15%); it runs once at the end instead.
         enabled = gc.isenabled()
         gc.disable()
         try:
-            self.env.run(until=duration)
+            self.env.run(until=until)
         finally:
             if enabled:
                 gc.enable()
-        if self.second < math.ceil(duration):  # the last, partial second
+
+    def carry_on_as(self, experiment: Experiment) -> None:
+        """Continue this fault-free run as a run of ``experiment``, whose faults have not started yet.
+
+        A run paused at time t before any fault is, event for event, the start of every
+        experiment that differs from it only in faults starting at t or later (faults run
+        at their own priority, so when they were scheduled does not matter). Resuming a
+        saved copy of it (``chaos.sweep.shared``) is therefore the same as running that
+        experiment from the start. The caller vouches that nothing but the faults differ
+        (``chaos.sweep.shared`` keys its starts by the encoded fault-free experiment).
+        """
+        if self.experiment.faults:
+            raise ValueError("only a run without faults can carry on as another experiment")
+        early = [f.label for f in experiment.fault_list if f.at < self.env.now]
+        if early:
+            raise ValueError(f"faults {', '.join(early)} would have started before {self.env.now:g} s")
+        self.experiment = experiment
+        self._schedule_faults()
+
+    def end(self) -> Run:
+        """Close the last, partial second and hand back what was measured."""
+        if self.second < math.ceil(self.experiment.duration):
             self._tick_final()
         return self._collect()
 
@@ -151,11 +185,17 @@ class Simulation:
                    markers=sorted(self.markers, key=lambda m: m.t_s), incident=self.incident)
 
 
-def _gauge(svc: Svc) -> Callable[[], tuple[float, float]]:
-    def sample() -> tuple[float, float]:
-        reps = svc.replicas
+class _Gauge:
+    """A service's queue and busy workers, summed over its replicas (a class, not a closure: runs are pickled)."""
+
+    __slots__ = ("svc",)
+
+    def __init__(self, svc: Svc) -> None:
+        self.svc = svc
+
+    def __call__(self) -> tuple[float, float]:
+        reps = self.svc.replicas
         return float(sum(len(r.queue) - r.qdead for r in reps)), float(sum(r.busy for r in reps))
-    return sample
 
 
 def _params(fault: AnyFault) -> dict[str, object]:

@@ -11,6 +11,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import simpy
+
 from chaos.model.faults import AnyFault
 from chaos.model.scope import edge_name
 from chaos.model.topology import Call, Entrypoint, QueueDiscipline, Service, Topology
@@ -25,6 +27,18 @@ def stream(seed: int, *names: str) -> random.Random:
     are hashed with SHA-512 by ``random``, so the streams are the same on every run.
     """
     return random.Random("/".join([str(seed), *names]))
+
+
+@dataclass(frozen=True)
+class BreakerMarker:
+    """Marks a breaker's changes of state on the run's timeline (a class, not a closure: runs are pickled)."""
+
+    env: simpy.Environment
+    markers: list[Marker]
+    name: str
+
+    def __call__(self, state: str) -> None:
+        self.markers.append(Marker(self.env.now, f"breaker_{state}", self.name))
 
 
 @dataclass
@@ -135,9 +149,7 @@ class World:
                 edge.callee = target
 
     def _breaker_marker(self, name: str) -> Callable[[str], None]:
-        def on_change(state: str) -> None:
-            self.markers.append(Marker(self.kernel.env.now, f"breaker_{state}", name))
-        return on_change
+        return BreakerMarker(self.kernel.env, self.markers, name)
 
     # ------------------------------------------------------------------ capacity
 

@@ -51,7 +51,8 @@ def run_sweep(experiment: Experiment, plan: Plan, seeds: Sequence[int], executor
     for variant in variants:
         build(experiment, variant)  # every variant checked before anything runs
     base = encode(experiment)
-    tasks = [Task(base.key, v, s) for v in variants for s in seeds]
+    # Seed by seed: the variants of one seed share the start of their runs (chaos.sweep.shared).
+    tasks = [Task(base.key, v, s) for s in seeds for v in variants]
     code, text = code_version(), canonical_text(experiment)
     prints = {t: fingerprint(text, t.variant, t.seed, code) for t in tasks}
     done: dict[Task, RunSummary] = {}

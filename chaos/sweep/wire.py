@@ -26,6 +26,16 @@ def _reduce_proxy(proxy: types.MappingProxyType[str, Any]) -> tuple[Any, tuple[d
     return _proxy, (dict(proxy),)
 
 
+def _reduce_method(method: types.MethodType) -> tuple[Any, tuple[Any, Any]]:
+    # The default goes through getattr(self, name), which fails for SimPy's classes bound
+    # to its Environment (env.process is Process bound as a method) and works for the rest.
+    return _bind, (method.__func__, method.__self__)
+
+
+def _bind(func: Any, obj: Any) -> types.MethodType:
+    return types.MethodType(func, obj)
+
+
 def dumps(obj: Any) -> bytes:
     """Pickle ``obj``, models with their source locations included."""
     buffer = io.BytesIO()
@@ -33,6 +43,7 @@ def dumps(obj: Any) -> bytes:
     # A private table: registering with copyreg globally would change pickling for everyone.
     pickler.dispatch_table = copyreg.dispatch_table.copy()
     pickler.dispatch_table[types.MappingProxyType] = _reduce_proxy
+    pickler.dispatch_table[types.MethodType] = _reduce_method
     pickler.dump(obj)
     return buffer.getvalue()
 

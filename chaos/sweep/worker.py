@@ -2,6 +2,8 @@
 
 A task names its base experiment by digest; the experiment itself reaches each worker
 process once (process-pool initializer, or a Dask broadcast) and is decoded once there.
+Variants that differ only in faults start from a shared fault-free start
+(:mod:`chaos.sweep.shared`), kept per process like the experiments.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from dataclasses import dataclass
 
 from chaos.analysis import analyze
 from chaos.model.experiment import Experiment
-from chaos.sim.simulation import simulate
+from chaos.run import Run
 from chaos.sweep import wire
 from chaos.sweep.grid import Variant, build
+from chaos.sweep.shared import SharedStarts
 from chaos.sweep.summary import RunSummary, summarize
 
 
@@ -70,6 +73,14 @@ class Bases:
 # received in the process's globals: this is where the experiments sent once per worker
 # stay. Only worker processes fill it; the parent never reads it.
 _BASES = Bases()
+# The fault-free starts of runs, for the next tasks of the same seed. The inline
+# executor uses this one in the parent too; it holds at most SharedStarts.LIMIT.
+_STARTS = SharedStarts()
+
+
+def simulate(experiment: Experiment, seed: int) -> Run:
+    """A variant's run: the same as ``chaos.sim.simulate``, from a shared start when it has one."""
+    return _STARTS.simulate(experiment, seed)
 
 
 def init_process(blobs: dict[str, bytes]) -> None:
