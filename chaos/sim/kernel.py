@@ -26,6 +26,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from heapq import heappush
+from math import log as _log
 from typing import Any
 
 import simpy
@@ -95,7 +96,7 @@ class Svc:
 
     __slots__ = ("name", "replicas", "up", "workers", "qlimit", "lifo", "max_wait", "draw", "factor",
                  "cold", "delays", "err_ratio", "hung", "loss", "partitioned", "net_faulty", "stages",
-                 "lb", "rr", "rand", "rng", "stats", "track_kids", "frozen", "faulty")
+                 "lb", "rr", "rand", "rng", "stats", "track_kids", "frozen", "faulty", "exp_rate")
 
     def __init__(self, name: str, rng: random.Random) -> None:
         self.name = name
@@ -108,6 +109,9 @@ class Svc:
         self.lifo = False
         self.max_wait: float | None = None
         self.draw: Callable[[], float] = _no_work
+        # The rate of exponential service times, drawn inline on the hot path exactly as
+        # random.expovariate draws them (from rand, the same stream); 0.0: use draw().
+        self.exp_rate = 0.0
         self.factor = 1.0        # product of slowdown factors
         self.cold = False        # some replica has a cold-start factor
         self.delays: list[tuple[float, float]] = []   # (delay, jitter) of latency faults on responses
@@ -403,7 +407,8 @@ class Kernel:
         if rep.busy < svc.workers:
             rep.busy += 1
             rep.active[span] = None
-            t = svc.draw() * svc.factor
+            rate = svc.exp_rate
+            t = (-_log(1.0 - svc.rand()) / rate if rate else svc.draw()) * svc.factor
             if svc.cold and rep.cold:
                 t *= rep.cold_factor(now)
             span.callbacks = self.cb_work
@@ -435,7 +440,8 @@ class Kernel:
         rep.busy += 1
         rep.active[span] = None
         svc = span.svc
-        t = svc.draw() * svc.factor
+        rate = svc.exp_rate
+        t = (-_log(1.0 - svc.rand()) / rate if rate else svc.draw()) * svc.factor
         if svc.cold and rep.cold:
             t *= rep.cold_factor(self.env._now)
         span.callbacks = self.cb_work

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import simpy
 
+from chaos.model.distributions import Exponential
 from chaos.model.faults import AnyFault
 from chaos.model.scope import edge_name
 from chaos.model.topology import Call, Entrypoint, QueueDiscipline, Service, Topology
@@ -85,6 +86,7 @@ class World:
         svc.lifo = spec.queue.discipline is QueueDiscipline.LIFO
         svc.max_wait = spec.queue.max_wait
         svc.draw = spec.service_time.sampler(svc.rng)
+        svc.exp_rate = 1.0 / spec.service_time.mean if isinstance(spec.service_time, Exponential) else 0.0
         svc.lb = spec.load_balancing
         self.scale(spec.name, spec.replicas)
 
