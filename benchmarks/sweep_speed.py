@@ -19,8 +19,13 @@ the speedup two processes that only count get over one (2.0 on two free cores), 
 before and after the 1-versus-2 comparison. The sweep's speedup divided by that is the
 executor's efficiency with the machine's contention taken out.
 
+The goal was set for this machine at the speed ``../shared/MACHINE-NOTES.md`` records,
+where the straightforward SimPy model of ``sim_speed.py`` ran about 46,000 spans per
+second. The benchmark runs that model briefly as a yardstick and also prints the
+sweep's time scaled to that speed.
+
     python benchmarks/sweep_speed.py [--seconds 60] [--rate 200] [--seeds 3] [--efficiency-tasks 12]
-                                     [--workers 2] [--skip-goal] [--skip-efficiency]
+                                     [--workers 2] [--skip-goal] [--skip-efficiency] [--skip-yardstick]
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sim_speed import benchmark_topology  # noqa: E402
+from sim_speed import benchmark_topology, run_straightforward  # noqa: E402
 
 from chaos.model.alerts import AlertMetric, ThresholdRule  # noqa: E402
 from chaos.model.experiment import Experiment  # noqa: E402
@@ -49,6 +54,13 @@ from chaos.sweep.store import Store  # noqa: E402
 from chaos.sweep.worker import Task  # noqa: E402
 
 GOAL_S = 120.0
+NOTES_STRAIGHTFORWARD = 46_000  # spans/s of the straightforward SimPy model in MACHINE-NOTES.md
+
+
+def yardstick(seconds: float = 2.0, rate: float = 2000.0) -> float:
+    """Spans per second of the straightforward SimPy model on this machine now."""
+    spans, wall = run_straightforward(seconds, rate, seed=1)
+    return spans / wall
 
 
 def experiment(seconds: float, rate: float) -> Experiment:
@@ -139,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--efficiency-tasks", type=int, default=12, help="tasks in the 1-versus-2-worker comparison")
     parser.add_argument("--skip-efficiency", action="store_true")
     parser.add_argument("--skip-goal", action="store_true")
+    parser.add_argument("--skip-yardstick", action="store_true")
     args = parser.parse_args(argv)
 
     exp = experiment(args.seconds, args.rate)
@@ -161,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{timing.line()}; {variants / wall * 60:.1f} variants/min")
         print(f"goal: {variants} variants x {args.seeds} seeds in under {GOAL_S:g} s: "
               f"{'MET' if wall < GOAL_S else 'NOT MET'} ({wall:.1f} s)")
+        if not args.skip_yardstick:
+            speed = yardstick()
+            print(f"yardstick: the straightforward SimPy model runs {speed:,.0f} spans/s here now "
+                  f"({NOTES_STRAIGHTFORWARD:,} in MACHINE-NOTES, when the goal was set): at that speed this "
+                  f"sweep would take about {wall * speed / NOTES_STRAIGHTFORWARD:.0f} s")
     return 0
 
 
