@@ -17,6 +17,8 @@ Rules and their severity (``chaoslab lint`` exits 1 when any finding is an error
                                     needs (reached over calls made with probability 1 and no fallback)
     warning  no-timeout             an entrypoint's clients have no timeout (real clients usually do; the
                                     simulation waits forever)
+    warning  unreachable            no entrypoint reaches a service over any calls: no request visits it,
+                                    so its settings are never exercised and faults on it change nothing
 
 Worst-case amplification along a path is the product over its calls of the attempts one
 request can cause: ``retries + 1``, bounded by a retry budget ``b`` to ``1 + b``
@@ -57,6 +59,7 @@ class Rule(enum.Enum):
     SINGLE_POINT_OF_FAILURE = "single-point-of-failure"
     CYCLE = "cycle"
     NO_TIMEOUT = "no-timeout"
+    UNREACHABLE = "unreachable"
 
 
 @dataclass(frozen=True)
@@ -312,13 +315,32 @@ def single_points(topology: Topology) -> list[Finding]:
     return out
 
 
+def unreachable(topology: Topology) -> list[Finding]:
+    graph = call_graph(topology)
+    reached: set[str] = set()
+    for e in topology.entrypoints:
+        reached |= nx.descendants(graph, e.to) | {e.to}
+    out = []
+    for service in topology.services:
+        if service.name in reached:
+            continue
+        callers = sorted(graph.predecessors(service.name))
+        why = (f"its only callers ({', '.join(callers)}) are unreachable too" if callers
+               else "no service calls it")
+        out.append(Finding(Rule.UNREACHABLE, Severity.WARNING,
+                           f"no entrypoint reaches {service.name} ({why}): no request visits it, so a fault "
+                           "on it changes nothing; a call to it may be missing", (service.name,), _at(service)))
+    return out
+
+
 # --------------------------------------------------------------------------- all
 
 
 def lint(topology: Topology, max_amplification: float = DEFAULT_MAX_AMPLIFICATION) -> list[Finding]:
     """Every finding, errors first, then in rule order."""
     findings = (missing_timeouts(topology) + timeout_findings(topology) + cycle_findings(topology)
-                + amplification_findings(topology, max_amplification) + single_points(topology))
+                + amplification_findings(topology, max_amplification) + single_points(topology)
+                + unreachable(topology))
     order = list(Severity)
     return sorted(findings, key=lambda f: order.index(f.severity))
 

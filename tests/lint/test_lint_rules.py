@@ -195,3 +195,17 @@ def test_an_experiment_is_linted_with_its_overrides(tmp_path: Path, capsys: pyte
         "name: e\ntopology: chain.yaml\nduration: 10s\nload: {rate: 1}\n"
         "overrides:\n  services.s0.calls.s1.retries.budget: 0.1\n")
     assert main(["lint", str(tmp_path / "exp.yaml")]) == 0  # 1.1 x 3 x 3 = 9.9
+
+
+def test_a_service_no_entrypoint_reaches_is_a_warning(tmp_path: Path) -> None:
+    text = CLEAN + ("  audit:\n    replicas: 2\n    service_time: 1ms\n    calls:\n      - {to: db, timeout: 100ms}\n"
+                    "  archive:\n    replicas: 2\n    service_time: 1ms\n    calls:\n"
+                    "      - {to: audit, timeout: 200ms}\n")
+    findings = only(lint(topology(tmp_path, text)), Rule.UNREACHABLE)
+    assert [f.path for f in findings] == [("audit",), ("archive",)]
+    assert {f.severity for f in findings} == {Severity.WARNING}
+    assert "archive" in findings[0].message and "no service calls it" in findings[1].message
+    # once a reached service calls archive, both are visited
+    cache = "      - {to: cache, timeout: 50ms, fallback: true}\n"
+    reached = text.replace(cache, cache + "      - {to: archive, timeout: 250ms}\n")
+    assert only(lint(topology(tmp_path, reached)), Rule.UNREACHABLE) == []
