@@ -2,7 +2,7 @@
 
 Most variants of a sweep differ only in their faults, and with common random numbers
 every such variant is the same run, event for event, until its first fault starts (by
-default a third of the way in). A worker therefore simulates that fault-free start once
+default about a third of the way in). A worker therefore simulates that fault-free start once
 for each (experiment, seed, start time), keeps it pickled, and runs each variant from a
 fresh copy of it with the variant's faults scheduled
 (:meth:`chaos.sim.simulation.Simulation.carry_on_as`). The result is identical to
@@ -38,7 +38,7 @@ class SharedStarts:
     """Fault-free starts of runs, pickled, by (experiment without faults, seed, time).
 
     An experiment is keyed by the digest of its encoding (parsed models need not be
-    hashable); ``carry_on_as`` checks the start against the variant all the same.
+    hashable), so a start is only used for variants equal to it but for their faults.
     """
 
     LIMIT = 4

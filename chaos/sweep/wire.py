@@ -4,6 +4,7 @@ Parsed models remember where their fields came from in read-only mappings
 (``types.MappingProxyType``), which the standard pickler refuses. This pickler writes
 them as plain dicts rebuilt into proxies on load, so the bytes load with plain
 ``pickle.loads`` in any process that can import chaoslab: a local worker or a Dask one.
+The same pickler saves a paused simulation (``chaos.sweep.shared``).
 """
 
 from __future__ import annotations
