@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import threading
 from collections import OrderedDict
 
 from chaos.model.experiment import Experiment
@@ -46,6 +47,7 @@ class SharedStarts:
     def __init__(self) -> None:
         self.starts: OrderedDict[tuple[str, int, float], bytes] = OrderedDict()
         self.simulated = 0  # starts simulated (for tests and figures)
+        self.lock = threading.Lock()  # a Dask worker may run tasks on several threads
 
     def simulate(self, experiment: Experiment, seed: int) -> Run:
         """The same Run as ``simulate(experiment, seed)``, from a shared start when there is one."""
@@ -60,15 +62,18 @@ class SharedStarts:
 
     def _start(self, common: Experiment, seed: int, until: float) -> bytes:
         key = (wire.digest(wire.dumps(common)), seed, until)
-        blob = self.starts.get(key)
-        if blob is not None:
-            self.starts.move_to_end(key)
-            return blob
-        sim = Simulation(common, seed)
+        with self.lock:
+            blob = self.starts.get(key)
+            if blob is not None:
+                self.starts.move_to_end(key)
+                return blob
+        sim = Simulation(common, seed)  # two threads may both simulate it: the same bytes either way
         sim.begin()
         sim.advance(until)
-        blob = self.starts[key] = wire.dumps(sim)
-        self.simulated += 1
-        while len(self.starts) > self.LIMIT:
-            self.starts.popitem(last=False)
+        blob = wire.dumps(sim)
+        with self.lock:
+            self.starts[key] = blob
+            self.simulated += 1
+            while len(self.starts) > self.LIMIT:
+                self.starts.popitem(last=False)
         return blob
