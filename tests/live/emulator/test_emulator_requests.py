@@ -222,7 +222,15 @@ def test_metrics_histograms_agree_with_the_counts(launch, helpers):
                     "fast": {"workers": 8, "service_time": {"dist": "exponential", "mean": 0.005}},
                     "slow": {"workers": 8, "service_time": helpers.const(0.25)}}, bounds=bounds)
     stack.fire("a", 40, concurrency=4)
-    assert helpers.wait_for(lambda: stack.metrics("slow")["busy"] == 0, 2.0)
+
+    def settled() -> bool:
+        # An attempt the caller gave up on may still sit unread at the callee (its worker count
+        # is 0 until it is read): wait until each callee has seen every attempt and is idle.
+        calls = stack.metrics("a")["calls"]
+        return all(m["busy"] == 0 and m["server"]["requests"] == calls[name]["attempts"]
+                   for name, m in (("fast", stack.metrics("fast")), ("slow", stack.metrics("slow"))))
+
+    assert helpers.wait_for(settled, 5.0)
     a, fast, slow = stack.metrics("a"), stack.metrics("fast"), stack.metrics("slow")
     to_fast, to_slow = a["calls"]["fast"], a["calls"]["slow"]
     assert to_fast["ok"] > 5 and to_slow["errors"]["timeout"] > 5  # some of each, so the checks mean something
