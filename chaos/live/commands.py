@@ -148,7 +148,7 @@ def _toxiproxy(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_toxiproxy_serve(args: argparse.Namespace) -> int:
-    from chaos.live.toxiproxy.server import main
+    from chaos.live.in_container.toxiproxy.server import main
 
     argv = ["--host", args.host, "--port", str(args.port)]
     for flag, value in (("--config", args.config), ("--seed", args.seed), ("--log-level", args.log_level)):

@@ -6,7 +6,7 @@
   service per replica (``catalog-1``, ``catalog-2``), so one replica can be crashed or
   paused on its own; a ``toxiproxy`` service with one proxy per edge and callee replica
   (``catalog--cache-1``); every port published on 127.0.0.1 only;
-- ``stack.json``: the stack spec every emulator reads (``chaos.live.stackspec``);
+- ``stack.json``: the stack spec every emulator reads (``chaos.live.in_container.stackspec``);
 - ``toxiproxy.json``: the proxies, loaded by Toxiproxy before its API answers;
 - ``state.json``: project, containers, published ports and proxies, for later steps.
 
@@ -66,7 +66,7 @@ def _health_probe(port: int, path: str) -> list[str]:
     # every container every few seconds, took a whole core from a 24-container stack. Images
     # without wget (the official python:slim) fall back to the Python probe.
     url = f"http://127.0.0.1:{port}{path}"
-    return ["CMD-SHELL", f"wget -q -O /dev/null {url} 2>/dev/null || python3 -m chaos.live.probe {url}"]
+    return ["CMD-SHELL", f"wget -q -O /dev/null {url} 2>/dev/null || python3 -m chaos.live.in_container.probe {url}"]
 
 
 # A health check is an exec in each container, and a stack may run dozens of them alongside
@@ -218,7 +218,7 @@ def _common(plan: StackPlan, compose_service: str, role: str, image: str, comman
 
 
 def _emulator_service(plan: StackPlan, service: str, index: int) -> dict[str, Any]:
-    command = ["python3", "-m", "chaos.live.emulator", "--stack", f"{IN_CONTAINER_DIR}/{SPEC_FILE}",
+    command = ["python3", "-m", "chaos.live.in_container.emulator", "--stack", f"{IN_CONTAINER_DIR}/{SPEC_FILE}",
                "--service", service, "--replica", str(index), "--host", "0.0.0.0", "--port", str(EMULATOR_PORT)]
     spec = _common(plan, replica_service(service, index), "emulator", plan.runtime_image, command)
     spec["labels"].update({"chaoslab.service": service, "chaoslab.replica": str(index)})
@@ -234,7 +234,7 @@ def _toxiproxy_service(plan: StackPlan) -> dict[str, Any]:
     config = f"{IN_CONTAINER_DIR}/{TOXIPROXY_FILE}"
     if plan.toxiproxy_image is None:
         image = plan.runtime_image
-        command = ["python3", "-m", "chaos.live.toxiproxy", "--host", "0.0.0.0",
+        command = ["python3", "-m", "chaos.live.in_container.toxiproxy", "--host", "0.0.0.0",
                    "--port", str(TOXIPROXY_API_PORT), "--config", config]
         probe = _health_probe(TOXIPROXY_API_PORT, "/version")
     else:
@@ -383,7 +383,7 @@ def write_files(plan: StackPlan, directory: Path, bounds: Sequence[float] | None
 
 def stack_spec_json(plan: StackPlan, bounds: Sequence[float] | None) -> str:
     """``stack.json``: each call reaches callee replica N through the proxy planned for it."""
-    from chaos.live import stackspec
+    from chaos.live.stackspec_build import build
     from chaos.run import latency_bounds
 
     proxies = {(p.caller, p.callee, p.replica): p for p in plan.proxies}
@@ -392,8 +392,7 @@ def stack_spec_json(plan: StackPlan, bounds: Sequence[float] | None) -> str:
         proxy = proxies[(caller, callee, replica)]
         return proxy.url, proxy.name
 
-    spec = stackspec.from_topology(plan.topology, tuple(bounds) if bounds is not None else latency_bounds(),
-                                   urls_for)
+    spec = build(plan.topology, tuple(bounds) if bounds is not None else latency_bounds(), urls_for)
     return spec.to_json()
 
 

@@ -1,12 +1,14 @@
 """Building a stack spec from a Topology: the one place the live stack spec meets the model.
 
-Kept apart from ``chaos.live.stackspec`` because the model needs PyYAML and the
+Kept apart from ``chaos.live.in_container.stackspec`` because the model needs PyYAML and the
 emulator's container has the standard library only.
 """
 
 from __future__ import annotations
 
-from chaos.live.stackspec import (
+from collections.abc import Callable
+
+from chaos.live.in_container.stackspec import (
     VERSION,
     Breaker,
     CallMode,
@@ -19,14 +21,17 @@ from chaos.live.stackspec import (
     ServiceSpec,
     ServiceTime,
     StackSpec,
-    UrlsFor,
 )
 from chaos.model.distributions import AnyDistribution, Constant, Exponential, LogNormal
 from chaos.model.topology import Call, CircuitBreaker, Entrypoint, QueueDiscipline, Service, Topology
 from chaos.model.topology import Retries as ModelRetries
 
+UrlsFor = Callable[[str, str, int], tuple[str, str]]
+"""``urls_for(caller, callee, replica)`` -> ``(url, proxy name)`` for replica 1..n of the callee."""
+
 
 def build(topology: Topology, bounds: tuple[float, ...], urls_for: UrlsFor) -> StackSpec:
+    """The stack spec of a Topology; each call reaches replica N of its callee at ``urls_for(caller, callee, N)``."""
     services = tuple(_service(s, topology, urls_for) for s in topology.services)
     entrypoints = tuple(_entrypoint(e) for e in topology.entrypoints)
     return StackSpec(tuple(bounds), services, entrypoints, VERSION)

@@ -34,7 +34,7 @@ from chaos.errors import DockerError, EngineUnavailable
 from chaos.live.docker_env import Engine, connect, import_sdk
 from chaos.live.drivers.base import Action, DriverKind, Handle, Holds, InjectContext, Presence
 from chaos.live.drivers.emulator import AdminClient
-from chaos.live.probe import healthy
+from chaos.live.in_container.probe import healthy
 
 CPU_PERIOD = 100_000  # microseconds: Docker's default CFS period
 HEALTHY_TIMEOUT = 60.0

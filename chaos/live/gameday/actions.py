@@ -46,8 +46,8 @@ from chaos.errors import InputError, LiveError
 from chaos.live.drivers.base import Action, DriverKind
 from chaos.live.drivers.docker import DockerOp
 from chaos.live.drivers.emulator import EmulatorOp
+from chaos.live.in_container.stackspec import StackSpec
 from chaos.live.stack import EMULATOR_PORT, replica_service
-from chaos.live.stackspec import StackSpec
 from chaos.live.state import StackState
 from chaos.model.experiment import Experiment
 from chaos.model.faults import FaultKind

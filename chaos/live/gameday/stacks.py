@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chaos.errors import InputError, LiveError
-from chaos.live.stackspec import StackSpec
+from chaos.live.in_container.stackspec import StackSpec
 from chaos.live.state import STATE_FILE, StackState
 
 
@@ -52,7 +52,7 @@ def planned_state(experiment: object, directory: Path) -> StackState:
 def expected_spec(experiment: object, bounds: tuple[float, ...]) -> StackSpec:
     """The spec a stack generated for this experiment has (urls as planned)."""
     from chaos.live import stack
-    from chaos.live.stackspec import from_dict
+    from chaos.live.in_container.stackspec import from_dict
 
     topology = experiment.topology  # type: ignore[attr-defined]
     ports = list(range(20000, 20000 + len(stack.published_names(topology))))
@@ -74,7 +74,7 @@ def open_stack(experiment: object, bounds: tuple[float, ...], *, out: Path, stac
                ready_timeout: float = 120.0) -> StackHandle:
     """The stack this run drives (brought up if need be); see the module's docstring."""
     from chaos.live import stack
-    from chaos.live.stackspec import load
+    from chaos.live.in_container.stackspec import load
     from chaos.live.state import read_state
 
     if getattr(experiment, "live", None) is not None:

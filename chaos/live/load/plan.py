@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from chaos.choices import LoadBalancing
 from chaos.errors import InputError
-from chaos.live import stackspec
+from chaos.live.in_container import stackspec
 from chaos.model.load import RateCurve, Segment
 
 if TYPE_CHECKING:

@@ -22,8 +22,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from chaos.errors import ToxiproxyError
-
-from .model import DEFAULT_API_PORT, Stream, ToxicType
+from chaos.live.in_container.toxiproxy.model import DEFAULT_API_PORT, Stream, ToxicType
 
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_API_PORT}"
 DEFAULT_TIMEOUT = 5.0

@@ -11,13 +11,13 @@ import time
 
 import pytest
 
-from chaos.live.emulator.balancer import HOLD_S, Balancer
-from chaos.live.emulator.breaker import BreakerState, CircuitBreaker, breaker_for
-from chaos.live.emulator.budget import RetryBudget, backoff_delay
-from chaos.live.emulator.metrics import Cause, Histogram
-from chaos.live.emulator.pool import Admission, Admit, PoolLimits, Ticket, WorkerPool
-from chaos.live.emulator.servicetime import Sleeper, mean, sampler
-from chaos.live.stackspec import Breaker, Dist, Jitter, LoadBalancing, Retries, ServiceTime
+from chaos.live.in_container.emulator.balancer import HOLD_S, Balancer
+from chaos.live.in_container.emulator.breaker import BreakerState, CircuitBreaker, breaker_for
+from chaos.live.in_container.emulator.budget import RetryBudget, backoff_delay
+from chaos.live.in_container.emulator.metrics import Cause, Histogram
+from chaos.live.in_container.emulator.pool import Admission, Admit, PoolLimits, Ticket, WorkerPool
+from chaos.live.in_container.emulator.servicetime import Sleeper, mean, sampler
+from chaos.live.in_container.stackspec import Breaker, Dist, Jitter, LoadBalancing, Retries, ServiceTime
 
 # --------------------------------------------------------------------------- admission
 

@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from chaos.live import stackspec
 from chaos.live.drivers.base import Action, DriverKind, InjectContext
 from chaos.live.drivers.emulator import EmulatorDriver
 from chaos.live.drivers.fake import FakeDriver
-from chaos.live.emulator.app import Emulator
-from chaos.live.emulator.threaded import EmulatorThread
 from chaos.live.gameday.scrape import Scraper, Target, TargetKind
+from chaos.live.in_container import stackspec
+from chaos.live.in_container.emulator.app import Emulator
+from chaos.live.in_container.emulator.threaded import EmulatorThread
 from chaos.live.journal import JOURNAL_FILE, iter_open, read_events
 from chaos.live.runner import FaultRunner, ManualClock
 from chaos.live.state import StackState
@@ -209,8 +209,8 @@ def test_perform_journals_a_change_gets_no_fault_window_and_is_undone_by_stop_or
 def test_the_load_is_balanced_over_every_replica_of_the_entry_service_through_its_proxies(tmp_path: Path) -> None:
     from chaos.live.gameday.run import load_urls
     from chaos.live.gameday.stacks import planned_state
+    from chaos.live.in_container.stackspec import LoadBalancing
     from chaos.live.load import plan_experiment
-    from chaos.live.stackspec import LoadBalancing
     from chaos.model.files import load_experiment
 
     (tmp_path / "topo.yaml").write_text("""\

@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 
 from chaos.errors import LiveError, ToxiproxyError
-from chaos.live import stackspec
 from chaos.live.drivers.base import Action, DriverKind, Handle, InjectContext, Presence
 from chaos.live.drivers.emulator import AdminClient, EmulatorDriver, combine
 from chaos.live.drivers.toxiproxy import ToxiproxyDriver, ToxiproxyOp, toxic_params
-from chaos.live.emulator.app import Emulator
-from chaos.live.emulator.threaded import EmulatorThread
+from chaos.live.in_container import stackspec
+from chaos.live.in_container.emulator.app import Emulator
+from chaos.live.in_container.emulator.threaded import EmulatorThread
+from chaos.live.in_container.toxiproxy.model import Stream, ToxicType
+from chaos.live.in_container.toxiproxy.server import serve_in_thread
 from chaos.live.toxiproxy.client import ToxiproxyClient
-from chaos.live.toxiproxy.model import Stream, ToxicType
-from chaos.live.toxiproxy.server import serve_in_thread
 
 WAIT = 5.0
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from chaos.live.toxiproxy import proxy as proxy_mod
-from chaos.live.toxiproxy.proxy import Proxy, ProxySpec
+from chaos.live.in_container.toxiproxy import proxy as proxy_mod
+from chaos.live.in_container.toxiproxy.proxy import Proxy, ProxySpec
 
 
 def test_a_hanging_lookup_is_shared_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

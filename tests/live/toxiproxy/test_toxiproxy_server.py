@@ -1,4 +1,4 @@
-"""``python -m chaos.live.toxiproxy``: flags, config file, clean stop on SIGTERM and SIGINT."""
+"""``python -m chaos.live.in_container.toxiproxy``: flags, config file, clean stop on SIGTERM and SIGINT."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from chaos.errors import LiveError
+from chaos.live.in_container.toxiproxy.server import main, serve_in_thread
 from chaos.live.toxiproxy.client import ToxiproxyClient
-from chaos.live.toxiproxy.server import main, serve_in_thread
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -24,7 +24,7 @@ def start(*args: str) -> tuple[subprocess.Popen[str], str]:
     """Start the server on a free port; return the process and its API URL."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "chaos.live.toxiproxy", "-port", "0", *args],
+        [sys.executable, "-m", "chaos.live.in_container.toxiproxy", "-port", "0", *args],
         cwd=REPO,
         env=env,
         stderr=subprocess.PIPE,

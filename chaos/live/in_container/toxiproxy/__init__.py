@@ -1,12 +1,13 @@
-"""chaoslab's own Toxiproxy: a server speaking the official HTTP API, and a small client.
+"""chaoslab's own Toxiproxy server: the official HTTP API and toxic semantics, standard library only.
 
 No registry reachable from chaoslab's machines ships the official (Go) Toxiproxy
 server, so chaoslab ships one that implements the same HTTP API and toxic
 semantics. Any Toxiproxy client (the official Go client, toxiproxy-python, curl)
-works unchanged against either server. Standard library only: the server also
-runs inside a bare Python container.
+works unchanged against either server. It runs inside the stack's bare Python
+container (``python3 -m chaos.live.in_container.toxiproxy``); the host's typed
+client is ``chaos.live.stack.toxiproxy_client``.
 
-    model.py     enums and frozen values shared by client and server
+    model.py     enums and frozen values (the host's client uses them too)
     gojson.py    decode/encode JSON the way the Go server does (key matching, errors)
     protocol.py  API errors with the official messages and status codes
     address.py   listen-address parsing, binding and formatting as Go's net package does
@@ -17,7 +18,6 @@ runs inside a bare Python container.
     http.py      a minimal HTTP/1.1 server on asyncio streams
     api.py       the routes and handlers of the Toxiproxy API
     server.py    the server object, a background-thread runner for tests, ``main``
-    client.py    a typed client with timeouts that maps errors to ``ToxiproxyError``
 
 Importing this package imports nothing else.
 """

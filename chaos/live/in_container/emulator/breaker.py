@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chaos.breaker import BreakerState, CircuitBreaker
-from chaos.live.stackspec import Breaker as BreakerSpec
+from chaos.live.in_container.stackspec import Breaker as BreakerSpec
 
 __all__ = ["BreakerState", "CircuitBreaker", "breaker_for"]
 

@@ -26,7 +26,7 @@ import asyncio
 import random
 from collections.abc import Callable
 
-from chaos.live.stackspec import CallSpec, LoadBalancing
+from chaos.live.in_container.stackspec import CallSpec, LoadBalancing
 
 from .balancer import Balancer
 from .breaker import BreakerState, CircuitBreaker, breaker_for

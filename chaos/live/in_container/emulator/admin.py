@@ -21,16 +21,14 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from chaos.errors import InputError
-from chaos.live.stackspec import JsonFields, policy_update
+from chaos.live.in_container.stackspec import JsonFields, ServiceSpec, policy_update
 
-from .faults import ColdStart, EdgeFaults, FaultSettings
+from .calls import Edge
+from .faults import ColdStart, EdgeFaults, Faults, FaultSettings, RateLimit
 from .http import Request, Response
-
-if TYPE_CHECKING:
-    from .app import Emulator
 
 FAULT_KEYS = ("errors", "slowdown", "hang", "cold_start")
 EDGE_FAULT_KEYS = ("errors",)
@@ -46,10 +44,26 @@ def error_response(status: int, message: str) -> Response:
     return json_response(status, {"error": message})
 
 
+class Served(Protocol):
+    """What the routes read and change on the replica they serve (``app.Emulator``, which owns an Admin:
+    a protocol here, so that this module need not import the app that imports it)."""
+
+    service: ServiceSpec
+    replica: int
+    faults: Faults
+    admission: RateLimit
+    edges: dict[str, Edge]
+    clock: Callable[[], float]
+
+    def metrics_json(self) -> dict[str, Any]: ...
+
+    def state_json(self) -> dict[str, Any]: ...
+
+
 class Admin:
     """Routes other than ``/work`` for one emulator."""
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Served) -> None:
         self.emulator = emulator
         self.routes: dict[tuple[str, str], Callable[[Request], Response]] = {
             ("GET", "/health"): self.health,

@@ -10,7 +10,7 @@ import random
 from collections.abc import Awaitable, Callable
 from statistics import NormalDist
 
-from chaos.live.stackspec import Dist, ServiceTime
+from chaos.live.in_container.stackspec import Dist, ServiceTime
 
 _TAIL_Q = {"p90": 0.90, "p95": 0.95, "p99": 0.99}
 

@@ -1,4 +1,5 @@
-"""``python3 -m chaos.live.emulator --stack FILE --service NAME [--replica N]``: run one replica until SIGTERM."""
+"""``python3 -m chaos.live.in_container.emulator --stack FILE --service NAME [--replica N]``:
+run one replica until SIGTERM."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ import sys
 from collections.abc import Sequence
 
 from chaos.errors import ChaosError
-from chaos.live import stackspec
+from chaos.live.in_container import stackspec
 
 from .app import Emulator
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python3 -m chaos.live.emulator",
+        prog="python3 -m chaos.live.in_container.emulator",
         description="Emulate one replica of one service of a chaoslab stack (workers, queue, calls, faults).")
     parser.add_argument("--stack", default=stackspec.DEFAULT_PATH,
                         help=f"the stack spec (default: {stackspec.DEFAULT_PATH})")

@@ -1,4 +1,4 @@
-"""``python3 -m chaos.live.probe URL``: exit 0 when URL answers 200, else 1. The containers' health check.
+"""``python3 -m chaos.live.in_container.probe URL``: exit 0 when URL answers 200, else 1. The containers' health check.
 
 Standard library only, and deliberately not urllib: the check runs every few seconds in every
 container of a stack, and importing urllib (http.client, email, ssl) costs several times the
@@ -28,7 +28,7 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python3 -m chaos.live.probe URL", file=sys.stderr)
+        print("usage: python3 -m chaos.live.in_container.probe URL", file=sys.stderr)
         return 2
     return 0 if healthy(argv[0]) else 1
 

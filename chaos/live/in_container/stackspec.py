@@ -1,10 +1,9 @@
 """The stack spec: what every container of a live stack needs to know, as one JSON file.
 
-Generated on the host from a Topology (:func:`from_topology`) and mounted into every
-container as ``/etc/chaoslab/stack.json``; the service emulator reads it with
-:func:`load`. The emulator's image has only the standard library, so this module
-imports nothing outside it: :func:`from_topology` imports the model lazily, from
-``chaos.live.stackspec_build``.
+Generated on the host from a Topology (``chaos.live.stackspec_build``) and mounted into
+every container as ``/etc/chaoslab/stack.json``; the service emulator reads it with
+:func:`load`. It runs in the emulator's container, which has the standard library alone,
+so it imports nothing outside it; the host's builder imports the model (and PyYAML).
 
 Shape (durations in seconds, keys ending in ``_s``)::
 
@@ -28,18 +27,15 @@ from __future__ import annotations
 import enum
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from chaos.choices import CallMode, Dist, Jitter, LoadBalancing, stages
 from chaos.errors import InputError, Location
-
-if TYPE_CHECKING:  # only for the signature of from_topology; never imported at run time here
-    from chaos.model.topology import Topology
 
 VERSION = 1
 DEFAULT_PATH = "/etc/chaoslab/stack.json"
@@ -527,21 +523,7 @@ class JsonFields:
             raise self.fail(unknown[0], f"unknown key '{unknown[0]}' (valid here: {valid})")
 
 
-# --------------------------------------------------------------------------- building
-
-UrlsFor = Callable[[str, str, int], tuple[str, str]]
-"""``urls_for(caller, callee, replica)`` -> ``(url, proxy name)`` for replica 1..n of the callee."""
-
-
-def from_topology(topology: Topology, bounds: tuple[float, ...], urls_for: UrlsFor) -> StackSpec:
-    """The stack spec of a Topology; each call reaches replica N of its callee at ``urls_for(caller, callee, N)``.
-
-    Imports the model (and so PyYAML) only when called: this module must stay importable
-    in the emulator's container, which has the standard library alone.
-    """
-    from chaos.live.stackspec_build import build
-
-    return build(topology, bounds, urls_for)
+# --------------------------------------------------------------------------- changes made live (admin API)
 
 
 def policy_update(current: CallSpec, body: Mapping[str, Any], source: str) -> CallSpec:

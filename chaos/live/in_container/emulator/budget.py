@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chaos.live.stackspec import TOKEN_CAP, Jitter, Retries
+from chaos.live.in_container.stackspec import TOKEN_CAP, Jitter, Retries
 
 
 def backoff_delay(retry: int, policy: Retries, rand: Callable[[], float]) -> float:

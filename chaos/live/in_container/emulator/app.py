@@ -27,7 +27,7 @@ from http import HTTPStatus
 from typing import Any
 
 from chaos.errors import InputError, LiveError
-from chaos.live.stackspec import StackSpec
+from chaos.live.in_container.stackspec import StackSpec
 
 from .admin import Admin, error_response
 from .calls import CANCEL_HEADER, CAUSE_HEADER, WORK_PATH, Edge

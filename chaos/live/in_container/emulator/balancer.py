@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chaos.live.stackspec import LoadBalancing
+from chaos.live.in_container.stackspec import LoadBalancing
 
 HOLD_S = 1.0
 

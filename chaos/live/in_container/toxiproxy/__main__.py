@@ -1,5 +1,5 @@
 """``python -m chaos.live.toxiproxy``: run the Toxiproxy-compatible server."""
 
-from chaos.live.toxiproxy.server import main
+from chaos.live.in_container.toxiproxy.server import main
 
 raise SystemExit(main())
