@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chaos.live.toxiproxy.client import ToxiproxyClient  # noqa: E402
+from chaos.live.stack.toxiproxy_client import ToxiproxyClient  # noqa: E402
 from chaos.run import latency_bounds  # noqa: E402
 
 MAX_REQUESTS = 5000
@@ -142,7 +142,7 @@ def loopback(n: int) -> None:
 
 
 def in_docker(n: int) -> None:
-    from chaos.live import stack
+    from chaos.live.stack import emulator_stack as stack
     from chaos.model.distributions import Constant
     from chaos.model.topology import Entrypoint, Service, Topology
 

@@ -60,7 +60,7 @@ def _load_topology_or_experiment(path: Path) -> tuple[Any, tuple[float, ...] | N
 
 
 def cmd_stack_up(args: argparse.Namespace) -> int:
-    from chaos.live.stack import DEFAULT_STACKS_DIR, up
+    from chaos.live.stack.emulator_stack import DEFAULT_STACKS_DIR, up
 
     topology, bounds = _load_topology_or_experiment(args.topology)
     directory = args.dir or DEFAULT_STACKS_DIR / topology.name
@@ -82,7 +82,7 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
 def cmd_stack_down(args: argparse.Namespace) -> int:
     import time
 
-    from chaos.live.stack import down, find_stack_dir
+    from chaos.live.stack.emulator_stack import down, find_stack_dir
 
     directory = find_stack_dir(args.dir)
     started = time.monotonic()
@@ -92,8 +92,8 @@ def cmd_stack_down(args: argparse.Namespace) -> int:
 
 
 def cmd_stack_status(args: argparse.Namespace) -> int:
-    from chaos.live.stack import find_stack_dir, inspect_stack
-    from chaos.live.state import read_state
+    from chaos.live.stack.emulator_stack import find_stack_dir, inspect_stack
+    from chaos.live.stack.state import read_state
 
     directory = find_stack_dir(args.dir)
     state = read_state(directory)
@@ -127,7 +127,7 @@ def _images(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_images_build(args: argparse.Namespace) -> int:
-    from chaos.live.images import build_runtime_image
+    from chaos.live.stack.images import build_runtime_image
 
     image = build_runtime_image(args.base)
     print(f"{image.tag} on {image.base} ({'built' if image.built else 'already present'}, id {image.image_id[:19]})")
@@ -178,14 +178,14 @@ def _faults(sub: argparse._SubParsersAction) -> None:
 
 
 def _experiment_and_stack(args: argparse.Namespace) -> tuple[Any, Any]:
-    from chaos.live.stack import find_stack_dir
-    from chaos.live.state import read_state
+    from chaos.live.stack.emulator_stack import find_stack_dir
+    from chaos.live.stack.state import read_state
     from chaos.model.files import load_experiment
 
     experiment = load_experiment(args.experiment)
     target = getattr(experiment, "live", None)
     if target is not None:
-        from chaos.live.user_stack import resolve, user_stack
+        from chaos.live.stack.user_stack import resolve, user_stack
         state = user_stack(target, experiment.topology)
         if args.func is cmd_faults_run and not getattr(args, "dry_run", False):
             state = resolve(state, target, allow_remote=args.allow_remote)
@@ -253,7 +253,7 @@ def _topology(sub: argparse._SubParsersAction) -> None:
 
 def cmd_topology_from_compose(args: argparse.Namespace) -> int:
     from chaos.errors import InputError
-    from chaos.live.from_compose import from_compose
+    from chaos.live.stack.from_compose import from_compose
 
     text = from_compose(args.compose_file, args.name)
     if args.out is None:

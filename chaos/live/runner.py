@@ -42,7 +42,7 @@ from chaos.live.drivers.base import Action, Driver, DriverKind, Handle, InjectCo
 from chaos.live.drivers.fake import FakeDriver
 from chaos.live.drivers.routes import plan_all
 from chaos.live.journal import Journal, NullJournal, OpenFault, iter_open
-from chaos.live.state import StackState
+from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
 from chaos.model.parsing import model_fields
 from chaos.model.scope import Scope
@@ -194,7 +194,7 @@ class FaultRunner:
         self.on_event = on_event or (lambda t, text: None)
         if not stack.resolved:
             raise RunError(f"the containers of stack '{stack.name}' were not looked up",
-                           hint="resolve a user's stack first (chaos.live.user_stack.resolve)")
+                           hint="resolve a user's stack first (chaos.live.stack.user_stack.resolve)")
         self.actions = plan_all(experiment, stack, with_load=with_load)
         self._faults = {a.id: f for a, f in zip(self.actions, experiment.fault_list, strict=True)}
         self.phase = Phase.READY
@@ -497,10 +497,10 @@ def revert_error(failures: Sequence[tuple[Handle, ChaosError, Driver]], run_dir:
 
 def default_drivers(stack: StackState, run_id: str, *, allow_remote: bool = False) -> dict[DriverKind, Driver]:
     """The real drivers for ``stack``. Refuses a Docker host that is not local before anything else."""
-    from chaos.live.docker_env import docker_host_from_env, require_local
     from chaos.live.drivers.docker import DockerDriver
     from chaos.live.drivers.emulator import EmulatorDriver
     from chaos.live.drivers.toxiproxy import ToxiproxyDriver
+    from chaos.live.stack.docker_env import docker_host_from_env, require_local
 
     require_local(docker_host_from_env(), allow_remote=allow_remote)
     docker = DockerDriver(run_id, allow_remote=allow_remote)
@@ -618,10 +618,10 @@ def _recovery_driver(fault: OpenFault, built: dict[DriverKind, Driver], allow_re
 
 
 def _fresh_drivers(run_id: str, allow_remote: bool) -> dict[DriverKind, Driver]:
-    from chaos.live.docker_env import docker_host_from_env, require_local
     from chaos.live.drivers.docker import DockerDriver
     from chaos.live.drivers.emulator import EmulatorDriver
     from chaos.live.drivers.toxiproxy import ToxiproxyDriver
+    from chaos.live.stack.docker_env import docker_host_from_env, require_local
 
     require_local(docker_host_from_env(), allow_remote=allow_remote)
     docker = DockerDriver(run_id, allow_remote=allow_remote)

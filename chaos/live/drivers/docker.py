@@ -31,10 +31,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from chaos.errors import DockerError, EngineUnavailable
-from chaos.live.docker_env import Engine, connect, import_sdk
 from chaos.live.drivers.base import Action, DriverKind, Handle, Holds, InjectContext, Presence
-from chaos.live.drivers.emulator import AdminClient
 from chaos.live.in_container.probe import healthy
+from chaos.live.stack.docker_env import Engine, connect, import_sdk
+from chaos.live.stack.emulator_client import AdminClient
 
 CPU_PERIOD = 100_000  # microseconds: Docker's default CFS period
 HEALTHY_TIMEOUT = 60.0

@@ -54,7 +54,7 @@ from chaos.live.drivers.docker import DockerOp
 from chaos.live.drivers.emulator import EmulatorOp
 from chaos.live.drivers.toxiproxy import ToxiproxyOp, toxic_params
 from chaos.live.in_container.toxiproxy.model import Stream, ToxicType
-from chaos.live.state import StackState
+from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
 from chaos.model.faults import AnyFault, FaultKind, TargetKind
 from chaos.model.scope import split_edge

@@ -17,7 +17,7 @@ from typing import Any
 from chaos.errors import ToxiproxyError
 from chaos.live.drivers.base import Action, ContainerProbe, DriverKind, Handle, Holds, InjectContext, Presence, no_probe
 from chaos.live.in_container.toxiproxy.model import Stream, ToxicType
-from chaos.live.toxiproxy.client import ToxiproxyClient
+from chaos.live.stack.toxiproxy_client import ToxiproxyClient
 
 
 class ToxiproxyOp(enum.Enum):

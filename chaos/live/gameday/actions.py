@@ -47,8 +47,8 @@ from chaos.live.drivers.base import Action, DriverKind
 from chaos.live.drivers.docker import DockerOp
 from chaos.live.drivers.emulator import EmulatorOp
 from chaos.live.in_container.stackspec import StackSpec
-from chaos.live.stack import EMULATOR_PORT, replica_service
-from chaos.live.state import StackState
+from chaos.live.stack.emulator_stack import EMULATOR_PORT, replica_service
+from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
 from chaos.model.faults import FaultKind
 from chaos.model.playbook import (
@@ -219,7 +219,7 @@ def _scale(live: LiveStack, step: Step, action: Scale) -> str:
 
 
 def _set_call(live: LiveStack, step: Step, action: SetCall) -> str:
-    from chaos.live.stackspec_build import breaker, retries
+    from chaos.live.stack.stackspec_build import breaker, retries
 
     caller, callee = split_edge(action.edge) or ("", "")
     policy: dict[str, Any] = {}
@@ -245,7 +245,7 @@ def _shed_load(live: LiveStack, step: Step, action: ShedLoad) -> str:
 
 
 def baseline_policy(call: Call) -> dict[str, Any]:
-    from chaos.live.stackspec_build import breaker, retries
+    from chaos.live.stack.stackspec_build import breaker, retries
 
     found = breaker(call.circuit_breaker)
     return {"timeout_s": call.timeout, "retries": retries(call.retries).to_json(),

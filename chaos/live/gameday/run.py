@@ -27,7 +27,6 @@ from typing import Any, TextIO
 
 from chaos.analysis import windows
 from chaos.errors import ChaosError, RevertError
-from chaos.live.compose import LeftoverNetwork
 from chaos.live.drivers.base import Action, DriverKind, Handle, InjectContext
 from chaos.live.gameday.actions import LiveStack, check_playbook, perform
 from chaos.live.gameday.clock import RunClock, Scheduler
@@ -36,7 +35,8 @@ from chaos.live.gameday.measure import Assembler, EntryRef, LoadSecond, ReplicaR
 from chaos.live.gameday.scrape import Scrape, Scraper, Target, TargetKind
 from chaos.live.gameday.stacks import StackHandle
 from chaos.live.runner import DEFAULT_ABORT, AbortRule, FaultRunner, Phase
-from chaos.live.state import StackState
+from chaos.live.stack.compose import LeftoverNetwork
+from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
 from chaos.model.playbook import Playbook
 from chaos.model.scope import Scope
@@ -376,7 +376,7 @@ class GameDay:
     def _calibration(self) -> dict[str, Any]:
         """What ``chaoslab calibrate`` needs and result.json does not hold: per-second own-time and
         server-latency histograms of every service, and where the topology came from."""
-        from chaos.live.stackspec_build import service_time
+        from chaos.live.stack.stackspec_build import service_time
         from chaos.model.parsing import where_of
 
         topo = self.experiment.topology
@@ -405,8 +405,8 @@ def run_game_day(experiment: Experiment, playbook: Playbook | None, options: Run
                  say: Callable[[str], None] = print) -> Outcome:
     """Check, bring the stack up (or find it), run, take it down unless asked to keep it."""
     from chaos.live.gameday.stacks import open_stack, planned_state, user_state
-    from chaos.live.stack import COMPOSE_FILE
-    from chaos.live.state import STATE_FILE, read_state
+    from chaos.live.stack.emulator_stack import COMPOSE_FILE
+    from chaos.live.stack.state import STATE_FILE, read_state
     from chaos.run import latency_bounds
     from chaos.sim.simulation import thresholds
 

@@ -1,6 +1,6 @@
 """What runs *inside* the containers of a live stack: standard library only.
 
-chaoslab's runtime image (``chaos.live.stack.images``) is a bare Python 3 with these
+chaoslab's runtime image (``chaos.live.stack.emulator_stack.images``) is a bare Python 3 with these
 sources copied in and nothing pip-installed, so every module below imports only the
 standard library, this package, and the few stdlib-only modules of ``chaos`` that both
 engines share (``chaos.errors``, ``chaos.choices``, ``chaos.breaker``);
@@ -12,7 +12,7 @@ engines share (``chaos.errors``, ``chaos.choices``, ``chaos.breaker``);
     http.py       the HTTP/1.1 layer both servers speak (and the emulator's client side)
     probe.py      the containers' health check: ``python3 -m chaos.live.in_container.probe URL``
 
-The host talks to these servers over HTTP only (its clients are in ``chaos.live.stack``);
+The host talks to these servers over HTTP only (its clients are in ``chaos.live.stack.emulator_stack``);
 it may import the values defined here (the stack spec, the toxic types), never the reverse.
 
 Importing this package imports nothing else.

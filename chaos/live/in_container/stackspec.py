@@ -1,6 +1,6 @@
 """The stack spec: what every container of a live stack needs to know, as one JSON file.
 
-Generated on the host from a Topology (``chaos.live.stackspec_build``) and mounted into
+Generated on the host from a Topology (``chaos.live.stack.stackspec_build``) and mounted into
 every container as ``/etc/chaoslab/stack.json``; the service emulator reads it with
 :func:`load`. It runs in the emulator's container, which has the standard library alone,
 so it imports nothing outside it; the host's builder imports the model (and PyYAML).

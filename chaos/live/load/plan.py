@@ -135,7 +135,7 @@ def plan_load(topology: Topology, profile: tuple[Segment, ...], urls: Mapping[st
     or on '*' while the spike lasts. ``max_requests`` defaults to well above what the
     profile can produce, so it stops only a runaway generator.
     """
-    from chaos.live.stackspec_build import retries as spec_retries  # the model side: PyYAML
+    from chaos.live.stack.stackspec_build import retries as spec_retries  # the model side: PyYAML
 
     lists = {name: (value,) if isinstance(value, str) else tuple(value) for name, value in urls.items()}
     _check_urls(topology, lists)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import chaos
-from chaos.live import images
-from chaos.live.docker_env import Engine
+from chaos.live.stack import images
+from chaos.live.stack.docker_env import Engine
 
 
 def docker_run(image: str, *command: str, timeout: float = 60) -> str:

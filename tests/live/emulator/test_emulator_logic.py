@@ -267,7 +267,7 @@ def test_histogram_buckets_exactly_as_the_simulator_recorder():
     ServiceTime(Dist.LOGNORMAL, median=0.01, tail="p90", tail_s=0.03),
 ])
 def test_draws_have_the_mean_and_quantiles_of_the_model_distribution(spec):
-    from chaos.live.stackspec_build import service_time
+    from chaos.live.stack.stackspec_build import service_time
     from chaos.model.distributions import Constant, Exponential, LogNormal  # the oracle
 
     model = {Dist.CONSTANT: lambda: Constant(spec.value), Dist.EXPONENTIAL: lambda: Exponential(spec.mean),

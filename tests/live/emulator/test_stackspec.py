@@ -25,7 +25,7 @@ def routes(caller: str, callee: str, n: int) -> tuple[str, str]:
 
 @pytest.fixture
 def shop() -> stackspec.StackSpec:
-    from chaos.live.stackspec_build import build
+    from chaos.live.stack.stackspec_build import build
     from chaos.model.files import load_topology
     from chaos.run import latency_bounds
 

@@ -12,7 +12,7 @@ from chaos.errors import InputError, LiveError
 from chaos.live.drivers.base import Action, DriverKind
 from chaos.live.gameday.actions import LIVE_ACTIONS, LiveStack, check_playbook, perform
 from chaos.live.gameday.stacks import expected_spec, planned_state
-from chaos.live.user_stack import user_stack
+from chaos.live.stack.user_stack import user_stack
 from chaos.model.experiment import Experiment
 from chaos.model.files import load, load_experiment
 from chaos.model.live_target import LiveTarget

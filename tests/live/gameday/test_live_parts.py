@@ -26,7 +26,7 @@ from chaos.live.in_container.emulator.app import Emulator
 from chaos.live.in_container.emulator.threaded import EmulatorThread
 from chaos.live.journal import JOURNAL_FILE, iter_open, read_events
 from chaos.live.runner import FaultRunner, ManualClock
-from chaos.live.state import StackState
+from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
 from chaos.run import latency_bounds
 

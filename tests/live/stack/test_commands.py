@@ -11,7 +11,7 @@ import pytest
 
 from chaos.cli import main
 from chaos.live.journal import Journal
-from chaos.live.state import StackState, write_state
+from chaos.live.stack.state import StackState, write_state
 
 TRIO = Path(__file__).with_name("trio.yaml")
 
@@ -104,7 +104,7 @@ def test_toxiproxy_serve_runs_the_server_until_sigterm(tmp_path: Path) -> None:
     import socket
     import time
 
-    from chaos.live.toxiproxy.client import ToxiproxyClient
+    from chaos.live.stack.toxiproxy_client import ToxiproxyClient
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

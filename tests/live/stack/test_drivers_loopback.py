@@ -14,14 +14,15 @@ import pytest
 
 from chaos.errors import LiveError, ToxiproxyError
 from chaos.live.drivers.base import Action, DriverKind, Handle, InjectContext, Presence
-from chaos.live.drivers.emulator import AdminClient, EmulatorDriver, combine
+from chaos.live.drivers.emulator import EmulatorDriver, combine
 from chaos.live.drivers.toxiproxy import ToxiproxyDriver, ToxiproxyOp, toxic_params
 from chaos.live.in_container import stackspec
 from chaos.live.in_container.emulator.app import Emulator
 from chaos.live.in_container.emulator.threaded import EmulatorThread
 from chaos.live.in_container.toxiproxy.model import Stream, ToxicType
 from chaos.live.in_container.toxiproxy.server import serve_in_thread
-from chaos.live.toxiproxy.client import ToxiproxyClient
+from chaos.live.stack.emulator_client import AdminClient
+from chaos.live.stack.toxiproxy_client import ToxiproxyClient
 
 WAIT = 5.0
 

@@ -24,7 +24,7 @@ from chaos.live.runner import (
     recover,
     run_fault_schedule,
 )
-from chaos.live.state import StackState
+from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
 from chaos.model.scope import Scope
 

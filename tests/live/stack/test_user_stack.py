@@ -12,8 +12,8 @@ import yaml
 from chaos.errors import InputError
 from chaos.live.drivers.base import DriverKind
 from chaos.live.drivers.routes import check_live, plan_all
-from chaos.live.state import StackKind
-from chaos.live.user_stack import user_stack
+from chaos.live.stack.state import StackKind
+from chaos.live.stack.user_stack import user_stack
 from chaos.model.experiment import Experiment
 from chaos.model.live_target import LiveTarget, default_project_name
 from chaos.model.parsing import Context, convert

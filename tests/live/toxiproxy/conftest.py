@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 
 from chaos.live.in_container.toxiproxy.server import RunningServer, serve_in_thread
-from chaos.live.toxiproxy.client import ToxiproxyClient
+from chaos.live.stack.toxiproxy_client import ToxiproxyClient
 
 WAIT = 3.0  # the longest any single socket wait in these tests may take
 

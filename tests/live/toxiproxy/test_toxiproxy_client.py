@@ -13,7 +13,7 @@ import pytest
 from chaos.errors import ToxiproxyError
 from chaos.live.in_container.toxiproxy.model import Stream, ToxicType
 from chaos.live.in_container.toxiproxy.server import serve_in_thread
-from chaos.live.toxiproxy.client import ProxyConfig, Toxic, ToxiproxyClient
+from chaos.live.stack.toxiproxy_client import ProxyConfig, Toxic, ToxiproxyClient
 
 
 def test_lifecycle_with_typed_values(client, echo_server, net):

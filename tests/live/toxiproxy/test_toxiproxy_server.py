@@ -15,7 +15,7 @@ import pytest
 
 from chaos.errors import LiveError
 from chaos.live.in_container.toxiproxy.server import main, serve_in_thread
-from chaos.live.toxiproxy.client import ToxiproxyClient
+from chaos.live.stack.toxiproxy_client import ToxiproxyClient
 
 REPO = Path(__file__).resolve().parents[3]
 

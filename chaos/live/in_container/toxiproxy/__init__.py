@@ -5,7 +5,7 @@ server, so chaoslab ships one that implements the same HTTP API and toxic
 semantics. Any Toxiproxy client (the official Go client, toxiproxy-python, curl)
 works unchanged against either server. It runs inside the stack's bare Python
 container (``python3 -m chaos.live.in_container.toxiproxy``); the host's typed
-client is ``chaos.live.stack.toxiproxy_client``.
+client is ``chaos.live.stack.emulator_stack.toxiproxy_client``.
 
     model.py     enums and frozen values (the host's client uses them too)
     gojson.py    decode/encode JSON the way the Go server does (key matching, errors)

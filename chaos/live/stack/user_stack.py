@@ -1,4 +1,4 @@
-"""A user's own Compose stack as a :class:`~chaos.live.state.StackState`, from a LiveTarget mapping.
+"""A user's own Compose stack as a :class:`~chaos.live.stack.state.StackState`, from a LiveTarget mapping.
 
 :func:`user_stack` needs no engine (so an experiment can be checked anywhere);
 :func:`resolve` asks Compose which containers run each mapped service, as the fault
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from chaos.errors import DockerError
-from chaos.live.state import EntryState, ProxyState, ReplicaState, StackKind, StackState
+from chaos.live.stack.state import EntryState, ProxyState, ReplicaState, StackKind, StackState
 from chaos.model.live_target import LiveTarget
 from chaos.model.topology import Topology
 
@@ -33,7 +33,7 @@ def user_stack(target: LiveTarget, topology: Topology) -> StackState:
 def resolve(state: StackState, target: LiveTarget, *, environ: Mapping[str, str] | None = None,
             allow_remote: bool = False) -> StackState:
     """Look up the containers of every mapped Compose service (``docker compose ps``)."""
-    from chaos.live.compose import open_project
+    from chaos.live.stack.compose import open_project
 
     project = open_project(state.name, state.compose_file, environ=environ, allow_remote=allow_remote)
     statuses = project.ps()

@@ -1,4 +1,4 @@
-"""Find the Docker engine, refuse one that is not on this machine, and say why live runs cannot start.
+"""Find the Docker engine, and refuse one that is not on this machine.
 
 chaoslab's live mode kills, pauses and disconnects containers. Pointed at a
 remote engine (a shared CI host, a production box reached through an
@@ -7,7 +7,7 @@ host that is neither a local socket nor a loopback address is refused before
 any connection is made, unless the caller passes ``allow_remote=True``.
 
 The Docker SDK (``pip install chaoslab[live]``) is imported only when a
-connection is wanted, so ``import chaos.live.docker_env`` works without it.
+connection is wanted, so ``import chaos.live.stack.docker_env`` works without it.
 """
 
 from __future__ import annotations
@@ -74,17 +74,6 @@ class EngineInfo:
     api_version: str
     storage_driver: str
     kernel_version: str
-
-
-@dataclass(frozen=True)
-class Readiness:
-    """Whether live runs can start here and, when not, a reason fit for a pytest skip."""
-
-    ready: bool
-    reason: str
-
-    def __bool__(self) -> bool:
-        return self.ready
 
 
 @dataclass(frozen=True)
@@ -184,28 +173,6 @@ def connect(*, environ: Mapping[str, str] | None = None, allow_remote: bool = Fa
             client.close()
         raise _unreachable(host, exc) from exc
     return Engine(host=host, client=client, info=info)
-
-
-def live_readiness(
-    *, environ: Mapping[str, str] | None = None, allow_remote: bool = False, require_compose: bool = True
-) -> Readiness:
-    """Whether live tests and runs can start here; never raises for a missing piece.
-
-    Checks, in order: the host is local (or allowed), the SDK imports, the
-    engine answers, and (if ``require_compose``) a Compose command line exists.
-    """
-    # Imported here because compose imports this module for DockerHost.
-    from chaos.live import compose
-
-    try:
-        with connect(environ=environ, allow_remote=allow_remote, timeout=10.0) as engine:
-            detail = f"Docker engine {engine.info.server_version} at {engine.host.url}"
-        if require_compose:
-            tool = compose.find_compose(environ=environ)
-            detail += f", {tool.describe()}"
-    except EngineUnavailable as exc:
-        return Readiness(False, str(exc).replace("\n", " "))
-    return Readiness(True, detail)
 
 
 def _host_kind(scheme: str, url: str) -> HostKind:

@@ -7,7 +7,7 @@ Two images:
   ``sh`` and ``wget`` in health checks), the .debs are downloaded into a cache,
   unpacked into a merged-/usr root filesystem and imported with
   ``docker import``. It takes seconds and needs only apt and an engine.
-* the **runtime image**: ``chaos/live/Dockerfile`` on top of a base, with the
+* the **runtime image**: ``chaos/live/stack/Dockerfile`` on top of a base, with the
   ``chaos`` sources copied in (containers run standard-library code only). Its
   tag carries chaoslab's version and a hash of the sources, the Dockerfile and
   the base image's id, so a stale image is never reused.
@@ -32,7 +32,7 @@ from urllib.parse import unquote
 
 import chaos
 from chaos.errors import DockerError, EngineUnavailable
-from chaos.live.docker_env import Engine, connect, import_sdk
+from chaos.live.stack.docker_env import Engine, connect, import_sdk
 
 BASE_IMAGE = "chaoslab/python-base:bookworm"
 OFFICIAL_BASE_IMAGE = "python:3.11-slim"

@@ -9,6 +9,8 @@ Nothing is ever pulled: chaoslab's images are built locally (``images.py``),
 and a missing image must be a clear error, not a hung pull from a registry the
 machine cannot reach. v1 has no pull policy, so :meth:`ComposeProject.up`
 checks first that every image the file names exists in the engine.
+
+:func:`live_readiness` says whether live runs can start here at all (engine and Compose).
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from chaos.errors import DockerError, EngineUnavailable, InputError, Location
-from chaos.live.docker_env import ENGINE_HINT, SDK_HINT, DockerHost, docker_host_from_env, require_local
+from chaos.live.stack.docker_env import (
+    ENGINE_HINT,
+    SDK_HINT,
+    DockerHost,
+    connect,
+    docker_host_from_env,
+    require_local,
+)
 
 PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 STDERR_TAIL_LINES = 25
@@ -91,6 +100,36 @@ class ContainerStatus:
     @property
     def has_failed(self) -> bool:
         return self.state in ("exited", "dead") or self.health is Health.UNHEALTHY
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Whether live runs can start here and, when not, a reason fit for a pytest skip."""
+
+    ready: bool
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.ready
+
+
+def live_readiness(
+    *, environ: Mapping[str, str] | None = None, allow_remote: bool = False, require_compose: bool = True
+) -> Readiness:
+    """Whether live tests and runs can start here; never raises for a missing piece.
+
+    Checks, in order: the host is local (or allowed), the SDK imports, the
+    engine answers, and (if ``require_compose``) a Compose command line exists.
+    """
+    try:
+        with connect(environ=environ, allow_remote=allow_remote, timeout=10.0) as engine:
+            detail = f"Docker engine {engine.info.server_version} at {engine.host.url}"
+        if require_compose:
+            tool = find_compose(environ=environ)
+            detail += f", {tool.describe()}"
+    except EngineUnavailable as exc:
+        return Readiness(False, str(exc).replace("\n", " "))
+    return Readiness(True, detail)
 
 
 def find_compose(*, environ: Mapping[str, str] | None = None, timeout: float = 15.0) -> ComposeTool:
@@ -187,7 +226,7 @@ class ComposeProject:
             raise DockerError(
                 f"project {self.name}: image(s) not present in the engine: {', '.join(missing)} "
                 "(Compose would try to pull them, and chaoslab never pulls)",
-                hint="build them first (chaos.live.images.ensure_images, or docker build/import)",
+                hint="build them first (chaos.live.stack.images.ensure_images, or docker build/import)",
             )
 
     def wait_ready(self, *, timeout: float = 60.0, poll: float = 0.5) -> tuple[ContainerStatus, ...]:

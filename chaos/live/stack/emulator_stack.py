@@ -14,8 +14,8 @@ Every call between services goes through Toxiproxy (``http://toxiproxy:<port>``)
 does the load: each entrypoint's target replica has a proxy (``client--gateway-1``)
 published on 127.0.0.1. That is what lets network faults hit one edge and not another.
 
-Compose is driven through ``chaos.live.compose`` (never pulls: images are built locally by
-``chaos.live.images``). Bringing a stack up waits until every container is healthy, up to a
+Compose is driven through ``chaos.live.stack.compose`` (never pulls: images are built locally by
+``chaos.live.stack.images``). Bringing a stack up waits until every container is healthy, up to a
 deadline, and a stack that does not get there is taken down again.
 """
 
@@ -35,7 +35,7 @@ from typing import Any
 
 import chaos
 from chaos.errors import DockerError, InputError
-from chaos.live.state import (
+from chaos.live.stack.state import (
     CLIENT,
     STATE_FILE,
     EntryState,
@@ -383,7 +383,7 @@ def write_files(plan: StackPlan, directory: Path, bounds: Sequence[float] | None
 
 def stack_spec_json(plan: StackPlan, bounds: Sequence[float] | None) -> str:
     """``stack.json``: each call reaches callee replica N through the proxy planned for it."""
-    from chaos.live.stackspec_build import build
+    from chaos.live.stack.stackspec_build import build
     from chaos.run import latency_bounds
 
     proxies = {(p.caller, p.callee, p.replica): p for p in plan.proxies}
@@ -410,9 +410,9 @@ def up(topology: Topology, directory: Path, *, project: str | None = None, toxip
     A stack that does not become healthy within ``ready_timeout`` is taken down again; the
     error names the failing containers with the tail of their logs.
     """
-    from chaos.live.compose import open_project
-    from chaos.live.docker_env import connect
-    from chaos.live.images import ensure_images
+    from chaos.live.stack.compose import open_project
+    from chaos.live.stack.docker_env import connect
+    from chaos.live.stack.images import ensure_images
 
     started = time.monotonic()
     env = dict(os.environ if environ is None else environ)
@@ -443,8 +443,8 @@ def up(topology: Topology, directory: Path, *, project: str | None = None, toxip
 
 def down(directory: Path, *, allow_remote: bool = False, environ: Mapping[str, str] | None = None) -> StackState:
     """Stop and remove the stack's containers and network. The files stay, so ``up`` can run again."""
-    from chaos.live.compose import open_project
-    from chaos.live.docker_env import docker_host_from_env, require_local
+    from chaos.live.stack.compose import open_project
+    from chaos.live.stack.docker_env import docker_host_from_env, require_local
 
     state = read_state(directory)
     require_local(docker_host_from_env(environ), allow_remote=allow_remote)
@@ -481,7 +481,7 @@ def inspect_stack(state: StackState, *, allow_remote: bool = False) -> StackRepo
     Toxiproxy must hold exactly the planned proxies, enabled and without toxics; each
     emulator must report no admin fault; no chaoslab iptables rule may remain.
     """
-    from chaos.live.docker_env import connect
+    from chaos.live.stack.docker_env import connect
 
     lines: list[str] = []
     problems: list[str] = []
@@ -498,7 +498,7 @@ def inspect_stack(state: StackState, *, allow_remote: bool = False) -> StackRepo
 
 
 def _container_line(engine: Any, name: str, state: StackState, problems: list[str]) -> str:
-    from chaos.live.docker_env import import_sdk
+    from chaos.live.stack.docker_env import import_sdk
 
     try:
         container = engine.client.containers.get(name)
@@ -536,7 +536,7 @@ def _chaoslab_rules(pid: int) -> list[str]:
 
 def _toxiproxy_problems(state: StackState) -> list[str]:
     from chaos.errors import ToxiproxyError
-    from chaos.live.toxiproxy.client import ToxiproxyClient
+    from chaos.live.stack.toxiproxy_client import ToxiproxyClient
 
     if state.toxiproxy_api is None:
         return []
@@ -554,7 +554,7 @@ def _toxiproxy_problems(state: StackState) -> list[str]:
 
 def _admin_problems(state: StackState) -> list[str]:
     from chaos.errors import LiveError
-    from chaos.live.drivers.emulator import AdminClient
+    from chaos.live.stack.emulator_client import AdminClient
 
     problems = []
     clean = {"errors": 0.0, "slowdown": 1.0, "hang": False}
