@@ -194,7 +194,7 @@ def _experiment_and_stack(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def cmd_faults_check(args: argparse.Namespace) -> int:
-    from chaos.live.drivers.routes import check_live, plan
+    from chaos.live.faults.drivers.routes import check_live, plan
 
     experiment, state = _experiment_and_stack(args)
     problems = check_live(experiment, state, with_load=False)
@@ -207,7 +207,7 @@ def cmd_faults_check(args: argparse.Namespace) -> int:
 
 
 def cmd_faults_run(args: argparse.Namespace) -> int:
-    from chaos.live.runner import DEFAULT_ABORT, run_fault_schedule
+    from chaos.live.faults.runner import DEFAULT_ABORT, run_fault_schedule
 
     experiment, state = _experiment_and_stack(args)
     run_dir = args.run_dir or Path("runs") / f"{experiment.name}-live"
@@ -227,7 +227,7 @@ def _recover(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
-    from chaos.live.runner import recover
+    from chaos.live.faults.runner import recover
 
     done = recover(args.run_dir, allow_remote=args.allow_remote)
     if done.reverted:

@@ -43,9 +43,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.errors import InputError, LiveError
-from chaos.live.drivers.base import Action, DriverKind
-from chaos.live.drivers.docker import DockerOp
-from chaos.live.drivers.emulator import EmulatorOp
+from chaos.live.faults.drivers.base import Action, DriverKind
+from chaos.live.faults.drivers.docker import DockerOp
+from chaos.live.faults.drivers.emulator import EmulatorOp
 from chaos.live.in_container.stackspec import StackSpec
 from chaos.live.stack.emulator_stack import EMULATOR_PORT, replica_service
 from chaos.live.stack.state import StackState

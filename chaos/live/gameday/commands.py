@@ -77,7 +77,7 @@ def _options(args: argparse.Namespace, out: Path) -> Any:
 
 
 def _default_abort() -> tuple[Any, ...]:
-    from chaos.live.runner import DEFAULT_ABORT
+    from chaos.live.faults.runner import DEFAULT_ABORT
 
     return tuple(DEFAULT_ABORT)
 

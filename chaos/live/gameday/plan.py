@@ -23,7 +23,7 @@ ACTION_WORDS = {
 
 
 def describe_run(experiment: Experiment, playbook: Playbook | None, options: Any) -> str:
-    from chaos.live.drivers.routes import plan_all
+    from chaos.live.faults.drivers.routes import plan_all
     from chaos.live.gameday.run import Mode, load_urls, validate
     from chaos.live.gameday.stacks import planned_state, user_state
     from chaos.live.load import plan_experiment

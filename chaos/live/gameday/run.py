@@ -27,14 +27,14 @@ from typing import Any, TextIO
 
 from chaos.analysis import windows
 from chaos.errors import ChaosError, RevertError
-from chaos.live.drivers.base import Action, DriverKind, Handle, InjectContext
+from chaos.live.faults.drivers.base import Action, DriverKind, Handle, InjectContext
+from chaos.live.faults.runner import DEFAULT_ABORT, AbortRule, FaultRunner, Phase
 from chaos.live.gameday.actions import LiveStack, check_playbook, perform
 from chaos.live.gameday.clock import RunClock, Scheduler
 from chaos.live.gameday.executor import LiveExecutor, Operator, attach
 from chaos.live.gameday.measure import Assembler, EntryRef, LoadSecond, ReplicaRef
 from chaos.live.gameday.scrape import Scrape, Scraper, Target, TargetKind
 from chaos.live.gameday.stacks import StackHandle
-from chaos.live.runner import DEFAULT_ABORT, AbortRule, FaultRunner, Phase
 from chaos.live.stack.compose import LeftoverNetwork
 from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
@@ -102,7 +102,7 @@ class SpikeDriver:
 
 def validate(experiment: Experiment, playbook: Playbook | None, state: StackState) -> None:
     """Every fault and playbook step that cannot be done on this stack, as one InputError, before anything runs."""
-    from chaos.live.drivers.routes import check_live, combined
+    from chaos.live.faults.drivers.routes import check_live, combined
 
     problems = check_live(experiment, state, with_load=True)
     if playbook is not None:
@@ -168,7 +168,7 @@ class GameDay:
         return out
 
     def _drivers(self) -> dict[DriverKind, Any]:
-        from chaos.live.runner import default_drivers
+        from chaos.live.faults.runner import default_drivers
 
         drivers: dict[DriverKind, Any] = dict(default_drivers(self.state, self.run_id,
                                                               allow_remote=self.options.allow_remote))

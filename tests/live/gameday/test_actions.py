@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chaos.errors import InputError, LiveError
-from chaos.live.drivers.base import Action, DriverKind
+from chaos.live.faults.drivers.base import Action, DriverKind
 from chaos.live.gameday.actions import LIVE_ACTIONS, LiveStack, check_playbook, perform
 from chaos.live.gameday.stacks import expected_spec, planned_state
 from chaos.live.stack.user_stack import user_stack

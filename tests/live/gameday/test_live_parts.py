@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from chaos.live.drivers.base import Action, DriverKind, InjectContext
-from chaos.live.drivers.emulator import EmulatorDriver
-from chaos.live.drivers.fake import FakeDriver
+from chaos.live.faults.drivers.base import Action, DriverKind, InjectContext
+from chaos.live.faults.drivers.emulator import EmulatorDriver
+from chaos.live.faults.drivers.fake import FakeDriver
+from chaos.live.faults.journal import JOURNAL_FILE, iter_open, read_events
+from chaos.live.faults.runner import FaultRunner, ManualClock
 from chaos.live.gameday.scrape import Scraper, Target, TargetKind
 from chaos.live.in_container import stackspec
 from chaos.live.in_container.emulator.app import Emulator
 from chaos.live.in_container.emulator.threaded import EmulatorThread
-from chaos.live.journal import JOURNAL_FILE, iter_open, read_events
-from chaos.live.runner import FaultRunner, ManualClock
 from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
 from chaos.run import latency_bounds

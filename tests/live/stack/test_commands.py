@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chaos.cli import main
-from chaos.live.journal import Journal
+from chaos.live.faults.journal import Journal
 from chaos.live.stack.state import StackState, write_state
 
 TRIO = Path(__file__).with_name("trio.yaml")
@@ -93,7 +93,7 @@ def test_a_remote_docker_host_is_refused_before_anything_happens(stack_dir: Path
 def test_help_imports_neither_docker_nor_the_drivers() -> None:
     code = ("import sys; from chaos.cli import build_parser; build_parser(); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('docker', 'locust') "
-            "or m.startswith('chaos.live.drivers')))")
+            "or m.startswith('chaos.live.faults.drivers')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from chaos.errors import LiveError, ToxiproxyError
-from chaos.live.drivers.base import Action, DriverKind, Handle, InjectContext, Presence
-from chaos.live.drivers.emulator import EmulatorDriver, combine
-from chaos.live.drivers.toxiproxy import ToxiproxyDriver, ToxiproxyOp, toxic_params
+from chaos.live.faults.drivers.base import Action, DriverKind, Handle, InjectContext, Presence
+from chaos.live.faults.drivers.emulator import EmulatorDriver, combine
+from chaos.live.faults.drivers.toxiproxy import ToxiproxyDriver, ToxiproxyOp, toxic_params
 from chaos.live.in_container import stackspec
 from chaos.live.in_container.emulator.app import Emulator
 from chaos.live.in_container.emulator.threaded import EmulatorThread

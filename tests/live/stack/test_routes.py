@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 
 from chaos.errors import InputError
-from chaos.live.drivers.base import DriverKind
-from chaos.live.drivers.routes import LIVE_ROUTES, check_live, plan_all
+from chaos.live.faults.drivers.base import DriverKind
+from chaos.live.faults.drivers.routes import LIVE_ROUTES, check_live, plan_all
 from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
 from chaos.model.faults import FaultKind

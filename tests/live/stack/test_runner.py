@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from chaos.errors import LiveError, RevertError, RunError
-from chaos.live.drivers.base import Action, DriverKind, Handle, InjectContext
-from chaos.live.drivers.fake import FakeDriver
-from chaos.live.journal import JOURNAL_FILE, Journal, iter_open, read_events
-from chaos.live.runner import (
+from chaos.live.faults.drivers.base import Action, DriverKind, Handle, InjectContext
+from chaos.live.faults.drivers.fake import FakeDriver
+from chaos.live.faults.journal import JOURNAL_FILE, Journal, iter_open, read_events
+from chaos.live.faults.runner import (
     AbortRule,
     FaultRunner,
     ManualClock,

@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from chaos.live.journal import JOURNAL_FILE, read_events
-from chaos.live.runner import FaultRunner, default_drivers
+from chaos.live.faults.journal import JOURNAL_FILE, read_events
+from chaos.live.faults.runner import FaultRunner, default_drivers
 from chaos.live.stack import emulator_stack as stack
 from chaos.live.stack.compose import ComposeTool
 from chaos.live.stack.docker_env import Engine

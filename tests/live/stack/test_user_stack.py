@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from chaos.errors import InputError
-from chaos.live.drivers.base import DriverKind
-from chaos.live.drivers.routes import check_live, plan_all
+from chaos.live.faults.drivers.base import DriverKind
+from chaos.live.faults.drivers.routes import check_live, plan_all
 from chaos.live.stack.state import StackKind
 from chaos.live.stack.user_stack import user_stack
 from chaos.model.experiment import Experiment

@@ -16,7 +16,7 @@ Faults are reverted at their scheduled end, and by ``stop`` on success, on failu
 abort condition and on Ctrl-C or SIGTERM (the runner turns SIGTERM into an exception in
 the main thread, so the stack unwinds through ``stop``; signals that arrive while it is
 reverting wait until it is done). Each fault is journaled before it is applied
-(``chaos.live.journal``), so :func:`recover` can revert from the journal what a harness
+(``chaos.live.faults.journal``), so :func:`recover` can revert from the journal what a harness
 killed with SIGKILL left applied.
 
 Times in the :class:`~chaos.run.FaultWindow` and :class:`~chaos.run.Marker` records are
@@ -38,10 +38,10 @@ from types import FrameType
 from typing import Any, Protocol
 
 from chaos.errors import ChaosError, LiveError, RevertError, RunError
-from chaos.live.drivers.base import Action, Driver, DriverKind, Handle, InjectContext
-from chaos.live.drivers.fake import FakeDriver
-from chaos.live.drivers.routes import plan_all
-from chaos.live.journal import Journal, NullJournal, OpenFault, iter_open
+from chaos.live.faults.drivers.base import Action, Driver, DriverKind, Handle, InjectContext
+from chaos.live.faults.drivers.fake import FakeDriver
+from chaos.live.faults.drivers.routes import plan_all
+from chaos.live.faults.journal import Journal, NullJournal, OpenFault, iter_open
 from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
 from chaos.model.parsing import model_fields
@@ -497,9 +497,9 @@ def revert_error(failures: Sequence[tuple[Handle, ChaosError, Driver]], run_dir:
 
 def default_drivers(stack: StackState, run_id: str, *, allow_remote: bool = False) -> dict[DriverKind, Driver]:
     """The real drivers for ``stack``. Refuses a Docker host that is not local before anything else."""
-    from chaos.live.drivers.docker import DockerDriver
-    from chaos.live.drivers.emulator import EmulatorDriver
-    from chaos.live.drivers.toxiproxy import ToxiproxyDriver
+    from chaos.live.faults.drivers.docker import DockerDriver
+    from chaos.live.faults.drivers.emulator import EmulatorDriver
+    from chaos.live.faults.drivers.toxiproxy import ToxiproxyDriver
     from chaos.live.stack.docker_env import docker_host_from_env, require_local
 
     require_local(docker_host_from_env(), allow_remote=allow_remote)
@@ -573,7 +573,7 @@ def recover(run_dir: Path, *, allow_remote: bool = False,
     Raises RunError if the run is still going (its lock is held), RevertError naming what
     could not be reverted and how to undo it by hand.
     """
-    from chaos.live.journal import JOURNAL_FILE
+    from chaos.live.faults.journal import JOURNAL_FILE
 
     path = run_dir / JOURNAL_FILE
     if not path.is_file():
@@ -618,9 +618,9 @@ def _recovery_driver(fault: OpenFault, built: dict[DriverKind, Driver], allow_re
 
 
 def _fresh_drivers(run_id: str, allow_remote: bool) -> dict[DriverKind, Driver]:
-    from chaos.live.drivers.docker import DockerDriver
-    from chaos.live.drivers.emulator import EmulatorDriver
-    from chaos.live.drivers.toxiproxy import ToxiproxyDriver
+    from chaos.live.faults.drivers.docker import DockerDriver
+    from chaos.live.faults.drivers.emulator import EmulatorDriver
+    from chaos.live.faults.drivers.toxiproxy import ToxiproxyDriver
     from chaos.live.stack.docker_env import docker_host_from_env, require_local
 
     require_local(docker_host_from_env(), allow_remote=allow_remote)

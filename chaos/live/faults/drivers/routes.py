@@ -49,10 +49,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from chaos.errors import InputError
-from chaos.live.drivers.base import Action, DriverKind
-from chaos.live.drivers.docker import DockerOp
-from chaos.live.drivers.emulator import EmulatorOp
-from chaos.live.drivers.toxiproxy import ToxiproxyOp, toxic_params
+from chaos.live.faults.drivers.base import Action, DriverKind
+from chaos.live.faults.drivers.docker import DockerOp
+from chaos.live.faults.drivers.emulator import EmulatorOp
+from chaos.live.faults.drivers.toxiproxy import ToxiproxyOp, toxic_params
 from chaos.live.in_container.toxiproxy.model import Stream, ToxicType
 from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment

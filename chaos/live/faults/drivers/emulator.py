@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chaos.errors import LiveError
-from chaos.live.drivers.base import Action, ContainerProbe, DriverKind, Handle, InjectContext, Presence, no_probe
+from chaos.live.faults.drivers.base import Action, ContainerProbe, DriverKind, Handle, InjectContext, Presence, no_probe
 from chaos.live.stack.emulator_client import ADMIN_TIMEOUT, AdminClient, AdminUnreachable
 
 

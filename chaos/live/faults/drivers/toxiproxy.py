@@ -15,7 +15,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from chaos.errors import ToxiproxyError
-from chaos.live.drivers.base import Action, ContainerProbe, DriverKind, Handle, Holds, InjectContext, Presence, no_probe
+from chaos.live.faults.drivers.base import (
+    Action,
+    ContainerProbe,
+    DriverKind,
+    Handle,
+    Holds,
+    InjectContext,
+    Presence,
+    no_probe,
+)
 from chaos.live.in_container.toxiproxy.model import Stream, ToxicType
 from chaos.live.stack.toxiproxy_client import ToxiproxyClient
 

@@ -11,7 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from chaos.errors import LiveError
-from chaos.live.drivers.base import Action, DriverKind, Handle, InjectContext
+from chaos.live.faults.drivers.base import Action, DriverKind, Handle, InjectContext
 
 
 @dataclass(frozen=True)

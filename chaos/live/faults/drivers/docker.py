@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from chaos.errors import DockerError, EngineUnavailable
-from chaos.live.drivers.base import Action, DriverKind, Handle, Holds, InjectContext, Presence
+from chaos.live.faults.drivers.base import Action, DriverKind, Handle, Holds, InjectContext, Presence
 from chaos.live.in_container.probe import healthy
 from chaos.live.stack.docker_env import Engine, connect, import_sdk
 from chaos.live.stack.emulator_client import AdminClient
