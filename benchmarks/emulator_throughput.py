@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaos.live.in_container.emulator.http import Target, fetch
+from chaos.live.in_container.http import Target, fetch
 from chaos.run import latency_bounds, percentile_from_hist
 
 REPO = Path(__file__).resolve().parents[1]

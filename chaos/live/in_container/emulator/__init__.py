@@ -3,9 +3,9 @@
 It behaves as a service of the simulator does (``chaos.sim.kernel``): a worker pool
 and a bounded queue, sampled service times, calls to other services with timeouts,
 retries, a retry budget, a circuit breaker and fallbacks, and faults set through its
-admin routes. Each call is a new HTTP connection, so Toxiproxy acts per call.
+admin routes. Each call is a new HTTP connection, so Toxiproxy acts per call (the HTTP
+layer, ``chaos.live.in_container.http``, is shared with the Toxiproxy server).
 
-    http.py         one-request-per-connection HTTP/1.1 server and client on asyncio streams
     pool.py         worker pool and bounded FIFO/LIFO queue (pure admission logic + its asyncio form)
     servicetime.py  service-time sampling (constant, exponential, lognormal)
     breaker.py      circuit breaker over a sliding window of ten buckets (pure)

@@ -24,11 +24,11 @@ from http import HTTPStatus
 from typing import Any, Protocol
 
 from chaos.errors import InputError
+from chaos.live.in_container.http import JSON, Request, Response
 from chaos.live.in_container.stackspec import JsonFields, ServiceSpec, policy_update
 
 from .calls import Edge
 from .faults import ColdStart, EdgeFaults, Faults, FaultSettings, RateLimit
-from .http import Request, Response
 
 FAULT_KEYS = ("errors", "slowdown", "hang", "cold_start")
 EDGE_FAULT_KEYS = ("errors",)
@@ -37,7 +37,7 @@ EDGE_FAULTS_SUFFIX = "/faults"
 
 
 def json_response(status: int, body: object) -> Response:
-    return Response(status, json.dumps(body, separators=(",", ":")).encode())
+    return Response(status, json.dumps(body, separators=(",", ":")).encode(), JSON)
 
 
 def error_response(status: int, message: str) -> Response:

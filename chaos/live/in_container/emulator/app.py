@@ -27,18 +27,24 @@ from http import HTTPStatus
 from typing import Any
 
 from chaos.errors import InputError, LiveError
+from chaos.live.in_container.http import JSON, BadRequest, PeerClosed, Request, Response, read_request, render
+from chaos.live.in_container.http import wait_closed as peer_closed
 from chaos.live.in_container.stackspec import StackSpec
 
 from .admin import Admin, error_response
 from .calls import CANCEL_HEADER, CAUSE_HEADER, WORK_PATH, Edge
 from .faults import Faults, FaultSettings, RateLimit
-from .http import MAX_HEAD_BYTES, READ_TIMEOUT_S, BadRequest, PeerClosed, Request, Response, read_request, render
-from .http import wait_closed as peer_closed
 from .metrics import Cause, ServerMetrics
 from .pool import PoolLimits, WorkerPool
 from .servicetime import Sleeper, sampler
 
 _log = logging.getLogger(__name__)
+
+# One request per connection, from callers chaoslab wrote: small heads and bodies, and a caller that
+# stalls while sending its request is dropped.
+MAX_HEAD_BYTES = 64 * 1024
+MAX_BODY_BYTES = 1 << 20
+READ_TIMEOUT_S = 10.0
 
 
 def default_seed(service: str, replica: int) -> int:
@@ -132,7 +138,7 @@ class Emulator:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             async with asyncio.timeout(READ_TIMEOUT_S):
-                request = await read_request(reader)
+                request = await read_request(reader, writer, max_body_bytes=MAX_BODY_BYTES)
         except BadRequest as exc:
             await _send(writer, error_response(HTTPStatus.BAD_REQUEST, str(exc)))
             return
@@ -174,9 +180,9 @@ class Emulator:
 
     def _answer(self, outcome: Cause | None) -> Response:
         if outcome is None:
-            return Response(HTTPStatus.OK, b'{"ok":true}')
+            return Response(HTTPStatus.OK, b'{"ok":true}', JSON)
         body = json.dumps({"ok": False, "cause": outcome.value, "service": self.service.name}).encode()
-        return Response(HTTPStatus.SERVICE_UNAVAILABLE, body, headers=((CAUSE_HEADER, outcome.value),))
+        return Response(HTTPStatus.SERVICE_UNAVAILABLE, body, JSON, ((CAUSE_HEADER, outcome.value),))
 
     # ------------------------------------------------------------------ one request
 

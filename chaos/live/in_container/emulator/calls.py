@@ -26,13 +26,13 @@ import asyncio
 import random
 from collections.abc import Callable
 
+from chaos.live.in_container.http import Answer, Target, fetch
 from chaos.live.in_container.stackspec import CallSpec, LoadBalancing
 
 from .balancer import Balancer
 from .breaker import BreakerState, CircuitBreaker, breaker_for
 from .budget import RetryBudget, backoff_delay
 from .faults import EdgeFaults
-from .http import Answer, Target, fetch
 from .metrics import CallMetrics, Cause
 
 CAUSE_HEADER = "X-Chaoslab-Cause"

@@ -15,7 +15,6 @@ client is ``chaos.live.stack.emulator_stack.toxiproxy_client``.
     effects.py   what each toxic does to the bytes of one direction of one connection
     link.py      per-connection pipelines that carry bytes through the toxics
     proxy.py     one proxy (listener + live connections + toxics) and the collection
-    http.py      a minimal HTTP/1.1 server on asyncio streams
     api.py       the routes and handlers of the Toxiproxy API
     server.py    the server object, a background-thread runner for tests, ``main``
 

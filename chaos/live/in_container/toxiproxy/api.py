@@ -22,17 +22,15 @@ from http import HTTPStatus
 from types import MappingProxyType
 from typing import Any
 
+from chaos.live.in_container.http import JSON, TEXT, Request, Response
+
 from . import gojson
 from .gojson import GoJSONError, Kind
-from .http import Request, Response
 from .protocol import BAD_REQUEST_BODY, MISSING_FIELD, ApiError, internal
 from .proxy import Proxy, ProxyCollection, ProxySpec
 from .toxics import draft_toxic
 
 _log = logging.getLogger(__name__)
-
-JSON = "application/json"
-_TEXT = "text/plain; charset=utf-8"
 
 _PROXY_FIELDS: Mapping[str, Kind] = MappingProxyType(
     {"name": Kind.STRING, "listen": Kind.STRING, "upstream": Kind.STRING, "enabled": Kind.BOOL}
@@ -81,12 +79,12 @@ class Api:
             if action is None:
                 return Response(HTTPStatus.METHOD_NOT_ALLOWED)
             return _with_request_id(await self._run(action, request, params))
-        return Response(HTTPStatus.NOT_FOUND, b"404 page not found\n", _TEXT)
+        return Response(HTTPStatus.NOT_FOUND, b"404 page not found\n", TEXT)
 
     async def _run(self, action: Action, request: Request, params: dict[str, str]) -> Response:
         # Upstream refuses browsers so that a web page cannot drive the API (CSRF).
         if request.header("user-agent").startswith("Mozilla/"):
-            return Response(HTTPStatus.FORBIDDEN, b"User agent not allowed\n", _TEXT)
+            return Response(HTTPStatus.FORBIDDEN, b"User agent not allowed\n", TEXT)
         try:
             async with self._lock:
                 return await action(self, request, params)
@@ -192,7 +190,7 @@ def json_response(status: int, value: object) -> Response:
 def error_response(error: ApiError) -> Response:
     """Go's ``http.Error``: plain-text content type, JSON body, trailing newline."""
     headers = (("X-Content-Type-Options", "nosniff"),)
-    return Response(error.status, gojson.encode(error.to_json()) + b"\n", _TEXT, headers)
+    return Response(error.status, gojson.encode(error.to_json()) + b"\n", TEXT, headers)
 
 
 def populate_response(applied: list[Proxy], error: ApiError | None) -> Response:

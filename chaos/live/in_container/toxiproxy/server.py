@@ -26,15 +26,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chaos.errors import LiveError
+from chaos.live.in_container.http import serve_connection
 
 from .address import bound_address, format_address, open_listener, split_host_port
 from .api import Api, parse_populate
-from .http import MAX_HEADER_BYTES, serve_connection
 from .model import API_VERSION, DEFAULT_API_PORT
 from .protocol import ApiError
 from .proxy import Proxy, ProxyCollection
 
 _log = logging.getLogger(__name__)
+
+# Go's net/http defaults, which the official server keeps.
+MAX_HEADER_BYTES = 1 << 20
+MAX_BODY_BYTES = 64 << 20
+READ_TIMEOUT_S = 15.0
+IDLE_TIMEOUT_S = 60.0
 
 
 class ToxiproxyServer:
@@ -96,7 +102,8 @@ class ToxiproxyServer:
     async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._clients.add(writer)
         try:
-            await serve_connection(reader, writer, self._api.handle)
+            await serve_connection(reader, writer, self._api.handle, max_body_bytes=MAX_BODY_BYTES,
+                                   read_timeout_s=READ_TIMEOUT_S, idle_timeout_s=IDLE_TIMEOUT_S)
         finally:
             self._clients.discard(writer)
 
