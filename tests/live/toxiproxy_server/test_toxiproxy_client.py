@@ -1,4 +1,5 @@
-"""The typed client: values, errors with status and message, and bounded waits."""
+"""The host's typed client (chaos.live.stack.toxiproxy_client) against this server: values, errors with status and
+message, and bounded waits."""
 
 from __future__ import annotations
 
