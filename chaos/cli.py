@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chaos.live.gameday.commands",
     "chaos.report.commands",
     "chaos.sweep.commands",
+    "chaos.diff_commands",
 )
 
 
@@ -129,7 +130,7 @@ def _simulate(sub: argparse._SubParsersAction) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from chaos.audit import audit, now_iso
-    from chaos.model.files import load_experiment
+    from chaos.model.files import load_experiment, load_playbook
     from chaos.model.sources import source_files
     from chaos.report.commands import report_after_run
     from chaos.report.summary import render
@@ -139,7 +140,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.replications is not None and args.replications < 1:
         raise InputError("--replications must be at least 1")
     experiment = load_experiment(args.experiment)
-    playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
+    playbook = load_playbook(args.playbook, experiment) if args.playbook else None
     started = now_iso()
     reps = 1 if playbook else (args.replications or experiment.replications)
     progress = Progress(experiment.duration, reps, enabled=not args.no_progress)
@@ -160,15 +161,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(render(doc, {k: str(v) for k, v in paths.items()}))
     report_after_run(args, doc, out)
     return result.exit_code
-
-
-def load_bound_playbook(path: Path, experiment: Any) -> Any:
-    """A playbook checked against the experiment it will run in (names of alerts, faults, services)."""
-    from chaos.model.files import load
-    from chaos.model.playbook import Playbook, bind
-    playbook = load(path, Playbook)
-    bind(playbook, experiment)
-    return playbook
 
 
 # --------------------------------------------------------------------------- drill
@@ -192,7 +184,7 @@ def _drill(sub: argparse._SubParsersAction) -> None:
 def cmd_drill(args: argparse.Namespace) -> int:
     from chaos.audit import audit, now_iso
     from chaos.drill import drill
-    from chaos.model.files import load_experiment
+    from chaos.model.files import load_experiment, load_playbook
     from chaos.model.sources import source_files
     from chaos.report.commands import report_after_run
     from chaos.report.summary import render_drill
@@ -203,7 +195,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise InputError("--workers must be at least 1")
     experiment = load_experiment(args.experiment)
-    playbook = load_bound_playbook(args.playbook, experiment)
+    playbook = load_playbook(args.playbook, experiment)
     started = now_iso()
     progress = RunCounter(args.runs, enabled=not args.no_progress)
     try:

@@ -50,12 +50,11 @@ def _stack(sub: argparse._SubParsersAction) -> None:
 
 def _load_topology_or_experiment(path: Path) -> tuple[Any, tuple[float, ...] | None]:
     from chaos.model.files import FileKind, detect_kind, load_experiment, load_topology
-    from chaos.run import latency_bounds
+    from chaos.run import experiment_bounds
 
     if detect_kind(path) is FileKind.EXPERIMENT:
-        from chaos.sim.simulation import thresholds
         experiment = load_experiment(path)
-        return experiment.topology, latency_bounds(thresholds(experiment))
+        return experiment.topology, experiment_bounds(experiment)
     return load_topology(path), None
 
 

@@ -84,11 +84,10 @@ def _default_abort() -> tuple[Any, ...]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from chaos.audit import now_iso
-    from chaos.cli import load_bound_playbook
-    from chaos.model.files import load_experiment
+    from chaos.model.files import load_experiment, load_playbook
 
     experiment = load_experiment(args.experiment)
-    playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
+    playbook = load_playbook(args.playbook, experiment) if args.playbook else None
     out = args.out or Path("runs") / f"{experiment.name}-live"
     options = _options(args, out)
     if args.dry_run:
@@ -179,15 +178,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _both_engines(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], Path, dict[str, float]]:
     from chaos.audit import now_iso
-    from chaos.cli import load_bound_playbook
     from chaos.live.gameday.calibrate import hop_offsets, shifted
     from chaos.live.gameday.run import run_game_day
-    from chaos.model.files import load_experiment
+    from chaos.model.files import load_experiment, load_playbook
     from chaos.report.commands import report_after_run
 
     args.experiment = args.inputs[0]
     experiment = load_experiment(args.experiment)
-    playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
+    playbook = load_playbook(args.playbook, experiment) if args.playbook else None
     out = args.out or Path("runs") / f"{experiment.name}-compare"
     say = (lambda text: None) if args.quiet else print
     started = now_iso()

@@ -238,7 +238,7 @@ class GameDay:
         if self.playbook is None:
             return None
         from chaos.responder import Responder
-        from chaos.sim.world import stream
+        from chaos.streams import stream
 
         operator = None
         if self.options.mode is Mode.GAME_DAY:
@@ -407,10 +407,9 @@ def run_game_day(experiment: Experiment, playbook: Playbook | None, options: Run
     from chaos.live.gameday.stacks import open_stack, planned_state, user_state
     from chaos.live.stack.emulator_stack import COMPOSE_FILE
     from chaos.live.stack.state import STATE_FILE, read_state
-    from chaos.run import latency_bounds
-    from chaos.sim.simulation import thresholds
+    from chaos.run import experiment_bounds
 
-    bounds = latency_bounds(thresholds(experiment))
+    bounds = experiment_bounds(experiment)
     if experiment.live is not None:
         check_state = user_state(experiment, allow_remote=options.allow_remote, resolve=False)
     elif options.stack_dir is not None and (options.stack_dir / STATE_FILE).is_file():

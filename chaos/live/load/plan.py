@@ -164,10 +164,9 @@ def plan_load(topology: Topology, profile: tuple[Segment, ...], urls: Mapping[st
 def plan_experiment(experiment: Experiment, urls: Mapping[str, EntryUrls], **options: Any) -> LoadPlan:
     """The plan of an experiment's load: its profile, its load_spike faults, its latency thresholds as bounds."""
     from chaos.model.faults import LoadSpike
-    from chaos.run import latency_bounds
-    from chaos.sim.simulation import thresholds
+    from chaos.run import experiment_bounds
 
-    options.setdefault("bounds", latency_bounds(thresholds(experiment)))
+    options.setdefault("bounds", experiment_bounds(experiment))
     options.setdefault("seed", experiment.seed)
     spikes = [f for f in experiment.fault_list if isinstance(f, LoadSpike)]
     return plan_load(experiment.topology, experiment.load_profile.segments(experiment.duration), urls,

@@ -19,7 +19,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import random
 import socket
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from chaos.errors import InputError, LiveError
 from chaos.live.in_container.http import JSON, BadRequest, PeerClosed, Request, Response, read_request, render
 from chaos.live.in_container.http import wait_closed as peer_closed
 from chaos.live.in_container.stackspec import StackSpec
+from chaos.streams import stream
 
 from .admin import Admin, error_response
 from .calls import CANCEL_HEADER, CAUSE_HEADER, WORK_PATH, Edge
@@ -50,11 +50,6 @@ READ_TIMEOUT_S = 10.0
 def default_seed(service: str, replica: int) -> int:
     """A seed of its own for each replica, the same on every run (no dependence on hash randomisation)."""
     return int.from_bytes(hashlib.sha256(f"{service}/{replica}".encode()).digest()[:6], "big")
-
-
-def stream(seed: int, *names: str) -> random.Random:
-    """An independent random stream per purpose, as ``chaos.sim.world.stream``."""
-    return random.Random("/".join([str(seed), *names]))
 
 
 class Emulator:
