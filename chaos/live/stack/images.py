@@ -8,9 +8,11 @@ Two images:
   unpacked into a merged-/usr root filesystem and imported with
   ``docker import``. It takes seconds and needs only apt and an engine.
 * the **runtime image**: ``chaos/live/stack/Dockerfile`` on top of a base, with the
-  ``chaos`` sources copied in (containers run standard-library code only). Its
-  tag carries chaoslab's version and a hash of the sources, the Dockerfile and
-  the base image's id, so a stale image is never reused.
+  sources of what runs in containers copied in (:data:`IMAGE_FILES`: the container
+  side, ``chaos.live.in_container``, and the standard-library modules it imports).
+  Its tag carries chaoslab's version and a hash of those sources, the Dockerfile
+  and the base image's id, so a stale image is never reused, and a change to the
+  host's code does not make a new one.
 
 Users with a registry get ``python:3.11-slim`` as the runtime's base when it
 is present locally; chaoslab itself never pulls.
@@ -41,6 +43,18 @@ RUNTIME_REPOSITORY = "chaoslab/runtime"
 BASE_ROOT_PACKAGES = ("python3", "busybox-static")
 DOCKERFILE = Path(__file__).with_name("Dockerfile")
 LABEL = "org.chaoslab."
+# What runs in containers, and nothing else: the image has no third-party package, so a module here
+# that imported one (or the host's code) would fail only inside a container. tests/test_layering.py
+# checks that these import only the standard library and each other. A path ending in / is a directory.
+IMAGE_FILES = (
+    "chaos/__init__.py",
+    "chaos/breaker.py",
+    "chaos/choices.py",
+    "chaos/errors.py",
+    "chaos/streams.py",
+    "chaos/live/__init__.py",
+    "chaos/live/in_container/",
+)
 APT_HINT = "this needs apt (Debian or Ubuntu) with fresh package lists: run apt-get update"
 
 # Docs, manuals and translations are a third of the unpacked size and no
@@ -188,18 +202,22 @@ def default_cache_dir() -> Path:
 
 
 def runtime_sources(package_dir: Path | None = None) -> tuple[tuple[str, Path], ...]:
-    """The files of the chaos package that go into the image, as (path in image, path here).
+    """The files of the chaos package that go into the image (:data:`IMAGE_FILES`), as (path in image, path here).
 
-    Byte code, caches and hidden files stay out; everything else in the
-    package (data files included) goes in, sorted so the hash is stable.
+    Byte code, caches and hidden files stay out; everything else under those paths
+    (data files included) goes in, sorted so the hash is stable.
     """
     top = package_dir or Path(chaos.__file__).parent
     files = []
     for path in sorted(top.rglob("*")):
         rel = path.relative_to(top.parent)
-        if path.is_file() and not _is_build_junk(rel):
+        if path.is_file() and not _is_build_junk(rel) and _in_image(rel.as_posix()):
             files.append((rel.as_posix(), path))
     return tuple(files)
+
+
+def _in_image(rel: str) -> bool:
+    return any(rel.startswith(entry) if entry.endswith("/") else rel == entry for entry in IMAGE_FILES)
 
 
 def source_hash(sources: Sequence[tuple[str, Path]], dockerfile: bytes, base_id: str) -> str:
