@@ -4,14 +4,17 @@ One JSON object per line in ``RUN_DIR/faults.jsonl``, each line flushed and fsyn
 the harness goes on, so what the file says survives the harness being killed with SIGKILL,
 the machine losing power, or a driver hanging::
 
-    {"event": "run", "run_id": "3f9c0a1b", "pid": 4242, "experiment": "db-slow", "stack": "chaoslab-shop", ...}
+    {"event": "run", "run_id": "3f9c0a1b", "pid": 4242, "version": 1, "experiment": "db-slow", ...}
     {"event": "intent", "run_id": ..., "id": "f1", "handle": {...}, "t_s": 60.0}    before anything is changed
     {"event": "applied", "run_id": ..., "id": "f1", "handle": {...}, "t_s": 60.02}  the fault is in effect
     {"event": "failed", "run_id": ..., "id": "f1", "error": "..."}                  inject failed part way
     {"event": "reverted", "run_id": ..., "id": "f1", "t_s": 180.0, "by": "runner"}  undone
     {"event": "revert_failed", "run_id": ..., "id": "f1", "error": "..."}           still applied: act now
 
-(every line also has ``wall``, the UTC time it was written).
+(every line also has ``wall``, the UTC time it was written). A handle is written and read by
+``chaos.live.faults.actions`` (:func:`~chaos.live.faults.actions.handle_to_json`), in the shape it
+has had since version 1; a run line without ``version`` is version 1. A journal of a later
+version is refused with an error rather than half understood.
 
 A fault is *open* (possibly still applied) from its ``intent`` until its ``reverted``;
 ``chaoslab recover`` reverts every open fault with the last handle written for it. The
@@ -26,15 +29,18 @@ import enum
 import fcntl
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
 from chaos.errors import RunError
+from chaos.live.faults.actions import Handle, handle_from_json, handle_to_json
+from chaos.live.faults.codec import CodecError
 
 JOURNAL_FILE = "faults.jsonl"
+VERSION = 1  # of the lines and handles this module writes
 
 
 class Event(enum.Enum):
@@ -51,13 +57,13 @@ class OpenFault:
     """A fault the journal shows as possibly still applied."""
 
     id: str
-    handle: dict[str, Any]
+    handle: Handle
     applied: bool  # False: only its intent was written (the harness died while injecting)
     run_id: str
 
     @property
     def label(self) -> str:
-        return str(self.handle.get("label", self.id))
+        return self.handle.label
 
 
 class Journal:
@@ -88,13 +94,13 @@ class Journal:
 
     def run(self, run_id: str, **meta: Any) -> None:
         self.run_id = run_id
-        self.write(Event.RUN, pid=os.getpid(), **meta)
+        self.write(Event.RUN, pid=os.getpid(), version=VERSION, **meta)
 
-    def intent(self, handle: Mapping[str, Any], t_s: float | None) -> None:
-        self.write(Event.INTENT, id=handle["id"], t_s=t_s, handle=dict(handle))
+    def intent(self, handle: Handle, t_s: float | None) -> None:
+        self.write(Event.INTENT, id=handle.id, t_s=t_s, handle=handle_to_json(handle))
 
-    def applied(self, handle: Mapping[str, Any], t_s: float | None) -> None:
-        self.write(Event.APPLIED, id=handle["id"], t_s=t_s, handle=dict(handle))
+    def applied(self, handle: Handle, t_s: float | None) -> None:
+        self.write(Event.APPLIED, id=handle.id, t_s=t_s, handle=handle_to_json(handle))
 
     def failed(self, fault_id: str, error: str) -> None:
         self.write(Event.FAILED, id=fault_id, error=error)
@@ -132,6 +138,10 @@ class NullJournal(Journal):
 
 def read_events(path: Path) -> list[dict[str, Any]]:
     """Every complete event; a last line cut short by a kill mid-write is ignored."""
+    return [event for _, event in _numbered(path)]
+
+
+def _numbered(path: Path) -> list[tuple[int, dict[str, Any]]]:
     events = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -145,26 +155,42 @@ def read_events(path: Path) -> list[dict[str, Any]]:
                 break
             raise RunError(f"{path}:{number}: the journal is damaged (not JSON)",
                            hint="undo the faults it lists by hand; see the lines around it") from None
-        events.append(event)
+        if not isinstance(event, dict):
+            raise RunError(f"{path}:{number}: the journal is damaged (not a JSON object)",
+                           hint="undo the faults it lists by hand; see the lines around it")
+        events.append((number, event))
     return events
 
 
-def open_faults(events: list[dict[str, Any]]) -> list[OpenFault]:
-    """Faults with an intent and no revert, in the order they were applied."""
+def open_faults(path: Path) -> list[OpenFault]:
+    """Faults of the journal at ``path`` with an intent and no revert, in the order they were applied.
+
+    Raises RunError naming the line of a handle that cannot be read, or of a run written by a
+    later version of the journal."""
     current: dict[tuple[str, str], OpenFault] = {}
-    for event in events:
+    for number, event in _numbered(path):
         kind = event.get("event")
         key = (str(event.get("run_id", "")), str(event.get("id")))
+        version = event.get("version", 1)
+        if kind == Event.RUN.value and version != VERSION:
+            raise RunError(f"{path}:{number}: this journal is version {version!r}; this chaoslab reads "
+                           f"version {VERSION}", hint="recover with the chaoslab that ran it, or undo its faults "
+                                                     "by hand")
         if kind in (Event.INTENT.value, Event.APPLIED.value):
+            try:
+                handle = handle_from_json(event.get("handle"))
+            except CodecError as exc:
+                raise RunError(f"{path}:{number}: fault {key[1]}: the journal's handle cannot be read: {exc}",
+                               hint="undo the fault by hand; the line shows what was done") from None
             current.pop(key, None)  # re-inserted: keeps the order of the latest write
-            current[key] = OpenFault(key[1], dict(event["handle"]), kind == Event.APPLIED.value, key[0])
+            current[key] = OpenFault(key[1], handle, kind == Event.APPLIED.value, key[0])
         elif kind == Event.REVERTED.value:
             current.pop(key, None)
     return list(current.values())
 
 
 def iter_open(run_dir: Path) -> Iterator[OpenFault]:
-    yield from open_faults(read_events(run_dir / JOURNAL_FILE))
+    yield from open_faults(run_dir / JOURNAL_FILE)
 
 
 def _holder(path: Path) -> str:

@@ -38,7 +38,8 @@ from types import FrameType
 from typing import Any, Protocol
 
 from chaos.errors import ChaosError, LiveError, RevertError, RunError
-from chaos.live.faults.drivers.base import Action, Driver, DriverKind, Handle, InjectContext
+from chaos.live.faults.actions import Action, DockerOp, DriverKind, Faked, Handle, Kill
+from chaos.live.faults.drivers.base import Driver, InjectContext
 from chaos.live.faults.drivers.fake import FakeDriver
 from chaos.live.faults.drivers.routes import plan_all
 from chaos.live.faults.journal import Journal, NullJournal, OpenFault, iter_open
@@ -377,7 +378,7 @@ class FaultRunner:
             # Written to disk before the driver changes anything: the revert path's source of truth.
             now = self.elapsed()
             self._journal.intent(handle, now)
-            self._applied[action.id] = _Applied(action, dict(handle), now)
+            self._applied[action.id] = _Applied(action, handle, now)
 
         try:
             handle = self._driver(action).inject(action, InjectContext(record))
@@ -388,13 +389,14 @@ class FaultRunner:
         now = self.elapsed()
         self._journal.applied(handle, now)
         intended = self._applied.get(action.id)
-        self._applied[action.id] = _Applied(action, dict(handle), intended.intent_s if intended else now, now)
+        self._applied[action.id] = _Applied(action, handle, intended.intent_s if intended else now, now)
         if action.id in self._changes:
             self.on_event(now, f"change {action.describe()}")
             return  # a playbook's change: the step that made it has its own marker
         self._mark("fault_on", action.target, action.label, now)
-        for victim in handle.get("victims") or ():
-            self._mark("crash" if action.op == "kill" else action.op, action.target, self._replica(victim), now)
+        for victim in handle.victims:
+            self._mark("crash" if action.op is DockerOp.KILL else action.op.value, action.target,
+                       self._replica(victim), now)
         self.on_event(now, f"inject {action.describe()}")
 
     def _revert(self, fault_id: str, *, by: str) -> None:
@@ -423,8 +425,9 @@ class FaultRunner:
         self.on_event(now, f"revert {applied.action.label} ({by})")
 
     def _after_restart(self, applied: _Applied) -> None:
-        victims = applied.handle.get("victims") or ()
-        if not victims or applied.action.op != "kill":
+        kill = applied.action.params
+        victims = applied.handle.victims
+        if not isinstance(kill, Kill) or not victims:
             return
         for victim in victims:
             self._mark("restart", applied.action.target, self._replica(victim))
@@ -432,8 +435,7 @@ class FaultRunner:
         emulator = self.drivers.get(DriverKind.EMULATOR)
         reassert = getattr(emulator, "reassert", None)
         if reassert is not None:
-            admin = applied.handle["params"].get("admin") or {}
-            reassert({name: admin[name] for name in victims if name in admin})
+            reassert({name: kill.admin[name] for name in victims if name in kill.admin})
 
     def _driver(self, action: Action) -> Driver:
         driver = self.drivers.get(action.driver)
@@ -483,9 +485,8 @@ def revert_error(failures: Sequence[tuple[Handle, ChaosError, Driver]], run_dir:
     """One error naming every fault still applied, why, and how to undo it by hand."""
     lines = [f"{len(failures)} fault(s) could not be reverted and may still be applied:"]
     for handle, exc, driver in failures:
-        touched = handle.get("victims") or handle["targets"]
-        lines.append(f"  - {handle['label']} ({handle['driver']} {handle['op']} on {', '.join(touched)}): "
-                     f"{exc.message}")
+        a = handle.action
+        lines.append(f"  - {a.label} ({a.driver.value} {a.op.value} on {', '.join(handle.touched)}): {exc.message}")
         for command in driver.undo_hint(handle):
             lines.append(f"      undo by hand: {command}")
     again = f"chaoslab recover {run_dir}" if run_dir is not None else "the commands above"
@@ -607,8 +608,8 @@ def recover(run_dir: Path, *, allow_remote: bool = False,
 
 def _recovery_driver(fault: OpenFault, built: dict[DriverKind, Driver], allow_remote: bool) -> Driver | None:
     """The driver that can undo ``fault`` in a fresh process; None when nothing of it can outlive the harness."""
-    kind = DriverKind(fault.handle["driver"])
-    if fault.handle.get("fake"):
+    kind = fault.handle.action.driver
+    if isinstance(fault.handle.undo, Faked):
         return built.setdefault(kind, FakeDriver(kind))
     if kind is DriverKind.LOAD:
         return None  # the load generator died with the harness, and its spike with it

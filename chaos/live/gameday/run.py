@@ -27,7 +27,8 @@ from typing import Any, TextIO
 
 from chaos.analysis import windows
 from chaos.errors import ChaosError, RevertError
-from chaos.live.faults.drivers.base import Action, DriverKind, Handle, InjectContext
+from chaos.live.faults.actions import Action, DriverKind, Handle
+from chaos.live.faults.drivers.base import InjectContext
 from chaos.live.faults.runner import DEFAULT_ABORT, AbortRule, FaultRunner, Phase
 from chaos.live.gameday.actions import LiveStack, check_playbook, perform
 from chaos.live.gameday.clock import RunClock, Scheduler

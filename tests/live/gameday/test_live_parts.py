@@ -17,7 +17,17 @@ from typing import Any
 
 import pytest
 
-from chaos.live.faults.drivers.base import Action, DriverKind, InjectContext
+from chaos.live.faults.actions import (
+    Action,
+    CallPolicy,
+    DriverKind,
+    Handle,
+    LimitReplaced,
+    PolicyReplaced,
+    SetAdmission,
+    SetCallPolicy,
+)
+from chaos.live.faults.drivers.base import InjectContext
 from chaos.live.faults.drivers.emulator import EmulatorDriver
 from chaos.live.faults.drivers.fake import FakeDriver
 from chaos.live.faults.journal import JOURNAL_FILE, iter_open, read_events
@@ -120,26 +130,27 @@ def test_a_call_repointed_at_other_urls_sends_its_attempts_there(pair: Pair) -> 
     assert (after[0] - before[0], after[1] - before[1]) == (0, 6)
 
 
-def record_into(handles: list[dict[str, Any]]) -> InjectContext:
-    return InjectContext(lambda h: handles.append(dict(h)))
+def record_into(handles: list[Handle]) -> InjectContext:
+    return InjectContext(handles.append)
 
 
 def test_the_driver_journals_the_previous_policy_and_limit_and_puts_them_back(pair: Pair) -> None:
     driver = EmulatorDriver()
     admin = {"a-1": pair.admin("a")}
-    calls = Action("p1", DriverKind.EMULATOR, "calls", "step 'tighten'", "set_call", "a->b", ("a-1",),
-                   {"admin": admin, "callee": "b", "policy": {"timeout_s": 0.05, "fallback": True}})
-    recorded: list[dict[str, Any]] = []
+    calls = Action("p1", "step 'tighten'", "set_call", "a->b", ("a-1",),
+                   SetCallPolicy(admin, "b", CallPolicy(timeout_s=0.05, fallback=True)))
+    recorded: list[Handle] = []
     handle = driver.inject(calls, record_into(recorded))
-    assert recorded[0]["previous"] == {"a-1": {"timeout_s": 1.0, "fallback": False}}  # journaled before the change
+    # journaled before the change
+    assert recorded[0].undo == PolicyReplaced({"a-1": CallPolicy(timeout_s=1.0, fallback=False)})
     state = request(pair.port("a"), "/admin/state")[1]["calls"]["b"]
     assert (state["timeout_s"], state["fallback"]) == (0.05, True)
     driver.revert(handle)
     state = request(pair.port("a"), "/admin/state")[1]["calls"]["b"]
     assert (state["timeout_s"], state["fallback"]) == (1.0, False)
-    limit = Action("p2", DriverKind.EMULATOR, "admission", "step 'shed'", "shed_load", "web", ("a-1",),
-                   {"admin": admin, "limit": 3.0})
+    limit = Action("p2", "step 'shed'", "shed_load", "web", ("a-1",), SetAdmission(admin, 3.0))
     handle = driver.inject(limit, record_into(recorded))
+    assert recorded[-1].undo == LimitReplaced({"a-1": None})
     assert request(pair.port("a"), "/admin/state")[1]["admission"] == {"limit": 3.0}
     assert "curl -sS -X POST -d '{\"limit\": null}'" in driver.undo_hint(handle)[0]
     driver.revert(handle)
@@ -180,7 +191,7 @@ def test_remove_reverts_a_fault_now_and_cancels_one_not_started(tmp_path: Path) 
     assert runner.remove("slow") == ["slow"] and runner.remove("later") == []
     clock.sleep(40)
     runner.tick()
-    assert fake.applied == {} and [c.what for c in fake.calls] == ["inject", "revert"]  # 'later' never started
+    assert fake.applied == {} and [c.what.value for c in fake.calls] == ["inject", "revert"]  # 'later' never started
     (window,) = runner.windows
     assert (window.label, window.start_s, window.end_s) == ("slow", 10.0, 10.0)
     runner.stop()
@@ -194,8 +205,8 @@ def test_perform_journals_a_change_gets_no_fault_window_and_is_undone_by_stop_or
                                                                 DriverKind.EMULATOR: fake},
                          clock=ManualClock(), handle_signals=False)
     runner.start()
-    change = Action("p1", DriverKind.EMULATOR, "calls", "step 'tighten'", "set_call", "api->db", ("api-1",),
-                    {"admin": {}, "callee": "db", "policy": {"timeout_s": 0.1}})
+    change = Action("p1", "step 'tighten'", "set_call", "api->db", ("api-1",),
+                    SetCallPolicy({}, "db", CallPolicy(timeout_s=0.1)))
     runner.perform(change)
     assert list(fake.applied) == ["p1"] and runner.windows == []
     assert [f.id for f in iter_open(tmp_path / "run")] == ["p1"]  # journaled: recover would undo it

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from chaos.cli import main
+from chaos.live.faults.actions import Action, Faked, Nothing
 from chaos.live.faults.journal import Journal
 from chaos.live.stack.state import StackState, write_state
 
@@ -66,8 +67,7 @@ def test_faults_check_lists_what_cannot_be_done_with_lines(stack_dir: Path, tmp_
 def test_recover_twice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with Journal(tmp_path) as journal:
         journal.run("cli00001")
-        journal.intent({"id": "f1", "driver": "fake", "op": "x", "label": "crash:db", "targets": ["db"],
-                        "params": {}, "fake": True}, 3.0)
+        journal.intent(Action("f1", "crash:db", "crash", "db", ("db",), Nothing()).handle(Faked()), 3.0)
     assert main(["recover", str(tmp_path)]) == 0
     assert capsys.readouterr().out == "reverted 1 fault(s): crash:db\n"
     assert main(["recover", str(tmp_path)]) == 0

@@ -1,9 +1,9 @@
-"""The fault-driver protocol: ``inject`` returns a JSON handle, ``revert`` takes it.
+"""The fault-driver protocol: ``inject`` returns a handle, ``revert`` takes it.
 
-A fault is first *planned* for one stack (``routes.plan``): an :class:`Action` says which
-driver does what to which proxies, containers or admin URLs. Planning is pure, so every
-fault of an experiment is planned, and refused if it cannot be done live, before the run
-starts. A driver then does the action::
+A fault is first *planned* for one stack (``routes.plan``): an :class:`~chaos.live.faults.actions.Action`
+says which driver does what (its operation's typed parameters) to which proxies, containers or
+admin URLs. Planning is pure, so every fault of an experiment is planned, and refused if it
+cannot be done live, before the run starts. A driver then does the action::
 
     handle = driver.inject(action, ctx)   # calls ctx.record(handle) BEFORE changing anything
     ...
@@ -20,44 +20,11 @@ handle that its ``revert`` can undo, whatever part was done.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
-Handle = dict[str, Any]
-"""JSON-serialisable; always has ``driver`` (a DriverKind value), ``op`` and ``id`` (the fault's id)."""
-
-
-class DriverKind(enum.Enum):
-    TOXIPROXY = "toxiproxy"  # network faults on edges, through proxies
-    DOCKER = "docker"        # containers: kill, pause, throttle, disconnect, packet loss in the netns
-    EMULATOR = "emulator"    # chaoslab's emulator admin API: errors, slowdown, hang, cold start
-    LOAD = "load"            # load spikes: the load generator's business
-    FAKE = "fake"            # records, does nothing
-
-
-@dataclass(frozen=True)
-class Action:
-    """A fault as planned for one stack. ``targets`` are proxy names, container names or URLs."""
-
-    id: str                  # unique within the run, e.g. "f2"
-    driver: DriverKind
-    op: str                  # the driver's operation (its own enum's value)
-    label: str               # the fault's label (name, or kind:target)
-    kind: str                # the fault's kind
-    target: str              # the fault's target as written
-    targets: tuple[str, ...]
-    params: Mapping[str, Any] = field(default_factory=dict)
-    summary: str = ""        # one line for people: what will be done
-
-    def handle(self, **extra: Any) -> Handle:
-        """The handle's common part; drivers add what they need to undo the action."""
-        return {"id": self.id, "driver": self.driver.value, "op": self.op, "label": self.label,
-                "kind": self.kind, "target": self.target, "targets": list(self.targets),
-                "params": dict(self.params), **extra}
-
-    def describe(self) -> str:
-        return f"{self.label} via {self.driver.value}: {self.summary or self.op}"
+from chaos.live.faults.actions import Action, DriverKind, Handle
 
 
 @dataclass(frozen=True)
@@ -125,7 +92,3 @@ class Holds:
             return False
         self._holders.pop(key, None)
         return True
-
-
-def targets_of(handle: Mapping[str, Any]) -> list[str]:
-    return [str(t) for t in handle.get("targets") or ()]

@@ -21,17 +21,38 @@ reverting a container that is gone, is harmless. Overlapping faults on one conta
 
 from __future__ import annotations
 
-import enum
 import math
 import os
 import shutil
 import subprocess
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.errors import DockerError, EngineUnavailable
-from chaos.live.faults.drivers.base import Action, DriverKind, Handle, Holds, InjectContext, Presence
+from chaos.live.faults.actions import (
+    Action,
+    Chain,
+    CpuLimit,
+    Disconnect,
+    Disconnected,
+    DriverKind,
+    Drop,
+    Dropped,
+    Handle,
+    Kill,
+    Killed,
+    Membership,
+    Pause,
+    Restart,
+    Stop,
+    Stopped,
+    Throttle,
+    Throttled,
+)
+from chaos.live.faults.codec import to_json
+from chaos.live.faults.drivers.base import Holds, InjectContext, Presence
 from chaos.live.in_container.probe import healthy
 from chaos.live.stack.docker_env import Engine, connect, import_sdk
 from chaos.live.stack.emulator_client import AdminClient
@@ -41,15 +62,15 @@ HEALTHY_TIMEOUT = 60.0
 COMMAND_TIMEOUT = 10.0
 
 
-class DockerOp(enum.Enum):
-    KILL = "kill"              # params: count (None: all running), cold_start, admin and health {container: URL},
-                               # stand_in_image (an image to run a stand-in from while the victim is down)
-    STOP = "stop"
-    PAUSE = "pause"
-    RESTART = "restart"
-    CPU = "cpu"                # params: factor
-    DISCONNECT = "disconnect"
-    DROP = "drop"              # params: chain INPUT|OUTPUT, probability, destinations (containers)
+DockerParams = Kill | Stop | Pause | Restart | Throttle | Disconnect | Drop
+
+
+@dataclass
+class _Throttling:
+    """A container's CPU quota while faults throttle it: what it had, and each fault's factor."""
+
+    original: CpuLimit
+    factors: dict[str, float] = field(default_factory=dict)
 
 
 class DockerDriver:
@@ -65,17 +86,7 @@ class DockerDriver:
         self.allow_remote = allow_remote
         self.healthy_timeout = healthy_timeout
         self._holds = Holds()
-        self._cpu: dict[str, dict[str, Any]] = {}  # container -> {"original": {...}, "factors": {id: f}}
-        self._inject: dict[DockerOp, Callable[[Action, InjectContext], Handle]] = {
-            DockerOp.KILL: self._kill, DockerOp.STOP: self._stop, DockerOp.PAUSE: self._pause,
-            DockerOp.RESTART: self._restart, DockerOp.CPU: self._throttle, DockerOp.DISCONNECT: self._disconnect,
-            DockerOp.DROP: self._drop,
-        }
-        self._revert: dict[DockerOp, Callable[[Handle, str], None]] = {
-            DockerOp.KILL: self._start_again, DockerOp.STOP: self._start_again, DockerOp.PAUSE: self._unpause,
-            DockerOp.RESTART: lambda handle, name: None, DockerOp.CPU: self._unthrottle,
-            DockerOp.DISCONNECT: self._reconnect, DockerOp.DROP: self._undrop,
-        }
+        self._cpu: dict[str, _Throttling] = {}  # container -> its throttling
 
     # --- engine -----------------------------------------------------------------------------
 
@@ -115,47 +126,87 @@ class DockerDriver:
     # --- protocol ---------------------------------------------------------------------------
 
     def preflight(self, action: Action) -> None:
-        op = DockerOp(action.op)
-        names = list(action.targets) + list(action.params.get("destinations") or ())
+        params = _params(action)
+        names = list(action.targets) + list(params.destinations if isinstance(params, Drop) else ())
         missing = [n for n in names if self.container(n) is None]
         if missing:
             raise DockerError(f"{action.label}: no container named {', '.join(missing)}",
                               hint="is the stack up? (chaoslab stack status)")
-        if op is DockerOp.DROP:
+        if isinstance(params, Drop):
             _require_netns_tools()
-        if op is DockerOp.CPU:
+        if isinstance(params, Throttle):
             for name in action.targets:
                 if self.container(name).attrs["HostConfig"].get("NanoCpus"):
                     raise DockerError(f"{action.label}: {name} has a --cpus limit, which Docker will not combine "
                                       "with the CPU quota chaoslab sets", hint="set cpu_quota/cpu_period instead")
 
     def inject(self, action: Action, ctx: InjectContext) -> Handle:
-        return self._inject[DockerOp(action.op)](action, ctx)
+        match _params(action):
+            case Kill() as kill:
+                return self._kill(action, kill, ctx)
+            case Stop():
+                return self._stop(action, ctx)
+            case Pause():
+                return self._pause(action, ctx)
+            case Restart():
+                return self._restart(action, ctx)
+            case Throttle(factor=factor):
+                return self._throttle(action, factor, ctx)
+            case Disconnect():
+                return self._disconnect(action, ctx)
+            case Drop() as drop:
+                return self._drop(action, drop, ctx)
 
     def revert(self, handle: Handle) -> None:
-        undo = self._revert[DockerOp(handle["op"])]
+        undo = self._undo(handle)
         left = []
-        for name in _names(handle):
+        for name in handle.touched:
             try:
-                undo(handle, name)
+                undo(name)
             except (DockerError, EngineUnavailable) as exc:
                 left.append(f"{name}: {exc.message}")
         if left:
-            raise DockerError(f"{handle['label']}: could not undo on {len(left)} container(s): " + "; ".join(left))
+            raise DockerError(f"{handle.label}: could not undo on {len(left)} container(s): " + "; ".join(left))
+
+    def _undo(self, handle: Handle) -> Callable[[str], None]:
+        """What undoes ``handle`` on one of the containers it touched."""
+        match _params(handle.action):
+            case Kill() as kill:
+                killed = handle.undo_info(Killed)
+                return lambda name: self._start_again(name, kill, killed.stand_ins)
+            case Stop():
+                return lambda name: self._start_again(name, None, ())
+            case Pause():
+                return lambda name: self._unpause(name, handle.id)
+            case Restart():
+                return lambda name: None
+            case Throttle():
+                original = handle.undo_info(Throttled).original
+                return lambda name: self._unthrottle(name, handle.id, original)
+            case Disconnect():
+                networks = handle.undo_info(Disconnected).networks
+                return lambda name: self._reconnect(name, handle.id, networks.get(name, ()))
+            case Drop():
+                rules = handle.undo_info(Dropped).rules
+                return lambda name: self._undrop(name, rules[name])
 
     def undo_hint(self, handle: Handle) -> list[str]:
-        op = DockerOp(handle["op"])
-        names = _names(handle)
-        if op is DockerOp.CPU:
-            return [_cpu_command(name, handle["original"].get(name, {})) for name in names]
-        if op is DockerOp.DISCONNECT:
-            return [f"docker network connect {' '.join(f'--alias {a}' for a in net['aliases'])} {net['name']} {name}"
-                    for name in names for net in handle["networks"].get(name, ())]
-        if op is DockerOp.DROP:
+        params = _params(handle.action)
+        names = handle.touched
+        if isinstance(params, Throttle):
+            original = handle.undo_info(Throttled).original
+            return [_cpu_command(name, original.get(name, CpuLimit(0, 0))) for name in names]
+        if isinstance(params, Disconnect):
+            networks = handle.undo_info(Disconnected).networks
+            return [f"docker network connect {' '.join(f'--alias {a}' for a in net.aliases)} {net.name} {name}"
+                    for name in names for net in networks.get(name, ())]
+        if isinstance(params, Drop):
+            rules = handle.undo_info(Dropped).rules
             return [f"nsenter -t $(docker inspect -f '{{{{.State.Pid}}}}' {name}) -n iptables -D "
-                    + " ".join(handle["rules"][name]) for name in names if name in handle.get("rules", {})]
-        verb = {DockerOp.KILL: "start", DockerOp.STOP: "start", DockerOp.PAUSE: "unpause"}.get(op)
-        stand_ins = [f"docker rm -f {name}" for name in handle.get("stand_ins") or ()]
+                    + " ".join(rules[name]) for name in names if name in rules]
+        verb = "unpause" if isinstance(params, Pause) else "start" if isinstance(params, Kill | Stop) else None
+        killed = handle.undo.stand_ins if isinstance(handle.undo, Killed) else ()
+        stand_ins = [f"docker rm -f {name}" for name in killed]
         return ([f"docker {verb} {name}" for name in names] if verb else []) + stand_ins
 
     # --- kill / stop / start ----------------------------------------------------------------
@@ -163,12 +214,11 @@ class DockerDriver:
     def _running(self, names: tuple[str, ...]) -> list[str]:
         return [n for n in names if (c := self.container(n)) is not None and c.status == "running"]
 
-    def _kill(self, action: Action, ctx: InjectContext) -> Handle:
-        count = action.params.get("count")
+    def _kill(self, action: Action, kill: Kill, ctx: InjectContext) -> Handle:
         running = self._running(action.targets)
-        victims = running if count is None else running[:count]
-        image = action.params.get("stand_in_image")
-        handle = action.handle(victims=victims, stand_ins=[stand_in_name(v) for v in victims] if image else [])
+        victims = tuple(running if kill.count is None else running[:kill.count])
+        image = kill.stand_in_image
+        handle = action.handle(Killed(victims, tuple(stand_in_name(v) for v in victims) if image else ()))
         ctx.record(handle)
         for name in victims:
             if image:
@@ -222,26 +272,25 @@ class DockerDriver:
             self._call(name, "rm", lambda c: c.remove(force=True))
 
     def _stop(self, action: Action, ctx: InjectContext) -> Handle:
-        handle = action.handle(victims=self._running(action.targets))
+        victims = tuple(self._running(action.targets))
+        handle = action.handle(Stopped(victims))
         ctx.record(handle)
-        for name in handle["victims"]:
+        for name in victims:
             self._call(name, "stop", lambda c: c.stop(timeout=5))
         return handle
 
-    def _start_again(self, handle: Handle, name: str) -> None:
+    def _start_again(self, name: str, kill: Kill | None, stand_ins: tuple[str, ...]) -> None:
         found = self.container(name)
         if found is not None and found.status != "running":
             self._call(name, "start", lambda c: c.start())
-        if stand_in_name(name) in (handle.get("stand_ins") or ()):
+        if stand_in_name(name) in stand_ins:
             self._remove(stand_in_name(name))  # the name now resolves to the replica again
         if found is None:
             return  # removed (the stack was taken down): nothing left to restart
-        params = handle["params"]
-        self.wait_healthy(name, (params.get("health") or {}).get(name))
-        cold = params.get("cold_start")
-        admin = (params.get("admin") or {}).get(name)
-        if cold and admin:
-            AdminClient(admin).set_faults({"cold_start": cold})
+        self.wait_healthy(name, kill.health.get(name) if kill is not None else None)
+        admin = kill.admin.get(name) if kill is not None else None
+        if kill is not None and kill.cold_start is not None and admin:
+            AdminClient(admin).set_faults({"cold_start": to_json(kill.cold_start)})
 
     def wait_healthy(self, name: str, health_url: str | None = None) -> None:
         """Until the container answers ``health_url`` with 200 (or, without one, until its Docker
@@ -282,8 +331,8 @@ class DockerDriver:
                     self._call(name, "pause", lambda c: c.pause())
         return handle
 
-    def _unpause(self, handle: Handle, name: str) -> None:
-        if not self._holds.release(f"pause {name}", handle["id"]):
+    def _unpause(self, name: str, holder: str) -> None:
+        if not self._holds.release(f"pause {name}", holder):
             return
         found = self.container(name)
         if found is not None and found.status == "paused":
@@ -291,78 +340,74 @@ class DockerDriver:
 
     # --- cpu --------------------------------------------------------------------------------
 
-    def _throttle(self, action: Action, ctx: InjectContext) -> Handle:
-        factor = float(action.params["factor"])
-        originals: dict[str, dict[str, int]] = {}
+    def _throttle(self, action: Action, factor: float, ctx: InjectContext) -> Handle:
+        originals: dict[str, CpuLimit] = {}
         for name in action.targets:
-            entry = self._cpu.get(name)
-            if entry is None:
+            throttling = self._cpu.get(name)
+            if throttling is None:
                 host = self._must(name).attrs["HostConfig"]
-                entry = {"original": {"cpu_quota": int(host.get("CpuQuota") or 0),
-                                      "cpu_period": int(host.get("CpuPeriod") or 0)}, "factors": {}}
-                self._cpu[name] = entry
-            originals[name] = entry["original"]
-        handle = action.handle(original=originals)
+                throttling = _Throttling(CpuLimit(int(host.get("CpuQuota") or 0), int(host.get("CpuPeriod") or 0)))
+                self._cpu[name] = throttling
+            originals[name] = throttling.original
+        handle = action.handle(Throttled(originals))
         ctx.record(handle)
         for name in action.targets:
-            self._cpu[name]["factors"][action.id] = factor
+            self._cpu[name].factors[action.id] = factor
             self._apply_cpu(name)
         return handle
 
     def _apply_cpu(self, name: str) -> None:
-        entry = self._cpu[name]
-        original = entry["original"]
-        factors = entry["factors"]
-        if not factors:
+        throttling = self._cpu[name]
+        original = throttling.original
+        if not throttling.factors:
             del self._cpu[name]
             self._set_cpu(name, original)
             return
         # What the container could use before (its quota, or every CPU of the host), over the factors.
-        had = original["cpu_quota"] / original["cpu_period"] if original["cpu_quota"] > 0 else (os.cpu_count() or 1)
-        quota = max(1000, int(CPU_PERIOD * had / math.prod(factors.values())))
+        had = original.cpu_quota / original.cpu_period if original.cpu_quota > 0 else (os.cpu_count() or 1)
+        quota = max(1000, int(CPU_PERIOD * had / math.prod(throttling.factors.values())))
         self._call(name, "update", lambda c: c.update(cpu_quota=quota, cpu_period=CPU_PERIOD))
 
-    def _set_cpu(self, name: str, original: Mapping[str, int]) -> None:
-        quota = original["cpu_quota"] if original["cpu_quota"] > 0 else -1  # -1: no limit
-        period = original["cpu_period"] or CPU_PERIOD
+    def _set_cpu(self, name: str, original: CpuLimit) -> None:
+        quota = original.cpu_quota if original.cpu_quota > 0 else -1  # -1: no limit
+        period = original.cpu_period or CPU_PERIOD
         self._call(name, "update", lambda c: c.update(cpu_quota=quota, cpu_period=period))
 
-    def _unthrottle(self, handle: Handle, name: str) -> None:
+    def _unthrottle(self, name: str, holder: str, original: Mapping[str, CpuLimit]) -> None:
         if self.container(name) is None:
             return
-        entry = self._cpu.get(name)
-        if entry is None:  # a fresh process (recover): restore what the journal says it was
-            self._set_cpu(name, handle["original"][name])
+        throttling = self._cpu.get(name)
+        if throttling is None:  # a fresh process (recover): restore what the journal says it was
+            self._set_cpu(name, original[name])
             return
-        entry["factors"].pop(handle["id"], None)
+        throttling.factors.pop(holder, None)
         self._apply_cpu(name)
 
     # --- networks ---------------------------------------------------------------------------
 
     def _disconnect(self, action: Action, ctx: InjectContext) -> Handle:
-        networks: dict[str, list[dict[str, Any]]] = {}
+        networks: dict[str, tuple[Membership, ...]] = {}
         for name in action.targets:
             settings = self._must(name).attrs["NetworkSettings"]["Networks"] or {}
-            networks[name] = [{"name": net, "aliases": [a for a in (cfg.get("Aliases") or ())]}
-                              for net, cfg in settings.items()]
-        handle = action.handle(networks=networks)
+            networks[name] = tuple(Membership(net, tuple(cfg.get("Aliases") or ())) for net, cfg in settings.items())
+        handle = action.handle(Disconnected(networks))
         ctx.record(handle)
         for name in action.targets:
             if self._holds.acquire(f"net {name}", action.id):
                 for net in networks[name]:
-                    self._network(net["name"]).disconnect(name)
+                    self._network(net.name).disconnect(name)
         return handle
 
-    def _reconnect(self, handle: Handle, name: str) -> None:
-        if not self._holds.release(f"net {name}", handle["id"]):
+    def _reconnect(self, name: str, holder: str, networks: tuple[Membership, ...]) -> None:
+        if not self._holds.release(f"net {name}", holder):
             return
         found = self.container(name)
         if found is None:
             return
         joined = found.attrs["NetworkSettings"]["Networks"] or {}
-        for net in handle["networks"].get(name, ()):
-            if net["name"] not in joined:
-                self._network(net["name"]).connect(name, aliases=net["aliases"] or None)
+        for net in networks:
+            if net.name not in joined:
+                self._network(net.name).connect(name, aliases=list(net.aliases) or None)
 
     def _network(self, name: str) -> Any:
         errors = import_sdk().errors
@@ -373,24 +418,23 @@ class DockerDriver:
 
     # --- packet drop in the network namespace -----------------------------------------------
 
-    def _drop(self, action: Action, ctx: InjectContext) -> Handle:
-        params = action.params
-        destinations = [ip for dest in params.get("destinations") or () for ip in self._addresses(dest)]
-        rules = {name: _drop_rule(params["chain"], float(params["probability"]), destinations,
-                                  f"chaoslab-{self.run_id}-{action.id}") for name in action.targets}
-        handle = action.handle(rules=rules)
+    def _drop(self, action: Action, drop: Drop, ctx: InjectContext) -> Handle:
+        destinations = [ip for dest in drop.destinations for ip in self._addresses(dest)]
+        rules = {name: _drop_rule(drop.chain, drop.probability, destinations, f"chaoslab-{self.run_id}-{action.id}")
+                 for name in action.targets}
+        handle = action.handle(Dropped(rules))
         ctx.record(handle)
         for name in action.targets:
             _iptables(self._pid(name), ["-I", *rules[name]])
         return handle
 
-    def _undrop(self, handle: Handle, name: str) -> None:
+    def _undrop(self, name: str, rule: tuple[str, ...]) -> None:
         found = self.container(name)
         if found is None or found.status not in ("running", "paused"):
             return  # a stopped container's network namespace, and its rules, are gone
         pid = int(found.attrs["State"]["Pid"])
-        while _iptables(pid, ["-C", *handle["rules"][name]], check=False) == 0:
-            _iptables(pid, ["-D", *handle["rules"][name]])
+        while _iptables(pid, ["-C", *rule], check=False) == 0:
+            _iptables(pid, ["-D", *rule])
 
     def _addresses(self, name: str) -> list[str]:
         networks = self._must(name).attrs["NetworkSettings"]["Networks"] or {}
@@ -423,18 +467,19 @@ def stand_in_name(container: str) -> str:
     return f"{container}-down"
 
 
-def _names(handle: Handle) -> list[str]:
-    """The containers a handle changed: the victims it picked, else all its targets."""
-    return [str(n) for n in (handle["victims"] if "victims" in handle else handle["targets"])]
+def _params(action: Action) -> DockerParams:
+    if not isinstance(action.params, Kill | Stop | Pause | Restart | Throttle | Disconnect | Drop):
+        raise DockerError(f"{action.label}: {action.driver.value} {action.op.value} is not a Docker operation")
+    return action.params
 
 
-def _drop_rule(chain: str, probability: float, destinations: list[str], comment: str) -> list[str]:
-    rule = [chain]
+def _drop_rule(chain: Chain, probability: float, destinations: list[str], comment: str) -> tuple[str, ...]:
+    rule = [chain.value]
     if destinations:
         rule += ["-d", ",".join(destinations)]
     if probability < 1.0:
         rule += ["-m", "statistic", "--mode", "random", "--probability", f"{probability:.6f}"]
-    return rule + ["-m", "comment", "--comment", comment, "-j", "DROP"]
+    return (*rule, "-m", "comment", "--comment", comment, "-j", "DROP")
 
 
 def _require_netns_tools() -> None:
@@ -458,7 +503,7 @@ def _iptables(pid: int, args: list[str], *, check: bool = True) -> int:
     return done.returncode
 
 
-def _cpu_command(name: str, original: Mapping[str, int]) -> str:
-    quota = original.get("cpu_quota", 0)
-    period = original.get("cpu_period", 0) or CPU_PERIOD
+def _cpu_command(name: str, original: CpuLimit) -> str:
+    quota = original.cpu_quota
+    period = original.cpu_period or CPU_PERIOD
     return f"docker update --cpu-quota {quota if quota > 0 else -1} --cpu-period {period} {name}"

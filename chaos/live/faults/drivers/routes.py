@@ -44,15 +44,30 @@ cannot be done on the stack, with the fault's file and line, before anything run
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from chaos.errors import InputError
-from chaos.live.faults.drivers.base import Action, DriverKind
-from chaos.live.faults.drivers.docker import DockerOp
-from chaos.live.faults.drivers.emulator import EmulatorOp
-from chaos.live.faults.drivers.toxiproxy import ToxiproxyOp, toxic_params
+from chaos.live.faults.actions import (
+    Action,
+    AddToxic,
+    Chain,
+    ColdStart,
+    DisableProxies,
+    Disconnect,
+    Drop,
+    EdgeFaults,
+    FailCalls,
+    Kill,
+    Params,
+    Pause,
+    Restart,
+    ServiceFaults,
+    SetFaults,
+    Spike,
+    StartCold,
+    Throttle,
+)
 from chaos.live.in_container.toxiproxy.model import Stream, ToxicType
 from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
@@ -60,10 +75,6 @@ from chaos.model.faults import AnyFault, FaultKind, TargetKind
 from chaos.model.scope import split_edge
 from chaos.model.slos import ALL
 from chaos.model.topology import Topology
-
-
-class LoadOp(enum.Enum):
-    SPIKE = "spike"  # params: factor; targets: entrypoints
 
 
 @dataclass(frozen=True)
@@ -122,9 +133,8 @@ def _admin(service: str, p: Planning) -> dict[str, str] | str:
     return {r.container: r.admin_url or "" for r in p.stack.replicas_of(service)}
 
 
-def _action(fault: AnyFault, p: Planning, driver: DriverKind, op: str, targets: tuple[str, ...],
-            params: Mapping[str, object], summary: str) -> Action:
-    return Action(p.id, driver, op, fault.label, fault.TAG, fault.target, targets, params, summary)
+def _action(fault: AnyFault, p: Planning, targets: tuple[str, ...], params: Params, summary: str) -> Action:
+    return Action(p.id, fault.label, fault.TAG, fault.target, targets, params, summary)
 
 
 # --------------------------------------------------------------------------- routes
@@ -136,10 +146,9 @@ def _toxic(toxic: ToxicType, stream: Stream, toxicity: Callable[[AnyFault], floa
         proxies = _proxies(fault, p)
         if isinstance(proxies, str):
             return proxies
-        params = toxic_params(p.stack.toxiproxy_api or "", toxic, stream=stream, toxicity=toxicity(fault),
-                              attributes=attributes(fault), container=p.stack.toxiproxy_container)
-        return _action(fault, p, DriverKind.TOXIPROXY, ToxiproxyOp.ADD_TOXIC.value, proxies, params,
-                       f"{words(fault)} on {', '.join(proxies)}")
+        params = AddToxic(p.stack.toxiproxy_api or "", toxic, stream, toxicity(fault), attributes(fault),
+                          p.stack.toxiproxy_container)
+        return _action(fault, p, proxies, params, f"{words(fault)} on {', '.join(proxies)}")
     return route
 
 
@@ -171,27 +180,26 @@ def toxiproxy_disable(fault: AnyFault, p: Planning) -> Action | str:
     proxies = _proxies(fault, p)
     if isinstance(proxies, str):
         return proxies
-    params = {"api": p.stack.toxiproxy_api, "container": p.stack.toxiproxy_container}
-    return _action(fault, p, DriverKind.TOXIPROXY, ToxiproxyOp.DISABLE.value, proxies, params,
-                   f"disable {', '.join(proxies)} (connections refused)")
+    params = DisableProxies(p.stack.toxiproxy_api or "", p.stack.toxiproxy_container)
+    return _action(fault, p, proxies, params, f"disable {', '.join(proxies)} (connections refused)")
 
 
-def _emulator_set(key: str, value: Callable[[AnyFault], object]) -> Route:
+def _emulator_set(key: str, faults: Callable[[AnyFault], ServiceFaults], value: Callable[[AnyFault], object]) -> Route:
     def route(fault: AnyFault, p: Planning) -> Action | str:
         if _edge(fault) is not None:
             return "the emulator admin API acts on a service, not on an edge"
         admin = _admin(fault.target, p)
         if isinstance(admin, str):
             return admin
-        params = {"admin": admin, "set": {key: value(fault)}}
-        return _action(fault, p, DriverKind.EMULATOR, EmulatorOp.SET.value, tuple(admin), params,
+        return _action(fault, p, tuple(admin), SetFaults(admin, faults(fault)),
                        f"admin {key}={value(fault)} on {', '.join(admin)}")
     return route
 
 
-emulator_hang = _emulator_set("hang", lambda f: True)
-emulator_service_errors = _emulator_set("errors", _ratio)
-emulator_slowdown = _emulator_set("slowdown", lambda f: float(f.factor))  # type: ignore[union-attr]
+emulator_hang = _emulator_set("hang", lambda f: ServiceFaults(hang=True), lambda f: True)
+emulator_service_errors = _emulator_set("errors", lambda f: ServiceFaults(errors=_ratio(f)), _ratio)
+emulator_slowdown = _emulator_set("slowdown", lambda f: ServiceFaults(slowdown=float(f.factor)),  # type: ignore[union-attr]
+                                  lambda f: float(f.factor))  # type: ignore[union-attr]
 
 
 def emulator_errors(fault: AnyFault, p: Planning) -> Action | str:
@@ -205,8 +213,7 @@ def emulator_errors(fault: AnyFault, p: Planning) -> Action | str:
     if isinstance(admin, str):
         return admin
     ratio = _ratio(fault)
-    return _action(fault, p, DriverKind.EMULATOR, EmulatorOp.EDGE_ERRORS.value, tuple(admin),
-                   {"admin": admin, "callee": callee, "set": {"errors": ratio}},
+    return _action(fault, p, tuple(admin), FailCalls(admin, callee, EdgeFaults(ratio)),
                    f"admin errors={ratio:g} on {caller}'s calls to {callee} ({', '.join(admin)}): "
                    f"those attempts fail at once, injected")
 
@@ -215,46 +222,44 @@ def emulator_cold_start(fault: AnyFault, p: Planning) -> Action | str:
     admin = _admin(fault.target, p)
     if isinstance(admin, str):
         return admin
-    cold = {"factor": fault.factor, "decay_s": fault.decay}  # type: ignore[union-attr]
-    return _action(fault, p, DriverKind.EMULATOR, EmulatorOp.COLD_START.value, tuple(admin),
-                   {"admin": admin, "cold_start": cold},
-                   f"admin cold_start x{cold['factor']:g} decaying over {cold['decay_s']:g}s")
+    cold = ColdStart(fault.factor, fault.decay)  # type: ignore[union-attr]
+    return _action(fault, p, tuple(admin), StartCold(admin, cold),
+                   f"admin cold_start x{cold.factor:g} decaying over {cold.decay_s:g}s")
 
 
-def _docker(op: DockerOp, params: Callable[[AnyFault, Planning], dict[str, object]], words: str,
-            service: bool = True) -> Route:
+def _docker(params: Callable[[AnyFault, Planning], Params], words: str, service: bool = True) -> Route:
     def route(fault: AnyFault, p: Planning) -> Action | str:
+        chosen = params(fault, p)
         if service and _edge(fault) is not None:
-            return f"docker {op.value} acts on a service's containers, not on an edge"
+            return f"docker {chosen.OP.value} acts on a service's containers, not on an edge"
         containers = _containers(fault.target, p)
         if isinstance(containers, str):
             return containers
-        return _action(fault, p, DriverKind.DOCKER, op.value, containers, params(fault, p),
-                       f"{words} {', '.join(containers)}")
+        return _action(fault, p, containers, chosen, f"{words} {', '.join(containers)}")
     return route
 
 
-def _kill_params(fault: AnyFault, p: Planning) -> dict[str, object]:
+def _kill_params(fault: AnyFault, p: Planning) -> Kill:
     cold = getattr(fault, "cold_start", None)
     admin = _admin(fault.target, p)
-    return {"count": getattr(fault, "replicas", None),
-            "cold_start": None if cold is None else {"factor": cold.factor, "decay_s": cold.decay},
-            "admin": admin if isinstance(admin, dict) else {},
-            "health": {r.container: r.health_url for r in p.stack.replicas_of(fault.target) if r.health_url},
-            "stand_in_image": p.stack.images.get("runtime")}
+    return Kill(count=getattr(fault, "replicas", None),
+                cold_start=None if cold is None else ColdStart(cold.factor, cold.decay),
+                admin=admin if isinstance(admin, dict) else {},
+                health={r.container: r.health_url for r in p.stack.replicas_of(fault.target) if r.health_url},
+                stand_in_image=p.stack.images.get("runtime"))
 
 
 def docker_kill(fault: AnyFault, p: Planning) -> Action | str:
     if getattr(fault, "cold_start", None) is not None and not p.stack.has_admin:
         return "a cold start after the crash needs the emulator admin API (a real restart is cold by itself)"
     n = getattr(fault, "replicas", None)
-    return _docker(DockerOp.KILL, _kill_params, f"kill {'all' if n is None else n} of")(fault, p)
+    return _docker(_kill_params, f"kill {'all' if n is None else n} of")(fault, p)
 
 
-docker_pause = _docker(DockerOp.PAUSE, lambda f, p: {}, "pause")
-docker_cpu = _docker(DockerOp.CPU, lambda f, p: {"factor": f.factor}, "CPU quota / factor on")  # type: ignore[union-attr]
-docker_disconnect = _docker(DockerOp.DISCONNECT, lambda f, p: {}, "disconnect from their networks:")
-docker_restart = _docker(DockerOp.RESTART, lambda f, p: {}, "restart")
+docker_pause = _docker(lambda f, p: Pause(), "pause")
+docker_cpu = _docker(lambda f, p: Throttle(f.factor), "CPU quota / factor on")  # type: ignore[union-attr]
+docker_disconnect = _docker(lambda f, p: Disconnect(), "disconnect from their networks:")
+docker_restart = _docker(lambda f, p: Restart(), "restart")
 
 
 def docker_drop(fault: AnyFault, p: Planning) -> Action | str:
@@ -270,10 +275,9 @@ def docker_drop(fault: AnyFault, p: Planning) -> Action | str:
         if isinstance(found, str):
             return found
         destinations = found
-    chain = "INPUT" if edge is None else "OUTPUT"
-    params = {"chain": chain, "probability": probability, "destinations": list(destinations)}
+    params = Drop(Chain.INPUT if edge is None else Chain.OUTPUT, probability, destinations)
     where = "arriving at" if edge is None else f"from {edge[0]} to {edge[1]} in"
-    return _action(fault, p, DriverKind.DOCKER, DockerOp.DROP.value, containers, params,
+    return _action(fault, p, containers, params,
                    f"iptables DROP {probability:.0%} of packets {where} {', '.join(containers)}")
 
 
@@ -291,8 +295,7 @@ def load_spike(fault: AnyFault, p: Planning) -> Action | str:
         return "load spikes are made by the load generator, and this run sends no load"
     entries = tuple(e.name for e in p.topology.entrypoints) if fault.target == ALL else (fault.target,)
     factor = fault.factor  # type: ignore[union-attr]
-    return _action(fault, p, DriverKind.LOAD, LoadOp.SPIKE.value, entries, {"factor": factor},
-                   f"arrival rate x{factor:g} at {', '.join(entries)}")
+    return _action(fault, p, entries, Spike(factor), f"arrival rate x{factor:g} at {', '.join(entries)}")
 
 
 LIVE_ROUTES: dict[FaultKind, tuple[Route, ...]] = {

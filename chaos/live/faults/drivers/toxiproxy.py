@@ -9,35 +9,12 @@ to every proxy of the edge (one per callee replica). Toxics are named
 
 from __future__ import annotations
 
-import enum
 import json
-from collections.abc import Mapping
-from typing import Any
 
 from chaos.errors import ToxiproxyError
-from chaos.live.faults.drivers.base import (
-    Action,
-    ContainerProbe,
-    DriverKind,
-    Handle,
-    Holds,
-    InjectContext,
-    Presence,
-    no_probe,
-)
-from chaos.live.in_container.toxiproxy.model import Stream, ToxicType
+from chaos.live.faults.actions import Action, AddToxic, DisableProxies, DriverKind, Handle, ToxicAdded
+from chaos.live.faults.drivers.base import ContainerProbe, Holds, InjectContext, Presence, no_probe
 from chaos.live.stack.toxiproxy_client import ToxiproxyClient
-
-
-class ToxiproxyOp(enum.Enum):
-    ADD_TOXIC = "add_toxic"  # params: api, type, stream, toxicity, attributes
-    DISABLE = "disable"      # params: api
-
-
-def toxic_params(api: str, toxic: ToxicType, *, stream: Stream = Stream.DOWNSTREAM, toxicity: float = 1.0,
-                 attributes: Mapping[str, int] | None = None, container: str | None = None) -> dict[str, Any]:
-    return {"api": api, "type": toxic.value, "stream": stream.value, "toxicity": toxicity,
-            "attributes": dict(attributes or {}), "container": container}
 
 
 def toxic_name(run_id: str, fault_id: str) -> str:
@@ -59,7 +36,7 @@ class ToxiproxyDriver:
         return ToxiproxyClient(api, timeout=self.timeout)
 
     def preflight(self, action: Action) -> None:
-        client = self.client(action.params["api"])
+        client = self.client(_params(action).api)
         known = client.proxies()
         missing = [p for p in action.targets if p not in known]
         if missing:
@@ -67,55 +44,59 @@ class ToxiproxyDriver:
                                  f"{', '.join(missing)}", hint=f"it has: {', '.join(sorted(known)) or 'none'}")
 
     def inject(self, action: Action, ctx: InjectContext) -> Handle:
-        op = ToxiproxyOp(action.op)
-        params = action.params
-        client = self.client(params["api"])
-        if op is ToxiproxyOp.ADD_TOXIC:
-            handle = action.handle(toxic=toxic_name(self.run_id, action.id))
+        params = _params(action)
+        client = self.client(params.api)
+        if isinstance(params, AddToxic):
+            handle = action.handle(ToxicAdded(toxic_name(self.run_id, action.id)))
             ctx.record(handle)
             for proxy in action.targets:
-                client.add_toxic(proxy, ToxicType(params["type"]), stream=Stream(params["stream"]),
-                                 name=handle["toxic"], toxicity=float(params["toxicity"]),
-                                 attributes=params["attributes"])
+                client.add_toxic(proxy, params.type, stream=params.stream, name=handle.undo_info(ToxicAdded).toxic,
+                                 toxicity=params.toxicity, attributes=params.attributes)
             return handle
         handle = action.handle()
         ctx.record(handle)
         for proxy in action.targets:
-            if self._disabled.acquire(_key(params["api"], proxy), action.id):
+            if self._disabled.acquire(_key(params.api, proxy), action.id):
                 client.disable_proxy(proxy)
         return handle
 
     def revert(self, handle: Handle) -> None:
-        op = ToxiproxyOp(handle["op"])
-        api = handle["params"]["api"]
-        client = self.client(api)
+        params = _params(handle.action)
+        client = self.client(params.api)
         left: list[str] = []
-        for proxy in handle["targets"]:
+        for proxy in handle.action.targets:
             try:
-                if op is ToxiproxyOp.ADD_TOXIC:
-                    client.remove_toxic(proxy, handle["toxic"])
-                elif self._disabled.release(_key(api, proxy), handle["id"]):
+                if isinstance(params, AddToxic):
+                    client.remove_toxic(proxy, handle.undo_info(ToxicAdded).toxic)
+                elif self._disabled.release(_key(params.api, proxy), handle.id):
                     client.enable_proxy(proxy)
             except ToxiproxyError as exc:
                 if exc.status == 404:
                     continue  # the proxy or the toxic is gone: nothing of this fault is left there
-                if exc.status is None and self._server_gone(handle):
+                if exc.status is None and self._server_gone(params):
                     return  # every proxy and toxic died with the server
                 left.append(f"{proxy}: {exc.message}")
         if left:
-            raise ToxiproxyError(f"{handle['label']}: could not undo on {len(left)} proxy(ies): " + "; ".join(left))
+            raise ToxiproxyError(f"{handle.label}: could not undo on {len(left)} proxy(ies): " + "; ".join(left))
 
-    def _server_gone(self, handle: Handle) -> bool:
+    def _server_gone(self, params: AddToxic | DisableProxies) -> bool:
         # A Toxiproxy that was stopped or removed starts again from its config file: clean.
-        container = handle["params"].get("container")
-        return bool(container) and self.probe(container) in (Presence.ABSENT, Presence.STOPPED)
+        return bool(params.container) and self.probe(params.container or "") in (Presence.ABSENT, Presence.STOPPED)
 
     def undo_hint(self, handle: Handle) -> list[str]:
-        api = handle["params"]["api"]
-        if ToxiproxyOp(handle["op"]) is ToxiproxyOp.ADD_TOXIC:
-            return [f"curl -sS -X DELETE {api}/proxies/{proxy}/toxics/{handle['toxic']}" for proxy in handle["targets"]]
+        params = _params(handle.action)
+        if isinstance(params, AddToxic):
+            toxic = handle.undo_info(ToxicAdded).toxic
+            return [f"curl -sS -X DELETE {params.api}/proxies/{proxy}/toxics/{toxic}"
+                    for proxy in handle.action.targets]
         body = json.dumps({"enabled": True})
-        return [f"curl -sS -X POST -d '{body}' {api}/proxies/{proxy}" for proxy in handle["targets"]]
+        return [f"curl -sS -X POST -d '{body}' {params.api}/proxies/{proxy}" for proxy in handle.action.targets]
+
+
+def _params(action: Action) -> AddToxic | DisableProxies:
+    if not isinstance(action.params, AddToxic | DisableProxies):
+        raise ToxiproxyError(f"{action.label}: {action.driver.value} {action.op.value} is not a Toxiproxy operation")
+    return action.params
 
 
 def _key(api: str, proxy: str) -> str:
