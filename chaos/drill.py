@@ -43,7 +43,7 @@ def incident_result(experiment: Experiment, playbook: Playbook, seed: int) -> Re
 
 
 @dataclass(frozen=True)
-class Outcome:
+class DrillRun:
     """What one drill run contributes: elapsed phase times, deadlines, steps."""
 
     seed: int
@@ -56,10 +56,10 @@ class Outcome:
     entry_failed_ratio: float
 
 
-def outcome_of(result: Result, seed: int) -> Outcome:
+def outcome_of(result: Result, seed: int) -> DrillRun:
     section = result.extra["playbook"]
     incident = section["incident"]
-    return Outcome(
+    return DrillRun(
         seed=seed,
         phases={p: incident[f"time_to_{p}_s"] for p in PHASES},
         deadlines=[d["met"] for d in section["deadlines"]],
@@ -79,7 +79,7 @@ def _init_worker(experiment: Experiment, playbook: Playbook) -> None:
     _WORKER["experiment"], _WORKER["playbook"] = experiment, playbook
 
 
-def _run_one(seed: int) -> Outcome:
+def _run_one(seed: int) -> DrillRun:
     return outcome_of(incident_result(_WORKER["experiment"], _WORKER["playbook"], seed), seed)
 
 
@@ -102,7 +102,7 @@ def _dist(values: list[float | None]) -> dict[str, Any]:
             "reached": len(reached), "values": values}
 
 
-def aggregate(playbook: Playbook, outcomes: list[Outcome]) -> dict[str, Any]:
+def aggregate(playbook: Playbook, outcomes: list[DrillRun]) -> dict[str, Any]:
     """The ``drill`` section of result.json."""
     n = len(outcomes)
     deadlines = []

@@ -71,7 +71,7 @@ class RunOptions:
 
 
 @dataclass
-class Outcome:
+class GameDayResult:
     """The run's Result, what the live side adds to it, and an error to raise once it is written."""
 
     result: Result
@@ -178,7 +178,7 @@ class GameDay:
 
     # ------------------------------------------------------------------ the run
 
-    def run(self) -> Outcome:
+    def run(self) -> GameDayResult:
         from chaos.live.load import LoadGenerator, plan_experiment
 
         out = self.options.out
@@ -233,7 +233,7 @@ class GameDay:
             self.notes.append(f"{self.assembler.gaps} replica-second(s) without metrics, "
                               f"{scraper.skipped} scrape(s) skipped")
         result = self._result(summary)
-        return Outcome(result, self._calibration(), error, self.notes)
+        return GameDayResult(result, self._calibration(), error, self.notes)
 
     def _responder(self) -> Any:
         if self.playbook is None:
@@ -403,7 +403,7 @@ def _load_second(rec: Any) -> LoadSecond:
 
 
 def run_game_day(experiment: Experiment, playbook: Playbook | None, options: RunOptions,
-                 say: Callable[[str], None] = print) -> Outcome:
+                 say: Callable[[str], None] = print) -> GameDayResult:
     """Check, bring the stack up (or find it), run, take it down unless asked to keep it."""
     from chaos.live.gameday.stacks import open_stack, planned_state, user_state
     from chaos.live.stack.emulator_stack import COMPOSE_FILE
@@ -420,7 +420,7 @@ def run_game_day(experiment: Experiment, playbook: Playbook | None, options: Run
     validate(experiment, playbook, check_state)
     handle = open_stack(experiment, bounds, out=options.out, stack_dir=options.stack_dir,
                         allow_remote=options.allow_remote, source=options.source, say=say)
-    outcome: Outcome | None = None
+    outcome: GameDayResult | None = None
     try:
         outcome = GameDay(experiment, playbook, handle, options, bounds, say).run()
         return outcome

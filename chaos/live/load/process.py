@@ -42,7 +42,7 @@ from gevent import GreenletExit
 from chaos.live.in_container.emulator.balancer import Balancer
 from chaos.live.in_container.emulator.budget import RetryBudget, backoff_delay
 from chaos.live.load import client
-from chaos.live.load.answers import Outcome, Result
+from chaos.live.load.answers import AnswerKind, Result
 from chaos.live.load.plan import LoadPlan, arrival_rng, arrivals
 from chaos.live.load.tally import Merger, Tally
 
@@ -223,11 +223,11 @@ class Generator:
             self.tally.attempt(i, sent - self.t0, retry > 0)
             result = self._send(i, entry.timeout_s)
             end = time.monotonic()
-            if result.outcome is Outcome.OK:
+            if result.outcome is AnswerKind.OK:
                 self.tally.attempt_ok(i, end - self.t0, end - sent)
                 self.tally.ok(i, end - self.t0, end - start)
                 return
-            if result.outcome is Outcome.CLIENT_ERROR:  # our failure, not the system's: in neither view's errors
+            if result.outcome is AnswerKind.CLIENT_ERROR:  # our failure, not the system's: in neither view's errors
                 self.tally.client_error(i, end - self.t0)
                 self._note(f"entrypoint {entry.name}: client error {result.detail}")
                 return
