@@ -83,3 +83,12 @@ def test_bad_input_exits_2_before_running(fan_file: Path, tmp_path: Path, capsys
     assert main(["sweep", str(fan_file), "--executor", "inline", "--out", str(out), *args]) == 2
     assert needle in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_an_experiment_with_overrides_can_be_swept(fan_file: Path, tmp_path: Path) -> None:
+    """Overrides hold their YAML value unconverted until applied; the sweep's fingerprint must read it as YAML."""
+    text = fan_file.read_text() + "overrides:\n  services.leaf.workers: 4\n"
+    fan_file.write_text(text)
+    out = tmp_path / "out"
+    assert sweep(fan_file, out, "--set", "load.rate=60") == 0
+    assert json.loads((out / "sweep.json").read_text())["variants"][0]["runs"] == 2
