@@ -140,8 +140,9 @@ class ShedLoad(Model):
 
 @dataclass(frozen=True)
 class Rollback(Model):
-    """Roll back to the baseline: the topology file without the experiment's overrides, and
-    without this playbook's changes; ``faults`` names faults the bad release caused."""
+    """Roll back to the baseline: the topology file without the experiment's overrides or this playbook's changes.
+
+    ``faults`` names the faults the bad release caused: the rollback removes them too."""
 
     TAG = "rollback"
     faults: tuple[str, ...] = fld((), doc="faults that the rollback removes")
@@ -223,11 +224,15 @@ class OnSuccess(enum.Enum):
 
 @dataclass(frozen=True)
 class Escalate(Model):
+    """On failure, jump to the named step (an earlier one runs again) instead of going on to the next."""
+
     escalate: str = fld(doc="the step to jump to")
 
 
 @dataclass(frozen=True)
 class Step(Model):
+    """One step of the response: a role does one action, then a condition must hold, before a deadline."""
+
     name: str = fld()
     role: str = fld(doc="who does it")
     action: Action = fld(doc="what it does (a closed catalogue)")
@@ -263,6 +268,8 @@ class PhaseObjective(Model):
 
 @dataclass(frozen=True)
 class Playbook(Model):
+    """An incident playbook: what triggers the response, who responds, its ordered steps and its phase deadlines."""
+
     name: str = fld()
     trigger: Trigger = fld()
     steps: tuple[Step, ...] = fld()
