@@ -40,6 +40,7 @@ from typing import Annotated
 from chaos.model.alerts import AlertMetric, Scoped
 from chaos.model.distributions import AnyDistribution, Constant, Distribution
 from chaos.model.parsing import Model, Seconds, Tagged, did_you_mean, fld, one_of
+from chaos.model.quantities import duration
 from chaos.model.scope import split_edge
 from chaos.model.topology import CircuitBreaker, Retries
 
@@ -200,8 +201,9 @@ class Condition(Scoped):
             raise self.error(None, "a condition gives exactly one of 'below' or 'above'")
 
     def describe(self) -> str:
+        """``p99 latency of service:db < 100 ms for 20 s``: the value in the metric's unit."""
         op, value = ("<", self.below) if self.below is not None else (">", self.above)
-        return f"{self.scope} {self.metric.value} {op} {value:g} for {self.for_:g}s"
+        return f"{self.metric.label} of {self.scope} {op} {self.metric.format(value)} for {duration(self.for_)}"
 
 
 @dataclass(frozen=True)

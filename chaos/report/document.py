@@ -51,7 +51,8 @@ def build_all(cls: type[T], raw: Any, where: str, source: str) -> tuple[T, ...]:
 
 @dataclass(frozen=True)
 class Figures:
-    """Whole-run figures of a service or an entrypoint."""
+    """Whole-run figures of a service or an entrypoint: ``requests`` sent, ``answered`` (ok or
+    failed), ``errors`` among the answered; ``answered`` is None in results written before it existed."""
 
     requests: int
     errors: int
@@ -66,6 +67,7 @@ class Figures:
     wasted: int = 0
     degraded: int = 0
     errors_by_cause: Mapping[str, int] = field(default_factory=dict)
+    answered: int | None = None
 
 
 @dataclass(frozen=True)
@@ -79,11 +81,16 @@ class Breach:
 
 @dataclass(frozen=True)
 class Blast:
+    """``entry_requests`` were answered in the measured window; ``entry_failed`` of them failed
+    (``entry_errors``) or succeeded slower than their entrypoint's latency objective (``entry_slow``)."""
+
     services: tuple[str, ...]
     cascade: tuple[Breach, ...]
     entry_requests: int
     entry_failed: int
     entry_failed_ratio: float | None
+    entry_errors: int | None = None
+    entry_slow: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,7 @@ class Firing:
     fired_at_s: float
     resolved_at_s: float | None = None
     value: float | None = None
+    metric: str | None = None  # AlertMetric's value or "burn_rate"; None in results written before it existed
 
 
 @dataclass(frozen=True)
@@ -156,11 +164,18 @@ class ScopeSeries:
     errors: tuple[float | None, ...]
     p99_ms: tuple[float | None, ...]
     queue: tuple[float | None, ...]
+    ok: tuple[float | None, ...] = ()
 
     def error_ratio(self) -> tuple[float, ...]:
-        """errors/requests per second; NaN where nothing was sent, so plots leave a gap."""
-        pairs = zip(self.requests, self.errors, strict=True)
-        return tuple(e / r if r and e is not None else math.nan for r, e in pairs)
+        """Failed / answered per second, as every error ratio is; NaN where nothing was answered, so plots
+        leave a gap. (Results without the ``ok`` column fall back to failed / sent.)"""
+        if not self.ok or all(v is None for v in self.ok):
+            answered: tuple[float | None, ...] = self.requests
+        else:
+            answered = tuple(None if o is None or e is None else o + e for o, e in zip(self.ok, self.errors,
+                                                                                       strict=True))
+        pairs = zip(answered, self.errors, strict=True)
+        return tuple(e / a if a and e is not None else math.nan for a, e in pairs)
 
 
 @dataclass(frozen=True)
@@ -343,7 +358,7 @@ def _series(raw: Any, source: str) -> Series:
         return blank if values is None else tuple(values)
 
     scopes = {name: ScopeSeries(column(cols, "requests"), column(cols, "errors"), column(cols, "p99_ms"),
-                                column(cols, "queue")) for name, cols in raw["scopes"].items()}
+                                column(cols, "queue"), column(cols, "ok")) for name, cols in raw["scopes"].items()}
     return Series(t_s, scopes)
 
 
@@ -409,7 +424,8 @@ def read(doc: Mapping[str, Any], source: str = "result.json") -> Report:
                   cascade=build_all(Breach, blast_raw.get("cascade"), "blast_radius.cascade", source),
                   entry_requests=int(blast_raw.get("entry_requests", 0)),
                   entry_failed=int(blast_raw.get("entry_failed", 0)),
-                  entry_failed_ratio=blast_raw.get("entry_failed_ratio"))
+                  entry_failed_ratio=blast_raw.get("entry_failed_ratio"),
+                  entry_errors=blast_raw.get("entry_errors"), entry_slow=blast_raw.get("entry_slow"))
     return Report(
         experiment=str(doc["experiment"]), engine=str(doc["engine"]), topology=str(doc.get("topology", "")),
         seed=doc.get("seed"), duration_s=float(doc["duration_s"]), warmup_s=float(doc.get("warmup_s", 0.0)),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from chaos.report.checks import Check, CheckKind, Outcome
 from chaos.report.document import Report
-from chaos.report.summary import fmt_pct, fmt_s
+from chaos.report.summary import entry_impact, fmt_s
 
 LISTED = 3  # names quoted in a sentence before "and N more"
 
@@ -80,8 +80,7 @@ def detect_sentence(r: Report) -> Sentence:
 def blast_sentence(r: Report) -> Sentence:
     b = r.blast
     n, total = len(b.services), len(r.services)
-    entry = (f"{fmt_pct(b.entry_failed_ratio)} of entry requests failed or were too slow "
-             f"({b.entry_failed:,} of {b.entry_requests:,})")
+    entry = entry_impact(b.entry_failed_ratio, b.entry_failed, b.entry_requests, b.entry_errors, b.entry_slow)
     if not n:
         return Sentence("Blast radius", True, f"Blast radius: no service breached its SLO; {entry}.")
     return Sentence("Blast radius", False, f"Blast radius: {n} of {total} services breached their SLOs "
