@@ -172,3 +172,9 @@ def test_each_comparison_reads_as_a_sentence_with_direction_and_numbers() -> Non
         "| entrypoint:web error ratio <= 0% error budget burned | 0.00× | 0.00× (2/3) | +0.00× | 0.10× "
         "| **worse**: no bad event (the objective allows none) in 2 of 3 seeds (base: 3 of 3) |",
     ]
+    errors = compare("e", "back", Metric.SERVICE_ERROR_RATIO, [0.01, 0.01, 0.01], [0.05, 0.05, 0.05], 0.01)
+    breach = compare("e", "back", Metric.SERVICE_BREACH, [40.0, 50.0, 60.0], [10.0, 10.0, 10.0], 5.0)
+    assert rows_of(errors, breach)[-2:] == [
+        "| back error ratio | 1.00% | 5.00% | +4.00% | 1.00% | **worse** |",
+        "| back seconds in breach | 50.0 s | 10.0 s | -40.0 s | 5.0 s | better |",
+    ]
