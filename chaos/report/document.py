@@ -3,7 +3,13 @@
 Every report reads only the document, never a Run, so a report can be re-created from a
 results directory and a live run, a simulated one or a comparison render the same way.
 Optional sections (``playbook``, ``drill``, ``graph``, ``replications``) become ``None``
-when absent. A missing required key is an :class:`InputError` naming where it was expected.
+when absent. A missing required key is an :class:`InputError` naming where it was expected;
+states (a step's status, the incident's outcome, why a deadline was not judged) are read
+into their enums, and a value that is none of them is an InputError too.
+
+Schema 2 puts every time of the ``playbook`` section on the incident's clock (seconds from
+the incident start, ``Playbook.clock``); a schema-1 document, whose step times were run
+times, is read onto that clock (:func:`playbook_from_v1`), its verdicts as recorded.
 """
 
 from __future__ import annotations

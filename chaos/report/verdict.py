@@ -55,7 +55,7 @@ def deadline_sentence(checks: tuple[Check, ...], r: Report | None = None) -> Sen
     missed = [c.name for c in judged if c.failed]
     skipped = sum(1 for c in checks if c.kind.is_deadline and c.outcome is Outcome.SKIPPED)
     tail = f"; {skipped} not judged" if skipped else ""
-    pb = None if r is None else r.playbook
+    pb = None if r is None or r.drill is not None else r.playbook  # a drill's first run is not gated
     if pb is not None and pb.not_triggered:
         tail = (f"; the playbook was never triggered ({pb.trigger_names()} never fired), "
                 f"so its deadlines were not judged")
@@ -143,7 +143,11 @@ def verdict_line(r: Report, checks: tuple[Check, ...], code: int) -> str:
             text = f"{title}: none judged"
         skipped = len(mine) - len(judged)
         parts.append(text + (f", {skipped} not judged" if skipped else ""))
-    if pb is not None and pb.not_triggered:
+    if pb is not None and r.drill is not None:
+        if r.drill.not_triggered:
+            parts.append(f"playbook '{pb.name}' NOT TRIGGERED in {r.drill.not_triggered} of {r.drill.runs} runs "
+                         f"({pb.trigger_names()} never fired; counted as missing its deadlines)")
+    elif pb is not None and pb.not_triggered:
         parts.append(f"playbook '{pb.name}' NOT TRIGGERED ({pb.trigger_names()} never fired): no step ran, "
                      f"no deadline judged")
     return f"{'PASSED' if code == 0 else 'FAILED'}: " + "; ".join(parts)
