@@ -115,3 +115,18 @@ def test_the_console_verdict_is_the_checks_verdict_when_only_an_expectation_is_m
     doc["alert_expectations"][0].update(met=True, fired_at_s=52.0)
     assert exit_code(read(doc)) == 0
     assert "Verdict:        PASSED: SLOs HELD (13 objectives); alert expectations: 1 of 1 met" in render(doc)
+
+
+def test_an_expectation_missed_in_another_replication_fails_the_run(failing_doc: dict[str, Any]) -> None:
+    doc = healthy(failing_doc)
+    doc["replications"] = {"count": 3, "seeds": [1, 2, 3], "slo_met": [True, True, True],
+                           "expectations_met": [True, False, True],
+                           "entry_failed_ratio": {"values": [0.0, 0.0, 0.0], "mean": 0.0, "ci95": 0.0}}
+    r = read(doc)
+    failed = [c for c in checks(r) if c.failed]
+    assert [(c.name, c.message) for c in failed] == [
+        ("alert expectations met in every replication", "alert expectations met in 2 of 3 replications "
+                                                        "(missed with seeds 2)")]
+    assert exit_code(r) == 1
+    assert "FAILED: SLOs HELD (13 objectives); alert expectations: 1 of 1 met; replications: SLOs held in 3 of 3 " \
+           "replications, FAILED: alert expectations met in 2 of 3 replications (missed with seeds 2)" in render(doc)
