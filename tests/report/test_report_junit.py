@@ -125,3 +125,15 @@ def test_properties_carry_the_audit(failing_doc: dict[str, Any], failing_reports
     assert props["input:experiments/synthetic.yaml"] == "ab" * 32
     assert suite.get("timestamp") == "2026-01-02T03:04:05"  # the schema's timestamp has no zone
     assert suite.get("hostname") == failing_doc["audit"]["host"]
+
+
+def test_an_expected_alert_already_firing_before_the_fault_is_said_to_be(failing_doc: dict[str, Any]) -> None:
+    doc = dict(failing_doc)
+    start = doc["faults"][0]["start_s"]
+    doc["alerts"] = [{"name": "noisy", "scope": "entrypoint:entry-0", "fired_at_s": start - 9, "resolved_at_s": None,
+                      "value": 1.0}]
+    doc["alert_expectations"] = [{"alert": "noisy", "within_s": 60.0, "fired_at_s": None, "met": False}]
+    (check,) = [c for c in checks(read(doc)) if c.name == "alert noisy within 60 s"]
+    assert check.failed and check.message == (
+        f"alert 'noisy' was already firing when the first fault started at {start:.0f} s (since {start - 9:.0f} s) "
+        "and did not fire anew after it, so it detected nothing; it should fire within 60 s of the fault")
