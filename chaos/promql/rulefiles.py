@@ -26,7 +26,16 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from chaos.errors import InputError, Location
 from chaos.promql import templates
-from chaos.promql.documents import Fields, Source, duration, items, key_node, read_documents, string_map
+from chaos.promql.documents import (
+    Fields,
+    Source,
+    duration,
+    format_duration,
+    items,
+    key_node,
+    read_documents,
+    string_map,
+)
 from chaos.promql.rules import AlertingRule, RecordingRule, Rule, RuleGroup
 from chaos.promql.slo import SLO, SLOSpec, read_openslo, read_sloth, resolve_openslo
 from chaos.promql.syntax import ValueType, parse
@@ -213,3 +222,36 @@ def _check_unique_groups(src: Source, groups: list[RuleGroup]) -> None:
                              f"(first at line {seen[g.name].line})", g.location)
         seen[g.name] = g.location
 
+
+
+def to_yaml(groups: Sequence[RuleGroup], interval: float | None = None) -> str:
+    """``groups`` as a Prometheus rule file (what ``promtool`` and a Prometheus server load).
+
+    ``interval`` overrides every group's interval (promtool evaluates all groups at one).
+    """
+    import yaml
+
+    def rule(r: Rule) -> dict[str, object]:
+        if isinstance(r, RecordingRule):
+            out: dict[str, object] = {"record": r.record, "expr": r.query}
+        else:
+            out = {"alert": r.name, "expr": r.query}
+            if r.for_:
+                out["for"] = format_duration(r.for_)
+            if r.keep_firing_for:
+                out["keep_firing_for"] = format_duration(r.keep_firing_for)
+        if r.labels:
+            out["labels"] = dict(r.labels)
+        if isinstance(r, AlertingRule) and r.annotations:
+            out["annotations"] = dict(r.annotations)
+        return out
+
+    def group(g: RuleGroup) -> dict[str, object]:
+        every = interval or g.interval
+        head: dict[str, object] = {"name": g.name}
+        if every:
+            head["interval"] = format_duration(every)
+        return {**head, "rules": [rule(r) for r in g.rules]}
+
+    doc = {"groups": [group(g) for g in groups]}
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=1000)
