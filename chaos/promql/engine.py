@@ -634,7 +634,8 @@ def _apply(op: BinOp, a: float, b: float) -> tuple[float, bool]:
 
 
 def _drops_name(op: BinOp) -> bool:
-    return not op.is_comparison and not op.is_set
+    # Prometheus 2.42 keeps the name through atan2, as through comparisons
+    return op in (BinOp.ADD, BinOp.SUB, BinOp.MUL, BinOp.DIV, BinOp.POW, BinOp.MOD)
 
 
 def _vector_scalar(node: Binary, vec: Vector, scalar: float, swap: bool) -> Vector:

@@ -110,6 +110,8 @@ def _expr_checks(evaluator: Evaluator, text: str, t: float) -> list[dict[str, An
     if not any(math.isnan(s.value) for s in vec):
         return [{"expr": text, "eval_time": format_duration(t), "exp_samples": _samples(vec)}]
     # NaN never equals NaN in promtool's comparison: check the numbers and where the NaNs are apart
+    if isinstance(value, float):
+        text = f"vector({text})"
     numbers = evaluator.evaluate(parse(f"({text}) == ({text})"), t)
     where = evaluator.evaluate(parse(f"({text}) != bool ({text})"), t)
     assert isinstance(numbers, list) and isinstance(where, list)

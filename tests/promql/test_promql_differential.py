@@ -29,4 +29,4 @@ def test_promtool_agrees_with_chaoslab(name: str, tmp_path: Path) -> None:
         assert fired != (rule.name in expected_silent), f"{rule.name} fired: {fired}"
     test = write_test(case, results, tmp_path)
     done = run_promtool(binary, test)
-    assert done.returncode == 0, done.stdout[-20000:] + done.stderr[-5000:]
+    assert done.returncode == 0, done.stdout[-200000:] + done.stderr[-5000:]
