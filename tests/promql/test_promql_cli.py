@@ -28,4 +28,5 @@ def test_rules_check_reports_a_mistake_at_its_line_and_exits_2(tmp_path: Path, m
     assert main(["rules", "check", "bad.yaml"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.strip() == "bad.yaml:5:15: groups[0].rules[0].expr: PromQL syntax error: unclosed left parenthesis"
+    assert captured.err.strip() == ("bad.yaml:5:15: groups[0].rules[0].expr: "
+                                    "PromQL syntax error: unclosed left parenthesis")

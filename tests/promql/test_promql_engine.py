@@ -95,7 +95,8 @@ def test_aggregations_by_and_without() -> None:
               (("a", "1", 1.0), ("a", "2", 3.0), ("b", "1", 10.0))]
     result = value_at(series, "sum by (svc) (m)", 0)
     assert result == [Sample((("svc", "a"),), 4.0), Sample((("svc", "b"),), 10.0)]
-    assert value_at(series, "avg without (inst) (m)", 0) == [Sample((("svc", "a"),), 2.0), Sample((("svc", "b"),), 10.0)]
+    assert value_at(series, "avg without (inst) (m)", 0) == [Sample((("svc", "a"),), 2.0),
+                                                            Sample((("svc", "b"),), 10.0)]
     assert one(series, "quantile(0.5, m)", 0) == 3.0
     assert one(series, "stddev(m)", 0) == pytest.approx(math.sqrt(((1 - 14 / 3) ** 2 + (3 - 14 / 3) ** 2
                                                                   + (10 - 14 / 3) ** 2) / 3))
