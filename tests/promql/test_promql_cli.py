@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,18 @@ import pytest
 from chaos.cli import main
 
 CORPUS = Path(__file__).parent / "corpus"
+ROOT = Path(__file__).parents[2]
+
+
+def test_the_command_in_docs_alerts_md_runs_as_printed(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    lines = [line for line in (ROOT / "docs" / "alerts.md").read_text().splitlines()
+             if line.startswith("chaoslab rules check ")]
+    assert lines
+    monkeypatch.chdir(ROOT)
+    for line in lines:
+        assert main(shlex.split(line)[1:]) == 0
+        assert "SLO cart/requests-availability: 99% over 30d" in capsys.readouterr().out
 
 
 def test_rules_check_prints_the_alerts_files_define(monkeypatch: pytest.MonkeyPatch,
