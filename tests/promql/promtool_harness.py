@@ -26,7 +26,7 @@ from chaos.promql.engine import Evaluator, Sample
 from chaos.promql.rulefiles import RuleSet, load_rule_file, to_yaml
 from chaos.promql.rules import RuleResults, evaluate_rules
 from chaos.promql.series import Store, format_labels
-from chaos.promql.syntax import parse
+from chaos.promql.syntax import AggOp, Aggregate, parse
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -104,7 +104,25 @@ def _expr_tests(case: Case, results: RuleResults) -> list[dict[str, Any]]:
     return tests
 
 
+def _no_ties(evaluator: Evaluator, text: str, t: float) -> None:
+    """topk/bottomk break ties in Prometheus's storage order, which is random: a check must have none."""
+    expr = parse(text)
+    if not (isinstance(expr, Aggregate) and expr.op in (AggOp.TOPK, AggOp.BOTTOMK)):
+        return
+    inner = evaluator.evaluate(expr.expr, t)
+    assert isinstance(inner, list)
+    groups: dict[tuple[tuple[str, str], ...], list[float]] = {}
+    for s in inner:
+        key = tuple(p for p in s.labels if (p[0] in expr.grouping) != expr.without and p[0] != "__name__")
+        groups.setdefault(key, []).append(s.value)
+    for values in groups.values():
+        ordered = sorted(values, reverse=expr.op is AggOp.TOPK)
+        k = int(evaluator.evaluate(expr.param, t)) if expr.param is not None else 1  # type: ignore[arg-type]
+        assert len(ordered) <= k or ordered[k - 1] != ordered[k], f"{text} at {t}: a tie decides the result"
+
+
 def _expr_checks(evaluator: Evaluator, text: str, t: float) -> list[dict[str, Any]]:
+    _no_ties(evaluator, text, t)
     value = evaluator.evaluate(parse(text), t)
     vec = [Sample((), value)] if isinstance(value, float) else value
     if not any(math.isnan(s.value) for s in vec):
