@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from chaos.errors import QueryError
@@ -277,7 +277,7 @@ def _math(name: str) -> InstantFunction:
     f = fn.MATH[name]
 
     def compute(ev: Evaluator, node: Call, t: int) -> Value:
-        return [Sample(drop_name(s.labels), f(s.value)) for s in ev._vec(node.args[0], t)]  # type: ignore[operator]
+        return [Sample(drop_name(s.labels), f(s.value)) for s in ev._vec(node.args[0], t)]
     return compute
 
 
@@ -561,10 +561,9 @@ def _accumulate(op: AggOp, group: _Group, s: Sample) -> None:
         group.samples.append(s)
 
 
-def _finish(op: AggOp, groups: object, k: int, param: float | str | None) -> Vector:
+def _finish(op: AggOp, groups: Iterable[_Group], k: int, param: float | str | None) -> Vector:
     out: Vector = []
-    for group in groups:  # type: ignore[attr-defined]
-        assert isinstance(group, _Group)
+    for group in groups:
         if op in (AggOp.TOPK, AggOp.BOTTOMK):
             out.extend(_top(group.samples, k, op is AggOp.TOPK))
             continue

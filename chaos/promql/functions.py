@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import calendar
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -56,10 +56,14 @@ def go_atan2(y: float, x: float) -> float:
     return math.atan2(y, x)
 
 
-def _domain(f: object) -> object:
+MathFunction = Callable[[float], float]
+
+
+def _domain(f: MathFunction) -> MathFunction:
+    """``f`` with Go's answers where Python's math module raises (NaN, infinities)."""
     def safe(v: float) -> float:
         try:
-            return f(v)  # type: ignore[operator, no-any-return]
+            return f(v)
         except ValueError:
             if f is math.log or f is math.log2 or f is math.log10:
                 return -INF if v == 0 else NAN
@@ -87,7 +91,7 @@ def _floor(v: float) -> float:
     return v if math.isinf(v) or v != v else float(math.floor(v))
 
 
-MATH: dict[str, object] = {
+MATH: dict[str, MathFunction] = {
     "abs": abs, "ceil": _ceil, "floor": _floor, "sgn": _sgn,
     "exp": _domain(math.exp), "sqrt": _domain(math.sqrt), "ln": _domain(math.log),
     "log2": _domain(math.log2), "log10": _domain(math.log10),
@@ -263,7 +267,7 @@ def stdvar_over_time(values: Sequence[float]) -> float:
 
 
 def stddev_over_time(values: Sequence[float]) -> float:
-    return _domain(math.sqrt)(stdvar_over_time(values))  # type: ignore[operator, no-any-return]
+    return _domain(math.sqrt)(stdvar_over_time(values))
 
 
 def changes(values: Sequence[float]) -> float:

@@ -261,10 +261,15 @@ class _AlertEval:
         for inst in self.active.values():
             if inst.state is not AlertState.INACTIVE:
                 self.timelines[inst.labels].annotations = inst.annotations
-        return [AlertTimeline(t.group, t.alert, t.labels, t.annotations,
-                              tuple(AlertEpisode(*(None if x is None else x / 1000 for x in e))  # type: ignore[arg-type]
-                                    for e in t.episodes))
+        return [AlertTimeline(t.group, t.alert, t.labels, t.annotations, tuple(_episode(e) for e in t.episodes))
                 for t in self.timelines.values()]
+
+
+def _episode(times: list[int | None]) -> AlertEpisode:
+    active_at, fired_at, resolved_at = times
+    assert active_at is not None
+    return AlertEpisode(active_at / 1000, None if fired_at is None else fired_at / 1000,
+                        None if resolved_at is None else resolved_at / 1000)
 
 
 # --------------------------------------------------------------------------- evaluation
