@@ -6,11 +6,14 @@ burn-rate alert) plus a RED group (an error-ratio recording and two threshold al
 evaluated every 10 s over one hour of per-second counters for 4 services (200 and 500
 responses each). The errors step up halfway so the alerts fire.
 
-The reference, run in the same process so that the ratio cancels machine noise: a plain
-Python loop that reads, at every evaluation, every sample the rules' range selectors
-cover, once (``sum`` over each window's slice), which is the least any evaluator
-written in Python has to do. chaoslab's evaluator does that plus Prometheus's semantics
-(extrapolation, counter resets, matching, the alert state machine).
+The reference, run in the same process so that the ratio cancels machine noise: a loop
+that reads, at every evaluation, every sample the rules' range selectors cover, once, with
+the built-in ``sum`` over each window's slice (C speed per sample), which is about the least
+any evaluator written in Python has to do. chaoslab's evaluator does that plus Prometheus's
+semantics (extrapolation, counter resets, matching, the alert state machine).
+
+Measured on the project's 2-core machine on 2026-12-06, busy (load about 6): 1,618 group
+evaluations/s, 7,685 rule evaluations/s, 0.89 s for the hour, 2.3x the reference.
 
     python benchmarks/promql_eval.py [--services 4] [--hours 1] [--every 10] [--repeat 3]
 """
