@@ -27,6 +27,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 COMMAND_MODULES: tuple[str, ...] = (
     "chaos.live.commands",
     "chaos.live.gameday.commands",
+    "chaos.promql.commands",
     "chaos.report.commands",
     "chaos.sweep.commands",
 )
