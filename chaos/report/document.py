@@ -3,20 +3,31 @@
 Every report reads only the document, never a Run, so a report can be re-created from a
 results directory and a live run, a simulated one or a comparison render the same way.
 Optional sections (``playbook``, ``drill``, ``graph``, ``replications``) become ``None``
-when absent. A missing required key is an :class:`InputError` naming where it was expected.
+when absent. A missing required key is an :class:`InputError` naming where it was expected;
+states (a step's status, the incident's outcome, why a deadline was not judged) are read
+into their enums, and a value that is none of them is an InputError too.
+
+Schema 2 puts every time of the ``playbook`` section on the incident's clock (seconds from
+the incident start, ``Playbook.clock``); a schema-1 document, whose step times were run
+times, is read onto that clock (:func:`playbook_from_v1`), its verdicts as recorded.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
+import functools
 import math
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from chaos.errors import InputError, Location
+from chaos.incident_states import ClockBase, IncidentOutcome, NotJudged, StepStatus
 
-SUPPORTED_SCHEMA = 1
+SUPPORTED_SCHEMA = 2
 T = TypeVar("T")
 
 
@@ -27,13 +38,38 @@ def _freeze(value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _enum_fields(cls: type) -> dict[str, type[enum.Enum]]:
+    """Fields of ``cls`` typed as an enum (or an enum or None): their values are read into the enum."""
+    out = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        args = hint.__args__ if isinstance(hint, types.UnionType) else (hint,)
+        found = [a for a in args if isinstance(a, type) and issubclass(a, enum.Enum)]
+        if found:
+            out[name] = found[0]
+    return out
+
+
+def _enum(kind: type[enum.Enum], value: Any, where: str, source: str) -> enum.Enum | None:
+    if value is None:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        known = ", ".join(repr(m.value) for m in kind)
+        raise InputError(f"{where}: {value!r} is not one of {known}", Location(source)) from None
+
+
 def build(cls: type[T], raw: Any, where: str, source: str) -> T:
     """An instance of the dataclass ``cls`` from the mapping ``raw``, taking only the fields it declares."""
     if not isinstance(raw, Mapping):
         raise InputError(f"{where}: expected an object, found {type(raw).__name__}", Location(source))
     kwargs: dict[str, Any] = {}
+    enums = _enum_fields(cls)  # type: ignore[arg-type]
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name in raw:
+        if f.name in enums and f.name in raw:
+            kwargs[f.name] = _enum(enums[f.name], raw[f.name], f"{where}.{f.name}", source)
+        elif f.name in raw:
             kwargs[f.name] = _freeze(raw[f.name])
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise InputError(f"{where}: missing '{f.name}'", Location(source),
@@ -140,12 +176,20 @@ class AlertExpectation:
 
 @dataclass(frozen=True)
 class Fault:
+    """A fault as applied: ``end_s`` is when it really ended (a playbook may end it before ``scheduled_end_s``)."""
+
     label: str
     kind: str
     target: str
     start_s: float
     end_s: float | None
     params: Mapping[str, Any] = field(default_factory=dict)
+    scheduled_end_s: float | None = None
+
+    @property
+    def ended_early(self) -> bool:
+        return (self.end_s is not None and self.scheduled_end_s is not None
+                and self.end_s < self.scheduled_end_s - 1e-6)
 
 
 @dataclass(frozen=True)
@@ -193,15 +237,27 @@ class Graph:
 
 
 @dataclass(frozen=True)
+class Clock:
+    """The incident's clock: every time of the playbook section counts from its second 0, which is
+    ``start_run_s`` on the run's clock; the run ends at ``run_end_s`` on the incident's."""
+
+    base: ClockBase
+    start_run_s: float
+    run_end_s: float
+
+    def run_time(self, t: float) -> float:
+        return t + self.start_run_s
+
+
+@dataclass(frozen=True)
 class Incident:
-    start_s: float | None = None
-    triggered_s: float | None = None
-    detected_s: float | None = None
-    acknowledged_s: float | None = None
-    mitigated_s: float | None = None
-    recovered_s: float | None = None
-    trigger: str | None = None
-    aborted: bool = False
+    """How the response went; times are seconds since the incident start (``Playbook.clock``)."""
+
+    outcome: IncidentOutcome | None = None
+    trigger: str | None = None             # the alert that triggered it, or "at"
+    triggered_s: float | None = None       # negative: the trigger fired before the incident start
+    trigger_before_start: bool = False
+    finished_s: float | None = None
     time_to_detect_s: float | None = None
     time_to_acknowledge_s: float | None = None
     time_to_mitigate_s: float | None = None
@@ -211,16 +267,19 @@ class Incident:
 
 @dataclass(frozen=True)
 class Step:
+    """A step as it ran; every time in seconds since the incident start, deadlines too."""
+
     name: str
-    status: str
+    status: StepStatus
     role: str = ""
     action: str = ""
     target: str | None = None
     start_s: float | None = None
     acted_s: float | None = None
     end_s: float | None = None
-    deadline_s: float | None = None  # the same clock as start_s and end_s
+    deadline_s: float | None = None
     met: bool | None = None
+    not_judged: NotJudged | None = None
     verify: str | None = None
     verified_at_s: float | None = None
     note: str = ""
@@ -237,6 +296,7 @@ class Deadline:
     actual_s: float | None
     met: bool | None
     required: float | None = None
+    not_judged: NotJudged | None = None
 
 
 @dataclass(frozen=True)
@@ -254,6 +314,23 @@ class Playbook:
     steps: tuple[Step, ...]
     deadlines: tuple[Deadline, ...]
     findings: tuple[Finding, ...]
+    clock: Clock | None = None  # None: no fault, and the response was never triggered
+
+    @property
+    def not_triggered(self) -> bool:
+        return self.incident.outcome is IncidentOutcome.NOT_TRIGGERED
+
+    def run_time(self, t: float | None) -> float | None:
+        """A time of this section on the run's clock (None without a clock)."""
+        return None if t is None or self.clock is None else self.clock.run_time(t)
+
+    def trigger_names(self) -> str:
+        """What triggers the response, in words: "alert 'x'", "alerts 'x' or 'y'", "a fixed time (60 s)"."""
+        alerts = list(self.trigger.get("alerts") or ())
+        if alerts:
+            return ("alert " if len(alerts) == 1 else "alerts ") + " or ".join(f"'{a}'" for a in alerts)
+        at = self.trigger.get("at_s")
+        return "a fixed time" if at is None else f"a fixed time ({at:g} s into the run)"
 
 
 @dataclass(frozen=True)
@@ -280,6 +357,7 @@ class DrillDeadline:
     met: bool | None
     ci95: float | None = None
     undecided: int = 0
+    not_triggered: int = 0
 
 
 @dataclass(frozen=True)
@@ -300,6 +378,7 @@ class Drill:
     steps: tuple[DrillStep, ...]
     findings: tuple[Finding, ...] = ()
     slo_met_share: float | None = None
+    not_triggered: int = 0
 
 
 @dataclass(frozen=True)
@@ -307,6 +386,7 @@ class Replications:
     count: int
     seeds: tuple[int, ...]
     slo_met: tuple[bool, ...]
+    expectations_met: tuple[bool, ...] = ()  # every alert expectation met, per replication
 
 
 @dataclass(frozen=True)
@@ -376,12 +456,48 @@ def _playbook(raw: Any, source: str) -> Playbook | None:
         return None
     if not isinstance(raw, Mapping):
         raise InputError("playbook: expected an object", Location(source))
+    clock = raw.get("clock")
     return Playbook(
         name=str(raw.get("name", "playbook")), trigger=dict(raw.get("trigger") or {}),
         incident=build(Incident, raw.get("incident") or {}, "playbook.incident", source),
         steps=build_all(Step, raw.get("steps"), "playbook.steps", source),
         deadlines=build_all(Deadline, raw.get("deadlines"), "playbook.deadlines", source),
-        findings=build_all(Finding, raw.get("findings"), "playbook.findings", source))
+        findings=build_all(Finding, raw.get("findings"), "playbook.findings", source),
+        clock=None if clock is None else build(Clock, clock, "playbook.clock", source))
+
+
+STEP_TIMES = ("start_s", "acted_s", "end_s", "verified_at_s", "deadline_s")
+
+
+def playbook_from_v1(raw: Mapping[str, Any], doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A schema-1 playbook section (step times on the run's clock) on the incident's clock, as schema 2 has it.
+
+    Only the clock changes: the verdicts are kept as they were recorded.
+    """
+    inc = dict(raw.get("incident") or {})
+    start = inc.pop("start_s", None)
+    if inc.get("triggered_s") is None:
+        outcome = IncidentOutcome.NOT_TRIGGERED
+    elif inc.get("aborted"):
+        outcome = IncidentOutcome.ABORTED
+    elif any(st.get("status") == StepStatus.RUNNING.value for st in raw.get("steps") or ()):
+        outcome = IncidentOutcome.UNFINISHED
+    else:
+        outcome = IncidentOutcome.COMPLETED
+    out = dict(raw, incident=dict(inc, outcome=outcome.value), clock=None)
+    if start is None:
+        return out
+
+    def shift(t: Any) -> Any:
+        return t - start if isinstance(t, (int, float)) else t
+
+    out["incident"]["triggered_s"] = shift(inc.get("triggered_s"))
+    out["incident"]["trigger_before_start"] = bool(out["incident"]["triggered_s"] is not None
+                                                   and out["incident"]["triggered_s"] < 0)
+    out["steps"] = [dict(st, **{k: shift(st.get(k)) for k in STEP_TIMES}) for st in raw.get("steps") or ()]
+    base = ClockBase.FIRST_FAULT if doc.get("faults") else ClockBase.TRIGGER
+    out["clock"] = {"base": base.value, "start_run_s": start, "run_end_s": float(doc["duration_s"]) - start}
+    return out
 
 
 def _drill(raw: Any, source: str) -> Drill | None:
@@ -395,13 +511,14 @@ def _drill(raw: Any, source: str) -> Drill | None:
                  deadlines=build_all(DrillDeadline, raw.get("deadlines"), "drill.deadlines", source),
                  steps=build_all(DrillStep, raw.get("steps"), "drill.steps", source),
                  findings=build_all(Finding, raw.get("findings"), "drill.findings", source),
-                 slo_met_share=raw.get("slo_met_share"))
+                 slo_met_share=raw.get("slo_met_share"), not_triggered=int(raw.get("not_triggered", 0)))
 
 
 def _replications(raw: Any) -> Replications | None:
     if not isinstance(raw, Mapping):
         return None
-    return Replications(int(raw.get("count", 0)), tuple(raw.get("seeds", ())), tuple(raw.get("slo_met", ())))
+    return Replications(int(raw.get("count", 0)), tuple(raw.get("seeds", ())), tuple(raw.get("slo_met", ())),
+                        tuple(raw.get("expectations_met", ())))
 
 
 def _figures(raw: Any, where: str, source: str) -> dict[str, Figures]:
@@ -419,6 +536,9 @@ def read(doc: Mapping[str, Any], source: str = "result.json") -> Report:
     if not isinstance(version, int) or version > SUPPORTED_SCHEMA:
         raise InputError(f"schema_version {version!r} is newer than this chaoslab reads ({SUPPORTED_SCHEMA})",
                             Location(source), hint="upgrade chaoslab to render this result")
+    playbook = doc.get("playbook")
+    if version < 2 and isinstance(playbook, Mapping):
+        playbook = playbook_from_v1(playbook, doc)
     blast_raw = doc["blast_radius"]
     blast = Blast(services=tuple(blast_raw.get("services", ())),
                   cascade=build_all(Breach, blast_raw.get("cascade"), "blast_radius.cascade", source),
@@ -439,6 +559,6 @@ def read(doc: Mapping[str, Any], source: str = "result.json") -> Report:
         faults=build_all(Fault, doc.get("faults"), "faults", source),
         markers=build_all(Marker, doc.get("markers"), "markers", source),
         series=_series(doc["series"], source), audit=dict(doc.get("audit") or {}),
-        graph=_graph(doc.get("graph"), source), playbook=_playbook(doc.get("playbook"), source),
+        graph=_graph(doc.get("graph"), source), playbook=_playbook(playbook, source),
         drill=_drill(doc.get("drill"), source), replications=_replications(doc.get("replications")),
         gate_failed=bool(doc.get("gate_failed", False)))
