@@ -96,6 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         print(describe_run(experiment, playbook, options))
         return 0
+    require_live()
     started = now_iso()
     say = (lambda text: None) if args.quiet else print
     from chaos.live.gameday.run import run_game_day
@@ -112,6 +113,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if outcome.error is not None:
         raise outcome.error
     return outcome.result.exit_code
+
+
+def require_live() -> None:
+    """A game day needs the Docker SDK and Locust: said before anything starts, not half-way."""
+    from chaos.extras import DOCKER, LOCUST, check, require
+
+    require(DOCKER)
+    check(LOCUST)  # asked, not imported: Locust patches the standard library when imported
 
 
 def write_outcome(outcome: Any, args: argparse.Namespace, out: Path, started: str) -> dict[str, Any]:
@@ -188,6 +197,7 @@ def _both_engines(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     args.experiment = args.inputs[0]
     experiment = load_experiment(args.experiment)
     playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
+    require_live()
     out = args.out or Path("runs") / f"{experiment.name}-compare"
     say = (lambda text: None) if args.quiet else print
     started = now_iso()
