@@ -13,10 +13,11 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from chaos import __version__
 from chaos.errors import ChaosError, InputError
+from chaos.model.arguments import RUNS, SEED, WORKERS, WORKERS_PER_CORE, add_option
 
 Handler = Callable[[argparse.Namespace], int]
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
@@ -117,8 +118,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def _simulate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="simulate an experiment offline and write its results")
     p.add_argument("experiment", type=Path)
-    p.add_argument("--seed", type=int, help="random seed (default: the experiment's)")
-    p.add_argument("--replications", type=int, help="independent runs (default: the experiment's)")
+    add_option(p, "--seed", quantity=SEED, help="random seed (default: the experiment's; bounds as its 'seed')")
+    add_option(p, "--replications", quantity=RUNS,
+               help="independent runs (default: the experiment's; bounds as its 'replications')")
     p.add_argument("--out", type=Path, help="results directory (default: runs/<experiment name>)")
     p.add_argument("--playbook", type=Path, help="carry out this incident playbook in the run")
     p.add_argument("--quiet", action="store_true", help="print no summary")
@@ -136,8 +138,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from chaos.result import write
     from chaos.sim.replications import simulate_replications
 
-    if args.replications is not None and args.replications < 1:
-        raise InputError("--replications must be at least 1")
     experiment = load_experiment(args.experiment)
     playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
     started = now_iso()
@@ -179,9 +179,11 @@ def _drill(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("drill", help="run a playbook against many simulated incidents (Monte Carlo)")
     p.add_argument("experiment", type=Path)
     p.add_argument("--playbook", type=Path, required=True)
-    p.add_argument("--runs", type=int, default=100, help="simulated incidents (default 100)")
-    p.add_argument("--workers", type=int, help="worker processes (default: all cores)")
-    p.add_argument("--seed", type=int, help="seed of the first run; run i uses seed+i")
+    add_option(p, "--runs", quantity=RUNS, default=100,
+               help="simulated incidents (default 100; bounds as an experiment's 'replications')")
+    add_option(p, "--workers", quantity=WORKERS,
+               help=f"worker processes (default: all cores; at most {WORKERS_PER_CORE} per core)")
+    add_option(p, "--seed", quantity=SEED, help="seed of the first run; run i uses seed+i")
     p.add_argument("--out", type=Path, help="results directory (default: runs/<experiment>-drill)")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--no-progress", action="store_true")
@@ -198,10 +200,6 @@ def cmd_drill(args: argparse.Namespace) -> int:
     from chaos.report.summary import render_drill
     from chaos.result import write
 
-    if args.runs < 1:
-        raise InputError("--runs must be at least 1")
-    if args.workers is not None and args.workers < 1:
-        raise InputError("--workers must be at least 1")
     experiment = load_experiment(args.experiment)
     playbook = load_bound_playbook(args.playbook, experiment)
     started = now_iso()
@@ -245,8 +243,15 @@ class RunCounter:
 # --------------------------------------------------------------------------- main
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors reported as every other bad input is: one line, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise InputError(message, path=self.prog, hint=f"see {self.prog} --help")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="chaoslab", description="Rehearse cascading failures: simulate offline, or run game days live.",
         epilog="exit codes: 0 held, 1 an SLO or deadline missed, 2 bad input, 3 run failed, "
                "4 a fault could not be reverted, 130 interrupted")
@@ -262,9 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    handler: Handler = args.func
     try:
+        args = parser.parse_args(argv)  # an option's value is checked as it is read (chaos.model.arguments)
+        handler: Handler = args.func
         return handler(args)
     except ChaosError as exc:
         eprint(f"chaoslab: {exc}" if not isinstance(exc, InputError) else str(exc))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.errors import InputError
+from chaos.model.arguments import LOAD_WORKERS, SEED, WORKERS_PER_CORE, add_option
 
 REMOTE_HELP = "allow a Docker host that is not this machine (DOCKER_HOST); faults would hit its containers"
 
@@ -29,9 +30,10 @@ def _live_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack-dir", type=Path, help="a running stack's directory to use (left running), or where to "
                                                   "generate one (default: OUT/stack)")
     p.add_argument("--keep-stack", action="store_true", help="leave the generated stack running afterwards")
-    p.add_argument("--load-workers", type=int, default=0,
-                   help="Locust worker processes (default 0: one process sends all the load)")
-    p.add_argument("--seed", type=int, help="random seed (default: the experiment's)")
+    add_option(p, "--load-workers", quantity=LOAD_WORKERS, default=0,
+               help=f"Locust worker processes (default 0: one process sends all the load; at most "
+                    f"{WORKERS_PER_CORE} per core)")
+    add_option(p, "--seed", quantity=SEED, help="random seed (default: the experiment's; bounds as its 'seed')")
     p.add_argument("--automated", action="append", default=[], metavar="ROLE",
                    help="a playbook role done by machines (besides 'automation'): its steps are never prompted")
     p.add_argument("--no-abort", action="store_true",
@@ -68,8 +70,6 @@ def _run(sub: argparse._SubParsersAction) -> None:
 def _options(args: argparse.Namespace, out: Path) -> Any:
     from chaos.live.gameday.run import Mode, RunOptions
 
-    if args.load_workers < 0:
-        raise InputError(f"--load-workers must be 0 or more, got {args.load_workers}")
     return RunOptions(out=out, stack_dir=args.stack_dir, keep_stack=args.keep_stack, load_workers=args.load_workers,
                       mode=Mode.GAME_DAY if getattr(args, "game_day", False) else Mode.UNATTENDED,
                       allow_remote=args.allow_remote, abort=() if args.no_abort else _default_abort(),
