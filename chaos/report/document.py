@@ -334,6 +334,15 @@ class Graph:
 
 
 @dataclass(frozen=True)
+class BudgetBurn:
+    """How much of the whole run's error budget one SLO burned during the incident (1.0: all of it)."""
+
+    slo: str = ""
+    scope: str = ""
+    burned: float | None = None
+
+
+@dataclass(frozen=True)
 class Incident:
     start_s: float | None = None
     triggered_s: float | None = None
@@ -347,7 +356,7 @@ class Incident:
     time_to_acknowledge_s: float | None = None
     time_to_mitigate_s: float | None = None
     time_to_recover_s: float | None = None
-    error_budget_burned: tuple[Mapping[str, Any], ...] = ()
+    error_budget_burned: tuple[BudgetBurn, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -388,9 +397,17 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Trigger:
+    """What started the response: alert names, or a fixed time."""
+
+    alerts: tuple[str, ...] = ()
+    at_s: float | None = None
+
+
+@dataclass(frozen=True)
 class Playbook:
     name: str = "playbook"
-    trigger: Mapping[str, Any] = field(default_factory=dict)
+    trigger: Trigger = Trigger()
     incident: Incident = Incident()
     steps: tuple[Step, ...] = ()
     deadlines: tuple[Deadline, ...] = ()

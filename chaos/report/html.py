@@ -217,8 +217,8 @@ def playbook_html(r: Report, images: Mapping[str, Image]) -> str:
                                                                 inc.time_to_acknowledge_s),
               ("mitigate", inc.mitigated_s, inc.time_to_mitigate_s), ("recover", inc.recovered_s,
                                                                       inc.time_to_recover_s)]
-    trigger = ", ".join(pb.trigger.get("alerts") or []) or (f"at {fmt_s(pb.trigger.get('at_s'))}"
-                                                            if pb.trigger.get("at_s") is not None else "-")
+    trigger = ", ".join(pb.trigger.alerts) or (f"at {fmt_s(pb.trigger.at_s)}" if pb.trigger.at_s is not None
+                                               else "-")
     parts = [f'<section id="playbook"><h2>Playbook: {e(pb.name)}</h2>',
              f"<p>Triggered by {e(trigger)}; incident started at {fmt_s(inc.start_s)}, response triggered at "
              f"{fmt_s(inc.triggered_s)}{' (aborted)' if inc.aborted else ''}.</p>",
@@ -236,7 +236,7 @@ def playbook_html(r: Report, images: Mapping[str, Image]) -> str:
         rows = [[e(d.name), e(d.phase), fmt_s(d.deadline_s), fmt_s(d.actual_s), _met(d.met)] for d in pb.deadlines]
         parts.append("<h3>Phase deadlines</h3>" + table(("deadline", "phase", "within", "took", "met"), rows, (2, 3),
                                                         ["fail" if d.met is False else "" for d in pb.deadlines]))
-    burned = [[e(b.get("slo")), e(b.get("scope")), _burn(b.get("burned"))] for b in inc.error_budget_burned]
+    burned = [[e(b.slo), e(b.scope), _burn(b.burned)] for b in inc.error_budget_burned]
     if burned:
         parts.append("<h3>Error budget burned during the incident</h3>"
                      + table(("SLO", "scope", "error budget spent"), burned, (2,)))
@@ -248,9 +248,9 @@ def playbook_html(r: Report, images: Mapping[str, Image]) -> str:
     return "".join(parts)
 
 
-def _burn(v: Any) -> str:
+def _burn(v: float | None) -> str:
     # 'burned' is a multiple of the whole run's error budget: 1.0 spent all of it during the incident.
-    return "-" if v is None else f"{float(v):,.2f}× the run's budget"
+    return "-" if v is None else f"{v:,.2f}× the run's budget"
 
 
 def _met(met: bool | None) -> str:

@@ -84,7 +84,21 @@ DAMAGES = [
     Damage("infinity in the audit", _set("audit.host_load", [1.0, float("inf")]), "audit.host_load[1]",
            "expected a finite number, found Infinity"),
     Damage("a zero duration", _set("duration_s", 0), "duration_s", "0 is out of range: must be greater than 0"),
+    # Found by tests/fuzz: these were free-form mappings that the HTML report formatted as numbers.
+    Damage("a list for the trigger time", _set("playbook.trigger.at_s", [1]), "playbook.trigger.at_s",
+           "expected a number, found a list of 1"),
+    Damage("a string budget", _set("playbook.incident.error_budget_burned[0].burned", "x"),
+           "playbook.incident.error_budget_burned[0].burned", "expected a number, found the string 'x'"),
 ]
+
+
+def test_a_free_form_audit_of_another_shape_still_renders(full_doc: dict[str, Any], tmp_path: Path) -> None:
+    # The audit trail is free-form (hashes, versions, host): an odd shape is shown as it is, not a crash.
+    doc = copy.deepcopy(full_doc)
+    doc["audit"] = {"inputs": ["a.yaml"], "command": "chaoslab simulate", "host": 7}
+    out = write(tmp_path, json.dumps(doc))
+    assert main(["report", str(out), "--quiet"]) in (0, 1)
+    assert (out / "junit.xml").is_file() and (out / "report.html").is_file()
 
 
 def write(tmp_path: Path, text: str | bytes) -> Path:
