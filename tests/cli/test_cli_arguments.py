@@ -125,6 +125,8 @@ BAD = [
      "--set load.rate: '[1' is not a value chaoslab can read: expected ',' or ']', but got '<stream end>'"),
     (["sweep", "exp.yaml", "--set", "load.rate=*x"],
      "--set load.rate: '*x' is not a value chaoslab can read: found undefined alias 'x'"),
+    (["sweep", "exp.yaml", "--set", "load.rate=" + "[" * 5000 + "]" * 5000],
+     "--set load.rate: '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[...' is nested too deeply"),
     (["sweep", "exp.yaml", "--each-service", "latency={a: 1"],
      "--each-service: '{a: 1' is not a value chaoslab can read: expected ',' or '}', but got '<stream end>'"),
     (["simulate", "exp.yaml", "--bogus"], "chaoslab: unrecognized arguments: --bogus"),
@@ -132,7 +134,7 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize(("args", "message"), BAD, ids=[" ".join(a[:1] + a[-2:]) for a, _ in BAD])
+@pytest.mark.parametrize(("args", "message"), BAD, ids=[" ".join(a[:1] + a[-2:])[:60] for a, _ in BAD])
 def test_a_bad_argument_is_one_line_and_exit_2(args: list[str], message: str, workdir: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     extra = ["--out", "out"] if args[0] in ("simulate", "drill", "sweep", "diff", "run", "compare") else []
