@@ -89,6 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     experiment = load_experiment(args.experiment)
     playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
+    check_automated(args.automated, playbook)
     out = args.out or Path("runs") / f"{experiment.name}-live"
     options = _options(args, out)
     if args.dry_run:
@@ -113,6 +114,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if outcome.error is not None:
         raise outcome.error
     return outcome.result.exit_code
+
+
+def check_automated(roles: list[str], playbook: Any) -> None:
+    """``--automated ROLE`` names a role of the playbook, as a step's ``role`` must."""
+    from chaos.model.parsing import did_you_mean, one_of
+
+    known = [r.name for r in playbook.roles] if playbook is not None else []
+    for role in roles:
+        if role not in known:
+            raise InputError(f"'{role}' is not a role of the playbook{did_you_mean(role, known)}", path="--automated",
+                             hint=f"roles: {one_of(known)}" if known else "--automated needs --playbook")
 
 
 def require_live() -> None:
@@ -197,6 +209,7 @@ def _both_engines(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     args.experiment = args.inputs[0]
     experiment = load_experiment(args.experiment)
     playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
+    check_automated(args.automated, playbook)
     require_live()
     out = args.out or Path("runs") / f"{experiment.name}-compare"
     say = (lambda text: None) if args.quiet else print
