@@ -11,8 +11,8 @@ number out of bounds, an unknown enum value) is refused on the command line too.
 value is an :class:`InputError` naming the option, with no line or column:
 ``--seed: -1 is out of range: must be at least 0``.
 
-Importing this module imports no model (only PyYAML): the CLI declares its options
-with it, and ``chaoslab --help`` stays fast.
+Importing this module imports the parser but no model class (a field's class is imported
+when a value is read): the CLI declares its options with it, and ``chaoslab --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from yaml.error import Mark
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from chaos.errors import InputError
+from chaos.model.parsing import Context, Seconds, convert, model_fields
 
 WORKERS_PER_CORE = 4  # more processes than this only cost memory: a simulation is CPU-bound
 
@@ -50,30 +51,24 @@ class Quantity:
     """
 
     field: str = ""
-    kind: str = ""  # for a quantity of its own: int, float or seconds
+    type: Any = None  # for a quantity of its own: int, float or Seconds
     bounds: tuple[tuple[str, float], ...] = ()
     per_core: int = 0
 
     def resolve(self) -> tuple[Any, Mapping[str, Any]]:
         """The type and the bounds (``ge``, ``gt``, ``le``, ``lt``) that the model's converter applies."""
         if self.field:
-            from chaos.model.parsing import model_fields
-
             module, _, rest = self.field.partition(":")
             class_name, _, key = rest.partition(".")
             cls = getattr(importlib.import_module(module), class_name)
             info = {f.key: f for f in model_fields(cls)}[key]
             return info.type, info.meta
-        from chaos.model.parsing import Seconds
-
         meta: dict[str, Any] = dict(self.bounds)
         if self.per_core:
             meta["le"] = self.per_core * cores()
-        return {"int": int, "float": float, "seconds": Seconds}[self.kind], meta
+        return self.type, meta
 
     def parse(self, text: str, option: str) -> Any:
-        from chaos.model.parsing import Context, convert
-
         tp, meta = self.resolve()
         return convert(compose_value(text, option), tp, Context(option, Path.cwd()), "", meta)
 
@@ -83,8 +78,9 @@ def of_field(reference: str) -> Quantity:
     return Quantity(field=reference)
 
 
-def own(kind: str, *, per_core: int = 0, **bounds: float) -> Quantity:
-    return Quantity(kind=kind, bounds=tuple(sorted(bounds.items())), per_core=per_core)
+def own(tp: Any, *, per_core: int = 0, **bounds: float) -> Quantity:
+    """A quantity of the command line alone: ``own(int, ge=1)``, ``own(Seconds, gt=0, le=3600)``."""
+    return Quantity(type=tp, bounds=tuple(sorted(bounds.items())), per_core=per_core)
 
 
 # The experiment's own fields, read by its own rules.
@@ -93,13 +89,13 @@ SEED = of_field("chaos.model.experiment:Experiment.seed")
 # experiment: one bound for the three.
 RUNS = of_field("chaos.model.experiment:Experiment.replications")
 # Quantities of the command line alone.
-WORKERS = own("int", ge=1, per_core=WORKERS_PER_CORE)
-LOAD_WORKERS = own("int", ge=0, per_core=WORKERS_PER_CORE)
-PORT = own("int", ge=0, le=65535)
-READY_TIMEOUT = own("seconds", gt=0, le=3600)
-AMPLIFICATION = own("float", ge=1)
-RATIO_TOLERANCE = own("float", ge=0)
-SECONDS_TOLERANCE = own("seconds", ge=0)
+WORKERS = own(int, ge=1, per_core=WORKERS_PER_CORE)
+LOAD_WORKERS = own(int, ge=0, per_core=WORKERS_PER_CORE)
+PORT = own(int, ge=0, le=65535)
+READY_TIMEOUT = own(Seconds, gt=0, le=3600)
+AMPLIFICATION = own(float, ge=1)
+RATIO_TOLERANCE = own(float, ge=0)
+SECONDS_TOLERANCE = own(Seconds, ge=0)
 
 
 class OptionValue:
