@@ -28,6 +28,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 COMMAND_MODULES: tuple[str, ...] = (
     "chaos.live.commands",
     "chaos.live.gameday.commands",
+    "chaos.promql.commands",
     "chaos.report.commands",
     "chaos.sweep.commands",
 )
@@ -173,6 +174,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from chaos.audit import audit, now_iso
     from chaos.model.files import load_experiment
     from chaos.model.sources import source_files
+    from chaos.report.checks import run_exit_code
     from chaos.report.commands import report_after_run
     from chaos.report.summary import render
     from chaos.result import write
@@ -199,7 +201,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(render(doc, {k: str(v) for k, v in paths.items()}))
     report_after_run(args, doc, out)
-    return result.exit_code
+    return run_exit_code(doc)
 
 
 def load_bound_playbook(path: Path, experiment: Any) -> Any:
@@ -236,6 +238,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     from chaos.drill import drill
     from chaos.model.files import load_experiment
     from chaos.model.sources import source_files
+    from chaos.report.checks import run_exit_code
     from chaos.report.commands import report_after_run
     from chaos.report.summary import render_drill
     from chaos.result import write
@@ -255,7 +258,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(render_drill(doc, {k: str(v) for k, v in paths.items()}))
     report_after_run(args, doc, out)
-    return 1 if any(d["met"] is False for d in result.extra["drill"]["deadlines"]) else 0
+    return run_exit_code(doc)
 
 
 class RunCounter:

@@ -8,7 +8,8 @@
     │   ├── ToxiproxyError      the Toxiproxy API answered with an error or not at all
     │   ├── DockerError         a container operation failed
     │   └── RevertError         a fault could not be undone: the user must act
-    └── RunError                a run could not complete (e.g. a worker process died)
+    ├── RunError                a run could not complete (e.g. a worker process died)
+    └── QueryError              a PromQL expression failed at one instant (e.g. many-to-many matching)
 
 Messages say what was wrong and, where possible, what to do about it.
 """
@@ -104,5 +105,11 @@ class RevertError(LiveError):
 
 class RunError(ChaosError):
     """A run could not complete."""
+
+    exit_code = 3
+
+
+class QueryError(ChaosError):
+    """A PromQL expression could not be evaluated at one instant, as Prometheus would refuse it then."""
 
     exit_code = 3

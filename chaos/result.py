@@ -20,7 +20,7 @@ from typing import Any
 from chaos.analysis import Analysis, ScopeFigures
 from chaos.run import CAUSES, Run, Series
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the playbook section counts time from the incident start
 
 
 @dataclass
@@ -40,15 +40,6 @@ class Result:
     @property
     def all_runs(self) -> list[tuple[Run, Analysis]]:
         return [(self.run, self.analysis)] + self.replications
-
-    @property
-    def expectations_met(self) -> bool:
-        return all(e.met for _, a in self.all_runs for e in a.expectations)
-
-    @property
-    def exit_code(self) -> int:
-        failed = not self.slo_met or not self.expectations_met or self.extra.get("gate_failed", False)
-        return 1 if failed else 0
 
     def to_dict(self) -> dict[str, Any]:
         run, an = self.run, self.analysis
@@ -71,8 +62,7 @@ class Result:
             "detections": [vars(d) for d in an.detections],
             "alert_expectations": [{"alert": e.alert, "within_s": e.within_s, "fired_at_s": e.fired_at_s,
                                     "met": e.met} for e in an.expectations],
-            "faults": [{"label": w.label, "kind": w.kind, "target": w.target, "start_s": w.start_s,
-                        "end_s": w.end_s, "params": w.params} for w in run.faults],
+            "faults": faults_list(run),
             "markers": [{"t_s": m.t_s, "kind": m.kind, "subject": m.subject, "detail": m.detail}
                         for m in run.markers],
             "graph": graph_dict(run),
@@ -83,6 +73,20 @@ class Result:
         doc["series"] = series_dict(run)
         doc["audit"] = self.audit
         return doc
+
+
+def faults_list(run: Run) -> list[dict[str, Any]]:
+    """Faults as applied: ``end_s`` is when each really ended (a playbook's restart or remove_fault may end
+    it early), ``scheduled_end_s`` when the experiment would have ended it (the run's end, for a fault that
+    lasts to it). A fault still in effect when the run ended has ``end_s`` null in the simulator."""
+    planned = {f.label: f for f in run.experiment.fault_list}
+    out = []
+    for w in run.faults:
+        fault = planned.get(w.label)
+        scheduled = None if fault is None else fault.end(run.experiment.duration)
+        out.append({"label": w.label, "kind": w.kind, "target": w.target, "start_s": w.start_s, "end_s": w.end_s,
+                    "scheduled_end_s": scheduled, "params": w.params})
+    return out
 
 
 def graph_dict(run: Run) -> dict[str, Any]:
@@ -144,6 +148,7 @@ def replications_dict(runs: list[tuple[Run, Analysis]]) -> dict[str, Any]:
         "count": len(runs),
         "seeds": [r.seed for r, _ in runs],
         "slo_met": [a.slo_met for _, a in runs],
+        "expectations_met": [all(e.met for e in a.expectations) for _, a in runs],
         "entry_failed_ratio": _stat([a.blast.entry_failed_ratio for _, a in runs]),
         "time_to_detect_s": _stat([a.time_to_detect_s for _, a in runs]),
         "services": {n: {"error_ratio": _stat([a.services[n].error_ratio for _, a in runs]),

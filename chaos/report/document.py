@@ -7,14 +7,20 @@ when absent.
 
 The reader is generic: :func:`build` fills a dataclass from a JSON object, checking every
 value against the field's declared type (a string where a number belongs, NaN, null for a
-required number, a list for an object). A damaged document is an :class:`InputError`
-naming the file and the JSON path of the bad value, e.g.
-``runs/x/result.json: playbook.steps[1].start_s: expected a number, found the string '12'``.
+required number, a list for an object, a state that is none of its enum's values). A
+damaged document is an :class:`InputError` naming the file and the JSON path of the bad
+value, e.g. ``runs/x/result.json: playbook.steps[1].start_s: expected a number, found the
+string '12'``.
+
+Schema 2 puts every time of the ``playbook`` section on the incident's clock (seconds from
+the incident start, ``Playbook.clock``); a schema-1 document, whose step times were run
+times, is read onto that clock (:func:`playbook_from_v1`), its verdicts as recorded.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 import types
 import typing
@@ -23,8 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from chaos.errors import InputError, Location
+from chaos.incident_states import ClockBase, IncidentOutcome, NotJudged, StepStatus
 
-SUPPORTED_SCHEMA = 1
+SUPPORTED_SCHEMA = 2
 T = TypeVar("T")
 REBUILD = "re-create result.json with this version of chaoslab"
 
@@ -76,8 +83,9 @@ def _bounded(value: Any, meta: Mapping[str, Any], where: str, source: str) -> An
 
 def typed(tp: Any, value: Any, where: str, source: str) -> Any:
     """``value`` as read from JSON, checked to be a ``tp``: int, float (finite; an int is widened), str,
-    bool, ``X | None``, a nested dataclass, ``tuple[X, ...]`` or ``tuple[X, Y]`` (a JSON list),
-    ``Mapping[str, X]`` (a JSON object), or Any (any JSON value without NaN or infinity)."""
+    bool, an Enum (one of its values: a state), ``X | None``, a nested dataclass, ``tuple[X, ...]`` or
+    ``tuple[X, Y]`` (a JSON list), ``Mapping[str, X]`` (a JSON object), or Any (any JSON value without
+    NaN or infinity)."""
     if tp is Any:
         return _finite_json(value, where, source)
     members = _union(tp)
@@ -90,6 +98,8 @@ def typed(tp: Any, value: Any, where: str, source: str) -> Any:
         return typed(rest[0], value, where, source)
     if dataclasses.is_dataclass(tp):
         return build(tp, value, where, source)  # type: ignore[arg-type]
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return _enum(tp, value, where, source)
     origin = typing.get_origin(tp)
     if origin is tuple:
         return _tuple(typing.get_args(tp), value, where, source)
@@ -101,6 +111,14 @@ def typed(tp: Any, value: Any, where: str, source: str) -> Any:
     if tp in _PLAIN:
         return _plain(tp, value, where, source)
     raise TypeError(f"unsupported field type {tp!r} at {where}")  # a bug in a document class
+
+
+def _enum(kind: type[enum.Enum], value: Any, where: str, source: str) -> enum.Enum:
+    for member in kind:
+        if member.value == value and type(member.value) is type(value):
+            return member
+    known = ", ".join(repr(m.value) for m in kind)
+    raise InputError(f"{value!r} is not one of {known}", Location(source), where, hint=REBUILD)
 
 
 _PLAIN: dict[Any, str] = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
@@ -269,12 +287,20 @@ class AlertExpectation:
 
 @dataclass(frozen=True)
 class Fault:
+    """A fault as applied: ``end_s`` is when it really ended (a playbook may end it before ``scheduled_end_s``)."""
+
     label: str
     kind: str
     target: str
     start_s: float
     end_s: float | None
     params: Mapping[str, Any] = field(default_factory=dict)
+    scheduled_end_s: float | None = None
+
+    @property
+    def ended_early(self) -> bool:
+        return (self.end_s is not None and self.scheduled_end_s is not None
+                and self.end_s < self.scheduled_end_s - 1e-6)
 
 
 @dataclass(frozen=True)
@@ -334,6 +360,19 @@ class Graph:
 
 
 @dataclass(frozen=True)
+class Clock:
+    """The incident's clock: every time of the playbook section counts from its second 0, which is
+    ``start_run_s`` on the run's clock; the run ends at ``run_end_s`` on the incident's."""
+
+    base: ClockBase
+    start_run_s: float
+    run_end_s: float
+
+    def run_time(self, t: float) -> float:
+        return t + self.start_run_s
+
+
+@dataclass(frozen=True)
 class BudgetBurn:
     """How much of the whole run's error budget one SLO burned during the incident (1.0: all of it)."""
 
@@ -344,14 +383,13 @@ class BudgetBurn:
 
 @dataclass(frozen=True)
 class Incident:
-    start_s: float | None = None
-    triggered_s: float | None = None
-    detected_s: float | None = None
-    acknowledged_s: float | None = None
-    mitigated_s: float | None = None
-    recovered_s: float | None = None
-    trigger: str | None = None
-    aborted: bool = False
+    """How the response went; times are seconds since the incident start (``Playbook.clock``)."""
+
+    outcome: IncidentOutcome | None = None
+    trigger: str | None = None             # the alert that triggered it, or "at"
+    triggered_s: float | None = None       # negative: the trigger fired before the incident start
+    trigger_before_start: bool = False
+    finished_s: float | None = None
     time_to_detect_s: float | None = None
     time_to_acknowledge_s: float | None = None
     time_to_mitigate_s: float | None = None
@@ -361,16 +399,19 @@ class Incident:
 
 @dataclass(frozen=True)
 class Step:
+    """A step as it ran; every time in seconds since the incident start, deadlines too."""
+
     name: str
-    status: str
+    status: StepStatus
     role: str = ""
     action: str = ""
     target: str | None = None
     start_s: float | None = None
     acted_s: float | None = None
     end_s: float | None = None
-    deadline_s: float | None = None  # the same clock as start_s and end_s
+    deadline_s: float | None = None
     met: bool | None = None
+    not_judged: NotJudged | None = None
     verify: str | None = None
     verified_at_s: float | None = None
     note: str = ""
@@ -387,6 +428,7 @@ class Deadline:
     actual_s: float | None
     met: bool | None
     required: float | None = None
+    not_judged: NotJudged | None = None
 
 
 @dataclass(frozen=True)
@@ -398,7 +440,7 @@ class Finding:
 
 @dataclass(frozen=True)
 class Trigger:
-    """What started the response: alert names, or a fixed time."""
+    """What starts the response: alert names, or a fixed time of the run."""
 
     alerts: tuple[str, ...] = ()
     at_s: float | None = None
@@ -412,6 +454,23 @@ class Playbook:
     steps: tuple[Step, ...] = ()
     deadlines: tuple[Deadline, ...] = ()
     findings: tuple[Finding, ...] = ()
+    clock: Clock | None = None  # None: no fault, and the response was never triggered
+
+    @property
+    def not_triggered(self) -> bool:
+        return self.incident.outcome is IncidentOutcome.NOT_TRIGGERED
+
+    def run_time(self, t: float | None) -> float | None:
+        """A time of this section on the run's clock (None without a clock)."""
+        return None if t is None or self.clock is None else self.clock.run_time(t)
+
+    def trigger_names(self) -> str:
+        """What triggers the response, in words: "alert 'x'", "alerts 'x' or 'y'", "a fixed time (60 s)"."""
+        alerts = self.trigger.alerts
+        if alerts:
+            return ("alert " if len(alerts) == 1 else "alerts ") + " or ".join(f"'{a}'" for a in alerts)
+        at = self.trigger.at_s
+        return "a fixed time" if at is None else f"a fixed time ({at:g} s into the run)"
 
 
 @dataclass(frozen=True)
@@ -438,6 +497,7 @@ class DrillDeadline:
     met: bool | None
     ci95: float | None = None
     undecided: int = 0
+    not_triggered: int = 0
 
 
 @dataclass(frozen=True)
@@ -458,6 +518,7 @@ class Drill:
     steps: tuple[DrillStep, ...] = ()
     findings: tuple[Finding, ...] = ()
     slo_met_share: float | None = None
+    not_triggered: int = 0
 
 
 @dataclass(frozen=True)
@@ -465,6 +526,7 @@ class Replications:
     count: int = 0
     seeds: tuple[int, ...] = ()
     slo_met: tuple[bool, ...] = ()
+    expectations_met: tuple[bool, ...] = ()  # every alert expectation met, per replication
 
 
 @dataclass(frozen=True)
@@ -508,6 +570,40 @@ class Report:
 REQUIRED = required_keys(Report)
 
 
+STEP_TIMES = ("start_s", "acted_s", "end_s", "verified_at_s", "deadline_s")
+
+
+def playbook_from_v1(raw: Mapping[str, Any], doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A schema-1 playbook section (step times on the run's clock) on the incident's clock, as schema 2 has it.
+
+    Only the clock changes: the verdicts are kept as they were recorded.
+    """
+    inc = dict(raw.get("incident") or {})
+    start = inc.pop("start_s", None)
+    if inc.get("triggered_s") is None:
+        outcome = IncidentOutcome.NOT_TRIGGERED
+    elif inc.get("aborted"):
+        outcome = IncidentOutcome.ABORTED
+    elif any(st.get("status") == StepStatus.RUNNING.value for st in raw.get("steps") or ()):
+        outcome = IncidentOutcome.UNFINISHED
+    else:
+        outcome = IncidentOutcome.COMPLETED
+    out = dict(raw, incident=dict(inc, outcome=outcome.value), clock=None)
+    if start is None:
+        return out
+
+    def shift(t: Any) -> Any:
+        return t - start if isinstance(t, (int, float)) else t
+
+    out["incident"]["triggered_s"] = shift(inc.get("triggered_s"))
+    out["incident"]["trigger_before_start"] = bool(out["incident"]["triggered_s"] is not None
+                                                   and out["incident"]["triggered_s"] < 0)
+    out["steps"] = [dict(st, **{k: shift(st.get(k)) for k in STEP_TIMES}) for st in raw.get("steps") or ()]
+    base = ClockBase.FIRST_FAULT if doc.get("faults") else ClockBase.TRIGGER
+    out["clock"] = {"base": base.value, "start_run_s": start, "run_end_s": float(doc["duration_s"]) - start}
+    return out
+
+
 def read(doc: Mapping[str, Any], source: str = "result.json") -> Report:
     """The typed report of a result document; ``source`` names it in error messages.
 
@@ -521,4 +617,10 @@ def read(doc: Mapping[str, Any], source: str = "result.json") -> Report:
     if version > SUPPORTED_SCHEMA:
         raise InputError(f"schema_version {version!r} is newer than this chaoslab reads ({SUPPORTED_SCHEMA})",
                          Location(source), hint="upgrade chaoslab to render this result")
+    playbook = doc.get("playbook")
+    if version < 2 and isinstance(playbook, Mapping):
+        try:
+            doc = dict(doc, playbook=playbook_from_v1(playbook, doc))
+        except (TypeError, ValueError, AttributeError):
+            pass  # a damaged section: the typed reader below says where
     return build(Report, doc, "", source)

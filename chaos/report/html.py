@@ -17,7 +17,7 @@ from chaos.report.checks import Check, CheckKind, Outcome
 from chaos.report.document import Figures, Report
 from chaos.report.plots import Image
 from chaos.report.ranking import Panels
-from chaos.report.summary import fmt_ms, fmt_pct, fmt_s
+from chaos.report.summary import clock_words, fmt_ms, fmt_pct, fmt_s, outcome_words, step_outcome, trigger_detail
 from chaos.report.verdict import Sentence
 
 CSS = """
@@ -190,7 +190,8 @@ def alerts_html(r: Report) -> str:
 
 def events_html(r: Report) -> str:
     faults = [[e(f.label), e(f.kind), e(f.target), fmt_s(f.start_s),
-               "never reverted" if f.end_s is None else fmt_s(f.end_s),
+               "never reverted" if f.end_s is None else fmt_s(f.end_s) + (
+                   f" (early; scheduled {fmt_s(f.scheduled_end_s)})" if f.ended_early else ""),
                e(", ".join(f"{k} {v}" for k, v in f.params.items()))] for f in r.faults]
     body = table(("fault", "kind", "target", "applied", "reverted", "parameters"), faults, (3, 4)) if faults else \
         "<p>No fault injected.</p>"
@@ -213,29 +214,28 @@ def playbook_html(r: Report, images: Mapping[str, Image]) -> str:
     if pb is None:
         return ""
     inc = pb.incident
-    phases = [("detect", inc.detected_s, inc.time_to_detect_s), ("acknowledge", inc.acknowledged_s,
-                                                                inc.time_to_acknowledge_s),
-              ("mitigate", inc.mitigated_s, inc.time_to_mitigate_s), ("recover", inc.recovered_s,
-                                                                      inc.time_to_recover_s)]
-    trigger = ", ".join(pb.trigger.alerts) or (f"at {fmt_s(pb.trigger.at_s)}" if pb.trigger.at_s is not None
-                                               else "-")
+    phases = [(p, getattr(inc, f"time_to_{p}_s")) for p in ("detect", "acknowledge", "mitigate", "recover")]
     parts = [f'<section id="playbook"><h2>Playbook: {e(pb.name)}</h2>',
-             f"<p>Triggered by {e(trigger)}; incident started at {fmt_s(inc.start_s)}, response triggered at "
-             f"{fmt_s(inc.triggered_s)}{' (aborted)' if inc.aborted else ''}.</p>",
-             table(("phase", "reached at", "time from incident start"),
-                   [[p, fmt_s(at), fmt_s(took)] for p, at, took in phases], (1, 2))]
+             f"<p>{e(outcome_words(pb))}. {e(clock_words(pb))}.</p>"]
+    if inc.triggered_s is not None:
+        parts.append(f"<p>Detect timed the playbook's {e(trigger_detail(pb))}.</p>")
+    parts.append(table(("phase", "time from the incident start", "at, on the run's clock"),
+                       [[p, fmt_s(took), fmt_s(pb.run_time(took))] for p, took in phases], (1, 2)))
     if "playbook" in images:
         parts.append(img(images["playbook"]))
     steps = [[e(s.name), e(s.role), e(" ".join(x for x in (s.action, s.target or "") if x)), fmt_s(s.start_s),
-              fmt_s(s.end_s), fmt_s(s.deadline_s), _met(s.met), e(s.status), e(s.verify or "-"),
+              fmt_s(s.end_s), fmt_s(s.deadline_s), _met(s.met), e(step_outcome(s)), e(s.verify or "-"),
               fmt_s(s.verified_at_s), e(s.note)] for s in pb.steps]
-    parts.append("<h3>Steps</h3>" + table(("step", "role", "action", "started", "ended", "deadline", "met", "status",
-                                           "verify", "verified at", "note"), steps, (3, 4, 5, 9),
-                                          ["fail" if s.met is False else "" for s in pb.steps]))
+    parts.append("<h3>Steps (times from the incident start)</h3>"
+                 + table(("step", "role", "action", "started", "ended", "deadline", "met", "outcome", "verify",
+                          "verified at", "note"), steps, (3, 4, 5, 9),
+                         ["fail" if s.met is False else "" for s in pb.steps]))
     if pb.deadlines:
-        rows = [[e(d.name), e(d.phase), fmt_s(d.deadline_s), fmt_s(d.actual_s), _met(d.met)] for d in pb.deadlines]
-        parts.append("<h3>Phase deadlines</h3>" + table(("deadline", "phase", "within", "took", "met"), rows, (2, 3),
-                                                        ["fail" if d.met is False else "" for d in pb.deadlines]))
+        rows = [[e(d.name), e(d.phase), fmt_s(d.deadline_s), fmt_s(d.actual_s), _met(d.met),
+                 e(d.not_judged.value.replace("_", " ") if d.not_judged is not None else "")] for d in pb.deadlines]
+        parts.append("<h3>Phase deadlines (from the incident start)</h3>"
+                     + table(("deadline", "phase", "within", "took", "met", "not judged because"), rows, (2, 3),
+                             ["fail" if d.met is False else "" for d in pb.deadlines]))
     burned = [[e(b.slo), e(b.scope), _burn(b.burned)] for b in inc.error_budget_burned]
     if burned:
         parts.append("<h3>Error budget burned during the incident</h3>"

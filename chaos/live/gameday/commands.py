@@ -113,7 +113,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     report_after_run(args, doc, out)
     if outcome.error is not None:
         raise outcome.error
-    return outcome.result.exit_code
+    from chaos.report.checks import run_exit_code
+
+    return run_exit_code(doc)
 
 
 def check_automated(roles: list[str], playbook: Any) -> None:
