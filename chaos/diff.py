@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.errors import InputError
+from chaos.model.arguments import RATIO_TOLERANCE, SECONDS_TOLERANCE
 from chaos.model.experiment import Experiment, with_overrides
 from chaos.model.overrides import revalidate
 from chaos.model.parsing import located, one_of, where_of
@@ -85,13 +86,9 @@ class Tolerances:
             if not sep or metric is None:
                 raise InputError(f"'{text}' is not METRIC=VALUE with a known metric", path="--tolerance",
                                  hint=f"metrics: {one_of(names)}")
-            try:
-                value = float(raw)
-            except ValueError:
-                raise InputError(f"'{raw}' is not a number", path=f"--tolerance {name}") from None
-            if not value >= 0:
-                raise InputError(f"a tolerance cannot be negative ({raw})", path=f"--tolerance {name}")
-            values[metric] = value
+            # Read as a file's number is (finite, not negative); a time also as a duration (10s, 1m).
+            quantity = SECONDS_TOLERANCE if metric.value.endswith("_s") else RATIO_TOLERANCE
+            values[metric] = float(quantity.parse(raw, f"--tolerance {metric.value}"))
         return cls(tuple(values.items()))
 
 

@@ -2,6 +2,7 @@
 
     ChaosError                  base: the CLI catches it, prints it, exits non-zero
     ├── InputError              a file or argument is wrong (exit code 2); names file:line:col
+    ├── MissingDependency       an optional package is not installed (exit code 2); names the extra
     ├── LiveError               a live run could not do what it was asked
     │   ├── EngineUnavailable   no Docker engine / Compose / Toxiproxy to talk to
     │   ├── ToxiproxyError      the Toxiproxy API answered with an error or not at all
@@ -66,6 +67,12 @@ class InputError(ChaosError):
         where = f"{path}: " if path else ""
         super().__init__(f"{prefix}{where}{message}", hint)
         self.detail = message
+
+
+class MissingDependency(ChaosError):
+    """An optional package a command needs is not installed; the message names the extra that brings it."""
+
+    exit_code = 2
 
 
 class LiveError(ChaosError):

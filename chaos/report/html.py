@@ -258,7 +258,7 @@ def playbook_html(r: Report, images: Mapping[str, Image]) -> str:
         parts.append("<h3>Phase deadlines (from the incident start)</h3>"
                      + table(("deadline", "phase", "within", "took", "met", "not judged because"), rows, (2, 3),
                              ["fail" if d.met is False else "" for d in pb.deadlines]))
-    burned = [[e(b.get("slo")), e(b.get("scope")), _burn(b.get("burned"))] for b in inc.error_budget_burned]
+    burned = [[e(b.slo), e(b.scope), _burn(b.burned)] for b in inc.error_budget_burned]
     if burned:
         parts.append("<h3>Error budget burned during the incident</h3>"
                      + table(("SLO", "scope", "error budget spent"), burned, (2,)))
@@ -270,9 +270,9 @@ def playbook_html(r: Report, images: Mapping[str, Image]) -> str:
     return "".join(parts)
 
 
-def _burn(v: Any) -> str:
+def _burn(v: float | None) -> str:
     # 'burned' is a multiple of the whole run's error budget: 1.0 spent all of it during the incident.
-    return "-" if v is None else f"{float(v):,.2f}× the run's budget"
+    return "-" if v is None else f"{v:,.2f}× the run's budget"
 
 
 def _met(met: bool | None) -> str:

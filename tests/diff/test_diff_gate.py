@@ -114,11 +114,23 @@ def test_tolerances_decide(files: Path) -> None:
     assert {c["metric"] for c in doc["comparisons"] if c["verdict"] == "worse"} == {"time_to_recover_s"}
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("latency=3", "known metric"), ("entry_failed_ratio=x", "not a number"), ("services_hurt=-1", "negative")])
-def test_bad_tolerances(text: str, needle: str) -> None:
-    with pytest.raises(InputError, match=needle):
+@pytest.mark.parametrize(("text", "message"), [
+    ("latency=3", "--tolerance: 'latency=3' is not METRIC=VALUE with a known metric"),
+    ("entry_failed_ratio=x", "--tolerance entry_failed_ratio: expected a number, got str 'x'"),
+    ("services_hurt=-1", "--tolerance services_hurt: -1 is out of range: must be at least 0"),
+    ("time_to_detect_s=-5s", "--tolerance time_to_detect_s: '-5s' is not a duration"),
+])
+def test_bad_tolerances(text: str, message: str) -> None:
+    with pytest.raises(InputError) as caught:
         Tolerances.parse([text])
+    assert str(caught.value).splitlines()[0].startswith(message)
+
+
+def test_a_time_tolerance_reads_as_a_duration() -> None:
+    # Read as a file's duration is: '1m' is 60 seconds, a bare number is seconds.
+    tolerances = Tolerances.parse(["time_to_detect_s=1m", "time_to_recover_s=15"])
+    assert tolerances.of(Metric.TIME_TO_DETECT) == 60.0
+    assert tolerances.of(Metric.TIME_TO_RECOVER) == 15.0
 
 
 def test_overrides_apply_to_both_versions(files: Path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.errors import InputError
+from chaos.model.arguments import LOAD_WORKERS, SEED, WORKERS_PER_CORE, add_option
 
 REMOTE_HELP = "allow a Docker host that is not this machine (DOCKER_HOST); faults would hit its containers"
 
@@ -29,9 +30,10 @@ def _live_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack-dir", type=Path, help="a running stack's directory to use (left running), or where to "
                                                   "generate one (default: OUT/stack)")
     p.add_argument("--keep-stack", action="store_true", help="leave the generated stack running afterwards")
-    p.add_argument("--load-workers", type=int, default=0,
-                   help="Locust worker processes (default 0: one process sends all the load)")
-    p.add_argument("--seed", type=int, help="random seed (default: the experiment's)")
+    add_option(p, "--load-workers", quantity=LOAD_WORKERS, default=0,
+               help=f"Locust worker processes (default 0: one process sends all the load; at most "
+                    f"{WORKERS_PER_CORE} per core)")
+    add_option(p, "--seed", quantity=SEED, help="random seed (default: the experiment's; bounds as its 'seed')")
     p.add_argument("--automated", action="append", default=[], metavar="ROLE",
                    help="a playbook role done by machines (besides 'automation'): its steps are never prompted")
     p.add_argument("--no-abort", action="store_true",
@@ -68,8 +70,6 @@ def _run(sub: argparse._SubParsersAction) -> None:
 def _options(args: argparse.Namespace, out: Path) -> Any:
     from chaos.live.gameday.run import Mode, RunOptions
 
-    if args.load_workers < 0:
-        raise InputError(f"--load-workers must be 0 or more, got {args.load_workers}")
     return RunOptions(out=out, stack_dir=args.stack_dir, keep_stack=args.keep_stack, load_workers=args.load_workers,
                       mode=Mode.GAME_DAY if getattr(args, "game_day", False) else Mode.UNATTENDED,
                       allow_remote=args.allow_remote, abort=() if args.no_abort else _default_abort(),
@@ -89,6 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     experiment = load_experiment(args.experiment)
     playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
+    check_automated(args.automated, playbook)
     out = args.out or Path("runs") / f"{experiment.name}-live"
     options = _options(args, out)
     if args.dry_run:
@@ -96,6 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         print(describe_run(experiment, playbook, options))
         return 0
+    require_live()
     started = now_iso()
     say = (lambda text: None) if args.quiet else print
     from chaos.live.gameday.run import run_game_day
@@ -114,6 +116,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     from chaos.report.checks import run_exit_code
 
     return run_exit_code(doc)
+
+
+def check_automated(roles: list[str], playbook: Any) -> None:
+    """``--automated ROLE`` names a role of the playbook, as a step's ``role`` must."""
+    from chaos.model.parsing import did_you_mean, one_of
+
+    known = [r.name for r in playbook.roles] if playbook is not None else []
+    for role in roles:
+        if role not in known:
+            raise InputError(f"'{role}' is not a role of the playbook{did_you_mean(role, known)}", path="--automated",
+                             hint=f"roles: {one_of(known)}" if known else "--automated needs --playbook")
+
+
+def require_live() -> None:
+    """A game day needs the Docker SDK and Locust: said before anything starts, not half-way."""
+    from chaos.extras import DOCKER, LOCUST, check, require
+
+    require(DOCKER)
+    check(LOCUST)  # asked, not imported: Locust patches the standard library when imported
 
 
 def write_outcome(outcome: Any, args: argparse.Namespace, out: Path, started: str) -> dict[str, Any]:
@@ -190,6 +211,8 @@ def _both_engines(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     args.experiment = args.inputs[0]
     experiment = load_experiment(args.experiment)
     playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
+    check_automated(args.automated, playbook)
+    require_live()
     out = args.out or Path("runs") / f"{experiment.name}-compare"
     say = (lambda text: None) if args.quiet else print
     started = now_iso()
