@@ -58,7 +58,8 @@ class Result:
             "entrypoints": {name: figures_dict(f) for name, f in an.entrypoints.items()},
             "slos": [objective_dict(r) for r in an.objectives if not r.implied],
             "alerts": [{"name": f.name, "scope": str(f.scope), "fired_at_s": f.fired_at_s,
-                        "resolved_at_s": f.resolved_at_s, "value": _num(f.value)} for f in an.firings],
+                        "resolved_at_s": f.resolved_at_s, "value": _num(f.value), "metric": f.metric}
+                       for f in an.firings],
             "detections": [vars(d) for d in an.detections],
             "alert_expectations": [{"alert": e.alert, "within_s": e.within_s, "fired_at_s": e.fired_at_s,
                                     "met": e.met} for e in an.expectations],
@@ -103,7 +104,7 @@ def _num(x: float | None, digits: int = 6) -> float | None:
 
 def figures_dict(f: ScopeFigures) -> dict[str, Any]:
     return {
-        "requests": f.requests, "errors": f.errors, "error_ratio": _num(f.error_ratio),
+        "requests": f.requests, "answered": f.answered, "errors": f.errors, "error_ratio": _num(f.error_ratio),
         "errors_by_cause": f.errors_by_cause, "p50_ms": _num(f.p50_ms, 3), "p95_ms": _num(f.p95_ms, 3),
         "p99_ms": _num(f.p99_ms, 3), "mean_ms": _num(f.mean_ms, 3), "throughput_rps": _num(f.throughput_rps, 3),
         "first_breach_s": f.first_breach_s, "attempts_per_entry_request": _num(f.attempts_per_entry_request),

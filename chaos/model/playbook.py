@@ -41,6 +41,7 @@ from chaos.errors import InputError
 from chaos.model.alerts import AlertMetric, Scoped
 from chaos.model.distributions import AnyDistribution, Constant, Distribution
 from chaos.model.parsing import Model, Seconds, Tagged, did_you_mean, fld, join, model_fields, one_of, where_of
+from chaos.model.quantities import duration
 from chaos.model.scope import split_edge
 from chaos.model.topology import CircuitBreaker, Retries
 
@@ -146,8 +147,9 @@ class ShedLoad(Model):
 
 @dataclass(frozen=True)
 class Rollback(Model):
-    """Roll back to the baseline: the topology file without the experiment's overrides, and
-    without this playbook's changes; ``faults`` names faults the bad release caused."""
+    """Roll back to the baseline: the topology file without the experiment's overrides or this playbook's changes.
+
+    ``faults`` names the faults the bad release caused: the rollback removes them too."""
 
     TAG = "rollback"
     faults: tuple[str, ...] = fld((), doc="faults that the rollback removes")
@@ -210,8 +212,9 @@ class Condition(Scoped):
             raise self.error(None, "a condition gives exactly one of 'below' or 'above'")
 
     def describe(self) -> str:
+        """``p99 latency of service:db < 100 ms for 20 s``: the value in the metric's unit."""
         op, value = ("<", self.below) if self.below is not None else (">", self.above)
-        return f"{self.scope} {self.metric.value} {op} {value:g} for {self.for_:g}s"
+        return f"{self.metric.label} of {self.scope} {op} {self.metric.format(value)} for {duration(self.for_)}"
 
 
 @dataclass(frozen=True)
@@ -234,11 +237,15 @@ class OnSuccess(enum.Enum):
 
 @dataclass(frozen=True)
 class Escalate(Model):
+    """On failure, jump to the named step (an earlier one runs again) instead of going on to the next."""
+
     escalate: str = fld(doc="the step to jump to")
 
 
 @dataclass(frozen=True)
 class Step(Model):
+    """One step of the response: a role does one action, then a condition must hold, before a deadline."""
+
     name: str = fld()
     role: str = fld(doc="who does it")
     action: Action = fld(doc="what it does (a closed catalogue)")
@@ -274,6 +281,8 @@ class PhaseObjective(Model):
 
 @dataclass(frozen=True)
 class Playbook(Model):
+    """An incident playbook: what triggers the response, who responds, its ordered steps and its phase deadlines."""
+
     name: str = fld()
     trigger: Trigger = fld()
     steps: tuple[Step, ...] = fld()

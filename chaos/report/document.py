@@ -206,7 +206,8 @@ def required_keys(cls: type) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Figures:
-    """Whole-run figures of a service or an entrypoint."""
+    """Whole-run figures of a service or an entrypoint: ``requests`` sent, ``answered`` (ok or
+    failed), ``errors`` among the answered; ``answered`` is None in results written before it existed."""
 
     requests: int
     errors: int
@@ -221,6 +222,7 @@ class Figures:
     wasted: int = 0
     degraded: int = 0
     errors_by_cause: Mapping[str, int] = field(default_factory=dict)
+    answered: int | None = None
 
 
 @dataclass(frozen=True)
@@ -234,11 +236,16 @@ class Breach:
 
 @dataclass(frozen=True)
 class Blast:
+    """``entry_requests`` were answered in the measured window; ``entry_failed`` of them failed
+    (``entry_errors``) or succeeded slower than their entrypoint's latency objective (``entry_slow``)."""
+
     services: tuple[str, ...] = ()
     cascade: tuple[Breach, ...] = ()
     entry_requests: int = 0
     entry_failed: int = 0
     entry_failed_ratio: float | None = None
+    entry_errors: int | None = None
+    entry_slow: int | None = None
 
 
 @dataclass(frozen=True)
@@ -266,6 +273,7 @@ class Firing:
     fired_at_s: float
     resolved_at_s: float | None = None
     value: float | None = None
+    metric: str | None = None  # AlertMetric's value or "burn_rate"; None in results written before it existed
 
 
 @dataclass(frozen=True)
@@ -319,6 +327,7 @@ class ScopeSeries:
     errors: tuple[float | None, ...] = ()
     p99_ms: tuple[float | None, ...] = ()
     queue: tuple[float | None, ...] = ()
+    ok: tuple[float | None, ...] = ()
 
     def filled(self, seconds: int) -> ScopeSeries:
         """Every column one value per second: a column not recorded (absent or empty) all None."""
@@ -331,9 +340,15 @@ class ScopeSeries:
         return ScopeSeries(**columns)
 
     def error_ratio(self) -> tuple[float, ...]:
-        """errors/requests per second; NaN where nothing was sent, so plots leave a gap."""
-        pairs = zip(self.requests, self.errors, strict=True)
-        return tuple(e / r if r and e is not None else math.nan for r, e in pairs)
+        """Failed / answered per second, as every error ratio is; NaN where nothing was answered, so plots
+        leave a gap. (Results without the ``ok`` column fall back to failed / sent.)"""
+        if not self.ok or all(v is None for v in self.ok):
+            answered: tuple[float | None, ...] = self.requests
+        else:
+            answered = tuple(None if o is None or e is None else o + e for o, e in zip(self.ok, self.errors,
+                                                                                       strict=True))
+        pairs = zip(answered, self.errors, strict=True)
+        return tuple(e / a if a and e is not None else math.nan for a, e in pairs)
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
+from chaos.model.alerts import format_value
+from chaos.model.faults import describe_params
 from chaos.report.checks import Check, CheckKind, Outcome
-from chaos.report.document import Figures, Report
+from chaos.report.document import Fault, Figures, Report
 from chaos.report.plots import Image
 from chaos.report.ranking import Panels
-from chaos.report.summary import clock_words, fmt_ms, fmt_pct, fmt_s, outcome_words, step_outcome, trigger_detail
+from chaos.report.summary import (
+    clock_words,
+    entry_impact,
+    fmt_ms,
+    fmt_pct,
+    fmt_s,
+    outcome_words,
+    step_outcome,
+    trigger_detail,
+)
 from chaos.report.verdict import Sentence
 
 CSS = """
@@ -101,9 +112,14 @@ def header(r: Report) -> str:
     if version:
         bits.append(f"chaoslab {e(version)}")
     faults = "; ".join(f"{e(f.kind)} on {e(f.target)} from {fmt_s(f.start_s)} to "
-                       f"{'the end' if f.end_s is None else fmt_s(f.end_s)}" for f in r.faults)
+                       f"{'the end' if f.end_s is None else fmt_s(f.end_s)}" + _params(f) for f in r.faults)
     fault_line = f'<p class="meta">Fault: {faults}</p>' if faults else '<p class="meta">No fault injected.</p>'
     return f'<header><h1>{e(r.experiment)}</h1><p class="meta">{" · ".join(bits)}</p>{fault_line}</header>'
+
+
+def _params(f: Fault) -> str:
+    text = describe_params(f.kind, f.params)
+    return f" ({e(text)})" if text else ""
 
 
 def _figures_row(name: str, f: Figures, breach_order: Mapping[str, int]) -> list[str]:
@@ -111,13 +127,18 @@ def _figures_row(name: str, f: Figures, breach_order: Mapping[str, int]) -> list
     amp = "-" if f.attempts_per_entry_request is None else f"{f.attempts_per_entry_request:.2f}"
     order = breach_order.get(name)
     return [e(name), "-" if order is None else str(order), fmt_s(f.first_breach_s),
-            "-" if f.hops is None else str(f.hops), f"{f.requests:,}", fmt_pct(f.error_ratio), e(causes),
+            "-" if f.hops is None else str(f.hops), f"{f.requests:,}",
+            "-" if f.answered is None else f"{f.answered:,}", f"{f.errors:,}", fmt_pct(f.error_ratio), e(causes),
             fmt_ms(f.p50_ms), fmt_ms(f.p99_ms), "-" if f.throughput_rps is None else f"{f.throughput_rps:,.1f}",
             amp, f"{f.retries:,}", f"{f.wasted:,}", f"{f.degraded:,}"]
 
 
-FIGURE_HEADERS = ("name", "breach #", "breached at", "hops from fault", "attempts", "error ratio", "errors by cause",
-                  "p50", "p99", "ok/s", "attempts per entry request", "retries", "wasted", "degraded")
+# "sent" counts requests (attempts, for a service) sent in the measured window; "answered" those whose
+# outcome came in it, "failed" the failed ones among them; the error ratio is failed / answered.
+FIGURE_HEADERS = ("name", "breach #", "breached at", "hops from fault", "sent", "answered", "failed", "error ratio",
+                  "errors by cause", "p50", "p99", "ok/s", "attempts per entry request", "retries", "wasted",
+                  "degraded")
+NUMERIC = (*range(1, 8), *range(9, 16))
 
 
 def services_html(r: Report, panels: Panels) -> str:
@@ -129,8 +150,8 @@ def services_html(r: Report, panels: Panels) -> str:
             "<p>Every service, in topology order.</p>")
     entry_rows = [_figures_row(n, f, {}) for n, f in r.entrypoints.items()]
     return (f'<section id="services"><h2>Services</h2>{note}<div class="scroll">'
-            f"{table(FIGURE_HEADERS, rows, range(1, 14), classes)}</div>"
-            f"<h3>Entrypoints</h3>{table(FIGURE_HEADERS, entry_rows, range(1, 14))}</section>")
+            f"{table(FIGURE_HEADERS, rows, NUMERIC, classes)}</div>"
+            f"<h3>Entrypoints</h3>{table(FIGURE_HEADERS, entry_rows, NUMERIC)}</section>")
 
 
 def cascade_table(r: Report) -> str:
@@ -144,10 +165,11 @@ def cascade_table(r: Report) -> str:
                      e(b.cause), f"{b.breach_seconds:,} s", fmt_pct(f.error_ratio if f else None),
                      fmt_ms(f.p99_ms if f else None), "-" if amp is None else f"{amp:.2f}"])
     blast = r.blast
+    impact = entry_impact(blast.entry_failed_ratio, blast.entry_failed, blast.entry_requests, blast.entry_errors,
+                          blast.entry_slow)
     return (table(("#", "service", "first breach", "hops from fault", "breached on", "in breach", "error ratio",
                    "p99", "attempts per entry request"), rows, (0, 2, 3, 5, 6, 7, 8))
-            + f"<p>{fmt_pct(blast.entry_failed_ratio)} of entry requests failed or were too slow "
-              f"({blast.entry_failed:,} of {blast.entry_requests:,}).</p>")
+            + f"<p>{e(impact)}.</p>")
 
 
 def checks_html(checks: Sequence[Check]) -> str:
@@ -177,7 +199,7 @@ def _outcome_html(o: Outcome) -> str:
 def alerts_html(r: Report) -> str:
     rows = [[e(a.name), e(a.scope), fmt_s(a.fired_at_s),
              "still firing at the end" if a.resolved_at_s is None else fmt_s(a.resolved_at_s),
-             "-" if a.value is None else f"{a.value:,.4g}"] for a in r.alerts]
+             e(format_value(a.metric, a.value))] for a in r.alerts]
     dets = [[e(d.fault), fmt_s(d.start_s), e(d.alert or "none fired"), fmt_s(d.detected_at_s),
              fmt_s(d.time_to_detect_s)] for d in r.detections]
     body = (table(("alert", "scope", "fired", "resolved", "value"), rows, (2, 3, 4)) if rows
@@ -192,7 +214,7 @@ def events_html(r: Report) -> str:
     faults = [[e(f.label), e(f.kind), e(f.target), fmt_s(f.start_s),
                "never reverted" if f.end_s is None else fmt_s(f.end_s) + (
                    f" (early; scheduled {fmt_s(f.scheduled_end_s)})" if f.ended_early else ""),
-               e(", ".join(f"{k} {v}" for k, v in f.params.items()))] for f in r.faults]
+               e(describe_params(f.kind, f.params))] for f in r.faults]
     body = table(("fault", "kind", "target", "applied", "reverted", "parameters"), faults, (3, 4)) if faults else \
         "<p>No fault injected.</p>"
     markers = sorted(r.markers, key=lambda m: (m.t_s, m.kind, m.subject))

@@ -5,32 +5,31 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chaos.incident_states import ClockBase, IncidentOutcome, NotJudged
+from chaos.model.faults import describe_params
+from chaos.model.quantities import millis as fmt_ms
+from chaos.model.quantities import percent as fmt_pct
+from chaos.model.quantities import seconds as fmt_s
 
 if TYPE_CHECKING:
     from chaos.report.document import Playbook, Report, Step
 
-
-def fmt_s(x: float | None) -> str:
-    if x is None:
-        return "-"
-    return f"{x:.0f} s" if abs(x - round(x)) < 1e-9 else f"{x:.1f} s"
-
-
-def fmt_ms(x: float | None) -> str:
-    if x is None:
-        return "-"
-    return f"{x:,.0f} ms" if x >= 10 else f"{x:.1f} ms"
-
-
-def fmt_pct(x: float | None) -> str:
-    return "-" if x is None else f"{x * 100:.1f}%"
+__all__ = ["fmt_ms", "fmt_pct", "fmt_s", "render", "render_drill"]
 
 
 def fault_line(f: dict[str, Any]) -> str:
-    params = ", ".join(f"{k} {v}" for k, v in f["params"].items())
+    params = describe_params(f["kind"], f["params"])
     end = "the end" if f["end_s"] is None else fmt_s(f["end_s"])
     return (f"{f['kind']} on {f['target']} from {fmt_s(f['start_s'])} to {end}" + early_end(f)
             + (f" ({params})" if params else ""))
+
+
+def entry_impact(ratio: float | None, failed: int, answered: int, errors: int | None, slow: int | None) -> str:
+    """The blast radius's users' view in one phrase, for every report: the share, and the counts it is
+    made of, so a reader can add them up (failed + too slow = the numerator; the denominator is the
+    entry requests *answered* in the measured window, the sum of the entrypoints' answered counts)."""
+    parts = f": {errors:,} failed, {slow:,} too slow" if errors is not None and slow is not None else ""
+    return (f"{fmt_pct(ratio)} of entry requests failed or were too slow "
+            f"({failed:,} of {answered:,} answered{parts})")
 
 
 def early_end(f: dict[str, Any]) -> str:
@@ -72,8 +71,16 @@ def blast_line(doc: dict[str, Any]) -> str:
     b = doc["blast_radius"]
     n = len(b["services"])
     hurt = f"{n} service{'s' if n != 1 else ''} in breach" if n else "no service in breach"
-    return (f"{hurt}; {fmt_pct(b['entry_failed_ratio'])} of entry requests failed or were too slow "
-            f"({b['entry_failed']:,} of {b['entry_requests']:,})")
+    return f"{hurt}; " + entry_impact(b["entry_failed_ratio"], b["entry_failed"], b["entry_requests"],
+                                      b.get("entry_errors"), b.get("entry_slow"))
+
+
+def entrypoint_line(name: str, e: dict[str, Any]) -> str:
+    """An entrypoint's row: its answered requests add up to the blast radius's, its failed ones too."""
+    answered = e.get("answered")
+    count = "-" if answered is None else f"{answered:,}"
+    return (f"  entrypoint {name}: {count} answered, {e['errors']:,} failed ({fmt_pct(e['error_ratio'])}), "
+            f"p99 {fmt_ms(e['p99_ms'])}")
 
 
 def cascade_table(doc: dict[str, Any]) -> list[str]:
@@ -106,9 +113,7 @@ def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
     lines.append("")
     lines.append("Cascade, in order of breach:" if doc["blast_radius"]["cascade"] else "Services:")
     lines.extend(cascade_table(doc))
-    for name, e in doc["entrypoints"].items():
-        lines.append(f"  entrypoint {name}: {e['requests']:,} requests, {fmt_pct(e['error_ratio'])} failed, "
-                     f"p99 {fmt_ms(e['p99_ms'])}")
+    lines.extend(entrypoint_line(name, e) for name, e in doc["entrypoints"].items())
     if doc["slos"]:
         missed = [s for s in doc["slos"] if not s["met"]]
         lines.append("")
@@ -136,7 +141,7 @@ def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
         ci = f" ± {fmt_pct(efr['ci95'])}" if efr.get("ci95") is not None else ""
         lines.append(f"Replications: {reps['count']} (seeds {reps['seeds'][0]}..{reps['seeds'][-1]}); "
                      f"SLOs held in {sum(reps['slo_met'])} of {reps['count']}; "
-                     f"entry failed ratio {fmt_pct(efr.get('mean'))}{ci}")
+                     f"entry requests failed or too slow {fmt_pct(efr.get('mean'))}{ci}")
     if paths:
         lines.append("")
         lines.append("Results: " + ", ".join(paths.values()))
@@ -258,7 +263,7 @@ def render_drill(doc: dict[str, Any], paths: dict[str, str] | None = None) -> st
         if f["message"] not in seen:
             seen.add(f["message"])
             lines.append(f"  finding: {f['message']}")
-    lines += ["", f"SLOs held in {dr['slo_met_share']:.0%} of runs; entry requests failed: "
+    lines += ["", f"SLOs held in {dr['slo_met_share']:.0%} of runs; entry requests failed or too slow: "
                   f"p50 {fmt_pct(dr['entry_failed_ratio']['p50'])}, p90 {fmt_pct(dr['entry_failed_ratio']['p90'])}"]
     if paths:
         lines += ["", "Results: " + ", ".join(paths.values())]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from chaos.report.checks import Check, CheckKind, Outcome
 from chaos.report.document import Report
-from chaos.report.summary import fmt_pct, fmt_s
+from chaos.report.summary import entry_impact, fmt_s
 
 LISTED = 3  # names quoted in a sentence before "and N more"
 
@@ -106,8 +106,7 @@ def playbook_detect(r: Report, header_alert: str | None) -> str:
 def blast_sentence(r: Report) -> Sentence:
     b = r.blast
     n, total = len(b.services), len(r.services)
-    entry = (f"{fmt_pct(b.entry_failed_ratio)} of entry requests failed or were too slow "
-             f"({b.entry_failed:,} of {b.entry_requests:,})")
+    entry = entry_impact(b.entry_failed_ratio, b.entry_failed, b.entry_requests, b.entry_errors, b.entry_slow)
     if not n:
         return Sentence("Blast radius", True, f"Blast radius: no service breached its SLO; {entry}.")
     return Sentence("Blast radius", False, f"Blast radius: {n} of {total} services breached their SLOs "
