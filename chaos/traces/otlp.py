@@ -1,0 +1,135 @@
+"""OTLP JSON: the OpenTelemetry Collector's file exporter (one ``ExportTraceServiceRequest`` per line)
+and OTLP/HTTP JSON request bodies (one such object, possibly spread over many lines).
+
+The OTLP/JSON encoding is protobuf's JSON mapping with OTLP's exceptions: trace and span ids
+are hex strings, enums are integers, 64-bit integers are strings (numbers are accepted too),
+keys are lowerCamelCase. Jaeger v2's ``/api/v3/traces`` answers with the same document inside
+``{"result": ...}``, which is read as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from chaos.errors import Location
+from chaos.traces.attributes import RESOURCE_KEYS, SERVICE_NAME, SPAN_KEYS, instance_and_host, span_fields, text
+from chaos.traces.fields import Batch, array, hex_id, nanos, string
+from chaos.traces.jsonstream import JsonReader, Malformed
+from chaos.traces.spans import Span, SpanKind
+
+_KINDS = {k.value: k for k in SpanKind} | {f"SPAN_KIND_{k.name}": k for k in SpanKind}
+_STATUS_ERROR = (2, "STATUS_CODE_ERROR")
+_UNKNOWN_SERVICE = "unknown_service"  # what the SDKs call a process that set no service.name
+
+
+def read(reader: JsonReader) -> Iterator[Batch]:
+    for item in reader.values():
+        try:
+            spans = request_spans(item.value, reader.location(item.start))
+        except Malformed as exc:
+            raise reader.malformed(item, exc) from None
+        yield Batch(spans, whole_traces=False)
+
+
+def request_spans(value: object, origin: Location) -> list[Span]:
+    """The spans of one ``ExportTraceServiceRequest`` (or ``TracesData``) object."""
+    if type(value) is not dict:
+        raise Malformed("expected an OTLP request object ({\"resourceSpans\": [...]})")
+    request = value
+    prefix: tuple[str, ...] = ()
+    if "resourceSpans" not in request and type(request.get("result")) is dict:
+        request, prefix = request["result"], ("result",)
+    if not request:
+        return []
+    out: list[Span] = []
+    try:
+        for i, resource_spans in enumerate(array(request.get("resourceSpans"), "resourceSpans", "resourceSpans")):
+            try:
+                _resource_spans(resource_spans, origin, out)
+            except Malformed as exc:
+                exc.within("resourceSpans", i)
+                raise
+    except Malformed as exc:
+        exc.within(*prefix)
+        raise
+    return out
+
+
+def _resource_spans(value: object, origin: Location, out: list[Span]) -> None:
+    if type(value) is not dict:
+        raise Malformed("expected a resourceSpans entry (a JSON object)")
+    rs = value
+    resource = rs.get("resource") or {}
+    if type(resource) is not dict:
+        raise Malformed("expected an object", "resource")
+    try:
+        attrs = attributes(resource.get("attributes"), RESOURCE_KEYS)
+    except Malformed as exc:
+        exc.within("resource")
+        raise
+    service = text(attrs, SERVICE_NAME) or _UNKNOWN_SERVICE
+    instance, host = instance_and_host(attrs)
+    key = "scopeSpans" if "scopeSpans" in rs else "instrumentationLibrarySpans"  # the name before OTLP 0.15
+    for j, scope in enumerate(array(rs.get(key) or [], key, key)):
+        try:
+            if type(scope) is not dict:
+                raise Malformed("expected a scopeSpans entry (a JSON object)")
+            spans = array(scope.get("spans") or [], "spans", "spans")
+            for k, s in enumerate(spans):
+                try:
+                    out.append(_span(s, service, instance, host, origin))
+                except Malformed as exc:
+                    exc.within("spans", k)
+                    raise
+        except Malformed as exc:
+            exc.within(key, j)
+            raise
+
+
+def _span(s: object, service: str, instance: str, host: str, origin: Location) -> Span:
+    if type(s) is not dict:
+        raise Malformed("expected a span (a JSON object)")
+    trace_id = hex_id(s.get("traceId"), 32, "traceId")
+    span_id = hex_id(s.get("spanId"), 16, "spanId")
+    parent = s.get("parentSpanId")
+    parent_id = hex_id(parent, 16, "parentSpanId") if parent else None
+    name = string(s.get("name"), "name", default="")
+    kind = _KINDS.get(s.get("kind", 0))  # type: ignore[arg-type]
+    if kind is None:
+        raise Malformed(f"expected a span kind 0-5, got {s.get('kind')!r}", "kind")
+    start = nanos(s.get("startTimeUnixNano"), "startTimeUnixNano")
+    end = nanos(s.get("endTimeUnixNano"), "endTimeUnixNano")
+    attrs = attributes(s.get("attributes"), SPAN_KEYS)
+    status = s.get("status")
+    error = type(status) is dict and status.get("code") in _STATUS_ERROR
+    operation, peer_service, peer_host, peer_system = span_fields(name, attrs)
+    return Span(trace_id, span_id, parent_id, service, kind, name, operation, start, end, error,
+                instance, host, peer_service, peer_host, peer_system, False, origin)
+
+
+def attributes(value: object, wanted: frozenset[str]) -> dict[str, object]:
+    """The wanted keys of an OTLP attribute list (``[{"key": k, "value": {"stringValue": v}}]``)."""
+    out: dict[str, object] = {}
+    if value is None:
+        return out
+    if type(value) is not list:
+        raise Malformed("expected a list of {key, value} objects", "attributes")
+    for k, kv in enumerate(value):
+        try:
+            key = kv["key"]
+        except (TypeError, KeyError):
+            raise Malformed("expected a {key, value} object", "attributes", k) from None
+        if key in wanted:
+            out[key] = _any_value(kv.get("value"), k)
+    return out
+
+
+def _any_value(value: object, k: int) -> object:
+    if value is None:
+        return None
+    if type(value) is not dict:
+        raise Malformed("expected an AnyValue object ({\"stringValue\": ...})", "attributes", k, "value")
+    for key in ("stringValue", "intValue", "boolValue", "doubleValue"):
+        if key in value:
+            return value[key]
+    return None  # arrays, key-value lists and bytes name nothing the derivation reads
