@@ -23,7 +23,7 @@ import enum
 from dataclasses import dataclass, replace
 
 from chaos.traces.flaws import Flaw, Tally
-from chaos.traces.spans import Span, SpanKind
+from chaos.traces.spans import TOUCH_NS, Span, SpanKind
 
 _SERVER_SIDE_SUFFIX = "~server"  # a Zipkin shared span's server half gets its own id
 
@@ -289,7 +289,7 @@ class _Builder:
             if g is not None:
                 last = groups[g][4][-1]
                 same_op = not op or not groups[g][2] or op == groups[g][2]
-                if last.error and a.start_ns >= last.end_ns and same_op:
+                if last.error and a.start_ns >= last.end_ns - TOUCH_NS and same_op:
                     groups[g][4].append(a)
                     if op and not groups[g][2]:
                         groups[g] = (callee, how, op, hint, groups[g][4])

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from chaos.choices import CallMode
 from chaos.errors import Location
 from chaos.traces.assemble import Call, Execution, Match, Resolution, Resolver, SkewBook, assemble
-from chaos.traces.fit import Summary, fit_times
+from chaos.traces.fit import MIN_SAMPLES, Summary, fit_times
 from chaos.traces.flaws import Flaw, Tally
 from chaos.traces.histogram import LogHistogram
 from chaos.traces.observed import (
@@ -55,7 +55,7 @@ from chaos.traces.observed import (
     Step,
     WorkTime,
 )
-from chaos.traces.spans import NS_PER_S, Span
+from chaos.traces.spans import NS_PER_S, TOUCH_NS, Span
 
 ROUTER_EVIDENCE = 5.0      # expected co-occurrences, under independence, before "never together" means routing
 TIMEOUT_CLUSTER = 0.8      # share of failed attempts within 5% of one duration
@@ -176,7 +176,7 @@ class _Operation:
                     if pair is None:
                         pair = self.pairs[(a, b)] = _Pair()
                     pair.together += 1
-                    pair.overlapped += ca.start_ns < cb.end_ns and cb.start_ns < ca.end_ns
+                    pair.overlapped += ca.start_ns < cb.end_ns - TOUCH_NS and cb.start_ns < ca.end_ns - TOUCH_NS
                     pair.first_first += ca.start_ns <= cb.start_ns
 
     def rekey(self, old: SlotKey, new: SlotKey) -> None:
@@ -222,7 +222,7 @@ class _Concurrency:
         while pending and pending[0][0] < until:
             start, end, key = heapq.heappop(pending)
             active = self.active.setdefault(key, [])
-            while active and active[0] <= start:
+            while active and active[0] <= start + TOUCH_NS:
                 heapq.heappop(active)
             heapq.heappush(active, end)
             seen = self.arrivals.setdefault(key, {})
@@ -281,6 +281,7 @@ class Deriver:
         self.traces = self.traces_used = 0
         self.start_ns = 2**63
         self.end_ns = 0
+        self.last_arrival_ns = 0
 
     def add_trace(self, spans: list[Span]) -> None:
         self.traces += 1
@@ -313,6 +314,7 @@ class Deriver:
             entry[2].add(span.duration_ns / NS_PER_S)
             self.start_ns = min(self.start_ns, span.start_ns)
             self.end_ns = max(self.end_ns, span.end_ns)
+            self.last_arrival_ns = max(self.last_arrival_ns, span.start_ns)
         for call in ex.calls:
             for a in call.attempts:
                 if a.match is Match.BOTH and a.client is not None and a.server is not None:
@@ -329,9 +331,12 @@ class Deriver:
         self.concurrency.sweep(2**63 - 1)
         instrumented = {service for service, _ in self.ops}
         self._name_late(instrumented)
-        duration = max(0.0, (self.end_ns - self.start_ns) / NS_PER_S) if self.end_ns else 0.0
-        services = self._services(instrumented, duration)
         total_entries = sum(e[0] for e in self.entries.values())
+        # Rates are over the span of entry arrivals: n - 1 gaps between the first and the last arrival (the
+        # unbiased estimate for a Poisson stream), so a trailing slow request does not dilute them.
+        arrivals = (self.last_arrival_ns - self.start_ns) / NS_PER_S if self.end_ns else 0.0
+        duration = arrivals * total_entries / (total_entries - 1) if total_entries > 1 else 0.0
+        services = self._services(instrumented, duration)
         entrypoints = tuple(
             ObservedEntrypoint(svc, op, n, _rate(n, duration), n / total_entries, errors / n, Summary.of(hist))
             for (svc, op), (n, errors, hist) in sorted(self.entries.items(), key=lambda kv: (-kv[1][0], kv[0])))
@@ -438,6 +443,9 @@ class Deriver:
                        f"{times.threshold:.3f}); p50 {_ms(best.p50)} vs {_ms(times.observed.p50)} observed, "
                        f"p99 {_ms(best.p99)} vs {_ms(times.observed.p99)}")
                 distribution = Marked(best.distribution, Basis.FITTED, why)
+            elif n < MIN_SAMPLES:
+                why = f"only {n} own times: too few to judge a fit ({best.kind} is the nearest)"
+                distribution = Marked(best.distribution, Basis.GUESSED, why)
             else:
                 why = (f"no fit to {n} own times is good enough: the nearest, {best.kind}, is at KS distance "
                        f"{best.ks:.3f} (accepted up to {times.threshold:.3f}); the empirical table stands in")

@@ -8,8 +8,8 @@ Each is judged by its Kolmogorov-Smirnov distance to the observed values and by 
 and p99 against the observed ones. A fit is good enough when its distance is at most
 ``max(0.05, 1.63/sqrt(n))``: 1.63/sqrt(n) is the 1% critical value of the KS test, and below
 a few hundred samples nothing finer can be told; above, 0.05 keeps real, never exactly
-lognormal, data from failing a test that large samples always fail. When none is good
-enough the empirical quantile table stands in.
+lognormal, data from failing a test that large samples always fail. Below ``MIN_SAMPLES``
+no fit is called good. When none is good enough the empirical quantile table stands in.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from chaos.model.distributions import AnyDistribution, Constant, Exponential, Lo
 from chaos.traces.histogram import LogHistogram
 
 KS_FLOOR = 0.05
+MIN_SAMPLES = 20  # below this no fit is judged good: a KS test of a handful of values accepts anything
 CONSTANT_SPREAD = 0.02  # p1 to p99 within 2% of the median: a constant (jitter of a timer, not a distribution)
 EMPIRICAL_QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0)
 _Z99 = NormalDist().inv_cdf(0.99)
@@ -83,7 +84,9 @@ class FittedTimes:
     @property
     def good(self) -> bool:
         best = self.best
-        return best is not None and (isinstance(best.distribution, Constant) or best.ks <= self.threshold)
+        if best is None or self.observed.count < MIN_SAMPLES:
+            return False
+        return isinstance(best.distribution, Constant) or best.ks <= self.threshold
 
 
 def ks_threshold(n: int) -> float:

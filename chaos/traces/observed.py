@@ -126,7 +126,7 @@ class ObservedOperation:
     service: str
     name: str
     requests: int
-    rate: float                   # requests per second over the traced period
+    rate: float                   # requests per second over the span of entry arrivals
     error_ratio: float
     latency: Summary              # the server span's duration
     work_time: WorkTime

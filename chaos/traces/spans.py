@@ -19,6 +19,9 @@ from chaos.errors import Location
 
 NS_PER_S = 1_000_000_000
 MAX_TIME_NS = 2**63 - 1
+TOUCH_NS = 2_000
+"""Two intervals closer than this do not overlap: Jaeger and Zipkin round a span's start and its duration
+to microseconds separately, so one that started as another ended may seem to start a microsecond early."""
 """Timestamps beyond this are refused: OTLP's fixed64 allows more, but no clock will reach it (year 2262)."""
 
 
