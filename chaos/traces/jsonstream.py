@@ -30,6 +30,8 @@ PathPart = str | int
 _WS = re.compile(r"[ \t\n\r]*")
 _NEEDS_MORE_MARGIN = 32  # an error this close to the window's end may be a value cut by the window
 _CHUNK = 1 << 20
+_HUGE_NUMBER = re.compile(r"-?\d{4301,}")  # more digits than Python converts (sys.get_int_max_str_digits)
+_CONSTANT = re.compile(r"(?<=[:\[,\s])(?:NaN|-?Infinity)(?=[\s,\]}])")  # JavaScript's, not JSON's
 
 
 class Malformed(Exception):
@@ -175,7 +177,9 @@ class JsonReader:
             except RecursionError:
                 raise self.fail(start, "not valid JSON: nested too deeply") from None
             except ValueError as exc:  # a number of more than 4300 digits, NaN, Infinity
-                raise self.fail(start, f"not valid JSON: {exc}") from None
+                found = (_HUGE_NUMBER if "digits" in str(exc) else _CONSTANT).search(self._buf, start)
+                where = found.start() if found else start
+                raise self.fail(where, f"not valid JSON: {exc}") from None
             if end == len(self._buf) and not isinstance(value, dict | list | str) and self._more(start):
                 start = self._pos  # a number or literal may go on in the next chunk
                 continue

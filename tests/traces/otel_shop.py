@@ -93,6 +93,7 @@ WALLET = Lognormal(6 * MS, 18 * MS)
 DB = Lognormal(1.5 * MS, 6 * MS)
 DB_WORKERS = 2
 CATALOG_CLOCK_AHEAD = 5 * MS
+PARENT_BASED = ParentBased(ALWAYS_ON)  # the SDK's default sampler
 
 
 class SeededIds(IdGenerator):
@@ -133,8 +134,7 @@ class Shop:
         self.providers: list[TracerProvider] = []
         n = 0
 
-        def instance(service: str, name: str, sampler: Sampler = ParentBased(ALWAYS_ON), ahead: float = 0.0,
-                     ) -> Instance:
+        def instance(service: str, name: str, sampler: Sampler = PARENT_BASED, ahead: float = 0.0) -> Instance:
             nonlocal n
             n += 1
             provider = TracerProvider(
