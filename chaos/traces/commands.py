@@ -22,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Exit code 0, or 2 with the first malformed record at file:line:col.")
     inspect.add_argument("files", nargs="+", type=Path, metavar="FILE")
     inspect.add_argument("--format", choices=[f.value for f in TraceFormat], help="skip detecting the format")
-    inspect.add_argument("--window", type=float, default=60.0, metavar="SECONDS",
-                         help="a trace is complete when the stream has moved this far past its last span (60)")
+    inspect.add_argument("--window", type=float, default=10.0, metavar="SECONDS",
+                         help="a trace is complete when the stream has moved this far past its last span (10)")
     inspect.add_argument("--max-open", type=int, default=100_000, metavar="TRACES",
                          help="traces held open at once; beyond it the oldest is closed early (100000)")
     inspect.set_defaults(func=cmd_inspect)

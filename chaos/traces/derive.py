@@ -11,7 +11,7 @@ How each figure is derived:
 - **probability** of a call: requests of the operation that made it at least once / requests;
 - **order and stages**: for every two calls of an operation that occurred in one request, whether
   they overlapped and which started first; calls are ordered by how many others they precede
-  (ties by their median start), and a call joins the stage before it when it overlapped each of
+  (ties by their mean start), and a call joins the stage before it when it overlapped each of
   that stage's calls in most requests that had both;
 - **routing**: calls of one operation that never occurred together, where independent calls with
   their probabilities would have met at least ``ROUTER_EVIDENCE`` times, form a router;
@@ -72,7 +72,7 @@ class _Slot:
     """Running figures of one call (callee and operation) made by one operation."""
 
     __slots__ = ("requests_with", "calls", "attempts", "attempt_errors", "final_errors", "max_attempts",
-                 "retried", "ok", "failed", "backoff", "offset", "matches", "resolutions", "hints",
+                 "retried", "ok", "failed", "backoff", "offset_sum", "matches", "resolutions", "hints",
                  "client_only_at")
 
     def __init__(self) -> None:
@@ -81,7 +81,7 @@ class _Slot:
         self.ok = LogHistogram()
         self.failed = LogHistogram()
         self.backoff = LogHistogram()
-        self.offset = LogHistogram()
+        self.offset_sum = 0.0  # seconds from the caller's start to the call's, summed (for the mean)
         self.matches = {m: 0 for m in Match}
         self.resolutions: dict[Resolution, int] = {}
         self.hints: dict[str, int] = {}
@@ -97,7 +97,7 @@ class _Slot:
         self.resolutions[call.resolution] = self.resolutions.get(call.resolution, 0) + 1
         if call.hint and (call.hint in self.hints or len(self.hints) < _HINTS_KEPT):
             self.hints[call.hint] = self.hints.get(call.hint, 0) + 1
-        self.offset.add((call.start_ns - caller_start) / NS_PER_S)
+        self.offset_sum += (call.start_ns - caller_start) / NS_PER_S
         previous_end = None
         for a in call.attempts:
             duration = (a.end_ns - a.start_ns) / NS_PER_S
@@ -117,8 +117,9 @@ class _Slot:
         for name in ("requests_with", "calls", "attempts", "attempt_errors", "final_errors", "retried"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.max_attempts = max(self.max_attempts, other.max_attempts)
-        for name in ("ok", "failed", "backoff", "offset"):
+        for name in ("ok", "failed", "backoff"):
             getattr(self, name).merge(getattr(other, name))
+        self.offset_sum += other.offset_sum
         for m in Match:
             self.matches[m] += other.matches[m]
         for how, n in other.resolutions.items():
@@ -486,7 +487,7 @@ class Deriver:
             error_ratio=slot.attempt_errors / slot.attempts if slot.attempts else 0.0,
             final_error_ratio=slot.final_errors / slot.calls if slot.calls else 0.0,
             latency=Summary.of(slot.ok),
-            start_offset_p50=slot.offset.quantile(0.5),
+            start_offset=slot.offset_sum / slot.calls if slot.calls else 0.0,
             matching=Matching(slot.matches[Match.BOTH], client_only, slot.matches[Match.SERVER_ONLY],
                               client_only if callee in instrumented else 0),
         )
@@ -534,7 +535,7 @@ class Deriver:
             return together, overlapped, u_first
 
         def start(u: tuple[SlotKey, ...]) -> float:
-            return min(calls[k].start_offset_p50 for k in u)
+            return min(calls[k].start_offset for k in u)
 
         score = {u: 0 for u in units}
         for i, u in enumerate(units):

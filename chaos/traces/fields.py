@@ -42,6 +42,8 @@ def hex_id(value: object, digits: int, key: str, short_ok: bool = False) -> str:
     """
     if type(value) is not str:
         raise Malformed(f"expected the id as a string of {digits} hex digits, got {_show(value)}", key)
+    if len(value) == digits and _HEX[digits].fullmatch(value) and value != _ZERO[digits]:
+        return value  # the common case: lowercase hex of full length
     text = value.lower()
     if len(text) == digits or (short_ok and len(text) < digits):
         if _HEX[digits].fullmatch(text):

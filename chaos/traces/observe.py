@@ -13,7 +13,7 @@ from chaos.traces.read import read_file
 from chaos.traces.spans import TraceFormat
 from chaos.traces.window import TraceWindow
 
-DEFAULT_SETTINGS = Settings(window_s=60.0, max_open_traces=100_000, skew_tolerance_s=0.001)
+DEFAULT_SETTINGS = Settings(window_s=10.0, max_open_traces=100_000, skew_tolerance_s=0.001)
 
 
 def observe_files(paths: Sequence[Path], fmt: TraceFormat | None = None,

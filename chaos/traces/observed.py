@@ -87,7 +87,7 @@ class ObservedCall:
     error_ratio: float            # failed attempts / attempts
     final_error_ratio: float      # calls whose last attempt failed / calls
     latency: Summary              # successful attempts, as the caller saw them
-    start_offset_p50: float       # from the caller's span start to the call's start
+    start_offset: float           # mean time from the caller's span start to the call's start
     matching: Matching
 
     @property

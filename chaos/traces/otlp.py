@@ -9,6 +9,7 @@ keys are lowerCamelCase. Jaeger v2's ``/api/v3/traces`` answers with the same do
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from chaos.errors import Location
@@ -19,7 +20,9 @@ from chaos.traces.spans import Span, SpanKind
 
 _KINDS = {k.value: k for k in SpanKind} | {f"SPAN_KIND_{k.name}": k for k in SpanKind}
 _STATUS_ERROR = (2, "STATUS_CODE_ERROR")
-_UNKNOWN_SERVICE = "unknown_service"  # what the SDKs call a process that set no service.name
+_UNKNOWN_SERVICE = "unknown_service"
+_HEX32 = re.compile("[0-9a-f]{32}").fullmatch
+_HEX16 = re.compile("[0-9a-f]{16}").fullmatch  # what the SDKs call a process that set no service.name
 
 
 def read(reader: JsonReader) -> Iterator[Batch]:
@@ -89,16 +92,26 @@ def _resource_spans(value: object, origin: Location, out: list[Span]) -> None:
 def _span(s: object, service: str, instance: str, host: str, origin: Location) -> Span:
     if type(s) is not dict:
         raise Malformed("expected a span (a JSON object)")
-    trace_id = hex_id(s.get("traceId"), 32, "traceId")
-    span_id = hex_id(s.get("spanId"), 16, "spanId")
-    parent = s.get("parentSpanId")
-    parent_id = hex_id(parent, 16, "parentSpanId") if parent else None
-    name = string(s.get("name"), "name", default="")
-    kind = _KINDS.get(s.get("kind", 0))  # type: ignore[arg-type]
+    get = s.get
+    trace_id = get("traceId")
+    if not (type(trace_id) is str and len(trace_id) == 32 and _HEX32(trace_id)):  # fast path: hex as OTLP says
+        trace_id = hex_id(trace_id, 32, "traceId")
+    span_id = get("spanId")
+    if not (type(span_id) is str and len(span_id) == 16 and _HEX16(span_id)):
+        span_id = hex_id(span_id, 16, "spanId")
+    parent = get("parentSpanId")
+    parent_id = None
+    if parent:
+        parent_id = parent if type(parent) is str and len(parent) == 16 and _HEX16(parent) \
+            else hex_id(parent, 16, "parentSpanId")
+    name = get("name", "")
+    if type(name) is not str:
+        name = string(name, "name")
+    kind = _KINDS.get(get("kind", 0))  # type: ignore[arg-type]
     if kind is None:
-        raise Malformed(f"expected a span kind 0-5, got {s.get('kind')!r}", "kind")
-    start = nanos(s.get("startTimeUnixNano"), "startTimeUnixNano")
-    end = nanos(s.get("endTimeUnixNano"), "endTimeUnixNano")
+        raise Malformed(f"expected a span kind 0-5, got {get('kind')!r}", "kind")
+    start = nanos(get("startTimeUnixNano"), "startTimeUnixNano")
+    end = nanos(get("endTimeUnixNano"), "endTimeUnixNano")
     attrs = attributes(s.get("attributes"), SPAN_KEYS)
     status = s.get("status")
     error = type(status) is dict and status.get("code") in _STATUS_ERROR

@@ -19,6 +19,7 @@ bypass the window: each arrives complete.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 
 from chaos.traces.fields import Batch
@@ -35,13 +36,15 @@ class _Open:
 
 
 class TraceWindow:
-    def __init__(self, tally: Tally, window_s: float = 60.0, max_open: int = 100_000) -> None:
+    def __init__(self, tally: Tally, window_s: float = 10.0, max_open: int = 100_000) -> None:
         self.tally = tally
         self.window_ns = int(window_s * NS_PER_S)
         self.max_open = max_open
         self.watermark = 0
-        self.open: dict[str, _Open] = {}    # insertion order = least recently extended first
-        self._closed: dict[str, None] = {}  # an ordered set of recently closed trace ids
+        # Ordered dicts: a plain dict's first key is found by scanning past every deleted entry, which makes
+        # closing traces from the front quadratic; OrderedDict pops from either end in constant time.
+        self.open: OrderedDict[str, _Open] = OrderedDict()  # least recently extended first
+        self._closed: OrderedDict[str, None] = OrderedDict()  # recently closed trace ids, oldest first
         self._remember = 4 * max_open
 
     def add(self, batch: Batch) -> Iterator[list[Span]]:
@@ -55,13 +58,14 @@ class TraceWindow:
         watermark = self.watermark
         for span in batch.spans:
             tid = span.trace_id
-            trace = open_.pop(tid, None)
+            trace = open_.get(tid)
             if trace is None:
                 if tid in closed:
                     self.tally.add(Flaw.LATE_SPAN, span.origin)
                     continue
-                trace = _Open()
-            open_[tid] = trace
+                trace = open_[tid] = _Open()
+            else:
+                open_.move_to_end(tid)
             trace.spans.append(span)
             if span.end_ns > trace.last_end:
                 trace.last_end = span.end_ns
@@ -72,8 +76,7 @@ class TraceWindow:
 
     def flush(self) -> Iterator[list[Span]]:
         while self.open:
-            tid = next(iter(self.open))
-            yield self._close(tid)
+            yield self._close(next(iter(self.open)))
 
     def _whole(self, spans: list[Span]) -> Iterator[list[Span]]:
         by_trace: dict[str, list[Span]] = {}
@@ -101,5 +104,5 @@ class TraceWindow:
         closed = self._closed
         closed[tid] = None
         if len(closed) > self._remember:
-            del closed[next(iter(closed))]
+            closed.popitem(last=False)
         return trace.spans
