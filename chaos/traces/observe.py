@@ -25,9 +25,8 @@ def observe_files(paths: Sequence[Path], fmt: TraceFormat | None = None,
     tally = Tally()
     window = TraceWindow(tally, settings.window_s, settings.max_open_traces)
     deriver = Deriver(tally, settings.skew_tolerance_s)
-    # Spans may start up to a window before the newest end seen, and a trace that is still open may
-    # hold spans older than that: concurrency is swept only up to three windows behind the stream.
-    lag = 3 * window.window_ns
+    # A trace still open ends within a window of the newest end seen, so its spans start no earlier than
+    # that less the longest trace seen: concurrency is swept up to there, with half a window to spare.
     sources: list[SourceFile] = []
     total = 0
     for path in paths:
@@ -38,7 +37,7 @@ def observe_files(paths: Sequence[Path], fmt: TraceFormat | None = None,
             count += len(batch.spans)
             for trace in window.add(batch):
                 deriver.add_trace(trace)
-            deriver.advance(window.watermark - lag)
+            deriver.advance(window.watermark - window.window_ns * 3 // 2 - window.longest_ns)
         sources.append(SourceFile(display_path(path), found, count))
         total += count
     for trace in window.flush():

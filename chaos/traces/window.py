@@ -10,7 +10,8 @@ between other traces' spans. A trace is held open until the stream has moved on 
 - at most ``max_open`` traces are open at once; past that, the least recently extended trace is
   closed early, and counted (memory stays bounded whatever the input's order);
 - a span arriving for a trace that was already closed is **late**: counted and dropped (the ids
-  of recently closed traces are remembered, up to four times ``max_open``);
+  of traces closed within the last two windows are remembered, at most ``max_open`` of them;
+  a span later still starts a fragment of its trace, which assembly finds broken and counts);
 - at the end of the input every open trace is closed.
 
 Formats that deliver whole traces (a Jaeger trace object, a Zipkin list of one trace's spans)
@@ -44,8 +45,8 @@ class TraceWindow:
         # Ordered dicts: a plain dict's first key is found by scanning past every deleted entry, which makes
         # closing traces from the front quadratic; OrderedDict pops from either end in constant time.
         self.open: OrderedDict[str, _Open] = OrderedDict()  # least recently extended first
-        self._closed: OrderedDict[str, None] = OrderedDict()  # recently closed trace ids, oldest first
-        self._remember = 4 * max_open
+        self._closed: OrderedDict[str, int] = OrderedDict()  # recently closed trace ids -> last end, oldest first
+        self.longest_ns = 0  # the longest trace closed so far, first span start to last span end
 
     def add(self, batch: Batch) -> Iterator[list[Span]]:
         """The traces this batch completes (or makes old enough to close)."""
@@ -102,7 +103,10 @@ class TraceWindow:
     def _close(self, tid: str) -> list[Span]:
         trace = self.open.pop(tid)
         closed = self._closed
-        closed[tid] = None
-        if len(closed) > self._remember:
+        closed[tid] = trace.last_end
+        forget = self.watermark - 3 * self.window_ns
+        while closed and (len(closed) > self.max_open or next(iter(closed.values())) < forget):
             closed.popitem(last=False)
+        first = min(s.start_ns for s in trace.spans)
+        self.longest_ns = max(self.longest_ns, trace.last_end - first)
         return trace.spans
