@@ -33,8 +33,8 @@ _RESPONSE_START = re.compile(r'\s*\{\s*"data"\s*:')
 
 def read(reader: JsonReader) -> Iterator[Batch]:
     if reader.peek() == "[":
-        for item in reader.array_items():
-            yield _batch(reader, item)
+        for index, item in enumerate(reader.array_items()):
+            yield _batch(reader, item, (index,))
         return
     if not _RESPONSE_START.match(reader.head(256)):
         item = reader.decode()  # a bare trace, or a response whose data does not come first: read whole
@@ -47,8 +47,8 @@ def read(reader: JsonReader) -> Iterator[Batch]:
         return
     for key in reader.members():
         if key == "data" and reader.peek() == "[":
-            for item in reader.array_items():
-                yield _batch(reader, item)
+            for index, item in enumerate(reader.array_items()):
+                yield _batch(reader, item, ("data", index))
             continue
         item = reader.decode()
         if key == "errors" and item.value:
@@ -56,13 +56,14 @@ def read(reader: JsonReader) -> Iterator[Batch]:
 
 
 def _batch(reader: JsonReader, item: Item, prefix: tuple[str | int, ...] = (), whole: Item | None = None) -> Batch:
-    """One trace's spans; ``whole`` is the enclosing document when the item was cut out of it (for errors)."""
+    """One trace's spans, at ``prefix`` in the document; ``whole`` is the enclosing document when the item was
+    cut out of a document decoded whole (errors are then placed by walking the whole document)."""
     try:
         return Batch(trace_spans(item.value, reader.location(item.start)), whole_traces=True)
     except Malformed as exc:
         if whole is not None:
             raise reader.malformed(whole, exc.within(*prefix)) from None
-        raise reader.malformed(item, exc) from None
+        raise reader.malformed(item, exc, prefix) from None
 
 
 def trace_spans(value: object, origin: Location) -> list[Span]:

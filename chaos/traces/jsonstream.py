@@ -103,10 +103,13 @@ class JsonReader:
     def fail(self, pos: int, message: str, path: str = "", hint: str | None = None) -> InputError:
         return InputError(message, self.location(pos), path, hint)
 
-    def malformed(self, item: Item, exc: Malformed) -> InputError:
-        """The error for a bad field of ``item``, placed at the field (or at the object that lacks it)."""
+    def malformed(self, item: Item, exc: Malformed, prefix: tuple[PathPart, ...] = ()) -> InputError:
+        """The error for a bad field of ``item``, placed at the field (or at the object that lacks it).
+
+        ``prefix`` is where the item lies in the document (``data[3]``), shown but not walked.
+        """
         pos = _locate(self._buf, item.start, exc.path, self._decoder)
-        return InputError(exc.message, self.location(pos), show_path(exc.path), exc.hint)
+        return InputError(exc.message, self.location(pos), show_path(prefix + exc.path), exc.hint)
 
     # ------------------------------------------------------------------ the window
 

@@ -24,7 +24,7 @@ _KINDS = {"SERVER": SpanKind.SERVER, "CLIENT": SpanKind.CLIENT, "PRODUCER": Span
 
 
 def read(reader: JsonReader) -> Iterator[Batch]:
-    for item in reader.array_items():
+    for index, item in enumerate(reader.array_items()):
         batch = Batch([], whole_traces=type(item.value) is list)
         origin = reader.location(item.start)
         try:
@@ -38,7 +38,7 @@ def read(reader: JsonReader) -> Iterator[Batch]:
             else:
                 _add(item.value, origin, batch)
         except Malformed as exc:
-            raise reader.malformed(item, exc) from None
+            raise reader.malformed(item, exc, (index,)) from None
         yield batch
 
 

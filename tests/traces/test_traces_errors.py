@@ -57,7 +57,7 @@ def test_a_bad_id_is_placed_at_its_value(tmp_path: Path, capsys: pytest.CaptureF
     code, err = inspect(tmp_path, "j.json", text, capsys, monkeypatch)
     line = next(i for i, ln in enumerate(text.splitlines(), 1) if "xyz-not-hex" in ln)
     assert code == 2
-    assert err == f"j.json:{at(text, chr(34) + 'xyz-not-hex', line)}: spans[2].spanID: expected up to 16 hex " \
+    assert err == f"j.json:{at(text, chr(34) + 'xyz-not-hex', line)}: data[1].spans[2].spanID: expected up to 16 hex " \
                   "digits, got 'xyz-not-hex'"
 
 
@@ -85,7 +85,7 @@ def test_zipkin_micros_must_be_whole_numbers(tmp_path: Path, capsys: pytest.Capt
     code, err = inspect(tmp_path, "z.json", text, capsys, monkeypatch)
     line = next(i for i, ln in enumerate(text.splitlines(), 1) if "300.5" in ln)
     assert code == 2
-    assert err == f"z.json:{at(text, '300.5', line)}: [5].duration: expected a whole number of microseconds, got 300.5"
+    assert err == f"z.json:{at(text, '300.5', line)}: [0][5].duration: expected a whole number of microseconds, got 300.5"
 
 
 def test_a_truncated_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,3 +117,26 @@ def test_zipkin_spans_without_times_are_counted_not_fatal(tmp_path: Path, capsys
     out = capsys.readouterr().out
     assert "  1 span without a start time or duration (Zipkin allows these; nothing can be timed) (e.g. z.json:1:" \
         in out
+
+
+def test_a_real_process_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"traceId": "abc", "id": 5}]')
+    proc = subprocess.run([sys.executable, "-m", "chaos", "traces", "inspect", str(bad)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"{bad}:1:27: [0].id: expected the id as a string of 16 hex digits, got 5"
+    assert "Traceback" not in proc.stderr
+
+
+def test_reading_traces_imports_no_simulator_docker_or_http() -> None:
+    import subprocess
+    import sys
+    code = ("import sys, chaos.traces.observe, chaos.traces.commands\n"
+            "bad = [m for m in ('simpy', 'docker', 'requests', 'locust', 'gevent', 'matplotlib', 'chaos.sim')"
+            " if m in sys.modules]\n"
+            "print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
