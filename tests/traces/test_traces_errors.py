@@ -85,7 +85,8 @@ def test_zipkin_micros_must_be_whole_numbers(tmp_path: Path, capsys: pytest.Capt
     code, err = inspect(tmp_path, "z.json", text, capsys, monkeypatch)
     line = next(i for i, ln in enumerate(text.splitlines(), 1) if "300.5" in ln)
     assert code == 2
-    assert err == f"z.json:{at(text, '300.5', line)}: [0][5].duration: expected a whole number of microseconds, got 300.5"
+    assert err == f"z.json:{at(text, '300.5', line)}: [0][5].duration: expected a whole number of microseconds, " \
+                  "got 300.5"
 
 
 def test_a_truncated_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
