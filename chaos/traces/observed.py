@@ -139,6 +139,14 @@ class ObservedOperation:
                 out.extend(r.call for r in step.routes) if isinstance(step, Router) else out.append(step)
         return tuple(out)
 
+    def call_plan(self) -> tuple[tuple[Step, CallMode], ...]:
+        """The steps in order, each with the mode the topology writes (a stage of several: parallel).
+
+        ``chaos.choices.stages`` regroups these into :attr:`stages`, except that two parallel stages in
+        a row merge there (issue 16 keeps them apart when written apart).
+        """
+        return tuple((step, stage.mode) for stage in self.stages for step in stage.steps)
+
     def call_to(self, service: str, operation: str | None = None) -> ObservedCall:
         for call in self.calls():
             if call.callee.value == service and (operation is None or call.operation.value == operation):

@@ -16,7 +16,7 @@ import otel_shop as truth
 import pytest
 from conftest import ShopTraces
 
-from chaos.choices import CallMode
+from chaos.choices import CallMode, stages
 from chaos.model.distributions import Constant, Exponential, LogNormal
 from chaos.traces.flaws import Flaw
 from chaos.traces.observed import Basis, Marked, ObservedCall, ObservedModel, ObservedOperation, Router
@@ -91,6 +91,14 @@ def test_stage_modes_are_recovered_exactly(shop: ShopTraces) -> None:
     assert stage_shape(model.operation("catalog", "GET /items")) == [(CallMode.SEQUENTIAL, ["db"])]
     assert stage_shape(model.operation("gateway", "POST /buy")) == [(CallMode.SEQUENTIAL, ["checkout"])]
     assert stage_shape(model.operation("payment", "POST /card")) == []
+
+
+def test_the_call_plan_regroups_into_the_same_stages_as_the_model_groups_calls(shop: ShopTraces) -> None:
+    for service in shop.model.services:
+        for op in service.operations:
+            plan = op.call_plan()
+            regrouped = stages(plan, lambda entry: entry[1])
+            assert [[step for step, _ in group] for group in regrouped] == [list(s.steps) for s in op.stages]
 
 
 def test_call_probabilities_within_sampling_error(shop: ShopTraces) -> None:
