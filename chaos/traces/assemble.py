@@ -26,6 +26,7 @@ from chaos.traces.flaws import Flaw, Tally
 from chaos.traces.spans import TOUCH_NS, Span, SpanKind
 
 _SERVER_SIDE_SUFFIX = "~server"  # a Zipkin shared span's server half gets its own id
+_ASYNCHRONOUS = frozenset(k for k in SpanKind if k.asynchronous)
 
 
 class Match(enum.Enum):
@@ -236,30 +237,32 @@ class _Builder:
         self.reached += 1
         attempts: list[Attempt] = []
         below: list[Span] = []
-        stack = [(c, server) for c in self.children.get(server.span_id, ())]
+        children = self.children
+        stack = [(c, server) for c in children.get(server.span_id, ())]
         while stack:
             span, parent = stack.pop()
             self.reached += 1
-            if span.kind.asynchronous or span.follows_from:
+            kind = span.kind
+            if kind in _ASYNCHRONOUS or span.follows_from:
                 self.tally.add(Flaw.ASYNCHRONOUS, span.origin)
                 self.reached += self._subtree_size(span) - 1
                 continue
-            if span.kind is SpanKind.CLIENT:
+            if kind is SpanKind.CLIENT:
                 callee = None
-                for c in self.children.get(span.span_id, ()):
-                    if _server_like(c, span):
+                for c in children.get(span.span_id, ()):
+                    if c.kind is SpanKind.SERVER or _server_like(c, span):
                         below.append(c)
                         callee = callee or c
                     else:
                         self.reached += self._subtree_size(c)  # the client library's own spans
                 attempts.append(self._attempt(span, callee))
                 continue
-            if _server_like(span, parent):
+            if kind is SpanKind.SERVER or _server_like(span, parent):
                 below.append(span)
                 self.reached -= 1
                 attempts.append(self._attempt(None, span))
                 continue
-            stack.extend((c, span) for c in self.children.get(span.span_id, ()))
+            stack.extend((c, span) for c in children.get(span.span_id, ()))
         attempts.sort(key=lambda a: a.start_ns)
         calls, waits = self._calls(server, attempts)
         own = server.duration_ns - _covered(waits, server.start_ns, server.end_ns)

@@ -16,13 +16,16 @@ from chaos.errors import Location
 from chaos.traces.attributes import RESOURCE_KEYS, SERVICE_NAME, SPAN_KEYS, instance_and_host, span_fields, text
 from chaos.traces.fields import Batch, array, hex_id, nanos, string
 from chaos.traces.jsonstream import JsonReader, Malformed
-from chaos.traces.spans import Span, SpanKind
+from chaos.traces.spans import MAX_TIME_NS, Span, SpanKind
 
 _KINDS = {k.value: k for k in SpanKind} | {f"SPAN_KIND_{k.name}": k for k in SpanKind}
 _STATUS_ERROR = (2, "STATUS_CODE_ERROR")
 _UNKNOWN_SERVICE = "unknown_service"
 _HEX32 = re.compile("[0-9a-f]{32}").fullmatch
-_HEX16 = re.compile("[0-9a-f]{16}").fullmatch  # what the SDKs call a process that set no service.name
+_HEX16 = re.compile("[0-9a-f]{16}").fullmatch
+# 19 digits: a 19-digit string between "1" and this (as text) is a time in range, with no leading zero
+_MAX_19 = str(MAX_TIME_NS)
+assert len(_MAX_19) == 19  # what the SDKs call a process that set no service.name
 
 
 def read(reader: JsonReader) -> Iterator[Batch]:
@@ -110,13 +113,16 @@ def _span(s: object, service: str, instance: str, host: str, origin: Location) -
     kind = _KINDS.get(get("kind", 0))  # type: ignore[arg-type]
     if kind is None:
         raise Malformed(f"expected a span kind 0-5, got {get('kind')!r}", "kind")
-    start = nanos(get("startTimeUnixNano"), "startTimeUnixNano")
-    end = nanos(get("endTimeUnixNano"), "endTimeUnixNano")
-    attrs = attributes(s.get("attributes"), SPAN_KEYS)
-    status = s.get("status")
+    start = get("startTimeUnixNano")
+    if not (type(start) is str and len(start) == 19 and "1" <= start <= _MAX_19 and start.isdigit() and start.isascii()):
+        start = nanos(start, "startTimeUnixNano")  # not the fast path: checked, with the error if any
+    end = get("endTimeUnixNano")
+    if not (type(end) is str and len(end) == 19 and "1" <= end <= _MAX_19 and end.isdigit() and end.isascii()):
+        end = nanos(end, "endTimeUnixNano")
+    status = get("status")
     error = type(status) is dict and status.get("code") in _STATUS_ERROR
-    operation, peer_service, peer_host, peer_system = span_fields(name, attrs)
-    return Span(trace_id, span_id, parent_id, service, kind, name, operation, start, end, error,
+    operation, peer_service, peer_host, peer_system = span_fields(name, attributes(get("attributes"), SPAN_KEYS))
+    return Span(trace_id, span_id, parent_id, service, kind, name, operation, int(start), int(end), error,
                 instance, host, peer_service, peer_host, peer_system, False, origin)
 
 
@@ -127,13 +133,17 @@ def attributes(value: object, wanted: frozenset[str]) -> dict[str, object]:
         return out
     if type(value) is not list:
         raise Malformed("expected a list of {key, value} objects", "attributes")
-    for k, kv in enumerate(value):
+    for kv in value:
         try:
             key = kv["key"]
         except (TypeError, KeyError):
-            raise Malformed("expected a {key, value} object", "attributes", k) from None
+            raise Malformed("expected a {key, value} object", "attributes", value.index(kv)) from None
         if key in wanted:
-            out[key] = _any_value(kv.get("value"), k)
+            any_value = kv.get("value")
+            if type(any_value) is dict and "stringValue" in any_value:  # the common case
+                out[key] = any_value["stringValue"]
+            else:
+                out[key] = _any_value(any_value, value.index(kv))
     return out
 
 

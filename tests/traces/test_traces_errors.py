@@ -63,6 +63,9 @@ def test_a_bad_id_is_placed_at_its_value(tmp_path: Path, capsys: pytest.CaptureF
 
 @pytest.mark.parametrize(("value", "message"), [
     ('"99999999999999999999999"', "expected nanoseconds since 1970 as a string of digits"),
+    ('"9999999999999999999"', "out of range"),
+    ('"0000000000000000000"', "out of range"),
+    ('"17000000000000000x0"', "expected nanoseconds since 1970 as a string of digits"),
     ('"-5"', "expected nanoseconds since 1970 as a string of digits"),
     ("18446744073709551615", "out of range"),
     ("1e400", "expected nanoseconds since 1970 as a string of digits, got inf"),
