@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import TypeGuard
 
 from chaos.errors import Location
 from chaos.traces.attributes import RESOURCE_KEYS, SERVICE_NAME, SPAN_KEYS, instance_and_host, span_fields, text
@@ -113,20 +114,18 @@ def _span(s: object, service: str, instance: str, host: str, origin: Location) -
     kind = _KINDS.get(get("kind", 0))  # type: ignore[arg-type]
     if kind is None:
         raise Malformed(f"expected a span kind 0-5, got {get('kind')!r}", "kind")
-    start = get("startTimeUnixNano")
-    if not _plain_ns(start):
-        start = nanos(start, "startTimeUnixNano")  # checked the slow way, with the error if any
-    end = get("endTimeUnixNano")
-    if not _plain_ns(end):
-        end = nanos(end, "endTimeUnixNano")
+    raw = get("startTimeUnixNano")
+    start = int(raw) if _plain_ns(raw) else nanos(raw, "startTimeUnixNano")  # else: checked, with the error if any
+    raw = get("endTimeUnixNano")
+    end = int(raw) if _plain_ns(raw) else nanos(raw, "endTimeUnixNano")
     status = get("status")
     error = type(status) is dict and status.get("code") in _STATUS_ERROR
     operation, peer_service, peer_host, peer_system = span_fields(name, attributes(get("attributes"), SPAN_KEYS))
-    return Span(trace_id, span_id, parent_id, service, kind, name, operation, int(start), int(end), error,
+    return Span(trace_id, span_id, parent_id, service, kind, name, operation, start, end, error,
                 instance, host, peer_service, peer_host, peer_system, False, origin)
 
 
-def _plain_ns(value: object) -> bool:
+def _plain_ns(value: object) -> TypeGuard[str]:
     """A time as every current exporter writes it: 19 digits, no leading zero, in range (compared as text)."""
     return type(value) is str and len(value) == 19 and "1" <= value <= _MAX_19 and value.isdigit() \
         and value.isascii()
