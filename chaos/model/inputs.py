@@ -70,9 +70,12 @@ def _stat_problem(st: os.stat_result, limit: int) -> str | None:
     return None
 
 
+FILE_NOT_FOUND = "file not found"
+
+
 def _os_problem(exc: OSError) -> str:
     if exc.errno == errno.ENOENT:
-        return "file not found"
+        return FILE_NOT_FOUND
     if exc.errno == errno.ELOOP:
         return "is a symbolic link that loops (it points back to itself)"
     if exc.errno in (errno.EACCES, errno.EPERM):

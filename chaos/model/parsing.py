@@ -253,6 +253,7 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
+_YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # text may hold tabs and line breaks
 
@@ -505,6 +506,8 @@ def _convert_plain(node: Node, tp: type, ctx: Context, path: str) -> Any:
             raise ctx.fail(node, path, f"{_shown(node)} is out of range") from None
     if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(node.value)  # a name like 404 or 1.2 is still a name
+    if tp is float and isinstance(value, str) and node.style is None and _YAML12_FLOAT.fullmatch(value):
+        value = float(value)  # 1e5: a number in YAML 1.2 and to every reader, a string to YAML 1.1
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
         raise ctx.fail(node, path, f"expected {_plain_name(tp)}, got {describe(node, ctx)}")
     if isinstance(value, float) and not math.isfinite(value):

@@ -35,13 +35,12 @@ def result_path(run_dir: Path) -> Path:
 
 def load_result(path: Path) -> dict[str, Any]:
     """The result document at ``path``; a missing or unreadable file is bad input, with what to do."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    from chaos.model.inputs import FILE_NOT_FOUND, RESULT_FILE_LIMIT, input_problem, read_input
+
+    if input_problem(path, RESULT_FILE_LIMIT) == FILE_NOT_FOUND:
         raise InputError(f"{path}: no such file", hint="pass the directory a run wrote (chaoslab simulate "
-                                                       "EXPERIMENT --out RUN_DIR), which holds result.json") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read it ({exc.strerror})") from None
+                                                       "EXPERIMENT --out RUN_DIR), which holds result.json")
+    text = read_input(path, str(path), RESULT_FILE_LIMIT)  # a FIFO, a device or a huge file is refused unread
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
