@@ -66,7 +66,7 @@ def _stat_problem(st: os.stat_result, limit: int) -> str | None:
     if kind is not None:
         return f"is {kind}, not a file"
     if st.st_size > limit:
-        return f"is {size_words(st.st_size)}; input files over {size_words(limit)} are refused"
+        return f"is {st.st_size:,} bytes; input files over {size_words(limit)} are refused"
     return None
 
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chaos.model.load import RateCurve
-from chaos.model.parsing import Model, fld
+from chaos.model.parsing import Model, duration_words, fld
 from chaos.model.topology import Call, Retries, Topology
 
 if TYPE_CHECKING:
@@ -149,8 +149,8 @@ def check_run_size(experiment: Experiment, limits: Limits, replications: int | N
     if size.requests > limits.max_requests:
         raise experiment.error(
             "load", f"the run is too big: about {count_words(size.requests)} requests{runs} "
-                    f"({count_words(size.entry_requests)} entry requests over {experiment.duration:g}s, up to "
-                    f"{count_words(size.per_entry)} requests each with every retry used), above the limit of "
+                    f"({count_words(size.entry_requests)} entry requests over {duration_words(experiment.duration)}, "
+                    f"up to {count_words(size.per_entry)} requests each with every retry used), above the limit of "
                     f"{count_words(limits.max_requests)}",
             hint=_raise_hint("max_requests", size.requests, "shorten the run or lower the rate"))
     if size.samples > limits.max_samples:

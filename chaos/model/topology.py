@@ -197,8 +197,9 @@ class Topology(Model):
         certain = {s.name: [c.to for c in s.calls if c.probability >= 1.0] for s in self.services}
         cycle = find_loop(certain)
         if cycle is not None:
+            shown = cycle if len(cycle) <= 8 else [*cycle[:4], "...", *cycle[-3:]]
             raise self.service(cycle[-2]).error(
-                "calls", f"calls always loop back: {' -> '.join(cycle)}; "
+                "calls", f"calls always loop back: {' -> '.join(shown)}; "
                          "every request would call forever (give one call a probability below 1)")
 
     def _refuse_deep_chains(self) -> None:
