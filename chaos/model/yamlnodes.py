@@ -24,6 +24,7 @@ line of ``cart``, not the line of the anchor (see :func:`alias_origin`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
 from chaos.errors import InputError, Location
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 MAX_DEPTH = 64
 """Deepest nesting of lists and mappings, aliases expanded. The deepest bundled file nests 6."""
@@ -141,7 +144,7 @@ class _Builder:
             key = open_.key if innermost else open_.last_key
             if not isinstance(key, ScalarNode):
                 break  # a key being read: the path ends at its mapping
-            text = str(key.value)
+            text = _CONTROL.sub("?", str(key.value))  # a key may hold escapes: never echo them raw
             parts.append(("." if parts else "") + (text if len(text) <= 40 else text[:28] + "..."))
         if len(parts) > 8:
             parts = parts[:4] + ["..."] + parts[-3:]
