@@ -39,14 +39,16 @@ if TYPE_CHECKING:
     from chaos.model.experiment import Experiment
 
 DEFAULT_MAX_REQUESTS = 50_000_000
-"""Ten times the bundled cascade's worst case: a few minutes of simulation if every retry were used
-(runs use a fifth of their worst case or less: the cascade sends 7 requests per entry request, not 37)."""
+"""Ten times the bundled cascade's worst case: about seven minutes of simulation if every retry were used,
+at the 115,000 requests per CPU second the cascade simulates (runs use a fifth of their worst case or less:
+the cascade sends 7 requests per entry request, not 37)."""
 
 DEFAULT_MAX_SAMPLES = 1_000_000
 """A day of 11 scopes, or an hour of 277: about 2 GB of memory and 160 MB of result.json at the limit."""
 
 DEFAULT_MAX_WINDOW_SAMPLES = 100_000_000
-"""A day judged by 30-second windows for 38 objectives: a few minutes of analysis at the limit."""
+"""A day judged by 30-second windows for 38 objectives: two or three minutes of analysis at the limit
+(a 6-hour run with four 30-second latency objectives took under 1.5 microseconds per window sample)."""
 
 _HUGE = 1e300  # products of retries are capped here rather than overflowing to infinity
 
