@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,14 +33,11 @@ def result_path(run_dir: Path) -> Path:
     return run_dir / RESULT if run_dir.is_dir() or run_dir.suffix != ".json" else run_dir
 
 
-MAX_RESULT_BYTES = 256 * 1024 * 1024  # a day simulated second by second is a tenth of this
-
-
 def load_result(path: Path) -> dict[str, Any]:
     """The result document at ``path``, its values checked against the report's types (chaos.report.document).
 
     A missing, unreadable, special, oversized, non-UTF-8 or damaged file is bad input, named with
-    what to do; nothing but a regular file is opened, so a FIFO cannot block the command.
+    what to do; the file is read by chaos.model.inputs, so a FIFO or a device is refused unread.
     """
     from chaos.report.document import read
 
@@ -51,28 +47,12 @@ def load_result(path: Path) -> dict[str, Any]:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        info = path.stat()
-    except FileNotFoundError:
+    from chaos.model.inputs import FILE_NOT_FOUND, RESULT_FILE_LIMIT, input_problem, read_input
+
+    if input_problem(path, RESULT_FILE_LIMIT) == FILE_NOT_FOUND:
         raise InputError(f"{path}: no such file", hint="pass the directory a run wrote (chaoslab simulate "
-                                                       "EXPERIMENT --out RUN_DIR), which holds result.json") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read it ({exc.strerror})") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise InputError(f"{path}: not a regular file", hint="pass a run's directory, or its result.json")
-    if info.st_size > MAX_RESULT_BYTES:
-        raise InputError(f"{path}: {info.st_size:,} bytes is more than a result.json holds "
-                         f"(at most {MAX_RESULT_BYTES:,})")
-    try:
-        with path.open("rb") as file:
-            data = file.read(MAX_RESULT_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read it ({exc.strerror})") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start})", Location(str(path)),
-                         hint="re-run the experiment to write result.json again") from None
+                                                       "EXPERIMENT --out RUN_DIR), which holds result.json")
+    return read_input(path, str(path), RESULT_FILE_LIMIT)  # a FIFO, a device or a huge file is refused unread
 
 
 def _parse(text: str, path: Path) -> dict[str, Any]:

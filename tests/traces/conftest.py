@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -11,23 +10,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import otel_shop  # noqa: E402
+from tracekit import ShopTraces  # noqa: E402
 
 from chaos.traces.observe import observe_files  # noqa: E402
-from chaos.traces.observed import ObservedModel  # noqa: E402
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@dataclass(frozen=True)
-class ShopTraces:
-    otlp: Path
-    zipkin: Path
-    spans: int
-    orphans: int                 # spans whose parent the SDK did not export (counted from the SDK's spans)
-    browse: int
-    buy: int
-    model: ObservedModel         # read from the OTLP file
-    zipkin_model: ObservedModel  # read from the Zipkin file
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from tracekit import FIXTURES
 
 from chaos.cli import main
 

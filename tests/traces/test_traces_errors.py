@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from tracekit import FIXTURES
 
 from chaos.cli import main
 

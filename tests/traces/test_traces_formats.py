@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from tracekit import FIXTURES
 
 from chaos.choices import CallMode
 from chaos.traces import zipkin

@@ -14,7 +14,7 @@ from statistics import NormalDist
 
 import otel_shop as truth
 import pytest
-from conftest import ShopTraces
+from tracekit import ShopTraces
 
 from chaos.choices import CallMode, stages
 from chaos.model.distributions import Constant, Exponential, LogNormal
