@@ -17,6 +17,7 @@ from typing import Any
 
 from chaos import __version__
 from chaos.errors import ChaosError, InputError
+from chaos.terminal import redraw, shown_streams
 
 Handler = Callable[[argparse.Namespace], int]
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
@@ -61,9 +62,8 @@ class Progress:
         frac = min(1.0, done / self.total) if self.total else 1.0
         bar = "#" * int(frac * 30)
         speed = done / elapsed if elapsed > 0 else 0.0
-        sys.stderr.write(f"\r[{bar:<30}] {frac * 100:5.1f}%  {done:,.0f}/{self.total:,.0f} simulated s  "
-                         f"({speed:,.1f}x real time)")
-        sys.stderr.flush()
+        redraw(f"[{bar:<30}] {frac * 100:5.1f}%  {done:,.0f}/{self.total:,.0f} simulated s  "
+               f"({speed:,.1f}x real time)")
         self.shown = True
 
     def close(self) -> None:
@@ -131,15 +131,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from chaos.audit import audit, now_iso
     from chaos.model.files import load_experiment
     from chaos.model.sources import source_files
-    from chaos.report.commands import report_after_run
+    from chaos.outdir import Mode, check_out, default_dir, staged
+    from chaos.report.commands import reports_for_run
     from chaos.report.summary import render
-    from chaos.result import write
+    from chaos.result import result_paths, write
     from chaos.sim.replications import simulate_replications
 
     if args.replications is not None and args.replications < 1:
         raise InputError("--replications must be at least 1")
     experiment = load_experiment(args.experiment)
     playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
+    out = check_out(args.out, default_dir(experiment.name), Mode.REPLACE)
     started = now_iso()
     reps = 1 if playbook else (args.replications or experiment.replications)
     progress = Progress(experiment.duration, reps, enabled=not args.no_progress)
@@ -153,12 +155,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         progress.close()
     seeds = [r.seed for r, _ in result.all_runs]
     result.audit = audit(source_files(experiment) + ([str(args.playbook)] if playbook else []), seeds, started)
-    out = args.out or Path("runs") / experiment.name
     doc = result.to_dict()
-    paths = write(result, out, doc)
+    with staged(out) as stage:
+        write(result, stage, doc)
+        reports = reports_for_run(args, doc, stage, out.path)
     if not args.quiet:
-        print(render(doc, {k: str(v) for k, v in paths.items()}))
-    report_after_run(args, doc, out)
+        print(render(doc, result_paths(out.path)))
+        if reports:
+            print(reports)
     return result.exit_code
 
 
@@ -194,9 +198,10 @@ def cmd_drill(args: argparse.Namespace) -> int:
     from chaos.drill import drill
     from chaos.model.files import load_experiment
     from chaos.model.sources import source_files
-    from chaos.report.commands import report_after_run
+    from chaos.outdir import Mode, check_out, default_dir, staged
+    from chaos.report.commands import reports_for_run
     from chaos.report.summary import render_drill
-    from chaos.result import write
+    from chaos.result import result_paths, write
 
     if args.runs < 1:
         raise InputError("--runs must be at least 1")
@@ -204,6 +209,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
         raise InputError("--workers must be at least 1")
     experiment = load_experiment(args.experiment)
     playbook = load_bound_playbook(args.playbook, experiment)
+    out = check_out(args.out, default_dir(experiment.name, "-drill"), Mode.REPLACE)
     started = now_iso()
     progress = RunCounter(args.runs, enabled=not args.no_progress)
     try:
@@ -211,12 +217,14 @@ def cmd_drill(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     result.audit = audit(source_files(experiment) + [str(args.playbook)], result.extra["drill"]["seeds"], started)
-    out = args.out or Path("runs") / f"{experiment.name}-drill"
     doc = result.to_dict()
-    paths = write(result, out, doc)
+    with staged(out) as stage:
+        write(result, stage, doc)
+        reports = reports_for_run(args, doc, stage, out.path)
     if not args.quiet:
-        print(render_drill(doc, {k: str(v) for k, v in paths.items()}))
-    report_after_run(args, doc, out)
+        print(render_drill(doc, result_paths(out.path)))
+        if reports:
+            print(reports)
     return 1 if any(d["met"] is False for d in result.extra["drill"]["deadlines"]) else 0
 
 
@@ -233,8 +241,7 @@ class RunCounter:
         if not self.enabled or (time.monotonic() - self.start < 2.0 and not self.shown):
             return
         bar = "#" * int(30 * done / total)
-        sys.stderr.write(f"\r[{bar:<30}] {done}/{total} runs")
-        sys.stderr.flush()
+        redraw(f"[{bar:<30}] {done}/{total} runs")
         self.shown = True
 
     def close(self) -> None:
@@ -261,17 +268,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler: Handler = args.func
-    try:
-        return handler(args)
-    except ChaosError as exc:
-        eprint(f"chaoslab: {exc}" if not isinstance(exc, InputError) else str(exc))
-        return exc.exit_code
-    except KeyboardInterrupt:
-        eprint("chaoslab: interrupted")
-        return 130
+    # Everything printed from here on, argparse's own errors included, may quote a file's or an
+    # argument's text: it reaches the terminal with its control characters shown, never obeyed.
+    with shown_streams():
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        handler: Handler = args.func
+        try:
+            return handler(args)
+        except ChaosError as exc:
+            eprint(f"chaoslab: {exc}" if not isinstance(exc, InputError) else str(exc))
+            return exc.exit_code
+        except KeyboardInterrupt:
+            eprint("chaoslab: interrupted")
+            return 130
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from chaos.terminal import visible
+
 
 def fmt_s(x: float | None) -> str:
     if x is None:
@@ -112,7 +114,7 @@ def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
     if paths:
         lines.append("")
         lines.append("Results: " + ", ".join(paths.values()))
-    return "\n".join(lines)
+    return visible("\n".join(lines))
 
 
 PHASE_LABELS = {"detect": "detect", "acknowledge": "acknowledge", "mitigate": "mitigate", "recover": "recover"}
@@ -174,4 +176,4 @@ def render_drill(doc: dict[str, Any], paths: dict[str, str] | None = None) -> st
                   f"p50 {fmt_pct(dr['entry_failed_ratio']['p50'])}, p90 {fmt_pct(dr['entry_failed_ratio']['p90'])}"]
     if paths:
         lines += ["", "Results: " + ", ".join(paths.values())]
-    return "\n".join(lines)
+    return visible("\n".join(lines))
