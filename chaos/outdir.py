@@ -20,7 +20,9 @@ Every command that writes a directory goes through this module, so three rules h
      two renames, the earlier content kept under ``.<name>.old-<pid>-<hex>`` in between and
      restored by the next run if chaoslab dies there). The earlier directory is then deleted,
      so it may hold only what chaoslab writes: :func:`check_out` refuses one that holds other
-     files, a fault journal, or the current directory.
+     files, a fault journal, or the current directory. A directory that cannot be renamed (a
+     mount point, such as a CI job's volume, or one whose parent is read-only) has its content
+     replaced in place instead, as in ``ADD`` mode, ``result.json`` last.
    - ``ADD`` (live runs, sweeps, ``report``, compare): the directory holds things written before
      the results, which must stay where they are: a live run's fault journal (on disk before
      any fault is applied, so ``chaoslab recover`` works after a kill) and stack, a sweep's
@@ -62,11 +64,12 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _HASH_DIGITS = 8
 
 JOURNAL = "faults.jsonl"  # chaos.live.journal.JOURNAL_FILE, named here without importing live code
+RESULT = "result.json"    # the file that says a run directory is complete: written last where files move in
 
 # Every entry chaoslab writes at the top of a results directory. A directory a run replaces may
 # hold only these (besides staging leftovers); tests check that every command stays inside the list.
 WRITTEN = frozenset({
-    "result.json", "series.csv", "report.html", "summary.md", "junit.xml", "figures",  # a run and its reports
+    RESULT, "series.csv", "report.html", "summary.md", "junit.xml", "figures",  # a run and its reports
     "live.json", "stack", "load", JOURNAL,                                             # a live run
     "sweep.json", "sweep.md", "heatmap.png", "runs",                                   # a sweep
     "diff.md", "diff.json",                                                            # diff
@@ -193,8 +196,6 @@ def _replaceable(path: Path) -> str | None:
     here = Path.cwd()
     if target == here or target in here.parents:
         return "holds the current directory; a run replaces its results directory as a whole"
-    if not os.access(target.parent, os.W_OK | os.X_OK):
-        return f"cannot be replaced: chaoslab may not write into {target.parent}"
     try:
         entries = os.listdir(path)
     except OSError as exc:
@@ -254,13 +255,18 @@ def staged(out: OutDir, owns: Collection[str] = (), last: str | None = None) -> 
     naming the directory.
     """
     target = _target(out.path)
+    swap = out.mode is Mode.REPLACE and _swappable(target)
+    if out.mode is Mode.REPLACE and not swap:
+        # A mount point (a CI volume) cannot be renamed: what it holds is replaced in place instead,
+        # result.json last. check_out made sure it holds only what chaoslab writes.
+        owns, last = WRITTEN - {JOURNAL}, RESULT
     try:
-        stage = _begin(target, out.mode)
+        stage = _begin(target, swap)
     except OSError as exc:
         raise _failed(out, exc, target) from None
     try:
         yield stage
-        if out.mode is Mode.REPLACE:
+        if swap:
             _swap_in(stage, target)
         else:
             _publish(stage, target, owns, last)
@@ -277,8 +283,15 @@ def _failed(out: OutDir, exc: OSError, target: Path) -> RunError:
                     hint=f"free some space or fix the permissions, or choose another {out.argument}")
 
 
-def _begin(target: Path, mode: Mode) -> Path:
-    if mode is Mode.REPLACE:
+def _swappable(target: Path) -> bool:
+    """Whether the directory at ``target`` can be renamed: not a mount point, and its parent writable."""
+    if not os.path.lexists(target):
+        return True
+    return not os.path.ismount(target) and os.access(target.parent, os.W_OK | os.X_OK)
+
+
+def _begin(target: Path, swap: bool) -> Path:
+    if swap:
         target.parent.mkdir(parents=True, exist_ok=True)
         _clear_leftovers(target.parent, target)
         return _new_dir(target.parent, f".{_short(target.name)}.partial")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from chaos.errors import InputError, Location
+from chaos.terminal import visible
 
 SUPPORTED_SCHEMA = 1
 T = TypeVar("T")
@@ -342,8 +343,8 @@ def _series(raw: Any, source: str) -> Series:
         values = cols.get(name)
         return blank if values is None else tuple(values)
 
-    scopes = {name: ScopeSeries(column(cols, "requests"), column(cols, "errors"), column(cols, "p99_ms"),
-                                column(cols, "queue")) for name, cols in raw["scopes"].items()}
+    scopes = {visible(name): ScopeSeries(column(cols, "requests"), column(cols, "errors"), column(cols, "p99_ms"),
+                                         column(cols, "queue")) for name, cols in raw["scopes"].items()}
     return Series(t_s, scopes)
 
 
@@ -395,8 +396,24 @@ def _figures(raw: Any, where: str, source: str) -> dict[str, Figures]:
     return {name: build(Figures, f, f"{where}.{name}", source) for name, f in raw.items()}
 
 
+def shown(value: Any) -> Any:
+    """``value`` with every string in it, keys too, as :func:`chaos.terminal.visible` shows it."""
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, Mapping):
+        return {shown(k): shown(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shown(v) for v in value]
+    return value
+
+
 def read(doc: Mapping[str, Any], source: str = "result.json") -> Report:
-    """The typed report of a result document; ``source`` names it in error messages."""
+    """The typed report of a result document; ``source`` names it in error messages.
+
+    Every string is read as :func:`shown` makes it, so no report, figure or terminal line draws a
+    control character from the document (the series' numbers are left as they are: only their
+    scope names are strings)."""
+    doc = {k: v if k == "series" else shown(v) for k, v in doc.items()}
     missing = [k for k in REQUIRED if k not in doc]
     if missing:
         raise InputError(f"not a chaoslab result: missing {', '.join(repr(k) for k in missing)}", Location(source))

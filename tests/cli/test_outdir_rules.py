@@ -164,6 +164,23 @@ def test_without_a_one_step_exchange_two_renames_do_the_same(tmp_path: Path, mon
     assert _tree(target) == {"result.json": "2"} and sorted(os.listdir(tmp_path)) == ["x"]
 
 
+def test_a_directory_that_cannot_be_renamed_has_its_content_replaced_in_place(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(outdir, "_swappable", lambda target: False)  # as a mount point is
+    target = tmp_path / "volume"
+    target.mkdir()
+    (target / "report.html").write_text("earlier")
+    (target / "figures").mkdir()
+    with pytest.raises(ZeroDivisionError), staged(_out(target, Mode.REPLACE)) as stage:
+        (stage / "result.json").write_text("half")
+        raise ZeroDivisionError
+    assert _tree(target) == {"report.html": "earlier"} and sorted(os.listdir(target)) == ["figures", "report.html"]
+    with staged(_out(target, Mode.REPLACE)) as stage:
+        (stage / "result.json").write_text("new")
+        (stage / "series.csv").write_text("new")
+    assert sorted(os.listdir(target)) == ["result.json", "series.csv"]  # the earlier run's files are gone
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="renameat2 is Linux's")
 def test_the_exchange_swaps_two_directories_in_one_step(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
