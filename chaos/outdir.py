@@ -31,7 +31,8 @@ Every command that writes a directory goes through this module, so three rules h
      file (``result.json``, ``sweep.json``, ``compare.json``) last, after the earlier copy of
      it was removed first: a directory that has it has all of the results it belongs to.
      Files of the command's own kind that the new results do not include are removed, so
-     nothing stale stays beside them.
+     nothing stale stays beside them. A directory that does not exist yet appears whole, as
+     in ``REPLACE``.
 
 A staging directory left by a killed chaoslab is removed by the next run into the same
 directory (its process is gone).
@@ -255,7 +256,8 @@ def staged(out: OutDir, owns: Collection[str] = (), last: str | None = None) -> 
     naming the directory.
     """
     target = _target(out.path)
-    swap = out.mode is Mode.REPLACE and _swappable(target)
+    # A directory that does not exist yet holds nothing to add to: it appears whole, as in REPLACE.
+    swap = not os.path.lexists(target) or (out.mode is Mode.REPLACE and _swappable(target))
     if out.mode is Mode.REPLACE and not swap:
         # A mount point (a CI volume) cannot be renamed: what it holds is replaced in place instead,
         # result.json last. check_out made sure it holds only what chaoslab writes.

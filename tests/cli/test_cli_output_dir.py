@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -85,12 +86,13 @@ def refused_name(code: int, err: str) -> bool:
 
 
 @pytest.mark.parametrize("name", ["../escaped-by-name", "ABSOLUTE", "a" * 300, "\x1b[31mred\x07bell", "..", "",
-                                  "../../../../../../../tmp/dots"],
+                                  "../../../../../../../../../../UNIQUE"],
                          ids=["parent", "absolute", "300-characters", "ansi", "dot-dot", "empty", "many-parents"])
 def test_a_hostile_experiment_name_writes_only_under_runs(work: Path, name: str,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     outside = work.parent / "abs-name"
-    name = name.replace("ABSOLUTE", str(outside))
+    at_root = Path("/tmp", f"chaoslab-dots-{uuid.uuid4().hex}")  # ten levels up from the cwd is /
+    name = name.replace("ABSOLUTE", str(outside)).replace("UNIQUE", str(at_root).lstrip("/"))
     file = experiment(name)
     before = files_under(work.parent)
     code = main(["simulate", file, "--no-progress", "--no-report"])
@@ -106,7 +108,7 @@ def test_a_hostile_experiment_name_writes_only_under_runs(work: Path, name: str,
     (run_dir,) = runs.iterdir()
     assert sorted(os.listdir(run_dir)) == ["result.json", "series.csv"]
     assert f"Results: runs/{run_dir.name}/result.json, runs/{run_dir.name}/series.csv" in out
-    assert not outside.exists() and not Path("/tmp/dots").exists()
+    assert not outside.exists() and not at_root.exists()
     assert not any(c in out + err for c in HIDDEN)
 
 

@@ -248,6 +248,17 @@ def test_add_puts_the_last_file_in_last_after_removing_its_earlier_copy(tmp_path
     assert _tree(target) == {"faults.jsonl": "journal", "result.json": "new", "series.csv": "new"}
 
 
+def test_add_to_a_directory_that_does_not_exist_leaves_none_when_writing_fails(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "reports"
+    with pytest.raises(ZeroDivisionError), staged(_out(target, Mode.ADD), owns=("report.html",)) as stage:
+        (stage / "report.html").write_text("half")
+        raise ZeroDivisionError
+    assert os.listdir(tmp_path / "new") == []
+    with staged(_out(target, Mode.ADD), owns=("report.html",)) as stage:
+        (stage / "report.html").write_text("whole")
+    assert _tree(target) == {"report.html": "whole"} and os.listdir(tmp_path / "new") == ["reports"]
+
+
 def test_add_leaves_the_directory_as_it_was_when_writing_fails(tmp_path: Path) -> None:
     target = tmp_path / "sweep"
     (target / "runs" / "v").mkdir(parents=True)
