@@ -142,11 +142,13 @@ def no_run(monkeypatch: pytest.MonkeyPatch) -> None:
     def started(*args: object, **kwargs: object) -> None:
         raise AssertionError("the run started before --out was checked")
     import chaos.drill
+    import chaos.live.gameday.run
     import chaos.sim.replications
     import chaos.sweep.runner
     monkeypatch.setattr(chaos.sim.replications, "simulate_replications", started)
     monkeypatch.setattr(chaos.drill, "drill", started)
     monkeypatch.setattr(chaos.sweep.runner, "run_sweep", started)
+    monkeypatch.setattr(chaos.live.gameday.run, "run_game_day", started)
 
 
 @pytest.mark.parametrize("command", [
@@ -155,6 +157,7 @@ def no_run(monkeypatch: pytest.MonkeyPatch) -> None:
     ["sweep", "exp.yaml", "--each-service", "crash"],
     ["run", "exp.yaml", "--dry-run"],
     ["compare", "runs/a", "runs/b"],
+    ["compare", "exp.yaml"],
     ["report", "runs/a"],
     ["diff", "topo.yaml", "topo.yaml", "--experiments", "."],
 ], ids=lambda c: c[0])
