@@ -78,8 +78,8 @@ def files_under(root: Path) -> set[Path]:
 
 
 def refused_name(code: int, err: str) -> bool:
-    """The parser refused the name itself (names may be restricted at parse time): then nothing is written."""
-    return code == 2 and ": name:" in err
+    """The parser refused the name (or description) itself, as a rule at parse time may: then nothing is written."""
+    return code == 2 and (": name:" in err or ": description:" in err)
 
 
 # --------------------------------------------------------------------------- the default directory
@@ -112,12 +112,16 @@ def test_a_hostile_experiment_name_writes_only_under_runs(work: Path, name: str,
     assert not any(c in out + err for c in HIDDEN)
 
 
-def test_every_command_that_writes_a_directory_derives_it_from_the_safe_name(work: Path) -> None:
+def test_every_command_that_writes_a_directory_derives_it_from_the_safe_name(
+        work: Path, capsys: pytest.CaptureFixture[str]) -> None:
     experiment("../up/and away")
     safe = outdir.safe_name("../up/and away")
     assert safe.startswith("up_and_away-")
-    assert main(["drill", "exp.yaml", "--playbook", _playbook(), "--runs", "2", "--workers", "1",
-                 "--no-progress", "--quiet", "--no-report"]) in (0, 1)
+    code = main(["drill", "exp.yaml", "--playbook", _playbook(), "--runs", "2", "--workers", "1",
+                 "--no-progress", "--quiet", "--no-report"])
+    if refused_name(code, capsys.readouterr().err):
+        pytest.skip("names are restricted at parse time: test_outdir_rules.py checks the rule on its own")
+    assert code in (0, 1)
     assert main(["sweep", "exp.yaml", "--set", "load.rate=10,20", "--seeds", "1", "--executor", "inline",
                  "--no-progress"]) == 0
     assert sorted(os.listdir("runs")) == [f"{safe}-drill", f"{safe}-sweep"]
