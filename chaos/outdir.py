@@ -385,10 +385,10 @@ def _publish(stage: Path, target: Path, owns: Collection[str], last: str | None)
         if name not in names:
             _remove(target / name)
     for name in sorted(names, key=lambda n: n == last):
-        dest = target / name
-        if dest.is_dir() and not dest.is_symlink():
-            shutil.rmtree(dest)  # os.replace cannot put a directory over a non-empty one
-        os.replace(stage / name, dest)
+        dest, src = target / name, stage / name
+        if (dest.is_dir() and not dest.is_symlink()) or (src.is_dir() and os.path.lexists(dest)):
+            _remove(dest)  # os.replace puts a directory over neither a non-empty one nor a file
+        os.replace(src, dest)
     os.rmdir(stage)
 
 

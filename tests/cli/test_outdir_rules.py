@@ -246,6 +246,11 @@ def test_add_puts_the_last_file_in_last_after_removing_its_earlier_copy(tmp_path
     monkeypatch.undo()
     assert order[0] == "remove result.json" and order[-1] == "move result.json"
     assert _tree(target) == {"faults.jsonl": "journal", "result.json": "new", "series.csv": "new"}
+    (target / "figures").write_text("a file where a directory goes")
+    with staged(_out(target, Mode.ADD), owns=("figures",)) as stage:
+        (stage / "figures").mkdir()
+        (stage / "figures" / "b.png").write_text("new")
+    assert _tree(target / "figures") == {"b.png": "new"}
 
 
 def test_add_to_a_directory_that_does_not_exist_leaves_none_when_writing_fails(tmp_path: Path) -> None:
