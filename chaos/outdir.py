@@ -71,10 +71,10 @@ RESULT = "result.json"    # the file that says a run directory is complete: writ
 # hold only these (besides staging leftovers); tests check that every command stays inside the list.
 WRITTEN = frozenset({
     RESULT, "series.csv", "report.html", "summary.md", "junit.xml", "figures",  # a run and its reports
-    "live.json", "stack", "load", JOURNAL,                                             # a live run
-    "sweep.json", "sweep.md", "heatmap.png", "runs",                                   # a sweep
-    "diff.md", "diff.json",                                                            # diff
-    "compare.json", "compare.md", "compare.png", "live", "sim",                        # compare
+    "live.json", "stack", "load", JOURNAL,                                      # a live run
+    "sweep.json", "sweep.md", "heatmap.png", "runs",                            # a sweep
+    "diff.md", "diff.json",                                                     # diff
+    "compare.json", "compare.md", "compare.png", "live", "sim",                 # compare
 })
 
 
@@ -223,7 +223,7 @@ def _kind(mode: int) -> str:
         return "a block device"
     if stat.S_ISSOCK(mode):
         return "a socket"
-    return "not a directory"
+    return "a special file"
 
 
 def _why(exc: OSError) -> str:
