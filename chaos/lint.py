@@ -298,21 +298,31 @@ def mandatory_graph(topology: Topology) -> nx.DiGraph:
 
 
 def single_points(topology: Topology) -> list[Finding]:
+    """One finding per single-replica service that some entrypoint cannot do without, naming every
+    entrypoint that needs it (all of them: "every entrypoint"), with the path from the first."""
     graph = mandatory_graph(topology)
-    out = []
-    reported: set[str] = set()
+    needers: dict[str, list[Entrypoint]] = {}
     for e in topology.entrypoints:
         needed = nx.descendants(graph, e.to) | {e.to}
-        for name in sorted(needed - reported, key=lambda n: nx.shortest_path_length(graph, e.to, n)):
-            service = topology.service(name)
-            if service.replicas != 1:
-                continue
-            reported.add(name)
-            path = nx.shortest_path(graph, e.to, name)
-            out.append(Finding(Rule.SINGLE_POINT_OF_FAILURE, Severity.WARNING,
-                               f"{name} has one replica and every {e.name} request needs it: its crash fails "
-                               f"them all", (_entry(e), *path), _at(service, "replicas")))
+        for name in sorted(needed, key=lambda n: (nx.shortest_path_length(graph, e.to, n), n)):
+            if topology.service(name).replicas == 1:
+                needers.setdefault(name, []).append(e)
+    out = []
+    for name, entries in needers.items():
+        first = entries[0]
+        path = nx.shortest_path(graph, first.to, name)
+        out.append(Finding(Rule.SINGLE_POINT_OF_FAILURE, Severity.WARNING, _spof_message(topology, name, entries),
+                           (_entry(first), *path), _at(topology.service(name), "replicas")))
     return out
+
+
+def _spof_message(topology: Topology, name: str, entries: list[Entrypoint]) -> str:
+    names = [e.name for e in entries]
+    if len(names) > 1 and len(names) == len(topology.entrypoints):
+        return (f"{name} has one replica and every entrypoint ({', '.join(names)}) depends on it: its crash fails "
+                "every request")
+    who = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return f"{name} has one replica and every {who} request needs it: its crash fails them all"
 
 
 def unreachable(topology: Topology) -> list[Finding]:

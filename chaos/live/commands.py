@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from chaos.model.arguments import PORT, READY_TIMEOUT, SEED, add_option
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 REMOTE_HELP = "allow a Docker host that is not this machine (DOCKER_HOST); faults would hit its containers"
 
 
@@ -35,7 +38,8 @@ def _stack(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--dir", type=Path, help="where the stack's files go (default: .chaoslab/stacks/<topology>)")
     up.add_argument("--name", help="Compose project name (default: chaoslab-<topology>)")
     up.add_argument("--toxiproxy-image", help="use this Toxiproxy image (e.g. the official one) instead of chaoslab's")
-    up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for every container to be healthy")
+    add_option(up, "--timeout", quantity=READY_TIMEOUT, default=120.0,
+               help="how long to wait for every container to be healthy (default 120s, at most 1h)")
     up.add_argument("--allow-remote", action="store_true", help=REMOTE_HELP)
     up.set_defaults(func=cmd_stack_up)
     down = verbs.add_parser("down", help="stop and remove the stack's containers (its files stay)")
@@ -141,10 +145,11 @@ def _toxiproxy(sub: argparse._SubParsersAction) -> None:
     verbs.required = True
     serve = verbs.add_parser("serve", help="run the server until SIGTERM or Ctrl-C (flags as toxiproxy-server's)")
     serve.add_argument("--host", "-host", default="127.0.0.1", help="API listen host (default: 127.0.0.1)")
-    serve.add_argument("--port", "-port", type=int, default=8474, help="API port (default: 8474)")
+    add_option(serve, "--port", "-port", quantity=PORT, default=8474, help="API port (default: 8474; 0: any free port)")
     serve.add_argument("--config", "-config", help="JSON file of proxies to create before the API answers")
-    serve.add_argument("--seed", "-seed", type=int, help="seed for toxicity and jitter (default: random)")
-    serve.add_argument("--log-level", help="debug, info, warning or error (default: $LOG_LEVEL or info)")
+    add_option(serve, "--seed", "-seed", quantity=SEED, help="seed for toxicity and jitter (default: random)")
+    serve.add_argument("--log-level", type=str.lower, choices=LOG_LEVELS,
+                       help="debug, info, warning or error (default: $LOG_LEVEL or info)")
     serve.set_defaults(func=cmd_toxiproxy_serve)
 
 

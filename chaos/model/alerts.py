@@ -24,11 +24,14 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from chaos.model.parsing import Model, Seconds, Tagged, fld
+from chaos.model.quantities import count, duration, rate, share
 from chaos.model.scope import Scope, ScopeKind
 
 
 class AlertMetric(enum.Enum):
-    ERROR_RATIO = "error_ratio"        # failed / requests over the window
+    """What an alert rule or a playbook condition measures over its trailing window."""
+
+    ERROR_RATIO = "error_ratio"        # failed / answered over the window
     LATENCY_P50 = "latency_p50"        # seconds, over successful requests in the window
     LATENCY_P90 = "latency_p90"
     LATENCY_P95 = "latency_p95"
@@ -43,6 +46,32 @@ class AlertMetric(enum.Enum):
     def percentile(self) -> float | None:
         return {"latency_p50": 50.0, "latency_p90": 90.0, "latency_p95": 95.0,
                 "latency_p99": 99.0}.get(self.value)
+
+    @property
+    def label(self) -> str:
+        """In words: ``p99 latency``, ``error ratio``, ``queue length``."""
+        if self.percentile is not None:
+            return f"p{self.percentile:g} latency"
+        return _LABELS[self]
+
+    def format(self, value: float | None) -> str:
+        """A value of this metric with its unit: ``100 ms``, ``2%``, ``150 requests/s``, ``3 workers busy``."""
+        if value is None:
+            return "-"
+        if self is AlertMetric.ERROR_RATIO:
+            return share(value)
+        if self.percentile is not None:
+            return duration(value)
+        return _FORMATS[self](value)
+
+
+_LABELS = {AlertMetric.ERROR_RATIO: "error ratio", AlertMetric.REQUEST_RATE: "request rate",
+           AlertMetric.THROUGHPUT: "throughput", AlertMetric.QUEUE: "queue length",
+           AlertMetric.BUSY: "busy workers", AlertMetric.RETRY_RATE: "retry rate"}
+_FORMATS = {AlertMetric.REQUEST_RATE: rate, AlertMetric.THROUGHPUT: lambda x: rate(x, "successes"),
+            AlertMetric.RETRY_RATE: lambda x: rate(x, "retries"),
+            AlertMetric.QUEUE: lambda x: count(x, "requests") + " waiting",
+            AlertMetric.BUSY: lambda x: count(x, "workers") + " busy"}
 
 
 class Comparison(enum.Enum):
@@ -125,6 +154,16 @@ class BurnRateRule(Scoped):
     @property
     def budget(self) -> float:
         return 1.0 - self.objective
+
+
+def format_value(metric: str | None, value: float | None) -> str:
+    """An alert's value in its metric's unit; a burn-rate rule's value is a multiple of the sustainable rate."""
+    if value is None:
+        return "-"
+    if metric == "burn_rate":
+        return f"{value:,.3g}× the sustainable burn rate"
+    known = {m.value: m for m in AlertMetric}
+    return known[metric].format(value) if metric in known else f"{value:,.4g}"
 
 
 AnyAlertRule = ThresholdRule | BurnRateRule

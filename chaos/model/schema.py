@@ -106,11 +106,24 @@ def _model_schema(cls: type, defs: dict[str, Any], skip: str | None, tag: tuple[
         props[tag[0]] = {"const": tag[1]}
         required.append(tag[0])
     out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
-    if (cls.__doc__ or "").strip():
-        out["description"] = (cls.__doc__ or "").strip().splitlines()[0]
+    description = class_description(cls)
+    if description:
+        out["description"] = description
     if required:
         out["required"] = required
     return out
+
+
+def class_description(cls: type) -> str | None:
+    """The first paragraph of a model class's own docstring, as one line; None without one.
+
+    A dataclass without a docstring gets its signature as ``__doc__`` (``Step(name: 'str', ...)``):
+    that is not a description, so it is left out (tests/model require every model class to have one)."""
+    doc = cls.__dict__.get("__doc__") or ""
+    if not doc.strip() or doc.startswith(f"{cls.__name__}("):
+        return None
+    paragraph = doc.strip().split("\n\n", 1)[0]
+    return " ".join(line.strip() for line in paragraph.splitlines())
 
 
 def _tagged(union: Any, tagged: Tagged, defs: dict[str, Any]) -> dict:

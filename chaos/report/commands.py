@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,19 +34,59 @@ def result_path(run_dir: Path) -> Path:
     return run_dir / RESULT if run_dir.is_dir() or run_dir.suffix != ".json" else run_dir
 
 
+MAX_RESULT_BYTES = 256 * 1024 * 1024  # a day simulated second by second is a tenth of this
+
+
 def load_result(path: Path) -> dict[str, Any]:
-    """The result document at ``path``; a missing or unreadable file is bad input, with what to do."""
+    """The result document at ``path``, its values checked against the report's types (chaos.report.document).
+
+    A missing, unreadable, special, oversized, non-UTF-8 or damaged file is bad input, named with
+    what to do; nothing but a regular file is opened, so a FIFO cannot block the command.
+    """
+    from chaos.report.document import read
+
+    doc = _parse(_read_text(path), path)
+    read(doc, str(path))
+    return doc
+
+
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file", hint="pass the directory a run wrote (chaoslab simulate "
                                                        "EXPERIMENT --out RUN_DIR), which holds result.json") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read it ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"{path}: not a regular file", hint="pass a run's directory, or its result.json")
+    if info.st_size > MAX_RESULT_BYTES:
+        raise InputError(f"{path}: {info.st_size:,} bytes is more than a result.json holds "
+                         f"(at most {MAX_RESULT_BYTES:,})")
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_RESULT_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it ({exc.strerror})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start})", Location(str(path)),
+                         hint="re-run the experiment to write result.json again") from None
+
+
+def _parse(text: str, path: Path) -> dict[str, Any]:
+    if not text.strip():
+        raise InputError("the file is empty", Location(str(path)), hint="re-run the experiment to write result.json "
+                                                                         "again")
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc.msg}", Location(str(path), exc.lineno, exc.colno),
+                         hint="re-run the experiment to write result.json again") from None
+    except (ValueError, RecursionError) as exc:  # an integer of thousands of digits; nesting past the stack
+        what = "nested too deeply" if isinstance(exc, RecursionError) else "a number too long to read"
+        raise InputError(f"not valid JSON: {what}", Location(str(path)),
                          hint="re-run the experiment to write result.json again") from None
     if not isinstance(doc, dict):
         raise InputError(f"expected a JSON object, found {type(doc).__name__}", Location(str(path)))
@@ -63,6 +104,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     path = result_path(args.run_dir)
     # The reports join what the directory holds (result.json above all): nothing else there changes.
+    # Both the directory and the document are checked before anything is written.
     out = check_out(args.out, path.parent, Mode.ADD)
     doc = load_result(path)
     owns = [*REPORT_FILES.values(), *([FIGURES] if args.figures else [])]

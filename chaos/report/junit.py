@@ -10,7 +10,7 @@ result gives the same bytes.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from chaos.report.checks import Check, CheckKind, Outcome
 from chaos.report.document import Report
@@ -29,8 +29,9 @@ def _properties(r: Report) -> ET.Element:
     props = ET.Element("properties")
     values = [("experiment", r.experiment), ("engine", r.engine), ("topology", r.topology), ("seed", r.seed),
               ("chaoslab_version", r.audit.get("chaoslab_version"))]
+    inputs = r.audit.get("inputs")  # the audit is free-form: anything may be there
     values += [(f"input:{path}", info.get("sha256") if isinstance(info, dict) else info)
-               for path, info in (r.audit.get("inputs") or {}).items()]
+               for path, info in (inputs.items() if isinstance(inputs, Mapping) else ())]
     for name, value in values:
         if value is not None and value != "":
             ET.SubElement(props, "property", name=name, value=str(value))

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from chaos.errors import InputError
+from chaos.model.arguments import AMPLIFICATION, RUNS, WORKERS, WORKERS_PER_CORE, add_option
 from chaos.terminal import redraw
 
 
@@ -51,8 +52,11 @@ class TaskProgress:
 
 
 def _executor_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seeds", type=int, default=3, help="seeds per variant, the same for every variant (default 3)")
-    p.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    add_option(p, "--seeds", quantity=RUNS, default=3,
+               help="seeds per variant, the same for every variant (default 3; bounds as an experiment's "
+                    "'replications')")
+    add_option(p, "--workers", quantity=WORKERS,
+               help=f"local worker processes (default: one per core; at most {WORKERS_PER_CORE} per core)")
     p.add_argument("--executor", default="local", metavar="local|inline|dask://HOST:PORT",
                    help="where runs happen: local processes (default), this process, or a Dask scheduler")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
@@ -159,8 +163,6 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from chaos.outdir import Mode, check_out, staged
     from chaos.sweep.executors import parse_executor
 
-    if args.seeds < 1:
-        raise InputError("--seeds must be at least 1", path="--seeds")
     # ADD: diff.md and diff.json join whatever the directory holds.
     out = check_out(args.out, args.out, Mode.ADD) if args.out is not None else None
     tolerances = Tolerances.parse(args.tolerance)
@@ -191,8 +193,8 @@ def _register_lint(sub: argparse._SubParsersAction) -> None:
                     "with its overrides, is checked.")
     p.add_argument("topology", type=Path)
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
-    p.add_argument("--max-amplification", type=float, default=None, metavar="X",
-                   help="worst-case attempts per entry request allowed on any path (default 10)")
+    add_option(p, "--max-amplification", quantity=AMPLIFICATION, default=None, metavar="X",
+               help="worst-case attempts per entry request allowed on any path (default 10, at least 1)")
     p.set_defaults(func=cmd_lint)
 
 
@@ -205,8 +207,6 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from chaos.model.topology import Topology
 
     limit = DEFAULT_MAX_AMPLIFICATION if args.max_amplification is None else args.max_amplification
-    if limit < 1:
-        raise InputError("--max-amplification must be at least 1", path="--max-amplification")
     model = load_any(args.topology)
     if isinstance(model, Experiment):
         model = model.topology

@@ -249,7 +249,8 @@ def test_a_file_of_the_wrong_shape(workdir: Path, capsys: pytest.CaptureFixture[
 def test_bad_replications_argument(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_files(workdir)
     code, _, err = simulate(capsys, "exp.yaml", "--replications", "0")
-    assert (code, err) == (2, "--replications must be at least 1\n")
+    # The experiment's own 'replications' field reads it: the same bound, the same words as in the file.
+    assert (code, err) == (2, "--replications: 0 is out of range: must be at least 1\n")
     assert not (workdir / "out").exists()
 
 

@@ -135,6 +135,21 @@ def test_single_point_of_failure_needs_one_replica_and_every_request(tmp_path: P
     assert cache.path[-1] == "cache"
 
 
+def test_a_single_point_every_entrypoint_needs_names_them_all(tmp_path: Path) -> None:
+    """Two request types, both through db: one finding that says every entrypoint depends on it, not one of them."""
+    text = (CLEAN.replace("  db:\n    replicas: 2", "  db:\n    replicas: 1")
+            .replace("  web: {to: gateway, timeout: 3s, retries: {max: 1}}",
+                     "  web: {to: gateway, timeout: 3s, retries: {max: 1}}\n  admin: {to: api, timeout: 3s}"))
+    (finding,) = only(lint(topology(tmp_path, text)), Rule.SINGLE_POINT_OF_FAILURE)
+    assert "every entrypoint (web, admin) depends on it" in finding.message
+    assert "every web request" not in finding.message
+    # with a third entrypoint that does not need db, the finding names exactly the two that do
+    third = text.replace("  admin: {to: api, timeout: 3s}", "  admin: {to: api, timeout: 3s}\n  ping: {to: cache}")
+    db, cache = only(lint(topology(tmp_path, third)), Rule.SINGLE_POINT_OF_FAILURE)
+    assert db.path[-1] == "db" and "every web and admin request needs it" in db.message
+    assert cache.path == ("entrypoint:ping", "cache") and "every ping request needs it" in cache.message
+
+
 def test_cycles_are_errors_with_the_loop_as_path(tmp_path: Path) -> None:
     text = CLEAN.replace("  db:\n    replicas: 2\n    service_time: 3ms\n",
                          "  db:\n    replicas: 2\n    service_time: 3ms\n    calls:\n"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.errors import InputError
+from chaos.model.arguments import LOAD_WORKERS, SEED, WORKERS_PER_CORE, add_option
 from chaos.outdir import OutDir
 
 REMOTE_HELP = "allow a Docker host that is not this machine (DOCKER_HOST); faults would hit its containers"
@@ -30,9 +31,10 @@ def _live_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack-dir", type=Path, help="a running stack's directory to use (left running), or where to "
                                                   "generate one (default: OUT/stack)")
     p.add_argument("--keep-stack", action="store_true", help="leave the generated stack running afterwards")
-    p.add_argument("--load-workers", type=int, default=0,
-                   help="Locust worker processes (default 0: one process sends all the load)")
-    p.add_argument("--seed", type=int, help="random seed (default: the experiment's)")
+    add_option(p, "--load-workers", quantity=LOAD_WORKERS, default=0,
+               help=f"Locust worker processes (default 0: one process sends all the load; at most "
+                    f"{WORKERS_PER_CORE} per core)")
+    add_option(p, "--seed", quantity=SEED, help="random seed (default: the experiment's; bounds as its 'seed')")
     p.add_argument("--automated", action="append", default=[], metavar="ROLE",
                    help="a playbook role done by machines (besides 'automation'): its steps are never prompted")
     p.add_argument("--no-abort", action="store_true",
@@ -69,8 +71,6 @@ def _run(sub: argparse._SubParsersAction) -> None:
 def _options(args: argparse.Namespace, out: Path) -> Any:
     from chaos.live.gameday.run import Mode, RunOptions
 
-    if args.load_workers < 0:
-        raise InputError(f"--load-workers must be 0 or more, got {args.load_workers}")
     return RunOptions(out=out, stack_dir=args.stack_dir, keep_stack=args.keep_stack, load_workers=args.load_workers,
                       mode=Mode.GAME_DAY if getattr(args, "game_day", False) else Mode.UNATTENDED,
                       allow_remote=args.allow_remote, abort=() if args.no_abort else _default_abort(),
@@ -91,6 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     experiment = load_experiment(args.experiment)
     playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
+    check_automated(args.automated, playbook)
     # ADD, not REPLACE: the fault journal is written into this directory while the run goes on.
     out = check_out(args.out, default_dir(experiment.name, "-live"), Mode.ADD)
     options = _options(args, out.path)
@@ -99,6 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         print(describe_run(experiment, playbook, options))
         return 0
+    require_live()
     started = now_iso()
     say = (lambda text: None) if args.quiet else print
     from chaos.live.gameday.run import run_game_day
@@ -114,7 +116,28 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(reports)
     if outcome.error is not None:
         raise outcome.error
-    return outcome.result.exit_code
+    from chaos.report.checks import run_exit_code
+
+    return run_exit_code(doc)
+
+
+def check_automated(roles: list[str], playbook: Any) -> None:
+    """``--automated ROLE`` names a role of the playbook, as a step's ``role`` must."""
+    from chaos.model.parsing import did_you_mean, one_of
+
+    known = [r.name for r in playbook.roles] if playbook is not None else []
+    for role in roles:
+        if role not in known:
+            raise InputError(f"'{role}' is not a role of the playbook{did_you_mean(role, known)}", path="--automated",
+                             hint=f"roles: {one_of(known)}" if known else "--automated needs --playbook")
+
+
+def require_live() -> None:
+    """A game day needs the Docker SDK and Locust: said before anything starts, not half-way."""
+    from chaos.extras import DOCKER, LOCUST, check, require
+
+    require(DOCKER)
+    check(LOCUST)  # asked, not imported: Locust patches the standard library when imported
 
 
 LIVE_JSON = "live.json"
@@ -225,9 +248,11 @@ def _both_engines(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     args.experiment = args.inputs[0]
     experiment = load_experiment(args.experiment)
     playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
+    check_automated(args.automated, playbook)
     out = check_out(args.out, default_dir(experiment.name, "-compare"), Mode.ADD)
     live_out = check_out(out.path / "live", out.path / "live", Mode.ADD, out.argument)
     sim_out = check_out(out.path / "sim", out.path / "sim", Mode.REPLACE, out.argument)
+    require_live()
     say = (lambda text: None) if args.quiet else print
     started = now_iso()
     outcome = run_game_day(experiment, playbook, _options(args, live_out.path), say=say)
