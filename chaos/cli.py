@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chaos.live.commands",
     "chaos.live.gameday.commands",
     "chaos.promql.commands",
+    "chaos.traces.commands",
     "chaos.report.commands",
     "chaos.sweep.commands",
 )
