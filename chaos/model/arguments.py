@@ -96,6 +96,8 @@ READY_TIMEOUT = own(Seconds, gt=0, le=3600)
 AMPLIFICATION = own(float, ge=1)
 RATIO_TOLERANCE = own(float, ge=0)
 SECONDS_TOLERANCE = own(Seconds, ge=0)
+TRACE_WINDOW = own(Seconds, gt=0)
+OPEN_TRACES = own(int, ge=1)
 
 
 class OptionValue:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from chaos.model.arguments import OPEN_TRACES, TRACE_WINDOW, add_option
 from chaos.traces.spans import TraceFormat
 
 
@@ -22,10 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Exit code 0, or 2 with the first malformed record at file:line:col.")
     inspect.add_argument("files", nargs="+", type=Path, metavar="FILE")
     inspect.add_argument("--format", choices=[f.value for f in TraceFormat], help="skip detecting the format")
-    inspect.add_argument("--window", type=float, default=10.0, metavar="SECONDS",
-                         help="a trace is complete when the stream has moved this far past its last span (10)")
-    inspect.add_argument("--max-open", type=int, default=100_000, metavar="TRACES",
-                         help="traces held open at once; beyond it the oldest is closed early (100000)")
+    add_option(inspect, "--window", quantity=TRACE_WINDOW, default=10.0, metavar="SECONDS",
+               help="a trace is complete when the stream has moved this far past its last span (default 10s)")
+    add_option(inspect, "--max-open", quantity=OPEN_TRACES, default=100_000, metavar="TRACES",
+               help="traces held open at once, at least 1; beyond it the oldest is closed early (100000)")
     inspect.set_defaults(func=cmd_inspect)
 
 
@@ -35,8 +36,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from chaos.traces.observe import DEFAULT_SETTINGS, observe_files
     from chaos.traces.observed import Settings
 
-    if args.window <= 0 or args.max_open < 1:
-        raise InputError("--window must be above 0 seconds and --max-open at least 1")
     settings = Settings(args.window, args.max_open, DEFAULT_SETTINGS.skew_tolerance_s)
     model = observe_files(args.files, TraceFormat(args.format) if args.format else None, settings)
     if not model.spans_read:

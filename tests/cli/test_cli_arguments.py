@@ -132,6 +132,8 @@ BAD = [
      "--set load.rate: '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[...' is nested too deeply"),
     (["sweep", "exp.yaml", "--each-service", "latency={a: 1"],
      "--each-service: '{a: 1' is not a value chaoslab can read: expected ',' or '}', but got '<stream end>'"),
+    (["traces", "inspect", "t.json", "--window", "0"], "--window: 0 is out of range: must be greater than 0s"),
+    (["traces", "inspect", "t.json", "--max-open", "0"], "--max-open: 0 is out of range: must be at least 1"),
     (["simulate", "exp.yaml", "--bogus"], "chaoslab: unrecognized arguments: --bogus"),
     (["simulate"], "chaoslab simulate: the following arguments are required: experiment"),
 ]
@@ -231,4 +233,4 @@ def test_no_option_is_read_by_a_bare_int_or_float() -> None:
         "chaoslab lint --max-amplification", "chaoslab stack up --timeout",
         "chaoslab toxiproxy serve --port", "chaoslab toxiproxy serve --seed",
         "chaoslab run --load-workers", "chaoslab run --seed", "chaoslab compare --load-workers",
-        "chaoslab compare --seed"}
+        "chaoslab compare --seed", "chaoslab traces inspect --window", "chaoslab traces inspect --max-open"}
