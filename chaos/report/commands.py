@@ -73,30 +73,42 @@ def _parse(text: str, path: Path) -> dict[str, Any]:
     return doc
 
 
+FIGURES = "figures"
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    from chaos.report import write_figures, write_reports
+    from chaos.outdir import Mode, check_out, staged
+    from chaos.report import REPORT_FILES, write_figures, write_reports
     from chaos.report.checks import exit_code
     from chaos.report.document import read
 
     path = result_path(args.run_dir)
-    doc = load_result(path)  # checked before anything is written
-    out = args.out or path.parent
-    paths = write_reports(doc, out, source=str(path))
-    figures = write_figures(doc, out / "figures", source=str(path)) if args.figures else {}
+    # The reports join what the directory holds (result.json above all): nothing else there changes.
+    # Both the directory and the document are checked before anything is written.
+    out = check_out(args.out, path.parent, Mode.ADD)
+    doc = load_result(path)
+    owns = [*REPORT_FILES.values(), *([FIGURES] if args.figures else [])]
+    with staged(out, owns=owns) as stage:
+        write_reports(doc, stage, source=str(path))
+        figures = write_figures(doc, stage / FIGURES, source=str(path)) if args.figures else {}
     if not args.quiet:
-        print(f"Report: {paths['html']}")
-        print(f"Summary: {paths['markdown']}  JUnit: {paths['junit']}")
+        print(f"Report: {out.file(REPORT_FILES['html'])}")
+        print(f"Summary: {out.file(REPORT_FILES['markdown'])}  JUnit: {out.file(REPORT_FILES['junit'])}")
         if figures:
-            print(f"Figures: {', '.join(str(p) for p in figures.values())}")
+            print(f"Figures: {', '.join(str(out.file(FIGURES) / p.name) for p in figures.values())}")
     return exit_code(read(doc, str(path)))
 
 
-def report_after_run(args: argparse.Namespace, doc: Mapping[str, Any], out: Path) -> None:
-    """The reports a run command writes as it finishes, unless ``--no-report``; prints where they are."""
-    if getattr(args, "no_report", False):
-        return
-    from chaos.report import write_reports
+def reports_for_run(args: argparse.Namespace, doc: Mapping[str, Any], stage: Path, out: Path) -> str | None:
+    """Write the reports a run command makes as it finishes into ``stage``, unless ``--no-report``.
 
-    paths = write_reports(doc, out)
-    if not getattr(args, "quiet", False):
-        print(f"Report: {paths['html']}  (summary.md and junit.xml beside it)")
+    Returns the line that says where they are once ``stage`` has become ``out`` (None: nothing to say).
+    """
+    if getattr(args, "no_report", False):
+        return None
+    from chaos.report import REPORT_FILES, write_reports
+
+    write_reports(doc, stage)
+    if getattr(args, "quiet", False):
+        return None
+    return f"Report: {out / REPORT_FILES['html']}  (summary.md and junit.xml beside it)"

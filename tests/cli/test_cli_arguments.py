@@ -135,6 +135,8 @@ BAD = [
     (["sweep", "exp.yaml", "--each-service", "latency={a: 1"],
      "--each-service: '{a: 1' is not a value chaoslab can read: YAML syntax error: "
      "expected ',' or '}', but got '<stream end>'"),
+    (["traces", "inspect", "t.json", "--window", "0"], "--window: 0 is out of range: must be greater than 0s"),
+    (["traces", "inspect", "t.json", "--max-open", "0"], "--max-open: 0 is out of range: must be at least 1"),
     (["simulate", "exp.yaml", "--bogus"], "chaoslab: unrecognized arguments: --bogus"),
     (["simulate"], "chaoslab simulate: the following arguments are required: experiment"),
 ]
