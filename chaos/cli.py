@@ -13,10 +13,12 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from chaos import __version__
 from chaos.errors import ChaosError, InputError
+from chaos.model.arguments import RUNS, SEED, WORKERS, WORKERS_PER_CORE, add_option
+from chaos.terminal import redraw, shown_streams
 
 Handler = Callable[[argparse.Namespace], int]
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
@@ -27,6 +29,8 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 COMMAND_MODULES: tuple[str, ...] = (
     "chaos.live.commands",
     "chaos.live.gameday.commands",
+    "chaos.promql.commands",
+    "chaos.traces.commands",
     "chaos.report.commands",
     "chaos.sweep.commands",
     "chaos.diff_commands",
@@ -62,9 +66,8 @@ class Progress:
         frac = min(1.0, done / self.total) if self.total else 1.0
         bar = "#" * int(frac * 30)
         speed = done / elapsed if elapsed > 0 else 0.0
-        sys.stderr.write(f"\r[{bar:<30}] {frac * 100:5.1f}%  {done:,.0f}/{self.total:,.0f} simulated s  "
-                         f"({speed:,.1f}x real time)")
-        sys.stderr.flush()
+        redraw(f"[{bar:<30}] {frac * 100:5.1f}%  {done:,.0f}/{self.total:,.0f} simulated s  "
+               f"({speed:,.1f}x real time)")
         self.shown = True
 
     def close(self) -> None:
@@ -77,15 +80,20 @@ class Progress:
 
 @command
 def _validate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("validate", help="check topology, experiment and playbook files")
+    p = sub.add_parser("validate", help="check topology, experiment and playbook files",
+                       description="Check each file on its own; with --playbook, also check the playbook against "
+                                   "each experiment given (its alerts, faults, services, edges and replicas), as "
+                                   "simulate, drill and run do before they start.")
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--kind", choices=["topology", "experiment", "playbook"], help="skip detecting the kind")
+    p.add_argument("--playbook", type=Path, help="check this playbook against every experiment among FILES")
     p.set_defaults(func=cmd_validate)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from chaos.model.files import FileKind, load_any
     failures = 0
+    loaded: list[tuple[Path, Any]] = []
     for path in args.files:
         try:
             obj = load_any(path, FileKind(args.kind) if args.kind else None)
@@ -93,8 +101,43 @@ def cmd_validate(args: argparse.Namespace) -> int:
             eprint(str(exc))
             failures += 1
             continue
+        loaded.append((path, obj))
         print(f"{path}: ok ({type(obj).__name__.lower()} '{getattr(obj, 'name', '')}')")
+    if args.playbook is not None:
+        failures += validate_playbook(args.playbook, loaded)
     return 2 if failures else 0
+
+
+def validate_playbook(path: Path, loaded: list[tuple[Path, Any]]) -> int:
+    """Check the playbook at ``path`` against every experiment in ``loaded``; the number of problems found."""
+    from chaos.errors import Location
+    from chaos.model.experiment import Experiment
+    from chaos.model.files import load
+    from chaos.model.playbook import Playbook, bind
+
+    try:
+        playbook = load(path, Playbook)
+    except InputError as exc:
+        eprint(str(exc))
+        return 1
+    failures = 0
+    for source, obj in loaded:
+        if not isinstance(obj, Experiment):
+            eprint(InputError(f"a {type(obj).__name__.lower()}, not an experiment: --playbook is checked against "
+                              "an experiment", Location(str(source))))
+            failures += 1
+            continue
+        try:
+            bind(playbook, obj)
+        except InputError as exc:
+            against = f"checked against {source}"
+            eprint(InputError(exc.detail, exc.location, exc.path, f"{exc.hint}; {against}" if exc.hint else against))
+            failures += 1
+            continue
+        print(f"{path}: ok (playbook '{playbook.name}' against experiment '{obj.name}')")
+    if not loaded:
+        print(f"{path}: ok on its own (playbook '{playbook.name}'; no experiment to check it against)")
+    return failures
 
 
 @command
@@ -118,9 +161,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def _simulate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="simulate an experiment offline and write its results")
     p.add_argument("experiment", type=Path)
-    p.add_argument("--seed", type=int, help="random seed (default: the experiment's)")
-    p.add_argument("--replications", type=int, help="independent runs (default: the experiment's)")
-    p.add_argument("--out", type=Path, help="results directory (default: runs/<experiment name>)")
+    add_option(p, "--seed", quantity=SEED, help="random seed (default: the experiment's; bounds as its 'seed')")
+    add_option(p, "--replications", quantity=RUNS,
+               help="independent runs (default: the experiment's; bounds as its 'replications')")
+    p.add_argument("--out", type=Path, help="results directory, replaced as a whole (default: runs/<experiment name>)")
     p.add_argument("--playbook", type=Path, help="carry out this incident playbook in the run")
     p.add_argument("--quiet", action="store_true", help="print no summary")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
@@ -132,15 +176,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from chaos.audit import audit, now_iso
     from chaos.model.files import load_experiment, load_playbook
     from chaos.model.sources import source_files
-    from chaos.report.commands import report_after_run
+    from chaos.outdir import Mode, check_out, default_dir, staged
+    from chaos.report.checks import run_exit_code
+    from chaos.report.commands import reports_for_run
     from chaos.report.summary import render
-    from chaos.result import write
+    from chaos.result import result_paths, write
     from chaos.sim.replications import simulate_replications
 
-    if args.replications is not None and args.replications < 1:
-        raise InputError("--replications must be at least 1")
     experiment = load_experiment(args.experiment)
     playbook = load_playbook(args.playbook, experiment) if args.playbook else None
+    out = check_out(args.out, default_dir(experiment.name), Mode.REPLACE)
     started = now_iso()
     reps = 1 if playbook else (args.replications or experiment.replications)
     progress = Progress(experiment.duration, reps, enabled=not args.no_progress)
@@ -154,13 +199,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         progress.close()
     seeds = [r.seed for r, _ in result.all_runs]
     result.audit = audit(source_files(experiment) + ([str(args.playbook)] if playbook else []), seeds, started)
-    out = args.out or Path("runs") / experiment.name
     doc = result.to_dict()
-    paths = write(result, out, doc)
+    with staged(out) as stage:
+        write(result, stage, doc)
+        reports = reports_for_run(args, doc, stage, out.path)
     if not args.quiet:
-        print(render(doc, {k: str(v) for k, v in paths.items()}))
-    report_after_run(args, doc, out)
-    return result.exit_code
+        print(render(doc, result_paths(out.path)))
+        if reports:
+            print(reports)
+    return run_exit_code(doc)
 
 
 # --------------------------------------------------------------------------- drill
@@ -171,10 +218,12 @@ def _drill(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("drill", help="run a playbook against many simulated incidents (Monte Carlo)")
     p.add_argument("experiment", type=Path)
     p.add_argument("--playbook", type=Path, required=True)
-    p.add_argument("--runs", type=int, default=100, help="simulated incidents (default 100)")
-    p.add_argument("--workers", type=int, help="worker processes (default: all cores)")
-    p.add_argument("--seed", type=int, help="seed of the first run; run i uses seed+i")
-    p.add_argument("--out", type=Path, help="results directory (default: runs/<experiment>-drill)")
+    add_option(p, "--runs", quantity=RUNS, default=100,
+               help="simulated incidents (default 100; bounds as an experiment's 'replications')")
+    add_option(p, "--workers", quantity=WORKERS,
+               help=f"worker processes (default: all cores; at most {WORKERS_PER_CORE} per core)")
+    add_option(p, "--seed", quantity=SEED, help="seed of the first run; run i uses seed+i")
+    p.add_argument("--out", type=Path, help="results directory, replaced as a whole (default: runs/<experiment>-drill)")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--no-report", action="store_true", help="write no report.html, summary.md or junit.xml")
@@ -186,16 +235,15 @@ def cmd_drill(args: argparse.Namespace) -> int:
     from chaos.drill import drill
     from chaos.model.files import load_experiment, load_playbook
     from chaos.model.sources import source_files
-    from chaos.report.commands import report_after_run
+    from chaos.outdir import Mode, check_out, default_dir, staged
+    from chaos.report.checks import run_exit_code
+    from chaos.report.commands import reports_for_run
     from chaos.report.summary import render_drill
-    from chaos.result import write
+    from chaos.result import result_paths, write
 
-    if args.runs < 1:
-        raise InputError("--runs must be at least 1")
-    if args.workers is not None and args.workers < 1:
-        raise InputError("--workers must be at least 1")
     experiment = load_experiment(args.experiment)
     playbook = load_playbook(args.playbook, experiment)
+    out = check_out(args.out, default_dir(experiment.name, "-drill"), Mode.REPLACE)
     started = now_iso()
     progress = RunCounter(args.runs, enabled=not args.no_progress)
     try:
@@ -203,13 +251,15 @@ def cmd_drill(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     result.audit = audit(source_files(experiment) + [str(args.playbook)], result.extra["drill"]["seeds"], started)
-    out = args.out or Path("runs") / f"{experiment.name}-drill"
     doc = result.to_dict()
-    paths = write(result, out, doc)
+    with staged(out) as stage:
+        write(result, stage, doc)
+        reports = reports_for_run(args, doc, stage, out.path)
     if not args.quiet:
-        print(render_drill(doc, {k: str(v) for k, v in paths.items()}))
-    report_after_run(args, doc, out)
-    return 1 if any(d["met"] is False for d in result.extra["drill"]["deadlines"]) else 0
+        print(render_drill(doc, result_paths(out.path)))
+        if reports:
+            print(reports)
+    return run_exit_code(doc)
 
 
 class RunCounter:
@@ -225,8 +275,7 @@ class RunCounter:
         if not self.enabled or (time.monotonic() - self.start < 2.0 and not self.shown):
             return
         bar = "#" * int(30 * done / total)
-        sys.stderr.write(f"\r[{bar:<30}] {done}/{total} runs")
-        sys.stderr.flush()
+        redraw(f"[{bar:<30}] {done}/{total} runs")
         self.shown = True
 
     def close(self) -> None:
@@ -237,8 +286,15 @@ class RunCounter:
 # --------------------------------------------------------------------------- main
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors reported as every other bad input is: one line, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise InputError(message, path=self.prog, hint=f"see {self.prog} --help")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="chaoslab", description="Rehearse cascading failures: simulate offline, or run game days live.",
         epilog="exit codes: 0 held, 1 an SLO or deadline missed, 2 bad input, 3 run failed, "
                "4 a fault could not be reverted, 130 interrupted")
@@ -253,17 +309,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler: Handler = args.func
-    try:
-        return handler(args)
-    except ChaosError as exc:
-        eprint(f"chaoslab: {exc}" if not isinstance(exc, InputError) else str(exc))
-        return exc.exit_code
-    except KeyboardInterrupt:
-        eprint("chaoslab: interrupted")
-        return 130
+    # Everything printed from here on, argparse's own errors included, may quote a file's or an
+    # argument's text: it reaches the terminal with its control characters shown, never obeyed.
+    with shown_streams():
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)  # an option's value is checked as it is read (chaos.model.arguments)
+            handler: Handler = args.func
+            return handler(args)
+        except ChaosError as exc:
+            eprint(f"chaoslab: {exc}" if not isinstance(exc, InputError) else str(exc))
+            return exc.exit_code
+        except KeyboardInterrupt:
+            eprint("chaoslab: interrupted")
+            return 130
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ whatever the times.
 Metrics (tolerance defaults in brackets, in the metric's unit):
 
     entry_failed_ratio      share of entry requests failed or slower than the latency SLO [0.005]
-    services_hurt           services that went into breach, besides the faulted one       [0.5]
+    services_hurt           services hurt beyond noise (chaos.sweep.measures), not counting
+                            the one the fault landed on                                   [0.5]
     time_to_detect_s        first alert after the first fault                             [10]
     time_to_recover_s       see chaos.sweep.measures                                      [10]
     budget_burned           share of each stated objective's error budget spent           [0.1]
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.errors import InputError
+from chaos.model.arguments import RATIO_TOLERANCE, SECONDS_TOLERANCE
 from chaos.model.experiment import Experiment, with_overrides
 from chaos.model.overrides import revalidate
 from chaos.model.parsing import located, one_of, where_of
@@ -42,6 +44,7 @@ from chaos.sweep.grid import Variant
 from chaos.sweep.stats import Stat, stat
 from chaos.sweep.summary import RunSummary
 from chaos.sweep.worker import Task
+from chaos.terminal import visible
 
 
 class Metric(enum.Enum):
@@ -84,13 +87,9 @@ class Tolerances:
             if not sep or metric is None:
                 raise InputError(f"'{text}' is not METRIC=VALUE with a known metric", path="--tolerance",
                                  hint=f"metrics: {one_of(names)}")
-            try:
-                value = float(raw)
-            except ValueError:
-                raise InputError(f"'{raw}' is not a number", path=f"--tolerance {name}") from None
-            if not value >= 0:
-                raise InputError(f"a tolerance cannot be negative ({raw})", path=f"--tolerance {name}")
-            values[metric] = value
+            # Read as a file's number is (finite, not negative); a time also as a duration (10s, 1m).
+            quantity = SECONDS_TOLERANCE if metric.value.endswith("_s") else RATIO_TOLERANCE
+            values[metric] = float(quantity.parse(raw, f"--tolerance {metric.value}"))
         return cls(tuple(values.items()))
 
 
@@ -122,9 +121,10 @@ class Comparison:
 
 
 def compare(experiment: str, scope: str, metric: Metric, base: Sequence[float | None],
-            candidate: Sequence[float | None], tolerance: float, never: str = "") -> Comparison:
-    """Paired by seed. ``never`` names what a missing value means ("not recovered"); without it,
-    missing values are left out of the comparison."""
+            candidate: Sequence[float | None], tolerance: float, reached: str = "") -> Comparison:
+    """Paired by seed. ``reached`` names what a known value means ("recovered"): then a missing value
+    is "never", worse than any value, and the note says in how many seeds each version reached it;
+    without it, missing values are left out of the comparison."""
     pairs = [(b, c) for b, c in zip(base, candidate, strict=True) if b is not None and c is not None]
     change = sum(c - b for b, c in pairs) / len(pairs) if pairs else None
     verdict = Verdict.SAME
@@ -133,12 +133,12 @@ def compare(experiment: str, scope: str, metric: Metric, base: Sequence[float | 
     elif change is not None and change < -tolerance - 1e-12:
         verdict = Verdict.BETTER
     note = ""
-    if never:
-        missing_base = sum(b is None for b in base)
-        missing_cand = sum(c is None for c in candidate)
-        if missing_cand != missing_base:
-            verdict = Verdict.WORSE if missing_cand > missing_base else Verdict.BETTER
-            note = f"{never} in {missing_cand} of {len(candidate)} seeds (base: {missing_base})"
+    if reached:
+        known_base = sum(b is not None for b in base)
+        known_cand = sum(c is not None for c in candidate)
+        if known_cand != known_base:
+            verdict = Verdict.WORSE if known_cand < known_base else Verdict.BETTER
+            note = f"{reached} in {known_cand} of {len(candidate)} seeds (base: {known_base} of {len(base)})"
     return Comparison(experiment, scope, metric, stat(base), stat(candidate), change, tolerance, verdict, note)
 
 
@@ -216,12 +216,12 @@ def compare_runs(name: str, base: list[RunSummary], cand: list[RunSummary], tol:
     out = [
         compare(name, "", Metric.ENTRY_FAILED_RATIO, *both(_failed), tol.of(Metric.ENTRY_FAILED_RATIO)),
         compare(name, "", Metric.SERVICES_HURT, *both(_hurt), tol.of(Metric.SERVICES_HURT)),
-        compare(name, "", Metric.TIME_TO_DETECT, *both(_ttd), tol.of(Metric.TIME_TO_DETECT), never="not detected"),
-        compare(name, "", Metric.TIME_TO_RECOVER, *both(_ttr), tol.of(Metric.TIME_TO_RECOVER), never="not recovered"),
+        compare(name, "", Metric.TIME_TO_DETECT, *both(_ttd), tol.of(Metric.TIME_TO_DETECT), reached="detected"),
+        compare(name, "", Metric.TIME_TO_RECOVER, *both(_ttr), tol.of(Metric.TIME_TO_RECOVER), reached="recovered"),
     ]
     for objective in dict.fromkeys(o.name for o in base[0].objectives):
         out.append(compare(name, objective, Metric.BUDGET_BURNED, *both(_burned, objective),
-                           tol.of(Metric.BUDGET_BURNED), never="no budget left"))
+                           tol.of(Metric.BUDGET_BURNED), reached="no bad event (the objective allows none)"))
     for service in (s for s in base[0].services if s in cand[0].services):
         out.append(compare(name, service, Metric.SERVICE_ERROR_RATIO, *both(_service_errors, service),
                            tol.of(Metric.SERVICE_ERROR_RATIO)))
@@ -277,8 +277,8 @@ def _fmt(metric: Metric, x: float | None, signed: bool = False) -> str:
     sign = "+" if signed else ""
     if metric in _PERCENT:
         return f"{x * 100:{sign}.2f}%"
-    if metric is Metric.BUDGET_BURNED:  # multiples of the budget: 1.00x spends exactly all of it
-        return f"{x:{sign}.2f}x"
+    if metric is Metric.BUDGET_BURNED:  # multiples of the budget: 1.00× spends exactly all of it
+        return f"{x:{sign}.2f}×"
     unit = " s" if metric in (Metric.TIME_TO_DETECT, Metric.TIME_TO_RECOVER, Metric.SERVICE_BREACH) else ""
     return f"{x:{sign}.1f}{unit}"
 
@@ -295,7 +295,7 @@ _MARK = {Verdict.WORSE: "**worse**", Verdict.BETTER: "better", Verdict.SAME: "sa
 
 def _row(c: Comparison, with_scope: bool) -> str:
     scope = f"{c.scope} " if with_scope and c.scope else ""
-    note = f" {c.note}" if c.note else ""
+    note = f": {c.note}" if c.note else ""
     return (f"| {scope}{_LABELS[c.metric]} | {_value(c.metric, c.base)} | {_value(c.metric, c.candidate)} "
             f"| {_fmt(c.metric, c.change, signed=True)} | {_fmt(c.metric, c.tolerance)} | {_MARK[c.verdict]}{note} |")
 
@@ -326,12 +326,15 @@ def render_markdown(report: DiffReport) -> str:
         if services:
             lines += ["Services that changed beyond tolerance:", "", *header,
                       *(_row(c, True) for c in services), ""]
-    return "\n".join(lines)
+    return visible("\n".join(lines))
+
+
+DIFF_FILES = {"markdown": "diff.md", "json": "diff.json"}
 
 
 def write_diff(report: DiffReport, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"markdown": out / "diff.md", "json": out / "diff.json"}
+    paths = {kind: out / name for kind, name in DIFF_FILES.items()}
     write_atomic(paths["markdown"], render_markdown(report) + "\n")
     write_atomic(paths["json"], json.dumps(report.to_dict(), indent=1, allow_nan=False) + "\n")
     return paths

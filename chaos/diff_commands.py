@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from chaos.errors import InputError
 from chaos.sweep.commands import TaskProgress, executor_args
 
 
@@ -31,12 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from chaos.diff import Tolerances, load_experiments, render_markdown, run_diff, write_diff
+    from chaos.diff import DIFF_FILES, Tolerances, load_experiments, render_markdown, run_diff, write_diff
     from chaos.model.files import load_topology
+    from chaos.outdir import Mode, check_out, staged
     from chaos.sweep.executors import parse_executor
 
-    if args.seeds < 1:
-        raise InputError("--seeds must be at least 1", path="--seeds")
+    # ADD: diff.md and diff.json join whatever the directory holds.
+    out = check_out(args.out, args.out, Mode.ADD) if args.out is not None else None
     tolerances = Tolerances.parse(args.tolerance)
     base, candidate = load_topology(args.base), load_topology(args.candidate)
     experiments = load_experiments(args.experiments)
@@ -48,6 +48,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     print(render_markdown(report))
-    if args.out is not None:
-        write_diff(report, args.out)
+    if out is not None:
+        with staged(out, owns=DIFF_FILES.values(), last=DIFF_FILES["json"]) as stage:
+            write_diff(report, stage)
     return 1 if report.worse else 0

@@ -16,6 +16,7 @@ from typing import Any
 
 from chaos.analysis import analyze
 from chaos.analysis.incident import PHASES, analyze_incident, deadlines_met, incident_dict
+from chaos.incident_states import IncidentOutcome, StepStatus
 from chaos.model.experiment import Experiment
 from chaos.model.playbook import Playbook
 from chaos.result import Result
@@ -44,14 +45,15 @@ def incident_result(experiment: Experiment, playbook: Playbook, seed: int) -> Re
 
 @dataclass(frozen=True)
 class DrillRun:
-    """What one drill run contributes: elapsed phase times, deadlines, steps."""
+    """What one drill run contributes: phase times, deadlines, steps (times from the incident start)."""
 
     seed: int
+    triggered: bool
     phases: dict[str, float | None]
     deadlines: list[bool | None]
     steps_met: list[bool | None]
     steps_end: list[float | None]
-    steps_status: list[str]
+    steps_status: list[StepStatus]
     slo_met: bool
     entry_failed_ratio: float
 
@@ -61,12 +63,12 @@ def outcome_of(result: Result, seed: int) -> DrillRun:
     incident = section["incident"]
     return DrillRun(
         seed=seed,
+        triggered=IncidentOutcome(incident["outcome"]) is not IncidentOutcome.NOT_TRIGGERED,
         phases={p: incident[f"time_to_{p}_s"] for p in PHASES},
         deadlines=[d["met"] for d in section["deadlines"]],
         steps_met=[s["met"] for s in section["steps"]],
-        steps_end=[None if s["end_s"] is None or incident["start_s"] is None else s["end_s"] - incident["start_s"]
-                   for s in section["steps"]],
-        steps_status=[s["status"] for s in section["steps"]],
+        steps_end=[s["end_s"] for s in section["steps"]],
+        steps_status=[StepStatus(s["status"]) for s in section["steps"]],
         slo_met=result.analysis.slo_met,
         entry_failed_ratio=result.analysis.blast.entry_failed_ratio,
     )
@@ -103,28 +105,35 @@ def _dist(values: list[float | None]) -> dict[str, Any]:
 
 
 def aggregate(playbook: Playbook, outcomes: list[DrillRun]) -> dict[str, Any]:
-    """The ``drill`` section of result.json."""
+    """The ``drill`` section of result.json.
+
+    Every run injects the fault, so every run is an incident: a run whose trigger never fired
+    counts as missing each phase deadline (nobody responded to it), as does one that ended
+    before a deadline could be judged (a drill should run long enough). Both are counted
+    apart (``not_triggered``, ``undecided``), so the share says why it is low.
+    """
     n = len(outcomes)
+    not_triggered = sum(not o.triggered for o in outcomes)
     deadlines = []
     for k, obj in enumerate(playbook.objectives):
-        # A deadline the run ended before (None) counts as not met: a drill should run long enough.
         p = sum(o.deadlines[k] is True for o in outcomes) / n
-        undecided = sum(o.deadlines[k] is None for o in outcomes)
+        undecided = sum(o.deadlines[k] is None and o.triggered for o in outcomes)
         # The gate is the share observed; with few runs it is noisy, so say how noisy (95% normal interval).
         half = 1.96 * math.sqrt(p * (1 - p) / n)
         deadlines.append({"name": obj.name, "phase": obj.phase.value, "deadline_s": obj.within, "p_met": p,
                           "ci95": half, "required": obj.probability, "undecided": undecided,
+                          "not_triggered": not_triggered,
                           "met": None if obj.probability is None else p >= obj.probability})
     steps = []
     for i, step in enumerate(playbook.steps):
         met = [o.steps_met[i] is True for o in outcomes if o.steps_met[i] is not None]
         ends = [o.steps_end[i] for o in outcomes]
         steps.append({"name": step.name, "p_met": (sum(met) / len(met)) if met else None,
-                      "p_reached": sum(s != "not_reached" for s in (o.steps_status[i] for o in outcomes)) / n,
+                      "p_reached": sum(o.steps_status[i] is not StepStatus.NOT_REACHED for o in outcomes) / n,
                       "p50_end_s": quantile_or_none(ends, 0.5), "p90_end_s": quantile_or_none(ends, 0.9)})
     findings = [{"kind": "never_reached", "step": s["name"], "message": f"'{s['name']}' was never reached in "
                  f"{n} runs"} for s in steps if s["p_reached"] == 0]
-    return {"runs": n, "seeds": [o.seed for o in outcomes],
+    return {"runs": n, "seeds": [o.seed for o in outcomes], "not_triggered": not_triggered,
             "phases": {p: _dist([o.phases[p] for o in outcomes]) for p in PHASES},
             "deadlines": deadlines, "steps": steps, "findings": findings,
             "slo_met_share": sum(o.slo_met for o in outcomes) / n,

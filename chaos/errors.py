@@ -2,12 +2,14 @@
 
     ChaosError                  base: the CLI catches it, prints it, exits non-zero
     ├── InputError              a file or argument is wrong (exit code 2); names file:line:col
+    ├── MissingDependency       an optional package is not installed (exit code 2); names the extra
     ├── LiveError               a live run could not do what it was asked
     │   ├── EngineUnavailable   no Docker engine / Compose / Toxiproxy to talk to
     │   ├── ToxiproxyError      the Toxiproxy API answered with an error or not at all
     │   ├── DockerError         a container operation failed
     │   └── RevertError         a fault could not be undone: the user must act
-    └── RunError                a run could not complete (e.g. a worker process died)
+    ├── RunError                a run could not complete (e.g. a worker process died)
+    └── QueryError              a PromQL expression failed at one instant (e.g. many-to-many matching)
 
 Messages say what was wrong and, where possible, what to do about it.
 """
@@ -67,6 +69,12 @@ class InputError(ChaosError):
         self.detail = message
 
 
+class MissingDependency(ChaosError):
+    """An optional package a command needs is not installed; the message names the extra that brings it."""
+
+    exit_code = 2
+
+
 class LiveError(ChaosError):
     """A live run could not do what it was asked."""
 
@@ -97,5 +105,11 @@ class RevertError(LiveError):
 
 class RunError(ChaosError):
     """A run could not complete."""
+
+    exit_code = 3
+
+
+class QueryError(ChaosError):
+    """A PromQL expression could not be evaluated at one instant, as Prometheus would refuse it then."""
 
     exit_code = 3

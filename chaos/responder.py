@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from chaos.analysis.alerts import AlertEvaluator, metric_value
+from chaos.incident_states import StepStatus
 from chaos.model.alerts import AnyAlertRule
 from chaos.model.playbook import AnyAction, Condition, Escalate, OnFailure, OnSuccess, Page, Playbook, Step, describe
 from chaos.model.scope import Scope
@@ -89,7 +90,8 @@ class Responder:
             return
         now = self.engine.now()
         self.record.triggered_s, self.record.trigger = now, why
-        self.engine.mark(Marker(now, "incident", self.playbook.name, f"triggered by {why}"))
+        by = "at its fixed time" if why == "at" else f"by alert '{why}'"
+        self.engine.mark(Marker(now, "incident", self.playbook.name, f"triggered {by}"))
         for role in self.playbook.roles:
             if role.name not in self.paged:
                 self.record.engaged[role.name] = now + self.responses[role.name]
@@ -114,7 +116,7 @@ class Responder:
                     self.record.acknowledged_s = self.record.engaged[role]
             end = max(end, self.record.engaged[role])
         rec.start_s = start
-        rec.status = "running"
+        rec.status = StepStatus.RUNNING
         self.engine.carry_out(step, start, end - start, lambda: self._act(i))
 
     def _act(self, i: int) -> None:
@@ -125,7 +127,7 @@ class Responder:
         rec.acted_s = now
         self.engine.mark(Marker(now, "step", step.name, f"{rec.action} {rec.target}".strip()))
         if step.verify is None:
-            self._finish(i, "done", now)
+            self._finish(i, StepStatus.DONE, now)
         else:
             self.verifying = (i, now + step.verify.within, None)
 
@@ -144,7 +146,7 @@ class Responder:
             if t - since + 1e-9 >= cond.for_:
                 self.verifying = None
                 rec.verified_at_s = t
-                self._finish(i, "done", t)
+                self._finish(i, StepStatus.DONE, t)
                 return
         else:
             since = None
@@ -154,7 +156,7 @@ class Responder:
             return
         self.verifying = (i, give_up, since)
 
-    def _finish(self, i: int, status: str, t: float) -> None:
+    def _finish(self, i: int, status: StepStatus, t: float) -> None:
         rec = self.record.steps[i]
         rec.status, rec.end_s = status, t
         if self.playbook.steps[i].on_success is OnSuccess.STOP:
@@ -168,15 +170,15 @@ class Responder:
         rec.end_s, rec.note = t, why
         policy = step.on_failure
         if isinstance(policy, Escalate):
-            rec.status = "escalated"
+            rec.status = StepStatus.ESCALATED
             rec.note += f"; escalated to '{policy.escalate}'"
             self._restart_from(self.playbook.step_index(policy.escalate))
         elif policy is OnFailure.ABORT:
-            rec.status = "aborted"
+            rec.status = StepStatus.ABORTED
             self.record.aborted = True
             self._end()
         else:
-            rec.status = "failed"
+            rec.status = StepStatus.FAILED
             self._start(i + 1)
 
     def _end(self) -> None:
@@ -185,7 +187,7 @@ class Responder:
 
     def _restart_from(self, j: int) -> None:
         """Escalation jumps to a step (even an earlier one, which then runs again)."""
-        if self.record.steps[j].status != "not_reached":
+        if self.record.steps[j].status is not StepStatus.NOT_REACHED:
             self.record.steps[j] = StepRecord(self.record.steps[j].name, self.record.steps[j].role,
                                               self.record.steps[j].action, self.record.steps[j].target)
         self._start(j)

@@ -2,7 +2,8 @@
 
 Both engines' Runs, once analysed, become the same document. Its schema is documented
 in the README; ``SCHEMA_VERSION`` changes whenever a field changes meaning or goes away.
-Files are written to a temporary name and renamed, so a crash never leaves half a result.
+Commands write them into a staging directory (``chaos.outdir.staged``) that becomes the
+results directory as a whole, so a failure never leaves ``series.csv`` without ``result.json``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from chaos.analysis import Analysis, ScopeFigures
 from chaos.run import CAUSES, Run, Series
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the playbook section counts time from the incident start
 
 
 @dataclass
@@ -41,15 +42,6 @@ class Result:
     def all_runs(self) -> list[tuple[Run, Analysis]]:
         return [(self.run, self.analysis)] + self.replications
 
-    @property
-    def expectations_met(self) -> bool:
-        return all(e.met for _, a in self.all_runs for e in a.expectations)
-
-    @property
-    def exit_code(self) -> int:
-        failed = not self.slo_met or not self.expectations_met or self.extra.get("gate_failed", False)
-        return 1 if failed else 0
-
     def to_dict(self) -> dict[str, Any]:
         run, an = self.run, self.analysis
         doc: dict[str, Any] = {
@@ -67,12 +59,12 @@ class Result:
             "entrypoints": {name: figures_dict(f) for name, f in an.entrypoints.items()},
             "slos": [objective_dict(r) for r in an.objectives if not r.implied],
             "alerts": [{"name": f.name, "scope": str(f.scope), "fired_at_s": f.fired_at_s,
-                        "resolved_at_s": f.resolved_at_s, "value": _num(f.value)} for f in an.firings],
+                        "resolved_at_s": f.resolved_at_s, "value": _num(f.value), "metric": f.metric}
+                       for f in an.firings],
             "detections": [vars(d) for d in an.detections],
             "alert_expectations": [{"alert": e.alert, "within_s": e.within_s, "fired_at_s": e.fired_at_s,
                                     "met": e.met} for e in an.expectations],
-            "faults": [{"label": w.label, "kind": w.kind, "target": w.target, "start_s": w.start_s,
-                        "end_s": w.end_s, "params": w.params} for w in run.faults],
+            "faults": faults_list(run),
             "markers": [{"t_s": m.t_s, "kind": m.kind, "subject": m.subject, "detail": m.detail}
                         for m in run.markers],
             "graph": graph_dict(run),
@@ -83,6 +75,20 @@ class Result:
         doc["series"] = series_dict(run)
         doc["audit"] = self.audit
         return doc
+
+
+def faults_list(run: Run) -> list[dict[str, Any]]:
+    """Faults as applied: ``end_s`` is when each really ended (a playbook's restart or remove_fault may end
+    it early), ``scheduled_end_s`` when the experiment would have ended it (the run's end, for a fault that
+    lasts to it). A fault still in effect when the run ended has ``end_s`` null in the simulator."""
+    planned = {f.label: f for f in run.experiment.fault_list}
+    out = []
+    for w in run.faults:
+        fault = planned.get(w.label)
+        scheduled = None if fault is None else fault.end(run.experiment.duration)
+        out.append({"label": w.label, "kind": w.kind, "target": w.target, "start_s": w.start_s, "end_s": w.end_s,
+                    "scheduled_end_s": scheduled, "params": w.params})
+    return out
 
 
 def graph_dict(run: Run) -> dict[str, Any]:
@@ -99,7 +105,7 @@ def _num(x: float | None, digits: int = 6) -> float | None:
 
 def figures_dict(f: ScopeFigures) -> dict[str, Any]:
     return {
-        "requests": f.requests, "errors": f.errors, "error_ratio": _num(f.error_ratio),
+        "requests": f.requests, "answered": f.answered, "errors": f.errors, "error_ratio": _num(f.error_ratio),
         "errors_by_cause": f.errors_by_cause, "p50_ms": _num(f.p50_ms, 3), "p95_ms": _num(f.p95_ms, 3),
         "p99_ms": _num(f.p99_ms, 3), "mean_ms": _num(f.mean_ms, 3), "throughput_rps": _num(f.throughput_rps, 3),
         "first_breach_s": f.first_breach_s, "attempts_per_entry_request": _num(f.attempts_per_entry_request),
@@ -144,6 +150,7 @@ def replications_dict(runs: list[tuple[Run, Analysis]]) -> dict[str, Any]:
         "count": len(runs),
         "seeds": [r.seed for r, _ in runs],
         "slo_met": [a.slo_met for _, a in runs],
+        "expectations_met": [all(e.met for e in a.expectations) for _, a in runs],
         "entry_failed_ratio": _stat([a.blast.entry_failed_ratio for _, a in runs]),
         "time_to_detect_s": _stat([a.time_to_detect_s for _, a in runs]),
         "services": {n: {"error_ratio": _stat([a.services[n].error_ratio for _, a in runs]),
@@ -183,19 +190,32 @@ def series_csv(run: Run) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary name and rename, so a reader of ``path`` never sees half of it."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def to_json(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=1, allow_nan=False) + "\n"
 
 
+RESULT_FILES = {"result": "result.json", "series": "series.csv"}
+
+
+def result_paths(out_dir: Path) -> dict[str, str]:
+    """Where :func:`write` puts each file in ``out_dir``, by kind, as the summary prints them."""
+    return {kind: str(out_dir / name) for kind, name in RESULT_FILES.items()}
+
+
 def write(result: Result, out_dir: Path, doc: dict[str, Any] | None = None) -> dict[str, Path]:
     """Write result.json and series.csv into ``out_dir``; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"result": out_dir / "result.json", "series": out_dir / "series.csv"}
+    paths = {kind: out_dir / name for kind, name in RESULT_FILES.items()}
     write_atomic(paths["series"], series_csv(result.run))
     write_atomic(paths["result"], to_json(result.to_dict() if doc is None else doc))
     return paths

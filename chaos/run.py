@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaos.incident_states import IncidentOutcome, StepStatus
 from chaos.model.alerts import ThresholdRule
 from chaos.model.experiment import Experiment
 from chaos.model.scope import Scope
@@ -153,7 +154,10 @@ class Marker:
 
 @dataclass
 class StepRecord:
-    """When a playbook step ran and how it ended; None: it never got that far."""
+    """When a playbook step ran and how it ended; None: it never got that far.
+
+    Times are the run's clock, as the engine saw them; ``chaos.analysis.incident`` puts them
+    on the incident's clock for result.json."""
 
     name: str
     role: str
@@ -163,7 +167,7 @@ class StepRecord:
     acted_s: float | None = None        # the action took effect (end of its duration)
     end_s: float | None = None          # over: verified, or failed, or acted when there is no verify
     verified_at_s: float | None = None
-    status: str = "not_reached"         # done | failed | escalated | aborted | not_reached | running
+    status: StepStatus = StepStatus.NOT_REACHED
     note: str = ""
 
 
@@ -179,6 +183,14 @@ class IncidentRecord:
     acknowledged_s: float | None = None
     finished_s: float | None = None     # the response ended (last step over, stopped or aborted)
     aborted: bool = False
+
+    @property
+    def outcome(self) -> IncidentOutcome:
+        if self.triggered_s is None:
+            return IncidentOutcome.NOT_TRIGGERED
+        if self.aborted:
+            return IncidentOutcome.ABORTED
+        return IncidentOutcome.COMPLETED if self.finished_s is not None else IncidentOutcome.UNFINISHED
 
 
 @dataclass

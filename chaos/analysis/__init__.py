@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from chaos.analysis.alerts import Detection, Firing, evaluate
 from chaos.analysis.blast_radius import BlastRadius, blast_radius
-from chaos.analysis.slos import ObjectiveResult, judge
+from chaos.analysis.slos import ObjectiveResult, judge, measured_latency_s
 from chaos.model.scope import Scope, ScopeKind
 from chaos.model.slos import Objective, ObjectiveKind
 from chaos.run import Cause, Run, Totals
@@ -21,10 +21,18 @@ DEFAULT_SERVICE_ERROR_RATIO = 0.05
 
 @dataclass
 class ScopeFigures:
-    """Whole-run figures of a service or entrypoint, as the summary and result.json show them."""
+    """Whole-run figures of a service or entrypoint over the measured window, as every report shows them.
+
+    Each count has one meaning wherever it is printed: ``requests`` were *sent* in the window
+    (attempts, for a service), ``answered`` had their outcome (ok or failed) in the window,
+    ``errors`` are the failed ones among those, and ``error_ratio`` is errors / answered.
+    Latency percentiles are over successful requests, from the window's latency histogram
+    (``chaos.analysis.slos.measured_latency_s``): the same figure an SLO objective on the scope observes.
+    """
 
     name: str
     requests: int
+    answered: int
     errors: int
     error_ratio: float
     errors_by_cause: dict[str, int]
@@ -98,11 +106,16 @@ def expectations(run: Run, firings: list[Firing]) -> list[Expectation]:
     return out
 
 
-def figures(name: str, totals: Totals, measured_s: float) -> ScopeFigures:
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000.0
+
+
+def figures(run: Run, scope: Scope, totals: Totals, measured_s: float) -> ScopeFigures:
+    p50, p95, p99 = (_ms(measured_latency_s(run, scope, q)) for q in (50.0, 95.0, 99.0))
     return ScopeFigures(
-        name=name, requests=totals.requests, errors=totals.failed, error_ratio=totals.error_ratio,
-        errors_by_cause={c.value: totals.errors[c] for c in Cause if totals.errors[c]},
-        p50_ms=totals.p50_ms, p95_ms=totals.p95_ms, p99_ms=totals.p99_ms, mean_ms=totals.mean_ms,
+        name=scope.name, requests=totals.requests, answered=totals.answered, errors=totals.failed,
+        error_ratio=totals.error_ratio, errors_by_cause={c.value: totals.errors[c] for c in Cause if totals.errors[c]},
+        p50_ms=p50, p95_ms=p95, p99_ms=p99, mean_ms=totals.mean_ms,
         throughput_rps=totals.ok / measured_s if measured_s > 0 else 0.0,
         retries=totals.retries, wasted=totals.wasted, degraded=totals.degraded)
 
@@ -114,13 +127,14 @@ def analyze(run: Run) -> Analysis:
     dets = detections(run, firings)
     blast = blast_radius(run, stated + implied)
     measured = run.duration_s - run.warmup_s
-    entry_requests = sum(t.requests for s, t in run.totals.items() if s.kind is ScopeKind.ENTRYPOINT)
+    # Amplification is sent over sent: attempts sent to a service per request sent to an entrypoint.
+    entry_sent = sum(t.requests for s, t in run.totals.items() if s.kind is ScopeKind.ENTRYPOINT)
     breach = {b.service: b for b in blast.cascade}
     services, entrypoints = {}, {}
     for scope, totals in run.totals.items():
-        fig = figures(scope.name, totals, measured)
+        fig = figures(run, scope, totals, measured)
         if scope.kind is ScopeKind.SERVICE:
-            fig.attempts_per_entry_request = totals.requests / entry_requests if entry_requests else None
+            fig.attempts_per_entry_request = totals.requests / entry_sent if entry_sent else None
             if scope.name in breach:
                 fig.first_breach_s = breach[scope.name].first_breach_s
                 fig.hops = breach[scope.name].hops

@@ -26,7 +26,8 @@ class Firing:
     scope: Scope
     fired_at_s: float
     resolved_at_s: float | None = None
-    value: float | None = None  # the metric when it fired
+    value: float | None = None  # the metric when it fired, in the unit of ``metric``
+    metric: str = ""            # the rule's metric (AlertMetric's value), or "burn_rate": the worst long burn
 
 
 @dataclass
@@ -84,6 +85,10 @@ def condition(rule: AnyAlertRule, series: Series, bounds: tuple[float, ...], end
     return (above if rule.op is Comparison.ABOVE else value < rule.threshold), value
 
 
+def rule_metric(rule: AnyAlertRule) -> str:
+    return "burn_rate" if isinstance(rule, BurnRateRule) else rule.metric.value
+
+
 class AlertEvaluator:
     """Evaluates a set of rules as seconds of data complete; keeps every firing."""
 
@@ -119,7 +124,7 @@ class AlertEvaluator:
         if st.pending_since is None:
             st.pending_since = t
         if t - st.pending_since + 1e-9 >= st.rule.for_:
-            st.open = Firing(st.rule.name, st.rule.scope, t, None, value)
+            st.open = Firing(st.rule.name, st.rule.scope, t, None, value, rule_metric(st.rule))
             self.firings.append(st.open)
             return st.open
         return None

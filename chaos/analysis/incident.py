@@ -1,75 +1,127 @@
 """An incident response judged: phase times, step deadlines, error budget burned, and findings.
 
-Phases, all measured from the incident start (the first fault; for a fixed-time drill
-with no fault, the trigger):
+One clock for the whole incident. Every time in the ``playbook`` section of result.json
+(phases, steps, deadlines, the trigger, roles) is in seconds since the **incident start**:
+the start of the run's first fault, or, in a run with no fault, the moment the response
+was triggered. ``clock`` says which, where that is on the run's clock (``start_run_s``)
+and where the run ends on the incident's (``run_end_s``). Deadlines are judged on it.
 
-- detect: the trigger alert fired;
+Phases, never earlier than the incident start:
+
+- detect: the trigger fired. A trigger that fired *before* the incident start (an alert
+  already firing when the fault began, or a drill's fixed time before it) counts as 0 s,
+  and the analysis says so (``trigger_before_start``, a finding): the response was under
+  way before anything was wrong, which is a noisy alert, not a fast detection;
 - acknowledge: the first paged role responded;
 - mitigate: the verify of the step marked ``mitigates`` held (without such a mark: the
   first remedy step that ended done);
 - recover: every stated SLO was within target over the trailing ``recovery_window``,
   counted from the mitigation (or from detection when nothing mitigated).
+
+A response whose trigger never fired is ``not_triggered``: its steps are not reached, and no
+step or phase deadline is judged (``not_judged: not_triggered``): nothing was ever due.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
 
 from chaos.analysis.blast_radius import call_graph, faulted_services
 from chaos.analysis.slos import bad_and_total
+from chaos.incident_states import ClockBase, IncidentOutcome, NotJudged, StepStatus
 from chaos.model.playbook import REMEDIES, Page, Phase, Playbook, describe
 from chaos.model.slos import Objective
 from chaos.run import IncidentRecord, Run, StepRecord
 
 PHASES = tuple(p.value for p in Phase)
+EPS = 1e-9
 
 
-@dataclass
+@dataclass(frozen=True)
+class IncidentClock:
+    """Second 0 of the incident on the run's clock, and where the run ends on the incident's."""
+
+    base: ClockBase
+    start_run_s: float
+    run_end_s: float
+
+    def since(self, t: float | None) -> float | None:
+        """A run time on the incident's clock."""
+        return None if t is None else t - self.start_run_s
+
+    def run_time(self, t: float | None) -> float | None:
+        return None if t is None else t + self.start_run_s
+
+
+@dataclass(frozen=True)
+class StepVerdict:
+    """A step's deadline on the incident's clock and its verdict; ``not_judged`` says why ``met`` is None."""
+
+    deadline_s: float | None
+    met: bool | None
+    not_judged: NotJudged | None = None
+
+
+@dataclass(frozen=True)
+class PhaseDeadline:
+    name: str
+    phase: Phase
+    deadline_s: float
+    actual_s: float | None
+    met: bool | None
+    required: float | None
+    not_judged: NotJudged | None = None
+
+
+@dataclass(frozen=True)
 class IncidentAnalysis:
-    start_s: float | None
-    times: dict[str, float | None]            # phase -> absolute time it was reached
-    step_deadlines: list[float | None]
-    deadlines: list[dict[str, Any]]
+    outcome: IncidentOutcome
+    clock: IncidentClock | None             # None: no fault, and the response never triggered
+    phases: dict[Phase, float | None]      # seconds since the incident start (never negative)
+    trigger_before_start: bool
+    steps: tuple[StepVerdict, ...]
+    deadlines: tuple[PhaseDeadline, ...]
     budget: list[dict[str, Any]]
-    findings: list[dict[str, Any]] = field(default_factory=list)
-
-    def elapsed(self, phase: str) -> float | None:
-        t = self.times.get(phase)
-        return None if t is None or self.start_s is None else t - self.start_s
+    findings: list[dict[str, Any]]
 
 
-def incident_start(run: Run, record: IncidentRecord) -> float | None:
+def incident_clock(run: Run, record: IncidentRecord) -> IncidentClock | None:
     if run.faults:
-        return min(f.start_s for f in run.faults)
-    return record.triggered_s
+        start, base = min(f.start_s for f in run.faults), ClockBase.FIRST_FAULT
+    elif record.triggered_s is not None:
+        start, base = record.triggered_s, ClockBase.TRIGGER
+    else:
+        return None
+    return IncidentClock(base, start, run.seconds - start)
 
 
 def mitigated_at(playbook: Playbook, record: IncidentRecord) -> float | None:
+    """Run time of the mitigation."""
     flagged = [i for i, s in enumerate(playbook.steps) if s.mitigates]
     candidates = flagged or [i for i, s in enumerate(playbook.steps) if isinstance(s.act, REMEDIES)]
     times = [record.steps[i].end_s for i in candidates
-             if record.steps[i].status == "done" and record.steps[i].end_s is not None]
+             if record.steps[i].status is StepStatus.DONE and record.steps[i].end_s is not None]
     return min(times) if times else None  # type: ignore[type-var]
 
 
 def within_target(run: Run, objectives: tuple[Objective, ...], lo: int, hi: int) -> bool:
     for obj in objectives:
         bad, total = bad_and_total(obj, run.series[obj.scope], run.bounds, lo, hi)
-        if total and bad > obj.target * total + 1e-9:
+        if total and bad > obj.target * total + EPS:
             return False
     return True
 
 
 def recovered_at(run: Run, objectives: tuple[Objective, ...], since: float | None, window: float) -> float | None:
-    """First whole second t >= since + window at which every objective held over [t - window, t)."""
+    """First whole second t >= since + window at which every objective held over [t - window, t) (run time)."""
     if since is None:
         return None
-    width = max(1, math.ceil(window - 1e-9))
-    t = math.ceil(since - 1e-9) + width
+    width = max(1, math.ceil(window - EPS))
+    t = math.ceil(since - EPS) + width
     while t <= run.seconds:
         if within_target(run, objectives, t - width, t):
             return float(t)
@@ -79,7 +131,7 @@ def recovered_at(run: Run, objectives: tuple[Objective, ...], since: float | Non
 
 def budget_burned(run: Run, objectives: tuple[Objective, ...], start: float | None,
                   end: float | None) -> list[dict[str, Any]]:
-    """Share of the run's error budget each objective spent during the incident."""
+    """Share of the run's error budget each objective spent during the incident (``start``, ``end``: run time)."""
     if start is None:
         return []
     lo, hi = int(start), int(math.ceil(end)) if end is not None else run.seconds
@@ -94,22 +146,76 @@ def budget_burned(run: Run, objectives: tuple[Objective, ...], start: float | No
     return out
 
 
-def step_deadlines(playbook: Playbook, record: IncidentRecord, start: float | None) -> list[float | None]:
-    out: list[float | None] = []
-    for step in playbook.steps:
+def phase_times(playbook: Playbook, run: Run, record: IncidentRecord,
+                clock: IncidentClock | None) -> dict[Phase, float | None]:
+    """Seconds from the incident start to each phase; a phase reached before the start counts as 0 s."""
+    if clock is None or record.triggered_s is None:
+        return {p: None for p in Phase}
+    start = clock.start_run_s
+    mitigated = mitigated_at(playbook, record)
+    since = max(start, mitigated if mitigated is not None else record.triggered_s)
+    recovered = recovered_at(run, run.experiment.objectives, since, playbook.recovery_window)
+    run_times = {Phase.DETECT: record.triggered_s, Phase.ACKNOWLEDGE: record.acknowledged_s,
+                 Phase.MITIGATE: mitigated, Phase.RECOVER: recovered}
+    return {p: None if t is None else max(0.0, t - start) for p, t in run_times.items()}
+
+
+def step_verdicts(playbook: Playbook, record: IncidentRecord, clock: IncidentClock | None) -> tuple[StepVerdict, ...]:
+    """Each step's deadline on the incident's clock, judged on the same clock."""
+    out: list[StepVerdict] = []
+    outcome = record.outcome
+    for step, rec in zip(playbook.steps, record.steps, strict=True):
         d = step.deadline
-        if d is None or start is None:
-            out.append(None)
-        elif d.after is None:
-            out.append(start + d.within)
+        if d is None:
+            out.append(StepVerdict(None, None))
+            continue
+        if outcome is IncidentOutcome.NOT_TRIGGERED or clock is None:
+            deadline = d.within if d.after is None else None
+            out.append(StepVerdict(deadline, None, NotJudged.NOT_TRIGGERED))
+            continue
+        if d.after is None:
+            deadline = d.within
         else:
-            ref = record.steps[playbook.step_index(d.after)].end_s
-            out.append(None if ref is None else ref + d.within)
-    return out
+            ref = clock.since(record.steps[playbook.step_index(d.after)].end_s)
+            if ref is None:
+                out.append(StepVerdict(None, None))  # the step it counts from never ended: no deadline
+                continue
+            deadline = ref + d.within
+        out.append(judge_step(rec, deadline, clock, outcome))
+    return tuple(out)
 
 
-def findings(playbook: Playbook, run: Run, record: IncidentRecord,
-             breached: list[str] | None = None) -> list[dict[str, Any]]:
+def judge_step(rec: StepRecord, deadline: float, clock: IncidentClock, outcome: IncidentOutcome) -> StepVerdict:
+    end = clock.since(rec.end_s)
+    if end is not None:
+        # Over: on time only if it ended done; failed, escalated or aborted steps missed it.
+        return StepVerdict(deadline, rec.status is StepStatus.DONE and end <= deadline + EPS)
+    if deadline > clock.run_end_s + EPS:
+        return StepVerdict(deadline, None, NotJudged.RUN_ENDED)   # still going when the run ended, before it
+    if rec.status is StepStatus.NOT_REACHED and outcome is IncidentOutcome.COMPLETED:
+        return StepVerdict(deadline, None, NotJudged.NOT_NEEDED)  # the response ended without needing it
+    return StepVerdict(deadline, False)
+
+
+def phase_deadlines(playbook: Playbook, phases: dict[Phase, float | None], clock: IncidentClock | None,
+                    outcome: IncidentOutcome) -> tuple[PhaseDeadline, ...]:
+    out = []
+    for obj in playbook.objectives:
+        actual = phases[obj.phase]
+        if outcome is IncidentOutcome.NOT_TRIGGERED or clock is None:
+            out.append(PhaseDeadline(obj.name, obj.phase, obj.within, None, None, obj.probability,
+                                     NotJudged.NOT_TRIGGERED))
+            continue
+        met: bool | None = actual is not None and actual <= obj.within + EPS
+        why = None
+        if actual is None and obj.within > clock.run_end_s + EPS:
+            met, why = None, NotJudged.RUN_ENDED  # the run ended before the deadline: it cannot be judged
+        out.append(PhaseDeadline(obj.name, obj.phase, obj.within, actual, met, obj.probability, why))
+    return tuple(out)
+
+
+def findings(playbook: Playbook, run: Run, record: IncidentRecord, clock: IncidentClock | None,
+             verdicts: tuple[StepVerdict, ...], breached: list[str] | None = None) -> list[dict[str, Any]]:
     """What a reviewer of this playbook would want pointed out."""
     out: list[dict[str, Any]] = []
     for step in playbook.steps:
@@ -127,12 +233,43 @@ def findings(playbook: Playbook, run: Run, record: IncidentRecord,
                 out.append({"kind": "no_effect", "step": step.name,
                             "message": f"'{step.name}' acts on {name}, which neither calls nor is called by any "
                                        f"faulted or breached service ({', '.join(hurt)}): it cannot help"})
-    out.extend(impossible_deadlines(playbook, run))
+    # A deadline this run met was not impossible (a trigger before the fault gives the response a head start).
+    met = {step.name for step, v in zip(playbook.steps, verdicts, strict=True) if v.met}
+    out.extend(f for f in impossible_deadlines(playbook, run) if f["step"] not in met)
+    if record.outcome is IncidentOutcome.NOT_TRIGGERED:
+        out.append({"kind": "not_triggered", "step": None, "message": f"{trigger_words(playbook)} never fired in "
+                    f"the run, so no step ran and no deadline was judged"})
+        return out
+    early = trigger_lead(record, clock)
+    if early is not None:
+        out.append({"kind": "trigger_before_fault", "step": None,
+                    "message": f"the response was triggered by {trigger_name(record)} at {record.triggered_s:g} s, "
+                               f"{early:g} s before the first fault: it was under way before anything was wrong "
+                               f"(a noisy alert?), and detection counts as 0 s"})
     for step, rec in zip(playbook.steps, record.steps, strict=True):
-        if rec.status == "not_reached":
+        if rec.status is StepStatus.NOT_REACHED:
             out.append({"kind": "never_reached", "step": step.name,
                         "message": f"'{step.name}' was never reached"})
     return out
+
+
+def trigger_words(playbook: Playbook) -> str:
+    alerts = playbook.trigger.alerts
+    if alerts:
+        names = ", ".join(f"'{a}'" for a in alerts)
+        return f"the trigger (alert {names})" if len(alerts) == 1 else f"the trigger (any of alerts {names})"
+    return f"the trigger (at {playbook.trigger.at:g} s)"
+
+
+def trigger_name(record: IncidentRecord) -> str:
+    return "its fixed time" if record.trigger == "at" else f"alert '{record.trigger}'"
+
+
+def trigger_lead(record: IncidentRecord, clock: IncidentClock | None) -> float | None:
+    """How long before the incident start the trigger fired (None: not before it)."""
+    if clock is None or record.triggered_s is None or record.triggered_s >= clock.start_run_s - EPS:
+        return None
+    return clock.start_run_s - record.triggered_s
 
 
 def impossible_deadlines(playbook: Playbook, run: Run) -> list[dict[str, Any]]:
@@ -158,7 +295,7 @@ def impossible_deadlines(playbook: Playbook, run: Run) -> list[dict[str, Any]]:
         if step.verify is not None:
             elapsed += step.verify.for_
         d = step.deadline
-        if d is not None and d.after is None and elapsed > d.within + 1e-9:
+        if d is not None and d.after is None and elapsed > d.within + EPS:
             out.append({"kind": "impossible_deadline", "step": step.name,
                         "message": f"'{step.name}' must be over {d.within:g}s after the incident starts, but "
                                    f"the fastest possible response takes {elapsed:g}s to get there"})
@@ -172,59 +309,52 @@ def blank_record(playbook: Playbook) -> IncidentRecord:
 
 def analyze_incident(playbook: Playbook, run: Run, breached: list[str] | None = None) -> IncidentAnalysis:
     record = run.incident or blank_record(playbook)
-    start = incident_start(run, record)
-    objectives = run.experiment.objectives
-    mitigated = mitigated_at(playbook, record)
-    since = mitigated if mitigated is not None else record.triggered_s
-    recovered = recovered_at(run, objectives, since, playbook.recovery_window)
-    times = {"detect": record.triggered_s, "acknowledge": record.acknowledged_s, "mitigate": mitigated,
-             "recover": recovered}
-    deadlines = []
-    for obj in playbook.objectives:
-        t = times[obj.phase.value]
-        actual = None if t is None or start is None else t - start
-        met: bool | None = actual is not None and actual <= obj.within + 1e-9
-        if actual is None and start is not None and start + obj.within > run.seconds:
-            met = None  # the run ended before the deadline: it cannot be judged
-        deadlines.append({"name": obj.name, "phase": obj.phase.value, "deadline_s": obj.within,
-                          "actual_s": actual, "met": met, "required": obj.probability})
-    end = recovered if recovered is not None else None
-    return IncidentAnalysis(start, times, step_deadlines(playbook, record, start), deadlines,
-                            budget_burned(run, objectives, start, end), findings(playbook, run, record, breached))
+    clock = incident_clock(run, record)
+    phases = phase_times(playbook, run, record, clock)
+    outcome = record.outcome
+    recovered = phases[Phase.RECOVER]
+    budget = [] if clock is None or record.triggered_s is None else budget_burned(
+        run, run.experiment.objectives, clock.start_run_s, clock.run_time(recovered))
+    verdicts = step_verdicts(playbook, record, clock)
+    return IncidentAnalysis(outcome, clock, phases, trigger_lead(record, clock) is not None, verdicts,
+                            phase_deadlines(playbook, phases, clock, outcome), budget,
+                            findings(playbook, run, record, clock, verdicts, breached))
 
 
 def incident_dict(playbook: Playbook, run: Run, an: IncidentAnalysis) -> dict[str, Any]:
-    """The ``playbook`` section of result.json."""
+    """The ``playbook`` section of result.json: every time on the incident's clock (see the module's docstring)."""
     record = run.incident or blank_record(playbook)
+
+    def since(t: float | None) -> float | None:
+        return None if an.clock is None else an.clock.since(t)
+
     steps = []
-    for step, rec, deadline in zip(playbook.steps, record.steps, an.step_deadlines, strict=True):
-        met = None if deadline is None else (rec.end_s is not None and rec.status == "done"
-                                             and rec.end_s <= deadline + 1e-9)
-        if met is False and rec.end_s is None and deadline is not None:
-            if deadline > run.seconds:
-                met = None  # still going when the run ended, before its deadline: undecided
-            elif rec.status == "not_reached" and record.finished_s is not None and not record.aborted:
-                met = None  # the response ended without needing the step (an escalation target)
+    for step, rec, verdict in zip(playbook.steps, record.steps, an.steps, strict=True):
         steps.append({"name": rec.name, "role": rec.role, "action": rec.action, "target": rec.target,
-                      "start_s": rec.start_s, "acted_s": rec.acted_s, "end_s": rec.end_s,
-                      "deadline_s": deadline, "met": met, "status": rec.status,
+                      "start_s": since(rec.start_s), "acted_s": since(rec.acted_s), "end_s": since(rec.end_s),
+                      "deadline_s": verdict.deadline_s, "met": verdict.met,
+                      "not_judged": None if verdict.not_judged is None else verdict.not_judged.value,
+                      "status": rec.status.value,
                       "verify": None if step.verify is None else step.verify.describe(),
-                      "verified_at_s": rec.verified_at_s, "note": rec.note})
-    incident: dict[str, Any] = {"start_s": an.start_s, "triggered_s": record.triggered_s,
-                                "trigger": record.trigger, "aborted": record.aborted}
-    names = {"detect": "detected_s", "acknowledge": "acknowledged_s", "mitigate": "mitigated_s",
-             "recover": "recovered_s"}
-    for phase in PHASES:
-        incident[names[phase]] = an.times[phase]
-        incident[f"time_to_{phase}_s"] = an.elapsed(phase)
+                      "verified_at_s": since(rec.verified_at_s), "note": rec.note})
+    incident: dict[str, Any] = {"outcome": an.outcome.value, "trigger": record.trigger,
+                                "triggered_s": since(record.triggered_s),
+                                "trigger_before_start": an.trigger_before_start,
+                                "finished_s": since(record.finished_s)}
+    for phase in Phase:
+        incident[f"time_to_{phase.value}_s"] = an.phases[phase]
     incident["error_budget_burned"] = an.budget
+    clock = None if an.clock is None else {"base": an.clock.base.value, "start_run_s": an.clock.start_run_s,
+                                           "run_end_s": an.clock.run_end_s}
+    deadlines = [{"name": d.name, "phase": d.phase.value, "deadline_s": d.deadline_s, "actual_s": d.actual_s,
+                  "met": d.met, "not_judged": None if d.not_judged is None else d.not_judged.value,
+                  "required": d.required} for d in an.deadlines]
     return {"name": playbook.name, "trigger": {"alerts": list(playbook.trigger.alerts), "at_s": playbook.trigger.at},
-            "incident": incident, "steps": steps, "deadlines": an.deadlines, "findings": an.findings,
-            "roles": {name: t for name, t in record.engaged.items()}}
+            "clock": clock, "incident": incident, "steps": steps, "deadlines": deadlines, "findings": an.findings,
+            "roles": {name: since(t) for name, t in record.engaged.items()}}
 
 
 def deadlines_met(section: dict[str, Any]) -> bool:
-    """No phase or step deadline of one incident missed (undecided ones do not count as missed)."""
+    """No phase or step deadline of one incident missed (unjudged ones, e.g. not triggered, do not count)."""
     return all(d["met"] is not False for d in section["deadlines"]) and all(
         s["met"] is not False for s in section["steps"])
-

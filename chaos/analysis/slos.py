@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chaos.analysis import windows
+from chaos.model.scope import Scope
 from chaos.model.slos import Objective, ObjectiveKind
-from chaos.run import Run, Series, count_above, merge_hists, percentile_from_hist
+from chaos.run import Run, Series, count_above, merge_hists
 
 
 @dataclass
@@ -37,6 +38,16 @@ def bad_and_total(obj: Objective, series: Series, bounds: tuple[float, ...], lo:
     return count_above(hist, bounds, obj.threshold or 0.0), windows.total(series.ok, lo, hi)
 
 
+def measured_latency_s(run: Run, scope: Scope, percentile: float) -> float | None:
+    """A latency percentile (0-100) of a scope's successful requests over the measured window, in seconds.
+
+    The one definition of a whole-run latency percentile: interpolated in the merged latency
+    histogram of the measured seconds (whose bounds include every SLO and alert threshold), so
+    the p99 in a service's row and the p99 its SLO objective observed are the same number."""
+    series = run.series[scope]
+    return windows.latency_quantile(series, run.bounds, run.first_measured, len(series), percentile / 100.0)
+
+
 def judge(obj: Objective, run: Run, implied: bool = False) -> ObjectiveResult:
     series = run.series[obj.scope]
     start, end = run.first_measured, len(series)
@@ -45,8 +56,7 @@ def judge(obj: Objective, run: Run, implied: bool = False) -> ObjectiveResult:
     if obj.kind is ObjectiveKind.ERROR_RATIO:
         observed = bad / total if total else None
     else:
-        hist = merge_hists(series.hist[start:end])
-        observed = percentile_from_hist(hist, run.bounds, (obj.percentile or 99.0) / 100.0)
+        observed = measured_latency_s(run, obj.scope, obj.percentile or 99.0)
     breaches = []
     for t in range(start, end):
         lo, hi = windows.span(t + 1, obj.window)

@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from chaos.model.arguments import PORT, READY_TIMEOUT, SEED, add_option
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 REMOTE_HELP = "allow a Docker host that is not this machine (DOCKER_HOST); faults would hit its containers"
 
 
@@ -35,7 +38,8 @@ def _stack(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--dir", type=Path, help="where the stack's files go (default: .chaoslab/stacks/<topology>)")
     up.add_argument("--name", help="Compose project name (default: chaoslab-<topology>)")
     up.add_argument("--toxiproxy-image", help="use this Toxiproxy image (e.g. the official one) instead of chaoslab's")
-    up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for every container to be healthy")
+    add_option(up, "--timeout", quantity=READY_TIMEOUT, default=120.0,
+               help="how long to wait for every container to be healthy (default 120s, at most 1h)")
     up.add_argument("--allow-remote", action="store_true", help=REMOTE_HELP)
     up.set_defaults(func=cmd_stack_up)
     down = verbs.add_parser("down", help="stop and remove the stack's containers (its files stay)")
@@ -60,9 +64,10 @@ def _load_topology_or_experiment(path: Path) -> tuple[Any, tuple[float, ...] | N
 
 def cmd_stack_up(args: argparse.Namespace) -> int:
     from chaos.live.stack.emulator_stack import DEFAULT_STACKS_DIR, up
+    from chaos.outdir import default_dir
 
     topology, bounds = _load_topology_or_experiment(args.topology)
-    directory = args.dir or DEFAULT_STACKS_DIR / topology.name
+    directory = args.dir or default_dir(topology.name, root=DEFAULT_STACKS_DIR)
     result = up(topology, directory, project=args.name, toxiproxy_image=args.toxiproxy_image, bounds=bounds,
                 source=str(args.topology), ready_timeout=args.timeout, allow_remote=args.allow_remote)
     state = result.state
@@ -139,10 +144,11 @@ def _toxiproxy(sub: argparse._SubParsersAction) -> None:
     verbs.required = True
     serve = verbs.add_parser("serve", help="run the server until SIGTERM or Ctrl-C (flags as toxiproxy-server's)")
     serve.add_argument("--host", "-host", default="127.0.0.1", help="API listen host (default: 127.0.0.1)")
-    serve.add_argument("--port", "-port", type=int, default=8474, help="API port (default: 8474)")
+    add_option(serve, "--port", "-port", quantity=PORT, default=8474, help="API port (default: 8474; 0: any free port)")
     serve.add_argument("--config", "-config", help="JSON file of proxies to create before the API answers")
-    serve.add_argument("--seed", "-seed", type=int, help="seed for toxicity and jitter (default: random)")
-    serve.add_argument("--log-level", help="debug, info, warning or error (default: $LOG_LEVEL or info)")
+    add_option(serve, "--seed", "-seed", quantity=SEED, help="seed for toxicity and jitter (default: random)")
+    serve.add_argument("--log-level", type=str.lower, choices=LOG_LEVELS,
+                       help="debug, info, warning or error (default: $LOG_LEVEL or info)")
     serve.set_defaults(func=cmd_toxiproxy_serve)
 
 
@@ -207,9 +213,10 @@ def cmd_faults_check(args: argparse.Namespace) -> int:
 
 def cmd_faults_run(args: argparse.Namespace) -> int:
     from chaos.live.faults.runner import DEFAULT_ABORT, run_fault_schedule
+    from chaos.outdir import Mode, check_out, default_dir
 
     experiment, state = _experiment_and_stack(args)
-    run_dir = args.run_dir or Path("runs") / f"{experiment.name}-live"
+    run_dir = check_out(args.run_dir, default_dir(experiment.name, "-live"), Mode.ADD, "--run-dir").path
     if not args.dry_run:
         print(f"fault journal: {run_dir}/faults.jsonl (after a kill: chaoslab recover {run_dir})")
     result = run_fault_schedule(experiment, state, run_dir, dry_run=args.dry_run, allow_remote=args.allow_remote,
@@ -251,15 +258,16 @@ def _topology(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_topology_from_compose(args: argparse.Namespace) -> int:
-    from chaos.errors import InputError
     from chaos.live.stack.from_compose import from_compose
+    from chaos.outdir import check_out_file
+    from chaos.result import write_atomic
 
+    if args.out is not None:
+        check_out_file(args.out, overwrite=False, hint="choose another --out")
     text = from_compose(args.compose_file, args.name)
     if args.out is None:
         sys.stdout.write(text)
         return 0
-    if args.out.exists():
-        raise InputError(f"{args.out} exists; chaoslab does not overwrite it", hint="choose another --out")
-    args.out.write_text(text, encoding="utf-8")
+    write_atomic(args.out, text)
     print(f"wrote {args.out}: edit the TODO placeholders, then chaoslab validate {args.out}")
     return 0

@@ -23,12 +23,16 @@ import enum
 from dataclasses import dataclass
 from typing import Annotated
 
-from chaos.model.parsing import Model, Seconds, Tagged, fld
+from chaos.model.bounds import MAX_FACTOR
+from chaos.model.parsing import NAME, Model, Seconds, Tagged, fld
+from chaos.model.quantities import count, duration, rate, share
 from chaos.model.scope import Scope, ScopeKind
 
 
 class AlertMetric(enum.Enum):
-    ERROR_RATIO = "error_ratio"        # failed / requests over the window
+    """What an alert rule or a playbook condition measures over its trailing window."""
+
+    ERROR_RATIO = "error_ratio"        # failed / answered over the window
     LATENCY_P50 = "latency_p50"        # seconds, over successful requests in the window
     LATENCY_P90 = "latency_p90"
     LATENCY_P95 = "latency_p95"
@@ -43,6 +47,32 @@ class AlertMetric(enum.Enum):
     def percentile(self) -> float | None:
         return {"latency_p50": 50.0, "latency_p90": 90.0, "latency_p95": 95.0,
                 "latency_p99": 99.0}.get(self.value)
+
+    @property
+    def label(self) -> str:
+        """In words: ``p99 latency``, ``error ratio``, ``queue length``."""
+        if self.percentile is not None:
+            return f"p{self.percentile:g} latency"
+        return _LABELS[self]
+
+    def format(self, value: float | None) -> str:
+        """A value of this metric with its unit: ``100 ms``, ``2%``, ``150 requests/s``, ``3 workers busy``."""
+        if value is None:
+            return "-"
+        if self is AlertMetric.ERROR_RATIO:
+            return share(value)
+        if self.percentile is not None:
+            return duration(value)
+        return _FORMATS[self](value)
+
+
+_LABELS = {AlertMetric.ERROR_RATIO: "error ratio", AlertMetric.REQUEST_RATE: "request rate",
+           AlertMetric.THROUGHPUT: "throughput", AlertMetric.QUEUE: "queue length",
+           AlertMetric.BUSY: "busy workers", AlertMetric.RETRY_RATE: "retry rate"}
+_FORMATS = {AlertMetric.REQUEST_RATE: rate, AlertMetric.THROUGHPUT: lambda x: rate(x, "successes"),
+            AlertMetric.RETRY_RATE: lambda x: rate(x, "retries"),
+            AlertMetric.QUEUE: lambda x: count(x, "requests") + " waiting",
+            AlertMetric.BUSY: lambda x: count(x, "workers") + " busy"}
 
 
 class Comparison(enum.Enum):
@@ -78,7 +108,7 @@ class ThresholdRule(Scoped):
     """Fires when a metric over a trailing window crosses a threshold for a while."""
 
     TAG = "threshold"
-    name: str = fld(doc="the alert's name (playbooks trigger on it)")
+    name: str = fld(doc="the alert's name (playbooks trigger on it)", text=NAME)
     service: str | None = fld(None)
     entrypoint: str | None = fld(None)
     metric: AlertMetric = fld(doc="what is measured")
@@ -86,7 +116,7 @@ class ThresholdRule(Scoped):
     op: Comparison = fld(Comparison.ABOVE, doc="fire when the metric is above or below the threshold")
     window: Seconds = fld(60.0, gt=0, doc="trailing window the metric is computed over")
     for_: Seconds = fld(0.0, key="for", doc="how long the condition must hold before the alert fires")
-    every: Seconds = fld(10.0, gt=0, doc="evaluation interval")
+    every: Seconds = fld(10.0, ge=1, doc="evaluation interval (series are per second: at least 1s)")
     expect_within: Seconds | None = fld(None, doc="the alert should fire within this long of the first fault")
 
 
@@ -96,7 +126,7 @@ class BurnWindow(Model):
 
     long: Seconds = fld(gt=0)
     short: Seconds = fld(gt=0)
-    factor: float = fld(gt=0, doc="burn-rate multiple, e.g. 14.4 (2% of a 30-day budget in an hour)")
+    factor: float = fld(gt=0, le=MAX_FACTOR, doc="burn-rate multiple, e.g. 14.4 (2% of a 30-day budget in an hour)")
 
     def validate(self) -> None:
         if self.short > self.long:
@@ -108,13 +138,13 @@ class BurnRateRule(Scoped):
     """Multi-window, multi-burn-rate alert on the error budget of an objective."""
 
     TAG = "burn_rate"
-    name: str = fld()
+    name: str = fld(text=NAME)
     service: str | None = fld(None)
     entrypoint: str | None = fld(None)
     objective: float = fld(gt=0, lt=1, doc="success objective, e.g. 0.999; the error budget is 1 - objective")
-    windows: tuple[BurnWindow, ...] = fld(doc="fires when any pair burns too fast")
+    windows: tuple[BurnWindow, ...] = fld(max_items=10, doc="fires when any pair burns too fast")
     for_: Seconds = fld(0.0, key="for")
-    every: Seconds = fld(10.0, gt=0)
+    every: Seconds = fld(10.0, ge=1, doc="evaluation interval (series are per second: at least 1s)")
     expect_within: Seconds | None = fld(None, doc="the alert should fire within this long of the first fault")
 
     def validate(self) -> None:
@@ -125,6 +155,16 @@ class BurnRateRule(Scoped):
     @property
     def budget(self) -> float:
         return 1.0 - self.objective
+
+
+def format_value(metric: str | None, value: float | None) -> str:
+    """An alert's value in its metric's unit; a burn-rate rule's value is a multiple of the sustainable rate."""
+    if value is None:
+        return "-"
+    if metric == "burn_rate":
+        return f"{value:,.3g}× the sustainable burn rate"
+    known = {m.value: m for m in AlertMetric}
+    return known[metric].format(value) if metric in known else f"{value:,.4g}"
 
 
 AnyAlertRule = ThresholdRule | BurnRateRule

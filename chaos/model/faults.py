@@ -13,10 +13,13 @@ to the end of the run)::
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, ClassVar
 
-from chaos.model.parsing import Model, Seconds, Tagged, fld
+from chaos.model.bounds import MAX_FACTOR, MAX_REPLICAS, MAX_SPIKE_FACTOR
+from chaos.model.parsing import NAME, Model, Seconds, Tagged, fld
+from chaos.model.quantities import Factor, Ratio, describe_fields, field_values
 
 
 class TargetKind(enum.Enum):
@@ -45,7 +48,7 @@ class Fault(Model):
     target: str = fld(doc="a service, an edge 'caller->callee', or an entrypoint ('*': all)")
     at: Seconds = fld(0.0, doc="when the fault starts")
     duration: Seconds | None = fld(None, gt=0, doc="how long it lasts; none: to the end of the run")
-    name: str | None = fld(None, doc="a name playbooks can refer to (default: kind and target)")
+    name: str | None = fld(None, text=NAME, doc="a name playbooks can refer to (default: kind and target)")
 
     @property
     def kind(self) -> FaultKind:
@@ -58,12 +61,16 @@ class Fault(Model):
     def end(self, run_duration: float) -> float:
         return run_duration if self.duration is None else min(run_duration, self.at + self.duration)
 
+    def params(self) -> dict[str, object]:
+        """The kind's own settings as JSON data (nested models as mappings), as result.json records them."""
+        return field_values(self, WINDOW_KEYS)
+
 
 @dataclass(frozen=True)
 class ColdCache(Model):
     """After a restart the service is slower, recovering exponentially."""
 
-    factor: float = fld(3.0, ge=1, doc="service-time multiplier right after the restart")
+    factor: Factor = fld(3.0, ge=1, le=MAX_FACTOR, doc="service-time multiplier right after the restart")
     decay: Seconds = fld(30.0, gt=0, doc="time constant of the recovery")
 
 
@@ -72,7 +79,7 @@ class Crash(Fault):
     """Replicas go down (in-flight requests fail at once) and come back after ``duration``, or never."""
 
     TAG = "crash"
-    replicas: int | None = fld(None, ge=1, doc="how many replicas crash (default: all)")
+    replicas: int | None = fld(None, ge=1, le=MAX_REPLICAS, doc="how many replicas crash (default: all)")
     cold_start: ColdCache | None = fld(None, doc="restarted replicas start cold")
 
 
@@ -104,7 +111,7 @@ class Errors(Fault):
 
     TAG = "errors"
     TARGETS = frozenset({TargetKind.SERVICE, TargetKind.EDGE})
-    ratio: float = fld(gt=0, le=1, doc="share of requests that fail")
+    ratio: Ratio = fld(gt=0, le=1, doc="share of requests that fail")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,7 +119,7 @@ class Slowdown(Fault):
     """Service time is multiplied by ``factor``, like a CPU throttle."""
 
     TAG = "slowdown"
-    factor: float = fld(gt=0, doc="service-time multiplier (2: twice as slow)")
+    factor: Factor = fld(gt=0, le=MAX_FACTOR, doc="service-time multiplier (2: twice as slow)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,7 +136,7 @@ class PacketLoss(Fault):
 
     TAG = "packet_loss"
     TARGETS = frozenset({TargetKind.SERVICE, TargetKind.EDGE})
-    ratio: float = fld(gt=0, le=1, doc="share of calls lost")
+    ratio: Ratio = fld(gt=0, le=1, doc="share of calls lost")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,7 +145,7 @@ class LoadSpike(Fault):
 
     TAG = "load_spike"
     TARGETS = frozenset({TargetKind.ENTRYPOINT})
-    factor: float = fld(gt=0, doc="arrival-rate multiplier")
+    factor: Factor = fld(gt=0, le=MAX_SPIKE_FACTOR, doc="arrival-rate multiplier")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,11 +153,19 @@ class ColdStart(Fault):
     """The service restarts cold: service time is raised and decays back (a deploy, a cache flush)."""
 
     TAG = "cold_start"
-    factor: float = fld(3.0, ge=1, doc="service-time multiplier right at 'at'")
+    factor: Factor = fld(3.0, ge=1, le=MAX_FACTOR, doc="service-time multiplier right at 'at'")
     decay: Seconds = fld(30.0, gt=0, doc="time constant of the recovery")
 
 
 FAULT_CLASSES: tuple[type[Fault], ...] = (Crash, Hang, Latency, Errors, Slowdown, Partition, PacketLoss,
                                           LoadSpike, ColdStart)
+WINDOW_KEYS = frozenset({"target", "at", "duration", "name"})  # what every fault has; the rest are its params
+
+
+def describe_params(kind: str, params: Mapping[str, object]) -> str:
+    """A fault's params (as ``Fault.params`` gives them, or read back from result.json) in words with
+    units: ``delay 250 ms, jitter 50 ms``; ``1 replica, cold start (factor 3×, decay 20 s)``."""
+    cls = next((c for c in FAULT_CLASSES if c.TAG == kind), Fault)
+    return describe_fields(cls, params, WINDOW_KEYS)
 AnyFault = Crash | Hang | Latency | Errors | Slowdown | Partition | PacketLoss | LoadSpike | ColdStart
 FaultSpec = Annotated[AnyFault, Tagged("kind")]

@@ -37,9 +37,24 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated
 
+from chaos.errors import InputError
 from chaos.model.alerts import AlertMetric, Scoped
+from chaos.model.bounds import MAX_FACTOR, MAX_RATE, MAX_REPLICAS
 from chaos.model.distributions import AnyDistribution, Constant, Distribution
-from chaos.model.parsing import Model, Seconds, Tagged, did_you_mean, fld, one_of
+from chaos.model.parsing import (
+    LABEL,
+    NAME,
+    Model,
+    Seconds,
+    Tagged,
+    did_you_mean,
+    fld,
+    join,
+    model_fields,
+    one_of,
+    where_of,
+)
+from chaos.model.quantities import duration
 from chaos.model.scope import split_edge
 from chaos.model.topology import CircuitBreaker, Retries
 
@@ -60,7 +75,7 @@ class Trigger(Model):
 class Role(Model):
     """Someone (or something) that does steps, and how long they take to respond when paged."""
 
-    name: str = fld(doc="taken from the key under 'roles'")
+    name: str = fld(doc="taken from the key under 'roles'", text=NAME)
     respond: Distribution = fld(Constant(0.0), doc="time from being paged to acting")
 
 
@@ -103,8 +118,8 @@ class Restart(Model):
 
     TAG = "restart"
     service: str = fld()
-    replicas: int | None = fld(None, ge=1, doc="how many (default: all)")
-    cold_factor: float = fld(1.0, ge=1, doc="service-time multiplier right after the restart")
+    replicas: int | None = fld(None, ge=1, le=MAX_REPLICAS, doc="how many (default: all)")
+    cold_factor: float = fld(1.0, ge=1, le=MAX_FACTOR, doc="service-time multiplier right after the restart")
     cold_decay: Seconds = fld(30.0, gt=0)
 
 
@@ -114,7 +129,7 @@ class Scale(Model):
 
     TAG = "scale"
     service: str = fld()
-    replicas: int = fld(ge=1)
+    replicas: int = fld(ge=1, le=MAX_REPLICAS)
 
 
 @dataclass(frozen=True)
@@ -128,6 +143,11 @@ class SetCall(Model):
     circuit_breaker: CircuitBreaker | None = fld(None)
     fallback: bool | None = fld(None)
 
+    def validate(self) -> None:
+        if (self.timeout, self.retries, self.circuit_breaker, self.fallback) == (None, None, None, None):
+            raise self.error(None, "a set_call changes nothing: give at least one of 'timeout', 'retries', "
+                                   "'circuit_breaker' or 'fallback'")
+
 
 @dataclass(frozen=True)
 class ShedLoad(Model):
@@ -135,13 +155,14 @@ class ShedLoad(Model):
 
     TAG = "shed_load"
     entrypoint: str = fld()
-    limit: float | None = fld(gt=0, doc="requests per second; null lifts the limit")
+    limit: float | None = fld(gt=0, le=MAX_RATE, doc="requests per second; null lifts the limit")
 
 
 @dataclass(frozen=True)
 class Rollback(Model):
-    """Roll back to the baseline: the topology file without the experiment's overrides, and
-    without this playbook's changes; ``faults`` names faults the bad release caused."""
+    """Roll back to the baseline: the topology file without the experiment's overrides or this playbook's changes.
+
+    ``faults`` names the faults the bad release caused: the rollback removes them too."""
 
     TAG = "rollback"
     faults: tuple[str, ...] = fld((), doc="faults that the rollback removes")
@@ -154,6 +175,11 @@ class Failover(Model):
     TAG = "failover"
     from_: str = fld(key="from")
     to: str = fld()
+
+    def validate(self) -> None:
+        if self.from_ == self.to:
+            raise self.error("to", f"a failover from '{self.from_}' to itself changes nothing",
+                             hint="fail over to another service (a standby, another region)")
 
 
 AnyAction = Page | Wait | RemoveFault | Restart | Scale | SetCall | ShedLoad | Rollback | Failover
@@ -199,8 +225,9 @@ class Condition(Scoped):
             raise self.error(None, "a condition gives exactly one of 'below' or 'above'")
 
     def describe(self) -> str:
+        """``p99 latency of service:db < 100 ms for 20 s``: the value in the metric's unit."""
         op, value = ("<", self.below) if self.below is not None else (">", self.above)
-        return f"{self.scope} {self.metric.value} {op} {value:g} for {self.for_:g}s"
+        return f"{self.metric.label} of {self.scope} {op} {self.metric.format(value)} for {duration(self.for_)}"
 
 
 @dataclass(frozen=True)
@@ -223,12 +250,16 @@ class OnSuccess(enum.Enum):
 
 @dataclass(frozen=True)
 class Escalate(Model):
+    """On failure, jump to the named step (an earlier one runs again) instead of going on to the next."""
+
     escalate: str = fld(doc="the step to jump to")
 
 
 @dataclass(frozen=True)
 class Step(Model):
-    name: str = fld()
+    """One step of the response: a role does one action, then a condition must hold, before a deadline."""
+
+    name: str = fld(text=LABEL, doc="what the step is called (free text)")
     role: str = fld(doc="who does it")
     action: Action = fld(doc="what it does (a closed catalogue)")
     duration: Distribution = fld(Constant(0.0), doc="how long the action itself takes")
@@ -263,7 +294,9 @@ class PhaseObjective(Model):
 
 @dataclass(frozen=True)
 class Playbook(Model):
-    name: str = fld()
+    """An incident playbook: what triggers the response, who responds, its ordered steps and its phase deadlines."""
+
+    name: str = fld(text=NAME)
     trigger: Trigger = fld()
     steps: tuple[Step, ...] = fld()
     roles: tuple[Role, ...] = fld((), keyed="name", doc="roles by name")
@@ -302,6 +335,31 @@ class Playbook(Model):
                 raise step.on_failure.error("escalate", f"unknown step '{target}'{did_you_mean(target, names)}")
             if isinstance(step.on_failure, Escalate) and step.on_failure.escalate == step.name:
                 raise step.on_failure.error("escalate", "a step cannot escalate to itself")
+        self._check_escalation_cycles()
+        self._check_lifted_limits()
+
+    def _check_escalation_cycles(self) -> None:
+        """Escalations must end: A -> B -> A would hand a failing response back and forth until the run ends."""
+        to = {s.name: s.on_failure.escalate for s in self.steps if isinstance(s.on_failure, Escalate)}
+        by_name = {s.name: s for s in self.steps}
+        for step in self.steps:  # in file order, so the cycle is reported from its first step
+            chain = [step.name]
+            while chain[-1] in to and to[chain[-1]] not in chain:
+                chain.append(to[chain[-1]])
+            if chain[-1] in to and to[chain[-1]] == step.name:
+                route = " -> ".join(f"'{n}' ({where_of(by_name[n]).location})" for n in chain)
+                policy = step.on_failure
+                assert isinstance(policy, Escalate)
+                raise policy.error("escalate", f"escalation cycle: {route} -> '{step.name}': a failing step "
+                                               "would hand the response back and forth until the run ends",
+                                   hint="let the last escalation continue or abort instead")
+
+    def _check_lifted_limits(self) -> None:
+        limited = {a.entrypoint for s in self.steps for a in [s.act] if isinstance(a, ShedLoad) and a.limit}
+        for step in self.steps:
+            act = step.act
+            if isinstance(act, ShedLoad) and act.limit is None and act.entrypoint not in limited:
+                raise act.error("limit", f"lifts the limit on '{act.entrypoint}', but no step sets one")
 
 
 def bind(playbook: Playbook, experiment: object) -> None:
@@ -315,12 +373,18 @@ def bind(playbook: Playbook, experiment: object) -> None:
             raise playbook.trigger.error("alerts", f"unknown alert '{name}'{did_you_mean(name, alerts)}",
                                          hint=f"the experiment's alerts: {one_of(alerts)}" if alerts else
                                          "the experiment has no alert rules")
+    if playbook.trigger.at is not None and playbook.trigger.at >= experiment.duration:
+        raise playbook.trigger.error("at", f"the response would start at {playbook.trigger.at:g}s, when the run "
+                                           f"is over ({experiment.duration:g}s)")
     labels = [f.label for f in experiment.fault_list]
     for step in playbook.steps:
         act = step.act
         if isinstance(act, RemoveFault) and act.fault != "*" and act.fault not in labels:
             raise act.error("fault", f"unknown fault '{act.fault}'{did_you_mean(act.fault, labels)}",
-                            hint=f"the experiment's faults: {one_of(labels)}")
+                            hint=f"the experiment's faults: {one_of(labels)}" if labels else
+                            "the experiment has no faults")
+        if isinstance(act, RemoveFault) and act.fault == "*" and not labels:
+            raise act.error("fault", "the experiment has no faults to remove")
         if isinstance(act, Rollback):
             for name in act.faults:
                 if name not in labels:
@@ -328,8 +392,8 @@ def bind(playbook: Playbook, experiment: object) -> None:
         for field_name in ("service", "from_", "to"):
             value = getattr(act, field_name, None)
             if isinstance(value, str) and value not in topo.service_map:
-                key = "from" if field_name == "from_" else field_name
-                raise act.error(key, f"unknown service '{value}'{did_you_mean(value, topo.service_map)}")
+                raise _error(act, field_name, f"unknown service '{value}'{did_you_mean(value, topo.service_map)}")
+        _check_effect(playbook, experiment, act)
         if isinstance(act, ShedLoad) and act.entrypoint not in topo.entrypoint_map:
             raise act.error("entrypoint", f"unknown entrypoint '{act.entrypoint}'"
                                           f"{did_you_mean(act.entrypoint, topo.entrypoint_map)}")
@@ -343,3 +407,43 @@ def bind(playbook: Playbook, experiment: object) -> None:
             name = cond.scope.name
             if name not in known:
                 raise cond.error(cond.scope_field, f"unknown {cond.scope_field} '{name}'{did_you_mean(name, known)}")
+
+
+# Actions whose effect a rollback undoes: the settings of services, edges and entrypoints.
+CHANGES_SETTINGS = (Scale, SetCall, ShedLoad, Failover)
+
+
+def _check_effect(playbook: Playbook, experiment: object, act: AnyAction) -> None:
+    """Refuse an action that names only existing things and still cannot do anything in this experiment."""
+    from chaos.model.experiment import Experiment
+    assert isinstance(experiment, Experiment)
+    topo = experiment.topology
+    scaled = {a.replicas for s in playbook.steps for a in [s.act] if isinstance(a, Scale) and a.service ==
+              getattr(act, "service", None)}
+    if isinstance(act, Restart) and act.replicas is not None:
+        most = max({topo.service(act.service).replicas} | scaled)
+        if act.replicas > most:
+            raise act.error("replicas", f"restarts {act.replicas} replicas, but '{act.service}' has "
+                                        f"{topo.service(act.service).replicas}"
+                                        + (f" and this playbook scales it to at most {most}" if scaled else ""))
+    if isinstance(act, Scale) and act.replicas == topo.service(act.service).replicas and scaled == {act.replicas} \
+            and not any(isinstance(s.act, Rollback) for s in playbook.steps):
+        raise act.error("replicas", f"'{act.service}' runs {act.replicas} replica(s) already and no other step "
+                                    "changes that: this scale does nothing")
+    if isinstance(act, Failover):
+        callers = [s.name for s in topo.services if any(c.to == act.from_ for c in s.calls)]
+        callers += [e.name for e in topo.entrypoints if e.to == act.from_]
+        if not callers:
+            raise _error(act, "from_", f"nothing calls '{act.from_}', so there is nothing to fail over")
+    if isinstance(act, Rollback) and not act.faults and experiment.baseline_topology is None \
+            and not any(isinstance(s.act, CHANGES_SETTINGS) for s in playbook.steps):
+        raise act.error(None, "nothing to roll back: the experiment has no overrides, no step of this playbook "
+                              "changes a setting, and the rollback names no faults",
+                        hint="name the faults the bad release caused: {kind: rollback, faults: [...]}")
+
+
+def _error(obj: Model, attribute: str, message: str) -> InputError:
+    """An error at a field's value, named by its YAML key (``from``, not the attribute ``from_``)."""
+    where = where_of(obj)
+    key = {f.name: f.key for f in model_fields(type(obj))}.get(attribute, attribute)
+    return InputError(message, where.fields.get(attribute, where.location), join(where.path, key))

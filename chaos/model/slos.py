@@ -18,7 +18,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from chaos.model.parsing import Model, Seconds, fld
+from chaos.model.parsing import NAME, Model, Seconds, fld
+from chaos.model.quantities import Ratio, duration, share
 from chaos.model.scope import Scope, ScopeKind
 
 ALL = "*"
@@ -60,10 +61,10 @@ class LatencyObjective(Model):
 class Slo(Model):
     """An objective for one service or entrypoint, or for all of them (``"*"``)."""
 
-    name: str | None = fld(None, doc="a name for reports (default: derived from the scope)")
+    name: str | None = fld(None, text=NAME, doc="a name for reports (default: derived from the scope)")
     service: str | None = fld(None, doc="the service it covers, or '*' for every service without its own")
     entrypoint: str | None = fld(None, doc="the entrypoint it covers, or '*'")
-    error_ratio: float | None = fld(None, ge=0, le=1, doc="largest acceptable share of failed requests")
+    error_ratio: Ratio | None = fld(None, ge=0, le=1, doc="largest acceptable share of failed requests")
     latency: LatencyObjective | None = fld(None, doc="a latency percentile and its threshold")
     window: Seconds = fld(30.0, gt=0, doc="trailing window for judging breach moment by moment")
 
@@ -105,9 +106,10 @@ class Objective:
 
     @property
     def name(self) -> str:
+        """``service:db error ratio <= 2%``, ``entrypoint:web p99 <= 800 ms``: units as everywhere else."""
         if self.kind is ObjectiveKind.ERROR_RATIO:
-            return f"{self.scope} error ratio <= {self.target:g}"
-        return f"{self.scope} p{self.percentile:g} <= {self.threshold * 1000:g}ms"  # type: ignore[operator]
+            return f"{self.scope} error ratio <= {share(self.target)}"
+        return f"{self.scope} p{self.percentile:g} <= {duration(self.threshold)}"
 
 
 def objectives(slos: tuple[Slo, ...], services: list[str], entrypoints: list[str]) -> tuple[Objective, ...]:

@@ -9,17 +9,25 @@ log who has not seen the experiment file: what was required, what happened, by h
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from chaos.incident_states import NotJudged, StepStatus
+from chaos.model.quantities import millis as fmt_ms
+from chaos.model.quantities import percent as fmt_pct
+from chaos.model.quantities import seconds as fmt_s
 from chaos.report.document import (
     AlertExpectation,
     Deadline,
     DrillDeadline,
+    Firing,
     Objective,
+    Playbook,
     Report,
     Step,
+    read,
 )
-from chaos.report.summary import fmt_ms, fmt_pct, fmt_s
 
 
 class CheckKind(enum.Enum):
@@ -92,11 +100,17 @@ def _breach_tail(o: Objective) -> str:
     return f"; first in breach at {fmt_s(o.first_breach_s)}, for {o.breach_seconds} s in all"
 
 
-def alert_message(e: AlertExpectation, fault_start: float | None) -> str:
+def alert_message(e: AlertExpectation, fault_start: float | None, alerts: tuple[Firing, ...] = ()) -> str:
     within = fmt_s(e.within_s)
     if fault_start is None:
         return f"alert '{e.alert}' was expected within {within} of the first fault, but no fault was injected"
     if e.fired_at_s is None:
+        before = next((a for a in alerts if a.name == e.alert and a.fired_at_s < fault_start
+                       and (a.resolved_at_s is None or a.resolved_at_s > fault_start)), None)
+        if before is not None:
+            return (f"alert '{e.alert}' was already firing when the first fault started at {fmt_s(fault_start)} "
+                    f"(since {fmt_s(before.fired_at_s)}) and did not fire anew after it, so it detected nothing; "
+                    f"it should fire within {within} of the fault")
         return (f"alert '{e.alert}' never fired after the first fault (at {fmt_s(fault_start)}); "
                 f"it should fire within {within}")
     took = fmt_s(e.fired_at_s - fault_start)
@@ -106,11 +120,33 @@ def alert_message(e: AlertExpectation, fault_start: float | None) -> str:
             f"later than the {within} expected")
 
 
-def deadline_check(d: Deadline) -> Check:
+def never_triggered(pb: Playbook) -> str:
+    return f"the playbook was never triggered ({pb.trigger_names()} never fired), so nothing was due"
+
+
+def since_start(t: float) -> str:
+    """A time of the playbook section, in words: every one counts from the incident start."""
+    return f"{fmt_s(t)} after the incident start" if t >= 0 else f"{fmt_s(-t)} before the incident start"
+
+
+def after_the_run(t: float | None, pb: Playbook) -> bool:
+    return t is not None and pb.clock is not None and t > pb.clock.run_end_s + 1e-9
+
+
+def deadline_words(t: float | None, pb: Playbook) -> str:
+    if t is None:
+        return "-"
+    return since_start(t) + (", after the end of the run" if after_the_run(t, pb) else "")
+
+
+def deadline_check(d: Deadline, pb: Playbook) -> Check:
+    if d.not_judged is NotJudged.NOT_TRIGGERED:
+        return Check(CheckKind.PLAYBOOK_DEADLINE, d.name, Outcome.SKIPPED,
+                     f"'{d.name}': not judged: {never_triggered(pb)}")
     if d.met is None:
         return Check(CheckKind.PLAYBOOK_DEADLINE, d.name, Outcome.SKIPPED,
                      f"'{d.name}': undecided, the run ended before {d.phase} and before its deadline of "
-                     f"{fmt_s(d.deadline_s)}; run longer to judge it")
+                     f"{fmt_s(d.deadline_s)} from the incident's start; run longer to judge it")
     return Check(CheckKind.PLAYBOOK_DEADLINE, d.name, _outcome(d.met), deadline_message(d))
 
 
@@ -129,25 +165,38 @@ def _step_detail(s: Step) -> str:
     return f" ({s.role}: {detail})" if s.role else f" ({detail})"
 
 
-def step_check(s: Step) -> Check:
+def step_check(s: Step, pb: Playbook) -> Check:
+    """A step's deadline; its times and deadline count from the incident start, as the playbook section's do."""
     what = f"step '{s.name}'" + _step_detail(s)
-    deadline = fmt_s(s.deadline_s)
     if s.met is None:
-        reason = ("not reached: the playbook stopped before this step" if s.status == "not_reached"
-                  else f"undecided: still going (status {s.status}) when the run ended, before its deadline")
-        return Check(CheckKind.PLAYBOOK_STEP, s.name, Outcome.SKIPPED, f"{what}: {reason}; deadline {deadline}")
+        tail = "" if s.deadline_s is None else f"; deadline {deadline_words(s.deadline_s, pb)}"
+        return Check(CheckKind.PLAYBOOK_STEP, s.name, Outcome.SKIPPED, f"{what}: {_unjudged(s, pb)}{tail}")
     if s.end_s is None:
-        ended = f"did not finish (status {s.status})"
+        ended = f"did not finish (status {s.status.label})"
     else:
-        ended = f"ended at {fmt_s(s.end_s)}" + ("" if s.status == "done" else f" with status {s.status}")
+        ended = f"ended {since_start(s.end_s)}" + ("" if s.status is StepStatus.DONE
+                                                    else f" with status {s.status.label}")
     relation = "within its deadline of" if s.met else "missing its deadline of"
+    late = ", which is after the end of the run" if after_the_run(s.deadline_s, pb) else ""
     note = f" ({s.note})" if s.note and not s.met else ""
-    return Check(CheckKind.PLAYBOOK_STEP, s.name, _outcome(s.met), f"{what} {ended}, {relation} {deadline}{note}")
+    return Check(CheckKind.PLAYBOOK_STEP, s.name, _outcome(s.met),
+                 f"{what} {ended}, {relation} {fmt_s(s.deadline_s)}{late}{note}")
+
+
+def _unjudged(s: Step, pb: Playbook) -> str:
+    if s.not_judged is NotJudged.NOT_TRIGGERED:
+        return f"not judged: {never_triggered(pb)}"
+    if s.not_judged is NotJudged.NOT_NEEDED or (s.not_judged is None and s.status is StepStatus.NOT_REACHED):
+        return "not reached: the response was over without it"
+    where = "not reached" if s.status is StepStatus.NOT_REACHED else f"still going (status {s.status.label})"
+    return f"undecided: {where} when the run ended, before its deadline"
 
 
 def drill_check(d: DrillDeadline, runs: int) -> Check:
     ci = f" (±{d.ci95 * 100:.0f}%)" if d.ci95 else ""
     seen = f"{d.phase} within {fmt_s(d.deadline_s)} in {d.p_met * 100:.0f}%{ci} of {runs} runs"
+    if d.not_triggered:
+        seen += f" ({d.not_triggered} never triggered, counted as missed)"
     if d.undecided:
         seen += f" ({d.undecided} ended too early to tell, counted as missed)"
     if d.met is None or d.required is None:
@@ -169,6 +218,9 @@ def checks(r: Report) -> tuple[Check, ...]:
         out += [drill_check(d, r.drill.runs) for d in r.drill.deadlines]
     if r.replications is not None and r.replications.count > 1:
         out.append(replications_check(r))
+        expected = replication_expectations_check(r)
+        if expected is not None:
+            out.append(expected)
     if r.gate_failed and not any(c.failed for c in out):
         out.append(Check(CheckKind.GATE, "gate", Outcome.FAILED, "the run's own gate failed (gate_failed is set)"))
     return tuple(out)
@@ -184,10 +236,11 @@ def run_checks(r: Report) -> list[Check]:
     out = [Check(CheckKind.SLO, o.name, _outcome(o.met), slo_message(o)) for o in r.slos]
     start = r.first_fault_s
     out += [Check(CheckKind.ALERT_EXPECTATION, f"alert {e.alert} within {fmt_s(e.within_s)}", _outcome(e.met),
-                  alert_message(e, start)) for e in r.alert_expectations]
-    if r.playbook is not None:
-        out += [deadline_check(d) for d in r.playbook.deadlines]
-        out += [step_check(s) for s in r.playbook.steps if s.deadline_s is not None]
+                  alert_message(e, start, r.alerts)) for e in r.alert_expectations]
+    pb = r.playbook
+    if pb is not None:
+        out += [deadline_check(d, pb) for d in pb.deadlines]
+        out += [step_check(s, pb) for s in pb.steps if s.deadline_s is not None or s.not_judged is not None]
     return out
 
 
@@ -200,6 +253,24 @@ def replications_check(r: Report) -> Check:
     if failed:
         msg += f" (missed with seeds {', '.join(str(s) for s in failed)})"
     return Check(CheckKind.REPLICATIONS, "SLOs held in every replication", _outcome(not failed), msg)
+
+
+def replication_expectations_check(r: Report) -> Check | None:
+    """Alert expectations gate every replication, as SLOs do (the run's own are checked one by one)."""
+    reps = r.replications
+    if reps is None or not reps.expectations_met or not r.alert_expectations:
+        return None
+    failed = [seed for seed, ok in zip(reps.seeds, reps.expectations_met, strict=False) if not ok]
+    msg = f"alert expectations met in {reps.count - len(failed)} of {reps.count} replications"
+    if failed:
+        msg += f" (missed with seeds {', '.join(str(s) for s in failed)})"
+    return Check(CheckKind.REPLICATIONS, "alert expectations met in every replication", _outcome(not failed), msg)
+
+
+def run_exit_code(doc: Mapping[str, Any]) -> int:
+    """The exit code of a run command, from its result document: the same checks its verdict line,
+    ``junit.xml`` and ``summary.md`` read, so they can never disagree."""
+    return exit_code(read(doc))
 
 
 def exit_code(r: Report) -> int:

@@ -1,5 +1,7 @@
 """The playbook as it was carried out: each step's bar against its deadline, and the incident's milestones.
 
+The time axis is the incident's clock, as every time of the playbook section: seconds from
+the incident start (its label says where that is in the run), with the end of the run marked.
 Status is shown by colour *and* hatching, and written at the end of each bar, so the chart
 reads the same in greyscale or with deficient colour vision.
 """
@@ -11,26 +13,31 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from chaos.incident_states import ClockBase, NotJudged, StepStatus
 from chaos.report.document import Playbook, Report, Step
 from chaos.report.plots import BLUE, FAULT, GREY, OK, ORANGE, new_figure
 from chaos.report.summary import fmt_s
 
-# status -> (fill, hatch, label)
+# status -> (fill, hatch)
 STATUS = {
-    "done": (OK, "", "done"),
-    "failed": (FAULT, "xxx", "failed"),
-    "escalated": (ORANGE, "///", "escalated"),
-    "aborted": (GREY, "...", "aborted"),
-    "not_reached": ("white", "", "not reached"),
+    StepStatus.DONE: (OK, ""),
+    StepStatus.FAILED: (FAULT, "xxx"),
+    StepStatus.ESCALATED: (ORANGE, "///"),
+    StepStatus.ABORTED: (GREY, "..."),
+    StepStatus.NOT_REACHED: ("white", ""),
+    StepStatus.RUNNING: (BLUE, ""),
 }
-MILESTONES = (("start_s", "incident start"), ("triggered_s", "triggered"), ("detected_s", "detected"),
-              ("acknowledged_s", "acknowledged"), ("mitigated_s", "mitigated"), ("recovered_s", "recovered"))
+MILESTONES = (("triggered_s", "triggered"), ("time_to_detect_s", "detected"),
+              ("time_to_acknowledge_s", "acknowledged"), ("time_to_mitigate_s", "mitigated"),
+              ("time_to_recover_s", "recovered"))
+UNJUDGED = {NotJudged.NOT_TRIGGERED: "not triggered", NotJudged.RUN_ENDED: "deadline undecided",
+            NotJudged.NOT_NEEDED: "not needed"}
 ROW_IN = 0.42
 
 
 def milestones(pb: Playbook) -> list[tuple[float, str]]:
-    """Incident milestones; those at the same second share one label."""
-    at: dict[float, list[str]] = {}
+    """Incident milestones on the incident's clock, the start (0 s) first; those at the same second share a label."""
+    at: dict[float, list[str]] = {0.0: ["incident start"]} if pb.clock is not None else {}
     for attr, label in MILESTONES:
         t = getattr(pb.incident, attr)
         if t is not None:
@@ -38,20 +45,30 @@ def milestones(pb: Playbook) -> list[tuple[float, str]]:
     return [(t, ", ".join(labels)) for t, labels in sorted(at.items())]
 
 
+def axis_label(pb: Playbook) -> str:
+    clock = pb.clock
+    if clock is None:
+        return "seconds from the incident start (there was none: no fault, never triggered)"
+    what = "the first fault" if clock.base is ClockBase.FIRST_FAULT else "the trigger"
+    return f"seconds from the incident start ({what}, at {fmt_s(clock.start_run_s)} of the run)"
+
+
 def _verdict(s: Step) -> str:
-    if s.deadline_s is None:
-        return STATUS.get(s.status, (None, None, s.status))[2]
+    status = s.status.label
+    if s.deadline_s is None and s.not_judged is None:
+        return status
     if s.met is None:
-        return f"{STATUS.get(s.status, (None, None, s.status))[2]}; deadline undecided"
+        why = "deadline undecided" if s.not_judged is None else UNJUDGED[s.not_judged]
+        return f"{status}; {why}"
     if s.met:
-        return f"{s.status}; deadline met"
-    if s.end_s is not None and s.end_s > s.deadline_s:
-        return f"{s.status}; deadline missed by {fmt_s(s.end_s - s.deadline_s)}"
-    return f"{s.status}; deadline missed"
+        return f"{status}; deadline met"
+    if s.end_s is not None and s.deadline_s is not None and s.end_s > s.deadline_s:
+        return f"{status}; deadline missed by {fmt_s(s.end_s - s.deadline_s)}"
+    return f"{status}; deadline missed"
 
 
 def _draw_step(ax: Axes, s: Step, y: float, end_of_run: float) -> None:
-    fill, hatch, _ = STATUS.get(s.status, (BLUE, "", s.status))
+    fill, hatch = STATUS.get(s.status, (BLUE, ""))
     if s.start_s is None:
         ax.text(0.005, y, "not reached", transform=ax.get_yaxis_transform(), va="center", fontsize=8, color=GREY)
         right = None
@@ -80,17 +97,24 @@ def gantt_figure(r: Report) -> Figure:
     height = 1.7 + ROW_IN * n
     fig = new_figure(11.0, height)
     ax = fig.add_axes((label_in / 11.0, 0.75 / height, 1 - (label_in + 1.6) / 11.0, 1 - 1.45 / height))
+    run_end = pb.clock.run_end_s if pb.clock is not None else r.duration_s
     ends = [v for s in steps for v in (s.end_s, s.deadline_s) if v is not None]
-    phase_lines = [(pb.incident.start_s + d.deadline_s, d) for d in pb.deadlines if pb.incident.start_s is not None]
-    right = max([r.duration_s, *ends, *(t for t, _ in phase_lines)]) * 1.02
+    starts = [v for s in steps for v in (s.start_s,) if v is not None]
+    phase_lines = [(d.deadline_s, d) for d in pb.deadlines]
+    right = max([run_end, *ends, *(t for t, _ in phase_lines)]) * 1.02
+    left = min([0.0, *starts, *([pb.incident.triggered_s] if pb.incident.triggered_s is not None else [])])
+    left = left - 0.02 * (right - left) if left < 0 else 0.0
     for i, s in enumerate(steps):
-        _draw_step(ax, s, n - 1 - i, r.duration_s)
+        _draw_step(ax, s, n - 1 - i, run_end)
     ax.set_yticks([n - 1 - i for i in range(len(steps))], [f"{s.name} ({s.role})" if s.role else s.name
                                                           for s in steps])
     ax.set_ylim(-0.7 - (0.8 if phase_lines else 0.0), n - 0.3)
-    ax.set_xlim(0, right)
+    ax.set_xlim(left, right)
     ax.grid(axis="y", visible=False)
-    ax.set_xlabel("time since start (s)")
+    ax.set_xlabel(axis_label(pb))
+    if pb.clock is not None and run_end < right:
+        ax.axvspan(run_end, right, color=GREY, alpha=0.12, lw=0)
+        ax.text(run_end, n - 0.35, " after the end of the run", fontsize=7.5, color=GREY, va="bottom")
     # Phase deadlines get a lane of their own under the steps; neighbours alternate height so labels never collide.
     for k, (t, d) in enumerate(sorted(phase_lines, key=lambda p: p[0])):
         colour = FAULT if d.met is False else GREY
@@ -103,8 +127,10 @@ def gantt_figure(r: Report) -> Figure:
     top = ax.secondary_xaxis("top")
     top.set_xticks([t for t, _ in marks], [label for _, label in marks], rotation=30, ha="left", fontsize=7.5)
     top.tick_params(length=3, colors=BLUE)
-    fig.text(0.01, 1 - 0.08 / height, f"Playbook '{pb.name}': steps against their deadlines", fontsize=10,
-             fontweight="bold", va="top")
+    title = f"Playbook '{pb.name}': steps against their deadlines"
+    if pb.not_triggered:
+        title += f" (NOT TRIGGERED: {pb.trigger_names()} never fired)"
+    fig.text(0.01, 1 - 0.08 / height, title, fontsize=10, fontweight="bold", va="top")
     fig.legend(handles=_legend(steps), loc="lower center", ncols=7, frameon=False, fontsize=8,
                bbox_to_anchor=(0.5, 0.0))
     return fig
@@ -113,7 +139,7 @@ def gantt_figure(r: Report) -> Figure:
 def _legend(steps: tuple[Step, ...]) -> list[Patch | Line2D]:
     seen = dict.fromkeys(s.status for s in steps)
     handles: list[Patch | Line2D] = [Patch(facecolor=STATUS[k][0], hatch=STATUS[k][1], edgecolor="#333333",
-                                           label=STATUS[k][2]) for k in seen if k in STATUS]
+                                           label=k.label) for k in seen if k in STATUS]
     handles.append(Line2D([], [], color="black", lw=2.2, marker="|", ms=10, ls="none", mew=2.2,
                           label="step deadline"))
     handles.append(Line2D([], [], color=GREY, ls="--", label="phase deadline"))

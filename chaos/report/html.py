@@ -13,12 +13,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
+from chaos.model.alerts import format_value
+from chaos.model.faults import describe_params
 from chaos.report.checks import Check, CheckKind, Outcome
-from chaos.report.document import Figures, Report
+from chaos.report.document import Fault, Figures, Report
 from chaos.report.plots import Image
 from chaos.report.ranking import Panels
-from chaos.report.summary import fmt_ms, fmt_pct, fmt_s
-from chaos.report.verdict import Sentence
+from chaos.report.summary import (
+    clock_words,
+    fmt_ms,
+    fmt_pct,
+    fmt_s,
+    outcome_words,
+    step_outcome,
+    trigger_detail,
+)
+from chaos.report.verdict import Sentence, entry_impact
+from chaos.terminal import visible
 
 CSS = """
 :root { --ok: #00795a; --fail: #b34700; --none: #666; --line: #ddd; }
@@ -101,9 +112,14 @@ def header(r: Report) -> str:
     if version:
         bits.append(f"chaoslab {e(version)}")
     faults = "; ".join(f"{e(f.kind)} on {e(f.target)} from {fmt_s(f.start_s)} to "
-                       f"{'the end' if f.end_s is None else fmt_s(f.end_s)}" for f in r.faults)
+                       f"{'the end' if f.end_s is None else fmt_s(f.end_s)}" + _params(f) for f in r.faults)
     fault_line = f'<p class="meta">Fault: {faults}</p>' if faults else '<p class="meta">No fault injected.</p>'
     return f'<header><h1>{e(r.experiment)}</h1><p class="meta">{" · ".join(bits)}</p>{fault_line}</header>'
+
+
+def _params(f: Fault) -> str:
+    text = describe_params(f.kind, f.params)
+    return f" ({e(text)})" if text else ""
 
 
 def _figures_row(name: str, f: Figures, breach_order: Mapping[str, int]) -> list[str]:
@@ -111,13 +127,18 @@ def _figures_row(name: str, f: Figures, breach_order: Mapping[str, int]) -> list
     amp = "-" if f.attempts_per_entry_request is None else f"{f.attempts_per_entry_request:.2f}"
     order = breach_order.get(name)
     return [e(name), "-" if order is None else str(order), fmt_s(f.first_breach_s),
-            "-" if f.hops is None else str(f.hops), f"{f.requests:,}", fmt_pct(f.error_ratio), e(causes),
+            "-" if f.hops is None else str(f.hops), f"{f.requests:,}",
+            "-" if f.answered is None else f"{f.answered:,}", f"{f.errors:,}", fmt_pct(f.error_ratio), e(causes),
             fmt_ms(f.p50_ms), fmt_ms(f.p99_ms), "-" if f.throughput_rps is None else f"{f.throughput_rps:,.1f}",
             amp, f"{f.retries:,}", f"{f.wasted:,}", f"{f.degraded:,}"]
 
 
-FIGURE_HEADERS = ("name", "breach #", "breached at", "hops from fault", "attempts", "error ratio", "errors by cause",
-                  "p50", "p99", "ok/s", "attempts per entry request", "retries", "wasted", "degraded")
+# "sent" counts requests (attempts, for a service) sent in the measured window; "answered" those whose
+# outcome came in it, "failed" the failed ones among them; the error ratio is failed / answered.
+FIGURE_HEADERS = ("name", "breach #", "breached at", "hops from fault", "sent", "answered", "failed", "error ratio",
+                  "errors by cause", "p50", "p99", "ok/s", "attempts per entry request", "retries", "wasted",
+                  "degraded")
+NUMERIC = (*range(1, 8), *range(9, 16))
 
 
 def services_html(r: Report, panels: Panels) -> str:
@@ -129,8 +150,8 @@ def services_html(r: Report, panels: Panels) -> str:
             "<p>Every service, in topology order.</p>")
     entry_rows = [_figures_row(n, f, {}) for n, f in r.entrypoints.items()]
     return (f'<section id="services"><h2>Services</h2>{note}<div class="scroll">'
-            f"{table(FIGURE_HEADERS, rows, range(1, 14), classes)}</div>"
-            f"<h3>Entrypoints</h3>{table(FIGURE_HEADERS, entry_rows, range(1, 14))}</section>")
+            f"{table(FIGURE_HEADERS, rows, NUMERIC, classes)}</div>"
+            f"<h3>Entrypoints</h3>{table(FIGURE_HEADERS, entry_rows, NUMERIC)}</section>")
 
 
 def cascade_table(r: Report) -> str:
@@ -144,10 +165,11 @@ def cascade_table(r: Report) -> str:
                      e(b.cause), f"{b.breach_seconds:,} s", fmt_pct(f.error_ratio if f else None),
                      fmt_ms(f.p99_ms if f else None), "-" if amp is None else f"{amp:.2f}"])
     blast = r.blast
+    impact = entry_impact(blast.entry_failed_ratio, blast.entry_failed, blast.entry_requests, blast.entry_errors,
+                          blast.entry_slow)
     return (table(("#", "service", "first breach", "hops from fault", "breached on", "in breach", "error ratio",
                    "p99", "attempts per entry request"), rows, (0, 2, 3, 5, 6, 7, 8))
-            + f"<p>{fmt_pct(blast.entry_failed_ratio)} of entry requests failed or were too slow "
-              f"({blast.entry_failed:,} of {blast.entry_requests:,}).</p>")
+            + f"<p>{e(impact)}.</p>")
 
 
 def checks_html(checks: Sequence[Check]) -> str:
@@ -177,7 +199,7 @@ def _outcome_html(o: Outcome) -> str:
 def alerts_html(r: Report) -> str:
     rows = [[e(a.name), e(a.scope), fmt_s(a.fired_at_s),
              "still firing at the end" if a.resolved_at_s is None else fmt_s(a.resolved_at_s),
-             "-" if a.value is None else f"{a.value:,.4g}"] for a in r.alerts]
+             e(format_value(a.metric, a.value))] for a in r.alerts]
     dets = [[e(d.fault), fmt_s(d.start_s), e(d.alert or "none fired"), fmt_s(d.detected_at_s),
              fmt_s(d.time_to_detect_s)] for d in r.detections]
     body = (table(("alert", "scope", "fired", "resolved", "value"), rows, (2, 3, 4)) if rows
@@ -190,8 +212,9 @@ def alerts_html(r: Report) -> str:
 
 def events_html(r: Report) -> str:
     faults = [[e(f.label), e(f.kind), e(f.target), fmt_s(f.start_s),
-               "never reverted" if f.end_s is None else fmt_s(f.end_s),
-               e(", ".join(f"{k} {v}" for k, v in f.params.items()))] for f in r.faults]
+               "never reverted" if f.end_s is None else fmt_s(f.end_s) + (
+                   f" (early; scheduled {fmt_s(f.scheduled_end_s)})" if f.ended_early else ""),
+               e(describe_params(f.kind, f.params))] for f in r.faults]
     body = table(("fault", "kind", "target", "applied", "reverted", "parameters"), faults, (3, 4)) if faults else \
         "<p>No fault injected.</p>"
     markers = sorted(r.markers, key=lambda m: (m.t_s, m.kind, m.subject))
@@ -213,30 +236,29 @@ def playbook_html(r: Report, images: Mapping[str, Image]) -> str:
     if pb is None:
         return ""
     inc = pb.incident
-    phases = [("detect", inc.detected_s, inc.time_to_detect_s), ("acknowledge", inc.acknowledged_s,
-                                                                inc.time_to_acknowledge_s),
-              ("mitigate", inc.mitigated_s, inc.time_to_mitigate_s), ("recover", inc.recovered_s,
-                                                                      inc.time_to_recover_s)]
-    trigger = ", ".join(pb.trigger.get("alerts") or []) or (f"at {fmt_s(pb.trigger.get('at_s'))}"
-                                                            if pb.trigger.get("at_s") is not None else "-")
+    phases = [(p, getattr(inc, f"time_to_{p}_s")) for p in ("detect", "acknowledge", "mitigate", "recover")]
     parts = [f'<section id="playbook"><h2>Playbook: {e(pb.name)}</h2>',
-             f"<p>Triggered by {e(trigger)}; incident started at {fmt_s(inc.start_s)}, response triggered at "
-             f"{fmt_s(inc.triggered_s)}{' (aborted)' if inc.aborted else ''}.</p>",
-             table(("phase", "reached at", "time from incident start"),
-                   [[p, fmt_s(at), fmt_s(took)] for p, at, took in phases], (1, 2))]
+             f"<p>{e(outcome_words(pb))}. {e(clock_words(pb))}.</p>"]
+    if inc.triggered_s is not None:
+        parts.append(f"<p>Detect timed the playbook's {e(trigger_detail(pb))}.</p>")
+    parts.append(table(("phase", "time from the incident start", "at, on the run's clock"),
+                       [[p, fmt_s(took), fmt_s(pb.run_time(took))] for p, took in phases], (1, 2)))
     if "playbook" in images:
         parts.append(img(images["playbook"]))
     steps = [[e(s.name), e(s.role), e(" ".join(x for x in (s.action, s.target or "") if x)), fmt_s(s.start_s),
-              fmt_s(s.end_s), fmt_s(s.deadline_s), _met(s.met), e(s.status), e(s.verify or "-"),
+              fmt_s(s.end_s), fmt_s(s.deadline_s), _met(s.met), e(step_outcome(s)), e(s.verify or "-"),
               fmt_s(s.verified_at_s), e(s.note)] for s in pb.steps]
-    parts.append("<h3>Steps</h3>" + table(("step", "role", "action", "started", "ended", "deadline", "met", "status",
-                                           "verify", "verified at", "note"), steps, (3, 4, 5, 9),
-                                          ["fail" if s.met is False else "" for s in pb.steps]))
+    parts.append("<h3>Steps (times from the incident start)</h3>"
+                 + table(("step", "role", "action", "started", "ended", "deadline", "met", "outcome", "verify",
+                          "verified at", "note"), steps, (3, 4, 5, 9),
+                         ["fail" if s.met is False else "" for s in pb.steps]))
     if pb.deadlines:
-        rows = [[e(d.name), e(d.phase), fmt_s(d.deadline_s), fmt_s(d.actual_s), _met(d.met)] for d in pb.deadlines]
-        parts.append("<h3>Phase deadlines</h3>" + table(("deadline", "phase", "within", "took", "met"), rows, (2, 3),
-                                                        ["fail" if d.met is False else "" for d in pb.deadlines]))
-    burned = [[e(b.get("slo")), e(b.get("scope")), _burn(b.get("burned"))] for b in inc.error_budget_burned]
+        rows = [[e(d.name), e(d.phase), fmt_s(d.deadline_s), fmt_s(d.actual_s), _met(d.met),
+                 e(d.not_judged.value.replace("_", " ") if d.not_judged is not None else "")] for d in pb.deadlines]
+        parts.append("<h3>Phase deadlines (from the incident start)</h3>"
+                     + table(("deadline", "phase", "within", "took", "met", "not judged because"), rows, (2, 3),
+                             ["fail" if d.met is False else "" for d in pb.deadlines]))
+    burned = [[e(b.slo), e(b.scope), _burn(b.burned)] for b in inc.error_budget_burned]
     if burned:
         parts.append("<h3>Error budget burned during the incident</h3>"
                      + table(("SLO", "scope", "error budget spent"), burned, (2,)))
@@ -248,9 +270,9 @@ def playbook_html(r: Report, images: Mapping[str, Image]) -> str:
     return "".join(parts)
 
 
-def _burn(v: Any) -> str:
+def _burn(v: float | None) -> str:
     # 'burned' is a multiple of the whole run's error budget: 1.0 spent all of it during the incident.
-    return "-" if v is None else f"{float(v):,.2f}× the run's budget"
+    return "-" if v is None else f"{v:,.2f}× the run's budget"
 
 
 def _met(met: bool | None) -> str:
@@ -353,7 +375,7 @@ def render_html(r: Report, sentences: Sequence[Sentence], checks: Sequence[Check
         playbook_html(r, images), drill_html(r, images), checks_html(checks), services_html(r, panels),
         alerts_html(r), events_html(r), replications_html(r), audit_html(r.audit),
     ]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    return visible("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>chaoslab: {e(r.experiment)} ({status})</title><style>{CSS}</style></head>\n<body>\n"

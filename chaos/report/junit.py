@@ -10,10 +10,11 @@ result gives the same bytes.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from chaos.report.checks import Check, CheckKind, Outcome
 from chaos.report.document import Report
+from chaos.terminal import visible
 
 
 def _timestamp(r: Report) -> str | None:
@@ -28,8 +29,9 @@ def _properties(r: Report) -> ET.Element:
     props = ET.Element("properties")
     values = [("experiment", r.experiment), ("engine", r.engine), ("topology", r.topology), ("seed", r.seed),
               ("chaoslab_version", r.audit.get("chaoslab_version"))]
+    inputs = r.audit.get("inputs")  # the audit is free-form: anything may be there
     values += [(f"input:{path}", info.get("sha256") if isinstance(info, dict) else info)
-               for path, info in (r.audit.get("inputs") or {}).items()]
+               for path, info in (inputs.items() if isinstance(inputs, Mapping) else ())]
     for name, value in values:
         if value is not None and value != "":
             ET.SubElement(props, "property", name=name, value=str(value))
@@ -74,4 +76,5 @@ def render_junit(r: Report, checks: Sequence[Check]) -> str:
         if mine:
             _suite(root, r, kind, mine)
     ET.indent(root, space="  ")
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    # ElementTree writes control characters as they are, which XML 1.0 forbids: parsers reject the file.
+    return visible('<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")

@@ -2,38 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from chaos.incident_states import ClockBase, IncidentOutcome, NotJudged
+from chaos.model.faults import describe_params
+from chaos.model.quantities import millis as fmt_ms
+from chaos.model.quantities import percent as fmt_pct
+from chaos.model.quantities import seconds as fmt_s
+from chaos.report.verdict import entry_impact
+from chaos.terminal import visible
 
-def fmt_s(x: float | None) -> str:
-    if x is None:
-        return "-"
-    return f"{x:.0f} s" if abs(x - round(x)) < 1e-9 else f"{x:.1f} s"
+if TYPE_CHECKING:
+    from chaos.report.document import Playbook, Report, Step
 
-
-def fmt_ms(x: float | None) -> str:
-    if x is None:
-        return "-"
-    return f"{x:,.0f} ms" if x >= 10 else f"{x:.1f} ms"
-
-
-def fmt_pct(x: float | None) -> str:
-    return "-" if x is None else f"{x * 100:.1f}%"
+__all__ = ["fmt_ms", "fmt_pct", "fmt_s", "render", "render_drill"]
 
 
 def fault_line(f: dict[str, Any]) -> str:
-    params = ", ".join(f"{k} {v}" for k, v in f["params"].items())
+    params = describe_params(f["kind"], f["params"])
     end = "the end" if f["end_s"] is None else fmt_s(f["end_s"])
-    return f"{f['kind']} on {f['target']} from {fmt_s(f['start_s'])} to {end}" + (f" ({params})" if params else "")
+    return (f"{f['kind']} on {f['target']} from {fmt_s(f['start_s'])} to {end}" + early_end(f)
+            + (f" ({params})" if params else ""))
 
 
-def verdict(doc: dict[str, Any]) -> str:
-    missed = [s for s in doc["slos"] if not s["met"]]
-    if not doc["slos"]:
-        return "no SLOs stated"
-    if doc["slo_met"]:
-        return f"SLOs HELD ({len(doc['slos'])} objectives)"
-    return f"SLOs VIOLATED ({len(missed)} of {len(doc['slos'])} objectives missed)"
+def early_end(f: dict[str, Any]) -> str:
+    """Said of a fault something ended before its scheduled end (a playbook's restart or remove_fault)."""
+    scheduled = f.get("scheduled_end_s")
+    if f["end_s"] is None or scheduled is None or f["end_s"] >= scheduled - 1e-6:
+        return ""
+    return f", ended early (scheduled to {fmt_s(scheduled)})"
+
+
+def verdict(r: Report) -> str:
+    """The verdict line, from the checks junit.xml, summary.md and the exit code read: they cannot disagree."""
+    from chaos.report.checks import checks, exit_code
+    from chaos.report.verdict import verdict_line
+
+    return verdict_line(r, checks(r), exit_code(r))
+
+
+def missed_lines(r: Report) -> list[str]:
+    """Every failed check other than an SLO (those have their own list): what else the exit code gates on."""
+    from chaos.report.checks import CheckKind, checks
+
+    missed = [c for c in checks(r) if c.failed and c.kind is not CheckKind.SLO]
+    return [f"Missed besides SLOs ({len(missed)}):"] + [f"  MISS {c.message}" for c in missed] if missed else []
 
 
 def detection_line(doc: dict[str, Any]) -> str:
@@ -43,15 +56,24 @@ def detection_line(doc: dict[str, Any]) -> str:
     if ttd is None:
         return "NOT DETECTED: no alert fired after the fault started"
     first = next(d for d in doc["detections"] if d["time_to_detect_s"] is not None)
-    return f"{fmt_s(ttd)} (alert '{first['alert']}' fired at {fmt_s(first['detected_at_s'])})"
+    return (f"{fmt_s(ttd)} (alert '{first['alert']}' fired at {fmt_s(first['detected_at_s'])}, "
+            f"the first alert to fire after the fault)")
 
 
 def blast_line(doc: dict[str, Any]) -> str:
     b = doc["blast_radius"]
     n = len(b["services"])
     hurt = f"{n} service{'s' if n != 1 else ''} in breach" if n else "no service in breach"
-    return (f"{hurt}; {fmt_pct(b['entry_failed_ratio'])} of entry requests failed or were too slow "
-            f"({b['entry_failed']:,} of {b['entry_requests']:,})")
+    return f"{hurt}; " + entry_impact(b["entry_failed_ratio"], b["entry_failed"], b["entry_requests"],
+                                      b.get("entry_errors"), b.get("entry_slow"))
+
+
+def entrypoint_line(name: str, e: dict[str, Any]) -> str:
+    """An entrypoint's row: its answered requests add up to the blast radius's, its failed ones too."""
+    answered = e.get("answered")
+    count = "-" if answered is None else f"{answered:,}"
+    return (f"  entrypoint {name}: {count} answered, {e['errors']:,} failed ({fmt_pct(e['error_ratio'])}), "
+            f"p99 {fmt_ms(e['p99_ms'])}")
 
 
 def cascade_table(doc: dict[str, Any]) -> list[str]:
@@ -71,19 +93,20 @@ def cascade_table(doc: dict[str, Any]) -> list[str]:
 
 
 def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
+    from chaos.report.document import read
+
+    report = read(doc)
     lines = [f"{doc['experiment']}  ({doc['engine']}, seed {doc['seed']}, {fmt_s(doc['duration_s'])}, "
              f"warm-up {fmt_s(doc['warmup_s'])})"]
     for f in doc["faults"]:
         lines.append(f"Fault:          {fault_line(f)}")
-    lines.append(f"Verdict:        {verdict(doc)}")
+    lines.append(f"Verdict:        {verdict(report)}")
     lines.append(f"Time to detect: {detection_line(doc)}")
     lines.append(f"Blast radius:   {blast_line(doc)}")
     lines.append("")
     lines.append("Cascade, in order of breach:" if doc["blast_radius"]["cascade"] else "Services:")
     lines.extend(cascade_table(doc))
-    for name, e in doc["entrypoints"].items():
-        lines.append(f"  entrypoint {name}: {e['requests']:,} requests, {fmt_pct(e['error_ratio'])} failed, "
-                     f"p99 {fmt_ms(e['p99_ms'])}")
+    lines.extend(entrypoint_line(name, e) for name, e in doc["entrypoints"].items())
     if doc["slos"]:
         missed = [s for s in doc["slos"] if not s["met"]]
         lines.append("")
@@ -91,6 +114,9 @@ def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
         for s in missed:
             observed = (fmt_pct(s["observed"]) if s["kind"] == "error_ratio" else fmt_ms(s["observed"]))
             lines.append(f"  MISS {s['name']:<44} observed {observed}")
+    missed = missed_lines(report)
+    if missed:
+        lines += ["", *missed]
     if doc["alerts"]:
         lines.append("")
         lines.append("Alerts:")
@@ -98,9 +124,9 @@ def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
             end = a["resolved_at_s"]
             resolved = "still firing at the end" if end is None else f"resolved {fmt_s(end)}"
             lines.append(f"  {a['name']:<28} fired {fmt_s(a['fired_at_s']):>7}  {resolved}")
-    if doc.get("playbook"):
+    if report.playbook is not None:
         lines.append("")
-        lines.extend(playbook_lines(doc["playbook"], doc["duration_s"]))
+        lines.extend(playbook_lines(report.playbook, report))
     reps = doc.get("replications")
     if reps:
         lines.append("")
@@ -108,45 +134,102 @@ def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
         ci = f" ± {fmt_pct(efr['ci95'])}" if efr.get("ci95") is not None else ""
         lines.append(f"Replications: {reps['count']} (seeds {reps['seeds'][0]}..{reps['seeds'][-1]}); "
                      f"SLOs held in {sum(reps['slo_met'])} of {reps['count']}; "
-                     f"entry failed ratio {fmt_pct(efr.get('mean'))}{ci}")
+                     f"entry requests failed or too slow {fmt_pct(efr.get('mean'))}{ci}")
     if paths:
         lines.append("")
         lines.append("Results: " + ", ".join(paths.values()))
-    return "\n".join(lines)
+    return visible("\n".join(lines))
 
 
-PHASE_LABELS = {"detect": "detect", "acknowledge": "acknowledge", "mitigate": "mitigate", "recover": "recover"}
+PHASES = ("detect", "acknowledge", "mitigate", "recover")
 
 
-def playbook_lines(pb: dict[str, Any], duration_s: float = float("inf")) -> list[str]:
-    inc = pb["incident"]
-    lines = [f"Incident response ({pb['name']}), from the incident start at {fmt_s(inc['start_s'])}:"]
-    for phase in PHASE_LABELS:
-        t = inc[f"time_to_{phase}_s"]
-        lines.append(f"  {phase:<12} {'not reached' if t is None else fmt_s(t):>10}")
-    if pb["steps"]:
+def playbook_lines(pb: Playbook, r: Report) -> list[str]:
+    """The response, every time on the incident's clock: seconds from the incident start, which the heading states."""
+    inc = pb.incident
+    lines = [f"Incident response ({pb.name}): {outcome_words(pb)}. {clock_words(pb)}:"]
+    for phase in PHASES:
+        t = getattr(inc, f"time_to_{phase}_s")
+        shown = ("not triggered" if pb.not_triggered else "not reached") if t is None else fmt_s(t)
+        detail = f"  {trigger_detail(pb)}" if phase == "detect" and inc.triggered_s is not None else ""
+        lines.append(f"  {phase:<12} {shown:>13}{detail}")
+    run_end = None if pb.clock is None else pb.clock.run_end_s
+    if pb.steps:
         lines.append(f"  {'step':<28} {'role':<12} {'start':>8} {'end':>8} {'deadline':>9}  outcome")
-        for s in pb["steps"]:
-            outcome = s["status"] if s["met"] is None else f"{s['status']}, deadline {'met' if s['met'] else 'MISSED'}"
-            if s["met"] is None and s["deadline_s"] is not None and s["end_s"] is None:
-                outcome += (", deadline after the end of the run" if s["deadline_s"] > duration_s
-                            else ", not needed: the response was over")
-            lines.append(f"  {s['name'][:28]:<28} {s['role'][:12]:<12} {fmt_s(s['start_s']):>8} {fmt_s(s['end_s']):>8} "
-                         f"{fmt_s(s['deadline_s']):>9}  {outcome}" + (f" ({s['note']})" if s["note"] else ""))
-    for d in pb["deadlines"]:
-        mark = "ok  " if d["met"] else ("????" if d["met"] is None else "MISS")
-        took = f"took {fmt_s(d['actual_s'])}" if d["actual_s"] is not None else "not reached"
-        lines.append(f"  {mark} {d['name']} ({took}{'; the run ended first' if d['met'] is None else ''})")
-    for f in pb["findings"]:
-        lines.append(f"  finding: {f['message']}")
+        for st in pb.steps:
+            outcome = step_outcome(st)
+            if st.deadline_s is not None and run_end is not None and st.deadline_s > run_end + 1e-9:
+                outcome += " (its deadline is after the end of the run)"
+            lines.append(f"  {st.name[:28]:<28} {st.role[:12]:<12} {fmt_s(st.start_s):>8} {fmt_s(st.end_s):>8} "
+                         f"{fmt_s(st.deadline_s):>9}  {outcome}" + (f" ({st.note})" if st.note else ""))
+    for d in pb.deadlines:
+        mark = "ok  " if d.met else ("MISS" if d.met is False else "--  ")
+        took = f"took {fmt_s(d.actual_s)}" if d.actual_s is not None else "not reached"
+        if d.not_judged is NotJudged.NOT_TRIGGERED:
+            took = "not judged: the playbook was never triggered"
+        elif d.met is None:
+            took += "; the run ended before its deadline"
+        lines.append(f"  {mark} {d.name} ({took})")
+    for f in pb.findings:
+        lines.append(f"  finding: {f.message}")
     return lines
 
 
+def outcome_words(pb: Playbook) -> str:
+    outcome = pb.incident.outcome
+    if outcome is IncidentOutcome.NOT_TRIGGERED:
+        return f"NOT TRIGGERED: {pb.trigger_names()} never fired, so no step ran and no deadline was judged"
+    return "outcome unknown" if outcome is None else outcome.label
+
+
+def clock_words(pb: Playbook) -> str:
+    clock = pb.clock
+    if clock is None:
+        return "Times count from the incident start (there was none: no fault, no trigger)"
+    what = "the first fault" if clock.base is ClockBase.FIRST_FAULT else "the trigger (the run had no fault)"
+    return (f"Times in seconds from the incident start, {what} at {fmt_s(clock.start_run_s)} of the run; "
+            f"the run ends at {fmt_s(clock.run_end_s)} on this clock")
+
+
+def trigger_detail(pb: Playbook) -> str:
+    """Which trigger the detect phase timed, and when it fired on the run's clock."""
+    inc = pb.incident
+    assert inc.triggered_s is not None
+    at = fmt_s(pb.run_time(inc.triggered_s))
+    who = (f"its fixed time, {at} of the run" if inc.trigger == "at"
+           else f"alert '{inc.trigger}' fired at {at} of the run")
+    if inc.trigger_before_start:
+        return (f"trigger: {who}, {fmt_s(-inc.triggered_s)} before the fault: the response was under way before "
+                f"anything was wrong (a noisy alert?), so detection counts as 0 s")
+    return f"trigger: {who}"
+
+
+def step_outcome(st: Step) -> str:
+    status = st.status.label
+    if st.met is True:
+        return f"{status}, deadline met"
+    if st.met is False:
+        return f"{status}, deadline MISSED"
+    if st.not_judged is NotJudged.NOT_TRIGGERED:
+        return f"{status}: not triggered"
+    if st.not_judged is NotJudged.NOT_NEEDED:
+        return f"{status}, not needed: the response was over"
+    if st.not_judged is NotJudged.RUN_ENDED:
+        return f"{status}, deadline undecided: the run ended first"
+    return status
+
+
 def render_drill(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
+    from chaos.report.document import read
+
     dr = doc["drill"]
     pb = doc["playbook"]
+    never = dr.get("not_triggered", 0)
     lines = [f"Drill of '{pb['name']}' on {doc['experiment']}: {dr['runs']} simulated incidents "
-             f"(seeds {dr['seeds'][0]}..{dr['seeds'][-1]})", "",
+             f"(seeds {dr['seeds'][0]}..{dr['seeds'][-1]})",
+             f"Verdict: {verdict(read(doc))}", "",
+             "Phase times, in seconds from the incident start"
+             + (f"; {never} of {dr['runs']} runs never triggered the playbook:" if never else ":"),
              f"  {'phase':<12} {'p50':>9} {'p90':>9} {'p99':>9} {'reached':>9}"]
     for phase, d in dr["phases"].items():
         lines.append(f"  {phase:<12} {fmt_s(d['p50']):>9} {fmt_s(d['p90']):>9} {fmt_s(d['p99']):>9} "
@@ -154,11 +237,14 @@ def render_drill(doc: dict[str, Any], paths: dict[str, str] | None = None) -> st
     if dr["deadlines"]:
         lines += ["", "Deadlines (share of runs that met them):"]
         for d in dr["deadlines"]:
-            verdict = "MET" if d["met"] else "NOT MET"
-            need = "" if d["required"] is None else f"  required {d['required']:.0%}: {verdict}"
+            met = "MET" if d["met"] else "NOT MET"
+            need = "" if d["required"] is None else f"  required {d['required']:.0%}: {met}"
             late = f"  ({d['undecided']} runs ended before the deadline)" if d.get("undecided") else ""
+            if d.get("not_triggered"):
+                late += f"  ({d['not_triggered']} never triggered, counted as missed)"
             lines.append(f"  {d['name']:<40} {d['p_met']:6.1%} ± {d['ci95']:.1%}{need}{late}")
-    lines += ["", f"  {'step':<28} {'P(deadline met)':>15} {'P(reached)':>11} {'p50 end':>9} {'p90 end':>9}"]
+    lines += ["", "Steps (ends in seconds from the incident start):",
+              f"  {'step':<28} {'P(deadline met)':>15} {'P(reached)':>11} {'p50 end':>9} {'p90 end':>9}"]
     for s in dr["steps"]:
         p_met = "-" if s["p_met"] is None else f"{s['p_met']:.1%}"
         lines.append(f"  {s['name'][:28]:<28} {p_met:>15} {s['p_reached']:>11.0%} {fmt_s(s['p50_end_s']):>9} "
@@ -170,8 +256,8 @@ def render_drill(doc: dict[str, Any], paths: dict[str, str] | None = None) -> st
         if f["message"] not in seen:
             seen.add(f["message"])
             lines.append(f"  finding: {f['message']}")
-    lines += ["", f"SLOs held in {dr['slo_met_share']:.0%} of runs; entry requests failed: "
+    lines += ["", f"SLOs held in {dr['slo_met_share']:.0%} of runs; entry requests failed or too slow: "
                   f"p50 {fmt_pct(dr['entry_failed_ratio']['p50'])}, p90 {fmt_pct(dr['entry_failed_ratio']['p90'])}"]
     if paths:
         lines += ["", "Results: " + ", ".join(paths.values())]
-    return "\n".join(lines)
+    return visible("\n".join(lines))

@@ -93,11 +93,13 @@ def event_rows(r: Report) -> list[EventRow]:
         rows.append(EventRow(f"alert {name}", ALERT, spans))
     for subject, opened in sorted(breaker_spans(r.markers, end).items()):
         rows.append(EventRow(f"breaker {subject.replace('->', ' → ')} open", INFO, tuple(opened)))
-    if r.playbook is not None:
-        steps = tuple((s.start_s, s.end_s if s.end_s is not None else s.start_s) for s in r.playbook.steps
-                      if s.start_s is not None)
+    pb = r.playbook
+    if pb is not None and pb.clock is not None:
+        # The playbook section counts from the incident start; this axis is the run's clock.
+        steps = tuple((pb.clock.run_time(s.start_s), pb.clock.run_time(s.end_s if s.end_s is not None else s.start_s))
+                      for s in pb.steps if s.start_s is not None)
         if steps:
-            rows.append(EventRow(f"playbook {r.playbook.name} steps", BLUE, steps))
+            rows.append(EventRow(f"playbook {pb.name} steps", BLUE, steps))
     rows += _point_rows(r.markers)
     return rows
 
@@ -284,7 +286,7 @@ def _section(sheet: Sheet, top: float, title: str, rows: Sequence[str], entry: b
                 ax.set_title(head, loc="left", fontsize=8.5, color="#333333", pad=4)
         if i == len(rows) - 1:
             for ax in axes:
-                ax.set_xlabel("time since start (s)")
+                ax.set_xlabel("seconds since the start of the run")
         made += axes
     return made
 
@@ -322,7 +324,7 @@ def timeline_figure(r: Report, panels: Panels) -> Figure:
                     max(shown_events, 1) * EVENT_ROW_IN + 0.2)
     ev.set_xlim(0, r.duration_s)
     draw_events(ev, events, r.duration_s)
-    ev.set_xlabel("time since start (s)")
+    ev.set_xlabel("seconds since the start of the run")
     if not events:
         ev.text(0.5, 0.5, "no faults, alerts or markers recorded", transform=ev.transAxes, ha="center",
                 va="center", color=GREY)
@@ -363,7 +365,7 @@ def rest_figure(r: Report, rest: Sequence[str]) -> Figure | None:
         ax.axvline(f.start_s, color=FAULT, lw=1.2)
         if f.end_s is not None:
             ax.axvline(f.end_s, color=FAULT, lw=1.2, ls="--")
-    ax.set_xlabel("time since start (s)")
+    ax.set_xlabel("seconds since the start of the run")
     worst = max(rest, key=lambda n: (r.services[n].error_ratio or 0.0))
     ax.set_title(f"The other {len(rest)} services: error ratio per second (worst over the run: {worst}, "
                  f"{(r.services[worst].error_ratio or 0.0) * 100:.1f}%)\nvertical lines: fault start (solid) and "

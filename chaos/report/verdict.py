@@ -1,17 +1,20 @@
-"""The four sentences at the top of every report: SLOs, deadlines, time to detect, blast radius.
+"""The four sentences at the top of every report (SLOs, deadlines, time to detect, blast radius),
+and the one verdict line the console prints.
 
-Each is one sentence that names its topic first, with its own pass/fail mark, so a reader who stops there knows
+Each sentence names its topic first, with its own pass/fail mark, so a reader who stops there knows
 whether to read on. ``ok`` is None when there was nothing to judge (no SLO stated, no
-deadline set, no fault injected).
+deadline set, no fault injected). The verdict line is made from the same checks as
+``junit.xml`` and the exit code, so the three can never disagree.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chaos.model.quantities import percent as fmt_pct
+from chaos.model.quantities import seconds as fmt_s
 from chaos.report.checks import Check, CheckKind, Outcome
 from chaos.report.document import Report
-from chaos.report.summary import fmt_pct, fmt_s
 
 LISTED = 3  # names quoted in a sentence before "and N more"
 
@@ -48,12 +51,18 @@ def slo_sentence(r: Report, checks: tuple[Check, ...]) -> Sentence:
     return Sentence("SLOs", True, f"SLOs held: all {len(slos)} objectives were met.")
 
 
-def deadline_sentence(checks: tuple[Check, ...]) -> Sentence:
+def deadline_sentence(checks: tuple[Check, ...], r: Report | None = None) -> Sentence:
     judged = [c for c in checks if c.kind.is_deadline and c.outcome is not Outcome.SKIPPED]
     missed = [c.name for c in judged if c.failed]
     skipped = sum(1 for c in checks if c.kind.is_deadline and c.outcome is Outcome.SKIPPED)
     tail = f"; {skipped} not judged" if skipped else ""
+    pb = None if r is None or r.drill is not None else r.playbook  # a drill's first run is not gated
+    if pb is not None and pb.not_triggered:
+        tail = (f"; the playbook was never triggered ({pb.trigger_names()} never fired), "
+                f"so its deadlines were not judged")
     if not judged:
+        if pb is not None and pb.not_triggered:
+            return Sentence("Deadlines", None, f"No deadline was judged: {tail[2:]}.")
         if skipped:
             return Sentence("Deadlines", None, f"No deadline was judged ({skipped} not reached, undecided or "
                                                f"not gated).")
@@ -72,16 +81,42 @@ def detect_sentence(r: Report) -> Sentence:
         return Sentence("Time to detect", False,
                         f"Not detected: no alert fired after the fault started at {fmt_s(start)}.")
     first = next((d for d in r.detections if d.time_to_detect_s is not None), None)
-    by = f" (alert '{first.alert}' fired at {fmt_s(first.detected_at_s)})" if first is not None else ""
+    by = (f" (alert '{first.alert}' fired at {fmt_s(first.detected_at_s)}, the first alert to fire after it)"
+          if first is not None else "")
     return Sentence("Time to detect", True,
-                    f"Time to detect: {fmt_s(r.time_to_detect_s)} after the fault started{by}.")
+                    f"Time to detect: {fmt_s(r.time_to_detect_s)} after the fault started{by}"
+                    f"{playbook_detect(r, None if first is None else first.alert)}.")
+
+
+def playbook_detect(r: Report, header_alert: str | None) -> str:
+    """What the playbook's detect phase timed, when it is not what the header timed."""
+    pb = r.playbook
+    triggered = None if pb is None else pb.incident.triggered_s
+    if pb is None or pb.not_triggered or triggered is None:
+        return ""
+    inc = pb.incident
+    trigger = "its fixed time" if inc.trigger == "at" else f"alert '{inc.trigger}'"
+    if inc.trigger_before_start:
+        return (f"; the playbook was triggered by {trigger} {fmt_s(-triggered)} before the fault, "
+                f"so its detect phase counts as 0 s")
+    if inc.trigger == header_alert:
+        return ""
+    return f"; the playbook's detect phase ({fmt_s(inc.time_to_detect_s)}) timed its trigger, {trigger}"
+
+
+def entry_impact(ratio: float | None, failed: int, answered: int, errors: int | None, slow: int | None) -> str:
+    """The blast radius's users' view in one phrase, for every report: the share, and the counts it is
+    made of, so a reader can add them up (failed + too slow = the numerator; the denominator is the
+    entry requests *answered* in the measured window, the sum of the entrypoints' answered counts)."""
+    parts = f": {errors:,} failed, {slow:,} too slow" if errors is not None and slow is not None else ""
+    return (f"{fmt_pct(ratio)} of entry requests failed or were too slow "
+            f"({failed:,} of {answered:,} answered{parts})")
 
 
 def blast_sentence(r: Report) -> Sentence:
     b = r.blast
     n, total = len(b.services), len(r.services)
-    entry = (f"{fmt_pct(b.entry_failed_ratio)} of entry requests failed or were too slow "
-             f"({b.entry_failed:,} of {b.entry_requests:,})")
+    entry = entry_impact(b.entry_failed_ratio, b.entry_failed, b.entry_requests, b.entry_errors, b.entry_slow)
     if not n:
         return Sentence("Blast radius", True, f"Blast radius: no service breached its SLO; {entry}.")
     return Sentence("Blast radius", False, f"Blast radius: {n} of {total} services breached their SLOs "
@@ -89,4 +124,51 @@ def blast_sentence(r: Report) -> Sentence:
 
 
 def sentences(r: Report, checks: tuple[Check, ...]) -> tuple[Sentence, ...]:
-    return (slo_sentence(r, checks), deadline_sentence(checks), detect_sentence(r), blast_sentence(r))
+    return (slo_sentence(r, checks), deadline_sentence(checks, r), detect_sentence(r), blast_sentence(r))
+
+
+def verdict_line(r: Report, checks: tuple[Check, ...], code: int) -> str:
+    """The console's verdict: PASSED or FAILED as the exit code says, then every kind of check it gates on."""
+    parts = [_slo_part(r, checks)]
+    pb = r.playbook
+    never = pb is not None and pb.not_triggered
+    for kind in CheckKind:
+        mine = [c for c in checks if c.kind is kind]
+        judged = [c for c in mine if c.outcome is not Outcome.SKIPPED]
+        if kind is CheckKind.SLO or not mine:
+            continue
+        if never and kind in (CheckKind.PLAYBOOK_DEADLINE, CheckKind.PLAYBOOK_STEP) and not judged:
+            continue  # said once below
+        failed = [c for c in judged if c.failed]
+        title = kind.title.lower()
+        if kind in (CheckKind.REPLICATIONS, CheckKind.GATE):
+            parts.append(f"{title}: " + ", ".join(("FAILED: " if c.failed else "") + c.message for c in mine))
+            continue
+        if failed:
+            text = f"{title}: {len(failed)} of {len(judged)} MISSED ({_names([c.name for c in failed])})"
+        elif judged:
+            text = f"{title}: {len(judged)} of {len(judged)} met"
+        else:
+            text = f"{title}: none judged"
+        skipped = len(mine) - len(judged)
+        parts.append(text + (f", {skipped} not judged" if skipped else ""))
+    if pb is not None and r.drill is not None:
+        if r.drill.not_triggered:
+            parts.append(f"playbook '{pb.name}' NOT TRIGGERED in {r.drill.not_triggered} of {r.drill.runs} runs "
+                         f"({pb.trigger_names()} never fired; counted as missing its deadlines)")
+    elif pb is not None and pb.not_triggered:
+        parts.append(f"playbook '{pb.name}' NOT TRIGGERED ({pb.trigger_names()} never fired): no step ran, "
+                     f"no deadline judged")
+    return f"{'PASSED' if code == 0 else 'FAILED'}: " + "; ".join(parts)
+
+
+def _slo_part(r: Report, checks: tuple[Check, ...]) -> str:
+    slos = [c for c in checks if c.kind is CheckKind.SLO]
+    if not slos:
+        return "no SLOs stated"
+    if r.drill is not None:
+        return f"SLOs of the drill's first run not gated ({sum(not o.met for o in r.slos)} of {len(slos)} missed)"
+    failed = [c for c in slos if c.failed]
+    if failed:
+        return f"SLOs VIOLATED ({len(failed)} of {len(slos)} objectives missed)"
+    return f"SLOs HELD ({len(slos)} objective{'s' if len(slos) != 1 else ''})"

@@ -23,6 +23,8 @@ from chaos.model.playbook import (
 )
 from chaos.model.scope import split_edge
 from chaos.model.topology import Call
+from chaos.run import Marker
+from chaos.sim import faults as sim_faults
 from chaos.sim.simulation import Simulation
 
 
@@ -42,12 +44,20 @@ def _remove_fault(sim: Simulation, action: RemoveFault) -> None:
 
 
 def _restart(sim: Simulation, action: Restart) -> None:
+    """Restart replicas (what they hold fails); crashed ones come back, which ends the crash that took
+    them down once none of its replicas is left down, as a real restart would."""
     reps = sim.world.replicas_of(action.service)
     chosen = reps if action.replicas is None else reps[: action.replicas]
     cold = (action.cold_factor, action.cold_decay) if action.cold_factor > 1.0 else None
     for rep in chosen:
+        was_down = not rep.up
         sim.kernel.crash(rep)
         sim.kernel.restart(rep, cold)
+        if was_down:
+            sim.markers.append(Marker(sim.now, "restart", action.service, f"replica {rep.index}"))
+    for applied in sim.applied:
+        if applied.fault.target == action.service:
+            sim_faults.restarted(sim.world, applied)
 
 
 def _scale(sim: Simulation, action: Scale) -> None:

@@ -109,8 +109,24 @@ def _restart(world: World, applied: Applied) -> None:
     fault: Crash = applied.fault  # type: ignore[assignment]
     cold = None if fault.cold_start is None else (fault.cold_start.factor, fault.cold_start.decay)
     for rep in applied.replicas:
+        if rep.up:
+            continue  # brought back already (a playbook's restart): it has its marker
         world.kernel.restart(rep, cold)
         world.markers.append(Marker(world.kernel.env.now, "restart", fault.target, f"replica {rep.index}"))
+
+
+def restarted(world: World, applied: Applied) -> bool:
+    """Something other than the fault's end (a playbook's restart) brought replicas it crashed back up.
+
+    Once every replica the crash took down is up again, the crash is over now: its window
+    ends and its ``fault_off`` marker is set at this moment, not at its scheduled end (whose
+    revert then does nothing). Returns whether it ended.
+    """
+    if applied.reverted or applied.fault.kind is not FaultKind.CRASH or any(not r.up for r in applied.replicas):
+        return False
+    applied.end = world.kernel.env.now
+    world.markers.append(Marker(applied.end, "fault_off", applied.fault.target, applied.fault.label))
+    return True
 
 
 def _cold_start(world: World, applied: Applied) -> None:

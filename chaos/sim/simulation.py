@@ -169,7 +169,7 @@ class Simulation:
     def _collect(self) -> Run:
         series, totals = self.recorder.finish()
         exp = self.experiment
-        windows = [FaultWindow(a.fault.label, a.fault.TAG, a.fault.target, a.start, a.end, _params(a.fault))
+        windows = [FaultWindow(a.fault.label, a.fault.TAG, a.fault.target, a.start, a.end, a.fault.params())
                    for a in self.applied]
         return Run(engine="sim", experiment=exp, seed=self.seed, duration_s=exp.duration, warmup_s=exp.warmup,
                    bounds=self.bounds, series=series, totals=totals, faults=windows,
@@ -187,16 +187,6 @@ class _Gauge:
     def __call__(self) -> tuple[float, float]:
         reps = self.svc.replicas
         return float(sum(len(r.queue) - r.qdead for r in reps)), float(sum(r.busy for r in reps))
-
-
-def _params(fault: AnyFault) -> dict[str, object]:
-    skip = {"target", "at", "duration", "name"}
-    out: dict[str, object] = {}
-    for key, value in vars(fault).items():
-        if key.startswith("_") or key in skip or value is None:
-            continue
-        out[key] = value if isinstance(value, (int, float, str, bool)) else str(value)
-    return out
 
 
 def simulate(experiment: Experiment, seed: int | None = None,

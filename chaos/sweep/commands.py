@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 from chaos.errors import InputError
+from chaos.model.arguments import AMPLIFICATION, RUNS, WORKERS, WORKERS_PER_CORE, add_option
+from chaos.terminal import redraw
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,8 +42,7 @@ class TaskProgress:
         elapsed = time.monotonic() - self.start
         left = f"{(total - done) * elapsed / ran:,.0f} s left" if ran else "starting"
         bar = "#" * int(frac * 30)
-        sys.stderr.write(f"\r[{bar:<30}] {done}/{total} runs ({reused} reused)  {left}   ")
-        sys.stderr.flush()
+        redraw(f"[{bar:<30}] {done}/{total} runs ({reused} reused)  {left}   ")
         self.shown = True
 
     def close(self) -> None:
@@ -50,8 +51,11 @@ class TaskProgress:
 
 
 def executor_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seeds", type=int, default=3, help="seeds per variant, the same for every variant (default 3)")
-    p.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    add_option(p, "--seeds", quantity=RUNS, default=3,
+               help="seeds per variant, the same for every variant (default 3; bounds as an experiment's "
+                    "'replications')")
+    add_option(p, "--workers", quantity=WORKERS,
+               help=f"local worker processes (default: one per core; at most {WORKERS_PER_CORE} per core)")
     p.add_argument("--executor", default="local", metavar="local|inline|dask://HOST:PORT",
                    help="where runs happen: local processes (default), this process, or a Dask scheduler")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
@@ -83,9 +87,10 @@ def _register_sweep(sub: argparse._SubParsersAction) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from chaos.model.files import load_experiment
+    from chaos.outdir import Mode, check_out, default_dir, staged
     from chaos.sweep.executors import parse_executor
     from chaos.sweep.grid import FaultMode, make_plan
-    from chaos.sweep.report import write_report
+    from chaos.sweep.report import SWEEP_FILES, write_report
     from chaos.sweep.runner import run_sweep, seeds_of
     from chaos.sweep.store import Store
 
@@ -93,21 +98,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     plan = make_plan(args.each_service, args.each_edge, args.sets, FaultMode(args.fault_mode))
     seeds = seeds_of(experiment, args.seeds)
     executor = parse_executor(args.executor, args.workers)
-    out = args.out or Path("runs") / f"{experiment.name}-sweep"
+    # ADD: each run's file goes into OUT/runs as soon as it is done, so that a sweep resumes.
+    out = check_out(args.out, default_dir(experiment.name, "-sweep"), Mode.ADD)
     progress = TaskProgress(enabled=not args.no_progress)
     started = time.monotonic()
     try:
-        result = run_sweep(experiment, plan, seeds, executor, Store(out), progress)
+        result = run_sweep(experiment, plan, seeds, executor, Store(out.path), progress)
     finally:
         progress.close()
     wall = time.monotonic() - started
     result.extra.update(wall_s=round(wall, 3))
     if result.simulated:
         result.extra.update(variants_per_minute=round(result.simulated / len(seeds) / wall * 60, 2))
-    paths = write_report(result, out)
+    with staged(out, owns=SWEEP_FILES.values(), last=SWEEP_FILES["json"]) as stage:
+        written = write_report(result, stage)
+        summary = written["markdown"].read_text(encoding="utf-8")
+    paths = {kind: out.file(p.name) for kind, p in written.items()}
     print(f"{len(result.results)} variants x {len(seeds)} seeds: {result.simulated} simulated, "
           f"{result.reused} reused, {wall:.1f} s on {result.executor}")
-    print(_shortened(paths["markdown"].read_text(encoding="utf-8")))
+    print(_shortened(summary))
     print("\n" + "\n".join(f"{k}: {v}" for k, v in paths.items()))
     return 0
 
@@ -139,8 +148,8 @@ def _register_lint(sub: argparse._SubParsersAction) -> None:
                     "with its overrides, is checked.")
     p.add_argument("topology", type=Path)
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
-    p.add_argument("--max-amplification", type=float, default=None, metavar="X",
-                   help="worst-case attempts per entry request allowed on any path (default 10)")
+    add_option(p, "--max-amplification", quantity=AMPLIFICATION, default=None, metavar="X",
+               help="worst-case attempts per entry request allowed on any path (default 10, at least 1)")
     p.set_defaults(func=cmd_lint)
 
 
@@ -153,8 +162,6 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from chaos.model.topology import Topology
 
     limit = DEFAULT_MAX_AMPLIFICATION if args.max_amplification is None else args.max_amplification
-    if limit < 1:
-        raise InputError("--max-amplification must be at least 1", path="--max-amplification")
     model = load_any(args.topology)
     if isinstance(model, Experiment):
         model = model.topology

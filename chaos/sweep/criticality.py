@@ -26,7 +26,7 @@ class Criticality:
     fault: str
     entry_failed_ratio: Stat
     services_hurt: Stat
-    hurt: tuple[str, ...]          # services in breach in at least half of the seeds
+    hurt: tuple[str, ...]          # services hurt beyond noise in at least half of the seeds
     time_to_detect_s: Stat
     time_to_recover_s: Stat
 
@@ -39,7 +39,11 @@ class Criticality:
 
 
 def usually_hurt(runs: Sequence[RunSummary]) -> tuple[str, ...]:
-    """Services hurt in at least half of the runs, in the order they were first hurt."""
+    """Services hurt in at least half of the runs, in the order they were first hurt.
+
+    "Hurt" is measured beyond noise (``chaos.sweep.measures``: in breach for at least
+    10 s and at least a quarter of an objective's error budget spent), so one second of
+    chance breach in one seed does not put a service on the list."""
     counts: dict[str, int] = {}
     for run in runs:
         for name in run.services_hurt:

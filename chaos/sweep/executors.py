@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chaos.errors import ChaosError, InputError, RunError
+from chaos.extras import DASK, require
 from chaos.model.experiment import Experiment
 from chaos.sweep import wire
 from chaos.sweep.worker import Task, TaskResult, init_process, run_in_process, run_on_dask, run_task
@@ -131,13 +132,9 @@ class DaskExecutor:
         return f"Dask scheduler at {self.address}"
 
     def _client(self) -> Any:
+        client_class = require(DASK).Client
         try:
-            from distributed import Client
-        except ImportError:
-            raise RunError("sweeping on Dask needs the 'distributed' package",
-                           hint="pip install 'chaoslab[sweep]'") from None
-        try:
-            return Client(self.address, timeout=f"{self.connect_timeout_s}s", set_as_default=False)
+            return client_class(self.address, timeout=f"{self.connect_timeout_s}s", set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise RunError(f"cannot reach the Dask scheduler at {self.address}: {exc}",
                            hint="start one with 'dask scheduler' and workers with "
@@ -146,8 +143,8 @@ class DaskExecutor:
     def run(self, bases: Sequence[Base], tasks: Sequence[Task]) -> Iterator[TaskResult]:
         if not tasks:
             return
-        from distributed import as_completed
         client = self._client()
+        as_completed = require(DASK).as_completed
         futures: dict[Any, Task] = {}
         try:
             shared = {b.key: client.scatter(b.blob, broadcast=True, hash=False) for b in bases}
@@ -179,8 +176,7 @@ def parse_executor(text: str, workers: int | None) -> Executor:
                          hint="local, inline, or dask://HOST:PORT")
     if not rest:
         raise InputError(f"'{text}' names no host", path="--executor", hint="e.g. dask://scheduler:8786")
-    if scheme == "dask":
-        return DaskExecutor(f"tcp://{rest}")
-    if scheme in ("tcp", "tls"):
-        return DaskExecutor(text)
+    if scheme in ("dask", "tcp", "tls"):
+        require(DASK)  # before anything runs: a missing package is bad input, said at once
+        return DaskExecutor(f"tcp://{rest}" if scheme == "dask" else text)
     raise InputError(f"unknown executor scheme '{scheme}://'", path="--executor", hint="dask://HOST:PORT")

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from yaml.error import Mark
-from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, ScalarNode
 
 from chaos.errors import InputError
+from chaos.model.arguments import NOWHERE, compose_value
 from chaos.model.experiment import Experiment
 from chaos.model.faults import FAULT_CLASSES, AnyFault, FaultKind, FaultSpec, TargetKind
 from chaos.model.overrides import revalidate, set_path
@@ -91,29 +91,8 @@ def split_values(text: str) -> list[str]:
     return out
 
 
-# Nodes made here have no place in a file; line -1 makes their Location print as the option
-# name alone ("--each-service: ...") rather than a made-up line and column.
-_NOWHERE = Mark("", 0, -1, -1, None, None)  # type: ignore[arg-type]  # no buffer: nothing to quote
-
-
 def _scalar(text: str) -> ScalarNode:
-    return ScalarNode("tag:yaml.org,2002:str", text, _NOWHERE, _NOWHERE)
-
-
-def _compose(text: str) -> yaml.Node:
-    node = yaml.compose(text.strip() or "''", Loader=yaml.SafeLoader)
-    assert node is not None  # an empty text was replaced by ''
-    for each in _walk(node):
-        each.start_mark = each.end_mark = _NOWHERE
-    return node
-
-
-def _walk(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, MappingNode):
-        return [node, *(n for k, v in node.value for n in (*_walk(k), *_walk(v)))]
-    if isinstance(node, SequenceNode):
-        return [node, *(n for v in node.value for n in _walk(v))]
-    return [node]
+    return ScalarNode("tag:yaml.org,2002:str", text, NOWHERE, NOWHERE)
 
 
 # --------------------------------------------------------------------------- faults
@@ -140,8 +119,8 @@ class FaultText:
         """The fault, parsed and checked as if written in a file."""
         pairs: list[tuple[yaml.Node, yaml.Node]] = [(_scalar("kind"), _scalar(self.kind.value)),
                                                     (_scalar("target"), _scalar(self.target))]
-        pairs += [(_scalar(key), _compose(value)) for key, value in self.params]
-        node = MappingNode("tag:yaml.org,2002:map", pairs, _NOWHERE, _NOWHERE)
+        pairs += [(_scalar(key), compose_value(value, source)) for key, value in self.params]
+        node = MappingNode("tag:yaml.org,2002:map", pairs, NOWHERE, NOWHERE)
         return convert(node, FaultSpec, Context(source, Path.cwd()), self.label)  # type: ignore[no-any-return]
 
 
@@ -251,7 +230,7 @@ class Setting:
         option = f"--set {self.name}"
         if self.path[0] in _REFUSED_PATHS:
             raise InputError(f"'{self.path[0]}' cannot be swept", path=option, hint=_REFUSED_PATHS[self.path[0]])
-        value = RawValue(_compose(self.text), Context("--set", Path.cwd()))
+        value = RawValue(compose_value(self.text, option), Context("--set", Path.cwd()))
         try:
             return set_path(experiment, self.route, value)  # type: ignore[return-value]
         except InputError as exc:

@@ -17,7 +17,12 @@ Error budget burned
 
 Services hurt
     Services in breach during the run (cascade order), except the one the fault
-    landed on: the target of a service fault, the callee of an edge fault.
+    landed on (the target of a service fault, the callee of an edge fault), that were
+    hurt beyond noise: one of the service's objectives (stated, or the blast radius's
+    default error ratio of 5%) was in breach for at least ``HURT_MIN_BREACH_S`` seconds
+    in all *and* the run's bad events came to at least ``HURT_MIN_BUDGET`` of that
+    objective's error budget over the measured window. A one-second breach from a few
+    dozen timeouts among eighteen thousand requests is chance, not damage.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from dataclasses import dataclass
 
 from chaos.analysis import Analysis
 from chaos.analysis.slos import ObjectiveResult
-from chaos.model.scope import split_edge
+from chaos.model.scope import ScopeKind, split_edge
 from chaos.run import Run
 
 
@@ -86,6 +91,21 @@ def landed_on(run: Run) -> set[str]:
     return out
 
 
+HURT_MIN_BREACH_S = 10
+"""Seconds in breach (in all, over the run) below which a service's breach is noise."""
+HURT_MIN_BUDGET = 0.25
+"""Share of an objective's error budget the run's bad events must reach for a breach to count as hurt."""
+
+
+def hurt(result: ObjectiveResult) -> bool:
+    """The objective's scope was hurt beyond noise: in breach long enough, and a real part of its budget spent."""
+    burned = budget_burned(result)
+    return len(result.breach_seconds) >= HURT_MIN_BREACH_S and (burned is None or burned >= HURT_MIN_BUDGET)
+
+
 def services_hurt(run: Run, analysis: Analysis) -> tuple[str, ...]:
+    """Services hurt beyond noise, in cascade order, leaving out the ones the faults landed on."""
     skip = landed_on(run)
-    return tuple(s for s in analysis.blast.services if s not in skip)
+    beyond_noise = {r.objective.scope.name for r in analysis.objectives
+                    if r.objective.scope.kind is ScopeKind.SERVICE and hurt(r)}
+    return tuple(s for s in analysis.blast.services if s not in skip and s in beyond_noise)

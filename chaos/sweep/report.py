@@ -17,9 +17,11 @@ from typing import Any
 from chaos.result import write_atomic
 from chaos.sweep.criticality import Criticality, tables, usually_hurt
 from chaos.sweep.grid import FAULT_AXIS, Axis, Variant
+from chaos.sweep.measures import HURT_MIN_BREACH_S, HURT_MIN_BUDGET
 from chaos.sweep.runner import SweepResult
 from chaos.sweep.stats import Stat, stat
 from chaos.sweep.summary import RunSummary
+from chaos.terminal import visible
 
 
 @dataclass(frozen=True)
@@ -36,11 +38,12 @@ class VariantStats:
     slo_met: int
     runs: int
     budget_burned: dict[str, Stat]
+    duration_s: float              # simulated, as the variant set it (``--set duration=...``)
 
     def to_dict(self) -> dict[str, Any]:
         v = self.variant
         return {"key": v.key, "label": v.label, "coordinates": v.coordinates(), "target": v.target,
-                "runs": self.runs, "slo_met": self.slo_met, "recovered": self.recovered,
+                "duration_s": self.duration_s, "runs": self.runs, "slo_met": self.slo_met, "recovered": self.recovered,
                 "entry_failed_ratio": self.entry_failed_ratio.to_dict(),
                 "services_hurt": self.services_hurt.to_dict(), "hurt": list(self.hurt),
                 "time_to_detect_s": self.time_to_detect_s.to_dict(),
@@ -55,7 +58,8 @@ def variant_stats(variant: Variant, runs: list[RunSummary]) -> VariantStats:
     return VariantStats(
         variant, stat([r.entry_failed_ratio for r in runs]), stat([float(len(r.services_hurt)) for r in runs]),
         usually_hurt(runs), stat([r.time_to_detect_s for r in runs]), stat([r.time_to_recover_s for r in runs]),
-        sum(r.recovered for r in runs), sum(r.slo_met for r in runs), len(runs), burned)
+        sum(r.recovered for r in runs), sum(r.slo_met for r in runs), len(runs), burned,
+        runs[0].duration_s if runs else 0.0)
 
 
 def all_stats(result: SweepResult) -> list[VariantStats]:
@@ -84,11 +88,16 @@ def to_doc(result: SweepResult, stats: list[VariantStats], crit: dict[str, list[
 
 # --------------------------------------------------------------------------- Markdown
 
+HURT_RULE = (f"A service counts as hurt in a run when one of its objectives was in breach for at least "
+             f"{HURT_MIN_BREACH_S} s in all and the run spent at least {HURT_MIN_BUDGET:.0%} of that objective's "
+             "error budget (shorter or smaller breaches are noise); the service the fault landed on is not "
+             "counted; 'usually hurt' lists those hurt in at least half of the seeds.")
+
 
 def _pct(s: Stat) -> str:
     if s.mean is None:
         return "-"
-    return f"{s.mean * 100:.2f}%" + (f" ± {s.ci95 * 100:.2f}" if s.ci95 is not None else "")
+    return f"{s.mean * 100:.2f}%" + (f" ± {s.ci95 * 100:.2f}%" if s.ci95 is not None else "")
 
 
 def _num(s: Stat, unit: str = "", digits: int = 1) -> str:
@@ -96,7 +105,7 @@ def _num(s: Stat, unit: str = "", digits: int = 1) -> str:
         return "never" if s.count else "-"
     text = f"{s.mean:.{digits}f}{unit}"
     if s.ci95 is not None:
-        text += f" ± {s.ci95:.{digits}f}"
+        text += f" ± {s.ci95:.{digits}f}{unit}"
     if s.known < s.count:
         text += f" ({s.known}/{s.count})"
     return text
@@ -110,11 +119,16 @@ def _names(names: tuple[str, ...], limit: int = 6) -> str:
 def markdown(result: SweepResult, stats: list[VariantStats], crit: dict[str, list[Criticality]],
              heatmap: str | None) -> str:
     exp = result.experiment
+    durations = sorted({s.duration_s for s in stats})
+    simulated = (f"{durations[0]:g} s simulated each" if len(durations) == 1 else
+                 f"{' to '.join(f'{d:g} s' for d in (durations[0], durations[-1]))} simulated, as each variant sets "
+                 "(column 'simulated')")
     lines = [f"# Sweep of {exp.name}", "",
              f"{len(stats)} variants x {len(result.seeds)} seeds (seeds {', '.join(map(str, result.seeds))}, the "
-             f"same for every variant), {exp.duration:g} s simulated each; {result.simulated} runs simulated, "
+             f"same for every variant), {simulated}; {result.simulated} runs simulated, "
              f"{result.reused} reused from an earlier sweep; executor: {result.executor}.",
-             "", "Figures are means over seeds ± the 95% confidence half-width; (k/n): known in k of n seeds.", ""]
+             "", "Figures are means over seeds ± the 95% confidence half-width; (k/n): known in k of n seeds. "
+             f"{HURT_RULE}", ""]
     for key, rows in crit.items():
         lines += [f"## Criticality{f' ({key})' if key else ''}", "",
                   "| rank | target | fault | entry requests failed | services hurt | usually hurt | time to detect "
@@ -123,15 +137,18 @@ def markdown(result: SweepResult, stats: list[VariantStats], crit: dict[str, lis
                   f"| {_names(r.hurt)} | {_num(r.time_to_detect_s, ' s')} | {_num(r.time_to_recover_s, ' s')} |"
                   for r in rows]
         lines.append("")
-    lines += ["## Variants", "", "| variant | entry requests failed | services hurt | time to detect | time to recover "
-              "| SLOs met |", "|---|---:|---:|---:|---:|---:|"]
+    varied = len(durations) > 1
+    lines += ["## Variants", "", "| variant | " + ("simulated | " if varied else "") + "entry requests failed "
+              "| services hurt | time to detect | time to recover | SLOs met |",
+              "|---|" + ("---:|" if varied else "") + "---:|---:|---:|---:|---:|"]
     ordered = sorted(stats, key=lambda s: -(s.entry_failed_ratio.mean or 0.0))
-    lines += [f"| {s.variant.label} | {_pct(s.entry_failed_ratio)} | {_num(s.services_hurt)} "
+    lines += [f"| {s.variant.label} | " + (f"{s.duration_s:g} s | " if varied else "")
+              + f"{_pct(s.entry_failed_ratio)} | {_num(s.services_hurt)} "
               f"| {_num(s.time_to_detect_s, ' s')} | {_num(s.time_to_recover_s, ' s')} | {s.slo_met}/{s.runs} |"
               for s in ordered]
     if heatmap:
         lines += ["", f"![entry requests failed per variant]({heatmap})"]
-    return "\n".join(lines) + "\n"
+    return visible("\n".join(lines) + "\n")
 
 
 # --------------------------------------------------------------------------- heatmap
@@ -196,14 +213,17 @@ def draw_heatmap(stats: list[VariantStats], axes: tuple[Axis, ...], seeds: int, 
 # --------------------------------------------------------------------------- all
 
 
+SWEEP_FILES = {"json": "sweep.json", "markdown": "sweep.md", "heatmap": "heatmap.png"}
+
+
 def write_report(result: SweepResult, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     stats = all_stats(result)
     crit = tables(result.results)
-    paths = {"json": out / "sweep.json", "markdown": out / "sweep.md"}
+    paths = {"json": out / SWEEP_FILES["json"], "markdown": out / SWEEP_FILES["markdown"]}
     drawn = heatmap_axes(result.axes)
     if drawn is not None:
-        paths["heatmap"] = out / "heatmap.png"
+        paths["heatmap"] = out / SWEEP_FILES["heatmap"]
         draw_heatmap(stats, drawn, len(result.seeds), paths["heatmap"])
     heatmap = "heatmap.png" if drawn is not None else None
     write_atomic(paths["json"], json.dumps(to_doc(result, stats, crit, heatmap), indent=1, allow_nan=False) + "\n")

@@ -34,6 +34,8 @@ from chaos.sweep.worker import Task, TaskResult
 
 def canonical(value: Any) -> Any:
     """A JSON-able rendering of a model tree that changes exactly when the model does."""
+    if isinstance(value, RawValue):  # a dataclass too, but its parsing context is not part of the value
+        return yaml.serialize(value.node)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {"__": type(value).__name__,
                 **{f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}}
@@ -41,8 +43,6 @@ def canonical(value: Any) -> Any:
         return value.value
     if isinstance(value, (tuple, list)):
         return [canonical(v) for v in value]
-    if isinstance(value, RawValue):
-        return yaml.serialize(value.node)
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
     return value

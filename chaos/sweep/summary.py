@@ -15,7 +15,7 @@ from chaos.model.scope import Scope
 from chaos.run import Run
 from chaos.sweep.measures import budget_burned, services_hurt, time_to_recover
 
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,8 @@ class RunSummary:
     """What one run of one variant with one seed did."""
 
     seed: int
+    duration_s: float             # what was simulated: the variant's duration, not the base experiment's
+    warmup_s: float
     slo_met: bool
     entry_requests: int
     entry_failed: int             # failed, or slower than the entrypoint's latency objective
@@ -94,7 +96,8 @@ def summarize(run: Run, analysis: Analysis) -> RunSummary:
     first = analysis.detections[0] if analysis.detections else None
     blast = analysis.blast
     return RunSummary(
-        seed=run.seed, slo_met=analysis.slo_met, entry_requests=blast.entry_requests,
+        seed=run.seed, duration_s=run.duration_s, warmup_s=run.warmup_s, slo_met=analysis.slo_met,
+        entry_requests=blast.entry_requests,
         entry_failed=blast.entry_failed, entry_failed_ratio=blast.entry_failed_ratio,
         services_hurt=services_hurt(run, analysis),
         time_to_detect_s=analysis.time_to_detect_s, detected_by=None if first is None else first.alert,

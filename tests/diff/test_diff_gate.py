@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from chaos.cli import main
-from chaos.diff import Metric, Tolerances, Verdict, compare, run_diff, with_topology
+from chaos.diff import DiffReport, Metric, Tolerances, Verdict, compare, render_markdown, run_diff, with_topology
 from chaos.errors import InputError
 from chaos.model.files import load_experiment, load_topology
 from chaos.sweep.executors import InlineExecutor
@@ -83,7 +83,7 @@ def test_more_retries_is_worse(files: Path, capsys: pytest.CaptureFixture[str]) 
     assert ("back", "service_error_ratio") in worse
     ttr = next(c for c in doc["comparisons"] if c["metric"] == "time_to_recover_s")
     assert ttr["base"]["known"] == 2 and ttr["candidate"]["known"] == 0
-    assert "not recovered in 2 of 2 seeds" in ttr["note"]
+    assert ttr["note"] == "recovered in 0 of 2 seeds (base: 2 of 2)"
     assert (files / "out" / "diff.md").read_text().startswith("## chaoslab diff")
 
 
@@ -114,11 +114,23 @@ def test_tolerances_decide(files: Path) -> None:
     assert {c["metric"] for c in doc["comparisons"] if c["verdict"] == "worse"} == {"time_to_recover_s"}
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("latency=3", "known metric"), ("entry_failed_ratio=x", "not a number"), ("services_hurt=-1", "negative")])
-def test_bad_tolerances(text: str, needle: str) -> None:
-    with pytest.raises(InputError, match=needle):
+@pytest.mark.parametrize(("text", "message"), [
+    ("latency=3", "--tolerance: 'latency=3' is not METRIC=VALUE with a known metric"),
+    ("entry_failed_ratio=x", "--tolerance entry_failed_ratio: expected a number, got str 'x'"),
+    ("services_hurt=-1", "--tolerance services_hurt: -1 is out of range: must be at least 0"),
+    ("time_to_detect_s=-5s", "--tolerance time_to_detect_s: '-5s' is not a duration"),
+])
+def test_bad_tolerances(text: str, message: str) -> None:
+    with pytest.raises(InputError) as caught:
         Tolerances.parse([text])
+    assert str(caught.value).splitlines()[0].startswith(message)
+
+
+def test_a_time_tolerance_reads_as_a_duration() -> None:
+    # Read as a file's duration is: '1m' is 60 seconds, a bare number is seconds.
+    tolerances = Tolerances.parse(["time_to_detect_s=1m", "time_to_recover_s=15"])
+    assert tolerances.of(Metric.TIME_TO_DETECT) == 60.0
+    assert tolerances.of(Metric.TIME_TO_RECOVER) == 15.0
 
 
 def test_overrides_apply_to_both_versions(files: Path) -> None:
@@ -140,11 +152,41 @@ def test_a_candidate_without_a_service_the_experiment_needs(files: Path, capsys:
 
 
 def test_never_is_worse_than_any_time() -> None:
-    late = compare("e", "", Metric.TIME_TO_RECOVER, [5.0, 6.0], [50.0, None], 10.0, never="not recovered")
+    late = compare("e", "", Metric.TIME_TO_RECOVER, [5.0, 6.0], [50.0, None], 10.0, reached="recovered")
     assert late.verdict is Verdict.WORSE and late.change == pytest.approx(45.0)
-    earlier = compare("e", "", Metric.TIME_TO_RECOVER, [None, 30.0], [40.0, 20.0], 10.0, never="not recovered")
+    earlier = compare("e", "", Metric.TIME_TO_RECOVER, [None, 30.0], [40.0, 20.0], 10.0, reached="recovered")
     assert earlier.verdict is Verdict.BETTER
-    both_never = compare("e", "", Metric.TIME_TO_DETECT, [None, None], [None, None], 1.0, never="not detected")
+    both_never = compare("e", "", Metric.TIME_TO_DETECT, [None, None], [None, None], 1.0, reached="detected")
     assert both_never.verdict is Verdict.SAME and both_never.change is None
     within = compare("e", "", Metric.ENTRY_FAILED_RATIO, [0.10, 0.20], [0.104, 0.205], 0.005)
     assert within.verdict is Verdict.SAME and within.change == pytest.approx(0.0045)
+
+
+def rows_of(*comparisons: object) -> list[str]:
+    text = render_markdown(DiffReport("base", "cand", 3, ["e"], list(comparisons)))  # type: ignore[arg-type]
+    return [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| metric")]
+
+
+def test_each_comparison_reads_as_a_sentence_with_direction_and_numbers() -> None:
+    recovered = compare("e", "", Metric.TIME_TO_RECOVER, [None, None, None], [20.0, 30.0, 40.0], 10.0,
+                        reached="recovered")
+    late = compare("e", "", Metric.TIME_TO_DETECT, [5.0, 6.0, 7.0], [5.0, None, None], 10.0, reached="detected")
+    failed = compare("e", "", Metric.ENTRY_FAILED_RATIO, [0.10, 0.20, 0.30], [0.15, 0.25, 0.35], 0.005)
+    hurt = compare("e", "", Metric.SERVICES_HURT, [1.0, 1.0, 1.0], [1.0, 1.0, 1.0], 0.5)
+    budget = compare("e", "entrypoint:web error ratio <= 0%", Metric.BUDGET_BURNED, [0.0, 0.0, 0.0],
+                     [0.0, None, 0.0], 0.1, reached="no bad event (the objective allows none)")
+    assert rows_of(recovered, late, failed, hurt, budget) == [
+        "| time to recover | - (0/3) | 30.0 s | - | 10.0 s | better: recovered in 3 of 3 seeds (base: 0 of 3) |",
+        "| time to detect | 6.0 s | 5.0 s (1/3) | +0.0 s | 10.0 s | **worse**: detected in 1 of 3 seeds "
+        "(base: 3 of 3) |",
+        "| entry requests failed | 20.00% | 25.00% | +5.00% | 0.50% | **worse** |",
+        "| services hurt | 1.0 | 1.0 | +0.0 | 0.5 | same |",
+        "| entrypoint:web error ratio <= 0% error budget burned | 0.00× | 0.00× (2/3) | +0.00× | 0.10× "
+        "| **worse**: no bad event (the objective allows none) in 2 of 3 seeds (base: 3 of 3) |",
+    ]
+    errors = compare("e", "back", Metric.SERVICE_ERROR_RATIO, [0.01, 0.01, 0.01], [0.05, 0.05, 0.05], 0.01)
+    breach = compare("e", "back", Metric.SERVICE_BREACH, [40.0, 50.0, 60.0], [10.0, 10.0, 10.0], 5.0)
+    assert rows_of(errors, breach)[-2:] == [
+        "| back error ratio | 1.00% | 5.00% | +4.00% | 1.00% | **worse** |",
+        "| back seconds in breach | 50.0 s | 10.0 s | -40.0 s | 5.0 s | better |",
+    ]

@@ -90,7 +90,7 @@ def make_doc(shape: Shape = Shape()) -> dict[str, Any]:
     entry_requests = sum(f["requests"] for f in entry_figs.values())
     entry_failed = sum(f["errors"] for f in entry_figs.values())
     return {
-        "schema_version": 1, "engine": "sim", "experiment": f"synthetic-{shape.services}", "topology": "layers",
+        "schema_version": 2, "engine": "sim", "experiment": f"synthetic-{shape.services}", "topology": "layers",
         "seed": shape.seed, "duration_s": float(shape.seconds), "warmup_s": 10.0,
         "slo_met": all(s["met"] for s in slos), "time_to_detect_s": 12.0,
         "blast_radius": {
@@ -146,36 +146,63 @@ def healthy(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def with_playbook(doc: dict[str, Any]) -> dict[str, Any]:
-    """Adds a playbook section: one step misses its deadline, one is never reached, one phase undecided."""
+    """Adds a playbook section: one step misses its deadline, one is never reached, one phase undecided.
+
+    Every time of the section counts from the incident start, the fault at 40 s of the run."""
     out = copy.deepcopy(doc)
     start = out["faults"][0]["start_s"]
     out["playbook"] = {
         "name": "leaf-runbook", "trigger": {"alerts": ["entry-errors"], "at_s": None},
-        "incident": {"start_s": start, "triggered_s": start + 12, "detected_s": start + 12,
-                     "acknowledged_s": start + 30, "mitigated_s": start + 70, "recovered_s": None,
+        "clock": {"base": "first_fault", "start_run_s": start, "run_end_s": out["duration_s"] - start},
+        "incident": {"outcome": "unfinished", "trigger": "entry-errors", "triggered_s": 12.0,
+                     "trigger_before_start": False, "finished_s": None,
                      "time_to_detect_s": 12.0, "time_to_acknowledge_s": 30.0, "time_to_mitigate_s": 70.0,
                      "time_to_recover_s": None,
                      "error_budget_burned": [{"slo": "entrypoint:entry-0 error ratio <= 0.01",
                                               "scope": "entrypoint:entry-0", "burned": 2.5}]},
         "steps": [
-            {"name": "acknowledge page", "role": "oncall", "action": "page", "target": "", "start_s": start + 12,
-             "end_s": start + 30, "deadline_s": start + 60, "met": True, "status": "done", "verify": None,
+            {"name": "acknowledge page", "role": "oncall", "action": "page", "target": "", "start_s": 12.0,
+             "end_s": 30.0, "deadline_s": 60.0, "met": True, "not_judged": None, "status": "done", "verify": None,
              "verified_at_s": None, "note": ""},
             {"name": "restart the leaf", "role": "oncall", "action": "restart", "target": "svc-011",
-             "start_s": start + 30, "end_s": start + 70, "deadline_s": start + 50, "met": False, "status": "done",
-             "verify": "svc-011 p99 below 100ms for 10s", "verified_at_s": start + 69, "note": "slow restart"},
+             "start_s": 30.0, "end_s": 70.0, "deadline_s": 50.0, "met": False, "not_judged": None, "status": "done",
+             "verify": "svc-011 p99 below 100ms for 10s", "verified_at_s": 69.0, "note": "slow restart"},
             {"name": "write the postmortem", "role": "oncall", "action": "wait", "target": None, "start_s": None,
-             "end_s": None, "deadline_s": start + 200, "met": None, "status": "not_reached", "verify": None,
-             "verified_at_s": None, "note": ""},
+             "end_s": None, "deadline_s": 200.0, "met": None, "not_judged": "run_ended", "status": "not_reached",
+             "verify": None, "verified_at_s": None, "note": ""},
         ],
         "deadlines": [
-            {"name": "mitigate within 60s", "phase": "mitigate", "deadline_s": 60.0, "actual_s": 70.0, "met": False},
-            {"name": "detect within 30s", "phase": "detect", "deadline_s": 30.0, "actual_s": 12.0, "met": True},
-            {"name": "recover within 5m", "phase": "recover", "deadline_s": 300.0, "actual_s": None, "met": None},
+            {"name": "mitigate within 60s", "phase": "mitigate", "deadline_s": 60.0, "actual_s": 70.0, "met": False,
+             "not_judged": None},
+            {"name": "detect within 30s", "phase": "detect", "deadline_s": 30.0, "actual_s": 12.0, "met": True,
+             "not_judged": None},
+            {"name": "recover within 5m", "phase": "recover", "deadline_s": 300.0, "actual_s": None, "met": None,
+             "not_judged": "run_ended"},
         ],
         "findings": [{"kind": "slow_step", "step": "restart the leaf", "message": "took 40 s, planned 20 s"}],
     }
     out["gate_failed"] = True
+    return out
+
+
+def with_playbook_v1(doc: dict[str, Any]) -> dict[str, Any]:
+    """The same playbook as a schema-1 document wrote it: step times on the run's clock, absolute phase times."""
+    out = with_playbook(doc)
+    out["schema_version"] = 1
+    pb = out["playbook"]
+    start = pb.pop("clock")["start_run_s"]
+    inc = pb["incident"]
+    pb["incident"] = {"start_s": start, "triggered_s": start + 12, "detected_s": start + 12,
+                      "acknowledged_s": start + 30, "mitigated_s": start + 70, "recovered_s": None,
+                      "trigger": "entry-errors", "aborted": False,
+                      **{k: v for k, v in inc.items() if k.startswith("time_to_") or k == "error_budget_burned"}}
+    for step in pb["steps"]:
+        step.pop("not_judged")
+        for key in ("start_s", "end_s", "deadline_s", "verified_at_s"):
+            if step[key] is not None:
+                step[key] += start
+    for d in pb["deadlines"]:
+        d.pop("not_judged")
     return out
 
 

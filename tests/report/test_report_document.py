@@ -6,11 +6,13 @@ import copy
 from typing import Any
 
 import pytest
-from reportkit import healthy, with_drill, with_playbook
+from reportkit import healthy, with_drill, with_playbook, with_playbook_v1
 
 from chaos.errors import InputError
+from chaos.incident_states import ClockBase, IncidentOutcome, StepStatus
 from chaos.report.checks import Outcome, checks, exit_code
 from chaos.report.document import read
+from chaos.report.summary import render
 from chaos.report.verdict import sentences
 
 
@@ -78,3 +80,53 @@ def test_replications_that_missed_fail_the_run(failing_doc: dict[str, Any]) -> N
     assert reps[0].message == "SLOs held in 2 of 3 replications (missed with seeds 2)"
     assert sentences(r, found)[0].ok is False
     assert exit_code(r) == 1
+
+
+def test_a_schema_1_playbook_is_read_onto_the_incident_clock(failing_doc: dict[str, Any]) -> None:
+    old, new = read(with_playbook_v1(failing_doc)), read(with_playbook(failing_doc))
+    assert old.playbook is not None and new.playbook is not None
+    assert old.playbook.clock == new.playbook.clock
+    assert old.playbook.clock is not None and old.playbook.clock.base is ClockBase.FIRST_FAULT
+    assert old.playbook.steps[1].status is StepStatus.DONE
+    for a, b in zip(old.playbook.steps, new.playbook.steps, strict=True):
+        assert (a.start_s, a.end_s, a.deadline_s, a.verified_at_s, a.met) == \
+            (b.start_s, b.end_s, b.deadline_s, b.verified_at_s, b.met)
+    assert old.playbook.incident.triggered_s == 12.0 and old.playbook.incident.outcome is IncidentOutcome.COMPLETED
+    assert [c.outcome for c in checks(old)] == [c.outcome for c in checks(new)]
+
+
+def test_a_state_that_is_not_one_of_the_enums_names_where(failing_doc: dict[str, Any]) -> None:
+    doc = with_playbook(failing_doc)
+    doc["playbook"]["steps"][0]["status"] = "finished"
+    with pytest.raises(InputError, match=r"playbook\.steps\[0\]\.status: 'finished' is not one of 'not_reached'"):
+        read(doc)
+
+
+def test_the_console_verdict_is_the_checks_verdict_when_only_an_expectation_is_missed(
+        failing_doc: dict[str, Any]) -> None:
+    doc = healthy(failing_doc)
+    doc["alert_expectations"][0].update(met=False, fired_at_s=None)
+    r = read(doc)
+    assert r.slo_met and [c.name for c in checks(r) if c.failed] == ["alert entry-errors within 30 s"]
+    assert exit_code(r) == 1
+    verdict = next(line for line in render(doc).splitlines() if line.startswith("Verdict:"))
+    assert verdict == ("Verdict:        FAILED: SLOs HELD (13 objectives); alert expectations: 1 of 1 MISSED "
+                       "(alert entry-errors within 30 s)")
+    doc["alert_expectations"][0].update(met=True, fired_at_s=52.0)
+    assert exit_code(read(doc)) == 0
+    assert "Verdict:        PASSED: SLOs HELD (13 objectives); alert expectations: 1 of 1 met" in render(doc)
+
+
+def test_an_expectation_missed_in_another_replication_fails_the_run(failing_doc: dict[str, Any]) -> None:
+    doc = healthy(failing_doc)
+    doc["replications"] = {"count": 3, "seeds": [1, 2, 3], "slo_met": [True, True, True],
+                           "expectations_met": [True, False, True],
+                           "entry_failed_ratio": {"values": [0.0, 0.0, 0.0], "mean": 0.0, "ci95": 0.0}}
+    r = read(doc)
+    failed = [c for c in checks(r) if c.failed]
+    assert [(c.name, c.message) for c in failed] == [
+        ("alert expectations met in every replication", "alert expectations met in 2 of 3 replications "
+                                                        "(missed with seeds 2)")]
+    assert exit_code(r) == 1
+    assert "FAILED: SLOs HELD (13 objectives); alert expectations: 1 of 1 met; replications: SLOs held in 3 of 3 " \
+           "replications, FAILED: alert expectations met in 2 of 3 replications (missed with seeds 2)" in render(doc)

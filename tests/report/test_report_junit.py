@@ -75,10 +75,14 @@ def test_playbook_deadlines_and_steps_are_cases(playbook_reports: dict[str, Path
     failed = failures(playbook_reports["junit"])
     skip = skipped(playbook_reports["junit"])
     assert "missing its deadline of" in failed["restart the leaf"]
-    assert "ended at 110 s" in failed["restart the leaf"]
+    # Every time of a playbook counts from the incident start (the fault, at 40 s of the run).
+    assert failed["restart the leaf"] == ("step 'restart the leaf' (oncall: restart svc-011) ended 70 s after the "
+                                          "incident start, missing its deadline of 50 s (slow restart)")
     assert "(slow restart)" in failed["restart the leaf"]
     assert "mitigate took 70 s from the incident's start, missing the deadline of 60 s" in failed["mitigate within 60s"]
-    assert "not reached" in skip["write the postmortem"]
+    assert skip["write the postmortem"] == ("step 'write the postmortem' (oncall: wait): undecided: not reached when "
+                                            "the run ended, before its deadline; deadline 200 s after the incident "
+                                            "start, after the end of the run")
     assert "undecided" in skip["recover within 5m"]
     assert cases(playbook_reports["junit"])["detect within 30s"].is_passed
     assert cases(playbook_reports["junit"])["acknowledge page"].is_passed
@@ -121,3 +125,15 @@ def test_properties_carry_the_audit(failing_doc: dict[str, Any], failing_reports
     assert props["input:experiments/synthetic.yaml"] == "ab" * 32
     assert suite.get("timestamp") == "2026-01-02T03:04:05"  # the schema's timestamp has no zone
     assert suite.get("hostname") == failing_doc["audit"]["host"]
+
+
+def test_an_expected_alert_already_firing_before_the_fault_is_said_to_be(failing_doc: dict[str, Any]) -> None:
+    doc = dict(failing_doc)
+    start = doc["faults"][0]["start_s"]
+    doc["alerts"] = [{"name": "noisy", "scope": "entrypoint:entry-0", "fired_at_s": start - 9, "resolved_at_s": None,
+                      "value": 1.0}]
+    doc["alert_expectations"] = [{"alert": "noisy", "within_s": 60.0, "fired_at_s": None, "met": False}]
+    (check,) = [c for c in checks(read(doc)) if c.name == "alert noisy within 60 s"]
+    assert check.failed and check.message == (
+        f"alert 'noisy' was already firing when the first fault started at {start:.0f} s (since {start - 9:.0f} s) "
+        "and did not fire anew after it, so it detected nothing; it should fire within 60 s of the fault")

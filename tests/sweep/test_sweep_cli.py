@@ -83,3 +83,34 @@ def test_bad_input_exits_2_before_running(fan_file: Path, tmp_path: Path, capsys
     assert main(["sweep", str(fan_file), "--executor", "inline", "--out", str(out), *args]) == 2
     assert needle in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_sweep_md_says_how_long_each_variant_was_simulated(fan_file: Path, tmp_path: Path) -> None:
+    """The variant's duration, not the base experiment's 60 s."""
+    out = tmp_path / "out"
+    assert sweep(fan_file, out, "--set", "duration=30s") == 0
+    markdown = (out / "sweep.md").read_text()
+    assert "30 s simulated each" in markdown and "60 s simulated" not in markdown
+    assert json.loads((out / "sweep.json").read_text())["variants"][0]["duration_s"] == 30.0
+    both = tmp_path / "both"
+    assert sweep(fan_file, both, "--set", "duration=30s,40s") == 0
+    markdown = (both / "sweep.md").read_text()
+    assert "30 s to 40 s simulated, as each variant sets" in markdown
+    assert "| duration=30s | 30 s |" in markdown and "| duration=40s | 40 s |" in markdown
+
+
+def test_sweep_md_states_the_noise_threshold_for_hurt(fan_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert sweep(fan_file, out, "--each-service", "crash") == 0
+    markdown = (out / "sweep.md").read_text()
+    assert "in breach for at least 10 s in all and the run spent at least 25% of that objective's error budget" \
+        in markdown
+
+
+def test_an_experiment_with_overrides_can_be_swept(fan_file: Path, tmp_path: Path) -> None:
+    """Overrides hold their YAML value unconverted until applied; the sweep's fingerprint must read it as YAML."""
+    text = fan_file.read_text() + "overrides:\n  services.leaf.workers: 4\n"
+    fan_file.write_text(text)
+    out = tmp_path / "out"
+    assert sweep(fan_file, out, "--set", "load.rate=60") == 0
+    assert json.loads((out / "sweep.json").read_text())["variants"][0]["runs"] == 2

@@ -9,6 +9,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from chaos.analysis import analyze
+from chaos.analysis.blast_radius import Breach
 from chaos.analysis.slos import ObjectiveResult
 from chaos.model.experiment import Experiment
 from chaos.model.faults import Crash, Latency
@@ -16,7 +17,8 @@ from chaos.model.scope import Scope
 from chaos.model.slos import Objective, ObjectiveKind
 from chaos.run import FaultWindow, Run, Series
 from chaos.sim.simulation import simulate
-from chaos.sweep.measures import budget_burned, landed_on, services_hurt, time_to_recover
+from chaos.sweep.criticality import usually_hurt
+from chaos.sweep.measures import budget_burned, hurt, landed_on, services_hurt, time_to_recover
 from chaos.sweep.stats import stat, t975
 from chaos.sweep.summary import RunSummary, summarize
 
@@ -113,3 +115,33 @@ def test_stat_mean_and_half_width() -> None:
     assert s.ci95 == pytest.approx(4.303 * 2.0 / math.sqrt(3))
     assert stat([None, None]).mean is None
     assert stat([2.0]).ci95 is None
+
+
+def service_result(name: str, breach_s: int, bad: int, total: int, target: float = 0.05,
+                   implied: bool = True) -> ObjectiveResult:
+    objective = Objective("default", Scope.service(name), ObjectiveKind.ERROR_RATIO, target, 30.0)
+    return ObjectiveResult(objective, bad / total, bad, total, bad <= target * total, list(range(60, 60 + breach_s)),
+                           implied)
+
+
+def test_hurt_needs_a_breach_of_10_s_and_a_quarter_of_the_budget() -> None:
+    assert not hurt(service_result("x", 1, 31, 18_021))            # the one-second breach from a sweep: noise
+    assert not hurt(service_result("x", 1, 5_000, 18_021))         # a lot of errors, but for one second
+    assert not hurt(service_result("x", 40, 200, 18_021))          # long, but 22% of a 5% budget
+    assert hurt(service_result("x", 10, 226, 18_021))              # 10 s and 25% of the budget
+    assert hurt(service_result("x", 12, 1, 100, target=0.0))       # no budget at all: any bad event spends it
+
+
+def test_a_noise_breach_does_not_count_as_hurt(fan: Experiment) -> None:
+    """A leaf crash hurts a and b; a service with a one-second breach (31 bad of 18,021) is in the
+    blast radius's breach list, but not hurt."""
+    crashed = dataclasses.replace(fan, faults=(Crash(target="leaf", at=20.0, duration=10.0),))
+    run = simulate(crashed, 5)
+    analysis = analyze(run)
+    noise = service_result("iso", 1, 31, 18_021)
+    analysis.objectives = [r for r in analysis.objectives if r.objective.scope.name != "iso"] + [noise]
+    analysis.blast.cascade.append(Breach("iso", 60.0, None, 1, "error_ratio"))
+    assert "iso" in analysis.blast.services
+    assert set(services_hurt(run, analysis)) == {"a", "b"}
+    summaries = [summarize(run, analysis)] * 3
+    assert set(usually_hurt(summaries)) == {"a", "b"}

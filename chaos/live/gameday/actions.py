@@ -15,8 +15,9 @@ remove_fault    the FaultRunner reverts the fault's journaled handle now and can
                 inject if it has not started (a load spike is in the load's plan: refused)
 restart         ``docker restart`` of the service's replica containers (all, or the first
                 N), then wait until healthy; faults, call policies and admission limits in
-                effect are put back on them; a cold start through the emulator admin API
-restart         (user stack) ``docker restart`` of its containers
+                effect are put back on them; a cold start through the emulator admin API.
+                A crash whose every victim was restarted ends then (the runner reverts it)
+restart         (user stack) ``docker restart`` of its containers; crashes end as above
 scale           within the replicas the stack was generated with: callers re-pointed at the
                 first N replicas (emulator admin ``urls``), the others stopped; scaling up
                 starts them again. More than the stack has is refused at validation time
@@ -48,6 +49,7 @@ from chaos.live.faults.actions import (
     Action,
     CallPolicy,
     ColdStart,
+    DockerOp,
     DriverKind,
     Handle,
     Params,
@@ -83,7 +85,8 @@ Redirect = Callable[[str, str, str], None]  # (caller, callee written, service r
 
 
 class Runner(Protocol):
-    """What a playbook's actions need of the FaultRunner: journaled changes, faults removed, its drivers."""
+    """What a playbook's actions need of the FaultRunner: journaled changes, faults removed (and which are
+    still applied), its drivers."""
 
     @property
     def drivers(self) -> Mapping[DriverKind, object]: ...
@@ -91,6 +94,8 @@ class Runner(Protocol):
     def perform(self, action: Action) -> Handle: ...
 
     def remove(self, label: str) -> list[str]: ...
+
+    def still_applied(self) -> list[Handle]: ...
 
 
 @runtime_checkable
@@ -222,7 +227,19 @@ def _restart(live: LiveStack, step: Step, action: Restart) -> str:
         admin = live.containers(action.service, chosen)
         live.change(step, admin, StartCold(admin, ColdStart(action.cold_factor, action.cold_decay)),
                     f"cold start x{action.cold_factor:g} on {', '.join(admin)}")
-    return f"restarted {', '.join(containers)}"
+    ended = end_crashes(live, containers)
+    return f"restarted {', '.join(containers)}" + (f"; that ended {', '.join(ended)}" if ended else "")
+
+
+def end_crashes(live: LiveStack, restarted: tuple[str, ...]) -> list[str]:
+    """Crashes whose every victim was just restarted are over: the runner ends them now (their window
+    ends and their markers are set at this moment, not at their scheduled end), as the simulator does."""
+    over = [h.label for h in live.runner.still_applied()
+            if h.action.op is DockerOp.KILL and h.victims and set(h.victims) <= set(restarted)]
+    ended: list[str] = []
+    for label in dict.fromkeys(over):
+        ended += live.runner.remove(label)
+    return ended
 
 
 def _scale(live: LiveStack, step: Step, action: Scale) -> str:

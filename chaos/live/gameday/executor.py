@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from chaos.errors import ChaosError
+from chaos.incident_states import StepStatus
 from chaos.live.gameday.clock import RunClock, Scheduler
 from chaos.model.playbook import AnyAction, Page, Step, describe
 from chaos.model.scope import Scope
@@ -194,7 +195,7 @@ class LiveExecutor:
         if self.responder is None:
             return
         for rec in self.responder.record.steps:
-            if rec.name == step.name and rec.status == "running":
+            if rec.name == step.name and rec.status is StepStatus.RUNNING:
                 rec.note = f"{rec.note}; {note}" if rec.note else note
                 return
 

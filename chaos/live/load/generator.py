@@ -16,7 +16,6 @@ sent SIGTERM, then SIGKILL, as a whole process group.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -31,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chaos.errors import EngineUnavailable, LiveError
+from chaos.errors import LiveError
+from chaos.extras import LOCUST, check
 from chaos.live.load.plan import LoadPlan
 from chaos.live.load.records import Counts, LoadStart, LoadSummary, SecondStats, StopReason
 
@@ -112,9 +112,7 @@ class LoadGenerator:
         """Start the Locust processes; returns at once (see :meth:`wait_started`)."""
         if self._procs:
             raise LiveError("this load generator was already started; make a new one for another run")
-        if importlib.util.find_spec("locust") is None:
-            raise EngineUnavailable(f"Locust is not installed for {self.python}",
-                                    hint="install the live extra: pip install 'chaoslab[live]'")
+        check(LOCUST)  # asked, not imported: Locust patches the standard library when imported
         self.workdir.mkdir(parents=True, exist_ok=True)
         run_file = self.workdir / "load-run.json"
         run_file.write_text(json.dumps({"plan": self.plan.to_json(), "processes": self.processes}), "utf-8")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos.errors import DockerError, EngineUnavailable, InputError, Location
+from chaos.errors import DockerError, EngineUnavailable, InputError, Location, MissingDependency
 from chaos.live.stack.docker_env import (
     ENGINE_HINT,
     SDK_HINT,
@@ -127,7 +127,7 @@ def live_readiness(
         if require_compose:
             tool = find_compose(environ=environ)
             detail += f", {tool.describe()}"
-    except EngineUnavailable as exc:
+    except (EngineUnavailable, MissingDependency) as exc:
         return Readiness(False, str(exc).replace("\n", " "))
     return Readiness(True, detail)
 

@@ -13,7 +13,6 @@ connection is wanted, so ``import chaos.live.stack.docker_env`` works without it
 from __future__ import annotations
 
 import enum
-import importlib
 import ipaddress
 import os
 import socket
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 from chaos.errors import EngineUnavailable, InputError
+from chaos.extras import DOCKER, require
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -141,13 +141,8 @@ def require_local(host: DockerHost, *, allow_remote: bool = False) -> None:
 
 
 def import_sdk() -> ModuleType:
-    """Import the Docker SDK, or say how to install it."""
-    try:
-        return importlib.import_module("docker")
-    except ImportError as exc:
-        raise EngineUnavailable(
-            f"the Python package 'docker' (Docker SDK, 7.x) is not importable: {exc}", hint=SDK_HINT
-        ) from exc
+    """Import the Docker SDK, or say which extra to install (MissingDependency, exit code 2)."""
+    return require(DOCKER)
 
 
 def connect(*, environ: Mapping[str, str] | None = None, allow_remote: bool = False, timeout: float = 60.0) -> Engine:

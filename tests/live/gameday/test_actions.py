@@ -17,10 +17,14 @@ from chaos.live.faults.actions import (
     DriverKind,
     EmulatorOp,
     Handle,
+    Killed,
     SetAdmission,
     SetCallPolicy,
     StartCold,
 )
+from chaos.live.faults.drivers.base import InjectContext
+from chaos.live.faults.drivers.fake import Call, FakeCall, FakeDriver
+from chaos.live.faults.runner import FaultRunner, ManualClock
 from chaos.live.gameday.actions import LIVE_ACTIONS, LiveStack, check_playbook, perform
 from chaos.live.gameday.stacks import expected_spec, planned_state
 from chaos.live.in_container.stackspec import Breaker, Jitter, Retries
@@ -61,6 +65,9 @@ class Recorder:
     def remove(self, label: str) -> list[str]:
         self.removed.append(label)
         return [label]
+
+    def still_applied(self) -> list[Handle]:
+        return []
 
 
 def experiment_file(tmp_path: Path, faults: str = "", topology: str = str(HERE / "trio.yaml")) -> Path:
@@ -239,3 +246,55 @@ def test_a_users_stack_refuses_what_needs_the_emulator_admin_api(tmp_path: Path)
     live = LiveStack(Recorder(), state, exp, None)
     with pytest.raises(LiveError, match="needs chaoslab's emulator admin API"):
         perform(live, pb.steps[0], pb.steps[0].act)
+
+
+class Killing(FakeDriver):
+    """A FakeDriver whose kills pick every target as a victim, as the Docker driver's do, and that waits and
+    reasserts as the Docker and emulator drivers do (instantly)."""
+
+    def inject(self, action: Action, ctx: InjectContext) -> Handle:
+        if action.op is not DockerOp.KILL:
+            return super().inject(action, ctx)
+        handle = action.handle(Killed(action.targets))
+        ctx.record(handle)
+        self.calls.append(FakeCall(Call.INJECT, action.id, handle))
+        return handle
+
+    def wait_healthy(self, name: str, url: str | None = None) -> None:
+        pass
+
+    def reassert(self, containers: dict[str, str]) -> None:
+        pass
+
+
+def test_a_restart_of_every_crashed_replica_ends_the_crash_in_the_runners_record(tmp_path: Path) -> None:
+    exp = load_experiment(experiment_file(tmp_path, "{name: api-down, kind: crash, target: api, at: 5s, "
+                                                    "duration: 40s}"))
+    state = planned_state(exp, tmp_path)
+    clock = ManualClock()
+    runner = FaultRunner(exp, state, None, drivers={k: Killing(k) for k in DriverKind}, clock=clock,
+                         handle_signals=False)
+    live = LiveStack(runner, state, exp, expected_spec(exp, latency_bounds()))
+    pb = playbook(tmp_path, """\
+        - {name: one, role: automation, action: {kind: restart, service: api, replicas: 1}}
+        - {name: all, role: automation, action: {kind: restart, service: api}}
+        """)
+    runner.start()
+    clock.sleep(5.0)
+    runner.tick()
+    clock.sleep(7.0)
+    assert do(live, pb, 0) == "restarted chaoslab-gameday-trio-api-1"    # the other replica is still down
+    assert [w.end_s for w in runner.windows] == [None]
+    clock.sleep(3.0)
+    assert do(live, pb, 1) == ("restarted chaoslab-gameday-trio-api-1, chaoslab-gameday-trio-api-2; "
+                               "that ended api-down")
+    (window,) = runner.windows
+    assert (window.start_s, window.end_s) == (5.0, 15.0)   # ended by the restart, not at 45 s
+    marks = [(m.t_s, m.kind, m.detail) for m in runner.markers if m.kind in ("restart", "fault_off")]
+    assert marks == [(15.0, "fault_off", "api-down"), (15.0, "restart", "replica 1"), (15.0, "restart", "replica 2")]
+    clock.sleep(40.0)
+    runner.tick()   # the scheduled end finds nothing left to revert
+    runner.stop()
+    assert (runner.windows[0].start_s, runner.windows[0].end_s) == (5.0, 15.0)
+    assert [m for m in runner.markers if m.kind == "fault_off"] == [m for m in runner.markers
+                                                                    if m.kind == "fault_off" and m.t_s == 15.0]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from chaos.errors import LiveError
+from chaos.incident_states import StepStatus
 from chaos.live.gameday.clock import RunClock, Scheduler
 from chaos.live.gameday.executor import LiveExecutor, Operator, attach
 from chaos.model.files import load, load_experiment
@@ -109,7 +110,7 @@ def test_unattended_steps_take_their_sampled_times_on_the_run_clock(tmp_path: Pa
     assert (page.start_s, page.end_s, rec.acknowledged_s) == (9.0, 12.0, 12.0)  # oncall responds in 3 s
     assert (fix.start_s, fix.acted_s) == (12.0, 14.0) and loop.fixed_at == 14.0
     # Verified once the 2 s window holds only seconds after the fix, for 2 s: from 16, done at 18.
-    assert (fix.verified_at_s, fix.status, fix.note) == (18.0, "done", "done")
+    assert (fix.verified_at_s, fix.status, fix.note) == (18.0, StepStatus.DONE, "done")
 
 
 def test_on_a_game_day_people_confirm_their_steps_and_a_page_is_acknowledged_when_confirmed(tmp_path: Path) -> None:
@@ -142,7 +143,7 @@ def test_an_action_that_fails_is_noted_on_its_step_and_the_response_goes_on(tmp_
     loop.run(15)
     bounce, look = loop.responder.record.steps
     assert "action failed: docker restart chaoslab-x-api-1 failed" in bounce.note
-    assert look.status == "done"
+    assert look.status is StepStatus.DONE
     assert [m.kind for m in loop.executor.markers if m.subject == "bounce"] == ["step_failed", "step"]
 
 

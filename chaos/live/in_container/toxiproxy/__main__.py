@@ -1,4 +1,4 @@
-"""``python -m chaos.live.toxiproxy``: run the Toxiproxy-compatible server."""
+"""``python -m chaos.live.in_container.toxiproxy``: run the Toxiproxy-compatible server."""
 
 from chaos.live.in_container.toxiproxy.server import main
 

@@ -4,7 +4,7 @@
 ``-seed``; ``--host`` etc. work too), so scripts written for ``toxiproxy-server``
 work unchanged::
 
-    python -m chaos.live.toxiproxy --host 0.0.0.0 --port 8474 --config proxies.json
+    python -m chaos.live.in_container.toxiproxy --host 0.0.0.0 --port 8474 --config proxies.json
 
 ``serve_in_thread`` runs a server on its own event loop in a background thread and
 yields its URL, for tests and for tools that are not asyncio programs.
@@ -242,6 +242,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve until SIGTERM or SIGINT; 0 on a clean stop, 3 when the API cannot listen."""
     args = _parser().parse_args(argv)
+    if not isinstance(logging.getLevelName(args.log_level.upper()), int):  # from $LOG_LEVEL: one line, exit 2
+        print(f"error: unknown log level '{args.log_level}' (debug, info, warning or error)", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )

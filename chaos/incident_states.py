@@ -1,0 +1,55 @@
+"""The states of an incident response, as the record, the analysis and the reports name them.
+
+One set of enums for every side: the responder sets a step's :class:`StepStatus`, the
+analysis decides the :class:`IncidentOutcome` and why a deadline went unjudged
+(:class:`NotJudged`), result.json carries their values, and the reports read them back
+into the same enums. This module imports nothing, so the reports can use it without the
+engines.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class StepStatus(enum.Enum):
+    """How far a playbook step got."""
+
+    NOT_REACHED = "not_reached"  # never started
+    RUNNING = "running"          # started, not over when the run ended
+    DONE = "done"                # acted and, with a verify, verified
+    FAILED = "failed"            # its verify did not hold in time; the response went on
+    ESCALATED = "escalated"      # its verify did not hold; the response jumped to another step
+    ABORTED = "aborted"          # its verify did not hold; the response stopped there
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")
+
+
+class IncidentOutcome(enum.Enum):
+    """How the response to the incident ended."""
+
+    NOT_TRIGGERED = "not_triggered"  # the trigger never fired: no step ran, no deadline was due
+    COMPLETED = "completed"          # it ran to its last step, or to a step that stops it
+    ABORTED = "aborted"              # a failed step aborted it
+    UNFINISHED = "unfinished"        # it was still going when the run ended
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")
+
+
+class NotJudged(enum.Enum):
+    """Why a step or phase deadline has no verdict (``met`` is null): none of these is a miss."""
+
+    NOT_TRIGGERED = "not_triggered"  # the playbook was never triggered, so nothing was ever due
+    RUN_ENDED = "run_ended"          # the run ended before the deadline, with the step or phase not over
+    NOT_NEEDED = "not_needed"        # the response was over without this step (an escalation target)
+
+
+class ClockBase(enum.Enum):
+    """What second 0 of the incident's clock is: every time in a playbook section counts from it."""
+
+    FIRST_FAULT = "first_fault"  # the start of the run's first fault (the usual case)
+    TRIGGER = "trigger"          # a run with no fault: the moment the response was triggered
