@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chaos.traces.commands",
     "chaos.report.commands",
     "chaos.sweep.commands",
+    "chaos.diff_commands",
 )
 
 
@@ -173,7 +174,7 @@ def _simulate(sub: argparse._SubParsersAction) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from chaos.audit import audit, now_iso
-    from chaos.model.files import load_experiment
+    from chaos.model.files import load_experiment, load_playbook
     from chaos.model.sources import source_files
     from chaos.outdir import Mode, check_out, default_dir, staged
     from chaos.report.checks import run_exit_code
@@ -183,7 +184,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from chaos.sim.replications import simulate_replications
 
     experiment = load_experiment(args.experiment)
-    playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
+    playbook = load_playbook(args.playbook, experiment) if args.playbook else None
     out = check_out(args.out, default_dir(experiment.name), Mode.REPLACE)
     started = now_iso()
     reps = 1 if playbook else (args.replications or experiment.replications)
@@ -209,15 +210,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return run_exit_code(doc)
 
 
-def load_bound_playbook(path: Path, experiment: Any) -> Any:
-    """A playbook checked against the experiment it will run in (names of alerts, faults, services)."""
-    from chaos.model.files import load
-    from chaos.model.playbook import Playbook, bind
-    playbook = load(path, Playbook)
-    bind(playbook, experiment)
-    return playbook
-
-
 # --------------------------------------------------------------------------- drill
 
 
@@ -241,7 +233,7 @@ def _drill(sub: argparse._SubParsersAction) -> None:
 def cmd_drill(args: argparse.Namespace) -> int:
     from chaos.audit import audit, now_iso
     from chaos.drill import drill
-    from chaos.model.files import load_experiment
+    from chaos.model.files import load_experiment, load_playbook
     from chaos.model.sources import source_files
     from chaos.outdir import Mode, check_out, default_dir, staged
     from chaos.report.checks import run_exit_code
@@ -250,7 +242,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     from chaos.result import result_paths, write
 
     experiment = load_experiment(args.experiment)
-    playbook = load_bound_playbook(args.playbook, experiment)
+    playbook = load_playbook(args.playbook, experiment)
     out = check_out(args.out, default_dir(experiment.name, "-drill"), Mode.REPLACE)
     started = now_iso()
     progress = RunCounter(args.runs, enabled=not args.no_progress)

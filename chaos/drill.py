@@ -44,7 +44,7 @@ def incident_result(experiment: Experiment, playbook: Playbook, seed: int) -> Re
 
 
 @dataclass(frozen=True)
-class Outcome:
+class DrillRun:
     """What one drill run contributes: phase times, deadlines, steps (times from the incident start)."""
 
     seed: int
@@ -58,10 +58,10 @@ class Outcome:
     entry_failed_ratio: float
 
 
-def outcome_of(result: Result, seed: int) -> Outcome:
+def outcome_of(result: Result, seed: int) -> DrillRun:
     section = result.extra["playbook"]
     incident = section["incident"]
-    return Outcome(
+    return DrillRun(
         seed=seed,
         triggered=IncidentOutcome(incident["outcome"]) is not IncidentOutcome.NOT_TRIGGERED,
         phases={p: incident[f"time_to_{p}_s"] for p in PHASES},
@@ -81,7 +81,7 @@ def _init_worker(experiment: Experiment, playbook: Playbook) -> None:
     _WORKER["experiment"], _WORKER["playbook"] = experiment, playbook
 
 
-def _run_one(seed: int) -> Outcome:
+def _run_one(seed: int) -> DrillRun:
     return outcome_of(incident_result(_WORKER["experiment"], _WORKER["playbook"], seed), seed)
 
 
@@ -104,7 +104,7 @@ def _dist(values: list[float | None]) -> dict[str, Any]:
             "reached": len(reached), "values": values}
 
 
-def aggregate(playbook: Playbook, outcomes: list[Outcome]) -> dict[str, Any]:
+def aggregate(playbook: Playbook, outcomes: list[DrillRun]) -> dict[str, Any]:
     """The ``drill`` section of result.json.
 
     Every run injects the fault, so every run is an incident: a run whose trigger never fired

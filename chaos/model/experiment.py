@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -24,10 +25,21 @@ from chaos.errors import InputError
 from chaos.model.alerts import AlertRule, AnyAlertRule
 from chaos.model.bounds import MAX_REPLICATIONS, MAX_RUN_SECONDS, MAX_SEED
 from chaos.model.faults import AnyFault, FaultSpec, TargetKind
-from chaos.model.limits import Limits, check_run_size
+from chaos.model.limits import HUGE, Limits, RunSize, attempts, count_words, raise_hint, visits, window_width
 from chaos.model.live_target import LiveTarget
-from chaos.model.load import AnyLoadProfile, LoadProfile
-from chaos.model.parsing import NAME, Model, Raw, Seconds, Where, did_you_mean, fld, one_of, where_of
+from chaos.model.load import AnyLoadProfile, LoadProfile, RateCurve
+from chaos.model.parsing import (
+    NAME,
+    Model,
+    Raw,
+    Seconds,
+    Where,
+    did_you_mean,
+    duration_words,
+    fld,
+    one_of,
+    where_of,
+)
 from chaos.model.scope import Scope, ScopeKind, split_edge
 from chaos.model.slos import ALL, Objective, Slo, objectives
 from chaos.model.topology import Topology
@@ -187,3 +199,64 @@ def with_overrides(topology: Topology, overrides: tuple[Override, ...]) -> Topol
                              exc.hint) from None
     revalidate(topology)
     return topology
+
+
+# --------------------------------------------------------------------------- the size of a run (chaos.model.limits)
+# Here rather than in chaos.model.limits because the experiment's own check calls them, and they read the
+# experiment: limits holds the bounds and the arithmetic, and never imports this module.
+
+
+def run_size(experiment: Experiment, replications: int | None = None) -> RunSize:
+    """The size of the run ``experiment`` describes (``replications`` overrides the experiment's)."""
+    reps = experiment.replications if replications is None else replications
+    topo, duration = experiment.topology, experiment.duration
+    curve = RateCurve(experiment.load_profile.segments(duration))
+    total_share = sum(e.share for e in topo.entrypoints)
+    arrivals = {e.name: curve.expected(0.0, duration) * e.share / total_share for e in topo.entrypoints}
+    for fault in experiment.fault_list:
+        if fault.TAG != "load_spike":
+            continue
+        extra = max(0.0, fault.factor - 1.0) * curve.expected(fault.at, fault.end(duration))  # type: ignore[union-attr]
+        for e in topo.entrypoints:
+            if fault.target in ("*", e.name):
+                arrivals[e.name] += extra * e.share / total_share
+    below = visits(topo)
+    entry = sum(arrivals.values()) * reps
+    requests = sum(arrivals[e.name] * attempts(e.retries) * below[e.to] for e in topo.entrypoints) * reps
+    seconds = math.ceil(duration)
+    scopes = len(topo.services) + len(topo.entrypoints)
+    measured = max(0, seconds - math.floor(experiment.warmup))
+    judged = sum(measured * window_width(o.window, duration) for o in experiment.objectives)
+    for rule in experiment.alert_rules:
+        widths = ([window_width(rule.window, duration)] if rule.TAG == "threshold" else  # type: ignore[union-attr]
+                  [window_width(w.long, duration) + window_width(w.short, duration)
+                   for w in rule.windows])  # type: ignore[union-attr]
+        judged += math.ceil(duration / rule.every) * sum(widths)
+    return RunSize(entry, min(HUGE, requests / entry) if entry else 0.0, min(HUGE, requests),
+                   float(seconds * scopes * reps), float(judged * reps))
+
+
+def check_run_size(experiment: Experiment, limits: Limits, replications: int | None = None) -> None:
+    """Refuse a run bigger than ``limits``, saying how big it is and what to do."""
+    size = run_size(experiment, replications)
+    reps = experiment.replications if replications is None else replications
+    runs = f" in {reps} replications" if reps > 1 else ""
+    if size.requests > limits.max_requests:
+        raise experiment.error(
+            "load", f"the run is too big: about {count_words(size.requests)} requests{runs} "
+                    f"({count_words(size.entry_requests)} entry requests over {duration_words(experiment.duration)}, "
+                    f"up to {count_words(size.per_entry)} requests each with every retry used), above the limit of "
+                    f"{count_words(limits.max_requests)}",
+            hint=raise_hint("max_requests", size.requests, "shorten the run or lower the rate"))
+    if size.samples > limits.max_samples:
+        raise experiment.error(
+            "duration", f"the run is too big: it records {count_words(size.samples)} per-second samples{runs} "
+                        f"({math.ceil(experiment.duration):,} s x {len(experiment.scopes):,} services and "
+                        f"entrypoints), above the limit of {count_words(limits.max_samples)}",
+            hint=raise_hint("max_samples", size.samples, "shorten the run"))
+    if size.window_samples > limits.max_window_samples:
+        raise experiment.error(
+            "duration", f"the run is too big: its SLO and alert windows add up {count_words(size.window_samples)} "
+                        f"per-second samples{runs}, above the limit of {count_words(limits.max_window_samples)}",
+            hint=raise_hint("max_window_samples", size.window_samples,
+                            "shorten the run, shorten SLO and alert windows, or evaluate alerts less often"))

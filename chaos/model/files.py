@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from yaml.nodes import MappingNode, Node, ScalarNode
 
@@ -13,6 +13,9 @@ from chaos.model.experiment import Experiment
 from chaos.model.inputs import FILE_NOT_FOUND, input_problem
 from chaos.model.parsing import Context, Model, compose_file, convert, display_path, one_of, shorten
 from chaos.model.topology import Topology
+
+if TYPE_CHECKING:
+    from chaos.model.playbook import Playbook
 
 M = TypeVar("M", bound=Model)
 
@@ -49,8 +52,13 @@ def load_experiment(path: str | Path) -> Experiment:
     return load(path, Experiment)
 
 
-def load_playbook(path: str | Path) -> Model:
-    return load(path, model_class(FileKind.PLAYBOOK))
+def load_playbook(path: str | Path, experiment: Experiment) -> Playbook:
+    """A playbook checked against the experiment it will run in (names of alerts, faults, services)."""
+    from chaos.model.playbook import Playbook, bind  # the playbook model imports this module's users
+
+    playbook = load(path, Playbook)
+    bind(playbook, experiment)
+    return playbook
 
 
 def _load_reference(text: Any, cls: type, ctx: Context, node: Node, path: str) -> Any:

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaos.incident_states import NotJudged, StepStatus
+from chaos.model.quantities import millis as fmt_ms
+from chaos.model.quantities import percent as fmt_pct
+from chaos.model.quantities import seconds as fmt_s
 from chaos.report.document import (
     AlertExpectation,
     Deadline,
@@ -25,7 +28,6 @@ from chaos.report.document import (
     Step,
     read,
 )
-from chaos.report.summary import fmt_ms, fmt_pct, fmt_s
 
 
 class CheckKind(enum.Enum):

@@ -21,7 +21,6 @@ from chaos.report.plots import Image
 from chaos.report.ranking import Panels
 from chaos.report.summary import (
     clock_words,
-    entry_impact,
     fmt_ms,
     fmt_pct,
     fmt_s,
@@ -29,7 +28,7 @@ from chaos.report.summary import (
     step_outcome,
     trigger_detail,
 )
-from chaos.report.verdict import Sentence
+from chaos.report.verdict import Sentence, entry_impact
 from chaos.terminal import visible
 
 CSS = """

@@ -9,6 +9,7 @@ from chaos.model.faults import describe_params
 from chaos.model.quantities import millis as fmt_ms
 from chaos.model.quantities import percent as fmt_pct
 from chaos.model.quantities import seconds as fmt_s
+from chaos.report.verdict import entry_impact
 from chaos.terminal import visible
 
 if TYPE_CHECKING:
@@ -22,15 +23,6 @@ def fault_line(f: dict[str, Any]) -> str:
     end = "the end" if f["end_s"] is None else fmt_s(f["end_s"])
     return (f"{f['kind']} on {f['target']} from {fmt_s(f['start_s'])} to {end}" + early_end(f)
             + (f" ({params})" if params else ""))
-
-
-def entry_impact(ratio: float | None, failed: int, answered: int, errors: int | None, slow: int | None) -> str:
-    """The blast radius's users' view in one phrase, for every report: the share, and the counts it is
-    made of, so a reader can add them up (failed + too slow = the numerator; the denominator is the
-    entry requests *answered* in the measured window, the sum of the entrypoints' answered counts)."""
-    parts = f": {errors:,} failed, {slow:,} too slow" if errors is not None and slow is not None else ""
-    return (f"{fmt_pct(ratio)} of entry requests failed or were too slow "
-            f"({failed:,} of {answered:,} answered{parts})")
 
 
 def early_end(f: dict[str, Any]) -> str:

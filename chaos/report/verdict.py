@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chaos.model.quantities import percent as fmt_pct
+from chaos.model.quantities import seconds as fmt_s
 from chaos.report.checks import Check, CheckKind, Outcome
 from chaos.report.document import Report
-from chaos.report.summary import entry_impact, fmt_s
 
 LISTED = 3  # names quoted in a sentence before "and N more"
 
@@ -101,6 +102,15 @@ def playbook_detect(r: Report, header_alert: str | None) -> str:
     if inc.trigger == header_alert:
         return ""
     return f"; the playbook's detect phase ({fmt_s(inc.time_to_detect_s)}) timed its trigger, {trigger}"
+
+
+def entry_impact(ratio: float | None, failed: int, answered: int, errors: int | None, slow: int | None) -> str:
+    """The blast radius's users' view in one phrase, for every report: the share, and the counts it is
+    made of, so a reader can add them up (failed + too slow = the numerator; the denominator is the
+    entry requests *answered* in the measured window, the sum of the entrypoints' answered counts)."""
+    parts = f": {errors:,} failed, {slow:,} too slow" if errors is not None and slow is not None else ""
+    return (f"{fmt_pct(ratio)} of entry requests failed or were too slow "
+            f"({failed:,} of {answered:,} answered{parts})")
 
 
 def blast_sentence(r: Report) -> Sentence:
