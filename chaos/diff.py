@@ -37,6 +37,7 @@ from chaos.model.arguments import RATIO_TOLERANCE, SECONDS_TOLERANCE
 from chaos.model.experiment import Experiment, with_overrides
 from chaos.model.overrides import revalidate
 from chaos.model.parsing import located, one_of, where_of
+from chaos.model.quantities import plural
 from chaos.model.topology import Topology
 from chaos.result import write_atomic
 from chaos.sweep.executors import Executor, encode
@@ -138,7 +139,7 @@ def compare(experiment: str, scope: str, metric: Metric, base: Sequence[float | 
         known_cand = sum(c is not None for c in candidate)
         if known_cand != known_base:
             verdict = Verdict.WORSE if known_cand < known_base else Verdict.BETTER
-            note = f"{reached} in {known_cand} of {len(candidate)} seeds (base: {known_base} of {len(base)})"
+            note = f"{reached} in {known_cand} of {plural(len(candidate), 'seed')} (base: {known_base} of {len(base)})"
     return Comparison(experiment, scope, metric, stat(base), stat(candidate), change, tolerance, verdict, note)
 
 
@@ -303,12 +304,12 @@ def _row(c: Comparison, with_scope: bool) -> str:
 def render_markdown(report: DiffReport) -> str:
     worse = report.worse
     hit = list(dict.fromkeys(c.experiment for c in worse))
-    verdict = (f"**WORSE**: {len(worse)} regression{'s' if len(worse) != 1 else ''} beyond tolerance in "
-               f"{len(hit)} of {len(report.experiments)} experiments" if worse
-               else f"**OK**: no regression beyond tolerance in {len(report.experiments)} experiments")
+    verdict = (f"**WORSE**: {plural(len(worse), 'regression')} beyond tolerance in "
+               f"{len(hit)} of {plural(len(report.experiments), 'experiment')}" if worse
+               else f"**OK**: no regression beyond tolerance in {plural(len(report.experiments), 'experiment')}")
     lines = [f"## chaoslab diff: `{report.base_name}` → `{report.candidate_name}`", "", verdict, "",
-             f"Each experiment ran against both topologies with the same {report.seeds} seed"
-             f"{'s' if report.seeds != 1 else ''} (common random numbers); figures are means over seeds, "
+             f"Each experiment ran against both topologies with the same {plural(report.seeds, 'seed')} "
+             f"(common random numbers); figures are means over seeds, "
              "change is the mean paired difference (candidate − base); lower is better everywhere.", ""]
     header = ["| metric | base | candidate | change | tolerance | verdict |", "|---|---:|---:|---:|---:|---|"]
     for name in report.experiments:

@@ -80,13 +80,22 @@ def rate(x: float | None, what: str = "requests") -> str:
     return f"{x:,.0f} {what}/s" if x >= 100 else f"{x:.3g} {what}/s"
 
 
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``0 objectives``, ``1 objective``, ``2 objectives``: a count with its noun in the number the count takes.
+
+    ``nouns`` is the plural where it is not ``noun`` + s (``process``, ``processes``). Every count a
+    report prints before a noun goes through here, so none reads "all 1 objectives".
+    """
+    return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
+
+
 def count(n: float | None, noun: str) -> str:
-    """``1 replica``, ``3 replicas``: ``noun`` is the plural."""
+    """``1 replica``, ``3 replicas``, ``2.5 requests``: ``noun`` is the plural."""
     if n is None:
         return "-"
-    one = n == 1 and noun.endswith("s")
-    number = f"{int(n):,}" if float(n).is_integer() else f"{n:,.1f}"
-    return f"{number} {noun[:-1] if one else noun}"
+    if float(n).is_integer():
+        return plural(int(n), noun[:-1] if noun.endswith("s") else noun, noun)
+    return f"{n:,.1f} {noun}"
 
 
 def words(key: str) -> str:
