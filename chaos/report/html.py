@@ -15,7 +15,7 @@ from typing import Any
 
 from chaos.model.alerts import format_value
 from chaos.model.faults import describe_params
-from chaos.model.quantities import plural
+from chaos.model.quantities import json_text, plural
 from chaos.report.checks import Check, CheckKind, Outcome
 from chaos.report.document import Fault, Figures, Report
 from chaos.report.plots import Image
@@ -343,18 +343,20 @@ def audit_html(audit: Mapping[str, Any]) -> str:
 
 
 def _audit_value(key: str, value: Any) -> str:
+    """An audit entry as the page shows it. The audit is free-form: any part of it may hold any JSON
+    value, nested to any depth, so every value becomes text through json_text, which never recurses."""
     if key == "command" and isinstance(value, list | tuple):
-        return f'<code>{e(shlex.join(str(v) for v in value))}</code>'
+        return f'<code>{e(shlex.join(json_text(v) for v in value))}</code>'
     if key == "inputs" and isinstance(value, Mapping):
         rows = [[f'<span class="mono">{e(path)}</span>',
-                 f'<span class="mono">{e(info.get("sha256") if isinstance(info, Mapping) else info)}</span>']
-                for path, info in value.items()]
+                 f'<span class="mono">{e(json_text(info.get("sha256") if isinstance(info, Mapping) else info))}'
+                 '</span>'] for path, info in value.items()]
         return table(("file", "sha256"), rows)
     if isinstance(value, Mapping):
-        return ", ".join(f"{e(k)} {e(v if v is not None else 'not installed')}" for k, v in value.items())
+        return ", ".join(f"{e(k)} {e('not installed' if v is None else json_text(v))}" for k, v in value.items())
     if isinstance(value, list | tuple):
-        return e(", ".join(str(v) for v in value))
-    return e(value)
+        return e(", ".join(json_text(v) for v in value))
+    return e(json_text(value))
 
 
 def render_html(r: Report, sentences: Sequence[Sentence], checks: Sequence[Check], code: int,
