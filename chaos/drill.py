@@ -19,6 +19,7 @@ from chaos.analysis.incident import PHASES, analyze_incident, deadlines_met, inc
 from chaos.incident_states import IncidentOutcome, StepStatus
 from chaos.model.experiment import Experiment
 from chaos.model.playbook import Playbook
+from chaos.model.quantities import plural
 from chaos.result import Result
 from chaos.run import Run
 from chaos.sim.responder import attach
@@ -132,7 +133,7 @@ def aggregate(playbook: Playbook, outcomes: list[DrillRun]) -> dict[str, Any]:
                       "p_reached": sum(o.steps_status[i] is not StepStatus.NOT_REACHED for o in outcomes) / n,
                       "p50_end_s": quantile_or_none(ends, 0.5), "p90_end_s": quantile_or_none(ends, 0.9)})
     findings = [{"kind": "never_reached", "step": s["name"], "message": f"'{s['name']}' was never reached in "
-                 f"{n} runs"} for s in steps if s["p_reached"] == 0]
+                 f"{plural(n, 'run')}"} for s in steps if s["p_reached"] == 0]
     return {"runs": n, "seeds": [o.seed for o in outcomes], "not_triggered": not_triggered,
             "phases": {p: _dist([o.phases[p] for o in outcomes]) for p in PHASES},
             "deadlines": deadlines, "steps": steps, "findings": findings,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from chaos.errors import InputError
 from chaos.model.arguments import AMPLIFICATION, RUNS, WORKERS, WORKERS_PER_CORE, add_option
+from chaos.model.quantities import plural
 from chaos.terminal import redraw
 
 
@@ -114,7 +115,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         written = write_report(result, stage)
         summary = written["markdown"].read_text(encoding="utf-8")
     paths = {kind: out.file(p.name) for kind, p in written.items()}
-    print(f"{len(result.results)} variants x {len(seeds)} seeds: {result.simulated} simulated, "
+    print(f"{plural(len(result.results), 'variant')} x {plural(len(seeds), 'seed')}: {result.simulated} simulated, "
           f"{result.reused} reused, {wall:.1f} s on {result.executor}")
     print(_shortened(summary))
     print("\n" + "\n".join(f"{k}: {v}" for k, v in paths.items()))

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from chaos.errors import ChaosError, InputError, RunError
 from chaos.extras import DASK, require
 from chaos.model.experiment import Experiment
+from chaos.model.quantities import plural
 from chaos.sweep import wire
 from chaos.sweep.worker import Task, TaskResult, init_process, run_in_process, run_on_dask, run_task
 
@@ -87,7 +88,7 @@ class ProcessExecutor:
     workers: int
 
     def describe(self) -> str:
-        return f"local, {self.workers} worker process{'es' if self.workers != 1 else ''}"
+        return f"local, {plural(self.workers, 'worker process', 'worker processes')}"
 
     def run(self, bases: Sequence[Base], tasks: Sequence[Task]) -> Iterator[TaskResult]:
         if not tasks:

@@ -476,7 +476,7 @@ def test_playbook_step_names_are_free_text_without_control_characters(workdir: P
         with pytest.raises(InputError, match="steps\\[0\\].name: .*a label is 1 to 100 characters"):
             load("pb.yaml", Playbook)
     (workdir / "pb.yaml").write_text(playbook.replace("oncall", "on.call"), encoding="utf-8")
-    with pytest.raises(InputError, match="roles.on.call: 'on.call' is not allowed here"):
+    with pytest.raises(InputError, match=r"roles\['on.call'\]: 'on.call' is not allowed here"):
         load("pb.yaml", Playbook)
 
 
