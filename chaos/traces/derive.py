@@ -64,6 +64,7 @@ TIMEOUT_MIN_ERRORS = 5
 PARALLEL_MAJORITY = 0.5
 QUEUE_MIN_S = 0.001        # a queue wait shorter than this is network jitter, not queueing
 QUEUE_MIN_SHARE = 0.01     # of arrivals that found the pool at its maximum
+HOP_QUANTILE = 0.01        # of caller's span minus server span: the network, below any queueing before the span
 _HINTS_KEPT = 32
 
 SlotKey = tuple[str, str]  # (callee, callee operation); operation "" until a server span names it
@@ -74,7 +75,7 @@ class _Slot:
 
     __slots__ = ("requests_with", "calls", "attempts", "attempt_errors", "final_errors", "max_attempts",
                  "retried", "ok", "failed", "backoff", "offset_sum", "matches", "resolutions", "hints",
-                 "client_only_at", "hop_sum", "hop_n")
+                 "client_only_at", "hop")
 
     def __init__(self) -> None:
         self.requests_with = self.calls = self.attempts = self.attempt_errors = 0
@@ -87,8 +88,7 @@ class _Slot:
         self.resolutions: dict[Resolution, int] = {}
         self.hints: dict[str, int] = {}
         self.client_only_at: list[Location] = []
-        self.hop_sum = 0.0  # caller's span minus the callee's server span, over attempts seen from both sides
-        self.hop_n = 0
+        self.hop = LogHistogram()  # caller's span minus the callee's server span, attempts seen from both sides
 
     def add(self, call: Call, caller_start: int) -> None:
         self.calls += 1
@@ -111,8 +111,7 @@ class _Slot:
                 self.ok.add(duration)
             self.matches[a.match] += 1
             if a.match is Match.BOTH and a.server is not None and not a.error:
-                self.hop_sum += (a.end_ns - a.start_ns - a.server.duration_ns) / NS_PER_S
-                self.hop_n += 1
+                self.hop.add((a.end_ns - a.start_ns - a.server.duration_ns) / NS_PER_S)
             if a.match is Match.CLIENT_ONLY and len(self.client_only_at) < 3 and a.client is not None:
                 self.client_only_at.append(a.client.origin)
             if previous_end is not None:
@@ -123,11 +122,9 @@ class _Slot:
         for name in ("requests_with", "calls", "attempts", "attempt_errors", "final_errors", "retried"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.max_attempts = max(self.max_attempts, other.max_attempts)
-        for name in ("ok", "failed", "backoff"):
+        for name in ("ok", "failed", "backoff", "hop"):
             getattr(self, name).merge(getattr(other, name))
         self.offset_sum += other.offset_sum
-        self.hop_sum += other.hop_sum
-        self.hop_n += other.hop_n
         for m in Match:
             self.matches[m] += other.matches[m]
         for how, n in other.resolutions.items():
@@ -398,8 +395,7 @@ class Deriver:
                 called.attempts += slot.attempts
                 called.errors += slot.attempt_errors
                 called.ok.merge(slot.ok)
-                called.hop_sum += slot.hop_sum
-                called.hop_n += slot.hop_n
+                called.hops.merge(slot.hop)
         for (svc, _), (n, errors, _, ok) in self.entries.items():
             called = out.setdefault(svc, _Called())
             called.attempts += n
@@ -615,23 +611,25 @@ class Deriver:
 class _Called:
     """Attempts sent to one service, gathered over every caller (and users, for an entry service)."""
 
-    __slots__ = ("attempts", "errors", "ok", "hop_sum", "hop_n")
+    __slots__ = ("attempts", "errors", "ok", "hops")
 
     def __init__(self) -> None:
-        self.attempts = self.errors = self.hop_n = 0
+        self.attempts = self.errors = 0
         self.ok = LogHistogram()
-        self.hop_sum = 0.0
+        self.hops = LogHistogram()
 
     def traffic(self) -> Traffic:
         return Traffic(self.attempts, self.errors, Summary.of(self.ok))
 
     def hop(self) -> Marked[float] | None:
-        if not self.hop_n:
+        # A request that waited for a worker before its server span began waited longer than the hop: the
+        # first percentile is the hop of requests that did not wait (a busy pool makes most of them wait).
+        if not self.hops.count:
             return None
-        mean = self.hop_sum / self.hop_n
-        return Marked(mean, Basis.MEASURED, f"callers waited {_ms(mean)} longer than the service's own server span, "
-                                            f"on average over {self.hop_n:,} calls seen from both sides (network, "
-                                            f"connection, proxies)")
+        hop = max(0.0, self.hops.quantile(HOP_QUANTILE))
+        return Marked(hop, Basis.MEASURED, f"the first percentile of how much longer callers waited than the "
+                                           f"service's own server span, over {self.hops.count:,} successful calls "
+                                           f"seen from both sides: network, connection, proxies, without queueing")
 
 
 def _work_time(hist: LogHistogram) -> WorkTime:
