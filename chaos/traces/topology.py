@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from chaos.choices import CallMode
 from chaos.model.bounds import MAX_TAIL_RATIO
@@ -104,7 +105,7 @@ def dist_yaml(dist: AnyDistribution) -> str:
     return f"{{dist: lognormal, median: {duration(median)}, p99: {duration(p99)}}}"
 
 
-def _mark(m: Marked[object]) -> str:
+def _mark(m: Marked[Any]) -> str:
     if m.basis is Basis.GUESSED:
         return f"guessed: {m.why}"
     if m.basis is Basis.INFERRED:
