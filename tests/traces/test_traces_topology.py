@@ -1,0 +1,223 @@
+"""``chaoslab topology from-traces`` on traces made by the real OpenTelemetry SDK, run as a user types it.
+
+The plain shop (``otel_plain_shop``: several services, known work-time distributions, a
+parallel fan-out, a retried call with a timeout, a sampled-out branch) is what today's
+topology can hold exactly: the derived topology must recover it, and its simulation must
+agree with the traces (exit 0); the same topology with one setting wrong must not (exit 1).
+The full shop (``otel_shop``: routing, several operations per service and per entry
+service) is more than the topology can hold: the command must say what it blended.
+
+Tolerances are sampling errors from the number of observations, as in
+test_traces_from_sdk.py: four standard errors for probabilities; for a lognormal's median
+four standard errors of the log-median (sigma/sqrt(n)), for its p99 that times
+sqrt(1 + z99^2/2); for an exponential's median, 4/sqrt(n) relative. A written service time
+is the fit plus the per-hop overhead (0.4 ms of network here, exactly). Timeouts and backoffs
+are read to the histogram's 1% buckets. Stage modes, the callees, retry counts and the
+counts of flaws are exact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import NormalDist
+
+import otel_plain_shop as plain
+import otel_shop as truth
+import pytest
+from tracekit import ShopTraces
+
+from chaos.choices import CallMode
+from chaos.cli import main
+from chaos.model.distributions import Constant, LogNormal
+from chaos.model.files import load_topology
+from chaos.model.topology import Topology
+from chaos.traces.flaws import Flaw
+from chaos.traces.observe import observe_files
+from chaos.traces.observed import ObservedModel
+
+Z99 = NormalDist().inv_cdf(0.99)
+
+
+@dataclass(frozen=True)
+class Derived:
+    where: Path
+    traces: Path
+    model: ObservedModel
+    code: int
+    out: str
+    topology: Topology
+    text: str
+
+
+@pytest.fixture(scope="session")
+def derived(tmp_path_factory: pytest.TempPathFactory) -> Derived:
+    where = tmp_path_factory.mktemp("plain")
+    spans = plain.PlainShop(seed=11).run()
+    traces = where / "traces.jsonl"
+    traces.write_text("\n".join(truth.otlp_json_lines(spans)) + "\n")
+    return _from_traces(where, traces)
+
+
+def _from_traces(where: Path, traces: Path) -> Derived:
+    import contextlib
+    import io
+    import os
+
+    buffer = io.StringIO()
+    cwd = Path.cwd()
+    os.chdir(where)
+    try:
+        with contextlib.redirect_stdout(buffer):
+            code = main(["topology", "from-traces", traces.name, "--out", "topology.yaml"])
+    finally:
+        os.chdir(cwd)
+    text = (where / "topology.yaml").read_text()
+    return Derived(where, traces, observe_files([traces]), code, buffer.getvalue(),
+                   load_topology(where / "topology.yaml"), text)
+
+
+def within_se(observed: float, p: float, n: int, k: float = 4.0) -> bool:
+    return abs(observed - p) <= k * math.sqrt(p * (1 - p) / n)
+
+
+def check_lognormal(written: object, want: truth.Lognormal, n: int, hop: float) -> None:
+    assert isinstance(written, LogNormal), written
+    se = want.sigma / math.sqrt(n)
+    assert abs(math.log((written.median - hop) / want.median)) <= 4 * se + 0.001, (written, want, n)
+    assert abs(math.log((written.quantile(0.99) - hop) / want.p99)) <= 4 * se * math.sqrt(1 + Z99**2 / 2) + 0.001
+
+
+def test_the_written_topology_passes_validate(derived: Derived, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(derived.where)
+    assert main(["validate", "topology.yaml"]) == 0
+    assert "topology.yaml: ok" in capsys.readouterr().out
+
+
+def test_services_stages_and_call_probabilities_are_recovered(derived: Derived) -> None:
+    topo = derived.topology
+    assert {s.name for s in topo.services} == {"gateway", "auth", "catalog", "recommend", "payment", "db", "redis"}
+    gateway = topo.service("gateway")
+    shape = [[(c.to, c.mode) for c in stage] for stage in gateway.stages()]
+    assert shape == [[("auth", CallMode.SEQUENTIAL)],
+                     [("catalog", CallMode.PARALLEL), ("recommend", CallMode.PARALLEL)],
+                     [("redis", CallMode.SEQUENTIAL)], [("payment", CallMode.SEQUENTIAL)]]
+    n = derived.model.entrypoint("gateway", "GET /browse").requests
+    calls = {c.to: c for c in gateway.calls}
+    assert calls["auth"].probability == calls["catalog"].probability == calls["redis"].probability == 1.0
+    assert within_se(calls["recommend"].probability, truth.RECOMMEND_P, n)
+    assert within_se(calls["payment"].probability, plain.PAYMENT_P, n)
+    items = derived.model.operation("catalog", "GET /items").requests
+    assert within_se(topo.call("catalog", "db").probability, truth.CATALOG_DB_P, items)
+    assert [e.to for e in topo.entrypoints] == ["gateway"] and topo.entrypoints[0].share == 1.0
+
+
+def test_the_retried_call_gets_its_timeout_retries_and_backoff(derived: Derived) -> None:
+    call = derived.topology.call("gateway", "payment")
+    assert call.timeout == pytest.approx(plain.TIMEOUT, rel=0.01)
+    assert call.retries.max == plain.RETRIES
+    assert call.retries.backoff.base == pytest.approx(plain.BACKOFF, rel=0.01)
+    assert call.retries.backoff.cap == call.retries.backoff.base  # one observed gap: a constant delay
+    for other in ("auth", "catalog", "recommend", "redis"):
+        assert derived.topology.call("gateway", other).timeout is None
+        assert derived.topology.call("gateway", other).retries.max == 0
+
+
+def test_work_times_are_the_known_distributions_plus_the_hop(derived: Derived) -> None:
+    topo, model = derived.topology, derived.model
+    hop = plain.HOP
+
+    def n(service: str) -> int:
+        return model.service(service).work_time.times.observed.count
+
+    check_lognormal(topo.service("gateway").service_time, truth.GATEWAY_BROWSE, n("gateway"), 0.0)  # no caller
+    check_lognormal(topo.service("recommend").service_time, truth.RECOMMEND, n("recommend"), hop)
+    check_lognormal(topo.service("payment").service_time, plain.PAYMENT, n("payment"), hop)
+    check_lognormal(topo.service("db").service_time, truth.DB, n("db"), hop)
+    # the exponential, moved by the hop, is written as the lognormal of its median and p99
+    catalog = topo.service("catalog").service_time
+    assert isinstance(catalog, LogNormal)
+    assert abs((catalog.median - hop) / (truth.CATALOG_MEAN * math.log(2)) - 1) <= 4 / math.sqrt(n("catalog"))
+    assert topo.service("auth").service_time == Constant(truth.AUTH_CONSTANT)  # called in-process: no hop
+    assert topo.service("redis").service_time == Constant(0.3 * truth.MS)  # the callers' view of it
+    assert topo.service("catalog").replicas == 2
+
+
+def test_every_guess_is_marked_and_what_was_unusable_is_counted(derived: Derived) -> None:
+    lines = derived.text.splitlines()
+    for key in ("timeout:", "retries:", "workers:"):
+        for line in (ln for ln in lines if ln.strip().startswith(key)):
+            assert "# guessed:" in line, line
+    redis = next(ln for ln in lines if ln.strip().startswith("- to: redis"))
+    assert "# guessed:" in redis  # named from an address alone
+    assert derived.text.count("  # guessed:") == int(re.search(r"(\d+) settings guessed", derived.out)[1])  # type: ignore[index]
+    sampled = next(f.count for f in derived.model.flaws if f.flaw is Flaw.SAMPLED_OUT)
+    assert sampled > 0
+    line = f"{sampled:,} {Flaw.SAMPLED_OUT.value}"
+    assert f"#   {line}" in lines and f"  {line}" in derived.out.splitlines()
+
+
+def test_the_fidelity_check_passes_on_the_shop_the_topology_can_hold(derived: Derived) -> None:
+    assert derived.code == 0, derived.out
+    report = json.loads((derived.where / "topology.fidelity.json").read_text())
+    assert report["agrees"] is True
+    judged = [c for c in report["checks"] if c["ok"] is not None]
+    scopes = {c["scope"] for c in judged}
+    assert scopes == {"entrypoint:get-browse", *(f"service:{s.name}" for s in derived.topology.services)}
+    assert {c["figure"] for c in judged} == {"throughput_rps", "error_ratio", "p50_ms", "p90_ms", "p99_ms"}
+    payment = next(c for c in judged if c["scope"] == "service:payment" and c["figure"] == "error_ratio")
+    assert payment["traced"] > 0.005 and payment["simulated"] > 0.005  # the timeouts are reproduced, not absent
+    assert "Fidelity verdict: AGREE" in derived.out
+    md = (derived.where / "topology.fidelity.md").read_text()
+    assert "| service:payment | error_ratio |" in md
+    assert (derived.where / "topology.fidelity-experiment.yaml").is_file()
+
+
+def test_the_fidelity_check_fails_on_a_mis_specified_model(derived: Derived, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str],
+                                                           tmp_path: Path) -> None:
+    wrong = re.sub(r"(  recommend:\n(?:    .*\n)*?    service_time: )\{[^}]*\}",
+                   r"\1{dist: lognormal, median: 12ms, p99: 40ms}", derived.text)
+    assert wrong != derived.text
+    (tmp_path / "wrong.yaml").write_text(wrong)
+    monkeypatch.chdir(tmp_path)
+    code = main(["traces", "fidelity", "wrong.yaml", str(derived.traces)])
+    out = capsys.readouterr().out
+    assert code == 1
+    verdict = next(line for line in out.splitlines() if line.startswith("Fidelity verdict:"))
+    assert "service:recommend on p50_ms" in verdict
+    assert json.loads((tmp_path / "wrong.fidelity.json").read_text())["agrees"] is False
+
+
+def test_what_the_topology_cannot_hold_is_said_in_the_file_and_on_the_terminal(
+        shop: ShopTraces, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["topology", "from-traces", str(shop.otlp), "--out", "shop.yaml", "--no-fidelity"]) == 0
+    out = capsys.readouterr().out
+    text = (tmp_path / "shop.yaml").read_text()
+    header = " ".join(line.lstrip("# -") for line in text.splitlines() if line.startswith("#"))
+    for said in (out.replace("\n  - ", " ").replace("\n", " "), header):
+        assert re.search(r"calls one of \[payment 0\.\d+, wallet 0\.\d+\] per request", said), said
+        assert "written as independent calls" in said
+        assert "gateway handles 2 operations (GET /browse" in said
+        assert "entrypoints 'GET /browse', 'POST /buy' all enter gateway" in said
+    topo = load_topology(tmp_path / "shop.yaml")
+    checkout = {c.to: c for c in topo.service("checkout").calls}
+    assert checkout["payment"].mode is checkout["wallet"].mode is CallMode.SEQUENTIAL  # never together
+    assert not (tmp_path / "shop.fidelity.json").exists()
+
+
+def test_bad_input_is_refused_before_anything_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("empty.json").write_text("[]")
+    assert main(["topology", "from-traces", "empty.json"]) == 2
+    assert "no spans in the files given" in capsys.readouterr().err
+    Path("topology.yaml").write_text("name: mine\n")
+    assert main(["topology", "from-traces", "empty.json"]) == 2
+    assert "exists; chaoslab does not overwrite it" in capsys.readouterr().err
+    assert Path("topology.yaml").read_text() == "name: mine\n"
