@@ -240,3 +240,49 @@ def _fidelity(args: argparse.Namespace, topology_path: Path, model, services: di
     print(f"Fidelity report: {reports.markdown} ({reports.json.name} and the simulated experiment, "
           f"{reports.experiment.name}, beside it)")
     return 0 if fidelity.agrees else 1
+
+
+# --------------------------------------------------------------------------- chaoslab calibrate TRACES...
+
+
+def cmd_calibrate_traces(args: argparse.Namespace) -> int:
+    """``chaoslab calibrate FILE... --topology T --out OUT``: T with each traced service's service time replaced."""
+    import yaml
+
+    from chaos.model.files import load_topology
+    from chaos.model.inputs import MODEL_FILE_LIMIT, read_input
+    from chaos.traces.topology import calibrations
+
+    if args.topology is None:
+        raise InputError("calibrating from traces needs --topology, the topology whose service times to replace",
+                         path="calibrate", hint="or write one from the traces: chaoslab topology from-traces FILE...")
+    load_topology(args.topology)  # a bad topology is reported at its line, before the traces are read
+    data = yaml.safe_load(read_input(args.topology, str(args.topology), MODEL_FILE_LIMIT))
+    model = observe(args)
+    fits = calibrations(model)
+    header = [f"# Calibrated by chaoslab calibrate from the traces in {', '.join(str(f) for f in args.files)} "
+              f"(topology {args.topology}).",
+              "# Each service_time below that the traces show: its own work (server span minus waiting on calls)",
+              "# fitted, plus its per-hop overhead (what callers waited beyond its server span):"]
+    done, kept = [], []
+    for name, service in data["services"].items():
+        fit = fits.get(str(name))
+        if fit is None:
+            kept.append(str(name))
+            continue
+        service["service_time"] = yaml.safe_load(fit.yaml)
+        done.append(f"{name}: {fit.yaml} ({fit.why})")
+    if not done:
+        raise InputError(f"{args.topology}: none of its services appears in the traces",
+                         hint="services are paired by name, as chaoslab topology from-traces writes them")
+    header += [f"#   {line}" for line in done]
+    if kept:
+        header.append(f"# Not in the traces, left as they were: {', '.join(kept)}")
+    text = "\n".join(header) + "\n" + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=110)
+    _write_checked(args.out, text)
+    for line in done:
+        print(visible(line))
+    if kept:
+        print(visible(f"not in the traces, left as they were: {', '.join(kept)}"))
+    print(f"wrote {args.out}")
+    return 0

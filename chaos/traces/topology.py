@@ -364,3 +364,28 @@ def _wrapped(text: str, first: str, rest: str, width: int = 110) -> list[str]:
 def draft_topology(model: ObservedModel, name: str) -> Draft:
     """The topology the traces show, as YAML text; ``name`` is the topology's name."""
     return _Writer(model, name).write()
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """A service's time as the traces show it, ready for a topology file."""
+
+    service: str       # the topology's name
+    yaml: str          # the service_time value, in the topology's notation
+    why: str
+
+
+def calibrations(model: ObservedModel) -> dict[str, Calibrated]:
+    """Each traced service's own time plus its per-hop overhead, keyed by its name in a topology."""
+    taken: set[str] = set()
+    out = {}
+    for s in model.services:
+        name = safe_name(s.name, taken)
+        marked = s.work_time.distribution
+        if marked is None:
+            continue
+        hop = s.hop.value if s.hop is not None else 0.0
+        dist, _ = shifted(marked.value, hop)
+        why = f"{_mark(marked)}" + (f"; plus the per-hop overhead, {_ms(hop)}" if dist is not marked.value else "")
+        out[name] = Calibrated(name, dist_yaml(dist), why)
+    return out

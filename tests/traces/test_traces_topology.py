@@ -221,3 +221,19 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path: Path, monkeyp
     assert main(["topology", "from-traces", "empty.json"]) == 2
     assert "exists; chaoslab does not overwrite it" in capsys.readouterr().err
     assert Path("topology.yaml").read_text() == "name: mine\n"
+
+
+def test_calibrate_takes_traces_and_puts_the_traced_service_times_back(
+        derived: Derived, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    wrong = re.sub(r"(  recommend:\n(?:    .*\n)*?    service_time: )\{[^}]*\}",
+                   r"\1{dist: lognormal, median: 12ms, p99: 40ms}", derived.text)
+    (tmp_path / "wrong.yaml").write_text(wrong)
+    monkeypatch.chdir(tmp_path)
+    assert main(["calibrate", str(derived.traces), "--out", "calibrated.yaml"]) == 2
+    assert "needs --topology" in capsys.readouterr().err
+    assert main(["calibrate", str(derived.traces), "--topology", "wrong.yaml", "--out", "calibrated.yaml"]) == 0
+    calibrated = load_topology("calibrated.yaml")
+    for service in derived.topology.services:  # every traced service time is back to what the traces show
+        assert calibrated.service(service.name).service_time == service.service_time
+        assert calibrated.service(service.name).calls == service.calls  # and nothing else moved
+    assert main(["traces", "fidelity", "calibrated.yaml", str(derived.traces)]) == 0
