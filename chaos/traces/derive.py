@@ -31,6 +31,7 @@ from collections.abc import Iterable
 
 from chaos.choices import CallMode
 from chaos.errors import Location
+from chaos.model.quantities import plural
 from chaos.traces.assemble import Call, Execution, Match, Resolution, Resolver, SkewBook, assemble
 from chaos.traces.fit import MIN_SAMPLES, Summary, fit_times
 from chaos.traces.flaws import Flaw, Tally
@@ -406,7 +407,7 @@ class Deriver:
     def _service(self, name: str, ops: tuple[ObservedOperation, ...], own: LogHistogram,
                  called: dict[str, _Called]) -> ObservedService:
         named = {i for i in self.instances.get(name, set()) if i}
-        replicas = Marked(len(named), Basis.MEASURED, f"{len(named)} instances served requests") if named else \
+        replicas = Marked(len(named), Basis.MEASURED, f"{plural(len(named), 'instance')} served requests") if named else \
             Marked(1, Basis.GUESSED, "the spans name no instance (service.instance.id or host)")
         peak, at_peak = self.concurrency.of_service(name)
         waits = self._queue_waits(name)

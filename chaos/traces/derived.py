@@ -109,9 +109,11 @@ def cmd_from_traces(args: argparse.Namespace) -> int:
     model = observe(args)
     draft = draft_topology(model, args.name or args.out.stem)
     _write_checked(args.out, draft.text)
-    services = sum(1 for _ in draft.services)
-    print(visible(f"wrote {args.out}: {services} services, {len(draft.entrypoints)} entrypoints, traced load "
-          f"{draft.rate:.4g} requests/s; {draft.guesses} settings guessed (marked '# guessed:' in the file)"))
+    from chaos.model.quantities import plural
+
+    print(visible(f"wrote {args.out}: {plural(len(draft.services), 'service')}, "
+                  f"{plural(len(draft.entrypoints), 'entrypoint')}, traced load {draft.rate:.4g} requests/s; "
+                  f"{plural(draft.guesses, 'setting')} guessed (marked '# guessed:' in the file)"))
     if model.flaws:
         print("Not used, or used with a caveat:")
         for f in model.flaws:

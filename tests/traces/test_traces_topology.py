@@ -21,63 +21,21 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
 
 import otel_plain_shop as plain
 import otel_shop as truth
 import pytest
-from tracekit import ShopTraces
+from tracekit import Derived, ShopTraces
 
 from chaos.choices import CallMode
 from chaos.cli import main
 from chaos.model.distributions import Constant, LogNormal
 from chaos.model.files import load_topology
-from chaos.model.topology import Topology
 from chaos.traces.flaws import Flaw
-from chaos.traces.observe import observe_files
-from chaos.traces.observed import ObservedModel
 
 Z99 = NormalDist().inv_cdf(0.99)
-
-
-@dataclass(frozen=True)
-class Derived:
-    where: Path
-    traces: Path
-    model: ObservedModel
-    code: int
-    out: str
-    topology: Topology
-    text: str
-
-
-@pytest.fixture(scope="session")
-def derived(tmp_path_factory: pytest.TempPathFactory) -> Derived:
-    where = tmp_path_factory.mktemp("plain")
-    spans = plain.PlainShop(seed=11).run()
-    traces = where / "traces.jsonl"
-    traces.write_text("\n".join(truth.otlp_json_lines(spans)) + "\n")
-    return _from_traces(where, traces)
-
-
-def _from_traces(where: Path, traces: Path) -> Derived:
-    import contextlib
-    import io
-    import os
-
-    buffer = io.StringIO()
-    cwd = Path.cwd()
-    os.chdir(where)
-    try:
-        with contextlib.redirect_stdout(buffer):
-            code = main(["topology", "from-traces", traces.name, "--out", "topology.yaml"])
-    finally:
-        os.chdir(cwd)
-    text = (where / "topology.yaml").read_text()
-    return Derived(where, traces, observe_files([traces]), code, buffer.getvalue(),
-                   load_topology(where / "topology.yaml"), text)
 
 
 def within_se(observed: float, p: float, n: int, k: float = 4.0) -> bool:
