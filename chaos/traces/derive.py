@@ -407,8 +407,8 @@ class Deriver:
     def _service(self, name: str, ops: tuple[ObservedOperation, ...], own: LogHistogram,
                  called: dict[str, _Called]) -> ObservedService:
         named = {i for i in self.instances.get(name, set()) if i}
-        replicas = Marked(len(named), Basis.MEASURED, f"{plural(len(named), 'instance')} served requests") if named else \
-            Marked(1, Basis.GUESSED, "the spans name no instance (service.instance.id or host)")
+        replicas = (Marked(len(named), Basis.MEASURED, f"{plural(len(named), 'instance')} served requests") if named
+                    else Marked(1, Basis.GUESSED, "the spans name no instance (service.instance.id or host)"))
         peak, at_peak = self.concurrency.of_service(name)
         waits = self._queue_waits(name)
         concurrency = Concurrency(peak, at_peak, waits)
