@@ -107,6 +107,9 @@ def cmd_from_traces(args: argparse.Namespace) -> int:
     check_out_file(args.out, overwrite=args.force, hint="choose another --out, or --force")
     reports = _report_paths(args, args.out)
     model = observe(args)
+    if not args.no_fidelity and model.traced_rate <= 0:
+        raise InputError("the traces show one entry request or none: no rate to simulate the topology at",
+                         hint="use traces of a stretch of traffic, or --no-fidelity to write the topology only")
     draft = draft_topology(model, args.name or args.out.stem)
     _write_checked(args.out, draft.text)
     from chaos.model.quantities import plural
@@ -119,7 +122,8 @@ def cmd_from_traces(args: argparse.Namespace) -> int:
         for f in model.flaws:
             print(f"  {f.count:,} {f.flaw.value}")
     if draft.notes:
-        print("Blended, because the topology has no operations, routing or request attributes yet (issue 16):")
+        print("What the topology cannot say as the traces show it (operations, routing and request attributes come "
+              "with issue 16); blended as it can:")
         for note in draft.notes:
             print(visible(f"  - {note}"))
     if args.no_fidelity:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.choices import CallMode
-from chaos.model.bounds import MAX_TAIL_RATIO
+from chaos.model.bounds import MAX_REPLICAS, MAX_RETRIES, MAX_TAIL_RATIO, MAX_WORKERS
 from chaos.model.distributions import AnyDistribution, Constant, Exponential, LogNormal
 from chaos.model.parsing import NAME
 from chaos.traces.observed import (
@@ -191,7 +191,7 @@ class _Writer:
     def _service(self, s: ObservedService) -> list[str]:
         name = self.names[s.name]
         out = [f"  {name}:" + (self.comment(f"traced as '{s.name}'") if name != s.name else "")]
-        out.append(f"    replicas: {s.replicas.value}" + self.comment(_mark(s.replicas)))
+        out.append(f"    replicas: {min(MAX_REPLICAS, s.replicas.value)}" + self.comment(_mark(s.replicas)))
         out.append(f"    workers: {self._workers(s)}")
         out.append(self._service_time(s))
         ops = [op for op in s.operations if op.requests]
@@ -209,17 +209,17 @@ class _Writer:
 
     def _workers(self, s: ObservedService) -> str:
         if s.workers is not None and s.workers.basis is Basis.INFERRED:
-            return f"{s.workers.value}" + self.comment(_mark(s.workers))
+            return f"{min(MAX_WORKERS, s.workers.value)}" + self.comment(_mark(s.workers))
         if s.workers is not None:
             peak = s.workers.value
-            n = max(2 * peak, peak + SPARE_WORKERS)
+            n = min(MAX_WORKERS, max(2 * peak, peak + SPARE_WORKERS))
             return f"{n}" + self.comment(
                 f"guessed: no queueing seen; at most {peak} requests were in progress on one instance, so the pool "
                 f"is at least that: written as {n} so that the simulation queues no more than the traces did")
         t = s.traffic
         period = self.model.rate_period_s
         busy = t.attempts / period * t.ok.mean if period > 0 and t.ok.count else 0.0  # Little's law
-        n = max(SPARE_WORKERS, math.ceil(4 * busy))
+        n = min(MAX_WORKERS, max(SPARE_WORKERS, math.ceil(4 * busy)))
         return f"{n}" + self.comment(f"guessed: not instrumented, so its pool is unknown: four times the "
                                      f"{busy:.2g} calls its callers had in flight on average, at least "
                                      f"{SPARE_WORKERS}")
@@ -316,7 +316,8 @@ class _Writer:
             out.append(f"        timeout: {duration(main.timeout.value)}" + self.comment(_mark(main.timeout)))
         if main.retries is not None:
             backoff = main.retries.backoff_p50 or 0.0
-            out.append(f"        retries: {{max: {main.retries.max.value}, backoff: {{base: {duration(backoff)}, "
+            retries = min(MAX_RETRIES, main.retries.max.value)
+            out.append(f"        retries: {{max: {retries}, backoff: {{base: {duration(backoff)}, "
                        f"cap: {duration(backoff)}, jitter: none}}}}" + self.comment(
                            f"{_mark(main.retries.max)}; backoff: the median gap between attempts, "
                            f"{_ms(backoff)}, as a constant delay"))
@@ -335,7 +336,7 @@ class _Writer:
         latency = e.latency
         return [f"  {name}:" + self.comment(f"'{e.operation}' at {e.service}"),
                 f"    to: {self.names[e.service]}",
-                f"    share: {_plain(e.share, 4)}" + self.comment(
+                f"    share: {_plain(max(e.share, 1e-6), 6)}" + self.comment(
                     f"measured: {e.requests:,} requests, {e.rate:.4g}/s, errors {e.error_ratio:.2%}, "
                     f"p50 {_ms(latency.p50)}, p99 {_ms(latency.p99)}")]
 

@@ -27,13 +27,15 @@ from statistics import NormalDist
 import otel_plain_shop as plain
 import otel_shop as truth
 import pytest
-from tracekit import Derived, ShopTraces
+from tracekit import FIXTURES, Derived, ShopTraces
 
 from chaos.choices import CallMode
 from chaos.cli import main
 from chaos.model.distributions import Constant, LogNormal
 from chaos.model.files import load_topology
+from chaos.model.parsing import NAME
 from chaos.traces.flaws import Flaw
+from chaos.traces.topology import safe_name
 
 Z99 = NormalDist().inv_cdf(0.99)
 
@@ -195,3 +197,37 @@ def test_calibrate_takes_traces_and_puts_the_traced_service_times_back(
         assert calibrated.service(service.name).service_time == service.service_time
         assert calibrated.service(service.name).calls == service.calls  # and nothing else moved
     assert main(["traces", "fidelity", "calibrated.yaml", str(derived.traces)]) == 0
+
+
+@pytest.mark.parametrize("fixture", ["small-otlp.jsonl", "small-jaeger.json", "small-zipkin.json"])
+def test_every_format_gives_a_topology_that_validates(fixture: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["topology", "from-traces", str(FIXTURES / fixture), "--out", "t.yaml", "--no-fidelity"]) == 0
+    assert main(["validate", "t.yaml"]) == 0
+    topo = load_topology("t.yaml")
+    assert {e.name for e in topo.entrypoints} == {"get-browse", "post-buy"}
+    assert sum(e.share for e in topo.entrypoints) == pytest.approx(1.0)
+
+
+def test_names_become_topology_names_and_stay_distinct() -> None:
+    taken: set[str] = set()
+    assert safe_name("frontend.svc.cluster.local", taken) == "frontend-svc-cluster-local"
+    assert safe_name("GET /items/{id}", taken) == "get-items-id"
+    assert safe_name("get items id", taken) == "get-items-id-2"
+    assert safe_name("/", taken) == "service"
+    assert safe_name("_x", taken) == "x"
+    assert safe_name("é" * 80, taken) == "service-2"
+    assert all(NAME.check(n) for n in taken)
+
+
+def test_one_entry_request_gives_no_rate_to_simulate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    doc = json.loads((FIXTURES / "small-jaeger.json").read_text())
+    doc["data"] = doc["data"][:1]
+    monkeypatch.chdir(tmp_path)
+    Path("one.json").write_text(json.dumps(doc))
+    assert main(["topology", "from-traces", "one.json"]) == 2
+    assert "no rate to simulate" in capsys.readouterr().err
+    assert not Path("topology.yaml").exists()  # refused before anything was written
+    assert main(["topology", "from-traces", "one.json", "--no-fidelity"]) == 0
