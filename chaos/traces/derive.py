@@ -65,6 +65,7 @@ TIMEOUT_MIN_ERRORS = 5
 PARALLEL_MAJORITY = 0.5
 QUEUE_MIN_S = 0.001        # a queue wait shorter than this is network jitter, not queueing
 QUEUE_MIN_SHARE = 0.01     # of arrivals that found the pool at its maximum
+SHARED_AT_MOST = 0.2       # of the disagreements independent draws would make, before a call's presence is shared
 HOP_QUANTILE = 0.01        # of caller's span minus server span: the network, below any queueing before the span
 _HINTS_KEPT = 32
 
@@ -285,6 +286,7 @@ class Deriver:
         self.instances: dict[str, set[str]] = {}
         self.concurrency = _Concurrency()
         self.gaps: dict[tuple[str, str, str], _Gaps] = {}
+        self.retried: dict[tuple[str, str], _Retried] = {}  # callee operation -> its attempts' calls
         self.traces = self.traces_used = 0
         self.start_ns = 2**63
         self.end_ns = 0
@@ -298,6 +300,27 @@ class Deriver:
         self.traces_used += 1
         for ex in executions:
             self._add(ex)
+        retried = [c for ex in executions for c in ex.calls if len(c.attempts) > 1]
+        if retried:
+            by_span = {ex.span.span_id: ex for ex in executions}
+            for call in retried:
+                self._add_retried(call, by_span)
+
+    def _add_retried(self, call: Call, by_span: dict[str, Execution]) -> None:
+        """What the callee called in each attempt of one retried call: the same, or drawn anew?"""
+        done = [by_span[a.server.span_id] for a in call.attempts
+                if a.server is not None and a.server.span_id in by_span]
+        if len(done) < 2:
+            return
+        key = (done[0].span.service, done[0].span.operation)
+        book = self.retried.get(key)
+        if book is None:
+            book = self.retried[key] = _Retried()
+        book.groups[len(done)] = book.groups.get(len(done), 0) + 1
+        made = [{c.callee for c in ex.calls} for ex in done]
+        for callee in set().union(*made):
+            if not all(callee in m for m in made):
+                book.disagree[callee] = book.disagree.get(callee, 0) + 1
 
     def advance(self, horizon_ns: int) -> None:
         """No span starting before ``horizon_ns`` is still to come: sweep concurrency up to there."""
@@ -473,14 +496,16 @@ class Deriver:
 
     def _operation(self, svc: str, name: str, op: _Operation, instrumented: set[str],
                    duration: float) -> ObservedOperation:
-        calls = {key: self._call(key, slot, op.requests, instrumented) for key, slot in op.slots.items()}
+        book = self.retried.get((svc, name))
+        calls = {key: self._call(key, slot, op.requests, instrumented, book) for key, slot in op.slots.items()}
         routers = self._routers(op, calls)
         stages = self._stages(op, calls, routers)
         return ObservedOperation(svc, name, op.requests, _rate(op.requests, duration),
                                  op.errors / op.requests if op.requests else 0.0, Summary.of(op.latency),
                                  _work_time(op.own), stages)
 
-    def _call(self, key: SlotKey, slot: _Slot, requests: int, instrumented: set[str]) -> ObservedCall:
+    def _call(self, key: SlotKey, slot: _Slot, requests: int, instrumented: set[str],
+              book: _Retried | None = None) -> ObservedCall:
         callee, operation = key
         how = slot.resolution()
         callee_basis = {Resolution.SERVER_SPAN: Basis.MEASURED, Resolution.PEER_SERVICE: Basis.INFERRED,
@@ -515,6 +540,7 @@ class Deriver:
             start_offset=slot.offset_sum / slot.calls if slot.calls else 0.0,
             matching=Matching(slot.matches[Match.BOTH], client_only, slot.matches[Match.SERVER_ONLY],
                               client_only if callee in instrumented else 0),
+            shared=None if book is None else book.shared(callee, p, self.resolver),
         )
 
     def _routers(self, op: _Operation, calls: dict[SlotKey, ObservedCall]) -> list[tuple[SlotKey, ...]]:
@@ -607,6 +633,31 @@ class Deriver:
         why = (f"in {op.requests} requests no two of these calls occurred together, where independent calls "
                f"would have met at least {expected:.0f} times")
         return Router(routes, none, why)
+
+
+class _Retried:
+    """Retried calls to one operation, each seen in two or more attempts: which of its own calls they disagreed on."""
+
+    __slots__ = ("groups", "disagree")
+
+    def __init__(self) -> None:
+        self.groups: dict[int, int] = {}     # attempts seen -> retried calls
+        self.disagree: dict[str, int] = {}   # callee -> retried calls in which some attempts called it, some not
+
+    def shared(self, callee: str, p: float, resolver: Resolver) -> Marked[bool] | None:
+        """INFERRED True when the attempts agree on calling ``callee`` far more often than independent draws with
+        probability ``p`` would; None when they do not, or when there is too little evidence to tell."""
+        expected = sum(n * (1 - p**k - (1 - p) ** k) for k, n in self.groups.items())
+        if expected < ROUTER_EVIDENCE:
+            return None
+        seen = sum(n for name, n in self.disagree.items() if name == callee or resolver.service_at(name) == callee)
+        if seen > SHARED_AT_MOST * expected:
+            return None
+        retried = sum(self.groups.values())
+        return Marked(True, Basis.INFERRED,
+                      f"in {retried:,} retried requests seen in several attempts, the attempts disagreed on making "
+                      f"this call {seen:,} times, where independent draws would have about {expected:.0f} times: "
+                      f"whether it is made belongs to the request, not the attempt")
 
 
 class _Called:

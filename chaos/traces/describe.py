@@ -87,6 +87,8 @@ def _call(c: ObservedCall) -> str:
         text += f"; retries {_marked(c.retries.max)}{backoff}"
     if c.timeout is not None:
         text += f"; timeout {_ms(c.timeout.value)} [{c.timeout.basis.value}: {c.timeout.why}]"
+    if c.shared is not None:
+        text += f"; shared by every attempt of a request [{c.shared.basis.value}: {c.shared.why}]"
     m = c.matching
     if m.client_only or m.server_only:
         text += f"; seen: {m.both} both sides, {m.client_only} client only ({m.sampled_out} sampled out), " \

@@ -89,6 +89,7 @@ class ObservedCall:
     latency: Summary              # successful attempts, as the caller saw them
     start_offset: float           # mean time from the caller's span start to the call's start
     matching: Matching
+    shared: Marked[bool] | None = None  # INFERRED True: whether it is made is the same in every attempt of a retry
 
     @property
     def target(self) -> tuple[str, str]:

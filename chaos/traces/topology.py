@@ -309,6 +309,12 @@ class _Writer:
             self.notes.append(f"{name} calls {p.callee} from several operations or as several of its operations "
                               f"({', '.join(operations)}): one call with the probability of either, and the "
                               f"settings of the most frequent")
+        if main.shared is not None and main.shared.value:
+            out.append("        # " + _mark(main.shared) + "; the topology draws the call again for each attempt")
+            self.guesses += 1
+            self.notes.append(f"{name} -> {p.callee}: whether the call is made is shared by every attempt of a "
+                              f"retried request (a request attribute); the topology draws it again for each "
+                              f"attempt, with the call's probability")
         if main.calls_per_request > 1.0005:
             self.notes.append(f"{name} calls {p.callee} {main.calls_per_request:.2f} times per request that calls "
                               f"it (a loop); the topology makes one call per request")

@@ -15,7 +15,10 @@ topology should reproduce the traces within compare's bounds:
     catalog   exponential(mean 4 ms); 2 instances, clock 5 ms ahead
                 stage 1  db SELECT items         p=0.3
     recommend lognormal(5 ms, p99 20 ms), a leaf, sampled by trace id at 70% (a sampled-out branch)
-    payment   lognormal(10 ms, p99 60 ms): about 2% of attempts outlast the caller's 50 ms timeout
+    payment   lognormal(10 ms, p99 60 ms); about 3% of attempts outlast the caller's 50 ms timeout
+                stage 1  wallet POST /pay        p=0.5, drawn once per gateway request: every attempt of a
+                                                 retried payment makes it, or none does (a request attribute)
+    wallet    lognormal(6 ms, p99 18 ms)
     db        lognormal(1.5 ms, p99 6 ms), no pool limit
 
 Network 0.2 ms each way (none for the in-process auth call).
@@ -29,6 +32,7 @@ import otel_shop
 from otel_shop import MS, NET, Instance, Lognormal
 
 PAYMENT_P = 0.3
+WALLET_P = 0.5
 PAYMENT = Lognormal(10 * MS, 60 * MS)
 TIMEOUT, RETRIES, BACKOFF = 50 * MS, 2, 10 * MS
 
@@ -65,10 +69,12 @@ class PlainShop(otel_shop.Shop):
         self.end(g, redis, now)
         failed = False
         if self.rng.random() < PAYMENT_P:
+            wallet = self.rng.random() < WALLET_P  # an attribute of the request: the same for every attempt
             for attempt in range(RETRIES + 1):
                 if attempt:
                     now += BACKOFF
-                now, failed = self.call(g, root, now, "payment", self.card, timeout=TIMEOUT)
+                now, failed = self.call(g, root, now, "payment", lambda at, c: self.card_with(at, c, wallet),
+                                        timeout=TIMEOUT)
                 if not failed:
                     break
         self.end(g, root, now + own / 2, failed)
@@ -80,10 +86,13 @@ class PlainShop(otel_shop.Shop):
         self.end(inst, span, now)
         return now, False
 
-    def card(self, t: float, carrier: dict) -> tuple[float, bool]:
-        span = self.server(self.payment, "POST /card", "/card", t, carrier)
+    def card_with(self, t: float, carrier: dict, wallet: bool) -> tuple[float, bool]:
+        inst = self.payment
+        span = self.server(inst, "POST /card", "/card", t, carrier)
         now = t + PAYMENT.draw(self.rng)
-        self.end(self.payment, span, now)
+        if wallet:
+            now, _ = self.call(inst, span, now, "wallet", self.pay)
+        self.end(inst, span, now)
         return now, False
 
     def db_query(self, name: str, t: float, carrier: dict) -> tuple[float, bool]:

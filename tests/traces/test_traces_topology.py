@@ -60,7 +60,8 @@ def test_the_written_topology_passes_validate(derived: Derived, monkeypatch: pyt
 
 def test_services_stages_and_call_probabilities_are_recovered(derived: Derived) -> None:
     topo = derived.topology
-    assert {s.name for s in topo.services} == {"gateway", "auth", "catalog", "recommend", "payment", "db", "redis"}
+    assert {s.name for s in topo.services} == {"gateway", "auth", "catalog", "recommend", "payment", "wallet", "db",
+                                               "redis"}
     gateway = topo.service("gateway")
     shape = [[(c.to, c.mode) for c in stage] for stage in gateway.stages()]
     assert shape == [[("auth", CallMode.SEQUENTIAL)],
@@ -73,6 +74,8 @@ def test_services_stages_and_call_probabilities_are_recovered(derived: Derived) 
     assert within_se(calls["payment"].probability, plain.PAYMENT_P, n)
     items = derived.model.operation("catalog", "GET /items").requests
     assert within_se(topo.call("catalog", "db").probability, truth.CATALOG_DB_P, items)
+    card = derived.model.operation("payment", "POST /card").requests  # attempts: the wallet call is drawn per request
+    assert within_se(topo.call("payment", "wallet").probability, plain.WALLET_P, card)
     assert [e.to for e in topo.entrypoints] == ["gateway"] and topo.entrypoints[0].share == 1.0
 
 
@@ -98,6 +101,7 @@ def test_work_times_are_the_known_distributions_plus_the_hop(derived: Derived) -
     check_lognormal(topo.service("recommend").service_time, truth.RECOMMEND, n("recommend"), hop)
     check_lognormal(topo.service("payment").service_time, plain.PAYMENT, n("payment"), hop)
     check_lognormal(topo.service("db").service_time, truth.DB, n("db"), hop)
+    check_lognormal(topo.service("wallet").service_time, truth.WALLET, n("wallet"), hop)
     # the exponential, moved by the hop, is written as the lognormal of its median and p99
     catalog = topo.service("catalog").service_time
     assert isinstance(catalog, LogNormal)
@@ -231,3 +235,16 @@ def test_one_entry_request_gives_no_rate_to_simulate(tmp_path: Path, monkeypatch
     assert "no rate to simulate" in capsys.readouterr().err
     assert not Path("topology.yaml").exists()  # refused before anything was written
     assert main(["topology", "from-traces", "one.json", "--no-fidelity"]) == 0
+
+
+def test_a_call_shared_by_every_attempt_of_a_request_is_said_to_be_one(derived: Derived) -> None:
+    call = derived.model.operation("payment", "POST /card").call_to("wallet")
+    assert call.shared is not None and call.shared.value and "disagreed on making this call 0 times" in call.shared.why
+    for other in derived.model.operation("gateway", "GET /browse").calls():
+        assert other.shared is None  # the gateway's calls are not inside a retried call
+    note = "payment -> wallet: whether the call is made is shared by every attempt of a retried request"
+    assert note in derived.out
+    assert note in " ".join(line.lstrip("# -") for line in derived.text.splitlines() if line.startswith("#"))
+    lines = derived.text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip() == "- to: wallet  # operation POST /pay")
+    assert lines[at + 2].strip().startswith("# guessed: inferred from a pattern: in ")
