@@ -149,12 +149,19 @@ def test_the_fidelity_check_fails_on_a_mis_specified_model(derived: Derived, mon
     assert wrong != derived.text
     (tmp_path / "wrong.yaml").write_text(wrong)
     monkeypatch.chdir(tmp_path)
-    code = main(["traces", "fidelity", "wrong.yaml", str(derived.traces)])
+    code = main(["traces", "fidelity", "wrong.yaml", str(derived.traces), "--report-dir", "reports/wrong"])
     out = capsys.readouterr().out
     assert code == 1
     verdict = next(line for line in out.splitlines() if line.startswith("Fidelity verdict:"))
     assert "service:recommend on p50_ms" in verdict
-    assert json.loads((tmp_path / "wrong.fidelity.json").read_text())["agrees"] is False
+    report = json.loads((tmp_path / "reports/wrong/fidelity.json").read_text())
+    assert report["agrees"] is False
+    assert {(c["scope"], c["figure"]) for c in report["checks"] if c["ok"] is False} >= {
+        ("service:recommend", "p50_ms"), ("service:recommend", "p90_ms")}
+    assert "**diverges**" in (tmp_path / "reports/wrong/fidelity.md").read_text()
+    # the experiment it simulated runs again as it is, from where it was written
+    experiment = tmp_path / "reports/wrong/fidelity-experiment.yaml"
+    assert main(["validate", str(experiment)]) == 0
 
 
 def test_what_the_topology_cannot_hold_is_said_in_the_file_and_on_the_terminal(
