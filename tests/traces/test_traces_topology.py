@@ -179,6 +179,9 @@ def test_what_the_topology_cannot_hold_is_said_in_the_file_and_on_the_terminal(
     topo = load_topology(tmp_path / "shop.yaml")
     checkout = {c.to: c for c in topo.service("checkout").calls}
     assert checkout["payment"].mode is checkout["wallet"].mode is CallMode.SEQUENTIAL  # never together
+    assert topo.service("db").workers == truth.DB_WORKERS  # queueing seen: the pool, not a lower bound
+    db = next(line for line in text.splitlines() if line.startswith("    workers: 2 "))
+    assert "# guessed: inferred from a pattern: requests waited for a worker" in db
     assert not (tmp_path / "shop.fidelity.json").exists()
 
 
