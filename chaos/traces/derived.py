@@ -25,6 +25,7 @@ from pathlib import Path
 from chaos.errors import InputError
 from chaos.model.arguments import OPEN_TRACES, SEED, TRACE_WINDOW, add_option, of_field
 from chaos.terminal import visible
+from chaos.traces.observed import ObservedModel
 from chaos.traces.spans import TraceFormat
 
 SIM_DURATION = of_field("chaos.model.experiment:Experiment.duration")
@@ -86,7 +87,7 @@ def register_fidelity(verbs: argparse._SubParsersAction) -> None:
 # --------------------------------------------------------------------------- handlers
 
 
-def observe(args: argparse.Namespace):  # type: ignore[no-untyped-def]  # -> ObservedModel (imported lazily)
+def observe(args: argparse.Namespace) -> ObservedModel:
     from chaos.traces.observe import DEFAULT_SETTINGS, observe_files
     from chaos.traces.observed import Settings
 
@@ -212,7 +213,7 @@ def experiment_text(topology: Path, experiment: Path, name: str, rate: float, du
             f"load: {{profile: constant, rate: {rate!r}}}\n")
 
 
-def _fidelity(args: argparse.Namespace, topology_path: Path, model, services: dict[str, str],  # type: ignore[no-untyped-def]
+def _fidelity(args: argparse.Namespace, topology_path: Path, model: ObservedModel, services: dict[str, str],
               entrypoints: dict[tuple[str, str], str], notes: tuple[str, ...], reports: _Reports) -> int:
     from chaos.model.files import load_experiment
     from chaos.result import write_atomic

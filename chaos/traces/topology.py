@@ -295,9 +295,10 @@ class _Writer:
         probability = min(1.0, p.requests_with / requests) if requests else 0.0
         operations = sorted({c.operation.value for c in p.calls})
         name = self.names[s.name]
-        out = [f"      - to: {p.callee}" + self.comment(
-            f"{_mark(main.callee)}; operation{'s' if len(operations) > 1 else ''} {', '.join(operations)}"
-            if main.callee.basis.guess or len(operations) > 1 else f"operation {operations[0]}")]
+        named = f"operation{'s' if len(operations) > 1 else ''} {', '.join(operations)}"
+        if main.callee.basis.guess:  # named from a peer attribute or an address, not from its own spans
+            named = f"{_mark(main.callee)}; {named}"
+        out = [f"      - to: {p.callee}" + self.comment(named)]
         if p.mode is CallMode.PARALLEL:
             out.append("        mode: parallel" + self.comment("measured: overlapped the calls beside it in most "
                                                                "requests that made both"))
