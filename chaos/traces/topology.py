@@ -29,6 +29,7 @@ from chaos.choices import CallMode
 from chaos.model.bounds import MAX_REPLICAS, MAX_RETRIES, MAX_TAIL_RATIO, MAX_WORKERS
 from chaos.model.distributions import AnyDistribution, Constant, Exponential, LogNormal
 from chaos.model.parsing import NAME
+from chaos.terminal import visible
 from chaos.traces.observed import (
     Basis,
     Marked,
@@ -140,7 +141,7 @@ class _Writer:
     def comment(self, text: str) -> str:
         if text.startswith("guessed:"):
             self.guesses += 1
-        return "  # " + " ".join(text.split())
+        return "  # " + _clean(text)
 
     def write(self) -> Draft:
         taken: set[str] = set()
@@ -158,13 +159,14 @@ class _Writer:
             body.extend(self._entrypoint(e, entry_names[(e.service, e.operation)]))
         self._entry_blending()
         text = "\n".join(self._header() + body) + "\n"
-        return Draft(text, tuple(self.notes), dict(self.names), entry_names, self.model.traced_rate, self.guesses)
+        notes = tuple(_clean(n) for n in self.notes)
+        return Draft(text, notes, dict(self.names), entry_names, self.model.traced_rate, self.guesses)
 
     # ------------------------------------------------------------------ header
 
     def _header(self) -> list[str]:
         m = self.model
-        files = ", ".join(src.path for src in m.sources)
+        files = _clean(", ".join(src.path for src in m.sources))
         out = [f"# Derived by chaoslab topology from-traces from {files}:",
                f"# {m.spans_read:,} spans, {m.traces:,} traces ({m.traces_used:,} used), "
                f"{m.rate_period_s:.1f} s of entry arrivals.",
@@ -358,8 +360,14 @@ class _Writer:
                                   f"in a simulation are alike where the traces show them apart")
 
 
+def _clean(text: str) -> str:
+    """Text for a YAML comment: one line, every character YAML or a terminal would act on written as an escape
+    (names come from the traces, and a service name may hold a newline)."""
+    return " ".join(visible(text).split())
+
+
 def _wrapped(text: str, first: str, rest: str, width: int = 110) -> list[str]:
-    words, lines, line = text.split(), [], first
+    words, lines, line = _clean(text).split(), [], first
     for word in words:
         if len(line) + len(word) + 1 > width and line.strip("# -"):
             lines.append(line.rstrip())

@@ -258,3 +258,22 @@ def test_a_call_shared_by_every_attempt_of_a_request_is_said_to_be_one(derived: 
     lines = derived.text.splitlines()
     at = next(i for i, line in enumerate(lines) if line.strip() == "- to: wallet  # operation POST /pay")
     assert lines[at + 2].strip().startswith("# guessed: inferred from a pattern: in ")
+
+
+def test_names_with_control_characters_stay_inside_their_comments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    evil = "gate\nway: {}\r\x1b[31m\u202e"
+    text = (FIXTURES / "small-otlp.jsonl").read_text().replace('"stringValue": "gateway"',
+                                                              '"stringValue": ' + json.dumps(evil))
+    text = text.replace('"stringValue": "/browse"', '"stringValue": ' + json.dumps("/browse\n#x\x00"))
+    assert json.dumps(evil) in text
+    monkeypatch.chdir(tmp_path)
+    Path("evil.jsonl").write_text(text)
+    assert main(["topology", "from-traces", "evil.jsonl", "--no-fidelity"]) == 0
+    written = Path("topology.yaml").read_text()
+    assert "\x1b" not in written and "\r" not in written and "\x00" not in written and "\u202e" not in written
+    assert "gate-way-31m:  # traced as 'gate way: {}\\x0d\\x1b[31m\\u202e'" in written
+    topo = load_topology("topology.yaml")
+    assert "gate-way-31m" in topo.service_map and {e.to for e in topo.entrypoints} == {"gate-way-31m"}
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "  - gate-way-31m handles 2 operations (GET /browse #x\\x00 (2)" in out
