@@ -125,8 +125,7 @@ class _Planned:
     callee: str
     requests_with: float
     calls: list[ObservedCall]
-    mode: CallMode
-    group: int  # calls of one group run together (parallel), groups in order
+    mode: CallMode              # PARALLEL: with the calls beside it of the same stage
 
 
 @dataclass
@@ -250,7 +249,6 @@ class _Writer:
         """Every operation's calls, blended into one list: the busiest operation's stages first."""
         placed: dict[str, _Planned] = {}
         order: list[_Planned] = []
-        group = 0
         for op in sorted(s.operations, key=lambda o: -o.requests):
             for stage_no, stage in enumerate(op.stages, 1):
                 fresh: list[_Planned] = []
@@ -265,15 +263,16 @@ class _Writer:
                     for call in calls:
                         callee = self._callee(call)
                         if callee == self.names[s.name]:
-                            self.notes.append(f"{callee} ({op.name}) calls itself ({call.operation.value}); two "
-                                              f"server spans of one service nested directly: the call is left out")
+                            self.notes.append(f"{callee} ({op.name}) calls itself ({call.operation.value}), or two "
+                                              f"instrumentation libraries nested its server spans; a topology call "
+                                              f"to the caller itself cannot be written: left out")
                             continue
                         made = call.probability * op.requests
                         if callee in placed:
                             placed[callee].requests_with += made
                             placed[callee].calls.append(call)
                             continue
-                        planned = _Planned(callee, made, [call], stage.mode, group)
+                        planned = _Planned(callee, made, [call], stage.mode)
                         placed[callee] = planned
                         fresh.append(planned)
                 if not fresh:
@@ -284,9 +283,8 @@ class _Writer:
                     self.notes.append(f"{self.names[s.name]} ({op.name}): two groups of parallel calls run one "
                                       f"after the other; the topology runs adjacent parallel calls as one group")
                 for p in fresh:
-                    p.mode, p.group = mode, group
+                    p.mode = mode
                 order.extend(fresh)
-                group += 1
         return order
 
     def _callee(self, call: ObservedCall) -> str:
