@@ -277,3 +277,26 @@ def test_names_with_control_characters_stay_inside_their_comments(tmp_path: Path
     assert "gate-way-31m" in topo.service_map and {e.to for e in topo.entrypoints} == {"gate-way-31m"}
     out = capsys.readouterr().out
     assert "\x1b" not in out and "  - gate-way-31m handles 2 operations (GET /browse #x\\x00 (2)" in out
+
+
+def test_a_service_nested_in_itself_is_left_out_and_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Two instrumentation libraries on one request (a WSGI middleware and a framework) nest two server spans of
+    one service: a call to itself, which a topology cannot write (it would call forever)."""
+    def span(trace: int, span_id: int, parent: int | None, start_us: int, duration_us: int) -> dict:
+        refs = [] if parent is None else [{"refType": "CHILD_OF", "traceID": f"{trace:032x}",
+                                           "spanID": f"{parent:016x}"}]
+        return {"traceID": f"{trace:032x}", "spanID": f"{span_id:016x}", "operationName": "GET /x",
+                "references": refs, "startTime": start_us, "duration": duration_us, "processID": "p1",
+                "tags": [{"key": "span.kind", "type": "string", "value": "server"}]}
+
+    traces = [{"traceID": f"{t:032x}", "processes": {"p1": {"serviceName": "app", "tags": []}},
+               "spans": [span(t, 2 * t, None, 1_700_000_000_000_000 + t * 10_000, 5_000),
+                         span(t, 2 * t + 1, 2 * t, 1_700_000_000_000_100 + t * 10_000, 4_000)]}
+              for t in range(1, 31)]
+    monkeypatch.chdir(tmp_path)
+    Path("nested.json").write_text(json.dumps({"data": traces}))
+    assert main(["topology", "from-traces", "nested.json", "--no-fidelity"]) == 0
+    out = capsys.readouterr().out
+    assert "app (GET /x) calls itself (GET /x)" in out and "left out" in out
+    assert load_topology("topology.yaml").service("app").calls == ()
