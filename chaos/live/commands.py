@@ -1,4 +1,5 @@
-"""Live-mode subcommands: ``stack``, ``images``, ``toxiproxy``, ``faults``, ``recover``, ``topology from-compose``.
+"""Live-mode subcommands: ``stack``, ``images``, ``toxiproxy``, ``faults``, ``recover``, ``topology from-compose``
+(and ``topology from-traces``, registered here by ``chaos.traces.derived``).
 
 Registration declares arguments only; each handler imports what it needs when it runs,
 so ``chaoslab --help`` never imports Docker.
@@ -255,6 +256,9 @@ def _topology(sub: argparse._SubParsersAction) -> None:
     draft.add_argument("--name", help="the topology's name (default: the Compose file's directory)")
     draft.add_argument("--out", type=Path, help="write here instead of printing")
     draft.set_defaults(func=cmd_topology_from_compose)
+    from chaos.traces.derived import register_from_traces  # the traces' command, beside its sibling
+
+    register_from_traces(verbs)
 
 
 def cmd_topology_from_compose(args: argparse.Namespace) -> int:

@@ -228,4 +228,9 @@ def test_no_option_is_read_by_a_bare_int_or_float() -> None:
         "chaoslab lint --max-amplification", "chaoslab stack up --timeout",
         "chaoslab toxiproxy serve --port", "chaoslab toxiproxy serve --seed",
         "chaoslab run --load-workers", "chaoslab run --seed", "chaoslab compare --load-workers",
-        "chaoslab compare --seed", "chaoslab traces inspect --window", "chaoslab traces inspect --max-open"}
+        "chaoslab compare --seed", "chaoslab traces inspect --window", "chaoslab traces inspect --max-open",
+        "chaoslab traces fidelity --window", "chaoslab traces fidelity --max-open",
+        "chaoslab traces fidelity --sim-duration", "chaoslab traces fidelity --seed",
+        "chaoslab topology from-traces --window", "chaoslab topology from-traces --max-open",
+        "chaoslab topology from-traces --sim-duration", "chaoslab topology from-traces --seed",
+        "chaoslab calibrate --window", "chaoslab calibrate --max-open"}
