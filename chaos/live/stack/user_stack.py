@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from chaos.errors import DockerError
+from chaos.errors import DockerError, InputError
 from chaos.live.stack.state import EntryState, ProxyState, ReplicaState, StackKind, StackState
-from chaos.model.live_target import LiveTarget
+from chaos.model.live_target import LiveTarget, ReplicaAddress
 from chaos.model.topology import Topology
 
 
@@ -32,7 +32,8 @@ def user_stack(target: LiveTarget, topology: Topology) -> StackState:
 
 def resolve(state: StackState, target: LiveTarget, *, environ: Mapping[str, str] | None = None,
             allow_remote: bool = False) -> StackState:
-    """Look up the containers of every mapped Compose service (``docker compose ps``)."""
+    """Look up the containers of every mapped Compose service (``docker compose ps``), and each one's health
+    URL (a ``health`` template expanded for it, or its own of ``health_urls``)."""
     from chaos.live.stack.compose import open_project
 
     project = open_project(state.name, state.compose_file, environ=environ, allow_remote=allow_remote)
@@ -43,8 +44,14 @@ def resolve(state: StackState, target: LiveTarget, *, environ: Mapping[str, str]
     replicas = []
     for service, compose_services in state.compose_services.items():
         mapped = target.service_target(service)
-        names = sorted(s.name for s in statuses if s.service in compose_services)
-        for index, name in enumerate(names, 1):
-            compose_service = next(s.service for s in statuses if s.name == name)
-            replicas.append(ReplicaState(service, index, compose_service, name, None, mapped.health, mapped.metrics))
+        mine = sorted((s for s in statuses if s.service in compose_services), key=lambda s: s.name)
+        for index, status in enumerate(mine, 1):
+            address = ReplicaAddress(status.name, status.service, index, status.ip, status.published)
+            try:
+                health = mapped.health_for(address)
+            except InputError:
+                if status.state == "running":
+                    raise
+                health = None  # a stopped container has no address: the preflight reports it stopped
+            replicas.append(ReplicaState(service, index, status.service, status.name, None, health, mapped.metrics))
     return replace(state, replicas=tuple(replicas), resolved=True)

@@ -16,7 +16,7 @@ from chaos.live.in_container.toxiproxy.model import ToxicType
 from chaos.live.stack.state import StackKind
 from chaos.live.stack.user_stack import user_stack
 from chaos.model.experiment import Experiment
-from chaos.model.live_target import LiveTarget, default_project_name
+from chaos.model.live_target import LiveTarget, ReplicaAddress, ServiceTarget, default_project_name
 from chaos.model.parsing import Context, convert
 from chaos.model.topology import Topology
 
@@ -137,3 +137,53 @@ def test_default_project_name_follows_compose(tmp_path: Path) -> None:
     directory = tmp_path / "My Shop_2"
     directory.mkdir()
     assert default_project_name(directory / "compose.yaml") == "myshop_2"
+
+
+# --------------------------------------------------------------------------- health per replica
+
+REPLICAS = [ReplicaAddress("shop-api-1", "api", 1, "172.18.0.5", {8080: ("127.0.0.1", 32768)}),
+            ReplicaAddress("shop-api-2", "api", 2, "172.18.0.6", {8080: ("127.0.0.1", 32769), 9090: ("10.0.0.1", 9)})]
+
+
+def api_health(tmp_path: Path, value: str) -> ServiceTarget:
+    target = parse(MAPPING.replace('api: {metrics: "http://127.0.0.1:8081/metrics"}', f"api: {value}"), tmp_path)
+    return target.service_target("api")
+
+
+@pytest.mark.parametrize(("value", "urls"), [
+    ('{health: "http://{container}:8080/health"}',  # the host cannot resolve the name: the address instead
+     ["http://172.18.0.5:8080/health", "http://172.18.0.6:8080/health"]),
+    ('{health: "http://{host:8080}:{port:8080}/ready?replica={index}&c={container}"}',
+     ["http://127.0.0.1:32768/ready?replica=1&c=shop-api-1", "http://127.0.0.1:32769/ready?replica=2&c=shop-api-2"]),
+    ('{health: "http://127.0.0.1:8081/health"}', ["http://127.0.0.1:8081/health"] * 2),
+    ('{health_urls: {shop-api-1: "http://127.0.0.1:9001/", api: "http://127.0.0.1:9000/"}}',
+     ["http://127.0.0.1:9001/", "http://127.0.0.1:9000/"]),  # by container name first, then Compose service
+])
+def test_each_replica_gets_its_own_health_url(tmp_path: Path, value: str, urls: list[str]) -> None:
+    service = api_health(tmp_path, value)
+    assert [service.health_for(r) for r in REPLICAS] == urls
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ('{health: "http://{name}:8080/"}', r"live.yaml:5:\d+: live.services.api.health: unknown placeholder \{name\}"),
+    ('{health: "http://{ip:8080}/"}', r"\{ip:8080\}: only \{host:N\} and \{port:N\} take a container port"),
+    ('{health: "http://{ip}:80/{"}', "has a brace that is no placeholder"),
+    ('{health: "ftp://{ip}/"}', "is not an http"),
+    ('{health: "http://{ip}/", health_urls: {api: "http://127.0.0.1/"}}', "not both"),
+])
+def test_a_bad_health_template_is_refused_at_its_line(tmp_path: Path, value: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        api_health(tmp_path, value)
+
+
+def test_a_template_a_replica_cannot_fill_is_an_error_naming_the_container(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"live.services.api.health: \{port:9090\}: shop-api-1 publishes no port "
+                                         r"9090 \(it publishes: 8080\)"):
+        api_health(tmp_path, '{health: "http://127.0.0.1:{port:9090}/"}').health_for(REPLICAS[0])
+    with pytest.raises(InputError, match=r"\{port\}: shop-api-2 publishes 2 ports \(8080, 9090\); say which"):
+        api_health(tmp_path, '{health: "http://127.0.0.1:{port}/"}').health_for(REPLICAS[1])
+    stopped = ReplicaAddress("shop-api-3", "api", 3, None, {})
+    with pytest.raises(InputError, match=r"\{ip\}: shop-api-3 has no address"):
+        api_health(tmp_path, '{health: "http://{ip}:80/"}').health_for(stopped)
+    with pytest.raises(InputError, match="health_urls: no URL for container shop-api-2"):
+        api_health(tmp_path, '{health_urls: {shop-api-1: "http://127.0.0.1:9001/"}}').health_for(REPLICAS[1])
