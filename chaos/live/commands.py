@@ -250,24 +250,41 @@ def _topology(sub: argparse._SubParsersAction) -> None:
     topo = sub.add_parser("topology", help="work with topology files")
     verbs = topo.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
-    draft = verbs.add_parser("from-compose", help="draft a topology from a Compose file's depends_on and URLs")
+    draft = verbs.add_parser("from-compose", help="draft a topology, and the live: mapping of an experiment, from a "
+                                                  "Compose file (Toxiproxy's proxies become the edges)")
     draft.add_argument("compose_file", type=Path)
     draft.add_argument("--name", help="the topology's name (default: the Compose file's directory)")
-    draft.add_argument("--out", type=Path, help="write here instead of printing")
+    draft.add_argument("--out", type=Path, help="write the topology here instead of printing it")
+    draft.add_argument("--experiment", type=Path, metavar="EXPERIMENT.yaml",
+                       help="also write an experiment on this stack, with the drafted live: mapping (needs --out)")
+    draft.add_argument("--no-api", action="store_true",
+                       help="never ask a running Toxiproxy for its proxies (default: asked when its config file "
+                            "cannot be read and its API port is published)")
     draft.set_defaults(func=cmd_topology_from_compose)
 
 
 def cmd_topology_from_compose(args: argparse.Namespace) -> int:
+    from chaos.errors import InputError
     from chaos.live.stack.from_compose import from_compose
     from chaos.outdir import check_out_file
     from chaos.result import write_atomic
 
-    if args.out is not None:
-        check_out_file(args.out, overwrite=False, hint="choose another --out")
-    text = from_compose(args.compose_file, args.name)
+    if args.experiment is not None and args.out is None:
+        raise InputError("--experiment needs --out: the experiment refers to the topology by its file",
+                         path="--experiment", hint="add --out topologies/NAME.yaml")
+    for given, argument in ((args.out, "--out"), (args.experiment, "--experiment")):
+        if given is not None:
+            check_out_file(given, overwrite=False, hint="choose another path", argument=argument)
+    drafted = from_compose(args.compose_file, args.name, topology_out=args.out, experiment_out=args.experiment,
+                           ask_api=not args.no_api)
     if args.out is None:
-        sys.stdout.write(text)
+        sys.stdout.write(drafted.topology)
         return 0
-    write_atomic(args.out, text)
-    print(f"wrote {args.out}: edit the TODO placeholders, then chaoslab validate {args.out}")
+    write_atomic(args.out, drafted.topology)
+    if args.experiment is not None and drafted.experiment is not None:
+        write_atomic(args.experiment, drafted.experiment)
+        print(f"wrote {args.out} and {args.experiment}: confirm the '# guessed:' lines and fill in the TODOs, then "
+              f"chaoslab validate {args.experiment}")
+        return 0
+    print(f"wrote {args.out}: confirm the '# guessed:' lines and fill in the TODOs, then chaoslab validate {args.out}")
     return 0
