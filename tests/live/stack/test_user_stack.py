@@ -10,10 +10,20 @@ import pytest
 import yaml
 
 from chaos.errors import InputError
-from chaos.live.faults.actions import AddToxic, Chain, DockerOp, DriverKind, Drop, ToxiproxyOp
+from chaos.live.faults.actions import (
+    AddToxic,
+    Chain,
+    DockerOp,
+    DriverKind,
+    Drop,
+    Dropped,
+    ToxiproxyOp,
+    handle_from_json,
+    handle_to_json,
+)
 from chaos.live.faults.drivers.routes import check_live, plan_all
 from chaos.live.in_container.toxiproxy.model import ToxicType
-from chaos.live.stack.state import StackKind
+from chaos.live.stack.state import StackKind, StackState
 from chaos.live.stack.user_stack import user_stack
 from chaos.model.experiment import Experiment
 from chaos.model.live_target import LiveTarget, ReplicaAddress, ServiceTarget, default_project_name
@@ -187,3 +197,62 @@ def test_a_template_a_replica_cannot_fill_is_an_error_naming_the_container(tmp_p
         api_health(tmp_path, '{health: "http://{ip}:80/"}').health_for(stopped)
     with pytest.raises(InputError, match="health_urls: no URL for container shop-api-2"):
         api_health(tmp_path, '{health_urls: {shop-api-1: "http://127.0.0.1:9001/"}}').health_for(REPLICAS[1])
+
+
+# --------------------------------------------------------------------------- an iptables edge fault's real target
+
+HIDDEN = """\
+services:
+  front: {{image: shop/front, environment: {{API: "http://api:9000"}}}}
+  api: {{image: shop/api, environment: {{DB: "{db}"}}}}
+  postgres: {{image: postgres}}
+  toxiproxy:
+    image: ghcr.io/shopify/toxiproxy
+    command: ["-host=0.0.0.0", "-config=/etc/toxiproxy.json"]
+    volumes: ["./toxiproxy.json:/etc/toxiproxy.json:ro"]
+"""
+
+
+def stack_with_hidden_proxy(tmp_path: Path, trio: Topology, db_address: str) -> StackState:
+    deploy = tmp_path / "deploy"
+    deploy.mkdir()
+    (deploy / "docker-compose.yml").write_text(HIDDEN.format(db=db_address))
+    (deploy / "toxiproxy.json").write_text('[{"name": "api_db_hidden", "listen": "0.0.0.0:22001", '
+                                           '"upstream": "postgres:5432"}]')
+    return user_stack(parse(MAPPING.replace("  api->db: [api_db]\n", ""), tmp_path), trio)
+
+
+def test_an_edge_drop_targets_the_unmapped_proxy_the_caller_really_connects_to(
+        tmp_path: Path, trio: Topology, experiment: Callable[..., Experiment]) -> None:
+    state = stack_with_hidden_proxy(tmp_path, trio, "postgres://toxiproxy:22001/shop")
+    assert [(p.name, p.caller, p.callee) for p in state.discovered] == [("api_db_hidden", "api", "db")]
+    (loss,) = plan_all(experiment("- {kind: packet_loss, target: api->db, at: 1s, ratio: 0.2}"), state)
+    # Not postgres's addresses (api never sends to them): Toxiproxy's, on the proxy's port only.
+    assert (loss.targets, loss.params) == (("api",), Drop(Chain.OUTPUT, 0.2, ("toxiproxy",), (22001,)))
+    assert "to toxiproxy port(s) 22001 (proxies api_db_hidden to db)" in loss.summary
+    # The journal keeps the ports (a field added to version 1: written only when set, read back the same).
+    handle = loss.handle(Dropped({"api": ("OUTPUT", "-j", "DROP")}))
+    written = handle_to_json(handle)
+    assert written["params"]["ports"] == [22001] and handle_from_json(written).action.params == loss.params
+
+
+def test_an_edge_drop_is_refused_when_a_proxy_to_the_callee_cannot_be_attributed(
+        tmp_path: Path, trio: Topology, experiment: Callable[..., Experiment]) -> None:
+    state = stack_with_hidden_proxy(tmp_path, trio, "postgres://elsewhere:5432/shop")
+    assert [(p.name, p.caller) for p in state.discovered] == [("api_db_hidden", "")]
+    (problem,) = check_live(experiment("- {kind: partition, target: api->db, at: 1s}"), state)
+    assert problem.path == "faults[0].target"
+    assert "Toxiproxy proxy api_db_hidden forwards to db, and nothing in the Compose file says who calls through " \
+           "it: if api does, an iptables rule on db's containers drops nothing" in problem.detail
+
+
+def test_a_caller_that_names_the_callee_itself_gets_the_rule_on_the_callee(
+        tmp_path: Path, trio: Topology, experiment: Callable[..., Experiment]) -> None:
+    deploy = tmp_path / "deploy"
+    deploy.mkdir()
+    (deploy / "docker-compose.yml").write_text(HIDDEN.format(db="postgres://postgres:5432/shop")
+                                               .replace("    volumes:", "    x-volumes:"))
+    state = user_stack(parse(MAPPING.replace("  api->db: [api_db]\n", ""), tmp_path), trio)
+    assert state.discovered == ()  # no config file mounted: no proxy known
+    (loss,) = plan_all(experiment("- {kind: packet_loss, target: api->db, at: 1s, ratio: 0.2}"), state)
+    assert loss.params == Drop(Chain.OUTPUT, 0.2, ("postgres",))
