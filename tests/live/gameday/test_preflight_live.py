@@ -5,7 +5,10 @@ templates per replica). A game day that hangs the database is killed with SIGKIL
 fault is applied; the next run must refuse (exit code 3) naming the paused container and the
 ``recover`` to run, ``stack status`` must list the same through the mapping, and once
 ``recover`` has run both are clean. A change made by hand, with no journal, is refused too,
-and ``--force`` starts anyway. All traffic goes to this stack's loopback ports.
+and ``--force`` starts anyway. Playbook changes left on the generated stack are listed by
+``stack status``; an iptables partition of an edge whose proxy is not mapped drops what the
+caller really sends (Toxiproxy's port) and the requests fail. All traffic goes to this
+stack's loopback ports and containers.
 """
 
 from __future__ import annotations
@@ -176,3 +179,36 @@ def test_playbook_changes_left_on_a_generated_stack_are_listed(clean_stack: Any)
         admin.set_call("api", {"timeout_s": 1.0})
         admin.set_admission(None)
     assert chaoslab("stack", "status", "--dir", clean_stack.directory).returncode == 0
+
+
+def test_an_edge_drop_without_mapped_proxies_hits_the_proxy_the_caller_uses(clean_stack: Any, tmp_path: Path,
+                                                                             engine: Any) -> None:
+    state = clean_stack.state
+    (web,) = state.entrypoints["web"].urls
+    (proxy,) = state.proxies_of_edge("api", "db")
+    port = int(proxy.listen.rpartition(":")[2])
+    exp = write_experiment(tmp_path / "cut.yaml", state, duration="10s",
+                           faults="[{name: cut, kind: partition, target: api->db, at: 1s, duration: 8s}]")
+    exp.write_text(exp.read_text().replace("    api->db: [api--db-1]\n", ""))  # the edge's proxy is not mapped
+    assert status_of(web) == 200
+    run_dir = tmp_path / "faults"
+    with open(tmp_path / "faults.log", "w") as log:
+        harness = subprocess.Popen([sys.executable, "-m", "chaos", "faults", "run", str(exp), "--run-dir",
+                                    str(run_dir)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            assert applied(run_dir, "f1", 30.0), (tmp_path / "faults.log").read_text()
+            toxiproxy = engine.client.containers.get(state.toxiproxy_container)
+            address = next(iter(toxiproxy.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+            for api in state.replicas_of("api"):
+                pid = engine.client.containers.get(api.container).attrs["State"]["Pid"]
+                rules = subprocess.run(["nsenter", "-t", str(pid), "-n", "iptables", "-S", "OUTPUT"],
+                                       capture_output=True, text=True, timeout=10, check=True).stdout
+                assert f"-d {address}/32 -p tcp -m multiport --dports {port}" in rules  # Toxiproxy's port, not db's
+            # The calls api makes to db through Toxiproxy are lost: api times out (800 ms) and the request fails.
+            assert status_of(web, timeout=5.0) not in (200, 201, 204)
+        finally:
+            assert harness.wait(timeout=60) == 0, (tmp_path / "faults.log").read_text()
+    (done,) = [e for e in read_events(run_dir / JOURNAL_FILE) if e["event"] == "applied"]
+    assert done["handle"]["params"]["destinations"] == [state.toxiproxy_container]
+    assert done["handle"]["params"]["ports"] == [port]
+    assert status_of(web) == 200
