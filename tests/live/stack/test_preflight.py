@@ -68,6 +68,8 @@ def test_the_refusal_says_what_to_run(tmp_path: Path) -> None:
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - the standard library's name
         code = {"/ok": 200, "/moved": 302, "/missing": 404, "/broken": 503}.get(self.path.split("?")[0], 500)
+        if self.path.startswith("/replica"):  # a health URL that names its replica in the query
+            code = 200 if self.path == "/replica?index=2" else 404
         self.send_response(code)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -107,3 +109,11 @@ def test_a_url_that_comes_back_within_the_settling_time_passes() -> None:
     state = StackState(StackKind.USER, "shop", "t", "/c.yml",
                        replicas=(ReplicaState("api", 1, "api", "shop-api-1", health_url="http://x/"),))
     assert answering(state, settle_s=5.0, status=lambda url: next(answers)) == []
+
+
+def test_the_game_days_health_scrape_asks_each_replicas_url_with_its_query(server: str) -> None:
+    from chaos.live.gameday.scrape import Target, TargetKind, fetch
+
+    assert fetch(Target("api-2#health", f"{server}/replica?index=2", TargetKind.HEALTH), 2.0) is True
+    assert fetch(Target("api-1#health", f"{server}/replica?index=1", TargetKind.HEALTH), 2.0) is False
+    assert status_of(f"{server}/replica?index=2") == 200
