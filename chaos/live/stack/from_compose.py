@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -488,8 +487,3 @@ def _check_topology(text: str, path: Path) -> None:
     except InputError as exc:  # a bug here, not the user's: say so
         raise InputError(f"the drafted topology does not load ({exc}); please report this", Location(str(path))) \
             from None
-
-
-def proxies_into(d: Draft, service: str) -> Iterable[str]:
-    """Names of the proxies the draft found leading to ``service``."""
-    return (p for s in d.services for c in s.calls.values() if c.callee == service for p in c.proxies)

@@ -82,8 +82,9 @@ class StackState:
     replicas: tuple[ReplicaState, ...] = ()
     proxies: tuple[ProxyState, ...] = ()
     # Proxies of the stack's Toxiproxy that the mapping does not name (a user's stack): read from the
-    # config file its Compose service mounts, or listed by its API once the stack is looked up. Their
-    # caller is unknown (empty); their callee is the service their upstream reaches ('' if none).
+    # config file its Compose service mounts, or listed by its API once the stack is looked up. One entry
+    # per service whose configuration names the proxy's address ('' when none does); their callee is the
+    # service their upstream reaches ('' if none). An iptables edge fault uses them (faults.drivers.routes).
     discovered: tuple[ProxyState, ...] = ()
     entrypoints: Mapping[str, EntryState] = field(default_factory=dict)
     images: Mapping[str, str] = field(default_factory=dict)
@@ -103,11 +104,6 @@ class StackState:
     def proxies_into(self, service: str) -> tuple[ProxyState, ...]:
         """Every proxy whose calls reach ``service``: its callers' and its load's."""
         return tuple(p for p in self.proxies if p.callee == service)
-
-    def proxies_reaching(self, service: str) -> tuple[ProxyState, ...]:
-        """Every proxy of the stack's Toxiproxy that forwards to ``service``, mapped or not: what a caller
-        of ``service`` may connect to instead of its containers."""
-        return self.proxies_into(service) + tuple(p for p in self.discovered if p.callee == service)
 
     def has_containers(self, service: str) -> bool:
         return bool(self.compose_services.get(service)) or bool(self.replicas_of(service))
