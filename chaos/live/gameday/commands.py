@@ -40,6 +40,9 @@ def _live_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-abort", action="store_true",
                    help="never end early (default: end when users fail on more than half their requests for 30 s)")
     p.add_argument("--allow-remote", action="store_true", help=REMOTE_HELP)
+    p.add_argument("--force", action="store_true",
+                   help="start even if the preflight finds the stack unhealthy or still holding faults or playbook "
+                        "changes (by default it refuses, exit code 3, and says what to run)")
 
 
 def _run(sub: argparse._SubParsersAction) -> None:
@@ -49,8 +52,9 @@ def _run(sub: argparse._SubParsersAction) -> None:
                                    "or a running one with --stack-dir), send its load with Locust, inject its "
                                    "faults on schedule (journaled, always reverted, also on Ctrl-C), measure every "
                                    "service each second, evaluate its alerts and abort conditions, carry out the "
-                                   "playbook, then take the stack down. Exit codes as for simulate; 4: a fault "
-                                   "could not be reverted (run chaoslab recover OUT).")
+                                   "playbook, then take the stack down. Exit codes as for simulate; 3 also: the "
+                                   "stack is not ready (unhealthy, or still holding faults: the message says what to "
+                                   "run); 4: a fault could not be reverted (run chaoslab recover OUT).")
     p.add_argument("experiment", type=Path)
     p.add_argument("--playbook", type=Path, help="carry out this incident playbook for real")
     p.add_argument("--out", type=Path, help="results directory, and the fault journal (default: runs/<name>-live)")
@@ -74,7 +78,8 @@ def _options(args: argparse.Namespace, out: Path) -> Any:
     return RunOptions(out=out, stack_dir=args.stack_dir, keep_stack=args.keep_stack, load_workers=args.load_workers,
                       mode=Mode.GAME_DAY if getattr(args, "game_day", False) else Mode.UNATTENDED,
                       allow_remote=args.allow_remote, abort=() if args.no_abort else _default_abort(),
-                      automated=frozenset(args.automated), seed=args.seed, source=str(args.experiment))
+                      automated=frozenset(args.automated), seed=args.seed, source=str(args.experiment),
+                      force=args.force)
 
 
 def _default_abort() -> tuple[Any, ...]:
