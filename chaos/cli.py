@@ -167,6 +167,14 @@ def _simulate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="print no summary")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     p.add_argument("--no-report", action="store_true", help="write no report.html, summary.md or junit.xml")
+    p.add_argument("--openmetrics", type=Path, metavar="FILE",
+                   help="also write the run's series as OpenMetrics text under the experiment's metric names "
+                        "(for promtool tsdb create-blocks-from openmetrics)")
+    p.add_argument("--annotations", type=Path, metavar="FILE",
+                   help="also write the faults and playbook steps as Grafana annotations (JSON)")
+    p.add_argument("--origin", metavar="TIME", help="wall-clock time of the run's second 0 in those files: "
+                                                    "2026-12-01T10:00:00Z or seconds since 1970 (default: three "
+                                                    "hours ago, on the minute)")
     p.set_defaults(func=cmd_simulate)
 
 
@@ -182,6 +190,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     experiment = load_experiment(args.experiment)
     playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
+    origin = export_origin(args)
     started = now_iso()
     reps = 1 if playbook else (args.replications or experiment.replications)
     progress = Progress(experiment.duration, reps, enabled=not args.no_progress)
@@ -200,8 +209,23 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     paths = write(result, out, doc)
     if not args.quiet:
         print(render(doc, {k: str(v) for k, v in paths.items()}))
+    if origin is not None:
+        from chaos.metrics.export import export_run
+        for written in export_run(result.run, origin, args.openmetrics, args.annotations):
+            print(f"Exported: {written.path} ({written.what})")
     report_after_run(args, doc, out)
     return run_exit_code(doc)
+
+
+def export_origin(args: argparse.Namespace) -> float | None:
+    """The wall-clock origin of --openmetrics and --annotations (None: neither asked for)."""
+    from chaos.metrics.export import default_origin, parse_origin
+    if args.openmetrics is None and args.annotations is None:
+        if args.origin is not None:
+            raise InputError("--origin places --openmetrics and --annotations; give one of them",
+                             path="--origin")
+        return None
+    return parse_origin(args.origin) if args.origin is not None else default_origin()
 
 
 def load_bound_playbook(path: Path, experiment: Any) -> Any:

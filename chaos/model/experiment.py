@@ -12,6 +12,8 @@
     faults: [...]                         # see chaos.model.faults
     slos: [...]                           # see chaos.model.slos
     alerts: [...]                         # see chaos.model.alerts
+    prometheus_rules: [...]               # your own rule files and SLO specs: see chaos.model.rulefiles
+    metrics: {preset: ...}                # the names they read: see chaos.model.metrics
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from chaos.model.alerts import AlertRule, AnyAlertRule
 from chaos.model.faults import AnyFault, FaultSpec, TargetKind
 from chaos.model.live_target import LiveTarget
 from chaos.model.load import AnyLoadProfile, LoadProfile
+from chaos.model.metrics import MetricsSpec
 from chaos.model.parsing import Model, Raw, Seconds, Where, did_you_mean, fld, one_of, where_of
+from chaos.model.rulefiles import AlertDeadline, RuleFileRef
 from chaos.model.scope import Scope, ScopeKind, split_edge
 from chaos.model.slos import ALL, Objective, Slo, objectives
 from chaos.model.topology import Topology
@@ -56,6 +60,15 @@ class Experiment(Model):
     seed: int = fld(1, ge=0, doc="random seed; the same seed gives the same figures")
     replications: int = fld(1, ge=1, doc="independent runs with seeds seed, seed+1, ...")
     live: LiveTarget | None = fld(None, doc="run live against your own Compose stack (default: a generated one)")
+    prometheus_rules: tuple[RuleFileRef, ...] = fld((), doc="Prometheus rule files or PrometheusRule documents, "
+                                                            "as they are (paths relative to this file)")
+    slo_specs: tuple[RuleFileRef, ...] = fld((), doc="SLO specs (Sloth prometheus/v1, OpenSLO v1), as they are "
+                                                     "(paths relative to this file)")
+    evaluation_interval: Seconds = fld(60.0, gt=0, doc="your Prometheus's global evaluation_interval: how often "
+                                                       "rule groups without their own interval are evaluated")
+    expect_within: tuple[AlertDeadline, ...] = fld((), keyed="alert", doc="rule-file alerts that should fire "
+                                                                          "within this long of the first fault")
+    metrics: MetricsSpec = fld(factory=MetricsSpec, doc="the metric names and labels the rule files read")
     description: str = fld("")
     baseline_topology: Topology | None = fld(None, internal=True,
                                               doc="the topology before overrides (what a rollback restores)")
@@ -75,6 +88,17 @@ class Experiment(Model):
     @property
     def alert_rules(self) -> tuple[AnyAlertRule, ...]:
         return self.alerts  # type: ignore[return-value]
+
+    @property
+    def rule_alert_names(self) -> tuple[str, ...]:
+        """The alerts the experiment's rule files and SLO specs define (several rules may share a name)."""
+        groups = [g for ref in (*self.prometheus_rules, *self.slo_specs) for g in ref.rules.all_groups]
+        return tuple(dict.fromkeys(r.name for g in groups for r in g.alerting_rules))
+
+    @property
+    def alert_names(self) -> tuple[str, ...]:
+        """Every alert a playbook may trigger on: chaoslab's own rules, then the rule files'."""
+        return tuple(r.name for r in self.alert_rules) + self.rule_alert_names
 
     @cached_property
     def objectives(self) -> tuple[Objective, ...]:
@@ -115,6 +139,32 @@ class Experiment(Model):
             if fault.name is not None and fault.name in labels:
                 raise fault.error("name", f"duplicate fault name '{fault.name}'")
             labels.add(fault.label)
+        self._check_rule_files()
+
+    def _check_rule_files(self) -> None:
+        self.metrics.check(self.topology)
+        for ref in self.slo_specs:
+            if not ref.rules.slos:
+                raise ref.error(None, f"{ref.file} holds no SLO spec",
+                                hint="list rule files under prometheus_rules, SLO specs (Sloth, OpenSLO) here")
+        own = {r.name for r in self.alert_rules}
+        rule_alerts = self.rule_alert_names
+        for name in rule_alerts:
+            if name in own:
+                raise self.error("alerts", f"alert '{name}' is defined both here and in a rule file",
+                                 hint="rename one: time to detect, expect_within and playbooks name alerts")
+        for deadline in self.expect_within:
+            if deadline.alert in own:
+                raise deadline.error("alert", f"'{deadline.alert}' is one of this experiment's own alerts",
+                                     hint="give it expect_within under alerts:")
+            if deadline.alert not in rule_alerts:
+                raise deadline.error("alert", f"no rule file defines alert '{deadline.alert}'"
+                                              f"{did_you_mean(deadline.alert, rule_alerts)}",
+                                     hint=f"the rule files' alerts: {one_of(rule_alerts)}" if rule_alerts else
+                                     "list the rule files that define it under prometheus_rules or slo_specs")
+        if self.prometheus_rules or self.slo_specs:
+            from chaos.analysis.prometheus_rules import check  # ties each SLO spec to what it measures
+            check(self)
 
     def _check_scope(self, obj: Model, field_name: str, kind: ScopeKind, name: str, allow_all: bool) -> None:
         known = (self.topology.service_map if kind is ScopeKind.SERVICE else self.topology.entrypoint_map)

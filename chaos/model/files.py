@@ -10,7 +10,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from chaos.errors import InputError, Location
 from chaos.model.experiment import Experiment
-from chaos.model.parsing import Context, Model, compose_file, convert, display_path, one_of
+from chaos.model.parsing import Context, Model, Where, compose_file, convert, display_path, one_of
 from chaos.model.topology import Topology
 
 M = TypeVar("M", bound=Model)
@@ -59,6 +59,9 @@ def _load_reference(text: Any, cls: type, ctx: Context, node: Node, path: str) -
     target = (ctx.base_dir / text)
     if not target.is_file():
         raise ctx.fail(node, path, f"file not found: {text} (looked for {target})")
+    read_file = getattr(cls, "read_file", None)  # another tool's format (a Prometheus rule file), with its reader
+    if read_file is not None:
+        return read_file(target, Where(ctx.loc(node), path))
     return load(target, cls)
 
 

@@ -14,6 +14,7 @@ from typing import cast
 import simpy
 from simpy.events import Event, EventPriority
 
+from chaos.metrics.mapping import exact_bounds
 from chaos.model.alerts import ThresholdRule
 from chaos.model.experiment import Experiment
 from chaos.model.faults import AnyFault
@@ -54,6 +55,7 @@ def thresholds(experiment: Experiment) -> tuple[float, ...]:
     out = [o.threshold for o in experiment.objectives if o.threshold is not None]
     out += [r.threshold for r in experiment.alert_rules
             if isinstance(r, ThresholdRule) and r.metric.percentile is not None]
+    out += exact_bounds(experiment)  # the metric mapping's histogram buckets and the le values rules select
     return tuple(out)
 
 

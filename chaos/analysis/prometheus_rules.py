@@ -1,0 +1,304 @@
+"""A team's own rule files and SLO specs, evaluated on a run: the second source of alert firings.
+
+The experiment's ``prometheus_rules`` and ``slo_specs`` (with the groups Sloth generates for
+each SLO) are evaluated with Prometheus's semantics (:mod:`chaos.promql`) on the run's series
+as a Prometheus would have scraped them under the experiment's metric mapping
+(:mod:`chaos.metrics.exposition`): every group at its ``interval`` (or the experiment's
+``evaluation_interval``) from the run's start, each evaluation seeing the scrapes up to its
+instant. Each alert instance that fires becomes a :class:`~chaos.analysis.alerts.Firing`
+(its name, labels, when it fired and resolved, its value when it fired), in one list with
+chaoslab's own, for time to detect, ``expect_within`` and playbook triggers alike.
+
+An SLO spec is also judged as an SLO: its own error-ratio query over the measured part of
+the run must stay within its error budget; it is in breach at a second when the same query
+over the trailing 30 seconds exceeds the budget (what chaoslab's ``slos:`` do by default).
+
+:class:`RulePlan` is what does not depend on a run (the groups, the mapping, which series the
+rules read), made once per experiment; :class:`RuleAlerts` evaluates it on one run, as its
+seconds complete or all at once, cheaply enough for every variant of a sweep.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from chaos.analysis.alerts import Firing
+from chaos.analysis.slos import ObjectiveResult
+from chaos.errors import InputError, QueryError
+from chaos.metrics.exposition import Scraper, sample_names
+from chaos.metrics.mapping import Labels, MetricMapping, resolve
+from chaos.model.experiment import Experiment
+from chaos.model.scope import Scope, ScopeKind
+from chaos.model.slos import Objective, ObjectiveKind
+from chaos.promql.documents import format_duration
+from chaos.promql.engine import Evaluator
+from chaos.promql.rules import RecordingRule, RuleGroup, RulesEngine
+from chaos.promql.series import NAME, Store, get, to_ms
+from chaos.promql.slo import SLO, fill_window
+from chaos.promql.syntax import Expr, VectorSelector, parse, selectors
+from chaos.run import Run, Series
+
+METRIC = "promql"
+"""The ``metric`` of a rule-file alert's firing in result.json: its value is the expression's."""
+SLO_BREACH_WINDOW = 30.0
+"""Trailing window (seconds) over which an SLO spec's error ratio is judged moment by moment."""
+_BUILT_IN = ("ALERTS", "ALERTS_FOR_STATE")
+
+
+@dataclass(frozen=True)
+class SpecSlo:
+    """An SLO from a spec file, tied to the service or entrypoint its queries measure."""
+
+    slo: SLO
+    scope: Scope
+
+    @property
+    def objective(self) -> Objective:
+        return Objective(self.slo.id, self.scope, ObjectiveKind.ERROR_RATIO, self.slo.error_budget,
+                         SLO_BREACH_WINDOW)
+
+
+@dataclass(frozen=True)
+class RulePlan:
+    """An experiment's rule files, ready to evaluate on any of its runs."""
+
+    groups: tuple[RuleGroup, ...]
+    slos: tuple[SpecSlo, ...]
+    mapping: MetricMapping
+    interval: float
+    reads: tuple[VectorSelector, ...]  # every selector of every rule and SLO query
+    notes: tuple[str, ...] = ()
+
+    def wanted(self, labels: Labels) -> bool:
+        """Whether any rule reads the series with these labels (only those are scraped)."""
+        return any(_matches(sel, labels) for sel in self.reads)
+
+    @property
+    def alert_names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.name for g in self.groups for r in g.alerting_rules))
+
+
+def _matches(sel: VectorSelector, labels: Labels, ignore_le: bool = False) -> bool:
+    return all(m.matches(get(labels, m.name)) for m in sel.matchers if not (ignore_le and m.name == "le"))
+
+
+def groups_of(experiment: Experiment) -> tuple[tuple[RuleGroup, ...], tuple[SLO, ...]]:
+    """The rule groups (SLO specs' generated ones last) and the SLOs of an experiment's rule files."""
+    refs = (*experiment.prometheus_rules, *experiment.slo_specs)
+    groups = tuple(g for ref in refs for g in ref.rules.groups)
+    slos = tuple(s for ref in refs for s in ref.rules.slos)
+    return groups + tuple(g for s in slos for g in s.groups), slos
+
+
+def plan(experiment: Experiment) -> RulePlan | None:
+    """The experiment's rules and SLOs with the mapping they read through; None when it names no rule file."""
+    if not experiment.prometheus_rules and not experiment.slo_specs:
+        return None
+    groups, slos = groups_of(experiment)
+    mapping = resolve(experiment.metrics, experiment.topology)
+    reads = tuple(dict.fromkeys(s for g in groups for r in g.rules for s in selectors(r.expr)))
+    spec_slos = tuple(SpecSlo(slo, slo_scope(slo, experiment, mapping)) for slo in slos)
+    return RulePlan(groups, spec_slos, mapping, experiment.evaluation_interval, reads,
+                    unread_notes(groups, mapping))
+
+
+# --------------------------------------------------------------------------- which scope a query measures
+
+
+def exposed_labels(mapping: MetricMapping) -> list[tuple[Scope, Labels]]:
+    """Every series name and label set the mapping exposes (buckets without their le), with its scope."""
+    out = []
+    for item in mapping.exposed:
+        for name in sample_names(item, (), mapping.convention.format_le):
+            out.append((item.scope, tuple(p for p in name.labels if p[0] != "le")))
+    return out
+
+
+def selected_scopes(queries: list[str], mapping: MetricMapping) -> list[Scope]:
+    """The scopes whose series the queries' selectors select, in the topology's order."""
+    sels = [s for q in queries for s in selectors(parse(q))]
+    found = {scope for scope, labels in exposed_labels(mapping) if any(_matches(s, labels, True) for s in sels)}
+    return [s.scope for s in mapping.scopes if s.scope in found]
+
+
+def slo_scope(slo: SLO, experiment: Experiment, mapping: MetricMapping) -> Scope:
+    """The service or entrypoint an SLO measures: the one its spec names, else the one its queries select.
+
+    A spec's ``service`` that is a service (or entrypoint) of the topology decides. Otherwise
+    the queries must select the series of exactly one scope, or of several among which one
+    entrypoint (an SLO on what users see). Anything else is refused: the simulation would
+    judge an SLO it cannot tie to anything it measures.
+    """
+    topo = experiment.topology
+    if slo.service in topo.service_map:
+        return Scope.service(slo.service)
+    if slo.service in topo.entrypoint_map:
+        return Scope.entrypoint(slo.service)
+    queries = [fill_window(q, "5m") for q in (slo.error_query, slo.total_query, slo.error_ratio_query)
+               if q is not None]
+    scopes = selected_scopes(queries, mapping)
+    entries = [s for s in scopes if s.kind is ScopeKind.ENTRYPOINT]
+    if len(scopes) == 1:
+        return scopes[0]
+    if len(entries) == 1:
+        return entries[0]
+    preset = experiment.metrics.preset.value
+    what = ("no series of this experiment" if not scopes else
+            f"the series of {len(scopes)} scopes ({', '.join(str(s) for s in scopes[:6])})")
+    raise InputError(f"SLO '{slo.id}': its service '{slo.service}' is neither a service nor an entrypoint of "
+                     f"topology '{topo.name}', and its queries select {what}", slo.location,
+                     hint=f"the series are named by the experiment's metrics: (preset {preset}); set the labels its "
+                          "queries select on one service or entrypoint there, e.g. metrics: {services: {cart: "
+                          "{service: cart}}}")
+
+
+def unread_notes(groups: tuple[RuleGroup, ...], mapping: MetricMapping) -> tuple[str, ...]:
+    """A note per rule whose metric names the mapping does not expose and no rule records: it sees no data."""
+    exposed = {get(labels, NAME) for _, labels in exposed_labels(mapping)}
+    recorded = {r.record for g in groups for r in g.rules if isinstance(r, RecordingRule)}
+    notes = []
+    for group in groups:
+        for rule in group.rules:
+            names = {s.name for s in selectors(rule.expr) if s.name is not None}
+            missing = sorted(names - exposed - recorded - set(_BUILT_IN))
+            if missing:
+                notes.append(f"{rule.location}: rule '{rule.name}' reads {', '.join(missing)}, which the metric "
+                             f"mapping (preset {mapping.convention.preset.value}) does not expose: it sees no data "
+                             "in this experiment")
+    return tuple(notes)
+
+
+# --------------------------------------------------------------------------- evaluation on a run
+
+
+@dataclass
+class _Schedule:
+    group: int
+    every: int   # milliseconds
+    next: int = 0
+
+
+class RuleAlerts:
+    """One run's evaluation of a plan: call :meth:`advance` as seconds complete, or :func:`evaluate`."""
+
+    def __init__(self, rule_plan: RulePlan, bounds: tuple[float, ...]) -> None:
+        self.plan = rule_plan
+        self.store = Store()
+        self.scraper = Scraper(rule_plan.mapping, bounds, rule_plan.wanted)
+        self.engine = RulesEngine(rule_plan.groups, self.store)
+        self.schedule = [_Schedule(i, to_ms(g.interval or rule_plan.interval)) for i, g in enumerate(rule_plan.groups)]
+        self.complete = 0
+
+    def advance(self, series: Mapping[Scope, Series], complete: int) -> list[Firing]:
+        """Scrape and evaluate up to ``complete`` seconds; the alert instances that turned firing meanwhile."""
+        self.complete = complete
+        self.scraper.scrape(series, complete, self.store)
+        limit = complete * 1000
+        while True:
+            due = [s for s in self.schedule if s.next <= limit]
+            if not due:
+                break
+            first = min(due, key=lambda s: (s.next, s.group))  # groups at one instant run in file order
+            self.engine.evaluate_at(first.group, first.next)
+            first.next += first.every
+        return [self._firing(f.alert, f.labels, f.at, None, f.value) for f in self.engine.take_fired()]
+
+    def firings(self) -> list[Firing]:
+        """Every firing so far, with its resolution if it resolved, in order of time."""
+        out = []
+        for timeline in self.engine.alert_timelines():
+            for ep in timeline.firings:
+                assert ep.fired_at is not None
+                out.append(self._firing(timeline.alert, timeline.labels, ep.fired_at, ep.resolved_at, ep.value))
+        return sorted(out, key=lambda f: (f.fired_at_s, f.name))
+
+    def _firing(self, alert: str, labels: Labels, at: float, resolved: float | None, value: float | None) -> Firing:
+        own = tuple(p for p in labels if p[0] != "alertname")
+        finite = value if value is not None and math.isfinite(value) else None
+        return Firing(alert, self.plan.mapping.scope_of(own), at, resolved, finite, METRIC, own)
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"{e.location}: rule '{e.rule}' failed at {e.at:g} s: {e.message}" for e in self.engine.errors]
+
+    # ------------------------------------------------------------------ SLO specs
+
+    def judge_slos(self, run: Run) -> list[ObjectiveResult]:
+        """Each SLO spec judged on the run: its error ratio over the measured part, and its breach seconds."""
+        evaluator = Evaluator(self.store)
+        return [self._judge(spec, run, evaluator) for spec in self.plan.slos]
+
+    def _judge(self, spec: SpecSlo, run: Run, evaluator: Evaluator) -> ObjectiveResult:
+        slo, budget = spec.slo, spec.slo.error_budget
+        start, end = run.first_measured, run.seconds
+        measured = end - start
+        observed = _number(evaluator, slo.error_ratio(measured), end) if measured > 0 else None
+        bad = total = 0
+        if slo.error_query is not None and slo.total_query is not None and measured > 0:
+            window = format_duration(measured)
+            bad = _count(evaluator, fill_window(slo.error_query, window), end, measured)
+            total = _count(evaluator, fill_window(slo.total_query, window), end, measured)
+        breach_query = parse(slo.error_ratio(SLO_BREACH_WINDOW))
+        breaches = []
+        for second in range(start, end):
+            ratio = _value(evaluator, breach_query, second + 1)
+            if ratio is not None and ratio > budget + 1e-12:
+                breaches.append(second)
+        met = observed is None or observed <= budget + 1e-12
+        return ObjectiveResult(spec.objective, observed, bad, total, met, breaches)
+
+
+def _value(evaluator: Evaluator, expr: Expr, t: int) -> float | None:
+    """A query's single value at ``t`` seconds: None when it returns nothing, NaN, or several series."""
+    try:
+        value = evaluator.evaluate_ms(expr, t * 1000)
+    except QueryError:
+        return None
+    if isinstance(value, list):
+        if len(value) != 1:
+            return None
+        value = value[0].value
+    return value if math.isfinite(value) else None
+
+
+def _number(evaluator: Evaluator, text: str, t: int) -> float | None:
+    return _value(evaluator, parse(text), t)
+
+
+def _count(evaluator: Evaluator, text: str, t: int, window: int) -> int:
+    """Events counted by a per-second rate query over ``window`` seconds ending at ``t``."""
+    rate = _number(evaluator, text, t)
+    return 0 if rate is None else int(round(rate * window))
+
+
+@dataclass
+class RuleOutcome:
+    """What the rule files made of one run."""
+
+    firings: list[Firing] = field(default_factory=list)
+    objectives: list[ObjectiveResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def evaluate(run: Run, rule_plan: RulePlan | None = None) -> RuleOutcome:
+    """Every firing of the experiment's rule files over a finished run, and its SLO specs judged."""
+    rule_plan = rule_plan if rule_plan is not None else plan(run.experiment)
+    if rule_plan is None:
+        return RuleOutcome()
+    alerts = RuleAlerts(rule_plan, run.bounds)
+    alerts.advance(run.series, run.seconds)
+    return RuleOutcome(alerts.firings(), alerts.judge_slos(run), [*rule_plan.notes, *alerts.errors])
+
+
+def rule_alerts(experiment: Experiment, bounds: tuple[float, ...]) -> RuleAlerts | None:
+    """The experiment's rule files, to evaluate as a run goes (a responder's trigger); None: it names none."""
+    rule_plan = plan(experiment)
+    return None if rule_plan is None else RuleAlerts(rule_plan, bounds)
+
+
+def check(experiment: Experiment) -> None:
+    """Refuse at load time what the rule files cannot mean in this experiment (an SLO tied to nothing)."""
+    plan(experiment)
+
