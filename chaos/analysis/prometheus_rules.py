@@ -37,7 +37,7 @@ from chaos.promql.engine import Evaluator
 from chaos.promql.rules import RecordingRule, RuleGroup, RulesEngine
 from chaos.promql.series import NAME, Store, get, to_ms
 from chaos.promql.slo import SLO, fill_window
-from chaos.promql.syntax import Expr, VectorSelector, parse, selectors
+from chaos.promql.syntax import Expr, MatrixSelector, VectorSelector, children, parse, selectors
 from chaos.run import Run, Series
 
 METRIC = "promql"
@@ -69,15 +69,29 @@ class RulePlan:
     mapping: MetricMapping
     interval: float
     reads: tuple[VectorSelector, ...]  # every selector of every rule and SLO query
+    reach: tuple[tuple[VectorSelector, float], ...] = ()  # how far back each selector reads, seconds
+    history: float | None = None       # the experiment's metrics.history (None: as far back as the rules read)
+    warmup: int = 0                    # the seconds a history is made from
     notes: tuple[str, ...] = ()
 
     def wanted(self, labels: Labels) -> bool:
         """Whether any rule reads the series with these labels (only those are scraped)."""
         return any(_matches(sel, labels) for sel in self.reads)
 
+    def history_of(self, labels: Labels) -> float:
+        """Seconds of steady-state history the series with these labels gets before the run."""
+        if self.history is not None:
+            return self.history
+        return max((back for sel, back in self.reach if _matches(sel, labels)), default=0.0)
+
     @property
     def alert_names(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(r.name for g in self.groups for r in g.alerting_rules))
+
+
+def walk(expr: Expr) -> list[Expr]:
+    """An expression and every node below it."""
+    return [expr, *(n for child in children(expr) for n in walk(child))]
 
 
 def _matches(sel: VectorSelector, labels: Labels, ignore_le: bool = False) -> bool:
@@ -100,8 +114,30 @@ def plan(experiment: Experiment) -> RulePlan | None:
     mapping = resolve(experiment.metrics, experiment.topology)
     reads = tuple(dict.fromkeys(s for g in groups for r in g.rules for s in selectors(r.expr)))
     spec_slos = tuple(SpecSlo(slo, slo_scope(slo, experiment, mapping)) for slo in slos)
-    return RulePlan(groups, spec_slos, mapping, experiment.evaluation_interval, reads,
-                    unread_notes(groups, mapping))
+    warmup = math.ceil(experiment.warmup - 1e-9)
+    reach = reaches(groups)
+    notes = unread_notes(groups, mapping)
+    if warmup == 0 and any(r > 0 for _, r in reach) and experiment.metrics.history != 0:
+        notes += ("the rules read back in time, and without a warm-up there is no steady state to make a history "
+                  "from: they see only the run, as on a Prometheus started with it",)
+    return RulePlan(groups, spec_slos, mapping, experiment.evaluation_interval, reads, reach,
+                    experiment.metrics.history, warmup, notes)
+
+
+def reaches(groups: tuple[RuleGroup, ...]) -> tuple[tuple[VectorSelector, float], ...]:
+    """Each selector with how far back it reads: its range plus offset (an instant selector, its offset)."""
+    out: dict[VectorSelector, float] = {}
+    for group in groups:
+        for rule in group.rules:
+            for node in walk(rule.expr):
+                if isinstance(node, MatrixSelector):
+                    sel, back = node.selector, node.range + max(node.selector.offset, 0)
+                elif isinstance(node, VectorSelector):
+                    sel, back = node, max(node.offset, 0)
+                else:
+                    continue
+                out[sel] = max(out.get(sel, 0.0), back / 1000)
+    return tuple(out.items())
 
 
 # --------------------------------------------------------------------------- which scope a query measures
@@ -186,7 +222,7 @@ class RuleAlerts:
     def __init__(self, rule_plan: RulePlan, bounds: tuple[float, ...]) -> None:
         self.plan = rule_plan
         self.store = Store()
-        self.scraper = Scraper(rule_plan.mapping, bounds, rule_plan.wanted)
+        self.scraper = Scraper(rule_plan.mapping, bounds, rule_plan.wanted, rule_plan.history_of, rule_plan.warmup)
         self.engine = RulesEngine(rule_plan.groups, self.store)
         self.schedule = [_Schedule(i, to_ms(g.interval or rule_plan.interval)) for i, g in enumerate(rule_plan.groups)]
         self.complete = 0

@@ -20,6 +20,20 @@ Micrometer) appear at the first scrape where they count something; the others ar
 from the first scrape, at 0. A scrape of a label set writes all its samples (buckets,
 ``_count``, ``_sum``) at once.
 
+**History.** A team's Prometheus has been scraping for days when an incident starts; a
+burn-rate alert's hour-long window is mostly that history. With history, the scraper first
+writes each series as it would have been before the run, as far back as the rules read it
+(the longest range plus offset of a selector that matches it), in the steady state of the
+run's warm-up: each counter growing at its warm-up average rate (a label set that counted
+nothing in the warm-up has no history), each gauge at its warm-up mean. The last hour of it
+is sampled every minute (or every ``scrape_interval`` if longer), what lies before with at
+most 120 samples: a window within the history sees a straight line, whose rate a few samples
+give exactly; a window that reaches back across the run's start is within a few percent of
+one scraped every second. The run's counters continue from where the history ends. This
+needs the warm-up, so nothing is written before the warm-up has completed; samples never
+change in hindsight, so an evaluation done then of an earlier instant sees exactly what it
+would have seen at that instant.
+
 :class:`Scraper` appends samples to a sink incrementally (the responder evaluates rules as
 seconds complete); :func:`samples` collects a whole run.
 """
@@ -27,8 +41,10 @@ seconds complete); :func:`samples` collects a whole run.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Protocol
 
 from chaos.metrics.mapping import Exposed, Kind, Labels, MetricMapping, Signal, labels_of
@@ -38,12 +54,22 @@ from chaos.run import Series, as_bound
 NAME = "__name__"
 INF = float("inf")
 AVERAGE_OVER = 1024  # HAProxy averages response times over the last 1024 successful requests
+HISTORY_STEP = 60    # seconds between the samples of the last hour of history before a run
+FINE_HISTORY = 3600  # the history's last hour is sampled every HISTORY_STEP ...
+COARSE_POINTS = 120  # ... and what lies before it with this many samples at most
+
+
+class Handle(Protocol):
+    """One series in a sink: its sample times (milliseconds) and values, appended to in time order."""
+
+    times: list[int]
+    values: list[float]
 
 
 class Sink(Protocol):
-    """Where scraped samples go: a :class:`chaos.promql.series.Store`, or a collector for export."""
+    """Where scraped samples go: a :class:`chaos.promql.series.Store`, or a :class:`Collector` for export."""
 
-    def append(self, labels: Labels, t: int, value: float) -> None: ...
+    def handle(self, labels: Labels) -> Handle: ...  # a store's handle is its StoredSeries
 
 
 @dataclass(frozen=True)
@@ -67,6 +93,21 @@ def sample_names(item: Exposed, le_bounds: Sequence[float], format_le: Callable[
     return [*buckets, count, SampleName(labels_of((*item.labels, (NAME, f"{family.name}_sum"))))]
 
 
+def history_times(span: int, step: int) -> list[int]:
+    """Sample times (seconds, negative) of a history ``span`` long: every ``step`` over its last hour, then sparser.
+
+    A window that lies in the history sees a straight line, so a few samples give its rate
+    exactly; the last hour is dense so that windows reaching back across the run's start
+    from early in the run see it at the scrape spacing Prometheus would have.
+    """
+    fine = min(span, max(FINE_HISTORY, step))
+    times = list(range(-fine, 0, step))
+    if span > fine:
+        coarse = max(step, -(-(span - fine) // COARSE_POINTS))
+        times = list(range(-span, -fine, coarse)) + times
+    return times
+
+
 @dataclass
 class _State:
     """What one exposed label set has accumulated so far."""
@@ -74,13 +115,15 @@ class _State:
     item: Exposed
     names: list[SampleName]
     wanted: list[bool]
+    history: int = 0        # seconds of history this label set gets
     seen: int = 0           # seconds consumed
-    total: float = 0.0      # a counter's total, a histogram's count
+    total: float = 0.0      # a counter's total, a histogram's count, a gauge's latest value
     latency_sum: float = 0.0
-    buckets: list[int] = field(default_factory=list)  # per finite le bound: requests in (previous bound, bound]
+    buckets: list[float] = field(default_factory=list)  # per le bound: requests in (previous bound, bound]
     average: float = 0.0    # HAProxy's running average
     averaged: int = 0       # successes it has seen
     created: bool = False
+    handles: list[Handle | None] | None = None
 
 
 class Scraper:
@@ -88,13 +131,18 @@ class Scraper:
 
     ``bounds`` are the run's latency bounds (bucket ``k`` of a second's histogram holds
     latencies in ``(bounds[k-1], bounds[k]]``). ``wanted`` keeps only the series a consumer
-    reads (rules select a few of them); None keeps everything.
+    reads (rules select a few of them); None keeps everything. ``history`` says how many
+    seconds of steady-state history a series gets (see the module's docstring); it is made
+    from the first ``warmup`` seconds.
     """
 
     def __init__(self, mapping: MetricMapping, bounds: tuple[float, ...],
-                 wanted: Callable[[Labels], bool] | None = None) -> None:
+                 wanted: Callable[[Labels], bool] | None = None,
+                 history: Callable[[Labels], float] | None = None, warmup: int = 0) -> None:
         self.mapping = mapping
         self.step = mapping.scrape_interval
+        self.warmup = warmup
+        self.history_step = max(self.step, HISTORY_STEP)
         self.le = tuple(mapping.le_bounds(bounds))
         # chaoslab bucket k counts toward the first le bound at or above its upper bound
         stored = [as_bound(b) for b in self.le]
@@ -104,8 +152,15 @@ class Scraper:
         for item in mapping.exposed:
             names = sample_names(item, self.le, mapping.convention.format_le)
             keep = [wanted is None or wanted(n.labels) for n in names]
-            if any(keep):
-                self.states.append(_State(item, names, keep, buckets=[0] * (len(self.le) + 1)))
+            if not any(keep):
+                continue
+            span = 0.0
+            if history is not None and warmup > 0:
+                span = max(history(n.labels) for n, k in zip(names, keep, strict=True) if k)
+            steps = int(math.ceil(span / self.history_step))
+            self.states.append(_State(item, names, keep, steps * self.history_step,
+                                      buckets=[0.0] * (len(self.le) + 1)))
+        self.flowing = not any(st.history for st in self.states)  # with history, nothing before the warm-up
 
     @property
     def lazy(self) -> bool:
@@ -113,12 +168,54 @@ class Scraper:
 
     def scrape(self, series: Mapping[Scope, Series], complete: int, sink: Sink) -> None:
         """Append every scrape at ``t <= complete`` not taken yet (``complete``: seconds recorded)."""
+        if not self.flowing:
+            if complete < self.warmup:
+                return
+            self._write_history(series, sink)
+            self.flowing = True
         while self.next_t <= complete:
             t = self.next_t
             for state in self.states:
                 self._advance(state, series[state.item.scope], t)
                 self._write(state, t, sink)
             self.next_t += self.step
+
+    # ------------------------------------------------------------------ history
+
+    def _write_history(self, series: Mapping[Scope, Series], sink: Sink) -> None:
+        w = self.warmup
+        for st in self.states:
+            if not st.history:
+                continue
+            s = series[st.item.scope]
+            rates = _State(st.item, st.names, st.wanted, buckets=[0.0] * len(st.buckets))
+            self._advance(rates, s, w)
+            if st.item.signal in _GAUGES:
+                column = _GAUGES[st.item.signal](s)[:w]
+                rates.total = sum(column) / len(column) if column else 0.0
+            elif st.item.signal is not Signal.LATENCY_AVERAGE:
+                rates.total /= w
+                rates.latency_sum /= w
+                rates.buckets = [b / w for b in rates.buckets]
+            if self.lazy and rates.total <= 0:
+                continue  # a label set the warm-up never used: created later, if ever
+            st.created = True
+            for t in history_times(st.history, self.history_step):
+                self._scale(st, rates, st.history + t)
+                self._write(st, t, sink)
+            self._scale(st, rates, st.history)  # the run's counters continue from where the history ends
+            st.averaged = AVERAGE_OVER if rates.averaged else 0
+
+    @staticmethod
+    def _scale(st: _State, rates: _State, elapsed: int) -> None:
+        """``st`` as it stood ``elapsed`` seconds into its history: rates times time, gauges as they are."""
+        if st.item.signal in _GAUGES:
+            st.total = rates.total
+            return
+        st.average = rates.average
+        st.total = rates.total * elapsed
+        st.latency_sum = rates.latency_sum * elapsed
+        st.buckets = [b * elapsed for b in rates.buckets]
 
     # ------------------------------------------------------------------ accumulation
 
@@ -141,6 +238,7 @@ class Scraper:
 
     def _add_latency(self, st: _State, s: Series, lo: int, hi: int) -> None:
         to_le, buckets = self._to_le, st.buckets
+        last = len(to_le) - 1
         for i in range(lo, hi):
             ok = s.ok[i]
             if not ok:
@@ -149,7 +247,7 @@ class Scraper:
             mean = s.mean_ms[i]
             st.latency_sum += (mean or 0.0) * ok / 1000.0
             for k, count in s.hist[i].items():
-                buckets[to_le[min(k, len(to_le) - 1)]] += count
+                buckets[to_le[min(k, last)]] += count
 
     def _add_average(self, st: _State, s: Series, lo: int, hi: int) -> None:
         # HAProxy's sliding average: each success moves it by (latency - average) / n, n growing
@@ -171,30 +269,26 @@ class Scraper:
     # ------------------------------------------------------------------ samples
 
     def _write(self, st: _State, t: int, sink: Sink) -> None:
-        if self.lazy and not st.created:
-            if st.total <= 0:
+        if not st.created:
+            if self.lazy and st.total <= 0:
                 return
             st.created = True
+        if st.handles is None:
+            st.handles = [sink.handle(n.labels) if keep else None for n, keep in zip(st.names, st.wanted,
+                                                                                     strict=True)]
         ms = t * 1000
-        values = self._values(st, t)
-        for name, keep, value in zip(st.names, st.wanted, values, strict=True):
-            if keep:
-                sink.append(name.labels, ms, value)
+        for handle, value in zip(st.handles, self._values(st), strict=True):
+            if handle is not None:
+                handle.times.append(ms)
+                handle.values.append(value)
 
-    def _values(self, st: _State, t: int) -> Iterator[float]:
+    def _values(self, st: _State) -> list[float]:
         signal = st.item.signal
         if signal is Signal.LATENCY:
-            running = 0
-            for count in st.buckets[:-1]:
-                running += count
-                yield float(running)
-            yield st.total  # +Inf
-            yield st.total  # _count
-            yield st.latency_sum
-        elif signal is Signal.LATENCY_AVERAGE:
-            yield st.average
-        else:
-            yield st.total  # a counter's total, or a gauge's latest value
+            return [*accumulate(st.buckets[:-1]), st.total, st.total, st.latency_sum]  # buckets, +Inf, count, sum
+        if signal is Signal.LATENCY_AVERAGE:
+            return [st.average]
+        return [st.total]  # a counter's total, or a gauge's latest value
 
 
 _COUNTERS: dict[Signal, Callable[[Series], list[int]]] = {
@@ -205,21 +299,29 @@ _GAUGES: dict[Signal, Callable[[Series], list[float]]] = {Signal.QUEUE: lambda s
                                                          Signal.BUSY: lambda s: s.busy}
 
 
+class _Points:
+    """One collected series: its times (milliseconds) and values."""
+
+    __slots__ = ("times", "values")
+
+    def __init__(self) -> None:
+        self.times: list[int] = []
+        self.values: list[float] = []
+
+
 class Collector:
     """A sink that keeps every sample, by series (for export and for tests)."""
 
     def __init__(self) -> None:
-        self.points: dict[Labels, tuple[list[int], list[float]]] = {}
+        self.points: dict[Labels, _Points] = {}
 
-    def append(self, labels: Labels, t: int, value: float) -> None:
-        times, values = self.points.setdefault(labels, ([], []))
-        times.append(t)
-        values.append(value)
+    def handle(self, labels: Labels) -> _Points:
+        return self.points.setdefault(labels, _Points())
 
 
 def scrape_run(series: Mapping[Scope, Series], seconds: int, bounds: tuple[float, ...], mapping: MetricMapping,
                wanted: Callable[[Labels], bool] | None = None) -> Collector:
-    """Every sample a Prometheus would have stored over a whole run of ``seconds``."""
+    """Every sample a Prometheus would have stored over a whole run of ``seconds`` (no history)."""
     collector = Collector()
     Scraper(mapping, bounds, wanted).scrape(series, seconds, collector)
     return collector

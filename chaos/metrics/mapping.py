@@ -367,9 +367,18 @@ class MetricMapping:
         return Queries(self.convention, self.by_scope[scope])
 
     def scope_of(self, labels: Iterable[tuple[str, str]]) -> Scope | None:
-        """The one scope whose identity labels all appear in ``labels`` (an alert's), or None."""
+        """The one scope an alert's labels name, or None.
+
+        The scope whose identity labels all appear in ``labels``; failing that, the one whose
+        name is the value of one of its preset's scope labels there (``service="cart"`` for
+        Micrometer's ``application``/``service``). Ambiguity gives None.
+        """
         have = set(labels)
         found = [s.scope for s in self.scopes if set(s.identity) <= have]
+        if not found:
+            found = [s.scope for s in self.scopes
+                     if any((name, s.scope.name) in have and (name, s.scope.name) in s.labels
+                            for name in s.naming.scope_labels)]
         return found[0] if len(found) == 1 else None
 
 

@@ -63,10 +63,10 @@ def _points(names: list[SampleName], collected: Collector, origin: float) -> Ite
             return  # a label set created on first use that never counted anything
         rows.append(row)
     texts = [_series_text(n.labels) for n in names]
-    for i, t in enumerate(rows[0][0]):
+    for i, t in enumerate(rows[0].times):
         stamp = _timestamp(origin, t)
-        for text, (_, values) in zip(texts, rows, strict=True):
-            yield f"{text} {_value(values[i])} {stamp}\n"
+        for text, row in zip(texts, rows, strict=True):
+            yield f"{text} {_value(row.values[i])} {stamp}\n"
 
 
 def _series_text(labels: tuple[tuple[str, str], ...]) -> str:

@@ -11,6 +11,7 @@
         web: {application: storefront}
       buckets: [0.005, 0.01, 0.025]   # le bounds of the latency histogram (default: the preset's)
       scrape_interval: 15s            # how often your Prometheus scrapes (default 1s)
+      history: 1h                     # steady-state history before the run (default: what the rules read)
 
 What the presets name, and how both engines use this section, is
 :mod:`chaos.metrics.mapping`; this module is only the file format.
@@ -74,6 +75,9 @@ class MetricsSpec(Model):
     buckets: tuple[float, ...] | None = fld(None, doc="le bounds of the latency histogram, in seconds "
                                                       "(default: the preset's)")
     scrape_interval: Seconds = fld(1.0, ge=1, le=3600, doc="how often Prometheus scrapes, whole seconds")
+    history: Seconds | None = fld(None, le=30 * 86400,
+                                  doc="how long Prometheus has held the series before the run, in the warm-up's "
+                                      "steady state (default: the longest range the rules read; 0: none)")
 
     def validate(self) -> None:
         if self.scrape_interval != int(self.scrape_interval):
