@@ -72,6 +72,7 @@ class RulePlan:
     reach: tuple[tuple[VectorSelector, float], ...] = ()  # how far back each selector reads, seconds
     history: float | None = None       # the experiment's metrics.history (None: as far back as the rules read)
     warmup: int = 0                    # the seconds a history is made from
+    lead: float = 0.0                  # how long before the run rules must run for their state at its start
     notes: tuple[str, ...] = ()
 
     def wanted(self, labels: Labels) -> bool:
@@ -121,7 +122,33 @@ def plan(experiment: Experiment) -> RulePlan | None:
         notes += ("the rules read back in time, and without a warm-up there is no steady state to make a history "
                   "from: they see only the run, as on a Prometheus started with it",)
     return RulePlan(groups, spec_slos, mapping, experiment.evaluation_interval, reads, reach,
-                    experiment.metrics.history, warmup, notes)
+                    experiment.metrics.history, warmup, lead_time(groups, experiment.evaluation_interval), notes)
+
+
+def lead_time(groups: tuple[RuleGroup, ...], default_interval: float) -> float:
+    """How long before the run the rules must run, in a history, for every alert's state at its start.
+
+    An alert's state depends on the last ``for`` (and ``keep_firing_for``) of evaluations, and
+    on the recorded series it reads, which exist as far back as the rules ran: so the longest
+    ``for`` plus the furthest an alert reads back into recorded series (through the recording
+    rules it depends on), plus one evaluation interval. Recordings no alert depends on (Sloth's
+    30-day ones) do not count.
+    """
+    recording = {r.record: r for g in groups for r in g.rules if isinstance(r, RecordingRule)}
+    alerts = [r for g in groups for r in g.alerting_rules]
+    hold = max((max(r.for_, r.keep_firing_for) for r in alerts), default=0.0)
+    furthest: dict[str, float] = {}  # recorded name -> how far back an alert reads it, through recordings
+    pending = [(r.expr, 0.0) for r in alerts]
+    while pending:
+        expr, before = pending.pop()
+        for sel, reach in reaches_in(expr):
+            name = sel.name or ""
+            if name in recording and before + reach > furthest.get(name, -1.0):
+                furthest[name] = before + reach
+                pending.append((recording[name].expr, before + reach))
+    back = max(furthest.values(), default=0.0)
+    interval = max((g.interval or default_interval for g in groups), default=default_interval)
+    return hold + back + interval if alerts else 0.0
 
 
 def reaches(groups: tuple[RuleGroup, ...]) -> tuple[tuple[VectorSelector, float], ...]:
@@ -129,15 +156,18 @@ def reaches(groups: tuple[RuleGroup, ...]) -> tuple[tuple[VectorSelector, float]
     out: dict[VectorSelector, float] = {}
     for group in groups:
         for rule in group.rules:
-            for node in walk(rule.expr):
-                if isinstance(node, MatrixSelector):
-                    sel, back = node.selector, node.range + max(node.selector.offset, 0)
-                elif isinstance(node, VectorSelector):
-                    sel, back = node, max(node.offset, 0)
-                else:
-                    continue
-                out[sel] = max(out.get(sel, 0.0), back / 1000)
+            for sel, back in reaches_in(rule.expr):
+                out[sel] = max(out.get(sel, 0.0), back)
     return tuple(out.items())
+
+
+def reaches_in(expr: Expr) -> list[tuple[VectorSelector, float]]:
+    """The selectors of one expression, each with how far back it reads, in seconds."""
+    if isinstance(expr, MatrixSelector):
+        return [(expr.selector, (expr.range + max(expr.selector.offset, 0)) / 1000)]
+    if isinstance(expr, VectorSelector):
+        return [(expr, max(expr.offset, 0) / 1000)]
+    return [found for child in children(expr) for found in reaches_in(child)]
 
 
 # --------------------------------------------------------------------------- which scope a query measures
@@ -224,13 +254,19 @@ class RuleAlerts:
         self.store = Store()
         self.scraper = Scraper(rule_plan.mapping, bounds, rule_plan.wanted, rule_plan.history_of, rule_plan.warmup)
         self.engine = RulesEngine(rule_plan.groups, self.store)
-        self.schedule = [_Schedule(i, to_ms(g.interval or rule_plan.interval)) for i, g in enumerate(rule_plan.groups)]
-        self.complete = 0
+        history = max((st.history for st in self.scraper.states), default=0)
+        self.start = -to_ms(min(history, rule_plan.lead))  # ms: rules run in the history too, this long of it
+        self.schedule = []
+        for i, group in enumerate(rule_plan.groups):
+            every = to_ms(group.interval or rule_plan.interval)
+            first = -((-self.start) // every) * every  # its first instant at or after the start, on its grid from 0
+            self.schedule.append(_Schedule(i, every, first))
 
     def advance(self, series: Mapping[Scope, Series], complete: int) -> list[Firing]:
         """Scrape and evaluate up to ``complete`` seconds; the alert instances that turned firing meanwhile."""
-        self.complete = complete
         self.scraper.scrape(series, complete, self.store)
+        if not self.scraper.flowing:
+            return []  # a history waits for the warm-up: evaluations wait for it (they see the same samples later)
         limit = complete * 1000
         while True:
             due = [s for s in self.schedule if s.next <= limit]
