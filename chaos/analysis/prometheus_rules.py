@@ -74,6 +74,7 @@ class RulePlan:
     warmup: int = 0                    # the seconds a history is made from
     lead: float = 0.0                  # how long before the run rules must run for their state at its start
     notes: tuple[str, ...] = ()
+    alert_scopes: Mapping[tuple[str, str], Scope] = field(default_factory=dict)  # (group, alert) -> what it reads
 
     def wanted(self, labels: Labels) -> bool:
         """Whether any rule reads the series with these labels (only those are scraped)."""
@@ -122,7 +123,8 @@ def plan(experiment: Experiment) -> RulePlan | None:
         notes += ("the rules read back in time, and without a warm-up there is no steady state to make a history "
                   "from: they see only the run, as on a Prometheus started with it",)
     return RulePlan(groups, spec_slos, mapping, experiment.evaluation_interval, reads, reach,
-                    experiment.metrics.history, warmup, lead_time(groups, experiment.evaluation_interval), notes)
+                    experiment.metrics.history, warmup, lead_time(groups, experiment.evaluation_interval), notes,
+                    alert_scopes(groups, mapping))
 
 
 def lead_time(groups: tuple[RuleGroup, ...], default_interval: float) -> float:
@@ -184,9 +186,35 @@ def exposed_labels(mapping: MetricMapping) -> list[tuple[Scope, Labels]]:
 
 def selected_scopes(queries: list[str], mapping: MetricMapping) -> list[Scope]:
     """The scopes whose series the queries' selectors select, in the topology's order."""
-    sels = [s for q in queries for s in selectors(parse(q))]
+    return scopes_read([s for q in queries for s in selectors(parse(q))], mapping)
+
+
+def scopes_read(sels: list[VectorSelector], mapping: MetricMapping) -> list[Scope]:
     found = {scope for scope, labels in exposed_labels(mapping) if any(_matches(s, labels, True) for s in sels)}
     return [s.scope for s in mapping.scopes if s.scope in found]
+
+
+def alert_scopes(groups: tuple[RuleGroup, ...], mapping: MetricMapping) -> dict[tuple[str, str], Scope]:
+    """Per (group, alert), the one scope whose series its rules read (through recordings), where there is one.
+
+    An alert whose labels name no service (``sum(...) > x`` keeps none) is still about the one
+    service its expression reads.
+    """
+    recording = {r.record: r for g in groups for r in g.rules if isinstance(r, RecordingRule)}
+
+    def raw(expr: Expr, depth: int = 0) -> list[VectorSelector]:
+        out = []
+        for sel in selectors(expr):
+            rec = recording.get(sel.name or "")
+            out += raw(rec.expr, depth + 1) if rec is not None and depth < 16 else [sel]
+        return out
+
+    found: dict[tuple[str, str], set[Scope | None]] = {}
+    for group in groups:
+        for rule in group.alerting_rules:
+            scopes = scopes_read(raw(rule.expr), mapping)
+            found.setdefault((group.name, rule.name), set()).add(scopes[0] if len(scopes) == 1 else None)
+    return {key: next(iter(s)) for key, s in found.items() if len(s) == 1 and None not in s}  # type: ignore[misc]
 
 
 def slo_scope(slo: SLO, experiment: Experiment, mapping: MetricMapping) -> Scope:
@@ -275,7 +303,7 @@ class RuleAlerts:
             first = min(due, key=lambda s: (s.next, s.group))  # groups at one instant run in file order
             self.engine.evaluate_at(first.group, first.next)
             first.next += first.every
-        return [self._firing(f.alert, f.labels, f.at, None, f.value) for f in self.engine.take_fired()]
+        return [self._firing(f.group, f.alert, f.labels, f.at, None, f.value) for f in self.engine.take_fired()]
 
     def firings(self) -> list[Firing]:
         """Every firing so far, with its resolution if it resolved, in order of time."""
@@ -283,13 +311,16 @@ class RuleAlerts:
         for timeline in self.engine.alert_timelines():
             for ep in timeline.firings:
                 assert ep.fired_at is not None
-                out.append(self._firing(timeline.alert, timeline.labels, ep.fired_at, ep.resolved_at, ep.value))
+                out.append(self._firing(timeline.group, timeline.alert, timeline.labels, ep.fired_at, ep.resolved_at,
+                                        ep.value))
         return sorted(out, key=lambda f: (f.fired_at_s, f.name))
 
-    def _firing(self, alert: str, labels: Labels, at: float, resolved: float | None, value: float | None) -> Firing:
+    def _firing(self, group: str, alert: str, labels: Labels, at: float, resolved: float | None,
+                value: float | None) -> Firing:
         own = tuple(p for p in labels if p[0] != "alertname")
         finite = value if value is not None and math.isfinite(value) else None
-        return Firing(alert, self.plan.mapping.scope_of(own), at, resolved, finite, METRIC, own)
+        scope = self.plan.mapping.scope_of(own) or self.plan.alert_scopes.get((group, alert))
+        return Firing(alert, scope, at, resolved, finite, METRIC, own)
 
     @property
     def errors(self) -> list[str]:
