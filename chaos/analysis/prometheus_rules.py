@@ -45,6 +45,8 @@ METRIC = "promql"
 SLO_BREACH_WINDOW = 30.0
 """Trailing window (seconds) over which an SLO spec's error ratio is judged moment by moment."""
 _BUILT_IN = ("ALERTS", "ALERTS_FOR_STATE")
+DENSE_MARGIN = 60   # seconds of history scraped as often as the run, beyond those rules are evaluated in
+DENSE_LIMIT = 900   # ... and at most this many
 
 
 @dataclass(frozen=True)
@@ -280,10 +282,14 @@ class RuleAlerts:
     def __init__(self, rule_plan: RulePlan, bounds: tuple[float, ...]) -> None:
         self.plan = rule_plan
         self.store = Store()
-        self.scraper = Scraper(rule_plan.mapping, bounds, rule_plan.wanted, rule_plan.history_of, rule_plan.warmup)
+        # Rules run in the history too, from far enough before the run for their state at its start,
+        # and the history is scraped there as often as the run (with a minute more for their windows).
+        dense = min(math.ceil(rule_plan.lead) + DENSE_MARGIN, DENSE_LIMIT)
+        self.scraper = Scraper(rule_plan.mapping, bounds, rule_plan.wanted, rule_plan.history_of, rule_plan.warmup,
+                               dense)
         self.engine = RulesEngine(rule_plan.groups, self.store)
         history = max((st.history for st in self.scraper.states), default=0)
-        self.start = -to_ms(min(history, rule_plan.lead))  # ms: rules run in the history too, this long of it
+        self.start = -to_ms(min(history, dense))  # ms
         self.schedule = []
         for i, group in enumerate(rule_plan.groups):
             every = to_ms(group.interval or rule_plan.interval)

@@ -25,17 +25,16 @@ burn-rate alert's hour-long window is mostly that history. With history, the scr
 writes each series as it would have been before the run, as far back as the rules read it
 (the longest range plus offset of a selector that matches it), in the steady state of the
 run's warm-up: each counter growing at its warm-up average rate (a label set that counted
-nothing in the warm-up has no history), each gauge at its warm-up mean. The last hour of it
-is sampled every minute (or every ``scrape_interval`` if longer), what lies before with at
-most 120 samples: a window within the history sees a straight line, whose rate a few samples
-give exactly; a window that reaches back across the run's start is within a few percent of
-one scraped every second. The run's counters continue from where the history ends. This
-needs the warm-up, so nothing is written before the warm-up has completed; samples never
-change in hindsight, so an evaluation done then of an earlier instant sees exactly what it
-would have seen at that instant.
+nothing in the warm-up has no history), each gauge at its warm-up mean. Its last minutes
+(as long before the run as rules are evaluated, plus a minute) are scraped as often as the
+run, the hour before every minute, anything older with at most 120 samples: a window within
+the history sees a straight line, whose rate a few samples give exactly. The run's counters
+continue from where the history ends. This needs the warm-up, so nothing is written before
+the warm-up has completed; samples never change in hindsight, so an evaluation done then of
+an earlier instant sees exactly what it would have seen at that instant.
 
 :class:`Scraper` appends samples to a sink incrementally (the responder evaluates rules as
-seconds complete); :func:`samples` collects a whole run.
+seconds complete); :func:`scrape_run` collects a whole run.
 """
 
 from __future__ import annotations
@@ -93,15 +92,18 @@ def sample_names(item: Exposed, le_bounds: Sequence[float], format_le: Callable[
     return [*buckets, count, SampleName(labels_of((*item.labels, (NAME, f"{family.name}_sum"))))]
 
 
-def history_times(span: int, step: int) -> list[int]:
-    """Sample times (seconds, negative) of a history ``span`` long: every ``step`` over its last hour, then sparser.
+def history_times(span: int, step: int, dense: int = 0, scrape: int = 1) -> list[int]:
+    """Sample times (seconds, negative) of a history ``span`` long.
 
-    A window that lies in the history sees a straight line, so a few samples give its rate
-    exactly; the last hour is dense so that windows reaching back across the run's start
-    from early in the run see it at the scrape spacing Prometheus would have.
+    Its last ``dense`` seconds every ``scrape`` seconds, as Prometheus scraped them (rules are
+    evaluated there, before the run, and see what they would have seen); the hour before
+    every ``step`` seconds; anything older with at most :data:`COARSE_POINTS` samples. A window
+    that lies in the history sees a straight line, whose rate a few samples give exactly.
     """
+    dense = min(span, dense) // scrape * scrape
     fine = min(span, max(FINE_HISTORY, step))
-    times = list(range(-fine, 0, step))
+    times = list(range(-dense, 0, scrape))
+    times = [t for t in range(-fine, 0, step) if t < -dense] + times
     if span > fine:
         coarse = max(step, -(-(span - fine) // COARSE_POINTS))
         times = list(range(-span, -fine, coarse)) + times
@@ -133,13 +135,15 @@ class Scraper:
     latencies in ``(bounds[k-1], bounds[k]]``). ``wanted`` keeps only the series a consumer
     reads (rules select a few of them); None keeps everything. ``history`` says how many
     seconds of steady-state history a series gets (see the module's docstring); it is made
-    from the first ``warmup`` seconds.
+    from the first ``warmup`` seconds, and its last ``dense`` seconds are scraped as often as
+    the run.
     """
 
     def __init__(self, mapping: MetricMapping, bounds: tuple[float, ...],
                  wanted: Callable[[Labels], bool] | None = None,
-                 history: Callable[[Labels], float] | None = None, warmup: int = 0) -> None:
+                 history: Callable[[Labels], float] | None = None, warmup: int = 0, dense: int = 0) -> None:
         self.mapping = mapping
+        self.dense = dense
         self.step = mapping.scrape_interval
         self.warmup = warmup
         self.history_step = max(self.step, HISTORY_STEP)
@@ -200,7 +204,7 @@ class Scraper:
             if self.lazy and rates.total <= 0:
                 continue  # a label set the warm-up never used: created later, if ever
             st.created = True
-            for t in history_times(st.history, self.history_step):
+            for t in history_times(st.history, self.history_step, self.dense, self.step):
                 self._scale(st, rates, st.history + t)
                 self._write(st, t, sink)
             self._scale(st, rates, st.history)  # the run's counters continue from where the history ends

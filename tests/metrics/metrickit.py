@@ -2,7 +2,7 @@
 
 Users reach the web entrypoint, which calls ``front`` (two replicas), which calls ``back``.
 At 60 s ``back`` starts failing a share of its requests fast (an injected error), for the
-rest of the run: its callers see the errors, ``front`` passes them on.
+rest of the run unless said otherwise: its callers see the errors, ``front`` passes them on.
 """
 
 from __future__ import annotations
@@ -35,17 +35,19 @@ warmup: {warmup}
 seed: 3
 load: {{profile: constant, rate: {rate}}}
 faults:
-  - {{name: back-errors, kind: errors, target: back, ratio: {ratio}, at: {fault_at}}}
+  - {{name: back-errors, kind: errors, target: back, ratio: {ratio}, at: {fault_at}{fault_for}}}
 """
 
 
 def write(directory: Path, extra: str = "", rules: dict[str, str] | None = None, *, duration: str = "150s",
-          warmup: str = "20s", rate: float = 100, ratio: float = 0.4, fault_at: str = "60s") -> Path:
+          warmup: str = "20s", rate: float = 100, ratio: float = 0.4, fault_at: str = "60s",
+          fault_for: str | None = None) -> Path:
     """The experiment, with ``extra`` YAML appended and rule files beside it; its path."""
     for name, text in (rules or {}).items():
         (directory / name).write_text(textwrap.dedent(text), encoding="utf-8")
     path = directory / "experiment.yaml"
-    text = EXPERIMENT.format(duration=duration, warmup=warmup, rate=rate, ratio=ratio, fault_at=fault_at)
+    text = EXPERIMENT.format(duration=duration, warmup=warmup, rate=rate, ratio=ratio, fault_at=fault_at,
+                             fault_for="" if fault_for is None else f", duration: {fault_for}")
     path.write_text(text + textwrap.dedent(extra), encoding="utf-8")
     return path
 
