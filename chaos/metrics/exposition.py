@@ -177,12 +177,12 @@ class Scraper:
                 return
             self._write_history(series, sink)
             self.flowing = True
-        while self.next_t <= complete:
-            t = self.next_t
-            for state in self.states:
-                self._advance(state, series[state.item.scope], t)
-                self._write(state, t, sink)
-            self.next_t += self.step
+        if self.next_t > complete:
+            return
+        times = list(range(self.next_t, complete + 1, self.step))
+        self.next_t = times[-1] + self.step
+        for state in self.states:  # state by state, every pending scrape at once: the series are independent
+            self._take(state, series[state.item.scope], times, sink)
 
     # ------------------------------------------------------------------ history
 
@@ -193,7 +193,7 @@ class Scraper:
                 continue
             s = series[st.item.scope]
             rates = _State(st.item, st.names, st.wanted, buckets=[0.0] * len(st.buckets))
-            self._advance(rates, s, w)
+            self._take(rates, s, [w], None)
             if st.item.signal in _GAUGES:
                 column = _GAUGES[st.item.signal](s)[:w]
                 rates.total = sum(column) / len(column) if column else 0.0
@@ -204,9 +204,12 @@ class Scraper:
             if self.lazy and rates.total <= 0:
                 continue  # a label set the warm-up never used: created later, if ever
             st.created = True
-            for t in history_times(st.history, self.history_step, self.dense, self.step):
+            times = history_times(st.history, self.history_step, self.dense, self.step)
+            rows = []
+            for t in times:
                 self._scale(st, rates, st.history + t)
-                self._write(st, t, sink)
+                rows.append(self._values(st))
+            self._push(st, times, rows, sink)
             self._scale(st, rates, st.history)  # the run's counters continue from where the history ends
             st.averaged = AVERAGE_OVER if rates.averaged else 0
 
@@ -223,22 +226,54 @@ class Scraper:
 
     # ------------------------------------------------------------------ accumulation
 
-    def _advance(self, st: _State, s: Series, t: int) -> None:
-        lo, hi = st.seen, min(t, len(s))
-        if hi <= lo:
-            return
-        st.seen = hi
+    def _take(self, st: _State, s: Series, times: list[int], sink: Sink | None) -> None:
+        """Advance ``st`` through the seconds before each of ``times`` (ascending); push a sample at each."""
         signal = st.item.signal
-        if signal is Signal.LATENCY:
-            self._add_latency(st, s, lo, hi)
-        elif signal is Signal.LATENCY_AVERAGE:
-            self._add_average(st, s, lo, hi)
-        elif signal in _COUNTERS:
-            st.total += sum(_COUNTERS[signal](s)[lo:hi])
+        rows: list[list[float]] = []
+        totals: list[float] = []   # what decides whether a label set created on first use exists yet
+        if signal is Signal.LATENCY or signal is Signal.LATENCY_AVERAGE:
+            add = self._add_latency if signal is Signal.LATENCY else self._add_average
+            for t in times:
+                hi = min(t, len(s))
+                if hi > st.seen:
+                    add(st, s, st.seen, hi)
+                    st.seen = hi
+                rows.append(self._values(st))
+                totals.append(st.total)
         elif signal in _GAUGES:
-            st.total = float(_GAUGES[signal](s)[hi - 1])
-        elif signal is Signal.FAILED:
-            st.total += sum(sum(s.errors[c][lo:hi]) for c in st.item.causes)
+            column = _GAUGES[signal](s)
+            for t in times:
+                if 0 < t <= len(column) and t > st.seen:
+                    st.total, st.seen = float(column[t - 1]), t
+                rows.append([st.total])
+            totals = [row[0] for row in rows]
+        else:
+            lo, hi = st.seen, max(st.seen, min(times[-1], len(s)))
+            running = list(accumulate(self._increments(st, s, lo, hi), initial=st.total))
+            totals = [running[max(0, min(t, hi) - lo)] for t in times]
+            rows = [[v] for v in totals]
+            st.total, st.seen = running[-1], hi
+        if sink is None:
+            return
+        first = 0
+        if not st.created:
+            if self.lazy:
+                first = next((i for i, v in enumerate(totals) if v > 0), len(times))
+                if first == len(times):
+                    return
+            st.created = True
+        self._push(st, times[first:], rows[first:], sink)
+
+    @staticmethod
+    def _increments(st: _State, s: Series, lo: int, hi: int) -> list[int]:
+        """A counter's per-second increments over seconds ``[lo, hi)``."""
+        signal = st.item.signal
+        if signal is Signal.FAILED:
+            columns = [s.errors[c][lo:hi] for c in st.item.causes]
+            return columns[0] if len(columns) == 1 else [sum(v) for v in zip(*columns, strict=True)]
+        if signal is Signal.NEVER:
+            return [0] * (hi - lo)
+        return _COUNTERS[signal](s)[lo:hi]
 
     def _add_latency(self, st: _State, s: Series, lo: int, hi: int) -> None:
         to_le, buckets = self._to_le, st.buckets
@@ -272,19 +307,19 @@ class Scraper:
 
     # ------------------------------------------------------------------ samples
 
-    def _write(self, st: _State, t: int, sink: Sink) -> None:
-        if not st.created:
-            if self.lazy and st.total <= 0:
-                return
-            st.created = True
+    def _push(self, st: _State, times: list[int], rows: list[list[float]], sink: Sink) -> None:
+        """Samples at ``times`` (seconds), one row of values per time in the order of ``st.names``."""
+        if not times:
+            return
         if st.handles is None:
             st.handles = [sink.handle(n.labels) if keep else None for n, keep in zip(st.names, st.wanted,
                                                                                      strict=True)]
-        ms = t * 1000
-        for handle, value in zip(st.handles, self._values(st), strict=True):
+        stamps = [t * 1000 for t in times]
+        columns = [[row[0] for row in rows]] if len(st.handles) == 1 else list(zip(*rows, strict=True))
+        for handle, column in zip(st.handles, columns, strict=True):
             if handle is not None:
-                handle.times.append(ms)
-                handle.values.append(value)
+                handle.times.extend(stamps)
+                handle.values.extend(column)
 
     def _values(self, st: _State) -> list[float]:
         signal = st.item.signal
@@ -297,7 +332,7 @@ class Scraper:
 
 _COUNTERS: dict[Signal, Callable[[Series], list[int]]] = {
     Signal.SENT: lambda s: s.requests, Signal.OK: lambda s: s.ok, Signal.RETRIES: lambda s: s.retries,
-    Signal.WASTED: lambda s: s.wasted, Signal.DEGRADED: lambda s: s.degraded, Signal.NEVER: lambda s: [],
+    Signal.WASTED: lambda s: s.wasted, Signal.DEGRADED: lambda s: s.degraded,
 }
 _GAUGES: dict[Signal, Callable[[Series], list[float]]] = {Signal.QUEUE: lambda s: s.queue,
                                                          Signal.BUSY: lambda s: s.busy}

@@ -43,13 +43,16 @@ RULES = """\
             labels: {severity: page}
             annotations: {summary: "{{ $labels.job }} fails"}  # ($value: the timelines keep the last one only)
           - alert: LatencyHigh
-            expr: histogram_quantile(0.9, sum by (job, le) (rate(http_server_request_duration_seconds_bucket[1m]))) > 0.012
+            expr: |
+              histogram_quantile(0.9, sum by (job, le) (rate(http_server_request_duration_seconds_bucket[1m])))
+                > 0.012
             for: 15s
             keep_firing_for: 30s
           - alert: TrafficDropped
             expr: |
               sum by (job) (rate(http_server_request_duration_seconds_count{http_response_status_code="200"}[1m]))
-                < 0.7 * sum by (job) (rate(http_server_request_duration_seconds_count{http_response_status_code="200"}[1m] offset 2m))
+                < 0.7 * sum by (job) (
+                  rate(http_server_request_duration_seconds_count{http_response_status_code="200"}[1m] offset 2m))
 """
 SLO = """\
     version: prometheus/v1
@@ -59,7 +62,8 @@ SLO = """\
         objective: 99
         sli:
           events:
-            error_query: sum(rate(http_server_request_duration_seconds_count{job="back",http_response_status_code=~"5.."}[{{.window}}]))
+            error_query: |
+              sum(rate(http_server_request_duration_seconds_count{job="back",http_response_status_code=~"5.."}[{{.window}}]))
             total_query: sum(rate(http_server_request_duration_seconds_count{job="back"}[{{.window}}]))
         alerting:
           name: BackBudgetBurn
