@@ -14,8 +14,11 @@ the run must stay within its error budget; it is in breach at a second when the 
 over the trailing 30 seconds exceeds the budget (what chaoslab's ``slos:`` do by default).
 
 :class:`RulePlan` is what does not depend on a run (the groups, the mapping, which series the
-rules read), made once per experiment; :class:`RuleAlerts` evaluates it on one run, as its
-seconds complete or all at once, cheaply enough for every variant of a sweep.
+rules read), made once per experiment: a sweep may make it once for its base experiment and
+pass it to :func:`evaluate` for every variant whose services are the same (faults and
+settings may differ). :class:`RuleAlerts` evaluates it on one run, as its seconds complete or
+all at once; it pickles (``chaos.sweep.wire``), so an evaluation may be carried on from a
+shared fault-free start like the simulation itself.
 """
 
 from __future__ import annotations
