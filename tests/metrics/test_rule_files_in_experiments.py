@@ -192,3 +192,14 @@ def test_simulate_prints_and_writes_rule_file_alerts(tmp_path: Path, capsys: pyt
     doc = json.loads((out / "result.json").read_text())
     assert doc["alert_expectations"] == [{"alert": "BackErrorRatio", "within_s": 60.0, "fired_at_s": 90.0,
                                           "met": True}]
+
+
+def test_a_sweep_fingerprints_an_experiment_by_its_rules(tmp_path: Path) -> None:
+    from chaos.sweep.store import canonical_text
+    texts = []
+    for threshold in ("0.12", "0.2"):
+        directory = tmp_path / threshold
+        directory.mkdir()
+        texts.append(canonical_text(load_experiment(write(directory, RULES, {"red.yaml": RED.replace(
+            "> 0.12", f"> {threshold}")}))))
+    assert texts[0] != texts[1] and "BackErrorRatio" in texts[0]
