@@ -203,3 +203,23 @@ def test_a_sweep_fingerprints_an_experiment_by_its_rules(tmp_path: Path) -> None
         texts.append(canonical_text(load_experiment(write(directory, RULES, {"red.yaml": RED.replace(
             "> 0.12", f"> {threshold}")}))))
     assert texts[0] != texts[1] and "BackErrorRatio" in texts[0]
+
+
+def test_an_alert_about_no_one_service_is_reported_without_a_scope(tmp_path: Path) -> None:
+    rules = """\
+        groups:
+          - name: shop
+            rules:
+              - alert: ShopFailing
+                expr: sum(rate(chaoslab_responses_total{outcome!="ok"}[1m])) > 5
+                labels: {team: shop}
+    """
+    path = write(tmp_path, RULES.replace("red.yaml", "shop.yaml"), {"shop.yaml": rules})
+    out = tmp_path / "out"
+    assert main(["simulate", str(path), "--out", str(out), "--quiet", "--no-progress"]) == 0
+    doc = json.loads((out / "result.json").read_text())
+    (alert,) = doc["alerts"]
+    assert (alert["name"], alert["scope"], alert["labels"]) == ("ShopFailing", None, {"team": "shop"})
+    assert main(["report", str(out)]) == 0  # the reports read and draw it
+    html = (out / "report.html").read_text()
+    assert 'ShopFailing{team=&quot;shop&quot;}' in html
