@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from chaos import __version__
 from chaos.errors import ChaosError, InputError
 from chaos.model.arguments import RUNS, SEED, WORKERS, WORKERS_PER_CORE, add_option
+from chaos.terminal import redraw, shown_streams
 
 Handler = Callable[[argparse.Namespace], int]
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
@@ -29,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chaos.live.commands",
     "chaos.live.gameday.commands",
     "chaos.promql.commands",
+    "chaos.traces.commands",
     "chaos.report.commands",
     "chaos.sweep.commands",
 )
@@ -63,9 +65,8 @@ class Progress:
         frac = min(1.0, done / self.total) if self.total else 1.0
         bar = "#" * int(frac * 30)
         speed = done / elapsed if elapsed > 0 else 0.0
-        sys.stderr.write(f"\r[{bar:<30}] {frac * 100:5.1f}%  {done:,.0f}/{self.total:,.0f} simulated s  "
-                         f"({speed:,.1f}x real time)")
-        sys.stderr.flush()
+        redraw(f"[{bar:<30}] {frac * 100:5.1f}%  {done:,.0f}/{self.total:,.0f} simulated s  "
+               f"({speed:,.1f}x real time)")
         self.shown = True
 
     def close(self) -> None:
@@ -162,7 +163,7 @@ def _simulate(sub: argparse._SubParsersAction) -> None:
     add_option(p, "--seed", quantity=SEED, help="random seed (default: the experiment's; bounds as its 'seed')")
     add_option(p, "--replications", quantity=RUNS,
                help="independent runs (default: the experiment's; bounds as its 'replications')")
-    p.add_argument("--out", type=Path, help="results directory (default: runs/<experiment name>)")
+    p.add_argument("--out", type=Path, help="results directory, replaced as a whole (default: runs/<experiment name>)")
     p.add_argument("--playbook", type=Path, help="carry out this incident playbook in the run")
     p.add_argument("--quiet", action="store_true", help="print no summary")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
@@ -182,14 +183,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from chaos.audit import audit, now_iso
     from chaos.model.files import load_experiment
     from chaos.model.sources import source_files
+    from chaos.outdir import Mode, check_out, default_dir, staged
     from chaos.report.checks import run_exit_code
-    from chaos.report.commands import report_after_run
+    from chaos.report.commands import reports_for_run
     from chaos.report.summary import render
-    from chaos.result import write
+    from chaos.result import result_paths, write
     from chaos.sim.replications import simulate_replications
 
     experiment = load_experiment(args.experiment)
     playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
+    out = check_out(args.out, default_dir(experiment.name), Mode.REPLACE)
     origin = export_origin(args)
     started = now_iso()
     reps = 1 if playbook else (args.replications or experiment.replications)
@@ -204,16 +207,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         progress.close()
     seeds = [r.seed for r, _ in result.all_runs]
     result.audit = audit(source_files(experiment) + ([str(args.playbook)] if playbook else []), seeds, started)
-    out = args.out or Path("runs") / experiment.name
     doc = result.to_dict()
-    paths = write(result, out, doc)
+    with staged(out) as stage:
+        write(result, stage, doc)
+        reports = reports_for_run(args, doc, stage, out.path)
     if not args.quiet:
-        print(render(doc, {k: str(v) for k, v in paths.items()}))
+        print(render(doc, result_paths(out.path)))
+        if reports:
+            print(reports)
     if origin is not None:
         from chaos.metrics.export import export_run
         for written in export_run(result.run, origin, args.openmetrics, args.annotations):
             print(f"Exported: {written.path} ({written.what})")
-    report_after_run(args, doc, out)
     return run_exit_code(doc)
 
 
@@ -250,7 +255,7 @@ def _drill(sub: argparse._SubParsersAction) -> None:
     add_option(p, "--workers", quantity=WORKERS,
                help=f"worker processes (default: all cores; at most {WORKERS_PER_CORE} per core)")
     add_option(p, "--seed", quantity=SEED, help="seed of the first run; run i uses seed+i")
-    p.add_argument("--out", type=Path, help="results directory (default: runs/<experiment>-drill)")
+    p.add_argument("--out", type=Path, help="results directory, replaced as a whole (default: runs/<experiment>-drill)")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--no-report", action="store_true", help="write no report.html, summary.md or junit.xml")
@@ -262,13 +267,15 @@ def cmd_drill(args: argparse.Namespace) -> int:
     from chaos.drill import drill
     from chaos.model.files import load_experiment
     from chaos.model.sources import source_files
+    from chaos.outdir import Mode, check_out, default_dir, staged
     from chaos.report.checks import run_exit_code
-    from chaos.report.commands import report_after_run
+    from chaos.report.commands import reports_for_run
     from chaos.report.summary import render_drill
-    from chaos.result import write
+    from chaos.result import result_paths, write
 
     experiment = load_experiment(args.experiment)
     playbook = load_bound_playbook(args.playbook, experiment)
+    out = check_out(args.out, default_dir(experiment.name, "-drill"), Mode.REPLACE)
     started = now_iso()
     progress = RunCounter(args.runs, enabled=not args.no_progress)
     try:
@@ -276,12 +283,14 @@ def cmd_drill(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     result.audit = audit(source_files(experiment) + [str(args.playbook)], result.extra["drill"]["seeds"], started)
-    out = args.out or Path("runs") / f"{experiment.name}-drill"
     doc = result.to_dict()
-    paths = write(result, out, doc)
+    with staged(out) as stage:
+        write(result, stage, doc)
+        reports = reports_for_run(args, doc, stage, out.path)
     if not args.quiet:
-        print(render_drill(doc, {k: str(v) for k, v in paths.items()}))
-    report_after_run(args, doc, out)
+        print(render_drill(doc, result_paths(out.path)))
+        if reports:
+            print(reports)
     return run_exit_code(doc)
 
 
@@ -298,8 +307,7 @@ class RunCounter:
         if not self.enabled or (time.monotonic() - self.start < 2.0 and not self.shown):
             return
         bar = "#" * int(30 * done / total)
-        sys.stderr.write(f"\r[{bar:<30}] {done}/{total} runs")
-        sys.stderr.flush()
+        redraw(f"[{bar:<30}] {done}/{total} runs")
         self.shown = True
 
     def close(self) -> None:
@@ -333,17 +341,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)  # an option's value is checked as it is read (chaos.model.arguments)
-        handler: Handler = args.func
-        return handler(args)
-    except ChaosError as exc:
-        eprint(f"chaoslab: {exc}" if not isinstance(exc, InputError) else str(exc))
-        return exc.exit_code
-    except KeyboardInterrupt:
-        eprint("chaoslab: interrupted")
-        return 130
+    # Everything printed from here on, argparse's own errors included, may quote a file's or an
+    # argument's text: it reaches the terminal with its control characters shown, never obeyed.
+    with shown_streams():
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)  # an option's value is checked as it is read (chaos.model.arguments)
+            handler: Handler = args.func
+            return handler(args)
+        except ChaosError as exc:
+            eprint(f"chaoslab: {exc}" if not isinstance(exc, InputError) else str(exc))
+            return exc.exit_code
+        except KeyboardInterrupt:
+            eprint("chaoslab: interrupted")
+            return 130
 
 
 if __name__ == "__main__":

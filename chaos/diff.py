@@ -44,6 +44,7 @@ from chaos.sweep.grid import Variant
 from chaos.sweep.stats import Stat, stat
 from chaos.sweep.summary import RunSummary
 from chaos.sweep.worker import Task
+from chaos.terminal import visible
 
 
 class Metric(enum.Enum):
@@ -325,12 +326,15 @@ def render_markdown(report: DiffReport) -> str:
         if services:
             lines += ["Services that changed beyond tolerance:", "", *header,
                       *(_row(c, True) for c in services), ""]
-    return "\n".join(lines)
+    return visible("\n".join(lines))
+
+
+DIFF_FILES = {"markdown": "diff.md", "json": "diff.json"}
 
 
 def write_diff(report: DiffReport, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"markdown": out / "diff.md", "json": out / "diff.json"}
+    paths = {kind: out / name for kind, name in DIFF_FILES.items()}
     write_atomic(paths["markdown"], render_markdown(report) + "\n")
     write_atomic(paths["json"], json.dumps(report.to_dict(), indent=1, allow_nan=False) + "\n")
     return paths

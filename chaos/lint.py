@@ -3,7 +3,8 @@
 Rules and their severity (``chaoslab lint`` exits 1 when any finding is an error):
 
     error    timeout-inversion      a call's timeout is at least the timeout of the call into its caller:
-                                    the caller gives up while the callee is still being waited on
+                                    the caller gives up while the callee is still being waited on, unless
+                                    both calls cancel on timeout (the deadline propagates)
     error    retry-amplification    worst-case attempts reaching one service per entry request, along a
                                     path, above --max-amplification (default 10)
     error    cycle                  calls loop back to a service already on the path: a request can visit
@@ -25,6 +26,14 @@ request can cause: ``retries + 1``, bounded by a retry budget ``b`` to ``1 + b``
 (retries may add at most that share of requests), and by a circuit breaker that opens at
 failure ratio ``f`` to ``(1 - f**(r+1)) / (1 - f)`` (the expected attempts while the
 breaker stays closed, which needs the failure probability below ``f``).
+
+A deadline propagates when the calls cancel on timeout (``cancel_on_timeout``): when the
+caller gives up, the service stops working on the request, sends no further attempts, and
+cancels its own calls that cancel too. Then an inner timeout longer than the outer one
+wastes nothing, and neither timeout rule fires. That is the fix to suggest first: a
+shorter inner timeout applies to *every* caller of the service, not only the impatient
+one, and without cancellation the callee still works on what the caller gave up on
+(docs/sweeps.md measures both on the bundled shop).
 
 Requests fan out to *every* call of a service (each with its probability), so "every
 path from an entrypoint goes through X" means every request needs X: X is reachable
@@ -139,6 +148,20 @@ def worst_calls_time(service: Service) -> tuple[float, list[Call]]:
     return total, slowest
 
 
+def propagates(into: Call, call: Call) -> bool:
+    """Whether giving up on ``into`` stops ``call`` too: both cancel the callee's work on timeout."""
+    return into.cancel_on_timeout and call.cancel_on_timeout
+
+
+def _inversion_message(src: Inbound, service: Service, call: Call, t_call: float, t_in: float) -> str:
+    missing = " and ".join(f"{a}->{b}" for a, b, c in ((src.source, service.name, src.call),
+                                                      (service.name, call.to, call)) if not c.cancel_on_timeout)
+    return (f"{service.name} waits up to {_s(t_call)} for {call.to}, but {src.source} gives up on "
+            f"{service.name} after {_s(t_in)}, and both go on working for nobody: propagate the deadline "
+            f"(cancel_on_timeout on {missing}); a shorter inner timeout would apply to every caller of "
+            f"{service.name}, so it must still cover {call.to}'s slow answers")
+
+
 def timeout_findings(topology: Topology) -> list[Finding]:
     out = []
     into = inbound(topology)
@@ -149,13 +172,13 @@ def timeout_findings(topology: Topology) -> list[Finding]:
             if t_in is None:
                 continue
             for call in service.calls:
-                if call.timeout is not None and call.timeout >= t_in:
+                if call.timeout is not None and call.timeout >= t_in and not propagates(src.call, call):
                     inverted.add(src.source)
-                    out.append(Finding(
-                        Rule.TIMEOUT_INVERSION, Severity.ERROR,
-                        f"{service.name} waits up to {_s(call.timeout)} for {call.to}, but {src.source} gives up "
-                        f"on {service.name} after {_s(t_in)}: make the inner timeout shorter than the outer",
-                        (src.source, service.name, call.to), _at(call, "timeout")))
+                    message = _inversion_message(src, service, call, call.timeout, t_in)
+                    out.append(Finding(Rule.TIMEOUT_INVERSION, Severity.ERROR, message,
+                                       (src.source, service.name, call.to), _at(call, "timeout")))
+            if src.call.cancel_on_timeout:
+                continue  # the service stops when src gives up: no late attempts are made
             total, slowest = worst_calls_time(service)
             if src.source not in inverted and math.isfinite(total) and slowest and total >= t_in:
                 detail = ", then ".join(f"{c.to} {c.retries.max + 1} x {_s(c.timeout or 0)}"

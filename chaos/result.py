@@ -2,7 +2,8 @@
 
 Both engines' Runs, once analysed, become the same document. Its schema is documented
 in the README; ``SCHEMA_VERSION`` changes whenever a field changes meaning or goes away.
-Files are written to a temporary name and renamed, so a crash never leaves half a result.
+Commands write them into a staging directory (``chaos.outdir.staged``) that becomes the
+results directory as a whole, so a failure never leaves ``series.csv`` without ``result.json``.
 """
 
 from __future__ import annotations
@@ -192,19 +193,32 @@ def series_csv(run: Run) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary name and rename, so a reader of ``path`` never sees half of it."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def to_json(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=1, allow_nan=False) + "\n"
 
 
+RESULT_FILES = {"result": "result.json", "series": "series.csv"}
+
+
+def result_paths(out_dir: Path) -> dict[str, str]:
+    """Where :func:`write` puts each file in ``out_dir``, by kind, as the summary prints them."""
+    return {kind: str(out_dir / name) for kind, name in RESULT_FILES.items()}
+
+
 def write(result: Result, out_dir: Path, doc: dict[str, Any] | None = None) -> dict[str, Path]:
     """Write result.json and series.csv into ``out_dir``; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"result": out_dir / "result.json", "series": out_dir / "series.csv"}
+    paths = {kind: out_dir / name for kind, name in RESULT_FILES.items()}
     write_atomic(paths["series"], series_csv(result.run))
     write_atomic(paths["result"], to_json(result.to_dict() if doc is None else doc))
     return paths

@@ -65,9 +65,10 @@ def _load_topology_or_experiment(path: Path) -> tuple[Any, tuple[float, ...] | N
 
 def cmd_stack_up(args: argparse.Namespace) -> int:
     from chaos.live.stack import DEFAULT_STACKS_DIR, up
+    from chaos.outdir import default_dir
 
     topology, bounds = _load_topology_or_experiment(args.topology)
-    directory = args.dir or DEFAULT_STACKS_DIR / topology.name
+    directory = args.dir or default_dir(topology.name, root=DEFAULT_STACKS_DIR)
     result = up(topology, directory, project=args.name, toxiproxy_image=args.toxiproxy_image, bounds=bounds,
                 source=str(args.topology), ready_timeout=args.timeout, allow_remote=args.allow_remote)
     state = result.state
@@ -213,9 +214,10 @@ def cmd_faults_check(args: argparse.Namespace) -> int:
 
 def cmd_faults_run(args: argparse.Namespace) -> int:
     from chaos.live.runner import DEFAULT_ABORT, run_fault_schedule
+    from chaos.outdir import Mode, check_out, default_dir
 
     experiment, state = _experiment_and_stack(args)
-    run_dir = args.run_dir or Path("runs") / f"{experiment.name}-live"
+    run_dir = check_out(args.run_dir, default_dir(experiment.name, "-live"), Mode.ADD, "--run-dir").path
     if not args.dry_run:
         print(f"fault journal: {run_dir}/faults.jsonl (after a kill: chaoslab recover {run_dir})")
     result = run_fault_schedule(experiment, state, run_dir, dry_run=args.dry_run, allow_remote=args.allow_remote,
@@ -257,15 +259,16 @@ def _topology(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_topology_from_compose(args: argparse.Namespace) -> int:
-    from chaos.errors import InputError
     from chaos.live.from_compose import from_compose
+    from chaos.outdir import check_out_file
+    from chaos.result import write_atomic
 
+    if args.out is not None:
+        check_out_file(args.out, overwrite=False, hint="choose another --out")
     text = from_compose(args.compose_file, args.name)
     if args.out is None:
         sys.stdout.write(text)
         return 0
-    if args.out.exists():
-        raise InputError(f"{args.out} exists; chaoslab does not overwrite it", hint="choose another --out")
-    args.out.write_text(text, encoding="utf-8")
+    write_atomic(args.out, text)
     print(f"wrote {args.out}: edit the TODO placeholders, then chaoslab validate {args.out}")
     return 0

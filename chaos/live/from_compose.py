@@ -37,12 +37,13 @@ class DraftService:
 def read_compose(path: Path) -> dict[str, Any]:
     import yaml
 
+    from chaos.model.inputs import read_input
+    from chaos.model.yamlnodes import compose_text
+
+    text = read_input(path, str(path))  # a FIFO, a device or a huge file is refused unread
+    compose_text(text, str(path))  # depth, size and tags checked before PyYAML builds anything
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("file not found", Location(str(path))) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the file: {exc}", Location(str(path))) from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = Location(str(path), mark.line + 1, mark.column + 1) if mark else Location(str(path))

@@ -148,13 +148,15 @@ def write_state(state: StackState, directory: Path) -> Path:
 
 
 def read_state(directory: Path) -> StackState:
+    from chaos.model.inputs import FILE_NOT_FOUND, input_problem, read_input
+
     path = directory / STATE_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if input_problem(path) == FILE_NOT_FOUND:
         raise InputError(f"no stack in {directory} (there is no {STATE_FILE})", Location(str(directory)),
-                         hint="bring one up with: chaoslab stack up TOPOLOGY --dir DIR") from None
-    except (OSError, ValueError) as exc:
+                         hint="bring one up with: chaoslab stack up TOPOLOGY --dir DIR")
+    try:
+        data = json.loads(read_input(path, str(path)))  # a FIFO or a device is refused unread
+    except ValueError as exc:
         raise InputError(f"cannot read {path}: {exc}", Location(str(path))) from None
     if not isinstance(data, dict):
         raise InputError("not a chaoslab stack state file", Location(str(path)))

@@ -23,7 +23,8 @@ import enum
 from dataclasses import dataclass
 from typing import Annotated
 
-from chaos.model.parsing import Model, Seconds, Tagged, fld
+from chaos.model.bounds import MAX_FACTOR
+from chaos.model.parsing import NAME, Model, Seconds, Tagged, fld
 from chaos.model.quantities import count, duration, rate, share
 from chaos.model.scope import Scope, ScopeKind
 
@@ -107,7 +108,7 @@ class ThresholdRule(Scoped):
     """Fires when a metric over a trailing window crosses a threshold for a while."""
 
     TAG = "threshold"
-    name: str = fld(doc="the alert's name (playbooks trigger on it)")
+    name: str = fld(doc="the alert's name (playbooks trigger on it)", text=NAME)
     service: str | None = fld(None)
     entrypoint: str | None = fld(None)
     metric: AlertMetric = fld(doc="what is measured")
@@ -115,7 +116,7 @@ class ThresholdRule(Scoped):
     op: Comparison = fld(Comparison.ABOVE, doc="fire when the metric is above or below the threshold")
     window: Seconds = fld(60.0, gt=0, doc="trailing window the metric is computed over")
     for_: Seconds = fld(0.0, key="for", doc="how long the condition must hold before the alert fires")
-    every: Seconds = fld(10.0, gt=0, doc="evaluation interval")
+    every: Seconds = fld(10.0, ge=1, doc="evaluation interval (series are per second: at least 1s)")
     expect_within: Seconds | None = fld(None, doc="the alert should fire within this long of the first fault")
 
 
@@ -125,7 +126,7 @@ class BurnWindow(Model):
 
     long: Seconds = fld(gt=0)
     short: Seconds = fld(gt=0)
-    factor: float = fld(gt=0, doc="burn-rate multiple, e.g. 14.4 (2% of a 30-day budget in an hour)")
+    factor: float = fld(gt=0, le=MAX_FACTOR, doc="burn-rate multiple, e.g. 14.4 (2% of a 30-day budget in an hour)")
 
     def validate(self) -> None:
         if self.short > self.long:
@@ -137,13 +138,13 @@ class BurnRateRule(Scoped):
     """Multi-window, multi-burn-rate alert on the error budget of an objective."""
 
     TAG = "burn_rate"
-    name: str = fld()
+    name: str = fld(text=NAME)
     service: str | None = fld(None)
     entrypoint: str | None = fld(None)
     objective: float = fld(gt=0, lt=1, doc="success objective, e.g. 0.999; the error budget is 1 - objective")
-    windows: tuple[BurnWindow, ...] = fld(doc="fires when any pair burns too fast")
+    windows: tuple[BurnWindow, ...] = fld(max_items=10, doc="fires when any pair burns too fast")
     for_: Seconds = fld(0.0, key="for")
-    every: Seconds = fld(10.0, gt=0)
+    every: Seconds = fld(10.0, ge=1, doc="evaluation interval (series are per second: at least 1s)")
     expect_within: Seconds | None = fld(None, doc="the alert should fire within this long of the first fault")
 
     def validate(self) -> None:

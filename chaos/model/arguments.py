@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from yaml.error import Mark
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from chaos.errors import InputError
 from chaos.model.parsing import Context, Seconds, convert, model_fields
+from chaos.model.yamlnodes import compose_text
 
 WORKERS_PER_CORE = 4  # more processes than this only cost memory: a simulation is CPU-bound
 
@@ -96,6 +96,8 @@ READY_TIMEOUT = own(Seconds, gt=0, le=3600)
 AMPLIFICATION = own(float, ge=1)
 RATIO_TOLERANCE = own(float, ge=0)
 SECONDS_TOLERANCE = own(Seconds, ge=0)
+TRACE_WINDOW = own(Seconds, gt=0, le=3600)  # a trace longer than an hour is not one request
+OPEN_TRACES = own(int, ge=1, le=10_000_000)  # each open trace holds its spans in memory
 
 
 class OptionValue:
@@ -126,18 +128,15 @@ def compose_value(text: str, option: str) -> Node:
     """The YAML node of one command-line value (marked NOWHERE); what YAML cannot read is an InputError."""
     shown = text if len(text) <= 40 else text[:37] + "..."
     try:
-        node = yaml.compose(text.strip() or "''", Loader=yaml.SafeLoader)
-        if node is None:
-            raise InputError(f"'{shown}' holds no value", path=option)
-        for each in _nodes(node):
-            each.start_mark = each.end_mark = NOWHERE
-    except yaml.MarkedYAMLError as exc:
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise InputError(f"'{shown}' is not a value chaoslab can read: {problem}", path=option) from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"'{shown}' is not a value chaoslab can read: {exc}", path=option) from None
-    except RecursionError:
-        raise InputError(f"'{shown}' is nested too deeply", path=option) from None
+        # the files' own composer: depth, size, tags and aliases bounded the same way
+        node = compose_text(text.strip() or "''", option)
+    except InputError as exc:
+        raise InputError(f"'{shown}' is not a value chaoslab can read: {exc.detail}", path=option,
+                         hint=exc.hint) from None
+    if node is None:
+        raise InputError(f"'{shown}' holds no value", path=option)
+    for each in _nodes(node):
+        each.start_mark = each.end_mark = NOWHERE
     return node
 
 

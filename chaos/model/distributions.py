@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Annotated
 
+from chaos.model.bounds import MAX_TAIL_RATIO
 from chaos.model.parsing import Model, Seconds, Tagged, fld
 
 Sampler = Callable[[], float]
@@ -94,6 +95,9 @@ class LogNormal(Model):
         tail = getattr(self, given[0])
         if tail < self.median:
             raise self.error(given[0], f"{given[0]} ({tail:g}s) must not be below the median ({self.median:g}s)")
+        if tail > MAX_TAIL_RATIO * self.median:
+            raise self.error(given[0], f"{given[0]} ({tail:g}s) is more than {MAX_TAIL_RATIO:,.0f} times the median "
+                                       f"({self.median:g}s); no latency is spread that wide")
 
     @property
     def sigma(self) -> float:

@@ -24,11 +24,13 @@ from typing import Any
 
 from chaos.errors import InputError
 from chaos.model.alerts import AlertRule, AnyAlertRule
+from chaos.model.bounds import MAX_REPLICATIONS, MAX_RUN_SECONDS, MAX_SEED
 from chaos.model.faults import AnyFault, FaultSpec, TargetKind
+from chaos.model.limits import Limits, check_run_size
 from chaos.model.live_target import LiveTarget
 from chaos.model.load import AnyLoadProfile, LoadProfile
 from chaos.model.metrics import MetricsSpec
-from chaos.model.parsing import Model, Raw, Seconds, Where, did_you_mean, fld, one_of, where_of
+from chaos.model.parsing import NAME, Model, Raw, Seconds, Where, did_you_mean, fld, one_of, where_of
 from chaos.model.rulefiles import AlertDeadline, RuleFileRef
 from chaos.model.scope import Scope, ScopeKind, split_edge
 from chaos.model.slos import ALL, Objective, Slo, objectives
@@ -48,17 +50,17 @@ class Override(Model):
 class Experiment(Model):
     """Everything one simulated or live run needs."""
 
-    name: str = fld(doc="a short name")
+    name: str = fld(doc="a short name (it names the results directory, runs/NAME)", text=NAME)
     topology: Topology = fld(doc="path of a topology file (relative to this file), or the topology inline")
     overrides: tuple[Override, ...] = fld((), keyed="path", doc="topology settings changed for this experiment")
-    duration: Seconds = fld(gt=0, doc="length of the run, warm-up included")
+    duration: Seconds = fld(gt=0, le=MAX_RUN_SECONDS, doc="length of the run, warm-up included")
     load: LoadProfile = fld(doc="entry requests per second over time")
     warmup: Seconds = fld(0.0, doc="start of the run excluded from figures")
     faults: tuple[FaultSpec, ...] = fld((), doc="faults and when they happen")
     slos: tuple[Slo, ...] = fld((), doc="service level objectives")
     alerts: tuple[AlertRule, ...] = fld((), doc="alert rules")
-    seed: int = fld(1, ge=0, doc="random seed; the same seed gives the same figures")
-    replications: int = fld(1, ge=1, doc="independent runs with seeds seed, seed+1, ...")
+    seed: int = fld(1, ge=0, le=MAX_SEED, doc="random seed; the same seed gives the same figures")
+    replications: int = fld(1, ge=1, le=MAX_REPLICATIONS, doc="independent runs with seeds seed, seed+1, ...")
     live: LiveTarget | None = fld(None, doc="run live against your own Compose stack (default: a generated one)")
     prometheus_rules: tuple[RuleFileRef, ...] = fld((), doc="Prometheus rule files or PrometheusRule documents, "
                                                             "as they are (paths relative to this file)")
@@ -70,6 +72,7 @@ class Experiment(Model):
                                                                           "within this long of the first fault")
     metrics: MetricsSpec = fld(factory=MetricsSpec, doc="the metric names and labels the rule files read")
     description: str = fld("")
+    limits: Limits = fld(factory=Limits, doc="how big the run may be; raise on purpose to run a bigger model")
     baseline_topology: Topology | None = fld(None, internal=True,
                                               doc="the topology before overrides (what a rollback restores)")
 
@@ -140,6 +143,7 @@ class Experiment(Model):
                 raise fault.error("name", f"duplicate fault name '{fault.name}'")
             labels.add(fault.label)
         self._check_rule_files()
+        check_run_size(self, self.limits)
 
     def _check_rule_files(self) -> None:
         self.metrics.check(self.topology)

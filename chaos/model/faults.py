@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, ClassVar
 
-from chaos.model.parsing import Model, Seconds, Tagged, fld
+from chaos.model.bounds import MAX_FACTOR, MAX_REPLICAS, MAX_SPIKE_FACTOR
+from chaos.model.parsing import NAME, Model, Seconds, Tagged, fld
 from chaos.model.quantities import Factor, Ratio, describe_fields, field_values
 
 
@@ -47,7 +48,7 @@ class Fault(Model):
     target: str = fld(doc="a service, an edge 'caller->callee', or an entrypoint ('*': all)")
     at: Seconds = fld(0.0, doc="when the fault starts")
     duration: Seconds | None = fld(None, gt=0, doc="how long it lasts; none: to the end of the run")
-    name: str | None = fld(None, doc="a name playbooks can refer to (default: kind and target)")
+    name: str | None = fld(None, text=NAME, doc="a name playbooks can refer to (default: kind and target)")
 
     @property
     def kind(self) -> FaultKind:
@@ -69,7 +70,7 @@ class Fault(Model):
 class ColdCache(Model):
     """After a restart the service is slower, recovering exponentially."""
 
-    factor: Factor = fld(3.0, ge=1, doc="service-time multiplier right after the restart")
+    factor: Factor = fld(3.0, ge=1, le=MAX_FACTOR, doc="service-time multiplier right after the restart")
     decay: Seconds = fld(30.0, gt=0, doc="time constant of the recovery")
 
 
@@ -78,7 +79,7 @@ class Crash(Fault):
     """Replicas go down (in-flight requests fail at once) and come back after ``duration``, or never."""
 
     TAG = "crash"
-    replicas: int | None = fld(None, ge=1, doc="how many replicas crash (default: all)")
+    replicas: int | None = fld(None, ge=1, le=MAX_REPLICAS, doc="how many replicas crash (default: all)")
     cold_start: ColdCache | None = fld(None, doc="restarted replicas start cold")
 
 
@@ -118,7 +119,7 @@ class Slowdown(Fault):
     """Service time is multiplied by ``factor``, like a CPU throttle."""
 
     TAG = "slowdown"
-    factor: Factor = fld(gt=0, doc="service-time multiplier (2: twice as slow)")
+    factor: Factor = fld(gt=0, le=MAX_FACTOR, doc="service-time multiplier (2: twice as slow)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,7 +145,7 @@ class LoadSpike(Fault):
 
     TAG = "load_spike"
     TARGETS = frozenset({TargetKind.ENTRYPOINT})
-    factor: Factor = fld(gt=0, doc="arrival-rate multiplier")
+    factor: Factor = fld(gt=0, le=MAX_SPIKE_FACTOR, doc="arrival-rate multiplier")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,7 +153,7 @@ class ColdStart(Fault):
     """The service restarts cold: service time is raised and decays back (a deploy, a cache flush)."""
 
     TAG = "cold_start"
-    factor: Factor = fld(3.0, ge=1, doc="service-time multiplier right at 'at'")
+    factor: Factor = fld(3.0, ge=1, le=MAX_FACTOR, doc="service-time multiplier right at 'at'")
     decay: Seconds = fld(30.0, gt=0, doc="time constant of the recovery")
 
 

@@ -10,7 +10,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from chaos.errors import InputError, Location
 from chaos.model.experiment import Experiment
-from chaos.model.parsing import Context, Model, Where, compose_file, convert, display_path, one_of
+from chaos.model.inputs import FILE_NOT_FOUND, input_problem
+from chaos.model.parsing import Context, Model, Where, compose_file, convert, display_path, one_of, shorten
 from chaos.model.topology import Topology
 
 M = TypeVar("M", bound=Model)
@@ -35,7 +36,7 @@ def load(path: str | Path, cls: type[M]) -> M:
     """Parse ``path`` into ``cls``; every problem is an InputError naming file, line and field."""
     path = Path(path)
     shown = display_path(path)
-    node = compose_file(path, shown)
+    node = compose_file(path, shown)  # checks what the path is before resolving it (a symlink loop)
     ctx = Context(shown, path.resolve().parent, load_ref=_load_reference)
     return convert(node, cls, ctx, "")  # type: ignore[no-any-return]
 
@@ -57,8 +58,11 @@ def _load_reference(text: Any, cls: type, ctx: Context, node: Node, path: str) -
     if not isinstance(text, str) or not text:
         raise ctx.fail(node, path, f"expected a file path or an inline {cls.__name__.lower()}")
     target = (ctx.base_dir / text)
-    if not target.is_file():
-        raise ctx.fail(node, path, f"file not found: {text} (looked for {target})")
+    problem = input_problem(target)
+    if problem == FILE_NOT_FOUND:
+        raise ctx.fail(node, path, f"file not found: {shorten(text)} (looked for {shorten(str(target), 200)})")
+    if problem is not None:
+        raise ctx.fail(node, path, f"{shorten(text)} {problem}")
     read_file = getattr(cls, "read_file", None)  # another tool's format (a Prometheus rule file), with its reader
     if read_file is not None:
         return read_file(target, Where(ctx.loc(node), path))

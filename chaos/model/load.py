@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Annotated
 
+from chaos.model.bounds import MAX_RATE
 from chaos.model.parsing import Model, Seconds, Tagged, fld
 
 
@@ -52,7 +53,7 @@ class Constant(Model):
     """The same rate throughout."""
 
     TAG = "constant"
-    rate: float = fld(ge=0, doc="entry requests per second")
+    rate: float = fld(ge=0, le=MAX_RATE, doc="entry requests per second")
 
     def segments(self, duration: float) -> tuple[Segment, ...]:
         return _clip([Segment(0.0, duration, self.rate, self.rate)], duration)
@@ -63,8 +64,8 @@ class Ramp(Model):
     """From one rate to another, linearly, then holding the final rate."""
 
     TAG = "ramp"
-    from_: float = fld(key="from", ge=0, doc="rate at the start of the ramp")
-    to: float = fld(ge=0, doc="rate at the end of the ramp")
+    from_: float = fld(key="from", ge=0, le=MAX_RATE, doc="rate at the start of the ramp")
+    to: float = fld(ge=0, le=MAX_RATE, doc="rate at the end of the ramp")
     start: Seconds = fld(0.0, doc="when the ramp starts (the 'from' rate holds before)")
     over: Seconds | None = fld(None, gt=0, doc="how long the ramp lasts (default: to the end of the run)")
 
@@ -80,8 +81,8 @@ class Step(Model):
     """One rate, then another from a given time on."""
 
     TAG = "step"
-    rate: float = fld(ge=0, doc="rate before the step")
-    to: float = fld(ge=0, doc="rate after the step")
+    rate: float = fld(ge=0, le=MAX_RATE, doc="rate before the step")
+    to: float = fld(ge=0, le=MAX_RATE, doc="rate after the step")
     at: Seconds = fld(doc="when the step happens")
 
     def segments(self, duration: float) -> tuple[Segment, ...]:
@@ -94,8 +95,8 @@ class Spike(Model):
     """A base rate with one burst at a higher rate."""
 
     TAG = "spike"
-    rate: float = fld(ge=0, doc="base rate")
-    peak: float = fld(ge=0, doc="rate during the spike")
+    rate: float = fld(ge=0, le=MAX_RATE, doc="base rate")
+    peak: float = fld(ge=0, le=MAX_RATE, doc="rate during the spike")
     at: Seconds = fld(doc="when the spike starts")
     for_: Seconds = fld(key="for", gt=0, doc="how long the spike lasts")
 
@@ -110,8 +111,8 @@ class Stage(Model):
     """One stage: a constant rate, or a ramp when ``to`` is given."""
 
     for_: Seconds = fld(key="for", gt=0, doc="how long the stage lasts")
-    rate: float = fld(ge=0, doc="rate at the start of the stage")
-    to: float | None = fld(None, ge=0, doc="rate at the end of the stage (a ramp)")
+    rate: float = fld(ge=0, le=MAX_RATE, doc="rate at the start of the stage")
+    to: float | None = fld(None, ge=0, le=MAX_RATE, doc="rate at the end of the stage (a ramp)")
 
 
 @dataclass(frozen=True)

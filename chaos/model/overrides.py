@@ -14,8 +14,6 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from chaos.errors import InputError
 from chaos.model.parsing import (
     Context,
@@ -30,6 +28,7 @@ from chaos.model.parsing import (
     split_annotated,
     where_of,
 )
+from chaos.model.yamlnodes import compose_text
 
 
 def _field(obj: Model, key: str, where: str) -> Any:
@@ -89,7 +88,7 @@ def parse_assignment(text: str, source: str = "--set") -> tuple[list[str], RawVa
     path, sep, raw = text.partition("=")
     if not sep or not path.strip():
         raise InputError(f"'{text}' is not PATH=VALUE", path=source)
-    node = yaml.compose(raw.strip() or "''", Loader=yaml.SafeLoader)
+    node = compose_text(raw.strip() or "''", source)
     if node is None:
         raise InputError(f"'{text}' has no value after '='", path=source)
     return path.strip().split("."), RawValue(node, Context(source, base_dir=Path.cwd()))

@@ -39,8 +39,21 @@ from typing import Annotated
 
 from chaos.errors import InputError
 from chaos.model.alerts import AlertMetric, Scoped
+from chaos.model.bounds import MAX_FACTOR, MAX_RATE, MAX_REPLICAS
 from chaos.model.distributions import AnyDistribution, Constant, Distribution
-from chaos.model.parsing import Model, Seconds, Tagged, did_you_mean, fld, join, model_fields, one_of, where_of
+from chaos.model.parsing import (
+    LABEL,
+    NAME,
+    Model,
+    Seconds,
+    Tagged,
+    did_you_mean,
+    fld,
+    join,
+    model_fields,
+    one_of,
+    where_of,
+)
 from chaos.model.quantities import duration
 from chaos.model.scope import split_edge
 from chaos.model.topology import CircuitBreaker, Retries
@@ -62,7 +75,7 @@ class Trigger(Model):
 class Role(Model):
     """Someone (or something) that does steps, and how long they take to respond when paged."""
 
-    name: str = fld(doc="taken from the key under 'roles'")
+    name: str = fld(doc="taken from the key under 'roles'", text=NAME)
     respond: Distribution = fld(Constant(0.0), doc="time from being paged to acting")
 
 
@@ -105,8 +118,8 @@ class Restart(Model):
 
     TAG = "restart"
     service: str = fld()
-    replicas: int | None = fld(None, ge=1, doc="how many (default: all)")
-    cold_factor: float = fld(1.0, ge=1, doc="service-time multiplier right after the restart")
+    replicas: int | None = fld(None, ge=1, le=MAX_REPLICAS, doc="how many (default: all)")
+    cold_factor: float = fld(1.0, ge=1, le=MAX_FACTOR, doc="service-time multiplier right after the restart")
     cold_decay: Seconds = fld(30.0, gt=0)
 
 
@@ -116,7 +129,7 @@ class Scale(Model):
 
     TAG = "scale"
     service: str = fld()
-    replicas: int = fld(ge=1)
+    replicas: int = fld(ge=1, le=MAX_REPLICAS)
 
 
 @dataclass(frozen=True)
@@ -142,7 +155,7 @@ class ShedLoad(Model):
 
     TAG = "shed_load"
     entrypoint: str = fld()
-    limit: float | None = fld(gt=0, doc="requests per second; null lifts the limit")
+    limit: float | None = fld(gt=0, le=MAX_RATE, doc="requests per second; null lifts the limit")
 
 
 @dataclass(frozen=True)
@@ -246,7 +259,7 @@ class Escalate(Model):
 class Step(Model):
     """One step of the response: a role does one action, then a condition must hold, before a deadline."""
 
-    name: str = fld()
+    name: str = fld(text=LABEL, doc="what the step is called (free text)")
     role: str = fld(doc="who does it")
     action: Action = fld(doc="what it does (a closed catalogue)")
     duration: Distribution = fld(Constant(0.0), doc="how long the action itself takes")
@@ -283,7 +296,7 @@ class PhaseObjective(Model):
 class Playbook(Model):
     """An incident playbook: what triggers the response, who responds, its ordered steps and its phase deadlines."""
 
-    name: str = fld()
+    name: str = fld(text=NAME)
     trigger: Trigger = fld()
     steps: tuple[Step, ...] = fld()
     roles: tuple[Role, ...] = fld((), keyed="name", doc="roles by name")

@@ -12,8 +12,12 @@ from typing import Any
 
 from chaos.model.parsing import (
     DURATION,
+    MAX_ITEMS,
+    MAX_SECONDS,
     RAW,
     Tagged,
+    TextRule,
+    duration_words,
     enum_choices,
     is_model,
     model_fields,
@@ -25,10 +29,21 @@ from chaos.model.parsing import (
 DURATION_PATTERN = r"^\s*((\d+(\.\d*)?|\.\d+)\s*(us|µs|ms|s|m|h|d)\s*)+$"
 
 
-def _duration() -> dict[str, Any]:
-    return {"oneOf": [{"type": "number", "minimum": 0},
+def _duration(meta: typing.Mapping[str, Any]) -> dict[str, Any]:
+    bounds = {"minimum": 0, **_bounds(meta)}
+    if "maximum" not in bounds and "exclusiveMaximum" not in bounds:
+        bounds["maximum"] = MAX_SECONDS
+    most = float(bounds.get("maximum", bounds.get("exclusiveMaximum", MAX_SECONDS)))
+    return {"oneOf": [{"type": "number", **bounds},
                       {"type": "string", "pattern": DURATION_PATTERN}],
-            "description": "a duration: 250ms, 3s, 2m, 1h, 1m30s, or a number of seconds"}
+            "description": f"a duration: 250ms, 3s, 2m, 1h, 1m30s, or a number of seconds; "
+                           f"at most {duration_words(most)}"}
+
+
+def _text(rule: TextRule | None) -> dict[str, Any]:
+    if rule is None:
+        return {}
+    return {"pattern": f"^{rule.pattern}$", "$comment": rule.words}
 
 
 def _bounds(meta: typing.Mapping[str, Any]) -> dict[str, Any]:
@@ -51,7 +66,7 @@ def type_schema(tp: Any, meta: typing.Mapping[str, Any] | None = None, defs: dic
         if isinstance(marker, Tagged):
             return _tagged(base, marker, defs)
         if marker is DURATION:
-            return _duration()
+            return _duration(meta)
         if marker is RAW:
             return {"description": "a value of the type of the setting the path names"}
     if is_model(base):
@@ -67,17 +82,22 @@ def type_schema(tp: Any, meta: typing.Mapping[str, Any] | None = None, defs: dic
     if typing.get_origin(base) is tuple:
         item = typing.get_args(base)[0]
         keyed = meta.get("keyed")
+        most = meta.get("max_items") or MAX_ITEMS
         if keyed:
+            key_field = next(f for f in model_fields(item) if f.name == keyed)
+            names = {"propertyNames": _text(key_field.meta.get("text"))} if key_field.meta.get("text") else {}
             if item.VALUE_KEY is not None:
                 value_field = next(f for f in model_fields(item) if f.name == item.VALUE_KEY)
-                return {"type": "object", "additionalProperties": type_schema(value_field.type, value_field.meta, defs)}
-            return {"type": "object", "additionalProperties": _model_ref(item, defs, skip=keyed)}
-        return {"type": "array", "items": type_schema(item, None, defs)}
+                return {"type": "object", "maxProperties": most, **names,
+                        "additionalProperties": type_schema(value_field.type, value_field.meta, defs)}
+            return {"type": "object", "maxProperties": most, **names,
+                    "additionalProperties": _model_ref(item, defs, skip=keyed)}
+        return {"type": "array", "maxItems": most, "items": type_schema(item, None, defs)}
     if isinstance(base, type) and issubclass(base, enum.Enum):
         return {"type": "string", "enum": enum_choices(base)}
     simple = {bool: "boolean", int: "integer", float: "number", str: "string"}
     if base in simple:
-        return {"type": simple[base], **_bounds(meta)}
+        return {"type": simple[base], **_bounds(meta), **(_text(meta.get("text")) if base is str else {})}
     raise TypeError(f"no schema for {tp!r}")
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from chaos.model.parsing import Model, Seconds, fld
+from chaos.model.parsing import NAME, Model, Seconds, fld
 from chaos.model.quantities import Ratio, duration, share
 from chaos.model.scope import Scope, ScopeKind
 
@@ -61,7 +61,7 @@ class LatencyObjective(Model):
 class Slo(Model):
     """An objective for one service or entrypoint, or for all of them (``"*"``)."""
 
-    name: str | None = fld(None, doc="a name for reports (default: derived from the scope)")
+    name: str | None = fld(None, text=NAME, doc="a name for reports (default: derived from the scope)")
     service: str | None = fld(None, doc="the service it covers, or '*' for every service without its own")
     entrypoint: str | None = fld(None, doc="the entrypoint it covers, or '*'")
     error_ratio: Ratio | None = fld(None, ge=0, le=1, doc="largest acceptable share of failed requests")

@@ -31,15 +31,26 @@ from functools import cached_property
 from operator import attrgetter
 
 from chaos.choices import CallMode, Jitter, LoadBalancing, QueueDiscipline, stages  # noqa: F401  (re-exported)
+from chaos.model.bounds import (
+    MAX_CALL_DEPTH,
+    MAX_CALLS,
+    MAX_COUNT,
+    MAX_QUEUE,
+    MAX_REPLICAS,
+    MAX_RETRIES,
+    MAX_SERVICES,
+    MAX_SHARE,
+    MAX_WORKERS,
+)
 from chaos.model.distributions import Distribution
-from chaos.model.parsing import Model, Seconds, did_you_mean, fld
+from chaos.model.parsing import NAME, Model, Seconds, did_you_mean, fld
 
 
 @dataclass(frozen=True)
 class Queue(Model):
     """Where requests wait for a free worker."""
 
-    limit: int = fld(1000, ge=0, doc="requests that may wait per replica; beyond it they are rejected")
+    limit: int = fld(1000, ge=0, le=MAX_QUEUE, doc="requests that may wait per replica; beyond it they are rejected")
     discipline: QueueDiscipline = fld(QueueDiscipline.FIFO, doc="fifo, or lifo (newest first)")
     max_wait: Seconds | None = fld(None, gt=0, doc="shed a request that waited longer than this (load shedding)")
 
@@ -61,7 +72,7 @@ class Backoff(Model):
 class Retries(Model):
     """How a failed call is tried again."""
 
-    max: int = fld(0, ge=0, doc="retries after the first attempt")
+    max: int = fld(0, ge=0, le=MAX_RETRIES, doc="retries after the first attempt")
     backoff: Backoff = fld(factory=Backoff, doc="delay between attempts")
     budget: float | None = fld(None, ge=0, le=10,
                                doc="retries allowed as a share of requests (0.2: at most 20% extra attempts)")
@@ -72,10 +83,10 @@ class CircuitBreaker(Model):
     """Stops calling a dependency that keeps failing, and probes it again later."""
 
     failure_ratio: float = fld(0.5, gt=0, le=1, doc="opens when this share of calls in the window failed")
-    min_calls: int = fld(20, ge=1, doc="calls needed in the window before it can open")
+    min_calls: int = fld(20, ge=1, le=MAX_COUNT, doc="calls needed in the window before it can open")
     window: Seconds = fld(10.0, gt=0, doc="the sliding window of calls it judges")
     open_for: Seconds = fld(5.0, gt=0, doc="how long it stays open before probing")
-    half_open_probes: int = fld(1, ge=1, doc="successful probes needed to close it again")
+    half_open_probes: int = fld(1, ge=1, le=MAX_COUNT, doc="successful probes needed to close it again")
 
 
 @dataclass(frozen=True)
@@ -96,13 +107,13 @@ class Call(Model):
 class Service(Model):
     """A service: identical replicas, each with a worker pool and a bounded queue."""
 
-    name: str = fld(doc="taken from the key under 'services'")
+    name: str = fld(doc="taken from the key under 'services'", text=NAME)
     service_time: Distribution = fld(doc="time a worker spends on one request, calls excluded")
-    replicas: int = fld(1, ge=1)
-    workers: int = fld(1, ge=1, doc="requests one replica works on at once")
+    replicas: int = fld(1, ge=1, le=MAX_REPLICAS)
+    workers: int = fld(1, ge=1, le=MAX_WORKERS, doc="requests one replica works on at once")
     queue: Queue = fld(factory=Queue)
     load_balancing: LoadBalancing = fld(LoadBalancing.ROUND_ROBIN)
-    calls: tuple[Call, ...] = fld(())
+    calls: tuple[Call, ...] = fld((), max_items=MAX_CALLS)
 
     @property
     def capacity(self) -> float:
@@ -118,9 +129,9 @@ class Service(Model):
 class Entrypoint(Model):
     """Where user traffic enters: a share of the load, sent by clients with their own timeout and retries."""
 
-    name: str = fld(doc="taken from the key under 'entrypoints'")
+    name: str = fld(doc="taken from the key under 'entrypoints'", text=NAME)
     to: str = fld(doc="the service the clients call")
-    share: float = fld(1.0, gt=0, doc="relative share of the experiment's load")
+    share: float = fld(1.0, gt=0, le=MAX_SHARE, doc="relative share of the experiment's load")
     timeout: Seconds | None = fld(None, gt=0, doc="the client gives up after this, per attempt")
     retries: Retries = fld(factory=Retries)
     cancel_on_timeout: bool = fld(False)
@@ -134,9 +145,9 @@ class Topology(Model):
     """Services, the calls between them, and the entrypoints where load arrives."""
 
     REF = True  # an experiment may name a topology file instead of writing it inline
-    name: str = fld(doc="a short name")
-    services: tuple[Service, ...] = fld(keyed="name", doc="services by name")
-    entrypoints: tuple[Entrypoint, ...] = fld(keyed="name", doc="entrypoints by name")
+    name: str = fld(doc="a short name", text=NAME)
+    services: tuple[Service, ...] = fld(keyed="name", max_items=MAX_SERVICES, doc="services by name")
+    entrypoints: tuple[Entrypoint, ...] = fld(keyed="name", max_items=MAX_SERVICES, doc="entrypoints by name")
     description: str = fld("")
 
     @cached_property
@@ -179,24 +190,72 @@ class Topology(Model):
             if entry.to not in names:
                 raise entry.error("to", f"unknown service '{entry.to}'{did_you_mean(entry.to, names)}")
         self._refuse_certain_cycles()
+        self._refuse_deep_chains()
 
     def _refuse_certain_cycles(self) -> None:
         """A cycle of calls made with probability 1 would recurse forever: refuse it here."""
         certain = {s.name: [c.to for c in s.calls if c.probability >= 1.0] for s in self.services}
-        state: dict[str, int] = {}
+        cycle = find_loop(certain)
+        if cycle is not None:
+            shown = cycle if len(cycle) <= 8 else [*cycle[:4], "...", *cycle[-3:]]
+            raise self.service(cycle[-2]).error(
+                "calls", f"calls always loop back: {' -> '.join(shown)}; "
+                         "every request would call forever (give one call a probability below 1)")
 
-        def visit(name: str, trail: list[str]) -> None:
-            state[name] = 1
-            for nxt in certain[name]:
-                if state.get(nxt) == 1:
-                    cycle = trail[trail.index(nxt):] + [nxt] if nxt in trail else [name, nxt]
-                    raise self.service(name).error(
-                        "calls", f"calls always loop back: {' -> '.join(cycle)}; "
-                                 "every request would call forever (give one call a probability below 1)")
-                if state.get(nxt) is None:
-                    visit(nxt, trail + [nxt])
-            state[name] = 2
+    def _refuse_deep_chains(self) -> None:
+        """A chain of more than MAX_CALL_DEPTH services is refused (calls that loop back not counted)."""
+        chain = longest_chain({s.name: [c.to for c in s.calls] for s in self.services})
+        if len(chain) > MAX_CALL_DEPTH:
+            shown = chain if len(chain) <= 8 else [*chain[:4], "...", *chain[-3:]]
+            raise self.service(chain[0]).error(
+                "calls", f"calls go {len(chain)} services deep ({' -> '.join(shown)}); at most {MAX_CALL_DEPTH} "
+                         "services may call one another in a row")
 
-        for s in self.services:
-            if state.get(s.name) is None:
-                visit(s.name, [s.name])
+
+def find_loop(graph: dict[str, list[str]]) -> list[str] | None:
+    """The first loop depth-first search meets, as ``[a, b, ..., a]``; None when there is none.
+
+    Written with an explicit stack: a chain of a thousand services must not need a
+    thousand Python frames.
+    """
+    state: dict[str, int] = {}  # 1: on the search path, 2: done
+    for root in graph:
+        if root in state:
+            continue
+        trail, pending = [root], [iter(graph[root])]
+        state[root] = 1
+        while pending:
+            nxt = next(pending[-1], None)
+            if nxt is None:
+                state[trail.pop()] = 2
+                pending.pop()
+            elif state.get(nxt) == 1:
+                return trail[trail.index(nxt):] + [nxt]
+            elif nxt not in state and nxt in graph:
+                state[nxt] = 1
+                trail.append(nxt)
+                pending.append(iter(graph[nxt]))
+    return None
+
+
+def longest_chain(graph: dict[str, list[str]]) -> list[str]:
+    """The longest path of calls, leaving out calls back to a service already on the path."""
+    best: dict[str, list[str]] = {}
+    for root in graph:
+        if root in best:
+            continue
+        trail, pending = [root], [iter(graph[root])]
+        on_trail = {root}
+        while pending:
+            nxt = next(pending[-1], None)
+            if nxt is None:
+                name = trail.pop()
+                on_trail.discard(name)
+                pending.pop()
+                tails = [best[c] for c in graph[name] if c in best and c not in on_trail]
+                best[name] = [name, *max(tails, key=len, default=[])]
+            elif nxt not in best and nxt not in on_trail and nxt in graph:
+                trail.append(nxt)
+                on_trail.add(nxt)
+                pending.append(iter(graph[nxt]))
+    return max(best.values(), key=len, default=[])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,14 +33,11 @@ def result_path(run_dir: Path) -> Path:
     return run_dir / RESULT if run_dir.is_dir() or run_dir.suffix != ".json" else run_dir
 
 
-MAX_RESULT_BYTES = 256 * 1024 * 1024  # a day simulated second by second is a tenth of this
-
-
 def load_result(path: Path) -> dict[str, Any]:
     """The result document at ``path``, its values checked against the report's types (chaos.report.document).
 
     A missing, unreadable, special, oversized, non-UTF-8 or damaged file is bad input, named with
-    what to do; nothing but a regular file is opened, so a FIFO cannot block the command.
+    what to do; the file is read by chaos.model.inputs, so a FIFO or a device is refused unread.
     """
     from chaos.report.document import read
 
@@ -51,28 +47,12 @@ def load_result(path: Path) -> dict[str, Any]:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        info = path.stat()
-    except FileNotFoundError:
+    from chaos.model.inputs import FILE_NOT_FOUND, RESULT_FILE_LIMIT, input_problem, read_input
+
+    if input_problem(path, RESULT_FILE_LIMIT) == FILE_NOT_FOUND:
         raise InputError(f"{path}: no such file", hint="pass the directory a run wrote (chaoslab simulate "
-                                                       "EXPERIMENT --out RUN_DIR), which holds result.json") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read it ({exc.strerror})") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise InputError(f"{path}: not a regular file", hint="pass a run's directory, or its result.json")
-    if info.st_size > MAX_RESULT_BYTES:
-        raise InputError(f"{path}: {info.st_size:,} bytes is more than a result.json holds "
-                         f"(at most {MAX_RESULT_BYTES:,})")
-    try:
-        with path.open("rb") as file:
-            data = file.read(MAX_RESULT_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read it ({exc.strerror})") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start})", Location(str(path)),
-                         hint="re-run the experiment to write result.json again") from None
+                                                       "EXPERIMENT --out RUN_DIR), which holds result.json")
+    return read_input(path, str(path), RESULT_FILE_LIMIT)  # a FIFO, a device or a huge file is refused unread
 
 
 def _parse(text: str, path: Path) -> dict[str, Any]:
@@ -93,30 +73,42 @@ def _parse(text: str, path: Path) -> dict[str, Any]:
     return doc
 
 
+FIGURES = "figures"
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    from chaos.report import write_figures, write_reports
+    from chaos.outdir import Mode, check_out, staged
+    from chaos.report import REPORT_FILES, write_figures, write_reports
     from chaos.report.checks import exit_code
     from chaos.report.document import read
 
     path = result_path(args.run_dir)
-    doc = load_result(path)  # checked before anything is written
-    out = args.out or path.parent
-    paths = write_reports(doc, out, source=str(path))
-    figures = write_figures(doc, out / "figures", source=str(path)) if args.figures else {}
+    # The reports join what the directory holds (result.json above all): nothing else there changes.
+    # Both the directory and the document are checked before anything is written.
+    out = check_out(args.out, path.parent, Mode.ADD)
+    doc = load_result(path)
+    owns = [*REPORT_FILES.values(), *([FIGURES] if args.figures else [])]
+    with staged(out, owns=owns) as stage:
+        write_reports(doc, stage, source=str(path))
+        figures = write_figures(doc, stage / FIGURES, source=str(path)) if args.figures else {}
     if not args.quiet:
-        print(f"Report: {paths['html']}")
-        print(f"Summary: {paths['markdown']}  JUnit: {paths['junit']}")
+        print(f"Report: {out.file(REPORT_FILES['html'])}")
+        print(f"Summary: {out.file(REPORT_FILES['markdown'])}  JUnit: {out.file(REPORT_FILES['junit'])}")
         if figures:
-            print(f"Figures: {', '.join(str(p) for p in figures.values())}")
+            print(f"Figures: {', '.join(str(out.file(FIGURES) / p.name) for p in figures.values())}")
     return exit_code(read(doc, str(path)))
 
 
-def report_after_run(args: argparse.Namespace, doc: Mapping[str, Any], out: Path) -> None:
-    """The reports a run command writes as it finishes, unless ``--no-report``; prints where they are."""
-    if getattr(args, "no_report", False):
-        return
-    from chaos.report import write_reports
+def reports_for_run(args: argparse.Namespace, doc: Mapping[str, Any], stage: Path, out: Path) -> str | None:
+    """Write the reports a run command makes as it finishes into ``stage``, unless ``--no-report``.
 
-    paths = write_reports(doc, out)
-    if not getattr(args, "quiet", False):
-        print(f"Report: {paths['html']}  (summary.md and junit.xml beside it)")
+    Returns the line that says where they are once ``stage`` has become ``out`` (None: nothing to say).
+    """
+    if getattr(args, "no_report", False):
+        return None
+    from chaos.report import REPORT_FILES, write_reports
+
+    write_reports(doc, stage)
+    if getattr(args, "quiet", False):
+        return None
+    return f"Report: {out / REPORT_FILES['html']}  (summary.md and junit.xml beside it)"

@@ -10,7 +10,9 @@ value against the field's declared type (a string where a number belongs, NaN, n
 required number, a list for an object, a state that is none of its enum's values). A
 damaged document is an :class:`InputError` naming the file and the JSON path of the bad
 value, e.g. ``runs/x/result.json: playbook.steps[1].start_s: expected a number, found the
-string '12'``.
+string '12'``. Only then is every string of the checked values, mapping keys too, made
+:func:`shown` (control characters written as escapes, :mod:`chaos.terminal`), so no report
+draws one, while the checks and their messages see the document as it was written.
 
 Schema 2 puts every time of the ``playbook`` section on the incident's clock (seconds from
 the incident start, ``Playbook.clock``); a schema-1 document, whose step times were run
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import math
 import types
 import typing
@@ -30,6 +33,7 @@ from typing import Any, TypeVar
 
 from chaos.errors import InputError, Location
 from chaos.incident_states import ClockBase, IncidentOutcome, NotJudged, StepStatus
+from chaos.terminal import visible
 
 SUPPORTED_SCHEMA = 2
 T = TypeVar("T")
@@ -199,6 +203,70 @@ def _hints(cls: type) -> dict[str, Any]:
 def required_keys(cls: type) -> tuple[str, ...]:
     return tuple(f.metadata.get("key", f.name) for f in dataclasses.fields(cls)  # type: ignore[arg-type]
                  if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+
+
+# --------------------------------------------------------------------------- strings as shown
+
+
+def shown(tp: Any, value: Any) -> Any:
+    """``value``, already checked to be a ``tp`` (:func:`typed`), with every string in it, mapping keys too,
+    as :func:`chaos.terminal.visible` shows it. The same walk as :func:`typed`, after it: checking sees the
+    document as written (its error messages quote values with ``repr``), and a state (an Enum) is never a
+    string. Parts whose type holds no string, such as the series' columns of numbers, are returned as they are.
+    """
+    if value is None or not _has_text(tp):
+        return value
+    if tp is str:
+        return visible(value)
+    if tp is Any:
+        return _shown_json(value)
+    members = _union(tp)
+    if members is not None:
+        return shown(next(m for m in members if m is not type(None)), value)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        hints = _hints(tp)
+        return dataclasses.replace(value, **{f.name: shown(hints[f.name], getattr(value, f.name))
+                                             for f in dataclasses.fields(tp)})
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(shown(args[0], v) for v in value)
+        return tuple(shown(a, v) for a, v in zip(args, value, strict=True))
+    return {visible(key): shown(args[1], v) for key, v in value.items()}  # Mapping[str, X]
+
+
+@functools.cache
+def _has_text(tp: Any) -> bool:
+    """Whether a value of type ``tp`` can hold a string that is not an enum's value."""
+    if tp is str or tp is Any:
+        return True
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return any(_has_text(h) for h in _hints(tp).values())
+    return any(_has_text(a) for a in typing.get_args(tp) if a is not Ellipsis)
+
+
+def _shown_json(value: Any) -> Any:
+    """A JSON value (an ``Any`` field: the audit, a fault's parameters) with its strings, keys too, shown;
+    walked without recursion, as :func:`_finite_json` walks it, since a document may nest it deeply."""
+    holder: list[Any] = [None]
+    todo: list[tuple[Any, Any, Any]] = [(holder, 0, value)]
+    while todo:
+        parent, slot, item = todo.pop()
+        if isinstance(item, str):
+            parent[slot] = visible(item)
+        elif isinstance(item, Mapping):
+            copy: dict[str, Any] = {}
+            parent[slot] = copy
+            for key, v in item.items():
+                key = visible(key)
+                copy[key] = None  # its place in the document's order of keys, filled when v is walked
+                todo.append((copy, key, v))
+        elif isinstance(item, list):
+            parent[slot] = items = [None] * len(item)
+            todo += [(items, i, v) for i, v in enumerate(item)]
+        else:
+            parent[slot] = item
+    return holder[0]
 
 
 # --------------------------------------------------------------------------- the document
@@ -627,7 +695,9 @@ def read(doc: Mapping[str, Any], source: str = "result.json") -> Report:
     """The typed report of a result document; ``source`` names it in error messages.
 
     Every value the reports use is checked against its declared type here, once: a damaged
-    document is an InputError naming the file and the JSON path of the bad value.
+    document is an InputError naming the file and the JSON path of the bad value. Then every
+    string of the checked report, mapping keys too, is made :func:`shown`, so no report, figure
+    or terminal line draws a control character from the document.
     """
     missing = [k for k in REQUIRED if k not in doc]
     if missing:
@@ -642,4 +712,4 @@ def read(doc: Mapping[str, Any], source: str = "result.json") -> Report:
             doc = dict(doc, playbook=playbook_from_v1(playbook, doc))
         except (TypeError, ValueError, AttributeError):
             pass  # a damaged section: the typed reader below says where
-    return build(Report, doc, "", source)
+    return shown(Report, build(Report, doc, "", source))

@@ -30,6 +30,7 @@ from chaos.report.summary import (
     trigger_detail,
 )
 from chaos.report.verdict import Sentence
+from chaos.terminal import visible
 
 CSS = """
 :root { --ok: #00795a; --fail: #b34700; --none: #666; --line: #ddd; }
@@ -380,7 +381,7 @@ def render_html(r: Report, sentences: Sequence[Sentence], checks: Sequence[Check
         playbook_html(r, images), drill_html(r, images), checks_html(checks), services_html(r, panels),
         alerts_html(r), events_html(r), replications_html(r), audit_html(r.audit),
     ]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    return visible("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>chaoslab: {e(r.experiment)} ({status})</title><style>{CSS}</style></head>\n<body>\n"

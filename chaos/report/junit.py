@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from chaos.report.checks import Check, CheckKind, Outcome
 from chaos.report.document import Report
+from chaos.terminal import visible
 
 
 def _timestamp(r: Report) -> str | None:
@@ -75,4 +76,5 @@ def render_junit(r: Report, checks: Sequence[Check]) -> str:
         if mine:
             _suite(root, r, kind, mine)
     ET.indent(root, space="  ")
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    # ElementTree writes control characters as they are, which XML 1.0 forbids: parsers reject the file.
+    return visible('<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")

@@ -12,6 +12,7 @@ from chaos.report.checks import Check
 from chaos.report.document import Report
 from chaos.report.summary import fmt_ms, fmt_pct, fmt_s
 from chaos.report.verdict import Sentence
+from chaos.terminal import visible
 
 CASCADE_ROWS = 10
 MISSED_ROWS = 12
@@ -71,4 +72,4 @@ def render_markdown(r: Report, sentences: Sequence[Sentence], checks: Sequence[C
     if missed:
         lines += ["", *missed]
     lines += ["", "Full report: `report.html` · test results: `junit.xml` · data: `result.json`"]
-    return "\n".join(lines) + "\n"
+    return visible("\n".join(lines) + "\n")

@@ -9,6 +9,7 @@ from chaos.model.faults import describe_params
 from chaos.model.quantities import millis as fmt_ms
 from chaos.model.quantities import percent as fmt_pct
 from chaos.model.quantities import seconds as fmt_s
+from chaos.terminal import visible
 
 if TYPE_CHECKING:
     from chaos.report.document import Playbook, Report, Step
@@ -148,7 +149,7 @@ def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
     if paths:
         lines.append("")
         lines.append("Results: " + ", ".join(paths.values()))
-    return "\n".join(lines)
+    return visible("\n".join(lines))
 
 
 PHASES = ("detect", "acknowledge", "mitigate", "recover")
@@ -270,4 +271,4 @@ def render_drill(doc: dict[str, Any], paths: dict[str, str] | None = None) -> st
                   f"p50 {fmt_pct(dr['entry_failed_ratio']['p50'])}, p90 {fmt_pct(dr['entry_failed_ratio']['p90'])}"]
     if paths:
         lines += ["", "Results: " + ", ".join(paths.values())]
-    return "\n".join(lines)
+    return visible("\n".join(lines))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from chaos.errors import InputError
 from chaos.model.arguments import AMPLIFICATION, RUNS, WORKERS, WORKERS_PER_CORE, add_option
+from chaos.terminal import redraw
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,8 +43,7 @@ class TaskProgress:
         elapsed = time.monotonic() - self.start
         left = f"{(total - done) * elapsed / ran:,.0f} s left" if ran else "starting"
         bar = "#" * int(frac * 30)
-        sys.stderr.write(f"\r[{bar:<30}] {done}/{total} runs ({reused} reused)  {left}   ")
-        sys.stderr.flush()
+        redraw(f"[{bar:<30}] {done}/{total} runs ({reused} reused)  {left}   ")
         self.shown = True
 
     def close(self) -> None:
@@ -88,9 +88,10 @@ def _register_sweep(sub: argparse._SubParsersAction) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from chaos.model.files import load_experiment
+    from chaos.outdir import Mode, check_out, default_dir, staged
     from chaos.sweep.executors import parse_executor
     from chaos.sweep.grid import FaultMode, make_plan
-    from chaos.sweep.report import write_report
+    from chaos.sweep.report import SWEEP_FILES, write_report
     from chaos.sweep.runner import run_sweep, seeds_of
     from chaos.sweep.store import Store
 
@@ -98,21 +99,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     plan = make_plan(args.each_service, args.each_edge, args.sets, FaultMode(args.fault_mode))
     seeds = seeds_of(experiment, args.seeds)
     executor = parse_executor(args.executor, args.workers)
-    out = args.out or Path("runs") / f"{experiment.name}-sweep"
+    # ADD: each run's file goes into OUT/runs as soon as it is done, so that a sweep resumes.
+    out = check_out(args.out, default_dir(experiment.name, "-sweep"), Mode.ADD)
     progress = TaskProgress(enabled=not args.no_progress)
     started = time.monotonic()
     try:
-        result = run_sweep(experiment, plan, seeds, executor, Store(out), progress)
+        result = run_sweep(experiment, plan, seeds, executor, Store(out.path), progress)
     finally:
         progress.close()
     wall = time.monotonic() - started
     result.extra.update(wall_s=round(wall, 3))
     if result.simulated:
         result.extra.update(variants_per_minute=round(result.simulated / len(seeds) / wall * 60, 2))
-    paths = write_report(result, out)
+    with staged(out, owns=SWEEP_FILES.values(), last=SWEEP_FILES["json"]) as stage:
+        written = write_report(result, stage)
+        summary = written["markdown"].read_text(encoding="utf-8")
+    paths = {kind: out.file(p.name) for kind, p in written.items()}
     print(f"{len(result.results)} variants x {len(seeds)} seeds: {result.simulated} simulated, "
           f"{result.reused} reused, {wall:.1f} s on {result.executor}")
-    print(_shortened(paths["markdown"].read_text(encoding="utf-8")))
+    print(_shortened(summary))
     print("\n" + "\n".join(f"{k}: {v}" for k, v in paths.items()))
     return 0
 
@@ -153,10 +158,13 @@ def _register_diff(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from chaos.diff import Tolerances, load_experiments, render_markdown, run_diff, write_diff
+    from chaos.diff import DIFF_FILES, Tolerances, load_experiments, render_markdown, run_diff, write_diff
     from chaos.model.files import load_topology
+    from chaos.outdir import Mode, check_out, staged
     from chaos.sweep.executors import parse_executor
 
+    # ADD: diff.md and diff.json join whatever the directory holds.
+    out = check_out(args.out, args.out, Mode.ADD) if args.out is not None else None
     tolerances = Tolerances.parse(args.tolerance)
     base, candidate = load_topology(args.base), load_topology(args.candidate)
     experiments = load_experiments(args.experiments)
@@ -168,8 +176,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     print(render_markdown(report))
-    if args.out is not None:
-        write_diff(report, args.out)
+    if out is not None:
+        with staged(out, owns=DIFF_FILES.values(), last=DIFF_FILES["json"]) as stage:
+            write_diff(report, stage)
     return 1 if report.worse else 0
 
 

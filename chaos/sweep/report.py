@@ -21,6 +21,7 @@ from chaos.sweep.measures import HURT_MIN_BREACH_S, HURT_MIN_BUDGET
 from chaos.sweep.runner import SweepResult
 from chaos.sweep.stats import Stat, stat
 from chaos.sweep.summary import RunSummary
+from chaos.terminal import visible
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def markdown(result: SweepResult, stats: list[VariantStats], crit: dict[str, lis
               for s in ordered]
     if heatmap:
         lines += ["", f"![entry requests failed per variant]({heatmap})"]
-    return "\n".join(lines) + "\n"
+    return visible("\n".join(lines) + "\n")
 
 
 # --------------------------------------------------------------------------- heatmap
@@ -212,14 +213,17 @@ def draw_heatmap(stats: list[VariantStats], axes: tuple[Axis, ...], seeds: int, 
 # --------------------------------------------------------------------------- all
 
 
+SWEEP_FILES = {"json": "sweep.json", "markdown": "sweep.md", "heatmap": "heatmap.png"}
+
+
 def write_report(result: SweepResult, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     stats = all_stats(result)
     crit = tables(result.results)
-    paths = {"json": out / "sweep.json", "markdown": out / "sweep.md"}
+    paths = {"json": out / SWEEP_FILES["json"], "markdown": out / SWEEP_FILES["markdown"]}
     drawn = heatmap_axes(result.axes)
     if drawn is not None:
-        paths["heatmap"] = out / "heatmap.png"
+        paths["heatmap"] = out / SWEEP_FILES["heatmap"]
         draw_heatmap(stats, drawn, len(result.seeds), paths["heatmap"])
     heatmap = "heatmap.png" if drawn is not None else None
     write_atomic(paths["json"], json.dumps(to_doc(result, stats, crit, heatmap), indent=1, allow_nan=False) + "\n")

@@ -8,6 +8,7 @@ at the wrong place fails as surely as a wrong message.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -68,6 +69,13 @@ class Case:
     at: str | None  # None: the start of the file (the document as a whole)
     message: str
     hint: str | None = None
+
+
+PLAIN_VALUES = ("chaoslab files hold plain values: strings, numbers, true/false, null, lists and mappings; "
+                "remove the tag")
+NAME_RULE = "a name is 1 to 63 letters, digits, '-' and '_', starting with a letter or digit"
+LAUGHS = "".join(f"x{i}: &x{i} [{', '.join([f'*x{i - 1}' if i else 'lol'] * 10)}]\n" for i in range(9))
+"""A billion strings once every alias is expanded; the eighth alias on the line of x4 passes 100,000 values."""
 
 
 def valid_values(choices: list[str]) -> str:
@@ -134,6 +142,60 @@ CASES = [
     Case("override with a bad value", "exp.yaml", "warmup: 5s\n",
          "warmup: 5s\noverrides:\n  services.api.replicas: 0\n", "services.api.replicas",
          "overrides: services.api.replicas: 0 is out of range: must be at least 1"),
+    # Scalars and tags YAML would construct outside the model's types (issue 12).
+    Case("invalid timestamp for a number", "topo.yaml", "workers: 4", "workers: 2024-13-45", "2024-13-45",
+         "services.api.workers: expected an integer, got str '2024-13-45'"),
+    Case("custom tag", "topo.yaml", "workers: 4", "workers: !cores 128", "!cores",
+         "services.api.workers: tag '!cores' is not supported on a value", PLAIN_VALUES),
+    Case("python tag", "exp.yaml", "name: outage", "name: !!python/name:os.system", "!!python",
+         "name: tag '!!python/name:os.system' is not supported on a value", PLAIN_VALUES),
+    Case("float tag on words", "topo.yaml", "workers: 4", "workers: !!float sixty", "!!float",
+         "services.api.workers: 'sixty' is not a valid number"),
+    Case("merge key of a number", "topo.yaml", "    replicas: 2\n", "    <<: 5\n", "5",
+         "services.api.<<: a merge key ('<<') takes a mapping or a list of mappings, got int 5"),
+    Case("5000-digit integer", "topo.yaml", "workers: 4", "workers: " + "9" * 5000, "9",
+         "services.api.workers: a number of 5,000 digits is out of range"),
+    Case("nesting a few thousand deep", "exp.yaml", "name: outage", "name: " + "[" * 3000 + "]" * 3000,
+         "[" * (3000 - 63) + "]", "name[0][0][0]...[0][0][0]: nested deeper than 64 levels"),
+    Case("alias bomb", "exp.yaml", "name: outage\n", LAUGHS + "name: outage\n", "*x3, *x3, *x3]",
+         "x4[7]: more than 100,000 values in one file (an alias counts as every value it stands for, each time "
+         "it is used)"),
+    Case("an alias used where its anchor does not fit", "topo.yaml",
+         "    service_time: {dist: exponential, mean: 2ms}\n",
+         "    service_time: &t {dist: exponential, mean: 2ms}\n    queue: *t\n", "*t",
+         "services.db.queue.dist: unknown key", "valid keys here: 'limit', 'discipline', 'max_wait'"),
+    # Numbers that are not finite, or past their bounds.
+    Case("NaN delay", "exp.yaml", "delay: 100ms", "delay: .nan", ".nan",
+         "faults[0].delay: .nan is not a duration: give a finite number of seconds or e.g. 3s"),
+    Case("NaN fault start", "exp.yaml", "at: 20s", "at: .nan", ".nan",
+         "faults[1].at: .nan is not a duration: give a finite number of seconds or e.g. 3s"),
+    Case("infinite rate", "exp.yaml", "rate: 50}", "rate: .inf}", ".inf", "load.rate: .inf is not a finite number"),
+    Case("overflowing duration string", "exp.yaml", "duration: 60s", "duration: '1e999'", "'1e999'",
+         "duration: '1e999' is not a duration (write e.g. 250ms, 3s, 2m, 1h, 1m30s or a number of seconds)"),
+    Case("rate past its bound", "exp.yaml", "rate: 50}", "rate: 1e9}", "1e9",
+         "load.rate: 1e9 is out of range: must be at most 100000"),
+    Case("duration past its bound", "exp.yaml", "duration: 60s", "duration: '1e9'", "'1e9'",
+         "duration: 1e9 is out of range: must be at most 86400s (24h)"),
+    Case("retries past their bound", "topo.yaml", "retries: {max: 2}", "retries: {max: 5000}", "5000",
+         "services.api.calls[0].retries.max: 5000 is out of range: must be at most 100"),
+    Case("a billion replicas through an override", "exp.yaml", "warmup: 5s\n",
+         "warmup: 5s\noverrides:\n  services.api.replicas: 1000000000\n", "services.api.replicas",
+         "overrides: services.api.replicas: 1000000000 is out of range: must be at most 1000"),
+    Case("a run too big as a whole", "exp.yaml", "duration: 60s\nwarmup: 5s\nload: {profile: constant, rate: 50}",
+         "duration: 24h\nwarmup: 5s\nload: {profile: constant, rate: 1e5}", "{profile: constant, rate: 1e5}",
+         "load: the run is too big: about 69.1 billion requests (8.64 billion entry requests over 24h, up to 8 "
+         "requests each with every retry used), above the limit of 50 million",
+         "shorten the run or lower the rate; or, to run it anyway (it may take long and a lot of memory), raise the "
+         "limit in the experiment: limits: {max_requests: 1e11}"),
+    # Names the fault, override and output syntax could not address.
+    Case("service name with a dot", "topo.yaml", "  db:\n", "  e.mail:\n", "e.mail",
+         f"services.e.mail: 'e.mail' is not allowed here: {NAME_RULE}"),
+    Case("service name with an arrow", "topo.yaml", "  db:\n", "  a->b:\n", "a->b",
+         f"services.a->b: 'a->b' is not allowed here: {NAME_RULE}"),
+    Case("empty service name", "topo.yaml", "  db:\n", "  '':\n", "''",
+         f"services.: '' is not allowed here: {NAME_RULE}"),
+    Case("experiment name leaving runs/", "exp.yaml", "name: outage", "name: ../escaped-by-name", "../",
+         f"name: '../escaped-by-name' is not allowed here: {NAME_RULE}"),
 ]
 
 
@@ -294,4 +356,89 @@ def test_a_real_process_exits_2_without_a_traceback(case: Case, tmp_path: Path) 
     assert done.stdout == ""
     assert "Traceback" not in done.stderr
     assert done.stderr.splitlines()[0].endswith(case.message)
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- files that are not files (issue 12)
+
+
+def special_files(root: Path) -> dict[str, str]:
+    """Paths under ``root`` that no reader may open as a file, and the message each gets."""
+    os.mkfifo(root / "fifo.yaml")  # a read would wait for a writer forever
+    (root / "dir.yaml").mkdir()
+    (root / "loop.yaml").symlink_to(root / "loop2.yaml")
+    (root / "loop2.yaml").symlink_to(root / "loop.yaml")
+    with open(root / "big.yaml", "wb") as f:
+        f.truncate(11 * 1024 * 1024)  # sparse: large on paper, nothing to read
+    return {
+        "fifo.yaml": "fifo.yaml: is a named pipe (FIFO), not a file",
+        "dir.yaml": "dir.yaml: is a directory, not a file",
+        "loop.yaml": "loop.yaml: is a symbolic link that loops (it points back to itself)",
+        "big.yaml": "big.yaml: is 11,534,336 bytes; input files over 1 MiB are refused",
+        "/dev/zero": "/dev/zero: is a device, not a file",
+    }
+
+
+def test_special_files_are_refused_before_they_are_read(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name, message in special_files(workdir).items():
+        code, out, err = simulate(capsys, name)
+        assert (code, out, err) == (2, "", message + "\n")
+        assert not (workdir / "out").exists()
+        assert main(["validate", name]) == 2
+        assert capsys.readouterr().err == message + "\n"
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo.yaml", "loop.yaml", "dir.yaml"])
+def test_a_topology_reference_to_a_special_file_is_reported_at_the_reference(
+        target: str, workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    problems = special_files(workdir)
+    files = write_files(workdir, Case("", "exp.yaml", "topology: topo.yaml", f"topology: {target}", None, ""))
+    line, col = line_col(files["exp.yaml"], target, "topology:")
+    code, out, err = simulate(capsys, "exp.yaml")
+    assert code == 2 and out == ""
+    assert err == f"exp.yaml:{line}:{col}: topology: {problems[target].replace(': ', ' ', 1)}\n"
+    assert not (workdir / "out").exists()
+
+
+def test_report_refuses_a_result_that_is_not_a_file(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "run").mkdir()
+    os.mkfifo(workdir / "run" / "result.json")
+    assert main(["report", "run"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == "run/result.json: is a named pipe (FIFO), not a file\n"
+    assert sorted(p.name for p in (workdir / "run").iterdir()) == ["result.json"]
+
+
+def test_lint_refuses_retries_past_their_bound(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # 5,000 retries made lint's backoff arithmetic overflow (OverflowError) before it was bounded.
+    files = write_files(workdir, BY_ID["retries past their bound"])
+    line, col = line_col(files["topo.yaml"], "5000")
+    assert main(["lint", "topo.yaml"]) == 2
+    assert capsys.readouterr().err == (f"topo.yaml:{line}:{col}: services.api.calls[0].retries.max: 5000 is out of "
+                                       "range: must be at most 100\n")
+
+
+@pytest.mark.parametrize("case", [BY_ID[i] for i in ("custom tag", "nesting a few thousand deep", "alias bomb",
+                                                     "NaN delay", "duration past its bound",
+                                                     "a run too big as a whole", "experiment name leaving runs/")],
+                         ids=lambda c: c.id)
+def test_a_real_process_refuses_hostile_input_quickly(case: Case, tmp_path: Path) -> None:
+    # A fresh interpreter as the user's shell starts it; the timeout is a guard against a hang, not a speed goal.
+    write_files(tmp_path, case)
+    done = subprocess.run([sys.executable, "-m", "chaos", "simulate", "exp.yaml", "--out", "out"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[0].endswith(case.message)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_real_process_never_blocks_on_a_named_pipe(tmp_path: Path) -> None:
+    special_files(tmp_path)
+    write_files(tmp_path, Case("", "exp.yaml", "topology: topo.yaml", "topology: fifo.yaml", None, ""))
+    for args in (["validate", "fifo.yaml"], ["simulate", "exp.yaml", "--out", "out"]):
+        done = subprocess.run([sys.executable, "-m", "chaos", *args], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert "is a named pipe (FIFO), not a file" in done.stderr
     assert not (tmp_path / "out").exists()

@@ -60,6 +60,9 @@ def test_bundled_file_satisfies_its_schema(kind: str, path: Path, capsys: pytest
     ("services.db.load_balancing", "roundrobin"),  # not one of the enum's values
     ("services.db.service_time", "4 ms!"),         # not a duration
     ("services.db.colour", "red"),                 # unknown key
+    ("services.db.replicas", 5000),                # past its upper bound (issue 12)
+    ("services.db.queue", {"limit": 10**7}),       # past its upper bound
+    ("services.db.service_time", 40 * 86400),      # a duration past 30 days (a pattern cannot bound "40d")
 ])
 def test_schema_rejects_what_the_parser_rejects(path: str, broken: object, capsys: pytest.CaptureFixture[str]) -> None:
     # Not a vacuous schema: one bad setting in the bundled topology makes it invalid.
@@ -94,3 +97,38 @@ def test_validate_accepts_every_bundled_file(capsys: pytest.CaptureFixture[str])
     assert len(lines) == len(files)
     for line, (kind, path) in zip(lines, ALL_FILES, strict=True):
         assert line.startswith(f"{path}: ok ({kind} ")
+
+
+def _walk(node: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            out.append(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return out
+
+
+@pytest.mark.parametrize("kind", list(BUNDLED))
+def test_schema_states_an_upper_bound_for_every_number_and_collection(kind: str,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    # Every number the parser reads is bounded, and the schema says so (generated from the same metadata).
+    nodes = _walk(schema(kind, capsys))
+    numbers = [n for n in nodes if n.get("type") in ("number", "integer")]
+    assert numbers and all("maximum" in n or "exclusiveMaximum" in n for n in numbers), \
+        [n for n in numbers if "maximum" not in n and "exclusiveMaximum" not in n]
+    arrays = [n for n in nodes if n.get("type") == "array"]
+    assert arrays and all("maxItems" in n for n in arrays)
+    mappings = [n for n in nodes if n.get("type") == "object" and isinstance(n.get("additionalProperties"), dict)]
+    assert all("maxProperties" in n for n in mappings)
+
+
+def test_schema_refuses_names_the_parser_refuses(capsys: pytest.CaptureFixture[str]) -> None:
+    doc = yaml.safe_load(BUNDLED["topology"][0].read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema("topology", capsys))
+    for name in ("e.mail", "a->b", "*", "", "a b", "x" * 64):
+        assert not validator.is_valid({**doc, "services": {**doc["services"], name: {"service_time": "1ms"}}}), name
+    assert validator.is_valid({**doc, "services": {**doc["services"], "new-svc_2": {"service_time": "1ms"}}})

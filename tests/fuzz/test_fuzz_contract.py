@@ -198,15 +198,6 @@ def result_text() -> str:
         return (root / "run" / "result.json").read_text(encoding="utf-8")
 
 
-# Classes that still break the contract until the parser hardening of issue 12 (branch wt/parse) is merged:
-# scalars and tags constructed outside the error handling, unbounded nesting, NaN and infinity accepted,
-# no upper bounds, unchecked names, special files read blindly. TEMPORARY: remove once rebased on it.
-NEEDS_PARSE = pytest.mark.xfail(strict=False, reason="needs wt/parse (issue 12: scalars/tags, depth, NaN/inf, "
-                                                     "bounds, name charset, special files)")
-MARKS = {"scalars": NEEDS_PARSE, "nesting": NEEDS_PARSE, "huge": NEEDS_PARSE, "special": NEEDS_PARSE,
-         "argument_values": NEEDS_PARSE}
-
-
 def test_the_shrunk_bundle_is_valid(result_text: str) -> None:
     # The base every mutation breaks: each experiment with its playbook simulates (within the deadline).
     for playbook, experiment in PAIRS.items():
@@ -217,7 +208,7 @@ def test_the_shrunk_bundle_is_valid(result_text: str) -> None:
         assert f"{OUT}/result.json" in outcome.created
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=MARKS[n]) if n in MARKS else n for n in CLASSES])
+@pytest.mark.parametrize("name", CLASSES)
 def test_every_mutation_keeps_the_contract(name: str, result_text: str) -> None:
     @settings(SETTINGS, max_examples=EXAMPLES[name])
     @given(CLASSES[name]())

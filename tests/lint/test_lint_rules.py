@@ -224,3 +224,35 @@ def test_a_service_no_entrypoint_reaches_is_a_warning(tmp_path: Path) -> None:
     cache = "      - {to: cache, timeout: 50ms, fallback: true}\n"
     reached = text.replace(cache, cache + "      - {to: archive, timeout: 250ms}\n")
     assert only(lint(topology(tmp_path, reached)), Rule.UNREACHABLE) == []
+
+
+def test_a_propagated_deadline_is_not_an_inversion(tmp_path: Path) -> None:
+    """Cancelling on timeout stops the work when the caller gives up: nothing is wasted, nothing to flag."""
+    inverted = CLEAN.replace("{to: db, timeout: 300ms", "{to: db, timeout: 1s")
+    (finding,) = only(lint(topology(tmp_path, inverted)), Rule.TIMEOUT_INVERSION)
+    assert "cancel_on_timeout on gateway->api and api->db" in finding.message
+    # half the propagation still wastes the callee's work, and the message names the missing half
+    outer_only = inverted.replace("{to: api, timeout: 1s}", "{to: api, timeout: 1s, cancel_on_timeout: true}")
+    (finding,) = only(lint(topology(tmp_path, outer_only)), Rule.TIMEOUT_INVERSION)
+    assert "cancel_on_timeout on api->db)" in finding.message
+    both = outer_only.replace("{to: db, timeout: 1s", "{to: db, timeout: 1s, cancel_on_timeout: true")
+    findings = lint(topology(tmp_path, both))
+    assert only(findings, Rule.TIMEOUT_INVERSION) == []
+    # and no late attempts are made either: api stops retrying once gateway has given up
+    assert only(findings, Rule.RETRIES_OUTLAST_CALLER) == []
+
+
+def test_the_hardened_shop_answers_the_shops_lint_errors(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # the README's commands, as printed
+    assert main(["lint", "topologies/shop.yaml", "--json"]) == 1
+    errors = [f for f in json.loads(capsys.readouterr().out)["findings"] if f["severity"] == "error"]
+    assert {f["rule"] for f in errors} == {"timeout-inversion", "retry-amplification"}
+    assert main(["lint", "topologies/shop-hardened.yaml"]) == 0
+    assert "shop-hardened: 0 error(s)" in capsys.readouterr().out
+    # what its comments claim: budgets take browse's 18 attempts at db to 6.6 (via cart; 2.42 via
+    # catalog); buy's path (9, under the limit of 10) is unchanged
+    hardened = load_topology("topologies/shop-hardened.yaml")
+    by_entry = {f.path[0]: f.message for f in only(lint(hardened, max_amplification=2), Rule.RETRY_AMPLIFICATION)}
+    assert "up to 6.6 attempts at db (2 x 1 x 1.1 x 3)" in by_entry["entrypoint:browse"]
+    assert "up to 9 attempts at db (1 x 3 x 3)" in by_entry["entrypoint:buy"]

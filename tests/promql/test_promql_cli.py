@@ -43,3 +43,16 @@ def test_rules_check_reports_a_mistake_at_its_line_and_exits_2(tmp_path: Path, m
     assert captured.out == ""
     assert captured.err.strip() == ("bad.yaml:5:15: groups[0].rules[0].expr: "
                                     "PromQL syntax error: unclosed left parenthesis")
+
+
+def test_rules_check_shows_control_characters_of_a_rule_file_never_obeys_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # A label value may hold any text; what rules check prints passes the same output boundary as every
+    # command's (chaos.terminal): an escape sequence in a colleague's rule file cannot rewrite the screen.
+    monkeypatch.chdir(tmp_path)
+    Path("r.yaml").write_text('groups:\n  - name: "g\\e[2J"\n    rules:\n      - alert: A\n        expr: up == 0\n'
+                              '        labels: {severity: "page\\e]0;title\\a"}\n')
+    assert main(["rules", "check", "r.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "group g\\x1b[2J " in out and 'severity="page\\x1b]0;title\\x07"' in out

@@ -88,12 +88,14 @@ def quiet_seconds(faults: list[dict[str, Any]], warmup_s: float, seconds: int) -
 
 
 def read_live(run_dir: Path) -> dict[str, Any]:
+    from chaos.model.inputs import FILE_NOT_FOUND, RESULT_FILE_LIMIT, input_problem, read_input
+
     path = run_dir / LIVE_FILE
-    try:
-        return dict(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
+    if input_problem(path, RESULT_FILE_LIMIT) == FILE_NOT_FOUND:
         raise InputError(f"{path}: no such file", hint="calibration needs a run of chaoslab run (it writes "
-                                                       f"{LIVE_FILE} beside result.json)") from None
+                                                       f"{LIVE_FILE} beside result.json)")
+    try:
+        return dict(json.loads(read_input(path, str(path), RESULT_FILE_LIMIT)))  # a FIFO is refused unread
     except ValueError as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from None
 

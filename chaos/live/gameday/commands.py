@@ -13,6 +13,7 @@ from typing import Any
 
 from chaos.errors import InputError
 from chaos.model.arguments import LOAD_WORKERS, SEED, WORKERS_PER_CORE, add_option
+from chaos.outdir import OutDir
 
 REMOTE_HELP = "allow a Docker host that is not this machine (DOCKER_HOST); faults would hit its containers"
 
@@ -86,12 +87,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from chaos.audit import now_iso
     from chaos.cli import load_bound_playbook
     from chaos.model.files import load_experiment
+    from chaos.outdir import Mode, check_out, default_dir
 
     experiment = load_experiment(args.experiment)
     playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
     check_automated(args.automated, playbook)
-    out = args.out or Path("runs") / f"{experiment.name}-live"
-    options = _options(args, out)
+    # ADD, not REPLACE: the fault journal is written into this directory while the run goes on.
+    out = check_out(args.out, default_dir(experiment.name, "-live"), Mode.ADD)
+    options = _options(args, out.path)
     if args.dry_run:
         from chaos.live.gameday.plan import describe_run
 
@@ -103,14 +106,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from chaos.live.gameday.run import run_game_day
 
     outcome = run_game_day(experiment, playbook, options, say=say)
-    doc = write_outcome(outcome, args, out, started)
+    doc, reports = publish_outcome(outcome, args, out, started)
     if not args.quiet:
         from chaos.report.summary import render
+        from chaos.result import result_paths
 
-        print(render(doc, {"result": str(out / "result.json"), "series": str(out / "series.csv")}))
-    from chaos.report.commands import report_after_run
-
-    report_after_run(args, doc, out)
+        print(render(doc, result_paths(out.path)))
+        if reports:
+            print(reports)
     if outcome.error is not None:
         raise outcome.error
     from chaos.report.checks import run_exit_code
@@ -137,6 +140,34 @@ def require_live() -> None:
     check(LOCUST)  # asked, not imported: Locust patches the standard library when imported
 
 
+LIVE_JSON = "live.json"
+
+
+def live_results() -> tuple[str, ...]:
+    """What a live run writes when it ends, besides the journal, stack and load files it wrote during it."""
+    from chaos.report import REPORT_FILES
+    from chaos.report.commands import FIGURES
+    from chaos.result import RESULT_FILES
+
+    return (*RESULT_FILES.values(), LIVE_JSON, *REPORT_FILES.values(), FIGURES)
+
+
+def publish_outcome(outcome: Any, args: argparse.Namespace, out: OutDir,
+                    started: str) -> tuple[dict[str, Any], str | None]:
+    """A live run's results into ``out`` as a whole, result.json last; its journal and stack stay where they are.
+
+    Returns the result document and the line saying where its reports are.
+    """
+    from chaos.outdir import staged
+    from chaos.report.commands import reports_for_run
+    from chaos.result import RESULT_FILES
+
+    with staged(out, owns=live_results(), last=RESULT_FILES["result"]) as stage:
+        doc = write_outcome(outcome, args, stage, started)
+        reports = reports_for_run(args, doc, stage, out.path)
+    return doc, reports
+
+
 def write_outcome(outcome: Any, args: argparse.Namespace, out: Path, started: str) -> dict[str, Any]:
     """result.json, series.csv and live.json (what calibration needs) into ``out``."""
     from chaos.audit import audit
@@ -148,7 +179,7 @@ def write_outcome(outcome: Any, args: argparse.Namespace, out: Path, started: st
     result.audit = audit(inputs, [result.run.seed], started)
     doc = result.to_dict()
     write(result, out, doc)
-    write_atomic(out / "live.json", to_json(outcome.calibration))
+    write_atomic(out / LIVE_JSON, to_json(outcome.calibration))
     return doc
 
 
@@ -175,50 +206,59 @@ def _compare(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_compare)
 
 
+COMPARE_FILES = {"json": "compare.json", "markdown": "compare.md", "png": "compare.png"}
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from chaos.live.gameday.compare import compare_docs, render_markdown, render_text, to_json_doc
     from chaos.live.gameday.compare_plot import overlay
+    from chaos.outdir import Mode, check_out, staged
     from chaos.report.commands import load_result, result_path
+    from chaos.result import write_atomic
 
     if len(args.inputs) == 2:
+        # The comparison joins the second run's directory (by default): ADD, nothing there is replaced.
+        out = check_out(args.out, args.inputs[1], Mode.ADD)
         sim_doc, live_doc = (load_result(result_path(p)) for p in args.inputs)
-        out = args.out or args.inputs[1]
         offsets: dict[str, float] = {}
     elif len(args.inputs) == 1:
         sim_doc, live_doc, out, offsets = _both_engines(args)
     else:
         raise InputError(f"compare takes an experiment, or two run directories (got {len(args.inputs)} arguments)")
     comparison = compare_docs(sim_doc, live_doc, offsets)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "compare.json").write_text(json.dumps(to_json_doc(comparison), indent=1) + "\n", encoding="utf-8")
-    (out / "compare.md").write_text(render_markdown(comparison), encoding="utf-8")
     image = overlay(sim_doc, live_doc)
-    (out / "compare.png").write_bytes(image.png)
+    with staged(out, owns=COMPARE_FILES.values(), last=COMPARE_FILES["json"]) as stage:
+        write_atomic(stage / COMPARE_FILES["markdown"], render_markdown(comparison))
+        (stage / COMPARE_FILES["png"]).write_bytes(image.png)
+        write_atomic(stage / COMPARE_FILES["json"], json.dumps(to_json_doc(comparison), indent=1) + "\n")
     if not args.quiet:
         print(render_text(comparison))
-        print(f"Comparison: {out / 'compare.md'}  (compare.json, compare.png beside it)")
+        print(f"Comparison: {out.file(COMPARE_FILES['markdown'])}  (compare.json, compare.png beside it)")
     return 0 if comparison.agrees else 1
 
 
-def _both_engines(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], Path, dict[str, float]]:
+def _both_engines(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], OutDir, dict[str, float]]:
     from chaos.audit import now_iso
     from chaos.cli import load_bound_playbook
     from chaos.live.gameday.calibrate import hop_offsets, shifted
     from chaos.live.gameday.run import run_game_day
     from chaos.model.files import load_experiment
-    from chaos.report.commands import report_after_run
+    from chaos.outdir import Mode, check_out, default_dir
 
     args.experiment = args.inputs[0]
     experiment = load_experiment(args.experiment)
     playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
     check_automated(args.automated, playbook)
+    out = check_out(args.out, default_dir(experiment.name, "-compare"), Mode.ADD)
+    live_out = check_out(out.path / "live", out.path / "live", Mode.ADD, out.argument)
+    sim_out = check_out(out.path / "sim", out.path / "sim", Mode.REPLACE, out.argument)
     require_live()
-    out = args.out or Path("runs") / f"{experiment.name}-compare"
     say = (lambda text: None) if args.quiet else print
     started = now_iso()
-    outcome = run_game_day(experiment, playbook, _options(args, out / "live"), say=say)
-    live_doc = write_outcome(outcome, args, out / "live", started)
-    report_after_run(args, live_doc, out / "live")
+    outcome = run_game_day(experiment, playbook, _options(args, live_out.path), say=say)
+    live_doc, reports = publish_outcome(outcome, args, live_out, started)
+    if reports:
+        print(reports)
     if outcome.error is not None:
         raise outcome.error
     offsets = {} if args.no_calibrate else hop_offsets(outcome.calibration, live_doc)
@@ -226,15 +266,16 @@ def _both_engines(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     if offsets and not args.quiet:
         print("simulating with each service's measured per-hop overhead added to its service time: "
               + ", ".join(f"{name} +{ms:.2f} ms" for name, ms in offsets.items()))
-    sim_doc = _simulate(simulated, playbook, live_doc["seed"], out / "sim", args)
+    sim_doc = _simulate(simulated, playbook, live_doc["seed"], sim_out, args)
     return sim_doc, live_doc, out, offsets
 
 
-def _simulate(experiment: Any, playbook: Any, seed: int, out: Path, args: argparse.Namespace) -> dict[str, Any]:
+def _simulate(experiment: Any, playbook: Any, seed: int, out: OutDir, args: argparse.Namespace) -> dict[str, Any]:
     from chaos.analysis import analyze
     from chaos.audit import audit, now_iso
     from chaos.model.sources import source_files
-    from chaos.report.commands import report_after_run
+    from chaos.outdir import staged
+    from chaos.report.commands import reports_for_run
     from chaos.result import Result, write
     from chaos.sim.simulation import simulate
 
@@ -247,8 +288,11 @@ def _simulate(experiment: Any, playbook: Any, seed: int, out: Path, args: argpar
         result = Result(run, analyze(run))
     result.audit = audit(source_files(experiment), [seed], started)
     doc = result.to_dict()
-    write(result, out, doc)
-    report_after_run(args, doc, out)
+    with staged(out) as stage:
+        write(result, stage, doc)
+        reports = reports_for_run(args, doc, stage, out.path)
+    if reports:
+        print(reports)
     return doc
 
 
@@ -271,16 +315,17 @@ def _calibrate(sub: argparse._SubParsersAction) -> None:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from chaos.live.gameday.calibrate import calibrate_run, topology_yaml
+    from chaos.outdir import check_out_file
     from chaos.report.commands import load_result, result_path
+    from chaos.result import write_atomic
 
-    if args.out.exists() and not args.force:
-        raise InputError(f"{args.out} exists; chaoslab does not overwrite it", hint="choose another --out, or --force")
+    check_out_file(args.out, overwrite=args.force, hint="choose another --out, or --force")
     doc = load_result(result_path(args.run_dir))
     if doc.get("engine") != "live":
         raise InputError(f"{args.run_dir} holds a {doc.get('engine')} run; calibration needs a live one",
                          hint="run it live first: chaoslab run EXPERIMENT --out RUN_DIR")
     fits = calibrate_run(args.run_dir, doc)
-    args.out.write_text(topology_yaml(args.run_dir, fits), encoding="utf-8")
+    write_atomic(args.out, topology_yaml(args.run_dir, fits))
     for fit in fits.values():
         print(fit.describe())
     print(f"wrote {args.out}")

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaos.terminal import visible
+
 TIE_S = 2.0
 
 
@@ -215,7 +217,7 @@ def render_text(c: Comparison) -> str:
     for name, (a, b) in c.timing.items():
         lines.append(f"{name[0].upper() + name[1:]}: predicted {_seconds(a)}, observed {_seconds(b)}")
     lines.append(f"Verdict: {verdict_line(c)}")
-    return "\n".join(lines)
+    return visible("\n".join(lines))
 
 
 def render_markdown(c: Comparison) -> str:
@@ -236,7 +238,7 @@ def render_markdown(c: Comparison) -> str:
     for name, (a, b) in c.timing.items():
         lines.append(f"| {name} | {_seconds(a)} | {_seconds(b)} |")
     lines += ["", "![predicted and observed timelines](compare.png)", ""]
-    return "\n".join(lines)
+    return visible("\n".join(lines))
 
 
 def to_json_doc(c: Comparison) -> dict[str, Any]:

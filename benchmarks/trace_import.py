@@ -1,0 +1,205 @@
+"""How fast are traces read and turned into the observed model, and in how much memory?
+
+The workload: a million spans (by default) of a 7-service shop as OTLP JSON lines, written to
+a temporary file the way a Collector's file exporter writes them: each service's spans in export
+batches of 100, batches in the order they were sent, so the spans of one trace are spread over
+several lines among other traces' spans. Traces have 10 spans on average (a gateway, a parallel
+fan-out, a database behind two services, a retried call, an uninstrumented cache), 2,000 traces
+per second of traffic.
+
+The reference, run in the same process so that the ratio cancels machine noise: ``json.loads`` of
+every line of the same file, which is the least any reader written in Python has to do. chaoslab
+then decodes the same lines (with its own window over the file), normalises every span, groups
+spans into traces in a 60 s window, assembles each trace, and derives the model.
+
+Memory is the peak resident size of a fresh process that reads and derives: run at two sizes, the
+same peak means memory is set by the trace window, not by the length of the file.
+
+Measured on the project's 2-core machine on 2026-12-06, busy (load 3.5 to 5 from other work): a million
+spans took 46.5 s, 63.7 s and 70.3 s in three runs, 15x json.loads of the same lines (which ran at 210,000
+to 340,000 spans/s); the steady state, once the window is full, was 13,000 to 26,000 spans/s. Peak
+resident memory: 160 MB at 300,000 spans, 172 MB at a million (the window holds 10 s of traffic, about
+200,000 spans here). The goal (a million spans under a minute) was met in one run of three.
+
+    python benchmarks/trace_import.py [--spans 1000000] [--small 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from chaos.traces.observe import observe_files  # noqa: E402
+
+NS = 1_000_000_000
+BATCH = 100
+SERVICES = ("gateway", "frontend", "catalog", "recommend", "checkout", "payment", "db")
+
+
+class Writer:
+    """Per-service export batches, written as one ExportTraceServiceRequest line each."""
+
+    def __init__(self, out) -> None:  # type: ignore[no-untyped-def]
+        self.out = out
+        self.pending: dict[str, list[dict]] = {s: [] for s in SERVICES}
+        self.spans = 0
+
+    def span(self, service: str, trace: str, sid: str, parent: str | None, name: str, kind: int, start: float,
+             end: float, error: bool = False, **attrs: str) -> None:
+        span = {"traceId": trace, "spanId": sid, "name": name, "kind": kind,
+                "startTimeUnixNano": str(int(start * NS)), "endTimeUnixNano": str(int(end * NS)),
+                "attributes": [{"key": k.replace("_", "."), "value": {"stringValue": v}} for k, v in attrs.items()],
+                "status": {"code": 2} if error else {}}
+        if parent:
+            span["parentSpanId"] = parent
+        batch = self.pending[service]
+        batch.append(span)
+        self.spans += 1
+        if len(batch) == BATCH:
+            self.flush(service)
+
+    def flush(self, service: str) -> None:
+        batch = self.pending[service]
+        if not batch:
+            return
+        resource = {"attributes": [{"key": "service.name", "value": {"stringValue": service}},
+                                   {"key": "service.instance.id", "value": {"stringValue": f"{service}-1"}}]}
+        self.out.write(json.dumps({"resourceSpans": [{"resource": resource, "scopeSpans": [
+            {"scope": {"name": "bench"}, "spans": batch}]}]}, separators=(",", ":")) + "\n")
+        self.pending[service] = []
+
+
+def generate(path: Path, spans: int, seed: int = 1) -> int:
+    rng = random.Random(seed)
+
+    def sid() -> str:
+        return f"{rng.getrandbits(64) or 1:016x}"
+
+    t = 1_800_000_000.0
+    with path.open("w") as out:
+        w = Writer(out)
+        while w.spans < spans:
+            t += rng.expovariate(2000.0)
+            trace = f"{rng.getrandbits(128) or 1:032x}"
+            root = sid()
+            own = rng.lognormvariate(-6.2, 0.5)
+            now = t + own / 2
+            if rng.random() < 0.7:  # browse: frontend, then catalog and recommend in parallel, each with db
+                c = sid()
+                s = sid()
+                fan_start = now + 0.001
+                ends = []
+                for callee, p in (("catalog", 1.0), ("recommend", 0.6)):
+                    if rng.random() >= p:
+                        continue
+                    cc, cs = sid(), sid()
+                    work = rng.expovariate(1 / 0.004)
+                    d0 = fan_start + 0.0002 + work
+                    dc, ds = sid(), sid()
+                    q = rng.lognormvariate(-6.5, 0.6)
+                    w.span(callee, trace, dc, cs, "SELECT", 3, d0, d0 + q + 0.0004, server_address="db")
+                    w.span("db", trace, ds, dc, "SELECT", 2, d0 + 0.0002, d0 + 0.0002 + q)
+                    end = d0 + q + 0.0004
+                    w.span(callee, trace, cs, cc, f"GET /{callee}", 2, fan_start + 0.0002, end, http_route=f"/{callee}",
+                           http_request_method="GET")
+                    w.span("frontend", trace, cc, s, "GET", 3, fan_start, end + 0.0002, server_address=callee)
+                    ends.append(end + 0.0002)
+                done = max(ends, default=fan_start) + 0.0005
+                w.span("frontend", trace, sid(), s, "GET", 3, done, done + 0.0003, server_address="cache",
+                       db_system="redis")
+                w.span("frontend", trace, s, c, "GET /page", 2, now + 0.0002, done + 0.0004, http_route="/page",
+                       http_request_method="GET")
+                w.span("gateway", trace, c, root, "GET", 3, now, done + 0.0006, server_address="frontend")
+                now = done + 0.0006
+            else:  # buy: checkout, payment retried after a timeout
+                c, s = sid(), sid()
+                start = now + 0.0002 + rng.lognormvariate(-5.5, 0.4)
+                attempt_start = start
+                for _ in range(3):
+                    pc, ps = sid(), sid()
+                    hang = rng.random() < 0.1
+                    work = 0.2 if hang else rng.lognormvariate(-4.8, 0.5)
+                    w.span("payment", trace, ps, pc, "POST /card", 2, attempt_start + 0.0002,
+                           attempt_start + 0.0002 + work, http_route="/card", http_request_method="POST")
+                    end = attempt_start + min(work + 0.0004, 0.05)
+                    w.span("checkout", trace, pc, s, "POST", 3, attempt_start, end, error=work + 0.0004 > 0.05,
+                           server_address="payment")
+                    attempt_start = end + 0.01
+                    if work + 0.0004 <= 0.05:
+                        break
+                w.span("checkout", trace, s, c, "POST /checkout", 2, now + 0.0002, end + 0.001,
+                       http_route="/checkout", http_request_method="POST")
+                w.span("gateway", trace, c, root, "POST", 3, now, end + 0.0012, server_address="checkout")
+                now = end + 0.0012
+            w.span("gateway", trace, root, None, "GET /", 2, t, now + own / 2, http_route="/",
+                   http_request_method="GET")
+        for service in SERVICES:
+            w.flush(service)
+    return w.spans
+
+
+def reference(path: Path) -> tuple[float, int]:
+    start = time.perf_counter()
+    spans = 0
+    with path.open() as f:
+        for line in f:
+            for rs in json.loads(line)["resourceSpans"]:
+                for ss in rs["scopeSpans"]:
+                    spans += len(ss["spans"])
+    return time.perf_counter() - start, spans
+
+
+def measure(path: Path) -> dict:
+    """Read and derive in this process; report time and peak memory (run in a fresh process for the peak)."""
+    ref_s, spans = reference(path)
+    start = time.perf_counter()
+    model = observe_files([path])
+    took = time.perf_counter() - start
+    assert model.spans_read == spans
+    return {"spans": spans, "seconds": took, "reference_seconds": ref_s, "traces": model.traces,
+            "traces_used": model.traces_used, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--spans", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=100_000, help="a second, smaller run for the memory comparison")
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # internal: measure one file, print JSON
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure)))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        results = []
+        for n in (args.small, args.spans):
+            path = Path(tmp) / f"spans-{n}.jsonl"
+            t0 = time.perf_counter()
+            written = generate(path, n)
+            print(f"wrote {written:,} spans ({path.stat().st_size / 1e6:,.0f} MB) in {time.perf_counter() - t0:.1f} s",
+                  flush=True)
+            out = subprocess.run([sys.executable, __file__, "--measure", str(path)], check=True,
+                                 capture_output=True, text=True)
+            results.append(json.loads(out.stdout))
+            path.unlink()
+    print(f"{'spans':>10} {'traces':>8} {'seconds':>8} {'spans/s':>10} {'json.loads spans/s':>19} {'ratio':>6} "
+          f"{'peak RSS':>9}")
+    for r in results:
+        rate, ref_rate = r["spans"] / r["seconds"], r["spans"] / r["reference_seconds"]
+        print(f"{r['spans']:>10,} {r['traces']:>8,} {r['seconds']:>8.1f} {rate:>10,.0f} {ref_rate:>19,.0f} "
+              f"{ref_rate / rate:>5.1f}x {r['peak_rss_mb']:>7,.0f} MB")
+    big = results[-1]
+    print(f"goal: a million spans in under 60 s; {big['spans']:,} took {big['seconds']:.1f} s "
+          f"({'met' if big['seconds'] * 1_000_000 / big['spans'] < 60 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()

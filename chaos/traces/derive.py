@@ -1,0 +1,619 @@
+"""From executions to the observed model: counts and histograms gathered trace by trace, judged at the end.
+
+Nothing here keeps a span once its trace is counted: per operation and per call the figures
+are running counts and :class:`~chaos.traces.histogram.LogHistogram` s, so memory grows with
+the number of distinct operations and calls, not with the number of spans. The judgements
+that need every trace (which calls never occur together, what order calls run in, whether
+errors cluster at one duration) are made in :meth:`Deriver.result` from those figures.
+
+How each figure is derived:
+
+- **probability** of a call: requests of the operation that made it at least once / requests;
+- **order and stages**: for every two calls of an operation that occurred in one request, whether
+  they overlapped and which started first; calls are ordered by how many others they precede
+  (ties by their mean start), and a call joins the stage before it when it overlapped each of
+  that stage's calls in most requests that had both;
+- **routing**: calls of one operation that never occurred together, where independent calls with
+  their probabilities would have met at least ``ROUTER_EVIDENCE`` times, form a router;
+- **retries**: attempts after a failed attempt to the same callee within one request;
+- **timeout**: most failed attempts (``TIMEOUT_CLUSTER``) lasted within 5% of one duration and no
+  successful attempt lasted longer;
+- **workers**: the most server spans one instance had in progress at once, taken as the pool size
+  when requests were seen to wait for it (server span start later than the client's send by more
+  than the network's minimum).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable
+
+from chaos.choices import CallMode
+from chaos.errors import Location
+from chaos.traces.assemble import Call, Execution, Match, Resolution, Resolver, SkewBook, assemble
+from chaos.traces.fit import MIN_SAMPLES, Summary, fit_times
+from chaos.traces.flaws import Flaw, Tally
+from chaos.traces.histogram import LogHistogram
+from chaos.traces.observed import (
+    Basis,
+    ClockOffset,
+    Concurrency,
+    Marked,
+    Matching,
+    ObservedCall,
+    ObservedEntrypoint,
+    ObservedModel,
+    ObservedOperation,
+    ObservedService,
+    Retries,
+    Route,
+    Router,
+    Settings,
+    SourceFile,
+    Stage,
+    Step,
+    WorkTime,
+)
+from chaos.traces.spans import NS_PER_S, TOUCH_NS, Span
+
+ROUTER_EVIDENCE = 5.0      # expected co-occurrences, under independence, before "never together" means routing
+TIMEOUT_CLUSTER = 0.8      # share of failed attempts within 5% of one duration
+TIMEOUT_MIN_ERRORS = 5
+PARALLEL_MAJORITY = 0.5
+QUEUE_MIN_S = 0.001        # a queue wait shorter than this is network jitter, not queueing
+QUEUE_MIN_SHARE = 0.01     # of arrivals that found the pool at its maximum
+_HINTS_KEPT = 32
+
+SlotKey = tuple[str, str]  # (callee, callee operation); operation "" until a server span names it
+
+
+class _Slot:
+    """Running figures of one call (callee and operation) made by one operation."""
+
+    __slots__ = ("requests_with", "calls", "attempts", "attempt_errors", "final_errors", "max_attempts",
+                 "retried", "ok", "failed", "backoff", "offset_sum", "matches", "resolutions", "hints",
+                 "client_only_at")
+
+    def __init__(self) -> None:
+        self.requests_with = self.calls = self.attempts = self.attempt_errors = 0
+        self.final_errors = self.max_attempts = self.retried = 0
+        self.ok = LogHistogram()
+        self.failed = LogHistogram()
+        self.backoff = LogHistogram()
+        self.offset_sum = 0.0  # seconds from the caller's start to the call's, summed (for the mean)
+        self.matches = {m: 0 for m in Match}
+        self.resolutions: dict[Resolution, int] = {}
+        self.hints: dict[str, int] = {}
+        self.client_only_at: list[Location] = []
+
+    def add(self, call: Call, caller_start: int) -> None:
+        self.calls += 1
+        n = len(call.attempts)
+        self.attempts += n
+        self.max_attempts = max(self.max_attempts, n)
+        self.retried += n > 1
+        self.final_errors += call.attempts[-1].error
+        self.resolutions[call.resolution] = self.resolutions.get(call.resolution, 0) + 1
+        if call.hint and (call.hint in self.hints or len(self.hints) < _HINTS_KEPT):
+            self.hints[call.hint] = self.hints.get(call.hint, 0) + 1
+        self.offset_sum += (call.start_ns - caller_start) / NS_PER_S
+        previous_end = None
+        for a in call.attempts:
+            duration = (a.end_ns - a.start_ns) / NS_PER_S
+            if a.error:
+                self.attempt_errors += 1
+                self.failed.add(duration)
+            else:
+                self.ok.add(duration)
+            self.matches[a.match] += 1
+            if a.match is Match.CLIENT_ONLY and len(self.client_only_at) < 3 and a.client is not None:
+                self.client_only_at.append(a.client.origin)
+            if previous_end is not None:
+                self.backoff.add((a.start_ns - previous_end) / NS_PER_S)
+            previous_end = a.end_ns
+
+    def merge(self, other: _Slot) -> None:
+        for name in ("requests_with", "calls", "attempts", "attempt_errors", "final_errors", "retried"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.max_attempts = max(self.max_attempts, other.max_attempts)
+        for name in ("ok", "failed", "backoff"):
+            getattr(self, name).merge(getattr(other, name))
+        self.offset_sum += other.offset_sum
+        for m in Match:
+            self.matches[m] += other.matches[m]
+        for how, n in other.resolutions.items():
+            self.resolutions[how] = self.resolutions.get(how, 0) + n
+        for hint, n in other.hints.items():
+            self.hints[hint] = self.hints.get(hint, 0) + n
+        self.client_only_at = (self.client_only_at + other.client_only_at)[:3]
+
+    def resolution(self) -> Resolution:
+        return max(self.resolutions, key=self.resolutions.__getitem__) if self.resolutions else Resolution.HOST
+
+
+class _Pair:
+    """Two calls of one operation in the requests that made both: how often they overlapped, which went first."""
+
+    __slots__ = ("together", "overlapped", "first_first")
+
+    def __init__(self) -> None:
+        self.together = self.overlapped = self.first_first = 0
+
+
+class _Operation:
+    __slots__ = ("requests", "errors", "latency", "own", "slots", "pairs")
+
+    def __init__(self) -> None:
+        self.requests = self.errors = 0
+        self.latency = LogHistogram()
+        self.own = LogHistogram()
+        self.slots: dict[SlotKey, _Slot] = {}
+        self.pairs: dict[tuple[SlotKey, SlotKey], _Pair] = {}
+
+    def add(self, ex: Execution) -> None:
+        span = ex.span
+        self.requests += 1
+        self.errors += span.error
+        self.latency.add(span.duration_ns / NS_PER_S)
+        self.own.add(ex.own_ns / NS_PER_S)
+        firsts: dict[SlotKey, Call] = {}
+        for call in ex.calls:
+            key = (call.callee, call.operation)
+            slot = self.slots.get(key)
+            if slot is None:
+                slot = self.slots[key] = _Slot()
+            if key not in firsts:
+                firsts[key] = call
+                slot.requests_with += 1
+            slot.add(call, span.start_ns)
+        if len(firsts) > 1:
+            keys = sorted(firsts)
+            for i, a in enumerate(keys):
+                ca = firsts[a]
+                for b in keys[i + 1:]:
+                    cb = firsts[b]
+                    pair = self.pairs.get((a, b))
+                    if pair is None:
+                        pair = self.pairs[(a, b)] = _Pair()
+                    pair.together += 1
+                    pair.overlapped += ca.start_ns < cb.end_ns - TOUCH_NS and cb.start_ns < ca.end_ns - TOUCH_NS
+                    pair.first_first += ca.start_ns <= cb.start_ns
+
+    def rekey(self, old: SlotKey, new: SlotKey) -> None:
+        """Fold the figures of call ``old`` into call ``new`` (a callee named late, an operation learned late)."""
+        if old == new or old not in self.slots:
+            return
+        slot = self.slots.pop(old)
+        if new in self.slots:
+            self.slots[new].merge(slot)
+        else:
+            self.slots[new] = slot
+        for (a, b) in [k for k in self.pairs if old in k]:
+            pair = self.pairs.pop((a, b))
+            a2, b2 = (new if a == old else a), (new if b == old else b)
+            if a2 == b2:
+                continue
+            flip = a2 > b2
+            key = (b2, a2) if flip else (a2, b2)
+            target = self.pairs.setdefault(key, _Pair())
+            target.together += pair.together
+            target.overlapped += pair.overlapped
+            target.first_first += (pair.together - pair.first_first) if flip else pair.first_first
+
+
+class _Concurrency:
+    """Server spans per instance, swept in start order once no earlier span can still arrive."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[int, int, tuple[str, str]]] = []
+        self.active: dict[tuple[str, str], list[int]] = {}
+        self.arrivals: dict[tuple[str, str], dict[int, int]] = {}
+        self.late = 0
+        self.done_until = -(2**63)
+
+    def add(self, span: Span) -> None:
+        if span.start_ns < self.done_until:
+            self.late += 1
+            return
+        heapq.heappush(self.pending, (span.start_ns, span.end_ns, (span.service, span.instance)))
+
+    def sweep(self, until: int) -> None:
+        pending = self.pending
+        while pending and pending[0][0] < until:
+            start, end, key = heapq.heappop(pending)
+            active = self.active.setdefault(key, [])
+            while active and active[0] <= start + TOUCH_NS:
+                heapq.heappop(active)
+            heapq.heappush(active, end)
+            seen = self.arrivals.setdefault(key, {})
+            seen[len(active)] = seen.get(len(active), 0) + 1
+        self.done_until = max(self.done_until, until)
+
+    def of_service(self, service: str) -> tuple[int, float]:
+        """(the most in progress on one instance, share of arrivals that found their instance at that maximum)."""
+        peak, at_peak, total = 0, 0, 0
+        for (name, _), seen in self.arrivals.items():
+            if name != service:
+                continue
+            top = max(seen)
+            if top > peak:
+                peak, at_peak = top, 0
+            if top == peak:
+                at_peak += seen[top]
+            total += sum(seen.values())
+        return peak, (at_peak / total if total else 0.0)
+
+
+class _Gaps:
+    """Client send to server start, per (callee, client host, server host): shifted by an anchor so that a
+    constant clock offset between the hosts cancels out of the spread."""
+
+    __slots__ = ("anchor", "low", "hist")
+
+    def __init__(self, anchor: int) -> None:
+        self.anchor = anchor
+        self.low = anchor
+        self.hist = LogHistogram()
+
+    def add(self, gap: int) -> None:
+        self.low = min(self.low, gap)
+        self.hist.add((gap - self.anchor) / NS_PER_S)
+
+    def waits(self) -> Summary:
+        shift = (self.low - self.anchor) / NS_PER_S
+        h = self.hist
+        return Summary(h.count, h.mean - shift, h.quantile(0.5) - shift, h.quantile(0.9) - shift,
+                       h.quantile(0.99) - shift)
+
+
+class Deriver:
+    """Takes traces one at a time; :meth:`result` judges what they showed."""
+
+    def __init__(self, tally: Tally, skew_tolerance_s: float = 0.001) -> None:
+        self.tally = tally
+        self.resolver = Resolver()
+        self.skew = SkewBook(int(skew_tolerance_s * NS_PER_S))
+        self.ops: dict[tuple[str, str], _Operation] = {}
+        self.entries: dict[tuple[str, str], list] = {}  # [requests, errors, latency]
+        self.instances: dict[str, set[str]] = {}
+        self.concurrency = _Concurrency()
+        self.gaps: dict[tuple[str, str, str], _Gaps] = {}
+        self.traces = self.traces_used = 0
+        self.start_ns = 2**63
+        self.end_ns = 0
+        self.last_arrival_ns = 0
+
+    def add_trace(self, spans: list[Span]) -> None:
+        self.traces += 1
+        executions = assemble(spans, self.resolver, self.skew, self.tally)
+        if executions is None:
+            return
+        self.traces_used += 1
+        for ex in executions:
+            self._add(ex)
+
+    def advance(self, horizon_ns: int) -> None:
+        """No span starting before ``horizon_ns`` is still to come: sweep concurrency up to there."""
+        self.concurrency.sweep(horizon_ns)
+
+    def _add(self, ex: Execution) -> None:
+        span = ex.span
+        key = (span.service, span.operation)
+        op = self.ops.get(key)
+        if op is None:
+            op = self.ops[key] = _Operation()
+        op.add(ex)
+        self.instances.setdefault(span.service, set()).add(span.instance)
+        self.concurrency.add(span)
+        if ex.entry:
+            entry = self.entries.get(key)
+            if entry is None:
+                entry = self.entries[key] = [0, 0, LogHistogram()]
+            entry[0] += 1
+            entry[1] += span.error
+            entry[2].add(span.duration_ns / NS_PER_S)
+            self.start_ns = min(self.start_ns, span.start_ns)
+            self.end_ns = max(self.end_ns, span.end_ns)
+            self.last_arrival_ns = max(self.last_arrival_ns, span.start_ns)
+        for call in ex.calls:
+            for a in call.attempts:
+                if a.match is Match.BOTH and a.client is not None and a.server is not None:
+                    gkey = (a.server.service, a.client.host, a.server.host)
+                    gap = a.server.start_ns - a.client.start_ns
+                    gaps = self.gaps.get(gkey)
+                    if gaps is None:
+                        gaps = self.gaps[gkey] = _Gaps(gap)
+                    gaps.add(gap)
+
+    # ------------------------------------------------------------------ judgement
+
+    def result(self, sources: tuple[SourceFile, ...], settings: Settings, spans_read: int) -> ObservedModel:
+        self.concurrency.sweep(2**63 - 1)
+        instrumented = {service for service, _ in self.ops}
+        self._name_late(instrumented)
+        total_entries = sum(e[0] for e in self.entries.values())
+        # Rates are over the span of entry arrivals: n - 1 gaps between the first and the last arrival (the
+        # unbiased estimate for a Poisson stream), so a trailing slow request does not dilute them.
+        arrivals = (self.last_arrival_ns - self.start_ns) / NS_PER_S if self.end_ns else 0.0
+        duration = arrivals * total_entries / (total_entries - 1) if total_entries > 1 else 0.0
+        services = self._services(instrumented, duration)
+        entrypoints = tuple(
+            ObservedEntrypoint(svc, op, n, _rate(n, duration), n / total_entries, errors / n, Summary.of(hist))
+            for (svc, op), (n, errors, hist) in sorted(self.entries.items(), key=lambda kv: (-kv[1][0], kv[0])))
+        offsets = tuple(ClockOffset(c, s, n, low / NS_PER_S, high / NS_PER_S)
+                        for (c, s), (n, low, high) in sorted(self.skew.pairs.items())
+                        if low > -(2**63) and (low > self.skew.tolerance_ns or high < -self.skew.tolerance_ns))
+        return ObservedModel(sources, settings, self.start_ns / NS_PER_S if self.end_ns else 0.0,
+                             self.end_ns / NS_PER_S, spans_read, self.traces, self.traces_used, entrypoints,
+                             services, self.tally.summary(), offsets)
+
+    def _name_late(self, instrumented: set[str]) -> None:
+        """Calls named before the traces taught who answers at an address, or which operation a caller calls."""
+        for (svc, opname), op in self.ops.items():
+            for key in list(op.slots):
+                callee, operation = key
+                slot = op.slots[key]
+                if slot.resolution() is Resolution.HOST:
+                    learned = self.resolver.service_at(callee)
+                    if learned:
+                        callee = learned
+                if not operation:
+                    operation = self.resolver.operation(svc, opname, callee)
+                op.rekey(key, (callee, operation))
+            for (callee, _), slot in op.slots.items():
+                sampled_out = slot.matches[Match.CLIENT_ONLY]
+                if callee in instrumented and sampled_out:
+                    for where in slot.client_only_at[:1]:
+                        self.tally.add(Flaw.SAMPLED_OUT, where, sampled_out)
+
+    def _services(self, instrumented: set[str], duration: float) -> tuple[ObservedService, ...]:
+        operations: dict[str, list[ObservedOperation]] = {}
+        for (svc, name), op in sorted(self.ops.items()):
+            operations.setdefault(svc, []).append(self._operation(svc, name, op, instrumented, duration))
+        out = [self._service(svc, tuple(ops)) for svc, ops in operations.items()]
+        out.extend(self._uninstrumented(instrumented, duration))
+        return tuple(sorted(out, key=lambda s: s.name))
+
+    def _service(self, name: str, ops: tuple[ObservedOperation, ...]) -> ObservedService:
+        named = {i for i in self.instances.get(name, set()) if i}
+        replicas = Marked(len(named), Basis.MEASURED, f"{len(named)} instances served requests") if named else \
+            Marked(1, Basis.GUESSED, "the spans name no instance (service.instance.id or host)")
+        peak, at_peak = self.concurrency.of_service(name)
+        waits = self._queue_waits(name)
+        concurrency = Concurrency(peak, at_peak, waits)
+        median = min((op.latency.p50 for op in ops if op.latency.count), default=0.0)
+        queued = waits is not None and waits.p99 > max(QUEUE_MIN_S, 0.1 * median) and at_peak >= QUEUE_MIN_SHARE
+        if queued:
+            assert waits is not None
+            workers = Marked(peak, Basis.INFERRED,
+                             f"requests waited for a worker (p99 {_ms(waits.p99)} from the client's send to the "
+                             f"server span's start, beyond the network's minimum) while {peak} were in progress "
+                             f"on one instance")
+        else:
+            workers = Marked(peak, Basis.GUESSED,
+                             f"no queueing seen; {peak} is the most requests one instance worked on at once, "
+                             "a lower bound")
+        return ObservedService(name, True, replicas, workers, concurrency, ops)
+
+    def _queue_waits(self, service: str) -> Summary | None:
+        edges = [g for (callee, _, _), g in self.gaps.items() if callee == service]
+        if not edges:
+            return None
+        return max(edges, key=lambda g: g.hist.count).waits()
+
+    def _uninstrumented(self, instrumented: set[str], duration: float) -> list[ObservedService]:
+        """Services seen only from their callers' client spans: their operation is the calls' name."""
+        seen: dict[str, dict[str, list[_Slot]]] = {}
+        for op in self.ops.values():
+            for (callee, operation), slot in op.slots.items():
+                if callee not in instrumented:
+                    seen.setdefault(callee, {}).setdefault(operation or _hint(slot), []).append(slot)
+        out = []
+        for name, ops in sorted(seen.items()):
+            observed = []
+            for opname, slots in sorted(ops.items()):
+                ok, attempts, errors = LogHistogram(), 0, 0
+                for slot in slots:
+                    ok.merge(slot.ok)
+                    attempts += slot.attempts
+                    errors += slot.attempt_errors
+                times = fit_times(ok)
+                best = times.best
+                work = WorkTime(times, None if best is None else Marked(
+                    best.distribution, Basis.GUESSED,
+                    "no server spans: the callers' view of the call (network included), fitted"))
+                observed.append(ObservedOperation(name, opname, attempts, _rate(attempts, duration),
+                                                  errors / attempts if attempts else 0.0, Summary.of(ok), work, ()))
+            out.append(ObservedService(name, False, Marked(1, Basis.GUESSED, "not instrumented: replicas unknown"),
+                                       None, None, tuple(observed)))
+        return out
+
+    def _operation(self, svc: str, name: str, op: _Operation, instrumented: set[str],
+                   duration: float) -> ObservedOperation:
+        calls = {key: self._call(key, slot, op.requests, instrumented) for key, slot in op.slots.items()}
+        routers = self._routers(op, calls)
+        stages = self._stages(op, calls, routers)
+        times = fit_times(op.own)
+        best = times.best
+        distribution = None
+        if best is not None:
+            n = times.observed.count
+            if times.good:
+                why = (f"{best.kind} fitted to {n} own times, KS distance {best.ks:.3f} (accepted up to "
+                       f"{times.threshold:.3f}); p50 {_ms(best.p50)} vs {_ms(times.observed.p50)} observed, "
+                       f"p99 {_ms(best.p99)} vs {_ms(times.observed.p99)}")
+                distribution = Marked(best.distribution, Basis.FITTED, why)
+            elif n < MIN_SAMPLES:
+                why = f"only {n} own times: too few to judge a fit ({best.kind} is the nearest)"
+                distribution = Marked(best.distribution, Basis.GUESSED, why)
+            else:
+                why = (f"no fit to {n} own times is good enough: the nearest, {best.kind}, is at KS distance "
+                       f"{best.ks:.3f} (accepted up to {times.threshold:.3f}); the empirical table stands in")
+                distribution = Marked(best.distribution, Basis.GUESSED, why)
+        return ObservedOperation(svc, name, op.requests, _rate(op.requests, duration),
+                                 op.errors / op.requests if op.requests else 0.0, Summary.of(op.latency),
+                                 WorkTime(times, distribution), stages)
+
+    def _call(self, key: SlotKey, slot: _Slot, requests: int, instrumented: set[str]) -> ObservedCall:
+        callee, operation = key
+        how = slot.resolution()
+        callee_basis = {Resolution.SERVER_SPAN: Basis.MEASURED, Resolution.PEER_SERVICE: Basis.INFERRED,
+                        Resolution.LEARNED_HOST: Basis.INFERRED, Resolution.HOST: Basis.GUESSED}[how]
+        seen_server = slot.matches[Match.BOTH] + slot.matches[Match.SERVER_ONLY]
+        if operation and seen_server:
+            op_marked = Marked(operation, Basis.MEASURED, "from the callee's server spans")
+        elif operation:
+            op_marked = Marked(operation, Basis.INFERRED, "the operation this caller calls on it in other traces")
+        else:
+            op_marked = Marked(_hint(slot), Basis.GUESSED, "no server span names it: the client span's name")
+        p = slot.requests_with / requests if requests else 0.0
+        retries = None
+        if slot.max_attempts > 1:
+            retries = Retries(Marked(slot.max_attempts - 1, Basis.INFERRED,
+                                     f"{slot.retried} of {slot.calls} calls were tried again after a failure, "
+                                     f"at most {slot.max_attempts} attempts in all"),
+                              slot.backoff.quantile(0.5) if slot.backoff.count else None)
+        client_only = slot.matches[Match.CLIENT_ONLY]
+        return ObservedCall(
+            callee=Marked(callee, callee_basis, how.value),
+            operation=op_marked,
+            probability=p,
+            probability_stderr=math.sqrt(p * (1 - p) / requests) if requests else 0.0,
+            calls_per_request=slot.calls / slot.requests_with if slot.requests_with else 0.0,
+            attempts_per_call=slot.attempts / slot.calls if slot.calls else 0.0,
+            retries=retries,
+            timeout=_timeout(slot),
+            error_ratio=slot.attempt_errors / slot.attempts if slot.attempts else 0.0,
+            final_error_ratio=slot.final_errors / slot.calls if slot.calls else 0.0,
+            latency=Summary.of(slot.ok),
+            start_offset=slot.offset_sum / slot.calls if slot.calls else 0.0,
+            matching=Matching(slot.matches[Match.BOTH], client_only, slot.matches[Match.SERVER_ONLY],
+                              client_only if callee in instrumented else 0),
+        )
+
+    def _routers(self, op: _Operation, calls: dict[SlotKey, ObservedCall]) -> list[tuple[SlotKey, ...]]:
+        n = op.requests
+        keys = sorted(calls, key=lambda k: (-calls[k].probability, k))
+
+        def exclusive(a: SlotKey, b: SlotKey) -> bool:
+            pair = op.pairs.get((a, b) if a < b else (b, a))
+            expected = n * calls[a].probability * calls[b].probability
+            return (pair is None or pair.together == 0) and expected >= ROUTER_EVIDENCE
+
+        groups: list[tuple[SlotKey, ...]] = []
+        taken: set[SlotKey] = set()
+        for key in keys:
+            if key in taken:
+                continue
+            group = [key]
+            for other in keys:
+                if other not in taken and other != key and all(exclusive(other, g) for g in group):
+                    group.append(other)
+            if len(group) > 1:
+                groups.append(tuple(group))
+                taken.update(group)
+        return groups
+
+    def _stages(self, op: _Operation, calls: dict[SlotKey, ObservedCall],
+                routers: list[tuple[SlotKey, ...]]) -> tuple[Stage, ...]:
+        in_router = {k for group in routers for k in group}
+        units: list[tuple[SlotKey, ...]] = [tuple(g) for g in routers] + [(k,) for k in calls if k not in in_router]
+
+        def relation(u: tuple[SlotKey, ...], v: tuple[SlotKey, ...]) -> tuple[int, int, int]:
+            """(together, overlapped, u first) summed over the members of two units."""
+            together = overlapped = u_first = 0
+            for a in u:
+                for b in v:
+                    flip = a > b
+                    pair = op.pairs.get((b, a) if flip else (a, b))
+                    if pair is None:
+                        continue
+                    together += pair.together
+                    overlapped += pair.overlapped
+                    u_first += (pair.together - pair.first_first) if flip else pair.first_first
+            return together, overlapped, u_first
+
+        def start(u: tuple[SlotKey, ...]) -> float:
+            return min(calls[k].start_offset for k in u)
+
+        score = {u: 0 for u in units}
+        for i, u in enumerate(units):
+            for v in units[i + 1:]:
+                together, _, u_first = relation(u, v)
+                if together:
+                    if 2 * u_first > together:
+                        score[u] += 1
+                        score[v] -= 1
+                    elif 2 * u_first < together:
+                        score[v] += 1
+                        score[u] -= 1
+        ordered = sorted(units, key=lambda u: (-score[u], start(u), u))
+        stages: list[list[tuple[SlotKey, ...]]] = []
+        for u in ordered:
+            if stages and self._joins(stages[-1], u, relation):
+                stages[-1].append(u)
+            else:
+                stages.append([u])
+        out = []
+        for stage in stages:
+            steps = tuple(self._step(u, calls, op) for u in stage)
+            out.append(Stage(CallMode.PARALLEL if len(steps) > 1 else CallMode.SEQUENTIAL, steps))
+        return tuple(out)
+
+    @staticmethod
+    def _joins(stage: list[tuple[SlotKey, ...]], u: tuple[SlotKey, ...], relation) -> bool:  # type: ignore[no-untyped-def]
+        met = False
+        for v in stage:
+            together, overlapped, _ = relation(u, v)
+            if together:
+                met = True
+                if overlapped <= PARALLEL_MAJORITY * together:
+                    return False
+        return met
+
+    def _step(self, unit: tuple[SlotKey, ...], calls: dict[SlotKey, ObservedCall], op: _Operation) -> Step:
+        if len(unit) == 1:
+            return calls[unit[0]]
+        routes = tuple(Route(calls[k], calls[k].probability) for k in unit)
+        none = max(0.0, 1.0 - sum(r.weight for r in routes))
+        expected = min(op.requests * calls[a].probability * calls[b].probability
+                       for i, a in enumerate(unit) for b in unit[i + 1:])
+        why = (f"in {op.requests} requests no two of these calls occurred together, where independent calls "
+               f"would have met at least {expected:.0f} times")
+        return Router(routes, none, why)
+
+
+def _timeout(slot: _Slot) -> Marked[float] | None:
+    failed = slot.failed
+    if failed.count < TIMEOUT_MIN_ERRORS:
+        return None
+    m = failed.quantile(0.5)
+    low, high = m * 0.95, m * 1.05
+    near = sum(c for lo, hi, c in failed.buckets() if lo >= low * 0.99 and hi <= high * 1.01)
+    longer_ok = sum(c for lo, _, c in slot.ok.buckets() if lo > high)
+    if near < TIMEOUT_CLUSTER * failed.count or longer_ok > 0.001 * max(slot.ok.count, 1):
+        return None
+    return Marked(m, Basis.INFERRED,
+                  f"{near} of {failed.count} failed attempts lasted {_ms(m)} (within 5%) and no successful "
+                  f"attempt lasted longer: a client timeout")
+
+
+def _hint(slot: _Slot) -> str:
+    return max(slot.hints, key=slot.hints.__getitem__) if slot.hints else "(unnamed)"
+
+
+def _rate(n: int, duration: float) -> float:
+    return n / duration if duration > 0 else 0.0
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.3g} ms"
+
+
+def observe_spans(traces: Iterable[list[Span]], tally: Tally | None = None) -> Deriver:
+    """Derive from traces already grouped (for tests and callers that hold traces in memory)."""
+    deriver = Deriver(tally or Tally())
+    for trace in traces:
+        deriver.add_trace(trace)
+    return deriver
