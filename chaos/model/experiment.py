@@ -24,7 +24,7 @@ from typing import Any
 
 from chaos.errors import InputError
 from chaos.model.alerts import AlertRule, AnyAlertRule
-from chaos.model.bounds import MAX_REPLICATIONS, MAX_RUN_SECONDS, MAX_SEED
+from chaos.model.bounds import MAX_MONITORING_INTERVAL, MAX_REPLICATIONS, MAX_RULE_FILES, MAX_RUN_SECONDS, MAX_SEED
 from chaos.model.faults import AnyFault, FaultSpec, TargetKind
 from chaos.model.limits import Limits, check_run_size
 from chaos.model.live_target import LiveTarget
@@ -62,12 +62,15 @@ class Experiment(Model):
     seed: int = fld(1, ge=0, le=MAX_SEED, doc="random seed; the same seed gives the same figures")
     replications: int = fld(1, ge=1, le=MAX_REPLICATIONS, doc="independent runs with seeds seed, seed+1, ...")
     live: LiveTarget | None = fld(None, doc="run live against your own Compose stack (default: a generated one)")
-    prometheus_rules: tuple[RuleFileRef, ...] = fld((), doc="Prometheus rule files or PrometheusRule documents, "
-                                                            "as they are (paths relative to this file)")
-    slo_specs: tuple[RuleFileRef, ...] = fld((), doc="SLO specs (Sloth prometheus/v1, OpenSLO v1), as they are "
-                                                     "(paths relative to this file)")
-    evaluation_interval: Seconds = fld(60.0, gt=0, doc="your Prometheus's global evaluation_interval: how often "
-                                                       "rule groups without their own interval are evaluated")
+    prometheus_rules: tuple[RuleFileRef, ...] = fld((), max_items=MAX_RULE_FILES,
+                                                    doc="Prometheus rule files or PrometheusRule documents, "
+                                                        "as they are (paths relative to this file)")
+    slo_specs: tuple[RuleFileRef, ...] = fld((), max_items=MAX_RULE_FILES,
+                                             doc="SLO specs (Sloth prometheus/v1, OpenSLO v1), as they are "
+                                                 "(paths relative to this file)")
+    evaluation_interval: Seconds = fld(60.0, ge=1, le=MAX_MONITORING_INTERVAL,
+                                       doc="your Prometheus's global evaluation_interval: how often rule groups "
+                                           "without their own interval are evaluated")
     expect_within: tuple[AlertDeadline, ...] = fld((), keyed="alert", doc="rule-file alerts that should fire "
                                                                           "within this long of the first fault")
     metrics: MetricsSpec = fld(factory=MetricsSpec, doc="the metric names and labels the rule files read")

@@ -20,14 +20,16 @@ What the presets name, and how both engines use this section, is
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 
-from chaos.model.parsing import Model, Seconds, did_you_mean, fld
+from chaos.model.bounds import MAX_BUCKETS, MAX_LABELS, MAX_MONITORING_INTERVAL, MAX_SERVICES
+from chaos.model.parsing import MAX_SECONDS, NAME, Model, Seconds, TextRule, did_you_mean, fld
 from chaos.model.topology import Topology
 
-LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-"""Prometheus's label names; ``__``-prefixed names are reserved for Prometheus itself."""
+LABEL_NAME = TextRule(r"(?!__)[a-zA-Z_][a-zA-Z0-9_]{0,127}",
+                      "a label name is 1 to 128 letters, digits and '_', not starting with a digit or '__'")
+"""The label names the mapping may set: Prometheus's (``__``-prefixed ones are reserved for
+Prometheus itself), at most 128 characters."""
 
 
 class MetricsPreset(enum.Enum):
@@ -44,13 +46,10 @@ class Label(Model):
     """``name: value`` under ``labels``: one label of every series of a scope (an empty value removes it)."""
 
     VALUE_KEY = "value"
-    name: str = fld(doc="the label's name (taken from the key)")
+    name: str = fld(doc="the label's name (taken from the key)", text=LABEL_NAME)
     value: str = fld(doc="its value; an empty string removes the label")
 
     def validate(self) -> None:
-        if not LABEL_NAME.fullmatch(self.name) or self.name.startswith("__"):
-            raise self.error("name", f"'{self.name}' is not a label name",
-                             hint="letters, digits and '_', not starting with a digit or '__'")
         if self.name == "le":
             raise self.error("name", "'le' is the histogram's bucket label; it cannot be set")
 
@@ -60,8 +59,8 @@ class ScopeLabels(Model):
     """``cart: {application: cart-api}``: label values of one service's or entrypoint's series."""
 
     VALUE_KEY = "labels"
-    name: str = fld(doc="the topology's service or entrypoint (taken from the key)")
-    labels: tuple[Label, ...] = fld((), keyed="name", doc="label names to values")
+    name: str = fld(doc="the topology's service or entrypoint (taken from the key)", text=NAME)
+    labels: tuple[Label, ...] = fld((), keyed="name", max_items=MAX_LABELS, doc="label names to values")
 
 
 @dataclass(frozen=True)
@@ -69,13 +68,16 @@ class MetricsSpec(Model):
     """How the run's per-second series appear as Prometheus metrics (names, labels, buckets, scrapes)."""
 
     preset: MetricsPreset = fld(MetricsPreset.CHAOSLAB, doc="whose naming convention the series follow")
-    labels: tuple[Label, ...] = fld((), keyed="name", doc="labels added to every series")
-    services: tuple[ScopeLabels, ...] = fld((), keyed="name", doc="per service: its labels' values")
-    entrypoints: tuple[ScopeLabels, ...] = fld((), keyed="name", doc="per entrypoint: its labels' values")
-    buckets: tuple[float, ...] | None = fld(None, doc="le bounds of the latency histogram, in seconds "
-                                                      "(default: the preset's)")
-    scrape_interval: Seconds = fld(1.0, ge=1, le=3600, doc="how often Prometheus scrapes, whole seconds")
-    history: Seconds | None = fld(None, le=30 * 86400,
+    labels: tuple[Label, ...] = fld((), keyed="name", max_items=MAX_LABELS, doc="labels added to every series")
+    services: tuple[ScopeLabels, ...] = fld((), keyed="name", max_items=MAX_SERVICES,
+                                            doc="per service: its labels' values")
+    entrypoints: tuple[ScopeLabels, ...] = fld((), keyed="name", max_items=MAX_SERVICES,
+                                               doc="per entrypoint: its labels' values")
+    buckets: tuple[Seconds, ...] | None = fld(None, max_items=MAX_BUCKETS,
+                                              doc="le bounds of the latency histogram (default: the preset's)")
+    scrape_interval: Seconds = fld(1.0, ge=1, le=MAX_MONITORING_INTERVAL,
+                                   doc="how often Prometheus scrapes, whole seconds")
+    history: Seconds | None = fld(None, le=MAX_SECONDS,
                                   doc="how long Prometheus has held the series before the run, in the warm-up's "
                                       "steady state (default: the longest range the rules read; 0: none)")
 

@@ -19,10 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chaos.model.parsing import Model, Seconds, Where, display_path, fld, located
+from chaos.model.bounds import MAX_RUN_SECONDS
+from chaos.model.parsing import Model, Seconds, TextRule, Where, display_path, fld, located
 
 if TYPE_CHECKING:
     from chaos.promql.rulefiles import RuleFile
+
+RULE_ALERT = TextRule(r"[^\x00-\x1f\x7f-\x9f]{1,200}",
+                      "an alert of a rule file is named by 1 to 200 characters without control characters")
+"""How an experiment names an alert of a rule file (``expect_within``). The rule files are the
+team's and are read as Prometheus reads them, where an alert's name is any text (``promtool
+check rules`` accepts spaces and tabs): chaoslab's name rule (:data:`~chaos.model.parsing.NAME`)
+is for its own names, which other syntaxes address; a rule file's alert is only ever named
+whole, so its name needs none of that. It is shown with control characters escaped."""
 
 
 @dataclass(frozen=True)
@@ -57,5 +66,6 @@ class AlertDeadline(Model):
     """``AlertName: 2m`` under ``expect_within``: a rule-file alert should fire this soon after the first fault."""
 
     VALUE_KEY = "within"
-    alert: str = fld(doc="the alert's name (its 'alert:' in the rule file, or an SLO spec's alert name)")
-    within: Seconds = fld(doc="the longest acceptable time from the first fault to its firing")
+    alert: str = fld(text=RULE_ALERT, doc="the alert's name (its 'alert:' in the rule file, or an SLO spec's "
+                                          "alert name)")
+    within: Seconds = fld(le=MAX_RUN_SECONDS, doc="the longest acceptable time from the first fault to its firing")

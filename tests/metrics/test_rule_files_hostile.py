@@ -49,8 +49,8 @@ def deadline(seconds: int) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def position(text: str, at: str) -> tuple[int, int]:
-    i = text.index(at)
+def position(text: str, at: str, last: bool = False) -> tuple[int, int]:
+    i = text.rindex(at) if last else text.index(at)
     return text.count("\n", 0, i) + 1, i - text.rfind("\n", 0, i)
 
 
@@ -155,3 +155,64 @@ def test_rules_check_refuses_a_fifo_with_exit_2(tmp_path: Path, capsys: pytest.C
         assert main(["rules", "check", str(tmp_path / "rules.yaml")]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.strip().endswith("rules.yaml: is a named pipe (FIFO), not a file")
+
+
+# --------------------------------------------------------------------------- bounds and names of the new fields
+
+
+def refused_experiment(tmp_path: Path, extra: str, at: str, files: dict[str, str] | None = None) -> InputError:
+    path = write(tmp_path, extra, files)
+    with deadline(30), pytest.raises(InputError) as info:
+        load_experiment(path)
+    text = path.read_text(encoding="utf-8")
+    assert info.value.location is not None
+    assert (info.value.location.line, info.value.location.column) == position(text, at, last=True), str(info.value)
+    return info.value
+
+
+TWENTY_ONE = "[" + ", ".join(["red.yaml"] * 21) + "]"
+
+
+@pytest.mark.parametrize(("extra", "at", "message"), [
+    ("evaluation_interval: 500ms\n", "500ms", "evaluation_interval: 500ms is out of range: must be at least 1s"),
+    ("evaluation_interval: 2h\n", "2h", "evaluation_interval: 2h is out of range: must be at most 3600s (1h)"),
+    ("metrics: {scrape_interval: 2h}\n", "2h", "metrics.scrape_interval: 2h is out of range: must be at most 3600s "
+                                               "(1h)"),
+    ("metrics: {history: 31d}\n", "31d", "metrics.history: 31d is out of range: must be at most 2,592,000s (30d)"),
+    ("metrics: {buckets: [0.1, 1e9]}\n", "1e9", "metrics.buckets[1]: 1e9 is out of range: must be at most "
+                                                "2,592,000s (30d)"),
+    ("metrics: {buckets: [0.1, .inf]}\n", ".inf", "metrics.buckets[1]: .inf is not a duration: give a finite number "
+                                                  "of seconds or e.g. 3s"),
+    ("metrics: {buckets: [" + ", ".join(str(i) for i in range(1, 302)) + "]}\n", "[1, 2",
+     "metrics.buckets: 301 entries is too many: at most 300"),
+    ("metrics: {labels: {" + ", ".join(f"l{i}: v" for i in range(33)) + "}}\n", "{l0",
+     "metrics.labels: 33 entries is too many: at most 32"),
+    ("metrics: {labels: {" + "l" * 129 + ": v}}\n", "l" * 129, "metrics.labels." + "l" * 28 + "...(129 characters): '"
+     + "l" * 28 + "...(129 characters)' is not allowed here: a label name is 1 to 128 letters, digits and '_', not "
+     "starting with a digit or '__'"),
+    ("metrics: {services: {e.mail: {team: x}}}\n", "e.mail", "metrics.services.e.mail: 'e.mail' is not allowed here: "
+     "a name is 1 to 63 letters, digits, '-' and '_', starting with a letter or digit"),
+    (f"prometheus_rules: {TWENTY_ONE}\n", TWENTY_ONE, "prometheus_rules: 21 entries is too many: at most 20"),
+    (f"slo_specs: {TWENTY_ONE}\n", TWENTY_ONE, "slo_specs: 21 entries is too many: at most 20"),
+    (RULES + "expect_within: {BackErrors: 25h}\n", "25h", "expect_within.BackErrors.within: 25h is out of range: must "
+                                                          "be at most 86400s (24h)"),
+    (RULES + "expect_within: {" + "B" * 201 + ": 1m}\n", "B" * 201,
+     "expect_within." + "B" * 28 + "...(201 characters): '" + "B" * 28 + "...(201 characters)' is not allowed here: "
+     "an alert of a rule file is named by 1 to 200 characters without control characters"),
+])
+def test_the_new_fields_have_bounds(tmp_path: Path, extra: str, at: str, message: str) -> None:
+    error = refused_experiment(tmp_path, extra, at, {"red.yaml": GOOD})
+    assert f"{error.path}: {error.detail}" == message
+
+
+def test_a_rule_file_alert_is_named_as_the_team_wrote_it(tmp_path: Path) -> None:
+    # Prometheus takes any text as an alert's name; the experiment and a playbook name it whole.
+    name = "Back errors (5xx) > 1/s"
+    rules = GOOD.replace("alert: BackErrors", f"alert: '{name}'")
+    path = write(tmp_path, RULES + f"expect_within: {{'{name}': 2m}}\n", {"red.yaml": rules})
+    experiment = load_experiment(path)
+    assert experiment.rule_alert_names == (name,)
+    assert [d.alert for d in experiment.expect_within] == [name]
+    error = refused_experiment(tmp_path, RULES + "expect_within: {'Back errors (5xx)': 2m}\n",
+                               "'Back errors (5xx)'", {"red.yaml": rules})
+    assert error.detail == f"no rule file defines alert 'Back errors (5xx)' (did you mean '{name}'?)"

@@ -156,7 +156,8 @@ def test_history_makes_long_windows_see_the_steady_state(tmp_path: Path) -> None
      {"red.yaml": RED}, "experiment.yaml:", "alert 'BackErrorRatio' is defined both here and in a rule file"),
     ("metrics: {services: {bak: {service: back}}}\n", {}, "experiment.yaml:21:",
      "unknown service 'bak' (did you mean 'back'?)"),
-    ("metrics: {labels: {__x: y}}\n", {}, "experiment.yaml:21:", "'__x' is not a label name"),
+    ("metrics: {labels: {__x: y}}\n", {}, "experiment.yaml:21:20:",
+     "'__x' is not allowed here: a label name is 1 to 128 letters, digits and '_', not starting with a digit or '__'"),
     ("metrics: {buckets: [0.1, 0.05]}\n", {}, "experiment.yaml:21:", "bucket bounds must increase"),
     ("slo_specs: [slo.yaml]\n", {"slo.yaml": SLOTH.replace("service: back", "service: shop").replace(
         "chaoslab_responses_total", "http_requests_total")}, "slo.yaml:4:",
