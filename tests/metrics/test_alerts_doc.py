@@ -91,7 +91,7 @@ def test_the_export_commands_run_as_printed(tmp_path: Path) -> None:
     done = subprocess.run(["bash", "-c", simulate], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=900, check=False)
     assert done.returncode == 1, done.stderr  # the experiment shows an expectation missed, on purpose
-    assert "Exported: runs/team-alerts/metrics.om" in done.stdout
+    assert "Exported: runs/team-alerts-export/metrics.om" in done.stdout
     for command in (backfill, config):
         done = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True,
                               timeout=300, check=False)
@@ -129,3 +129,8 @@ def test_the_export_commands_run_as_printed(tmp_path: Path) -> None:
     ratio = windows.error_ratio(catalog_series(result), 120, 180)  # 10:03:00 is second 180 of the run
     assert ratio is not None and ratio > 0.01
     assert float(sample["value"][1]) == pytest.approx(ratio, rel=1e-9)
+    # The commands again, as a user repeats them: the run replaces its directory, the export its files.
+    done = subprocess.run(["bash", "-c", simulate], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=900, check=False)
+    assert done.returncode == 1, done.stderr
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["team-alerts", "team-alerts-export"]

@@ -181,15 +181,3 @@ def test_a_counter_family_is_named_without_total(tmp_path: Path) -> None:
     assert 'chaoslab_requests_total{service="back"} 0 1796119200\n' in text
     histogram = "chaoslab_request_duration_seconds"
     assert f"# TYPE {histogram} histogram\n# UNIT {histogram} seconds\n" in text
-
-
-@pytest.mark.parametrize(("origin", "message"), [
-    ("yesterday", "--origin: 'yesterday' is not a time"),
-    ("2026-12-01T10:00:00", "--origin: '2026-12-01T10:00:00' has no time zone"),
-])
-def test_a_bad_origin_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], origin: str,
-                                 message: str) -> None:
-    path = write(tmp_path, "", duration="30s", fault_at="10s")
-    assert main(["simulate", str(path), "--openmetrics", str(tmp_path / "x.om"), "--origin", origin]) == 2
-    assert message in capsys.readouterr().err
-    assert not (tmp_path / "x.om").exists()
