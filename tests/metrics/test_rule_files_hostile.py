@@ -216,3 +216,37 @@ def test_a_rule_file_alert_is_named_as_the_team_wrote_it(tmp_path: Path) -> None
     error = refused_experiment(tmp_path, RULES + "expect_within: {'Back errors (5xx)': 2m}\n",
                                "'Back errors (5xx)'", {"red.yaml": rules})
     assert error.detail == f"no rule file defines alert 'Back errors (5xx)' (did you mean '{name}'?)"
+
+
+# --------------------------------------------------------------------------- what reaches a screen
+
+
+def test_control_characters_from_a_rule_file_are_shown_never_obeyed(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    # YAML's double-quoted escapes put ESC, CR and a bidirectional override into a name, a label value and a
+    # metric a rule reads (so that a note quotes it); Prometheus takes them, and so does chaoslab.
+    rules = r'''
+groups:
+  - name: red
+    rules:
+      - alert: "Back\e[2J\rErrors"
+        expr: sum(rate(chaoslab_responses_total{service="back",outcome!="ok"}[1m])) > 1
+        labels: {team: "shop\u202e"}
+      - alert: Quiet
+        expr: sum(rate(unknown_total{job="x"}[1m])) > 1
+'''
+    path = write(tmp_path, RULES, {"red.yaml": rules})  # (an experiment's own strings hold no control character)
+    out = tmp_path / "out"
+    code = main(["simulate", str(path), "--out", str(out), "--no-progress"])
+    printed, errors = capsys.readouterr()
+    assert code == 0, errors
+    assert "Back\\x1b[2J\\x0dErrors" in printed and "team=shop\\u202e" in printed
+    assert "Notes:" in printed and "rule 'Quiet' reads unknown_total" in printed
+    for text in (printed, errors, *(p.read_text(encoding="utf-8") for p in out.iterdir()
+                                    if p.name in ("summary.md", "report.html", "junit.xml"))):
+        assert not any(c in text for c in "\x1b\r\u202e"), text[:200]
+    doc = (out / "result.json").read_text(encoding="utf-8")
+    assert "Back\\u001b[2J\\rErrors" in doc  # the data keeps the name, by JSON's own escapes
+    assert main(["rules", "check", str(tmp_path / "red.yaml")]) == 0
+    printed, _ = capsys.readouterr()
+    assert "alert  Back\\x1b[2J\\x0dErrors" in printed and "\x1b" not in printed
