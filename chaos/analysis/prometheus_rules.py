@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from chaos.analysis.alerts import Firing
 from chaos.analysis.slos import ObjectiveResult
 from chaos.errors import InputError, QueryError
-from chaos.metrics.exposition import Scraper, sample_names
+from chaos.metrics.exposition import COARSE_POINTS, FINE_HISTORY, HISTORY_STEP, Scraper, sample_names
 from chaos.metrics.mapping import Labels, MetricMapping, resolve
 from chaos.model.experiment import Experiment
 from chaos.model.scope import Scope, ScopeKind
@@ -195,8 +195,31 @@ def selected_scopes(queries: list[str], mapping: MetricMapping) -> list[Scope]:
 
 
 def scopes_read(sels: list[VectorSelector], mapping: MetricMapping) -> list[Scope]:
-    found = {scope for scope, labels in exposed_labels(mapping) if any(_matches(s, labels, True) for s in sels)}
-    return [s.scope for s in mapping.scopes if s.scope in found]
+    return _Exposure(mapping).read(sels)
+
+
+class _Exposure:
+    """The mapping's series by metric name, to find which scopes selectors read without trying every series."""
+
+    def __init__(self, mapping: MetricMapping) -> None:
+        self.by_name: dict[str, list[tuple[Scope, Labels]]] = {}
+        for scope, labels in exposed_labels(mapping):
+            self.by_name.setdefault(get(labels, NAME), []).append((scope, labels))
+        self.order = [s.scope for s in mapping.scopes]
+        self._scopes: dict[VectorSelector, frozenset[Scope]] = {}
+
+    def scopes(self, sel: VectorSelector) -> frozenset[Scope]:
+        found = self._scopes.get(sel)
+        if found is None:
+            groups = [self.by_name.get(sel.name, [])] if sel.name is not None else list(self.by_name.values())
+            found = frozenset(scope for group in groups for scope, labels in group if _matches(sel, labels, True))
+            self._scopes[sel] = found
+        return found
+
+    def read(self, sels: list[VectorSelector]) -> list[Scope]:
+        """The scopes whose series any of ``sels`` selects, in the topology's order."""
+        found = frozenset().union(*(self.scopes(s) for s in sels))
+        return [s for s in self.order if s in found]
 
 
 def alert_scopes(groups: tuple[RuleGroup, ...], mapping: MetricMapping) -> dict[tuple[str, str], Scope]:
@@ -214,10 +237,11 @@ def alert_scopes(groups: tuple[RuleGroup, ...], mapping: MetricMapping) -> dict[
             out += raw(rec.expr, depth + 1) if rec is not None and depth < 16 else [sel]
         return out
 
+    exposure = _Exposure(mapping)
     found: dict[tuple[str, str], set[Scope | None]] = {}
     for group in groups:
         for rule in group.alerting_rules:
-            scopes = scopes_read(raw(rule.expr), mapping)
+            scopes = exposure.read(raw(rule.expr))
             found.setdefault((group.name, rule.name), set()).add(scopes[0] if len(scopes) == 1 else None)
     return {key: next(iter(s)) for key, s in found.items() if len(s) == 1 and None not in s}  # type: ignore[misc]
 
@@ -410,7 +434,152 @@ def rule_alerts(experiment: Experiment, bounds: tuple[float, ...]) -> RuleAlerts
     return None if rule_plan is None else RuleAlerts(rule_plan, bounds)
 
 
-def check(experiment: Experiment) -> None:
-    """Refuse at load time what the rule files cannot mean in this experiment (an SLO tied to nothing)."""
-    plan(experiment)
+def check(experiment: Experiment) -> float:
+    """Refuse at load time what the rule files cannot mean in this experiment (an SLO tied to nothing).
+
+    Returns what evaluating them over a run costs (:func:`rule_samples`), for the run's size.
+    """
+    return rule_samples(experiment, plan(experiment))
+
+
+# --------------------------------------------------------------------------- how much work a run's rules are
+
+RULE_COST = 100
+"""What evaluating one rule costs before it reads anything, in samples read (about 6 us)."""
+SERIES_COST = 200
+"""What reading one series at one evaluation costs besides its samples, in samples read (3 to 16 us: a
+lookup, a slice, a function, a label set built and aggregated)."""
+SCAN_COST = 2
+"""What looking at one stored series costs a selector that does not select it, in samples read."""
+HISTORY_POINTS = FINE_HISTORY // HISTORY_STEP + COARSE_POINTS
+"""Samples a history adds to a series before its densely scraped part, at most."""
+
+
+def rule_samples(experiment: Experiment, rule_plan: RulePlan | None = None) -> float:
+    """What evaluating the experiment's rule files over one run costs, in samples read and stored.
+
+    Every evaluation of every rule counts :data:`RULE_COST`; each of its selectors counts
+    :data:`SCAN_COST` for every stored series of its metric name (they are all looked at) and,
+    for every series it selects, :data:`SERIES_COST` plus the samples its range holds (1 for an
+    instant selector). Each SLO spec is judged second by second over the measured part of the
+    run the same way, and every sample the scrapes and rules store counts once. Recorded series
+    are counted as many as the series their rule reads (an aggregation or a match never makes
+    more), alert instances as many as their rule reads. An upper bound: time grows with it, at
+    most about 0.07 us a counted sample on this project's machine (``benchmarks/rule_files.py
+    --shapes``), and memory with the stored part. 0 for an experiment without rule files.
+    """
+    rule_plan = plan(experiment) if rule_plan is None else rule_plan
+    if rule_plan is None:
+        return 0.0
+    seconds = float(math.ceil(experiment.duration))
+    dense = min(math.ceil(rule_plan.lead) + DENSE_MARGIN, DENSE_LIMIT)  # rules run this long before the run
+    scrape = float(rule_plan.mapping.scrape_interval)
+    held = (seconds + dense) / scrape + HISTORY_POINTS  # samples one series holds at most
+    slo_queries = [parse(spec.slo.error_ratio(SLO_BREACH_WINDOW)) for spec in rule_plan.slos]
+    counter = _SeriesCounter(rule_plan, experiment,
+                             [r.expr for g in rule_plan.groups for r in g.rules] + slo_queries)
+    total = 0.0
+    for group in rule_plan.groups:
+        evaluations = math.floor((seconds + dense) / (group.interval or rule_plan.interval)) + 1
+        total += evaluations * sum(RULE_COST + counter.read(r.expr, held, scrape) for r in group.rules)
+    measured = max(0.0, seconds - math.floor(experiment.warmup))
+    total += measured * sum(RULE_COST + counter.read(query, held, scrape) for query in slo_queries)
+    return total + counter.stored_total * held
+
+
+class _SeriesCounter:
+    """How many series a selector selects, and looks at, among those the mapping exposes and the rules record."""
+
+    def __init__(self, rule_plan: RulePlan, experiment: Experiment, exprs: list[Expr]) -> None:
+        from chaos.metrics.mapping import exact_bounds
+        from chaos.run import latency_bounds
+        le = rule_plan.mapping.le_bounds(latency_bounds(exact_bounds(experiment)))
+        # per metric name, the label sets without le, each with its le values ("" where there is none):
+        # a histogram's buckets differ by le alone, so the other matchers are tried once for them all
+        self.by_name: dict[str, dict[Labels, list[str]]] = {}
+        for item in rule_plan.mapping.exposed:
+            for sample in sample_names(item, le, rule_plan.mapping.convention.format_le):
+                base = tuple(p for p in sample.labels if p[0] != "le")
+                self.by_name.setdefault(get(base, NAME), {}).setdefault(base, []).append(get(sample.labels, "le"))
+        self.recording: dict[str, list[RecordingRule]] = {}
+        for group in rule_plan.groups:
+            for rule in group.rules:
+                if isinstance(rule, RecordingRule):
+                    self.recording.setdefault(rule.record, []).append(rule)
+        self.alerting = [r for g in rule_plan.groups for r in g.alerting_rules]
+        self._wanted: set[tuple[Labels, str]] = set()
+        self._selected: dict[VectorSelector, int] = {}
+        self._recorded: dict[str, int] = {}
+        self._open: set[str] = set()
+        for expr in exprs:  # first every selector once: the store holds what any of them selects
+            for sel in selectors(expr):
+                self.count(sel)
+        self.stored: dict[str | None, int] = {}
+        for base, _ in self._wanted:
+            self.stored[get(base, NAME)] = self.stored.get(get(base, NAME), 0) + 1
+        for record in self.recording:
+            self.stored[record] = self.stored.get(record, 0) + self.recorded(record)
+        instances = sum(self.inputs(r.expr) for r in self.alerting)
+        for built_in in _BUILT_IN:
+            self.stored[built_in] = instances
+        self.stored_total = sum(self.stored.values())
+
+    def read(self, expr: Expr, held: float, scrape: float) -> float:
+        """What one evaluation of ``expr`` reads: the series it looks at, and per selected one the samples in range."""
+        total = 0.0
+        for sel, span in _reads(expr):
+            samples = 1.0 if span is None else min(span / scrape, held) + 1
+            looked = self.stored.get(sel.name, 0) if sel.name is not None else self.stored_total
+            total += looked * SCAN_COST + self.count(sel) * (SERIES_COST + samples)
+        return total
+
+    def count(self, sel: VectorSelector) -> int:
+        found = self._selected.get(sel)
+        if found is None:
+            found = self._count(sel)
+            self._selected[sel] = found
+        return found
+
+    def _count(self, sel: VectorSelector) -> int:
+        name = sel.name
+        if name in _BUILT_IN:  # one series per alert instance: at most what the alerting rules read
+            return sum(self.inputs(r.expr) for r in self.alerting)
+        if name is not None and name in self.recording:
+            return self.recorded(name)
+        groups = [self.by_name.get(name, {})] if name is not None else list(self.by_name.values())
+        on_le = [m for m in sel.matchers if m.name == "le"]
+        found = 0
+        for group in groups:
+            for base, les in group.items():
+                if not _matches(sel, base, ignore_le=True):
+                    continue
+                matched = [v for v in les if all(m.matches(v) for m in on_le)]
+                self._wanted.update((base, v) for v in matched)
+                found += len(matched)
+        return found
+
+    def inputs(self, expr: Expr) -> int:
+        """Series an expression's result may hold: no more than its selectors select (1 without any)."""
+        return max(1, sum(self.count(sel) for sel in selectors(expr)))
+
+    def recorded(self, record: str) -> int:
+        known = self._recorded.get(record)
+        if known is not None:
+            return known
+        if record in self._open:
+            return 1  # a rule that reads its own (or a later) recording reads what it wrote at the evaluation before
+        self._open.add(record)
+        found = sum(self.inputs(r.expr) for r in self.recording[record])
+        self._open.discard(record)
+        self._recorded[record] = found
+        return found
+
+
+def _reads(expr: Expr) -> list[tuple[VectorSelector, float | None]]:
+    """The selectors of an expression, each with its range in seconds (None: an instant selector)."""
+    if isinstance(expr, MatrixSelector):
+        return [(expr.selector, expr.range / 1000)]
+    if isinstance(expr, VectorSelector):
+        return [(expr, None)]
+    return [found for child in children(expr) for found in _reads(child)]
 

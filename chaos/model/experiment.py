@@ -145,10 +145,11 @@ class Experiment(Model):
             if fault.name is not None and fault.name in labels:
                 raise fault.error("name", f"duplicate fault name '{fault.name}'")
             labels.add(fault.label)
-        self._check_rule_files()
-        check_run_size(self, self.limits)
+        rule_work = self._check_rule_files()
+        check_run_size(self, self.limits, rule_work=rule_work)
 
-    def _check_rule_files(self) -> None:
+    def _check_rule_files(self) -> float:
+        """Check the rule files against the experiment; what evaluating them over a run costs (for its size)."""
         self.metrics.check(self.topology)
         for ref in self.slo_specs:
             if not ref.rules.slos:
@@ -171,7 +172,8 @@ class Experiment(Model):
                                      "list the rule files that define it under prometheus_rules or slo_specs")
         if self.prometheus_rules or self.slo_specs:
             from chaos.analysis.prometheus_rules import check  # ties each SLO spec to what it measures
-            check(self)
+            return check(self)
+        return 0.0
 
     def _check_scope(self, obj: Model, field_name: str, kind: ScopeKind, name: str, allow_all: bool) -> None:
         known = (self.topology.service_map if kind is ScopeKind.SERVICE else self.topology.entrypoint_map)

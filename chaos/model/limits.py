@@ -18,10 +18,16 @@ grow with the time and memory a run takes:
     per-second samples that SLO and alert windows add up: for each objective, each
     measured second times its window; for each alert rule, each evaluation times its
     windows. Analysis time grows with it.
+``rule_samples``
+    what evaluating the experiment's rule files and SLO specs costs, in samples read and
+    stored: every evaluation of every rule, every series its selectors look at and select,
+    the samples in their ranges (``chaos.analysis.prometheus_rules.rule_samples``). A few
+    thousand rules over a day-long run, or rules over every histogram bucket of every
+    service, are hours of PromQL; this figure stops them before the run.
 
 Every replication is a whole run, so each figure counts them all. The defaults keep a
 run within minutes and a couple of GB; an experiment that needs more says so with
-``limits: {max_requests: ..., max_samples: ..., max_window_samples: ...}``, so that a
+``limits: {max_requests: ..., max_samples: ..., max_window_samples: ..., max_rule_samples: ...}``, so that a
 big run is always a decision written in the file, for both engines and every sweep.
 """
 
@@ -32,7 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chaos.model.load import RateCurve
-from chaos.model.parsing import Model, duration_words, fld
+from chaos.model.parsing import Model, duration_words, fld, model_fields
 from chaos.model.topology import Call, Retries, Topology
 
 if TYPE_CHECKING:
@@ -50,6 +56,13 @@ DEFAULT_MAX_WINDOW_SAMPLES = 100_000_000
 """A day judged by 30-second windows for 38 objectives: two or three minutes of analysis at the limit
 (a 6-hour run with four 30-second latency objectives took under 1.5 microseconds per window sample)."""
 
+DEFAULT_MAX_RULE_SAMPLES = 1_000_000_000
+"""About a minute of rule evaluation a run at the limit: the costliest rule sets measured took at most
+0.07 us per counted sample (benchmarks/rule_files.py --shapes: a p99 over every service's 66 buckets,
+a thousand rules that each look at 800 stored series, rules that read nothing); the bundled team
+example counts 37 million and evaluates in about a second. The most a file may ask for, 1e12, is
+about 19 hours."""
+
 _HUGE = 1e300  # products of retries are capped here rather than overflowing to infinity
 
 
@@ -63,6 +76,8 @@ class Limits(Model):
                              doc="per-second samples recorded: seconds times services and entrypoints")
     max_window_samples: float = fld(DEFAULT_MAX_WINDOW_SAMPLES, ge=1, le=1e13,
                                     doc="per-second samples SLO and alert windows add up")
+    max_rule_samples: float = fld(DEFAULT_MAX_RULE_SAMPLES, ge=1, le=1e12,
+                                  doc="samples evaluating the rule files and SLO specs reads and stores")
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,7 @@ class RunSize:
     requests: float
     samples: float
     window_samples: float
+    rule_samples: float = 0.0
 
 
 def attempts(retries: Retries) -> float:
@@ -110,9 +126,18 @@ def visits(topology: Topology) -> dict[str, float]:
     return done
 
 
-def run_size(experiment: Experiment, replications: int | None = None) -> RunSize:
-    """The size of the run ``experiment`` describes (``replications`` overrides the experiment's)."""
+def run_size(experiment: Experiment, replications: int | None = None, rule_work: float | None = None) -> RunSize:
+    """The size of the run ``experiment`` describes (``replications`` overrides the experiment's).
+
+    ``rule_work`` is what evaluating its rule files costs over one run, when known already
+    (the experiment works it out as it checks them); otherwise it is worked out here.
+    """
     reps = experiment.replications if replications is None else replications
+    if rule_work is None:
+        rule_work = 0.0
+        if experiment.prometheus_rules or experiment.slo_specs:
+            from chaos.analysis.prometheus_rules import rule_samples  # the PromQL parser: only with rule files
+            rule_work = rule_samples(experiment)
     topo, duration = experiment.topology, experiment.duration
     curve = RateCurve(experiment.load_profile.segments(duration))
     total_share = sum(e.share for e in topo.entrypoints)
@@ -136,16 +161,17 @@ def run_size(experiment: Experiment, replications: int | None = None) -> RunSize
                   [_width(w.long, duration) + _width(w.short, duration) for w in rule.windows])  # type: ignore[union-attr]
         judged += math.ceil(duration / rule.every) * sum(widths)
     return RunSize(entry, min(_HUGE, requests / entry) if entry else 0.0, min(_HUGE, requests),
-                   float(seconds * scopes * reps), float(judged * reps))
+                   float(seconds * scopes * reps), float(judged * reps), min(_HUGE, rule_work * reps))
 
 
 def _width(window: float, duration: float) -> int:
     return max(1, math.ceil(min(window, duration)))
 
 
-def check_run_size(experiment: Experiment, limits: Limits, replications: int | None = None) -> None:
+def check_run_size(experiment: Experiment, limits: Limits, replications: int | None = None,
+                   rule_work: float | None = None) -> None:
     """Refuse a run bigger than ``limits``, saying how big it is and what to do."""
-    size = run_size(experiment, replications)
+    size = run_size(experiment, replications, rule_work)
     reps = experiment.replications if replications is None else replications
     runs = f" in {reps} replications" if reps > 1 else ""
     if size.requests > limits.max_requests:
@@ -167,10 +193,25 @@ def check_run_size(experiment: Experiment, limits: Limits, replications: int | N
                         f"per-second samples{runs}, above the limit of {count_words(limits.max_window_samples)}",
             hint=_raise_hint("max_window_samples", size.window_samples,
                              "shorten the run, shorten SLO and alert windows, or evaluate alerts less often"))
+    if size.rule_samples > limits.max_rule_samples:
+        rules = sum(len(g.rules) for ref in (*experiment.prometheus_rules, *experiment.slo_specs)
+                    for g in ref.rules.all_groups)
+        raise experiment.error(
+            "prometheus_rules" if experiment.prometheus_rules else "slo_specs",
+            f"the run is too big: evaluating its {rules:,} rules over {duration_words(experiment.duration)} reads "
+            f"and stores about {count_words(size.rule_samples)} samples{runs}, above the limit of "
+            f"{count_words(limits.max_rule_samples)}",
+            hint=_raise_hint("max_rule_samples", size.rule_samples,
+                             "evaluate fewer rules, less often (evaluation_interval, a group's interval), over fewer "
+                             "series or shorter ranges, or shorten the run"))
 
 
 def _raise_hint(key: str, needed: float, smaller: str) -> str:
     wanted = 10 ** math.ceil(math.log10(needed)) if needed < _HUGE else needed
+    most = next(f.meta["le"] for f in model_fields(Limits) if f.key == key)
+    if wanted > most:  # past what a file may ask for at all: there is no setting to offer
+        return f"{smaller}; a run this big is past what chaoslab runs at all ({key} is at most {most:.0e})".replace(
+            "e+", "e")
     return (f"{smaller}; or, to run it anyway (it may take long and a lot of memory), raise the limit in the "
             f"experiment: limits: {{{key}: {wanted:.0e}}}".replace("e+", "e"))
 

@@ -250,3 +250,77 @@ groups:
     assert main(["rules", "check", str(tmp_path / "red.yaml")]) == 0
     printed, _ = capsys.readouterr()
     assert "alert  Back\\x1b[2J\\x0dErrors" in printed and "\x1b" not in printed
+
+
+# --------------------------------------------------------------------------- the run's size counts the rules
+
+
+def test_the_rule_work_is_counted_as_documented(tmp_path: Path) -> None:
+    from chaos.analysis.prometheus_rules import HISTORY_POINTS, RULE_COST, SCAN_COST, SERIES_COST, rule_samples
+    from chaos.model.limits import run_size
+    rules = """\
+        groups:
+          - name: g
+            interval: 5s
+            rules:
+              - alert: BackQueue
+                expr: chaoslab_queue_requests{service="back"} > 5
+              - record: back:requests:rate1m
+                expr: rate(chaoslab_requests_total{service="back"}[1m])
+    """
+    experiment = load_experiment(write(tmp_path, RULES + "metrics: {scrape_interval: 2s}\n", {"red.yaml": rules}))
+    # No 'for' and no recording an alert reads: rules run one interval before the run, plus a minute of margin.
+    dense = 5 + 60
+    evaluations = (150 + dense) // 5 + 1
+    held = (150 + dense) / 2 + HISTORY_POINTS  # samples a series holds at most, scraped every 2 s
+    alert = RULE_COST + 1 * SCAN_COST + 1 * (SERIES_COST + 1)  # one stored queue series, selected, one sample
+    record = RULE_COST + 1 * SCAN_COST + 1 * (SERIES_COST + 60 / 2 + 1)  # one requests series, 31 samples in [1m]
+    # stored: the two series read, the recording's one series, ALERTS and ALERTS_FOR_STATE for the one instance
+    expected = evaluations * (alert + record) + 5 * held
+    assert rule_samples(experiment) == pytest.approx(expected)
+    assert run_size(experiment).rule_samples == pytest.approx(expected)
+    assert run_size(experiment, replications=3).rule_samples == pytest.approx(3 * expected)
+
+
+def many_rules(count: int) -> str:
+    """A rule file of ``count`` alerts, each reading every service's latency histogram over three days."""
+    rule = ("      - alert: SlowOverThreeDays{i}\n"
+            "        expr: histogram_quantile(0.99, sum by (service, le) "
+            "(rate(chaoslab_request_duration_seconds_bucket[3d]))) > {i}\n")
+    return "groups:\n  - name: slow\n    rules:\n" + "".join(rule.format(i=i) for i in range(count))
+
+
+def test_thousands_of_rules_over_days_are_refused_before_the_run(tmp_path: Path) -> None:
+    # 3,000 rules over every bucket of two services and an entrypoint, each reading 3 days back, evaluated every
+    # minute through a day-long run: weeks of PromQL. The check says so at load time, quickly, and no setting
+    # lets it run.
+    path = write(tmp_path, RULES + "limits: {max_samples: 1e7}\n", {"red.yaml": many_rules(3000)},
+                 duration="24h", rate=1)
+    with deadline(60), pytest.raises(InputError) as info:
+        load_experiment(path)
+    assert info.value.path == "prometheus_rules"
+    assert info.value.detail.startswith("the run is too big: evaluating its 3,000 rules over 24h reads and stores "
+                                        "about ")
+    assert info.value.detail.endswith("samples, above the limit of 1 billion")
+    assert info.value.hint is not None
+    assert info.value.hint.endswith("a run this big is past what chaoslab runs at all (max_rule_samples is at most "
+                                    "1e12)")
+
+
+def test_a_big_rule_set_runs_when_the_file_says_so(tmp_path: Path) -> None:
+    # 300 of them through two hours: refused by default, with the setting that runs it on purpose.
+    path = write(tmp_path, RULES, {"red.yaml": many_rules(300)}, duration="2h", rate=1)
+    with deadline(60), pytest.raises(InputError) as info:
+        load_experiment(path)
+    assert info.value.hint is not None and "limits: {max_rule_samples: 1e" in info.value.hint
+    wanted = info.value.hint.split("max_rule_samples: ")[1].split("}")[0]
+    path.write_text(path.read_text(encoding="utf-8") + f"limits: {{max_rule_samples: {wanted}}}\n", encoding="utf-8")
+    with deadline(60):  # loaded, not run
+        assert load_experiment(path).limits.max_rule_samples == float(wanted)
+
+
+def test_every_bundled_experiment_with_rule_files_fits_with_room_to_spare() -> None:
+    from chaos.model.limits import DEFAULT_MAX_RULE_SAMPLES, run_size
+    root = Path(__file__).resolve().parents[2]
+    sized = [run_size(load_experiment(p)).rule_samples for p in sorted((root / "experiments").glob("*.yaml"))]
+    assert any(sized) and all(s * 20 < DEFAULT_MAX_RULE_SAMPLES for s in sized), sized
