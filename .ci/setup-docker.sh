@@ -11,7 +11,7 @@
 # Environment it leaves: dockerd on /var/run/docker.sock, logging to
 # /var/log/chaoslab-dockerd.log; Debian's docker.io (engine 20.10) and
 # docker-compose (v1.29). No image is pulled: there is no registry here;
-# chaoslab builds its images locally (chaos/live/images.py).
+# chaoslab builds its images locally (chaos/live/stack/images.py).
 set -euo pipefail
 
 WAIT_SECONDS="${CHAOSLAB_DOCKER_WAIT:-60}"

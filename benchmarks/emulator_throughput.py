@@ -1,6 +1,6 @@
 """How many requests per second one service emulator serves on this machine with a sane p99.
 
-Starts ``python3 -m chaos.live.emulator`` as its own process on 127.0.0.1 (and, with
+Starts ``python3 -m chaos.live.in_container.emulator`` as its own process on 127.0.0.1 (and, with
 ``--hop``, a second one it calls, to price one call), then offers open-loop Poisson
 load from this process at increasing rates, a few seconds per step, each request on a
 new connection as live mode makes them. For each step it prints the rate offered and
@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaos.live.emulator.http import Target, fetch
+from chaos.live.in_container.http import Target, fetch
 from chaos.run import latency_bounds, percentile_from_hist
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,8 +77,9 @@ def write_stack(path: Path, service_time: float, workers: int, ports: dict[str, 
 
 
 def start(stack: Path, service: str, port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "chaos.live.emulator", "--stack", str(stack), "--service", service,
-                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], cwd=REPO)
+    command = [sys.executable, "-m", "chaos.live.in_container.emulator", "--stack", str(stack), "--service", service,
+               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    return subprocess.Popen(command, cwd=REPO)
 
 
 async def wait_healthy(target: Target, deadline_s: float = 15.0) -> None:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chaos.live.toxiproxy.client import ToxiproxyClient  # noqa: E402
+from chaos.live.stack.toxiproxy_client import ToxiproxyClient  # noqa: E402
 from chaos.run import latency_bounds  # noqa: E402
 
 MAX_REQUESTS = 5000
@@ -127,10 +127,10 @@ def loopback(n: int) -> None:
         spec_file = Path(tmp) / "stack.json"
         spec_file.write_text(json.dumps(spec))
         app, api = free_port(), free_port()
-        emulator = [sys.executable, "-m", "chaos.live.emulator", "--stack", str(spec_file), "--service", "s",
-                    "--host", "127.0.0.1", "--port", str(app), "--log-level", "warning"]
-        toxiproxy = [sys.executable, "-m", "chaos.live.toxiproxy", "--host", "127.0.0.1", "--port", str(api),
-                     "--log-level", "warning"]
+        emulator = [sys.executable, "-m", "chaos.live.in_container.emulator", "--stack", str(spec_file),
+                    "--service", "s", "--host", "127.0.0.1", "--port", str(app), "--log-level", "warning"]
+        toxiproxy = [sys.executable, "-m", "chaos.live.in_container.toxiproxy", "--host", "127.0.0.1",
+                     "--port", str(api), "--log-level", "warning"]
         with process(emulator), process(toxiproxy):
             wait_up(lambda: get(app, "/health"), "the emulator")
             client = ToxiproxyClient(f"http://127.0.0.1:{api}")
@@ -142,7 +142,7 @@ def loopback(n: int) -> None:
 
 
 def in_docker(n: int) -> None:
-    from chaos.live import stack
+    from chaos.live.stack import emulator_stack as stack
     from chaos.model.distributions import Constant
     from chaos.model.topology import Entrypoint, Service, Topology
 

@@ -1,7 +1,8 @@
 """The ``chaoslab`` command: argument parsing and printing only; the work happens elsewhere.
 
 Exit codes: 0 every SLO (and deadline) held, 1 one was missed, 2 bad input,
-3 a run could not complete, 4 a fault could not be reverted (act now), 130 interrupted.
+3 a run could not complete, 4 a fault could not be reverted (act now), 130 interrupted,
+141 the reader of the output went away (``chaoslab ... | head``), as a shell reports a SIGPIPE.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import select
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chaos.traces.commands",
     "chaos.report.commands",
     "chaos.sweep.commands",
+    "chaos.diff_commands",
 )
 
 
@@ -182,7 +186,7 @@ def _simulate(sub: argparse._SubParsersAction) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from chaos.audit import audit, now_iso
-    from chaos.model.files import load_experiment
+    from chaos.model.files import load_experiment, load_playbook
     from chaos.model.sources import source_files
     from chaos.outdir import Mode, check_out, default_dir, staged
     from chaos.report.checks import run_exit_code
@@ -192,7 +196,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from chaos.sim.replications import simulate_replications
 
     experiment = load_experiment(args.experiment)
-    playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
+    playbook = load_playbook(args.playbook, experiment) if args.playbook else None
     out = check_out(args.out, default_dir(experiment.name), Mode.REPLACE)
     exports = check_exports(args.openmetrics, args.annotations, args.origin, out.path)
     started = now_iso()
@@ -232,15 +236,6 @@ def check_exports(openmetrics: Path | None, annotations: Path | None, origin: fl
     return check(openmetrics, annotations, origin, out)
 
 
-def load_bound_playbook(path: Path, experiment: Any) -> Any:
-    """A playbook checked against the experiment it will run in (names of alerts, faults, services)."""
-    from chaos.model.files import load
-    from chaos.model.playbook import Playbook, bind
-    playbook = load(path, Playbook)
-    bind(playbook, experiment)
-    return playbook
-
-
 # --------------------------------------------------------------------------- drill
 
 
@@ -264,7 +259,7 @@ def _drill(sub: argparse._SubParsersAction) -> None:
 def cmd_drill(args: argparse.Namespace) -> int:
     from chaos.audit import audit, now_iso
     from chaos.drill import drill
-    from chaos.model.files import load_experiment
+    from chaos.model.files import load_experiment, load_playbook
     from chaos.model.sources import source_files
     from chaos.outdir import Mode, check_out, default_dir, staged
     from chaos.report.checks import run_exit_code
@@ -273,7 +268,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     from chaos.result import result_paths, write
 
     experiment = load_experiment(args.experiment)
-    playbook = load_bound_playbook(args.playbook, experiment)
+    playbook = load_playbook(args.playbook, experiment)
     out = check_out(args.out, default_dir(experiment.name, "-drill"), Mode.REPLACE)
     started = now_iso()
     progress = RunCounter(args.runs, enabled=not args.no_progress)
@@ -328,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="chaoslab", description="Rehearse cascading failures: simulate offline, or run game days live.",
         epilog="exit codes: 0 held, 1 an SLO or deadline missed, 2 bad input, 3 run failed, "
-               "4 a fault could not be reverted, 130 interrupted")
+               "4 a fault could not be reverted, 130 interrupted, 141 the output's reader closed it")
     parser.add_argument("--version", action="version", version=f"chaoslab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -340,6 +335,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        gone = [stream for stream in (sys.stdout, sys.stderr) if _reader_closed(stream)]
+        if not gone:
+            raise  # a pipe of chaoslab's own broke (a worker, a connection): not the reader's doing
+        _quiet(gone)
+        return SIGPIPE_EXIT
+
+
+def _main(argv: Sequence[str] | None) -> int:
     # Everything printed from here on, argparse's own errors included, may quote a file's or an
     # argument's text: it reaches the terminal with its control characters shown, never obeyed.
     with shown_streams():
@@ -347,13 +353,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             args = parser.parse_args(argv)  # an option's value is checked as it is read (chaos.model.arguments)
             handler: Handler = args.func
-            return handler(args)
+            code = handler(args)
         except ChaosError as exc:
             eprint(f"chaoslab: {exc}" if not isinstance(exc, InputError) else str(exc))
-            return exc.exit_code
+            code = exc.exit_code
         except KeyboardInterrupt:
             eprint("chaoslab: interrupted")
-            return 130
+            code = 130
+        # Flushed here, not by the interpreter at exit, so that a reader who closed the pipe
+        # (``| head``) is noticed where it can be handled.
+        sys.stdout.flush()
+        return code
+
+
+SIGPIPE_EXIT = 128 + 13  # what a shell reports for a command ended by SIGPIPE, as 130 is for SIGINT
+
+
+def _reader_closed(stream: Any) -> bool:
+    """Whether ``stream`` is a pipe (or socket) whose reader has gone, as after ``chaoslab ... | head``."""
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):  # not a file (a test's capture): nobody closed it
+        return False
+    if not hasattr(select, "poll"):
+        return True
+    poller = select.poll()
+    poller.register(fd, 0)  # no events asked for: an error or a hang-up is reported regardless
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _quiet(streams: list[Any]) -> None:
+    """Stop writing to ``streams``, quietly: whoever read them has what they wanted.
+
+    Python ignores SIGPIPE, so a write to a closed pipe raises instead of ending the process as
+    it ends a C program. What is still buffered would raise again when the interpreter flushes at
+    exit ("Exception ignored ... BrokenPipeError"), so the streams' descriptors are pointed at the
+    null device, as the Python docs' note on SIGPIPE recommends.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for stream in streams:
+            os.dup2(devnull, stream.fileno())
+    finally:
+        os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,14 @@ For time to detect and time to recover, "never" (not detected, not recovered) is
 than any time: a candidate that fails to recover in more seeds than the base is worse
 whatever the times.
 
+An alert that stays quiet because nothing it watches went wrong has not failed to detect
+anything. So a run has *something to detect* only when it missed a stated objective that one
+of the experiment's alerts watches (:class:`Detection`), or when an alert states
+``expect_within`` (then every run has). Time to detect is compared only in the seeds where the
+base or the candidate had something to detect, and "never" counts against a version only in
+the seeds where it had: a candidate that no longer breaches is not worse for no longer
+alerting. With nothing to detect in any seed, the row says so and is neither better nor worse.
+
 Metrics (tolerance defaults in brackets, in the metric's unit):
 
     entry_failed_ratio      share of entry requests failed or slower than the latency SLO [0.005]
@@ -33,10 +41,13 @@ from pathlib import Path
 from typing import Any
 
 from chaos.errors import InputError
+from chaos.model.alerts import AlertMetric, AnyAlertRule, BurnRateRule, ThresholdRule
 from chaos.model.arguments import RATIO_TOLERANCE, SECONDS_TOLERANCE
 from chaos.model.experiment import Experiment, with_overrides
 from chaos.model.overrides import revalidate
 from chaos.model.parsing import located, one_of, where_of
+from chaos.model.quantities import plural
+from chaos.model.slos import ObjectiveKind
 from chaos.model.topology import Topology
 from chaos.result import write_atomic
 from chaos.sweep.executors import Executor, encode
@@ -97,6 +108,7 @@ class Verdict(enum.Enum):
     WORSE = "worse"
     BETTER = "better"
     SAME = "same"
+    NOTHING_TO_DETECT = "nothing_to_detect"  # time to detect, where neither version had anything to detect
 
 
 @dataclass(frozen=True)
@@ -138,8 +150,92 @@ def compare(experiment: str, scope: str, metric: Metric, base: Sequence[float | 
         known_cand = sum(c is not None for c in candidate)
         if known_cand != known_base:
             verdict = Verdict.WORSE if known_cand < known_base else Verdict.BETTER
-            note = f"{reached} in {known_cand} of {len(candidate)} seeds (base: {known_base} of {len(base)})"
+            note = f"{reached} in {known_cand} of {plural(len(candidate), 'seed')} (base: {known_base} of {len(base)})"
     return Comparison(experiment, scope, metric, stat(base), stat(candidate), change, tolerance, verdict, note)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What an experiment's alerts are there to detect.
+
+    ``watched`` names the stated objectives an alert watches: the alert's scope, and the quantity
+    the objective judges (an error-ratio or a burn-rate alert watches its scope's error-ratio
+    objectives, a latency alert its latency objectives). Alerts on causes (queue length, busy
+    workers, retry, request or success rate) may fire first, and then they are the detection,
+    but no missed objective obliges them to. ``expected``: an alert states ``expect_within``, so
+    every run has something to detect. ``watched`` None: not known, every run has (as before).
+    """
+
+    watched: frozenset[str] | None = None
+    expected: bool = False
+
+    @classmethod
+    def of(cls, *experiments: Experiment) -> Detection:
+        """Of an experiment (each version of it, in a diff: the objectives follow the topology)."""
+        watched: set[str] = set()
+        expected = False
+        for experiment in experiments:
+            quantities = {(rule.scope, kind) for rule in experiment.alert_rules
+                          if (kind := _watches(rule)) is not None}
+            watched |= {o.name for o in experiment.objectives if (o.scope, o.kind) in quantities}
+            expected |= any(rule.expect_within is not None for rule in experiment.alert_rules)
+        return cls(frozenset(watched), expected)
+
+    def needed(self, run: RunSummary) -> bool:
+        """Whether ``run`` had something to detect."""
+        if self.expected or self.watched is None:
+            return True
+        return any(not o.met for o in run.objectives if o.name in self.watched)
+
+
+def _watches(rule: AnyAlertRule) -> ObjectiveKind | None:
+    if isinstance(rule, BurnRateRule):
+        return ObjectiveKind.ERROR_RATIO
+    if not isinstance(rule, ThresholdRule):
+        return None  # a kind of rule that watches no stated objective we can name
+    if rule.metric.percentile is not None:
+        return ObjectiveKind.LATENCY
+    return ObjectiveKind.ERROR_RATIO if rule.metric is AlertMetric.ERROR_RATIO else None
+
+
+def compare_detection(experiment: str, base: Sequence[RunSummary], candidate: Sequence[RunSummary],
+                      tolerance: float, detection: Detection) -> Comparison:
+    """Time to detect, judged only where there was something to detect (see the module's docstring).
+
+    Over the seeds where the base or the candidate had something to detect: the change is the mean
+    over those where both detected; a version's "never" counts only where it had something to
+    detect, and a version that missed more such seeds than the other is worse whatever the times.
+    """
+    need_b = [detection.needed(r) for r in base]
+    need_c = [detection.needed(r) for r in candidate]
+    judged = [i for i, (b, c) in enumerate(zip(need_b, need_c, strict=True)) if b or c]
+    metric = Metric.TIME_TO_DETECT
+    if not judged:
+        return Comparison(experiment, "", metric, stat([_ttd(r) for r in base]), stat([_ttd(r) for r in candidate]),
+                          None, tolerance, Verdict.NOTHING_TO_DETECT,
+                          "no objective an alert watches was missed, in either version, in any seed")
+    times = compare(experiment, "", metric, [_ttd(base[i]) for i in judged], [_ttd(candidate[i]) for i in judged],
+                    tolerance)
+    missed_b = sum(need_b[i] and _ttd(base[i]) is None for i in judged)
+    missed_c = sum(need_c[i] and _ttd(candidate[i]) is None for i in judged)
+    verdict = times.verdict
+    if missed_c != missed_b:
+        verdict = Verdict.WORSE if missed_c > missed_b else Verdict.BETTER
+    needed_b, needed_c = sum(need_b), sum(need_c)
+    parts = []
+    if missed_b or missed_c or not needed_b or not needed_c:  # what the times alone do not say
+        parts = [_missed_words(who, needed, missed)
+                 for who, needed, missed in (("candidate", needed_c, missed_c), ("base", needed_b, missed_b))]
+    if len(judged) < len(base):
+        parts.append(f"{len(base) - len(judged)} of {plural(len(base), 'seed')} left out: nothing to detect in "
+                     "either version")
+    return dataclasses.replace(times, verdict=verdict, note="; ".join(parts))
+
+
+def _missed_words(who: str, needed: int, missed: int) -> str:
+    if not needed:
+        return f"{who}: nothing to detect"
+    return f"{who}: not detected in {missed} of {plural(needed, 'seed')} with something to detect"
 
 
 # --------------------------------------------------------------------------- running
@@ -202,21 +298,23 @@ def run_diff(base: Topology, candidate: Topology, experiments: Sequence[Experime
     for exp, b, c in pairs:
         runs_b = [done[Task(b.key, Variant(), exp.seed + i)] for i in range(seeds)]
         runs_c = [done[Task(c.key, Variant(), exp.seed + i)] for i in range(seeds)]
-        comparisons += compare_runs(exp.name, runs_b, runs_c, tolerances)
+        detection = Detection.of(with_topology(exp, base), with_topology(exp, candidate))
+        comparisons += compare_runs(exp.name, runs_b, runs_c, tolerances, detection)
     return DiffReport(names[0], names[1], seeds, [e.name for e in experiments], comparisons)
 
 
 Extract = Callable[..., float | None]
 
 
-def compare_runs(name: str, base: list[RunSummary], cand: list[RunSummary], tol: Tolerances) -> list[Comparison]:
+def compare_runs(name: str, base: list[RunSummary], cand: list[RunSummary], tol: Tolerances,
+                 detection: Detection = Detection()) -> list[Comparison]:
     def both(fn: Extract, *args: str) -> tuple[list[float | None], list[float | None]]:
         return [fn(r, *args) for r in base], [fn(r, *args) for r in cand]
 
     out = [
         compare(name, "", Metric.ENTRY_FAILED_RATIO, *both(_failed), tol.of(Metric.ENTRY_FAILED_RATIO)),
         compare(name, "", Metric.SERVICES_HURT, *both(_hurt), tol.of(Metric.SERVICES_HURT)),
-        compare(name, "", Metric.TIME_TO_DETECT, *both(_ttd), tol.of(Metric.TIME_TO_DETECT), reached="detected"),
+        compare_detection(name, base, cand, tol.of(Metric.TIME_TO_DETECT), detection),
         compare(name, "", Metric.TIME_TO_RECOVER, *both(_ttr), tol.of(Metric.TIME_TO_RECOVER), reached="recovered"),
     ]
     for objective in dict.fromkeys(o.name for o in base[0].objectives):
@@ -290,7 +388,8 @@ def _value(metric: Metric, s: Stat) -> str:
     return text
 
 
-_MARK = {Verdict.WORSE: "**worse**", Verdict.BETTER: "better", Verdict.SAME: "same"}
+_MARK = {Verdict.WORSE: "**worse**", Verdict.BETTER: "better", Verdict.SAME: "same",
+         Verdict.NOTHING_TO_DETECT: "nothing to detect"}
 
 
 def _row(c: Comparison, with_scope: bool) -> str:
@@ -303,12 +402,12 @@ def _row(c: Comparison, with_scope: bool) -> str:
 def render_markdown(report: DiffReport) -> str:
     worse = report.worse
     hit = list(dict.fromkeys(c.experiment for c in worse))
-    verdict = (f"**WORSE**: {len(worse)} regression{'s' if len(worse) != 1 else ''} beyond tolerance in "
-               f"{len(hit)} of {len(report.experiments)} experiments" if worse
-               else f"**OK**: no regression beyond tolerance in {len(report.experiments)} experiments")
+    verdict = (f"**WORSE**: {plural(len(worse), 'regression')} beyond tolerance in "
+               f"{len(hit)} of {plural(len(report.experiments), 'experiment')}" if worse
+               else f"**OK**: no regression beyond tolerance in {plural(len(report.experiments), 'experiment')}")
     lines = [f"## chaoslab diff: `{report.base_name}` → `{report.candidate_name}`", "", verdict, "",
-             f"Each experiment ran against both topologies with the same {report.seeds} seed"
-             f"{'s' if report.seeds != 1 else ''} (common random numbers); figures are means over seeds, "
+             f"Each experiment ran against both topologies with the same {plural(report.seeds, 'seed')} "
+             f"(common random numbers); figures are means over seeds, "
              "change is the mean paired difference (candidate − base); lower is better everywhere.", ""]
     header = ["| metric | base | candidate | change | tolerance | verdict |", "|---|---:|---:|---:|---:|---|"]
     for name in report.experiments:

@@ -19,6 +19,7 @@ from chaos.analysis.incident import PHASES, analyze_incident, deadlines_met, inc
 from chaos.incident_states import IncidentOutcome, StepStatus
 from chaos.model.experiment import Experiment
 from chaos.model.playbook import Playbook
+from chaos.model.quantities import plural
 from chaos.result import Result
 from chaos.run import Run
 from chaos.sim.responder import attach
@@ -44,7 +45,7 @@ def incident_result(experiment: Experiment, playbook: Playbook, seed: int) -> Re
 
 
 @dataclass(frozen=True)
-class Outcome:
+class DrillRun:
     """What one drill run contributes: phase times, deadlines, steps (times from the incident start)."""
 
     seed: int
@@ -58,10 +59,10 @@ class Outcome:
     entry_failed_ratio: float
 
 
-def outcome_of(result: Result, seed: int) -> Outcome:
+def outcome_of(result: Result, seed: int) -> DrillRun:
     section = result.extra["playbook"]
     incident = section["incident"]
-    return Outcome(
+    return DrillRun(
         seed=seed,
         triggered=IncidentOutcome(incident["outcome"]) is not IncidentOutcome.NOT_TRIGGERED,
         phases={p: incident[f"time_to_{p}_s"] for p in PHASES},
@@ -81,7 +82,7 @@ def _init_worker(experiment: Experiment, playbook: Playbook) -> None:
     _WORKER["experiment"], _WORKER["playbook"] = experiment, playbook
 
 
-def _run_one(seed: int) -> Outcome:
+def _run_one(seed: int) -> DrillRun:
     return outcome_of(incident_result(_WORKER["experiment"], _WORKER["playbook"], seed), seed)
 
 
@@ -104,7 +105,7 @@ def _dist(values: list[float | None]) -> dict[str, Any]:
             "reached": len(reached), "values": values}
 
 
-def aggregate(playbook: Playbook, outcomes: list[Outcome]) -> dict[str, Any]:
+def aggregate(playbook: Playbook, outcomes: list[DrillRun]) -> dict[str, Any]:
     """The ``drill`` section of result.json.
 
     Every run injects the fault, so every run is an incident: a run whose trigger never fired
@@ -132,7 +133,7 @@ def aggregate(playbook: Playbook, outcomes: list[Outcome]) -> dict[str, Any]:
                       "p_reached": sum(o.steps_status[i] is not StepStatus.NOT_REACHED for o in outcomes) / n,
                       "p50_end_s": quantile_or_none(ends, 0.5), "p90_end_s": quantile_or_none(ends, 0.9)})
     findings = [{"kind": "never_reached", "step": s["name"], "message": f"'{s['name']}' was never reached in "
-                 f"{n} runs"} for s in steps if s["p_reached"] == 0]
+                 f"{plural(n, 'run')}"} for s in steps if s["p_reached"] == 0]
     return {"runs": n, "seeds": [o.seed for o in outcomes], "not_triggered": not_triggered,
             "phases": {p: _dist([o.phases[p] for o in outcomes]) for p in PHASES},
             "deadlines": deadlines, "steps": steps, "findings": findings,

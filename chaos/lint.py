@@ -51,6 +51,7 @@ import networkx as nx
 
 from chaos.errors import Location
 from chaos.model.parsing import Model, where_of
+from chaos.model.quantities import plural
 from chaos.model.topology import Call, Entrypoint, Retries, Service, Topology
 
 DEFAULT_MAX_AMPLIFICATION = 10.0
@@ -390,7 +391,7 @@ def render_text(topology: Topology, findings: list[Finding]) -> str:
         lines.append(f"{prefix}{f.severity.value}[{f.rule.value}]: {f.message}")
         lines.append(f"    path: {f.shown_path}")
     n = counts(findings)
-    lines.append(f"{topology.name}: {n['errors']} error(s), {n['warnings']} warning(s)")
+    lines.append(f"{topology.name}: {plural(n['errors'], 'error')}, {plural(n['warnings'], 'warning')}")
     return "\n".join(lines)
 
 

@@ -64,7 +64,7 @@ NAME_LIMIT = 80
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _HASH_DIGITS = 8
 
-JOURNAL = "faults.jsonl"  # chaos.live.journal.JOURNAL_FILE, named here without importing live code
+JOURNAL = "faults.jsonl"  # chaos.live.faults.journal.JOURNAL_FILE, named here without importing live code
 RESULT = "result.json"    # the file that says a run directory is complete: written last where files move in
 
 # Every entry chaoslab writes at the top of a results directory. A directory a run replaces may

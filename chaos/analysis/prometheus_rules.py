@@ -491,9 +491,8 @@ class _SeriesCounter:
     """How many series a selector selects, and looks at, among those the mapping exposes and the rules record."""
 
     def __init__(self, rule_plan: RulePlan, experiment: Experiment, exprs: list[Expr]) -> None:
-        from chaos.metrics.mapping import exact_bounds
-        from chaos.run import latency_bounds
-        le = rule_plan.mapping.le_bounds(latency_bounds(exact_bounds(experiment)))
+        from chaos.run import experiment_bounds
+        le = rule_plan.mapping.le_bounds(experiment_bounds(experiment))
         # per metric name, the label sets without le, each with its le values ("" where there is none):
         # a histogram's buckets differ by le alone, so the other matchers are tried once for them all
         self.by_name: dict[str, dict[Labels, list[str]]] = {}

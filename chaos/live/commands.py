@@ -54,17 +54,16 @@ def _stack(sub: argparse._SubParsersAction) -> None:
 
 def _load_topology_or_experiment(path: Path) -> tuple[Any, tuple[float, ...] | None]:
     from chaos.model.files import FileKind, detect_kind, load_experiment, load_topology
-    from chaos.run import latency_bounds
+    from chaos.run import experiment_bounds
 
     if detect_kind(path) is FileKind.EXPERIMENT:
-        from chaos.sim.simulation import thresholds
         experiment = load_experiment(path)
-        return experiment.topology, latency_bounds(thresholds(experiment))
+        return experiment.topology, experiment_bounds(experiment)
     return load_topology(path), None
 
 
 def cmd_stack_up(args: argparse.Namespace) -> int:
-    from chaos.live.stack import DEFAULT_STACKS_DIR, up
+    from chaos.live.stack.emulator_stack import DEFAULT_STACKS_DIR, up
     from chaos.outdir import default_dir
 
     topology, bounds = _load_topology_or_experiment(args.topology)
@@ -87,7 +86,7 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
 def cmd_stack_down(args: argparse.Namespace) -> int:
     import time
 
-    from chaos.live.stack import down, find_stack_dir
+    from chaos.live.stack.emulator_stack import down, find_stack_dir
 
     directory = find_stack_dir(args.dir)
     started = time.monotonic()
@@ -97,8 +96,8 @@ def cmd_stack_down(args: argparse.Namespace) -> int:
 
 
 def cmd_stack_status(args: argparse.Namespace) -> int:
-    from chaos.live.stack import find_stack_dir, inspect_stack
-    from chaos.live.state import read_state
+    from chaos.live.stack.emulator_stack import find_stack_dir, inspect_stack
+    from chaos.live.stack.state import read_state
 
     directory = find_stack_dir(args.dir)
     state = read_state(directory)
@@ -132,7 +131,7 @@ def _images(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_images_build(args: argparse.Namespace) -> int:
-    from chaos.live.images import build_runtime_image
+    from chaos.live.stack.images import build_runtime_image
 
     image = build_runtime_image(args.base)
     print(f"{image.tag} on {image.base} ({'built' if image.built else 'already present'}, id {image.image_id[:19]})")
@@ -154,7 +153,7 @@ def _toxiproxy(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_toxiproxy_serve(args: argparse.Namespace) -> int:
-    from chaos.live.toxiproxy.server import main
+    from chaos.live.in_container.toxiproxy.server import main
 
     argv = ["--host", args.host, "--port", str(args.port)]
     for flag, value in (("--config", args.config), ("--seed", args.seed), ("--log-level", args.log_level)):
@@ -184,14 +183,14 @@ def _faults(sub: argparse._SubParsersAction) -> None:
 
 
 def _experiment_and_stack(args: argparse.Namespace) -> tuple[Any, Any]:
-    from chaos.live.stack import find_stack_dir
-    from chaos.live.state import read_state
+    from chaos.live.stack.emulator_stack import find_stack_dir
+    from chaos.live.stack.state import read_state
     from chaos.model.files import load_experiment
 
     experiment = load_experiment(args.experiment)
     target = getattr(experiment, "live", None)
     if target is not None:
-        from chaos.live.user_stack import resolve, user_stack
+        from chaos.live.stack.user_stack import resolve, user_stack
         state = user_stack(target, experiment.topology)
         if args.func is cmd_faults_run and not getattr(args, "dry_run", False):
             state = resolve(state, target, allow_remote=args.allow_remote)
@@ -200,7 +199,7 @@ def _experiment_and_stack(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def cmd_faults_check(args: argparse.Namespace) -> int:
-    from chaos.live.drivers.routes import check_live, plan
+    from chaos.live.faults.drivers.routes import check_live, plan
 
     experiment, state = _experiment_and_stack(args)
     problems = check_live(experiment, state, with_load=False)
@@ -213,7 +212,7 @@ def cmd_faults_check(args: argparse.Namespace) -> int:
 
 
 def cmd_faults_run(args: argparse.Namespace) -> int:
-    from chaos.live.runner import DEFAULT_ABORT, run_fault_schedule
+    from chaos.live.faults.runner import DEFAULT_ABORT, run_fault_schedule
     from chaos.outdir import Mode, check_out, default_dir
 
     experiment, state = _experiment_and_stack(args)
@@ -234,7 +233,7 @@ def _recover(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
-    from chaos.live.runner import recover
+    from chaos.live.faults.runner import recover
 
     done = recover(args.run_dir, allow_remote=args.allow_remote)
     if done.reverted:
@@ -259,7 +258,7 @@ def _topology(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_topology_from_compose(args: argparse.Namespace) -> int:
-    from chaos.live.from_compose import from_compose
+    from chaos.live.stack.from_compose import from_compose
     from chaos.outdir import check_out_file
     from chaos.result import write_atomic
 

@@ -3,6 +3,8 @@
     mapping.py      the presets (chaoslab, OpenTelemetry, Micrometer, HAProxy) and an experiment's
                     mapping: per service and entrypoint, the metric names and labels of its requests,
                     errors and latency histogram, and the PromQL that reads them back
+    buckets.py      the presets' histogram bounds and the le values rule files select: exact bounds of
+                    every run (``chaos.run.experiment_bounds``), so kept apart from the mapping
     exposition.py   a run's per-second series as the samples a Prometheus scraping them would store
     openmetrics.py  those samples as OpenMetrics text (for ``promtool tsdb create-blocks-from openmetrics``)
     annotations.py  fault windows and playbook steps as Grafana annotations

@@ -39,15 +39,12 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
 
+from chaos.metrics.buckets import PRESET_BUCKETS
 from chaos.model.metrics import MetricsPreset, MetricsSpec, ScopeLabels
 from chaos.model.scope import Scope, ScopeKind
 from chaos.model.topology import Topology
-from chaos.run import Cause, as_bound
-
-if TYPE_CHECKING:
-    from chaos.model.experiment import Experiment
+from chaos.run import Cause
 
 Labels = tuple[tuple[str, str], ...]
 """Label pairs sorted by name, without empty values (as :mod:`chaos.promql.series` keeps them)."""
@@ -183,29 +180,6 @@ class Convention:
         return text
 
 
-def micrometer_buckets(low: float = 0.001, high: float = 30.0) -> tuple[float, ...]:
-    """Micrometer's percentile-histogram bounds between a timer's minimum and maximum expected values.
-
-    Micrometer generates them in nanoseconds: 1, 2, 3, then from each power of 4 upwards in
-    steps of a third of it, while below the next power of 4 less one step; a timer publishes
-    those between its minimum and maximum expected value (1 ms and 30 s unless configured).
-    """
-    values = {1, 2, 3}
-    exponent = 2
-    while exponent < 64:
-        current = 1 << exponent
-        step = current // 3
-        stop = (current << 2) - step
-        while current < stop:
-            values.add(current)
-            current += step
-        exponent += 2
-    return tuple(v / 1e9 for v in sorted(values) if low * 1e9 <= v <= high * 1e9)
-
-
-OTEL_BUCKETS = (0.0, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
-"""The bounds the OpenTelemetry semantic conventions advise for ``http.server.request.duration``."""
-
 _SECONDS = "seconds"
 
 
@@ -261,17 +235,18 @@ def _haproxy(kind: ScopeKind) -> Naming:
 CONVENTIONS: dict[MetricsPreset, Convention] = {
     MetricsPreset.CHAOSLAB: Convention(MetricsPreset.CHAOSLAB, _chaoslab(ScopeKind.SERVICE),
                                        _chaoslab(ScopeKind.ENTRYPOINT), OutcomeStyle.CAUSE, 'outcome!="ok"',
-                                       lazy=False, buckets=None),
+                                       lazy=False, buckets=PRESET_BUCKETS[MetricsPreset.CHAOSLAB]),
     MetricsPreset.OPENTELEMETRY: Convention(MetricsPreset.OPENTELEMETRY, _otel(ScopeKind.SERVICE),
                                             _otel(ScopeKind.ENTRYPOINT), OutcomeStyle.OTEL,
-                                            'http_response_status_code=~"5.."', lazy=True, buckets=OTEL_BUCKETS),
+                                            'http_response_status_code=~"5.."', lazy=True,
+                                            buckets=PRESET_BUCKETS[MetricsPreset.OPENTELEMETRY]),
     MetricsPreset.MICROMETER: Convention(MetricsPreset.MICROMETER, _micrometer(ScopeKind.SERVICE),
                                          _micrometer(ScopeKind.ENTRYPOINT), OutcomeStyle.MICROMETER,
-                                         'status=~"5.."', lazy=True, buckets=micrometer_buckets(),
+                                         'status=~"5.."', lazy=True, buckets=PRESET_BUCKETS[MetricsPreset.MICROMETER],
                                          java_floats=True),
     MetricsPreset.HAPROXY: Convention(MetricsPreset.HAPROXY, _haproxy(ScopeKind.SERVICE),
                                       _haproxy(ScopeKind.ENTRYPOINT), OutcomeStyle.STATUS_CLASS, 'code="5xx"',
-                                      lazy=False, buckets=()),
+                                      lazy=False, buckets=PRESET_BUCKETS[MetricsPreset.HAPROXY]),
 }
 
 
@@ -406,31 +381,6 @@ def _scope_metrics(scope: Scope, naming: Naming, common: list[tuple[str, str]],
     first = naming.scope_labels[0]
     identity = tuple((k, v) for k, v in labels if k == first or k in chosen)
     return ScopeMetrics(scope, naming, labels, identity)
-
-
-def exact_bounds(experiment: Experiment) -> tuple[float, ...]:
-    """Latency bounds a simulation of ``experiment`` counts exactly (added to its histogram's bounds).
-
-    The mapping's le bounds, and every ``le="..."`` a rule file selects, so that a bucket's
-    count is counted, not interpolated. An experiment that names neither a preset's buckets
-    nor rule files adds nothing (chaoslab's own preset uses the run's bounds as they are).
-    """
-    from chaos.promql.syntax import MatchOp, selectors
-    spec = experiment.metrics
-    buckets = spec.buckets if spec.buckets is not None else CONVENTIONS[spec.preset].buckets
-    named = []
-    for ref in (*experiment.prometheus_rules, *experiment.slo_specs):
-        for group in ref.rules.all_groups:
-            for rule in group.rules:
-                named += [m.value for s in selectors(rule.expr) for m in s.matchers
-                          if m.name == "le" and m.op is MatchOp.EQ]
-    out = [float(b) for b in buckets or ()]
-    for text in named:
-        try:
-            out.append(float(text))
-        except ValueError:
-            continue  # le="+Inf" and the like: not a bound to add
-    return tuple(sorted({as_bound(b) for b in out if 0 < b < math.inf}))
 
 
 # --------------------------------------------------------------------------- queries

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -26,11 +27,22 @@ from chaos.errors import InputError
 from chaos.model.alerts import AlertRule, AnyAlertRule
 from chaos.model.bounds import MAX_MONITORING_INTERVAL, MAX_REPLICATIONS, MAX_RULE_FILES, MAX_RUN_SECONDS, MAX_SEED
 from chaos.model.faults import AnyFault, FaultSpec, TargetKind
-from chaos.model.limits import Limits, check_run_size
+from chaos.model.limits import HUGE, Limits, RunSize, attempts, count_words, raise_hint, visits, window_width
 from chaos.model.live_target import LiveTarget
-from chaos.model.load import AnyLoadProfile, LoadProfile
+from chaos.model.load import AnyLoadProfile, LoadProfile, RateCurve
 from chaos.model.metrics import MetricsSpec
-from chaos.model.parsing import NAME, Model, Raw, Seconds, Where, did_you_mean, fld, one_of, where_of
+from chaos.model.parsing import (
+    NAME,
+    Model,
+    Raw,
+    Seconds,
+    Where,
+    did_you_mean,
+    duration_words,
+    fld,
+    one_of,
+    where_of,
+)
 from chaos.model.rulefiles import AlertDeadline, RuleFileRef
 from chaos.model.scope import Scope, ScopeKind, split_edge
 from chaos.model.slos import ALL, Objective, Slo, objectives
@@ -145,11 +157,16 @@ class Experiment(Model):
             if fault.name is not None and fault.name in labels:
                 raise fault.error("name", f"duplicate fault name '{fault.name}'")
             labels.add(fault.label)
-        rule_work = self._check_rule_files()
-        check_run_size(self, self.limits, rule_work=rule_work)
+        self._check_rule_files()
+        check_run_size(self, self.limits)
 
-    def _check_rule_files(self) -> float:
-        """Check the rule files against the experiment; what evaluating them over a run costs (for its size)."""
+    def _check_rule_files(self) -> None:
+        """Check the rule files' names against the experiment.
+
+        What their PromQL means here (an SLO spec tied to nothing) and what evaluating it costs are
+        checked by the loader, ``chaos.model.files.load_experiment``: the PromQL evaluator sits above
+        the model (it reads runs, which hold experiments), so the model cannot call it.
+        """
         self.metrics.check(self.topology)
         for ref in self.slo_specs:
             if not ref.rules.slos:
@@ -170,10 +187,6 @@ class Experiment(Model):
                                               f"{did_you_mean(deadline.alert, rule_alerts)}",
                                      hint=f"the rule files' alerts: {one_of(rule_alerts)}" if rule_alerts else
                                      "list the rule files that define it under prometheus_rules or slo_specs")
-        if self.prometheus_rules or self.slo_specs:
-            from chaos.analysis.prometheus_rules import check  # ties each SLO spec to what it measures
-            return check(self)
-        return 0.0
 
     def _check_scope(self, obj: Model, field_name: str, kind: ScopeKind, name: str, allow_all: bool) -> None:
         known = (self.topology.service_map if kind is ScopeKind.SERVICE else self.topology.entrypoint_map)
@@ -242,3 +255,81 @@ def with_overrides(topology: Topology, overrides: tuple[Override, ...]) -> Topol
                              exc.hint) from None
     revalidate(topology)
     return topology
+
+
+# --------------------------------------------------------------------------- the size of a run (chaos.model.limits)
+# Here rather than in chaos.model.limits because the experiment's own check calls them, and they read the
+# experiment: limits holds the bounds and the arithmetic, and never imports this module.
+
+
+def run_size(experiment: Experiment, replications: int | None = None, rule_work: float = 0.0) -> RunSize:
+    """The size of the run ``experiment`` describes (``replications`` overrides the experiment's).
+
+    ``rule_work`` is what evaluating its rule files costs over one run
+    (``chaos.analysis.prometheus_rules.rule_samples``, which sits above the model: the loader
+    works it out and passes it in).
+    """
+    reps = experiment.replications if replications is None else replications
+    topo, duration = experiment.topology, experiment.duration
+    curve = RateCurve(experiment.load_profile.segments(duration))
+    total_share = sum(e.share for e in topo.entrypoints)
+    arrivals = {e.name: curve.expected(0.0, duration) * e.share / total_share for e in topo.entrypoints}
+    for fault in experiment.fault_list:
+        if fault.TAG != "load_spike":
+            continue
+        extra = max(0.0, fault.factor - 1.0) * curve.expected(fault.at, fault.end(duration))  # type: ignore[union-attr]
+        for e in topo.entrypoints:
+            if fault.target in ("*", e.name):
+                arrivals[e.name] += extra * e.share / total_share
+    below = visits(topo)
+    entry = sum(arrivals.values()) * reps
+    requests = sum(arrivals[e.name] * attempts(e.retries) * below[e.to] for e in topo.entrypoints) * reps
+    seconds = math.ceil(duration)
+    scopes = len(topo.services) + len(topo.entrypoints)
+    measured = max(0, seconds - math.floor(experiment.warmup))
+    judged = sum(measured * window_width(o.window, duration) for o in experiment.objectives)
+    for rule in experiment.alert_rules:
+        widths = ([window_width(rule.window, duration)] if rule.TAG == "threshold" else  # type: ignore[union-attr]
+                  [window_width(w.long, duration) + window_width(w.short, duration)
+                   for w in rule.windows])  # type: ignore[union-attr]
+        judged += math.ceil(duration / rule.every) * sum(widths)
+    return RunSize(entry, min(HUGE, requests / entry) if entry else 0.0, min(HUGE, requests),
+                   float(seconds * scopes * reps), float(judged * reps), min(HUGE, rule_work * reps))
+
+
+def check_run_size(experiment: Experiment, limits: Limits, replications: int | None = None,
+                   rule_work: float = 0.0) -> None:
+    """Refuse a run bigger than ``limits``, saying how big it is and what to do."""
+    size = run_size(experiment, replications, rule_work)
+    reps = experiment.replications if replications is None else replications
+    runs = f" in {reps} replications" if reps > 1 else ""
+    if size.requests > limits.max_requests:
+        raise experiment.error(
+            "load", f"the run is too big: about {count_words(size.requests)} requests{runs} "
+                    f"({count_words(size.entry_requests)} entry requests over {duration_words(experiment.duration)}, "
+                    f"up to {count_words(size.per_entry)} requests each with every retry used), above the limit of "
+                    f"{count_words(limits.max_requests)}",
+            hint=raise_hint("max_requests", size.requests, "shorten the run or lower the rate"))
+    if size.samples > limits.max_samples:
+        raise experiment.error(
+            "duration", f"the run is too big: it records {count_words(size.samples)} per-second samples{runs} "
+                        f"({math.ceil(experiment.duration):,} s x {len(experiment.scopes):,} services and "
+                        f"entrypoints), above the limit of {count_words(limits.max_samples)}",
+            hint=raise_hint("max_samples", size.samples, "shorten the run"))
+    if size.window_samples > limits.max_window_samples:
+        raise experiment.error(
+            "duration", f"the run is too big: its SLO and alert windows add up {count_words(size.window_samples)} "
+                        f"per-second samples{runs}, above the limit of {count_words(limits.max_window_samples)}",
+            hint=raise_hint("max_window_samples", size.window_samples,
+                            "shorten the run, shorten SLO and alert windows, or evaluate alerts less often"))
+    if size.rule_samples > limits.max_rule_samples:
+        rules = sum(len(g.rules) for ref in (*experiment.prometheus_rules, *experiment.slo_specs)
+                    for g in ref.rules.all_groups)
+        raise experiment.error(
+            "prometheus_rules" if experiment.prometheus_rules else "slo_specs",
+            f"the run is too big: evaluating its {rules:,} rules over {duration_words(experiment.duration)} reads "
+            f"and stores about {count_words(size.rule_samples)} samples{runs}, above the limit of "
+            f"{count_words(limits.max_rule_samples)}",
+            hint=raise_hint("max_rule_samples", size.rule_samples,
+                            "evaluate fewer rules, less often (evaluation_interval, a group's interval), over fewer "
+                            "series or shorter ranges, or shorten the run"))

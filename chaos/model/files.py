@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from chaos.errors import InputError, Location
-from chaos.model.experiment import Experiment
+from chaos.model.experiment import Experiment, check_run_size
 from chaos.model.inputs import FILE_NOT_FOUND, input_problem
 from chaos.model.parsing import Context, Model, Where, compose_file, convert, display_path, one_of, shorten
 from chaos.model.topology import Topology
+
+if TYPE_CHECKING:
+    from chaos.model.playbook import Playbook
 
 M = TypeVar("M", bound=Model)
 
@@ -46,11 +49,23 @@ def load_topology(path: str | Path) -> Topology:
 
 
 def load_experiment(path: str | Path) -> Experiment:
-    return load(path, Experiment)
+    experiment = load(path, Experiment)
+    if experiment.prometheus_rules or experiment.slo_specs:
+        # Checked here, once the experiment is whole, because the PromQL evaluator sits above the model:
+        # what the rule files mean in this experiment (an SLO spec tied to nothing), and what evaluating
+        # them over a run costs, against the run's limits.
+        from chaos.analysis.prometheus_rules import check
+        check_run_size(experiment, experiment.limits, rule_work=check(experiment))
+    return experiment
 
 
-def load_playbook(path: str | Path) -> Model:
-    return load(path, model_class(FileKind.PLAYBOOK))
+def load_playbook(path: str | Path, experiment: Experiment) -> Playbook:
+    """A playbook checked against the experiment it will run in (names of alerts, faults, services)."""
+    from chaos.model.playbook import Playbook, bind  # the playbook model imports this module's users
+
+    playbook = load(path, Playbook)
+    bind(playbook, experiment)
+    return playbook
 
 
 def _load_reference(text: Any, cls: type, ctx: Context, node: Node, path: str) -> Any:
@@ -89,4 +104,5 @@ def detect_kind(path: str | Path) -> FileKind:
 
 
 def load_any(path: str | Path, kind: FileKind | None = None) -> Model:
-    return load(path, model_class(kind or detect_kind(path)))
+    kind = kind or detect_kind(path)
+    return load_experiment(path) if kind is FileKind.EXPERIMENT else load(path, model_class(kind))

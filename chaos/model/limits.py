@@ -2,7 +2,7 @@
 
 Every field has its own bound (``chaos.model.bounds``), but fields multiply: a rate
 of 100,000 requests/s over 24 hours is 8.6 billion requests, each of which may call a
-dozen services. So an experiment is also checked as a whole, on three figures that
+dozen services. So an experiment is also checked as a whole, on four figures that
 grow with the time and memory a run takes:
 
 ``requests``
@@ -29,20 +29,20 @@ Every replication is a whole run, so each figure counts them all. The defaults k
 run within minutes and a couple of GB; an experiment that needs more says so with
 ``limits: {max_requests: ..., max_samples: ..., max_window_samples: ..., max_rule_samples: ...}``, so that a
 big run is always a decision written in the file, for both engines and every sweep.
+
+This module holds the limits and the arithmetic; the figures of one experiment are worked out,
+and checked, by ``run_size`` and ``check_run_size`` in ``chaos.model.experiment``, whose
+validation calls them (so this module never imports the experiment); ``rule_samples`` is
+checked once more by the loader (``chaos.model.files.load_experiment``), which can work it out.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from chaos.model.load import RateCurve
-from chaos.model.parsing import Model, duration_words, fld, model_fields
+from chaos.model.parsing import Model, fld, model_fields
 from chaos.model.topology import Call, Retries, Topology
-
-if TYPE_CHECKING:
-    from chaos.model.experiment import Experiment
 
 DEFAULT_MAX_REQUESTS = 50_000_000
 """Ten times the bundled cascade's worst case: about seven minutes of simulation if every retry were used,
@@ -63,7 +63,7 @@ a thousand rules that each look at 800 stored series, rules that read nothing); 
 example counts 37 million and evaluates in about a second. The most a file may ask for, 1e12, is
 about 19 hours."""
 
-_HUGE = 1e300  # products of retries are capped here rather than overflowing to infinity
+HUGE = 1e300  # products of retries are capped here rather than overflowing to infinity
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class Limits(Model):
 
 @dataclass(frozen=True)
 class RunSize:
-    """The three figures a run is judged on, and what the first is made of."""
+    """The figures a run is judged on, and what the first is made of."""
 
     entry_requests: float     # arrivals at the entrypoints, load spikes included, all replications
     per_entry: float          # requests one entry request causes at most (every retry used)
@@ -118,7 +118,7 @@ def visits(topology: Topology) -> dict[str, float]:
                 pending.pop()
                 below = sum(c.probability * attempts(c.retries) * (1.0 if c.to in on_trail else done[c.to])
                             for c in calls[name])
-                done[name] = min(_HUGE, 1.0 + below)
+                done[name] = min(HUGE, 1.0 + below)
             elif call.to not in done and call.to not in on_trail:
                 trail.append(call.to)
                 on_trail.add(call.to)
@@ -126,94 +126,19 @@ def visits(topology: Topology) -> dict[str, float]:
     return done
 
 
-def run_size(experiment: Experiment, replications: int | None = None, rule_work: float | None = None) -> RunSize:
-    """The size of the run ``experiment`` describes (``replications`` overrides the experiment's).
-
-    ``rule_work`` is what evaluating its rule files costs over one run, when known already
-    (the experiment works it out as it checks them); otherwise it is worked out here.
-    """
-    reps = experiment.replications if replications is None else replications
-    if rule_work is None:
-        rule_work = 0.0
-        if experiment.prometheus_rules or experiment.slo_specs:
-            from chaos.analysis.prometheus_rules import rule_samples  # the PromQL parser: only with rule files
-            rule_work = rule_samples(experiment)
-    topo, duration = experiment.topology, experiment.duration
-    curve = RateCurve(experiment.load_profile.segments(duration))
-    total_share = sum(e.share for e in topo.entrypoints)
-    arrivals = {e.name: curve.expected(0.0, duration) * e.share / total_share for e in topo.entrypoints}
-    for fault in experiment.fault_list:
-        if fault.TAG != "load_spike":
-            continue
-        extra = max(0.0, fault.factor - 1.0) * curve.expected(fault.at, fault.end(duration))  # type: ignore[union-attr]
-        for e in topo.entrypoints:
-            if fault.target in ("*", e.name):
-                arrivals[e.name] += extra * e.share / total_share
-    below = visits(topo)
-    entry = sum(arrivals.values()) * reps
-    requests = sum(arrivals[e.name] * attempts(e.retries) * below[e.to] for e in topo.entrypoints) * reps
-    seconds = math.ceil(duration)
-    scopes = len(topo.services) + len(topo.entrypoints)
-    measured = max(0, seconds - math.floor(experiment.warmup))
-    judged = sum(measured * _width(o.window, duration) for o in experiment.objectives)
-    for rule in experiment.alert_rules:
-        widths = ([_width(rule.window, duration)] if rule.TAG == "threshold" else  # type: ignore[union-attr]
-                  [_width(w.long, duration) + _width(w.short, duration) for w in rule.windows])  # type: ignore[union-attr]
-        judged += math.ceil(duration / rule.every) * sum(widths)
-    return RunSize(entry, min(_HUGE, requests / entry) if entry else 0.0, min(_HUGE, requests),
-                   float(seconds * scopes * reps), float(judged * reps), min(_HUGE, rule_work * reps))
-
-
-def _width(window: float, duration: float) -> int:
-    return max(1, math.ceil(min(window, duration)))
-
-
-def check_run_size(experiment: Experiment, limits: Limits, replications: int | None = None,
-                   rule_work: float | None = None) -> None:
-    """Refuse a run bigger than ``limits``, saying how big it is and what to do."""
-    size = run_size(experiment, replications, rule_work)
-    reps = experiment.replications if replications is None else replications
-    runs = f" in {reps} replications" if reps > 1 else ""
-    if size.requests > limits.max_requests:
-        raise experiment.error(
-            "load", f"the run is too big: about {count_words(size.requests)} requests{runs} "
-                    f"({count_words(size.entry_requests)} entry requests over {duration_words(experiment.duration)}, "
-                    f"up to {count_words(size.per_entry)} requests each with every retry used), above the limit of "
-                    f"{count_words(limits.max_requests)}",
-            hint=_raise_hint("max_requests", size.requests, "shorten the run or lower the rate"))
-    if size.samples > limits.max_samples:
-        raise experiment.error(
-            "duration", f"the run is too big: it records {count_words(size.samples)} per-second samples{runs} "
-                        f"({math.ceil(experiment.duration):,} s x {len(experiment.scopes):,} services and "
-                        f"entrypoints), above the limit of {count_words(limits.max_samples)}",
-            hint=_raise_hint("max_samples", size.samples, "shorten the run"))
-    if size.window_samples > limits.max_window_samples:
-        raise experiment.error(
-            "duration", f"the run is too big: its SLO and alert windows add up {count_words(size.window_samples)} "
-                        f"per-second samples{runs}, above the limit of {count_words(limits.max_window_samples)}",
-            hint=_raise_hint("max_window_samples", size.window_samples,
-                             "shorten the run, shorten SLO and alert windows, or evaluate alerts less often"))
-    if size.rule_samples > limits.max_rule_samples:
-        rules = sum(len(g.rules) for ref in (*experiment.prometheus_rules, *experiment.slo_specs)
-                    for g in ref.rules.all_groups)
-        raise experiment.error(
-            "prometheus_rules" if experiment.prometheus_rules else "slo_specs",
-            f"the run is too big: evaluating its {rules:,} rules over {duration_words(experiment.duration)} reads "
-            f"and stores about {count_words(size.rule_samples)} samples{runs}, above the limit of "
-            f"{count_words(limits.max_rule_samples)}",
-            hint=_raise_hint("max_rule_samples", size.rule_samples,
-                             "evaluate fewer rules, less often (evaluation_interval, a group's interval), over fewer "
-                             "series or shorter ranges, or shorten the run"))
-
-
-def _raise_hint(key: str, needed: float, smaller: str) -> str:
-    wanted = 10 ** math.ceil(math.log10(needed)) if needed < _HUGE else needed
+def raise_hint(key: str, needed: float, smaller: str) -> str:
+    wanted = 10 ** math.ceil(math.log10(needed)) if needed < HUGE else needed
     most = next(f.meta["le"] for f in model_fields(Limits) if f.key == key)
     if wanted > most:  # past what a file may ask for at all: there is no setting to offer
         return f"{smaller}; a run this big is past what chaoslab runs at all ({key} is at most {most:.0e})".replace(
             "e+", "e")
     return (f"{smaller}; or, to run it anyway (it may take long and a lot of memory), raise the limit in the "
             f"experiment: limits: {{{key}: {wanted:.0e}}}".replace("e+", "e"))
+
+
+def window_width(window: float, duration: float) -> int:
+    """The per-second samples one evaluation of a window adds up (a window longer than the run is the run)."""
+    return max(1, math.ceil(min(window, duration)))
 
 
 def count_words(n: float) -> str:

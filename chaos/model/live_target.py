@@ -18,7 +18,7 @@ says where that stack is and which of its parts play which role in the topology:
 Faults are done with what this mapping makes possible: network faults through the named
 proxies, crashes, hangs and CPU throttles on the named containers. What cannot be done on
 this stack is reported when the experiment is checked, never in the middle of a run
-(``chaos.live.drivers.routes.check_live``).
+(``chaos.live.faults.drivers.routes.check_live``).
 """
 
 from __future__ import annotations

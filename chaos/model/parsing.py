@@ -167,9 +167,18 @@ class Where:
         return self.fields.get(name, self.location), join(self.path, name)
 
 
+# A key that reads as one step of a dotted path; any other (an empty name, one with a dot, a bracket,
+# a quote or a space) is written quoted in brackets, so `services['']` and `services['e.mail']` say
+# which key was meant where `services.` and `services.e.mail` could not.
+_PLAIN_KEY = re.compile(r"[^\s.\[\]'\"]+")
+
+
 def join(path: str, name: str | int) -> str:
+    """The path of ``name`` (a key, or an index of a list) within ``path``: ``services.api.calls[0]``."""
     if isinstance(name, int):
         return f"{path}[{name}]"
+    if not _PLAIN_KEY.fullmatch(name):
+        return f"{path}[{name!r}]"
     return f"{path}.{name}" if path else name
 
 

@@ -14,9 +14,11 @@ Markdown and the HTML reports all call them, so one figure reads the same everyw
 from __future__ import annotations
 
 import enum
+import json
 import math
 import typing
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from chaos.model.parsing import DURATION, Unit, is_model, model_fields, optional_inner, split_annotated
@@ -80,17 +82,64 @@ def rate(x: float | None, what: str = "requests") -> str:
     return f"{x:,.0f} {what}/s" if x >= 100 else f"{x:.3g} {what}/s"
 
 
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``0 objectives``, ``1 objective``, ``2 objectives``: a count with its noun in the number the count takes.
+
+    ``nouns`` is the plural where it is not ``noun`` + s (``process``, ``processes``). Every count a
+    report prints before a noun goes through here, so none reads "all 1 objectives".
+    """
+    return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
+
+
 def count(n: float | None, noun: str) -> str:
-    """``1 replica``, ``3 replicas``: ``noun`` is the plural."""
+    """``1 replica``, ``3 replicas``, ``2.5 requests``: ``noun`` is the plural."""
     if n is None:
         return "-"
-    one = n == 1 and noun.endswith("s")
-    number = f"{int(n):,}" if float(n).is_integer() else f"{n:,.1f}"
-    return f"{number} {noun[:-1] if one else noun}"
+    if float(n).is_integer():
+        return plural(int(n), noun[:-1] if noun.endswith("s") else noun, noun)
+    return f"{n:,.1f} {noun}"
 
 
 def words(key: str) -> str:
     return key.replace("_", " ").strip()
+
+
+@dataclass(frozen=True)
+class _Written:
+    text: str
+
+
+def json_text(value: Any) -> str:
+    """A free-form value (the audit, a fault's parameters, as a result.json holds them) as text.
+
+    A scalar reads as itself; a list or a mapping in JSON's notation, never as a Python repr. It is
+    walked without recursion, as the reader (chaos.report.document) walks it: a damaged document may
+    nest a list thousands of levels deep, and ``str()`` or ``json.dumps`` would raise RecursionError.
+    """
+    if not isinstance(value, list | tuple | Mapping):
+        return str(value)
+    out: list[str] = []
+    todo: list[Any] = [value]  # values still to write, and text already decided (_Written)
+    while todo:
+        item = todo.pop()
+        if isinstance(item, _Written):
+            out.append(item.text)
+        elif isinstance(item, Mapping):
+            pieces: list[Any] = []
+            for key, v in item.items():
+                pieces += [_Written(", " if pieces else "{"), _Written(json.dumps(str(key), ensure_ascii=False) + ": "),
+                           v]
+            todo += reversed([*pieces, _Written("}")]) if pieces else [_Written("{}")]
+        elif isinstance(item, list | tuple):
+            pieces = []
+            for v in item:
+                pieces += [_Written(", " if pieces else "["), v]
+            todo += reversed([*pieces, _Written("]")]) if pieces else [_Written("[]")]
+        elif item is None or isinstance(item, str | int | float):
+            out.append(json.dumps(item, ensure_ascii=False))
+        else:
+            out.append(json.dumps(str(item), ensure_ascii=False))
+    return "".join(out)
 
 
 # --------------------------------------------------------------------------- fields of a model
@@ -116,7 +165,7 @@ def value_text(tp: Any, key: str, value: Any) -> str:
     if is_model(type(value)):
         return f"{words(key)} ({describe_model(value)})"
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return f"{words(key)} {value}"
+        return f"{words(key)} {json_text(value)}"
     if unit is DURATION:
         return f"{words(key)} {duration(value)}"
     if unit is RATIO:
@@ -138,7 +187,8 @@ def describe_fields(cls: type, values: Mapping[str, Any], skip: frozenset[str] =
     fields = {f.key: f for f in model_fields(cls)}
     parts = [value_text(fields[k].type, k, values[k]) for k in fields if k in values and k not in skip
              and values[k] is not None]
-    parts += [f"{words(k)} {v}" for k, v in values.items() if k not in fields and k not in skip and v is not None]
+    parts += [f"{words(k)} {json_text(v)}" for k, v in values.items()
+              if k not in fields and k not in skip and v is not None]
     return ", ".join(parts)
 
 

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import PercentFormatter
 
+from chaos.model.quantities import plural
 from chaos.report.document import Drill, DrillDeadline, PhaseStats, Report
 from chaos.report.plots import BLUE, FAULT, GREY, OK, new_figure
 from chaos.report.summary import fmt_s
@@ -50,7 +51,7 @@ def _draw_phase(ax: Axes, name: str, stats: PhaseStats, runs: int, deadlines: li
                     xytext=(6, -12 if d.p_met > 0.5 else 8), textcoords="offset points", fontsize=8,
                     color=colour, fontweight="bold" if missed else "normal")
     reached = len(xs)
-    ax.set_title(f"{name}: {reached} of {runs} runs reached it"
+    ax.set_title(f"{name}: {reached} of {plural(runs, 'run')} reached it"
                  + (f", p50 {_q(stats.p50)}, p90 {_q(stats.p90)}" if stats.values else ""),
                  loc="left", fontsize=8.5)
     ax.set_xlim(0, right)
@@ -77,8 +78,8 @@ def cdf_figure(r: Report) -> Figure:
         _draw_phase(ax, name, drill.phases[name], drill.runs, [d for d in drill.deadlines if d.phase == name])
     for ax in list(grid.flat)[len(names):]:
         ax.set_visible(False)
-    fig.suptitle(f"Drill: {drill.runs} simulated incidents; share of runs that reached each phase within a time",
-                 x=0.01, ha="left", fontsize=10, fontweight="bold")
+    fig.suptitle(f"Drill: {plural(drill.runs, 'simulated incident')}; share of runs that reached each phase "
+                 "within a time", x=0.01, ha="left", fontsize=10, fontweight="bold")
     fig.legend(handles=[Line2D([], [], color=BLUE, lw=1.6, label="runs that reached the phase (cumulative)"),
                         Line2D([], [], color=GREY, ls="--", label="deadline"),
                         Line2D([], [], color=GREY, ls=":", label="required share"),

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaos.incident_states import NotJudged, StepStatus
+from chaos.model.quantities import millis as fmt_ms
+from chaos.model.quantities import percent as fmt_pct
+from chaos.model.quantities import plural
+from chaos.model.quantities import seconds as fmt_s
 from chaos.report.document import (
     AlertExpectation,
     Deadline,
@@ -25,7 +29,6 @@ from chaos.report.document import (
     Step,
     read,
 )
-from chaos.report.summary import fmt_ms, fmt_pct, fmt_s
 
 
 class CheckKind(enum.Enum):
@@ -83,7 +86,7 @@ def slo_message(o: Objective) -> str:
         verdict = "within" if o.met else "above"
         share = o.bad / o.total if o.total else None
         return (f"{pct} latency of {o.scope} was {fmt_ms(o.observed)}, {verdict} the objective of "
-                f"{fmt_ms(o.threshold_ms)} ({o.bad:,} of {o.total:,} requests slower, {fmt_pct(share)}; "
+                f"{fmt_ms(o.threshold_ms)} ({o.bad:,} of {plural(o.total, 'request')} slower, {fmt_pct(share)}; "
                 f"allowed {fmt_pct(o.target)})" + _breach_tail(o))
     if o.kind == "error_ratio":
         verdict = "within" if o.met else "above"
@@ -192,7 +195,7 @@ def _unjudged(s: Step, pb: Playbook) -> str:
 
 def drill_check(d: DrillDeadline, runs: int) -> Check:
     ci = f" (±{d.ci95 * 100:.0f}%)" if d.ci95 else ""
-    seen = f"{d.phase} within {fmt_s(d.deadline_s)} in {d.p_met * 100:.0f}%{ci} of {runs} runs"
+    seen = f"{d.phase} within {fmt_s(d.deadline_s)} in {d.p_met * 100:.0f}%{ci} of {plural(runs, 'run')}"
     if d.not_triggered:
         seen += f" ({d.not_triggered} never triggered, counted as missed)"
     if d.undecided:
@@ -247,7 +250,7 @@ def replications_check(r: Report) -> Check:
     assert reps is not None
     failed = [seed for seed, ok in zip(reps.seeds, reps.slo_met, strict=False) if not ok]
     held = reps.count - len(failed)
-    msg = f"SLOs held in {held} of {reps.count} replications"
+    msg = f"SLOs held in {held} of {plural(reps.count, 'replication')}"
     if failed:
         msg += f" (missed with seeds {', '.join(str(s) for s in failed)})"
     return Check(CheckKind.REPLICATIONS, "SLOs held in every replication", _outcome(not failed), msg)
@@ -259,7 +262,7 @@ def replication_expectations_check(r: Report) -> Check | None:
     if reps is None or not reps.expectations_met or not r.alert_expectations:
         return None
     failed = [seed for seed, ok in zip(reps.seeds, reps.expectations_met, strict=False) if not ok]
-    msg = f"alert expectations met in {reps.count - len(failed)} of {reps.count} replications"
+    msg = f"alert expectations met in {reps.count - len(failed)} of {plural(reps.count, 'replication')}"
     if failed:
         msg += f" (missed with seeds {', '.join(str(s) for s in failed)})"
     return Check(CheckKind.REPLICATIONS, "alert expectations met in every replication", _outcome(not failed), msg)

@@ -15,13 +15,13 @@ from typing import Any
 
 from chaos.model.alerts import format_value
 from chaos.model.faults import describe_params
+from chaos.model.quantities import json_text, plural
 from chaos.report.checks import Check, CheckKind, Outcome
 from chaos.report.document import Fault, Figures, Report
 from chaos.report.plots import Image
 from chaos.report.ranking import Panels
 from chaos.report.summary import (
     clock_words,
-    entry_impact,
     fmt_ms,
     fmt_pct,
     fmt_s,
@@ -29,7 +29,7 @@ from chaos.report.summary import (
     step_outcome,
     trigger_detail,
 )
-from chaos.report.verdict import Sentence
+from chaos.report.verdict import Sentence, entry_impact
 from chaos.terminal import visible
 
 CSS = """
@@ -233,7 +233,7 @@ def events_html(r: Report) -> str:
         listed = [[f"{m.t_s:.2f} s", e(m.kind), e(m.subject), e(m.detail)] for m in markers[:MARKERS_LISTED]]
         more = len(markers) - len(listed)
         body += (f'<div class="scroll">{table(("time", "kind", "subject", "detail"), listed, (0,))}</div>'
-                 + (f"<p>and {more:,} more markers in result.json.</p>" if more > 0 else ""))
+                 + (f"<p>and {plural(more, 'more marker')} in result.json.</p>" if more > 0 else ""))
     return f'<section id="events"><h2>Faults and events</h2>{body}</section>'
 
 
@@ -292,7 +292,7 @@ def drill_html(r: Report, images: Mapping[str, Image]) -> str:
     if d is None:
         return ""
     seeds = f"seeds {d.seeds[0]}..{d.seeds[-1]}" if d.seeds else ""
-    parts = [f'<section id="drill"><h2>Drill: {d.runs} simulated incidents</h2><p>{e(seeds)}'
+    parts = [f'<section id="drill"><h2>Drill: {plural(d.runs, "simulated incident")}</h2><p>{e(seeds)}'
              + (f"; SLOs held in {d.slo_met_share * 100:.0f}% of runs" if d.slo_met_share is not None else "")
              + ". The rest of this report shows the first run in full.</p>"]
     if "drill" in images:
@@ -332,8 +332,9 @@ def replications_html(r: Report) -> str:
     if reps is None or reps.count <= 1:
         return ""
     rows = [[str(seed), _met(ok)] for seed, ok in zip(reps.seeds, reps.slo_met, strict=False)]
-    return (f'<section id="replications"><h2>Replications</h2><p>{reps.count} independent runs; the figures above '
-            f"are the first one's.</p>{table(('seed', 'SLOs held'), rows, (0,))}</section>")
+    return ('<section id="replications"><h2>Replications</h2>'
+            f"<p>{plural(reps.count, 'independent run')}; the figures above are the first one's.</p>"
+            f"{table(('seed', 'SLOs held'), rows, (0,))}</section>")
 
 
 def audit_html(audit: Mapping[str, Any]) -> str:
@@ -346,18 +347,20 @@ def audit_html(audit: Mapping[str, Any]) -> str:
 
 
 def _audit_value(key: str, value: Any) -> str:
+    """An audit entry as the page shows it. The audit is free-form: any part of it may hold any JSON
+    value, nested to any depth, so every value becomes text through json_text, which never recurses."""
     if key == "command" and isinstance(value, list | tuple):
-        return f'<code>{e(shlex.join(str(v) for v in value))}</code>'
+        return f'<code>{e(shlex.join(json_text(v) for v in value))}</code>'
     if key == "inputs" and isinstance(value, Mapping):
         rows = [[f'<span class="mono">{e(path)}</span>',
-                 f'<span class="mono">{e(info.get("sha256") if isinstance(info, Mapping) else info)}</span>']
-                for path, info in value.items()]
+                 f'<span class="mono">{e(json_text(info.get("sha256") if isinstance(info, Mapping) else info))}'
+                 '</span>'] for path, info in value.items()]
         return table(("file", "sha256"), rows)
     if isinstance(value, Mapping):
-        return ", ".join(f"{e(k)} {e(v if v is not None else 'not installed')}" for k, v in value.items())
+        return ", ".join(f"{e(k)} {e('not installed' if v is None else json_text(v))}" for k, v in value.items())
     if isinstance(value, list | tuple):
-        return e(", ".join(str(v) for v in value))
-    return e(value)
+        return e(", ".join(json_text(v) for v in value))
+    return e(json_text(value))
 
 
 def render_html(r: Report, sentences: Sequence[Sentence], checks: Sequence[Check], code: int,
@@ -373,7 +376,7 @@ def render_html(r: Report, sentences: Sequence[Sentence], checks: Sequence[Check
     nav = "<nav>" + "".join(f'<a href="#{k}">{v}</a>' for k, v in nav_items) + "</nav>"
     others = ""
     if "others" in images:
-        others = f"<h3>The other {len(panels.rest)} services</h3>{img(images['others'])}"
+        others = f"<h3>The other {plural(len(panels.rest), 'service')}</h3>{img(images['others'])}"
     body = [
         header(r), verdict_html(sentences, code), nav,
         f'<section id="timeline"><h2>Timeline</h2>{img(images["timeline"])}{others}</section>',

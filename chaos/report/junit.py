@@ -12,6 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 
+from chaos.model.quantities import json_text
 from chaos.report.checks import Check, CheckKind, Outcome
 from chaos.report.document import Report
 from chaos.terminal import visible
@@ -34,7 +35,7 @@ def _properties(r: Report) -> ET.Element:
                for path, info in (inputs.items() if isinstance(inputs, Mapping) else ())]
     for name, value in values:
         if value is not None and value != "":
-            ET.SubElement(props, "property", name=name, value=str(value))
+            ET.SubElement(props, "property", name=name, value=json_text(value))
     return props
 
 
@@ -59,7 +60,7 @@ def _suite(root: ET.Element, r: Report, kind: CheckKind, mine: Sequence[Check]) 
         attrs["timestamp"] = stamp
     host = r.audit.get("host")
     if host:
-        attrs["hostname"] = str(host)
+        attrs["hostname"] = json_text(host)
     suite = ET.SubElement(root, "testsuite", attrs)
     suite.append(_properties(r))
     for c in mine:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from chaos.model.quantities import plural
 from chaos.report.checks import Check
 from chaos.report.document import Report
 from chaos.report.summary import fmt_ms, fmt_pct, fmt_s
@@ -45,7 +46,7 @@ def cascade_md(r: Report) -> list[str]:
                      f"| {fmt_pct(f.error_ratio if f else None)} | {fmt_ms(f.p99_ms if f else None)} | {amp} |")
     more = len(r.blast.cascade) - CASCADE_ROWS
     if more > 0:
-        lines.append(f"\n_and {more} more services in report.html_")
+        lines.append(f"\n_and {plural(more, 'more service')} in report.html_")
     return lines
 
 

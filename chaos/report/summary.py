@@ -8,7 +8,9 @@ from chaos.incident_states import ClockBase, IncidentOutcome, NotJudged
 from chaos.model.faults import describe_params
 from chaos.model.quantities import millis as fmt_ms
 from chaos.model.quantities import percent as fmt_pct
+from chaos.model.quantities import plural
 from chaos.model.quantities import seconds as fmt_s
+from chaos.report.verdict import entry_impact
 from chaos.terminal import visible
 
 if TYPE_CHECKING:
@@ -22,15 +24,6 @@ def fault_line(f: dict[str, Any]) -> str:
     end = "the end" if f["end_s"] is None else fmt_s(f["end_s"])
     return (f"{f['kind']} on {f['target']} from {fmt_s(f['start_s'])} to {end}" + early_end(f)
             + (f" ({params})" if params else ""))
-
-
-def entry_impact(ratio: float | None, failed: int, answered: int, errors: int | None, slow: int | None) -> str:
-    """The blast radius's users' view in one phrase, for every report: the share, and the counts it is
-    made of, so a reader can add them up (failed + too slow = the numerator; the denominator is the
-    entry requests *answered* in the measured window, the sum of the entrypoints' answered counts)."""
-    parts = f": {errors:,} failed, {slow:,} too slow" if errors is not None and slow is not None else ""
-    return (f"{fmt_pct(ratio)} of entry requests failed or were too slow "
-            f"({failed:,} of {answered:,} answered{parts})")
 
 
 def early_end(f: dict[str, Any]) -> str:
@@ -71,7 +64,7 @@ def detection_line(doc: dict[str, Any]) -> str:
 def blast_line(doc: dict[str, Any]) -> str:
     b = doc["blast_radius"]
     n = len(b["services"])
-    hurt = f"{n} service{'s' if n != 1 else ''} in breach" if n else "no service in breach"
+    hurt = f"{plural(n, 'service')} in breach" if n else "no service in breach"
     return f"{hurt}; " + entry_impact(b["entry_failed_ratio"], b["entry_failed"], b["entry_requests"],
                                       b.get("entry_errors"), b.get("entry_slow"))
 
@@ -236,11 +229,11 @@ def render_drill(doc: dict[str, Any], paths: dict[str, str] | None = None) -> st
     dr = doc["drill"]
     pb = doc["playbook"]
     never = dr.get("not_triggered", 0)
-    lines = [f"Drill of '{pb['name']}' on {doc['experiment']}: {dr['runs']} simulated incidents "
+    lines = [f"Drill of '{pb['name']}' on {doc['experiment']}: {plural(dr['runs'], 'simulated incident')} "
              f"(seeds {dr['seeds'][0]}..{dr['seeds'][-1]})",
              f"Verdict: {verdict(read(doc))}", "",
              "Phase times, in seconds from the incident start"
-             + (f"; {never} of {dr['runs']} runs never triggered the playbook:" if never else ":"),
+             + (f"; {never} of {plural(dr['runs'], 'run')} never triggered the playbook:" if never else ":"),
              f"  {'phase':<12} {'p50':>9} {'p90':>9} {'p99':>9} {'reached':>9}"]
     for phase, d in dr["phases"].items():
         lines.append(f"  {phase:<12} {fmt_s(d['p50']):>9} {fmt_s(d['p90']):>9} {fmt_s(d['p99']):>9} "
@@ -250,7 +243,7 @@ def render_drill(doc: dict[str, Any], paths: dict[str, str] | None = None) -> st
         for d in dr["deadlines"]:
             met = "MET" if d["met"] else "NOT MET"
             need = "" if d["required"] is None else f"  required {d['required']:.0%}: {met}"
-            late = f"  ({d['undecided']} runs ended before the deadline)" if d.get("undecided") else ""
+            late = f"  ({plural(d['undecided'], 'run')} ended before the deadline)" if d.get("undecided") else ""
             if d.get("not_triggered"):
                 late += f"  ({d['not_triggered']} never triggered, counted as missed)"
             lines.append(f"  {d['name']:<40} {d['p_met']:6.1%} ± {d['ci95']:.1%}{need}{late}")

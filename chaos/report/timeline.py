@@ -23,6 +23,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, PercentFormatter
 from matplotlib.transforms import blended_transform_factory
 
+from chaos.model.quantities import plural
 from chaos.report.document import Marker, Report, ScopeSeries
 from chaos.report.plots import (
     ALERT,
@@ -131,7 +132,7 @@ def draw_events(ax: Axes, rows: list[EventRow], duration_s: float) -> None:
     ax.grid(axis="y", visible=False)
     ax.tick_params(axis="y", length=0)
     if len(rows) > len(shown):
-        ax.text(1.0, -0.02, f"{len(rows) - len(shown)} more event rows in the tables below",
+        ax.text(1.0, -0.02, f"{plural(len(rows) - len(shown), 'more event row')} in the tables below",
                 transform=ax.transAxes, ha="right", va="top", fontsize=7.5, color=GREY)
 
 
@@ -367,7 +368,7 @@ def rest_figure(r: Report, rest: Sequence[str]) -> Figure | None:
             ax.axvline(f.end_s, color=FAULT, lw=1.2, ls="--")
     ax.set_xlabel("seconds since the start of the run")
     worst = max(rest, key=lambda n: (r.services[n].error_ratio or 0.0))
-    ax.set_title(f"The other {len(rest)} services: error ratio per second (worst over the run: {worst}, "
+    ax.set_title(f"The other {plural(len(rest), 'service')}: error ratio per second (worst over the run: {worst}, "
                  f"{(r.services[worst].error_ratio or 0.0) * 100:.1f}%)\nvertical lines: fault start (solid) and "
                  f"end (dashed); grey: no requests that second", loc="left", fontsize=8.5)
     bar = fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01, format=PercentFormatter(1.0, decimals=1),

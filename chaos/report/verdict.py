@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chaos.model.quantities import percent as fmt_pct
+from chaos.model.quantities import plural
+from chaos.model.quantities import seconds as fmt_s
 from chaos.report.checks import Check, CheckKind, Outcome
 from chaos.report.document import Report
-from chaos.report.summary import entry_impact, fmt_s
 
 LISTED = 3  # names quoted in a sentence before "and N more"
 
@@ -39,15 +41,16 @@ def slo_sentence(r: Report, checks: tuple[Check, ...]) -> Sentence:
         return Sentence("SLOs", None, "No SLOs were stated, so none could be missed.")
     if r.drill is not None and r.drill.slo_met_share is not None:
         share = r.drill.slo_met_share
-        return Sentence("SLOs", share >= 1.0, f"SLOs held in {share * 100:.0f}% of the drill's {r.drill.runs} runs "
+        runs = plural(r.drill.runs, "run")
+        return Sentence("SLOs", share >= 1.0, f"SLOs held in {share * 100:.0f}% of the drill's {runs} "
                                               f"(a drill gates on its deadlines, not on SLOs).")
     if missed:
-        return Sentence("SLOs", False, f"SLOs missed: {len(missed)} of {len(slos)} objectives failed "
+        return Sentence("SLOs", False, f"SLOs missed: {len(missed)} of {plural(len(slos), 'objective')} failed "
                                        f"({_names(missed)}).")
     if reps or not r.slo_met:
         detail = reps[0].message if reps else "in another replication"
         return Sentence("SLOs", False, f"SLOs missed: every objective held in this run, but not in all: {detail}.")
-    return Sentence("SLOs", True, f"SLOs held: all {len(slos)} objectives were met.")
+    return Sentence("SLOs", True, f"SLOs held: {len(slos)} of {plural(len(slos), 'objective')} met.")
 
 
 def deadline_sentence(checks: tuple[Check, ...], r: Report | None = None) -> Sentence:
@@ -103,13 +106,22 @@ def playbook_detect(r: Report, header_alert: str | None) -> str:
     return f"; the playbook's detect phase ({fmt_s(inc.time_to_detect_s)}) timed its trigger, {trigger}"
 
 
+def entry_impact(ratio: float | None, failed: int, answered: int, errors: int | None, slow: int | None) -> str:
+    """The blast radius's users' view in one phrase, for every report: the share, and the counts it is
+    made of, so a reader can add them up (failed + too slow = the numerator; the denominator is the
+    entry requests *answered* in the measured window, the sum of the entrypoints' answered counts)."""
+    parts = f": {errors:,} failed, {slow:,} too slow" if errors is not None and slow is not None else ""
+    return (f"{fmt_pct(ratio)} of entry requests failed or were too slow "
+            f"({failed:,} of {answered:,} answered{parts})")
+
+
 def blast_sentence(r: Report) -> Sentence:
     b = r.blast
     n, total = len(b.services), len(r.services)
     entry = entry_impact(b.entry_failed_ratio, b.entry_failed, b.entry_requests, b.entry_errors, b.entry_slow)
     if not n:
         return Sentence("Blast radius", True, f"Blast radius: no service breached its SLO; {entry}.")
-    return Sentence("Blast radius", False, f"Blast radius: {n} of {total} services breached their SLOs "
+    return Sentence("Blast radius", False, f"Blast radius: {n} of {plural(total, 'service')} breached their SLOs "
                                            f"({_names(list(b.services))}); {entry}.")
 
 
@@ -144,7 +156,8 @@ def verdict_line(r: Report, checks: tuple[Check, ...], code: int) -> str:
         parts.append(text + (f", {skipped} not judged" if skipped else ""))
     if pb is not None and r.drill is not None:
         if r.drill.not_triggered:
-            parts.append(f"playbook '{pb.name}' NOT TRIGGERED in {r.drill.not_triggered} of {r.drill.runs} runs "
+            runs = plural(r.drill.runs, "run")
+            parts.append(f"playbook '{pb.name}' NOT TRIGGERED in {r.drill.not_triggered} of {runs} "
                          f"({pb.trigger_names()} never fired; counted as missing its deadlines)")
     elif pb is not None and pb.not_triggered:
         parts.append(f"playbook '{pb.name}' NOT TRIGGERED ({pb.trigger_names()} never fired): no step ran, "
@@ -160,5 +173,5 @@ def _slo_part(r: Report, checks: tuple[Check, ...]) -> str:
         return f"SLOs of the drill's first run not gated ({sum(not o.met for o in r.slos)} of {len(slos)} missed)"
     failed = [c for c in slos if c.failed]
     if failed:
-        return f"SLOs VIOLATED ({len(failed)} of {len(slos)} objectives missed)"
-    return f"SLOs HELD ({len(slos)} objective{'s' if len(slos) != 1 else ''})"
+        return f"SLOs VIOLATED ({len(failed)} of {plural(len(slos), 'objective')} missed)"
+    return f"SLOs HELD ({plural(len(slos), 'objective')})"

@@ -11,7 +11,7 @@ from chaos.responder import Responder
 from chaos.run import Marker, Series
 from chaos.sim import actions
 from chaos.sim.simulation import Simulation
-from chaos.sim.world import stream
+from chaos.streams import stream
 
 
 class SimExecutor:

@@ -14,13 +14,11 @@ from typing import cast
 import simpy
 from simpy.events import Event, EventPriority
 
-from chaos.metrics.mapping import exact_bounds
-from chaos.model.alerts import ThresholdRule
 from chaos.model.experiment import Experiment
 from chaos.model.faults import AnyFault
 from chaos.model.load import RateCurve
 from chaos.model.scope import Scope
-from chaos.run import FaultWindow, IncidentRecord, Marker, Run, Series, latency_bounds
+from chaos.run import FaultWindow, IncidentRecord, Marker, Run, Series, experiment_bounds
 from chaos.sim import faults as sim_faults
 from chaos.sim.faults import Applied
 from chaos.sim.kernel import Kernel, Svc
@@ -50,15 +48,6 @@ def _call(ev: Moment) -> None:
     ev.fn()
 
 
-def thresholds(experiment: Experiment) -> tuple[float, ...]:
-    """Latency thresholds that should be exact histogram bounds."""
-    out = [o.threshold for o in experiment.objectives if o.threshold is not None]
-    out += [r.threshold for r in experiment.alert_rules
-            if isinstance(r, ThresholdRule) and r.metric.percentile is not None]
-    out += exact_bounds(experiment)  # the metric mapping's histogram buckets and the le values rules select
-    return tuple(out)
-
-
 class Simulation:
     """A simulated run in progress."""
 
@@ -70,7 +59,7 @@ class Simulation:
         self.kernel = Kernel(self.env, self.curve)
         self.markers: list[Marker] = []
         self.world = World.build(self.kernel, experiment.topology, self.seed, self.markers)
-        self.bounds = latency_bounds(thresholds(experiment))
+        self.bounds = experiment_bounds(experiment)
         self.recorder = Recorder(self.bounds, math.ceil(experiment.warmup - 1e-9))
         self.applied: list[Applied] = []
         self.cancelled_faults: set[str] = set()  # removed by a playbook before they started

@@ -7,7 +7,6 @@ recompute a target's fault-derived state from the faults active on it.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,15 +18,7 @@ from chaos.model.scope import edge_name
 from chaos.model.topology import Call, Entrypoint, QueueDiscipline, Service, Topology
 from chaos.run import Marker
 from chaos.sim.kernel import Breaker, Edge, Entry, Kernel, Replica, Stats, Svc
-
-
-def stream(seed: int, *names: str) -> random.Random:
-    """An independent random stream per purpose, so changing one service leaves the others' draws alone.
-
-    (Common random numbers across variants of an experiment depend on this.) String seeds
-    are hashed with SHA-512 by ``random``, so the streams are the same on every run.
-    """
-    return random.Random("/".join([str(seed), *names]))
+from chaos.streams import stream
 
 
 @dataclass(frozen=True)

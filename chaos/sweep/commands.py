@@ -1,4 +1,4 @@
-"""``chaoslab sweep``, ``chaoslab diff`` and ``chaoslab lint``: arguments and printing only.
+"""``chaoslab sweep`` and ``chaoslab lint``: arguments and printing only.
 
 Registration declares arguments; each handler imports what it needs when it runs.
 """
@@ -12,12 +12,12 @@ from pathlib import Path
 
 from chaos.errors import InputError
 from chaos.model.arguments import AMPLIFICATION, RUNS, WORKERS, WORKERS_PER_CORE, add_option
+from chaos.model.quantities import plural
 from chaos.terminal import redraw
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     _register_sweep(sub)
-    _register_diff(sub)
     _register_lint(sub)
 
 
@@ -51,7 +51,7 @@ class TaskProgress:
             sys.stderr.write("\n")
 
 
-def _executor_args(p: argparse.ArgumentParser) -> None:
+def executor_args(p: argparse.ArgumentParser) -> None:
     add_option(p, "--seeds", quantity=RUNS, default=3,
                help="seeds per variant, the same for every variant (default 3; bounds as an experiment's "
                     "'replications')")
@@ -82,7 +82,7 @@ def _register_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fault-mode", choices=["replace", "add"], default="replace",
                    help="a fault variant replaces the experiment's faults (default) or is added to them")
     p.add_argument("--out", type=Path, help="results directory (default: runs/<experiment>-sweep)")
-    _executor_args(p)
+    executor_args(p)
     p.set_defaults(func=cmd_sweep)
 
 
@@ -115,7 +115,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         written = write_report(result, stage)
         summary = written["markdown"].read_text(encoding="utf-8")
     paths = {kind: out.file(p.name) for kind, p in written.items()}
-    print(f"{len(result.results)} variants x {len(seeds)} seeds: {result.simulated} simulated, "
+    print(f"{plural(len(result.results), 'variant')} x {plural(len(seeds), 'seed')}: {result.simulated} simulated, "
           f"{result.reused} reused, {wall:.1f} s on {result.executor}")
     print(_shortened(summary))
     print("\n" + "\n".join(f"{k}: {v}" for k, v in paths.items()))
@@ -136,50 +136,6 @@ def _shortened(markdown: str, limit: int = 40) -> str:
         if rows <= 12:
             out.append(line)
     return "\n".join(out)
-
-
-# --------------------------------------------------------------------------- diff
-
-
-def _register_diff(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "diff", help="release gate: run experiments against two topology versions and report regressions",
-        description="Each experiment in DIR runs against BASE and CANDIDATE (its own topology replaced by each, "
-                    "its overrides applied to both) with the same seeds. Exit 1 when the candidate is worse "
-                    "than the base by more than a tolerance.")
-    p.add_argument("base", type=Path, metavar="BASE_TOPOLOGY")
-    p.add_argument("candidate", type=Path, metavar="CANDIDATE_TOPOLOGY")
-    p.add_argument("--experiments", type=Path, required=True, metavar="DIR", help="directory of experiment files")
-    p.add_argument("--tolerance", action="append", default=[], metavar="METRIC=VALUE",
-                   help="how much worse a metric may get (repeatable); see docs/sweeps.md for metrics and defaults")
-    p.add_argument("--out", type=Path, help="also write diff.md and diff.json into this directory")
-    _executor_args(p)
-    p.set_defaults(func=cmd_diff)
-
-
-def cmd_diff(args: argparse.Namespace) -> int:
-    from chaos.diff import DIFF_FILES, Tolerances, load_experiments, render_markdown, run_diff, write_diff
-    from chaos.model.files import load_topology
-    from chaos.outdir import Mode, check_out, staged
-    from chaos.sweep.executors import parse_executor
-
-    # ADD: diff.md and diff.json join whatever the directory holds.
-    out = check_out(args.out, args.out, Mode.ADD) if args.out is not None else None
-    tolerances = Tolerances.parse(args.tolerance)
-    base, candidate = load_topology(args.base), load_topology(args.candidate)
-    experiments = load_experiments(args.experiments)
-    executor = parse_executor(args.executor, args.workers)
-    progress = TaskProgress(enabled=not args.no_progress)
-    try:
-        report = run_diff(base, candidate, experiments, args.seeds, executor, tolerances,
-                          names=(str(args.base), str(args.candidate)), progress=progress)
-    finally:
-        progress.close()
-    print(render_markdown(report))
-    if out is not None:
-        with staged(out, owns=DIFF_FILES.values(), last=DIFF_FILES["json"]) as stage:
-            write_diff(report, stage)
-    return 1 if report.worse else 0
 
 
 # --------------------------------------------------------------------------- lint

@@ -1,7 +1,7 @@
 """Where a sweep's tasks run: in this process, in local worker processes, or on a Dask cluster.
 
 Every executor takes the base experiments and the tasks, and yields each task's
-:class:`~chaos.sweep.worker.Outcome` as it completes (in any order). Each base
+:class:`~chaos.sweep.worker.TaskResult` as it completes (in any order). Each base
 experiment crosses to a worker once, however many tasks use it; a task itself is a
 variant description and a seed. Results are the same on every executor: a run depends
 only on its experiment and seed.
@@ -25,8 +25,9 @@ from typing import Any, Protocol
 from chaos.errors import ChaosError, InputError, RunError
 from chaos.extras import DASK, require
 from chaos.model.experiment import Experiment
+from chaos.model.quantities import plural
 from chaos.sweep import wire
-from chaos.sweep.worker import Outcome, Task, init_process, run_in_process, run_on_dask, run_task
+from chaos.sweep.worker import Task, TaskResult, init_process, run_in_process, run_on_dask, run_task
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def encode(experiment: Experiment) -> Base:
 class Executor(Protocol):
     def describe(self) -> str: ...
 
-    def run(self, bases: Sequence[Base], tasks: Sequence[Task]) -> Iterator[Outcome]: ...
+    def run(self, bases: Sequence[Base], tasks: Sequence[Task]) -> Iterator[TaskResult]: ...
 
 
 class ExecutorKind(enum.Enum):
@@ -74,7 +75,7 @@ class InlineExecutor:
     def describe(self) -> str:
         return "inline (this process)"
 
-    def run(self, bases: Sequence[Base], tasks: Sequence[Task]) -> Iterator[Outcome]:
+    def run(self, bases: Sequence[Base], tasks: Sequence[Task]) -> Iterator[TaskResult]:
         experiments = {b.key: b.experiment for b in bases}
         for task in tasks:
             yield run_task(experiments[task.base], task)
@@ -87,9 +88,9 @@ class ProcessExecutor:
     workers: int
 
     def describe(self) -> str:
-        return f"local, {self.workers} worker process{'es' if self.workers != 1 else ''}"
+        return f"local, {plural(self.workers, 'worker process', 'worker processes')}"
 
-    def run(self, bases: Sequence[Base], tasks: Sequence[Task]) -> Iterator[Outcome]:
+    def run(self, bases: Sequence[Base], tasks: Sequence[Task]) -> Iterator[TaskResult]:
         if not tasks:
             return
         # forkserver: workers start from a clean process, not a fork of one that may hold
@@ -97,7 +98,7 @@ class ProcessExecutor:
         context = multiprocessing.get_context("forkserver")
         pool = ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=context,
                                    initializer=init_process, initargs=({b.key: b.blob for b in bases},))
-        pending: dict[Future[Outcome], Task] = {}
+        pending: dict[Future[TaskResult], Task] = {}
         try:
             pending = {pool.submit(run_in_process, t): t for t in tasks}
             while pending:
@@ -111,7 +112,7 @@ class ProcessExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _result(fut: Future[Outcome], task: Task) -> Outcome:
+def _result(fut: Future[TaskResult], task: Task) -> TaskResult:
     try:
         return fut.result()
     except BrokenProcessPool:
@@ -140,7 +141,7 @@ class DaskExecutor:
                            hint="start one with 'dask scheduler' and workers with "
                                 "'dask worker HOST:PORT --nthreads 1', see docs/sweeps.md") from None
 
-    def run(self, bases: Sequence[Base], tasks: Sequence[Task]) -> Iterator[Outcome]:
+    def run(self, bases: Sequence[Base], tasks: Sequence[Task]) -> Iterator[TaskResult]:
         if not tasks:
             return
         client = self._client()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chaos.model.quantities import plural
 from chaos.result import write_atomic
 from chaos.sweep.criticality import Criticality, tables, usually_hurt
 from chaos.sweep.grid import FAULT_AXIS, Axis, Variant
@@ -124,8 +125,9 @@ def markdown(result: SweepResult, stats: list[VariantStats], crit: dict[str, lis
                  f"{' to '.join(f'{d:g} s' for d in (durations[0], durations[-1]))} simulated, as each variant sets "
                  "(column 'simulated')")
     lines = [f"# Sweep of {exp.name}", "",
-             f"{len(stats)} variants x {len(result.seeds)} seeds (seeds {', '.join(map(str, result.seeds))}, the "
-             f"same for every variant), {simulated}; {result.simulated} runs simulated, "
+             f"{plural(len(stats), 'variant')} x {plural(len(result.seeds), 'seed')} "
+             f"(seeds {', '.join(map(str, result.seeds))}, the same for every variant), {simulated}; "
+             f"{plural(result.simulated, 'run')} simulated, "
              f"{result.reused} reused from an earlier sweep; executor: {result.executor}.",
              "", "Figures are means over seeds ± the 95% confidence half-width; (k/n): known in k of n seeds. "
              f"{HURT_RULE}", ""]
@@ -203,7 +205,7 @@ def draw_heatmap(stats: list[VariantStats], axes: tuple[Axis, ...], seeds: int, 
     else:
         ax.set_yticks(range(len(y.values)), labels=list(y.values))
         ax.set_ylabel(y.name)
-    fig.colorbar(image, ax=ax, label=f"% failed (mean of {seeds} seed{'s' if seeds != 1 else ''})")
+    fig.colorbar(image, ax=ax, label=f"% failed (mean of {plural(seeds, 'seed')})")
     ax.set_title("Share of entry requests failed or too slow")
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=110)

@@ -29,7 +29,7 @@ from chaos.model.parsing import RawValue
 from chaos.result import write_atomic
 from chaos.sweep.grid import Variant
 from chaos.sweep.summary import SUMMARY_VERSION, RunSummary
-from chaos.sweep.worker import Outcome, Task
+from chaos.sweep.worker import Task, TaskResult
 
 
 def canonical(value: Any) -> Any:
@@ -101,7 +101,7 @@ class Store:
             return None
         return RunSummary.from_dict(doc["summary"])
 
-    def save(self, outcome: Outcome, fp: str) -> Path:
+    def save(self, outcome: TaskResult, fp: str) -> Path:
         path = self.path(outcome.task)
         path.parent.mkdir(parents=True, exist_ok=True)
         doc = {"fingerprint": fp, "variant": outcome.task.variant.label, "key": outcome.task.variant.key,

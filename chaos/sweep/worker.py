@@ -30,19 +30,21 @@ class Task:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class TaskResult:
+    """A task run: its summary, and what running it cost."""
+
     task: Task
     summary: RunSummary
     wall_s: float  # simulation and analysis in the worker, for throughput figures
     cpu_s: float   # the CPU time of the same: less than wall_s when other processes took the core
 
 
-def run_task(experiment: Experiment, task: Task) -> Outcome:
+def run_task(experiment: Experiment, task: Task) -> TaskResult:
     variant = build(experiment, task.variant)
     started, cpu = time.perf_counter(), time.process_time()
     run = simulate(variant, task.seed)
     summary = summarize(run, analyze(run))
-    return Outcome(task, summary, time.perf_counter() - started, time.process_time() - cpu)
+    return TaskResult(task, summary, time.perf_counter() - started, time.process_time() - cpu)
 
 
 class Bases:
@@ -88,10 +90,10 @@ def init_process(blobs: dict[str, bytes]) -> None:
     _BASES.install(blobs)
 
 
-def run_in_process(task: Task) -> Outcome:
+def run_in_process(task: Task) -> TaskResult:
     return run_task(_BASES.get(task.base), task)
 
 
-def run_on_dask(blob: bytes, task: Task) -> Outcome:
+def run_on_dask(blob: bytes, task: Task) -> TaskResult:
     """A Dask task: ``blob`` is the broadcast experiment, already held in the worker's memory."""
     return run_task(_BASES.get(task.base, blob), task)

@@ -189,11 +189,11 @@ CASES = [
          "limit in the experiment: limits: {max_requests: 1e11}"),
     # Names the fault, override and output syntax could not address.
     Case("service name with a dot", "topo.yaml", "  db:\n", "  e.mail:\n", "e.mail",
-         f"services.e.mail: 'e.mail' is not allowed here: {NAME_RULE}"),
+         f"services['e.mail']: 'e.mail' is not allowed here: {NAME_RULE}"),
     Case("service name with an arrow", "topo.yaml", "  db:\n", "  a->b:\n", "a->b",
          f"services.a->b: 'a->b' is not allowed here: {NAME_RULE}"),
     Case("empty service name", "topo.yaml", "  db:\n", "  '':\n", "''",
-         f"services.: '' is not allowed here: {NAME_RULE}"),
+         f"services['']: '' is not allowed here: {NAME_RULE}"),
     Case("experiment name leaving runs/", "exp.yaml", "name: outage", "name: ../escaped-by-name", "../",
          f"name: '../escaped-by-name' is not allowed here: {NAME_RULE}"),
 ]

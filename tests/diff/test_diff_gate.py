@@ -16,10 +16,22 @@ from pathlib import Path
 import pytest
 
 from chaos.cli import main
-from chaos.diff import DiffReport, Metric, Tolerances, Verdict, compare, render_markdown, run_diff, with_topology
+from chaos.diff import (
+    Detection,
+    DiffReport,
+    Metric,
+    Tolerances,
+    Verdict,
+    compare,
+    compare_detection,
+    render_markdown,
+    run_diff,
+    with_topology,
+)
 from chaos.errors import InputError
 from chaos.model.files import load_experiment, load_topology
 from chaos.sweep.executors import InlineExecutor
+from chaos.sweep.summary import ObjectiveSummary, RunSummary
 
 BASE = """\
 name: pair
@@ -62,6 +74,8 @@ def files(tmp_path: Path) -> Path:
     (tmp_path / "more-retries.yaml").write_text(BASE.replace("max: 1,", "max: 4,"))
     (tmp_path / "budget.yaml").write_text(BASE.replace("base: 10ms}", "base: 10ms}, budget: 0.1"))
     (tmp_path / "same.yaml").write_text(BASE.replace("name: pair", "name: pair-copy"))
+    # four times the workers: slowed fivefold, back still serves 320 requests/s of the 120 it gets
+    (tmp_path / "roomy.yaml").write_text(BASE.replace("workers: 4", "workers: 16"))
     (tmp_path / "exps" / "slow-back.yaml").write_text(EXPERIMENT)
     (tmp_path / "exps" / "notes.yaml").write_text(BASE)  # a topology among the experiments: skipped
     return tmp_path
@@ -190,3 +204,70 @@ def test_each_comparison_reads_as_a_sentence_with_direction_and_numbers() -> Non
         "| back error ratio | 1.00% | 5.00% | +4.00% | 1.00% | **worse** |",
         "| back seconds in breach | 50.0 s | 10.0 s | -40.0 s | 5.0 s | better |",
     ]
+
+
+# --------------------------------------------------------------------------- time to detect: something to detect
+
+
+def test_an_alert_quiet_because_nothing_breached_is_not_worse(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The roomy back end absorbs the slowdown: web's objective holds, web-errors rightly stays quiet.
+    assert gate(files, "roomy.yaml") == 0
+    assert "**OK**" in capsys.readouterr().out
+    doc = json.loads((files / "out" / "diff.json").read_text())
+    ttd = next(c for c in doc["comparisons"] if c["metric"] == "time_to_detect_s")
+    assert ttd["base"]["known"] == 2 and ttd["candidate"]["known"] == 0  # the base breached and was detected
+    assert ttd["verdict"] == "same"
+    assert ttd["note"] == "candidate: nothing to detect; base: not detected in 0 of 2 seeds with something to detect"
+
+
+WATCHED = "entrypoint:web error ratio <= 1%"
+
+
+def run_summary(seed: int, detected_s: float | None, missed: tuple[str, ...] = ()) -> RunSummary:
+    """A run that missed the objectives named in ``missed`` (of web's two), detected at ``detected_s``."""
+    objectives = tuple(ObjectiveSummary(name, "entrypoint:web", 10 if name in missed else 0, 1000,
+                                        name not in missed, 1.0 if name in missed else 0.0, 30 if name in missed else 0)
+                       for name in (WATCHED, "entrypoint:web p99 <= 1 s"))
+    return RunSummary(seed, 90.0, 5.0, not missed, 1000, 10, 0.01, (), detected_s, None, 35.0, 0.0, True,
+                      objectives, {}, {})
+
+
+WATCHING = Detection(frozenset({WATCHED}))
+
+
+def test_detection_is_judged_only_where_there_was_something_to_detect() -> None:
+    quiet = [run_summary(1, None), run_summary(2, None)]
+    neither = compare_detection("e", quiet, quiet, 10.0, WATCHING)
+    assert neither.verdict is Verdict.NOTHING_TO_DETECT and neither.change is None
+    # a latency objective no alert watches: missing it obliges no alert to fire
+    unwatched = [run_summary(1, None, ("entrypoint:web p99 <= 1 s",))] * 2
+    assert compare_detection("e", quiet, unwatched, 10.0, WATCHING).verdict is Verdict.NOTHING_TO_DETECT
+    breached = [run_summary(1, 20.0, (WATCHED,)), run_summary(2, 25.0, (WATCHED,))]
+    healed = compare_detection("e", breached, quiet, 10.0, WATCHING)
+    assert healed.verdict is Verdict.SAME  # not worse: the candidate had nothing to detect
+    missed = compare_detection("e", quiet, [run_summary(1, None, (WATCHED,)), run_summary(2, None)], 10.0, WATCHING)
+    assert missed.verdict is Verdict.WORSE
+    assert missed.note == ("candidate: not detected in 1 of 1 seed with something to detect; base: nothing to "
+                           "detect; 1 of 2 seeds left out: nothing to detect in either version")
+    later = compare_detection("e", breached, [run_summary(1, 40.0, (WATCHED,)), run_summary(2, 45.0, (WATCHED,))],
+                              10.0, WATCHING)
+    assert later.verdict is Verdict.WORSE and later.change == pytest.approx(20.0) and later.note == ""
+
+
+def test_an_expectation_makes_every_run_one_to_detect() -> None:
+    # expect_within says the alert must fire: a candidate that meets every objective and stays quiet is worse
+    quiet = [run_summary(1, None), run_summary(2, None)]
+    detected = [run_summary(1, 20.0), run_summary(2, 20.0)]
+    expected = Detection(frozenset({WATCHED}), expected=True)
+    assert compare_detection("e", detected, quiet, 10.0, expected).verdict is Verdict.WORSE
+    assert compare_detection("e", detected, quiet, 10.0, WATCHING).verdict is Verdict.NOTHING_TO_DETECT
+
+
+def test_which_objectives_an_experiments_alerts_watch(files: Path) -> None:
+    experiment = load_experiment(files / "exps" / "slow-back.yaml")
+    assert Detection.of(experiment) == Detection(frozenset({"entrypoint:web error ratio <= 1%"}), expected=False)
+    latency = EXPERIMENT.replace("error_ratio: 0.01, window: 10s}", "error_ratio: 0.01, latency: {p99: 1s}}").replace(
+        "metric: error_ratio, threshold: 0.05", "metric: latency_p99, threshold: 2s, expect_within: 30s")
+    (files / "exps" / "slow-back.yaml").write_text(latency)
+    watched = Detection.of(load_experiment(files / "exps" / "slow-back.yaml"))
+    assert watched == Detection(frozenset({"entrypoint:web p99 <= 1 s"}), expected=True)

@@ -15,8 +15,8 @@ from typing import NoReturn
 import pytest
 
 from chaos.errors import EngineUnavailable
-from chaos.live.compose import ComposeTool, find_compose
-from chaos.live.docker_env import Engine, connect, live_readiness
+from chaos.live.stack.compose import ComposeTool, find_compose, live_readiness
+from chaos.live.stack.docker_env import Engine, connect
 
 
 def unavailable(reason: str) -> NoReturn:

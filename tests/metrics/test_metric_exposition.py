@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from metrickit import run, write
 
+from chaos.metrics.buckets import OTEL_BUCKETS, micrometer_buckets
 from chaos.metrics.exposition import Collector, Scraper, history_times, scrape_run
-from chaos.metrics.mapping import CONVENTIONS, OTEL_BUCKETS, STATUS, micrometer_buckets, resolve
+from chaos.metrics.mapping import CONVENTIONS, STATUS, resolve
 from chaos.model.metrics import MetricsPreset
 from chaos.model.scope import Scope
 from chaos.promql.engine import Evaluator

@@ -27,7 +27,7 @@ from metrickit import write
 
 from chaos.analysis import windows
 from chaos.cli import main
-from chaos.metrics.mapping import OTEL_BUCKETS
+from chaos.metrics.buckets import OTEL_BUCKETS
 from chaos.model.files import load_experiment
 from chaos.model.scope import Scope
 from chaos.sim.simulation import simulate

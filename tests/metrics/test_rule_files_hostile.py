@@ -187,17 +187,18 @@ TWENTY_ONE = "[" + ", ".join(["red.yaml"] * 21) + "]"
      "metrics.buckets: 301 entries is too many: at most 300"),
     ("metrics: {labels: {" + ", ".join(f"l{i}: v" for i in range(33)) + "}}\n", "{l0",
      "metrics.labels: 33 entries is too many: at most 32"),
-    ("metrics: {labels: {" + "l" * 129 + ": v}}\n", "l" * 129, "metrics.labels." + "l" * 28 + "...(129 characters): '"
-     + "l" * 28 + "...(129 characters)' is not allowed here: a label name is 1 to 128 letters, digits and '_', not "
-     "starting with a digit or '__'"),
-    ("metrics: {services: {e.mail: {team: x}}}\n", "e.mail", "metrics.services.e.mail: 'e.mail' is not allowed here: "
-     "a name is 1 to 63 letters, digits, '-' and '_', starting with a letter or digit"),
+    ("metrics: {labels: {" + "l" * 129 + ": v}}\n", "l" * 129,
+     "metrics.labels['" + "l" * 28 + "...(129 characters)']: '" + "l" * 28 + "...(129 characters)' is not allowed "
+     "here: a label name is 1 to 128 letters, digits and '_', not starting with a digit or '__'"),
+    ("metrics: {services: {e.mail: {team: x}}}\n", "e.mail",
+     "metrics.services['e.mail']: 'e.mail' is not allowed here: a name is 1 to 63 letters, digits, '-' and '_', "
+     "starting with a letter or digit"),
     (f"prometheus_rules: {TWENTY_ONE}\n", TWENTY_ONE, "prometheus_rules: 21 entries is too many: at most 20"),
     (f"slo_specs: {TWENTY_ONE}\n", TWENTY_ONE, "slo_specs: 21 entries is too many: at most 20"),
     (RULES + "expect_within: {BackErrors: 25h}\n", "25h", "expect_within.BackErrors.within: 25h is out of range: must "
                                                           "be at most 86400s (24h)"),
     (RULES + "expect_within: {" + "B" * 201 + ": 1m}\n", "B" * 201,
-     "expect_within." + "B" * 28 + "...(201 characters): '" + "B" * 28 + "...(201 characters)' is not allowed here: "
+     "expect_within['" + "B" * 28 + "...(201 characters)']: '" + "B" * 28 + "...(201 characters)' is not allowed here: "
      "an alert of a rule file is named by 1 to 200 characters without control characters"),
 ])
 def test_the_new_fields_have_bounds(tmp_path: Path, extra: str, at: str, message: str) -> None:
@@ -257,7 +258,7 @@ groups:
 
 def test_the_rule_work_is_counted_as_documented(tmp_path: Path) -> None:
     from chaos.analysis.prometheus_rules import HISTORY_POINTS, RULE_COST, SCAN_COST, SERIES_COST, rule_samples
-    from chaos.model.limits import run_size
+    from chaos.model.experiment import run_size
     rules = """\
         groups:
           - name: g
@@ -278,8 +279,9 @@ def test_the_rule_work_is_counted_as_documented(tmp_path: Path) -> None:
     # stored: the two series read, the recording's one series, ALERTS and ALERTS_FOR_STATE for the one instance
     expected = evaluations * (alert + record) + 5 * held
     assert rule_samples(experiment) == pytest.approx(expected)
-    assert run_size(experiment).rule_samples == pytest.approx(expected)
-    assert run_size(experiment, replications=3).rule_samples == pytest.approx(3 * expected)
+    # the loader passes it to the run's size, where every replication counts
+    assert run_size(experiment, rule_work=expected).rule_samples == pytest.approx(expected)
+    assert run_size(experiment, replications=3, rule_work=expected).rule_samples == pytest.approx(3 * expected)
 
 
 def many_rules(count: int) -> str:
@@ -320,7 +322,8 @@ def test_a_big_rule_set_runs_when_the_file_says_so(tmp_path: Path) -> None:
 
 
 def test_every_bundled_experiment_with_rule_files_fits_with_room_to_spare() -> None:
-    from chaos.model.limits import DEFAULT_MAX_RULE_SAMPLES, run_size
+    from chaos.analysis.prometheus_rules import rule_samples
+    from chaos.model.limits import DEFAULT_MAX_RULE_SAMPLES
     root = Path(__file__).resolve().parents[2]
-    sized = [run_size(load_experiment(p)).rule_samples for p in sorted((root / "experiments").glob("*.yaml"))]
+    sized = [rule_samples(load_experiment(p)) for p in sorted((root / "experiments").glob("*.yaml"))]
     assert any(sized) and all(s * 20 < DEFAULT_MAX_RULE_SAMPLES for s in sized), sized

@@ -19,9 +19,11 @@ import pytest
 from chaos.errors import InputError
 from chaos.model import yamlnodes
 from chaos.model.bounds import MAX_CALL_DEPTH, MAX_RATE, MAX_REPLICAS, MAX_RETRIES, MAX_RUN_SECONDS
-from chaos.model.files import load_experiment, load_playbook, load_topology
+from chaos.model.experiment import run_size
+from chaos.model.files import load, load_experiment, load_topology
 from chaos.model.inputs import MODEL_FILE_LIMIT, read_input
-from chaos.model.limits import DEFAULT_MAX_REQUESTS, run_size
+from chaos.model.limits import DEFAULT_MAX_REQUESTS
+from chaos.model.playbook import Playbook
 from chaos.model.yamlnodes import MAX_DEPTH, compose_text
 
 TOPOLOGY = """\
@@ -467,15 +469,15 @@ def test_playbook_step_names_are_free_text_without_control_characters(workdir: P
     playbook = ("name: pb\ntrigger: {at: 10s}\nroles: {oncall: {respond: 1s}}\nsteps:\n"
                 "  - {name: \"restart payment (last week's fix)\", role: oncall, action: {kind: wait}}\n")
     (workdir / "pb.yaml").write_text(playbook, encoding="utf-8")
-    assert load_playbook("pb.yaml").steps[0].name == "restart payment (last week's fix)"  # type: ignore[attr-defined]
+    assert load("pb.yaml", Playbook).steps[0].name == "restart payment (last week's fix)"
     for bad in ('""', '" padded"', '"bell\\a"'):
         (workdir / "pb.yaml").write_text(playbook.replace("\"restart payment (last week's fix)\"", bad),
                                          encoding="utf-8")
         with pytest.raises(InputError, match="steps\\[0\\].name: .*a label is 1 to 100 characters"):
-            load_playbook("pb.yaml")
+            load("pb.yaml", Playbook)
     (workdir / "pb.yaml").write_text(playbook.replace("oncall", "on.call"), encoding="utf-8")
-    with pytest.raises(InputError, match="roles.on.call: 'on.call' is not allowed here"):
-        load_playbook("pb.yaml")
+    with pytest.raises(InputError, match=r"roles\['on.call'\]: 'on.call' is not allowed here"):
+        load("pb.yaml", Playbook)
 
 
 # --------------------------------------------------------------------------- files

@@ -22,8 +22,9 @@ from reportkit import with_drill, with_playbook
 
 from chaos.cli import main
 from chaos.errors import InputError
-from chaos.report import REPORT_FILES
+from chaos.report import REPORT_FILES, write_reports
 from chaos.report.document import build, read
+from chaos.report.summary import render
 
 
 @pytest.fixture(scope="module")
@@ -261,3 +262,35 @@ def test_a_good_document_reads_as_before(full_doc: dict[str, Any]) -> None:
     assert report.duration_s == float(full_doc["duration_s"])
     assert len(report.series.scopes[scope_of(full_doc)].requests) == len(full_doc["series"]["t_s"])
     assert set(REPORT_FILES) == {"html", "markdown", "junit"}
+
+
+def nested(depth: int) -> list[Any]:
+    """``[[[...]]]``, ``depth`` lists deep, built without recursion."""
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+DEEP = 20_000  # far past the interpreter's recursion limit, which str() and json.dumps would hit
+
+
+@pytest.mark.parametrize("place", [
+    _set("audit.seeds", nested(DEEP)),
+    _set("audit.packages", {"matplotlib": nested(DEEP)}),
+    _set("audit.command", ["chaoslab", "simulate", nested(DEEP)]),
+    _set("audit.inputs", {"a.yaml": {"sha256": nested(DEEP)}}),
+    _set("audit.host", nested(DEEP)),
+    _set("faults[0].params.note", nested(DEEP)),
+], ids=["audit-list", "audit-mapping", "audit-command", "audit-inputs", "audit-host", "fault-params"])
+def test_free_form_values_nested_deeply_still_render(place: Callable[[dict[str, Any]], None],
+                                                     full_doc: dict[str, Any], tmp_path: Path) -> None:
+    # The reader walks free-form values without recursion; so does every report that shows them. The
+    # JSON reader cannot hold this depth (it is refused as nested too deeply), so the document is made here.
+    doc = copy.deepcopy(full_doc)
+    place(doc)
+    paths = write_reports(doc, tmp_path)
+    page = paths["html"].read_text(encoding="utf-8")
+    assert "[" * DEEP + "]" * DEEP in page  # shown in JSON's notation, all of it
+    assert paths["junit"].is_file() and paths["markdown"].is_file()
+    render(doc)  # the console's summary, which shows the faults' parameters

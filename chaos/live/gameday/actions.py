@@ -39,17 +39,29 @@ may retry it), where the simulator rejects before sending.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol, runtime_checkable
 
 from chaos.errors import InputError, LiveError
-from chaos.live.drivers.base import Action, DriverKind
-from chaos.live.drivers.docker import DockerOp
-from chaos.live.drivers.emulator import EmulatorOp
-from chaos.live.stack import EMULATOR_PORT, replica_service
-from chaos.live.stackspec import StackSpec
-from chaos.live.state import StackState
+from chaos.live.faults.actions import (
+    KEEP,
+    Action,
+    CallPolicy,
+    ColdStart,
+    DockerOp,
+    DriverKind,
+    Handle,
+    Params,
+    SetAdmission,
+    SetCallPolicy,
+    StartCold,
+)
+from chaos.live.faults.actions import Restart as DockerRestart
+from chaos.live.faults.actions import Stop as DockerStop
+from chaos.live.in_container.stackspec import StackSpec
+from chaos.live.stack.emulator_stack import EMULATOR_PORT, replica_service
+from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
 from chaos.model.faults import FaultKind
 from chaos.model.playbook import (
@@ -72,17 +84,45 @@ from chaos.model.topology import Call, Topology
 Redirect = Callable[[str, str, str], None]  # (caller, callee written, service reached)
 
 
+class Runner(Protocol):
+    """What a playbook's actions need of the FaultRunner: journaled changes, faults removed (and which are
+    still applied), its drivers."""
+
+    @property
+    def drivers(self) -> Mapping[DriverKind, object]: ...
+
+    def perform(self, action: Action) -> Handle: ...
+
+    def remove(self, label: str) -> list[str]: ...
+
+    def still_applied(self) -> list[Handle]: ...
+
+
+@runtime_checkable
+class WaitsHealthy(Protocol):
+    """The Docker driver: waits until a (re)started container is healthy."""
+
+    def wait_healthy(self, name: str, health_url: str | None = None) -> None: ...
+
+
+@runtime_checkable
+class Reasserts(Protocol):
+    """The emulator driver: posts the faults in effect to replicas that started again."""
+
+    def reassert(self, containers: Mapping[str, str]) -> None: ...
+
+
 @dataclass
 class LiveStack:
     """The live stack as the playbook changes it: which replicas run, which policies were changed."""
 
-    runner: Any  # a FaultRunner (or anything with remove, perform and drivers)
+    runner: Runner
     state: StackState
     experiment: Experiment
     spec: StackSpec | None                  # the emulators' stack spec (None on a user's stack)
     redirect: Redirect = lambda caller, callee, service: None
     running: dict[str, list[int]] = field(default_factory=dict)          # service -> replica indexes running
-    policies: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # edge -> changed keys
+    policies: dict[tuple[str, str], CallPolicy] = field(default_factory=dict)  # edge -> the keys changed
     admission: dict[str, float | None] = field(default_factory=dict)    # service -> limit per replica
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -103,39 +143,35 @@ class LiveStack:
         wanted = self.running.get(service, []) if indexes is None else indexes
         return {r.container: r.admin_url or "" for r in self.state.replicas_of(service) if r.index in wanted}
 
-    def urls(self, caller: str, callee: str, indexes: list[int] | None = None) -> list[str]:
+    def urls(self, caller: str, callee: str, indexes: list[int] | None = None) -> tuple[str, ...]:
         """The URLs the caller's call to ``callee`` has in the stack spec (one per callee replica)."""
         assert self.spec is not None
         call = self.spec.service(caller).call(callee)
         chosen = range(1, len(call.urls) + 1) if indexes is None else indexes
-        return [call.urls[i - 1] for i in chosen]
+        return tuple(call.urls[i - 1] for i in chosen)
 
-    def change(self, step: Step, op: EmulatorOp | DockerOp, targets: dict[str, str] | tuple[str, ...],
-               params: dict[str, Any], summary: str) -> None:
+    def change(self, step: Step, targets: Mapping[str, str] | tuple[str, ...], params: Params, summary: str) -> None:
         """One journaled change through the runner."""
-        driver = DriverKind.EMULATOR if isinstance(op, EmulatorOp) else DriverKind.DOCKER
-        names = tuple(targets)
         kind, target = step.act.TAG, _target(step.act)
-        action = Action(f"p{next(self._ids)}", driver, op.value, f"step '{step.name}'", kind, target, names,
-                        params, summary)
+        action = Action(f"p{next(self._ids)}", f"step '{step.name}'", kind, target, tuple(targets), params, summary)
         self.runner.perform(action)
 
-    def set_policy(self, step: Step, caller: str, callee: str, policy: dict[str, Any],
+    def set_policy(self, step: Step, caller: str, callee: str, policy: CallPolicy,
                    indexes: list[int] | None = None) -> None:
         admin = self.containers(caller, indexes)
         if not admin:
             return
-        self.change(step, EmulatorOp.CALLS, admin, {"admin": admin, "callee": callee, "policy": policy},
-                    f"{caller}->{callee} policy {policy} on {', '.join(admin)}")
+        self.change(step, admin, SetCallPolicy(admin, callee, policy),
+                    f"{caller}->{callee} policy {policy.json()} on {', '.join(admin)}")
         if indexes is None:
-            self.policies.setdefault((caller, callee), {}).update(policy)
+            self.policies[(caller, callee)] = self.policies.get((caller, callee), CallPolicy()).update(policy)
 
     def set_admission(self, step: Step, service: str, per_replica: float | None,
                       indexes: list[int] | None = None) -> None:
         admin = self.containers(service, indexes)
         if not admin:
             return
-        self.change(step, EmulatorOp.ADMISSION, admin, {"admin": admin, "limit": per_replica},
+        self.change(step, admin, SetAdmission(admin, per_replica),
                     f"admission limit {per_replica} /s on each of {', '.join(admin)}")
         if indexes is None:
             self.admission[service] = per_replica
@@ -146,16 +182,16 @@ class LiveStack:
         replicas = [r for r in self.state.replicas_of(service) if r.index in indexes]
         docker = self.runner.drivers.get(DriverKind.DOCKER)
         for r in replicas:
-            if docker is not None:
+            if isinstance(docker, WaitsHealthy):
                 docker.wait_healthy(r.container, r.health_url)
         if not self.state.has_admin:
             return
         emulator = self.runner.drivers.get(DriverKind.EMULATOR)
-        if emulator is not None:
+        if isinstance(emulator, Reasserts):
             emulator.reassert({r.container: r.admin_url or "" for r in replicas})
-        for (caller, callee), policy in self.policies.items():
-            if caller == service and policy:
-                self.set_policy(step, caller, callee, dict(policy), indexes)
+        for (caller, callee), policy in list(self.policies.items()):
+            if caller == service and policy.keys():
+                self.set_policy(step, caller, callee, policy, indexes)
         limit = self.admission.get(service)
         if limit is not None:
             self.set_admission(step, service, limit, indexes)
@@ -185,12 +221,11 @@ def _restart(live: LiveStack, step: Step, action: Restart) -> str:
     chosen = running if action.replicas is None else running[: action.replicas]
     containers = tuple(live.containers(action.service, chosen)) if live.state.has_admin else tuple(
         r.container for r in live.state.replicas_of(action.service) if r.index in chosen)
-    live.change(step, DockerOp.RESTART, containers, {}, f"docker restart {', '.join(containers)}")
+    live.change(step, containers, DockerRestart(), f"docker restart {', '.join(containers)}")
     live.started_again(step, action.service, chosen)
     if action.cold_factor > 1.0 and live.state.has_admin:
         admin = live.containers(action.service, chosen)
-        cold = {"factor": action.cold_factor, "decay_s": action.cold_decay}
-        live.change(step, EmulatorOp.COLD_START, admin, {"admin": admin, "cold_start": cold},
+        live.change(step, admin, StartCold(admin, ColdStart(action.cold_factor, action.cold_decay)),
                     f"cold start x{action.cold_factor:g} on {', '.join(admin)}")
     ended = end_crashes(live, containers)
     return f"restarted {', '.join(containers)}" + (f"; that ended {', '.join(ended)}" if ended else "")
@@ -199,8 +234,8 @@ def _restart(live: LiveStack, step: Step, action: Restart) -> str:
 def end_crashes(live: LiveStack, restarted: tuple[str, ...]) -> list[str]:
     """Crashes whose every victim was just restarted are over: the runner ends them now (their window
     ends and their markers are set at this moment, not at their scheduled end), as the simulator does."""
-    over = [h["label"] for h in live.runner.still_applied()
-            if h.get("op") == DockerOp.KILL.value and h.get("victims") and set(h["victims"]) <= set(restarted)]
+    over = [h.label for h in live.runner.still_applied()
+            if h.action.op is DockerOp.KILL and h.victims and set(h.victims) <= set(restarted)]
     ended: list[str] = []
     for label in dict.fromkeys(over):
         ended += live.runner.remove(label)
@@ -214,39 +249,34 @@ def _scale(live: LiveStack, step: Step, action: Scale) -> str:
     if want < len(running):
         keep, stop = running[:want], running[want:]
         for caller in live.callers_of(service):
-            live.set_policy(step, caller, service, {"urls": live.urls(caller, service, keep)})
+            live.set_policy(step, caller, service, CallPolicy(urls=live.urls(caller, service, keep)))
         containers = tuple(live.containers(service, stop))
-        live.change(step, DockerOp.STOP, containers, {}, f"docker stop {', '.join(containers)}")
+        live.change(step, containers, DockerStop(), f"docker stop {', '.join(containers)}")
         live.running[service] = keep
         return f"{service} down to {want} replica(s): stopped {', '.join(containers)}"
     if want > len(running):
         start = [i for i in generated if i not in running][: want - len(running)]
         containers = tuple(live.containers(service, start))
-        live.change(step, DockerOp.RESTART, containers, {}, f"docker start {', '.join(containers)}")
+        live.change(step, containers, DockerRestart(), f"docker start {', '.join(containers)}")
         live.running[service] = sorted(running + start)
         live.started_again(step, service, start)
         for caller in live.callers_of(service):
-            live.set_policy(step, caller, service, {"urls": live.urls(caller, service, live.running[service])})
+            live.set_policy(step, caller, service, CallPolicy(urls=live.urls(caller, service, live.running[service])))
         return f"{service} up to {want} replica(s): started {', '.join(containers)}"
     return f"{service} already runs {want} replica(s)"
 
 
 def _set_call(live: LiveStack, step: Step, action: SetCall) -> str:
-    from chaos.live.stackspec_build import breaker, retries
+    from chaos.live.stack.stackspec_build import breaker, retries
 
     caller, callee = split_edge(action.edge) or ("", "")
-    policy: dict[str, Any] = {}
-    if action.timeout is not None:
-        policy["timeout_s"] = action.timeout
-    if action.retries is not None:
-        policy["retries"] = retries(action.retries).to_json()  # type: ignore[arg-type]
-    if action.circuit_breaker is not None:
-        found = breaker(action.circuit_breaker)  # type: ignore[arg-type]
-        policy["breaker"] = None if found is None else found.to_json()
-    if action.fallback is not None:
-        policy["fallback"] = action.fallback
+    policy = CallPolicy(
+        timeout_s=KEEP if action.timeout is None else action.timeout,
+        retries=KEEP if action.retries is None else retries(action.retries),  # type: ignore[arg-type]
+        breaker=KEEP if action.circuit_breaker is None else breaker(action.circuit_breaker),  # type: ignore[arg-type]
+        fallback=KEEP if action.fallback is None else action.fallback)
     live.set_policy(step, caller, callee, policy)
-    return f"{action.edge}: {policy}"
+    return f"{action.edge}: {policy.json()}"
 
 
 def _shed_load(live: LiveStack, step: Step, action: ShedLoad) -> str:
@@ -257,13 +287,11 @@ def _shed_load(live: LiveStack, step: Step, action: ShedLoad) -> str:
     return f"admission limit on {service}: {'none' if per_replica is None else f'{per_replica:g}/s per replica'}"
 
 
-def baseline_policy(call: Call) -> dict[str, Any]:
-    from chaos.live.stackspec_build import breaker, retries
+def baseline_policy(call: Call) -> CallPolicy:
+    from chaos.live.stack.stackspec_build import breaker, retries
 
-    found = breaker(call.circuit_breaker)
-    return {"timeout_s": call.timeout, "retries": retries(call.retries).to_json(),
-            "breaker": None if found is None else found.to_json(), "fallback": call.fallback,
-            "cancel_on_timeout": call.cancel_on_timeout}
+    return CallPolicy(timeout_s=call.timeout, retries=retries(call.retries), breaker=breaker(call.circuit_breaker),
+                      fallback=call.fallback, cancel_on_timeout=call.cancel_on_timeout)
 
 
 def _rollback(live: LiveStack, step: Step, action: Rollback) -> str:
@@ -282,8 +310,8 @@ def _rollback(live: LiveStack, step: Step, action: Rollback) -> str:
             if was is None:
                 continue
             if edge in live.policies or baseline_policy(was) != baseline_policy(call):
-                policy = {**baseline_policy(call), "urls": live.urls(service.name, call.to,
-                                                                     sorted(live.running[call.to]))}
+                policy = baseline_policy(call).update(
+                    CallPolicy(urls=live.urls(service.name, call.to, sorted(live.running[call.to]))))
                 live.set_policy(step, service.name, call.to, policy)
                 live.redirect(service.name, call.to, call.to)
                 done.append(f"{service.name}->{call.to} policy")
@@ -303,8 +331,9 @@ def _failover(live: LiveStack, step: Step, action: Failover) -> str:
         if action.to in calls_to:
             urls = live.urls(caller, action.to, sorted(live.running[action.to]))
         else:
-            urls = [f"http://{replica_service(action.to, i)}:{EMULATOR_PORT}" for i in sorted(live.running[action.to])]
-        live.set_policy(step, caller, action.from_, {"urls": urls})
+            urls = tuple(f"http://{replica_service(action.to, i)}:{EMULATOR_PORT}"
+                         for i in sorted(live.running[action.to]))
+        live.set_policy(step, caller, action.from_, CallPolicy(urls=urls))
         live.redirect(caller, action.from_, action.to)
         moved.append(caller)
     return f"calls of {', '.join(moved) or 'nobody'} to {action.from_} now go to {action.to}"

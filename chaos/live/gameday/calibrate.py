@@ -137,7 +137,7 @@ def fit_services(live: dict[str, Any], doc: dict[str, Any]) -> dict[str, Fit]:
 
 
 def declared_mean(spec: dict[str, Any]) -> float | None:
-    """Mean of a stack-spec service time (``chaos.live.stackspec.ServiceTime`` JSON)."""
+    """Mean of a stack-spec service time (``chaos.live.in_container.stackspec.ServiceTime`` JSON)."""
     dist = spec.get("dist")
     if dist == "constant":
         return float(spec["value"])

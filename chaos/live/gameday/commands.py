@@ -78,19 +78,18 @@ def _options(args: argparse.Namespace, out: Path) -> Any:
 
 
 def _default_abort() -> tuple[Any, ...]:
-    from chaos.live.runner import DEFAULT_ABORT
+    from chaos.live.faults.runner import DEFAULT_ABORT
 
     return tuple(DEFAULT_ABORT)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from chaos.audit import now_iso
-    from chaos.cli import load_bound_playbook
-    from chaos.model.files import load_experiment
+    from chaos.model.files import load_experiment, load_playbook
     from chaos.outdir import Mode, check_out, default_dir
 
     experiment = load_experiment(args.experiment)
-    playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
+    playbook = load_playbook(args.playbook, experiment) if args.playbook else None
     check_automated(args.automated, playbook)
     # ADD, not REPLACE: the fault journal is written into this directory while the run goes on.
     out = check_out(args.out, default_dir(experiment.name, "-live"), Mode.ADD)
@@ -239,15 +238,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _both_engines(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], OutDir, dict[str, float]]:
     from chaos.audit import now_iso
-    from chaos.cli import load_bound_playbook
     from chaos.live.gameday.calibrate import hop_offsets, shifted
     from chaos.live.gameday.run import run_game_day
-    from chaos.model.files import load_experiment
+    from chaos.model.files import load_experiment, load_playbook
     from chaos.outdir import Mode, check_out, default_dir
 
     args.experiment = args.inputs[0]
     experiment = load_experiment(args.experiment)
-    playbook = load_bound_playbook(args.playbook, experiment) if args.playbook else None
+    playbook = load_playbook(args.playbook, experiment) if args.playbook else None
     check_automated(args.automated, playbook)
     out = check_out(args.out, default_dir(experiment.name, "-compare"), Mode.ADD)
     live_out = check_out(out.path / "live", out.path / "live", Mode.ADD, out.argument)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.analysis import windows
-from chaos.model.scope import Scope, ScopeKind
+from chaos.model.scope import Scope
 from chaos.run import CAUSES, Cause, Series, Totals, merge_hists, percentile_from_hist
 
 _CAUSE = {c.value: c for c in CAUSES}
@@ -333,7 +333,3 @@ class Assembler:
 
 def merged(hists: Sequence[Mapping[int, int]]) -> dict[int, int]:
     return merge_hists([dict(h) for h in hists])
-
-
-def is_service(scope: Scope) -> bool:
-    return scope.kind is ScopeKind.SERVICE

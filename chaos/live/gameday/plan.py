@@ -23,11 +23,11 @@ ACTION_WORDS = {
 
 
 def describe_run(experiment: Experiment, playbook: Playbook | None, options: Any) -> str:
-    from chaos.live.drivers.routes import plan_all
+    from chaos.live.faults.drivers.routes import plan_all
     from chaos.live.gameday.run import Mode, load_urls, validate
     from chaos.live.gameday.stacks import planned_state, user_state
     from chaos.live.load import plan_experiment
-    from chaos.live.state import STATE_FILE, read_state
+    from chaos.live.stack.state import STATE_FILE, read_state
 
     if experiment.live is not None:
         state = user_state(experiment, allow_remote=options.allow_remote, resolve=False)

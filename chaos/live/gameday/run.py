@@ -27,16 +27,17 @@ from typing import Any, TextIO
 
 from chaos.analysis import windows
 from chaos.errors import ChaosError, RevertError
-from chaos.live.compose import LeftoverNetwork
-from chaos.live.drivers.base import Action, DriverKind, Handle, InjectContext
+from chaos.live.faults.actions import Action, DriverKind, Handle
+from chaos.live.faults.drivers.base import InjectContext
+from chaos.live.faults.runner import DEFAULT_ABORT, AbortRule, FaultRunner, Phase
 from chaos.live.gameday.actions import LiveStack, check_playbook, perform
 from chaos.live.gameday.clock import RunClock, Scheduler
 from chaos.live.gameday.executor import LiveExecutor, Operator, attach
 from chaos.live.gameday.measure import Assembler, EntryRef, LoadSecond, ReplicaRef
 from chaos.live.gameday.scrape import Scrape, Scraper, Target, TargetKind
 from chaos.live.gameday.stacks import StackHandle
-from chaos.live.runner import DEFAULT_ABORT, AbortRule, FaultRunner, Phase
-from chaos.live.state import StackState
+from chaos.live.stack.compose import LeftoverNetwork
+from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
 from chaos.model.playbook import Playbook
 from chaos.model.scope import Scope
@@ -70,7 +71,7 @@ class RunOptions:
 
 
 @dataclass
-class Outcome:
+class GameDayResult:
     """The run's Result, what the live side adds to it, and an error to raise once it is written."""
 
     result: Result
@@ -102,7 +103,7 @@ class SpikeDriver:
 
 def validate(experiment: Experiment, playbook: Playbook | None, state: StackState) -> None:
     """Every fault and playbook step that cannot be done on this stack, as one InputError, before anything runs."""
-    from chaos.live.drivers.routes import check_live, combined
+    from chaos.live.faults.drivers.routes import check_live, combined
 
     problems = check_live(experiment, state, with_load=True)
     if playbook is not None:
@@ -168,7 +169,7 @@ class GameDay:
         return out
 
     def _drivers(self) -> dict[DriverKind, Any]:
-        from chaos.live.runner import default_drivers
+        from chaos.live.faults.runner import default_drivers
 
         drivers: dict[DriverKind, Any] = dict(default_drivers(self.state, self.run_id,
                                                               allow_remote=self.options.allow_remote))
@@ -177,7 +178,7 @@ class GameDay:
 
     # ------------------------------------------------------------------ the run
 
-    def run(self) -> Outcome:
+    def run(self) -> GameDayResult:
         from chaos.live.load import LoadGenerator, plan_experiment
 
         out = self.options.out
@@ -232,14 +233,14 @@ class GameDay:
             self.notes.append(f"{self.assembler.gaps} replica-second(s) without metrics, "
                               f"{scraper.skipped} scrape(s) skipped")
         result = self._result(summary)
-        return Outcome(result, self._calibration(), error, self.notes)
+        return GameDayResult(result, self._calibration(), error, self.notes)
 
     def _responder(self) -> Any:
         if self.playbook is None:
             return None
         from chaos.analysis.prometheus_rules import rule_alerts
         from chaos.responder import Responder
-        from chaos.sim.world import stream
+        from chaos.streams import stream
 
         operator = None
         if self.options.mode is Mode.GAME_DAY:
@@ -378,7 +379,7 @@ class GameDay:
     def _calibration(self) -> dict[str, Any]:
         """What ``chaoslab calibrate`` needs and result.json does not hold: per-second own-time and
         server-latency histograms of every service, and where the topology came from."""
-        from chaos.live.stackspec_build import service_time
+        from chaos.live.stack.stackspec_build import service_time
         from chaos.model.parsing import where_of
 
         topo = self.experiment.topology
@@ -404,15 +405,14 @@ def _load_second(rec: Any) -> LoadSecond:
 
 
 def run_game_day(experiment: Experiment, playbook: Playbook | None, options: RunOptions,
-                 say: Callable[[str], None] = print) -> Outcome:
+                 say: Callable[[str], None] = print) -> GameDayResult:
     """Check, bring the stack up (or find it), run, take it down unless asked to keep it."""
     from chaos.live.gameday.stacks import open_stack, planned_state, user_state
-    from chaos.live.stack import COMPOSE_FILE
-    from chaos.live.state import STATE_FILE, read_state
-    from chaos.run import latency_bounds
-    from chaos.sim.simulation import thresholds
+    from chaos.live.stack.emulator_stack import COMPOSE_FILE
+    from chaos.live.stack.state import STATE_FILE, read_state
+    from chaos.run import experiment_bounds
 
-    bounds = latency_bounds(thresholds(experiment))
+    bounds = experiment_bounds(experiment)
     if experiment.live is not None:
         check_state = user_state(experiment, allow_remote=options.allow_remote, resolve=False)
     elif options.stack_dir is not None and (options.stack_dir / STATE_FILE).is_file():
@@ -422,7 +422,7 @@ def run_game_day(experiment: Experiment, playbook: Playbook | None, options: Run
     validate(experiment, playbook, check_state)
     handle = open_stack(experiment, bounds, out=options.out, stack_dir=options.stack_dir,
                         allow_remote=options.allow_remote, source=options.source, say=say)
-    outcome: Outcome | None = None
+    outcome: GameDayResult | None = None
     try:
         outcome = GameDay(experiment, playbook, handle, options, bounds, say).run()
         return outcome

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chaos.errors import InputError, LiveError
-from chaos.live.stackspec import StackSpec
-from chaos.live.state import STATE_FILE, StackState
+from chaos.live.in_container.stackspec import StackSpec
+from chaos.live.stack.state import STATE_FILE, StackState
 
 
 @dataclass
@@ -34,14 +34,14 @@ class StackHandle:
 
     def down(self) -> None:
         if self.owned and self.directory is not None:
-            from chaos.live.stack import down
+            from chaos.live.stack.emulator_stack import down
 
             down(self.directory, allow_remote=self.allow_remote)
 
 
 def planned_state(experiment: object, directory: Path) -> StackState:
     """The state a generated stack would have, without bringing it up (for validation and dry runs)."""
-    from chaos.live import stack
+    from chaos.live.stack import emulator_stack as stack
 
     topology = experiment.topology  # type: ignore[attr-defined]
     ports = list(range(20000, 20000 + len(stack.published_names(topology))))
@@ -51,8 +51,8 @@ def planned_state(experiment: object, directory: Path) -> StackState:
 
 def expected_spec(experiment: object, bounds: tuple[float, ...]) -> StackSpec:
     """The spec a stack generated for this experiment has (urls as planned)."""
-    from chaos.live import stack
-    from chaos.live.stackspec import from_dict
+    from chaos.live.in_container.stackspec import from_dict
+    from chaos.live.stack import emulator_stack as stack
 
     topology = experiment.topology  # type: ignore[attr-defined]
     ports = list(range(20000, 20000 + len(stack.published_names(topology))))
@@ -61,8 +61,8 @@ def expected_spec(experiment: object, bounds: tuple[float, ...]) -> StackSpec:
 
 
 def user_state(experiment: object, *, allow_remote: bool, resolve: bool = True) -> StackState:
-    from chaos.live.user_stack import resolve as resolve_containers
-    from chaos.live.user_stack import user_stack
+    from chaos.live.stack.user_stack import resolve as resolve_containers
+    from chaos.live.stack.user_stack import user_stack
 
     target = experiment.live  # type: ignore[attr-defined]
     state = user_stack(target, experiment.topology)  # type: ignore[attr-defined]
@@ -73,9 +73,9 @@ def open_stack(experiment: object, bounds: tuple[float, ...], *, out: Path, stac
                allow_remote: bool, source: str = "", say: Callable[[str], None] = print,
                ready_timeout: float = 120.0) -> StackHandle:
     """The stack this run drives (brought up if need be); see the module's docstring."""
-    from chaos.live import stack
-    from chaos.live.stackspec import load
-    from chaos.live.state import read_state
+    from chaos.live.in_container.stackspec import load
+    from chaos.live.stack import emulator_stack as stack
+    from chaos.live.stack.state import read_state
 
     if getattr(experiment, "live", None) is not None:
         state = user_state(experiment, allow_remote=allow_remote)

@@ -14,7 +14,9 @@ CAUSE_HEADER = "X-Chaoslab-Cause"
 _NAMED = frozenset(tally.CAUSES)
 
 
-class Outcome(enum.Enum):
+class AnswerKind(enum.Enum):
+    """Whose an answer is: a success, the system's failure, or ours."""
+
     OK = "ok"
     FAILED = "failed"  # the system failed it: ``cause`` says why
     CLIENT_ERROR = "client_error"  # our request was wrong or our machine failed: not the system's doing
@@ -22,7 +24,7 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True)
 class Result:
-    outcome: Outcome
+    outcome: AnswerKind
     cause: str | None = None  # a tally cause when FAILED
     detail: str = ""  # what went wrong, for the log
     # The connection was refused, reset or closed before an answer: the replica looks down, and
@@ -30,7 +32,7 @@ class Result:
     broken: bool = False
 
 
-OK = Result(Outcome.OK)
+OK = Result(AnswerKind.OK)
 
 
 def classify(status: int, cause_header: str | None) -> Result:
@@ -45,9 +47,9 @@ def classify(status: int, cause_header: str | None) -> Result:
     if 200 <= status < 300:
         return OK
     if cause_header is not None and cause_header.strip() in _NAMED:
-        return Result(Outcome.FAILED, cause_header.strip())
+        return Result(AnswerKind.FAILED, cause_header.strip())
     if status in (429, 503):
-        return Result(Outcome.FAILED, tally.REJECTED)
+        return Result(AnswerKind.FAILED, tally.REJECTED)
     if status < 500:
-        return Result(Outcome.CLIENT_ERROR, None, f"HTTP {status}")
-    return Result(Outcome.FAILED, tally.DEPENDENCY, f"HTTP {status}")
+        return Result(AnswerKind.CLIENT_ERROR, None, f"HTTP {status}")
+    return Result(AnswerKind.FAILED, tally.DEPENDENCY, f"HTTP {status}")

@@ -29,7 +29,7 @@ import gevent.socket
 from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError, HTTPSocketResponse
 
 from chaos.live.load import tally
-from chaos.live.load.answers import CAUSE_HEADER, Outcome, Result, classify
+from chaos.live.load.answers import CAUSE_HEADER, AnswerKind, Result, classify
 
 CANCEL_HEADER = "X-Chaoslab-Cancel"
 KEEP_IDLE = 256  # idle keep-alive connections kept per entrypoint and process
@@ -108,14 +108,14 @@ def attempt(target: Target, timeout_s: float | None) -> Result:
     except gevent.Timeout as exc:
         if exc is not timer:
             raise
-        return Result(Outcome.FAILED, tally.TIMEOUT)
+        return Result(AnswerKind.FAILED, tally.TIMEOUT)
     except (HTTPParseError, ConnectionError) as exc:  # refused, reset, closed with no or half an answer
-        return Result(Outcome.FAILED, tally.CRASHED, type(exc).__name__, broken=True)
+        return Result(AnswerKind.FAILED, tally.CRASHED, type(exc).__name__, broken=True)
     except OSError as exc:
         if exc.errno in _LOCAL_ERRNOS:
-            return Result(Outcome.CLIENT_ERROR, None, f"{exc}")
+            return Result(AnswerKind.CLIENT_ERROR, None, f"{exc}")
         # Unreachable host or network: nobody answers.
-        return Result(Outcome.FAILED, tally.CRASHED, f"{exc}", broken=True)
+        return Result(AnswerKind.FAILED, tally.CRASHED, f"{exc}", broken=True)
     finally:
         if timer is not None:
             timer.close()

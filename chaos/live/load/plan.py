@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from chaos.choices import LoadBalancing
 from chaos.errors import InputError
-from chaos.live import stackspec
+from chaos.live.in_container import stackspec
 from chaos.model.load import RateCurve, Segment
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ def plan_load(topology: Topology, profile: tuple[Segment, ...], urls: Mapping[st
     or on '*' while the spike lasts. ``max_requests`` defaults to well above what the
     profile can produce, so it stops only a runaway generator.
     """
-    from chaos.live.stackspec_build import retries as spec_retries  # the model side: PyYAML
+    from chaos.live.stack.stackspec_build import retries as spec_retries  # the model side: PyYAML
 
     lists = {name: (value,) if isinstance(value, str) else tuple(value) for name, value in urls.items()}
     _check_urls(topology, lists)
@@ -164,10 +164,9 @@ def plan_load(topology: Topology, profile: tuple[Segment, ...], urls: Mapping[st
 def plan_experiment(experiment: Experiment, urls: Mapping[str, EntryUrls], **options: Any) -> LoadPlan:
     """The plan of an experiment's load: its profile, its load_spike faults, its latency thresholds as bounds."""
     from chaos.model.faults import LoadSpike
-    from chaos.run import latency_bounds
-    from chaos.sim.simulation import thresholds
+    from chaos.run import experiment_bounds
 
-    options.setdefault("bounds", latency_bounds(thresholds(experiment)))
+    options.setdefault("bounds", experiment_bounds(experiment))
     options.setdefault("seed", experiment.seed)
     spikes = [f for f in experiment.fault_list if isinstance(f, LoadSpike)]
     return plan_load(experiment.topology, experiment.load_profile.segments(experiment.duration), urls,

@@ -12,7 +12,7 @@ in-flight cap (``max_in_flight``) or a process too busy to keep its timers can m
 the load fall short, and both are counted (``dropped``, ``late``).
 
 Each attempt goes to one replica of the entrypoint's target, picked as the emulator's
-callers pick one (:class:`~chaos.live.emulator.balancer.Balancer`: the target's
+callers pick one (:class:`~chaos.live.in_container.emulator.balancer.Balancer`: the target's
 ``load_balancing`` over this process's own in-flight attempts, a replica whose
 connection broke skipped for a second): the load generator is the entry service's caller.
 
@@ -39,10 +39,10 @@ import gevent.os
 import gevent.pool
 from gevent import GreenletExit
 
-from chaos.live.emulator.balancer import Balancer
-from chaos.live.emulator.budget import RetryBudget, backoff_delay
+from chaos.live.in_container.emulator.balancer import Balancer
+from chaos.live.in_container.emulator.budget import RetryBudget, backoff_delay
 from chaos.live.load import client
-from chaos.live.load.answers import Outcome, Result
+from chaos.live.load.answers import AnswerKind, Result
 from chaos.live.load.plan import LoadPlan, arrival_rng, arrivals
 from chaos.live.load.tally import Merger, Tally
 
@@ -223,11 +223,11 @@ class Generator:
             self.tally.attempt(i, sent - self.t0, retry > 0)
             result = self._send(i, entry.timeout_s)
             end = time.monotonic()
-            if result.outcome is Outcome.OK:
+            if result.outcome is AnswerKind.OK:
                 self.tally.attempt_ok(i, end - self.t0, end - sent)
                 self.tally.ok(i, end - self.t0, end - start)
                 return
-            if result.outcome is Outcome.CLIENT_ERROR:  # our failure, not the system's: in neither view's errors
+            if result.outcome is AnswerKind.CLIENT_ERROR:  # our failure, not the system's: in neither view's errors
                 self.tally.client_error(i, end - self.t0)
                 self._note(f"entrypoint {entry.name}: client error {result.detail}")
                 return

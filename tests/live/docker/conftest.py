@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from chaos.live import images
-from chaos.live.docker_env import Engine, import_sdk
+from chaos.live.stack import images
+from chaos.live.stack.docker_env import Engine, import_sdk
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from chaos.errors import DockerError, InputError
-from chaos.live import images
-from chaos.live.compose import ComposeTool, Health, open_project, running
-from chaos.live.docker_env import Engine
+from chaos.live.stack import images
+from chaos.live.stack.compose import ComposeTool, Health, open_project, running
+from chaos.live.stack.docker_env import Engine
 
 # http.server under tini (init: true): SIGTERM stops it at once, so `down`
 # does not wait for the 10 s kill timeout. The health check fetches the

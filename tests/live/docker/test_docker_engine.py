@@ -8,14 +8,13 @@ from typing import Any
 import pytest
 
 from chaos.errors import EngineUnavailable, InputError
-from chaos.live.compose import open_project
-from chaos.live.docker_env import (
+from chaos.live.stack.compose import live_readiness, open_project
+from chaos.live.stack.docker_env import (
     DEFAULT_DOCKER_HOST,
     Engine,
     HostKind,
     connect,
     docker_host_from_env,
-    live_readiness,
     parse_docker_host,
 )
 

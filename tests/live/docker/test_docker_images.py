@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import chaos
-from chaos.live import images
-from chaos.live.docker_env import Engine
+from chaos.live.stack import images
+from chaos.live.stack.docker_env import Engine
 
 
 def docker_run(image: str, *command: str, timeout: float = 60) -> str:
@@ -99,20 +99,32 @@ def test_existing_runtime_image_is_reused(engine: Engine, runtime_image: images.
 
 def test_source_hash_changes_with_any_byte_and_ignores_bytecode(tmp_path: Path) -> None:
     package = tmp_path / "chaos"
-    (package / "live").mkdir(parents=True)
+    inside = package / "live" / "in_container"
+    inside.mkdir(parents=True)
     (package / "__init__.py").write_text("__version__ = '9'\n")
-    (package / "live" / "x.py").write_text("A = 1\n")
+    (inside / "x.py").write_text("A = 1\n")
     (package / "__pycache__").mkdir()
     (package / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"junk")
     (package / ".hidden").write_text("secret")
     sources = images.runtime_sources(package)
-    assert [rel for rel, _ in sources] == ["chaos/__init__.py", "chaos/live/x.py"]
+    assert [rel for rel, _ in sources] == ["chaos/__init__.py", "chaos/live/in_container/x.py"]
     before = images.source_hash(sources, b"FROM x", "sha256:1")
     assert images.source_hash(sources, b"FROM x", "sha256:1") == before
     assert images.source_hash(sources, b"FROM y", "sha256:1") != before
     assert images.source_hash(sources, b"FROM x", "sha256:2") != before
-    (package / "live" / "x.py").write_text("A = 2\n")
+    (inside / "x.py").write_text("A = 2\n")
     assert images.source_hash(images.runtime_sources(package), b"FROM x", "sha256:1") != before
+
+
+def test_the_image_takes_what_runs_in_containers_and_nothing_of_the_host(tmp_path: Path) -> None:
+    """The host's code (stack, faults, load, game day, the model, the simulator) stays out of the image,
+    so changing it does not make a new image; tests/test_layering.py checks that what goes in needs nothing else."""
+    taken = [rel for rel, _ in images.runtime_sources()]
+    assert "chaos/live/in_container/emulator/app.py" in taken and "chaos/live/in_container/toxiproxy/server.py" in taken
+    assert "chaos/errors.py" in taken and "chaos/__init__.py" in taken
+    assert not any(rel.startswith(("chaos/live/stack/", "chaos/live/faults/", "chaos/model/", "chaos/sim/"))
+                   for rel in taken)
+    assert "chaos/cli.py" not in taken
 
 
 def test_explicit_base_that_is_absent_is_an_error_not_a_pull(engine: Engine, run_id: str) -> None:

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from chaos.live import stackspec
-from chaos.live.emulator.app import Emulator
-from chaos.live.emulator.http import Target, fetch
-from chaos.live.emulator.threaded import EmulatorThread
+from chaos.live.in_container import stackspec
+from chaos.live.in_container.emulator.app import Emulator
+from chaos.live.in_container.emulator.threaded import EmulatorThread
+from chaos.live.in_container.http import Target, fetch
 
 WAIT = 5.0  # the longest any single request or poll in these tests may take
 BOUNDS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)

@@ -11,13 +11,13 @@ import time
 
 import pytest
 
-from chaos.live.emulator.balancer import HOLD_S, Balancer
-from chaos.live.emulator.breaker import BreakerState, CircuitBreaker, breaker_for
-from chaos.live.emulator.budget import RetryBudget, backoff_delay
-from chaos.live.emulator.metrics import Cause, Histogram
-from chaos.live.emulator.pool import Admission, Admit, PoolLimits, Ticket, WorkerPool
-from chaos.live.emulator.servicetime import Sleeper, mean, sampler
-from chaos.live.stackspec import Breaker, Dist, Jitter, LoadBalancing, Retries, ServiceTime
+from chaos.live.in_container.emulator.balancer import HOLD_S, Balancer
+from chaos.live.in_container.emulator.breaker import BreakerState, CircuitBreaker, breaker_for
+from chaos.live.in_container.emulator.budget import RetryBudget, backoff_delay
+from chaos.live.in_container.emulator.metrics import Cause, Histogram
+from chaos.live.in_container.emulator.pool import Admission, Admit, PoolLimits, Ticket, WorkerPool
+from chaos.live.in_container.emulator.servicetime import Sleeper, mean, sampler
+from chaos.live.in_container.stackspec import Breaker, Dist, Jitter, LoadBalancing, Retries, ServiceTime
 
 # --------------------------------------------------------------------------- admission
 
@@ -267,7 +267,7 @@ def test_histogram_buckets_exactly_as_the_simulator_recorder():
     ServiceTime(Dist.LOGNORMAL, median=0.01, tail="p90", tail_s=0.03),
 ])
 def test_draws_have_the_mean_and_quantiles_of_the_model_distribution(spec):
-    from chaos.live.stackspec_build import service_time
+    from chaos.live.stack.stackspec_build import service_time
     from chaos.model.distributions import Constant, Exponential, LogNormal  # the oracle
 
     model = {Dist.CONSTANT: lambda: Constant(spec.value), Dist.EXPONENTIAL: lambda: Exponential(spec.mean),

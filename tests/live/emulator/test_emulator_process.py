@@ -1,4 +1,4 @@
-"""The emulator as the containers run it: ``python3 -m chaos.live.emulator``, one process per replica,
+"""The emulator as the containers run it: ``python3 -m chaos.live.in_container.emulator``, one process per replica,
 a three-service chain on loopback ports, SIGTERM, and the command line's errors."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def free_port() -> int:
 
 def spawn(stack: Path, service: str, port: int, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "chaos.live.emulator", "--stack", str(stack), "--service", service,
+        [sys.executable, "-m", "chaos.live.in_container.emulator", "--stack", str(stack), "--service", service,
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *extra],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -142,7 +142,7 @@ def test_command_line_errors_exit_with_a_reason(tmp_path, helpers, args, code, w
     stack = tmp_path / "stack.json"
     stack.write_text(json.dumps({"version": 1, "latency_bounds_s": [0.1],
                                  "services": {"a": {"service_time": helpers.const(0)}}}))
-    done = subprocess.run([sys.executable, "-m", "chaos.live.emulator", "--stack", str(stack), *args],
+    done = subprocess.run([sys.executable, "-m", "chaos.live.in_container.emulator", "--stack", str(stack), *args],
                           cwd=REPO, capture_output=True, text=True, timeout=15)
     assert done.returncode == code and words in done.stderr, done.stderr
 

@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from chaos.live import stackspec
-from chaos.live.emulator.app import stream
-from chaos.live.emulator.servicetime import sampler
+from chaos.live.in_container import stackspec
+from chaos.live.in_container.emulator.servicetime import sampler
+from chaos.streams import stream
 
 
 @pytest.mark.parametrize("service_time", [

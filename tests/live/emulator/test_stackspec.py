@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from chaos.errors import InputError
-from chaos.live import stackspec
-from chaos.live.stackspec import CallMode, Dist, Jitter, LoadBalancing
+from chaos.live.in_container import stackspec
+from chaos.live.in_container.stackspec import CallMode, Dist, Jitter, LoadBalancing
 
 REPO = Path(__file__).resolve().parents[3]
 SHOP = REPO / "topologies" / "shop.yaml"
@@ -25,10 +25,11 @@ def routes(caller: str, callee: str, n: int) -> tuple[str, str]:
 
 @pytest.fixture
 def shop() -> stackspec.StackSpec:
+    from chaos.live.stack.stackspec_build import build
     from chaos.model.files import load_topology
     from chaos.run import latency_bounds
 
-    return stackspec.from_topology(load_topology(SHOP), latency_bounds((0.8,)), routes)
+    return build(load_topology(SHOP), latency_bounds((0.8,)), routes)
 
 
 def test_from_topology_carries_every_service_and_policy(shop):
@@ -151,10 +152,10 @@ ISOLATED = """
 import sys
 sys.path.insert(0, {repo!r})  # -S: no site-packages on the path at all
 sys.modules['yaml'] = None  # importing it now raises ImportError, as in a container without PyYAML
-import chaos.live.stackspec
-import chaos.live.emulator.main
-import chaos.live.emulator.threaded
-spec = chaos.live.stackspec.load({path!r})
+import chaos.live.in_container.stackspec
+import chaos.live.in_container.emulator.main
+import chaos.live.in_container.emulator.threaded
+spec = chaos.live.in_container.stackspec.load({path!r})
 assert spec.service('a').calls[0].to == 'b'
 loaded = {{name.split('.')[0] for name, module in sys.modules.items() if module is not None}}
 outside = sorted(loaded - set(sys.stdlib_module_names) - {{'chaos', '__main__'}})

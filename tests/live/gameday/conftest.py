@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from chaos.live import stack
-from chaos.live.compose import ComposeTool
-from chaos.live.docker_env import Engine
-from chaos.live.state import StackState
+from chaos.live.stack import emulator_stack as stack
+from chaos.live.stack.compose import ComposeTool
+from chaos.live.stack.docker_env import Engine
+from chaos.live.stack.state import StackState
 from chaos.model.files import load_topology
 from chaos.run import latency_bounds
 

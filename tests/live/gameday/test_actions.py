@@ -9,12 +9,26 @@ from typing import Any
 import pytest
 
 from chaos.errors import InputError, LiveError
-from chaos.live.drivers.base import Action, DriverKind, Handle, InjectContext
-from chaos.live.drivers.fake import FakeCall, FakeDriver
+from chaos.live.faults.actions import (
+    Action,
+    CallPolicy,
+    ColdStart,
+    DockerOp,
+    DriverKind,
+    EmulatorOp,
+    Handle,
+    Killed,
+    SetAdmission,
+    SetCallPolicy,
+    StartCold,
+)
+from chaos.live.faults.drivers.base import InjectContext
+from chaos.live.faults.drivers.fake import Call, FakeCall, FakeDriver
+from chaos.live.faults.runner import FaultRunner, ManualClock
 from chaos.live.gameday.actions import LIVE_ACTIONS, LiveStack, check_playbook, perform
 from chaos.live.gameday.stacks import expected_spec, planned_state
-from chaos.live.runner import FaultRunner, ManualClock
-from chaos.live.user_stack import user_stack
+from chaos.live.in_container.stackspec import Breaker, Jitter, Retries
+from chaos.live.stack.user_stack import user_stack
 from chaos.model.experiment import Experiment
 from chaos.model.files import load, load_experiment
 from chaos.model.live_target import LiveTarget
@@ -43,7 +57,7 @@ class Recorder:
 
         self.drivers = {DriverKind.DOCKER: Docker(), DriverKind.EMULATOR: Emulator()}
 
-    def perform(self, action: Action) -> dict[str, Any]:
+    def perform(self, action: Action) -> Handle:
         self.performed.append(action)
         self.events.append(("perform", action.op))
         return action.handle()
@@ -52,7 +66,7 @@ class Recorder:
         self.removed.append(label)
         return [label]
 
-    def still_applied(self) -> list[dict[str, Any]]:
+    def still_applied(self) -> list[Handle]:
         return []
 
 
@@ -84,6 +98,16 @@ def live_stack(exp: Experiment, tmp_path: Path) -> tuple[LiveStack, Recorder]:
     return live, runner
 
 
+def policy_change(action: Action) -> SetCallPolicy:
+    assert isinstance(action.params, SetCallPolicy), action
+    return action.params
+
+
+def limit_of(action: Action) -> float | None:
+    assert isinstance(action.params, SetAdmission), action
+    return action.params.limit
+
+
 def do(live: LiveStack, pb: Playbook, index: int = 0) -> str:
     step: Step = pb.steps[index]
     return perform(live, step, step.act)
@@ -102,12 +126,12 @@ def test_set_call_changes_the_policy_on_every_replica_of_the_caller(tmp_path: Pa
         """)
     do(live, pb)
     (action,) = runner.performed
-    assert (action.driver, action.op) == (DriverKind.EMULATOR, "calls")
+    assert (action.driver, action.op) == (DriverKind.EMULATOR, EmulatorOp.CALLS)
     assert action.targets == ("chaoslab-gameday-trio-api-1", "chaoslab-gameday-trio-api-2")
-    policy = action.params["policy"]
-    assert policy["timeout_s"] == 0.2 and policy["retries"]["max"] == 2 and policy["retries"]["base_s"] == 0.01
-    assert policy["breaker"]["failure_ratio"] == 0.5 and action.params["callee"] == "db"
-    assert live.policies[("api", "db")] == policy
+    change = policy_change(action)
+    assert change.callee == "db" and change.policy == CallPolicy(
+        timeout_s=0.2, retries=Retries(2, 0.01, 1.0, Jitter.FULL, None), breaker=Breaker(failure_ratio=0.5))
+    assert live.policies[("api", "db")] == change.policy
 
 
 def test_scale_down_repoints_the_callers_then_stops_and_scale_up_starts_and_repoints(tmp_path: Path) -> None:
@@ -122,16 +146,16 @@ def test_scale_down_repoints_the_callers_then_stops_and_scale_up_starts_and_repo
     front_urls = spec.service("front").call("api").urls
     do(live, pb, 0)
     repoint, stop = runner.performed
-    assert (repoint.op, repoint.params["policy"]) == ("calls", {"urls": [front_urls[0]]})
-    assert (stop.driver, stop.op, stop.targets) == (DriverKind.DOCKER, "stop", ("chaoslab-gameday-trio-api-2",))
+    assert policy_change(repoint).policy == CallPolicy(urls=(front_urls[0],))
+    assert (stop.driver, stop.op, stop.targets) == (DriverKind.DOCKER, DockerOp.STOP, ("chaoslab-gameday-trio-api-2",))
     assert live.running["api"] == [1]
     runner.events.clear()
     do(live, pb, 1)
     start, back = runner.performed[2:]
-    assert (start.op, start.targets) == ("restart", ("chaoslab-gameday-trio-api-2",))
-    assert back.params["policy"] == {"urls": list(front_urls)}
+    assert (start.op, start.targets) == (DockerOp.RESTART, ("chaoslab-gameday-trio-api-2",))
+    assert policy_change(back).policy == CallPolicy(urls=tuple(front_urls))
     # Started, healthy and given back the faults in effect before the callers are pointed at it again.
-    assert runner.events[:3] == [("perform", "restart"), ("healthy", "chaoslab-gameday-trio-api-2"),
+    assert runner.events[:3] == [("perform", DockerOp.RESTART), ("healthy", "chaoslab-gameday-trio-api-2"),
                                  ("reassert", ("chaoslab-gameday-trio-api-2",))]
 
 
@@ -144,13 +168,13 @@ def test_shed_load_splits_the_limit_over_the_entry_services_replicas_and_rollbac
         - {name: back, role: automation, action: {kind: rollback}}
         """)
     do(live, pb, 0)
-    assert (runner.performed[0].op, runner.performed[0].params["limit"]) == ("admission", 30.0)
+    assert limit_of(runner.performed[0]) == 30.0
     do(live, pb, 1)
     do(live, pb, 2)
-    restored = [a for a in runner.performed[2:] if a.op == "calls"]
-    assert [a.params["callee"] for a in restored] == ["api"]
-    assert restored[0].params["policy"]["timeout_s"] == 1.0  # the topology's own timeout again
-    assert [(a.op, a.params["limit"]) for a in runner.performed[2:] if a.op == "admission"] == [("admission", None)]
+    restored = [policy_change(a) for a in runner.performed[2:] if a.op is EmulatorOp.CALLS]
+    assert [change.callee for change in restored] == ["api"]
+    assert restored[0].policy.timeout_s == 1.0  # the topology's own timeout again
+    assert [limit_of(a) for a in runner.performed[2:] if a.op is EmulatorOp.ADMISSION] == [None]
 
 
 def test_failover_repoints_the_callers_and_moves_their_calls_in_the_measurement(tmp_path: Path) -> None:
@@ -168,7 +192,7 @@ def test_failover_repoints_the_callers_and_moves_their_calls_in_the_measurement(
     do(live, playbook(tmp_path, "- {name: move, role: automation, action: {kind: failover, from: primary, "
                                 "to: standby}}\n"))
     (action,) = runner.performed
-    assert action.params["policy"] == {"urls": ["http://standby-1:8080", "http://standby-2:8080"]}
+    assert policy_change(action).policy == CallPolicy(urls=("http://standby-1:8080", "http://standby-2:8080"))
     assert live.redirects == [("front", "primary", "standby")]  # type: ignore[attr-defined]
 
 
@@ -181,8 +205,9 @@ def test_restart_waits_for_health_and_starts_cold_and_remove_fault_goes_to_the_r
         """)
     do(live, pb, 0)
     assert [(a.op, a.targets) for a in runner.performed] == [
-        ("restart", ("chaoslab-gameday-trio-api-1",)), ("cold_start", ("chaoslab-gameday-trio-api-1",))]
-    assert runner.performed[1].params["cold_start"] == {"factor": 3.0, "decay_s": 30.0}
+        (DockerOp.RESTART, ("chaoslab-gameday-trio-api-1",)), (EmulatorOp.COLD_START, ("chaoslab-gameday-trio-api-1",))]
+    cold = runner.performed[1].params
+    assert isinstance(cold, StartCold) and cold.cold_start == ColdStart(3.0, 30.0)
     assert ("healthy", "chaoslab-gameday-trio-api-1") in runner.events
     assert do(live, pb, 1) == "reverted slow" and runner.removed == ["slow"]
 
@@ -228,11 +253,11 @@ class Killing(FakeDriver):
     reasserts as the Docker and emulator drivers do (instantly)."""
 
     def inject(self, action: Action, ctx: InjectContext) -> Handle:
-        if action.op != "kill":
+        if action.op is not DockerOp.KILL:
             return super().inject(action, ctx)
-        handle = action.handle(fake=True, victims=list(action.targets))
+        handle = action.handle(Killed(action.targets))
         ctx.record(handle)
-        self.calls.append(FakeCall("inject", action.id, handle))
+        self.calls.append(FakeCall(Call.INJECT, action.id, handle))
         return handle
 
     def wait_healthy(self, name: str, url: str | None = None) -> None:

@@ -17,7 +17,7 @@ from chaos.model.playbook import AnyAction, Playbook, Step
 from chaos.model.scope import Scope
 from chaos.responder import Responder
 from chaos.run import CAUSES, Cause, Series, latency_bounds
-from chaos.sim.world import stream
+from chaos.streams import stream
 
 HERE = Path(__file__).parent
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from chaos.live.journal import JOURNAL_FILE, iter_open, read_events
+from chaos.live.faults.journal import JOURNAL_FILE, iter_open, read_events
 from chaos.model.files import load_topology
 
 pytestmark = pytest.mark.live

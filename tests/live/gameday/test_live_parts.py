@@ -17,16 +17,26 @@ from typing import Any
 
 import pytest
 
-from chaos.live import stackspec
-from chaos.live.drivers.base import Action, DriverKind, InjectContext
-from chaos.live.drivers.emulator import EmulatorDriver
-from chaos.live.drivers.fake import FakeDriver
-from chaos.live.emulator.app import Emulator
-from chaos.live.emulator.threaded import EmulatorThread
+from chaos.live.faults.actions import (
+    Action,
+    CallPolicy,
+    DriverKind,
+    Handle,
+    LimitReplaced,
+    PolicyReplaced,
+    SetAdmission,
+    SetCallPolicy,
+)
+from chaos.live.faults.drivers.base import InjectContext
+from chaos.live.faults.drivers.emulator import EmulatorDriver
+from chaos.live.faults.drivers.fake import FakeDriver
+from chaos.live.faults.journal import JOURNAL_FILE, iter_open, read_events
+from chaos.live.faults.runner import FaultRunner, ManualClock
 from chaos.live.gameday.scrape import Scraper, Target, TargetKind
-from chaos.live.journal import JOURNAL_FILE, iter_open, read_events
-from chaos.live.runner import FaultRunner, ManualClock
-from chaos.live.state import StackState
+from chaos.live.in_container import stackspec
+from chaos.live.in_container.emulator.app import Emulator
+from chaos.live.in_container.emulator.threaded import EmulatorThread
+from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
 from chaos.run import latency_bounds
 
@@ -120,26 +130,27 @@ def test_a_call_repointed_at_other_urls_sends_its_attempts_there(pair: Pair) -> 
     assert (after[0] - before[0], after[1] - before[1]) == (0, 6)
 
 
-def record_into(handles: list[dict[str, Any]]) -> InjectContext:
-    return InjectContext(lambda h: handles.append(dict(h)))
+def record_into(handles: list[Handle]) -> InjectContext:
+    return InjectContext(handles.append)
 
 
 def test_the_driver_journals_the_previous_policy_and_limit_and_puts_them_back(pair: Pair) -> None:
     driver = EmulatorDriver()
     admin = {"a-1": pair.admin("a")}
-    calls = Action("p1", DriverKind.EMULATOR, "calls", "step 'tighten'", "set_call", "a->b", ("a-1",),
-                   {"admin": admin, "callee": "b", "policy": {"timeout_s": 0.05, "fallback": True}})
-    recorded: list[dict[str, Any]] = []
+    calls = Action("p1", "step 'tighten'", "set_call", "a->b", ("a-1",),
+                   SetCallPolicy(admin, "b", CallPolicy(timeout_s=0.05, fallback=True)))
+    recorded: list[Handle] = []
     handle = driver.inject(calls, record_into(recorded))
-    assert recorded[0]["previous"] == {"a-1": {"timeout_s": 1.0, "fallback": False}}  # journaled before the change
+    # journaled before the change
+    assert recorded[0].undo == PolicyReplaced({"a-1": CallPolicy(timeout_s=1.0, fallback=False)})
     state = request(pair.port("a"), "/admin/state")[1]["calls"]["b"]
     assert (state["timeout_s"], state["fallback"]) == (0.05, True)
     driver.revert(handle)
     state = request(pair.port("a"), "/admin/state")[1]["calls"]["b"]
     assert (state["timeout_s"], state["fallback"]) == (1.0, False)
-    limit = Action("p2", DriverKind.EMULATOR, "admission", "step 'shed'", "shed_load", "web", ("a-1",),
-                   {"admin": admin, "limit": 3.0})
+    limit = Action("p2", "step 'shed'", "shed_load", "web", ("a-1",), SetAdmission(admin, 3.0))
     handle = driver.inject(limit, record_into(recorded))
+    assert recorded[-1].undo == LimitReplaced({"a-1": None})
     assert request(pair.port("a"), "/admin/state")[1]["admission"] == {"limit": 3.0}
     assert "curl -sS -X POST -d '{\"limit\": null}'" in driver.undo_hint(handle)[0]
     driver.revert(handle)
@@ -180,7 +191,7 @@ def test_remove_reverts_a_fault_now_and_cancels_one_not_started(tmp_path: Path) 
     assert runner.remove("slow") == ["slow"] and runner.remove("later") == []
     clock.sleep(40)
     runner.tick()
-    assert fake.applied == {} and [c.what for c in fake.calls] == ["inject", "revert"]  # 'later' never started
+    assert fake.applied == {} and [c.what.value for c in fake.calls] == ["inject", "revert"]  # 'later' never started
     (window,) = runner.windows
     assert (window.label, window.start_s, window.end_s) == ("slow", 10.0, 10.0)
     runner.stop()
@@ -194,8 +205,8 @@ def test_perform_journals_a_change_gets_no_fault_window_and_is_undone_by_stop_or
                                                                 DriverKind.EMULATOR: fake},
                          clock=ManualClock(), handle_signals=False)
     runner.start()
-    change = Action("p1", DriverKind.EMULATOR, "calls", "step 'tighten'", "set_call", "api->db", ("api-1",),
-                    {"admin": {}, "callee": "db", "policy": {"timeout_s": 0.1}})
+    change = Action("p1", "step 'tighten'", "set_call", "api->db", ("api-1",),
+                    SetCallPolicy({}, "db", CallPolicy(timeout_s=0.1)))
     runner.perform(change)
     assert list(fake.applied) == ["p1"] and runner.windows == []
     assert [f.id for f in iter_open(tmp_path / "run")] == ["p1"]  # journaled: recover would undo it
@@ -209,8 +220,8 @@ def test_perform_journals_a_change_gets_no_fault_window_and_is_undone_by_stop_or
 def test_the_load_is_balanced_over_every_replica_of_the_entry_service_through_its_proxies(tmp_path: Path) -> None:
     from chaos.live.gameday.run import load_urls
     from chaos.live.gameday.stacks import planned_state
+    from chaos.live.in_container.stackspec import LoadBalancing
     from chaos.live.load import plan_experiment
-    from chaos.live.stackspec import LoadBalancing
     from chaos.model.files import load_experiment
 
     (tmp_path / "topo.yaml").write_text("""\

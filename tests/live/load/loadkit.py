@@ -51,7 +51,7 @@ def make_plan(topo: Topology, profile: tuple[Segment, ...], urls: Mapping[str, s
 
 
 @dataclass
-class Outcome:
+class LoadRun:
     """A finished run: every record, the end summary, and what the server saw."""
 
     records: dict[tuple[str, int], SecondStats]
@@ -67,7 +67,7 @@ class Outcome:
         return sum(getattr(r, field) for r in self.series(name))
 
 
-def run(plan: LoadPlan, workdir: Path, workers: int = 0) -> Outcome:
+def run(plan: LoadPlan, workdir: Path, workers: int = 0) -> LoadRun:
     """Run a plan to its end, reading records as they stream (as the game-day driver will)."""
     with LoadGenerator(plan, workdir, workers=workers) as load:
         load.wait_started(timeout_s=60.0)
@@ -75,7 +75,7 @@ def run(plan: LoadPlan, workdir: Path, workers: int = 0) -> Outcome:
         while load.running and time.monotonic() < deadline:
             load.poll(timeout_s=0.5)
         summary = load.wait(timeout_s=max(1.0, deadline - time.monotonic()))
-        return Outcome(load.records(), summary, load.warnings, load.pids, load.pgid or 0)
+        return LoadRun(load.records(), summary, load.warnings, load.pids, load.pgid or 0)
 
 
 def poisson_ok(n: int, expected: float, sigmas: float = 4.5) -> bool:

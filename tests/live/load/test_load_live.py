@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from loadkit import BOUNDS, constant, entry, make_plan, poisson_ok, run, spike, topology
 
+from chaos.live.in_container.stackspec import LoadBalancing
 from chaos.live.load import LoadPlan, SecondStats, StopReason
 from chaos.live.load.plan import arrival_rng, arrivals
 from chaos.live.load.workserver import Reply, WorkServer
-from chaos.live.stackspec import LoadBalancing
 from chaos.model.load import Step
 from chaos.run import Cause
 

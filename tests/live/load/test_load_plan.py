@@ -10,9 +10,9 @@ import pytest
 from loadkit import constant, entry, make_plan, spike, topology
 
 from chaos.errors import InputError
+from chaos.live.in_container.stackspec import Jitter, LoadBalancing
 from chaos.live.load import LoadPlan, plan_experiment
 from chaos.live.load.plan import arrivals, default_cap
-from chaos.live.stackspec import Jitter, LoadBalancing
 from chaos.model.files import load_experiment
 from chaos.model.load import RateCurve, Segment, Step
 from chaos.run import as_bound

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.live.load.answers import Outcome, classify
+from chaos.live.load.answers import AnswerKind, classify
 from chaos.live.load.records import SecondStats
 from chaos.live.load.tally import CAUSES, Merger, Tally, merge_records
 from chaos.run import CAUSES as RUN_CAUSES
@@ -121,22 +121,22 @@ def test_the_master_totals_are_the_sum_of_each_workers_latest_totals() -> None:
 
 
 @pytest.mark.parametrize(("status", "header", "outcome", "cause"), [
-    (200, None, Outcome.OK, None),
-    (204, "timeout", Outcome.OK, None),
-    (503, "rejected", Outcome.FAILED, "rejected"),
-    (503, "injected", Outcome.FAILED, "injected"),
-    (503, "circuit_open", Outcome.FAILED, "circuit_open"),
-    (503, "dependency", Outcome.FAILED, "dependency"),
-    (503, "crashed", Outcome.FAILED, "crashed"),
-    (504, "timeout", Outcome.FAILED, "timeout"),
-    (503, None, Outcome.FAILED, "rejected"),
-    (429, None, Outcome.FAILED, "rejected"),
-    (503, "nonsense", Outcome.FAILED, "rejected"),
-    (500, None, Outcome.FAILED, "dependency"),
-    (404, None, Outcome.CLIENT_ERROR, None),
-    (302, None, Outcome.CLIENT_ERROR, None),
+    (200, None, AnswerKind.OK, None),
+    (204, "timeout", AnswerKind.OK, None),
+    (503, "rejected", AnswerKind.FAILED, "rejected"),
+    (503, "injected", AnswerKind.FAILED, "injected"),
+    (503, "circuit_open", AnswerKind.FAILED, "circuit_open"),
+    (503, "dependency", AnswerKind.FAILED, "dependency"),
+    (503, "crashed", AnswerKind.FAILED, "crashed"),
+    (504, "timeout", AnswerKind.FAILED, "timeout"),
+    (503, None, AnswerKind.FAILED, "rejected"),
+    (429, None, AnswerKind.FAILED, "rejected"),
+    (503, "nonsense", AnswerKind.FAILED, "rejected"),
+    (500, None, AnswerKind.FAILED, "dependency"),
+    (404, None, AnswerKind.CLIENT_ERROR, None),
+    (302, None, AnswerKind.CLIENT_ERROR, None),
 ])
-def test_answers_are_classified(status: int, header: str | None, outcome: Outcome, cause: str | None) -> None:
+def test_answers_are_classified(status: int, header: str | None, outcome: AnswerKind, cause: str | None) -> None:
     result = classify(status, header)
     assert (result.outcome, result.cause) == (outcome, cause)
 

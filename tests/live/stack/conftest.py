@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from chaos.live import stack
-from chaos.live.state import StackState
+from chaos.live.stack import emulator_stack as stack
+from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
 from chaos.model.files import load_experiment, load_topology
 from chaos.model.topology import Topology

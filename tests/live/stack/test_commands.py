@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from chaos.cli import main
-from chaos.live.journal import Journal
-from chaos.live.state import StackState, write_state
+from chaos.live.faults.actions import Action, Faked, Nothing
+from chaos.live.faults.journal import Journal
+from chaos.live.stack.state import StackState, write_state
 
 TRIO = Path(__file__).with_name("trio.yaml")
 
@@ -66,8 +67,7 @@ def test_faults_check_lists_what_cannot_be_done_with_lines(stack_dir: Path, tmp_
 def test_recover_twice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with Journal(tmp_path) as journal:
         journal.run("cli00001")
-        journal.intent({"id": "f1", "driver": "fake", "op": "x", "label": "crash:db", "targets": ["db"],
-                        "params": {}, "fake": True}, 3.0)
+        journal.intent(Action("f1", "crash:db", "crash", "db", ("db",), Nothing()).handle(Faked()), 3.0)
     assert main(["recover", str(tmp_path)]) == 0
     assert capsys.readouterr().out == "reverted 1 fault(s): crash:db\n"
     assert main(["recover", str(tmp_path)]) == 0
@@ -93,7 +93,7 @@ def test_a_remote_docker_host_is_refused_before_anything_happens(stack_dir: Path
 def test_help_imports_neither_docker_nor_the_drivers() -> None:
     code = ("import sys; from chaos.cli import build_parser; build_parser(); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('docker', 'locust') "
-            "or m.startswith('chaos.live.drivers')))")
+            "or m.startswith('chaos.live.faults.drivers')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"
 
@@ -104,7 +104,7 @@ def test_toxiproxy_serve_runs_the_server_until_sigterm(tmp_path: Path) -> None:
     import socket
     import time
 
-    from chaos.live.toxiproxy.client import ToxiproxyClient
+    from chaos.live.stack.toxiproxy_client import ToxiproxyClient
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -13,21 +13,34 @@ from typing import Any
 import pytest
 
 from chaos.errors import LiveError, ToxiproxyError
-from chaos.live import stackspec
-from chaos.live.drivers.base import Action, DriverKind, Handle, InjectContext, Presence
-from chaos.live.drivers.emulator import AdminClient, EmulatorDriver, combine
-from chaos.live.drivers.toxiproxy import ToxiproxyDriver, ToxiproxyOp, toxic_params
-from chaos.live.emulator.app import Emulator
-from chaos.live.emulator.threaded import EmulatorThread
-from chaos.live.toxiproxy.client import ToxiproxyClient
-from chaos.live.toxiproxy.model import Stream, ToxicType
-from chaos.live.toxiproxy.server import serve_in_thread
+from chaos.live.faults.actions import (
+    Action,
+    AddToxic,
+    ColdStart,
+    DisableProxies,
+    EdgeFaults,
+    FailCalls,
+    Handle,
+    ServiceFaults,
+    SetFaults,
+    StartCold,
+)
+from chaos.live.faults.drivers.base import InjectContext, Presence
+from chaos.live.faults.drivers.emulator import EmulatorDriver, InEffect, combine
+from chaos.live.faults.drivers.toxiproxy import ToxiproxyDriver
+from chaos.live.in_container import stackspec
+from chaos.live.in_container.emulator.app import Emulator
+from chaos.live.in_container.emulator.threaded import EmulatorThread
+from chaos.live.in_container.toxiproxy.model import Stream, ToxicType
+from chaos.live.in_container.toxiproxy.server import serve_in_thread
+from chaos.live.stack.emulator_client import AdminClient
+from chaos.live.stack.toxiproxy_client import ToxiproxyClient
 
 WAIT = 5.0
 
 
 def record_into(log: list[Handle]) -> InjectContext:
-    return InjectContext(lambda handle: log.append(dict(handle)))
+    return InjectContext(log.append)
 
 
 @pytest.fixture
@@ -40,20 +53,18 @@ def toxiproxy() -> Iterator[ToxiproxyClient]:
 
 
 def toxic_action(api: str, fid: str = "f1", **kwargs: Any) -> Action:
-    params = toxic_params(api, ToxicType.LATENCY, attributes={"latency": 250, "jitter": 20}, **kwargs)
-    return Action(fid, DriverKind.TOXIPROXY, ToxiproxyOp.ADD_TOXIC.value, "latency:a->b", "latency", "a->b",
-                  ("a--b-1", "a--b-2"), params)
+    params = AddToxic(api, ToxicType.LATENCY, attributes={"latency": 250, "jitter": 20}, **kwargs)
+    return Action(fid, "latency:a->b", "latency", "a->b", ("a--b-1", "a--b-2"), params)
 
 
 def disable_action(api: str, fid: str) -> Action:
-    return Action(fid, DriverKind.TOXIPROXY, ToxiproxyOp.DISABLE.value, f"partition {fid}", "partition", "a->b",
-                  ("a--b-1",), {"api": api, "container": None})
+    return Action(fid, f"partition {fid}", "partition", "a->b", ("a--b-1",), DisableProxies(api))
 
 
 def test_a_toxic_on_every_proxy_of_the_edge_recorded_before_it_exists(toxiproxy: ToxiproxyClient) -> None:
     driver = ToxiproxyDriver("run1")
-    seen: list[Handle] = []
-    ctx = InjectContext(lambda h: seen.append({"toxics_then": [len(toxiproxy.toxics(p)) for p in h["targets"]]}))
+    seen: list[dict[str, list[int]]] = []
+    ctx = InjectContext(lambda h: seen.append({"toxics_then": [len(toxiproxy.toxics(p)) for p in h.action.targets]}))
     handle = driver.inject(toxic_action(toxiproxy.base_url), ctx)
     assert seen == [{"toxics_then": [0, 0]}]  # the journal hears of it before Toxiproxy does
     for proxy in ("a--b-1", "a--b-2"):
@@ -90,7 +101,7 @@ def test_overlapping_partitions_keep_the_proxy_down_until_the_last_ends(toxiprox
     assert toxiproxy.get_proxy("a--b-1").enabled
     # A fresh driver (as recover makes) enables a proxy it never saw disabled.
     driver.inject(disable_action(toxiproxy.base_url, "f3"), record_into([]))
-    ToxiproxyDriver("run1").revert({**one, "id": "f3"})
+    ToxiproxyDriver("run1").revert(disable_action(toxiproxy.base_url, "f3").handle())
     assert toxiproxy.get_proxy("a--b-1").enabled
 
 
@@ -109,8 +120,7 @@ def test_a_gone_server_counts_as_reverted_only_when_its_container_is_gone(toxipr
 
 
 def test_preflight_names_missing_proxies(toxiproxy: ToxiproxyClient) -> None:
-    action = Action("f1", DriverKind.TOXIPROXY, ToxiproxyOp.DISABLE.value, "p", "partition", "x->y", ("x--y-1",),
-                    {"api": toxiproxy.base_url})
+    action = Action("f1", "p", "partition", "x->y", ("x--y-1",), DisableProxies(toxiproxy.base_url))
     with pytest.raises(ToxiproxyError, match="has no proxy x--y-1"):
         ToxiproxyDriver("r").preflight(action)
 
@@ -136,9 +146,8 @@ def emulators() -> Iterator[dict[str, str]]:
         yield {name: f"http://127.0.0.1:{port}/admin" for name, port in ports.items()}
 
 
-def set_action(fid: str, admin: dict[str, str], **settings: object) -> Action:
-    return Action(fid, DriverKind.EMULATOR, "set", f"{fid}:db", "x", "db", tuple(admin),
-                  {"admin": admin, "set": settings})
+def set_action(fid: str, admin: dict[str, str], **settings: Any) -> Action:
+    return Action(fid, f"{fid}:db", "x", "db", tuple(admin), SetFaults(admin, ServiceFaults(**settings)))
 
 
 def faults_of(url: str) -> dict[str, Any]:
@@ -163,7 +172,7 @@ def test_overlapping_admin_faults_combine_as_in_the_simulator(emulators: dict[st
     for url in emulators.values():
         assert faults_of(url) == {"errors": 0.0, "slowdown": 1.0, "hang": False, "cold_start": None}
     driver.revert(slow)  # twice is harmless
-    assert combine([{"hang": True}, {"errors": 0.2}]) == {"errors": pytest.approx(0.2), "slowdown": 1.0, "hang": True}
+    assert combine([ServiceFaults(hang=True), ServiceFaults(errors=0.2)]) == InEffect(pytest.approx(0.2), 1.0, True)
 
 
 def test_a_hang_holds_requests_until_it_is_reverted(emulators: dict[str, str]) -> None:
@@ -185,8 +194,7 @@ def test_a_hang_holds_requests_until_it_is_reverted(emulators: dict[str, str]) -
 
 def test_cold_start_is_set_and_its_revert_ends_it(emulators: dict[str, str]) -> None:
     driver = EmulatorDriver()
-    action = Action("f1", DriverKind.EMULATOR, "cold_start", "cold", "cold_start", "db", tuple(emulators),
-                    {"admin": emulators, "cold_start": {"factor": 4.0, "decay_s": 30.0}})
+    action = Action("f1", "cold", "cold_start", "db", tuple(emulators), StartCold(emulators, ColdStart(4.0, 30.0)))
     handle = driver.inject(action, record_into([]))
     assert faults_of(emulators["db-2"])["cold_start"]["current_factor"] > 3.9
     driver.revert(handle)
@@ -226,8 +234,8 @@ def callers() -> Iterator[tuple[dict[str, str], int]]:
 
 
 def edge_action(fid: str, admin: dict[str, str], ratio: float, callee: str = "db") -> Action:
-    return Action(fid, DriverKind.EMULATOR, "edge_errors", f"errors:api->{callee}", "errors", f"api->{callee}",
-                  tuple(admin), {"admin": admin, "callee": callee, "set": {"errors": ratio}})
+    return Action(fid, f"errors:api->{callee}", "errors", f"api->{callee}", tuple(admin),
+                  FailCalls(admin, callee, EdgeFaults(ratio)))
 
 
 def edge_errors_of(url: str) -> float:
@@ -249,7 +257,7 @@ def test_edge_errors_are_set_on_every_caller_replica_combined_and_journaled_befo
         callers: tuple[dict[str, str], int]) -> None:
     admin, port = callers
     driver = EmulatorDriver()
-    seen: list[Handle] = []
+    seen: list[dict[str, list[float]]] = []
     ctx = InjectContext(lambda h: seen.append({"errors_then": [edge_errors_of(u) for u in admin.values()]}))
     first = driver.inject(edge_action("f1", admin, 0.5), ctx)
     assert seen == [{"errors_then": [0.0, 0.0]}]  # journaled before any caller heard of it

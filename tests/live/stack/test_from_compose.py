@@ -9,7 +9,7 @@ import pytest
 
 from chaos.cli import main
 from chaos.errors import InputError
-from chaos.live.from_compose import draft, from_compose, read_compose
+from chaos.live.stack.from_compose import draft, from_compose, read_compose
 from chaos.model.files import load_topology
 
 COMPOSE = """\

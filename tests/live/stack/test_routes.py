@@ -8,9 +8,24 @@ from dataclasses import replace
 import pytest
 
 from chaos.errors import InputError
-from chaos.live.drivers.base import DriverKind
-from chaos.live.drivers.routes import LIVE_ROUTES, check_live, plan_all
-from chaos.live.state import StackState
+from chaos.live.faults.actions import (
+    AddToxic,
+    ColdStart,
+    DockerOp,
+    DriverKind,
+    EdgeFaults,
+    EmulatorOp,
+    FailCalls,
+    Kill,
+    LoadOp,
+    ServiceFaults,
+    SetFaults,
+    StartCold,
+    ToxiproxyOp,
+)
+from chaos.live.faults.drivers.routes import LIVE_ROUTES, check_live, plan_all
+from chaos.live.in_container.toxiproxy.model import Stream, ToxicType
+from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
 from chaos.model.faults import FaultKind
 
@@ -40,38 +55,37 @@ def test_each_kind_on_chaoslabs_stack(experiment: Make, trio_state: StackState) 
     got = [(a.driver, a.op, a.targets) for a in actions]
     api_admin = ("t-trio-api-1", "t-trio-api-2")
     assert got == [
-        (DriverKind.TOXIPROXY, "add_toxic", ("api--db-1",)),
-        (DriverKind.TOXIPROXY, "add_toxic", ("front--api-1", "front--api-2")),
-        (DriverKind.DOCKER, "kill", api_admin),
-        (DriverKind.EMULATOR, "set", ("t-trio-db-1",)),
-        (DriverKind.EMULATOR, "set", ("t-trio-db-1",)),
-        (DriverKind.EMULATOR, "edge_errors", api_admin),
-        (DriverKind.EMULATOR, "set", ("t-trio-db-1",)),
-        (DriverKind.TOXIPROXY, "add_toxic", ("front--api-1", "front--api-2")),
-        (DriverKind.TOXIPROXY, "add_toxic", ("api--db-1",)),
-        (DriverKind.EMULATOR, "cold_start", api_admin),
-        (DriverKind.LOAD, "spike", ("web",)),
+        (DriverKind.TOXIPROXY, ToxiproxyOp.ADD_TOXIC, ("api--db-1",)),
+        (DriverKind.TOXIPROXY, ToxiproxyOp.ADD_TOXIC, ("front--api-1", "front--api-2")),
+        (DriverKind.DOCKER, DockerOp.KILL, api_admin),
+        (DriverKind.EMULATOR, EmulatorOp.SET, ("t-trio-db-1",)),
+        (DriverKind.EMULATOR, EmulatorOp.SET, ("t-trio-db-1",)),
+        (DriverKind.EMULATOR, EmulatorOp.EDGE_ERRORS, api_admin),
+        (DriverKind.EMULATOR, EmulatorOp.SET, ("t-trio-db-1",)),
+        (DriverKind.TOXIPROXY, ToxiproxyOp.ADD_TOXIC, ("front--api-1", "front--api-2")),
+        (DriverKind.TOXIPROXY, ToxiproxyOp.ADD_TOXIC, ("api--db-1",)),
+        (DriverKind.EMULATOR, EmulatorOp.COLD_START, api_admin),
+        (DriverKind.LOAD, LoadOp.SPIKE, ("web",)),
     ]
     latency, _, crash, hang, errors, edge_errors, slowdown, partition, loss, cold, _ = actions
+    api, container = "http://127.0.0.1:21005", "t-trio-toxiproxy"
     # A partition drops every call, as simulated: held by a timeout toxic, so callers time out.
-    assert (partition.params["type"], partition.params["stream"], partition.params["toxicity"]) == (
-        "timeout", "upstream", 1.0)
-    assert latency.params["attributes"] == {"latency": 400, "jitter": 50}
-    assert (latency.params["type"], latency.params["stream"]) == ("latency", "downstream")
-    assert latency.params["toxicity"] == 1.0
-    assert crash.params["count"] == 1
-    assert crash.params["health"] == {"t-trio-api-1": "http://127.0.0.1:21002/health",
-                                      "t-trio-api-2": "http://127.0.0.1:21003/health"}
-    assert hang.params["set"] == {"hang": True} and errors.params["set"] == {"errors": 0.2}
-    assert slowdown.params["set"] == {"slowdown": 4.0}
+    assert partition.params == AddToxic(api, ToxicType.TIMEOUT, Stream.UPSTREAM, 1.0, {"timeout": 0}, container)
+    assert latency.params == AddToxic(api, ToxicType.LATENCY, Stream.DOWNSTREAM, 1.0, {"latency": 400, "jitter": 50},
+                                      container)
+    assert isinstance(crash.params, Kill) and crash.params.count == 1
+    assert crash.params.health == {"t-trio-api-1": "http://127.0.0.1:21002/health",
+                                   "t-trio-api-2": "http://127.0.0.1:21003/health"}
+    db_admin = {"t-trio-db-1": "http://127.0.0.1:21004/admin"}
+    assert hang.params == SetFaults(db_admin, ServiceFaults(hang=True))
+    assert errors.params == SetFaults(db_admin, ServiceFaults(errors=0.2))
+    assert slowdown.params == SetFaults(db_admin, ServiceFaults(slowdown=4.0))
     # The simulator drops lost calls before the callee sees them: upstream, per connection.
-    assert (loss.params["type"], loss.params["stream"], loss.params["toxicity"]) == ("timeout", "upstream", 0.25)
-    assert loss.params["attributes"] == {"timeout": 0}
+    assert loss.params == AddToxic(api, ToxicType.TIMEOUT, Stream.UPSTREAM, 0.25, {"timeout": 0}, container)
     # Edge errors are made by the caller, on each of its replicas: attempts fail at once, injected.
-    assert edge_errors.params == {"admin": {"t-trio-api-1": "http://127.0.0.1:21002/admin",
-                                            "t-trio-api-2": "http://127.0.0.1:21003/admin"},
-                                  "callee": "db", "set": {"errors": 0.3}}
-    assert cold.params["cold_start"] == {"factor": 3.0, "decay_s": 30.0}
+    assert edge_errors.params == FailCalls({"t-trio-api-1": "http://127.0.0.1:21002/admin",
+                                            "t-trio-api-2": "http://127.0.0.1:21003/admin"}, "db", EdgeFaults(0.3))
+    assert isinstance(cold.params, StartCold) and cold.params.cold_start == ColdStart(3.0, 30.0)
     assert [a.id for a in actions] == [f"f{i}" for i in range(1, 12)]
 
 
@@ -82,7 +96,7 @@ def test_a_service_fault_reaches_the_load_proxies_too(experiment: Make, trio_sta
 
 def test_sub_millisecond_latency_does_not_round_to_nothing(experiment: Make, trio_state: StackState) -> None:
     (action,) = plan_all(experiment("- {kind: latency, target: db, at: 1s, delay: 300us}\n"), trio_state)
-    assert action.params["attributes"] == {"latency": 1, "jitter": 0}
+    assert isinstance(action.params, AddToxic) and action.params.attributes == {"latency": 1, "jitter": 0}
 
 
 def test_load_spikes_without_a_load_generator_are_refused_at_their_line(experiment: Make,

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from chaos.errors import LiveError, RevertError, RunError
-from chaos.live.drivers.base import Action, DriverKind, Handle, InjectContext
-from chaos.live.drivers.fake import FakeDriver
-from chaos.live.journal import JOURNAL_FILE, Journal, iter_open, read_events
-from chaos.live.runner import (
+from chaos.live.faults.actions import Action, DriverKind, Faked, Handle, Nothing
+from chaos.live.faults.drivers.base import InjectContext
+from chaos.live.faults.drivers.fake import FakeDriver
+from chaos.live.faults.journal import JOURNAL_FILE, Journal, iter_open, read_events
+from chaos.live.faults.runner import (
     AbortRule,
     FaultRunner,
     ManualClock,
@@ -24,7 +25,7 @@ from chaos.live.runner import (
     recover,
     run_fault_schedule,
 )
-from chaos.live.state import StackState
+from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
 from chaos.model.scope import Scope
 
@@ -35,6 +36,11 @@ THREE = """\
 - {kind: crash, target: api, replicas: 1, at: 15s, duration: 5s}
 - {kind: errors, target: db, at: 40s, ratio: 0.5}
 """
+
+
+def nothing(fid: str, label: str) -> Handle:
+    """A fake driver's handle of an action that does nothing anywhere."""
+    return Action(fid, label, "x", "t", ("t",), Nothing()).handle(Faked())
 
 
 def fakes(**kwargs: object) -> dict[DriverKind, FakeDriver]:
@@ -51,7 +57,7 @@ def run_to(runner: FaultRunner, clock: ManualClock, until: float, step: float = 
 def calls(drivers: dict[DriverKind, Sequenced]) -> list[tuple[str, str]]:
     """Every inject and revert, by fault id, in the order they happened across drivers."""
     log = next(iter(drivers.values())).log
-    return [(c.what, c.id) for c in log]
+    return [(c.what.value, c.id) for c in log]
 
 
 class Sequenced(FakeDriver):
@@ -177,8 +183,7 @@ def test_recover_reverts_latest_first_and_reports_what_it_cannot_undo(
     journal = Journal(tmp_path)
     journal.run("dead0001")
     for fid in ("f1", "f2"):
-        handle = {"id": fid, "driver": "fake", "op": "x", "label": f"fault {fid}", "targets": ["t"], "params": {},
-                  "fake": True}
+        handle = nothing(fid, f"fault {fid}")
         journal.intent(handle, 1.0)
         journal.applied(handle, 1.1)
     journal.close()
@@ -290,8 +295,7 @@ def test_a_running_run_holds_its_journal(experiment: Make, trio_state: StackStat
 def test_a_journal_cut_short_by_a_kill_is_read_up_to_its_last_whole_line(tmp_path: Path) -> None:
     journal = Journal(tmp_path)
     journal.run("cut00001")
-    handle = {"id": "f1", "driver": "fake", "op": "x", "label": "f1", "targets": [], "params": {}, "fake": True}
-    journal.intent(handle, 0.0)
+    journal.intent(nothing("f1", "f1"), 0.0)
     journal.close()
     with open(tmp_path / JOURNAL_FILE, "a") as f:
         f.write('{"event": "applied", "id": "f1", "han')  # the harness died mid-write
@@ -303,9 +307,7 @@ def test_journal_lines_of_an_earlier_run_in_the_same_directory_do_not_mix(tmp_pa
     for run_id in ("run00001", "run00002"):
         with Journal(tmp_path) as journal:
             journal.run(run_id)
-            handle = {"id": "f1", "driver": "fake", "op": "x", "label": run_id, "targets": [], "params": {},
-                      "fake": True}
-            journal.intent(handle, 0.0)
+            journal.intent(nothing("f1", run_id), 0.0)
             if run_id == "run00002":
                 journal.reverted("f1", 1.0, "runner")
     assert [f.label for f in iter_open(tmp_path)] == ["run00001"]
@@ -340,7 +342,7 @@ def test_an_unexpected_exception_in_a_revert_is_reported_and_the_others_still_re
         experiment: Make, trio_state: StackState, tmp_path: Path) -> None:
     class Broken(FakeDriver):
         def revert(self, handle: Handle) -> None:
-            if handle["id"] == "f2":
+            if handle.id == "f2":
                 raise ConnectionResetError("the engine went away")  # an SDK's own exception, not chaoslab's
             super().revert(handle)
 

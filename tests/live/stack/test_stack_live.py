@@ -26,13 +26,13 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from chaos.live import stack
-from chaos.live.compose import ComposeTool
-from chaos.live.docker_env import Engine
-from chaos.live.journal import JOURNAL_FILE, read_events
-from chaos.live.runner import FaultRunner, default_drivers
-from chaos.live.state import StackState
-from chaos.live.user_stack import resolve, user_stack
+from chaos.live.faults.journal import JOURNAL_FILE, read_events
+from chaos.live.faults.runner import FaultRunner, default_drivers
+from chaos.live.stack import emulator_stack as stack
+from chaos.live.stack.compose import ComposeTool
+from chaos.live.stack.docker_env import Engine
+from chaos.live.stack.state import StackState
+from chaos.live.stack.user_stack import resolve, user_stack
 from chaos.model.files import load_experiment, load_topology
 from chaos.model.live_target import LiveTarget
 from chaos.model.parsing import Context, convert

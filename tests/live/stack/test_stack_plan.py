@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from chaos.errors import InputError
-from chaos.live import stack, stackspec
-from chaos.live.state import CLIENT, StackKind, StackState, read_state, write_state
+from chaos.live.in_container import stackspec
+from chaos.live.stack import emulator_stack as stack
+from chaos.live.stack.state import CLIENT, StackKind, StackState, read_state, write_state
 from chaos.model.files import load_topology
 from chaos.model.topology import Topology
 
@@ -44,7 +45,8 @@ def test_every_container_has_init_healthcheck_labels_no_pull_and_loopback_ports_
         assert service["labels"]["chaoslab.stack"] == "t-trio", name
         test = service["healthcheck"]["test"]
         # cheap busybox wget first, the Python probe where an image has no wget
-        assert test[0] == "CMD-SHELL" and test[1].startswith("wget -q") and "python3 -m chaos.live.probe" in test[1]
+        assert test[0] == "CMD-SHELL" and test[1].startswith("wget -q")
+        assert "python3 -m chaos.live.in_container.probe" in test[1]
         for mapping in service["ports"]:
             host_ip, host_port, container_port = mapping.split(":")
             assert host_ip == "127.0.0.1", mapping

@@ -10,10 +10,11 @@ import pytest
 import yaml
 
 from chaos.errors import InputError
-from chaos.live.drivers.base import DriverKind
-from chaos.live.drivers.routes import check_live, plan_all
-from chaos.live.state import StackKind
-from chaos.live.user_stack import user_stack
+from chaos.live.faults.actions import AddToxic, Chain, DockerOp, DriverKind, Drop, ToxiproxyOp
+from chaos.live.faults.drivers.routes import check_live, plan_all
+from chaos.live.in_container.toxiproxy.model import ToxicType
+from chaos.live.stack.state import StackKind
+from chaos.live.stack.user_stack import user_stack
 from chaos.model.experiment import Experiment
 from chaos.model.live_target import LiveTarget, default_project_name
 from chaos.model.parsing import Context, convert
@@ -96,16 +97,17 @@ def test_faults_on_a_user_stack_use_containers_and_proxies(tmp_path: Path, trio:
     actions = plan_all(exp, state)
     got = [(a.driver, a.op, a.targets) for a in actions]
     assert got == [
-        (DriverKind.DOCKER, "pause", ("postgres",)),
-        (DriverKind.DOCKER, "cpu", ("postgres",)),
-        (DriverKind.DOCKER, "restart", ("api",)),
-        (DriverKind.TOXIPROXY, "add_toxic", ("api_db",)),
-        (DriverKind.TOXIPROXY, "add_toxic", ("api_db",)),
-        (DriverKind.TOXIPROXY, "add_toxic", ("api_db",)),
-        (DriverKind.TOXIPROXY, "add_toxic", ("api_db",)),
+        (DriverKind.DOCKER, DockerOp.PAUSE, ("postgres",)),
+        (DriverKind.DOCKER, DockerOp.CPU, ("postgres",)),
+        (DriverKind.DOCKER, DockerOp.RESTART, ("api",)),
+        (DriverKind.TOXIPROXY, ToxiproxyOp.ADD_TOXIC, ("api_db",)),
+        (DriverKind.TOXIPROXY, ToxiproxyOp.ADD_TOXIC, ("api_db",)),
+        (DriverKind.TOXIPROXY, ToxiproxyOp.ADD_TOXIC, ("api_db",)),
+        (DriverKind.TOXIPROXY, ToxiproxyOp.ADD_TOXIC, ("api_db",)),
     ]
     # The caller is not ours: an edge's errors are connection resets there (callers see crashed).
-    assert (actions[-1].params["type"], actions[-1].params["toxicity"]) == ("reset_peer", 0.2)
+    reset = actions[-1].params
+    assert isinstance(reset, AddToxic) and (reset.type, reset.toxicity) == (ToxicType.RESET_PEER, 0.2)
 
 
 def test_without_proxies_network_faults_fall_back_to_the_network_namespace(
@@ -126,9 +128,9 @@ def test_without_proxies_network_faults_fall_back_to_the_network_namespace(
         - {kind: partition, target: db, at: 1s}
         - {kind: packet_loss, target: api->db, at: 1s, ratio: 0.2}
         """), state)
-    assert (partition.driver, partition.op, partition.targets) == (DriverKind.DOCKER, "disconnect", ("postgres",))
-    assert (loss.op, loss.targets, dict(loss.params)) == (
-        "drop", ("api",), {"chain": "OUTPUT", "probability": 0.2, "destinations": ["postgres"]})
+    assert (partition.driver, partition.op, partition.targets) == (DriverKind.DOCKER, DockerOp.DISCONNECT,
+                                                                   ("postgres",))
+    assert (loss.targets, loss.params) == (("api",), Drop(Chain.OUTPUT, 0.2, ("postgres",)))
 
 
 def test_default_project_name_follows_compose(tmp_path: Path) -> None:

@@ -1,3 +1,0 @@
-from chaos.live.emulator.main import main
-
-raise SystemExit(main())

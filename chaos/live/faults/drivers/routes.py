@@ -1,0 +1,368 @@
+"""Which driver does each simulator fault live, on which stack, and what cannot be done.
+
+:data:`LIVE_ROUTES` maps every :class:`~chaos.model.faults.FaultKind` to the ways it can be
+done live, in order of preference; the first that the stack allows is taken:
+
+=============  ===========================================  ==========================================
+kind           chaoslab's stack (emulators)                 a user's stack (LiveTarget)
+=============  ===========================================  ==========================================
+crash          docker kill, start after ``duration``        same
+hang           emulator admin ``hang``                      docker pause / unpause
+latency        Toxiproxy latency (+jitter), downstream      same (needs the edges' proxies)
+errors         service: emulator admin ``errors``;          Toxiproxy reset_peer, toxicity = ratio
+               edge: emulator admin on the caller's         (the caller is not ours: callers see
+               replicas, ``calls/{callee}/faults``          connection resets, ``crashed``)
+               ``errors`` (attempts fail at once,
+               ``injected``, as simulated)
+slowdown       emulator admin ``slowdown``                  docker CPU quota / factor
+partition      Toxiproxy timeout toxic, upstream, on        same; without proxies: docker network
+               every call (held, never delivered)           disconnect (service) or an iptables DROP
+                                                            in the caller (edge)
+packet_loss    Toxiproxy timeout toxic, upstream,           same; without proxies: iptables statistic
+               toxicity = ratio                             DROP in the network namespace
+load_spike     the load generator                           same
+cold_start     emulator admin ``cold_start``                docker restart
+=============  ===========================================  ==========================================
+
+A fault on a service acts on every proxy whose calls reach it (its callers' and its
+entrypoint load's), a fault on an edge on that edge's proxies (one per callee replica).
+
+A partition drops every call, as in the simulator: the calls are held by a ``timeout`` toxic
+and the callers time out (``timeout``), as simulated callers do. (Disabling the proxies would
+make the callers see refused connections, ``crashed``, at once: another failure, and another
+cascade; ``toxiproxy_disable`` remains for whoever wants that.)
+
+Errors on an edge are made by the caller on chaoslab's stack: the emulators fail that
+share of their attempts to the callee at once with ``injected`` and count them so, as the
+simulator does. On a user's stack the caller is not ours, so Toxiproxy resets that share
+of the edge's connections instead, and the callers see ``crashed`` where the simulator says
+``injected``.
+
+Planning is pure: :func:`check_live` runs at validation time and reports every fault that
+cannot be done on the stack, with the fault's file and line, before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chaos.errors import InputError
+from chaos.live.faults.actions import (
+    Action,
+    AddToxic,
+    Chain,
+    ColdStart,
+    DisableProxies,
+    Disconnect,
+    Drop,
+    EdgeFaults,
+    FailCalls,
+    Kill,
+    Params,
+    Pause,
+    Restart,
+    ServiceFaults,
+    SetFaults,
+    Spike,
+    StartCold,
+    Throttle,
+)
+from chaos.live.in_container.toxiproxy.model import Stream, ToxicType
+from chaos.live.stack.state import StackState
+from chaos.model.experiment import Experiment
+from chaos.model.faults import AnyFault, FaultKind, TargetKind
+from chaos.model.scope import split_edge
+from chaos.model.slos import ALL
+from chaos.model.topology import Topology
+
+
+@dataclass(frozen=True)
+class Planning:
+    """What a route needs to know besides the fault."""
+
+    id: str
+    experiment: Experiment
+    stack: StackState
+    with_load: bool
+
+    @property
+    def topology(self) -> Topology:
+        return self.experiment.topology
+
+
+Route = Callable[[AnyFault, Planning], "Action | str"]
+"""An Action, or the reason this way cannot do the fault on this stack."""
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def _edge(fault: AnyFault) -> tuple[str, str] | None:
+    return split_edge(fault.target)
+
+
+def _proxies(fault: AnyFault, p: Planning) -> tuple[str, ...] | str:
+    """The proxies the fault's calls go through, or why some calls bypass Toxiproxy."""
+    if p.stack.toxiproxy_api is None:
+        return "this stack has no Toxiproxy"
+    edge = _edge(fault)
+    if edge is not None:
+        found = p.stack.proxies_of_edge(*edge)
+        return tuple(x.name for x in found) or f"edge {fault.target} has no Toxiproxy proxy in this stack"
+    callers = [s.name for s in p.topology.services if any(c.to == fault.target for c in s.calls)]
+    uncovered = [c for c in callers if not p.stack.proxies_of_edge(c, fault.target)]
+    if uncovered:
+        return (f"calls from {', '.join(uncovered)} to {fault.target} do not go through Toxiproxy "
+                f"(map {', '.join(f'{c}->{fault.target}' for c in uncovered)} to proxies)")
+    found = p.stack.proxies_into(fault.target)
+    return tuple(x.name for x in found) or f"no call to {fault.target} goes through Toxiproxy"
+
+
+def _containers(service: str, p: Planning) -> tuple[str, ...] | str:
+    if not p.stack.has_containers(service):
+        return f"no container of {service} is known in this stack"
+    if not p.stack.resolved:  # checking a user's stack before its containers are looked up
+        return tuple(p.stack.compose_services.get(service, ()))
+    return tuple(r.container for r in p.stack.replicas_of(service)) or f"no container of {service} is running"
+
+
+def _admin(service: str, p: Planning) -> dict[str, str] | str:
+    if not p.stack.has_admin:
+        return f"{service} is not chaoslab's emulator, so it has no admin API"
+    return {r.container: r.admin_url or "" for r in p.stack.replicas_of(service)}
+
+
+def _action(fault: AnyFault, p: Planning, targets: tuple[str, ...], params: Params, summary: str) -> Action:
+    return Action(p.id, fault.label, fault.TAG, fault.target, targets, params, summary)
+
+
+# --------------------------------------------------------------------------- routes
+
+
+def _toxic(toxic: ToxicType, stream: Stream, toxicity: Callable[[AnyFault], float],
+           attributes: Callable[[AnyFault], dict[str, int]], words: Callable[[AnyFault], str]) -> Route:
+    def route(fault: AnyFault, p: Planning) -> Action | str:
+        proxies = _proxies(fault, p)
+        if isinstance(proxies, str):
+            return proxies
+        params = AddToxic(p.stack.toxiproxy_api or "", toxic, stream, toxicity(fault), attributes(fault),
+                          p.stack.toxiproxy_container)
+        return _action(fault, p, proxies, params, f"{words(fault)} on {', '.join(proxies)}")
+    return route
+
+
+def _ms(seconds: float) -> int:
+    # Toxiproxy counts whole milliseconds; a positive delay never rounds down to none.
+    return max(1, round(seconds * 1000)) if seconds > 0 else 0
+
+
+def _ratio(fault: AnyFault) -> float:
+    return float(getattr(fault, "ratio", 1.0))
+
+
+toxiproxy_latency = _toxic(
+    ToxicType.LATENCY, Stream.DOWNSTREAM, lambda f: 1.0,
+    lambda f: {"latency": _ms(f.delay), "jitter": _ms(f.jitter)},  # type: ignore[union-attr]
+    lambda f: f"latency toxic {_ms(f.delay)} ms ±{_ms(f.jitter)} ms")  # type: ignore[union-attr]
+toxiproxy_loss = _toxic(
+    ToxicType.TIMEOUT, Stream.UPSTREAM, _ratio, lambda f: {"timeout": 0},
+    lambda f: f"timeout toxic (hold, never deliver) on {_ratio(f):.0%} of the calls")
+toxiproxy_partition = _toxic(
+    ToxicType.TIMEOUT, Stream.UPSTREAM, lambda f: 1.0, lambda f: {"timeout": 0},
+    lambda f: "timeout toxic (hold, never deliver) on every call: callers time out")
+toxiproxy_reset = _toxic(
+    ToxicType.RESET_PEER, Stream.UPSTREAM, _ratio, lambda f: {"timeout": 0},
+    lambda f: f"reset_peer toxic on {_ratio(f):.0%} of the calls (callers see connection resets)")
+
+
+def toxiproxy_disable(fault: AnyFault, p: Planning) -> Action | str:
+    proxies = _proxies(fault, p)
+    if isinstance(proxies, str):
+        return proxies
+    params = DisableProxies(p.stack.toxiproxy_api or "", p.stack.toxiproxy_container)
+    return _action(fault, p, proxies, params, f"disable {', '.join(proxies)} (connections refused)")
+
+
+def _emulator_set(key: str, faults: Callable[[AnyFault], ServiceFaults], value: Callable[[AnyFault], object]) -> Route:
+    def route(fault: AnyFault, p: Planning) -> Action | str:
+        if _edge(fault) is not None:
+            return "the emulator admin API acts on a service, not on an edge"
+        admin = _admin(fault.target, p)
+        if isinstance(admin, str):
+            return admin
+        return _action(fault, p, tuple(admin), SetFaults(admin, faults(fault)),
+                       f"admin {key}={value(fault)} on {', '.join(admin)}")
+    return route
+
+
+emulator_hang = _emulator_set("hang", lambda f: ServiceFaults(hang=True), lambda f: True)
+emulator_service_errors = _emulator_set("errors", lambda f: ServiceFaults(errors=_ratio(f)), _ratio)
+emulator_slowdown = _emulator_set("slowdown", lambda f: ServiceFaults(slowdown=float(f.factor)),  # type: ignore[union-attr]
+                                  lambda f: float(f.factor))  # type: ignore[union-attr]
+
+
+def emulator_errors(fault: AnyFault, p: Planning) -> Action | str:
+    """A service's errors are its own (admin ``errors``); an edge's are made by its caller, on every
+    replica, so they are attempts failed at once with ``injected``, as the simulator counts them."""
+    edge = _edge(fault)
+    if edge is None:
+        return emulator_service_errors(fault, p)
+    caller, callee = edge
+    admin = _admin(caller, p)
+    if isinstance(admin, str):
+        return admin
+    ratio = _ratio(fault)
+    return _action(fault, p, tuple(admin), FailCalls(admin, callee, EdgeFaults(ratio)),
+                   f"admin errors={ratio:g} on {caller}'s calls to {callee} ({', '.join(admin)}): "
+                   f"those attempts fail at once, injected")
+
+
+def emulator_cold_start(fault: AnyFault, p: Planning) -> Action | str:
+    admin = _admin(fault.target, p)
+    if isinstance(admin, str):
+        return admin
+    cold = ColdStart(fault.factor, fault.decay)  # type: ignore[union-attr]
+    return _action(fault, p, tuple(admin), StartCold(admin, cold),
+                   f"admin cold_start x{cold.factor:g} decaying over {cold.decay_s:g}s")
+
+
+def _docker(params: Callable[[AnyFault, Planning], Params], words: str, service: bool = True) -> Route:
+    def route(fault: AnyFault, p: Planning) -> Action | str:
+        chosen = params(fault, p)
+        if service and _edge(fault) is not None:
+            return f"docker {chosen.OP.value} acts on a service's containers, not on an edge"
+        containers = _containers(fault.target, p)
+        if isinstance(containers, str):
+            return containers
+        return _action(fault, p, containers, chosen, f"{words} {', '.join(containers)}")
+    return route
+
+
+def _kill_params(fault: AnyFault, p: Planning) -> Kill:
+    cold = getattr(fault, "cold_start", None)
+    admin = _admin(fault.target, p)
+    return Kill(count=getattr(fault, "replicas", None),
+                cold_start=None if cold is None else ColdStart(cold.factor, cold.decay),
+                admin=admin if isinstance(admin, dict) else {},
+                health={r.container: r.health_url for r in p.stack.replicas_of(fault.target) if r.health_url},
+                stand_in_image=p.stack.images.get("runtime"))
+
+
+def docker_kill(fault: AnyFault, p: Planning) -> Action | str:
+    if getattr(fault, "cold_start", None) is not None and not p.stack.has_admin:
+        return "a cold start after the crash needs the emulator admin API (a real restart is cold by itself)"
+    n = getattr(fault, "replicas", None)
+    return _docker(_kill_params, f"kill {'all' if n is None else n} of")(fault, p)
+
+
+docker_pause = _docker(lambda f, p: Pause(), "pause")
+docker_cpu = _docker(lambda f, p: Throttle(f.factor), "CPU quota / factor on")  # type: ignore[union-attr]
+docker_disconnect = _docker(lambda f, p: Disconnect(), "disconnect from their networks:")
+docker_restart = _docker(lambda f, p: Restart(), "restart")
+
+
+def docker_drop(fault: AnyFault, p: Planning) -> Action | str:
+    """Packets dropped in the network namespace: on the way into a service, or from caller to callee."""
+    probability = _ratio(fault) if fault.kind is FaultKind.PACKET_LOSS else 1.0
+    edge = _edge(fault)
+    containers = _containers(fault.target if edge is None else edge[0], p)
+    if isinstance(containers, str):
+        return containers
+    destinations: tuple[str, ...] = ()
+    if edge is not None:
+        found = _containers(edge[1], p)
+        if isinstance(found, str):
+            return found
+        destinations = found
+    params = Drop(Chain.INPUT if edge is None else Chain.OUTPUT, probability, destinations)
+    where = "arriving at" if edge is None else f"from {edge[0]} to {edge[1]} in"
+    return _action(fault, p, containers, params,
+                   f"iptables DROP {probability:.0%} of packets {where} {', '.join(containers)}")
+
+
+def _user_only(route: Route) -> Route:
+    """A fallback for user stacks: chaoslab's own stack always has the preferred way."""
+    def guarded(fault: AnyFault, p: Planning) -> Action | str:
+        if p.stack.has_admin:
+            return "chaoslab's stack routes every call through Toxiproxy"
+        return route(fault, p)
+    return guarded
+
+
+def load_spike(fault: AnyFault, p: Planning) -> Action | str:
+    if not p.with_load:
+        return "load spikes are made by the load generator, and this run sends no load"
+    entries = tuple(e.name for e in p.topology.entrypoints) if fault.target == ALL else (fault.target,)
+    factor = fault.factor  # type: ignore[union-attr]
+    return _action(fault, p, entries, Spike(factor), f"arrival rate x{factor:g} at {', '.join(entries)}")
+
+
+LIVE_ROUTES: dict[FaultKind, tuple[Route, ...]] = {
+    FaultKind.CRASH: (docker_kill,),
+    FaultKind.HANG: (emulator_hang, docker_pause),
+    FaultKind.LATENCY: (toxiproxy_latency,),
+    FaultKind.ERRORS: (emulator_errors, toxiproxy_reset),
+    FaultKind.SLOWDOWN: (emulator_slowdown, docker_cpu),
+    FaultKind.PARTITION: (toxiproxy_partition, _user_only(docker_disconnect), _user_only(docker_drop)),
+    FaultKind.PACKET_LOSS: (toxiproxy_loss, _user_only(docker_drop)),
+    FaultKind.LOAD_SPIKE: (load_spike,),
+    FaultKind.COLD_START: (emulator_cold_start, docker_restart),
+}
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def fault_id(index: int) -> str:
+    return f"f{index + 1}"
+
+
+def plan(fault: AnyFault, index: int, experiment: Experiment, stack: StackState, *,
+         with_load: bool = True) -> Action:
+    """The first route that can do ``fault`` on ``stack``; InputError at the fault's line if none can."""
+    planning = Planning(fault_id(index), experiment, stack, with_load)
+    reasons = []
+    for route in LIVE_ROUTES[fault.kind]:
+        result = route(fault, planning)
+        if isinstance(result, Action):
+            return result
+        reasons.append(result)
+    unique = list(dict.fromkeys(reasons))
+    kind = experiment.target_kind(fault.target)
+    return_field = "target" if kind is not TargetKind.ENTRYPOINT else "kind"
+    raise fault.error(return_field, f"{fault.TAG} on '{fault.target}' cannot be done live on stack "
+                                    f"'{stack.name}': {'; '.join(unique)}")
+
+
+def plan_all(experiment: Experiment, stack: StackState, *, with_load: bool = True) -> list[Action]:
+    """Every fault planned; raises one InputError listing every fault that cannot be done."""
+    actions: list[Action] = []
+    problems = check_live(experiment, stack, with_load=with_load, planned=actions)
+    if problems:
+        raise combined(problems)
+    return actions
+
+
+def check_live(experiment: Experiment, stack: StackState, *, with_load: bool = True,
+               planned: list[Action] | None = None) -> list[InputError]:
+    """Every fault of ``experiment`` that cannot be done live on ``stack``, as located InputErrors."""
+    problems: list[InputError] = []
+    for index, fault in enumerate(experiment.fault_list):
+        try:
+            action = plan(fault, index, experiment, stack, with_load=with_load)
+        except InputError as exc:
+            problems.append(exc)
+            continue
+        if planned is not None:
+            planned.append(action)
+    return problems
+
+
+def combined(problems: list[InputError]) -> InputError:
+    if len(problems) == 1:
+        return problems[0]
+    first = problems[0]
+    rest = "\n".join(str(p) for p in problems[1:])
+    return InputError(f"{first.detail}\n{rest}", first.location, first.path,
+                      hint=f"{len(problems)} faults cannot be done live on this stack")

@@ -1,0 +1,23 @@
+"""The service emulator of live mode: one process per replica, standard library only (asyncio).
+
+It behaves as a service of the simulator does (``chaos.sim.kernel``): a worker pool
+and a bounded queue, sampled service times, calls to other services with timeouts,
+retries, a retry budget, a circuit breaker and fallbacks, and faults set through its
+admin routes. Each call is a new HTTP connection, so Toxiproxy acts per call (the HTTP
+layer, ``chaos.live.in_container.http``, is shared with the Toxiproxy server).
+
+    pool.py         worker pool and bounded FIFO/LIFO queue (pure admission logic + its asyncio form)
+    servicetime.py  service-time sampling (constant, exponential, lognormal)
+    breaker.py      circuit breaker over a sliding window of ten buckets (pure)
+    budget.py       backoff with jitter and the token-bucket retry budget (pure)
+    balancer.py     caller-side load balancing with passive health checks (pure)
+    calls.py        one outgoing call: attempts, retries, breaker, fallback, cancellation
+    faults.py       errors, slowdown, hang, cold start
+    metrics.py      cumulative counters and latency histograms
+    admin.py        /health, /metrics, /admin/* routes
+    app.py          the replica: a /work request's life, the server, the views
+    main.py         the command line, signals
+    threaded.py     emulators on an event loop in a background thread (tests, benchmarks)
+
+Importing this package imports nothing else.
+"""

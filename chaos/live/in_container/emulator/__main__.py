@@ -1,0 +1,3 @@
+from chaos.live.in_container.emulator.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,194 @@
+"""The emulator's control routes: health, metrics, faults, call policies, state.
+
+All answer at once (no route here waits on the worker pool or on a hang), so a
+driver can always see and change a replica, even while it is hung or saturated.
+
+    GET    /health               {"ok": true, "service", "replica"}
+    GET    /metrics              cumulative counters (see ``metrics``)
+    POST   /admin/faults         {"errors", "slowdown", "hang", "cold_start"}: each given key is set
+    DELETE /admin/faults         clear every fault
+    POST   /admin/calls/{callee} {"timeout_s", "retries", "breaker", "fallback", "cancel_on_timeout", "urls"}
+    POST   /admin/calls/{callee}/faults  {"errors": ratio}: that share of this replica's attempts to
+                                 ``callee`` fail at once with ``injected`` (an edge fault, made by its caller)
+    DELETE /admin/calls/{callee}/faults  clear the edge's faults
+    POST   /admin/admission      {"limit": requests per second, or null to lift it}
+    GET    /admin/state          the faults, the call policies (each with its edge faults) and the admission limit
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from http import HTTPStatus
+from typing import Any, Protocol
+
+from chaos.errors import InputError
+from chaos.live.in_container.http import JSON, Request, Response
+from chaos.live.in_container.stackspec import JsonFields, ServiceSpec, policy_update
+
+from .calls import Edge
+from .faults import ColdStart, EdgeFaults, Faults, FaultSettings, RateLimit
+
+FAULT_KEYS = ("errors", "slowdown", "hang", "cold_start")
+EDGE_FAULT_KEYS = ("errors",)
+CALLS_PREFIX = "/admin/calls/"
+EDGE_FAULTS_SUFFIX = "/faults"
+
+
+def json_response(status: int, body: object) -> Response:
+    return Response(status, json.dumps(body, separators=(",", ":")).encode(), JSON)
+
+
+def error_response(status: int, message: str) -> Response:
+    return json_response(status, {"error": message})
+
+
+class Served(Protocol):
+    """What the routes read and change on the replica they serve (``app.Emulator``, which owns an Admin:
+    a protocol here, so that this module need not import the app that imports it)."""
+
+    service: ServiceSpec
+    replica: int
+    faults: Faults
+    admission: RateLimit
+    edges: dict[str, Edge]
+    clock: Callable[[], float]
+
+    def metrics_json(self) -> dict[str, Any]: ...
+
+    def state_json(self) -> dict[str, Any]: ...
+
+
+class Admin:
+    """Routes other than ``/work`` for one emulator."""
+
+    def __init__(self, emulator: Served) -> None:
+        self.emulator = emulator
+        self.routes: dict[tuple[str, str], Callable[[Request], Response]] = {
+            ("GET", "/health"): self.health,
+            ("GET", "/metrics"): self.metrics,
+            ("GET", "/admin/state"): self.state,
+            ("POST", "/admin/faults"): self.set_faults,
+            ("DELETE", "/admin/faults"): self.clear_faults,
+            ("POST", "/admin/admission"): self.set_admission,
+        }
+
+    def handle(self, request: Request) -> Response:
+        path = request.path.rstrip("/") or "/"
+        if path.startswith(CALLS_PREFIX):
+            return self.calls_route(request, path)
+        route = self.routes.get((request.method, path))
+        if route is not None:
+            return route(request)
+        if any(p == path for _, p in self.routes):
+            allowed = ", ".join(m for m, p in self.routes if p == path)
+            return error_response(HTTPStatus.METHOD_NOT_ALLOWED, f"{request.method} {path}: use {allowed}")
+        known = ", ".join(sorted({p for _, p in self.routes} | {"/work", CALLS_PREFIX + "{callee}",
+                                                                CALLS_PREFIX + "{callee}" + EDGE_FAULTS_SUFFIX}))
+        return error_response(HTTPStatus.NOT_FOUND, f"no route {path} (routes: {known})")
+
+    def health(self, request: Request) -> Response:
+        e = self.emulator
+        return json_response(HTTPStatus.OK, {"ok": True, "service": e.service.name, "replica": e.replica})
+
+    def metrics(self, request: Request) -> Response:
+        return json_response(HTTPStatus.OK, self.emulator.metrics_json())
+
+    def state(self, request: Request) -> Response:
+        return json_response(HTTPStatus.OK, self.emulator.state_json())
+
+    def set_faults(self, request: Request) -> Response:
+        try:
+            body = _json_object(request)
+            settings = fault_update(self.emulator.faults.settings, body, self.emulator.clock())
+        except InputError as exc:
+            return error_response(HTTPStatus.BAD_REQUEST, str(exc))
+        self.emulator.faults.apply(settings)
+        return self.state(request)
+
+    def clear_faults(self, request: Request) -> Response:
+        self.emulator.faults.apply(FaultSettings())
+        return self.state(request)
+
+    def set_admission(self, request: Request) -> Response:
+        try:
+            f = JsonFields(_json_object(request), "", "POST /admin/admission")
+            limit = f.number("limit", gt=0, nullable=True)
+            f.done(("limit",))
+        except InputError as exc:
+            return error_response(HTTPStatus.BAD_REQUEST, str(exc))
+        self.emulator.admission.set(limit, self.emulator.clock())
+        return self.state(request)
+
+    def calls_route(self, request: Request, path: str) -> Response:
+        """``/admin/calls/{callee}`` (its policy) and ``/admin/calls/{callee}/faults`` (its edge faults)."""
+        callee = path[len(CALLS_PREFIX):]
+        faults = callee.endswith(EDGE_FAULTS_SUFFIX)
+        if faults:
+            callee = callee[: -len(EDGE_FAULTS_SUFFIX)]
+        allowed = ("POST", "DELETE") if faults else ("POST",)
+        if request.method not in allowed:
+            return error_response(HTTPStatus.METHOD_NOT_ALLOWED, f"use {' or '.join(allowed)} on {path}")
+        edge = self.emulator.edges.get(callee)
+        if edge is None:
+            known = ", ".join(sorted(self.emulator.edges)) or "none"
+            return error_response(HTTPStatus.NOT_FOUND,
+                                  f"'{self.emulator.service.name}' does not call '{callee}' (it calls: {known})")
+        try:
+            if not faults:
+                edge.update(policy_update(edge.spec, _json_object(request), f"POST {request.path}"))
+            elif request.method == "POST":
+                edge.faults = edge_fault_update(edge.faults, _json_object(request), f"POST {request.path}")
+            else:
+                edge.faults = EdgeFaults()
+        except InputError as exc:
+            return error_response(HTTPStatus.BAD_REQUEST, str(exc))
+        return self.state(request)
+
+
+def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(request.body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"the body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InputError("the body must be a JSON object")
+    return body
+
+
+def fault_update(current: FaultSettings, body: dict[str, Any], now: float) -> FaultSettings:
+    """``current`` with each fault named in ``body`` set to its new value (others unchanged)."""
+    f = JsonFields(body, "", "POST /admin/faults")
+    changes: dict[str, Any] = {}
+    if "errors" in body:
+        changes["errors"] = f.number("errors", ge=0, le=1)
+    if "slowdown" in body:
+        changes["slowdown"] = f.number("slowdown", gt=0)
+    if "hang" in body:
+        changes["hang"] = f.boolean("hang")
+    if "cold_start" in body:
+        changes["cold_start"] = _cold_start(f.raw("cold_start"), now)
+    f.done(FAULT_KEYS)
+    return replace(current, **changes)
+
+
+def edge_fault_update(current: EdgeFaults, body: dict[str, Any], source: str) -> EdgeFaults:
+    """``current`` with each edge fault named in ``body`` set to its new value."""
+    f = JsonFields(body, "", source)
+    changes: dict[str, Any] = {}
+    if "errors" in body:
+        changes["errors"] = f.number("errors", ge=0, le=1)
+    f.done(EDGE_FAULT_KEYS)
+    return replace(current, **changes)
+
+
+def _cold_start(raw: object, now: float) -> ColdStart | None:
+    if raw is None:
+        return None
+    f = JsonFields(raw, "cold_start", "POST /admin/faults")
+    factor = f.number("factor", ge=1)
+    decay = f.number("decay_s", gt=0)
+    f.done(("factor", "decay_s"))
+    assert factor is not None and decay is not None
+    return ColdStart(factor, decay, now)

@@ -1,0 +1,245 @@
+"""One replica of one service: the life of a ``/work`` request, and the server around it.
+
+A request at a replica (as in ``chaos.sim.kernel``)::
+
+    arrive ─(hung? wait)─(injected error?)─> worker pool (start / queue / reject; shed if it waited
+    too long) ─> service time (x slowdown x cold start) ─(hung? wait)─> stages of calls, still holding
+    the worker ─> release the worker ─(hung? wait)─> answer
+
+Errors are answered 503 with ``X-Chaoslab-Cause``. While the request is worked on, the
+server watches its connection: if the caller closes it and asked for cancellation
+(``X-Chaoslab-Cancel: 1``), the work is cancelled, which frees its worker or its
+place in the queue and cancels its own calls that have ``cancel_on_timeout``;
+otherwise the work goes on and a success is counted ``wasted``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import socket
+import time
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+from chaos.errors import InputError, LiveError
+from chaos.live.in_container.http import JSON, BadRequest, PeerClosed, Request, Response, read_request, render
+from chaos.live.in_container.http import wait_closed as peer_closed
+from chaos.live.in_container.stackspec import StackSpec
+from chaos.streams import stream
+
+from .admin import Admin, error_response
+from .calls import CANCEL_HEADER, CAUSE_HEADER, WORK_PATH, Edge
+from .faults import Faults, FaultSettings, RateLimit
+from .metrics import Cause, ServerMetrics
+from .pool import PoolLimits, WorkerPool
+from .servicetime import Sleeper, sampler
+
+_log = logging.getLogger(__name__)
+
+# One request per connection, from callers chaoslab wrote: small heads and bodies, and a caller that
+# stalls while sending its request is dropped.
+MAX_HEAD_BYTES = 64 * 1024
+MAX_BODY_BYTES = 1 << 20
+READ_TIMEOUT_S = 10.0
+
+
+def default_seed(service: str, replica: int) -> int:
+    """A seed of its own for each replica, the same on every run (no dependence on hash randomisation)."""
+    return int.from_bytes(hashlib.sha256(f"{service}/{replica}".encode()).digest()[:6], "big")
+
+
+class Emulator:
+    """Replica ``replica`` (1-based) of service ``service`` of a stack."""
+
+    def __init__(self, spec: StackSpec, service: str, replica: int = 1, *, seed: int | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.service = spec.service(service)
+        if not 1 <= replica <= self.service.replicas:
+            raise InputError(f"replica {replica} of '{service}' does not exist (it has {self.service.replicas})",
+                             hint=f"--replica must be between 1 and {self.service.replicas}")
+        self.replica = replica
+        self.seed = default_seed(service, replica) if seed is None else seed
+        self.clock = clock
+        self.bounds = spec.latency_bounds_s
+        s = self.service
+        self.pool = WorkerPool(PoolLimits(s.workers, s.queue_limit, s.lifo, s.max_wait_s), clock)
+        self.draw = sampler(s.service_time, stream(self.seed, "service_time"))
+        self.sleeper = Sleeper(clock)
+        self.error_roll = stream(self.seed, "errors").random
+        self.faults = Faults()
+        self.admission = RateLimit()
+        self.server = ServerMetrics(self.bounds)
+        self.background: set[asyncio.Task[Any]] = set()
+        self.edges = {c.to: Edge(c, spec.service(c.to).load_balancing, self.bounds, stream(self.seed, "edge", c.to),
+                                 clock, self.background, stream(self.seed, "edge-errors", c.to)) for c in s.calls}
+        self.stages = tuple(tuple(self.edges[c.to] for c in group) for group in s.stages())
+        self.admin = Admin(self)
+        self._listener: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[Any]] = set()
+        self.address: tuple[str, int] = ("", 0)
+
+    @property
+    def name(self) -> str:
+        return f"{self.service.name}-{self.replica}"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, host: str = "0.0.0.0", port: int = 8080, sock: socket.socket | None = None) -> int:
+        """Listen (on ``sock`` if given, already bound) and return the port."""
+        try:
+            if sock is not None:
+                self._listener = await asyncio.start_server(self._on_connection, sock=sock, limit=MAX_HEAD_BYTES)
+            else:
+                self._listener = await asyncio.start_server(self._on_connection, host, port, limit=MAX_HEAD_BYTES,
+                                                            reuse_address=True, backlog=1024)
+        except OSError as exc:
+            raise LiveError(f"emulator {self.name} cannot listen on {host}:{port}: {exc.strerror or exc}",
+                            hint="is another process using that port? choose another --port") from None
+        bound = self._listener.sockets[0].getsockname()
+        self.address = (str(bound[0]), int(bound[1]))
+        _log.info("emulator %s listening on http://%s:%d", self.name, *self.address)
+        return self.address[1]
+
+    async def close(self) -> None:
+        """Stop listening, drop open connections and cancel every request and attempt still running."""
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        self.faults.apply(FaultSettings())  # release held requests so they can unwind
+        tasks = list(self._connections) + list(self.background)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # ------------------------------------------------------------------ connections
+
+    async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            await self._serve(reader, writer)
+        except (ConnectionError, TimeoutError):
+            pass  # the peer went away or stalled: nobody to answer
+        finally:
+            writer.close()
+            self._connections.discard(task)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(READ_TIMEOUT_S):
+                request = await read_request(reader, writer, max_body_bytes=MAX_BODY_BYTES)
+        except BadRequest as exc:
+            await _send(writer, error_response(HTTPStatus.BAD_REQUEST, str(exc)))
+            return
+        except PeerClosed:
+            return
+        if request.path == WORK_PATH:
+            await self._exchange(request, reader, writer)
+        else:
+            await _send(writer, self.admin.handle(request))
+
+    async def _exchange(self, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Work on one request while watching whether its caller is still there."""
+        self.server.requests += 1
+        arrived = self.clock()
+        work = asyncio.create_task(self._work())
+        gone = asyncio.create_task(peer_closed(reader))
+        try:
+            await asyncio.wait((work, gone), return_when=asyncio.FIRST_COMPLETED)
+            if not work.done() and request.header(CANCEL_HEADER) == "1":
+                work.cancel()  # the caller gave up and asked us to stop: free the worker, cancel our calls
+                await asyncio.wait((work,))
+                self.server.failure(Cause.TIMEOUT)
+                return
+            outcome = await work
+            if not gone.done():
+                await _send(writer, self._answer(outcome))
+            self._count(outcome, arrived, caller_gone=gone.done())
+        finally:
+            work.cancel()
+            gone.cancel()
+
+    def _count(self, outcome: Cause | None, arrived: float, caller_gone: bool) -> None:
+        if outcome is not None:
+            self.server.failure(outcome)
+            return
+        self.server.success(self.clock() - arrived)
+        if caller_gone:
+            self.server.wasted += 1
+
+    def _answer(self, outcome: Cause | None) -> Response:
+        if outcome is None:
+            return Response(HTTPStatus.OK, b'{"ok":true}', JSON)
+        body = json.dumps({"ok": False, "cause": outcome.value, "service": self.service.name}).encode()
+        return Response(HTTPStatus.SERVICE_UNAVAILABLE, body, JSON, ((CAUSE_HEADER, outcome.value),))
+
+    # ------------------------------------------------------------------ one request
+
+    async def _work(self) -> Cause | None:
+        outcome = await self._handle()
+        await self.faults.pass_hang()  # an answer ready during a hang waits for its end
+        return outcome
+
+    async def _handle(self) -> Cause | None:
+        if not self.admission.admit(self.clock()):
+            return Cause.REJECTED  # shed at the door, before anything else, as the simulator's admission
+        await self.faults.pass_hang()  # accepted, not worked on while hung
+        errors = self.faults.settings.errors
+        if errors and self.error_roll() < errors:
+            return Cause.INJECTED
+        if not await self.pool.acquire():
+            return Cause.REJECTED
+        try:
+            began = self.clock()
+            await self.sleeper.sleep(self.draw() * self.faults.time_factor(self.clock()))
+            self.server.own_time.add(self.clock() - began)
+            await self.faults.pass_hang()
+            return await self._run_stages()
+        finally:
+            self.pool.release()
+
+    async def _run_stages(self) -> Cause | None:
+        """Each stage's calls together, stages in order; the first stage with a failed call ends the request."""
+        for group in self.stages:
+            taken = [edge for edge in group if edge.taken()]
+            if not taken:
+                continue
+            if len(taken) == 1:
+                causes = [await taken[0].call()]
+            else:
+                causes = await asyncio.gather(*(edge.call() for edge in taken))
+            failed = [c for c in causes if c is not None]
+            if failed:
+                return Cause.CIRCUIT_OPEN if all(c is Cause.CIRCUIT_OPEN for c in failed) else Cause.DEPENDENCY
+        return None
+
+    # ------------------------------------------------------------------ views
+
+    def metrics_json(self) -> dict[str, Any]:
+        return {"service": self.service.name, "replica": self.replica, "time": self.clock(),
+                "queue": self.pool.waiting, "busy": self.pool.busy, "server": self.server.to_json(),
+                "calls": {name: edge.metrics_json() for name, edge in self.edges.items()}}
+
+    def state_json(self) -> dict[str, Any]:
+        calls = {}
+        for name, edge in self.edges.items():
+            state = edge.breaker_state()
+            calls[name] = {**edge.spec.policy_json(), "breaker_state": None if state is None else state.value,
+                           "faults": edge.faults.to_json()}
+        return {"service": self.service.name, "replica": self.replica,
+                "faults": self.faults.settings.to_json(self.clock()), "calls": calls,
+                "admission": {"limit": self.admission.limit}}
+
+
+async def _send(writer: asyncio.StreamWriter, response: Response) -> None:
+    try:
+        writer.write(render(response))
+        await writer.drain()
+    except ConnectionError:
+        pass  # the caller left just as we answered

@@ -1,0 +1,13 @@
+"""The emulator's circuit breakers: the simulator's own (``chaos.breaker``) on the wall clock."""
+
+from __future__ import annotations
+
+from chaos.breaker import BreakerState, CircuitBreaker
+from chaos.live.in_container.stackspec import Breaker as BreakerSpec
+
+__all__ = ["BreakerState", "CircuitBreaker", "breaker_for"]
+
+
+def breaker_for(spec: BreakerSpec) -> CircuitBreaker:
+    """A breaker configured as the stack spec says."""
+    return CircuitBreaker(spec.failure_ratio, spec.min_calls, spec.window_s, spec.open_for_s, spec.half_open_probes)

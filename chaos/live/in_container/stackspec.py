@@ -1,0 +1,549 @@
+"""The stack spec: what every container of a live stack needs to know, as one JSON file.
+
+Generated on the host from a Topology (``chaos.live.stack.stackspec_build``) and mounted into
+every container as ``/etc/chaoslab/stack.json``; the service emulator reads it with
+:func:`load`. It runs in the emulator's container, which has the standard library alone,
+so it imports nothing outside it; the host's builder imports the model (and PyYAML).
+
+Shape (durations in seconds, keys ending in ``_s``)::
+
+    {"version": 1, "latency_bounds_s": [...],
+     "services": {"catalog": {"replicas": 3, "workers": 4, "queue_limit": 200, "lifo": false,
+         "max_wait_s": null, "service_time": {"dist": "lognormal", "median": 0.006, "p99": 0.03},
+         "load_balancing": "round_robin",
+         "calls": [{"to": "cache", "urls": [...], "proxies": [...], "mode": "sequential",
+                    "probability": 1.0, "timeout_s": 0.05,
+                    "retries": {"max": 0, "base_s": 0, "cap_s": 10, "jitter": "full", "budget": null},
+                    "breaker": null, "fallback": false, "cancel_on_timeout": false}]}},
+     "entrypoints": {"browse": {"to": "gateway", "share": 0.9, "timeout_s": 3, "retries": {...},
+                                "cancel_on_timeout": false}}}
+
+A breaker is ``{"failure_ratio", "min_calls", "window_s", "open_for_s", "half_open_probes"}``.
+Every problem in a file is an ``InputError`` naming the file and the JSON path of the bad value.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from operator import attrgetter
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from chaos.choices import CallMode, Dist, Jitter, LoadBalancing, stages
+from chaos.errors import InputError, Location
+
+VERSION = 1
+DEFAULT_PATH = "/etc/chaoslab/stack.json"
+TOKEN_CAP = 10.0  # retry-budget tokens never exceed this, as in the simulator
+
+E = TypeVar("E", bound=enum.Enum)
+
+__all__ = ["CallMode", "Dist", "Jitter", "LoadBalancing"]  # the model's own choices
+
+
+LOGNORMAL_TAILS = ("p90", "p95", "p99")
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class ServiceTime:
+    """A service-time distribution: constant ``value``, exponential ``mean``, or lognormal
+    ``median`` with one upper percentile ``tail`` (p90, p95 or p99) at ``tail_s``."""
+
+    dist: Dist
+    value: float = 0.0
+    mean: float = 0.0
+    median: float = 0.0
+    tail: str = "p99"
+    tail_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        if self.dist is Dist.CONSTANT:
+            return {"dist": self.dist.value, "value": self.value}
+        if self.dist is Dist.EXPONENTIAL:
+            return {"dist": self.dist.value, "mean": self.mean}
+        return {"dist": self.dist.value, "median": self.median, self.tail: self.tail_s}
+
+
+@dataclass(frozen=True)
+class Retries:
+    """Retries after the first attempt, their backoff ``min(cap, base*2**(n-1))`` and their budget."""
+
+    max: int = 0
+    base_s: float = 0.0
+    cap_s: float = 10.0
+    jitter: Jitter = Jitter.FULL
+    budget: float | None = None  # tokens each first attempt deposits; a retry spends one
+
+    def to_json(self) -> dict[str, Any]:
+        return {"max": self.max, "base_s": self.base_s, "cap_s": self.cap_s, "jitter": self.jitter.value,
+                "budget": self.budget}
+
+
+@dataclass(frozen=True)
+class Breaker:
+    """A circuit breaker: failure ratio over a sliding window of ten buckets."""
+
+    failure_ratio: float = 0.5
+    min_calls: int = 20
+    window_s: float = 10.0
+    open_for_s: float = 5.0
+    half_open_probes: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"failure_ratio": self.failure_ratio, "min_calls": self.min_calls, "window_s": self.window_s,
+                "open_for_s": self.open_for_s, "half_open_probes": self.half_open_probes}
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    """One outgoing call of a service: where its callee's replicas answer, and the caller's policy."""
+
+    to: str
+    urls: tuple[str, ...]
+    proxies: tuple[str, ...] = ()
+    mode: CallMode = CallMode.SEQUENTIAL
+    probability: float = 1.0
+    timeout_s: float | None = None
+    retries: Retries = field(default_factory=Retries)
+    breaker: Breaker | None = None
+    fallback: bool = False
+    cancel_on_timeout: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"to": self.to, "urls": list(self.urls), "proxies": list(self.proxies), "mode": self.mode.value,
+                "probability": self.probability, "timeout_s": self.timeout_s, "retries": self.retries.to_json(),
+                "breaker": None if self.breaker is None else self.breaker.to_json(),
+                "fallback": self.fallback, "cancel_on_timeout": self.cancel_on_timeout}
+
+    def policy_json(self) -> dict[str, Any]:
+        """The part a playbook may change at run time (``POST /admin/calls/{callee}``); ``urls`` re-points
+        the call at other replicas (a scale-down, a failover)."""
+        full = self.to_json()
+        return {key: full[key] for key in POLICY_KEYS}
+
+
+POLICY_KEYS = ("timeout_s", "retries", "breaker", "fallback", "cancel_on_timeout", "urls")
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A service: identical replicas, each with a worker pool and a bounded queue."""
+
+    name: str
+    service_time: ServiceTime
+    replicas: int = 1
+    workers: int = 1
+    queue_limit: int = 1000
+    lifo: bool = False
+    max_wait_s: float | None = None
+    load_balancing: LoadBalancing = LoadBalancing.ROUND_ROBIN
+    calls: tuple[CallSpec, ...] = ()
+
+    def stages(self) -> tuple[tuple[CallSpec, ...], ...]:
+        """Calls grouped in the order they run: adjacent parallel calls together, groups in sequence."""
+        return stages(self.calls, attrgetter("mode"))
+
+    def call(self, callee: str) -> CallSpec:
+        for c in self.calls:
+            if c.to == callee:
+                return c
+        raise KeyError(callee)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"replicas": self.replicas, "workers": self.workers, "queue_limit": self.queue_limit,
+                "lifo": self.lifo, "max_wait_s": self.max_wait_s, "service_time": self.service_time.to_json(),
+                "load_balancing": self.load_balancing.value, "calls": [c.to_json() for c in self.calls]}
+
+
+@dataclass(frozen=True)
+class EntrypointSpec:
+    """Where user traffic enters, and the policy of the clients that send it."""
+
+    name: str
+    to: str
+    share: float = 1.0
+    timeout_s: float | None = None
+    retries: Retries = field(default_factory=Retries)
+    cancel_on_timeout: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"to": self.to, "share": self.share, "timeout_s": self.timeout_s,
+                "retries": self.retries.to_json(), "cancel_on_timeout": self.cancel_on_timeout}
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """Every service and entrypoint of a stack, and the latency buckets its metrics use."""
+
+    latency_bounds_s: tuple[float, ...]
+    services: tuple[ServiceSpec, ...]
+    entrypoints: tuple[EntrypointSpec, ...] = ()
+    version: int = VERSION
+
+    def service(self, name: str) -> ServiceSpec:
+        """The named service; ``InputError`` listing the known ones if there is none."""
+        for s in self.services:
+            if s.name == name:
+                return s
+        known = ", ".join(s.name for s in self.services) or "none"
+        raise InputError(f"unknown service '{name}' (the stack has: {known})",
+                         hint="--service must name a key under 'services' in the stack spec")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "latency_bounds_s": list(self.latency_bounds_s),
+                "services": {s.name: s.to_json() for s in self.services},
+                "entrypoints": {e.name: e.to_json() for e in self.entrypoints}}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def load(path: str | Path) -> StackSpec:
+    """Read and validate a stack spec file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read the stack spec: {exc.strerror or exc}", Location(str(path)),
+                         hint="generate it with 'chaoslab stack up' (it writes DIR/stack.json)") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc.msg}", Location(str(path), exc.lineno, exc.colno)) from None
+    return from_dict(data, source=str(path))
+
+
+def from_dict(data: object, source: str = "<stack spec>") -> StackSpec:
+    """Validate a parsed stack spec; every error names ``source`` and the JSON path of the bad value."""
+    top = JsonFields(data, "", source)
+    version = top.integer("version", ge=1)
+    if version != VERSION:
+        raise top.fail("version", f"version {version} is not supported (this chaoslab reads version {VERSION})",
+                       "regenerate the stack with this chaoslab ('chaoslab stack up')")
+    bounds = _bounds(top)
+    services = tuple(_service(name, raw, top.child_path("services", name), source)
+                     for name, raw in top.mapping("services").items())
+    entrypoints = tuple(_entrypoint(name, raw, top.child_path("entrypoints", name), source)
+                        for name, raw in top.mapping("entrypoints", default={}).items())
+    top.done()
+    spec = StackSpec(bounds, services, entrypoints, version)
+    _check_references(spec, source)
+    return spec
+
+
+def _bounds(top: JsonFields) -> tuple[float, ...]:
+    raw = top.raw("latency_bounds_s")
+    if not isinstance(raw, list) or not raw or not all(_is_number(x) and x > 0 for x in raw):
+        raise top.fail("latency_bounds_s", "expected a non-empty list of positive numbers (seconds)")
+    bounds = tuple(float(x) for x in raw)
+    if any(b <= a for a, b in zip(bounds, bounds[1:], strict=False)):
+        raise top.fail("latency_bounds_s", "bounds must be strictly increasing")
+    return bounds
+
+
+def _service(name: str, raw: object, path: str, source: str) -> ServiceSpec:
+    f = JsonFields(raw, path, source)
+    calls_raw = f.raw("calls", default=[])
+    if not isinstance(calls_raw, list):
+        raise f.fail("calls", "expected a list of calls")
+    spec = ServiceSpec(
+        name=name,
+        replicas=f.integer("replicas", default=1, ge=1),
+        workers=f.integer("workers", default=1, ge=1),
+        queue_limit=f.integer("queue_limit", default=1000, ge=0),
+        lifo=f.boolean("lifo", default=False),
+        max_wait_s=f.number("max_wait_s", default=None, gt=0, nullable=True),
+        service_time=service_time(f.raw("service_time"), f.child_path("service_time"), source),
+        load_balancing=f.choice("load_balancing", LoadBalancing, LoadBalancing.ROUND_ROBIN),
+        calls=tuple(_call(c, f"{path}.calls[{i}]", source) for i, c in enumerate(calls_raw)),
+    )
+    f.done()
+    return spec
+
+
+def service_time(raw: object, path: str, source: str) -> ServiceTime:
+    f = JsonFields(raw, path, source)
+    dist = f.choice("dist", Dist)
+    if dist is Dist.CONSTANT:
+        out = ServiceTime(dist, value=_required(f.number("value", ge=0)))
+    elif dist is Dist.EXPONENTIAL:
+        out = ServiceTime(dist, mean=_required(f.number("mean", gt=0)))
+    else:
+        median = _required(f.number("median", gt=0))
+        tails = [t for t in LOGNORMAL_TAILS if t in f.keys()]
+        if len(tails) != 1:
+            raise f.fail(None, f"a lognormal needs its median and exactly one of {', '.join(LOGNORMAL_TAILS)}"
+                               f" (got {', '.join(tails) or 'none'})")
+        tail_s = _required(f.number(tails[0], gt=0))
+        if tail_s < median:
+            raise f.fail(tails[0], f"{tails[0]} ({tail_s:g} s) must not be below the median ({median:g} s)")
+        out = ServiceTime(dist, median=median, tail=tails[0], tail_s=tail_s)
+    f.done()
+    return out
+
+
+def _call(raw: object, path: str, source: str) -> CallSpec:
+    f = JsonFields(raw, path, source)
+    to = f.string("to")
+    urls = _urls(f)
+    proxies = f.strings("proxies", default=())
+    if proxies and len(proxies) != len(urls):
+        raise f.fail("proxies", f"{len(proxies)} proxies for {len(urls)} urls: give one per url, or none")
+    spec = CallSpec(
+        to=to, urls=urls, proxies=proxies,
+        mode=f.choice("mode", CallMode, CallMode.SEQUENTIAL),
+        probability=_required(f.number("probability", default=1.0, ge=0, le=1)),
+        timeout_s=f.number("timeout_s", default=None, gt=0, nullable=True),
+        retries=retries(f.raw("retries", default={}), f.child_path("retries"), source),
+        breaker=breaker(f.raw("breaker", default=None), f.child_path("breaker"), source),
+        fallback=f.boolean("fallback", default=False),
+        cancel_on_timeout=f.boolean("cancel_on_timeout", default=False),
+    )
+    f.done()
+    return spec
+
+
+def _urls(f: JsonFields) -> tuple[str, ...]:
+    urls = f.strings("urls")
+    if not urls:
+        raise f.fail("urls", "a call needs at least one url (one per callee replica)")
+    for i, url in enumerate(urls):
+        try:
+            parts = urlsplit(url)
+            ok = parts.scheme == "http" and bool(parts.hostname) and parts.port is not None
+        except ValueError:
+            ok = False
+        if not ok:
+            raise f.fail(f"urls[{i}]", f"'{url}' is not an http://HOST:PORT url")
+    return urls
+
+
+def retries(raw: object, path: str, source: str, base: Retries | None = None) -> Retries:
+    """Parse a retries object; keys left out keep their value in ``base`` (default: no retries)."""
+    b = base or Retries()
+    f = JsonFields(raw, path, source)
+    out = Retries(
+        max=f.integer("max", default=b.max, ge=0),
+        base_s=_required(f.number("base_s", default=b.base_s, ge=0)),
+        cap_s=_required(f.number("cap_s", default=b.cap_s, ge=0)),
+        jitter=f.choice("jitter", Jitter, b.jitter),
+        budget=f.number("budget", default=b.budget, ge=0, le=TOKEN_CAP, nullable=True),
+    )
+    if out.cap_s < out.base_s:
+        raise f.fail("cap_s", f"cap_s ({out.cap_s:g}) is below base_s ({out.base_s:g})")
+    f.done()
+    return out
+
+
+def breaker(raw: object, path: str, source: str, base: Breaker | None = None) -> Breaker | None:
+    """Parse a breaker object or null; keys left out keep their value in ``base`` (default: defaults)."""
+    if raw is None:
+        return None
+    b = base or Breaker()
+    f = JsonFields(raw, path, source)
+    out = Breaker(
+        failure_ratio=_required(f.number("failure_ratio", default=b.failure_ratio, gt=0, le=1)),
+        min_calls=f.integer("min_calls", default=b.min_calls, ge=1),
+        window_s=_required(f.number("window_s", default=b.window_s, gt=0)),
+        open_for_s=_required(f.number("open_for_s", default=b.open_for_s, gt=0)),
+        half_open_probes=f.integer("half_open_probes", default=b.half_open_probes, ge=1),
+    )
+    f.done()
+    return out
+
+
+def _entrypoint(name: str, raw: object, path: str, source: str) -> EntrypointSpec:
+    f = JsonFields(raw, path, source)
+    spec = EntrypointSpec(
+        name=name,
+        to=f.string("to"),
+        share=_required(f.number("share", default=1.0, gt=0)),
+        timeout_s=f.number("timeout_s", default=None, gt=0, nullable=True),
+        retries=retries(f.raw("retries", default={}), f.child_path("retries"), source),
+        cancel_on_timeout=f.boolean("cancel_on_timeout", default=False),
+    )
+    f.done()
+    return spec
+
+
+def _check_references(spec: StackSpec, source: str) -> None:
+    names = {s.name for s in spec.services}
+    if not names:
+        raise InputError("a stack needs at least one service", Location(source), "services")
+    for s in spec.services:
+        seen: set[str] = set()
+        for i, call in enumerate(s.calls):
+            where = f"services.{s.name}.calls[{i}].to"
+            if call.to not in names:
+                raise InputError(f"unknown service '{call.to}' (the stack has: {', '.join(sorted(names))})",
+                                 Location(source), where)
+            if call.to in seen:
+                raise InputError(f"'{s.name}' already calls '{call.to}': an edge is one caller and one callee",
+                                 Location(source), where)
+            seen.add(call.to)
+    for e in spec.entrypoints:
+        if e.to not in names:
+            raise InputError(f"unknown service '{e.to}' (the stack has: {', '.join(sorted(names))})",
+                             Location(source), f"entrypoints.{e.name}.to")
+
+
+# --------------------------------------------------------------------------- field reader
+
+_REQUIRED: Any = object()
+
+
+def _required(value: float | None) -> float:
+    assert value is not None  # the field was read with nullable=False
+    return value
+
+
+def _is_number(value: object) -> bool:
+    # bool is an int to Python, but `true` is not a number to a person writing JSON
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+class JsonFields:
+    """The keys of one JSON object, read one at a time; keys nobody read are reported by ``done``."""
+
+    def __init__(self, data: object, path: str, source: str) -> None:
+        self.path = path
+        self.source = source
+        if not isinstance(data, dict):
+            raise self.fail(None, f"expected an object, got {_kind(data)}")
+        self.data: dict[str, Any] = data
+        self.read: set[str] = set()
+
+    def child_path(self, *names: str) -> str:
+        return ".".join(n for n in (self.path, *names) if n)
+
+    def fail(self, key: str | None, message: str, hint: str | None = None) -> InputError:
+        where = self.child_path(key) if key else self.path
+        return InputError(message, Location(self.source), where or "(top level)", hint)
+
+    def keys(self) -> set[str]:
+        return set(self.data)
+
+    def raw(self, key: str, default: Any = _REQUIRED) -> Any:
+        self.read.add(key)
+        if key not in self.data:
+            if default is _REQUIRED:
+                raise self.fail(key, "missing (required)")
+            return default
+        return self.data[key]
+
+    def number(self, key: str, default: Any = _REQUIRED, *, gt: float | None = None, ge: float | None = None,
+               le: float | None = None, nullable: bool = False) -> float | None:
+        value = self.raw(key, default)
+        if value is None and (nullable or default is None):
+            return None
+        if not _is_number(value):
+            expected = "a number or null" if nullable else "a number"
+            raise self.fail(key, f"expected {expected}, got {_kind(value)}")
+        if gt is not None and not value > gt:
+            raise self.fail(key, f"must be greater than {gt:g} (got {value:g})")
+        if ge is not None and not value >= ge:
+            raise self.fail(key, f"must be at least {ge:g} (got {value:g})")
+        if le is not None and not value <= le:
+            raise self.fail(key, f"must be at most {le:g} (got {value:g})")
+        return float(value)
+
+    def integer(self, key: str, default: Any = _REQUIRED, *, ge: int | None = None) -> int:
+        value = self.raw(key, default)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.fail(key, f"expected a whole number, got {_kind(value)}")
+        if ge is not None and value < ge:
+            raise self.fail(key, f"must be at least {ge} (got {value})")
+        return value
+
+    def boolean(self, key: str, default: Any = _REQUIRED) -> bool:
+        value = self.raw(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"expected true or false, got {_kind(value)}")
+        return value
+
+    def string(self, key: str, default: Any = _REQUIRED) -> str:
+        value = self.raw(key, default)
+        if not isinstance(value, str) or not value:
+            raise self.fail(key, f"expected a non-empty string, got {_kind(value)}")
+        return value
+
+    def strings(self, key: str, default: Any = _REQUIRED) -> tuple[str, ...]:
+        value = self.raw(key, default)
+        if isinstance(value, tuple):
+            return value
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(key, f"expected a list of non-empty strings, got {_kind(value)}")
+        return tuple(value)
+
+    def choice(self, key: str, cls: type[E], default: Any = _REQUIRED) -> E:
+        value = self.raw(key, default)
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(value)
+        except ValueError:
+            valid = ", ".join(repr(m.value) for m in cls)
+            raise self.fail(key, f"{_kind(value)} is not one of {valid}") from None
+
+    def mapping(self, key: str, default: Any = _REQUIRED) -> dict[str, Any]:
+        value = self.raw(key, default)
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected an object keyed by name, got {_kind(value)}")
+        return value
+
+    def done(self, valid_keys: tuple[str, ...] = ()) -> None:
+        unknown = sorted(set(self.data) - self.read)
+        if unknown:
+            valid = ", ".join(valid_keys or sorted(self.read))
+            raise self.fail(unknown[0], f"unknown key '{unknown[0]}' (valid here: {valid})")
+
+
+# --------------------------------------------------------------------------- changes made live (admin API)
+
+
+def policy_update(current: CallSpec, body: Mapping[str, Any], source: str) -> CallSpec:
+    """``current`` with the policy keys of ``body`` applied (keys left out keep their value)."""
+    from dataclasses import replace
+
+    f = JsonFields(dict(body), "", source)
+    changes: dict[str, Any] = {}
+    if "timeout_s" in body:
+        changes["timeout_s"] = f.number("timeout_s", gt=0, nullable=True)
+    if "retries" in body:
+        changes["retries"] = retries(f.raw("retries"), "retries", source, current.retries)
+    if "breaker" in body:
+        changes["breaker"] = breaker(f.raw("breaker"), "breaker", source, current.breaker)
+    if "fallback" in body:
+        changes["fallback"] = f.boolean("fallback")
+    if "cancel_on_timeout" in body:
+        changes["cancel_on_timeout"] = f.boolean("cancel_on_timeout")
+    if "urls" in body:
+        changes["urls"] = _urls(f)
+        changes["proxies"] = ()  # the proxies named in the spec belong to the old urls
+    f.done(POLICY_KEYS)
+    return replace(current, **changes)

@@ -1,0 +1,580 @@
+"""A topology as a running stack: one Compose file, one Toxiproxy, one emulator container per replica.
+
+``chaoslab stack up TOPOLOGY --dir DIR`` writes, in DIR:
+
+- ``compose.yaml``: a plain Compose file a user can read and run by hand. One Compose
+  service per replica (``catalog-1``, ``catalog-2``), so one replica can be crashed or
+  paused on its own; a ``toxiproxy`` service with one proxy per edge and callee replica
+  (``catalog--cache-1``); every port published on 127.0.0.1 only;
+- ``stack.json``: the stack spec every emulator reads (``chaos.live.in_container.stackspec``);
+- ``toxiproxy.json``: the proxies, loaded by Toxiproxy before its API answers;
+- ``state.json``: project, containers, published ports and proxies, for later steps.
+
+Every call between services goes through Toxiproxy (``http://toxiproxy:<port>``), and so
+does the load: each entrypoint's target replica has a proxy (``client--gateway-1``)
+published on 127.0.0.1. That is what lets network faults hit one edge and not another.
+
+Compose is driven through ``chaos.live.stack.compose`` (never pulls: images are built locally by
+``chaos.live.stack.images``). Bringing a stack up waits until every container is healthy, up to a
+deadline, and a stack that does not get there is taken down again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import chaos
+from chaos.errors import DockerError, InputError
+from chaos.live.stack.state import (
+    CLIENT,
+    STATE_FILE,
+    EntryState,
+    ProxyState,
+    ReplicaState,
+    StackKind,
+    StackState,
+    read_state,
+    write_state,
+)
+from chaos.model.topology import Topology
+
+COMPOSE_FILE = "compose.yaml"
+SPEC_FILE = "stack.json"
+TOXIPROXY_FILE = "toxiproxy.json"
+EMULATOR_PORT = 8080
+TOXIPROXY_SERVICE = "toxiproxy"
+TOXIPROXY_API_PORT = 8474
+FIRST_PROXY_PORT = 20001
+IN_CONTAINER_DIR = "/etc/chaoslab"
+DEFAULT_STACKS_DIR = Path(".chaoslab") / "stacks"
+LABEL = "chaoslab.stack"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+def _health_probe(port: int, path: str) -> list[str]:
+    # busybox's wget where there is one (the locally built base): a Python start per check, in
+    # every container every few seconds, took a whole core from a 24-container stack. Images
+    # without wget (the official python:slim) fall back to the Python probe.
+    url = f"http://127.0.0.1:{port}{path}"
+    return ["CMD-SHELL", f"wget -q -O /dev/null {url} 2>/dev/null || python3 -m chaos.live.in_container.probe {url}"]
+
+
+# A health check is an exec in each container, and a stack may run dozens of them alongside
+# the load: every 5 s. ``start_period`` lets a slow first start count for nothing.
+HEALTHCHECK_TIMING = {"interval": "5s", "timeout": "3s", "retries": 3, "start_period": "30s"}
+
+
+# --------------------------------------------------------------------------- the plan (pure)
+
+
+@dataclass(frozen=True)
+class ProxyPlan:
+    """One proxy inside the Toxiproxy container."""
+
+    name: str
+    caller: str  # a service, or CLIENT
+    callee: str
+    replica: int
+    port: int
+
+    @property
+    def upstream(self) -> str:
+        return f"{replica_service(self.callee, self.replica)}:{EMULATOR_PORT}"
+
+    @property
+    def listen(self) -> str:
+        return f"0.0.0.0:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """How containers on the stack's network reach it."""
+        return f"http://{TOXIPROXY_SERVICE}:{self.port}"
+
+    @property
+    def published(self) -> bool:
+        return self.caller == CLIENT
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    """Everything ``stack up`` will create, decided before anything is touched."""
+
+    project: str
+    topology: Topology
+    runtime_image: str
+    toxiproxy_image: str | None  # None: chaoslab's own server from the runtime image
+    proxies: tuple[ProxyPlan, ...]
+    host_ports: Mapping[str, int]  # on 127.0.0.1: by Compose service ('catalog-1', 'toxiproxy') and proxy name
+    source: str = ""  # the file the topology came from, for the header comment
+
+    @property
+    def replica_services(self) -> tuple[tuple[str, int], ...]:
+        return tuple((s.name, i) for s in self.topology.services for i in range(1, s.replicas + 1))
+
+    def container(self, compose_service: str) -> str:
+        return f"{self.project}-{compose_service}"
+
+    def proxies_of(self, caller: str, callee: str) -> tuple[ProxyPlan, ...]:
+        return tuple(p for p in self.proxies if p.caller == caller and p.callee == callee)
+
+
+def replica_service(service: str, index: int) -> str:
+    return f"{service}-{index}"
+
+
+def proxy_name(caller: str, callee: str, index: int) -> str:
+    return f"{caller}--{callee}-{index}"
+
+
+def default_project(topology: Topology) -> str:
+    slug = re.sub(r"[^a-z0-9_-]+", "-", topology.name.lower()).strip("-_")
+    return f"chaoslab-{slug or 'stack'}"
+
+
+def published_names(topology: Topology) -> list[str]:
+    """What gets a port on 127.0.0.1: each replica, the Toxiproxy API, each entrypoint proxy."""
+    replicas = [replica_service(s.name, i) for s in topology.services for i in range(1, s.replicas + 1)]
+    return replicas + [TOXIPROXY_SERVICE] + [p.name for p in _plan_proxies(topology) if p.published]
+
+
+def plan_stack(topology: Topology, *, project: str | None = None, runtime_image: str,
+               toxiproxy_image: str | None = None, host_ports: Sequence[int], source: str = "") -> StackPlan:
+    """Name every container and proxy, give every proxy a port and every published part one of
+    ``host_ports`` (as many as ``published_names``). Raises InputError for names Compose or DNS
+    cannot take."""
+    name = project or default_project(topology)
+    if not re.match(r"^[a-z0-9][a-z0-9_-]*$", name):
+        raise InputError(f"invalid stack name '{name}'",
+                         hint="use lower-case letters, digits, '-' and '_', starting with a letter or digit")
+    for service in topology.services:
+        if not _NAME.match(service.name):
+            raise service.error("name", f"service name '{service.name}' cannot name a container",
+                                hint="live stacks need lower-case letters, digits, '.', '-' and '_'")
+        if service.name == TOXIPROXY_SERVICE:
+            raise service.error("name", f"'{TOXIPROXY_SERVICE}' is the name of the stack's proxy service")
+    proxies = _plan_proxies(topology)
+    names = [p.name for p in proxies]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise InputError(f"proxy names clash: {', '.join(clash)} (a service named '{CLIENT}' calls an "
+                         "entrypoint's target)", hint=f"rename the service '{CLIENT}'")
+    wanted = published_names(topology)
+    if len(host_ports) != len(wanted) or len(set(host_ports)) != len(wanted):
+        raise ValueError(f"need {len(wanted)} distinct host ports, got {list(host_ports)}")  # a caller's bug
+    ports = dict(zip(wanted, host_ports, strict=True))
+    return StackPlan(name, topology, runtime_image, toxiproxy_image, proxies, ports, source)
+
+
+def _plan_proxies(topology: Topology) -> tuple[ProxyPlan, ...]:
+    pairs: list[tuple[str, str]] = list(topology.edges)
+    for entry in topology.entrypoints:
+        if (CLIENT, entry.to) not in pairs:
+            pairs.append((CLIENT, entry.to))
+    out: list[ProxyPlan] = []
+    for caller, callee in pairs:
+        for index in range(1, topology.service(callee).replicas + 1):
+            out.append(ProxyPlan(proxy_name(caller, callee, index), caller, callee, index,
+                                 FIRST_PROXY_PORT + len(out)))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- files (pure)
+
+
+def toxiproxy_config(plan: StackPlan) -> list[dict[str, object]]:
+    """The proxies, as Toxiproxy's ``-config`` / ``POST /populate`` take them."""
+    return [{"name": p.name, "listen": p.listen, "upstream": p.upstream, "enabled": True} for p in plan.proxies]
+
+
+def compose_document(plan: StackPlan) -> dict[str, Any]:
+    """The Compose file as data: ``services`` in topology order, then ``toxiproxy``."""
+    services: dict[str, Any] = {}
+    for service, index in plan.replica_services:
+        services[replica_service(service, index)] = _emulator_service(plan, service, index)
+    services[TOXIPROXY_SERVICE] = _toxiproxy_service(plan)
+    return {"services": services, "networks": {"default": {"labels": {LABEL: plan.project}}}}
+
+
+def _common(plan: StackPlan, compose_service: str, role: str, image: str, command: list[str]) -> dict[str, Any]:
+    return {
+        "image": image,
+        "command": command,
+        "container_name": plan.container(compose_service),
+        "init": True,             # python as PID 1 would ignore SIGTERM and make 'down' wait
+        "pull_policy": "never",   # images are built locally; a pull would hang on a registry
+        "labels": {LABEL: plan.project, "chaoslab.role": role},
+        "stop_grace_period": "5s",
+    }
+
+
+def _emulator_service(plan: StackPlan, service: str, index: int) -> dict[str, Any]:
+    command = ["python3", "-m", "chaos.live.in_container.emulator", "--stack", f"{IN_CONTAINER_DIR}/{SPEC_FILE}",
+               "--service", service, "--replica", str(index), "--host", "0.0.0.0", "--port", str(EMULATOR_PORT)]
+    spec = _common(plan, replica_service(service, index), "emulator", plan.runtime_image, command)
+    spec["labels"].update({"chaoslab.service": service, "chaoslab.replica": str(index)})
+    spec.update({
+        "volumes": [f"./{SPEC_FILE}:{IN_CONTAINER_DIR}/{SPEC_FILE}:ro"],
+        "ports": [_publish(plan, replica_service(service, index), EMULATOR_PORT)],
+        "healthcheck": {"test": _health_probe(EMULATOR_PORT, "/health"), **HEALTHCHECK_TIMING},
+    })
+    return spec
+
+
+def _toxiproxy_service(plan: StackPlan) -> dict[str, Any]:
+    config = f"{IN_CONTAINER_DIR}/{TOXIPROXY_FILE}"
+    if plan.toxiproxy_image is None:
+        image = plan.runtime_image
+        command = ["python3", "-m", "chaos.live.in_container.toxiproxy", "--host", "0.0.0.0",
+                   "--port", str(TOXIPROXY_API_PORT), "--config", config]
+        probe = _health_probe(TOXIPROXY_API_PORT, "/version")
+    else:
+        # The official image's entrypoint is the server; it has no Python, but ships the CLI.
+        image = plan.toxiproxy_image
+        command = ["-host=0.0.0.0", f"-port={TOXIPROXY_API_PORT}", f"-config={config}"]
+        probe = ["CMD", "/toxiproxy-cli", "list"]
+    spec = _common(plan, TOXIPROXY_SERVICE, "toxiproxy", image, command)
+    published = [p for p in plan.proxies if p.published]
+    spec.update({
+        "volumes": [f"./{TOXIPROXY_FILE}:{config}:ro"],
+        "ports": ([_publish(plan, TOXIPROXY_SERVICE, TOXIPROXY_API_PORT)]
+                  + [_publish(plan, p.name, p.port) for p in published]),
+        "healthcheck": {"test": probe, **HEALTHCHECK_TIMING},
+    })
+    return spec
+
+
+def _publish(plan: StackPlan, name: str, port: int) -> str:
+    # A fixed host port: with an ephemeral one ("127.0.0.1::8080") Docker picks a new port
+    # each time a container starts again, and a crashed replica would move away from the URL
+    # every later step reads in state.json.
+    return f"127.0.0.1:{plan.host_ports[name]}:{port}"
+
+
+def render_compose(plan: StackPlan) -> str:
+    """The Compose file as text, with comments saying what each part is for."""
+    doc = compose_document(plan)
+    topo = plan.topology
+    lines = [
+        f"# Generated by chaoslab {chaos.__version__} from topology '{topo.name}'"
+        + (f" ({plan.source})" if plan.source else "") + ".",
+        "# One service per replica, all calls (and the load) through the 'toxiproxy' service;",
+        "# ports are published on 127.0.0.1 only. Run it by hand from this directory with",
+        f"#   docker compose -p {plan.project} -f {COMPOSE_FILE} up -d      (or docker-compose, v1)",
+        "# or with chaoslab: chaoslab stack up / stack status / stack down --dir <this directory>.",
+        "",
+        "services:",
+    ]
+    for service, index in plan.replica_services:
+        svc = topo.service(service)
+        calls = ", ".join(c.to for c in svc.calls) or "nothing"
+        lines.append(f"  # {service}: replica {index} of {svc.replicas}; calls {calls}")
+        name = replica_service(service, index)
+        lines.append(_indent(_dump({name: doc["services"][name]})))
+    lines.append(f"  # Toxiproxy: {len(plan.proxies)} proxies, one per edge and callee replica "
+                 "(see toxiproxy.json)")
+    lines.append(_indent(_dump({TOXIPROXY_SERVICE: doc["services"][TOXIPROXY_SERVICE]})))
+    lines.append("")
+    lines.append(_dump({"networks": doc["networks"]}).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _dump(data: Any) -> str:
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def short_lists_inline(dumper: yaml.SafeDumper, items: list[Any]) -> yaml.Node:
+        flow = all(isinstance(i, (str, int, float)) for i in items) and sum(len(str(i)) + 2 for i in items) < 160
+        return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=flow)
+
+    Dumper.add_representer(list, short_lists_inline)
+    return str(yaml.dump(data, Dumper=Dumper, sort_keys=False, default_flow_style=False, width=200))
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" if line else line for line in text.rstrip().splitlines())
+
+
+def stack_state(plan: StackPlan, directory: Path) -> StackState:
+    """What later steps need to find the stack's parts: containers, host URLs, proxies."""
+    def url(name: str) -> str:
+        return f"http://127.0.0.1:{plan.host_ports[name]}"
+
+    replicas = []
+    for service, index in plan.replica_services:
+        compose_service = replica_service(service, index)
+        base = url(compose_service)
+        replicas.append(ReplicaState(service, index, compose_service, plan.container(compose_service), base,
+                                     f"{base}/health", f"{base}/metrics"))
+    proxies = tuple(ProxyState(p.name, p.caller, p.callee, p.replica, p.listen, p.upstream,
+                               plan.host_ports.get(p.name)) for p in plan.proxies)
+    entries = {e.name: EntryState(e.to, tuple(f"{url(p.name)}/work" for p in plan.proxies_of(CLIENT, e.to)))
+               for e in plan.topology.entrypoints}
+    return StackState(
+        kind=StackKind.EMULATOR, name=plan.project, topology=plan.topology.name,
+        compose_file=str((directory / COMPOSE_FILE).resolve()), directory=str(directory.resolve()),
+        toxiproxy_api=url(TOXIPROXY_SERVICE), toxiproxy_container=plan.container(TOXIPROXY_SERVICE),
+        compose_services={s.name: tuple(replica_service(s.name, i) for i in range(1, s.replicas + 1))
+                          for s in plan.topology.services},
+        replicas=tuple(replicas), proxies=proxies, entrypoints=entries,
+        images={"runtime": plan.runtime_image, "toxiproxy": plan.toxiproxy_image or plan.runtime_image},
+    )
+
+
+def allocate_ports(count: int, *, low: int = 20000, high: int = 32768, rng: random.Random | None = None) -> list[int]:
+    """``count`` ports free on 127.0.0.1 right now, below the kernel's ephemeral range (32768 and
+    up by default), so outgoing connections do not take them before Docker binds them.
+
+    Starts at a random place so that stacks brought up at the same time rarely try the same ports.
+    """
+    rng = rng or random.Random()
+    span = high - low
+    start = rng.randrange(span)
+    found: list[int] = []
+    for offset in range(span):
+        port = low + (start + offset) % span
+        if _free(port):
+            found.append(port)
+            if len(found) == count:
+                return found
+    raise DockerError(f"fewer than {count} free ports on 127.0.0.1 between {low} and {high}")
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- I/O
+
+
+@dataclass(frozen=True)
+class UpResult:
+    state: StackState
+    directory: Path
+    timings: Mapping[str, float] = field(default_factory=dict)  # images_s, up_s, healthy_s, total_s
+
+
+def write_files(plan: StackPlan, directory: Path, bounds: Sequence[float] | None = None) -> StackState:
+    """Write compose.yaml, stack.json, toxiproxy.json and state.json into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_text(directory / SPEC_FILE, stack_spec_json(plan, bounds))
+    _write_text(directory / TOXIPROXY_FILE, json.dumps(toxiproxy_config(plan), indent=2) + "\n")
+    _write_text(directory / COMPOSE_FILE, render_compose(plan))
+    state = stack_state(plan, directory)
+    write_state(state, directory)
+    return state
+
+
+def stack_spec_json(plan: StackPlan, bounds: Sequence[float] | None) -> str:
+    """``stack.json``: each call reaches callee replica N through the proxy planned for it."""
+    from chaos.live.stack.stackspec_build import build
+    from chaos.run import latency_bounds
+
+    proxies = {(p.caller, p.callee, p.replica): p for p in plan.proxies}
+
+    def urls_for(caller: str, callee: str, replica: int) -> tuple[str, str]:
+        proxy = proxies[(caller, callee, replica)]
+        return proxy.url, proxy.name
+
+    spec = build(plan.topology, tuple(bounds) if bounds is not None else latency_bounds(), urls_for)
+    return spec.to_json()
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def up(topology: Topology, directory: Path, *, project: str | None = None, toxiproxy_image: str | None = None,
+       bounds: Sequence[float] | None = None, source: str = "", ready_timeout: float = 90.0,
+       allow_remote: bool = False, environ: Mapping[str, str] | None = None) -> UpResult:
+    """Build images if needed, write the files, ``compose up``, and wait until every container is healthy.
+
+    A stack that does not become healthy within ``ready_timeout`` is taken down again; the
+    error names the failing containers with the tail of their logs.
+    """
+    from chaos.live.stack.compose import open_project
+    from chaos.live.stack.docker_env import connect
+    from chaos.live.stack.images import ensure_images
+
+    started = time.monotonic()
+    env = dict(os.environ if environ is None else environ)
+    with connect(environ=env, allow_remote=allow_remote) as engine:
+        runtime = ensure_images(engine=engine).runtime
+    timings = {"images_s": time.monotonic() - started}
+    # A project per stack directory: two stacks of one topology (a kept one and a run's own)
+    # must not share container and network names.
+    if project is None:
+        digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:6]
+        project = f"{default_project(topology)}-{digest}"
+    plan = plan_stack(topology, project=project, runtime_image=runtime, toxiproxy_image=toxiproxy_image,
+                      host_ports=allocate_ports(len(published_names(topology))), source=source)
+    state = write_files(plan, directory, bounds)
+    compose = open_project(plan.project, directory / COMPOSE_FILE, environ=env, allow_remote=allow_remote)
+    mark = time.monotonic()
+    try:
+        compose.up()
+        timings["up_s"] = time.monotonic() - mark
+        compose.wait_ready(timeout=ready_timeout)
+        timings["healthy_s"] = time.monotonic() - mark
+    except BaseException:
+        compose.down(stop_timeout=2)
+        raise
+    timings["total_s"] = time.monotonic() - started
+    return UpResult(state, directory, timings)
+
+
+def down(directory: Path, *, allow_remote: bool = False, environ: Mapping[str, str] | None = None) -> StackState:
+    """Stop and remove the stack's containers and network. The files stay, so ``up`` can run again."""
+    from chaos.live.stack.compose import open_project
+    from chaos.live.stack.docker_env import docker_host_from_env, require_local
+
+    state = read_state(directory)
+    require_local(docker_host_from_env(environ), allow_remote=allow_remote)
+    compose = open_project(state.name, state.compose_file, environ=environ, allow_remote=allow_remote)
+    compose.down(stop_timeout=5)
+    return state
+
+
+def find_stack_dir(directory: Path | None, base: Path = DEFAULT_STACKS_DIR) -> Path:
+    """The stack directory given, or the only one under ``.chaoslab/stacks``."""
+    if directory is not None:
+        return directory
+    found = sorted(p.parent for p in base.glob(f"*/{STATE_FILE}"))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise InputError(f"no stack under {base}", hint="pass --dir, or bring one up with chaoslab stack up")
+    raise InputError(f"several stacks under {base}: {', '.join(str(p) for p in found)}", hint="pass --dir")
+
+
+# --------------------------------------------------------------------------- status
+
+
+@dataclass(frozen=True)
+class StackReport:
+    containers: list[str]  # one line per container: name, state, health
+    problems: list[str]    # anything that is not as 'stack up' left it: a fault still applied, a container down
+
+
+def inspect_stack(state: StackState, *, allow_remote: bool = False) -> StackReport:
+    """Look at every part of the stack for anything a fault could have left behind.
+
+    Containers must run, be healthy, have no CPU quota and still be on the stack's network;
+    Toxiproxy must hold exactly the planned proxies, enabled and without toxics; each
+    emulator must report no admin fault; no chaoslab iptables rule may remain.
+    """
+    from chaos.live.stack.docker_env import connect
+
+    lines: list[str] = []
+    problems: list[str] = []
+    with connect(allow_remote=allow_remote) as engine:
+        names = [r.container for r in state.replicas] + [state.toxiproxy_container or ""]
+        for name in names:
+            lines.append(_container_line(engine, name, state, problems))
+        stand_ins = engine.client.containers.list(all=True, filters={"label": [f"{LABEL}={state.name}",
+                                                                               "chaoslab.role=stand-in"]})
+        problems += [f"{c.name}: stand-in of a crashed replica still there" for c in stand_ins]
+    problems += _toxiproxy_problems(state)
+    problems += _admin_problems(state)
+    return StackReport(lines, problems)
+
+
+def _container_line(engine: Any, name: str, state: StackState, problems: list[str]) -> str:
+    from chaos.live.stack.docker_env import import_sdk
+
+    try:
+        container = engine.client.containers.get(name)
+    except import_sdk().errors.NotFound:
+        problems.append(f"{name}: no such container")
+        return f"{name}: absent"
+    attrs = container.attrs
+    health = (attrs["State"].get("Health") or {}).get("Status", "none")
+    if container.status != "running":
+        problems.append(f"{name}: {container.status}")
+    elif health not in ("healthy", "none"):
+        problems.append(f"{name}: health {health}")
+    if int(attrs["HostConfig"].get("CpuQuota") or 0) > 0:
+        problems.append(f"{name}: CPU quota {attrs['HostConfig']['CpuQuota']} still set")
+    network = f"{state.name}_default"
+    if network not in (attrs["NetworkSettings"].get("Networks") or {}):
+        problems.append(f"{name}: not on network {network}")
+    if container.status == "running":
+        problems += [f"{name}: iptables rule left: {rule}" for rule in _chaoslab_rules(int(attrs["State"]["Pid"]))]
+    ports = ", ".join(f"{b[0]['HostIp']}:{b[0]['HostPort']}->{k}" for k, b in
+                      (attrs["NetworkSettings"].get("Ports") or {}).items() if b)
+    return f"{name}: {container.status}, health {health}; {ports}"
+
+
+def _chaoslab_rules(pid: int) -> list[str]:
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("nsenter") is None or shutil.which("iptables") is None:
+        return []  # cannot look; the driver that adds rules needs root and these tools too
+    listed = subprocess.run(["nsenter", "-t", str(pid), "-n", "iptables", "-w", "5", "-S"], capture_output=True,
+                            text=True, timeout=10, check=False, stdin=subprocess.DEVNULL)
+    return [line for line in listed.stdout.splitlines() if "chaoslab-" in line]
+
+
+def _toxiproxy_problems(state: StackState) -> list[str]:
+    from chaos.errors import ToxiproxyError
+    from chaos.live.stack.toxiproxy_client import ToxiproxyClient
+
+    if state.toxiproxy_api is None:
+        return []
+    try:
+        proxies = ToxiproxyClient(state.toxiproxy_api).proxies()
+    except ToxiproxyError as exc:
+        return [f"toxiproxy: {exc.message}"]
+    problems = [f"toxiproxy: proxy {p.name} is missing" for p in state.proxies if p.name not in proxies]
+    for proxy in proxies.values():
+        if not proxy.enabled:
+            problems.append(f"toxiproxy: proxy {proxy.name} is disabled")
+        problems += [f"toxiproxy: proxy {proxy.name} has toxic {t.name} ({t.type.value})" for t in proxy.toxics]
+    return problems
+
+
+def _admin_problems(state: StackState) -> list[str]:
+    from chaos.errors import LiveError
+    from chaos.live.stack.emulator_client import AdminClient
+
+    problems = []
+    clean = {"errors": 0.0, "slowdown": 1.0, "hang": False}
+    for replica in state.replicas:
+        if replica.admin_url is None:
+            continue
+        try:
+            admin = AdminClient(replica.admin_url).state()
+        except LiveError as exc:
+            problems.append(f"{replica.container}: {exc.message}")
+            continue
+        faults = admin.get("faults") or {}
+        left = {k: faults.get(k) for k in clean if faults.get(k) != clean[k]}
+        cold = faults.get("cold_start")
+        if cold and cold.get("current_factor", 1.0) > 1.01:  # a cold start that has decayed is over
+            left["cold_start"] = cold
+        if left:
+            problems.append(f"{replica.container}: admin faults still set: {left}")
+        for callee, call in (admin.get("calls") or {}).items():
+            errors = (call.get("faults") or {}).get("errors", 0.0)
+            if errors:
+                problems.append(f"{replica.container}: edge fault still set on its calls to {callee}: errors {errors}")
+    return problems

@@ -1,0 +1,95 @@
+"""Building a stack spec from a Topology: the one place the live stack spec meets the model.
+
+Kept apart from ``chaos.live.in_container.stackspec`` because the model needs PyYAML and the
+emulator's container has the standard library only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from chaos.live.in_container.stackspec import (
+    VERSION,
+    Breaker,
+    CallMode,
+    CallSpec,
+    Dist,
+    EntrypointSpec,
+    Jitter,
+    LoadBalancing,
+    Retries,
+    ServiceSpec,
+    ServiceTime,
+    StackSpec,
+)
+from chaos.model.distributions import AnyDistribution, Constant, Exponential, LogNormal
+from chaos.model.topology import Call, CircuitBreaker, Entrypoint, QueueDiscipline, Service, Topology
+from chaos.model.topology import Retries as ModelRetries
+
+UrlsFor = Callable[[str, str, int], tuple[str, str]]
+"""``urls_for(caller, callee, replica)`` -> ``(url, proxy name)`` for replica 1..n of the callee."""
+
+
+def build(topology: Topology, bounds: tuple[float, ...], urls_for: UrlsFor) -> StackSpec:
+    """The stack spec of a Topology; each call reaches replica N of its callee at ``urls_for(caller, callee, N)``."""
+    services = tuple(_service(s, topology, urls_for) for s in topology.services)
+    entrypoints = tuple(_entrypoint(e) for e in topology.entrypoints)
+    return StackSpec(tuple(bounds), services, entrypoints, VERSION)
+
+
+def _service(service: Service, topology: Topology, urls_for: UrlsFor) -> ServiceSpec:
+    return ServiceSpec(
+        name=service.name,
+        service_time=service_time(service.service_time),
+        replicas=service.replicas,
+        workers=service.workers,
+        queue_limit=service.queue.limit,
+        lifo=service.queue.discipline is QueueDiscipline.LIFO,
+        max_wait_s=service.queue.max_wait,
+        load_balancing=LoadBalancing(service.load_balancing.value),
+        calls=tuple(_call(service.name, c, topology.service(c.to).replicas, urls_for) for c in service.calls),
+    )
+
+
+def service_time(dist: AnyDistribution) -> ServiceTime:
+    if isinstance(dist, Constant):
+        return ServiceTime(Dist.CONSTANT, value=dist.value)
+    if isinstance(dist, Exponential):
+        return ServiceTime(Dist.EXPONENTIAL, mean=dist.mean)
+    if isinstance(dist, LogNormal):
+        tail = next(name for name in ("p90", "p95", "p99") if getattr(dist, name) is not None)
+        return ServiceTime(Dist.LOGNORMAL, median=dist.median, tail=tail, tail_s=getattr(dist, tail))
+    raise TypeError(f"no stack-spec form for the distribution {dist!r}")
+
+
+def _call(caller: str, call: Call, callee_replicas: int, urls_for: UrlsFor) -> CallSpec:
+    routes = [urls_for(caller, call.to, n) for n in range(1, callee_replicas + 1)]
+    return CallSpec(
+        to=call.to,
+        urls=tuple(url for url, _ in routes),
+        proxies=tuple(proxy for _, proxy in routes),
+        mode=CallMode(call.mode.value),
+        probability=call.probability,
+        timeout_s=call.timeout,
+        retries=retries(call.retries),
+        breaker=breaker(call.circuit_breaker),
+        fallback=call.fallback,
+        cancel_on_timeout=call.cancel_on_timeout,
+    )
+
+
+def retries(r: ModelRetries) -> Retries:
+    return Retries(max=r.max, base_s=r.backoff.base, cap_s=r.backoff.cap, jitter=Jitter(r.backoff.jitter.value),
+                   budget=r.budget)
+
+
+def breaker(cb: CircuitBreaker | None) -> Breaker | None:
+    if cb is None:
+        return None
+    return Breaker(failure_ratio=cb.failure_ratio, min_calls=cb.min_calls, window_s=cb.window,
+                   open_for_s=cb.open_for, half_open_probes=cb.half_open_probes)
+
+
+def _entrypoint(entry: Entrypoint) -> EntrypointSpec:
+    return EntrypointSpec(name=entry.name, to=entry.to, share=entry.share, timeout_s=entry.timeout,
+                          retries=retries(entry.retries), cancel_on_timeout=entry.cancel_on_timeout)

@@ -1,5 +1,0 @@
-"""``python -m chaos.live.toxiproxy``: run the Toxiproxy-compatible server."""
-
-from chaos.live.toxiproxy.server import main
-
-raise SystemExit(main())

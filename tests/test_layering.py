@@ -1,0 +1,199 @@
+"""The import rules of the ``chaos`` package, checked by reading its sources with ``ast``, never by importing them.
+
+Every import statement counts: at the top of a module, inside a function (a lazy import is
+still a dependency), and under ``if TYPE_CHECKING:`` (a type that needs an import circle to be
+named is a design that needs one). Importing ``a.b.c`` also runs the packages ``a`` and
+``a.b``, so those count as imported too, except the importer's own packages, which are running
+already. The rules:
+
+1. **No import circles.** The graph of chaos modules has no cycle (no strongly connected
+   component of more than one module, and no module importing itself).
+2. **The container side is standard library only.** A module of ``chaos.live.in_container``
+   (what runs inside the stack's containers, on a bare Python with these sources copied in)
+   imports only the standard library, ``chaos.live.in_container`` itself and the shared modules
+   in ``CONTAINER_SHARED``, which import only the standard library and each other. Those files
+   are exactly what the runtime image takes (``chaos.live.stack.images.IMAGE_FILES``).
+3. **Live never imports the CLI or the simulator.** No module of ``chaos.live`` imports
+   ``chaos.cli`` or ``chaos.sim``; the two command modules that still sit in ``chaos.live``
+   (``LIVE_COMMAND_MODULES``: the CLI layer, to be moved with every command into one place)
+   may import the simulator, because ``chaoslab compare`` runs both engines, and never the CLI.
+4. **The host side of live is layered.** ``chaos.live.stack`` (images, Compose, the stack's
+   state and clients) imports none of ``chaos.live.faults``, ``chaos.live.load`` and
+   ``chaos.live.gameday``; ``chaos.live.faults`` and ``chaos.live.load`` import neither each
+   other nor ``chaos.live.gameday``, which builds on all of them. Nothing outside
+   ``chaos.live`` imports it (the CLI reaches live's commands by module name).
+5. **Sweep and diff are not mutually dependent.** The release gate (``chaos.diff`` and its
+   command module) runs on the sweep's executors and may import ``chaos.sweep``; no module of
+   ``chaos.sweep`` imports ``chaos.diff`` or ``chaos.diff_commands``.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import networkx as nx
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "chaos"
+
+CONTAINER = "chaos.live.in_container"
+CONTAINER_SHARED = frozenset({"chaos", "chaos.live", "chaos.errors", "chaos.choices", "chaos.breaker", "chaos.streams"})
+LIVE_COMMAND_MODULES = frozenset({"chaos.live.commands", "chaos.live.gameday.commands"})
+HOST_LAYERS = {  # package: the live packages it must not import
+    "chaos.live.stack": ("chaos.live.faults", "chaos.live.load", "chaos.live.gameday"),
+    "chaos.live.faults": ("chaos.live.load", "chaos.live.gameday"),
+    "chaos.live.load": ("chaos.live.faults", "chaos.live.gameday"),
+}
+
+
+@dataclass(frozen=True)
+class Import:
+    importer: str
+    target: str  # a module of chaos, or the top-level name of anything else
+    line: int
+
+    def __str__(self) -> str:
+        return f"{module_path(self.importer)}:{self.line}: imports {self.target}"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@cache
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def module_path(name: str) -> str:
+    return str(modules()[name].relative_to(ROOT))
+
+
+def within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def _ancestors(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _absolute(importer: str, node: ast.ImportFrom) -> str:
+    if node.level == 0:
+        return node.module or ""
+    base = importer.split(".")
+    if modules()[importer].name != "__init__.py":
+        base = base[:-1]  # a module's relative imports start from its package
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _named(importer: str, node: ast.Import | ast.ImportFrom) -> Iterator[str]:
+    """The modules an import statement names (the submodule where ``from X import y`` names one)."""
+    if isinstance(node, ast.Import):
+        yield from (alias.name for alias in node.names)
+        return
+    source = _absolute(importer, node)
+    for alias in node.names:
+        candidate = f"{source}.{alias.name}"
+        yield candidate if candidate in modules() else source
+
+
+@cache
+def imports() -> tuple[Import, ...]:
+    found: list[Import] = []
+    for name, path in modules().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        own = set(_ancestors(name))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
+            for target in _named(name, node):
+                if target.split(".")[0] != "chaos":
+                    found.append(Import(name, target.split(".")[0], node.lineno))
+                    continue
+                for each in [*_ancestors(target), target]:
+                    if each not in own and each != name and each in modules():
+                        found.append(Import(name, each, node.lineno))
+    return tuple(found)
+
+
+def is_stdlib(target: str) -> bool:
+    return target in sys.stdlib_module_names or target == "__future__"
+
+
+def of(package: str) -> Iterable[Import]:
+    return (i for i in imports() if within(i.importer, package))
+
+
+# --------------------------------------------------------------------------- the reader itself
+
+
+def test_the_reader_sees_every_kind_of_import() -> None:
+    """Lazy, TYPE_CHECKING, relative and package imports are all read (checked on modules known to have them)."""
+    found = {(i.importer, i.target) for i in imports()}
+    assert ("chaos.live.in_container.emulator.app", "chaos.live.in_container.emulator.admin") in found  # relative
+    assert ("chaos.live.commands", "chaos.live.stack.emulator_stack") in found  # inside a function
+    assert ("chaos.model.files", "chaos.model.playbook") in found  # under TYPE_CHECKING, and lazily
+    assert ("chaos.live.load.answers", "chaos.live.load.tally") in found  # from a package import a module
+    assert ("chaos.live.faults.runner", "chaos.live.stack.docker_env") in found
+    assert ("chaos.live.load.process", "chaos.live.in_container.emulator") in found  # a package it runs on the way
+    assert ("chaos.live.load.answers", "chaos.live.load") not in found  # its own package is running already
+    assert len(modules()) > 100 and len(imports()) > 500
+
+
+# --------------------------------------------------------------------------- the rules
+
+
+def test_no_import_circles() -> None:
+    graph = nx.DiGraph()
+    graph.add_nodes_from(modules())
+    graph.add_edges_from((i.importer, i.target) for i in imports() if i.target in modules())
+    circles = sorted(sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1)
+    assert circles == []
+    assert list(nx.selfloop_edges(graph)) == []
+
+
+def test_the_container_side_imports_only_the_standard_library_and_itself() -> None:
+    allowed = [i for i in of(CONTAINER) if not (is_stdlib(i.target) or within(i.target, CONTAINER)
+                                                 or i.target in CONTAINER_SHARED)]
+    assert [str(i) for i in allowed] == []
+    shared = [i for i in imports() if i.importer in CONTAINER_SHARED
+              and not (is_stdlib(i.target) or i.target in CONTAINER_SHARED)]
+    assert [str(i) for i in shared] == []
+
+
+def test_the_runtime_image_takes_exactly_the_container_side() -> None:
+    """``images.IMAGE_FILES`` (read from its source) is the container side plus the shared modules it imports."""
+    tree = ast.parse((PACKAGE / "live" / "stack" / "images.py").read_text(encoding="utf-8"))
+    (value,) = [node.value for node in tree.body if isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "IMAGE_FILES" for t in node.targets)]
+    image = ast.literal_eval(value)
+    expected = {module_path(name) for name in CONTAINER_SHARED} | {f"{module_path(CONTAINER)[:-len('/__init__.py')]}/"}
+    assert set(image) == expected
+
+
+def test_live_never_imports_the_cli_or_the_simulator() -> None:
+    wrong = [i for i in of("chaos.live") if within(i.target, "chaos.cli")
+             or (within(i.target, "chaos.sim") and i.importer not in LIVE_COMMAND_MODULES)]
+    assert [str(i) for i in wrong] == []
+
+
+def test_the_host_side_of_live_is_layered() -> None:
+    wrong = [i for package, below in HOST_LAYERS.items() for i in of(package)
+             if any(within(i.target, other) for other in below)]
+    assert [str(i) for i in wrong] == []
+    outside = [i for i in imports() if within(i.target, "chaos.live") and not within(i.importer, "chaos.live")]
+    assert [str(i) for i in outside] == []
+
+
+def test_sweep_does_not_import_diff() -> None:
+    wrong = [i for i in of("chaos.sweep") if within(i.target, "chaos.diff") or within(i.target, "chaos.diff_commands")]
+    assert [str(i) for i in wrong] == []
+    assert any(within(i.target, "chaos.sweep") for i in of("chaos.diff"))  # the one direction that is allowed
