@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.incident_states import IncidentOutcome, StepStatus
+from chaos.metrics.buckets import exact_bounds
 from chaos.model.alerts import ThresholdRule
 from chaos.model.experiment import Experiment
 from chaos.model.scope import Scope
@@ -55,10 +56,12 @@ def latency_bounds(extra: tuple[float, ...] = ()) -> tuple[float, ...]:
 
 def experiment_bounds(experiment: Experiment) -> tuple[float, ...]:
     """The bounds of a run of ``experiment``, in either engine: every latency threshold of its SLOs and
-    percentile alerts is an exact bound."""
+    percentile alerts is an exact bound, and so are the metric mapping's histogram buckets and the le
+    values its rule files select (``chaos.metrics.buckets``)."""
     extra = [o.threshold for o in experiment.objectives if o.threshold is not None]
     extra += [r.threshold for r in experiment.alert_rules
               if isinstance(r, ThresholdRule) and r.metric.percentile is not None]
+    extra += exact_bounds(experiment)
     return latency_bounds(tuple(extra))
 
 

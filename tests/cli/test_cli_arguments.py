@@ -222,7 +222,7 @@ def test_no_option_is_read_by_a_bare_int_or_float() -> None:
     checked = {f"{cmd} {a.option_strings[0]}" for cmd, a in actions if isinstance(a.type, OptionValue)}
     # Every numeric option listed by chaoslab --help, command by command.
     assert checked == {
-        "chaoslab simulate --seed", "chaoslab simulate --replications",
+        "chaoslab simulate --seed", "chaoslab simulate --replications", "chaoslab simulate --origin",
         "chaoslab drill --runs", "chaoslab drill --workers", "chaoslab drill --seed",
         "chaoslab sweep --seeds", "chaoslab sweep --workers", "chaoslab diff --seeds", "chaoslab diff --workers",
         "chaoslab lint --max-amplification", "chaoslab stack up --timeout",

@@ -239,6 +239,7 @@ class GameDay:
     def _responder(self) -> Any:
         if self.playbook is None:
             return None
+        from chaos.analysis.prometheus_rules import rule_alerts
         from chaos.responder import Responder
         from chaos.streams import stream
 
@@ -253,7 +254,8 @@ class GameDay:
         # The same random stream as the simulator's responder, so an unattended game day samples the
         # same human delays as the simulation of the same experiment and seed.
         responder = Responder(executor, self.playbook, self.experiment.alert_rules,
-                              stream(self.seed, "playbook", self.playbook.name))
+                              stream(self.seed, "playbook", self.playbook.name),
+                              rule_alerts(self.experiment, self.bounds))
         attach(executor, responder)
         self.executor = executor
         return responder
