@@ -50,7 +50,12 @@ def describe_run(experiment: Experiment, playbook: Playbook | None, options: Any
     for entry in plan.entrypoints:
         rate = entry.expected(0, plan.duration_s) / plan.duration_s
         spread = f" ({entry.load_balancing.value})" if len(entry.urls) > 1 else ""
-        lines.append(f"          {entry.name} -> {', '.join(entry.work_urls)}{spread}: {rate:.1f} req/s on average")
+        lines.append(f"          {entry.name} -> {', '.join(entry.urls)}{spread}: {rate:.1f} req/s on average")
+        total = sum(r.weight for r in entry.requests)
+        for r in entry.requests:
+            success = ", ".join(map(str, r.success)) or "2xx"
+            lines.append(f"            {r.weight / total:6.1%} {r.name}: {r.method} {r.target or '(the URL)'}"
+                         f"{' with a body' if r.body is not None else ''}; success: {success}")
     lines.append(f"Faults:   journaled in {options.out}/faults.jsonl before each is applied; all reverted at the end")
     for fault, action in zip(experiment.fault_list, plan_all(experiment, state, with_load=True), strict=True):
         until = "the end" if fault.duration is None else f"{fault.at + fault.duration:g}s"

@@ -300,7 +300,9 @@ class LoadGenerator:
         if end is None:
             return LoadSummary(StopReason.KILLED, _sum_records(records), warnings=warnings, exit_codes=codes)
         totals = {name: Counts.from_wire(raw) for name, raw in end["totals"].items()}
-        return LoadSummary(StopReason(end["reason"]), totals, capped=bool(end["capped"]),
+        kinds = {name: {kind: Counts.from_wire(c) for kind, c in raw.get("kinds", {}).items()}
+                 for name, raw in end["totals"].items()}
+        return LoadSummary(StopReason(end["reason"]), totals, kinds, capped=bool(end["capped"]),
                            stragglers=int(end["stragglers"]), warnings=warnings, exit_codes=codes)
 
     # ------------------------------------------------------------------ the stats pipe
@@ -369,6 +371,9 @@ def _sum_records(records: list[SecondStats]) -> Mapping[str, Counts]:
         for name in ("errors", "attempt_errors"):
             for cause, n in getattr(r, name).items():
                 t[name][cause.value] = t[name].get(cause.value, 0) + n
+        statuses = t.setdefault("client_statuses", {})
+        for status, n in r.client_statuses.items():
+            statuses[status] = statuses.get(status, 0) + n
         for name in ("hist", "attempt_hist"):
             for idx, n in getattr(r, name).items():
                 t[name][idx] = t[name].get(idx, 0) + n

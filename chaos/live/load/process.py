@@ -23,6 +23,7 @@ writes JSON lines to the parent; :func:`watch_control` reads the parent's comman
 
 from __future__ import annotations
 
+import bisect
 import enum
 import json
 import logging
@@ -76,8 +77,13 @@ class Generator:
         self.users_total = users_total
         self.deliver = deliver
         self.ready = ready  # a dispatcher is waiting for the start time
-        self.tally = Tally((e.name for e in plan.entrypoints), plan.bounds)
-        self.targets = [[client.Target(url, e.cancel_on_timeout) for url in e.work_urls] for e in plan.entrypoints]
+        self.tally = Tally((e.name for e in plan.entrypoints), plan.bounds,
+                           [[r.name for r in e.requests] for e in plan.entrypoints])
+        self.targets = [[client.Target(url, e.requests, e.cancel_on_timeout) for url in e.urls]
+                        for e in plan.entrypoints]
+        # Each entry request is one kind, drawn by weight (a Locust task mix), from its own seeded stream.
+        self.kind_weights = [_cumulative([r.weight for r in e.requests]) for e in plan.entrypoints]
+        self.kind_rngs = [random.Random() for _ in plan.entrypoints]
         # One random stream per entrypoint for random balancing, seeded in begin() like the jitter.
         self.balance_rngs = [random.Random() for _ in plan.entrypoints]
         self.balancers = [Balancer(len(t), e.load_balancing, rng.random)
@@ -116,6 +122,8 @@ class Generator:
             self.jitter = random.Random(f"{self.plan.seed}/{index}/jitter")
             for i, rng in enumerate(self.balance_rngs):
                 rng.seed(f"{self.plan.seed}/{index}/balance/{i}")
+            for i, rng in enumerate(self.kind_rngs):
+                rng.seed(f"{self.plan.seed}/{index}/kind/{i}")
         self.started.set()
         gevent.spawn(self._closer)
 
@@ -199,21 +207,28 @@ class Generator:
 
     def _request(self, i: int, lag_s: float) -> None:
         start = time.monotonic()
-        self.tally.started(i, start - self.t0, lag_s)
+        kind = self._kind(i)
+        self.tally.started(i, start - self.t0, lag_s, kind)
         self.in_flight[i] += 1
         try:
-            self._attempts(i, start)
+            self._attempts(i, kind, start)
         except GreenletExit:
-            self.tally.unfinished(i, self.now())
+            self.tally.unfinished(i, self.now(), kind)
             raise
         except Exception as exc:  # a bug here must not look like the system failing
-            self.tally.client_error(i, self.now())
+            self.tally.client_error(i, self.now(), kind)
             self._note(f"entry request failed inside the load generator: {exc!r}")
             log.exception("entry request failed inside the load generator")
         finally:
             self.in_flight[i] -= 1
 
-    def _attempts(self, i: int, start: float) -> None:
+    def _kind(self, i: int) -> int:
+        weights = self.kind_weights[i]
+        if len(weights) == 1:
+            return 0
+        return bisect.bisect_right(weights, self.kind_rngs[i].random() * weights[-1])
+
+    def _attempts(self, i: int, kind: int, start: float) -> None:
         entry = self.plan.entrypoints[i]
         policy, budget = entry.retries, self.budgets[i]
         budget.deposit(policy.budget)
@@ -221,32 +236,35 @@ class Generator:
         while True:
             sent = time.monotonic()
             self.tally.attempt(i, sent - self.t0, retry > 0)
-            result = self._send(i, entry.timeout_s)
+            result = self._send(i, kind, entry.timeout_s)
             end = time.monotonic()
             if result.outcome is AnswerKind.OK:
                 self.tally.attempt_ok(i, end - self.t0, end - sent)
-                self.tally.ok(i, end - self.t0, end - start)
+                self.tally.ok(i, end - self.t0, end - start, kind)
                 return
             if result.outcome is AnswerKind.CLIENT_ERROR:  # our failure, not the system's: in neither view's errors
-                self.tally.client_error(i, end - self.t0)
-                self._note(f"entrypoint {entry.name}: client error {result.detail}")
+                self.tally.client_error(i, end - self.t0, kind, result.status)
+                request = entry.requests[kind]
+                named = f" (request '{request.name}')" if len(entry.requests) > 1 else ""
+                self._note(f"entrypoint {entry.name}: client error {result.detail} on {request.method} "
+                           f"{request.target or 'the URL'}{named}")
                 return
             self.tally.attempt_failed(i, end - self.t0, result.cause or "dependency")
             if retry >= policy.max or not budget.try_spend(policy.budget):
-                self.tally.failed(i, end - self.t0, result.cause or "dependency")
+                self.tally.failed(i, end - self.t0, result.cause or "dependency", kind)
                 return
             retry += 1
             delay = backoff_delay(retry, policy, self.jitter.random)
             if delay > 0:
                 gevent.sleep(delay)
 
-    def _send(self, i: int, timeout_s: float | None) -> Result:
+    def _send(self, i: int, kind: int, timeout_s: float | None) -> Result:
         """One attempt, to the replica the balancer picks; a broken connection holds that replica back."""
         balancer = self.balancers[i]
         replica = balancer.pick(time.monotonic())
         balancer.started(replica)
         try:
-            result = client.attempt(self.targets[i][replica], timeout_s)
+            result = client.attempt(self.targets[i][replica], kind, timeout_s)
         finally:
             balancer.finished(replica)
         if result.broken:
@@ -355,6 +373,14 @@ class Aggregator:
         self.writer.write([{"type": "end", "reason": reason.value, "totals": self.merger.totals_wire(),
                             "capped": self.merger.capped, "stragglers": self.merger.stragglers,
                             "workers_reported": len(self.merger.closed)}])
+
+
+def _cumulative(weights: list[float]) -> list[float]:
+    out, total = [], 0.0
+    for w in weights:
+        total += w
+        out.append(total)
+    return out
 
 
 def warning_lines(messages: list[str]) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from loadkit import BOUNDS, constant, entry, make_plan, poisson_ok, run, spike, 
 
 from chaos.live.in_container.stackspec import LoadBalancing
 from chaos.live.load import LoadPlan, SecondStats, StopReason
-from chaos.live.load.plan import arrival_rng, arrivals
+from chaos.live.load.plan import RequestPlan, arrival_rng, arrivals
 from chaos.live.load.workserver import Reply, WorkServer
 from chaos.model.load import Step
 from chaos.run import Cause
@@ -243,7 +243,7 @@ def test_causes_are_decoded_from_answers_and_broken_connections(server: Server, 
     for n in range(mixed.hits):
         expected[CAUSE_OF[n % len(REPLIES)]] = expected.get(CAUSE_OF[n % len(REPLIES)], 0) + 1
     assert m.ok == expected[None] and m.client_errors == expected["client"]
-    assert "entrypoint mixed: client error HTTP 404" in out.warnings
+    assert "entrypoint mixed: client error HTTP 404 on GET /work" in out.warnings
     for cause in Cause:
         assert m.errors[cause] == expected.get(cause, 0), cause
     for name in ("hangup", "refused"):
@@ -286,3 +286,39 @@ def test_distributed_mode_streams_the_same_totals_as_its_workers_count(server: S
     assert web.requests == len(planned(plan, "web", processes=2))  # each worker sent its own seeded stream
     assert all(poisson_ok(r.requests, 400.0) for r in series[:4]), [r.requests for r in series]
     assert web.retries == pytest.approx(0.1 * web.requests, abs=4.5 * (0.09 * web.requests) ** 0.5)
+
+
+def test_request_kinds_are_sent_as_written_in_their_weights_and_counted_each_on_its_own(server: Server,
+                                                                                          tmp_path: Path) -> None:
+    srv = server(routes={"GET /shop/missing": Reply(status=404), "POST /shop/orders": Reply(status=201),
+                         "PUT /shop/cart?id=7": Reply(status=200)})
+    kinds = (RequestPlan(name="home", weight=5.0),
+             RequestPlan(name="order", method="POST", target="/orders", body='{"item": 42}',
+                         headers=(("Content-Type", "application/json"),), success=(201,), weight=3.0),
+             RequestPlan(name="cart", method="PUT", target="/cart?id=7", success=(201,), weight=1.0),
+             RequestPlan(name="missing", target="/missing", weight=1.0))
+    plan = make_plan(topology(), constant(200.0, 4.0), {"web": srv.url + "/shop"}, 4.0,
+                     requests={"web": kinds})
+    out = run(plan, tmp_path)
+    web, by_kind = out.summary.totals["web"], out.summary.kinds["web"]
+    assert list(by_kind) == ["home", "order", "cart", "missing"]
+    # Each kind got its weight's share of the entry requests (binomial, 4.5 sigmas), and the server
+    # saw exactly what each kind sends: its method, path, query and body.
+    for kind in kinds:
+        share = kind.weight / 10.0
+        n = by_kind[kind.name].requests
+        assert abs(n - share * web.requests) <= 4.5 * (web.requests * share * (1 - share)) ** 0.5, kind.name
+    assert srv.seen == {"GET /shop": by_kind["home"].requests, "POST /shop/orders": by_kind["order"].requests,
+                        "PUT /shop/cart?id=7": by_kind["cart"].requests,
+                        "GET /shop/missing": by_kind["missing"].requests}
+    assert srv.bodies["POST /shop/orders"] == b'{"item": 42}'
+    # Success is what each kind says: 201 for the order; the cart's 200 is not its listed 201, and
+    # the 404 is nobody's success: both are client errors, counted by status, never system failures.
+    assert by_kind["home"].ok == by_kind["home"].requests and by_kind["order"].ok == by_kind["order"].requests
+    assert by_kind["missing"].client_errors == by_kind["missing"].requests > 0
+    assert dict(by_kind["missing"].client_statuses) == {"404": by_kind["missing"].requests}
+    assert dict(web.client_statuses) == {"404": by_kind["missing"].requests, "200": by_kind["cart"].requests}
+    assert web.failed == 0 and web.client_errors == by_kind["missing"].requests + by_kind["cart"].requests
+    assert sum(r.client_errors for r in out.series("web")) == web.client_errors
+    assert "entrypoint web: client error HTTP 404 on GET /missing (request 'missing')" in out.warnings
+
