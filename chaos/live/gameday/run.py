@@ -221,7 +221,7 @@ class GameDay:
             scraper = Scraper(self._targets(), start.t0_monotonic, self.seconds + 1)
             scraper.start()
             self.responder = self._responder()
-            self.say(f"{0.0:8.2f}s  load started: {plan.expected():.0f} entry requests planned over "
+            self.say(f"{0.0:8.2f}s  load started: {load_words(plan)} over "
                      f"{self.seconds}s ({self.options.mode.value.replace('_', ' ')})")
             self._loop(load, scraper)
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (the runner raises it in this thread)
@@ -460,6 +460,15 @@ class GameDay:
                                   "server": [_wire(h) for h in self.assembler.server[s.name]]}
                          for s in topo.services},
         }
+
+
+def load_words(plan: LoadPlan) -> str:
+    """What the load is: so many planned arrivals (open loop), or so many users (closed loop)."""
+    if plan.users is None:
+        return f"{plan.expected():.0f} entry requests planned, open loop,"
+    think = plan.users.think.to_json()
+    what = ", ".join(f"{k} {v:g}s" for k, v in think.items() if k != "dist")
+    return f"{plan.users.users} users in a closed loop (think time {think['dist']}, {what}; each waits for its answer)"
 
 
 def _kind_json(request: Any, planned_share: float, counts: Any) -> dict[str, Any]:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from chaos.model.requests import RequestKind
     from chaos.model.topology import Topology
 
-VERSION = 3  # 2: a list of URLs per entrypoint and their load balancing; 3: request kinds
+VERSION = 3  # 2: a list of URLs per entrypoint and their load balancing; 3: request kinds, closed-loop users
 ALL_ENTRYPOINTS = "*"  # a load spike on '*' multiplies every entrypoint's rate
 WORK_PATH = "/work"
 
@@ -94,6 +94,7 @@ class EntryPlan:
     urls: tuple[str, ...]  # base URLs, one per replica of the target; a request kind's target is appended
     rate: tuple[Segment, ...]  # requests/s over time: the entrypoint's share of the profile, times its spikes
     requests: tuple[RequestPlan, ...] = (WORK_REQUEST,)  # each entry request is one of them, drawn by weight
+    share: float = 1.0  # of the whole load, normalised over the entrypoints (a closed loop's users pick by it)
     timeout_s: float | None = None  # per attempt
     retries: stackspec.Retries = field(default_factory=stackspec.Retries)
     cancel_on_timeout: bool = False
@@ -112,7 +113,7 @@ class EntryPlan:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "urls": list(self.urls), "load_balancing": self.load_balancing.value,
-                "requests": [r.to_json() for r in self.requests],
+                "requests": [r.to_json() for r in self.requests], "share": self.share,
                 "timeout_s": self.timeout_s, "retries": self.retries.to_json(),
                 "cancel_on_timeout": self.cancel_on_timeout,
                 "rate": [[s.start, s.end, s.rate_start, s.rate_end] for s in self.rate]}
@@ -121,12 +122,32 @@ class EntryPlan:
     def from_json(cls, raw: Mapping[str, Any], source: str) -> EntryPlan:
         name = str(raw["name"])
         return cls(name=name, urls=tuple(str(u) for u in raw["urls"]),
-                   requests=tuple(RequestPlan.from_json(r) for r in raw["requests"]),
+                   requests=tuple(RequestPlan.from_json(r) for r in raw["requests"]), share=float(raw["share"]),
                    rate=tuple(Segment(*map(float, s)) for s in raw["rate"]),
                    timeout_s=None if raw["timeout_s"] is None else float(raw["timeout_s"]),
                    retries=stackspec.retries(raw["retries"], f"entrypoints.{name}.retries", source),
                    cancel_on_timeout=bool(raw["cancel_on_timeout"]),
                    load_balancing=LoadBalancing(raw["load_balancing"]))
+
+
+@dataclass(frozen=True)
+class UsersPlan:
+    """A closed loop: ``users`` users in all, each thinking for a time drawn from ``think`` (a stack-spec
+    service-time distribution) before each request; each request goes to an entrypoint drawn by its share."""
+
+    users: int
+    think: stackspec.ServiceTime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"users": self.users, "think": self.think.to_json()}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any], source: str) -> UsersPlan:
+        return cls(users=int(raw["users"]), think=stackspec.service_time(raw["think"], "users.think", source))
+
+    def for_process(self, index: int, processes: int) -> int:
+        """Users run by load process ``index`` of ``processes``: shared out exactly."""
+        return self.users // processes + (1 if index < self.users % processes else 0)
 
 
 @dataclass(frozen=True)
@@ -140,6 +161,9 @@ class LoadPlan:
     drain_s: float = DEFAULT_DRAIN_S  # after the last arrival, how long requests in flight may still finish
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT  # per process; an arrival beyond it is dropped and counted
     seed: int | None = None  # arrival times are reproducible for one process and one seed
+    # Closed-loop users instead of open-loop arrivals; the rates are then only an upper bound (every
+    # answer instant), for the request cap, and the entrypoints' shares pick each request's entrypoint.
+    users: UsersPlan | None = None
 
     def entry(self, name: str) -> EntryPlan:
         for e in self.entrypoints:
@@ -155,7 +179,8 @@ class LoadPlan:
     def to_json(self) -> dict[str, Any]:
         return {"version": VERSION, "duration_s": self.duration_s, "bounds_s": list(self.bounds),
                 "max_requests": self.max_requests, "drain_s": self.drain_s, "max_in_flight": self.max_in_flight,
-                "seed": self.seed, "entrypoints": [e.to_json() for e in self.entrypoints]}
+                "seed": self.seed, "entrypoints": [e.to_json() for e in self.entrypoints],
+                "users": None if self.users is None else self.users.to_json()}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any], source: str = "<load plan>") -> LoadPlan:
@@ -165,7 +190,8 @@ class LoadPlan:
         return cls(entrypoints=tuple(EntryPlan.from_json(e, source) for e in raw["entrypoints"]),
                    duration_s=float(raw["duration_s"]), bounds=tuple(float(b) for b in raw["bounds_s"]),
                    max_requests=int(raw["max_requests"]), drain_s=float(raw["drain_s"]),
-                   max_in_flight=int(raw["max_in_flight"]), seed=raw["seed"])
+                   max_in_flight=int(raw["max_in_flight"]), seed=raw["seed"],
+                   users=None if raw.get("users") is None else UsersPlan.from_json(raw["users"], source))
 
 
 EntryUrls = str | Sequence[str]
@@ -176,7 +202,8 @@ def plan_load(topology: Topology, profile: tuple[Segment, ...], urls: Mapping[st
               spikes: Iterable[LoadSpike] = (), bounds: tuple[float, ...] | None = None,
               max_requests: int | None = None, drain_s: float = DEFAULT_DRAIN_S,
               max_in_flight: int = DEFAULT_MAX_IN_FLIGHT, seed: int | None = None,
-              requests: Mapping[str, tuple[RequestPlan, ...]] | None = None) -> LoadPlan:
+              requests: Mapping[str, tuple[RequestPlan, ...]] | None = None,
+              users: UsersPlan | None = None) -> LoadPlan:
     """A plan for ``topology``'s entrypoints, each sent to its base URLs in ``urls``.
 
     ``requests`` gives an entrypoint its request kinds (default: a GET of ``/work``, what
@@ -198,6 +225,7 @@ def plan_load(topology: Topology, profile: tuple[Segment, ...], urls: Mapping[st
     total_share = sum(e.share for e in topology.entrypoints)
     entries = tuple(
         EntryPlan(name=e.name, urls=lists[e.name], requests=(requests or {}).get(e.name) or (WORK_REQUEST,),
+                  share=e.share / total_share,
                   rate=entry_rate(profile, e.share / total_share, _spikes_on(e.name, spikes, duration_s), duration_s),
                   timeout_s=e.timeout, retries=spec_retries(e.retries), cancel_on_timeout=e.cancel_on_timeout,
                   load_balancing=topology.service(e.to).load_balancing)
@@ -212,16 +240,21 @@ def plan_load(topology: Topology, profile: tuple[Segment, ...], urls: Mapping[st
         raise InputError(f"a load plan needs max_requests >= 1 (got {cap}), duration > 0 (got {duration_s:g}s), "
                          f"drain >= 0 (got {drain_s:g}s) and max_in_flight >= 1 (got {max_in_flight})")
     return LoadPlan(entrypoints=entries, duration_s=duration_s, bounds=tuple(bounds), max_requests=cap,
-                    drain_s=drain_s, max_in_flight=max_in_flight, seed=seed)
+                    drain_s=drain_s, max_in_flight=max_in_flight, seed=seed, users=users)
 
 
 def plan_experiment(experiment: Experiment, urls: Mapping[str, EntryUrls], **options: Any) -> LoadPlan:
     """The plan of an experiment's load: its profile, its load_spike faults, its latency thresholds as bounds."""
+    from chaos.live.stack.stackspec_build import service_time
     from chaos.model.faults import LoadSpike
+    from chaos.model.load import Users
     from chaos.run import experiment_bounds
 
     options.setdefault("bounds", experiment_bounds(experiment))
     options.setdefault("seed", experiment.seed)
+    load = experiment.load_profile
+    if isinstance(load, Users):
+        options.setdefault("users", UsersPlan(load.users, service_time(load.think_time)))
     if experiment.live is not None:  # a user's stack: its URL as written, or the kinds it lists
         options.setdefault("requests", {e.name: request_plans(e.requests) or (URL_REQUEST,)
                                         for e in experiment.live.entrypoints})

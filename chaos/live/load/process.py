@@ -1,4 +1,5 @@
-"""The work of one Locust process: open-loop arrivals, entry requests with retries, per-second records.
+"""The work of one Locust process: open-loop arrivals (or closed-loop users), entry requests with retries,
+per-second records.
 
 Imports gevent: only the Locust process, already monkey-patched, may import this module.
 
@@ -10,6 +11,10 @@ each, spawns a greenlet that carries out one entry request (attempts, backoff, r
 while the dispatcher moves on. The rate therefore never depends on latency; only the
 in-flight cap (``max_in_flight``) or a process too busy to keep its timers can make
 the load fall short, and both are counted (``dropped``, ``late``).
+
+Closed loop (``plan.users``): when the experiment's load is a number of users, each is a
+greenlet that thinks, sends one entry request, waits for its end, and thinks again, as a
+Locust user does; a slow system is then sent less, by design.
 
 Each attempt goes to one replica of the entrypoint's target, picked as the emulator's
 callers pick one (:class:`~chaos.live.in_container.emulator.balancer.Balancer`: the target's
@@ -42,9 +47,10 @@ from gevent import GreenletExit
 
 from chaos.live.in_container.emulator.balancer import Balancer
 from chaos.live.in_container.emulator.budget import RetryBudget, backoff_delay
+from chaos.live.in_container.emulator.servicetime import sampler
 from chaos.live.load import client
 from chaos.live.load.answers import AnswerKind, Result
-from chaos.live.load.plan import LoadPlan, arrival_rng, arrivals
+from chaos.live.load.plan import LoadPlan, UsersPlan, arrival_rng, arrivals
 from chaos.live.load.tally import Merger, Tally
 
 log = logging.getLogger("chaoslab.load")
@@ -99,6 +105,7 @@ class Generator:
         self.nudge = gevent.event.Event()  # wakes the closer early (a stop)
         self.t0 = 0.0  # time.monotonic() of second 0 (CLOCK_MONOTONIC: one clock for every process here)
         self.index = 0
+        self._processes = 1
         self.cap = plan.max_requests
         self.sent = 0
         self.users = 0
@@ -115,7 +122,7 @@ class Generator:
         """Start the clock: second 0 begins at ``t0`` (monotonic); this is process ``index`` of ``processes``."""
         if self.started.is_set():
             return
-        self.t0, self.index = t0, index
+        self.t0, self.index, self._processes = t0, index, processes
         # The request cap is shared out exactly: together the processes never exceed it.
         self.cap = self.plan.max_requests // processes + (1 if index < self.plan.max_requests % processes else 0)
         if self.plan.seed is not None:
@@ -175,12 +182,41 @@ class Generator:
             log.error("the load never started (no start time from the master within 60 s)")
             return
         seed = self.plan.seed
+        if self.plan.users is not None:
+            self._run_users(self.plan.users)
+            return
         dispatchers = [gevent.spawn(self._dispatch, i, arrival_rng(seed, self.index, ordinal, i))
                        for i in range(len(self.curves))]
         try:
             gevent.joinall(dispatchers)
         finally:
             gevent.killall(dispatchers)
+
+    def _run_users(self, users: UsersPlan) -> None:
+        """A closed loop: this process's share of the users, each in a greenlet of the in-flight group
+        (so the end of the run counts a request it still waits for as unfinished)."""
+        count = users.for_process(self.index, max(1, self._processes))
+        shares = _cumulative([e.share for e in self.plan.entrypoints])
+        for n in range(count):
+            rng = random.Random(None if self.plan.seed is None else f"{self.plan.seed}/{self.index}/user/{n}")
+            self.inflight.spawn(self._user, sampler(users.think, rng), rng, shares)
+        while not self.finished.is_set() and self.now() < self.end_s:
+            self.wake.wait(max(0.001, self.end_s - self.now()))
+
+    def _user(self, think: Callable[[], float], rng: random.Random, shares: list[float]) -> None:
+        """One user: think, send one entry request, wait for its end (answer, failure, timeout), again."""
+        while True:
+            pause = think()
+            if self.now() + pause >= self.end_s:
+                return  # its next request would come after the arrivals end
+            if pause > 0 and self.wake.wait(pause):
+                return  # stopped
+            if self.sent >= self.cap:
+                self.stop(StopReason.CAPPED, drain=True)
+                return
+            self.sent += 1
+            i = min(bisect.bisect_right(shares, rng.random() * shares[-1]), len(shares) - 1)
+            self._request(i, 0.0)
 
     def _dispatch(self, i: int, rng: random.Random) -> None:
         for t in arrivals(self.curves[i], 1.0 / self.users_total, rng):

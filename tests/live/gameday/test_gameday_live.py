@@ -381,3 +381,22 @@ def test_a_run_whose_requests_mostly_fail_with_client_errors_stops_before_any_fa
     doc = result(out)
     assert doc["live"]["stopped"] == "client_errors" and doc["faults"] == []
     assert [e for e in read_events(out / JOURNAL_FILE) if e["event"] == "applied"] == []
+
+
+def test_a_game_day_with_closed_loop_users_sends_what_the_users_can_while_they_wait(clean_stack: Any,
+                                                                                   tmp_path: Path) -> None:
+    shutil.copy(HERE / "trio.yaml", tmp_path / "trio.yaml")
+    (tmp_path / "users.yaml").write_text(
+        "name: users\ntopology: trio.yaml\nduration: 10s\nwarmup: 1s\nseed: 5\n"
+        "load: {profile: users, users: 4, think_time: {dist: exponential, mean: 200ms}}\n"
+        "slos:\n  - {entrypoint: web, error_ratio: 0.01, latency: {p90: 250ms}, window: 5s}\n")
+    out = tmp_path / "run"
+    done = run("run", tmp_path / "users.yaml", "--stack-dir", clean_stack.directory, "--out", out, "--no-report")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "4 users in a closed loop (think time exponential, mean 0.2s" in done.stdout
+    doc = result(out)
+    web = doc["entrypoints"]["web"]
+    # X = N / (R + Z): 4 users, 200 ms of thinking, R the run's own mean latency (the stack's hops).
+    expected = 4 * 9 / (0.2 + web["mean_ms"] / 1000)  # the 9 s after the warm-up
+    assert web["requests"] == pytest.approx(expected, rel=0.3)
+    assert web["errors"] == 0

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from loadkit import BOUNDS, constant, entry, make_plan, poisson_ok, run, spike, topology
 
-from chaos.live.in_container.stackspec import LoadBalancing
+from chaos.live.in_container.stackspec import Dist, LoadBalancing, ServiceTime
 from chaos.live.load import LoadPlan, SecondStats, StopReason
-from chaos.live.load.plan import RequestPlan, arrival_rng, arrivals
+from chaos.live.load.plan import RequestPlan, UsersPlan, arrival_rng, arrivals
 from chaos.live.load.workserver import Reply, WorkServer
 from chaos.model.load import Step
 from chaos.run import Cause
@@ -322,3 +322,28 @@ def test_request_kinds_are_sent_as_written_in_their_weights_and_counted_each_on_
     assert sum(r.client_errors for r in out.series("web")) == web.client_errors
     assert "entrypoint web: client error HTTP 404 on GET /missing (request 'missing')" in out.warnings
 
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_closed_loop_users_wait_for_each_answer_so_a_slow_server_is_sent_less(server: Server, tmp_path: Path,
+                                                                             workers: int) -> None:
+    # N users, think time Z, response time R: X = N / (R + Z) (the interactive response time law).
+    # The work server answers every request after its delay, never queueing, so R is that delay.
+    users, think, seconds = 6, 0.2, 6.0
+    think_spec = ServiceTime(Dist.EXPONENTIAL, mean=think)
+    sent = {}
+    for delay in (0.05, 0.5):
+        srv = server(lambda n, d=delay: Reply(delay_s=d))
+        plan = make_plan(topology(), constant(1.0, seconds), {"web": srv.url}, seconds,
+                         users=UsersPlan(users, think_spec), drain_s=2.0)
+        assert LoadPlan.from_json(plan.to_json()) == plan
+        out = run(plan, tmp_path / f"{delay}", workers=workers)
+        web = out.summary.totals["web"]
+        sent[delay] = web.requests
+        # Each user has one request at a time: never more in flight than users.
+        assert max(r.in_flight for r in out.series("web")) <= users
+        # The law with R the server's delay (plus milliseconds of overhead, and the noise of a few
+        # hundred exponential think times: hence the tolerance).
+        expected = users * seconds / (delay + think)
+        assert web.requests == pytest.approx(expected, rel=0.3), (delay, web.requests, expected)
+        assert web.ok == web.requests == srv.hits and web.dropped == 0
+    assert sent[0.5] < 0.5 * sent[0.05]  # a slow server gets fewer requests: the users wait for it
