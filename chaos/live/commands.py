@@ -108,14 +108,14 @@ def cmd_stack_status(args: argparse.Namespace) -> int:
     if args.experiment is not None and args.dir is not None:
         from chaos.errors import InputError
         raise InputError("give --dir (a generated stack) or --experiment (your own stack), not both", path="--dir")
-    state, where = _status_state(args)
+    state, where, experiment = _status_state(args)
     run_dirs = list(args.run_dir)
     if state.directory:
         run_dirs.append(Path(state.directory).parent)  # chaoslab run keeps its stack in OUT/stack
-    from chaos.live.load.plan import WORK_PATH
+    from chaos.live.load.plan import probe_urls
 
-    entries = {name: tuple(url.removesuffix(WORK_PATH) + WORK_PATH for url in entry.urls)  # as a game day's load
-               for name, entry in state.entrypoints.items()}
+    # What a game day's load would request: a generated stack's /work, or the experiment's requests.
+    entries = probe_urls(experiment, {name: tuple(entry.urls) for name, entry in state.entrypoints.items()})
     found = preflight(state, run_dirs=run_dirs, allow_remote=args.allow_remote, entry_urls=entries, settle_s=0.0)
     print(f"stack {state.name} ({state.kind.value}, topology {state.topology}) {where}")
     for line in found.containers:
@@ -140,7 +140,7 @@ def cmd_stack_status(args: argparse.Namespace) -> int:
     return 1
 
 
-def _status_state(args: argparse.Namespace) -> tuple[Any, str]:
+def _status_state(args: argparse.Namespace) -> tuple[Any, str, Any]:
     if args.experiment is not None:
         from chaos.live.stack.user_stack import resolve, user_stack
         from chaos.model.files import load_experiment
@@ -152,12 +152,12 @@ def _status_state(args: argparse.Namespace) -> tuple[Any, str]:
                              path=str(args.experiment), hint="give that stack's --dir instead")
         state = resolve(user_stack(experiment.live, experiment.topology), experiment.live,
                         allow_remote=args.allow_remote)
-        return state, f"through the live: mapping of {args.experiment}"
+        return state, f"through the live: mapping of {args.experiment}", experiment
     from chaos.live.stack.emulator_stack import find_stack_dir
     from chaos.live.stack.state import read_state
 
     directory = find_stack_dir(args.dir)
-    return read_state(directory), f"in {directory}"
+    return read_state(directory), f"in {directory}", None
 
 
 # --------------------------------------------------------------------------- images / toxiproxy

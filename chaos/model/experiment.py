@@ -29,7 +29,7 @@ from chaos.model.bounds import MAX_MONITORING_INTERVAL, MAX_REPLICATIONS, MAX_RU
 from chaos.model.faults import AnyFault, FaultSpec, TargetKind
 from chaos.model.limits import HUGE, Limits, RunSize, attempts, count_words, raise_hint, visits, window_width
 from chaos.model.live_target import LiveTarget
-from chaos.model.load import AnyLoadProfile, LoadProfile, RateCurve
+from chaos.model.load import AnyLoadProfile, LoadProfile, RateCurve, Users
 from chaos.model.metrics import MetricsSpec
 from chaos.model.parsing import (
     NAME,
@@ -66,7 +66,7 @@ class Experiment(Model):
     topology: Topology = fld(doc="path of a topology file (relative to this file), or the topology inline")
     overrides: tuple[Override, ...] = fld((), keyed="path", doc="topology settings changed for this experiment")
     duration: Seconds = fld(gt=0, le=MAX_RUN_SECONDS, doc="length of the run, warm-up included")
-    load: LoadProfile = fld(doc="entry requests per second over time")
+    load: LoadProfile = fld(doc="entry requests per second over time, or a number of users (profile: users)")
     warmup: Seconds = fld(0.0, doc="start of the run excluded from figures")
     faults: tuple[FaultSpec, ...] = fld((), doc="faults and when they happen")
     slos: tuple[Slo, ...] = fld((), doc="service level objectives")
@@ -142,6 +142,9 @@ class Experiment(Model):
             raise self.error("warmup", f"warm-up ({self.warmup:g}s) must be shorter than the run ({self.duration:g}s)")
         for fault in self.fault_list:
             self._check_fault(fault)
+            if fault.TAG == "load_spike" and isinstance(self.load, Users):
+                raise fault.error("kind", "a load spike multiplies an arrival rate, and a load of users has none",
+                                  hint="give the load as a rate (profile: constant, ramp, step, spike or stages)")
         for slo in self.slos:
             self._check_scope(slo, slo.scope_field, slo.scope_kind, slo.scope_name, allow_all=True)
         names: set[str] = set()

@@ -15,7 +15,8 @@ says where that stack is and which of its parts play which role in the topology:
       edges:
         cart->db: [cart_db]                   # Toxiproxy proxies the calls of that edge go through
       entrypoints:
-        web: http://127.0.0.1:8080/
+        web: http://127.0.0.1:8080/           # one GET of the URL per request, or a mix of requests:
+        api: {url: "http://127.0.0.1:8080", requests: [{path: /items, weight: 3}, {method: POST, path: /orders}]}
 
 A service's ``health`` is one URL, or a template expanded for each of its containers
 (:data:`HEALTH_PLACEHOLDERS`); ``health_urls`` gives one URL per container instead. Either
@@ -37,6 +38,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from chaos.model.parsing import Model, did_you_mean, fld, where_of
+from chaos.model.requests import RequestKind, check_kinds
 from chaos.model.scope import edge_name, split_edge
 from chaos.model.topology import Topology
 
@@ -209,14 +211,18 @@ class EdgeTarget(Model):
 
 @dataclass(frozen=True)
 class EntrypointTarget(Model):
-    """``web: http://127.0.0.1:8080/``: where load for an entrypoint is sent."""
+    """Where load for an entrypoint is sent (``web: http://127.0.0.1:8080/``) and, in the long form, what."""
 
     VALUE_KEY = "url"
+    MAPPING_TOO = True  # web: {url: ..., requests: [...]}
     name: str = fld(doc="the topology's entrypoint (taken from the key)")
-    url: str = fld(doc="URL the load generator requests")
+    url: str = fld(doc="URL the load generator requests (each request kind's path is appended to it)")
+    requests: tuple[RequestKind, ...] = fld((), doc="the kinds of request sent, each with its weight, like a "
+                                            "Locust task mix (default: one GET of the URL)")
 
     def validate(self) -> None:
         _check_url(self, "url", self.url)
+        check_kinds(self, "requests", self.requests)
 
 
 @dataclass(frozen=True, kw_only=True)

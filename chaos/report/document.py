@@ -616,6 +616,44 @@ class Replications:
 
 
 @dataclass(frozen=True)
+class RequestKindLoad:
+    """One kind of entry request of a live run: its planned and sent share, and how its requests ended."""
+
+    name: str
+    method: str
+    target: str
+    planned_share: float = field(metadata={"ge": 0})
+    requests: int = field(metadata={"ge": 0})
+    ok: int = field(metadata={"ge": 0})
+    failed: int = field(metadata={"ge": 0})
+    client_errors: int = field(metadata={"ge": 0})
+    client_statuses: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EntryLoad:
+    """What the load generator sent to one entrypoint of a live run, and the client errors it got back."""
+
+    requests: int = field(metadata={"ge": 0})
+    client_errors: int = field(metadata={"ge": 0})
+    client_statuses: Mapping[str, int] = field(default_factory=dict)
+    kinds: tuple[RequestKindLoad, ...] = ()
+
+
+@dataclass(frozen=True)
+class LiveLoad:
+    entrypoints: Mapping[str, EntryLoad] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Live:
+    """The ``live`` section of a live run's result, as far as the reports draw it."""
+
+    stopped: str = "completed"
+    load: LiveLoad | None = None
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything the reports show, typed. ``services`` keeps the topology's order.
 
@@ -646,6 +684,7 @@ class Report:
     playbook: Playbook | None = None
     drill: Drill | None = None
     replications: Replications | None = None
+    live: Live | None = None
     gate_failed: bool = False
     notes: tuple[str, ...] = ()
 

@@ -20,6 +20,7 @@ from chaos.report.checks import Check, CheckKind, Outcome
 from chaos.report.document import Fault, Figures, Report
 from chaos.report.plots import Image
 from chaos.report.ranking import Panels
+from chaos.report.requests import load_lines
 from chaos.report.summary import (
     clock_words,
     fmt_ms,
@@ -363,6 +364,15 @@ def _audit_value(key: str, value: Any) -> str:
     return e(json_text(value))
 
 
+def requests_html(r: Report) -> str:
+    """A live run's client errors and request kinds: what was sent, and what the stack refused."""
+    lines = load_lines(r)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{e(line)}</li>" for line in lines)
+    return f'<section id="requests"><h2>Requests sent</h2><ul>{items}</ul></section>'
+
+
 def render_html(r: Report, sentences: Sequence[Sentence], checks: Sequence[Check], code: int,
                 images: Mapping[str, Image], panels: Panels) -> str:
     status = "held" if code == 0 else "FAILED"
@@ -371,6 +381,8 @@ def render_html(r: Report, sentences: Sequence[Sentence], checks: Sequence[Check
         nav_items.append(("playbook", "Playbook"))
     if r.drill is not None:
         nav_items.append(("drill", "Drill"))
+    if load_lines(r):
+        nav_items.append(("requests", "Requests"))
     nav_items += [("checks", "Checks"), ("services", "Services"), ("alerts", "Alerts"), ("events", "Faults and events"),
                   ("audit", "Audit trail")]
     nav = "<nav>" + "".join(f'<a href="#{k}">{v}</a>' for k, v in nav_items) + "</nav>"
@@ -381,7 +393,8 @@ def render_html(r: Report, sentences: Sequence[Sentence], checks: Sequence[Check
         header(r), verdict_html(sentences, code), nav,
         f'<section id="timeline"><h2>Timeline</h2>{img(images["timeline"])}{others}</section>',
         f'<section id="cascade"><h2>Cascade</h2>{img(images["cascade"])}{cascade_table(r)}</section>',
-        playbook_html(r, images), drill_html(r, images), checks_html(checks), services_html(r, panels),
+        playbook_html(r, images), drill_html(r, images), requests_html(r), checks_html(checks),
+        services_html(r, panels),
         alerts_html(r), events_html(r), replications_html(r), audit_html(r.audit),
     ]
     return visible("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

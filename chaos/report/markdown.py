@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from chaos.model.quantities import plural
 from chaos.report.checks import Check
 from chaos.report.document import Report
+from chaos.report.requests import load_lines
 from chaos.report.summary import fmt_ms, fmt_pct, fmt_s
 from chaos.report.verdict import Sentence
 from chaos.terminal import visible
@@ -69,6 +70,9 @@ def render_markdown(r: Report, sentences: Sequence[Sentence], checks: Sequence[C
     lines = [title(r, code), "", meta, ""]
     lines += [f"- {_mark(s.ok)} {s.text}" for s in sentences]
     lines += ["", *cascade_md(r)]
+    requests = load_lines(r)
+    if requests:
+        lines += ["", "**Requests sent**", "", *(f"- {line}" for line in requests)]
     missed = missed_md(checks)
     if missed:
         lines += ["", *missed]

@@ -10,6 +10,7 @@ from chaos.model.quantities import millis as fmt_ms
 from chaos.model.quantities import percent as fmt_pct
 from chaos.model.quantities import plural
 from chaos.model.quantities import seconds as fmt_s
+from chaos.report.requests import load_lines
 from chaos.report.verdict import entry_impact
 from chaos.terminal import visible
 
@@ -108,6 +109,9 @@ def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
     lines.append("Cascade, in order of breach:" if doc["blast_radius"]["cascade"] else "Services:")
     lines.extend(cascade_table(doc))
     lines.extend(entrypoint_line(name, e) for name, e in doc["entrypoints"].items())
+    requests = load_lines(report)
+    if requests:
+        lines += ["", "Requests sent:", *(f"  {line}" for line in requests)]
     if doc["slos"]:
         missed = [s for s in doc["slos"] if not s["met"]]
         lines.append("")

@@ -75,6 +75,42 @@ def test_mistakes_are_reported_at_their_line(tmp_path: Path, text: str, message:
         parse(text, tmp_path)
 
 
+REQUESTS = MAPPING.replace("  web: http://127.0.0.1:8080/\n", """\
+  web:
+    url: http://127.0.0.1:8080/
+    requests:
+      - {name: home, weight: 3}
+      - {method: post, path: /orders, headers: {Content-Type: text/plain}, body: one, success: [201]}
+""")
+
+
+def test_an_entrypoint_lists_its_request_kinds_in_the_long_form(tmp_path: Path) -> None:
+    web = parse(REQUESTS, tmp_path).entrypoint_map["web"]
+    home, order = web.requests
+    assert web.url == "http://127.0.0.1:8080/" and (home.label, home.weight, home.target()) == ("home", 3.0, "")
+    assert order.label == "POST /orders" and order.headers[0].value == "text/plain" and order.success == (201,)
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("method: post", "method: fetch", r"live.yaml:14:18: live.entrypoints.web.requests\[1\].method: unknown value "
+                                      "'fetch'"),
+    ("path: /orders", "path: orders", r"requests\[1\].path: 'orders' is not a path"),
+    ("path: /orders", "path: /a b", r"requests\[1\].path: '/a b' is not a path"),
+    ("Content-Type:", "Host:", r"requests\[1\].headers.Host.name: 'Host' is set by the load generator itself"),
+    ("Content-Type:", "Bad Name:",
+     r"requests\[1\].headers\['Bad Name'\]: 'Bad Name' is not allowed here: a header name is"),
+    ("success: [201]", "success: [99]", r"requests\[1\].success\[0\]: 99 is out of range: must be at least 100"),
+    ("weight: 3", "weight: 0", r"requests\[0\].weight: 0 is out of range: must be greater than 0"),
+    ("{name: home, weight: 3}", "{path: /orders, method: POST}", r"two requests are named 'POST /orders'"),
+    ("method: post,", "method: head,", r"requests\[1\].body: a HEAD request has no body"),
+    ("url: http://127.0.0.1:8080/", "urls: http://x", r"live.entrypoints.web.urls: unknown key"),
+])
+def test_request_kind_mistakes_are_reported_at_their_line(tmp_path: Path, old: str, new: str, message: str) -> None:
+    assert old in REQUESTS
+    with pytest.raises(InputError, match=message):
+        parse(REQUESTS.replace(old, new), tmp_path)
+
+
 def test_names_the_topology_lacks_are_refused(tmp_path: Path, trio: Topology) -> None:
     target = parse(MAPPING.replace("api->db:", "db->api:"), tmp_path)
     with pytest.raises(InputError, match=r"live.yaml:7:3: live.edges.db->api.edge: the topology has no edge 'db->api'"):
