@@ -13,12 +13,12 @@ import io
 import json
 import math
 import os
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chaos.analysis import Analysis, ScopeFigures
+from chaos.analysis.stats import stat
 from chaos.run import CAUSES, Run, Series
 
 SCHEMA_VERSION = 2  # 2: the playbook section counts time from the incident start
@@ -134,12 +134,10 @@ def objective_dict(r: Any) -> dict[str, Any]:
 
 
 def _stat(values: list[float | None]) -> dict[str, Any]:
-    vals = [v for v in values if v is not None]
+    s = stat(values)
     out: dict[str, Any] = {"values": [_num(v) for v in values]}
-    if vals:
-        mean = statistics.fmean(vals)
-        half = 1.96 * statistics.stdev(vals) / math.sqrt(len(vals)) if len(vals) > 1 else None
-        out.update(mean=_num(mean), ci95=_num(half))
+    if s.known:
+        out.update(mean=_num(s.mean), ci95=_num(s.ci95))
     return out
 
 
