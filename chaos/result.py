@@ -54,6 +54,7 @@ class Result:
             "warmup_s": run.warmup_s,
             "slo_met": self.slo_met,
             "time_to_detect_s": an.time_to_detect_s,
+            "latency_estimated": an.latency_estimated,
             "blast_radius": blast_dict(an),
             "services": {name: figures_dict(f) for name, f in an.services.items()},
             "entrypoints": {name: figures_dict(f) for name, f in an.entrypoints.items()},

@@ -27,8 +27,10 @@ class ScopeFigures:
     Each count has one meaning wherever it is printed: ``requests`` were *sent* in the window
     (attempts, for a service), ``answered`` had their outcome (ok or failed) in the window,
     ``errors`` are the failed ones among those, and ``error_ratio`` is errors / answered.
-    Latency percentiles are over successful requests, from the window's latency histogram
-    (``chaos.analysis.slos.measured_latency_s``): the same figure an SLO objective on the scope observes.
+    Latency percentiles are over successful requests of the window, exact where the engine kept the
+    latencies (the simulator) and interpolated in the latency histogram where it did not (live mode:
+    ``Analysis.latency_estimated``), by ``chaos.analysis.slos.measured_latency_s``: the same figure an
+    SLO objective on the scope observes.
     """
 
     name: str
@@ -72,6 +74,7 @@ class Analysis:
     slo_met: bool = True
     time_to_detect_s: float | None = None
     notes: list[str] = field(default_factory=list)
+    latency_estimated: bool = False  # percentiles interpolated in histogram buckets: the engine kept no samples
 
 
 def implied_objectives(run: Run) -> list[Objective]:
@@ -168,4 +171,5 @@ def analyze(run: Run) -> Analysis:
     return Analysis(
         objectives=stated + implied, firings=firings, detections=dets, blast=blast, services=services,
         entrypoints=entrypoints, expectations=expectations(run, firings), slo_met=all(r.met for r in stated),
-        time_to_detect_s=dets[0].time_to_detect_s if dets else None)
+        time_to_detect_s=dets[0].time_to_detect_s if dets else None,
+        latency_estimated=any(s.samples is None for s in run.series.values()))

@@ -644,6 +644,7 @@ class Report:
     drill: Drill | None = None
     replications: Replications | None = None
     gate_failed: bool = False
+    latency_estimated: bool = False  # latency percentiles interpolated in histogram buckets (live)
 
     @property
     def first_fault_s(self) -> float | None:
