@@ -109,12 +109,12 @@ def test_the_experiment_crosses_once_and_tasks_are_small(fan_session: Experiment
 def test_wire_round_trips_a_parsed_experiment_with_its_locations(fan_session: Experiment) -> None:
     with pytest.raises(TypeError):
         pickle.dumps(fan_session)  # why wire exists: source locations are read-only mappings
-    again = wire.load_experiment(wire.dumps(fan_session))
-    assert again == fan_session
+    again = wire.loads(wire.dumps(fan_session))
+    assert isinstance(again, Experiment) and again == fan_session
     assert again.topology.service("leaf").error("replicas", "x").location == \
         fan_session.topology.service("leaf").error("replicas", "x").location
-    with pytest.raises(TypeError, match="Experiment"):
-        wire.load_experiment(pickle.dumps([1, 2]))
+    with pytest.raises(TypeError, match="needs an experiment, got list"):
+        Task("key", PLAN.variants(fan_session)[0], 5).run(wire.loads(pickle.dumps([1, 2])))
 
 
 @pytest.mark.parametrize(("text", "expected"), [
