@@ -79,9 +79,9 @@ class LatencySamples:
     """Every latency (seconds) a Series' histograms count, second by second, for exact percentiles.
 
     Second i's values, sorted, are ``values[starts[i]:starts[i + 1]]``. The simulator keeps them:
-    8 bytes a successful request and 8 a second, about what a second's histogram costs at 10
-    requests a second. Live metrics are histograms only; a live Series has none, and its
-    percentiles are estimates interpolated within a bucket (``percentile_from_hist``).
+    8 bytes a successful request and 8 a second per scope (``benchmarks/latency_samples.py``).
+    Live metrics are histograms only; a live Series has none, and its percentiles are estimates
+    interpolated within a bucket (``percentile_from_hist``).
     """
 
     values: array[float] = field(default_factory=lambda: array("d"))
