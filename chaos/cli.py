@@ -247,7 +247,10 @@ def _drill(sub: argparse._SubParsersAction) -> None:
     add_option(p, "--runs", quantity=RUNS, default=100,
                help="simulated incidents (default 100; bounds as an experiment's 'replications')")
     add_option(p, "--workers", quantity=WORKERS,
-               help=f"worker processes (default: all cores; at most {WORKERS_PER_CORE} per core)")
+               help=f"local worker processes (default: one per core; at most {WORKERS_PER_CORE} per core)")
+    p.add_argument("--executor", default="local", metavar="local|inline|dask://HOST:PORT",
+                   help="where runs happen, as for a sweep: local processes (default), this process, or a Dask "
+                        "scheduler")
     add_option(p, "--seed", quantity=SEED, help="seed of the first run; run i uses seed+i")
     p.add_argument("--out", type=Path, help="results directory, replaced as a whole (default: runs/<experiment>-drill)")
     p.add_argument("--quiet", action="store_true")
@@ -266,14 +269,16 @@ def cmd_drill(args: argparse.Namespace) -> int:
     from chaos.report.commands import reports_for_run
     from chaos.report.summary import render_drill
     from chaos.result import result_paths, write
+    from chaos.sweep.executors import parse_executor
 
     experiment = load_experiment(args.experiment)
     playbook = load_playbook(args.playbook, experiment)
+    executor = parse_executor(args.executor, args.workers)
     out = check_out(args.out, default_dir(experiment.name, "-drill"), Mode.REPLACE)
     started = now_iso()
     progress = RunCounter(args.runs, enabled=not args.no_progress)
     try:
-        result = drill(experiment, playbook, args.runs, args.seed, args.workers, progress)
+        result = drill(experiment, playbook, args.runs, args.seed, executor, progress)
     finally:
         progress.close()
     result.audit = audit(source_files(experiment) + [str(args.playbook)], result.extra["drill"]["seeds"], started)

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chaos.analysis.stats import Stat, stat
 from chaos.errors import InputError
 from chaos.model.alerts import AlertMetric, AnyAlertRule, BurnRateRule, ThresholdRule
 from chaos.model.arguments import RATIO_TOLERANCE, SECONDS_TOLERANCE
@@ -52,7 +53,6 @@ from chaos.model.topology import Topology
 from chaos.result import write_atomic
 from chaos.sweep.executors import Executor, encode
 from chaos.sweep.grid import Variant
-from chaos.sweep.stats import Stat, stat
 from chaos.sweep.summary import RunSummary
 from chaos.sweep.worker import Task
 from chaos.terminal import visible

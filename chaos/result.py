@@ -13,15 +13,17 @@ import io
 import json
 import math
 import os
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chaos.analysis import Analysis, ScopeFigures
+from chaos.analysis.stats import stat
 from chaos.run import CAUSES, Run, Series
 
-SCHEMA_VERSION = 2  # 2: the playbook section counts time from the incident start
+SCHEMA_VERSION = 3  # 2: the playbook section counts time from the incident start
+# 3: a service's attempts_per_entry_request counts only the entrypoints that reach it; simulated latency
+#    figures are exact, and latency_estimated says whether they are
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Result:
             "warmup_s": run.warmup_s,
             "slo_met": self.slo_met,
             "time_to_detect_s": an.time_to_detect_s,
+            "latency_estimated": an.latency_estimated,
             "blast_radius": blast_dict(an),
             "services": {name: figures_dict(f) for name, f in an.services.items()},
             "entrypoints": {name: figures_dict(f) for name, f in an.entrypoints.items()},
@@ -137,12 +140,10 @@ def objective_dict(r: Any) -> dict[str, Any]:
 
 
 def _stat(values: list[float | None]) -> dict[str, Any]:
-    vals = [v for v in values if v is not None]
+    s = stat(values)
     out: dict[str, Any] = {"values": [_num(v) for v in values]}
-    if vals:
-        mean = statistics.fmean(vals)
-        half = 1.96 * statistics.stdev(vals) / math.sqrt(len(vals)) if len(vals) > 1 else None
-        out.update(mean=_num(mean), ci95=_num(half))
+    if s.known:
+        out.update(mean=_num(s.mean), ci95=_num(s.ci95))
     return out
 
 

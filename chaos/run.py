@@ -20,6 +20,8 @@ from __future__ import annotations
 import bisect
 import enum
 import math
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +78,29 @@ def as_bound(seconds: float) -> float:
 
 
 @dataclass
+class LatencySamples:
+    """Every latency (seconds) a Series' histograms count, second by second, for exact percentiles.
+
+    Second i's values, sorted, are ``values[starts[i]:starts[i + 1]]``. The simulator keeps them:
+    8 bytes a successful request and 8 a second per scope (``benchmarks/latency_samples.py``).
+    Live metrics are histograms only; a live Series has none, and its percentiles are estimates
+    interpolated within a bucket (``percentile_from_hist``).
+    """
+
+    values: array[float] = field(default_factory=lambda: array("d"))
+    starts: array[int] = field(default_factory=lambda: array("q", [0]))
+
+    def append(self, second: Sequence[float]) -> None:
+        """The next second's latencies, sorted."""
+        self.values.extend(second)
+        self.starts.append(len(self.values))
+
+    def window(self, lo: int, hi: int) -> list[float]:
+        """Seconds [lo, hi) as one sorted list."""
+        return sorted(self.values[self.starts[lo]:self.starts[hi]])
+
+
+@dataclass
 class Series:
     """Per-second figures of one scope; index i covers simulated (or wall) seconds [i, i+1)."""
 
@@ -92,6 +117,7 @@ class Series:
     wasted: list[int] = field(default_factory=list)
     degraded: list[int] = field(default_factory=list)
     hist: list[dict[int, int]] = field(default_factory=list)  # latency bucket index -> count
+    samples: LatencySamples | None = None  # the latencies themselves, where the engine kept them
 
     def __len__(self) -> int:
         return len(self.requests)
@@ -221,6 +247,17 @@ class Run:
     def first_measured(self) -> int:
         """Index of the first second after warm-up."""
         return int(math.ceil(self.warmup_s - 1e-9))
+
+
+def quantile(xs: Sequence[float], q: float) -> float:
+    """The q-quantile (0..1) of a sorted sample: linear interpolation between order statistics."""
+    n = len(xs)
+    if n == 1:
+        return xs[0]
+    pos = q * (n - 1)
+    lo = int(pos)
+    hi = min(lo + 1, n - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
 def percentile_from_hist(hist: dict[int, int], bounds: tuple[float, ...], q: float) -> float | None:

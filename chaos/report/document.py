@@ -16,7 +16,9 @@ draws one, while the checks and their messages see the document as it was writte
 
 Schema 2 puts every time of the ``playbook`` section on the incident's clock (seconds from
 the incident start, ``Playbook.clock``); a schema-1 document, whose step times were run
-times, is read onto that clock (:func:`playbook_from_v1`), its verdicts as recorded.
+times, is read onto that clock (:func:`playbook_from_v1`), its verdicts as recorded. Before
+schema 3 every latency figure was interpolated in histogram buckets, in either engine: such
+a document reads as ``latency_estimated``.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from chaos.errors import InputError, Location
 from chaos.incident_states import ClockBase, IncidentOutcome, NotJudged, StepStatus
 from chaos.terminal import visible
 
-SUPPORTED_SCHEMA = 2
+SUPPORTED_SCHEMA = 3
 T = TypeVar("T")
 REBUILD = "re-create result.json with this version of chaoslab"
 
@@ -687,6 +689,7 @@ class Report:
     live: Live | None = None
     gate_failed: bool = False
     notes: tuple[str, ...] = ()
+    latency_estimated: bool = False  # latency percentiles interpolated in histogram buckets (live)
 
     @property
     def first_fault_s(self) -> float | None:
@@ -745,6 +748,8 @@ def read(doc: Mapping[str, Any], source: str = "result.json") -> Report:
     if version > SUPPORTED_SCHEMA:
         raise InputError(f"schema_version {version!r} is newer than this chaoslab reads ({SUPPORTED_SCHEMA})",
                          Location(source), hint="upgrade chaoslab to render this result")
+    if version < 3:  # every latency figure came from histogram buckets then, in either engine
+        doc = dict(doc, latency_estimated=True)
     playbook = doc.get("playbook")
     if version < 2 and isinstance(playbook, Mapping):
         try:

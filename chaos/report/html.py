@@ -22,6 +22,7 @@ from chaos.report.plots import Image
 from chaos.report.ranking import Panels
 from chaos.report.requests import load_lines
 from chaos.report.summary import (
+    LATENCY_ESTIMATED,
     clock_words,
     fmt_ms,
     fmt_pct,
@@ -116,6 +117,8 @@ def header(r: Report) -> str:
     faults = "; ".join(f"{e(f.kind)} on {e(f.target)} from {fmt_s(f.start_s)} to "
                        f"{'the end' if f.end_s is None else fmt_s(f.end_s)}" + _params(f) for f in r.faults)
     fault_line = f'<p class="meta">Fault: {faults}</p>' if faults else '<p class="meta">No fault injected.</p>'
+    if r.latency_estimated:
+        fault_line += f'<p class="meta">Latency {e(LATENCY_ESTIMATED)}.</p>'
     return f'<header><h1>{e(r.experiment)}</h1><p class="meta">{" · ".join(bits)}</p>{fault_line}</header>'
 
 

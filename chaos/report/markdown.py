@@ -12,7 +12,7 @@ from chaos.model.quantities import plural
 from chaos.report.checks import Check
 from chaos.report.document import Report
 from chaos.report.requests import load_lines
-from chaos.report.summary import fmt_ms, fmt_pct, fmt_s
+from chaos.report.summary import LATENCY_ESTIMATED, fmt_ms, fmt_pct, fmt_s
 from chaos.report.verdict import Sentence
 from chaos.terminal import visible
 
@@ -67,6 +67,8 @@ def render_markdown(r: Report, sentences: Sequence[Sentence], checks: Sequence[C
     meta = f"`{r.engine}` · topology `{r.topology}` · seed {r.seed} · {fmt_s(r.duration_s)}"
     if r.faults:
         meta += " · fault: " + "; ".join(f"{f.kind} on `{f.target}` at {fmt_s(f.start_s)}" for f in r.faults)
+    if r.latency_estimated:
+        meta += f" · latency {LATENCY_ESTIMATED}"
     lines = [title(r, code), "", meta, ""]
     lines += [f"- {_mark(s.ok)} {s.text}" for s in sentences]
     lines += ["", *cascade_md(r)]

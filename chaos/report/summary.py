@@ -17,7 +17,7 @@ from chaos.terminal import visible
 if TYPE_CHECKING:
     from chaos.report.document import Playbook, Report, Step
 
-__all__ = ["fmt_ms", "fmt_pct", "fmt_s", "render", "render_drill"]
+__all__ = ["LATENCY_ESTIMATED", "fmt_ms", "fmt_pct", "fmt_s", "render", "render_drill"]
 
 
 def fault_line(f: dict[str, Any]) -> str:
@@ -33,6 +33,10 @@ def early_end(f: dict[str, Any]) -> str:
     if f["end_s"] is None or scheduled is None or f["end_s"] >= scheduled - 1e-6:
         return ""
     return f", ended early (scheduled to {fmt_s(scheduled)})"
+
+
+LATENCY_ESTIMATED = ("percentiles and alert values are estimates, interpolated in latency histogram buckets "
+                     "12% wide (live metrics keep no single latencies)")
 
 
 def verdict(r: Report) -> str:
@@ -105,6 +109,8 @@ def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
     lines.append(f"Verdict:        {verdict(report)}")
     lines.append(f"Time to detect: {detection_line(doc)}")
     lines.append(f"Blast radius:   {blast_line(doc)}")
+    if report.latency_estimated:
+        lines.append(f"Latency:        {LATENCY_ESTIMATED}")
     lines.append("")
     lines.append("Cascade, in order of breach:" if doc["blast_radius"]["cascade"] else "Services:")
     lines.extend(cascade_table(doc))

@@ -106,6 +106,7 @@ BAD = [
     (["drill", "exp.yaml", "--playbook", "pb.yaml", "--workers", str(TOO_MANY)],
      f"--workers: {TOO_MANY} is out of range: must be at most {TOO_MANY - 1}"),
     (["drill", "exp.yaml", "--playbook", "pb.yaml", "--seed", "-2"], "--seed: -2 is out of range: must be at least 0"),
+    (["drill", "exp.yaml", "--playbook", "pb.yaml", "--executor", "yarn"], "--executor: unknown executor 'yarn'"),
     (["sweep", "exp.yaml", "--seeds", "0"], "--seeds: 0 is out of range: must be at least 1"),
     (["sweep", "exp.yaml", "--workers", "-3"], "--workers: -3 is out of range: must be at least 1"),
     (["diff", "topo.yaml", "topo.yaml", "--experiments", ".", "--seeds", "true"],
