@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import bisect
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chaos.core.latency import bucketize
 from chaos.model.scope import Scope
 from chaos.run import CAUSES, Series, Totals
 from chaos.sim.kernel import N_CAUSES, Stats
@@ -23,21 +23,6 @@ def quantile(xs: list[float] | array, q: float) -> float:
     lo = int(pos)
     hi = min(lo + 1, n - 1)
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
-
-
-def bucketize(xs: list[float], bounds: tuple[float, ...]) -> dict[int, int]:
-    """Counts per latency bucket of a sorted sample (bucket k holds (bounds[k-1], bounds[k]])."""
-    out: dict[int, int] = {}
-    i, n, nb = 0, len(xs), len(bounds)
-    while i < n:
-        b = bisect.bisect_left(bounds, xs[i])
-        if b >= nb:
-            out[b] = n - i
-            break
-        j = bisect.bisect_right(xs, bounds[b], i)
-        out[b] = j - i
-        i = j
-    return out
 
 
 @dataclass

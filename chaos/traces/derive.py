@@ -29,7 +29,7 @@ import heapq
 import math
 from collections.abc import Iterable
 
-from chaos.choices import CallMode
+from chaos.core.choices import CallMode
 from chaos.errors import Location
 from chaos.traces.assemble import Call, Execution, Match, Resolution, Resolver, SkewBook, assemble
 from chaos.traces.fit import MIN_SAMPLES, Summary, fit_times

@@ -238,8 +238,8 @@ class GameDay:
     def _responder(self) -> Any:
         if self.playbook is None:
             return None
+        from chaos.core.streams import stream
         from chaos.responder import Responder
-        from chaos.streams import stream
 
         operator = None
         if self.options.mode is Mode.GAME_DAY:
