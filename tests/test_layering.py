@@ -152,6 +152,17 @@ def test_the_reader_sees_every_kind_of_import() -> None:
     assert len(modules()) > 100 and len(imports()) > 500
 
 
+def test_every_import_of_chaos_names_a_module_that_exists() -> None:
+    """mypy ignores missing imports (third-party stubs), so a module moved away would go unnoticed there."""
+    missing = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                missing += [f"{module_path(name)}:{node.lineno}: {target}" for target in _named(name, node)
+                            if target.split(".")[0] == "chaos" and target not in modules()]
+    assert missing == []
+
+
 # --------------------------------------------------------------------------- the rules
 
 
