@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 from chaos import __version__
 from chaos.errors import ChaosError, InputError
-from chaos.model.arguments import RUNS, SEED, WORKERS, WORKERS_PER_CORE, add_option
+from chaos.model.arguments import RUNS, SEED, WALL_CLOCK, WORKERS, WORKERS_PER_CORE, add_option
 from chaos.terminal import redraw, shown_streams
 
 Handler = Callable[[argparse.Namespace], int]
@@ -172,6 +172,15 @@ def _simulate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="print no summary")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     p.add_argument("--no-report", action="store_true", help="write no report.html, summary.md or junit.xml")
+    p.add_argument("--openmetrics", type=Path, metavar="FILE",
+                   help="also write the run's series as OpenMetrics text under the experiment's metric names "
+                        "(for promtool tsdb create-blocks-from openmetrics); a file outside the results directory")
+    p.add_argument("--annotations", type=Path, metavar="FILE",
+                   help="also write the faults and playbook steps as Grafana annotations (JSON); a file outside "
+                        "the results directory")
+    add_option(p, "--origin", quantity=WALL_CLOCK, metavar="TIME",
+               help="wall-clock time of the run's second 0 in those files: 2026-12-01T10:00:00Z or seconds since "
+                    "1970 (default: three hours ago, on the minute)")
     p.set_defaults(func=cmd_simulate)
 
 
@@ -189,6 +198,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.experiment)
     playbook = load_playbook(args.playbook, experiment) if args.playbook else None
     out = check_out(args.out, default_dir(experiment.name), Mode.REPLACE)
+    exports = check_exports(args.openmetrics, args.annotations, args.origin, out.path)
     started = now_iso()
     reps = 1 if playbook else (args.replications or experiment.replications)
     progress = Progress(experiment.duration, reps, enabled=not args.no_progress)
@@ -210,7 +220,20 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(render(doc, result_paths(out.path)))
         if reports:
             print(reports)
+    if exports is not None:
+        from chaos.metrics.export import export_run
+        for written in export_run(result.run, exports):
+            if not args.quiet:
+                print(f"Exported: {written.path} ({written.what})")
     return run_exit_code(doc)
+
+
+def check_exports(openmetrics: Path | None, annotations: Path | None, origin: float | None, out: Path) -> Any:
+    """--openmetrics and --annotations, checked before the run; None when neither is asked for."""
+    if openmetrics is None and annotations is None and origin is None:
+        return None  # the export code (and the metric mapping) is imported only for an export
+    from chaos.metrics.export import check_exports as check
+    return check(openmetrics, annotations, origin, out)
 
 
 # --------------------------------------------------------------------------- drill

@@ -58,7 +58,8 @@ class Result:
             "services": {name: figures_dict(f) for name, f in an.services.items()},
             "entrypoints": {name: figures_dict(f) for name, f in an.entrypoints.items()},
             "slos": [objective_dict(r) for r in an.objectives if not r.implied],
-            "alerts": [{"name": f.name, "scope": str(f.scope), "fired_at_s": f.fired_at_s,
+            "alerts": [{"name": f.name, "scope": None if f.scope is None else str(f.scope),
+                        "labels": dict(f.labels), "fired_at_s": f.fired_at_s,
                         "resolved_at_s": f.resolved_at_s, "value": _num(f.value), "metric": f.metric}
                        for f in an.firings],
             "detections": [vars(d) for d in an.detections],
@@ -71,6 +72,8 @@ class Result:
         }
         if self.replications:
             doc["replications"] = replications_dict(self.all_runs)
+        if an.notes:
+            doc["notes"] = list(an.notes)
         doc.update(self.extra)
         doc["series"] = series_dict(run)
         doc["audit"] = self.audit

@@ -25,6 +25,7 @@ from typing import Any
 from chaos.core.causes import Cause
 from chaos.core.latency import as_bound, count_above, latency_bounds  # noqa: F401
 from chaos.incident_states import IncidentOutcome, StepStatus
+from chaos.metrics.buckets import exact_bounds
 from chaos.model.alerts import ThresholdRule
 from chaos.model.experiment import Experiment
 from chaos.model.scope import Scope
@@ -34,10 +35,12 @@ CAUSES: tuple[Cause, ...] = tuple(Cause)
 
 def experiment_bounds(experiment: Experiment) -> tuple[float, ...]:
     """The bounds of a run of ``experiment``, in either engine: every latency threshold of its SLOs and
-    percentile alerts is an exact bound."""
+    percentile alerts is an exact bound, and so are the metric mapping's histogram buckets and the le
+    values its rule files select (``chaos.metrics.buckets``)."""
     extra = [o.threshold for o in experiment.objectives if o.threshold is not None]
     extra += [r.threshold for r in experiment.alert_rules
               if isinstance(r, ThresholdRule) and r.metric.percentile is not None]
+    extra += exact_bounds(experiment)
     return latency_bounds(tuple(extra))
 
 

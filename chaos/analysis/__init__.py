@@ -94,15 +94,16 @@ def detections(run: Run, firings: list[Firing]) -> list[Detection]:
 
 
 def expectations(run: Run, firings: list[Firing]) -> list[Expectation]:
+    """chaoslab's alerts' ``expect_within``, then the experiment's for rule-file alerts (any instance counts)."""
     start = min((f.start_s for f in run.faults), default=None)
+    wanted = [(r.name, r.expect_within) for r in run.experiment.alert_rules if r.expect_within is not None]
+    wanted += [(d.alert, d.within) for d in run.experiment.expect_within]
     out = []
-    for rule in run.experiment.alert_rules:
-        if rule.expect_within is None:
-            continue
+    for name, within in wanted:
         fired = None if start is None else next(
-            (f.fired_at_s for f in firings if f.name == rule.name and f.fired_at_s >= start - 1e-9), None)
-        met = fired is not None and start is not None and fired - start <= rule.expect_within + 1e-9
-        out.append(Expectation(rule.name, rule.expect_within, fired, met))
+            (f.fired_at_s for f in firings if f.name == name and f.fired_at_s >= start - 1e-9), None)
+        met = fired is not None and start is not None and fired - start <= within + 1e-9
+        out.append(Expectation(name, within, fired, met))
     return out
 
 
@@ -121,9 +122,12 @@ def figures(run: Run, scope: Scope, totals: Totals, measured_s: float) -> ScopeF
 
 
 def analyze(run: Run) -> Analysis:
-    stated = [judge(o, run) for o in run.experiment.objectives]
+    from chaos.analysis.prometheus_rules import evaluate as evaluate_rule_files
+    rule_files = evaluate_rule_files(run)  # the team's rule files and SLO specs, if the experiment names any
+    stated = [judge(o, run) for o in run.experiment.objectives] + rule_files.objectives
     implied = [judge(o, run, implied=True) for o in implied_objectives(run)]
-    firings = evaluate(run.experiment.alert_rules, run.series, run.bounds, run.seconds)
+    firings = sorted(evaluate(run.experiment.alert_rules, run.series, run.bounds, run.seconds) + rule_files.firings,
+                     key=lambda f: (f.fired_at_s, f.name))
     dets = detections(run, firings)
     blast = blast_radius(run, stated + implied)
     measured = run.duration_s - run.warmup_s
@@ -146,4 +150,4 @@ def analyze(run: Run) -> Analysis:
     return Analysis(
         objectives=stated + implied, firings=firings, detections=dets, blast=blast, services=services,
         entrypoints=entrypoints, expectations=expectations(run, firings), slo_met=all(r.met for r in stated),
-        time_to_detect_s=dets[0].time_to_detect_s if dets else None)
+        time_to_detect_s=dets[0].time_to_detect_s if dets else None, notes=rule_files.notes)

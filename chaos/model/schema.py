@@ -71,8 +71,10 @@ def type_schema(tp: Any, meta: typing.Mapping[str, Any] | None = None, defs: dic
             return {"description": "a value of the type of the setting the path names"}
     if is_model(base):
         if getattr(base, "REF", False):
-            return {"anyOf": [{"type": "string", "description": "path of a file, relative to this one"},
-                              _model_ref(base, defs)]}
+            path = {"type": "string", "description": "path of a file, relative to this one"}
+            if not model_fields(base):  # a file in another tool's format: only ever named, never inline
+                return path
+            return {"anyOf": [path, _model_ref(base, defs)]}
         return _model_ref(base, defs)
     members = union_args(base)
     if members:

@@ -336,12 +336,15 @@ class Objective:
 
 @dataclass(frozen=True)
 class Firing:
+    """An alert's firing; ``scope`` is None for a rule-file alert whose labels name no service or entrypoint."""
+
     name: str
-    scope: str
+    scope: str | None
     fired_at_s: float
     resolved_at_s: float | None = None
     value: float | None = None
     metric: str | None = None  # AlertMetric's value or "burn_rate"; None in results written before it existed
+    labels: Mapping[str, str] = field(default_factory=dict)  # a rule-file alert instance's labels
 
 
 @dataclass(frozen=True)
@@ -644,6 +647,7 @@ class Report:
     drill: Drill | None = None
     replications: Replications | None = None
     gate_failed: bool = False
+    notes: tuple[str, ...] = ()
 
     @property
     def first_fault_s(self) -> float | None:

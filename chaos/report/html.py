@@ -197,8 +197,13 @@ def _outcome_html(o: Outcome) -> str:
             Outcome.SKIPPED: '<span class="status-skip">skipped</span>'}[o]
 
 
+def _labels(labels: Mapping[str, str]) -> str:
+    """A rule-file alert instance's labels, as Prometheus prints them: ``{service="cart"}``."""
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else ""
+
+
 def alerts_html(r: Report) -> str:
-    rows = [[e(a.name), e(a.scope), fmt_s(a.fired_at_s),
+    rows = [[e(a.name + _labels(a.labels)), e(a.scope or "-"), fmt_s(a.fired_at_s),
              "still firing at the end" if a.resolved_at_s is None else fmt_s(a.resolved_at_s),
              e(format_value(a.metric, a.value))] for a in r.alerts]
     dets = [[e(d.fault), fmt_s(d.start_s), e(d.alert or "none fired"), fmt_s(d.detected_at_s),

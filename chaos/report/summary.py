@@ -124,7 +124,8 @@ def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
         for a in doc["alerts"]:
             end = a["resolved_at_s"]
             resolved = "still firing at the end" if end is None else f"resolved {fmt_s(end)}"
-            lines.append(f"  {a['name']:<28} fired {fmt_s(a['fired_at_s']):>7}  {resolved}")
+            name = a["name"] + "".join(f" {k}={v}" for k, v in (a.get("labels") or {}).items())
+            lines.append(f"  {name:<28} fired {fmt_s(a['fired_at_s']):>7}  {resolved}")
     if report.playbook is not None:
         lines.append("")
         lines.extend(playbook_lines(report.playbook, report))
@@ -136,6 +137,8 @@ def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
         lines.append(f"Replications: {reps['count']} (seeds {reps['seeds'][0]}..{reps['seeds'][-1]}); "
                      f"SLOs held in {sum(reps['slo_met'])} of {reps['count']}; "
                      f"entry requests failed or too slow {fmt_pct(efr.get('mean'))}{ci}")
+    if doc.get("notes"):
+        lines += ["", "Notes:", *(f"  {note}" for note in doc["notes"])]
     if paths:
         lines.append("")
         lines.append("Results: " + ", ".join(paths.values()))

@@ -66,6 +66,7 @@ class RunOptions:
     automated: frozenset[str] = frozenset()
     seed: int | None = None
     source: str = ""                        # the experiment's file, for the stack's header
+    force: bool = False                      # start even if the preflight finds the stack not clean
     stdin: TextIO | None = None              # the operator's input on a game day (default: sys.stdin)
     prompt_out: TextIO | None = None         # where prompts go (default: sys.stdout)
 
@@ -238,6 +239,7 @@ class GameDay:
     def _responder(self) -> Any:
         if self.playbook is None:
             return None
+        from chaos.analysis.prometheus_rules import rule_alerts
         from chaos.core.streams import stream
         from chaos.responder import Responder
 
@@ -252,7 +254,8 @@ class GameDay:
         # The same random stream as the simulator's responder, so an unattended game day samples the
         # same human delays as the simulation of the same experiment and seed.
         responder = Responder(executor, self.playbook, self.experiment.alert_rules,
-                              stream(self.seed, "playbook", self.playbook.name))
+                              stream(self.seed, "playbook", self.playbook.name),
+                              rule_alerts(self.experiment, self.bounds))
         attach(executor, responder)
         self.executor = executor
         return responder
@@ -422,6 +425,7 @@ def run_game_day(experiment: Experiment, playbook: Playbook | None, options: Run
                         allow_remote=options.allow_remote, source=options.source, say=say)
     outcome: GameDayResult | None = None
     try:
+        _preflight(experiment, handle, options, say)
         outcome = GameDay(experiment, playbook, handle, options, bounds, say).run()
         return outcome
     finally:
@@ -439,3 +443,21 @@ def run_game_day(experiment: Experiment, playbook: Playbook | None, options: Run
         elif handle.owned and handle.directory is not None:
             say(f"stack: kept in {handle.directory} ({handle.directory / COMPOSE_FILE}); take it down with: "
                 f"chaoslab stack down --dir {handle.directory}")
+
+
+def _preflight(experiment: Experiment, handle: StackHandle, options: RunOptions, say: Callable[[str], None]) -> None:
+    """Refuse to start on a stack that is unhealthy or still holds what chaoslab left on it (unless forced)."""
+    from chaos.live.faults.preflight import preflight, require_clean, stack_status_command
+    from chaos.live.load.plan import WORK_PATH
+
+    # What the load will request of each entrypoint; a stack this run brought up has no earlier run's faults.
+    bases = load_urls(experiment, handle.state)
+    entries = {name: tuple(url + WORK_PATH for url in urls) for name, urls in bases.items()}
+    found = preflight(handle.state, run_dirs=(options.out,), allow_remote=options.allow_remote,
+                      journals=not handle.owned, entry_urls=entries)
+    if found.clean:
+        say("preflight: every replica healthy, every entrypoint answering, nothing left applied")
+        return
+    if not options.force:
+        require_clean(found, status_command=stack_status_command(handle.state, options.source or None))
+    say(f"preflight: starting anyway (--force) on a stack that is not clean: {'; '.join(found.lines())}")
