@@ -17,43 +17,22 @@ work spent on it as ``wasted``.
 
 from __future__ import annotations
 
-import bisect
-import enum
 import math
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+# The causes and the latency buckets are the behaviour core's, shared with the emulator; re-exported.
+from chaos.core.causes import Cause
+from chaos.core.latency import as_bound, count_above, latency_bounds  # noqa: F401
 from chaos.incident_states import IncidentOutcome, StepStatus
 from chaos.metrics.buckets import exact_bounds
 from chaos.model.alerts import ThresholdRule
 from chaos.model.experiment import Experiment
 from chaos.model.scope import Scope
 
-
-class Cause(enum.Enum):
-    """Why an attempt failed. The order is the kernel's cause code."""
-
-    TIMEOUT = "timeout"            # the caller gave up waiting (slow, hung, lost, partitioned)
-    REJECTED = "rejected"          # queue full, or shed after waiting too long, or admission limit
-    CIRCUIT_OPEN = "circuit_open"  # the service failed because a breaker toward a dependency was open
-    CRASHED = "crashed"            # no replica up, or the replica died while holding the request
-    INJECTED = "injected"          # an injected error
-    DEPENDENCY = "dependency"      # the service failed because a call it made failed
-
-
 CAUSES: tuple[Cause, ...] = tuple(Cause)
-
-
-def latency_bounds(extra: tuple[float, ...] = ()) -> tuple[float, ...]:
-    """Upper bounds (seconds) of latency histogram buckets: 20 per decade from 100us to 100s.
-
-    Thresholds named by SLOs and alerts are added as exact bounds, so 'how many
-    requests were slower than 800ms' is counted, not interpolated.
-    """
-    base = [as_bound(1e-4 * 10 ** (i / 20)) for i in range(0, 121)]
-    return tuple(sorted(set(base) | {as_bound(x) for x in extra if x > 0}))
 
 
 def experiment_bounds(experiment: Experiment) -> tuple[float, ...]:
@@ -65,16 +44,6 @@ def experiment_bounds(experiment: Experiment) -> tuple[float, ...]:
               if isinstance(r, ThresholdRule) and r.metric.percentile is not None]
     extra += exact_bounds(experiment)
     return latency_bounds(tuple(extra))
-
-
-def as_bound(seconds: float) -> float:
-    """A threshold as it is stored among the bounds: rounded to the picosecond.
-
-    Rounding merges a threshold with an equal base bound, but 9ms parses to
-    0.009000000000000001: whoever looks a threshold up must round it the same way, or
-    it lands one bucket too high.
-    """
-    return round(seconds, 12)
 
 
 @dataclass
@@ -276,12 +245,6 @@ def percentile_from_hist(hist: dict[int, int], bounds: tuple[float, ...], q: flo
             return lo + (hi - lo) * frac
         seen += count
     return bounds[-1]
-
-
-def count_above(hist: dict[int, int], bounds: tuple[float, ...], threshold: float) -> int:
-    """Requests slower than ``threshold``; exact when the threshold is one of the bounds."""
-    cut = bisect.bisect_left(bounds, as_bound(threshold))  # buckets <= cut hold latencies <= threshold
-    return sum(c for idx, c in hist.items() if idx > cut)
 
 
 def merge_hists(hists: list[dict[int, int]]) -> dict[int, int]:

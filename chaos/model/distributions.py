@@ -5,24 +5,23 @@ In YAML a plain duration is a constant (``service_time: 20ms``); otherwise
 A lognormal given by its median and one upper percentile is how people describe
 latencies and response times ("usually 3 minutes, 1 in 10 takes over 10"), so that is
 the form accepted, rather than the log-space mu and sigma.
+
+These are the file format; the arithmetic (parameters, moments, samplers) is the
+behaviour core's (``chaos.core.servicetime``), which the live emulator draws with too.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
-import math
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Annotated
 
+from chaos.core import servicetime as core
+from chaos.core.servicetime import Sampler
 from chaos.model.bounds import MAX_TAIL_RATIO
 from chaos.model.parsing import Model, Seconds, Tagged, fld
 
-Sampler = Callable[[], float]
-_STANDARD_NORMAL = NormalDist()
+__all__ = ["AnyDistribution", "Constant", "Distribution", "Exponential", "LogNormal", "Sampler"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class Constant(Model):
         return 1.0 if x >= self.value else 0.0
 
     def sampler(self, rng: random.Random) -> Sampler:
-        return itertools.repeat(self.value).__next__  # a C-level callable: no Python frame per draw
+        return core.constant_sampler(self.value)
 
     def scaled(self, factor: float) -> Constant:
         return Constant(self.value * factor)
@@ -61,20 +60,16 @@ class Exponential(Model):
         return self.mean_
 
     def quantile(self, q: float) -> float:
-        return -self.mean_ * math.log1p(-q)
+        return core.exponential_quantile(self.mean_, q)
 
     def cdf(self, x: float) -> float:
-        return 1.0 - math.exp(-x / self.mean_) if x > 0 else 0.0
+        return core.exponential_cdf(self.mean_, x)
 
     def sampler(self, rng: random.Random) -> Sampler:
-        return functools.partial(rng.expovariate, 1.0 / self.mean_)
+        return core.exponential_sampler(self.mean_, rng)
 
     def scaled(self, factor: float) -> Exponential:
         return Exponential(self.mean_ * factor)
-
-
-_TAIL_Z = {"p90": _STANDARD_NORMAL.inv_cdf(0.90), "p95": _STANDARD_NORMAL.inv_cdf(0.95),
-           "p99": _STANDARD_NORMAL.inv_cdf(0.99)}
 
 
 @dataclass(frozen=True)
@@ -88,7 +83,7 @@ class LogNormal(Model):
     p99: Seconds | None = fld(None, gt=0, doc="99% of durations are shorter than this")
 
     def validate(self) -> None:
-        given = [name for name in _TAIL_Z if getattr(self, name) is not None]
+        given = [name for name in core.TAIL_LEVELS if getattr(self, name) is not None]
         if len(given) != 1:
             raise self.error(None, "a lognormal needs its median and exactly one of p90, p95, p99"
                                    f" (got {', '.join(given) or 'none'})")
@@ -101,32 +96,28 @@ class LogNormal(Model):
 
     @property
     def sigma(self) -> float:
-        for name, z in _TAIL_Z.items():
+        for name in core.TAIL_LEVELS:
             tail = getattr(self, name)
             if tail is not None:
-                return math.log(tail / self.median) / z
+                return core.lognormal_sigma(self.median, tail, name)
         raise AssertionError("validated lognormal has a tail percentile")
 
     @property
     def mu(self) -> float:
-        return math.log(self.median)
+        return core.lognormal_mu(self.median)
 
     @property
     def mean(self) -> float:
-        return math.exp(self.mu + self.sigma ** 2 / 2)
+        return core.lognormal_mean(self.median, self.sigma)
 
     def quantile(self, q: float) -> float:
-        return math.exp(self.mu + self.sigma * _STANDARD_NORMAL.inv_cdf(q))
+        return core.lognormal_quantile(self.median, self.sigma, q)
 
     def cdf(self, x: float) -> float:
-        if x <= 0:
-            return 0.0
-        if self.sigma == 0:
-            return 1.0 if x >= self.median else 0.0
-        return _STANDARD_NORMAL.cdf((math.log(x) - self.mu) / self.sigma)
+        return core.lognormal_cdf(self.median, self.sigma, x)
 
     def sampler(self, rng: random.Random) -> Sampler:
-        return functools.partial(rng.lognormvariate, self.mu, self.sigma)
+        return core.lognormal_sampler(self.median, self.sigma, rng)
 
     def scaled(self, factor: float) -> LogNormal:
         def times(v: float | None) -> float | None:

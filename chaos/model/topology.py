@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from operator import attrgetter
 
-from chaos.choices import CallMode, Jitter, LoadBalancing, QueueDiscipline, stages  # noqa: F401  (re-exported)
+from chaos.core.choices import CallMode, Jitter, LoadBalancing, QueueDiscipline, stages  # noqa: F401  (re-exported)
 from chaos.model.bounds import (
     MAX_CALL_DEPTH,
     MAX_CALLS,

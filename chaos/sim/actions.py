@@ -76,9 +76,7 @@ def _set_call(sim: Simulation, action: SetCall) -> None:
 
 def _shed_load(sim: Simulation, action: ShedLoad) -> None:
     entry = sim.world.entries[action.entrypoint]
-    entry.admission = action.limit
-    entry.tokens = action.limit or 0.0
-    entry.last = sim.now
+    entry.admission.set(action.limit, sim.now)
 
 
 def _rollback(sim: Simulation, action: Rollback) -> None:

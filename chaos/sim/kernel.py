@@ -17,11 +17,16 @@ The life of a span at service S::
 ``answer`` records the outcome the caller saw, exactly once per span, whichever comes
 first: the response or the caller's timeout. Nothing here does I/O or reads a clock
 other than the simulation's.
+
+What both engines do (backoff, the retry budget, admission, the breaker, cold starts) is
+the behaviour core's (``chaos.core``), called from here. One draw is inlined, because it
+runs once per span: an exponential service time, ``-ln(1 - u) / rate`` of the service's
+stream, exactly as ``chaos.core.servicetime.exponential_sampler`` draws it
+(``tests/core/test_core_shared.py`` checks both on the same stream).
 """
 
 from __future__ import annotations
 
-import math
 import random
 from collections import deque
 from collections.abc import Callable
@@ -32,8 +37,11 @@ from typing import Any, Protocol, cast
 import simpy
 from simpy.events import Event
 
-from chaos.breaker import CLOSED, HALF_OPEN, OPEN  # noqa: F401  (re-exported for tests)
-from chaos.breaker import CircuitBreaker as Breaker
+from chaos.core.admission import AdmissionBucket
+from chaos.core.breaker import CLOSED, HALF_OPEN, OPEN  # noqa: F401  (re-exported for tests)
+from chaos.core.breaker import CircuitBreaker as Breaker
+from chaos.core.coldstart import cold_excess
+from chaos.core.retry import RetryBudget, backoff_delay
 from chaos.model.load import RateCurve
 from chaos.model.topology import Jitter, LoadBalancing
 
@@ -84,7 +92,7 @@ class Replica:
         return len(self.queue) - self.qdead
 
     def cold_factor(self, now: float) -> float:
-        return 1.0 + sum((f - 1.0) * math.exp(-(now - t0) / decay) for t0, f, decay in self.cold)
+        return 1.0 + sum(cold_excess(f, decay, now - t0) for t0, f, decay in self.cold)
 
 
 def _no_work() -> float:
@@ -133,7 +141,7 @@ class Edge:
     """A call from a service (or from the clients of an entrypoint) to a service, with its policy."""
 
     __slots__ = ("name", "caller", "callee", "caller_stats", "timeout", "max_retries", "base", "cap",
-                 "jitter", "budget", "tokens", "token_cap", "prob", "breaker", "fallback", "cancel",
+                 "jitter", "budget", "bucket", "prob", "breaker", "fallback", "cancel",
                  "loss", "partitioned", "delays", "err_ratio", "net_faulty", "faulty", "rand", "timeouts")
 
     def __init__(self, name: str, caller: Svc | None, callee: Svc, caller_stats: Stats,
@@ -149,9 +157,8 @@ class Edge:
         self.base = 0.0
         self.cap = 0.0
         self.jitter = Jitter.NONE
-        self.budget: float | None = None
-        self.tokens = 0.0
-        self.token_cap = 10.0
+        self.budget: float | None = None  # tokens a first attempt deposits in ``bucket``
+        self.bucket = RetryBudget()       # kept when the policy changes, as the emulator keeps it
         self.prob = 1.0
         self.breaker: Breaker | None = None
         self.fallback = False
@@ -165,14 +172,7 @@ class Edge:
 
     def backoff(self, attempt: int) -> float:
         """Delay before ``attempt`` (1 = the first retry)."""
-        delay = self.base * (2.0 ** (attempt - 1))
-        if delay > self.cap:
-            delay = self.cap
-        if self.jitter is Jitter.FULL:
-            return self.rand() * delay
-        if self.jitter is Jitter.EQUAL:
-            return delay / 2 + self.rand() * delay / 2
-        return delay
+        return backoff_delay(attempt, self.base, self.cap, self.jitter, self.rand)
 
 
 class Span(Event):
@@ -273,7 +273,7 @@ class Delivery(Event):
 class Entry:
     """An entrypoint at run time: its arrival stream, its clients' call policy, its stats."""
 
-    __slots__ = ("name", "edge", "stats", "share", "factor", "admission", "tokens", "last", "epoch", "rng")
+    __slots__ = ("name", "edge", "stats", "share", "factor", "admission", "epoch", "rng")
 
     def __init__(self, name: str, edge: Edge, share: float, rng: random.Random) -> None:
         self.name = name
@@ -281,9 +281,7 @@ class Entry:
         self.share = share
         self.stats = edge.caller_stats
         self.factor = 1.0                 # load-spike multiplier
-        self.admission: float | None = None   # admission limit (requests/s) set by a playbook
-        self.tokens = 0.0
-        self.last = 0.0
+        self.admission = AdmissionBucket()  # its limit (requests/s) is set by a playbook
         self.epoch = 0
         self.rng = rng
 
@@ -343,20 +341,11 @@ class Kernel:
         """An entry request enters the system now: admitted (or rejected at once), then sent."""
         entry = req.entry
         entry.stats.requests += 1
-        if entry.admission is not None and not self._admit(entry, req.t0):
+        admission = entry.admission
+        if admission.limit is not None and not admission.admit(req.t0):
             self.entry_done(req, REJECTED)
             return
         self.send(entry.edge, req, 0)
-
-    def _admit(self, entry: Entry, now: float) -> bool:
-        """Token bucket at the admission limit (burst of one second's worth)."""
-        limit = entry.admission or 0.0
-        entry.tokens = min(limit, entry.tokens + (now - entry.last) * limit)
-        entry.last = now
-        if entry.tokens >= 1.0:
-            entry.tokens -= 1.0
-            return True
-        return False
 
     # ------------------------------------------------------------------ calls
 
@@ -373,8 +362,7 @@ class Kernel:
         if attempt:
             edge.caller_stats.retries += 1
         elif edge.budget is not None:
-            tokens = edge.tokens + edge.budget
-            edge.tokens = tokens if tokens < edge.token_cap else edge.token_cap
+            edge.bucket.deposit(edge.budget)
         kids = parent.kids
         if kids is not None:
             kids.append(span)  # the parent may have to cancel it
@@ -510,13 +498,7 @@ class Kernel:
         if parent.dead:
             return
         if attempt < edge.max_retries:
-            allowed = True
-            if edge.budget is not None:
-                if edge.tokens >= 1.0:
-                    edge.tokens -= 1.0
-                else:
-                    allowed = False
-            if allowed:
+            if edge.budget is None or edge.bucket.try_spend(edge.budget):
                 delay = edge.backoff(attempt + 1) if edge.base > 0 else 0.0
                 if delay <= 0.0:
                     self.send(edge, parent, attempt + 1)

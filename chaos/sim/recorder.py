@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chaos.core.latency import bucketize
 from chaos.model.scope import Scope
 from chaos.run import CAUSES, LatencySamples, Series, Totals, quantile
 from chaos.sim.kernel import N_CAUSES, Stats
 
 Gauge = Callable[[], tuple[float, float]]  # (queue, busy) sampled at the end of each second
-
-
-def bucketize(xs: list[float], bounds: tuple[float, ...]) -> dict[int, int]:
-    """Counts per latency bucket of a sorted sample (bucket k holds (bounds[k-1], bounds[k]])."""
-    out: dict[int, int] = {}
-    i, n, nb = 0, len(xs), len(bounds)
-    while i < n:
-        b = bisect.bisect_left(bounds, xs[i])
-        if b >= nb:
-            out[b] = n - i
-            break
-        j = bisect.bisect_right(xs, bounds[b], i)
-        out[b] = j - i
-        i = j
-    return out
 
 
 @dataclass

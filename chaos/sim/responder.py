@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from chaos.analysis.prometheus_rules import rule_alerts
+from chaos.core.streams import stream
 from chaos.model.playbook import AnyAction, Playbook, Step
 from chaos.model.scope import Scope
 from chaos.responder import Responder
 from chaos.run import Marker, Series
 from chaos.sim import actions
 from chaos.sim.simulation import Simulation
-from chaos.streams import stream
 
 
 class SimExecutor:

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 
 import simpy
 
+from chaos.core.streams import stream
 from chaos.model.distributions import Exponential
 from chaos.model.faults import AnyFault
 from chaos.model.scope import edge_name
 from chaos.model.topology import Call, Entrypoint, QueueDiscipline, Service, Topology
 from chaos.run import Marker
 from chaos.sim.kernel import Breaker, Edge, Entry, Kernel, Replica, Stats, Svc
-from chaos.streams import stream
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ class World:
             if entry is not None:
                 entry.edge.callee = self.services[ep.to]
                 self.configure_edge(entry.edge, ep.as_call())
-                entry.admission = None
+                entry.admission.set(None, self.kernel.env.now)
 
     def redirect(self, old: str, new: str) -> None:
         """Every call meant for ``old`` goes to ``new`` from now on (a failover)."""

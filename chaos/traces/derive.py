@@ -29,7 +29,7 @@ import heapq
 import math
 from collections.abc import Iterable
 
-from chaos.choices import CallMode
+from chaos.core.choices import CallMode
 from chaos.errors import Location
 from chaos.model.quantities import plural
 from chaos.traces.assemble import Call, Execution, Match, Resolution, Resolver, SkewBook, assemble

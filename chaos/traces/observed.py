@@ -23,7 +23,7 @@ import enum
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from chaos.choices import CallMode
+from chaos.core.choices import CallMode
 from chaos.model.distributions import AnyDistribution
 from chaos.traces.fit import FittedTimes, Summary
 from chaos.traces.flaws import FlawCount
@@ -143,7 +143,7 @@ class ObservedOperation:
     def call_plan(self) -> tuple[tuple[Step, CallMode], ...]:
         """The steps in order, each with the mode the topology writes (a stage of several: parallel).
 
-        ``chaos.choices.stages`` regroups these into :attr:`stages`, except that two parallel stages in
+        ``chaos.core.choices.stages`` regroups these into :attr:`stages`, except that two parallel stages in
         a row merge there (issue 16 keeps them apart when written apart).
         """
         return tuple((step, stage.mode) for stage in self.stages for step in stage.steps)

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaos.choices import CallMode
+from chaos.core.choices import CallMode
 from chaos.model.bounds import MAX_REPLICAS, MAX_RETRIES, MAX_TAIL_RATIO, MAX_WORKERS
 from chaos.model.distributions import AnyDistribution, Constant, Exponential, LogNormal
 from chaos.model.parsing import NAME

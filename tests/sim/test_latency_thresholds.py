@@ -8,10 +8,10 @@ import pytest
 from simkit import ENTRY, experiment, fixed, run, svc, topology
 
 from chaos.analysis import analyze
+from chaos.core.latency import bucketize
 from chaos.model.parsing import parse_duration
 from chaos.model.slos import LatencyObjective, Slo
 from chaos.run import count_above, latency_bounds
-from chaos.sim.recorder import bucketize
 
 # Durations as YAML gives them. Several are not exact in binary: 9 * 0.001 is
 # 0.009000000000000001, and 36ms, 1.3s... likewise; ln(100)/2 has more digits than a bound keeps.

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from tracekit import FIXTURES
 
-from chaos.choices import CallMode
+from chaos.core.choices import CallMode
 from chaos.traces import zipkin
 from chaos.traces.describe import describe
 from chaos.traces.jsonstream import JsonReader

@@ -16,7 +16,7 @@ import otel_shop as truth
 import pytest
 from tracekit import ShopTraces
 
-from chaos.choices import CallMode, stages
+from chaos.core.choices import CallMode, stages
 from chaos.model.distributions import Constant, Exponential, LogNormal
 from chaos.traces.flaws import Flaw
 from chaos.traces.observed import Basis, Marked, ObservedCall, ObservedModel, ObservedOperation, Router

@@ -29,8 +29,8 @@ import otel_shop as truth
 import pytest
 from tracekit import FIXTURES, Derived, ShopTraces
 
-from chaos.choices import CallMode
 from chaos.cli import main
+from chaos.core.choices import CallMode
 from chaos.model.distributions import Constant, LogNormal
 from chaos.model.files import load_topology
 from chaos.model.parsing import NAME

@@ -262,8 +262,8 @@ class GameDay:
         if self.playbook is None:
             return None
         from chaos.analysis.prometheus_rules import rule_alerts
+        from chaos.core.streams import stream
         from chaos.responder import Responder
-        from chaos.streams import stream
 
         operator = None
         if self.options.mode is Mode.GAME_DAY:

@@ -2,9 +2,9 @@
 
 chaoslab's runtime image (``chaos.live.stack.emulator_stack.images``) is a bare Python 3 with these
 sources copied in and nothing pip-installed, so every module below imports only the
-standard library, this package, and the few stdlib-only modules of ``chaos`` that both
-engines share (``chaos.errors``, ``chaos.choices``, ``chaos.breaker``);
-``tests/test_layering.py`` checks it. Everything else in ``chaos.live`` runs on the host.
+standard library, this package, and the behaviour core both engines share (``chaos.core``:
+retries, admission, breaker, service times, streams, errors); ``tests/test_layering.py``
+checks it. Everything else in ``chaos.live`` runs on the host.
 
     stackspec.py  the stack spec every container reads (``/etc/chaoslab/stack.json``)
     emulator/     the service emulator: ``python3 -m chaos.live.in_container.emulator``

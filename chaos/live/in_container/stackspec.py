@@ -34,19 +34,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from chaos.choices import CallMode, Dist, Jitter, LoadBalancing, stages
-from chaos.errors import InputError, Location
+from chaos.core.choices import CallMode, Dist, Jitter, LoadBalancing, stages
+from chaos.core.errors import InputError, Location
+from chaos.core.retry import TOKEN_CAP
+from chaos.core.servicetime import TAIL_LEVELS
 
 VERSION = 1
 DEFAULT_PATH = "/etc/chaoslab/stack.json"
-TOKEN_CAP = 10.0  # retry-budget tokens never exceed this, as in the simulator
 
 E = TypeVar("E", bound=enum.Enum)
 
 __all__ = ["CallMode", "Dist", "Jitter", "LoadBalancing"]  # the model's own choices
 
 
-LOGNORMAL_TAILS = ("p90", "p95", "p99")
+LOGNORMAL_TAILS = tuple(TAIL_LEVELS)
 
 
 # --------------------------------------------------------------------------- values

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from chaos.choices import LoadBalancing
+from chaos.core.choices import LoadBalancing
 from chaos.errors import InputError
 from chaos.live.in_container import stackspec
 from chaos.model.load import RateCurve, Segment

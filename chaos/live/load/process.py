@@ -45,8 +45,8 @@ import gevent.os
 import gevent.pool
 from gevent import GreenletExit
 
+from chaos.core.retry import RetryBudget, backoff_delay
 from chaos.live.in_container.emulator.balancer import Balancer
-from chaos.live.in_container.emulator.budget import RetryBudget, backoff_delay
 from chaos.live.in_container.emulator.servicetime import sampler
 from chaos.live.load import client
 from chaos.live.load.answers import AnswerKind, Result
@@ -290,7 +290,7 @@ class Generator:
                 self.tally.failed(i, end - self.t0, result.cause or "dependency", kind)
                 return
             retry += 1
-            delay = backoff_delay(retry, policy, self.jitter.random)
+            delay = backoff_delay(retry, policy.base_s, policy.cap_s, policy.jitter, self.jitter.random)
             if delay > 0:
                 gevent.sleep(delay)
 

@@ -61,7 +61,7 @@ def test_base_image_has_sh_and_wget_for_health_checks(base_image: images.BaseIma
 
 def test_runtime_image_imports_chaos(runtime_image: images.RuntimeImage, engine: Engine) -> None:
     printed = docker_run(
-        runtime_image.tag, "python3", "-c", "import chaos, chaos.errors; print(chaos.__version__, chaos.__file__)"
+        runtime_image.tag, "python3", "-c", "import chaos, chaos.core.retry; print(chaos.__version__, chaos.__file__)"
     )
     assert printed.split() == [chaos.__version__, "/opt/chaoslab/chaos/__init__.py"]
     labels = engine.client.images.get(runtime_image.tag).labels
@@ -77,7 +77,7 @@ def test_runtime_image_holds_exactly_the_package_sources(runtime_image: images.R
     # when they differ.
     if in_image != here:
         pytest.skip("chaos/ changed since the runtime image was built")
-    assert "chaos/errors.py" in in_image
+    assert "chaos/core/retry.py" in in_image and "chaos/errors.py" not in in_image
     assert not [path for path in in_image if "__pycache__" in path or path.endswith(".pyc")]
 
 
@@ -121,7 +121,8 @@ def test_the_image_takes_what_runs_in_containers_and_nothing_of_the_host(tmp_pat
     so changing it does not make a new image; tests/test_layering.py checks that what goes in needs nothing else."""
     taken = [rel for rel, _ in images.runtime_sources()]
     assert "chaos/live/in_container/emulator/app.py" in taken and "chaos/live/in_container/toxiproxy/server.py" in taken
-    assert "chaos/errors.py" in taken and "chaos/__init__.py" in taken
+    assert "chaos/core/retry.py" in taken and "chaos/core/errors.py" in taken and "chaos/__init__.py" in taken
+    assert "chaos/errors.py" not in taken and "chaos/run.py" not in taken  # the host's names stay out
     assert not any(rel.startswith(("chaos/live/stack/", "chaos/live/faults/", "chaos/model/", "chaos/sim/"))
                    for rel in taken)
     assert "chaos/cli.py" not in taken

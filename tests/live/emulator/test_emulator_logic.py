@@ -1,5 +1,6 @@
-"""The emulator's pure logic, without sockets: admission, breaker, retry budget and backoff, load
-balancing, histograms and service-time draws, checked against the simulator's code and theory."""
+"""The emulator's pure logic, without sockets: admission, breaker, load balancing, histograms and
+service-time draws, checked against the simulator's code and theory (the retry budget and backoff
+are the core's: tests/core)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,10 @@ import pytest
 
 from chaos.live.in_container.emulator.balancer import HOLD_S, Balancer
 from chaos.live.in_container.emulator.breaker import BreakerState, CircuitBreaker, breaker_for
-from chaos.live.in_container.emulator.budget import RetryBudget, backoff_delay
 from chaos.live.in_container.emulator.metrics import Cause, Histogram
 from chaos.live.in_container.emulator.pool import Admission, Admit, PoolLimits, Ticket, WorkerPool
 from chaos.live.in_container.emulator.servicetime import Sleeper, mean, sampler
-from chaos.live.in_container.stackspec import Breaker, Dist, Jitter, LoadBalancing, Retries, ServiceTime
+from chaos.live.in_container.stackspec import Breaker, Dist, LoadBalancing, ServiceTime
 
 # --------------------------------------------------------------------------- admission
 
@@ -174,38 +174,6 @@ def test_the_emulator_breaker_configured_from_its_spec_acts_as_the_simulators():
     assert ours.opens == states.count("open") > 3
 
 
-# --------------------------------------------------------------------------- retries
-
-
-def test_backoff_doubles_up_to_the_cap_with_each_jitter():
-    policy = Retries(max=5, base_s=0.1, cap_s=0.3, jitter=Jitter.NONE)
-    assert [backoff_delay(n, policy, lambda: 0.5) for n in (1, 2, 3, 4)] == [0.1, 0.2, 0.3, 0.3]
-    full = Retries(max=5, base_s=0.1, cap_s=0.3, jitter=Jitter.FULL)
-    equal = Retries(max=5, base_s=0.1, cap_s=0.3, jitter=Jitter.EQUAL)
-    assert backoff_delay(2, full, lambda: 0.25) == pytest.approx(0.05)
-    assert backoff_delay(2, equal, lambda: 0.25) == pytest.approx(0.125)
-    assert backoff_delay(3, Retries(base_s=0.0), lambda: 0.5) == 0.0
-
-
-def test_retry_budget_allows_its_share_of_first_attempts():
-    budget = RetryBudget()
-    retries = 0
-    for _ in range(1000):
-        budget.deposit(0.2)
-        while budget.try_spend(0.2):  # every request would retry as often as allowed
-            retries += 1
-    assert retries == 200
-
-
-def test_retry_budget_tokens_are_capped_and_no_budget_allows_everything():
-    budget = RetryBudget()
-    for _ in range(100):
-        budget.deposit(0.5)
-    assert budget.tokens == 10.0
-    assert sum(budget.try_spend(0.5) for _ in range(20)) == 10
-    assert all(RetryBudget().try_spend(None) for _ in range(5))
-
-
 # --------------------------------------------------------------------------- balancer
 
 
@@ -242,9 +210,9 @@ def test_least_outstanding_prefers_the_idlest_replica_and_rotates_ties():
 
 
 def test_histogram_buckets_exactly_as_the_simulator_recorder():
+    from chaos.core.latency import bucketize  # the oracle
     from chaos.run import Cause as RunCause
     from chaos.run import latency_bounds
-    from chaos.sim.recorder import bucketize  # the oracle
 
     bounds = latency_bounds((0.25, 0.8))
     rng = random.Random(3)

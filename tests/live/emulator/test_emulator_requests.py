@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from chaos.core.streams import stream
 from chaos.live.in_container import stackspec
 from chaos.live.in_container.emulator.servicetime import sampler
-from chaos.streams import stream
 
 
 @pytest.mark.parametrize("service_time", [

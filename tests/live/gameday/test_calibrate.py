@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from chaos.core.latency import bucketize
 from chaos.live.gameday.calibrate import (
     calibrate_run,
     declared_mean,
@@ -22,7 +23,6 @@ from chaos.live.gameday.calibrate import (
 from chaos.live.gameday.measure import hist_mean
 from chaos.model.files import load_experiment, load_topology
 from chaos.run import latency_bounds
-from chaos.sim.recorder import bucketize
 
 HERE = Path(__file__).parent
 BOUNDS = latency_bounds((0.25,))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from chaos.core.streams import stream
 from chaos.errors import LiveError
 from chaos.incident_states import StepStatus
 from chaos.live.gameday.clock import RunClock, Scheduler
@@ -17,7 +18,6 @@ from chaos.model.playbook import AnyAction, Playbook, Step
 from chaos.model.scope import Scope
 from chaos.responder import Responder
 from chaos.run import CAUSES, Cause, Series, latency_bounds
-from chaos.streams import stream
 
 HERE = Path(__file__).parent
 

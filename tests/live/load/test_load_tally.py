@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from chaos.core.latency import bucketize
 from chaos.live.load.answers import AnswerKind, classify
 from chaos.live.load.records import SecondStats
 from chaos.live.load.tally import CAUSES, Merger, Tally, merge_records
 from chaos.run import CAUSES as RUN_CAUSES
 from chaos.run import Cause, latency_bounds
-from chaos.sim.recorder import bucketize
 
 
 def test_tally_causes_are_the_run_causes() -> None:

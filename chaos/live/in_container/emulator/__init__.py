@@ -4,12 +4,13 @@ It behaves as a service of the simulator does (``chaos.sim.kernel``): a worker p
 and a bounded queue, sampled service times, calls to other services with timeouts,
 retries, a retry budget, a circuit breaker and fallbacks, and faults set through its
 admin routes. Each call is a new HTTP connection, so Toxiproxy acts per call (the HTTP
-layer, ``chaos.live.in_container.http``, is shared with the Toxiproxy server).
+layer, ``chaos.live.in_container.http``, is shared with the Toxiproxy server). What it
+decides as the simulator does is the behaviour core's, ``chaos.core``: backoff and the
+retry budget, the admission bucket, the circuit breaker, service-time draws, cold starts.
 
     pool.py         worker pool and bounded FIFO/LIFO queue (pure admission logic + its asyncio form)
-    servicetime.py  service-time sampling (constant, exponential, lognormal)
-    breaker.py      circuit breaker over a sliding window of ten buckets (pure)
-    budget.py       backoff with jitter and the token-bucket retry budget (pure)
+    servicetime.py  service-time sampling from the stack spec (the core's draws), and the timer's sleep
+    breaker.py      the core's circuit breaker, configured from the stack spec
     balancer.py     caller-side load balancing with passive health checks (pure)
     calls.py        one outgoing call: attempts, retries, breaker, fallback, cancellation
     faults.py       errors, slowdown, hang, cold start

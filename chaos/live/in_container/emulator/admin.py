@@ -23,12 +23,13 @@ from dataclasses import replace
 from http import HTTPStatus
 from typing import Any, Protocol
 
-from chaos.errors import InputError
+from chaos.core.admission import AdmissionBucket
+from chaos.core.errors import InputError
 from chaos.live.in_container.http import JSON, Request, Response
 from chaos.live.in_container.stackspec import JsonFields, ServiceSpec, policy_update
 
 from .calls import Edge
-from .faults import ColdStart, EdgeFaults, Faults, FaultSettings, RateLimit
+from .faults import ColdStart, EdgeFaults, Faults, FaultSettings
 
 FAULT_KEYS = ("errors", "slowdown", "hang", "cold_start")
 EDGE_FAULT_KEYS = ("errors",)
@@ -51,7 +52,7 @@ class Served(Protocol):
     service: ServiceSpec
     replica: int
     faults: Faults
-    admission: RateLimit
+    admission: AdmissionBucket
     edges: dict[str, Edge]
     clock: Callable[[], float]
 

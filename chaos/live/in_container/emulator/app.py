@@ -25,15 +25,16 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
-from chaos.errors import InputError, LiveError
+from chaos.core.admission import AdmissionBucket
+from chaos.core.errors import InputError, LiveError
+from chaos.core.streams import stream
 from chaos.live.in_container.http import JSON, BadRequest, PeerClosed, Request, Response, read_request, render
 from chaos.live.in_container.http import wait_closed as peer_closed
 from chaos.live.in_container.stackspec import StackSpec
-from chaos.streams import stream
 
 from .admin import Admin, error_response
 from .calls import CANCEL_HEADER, CAUSE_HEADER, WORK_PATH, Edge
-from .faults import Faults, FaultSettings, RateLimit
+from .faults import Faults, FaultSettings
 from .metrics import Cause, ServerMetrics
 from .pool import PoolLimits, WorkerPool
 from .servicetime import Sleeper, sampler
@@ -71,7 +72,7 @@ class Emulator:
         self.sleeper = Sleeper(clock)
         self.error_roll = stream(self.seed, "errors").random
         self.faults = Faults()
-        self.admission = RateLimit()
+        self.admission = AdmissionBucket()
         self.server = ServerMetrics(self.bounds)
         self.background: set[asyncio.Task[Any]] = set()
         self.edges = {c.to: Edge(c, spec.service(c.to).load_balancing, self.bounds, stream(self.seed, "edge", c.to),

@@ -1,8 +1,8 @@
-"""The emulator's circuit breakers: the simulator's own (``chaos.breaker``) on the wall clock."""
+"""The emulator's circuit breakers: the core's own (``chaos.core.breaker``) on the wall clock."""
 
 from __future__ import annotations
 
-from chaos.breaker import BreakerState, CircuitBreaker
+from chaos.core.breaker import BreakerState, CircuitBreaker
 from chaos.live.in_container.stackspec import Breaker as BreakerSpec
 
 __all__ = ["BreakerState", "CircuitBreaker", "breaker_for"]

@@ -26,12 +26,12 @@ import asyncio
 import random
 from collections.abc import Callable
 
+from chaos.core.retry import RetryBudget, backoff_delay
 from chaos.live.in_container.http import Answer, Target, fetch
 from chaos.live.in_container.stackspec import CallSpec, LoadBalancing
 
 from .balancer import Balancer
 from .breaker import BreakerState, CircuitBreaker, breaker_for
-from .budget import RetryBudget, backoff_delay
 from .faults import EdgeFaults
 from .metrics import CallMetrics, Cause
 
@@ -102,7 +102,8 @@ class Edge:
                 return None
             if attempt < spec.retries.max and self.budget.try_spend(spec.retries.budget):
                 attempt += 1
-                delay = backoff_delay(attempt, spec.retries, self.rand)
+                retries = spec.retries
+                delay = backoff_delay(attempt, retries.base_s, retries.cap_s, retries.jitter, self.rand)
                 if delay > 0:
                     await asyncio.sleep(delay)
                 continue

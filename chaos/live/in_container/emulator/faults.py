@@ -6,7 +6,11 @@
   work, before their answer) until the hang ends, then go on, as the simulator's hang
   (and ``docker pause``) does;
 - ``cold_start``: a factor on service times that decays exponentially from now,
-  ``1 + (factor - 1) * exp(-t / decay_s)``, as after the simulator's restart.
+  ``1 + (factor - 1) * exp(-t / decay_s)``, as after the simulator's restart
+  (``chaos.core.coldstart``).
+
+The admission limit in front of the service (a playbook's ``shed_load``, set through
+``/admin/admission``) is the core's token bucket, ``chaos.core.admission``.
 
 Each is a current value: setting it replaces it. The admin, health and metrics routes
 never wait on a hang.
@@ -20,9 +24,10 @@ call, as the simulator's edge errors are.
 from __future__ import annotations
 
 import asyncio
-import math
 from dataclasses import dataclass
 from typing import Any
+
+from chaos.core.coldstart import cold_factor
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,7 @@ class ColdStart:
     since: float  # monotonic time it started
 
     def factor_at(self, now: float) -> float:
-        return 1.0 + (self.factor - 1.0) * math.exp(-(now - self.since) / self.decay_s)
+        return cold_factor(self.factor, self.decay_s, now - self.since)
 
 
 @dataclass(frozen=True)
@@ -86,31 +91,3 @@ class Faults:
         s = self.settings
         cold = 1.0 if s.cold_start is None else s.cold_start.factor_at(now)
         return s.slowdown * cold
-
-
-class RateLimit:
-    """An admission limit in front of the service (a playbook's ``shed_load``): at most ``limit``
-    requests per second are let in, the rest rejected at once, as the simulator's entrypoint
-    admission does: a token bucket refilled at ``limit`` per second holding one second's worth,
-    full when the limit is set."""
-
-    def __init__(self) -> None:
-        self.limit: float | None = None
-        self.tokens = 0.0
-        self.last = 0.0
-
-    def set(self, limit: float | None, now: float) -> None:
-        self.limit = limit
-        self.tokens = limit or 0.0
-        self.last = now
-
-    def admit(self, now: float) -> bool:
-        limit = self.limit
-        if limit is None:
-            return True
-        self.tokens = min(limit, self.tokens + (now - self.last) * limit)
-        self.last = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False

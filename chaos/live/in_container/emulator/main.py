@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from chaos.errors import ChaosError
+from chaos.core.errors import ChaosError
 from chaos.live.in_container import stackspec
 
 from .app import Emulator

@@ -2,7 +2,8 @@
 
 Everything counts from the start of the process, so the scraper differences two
 scrapes. Histogram bucket k counts latencies in (bounds[k-1], bounds[k]] and the
-last bucket those above the last bound, as ``chaos.sim.recorder.bucketize``.
+last bucket those above the last bound: the core's bucket rule (``chaos.core.latency``),
+as the simulator's recorder counts them.
 Latencies are of successes only.
 
 ``server`` is the service's own view of the requests it received: each is counted
@@ -22,20 +23,12 @@ simulator does not count them at the callee either).
 
 from __future__ import annotations
 
-import bisect
-import enum
 from typing import Any
 
+from chaos.core.causes import Cause
+from chaos.core.latency import bucket_index
 
-class Cause(enum.Enum):
-    """Why an attempt failed, exactly as ``chaos.run.Cause`` (which the emulator cannot import)."""
-
-    TIMEOUT = "timeout"
-    REJECTED = "rejected"
-    CIRCUIT_OPEN = "circuit_open"
-    CRASHED = "crashed"
-    INJECTED = "injected"
-    DEPENDENCY = "dependency"
+__all__ = ["Cause", "CallMetrics", "Histogram", "Outcomes", "ServerMetrics"]
 
 
 class Histogram:
@@ -46,7 +39,7 @@ class Histogram:
         self.counts = [0] * (len(bounds) + 1)
 
     def add(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, seconds)] += 1
+        self.counts[bucket_index(self.bounds, seconds)] += 1
 
 
 class Outcomes:

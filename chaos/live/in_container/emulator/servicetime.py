@@ -1,23 +1,26 @@
-"""Drawing service times from a stack spec's distribution (the same forms as ``chaos.model.distributions``)."""
+"""Service times drawn from a stack spec's distribution, by the core's rules (``chaos.core.servicetime``),
+and the sleep that spends them on the loop's timer."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import itertools
-import math
 import random
 from collections.abc import Awaitable, Callable
-from statistics import NormalDist
 
+from chaos.core.servicetime import (
+    Sampler,
+    constant_sampler,
+    exponential_sampler,
+    lognormal_mean,
+    lognormal_sampler,
+    lognormal_sigma,
+)
 from chaos.live.in_container.stackspec import Dist, ServiceTime
 
-_TAIL_Q = {"p90": 0.90, "p95": 0.95, "p99": 0.99}
 
-
-def lognormal_sigma(spec: ServiceTime) -> float:
-    """The log-space sigma of a lognormal given by its median and one upper percentile."""
-    return math.log(spec.tail_s / spec.median) / NormalDist().inv_cdf(_TAIL_Q[spec.tail])
+def sigma(spec: ServiceTime) -> float:
+    """The log-space sigma of a lognormal spec."""
+    return lognormal_sigma(spec.median, spec.tail_s, spec.tail)
 
 
 def mean(spec: ServiceTime) -> float:
@@ -25,16 +28,16 @@ def mean(spec: ServiceTime) -> float:
         return spec.value
     if spec.dist is Dist.EXPONENTIAL:
         return spec.mean
-    return spec.median * math.exp(lognormal_sigma(spec) ** 2 / 2)
+    return lognormal_mean(spec.median, sigma(spec))
 
 
-def sampler(spec: ServiceTime, rng: random.Random) -> Callable[[], float]:
+def sampler(spec: ServiceTime, rng: random.Random) -> Sampler:
     """A function drawing one service time (seconds) from ``rng``."""
     if spec.dist is Dist.CONSTANT:
-        return itertools.repeat(spec.value).__next__
+        return constant_sampler(spec.value)
     if spec.dist is Dist.EXPONENTIAL:
-        return functools.partial(rng.expovariate, 1.0 / spec.mean)
-    return functools.partial(rng.lognormvariate, math.log(spec.median), lognormal_sigma(spec))
+        return exponential_sampler(spec.mean, rng)
+    return lognormal_sampler(spec.median, sigma(spec), rng)
 
 
 class Sleeper:

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from chaos.errors import LiveError
+from chaos.core.errors import LiveError
 
 from .app import Emulator
 

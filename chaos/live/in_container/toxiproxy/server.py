@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaos.errors import LiveError
+from chaos.core.errors import LiveError
 from chaos.live.in_container.http import serve_connection
 
 from .address import bound_address, format_address, open_listener, split_host_port
