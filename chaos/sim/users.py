@@ -21,9 +21,9 @@ from typing import Any
 
 from simpy.events import NORMAL, Event
 
+from chaos.core.streams import stream
 from chaos.model.load import Users
 from chaos.sim.kernel import Entry, Kernel, UserRequest
-from chaos.streams import stream
 
 
 class User(Event):
