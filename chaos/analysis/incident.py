@@ -32,6 +32,16 @@ import networkx as nx
 
 from chaos.analysis.blast_radius import call_graph, faulted_services
 from chaos.analysis.slos import bad_and_total
+from chaos.document import (
+    BudgetBurn,
+    Clock,
+    Deadline,
+    Finding,
+    Incident,
+    PlaybookSection,
+    Step,
+    Trigger,
+)
 from chaos.incident_states import ClockBase, IncidentOutcome, NotJudged, StepStatus
 from chaos.model.playbook import REMEDIES, Page, Phase, Playbook, describe
 from chaos.model.slos import Objective
@@ -321,40 +331,33 @@ def analyze_incident(playbook: Playbook, run: Run, breached: list[str] | None = 
                             findings(playbook, run, record, clock, verdicts, breached))
 
 
-def incident_dict(playbook: Playbook, run: Run, an: IncidentAnalysis) -> dict[str, Any]:
+def incident_section(playbook: Playbook, run: Run, an: IncidentAnalysis) -> PlaybookSection:
     """The ``playbook`` section of result.json: every time on the incident's clock (see the module's docstring)."""
     record = run.incident or blank_record(playbook)
 
     def since(t: float | None) -> float | None:
         return None if an.clock is None else an.clock.since(t)
 
-    steps = []
-    for step, rec, verdict in zip(playbook.steps, record.steps, an.steps, strict=True):
-        steps.append({"name": rec.name, "role": rec.role, "action": rec.action, "target": rec.target,
-                      "start_s": since(rec.start_s), "acted_s": since(rec.acted_s), "end_s": since(rec.end_s),
-                      "deadline_s": verdict.deadline_s, "met": verdict.met,
-                      "not_judged": None if verdict.not_judged is None else verdict.not_judged.value,
-                      "status": rec.status.value,
-                      "verify": None if step.verify is None else step.verify.describe(),
-                      "verified_at_s": since(rec.verified_at_s), "note": rec.note})
-    incident: dict[str, Any] = {"outcome": an.outcome.value, "trigger": record.trigger,
-                                "triggered_s": since(record.triggered_s),
-                                "trigger_before_start": an.trigger_before_start,
-                                "finished_s": since(record.finished_s)}
-    for phase in Phase:
-        incident[f"time_to_{phase.value}_s"] = an.phases[phase]
-    incident["error_budget_burned"] = an.budget
-    clock = None if an.clock is None else {"base": an.clock.base.value, "start_run_s": an.clock.start_run_s,
-                                           "run_end_s": an.clock.run_end_s}
-    deadlines = [{"name": d.name, "phase": d.phase.value, "deadline_s": d.deadline_s, "actual_s": d.actual_s,
-                  "met": d.met, "not_judged": None if d.not_judged is None else d.not_judged.value,
-                  "required": d.required} for d in an.deadlines]
-    return {"name": playbook.name, "trigger": {"alerts": list(playbook.trigger.alerts), "at_s": playbook.trigger.at},
-            "clock": clock, "incident": incident, "steps": steps, "deadlines": deadlines, "findings": an.findings,
-            "roles": {name: since(t) for name, t in record.engaged.items()}}
-
-
-def deadlines_met(section: dict[str, Any]) -> bool:
-    """No phase or step deadline of one incident missed (unjudged ones, e.g. not triggered, do not count)."""
-    return all(d["met"] is not False for d in section["deadlines"]) and all(
-        s["met"] is not False for s in section["steps"])
+    steps = tuple(
+        Step(name=rec.name, role=rec.role, action=rec.action, target=rec.target, start_s=since(rec.start_s),
+             acted_s=since(rec.acted_s), end_s=since(rec.end_s), deadline_s=verdict.deadline_s, met=verdict.met,
+             not_judged=verdict.not_judged, status=rec.status,
+             verify=None if step.verify is None else step.verify.describe(),
+             verified_at_s=since(rec.verified_at_s), note=rec.note)
+        for step, rec, verdict in zip(playbook.steps, record.steps, an.steps, strict=True))
+    phases = {phase: an.phases[phase] for phase in Phase}
+    incident = Incident(
+        outcome=an.outcome, trigger=record.trigger, triggered_s=since(record.triggered_s),
+        trigger_before_start=an.trigger_before_start, finished_s=since(record.finished_s),
+        time_to_detect_s=phases[Phase.DETECT], time_to_acknowledge_s=phases[Phase.ACKNOWLEDGE],
+        time_to_mitigate_s=phases[Phase.MITIGATE], time_to_recover_s=phases[Phase.RECOVER],
+        error_budget_burned=tuple(BudgetBurn(**b) for b in an.budget))
+    clock = None if an.clock is None else Clock(base=an.clock.base, start_run_s=an.clock.start_run_s,
+                                                run_end_s=an.clock.run_end_s)
+    deadlines = tuple(Deadline(name=d.name, phase=d.phase.value, deadline_s=d.deadline_s, actual_s=d.actual_s,
+                               met=d.met, not_judged=d.not_judged, required=d.required) for d in an.deadlines)
+    return PlaybookSection(
+        name=playbook.name, trigger=Trigger(alerts=tuple(playbook.trigger.alerts), at_s=playbook.trigger.at),
+        clock=clock, incident=incident, steps=steps, deadlines=deadlines,
+        findings=tuple(Finding(**f) for f in an.findings),
+        roles={name: since(t) for name, t in record.engaged.items()})

@@ -13,11 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
+from chaos.document import Fault, Figures, ResultDocument
 from chaos.model.alerts import format_value
 from chaos.model.faults import describe_params
 from chaos.model.quantities import json_text, plural
-from chaos.report.checks import Check, CheckKind, Outcome
-from chaos.report.document import Fault, Figures, Report
+from chaos.report.checks import Check, CheckKind, CheckOutcome
 from chaos.report.plots import Image
 from chaos.report.ranking import Panels
 from chaos.report.summary import (
@@ -106,7 +106,7 @@ def verdict_html(sentences: Sequence[Sentence], code: int) -> str:
             f'<p class="exit">{gate}</p></section>')
 
 
-def header(r: Report) -> str:
+def header(r: ResultDocument) -> str:
     version = r.audit.get("chaoslab_version", "")
     bits = [f"engine <b>{e(r.engine)}</b>", f"topology {e(r.topology)}", f"seed {e(r.seed)}",
             f"{fmt_s(r.duration_s)} (warm-up {fmt_s(r.warmup_s)})"]
@@ -142,7 +142,7 @@ FIGURE_HEADERS = ("name", "breach #", "breached at", "hops from fault", "sent", 
 NUMERIC = (*range(1, 8), *range(9, 16))
 
 
-def services_html(r: Report, panels: Panels) -> str:
+def services_html(r: ResultDocument, panels: Panels) -> str:
     order = {b.service: i + 1 for i, b in enumerate(r.blast.cascade)}
     rows = [_figures_row(n, f, order) for n, f in r.services.items()]
     classes = ["fail" if n in order else "" for n in r.services]
@@ -155,7 +155,7 @@ def services_html(r: Report, panels: Panels) -> str:
             f"<h3>Entrypoints</h3>{table(FIGURE_HEADERS, entry_rows, NUMERIC)}</section>")
 
 
-def cascade_table(r: Report) -> str:
+def cascade_table(r: ResultDocument) -> str:
     if not r.blast.cascade:
         return "<p>No service breached its SLO.</p>"
     rows = []
@@ -191,13 +191,13 @@ def checks_html(checks: Sequence[Check]) -> str:
     return "".join(parts)
 
 
-def _outcome_html(o: Outcome) -> str:
-    return {Outcome.PASSED: '<span class="status-ok">passed</span>',
-            Outcome.FAILED: '<span class="status-fail">FAILED</span>',
-            Outcome.SKIPPED: '<span class="status-skip">skipped</span>'}[o]
+def _outcome_html(o: CheckOutcome) -> str:
+    return {CheckOutcome.PASSED: '<span class="status-ok">passed</span>',
+            CheckOutcome.FAILED: '<span class="status-fail">FAILED</span>',
+            CheckOutcome.SKIPPED: '<span class="status-skip">skipped</span>'}[o]
 
 
-def alerts_html(r: Report) -> str:
+def alerts_html(r: ResultDocument) -> str:
     rows = [[e(a.name), e(a.scope), fmt_s(a.fired_at_s),
              "still firing at the end" if a.resolved_at_s is None else fmt_s(a.resolved_at_s),
              e(format_value(a.metric, a.value))] for a in r.alerts]
@@ -211,7 +211,7 @@ def alerts_html(r: Report) -> str:
     return f'<section id="alerts"><h2>Alerts</h2>{body}</section>'
 
 
-def events_html(r: Report) -> str:
+def events_html(r: ResultDocument) -> str:
     faults = [[e(f.label), e(f.kind), e(f.target), fmt_s(f.start_s),
                "never reverted" if f.end_s is None else fmt_s(f.end_s) + (
                    f" (early; scheduled {fmt_s(f.scheduled_end_s)})" if f.ended_early else ""),
@@ -232,7 +232,7 @@ def events_html(r: Report) -> str:
     return f'<section id="events"><h2>Faults and events</h2>{body}</section>'
 
 
-def playbook_html(r: Report, images: Mapping[str, Image]) -> str:
+def playbook_html(r: ResultDocument, images: Mapping[str, Image]) -> str:
     pb = r.playbook
     if pb is None:
         return ""
@@ -282,7 +282,7 @@ def _met(met: bool | None) -> str:
     return '<span class="status-ok">yes</span>' if met else '<span class="status-fail">NO</span>'
 
 
-def drill_html(r: Report, images: Mapping[str, Image]) -> str:
+def drill_html(r: ResultDocument, images: Mapping[str, Image]) -> str:
     d = r.drill
     if d is None:
         return ""
@@ -322,7 +322,7 @@ def _pct_or_dash(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.0f}%"
 
 
-def replications_html(r: Report) -> str:
+def replications_html(r: ResultDocument) -> str:
     reps = r.replications
     if reps is None or reps.count <= 1:
         return ""
@@ -358,7 +358,7 @@ def _audit_value(key: str, value: Any) -> str:
     return e(json_text(value))
 
 
-def render_html(r: Report, sentences: Sequence[Sentence], checks: Sequence[Check], code: int,
+def render_html(r: ResultDocument, sentences: Sequence[Sentence], checks: Sequence[Check], code: int,
                 images: Mapping[str, Image], panels: Panels) -> str:
     status = "held" if code == 0 else "FAILED"
     nav_items = [("timeline", "Timeline"), ("cascade", "Cascade")]

@@ -66,7 +66,7 @@ def run_with(tmp_path: Path, action: str, rate: float = 15, faults: str = "") ->
     pb = load(tmp_path / "playbook.yaml", Playbook)
     bind(pb, experiment)
     result = incident_result(experiment, pb, experiment.seed)
-    return result.extra["playbook"], result.run
+    return result.to_dict()["playbook"], result.run
 
 
 def per_second(run: object, scope: Scope, field: str, lo: int, hi: int) -> float:

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from reportkit import healthy, with_drill, with_playbook, with_playbook_v1
 
+from chaos.document import read
 from chaos.errors import InputError
 from chaos.incident_states import ClockBase, IncidentOutcome, StepStatus
-from chaos.report.checks import Outcome, checks, exit_code
-from chaos.report.document import read
+from chaos.report.checks import CheckOutcome, checks, verdict
 from chaos.report.summary import render
 from chaos.report.verdict import sentences
 
@@ -36,16 +36,16 @@ def test_optional_sections_are_optional(failing_doc: dict[str, Any]) -> None:
 
 
 def test_exit_codes(failing_doc: dict[str, Any]) -> None:
-    assert exit_code(read(failing_doc)) == 1
-    assert exit_code(read(healthy(failing_doc))) == 0
-    assert exit_code(read(with_playbook(healthy(failing_doc)))) == 1  # a step and a phase deadline missed
+    assert verdict(read(failing_doc)).exit_code == 1
+    assert verdict(read(healthy(failing_doc))).exit_code == 0
+    assert verdict(read(with_playbook(healthy(failing_doc)))).exit_code == 1  # a step and a phase deadline missed
     drill = with_drill(healthy(failing_doc))
     for d in drill["drill"]["deadlines"]:
         d["met"], d["p_met"] = True, 1.0
     drill["gate_failed"] = False
     drill["slos"][0]["met"] = False  # a drill's first run missing an SLO does not fail the drill
     drill["slo_met"] = False
-    assert exit_code(read(drill)) == 0
+    assert verdict(read(drill)).exit_code == 0
 
 
 def test_verdict_when_nothing_was_detected(failing_doc: dict[str, Any]) -> None:
@@ -76,10 +76,10 @@ def test_replications_that_missed_fail_the_run(failing_doc: dict[str, Any]) -> N
     r = read(doc)
     found = checks(r)
     reps = [c for c in found if c.name == "SLOs held in every replication"]
-    assert len(reps) == 1 and reps[0].outcome is Outcome.FAILED
+    assert len(reps) == 1 and reps[0].outcome is CheckOutcome.FAILED
     assert reps[0].message == "SLOs held in 2 of 3 replications (missed with seeds 2)"
     assert sentences(r, found)[0].ok is False
-    assert exit_code(r) == 1
+    assert verdict(r).exit_code == 1
 
 
 def test_a_schema_1_playbook_is_read_onto_the_incident_clock(failing_doc: dict[str, Any]) -> None:
@@ -108,12 +108,12 @@ def test_the_console_verdict_is_the_checks_verdict_when_only_an_expectation_is_m
     doc["alert_expectations"][0].update(met=False, fired_at_s=None)
     r = read(doc)
     assert r.slo_met and [c.name for c in checks(r) if c.failed] == ["alert entry-errors within 30 s"]
-    assert exit_code(r) == 1
-    verdict = next(line for line in render(doc).splitlines() if line.startswith("Verdict:"))
-    assert verdict == ("Verdict:        FAILED: SLOs HELD (13 objectives); alert expectations: 1 of 1 MISSED "
+    assert verdict(r).exit_code == 1
+    line = next(line for line in render(doc).splitlines() if line.startswith("Verdict:"))
+    assert line == ("Verdict:        FAILED: SLOs HELD (13 objectives); alert expectations: 1 of 1 MISSED "
                        "(alert entry-errors within 30 s)")
     doc["alert_expectations"][0].update(met=True, fired_at_s=52.0)
-    assert exit_code(read(doc)) == 0
+    assert verdict(read(doc)).exit_code == 0
     assert "Verdict:        PASSED: SLOs HELD (13 objectives); alert expectations: 1 of 1 met" in render(doc)
 
 
@@ -127,6 +127,6 @@ def test_an_expectation_missed_in_another_replication_fails_the_run(failing_doc:
     assert [(c.name, c.message) for c in failed] == [
         ("alert expectations met in every replication", "alert expectations met in 2 of 3 replications "
                                                         "(missed with seeds 2)")]
-    assert exit_code(r) == 1
+    assert verdict(r).exit_code == 1
     assert "FAILED: SLOs HELD (13 objectives); alert expectations: 1 of 1 met; replications: SLOs held in 3 of 3 " \
            "replications, FAILED: alert expectations met in 2 of 3 replications (missed with seeds 2)" in render(doc)

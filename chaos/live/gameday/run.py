@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from chaos.analysis import windows
+from chaos.document import LiveSection, LoadNote, Stopped
 from chaos.errors import ChaosError, RevertError
 from chaos.live.faults.actions import Action, DriverKind, Handle
 from chaos.live.faults.drivers.base import InjectContext
@@ -143,7 +144,7 @@ class GameDay:
         self.health: dict[str, bool] = {}
         self.closed = 0
         self.baselined = False
-        self.stopped = "completed"
+        self.stopped = Stopped.COMPLETED
         self.responder: Any = None
         self.executor: LiveExecutor | None = None
         self.operator: Operator | None = None
@@ -206,10 +207,10 @@ class GameDay:
                      f"{self.seconds}s ({self.options.mode.value.replace('_', ' ')})")
             self._loop(load, scraper)
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (the runner raises it in this thread)
-            error, self.stopped = exc, "interrupted"
+            error, self.stopped = exc, Stopped.INTERRUPTED
             self.say(f"{self.clock.now():8.2f}s  interrupted: stopping the load, reverting every fault ...")
         except ChaosError as exc:
-            error, self.stopped = exc, "failed"
+            error, self.stopped = exc, Stopped.FAILED
         finally:
             summary = None
             if load is not None:
@@ -225,7 +226,7 @@ class GameDay:
         if error is not None and self.assembler.seconds == 0:
             raise error  # nothing was measured: there is no result to write, only the error
         if runner.abort_reason is not None:
-            self.stopped = "aborted"
+            self.stopped = Stopped.ABORTED
         if summary is not None and summary.behind:
             self.notes.append("the load generator fell behind its target rate (late or dropped arrivals): "
                               "the stack was offered less load than planned")
@@ -354,25 +355,25 @@ class GameDay:
                   meta={"stack": self.state.name})
         analysis = analyze(run)
         analysis.notes.extend(self.notes)
-        result = Result(run, analysis, extra={"live": self._live_section(summary)})
+        result = Result(run, analysis, live=self._live_section(summary))
         if self.playbook is not None:
-            from chaos.analysis.incident import analyze_incident, deadlines_met, incident_dict
+            from chaos.analysis.incident import analyze_incident, incident_section
 
-            section = incident_dict(self.playbook, run, analyze_incident(self.playbook, run, analysis.blast.services))
-            result.extra["playbook"] = section
-            if not deadlines_met(section):
-                result.extra["gate_failed"] = True
-        if self.stopped != "completed":
-            result.extra["gate_failed"] = True  # an interrupted or aborted run is no pass
+            result.playbook = incident_section(self.playbook, run,
+                                               analyze_incident(self.playbook, run, analysis.blast.services))
+            if not result.playbook.deadlines_met:
+                result.gate_failed = True
+        if self.stopped is not Stopped.COMPLETED:
+            result.gate_failed = True  # an interrupted or aborted run is no pass
         return result
 
-    def _live_section(self, summary: Any) -> dict[str, Any]:
-        return {"stack": self.state.name, "stack_kind": self.state.kind.value, "run_id": self.run_id,
-                "mode": self.options.mode.value, "stopped": self.stopped, "abort_reason": self.runner.abort_reason,
-                "seconds_measured": self.assembler.seconds, "load_workers": self.options.load_workers,
-                "load": None if summary is None else {"reason": summary.reason.value, "behind": summary.behind,
-                                                      "warnings": list(summary.warnings)},
-                "metric_gaps": self.assembler.gaps, "notes": list(self.notes)}
+    def _live_section(self, summary: Any) -> LiveSection:
+        load = None if summary is None else LoadNote(reason=summary.reason.value, behind=summary.behind,
+                                                     warnings=tuple(summary.warnings))
+        return LiveSection(stack=self.state.name, stack_kind=self.state.kind.value, run_id=self.run_id,
+                           mode=self.options.mode.value, stopped=self.stopped, abort_reason=self.runner.abort_reason,
+                           seconds_measured=self.assembler.seconds, load_workers=self.options.load_workers,
+                           load=load, metric_gaps=self.assembler.gaps, notes=tuple(self.notes))
 
     def _calibration(self) -> dict[str, Any]:
         """What ``chaoslab calibrate`` needs and result.json does not hold: per-second own-time and
