@@ -24,7 +24,7 @@ from typing import Any
 
 from chaos.codec import OMIT_NONE, Inconsistent, build, required_keys, shown, typed
 from chaos.errors import InputError, Location
-from chaos.incident_states import ClockBase, IncidentOutcome, NotJudged, StepStatus
+from chaos.incident_states import ClockBase, IncidentOutcome, MarkerKind, NotJudged, StepStatus
 
 SCHEMA_VERSION = 2  # 2: the playbook section counts time from the incident start
 SUPPORTED_SCHEMA = SCHEMA_VERSION
@@ -149,7 +149,7 @@ class Marker:
     """Something that happened at a moment: a breaker opened, a replica crashed, a step ran."""
 
     t_s: float
-    kind: str
+    kind: MarkerKind
     subject: str
     detail: str = ""
 

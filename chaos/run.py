@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaos.incident_states import IncidentOutcome, StepStatus
+from chaos.incident_states import IncidentOutcome, MarkerKind, StepStatus
 from chaos.model.alerts import ThresholdRule
 from chaos.model.experiment import Experiment
 from chaos.model.scope import Scope
@@ -147,7 +147,7 @@ class Marker:
     """Something that happened at a moment: a breaker opened, a replica crashed, a step ran."""
 
     t_s: float
-    kind: str
+    kind: MarkerKind
     subject: str
     detail: str = ""
 

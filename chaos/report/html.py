@@ -218,14 +218,14 @@ def events_html(r: ResultDocument) -> str:
                e(describe_params(f.kind, f.params))] for f in r.faults]
     body = table(("fault", "kind", "target", "applied", "reverted", "parameters"), faults, (3, 4)) if faults else \
         "<p>No fault injected.</p>"
-    markers = sorted(r.markers, key=lambda m: (m.t_s, m.kind, m.subject))
+    markers = sorted(r.markers, key=lambda m: (m.t_s, m.kind.value, m.subject))
     counts: dict[tuple[str, str], int] = {}
     for m in markers:
-        counts[(m.kind, m.subject)] = counts.get((m.kind, m.subject), 0) + 1
+        counts[(m.kind.value, m.subject)] = counts.get((m.kind.value, m.subject), 0) + 1
     if markers:
         body += "<h3>Markers</h3>" + table(("kind", "subject", "count"),
                                           [[e(k), e(s), f"{n:,}"] for (k, s), n in sorted(counts.items())], (2,))
-        listed = [[f"{m.t_s:.2f} s", e(m.kind), e(m.subject), e(m.detail)] for m in markers[:MARKERS_LISTED]]
+        listed = [[f"{m.t_s:.2f} s", e(m.kind.value), e(m.subject), e(m.detail)] for m in markers[:MARKERS_LISTED]]
         more = len(markers) - len(listed)
         body += (f'<div class="scroll">{table(("time", "kind", "subject", "detail"), listed, (0,))}</div>'
                  + (f"<p>and {plural(more, 'more marker')} in result.json.</p>" if more > 0 else ""))

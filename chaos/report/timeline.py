@@ -24,6 +24,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, PercentFor
 from matplotlib.transforms import blended_transform_factory
 
 from chaos.document import Marker, ResultDocument, ScopeSeries
+from chaos.incident_states import MarkerKind
 from chaos.model.quantities import plural
 from chaos.report.plots import (
     ALERT,
@@ -57,9 +58,9 @@ COL_GAP_IN = 0.62
 RIGHT_IN = 0.2
 EVENT_ROW_IN = 0.24
 MAX_EVENT_ROWS = 10
-POINT_MARKERS = {"crash": ("x", FAULT, "replica crashed"), "restart": ("^", OK, "replica restarted")}
-BREAKER_OPEN, BREAKER_CLOSED = "breaker_open", "breaker_closed"
-SKIPPED_MARKERS = {"fault_on", "fault_off", "breaker_half_open"}
+POINT_MARKERS = {MarkerKind.CRASH: ("x", FAULT, "replica crashed"), MarkerKind.RESTART: ("^", OK, "replica restarted")}
+BREAKER_OPEN, BREAKER_CLOSED = MarkerKind.BREAKER_OPEN, MarkerKind.BREAKER_CLOSED
+SKIPPED_MARKERS = {MarkerKind.FAULT_ON, MarkerKind.FAULT_OFF}
 
 
 @dataclass(frozen=True)
@@ -109,12 +110,12 @@ def _point_rows(markers: Sequence[Marker]) -> list[EventRow]:
     """Crashes and restarts on one row per service; any other marker kind on a row of its own."""
     rows: dict[str, list[tuple[float, str]]] = {}
     for m in markers:
-        if m.kind in SKIPPED_MARKERS or m.kind.startswith("breaker_"):
+        if m.kind in SKIPPED_MARKERS or m.kind.is_breaker:
             continue
         if m.kind in POINT_MARKERS:
             rows.setdefault(f"{m.subject} replicas", []).append((m.t_s, POINT_MARKERS[m.kind][0]))
         else:
-            rows.setdefault(m.kind.replace("_", " "), []).append((m.t_s, "o"))
+            rows.setdefault(m.kind.label, []).append((m.t_s, "o"))
     return [EventRow(label, GREY, points=tuple(points)) for label, points in rows.items()]
 
 

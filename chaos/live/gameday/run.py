@@ -28,6 +28,7 @@ from typing import Any, TextIO
 from chaos.analysis import windows
 from chaos.document import LiveSection, LoadNote, Stopped
 from chaos.errors import ChaosError, RevertError
+from chaos.incident_states import MarkerKind
 from chaos.live.faults.actions import Action, DriverKind, Handle
 from chaos.live.faults.drivers.base import InjectContext
 from chaos.live.faults.runner import DEFAULT_ABORT, AbortRule, FaultRunner, Phase
@@ -323,7 +324,7 @@ class GameDay:
                 continue
             container = name[: -len("#health")]
             if self.health.get(container, True) != up:
-                self.markers.append(Marker(float(k + 1), "healthy" if up else "unhealthy", container))
+                self.markers.append(Marker(float(k + 1), MarkerKind.HEALTHY if up else MarkerKind.UNHEALTHY, container))
             self.health[container] = up
 
     def _progress(self, k: int) -> str:
