@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 from chaos import __version__
 from chaos.errors import ChaosError, InputError
-from chaos.model.arguments import RUNS, SEED, WORKERS, WORKERS_PER_CORE, add_option
+from chaos.model.arguments import RUNS, SEED, WALL_CLOCK, WORKERS, WORKERS_PER_CORE, add_option
 from chaos.terminal import redraw, shown_streams
 
 Handler = Callable[[argparse.Namespace], int]
@@ -180,6 +180,15 @@ def _simulate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="print no summary")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     p.add_argument("--no-report", action="store_true", help="write no report.html, summary.md or junit.xml")
+    p.add_argument("--openmetrics", type=Path, metavar="FILE",
+                   help="also write the run's series as OpenMetrics text under the experiment's metric names "
+                        "(for promtool tsdb create-blocks-from openmetrics); a file outside the results directory")
+    p.add_argument("--annotations", type=Path, metavar="FILE",
+                   help="also write the faults and playbook steps as Grafana annotations (JSON); a file outside "
+                        "the results directory")
+    add_option(p, "--origin", quantity=WALL_CLOCK, metavar="TIME",
+               help="wall-clock time of the run's second 0 in those files: 2026-12-01T10:00:00Z or seconds since "
+                    "1970 (default: three hours ago, on the minute)")
     p.set_defaults(func=cmd_simulate)
 
 
@@ -198,6 +207,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.experiment)
     playbook = load_playbook(args.playbook, experiment) if args.playbook else None
     out = check_out(args.out, default_dir(experiment.name), Mode.REPLACE)
+    exports = check_exports(args.openmetrics, args.annotations, args.origin, out.path)
     started = now_iso()
     reps = 1 if playbook else (args.replications or experiment.replications)
     progress = Progress(experiment.duration, reps, enabled=not args.no_progress)
@@ -219,7 +229,20 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(render(doc, result_paths(out.path)))
         if reports:
             print(reports)
+    if exports is not None:
+        from chaos.metrics.export import export_run
+        for written in export_run(result.run, exports):
+            if not args.quiet:
+                print(f"Exported: {written.path} ({written.what})")
     return verdict(read(doc)).exit_code
+
+
+def check_exports(openmetrics: Path | None, annotations: Path | None, origin: float | None, out: Path) -> Any:
+    """--openmetrics and --annotations, checked before the run; None when neither is asked for."""
+    if openmetrics is None and annotations is None and origin is None:
+        return None  # the export code (and the metric mapping) is imported only for an export
+    from chaos.metrics.export import check_exports as check
+    return check(openmetrics, annotations, origin, out)
 
 
 # --------------------------------------------------------------------------- drill
@@ -233,7 +256,10 @@ def _drill(sub: argparse._SubParsersAction) -> None:
     add_option(p, "--runs", quantity=RUNS, default=100,
                help="simulated incidents (default 100; bounds as an experiment's 'replications')")
     add_option(p, "--workers", quantity=WORKERS,
-               help=f"worker processes (default: all cores; at most {WORKERS_PER_CORE} per core)")
+               help=f"local worker processes (default: one per core; at most {WORKERS_PER_CORE} per core)")
+    p.add_argument("--executor", default="local", metavar="local|inline|dask://HOST:PORT",
+                   help="where runs happen, as for a sweep: local processes (default), this process, or a Dask "
+                        "scheduler")
     add_option(p, "--seed", quantity=SEED, help="seed of the first run; run i uses seed+i")
     p.add_argument("--out", type=Path, help="results directory, replaced as a whole (default: runs/<experiment>-drill)")
     p.add_argument("--quiet", action="store_true")
@@ -253,14 +279,16 @@ def cmd_drill(args: argparse.Namespace) -> int:
     from chaos.report.commands import reports_for_run
     from chaos.report.summary import render_drill
     from chaos.result import result_paths, write
+    from chaos.sweep.executors import parse_executor
 
     experiment = load_experiment(args.experiment)
     playbook = load_playbook(args.playbook, experiment)
+    executor = parse_executor(args.executor, args.workers)
     out = check_out(args.out, default_dir(experiment.name, "-drill"), Mode.REPLACE)
     started = now_iso()
     progress = RunCounter(args.runs, enabled=not args.no_progress)
     try:
-        result = drill(experiment, playbook, args.runs, args.seed, args.workers, progress)
+        result = drill(experiment, playbook, args.runs, args.seed, executor, progress)
     finally:
         progress.close()
     seeds = list(result.drill.seeds) if result.drill else [result.run.seed]

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chaos.analysis.stats import Stat, stat
 from chaos.errors import InputError
 from chaos.model.alerts import AlertMetric, AnyAlertRule, BurnRateRule, ThresholdRule
 from chaos.model.arguments import RATIO_TOLERANCE, SECONDS_TOLERANCE
@@ -52,7 +53,6 @@ from chaos.model.topology import Topology
 from chaos.result import write_atomic
 from chaos.sweep.executors import Executor, encode
 from chaos.sweep.grid import Variant
-from chaos.sweep.stats import Stat, stat
 from chaos.sweep.summary import RunSummary
 from chaos.sweep.worker import Task
 from chaos.terminal import visible
@@ -163,7 +163,9 @@ class Detection:
     objectives, a latency alert its latency objectives). Alerts on causes (queue length, busy
     workers, retry, request or success rate) may fire first, and then they are the detection,
     but no missed objective obliges them to. ``expected``: an alert states ``expect_within``, so
-    every run has something to detect. ``watched`` None: not known, every run has (as before).
+    every run has something to detect. ``watched`` None: not known, every run has (as before);
+    so it is for an experiment with the team's rule files or SLO specs, whose PromQL alerts watch
+    what their expressions say, not an objective chaoslab can name.
     """
 
     watched: frozenset[str] | None = None
@@ -173,13 +175,15 @@ class Detection:
     def of(cls, *experiments: Experiment) -> Detection:
         """Of an experiment (each version of it, in a diff: the objectives follow the topology)."""
         watched: set[str] = set()
-        expected = False
+        expected = unknown = False
         for experiment in experiments:
             quantities = {(rule.scope, kind) for rule in experiment.alert_rules
                           if (kind := _watches(rule)) is not None}
             watched |= {o.name for o in experiment.objectives if (o.scope, o.kind) in quantities}
             expected |= any(rule.expect_within is not None for rule in experiment.alert_rules)
-        return cls(frozenset(watched), expected)
+            expected |= bool(experiment.expect_within)  # deadlines of the rule files' alerts
+            unknown |= bool(experiment.prometheus_rules or experiment.slo_specs)
+        return cls(None if unknown else frozenset(watched), expected)
 
     def needed(self, run: RunSummary) -> bool:
         """Whether ``run`` had something to detect."""

@@ -10,7 +10,9 @@ optional sections, left out of the JSON when absent: ``replications``, ``live`` 
 Fields with a default may be missing from a document written by an older chaoslab; the writer always
 writes them (except the optional sections). Schema 2 puts every time of the ``playbook`` section on the
 incident's clock (seconds from the incident start); a schema-1 document, whose step times were run
-times, is read onto that clock (:func:`playbook_from_v1`), its verdicts as recorded.
+times, is read onto that clock (:func:`playbook_from_v1`), its verdicts as recorded. Before schema 3
+every latency figure was interpolated in histogram buckets, in either engine, and a service's
+``attempts_per_entry_request`` counted every entrypoint: such a document reads as ``latency_estimated``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from chaos.codec import OMIT_NONE, Inconsistent, build, required_keys, shown, ty
 from chaos.errors import InputError, Location
 from chaos.incident_states import ClockBase, IncidentOutcome, MarkerKind, NotJudged, StepStatus
 
-SCHEMA_VERSION = 2  # 2: the playbook section counts time from the incident start
+SCHEMA_VERSION = 3  # 2: the playbook section counts time from the incident start
+# 3: a service's attempts_per_entry_request counts only the entrypoints that reach it; simulated latency
+#    figures are exact, and latency_estimated says whether they are
 SUPPORTED_SCHEMA = SCHEMA_VERSION
 
 
@@ -98,8 +102,11 @@ class Objective:
 
 @dataclass(frozen=True, kw_only=True)
 class Firing:
+    """An alert's firing; ``scope`` is None for a rule-file alert whose labels name no service or entrypoint."""
+
     name: str
-    scope: str
+    scope: str | None
+    labels: Mapping[str, str] = field(default_factory=dict)  # a rule-file alert instance's labels
     fired_at_s: float
     resolved_at_s: float | None = None
     value: float | None = None
@@ -201,15 +208,44 @@ class Stopped(enum.Enum):
     INTERRUPTED = "interrupted"  # Ctrl-C
     FAILED = "failed"            # an error stopped it
     ABORTED = "aborted"          # its abort condition held
+    CLIENT_ERRORS = "client_errors"  # its requests mostly came back as client errors (4xx)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestKindLoad:
+    """One kind of entry request of a live run: what it is, its planned and sent share, how its requests ended."""
+
+    name: str
+    method: str
+    target: str
+    success: tuple[int, ...] = ()  # status codes that count as a success (empty: any 2xx)
+    weight: float = field(default=1.0, metadata={"gt": 0})
+    planned_share: float = field(metadata={"ge": 0})
+    requests: int = field(metadata={"ge": 0})
+    ok: int = field(metadata={"ge": 0})
+    failed: int = field(metadata={"ge": 0})
+    client_errors: int = field(metadata={"ge": 0})
+    client_statuses: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EntryLoad:
+    """What the load generator sent to one entrypoint of a live run, and the client errors it got back."""
+
+    requests: int = field(metadata={"ge": 0})
+    client_errors: int = field(metadata={"ge": 0})
+    client_statuses: Mapping[str, int] = field(default_factory=dict)
+    kinds: tuple[RequestKindLoad, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
 class LoadNote:
-    """How the live load ended."""
+    """How the live load ended, and what it sent to each entrypoint."""
 
     reason: str
     behind: bool
     warnings: tuple[str, ...] = ()
+    entrypoints: Mapping[str, EntryLoad] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -502,6 +538,7 @@ class ResultDocument:
     warmup_s: float = field(default=0.0, metadata={"ge": 0})
     slo_met: bool
     time_to_detect_s: float | None = None
+    latency_estimated: bool = False  # latency percentiles interpolated in histogram buckets (live)
     blast: Blast = field(metadata={"key": "blast_radius"})
     services: Mapping[str, Figures]
     entrypoints: Mapping[str, Figures]
@@ -513,6 +550,7 @@ class ResultDocument:
     markers: tuple[Marker, ...] = ()
     graph: Graph | None = None
     replications: Replications | None = field(default=None, metadata=OMIT_NONE("replications"))
+    notes: tuple[str, ...] = field(default=(), metadata={"omit": lambda d: not d.notes})  # the analysis' remarks
     live: LiveSection | None = field(default=None, metadata=OMIT_NONE("live"))
     playbook: PlaybookSection | None = field(default=None, metadata=OMIT_NONE("playbook"))
     drill: DrillSection | None = field(default=None, metadata=OMIT_NONE("drill"))
@@ -575,12 +613,15 @@ def read(doc: Mapping[str, Any], source: str = "result.json") -> ResultDocument:
     if version > SUPPORTED_SCHEMA:
         raise InputError(f"schema_version {version!r} is newer than this chaoslab reads ({SUPPORTED_SCHEMA})",
                          Location(source), hint="upgrade chaoslab to render this result")
+    if version < 3:  # every latency figure came from histogram buckets then, in either engine
+        doc = dict(doc, latency_estimated=True)
     playbook = doc.get("playbook")
     if version < 2 and isinstance(playbook, Mapping):
         try:
             doc = dict(doc, playbook=playbook_from_v1(playbook, doc))
         except (TypeError, ValueError, AttributeError):
             pass  # a damaged section: the typed reader below says where
+    doc = dict(doc, schema_version=SCHEMA_VERSION)  # read into the current shape, it is a current document
     return shown(ResultDocument, build(ResultDocument, doc, "", source))
 
 

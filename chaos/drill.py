@@ -1,18 +1,16 @@
-"""Monte Carlo drills: one playbook against many simulated incidents, in parallel worker processes.
+"""Monte Carlo drills: one playbook against many simulated incidents, on the sweep's executors.
 
-Each run is the same experiment with another seed (seed, seed+1, ...). Workers return
-only the few figures a drill aggregates; the first seed's run is kept whole, so the
-report can show one incident in full next to the distributions over all of them.
+Each run is the same experiment with another seed (seed, seed+1, ...). The experiment and
+the playbook cross to each worker once (local processes or Dask, as a sweep's variants do);
+workers return only the few figures a drill aggregates. The first seed's run is kept whole,
+so the report can show one incident in full next to the distributions over all of them.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from chaos.analysis import analyze
 from chaos.analysis.incident import PHASES, analyze_incident, incident_section
@@ -25,6 +23,7 @@ from chaos.result import Result
 from chaos.run import Run
 from chaos.sim.responder import attach
 from chaos.sim.simulation import Simulation
+from chaos.sweep.executors import Executor, ProcessExecutor, encode, local_cores
 
 
 def simulate_incident(experiment: Experiment, playbook: Playbook, seed: int) -> Run:
@@ -74,15 +73,28 @@ def outcome_of(result: Result, seed: int) -> DrillRun:
     )
 
 
-_WORKER: dict[str, Any] = {}
+@dataclass(frozen=True)
+class DrillModel:
+    """What every run of a drill shares: sent to each worker once."""
+
+    experiment: Experiment
+    playbook: Playbook
 
 
-def _init_worker(experiment: Experiment, playbook: Playbook) -> None:
-    _WORKER["experiment"], _WORKER["playbook"] = experiment, playbook
+@dataclass(frozen=True)
+class DrillTask:
+    """One run of a drill, an executor's job: the incident simulated with ``seed``."""
 
+    base: str
+    seed: int
 
-def _run_one(seed: int) -> DrillRun:
-    return outcome_of(incident_result(_WORKER["experiment"], _WORKER["playbook"], seed), seed)
+    def describe(self) -> str:
+        return f"drill run with seed {self.seed}"
+
+    def run(self, model: object) -> DrillRun:
+        if not isinstance(model, DrillModel):
+            raise TypeError(f"a drill run needs a DrillModel, got {type(model).__name__}")
+        return outcome_of(incident_result(model.experiment, model.playbook, self.seed), self.seed)
 
 
 def quantile_or_none(values: list[float | None], q: float) -> float | None:
@@ -141,28 +153,25 @@ def aggregate(playbook: Playbook, outcomes: list[DrillRun]) -> DrillSection:
 
 
 def drill(experiment: Experiment, playbook: Playbook, runs: int, seed: int | None = None,
-          workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> Result:
-    """``runs`` simulated incidents; the result is the first one in full plus the ``drill`` section."""
-    base = experiment.seed if seed is None else seed
-    seeds = [base + i for i in range(runs)]
+          executor: Executor | None = None, progress: Callable[[int, int], None] | None = None) -> Result:
+    """``runs`` simulated incidents; the result is the first one in full plus the ``drill`` section.
+
+    The first runs here, whole; the others on ``executor`` (default: a local worker process per core),
+    in any order: the section lists them by seed, so every executor gives the same result.
+    """
+    first_seed = experiment.seed if seed is None else seed
+    seeds = [first_seed + i for i in range(runs)]
     first = incident_result(experiment, playbook, seeds[0])
     outcomes = [outcome_of(first, seeds[0])]
     if progress:
         progress(1, runs)
-    rest = seeds[1:]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(rest) or 1))
-    if rest and workers > 1:
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(experiment, playbook)) as pool:
-            for outcome in pool.map(_run_one, rest, chunksize=max(1, len(rest) // (workers * 4))):
-                outcomes.append(outcome)
-                if progress:
-                    progress(len(outcomes), runs)
-    else:
-        _init_worker(experiment, playbook)
-        for s in rest:
-            outcomes.append(_run_one(s))
-            if progress:
-                progress(len(outcomes), runs)
+    base = encode(DrillModel(experiment, playbook))
+    runner = ProcessExecutor(local_cores()) if executor is None else executor
+    for outcome in runner.run([base], [DrillTask(base.key, s) for s in seeds[1:]]):
+        outcomes.append(outcome)
+        if progress:
+            progress(len(outcomes), runs)
+    outcomes.sort(key=lambda o: o.seed)
     section = aggregate(playbook, outcomes)
     first.drill = section
     first.gate_failed = section.gate_failed

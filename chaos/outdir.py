@@ -215,6 +215,8 @@ def _replaceable(path: Path) -> str | None:
 def _kind(mode: int) -> str:
     if stat.S_ISREG(mode):
         return "a file"
+    if stat.S_ISDIR(mode):
+        return "a directory"  # where check_out_file wants a file
     if stat.S_ISFIFO(mode):
         return "a FIFO (named pipe)"
     if stat.S_ISCHR(mode):

@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from chaos.analysis.alerts import AlertEvaluator, metric_value
+from chaos.analysis.alerts import AlertEvaluator, Firing, metric_value
 from chaos.incident_states import MarkerKind, StepStatus
 from chaos.model.alerts import AnyAlertRule
 from chaos.model.playbook import AnyAction, Condition, Escalate, OnFailure, OnSuccess, Page, Playbook, Step, describe
 from chaos.model.scope import Scope
 from chaos.run import IncidentRecord, Marker, Series, StepRecord
+
+if TYPE_CHECKING:
+    from chaos.analysis.prometheus_rules import RuleAlerts
 
 
 class Executor(Protocol):
@@ -59,11 +62,12 @@ class Responder:
     """Runs one playbook against one system; ``record`` is what happened. Call ``on_second`` each second."""
 
     def __init__(self, engine: Executor, playbook: Playbook, rules: tuple[AnyAlertRule, ...],
-                 rng: random.Random) -> None:
+                 rng: random.Random, rule_files: RuleAlerts | None = None) -> None:
         self.engine = engine
         self.playbook = playbook
         self.rng = rng
         self.alerts = AlertEvaluator(rules, engine.bounds)
+        self.rule_files = rule_files  # the experiment's own rule files, evaluated as seconds complete
         self.record = IncidentRecord(playbook.name, steps=[
             StepRecord(s.name, s.role, *describe(s.act)) for s in playbook.steps])
         self.responses = {r.name: r.respond.sampler(self.rng)() for r in playbook.roles}
@@ -78,12 +82,19 @@ class Responder:
     def on_second(self, second: int) -> None:
         complete = second + 1
         if self.record.triggered_s is None and self.playbook.trigger.alerts:
-            for firing in self.alerts.advance(self.engine.series(), complete):
+            for firing in self._new_firings(complete):
                 if firing.name in self.playbook.trigger.alerts:
                     self._trigger(firing.name)
                     break
         if self.verifying is not None:
             self._check(complete)
+
+    def _new_firings(self, complete: int) -> list[Firing]:
+        series = self.engine.series()
+        new = self.alerts.advance(series, complete)
+        if self.rule_files is not None:
+            new += self.rule_files.advance(series, complete)
+        return sorted(new, key=lambda f: f.fired_at_s)
 
     def _trigger(self, why: str) -> None:
         if self.record.triggered_s is not None:

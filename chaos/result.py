@@ -14,13 +14,13 @@ import io
 import json
 import math
 import os
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chaos.analysis import Analysis, ScopeFigures
 from chaos.analysis.slos import ObjectiveResult
+from chaos.analysis.stats import stat
 from chaos.codec import encode
 from chaos.document import (
     SERIES_COLUMNS,
@@ -74,12 +74,14 @@ class Result:
         return ResultDocument(
             engine=run.engine, experiment=run.experiment.name, topology=run.experiment.topology.name,
             seed=run.seed, duration_s=run.duration_s, warmup_s=run.warmup_s, slo_met=self.slo_met,
-            time_to_detect_s=an.time_to_detect_s, blast=blast_of(an),
+            time_to_detect_s=an.time_to_detect_s,
+            latency_estimated=an.latency_estimated, blast=blast_of(an),
             services={name: figures_of(f) for name, f in an.services.items()},
             entrypoints={name: figures_of(f) for name, f in an.entrypoints.items()},
             slos=tuple(objective_of(r) for r in an.objectives if not r.implied),
-            alerts=tuple(Firing(name=f.name, scope=str(f.scope), fired_at_s=f.fired_at_s,
-                                resolved_at_s=f.resolved_at_s, value=_num(f.value), metric=f.metric)
+            alerts=tuple(Firing(name=f.name, scope=None if f.scope is None else str(f.scope), labels=dict(f.labels),
+                                fired_at_s=f.fired_at_s, resolved_at_s=f.resolved_at_s, value=_num(f.value),
+                                metric=f.metric)
                          for f in an.firings),
             detections=tuple(Detection(fault=d.fault, start_s=d.start_s, alert=d.alert, detected_at_s=d.detected_at_s,
                                        time_to_detect_s=d.time_to_detect_s, other_alerts=tuple(d.other_alerts))
@@ -91,6 +93,7 @@ class Result:
                           for m in run.markers),
             graph=graph_of(run),
             replications=replications_of(self.all_runs) if self.replications else None,
+            notes=tuple(an.notes),
             live=self.live, playbook=self.playbook, drill=self.drill, gate_failed=self.gate_failed,
             series=series_of(run), audit=self.audit)
 
@@ -153,12 +156,11 @@ def objective_of(r: ObjectiveResult) -> Objective:
 
 
 def _stat(values: list[float | None]) -> Stat:
-    vals = [v for v in values if v is not None]
+    s = stat(values)
     rounded = tuple(_num(v) for v in values)
-    if not vals:
+    if not s.known:
         return Stat(values=rounded)
-    half = 1.96 * statistics.stdev(vals) / math.sqrt(len(vals)) if len(vals) > 1 else None
-    return Stat(values=rounded, mean=_num(statistics.fmean(vals)), ci95=_num(half))
+    return Stat(values=rounded, mean=_num(s.mean), ci95=_num(s.ci95))
 
 
 def replications_of(runs: list[tuple[Run, Analysis]]) -> Replications:

@@ -20,10 +20,13 @@ from __future__ import annotations
 import bisect
 import enum
 import math
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.incident_states import IncidentOutcome, MarkerKind, StepStatus
+from chaos.metrics.buckets import exact_bounds
 from chaos.model.alerts import ThresholdRule
 from chaos.model.experiment import Experiment
 from chaos.model.scope import Scope
@@ -55,10 +58,12 @@ def latency_bounds(extra: tuple[float, ...] = ()) -> tuple[float, ...]:
 
 def experiment_bounds(experiment: Experiment) -> tuple[float, ...]:
     """The bounds of a run of ``experiment``, in either engine: every latency threshold of its SLOs and
-    percentile alerts is an exact bound."""
+    percentile alerts is an exact bound, and so are the metric mapping's histogram buckets and the le
+    values its rule files select (``chaos.metrics.buckets``)."""
     extra = [o.threshold for o in experiment.objectives if o.threshold is not None]
     extra += [r.threshold for r in experiment.alert_rules
               if isinstance(r, ThresholdRule) and r.metric.percentile is not None]
+    extra += exact_bounds(experiment)
     return latency_bounds(tuple(extra))
 
 
@@ -70,6 +75,29 @@ def as_bound(seconds: float) -> float:
     it lands one bucket too high.
     """
     return round(seconds, 12)
+
+
+@dataclass
+class LatencySamples:
+    """Every latency (seconds) a Series' histograms count, second by second, for exact percentiles.
+
+    Second i's values, sorted, are ``values[starts[i]:starts[i + 1]]``. The simulator keeps them:
+    8 bytes a successful request and 8 a second per scope (``benchmarks/latency_samples.py``).
+    Live metrics are histograms only; a live Series has none, and its percentiles are estimates
+    interpolated within a bucket (``percentile_from_hist``).
+    """
+
+    values: array[float] = field(default_factory=lambda: array("d"))
+    starts: array[int] = field(default_factory=lambda: array("q", [0]))
+
+    def append(self, second: Sequence[float]) -> None:
+        """The next second's latencies, sorted."""
+        self.values.extend(second)
+        self.starts.append(len(self.values))
+
+    def window(self, lo: int, hi: int) -> list[float]:
+        """Seconds [lo, hi) as one sorted list."""
+        return sorted(self.values[self.starts[lo]:self.starts[hi]])
 
 
 @dataclass
@@ -89,6 +117,7 @@ class Series:
     wasted: list[int] = field(default_factory=list)
     degraded: list[int] = field(default_factory=list)
     hist: list[dict[int, int]] = field(default_factory=list)  # latency bucket index -> count
+    samples: LatencySamples | None = None  # the latencies themselves, where the engine kept them
 
     def __len__(self) -> int:
         return len(self.requests)
@@ -218,6 +247,17 @@ class Run:
     def first_measured(self) -> int:
         """Index of the first second after warm-up."""
         return int(math.ceil(self.warmup_s - 1e-9))
+
+
+def quantile(xs: Sequence[float], q: float) -> float:
+    """The q-quantile (0..1) of a sorted sample: linear interpolation between order statistics."""
+    n = len(xs)
+    if n == 1:
+        return xs[0]
+    pos = q * (n - 1)
+    lo = int(pos)
+    hi = min(lo + 1, n - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
 def percentile_from_hist(hist: dict[int, int], bounds: tuple[float, ...], q: float) -> float | None:

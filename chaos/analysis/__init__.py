@@ -13,6 +13,7 @@ from chaos.analysis.blast_radius import BlastRadius, blast_radius
 from chaos.analysis.slos import ObjectiveResult, judge, measured_latency_s
 from chaos.model.scope import Scope, ScopeKind
 from chaos.model.slos import Objective, ObjectiveKind
+from chaos.model.topology import Topology
 from chaos.run import Cause, Run, Totals
 
 DEFAULT_SERVICE_ERROR_RATIO = 0.05
@@ -26,8 +27,10 @@ class ScopeFigures:
     Each count has one meaning wherever it is printed: ``requests`` were *sent* in the window
     (attempts, for a service), ``answered`` had their outcome (ok or failed) in the window,
     ``errors`` are the failed ones among those, and ``error_ratio`` is errors / answered.
-    Latency percentiles are over successful requests, from the window's latency histogram
-    (``chaos.analysis.slos.measured_latency_s``): the same figure an SLO objective on the scope observes.
+    Latency percentiles are over successful requests of the window, exact where the engine kept the
+    latencies (the simulator) and interpolated in the latency histogram where it did not (live mode:
+    ``Analysis.latency_estimated``), by ``chaos.analysis.slos.measured_latency_s``: the same figure an
+    SLO objective on the scope observes.
     """
 
     name: str
@@ -71,6 +74,7 @@ class Analysis:
     slo_met: bool = True
     time_to_detect_s: float | None = None
     notes: list[str] = field(default_factory=list)
+    latency_estimated: bool = False  # percentiles interpolated in histogram buckets: the engine kept no samples
 
 
 def implied_objectives(run: Run) -> list[Objective]:
@@ -94,15 +98,16 @@ def detections(run: Run, firings: list[Firing]) -> list[Detection]:
 
 
 def expectations(run: Run, firings: list[Firing]) -> list[Expectation]:
+    """chaoslab's alerts' ``expect_within``, then the experiment's for rule-file alerts (any instance counts)."""
     start = min((f.start_s for f in run.faults), default=None)
+    wanted = [(r.name, r.expect_within) for r in run.experiment.alert_rules if r.expect_within is not None]
+    wanted += [(d.alert, d.within) for d in run.experiment.expect_within]
     out = []
-    for rule in run.experiment.alert_rules:
-        if rule.expect_within is None:
-            continue
+    for name, within in wanted:
         fired = None if start is None else next(
-            (f.fired_at_s for f in firings if f.name == rule.name and f.fired_at_s >= start - 1e-9), None)
-        met = fired is not None and start is not None and fired - start <= rule.expect_within + 1e-9
-        out.append(Expectation(rule.name, rule.expect_within, fired, met))
+            (f.fired_at_s for f in firings if f.name == name and f.fired_at_s >= start - 1e-9), None)
+        met = fired is not None and start is not None and fired - start <= within + 1e-9
+        out.append(Expectation(name, within, fired, met))
     return out
 
 
@@ -120,21 +125,45 @@ def figures(run: Run, scope: Scope, totals: Totals, measured_s: float) -> ScopeF
         retries=totals.retries, wasted=totals.wasted, degraded=totals.degraded)
 
 
+def entrypoints_reaching(topology: Topology) -> dict[str, frozenset[str]]:
+    """For each service, the entrypoints whose requests can reach it through calls."""
+    calls = {s.name: [c.to for c in s.calls] for s in topology.services}
+    found: dict[str, set[str]] = {name: set() for name in calls}
+    for entry in topology.entrypoints:
+        seen: set[str] = set()
+        todo = [entry.to]
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(calls[name])
+        for name in seen:
+            found[name].add(entry.name)
+    return {name: frozenset(entries) for name, entries in found.items()}
+
+
 def analyze(run: Run) -> Analysis:
-    stated = [judge(o, run) for o in run.experiment.objectives]
+    from chaos.analysis.prometheus_rules import evaluate as evaluate_rule_files
+    rule_files = evaluate_rule_files(run)  # the team's rule files and SLO specs, if the experiment names any
+    stated = [judge(o, run) for o in run.experiment.objectives] + rule_files.objectives
     implied = [judge(o, run, implied=True) for o in implied_objectives(run)]
-    firings = evaluate(run.experiment.alert_rules, run.series, run.bounds, run.seconds)
+    firings = sorted(evaluate(run.experiment.alert_rules, run.series, run.bounds, run.seconds) + rule_files.firings,
+                     key=lambda f: (f.fired_at_s, f.name))
     dets = detections(run, firings)
     blast = blast_radius(run, stated + implied)
     measured = run.duration_s - run.warmup_s
-    # Amplification is sent over sent: attempts sent to a service per request sent to an entrypoint.
-    entry_sent = sum(t.requests for s, t in run.totals.items() if s.kind is ScopeKind.ENTRYPOINT)
+    # Amplification is sent over sent: attempts sent to a service per request sent to the entrypoints
+    # whose calls reach it. Over every entrypoint, a service that one entrypoint of two reaches would
+    # read 0.5 where each of its entrypoint's requests makes one attempt.
+    entry_sent = {s.name: t.requests for s, t in run.totals.items() if s.kind is ScopeKind.ENTRYPOINT}
+    reaching = entrypoints_reaching(run.experiment.topology)
     breach = {b.service: b for b in blast.cascade}
     services, entrypoints = {}, {}
     for scope, totals in run.totals.items():
         fig = figures(run, scope, totals, measured)
         if scope.kind is ScopeKind.SERVICE:
-            fig.attempts_per_entry_request = totals.requests / entry_sent if entry_sent else None
+            sent = sum(entry_sent.get(e, 0) for e in reaching[scope.name])
+            fig.attempts_per_entry_request = totals.requests / sent if sent else None
             if scope.name in breach:
                 fig.first_breach_s = breach[scope.name].first_breach_s
                 fig.hops = breach[scope.name].hops
@@ -146,4 +175,5 @@ def analyze(run: Run) -> Analysis:
     return Analysis(
         objectives=stated + implied, firings=firings, detections=dets, blast=blast, services=services,
         entrypoints=entrypoints, expectations=expectations(run, firings), slo_met=all(r.met for r in stated),
-        time_to_detect_s=dets[0].time_to_detect_s if dets else None)
+        time_to_detect_s=dets[0].time_to_detect_s if dets else None, notes=rule_files.notes,
+        latency_estimated=any(s.samples is None for s in run.series.values()))

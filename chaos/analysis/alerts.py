@@ -20,14 +20,16 @@ from chaos.run import Series
 
 @dataclass
 class Firing:
-    """One period during which an alert fired."""
+    """One period during which an alert fired: one of chaoslab's rules, or an instance of a rule-file alert."""
 
     name: str
-    scope: Scope
+    scope: Scope | None         # None: a rule-file alert whose labels name no single service or entrypoint
     fired_at_s: float
     resolved_at_s: float | None = None
     value: float | None = None  # the metric when it fired, in the unit of ``metric``
-    metric: str = ""            # the rule's metric (AlertMetric's value), or "burn_rate": the worst long burn
+    metric: str = ""            # the rule's metric (AlertMetric's value), "burn_rate" (the worst long burn),
+                                # or "promql" (a rule-file alert: its expression's value)
+    labels: tuple[tuple[str, str], ...] = ()  # a rule-file alert instance's labels, alertname aside
 
 
 @dataclass

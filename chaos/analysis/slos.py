@@ -41,9 +41,9 @@ def bad_and_total(obj: Objective, series: Series, bounds: tuple[float, ...], lo:
 def measured_latency_s(run: Run, scope: Scope, percentile: float) -> float | None:
     """A latency percentile (0-100) of a scope's successful requests over the measured window, in seconds.
 
-    The one definition of a whole-run latency percentile: interpolated in the merged latency
-    histogram of the measured seconds (whose bounds include every SLO and alert threshold), so
-    the p99 in a service's row and the p99 its SLO objective observed are the same number."""
+    The one definition of a whole-run latency percentile, so the p99 in a service's row and the p99
+    its SLO objective observed are the same number: exact where the series kept its latencies (the
+    simulator), else interpolated in the merged histogram of the measured seconds (live mode)."""
     series = run.series[scope]
     return windows.latency_quantile(series, run.bounds, run.first_measured, len(series), percentile / 100.0)
 

@@ -1,4 +1,5 @@
-"""Live-mode subcommands: ``stack``, ``images``, ``toxiproxy``, ``faults``, ``recover``, ``topology from-compose``.
+"""Live-mode subcommands: ``stack``, ``images``, ``toxiproxy``, ``faults``, ``recover``, ``topology from-compose``
+(and ``topology from-traces``, registered here by ``chaos.traces.derived``).
 
 Registration declares arguments only; each handler imports what it needs when it runs,
 so ``chaoslab --help`` never imports Docker.
@@ -46,8 +47,14 @@ def _stack(sub: argparse._SubParsersAction) -> None:
     down.add_argument("--dir", type=Path, help="the stack's directory (default: the only one under .chaoslab/stacks)")
     down.add_argument("--allow-remote", action="store_true", help=REMOTE_HELP)
     down.set_defaults(func=cmd_stack_down)
-    status = verbs.add_parser("status", help="containers, ports, proxies, and any fault still applied")
+    status = verbs.add_parser("status", help="containers, ports, proxies, and every fault or playbook change still "
+                                             "applied")
     status.add_argument("--dir", type=Path, help="the stack's directory (default: the only one under .chaoslab/stacks)")
+    status.add_argument("--experiment", type=Path, metavar="EXPERIMENT.yaml",
+                        help="your own stack, through this experiment's live: mapping")
+    status.add_argument("--run-dir", type=Path, action="append", default=[], metavar="DIR",
+                        help="also read this run's fault journal (default: runs/*/ and, for a generated stack, the "
+                             "run directory holding it)")
     status.add_argument("--allow-remote", action="store_true", help=REMOTE_HELP)
     status.set_defaults(func=cmd_stack_status)
 
@@ -96,25 +103,61 @@ def cmd_stack_down(args: argparse.Namespace) -> int:
 
 
 def cmd_stack_status(args: argparse.Namespace) -> int:
-    from chaos.live.stack.emulator_stack import find_stack_dir, inspect_stack
+    from chaos.live.faults.preflight import by_kind, preflight
+
+    if args.experiment is not None and args.dir is not None:
+        from chaos.errors import InputError
+        raise InputError("give --dir (a generated stack) or --experiment (your own stack), not both", path="--dir")
+    state, where, experiment = _status_state(args)
+    run_dirs = list(args.run_dir)
+    if state.directory:
+        run_dirs.append(Path(state.directory).parent)  # chaoslab run keeps its stack in OUT/stack
+    from chaos.live.load.plan import probe_urls
+
+    # What a game day's load would request: a generated stack's /work, or the experiment's requests.
+    entries = probe_urls(experiment, {name: tuple(entry.urls) for name, entry in state.entrypoints.items()})
+    found = preflight(state, run_dirs=run_dirs, allow_remote=args.allow_remote, entry_urls=entries, settle_s=0.0)
+    print(f"stack {state.name} ({state.kind.value}, topology {state.topology}) {where}")
+    for line in found.containers:
+        print(f"  {line}")
+    print(f"  toxiproxy API: {state.toxiproxy_api or 'none'}")
+    for name, entry in state.entrypoints.items():
+        print(f"  load for {name}: {', '.join(entry.urls)}")
+    if found.clean:
+        print("clean: every container running and healthy, every entrypoint answering, no toxic, no disabled "
+              "proxy, no CPU limit, no iptables rule, no emulator fault or playbook change, no journal with "
+              "faults still applied")
+        return 0
+    print("not clean:")
+    for kind, lines in by_kind(found).items():
+        print(f"  {kind}:")
+        print("\n".join(f"    - {line}" for line in lines))
+    for run in found.open_runs:
+        print(f"  still applied by a run: {run.describe()}\n    undo with: chaoslab recover {run.run_dir}")
+    if found.unanswered:
+        print("  not answering:")
+        print("\n".join(f"    - {line}" for line in found.unanswered))
+    return 1
+
+
+def _status_state(args: argparse.Namespace) -> tuple[Any, str, Any]:
+    if args.experiment is not None:
+        from chaos.live.stack.user_stack import resolve, user_stack
+        from chaos.model.files import load_experiment
+
+        experiment = load_experiment(args.experiment)
+        if experiment.live is None:
+            from chaos.errors import InputError
+            raise InputError("this experiment has no live: mapping: its stack is a generated one",
+                             path=str(args.experiment), hint="give that stack's --dir instead")
+        state = resolve(user_stack(experiment.live, experiment.topology), experiment.live,
+                        allow_remote=args.allow_remote)
+        return state, f"through the live: mapping of {args.experiment}", experiment
+    from chaos.live.stack.emulator_stack import find_stack_dir
     from chaos.live.stack.state import read_state
 
     directory = find_stack_dir(args.dir)
-    state = read_state(directory)
-    report = inspect_stack(state, allow_remote=args.allow_remote)
-    print(f"stack {state.name} ({state.kind.value}, topology {state.topology}) in {directory}")
-    for line in report.containers:
-        print(f"  {line}")
-    print(f"  toxiproxy API: {state.toxiproxy_api}")
-    for name, entry in state.entrypoints.items():
-        print(f"  load for {name}: {', '.join(entry.urls)}")
-    if report.problems:
-        print("not clean:")
-        for problem in report.problems:
-            print(f"  - {problem}")
-        return 1
-    print("clean: every container running and healthy, no toxic, no disabled proxy, no admin fault")
-    return 0
+    return read_state(directory), f"in {directory}", None
 
 
 # --------------------------------------------------------------------------- images / toxiproxy
@@ -178,6 +221,7 @@ def _faults(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--run-dir", type=Path, help="where the fault journal goes (default: runs/<experiment>-live)")
     run.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
     run.add_argument("--no-abort", action="store_true", help="never end early on an abort condition")
+    run.add_argument("--force", action="store_true", help="start even if the stack is not clean (see stack status)")
     run.set_defaults(func=cmd_faults_run)
     check.set_defaults(func=cmd_faults_check)
 
@@ -218,6 +262,11 @@ def cmd_faults_run(args: argparse.Namespace) -> int:
     experiment, state = _experiment_and_stack(args)
     run_dir = check_out(args.run_dir, default_dir(experiment.name, "-live"), Mode.ADD, "--run-dir").path
     if not args.dry_run:
+        from chaos.live.faults.preflight import preflight, require_clean, stack_status_command
+
+        found = preflight(state, run_dirs=(run_dir,), allow_remote=args.allow_remote, entry_urls={})  # no load
+        if not (found.clean or args.force):
+            require_clean(found, status_command=stack_status_command(state, str(args.experiment)))
         print(f"fault journal: {run_dir}/faults.jsonl (after a kill: chaoslab recover {run_dir})")
     result = run_fault_schedule(experiment, state, run_dir, dry_run=args.dry_run, allow_remote=args.allow_remote,
                                 abort=() if args.no_abort else DEFAULT_ABORT)
@@ -250,24 +299,44 @@ def _topology(sub: argparse._SubParsersAction) -> None:
     topo = sub.add_parser("topology", help="work with topology files")
     verbs = topo.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
-    draft = verbs.add_parser("from-compose", help="draft a topology from a Compose file's depends_on and URLs")
+    draft = verbs.add_parser("from-compose", help="draft a topology, and the live: mapping of an experiment, from a "
+                                                  "Compose file (Toxiproxy's proxies become the edges)")
     draft.add_argument("compose_file", type=Path)
     draft.add_argument("--name", help="the topology's name (default: the Compose file's directory)")
-    draft.add_argument("--out", type=Path, help="write here instead of printing")
+    draft.add_argument("--out", type=Path, help="write the topology here instead of printing it")
+    draft.add_argument("--experiment", type=Path, metavar="EXPERIMENT.yaml",
+                       help="also write an experiment on this stack, with the drafted live: mapping (needs --out)")
+    draft.add_argument("--no-api", action="store_true",
+                       help="never ask a running Toxiproxy for its proxies (default: asked when its config file "
+                            "cannot be read and its API port is published)")
     draft.set_defaults(func=cmd_topology_from_compose)
+    from chaos.traces.derived import register_from_traces  # the traces' command, beside its sibling
+
+    register_from_traces(verbs)
 
 
 def cmd_topology_from_compose(args: argparse.Namespace) -> int:
+    from chaos.errors import InputError
     from chaos.live.stack.from_compose import from_compose
     from chaos.outdir import check_out_file
     from chaos.result import write_atomic
 
-    if args.out is not None:
-        check_out_file(args.out, overwrite=False, hint="choose another --out")
-    text = from_compose(args.compose_file, args.name)
+    if args.experiment is not None and args.out is None:
+        raise InputError("--experiment needs --out: the experiment refers to the topology by its file",
+                         path="--experiment", hint="add --out topologies/NAME.yaml")
+    for given, argument in ((args.out, "--out"), (args.experiment, "--experiment")):
+        if given is not None:
+            check_out_file(given, overwrite=False, hint="choose another path", argument=argument)
+    drafted = from_compose(args.compose_file, args.name, topology_out=args.out, experiment_out=args.experiment,
+                           ask_api=not args.no_api)
     if args.out is None:
-        sys.stdout.write(text)
+        sys.stdout.write(drafted.topology)
         return 0
-    write_atomic(args.out, text)
-    print(f"wrote {args.out}: edit the TODO placeholders, then chaoslab validate {args.out}")
+    write_atomic(args.out, drafted.topology)
+    if args.experiment is not None and drafted.experiment is not None:
+        write_atomic(args.experiment, drafted.experiment)
+        print(f"wrote {args.out} and {args.experiment}: confirm the '# guessed:' lines and fill in the TODOs, then "
+              f"chaoslab validate {args.experiment}")
+        return 0
+    print(f"wrote {args.out}: confirm the '# guessed:' lines and fill in the TODOs, then chaoslab validate {args.out}")
     return 0

@@ -20,17 +20,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from yaml.error import Mark
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from chaos.errors import InputError
 from chaos.model.parsing import Context, Seconds, convert, model_fields
-from chaos.model.yamlnodes import compose_text
+from chaos.model.yamlnodes import FLOAT, INT, compose_text
 
 WORKERS_PER_CORE = 4  # more processes than this only cost memory: a simulation is CPU-bound
 
@@ -54,6 +55,7 @@ class Quantity:
     type: Any = None  # for a quantity of its own: int, float or Seconds
     bounds: tuple[tuple[str, float], ...] = ()
     per_core: int = 0
+    reader: Callable[[str, str], Any] | None = None  # a value no model type holds: reads (text, option)
 
     def resolve(self) -> tuple[Any, Mapping[str, Any]]:
         """The type and the bounds (``ge``, ``gt``, ``le``, ``lt``) that the model's converter applies."""
@@ -69,6 +71,8 @@ class Quantity:
         return self.type, meta
 
     def parse(self, text: str, option: str) -> Any:
+        if self.reader is not None:
+            return self.reader(text, option)
         tp, meta = self.resolve()
         return convert(compose_value(text, option), tp, Context(option, Path.cwd()), "", meta)
 
@@ -98,6 +102,41 @@ RATIO_TOLERANCE = own(float, ge=0)
 SECONDS_TOLERANCE = own(Seconds, ge=0)
 TRACE_WINDOW = own(Seconds, gt=0, le=3600)  # a trace longer than an hour is not one request
 OPEN_TRACES = own(int, ge=1, le=10_000_000)  # each open trace holds its spans in memory
+LAST_WALL_CLOCK = 253_402_300_799.0  # 9999-12-31T23:59:59Z: the last second RFC 3339 can write
+EPOCH_SECONDS = own(float, ge=0, le=LAST_WALL_CLOCK)
+
+
+def wall_clock(text: str, option: str) -> float:
+    """A moment as seconds since 1970: RFC 3339 with a zone (``2026-12-01T10:00:00Z``, ``...+01:00``), or a
+    number of seconds read as a file's number is (finite, between 1970 and the year 9999)."""
+    node = compose_value(text, option)
+    if isinstance(node, ScalarNode) and (node.tag in (INT, FLOAT) or _is_number(text)):  # 1e9 too, as in files
+        seconds: float = EPOCH_SECONDS.parse(text, option)
+        return seconds
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"'{shown}' is not a time", path=option,
+                         hint="write 2026-12-01T10:00:00Z (RFC 3339) or seconds since 1970") from None
+    if moment.tzinfo is None:
+        raise InputError(f"'{shown}' has no time zone", path=option,
+                         hint="add Z for UTC or an offset, e.g. 2026-12-01T10:00:00+01:00")
+    seconds = moment.timestamp()
+    if not 0 <= seconds <= LAST_WALL_CLOCK:
+        raise InputError(f"'{shown}' is before 1970", path=option)
+    return seconds
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+WALL_CLOCK = Quantity(reader=wall_clock)
 
 
 class OptionValue:

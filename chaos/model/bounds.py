@@ -59,3 +59,18 @@ call graphs are under 10 deep; the simulator follows a chain on the Python stack
 
 MAX_TAIL_RATIO = 10_000.0
 """Largest ratio of a lognormal's tail percentile to its median: past it a draw can overflow."""
+
+MAX_RULE_FILES = 20
+"""Prometheus rule files, and SLO specs, one experiment reads (each list): each file holds up
+to 100,000 YAML values, and every rule is evaluated over the whole run."""
+
+MAX_MONITORING_INTERVAL = 3_600.0
+"""Longest scrape or rule evaluation interval: an hour (Prometheus's defaults are a minute); a
+day-long run still sees 24 evaluations. The shortest is a second, the simulator's resolution."""
+
+MAX_LABELS = 32
+"""Labels the metric mapping sets on every series, or on one service's or entrypoint's."""
+
+MAX_BUCKETS = 300
+"""Bounds of a latency histogram: each is a series per label set. Micrometer's percentile
+histogram over a timer's whole range has 284."""

@@ -12,6 +12,8 @@
     faults: [...]                         # see chaos.model.faults
     slos: [...]                           # see chaos.model.slos
     alerts: [...]                         # see chaos.model.alerts
+    prometheus_rules: [...]               # your own rule files and SLO specs: see chaos.model.rulefiles
+    metrics: {preset: ...}                # the names they read: see chaos.model.metrics
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from typing import Any
 
 from chaos.errors import InputError
 from chaos.model.alerts import AlertRule, AnyAlertRule
-from chaos.model.bounds import MAX_REPLICATIONS, MAX_RUN_SECONDS, MAX_SEED
+from chaos.model.bounds import MAX_MONITORING_INTERVAL, MAX_REPLICATIONS, MAX_RULE_FILES, MAX_RUN_SECONDS, MAX_SEED
 from chaos.model.faults import AnyFault, FaultSpec, TargetKind
 from chaos.model.limits import HUGE, Limits, RunSize, attempts, count_words, raise_hint, visits, window_width
 from chaos.model.live_target import LiveTarget
-from chaos.model.load import AnyLoadProfile, LoadProfile, RateCurve
+from chaos.model.load import AnyLoadProfile, LoadProfile, RateCurve, Users
+from chaos.model.metrics import MetricsSpec
 from chaos.model.parsing import (
     NAME,
     Model,
@@ -40,6 +43,7 @@ from chaos.model.parsing import (
     one_of,
     where_of,
 )
+from chaos.model.rulefiles import AlertDeadline, RuleFileRef
 from chaos.model.scope import Scope, ScopeKind, split_edge
 from chaos.model.slos import ALL, Objective, Slo, objectives
 from chaos.model.topology import Topology
@@ -62,7 +66,7 @@ class Experiment(Model):
     topology: Topology = fld(doc="path of a topology file (relative to this file), or the topology inline")
     overrides: tuple[Override, ...] = fld((), keyed="path", doc="topology settings changed for this experiment")
     duration: Seconds = fld(gt=0, le=MAX_RUN_SECONDS, doc="length of the run, warm-up included")
-    load: LoadProfile = fld(doc="entry requests per second over time")
+    load: LoadProfile = fld(doc="entry requests per second over time, or a number of users (profile: users)")
     warmup: Seconds = fld(0.0, doc="start of the run excluded from figures")
     faults: tuple[FaultSpec, ...] = fld((), doc="faults and when they happen")
     slos: tuple[Slo, ...] = fld((), doc="service level objectives")
@@ -70,6 +74,18 @@ class Experiment(Model):
     seed: int = fld(1, ge=0, le=MAX_SEED, doc="random seed; the same seed gives the same figures")
     replications: int = fld(1, ge=1, le=MAX_REPLICATIONS, doc="independent runs with seeds seed, seed+1, ...")
     live: LiveTarget | None = fld(None, doc="run live against your own Compose stack (default: a generated one)")
+    prometheus_rules: tuple[RuleFileRef, ...] = fld((), max_items=MAX_RULE_FILES,
+                                                    doc="Prometheus rule files or PrometheusRule documents, "
+                                                        "as they are (paths relative to this file)")
+    slo_specs: tuple[RuleFileRef, ...] = fld((), max_items=MAX_RULE_FILES,
+                                             doc="SLO specs (Sloth prometheus/v1, OpenSLO v1), as they are "
+                                                 "(paths relative to this file)")
+    evaluation_interval: Seconds = fld(60.0, ge=1, le=MAX_MONITORING_INTERVAL,
+                                       doc="your Prometheus's global evaluation_interval: how often rule groups "
+                                           "without their own interval are evaluated")
+    expect_within: tuple[AlertDeadline, ...] = fld((), keyed="alert", doc="rule-file alerts that should fire "
+                                                                          "within this long of the first fault")
+    metrics: MetricsSpec = fld(factory=MetricsSpec, doc="the metric names and labels the rule files read")
     description: str = fld("")
     limits: Limits = fld(factory=Limits, doc="how big the run may be; raise on purpose to run a bigger model")
     baseline_topology: Topology | None = fld(None, internal=True,
@@ -90,6 +106,17 @@ class Experiment(Model):
     @property
     def alert_rules(self) -> tuple[AnyAlertRule, ...]:
         return self.alerts  # type: ignore[return-value]
+
+    @property
+    def rule_alert_names(self) -> tuple[str, ...]:
+        """The alerts the experiment's rule files and SLO specs define (several rules may share a name)."""
+        groups = [g for ref in (*self.prometheus_rules, *self.slo_specs) for g in ref.rules.all_groups]
+        return tuple(dict.fromkeys(r.name for g in groups for r in g.alerting_rules))
+
+    @property
+    def alert_names(self) -> tuple[str, ...]:
+        """Every alert a playbook may trigger on: chaoslab's own rules, then the rule files'."""
+        return tuple(r.name for r in self.alert_rules) + self.rule_alert_names
 
     @cached_property
     def objectives(self) -> tuple[Objective, ...]:
@@ -115,6 +142,9 @@ class Experiment(Model):
             raise self.error("warmup", f"warm-up ({self.warmup:g}s) must be shorter than the run ({self.duration:g}s)")
         for fault in self.fault_list:
             self._check_fault(fault)
+            if fault.TAG == "load_spike" and isinstance(self.load, Users):
+                raise fault.error("kind", "a load spike multiplies an arrival rate, and a load of users has none",
+                                  hint="give the load as a rate (profile: constant, ramp, step, spike or stages)")
         for slo in self.slos:
             self._check_scope(slo, slo.scope_field, slo.scope_kind, slo.scope_name, allow_all=True)
         names: set[str] = set()
@@ -130,7 +160,36 @@ class Experiment(Model):
             if fault.name is not None and fault.name in labels:
                 raise fault.error("name", f"duplicate fault name '{fault.name}'")
             labels.add(fault.label)
+        self._check_rule_files()
         check_run_size(self, self.limits)
+
+    def _check_rule_files(self) -> None:
+        """Check the rule files' names against the experiment.
+
+        What their PromQL means here (an SLO spec tied to nothing) and what evaluating it costs are
+        checked by the loader, ``chaos.model.files.load_experiment``: the PromQL evaluator sits above
+        the model (it reads runs, which hold experiments), so the model cannot call it.
+        """
+        self.metrics.check(self.topology)
+        for ref in self.slo_specs:
+            if not ref.rules.slos:
+                raise ref.error(None, f"{ref.file} holds no SLO spec",
+                                hint="list rule files under prometheus_rules, SLO specs (Sloth, OpenSLO) here")
+        own = {r.name for r in self.alert_rules}
+        rule_alerts = self.rule_alert_names
+        for name in rule_alerts:
+            if name in own:
+                raise self.error("alerts", f"alert '{name}' is defined both here and in a rule file",
+                                 hint="rename one: time to detect, expect_within and playbooks name alerts")
+        for deadline in self.expect_within:
+            if deadline.alert in own:
+                raise deadline.error("alert", f"'{deadline.alert}' is one of this experiment's own alerts",
+                                     hint="give it expect_within under alerts:")
+            if deadline.alert not in rule_alerts:
+                raise deadline.error("alert", f"no rule file defines alert '{deadline.alert}'"
+                                              f"{did_you_mean(deadline.alert, rule_alerts)}",
+                                     hint=f"the rule files' alerts: {one_of(rule_alerts)}" if rule_alerts else
+                                     "list the rule files that define it under prometheus_rules or slo_specs")
 
     def _check_scope(self, obj: Model, field_name: str, kind: ScopeKind, name: str, allow_all: bool) -> None:
         known = (self.topology.service_map if kind is ScopeKind.SERVICE else self.topology.entrypoint_map)
@@ -206,8 +265,13 @@ def with_overrides(topology: Topology, overrides: tuple[Override, ...]) -> Topol
 # experiment: limits holds the bounds and the arithmetic, and never imports this module.
 
 
-def run_size(experiment: Experiment, replications: int | None = None) -> RunSize:
-    """The size of the run ``experiment`` describes (``replications`` overrides the experiment's)."""
+def run_size(experiment: Experiment, replications: int | None = None, rule_work: float = 0.0) -> RunSize:
+    """The size of the run ``experiment`` describes (``replications`` overrides the experiment's).
+
+    ``rule_work`` is what evaluating its rule files costs over one run
+    (``chaos.analysis.prometheus_rules.rule_samples``, which sits above the model: the loader
+    works it out and passes it in).
+    """
     reps = experiment.replications if replications is None else replications
     topo, duration = experiment.topology, experiment.duration
     curve = RateCurve(experiment.load_profile.segments(duration))
@@ -233,12 +297,13 @@ def run_size(experiment: Experiment, replications: int | None = None) -> RunSize
                    for w in rule.windows])  # type: ignore[union-attr]
         judged += math.ceil(duration / rule.every) * sum(widths)
     return RunSize(entry, min(HUGE, requests / entry) if entry else 0.0, min(HUGE, requests),
-                   float(seconds * scopes * reps), float(judged * reps))
+                   float(seconds * scopes * reps), float(judged * reps), min(HUGE, rule_work * reps))
 
 
-def check_run_size(experiment: Experiment, limits: Limits, replications: int | None = None) -> None:
+def check_run_size(experiment: Experiment, limits: Limits, replications: int | None = None,
+                   rule_work: float = 0.0) -> None:
     """Refuse a run bigger than ``limits``, saying how big it is and what to do."""
-    size = run_size(experiment, replications)
+    size = run_size(experiment, replications, rule_work)
     reps = experiment.replications if replications is None else replications
     runs = f" in {reps} replications" if reps > 1 else ""
     if size.requests > limits.max_requests:
@@ -260,3 +325,14 @@ def check_run_size(experiment: Experiment, limits: Limits, replications: int | N
                         f"per-second samples{runs}, above the limit of {count_words(limits.max_window_samples)}",
             hint=raise_hint("max_window_samples", size.window_samples,
                             "shorten the run, shorten SLO and alert windows, or evaluate alerts less often"))
+    if size.rule_samples > limits.max_rule_samples:
+        rules = sum(len(g.rules) for ref in (*experiment.prometheus_rules, *experiment.slo_specs)
+                    for g in ref.rules.all_groups)
+        raise experiment.error(
+            "prometheus_rules" if experiment.prometheus_rules else "slo_specs",
+            f"the run is too big: evaluating its {rules:,} rules over {duration_words(experiment.duration)} reads "
+            f"and stores about {count_words(size.rule_samples)} samples{runs}, above the limit of "
+            f"{count_words(limits.max_rule_samples)}",
+            hint=raise_hint("max_rule_samples", size.rule_samples,
+                            "evaluate fewer rules, less often (evaluation_interval, a group's interval), over fewer "
+                            "series or shorter ranges, or shorten the run"))

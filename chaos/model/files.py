@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from chaos.errors import InputError, Location
-from chaos.model.experiment import Experiment
+from chaos.model.experiment import Experiment, check_run_size
 from chaos.model.inputs import FILE_NOT_FOUND, input_problem
-from chaos.model.parsing import Context, Model, compose_file, convert, display_path, one_of, shorten
+from chaos.model.parsing import Context, Model, Where, compose_file, convert, display_path, one_of, shorten
 from chaos.model.topology import Topology
 
 if TYPE_CHECKING:
@@ -49,7 +49,14 @@ def load_topology(path: str | Path) -> Topology:
 
 
 def load_experiment(path: str | Path) -> Experiment:
-    return load(path, Experiment)
+    experiment = load(path, Experiment)
+    if experiment.prometheus_rules or experiment.slo_specs:
+        # Checked here, once the experiment is whole, because the PromQL evaluator sits above the model:
+        # what the rule files mean in this experiment (an SLO spec tied to nothing), and what evaluating
+        # them over a run costs, against the run's limits.
+        from chaos.analysis.prometheus_rules import check
+        check_run_size(experiment, experiment.limits, rule_work=check(experiment))
+    return experiment
 
 
 def load_playbook(path: str | Path, experiment: Experiment) -> Playbook:
@@ -71,6 +78,9 @@ def _load_reference(text: Any, cls: type, ctx: Context, node: Node, path: str) -
         raise ctx.fail(node, path, f"file not found: {shorten(text)} (looked for {shorten(str(target), 200)})")
     if problem is not None:
         raise ctx.fail(node, path, f"{shorten(text)} {problem}")
+    read_file = getattr(cls, "read_file", None)  # another tool's format (a Prometheus rule file), with its reader
+    if read_file is not None:
+        return read_file(target, Where(ctx.loc(node), path))
     return load(target, cls)
 
 
@@ -94,4 +104,5 @@ def detect_kind(path: str | Path) -> FileKind:
 
 
 def load_any(path: str | Path, kind: FileKind | None = None) -> Model:
-    return load(path, model_class(kind or detect_kind(path)))
+    kind = kind or detect_kind(path)
+    return load_experiment(path) if kind is FileKind.EXPERIMENT else load(path, model_class(kind))

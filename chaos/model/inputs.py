@@ -26,6 +26,12 @@ MODEL_FILE_LIMIT = 1 << 20
 """Largest topology, experiment or playbook file: 1 MiB (the bundled shop is 4 KiB; a
 1,000-service topology written out in full is about 400 KiB)."""
 
+RULE_FILE_LIMIT = 4 << 20
+"""Largest Prometheus rule file or SLO spec: 4 MiB. A team's files are read as they are, and some
+are generated; a rule takes 350 to 500 bytes and about 15 YAML values (the bundled rules/ and the
+rules chaoslab generates from rules/shop-slo.yaml), so the composer's bound of 100,000 values
+(``chaos.model.yamlnodes.MAX_NODES``) is reached first, at some 6,000 rules in one file."""
+
 RESULT_FILE_LIMIT = 1 << 30
 """Largest result.json ``chaoslab report`` reads: 1 GiB (a day of per-second series for a
 hundred scopes is about 200 MiB)."""

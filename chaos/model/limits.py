@@ -2,7 +2,7 @@
 
 Every field has its own bound (``chaos.model.bounds``), but fields multiply: a rate
 of 100,000 requests/s over 24 hours is 8.6 billion requests, each of which may call a
-dozen services. So an experiment is also checked as a whole, on three figures that
+dozen services. So an experiment is also checked as a whole, on four figures that
 grow with the time and memory a run takes:
 
 ``requests``
@@ -18,15 +18,22 @@ grow with the time and memory a run takes:
     per-second samples that SLO and alert windows add up: for each objective, each
     measured second times its window; for each alert rule, each evaluation times its
     windows. Analysis time grows with it.
+``rule_samples``
+    what evaluating the experiment's rule files and SLO specs costs, in samples read and
+    stored: every evaluation of every rule, every series its selectors look at and select,
+    the samples in their ranges (``chaos.analysis.prometheus_rules.rule_samples``). A few
+    thousand rules over a day-long run, or rules over every histogram bucket of every
+    service, are hours of PromQL; this figure stops them before the run.
 
 Every replication is a whole run, so each figure counts them all. The defaults keep a
 run within minutes and a couple of GB; an experiment that needs more says so with
-``limits: {max_requests: ..., max_samples: ..., max_window_samples: ...}``, so that a
+``limits: {max_requests: ..., max_samples: ..., max_window_samples: ..., max_rule_samples: ...}``, so that a
 big run is always a decision written in the file, for both engines and every sweep.
 
 This module holds the limits and the arithmetic; the figures of one experiment are worked out,
 and checked, by ``run_size`` and ``check_run_size`` in ``chaos.model.experiment``, whose
-validation calls them (so this module never imports the experiment).
+validation calls them (so this module never imports the experiment); ``rule_samples`` is
+checked once more by the loader (``chaos.model.files.load_experiment``), which can work it out.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from chaos.model.parsing import Model, fld
+from chaos.model.parsing import Model, fld, model_fields
 from chaos.model.topology import Call, Retries, Topology
 
 DEFAULT_MAX_REQUESTS = 50_000_000
@@ -49,6 +56,13 @@ DEFAULT_MAX_WINDOW_SAMPLES = 100_000_000
 """A day judged by 30-second windows for 38 objectives: two or three minutes of analysis at the limit
 (a 6-hour run with four 30-second latency objectives took under 1.5 microseconds per window sample)."""
 
+DEFAULT_MAX_RULE_SAMPLES = 1_000_000_000
+"""About a minute of rule evaluation a run at the limit: the costliest rule sets measured took at most
+0.07 us per counted sample (benchmarks/rule_files.py --shapes: a p99 over every service's 66 buckets,
+a thousand rules that each look at 800 stored series, rules that read nothing); the bundled team
+example counts 37 million and evaluates in about a second. The most a file may ask for, 1e12, is
+about 19 hours."""
+
 HUGE = 1e300  # products of retries are capped here rather than overflowing to infinity
 
 
@@ -62,17 +76,20 @@ class Limits(Model):
                              doc="per-second samples recorded: seconds times services and entrypoints")
     max_window_samples: float = fld(DEFAULT_MAX_WINDOW_SAMPLES, ge=1, le=1e13,
                                     doc="per-second samples SLO and alert windows add up")
+    max_rule_samples: float = fld(DEFAULT_MAX_RULE_SAMPLES, ge=1, le=1e12,
+                                  doc="samples evaluating the rule files and SLO specs reads and stores")
 
 
 @dataclass(frozen=True)
 class RunSize:
-    """The three figures a run is judged on, and what the first is made of."""
+    """The figures a run is judged on, and what the first is made of."""
 
     entry_requests: float     # arrivals at the entrypoints, load spikes included, all replications
     per_entry: float          # requests one entry request causes at most (every retry used)
     requests: float
     samples: float
     window_samples: float
+    rule_samples: float = 0.0
 
 
 def attempts(retries: Retries) -> float:
@@ -111,6 +128,10 @@ def visits(topology: Topology) -> dict[str, float]:
 
 def raise_hint(key: str, needed: float, smaller: str) -> str:
     wanted = 10 ** math.ceil(math.log10(needed)) if needed < HUGE else needed
+    most = next(f.meta["le"] for f in model_fields(Limits) if f.key == key)
+    if wanted > most:  # past what a file may ask for at all: there is no setting to offer
+        return f"{smaller}; a run this big is past what chaoslab runs at all ({key} is at most {most:.0e})".replace(
+            "e+", "e")
     return (f"{smaller}; or, to run it anyway (it may take long and a lot of memory), raise the limit in the "
             f"experiment: limits: {{{key}: {wanted:.0e}}}".replace("e+", "e"))
 

@@ -10,10 +10,17 @@ says where that stack is and which of its parts play which role in the topology:
       services:
         cart: {health: "http://127.0.0.1:8081/health", metrics: "http://127.0.0.1:8081/metrics"}
         db: {containers: [postgres]}          # Compose services running its replicas (default: its name)
+        api: {health: "http://{container}:8080/health"}   # a template: one URL per replica
+        auth: {health_urls: {auth-1: "http://127.0.0.1:9001/", auth-2: "http://127.0.0.1:9002/"}}
       edges:
         cart->db: [cart_db]                   # Toxiproxy proxies the calls of that edge go through
       entrypoints:
-        web: http://127.0.0.1:8080/
+        web: http://127.0.0.1:8080/           # one GET of the URL per request, or a mix of requests:
+        api: {url: "http://127.0.0.1:8080", requests: [{path: /items, weight: 3}, {method: POST, path: /orders}]}
+
+A service's ``health`` is one URL, or a template expanded for each of its containers
+(:data:`HEALTH_PLACEHOLDERS`); ``health_urls`` gives one URL per container instead. Either
+way every replica is probed on its own.
 
 Faults are done with what this mapping makes possible: network faults through the named
 proxies, crashes, hangs and CPU throttles on the named containers. What cannot be done on
@@ -24,12 +31,14 @@ this stack is reported when the experiment is checked, never in the middle of a 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from chaos.model.parsing import Model, did_you_mean, fld, where_of
+from chaos.model.requests import RequestKind, check_kinds
 from chaos.model.scope import edge_name, split_edge
 from chaos.model.topology import Topology
 
@@ -42,13 +51,110 @@ def _check_url(obj: Model, field_name: str, url: str | None) -> None:
         raise obj.error(field_name, f"'{url}' is not an http(s) URL", hint="write e.g. http://127.0.0.1:8081/health")
 
 
+# --------------------------------------------------------------------------- health per replica
+
+HEALTH_PLACEHOLDERS = {
+    "container": "the container's name; as the URL's host, its address (the host cannot resolve container names)",
+    "service": "the Compose service running the container",
+    "index": "the replica's number among the service's containers, from 1",
+    "ip": "the container's address on its first network",
+    "host": "the host address a port of the container is published on ({host:8080}: that of container port 8080)",
+    "port": "the host port a port of the container is published on ({port:8080}: that of container port 8080)",
+}
+_PLACEHOLDER = re.compile(r"\{([a-z]+)(?::(\d{1,5}))?\}")
+
+
+@dataclass(frozen=True)
+class ReplicaAddress:
+    """What a health URL template can name of one container, once the stack has been looked up."""
+
+    container: str
+    compose_service: str
+    index: int
+    ip: str | None
+    published: Mapping[int, tuple[str, int]]  # container port -> (host address, host port)
+
+
+def _check_template(obj: Model, field_name: str, template: str) -> None:
+    for match in _PLACEHOLDER.finditer(template):
+        name, port = match.group(1), match.group(2)
+        if name not in HEALTH_PLACEHOLDERS:
+            raise obj.error(field_name, f"unknown placeholder {match.group(0)} in '{template}'"
+                                        f"{did_you_mean(name, HEALTH_PLACEHOLDERS)}",
+                            hint=f"placeholders: {', '.join('{' + p + '}' for p in HEALTH_PLACEHOLDERS)}")
+        if port is not None and name not in ("host", "port"):
+            raise obj.error(field_name, f"{match.group(0)}: only {{host:N}} and {{port:N}} take a container port")
+    plain = _PLACEHOLDER.sub(lambda m: "h" if m.group(1) != "port" else "1", template)
+    if "{" in plain or "}" in plain:
+        raise obj.error(field_name, f"'{template}' has a brace that is no placeholder",
+                        hint="placeholders are written {container}, {ip}, {port:8080}, ...")
+    _check_url(obj, field_name, plain)
+
+
+def expand_health(template: str, replica: ReplicaAddress) -> str:
+    """The template for one container; ValueError saying what the container lacks for it."""
+    parts = urlsplit(template)
+    if parts.hostname == "{container}":  # a name only the stack's own DNS knows: its address instead
+        template = template.replace(parts.netloc, parts.netloc.replace("{container}", "{ip}", 1), 1)
+
+    def published(port: str | None, what: str) -> tuple[str, int]:
+        if port is not None:
+            found = replica.published.get(int(port))
+            if found is None:
+                raise ValueError(f"{{{what}:{port}}}: {replica.container} publishes no port {port} "
+                                 f"(it publishes: {_ports(replica)})")
+            return found
+        if len(replica.published) != 1:
+            raise ValueError(f"{{{what}}}: {replica.container} publishes {len(replica.published)} ports "
+                             f"({_ports(replica)}); say which with {{{what}:PORT}}")
+        return next(iter(replica.published.values()))
+
+    def value(match: re.Match[str]) -> str:
+        name, port = match.group(1), match.group(2)
+        if name == "container":
+            return replica.container
+        if name == "service":
+            return replica.compose_service
+        if name == "index":
+            return str(replica.index)
+        if name == "ip":
+            if not replica.ip:
+                raise ValueError(f"{{ip}}: {replica.container} has no address (is it running, on a network?)")
+            return replica.ip
+        host, host_port = published(port, name)
+        return host if name == "host" else str(host_port)
+
+    return _PLACEHOLDER.sub(value, template)
+
+
+def _ports(replica: ReplicaAddress) -> str:
+    return ", ".join(str(p) for p in sorted(replica.published)) or "none"
+
+
+@dataclass(frozen=True)
+class ReplicaUrl(Model):
+    """``api-1: http://127.0.0.1:8081/health``: one container's URL."""
+
+    VALUE_KEY = "url"
+    container: str = fld(doc="the container, by its name or its Compose service (taken from the key)")
+    url: str = fld(doc="its URL")
+
+    def validate(self) -> None:
+        _check_url(self, "url", self.url)
+
+
 @dataclass(frozen=True)
 class ServiceTarget(Model):
     """Where one of the topology's services runs in the user's stack."""
 
     name: str = fld(doc="the topology's service (taken from the key)")
     containers: tuple[str, ...] = fld((), doc="Compose services running its replicas (default: the same name)")
-    health: str | None = fld(None, doc="URL answering 2xx while a replica is healthy")
+    health: str | None = fld(None, doc="URL answering 2xx while a replica is healthy, probed for each replica; "
+                                       "a template is expanded per container: {container} (as the host: its "
+                                       "address), {service}, {index} (from 1), {ip}, {host:PORT} and {port:PORT} "
+                                       "(where container port PORT is published)")
+    health_urls: tuple[ReplicaUrl, ...] = fld((), keyed="container",
+                                              doc="one health URL per container, instead of 'health'")
     metrics: str | None = fld(None, doc="URL of its metrics")
 
     @property
@@ -56,8 +162,30 @@ class ServiceTarget(Model):
         return self.containers or (self.name,)
 
     def validate(self) -> None:
-        _check_url(self, "health", self.health)
+        if self.health is not None:
+            _check_template(self, "health", self.health)
+        if self.health is not None and self.health_urls:
+            raise self.error("health_urls", "give 'health' (one URL or a template) or 'health_urls' (one URL per "
+                                            "container), not both")
         _check_url(self, "metrics", self.metrics)
+
+    def health_for(self, replica: ReplicaAddress) -> str | None:
+        """The health URL of one of its containers; InputError at the field when it cannot be made."""
+        if self.health_urls:
+            by_name = {u.container: u for u in self.health_urls}
+            found = by_name.get(replica.container) or by_name.get(replica.compose_service)
+            if found is None:
+                raise self.error("health_urls", f"no URL for container {replica.container} (Compose service "
+                                                f"{replica.compose_service})",
+                                 hint="give one URL per container, keyed by its name or its Compose service, or "
+                                      "a template in 'health'")
+            return found.url
+        if self.health is None:
+            return None
+        try:
+            return expand_health(self.health, replica)
+        except ValueError as exc:
+            raise self.error("health", str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -83,14 +211,18 @@ class EdgeTarget(Model):
 
 @dataclass(frozen=True)
 class EntrypointTarget(Model):
-    """``web: http://127.0.0.1:8080/``: where load for an entrypoint is sent."""
+    """Where load for an entrypoint is sent (``web: http://127.0.0.1:8080/``) and, in the long form, what."""
 
     VALUE_KEY = "url"
+    MAPPING_TOO = True  # web: {url: ..., requests: [...]}
     name: str = fld(doc="the topology's entrypoint (taken from the key)")
-    url: str = fld(doc="URL the load generator requests")
+    url: str = fld(doc="URL the load generator requests (each request kind's path is appended to it)")
+    requests: tuple[RequestKind, ...] = fld((), doc="the kinds of request sent, each with its weight, like a "
+                                            "Locust task mix (default: one GET of the URL)")
 
     def validate(self) -> None:
         _check_url(self, "url", self.url)
+        check_kinds(self, "requests", self.requests)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,8 +1,14 @@
 """Load profiles: how many entry requests per second arrive over the run.
 
-Every profile compiles to the same thing, a list of :class:`Segment` on which the rate
-is linear, so the simulator and the live load generator follow one description.
-Arrivals are Poisson at that rate; entrypoints split it by their ``share``.
+Every open-loop profile compiles to the same thing, a list of :class:`Segment` on which
+the rate is linear, so the simulator and the live load generator follow one description.
+Arrivals are Poisson at that rate, whatever the system does; entrypoints split it by
+their ``share``.
+
+:class:`Users` is the closed loop instead: a fixed population of users, each sending one
+request, waiting for its answer (or its failure), thinking, then sending the next, as
+Locust's users do. The rate then follows the system: a slow system is sent less. Each
+request goes to an entrypoint drawn by ``share``.
 """
 
 from __future__ import annotations
@@ -14,7 +20,10 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from chaos.model.bounds import MAX_RATE
+from chaos.model.distributions import Distribution
 from chaos.model.parsing import Model, Seconds, Tagged, fld
+
+MAX_USERS = 100_000
 
 
 @dataclass(frozen=True)
@@ -137,8 +146,31 @@ class Stages(Model):
         return _clip(out, duration)
 
 
-LoadProfile = Annotated[Constant | Ramp | Step | Spike | Stages, Tagged("profile", default=Constant)]
-AnyLoadProfile = Constant | Ramp | Step | Spike | Stages
+@dataclass(frozen=True)
+class Users(Model):
+    """A closed loop: a fixed number of users, each waiting for its answer, then thinking, before its next request."""
+
+    TAG = "users"
+    users: int = fld(ge=1, le=MAX_USERS, doc="concurrent users, each with one request at a time at most")
+    think_time: Distribution = fld(doc="a user's pause between an answer and its next request, e.g. "
+                                       "{dist: exponential, mean: 1s}; each user starts with one")
+
+    def validate(self) -> None:
+        if self.think_time.mean <= 0:
+            raise self.error("think_time", "a think time of 0 makes every user a tight loop: give it a mean above 0",
+                             hint="e.g. think_time: {dist: exponential, mean: 1s}")
+
+    def segments(self, duration: float) -> tuple[Segment, ...]:
+        """The most the users can send (every answer instant: users / mean think time), for sizing a run.
+
+        No engine draws arrivals from it: the users' own answers pace them.
+        """
+        rate = self.users / self.think_time.mean
+        return _clip([Segment(0.0, duration, rate, rate)], duration)
+
+
+LoadProfile = Annotated[Constant | Ramp | Step | Spike | Stages | Users, Tagged("profile", default=Constant)]
+AnyLoadProfile = Constant | Ramp | Step | Spike | Stages | Users
 
 
 class RateCurve:

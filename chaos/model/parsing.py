@@ -194,6 +194,8 @@ class Model:
 
     TAG: ClassVar[str] = ""
     VALUE_KEY: ClassVar[str | None] = None  # in a keyed mapping, ``name: value`` fills this field
+    # ... and, if set, ``name: {field: ...}`` is the whole object, when the value is a mapping
+    MAPPING_TOO: ClassVar[bool] = False
     _where: Where = NOWHERE
 
     def error(self, field_name: str | None, message: str, hint: str | None = None) -> InputError:
@@ -618,17 +620,20 @@ def _convert_tuple(node: Node, item: Any, ctx: Context, path: str, meta: typing.
                 name = str(key_node.value)
                 check_text(name, key_meta.get("text"), key_node, ctx, join(path, shorten(name)))
                 name_at = ctx.loc(key_node)
-                if item.VALUE_KEY is not None:
+                short = item.VALUE_KEY is not None and not (item.MAPPING_TOO and isinstance(value_node, MappingNode))
+                if short:
                     value_node = MappingNode(MAP, [(ScalarNode(STR, item.VALUE_KEY, value_node.start_mark,
                                                                value_node.end_mark), value_node)],
                                              value_node.start_mark, value_node.end_mark)
-                with ctx.through(value_node if item.VALUE_KEY is None else None):
+                with ctx.through(None if short else value_node):
                     out.append(convert_model(value_node, item, ctx, join(path, name), preset={keyed: (name, name_at)}))
         return tuple(out)
     if not isinstance(node, SequenceNode):
         raise ctx.fail(node, path, f"expected a list, got {describe(node, ctx)}")
     _check_count(node, len(node.value), ctx, path, meta)
-    return tuple(convert(child, item, ctx, join(path, i)) for i, child in enumerate(node.value))
+    # A list of numbers: the field's bounds bound each of them.
+    bounds = {k: meta.get(k) for k in ("ge", "gt", "le", "lt")} if item in (int, float) else {}
+    return tuple(convert(child, item, ctx, join(path, i), bounds) for i, child in enumerate(node.value))
 
 
 Pair = tuple[ScalarNode, Node, Node | None]

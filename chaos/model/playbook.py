@@ -367,7 +367,7 @@ def bind(playbook: Playbook, experiment: object) -> None:
     from chaos.model.experiment import Experiment
     assert isinstance(experiment, Experiment)
     topo = experiment.topology
-    alerts = [r.name for r in experiment.alert_rules]
+    alerts = list(experiment.alert_names)  # chaoslab's own and the rule files'
     for name in playbook.trigger.alerts:
         if name not in alerts:
             raise playbook.trigger.error("alerts", f"unknown alert '{name}'{did_you_mean(name, alerts)}",

@@ -71,8 +71,10 @@ def type_schema(tp: Any, meta: typing.Mapping[str, Any] | None = None, defs: dic
             return {"description": "a value of the type of the setting the path names"}
     if is_model(base):
         if getattr(base, "REF", False):
-            return {"anyOf": [{"type": "string", "description": "path of a file, relative to this one"},
-                              _model_ref(base, defs)]}
+            path = {"type": "string", "description": "path of a file, relative to this one"}
+            if not model_fields(base):  # a file in another tool's format: only ever named, never inline
+                return path
+            return {"anyOf": [path, _model_ref(base, defs)]}
         return _model_ref(base, defs)
     members = union_args(base)
     if members:
@@ -86,11 +88,15 @@ def type_schema(tp: Any, meta: typing.Mapping[str, Any] | None = None, defs: dic
             names = {"propertyNames": _text(key_field.meta.get("text"))} if key_field.meta.get("text") else {}
             if item.VALUE_KEY is not None:
                 value_field = next(f for f in model_fields(item) if f.name == item.VALUE_KEY)
-                return {"type": "object", "maxProperties": most, **names,
-                        "additionalProperties": type_schema(value_field.type, value_field.meta, defs)}
+                value = type_schema(value_field.type, value_field.meta, defs)
+                if item.MAPPING_TOO:
+                    value = {"oneOf": [value, _model_ref(item, defs, skip=keyed)]}
+                return {"type": "object", "maxProperties": most, **names, "additionalProperties": value}
             return {"type": "object", "maxProperties": most, **names,
                     "additionalProperties": _model_ref(item, defs, skip=keyed)}
-        return {"type": "array", "maxItems": most, "items": type_schema(item, None, defs)}
+        # A list of numbers: the field's bounds bound each of them, as the parser checks them.
+        return {"type": "array", "maxItems": most,
+                "items": type_schema(item, meta if item in (int, float) else None, defs)}
     if isinstance(base, type) and issubclass(base, enum.Enum):
         return {"type": "string", "enum": enum_choices(base)}
     simple = {bool: "boolean", int: "integer", float: "number", str: "string"}

@@ -33,6 +33,7 @@ from yaml.error import Mark
 from yaml.events import (
     AliasEvent,
     CollectionStartEvent,
+    DocumentEndEvent,
     DocumentStartEvent,
     Event,
     MappingEndEvent,
@@ -254,8 +255,22 @@ def compose_text(text: str, where: str) -> Node | None:
 
     Every problem is an InputError at ``where``:line:col, syntax errors included.
     """
+    roots = _compose(text, where, many=False)
+    return roots[0] if roots else None
+
+
+def compose_documents(text: str, where: str) -> list[Node | None]:
+    """The node graph of every document of a YAML text (``---`` between them), for other tools' formats.
+
+    The bounds are those of :func:`compose_text`, :data:`MAX_NODES` counted over the whole
+    text; anchors belong to their document, as in YAML. An empty document is None.
+    """
+    return _compose(text, where, many=True)
+
+
+def _compose(text: str, where: str, many: bool) -> list[Node | None]:
     builder = _Builder(where)
-    documents = 0
+    roots: list[Node | None] = []
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, ScalarEvent):
@@ -267,10 +282,13 @@ def compose_text(text: str, where: str) -> Node | None:
             elif isinstance(event, AliasEvent):
                 builder.alias(event)
             elif isinstance(event, DocumentStartEvent):
-                documents += 1
-                if documents > 1:
+                if roots and not many:
                     raise builder.fail(event.start_mark, "a second document ('---') in the file",
                                        hint="a chaoslab file holds one document; split it into files")
+            elif isinstance(event, DocumentEndEvent):
+                roots.append(builder.root)
+                builder.root = None
+                builder.anchors.clear()  # an anchor is known in its own document only
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -281,7 +299,7 @@ def compose_text(text: str, where: str) -> Node | None:
                            with_path=False) from None
     except yaml.YAMLError as exc:
         raise InputError(f"YAML error: {exc}", Location(where)) from None
-    return builder.root
+    return roots
 
 
 def _mark_at(text: str, position: int) -> Mark:

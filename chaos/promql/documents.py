@@ -13,11 +13,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from chaos.errors import InputError, Location
+from chaos.model.inputs import RULE_FILE_LIMIT, read_input
 from chaos.model.parsing import did_you_mean, display_path, join, one_of
+from chaos.model.yamlnodes import compose_documents
 
 NULL_TAG = "tag:yaml.org,2002:null"
 
@@ -49,24 +50,16 @@ class Source:
 
 
 def read_documents(path: str | Path) -> tuple[Source, list[Node]]:
-    """Every YAML document in a file, composed with marks; empty documents are left out."""
+    """Every YAML document in a file, composed with marks; empty documents are left out.
+
+    The file is checked for what it is before it is read and its size is bounded
+    (:func:`chaos.model.inputs.read_input`); its YAML is composed with the bounds of
+    chaoslab's own files (:mod:`chaos.model.yamlnodes`: depth, values, tags, aliases).
+    """
     path = Path(path)
     shown = display_path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("file not found", Location(shown)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the file: {exc}", Location(shown)) from None
-    try:
-        nodes = [n for n in yaml.compose_all(text, Loader=yaml.SafeLoader) if n is not None]
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = Location(shown, mark.line + 1, mark.column + 1) if mark else Location(shown)
-        raise InputError(f"YAML syntax error: {exc.problem or exc.context or 'invalid YAML'}", where) from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"YAML error: {exc}", Location(shown)) from None
-    nodes = [n for n in nodes if not (isinstance(n, ScalarNode) and n.tag == NULL_TAG)]
+    text = read_input(path, shown, RULE_FILE_LIMIT)
+    nodes = [n for n in compose_documents(text, shown) if n is not None and not is_null(n)]
     if not nodes:
         raise InputError("the file is empty", Location(shown))
     return Source(shown, tuple(text.splitlines())), nodes

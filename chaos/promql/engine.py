@@ -172,7 +172,7 @@ class Evaluator:
                 slope, intercept = fn.linear_regression(times, values, t)
                 value = slope * scalars[0] + intercept if len(values) >= 2 else None
             if value is not None:
-                labels = s.labels if node.func == "last_over_time" else drop_name(s.labels)
+                labels = s.labels if node.func == "last_over_time" else s.unnamed
                 out.append(Sample(labels, value))
         if node.func == "absent_over_time":
             return [] if out else [Sample(_absent_labels(sel), 1.0)]

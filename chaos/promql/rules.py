@@ -106,6 +106,7 @@ class AlertEpisode:
     active_at: float
     fired_at: float | None
     resolved_at: float | None
+    value: float | None = field(default=None, compare=False)  # the expression's value when it fired
 
     def firing_at(self, t: float) -> bool:
         return self.fired_at is not None and self.fired_at <= t and (self.resolved_at is None or t < self.resolved_at)
@@ -127,6 +128,17 @@ class AlertTimeline:
 
     def firing_at(self, t: float) -> bool:
         return any(e.firing_at(t) for e in self.episodes)
+
+
+@dataclass(frozen=True)
+class FiredAlert:
+    """An alert instance turned firing at one evaluation (what an incremental consumer acts on)."""
+
+    group: str
+    alert: str
+    labels: Labels
+    at: float
+    value: float
 
 
 @dataclass(frozen=True)
@@ -181,6 +193,7 @@ class _Timeline:
     labels: Labels
     annotations: tuple[tuple[str, str], ...] = ()
     episodes: list[list[int | None]] = field(default_factory=list)  # [active_at, fired_at, resolved_at]
+    fired_values: dict[int, float] = field(default_factory=dict)  # episode index -> value when it fired
 
 
 class _AlertEval:
@@ -193,6 +206,7 @@ class _AlertEval:
         self.keep_for = to_ms(rule.keep_firing_for)
         self.active: dict[Labels, _Instance] = {}
         self.timelines: dict[Labels, _Timeline] = {}
+        self.fired: list[FiredAlert] = []  # firings since the engine last handed them out
 
     def instances(self, vector: list[Sample], ts: int) -> dict[Labels, _Instance]:
         found: dict[Labels, _Instance] = {}
@@ -240,6 +254,8 @@ class _AlertEval:
                 inst.state = AlertState.FIRING
                 inst.fired_at = ts
                 self._episode(inst)[1] = ts
+                self.timelines[labels].fired_values[inst.episode] = inst.value
+                self.fired.append(FiredAlert(self.group, self.rule.name, labels, ts / 1000, inst.value))
             out.append(Sample(with_label(with_label(labels, NAME, "ALERTS"), "alertstate", inst.state.value), 1.0))
             out.append(Sample(with_label(labels, NAME, "ALERTS_FOR_STATE"), inst.active_at / 1000))
         return out
@@ -261,15 +277,16 @@ class _AlertEval:
         for inst in self.active.values():
             if inst.state is not AlertState.INACTIVE:
                 self.timelines[inst.labels].annotations = inst.annotations
-        return [AlertTimeline(t.group, t.alert, t.labels, t.annotations, tuple(_episode(e) for e in t.episodes))
+        return [AlertTimeline(t.group, t.alert, t.labels, t.annotations,
+                              tuple(_episode(e, t.fired_values.get(i)) for i, e in enumerate(t.episodes)))
                 for t in self.timelines.values()]
 
 
-def _episode(times: list[int | None]) -> AlertEpisode:
+def _episode(times: list[int | None], value: float | None) -> AlertEpisode:
     active_at, fired_at, resolved_at = times
     assert active_at is not None
     return AlertEpisode(active_at / 1000, None if fired_at is None else fired_at / 1000,
-                        None if resolved_at is None else resolved_at / 1000)
+                        None if resolved_at is None else resolved_at / 1000, value)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -332,6 +349,14 @@ class RulesEngine:
         for gone in self._returned.get(key, set()) - now:
             self.store.append(gone, ts, STALE)
         self._returned[key] = now
+
+    def take_fired(self) -> list[FiredAlert]:
+        """Alert instances that turned firing since the last call, in evaluation order."""
+        out: list[FiredAlert] = []
+        for alert in self._alerts.values():
+            out.extend(alert.fired)
+            alert.fired.clear()
+        return sorted(out, key=lambda f: f.at)
 
     def alert_timelines(self) -> tuple[AlertTimeline, ...]:
         out: list[AlertTimeline] = []

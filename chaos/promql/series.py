@@ -129,7 +129,16 @@ class StoredSeries:
     times: list[int]
     values: list[float]
     stale_count: int = 0
-    _resets: list[int] | None = field(default=None, repr=False)
+    _resets: list[int] = field(default_factory=list, repr=False)
+    _resets_upto: int = field(default=0, repr=False)  # how many values _resets has looked at
+    _unnamed: Labels | None = field(default=None, repr=False)
+
+    @property
+    def unnamed(self) -> Labels:
+        """Its labels without ``__name__`` (what a function's result keeps), computed once."""
+        if self._unnamed is None:
+            self._unnamed = tuple(p for p in self.labels if p[0] != NAME)
+        return self._unnamed
 
     def append(self, t: int, value: float) -> None:
         if self.times and t <= self.times[-1]:
@@ -138,7 +147,6 @@ class StoredSeries:
         self.values.append(value)
         if is_stale(value):
             self.stale_count += 1
-        self._resets = None
 
     def latest(self, ref: int, lookback: int, horizon: int) -> tuple[int, float] | None:
         """The newest sample at or before ``ref`` and no older than ``ref - lookback``, unless stale."""
@@ -168,9 +176,11 @@ class StoredSeries:
 
     def resets_between(self, lo: int, hi: int) -> list[int]:
         """Indexes ``i`` in ``(lo, hi)`` where the value dropped below the one before (a counter reset)."""
-        if self._resets is None:
-            vals = self.values
-            self._resets = [i for i in range(1, len(vals)) if vals[i] < vals[i - 1]]
+        vals = self.values
+        if self._resets_upto < len(vals):  # samples only ever come at the end: look at the new ones
+            start = max(1, self._resets_upto)
+            self._resets.extend(i for i in range(start, len(vals)) if vals[i] < vals[i - 1])
+            self._resets_upto = len(vals)
         return self._resets[bisect_right(self._resets, lo):bisect_left(self._resets, hi)]
 
 
@@ -194,6 +204,11 @@ class Store:
         stored = self._create(series.labels)
         for t, v in zip(series.times, series.values, strict=True):
             stored.append(to_ms(t), v)
+
+    def handle(self, labels: Labels) -> StoredSeries:
+        """The stored series with these labels, created empty if there is none (a scraper appends to it)."""
+        stored = self._by_labels.get(labels)
+        return self._create(labels) if stored is None else stored
 
     def append(self, labels: Labels, t: int, value: float) -> None:
         stored = self._by_labels.get(labels)

@@ -333,6 +333,28 @@ class Negation(Expr):
         return self.expr.type
 
 
+def children(expr: Expr) -> tuple[Expr, ...]:
+    """The sub-expressions of a node (a range selector's child is its instant selector)."""
+    if isinstance(expr, MatrixSelector):
+        return (expr.selector,)
+    if isinstance(expr, Call):
+        return expr.args
+    if isinstance(expr, Aggregate):
+        return (expr.expr,) if expr.param is None else (expr.param, expr.expr)
+    if isinstance(expr, Binary):
+        return (expr.lhs, expr.rhs)
+    if isinstance(expr, Negation):
+        return (expr.expr,)
+    return ()
+
+
+def selectors(expr: Expr) -> list[VectorSelector]:
+    """Every series selector in an expression, instant and range alike, in reading order."""
+    if isinstance(expr, VectorSelector):
+        return [expr]
+    return [s for child in children(expr) for s in selectors(child)]
+
+
 # --------------------------------------------------------------------------- functions
 
 

@@ -20,7 +20,9 @@ from chaos.model.quantities import json_text, plural
 from chaos.report.checks import Check, CheckKind, CheckOutcome
 from chaos.report.plots import Image
 from chaos.report.ranking import Panels
+from chaos.report.requests import load_lines
 from chaos.report.summary import (
+    LATENCY_ESTIMATED,
     clock_words,
     fmt_ms,
     fmt_pct,
@@ -115,6 +117,8 @@ def header(r: ResultDocument) -> str:
     faults = "; ".join(f"{e(f.kind)} on {e(f.target)} from {fmt_s(f.start_s)} to "
                        f"{'the end' if f.end_s is None else fmt_s(f.end_s)}" + _params(f) for f in r.faults)
     fault_line = f'<p class="meta">Fault: {faults}</p>' if faults else '<p class="meta">No fault injected.</p>'
+    if r.latency_estimated:
+        fault_line += f'<p class="meta">Latency {e(LATENCY_ESTIMATED)}.</p>'
     return f'<header><h1>{e(r.experiment)}</h1><p class="meta">{" · ".join(bits)}</p>{fault_line}</header>'
 
 
@@ -197,8 +201,13 @@ def _outcome_html(o: CheckOutcome) -> str:
             CheckOutcome.SKIPPED: '<span class="status-skip">skipped</span>'}[o]
 
 
+def _labels(labels: Mapping[str, str]) -> str:
+    """A rule-file alert instance's labels, as Prometheus prints them: ``{service="cart"}``."""
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else ""
+
+
 def alerts_html(r: ResultDocument) -> str:
-    rows = [[e(a.name), e(a.scope), fmt_s(a.fired_at_s),
+    rows = [[e(a.name + _labels(a.labels)), e(a.scope or "-"), fmt_s(a.fired_at_s),
              "still firing at the end" if a.resolved_at_s is None else fmt_s(a.resolved_at_s),
              e(format_value(a.metric, a.value))] for a in r.alerts]
     dets = [[e(d.fault), fmt_s(d.start_s), e(d.alert or "none fired"), fmt_s(d.detected_at_s),
@@ -358,6 +367,15 @@ def _audit_value(key: str, value: Any) -> str:
     return e(json_text(value))
 
 
+def requests_html(r: ResultDocument) -> str:
+    """A live run's client errors and request kinds: what was sent, and what the stack refused."""
+    lines = load_lines(r)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{e(line)}</li>" for line in lines)
+    return f'<section id="requests"><h2>Requests sent</h2><ul>{items}</ul></section>'
+
+
 def render_html(r: ResultDocument, sentences: Sequence[Sentence], checks: Sequence[Check], code: int,
                 images: Mapping[str, Image], panels: Panels) -> str:
     status = "held" if code == 0 else "FAILED"
@@ -366,6 +384,8 @@ def render_html(r: ResultDocument, sentences: Sequence[Sentence], checks: Sequen
         nav_items.append(("playbook", "Playbook"))
     if r.drill is not None:
         nav_items.append(("drill", "Drill"))
+    if load_lines(r):
+        nav_items.append(("requests", "Requests"))
     nav_items += [("checks", "Checks"), ("services", "Services"), ("alerts", "Alerts"), ("events", "Faults and events"),
                   ("audit", "Audit trail")]
     nav = "<nav>" + "".join(f'<a href="#{k}">{v}</a>' for k, v in nav_items) + "</nav>"
@@ -376,7 +396,8 @@ def render_html(r: ResultDocument, sentences: Sequence[Sentence], checks: Sequen
         header(r), verdict_html(sentences, code), nav,
         f'<section id="timeline"><h2>Timeline</h2>{img(images["timeline"])}{others}</section>',
         f'<section id="cascade"><h2>Cascade</h2>{img(images["cascade"])}{cascade_table(r)}</section>',
-        playbook_html(r, images), drill_html(r, images), checks_html(checks), services_html(r, panels),
+        playbook_html(r, images), drill_html(r, images), requests_html(r), checks_html(checks),
+        services_html(r, panels),
         alerts_html(r), events_html(r), replications_html(r), audit_html(r.audit),
     ]
     return visible("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

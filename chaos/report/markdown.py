@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from chaos.document import ResultDocument
 from chaos.model.quantities import plural
 from chaos.report.checks import Check
-from chaos.report.summary import fmt_ms, fmt_pct, fmt_s
+from chaos.report.requests import load_lines
+from chaos.report.summary import LATENCY_ESTIMATED, fmt_ms, fmt_pct, fmt_s
 from chaos.report.verdict import Sentence
 from chaos.terminal import visible
 
@@ -66,9 +67,14 @@ def render_markdown(r: ResultDocument, sentences: Sequence[Sentence], checks: Se
     meta = f"`{r.engine}` · topology `{r.topology}` · seed {r.seed} · {fmt_s(r.duration_s)}"
     if r.faults:
         meta += " · fault: " + "; ".join(f"{f.kind} on `{f.target}` at {fmt_s(f.start_s)}" for f in r.faults)
+    if r.latency_estimated:
+        meta += f" · latency {LATENCY_ESTIMATED}"
     lines = [title(r, code), "", meta, ""]
     lines += [f"- {_mark(s.ok)} {s.text}" for s in sentences]
     lines += ["", *cascade_md(r)]
+    requests = load_lines(r)
+    if requests:
+        lines += ["", "**Requests sent**", "", *(f"- {line}" for line in requests)]
     missed = missed_md(checks)
     if missed:
         lines += ["", *missed]

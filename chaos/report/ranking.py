@@ -36,7 +36,7 @@ def rank(r: ResultDocument) -> list[str]:
     faulted = [f.target for f in r.faults if f.target in known]
     cascade = [b.service for b in r.blast.cascade if b.service in known]
     entry = [s for s in (r.graph.entrypoints.values() if r.graph else ()) if s in known]
-    alerted = [a.scope.partition(":")[2] for a in r.alerts if a.scope.startswith("service:")]
+    alerted = [a.scope.partition(":")[2] for a in r.alerts if a.scope and a.scope.startswith("service:")]
     return _unique(faulted + cascade + entry + [a for a in alerted if a in known])
 
 

@@ -10,13 +10,14 @@ from chaos.model.quantities import millis as fmt_ms
 from chaos.model.quantities import percent as fmt_pct
 from chaos.model.quantities import plural
 from chaos.model.quantities import seconds as fmt_s
+from chaos.report.requests import load_lines
 from chaos.report.verdict import entry_impact
 from chaos.terminal import visible
 
 if TYPE_CHECKING:
     from chaos.document import PlaybookSection, ResultDocument, Step
 
-__all__ = ["fmt_ms", "fmt_pct", "fmt_s", "render", "render_drill"]
+__all__ = ["LATENCY_ESTIMATED", "fmt_ms", "fmt_pct", "fmt_s", "render", "render_drill"]
 
 
 def fault_line(f: dict[str, Any]) -> str:
@@ -32,6 +33,10 @@ def early_end(f: dict[str, Any]) -> str:
     if f["end_s"] is None or scheduled is None or f["end_s"] >= scheduled - 1e-6:
         return ""
     return f", ended early (scheduled to {fmt_s(scheduled)})"
+
+
+LATENCY_ESTIMATED = ("percentiles and alert values are estimates, interpolated in latency histogram buckets "
+                     "12% wide (live metrics keep no single latencies)")
 
 
 def verdict_words(r: ResultDocument) -> str:
@@ -104,10 +109,15 @@ def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
     lines.append(f"Verdict:        {verdict_words(report)}")
     lines.append(f"Time to detect: {detection_line(doc)}")
     lines.append(f"Blast radius:   {blast_line(doc)}")
+    if report.latency_estimated:
+        lines.append(f"Latency:        {LATENCY_ESTIMATED}")
     lines.append("")
     lines.append("Cascade, in order of breach:" if doc["blast_radius"]["cascade"] else "Services:")
     lines.extend(cascade_table(doc))
     lines.extend(entrypoint_line(name, e) for name, e in doc["entrypoints"].items())
+    requests = load_lines(report)
+    if requests:
+        lines += ["", "Requests sent:", *(f"  {line}" for line in requests)]
     if doc["slos"]:
         missed = [s for s in doc["slos"] if not s["met"]]
         lines.append("")
@@ -124,7 +134,8 @@ def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
         for a in doc["alerts"]:
             end = a["resolved_at_s"]
             resolved = "still firing at the end" if end is None else f"resolved {fmt_s(end)}"
-            lines.append(f"  {a['name']:<28} fired {fmt_s(a['fired_at_s']):>7}  {resolved}")
+            name = a["name"] + "".join(f" {k}={v}" for k, v in (a.get("labels") or {}).items())
+            lines.append(f"  {name:<28} fired {fmt_s(a['fired_at_s']):>7}  {resolved}")
     if report.playbook is not None:
         lines.append("")
         lines.extend(playbook_lines(report.playbook, report))
@@ -136,6 +147,8 @@ def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
         lines.append(f"Replications: {reps['count']} (seeds {reps['seeds'][0]}..{reps['seeds'][-1]}); "
                      f"SLOs held in {sum(reps['slo_met'])} of {reps['count']}; "
                      f"entry requests failed or too slow {fmt_pct(efr.get('mean'))}{ci}")
+    if doc.get("notes"):
+        lines += ["", "Notes:", *(f"  {note}" for note in doc["notes"])]
     if paths:
         lines.append("")
         lines.append("Results: " + ", ".join(paths.values()))

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from heapq import heappush
 from math import log as _log
-from typing import Any
+from typing import Any, Protocol, cast
 
 import simpy
 from simpy.events import Event
@@ -215,6 +215,22 @@ class EntryRequest:
         self.t0 = t0
 
 
+class Waiting(Protocol):
+    """Who waits for an entry request's end: a closed-loop user (``chaos.sim.users.User``)."""
+
+    def answered(self) -> None: ...
+
+
+class UserRequest(EntryRequest):
+    """An entry request of a closed-loop user (``chaos.sim.users``): its end starts the user's think time."""
+
+    __slots__ = ("user",)
+
+    def __init__(self, entry: Entry, t0: float, user: Waiting) -> None:
+        super().__init__(entry, t0)
+        self.user = user
+
+
 class Timeouts(Event):
     """All pending timeouts of one duration, in one queue, with one event on the heap.
 
@@ -321,10 +337,14 @@ class Kernel:
             return  # planned before the rate changed
         now = self.env._now
         self._plan_arrival(entry, now)
+        self.submit(EntryRequest(entry, now))
+
+    def submit(self, req: EntryRequest) -> None:
+        """An entry request enters the system now: admitted (or rejected at once), then sent."""
+        entry = req.entry
         entry.stats.requests += 1
-        req = EntryRequest(entry, now)
-        if entry.admission is not None and not self._admit(entry, now):
-            entry.stats.err[REJECTED] += 1
+        if entry.admission is not None and not self._admit(entry, req.t0):
+            self.entry_done(req, REJECTED)
             return
         self.send(entry.edge, req, 0)
 
@@ -540,6 +560,8 @@ class Kernel:
             stats.lat.append(self.env._now - req.t0)
         else:
             stats.err[cause] += 1
+        if req.__class__ is UserRequest:  # one test per request: open-loop arrivals pay nothing more
+            cast(UserRequest, req).user.answered()
 
     # ------------------------------------------------------------------ endings
 

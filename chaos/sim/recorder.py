@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import bisect
-from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from chaos.model.scope import Scope
-from chaos.run import CAUSES, Series, Totals
+from chaos.run import CAUSES, LatencySamples, Series, Totals, quantile
 from chaos.sim.kernel import N_CAUSES, Stats
 
 Gauge = Callable[[], tuple[float, float]]  # (queue, busy) sampled at the end of each second
-
-
-def quantile(xs: list[float] | array, q: float) -> float:
-    """Linear interpolation between order statistics of a sorted sample."""
-    n = len(xs)
-    if n == 1:
-        return xs[0]
-    pos = q * (n - 1)
-    lo = int(pos)
-    hi = min(lo + 1, n - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
 def bucketize(xs: list[float], bounds: tuple[float, ...]) -> dict[int, int]:
@@ -47,7 +35,7 @@ class Channel:
     gauge: Gauge | None
     series: Series
     totals: Totals
-    measured_lat: array
+    samples: LatencySamples
 
 
 class Recorder:
@@ -59,7 +47,8 @@ class Recorder:
         self.channels: list[Channel] = []
 
     def add(self, scope: Scope, stats: Stats, gauge: Gauge | None) -> None:
-        self.channels.append(Channel(scope, stats, gauge, Series(), Totals(), array("d")))
+        samples = LatencySamples()
+        self.channels.append(Channel(scope, stats, gauge, Series(samples=samples), Totals(), samples))
 
     def record(self, second: int) -> None:
         measured = second >= self.first_measured
@@ -82,6 +71,7 @@ class Recorder:
                 ser.p99_ms.append(None)
                 ser.mean_ms.append(None)
             ser.hist.append(bucketize(lat, self.bounds))
+            ch.samples.append(lat)
             queue, busy = ch.gauge() if ch.gauge is not None else (0.0, 0.0)
             ser.queue.append(queue)
             ser.busy.append(busy)
@@ -97,7 +87,6 @@ class Recorder:
                 tot.retries += st.retries
                 tot.wasted += st.wasted
                 tot.degraded += st.degraded
-                ch.measured_lat.extend(lat)
             st.requests = st.ok = st.retries = st.wasted = st.degraded = 0
             st.err = [0] * N_CAUSES
             st.lat = []
@@ -106,7 +95,8 @@ class Recorder:
         """Series and totals by scope, with whole-run latency percentiles computed exactly."""
         series, totals = {}, {}
         for ch in self.channels:
-            lat = sorted(ch.measured_lat)
+            seconds = len(ch.series)
+            lat = ch.samples.window(min(self.first_measured, seconds), seconds)
             tot = ch.totals
             if lat:
                 tot.p50_ms = quantile(lat, 0.50) * 1000

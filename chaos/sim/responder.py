@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from chaos.analysis.prometheus_rules import rule_alerts
 from chaos.model.playbook import AnyAction, Playbook, Step
 from chaos.model.scope import Scope
 from chaos.responder import Responder
@@ -42,7 +43,7 @@ class SimExecutor:
 def attach(sim: Simulation, playbook: Playbook, seed: int) -> Responder:
     """Make ``sim`` carry out ``playbook`` (validated with ``chaos.model.playbook.bind``)."""
     responder = Responder(SimExecutor(sim), playbook, sim.experiment.alert_rules,
-                          stream(seed, "playbook", playbook.name))
+                          stream(seed, "playbook", playbook.name), rule_alerts(sim.experiment, sim.bounds))
     sim.incident = responder.record
     sim.observers.append(responder.on_second)
     return responder

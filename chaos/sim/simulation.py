@@ -16,13 +16,14 @@ from simpy.events import Event, EventPriority
 
 from chaos.model.experiment import Experiment
 from chaos.model.faults import AnyFault
-from chaos.model.load import RateCurve
+from chaos.model.load import RateCurve, Users
 from chaos.model.scope import Scope
 from chaos.run import FaultWindow, IncidentRecord, Marker, Run, Series, experiment_bounds
 from chaos.sim import faults as sim_faults
 from chaos.sim.faults import Applied
 from chaos.sim.kernel import Kernel, Svc
 from chaos.sim.recorder import Recorder
+from chaos.sim.users import Population
 from chaos.sim.world import World
 
 URGENT = simpy.events.URGENT  # ticks close a second before anything else happening at that instant
@@ -119,9 +120,13 @@ class Simulation:
         return self.end()
 
     def begin(self) -> None:
-        """Start the arrivals and the clock's ticks; faults are scheduled separately."""
-        for entry in self.world.entries.values():
-            self.kernel.start_arrivals(entry)
+        """Start the arrivals (or the users) and the clock's ticks; faults are scheduled separately."""
+        load = self.experiment.load_profile
+        if isinstance(load, Users):
+            Population(self.kernel, load, list(self.world.entries.values()), self.seed).start()
+        else:
+            for entry in self.world.entries.values():
+                self.kernel.start_arrivals(entry)
         self.at(1.0, self._tick, URGENT)
 
     def advance(self, until: float) -> None:

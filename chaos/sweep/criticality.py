@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chaos.analysis.stats import Stat, stat
 from chaos.sweep.grid import Variant
-from chaos.sweep.stats import Stat, stat
 from chaos.sweep.summary import RunSummary
 
 

@@ -1,10 +1,10 @@
-"""Where a sweep's tasks run: in this process, in local worker processes, or on a Dask cluster.
+"""Where the runs of a sweep, a diff or a drill happen: this process, local worker processes, or Dask.
 
-Every executor takes the base experiments and the tasks, and yields each task's
-:class:`~chaos.sweep.worker.TaskResult` as it completes (in any order). Each base
-experiment crosses to a worker once, however many tasks use it; a task itself is a
-variant description and a seed. Results are the same on every executor: a run depends
-only on its experiment and seed.
+Every executor takes the base models and the jobs (:class:`~chaos.sweep.worker.Job`), and
+yields each job's result as it completes (in any order). Each base model (an experiment,
+or a drill's experiment and playbook) crosses to a worker once, however many jobs use it;
+a job itself is small: a sweep's variant description and a seed, a drill's seed. Results
+are the same on every executor: a run depends only on its model and seed.
 
     --executor local            worker processes on this machine (default: one per core)
     --executor inline           this process, one task after another (debugging, tests)
@@ -20,34 +20,35 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from chaos.errors import ChaosError, InputError, RunError
 from chaos.extras import DASK, require
-from chaos.model.experiment import Experiment
 from chaos.model.quantities import plural
 from chaos.sweep import wire
-from chaos.sweep.worker import Task, TaskResult, init_process, run_in_process, run_on_dask, run_task
+from chaos.sweep.worker import Job, init_process, run_in_process, run_on_dask
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
 class Base:
-    """A base experiment, encoded once for the workers."""
+    """A base model (an experiment, or a drill's experiment and playbook), encoded once for the workers."""
 
     key: str
-    experiment: Experiment
+    model: object
     blob: bytes
 
 
-def encode(experiment: Experiment) -> Base:
-    blob = wire.dumps(experiment)
-    return Base(wire.digest(blob), experiment, blob)
+def encode(model: object) -> Base:
+    blob = wire.dumps(model)
+    return Base(wire.digest(blob), model, blob)
 
 
 class Executor(Protocol):
     def describe(self) -> str: ...
 
-    def run(self, bases: Sequence[Base], tasks: Sequence[Task]) -> Iterator[TaskResult]: ...
+    def run(self, bases: Sequence[Base], tasks: Sequence[Job[R]]) -> Iterator[R]: ...
 
 
 class ExecutorKind(enum.Enum):
@@ -63,9 +64,9 @@ def local_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _failed(task: Task, exc: BaseException) -> ChaosError:
+def _failed(task: Job[Any], exc: BaseException) -> ChaosError:
     what = str(exc) if isinstance(exc, ChaosError) else f"{type(exc).__name__}: {exc}"
-    return RunError(f"variant '{task.variant.label}' with seed {task.seed} failed: {what}")
+    return RunError(f"{task.describe()} failed: {what}")
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,10 @@ class InlineExecutor:
     def describe(self) -> str:
         return "inline (this process)"
 
-    def run(self, bases: Sequence[Base], tasks: Sequence[Task]) -> Iterator[TaskResult]:
-        experiments = {b.key: b.experiment for b in bases}
+    def run(self, bases: Sequence[Base], tasks: Sequence[Job[R]]) -> Iterator[R]:
+        models = {b.key: b.model for b in bases}
         for task in tasks:
-            yield run_task(experiments[task.base], task)
+            yield task.run(models[task.base])
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class ProcessExecutor:
     def describe(self) -> str:
         return f"local, {plural(self.workers, 'worker process', 'worker processes')}"
 
-    def run(self, bases: Sequence[Base], tasks: Sequence[Task]) -> Iterator[TaskResult]:
+    def run(self, bases: Sequence[Base], tasks: Sequence[Job[R]]) -> Iterator[R]:
         if not tasks:
             return
         # forkserver: workers start from a clean process, not a fork of one that may hold
@@ -98,7 +99,7 @@ class ProcessExecutor:
         context = multiprocessing.get_context("forkserver")
         pool = ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=context,
                                    initializer=init_process, initargs=({b.key: b.blob for b in bases},))
-        pending: dict[Future[TaskResult], Task] = {}
+        pending: dict[Future[R], Job[R]] = {}
         try:
             pending = {pool.submit(run_in_process, t): t for t in tasks}
             while pending:
@@ -112,12 +113,12 @@ class ProcessExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _result(fut: Future[TaskResult], task: Task) -> TaskResult:
+def _result(fut: Future[R], task: Job[R]) -> R:
     try:
         return fut.result()
     except BrokenProcessPool:
-        raise RunError("a sweep worker process died (out of memory, or killed)",
-                       hint="run again: finished variants are kept and skipped") from None
+        raise RunError("a worker process died (out of memory, or killed)",
+                       hint="run again (a sweep keeps its finished variants and skips them)") from None
     except Exception as exc:
         raise _failed(task, exc) from exc
 
@@ -141,12 +142,12 @@ class DaskExecutor:
                            hint="start one with 'dask scheduler' and workers with "
                                 "'dask worker HOST:PORT --nthreads 1', see docs/sweeps.md") from None
 
-    def run(self, bases: Sequence[Base], tasks: Sequence[Task]) -> Iterator[TaskResult]:
+    def run(self, bases: Sequence[Base], tasks: Sequence[Job[R]]) -> Iterator[R]:
         if not tasks:
             return
         client = self._client()
         as_completed = require(DASK).as_completed
-        futures: dict[Any, Task] = {}
+        futures: dict[Any, Job[R]] = {}
         try:
             shared = {b.key: client.scatter(b.blob, broadcast=True, hash=False) for b in bases}
             futures = {client.submit(run_on_dask, shared[t.base], t, pure=False): t for t in tasks}

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chaos.analysis.stats import Stat, stat
 from chaos.model.quantities import plural
 from chaos.result import write_atomic
 from chaos.sweep.criticality import Criticality, tables, usually_hurt
 from chaos.sweep.grid import FAULT_AXIS, Axis, Variant
 from chaos.sweep.measures import HURT_MIN_BREACH_S, HURT_MIN_BUDGET
 from chaos.sweep.runner import SweepResult
-from chaos.sweep.stats import Stat, stat
 from chaos.sweep.summary import RunSummary
 from chaos.terminal import visible
 

@@ -37,8 +37,9 @@ def canonical(value: Any) -> Any:
     if isinstance(value, RawValue):  # a dataclass too, but its parsing context is not part of the value
         return yaml.serialize(value.node)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # A field left out of equality (a compiled regex, rules derived from a spec) is derived from the others.
         return {"__": type(value).__name__,
-                **{f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}}
+                **{f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value) if f.compare}}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, (tuple, list)):

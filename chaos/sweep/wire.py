@@ -1,4 +1,4 @@
-"""Experiments as bytes: encoded once in the parent, decoded once in each worker.
+"""Models as bytes (an experiment; a drill's experiment and playbook): encoded once, decoded once per worker.
 
 Parsed models remember where their fields came from in read-only mappings
 (``types.MappingProxyType``), which the standard pickler refuses. This pickler writes
@@ -15,8 +15,6 @@ import io
 import pickle
 import types
 from typing import Any
-
-from chaos.model.experiment import Experiment
 
 
 def _proxy(items: dict[str, Any]) -> types.MappingProxyType[str, Any]:
@@ -49,11 +47,9 @@ def dumps(obj: Any) -> bytes:
     return buffer.getvalue()
 
 
-def load_experiment(blob: bytes) -> Experiment:
-    obj = pickle.loads(blob)
-    if not isinstance(obj, Experiment):
-        raise TypeError(f"expected an encoded Experiment, got {type(obj).__name__}")
-    return obj
+def loads(blob: bytes) -> object:
+    """What :func:`dumps` encoded: an experiment, or a drill's experiment and playbook."""
+    return pickle.loads(blob)
 
 
 def digest(blob: bytes) -> str:

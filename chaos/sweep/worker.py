@@ -1,15 +1,17 @@
-"""One task of a sweep: build the variant's experiment, simulate it with a seed, summarise it.
+"""What the executors run: a :class:`Job` on a model sent to each worker once; the sweep's :class:`Task`.
 
-A task names its base experiment by digest; the experiment itself reaches each worker
-process once (process-pool initializer, or a Dask broadcast) and is decoded once there.
-Variants that differ only in faults start from a shared fault-free start
-(:mod:`chaos.sweep.shared`), kept per process like the experiments.
+A job names its base model (an experiment, or a drill's experiment and playbook) by digest;
+the model itself reaches each worker process once (process-pool initializer, or a Dask
+broadcast) and is decoded once there. A sweep's task builds the variant's experiment,
+simulates it with a seed and summarises it. Variants that differ only in faults start from
+a shared fault-free start (:mod:`chaos.sweep.shared`), kept per process like the models.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from chaos.analysis import analyze
 from chaos.model.experiment import Experiment
@@ -19,6 +21,22 @@ from chaos.sweep.grid import Variant, build
 from chaos.sweep.shared import SharedStarts
 from chaos.sweep.summary import RunSummary, summarize
 
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Job(Protocol[R_co]):
+    """Work an executor runs in a worker: ``run`` on the decoded base model named ``base``."""
+
+    @property
+    def base(self) -> str: ...
+
+    def describe(self) -> str:
+        """What failed, in an error message: e.g. "variant 'x' with seed 3"."""
+        ...
+
+    def run(self, model: object) -> R_co: ...
+
 
 @dataclass(frozen=True)
 class Task:
@@ -27,6 +45,14 @@ class Task:
     base: str
     variant: Variant
     seed: int
+
+    def describe(self) -> str:
+        return f"variant '{self.variant.label}' with seed {self.seed}"
+
+    def run(self, model: object) -> TaskResult:
+        if not isinstance(model, Experiment):
+            raise TypeError(f"a sweep task needs an experiment, got {type(model).__name__}")
+        return run_task(model, self)
 
 
 @dataclass(frozen=True)
@@ -48,31 +74,31 @@ def run_task(experiment: Experiment, task: Task) -> TaskResult:
 
 
 class Bases:
-    """The base experiments a worker process holds, decoded, by digest (the oldest dropped past a few)."""
+    """The base models a worker process holds, decoded, by digest (the oldest dropped past a few)."""
 
     LIMIT = 16
 
     def __init__(self) -> None:
-        self.experiments: dict[str, Experiment] = {}
+        self.models: dict[str, object] = {}
 
     def install(self, blobs: dict[str, bytes]) -> None:
         for key, blob in blobs.items():
             self.get(key, blob)
 
-    def get(self, key: str, blob: bytes | None = None) -> Experiment:
-        found = self.experiments.get(key)
+    def get(self, key: str, blob: bytes | None = None) -> object:
+        found = self.models.get(key)
         if found is not None:
             return found
         if blob is None:
-            raise LookupError(f"this worker was not given experiment {key}")
-        while len(self.experiments) >= self.LIMIT:
-            del self.experiments[next(iter(self.experiments))]
-        experiment = self.experiments[key] = wire.load_experiment(blob)
-        return experiment
+            raise LookupError(f"this worker was not given model {key}")
+        while len(self.models) >= self.LIMIT:
+            del self.models[next(iter(self.models))]
+        model = self.models[key] = wire.loads(blob)
+        return model
 
 
 # Worker processes outlive their tasks, and a pool's initializer can only leave what it
-# received in the process's globals: this is where the experiments sent once per worker
+# received in the process's globals: this is where the models sent once per worker
 # stay. Only worker processes fill it; the parent never reads it.
 _BASES = Bases()
 # The fault-free starts of runs, for the next tasks of the same seed. The inline
@@ -86,14 +112,14 @@ def simulate(experiment: Experiment, seed: int) -> Run:
 
 
 def init_process(blobs: dict[str, bytes]) -> None:
-    """Process-pool initializer: receive every base experiment once."""
+    """Process-pool initializer: receive every base model once."""
     _BASES.install(blobs)
 
 
-def run_in_process(task: Task) -> TaskResult:
-    return run_task(_BASES.get(task.base), task)
+def run_in_process(job: Job[R]) -> R:
+    return job.run(_BASES.get(job.base))
 
 
-def run_on_dask(blob: bytes, task: Task) -> TaskResult:
-    """A Dask task: ``blob`` is the broadcast experiment, already held in the worker's memory."""
-    return run_task(_BASES.get(task.base, blob), task)
+def run_on_dask(blob: bytes, job: Job[R]) -> R:
+    """A Dask task: ``blob`` is the broadcast model, already held in the worker's memory."""
+    return job.run(_BASES.get(job.base, blob))

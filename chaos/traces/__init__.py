@@ -1,4 +1,4 @@
-"""Models from traces: what a team's distributed traces say about its system (issue 17, first part).
+"""Models from traces: what a team's distributed traces say about its system, and topologies from it (issue 17).
 
     spans.py       the normalised span every reader produces (ids, service, kind, operation, times)
     jsonstream.py  big JSON files read value by value, errors placed at file:line:col
@@ -18,6 +18,10 @@
     observe.py     files in, observed model out
     describe.py    the observed model as text
     commands.py    ``chaoslab traces inspect``
+    topology.py    the observed model written as a topology file, blended where the topology cannot hold it
+    fidelity.py    a simulation of a topology judged against the traces, with compare's bounds
+    derived.py     ``chaoslab topology from-traces``, ``chaoslab traces fidelity``, ``calibrate`` from traces
 
-Nothing here simulates or touches the network; the only I/O is reading the trace files.
+Nothing here touches the network. Reading the trace files is the only I/O until ``derived.py``, which
+writes the topology and the fidelity report and runs the simulator on the topology.
 """

@@ -1,8 +1,7 @@
 """``chaoslab traces inspect FILE...``: print what traces say about a system (the observed model).
 
-This is the first half of ``chaoslab topology from-traces`` (issue 17): it reads and derives,
-and prints the observed model; writing a topology from it waits for the model's operations
-and routing (issue 16).
+``chaoslab traces fidelity`` (in ``derived.py``, with ``chaoslab topology from-traces``) judges a
+topology against traces.
 """
 
 from __future__ import annotations
@@ -28,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_option(inspect, "--max-open", quantity=OPEN_TRACES, default=100_000, metavar="TRACES",
                          help="traces held open at once; beyond it the oldest is closed early (100000)")
     inspect.set_defaults(func=cmd_inspect)
+    from chaos.traces.derived import register_fidelity
+
+    register_fidelity(verbs)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ from collections.abc import Iterable
 
 from chaos.choices import CallMode
 from chaos.errors import Location
+from chaos.model.quantities import plural
 from chaos.traces.assemble import Call, Execution, Match, Resolution, Resolver, SkewBook, assemble
 from chaos.traces.fit import MIN_SAMPLES, Summary, fit_times
 from chaos.traces.flaws import Flaw, Tally
@@ -53,6 +54,7 @@ from chaos.traces.observed import (
     SourceFile,
     Stage,
     Step,
+    Traffic,
     WorkTime,
 )
 from chaos.traces.spans import NS_PER_S, TOUCH_NS, Span
@@ -63,6 +65,8 @@ TIMEOUT_MIN_ERRORS = 5
 PARALLEL_MAJORITY = 0.5
 QUEUE_MIN_S = 0.001        # a queue wait shorter than this is network jitter, not queueing
 QUEUE_MIN_SHARE = 0.01     # of arrivals that found the pool at its maximum
+SHARED_AT_MOST = 0.2       # of the disagreements independent draws would make, before a call's presence is shared
+HOP_QUANTILE = 0.01        # of caller's span minus server span: the network, below any queueing before the span
 _HINTS_KEPT = 32
 
 SlotKey = tuple[str, str]  # (callee, callee operation); operation "" until a server span names it
@@ -73,7 +77,7 @@ class _Slot:
 
     __slots__ = ("requests_with", "calls", "attempts", "attempt_errors", "final_errors", "max_attempts",
                  "retried", "ok", "failed", "backoff", "offset_sum", "matches", "resolutions", "hints",
-                 "client_only_at")
+                 "client_only_at", "hop")
 
     def __init__(self) -> None:
         self.requests_with = self.calls = self.attempts = self.attempt_errors = 0
@@ -86,6 +90,7 @@ class _Slot:
         self.resolutions: dict[Resolution, int] = {}
         self.hints: dict[str, int] = {}
         self.client_only_at: list[Location] = []
+        self.hop = LogHistogram()  # caller's span minus the callee's server span, attempts seen from both sides
 
     def add(self, call: Call, caller_start: int) -> None:
         self.calls += 1
@@ -107,6 +112,8 @@ class _Slot:
             else:
                 self.ok.add(duration)
             self.matches[a.match] += 1
+            if a.match is Match.BOTH and a.server is not None and not a.error:
+                self.hop.add((a.end_ns - a.start_ns - a.server.duration_ns) / NS_PER_S)
             if a.match is Match.CLIENT_ONLY and len(self.client_only_at) < 3 and a.client is not None:
                 self.client_only_at.append(a.client.origin)
             if previous_end is not None:
@@ -117,7 +124,7 @@ class _Slot:
         for name in ("requests_with", "calls", "attempts", "attempt_errors", "final_errors", "retried"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.max_attempts = max(self.max_attempts, other.max_attempts)
-        for name in ("ok", "failed", "backoff"):
+        for name in ("ok", "failed", "backoff", "hop"):
             getattr(self, name).merge(getattr(other, name))
         self.offset_sum += other.offset_sum
         for m in Match:
@@ -275,10 +282,11 @@ class Deriver:
         self.resolver = Resolver()
         self.skew = SkewBook(int(skew_tolerance_s * NS_PER_S))
         self.ops: dict[tuple[str, str], _Operation] = {}
-        self.entries: dict[tuple[str, str], list] = {}  # [requests, errors, latency]
+        self.entries: dict[tuple[str, str], list] = {}  # [requests, errors, latency, latency of successes]
         self.instances: dict[str, set[str]] = {}
         self.concurrency = _Concurrency()
         self.gaps: dict[tuple[str, str, str], _Gaps] = {}
+        self.retried: dict[tuple[str, str], _Retried] = {}  # callee operation -> its attempts' calls
         self.traces = self.traces_used = 0
         self.start_ns = 2**63
         self.end_ns = 0
@@ -292,6 +300,27 @@ class Deriver:
         self.traces_used += 1
         for ex in executions:
             self._add(ex)
+        retried = [c for ex in executions for c in ex.calls if len(c.attempts) > 1]
+        if retried:
+            by_span = {ex.span.span_id: ex for ex in executions}
+            for call in retried:
+                self._add_retried(call, by_span)
+
+    def _add_retried(self, call: Call, by_span: dict[str, Execution]) -> None:
+        """What the callee called in each attempt of one retried call: the same, or drawn anew?"""
+        done = [by_span[a.server.span_id] for a in call.attempts
+                if a.server is not None and a.server.span_id in by_span]
+        if len(done) < 2:
+            return
+        key = (done[0].span.service, done[0].span.operation)
+        book = self.retried.get(key)
+        if book is None:
+            book = self.retried[key] = _Retried()
+        book.groups[len(done)] = book.groups.get(len(done), 0) + 1
+        made = [{c.callee for c in ex.calls} for ex in done]
+        for callee in set().union(*made):
+            if not all(callee in m for m in made):
+                book.disagree[callee] = book.disagree.get(callee, 0) + 1
 
     def advance(self, horizon_ns: int) -> None:
         """No span starting before ``horizon_ns`` is still to come: sweep concurrency up to there."""
@@ -309,10 +338,12 @@ class Deriver:
         if ex.entry:
             entry = self.entries.get(key)
             if entry is None:
-                entry = self.entries[key] = [0, 0, LogHistogram()]
+                entry = self.entries[key] = [0, 0, LogHistogram(), LogHistogram()]
             entry[0] += 1
             entry[1] += span.error
             entry[2].add(span.duration_ns / NS_PER_S)
+            if not span.error:
+                entry[3].add(span.duration_ns / NS_PER_S)
             self.start_ns = min(self.start_ns, span.start_ns)
             self.end_ns = max(self.end_ns, span.end_ns)
             self.last_arrival_ns = max(self.last_arrival_ns, span.start_ns)
@@ -339,8 +370,9 @@ class Deriver:
         duration = arrivals * total_entries / (total_entries - 1) if total_entries > 1 else 0.0
         services = self._services(instrumented, duration)
         entrypoints = tuple(
-            ObservedEntrypoint(svc, op, n, _rate(n, duration), n / total_entries, errors / n, Summary.of(hist))
-            for (svc, op), (n, errors, hist) in sorted(self.entries.items(), key=lambda kv: (-kv[1][0], kv[0])))
+            ObservedEntrypoint(svc, op, n, _rate(n, duration), n / total_entries, errors / n, Summary.of(hist),
+                               Traffic(n, errors, Summary.of(ok)))
+            for (svc, op), (n, errors, hist, ok) in sorted(self.entries.items(), key=lambda kv: (-kv[1][0], kv[0])))
         offsets = tuple(ClockOffset(c, s, n, low / NS_PER_S, high / NS_PER_S)
                         for (c, s), (n, low, high) in sorted(self.skew.pairs.items())
                         if low > -(2**63) and (low > self.skew.tolerance_ns or high < -self.skew.tolerance_ns))
@@ -369,16 +401,37 @@ class Deriver:
 
     def _services(self, instrumented: set[str], duration: float) -> tuple[ObservedService, ...]:
         operations: dict[str, list[ObservedOperation]] = {}
+        own: dict[str, LogHistogram] = {}
         for (svc, name), op in sorted(self.ops.items()):
             operations.setdefault(svc, []).append(self._operation(svc, name, op, instrumented, duration))
-        out = [self._service(svc, tuple(ops)) for svc, ops in operations.items()]
-        out.extend(self._uninstrumented(instrumented, duration))
+            own.setdefault(svc, LogHistogram()).merge(op.own)
+        called = self._called()
+        out = [self._service(svc, tuple(ops), own[svc], called) for svc, ops in operations.items()]
+        out.extend(self._uninstrumented(instrumented, duration, called))
         return tuple(sorted(out, key=lambda s: s.name))
 
-    def _service(self, name: str, ops: tuple[ObservedOperation, ...]) -> ObservedService:
+    def _called(self) -> dict[str, _Called]:
+        """Every service's attempts as their senders saw them: callers' calls, and users' requests to it."""
+        out: dict[str, _Called] = {}
+        for op in self.ops.values():
+            for (callee, _), slot in op.slots.items():
+                called = out.setdefault(callee, _Called())
+                called.attempts += slot.attempts
+                called.errors += slot.attempt_errors
+                called.ok.merge(slot.ok)
+                called.hops.merge(slot.hop)
+        for (svc, _), (n, errors, _, ok) in self.entries.items():
+            called = out.setdefault(svc, _Called())
+            called.attempts += n
+            called.errors += errors
+            called.ok.merge(ok)
+        return out
+
+    def _service(self, name: str, ops: tuple[ObservedOperation, ...], own: LogHistogram,
+                 called: dict[str, _Called]) -> ObservedService:
         named = {i for i in self.instances.get(name, set()) if i}
-        replicas = Marked(len(named), Basis.MEASURED, f"{len(named)} instances served requests") if named else \
-            Marked(1, Basis.GUESSED, "the spans name no instance (service.instance.id or host)")
+        replicas = (Marked(len(named), Basis.MEASURED, f"{plural(len(named), 'instance')} served requests") if named
+                    else Marked(1, Basis.GUESSED, "the spans name no instance (service.instance.id or host)"))
         peak, at_peak = self.concurrency.of_service(name)
         waits = self._queue_waits(name)
         concurrency = Concurrency(peak, at_peak, waits)
@@ -394,7 +447,9 @@ class Deriver:
             workers = Marked(peak, Basis.GUESSED,
                              f"no queueing seen; {peak} is the most requests one instance worked on at once, "
                              "a lower bound")
-        return ObservedService(name, True, replicas, workers, concurrency, ops)
+        seen = called.get(name, _Called())
+        return ObservedService(name, True, replicas, workers, concurrency, ops, _work_time(own), seen.hop(),
+                               seen.traffic())
 
     def _queue_waits(self, service: str) -> Summary | None:
         edges = [g for (callee, _, _), g in self.gaps.items() if callee == service]
@@ -402,7 +457,8 @@ class Deriver:
             return None
         return max(edges, key=lambda g: g.hist.count).waits()
 
-    def _uninstrumented(self, instrumented: set[str], duration: float) -> list[ObservedService]:
+    def _uninstrumented(self, instrumented: set[str], duration: float,
+                        called: dict[str, _Called]) -> list[ObservedService]:
         """Services seen only from their callers' client spans: their operation is the calls' name."""
         seen: dict[str, dict[str, list[_Slot]]] = {}
         for op in self.ops.values():
@@ -412,12 +468,14 @@ class Deriver:
         out = []
         for name, ops in sorted(seen.items()):
             observed = []
+            everything = LogHistogram()
             for opname, slots in sorted(ops.items()):
                 ok, attempts, errors = LogHistogram(), 0, 0
                 for slot in slots:
                     ok.merge(slot.ok)
                     attempts += slot.attempts
                     errors += slot.attempt_errors
+                everything.merge(ok)
                 times = fit_times(ok)
                 best = times.best
                 work = WorkTime(times, None if best is None else Marked(
@@ -425,37 +483,29 @@ class Deriver:
                     "no server spans: the callers' view of the call (network included), fitted"))
                 observed.append(ObservedOperation(name, opname, attempts, _rate(attempts, duration),
                                                   errors / attempts if attempts else 0.0, Summary.of(ok), work, ()))
+            times = fit_times(everything)
+            best = times.best
+            work = WorkTime(times, None if best is None else Marked(
+                best.distribution, Basis.GUESSED,
+                f"no server spans: the callers' view of {times.observed.count} calls (network included), "
+                f"fitted as {best.kind} at KS distance {best.ks:.3f}"))
             out.append(ObservedService(name, False, Marked(1, Basis.GUESSED, "not instrumented: replicas unknown"),
-                                       None, None, tuple(observed)))
+                                       None, None, tuple(observed), work, None,
+                                       called.get(name, _Called()).traffic()))
         return out
 
     def _operation(self, svc: str, name: str, op: _Operation, instrumented: set[str],
                    duration: float) -> ObservedOperation:
-        calls = {key: self._call(key, slot, op.requests, instrumented) for key, slot in op.slots.items()}
+        book = self.retried.get((svc, name))
+        calls = {key: self._call(key, slot, op.requests, instrumented, book) for key, slot in op.slots.items()}
         routers = self._routers(op, calls)
         stages = self._stages(op, calls, routers)
-        times = fit_times(op.own)
-        best = times.best
-        distribution = None
-        if best is not None:
-            n = times.observed.count
-            if times.good:
-                why = (f"{best.kind} fitted to {n} own times, KS distance {best.ks:.3f} (accepted up to "
-                       f"{times.threshold:.3f}); p50 {_ms(best.p50)} vs {_ms(times.observed.p50)} observed, "
-                       f"p99 {_ms(best.p99)} vs {_ms(times.observed.p99)}")
-                distribution = Marked(best.distribution, Basis.FITTED, why)
-            elif n < MIN_SAMPLES:
-                why = f"only {n} own times: too few to judge a fit ({best.kind} is the nearest)"
-                distribution = Marked(best.distribution, Basis.GUESSED, why)
-            else:
-                why = (f"no fit to {n} own times is good enough: the nearest, {best.kind}, is at KS distance "
-                       f"{best.ks:.3f} (accepted up to {times.threshold:.3f}); the empirical table stands in")
-                distribution = Marked(best.distribution, Basis.GUESSED, why)
         return ObservedOperation(svc, name, op.requests, _rate(op.requests, duration),
                                  op.errors / op.requests if op.requests else 0.0, Summary.of(op.latency),
-                                 WorkTime(times, distribution), stages)
+                                 _work_time(op.own), stages)
 
-    def _call(self, key: SlotKey, slot: _Slot, requests: int, instrumented: set[str]) -> ObservedCall:
+    def _call(self, key: SlotKey, slot: _Slot, requests: int, instrumented: set[str],
+              book: _Retried | None = None) -> ObservedCall:
         callee, operation = key
         how = slot.resolution()
         callee_basis = {Resolution.SERVER_SPAN: Basis.MEASURED, Resolution.PEER_SERVICE: Basis.INFERRED,
@@ -490,6 +540,7 @@ class Deriver:
             start_offset=slot.offset_sum / slot.calls if slot.calls else 0.0,
             matching=Matching(slot.matches[Match.BOTH], client_only, slot.matches[Match.SERVER_ONLY],
                               client_only if callee in instrumented else 0),
+            shared=None if book is None else book.shared(callee, p, self.resolver),
         )
 
     def _routers(self, op: _Operation, calls: dict[SlotKey, ObservedCall]) -> list[tuple[SlotKey, ...]]:
@@ -582,6 +633,75 @@ class Deriver:
         why = (f"in {op.requests} requests no two of these calls occurred together, where independent calls "
                f"would have met at least {expected:.0f} times")
         return Router(routes, none, why)
+
+
+class _Retried:
+    """Retried calls to one operation, each seen in two or more attempts: which of its own calls they disagreed on."""
+
+    __slots__ = ("groups", "disagree")
+
+    def __init__(self) -> None:
+        self.groups: dict[int, int] = {}     # attempts seen -> retried calls
+        self.disagree: dict[str, int] = {}   # callee -> retried calls in which some attempts called it, some not
+
+    def shared(self, callee: str, p: float, resolver: Resolver) -> Marked[bool] | None:
+        """INFERRED True when the attempts agree on calling ``callee`` far more often than independent draws with
+        probability ``p`` would; None when they do not, or when there is too little evidence to tell."""
+        expected = sum(n * (1 - p**k - (1 - p) ** k) for k, n in self.groups.items())
+        if expected < ROUTER_EVIDENCE:
+            return None
+        seen = sum(n for name, n in self.disagree.items() if name == callee or resolver.service_at(name) == callee)
+        if seen > SHARED_AT_MOST * expected:
+            return None
+        retried = sum(self.groups.values())
+        return Marked(True, Basis.INFERRED,
+                      f"in {retried:,} retried requests seen in several attempts, the attempts disagreed on making "
+                      f"this call {seen:,} times, where independent draws would have about {expected:.0f} times: "
+                      f"whether it is made belongs to the request, not the attempt")
+
+
+class _Called:
+    """Attempts sent to one service, gathered over every caller (and users, for an entry service)."""
+
+    __slots__ = ("attempts", "errors", "ok", "hops")
+
+    def __init__(self) -> None:
+        self.attempts = self.errors = 0
+        self.ok = LogHistogram()
+        self.hops = LogHistogram()
+
+    def traffic(self) -> Traffic:
+        return Traffic(self.attempts, self.errors, Summary.of(self.ok))
+
+    def hop(self) -> Marked[float] | None:
+        # A request that waited for a worker before its server span began waited longer than the hop: the
+        # first percentile is the hop of requests that did not wait (a busy pool makes most of them wait).
+        if not self.hops.count:
+            return None
+        hop = max(0.0, self.hops.quantile(HOP_QUANTILE))
+        return Marked(hop, Basis.MEASURED, f"the first percentile of how much longer callers waited than the "
+                                           f"service's own server span, over {self.hops.count:,} successful calls "
+                                           f"seen from both sides: network, connection, proxies, without queueing")
+
+
+def _work_time(hist: LogHistogram) -> WorkTime:
+    """Own times fitted, the fit marked with its quality (GUESSED when no fit is good enough)."""
+    times = fit_times(hist)
+    best = times.best
+    if best is None:
+        return WorkTime(times, None)
+    n = times.observed.count
+    if times.good:
+        why = (f"{best.kind} fitted to {n} own times, KS distance {best.ks:.3f} (accepted up to "
+               f"{times.threshold:.3f}); p50 {_ms(best.p50)} vs {_ms(times.observed.p50)} observed, "
+               f"p99 {_ms(best.p99)} vs {_ms(times.observed.p99)}")
+        return WorkTime(times, Marked(best.distribution, Basis.FITTED, why))
+    if n < MIN_SAMPLES:
+        why = f"only {n} own times: too few to judge a fit ({best.kind} is the nearest)"
+        return WorkTime(times, Marked(best.distribution, Basis.GUESSED, why))
+    why = (f"no fit to {n} own times is good enough: the nearest, {best.kind}, is at KS distance "
+           f"{best.ks:.3f} (accepted up to {times.threshold:.3f}); the empirical table stands in")
+    return WorkTime(times, Marked(best.distribution, Basis.GUESSED, why))
 
 
 def _timeout(slot: _Slot) -> Marked[float] | None:

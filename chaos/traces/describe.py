@@ -40,6 +40,8 @@ def _service(s: ObservedService) -> list[str]:
     if s.workers is not None:
         head += f", workers {_marked(s.workers)}"
     lines = [head]
+    if s.hop is not None:
+        lines.append(f"    per-hop overhead {_ms(s.hop.value)} [{s.hop.basis.value}: {s.hop.why}]")
     if s.concurrency is not None and s.concurrency.queue_wait is not None:
         w = s.concurrency.queue_wait
         lines.append(f"    queue wait before the server span: p50 {_ms(w.p50)}, p99 {_ms(w.p99)}; at most "
@@ -87,6 +89,8 @@ def _call(c: ObservedCall) -> str:
         text += f"; retries {_marked(c.retries.max)}{backoff}"
     if c.timeout is not None:
         text += f"; timeout {_ms(c.timeout.value)} [{c.timeout.basis.value}: {c.timeout.why}]"
+    if c.shared is not None:
+        text += f"; shared by every attempt of a request [{c.shared.basis.value}: {c.shared.why}]"
     m = c.matching
     if m.client_only or m.server_only:
         text += f"; seen: {m.both} both sides, {m.client_only} client only ({m.sampled_out} sampled out), " \

@@ -89,6 +89,7 @@ class ObservedCall:
     latency: Summary              # successful attempts, as the caller saw them
     start_offset: float           # mean time from the caller's span start to the call's start
     matching: Matching
+    shared: Marked[bool] | None = None  # INFERRED True: whether it is made is the same in every attempt of a retry
 
     @property
     def target(self) -> tuple[str, str]:
@@ -164,6 +165,20 @@ class Concurrency:
 
 
 @dataclass(frozen=True)
+class Traffic:
+    """A scope as the simulator counts it: attempts sent to it, the failed ones, and the latency of the
+    successful ones as the sender saw it (the caller's client span; a server span where there is none)."""
+
+    attempts: int
+    errors: int
+    ok: Summary
+
+    @property
+    def error_ratio(self) -> float:
+        return self.errors / self.attempts if self.attempts else 0.0
+
+
+@dataclass(frozen=True)
 class ObservedService:
     name: str
     instrumented: bool            # has server spans; otherwise known only from its callers' client spans
@@ -171,6 +186,9 @@ class ObservedService:
     workers: Marked[int] | None
     concurrency: Concurrency | None
     operations: tuple[ObservedOperation, ...]
+    work_time: WorkTime           # every operation's own times together: the one service time the topology has
+    hop: Marked[float] | None     # mean caller's span minus server span, over calls seen from both sides
+    traffic: Traffic
 
     def operation(self, name: str) -> ObservedOperation:
         for op in self.operations:
@@ -188,6 +206,7 @@ class ObservedEntrypoint:
     share: float
     error_ratio: float
     latency: Summary
+    traffic: Traffic
 
 
 @dataclass(frozen=True)
@@ -246,6 +265,17 @@ class ObservedModel:
     @property
     def duration_s(self) -> float:
         return max(0.0, self.end_s - self.start_s)
+
+    @property
+    def traced_rate(self) -> float:
+        """Entry requests per second over the span of their arrivals."""
+        return sum(e.rate for e in self.entrypoints)
+
+    @property
+    def rate_period_s(self) -> float:
+        """The period rates are taken over (entry requests / their rate): what throughputs are divided by."""
+        rate = self.traced_rate
+        return sum(e.requests for e in self.entrypoints) / rate if rate > 0 else 0.0
 
     def service(self, name: str) -> ObservedService:
         for s in self.services:

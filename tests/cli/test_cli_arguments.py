@@ -106,6 +106,7 @@ BAD = [
     (["drill", "exp.yaml", "--playbook", "pb.yaml", "--workers", str(TOO_MANY)],
      f"--workers: {TOO_MANY} is out of range: must be at most {TOO_MANY - 1}"),
     (["drill", "exp.yaml", "--playbook", "pb.yaml", "--seed", "-2"], "--seed: -2 is out of range: must be at least 0"),
+    (["drill", "exp.yaml", "--playbook", "pb.yaml", "--executor", "yarn"], "--executor: unknown executor 'yarn'"),
     (["sweep", "exp.yaml", "--seeds", "0"], "--seeds: 0 is out of range: must be at least 1"),
     (["sweep", "exp.yaml", "--workers", "-3"], "--workers: -3 is out of range: must be at least 1"),
     (["diff", "topo.yaml", "topo.yaml", "--experiments", ".", "--seeds", "true"],
@@ -222,10 +223,15 @@ def test_no_option_is_read_by_a_bare_int_or_float() -> None:
     checked = {f"{cmd} {a.option_strings[0]}" for cmd, a in actions if isinstance(a.type, OptionValue)}
     # Every numeric option listed by chaoslab --help, command by command.
     assert checked == {
-        "chaoslab simulate --seed", "chaoslab simulate --replications",
+        "chaoslab simulate --seed", "chaoslab simulate --replications", "chaoslab simulate --origin",
         "chaoslab drill --runs", "chaoslab drill --workers", "chaoslab drill --seed",
         "chaoslab sweep --seeds", "chaoslab sweep --workers", "chaoslab diff --seeds", "chaoslab diff --workers",
         "chaoslab lint --max-amplification", "chaoslab stack up --timeout",
         "chaoslab toxiproxy serve --port", "chaoslab toxiproxy serve --seed",
         "chaoslab run --load-workers", "chaoslab run --seed", "chaoslab compare --load-workers",
-        "chaoslab compare --seed", "chaoslab traces inspect --window", "chaoslab traces inspect --max-open"}
+        "chaoslab compare --seed", "chaoslab traces inspect --window", "chaoslab traces inspect --max-open",
+        "chaoslab traces fidelity --window", "chaoslab traces fidelity --max-open",
+        "chaoslab traces fidelity --sim-duration", "chaoslab traces fidelity --seed",
+        "chaoslab topology from-traces --window", "chaoslab topology from-traces --max-open",
+        "chaoslab topology from-traces --sim-duration", "chaoslab topology from-traces --seed",
+        "chaoslab calibrate --window", "chaoslab calibrate --max-open"}

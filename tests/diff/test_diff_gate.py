@@ -271,3 +271,15 @@ def test_which_objectives_an_experiments_alerts_watch(files: Path) -> None:
     (files / "exps" / "slow-back.yaml").write_text(latency)
     watched = Detection.of(load_experiment(files / "exps" / "slow-back.yaml"))
     assert watched == Detection(frozenset({"entrypoint:web p99 <= 1 s"}), expected=True)
+
+
+def test_the_team_rule_files_alerts_watch_what_is_not_known_and_their_deadlines_count() -> None:
+    # The bundled team experiment: its alerts are PromQL in rule files and its deadline is stated under the
+    # experiment's expect_within. A quiet candidate is judged, not waved through as "nothing to detect".
+    root = Path(__file__).resolve().parents[2]
+    detection = Detection.of(load_experiment(root / "experiments" / "db-slow-team-alerts.yaml"))
+    assert detection == Detection(None, expected=True)
+    quiet = [run_summary(1, None), run_summary(2, None)]
+    detected = [run_summary(1, 75.0), run_summary(2, 75.0)]
+    assert compare_detection("e", detected, quiet, 10.0, detection).verdict is Verdict.WORSE
+    assert compare_detection("e", detected, quiet, 10.0, Detection(None)).verdict is Verdict.WORSE

@@ -12,6 +12,7 @@ from chaos.drill import drill, incident_result
 from chaos.incident_states import IncidentOutcome, StepStatus
 from chaos.model.files import load, load_experiment
 from chaos.model.playbook import Playbook, bind
+from chaos.sweep.executors import InlineExecutor, ProcessExecutor
 
 TOPOLOGY = """
 name: tiny
@@ -190,7 +191,7 @@ def test_drill_probability_matches_the_distribution_of_the_sum(tmp_path: Path, r
     pb = load(pb_path, Playbook)
     bind(pb, experiment)
     runs = 300
-    result = drill(experiment, pb, runs, workers=2)
+    result = drill(experiment, pb, runs, executor=ProcessExecutor(2))
     d = result.to_dict()["drill"]["deadlines"][0]
     assert d["undecided"] == 0
     # Mitigation = detection (3 s, fixed) + response + fix duration, from the incident start.
@@ -213,11 +214,25 @@ def test_a_drill_gates_on_the_required_probability(tmp_path: Path) -> None:
     experiment = load_experiment(exp_path)
     pb = load(pb_path, Playbook)
     bind(pb, experiment)
-    result = drill(experiment, pb, 8, workers=1)
+    result = drill(experiment, pb, 8, executor=InlineExecutor())
     d = result.to_dict()["drill"]["deadlines"][0]
     # Mitigating within 6 s needs response + fix <= 3 s: P = 1 - e^{-3/20}... about 0.01, far below 0.5.
     assert d["required"] == 0.5 and d["met"] is False
     assert result.gate_failed is True
+
+
+def test_a_drill_on_two_local_workers_gives_the_result_of_one(tmp_path: Path) -> None:
+    # Runs finish in any order on two workers; the result lists them by seed, as one worker
+    # (and this process) gives them. Random response and fix times make every run differ.
+    exp_path, pb_path = write_case(tmp_path, DRILL.format(respond=10.0, fix=20.0, within=30.0), "60s", 50)
+    experiment = load_experiment(exp_path)
+    pb = load(pb_path, Playbook)
+    bind(pb, experiment)
+    docs = [drill(experiment, pb, 7, executor=ex).to_dict()
+            for ex in (ProcessExecutor(1), ProcessExecutor(2), InlineExecutor())]
+    assert docs[0]["drill"]["seeds"] == list(range(experiment.seed, experiment.seed + 7))
+    assert len(set(docs[0]["drill"]["phases"]["mitigate"]["values"])) > 3
+    assert docs[1] == docs[0] and docs[2] == docs[0]
 
 
 def test_incident_analysis_works_on_a_run_without_a_playbook_record(tmp_path: Path) -> None:

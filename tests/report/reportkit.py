@@ -90,7 +90,7 @@ def make_doc(shape: Shape = Shape()) -> dict[str, Any]:
     entry_requests = sum(f["requests"] for f in entry_figs.values())
     entry_failed = sum(f["errors"] for f in entry_figs.values())
     return {
-        "schema_version": 2, "engine": "sim", "experiment": f"synthetic-{shape.services}", "topology": "layers",
+        "schema_version": 3, "engine": "sim", "experiment": f"synthetic-{shape.services}", "topology": "layers",
         "seed": shape.seed, "duration_s": float(shape.seconds), "warmup_s": 10.0,
         "slo_met": all(s["met"] for s in slos), "time_to_detect_s": 12.0,
         "blast_radius": {

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from reportkit import Shape, healthy, make_doc, with_drill
 
+from chaos.analysis.stats import stat
 from chaos.diff import Comparison, DiffReport, Metric, Verdict, compare, render_markdown
 from chaos.document import read
 from chaos.lint import Finding, Rule, Severity, render_text
@@ -22,7 +23,6 @@ from chaos.report.checks import checks
 from chaos.report.summary import render, render_drill
 from chaos.report.verdict import sentences
 from chaos.sweep.executors import ProcessExecutor
-from chaos.sweep.stats import stat
 
 
 @pytest.mark.parametrize(("n", "text"), [(0, "0 objectives"), (1, "1 objective"), (2, "2 objectives"),

@@ -22,6 +22,16 @@ def test_a_newer_schema_is_refused(failing_doc: dict[str, Any]) -> None:
         read(doc, "runs/x/result.json")
 
 
+def test_a_document_before_schema_3_reads_as_latency_estimates(failing_doc: dict[str, Any]) -> None:
+    # Its percentiles were interpolated in histogram buckets, whichever engine wrote it.
+    assert not read(failing_doc).latency_estimated
+    assert "estimates" not in render(failing_doc)
+    old = dict(failing_doc, schema_version=2)
+    old.pop("latency_estimated", None)
+    assert read(old).latency_estimated
+    assert "Latency:        percentiles and alert values are estimates" in render(old)
+
+
 def test_a_malformed_step_names_where(failing_doc: dict[str, Any]) -> None:
     doc = with_playbook(failing_doc)
     del doc["playbook"]["steps"][1]["name"]

@@ -19,9 +19,11 @@ from simkit import (
     topology,
 )
 
+from chaos.analysis import analyze
 from chaos.model.faults import Crash, Errors
 from chaos.model.load import Step
-from chaos.model.topology import Call, CircuitBreaker, Retries, Service
+from chaos.model.scope import Scope
+from chaos.model.topology import Call, CircuitBreaker, Entrypoint, Retries, Service, Topology
 from chaos.run import Cause, Marker, Run
 
 Z = stats.norm.ppf(0.5 + CONFIDENCE / 2)
@@ -157,3 +159,22 @@ def test_circuit_breaker_closes_once_the_dependency_is_back() -> None:
     back = service_series(r, "back")
     after = math.ceil(closed[0].t_s)
     assert sum(back.requests[after:]) == sum(back.ok[after:]) > 0.9 * 50 * (80 - after)
+
+
+def test_attempts_per_entry_request_count_only_the_entrypoints_that_reach_the_service() -> None:
+    # Two entrypoints: 'shop' calls 'front', which calls 'leaf' with 2 retries; 'admin' (3 times the
+    # load) calls 'back' alone. The leaf always fails at once, so each shop request makes exactly one
+    # attempt at 'front' and (r+1)^1 = 3 at 'leaf' (retry amplification, one retrying layer), and each
+    # admin request one at 'back'. Divided by both entrypoints' requests these would read 0.25 and 0.75.
+    topo = Topology(name="two", services=(
+        svc("front", fixed(0.001), workers=10_000, calls=[call("leaf", retries=2)]),
+        svc("leaf", fixed(0.001), workers=10_000),
+        svc("back", fixed(0.001), workers=10_000),
+    ), entrypoints=(Entrypoint(name="shop", to="front", share=1.0), Entrypoint(name="admin", to="back", share=3.0)))
+    exp = experiment(topo, load=Step(rate=40, to=0, at=20), duration=30, faults=[Errors(target="leaf", ratio=1.0)])
+    r = run(exp)
+    figures = analyze(r).services
+    assert r.totals[Scope.entrypoint("shop")].requests > 150 and r.totals[Scope.entrypoint("admin")].requests > 450
+    assert figures["front"].attempts_per_entry_request == 1.0
+    assert figures["leaf"].attempts_per_entry_request == 3.0
+    assert figures["back"].attempts_per_entry_request == 1.0

@@ -109,12 +109,12 @@ def test_the_experiment_crosses_once_and_tasks_are_small(fan_session: Experiment
 def test_wire_round_trips_a_parsed_experiment_with_its_locations(fan_session: Experiment) -> None:
     with pytest.raises(TypeError):
         pickle.dumps(fan_session)  # why wire exists: source locations are read-only mappings
-    again = wire.load_experiment(wire.dumps(fan_session))
-    assert again == fan_session
+    again = wire.loads(wire.dumps(fan_session))
+    assert isinstance(again, Experiment) and again == fan_session
     assert again.topology.service("leaf").error("replicas", "x").location == \
         fan_session.topology.service("leaf").error("replicas", "x").location
-    with pytest.raises(TypeError, match="Experiment"):
-        wire.load_experiment(pickle.dumps([1, 2]))
+    with pytest.raises(TypeError, match="needs an experiment, got list"):
+        Task("key", PLAN.variants(fan_session)[0], 5).run(wire.loads(pickle.dumps([1, 2])))
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -143,3 +143,49 @@ def test_a_failing_task_names_its_variant(fan_session: Experiment) -> None:
     base = encode(bad)
     with pytest.raises(RunError, match="crash:a"):
         list(ProcessExecutor(1).run([base], [Task(base.key, PLAN.variants(fan_session)[0], 5)]))
+
+
+DRILL_FILES = {
+    "topo.yaml": """\
+name: duo
+services:
+  api: {service_time: 5ms, calls: [{to: db, timeout: 200ms}]}
+  db: {service_time: 2ms}
+entrypoints:
+  web: {to: api, timeout: 2s}
+""",
+    "exp.yaml": """\
+name: small
+topology: topo.yaml
+duration: 30s
+seed: 3
+load: {profile: constant, rate: 20}
+faults:
+  - {name: db-slow, kind: slowdown, target: db, factor: 500, at: 5s}
+alerts:
+  - {name: web-errors, entrypoint: web, metric: error_ratio, threshold: 0.05, window: 5s, every: 1s}
+""",
+    "pb.yaml": """\
+name: fix-db
+trigger: {alerts: [web-errors]}
+roles: {oncall: {respond: {dist: exponential, mean: 4s}}}
+steps:
+  - {name: fix, role: oncall, action: {kind: remove_fault, fault: db-slow}, mitigates: true}
+""",
+}
+
+
+def test_a_drill_on_dask_matches_one_in_this_process(dask_address: str, tmp_path: Path) -> None:
+    from chaos.drill import drill
+    from chaos.model.files import load_experiment, load_playbook
+
+    for name, text in DRILL_FILES.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    experiment = load_experiment(tmp_path / "exp.yaml")
+    playbook = load_playbook(tmp_path / "pb.yaml", experiment)
+    here = drill(experiment, playbook, 5, executor=InlineExecutor()).to_dict()
+    on_dask = drill(experiment, playbook, 5, executor=parse_executor(dask_address.replace("tcp://", "dask://"),
+                                                                      None)).to_dict()
+    mitigated = here["drill"]["phases"]["mitigate"]["values"]
+    assert len(set(mitigated)) == 5 and None not in mitigated  # five different incidents, each fixed
+    assert on_dask == here

@@ -11,6 +11,7 @@ from scipy import stats as scipy_stats
 from chaos.analysis import analyze
 from chaos.analysis.blast_radius import Breach
 from chaos.analysis.slos import ObjectiveResult
+from chaos.analysis.stats import stat, t975
 from chaos.model.experiment import Experiment
 from chaos.model.faults import Crash, Latency
 from chaos.model.scope import Scope
@@ -19,7 +20,6 @@ from chaos.run import FaultWindow, Run, Series
 from chaos.sim.simulation import simulate
 from chaos.sweep.criticality import usually_hurt
 from chaos.sweep.measures import budget_burned, hurt, landed_on, services_hurt, time_to_recover
-from chaos.sweep.stats import stat, t975
 from chaos.sweep.summary import RunSummary, summarize
 
 WEB = Scope.entrypoint("big")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from chaos.model.topology import Topology
 from chaos.traces.observed import ObservedModel
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -23,3 +24,16 @@ class ShopTraces:
     buy: int
     model: ObservedModel         # read from the OTLP file
     zipkin_model: ObservedModel  # read from the Zipkin file
+
+
+@dataclass(frozen=True)
+class Derived:
+    """``chaoslab topology from-traces traces.jsonl --out topology.yaml`` run on the SDK-traced plain shop."""
+
+    where: Path                  # the directory it ran in
+    traces: Path
+    model: ObservedModel
+    code: int
+    out: str                     # what it printed
+    topology: Topology           # what it wrote, parsed
+    text: str                    # what it wrote

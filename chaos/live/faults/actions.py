@@ -173,6 +173,8 @@ class Drop:
     chain: Chain
     probability: float = 1.0
     destinations: tuple[str, ...] = ()  # containers whose addresses the OUTPUT rule matches
+    # and only these TCP ports of theirs (a Toxiproxy's proxies); () all. Written only when set.
+    ports: tuple[int, ...] = field(default=(), metadata={"added": True})
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Frozen dataclasses to JSON and back, driven by their type hints: the journal's one codec.
 
 A field is written under its name, or under ``field(metadata={"json": "name"})``; enums as their
-values, tuples as lists, mappings as objects, nested dataclasses as objects. A field whose value
+values, tuples as lists, mappings as objects, nested dataclasses as objects. A field marked
+``field(default=..., metadata={"added": True})`` (added after its journal version was fixed) is
+written only when it is not its default, so older lines read and write back the same. A field whose value
 is :data:`KEEP` is left out (and a key left out reads back as :data:`KEEP`): that is how a change
 says "this key stays as it is", apart from "this key becomes null".
 
@@ -45,7 +47,7 @@ def to_json(value: object) -> Any:
     """The JSON form of a dataclass (or of any value a dataclass field may hold)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {_json_name(f): to_json(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if getattr(value, f.name) is not KEEP}
+                if getattr(value, f.name) is not KEEP and not _left_out(f, getattr(value, f.name))}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, tuple | list):
@@ -72,6 +74,12 @@ def from_json(cls: type[T], data: object, path: str = "", *, ignore: frozenset[s
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise CodecError(_join(path, name), "missing (required)")
     return cls(**values)
+
+
+def _left_out(f: dataclasses.Field[Any], value: object) -> bool:
+    """A field added after a journal version was fixed (``metadata={"added": True}``) is written only when it is
+    not its default, so the lines an older version wrote read back and write back the same."""
+    return bool(f.metadata.get("added")) and value == f.default
 
 
 def _json_name(f: dataclasses.Field[Any]) -> str:

@@ -40,6 +40,9 @@ def _live_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-abort", action="store_true",
                    help="never end early (default: end when users fail on more than half their requests for 30 s)")
     p.add_argument("--allow-remote", action="store_true", help=REMOTE_HELP)
+    p.add_argument("--force", action="store_true",
+                   help="start even if the preflight finds the stack unhealthy or still holding faults or playbook "
+                        "changes (by default it refuses, exit code 3, and says what to run)")
 
 
 def _run(sub: argparse._SubParsersAction) -> None:
@@ -49,8 +52,9 @@ def _run(sub: argparse._SubParsersAction) -> None:
                                    "or a running one with --stack-dir), send its load with Locust, inject its "
                                    "faults on schedule (journaled, always reverted, also on Ctrl-C), measure every "
                                    "service each second, evaluate its alerts and abort conditions, carry out the "
-                                   "playbook, then take the stack down. Exit codes as for simulate; 4: a fault "
-                                   "could not be reverted (run chaoslab recover OUT).")
+                                   "playbook, then take the stack down. Exit codes as for simulate; 3 also: the "
+                                   "stack is not ready (unhealthy, or still holding faults: the message says what to "
+                                   "run); 4: a fault could not be reverted (run chaoslab recover OUT).")
     p.add_argument("experiment", type=Path)
     p.add_argument("--playbook", type=Path, help="carry out this incident playbook for real")
     p.add_argument("--out", type=Path, help="results directory, and the fault journal (default: runs/<name>-live)")
@@ -74,7 +78,8 @@ def _options(args: argparse.Namespace, out: Path) -> Any:
     return RunOptions(out=out, stack_dir=args.stack_dir, keep_stack=args.keep_stack, load_workers=args.load_workers,
                       mode=Mode.GAME_DAY if getattr(args, "game_day", False) else Mode.UNATTENDED,
                       allow_remote=args.allow_remote, abort=() if args.no_abort else _default_abort(),
-                      automated=frozenset(args.automated), seed=args.seed, source=str(args.experiment))
+                      automated=frozenset(args.automated), seed=args.seed, source=str(args.experiment),
+                      force=args.force)
 
 
 def _default_abort() -> tuple[Any, ...]:
@@ -299,16 +304,23 @@ def _simulate(experiment: Any, playbook: Any, seed: int, out: OutDir, args: argp
 
 
 def _calibrate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("calibrate", help="fit each service's service time (lognormal median and p99) from a live "
-                                         "run, and write a topology the simulator can use",
-                       description="Reads RUN_DIR/live.json (written by chaoslab run on a generated stack): each "
-                                   "service's own work time (the emulators' own_time histograms) over the "
-                                   "measured seconds outside any fault window, plus the per-hop overhead its "
-                                   "callers saw (their latency minus the service's own server latency). "
-                                   "Writes the run's topology with every service_time replaced.")
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    from chaos.traces.derived import trace_options
+
+    p = sub.add_parser("calibrate", help="fit each service's service time from a live run, or from distributed "
+                                         "traces, and write a topology the simulator can use",
+                       description="From a live run, RUN_DIR/live.json (written by chaoslab run on a generated "
+                                   "stack): each service's own work time (the emulators' own_time histograms) over "
+                                   "the measured seconds outside any fault window, plus the per-hop overhead its "
+                                   "callers saw (their latency minus the service's own server latency); writes the "
+                                   "run's topology with every service_time replaced. From trace FILEs (OTLP, "
+                                   "Jaeger, Zipkin JSON): each traced service's own work time (server span minus "
+                                   "waiting on calls) fitted, plus its per-hop overhead, replacing the service "
+                                   "times of --topology.")
+    p.add_argument("sources", nargs="+", type=Path, metavar="RUN_DIR | FILE")
     p.add_argument("--out", type=Path, required=True, metavar="TOPOLOGY.yaml")
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    p.add_argument("--topology", type=Path, help="with trace files: the topology whose service times to replace")
+    trace_options(p)
     p.set_defaults(func=cmd_calibrate)
 
 
@@ -319,6 +331,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from chaos.result import write_atomic
 
     check_out_file(args.out, overwrite=args.force, hint="choose another --out, or --force")
+    if not (len(args.sources) == 1 and args.sources[0].is_dir()):
+        from chaos.traces.derived import cmd_calibrate_traces
+
+        args.files = args.sources
+        return cmd_calibrate_traces(args)
+    args.run_dir = args.sources[0]
     doc = load_result(result_path(args.run_dir))
     if doc.get("engine") != "live":
         raise InputError(f"{args.run_dir} holds a {doc.get('engine')} run; calibration needs a live one",

@@ -24,59 +24,13 @@ side by side, not judged: they follow from the figures above and a one-second gr
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaos.agreement import BOUNDS, Check, judge
 from chaos.terminal import visible
 
 TIE_S = 2.0
-
-
-@dataclass(frozen=True)
-class Bound:
-    figure: str
-    words: str
-    agrees: Callable[[float, float], bool]
-
-
-def _relative(tol: float) -> Callable[[float, float], bool]:
-    def check(sim: float, live: float) -> bool:
-        if sim == 0:
-            return abs(live) <= 1e-9
-        return abs(live - sim) <= tol * abs(sim) + 1e-12
-    return check
-
-
-def _absolute(tol: float) -> Callable[[float, float], bool]:
-    return lambda sim, live: abs(live - sim) <= tol + 1e-12
-
-
-BOUNDS = (
-    Bound("throughput_rps", "10%", _relative(0.10)),
-    Bound("mean_ms", "10%", _relative(0.10)),
-    Bound("p99_ms", "25%", _relative(0.25)),
-    Bound("error_ratio", "0.05", _absolute(0.05)),
-)
-
-
-@dataclass(frozen=True)
-class Check:
-    scope: str
-    figure: str
-    sim: float | None
-    live: float | None
-    bound: str
-    ok: bool | None  # None: neither engine has the figure (no successful request)
-
-    def difference(self) -> str:
-        if self.sim is None or self.live is None:
-            return "-"
-        if self.figure == "error_ratio":
-            return f"{self.live - self.sim:+.3f}"
-        if self.sim == 0:
-            return "-" if self.live == 0 else "+inf"
-        return f"{(self.live - self.sim) / abs(self.sim):+.1%}"
 
 
 @dataclass(frozen=True)
@@ -109,14 +63,6 @@ class Comparison:
         for c in self.divergent:
             out.setdefault(c.scope, []).append(c.figure)
         return out
-
-
-def judge(scope: str, bound: Bound, sim: float | None, live: float | None) -> Check:
-    if sim is None and live is None:
-        return Check(scope, bound.figure, sim, live, bound.words, None)
-    if sim is None or live is None:
-        return Check(scope, bound.figure, sim, live, bound.words, False)
-    return Check(scope, bound.figure, sim, live, bound.words, bound.agrees(sim, live))
 
 
 def checks(sim: dict[str, Any], live: dict[str, Any]) -> list[Check]:

@@ -24,7 +24,7 @@ ACTION_WORDS = {
 
 def describe_run(experiment: Experiment, playbook: Playbook | None, options: Any) -> str:
     from chaos.live.faults.drivers.routes import plan_all
-    from chaos.live.gameday.run import Mode, load_urls, validate
+    from chaos.live.gameday.run import Mode, load_urls, load_words, validate
     from chaos.live.gameday.stacks import planned_state, user_state
     from chaos.live.load import plan_experiment
     from chaos.live.stack.state import STATE_FILE, read_state
@@ -46,11 +46,20 @@ def describe_run(experiment: Experiment, playbook: Playbook | None, options: Any
              f"Stack:    {where}"]
     plan = plan_experiment(experiment, load_urls(experiment, state))
     processes = "one Locust process" if not options.load_workers else f"Locust master + {options.load_workers} workers"
-    lines.append(f"Load:     {plan.expected():.0f} entry requests over {plan.duration_s:g}s, open loop ({processes})")
+    lines.append(f"Load:     {load_words(plan)} over {plan.duration_s:g}s ({processes})")
     for entry in plan.entrypoints:
         rate = entry.expected(0, plan.duration_s) / plan.duration_s
         spread = f" ({entry.load_balancing.value})" if len(entry.urls) > 1 else ""
-        lines.append(f"          {entry.name} -> {', '.join(entry.work_urls)}{spread}: {rate:.1f} req/s on average")
+        pace = (f"{rate:.1f} req/s on average" if plan.users is None
+                else f"{entry.share:.0%} of the users' requests, at most {rate:.1f} req/s")
+        lines.append(f"          {entry.name} -> {', '.join(entry.urls)}{spread}: {pace}")
+        total = sum(r.weight for r in entry.requests)
+        for r in entry.requests:
+            success = ", ".join(map(str, r.success)) or "2xx"
+            what = f"{r.method} {r.target or '(the URL)'}"
+            named = "" if r.name == what else f"{r.name}: "
+            lines.append(f"            {r.weight / total:6.1%} {named}{what}"
+                         f"{' with a body' if r.body is not None else ''}; success: {success}")
     lines.append(f"Faults:   journaled in {options.out}/faults.jsonl before each is applied; all reverted at the end")
     for fault, action in zip(experiment.fault_list, plan_all(experiment, state, with_load=True), strict=True):
         until = "the end" if fault.duration is None else f"{fault.at + fault.duration:g}s"

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from chaos.analysis import windows
-from chaos.document import LiveSection, LoadNote, Stopped
-from chaos.errors import ChaosError, RevertError
+from chaos.document import EntryLoad, LiveSection, LoadNote, RequestKindLoad, Stopped
+from chaos.errors import ChaosError, LiveError, RevertError
 from chaos.incident_states import MarkerKind
 from chaos.live.faults.actions import Action, DriverKind, Handle
 from chaos.live.faults.drivers.base import InjectContext
@@ -38,17 +38,29 @@ from chaos.live.gameday.executor import LiveExecutor, Operator, attach
 from chaos.live.gameday.measure import Assembler, EntryRef, LoadSecond, ReplicaRef
 from chaos.live.gameday.scrape import Scrape, Scraper, Target, TargetKind
 from chaos.live.gameday.stacks import StackHandle
+from chaos.live.load.plan import LoadPlan, RequestPlan
 from chaos.live.stack.compose import LeftoverNetwork
 from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
 from chaos.model.playbook import Playbook
 from chaos.model.scope import Scope
+from chaos.report.requests import status_words
 from chaos.result import Result
 from chaos.run import Marker, Run
 
 POLL_S = 0.1          # the loop wakes at least this often (operator input, faults due)
 GRACE_S = 3.0         # a second is closed this long after its end even if some data never came
 PROGRESS_EVERY_S = 5
+# A run whose requests mostly come back as client errors (a 404, a 401: the requests do not fit
+# the stack) measures nothing: over this many seconds, with at least CLIENT_MIN finished, more
+# than CLIENT_SHARE of them client errors stops it.
+CLIENT_WINDOW_S = 3
+CLIENT_MIN = 10
+CLIENT_SHARE = 0.5
+
+
+class ClientErrors(LiveError):
+    """The load's requests mostly failed with client errors: the run stopped, measuring nothing useful."""
 
 
 class Mode(enum.Enum):
@@ -68,6 +80,7 @@ class RunOptions:
     automated: frozenset[str] = frozenset()
     seed: int | None = None
     source: str = ""                        # the experiment's file, for the stack's header
+    force: bool = False                      # start even if the preflight finds the stack not clean
     stdin: TextIO | None = None              # the operator's input on a game day (default: sys.stdin)
     prompt_out: TextIO | None = None         # where prompts go (default: sys.stdout)
 
@@ -116,7 +129,10 @@ def validate(experiment: Experiment, playbook: Playbook | None, state: StackStat
 
 def load_urls(experiment: Experiment, state: StackState) -> dict[str, tuple[str, ...]]:
     """The base URLs the load generator balances each entrypoint's attempts over: one per replica of its
-    target, as the stack state lists them (through their ``client--<target>-N`` proxies on a generated stack)."""
+    target, as the stack state lists them (through their ``client--<target>-N`` proxies on a generated stack,
+    whose emulators serve ``/work``)."""
+    if experiment.live is not None:  # a user's stack: its URLs as written, the request kinds' paths appended
+        return {entry.name: tuple(state.entrypoints[entry.name].urls) for entry in experiment.topology.entrypoints}
     return {entry.name: tuple(url.removesuffix("/work") for url in state.entrypoints[entry.name].urls)
             for entry in experiment.topology.entrypoints}
 
@@ -146,9 +162,13 @@ class GameDay:
         self.closed = 0
         self.baselined = False
         self.stopped = Stopped.COMPLETED
+        # Per entrypoint and closed second: finished entry requests, client errors, and their statuses.
+        self.client: dict[str, list[tuple[int, int, dict[str, int]]]] = {
+            e.name: [] for e in experiment.topology.entrypoints}
         self.responder: Any = None
         self.executor: LiveExecutor | None = None
         self.operator: Operator | None = None
+        self.plan: LoadPlan | None = None  # the load's plan, once made
 
     # ------------------------------------------------------------------ set-up
 
@@ -189,7 +209,7 @@ class GameDay:
                              abort=self.options.abort, with_load=True, run_id=self.run_id,
                              on_event=lambda t, text: self.say(f"{t:8.2f}s  {text}"))
         self.runner = runner
-        plan = plan_experiment(self.experiment, load_urls(self.experiment, self.state), seed=self.seed)
+        plan = self.plan = plan_experiment(self.experiment, load_urls(self.experiment, self.state), seed=self.seed)
         self.live = LiveStack(runner, self.state, self.experiment, self.handle.spec, redirect=self.assembler.redirect)
         error: BaseException | None = None
         runner.start()
@@ -204,12 +224,15 @@ class GameDay:
             scraper = Scraper(self._targets(), start.t0_monotonic, self.seconds + 1)
             scraper.start()
             self.responder = self._responder()
-            self.say(f"{0.0:8.2f}s  load started: {plan.expected():.0f} entry requests planned over "
+            self.say(f"{0.0:8.2f}s  load started: {load_words(plan)} over "
                      f"{self.seconds}s ({self.options.mode.value.replace('_', ' ')})")
             self._loop(load, scraper)
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (the runner raises it in this thread)
             error, self.stopped = exc, Stopped.INTERRUPTED
             self.say(f"{self.clock.now():8.2f}s  interrupted: stopping the load, reverting every fault ...")
+        except ClientErrors as exc:
+            error, self.stopped = exc, Stopped.CLIENT_ERRORS
+            self.say(f"{self.clock.now():8.2f}s  stopped: {exc}")
         except ChaosError as exc:
             error, self.stopped = exc, Stopped.FAILED
         finally:
@@ -240,6 +263,7 @@ class GameDay:
     def _responder(self) -> Any:
         if self.playbook is None:
             return None
+        from chaos.analysis.prometheus_rules import rule_alerts
         from chaos.responder import Responder
         from chaos.streams import stream
 
@@ -254,7 +278,8 @@ class GameDay:
         # The same random stream as the simulator's responder, so an unattended game day samples the
         # same human delays as the simulation of the same experiment and seed.
         responder = Responder(executor, self.playbook, self.experiment.alert_rules,
-                              stream(self.seed, "playbook", self.playbook.name))
+                              stream(self.seed, "playbook", self.playbook.name),
+                              rule_alerts(self.experiment, self.bounds))
         attach(executor, responder)
         self.executor = executor
         return responder
@@ -311,6 +336,11 @@ class GameDay:
                                            for name, r in records.items()})
         self._health(k, values)
         self.closed = k + 1
+        for name, r in records.items():
+            finished = 0 if r is None else r.ok + r.failed + r.client_errors
+            self.client[name].append((finished, 0 if r is None else r.client_errors,
+                                      {} if r is None else dict(r.client_statuses)))
+        self._check_client_errors(k)
         if self.responder is not None:
             self.responder.on_second(k)
         self.runner.observe(float(k + 1), self.assembler.figures(k))
@@ -327,6 +357,31 @@ class GameDay:
                 self.markers.append(Marker(float(k + 1), MarkerKind.HEALTHY if up else MarkerKind.UNHEALTHY, container))
             self.health[container] = up
 
+    def _client_window(self, name: str, seconds: int) -> tuple[int, int, dict[str, int]]:
+        """Finished requests, client errors and their statuses over the last ``seconds`` closed seconds."""
+        finished = errors = 0
+        statuses: dict[str, int] = {}
+        for done, bad, by in self.client[name][-seconds:]:
+            finished += done
+            errors += bad
+            for status, n in by.items():
+                statuses[status] = statuses.get(status, 0) + n
+        return finished, errors, statuses
+
+    def _check_client_errors(self, k: int) -> None:
+        for name in self.client:
+            finished, errors, statuses = self._client_window(name, CLIENT_WINDOW_S)
+            if finished < CLIENT_MIN or errors <= CLIENT_SHARE * finished:
+                continue
+            faults = ("before any fault was applied" if not self.runner.windows
+                      else "every fault it applied is reverted")
+            raise ClientErrors(
+                f"entrypoint {name}: {errors} of the {finished} requests that finished in seconds "
+                f"{max(0, k + 1 - CLIENT_WINDOW_S)}-{k + 1} were client errors ({status_words(statuses)}), "
+                f"so the run measures nothing; it stopped {faults}",
+                hint="the requests do not fit this stack: check the entrypoint's URL and its requests (path, "
+                     "method, headers, body, success codes) in the experiment's live: section")
+
     def _progress(self, k: int) -> str:
         parts = []
         for entry in self.experiment.topology.entrypoints:
@@ -335,8 +390,10 @@ class GameDay:
             req = sum(s.requests[lo:k + 1])
             ratio = windows.error_ratio(s, lo, k + 1)
             p99 = s.p99_ms[k]
+            _, errors, statuses = self._client_window(entry.name, PROGRESS_EVERY_S)
+            client = f", {errors} client error(s) ({status_words(statuses)})" if errors else ""
             parts.append(f"{entry.name}: {req / PROGRESS_EVERY_S:.0f} req/s, {ratio or 0:.1%} "
-                         f"failed, p99 {'-' if p99 is None else f'{p99:.0f} ms'}")
+                         f"failed, p99 {'-' if p99 is None else f'{p99:.0f} ms'}{client}")
         return "; ".join(parts)
 
     # ------------------------------------------------------------------ the record
@@ -370,11 +427,26 @@ class GameDay:
 
     def _live_section(self, summary: Any) -> LiveSection:
         load = None if summary is None else LoadNote(reason=summary.reason.value, behind=summary.behind,
-                                                     warnings=tuple(summary.warnings))
+                                                     warnings=tuple(summary.warnings),
+                                                     entrypoints=self._load_entrypoints(summary))
         return LiveSection(stack=self.state.name, stack_kind=self.state.kind.value, run_id=self.run_id,
                            mode=self.options.mode.value, stopped=self.stopped, abort_reason=self.runner.abort_reason,
                            seconds_measured=self.assembler.seconds, load_workers=self.options.load_workers,
                            load=load, metric_gaps=self.assembler.gaps, notes=tuple(self.notes))
+
+    def _load_entrypoints(self, summary: Any) -> dict[str, EntryLoad]:
+        """Per entrypoint: the client errors by status, and each request kind's share and outcomes."""
+        out: dict[str, EntryLoad] = {}
+        for entry in () if self.plan is None else self.plan.entrypoints:
+            totals = summary.totals.get(entry.name)
+            kinds = summary.kinds.get(entry.name, {})
+            weight = sum(r.weight for r in entry.requests)
+            out[entry.name] = EntryLoad(
+                requests=0 if totals is None else totals.requests,
+                client_errors=0 if totals is None else totals.client_errors,
+                client_statuses={} if totals is None else dict(sorted(totals.client_statuses.items())),
+                kinds=tuple(_kind_load(r, r.weight / weight, kinds.get(r.name)) for r in entry.requests))
+        return out
 
     def _calibration(self) -> dict[str, Any]:
         """What ``chaoslab calibrate`` needs and result.json does not hold: per-second own-time and
@@ -393,6 +465,24 @@ class GameDay:
                                   "server": [_wire(h) for h in self.assembler.server[s.name]]}
                          for s in topo.services},
         }
+
+
+def load_words(plan: LoadPlan) -> str:
+    """What the load is: so many planned arrivals (open loop), or so many users (closed loop)."""
+    if plan.users is None:
+        return f"{plan.expected():.0f} entry requests planned, open loop,"
+    think = plan.users.think.to_json()
+    what = ", ".join(f"{k} {v:g}s" for k, v in think.items() if k != "dist")
+    return f"{plan.users.users} users in a closed loop (think time {think['dist']}, {what}; each waits for its answer)"
+
+
+def _kind_load(request: RequestPlan, planned_share: float, counts: Any) -> RequestKindLoad:
+    return RequestKindLoad(
+        name=request.name, method=request.method, target=request.target, success=tuple(request.success),
+        weight=request.weight, planned_share=planned_share, requests=0 if counts is None else counts.requests,
+        ok=0 if counts is None else counts.ok, failed=0 if counts is None else counts.failed,
+        client_errors=0 if counts is None else counts.client_errors,
+        client_statuses={} if counts is None else dict(sorted(counts.client_statuses.items())))
 
 
 def _wire(hist: dict[int, int]) -> dict[str, int]:
@@ -424,6 +514,7 @@ def run_game_day(experiment: Experiment, playbook: Playbook | None, options: Run
                         allow_remote=options.allow_remote, source=options.source, say=say)
     outcome: GameDayResult | None = None
     try:
+        _preflight(experiment, handle, options, say)
         outcome = GameDay(experiment, playbook, handle, options, bounds, say).run()
         return outcome
     finally:
@@ -441,3 +532,20 @@ def run_game_day(experiment: Experiment, playbook: Playbook | None, options: Run
         elif handle.owned and handle.directory is not None:
             say(f"stack: kept in {handle.directory} ({handle.directory / COMPOSE_FILE}); take it down with: "
                 f"chaoslab stack down --dir {handle.directory}")
+
+
+def _preflight(experiment: Experiment, handle: StackHandle, options: RunOptions, say: Callable[[str], None]) -> None:
+    """Refuse to start on a stack that is unhealthy or still holds what chaoslab left on it (unless forced)."""
+    from chaos.live.faults.preflight import preflight, require_clean, stack_status_command
+    from chaos.live.load.plan import probe_urls
+
+    # What the load will request of each entrypoint; a stack this run brought up has no earlier run's faults.
+    entries = probe_urls(experiment, load_urls(experiment, handle.state))
+    found = preflight(handle.state, run_dirs=(options.out,), allow_remote=options.allow_remote,
+                      journals=not handle.owned, entry_urls=entries)
+    if found.clean:
+        say("preflight: every replica healthy, every entrypoint answering, nothing left applied")
+        return
+    if not options.force:
+        require_clean(found, status_command=stack_status_command(handle.state, options.source or None))
+    say(f"preflight: starting anyway (--force) on a stack that is not clean: {'; '.join(found.lines())}")

@@ -56,7 +56,7 @@ def fetch(target: Target, timeout_s: float) -> Any:
     conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     conn = conn_cls(parts.hostname or "127.0.0.1", parts.port, timeout=timeout_s)
     try:
-        conn.request("GET", parts.path or "/")
+        conn.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))  # a replica's template
         response = conn.getresponse()
         body = response.read()
     except (OSError, http.client.HTTPException):

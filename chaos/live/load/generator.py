@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -39,6 +40,8 @@ LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 END_GRACE_S = 10.0  # the Locust side's own limit after duration + drain (chaos.live.load.process)
 TERM_WAIT_S = 3.0  # after SIGTERM, how long the group has before SIGKILL
 LOG_TAIL_LINES = 15
+# The last line of a Python traceback: "FileNotFoundError: ...", "locust.exception.StopUser", ...
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)(: .*)?$")
 
 
 @dataclass
@@ -64,7 +67,9 @@ class LoadGenerator:
         if workers < 0:
             raise LiveError(f"load workers must be 0 (one process) or more, got {workers}")
         self.plan = plan
-        self.workdir = Path(workdir)
+        # Absolute: the Locust processes run with this as their working directory, and a path
+        # relative to ours would not name the same file from there.
+        self.workdir = Path(workdir).absolute()
         self.workers = workers
         self.python = python or sys.executable
         self.startup_timeout_s = startup_timeout_s
@@ -80,6 +85,7 @@ class LoadGenerator:
         self._reader: threading.Thread | None = None
         self._summary: LoadSummary | None = None
         self._finalizer: weakref.finalize | None = None
+        self._spawned_at = 0.0  # time.monotonic() when the processes were started
 
     # ------------------------------------------------------------------ life
 
@@ -117,6 +123,7 @@ class LoadGenerator:
         run_file = self.workdir / "load-run.json"
         run_file.write_text(json.dumps({"plan": self.plan.to_json(), "processes": self.processes}), "utf-8")
         stats_r, stats_w = os.pipe()
+        self._spawned_at = time.monotonic()
         try:
             self._spawn_all(run_file, stats_w)
         except BaseException:
@@ -171,17 +178,23 @@ class LoadGenerator:
     def wait_started(self, timeout_s: float | None = None) -> LoadStart:
         """Block until second 0 is fixed; raises LiveError (after cleaning up) if Locust does not get there."""
         self._require_started()
-        deadline = time.monotonic() + (self.startup_timeout_s if timeout_s is None else timeout_s)
+        began = time.monotonic()
+        limit = self.startup_timeout_s if timeout_s is None else timeout_s
         with self._cond:
-            while self._start is None and not self._eof and time.monotonic() < deadline:
+            while self._start is None and not self._eof and time.monotonic() - began < limit:
                 self._cond.wait(timeout=0.1)
-            start = self._start
+            start, eof = self._start, self._eof
         if start is not None:
             return start
-        why = "exited" if not self.running else f"did not start within {deadline - time.monotonic():.0f} s"
-        tail = self._log_tail()
+        elapsed = time.monotonic() - self._spawned_at
+        exited = eof or not self.running
         self.stop()
-        raise LiveError(f"the Locust load generator {why} before the load began:\n{tail}",
+        tail = self._log_tail()  # after the stop: the exit codes are known and the logs complete
+        # The stats pipe closes when the Locust side exits: that, not the clock, ended the wait.
+        why = f"exited {elapsed:.1f} s after it was started" if exited else f"did not start within {elapsed:.0f} s"
+        cause = self._cause()
+        raise LiveError(f"the Locust load generator {why}, before the load began"
+                        f"{': ' + cause if cause else ''}\n{tail}",
                         hint=f"its logs are in {self.workdir}")
 
     # ------------------------------------------------------------------ records
@@ -287,7 +300,9 @@ class LoadGenerator:
         if end is None:
             return LoadSummary(StopReason.KILLED, _sum_records(records), warnings=warnings, exit_codes=codes)
         totals = {name: Counts.from_wire(raw) for name, raw in end["totals"].items()}
-        return LoadSummary(StopReason(end["reason"]), totals, capped=bool(end["capped"]),
+        kinds = {name: {kind: Counts.from_wire(c) for kind, c in raw.get("kinds", {}).items()}
+                 for name, raw in end["totals"].items()}
+        return LoadSummary(StopReason(end["reason"]), totals, kinds, capped=bool(end["capped"]),
                            stragglers=int(end["stragglers"]), warnings=warnings, exit_codes=codes)
 
     # ------------------------------------------------------------------ the stats pipe
@@ -321,6 +336,19 @@ class LoadGenerator:
             with self._cond:
                 self._warnings.append(f"unreadable line from the Locust side ({exc}): {line[:200]!r}")
 
+    def _cause(self) -> str:
+        """The last exception a Locust process logged (``SomeError: what``), if any: the reason it stopped."""
+        found = ""
+        for proc in self._procs:
+            try:
+                lines = proc.log.read_text("utf-8", "replace").splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                if _EXCEPTION_LINE.match(line):
+                    found = line.strip()
+        return found
+
     def _log_tail(self) -> str:
         parts = []
         for proc in self._procs:
@@ -343,6 +371,9 @@ def _sum_records(records: list[SecondStats]) -> Mapping[str, Counts]:
         for name in ("errors", "attempt_errors"):
             for cause, n in getattr(r, name).items():
                 t[name][cause.value] = t[name].get(cause.value, 0) + n
+        statuses = t.setdefault("client_statuses", {})
+        for status, n in r.client_statuses.items():
+            statuses[status] = statuses.get(status, 0) + n
         for name in ("hist", "attempt_hist"):
             for idx, n in getattr(r, name).items():
                 t[name][idx] = t[name].get(idx, 0) + n

@@ -30,11 +30,74 @@ from chaos.model.load import RateCurve, Segment
 if TYPE_CHECKING:
     from chaos.model.experiment import Experiment
     from chaos.model.faults import LoadSpike
+    from chaos.model.requests import RequestKind
     from chaos.model.topology import Topology
 
-VERSION = 2  # 2: a list of URLs per entrypoint (one per replica of its target) and their load balancing
+VERSION = 3  # 2: a list of URLs per entrypoint and their load balancing; 3: request kinds, closed-loop users
 ALL_ENTRYPOINTS = "*"  # a load spike on '*' multiplies every entrypoint's rate
 WORK_PATH = "/work"
+
+
+@dataclass(frozen=True)
+class RequestPlan:
+    """One kind of entry request, resolved: the Locust side only writes it onto the wire.
+
+    ``target`` (path and encoded query) is appended to the path of each of the
+    entrypoint's base URLs; ``success`` lists the status codes that count as a success
+    (empty: any 2xx); ``weight`` is its share of the entrypoint's requests.
+    """
+
+    name: str
+    method: str = "GET"
+    target: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    body: str | None = None
+    success: tuple[int, ...] = ()
+    weight: float = 1.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "method": self.method, "target": self.target,
+                "headers": [list(h) for h in self.headers], "body": self.body, "success": list(self.success),
+                "weight": self.weight}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> RequestPlan:
+        return cls(name=str(raw["name"]), method=str(raw["method"]), target=str(raw["target"]),
+                   headers=tuple((str(k), str(v)) for k, v in raw["headers"]),
+                   body=None if raw["body"] is None else str(raw["body"]),
+                   success=tuple(int(c) for c in raw["success"]), weight=float(raw["weight"]))
+
+
+WORK_REQUEST = RequestPlan(name="GET /work", target=WORK_PATH)  # what a generated stack's emulators serve
+URL_REQUEST = RequestPlan(name="GET /")  # a user's entrypoint without requests: its URL, as written
+
+
+def request_url(base: str, target: str) -> str:
+    """``http://h:8080/api`` and ``/items?x=1`` -> ``http://h:8080/api/items?x=1``; no target: the URL as is."""
+    return base.rstrip("/") + target if target else base
+
+
+def request_plans(kinds: Iterable[RequestKind]) -> tuple[RequestPlan, ...]:
+    """The experiment's request kinds of one entrypoint, as the load generator sends them."""
+    return tuple(RequestPlan(name=k.label, method=k.method.value, target=k.target(),
+                             headers=tuple((h.name, h.value) for h in k.headers), body=k.body,
+                             success=k.success, weight=k.weight) for k in kinds)
+def probe_urls(experiment: Experiment | None, bases: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    """What a preflight may request of each entrypoint before the load starts: the URLs of the requests the
+    load will send that are safe to repeat and need nothing of their own (a plain ``GET`` or ``HEAD``: no
+    body, no headers), with the generated stack's ``/work``; an entrypoint whose kinds all need more (a
+    ``POST``, a token) is left to the load's own client-error check. No experiment: a generated stack."""
+    if experiment is None or experiment.live is None:
+        return {name: tuple(url.removesuffix(WORK_PATH) + WORK_PATH for url in urls) for name, urls in bases.items()}
+    kinds = {e.name: e.requests for e in experiment.live.entrypoints}
+    probes: dict[str, tuple[str, ...]] = {}
+    for name, urls in bases.items():
+        plans = request_plans(kinds.get(name, ())) or (URL_REQUEST,)
+        plain = [p for p in plans if p.method in ("GET", "HEAD") and p.body is None and not p.headers]
+        probes[name] = tuple(request_url(url, plain[0].target) for url in urls) if plain else ()
+    return probes
+
+
 DEFAULT_MAX_IN_FLIGHT = 5000  # per Locust process: below Locust's own file-descriptor limit of 10,000
 DEFAULT_DRAIN_S = 1.0
 
@@ -44,16 +107,18 @@ class EntryPlan:
     """One entrypoint: where its requests go, how fast they arrive, and what its clients do on failure."""
 
     name: str
-    urls: tuple[str, ...]  # base URLs, one per replica of the target; each attempt is a GET of url + /work
+    urls: tuple[str, ...]  # base URLs, one per replica of the target; a request kind's target is appended
     rate: tuple[Segment, ...]  # requests/s over time: the entrypoint's share of the profile, times its spikes
+    requests: tuple[RequestPlan, ...] = (WORK_REQUEST,)  # each entry request is one of them, drawn by weight
+    share: float = 1.0  # of the whole load, normalised over the entrypoints (a closed loop's users pick by it)
     timeout_s: float | None = None  # per attempt
     retries: stackspec.Retries = field(default_factory=stackspec.Retries)
     cancel_on_timeout: bool = False
     load_balancing: LoadBalancing = LoadBalancing.ROUND_ROBIN  # the target service's, over ``urls``
 
-    @property
-    def work_urls(self) -> tuple[str, ...]:
-        return tuple(url.rstrip("/") + WORK_PATH for url in self.urls)
+    def request_urls(self, request: RequestPlan) -> tuple[str, ...]:
+        """Where one kind of request goes: the kind's target appended to each base URL."""
+        return tuple(request_url(url, request.target) for url in self.urls)
 
     def curve(self) -> RateCurve:
         return RateCurve(self.rate)
@@ -64,6 +129,7 @@ class EntryPlan:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "urls": list(self.urls), "load_balancing": self.load_balancing.value,
+                "requests": [r.to_json() for r in self.requests], "share": self.share,
                 "timeout_s": self.timeout_s, "retries": self.retries.to_json(),
                 "cancel_on_timeout": self.cancel_on_timeout,
                 "rate": [[s.start, s.end, s.rate_start, s.rate_end] for s in self.rate]}
@@ -72,11 +138,32 @@ class EntryPlan:
     def from_json(cls, raw: Mapping[str, Any], source: str) -> EntryPlan:
         name = str(raw["name"])
         return cls(name=name, urls=tuple(str(u) for u in raw["urls"]),
+                   requests=tuple(RequestPlan.from_json(r) for r in raw["requests"]), share=float(raw["share"]),
                    rate=tuple(Segment(*map(float, s)) for s in raw["rate"]),
                    timeout_s=None if raw["timeout_s"] is None else float(raw["timeout_s"]),
                    retries=stackspec.retries(raw["retries"], f"entrypoints.{name}.retries", source),
                    cancel_on_timeout=bool(raw["cancel_on_timeout"]),
                    load_balancing=LoadBalancing(raw["load_balancing"]))
+
+
+@dataclass(frozen=True)
+class UsersPlan:
+    """A closed loop: ``users`` users in all, each thinking for a time drawn from ``think`` (a stack-spec
+    service-time distribution) before each request; each request goes to an entrypoint drawn by its share."""
+
+    users: int
+    think: stackspec.ServiceTime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"users": self.users, "think": self.think.to_json()}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any], source: str) -> UsersPlan:
+        return cls(users=int(raw["users"]), think=stackspec.service_time(raw["think"], "users.think", source))
+
+    def for_process(self, index: int, processes: int) -> int:
+        """Users run by load process ``index`` of ``processes``: shared out exactly."""
+        return self.users // processes + (1 if index < self.users % processes else 0)
 
 
 @dataclass(frozen=True)
@@ -90,6 +177,9 @@ class LoadPlan:
     drain_s: float = DEFAULT_DRAIN_S  # after the last arrival, how long requests in flight may still finish
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT  # per process; an arrival beyond it is dropped and counted
     seed: int | None = None  # arrival times are reproducible for one process and one seed
+    # Closed-loop users instead of open-loop arrivals; the rates are then only an upper bound (every
+    # answer instant), for the request cap, and the entrypoints' shares pick each request's entrypoint.
+    users: UsersPlan | None = None
 
     def entry(self, name: str) -> EntryPlan:
         for e in self.entrypoints:
@@ -105,7 +195,8 @@ class LoadPlan:
     def to_json(self) -> dict[str, Any]:
         return {"version": VERSION, "duration_s": self.duration_s, "bounds_s": list(self.bounds),
                 "max_requests": self.max_requests, "drain_s": self.drain_s, "max_in_flight": self.max_in_flight,
-                "seed": self.seed, "entrypoints": [e.to_json() for e in self.entrypoints]}
+                "seed": self.seed, "entrypoints": [e.to_json() for e in self.entrypoints],
+                "users": None if self.users is None else self.users.to_json()}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any], source: str = "<load plan>") -> LoadPlan:
@@ -115,7 +206,8 @@ class LoadPlan:
         return cls(entrypoints=tuple(EntryPlan.from_json(e, source) for e in raw["entrypoints"]),
                    duration_s=float(raw["duration_s"]), bounds=tuple(float(b) for b in raw["bounds_s"]),
                    max_requests=int(raw["max_requests"]), drain_s=float(raw["drain_s"]),
-                   max_in_flight=int(raw["max_in_flight"]), seed=raw["seed"])
+                   max_in_flight=int(raw["max_in_flight"]), seed=raw["seed"],
+                   users=None if raw.get("users") is None else UsersPlan.from_json(raw["users"], source))
 
 
 EntryUrls = str | Sequence[str]
@@ -125,8 +217,13 @@ EntryUrls = str | Sequence[str]
 def plan_load(topology: Topology, profile: tuple[Segment, ...], urls: Mapping[str, EntryUrls], *, duration_s: float,
               spikes: Iterable[LoadSpike] = (), bounds: tuple[float, ...] | None = None,
               max_requests: int | None = None, drain_s: float = DEFAULT_DRAIN_S,
-              max_in_flight: int = DEFAULT_MAX_IN_FLIGHT, seed: int | None = None) -> LoadPlan:
+              max_in_flight: int = DEFAULT_MAX_IN_FLIGHT, seed: int | None = None,
+              requests: Mapping[str, tuple[RequestPlan, ...]] | None = None,
+              users: UsersPlan | None = None) -> LoadPlan:
     """A plan for ``topology``'s entrypoints, each sent to its base URLs in ``urls``.
+
+    ``requests`` gives an entrypoint its request kinds (default: a GET of ``/work``, what
+    a generated stack's emulators serve).
 
     An entrypoint with several URLs (one per replica of its target) has its attempts
     balanced over them as its target's ``load_balancing`` says, as any caller's are.
@@ -143,7 +240,8 @@ def plan_load(topology: Topology, profile: tuple[Segment, ...], urls: Mapping[st
     _check_spikes(topology, spikes)
     total_share = sum(e.share for e in topology.entrypoints)
     entries = tuple(
-        EntryPlan(name=e.name, urls=lists[e.name],
+        EntryPlan(name=e.name, urls=lists[e.name], requests=(requests or {}).get(e.name) or (WORK_REQUEST,),
+                  share=e.share / total_share,
                   rate=entry_rate(profile, e.share / total_share, _spikes_on(e.name, spikes, duration_s), duration_s),
                   timeout_s=e.timeout, retries=spec_retries(e.retries), cancel_on_timeout=e.cancel_on_timeout,
                   load_balancing=topology.service(e.to).load_balancing)
@@ -158,16 +256,24 @@ def plan_load(topology: Topology, profile: tuple[Segment, ...], urls: Mapping[st
         raise InputError(f"a load plan needs max_requests >= 1 (got {cap}), duration > 0 (got {duration_s:g}s), "
                          f"drain >= 0 (got {drain_s:g}s) and max_in_flight >= 1 (got {max_in_flight})")
     return LoadPlan(entrypoints=entries, duration_s=duration_s, bounds=tuple(bounds), max_requests=cap,
-                    drain_s=drain_s, max_in_flight=max_in_flight, seed=seed)
+                    drain_s=drain_s, max_in_flight=max_in_flight, seed=seed, users=users)
 
 
 def plan_experiment(experiment: Experiment, urls: Mapping[str, EntryUrls], **options: Any) -> LoadPlan:
     """The plan of an experiment's load: its profile, its load_spike faults, its latency thresholds as bounds."""
+    from chaos.live.stack.stackspec_build import service_time
     from chaos.model.faults import LoadSpike
+    from chaos.model.load import Users
     from chaos.run import experiment_bounds
 
     options.setdefault("bounds", experiment_bounds(experiment))
     options.setdefault("seed", experiment.seed)
+    load = experiment.load_profile
+    if isinstance(load, Users):
+        options.setdefault("users", UsersPlan(load.users, service_time(load.think_time)))
+    if experiment.live is not None:  # a user's stack: its URL as written, or the kinds it lists
+        options.setdefault("requests", {e.name: request_plans(e.requests) or (URL_REQUEST,)
+                                        for e in experiment.live.entrypoints})
     spikes = [f for f in experiment.fault_list if isinstance(f, LoadSpike)]
     return plan_load(experiment.topology, experiment.load_profile.segments(experiment.duration), urls,
                      duration_s=experiment.duration, spikes=spikes, **options)
@@ -232,7 +338,8 @@ def _check_urls(topology: Topology, urls: Mapping[str, tuple[str, ...]]) -> None
             parts = urlsplit(url)
             if parts.scheme != "http" or not parts.hostname or parts.query or parts.fragment:
                 raise InputError(f"entrypoint '{name}': URL {url!r} is not a plain http://host:port/prefix URL",
-                                 hint="the load generator speaks plain HTTP/1.1 and requests <url>/work")
+                                 hint="the load generator speaks plain HTTP/1.1; give query parameters "
+                                      "in the entrypoint's requests (query:)")
 
 
 def _check_spikes(topology: Topology, spikes: tuple[LoadSpike, ...]) -> None:

@@ -1,4 +1,5 @@
-"""The work of one Locust process: open-loop arrivals, entry requests with retries, per-second records.
+"""The work of one Locust process: open-loop arrivals (or closed-loop users), entry requests with retries,
+per-second records.
 
 Imports gevent: only the Locust process, already monkey-patched, may import this module.
 
@@ -10,6 +11,10 @@ each, spawns a greenlet that carries out one entry request (attempts, backoff, r
 while the dispatcher moves on. The rate therefore never depends on latency; only the
 in-flight cap (``max_in_flight``) or a process too busy to keep its timers can make
 the load fall short, and both are counted (``dropped``, ``late``).
+
+Closed loop (``plan.users``): when the experiment's load is a number of users, each is a
+greenlet that thinks, sends one entry request, waits for its end, and thinks again, as a
+Locust user does; a slow system is then sent less, by design.
 
 Each attempt goes to one replica of the entrypoint's target, picked as the emulator's
 callers pick one (:class:`~chaos.live.in_container.emulator.balancer.Balancer`: the target's
@@ -23,6 +28,7 @@ writes JSON lines to the parent; :func:`watch_control` reads the parent's comman
 
 from __future__ import annotations
 
+import bisect
 import enum
 import json
 import logging
@@ -41,9 +47,10 @@ from gevent import GreenletExit
 
 from chaos.live.in_container.emulator.balancer import Balancer
 from chaos.live.in_container.emulator.budget import RetryBudget, backoff_delay
+from chaos.live.in_container.emulator.servicetime import sampler
 from chaos.live.load import client
 from chaos.live.load.answers import AnswerKind, Result
-from chaos.live.load.plan import LoadPlan, arrival_rng, arrivals
+from chaos.live.load.plan import LoadPlan, UsersPlan, arrival_rng, arrivals
 from chaos.live.load.tally import Merger, Tally
 
 log = logging.getLogger("chaoslab.load")
@@ -76,8 +83,13 @@ class Generator:
         self.users_total = users_total
         self.deliver = deliver
         self.ready = ready  # a dispatcher is waiting for the start time
-        self.tally = Tally((e.name for e in plan.entrypoints), plan.bounds)
-        self.targets = [[client.Target(url, e.cancel_on_timeout) for url in e.work_urls] for e in plan.entrypoints]
+        self.tally = Tally((e.name for e in plan.entrypoints), plan.bounds,
+                           [[r.name for r in e.requests] for e in plan.entrypoints])
+        self.targets = [[client.Target(url, e.requests, e.cancel_on_timeout) for url in e.urls]
+                        for e in plan.entrypoints]
+        # Each entry request is one kind, drawn by weight (a Locust task mix), from its own seeded stream.
+        self.kind_weights = [_cumulative([r.weight for r in e.requests]) for e in plan.entrypoints]
+        self.kind_rngs = [random.Random() for _ in plan.entrypoints]
         # One random stream per entrypoint for random balancing, seeded in begin() like the jitter.
         self.balance_rngs = [random.Random() for _ in plan.entrypoints]
         self.balancers = [Balancer(len(t), e.load_balancing, rng.random)
@@ -93,6 +105,7 @@ class Generator:
         self.nudge = gevent.event.Event()  # wakes the closer early (a stop)
         self.t0 = 0.0  # time.monotonic() of second 0 (CLOCK_MONOTONIC: one clock for every process here)
         self.index = 0
+        self._processes = 1
         self.cap = plan.max_requests
         self.sent = 0
         self.users = 0
@@ -109,13 +122,15 @@ class Generator:
         """Start the clock: second 0 begins at ``t0`` (monotonic); this is process ``index`` of ``processes``."""
         if self.started.is_set():
             return
-        self.t0, self.index = t0, index
+        self.t0, self.index, self._processes = t0, index, processes
         # The request cap is shared out exactly: together the processes never exceed it.
         self.cap = self.plan.max_requests // processes + (1 if index < self.plan.max_requests % processes else 0)
         if self.plan.seed is not None:
             self.jitter = random.Random(f"{self.plan.seed}/{index}/jitter")
             for i, rng in enumerate(self.balance_rngs):
                 rng.seed(f"{self.plan.seed}/{index}/balance/{i}")
+            for i, rng in enumerate(self.kind_rngs):
+                rng.seed(f"{self.plan.seed}/{index}/kind/{i}")
         self.started.set()
         gevent.spawn(self._closer)
 
@@ -167,12 +182,41 @@ class Generator:
             log.error("the load never started (no start time from the master within 60 s)")
             return
         seed = self.plan.seed
+        if self.plan.users is not None:
+            self._run_users(self.plan.users)
+            return
         dispatchers = [gevent.spawn(self._dispatch, i, arrival_rng(seed, self.index, ordinal, i))
                        for i in range(len(self.curves))]
         try:
             gevent.joinall(dispatchers)
         finally:
             gevent.killall(dispatchers)
+
+    def _run_users(self, users: UsersPlan) -> None:
+        """A closed loop: this process's share of the users, each in a greenlet of the in-flight group
+        (so the end of the run counts a request it still waits for as unfinished)."""
+        count = users.for_process(self.index, max(1, self._processes))
+        shares = _cumulative([e.share for e in self.plan.entrypoints])
+        for n in range(count):
+            rng = random.Random(None if self.plan.seed is None else f"{self.plan.seed}/{self.index}/user/{n}")
+            self.inflight.spawn(self._user, sampler(users.think, rng), rng, shares)
+        while not self.finished.is_set() and self.now() < self.end_s:
+            self.wake.wait(max(0.001, self.end_s - self.now()))
+
+    def _user(self, think: Callable[[], float], rng: random.Random, shares: list[float]) -> None:
+        """One user: think, send one entry request, wait for its end (answer, failure, timeout), again."""
+        while True:
+            pause = think()
+            if self.now() + pause >= self.end_s:
+                return  # its next request would come after the arrivals end
+            if pause > 0 and self.wake.wait(pause):
+                return  # stopped
+            if self.sent >= self.cap:
+                self.stop(StopReason.CAPPED, drain=True)
+                return
+            self.sent += 1
+            i = min(bisect.bisect_right(shares, rng.random() * shares[-1]), len(shares) - 1)
+            self._request(i, 0.0)
 
     def _dispatch(self, i: int, rng: random.Random) -> None:
         for t in arrivals(self.curves[i], 1.0 / self.users_total, rng):
@@ -199,21 +243,28 @@ class Generator:
 
     def _request(self, i: int, lag_s: float) -> None:
         start = time.monotonic()
-        self.tally.started(i, start - self.t0, lag_s)
+        kind = self._kind(i)
+        self.tally.started(i, start - self.t0, lag_s, kind)
         self.in_flight[i] += 1
         try:
-            self._attempts(i, start)
+            self._attempts(i, kind, start)
         except GreenletExit:
-            self.tally.unfinished(i, self.now())
+            self.tally.unfinished(i, self.now(), kind)
             raise
         except Exception as exc:  # a bug here must not look like the system failing
-            self.tally.client_error(i, self.now())
+            self.tally.client_error(i, self.now(), kind)
             self._note(f"entry request failed inside the load generator: {exc!r}")
             log.exception("entry request failed inside the load generator")
         finally:
             self.in_flight[i] -= 1
 
-    def _attempts(self, i: int, start: float) -> None:
+    def _kind(self, i: int) -> int:
+        weights = self.kind_weights[i]
+        if len(weights) == 1:
+            return 0
+        return bisect.bisect_right(weights, self.kind_rngs[i].random() * weights[-1])
+
+    def _attempts(self, i: int, kind: int, start: float) -> None:
         entry = self.plan.entrypoints[i]
         policy, budget = entry.retries, self.budgets[i]
         budget.deposit(policy.budget)
@@ -221,32 +272,35 @@ class Generator:
         while True:
             sent = time.monotonic()
             self.tally.attempt(i, sent - self.t0, retry > 0)
-            result = self._send(i, entry.timeout_s)
+            result = self._send(i, kind, entry.timeout_s)
             end = time.monotonic()
             if result.outcome is AnswerKind.OK:
                 self.tally.attempt_ok(i, end - self.t0, end - sent)
-                self.tally.ok(i, end - self.t0, end - start)
+                self.tally.ok(i, end - self.t0, end - start, kind)
                 return
             if result.outcome is AnswerKind.CLIENT_ERROR:  # our failure, not the system's: in neither view's errors
-                self.tally.client_error(i, end - self.t0)
-                self._note(f"entrypoint {entry.name}: client error {result.detail}")
+                self.tally.client_error(i, end - self.t0, kind, result.status)
+                request = entry.requests[kind]
+                named = f" (request '{request.name}')" if len(entry.requests) > 1 else ""
+                self._note(f"entrypoint {entry.name}: client error {result.detail} on {request.method} "
+                           f"{request.target or 'the URL'}{named}")
                 return
             self.tally.attempt_failed(i, end - self.t0, result.cause or "dependency")
             if retry >= policy.max or not budget.try_spend(policy.budget):
-                self.tally.failed(i, end - self.t0, result.cause or "dependency")
+                self.tally.failed(i, end - self.t0, result.cause or "dependency", kind)
                 return
             retry += 1
             delay = backoff_delay(retry, policy, self.jitter.random)
             if delay > 0:
                 gevent.sleep(delay)
 
-    def _send(self, i: int, timeout_s: float | None) -> Result:
+    def _send(self, i: int, kind: int, timeout_s: float | None) -> Result:
         """One attempt, to the replica the balancer picks; a broken connection holds that replica back."""
         balancer = self.balancers[i]
         replica = balancer.pick(time.monotonic())
         balancer.started(replica)
         try:
-            result = client.attempt(self.targets[i][replica], timeout_s)
+            result = client.attempt(self.targets[i][replica], kind, timeout_s)
         finally:
             balancer.finished(replica)
         if result.broken:
@@ -355,6 +409,14 @@ class Aggregator:
         self.writer.write([{"type": "end", "reason": reason.value, "totals": self.merger.totals_wire(),
                             "capped": self.merger.capped, "stragglers": self.merger.stragglers,
                             "workers_reported": len(self.merger.closed)}])
+
+
+def _cumulative(weights: list[float]) -> list[float]:
+    out, total = [], 0.0
+    for w in weights:
+        total += w
+        out.append(total)
+    return out
 
 
 def warning_lines(messages: list[str]) -> list[dict[str, Any]]:

@@ -60,6 +60,7 @@ class Counts:
     late: int = 0
     dropped: int = 0
     max_lag_s: float = 0.0
+    client_statuses: Mapping[str, int] = field(default_factory=lambda: _frozen({}))  # "404", or "local"
 
     @property
     def failed(self) -> int:
@@ -101,7 +102,8 @@ def _counts_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
             "hist": _hist(raw.get("hist", {})), "attempt_ok": int(raw["attempt_ok"]),
             "attempt_errors": _by_cause(raw.get("attempt_errors", {})),
             "attempt_hist": _hist(raw.get("attempt_hist", {})),
-            "late": int(raw["late"]), "dropped": int(raw["dropped"]), "max_lag_s": float(raw["max_lag_s"])}
+            "late": int(raw["late"]), "dropped": int(raw["dropped"]), "max_lag_s": float(raw["max_lag_s"]),
+            "client_statuses": _frozen({str(k): int(v) for k, v in raw.get("client_statuses", {}).items()})}
 
 
 def _by_cause(raw: Mapping[str, Any]) -> Mapping[Cause, int]:
@@ -130,6 +132,7 @@ class LoadSummary:
 
     reason: StopReason
     totals: Mapping[str, Counts]
+    kinds: Mapping[str, Mapping[str, Counts]] = field(default_factory=dict)  # entrypoint -> request kind -> totals
     capped: bool = False
     stragglers: int = 0  # worker records that reached the master after their second was written
     warnings: tuple[str, ...] = ()

@@ -37,7 +37,7 @@ TIMEOUT, REJECTED, CIRCUIT_OPEN, CRASHED, INJECTED, DEPENDENCY = (
 CAUSES = (TIMEOUT, REJECTED, CIRCUIT_OPEN, CRASHED, INJECTED, DEPENDENCY)
 LATE_S = 0.05  # an arrival sent this much after its planned time counts as late: the generator fell behind
 _SUMMED = ("requests", "attempts", "retries", "ok", "client_errors", "unfinished", "attempt_ok", "late", "dropped")
-_BY_CAUSE = ("errors", "attempt_errors")
+_BY_CAUSE = ("errors", "attempt_errors", "client_statuses")  # client_statuses: by status code, as a string
 _HISTS = ("hist", "attempt_hist")
 
 
@@ -51,6 +51,7 @@ class Counts:
         self.client_errors = self.unfinished = self.late = self.dropped = 0
         self.errors: dict[str, int] = {}
         self.attempt_errors: dict[str, int] = {}
+        self.client_statuses: dict[str, int] = {}
         self.hist: dict[int, int] = {}
         self.attempt_hist: dict[int, int] = {}
         self.max_lag_s = 0.0
@@ -89,23 +90,29 @@ class Counts:
 class Tally:
     """One load process's counts, by second since the load started and by entrypoint."""
 
-    def __init__(self, entrypoints: Iterable[str], bounds: tuple[float, ...]) -> None:
+    def __init__(self, entrypoints: Iterable[str], bounds: tuple[float, ...],
+                 kinds: Iterable[Iterable[str]] | None = None) -> None:
         self.names = tuple(entrypoints)
         self.bounds = bounds
         self.open: dict[int, list[Counts]] = {}  # second -> counts per entrypoint (index as in names)
         self.closed_until = 0  # every second below this has been closed and handed out
         self.totals = [Counts() for _ in self.names]
+        # Whole-run totals per request kind of each entrypoint (entry requests only, not attempts).
+        self.kind_names = [tuple(k) for k in kinds] if kinds is not None else [() for _ in self.names]
+        self.kinds = [[Counts() for _ in names] for names in self.kind_names]
 
-    def _slots(self, entry: int, t: float) -> tuple[Counts, Counts]:
+    def _slots(self, entry: int, t: float, kind: int | None = None) -> tuple[Counts, ...]:
         # Never count into a second already handed out: a straggler lands in the first open one.
         second = max(self.closed_until, int(t) if t > 0 else 0)
         row = self.open.get(second)
         if row is None:
             row = self.open[second] = [Counts() for _ in self.names]
-        return row[entry], self.totals[entry]
+        if kind is None or not self.kinds[entry]:
+            return row[entry], self.totals[entry]
+        return row[entry], self.totals[entry], self.kinds[entry][kind]
 
-    def started(self, entry: int, t: float, lag_s: float) -> None:
-        for c in self._slots(entry, t):
+    def started(self, entry: int, t: float, lag_s: float, kind: int | None = None) -> None:
+        for c in self._slots(entry, t, kind):
             c.requests += 1
             if lag_s > LATE_S:
                 c.late += 1
@@ -134,23 +141,26 @@ class Tally:
         for c in self._slots(entry, t):
             c.attempt_errors[cause] = c.attempt_errors.get(cause, 0) + 1
 
-    def ok(self, entry: int, t: float, latency_s: float) -> None:
+    def ok(self, entry: int, t: float, latency_s: float, kind: int | None = None) -> None:
         """An entry request succeeded ``latency_s`` after it started (retries and backoff included)."""
         idx = bisect.bisect_left(self.bounds, latency_s)
-        for c in self._slots(entry, t):
+        for c in self._slots(entry, t, kind):
             c.ok += 1
             c.hist[idx] = c.hist.get(idx, 0) + 1
 
-    def failed(self, entry: int, t: float, cause: str) -> None:
-        for c in self._slots(entry, t):
+    def failed(self, entry: int, t: float, cause: str, kind: int | None = None) -> None:
+        for c in self._slots(entry, t, kind):
             c.errors[cause] = c.errors.get(cause, 0) + 1
 
-    def client_error(self, entry: int, t: float) -> None:
-        for c in self._slots(entry, t):
+    def client_error(self, entry: int, t: float, kind: int | None = None, status: int | None = None) -> None:
+        """Our request was wrong (answered ``status``, a 4xx say) or our machine failed (no status)."""
+        key = "local" if status is None else str(status)
+        for c in self._slots(entry, t, kind):
             c.client_errors += 1
+            c.client_statuses[key] = c.client_statuses.get(key, 0) + 1
 
-    def unfinished(self, entry: int, t: float) -> None:
-        for c in self._slots(entry, t):
+    def unfinished(self, entry: int, t: float, kind: int | None = None) -> None:
+        for c in self._slots(entry, t, kind):
             c.unfinished += 1
 
     def close(self, until: int, in_flight: list[int]) -> list[dict[str, Any]]:
@@ -166,7 +176,12 @@ class Tally:
         return out
 
     def totals_wire(self) -> dict[str, dict[str, Any]]:
-        return {name: self.totals[i].to_wire() for i, name in enumerate(self.names)}
+        """Whole-run totals per entrypoint, each with its request kinds' totals under ``kinds``."""
+        out = {}
+        for i, name in enumerate(self.names):
+            out[name] = self.totals[i].to_wire()
+            out[name]["kinds"] = {k: self.kinds[i][j].to_wire() for j, k in enumerate(self.kind_names[i])}
+        return out
 
 
 class Merger:
@@ -246,10 +261,14 @@ class Merger:
 
     def totals_wire(self) -> dict[str, dict[str, Any]]:
         out: dict[str, Counts] = {name: Counts() for name in self.names}
+        kinds: dict[str, dict[str, Counts]] = {name: {} for name in self.names}
         for per_worker in self.totals.values():
             for name, raw in per_worker.items():
                 out.setdefault(name, Counts()).add(Counts.from_wire(raw))
-        return {name: c.to_wire() for name, c in out.items()}
+                for kind, counts in raw.get("kinds", {}).items():
+                    kinds.setdefault(name, {}).setdefault(kind, Counts()).add(Counts.from_wire(counts))
+        return {name: {**c.to_wire(), "kinds": {k: v.to_wire() for k, v in kinds.get(name, {}).items()}}
+                for name, c in out.items()}
 
 
 def merge_records(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """A tiny ``/work`` server on loopback for the load generator's tests, benchmarks and dry runs (standard library).
 
-It answers each request as its ``reply`` function says (after a delay, with a status
-and an optional ``X-Chaoslab-Cause``, or by hanging up), keeps connections alive like
+It answers each request (any method and path) as its ``reply`` function or its ``routes``
+say (after a delay, with a status and an optional ``X-Chaoslab-Cause``, or by hanging
+up), keeps connections alive like
 a real HTTP/1.1 server, and counts what it received, so a test can hold the load
 generator's figures against the server's own::
 
@@ -9,13 +10,14 @@ generator's figures against the server's own::
         url = server.url          # http://127.0.0.1:PORT
         ...
         server.hits               # requests received
+        server.seen               # {"GET /work": n, ...}: received, by method and target
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from chaos.errors import LiveError
@@ -55,11 +57,20 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         while b"\r\n\r\n" in self.buffer:
-            head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+            head, rest = self.buffer.split(b"\r\n\r\n", 1)
+            length = _content_length(head)
+            if len(rest) < length:
+                break  # the body is still on its way
+            body, self.buffer = rest[:length], rest[length:]
             self.server.hits += 1
             if CANCEL_LINE in head.lower():
                 self.server.cancellable += 1
-            self.queue.append(self.server.reply(self.server.hits - 1))
+            line = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+            key = f"{line[0]} {line[1] if len(line) > 1 else ''}"
+            self.server.seen[key] = self.server.seen.get(key, 0) + 1
+            self.server.bodies[key] = body
+            reply = self.server.routes.get(key)
+            self.queue.append(reply if reply is not None else self.server.reply(self.server.hits - 1))
         if len(self.buffer) > _MAX_HEAD and self.transport is not None:
             self.transport.close()
         self._next()
@@ -93,11 +104,24 @@ class _Connection(asyncio.Protocol):
         self.transport = None
 
 
-class WorkServer:
-    """The server, on its own event loop in a daemon thread; ``reply(n)`` decides the answer to request n."""
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value.strip() or 0)
+    return 0
 
-    def __init__(self, reply: Callable[[int], Reply] = lambda n: OK, host: str = "127.0.0.1", port: int = 0) -> None:
+
+class WorkServer:
+    """The server, on its own event loop in a daemon thread; ``reply(n)`` decides the answer to request n,
+    unless ``routes`` names the answer to its method and target."""
+
+    def __init__(self, reply: Callable[[int], Reply] = lambda n: OK, host: str = "127.0.0.1", port: int = 0,
+                 routes: Mapping[str, Reply] | None = None) -> None:
         self.reply = reply
+        self.routes = dict(routes or {})  # "METHOD /path?query" -> its answer, before ``reply``
+        self.seen: dict[str, int] = {}  # "METHOD /path?query" -> requests received
+        self.bodies: dict[str, bytes] = {}  # "METHOD /path?query" -> the last body received
         self.hits = 0
         self.cancellable = 0  # requests that asked to be cancelled when their caller hangs up
         self.connections = 0

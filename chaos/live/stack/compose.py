@@ -91,6 +91,8 @@ class ContainerStatus:
     state: str  # created, running, paused, restarting, exited, dead
     health: Health
     exit_code: int
+    ip: str | None = None     # its address on its first network (None: not running, or no network)
+    published: Mapping[int, tuple[str, int]] = field(default_factory=dict)  # container port -> (host, port)
 
     @property
     def is_ready(self) -> bool:
@@ -400,7 +402,27 @@ def _status(item: Mapping[str, Any]) -> ContainerStatus:
         state=str(state.get("Status", "unknown")),
         health=Health(health) if health in Health._value2member_map_ else Health.NONE,
         exit_code=int(state.get("ExitCode", 0)),
+        ip=_first_address(item),
+        published=_published_ports(item),
     )
+
+
+def _first_address(item: Mapping[str, Any]) -> str | None:
+    networks = (item.get("NetworkSettings") or {}).get("Networks") or {}
+    return next((str(n["IPAddress"]) for n in networks.values() if isinstance(n, dict) and n.get("IPAddress")), None)
+
+
+def _published_ports(item: Mapping[str, Any]) -> dict[int, tuple[str, int]]:
+    """TCP container ports published on the host; an address published on every interface is reached on 127.0.0.1."""
+    out: dict[int, tuple[str, int]] = {}
+    for key, bindings in ((item.get("NetworkSettings") or {}).get("Ports") or {}).items():
+        port, _, proto = str(key).partition("/")
+        if proto != "tcp" or not port.isdigit() or not bindings:
+            continue
+        first = bindings[0]
+        host = str(first.get("HostIp") or "")
+        out[int(port)] = ("127.0.0.1" if host in ("", "0.0.0.0", "::") else host, int(first["HostPort"]))
+    return out
 
 
 def _load_yaml(text: str, file: Path) -> dict[str, Any]:

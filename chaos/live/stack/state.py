@@ -77,9 +77,15 @@ class StackState:
     directory: str = ""          # where state.json lives (generated stacks)
     toxiproxy_api: str | None = None
     toxiproxy_container: str | None = None
+    toxiproxy_service: str | None = None  # a user's stack: the Compose service running its Toxiproxy, if known
     compose_services: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # service -> Compose services
     replicas: tuple[ReplicaState, ...] = ()
     proxies: tuple[ProxyState, ...] = ()
+    # Proxies of the stack's Toxiproxy that the mapping does not name (a user's stack): read from the
+    # config file its Compose service mounts, or listed by its API once the stack is looked up. One entry
+    # per service whose configuration names the proxy's address ('' when none does); their callee is the
+    # service their upstream reaches ('' if none). An iptables edge fault uses them (faults.drivers.routes).
+    discovered: tuple[ProxyState, ...] = ()
     entrypoints: Mapping[str, EntryState] = field(default_factory=dict)
     images: Mapping[str, str] = field(default_factory=dict)
     resolved: bool = True        # containers known; a user's stack is resolved by ``user_stack.resolve``
@@ -125,9 +131,11 @@ class StackState:
                 directory=str(data.get("directory", "")),
                 toxiproxy_api=data.get("toxiproxy_api"),
                 toxiproxy_container=data.get("toxiproxy_container"),
+                toxiproxy_service=data.get("toxiproxy_service"),
                 compose_services={k: tuple(v) for k, v in (data.get("compose_services") or {}).items()},
                 replicas=tuple(ReplicaState(**r) for r in data.get("replicas") or ()),
                 proxies=tuple(ProxyState(**p) for p in data.get("proxies") or ()),
+                discovered=tuple(ProxyState(**p) for p in data.get("discovered") or ()),
                 entrypoints={k: EntryState(str(v["to"]), tuple(v["urls"]))
                              for k, v in (data.get("entrypoints") or {}).items()},
                 images=dict(data.get("images") or {}),

@@ -21,6 +21,7 @@ import pytest
 from chaos.live.stack import emulator_stack as stack
 from chaos.live.stack.compose import ComposeTool
 from chaos.live.stack.docker_env import Engine
+from chaos.live.stack.inspect import inspect_stack
 from chaos.live.stack.state import StackState
 from chaos.model.files import load_topology
 from chaos.run import latency_bounds
@@ -62,7 +63,7 @@ def problems(state: StackState, timeout: float = 30.0) -> list[str]:
     """What a fault or a playbook change left behind (waiting, bounded, for restarted containers' health)."""
     deadline = time.monotonic() + timeout
     while True:
-        found = stack.inspect_stack(state).problems
+        found = inspect_stack(state).problems
         if not found or time.monotonic() > deadline or any("health" not in p for p in found):
             return found
         time.sleep(0.5)

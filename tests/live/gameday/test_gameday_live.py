@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -257,7 +258,7 @@ def test_a_game_day_on_a_users_own_stack_restarts_containers_and_measures_throug
     exp = tmp_path / "own.yaml"
     exp.write_text(USER_EXPERIMENT.format(topology=HERE / "trio.yaml", compose=state.compose_file, project=state.name,
                                           toxiproxy=state.toxiproxy_api, db_health=db.health_url,
-                                          web=web.removesuffix("/work")))
+                                          web=web))  # the URL as written is what is requested
     pb = tmp_path / "own-playbook.yaml"
     pb.write_text(USER_PLAYBOOK)
     out = tmp_path / "run"
@@ -280,3 +281,122 @@ def test_a_game_day_on_a_users_own_stack_restarts_containers_and_measures_throug
     kinds = [m["kind"] for m in doc["markers"]
              if m["kind"] in ("healthy", "unhealthy") and m["subject"] == db.container]
     assert kinds in ([], ["unhealthy", "healthy"])
+
+
+def test_a_game_day_with_relative_paths_runs_from_the_callers_directory(clean_stack: Any, tmp_path: Path) -> None:
+    # As a person types it: the experiment and --out relative to where chaoslab runs (the Locust
+    # side runs elsewhere and must still find its files).
+    shutil.copy(HERE / "trio.yaml", tmp_path / "trio.yaml")
+    (tmp_path / "short.yaml").write_text(
+        "name: short\ntopology: trio.yaml\nduration: 8s\nwarmup: 1s\nseed: 5\n"
+        "load: {profile: constant, rate: 20}\n"
+        "slos:\n  - {entrypoint: web, error_ratio: 0.01, latency: {p90: 250ms}, window: 5s}\n")
+    done = subprocess.run(chaoslab("run", "short.yaml", "--stack-dir", clean_stack.directory,
+                                   "--out", "runs/rel", "--no-report"),
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=tmp_path,
+                          stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    doc = result(tmp_path / "runs/rel")
+    assert doc["live"]["stopped"] == "completed"
+    assert doc["entrypoints"]["web"]["requests"] == pytest.approx(20 * 8, rel=0.25)
+    assert (tmp_path / "runs/rel/load/load-run.json").is_file()
+
+
+MIXED_EXPERIMENT = """\
+name: own-stack-requests
+topology: {topology}
+duration: {duration}
+warmup: 1s
+seed: 6
+load: {{profile: constant, rate: 30}}
+faults:
+  - {{name: slow-link, kind: latency, target: api->db, at: 8s, duration: 4s, delay: 100ms}}
+live:
+  compose: {compose}
+  project: {project}
+  toxiproxy: {toxiproxy}
+  services:
+    db: {{containers: [db-1]}}
+    api: {{containers: [api-1, api-2]}}
+    front: {{containers: [front-1]}}
+  edges:
+    api->db: [api--db-1]
+    front->api: [front--api-1, front--api-2]
+  entrypoints:
+    web:
+      url: {base}
+      requests:
+{requests}
+"""
+
+
+def mixed(tmp_path: Path, state: Any, requests: str, duration: str) -> Path:
+    (web,) = state.entrypoints["web"].urls
+    exp = tmp_path / "mixed.yaml"
+    exp.write_text(MIXED_EXPERIMENT.format(topology=HERE / "trio.yaml", compose=state.compose_file,
+                                           project=state.name, toxiproxy=state.toxiproxy_api,
+                                           base=web.removesuffix("/work"), requests=requests, duration=duration))
+    return exp
+
+
+def test_on_a_users_stack_each_kind_of_request_gets_its_share_and_client_errors_are_shown_everywhere(
+        clean_stack: Any, tmp_path: Path) -> None:
+    exp = mixed(tmp_path, clean_stack.state, "        - {name: work, path: /work, weight: 4}\n"
+                                            "        - {name: missing, path: /nope, weight: 1}", "14s")
+    out = tmp_path / "run"
+    done = run("run", exp, "--out", out)
+    assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
+    doc = result(out)
+    assert doc["live"]["stopped"] == "completed"  # a fifth of client errors is not "mostly"
+    load = doc["live"]["load"]["entrypoints"]["web"]
+    work, missing = load["kinds"]
+    assert (work["name"], work["planned_share"], missing["planned_share"]) == ("work", 0.8, 0.2)
+    sent = work["requests"] + missing["requests"]
+    assert sent == load["requests"] > 0
+    assert abs(missing["requests"] - 0.2 * sent) <= 4.5 * (sent * 0.2 * 0.8) ** 0.5
+    assert missing["client_errors"] == missing["requests"] and missing["client_statuses"] == {
+        "404": missing["requests"]}
+    assert work["ok"] > 0.9 * work["requests"] and work["client_errors"] == 0
+    assert load["client_errors"] == missing["client_errors"] and load["client_statuses"] == {"404": missing["requests"]}
+    # Shown on the terminal as it runs, in the summary and in both reports.
+    assert "client error(s) (HTTP 404 ×" in done.stdout.split("Requests sent:")[0]  # the progress lines
+    summary = done.stdout.split("Requests sent:")[1]
+    assert f"entrypoint web: {missing['requests']:,} client error(s)" in summary
+    assert "request missing (GET /nope)" in summary and "(planned 20.0%)" in summary
+    assert "Requests sent" in (out / "summary.md").read_text() and "HTTP 404 ×" in (out / "summary.md").read_text()
+    assert "Requests sent" in (out / "report.html").read_text()
+
+
+def test_a_run_whose_requests_mostly_fail_with_client_errors_stops_before_any_fault(clean_stack: Any,
+                                                                                     tmp_path: Path) -> None:
+    exp = mixed(tmp_path, clean_stack.state, "        - {name: missing, path: /nope}", "30s")
+    out = tmp_path / "run"
+    began = time.monotonic()
+    done = run("run", exp, "--out", out, "--no-report")
+    assert done.returncode == 3, done.stdout[-3000:] + done.stderr[-3000:]
+    assert time.monotonic() - began < 25.0  # long before its 30 s, and before the fault at 8 s
+    said = done.stdout + done.stderr
+    assert "entrypoint web:" in said and "were client errors (HTTP 404 ×" in said
+    assert "before any fault was applied" in said and "check the entrypoint's URL and its requests" in said
+    doc = result(out)
+    assert doc["live"]["stopped"] == "client_errors" and doc["faults"] == []
+    assert [e for e in read_events(out / JOURNAL_FILE) if e["event"] == "applied"] == []
+
+
+def test_a_game_day_with_closed_loop_users_sends_what_the_users_can_while_they_wait(clean_stack: Any,
+                                                                                   tmp_path: Path) -> None:
+    shutil.copy(HERE / "trio.yaml", tmp_path / "trio.yaml")
+    (tmp_path / "users.yaml").write_text(
+        "name: users\ntopology: trio.yaml\nduration: 10s\nwarmup: 1s\nseed: 5\n"
+        "load: {profile: users, users: 4, think_time: {dist: exponential, mean: 200ms}}\n"
+        "slos:\n  - {entrypoint: web, error_ratio: 0.01, latency: {p90: 250ms}, window: 5s}\n")
+    out = tmp_path / "run"
+    done = run("run", tmp_path / "users.yaml", "--stack-dir", clean_stack.directory, "--out", out, "--no-report")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "4 users in a closed loop (think time exponential, mean 0.2s" in done.stdout
+    doc = result(out)
+    web = doc["entrypoints"]["web"]
+    # X = N / (R + Z): 4 users, 200 ms of thinking, R the run's own mean latency (the stack's hops).
+    expected = 4 * 9 / (0.2 + web["mean_ms"] / 1000)  # the 9 s after the warm-up
+    assert web["requests"] == pytest.approx(expected, rel=0.3)
+    assert web["errors"] == 0

@@ -239,7 +239,7 @@ services:
     urls = load_urls(exp, state)
     assert urls == {"web": tuple(f"http://127.0.0.1:{p.host_port}" for p in proxies)}
     web = plan_experiment(exp, urls).entry("web")
-    assert web.work_urls == state.entrypoints["web"].urls
+    assert web.request_urls(web.requests[0]) == state.entrypoints["web"].urls
     assert web.load_balancing is LoadBalancing.LEAST_OUTSTANDING
 
 

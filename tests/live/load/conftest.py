@@ -14,8 +14,8 @@ def server() -> Iterator[Callable[..., WorkServer]]:
     """Start /work servers on 127.0.0.1; each is closed at the end of the test."""
     started: list[WorkServer] = []
 
-    def start(reply: Callable[[int], Reply] = lambda n: Reply()) -> WorkServer:
-        s = WorkServer(reply)
+    def start(reply: Callable[[int], Reply] = lambda n: Reply(), routes: dict[str, Reply] | None = None) -> WorkServer:
+        s = WorkServer(reply, routes=routes)
         s.start()
         started.append(s)
         return s

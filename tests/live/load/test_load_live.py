@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from loadkit import BOUNDS, constant, entry, make_plan, poisson_ok, run, spike, topology
 
-from chaos.live.in_container.stackspec import LoadBalancing
+from chaos.live.in_container.stackspec import Dist, LoadBalancing, ServiceTime
 from chaos.live.load import LoadPlan, SecondStats, StopReason
-from chaos.live.load.plan import arrival_rng, arrivals
+from chaos.live.load.plan import RequestPlan, UsersPlan, arrival_rng, arrivals
 from chaos.live.load.workserver import Reply, WorkServer
 from chaos.model.load import Step
 from chaos.run import Cause
@@ -243,7 +243,7 @@ def test_causes_are_decoded_from_answers_and_broken_connections(server: Server, 
     for n in range(mixed.hits):
         expected[CAUSE_OF[n % len(REPLIES)]] = expected.get(CAUSE_OF[n % len(REPLIES)], 0) + 1
     assert m.ok == expected[None] and m.client_errors == expected["client"]
-    assert "entrypoint mixed: client error HTTP 404" in out.warnings
+    assert "entrypoint mixed: client error HTTP 404 on GET /work" in out.warnings
     for cause in Cause:
         assert m.errors[cause] == expected.get(cause, 0), cause
     for name in ("hangup", "refused"):
@@ -286,3 +286,64 @@ def test_distributed_mode_streams_the_same_totals_as_its_workers_count(server: S
     assert web.requests == len(planned(plan, "web", processes=2))  # each worker sent its own seeded stream
     assert all(poisson_ok(r.requests, 400.0) for r in series[:4]), [r.requests for r in series]
     assert web.retries == pytest.approx(0.1 * web.requests, abs=4.5 * (0.09 * web.requests) ** 0.5)
+
+
+def test_request_kinds_are_sent_as_written_in_their_weights_and_counted_each_on_its_own(server: Server,
+                                                                                          tmp_path: Path) -> None:
+    srv = server(routes={"GET /shop/missing": Reply(status=404), "POST /shop/orders": Reply(status=201),
+                         "PUT /shop/cart?id=7": Reply(status=200)})
+    kinds = (RequestPlan(name="home", weight=5.0),
+             RequestPlan(name="order", method="POST", target="/orders", body='{"item": 42}',
+                         headers=(("Content-Type", "application/json"),), success=(201,), weight=3.0),
+             RequestPlan(name="cart", method="PUT", target="/cart?id=7", success=(201,), weight=1.0),
+             RequestPlan(name="missing", target="/missing", weight=1.0))
+    plan = make_plan(topology(), constant(200.0, 4.0), {"web": srv.url + "/shop"}, 4.0,
+                     requests={"web": kinds})
+    out = run(plan, tmp_path)
+    web, by_kind = out.summary.totals["web"], out.summary.kinds["web"]
+    assert list(by_kind) == ["home", "order", "cart", "missing"]
+    # Each kind got its weight's share of the entry requests (binomial, 4.5 sigmas), and the server
+    # saw exactly what each kind sends: its method, path, query and body.
+    for kind in kinds:
+        share = kind.weight / 10.0
+        n = by_kind[kind.name].requests
+        assert abs(n - share * web.requests) <= 4.5 * (web.requests * share * (1 - share)) ** 0.5, kind.name
+    assert srv.seen == {"GET /shop": by_kind["home"].requests, "POST /shop/orders": by_kind["order"].requests,
+                        "PUT /shop/cart?id=7": by_kind["cart"].requests,
+                        "GET /shop/missing": by_kind["missing"].requests}
+    assert srv.bodies["POST /shop/orders"] == b'{"item": 42}'
+    # Success is what each kind says: 201 for the order; the cart's 200 is not its listed 201, and
+    # the 404 is nobody's success: both are client errors, counted by status, never system failures.
+    assert by_kind["home"].ok == by_kind["home"].requests and by_kind["order"].ok == by_kind["order"].requests
+    assert by_kind["missing"].client_errors == by_kind["missing"].requests > 0
+    assert dict(by_kind["missing"].client_statuses) == {"404": by_kind["missing"].requests}
+    assert dict(web.client_statuses) == {"404": by_kind["missing"].requests, "200": by_kind["cart"].requests}
+    assert web.failed == 0 and web.client_errors == by_kind["missing"].requests + by_kind["cart"].requests
+    assert sum(r.client_errors for r in out.series("web")) == web.client_errors
+    assert "entrypoint web: client error HTTP 404 on GET /missing (request 'missing')" in out.warnings
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_closed_loop_users_wait_for_each_answer_so_a_slow_server_is_sent_less(server: Server, tmp_path: Path,
+                                                                             workers: int) -> None:
+    # N users, think time Z, response time R: X = N / (R + Z) (the interactive response time law).
+    # The work server answers every request after its delay, never queueing, so R is that delay.
+    users, think, seconds = 6, 0.2, 6.0
+    think_spec = ServiceTime(Dist.EXPONENTIAL, mean=think)
+    sent = {}
+    for delay in (0.05, 0.5):
+        srv = server(lambda n, d=delay: Reply(delay_s=d))
+        plan = make_plan(topology(), constant(1.0, seconds), {"web": srv.url}, seconds,
+                         users=UsersPlan(users, think_spec), drain_s=2.0)
+        assert LoadPlan.from_json(plan.to_json()) == plan
+        out = run(plan, tmp_path / f"{delay}", workers=workers)
+        web = out.summary.totals["web"]
+        sent[delay] = web.requests
+        # Each user has one request at a time: never more in flight than users.
+        assert max(r.in_flight for r in out.series("web")) <= users
+        # The law with R the server's delay (plus milliseconds of overhead, and the noise of a few
+        # hundred exponential think times: hence the tolerance).
+        expected = users * seconds / (delay + think)
+        assert web.requests == pytest.approx(expected, rel=0.3), (delay, web.requests, expected)
+        assert web.ok == web.requests == srv.hits and web.dropped == 0
+    assert sent[0.5] < 0.5 * sent[0.05]  # a slow server gets fewer requests: the users wait for it

@@ -12,7 +12,7 @@ from loadkit import constant, entry, make_plan, spike, topology
 from chaos.errors import InputError
 from chaos.live.in_container.stackspec import Jitter, LoadBalancing
 from chaos.live.load import LoadPlan, plan_experiment
-from chaos.live.load.plan import arrivals, default_cap
+from chaos.live.load.plan import WORK_REQUEST, RequestPlan, arrivals, default_cap, request_plans
 from chaos.model.files import load_experiment
 from chaos.model.load import RateCurve, Segment, Step
 from chaos.run import as_bound
@@ -82,7 +82,7 @@ def test_plan_file_round_trip_keeps_everything() -> None:
     again = LoadPlan.from_json(plan.to_json())
     assert again == plan
     assert again.entry("a").retries.max == 2 and again.entry("a").retries.jitter is Jitter.NONE
-    assert again.entry("a").work_urls == ("http://127.0.0.1:1/work",)
+    assert again.entry("a").request_urls(WORK_REQUEST) == ("http://127.0.0.1:1/work",)
 
 
 def test_an_entrypoint_takes_one_url_per_replica_and_its_targets_load_balancing() -> None:
@@ -90,7 +90,7 @@ def test_an_entrypoint_takes_one_url_per_replica_and_its_targets_load_balancing(
     plan = make_plan(topology(entry("a"), entry("b"), balancing=LoadBalancing.LEAST_OUTSTANDING),
                      constant(10.0, 1.0), urls, 1.0)
     a = plan.entry("a")
-    assert a.work_urls == ("http://127.0.0.1:1/work", "http://127.0.0.1:2/work")
+    assert a.request_urls(WORK_REQUEST) == ("http://127.0.0.1:1/work", "http://127.0.0.1:2/work")
     assert plan.entry("b").urls == ("http://127.0.0.1:3",)
     assert a.load_balancing is LoadBalancing.LEAST_OUTSTANDING
     assert LoadPlan.from_json(plan.to_json()) == plan
@@ -114,7 +114,8 @@ def test_an_experiment_becomes_a_plan_with_its_spikes_retries_and_thresholds() -
     assert browse.curve().rate_at(65.0) == pytest.approx(1350.0)
     assert buy.curve().rate_at(80.0) == pytest.approx(30.0)
     assert (browse.timeout_s, browse.retries.max, browse.retries.base_s) == (3.0, 1, 0.2)
-    assert browse.work_urls == ("http://127.0.0.1:9001/work",)
+    assert browse.requests == (WORK_REQUEST,)  # a generated stack: its emulators serve /work
+    assert browse.request_urls(WORK_REQUEST) == ("http://127.0.0.1:9001/work",)
     assert {as_bound(1.0), as_bound(3.0)} <= set(plan.bounds)
     assert plan.seed == experiment.seed and plan.duration_s == 360.0
 
@@ -132,3 +133,47 @@ def test_urls_must_match_the_entrypoints(urls: dict[str, str], message: str) -> 
 def test_a_spike_on_an_unknown_entrypoint_is_refused() -> None:
     with pytest.raises(InputError, match="unknown entrypoint 'aa'"):
         make_plan(two_entries(), constant(10.0, 1.0), URLS, 1.0, spikes=[spike("aa", 0.0, 1.0, 2.0)])
+
+
+def test_a_users_entrypoint_sends_its_url_as_written_or_the_request_kinds_it_lists(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text((ROOT / "tests/live/gameday/trio.yaml").read_text())
+    (tmp_path / "e.yaml").write_text("""
+name: e
+topology: t.yaml
+duration: 10s
+load: {profile: constant, rate: 5}
+live:
+  compose: dc.yml
+  entrypoints:
+    web:
+      url: http://127.0.0.1:8080/shop
+      requests:
+        - {name: home, weight: 6}
+        - {path: /search, query: {q: red shoes, page: "2"}, weight: 3}
+        - name: order
+          method: post
+          path: /api/orders
+          headers: {Content-Type: application/json}
+          body: '{"item": 42}'
+          success: [200, 201]
+""")
+    experiment = load_experiment(tmp_path / "e.yaml")
+    web = plan_experiment(experiment, {"web": "http://127.0.0.1:8080/shop"}).entry("web")
+    home, search, order = web.requests
+    assert home == RequestPlan(name="home", weight=6.0)
+    assert web.request_urls(home) == ("http://127.0.0.1:8080/shop",)  # the URL itself, no /work
+    assert search.name == "GET /search" and search.weight == 3.0
+    assert web.request_urls(search) == ("http://127.0.0.1:8080/shop/search?q=red%20shoes&page=2",)
+    assert (order.method, order.headers, order.body, order.success) == (
+        "POST", (("Content-Type", "application/json"),), '{"item": 42}', (200, 201))
+    assert LoadPlan.from_json(plan_experiment(experiment, {"web": "http://h:1"}).to_json()).entry("web") \
+        .requests == web.requests
+    (tmp_path / "e.yaml").write_text((tmp_path / "e.yaml").read_text().replace(
+        "      requests:\n        - {name: home, weight: 6}\n        - {path: /search, query: {q: red shoes, "
+        "page: \"2\"}, weight: 3}\n        - name: order\n          method: post\n          path: /api/orders\n"
+        "          headers: {Content-Type: application/json}\n          body: '{\"item\": 42}'\n"
+        "          success: [200, 201]\n", ""))
+    plain = plan_experiment(load_experiment(tmp_path / "e.yaml"), {"web": "http://127.0.0.1:8080/shop"})
+    (only,) = plain.entry("web").requests
+    assert plain.entry("web").request_urls(only) == ("http://127.0.0.1:8080/shop",) and only.method == "GET"
+    assert request_plans(()) == ()

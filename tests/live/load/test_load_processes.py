@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from loadkit import alive, constant, group_members, make_plan, topology, wait_until
 
+from chaos.errors import LiveError
 from chaos.live.load import LoadGenerator, StopReason
 from chaos.live.load.workserver import Reply, WorkServer
 
@@ -120,3 +122,49 @@ def test_the_locust_processes_end_when_their_parent_dies_or_exits(
             parent.stdout.close()
         if "pgid" in locals() and group_members(pgid):
             os.killpg(pgid, signal.SIGKILL)  # only if the test failed: leave nothing behind
+
+
+def test_a_relative_workdir_is_the_callers_not_the_locust_processes(server: Callable[..., WorkServer],
+                                                                     tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # Locust runs with the workdir as its cwd: a path relative to ours must still name our file.
+    srv = server()
+    monkeypatch.chdir(tmp_path)
+    plan = make_plan(topology(), constant(50.0, 2.0), {"web": srv.url}, 2.0)
+    with LoadGenerator(plan, Path("runs/x/load"), workers=0) as load:
+        load.wait_started(timeout_s=60.0)
+        summary = load.wait()
+    assert summary.reason is StopReason.FINISHED and summary.totals["web"].ok > 50
+    assert (tmp_path / "runs/x/load/load-run.json").is_file() and not (tmp_path / "runs/x/load/runs").exists()
+
+
+def test_a_load_generator_that_dies_at_startup_says_why_and_how_soon(tmp_path: Path) -> None:
+    # A stand-in for Python that fails at once as a broken Locust start does.
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'Traceback (most recent call last):'\n"
+                    "echo \"FileNotFoundError: [Errno 2] No such file or directory: 'load-run.json'\"\nexit 1\n")
+    fake.chmod(0o755)
+    plan = make_plan(topology(), constant(10.0, 5.0), {"web": "http://127.0.0.1:9"}, 5.0)
+    load = LoadGenerator(plan, tmp_path / "load", python=str(fake), startup_timeout_s=30.0)
+    load.start()
+    began = time.monotonic()
+    with pytest.raises(LiveError) as caught:
+        load.wait_started()
+    assert time.monotonic() - began < 10.0
+    message = str(caught.value)
+    first = message.splitlines()[0]
+    assert re.search(r"exited \d+\.\d s after it was started", first), first
+    assert "FileNotFoundError: [Errno 2] No such file or directory: 'load-run.json'" in first
+    assert "within" not in first
+
+
+def test_a_load_generator_that_never_starts_names_its_real_wait(tmp_path: Path) -> None:
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\nexec sleep 30\n")
+    fake.chmod(0o755)
+    plan = make_plan(topology(), constant(10.0, 5.0), {"web": "http://127.0.0.1:9"}, 5.0)
+    load = LoadGenerator(plan, tmp_path / "load", python=str(fake), startup_timeout_s=2.0)
+    load.start()
+    with pytest.raises(LiveError, match=r"did not start within 2 s"):
+        load.wait_started()
+    assert not load.running

@@ -45,7 +45,8 @@ def _record(second: int, **fields: object) -> dict[str, object]:
     base: dict[str, object] = {"type": "second", "second": second, "entrypoint": "a", "requests": 0, "attempts": 0,
                                "retries": 0, "ok": 0, "errors": {}, "client_errors": 0, "unfinished": 0, "hist": {},
                                "attempt_ok": 0, "attempt_errors": {}, "attempt_hist": {},
-                               "late": 0, "dropped": 0, "max_lag_s": 0.0, "in_flight": 0, "complete": True}
+                               "late": 0, "dropped": 0, "max_lag_s": 0.0, "client_statuses": {}, "in_flight": 0,
+                               "complete": True}
     base.update(fields)
     return base
 
@@ -156,3 +157,25 @@ def test_the_master_hands_each_warning_out_once_whichever_worker_sent_it() -> No
     assert m.take_warnings() == ["arrivals dropped", "client error HTTP 404"]
     m.add("w1", {"closed": 2, "warnings": ["arrivals dropped"]})
     assert m.take_warnings() == []
+
+
+def test_request_kinds_have_their_own_totals_and_client_errors_are_counted_by_status() -> None:
+    t = Tally(["a"], (1.0,), [["home", "order"]])
+    t.started(0, 0.1, 0.0, kind=0)
+    t.ok(0, 0.2, 0.1, kind=0)
+    t.started(0, 0.3, 0.0, kind=1)
+    t.client_error(0, 0.4, kind=1, status=404)
+    t.started(0, 0.5, 0.0, kind=1)
+    t.client_error(0, 0.6, kind=1)  # our machine, no answer
+    (record,) = t.close(1, in_flight=[0])
+    assert record["client_errors"] == 2 and record["client_statuses"] == {"404": 1, "local": 1}
+    totals = t.totals_wire()["a"]
+    assert totals["kinds"]["home"]["ok"] == 1 and totals["kinds"]["home"]["client_errors"] == 0
+    assert totals["kinds"]["order"]["requests"] == 2 and totals["kinds"]["order"]["client_statuses"] == {
+        "404": 1, "local": 1}
+    # The master adds every worker's kinds up.
+    m = Merger(["a"], 2, 5.0)
+    m.add("w1", {"records": [], "finished": True, "totals": t.totals_wire()})
+    m.add("w2", {"records": [], "finished": True, "totals": t.totals_wire()})
+    merged = m.totals_wire()["a"]
+    assert merged["requests"] == 6 and merged["kinds"]["order"]["client_statuses"] == {"404": 2, "local": 2}

@@ -31,6 +31,7 @@ from chaos.live.faults.runner import FaultRunner, default_drivers
 from chaos.live.stack import emulator_stack as stack
 from chaos.live.stack.compose import ComposeTool
 from chaos.live.stack.docker_env import Engine
+from chaos.live.stack.inspect import inspect_stack
 from chaos.live.stack.state import StackState
 from chaos.live.stack.user_stack import resolve, user_stack
 from chaos.model.files import load_experiment, load_topology
@@ -82,7 +83,7 @@ def stays_clean(live: Live) -> Iterator[None]:
 def wait_clean(state: StackState, timeout: float = 30.0) -> list[str]:
     deadline = time.monotonic() + timeout
     while True:
-        problems = stack.inspect_stack(state).problems
+        problems = inspect_stack(state).problems
         # A restarted container reports 'starting' until its first health check (every 2 s).
         if not problems or time.monotonic() > deadline or any("health" not in p for p in problems):
             return problems
@@ -240,7 +241,7 @@ def test_emulator_admin_faults_are_set_and_cleared(live: Live, tmp_path: Path) -
         assert all(r.seconds > 1.9 for r in replies)
     finally:
         runner.stop()  # the hang ends: the held requests go on to db
-    assert stack.inspect_stack(live.state).problems == []
+    assert inspect_stack(live.state).problems == []
     # The held requests may reach db a moment before or after its errors are reverted (the faults
     # are undone one after the other), so count from here: with both reverted nothing fails.
     injected = call_errors(live.state, "api", "db", "injected")
@@ -359,7 +360,7 @@ def test_recover_after_the_harness_is_killed_with_sigkill(live: Live, tmp_path: 
         harness.wait(timeout=10)
         if harness.stderr is not None:
             harness.stderr.close()
-    problems = stack.inspect_stack(live.state).problems
+    problems = inspect_stack(live.state).problems
     assert len(problems) >= 4, problems
 
     first = subprocess.run([sys.executable, "-m", "chaos", "recover", str(run_dir)], capture_output=True, text=True,

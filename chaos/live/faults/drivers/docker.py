@@ -420,7 +420,11 @@ class DockerDriver:
 
     def _drop(self, action: Action, drop: Drop, ctx: InjectContext) -> Handle:
         destinations = [ip for dest in drop.destinations for ip in self._addresses(dest)]
-        rules = {name: _drop_rule(drop.chain, drop.probability, destinations, f"chaoslab-{self.run_id}-{action.id}")
+        if drop.destinations and not destinations:
+            raise DockerError(f"{action.label}: {', '.join(drop.destinations)} has no address: a rule would drop "
+                              "nothing", hint="is it running? (chaoslab stack status)")
+        rules = {name: _drop_rule(drop.chain, drop.probability, destinations, f"chaoslab-{self.run_id}-{action.id}",
+                                  drop.ports)
                  for name in action.targets}
         handle = action.handle(Dropped(rules))
         ctx.record(handle)
@@ -473,10 +477,13 @@ def _params(action: Action) -> DockerParams:
     return action.params
 
 
-def _drop_rule(chain: Chain, probability: float, destinations: list[str], comment: str) -> tuple[str, ...]:
+def _drop_rule(chain: Chain, probability: float, destinations: list[str], comment: str,
+               ports: tuple[int, ...] = ()) -> tuple[str, ...]:
     rule = [chain.value]
     if destinations:
         rule += ["-d", ",".join(destinations)]
+    if ports:
+        rule += ["-p", "tcp", "-m", "multiport", "--dports", ",".join(str(p) for p in ports)]
     if probability < 1.0:
         rule += ["-m", "statistic", "--mode", "random", "--probability", f"{probability:.6f}"]
     return (*rule, "-m", "comment", "--comment", comment, "-j", "DROP")

@@ -269,16 +269,50 @@ def docker_drop(fault: AnyFault, p: Planning) -> Action | str:
     containers = _containers(fault.target if edge is None else edge[0], p)
     if isinstance(containers, str):
         return containers
-    destinations: tuple[str, ...] = ()
-    if edge is not None:
-        found = _containers(edge[1], p)
-        if isinstance(found, str):
-            return found
-        destinations = found
-    params = Drop(Chain.INPUT if edge is None else Chain.OUTPUT, probability, destinations)
-    where = "arriving at" if edge is None else f"from {edge[0]} to {edge[1]} in"
-    return _action(fault, p, containers, params,
-                   f"iptables DROP {probability:.0%} of packets {where} {', '.join(containers)}")
+    if edge is None:
+        return _action(fault, p, containers, Drop(Chain.INPUT, probability),
+                       f"iptables DROP {probability:.0%} of packets arriving at {', '.join(containers)}")
+    through = _through_toxiproxy(edge, p)
+    if isinstance(through, str):
+        return through
+    if through is not None:
+        toxiproxy, ports, names = through
+        return _action(fault, p, containers, Drop(Chain.OUTPUT, probability, (toxiproxy,), ports),
+                       f"iptables DROP {probability:.0%} of packets from {edge[0]} to {toxiproxy} port(s) "
+                       f"{', '.join(map(str, ports))} (proxies {', '.join(names)} to {edge[1]}) in "
+                       f"{', '.join(containers)}")
+    found = _containers(edge[1], p)
+    if isinstance(found, str):
+        return found
+    return _action(fault, p, containers, Drop(Chain.OUTPUT, probability, found),
+                   f"iptables DROP {probability:.0%} of packets from {edge[0]} to {edge[1]} in {', '.join(containers)}")
+
+
+def _through_toxiproxy(edge: tuple[str, str], p: Planning) -> tuple[str, tuple[int, ...], tuple[str, ...]] | str | None:
+    """Where the caller really sends the edge's calls, when that is a Toxiproxy proxy the mapping does not name:
+    (Toxiproxy's container, the proxies' ports, their names); None when it reaches the callee's containers;
+    why not, when it may go through a proxy nobody can attribute (a rule on the callee would drop nothing)."""
+    into = [x for x in p.stack.discovered if x.callee == edge[1]]
+    mine = [x for x in into if x.caller == edge[0]]
+    unknown = [x.name for x in into if not x.caller]
+    if not mine:
+        if not unknown:
+            return None
+        return (f"Toxiproxy proxy {', '.join(unknown)} forwards to {edge[1]}, and nothing in the Compose file says "
+                f"who calls through it: if {edge[0]} does, an iptables rule on {edge[1]}'s containers drops nothing. "
+                f"Map the proxies {edge[0]} uses (live.edges: {edge[0]}->{edge[1]}: [...]) and the fault becomes a "
+                "toxic on them")
+    toxiproxy = p.stack.toxiproxy_container or p.stack.toxiproxy_service
+    ports = tuple(sorted({port for x in mine if (port := _port(x.listen)) is not None}))
+    if toxiproxy is None or len(ports) != len({x.listen for x in mine}):
+        return (f"{edge[0]} calls {edge[1]} through Toxiproxy proxy {', '.join(x.name for x in mine)}, whose "
+                "container or port is unknown: map the proxies under live.edges and the fault becomes a toxic")
+    return toxiproxy, ports, tuple(x.name for x in mine)
+
+
+def _port(listen: str) -> int | None:
+    tail = listen.rpartition(":")[2]
+    return int(tail) if tail.isdigit() else None
 
 
 def _user_only(route: Route) -> Route:

@@ -1,4 +1,4 @@
-"""Means over seeds with a 95% confidence half-width (Student's t: sweeps use few seeds)."""
+"""Means over seeds or replications with a 95% confidence half-width (Student's t: runs are few)."""
 
 from __future__ import annotations
 
