@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from reportkit import healthy, with_drill, with_playbook, with_playbook_v1
 
-from chaos.document import read
+from chaos.codec import encode
+from chaos.document import SCHEMA_VERSION, Stopped, read
 from chaos.errors import InputError
 from chaos.incident_states import ClockBase, IncidentOutcome, StepStatus
 from chaos.report.checks import CheckOutcome, checks, verdict
@@ -140,3 +141,44 @@ def test_an_expectation_missed_in_another_replication_fails_the_run(failing_doc:
     assert verdict(r).exit_code == 1
     assert "FAILED: SLOs HELD (13 objectives); alert expectations: 1 of 1 met; replications: SLOs held in 3 of 3 " \
            "replications, FAILED: alert expectations met in 2 of 3 replications (missed with seeds 2)" in render(doc)
+
+
+def test_a_live_runs_load_and_rule_file_alerts_are_typed_drawn_and_written_back(failing_doc: dict[str, Any]) -> None:
+    # The fields main's live load and rule files add: read into the document's types, drawn by the summary,
+    # and written back by the codec exactly as read.
+    kinds = [{"name": "home", "method": "GET", "target": "/", "success": [], "weight": 3, "planned_share": 0.75,
+              "requests": 30, "ok": 6, "failed": 0, "client_errors": 24, "client_statuses": {"404": 24}},
+             {"name": "pay", "method": "POST", "target": "/pay", "success": [200, 201], "weight": 1,
+              "planned_share": 0.25, "requests": 10, "ok": 4, "failed": 0, "client_errors": 6,
+              "client_statuses": {"401": 6}}]
+    load = {"reason": "stopped", "behind": False, "warnings": [],
+            "entrypoints": {"browse": {"requests": 40, "client_errors": 30,
+                                       "client_statuses": {"401": 6, "404": 24}, "kinds": kinds}}}
+    live = {"stack": "shop", "stack_kind": "user", "run_id": "r1", "mode": "unattended", "stopped": "client_errors",
+            "load": load}
+    alert = {"name": "CatalogSlow", "scope": None, "labels": {"service": "catalog", "severity": "page"},
+             "fired_at_s": 12.0, "resolved_at_s": None, "value": 0.4, "metric": "promql"}
+    doc = dict(copy.deepcopy(failing_doc), engine="live", live=live, alerts=[alert],
+               notes=["rule HighLatency reads a metric the mapping does not expose"])
+    r = read(doc)
+    assert r.live is not None and r.live.stopped is Stopped.CLIENT_ERRORS and r.live.load is not None
+    entry = r.live.load.entrypoints["browse"]
+    assert entry.client_statuses == {"401": 6, "404": 24} and entry.kinds[1].success == (200, 201)
+    assert r.alerts[0].scope is None and r.alerts[0].labels == {"service": "catalog", "severity": "page"}
+    text = render(doc)
+    assert "entrypoint browse: 30 client error(s) (75.0% of its requests: HTTP 404 ×24, HTTP 401 ×6)" in text
+    assert "request pay (POST /pay): 25.0% of the requests (planned 25.0%), 4 ok, 0 failed" in text
+    assert "the run stopped early: its requests mostly came back as client errors" in text
+    assert "CatalogSlow service=catalog severity=page" in text
+    assert "rule HighLatency reads a metric the mapping does not expose" in text
+    assert read(encode(r)) == r
+
+
+def test_an_older_document_reads_as_the_current_schema(failing_doc: dict[str, Any]) -> None:
+    # Read onto schema 3's shape (the playbook's clock, latency estimated), it says so; written again,
+    # it is a schema-3 document that reads back the same.
+    old = with_playbook_v1(failing_doc)
+    r = read(old)
+    assert r.schema_version == SCHEMA_VERSION == 3 and r.latency_estimated
+    again = encode(r)
+    assert again["schema_version"] == 3 and read(again) == r
