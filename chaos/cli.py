@@ -145,15 +145,23 @@ def validate_playbook(path: Path, loaded: list[tuple[Path, Any]]) -> int:
 
 @command
 def _schema(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("schema", help="print the JSON Schema of a file kind (for editors)")
-    p.add_argument("kind", choices=["topology", "experiment", "playbook"])
+    p = sub.add_parser("schema", help="print the JSON Schema of a file kind (for editors), or of result.json",
+                       description="The input files' schemas come from the parser's types; the result's "
+                                   "(result.json as this version writes it) from the result document's types.")
+    p.add_argument("kind", choices=["topology", "experiment", "playbook", "result"])
     p.set_defaults(func=cmd_schema)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from chaos.model.files import FileKind, model_class
-    from chaos.model.schema import schema_for
-    print(json.dumps(schema_for(model_class(FileKind(args.kind)), f"chaoslab {args.kind}"), indent=2))
+    if args.kind == "result":
+        from chaos.codec import json_schema
+        from chaos.document import ResultDocument
+        schema = json_schema(ResultDocument, "chaoslab result")
+    else:
+        from chaos.model.files import FileKind, model_class
+        from chaos.model.schema import schema_for
+        schema = schema_for(model_class(FileKind(args.kind)), f"chaoslab {args.kind}")
+    print(json.dumps(schema, indent=2))
     return 0
 
 
@@ -186,10 +194,11 @@ def _simulate(sub: argparse._SubParsersAction) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from chaos.audit import audit, now_iso
+    from chaos.document import read
     from chaos.model.files import load_experiment, load_playbook
     from chaos.model.sources import source_files
     from chaos.outdir import Mode, check_out, default_dir, staged
-    from chaos.report.checks import run_exit_code
+    from chaos.report.checks import verdict
     from chaos.report.commands import reports_for_run
     from chaos.report.summary import render
     from chaos.result import result_paths, write
@@ -225,7 +234,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         for written in export_run(result.run, exports):
             if not args.quiet:
                 print(f"Exported: {written.path} ({written.what})")
-    return run_exit_code(doc)
+    return verdict(read(doc)).exit_code
 
 
 def check_exports(openmetrics: Path | None, annotations: Path | None, origin: float | None, out: Path) -> Any:
@@ -261,11 +270,12 @@ def _drill(sub: argparse._SubParsersAction) -> None:
 
 def cmd_drill(args: argparse.Namespace) -> int:
     from chaos.audit import audit, now_iso
+    from chaos.document import read
     from chaos.drill import drill
     from chaos.model.files import load_experiment, load_playbook
     from chaos.model.sources import source_files
     from chaos.outdir import Mode, check_out, default_dir, staged
-    from chaos.report.checks import run_exit_code
+    from chaos.report.checks import verdict
     from chaos.report.commands import reports_for_run
     from chaos.report.summary import render_drill
     from chaos.result import result_paths, write
@@ -281,7 +291,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
         result = drill(experiment, playbook, args.runs, args.seed, executor, progress)
     finally:
         progress.close()
-    result.audit = audit(source_files(experiment) + [str(args.playbook)], result.extra["drill"]["seeds"], started)
+    seeds = list(result.drill.seeds) if result.drill else [result.run.seed]
+    result.audit = audit(source_files(experiment) + [str(args.playbook)], seeds, started)
     doc = result.to_dict()
     with staged(out) as stage:
         write(result, stage, doc)
@@ -290,7 +301,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
         print(render_drill(doc, result_paths(out.path)))
         if reports:
             print(reports)
-    return run_exit_code(doc)
+    return verdict(read(doc)).exit_code
 
 
 class RunCounter:

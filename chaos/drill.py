@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from chaos.analysis import analyze
-from chaos.analysis.incident import PHASES, analyze_incident, deadlines_met, incident_dict
+from chaos.analysis.incident import PHASES, analyze_incident, incident_section
+from chaos.document import DrillDeadline, DrillSection, DrillStep, Finding, PhaseStats
 from chaos.incident_states import IncidentOutcome, StepStatus
 from chaos.model.experiment import Experiment
 from chaos.model.playbook import Playbook
@@ -37,11 +37,8 @@ def incident_result(experiment: Experiment, playbook: Playbook, seed: int) -> Re
     """A full Result of one simulated incident, with the ``playbook`` section."""
     run = simulate_incident(experiment, playbook, seed)
     analysis = analyze(run)
-    section = incident_dict(playbook, run, analyze_incident(playbook, run, analysis.blast.services))
-    result = Result(run, analysis, extra={"playbook": section})
-    if not deadlines_met(section):
-        result.extra["gate_failed"] = True
-    return result
+    section = incident_section(playbook, run, analyze_incident(playbook, run, analysis.blast.services))
+    return Result(run, analysis, playbook=section, gate_failed=None if section.deadlines_met else True)
 
 
 @dataclass(frozen=True)
@@ -60,16 +57,17 @@ class DrillRun:
 
 
 def outcome_of(result: Result, seed: int) -> DrillRun:
-    section = result.extra["playbook"]
-    incident = section["incident"]
+    section = result.playbook
+    assert section is not None  # incident_result always adds it
+    incident = section.incident
     return DrillRun(
         seed=seed,
-        triggered=IncidentOutcome(incident["outcome"]) is not IncidentOutcome.NOT_TRIGGERED,
-        phases={p: incident[f"time_to_{p}_s"] for p in PHASES},
-        deadlines=[d["met"] for d in section["deadlines"]],
-        steps_met=[s["met"] for s in section["steps"]],
-        steps_end=[s["end_s"] for s in section["steps"]],
-        steps_status=[StepStatus(s["status"]) for s in section["steps"]],
+        triggered=incident.outcome is not IncidentOutcome.NOT_TRIGGERED,
+        phases={p: getattr(incident, f"time_to_{p}_s") for p in PHASES},
+        deadlines=[d.met for d in section.deadlines],
+        steps_met=[s.met for s in section.steps],
+        steps_end=[s.end_s for s in section.steps],
+        steps_status=[s.status for s in section.steps],
         slo_met=result.analysis.slo_met,
         entry_failed_ratio=result.analysis.blast.entry_failed_ratio,
     )
@@ -111,14 +109,14 @@ def quantile_or_none(values: list[float | None], q: float) -> float | None:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def _dist(values: list[float | None]) -> dict[str, Any]:
+def _dist(values: list[float | None]) -> PhaseStats:
     reached = [v for v in values if v is not None]
-    return {"p50": quantile_or_none(values, 0.5), "p90": quantile_or_none(values, 0.9),
-            "p99": quantile_or_none(values, 0.99), "mean": sum(reached) / len(reached) if reached else None,
-            "reached": len(reached), "values": values}
+    return PhaseStats(p50=quantile_or_none(values, 0.5), p90=quantile_or_none(values, 0.9),
+                      p99=quantile_or_none(values, 0.99), mean=sum(reached) / len(reached) if reached else None,
+                      reached=len(reached), values=tuple(values))
 
 
-def aggregate(playbook: Playbook, outcomes: list[DrillRun]) -> dict[str, Any]:
+def aggregate(playbook: Playbook, outcomes: list[DrillRun]) -> DrillSection:
     """The ``drill`` section of result.json.
 
     Every run injects the fault, so every run is an incident: a run whose trigger never fired
@@ -134,24 +132,24 @@ def aggregate(playbook: Playbook, outcomes: list[DrillRun]) -> dict[str, Any]:
         undecided = sum(o.deadlines[k] is None and o.triggered for o in outcomes)
         # The gate is the share observed; with few runs it is noisy, so say how noisy (95% normal interval).
         half = 1.96 * math.sqrt(p * (1 - p) / n)
-        deadlines.append({"name": obj.name, "phase": obj.phase.value, "deadline_s": obj.within, "p_met": p,
-                          "ci95": half, "required": obj.probability, "undecided": undecided,
-                          "not_triggered": not_triggered,
-                          "met": None if obj.probability is None else p >= obj.probability})
+        deadlines.append(DrillDeadline(name=obj.name, phase=obj.phase.value, deadline_s=obj.within, p_met=p,
+                                       ci95=half, required=obj.probability, undecided=undecided,
+                                       not_triggered=not_triggered,
+                                       met=None if obj.probability is None else p >= obj.probability))
     steps = []
     for i, step in enumerate(playbook.steps):
         met = [o.steps_met[i] is True for o in outcomes if o.steps_met[i] is not None]
         ends = [o.steps_end[i] for o in outcomes]
-        steps.append({"name": step.name, "p_met": (sum(met) / len(met)) if met else None,
-                      "p_reached": sum(o.steps_status[i] is not StepStatus.NOT_REACHED for o in outcomes) / n,
-                      "p50_end_s": quantile_or_none(ends, 0.5), "p90_end_s": quantile_or_none(ends, 0.9)})
-    findings = [{"kind": "never_reached", "step": s["name"], "message": f"'{s['name']}' was never reached in "
-                 f"{plural(n, 'run')}"} for s in steps if s["p_reached"] == 0]
-    return {"runs": n, "seeds": [o.seed for o in outcomes], "not_triggered": not_triggered,
-            "phases": {p: _dist([o.phases[p] for o in outcomes]) for p in PHASES},
-            "deadlines": deadlines, "steps": steps, "findings": findings,
-            "slo_met_share": sum(o.slo_met for o in outcomes) / n,
-            "entry_failed_ratio": _dist([o.entry_failed_ratio for o in outcomes])}
+        steps.append(DrillStep(name=step.name, p_met=(sum(met) / len(met)) if met else None,
+                               p_reached=sum(o.steps_status[i] is not StepStatus.NOT_REACHED for o in outcomes) / n,
+                               p50_end_s=quantile_or_none(ends, 0.5), p90_end_s=quantile_or_none(ends, 0.9)))
+    findings = tuple(Finding(kind="never_reached", step=s.name, message=f"'{s.name}' was never reached in "
+                             f"{plural(n, 'run')}") for s in steps if s.p_reached == 0)
+    return DrillSection(runs=n, seeds=tuple(o.seed for o in outcomes), not_triggered=not_triggered,
+                        phases={p: _dist([o.phases[p] for o in outcomes]) for p in PHASES},
+                        deadlines=tuple(deadlines), steps=tuple(steps), findings=findings,
+                        slo_met_share=sum(o.slo_met for o in outcomes) / n,
+                        entry_failed_ratio=_dist([o.entry_failed_ratio for o in outcomes]))
 
 
 def drill(experiment: Experiment, playbook: Playbook, runs: int, seed: int | None = None,
@@ -175,6 +173,6 @@ def drill(experiment: Experiment, playbook: Playbook, runs: int, seed: int | Non
             progress(len(outcomes), runs)
     outcomes.sort(key=lambda o: o.seed)
     section = aggregate(playbook, outcomes)
-    first.extra["drill"] = section
-    first.extra["gate_failed"] = any(d["met"] is False for d in section["deadlines"])
+    first.drill = section
+    first.gate_failed = section.gate_failed
     return first

@@ -1,4 +1,5 @@
-"""The states of an incident response, as the record, the analysis and the reports name them.
+"""The states of an incident response, and the kinds of marker on a run's timeline, as the record, the
+analysis and the reports name them.
 
 One set of enums for every side: the responder sets a step's :class:`StepStatus`, the
 analysis decides the :class:`IncidentOutcome` and why a deadline went unjudged
@@ -10,6 +11,39 @@ engines.
 from __future__ import annotations
 
 import enum
+
+
+class MarkerKind(enum.Enum):
+    """What a marker on a run's timeline records (``Run.markers``, result.json's ``markers``)."""
+
+    FAULT_ON = "fault_on"
+    FAULT_OFF = "fault_off"
+    FAULT_FAILED = "fault_failed"      # live: a fault could not be injected
+    ABORT = "abort"                    # live: the run's abort condition held
+    CRASH = "crash"                    # a replica crashed (or was killed)
+    RESTART = "restart"                # a replica came back
+    STOP = "stop"                      # live: a replica's container stopped
+    PAUSE = "pause"                    # live: ... paused
+    CPU = "cpu"                        # live: ... its CPU limited
+    DISCONNECT = "disconnect"          # live: ... disconnected from its network
+    DROP = "drop"                      # live: ... its packets dropped
+    BREAKER_CLOSED = "breaker_closed"
+    BREAKER_OPEN = "breaker_open"
+    BREAKER_HALF_OPEN = "breaker_half_open"
+    HEALTHY = "healthy"                # live, a user's stack: a replica's health URL answers again
+    UNHEALTHY = "unhealthy"            # ... stopped answering
+    INCIDENT = "incident"              # the playbook's response was triggered
+    STEP = "step"                      # a playbook step started
+    STEP_FAILED = "step_failed"        # live: a step's action failed
+    CONFIRMED = "confirmed"            # live: the operator confirmed a manual step
+
+    @property
+    def is_breaker(self) -> bool:
+        return self.value.startswith("breaker_")
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")
 
 
 class StepStatus(enum.Enum):

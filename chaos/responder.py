@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from chaos.analysis.alerts import AlertEvaluator, Firing, metric_value
-from chaos.incident_states import StepStatus
+from chaos.incident_states import MarkerKind, StepStatus
 from chaos.model.alerts import AnyAlertRule
 from chaos.model.playbook import AnyAction, Condition, Escalate, OnFailure, OnSuccess, Page, Playbook, Step, describe
 from chaos.model.scope import Scope
@@ -102,7 +102,7 @@ class Responder:
         now = self.engine.now()
         self.record.triggered_s, self.record.trigger = now, why
         by = "at its fixed time" if why == "at" else f"by alert '{why}'"
-        self.engine.mark(Marker(now, "incident", self.playbook.name, f"triggered {by}"))
+        self.engine.mark(Marker(now, MarkerKind.INCIDENT, self.playbook.name, f"triggered {by}"))
         for role in self.playbook.roles:
             if role.name not in self.paged:
                 self.record.engaged[role.name] = now + self.responses[role.name]
@@ -136,7 +136,7 @@ class Responder:
         now = self.engine.now()
         self.engine.perform(step, step.act)
         rec.acted_s = now
-        self.engine.mark(Marker(now, "step", step.name, f"{rec.action} {rec.target}".strip()))
+        self.engine.mark(Marker(now, MarkerKind.STEP, step.name, f"{rec.action} {rec.target}".strip()))
         if step.verify is None:
             self._finish(i, StepStatus.DONE, now)
         else:

@@ -1,7 +1,8 @@
 """The result of a run, as machines read it: ``result.json`` (versioned) and ``series.csv``.
 
-Both engines' Runs, once analysed, become the same document. Its schema is documented
-in the README; ``SCHEMA_VERSION`` changes whenever a field changes meaning or goes away.
+Both engines' Runs, once analysed, become the same typed document (:class:`chaos.document.ResultDocument`),
+written by the one codec (:func:`chaos.codec.encode`); its figures are rounded here, where they are made.
+``chaos.document.SCHEMA_VERSION`` changes whenever a field changes meaning or goes away.
 Commands write them into a staging directory (``chaos.outdir.staged``) that becomes the
 results directory as a whole, so a failure never leaves ``series.csv`` without ``result.json``.
 """
@@ -18,22 +19,46 @@ from pathlib import Path
 from typing import Any
 
 from chaos.analysis import Analysis, ScopeFigures
+from chaos.analysis.slos import ObjectiveResult
 from chaos.analysis.stats import stat
+from chaos.codec import encode
+from chaos.document import (
+    SERIES_COLUMNS,
+    AlertExpectation,
+    Blast,
+    Breach,
+    Detection,
+    DrillSection,
+    Fault,
+    Figures,
+    Firing,
+    Graph,
+    LiveSection,
+    Objective,
+    PlaybookSection,
+    ReplicatedFigures,
+    Replications,
+    ResultDocument,
+    ScopeSeries,
+    Stat,
+)
+from chaos.document import Marker as DocMarker
+from chaos.document import Series as DocSeries
 from chaos.run import CAUSES, Run, Series
-
-SCHEMA_VERSION = 3  # 2: the playbook section counts time from the incident start
-# 3: a service's attempts_per_entry_request counts only the entrypoints that reach it; simulated latency
-#    figures are exact, and latency_estimated says whether they are
 
 
 @dataclass
 class Result:
-    """A run and its analysis, plus what other parts (replications, playbooks, audit) add."""
+    """A run and its analysis, plus the sections other parts add: replications, a game day's ``live``
+    section, an incident response's ``playbook``, a ``drill``, the run's own gate, and the audit."""
 
     run: Run
     analysis: Analysis
     replications: list[tuple[Run, Analysis]] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    live: LiveSection | None = None
+    playbook: PlaybookSection | None = None
+    drill: DrillSection | None = None
+    gate_failed: bool | None = None
     audit: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -44,63 +69,55 @@ class Result:
     def all_runs(self) -> list[tuple[Run, Analysis]]:
         return [(self.run, self.analysis)] + self.replications
 
-    def to_dict(self) -> dict[str, Any]:
+    def document(self) -> ResultDocument:
         run, an = self.run, self.analysis
-        doc: dict[str, Any] = {
-            "schema_version": SCHEMA_VERSION,
-            "engine": run.engine,
-            "experiment": run.experiment.name,
-            "topology": run.experiment.topology.name,
-            "seed": run.seed,
-            "duration_s": run.duration_s,
-            "warmup_s": run.warmup_s,
-            "slo_met": self.slo_met,
-            "time_to_detect_s": an.time_to_detect_s,
-            "latency_estimated": an.latency_estimated,
-            "blast_radius": blast_dict(an),
-            "services": {name: figures_dict(f) for name, f in an.services.items()},
-            "entrypoints": {name: figures_dict(f) for name, f in an.entrypoints.items()},
-            "slos": [objective_dict(r) for r in an.objectives if not r.implied],
-            "alerts": [{"name": f.name, "scope": None if f.scope is None else str(f.scope),
-                        "labels": dict(f.labels), "fired_at_s": f.fired_at_s,
-                        "resolved_at_s": f.resolved_at_s, "value": _num(f.value), "metric": f.metric}
-                       for f in an.firings],
-            "detections": [vars(d) for d in an.detections],
-            "alert_expectations": [{"alert": e.alert, "within_s": e.within_s, "fired_at_s": e.fired_at_s,
-                                    "met": e.met} for e in an.expectations],
-            "faults": faults_list(run),
-            "markers": [{"t_s": m.t_s, "kind": m.kind, "subject": m.subject, "detail": m.detail}
-                        for m in run.markers],
-            "graph": graph_dict(run),
-        }
-        if self.replications:
-            doc["replications"] = replications_dict(self.all_runs)
-        if an.notes:
-            doc["notes"] = list(an.notes)
-        doc.update(self.extra)
-        doc["series"] = series_dict(run)
-        doc["audit"] = self.audit
+        return ResultDocument(
+            engine=run.engine, experiment=run.experiment.name, topology=run.experiment.topology.name,
+            seed=run.seed, duration_s=run.duration_s, warmup_s=run.warmup_s, slo_met=self.slo_met,
+            time_to_detect_s=an.time_to_detect_s,
+            latency_estimated=an.latency_estimated, blast=blast_of(an),
+            services={name: figures_of(f) for name, f in an.services.items()},
+            entrypoints={name: figures_of(f) for name, f in an.entrypoints.items()},
+            slos=tuple(objective_of(r) for r in an.objectives if not r.implied),
+            alerts=tuple(Firing(name=f.name, scope=None if f.scope is None else str(f.scope), labels=dict(f.labels),
+                                fired_at_s=f.fired_at_s, resolved_at_s=f.resolved_at_s, value=_num(f.value),
+                                metric=f.metric)
+                         for f in an.firings),
+            detections=tuple(Detection(fault=d.fault, start_s=d.start_s, alert=d.alert, detected_at_s=d.detected_at_s,
+                                       time_to_detect_s=d.time_to_detect_s, other_alerts=tuple(d.other_alerts))
+                             for d in an.detections),
+            alert_expectations=tuple(AlertExpectation(alert=e.alert, within_s=e.within_s, fired_at_s=e.fired_at_s,
+                                                      met=e.met) for e in an.expectations),
+            faults=faults_of(run),
+            markers=tuple(DocMarker(t_s=m.t_s, kind=m.kind, subject=m.subject, detail=m.detail)
+                          for m in run.markers),
+            graph=graph_of(run),
+            replications=replications_of(self.all_runs) if self.replications else None,
+            notes=tuple(an.notes),
+            live=self.live, playbook=self.playbook, drill=self.drill, gate_failed=self.gate_failed,
+            series=series_of(run), audit=self.audit)
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = encode(self.document())
         return doc
 
 
-def faults_list(run: Run) -> list[dict[str, Any]]:
-    """Faults as applied: ``end_s`` is when each really ended (a playbook's restart or remove_fault may end
-    it early), ``scheduled_end_s`` when the experiment would have ended it (the run's end, for a fault that
-    lasts to it). A fault still in effect when the run ended has ``end_s`` null in the simulator."""
+def faults_of(run: Run) -> tuple[Fault, ...]:
+    """Faults as applied, each with the end the experiment scheduled for it (see :class:`Fault`)."""
     planned = {f.label: f for f in run.experiment.fault_list}
     out = []
     for w in run.faults:
         fault = planned.get(w.label)
         scheduled = None if fault is None else fault.end(run.experiment.duration)
-        out.append({"label": w.label, "kind": w.kind, "target": w.target, "start_s": w.start_s, "end_s": w.end_s,
-                    "scheduled_end_s": scheduled, "params": w.params})
-    return out
+        out.append(Fault(label=w.label, kind=w.kind, target=w.target, start_s=w.start_s, end_s=w.end_s,
+                         scheduled_end_s=scheduled, params=w.params))
+    return tuple(out)
 
 
-def graph_dict(run: Run) -> dict[str, Any]:
+def graph_of(run: Run) -> Graph:
     """The call graph, so a report can draw the cascade without the topology file."""
     topo = run.experiment.topology
-    return {"edges": [list(e) for e in topo.edges], "entrypoints": {e.name: e.to for e in topo.entrypoints}}
+    return Graph(edges=tuple((a, b) for a, b in topo.edges), entrypoints={e.name: e.to for e in topo.entrypoints})
 
 
 def _num(x: float | None, digits: int = 6) -> float | None:
@@ -109,61 +126,55 @@ def _num(x: float | None, digits: int = 6) -> float | None:
     return round(x, digits)
 
 
-def figures_dict(f: ScopeFigures) -> dict[str, Any]:
-    return {
-        "requests": f.requests, "answered": f.answered, "errors": f.errors, "error_ratio": _num(f.error_ratio),
-        "errors_by_cause": f.errors_by_cause, "p50_ms": _num(f.p50_ms, 3), "p95_ms": _num(f.p95_ms, 3),
-        "p99_ms": _num(f.p99_ms, 3), "mean_ms": _num(f.mean_ms, 3), "throughput_rps": _num(f.throughput_rps, 3),
-        "first_breach_s": f.first_breach_s, "attempts_per_entry_request": _num(f.attempts_per_entry_request),
-        "hops": f.hops, "retries": f.retries, "wasted": f.wasted, "degraded": f.degraded,
-    }
+def figures_of(f: ScopeFigures) -> Figures:
+    return Figures(
+        requests=f.requests, answered=f.answered, errors=f.errors, error_ratio=_num(f.error_ratio),
+        errors_by_cause=f.errors_by_cause, p50_ms=_num(f.p50_ms, 3), p95_ms=_num(f.p95_ms, 3),
+        p99_ms=_num(f.p99_ms, 3), mean_ms=_num(f.mean_ms, 3), throughput_rps=_num(f.throughput_rps, 3),
+        first_breach_s=f.first_breach_s, attempts_per_entry_request=_num(f.attempts_per_entry_request),
+        hops=f.hops, retries=f.retries, wasted=f.wasted, degraded=f.degraded)
 
 
-def blast_dict(an: Analysis) -> dict[str, Any]:
+def blast_of(an: Analysis) -> Blast:
     b = an.blast
-    return {
-        "services": b.services,
-        "cascade": [{"service": c.service, "first_breach_s": c.first_breach_s, "hops": c.hops,
-                     "breach_seconds": c.breach_seconds, "cause": c.cause} for c in b.cascade],
-        "entry_requests": b.entry_requests, "entry_failed": b.entry_failed,
-        "entry_failed_ratio": _num(b.entry_failed_ratio), "entry_errors": b.entry_errors, "entry_slow": b.entry_slow,
-    }
+    return Blast(
+        services=tuple(b.services),
+        cascade=tuple(Breach(service=c.service, first_breach_s=c.first_breach_s, hops=c.hops,
+                             breach_seconds=c.breach_seconds, cause=c.cause) for c in b.cascade),
+        entry_requests=b.entry_requests, entry_failed=b.entry_failed,
+        entry_failed_ratio=_num(b.entry_failed_ratio), entry_errors=b.entry_errors, entry_slow=b.entry_slow)
 
 
-def objective_dict(r: Any) -> dict[str, Any]:
+def objective_of(r: ObjectiveResult) -> Objective:
     o = r.objective
-    return {"name": o.name, "slo": o.slo, "scope": str(o.scope), "kind": o.kind.value, "target": o.target,
-            "threshold_ms": None if o.threshold is None else o.threshold * 1000, "percentile": o.percentile,
-            "observed": _num(r.observed if o.threshold is None or r.observed is None else r.observed * 1000),
-            "bad": r.bad, "total": r.total, "met": r.met, "first_breach_s": r.first_breach_s,
-            "breach_seconds": len(r.breach_seconds)}
+    return Objective(
+        name=o.name, slo=o.slo, scope=str(o.scope), kind=o.kind.value, target=o.target,
+        threshold_ms=None if o.threshold is None else o.threshold * 1000, percentile=o.percentile,
+        observed=_num(r.observed if o.threshold is None or r.observed is None else r.observed * 1000),
+        bad=r.bad, total=r.total, met=r.met, first_breach_s=r.first_breach_s,
+        breach_seconds=len(r.breach_seconds))
 
 
-def _stat(values: list[float | None]) -> dict[str, Any]:
+def _stat(values: list[float | None]) -> Stat:
     s = stat(values)
-    out: dict[str, Any] = {"values": [_num(v) for v in values]}
-    if s.known:
-        out.update(mean=_num(s.mean), ci95=_num(s.ci95))
-    return out
+    rounded = tuple(_num(v) for v in values)
+    if not s.known:
+        return Stat(values=rounded)
+    return Stat(values=rounded, mean=_num(s.mean), ci95=_num(s.ci95))
 
 
-def replications_dict(runs: list[tuple[Run, Analysis]]) -> dict[str, Any]:
+def replications_of(runs: list[tuple[Run, Analysis]]) -> Replications:
     """Key figures of every replication, with their mean and a 95% confidence half-width."""
     names = list(runs[0][1].services)
-    return {
-        "count": len(runs),
-        "seeds": [r.seed for r, _ in runs],
-        "slo_met": [a.slo_met for _, a in runs],
-        "expectations_met": [all(e.met for e in a.expectations) for _, a in runs],
-        "entry_failed_ratio": _stat([a.blast.entry_failed_ratio for _, a in runs]),
-        "time_to_detect_s": _stat([a.time_to_detect_s for _, a in runs]),
-        "services": {n: {"error_ratio": _stat([a.services[n].error_ratio for _, a in runs]),
-                         "p99_ms": _stat([a.services[n].p99_ms for _, a in runs])} for n in names},
-    }
+    return Replications(
+        count=len(runs), seeds=tuple(r.seed for r, _ in runs), slo_met=tuple(a.slo_met for _, a in runs),
+        expectations_met=tuple(all(e.met for e in a.expectations) for _, a in runs),
+        entry_failed_ratio=_stat([a.blast.entry_failed_ratio for _, a in runs]),
+        time_to_detect_s=_stat([a.time_to_detect_s for _, a in runs]),
+        services={n: ReplicatedFigures(error_ratio=_stat([a.services[n].error_ratio for _, a in runs]),
+                                       p99_ms=_stat([a.services[n].p99_ms for _, a in runs])) for n in names})
 
 
-SERIES_COLUMNS = ("requests", "ok", "errors", *[c.value for c in CAUSES], "p50_ms", "p95_ms", "p99_ms", "mean_ms",
-                  "queue", "busy", "retries", "wasted", "degraded")
 
 
 def _columns(s: Series) -> dict[str, list[Any]]:
@@ -177,9 +188,10 @@ def _columns(s: Series) -> dict[str, list[Any]]:
     return cols
 
 
-def series_dict(run: Run) -> dict[str, Any]:
-    return {"t_s": list(range(run.seconds)), "columns": list(SERIES_COLUMNS),
-            "scopes": {str(scope): _columns(s) for scope, s in run.series.items()}}
+def series_of(run: Run) -> DocSeries:
+    return DocSeries(t_s=tuple(range(run.seconds)), columns=SERIES_COLUMNS,
+                     scopes={str(scope): ScopeSeries(**{k: tuple(v) for k, v in _columns(s).items()})
+                             for scope, s in run.series.items()})
 
 
 def series_csv(run: Run) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 # The causes and the latency buckets are the behaviour core's, shared with the emulator; re-exported.
 from chaos.core.causes import Cause
 from chaos.core.latency import as_bound, count_above, latency_bounds  # noqa: F401
-from chaos.incident_states import IncidentOutcome, StepStatus
+from chaos.incident_states import IncidentOutcome, MarkerKind, StepStatus
 from chaos.metrics.buckets import exact_bounds
 from chaos.model.alerts import ThresholdRule
 from chaos.model.experiment import Experiment
@@ -145,7 +145,7 @@ class Marker:
     """Something that happened at a moment: a breaker opened, a replica crashed, a step ran."""
 
     t_s: float
-    kind: str
+    kind: MarkerKind
     subject: str
     detail: str = ""
 

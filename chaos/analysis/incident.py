@@ -26,12 +26,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import networkx as nx
 
 from chaos.analysis.blast_radius import call_graph, faulted_services
 from chaos.analysis.slos import bad_and_total
+from chaos.document import (
+    BudgetBurn,
+    Clock,
+    Deadline,
+    Finding,
+    Incident,
+    PlaybookSection,
+    Step,
+    Trigger,
+)
 from chaos.incident_states import ClockBase, IncidentOutcome, NotJudged, StepStatus
 from chaos.model.playbook import REMEDIES, Page, Phase, Playbook, describe
 from chaos.model.slos import Objective
@@ -85,8 +94,8 @@ class IncidentAnalysis:
     trigger_before_start: bool
     steps: tuple[StepVerdict, ...]
     deadlines: tuple[PhaseDeadline, ...]
-    budget: list[dict[str, Any]]
-    findings: list[dict[str, Any]]
+    budget: tuple[BudgetBurn, ...]
+    findings: tuple[Finding, ...]
 
 
 def incident_clock(run: Run, record: IncidentRecord) -> IncidentClock | None:
@@ -130,10 +139,10 @@ def recovered_at(run: Run, objectives: tuple[Objective, ...], since: float | Non
 
 
 def budget_burned(run: Run, objectives: tuple[Objective, ...], start: float | None,
-                  end: float | None) -> list[dict[str, Any]]:
+                  end: float | None) -> tuple[BudgetBurn, ...]:
     """Share of the run's error budget each objective spent during the incident (``start``, ``end``: run time)."""
     if start is None:
-        return []
+        return ()
     lo, hi = int(start), int(math.ceil(end)) if end is not None else run.seconds
     out = []
     for obj in objectives:
@@ -141,9 +150,9 @@ def budget_burned(run: Run, objectives: tuple[Objective, ...], start: float | No
         bad, _ = bad_and_total(obj, series, run.bounds, lo, hi)
         _, total = bad_and_total(obj, series, run.bounds, run.first_measured, run.seconds)
         allowed = obj.target * total
-        out.append({"slo": obj.name, "scope": str(obj.scope),
-                    "burned": round(bad / allowed, 6) if allowed > 0 else (0.0 if bad == 0 else None)})
-    return out
+        out.append(BudgetBurn(slo=obj.name, scope=str(obj.scope),
+                              burned=round(bad / allowed, 6) if allowed > 0 else (0.0 if bad == 0 else None)))
+    return tuple(out)
 
 
 def phase_times(playbook: Playbook, run: Run, record: IncidentRecord,
@@ -215,13 +224,13 @@ def phase_deadlines(playbook: Playbook, phases: dict[Phase, float | None], clock
 
 
 def findings(playbook: Playbook, run: Run, record: IncidentRecord, clock: IncidentClock | None,
-             verdicts: tuple[StepVerdict, ...], breached: list[str] | None = None) -> list[dict[str, Any]]:
+             verdicts: tuple[StepVerdict, ...], breached: list[str] | None = None) -> tuple[Finding, ...]:
     """What a reviewer of this playbook would want pointed out."""
-    out: list[dict[str, Any]] = []
+    out: list[Finding] = []
     for step in playbook.steps:
         if isinstance(step.act, REMEDIES) and step.verify is None:
-            out.append({"kind": "no_verify", "step": step.name,
-                        "message": f"'{step.name}' changes the system but checks nothing afterwards"})
+            out.append(Finding(kind="no_verify", step=step.name,
+                               message=f"'{step.name}' changes the system but checks nothing afterwards"))
     hurt = sorted(faulted_services(run) | set(breached or ()))
     graph = call_graph(run.experiment.topology)
     for step in playbook.steps:
@@ -230,27 +239,26 @@ def findings(playbook: Playbook, run: Run, record: IncidentRecord, clock: Incide
             # It can only matter if it calls, or is called by, a faulted or breached service (at any depth).
             if hurt and not any(name == h or nx.has_path(graph, name, h) or nx.has_path(graph, h, name)
                                 for h in hurt):
-                out.append({"kind": "no_effect", "step": step.name,
-                            "message": f"'{step.name}' acts on {name}, which neither calls nor is called by any "
-                                       f"faulted or breached service ({', '.join(hurt)}): it cannot help"})
+                out.append(Finding(kind="no_effect", step=step.name,
+                                   message=f"'{step.name}' acts on {name}, which neither calls nor is called by "
+                                           f"any faulted or breached service ({', '.join(hurt)}): it cannot help"))
     # A deadline this run met was not impossible (a trigger before the fault gives the response a head start).
     met = {step.name for step, v in zip(playbook.steps, verdicts, strict=True) if v.met}
-    out.extend(f for f in impossible_deadlines(playbook, run) if f["step"] not in met)
+    out.extend(f for f in impossible_deadlines(playbook, run) if f.step not in met)
     if record.outcome is IncidentOutcome.NOT_TRIGGERED:
-        out.append({"kind": "not_triggered", "step": None, "message": f"{trigger_words(playbook)} never fired in "
-                    f"the run, so no step ran and no deadline was judged"})
-        return out
+        out.append(Finding(kind="not_triggered", step=None, message=f"{trigger_words(playbook)} never fired in "
+                           f"the run, so no step ran and no deadline was judged"))
+        return tuple(out)
     early = trigger_lead(record, clock)
     if early is not None:
-        out.append({"kind": "trigger_before_fault", "step": None,
-                    "message": f"the response was triggered by {trigger_name(record)} at {record.triggered_s:g} s, "
-                               f"{early:g} s before the first fault: it was under way before anything was wrong "
-                               f"(a noisy alert?), and detection counts as 0 s"})
+        out.append(Finding(kind="trigger_before_fault", step=None,
+                           message=f"the response was triggered by {trigger_name(record)} at {record.triggered_s:g} "
+                                   f"s, {early:g} s before the first fault: it was under way before anything was "
+                                   f"wrong (a noisy alert?), and detection counts as 0 s"))
     for step, rec in zip(playbook.steps, record.steps, strict=True):
         if rec.status is StepStatus.NOT_REACHED:
-            out.append({"kind": "never_reached", "step": step.name,
-                        "message": f"'{step.name}' was never reached"})
-    return out
+            out.append(Finding(kind="never_reached", step=step.name, message=f"'{step.name}' was never reached"))
+    return tuple(out)
 
 
 def trigger_words(playbook: Playbook) -> str:
@@ -272,7 +280,7 @@ def trigger_lead(record: IncidentRecord, clock: IncidentClock | None) -> float |
     return clock.start_run_s - record.triggered_s
 
 
-def impossible_deadlines(playbook: Playbook, run: Run) -> list[dict[str, Any]]:
+def impossible_deadlines(playbook: Playbook, run: Run) -> list[Finding]:
     """Deadlines (from the incident start) that even the fastest possible response cannot meet."""
     rules = {r.name: r for r in run.experiment.alert_rules}
     trigger = playbook.trigger
@@ -296,9 +304,9 @@ def impossible_deadlines(playbook: Playbook, run: Run) -> list[dict[str, Any]]:
             elapsed += step.verify.for_
         d = step.deadline
         if d is not None and d.after is None and elapsed > d.within + EPS:
-            out.append({"kind": "impossible_deadline", "step": step.name,
-                        "message": f"'{step.name}' must be over {d.within:g}s after the incident starts, but "
-                                   f"the fastest possible response takes {elapsed:g}s to get there"})
+            out.append(Finding(kind="impossible_deadline", step=step.name,
+                               message=f"'{step.name}' must be over {d.within:g}s after the incident starts, but "
+                                       f"the fastest possible response takes {elapsed:g}s to get there"))
     return out
 
 
@@ -313,7 +321,7 @@ def analyze_incident(playbook: Playbook, run: Run, breached: list[str] | None = 
     phases = phase_times(playbook, run, record, clock)
     outcome = record.outcome
     recovered = phases[Phase.RECOVER]
-    budget = [] if clock is None or record.triggered_s is None else budget_burned(
+    budget = () if clock is None or record.triggered_s is None else budget_burned(
         run, run.experiment.objectives, clock.start_run_s, clock.run_time(recovered))
     verdicts = step_verdicts(playbook, record, clock)
     return IncidentAnalysis(outcome, clock, phases, trigger_lead(record, clock) is not None, verdicts,
@@ -321,40 +329,33 @@ def analyze_incident(playbook: Playbook, run: Run, breached: list[str] | None = 
                             findings(playbook, run, record, clock, verdicts, breached))
 
 
-def incident_dict(playbook: Playbook, run: Run, an: IncidentAnalysis) -> dict[str, Any]:
+def incident_section(playbook: Playbook, run: Run, an: IncidentAnalysis) -> PlaybookSection:
     """The ``playbook`` section of result.json: every time on the incident's clock (see the module's docstring)."""
     record = run.incident or blank_record(playbook)
 
     def since(t: float | None) -> float | None:
         return None if an.clock is None else an.clock.since(t)
 
-    steps = []
-    for step, rec, verdict in zip(playbook.steps, record.steps, an.steps, strict=True):
-        steps.append({"name": rec.name, "role": rec.role, "action": rec.action, "target": rec.target,
-                      "start_s": since(rec.start_s), "acted_s": since(rec.acted_s), "end_s": since(rec.end_s),
-                      "deadline_s": verdict.deadline_s, "met": verdict.met,
-                      "not_judged": None if verdict.not_judged is None else verdict.not_judged.value,
-                      "status": rec.status.value,
-                      "verify": None if step.verify is None else step.verify.describe(),
-                      "verified_at_s": since(rec.verified_at_s), "note": rec.note})
-    incident: dict[str, Any] = {"outcome": an.outcome.value, "trigger": record.trigger,
-                                "triggered_s": since(record.triggered_s),
-                                "trigger_before_start": an.trigger_before_start,
-                                "finished_s": since(record.finished_s)}
-    for phase in Phase:
-        incident[f"time_to_{phase.value}_s"] = an.phases[phase]
-    incident["error_budget_burned"] = an.budget
-    clock = None if an.clock is None else {"base": an.clock.base.value, "start_run_s": an.clock.start_run_s,
-                                           "run_end_s": an.clock.run_end_s}
-    deadlines = [{"name": d.name, "phase": d.phase.value, "deadline_s": d.deadline_s, "actual_s": d.actual_s,
-                  "met": d.met, "not_judged": None if d.not_judged is None else d.not_judged.value,
-                  "required": d.required} for d in an.deadlines]
-    return {"name": playbook.name, "trigger": {"alerts": list(playbook.trigger.alerts), "at_s": playbook.trigger.at},
-            "clock": clock, "incident": incident, "steps": steps, "deadlines": deadlines, "findings": an.findings,
-            "roles": {name: since(t) for name, t in record.engaged.items()}}
-
-
-def deadlines_met(section: dict[str, Any]) -> bool:
-    """No phase or step deadline of one incident missed (unjudged ones, e.g. not triggered, do not count)."""
-    return all(d["met"] is not False for d in section["deadlines"]) and all(
-        s["met"] is not False for s in section["steps"])
+    steps = tuple(
+        Step(name=rec.name, role=rec.role, action=rec.action, target=rec.target, start_s=since(rec.start_s),
+             acted_s=since(rec.acted_s), end_s=since(rec.end_s), deadline_s=verdict.deadline_s, met=verdict.met,
+             not_judged=verdict.not_judged, status=rec.status,
+             verify=None if step.verify is None else step.verify.describe(),
+             verified_at_s=since(rec.verified_at_s), note=rec.note)
+        for step, rec, verdict in zip(playbook.steps, record.steps, an.steps, strict=True))
+    phases = {phase: an.phases[phase] for phase in Phase}
+    incident = Incident(
+        outcome=an.outcome, trigger=record.trigger, triggered_s=since(record.triggered_s),
+        trigger_before_start=an.trigger_before_start, finished_s=since(record.finished_s),
+        time_to_detect_s=phases[Phase.DETECT], time_to_acknowledge_s=phases[Phase.ACKNOWLEDGE],
+        time_to_mitigate_s=phases[Phase.MITIGATE], time_to_recover_s=phases[Phase.RECOVER],
+        error_budget_burned=an.budget)
+    clock = None if an.clock is None else Clock(base=an.clock.base, start_run_s=an.clock.start_run_s,
+                                                run_end_s=an.clock.run_end_s)
+    deadlines = tuple(Deadline(name=d.name, phase=d.phase.value, deadline_s=d.deadline_s, actual_s=d.actual_s,
+                               met=d.met, not_judged=d.not_judged, required=d.required) for d in an.deadlines)
+    return PlaybookSection(
+        name=playbook.name, trigger=Trigger(alerts=tuple(playbook.trigger.alerts), at_s=playbook.trigger.at),
+        clock=clock, incident=incident, steps=steps, deadlines=deadlines,
+        findings=an.findings,
+        roles={name: since(t) for name, t in record.engaged.items()})

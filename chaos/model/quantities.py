@@ -113,7 +113,7 @@ def json_text(value: Any) -> str:
     """A free-form value (the audit, a fault's parameters, as a result.json holds them) as text.
 
     A scalar reads as itself; a list or a mapping in JSON's notation, never as a Python repr. It is
-    walked without recursion, as the reader (chaos.report.document) walks it: a damaged document may
+    walked without recursion, as the reader (chaos.codec) walks it: a damaged document may
     nest a list thousands of levels deep, and ``str()`` or ``json.dumps`` would raise RecursionError.
     """
     if not isinstance(value, list | tuple | Mapping):

@@ -26,8 +26,8 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def write_reports(doc: Mapping[str, Any], out_dir: Path, source: str = "result.json") -> dict[str, Path]:
     """Write report.html, summary.md and junit.xml for ``doc`` into ``out_dir``; return their paths by kind."""
-    from chaos.report.checks import checks, exit_code
-    from chaos.report.document import read
+    from chaos.document import read
+    from chaos.report.checks import checks, verdict
     from chaos.report.figures import figures
     from chaos.report.html import render_html
     from chaos.report.junit import render_junit
@@ -38,7 +38,7 @@ def write_reports(doc: Mapping[str, Any], out_dir: Path, source: str = "result.j
     report = read(doc, source)
     found = checks(report)
     said = sentences(report, found)
-    code = exit_code(report)
+    code = verdict(report).exit_code
     panels = choose(report)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {kind: out_dir / name for kind, name in REPORT_FILES.items()}
@@ -50,7 +50,7 @@ def write_reports(doc: Mapping[str, Any], out_dir: Path, source: str = "result.j
 
 def write_figures(doc: Mapping[str, Any], out_dir: Path, source: str = "result.json") -> dict[str, Path]:
     """Write each figure of the report as its own PNG (for slides and tickets); return their paths."""
-    from chaos.report.document import read
+    from chaos.document import read
     from chaos.report.figures import figures
     from chaos.report.ranking import choose
 

@@ -19,7 +19,7 @@ import networkx as nx
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from chaos.report.document import Report
+from chaos.document import ResultDocument
 from chaos.report.plots import FAULT, GREY, new_figure
 from chaos.report.summary import fmt_s
 
@@ -34,7 +34,7 @@ BEND = "bend"
 Node = tuple[str, str]    # ("service" | "entrypoint", name)
 
 
-def call_graph(r: Report) -> tuple[nx.DiGraph, bool]:
+def call_graph(r: ResultDocument) -> tuple[nx.DiGraph, bool]:
     """The call graph with entrypoints as nodes; False when result.json carried no graph and the
     edges are only those seen in breaker markers."""
     g = nx.DiGraph()
@@ -49,7 +49,7 @@ def call_graph(r: Report) -> tuple[nx.DiGraph, bool]:
     return g, known
 
 
-def _marker_edges(r: Report) -> list[tuple[str, str]]:
+def _marker_edges(r: ResultDocument) -> list[tuple[str, str]]:
     pairs = [m.subject.split("->", 1) for m in r.markers if "->" in m.subject]
     return sorted({(a.strip(), b.strip()) for a, b in pairs if a.strip() in r.services and b.strip() in r.services})
 
@@ -186,14 +186,14 @@ def _spread(wanted: Sequence[float]) -> list[float]:
     return [f + i for i, f in enumerate(fitted)]
 
 
-def grid_layout(g: nx.DiGraph, r: Report) -> Layout:
+def grid_layout(g: nx.DiGraph, r: ResultDocument) -> Layout:
     """Without the call graph there is no flow to follow: services in topology order, in short columns."""
     names = [("service", s) for s in r.services] + sorted(n for n in g if n[0] != "service")
     pos = {n: (float(i // GRID_ROWS), -float(i % GRID_ROWS)) for i, n in enumerate(names)}
     return Layout(pos, {(u, v): (u, v) for u, v in g.edges})
 
 
-def layout(g: nx.DiGraph, r: Report) -> Layout:
+def layout(g: nx.DiGraph, r: ResultDocument) -> Layout:
     order = {n: i for i, n in enumerate([("entrypoint", e) for e in r.entrypoints] +
                                         [("service", s) for s in r.services])}
     order.update({n: len(order) + i for i, n in enumerate(sorted(set(g.nodes) - set(order)))})
@@ -206,12 +206,12 @@ def layout(g: nx.DiGraph, r: Report) -> Layout:
     return Layout({n: (float(col[n]), -y[n]) for n in ordered}, routes)
 
 
-def _breach_delays(r: Report) -> dict[str, float]:
+def _breach_delays(r: ResultDocument) -> dict[str, float]:
     start = r.first_fault_s or 0.0
     return {b.service: max(0.0, b.first_breach_s - start) for b in r.blast.cascade if b.first_breach_s is not None}
 
 
-def _faulted(r: Report, g: nx.DiGraph) -> set[Node]:
+def _faulted(r: ResultDocument, g: nx.DiGraph) -> set[Node]:
     out: set[Node] = set()
     for f in r.faults:
         if ("service", f.target) in g:
@@ -221,12 +221,12 @@ def _faulted(r: Report, g: nx.DiGraph) -> set[Node]:
     return out
 
 
-def _amplification(r: Report, callee: Node) -> str | None:
+def _amplification(r: ResultDocument, callee: Node) -> str | None:
     amp = _amp(r, callee)
     return None if amp is None else f"×{amp:.2f}"
 
 
-def cascade_figure(r: Report) -> Figure:
+def cascade_figure(r: ResultDocument) -> Figure:
     g, known = call_graph(r)
     lay = layout(g, r) if known else grid_layout(g, r)
     pos = lay.pos
@@ -269,7 +269,7 @@ def cascade_figure(r: Report) -> Figure:
     return fig
 
 
-def _draw_edges(ax: matplotlib.axes.Axes, lay: Layout, r: Report, highlighted: set[Node],
+def _draw_edges(ax: matplotlib.axes.Axes, lay: Layout, r: ResultDocument, highlighted: set[Node],
                 big: bool, size: float) -> None:
     """Each edge as a line through its bend points, with an arrow head on the last stretch and the
     callee's amplification on the first (near the caller: labels at a busy callee would pile up)."""
@@ -291,12 +291,12 @@ def _draw_edges(ax: matplotlib.axes.Axes, lay: Layout, r: Report, highlighted: s
                     va="center", bbox=box, zorder=4)
 
 
-def _amp(r: Report, node: Node) -> float | None:
+def _amp(r: ResultDocument, node: Node) -> float | None:
     fig = r.services.get(node[1]) if node[0] == "service" else None
     return None if fig is None else fig.attempts_per_entry_request
 
 
-def _draw_labels(ax: matplotlib.axes.Axes, g: nx.DiGraph, pos: Mapping[Node, tuple[float, float]], r: Report,
+def _draw_labels(ax: matplotlib.axes.Axes, g: nx.DiGraph, pos: Mapping[Node, tuple[float, float]], r: ResultDocument,
                  rank: Mapping[str, int], delays: Mapping[str, float], highlighted: set[Node], big: bool,
                  cmap: matplotlib.colors.Colormap, vmax: float, size: float, faulted: set[Node]) -> None:
     below = math.sqrt(size) / 2 + 2  # node radius in points, and a little air

@@ -13,15 +13,15 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import PercentFormatter
 
+from chaos.document import DrillDeadline, DrillSection, PhaseStats, ResultDocument
 from chaos.model.quantities import plural
-from chaos.report.document import Drill, DrillDeadline, PhaseStats, Report
 from chaos.report.plots import BLUE, FAULT, GREY, OK, new_figure
 from chaos.report.summary import fmt_s
 
 PHASE_ORDER = ("detect", "acknowledge", "mitigate", "recover")
 
 
-def phases(drill: Drill) -> list[str]:
+def phases(drill: DrillSection) -> list[str]:
     known = [p for p in PHASE_ORDER if p in drill.phases]
     return known + sorted(p for p in drill.phases if p not in PHASE_ORDER)
 
@@ -65,7 +65,7 @@ def _q(v: float | None) -> str:
     return "not reached" if v is None else fmt_s(v)
 
 
-def cdf_figure(r: Report) -> Figure:
+def cdf_figure(r: ResultDocument) -> Figure:
     drill = r.drill
     assert drill is not None
     names = phases(drill)

@@ -9,26 +9,23 @@ log who has not seen the experiment file: what was required, what happened, by h
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from chaos.incident_states import NotJudged, StepStatus
-from chaos.model.quantities import millis as fmt_ms
-from chaos.model.quantities import percent as fmt_pct
-from chaos.model.quantities import plural
-from chaos.model.quantities import seconds as fmt_s
-from chaos.report.document import (
+from chaos.document import (
     AlertExpectation,
     Deadline,
     DrillDeadline,
     Firing,
     Objective,
-    Playbook,
-    Report,
+    PlaybookSection,
+    ResultDocument,
     Step,
-    read,
 )
+from chaos.incident_states import NotJudged, StepStatus
+from chaos.model.quantities import millis as fmt_ms
+from chaos.model.quantities import percent as fmt_pct
+from chaos.model.quantities import plural
+from chaos.model.quantities import seconds as fmt_s
 
 
 class CheckKind(enum.Enum):
@@ -58,7 +55,7 @@ _TITLES = {
 }
 
 
-class Outcome(enum.Enum):
+class CheckOutcome(enum.Enum):
     PASSED = "passed"
     FAILED = "failed"
     SKIPPED = "skipped"
@@ -68,16 +65,16 @@ class Outcome(enum.Enum):
 class Check:
     kind: CheckKind
     name: str
-    outcome: Outcome
+    outcome: CheckOutcome
     message: str
 
     @property
     def failed(self) -> bool:
-        return self.outcome is Outcome.FAILED
+        return self.outcome is CheckOutcome.FAILED
 
 
-def _outcome(met: bool) -> Outcome:
-    return Outcome.PASSED if met else Outcome.FAILED
+def _outcome(met: bool) -> CheckOutcome:
+    return CheckOutcome.PASSED if met else CheckOutcome.FAILED
 
 
 def slo_message(o: Objective) -> str:
@@ -121,7 +118,7 @@ def alert_message(e: AlertExpectation, fault_start: float | None, alerts: tuple[
             f"later than the {within} expected")
 
 
-def never_triggered(pb: Playbook) -> str:
+def never_triggered(pb: PlaybookSection) -> str:
     return f"the playbook was never triggered ({pb.trigger_names()} never fired), so nothing was due"
 
 
@@ -130,22 +127,22 @@ def since_start(t: float) -> str:
     return f"{fmt_s(t)} after the incident start" if t >= 0 else f"{fmt_s(-t)} before the incident start"
 
 
-def after_the_run(t: float | None, pb: Playbook) -> bool:
+def after_the_run(t: float | None, pb: PlaybookSection) -> bool:
     return t is not None and pb.clock is not None and t > pb.clock.run_end_s + 1e-9
 
 
-def deadline_words(t: float | None, pb: Playbook) -> str:
+def deadline_words(t: float | None, pb: PlaybookSection) -> str:
     if t is None:
         return "-"
     return since_start(t) + (", after the end of the run" if after_the_run(t, pb) else "")
 
 
-def deadline_check(d: Deadline, pb: Playbook) -> Check:
+def deadline_check(d: Deadline, pb: PlaybookSection) -> Check:
     if d.not_judged is NotJudged.NOT_TRIGGERED:
-        return Check(CheckKind.PLAYBOOK_DEADLINE, d.name, Outcome.SKIPPED,
+        return Check(CheckKind.PLAYBOOK_DEADLINE, d.name, CheckOutcome.SKIPPED,
                      f"'{d.name}': not judged: {never_triggered(pb)}")
     if d.met is None:
-        return Check(CheckKind.PLAYBOOK_DEADLINE, d.name, Outcome.SKIPPED,
+        return Check(CheckKind.PLAYBOOK_DEADLINE, d.name, CheckOutcome.SKIPPED,
                      f"'{d.name}': undecided, the run ended before {d.phase} and before its deadline of "
                      f"{fmt_s(d.deadline_s)} from the incident's start; run longer to judge it")
     return Check(CheckKind.PLAYBOOK_DEADLINE, d.name, _outcome(d.met), deadline_message(d))
@@ -166,12 +163,12 @@ def _step_detail(s: Step) -> str:
     return f" ({s.role}: {detail})" if s.role else f" ({detail})"
 
 
-def step_check(s: Step, pb: Playbook) -> Check:
+def step_check(s: Step, pb: PlaybookSection) -> Check:
     """A step's deadline; its times and deadline count from the incident start, as the playbook section's do."""
     what = f"step '{s.name}'" + _step_detail(s)
     if s.met is None:
         tail = "" if s.deadline_s is None else f"; deadline {deadline_words(s.deadline_s, pb)}"
-        return Check(CheckKind.PLAYBOOK_STEP, s.name, Outcome.SKIPPED, f"{what}: {_unjudged(s, pb)}{tail}")
+        return Check(CheckKind.PLAYBOOK_STEP, s.name, CheckOutcome.SKIPPED, f"{what}: {_unjudged(s, pb)}{tail}")
     if s.end_s is None:
         ended = f"did not finish (status {s.status.label})"
     else:
@@ -184,7 +181,7 @@ def step_check(s: Step, pb: Playbook) -> Check:
                  f"{what} {ended}, {relation} {fmt_s(s.deadline_s)}{late}{note}")
 
 
-def _unjudged(s: Step, pb: Playbook) -> str:
+def _unjudged(s: Step, pb: PlaybookSection) -> str:
     if s.not_judged is NotJudged.NOT_TRIGGERED:
         return f"not judged: {never_triggered(pb)}"
     if s.not_judged is NotJudged.NOT_NEEDED or (s.not_judged is None and s.status is StepStatus.NOT_REACHED):
@@ -201,13 +198,13 @@ def drill_check(d: DrillDeadline, runs: int) -> Check:
     if d.undecided:
         seen += f" ({d.undecided} ended too early to tell, counted as missed)"
     if d.met is None or d.required is None:
-        return Check(CheckKind.DRILL_DEADLINE, d.name, Outcome.SKIPPED, f"'{d.name}': {seen}; no share required")
+        return Check(CheckKind.DRILL_DEADLINE, d.name, CheckOutcome.SKIPPED, f"'{d.name}': {seen}; no share required")
     relation = "meeting" if d.met else "below"
     return Check(CheckKind.DRILL_DEADLINE, d.name, _outcome(d.met),
                  f"'{d.name}': {seen}, {relation} the required {d.required * 100:.0f}%")
 
 
-def checks(r: Report) -> tuple[Check, ...]:
+def checks(r: ResultDocument) -> tuple[Check, ...]:
     """Every check of the run, in a stable order: SLOs, alerts, playbook, drill, replications, gate.
 
     A drill gates on its probability requirements only; the one incident it shows in full is
@@ -223,16 +220,16 @@ def checks(r: Report) -> tuple[Check, ...]:
         if expected is not None:
             out.append(expected)
     if r.gate_failed and not any(c.failed for c in out):
-        out.append(Check(CheckKind.GATE, "gate", Outcome.FAILED, "the run's own gate failed (gate_failed is set)"))
+        out.append(Check(CheckKind.GATE, "gate", CheckOutcome.FAILED, "the run's own gate failed (gate_failed is set)"))
     return tuple(out)
 
 
 def not_gated(c: Check) -> Check:
-    verdict = {Outcome.PASSED: "met", Outcome.FAILED: "MISSED", Outcome.SKIPPED: "not judged"}[c.outcome]
-    return Check(c.kind, c.name, Outcome.SKIPPED, f"first run of the drill, not gated ({verdict}): {c.message}")
+    verdict = {CheckOutcome.PASSED: "met", CheckOutcome.FAILED: "MISSED", CheckOutcome.SKIPPED: "not judged"}[c.outcome]
+    return Check(c.kind, c.name, CheckOutcome.SKIPPED, f"first run of the drill, not gated ({verdict}): {c.message}")
 
 
-def run_checks(r: Report) -> list[Check]:
+def run_checks(r: ResultDocument) -> list[Check]:
     """The checks of one run: SLOs, alert expectations, and the playbook's deadlines and steps."""
     out = [Check(CheckKind.SLO, o.name, _outcome(o.met), slo_message(o)) for o in r.slos]
     start = r.first_fault_s
@@ -245,7 +242,7 @@ def run_checks(r: Report) -> list[Check]:
     return out
 
 
-def replications_check(r: Report) -> Check:
+def replications_check(r: ResultDocument) -> Check:
     reps = r.replications
     assert reps is not None
     failed = [seed for seed, ok in zip(reps.seeds, reps.slo_met, strict=False) if not ok]
@@ -256,7 +253,7 @@ def replications_check(r: Report) -> Check:
     return Check(CheckKind.REPLICATIONS, "SLOs held in every replication", _outcome(not failed), msg)
 
 
-def replication_expectations_check(r: Report) -> Check | None:
+def replication_expectations_check(r: ResultDocument) -> Check | None:
     """Alert expectations gate every replication, as SLOs do (the run's own are checked one by one)."""
     reps = r.replications
     if reps is None or not reps.expectations_met or not r.alert_expectations:
@@ -268,14 +265,21 @@ def replication_expectations_check(r: Report) -> Check | None:
     return Check(CheckKind.REPLICATIONS, "alert expectations met in every replication", _outcome(not failed), msg)
 
 
-def run_exit_code(doc: Mapping[str, Any]) -> int:
-    """The exit code of a run command, from its result document: the same checks its verdict line,
-    ``junit.xml`` and ``summary.md`` read, so they can never disagree."""
-    return exit_code(read(doc))
+class Verdict(enum.Enum):
+    """What a run's document says about the run as a whole; its value is the command's exit code."""
+
+    HELD = 0    # everything gated on held
+    MISSED = 1  # an SLO, deadline, expectation or requirement was missed, or the run's own gate failed
+
+    @property
+    def exit_code(self) -> int:
+        return int(self.value)
 
 
-def exit_code(r: Report) -> int:
-    """0 when everything gated on held, 1 when an SLO, deadline, expectation or requirement was missed."""
+def verdict(r: ResultDocument) -> Verdict:
+    """The verdict of every command that judges a run (simulate, drill, run, report): from the same checks
+    the verdict line, ``junit.xml`` and ``summary.md`` read, so none of them can disagree with the exit code.
+    A drill gates on its probability requirements, not on the SLOs of the one incident it shows in full."""
     if r.drill is None and not r.slo_met:
-        return 1
-    return 1 if r.gate_failed or any(c.failed for c in checks(r)) else 0
+        return Verdict.MISSED
+    return Verdict.MISSED if r.gate_failed or any(c.failed for c in checks(r)) else Verdict.HELD

@@ -34,12 +34,12 @@ def result_path(run_dir: Path) -> Path:
 
 
 def load_result(path: Path) -> dict[str, Any]:
-    """The result document at ``path``, its values checked against the report's types (chaos.report.document).
+    """The result document at ``path``, its values checked against the document's types (chaos.document).
 
     A missing, unreadable, special, oversized, non-UTF-8 or damaged file is bad input, named with
     what to do; the file is read by chaos.model.inputs, so a FIFO or a device is refused unread.
     """
-    from chaos.report.document import read
+    from chaos.document import read
 
     doc = _parse(_read_text(path), path)
     read(doc, str(path))
@@ -77,10 +77,10 @@ FIGURES = "figures"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from chaos.document import read
     from chaos.outdir import Mode, check_out, staged
     from chaos.report import REPORT_FILES, write_figures, write_reports
-    from chaos.report.checks import exit_code
-    from chaos.report.document import read
+    from chaos.report.checks import verdict
 
     path = result_path(args.run_dir)
     # The reports join what the directory holds (result.json above all): nothing else there changes.
@@ -96,7 +96,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"Summary: {out.file(REPORT_FILES['markdown'])}  JUnit: {out.file(REPORT_FILES['junit'])}")
         if figures:
             print(f"Figures: {', '.join(str(out.file(FIGURES) / p.name) for p in figures.values())}")
-    return exit_code(read(doc, str(path)))
+    return verdict(read(doc, str(path))).exit_code
 
 
 def reports_for_run(args: argparse.Namespace, doc: Mapping[str, Any], stage: Path, out: Path) -> str | None:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from chaos.document import ResultDocument
 from chaos.model.quantities import plural
 from chaos.report.cascade import cascade_figure
 from chaos.report.cdf import cdf_figure
-from chaos.report.document import Report
 from chaos.report.gantt import gantt_figure
 from chaos.report.plots import Image, render, styled
 from chaos.report.ranking import Panels
 from chaos.report.timeline import rest_figure, timeline_figure
 
 
-def figures(r: Report, panels: Panels) -> dict[str, Image]:
+def figures(r: ResultDocument, panels: Panels) -> dict[str, Image]:
     """Images by name: timeline, cascade, others (services without a row), playbook, drill."""
     out: dict[str, Image] = {}
     shown = len(panels.entrypoints) + len(panels.services)

@@ -13,8 +13,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from chaos.document import PlaybookSection, ResultDocument, Step
 from chaos.incident_states import ClockBase, NotJudged, StepStatus
-from chaos.report.document import Playbook, Report, Step
 from chaos.report.plots import BLUE, FAULT, GREY, OK, ORANGE, new_figure
 from chaos.report.summary import fmt_s
 
@@ -35,7 +35,7 @@ UNJUDGED = {NotJudged.NOT_TRIGGERED: "not triggered", NotJudged.RUN_ENDED: "dead
 ROW_IN = 0.42
 
 
-def milestones(pb: Playbook) -> list[tuple[float, str]]:
+def milestones(pb: PlaybookSection) -> list[tuple[float, str]]:
     """Incident milestones on the incident's clock, the start (0 s) first; those at the same second share a label."""
     at: dict[float, list[str]] = {0.0: ["incident start"]} if pb.clock is not None else {}
     for attr, label in MILESTONES:
@@ -45,7 +45,7 @@ def milestones(pb: Playbook) -> list[tuple[float, str]]:
     return [(t, ", ".join(labels)) for t, labels in sorted(at.items())]
 
 
-def axis_label(pb: Playbook) -> str:
+def axis_label(pb: PlaybookSection) -> str:
     clock = pb.clock
     if clock is None:
         return "seconds from the incident start (there was none: no fault, never triggered)"
@@ -87,7 +87,7 @@ def _draw_step(ax: Axes, s: Step, y: float, end_of_run: float) -> None:
                 color="black" if s.met is not False else FAULT, fontweight="normal" if s.met is not False else "bold")
 
 
-def gantt_figure(r: Report) -> Figure:
+def gantt_figure(r: ResultDocument) -> Figure:
     pb = r.playbook
     assert pb is not None
     steps = pb.steps

@@ -13,11 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
+from chaos.document import Fault, Figures, ResultDocument
 from chaos.model.alerts import format_value
 from chaos.model.faults import describe_params
 from chaos.model.quantities import json_text, plural
-from chaos.report.checks import Check, CheckKind, Outcome
-from chaos.report.document import Fault, Figures, Report
+from chaos.report.checks import Check, CheckKind, CheckOutcome
 from chaos.report.plots import Image
 from chaos.report.ranking import Panels
 from chaos.report.requests import load_lines
@@ -108,7 +108,7 @@ def verdict_html(sentences: Sequence[Sentence], code: int) -> str:
             f'<p class="exit">{gate}</p></section>')
 
 
-def header(r: Report) -> str:
+def header(r: ResultDocument) -> str:
     version = r.audit.get("chaoslab_version", "")
     bits = [f"engine <b>{e(r.engine)}</b>", f"topology {e(r.topology)}", f"seed {e(r.seed)}",
             f"{fmt_s(r.duration_s)} (warm-up {fmt_s(r.warmup_s)})"]
@@ -146,7 +146,7 @@ FIGURE_HEADERS = ("name", "breach #", "breached at", "hops from fault", "sent", 
 NUMERIC = (*range(1, 8), *range(9, 16))
 
 
-def services_html(r: Report, panels: Panels) -> str:
+def services_html(r: ResultDocument, panels: Panels) -> str:
     order = {b.service: i + 1 for i, b in enumerate(r.blast.cascade)}
     rows = [_figures_row(n, f, order) for n, f in r.services.items()]
     classes = ["fail" if n in order else "" for n in r.services]
@@ -159,7 +159,7 @@ def services_html(r: Report, panels: Panels) -> str:
             f"<h3>Entrypoints</h3>{table(FIGURE_HEADERS, entry_rows, NUMERIC)}</section>")
 
 
-def cascade_table(r: Report) -> str:
+def cascade_table(r: ResultDocument) -> str:
     if not r.blast.cascade:
         return "<p>No service breached its SLO.</p>"
     rows = []
@@ -195,10 +195,10 @@ def checks_html(checks: Sequence[Check]) -> str:
     return "".join(parts)
 
 
-def _outcome_html(o: Outcome) -> str:
-    return {Outcome.PASSED: '<span class="status-ok">passed</span>',
-            Outcome.FAILED: '<span class="status-fail">FAILED</span>',
-            Outcome.SKIPPED: '<span class="status-skip">skipped</span>'}[o]
+def _outcome_html(o: CheckOutcome) -> str:
+    return {CheckOutcome.PASSED: '<span class="status-ok">passed</span>',
+            CheckOutcome.FAILED: '<span class="status-fail">FAILED</span>',
+            CheckOutcome.SKIPPED: '<span class="status-skip">skipped</span>'}[o]
 
 
 def _labels(labels: Mapping[str, str]) -> str:
@@ -206,7 +206,7 @@ def _labels(labels: Mapping[str, str]) -> str:
     return "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else ""
 
 
-def alerts_html(r: Report) -> str:
+def alerts_html(r: ResultDocument) -> str:
     rows = [[e(a.name + _labels(a.labels)), e(a.scope or "-"), fmt_s(a.fired_at_s),
              "still firing at the end" if a.resolved_at_s is None else fmt_s(a.resolved_at_s),
              e(format_value(a.metric, a.value))] for a in r.alerts]
@@ -220,28 +220,28 @@ def alerts_html(r: Report) -> str:
     return f'<section id="alerts"><h2>Alerts</h2>{body}</section>'
 
 
-def events_html(r: Report) -> str:
+def events_html(r: ResultDocument) -> str:
     faults = [[e(f.label), e(f.kind), e(f.target), fmt_s(f.start_s),
                "never reverted" if f.end_s is None else fmt_s(f.end_s) + (
                    f" (early; scheduled {fmt_s(f.scheduled_end_s)})" if f.ended_early else ""),
                e(describe_params(f.kind, f.params))] for f in r.faults]
     body = table(("fault", "kind", "target", "applied", "reverted", "parameters"), faults, (3, 4)) if faults else \
         "<p>No fault injected.</p>"
-    markers = sorted(r.markers, key=lambda m: (m.t_s, m.kind, m.subject))
+    markers = sorted(r.markers, key=lambda m: (m.t_s, m.kind.value, m.subject))
     counts: dict[tuple[str, str], int] = {}
     for m in markers:
-        counts[(m.kind, m.subject)] = counts.get((m.kind, m.subject), 0) + 1
+        counts[(m.kind.value, m.subject)] = counts.get((m.kind.value, m.subject), 0) + 1
     if markers:
         body += "<h3>Markers</h3>" + table(("kind", "subject", "count"),
                                           [[e(k), e(s), f"{n:,}"] for (k, s), n in sorted(counts.items())], (2,))
-        listed = [[f"{m.t_s:.2f} s", e(m.kind), e(m.subject), e(m.detail)] for m in markers[:MARKERS_LISTED]]
+        listed = [[f"{m.t_s:.2f} s", e(m.kind.value), e(m.subject), e(m.detail)] for m in markers[:MARKERS_LISTED]]
         more = len(markers) - len(listed)
         body += (f'<div class="scroll">{table(("time", "kind", "subject", "detail"), listed, (0,))}</div>'
                  + (f"<p>and {plural(more, 'more marker')} in result.json.</p>" if more > 0 else ""))
     return f'<section id="events"><h2>Faults and events</h2>{body}</section>'
 
 
-def playbook_html(r: Report, images: Mapping[str, Image]) -> str:
+def playbook_html(r: ResultDocument, images: Mapping[str, Image]) -> str:
     pb = r.playbook
     if pb is None:
         return ""
@@ -291,7 +291,7 @@ def _met(met: bool | None) -> str:
     return '<span class="status-ok">yes</span>' if met else '<span class="status-fail">NO</span>'
 
 
-def drill_html(r: Report, images: Mapping[str, Image]) -> str:
+def drill_html(r: ResultDocument, images: Mapping[str, Image]) -> str:
     d = r.drill
     if d is None:
         return ""
@@ -331,7 +331,7 @@ def _pct_or_dash(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.0f}%"
 
 
-def replications_html(r: Report) -> str:
+def replications_html(r: ResultDocument) -> str:
     reps = r.replications
     if reps is None or reps.count <= 1:
         return ""
@@ -367,7 +367,7 @@ def _audit_value(key: str, value: Any) -> str:
     return e(json_text(value))
 
 
-def requests_html(r: Report) -> str:
+def requests_html(r: ResultDocument) -> str:
     """A live run's client errors and request kinds: what was sent, and what the stack refused."""
     lines = load_lines(r)
     if not lines:
@@ -376,7 +376,7 @@ def requests_html(r: Report) -> str:
     return f'<section id="requests"><h2>Requests sent</h2><ul>{items}</ul></section>'
 
 
-def render_html(r: Report, sentences: Sequence[Sentence], checks: Sequence[Check], code: int,
+def render_html(r: ResultDocument, sentences: Sequence[Sentence], checks: Sequence[Check], code: int,
                 images: Mapping[str, Image], panels: Panels) -> str:
     status = "held" if code == 0 else "FAILED"
     nav_items = [("timeline", "Timeline"), ("cascade", "Cascade")]

@@ -12,13 +12,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 
+from chaos.document import ResultDocument
 from chaos.model.quantities import json_text
-from chaos.report.checks import Check, CheckKind, Outcome
-from chaos.report.document import Report
+from chaos.report.checks import Check, CheckKind, CheckOutcome
 from chaos.terminal import visible
 
 
-def _timestamp(r: Report) -> str | None:
+def _timestamp(r: ResultDocument) -> str | None:
     """The run's start without its UTC offset: the JUnit schema's timestamp has no zone."""
     started = r.audit.get("started")
     if not isinstance(started, str) or len(started) < 19:
@@ -26,7 +26,7 @@ def _timestamp(r: Report) -> str | None:
     return started[:19]
 
 
-def _properties(r: Report) -> ET.Element:
+def _properties(r: ResultDocument) -> ET.Element:
     props = ET.Element("properties")
     values = [("experiment", r.experiment), ("engine", r.engine), ("topology", r.topology), ("seed", r.seed),
               ("chaoslab_version", r.audit.get("chaoslab_version"))]
@@ -39,22 +39,22 @@ def _properties(r: Report) -> ET.Element:
     return props
 
 
-def _case(parent: ET.Element, r: Report, c: Check) -> None:
+def _case(parent: ET.Element, r: ResultDocument, c: Check) -> None:
     case = ET.SubElement(parent, "testcase", name=c.name, classname=f"chaoslab.{r.experiment}.{c.kind.value}",
                          time="0")
-    if c.outcome is Outcome.FAILED:
+    if c.outcome is CheckOutcome.FAILED:
         failure = ET.SubElement(case, "failure", message=c.message, type=c.kind.value)
         failure.text = c.message
-    elif c.outcome is Outcome.SKIPPED:
+    elif c.outcome is CheckOutcome.SKIPPED:
         ET.SubElement(case, "skipped", message=c.message)
     else:
         ET.SubElement(case, "system-out").text = c.message
 
 
-def _suite(root: ET.Element, r: Report, kind: CheckKind, mine: Sequence[Check]) -> None:
+def _suite(root: ET.Element, r: ResultDocument, kind: CheckKind, mine: Sequence[Check]) -> None:
     attrs = {"name": f"chaoslab.{r.experiment}.{kind.value}", "tests": str(len(mine)),
-             "failures": str(sum(c.outcome is Outcome.FAILED for c in mine)), "errors": "0",
-             "skipped": str(sum(c.outcome is Outcome.SKIPPED for c in mine)), "time": "0"}
+             "failures": str(sum(c.outcome is CheckOutcome.FAILED for c in mine)), "errors": "0",
+             "skipped": str(sum(c.outcome is CheckOutcome.SKIPPED for c in mine)), "time": "0"}
     stamp = _timestamp(r)
     if stamp:
         attrs["timestamp"] = stamp
@@ -67,11 +67,11 @@ def _suite(root: ET.Element, r: Report, kind: CheckKind, mine: Sequence[Check]) 
         _case(suite, r, c)
 
 
-def render_junit(r: Report, checks: Sequence[Check]) -> str:
+def render_junit(r: ResultDocument, checks: Sequence[Check]) -> str:
     root = ET.Element("testsuites", {
         "name": f"chaoslab {r.experiment}", "tests": str(len(checks)),
-        "failures": str(sum(c.outcome is Outcome.FAILED for c in checks)), "errors": "0",
-        "skipped": str(sum(c.outcome is Outcome.SKIPPED for c in checks)), "time": "0"})
+        "failures": str(sum(c.outcome is CheckOutcome.FAILED for c in checks)), "errors": "0",
+        "skipped": str(sum(c.outcome is CheckOutcome.SKIPPED for c in checks)), "time": "0"})
     for kind in CheckKind:
         mine = [c for c in checks if c.kind is kind]
         if mine:

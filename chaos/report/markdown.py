@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from chaos.document import ResultDocument
 from chaos.model.quantities import plural
 from chaos.report.checks import Check
-from chaos.report.document import Report
 from chaos.report.requests import load_lines
 from chaos.report.summary import LATENCY_ESTIMATED, fmt_ms, fmt_pct, fmt_s
 from chaos.report.verdict import Sentence
@@ -29,12 +29,12 @@ def _mark(ok: bool | None) -> str:
     return {True: "✅", False: "❌", None: "➖"}[ok]
 
 
-def title(r: Report, code: int) -> str:
+def title(r: ResultDocument, code: int) -> str:
     verdict = "all checks held" if code == 0 else "checks FAILED"
     return f"### {'✅' if code == 0 else '❌'} chaoslab: `{r.experiment}`: {verdict}"
 
 
-def cascade_md(r: Report) -> list[str]:
+def cascade_md(r: ResultDocument) -> list[str]:
     if not r.blast.cascade:
         return ["No service breached its SLO."]
     lines = ["**Cascade**, in order of breach:", "",
@@ -63,7 +63,7 @@ def missed_md(checks: Sequence[Check]) -> list[str]:
     return lines
 
 
-def render_markdown(r: Report, sentences: Sequence[Sentence], checks: Sequence[Check], code: int) -> str:
+def render_markdown(r: ResultDocument, sentences: Sequence[Sentence], checks: Sequence[Check], code: int) -> str:
     meta = f"`{r.engine}` · topology `{r.topology}` · seed {r.seed} · {fmt_s(r.duration_s)}"
     if r.faults:
         meta += " · fault: " + "; ".join(f"{f.kind} on `{f.target}` at {fmt_s(f.start_s)}" for f in r.faults)

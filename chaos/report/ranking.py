@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from chaos.report.document import Report
+from chaos.document import ResultDocument
 
 MAX_SERVICE_PANELS = 10
 MAX_ENTRY_PANELS = 4
@@ -30,7 +30,7 @@ def _unique(names: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def rank(r: Report) -> list[str]:
+def rank(r: ResultDocument) -> list[str]:
     """Services in order of interest: faulted, then the cascade, then those the entrypoints call."""
     known = r.services
     faulted = [f.target for f in r.faults if f.target in known]
@@ -40,7 +40,7 @@ def rank(r: Report) -> list[str]:
     return _unique(faulted + cascade + entry + [a for a in alerted if a in known])
 
 
-def _busiest(r: Report, exclude: set[str]) -> list[str]:
+def _busiest(r: ResultDocument, exclude: set[str]) -> list[str]:
     def key(name: str) -> tuple[float, float, int]:
         f = r.services[name]
         p99 = f.p99_ms if f.p99_ms is not None and math.isfinite(f.p99_ms) else 0.0
@@ -50,7 +50,7 @@ def _busiest(r: Report, exclude: set[str]) -> list[str]:
     return sorted((n for n in r.services if n not in exclude), key=key)
 
 
-def choose(r: Report, max_services: int = MAX_SERVICE_PANELS, max_entry: int = MAX_ENTRY_PANELS) -> Panels:
+def choose(r: ResultDocument, max_services: int = MAX_SERVICE_PANELS, max_entry: int = MAX_ENTRY_PANELS) -> Panels:
     chosen = rank(r)[:max_services]
     if len(chosen) < MIN_SERVICE_PANELS:
         chosen += _busiest(r, set(chosen))[:MIN_SERVICE_PANELS - len(chosen)]

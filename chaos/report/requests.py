@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from chaos.report.document import EntryLoad, Report
+from chaos.document import EntryLoad, ResultDocument, Stopped
 
 
 def status_words(statuses: Mapping[str, int]) -> str:
@@ -41,7 +41,7 @@ def kind_lines(e: EntryLoad) -> list[str]:
     return out
 
 
-def load_lines(r: Report) -> list[str]:
+def load_lines(r: ResultDocument) -> list[str]:
     """Per entrypoint: its client errors, and its request kinds (empty when there is nothing to say)."""
     if r.live is None or r.live.load is None:
         return []
@@ -54,6 +54,6 @@ def load_lines(r: Report) -> list[str]:
         if kinds:
             lines.append(f"entrypoint {name}, by kind of request:")
             lines += [f"  {k}" for k in kinds]
-    if r.live.stopped == "client_errors":
+    if r.live.stopped is Stopped.CLIENT_ERRORS:
         lines.append("the run stopped early: its requests mostly came back as client errors")
     return lines

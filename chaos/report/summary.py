@@ -15,7 +15,7 @@ from chaos.report.verdict import entry_impact
 from chaos.terminal import visible
 
 if TYPE_CHECKING:
-    from chaos.report.document import Playbook, Report, Step
+    from chaos.document import PlaybookSection, ResultDocument, Step
 
 __all__ = ["LATENCY_ESTIMATED", "fmt_ms", "fmt_pct", "fmt_s", "render", "render_drill"]
 
@@ -39,15 +39,15 @@ LATENCY_ESTIMATED = ("percentiles and alert values are estimates, interpolated i
                      "12% wide (live metrics keep no single latencies)")
 
 
-def verdict(r: Report) -> str:
+def verdict_words(r: ResultDocument) -> str:
     """The verdict line, from the checks junit.xml, summary.md and the exit code read: they cannot disagree."""
-    from chaos.report.checks import checks, exit_code
+    from chaos.report.checks import checks, verdict
     from chaos.report.verdict import verdict_line
 
-    return verdict_line(r, checks(r), exit_code(r))
+    return verdict_line(r, checks(r), verdict(r).exit_code)
 
 
-def missed_lines(r: Report) -> list[str]:
+def missed_lines(r: ResultDocument) -> list[str]:
     """Every failed check other than an SLO (those have their own list): what else the exit code gates on."""
     from chaos.report.checks import CheckKind, checks
 
@@ -99,14 +99,14 @@ def cascade_table(doc: dict[str, Any]) -> list[str]:
 
 
 def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
-    from chaos.report.document import read
+    from chaos.document import read
 
     report = read(doc)
     lines = [f"{doc['experiment']}  ({doc['engine']}, seed {doc['seed']}, {fmt_s(doc['duration_s'])}, "
              f"warm-up {fmt_s(doc['warmup_s'])})"]
     for f in doc["faults"]:
         lines.append(f"Fault:          {fault_line(f)}")
-    lines.append(f"Verdict:        {verdict(report)}")
+    lines.append(f"Verdict:        {verdict_words(report)}")
     lines.append(f"Time to detect: {detection_line(doc)}")
     lines.append(f"Blast radius:   {blast_line(doc)}")
     if report.latency_estimated:
@@ -158,7 +158,7 @@ def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
 PHASES = ("detect", "acknowledge", "mitigate", "recover")
 
 
-def playbook_lines(pb: Playbook, r: Report) -> list[str]:
+def playbook_lines(pb: PlaybookSection, r: ResultDocument) -> list[str]:
     """The response, every time on the incident's clock: seconds from the incident start, which the heading states."""
     inc = pb.incident
     lines = [f"Incident response ({pb.name}): {outcome_words(pb)}. {clock_words(pb)}:"]
@@ -189,14 +189,14 @@ def playbook_lines(pb: Playbook, r: Report) -> list[str]:
     return lines
 
 
-def outcome_words(pb: Playbook) -> str:
+def outcome_words(pb: PlaybookSection) -> str:
     outcome = pb.incident.outcome
     if outcome is IncidentOutcome.NOT_TRIGGERED:
         return f"NOT TRIGGERED: {pb.trigger_names()} never fired, so no step ran and no deadline was judged"
     return "outcome unknown" if outcome is None else outcome.label
 
 
-def clock_words(pb: Playbook) -> str:
+def clock_words(pb: PlaybookSection) -> str:
     clock = pb.clock
     if clock is None:
         return "Times count from the incident start (there was none: no fault, no trigger)"
@@ -205,7 +205,7 @@ def clock_words(pb: Playbook) -> str:
             f"the run ends at {fmt_s(clock.run_end_s)} on this clock")
 
 
-def trigger_detail(pb: Playbook) -> str:
+def trigger_detail(pb: PlaybookSection) -> str:
     """Which trigger the detect phase timed, and when it fired on the run's clock."""
     inc = pb.incident
     assert inc.triggered_s is not None
@@ -234,14 +234,14 @@ def step_outcome(st: Step) -> str:
 
 
 def render_drill(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
-    from chaos.report.document import read
+    from chaos.document import read
 
     dr = doc["drill"]
     pb = doc["playbook"]
     never = dr.get("not_triggered", 0)
     lines = [f"Drill of '{pb['name']}' on {doc['experiment']}: {plural(dr['runs'], 'simulated incident')} "
              f"(seeds {dr['seeds'][0]}..{dr['seeds'][-1]})",
-             f"Verdict: {verdict(read(doc))}", "",
+             f"Verdict: {verdict_words(read(doc))}", "",
              "Phase times, in seconds from the incident start"
              + (f"; {never} of {plural(dr['runs'], 'run')} never triggered the playbook:" if never else ":"),
              f"  {'phase':<12} {'p50':>9} {'p90':>9} {'p99':>9} {'reached':>9}"]

@@ -23,8 +23,9 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, PercentFormatter
 from matplotlib.transforms import blended_transform_factory
 
+from chaos.document import Marker, ResultDocument, ScopeSeries
+from chaos.incident_states import MarkerKind
 from chaos.model.quantities import plural
-from chaos.report.document import Marker, Report, ScopeSeries
 from chaos.report.plots import (
     ALERT,
     BLUE,
@@ -57,9 +58,9 @@ COL_GAP_IN = 0.62
 RIGHT_IN = 0.2
 EVENT_ROW_IN = 0.24
 MAX_EVENT_ROWS = 10
-POINT_MARKERS = {"crash": ("x", FAULT, "replica crashed"), "restart": ("^", OK, "replica restarted")}
-BREAKER_OPEN, BREAKER_CLOSED = "breaker_open", "breaker_closed"
-SKIPPED_MARKERS = {"fault_on", "fault_off", "breaker_half_open"}
+POINT_MARKERS = {MarkerKind.CRASH: ("x", FAULT, "replica crashed"), MarkerKind.RESTART: ("^", OK, "replica restarted")}
+BREAKER_OPEN, BREAKER_CLOSED = MarkerKind.BREAKER_OPEN, MarkerKind.BREAKER_CLOSED
+SKIPPED_MARKERS = {MarkerKind.FAULT_ON, MarkerKind.FAULT_OFF}
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def breaker_spans(markers: Sequence[Marker], end_s: float) -> dict[str, list[tup
     return spans
 
 
-def event_rows(r: Report) -> list[EventRow]:
+def event_rows(r: ResultDocument) -> list[EventRow]:
     end = r.duration_s
     rows = [EventRow(f"fault {f.label} ({f.kind} on {f.target})", FAULT,
                      ((f.start_s, end if f.end_s is None else f.end_s),)) for f in r.faults]
@@ -109,12 +110,12 @@ def _point_rows(markers: Sequence[Marker]) -> list[EventRow]:
     """Crashes and restarts on one row per service; any other marker kind on a row of its own."""
     rows: dict[str, list[tuple[float, str]]] = {}
     for m in markers:
-        if m.kind in SKIPPED_MARKERS or m.kind.startswith("breaker_"):
+        if m.kind in SKIPPED_MARKERS or m.kind.is_breaker:
             continue
         if m.kind in POINT_MARKERS:
             rows.setdefault(f"{m.subject} replicas", []).append((m.t_s, POINT_MARKERS[m.kind][0]))
         else:
-            rows.setdefault(m.kind.replace("_", " "), []).append((m.t_s, "o"))
+            rows.setdefault(m.kind.label, []).append((m.t_s, "o"))
     return [EventRow(label, GREY, points=tuple(points)) for label, points in rows.items()]
 
 
@@ -150,7 +151,7 @@ def _values(xs: Sequence[float | None]) -> np.ndarray:
 class Context:
     """What every row draws behind its lines: faults, warm-up, this scope's alerts, markers and targets."""
 
-    report: Report
+    report: ResultDocument
     duration_s: float
     latency_range: tuple[float, float]
 
@@ -166,14 +167,14 @@ def _background(ax: Axes, ctx: Context, scope: str) -> None:
             ax.axvline(a.fired_at_s, color=ALERT, ls=(0, (2, 1.5)), lw=1.3)
 
 
-def _targets(r: Report, scope: str) -> tuple[float | None, float | None]:
+def _targets(r: ResultDocument, scope: str) -> tuple[float | None, float | None]:
     ratios = [o.target for o in r.slos if o.scope == scope and o.kind == "error_ratio"]
     latency = [o.threshold_ms for o in r.slos if o.scope == scope and o.kind == "latency"
                and o.threshold_ms is not None and (o.percentile is None or abs(o.percentile - 99) < 1e-9)]
     return (min(ratios) if ratios else None, min(latency) if latency else None)  # type: ignore[type-var]
 
 
-def _service_markers(ax: Axes, r: Report, name: str) -> None:
+def _service_markers(ax: Axes, r: ResultDocument, name: str) -> None:
     """Breakers this service opened toward a dependency, and its crashes, along the panel's top edge."""
     top = blended_transform_factory(ax.transData, ax.transAxes)
     opened = [m.t_s for m in r.markers if m.kind == BREAKER_OPEN and m.subject.split("->")[0] == name]
@@ -219,7 +220,7 @@ def draw_row(axes: Sequence[Axes], ctx: Context, scope: str, series: ScopeSeries
     err.set_ylabel(short_name(scope), rotation=0, ha="right", va="center", fontweight="bold", fontsize=9, labelpad=8)
 
 
-def latency_range(r: Report, scopes: Sequence[str]) -> tuple[float, float]:
+def latency_range(r: ResultDocument, scopes: Sequence[str]) -> tuple[float, float]:
     vals = [v for s in scopes if s in r.series.scopes for v in r.series.scopes[s].p99_ms
             if v is not None and v > 0 and math.isfinite(v)]
     targets = [o.threshold_ms for o in r.slos if o.threshold_ms]
@@ -292,7 +293,7 @@ def _section(sheet: Sheet, top: float, title: str, rows: Sequence[str], entry: b
     return made
 
 
-def legend_handles(r: Report) -> list[Line2D | Patch]:
+def legend_handles(r: ResultDocument) -> list[Line2D | Patch]:
     handles: list[Line2D | Patch] = [Patch(color=FAULT, alpha=0.3, label="fault window")]
     if r.warmup_s > 0:
         handles.append(Patch(facecolor="white", edgecolor=GREY, hatch="///", label="warm-up (not judged)"))
@@ -308,7 +309,7 @@ def legend_handles(r: Report) -> list[Line2D | Patch]:
     return handles
 
 
-def timeline_figure(r: Report, panels: Panels) -> Figure:
+def timeline_figure(r: ResultDocument, panels: Panels) -> Figure:
     """Events, then entrypoint rows, then service rows: one events axes plus three axes per row."""
     events = event_rows(r)
     entry_scopes = [f"entrypoint:{e}" for e in panels.entrypoints]
@@ -341,7 +342,7 @@ def timeline_figure(r: Report, panels: Panels) -> Figure:
     return sheet.fig
 
 
-def rest_figure(r: Report, rest: Sequence[str]) -> Figure | None:
+def rest_figure(r: ResultDocument, rest: Sequence[str]) -> Figure | None:
     """One heatmap for every service without a row: error ratio per second, a row per service."""
     if not rest:
         return None

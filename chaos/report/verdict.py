@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chaos.document import ResultDocument
 from chaos.model.quantities import percent as fmt_pct
 from chaos.model.quantities import plural
 from chaos.model.quantities import seconds as fmt_s
-from chaos.report.checks import Check, CheckKind, Outcome
-from chaos.report.document import Report
+from chaos.report.checks import Check, CheckKind, CheckOutcome
 
 LISTED = 3  # names quoted in a sentence before "and N more"
 
@@ -33,7 +33,7 @@ def _names(names: list[str]) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-def slo_sentence(r: Report, checks: tuple[Check, ...]) -> Sentence:
+def slo_sentence(r: ResultDocument, checks: tuple[Check, ...]) -> Sentence:
     slos = r.slos
     missed = [o.name for o in slos if not o.met]
     reps = [c for c in checks if c.kind is CheckKind.REPLICATIONS and c.failed]
@@ -53,10 +53,10 @@ def slo_sentence(r: Report, checks: tuple[Check, ...]) -> Sentence:
     return Sentence("SLOs", True, f"SLOs held: {len(slos)} of {plural(len(slos), 'objective')} met.")
 
 
-def deadline_sentence(checks: tuple[Check, ...], r: Report | None = None) -> Sentence:
-    judged = [c for c in checks if c.kind.is_deadline and c.outcome is not Outcome.SKIPPED]
+def deadline_sentence(checks: tuple[Check, ...], r: ResultDocument | None = None) -> Sentence:
+    judged = [c for c in checks if c.kind.is_deadline and c.outcome is not CheckOutcome.SKIPPED]
     missed = [c.name for c in judged if c.failed]
-    skipped = sum(1 for c in checks if c.kind.is_deadline and c.outcome is Outcome.SKIPPED)
+    skipped = sum(1 for c in checks if c.kind.is_deadline and c.outcome is CheckOutcome.SKIPPED)
     tail = f"; {skipped} not judged" if skipped else ""
     pb = None if r is None or r.drill is not None else r.playbook  # a drill's first run is not gated
     if pb is not None and pb.not_triggered:
@@ -75,7 +75,7 @@ def deadline_sentence(checks: tuple[Check, ...], r: Report | None = None) -> Sen
     return Sentence("Deadlines", True, f"Deadlines met: {len(judged)} of {len(judged)}{tail}.")
 
 
-def detect_sentence(r: Report) -> Sentence:
+def detect_sentence(r: ResultDocument) -> Sentence:
     if not r.faults:
         return Sentence("Time to detect", None, "No fault was injected, so there was nothing to detect.")
     start = r.first_fault_s
@@ -90,7 +90,7 @@ def detect_sentence(r: Report) -> Sentence:
                     f"{playbook_detect(r, None if first is None else first.alert)}.")
 
 
-def playbook_detect(r: Report, header_alert: str | None) -> str:
+def playbook_detect(r: ResultDocument, header_alert: str | None) -> str:
     """What the playbook's detect phase timed, when it is not what the header timed."""
     pb = r.playbook
     triggered = None if pb is None else pb.incident.triggered_s
@@ -115,7 +115,7 @@ def entry_impact(ratio: float | None, failed: int, answered: int, errors: int | 
             f"({failed:,} of {answered:,} answered{parts})")
 
 
-def blast_sentence(r: Report) -> Sentence:
+def blast_sentence(r: ResultDocument) -> Sentence:
     b = r.blast
     n, total = len(b.services), len(r.services)
     entry = entry_impact(b.entry_failed_ratio, b.entry_failed, b.entry_requests, b.entry_errors, b.entry_slow)
@@ -125,18 +125,18 @@ def blast_sentence(r: Report) -> Sentence:
                                            f"({_names(list(b.services))}); {entry}.")
 
 
-def sentences(r: Report, checks: tuple[Check, ...]) -> tuple[Sentence, ...]:
+def sentences(r: ResultDocument, checks: tuple[Check, ...]) -> tuple[Sentence, ...]:
     return (slo_sentence(r, checks), deadline_sentence(checks, r), detect_sentence(r), blast_sentence(r))
 
 
-def verdict_line(r: Report, checks: tuple[Check, ...], code: int) -> str:
+def verdict_line(r: ResultDocument, checks: tuple[Check, ...], code: int) -> str:
     """The console's verdict: PASSED or FAILED as the exit code says, then every kind of check it gates on."""
     parts = [_slo_part(r, checks)]
     pb = r.playbook
     never = pb is not None and pb.not_triggered
     for kind in CheckKind:
         mine = [c for c in checks if c.kind is kind]
-        judged = [c for c in mine if c.outcome is not Outcome.SKIPPED]
+        judged = [c for c in mine if c.outcome is not CheckOutcome.SKIPPED]
         if kind is CheckKind.SLO or not mine:
             continue
         if never and kind in (CheckKind.PLAYBOOK_DEADLINE, CheckKind.PLAYBOOK_STEP) and not judged:
@@ -165,7 +165,7 @@ def verdict_line(r: Report, checks: tuple[Check, ...], code: int) -> str:
     return f"{'PASSED' if code == 0 else 'FAILED'}: " + "; ".join(parts)
 
 
-def _slo_part(r: Report, checks: tuple[Check, ...]) -> str:
+def _slo_part(r: ResultDocument, checks: tuple[Check, ...]) -> str:
     slos = [c for c in checks if c.kind is CheckKind.SLO]
     if not slos:
         return "no SLOs stated"

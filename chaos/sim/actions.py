@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from chaos.incident_states import MarkerKind
 from chaos.model.playbook import (
     AnyAction,
     Failover,
@@ -54,7 +55,7 @@ def _restart(sim: Simulation, action: Restart) -> None:
         sim.kernel.crash(rep)
         sim.kernel.restart(rep, cold)
         if was_down:
-            sim.markers.append(Marker(sim.now, "restart", action.service, f"replica {rep.index}"))
+            sim.markers.append(Marker(sim.now, MarkerKind.RESTART, action.service, f"replica {rep.index}"))
     for applied in sim.applied:
         if applied.fault.target == action.service:
             sim_faults.restarted(sim.world, applied)

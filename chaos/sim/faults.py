@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from chaos.incident_states import MarkerKind
 from chaos.model.faults import AnyFault, ColdStart, Crash, Errors, FaultKind, Latency, LoadSpike, PacketLoss, Slowdown
 from chaos.model.scope import split_edge
 from chaos.model.slos import ALL
@@ -101,7 +102,7 @@ def _crash(world: World, applied: Applied) -> None:
     victims = up if fault.replicas is None else up[: fault.replicas]
     for rep in victims:
         world.kernel.crash(rep)
-        world.markers.append(Marker(world.kernel.env.now, "crash", fault.target, f"replica {rep.index}"))
+        world.markers.append(Marker(world.kernel.env.now, MarkerKind.CRASH, fault.target, f"replica {rep.index}"))
     applied.replicas = victims
 
 
@@ -112,7 +113,7 @@ def _restart(world: World, applied: Applied) -> None:
         if rep.up:
             continue  # brought back already (a playbook's restart): it has its marker
         world.kernel.restart(rep, cold)
-        world.markers.append(Marker(world.kernel.env.now, "restart", fault.target, f"replica {rep.index}"))
+        world.markers.append(Marker(world.kernel.env.now, MarkerKind.RESTART, fault.target, f"replica {rep.index}"))
 
 
 def restarted(world: World, applied: Applied) -> bool:
@@ -125,7 +126,7 @@ def restarted(world: World, applied: Applied) -> bool:
     if applied.reverted or applied.fault.kind is not FaultKind.CRASH or any(not r.up for r in applied.replicas):
         return False
     applied.end = world.kernel.env.now
-    world.markers.append(Marker(applied.end, "fault_off", applied.fault.target, applied.fault.label))
+    world.markers.append(Marker(applied.end, MarkerKind.FAULT_OFF, applied.fault.target, applied.fault.label))
     return True
 
 
@@ -160,7 +161,7 @@ def apply(world: World, fault: AnyFault) -> Applied:
     else:
         world.attach(fault.target, fault)
         refresh(world, fault.target)
-    world.markers.append(Marker(applied.start, "fault_on", fault.target, fault.label))
+    world.markers.append(Marker(applied.start, MarkerKind.FAULT_ON, fault.target, fault.label))
     return applied
 
 
@@ -176,4 +177,4 @@ def revert(world: World, applied: Applied) -> None:
     else:
         world.detach(fault.target, fault)
         refresh(world, fault.target)
-    world.markers.append(Marker(world.kernel.env.now, "fault_off", fault.target, fault.label))
+    world.markers.append(Marker(world.kernel.env.now, MarkerKind.FAULT_OFF, fault.target, fault.label))

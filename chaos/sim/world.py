@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import simpy
 
 from chaos.core.streams import stream
+from chaos.incident_states import MarkerKind
 from chaos.model.distributions import Exponential
 from chaos.model.faults import AnyFault
 from chaos.model.scope import edge_name
@@ -30,7 +31,7 @@ class BreakerMarker:
     name: str
 
     def __call__(self, state: str) -> None:
-        self.markers.append(Marker(self.env.now, f"breaker_{state}", self.name))
+        self.markers.append(Marker(self.env.now, MarkerKind(f"breaker_{state}"), self.name))
 
 
 @dataclass

@@ -62,7 +62,8 @@ def run_with(tmp_path: Path, action: str) -> tuple[Run, dict[str, Any]]:
 
 
 def moments(run: Run) -> list[tuple[float, str, str]]:
-    return [(m.t_s, m.kind, m.detail) for m in run.markers if m.kind in ("crash", "restart", "fault_on", "fault_off")]
+    kinds = ("crash", "restart", "fault_on", "fault_off")
+    return [(m.t_s, m.kind.value, m.detail) for m in run.markers if m.kind.value in kinds]
 
 
 def test_a_restart_of_every_crashed_replica_ends_the_crash_then(tmp_path: Path) -> None:

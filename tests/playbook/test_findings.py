@@ -62,7 +62,7 @@ def findings(tmp_path: Path) -> dict[str, set[str]]:
     pb = load(tmp_path / "playbook.yaml", Playbook)
     bind(pb, experiment)
     out: dict[str, set[str]] = {}
-    for f in incident_result(experiment, pb, 2).extra["playbook"]["findings"]:
+    for f in incident_result(experiment, pb, 2).to_dict()["playbook"]["findings"]:
         out.setdefault(f["kind"], set()).add(f["step"])
     return out
 

@@ -66,7 +66,7 @@ def run_with(tmp_path: Path, action: str, rate: float = 15, faults: str = "") ->
     pb = load(tmp_path / "playbook.yaml", Playbook)
     bind(pb, experiment)
     result = incident_result(experiment, pb, experiment.seed)
-    return result.extra["playbook"], result.run
+    return result.to_dict()["playbook"], result.run
 
 
 def per_second(run: object, scope: Scope, field: str, lo: int, hi: int) -> float:
@@ -142,7 +142,7 @@ def test_restart_fails_what_the_replica_held(tmp_path: Path) -> None:
     from chaos.run import Cause
     assert crashed[Cause.CRASHED][50] >= 1          # the request in service (and the queue) failed at once
     assert sum(crashed[Cause.CRASHED][:50]) == 0
-    assert any(m.kind == "crash" or m.kind == "step" for m in run.markers)  # type: ignore[attr-defined]
+    assert any(m.kind.value == "crash" or m.kind.value == "step" for m in run.markers)  # type: ignore[attr-defined]
 
 
 def test_unknown_names_in_a_playbook_are_input_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

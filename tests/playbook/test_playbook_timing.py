@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from chaos.analysis.incident import analyze_incident, incident_dict
+from chaos.analysis.incident import analyze_incident, incident_section
 from chaos.drill import drill, incident_result
+from chaos.incident_states import IncidentOutcome, StepStatus
 from chaos.model.files import load, load_experiment
 from chaos.model.playbook import Playbook, bind
 from chaos.sweep.executors import InlineExecutor, ProcessExecutor
@@ -88,7 +89,7 @@ def section_of(tmp_path: Path, playbook: str, duration: str = "200s", ratio: flo
     experiment = load_experiment(exp_path)
     pb = load(pb_path, Playbook)
     bind(pb, experiment)
-    return incident_result(experiment, pb, experiment.seed).extra["playbook"]
+    return incident_result(experiment, pb, experiment.seed).to_dict()["playbook"]
 
 
 def test_fixed_durations_give_hand_computed_timings(tmp_path: Path) -> None:
@@ -191,7 +192,7 @@ def test_drill_probability_matches_the_distribution_of_the_sum(tmp_path: Path, r
     bind(pb, experiment)
     runs = 300
     result = drill(experiment, pb, runs, executor=ProcessExecutor(2))
-    d = result.extra["drill"]["deadlines"][0]
+    d = result.to_dict()["drill"]["deadlines"][0]
     assert d["undecided"] == 0
     # Mitigation = detection (3 s, fixed) + response + fix duration, from the incident start.
     slack = within - 3.0
@@ -200,7 +201,7 @@ def test_drill_probability_matches_the_distribution_of_the_sum(tmp_path: Path, r
     sigma = math.sqrt(expected * (1 - expected) / runs)
     assert abs(d["p_met"] - expected) < 4 * sigma, (d["p_met"], expected, sigma)
     # And the phase times themselves: their mean is the mean of the sum plus detection.
-    values = [v for v in result.extra["drill"]["phases"]["mitigate"]["values"] if v is not None]
+    values = [v for v in result.to_dict()["drill"]["phases"]["mitigate"]["values"] if v is not None]
     assert len(values) >= runs * 0.99
     mean = sum(values) / len(values)
     sd_mean = math.sqrt(respond ** 2 + fix ** 2) / math.sqrt(runs)
@@ -214,10 +215,10 @@ def test_a_drill_gates_on_the_required_probability(tmp_path: Path) -> None:
     pb = load(pb_path, Playbook)
     bind(pb, experiment)
     result = drill(experiment, pb, 8, executor=InlineExecutor())
-    d = result.extra["drill"]["deadlines"][0]
+    d = result.to_dict()["drill"]["deadlines"][0]
     # Mitigating within 6 s needs response + fix <= 3 s: P = 1 - e^{-3/20}... about 0.01, far below 0.5.
     assert d["required"] == 0.5 and d["met"] is False
-    assert result.extra["gate_failed"] is True
+    assert result.gate_failed is True
 
 
 def test_a_drill_on_two_local_workers_gives_the_result_of_one(tmp_path: Path) -> None:
@@ -240,12 +241,12 @@ def test_incident_analysis_works_on_a_run_without_a_playbook_record(tmp_path: Pa
     pb = load(pb_path, Playbook)
     from chaos.sim.simulation import simulate
     run = simulate(experiment)
-    section = incident_dict(pb, run, analyze_incident(pb, run))
-    assert all(st["status"] == "not_reached" for st in section["steps"])
+    section = incident_section(pb, run, analyze_incident(pb, run))
+    assert all(st.status is StepStatus.NOT_REACHED for st in section.steps)
     # Without a record the response never triggered: nothing was due, nothing is missed.
-    assert section["incident"]["outcome"] == "not_triggered"
-    assert all(st["met"] is None for st in section["steps"]) and all(d["met"] is None for d in section["deadlines"])
-    assert {f["kind"] for f in section["findings"]} >= {"not_triggered"}
+    assert section.incident.outcome is IncidentOutcome.NOT_TRIGGERED
+    assert all(st.met is None for st in section.steps) and all(d.met is None for d in section.deadlines)
+    assert {f.kind for f in section.findings} >= {"not_triggered"}
 
 
 def test_an_escalation_step_the_response_never_needed_is_not_judged(tmp_path: Path) -> None:
@@ -358,10 +359,10 @@ def test_not_triggered_does_not_fail_the_gate_but_a_missed_expectation_does_and_
     from junitparser import JUnitXml, Skipped
 
     from chaos.cli import main
-    from chaos.report.checks import checks, exit_code
+    from chaos.document import read
+    from chaos.report.checks import checks, verdict
     from chaos.report.commands import load_result
-    from chaos.report.document import read
-    from chaos.report.summary import verdict
+    from chaos.report.summary import verdict_words
 
     exp_path, pb_path = write_case(tmp_path, FIXED, ratio=0.001)
     code = main(["simulate", str(exp_path), "--playbook", str(pb_path), "--out", str(tmp_path / "quiet"),
@@ -390,9 +391,9 @@ def test_not_triggered_does_not_fail_the_gate_but_a_missed_expectation_does_and_
     report = read(load_result(tmp_path / "expected" / "result.json"))
     found = checks(report)
     assert [c.name for c in found if c.failed] == ["alert web-errors within 30 s"]
-    assert code == exit_code(report) == 1
+    assert code == verdict(report).exit_code == 1
     line = next(ln for ln in out.splitlines() if ln.startswith("Verdict:"))
-    assert line == "Verdict:        " + verdict(report)
+    assert line == "Verdict:        " + verdict_words(report)
     assert line.startswith("Verdict:        FAILED: SLOs HELD (1 objective); alert expectations: 1 of 1 MISSED "
                            "(alert web-errors within 30 s)")
     assert "  MISS alert 'web-errors' never fired after the first fault (at 20 s); it should fire within 30 s" in out

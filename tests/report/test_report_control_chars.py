@@ -17,9 +17,9 @@ import pytest
 from reportkit import make_doc, with_playbook
 
 from chaos.cli import main
+from chaos.document import read
 from chaos.errors import InputError
 from chaos.incident_states import StepStatus
-from chaos.report.document import read
 
 ESC, BEL, CSI, RLO = "\x1b", "\x07", "\x9b", "\u202e"
 HIDDEN = (ESC, BEL, CSI, RLO, "\r")

@@ -15,11 +15,11 @@ from reportkit import Shape, healthy, make_doc, with_drill
 
 from chaos.analysis.stats import stat
 from chaos.diff import Comparison, DiffReport, Metric, Verdict, compare, render_markdown
+from chaos.document import read
 from chaos.lint import Finding, Rule, Severity, render_text
 from chaos.model.files import load_topology
 from chaos.model.quantities import count, plural
 from chaos.report.checks import checks
-from chaos.report.document import read
 from chaos.report.summary import render, render_drill
 from chaos.report.verdict import sentences
 from chaos.sweep.executors import ProcessExecutor

@@ -1,6 +1,6 @@
 """``chaoslab report`` on a damaged result.json: one line naming the file and the JSON path, exit 2, nothing written.
 
-The reader checks every value against the type its dataclass declares (chaos.report.document.build),
+The reader checks every value against the type its dataclass declares (chaos.codec.build),
 so these cases are not special-cased anywhere: each breaks a different type in a different section.
 """
 
@@ -21,9 +21,10 @@ import pytest
 from reportkit import with_drill, with_playbook
 
 from chaos.cli import main
+from chaos.codec import build
+from chaos.document import read
 from chaos.errors import InputError
 from chaos.report import REPORT_FILES, write_reports
-from chaos.report.document import build, read
 from chaos.report.summary import render
 
 

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from chaos.document import read
 from chaos.report import REPORT_FILES, write_reports
-from chaos.report.document import read
 from chaos.report.figures import figures
 from chaos.report.ranking import choose
 

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from reportkit import healthy, with_drill, with_playbook, with_playbook_v1
 
+from chaos.codec import encode
+from chaos.document import SCHEMA_VERSION, Stopped, read
 from chaos.errors import InputError
 from chaos.incident_states import ClockBase, IncidentOutcome, StepStatus
-from chaos.report.checks import Outcome, checks, exit_code
-from chaos.report.document import read
+from chaos.report.checks import CheckOutcome, checks, verdict
 from chaos.report.summary import render
 from chaos.report.verdict import sentences
 
@@ -46,16 +47,16 @@ def test_optional_sections_are_optional(failing_doc: dict[str, Any]) -> None:
 
 
 def test_exit_codes(failing_doc: dict[str, Any]) -> None:
-    assert exit_code(read(failing_doc)) == 1
-    assert exit_code(read(healthy(failing_doc))) == 0
-    assert exit_code(read(with_playbook(healthy(failing_doc)))) == 1  # a step and a phase deadline missed
+    assert verdict(read(failing_doc)).exit_code == 1
+    assert verdict(read(healthy(failing_doc))).exit_code == 0
+    assert verdict(read(with_playbook(healthy(failing_doc)))).exit_code == 1  # a step and a phase deadline missed
     drill = with_drill(healthy(failing_doc))
     for d in drill["drill"]["deadlines"]:
         d["met"], d["p_met"] = True, 1.0
     drill["gate_failed"] = False
     drill["slos"][0]["met"] = False  # a drill's first run missing an SLO does not fail the drill
     drill["slo_met"] = False
-    assert exit_code(read(drill)) == 0
+    assert verdict(read(drill)).exit_code == 0
 
 
 def test_verdict_when_nothing_was_detected(failing_doc: dict[str, Any]) -> None:
@@ -86,10 +87,10 @@ def test_replications_that_missed_fail_the_run(failing_doc: dict[str, Any]) -> N
     r = read(doc)
     found = checks(r)
     reps = [c for c in found if c.name == "SLOs held in every replication"]
-    assert len(reps) == 1 and reps[0].outcome is Outcome.FAILED
+    assert len(reps) == 1 and reps[0].outcome is CheckOutcome.FAILED
     assert reps[0].message == "SLOs held in 2 of 3 replications (missed with seeds 2)"
     assert sentences(r, found)[0].ok is False
-    assert exit_code(r) == 1
+    assert verdict(r).exit_code == 1
 
 
 def test_a_schema_1_playbook_is_read_onto_the_incident_clock(failing_doc: dict[str, Any]) -> None:
@@ -118,12 +119,12 @@ def test_the_console_verdict_is_the_checks_verdict_when_only_an_expectation_is_m
     doc["alert_expectations"][0].update(met=False, fired_at_s=None)
     r = read(doc)
     assert r.slo_met and [c.name for c in checks(r) if c.failed] == ["alert entry-errors within 30 s"]
-    assert exit_code(r) == 1
-    verdict = next(line for line in render(doc).splitlines() if line.startswith("Verdict:"))
-    assert verdict == ("Verdict:        FAILED: SLOs HELD (13 objectives); alert expectations: 1 of 1 MISSED "
+    assert verdict(r).exit_code == 1
+    line = next(line for line in render(doc).splitlines() if line.startswith("Verdict:"))
+    assert line == ("Verdict:        FAILED: SLOs HELD (13 objectives); alert expectations: 1 of 1 MISSED "
                        "(alert entry-errors within 30 s)")
     doc["alert_expectations"][0].update(met=True, fired_at_s=52.0)
-    assert exit_code(read(doc)) == 0
+    assert verdict(read(doc)).exit_code == 0
     assert "Verdict:        PASSED: SLOs HELD (13 objectives); alert expectations: 1 of 1 met" in render(doc)
 
 
@@ -137,6 +138,47 @@ def test_an_expectation_missed_in_another_replication_fails_the_run(failing_doc:
     assert [(c.name, c.message) for c in failed] == [
         ("alert expectations met in every replication", "alert expectations met in 2 of 3 replications "
                                                         "(missed with seeds 2)")]
-    assert exit_code(r) == 1
+    assert verdict(r).exit_code == 1
     assert "FAILED: SLOs HELD (13 objectives); alert expectations: 1 of 1 met; replications: SLOs held in 3 of 3 " \
            "replications, FAILED: alert expectations met in 2 of 3 replications (missed with seeds 2)" in render(doc)
+
+
+def test_a_live_runs_load_and_rule_file_alerts_are_typed_drawn_and_written_back(failing_doc: dict[str, Any]) -> None:
+    # The fields main's live load and rule files add: read into the document's types, drawn by the summary,
+    # and written back by the codec exactly as read.
+    kinds = [{"name": "home", "method": "GET", "target": "/", "success": [], "weight": 3, "planned_share": 0.75,
+              "requests": 30, "ok": 6, "failed": 0, "client_errors": 24, "client_statuses": {"404": 24}},
+             {"name": "pay", "method": "POST", "target": "/pay", "success": [200, 201], "weight": 1,
+              "planned_share": 0.25, "requests": 10, "ok": 4, "failed": 0, "client_errors": 6,
+              "client_statuses": {"401": 6}}]
+    load = {"reason": "stopped", "behind": False, "warnings": [],
+            "entrypoints": {"browse": {"requests": 40, "client_errors": 30,
+                                       "client_statuses": {"401": 6, "404": 24}, "kinds": kinds}}}
+    live = {"stack": "shop", "stack_kind": "user", "run_id": "r1", "mode": "unattended", "stopped": "client_errors",
+            "load": load}
+    alert = {"name": "CatalogSlow", "scope": None, "labels": {"service": "catalog", "severity": "page"},
+             "fired_at_s": 12.0, "resolved_at_s": None, "value": 0.4, "metric": "promql"}
+    doc = dict(copy.deepcopy(failing_doc), engine="live", live=live, alerts=[alert],
+               notes=["rule HighLatency reads a metric the mapping does not expose"])
+    r = read(doc)
+    assert r.live is not None and r.live.stopped is Stopped.CLIENT_ERRORS and r.live.load is not None
+    entry = r.live.load.entrypoints["browse"]
+    assert entry.client_statuses == {"401": 6, "404": 24} and entry.kinds[1].success == (200, 201)
+    assert r.alerts[0].scope is None and r.alerts[0].labels == {"service": "catalog", "severity": "page"}
+    text = render(doc)
+    assert "entrypoint browse: 30 client error(s) (75.0% of its requests: HTTP 404 ×24, HTTP 401 ×6)" in text
+    assert "request pay (POST /pay): 25.0% of the requests (planned 25.0%), 4 ok, 0 failed" in text
+    assert "the run stopped early: its requests mostly came back as client errors" in text
+    assert "CatalogSlow service=catalog severity=page" in text
+    assert "rule HighLatency reads a metric the mapping does not expose" in text
+    assert read(encode(r)) == r
+
+
+def test_an_older_document_reads_as_the_current_schema(failing_doc: dict[str, Any]) -> None:
+    # Read onto schema 3's shape (the playbook's clock, latency estimated), it says so; written again,
+    # it is a schema-3 document that reads back the same.
+    old = with_playbook_v1(failing_doc)
+    r = read(old)
+    assert r.schema_version == SCHEMA_VERSION == 3 and r.latency_estimated
+    again = encode(r)
+    assert again["schema_version"] == 3 and read(again) == r

@@ -8,8 +8,8 @@ from typing import Any
 import networkx as nx
 from reportkit import Shape, make_doc
 
+from chaos.document import read
 from chaos.report.cascade import call_graph, columns, layout, ordered_nodes, total_crossings
-from chaos.report.document import read
 from chaos.report.ranking import MAX_ENTRY_PANELS, MAX_SERVICE_PANELS, choose
 from chaos.report.timeline import rest_figure, timeline_figure
 

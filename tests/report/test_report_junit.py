@@ -9,8 +9,8 @@ from typing import Any
 
 from junitparser import Failure, JUnitXml, Skipped
 
+from chaos.document import read
 from chaos.report.checks import checks
-from chaos.report.document import read
 from chaos.report.junit import render_junit
 
 ALLOWED_CASE_CHILDREN = {"failure", "skipped", "error", "system-out", "system-err"}

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from chaos.report.document import read
+from chaos.document import read
 from chaos.report.summary import fmt_ms, fmt_pct
 
 EXPERIMENT = """\

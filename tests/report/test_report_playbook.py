@@ -6,7 +6,7 @@ from typing import Any
 
 from reportkit import with_playbook
 
-from chaos.report.document import read
+from chaos.document import read
 from chaos.report.gantt import gantt_figure
 from chaos.report.timeline import event_rows
 

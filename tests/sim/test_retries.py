@@ -113,7 +113,7 @@ def breaker_topology() -> list[Service]:
 
 
 def markers(r: Run, kind: str) -> list[Marker]:
-    return [m for m in r.markers if m.kind == kind and m.subject == "front->back"]
+    return [m for m in r.markers if m.kind.value == kind and m.subject == "front->back"]
 
 
 def test_circuit_breaker_stops_calls_to_a_dead_dependency() -> None:
@@ -129,7 +129,7 @@ def test_circuit_breaker_stops_calls_to_a_dead_dependency() -> None:
     assert opened, "the breaker never opened"
     t_open = opened[0].t_s
     assert crash_at + 0.5 * 10 - 1.0 <= t_open <= crash_at + 0.5 * 10 + 1.0, t_open
-    assert not [m for m in r.markers if m.kind.startswith("breaker") and m.t_s < crash_at]
+    assert not [m for m in r.markers if m.kind.value.startswith("breaker") and m.t_s < crash_at]
 
     probes = [m for m in markers(r, "breaker_half_open") if m.t_s >= math.floor(t_open) + 1]
     reached = sum(service_series(r, "back").requests[math.floor(t_open) + 1:])

@@ -38,6 +38,7 @@ from types import FrameType
 from typing import Any, Protocol
 
 from chaos.errors import ChaosError, LiveError, RevertError, RunError
+from chaos.incident_states import MarkerKind
 from chaos.live.faults.actions import Action, DockerOp, DriverKind, Faked, Handle, Kill
 from chaos.live.faults.drivers.base import Driver, InjectContext
 from chaos.live.faults.drivers.fake import FakeDriver
@@ -302,7 +303,7 @@ class FaultRunner:
     def abort(self, reason: str) -> None:
         """End early: no more faults, revert those applied."""
         self.abort_reason = reason
-        self._mark("abort", "run", reason)
+        self._mark(MarkerKind.ABORT, "run", reason)
         self.on_event(self.elapsed(), f"abort: {reason}")
         self.stop(StopReason.ABORTED)
 
@@ -384,7 +385,7 @@ class FaultRunner:
             handle = self._driver(action).inject(action, InjectContext(record))
         except ChaosError as exc:
             self._journal.failed(action.id, exc.message)
-            self._mark("fault_failed", action.target, f"{action.label}: {exc.message}")
+            self._mark(MarkerKind.FAULT_FAILED, action.target, f"{action.label}: {exc.message}")
             raise
         now = self.elapsed()
         self._journal.applied(handle, now)
@@ -393,9 +394,9 @@ class FaultRunner:
         if action.id in self._changes:
             self.on_event(now, f"change {action.describe()}")
             return  # a playbook's change: the step that made it has its own marker
-        self._mark("fault_on", action.target, action.label, now)
+        self._mark(MarkerKind.FAULT_ON, action.target, action.label, now)
         for victim in handle.victims:
-            self._mark("crash" if action.op is DockerOp.KILL else action.op.value, action.target,
+            self._mark(MarkerKind.CRASH if action.op is DockerOp.KILL else MarkerKind(action.op.value), action.target,
                        self._replica(victim), now)
         self.on_event(now, f"inject {action.describe()}")
 
@@ -420,7 +421,7 @@ class FaultRunner:
         if fault_id in self._changes:
             self.on_event(now, f"undo {applied.action.label} ({by})")
             return
-        self._mark("fault_off", applied.action.target, applied.action.label, now)
+        self._mark(MarkerKind.FAULT_OFF, applied.action.target, applied.action.label, now)
         self._after_restart(applied)
         self.on_event(now, f"revert {applied.action.label} ({by})")
 
@@ -430,7 +431,7 @@ class FaultRunner:
         if not isinstance(kill, Kill) or not victims:
             return
         for victim in victims:
-            self._mark("restart", applied.action.target, self._replica(victim))
+            self._mark(MarkerKind.RESTART, applied.action.target, self._replica(victim))
         # A restarted emulator starts clean: give it the admin faults still in effect on it.
         emulator = self.drivers.get(DriverKind.EMULATOR)
         reassert = getattr(emulator, "reassert", None)
@@ -449,7 +450,7 @@ class FaultRunner:
                 return f"replica {replica.index}"
         return container
 
-    def _mark(self, kind: str, subject: str, detail: str, t_s: float | None = None) -> None:
+    def _mark(self, kind: MarkerKind, subject: str, detail: str, t_s: float | None = None) -> None:
         self.markers.append(Marker(self.elapsed() if t_s is None else t_s, kind, subject, detail))
 
     def _revert_error(self, failures: list[tuple[str, ChaosError]]) -> RevertError:

@@ -120,9 +120,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(reports)
     if outcome.error is not None:
         raise outcome.error
-    from chaos.report.checks import run_exit_code
+    from chaos.document import read
+    from chaos.report.checks import verdict
 
-    return run_exit_code(doc)
+    return verdict(read(doc)).exit_code
 
 
 def check_automated(roles: list[str], playbook: Any) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from chaos.errors import ChaosError
-from chaos.incident_states import StepStatus
+from chaos.incident_states import MarkerKind, StepStatus
 from chaos.live.gameday.clock import RunClock, Scheduler
 from chaos.model.playbook import AnyAction, Page, Step, describe
 from chaos.model.scope import Scope
@@ -145,7 +145,7 @@ class LiveExecutor:
         try:
             note = self.act(step, action)
         except ChaosError as exc:
-            self.mark(Marker(now, "step_failed", step.name, exc.message))
+            self.mark(Marker(now, MarkerKind.STEP_FAILED, step.name, exc.message))
             self._note(step, f"action failed: {exc.message}")
             self.say(f"{now:8.2f}s  step '{step.name}': {action.TAG} FAILED: {exc.message}")
             return
@@ -188,7 +188,7 @@ class LiveExecutor:
             record.engaged[role] = now  # the person responded now, whatever was sampled
             if record.acknowledged_s is not None and was is not None and abs(record.acknowledged_s - was) < 1e-9:
                 record.acknowledged_s = now
-        self.mark(Marker(now, "confirmed", step.name, f"by the operator ({step.role})"))
+        self.mark(Marker(now, MarkerKind.CONFIRMED, step.name, f"by the operator ({step.role})"))
         done()
 
     def _note(self, step: Step, note: str) -> None:

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from chaos.analysis import windows
+from chaos.document import EntryLoad, LiveSection, LoadNote, RequestKindLoad, Stopped
 from chaos.errors import ChaosError, LiveError, RevertError
+from chaos.incident_states import MarkerKind
 from chaos.live.faults.actions import Action, DriverKind, Handle
 from chaos.live.faults.drivers.base import InjectContext
 from chaos.live.faults.runner import DEFAULT_ABORT, AbortRule, FaultRunner, Phase
@@ -36,7 +38,7 @@ from chaos.live.gameday.executor import LiveExecutor, Operator, attach
 from chaos.live.gameday.measure import Assembler, EntryRef, LoadSecond, ReplicaRef
 from chaos.live.gameday.scrape import Scrape, Scraper, Target, TargetKind
 from chaos.live.gameday.stacks import StackHandle
-from chaos.live.load.plan import LoadPlan
+from chaos.live.load.plan import LoadPlan, RequestPlan
 from chaos.live.stack.compose import LeftoverNetwork
 from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
@@ -159,7 +161,7 @@ class GameDay:
         self.health: dict[str, bool] = {}
         self.closed = 0
         self.baselined = False
-        self.stopped = "completed"
+        self.stopped = Stopped.COMPLETED
         # Per entrypoint and closed second: finished entry requests, client errors, and their statuses.
         self.client: dict[str, list[tuple[int, int, dict[str, int]]]] = {
             e.name: [] for e in experiment.topology.entrypoints}
@@ -226,13 +228,13 @@ class GameDay:
                      f"{self.seconds}s ({self.options.mode.value.replace('_', ' ')})")
             self._loop(load, scraper)
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (the runner raises it in this thread)
-            error, self.stopped = exc, "interrupted"
+            error, self.stopped = exc, Stopped.INTERRUPTED
             self.say(f"{self.clock.now():8.2f}s  interrupted: stopping the load, reverting every fault ...")
         except ClientErrors as exc:
-            error, self.stopped = exc, "client_errors"
+            error, self.stopped = exc, Stopped.CLIENT_ERRORS
             self.say(f"{self.clock.now():8.2f}s  stopped: {exc}")
         except ChaosError as exc:
-            error, self.stopped = exc, "failed"
+            error, self.stopped = exc, Stopped.FAILED
         finally:
             summary = None
             if load is not None:
@@ -248,7 +250,7 @@ class GameDay:
         if error is not None and self.assembler.seconds == 0:
             raise error  # nothing was measured: there is no result to write, only the error
         if runner.abort_reason is not None:
-            self.stopped = "aborted"
+            self.stopped = Stopped.ABORTED
         if summary is not None and summary.behind:
             self.notes.append("the load generator fell behind its target rate (late or dropped arrivals): "
                               "the stack was offered less load than planned")
@@ -352,7 +354,7 @@ class GameDay:
                 continue
             container = name[: -len("#health")]
             if self.health.get(container, True) != up:
-                self.markers.append(Marker(float(k + 1), "healthy" if up else "unhealthy", container))
+                self.markers.append(Marker(float(k + 1), MarkerKind.HEALTHY if up else MarkerKind.UNHEALTHY, container))
             self.health[container] = up
 
     def _client_window(self, name: str, seconds: int) -> tuple[int, int, dict[str, int]]:
@@ -411,39 +413,39 @@ class GameDay:
                   meta={"stack": self.state.name})
         analysis = analyze(run)
         analysis.notes.extend(self.notes)
-        result = Result(run, analysis, extra={"live": self._live_section(summary)})
+        result = Result(run, analysis, live=self._live_section(summary))
         if self.playbook is not None:
-            from chaos.analysis.incident import analyze_incident, deadlines_met, incident_dict
+            from chaos.analysis.incident import analyze_incident, incident_section
 
-            section = incident_dict(self.playbook, run, analyze_incident(self.playbook, run, analysis.blast.services))
-            result.extra["playbook"] = section
-            if not deadlines_met(section):
-                result.extra["gate_failed"] = True
-        if self.stopped != "completed":
-            result.extra["gate_failed"] = True  # an interrupted or aborted run is no pass
+            result.playbook = incident_section(self.playbook, run,
+                                               analyze_incident(self.playbook, run, analysis.blast.services))
+            if not result.playbook.deadlines_met:
+                result.gate_failed = True
+        if self.stopped is not Stopped.COMPLETED:
+            result.gate_failed = True  # an interrupted or aborted run is no pass
         return result
 
-    def _live_section(self, summary: Any) -> dict[str, Any]:
-        return {"stack": self.state.name, "stack_kind": self.state.kind.value, "run_id": self.run_id,
-                "mode": self.options.mode.value, "stopped": self.stopped, "abort_reason": self.runner.abort_reason,
-                "seconds_measured": self.assembler.seconds, "load_workers": self.options.load_workers,
-                "load": None if summary is None else {"reason": summary.reason.value, "behind": summary.behind,
-                                                      "warnings": list(summary.warnings),
-                                                      "entrypoints": self._load_entrypoints(summary)},
-                "metric_gaps": self.assembler.gaps, "notes": list(self.notes)}
+    def _live_section(self, summary: Any) -> LiveSection:
+        load = None if summary is None else LoadNote(reason=summary.reason.value, behind=summary.behind,
+                                                     warnings=tuple(summary.warnings),
+                                                     entrypoints=self._load_entrypoints(summary))
+        return LiveSection(stack=self.state.name, stack_kind=self.state.kind.value, run_id=self.run_id,
+                           mode=self.options.mode.value, stopped=self.stopped, abort_reason=self.runner.abort_reason,
+                           seconds_measured=self.assembler.seconds, load_workers=self.options.load_workers,
+                           load=load, metric_gaps=self.assembler.gaps, notes=tuple(self.notes))
 
-    def _load_entrypoints(self, summary: Any) -> dict[str, Any]:
+    def _load_entrypoints(self, summary: Any) -> dict[str, EntryLoad]:
         """Per entrypoint: the client errors by status, and each request kind's share and outcomes."""
-        out: dict[str, Any] = {}
+        out: dict[str, EntryLoad] = {}
         for entry in () if self.plan is None else self.plan.entrypoints:
             totals = summary.totals.get(entry.name)
             kinds = summary.kinds.get(entry.name, {})
             weight = sum(r.weight for r in entry.requests)
-            out[entry.name] = {
-                "requests": 0 if totals is None else totals.requests,
-                "client_errors": 0 if totals is None else totals.client_errors,
-                "client_statuses": {} if totals is None else dict(sorted(totals.client_statuses.items())),
-                "kinds": [_kind_json(r, r.weight / weight, kinds.get(r.name)) for r in entry.requests]}
+            out[entry.name] = EntryLoad(
+                requests=0 if totals is None else totals.requests,
+                client_errors=0 if totals is None else totals.client_errors,
+                client_statuses={} if totals is None else dict(sorted(totals.client_statuses.items())),
+                kinds=tuple(_kind_load(r, r.weight / weight, kinds.get(r.name)) for r in entry.requests))
         return out
 
     def _calibration(self) -> dict[str, Any]:
@@ -474,13 +476,13 @@ def load_words(plan: LoadPlan) -> str:
     return f"{plan.users.users} users in a closed loop (think time {think['dist']}, {what}; each waits for its answer)"
 
 
-def _kind_json(request: Any, planned_share: float, counts: Any) -> dict[str, Any]:
-    return {"name": request.name, "method": request.method, "target": request.target,
-            "success": list(request.success), "weight": request.weight, "planned_share": planned_share,
-            "requests": 0 if counts is None else counts.requests, "ok": 0 if counts is None else counts.ok,
-            "failed": 0 if counts is None else counts.failed,
-            "client_errors": 0 if counts is None else counts.client_errors,
-            "client_statuses": {} if counts is None else dict(sorted(counts.client_statuses.items()))}
+def _kind_load(request: RequestPlan, planned_share: float, counts: Any) -> RequestKindLoad:
+    return RequestKindLoad(
+        name=request.name, method=request.method, target=request.target, success=tuple(request.success),
+        weight=request.weight, planned_share=planned_share, requests=0 if counts is None else counts.requests,
+        ok=0 if counts is None else counts.ok, failed=0 if counts is None else counts.failed,
+        client_errors=0 if counts is None else counts.client_errors,
+        client_statuses={} if counts is None else dict(sorted(counts.client_statuses.items())))
 
 
 def _wire(hist: dict[int, int]) -> dict[str, int]:

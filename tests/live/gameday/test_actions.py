@@ -290,11 +290,11 @@ def test_a_restart_of_every_crashed_replica_ends_the_crash_in_the_runners_record
                                "that ended api-down")
     (window,) = runner.windows
     assert (window.start_s, window.end_s) == (5.0, 15.0)   # ended by the restart, not at 45 s
-    marks = [(m.t_s, m.kind, m.detail) for m in runner.markers if m.kind in ("restart", "fault_off")]
+    marks = [(m.t_s, m.kind.value, m.detail) for m in runner.markers if m.kind.value in ("restart", "fault_off")]
     assert marks == [(15.0, "fault_off", "api-down"), (15.0, "restart", "replica 1"), (15.0, "restart", "replica 2")]
     clock.sleep(40.0)
     runner.tick()   # the scheduled end finds nothing left to revert
     runner.stop()
     assert (runner.windows[0].start_s, runner.windows[0].end_s) == (5.0, 15.0)
-    assert [m for m in runner.markers if m.kind == "fault_off"] == [m for m in runner.markers
-                                                                    if m.kind == "fault_off" and m.t_s == 15.0]
+    assert [m for m in runner.markers if m.kind.value == "fault_off"] == [m for m in runner.markers
+                                                                    if m.kind.value == "fault_off" and m.t_s == 15.0]

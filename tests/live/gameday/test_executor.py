@@ -144,7 +144,7 @@ def test_an_action_that_fails_is_noted_on_its_step_and_the_response_goes_on(tmp_
     bounce, look = loop.responder.record.steps
     assert "action failed: docker restart chaoslab-x-api-1 failed" in bounce.note
     assert look.status is StepStatus.DONE
-    assert [m.kind for m in loop.executor.markers if m.subject == "bounce"] == ["step_failed", "step"]
+    assert [m.kind.value for m in loop.executor.markers if m.subject == "bounce"] == ["step_failed", "step"]
 
 
 def test_the_run_clock_reads_zero_until_the_load_starts_and_the_scheduler_keeps_order() -> None:

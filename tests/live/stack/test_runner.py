@@ -101,7 +101,7 @@ def test_faults_start_and_end_on_schedule(experiment: Make, trio_state: StackSta
     # f3 has no duration: it lasts to the end of the run and is reverted by stop().
     assert windows == {"slow-db": (10.0, 30.0), "crash:api": (15.0, 20.0), "errors:db": (40.0, 60.0)}
     assert runner.windows[0].params["delay"] == 0.3 and runner.windows[0].params["driver"] == "toxiproxy"
-    kinds = [(m.t_s, m.kind, m.detail) for m in runner.markers]
+    kinds = [(m.t_s, m.kind.value, m.detail) for m in runner.markers]
     assert (10.0, "fault_on", "slow-db") in kinds and (30.0, "fault_off", "slow-db") in kinds
 
 
@@ -217,7 +217,7 @@ def test_an_abort_condition_ends_the_run_early_and_reverts(experiment: Make, tri
     assert runner.elapsed() == pytest.approx(52.0)  # aborted at t=51, then the clock moved on
     assert runner.reason is StopReason.ABORTED and runner.finished
     assert all(d.applied == {} for d in drivers.values())
-    assert [m.kind for m in runner.markers if m.kind == "abort"] == ["abort"]
+    assert [m.kind.value for m in runner.markers if m.kind.value == "abort"] == ["abort"]
     # f3 (due at 40s) was applied before the abort; nothing is applied after it.
     assert {w.label for w in runner.windows} == {"slow-db", "crash:api", "errors:db"}
 

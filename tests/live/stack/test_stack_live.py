@@ -223,7 +223,7 @@ def test_a_killed_replica_is_counted_as_crashed_by_its_caller_and_comes_back(liv
         assert [r.status for r in hit(live.state, 8)] == [200] * 8
     finally:
         runner.stop()
-    kinds = [(m.kind, m.detail) for m in runner.markers if m.kind in ("crash", "restart")]
+    kinds = [(m.kind.value, m.detail) for m in runner.markers if m.kind.value in ("crash", "restart")]
     assert kinds == [("crash", "replica 1"), ("restart", "replica 1")]
 
 
