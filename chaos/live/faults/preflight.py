@@ -185,7 +185,7 @@ def require_clean(found: Preflight, *, status_command: str) -> None:
     if found.leftovers and not found.open_runs:
         steps.append(f"undo what is listed (no journal of it was found; {status_command} shows it again)")
     if found.unanswered and not found.leftovers and not found.open_runs:
-        steps.append("bring the failing services back to health")
+        steps.append("bring the failing services back to health, or correct the entrypoints' URLs and requests")
     raise StackNotClean(f"the stack is not ready for a game day, nothing was started:\n{listed}",
                         hint=f"{'; then '.join(steps)}; or pass --force to start on the stack as it is")
 

@@ -370,9 +370,17 @@ def test_on_a_users_stack_each_kind_of_request_gets_its_share_and_client_errors_
 def test_a_run_whose_requests_mostly_fail_with_client_errors_stops_before_any_fault(clean_stack: Any,
                                                                                      tmp_path: Path) -> None:
     exp = mixed(tmp_path, clean_stack.state, "        - {name: missing, path: /nope}", "30s")
+    # The preflight asks the entrypoint what the load will request, and refuses before anything starts.
+    refused = run("run", exp, "--out", tmp_path / "refused", "--no-report")
+    assert refused.returncode == 3, refused.stdout[-3000:] + refused.stderr[-3000:]
+    assert "nothing was started" in refused.stderr and "/nope answered 404" in refused.stderr
+    assert "correct the entrypoints' URLs and requests" in refused.stderr and "--force" in refused.stderr
+    assert not (tmp_path / "refused" / JOURNAL_FILE).exists() or [
+        e for e in read_events(tmp_path / "refused" / JOURNAL_FILE) if e["event"] == "applied"] == []
+    # Forced past it, the load itself sees the client errors and stops the run before its first fault.
     out = tmp_path / "run"
     began = time.monotonic()
-    done = run("run", exp, "--out", out, "--no-report")
+    done = run("run", exp, "--out", out, "--no-report", "--force")
     assert done.returncode == 3, done.stdout[-3000:] + done.stderr[-3000:]
     assert time.monotonic() - began < 25.0  # long before its 30 s, and before the fault at 8 s
     said = done.stdout + done.stderr

@@ -69,7 +69,7 @@ def write_experiment(path: Path, state: Any, *, duration: str, faults: str) -> P
     (web,) = state.entrypoints["web"].urls
     path.write_text(EXPERIMENT.format(name=path.stem, topology=HERE / "trio.yaml", duration=duration, faults=faults,
                                       compose=state.compose_file, project=state.name, toxiproxy=state.toxiproxy_api,
-                                      front_health=front.health_url, web=web.removesuffix("/work")))
+                                      front_health=front.health_url, web=web))  # /work: requested as written
     return path
 
 
