@@ -9,15 +9,14 @@ nothing written.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
-import signal
 import types
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hang_guard import deadline
 
 from chaos.cli import build_parser, main
 from chaos.model import parsing
@@ -67,18 +66,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@contextlib.contextmanager
-def deadline(seconds: int) -> Iterator[None]:
-    """A command that would hang fails instead."""
-    def expired(signum: int, frame: object) -> None:
-        raise TimeoutError(f"still running after {seconds} s")
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def refused(capsys: pytest.CaptureFixture[str], workdir: Path, args: list[str], seconds: int = 30) -> str:

@@ -7,14 +7,12 @@ before the simulation, so it costs no run (a deadline well under the run's time 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hang_guard import deadline
 from metrickit import write
 
 from chaos.cli import main
@@ -22,17 +20,6 @@ from chaos.cli import main
 ORIGIN = "2026-12-01T10:00:00Z"
 
 
-@contextlib.contextmanager
-def deadline(seconds: int) -> Iterator[None]:
-    def expired(signum: int, frame: object) -> None:
-        raise TimeoutError(f"still running after {seconds} s")
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture

@@ -8,14 +8,12 @@ InputError at the rule file's own line, or at the experiment's reference to it.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hang_guard import deadline
 from metrickit import write
 
 from chaos.cli import main
@@ -35,18 +33,6 @@ groups:
 """
 
 
-@contextlib.contextmanager
-def deadline(seconds: int) -> Iterator[None]:
-    """A read that would block (a FIFO) or run away (an alias bomb) fails the test instead."""
-    def expired(signum: int, frame: object) -> None:
-        raise TimeoutError(f"still running after {seconds} s")
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def position(text: str, at: str, last: bool = False) -> tuple[int, int]:

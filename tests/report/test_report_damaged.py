@@ -6,18 +6,17 @@ so these cases are not special-cased anywhere: each breaks a different type in a
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import os
-import signal
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hang_guard import deadline
 from reportkit import with_drill, with_playbook
 
 from chaos.cli import main
@@ -179,18 +178,6 @@ def test_a_file_that_is_not_utf8(failing_doc: dict[str, Any], tmp_path: Path,
     assert_refused(out, code, err, f"{out / 'result.json'}:1:{column}: not UTF-8 text (is it a binary file?)")
 
 
-@contextlib.contextmanager
-def deadline(seconds: int) -> Iterator[None]:
-    """Fail instead of hanging: a read that blocks (a FIFO with no writer) is interrupted."""
-    def expired(signum: int, frame: object) -> None:
-        raise TimeoutError(f"still running after {seconds} s")
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="FIFOs are POSIX")
