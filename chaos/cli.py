@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chaos.traces.commands",
     "chaos.report.commands",
     "chaos.sweep.commands",
+    "chaos.coverage.commands",
     "chaos.diff_commands",
 )
 
