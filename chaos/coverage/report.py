@@ -193,8 +193,7 @@ def draw_heatmap(doc: CoverageDocument) -> Image:
         data = np.ma.masked_invalid(np.array(grid, dtype=float).reshape(rows, cols))
         finite = [v for row in grid for v in row if not math.isnan(v)]
         top = max(finite, default=1.0) or 1.0
-        cmap = matplotlib.colormaps["cividis_r"].copy()
-        cmap.set_bad("#EEEEEE")
+        cmap = matplotlib.colormaps["cividis_r"].with_extremes(bad="#EEEEEE")  # grey: did not fire
         image = ax.imshow(data, cmap=cmap, vmin=0.0, vmax=top, aspect="auto")
         ax.grid(False)
         for i, m in enumerate(doc.failure_modes):
