@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from chaos.errors import InputError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     from chaos.sweep.commands import executor_args
@@ -45,6 +47,10 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
     experiment = load_experiment(args.experiment)
     plan = make_plan(args.each_service, args.each_edge, args.sets, FaultMode(args.fault_mode), baseline=True)
+    if not plan.templates and not experiment.fault_list:
+        raise InputError("nothing to cover: the experiment has no faults and no --each-service or --each-edge "
+                         "was given", path=str(args.experiment),
+                         hint="e.g. --each-service crash, or --each-edge latency=500ms")
     seeds = seeds_of(experiment, args.seeds)
     executor = parse_executor(args.executor, args.workers)
     # ADD: each run's file goes into OUT/runs as soon as it is done, so that a coverage run resumes.

@@ -71,3 +71,10 @@ def slow_alert_file(tmp_path: Path) -> Path:
     """The chain with only api-errors (every 2 s, for 4 s) left, and a deadline it cannot meet: 3 s."""
     text = "\n".join(line for line in EXPERIMENT.splitlines() if "web-errors" not in line)
     return write_chain(tmp_path / "slow", text.replace("expect_within: 30s", "expect_within: 3s") + "\n")
+
+
+@pytest.fixture()
+def faultless_file(tmp_path: Path) -> Path:
+    """The chain without the experiment's fault."""
+    text = "\n".join(line for line in EXPERIMENT.splitlines() if "faults:" not in line and "kind: errors" not in line)
+    return write_chain(tmp_path / "faultless", text + "\n")

@@ -150,3 +150,13 @@ def test_bad_input_is_exit_2_with_nothing_written(chain_file: Path, tmp_path: Pa
     assert coverage(chain_file, out, *args) == 2
     assert message in capsys.readouterr().err
     assert not (out / "coverage.json").exists()
+
+
+
+def test_an_experiment_without_faults_needs_each_service_or_each_edge(faultless_file: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert coverage(faultless_file, tmp_path / "out") == 2
+    assert "nothing to cover: the experiment has no faults" in capsys.readouterr().err
+    assert coverage(faultless_file, tmp_path / "out", "--each-edge", "errors=0.5") == 0
+    doc = load(tmp_path / "out")
+    assert [m.label for m in doc.failure_modes] == ["errors(ratio=0.5):api->db"]
