@@ -212,9 +212,9 @@ def draw_heatmap(doc: CoverageDocument) -> Image:
                 tick.set_fontweight("bold")
             elif m.status is Status.QUIET:
                 tick.set_color(GREY)
-        fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02,
-                     label=f"time to detect, s (mean of the seeds that fired, of {len(doc.seeds)})")
-        ax.set_title("Time from the fault's start to each alert's first firing (- : did not fire)")
+        fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02, label="time to detect, s")
+        ax.set_title("Time from the fault's start to each alert's first firing, mean of the seeds it fired in "
+                     f"(of {len(doc.seeds)}); - : did not fire")
         alt = (f"Heatmap of time to detect: {headline(doc)}; undetected: {', '.join(doc.undetected) or 'none'}")
         return render(fig, "coverage", alt)
 
