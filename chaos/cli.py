@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chaos.traces.commands",
     "chaos.report.commands",
     "chaos.sweep.commands",
+    "chaos.coverage.commands",
     "chaos.diff_commands",
 )
 
@@ -145,10 +146,11 @@ def validate_playbook(path: Path, loaded: list[tuple[Path, Any]]) -> int:
 
 @command
 def _schema(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("schema", help="print the JSON Schema of a file kind (for editors), or of result.json",
+    p = sub.add_parser("schema", help="print the JSON Schema of a file kind (for editors), or of result.json or "
+                                      "coverage.json",
                        description="The input files' schemas come from the parser's types; the result's "
                                    "(result.json as this version writes it) from the result document's types.")
-    p.add_argument("kind", choices=["topology", "experiment", "playbook", "result"])
+    p.add_argument("kind", choices=["topology", "experiment", "playbook", "result", "coverage"])
     p.set_defaults(func=cmd_schema)
 
 
@@ -157,6 +159,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
         from chaos.codec import json_schema
         from chaos.document import ResultDocument
         schema = json_schema(ResultDocument, "chaoslab result")
+    elif args.kind == "coverage":
+        from chaos.codec import json_schema
+        from chaos.coverage.document import CoverageDocument
+        schema = json_schema(CoverageDocument, "chaoslab coverage")
     else:
         from chaos.model.files import FileKind, model_class
         from chaos.model.schema import schema_for

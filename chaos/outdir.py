@@ -74,6 +74,7 @@ WRITTEN = frozenset({
     "live.json", "stack", "load", JOURNAL,                                      # a live run
     "sweep.json", "sweep.md", "heatmap.png", "runs",                            # a sweep
     "diff.md", "diff.json",                                                     # diff
+    "coverage.json", "coverage.md", "coverage.html",                            # coverage (and junit.xml, runs)
     "compare.json", "compare.md", "compare.png", "live", "sim",                 # compare
 })
 

@@ -322,6 +322,7 @@ class Plan:
     templates: tuple[FaultTemplate, ...] = ()
     grids: tuple[tuple[Setting, ...], ...] = ()
     mode: FaultMode = FaultMode.REPLACE
+    baseline: bool = False  # also a fault-free variant per combination of settings (coverage's baseline)
 
     def fault_choices(self, experiment: Experiment) -> list[tuple[FaultText, ...] | None]:
         if not self.templates:
@@ -336,8 +337,12 @@ class Plan:
         return choices
 
     def variants(self, experiment: Experiment) -> tuple[Variant, ...]:
-        """Every combination, faults outermost; duplicates (the same setting twice) kept once."""
+        """Every combination, faults outermost (the fault-free baselines first, when asked for); duplicates
+        (the same setting twice) kept once."""
         out: dict[Variant, None] = {}
+        if self.baseline:
+            for settings in itertools.product(*self.grids):
+                out[Variant((), FaultMode.REPLACE, tuple(settings))] = None
         for faults in self.fault_choices(experiment):
             for settings in itertools.product(*self.grids):
                 out[Variant(faults, self.mode, tuple(settings))] = None
@@ -357,7 +362,7 @@ class Plan:
 
 
 def make_plan(each_service: list[str], each_edge: list[str], sets: list[str],
-              mode: FaultMode = FaultMode.REPLACE) -> Plan:
+              mode: FaultMode = FaultMode.REPLACE, baseline: bool = False) -> Plan:
     templates = [FaultTemplate.parse(t, TargetSet.SERVICES) for t in each_service]
     templates += [FaultTemplate.parse(t, TargetSet.EDGES) for t in each_edge]
     grids = [parse_set(s) for s in sets]
@@ -365,4 +370,4 @@ def make_plan(each_service: list[str], each_edge: list[str], sets: list[str],
     for name in names:
         if names.count(name) > 1:
             raise InputError(f"'{name}' is set twice", path="--set", hint="give all its values in one --set")
-    return Plan(tuple(templates), tuple(grids), mode)
+    return Plan(tuple(templates), tuple(grids), mode, baseline)

@@ -15,7 +15,7 @@ from chaos.model.scope import Scope
 from chaos.run import Run
 from chaos.sweep.measures import budget_burned, services_hurt, time_to_recover
 
-SUMMARY_VERSION = 2
+SUMMARY_VERSION = 3  # 3: every alert firing and the first fault's start, for coverage
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,16 @@ class ObjectiveSummary:
 
 
 @dataclass(frozen=True)
+class AlertFiring:
+    """One firing of an alert (chaoslab's, or an instance of a rule-file alert): what coverage maps."""
+
+    name: str
+    scope: str | None
+    fired_at_s: float
+    resolved_at_s: float | None
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """What one run of one variant with one seed did."""
 
@@ -64,6 +74,8 @@ class RunSummary:
     objectives: tuple[ObjectiveSummary, ...]
     services: dict[str, ScopeSummary]
     entrypoints: dict[str, ScopeSummary]
+    faults_start_s: float | None = None   # the first fault's start: what time to detect counts from
+    firings: tuple[AlertFiring, ...] = ()  # every alert firing of the run, in order of time
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,11 +83,13 @@ class RunSummary:
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> RunSummary:
         return cls(
-            **{k: v for k, v in doc.items() if k not in ("services_hurt", "objectives", "services", "entrypoints")},
+            **{k: v for k, v in doc.items()
+               if k not in ("services_hurt", "objectives", "services", "entrypoints", "firings")},
             services_hurt=tuple(doc["services_hurt"]),
             objectives=tuple(ObjectiveSummary(**o) for o in doc["objectives"]),
             services={n: ScopeSummary(**s) for n, s in doc["services"].items()},
-            entrypoints={n: ScopeSummary(**s) for n, s in doc["entrypoints"].items()})
+            entrypoints={n: ScopeSummary(**s) for n, s in doc["entrypoints"].items()},
+            firings=tuple(AlertFiring(**f) for f in doc.get("firings", ())))
 
 
 def _breaches(analysis: Analysis) -> dict[Scope, set[int]]:
@@ -107,4 +121,7 @@ def summarize(run: Run, analysis: Analysis) -> RunSummary:
                                           budget_burned(r), len(r.breach_seconds))
                          for r in analysis.objectives if not r.implied),
         services={n: _scope(f, breaches.get(Scope.service(n), set())) for n, f in analysis.services.items()},
-        entrypoints={n: _scope(f, breaches.get(Scope.entrypoint(n), set())) for n, f in analysis.entrypoints.items()})
+        entrypoints={n: _scope(f, breaches.get(Scope.entrypoint(n), set())) for n, f in analysis.entrypoints.items()},
+        faults_start_s=min((f.start_s for f in run.faults), default=None),
+        firings=tuple(AlertFiring(f.name, None if f.scope is None else str(f.scope), f.fired_at_s, f.resolved_at_s)
+                      for f in analysis.firings))

@@ -213,6 +213,7 @@ def test_no_option_is_read_by_a_bare_int_or_float() -> None:
         "chaoslab simulate --seed", "chaoslab simulate --replications", "chaoslab simulate --origin",
         "chaoslab drill --runs", "chaoslab drill --workers", "chaoslab drill --seed",
         "chaoslab sweep --seeds", "chaoslab sweep --workers", "chaoslab diff --seeds", "chaoslab diff --workers",
+        "chaoslab coverage --seeds", "chaoslab coverage --workers",
         "chaoslab lint --max-amplification", "chaoslab stack up --timeout",
         "chaoslab toxiproxy serve --port", "chaoslab toxiproxy serve --seed",
         "chaoslab run --load-workers", "chaoslab run --seed", "chaoslab compare --load-workers",
