@@ -410,7 +410,7 @@ class GameDay:
                   warmup_s=self.experiment.warmup, bounds=self.bounds, series=self.assembler.series,
                   totals=self.assembler.totals(), faults=self.runner.windows, markers=markers,
                   incident=None if self.responder is None else self.responder.record,
-                  meta={"stack": self.state.name})
+                  meta={"stack": self.state.name}, sources=self.assembler.sources())
         analysis = analyze(run)
         analysis.notes.extend(self.notes)
         result = Result(run, analysis, live=self._live_section(summary))
