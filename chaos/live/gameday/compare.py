@@ -82,7 +82,7 @@ def skipped(sim: dict[str, Any], live: dict[str, Any]) -> dict[str, str]:
         for name in {**sim[key], **live[key]}:
             sides = [side for side, doc in (("predicted", sim), ("observed", live)) if _unmeasured(doc[key].get(name))]
             if sides:
-                out[f"{kind}:{name}"] = f"not {' nor '.join(sides)}: unmeasured, so not compared"
+                out[f"{kind}:{name}"] = f"unmeasured in the {' and the '.join(sides)} run, so not compared"
     return out
 
 
