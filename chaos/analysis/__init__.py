@@ -160,6 +160,8 @@ def analyze(run: Run) -> Analysis:
     implied = [judge(o, run, implied=True) for o in implied_objectives(run)]
     # An alert on an unmeasured scope is not evaluated: its zeros would read as a traffic drop, or as calm.
     rules = tuple(r for r in run.experiment.alert_rules if run.measured(r.scope))
+    blind = [f"alert '{r.name}' was not evaluated: its scope {r.scope} was unmeasured"
+             for r in run.experiment.alert_rules if not run.measured(r.scope)]
     firings = sorted(evaluate(rules, run.series, run.bounds, run.seconds) + rule_files.firings,
                      key=lambda f: (f.fired_at_s, f.name))
     dets = detections(run, firings)
@@ -189,5 +191,5 @@ def analyze(run: Run) -> Analysis:
     return Analysis(
         objectives=stated + implied, firings=firings, detections=dets, blast=blast, services=services,
         entrypoints=entrypoints, expectations=expectations(run, firings), slo_met=all(r.met for r in stated),
-        time_to_detect_s=dets[0].time_to_detect_s if dets else None, notes=rule_files.notes,
+        time_to_detect_s=dets[0].time_to_detect_s if dets else None, notes=rule_files.notes + blind,
         latency_estimated=any(s.samples is None for s in run.series.values()))

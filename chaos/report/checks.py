@@ -113,7 +113,8 @@ def _breach_tail(o: Objective) -> str:
 def alert_message(e: AlertExpectation, fault_start: float | None, alerts: tuple[Firing, ...] = ()) -> str:
     within = fmt_s(e.within_s)
     if not e.measured:
-        return f"alert '{e.alert}' is UNMEASURED: its scope was not measured, so it could not fire; {UNMEASURED_WHY}"
+        return (f"alert '{e.alert}' is UNMEASURED: it watches a scope nothing measured (no metrics of its own or of "
+                f"its callers), so it was not evaluated and could neither fire nor be missed")
     if fault_start is None:
         return f"alert '{e.alert}' was expected within {within} of the first fault, but no fault was injected"
     if e.fired_at_s is None:

@@ -206,5 +206,6 @@ def _slo_part(r: ResultDocument, checks: tuple[Check, ...]) -> str:
         return (f"SLOs VIOLATED ({len(failed)} of {plural(len(slos), 'objective')} missed"
                 + (f", {unmeasured})" if blind else ")"))
     if blind:
-        return f"SLOs NOT JUDGED ({unmeasured}: their scope was not measured)"
+        return (f"SLOs {len(slos) - len(blind)} of {len(slos)} held, {len(blind)} UNMEASURED (their scope was not "
+                f"measured: neither met nor missed)")
     return f"SLOs HELD ({plural(len(slos), 'objective')})"

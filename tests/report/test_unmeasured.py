@@ -156,7 +156,8 @@ def test_a_miss_outweighs_an_unmeasured_check(tmp_path: Path) -> None:
 def test_the_summary_and_the_reports_say_unmeasured(runs: Any, tmp_path: Path) -> None:
     _, partial, _ = runs
     text = render(partial)
-    assert "UNMEASURED: SLOs NOT JUDGED" in text
+    assert "UNMEASURED: SLOs 1 of 2 held, 1 UNMEASURED" in text
+    assert "alert 'api-errors' was not evaluated: its scope service:api was unmeasured" in text
     assert "1 of 1 measured service in breach; 2 UNMEASURED (api, db)" in text
     assert "UNMEASURED (no metrics: health unknown, not healthy): api, db" in text
     assert "not in breach: " not in text  # front breached; api and db are not "not in breach"

@@ -172,7 +172,7 @@ def skipped_note(c: Comparison) -> str:
     if not c.skipped:
         return ""
     return (f"skipped {len(c.skipped)} unmeasured scope{'s' if len(c.skipped) != 1 else ''} "
-            f"({', '.join(f'{k}: {v}' for k, v in c.skipped.items())})")
+            f"({', '.join(c.skipped)})")
 
 
 def verdict_line(c: Comparison) -> str:
