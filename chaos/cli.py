@@ -345,7 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="chaoslab", description="Rehearse cascading failures: simulate offline, or run game days live.",
         epilog="exit codes: 0 held, 1 an SLO or deadline missed, 2 bad input, 3 run failed, "
-               "4 a fault could not be reverted, 130 interrupted, 141 the output's reader closed it")
+               "4 a fault could not be reverted, 5 nothing missed but an SLO or alert expectation unmeasured, "
+               "130 interrupted, 141 the output's reader closed it")
     parser.add_argument("--version", action="version", version=f"chaoslab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

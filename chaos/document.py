@@ -27,10 +27,14 @@ from typing import Any
 from chaos.codec import OMIT_NONE, Inconsistent, build, required_keys, shown, typed
 from chaos.errors import InputError, Location
 from chaos.incident_states import ClockBase, IncidentOutcome, MarkerKind, NotJudged, StepStatus
+from chaos.measurement import Source
 
-SCHEMA_VERSION = 3  # 2: the playbook section counts time from the incident start
+SCHEMA_VERSION = 4  # 2: the playbook section counts time from the incident start
 # 3: a service's attempts_per_entry_request counts only the entrypoints that reach it; simulated latency
 #    figures are exact, and latency_estimated says whether they are
+# 4: every service and entrypoint says what measured it (measured_by); an unmeasured one has no ratio,
+#    latency or rate, an SLO or alert expectation on it is unmeasured (measured false), and the blast
+#    radius lists the unmeasured services
 SUPPORTED_SCHEMA = SCHEMA_VERSION
 
 
@@ -38,8 +42,12 @@ SUPPORTED_SCHEMA = SCHEMA_VERSION
 @dataclass(frozen=True, kw_only=True)
 class Figures:
     """Whole-run figures of a service or an entrypoint: ``requests`` sent, ``answered`` (ok or
-    failed), ``errors`` among the answered; ``answered`` is None in results written before it existed."""
+    failed), ``errors`` among the answered; ``answered`` is None in results written before it existed.
+    ``measured_by`` says what counted them: when it is ``unmeasured`` nothing did, the counts are 0 and mean
+    nothing, and the ratio, latency and rate are None (``unrecorded``: a result written before schema 4, read
+    as measured)."""
 
+    measured_by: Source = Source.UNRECORDED
     requests: int
     answered: int | None = None
     errors: int
@@ -79,11 +87,17 @@ class Blast:
     entry_failed_ratio: float | None = None
     entry_errors: int | None = None
     entry_slow: int | None = None
+    unmeasured: tuple[str, ...] = ()  # services nothing measured: in no cascade, and not counted as unhurt
+
+    def measured_count(self, services: int) -> int:
+        """How many of the run's ``services`` were measured."""
+        return services - len(self.unmeasured)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Objective:
-    """One SLO objective's verdict. ``observed`` is a ratio, or milliseconds for latency."""
+    """One SLO objective's verdict. ``observed`` is a ratio, or milliseconds for latency. ``measured`` false:
+    nothing measured its scope, so it is unmeasured: not met, and nothing observed."""
 
     name: str
     slo: str = ""
@@ -96,6 +110,7 @@ class Objective:
     bad: int = 0
     total: int = 0
     met: bool
+    measured: bool = True
     first_breach_s: float | None = None
     breach_seconds: int = 0
 
@@ -125,10 +140,13 @@ class Detection:
 
 @dataclass(frozen=True, kw_only=True)
 class AlertExpectation:
+    """``measured`` false: the alert's scope was unmeasured, so it could not fire; never met."""
+
     alert: str
     within_s: float
     fired_at_s: float | None
     met: bool
+    measured: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -87,7 +87,7 @@ class Result:
                                        time_to_detect_s=d.time_to_detect_s, other_alerts=tuple(d.other_alerts))
                              for d in an.detections),
             alert_expectations=tuple(AlertExpectation(alert=e.alert, within_s=e.within_s, fired_at_s=e.fired_at_s,
-                                                      met=e.met) for e in an.expectations),
+                                                      met=e.met, measured=e.measured) for e in an.expectations),
             faults=faults_of(run),
             markers=tuple(DocMarker(t_s=m.t_s, kind=m.kind, subject=m.subject, detail=m.detail)
                           for m in run.markers),
@@ -128,7 +128,8 @@ def _num(x: float | None, digits: int = 6) -> float | None:
 
 def figures_of(f: ScopeFigures) -> Figures:
     return Figures(
-        requests=f.requests, answered=f.answered, errors=f.errors, error_ratio=_num(f.error_ratio),
+        measured_by=f.source, requests=f.requests, answered=f.answered, errors=f.errors,
+        error_ratio=_num(f.error_ratio),
         errors_by_cause=f.errors_by_cause, p50_ms=_num(f.p50_ms, 3), p95_ms=_num(f.p95_ms, 3),
         p99_ms=_num(f.p99_ms, 3), mean_ms=_num(f.mean_ms, 3), throughput_rps=_num(f.throughput_rps, 3),
         first_breach_s=f.first_breach_s, attempts_per_entry_request=_num(f.attempts_per_entry_request),
@@ -142,7 +143,8 @@ def blast_of(an: Analysis) -> Blast:
         cascade=tuple(Breach(service=c.service, first_breach_s=c.first_breach_s, hops=c.hops,
                              breach_seconds=c.breach_seconds, cause=c.cause) for c in b.cascade),
         entry_requests=b.entry_requests, entry_failed=b.entry_failed,
-        entry_failed_ratio=_num(b.entry_failed_ratio), entry_errors=b.entry_errors, entry_slow=b.entry_slow)
+        entry_failed_ratio=_num(b.entry_failed_ratio), entry_errors=b.entry_errors, entry_slow=b.entry_slow,
+        unmeasured=tuple(b.unmeasured))
 
 
 def objective_of(r: ObjectiveResult) -> Objective:
@@ -151,7 +153,7 @@ def objective_of(r: ObjectiveResult) -> Objective:
         name=o.name, slo=o.slo, scope=str(o.scope), kind=o.kind.value, target=o.target,
         threshold_ms=None if o.threshold is None else o.threshold * 1000, percentile=o.percentile,
         observed=_num(r.observed if o.threshold is None or r.observed is None else r.observed * 1000),
-        bad=r.bad, total=r.total, met=r.met, first_breach_s=r.first_breach_s,
+        bad=r.bad, total=r.total, met=r.met, measured=r.measured, first_breach_s=r.first_breach_s,
         breach_seconds=len(r.breach_seconds))
 
 
@@ -177,7 +179,10 @@ def replications_of(runs: list[tuple[Run, Analysis]]) -> Replications:
 
 
 
-def _columns(s: Series) -> dict[str, list[Any]]:
+def _columns(s: Series, measured: bool = True) -> dict[str, list[Any]]:
+    """A scope's columns; an unmeasured scope's are empty (blank in series.csv, null in result.json), never 0."""
+    if not measured:
+        return {name: [None] * len(s) for name in SERIES_COLUMNS}
     cols: dict[str, list[Any]] = {"requests": s.requests, "ok": s.ok, "errors": s.failed_series()}
     for cause in CAUSES:
         cols[cause.value] = s.errors[cause]
@@ -190,7 +195,8 @@ def _columns(s: Series) -> dict[str, list[Any]]:
 
 def series_of(run: Run) -> DocSeries:
     return DocSeries(t_s=tuple(range(run.seconds)), columns=SERIES_COLUMNS,
-                     scopes={str(scope): ScopeSeries(**{k: tuple(v) for k, v in _columns(s).items()})
+                     scopes={str(scope): ScopeSeries(**{k: tuple(v) for k, v in
+                                                         _columns(s, run.measured(scope)).items()})
                              for scope, s in run.series.items()})
 
 
@@ -198,7 +204,7 @@ def series_csv(run: Run) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["t_s", "scope", *SERIES_COLUMNS])
-    per_scope = {str(scope): _columns(s) for scope, s in run.series.items()}
+    per_scope = {str(scope): _columns(s, run.measured(scope)) for scope, s in run.series.items()}
     for t in range(run.seconds):
         for scope, cols in per_scope.items():
             writer.writerow([t, scope, *["" if cols[c][t] is None else cols[c][t] for c in SERIES_COLUMNS]])

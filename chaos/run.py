@@ -27,6 +27,7 @@ from typing import Any
 from chaos.core.causes import Cause
 from chaos.core.latency import as_bound, count_above, latency_bounds  # noqa: F401
 from chaos.incident_states import IncidentOutcome, MarkerKind, StepStatus
+from chaos.measurement import Source
 from chaos.metrics.buckets import exact_bounds
 from chaos.model.alerts import ThresholdRule
 from chaos.model.experiment import Experiment
@@ -207,6 +208,15 @@ class Run:
     markers: list[Marker] = field(default_factory=list)
     incident: IncidentRecord | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    sources: dict[Scope, Source] = field(default_factory=dict)  # what measured each scope (see source())
+
+    def source(self, scope: Scope) -> Source:
+        """What measured ``scope``: the simulator measures everything; a live run names each scope's source,
+        and a scope it does not name was measured by an engine too old to say."""
+        return self.sources.get(scope, Source.SIMULATOR if self.engine == "sim" else Source.UNRECORDED)
+
+    def measured(self, scope: Scope) -> bool:
+        return self.source(scope).measured
 
     @property
     def seconds(self) -> int:

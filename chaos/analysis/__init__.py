@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from chaos.analysis.alerts import Detection, Firing, evaluate
 from chaos.analysis.blast_radius import BlastRadius, blast_radius
-from chaos.analysis.slos import ObjectiveResult, judge, measured_latency_s
+from chaos.analysis.slos import ObjectiveResult, judge, measured_latency_s, unmeasured
+from chaos.measurement import Source
 from chaos.model.scope import Scope, ScopeKind
 from chaos.model.slos import Objective, ObjectiveKind
 from chaos.model.topology import Topology
@@ -37,29 +38,32 @@ class ScopeFigures:
     requests: int
     answered: int
     errors: int
-    error_ratio: float
+    error_ratio: float | None     # None: unmeasured
     errors_by_cause: dict[str, int]
     p50_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
     mean_ms: float | None
-    throughput_rps: float
+    throughput_rps: float | None  # None: unmeasured
     retries: int
     wasted: int
     degraded: int
     first_breach_s: float | None = None
     attempts_per_entry_request: float | None = None
     hops: int | None = None
+    source: Source = Source.SIMULATOR  # what measured it; an unmeasured scope's counts are 0 and mean nothing
 
 
 @dataclass
 class Expectation:
-    """An alert that should fire within a set time of the first fault: met or not."""
+    """An alert that should fire within a set time of the first fault: met or not (never met when the
+    alert's scope is unmeasured: it could not fire)."""
 
     alert: str
     within_s: float
     fired_at_s: float | None
     met: bool
+    measured: bool = True
 
 
 @dataclass
@@ -100,14 +104,15 @@ def detections(run: Run, firings: list[Firing]) -> list[Detection]:
 def expectations(run: Run, firings: list[Firing]) -> list[Expectation]:
     """chaoslab's alerts' ``expect_within``, then the experiment's for rule-file alerts (any instance counts)."""
     start = min((f.start_s for f in run.faults), default=None)
-    wanted = [(r.name, r.expect_within) for r in run.experiment.alert_rules if r.expect_within is not None]
-    wanted += [(d.alert, d.within) for d in run.experiment.expect_within]
+    wanted = [(r.name, r.expect_within, run.measured(r.scope)) for r in run.experiment.alert_rules
+              if r.expect_within is not None]
+    wanted += [(d.alert, d.within, True) for d in run.experiment.expect_within]
     out = []
-    for name, within in wanted:
+    for name, within, measured in wanted:
         fired = None if start is None else next(
             (f.fired_at_s for f in firings if f.name == name and f.fired_at_s >= start - 1e-9), None)
-        met = fired is not None and start is not None and fired - start <= within + 1e-9
-        out.append(Expectation(name, within, fired, met))
+        met = measured and fired is not None and start is not None and fired - start <= within + 1e-9
+        out.append(Expectation(name, within, fired, met, measured))
     return out
 
 
@@ -116,13 +121,18 @@ def _ms(seconds: float | None) -> float | None:
 
 
 def figures(run: Run, scope: Scope, totals: Totals, measured_s: float) -> ScopeFigures:
+    source = run.source(scope)
+    if not source.measured:  # its counts are zeros nobody counted: no ratio, latency or rate to show
+        return ScopeFigures(name=scope.name, requests=0, answered=0, errors=0, error_ratio=None, errors_by_cause={},
+                            p50_ms=None, p95_ms=None, p99_ms=None, mean_ms=None, throughput_rps=None,
+                            retries=0, wasted=0, degraded=0, source=source)
     p50, p95, p99 = (_ms(measured_latency_s(run, scope, q)) for q in (50.0, 95.0, 99.0))
     return ScopeFigures(
         name=scope.name, requests=totals.requests, answered=totals.answered, errors=totals.failed,
         error_ratio=totals.error_ratio, errors_by_cause={c.value: totals.errors[c] for c in Cause if totals.errors[c]},
         p50_ms=p50, p95_ms=p95, p99_ms=p99, mean_ms=totals.mean_ms,
         throughput_rps=totals.ok / measured_s if measured_s > 0 else 0.0,
-        retries=totals.retries, wasted=totals.wasted, degraded=totals.degraded)
+        retries=totals.retries, wasted=totals.wasted, degraded=totals.degraded, source=source)
 
 
 def entrypoints_reaching(topology: Topology) -> dict[str, frozenset[str]]:
@@ -145,9 +155,14 @@ def entrypoints_reaching(topology: Topology) -> dict[str, frozenset[str]]:
 def analyze(run: Run) -> Analysis:
     from chaos.analysis.prometheus_rules import evaluate as evaluate_rule_files
     rule_files = evaluate_rule_files(run)  # the team's rule files and SLO specs, if the experiment names any
-    stated = [judge(o, run) for o in run.experiment.objectives] + rule_files.objectives
+    stated = [judge(o, run) for o in run.experiment.objectives]
+    stated += [r if run.measured(r.objective.scope) else unmeasured(r.objective) for r in rule_files.objectives]
     implied = [judge(o, run, implied=True) for o in implied_objectives(run)]
-    firings = sorted(evaluate(run.experiment.alert_rules, run.series, run.bounds, run.seconds) + rule_files.firings,
+    # An alert on an unmeasured scope is not evaluated: its zeros would read as a traffic drop, or as calm.
+    rules = tuple(r for r in run.experiment.alert_rules if run.measured(r.scope))
+    blind = [f"alert '{r.name}' was not evaluated: its scope {r.scope} was unmeasured"
+             for r in run.experiment.alert_rules if not run.measured(r.scope)]
+    firings = sorted(evaluate(rules, run.series, run.bounds, run.seconds) + rule_files.firings,
                      key=lambda f: (f.fired_at_s, f.name))
     dets = detections(run, firings)
     blast = blast_radius(run, stated + implied)
@@ -163,7 +178,8 @@ def analyze(run: Run) -> Analysis:
         fig = figures(run, scope, totals, measured)
         if scope.kind is ScopeKind.SERVICE:
             sent = sum(entry_sent.get(e, 0) for e in reaching[scope.name])
-            fig.attempts_per_entry_request = totals.requests / sent if sent else None
+            if fig.source.measured:
+                fig.attempts_per_entry_request = totals.requests / sent if sent else None
             if scope.name in breach:
                 fig.first_breach_s = breach[scope.name].first_breach_s
                 fig.hops = breach[scope.name].hops
@@ -175,5 +191,5 @@ def analyze(run: Run) -> Analysis:
     return Analysis(
         objectives=stated + implied, firings=firings, detections=dets, blast=blast, services=services,
         entrypoints=entrypoints, expectations=expectations(run, firings), slo_met=all(r.met for r in stated),
-        time_to_detect_s=dets[0].time_to_detect_s if dets else None, notes=rule_files.notes,
+        time_to_detect_s=dets[0].time_to_detect_s if dets else None, notes=rule_files.notes + blind,
         latency_estimated=any(s.samples is None for s in run.series.values()))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 
 from chaos.analysis.slos import ObjectiveResult
-from chaos.model.scope import ScopeKind, split_edge
+from chaos.model.scope import Scope, ScopeKind, split_edge
 from chaos.model.slos import ALL, ObjectiveKind
 from chaos.model.topology import Topology
 from chaos.run import Run, count_above, merge_hists
@@ -31,6 +31,7 @@ class BlastRadius:
     entry_failed: int         # failed, or succeeded slower than the entrypoint's latency objective
     entry_errors: int
     entry_slow: int
+    unmeasured: list[str] = field(default_factory=list)  # services nothing measured: in no cascade, not healthy
 
     @property
     def services(self) -> list[str]:
@@ -76,7 +77,7 @@ def cascade(run: Run, results: list[ObjectiveResult]) -> list[Breach]:
     first: dict[str, tuple[int, str, set[int]]] = {}
     for res in results:
         scope = res.objective.scope
-        if scope.kind is not ScopeKind.SERVICE or not res.breach_seconds:
+        if scope.kind is not ScopeKind.SERVICE or not res.breach_seconds or not run.measured(scope):
             continue
         t0 = res.breach_seconds[0]
         prev = first.get(scope.name)
@@ -98,7 +99,7 @@ def entry_impact(run: Run, results: list[ObjectiveResult]) -> tuple[int, int, in
                   if r.objective.kind is ObjectiveKind.LATENCY and r.objective.scope.kind is ScopeKind.ENTRYPOINT}
     requests = errors = slow = 0
     for scope, totals in run.totals.items():
-        if scope.kind is not ScopeKind.ENTRYPOINT:
+        if scope.kind is not ScopeKind.ENTRYPOINT or not run.measured(scope):
             continue
         requests += totals.answered
         errors += totals.failed
@@ -111,4 +112,5 @@ def entry_impact(run: Run, results: list[ObjectiveResult]) -> tuple[int, int, in
 
 def blast_radius(run: Run, results: list[ObjectiveResult]) -> BlastRadius:
     requests, errors, slow = entry_impact(run, results)
-    return BlastRadius(cascade(run, results), requests, errors + slow, errors, slow)
+    unknown = [s.name for s in run.experiment.topology.services if not run.measured(Scope.service(s.name))]
+    return BlastRadius(cascade(run, results), requests, errors + slow, errors, slow, unknown)

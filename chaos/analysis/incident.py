@@ -146,6 +146,9 @@ def budget_burned(run: Run, objectives: tuple[Objective, ...], start: float | No
     lo, hi = int(start), int(math.ceil(end)) if end is not None else run.seconds
     out = []
     for obj in objectives:
+        if not run.measured(obj.scope):  # nobody counted its errors: the burn is unknown, not none
+            out.append(BudgetBurn(slo=obj.name, scope=str(obj.scope), burned=None))
+            continue
         series = run.series[obj.scope]
         bad, _ = bad_and_total(obj, series, run.bounds, lo, hi)
         _, total = bad_and_total(obj, series, run.bounds, run.first_measured, run.seconds)

@@ -21,6 +21,7 @@ class ObjectiveResult:
     met: bool
     breach_seconds: list[int]     # seconds whose trailing window failed the test
     implied: bool = False         # not in the experiment: the default used for blast radius only
+    measured: bool = True         # False: nothing measured its scope, so it is unmeasured, never met
 
     @property
     def first_breach_s(self) -> float | None:
@@ -48,7 +49,17 @@ def measured_latency_s(run: Run, scope: Scope, percentile: float) -> float | Non
     return windows.latency_quantile(series, run.bounds, run.first_measured, len(series), percentile / 100.0)
 
 
+def unmeasured(obj: Objective, implied: bool = False) -> ObjectiveResult:
+    """The verdict on an objective whose scope nothing measured: not met, never in breach, nothing observed.
+
+    Not met, because a release gate must not pass on figures nobody took (``chaos.report.checks``
+    turns it into its own exit code); never in breach, because no second of it was seen."""
+    return ObjectiveResult(obj, None, 0, 0, False, [], implied, measured=False)
+
+
 def judge(obj: Objective, run: Run, implied: bool = False) -> ObjectiveResult:
+    if not run.measured(obj.scope):
+        return unmeasured(obj, implied)
     series = run.series[obj.scope]
     start, end = run.first_measured, len(series)
     bad, total = bad_and_total(obj, series, run.bounds, start, end)

@@ -24,6 +24,7 @@ from chaos.report.plots import FAULT, GREY, new_figure
 from chaos.report.summary import fmt_s
 
 EDGE = "#A0A0A0"
+UNMEASURED = "#D9D9D9"  # a service nothing measured: not white (unhurt), not coloured (breached)
 BREACH_CMAP = "viridis"  # dark = early, light = late; readable with deficient colour vision
 LABEL_ALL_UP_TO = 30      # above this many services only the cascade, faulted and entry services get labels
 SWEEPS = 4
@@ -244,10 +245,15 @@ def cascade_figure(r: ResultDocument) -> Figure:
     size = 260 if big else 1000
     highlighted = {n for n in g if n[0] == "entrypoint" or n[1] in delays or n in faulted}
     _draw_edges(ax, lay, r, highlighted, big, size)
-    services = [n for n in g if n[0] == "service"]
+    blind = set(r.blast.unmeasured)
+    services = [n for n in g if n[0] == "service" and n[1] not in blind]
     colours = [cmap(delays[n[1]] / vmax) if n[1] in delays else "white" for n in services]
     nx.draw_networkx_nodes(g, pos, nodelist=services, node_color=colours, edgecolors=GREY, linewidths=1.0,
                            node_size=size, ax=ax).set_zorder(3)
+    unmeasured = [n for n in g if n[0] == "service" and n[1] in blind]
+    if unmeasured:  # grey and dashed: neither breached nor unhurt, but unknown
+        nx.draw_networkx_nodes(g, pos, nodelist=unmeasured, node_color=UNMEASURED, edgecolors=GREY, linewidths=1.2,
+                               node_size=size, ax=ax).set_linestyle("--")
     entries = [n for n in g if n[0] == "entrypoint"]
     nx.draw_networkx_nodes(g, pos, nodelist=entries, node_color="#EEEEEE", edgecolors=GREY, node_shape="s",
                            node_size=size * 0.8, ax=ax).set_zorder(3)
@@ -258,8 +264,8 @@ def cascade_figure(r: ResultDocument) -> Figure:
     sm = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, vmax), cmap=cmap)
     bar = fig.colorbar(sm, cax=fig.add_axes((0.9, 0.18, 0.015, 0.64)))
     bar.set_label("first breach (s after the fault started)")
-    ax.legend(handles=_legend(faulted), loc="upper left", bbox_to_anchor=(0.0, -0.02), ncols=4, frameon=False,
-              fontsize=8)
+    ax.legend(handles=_legend(faulted, bool(unmeasured)), loc="upper left", bbox_to_anchor=(0.0, -0.02), ncols=4,
+              frameon=False, fontsize=8)
     title = ("Cascade on the call graph: calls flow left to right; number = order of breach; "
              "edge label = attempts per entry request at the callee")
     if not known:
@@ -311,15 +317,20 @@ def _draw_labels(ax: matplotlib.axes.Axes, g: nx.DiGraph, pos: Mapping[Node, tup
         if big and n not in highlighted:
             continue
         label = n[1] if n[0] == "service" else f"{n[1]} (entry)"
+        if n[0] == "service" and n[1] in r.blast.unmeasured:
+            label += " (unmeasured)"
         if n[0] == "service" and n[1] in delays:
             label += f" +{fmt_s(delays[n[1]])}"
         ax.annotate(label, (x, y), xytext=(0, -(ringed if n in faulted else below)), textcoords="offset points",
                     ha="center", va="top", fontsize=8 if not big else 6.5, bbox=box, zorder=5)
 
 
-def _legend(faulted: set[Node]) -> list[Line2D]:
+def _legend(faulted: set[Node], unmeasured: bool = False) -> list[Line2D]:
     handles = [Line2D([], [], marker="o", ls="none", mfc="white", mec=GREY, ms=9, label="did not breach"),
                Line2D([], [], marker="s", ls="none", mfc="#EEEEEE", mec=GREY, ms=8, label="entrypoint")]
+    if unmeasured:
+        handles.append(Line2D([], [], marker="o", ls="none", mfc=UNMEASURED, mec=GREY, ms=9,
+                              label="unmeasured: health unknown"))
     if faulted:
         handles.insert(0, Line2D([], [], marker="o", ls="none", mfc="none", mec=FAULT, mew=2.5, ms=12,
                                  label="fault injected here"))

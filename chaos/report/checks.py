@@ -59,6 +59,7 @@ class CheckOutcome(enum.Enum):
     PASSED = "passed"
     FAILED = "failed"
     SKIPPED = "skipped"
+    UNMEASURED = "unmeasured"  # its scope was not measured: neither met nor missed, and no pass (exit code 5)
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,23 @@ class Check:
     def failed(self) -> bool:
         return self.outcome is CheckOutcome.FAILED
 
+    @property
+    def unmeasured(self) -> bool:
+        return self.outcome is CheckOutcome.UNMEASURED
 
-def _outcome(met: bool) -> CheckOutcome:
+
+def _outcome(met: bool, measured: bool = True) -> CheckOutcome:
+    if not measured:
+        return CheckOutcome.UNMEASURED
     return CheckOutcome.PASSED if met else CheckOutcome.FAILED
 
 
+UNMEASURED_WHY = "nothing measured it (no metrics of its own or of its callers), so it was neither met nor missed"
+
+
 def slo_message(o: Objective) -> str:
+    if not o.measured:
+        return f"{o.name}: UNMEASURED: {o.scope} was not measured; {UNMEASURED_WHY}"
     if o.kind == "latency" and o.threshold_ms is not None:
         pct = f"p{o.percentile:g}" if o.percentile is not None else "latency"
         verdict = "within" if o.met else "above"
@@ -100,6 +112,9 @@ def _breach_tail(o: Objective) -> str:
 
 def alert_message(e: AlertExpectation, fault_start: float | None, alerts: tuple[Firing, ...] = ()) -> str:
     within = fmt_s(e.within_s)
+    if not e.measured:
+        return (f"alert '{e.alert}' is UNMEASURED: it watches a scope nothing measured (no metrics of its own or of "
+                f"its callers), so it was not evaluated and could neither fire nor be missed")
     if fault_start is None:
         return f"alert '{e.alert}' was expected within {within} of the first fault, but no fault was injected"
     if e.fired_at_s is None:
@@ -225,16 +240,17 @@ def checks(r: ResultDocument) -> tuple[Check, ...]:
 
 
 def not_gated(c: Check) -> Check:
-    verdict = {CheckOutcome.PASSED: "met", CheckOutcome.FAILED: "MISSED", CheckOutcome.SKIPPED: "not judged"}[c.outcome]
+    verdict = {CheckOutcome.PASSED: "met", CheckOutcome.FAILED: "MISSED", CheckOutcome.SKIPPED: "not judged",
+               CheckOutcome.UNMEASURED: "UNMEASURED"}[c.outcome]
     return Check(c.kind, c.name, CheckOutcome.SKIPPED, f"first run of the drill, not gated ({verdict}): {c.message}")
 
 
 def run_checks(r: ResultDocument) -> list[Check]:
     """The checks of one run: SLOs, alert expectations, and the playbook's deadlines and steps."""
-    out = [Check(CheckKind.SLO, o.name, _outcome(o.met), slo_message(o)) for o in r.slos]
+    out = [Check(CheckKind.SLO, o.name, _outcome(o.met, o.measured), slo_message(o)) for o in r.slos]
     start = r.first_fault_s
-    out += [Check(CheckKind.ALERT_EXPECTATION, f"alert {e.alert} within {fmt_s(e.within_s)}", _outcome(e.met),
-                  alert_message(e, start, r.alerts)) for e in r.alert_expectations]
+    out += [Check(CheckKind.ALERT_EXPECTATION, f"alert {e.alert} within {fmt_s(e.within_s)}",
+                  _outcome(e.met, e.measured), alert_message(e, start, r.alerts)) for e in r.alert_expectations]
     pb = r.playbook
     if pb is not None:
         out += [deadline_check(d, pb) for d in pb.deadlines]
@@ -270,6 +286,9 @@ class Verdict(enum.Enum):
 
     HELD = 0    # everything gated on held
     MISSED = 1  # an SLO, deadline, expectation or requirement was missed, or the run's own gate failed
+    # Nothing was missed, but an SLO or alert expectation is scoped to a service nothing measured: no
+    # pass, so a release gate sees it, and its own code, so a pipeline can tell "blind" from "broken".
+    UNMEASURED = 5
 
     @property
     def exit_code(self) -> int:
@@ -279,7 +298,12 @@ class Verdict(enum.Enum):
 def verdict(r: ResultDocument) -> Verdict:
     """The verdict of every command that judges a run (simulate, drill, run, report): from the same checks
     the verdict line, ``junit.xml`` and ``summary.md`` read, so none of them can disagree with the exit code.
-    A drill gates on its probability requirements, not on the SLOs of the one incident it shows in full."""
-    if r.drill is None and not r.slo_met:
+    A drill gates on its probability requirements, not on the SLOs of the one incident it shows in full.
+    A miss outweighs an unmeasured check: exit code 1 says something broke whatever else could not be seen."""
+    every = checks(r)
+    measured_miss = any(not o.met and o.measured for o in r.slos) or all(o.measured for o in r.slos)
+    if r.drill is None and not r.slo_met and measured_miss:
         return Verdict.MISSED
-    return Verdict.MISSED if r.gate_failed or any(c.failed for c in checks(r)) else Verdict.HELD
+    if r.gate_failed or any(c.failed for c in every):
+        return Verdict.MISSED
+    return Verdict.UNMEASURED if any(c.unmeasured for c in every) else Verdict.HELD

@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="re-create report.html, summary.md and junit.xml from a run's result.json",
                        description="Re-create the reports of a run from RUN_DIR/result.json alone. The exit code "
                                    "is the run's verdict: 0 everything gated on held, 1 something was missed, "
-                                   "2 bad input.")
+                                   "2 bad input, 5 nothing missed but an SLO or alert expectation unmeasured.")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a results directory, or a result.json file")
     p.add_argument("--out", type=Path, help="write the reports here (default: beside result.json)")
     p.add_argument("--figures", action="store_true", help="also write each figure as a PNG into OUT/figures/")

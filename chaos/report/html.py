@@ -14,6 +14,7 @@ from html import escape
 from typing import Any
 
 from chaos.document import Fault, Figures, ResultDocument
+from chaos.measurement import UNMEASURED_MEANS
 from chaos.model.alerts import format_value
 from chaos.model.faults import describe_params
 from chaos.model.quantities import json_text, plural
@@ -60,6 +61,7 @@ th { background: #f4f4f4; position: sticky; top: 0; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.fail td { background: #fbeee6; } .status-fail { color: var(--fail); font-weight: 700; }
 .status-ok { color: var(--ok); } .status-skip { color: var(--none); }
+tr.unmeasured td { background: #f2f2f2; font-style: italic; }
 code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: .82rem; word-break: break-all; }
 dl.audit { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; font-size: .88rem; }
 dl.audit dt { font-weight: 600; color: #444; } dl.audit dd { margin: 0; }
@@ -103,6 +105,8 @@ def verdict_html(sentences: Sequence[Sentence], code: int) -> str:
     ok = code == 0
     items = "".join(f"<li>{_mark(s.ok)}{e(s.text)}</li>" for s in sentences)
     gate = ("everything gated on held (exit code 0)" if ok
+            else "nothing gated on was missed, but a check's scope was not measured: <code>chaoslab</code> "
+                 "exits with code 5" if code == 5
             else "a gated check failed: <code>chaoslab</code> exits with code 1")
     return (f'<section id="verdict" class="verdict{" ok" if ok else ""}"><h2>Verdict</h2><ul>{items}</ul>'
             f'<p class="exit">{gate}</p></section>')
@@ -128,6 +132,8 @@ def _params(f: Fault) -> str:
 
 
 def _figures_row(name: str, f: Figures, breach_order: Mapping[str, int]) -> list[str]:
+    if not f.measured_by.measured:  # its counts are zeros nobody counted: show none of them
+        return [e(name), "-", "-", "-", *[UNMEASURED_CELL] * (len(FIGURE_HEADERS) - 4)]
     causes = ", ".join(f"{k} {v:,}" for k, v in sorted(f.errors_by_cause.items())) or "-"
     amp = "-" if f.attempts_per_entry_request is None else f"{f.attempts_per_entry_request:.2f}"
     order = breach_order.get(name)
@@ -144,15 +150,23 @@ FIGURE_HEADERS = ("name", "breach #", "breached at", "hops from fault", "sent", 
                   "errors by cause", "p50", "p99", "ok/s", "attempts per entry request", "retries", "wasted",
                   "degraded")
 NUMERIC = (*range(1, 8), *range(9, 16))
+UNMEASURED_CELL = '<span class="status-skip">unmeasured</span>'
 
 
 def services_html(r: ResultDocument, panels: Panels) -> str:
     order = {b.service: i + 1 for i, b in enumerate(r.blast.cascade)}
     rows = [_figures_row(n, f, order) for n, f in r.services.items()]
-    classes = ["fail" if n in order else "" for n in r.services]
+    classes = ["fail" if n in order else "unmeasured" if not f.measured_by.measured else ""
+               for n, f in r.services.items()]
     note = (f"<p>Every service, in topology order. Rows in the timelines: {e(', '.join(panels.services))}; "
             f"the other {len(panels.rest)} are in the heatmap.</p>" if panels.rest else
             "<p>Every service, in topology order.</p>")
+    if r.blast.unmeasured:
+        note += (f"<p><b>Unmeasured</b> ({e(', '.join(r.blast.unmeasured))}): {e(UNMEASURED_MEANS)}. They are in "
+                 f"no cascade and no count of healthy services; their timelines are left blank.</p>")
+    sources = sorted({f.measured_by.value for f in (*r.services.values(), *r.entrypoints.values())})
+    note += f"<p>Measured by: {e(', '.join(sources))}.</p>"
+
     entry_rows = [_figures_row(n, f, {}) for n, f in r.entrypoints.items()]
     return (f'<section id="services"><h2>Services</h2>{note}<div class="scroll">'
             f"{table(FIGURE_HEADERS, rows, NUMERIC, classes)}</div>"
@@ -161,6 +175,9 @@ def services_html(r: ResultDocument, panels: Panels) -> str:
 
 def cascade_table(r: ResultDocument) -> str:
     if not r.blast.cascade:
+        if r.blast.unmeasured:
+            return (f"<p>No measured service breached its SLO; {len(r.blast.unmeasured)} were not measured "
+                    f"({e(', '.join(r.blast.unmeasured))}), so their health is unknown.</p>")
         return "<p>No service breached its SLO.</p>"
     rows = []
     for i, b in enumerate(r.blast.cascade, start=1):
@@ -174,7 +191,16 @@ def cascade_table(r: ResultDocument) -> str:
                           blast.entry_slow)
     return (table(("#", "service", "first breach", "hops from fault", "breached on", "in breach", "error ratio",
                    "p99", "attempts per entry request"), rows, (0, 2, 3, 5, 6, 7, 8))
-            + f"<p>{e(impact)}.</p>")
+            + f"<p>{e(impact)}.</p>" + _unmeasured_tail(r))
+
+
+def _unmeasured_tail(r: ResultDocument) -> str:
+    blind = r.blast.unmeasured
+    if not blind:
+        return ""
+    measured = r.blast.measured_count(len(r.services))
+    return (f"<p>{len(r.blast.cascade)} of {measured} measured services breached; {len(blind)} not measured "
+            f"({e(', '.join(blind))}), so they are in no cascade: their health is unknown.</p>")
 
 
 def checks_html(checks: Sequence[Check]) -> str:
@@ -188,9 +214,11 @@ def checks_html(checks: Sequence[Check]) -> str:
             continue
         rows = [[_outcome_html(c.outcome), e(c.name), e(c.message)] for c in mine]
         failed = sum(c.failed for c in mine)
-        parts.append(f"<h3>{e(kind.title)} ({len(mine) - failed} of {len(mine)} not failed)</h3>")
+        blind = sum(c.unmeasured for c in mine)
+        tail = f", {blind} unmeasured" if blind else ""
+        parts.append(f"<h3>{e(kind.title)} ({len(mine) - failed - blind} of {len(mine)} not failed{tail})</h3>")
         parts.append(table(("result", "check", "what happened"), rows,
-                           row_classes=["fail" if c.failed else "" for c in mine]))
+                           row_classes=["fail" if c.failed or c.unmeasured else "" for c in mine]))
     parts.append("</section>")
     return "".join(parts)
 
@@ -198,7 +226,8 @@ def checks_html(checks: Sequence[Check]) -> str:
 def _outcome_html(o: CheckOutcome) -> str:
     return {CheckOutcome.PASSED: '<span class="status-ok">passed</span>',
             CheckOutcome.FAILED: '<span class="status-fail">FAILED</span>',
-            CheckOutcome.SKIPPED: '<span class="status-skip">skipped</span>'}[o]
+            CheckOutcome.SKIPPED: '<span class="status-skip">skipped</span>',
+            CheckOutcome.UNMEASURED: '<span class="status-fail">UNMEASURED</span>'}[o]
 
 
 def _labels(labels: Mapping[str, str]) -> str:

@@ -2,9 +2,10 @@
 
 The layout is the de facto JUnit format (Ant's ``junit`` task, as Jenkins, GitLab and the
 GitHub test-report actions read it): ``testsuites`` > one ``testsuite`` per kind of check >
-``testcase`` with a ``failure`` or ``skipped`` child. Times are 0: these are verdicts on a
-run, not timed tests. Nothing in the file depends on when it was written, so the same
-result gives the same bytes.
+``testcase`` with a ``failure``, ``error`` or ``skipped`` child: an unmeasured check (its scope was
+not measured) is an ``error`` of type ``unmeasured``, which CI counts as a failed test but names apart.
+Times are 0: these are verdicts on a run, not timed tests. Nothing in the file depends on when it
+was written, so the same result gives the same bytes.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def _case(parent: ET.Element, r: ResultDocument, c: Check) -> None:
     if c.outcome is CheckOutcome.FAILED:
         failure = ET.SubElement(case, "failure", message=c.message, type=c.kind.value)
         failure.text = c.message
+    elif c.outcome is CheckOutcome.UNMEASURED:
+        error = ET.SubElement(case, "error", message=c.message, type="unmeasured")
+        error.text = c.message
     elif c.outcome is CheckOutcome.SKIPPED:
         ET.SubElement(case, "skipped", message=c.message)
     else:
@@ -53,7 +57,8 @@ def _case(parent: ET.Element, r: ResultDocument, c: Check) -> None:
 
 def _suite(root: ET.Element, r: ResultDocument, kind: CheckKind, mine: Sequence[Check]) -> None:
     attrs = {"name": f"chaoslab.{r.experiment}.{kind.value}", "tests": str(len(mine)),
-             "failures": str(sum(c.outcome is CheckOutcome.FAILED for c in mine)), "errors": "0",
+             "failures": str(sum(c.outcome is CheckOutcome.FAILED for c in mine)),
+             "errors": str(sum(c.outcome is CheckOutcome.UNMEASURED for c in mine)),
              "skipped": str(sum(c.outcome is CheckOutcome.SKIPPED for c in mine)), "time": "0"}
     stamp = _timestamp(r)
     if stamp:
@@ -70,7 +75,8 @@ def _suite(root: ET.Element, r: ResultDocument, kind: CheckKind, mine: Sequence[
 def render_junit(r: ResultDocument, checks: Sequence[Check]) -> str:
     root = ET.Element("testsuites", {
         "name": f"chaoslab {r.experiment}", "tests": str(len(checks)),
-        "failures": str(sum(c.outcome is CheckOutcome.FAILED for c in checks)), "errors": "0",
+        "failures": str(sum(c.outcome is CheckOutcome.FAILED for c in checks)),
+        "errors": str(sum(c.outcome is CheckOutcome.UNMEASURED for c in checks)),
         "skipped": str(sum(c.outcome is CheckOutcome.SKIPPED for c in checks)), "time": "0"})
     for kind in CheckKind:
         mine = [c for c in checks if c.kind is kind]

@@ -30,12 +30,22 @@ def _mark(ok: bool | None) -> str:
 
 
 def title(r: ResultDocument, code: int) -> str:
-    verdict = "all checks held" if code == 0 else "checks FAILED"
+    verdict = {0: "all checks held", 5: "nothing missed, but checks UNMEASURED"}.get(code, "checks FAILED")
     return f"### {'✅' if code == 0 else '❌'} chaoslab: `{r.experiment}`: {verdict}"
+
+
+def unmeasured_md(r: ResultDocument) -> list[str]:
+    blind = r.blast.unmeasured
+    if not blind:
+        return []
+    return ["", f"**Unmeasured** ({len(blind)} of {len(r.services)} services, health unknown, in no cascade): "
+                + ", ".join(f"`{cell(n)}`" for n in blind)]
 
 
 def cascade_md(r: ResultDocument) -> list[str]:
     if not r.blast.cascade:
+        if r.blast.unmeasured:
+            return ["No measured service breached its SLO.", *unmeasured_md(r)]
         return ["No service breached its SLO."]
     lines = ["**Cascade**, in order of breach:", "",
              "| # | service | breached at | hops from fault | error ratio | p99 | attempts per entry request |",
@@ -48,11 +58,11 @@ def cascade_md(r: ResultDocument) -> list[str]:
     more = len(r.blast.cascade) - CASCADE_ROWS
     if more > 0:
         lines.append(f"\n_and {plural(more, 'more service')} in report.html_")
-    return lines
+    return lines + unmeasured_md(r)
 
 
 def missed_md(checks: Sequence[Check]) -> list[str]:
-    missed = [c for c in checks if c.failed]
+    missed = [c for c in checks if c.failed or c.unmeasured]
     if not missed:
         return []
     lines = [f"**Missed** ({len(missed)}):", ""]

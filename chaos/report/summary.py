@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chaos.incident_states import ClockBase, IncidentOutcome, NotJudged
+from chaos.measurement import Source
 from chaos.model.faults import describe_params
 from chaos.model.quantities import millis as fmt_ms
 from chaos.model.quantities import percent as fmt_pct
@@ -52,7 +53,11 @@ def missed_lines(r: ResultDocument) -> list[str]:
     from chaos.report.checks import CheckKind, checks
 
     missed = [c for c in checks(r) if c.failed and c.kind is not CheckKind.SLO]
-    return [f"Missed besides SLOs ({len(missed)}):"] + [f"  MISS {c.message}" for c in missed] if missed else []
+    blind = [c for c in checks(r) if c.unmeasured and c.kind is not CheckKind.SLO]
+    out = [f"Missed besides SLOs ({len(missed)}):"] + [f"  MISS {c.message}" for c in missed] if missed else []
+    if blind:
+        out += [f"Unmeasured besides SLOs ({len(blind)}):"] + [f"  UNMEASURED {c.message}" for c in blind]
+    return out
 
 
 def detection_line(doc: dict[str, Any]) -> str:
@@ -69,13 +74,21 @@ def detection_line(doc: dict[str, Any]) -> str:
 def blast_line(doc: dict[str, Any]) -> str:
     b = doc["blast_radius"]
     n = len(b["services"])
-    hurt = f"{plural(n, 'service')} in breach" if n else "no service in breach"
+    blind = b.get("unmeasured") or []
+    if blind:  # "k of n measured services": the unmeasured ones are neither in breach nor unhurt
+        measured = len(doc["services"]) - len(blind)
+        hurt = (f"{n} of {plural(measured, 'measured service')} in breach; {len(blind)} UNMEASURED "
+                f"({', '.join(blind)})")
+    else:
+        hurt = f"{plural(n, 'service')} in breach" if n else "no service in breach"
     return f"{hurt}; " + entry_impact(b["entry_failed_ratio"], b["entry_failed"], b["entry_requests"],
                                       b.get("entry_errors"), b.get("entry_slow"))
 
 
 def entrypoint_line(name: str, e: dict[str, Any]) -> str:
     """An entrypoint's row: its answered requests add up to the blast radius's, its failed ones too."""
+    if e.get("measured_by") == Source.UNMEASURED.value:
+        return f"  entrypoint {name}: UNMEASURED"
     answered = e.get("answered")
     count = "-" if answered is None else f"{answered:,}"
     return (f"  entrypoint {name}: {count} answered, {e['errors']:,} failed ({fmt_pct(e['error_ratio'])}), "
@@ -92,9 +105,12 @@ def cascade_table(doc: dict[str, Any]) -> list[str]:
         rows.append(f"  {c['service']:<16} {fmt_s(c['first_breach_s']):>9} {hops:>4} "
                     f"{fmt_pct(s['error_ratio']):>11} {fmt_ms(s['p99_ms']):>9} "
                     f"{s['attempts_per_entry_request'] or 0:>12.2f}")
-    healthy = [n for n in doc["services"] if n not in listed]
+    blind = [n for n, s in doc["services"].items() if s.get("measured_by") == Source.UNMEASURED.value]
+    healthy = [n for n in doc["services"] if n not in listed and n not in blind]
     if healthy:
         rows.append(f"  not in breach: {', '.join(healthy)}")
+    if blind:
+        rows.append(f"  UNMEASURED (no metrics: health unknown, not healthy): {', '.join(blind)}")
     return rows
 
 
@@ -119,12 +135,17 @@ def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
     if requests:
         lines += ["", "Requests sent:", *(f"  {line}" for line in requests)]
     if doc["slos"]:
-        missed = [s for s in doc["slos"] if not s["met"]]
+        missed = [s for s in doc["slos"] if not s["met"] and s.get("measured", True)]
+        blind = [s for s in doc["slos"] if not s.get("measured", True)]
         lines.append("")
-        lines.append(f"SLOs missed ({len(missed)} of {len(doc['slos'])}):" if missed else "SLOs: all held")
+        lines.append(f"SLOs missed ({len(missed)} of {len(doc['slos'])}):" if missed
+                     else "SLOs: none missed" if blind else "SLOs: all held")
         for s in missed:
             observed = (fmt_pct(s["observed"]) if s["kind"] == "error_ratio" else fmt_ms(s["observed"]))
             lines.append(f"  MISS {s['name']:<44} observed {observed}")
+        if blind:
+            lines.append(f"SLOs unmeasured ({len(blind)} of {len(doc['slos'])}), neither met nor missed:")
+            lines.extend(f"  UNMEASURED {s['name']:<38} {s['scope']} was not measured" for s in blind)
     missed = missed_lines(report)
     if missed:
         lines += ["", *missed]

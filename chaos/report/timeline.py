@@ -196,6 +196,11 @@ def draw_row(axes: Sequence[Axes], ctx: Context, scope: str, series: ScopeSeries
     for ax in axes:
         _background(ax, ctx, scope)
     err, lat, third = axes
+    figures = r.services.get(name) if not entry else r.entrypoints.get(name)
+    if figures is not None and not figures.measured_by.measured:
+        for ax in axes:  # its series are blank: say why, rather than leave an empty row that reads as idle
+            ax.text(0.5, 0.5, "unmeasured: no metrics, health unknown", transform=ax.transAxes, ha="center",
+                    va="center", fontsize=8, color="#555555", style="italic")
     if series is not None:
         err.plot(t, _values(series.error_ratio()), color=colour, lw=1.2)
         lat.plot(t, _values(series.p99_ms), color=colour, lw=1.2)
@@ -361,7 +366,8 @@ def rest_figure(r: ResultDocument, rest: Sequence[str]) -> Figure | None:
     image = ax.imshow(data, aspect="auto", interpolation="nearest", cmap=cmap,
                       norm=BoundaryNorm(HEAT_BINS, len(HEAT_BINS) - 1),
                       extent=(0, r.duration_s, len(rest), 0))
-    ax.set_yticks([i + 0.5 for i in range(len(rest))], list(rest), fontsize=6.5 if len(rest) > 20 else 8)
+    names = [n + (" (unmeasured)" if not r.services[n].measured_by.measured else "") for n in rest]
+    ax.set_yticks([i + 0.5 for i in range(len(rest))], names, fontsize=6.5 if len(rest) > 20 else 8)
     ax.grid(False)
     for f in r.faults:
         ax.axvline(f.start_s, color=FAULT, lw=1.2)
@@ -371,7 +377,7 @@ def rest_figure(r: ResultDocument, rest: Sequence[str]) -> Figure | None:
     worst = max(rest, key=lambda n: (r.services[n].error_ratio or 0.0))
     ax.set_title(f"The other {plural(len(rest), 'service')}: error ratio per second (worst over the run: {worst}, "
                  f"{(r.services[worst].error_ratio or 0.0) * 100:.1f}%)\nvertical lines: fault start (solid) and "
-                 f"end (dashed); grey: no requests that second", loc="left", fontsize=8.5)
+                 f"end (dashed); grey: no requests that second, or unmeasured", loc="left", fontsize=8.5)
     bar = fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01, format=PercentFormatter(1.0, decimals=1),
                        ticks=HEAT_BINS[:-1] + (1.0,), spacing="uniform")
     bar.set_label("error ratio (%)")

@@ -35,7 +35,8 @@ def _names(names: list[str]) -> str:
 
 def slo_sentence(r: ResultDocument, checks: tuple[Check, ...]) -> Sentence:
     slos = r.slos
-    missed = [o.name for o in slos if not o.met]
+    missed = [o.name for o in slos if not o.met and o.measured]
+    blind = [o.name for o in slos if not o.measured]
     reps = [c for c in checks if c.kind is CheckKind.REPLICATIONS and c.failed]
     if not slos:
         return Sentence("SLOs", None, "No SLOs were stated, so none could be missed.")
@@ -44,9 +45,13 @@ def slo_sentence(r: ResultDocument, checks: tuple[Check, ...]) -> Sentence:
         runs = plural(r.drill.runs, "run")
         return Sentence("SLOs", share >= 1.0, f"SLOs held in {share * 100:.0f}% of the drill's {runs} "
                                               f"(a drill gates on its deadlines, not on SLOs).")
+    unmeasured = (f" {len(blind)} of {plural(len(slos), 'objective')} UNMEASURED, neither met nor missed: "
+                  f"their scope was not measured ({_names(blind)}).") if blind else ""
     if missed:
         return Sentence("SLOs", False, f"SLOs missed: {len(missed)} of {plural(len(slos), 'objective')} failed "
-                                       f"({_names(missed)}).")
+                                       f"({_names(missed)}).{unmeasured}")
+    if blind:
+        return Sentence("SLOs", False, f"SLOs not judged:{unmeasured}")
     if reps or not r.slo_met:
         detail = reps[0].message if reps else "in another replication"
         return Sentence("SLOs", False, f"SLOs missed: every objective held in this run, but not in all: {detail}.")
@@ -115,14 +120,33 @@ def entry_impact(ratio: float | None, failed: int, answered: int, errors: int | 
             f"({failed:,} of {answered:,} answered{parts})")
 
 
+def unmeasured_words(r: ResultDocument) -> str:
+    """The services nothing measured, said where the blast radius is: they are in no count of the healthy."""
+    blind = list(r.blast.unmeasured)
+    if not blind:
+        return ""
+    return f"{plural(len(blind), 'service')} UNMEASURED, health unknown: {_names(blind)}"
+
+
+def services_of(r: ResultDocument) -> str:
+    """"of 3 services", or "of 1 measured service" when some were not measured."""
+    measured = r.blast.measured_count(len(r.services))
+    return f"of {plural(measured, 'measured service')}" if r.blast.unmeasured else f"of {plural(measured, 'service')}"
+
+
 def blast_sentence(r: ResultDocument) -> Sentence:
     b = r.blast
-    n, total = len(b.services), len(r.services)
+    n = len(b.services)
     entry = entry_impact(b.entry_failed_ratio, b.entry_failed, b.entry_requests, b.entry_errors, b.entry_slow)
+    blind = unmeasured_words(r)
+    tail = f"; {blind}" if blind else ""
     if not n:
+        if blind:  # "no breach" among the measured ones only: not a clean bill of health
+            return Sentence("Blast radius", None, f"Blast radius: none {services_of(r)} breached its SLO{tail}; "
+                                                  f"{entry}.")
         return Sentence("Blast radius", True, f"Blast radius: no service breached its SLO; {entry}.")
-    return Sentence("Blast radius", False, f"Blast radius: {n} of {plural(total, 'service')} breached their SLOs "
-                                           f"({_names(list(b.services))}); {entry}.")
+    return Sentence("Blast radius", False, f"Blast radius: {n} {services_of(r)} breached their SLOs "
+                                           f"({_names(list(b.services))}){tail}; {entry}.")
 
 
 def sentences(r: ResultDocument, checks: tuple[Check, ...]) -> tuple[Sentence, ...]:
@@ -142,12 +166,15 @@ def verdict_line(r: ResultDocument, checks: tuple[Check, ...], code: int) -> str
         if never and kind in (CheckKind.PLAYBOOK_DEADLINE, CheckKind.PLAYBOOK_STEP) and not judged:
             continue  # said once below
         failed = [c for c in judged if c.failed]
+        blind = [c for c in judged if c.unmeasured]
         title = kind.title.lower()
         if kind in (CheckKind.REPLICATIONS, CheckKind.GATE):
             parts.append(f"{title}: " + ", ".join(("FAILED: " if c.failed else "") + c.message for c in mine))
             continue
-        if failed:
-            text = f"{title}: {len(failed)} of {len(judged)} MISSED ({_names([c.name for c in failed])})"
+        if failed or blind:
+            said = [f"{len(failed)} of {len(judged)} MISSED ({_names([c.name for c in failed])})"] if failed else []
+            said += [f"{len(blind)} of {len(judged)} UNMEASURED ({_names([c.name for c in blind])})"] if blind else []
+            text = f"{title}: " + ", ".join(said)
         elif judged:
             text = f"{title}: {len(judged)} of {len(judged)} met"
         else:
@@ -162,7 +189,8 @@ def verdict_line(r: ResultDocument, checks: tuple[Check, ...], code: int) -> str
     elif pb is not None and pb.not_triggered:
         parts.append(f"playbook '{pb.name}' NOT TRIGGERED ({pb.trigger_names()} never fired): no step ran, "
                      f"no deadline judged")
-    return f"{'PASSED' if code == 0 else 'FAILED'}: " + "; ".join(parts)
+    word = {0: "PASSED", 5: "UNMEASURED"}.get(code, "FAILED")
+    return f"{word}: " + "; ".join(parts)
 
 
 def _slo_part(r: ResultDocument, checks: tuple[Check, ...]) -> str:
@@ -172,6 +200,12 @@ def _slo_part(r: ResultDocument, checks: tuple[Check, ...]) -> str:
     if r.drill is not None:
         return f"SLOs of the drill's first run not gated ({sum(not o.met for o in r.slos)} of {len(slos)} missed)"
     failed = [c for c in slos if c.failed]
+    blind = [c for c in slos if c.unmeasured]
+    unmeasured = f"{len(blind)} of {plural(len(slos), 'objective')} UNMEASURED" if blind else ""
     if failed:
-        return f"SLOs VIOLATED ({len(failed)} of {plural(len(slos), 'objective')} missed)"
+        return (f"SLOs VIOLATED ({len(failed)} of {plural(len(slos), 'objective')} missed"
+                + (f", {unmeasured})" if blind else ")"))
+    if blind:
+        return (f"SLOs {len(slos) - len(blind)} of {len(slos)} held, {len(blind)} UNMEASURED (their scope was not "
+                f"measured: neither met nor missed)")
     return f"SLOs HELD ({plural(len(slos), 'objective')})"

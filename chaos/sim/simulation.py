@@ -14,6 +14,7 @@ from typing import cast
 import simpy
 from simpy.events import Event, EventPriority
 
+from chaos.measurement import Source
 from chaos.model.experiment import Experiment
 from chaos.model.faults import AnyFault
 from chaos.model.load import RateCurve, Users
@@ -178,7 +179,8 @@ class Simulation:
                    for a in self.applied]
         return Run(engine="sim", experiment=exp, seed=self.seed, duration_s=exp.duration, warmup_s=exp.warmup,
                    bounds=self.bounds, series=series, totals=totals, faults=windows,
-                   markers=sorted(self.markers, key=lambda m: m.t_s), incident=self.incident)
+                   markers=sorted(self.markers, key=lambda m: m.t_s), incident=self.incident,
+                   sources=dict.fromkeys(series, Source.SIMULATOR))
 
 
 class _Gauge:

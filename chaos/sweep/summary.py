@@ -100,6 +100,7 @@ def _breaches(analysis: Analysis) -> dict[Scope, set[int]]:
 
 
 def _scope(fig: ScopeFigures, seconds: set[int]) -> ScopeSummary:
+    assert fig.error_ratio is not None, "a sweep runs the simulator, which measures every scope"
     return ScopeSummary(fig.requests, fig.errors, fig.error_ratio, fig.p99_ms, fig.retries, len(seconds),
                         float(min(seconds)) if seconds else None)
 

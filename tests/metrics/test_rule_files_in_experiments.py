@@ -192,7 +192,7 @@ def test_simulate_prints_and_writes_rule_file_alerts(tmp_path: Path, capsys: pyt
     assert "BackErrorRatio severity=page" in printed
     doc = json.loads((out / "result.json").read_text())
     assert doc["alert_expectations"] == [{"alert": "BackErrorRatio", "within_s": 60.0, "fired_at_s": 90.0,
-                                          "met": True}]
+                                          "met": True, "measured": True}]
 
 
 def test_a_sweep_fingerprints_an_experiment_by_its_rules(tmp_path: Path) -> None:

@@ -20,6 +20,10 @@ breach order       the same services breach, in the same  seconds apart in both 
 
 Time to detect, breach times and the playbook's time to mitigate and recover are shown
 side by side, not judged: they follow from the figures above and a one-second grid.
+
+A scope either document did not measure (``measured_by: unmeasured``, e.g. a service of a team's
+own stack with no metrics) is skipped, figures and breach order alike, with a note: its zeros are
+not an observation, so they can neither agree nor diverge.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.agreement import BOUNDS, Check, judge
+from chaos.measurement import Source
 from chaos.terminal import visible
 
 TIE_S = 2.0
@@ -49,6 +54,7 @@ class Comparison:
     breach: BreachOrder
     timing: dict[str, tuple[float | None, float | None]]
     offsets_ms: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # scope -> why it was not compared
 
     @property
     def divergent(self) -> list[Check]:
@@ -65,24 +71,46 @@ class Comparison:
         return out
 
 
+def _unmeasured(figures: dict[str, Any] | None) -> bool:
+    return figures is not None and figures.get("measured_by") == Source.UNMEASURED.value
+
+
+def skipped(sim: dict[str, Any], live: dict[str, Any]) -> dict[str, str]:
+    """Every scope one of the two documents did not measure, and which: these are not compared."""
+    out = {}
+    for kind, key in (("entrypoint", "entrypoints"), ("service", "services")):
+        for name in {**sim[key], **live[key]}:
+            sides = [side for side, doc in (("predicted", sim), ("observed", live)) if _unmeasured(doc[key].get(name))]
+            if sides:
+                out[f"{kind}:{name}"] = f"unmeasured in the {' and the '.join(sides)} run, so not compared"
+    return out
+
+
 def checks(sim: dict[str, Any], live: dict[str, Any]) -> list[Check]:
     out = []
     for kind, key in (("entrypoint", "entrypoints"), ("service", "services")):
         for name, s in sim[key].items():
             observed = live[key].get(name)
-            if observed is None:
+            if observed is None or _unmeasured(s) or _unmeasured(observed):
                 continue
             for bound in BOUNDS:
                 out.append(judge(f"{kind}:{name}", bound, s.get(bound.figure), observed.get(bound.figure)))
     return out
 
 
-def _cascade(doc: dict[str, Any]) -> list[tuple[str, float]]:
-    return [(c["service"], float(c["first_breach_s"])) for c in doc["blast_radius"]["cascade"]]
+def _cascade(doc: dict[str, Any], skip: set[str] | None = None) -> list[tuple[str, float]]:
+    return [(c["service"], float(c["first_breach_s"])) for c in doc["blast_radius"]["cascade"]
+            if c["service"] not in (skip or set())]
+
+
+def _blind(doc: dict[str, Any]) -> set[str]:
+    return {n for n, f in doc["services"].items() if _unmeasured(f)} | set(doc["blast_radius"].get("unmeasured") or ())
 
 
 def breach_order(sim: dict[str, Any], live: dict[str, Any], tie_s: float = TIE_S) -> BreachOrder:
-    a, b = _cascade(sim), _cascade(live)
+    """The two cascades, among the services both measured (one nobody measured cannot have breached or not)."""
+    skip = _blind(sim) | _blind(live)
+    a, b = _cascade(sim, skip), _cascade(live, skip)
     ta, tb = dict(a), dict(b)
     missing, extra = sorted(set(ta) - set(tb)), sorted(set(tb) - set(ta))
     problems = []
@@ -119,7 +147,7 @@ def compare_docs(sim: dict[str, Any], live: dict[str, Any], offsets_ms: dict[str
     """``sim`` predicted, ``live`` observed (any two result.json documents: the first is the reference)."""
     return Comparison(experiment=str(live.get("experiment")), seed=(sim.get("seed"), live.get("seed")),
                       checks=checks(sim, live), breach=breach_order(sim, live), timing=timing(sim, live),
-                      offsets_ms=dict(offsets_ms or {}))
+                      offsets_ms=dict(offsets_ms or {}), skipped=skipped(sim, live))
 
 
 # --------------------------------------------------------------------------- rendering
@@ -139,12 +167,23 @@ def _seconds(x: float | None) -> str:
     return "-" if x is None else f"{x:.1f} s"
 
 
+def skipped_note(c: Comparison) -> str:
+    """What was not compared, in one sentence (empty when everything was)."""
+    if not c.skipped:
+        return ""
+    return (f"skipped {len(c.skipped)} unmeasured scope{'s' if len(c.skipped) != 1 else ''} "
+            f"({', '.join(c.skipped)})")
+
+
 def verdict_line(c: Comparison) -> str:
     if c.agrees:
-        return "AGREE: every figure within its bound, same breach order"
+        note = skipped_note(c)
+        return "AGREE: every figure within its bound, same breach order" + (f"; {note}" if note else "")
     parts = [f"{scope} diverges on {', '.join(figs)}" for scope, figs in c.diverging_services().items()]
     if not c.breach.ok:
         parts.append(f"breach order: {c.breach.detail}")
+    if c.skipped:
+        parts.append(skipped_note(c))
     return "DIVERGE: " + "; ".join(parts)
 
 
@@ -158,6 +197,8 @@ def render_text(c: Comparison) -> str:
         verdict = "n/a" if ch.ok is None else ("ok" if ch.ok else "DIVERGES")
         lines.append(f"  {ch.scope:<22}{ch.figure:<16}{_value(ch.figure, ch.sim):>11}{_value(ch.figure, ch.live):>11}"
                      f"{ch.difference():>9}  {ch.bound:>6}  {verdict}")
+    for scope, why in c.skipped.items():
+        lines.append(f"  {scope:<22}{'(every figure)':<16}{'-':>11}{'-':>11}{'':>9}  {'':>6}  SKIPPED: {why}")
     order = lambda xs: ", ".join(f"{s} {t:g}s" for s, t in xs) or "none"  # noqa: E731
     lines.append(f"Breach order: predicted {order(c.breach.sim)}; observed {order(c.breach.live)}: {c.breach.detail}")
     for name, (a, b) in c.timing.items():
@@ -177,6 +218,7 @@ def render_markdown(c: Comparison) -> str:
         verdict = "n/a" if ch.ok is None else ("ok" if ch.ok else "**diverges**")
         lines.append(f"| {ch.scope} | {ch.figure} | {_value(ch.figure, ch.sim)} | {_value(ch.figure, ch.live)} | "
                      f"{ch.difference()} | {ch.bound} | {verdict} |")
+    lines += [f"| {scope} | (every figure) | - | - | | | skipped: {why} |" for scope, why in c.skipped.items()]
     lines += ["", "| breach order | services (first breach) |", "|---|---|",
               f"| predicted | {', '.join(f'{s} ({t:g} s)' for s, t in c.breach.sim) or 'none'} |",
               f"| observed | {', '.join(f'{s} ({t:g} s)' for s, t in c.breach.live) or 'none'} |",
@@ -195,4 +237,5 @@ def to_json_doc(c: Comparison) -> dict[str, Any]:
             "breach_order": {"predicted": c.breach.sim, "observed": c.breach.live, "ok": c.breach.ok,
                              "detail": c.breach.detail},
             "timing": {k: {"predicted": a, "observed": b} for k, (a, b) in c.timing.items()},
+            "skipped": c.skipped,
             "diverging": c.diverging_services()}

@@ -17,6 +17,10 @@ Each scope is measured as the simulator measures it (``chaos.run``):
   and ``busy`` are summed over S's replicas at the end of the second. A service nobody
   with metrics calls is measured by its own server view.
 
+A service none of these views covers (no metrics of its own, no caller with metrics, not an
+entrypoint's target) is *unmeasured* (:meth:`Assembler.sources`): its series stay zeros here,
+and the analysis and reports read them as unknown, never as healthy.
+
 Percentiles and means come from the latency histograms (bucket k holds (bounds[k-1],
 bounds[k]], interpolated within a bucket as ``chaos.run.percentile_from_hist``); whole-run
 totals merge the histograms of the measured seconds (after warm-up).
@@ -29,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.analysis import windows
+from chaos.measurement import Source
 from chaos.model.scope import Scope
 from chaos.run import CAUSES, Cause, Series, Totals, merge_hists, percentile_from_hist
 
@@ -206,6 +211,24 @@ class Assembler:
     @property
     def seconds(self) -> int:
         return max((len(s) for s in self.series.values()), default=0)
+
+    def sources(self) -> dict[Scope, Source]:
+        """What measures each scope: the load generator its entrypoints, and each service the views above
+        (its callers' metrics first, then the load generator's attempts, then its own server view), or nothing."""
+        reporting = {r.service for r in self.replicas}
+        targets = {e.service for e in self.entries}
+        out = {Scope.entrypoint(e.entrypoint): Source.LOAD_GENERATOR for e in self.entries}
+        for service in self.services:
+            if service in self.called:
+                source = Source.CHAOSLAB_METRICS
+            elif service in targets:
+                source = Source.LOAD_GENERATOR
+            elif service in reporting:
+                source = Source.CHAOSLAB_METRICS
+            else:
+                source = Source.UNMEASURED
+            out[Scope.service(service)] = source
+        return out
 
     def redirect(self, caller: str, callee: str, service: str) -> None:
         """From the next second on, ``caller``'s calls written for ``callee`` reach ``service`` (a failover)."""

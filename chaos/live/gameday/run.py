@@ -41,6 +41,7 @@ from chaos.live.gameday.stacks import StackHandle
 from chaos.live.load.plan import LoadPlan, RequestPlan
 from chaos.live.stack.compose import LeftoverNetwork
 from chaos.live.stack.state import StackState
+from chaos.measurement import Source
 from chaos.model.experiment import Experiment
 from chaos.model.playbook import Playbook
 from chaos.model.scope import Scope
@@ -214,6 +215,12 @@ class GameDay:
         error: BaseException | None = None
         runner.start()
         self.say(f"fault journal: {out}/faults.jsonl (after a crash: chaoslab recover {out})")
+        blind = [scope.name for scope, source in self.assembler.sources().items() if not source.measured]
+        if blind:  # said before any fault, so nobody waits for a cascade that cannot be seen
+            words = (f"unmeasured: {', '.join(blind)} (no metrics of their own or of their callers): "
+                     f"shown as unmeasured, never as healthy")
+            self.say(words)
+            self.notes.append(words)
         load = None
         scraper = None
         try:
@@ -277,7 +284,11 @@ class GameDay:
                                 say=self.say)
         # The same random stream as the simulator's responder, so an unattended game day samples the
         # same human delays as the simulation of the same experiment and seed.
-        responder = Responder(executor, self.playbook, self.experiment.alert_rules,
+        # An alert on an unmeasured service would watch zeros nobody counted: it is not evaluated (the
+        # analysis does the same, and judges its expectation unmeasured).
+        sources = self.assembler.sources()
+        rules = tuple(r for r in self.experiment.alert_rules if sources.get(r.scope, Source.UNRECORDED).measured)
+        responder = Responder(executor, self.playbook, rules,
                               stream(self.seed, "playbook", self.playbook.name),
                               rule_alerts(self.experiment, self.bounds))
         attach(executor, responder)
@@ -410,7 +421,7 @@ class GameDay:
                   warmup_s=self.experiment.warmup, bounds=self.bounds, series=self.assembler.series,
                   totals=self.assembler.totals(), faults=self.runner.windows, markers=markers,
                   incident=None if self.responder is None else self.responder.record,
-                  meta={"stack": self.state.name})
+                  meta={"stack": self.state.name}, sources=self.assembler.sources())
         analysis = analyze(run)
         analysis.notes.extend(self.notes)
         result = Result(run, analysis, live=self._live_section(summary))

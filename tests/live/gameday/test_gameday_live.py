@@ -408,3 +408,67 @@ def test_a_game_day_with_closed_loop_users_sends_what_the_users_can_while_they_w
     expected = 4 * 9 / (0.2 + web["mean_ms"] / 1000)  # the 9 s after the warm-up
     assert web["requests"] == pytest.approx(expected, rel=0.3)
     assert web["errors"] == 0
+
+
+UNMEASURED_EXPERIMENT = """\
+name: own-stack-unmeasured
+topology: {topology}
+duration: 12s
+warmup: 1s
+seed: 8
+load: {{profile: constant, rate: 20}}
+faults:
+  - {{name: db-slow, kind: latency, target: api->db, at: 3s, duration: 6s, delay: 200ms}}
+slos:
+  - {{service: api, error_ratio: 0.01, window: 3s}}
+live:
+  compose: {compose}
+  project: {project}
+  toxiproxy: {toxiproxy}
+  services:
+    db: {{containers: [db-1]}}
+    api: {{containers: [api-1, api-2]}}
+    front: {{containers: [front-1]}}
+  edges:
+    api->db: [api--db-1]
+    front->api: [front--api-1, front--api-2]
+  entrypoints:
+    web: {web}
+"""
+
+
+def test_on_a_users_stack_services_without_metrics_are_unmeasured_everywhere_and_compare_skips_them(
+        clean_stack: Any, tmp_path: Path) -> None:
+    # The mapping names no metrics: only the entrypoint (and front, as the load saw it) is measured.
+    state = clean_stack.state
+    (web,) = state.entrypoints["web"].urls
+    exp = tmp_path / "own.yaml"
+    exp.write_text(UNMEASURED_EXPERIMENT.format(topology=HERE / "trio.yaml", compose=state.compose_file,
+                                                project=state.name, toxiproxy=state.toxiproxy_api, web=web))
+    live = tmp_path / "live"
+    done = run("run", exp, "--out", live)
+    # The one SLO is on api, which nothing measured: not met, not missed, and no pass (exit code 5).
+    assert done.returncode == 5, done.stderr
+    assert "unmeasured: api, db (no metrics of their own or of their callers)" in done.stdout
+    assert "UNMEASURED (no metrics: health unknown, not healthy): api, db" in done.stdout
+    assert "of 1 measured service in breach; 2 UNMEASURED (api, db)" in done.stdout
+    assert "not in breach: api" not in done.stdout and "not in breach: front, api" not in done.stdout
+    doc = result(live)
+    assert {n: f["measured_by"] for n, f in doc["services"].items()} == {
+        "front": "load_generator", "api": "unmeasured", "db": "unmeasured"}
+    assert doc["entrypoints"]["web"]["measured_by"] == "load_generator"
+    assert doc["services"]["api"]["error_ratio"] is None and doc["blast_radius"]["unmeasured"] == ["api", "db"]
+    assert doc["services"]["front"]["requests"] > 100  # the load went through and was counted
+    assert doc["slos"][0]["measured"] is False and doc["slos"][0]["met"] is False
+    html = (live / "report.html").read_text()
+    assert html.count('<tr class="unmeasured">') == 2
+    assert 'type="unmeasured"' in (live / "junit.xml").read_text()
+
+    sim = tmp_path / "sim"
+    assert run("simulate", exp, "--out", sim, "--no-report").returncode in (0, 1)
+    done = run("compare", sim, live, "--out", tmp_path / "cmp")
+    comparison = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert set(comparison["skipped"]) == {"service:api", "service:db"}
+    assert not any(c["scope"] in ("service:api", "service:db") for c in comparison["checks"])
+    assert "predicted to breach but did not" not in comparison["breach_order"]["detail"]
+    assert "SKIPPED: unmeasured in the observed run, so not compared" in done.stdout

@@ -167,3 +167,21 @@ def test_a_service_no_reporting_caller_calls_is_measured_by_its_own_server_view(
     a.add_second({"db-1": metrics(requests=12, ok=11, errors={"injected": 1})}, {})
     db = a.series[Scope.service("db")]
     assert (db.requests, db.ok, db.errors[Cause.INJECTED]) == ([7], [6], [1])
+
+
+def test_what_measures_each_scope_on_a_stack_where_only_some_replicas_have_metrics() -> None:
+    # front -> mid -> backend -> store; only mid's replica has metrics. mid is measured by its own server
+    # view, backend by mid's calls, front by the load generator; store, called only by backend (no metrics),
+    # and lonely, called by nobody, are measured by nothing.
+    from chaos.measurement import Source
+
+    callers = {"front": [], "mid": ["front"], "backend": ["mid"], "store": ["backend"], "lonely": []}
+    a = Assembler(list(callers), callers, [ReplicaRef("mid-1", "mid")], [EntryRef("web", "front")], BOUNDS, 0)
+    assert a.sources() == {
+        Scope.entrypoint("web"): Source.LOAD_GENERATOR, Scope.service("front"): Source.LOAD_GENERATOR,
+        Scope.service("mid"): Source.CHAOSLAB_METRICS, Scope.service("backend"): Source.CHAOSLAB_METRICS,
+        Scope.service("store"): Source.UNMEASURED, Scope.service("lonely"): Source.UNMEASURED}
+    # With every replica reporting (the generated stack), nothing is unmeasured.
+    every = [ReplicaRef(f"{s}-1", s) for s in callers]
+    full = Assembler(list(callers), callers, every, [EntryRef("web", "front")], BOUNDS, 0)
+    assert all(source.measured for source in full.sources().values())
