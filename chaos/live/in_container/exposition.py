@@ -21,6 +21,7 @@ counts them) and written cumulatively, as ``le`` means "at or below".
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from collections.abc import Iterable, Sequence
 
@@ -80,19 +81,28 @@ class Family:
             raise ValueError(f"{self.name} is a {self.kind.value}, not a histogram")
         if len(counts) != len(bounds) + 1:
             raise ValueError(f"{self.name}: {len(counts)} bucket counts for {len(bounds)} bounds")
+        # A scrape every second renders a hundred buckets per label set on the emulator's event loop:
+        # the label text is built once per label set and the le texts once per bounds.
+        inner = label_text(labels)[1:-1]
+        prefix = f"{self.name}_bucket{{{inner},le=" if inner else f"{self.name}_bucket{{le="
         running = 0
-        for bound, count in zip((*bounds, math.inf), counts, strict=True):
+        lines = self.lines
+        for le, count in zip(_le_texts(tuple(bounds)), counts, strict=True):
             running += count
-            le = "+Inf" if bound == math.inf else repr(float(bound))
-            self.lines.append(f"{self.name}_bucket{label_text((*labels, ('le', le)))} {running}")
-        self.lines.append(f"{self.name}_sum{label_text(labels)} {number(total)}")
-        self.lines.append(f"{self.name}_count{label_text(labels)} {running}")
+            lines.append(f'{prefix}"{le}"}} {running}')
+        lines.append(f"{self.name}_sum{label_text(labels)} {number(total)}")
+        lines.append(f"{self.name}_count{label_text(labels)} {running}")
         return self
 
     def text(self) -> str:
         head = f"# HELP {self.name} {self.help.replace(chr(92), chr(92) * 2).replace(chr(10), chr(92) + 'n')}\n"
         head += f"# TYPE {self.name} {self.kind.value}\n"
         return head + "".join(line + "\n" for line in self.lines)
+
+
+@functools.lru_cache(maxsize=16)
+def _le_texts(bounds: tuple[float, ...]) -> tuple[str, ...]:
+    return (*(repr(float(b)) for b in bounds), "+Inf")
 
 
 def render(families: Iterable[Family]) -> bytes:
