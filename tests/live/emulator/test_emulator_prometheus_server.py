@@ -21,6 +21,10 @@ from pathlib import Path
 import pytest
 
 from chaos.live.in_container.toxiproxy.server import serve_in_thread
+from chaos.metrics.mapping import resolve
+from chaos.model.files import load_topology
+from chaos.model.metrics import MetricsPreset, MetricsSpec
+from chaos.model.scope import Scope
 from chaos.run import percentile_from_hist
 
 READY_S = 60.0
@@ -105,7 +109,21 @@ def post_json(url: str, body: object) -> dict:
         return json.load(answer)  # type: ignore[no-any-return]
 
 
-def test_prometheus_scrapes_the_emulators_and_the_proxy_and_holds_what_they_counted(launch, helpers, prometheus_at):
+TOPOLOGY = """\
+name: pair
+entrypoints:
+  web: {to: a}
+services:
+  a:
+    service_time: {dist: constant, value: 2ms}
+    calls: [{to: b, timeout: 1s}]
+  b:
+    service_time: {dist: exponential, mean: 10ms}
+"""
+
+
+def test_prometheus_scrapes_the_emulators_and_the_proxy_and_holds_what_they_counted(launch, helpers, prometheus_at,
+                                                                                   tmp_path):
     stack = launch({"a": {"workers": 4, "service_time": helpers.const(0.002), "calls": [{"to": "b", "timeout_s": 1}]},
                     "b": {"workers": 4, "service_time": {"dist": "exponential", "mean": 0.01}}})
     with serve_in_thread("127.0.0.1", 0) as toxiproxy:
@@ -114,7 +132,20 @@ def test_prometheus_scrapes_the_emulators_and_the_proxy_and_holds_what_they_coun
         front = int(proxy["listen"].rsplit(":", 1)[1])
         prometheus = prometheus_at({"a": f"127.0.0.1:{stack.port('a')}", "b": f"127.0.0.1:{stack.port('b')}",
                                     "toxiproxy": toxiproxy.url.removeprefix("http://")})
+        # Every target scraped once before the load: the success label sets start at zero in Prometheus.
+        assert helpers.wait_for(lambda: prometheus.value("count(up == 1)") == 3, 10.0, step=0.25)
         answers = [helpers.request(front)[0] for _ in range(30)]
+        assert helpers.wait_for(lambda: prometheus.value('sum(chaoslab_server_requests_total{job="b"})') == 30,
+                                10.0, step=0.25)
+        # The opentelemetry preset's own query (chaos.metrics.mapping, what the simulator's exposition is read
+        # with) reads an emulator as it is: job is the service, the histogram is OpenTelemetry's. Over a window
+        # holding the whole run, every bucket's rate has the same factor, so the quantile is the JSON's median.
+        # Asked before any failure: the preset sums every status label set, and the emulator times failures too.
+        (tmp_path / "pair.yaml").write_text(TOPOLOGY)
+        mapping = resolve(MetricsSpec(preset=MetricsPreset.OPENTELEMETRY), load_topology(tmp_path / "pair.yaml"))
+        preset_median = prometheus.value(mapping.queries(Scope.service("b")).latency_quantile(0.5, "5m"))
+        successes = {k: v for k, v in enumerate(stack.metrics("b")["server"]["latency_hist"]) if v}
+        assert preset_median == pytest.approx(percentile_from_hist(successes, helpers.BOUNDS, 0.5), rel=1e-6)
         stack.faults("b", errors=1.0)
         answers += [helpers.request(front)[0] for _ in range(10)]
         assert answers == [200] * 30 + [503] * 10
@@ -145,3 +176,4 @@ def test_prometheus_scrapes_the_emulators_and_the_proxy_and_holds_what_they_coun
         hist = dict(enumerate(jb["server"]["latency_hist"]))
         ours = percentile_from_hist({k: v for k, v in hist.items() if v}, helpers.BOUNDS, 0.5)
         assert median is not None and ours is not None and median == pytest.approx(ours, rel=1e-9)
+
