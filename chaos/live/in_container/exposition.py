@@ -95,8 +95,8 @@ class Family:
         return self
 
     def text(self) -> str:
-        head = f"# HELP {self.name} {self.help.replace(chr(92), chr(92) * 2).replace(chr(10), chr(92) + 'n')}\n"
-        head += f"# TYPE {self.name} {self.kind.value}\n"
+        help_text = self.help.replace("\\", "\\\\").replace("\n", "\\n")  # HELP escapes these two only
+        head = f"# HELP {self.name} {help_text}\n# TYPE {self.name} {self.kind.value}\n"
         return head + "".join(line + "\n" for line in self.lines)
 
 

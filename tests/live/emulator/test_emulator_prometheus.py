@@ -7,7 +7,10 @@ import math
 import threading
 from collections import defaultdict
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from chaos.live.in_container.exposition import Family, Kind, render
 
 
 def scrape(helpers, port: int) -> tuple[str, dict[str, list]]:
@@ -104,3 +107,25 @@ def test_a_request_whose_caller_gave_up_and_cancelled_is_counted_as_a_timeout_wi
     assert one(b["http_server_request_duration_seconds_count"], error_type="timeout") == 1
     _, a = scrape(helpers, stack.port("a"))
     assert one(a["http_client_request_duration_seconds_count"], server_address="b", error_type="timeout") == 1
+
+
+def test_the_hand_written_exposition_escapes_and_validates_as_the_format_requires():
+    text = render([
+        Family("odd_total", Kind.COUNTER, "help with \\ and\na newline").sample((("path", 'a"b\\c\nd'),), 3),
+        Family("ratio", Kind.GAUGE, "a float").sample((), 0.25).sample((("k", "v"),), math.inf),
+        Family("empty", Kind.GAUGE, "no samples: left out"),
+        Family("lat_seconds", Kind.HISTOGRAM, "h").histogram((("x", "1"),), (0.1, 1.0), (2, 0, 1), 1.7),
+    ]).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert set(families) == {"odd", "ratio", "lat_seconds"}
+    assert families["odd"].documentation == "help with \\ and\na newline"
+    assert families["odd"].samples[0].labels == {"path": 'a"b\\c\nd'} and families["odd"].samples[0].value == 3
+    assert [s.value for s in families["ratio"].samples] == [0.25, math.inf]
+    buckets = [(s.labels["le"], s.value) for s in families["lat_seconds"].samples if s.name.endswith("_bucket")]
+    assert buckets == [("0.1", 2), ("1.0", 2), ("+Inf", 3)]
+    with pytest.raises(ValueError, match="must end in _total"):
+        Family("no_suffix", Kind.COUNTER, "")
+    with pytest.raises(ValueError, match="1 bucket counts for 1 bounds"):
+        Family("h", Kind.HISTOGRAM, "").histogram((), (0.1,), (1,), 0.0)
+    with pytest.raises(ValueError, match="not a histogram"):
+        Family("g", Kind.GAUGE, "").histogram((), (0.1,), (1, 0), 0.0)
