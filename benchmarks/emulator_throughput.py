@@ -5,7 +5,7 @@ Starts ``python3 -m chaos.live.in_container.emulator`` as its own process on 127
 load from this process at increasing rates, a few seconds per step, each request on a
 new connection as live mode makes them. For each step it prints the rate offered and
 achieved, errors, and the p50/p99 seen by the client and by the emulator itself (from
-its /metrics histograms), and the CPU time the emulator process spent per request
+its /admin/metrics histograms), and the CPU time the emulator process spent per request
 (from /proc: unlike the rates, this does not depend on what else the machine runs).
 The answer is the highest rate that was served in full with a p99 under
 ``--p99-limit``, and the rate one core would serve at the measured CPU cost. Loopback
@@ -96,7 +96,7 @@ async def wait_healthy(target: Target, deadline_s: float = 15.0) -> None:
 
 async def server_hist(target: Target) -> list[int]:
     async with asyncio.timeout(REQUEST_TIMEOUT):
-        answer = await fetch(target, "/metrics")
+        answer = await fetch(target, "/admin/metrics")
     return list(json.loads(answer.body)["server"]["latency_hist"])
 
 

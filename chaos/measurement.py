@@ -1,7 +1,7 @@
 """What measured a service or an entrypoint, if anything: one enum for the record, the analysis and the reports.
 
 The simulator counts every request, so everything it runs is measured. A game day measures a
-scope only where something counted its requests: chaoslab's emulators' own ``/metrics`` (the
+scope only where something counted its requests: chaoslab's emulators' own ``/admin/metrics`` (the
 service's or its callers'), the load generator (an entrypoint, and the service it calls, as the
 load saw it), or a Prometheus server. On a team's own stack, a service with none of these is
 :attr:`Source.UNMEASURED`: its counts are not zeros but unknowns, so nothing may read it as

@@ -1,7 +1,7 @@
 """Why an attempt failed: the causes both engines count errors under.
 
 The simulator's kernel counts them by their position in this order (ints on its hot
-path); the emulator names them in its ``X-Chaoslab-Cause`` header and ``/metrics``.
+path); the emulator names them in its ``X-Chaoslab-Cause`` header and its metrics (``/metrics``, ``/admin/metrics``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Latency histograms as both engines count them: the bucket bounds, thresholds among them, the bucket rule.
 
 Every latency either engine measures (the simulator's recorder, the emulator's
-``/metrics``, the live load generator's tally) lands in a bucket of the same bounds:
+``/metrics`` and ``/admin/metrics``, the live load generator's tally) lands in a bucket of the same bounds:
 20 per decade from 100 us to 100 s, plus every latency threshold an experiment's SLOs
 and percentile alerts name, added as an exact bound so that "how many requests were
 slower than 800 ms" is counted rather than interpolated. Bucket ``k`` holds latencies in

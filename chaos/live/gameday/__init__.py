@@ -1,7 +1,7 @@
 """Live game days: an experiment run for real, measured like a simulation, and checked against one.
 
     clock.py       the run's wall clock (second 0 = the load's) and a small scheduler the loop drives
-    scrape.py      every replica's /metrics (or a user service's health URL), once a second, concurrently
+    scrape.py      every replica's /admin/metrics (or a user service's health URL), once a second, concurrently
     measure.py     per-second Series and Totals from successive scrapes and the load's records (pure)
     actions.py     a playbook's actions done on a live stack, and what cannot be done there
     executor.py    the Responder's live Executor: wall-clock steps, operator prompts on a game day

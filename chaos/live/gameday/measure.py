@@ -1,6 +1,6 @@
 """Per-second Series and whole-run Totals of a live run, from scrapes and load records. Pure: no I/O, no clock.
 
-Every emulator replica's ``/metrics`` is cumulative; the difference between scrape k+1
+Every emulator replica's ``/admin/metrics`` (JSON) is cumulative; the difference between scrape k+1
 and scrape k is what happened in second k. A replica that did not answer contributes
 nothing that second, and the next answer's difference covers the gap; one whose counters
 went back (its container restarted) contributes what it counted since it started.
@@ -101,7 +101,7 @@ def _errors(raw: Mapping[str, Any]) -> dict[Cause, int]:
 
 @dataclass
 class Snapshot:
-    """One replica's cumulative ``/metrics``: its server view, its views of each callee, its gauges."""
+    """One replica's cumulative ``/admin/metrics``: its server view, its views of each callee, its gauges."""
 
     server: Counts
     calls: dict[str, Counts]
@@ -242,7 +242,7 @@ class Assembler:
                 self._last[ref.container] = Snapshot.parse(data)
 
     def add_second(self, values: Mapping[str, Any], load: Mapping[str, LoadSecond | None]) -> None:
-        """Second k from scrape k+1 (``values``: container -> /metrics JSON or None) and the load's records."""
+        """Second k from scrape k+1 (``values``: container -> /admin/metrics JSON or None) and the load's records."""
         deltas: dict[str, Snapshot] = {}
         gauges: dict[str, tuple[float, float]] = {}
         for ref in self.replicas:

@@ -1,4 +1,4 @@
-"""Every replica's ``/metrics`` (or a user service's health URL), once a second, all at once.
+"""Every replica's ``/admin/metrics`` (or a user service's health URL), once a second, all at once.
 
 A :class:`Scraper` thread takes one scrape per second on a fixed cadence aligned to the
 run's second 0 (scrape k at t0 + k), asking every target concurrently, each request
@@ -30,7 +30,7 @@ MAX_WORKERS = 32
 
 
 class TargetKind(enum.Enum):
-    METRICS = "metrics"  # an emulator's /metrics: JSON, cumulative
+    METRICS = "metrics"  # an emulator's /admin/metrics: JSON, cumulative
     HEALTH = "health"    # a health URL: up (2xx) or not
 
 

@@ -316,7 +316,7 @@ def stack_state(plan: StackPlan, directory: Path) -> StackState:
         compose_service = replica_service(service, index)
         base = url(compose_service)
         replicas.append(ReplicaState(service, index, compose_service, plan.container(compose_service), base,
-                                     f"{base}/health", f"{base}/metrics"))
+                                     f"{base}/health", f"{base}/admin/metrics"))
     proxies = tuple(ProxyState(p.name, p.caller, p.callee, p.replica, p.listen, p.upstream,
                                plan.host_ports.get(p.name)) for p in plan.proxies)
     entries = {e.name: EntryState(e.to, tuple(f"{url(p.name)}/work" for p in plan.proxies_of(CLIENT, e.to)))

@@ -126,7 +126,7 @@ class Stack:
         return list(await asyncio.gather(*(one() for _ in range(n))))
 
     def metrics(self, service: str, replica: int = 1) -> dict[str, Any]:
-        status, _, body, _ = request(self.port(service, replica), "/metrics")
+        status, _, body, _ = request(self.port(service, replica), "/admin/metrics")
         assert status == 200
         return json.loads(body)  # type: ignore[no-any-return]
 

@@ -88,7 +88,7 @@ def chain(tmp_path: Path, helpers) -> Iterator[dict[str, int]]:
 
 
 def metrics(helpers, port: int) -> dict:
-    status, _, body, _ = helpers.request(port, "/metrics")
+    status, _, body, _ = helpers.request(port, "/admin/metrics")
     assert status == 200
     return json.loads(body)  # type: ignore[no-any-return]
 

@@ -84,7 +84,7 @@ class Pair:
         return f"http://127.0.0.1:{self.port(service, replica)}/admin"
 
     def metrics(self, service: str, replica: int = 1) -> dict[str, Any]:
-        return request(self.port(service, replica), "/metrics")[1]
+        return request(self.port(service, replica), "/admin/metrics")[1]
 
 
 @pytest.fixture
@@ -248,8 +248,8 @@ services:
 
 def test_the_scraper_asks_every_target_each_second_and_a_dead_one_costs_only_its_timeout(pair: Pair) -> None:
     dead = free_socket()  # bound, never listening: connections are refused
-    targets = [Target("a-1", f"http://127.0.0.1:{pair.port('a')}/metrics", TargetKind.METRICS),
-               Target("gone", f"http://127.0.0.1:{dead.getsockname()[1]}/metrics", TargetKind.METRICS),
+    targets = [Target("a-1", f"http://127.0.0.1:{pair.port('a')}/admin/metrics", TargetKind.METRICS),
+               Target("gone", f"http://127.0.0.1:{dead.getsockname()[1]}/admin/metrics", TargetKind.METRICS),
                Target("b-1#health", f"http://127.0.0.1:{pair.port('b')}/health", TargetKind.HEALTH)]
     scraper = Scraper(targets, time.monotonic(), max_scrapes=4, timeout_s=0.3, period_s=0.2)
     scraper.start()

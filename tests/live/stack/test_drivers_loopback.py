@@ -279,7 +279,7 @@ def test_an_edge_error_fails_the_callers_attempts_as_injected_and_recover_undoes
     assert [work(port) for _ in range(3)] == [(503, "dependency")] * 3
     calls = AdminClient(admin["api-1"]).state()["calls"]["db"]
     assert calls["faults"] == {"errors": 1.0}
-    metrics = json.loads(urllib.request.urlopen(admin["api-1"].removesuffix("/admin") + "/metrics",
+    metrics = json.loads(urllib.request.urlopen(admin["api-1"].removesuffix("/admin") + "/admin/metrics",
                                                 timeout=WAIT).read())
     assert metrics["calls"]["db"]["attempts"] == 3 == metrics["calls"]["db"]["errors"]["injected"]
     EmulatorDriver().revert(handle)  # a fresh driver, as chaoslab recover makes: clears what the journal shows

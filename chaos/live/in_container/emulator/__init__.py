@@ -14,8 +14,9 @@ retry budget, the admission bucket, the circuit breaker, service-time draws, col
     balancer.py     caller-side load balancing with passive health checks (pure)
     calls.py        one outgoing call: attempts, retries, breaker, fallback, cancellation
     faults.py       errors, slowdown, hang, cold start
-    metrics.py      cumulative counters and latency histograms
-    admin.py        /health, /metrics, /admin/* routes
+    metrics.py      cumulative counters and latency histograms (and their JSON, /admin/metrics)
+    prometheus.py   the same counters as Prometheus text at /metrics, named as OpenTelemetry's HTTP metrics
+    admin.py        /health, /metrics (Prometheus text), /admin/metrics (JSON), /admin/* routes
     app.py          the replica: a /work request's life, the server, the views
     main.py         the command line, signals
     threaded.py     emulators on an event loop in a background thread (tests, benchmarks)

@@ -4,7 +4,8 @@ All answer at once (no route here waits on the worker pool or on a hang), so a
 driver can always see and change a replica, even while it is hung or saturated.
 
     GET    /health               {"ok": true, "service", "replica"}
-    GET    /metrics              cumulative counters (see ``metrics``)
+    GET    /metrics              Prometheus text exposition (see ``prometheus``)
+    GET    /admin/metrics        cumulative counters as JSON (see ``metrics``): what the game day's scraper reads
     POST   /admin/faults         {"errors", "slowdown", "hang", "cold_start"}: each given key is set
     DELETE /admin/faults         clear every fault
     POST   /admin/calls/{callee} {"timeout_s", "retries", "breaker", "fallback", "cancel_on_timeout", "urls"}
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 
 from chaos.core.admission import AdmissionBucket
 from chaos.core.errors import InputError
+from chaos.live.in_container.exposition import CONTENT_TYPE as PROMETHEUS_TEXT
 from chaos.live.in_container.http import JSON, Request, Response
 from chaos.live.in_container.stackspec import JsonFields, ServiceSpec, policy_update
 
@@ -58,6 +60,8 @@ class Served(Protocol):
 
     def metrics_json(self) -> dict[str, Any]: ...
 
+    def metrics_text(self) -> bytes: ...
+
     def state_json(self) -> dict[str, Any]: ...
 
 
@@ -69,6 +73,7 @@ class Admin:
         self.routes: dict[tuple[str, str], Callable[[Request], Response]] = {
             ("GET", "/health"): self.health,
             ("GET", "/metrics"): self.metrics,
+            ("GET", "/admin/metrics"): self.metrics_json,
             ("GET", "/admin/state"): self.state,
             ("POST", "/admin/faults"): self.set_faults,
             ("DELETE", "/admin/faults"): self.clear_faults,
@@ -94,6 +99,9 @@ class Admin:
         return json_response(HTTPStatus.OK, {"ok": True, "service": e.service.name, "replica": e.replica})
 
     def metrics(self, request: Request) -> Response:
+        return Response(HTTPStatus.OK, self.emulator.metrics_text(), PROMETHEUS_TEXT)
+
+    def metrics_json(self, request: Request) -> Response:
         return json_response(HTTPStatus.OK, self.emulator.metrics_json())
 
     def state(self, request: Request) -> Response:

@@ -37,6 +37,7 @@ from .calls import CANCEL_HEADER, CAUSE_HEADER, WORK_PATH, Edge
 from .faults import Faults, FaultSettings
 from .metrics import Cause, ServerMetrics
 from .pool import PoolLimits, WorkerPool
+from .prometheus import exposition
 from .servicetime import Sleeper, sampler
 
 _log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class Emulator:
         self.faults = Faults()
         self.admission = AdmissionBucket()
         self.server = ServerMetrics(self.bounds)
+        self.in_flight = 0  # /work requests received and not yet ended (queued, worked on, or held by a hang)
         self.background: set[asyncio.Task[Any]] = set()
         self.edges = {c.to: Edge(c, spec.service(c.to).load_balancing, self.bounds, stream(self.seed, "edge", c.to),
                                  clock, self.background, stream(self.seed, "edge-errors", c.to)) for c in s.calls}
@@ -148,6 +150,7 @@ class Emulator:
     async def _exchange(self, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Work on one request while watching whether its caller is still there."""
         self.server.requests += 1
+        self.in_flight += 1
         arrived = self.clock()
         work = asyncio.create_task(self._work())
         gone = asyncio.create_task(peer_closed(reader))
@@ -156,19 +159,20 @@ class Emulator:
             if not work.done() and request.header(CANCEL_HEADER) == "1":
                 work.cancel()  # the caller gave up and asked us to stop: free the worker, cancel our calls
                 await asyncio.wait((work,))
-                self.server.failure(Cause.TIMEOUT)
+                self.server.failure(Cause.TIMEOUT, self.clock() - arrived)
                 return
             outcome = await work
             if not gone.done():
                 await _send(writer, self._answer(outcome))
             self._count(outcome, arrived, caller_gone=gone.done())
         finally:
+            self.in_flight -= 1
             work.cancel()
             gone.cancel()
 
     def _count(self, outcome: Cause | None, arrived: float, caller_gone: bool) -> None:
         if outcome is not None:
-            self.server.failure(outcome)
+            self.server.failure(outcome, self.clock() - arrived)
             return
         self.server.success(self.clock() - arrived)
         if caller_gone:
@@ -226,6 +230,9 @@ class Emulator:
         return {"service": self.service.name, "replica": self.replica, "time": self.clock(),
                 "queue": self.pool.waiting, "busy": self.pool.busy, "server": self.server.to_json(),
                 "calls": {name: edge.metrics_json() for name, edge in self.edges.items()}}
+
+    def metrics_text(self) -> bytes:
+        return exposition(self)
 
     def state_json(self) -> dict[str, Any]:
         calls = {}

@@ -144,7 +144,7 @@ class Edge:
         if cause is None:
             self.metrics.success(now - sent)
         else:
-            self.metrics.failure(cause)
+            self.metrics.failure(cause, now - sent)
         return cause
 
     async def _exchange(self, spec: CallSpec, sent: float) -> Cause | None:
@@ -163,12 +163,17 @@ class Edge:
             balancer.connection_failed(replica, self.clock())
             return Cause.CRASHED  # refused, reset, or closed without an answer
         except asyncio.CancelledError:
-            self.metrics.failure(Cause.TIMEOUT)  # the caller gave up on it: what the simulator counts
+            # The caller gave up on it: what the simulator counts.
+            self.metrics.failure(Cause.TIMEOUT, self.clock() - sent)
             raise
         finally:
             balancer.finished(replica)
 
+    def breaker_opens(self) -> int:
+        """Times a breaker of this edge opened, those an admin replaced included."""
+        return self.retired_opens + (0 if self.breaker is None else self.breaker.opens)
+
     def metrics_json(self) -> dict[str, object]:
         state = self.breaker_state()
         return {**self.metrics.to_json(), "breaker_state": None if state is None else state.value,
-                "breaker_opens": self.retired_opens + (0 if self.breaker is None else self.breaker.opens)}
+                "breaker_opens": self.breaker_opens()}

@@ -1,10 +1,11 @@
-"""Cumulative counters and latency histograms, and the JSON of ``GET /metrics``.
+"""Cumulative counters and latency histograms, and the JSON of ``GET /admin/metrics`` (``/metrics`` is the Prometheus text of :mod:`.prometheus`).
 
 Everything counts from the start of the process, so the scraper differences two
 scrapes. Histogram bucket k counts latencies in (bounds[k-1], bounds[k]] and the
 last bucket those above the last bound: the core's bucket rule (``chaos.core.latency``),
 as the simulator's recorder counts them.
-Latencies are of successes only.
+Latencies in the JSON are of successes only; the Prometheus exposition
+(:mod:`.prometheus`) also times failures, each under its cause (``failed``).
 
 ``server`` is the service's own view of the requests it received: each is counted
 once when it ends, as ``ok`` or under the cause of its error; one whose caller went
@@ -37,25 +38,32 @@ class Histogram:
     def __init__(self, bounds: tuple[float, ...]) -> None:
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
 
     def add(self, seconds: float) -> None:
         self.counts[bucket_index(self.bounds, seconds)] += 1
+        self.sum += seconds
 
 
 class Outcomes:
-    """Successes (timed) and errors by cause."""
+    """Successes (timed) and errors by cause (timed too, apart: ``failed[cause]``, made at the first one)."""
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
         self.ok = 0
         self.errors = dict.fromkeys(Cause, 0)
         self.latency = Histogram(bounds)
+        self.failed: dict[Cause, Histogram] = {}
 
     def success(self, seconds: float) -> None:
         self.ok += 1
         self.latency.add(seconds)
 
-    def failure(self, cause: Cause) -> None:
+    def failure(self, cause: Cause, seconds: float) -> None:
         self.errors[cause] += 1
+        hist = self.failed.get(cause)
+        if hist is None:
+            hist = self.failed[cause] = Histogram(self.latency.bounds)
+        hist.add(seconds)
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "errors": {c.value: n for c, n in self.errors.items()},

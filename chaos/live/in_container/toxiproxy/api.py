@@ -6,6 +6,8 @@ and for populate; 204 for deletes and reset. Failures answer
 (Go's ``http.Error``), except populate, whose JSON body also lists the proxies
 applied before the failure. Unknown paths answer Go's ``404 page not found``, a
 known path with another method 405, and a browser (User-Agent ``Mozilla/...``) 403.
+``GET /metrics`` answers every proxy's counters in Prometheus text (:mod:`.metrics`), as the
+official server does with ``-proxy-metrics``.
 
 Handlers that change state hold one lock, so concurrent requests see each
 change whole, as the official server's locks ensure.
@@ -22,10 +24,12 @@ from http import HTTPStatus
 from types import MappingProxyType
 from typing import Any
 
+from chaos.live.in_container.exposition import CONTENT_TYPE as PROMETHEUS_TEXT
 from chaos.live.in_container.http import JSON, TEXT, Request, Response
 
 from . import gojson
 from .gojson import GoJSONError, Kind
+from .metrics import exposition
 from .protocol import BAD_REQUEST_BODY, MISSING_FIELD, ApiError, internal
 from .proxy import Proxy, ProxyCollection, ProxySpec
 from .toxics import draft_toxic
@@ -161,10 +165,14 @@ class Api:
         await self._proxies.reset()
         return Response(HTTPStatus.NO_CONTENT)
 
+    async def metrics(self, request: Request, params: dict[str, str]) -> Response:
+        return Response(HTTPStatus.OK, exposition(self._proxies.by_name().values()), PROMETHEUS_TEXT)
+
 
 ROUTES: tuple[Route, ...] = (
     Route(("reset",), MappingProxyType({"POST": Api.reset})),
     Route(("version",), MappingProxyType({"GET": Api.version})),
+    Route(("metrics",), MappingProxyType({"GET": Api.metrics})),
     Route(("populate",), MappingProxyType({"POST": Api.populate})),
     Route(("proxies",), MappingProxyType({"GET": Api.list_proxies, "POST": Api.create_proxy})),
     Route(

@@ -28,6 +28,7 @@ import struct
 from collections.abc import Callable, Iterable
 
 from .effects import END, ByteCounter, Chunk, Effect, Item, choose_effect
+from .metrics import ConnectionOutcome, ProxyMeter
 from .model import Stream, ToxicType
 from .toxics import ToxicConfig
 
@@ -207,6 +208,7 @@ class Link:
             if not data:
                 self._entry().put_nowait(END)
                 return
+            self.connection.meter.received[self.direction] += len(data)
             self._in_flight += len(data)
             if self._in_flight >= IN_FLIGHT_LIMIT:
                 self._room.clear()
@@ -238,6 +240,7 @@ class Link:
             if chunk.data:
                 self._dest.write(chunk.data)
                 await self._dest.drain()
+                self.connection.meter.sent[self.direction] += len(chunk.data)
             return True
         except (ConnectionError, OSError):
             self._dest.transport.abort()
@@ -255,8 +258,11 @@ class Connection:
         upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter],
         rng: random.Random,
         on_closed: Callable[[Connection], None],
+        meter: ProxyMeter | None = None,
     ) -> None:
         self.rng = rng
+        self.meter = meter or ProxyMeter()
+        self.opened = self.meter.clock()
         self._writers = (client[1], upstream[1])
         self._on_closed = on_closed
         self._reset_timer: asyncio.TimerHandle | None = None
@@ -300,6 +306,7 @@ class Connection:
         if abort:
             for writer in self._writers:
                 writer.transport.abort()
+        self.meter.ended(ConnectionOutcome.ABORTED if abort else ConnectionOutcome.CLOSED, self.opened)
         self._on_closed(self)
 
     def _set_linger_zero(self) -> None:

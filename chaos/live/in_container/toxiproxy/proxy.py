@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from .address import bound_address, open_listener, split_host_port
 from .link import Connection, Link
+from .metrics import ConnectionOutcome, ProxyMeter
 from .model import Stream
 from .protocol import PROXY_EXISTS, PROXY_NOT_FOUND, TOXIC_EXISTS, TOXIC_NOT_FOUND
 from .toxics import ToxicConfig, ToxicDraft, updated_toxic
@@ -67,6 +68,7 @@ class Proxy:
         self._generation = 0  # bumped on every start/stop: a dial that outlived it is dropped
         self._lookup: asyncio.Future | None = None  # the upstream name's lookup in progress
         self._failed: tuple[tuple[str, int], float] | None = None  # a name that did not resolve, and when
+        self.meter = ProxyMeter()
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -80,6 +82,10 @@ class Proxy:
     @property
     def connection_count(self) -> int:
         return len(self._connections)
+
+    @property
+    def toxic_count(self) -> int:
+        return sum(len(configs) for configs in self._toxics.values())
 
     # Lifecycle.
 
@@ -119,17 +125,20 @@ class Proxy:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         generation = self._generation
+        accepted = self.meter.clock()
         try:
             upstream = await self._dial()
         except (OSError, ValueError) as exc:
             _log.warning("proxy %s: cannot connect to upstream %s: %s", self.name, self.upstream, exc)
             writer.transport.abort()
+            self.meter.ended(ConnectionOutcome.UPSTREAM_UNREACHABLE, accepted)
             return
         if generation != self._generation:
             writer.transport.abort()
             upstream[1].transport.abort()
+            self.meter.ended(ConnectionOutcome.ABORTED, accepted)
             return
-        connection = Connection((reader, writer), upstream, self._rng, self._connections.discard)
+        connection = Connection((reader, writer), upstream, self._rng, self._connections.discard, self.meter)
         self._connections.add(connection)
         connection.start({direction: list(configs) for direction, configs in self._toxics.items()})
 

@@ -1,0 +1,127 @@
+"""The emulator's ``GET /metrics``: its counters in Prometheus text exposition, named as OpenTelemetry's HTTP metrics.
+
+Names and labels follow the OpenTelemetry HTTP semantic conventions as the OpenTelemetry
+Prometheus exporter writes them (dots become underscores, the unit a suffix), so the
+``opentelemetry`` metrics preset reads an emulator as it reads a service instrumented with
+an OpenTelemetry SDK. ``job`` and ``instance`` are the scraper's (the generated stack's
+Prometheus sets ``job`` to the service's name); everything else is written here.
+
+=========================================  =========  ===============================================
+family                                     type       labels, meaning
+=========================================  =========  ===============================================
+``http_server_request_duration_seconds``   histogram  ``/work`` requests this replica received, timed from
+                                                      arrival to its answer (queueing, work and calls
+                                                      included); ``http_request_method="GET"``,
+                                                      ``http_route="/work"``, ``http_response_status_code``
+                                                      (200, or 503 for an error answer; absent when the
+                                                      caller closed the connection and the work was
+                                                      cancelled), ``error_type`` on failures: the cause
+                                                      (``rejected``, ``injected``, ``dependency``,
+                                                      ``circuit_open``, ``timeout`` for a cancelled one)
+``http_server_active_requests``            gauge      ``/work`` requests received and not yet ended
+``http_client_request_duration_seconds``   histogram  attempts this replica sent to a callee, timed from
+                                                      sending to the answer or giving up;
+                                                      ``server_address`` (the callee service),
+                                                      ``http_request_method="GET"``,
+                                                      ``http_response_status_code="200"`` on success,
+                                                      ``error_type`` on failure: ``timeout`` (gave up),
+                                                      ``crashed`` (refused, reset), ``injected`` (an edge
+                                                      fault), or the cause the callee answered
+``chaoslab_server_requests_total``         counter    ``/work`` requests received (counted on arrival)
+``chaoslab_server_wasted_total``           counter    successes finished after the caller had gone
+``chaoslab_queue_requests``                gauge      requests waiting for a worker
+``chaoslab_busy_workers``                  gauge      workers busy
+``chaoslab_client_retries_total``          counter    retries among the attempts, per ``server_address``
+``chaoslab_client_degraded_total``         counter    calls that failed and were carried on by a fallback
+``chaoslab_client_short_circuited_total``  counter    attempts the breaker refused (never sent)
+``chaoslab_client_breaker_opens_total``    counter    times the breaker toward ``server_address`` opened
+``target_info``                            gauge      1, with ``service_name`` and ``service_instance_id``
+                                                      (``<service>-<replica>``), as OpenTelemetry's exporter
+=========================================  =========  ===============================================
+
+The histograms' bounds are the run's latency bounds (``chaos.core.latency``: 20 per decade
+from 100 us to 100 s, plus every latency threshold the experiment names), the bounds the JSON
+view (``/admin/metrics``) and the simulator count in, so a percentile read through Prometheus
+has the resolution of the engine's own. A label set appears once it has counted something, as
+an SDK's do; the success label sets of both histograms are there from the start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from chaos.live.in_container.exposition import Family, Kind, Labels, render
+from chaos.live.in_container.stackspec import ServiceSpec
+
+from .calls import Edge
+from .metrics import Cause, Histogram, Outcomes, ServerMetrics
+from .pool import WorkerPool
+
+METHOD = ("http_request_method", "GET")
+ANSWERED_ERROR = "503"  # every error answer of the emulator (its cause rides in X-Chaoslab-Cause)
+
+
+class Exposed(Protocol):
+    """What the exposition reads of a replica (``app.Emulator``)."""
+
+    service: ServiceSpec
+    replica: int
+    server: ServerMetrics
+    pool: WorkerPool
+    in_flight: int
+    edges: dict[str, Edge]
+
+
+def _server_status(cause: Cause | None) -> Labels:
+    if cause is None:
+        return (("http_response_status_code", "200"),)
+    if cause is Cause.TIMEOUT:  # the caller left and asked for cancellation: nothing was answered
+        return (("error_type", cause.value),)
+    return (("error_type", cause.value), ("http_response_status_code", ANSWERED_ERROR))
+
+
+def _client_status(cause: Cause | None) -> Labels:
+    return (("http_response_status_code", "200"),) if cause is None else (("error_type", cause.value),)
+
+
+def _histograms(family: Family, base: Labels, outcomes: Outcomes,
+                status: Callable[[Cause | None], Labels]) -> None:
+    failed = sorted(outcomes.failed.items(), key=lambda item: item[0].value)
+    sets: list[tuple[Cause | None, Histogram]] = [(None, outcomes.latency), *failed]
+    for cause, hist in sets:
+        labels = sorted((*base, *status(cause)))
+        family.histogram(labels, hist.bounds, hist.counts, hist.sum)
+
+
+def exposition(emulator: Exposed) -> bytes:
+    """The replica's metrics now, as Prometheus text."""
+    service, pool = emulator.service.name, emulator.pool
+    server = Family("http_server_request_duration_seconds", Kind.HISTOGRAM, "Duration of HTTP server requests.")
+    _histograms(server, (METHOD, ("http_route", "/work")), emulator.server, _server_status)
+    client = Family("http_client_request_duration_seconds", Kind.HISTOGRAM, "Duration of HTTP client requests.")
+    retries = Family("chaoslab_client_retries_total", Kind.COUNTER, "Retries sent to the callee.")
+    degraded = Family("chaoslab_client_degraded_total", Kind.COUNTER, "Failed calls carried on by a fallback.")
+    short = Family("chaoslab_client_short_circuited_total", Kind.COUNTER, "Attempts the circuit breaker refused.")
+    opens = Family("chaoslab_client_breaker_opens_total", Kind.COUNTER, "Times the circuit breaker opened.")
+    for callee, edge in sorted(emulator.edges.items()):
+        peer = (("server_address", callee),)
+        _histograms(client, (METHOD, *peer), edge.metrics, _client_status)
+        retries.sample(peer, edge.metrics.retries)
+        degraded.sample(peer, edge.metrics.degraded)
+        short.sample(peer, edge.metrics.short_circuited)
+        opens.sample(peer, edge.breaker_opens())
+    return render((
+        server,
+        Family("http_server_active_requests", Kind.GAUGE, "Number of active HTTP server requests.")
+        .sample((METHOD,), emulator.in_flight),
+        Family("chaoslab_server_requests_total", Kind.COUNTER, "Requests received.")
+        .sample((), emulator.server.requests),
+        Family("chaoslab_server_wasted_total", Kind.COUNTER, "Successes finished after the caller had gone.")
+        .sample((), emulator.server.wasted),
+        Family("chaoslab_queue_requests", Kind.GAUGE, "Requests waiting for a worker.").sample((), pool.waiting),
+        Family("chaoslab_busy_workers", Kind.GAUGE, "Workers busy.").sample((), pool.busy),
+        client, retries, degraded, short, opens,
+        Family("target_info", Kind.GAUGE, "Target metadata.")
+        .sample((("service_instance_id", f"{service}-{emulator.replica}"), ("service_name", service)), 1),
+    ))
