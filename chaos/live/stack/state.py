@@ -36,7 +36,7 @@ class ReplicaState:
     index: int                  # 1-based
     compose_service: str
     container: str              # the container's name in the engine
-    url: str | None = None      # host URL of the emulator (``/metrics``, ``/admin/metrics``, ``/admin/...``); None on user stacks
+    url: str | None = None      # host URL of the emulator (``/metrics``, ``/admin/...``); None on user stacks
     health_url: str | None = None
     metrics_url: str | None = None
 

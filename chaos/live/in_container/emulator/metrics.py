@@ -1,4 +1,6 @@
-"""Cumulative counters and latency histograms, and the JSON of ``GET /admin/metrics`` (``/metrics`` is the Prometheus text of :mod:`.prometheus`).
+"""Cumulative counters and latency histograms, and the JSON of ``GET /admin/metrics``.
+
+``GET /metrics`` is the same counts in Prometheus text (:mod:`.prometheus`).
 
 Everything counts from the start of the process, so the scraper differences two
 scrapes. Histogram bucket k counts latencies in (bounds[k-1], bounds[k]] and the
