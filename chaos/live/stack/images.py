@@ -205,11 +205,11 @@ def build_package_image(
     ``changes`` are Dockerfile instructions applied on import (``CMD``, ``ENTRYPOINT``, ``ENV``,
     ``EXPOSE``, ...). busybox-static is always added, for ``sh`` and ``wget`` in health checks.
     """
-    wanted = tuple(dict.fromkeys((*roots, "busybox-static")))
-    packages = resolve_packages(wanted)
     for path in (*(files or {}), *directories):
         if not path.startswith("/") or ".." in Path(path).parts:
             raise DockerError(f"{name}: {path!r} is not an absolute path inside the image")
+    wanted = tuple(dict.fromkeys((*roots, "busybox-static")))
+    packages = resolve_packages(wanted)
     extras = _extras(files or {}, directories)
     digest = _content_hash(packages, changes, extras)
     labels = [f"LABEL {LABEL}content-sha256={digest}", f"LABEL {LABEL}root-packages={','.join(wanted)}"]
