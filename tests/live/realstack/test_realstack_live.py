@@ -120,7 +120,8 @@ def test_a_harness_killed_mid_fault_is_cleaned_by_recover_as_stack_status_shows(
         assert get(ENTRY)[0] == 504
         status = chaoslab("stack", "status", "--experiment", "gameday.yaml", "--run-dir", killed)
         assert status.returncode == 1
-        assert "mid_backend" in status.stdout and f"undo with: chaoslab recover {killed}" in status.stdout
+        assert "proxy mid_backend has toxic chaoslab-" in status.stdout and "(latency)" in status.stdout
+        assert f"undo with: chaoslab recover {killed}" in status.stdout
     finally:
         recovered = chaoslab("recover", killed)
     assert recovered.returncode == 0 and "reverted 1 fault(s): backend-slow" in recovered.stdout
