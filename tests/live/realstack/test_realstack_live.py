@@ -54,6 +54,17 @@ def get(url: str, timeout: float = 5.0) -> tuple[int, float]:
         return exc.code, time.monotonic() - started
 
 
+def answered_again(deadline_s: float = 20.0) -> bool:
+    """Whether the entrypoint answers 200 promptly several times in a row, waiting (bounded) for it: nginx
+    keeps a copy of haproxy that timed out out of its rotation for 10 s (max_fails=1, fail_timeout=10s)."""
+    deadline, streak = time.monotonic() + deadline_s, 0
+    while streak < 4 and time.monotonic() < deadline:
+        status, took = get(ENTRY)
+        streak = streak + 1 if status == 200 and took < 0.5 else 0
+        time.sleep(0.25)
+    return streak >= 4
+
+
 def toxics() -> dict[str, list[Any]]:
     with urllib.request.urlopen(f"{TOXIPROXY_API}/proxies", timeout=5.0) as answer:  # noqa: S310 - loopback
         return {name: proxy["toxics"] for name, proxy in json.loads(answer.read()).items()}
@@ -75,9 +86,10 @@ def test_the_game_day_is_detected_mitigated_and_recovered_on_real_components(rea
     (fault,) = doc["faults"]
     start = fault["start_s"]
     assert 8.0 <= start < 8.5
-    # nginx's own timeout did it: each request waited 1 s on each of its 2 tries, then got a 504.
+    # nginx's own timeout did it: a request waited 1 s on each of its 2 tries and got a 504 (or, while nginx
+    # held both copies of haproxy out of rotation, a 502 at once).
     front = doc["entrypoints"]["front"]
-    assert front["requests"] == pytest.approx(10 * 35, rel=0.15)
+    assert front["requests"] == pytest.approx(10 * 37, rel=0.15)  # 10 a second after the 3 s warm-up
     assert front["errors"] >= 0.9 * 10 * 5  # the alert's 5 s at least, at 10 requests a second
     assert doc["live"]["load"]["entrypoints"]["front"]["client_errors"] == 0
     print(json.dumps(front), file=sys.stderr)
@@ -91,12 +103,12 @@ def test_the_game_day_is_detected_mitigated_and_recovered_on_real_components(rea
     # The playbook removed the latency: the fault ended when the step acted, long before its scheduled end.
     assert fix["status"] == "done" and fix["acted_s"] + start == pytest.approx(fault["end_s"], abs=0.5)
     assert fault["scheduled_end_s"] == 8.0 + 25.0 and fault["end_s"] < 8.0 + 20.0
-    assert incident["time_to_detect_s"] < incident["time_to_mitigate_s"] < incident["time_to_recover_s"] < 25.0
+    assert incident["time_to_detect_s"] < incident["time_to_mitigate_s"] < 25.0  # before the fault's own end
+    assert incident["time_to_mitigate_s"] < incident["time_to_recover_s"]
     assert reverted_by(out) == {"f1": "playbook"} and list(iter_open(out)) == []
     # Reverted for real, on the stack: no toxic left in Toxiproxy, and users are answered at once again.
     assert all(not t for t in toxics().values())
-    status, took = get(ENTRY)
-    assert status == 200 and took < 0.5
+    assert answered_again()
 
 
 def test_a_harness_killed_mid_fault_is_cleaned_by_recover_as_stack_status_shows(real_stack: Any,
@@ -115,9 +127,9 @@ def test_a_harness_killed_mid_fault_is_cleaned_by_recover_as_stack_status_shows(
             os.killpg(harness.pid, signal.SIGKILL)  # the harness and its Locust: no handler, no revert
             harness.wait(timeout=30)
     try:
-        # Left behind for real: the toxic is in Toxiproxy, and users wait 2 s for a 504.
+        # Left behind for real: the toxic is in Toxiproxy, and users get a 504 after 2 s (or a 502).
         assert [t["type"] for t in toxics()["mid_backend"]] == ["latency"]
-        assert get(ENTRY)[0] == 504
+        assert get(ENTRY)[0] in (502, 504)
         status = chaoslab("stack", "status", "--experiment", "gameday.yaml", "--run-dir", killed)
         assert status.returncode == 1
         assert "proxy mid_backend has toxic chaoslab-" in status.stdout and "(latency)" in status.stdout
@@ -127,7 +139,7 @@ def test_a_harness_killed_mid_fault_is_cleaned_by_recover_as_stack_status_shows(
     assert recovered.returncode == 0 and "reverted 1 fault(s): backend-slow" in recovered.stdout
     clean = chaoslab("stack", "status", "--experiment", "gameday.yaml", "--run-dir", killed)
     assert clean.returncode == 0 and "clean:" in clean.stdout
-    assert all(not t for t in toxics().values()) and get(ENTRY)[0] == 200
+    assert all(not t for t in toxics().values()) and answered_again()
     assert chaoslab("recover", killed).returncode == 0  # idempotent: nothing left to do
 
 
