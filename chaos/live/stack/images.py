@@ -16,6 +16,11 @@ Two images:
 
 Users with a registry get ``python:3.11-slim`` as the runtime's base when it
 is present locally; chaoslab itself never pulls.
+
+The same recipe makes images of other software where no registry is reachable
+(:func:`build_package_image`: nginx, haproxy, ... from Debian's packages, with
+files and directories added), and :func:`build_toxiproxy_image` makes the
+runtime a drop-in for the official Toxiproxy image.
 """
 
 from __future__ import annotations
