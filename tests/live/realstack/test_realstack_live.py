@@ -92,6 +92,12 @@ def test_the_game_day_is_detected_mitigated_and_recovered_on_real_components(rea
     assert front["requests"] == pytest.approx(10 * 37, rel=0.15)  # 10 a second after the 3 s warm-up
     assert front["errors"] >= 0.9 * 10 * 5  # the alert's 5 s at least, at 10 requests a second
     assert doc["live"]["load"]["entrypoints"]["front"]["client_errors"] == 0
+    # Only the load generator measured anything: the middle and the backend expose no metrics chaoslab reads
+    # (until its Prometheus is mapped), so they are unmeasured, never reported healthy.
+    assert doc["entrypoints"]["front"]["measured_by"] == "load_generator"
+    assert {name: s["measured_by"] for name, s in doc["services"].items() if name != "front"} \
+        == {"mid": "unmeasured", "backend": "unmeasured"}
+    assert set(doc["blast_radius"]["unmeasured"]) == {"mid", "backend"}
     print(json.dumps(front), file=sys.stderr)
     (detection,) = doc["detections"]
     assert detection["alert"] == "front-errors" and 2.0 <= detection["time_to_detect_s"] < 12.0
