@@ -95,10 +95,10 @@ def test_the_topology_from_the_emulators_traces_is_the_stack_they_ran(traced: Pa
     assert calls["back"].probability == 1.0 and calls["cache"].probability == 1.0
     assert calls["db"].probability == pytest.approx(0.5, abs=0.15)
     for name, svc in SERVICES.items():
-        # Own work: a constant of the spec, plus what a loopback HTTP call adds (well under a millisecond
-        # when the machine is quiet; allowed a few on a busy one).
+        # Own work: a constant of the spec, plus what a loopback HTTP call and a late timer add (well under a
+        # millisecond when the machine is quiet; allowed ten on a busy one, where other processes take the cores).
         median = topo.service(name).service_time.quantile(0.5)
-        assert svc["service_time"]["value"] * 0.8 <= median <= svc["service_time"]["value"] + 0.004, (name, median)
+        assert svc["service_time"]["value"] * 0.8 <= median <= svc["service_time"]["value"] + 0.010, (name, median)
 
 
 def test_a_traceparent_is_read_as_the_w3c_format_says() -> None:
