@@ -31,6 +31,9 @@ def _live_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack-dir", type=Path, help="a running stack's directory to use (left running), or where to "
                                                   "generate one (default: OUT/stack)")
     p.add_argument("--keep-stack", action="store_true", help="leave the generated stack running afterwards")
+    p.add_argument("--traces", action="store_true",
+                   help="the generated stack's emulators record distributed traces (W3C trace context), written to "
+                        "OUT/traces/*.jsonl as OTLP JSON for chaoslab topology from-traces")
     add_option(p, "--load-workers", quantity=LOAD_WORKERS, default=0,
                help=f"Locust worker processes (default 0: one process sends all the load; at most "
                     f"{WORKERS_PER_CORE} per core)")
@@ -79,7 +82,7 @@ def _options(args: argparse.Namespace, out: Path) -> Any:
                       mode=Mode.GAME_DAY if getattr(args, "game_day", False) else Mode.UNATTENDED,
                       allow_remote=args.allow_remote, abort=() if args.no_abort else _default_abort(),
                       automated=frozenset(args.automated), seed=args.seed, source=str(args.experiment),
-                      force=args.force)
+                      force=args.force, traces=args.traces)
 
 
 def _default_abort() -> tuple[Any, ...]:
