@@ -1,5 +1,6 @@
-"""The golden results validate against ``chaoslab schema result``, generated from the result document's types;
-and the schema is no vacuous one: a changed type, a stray key or a missing one is refused."""
+"""The golden results validate against ``chaoslab schema result``, generated from the result document's types,
+and the golden sweep.json against ``chaoslab schema sweep``; the schemas are no vacuous ones: a changed type,
+a stray key or a missing one is refused."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 from golden_cases import cases, read_golden
+from written_schemas import schema_errors, written_again
 
 from chaos.cli import main
 from chaos.codec import encode
@@ -84,3 +86,32 @@ def test_schema_refuses_a_damaged_result(change: Any, validator: jsonschema.Draf
     doc = golden("simulate-db-slow-retry-cascade+db-slow")
     assert validator.is_valid(doc)
     assert not validator.is_valid(_mutated(doc, change))
+
+
+SWEEP = next(c for c in cases() if c.output == "sweep.json")
+
+
+def golden_sweep() -> str:
+    text = read_golden(SWEEP)
+    assert text is not None
+    return text
+
+
+def test_the_golden_sweep_satisfies_the_sweep_schema_and_reads_back_as_written() -> None:
+    text = golden_sweep()
+    assert schema_errors("sweep", json.loads(text)) == []
+    # equal as JSON values: the golden's normalised clock figures are the integer 0 where the reader reads floats
+    assert json.loads(written_again("sweep", text)) == json.loads(text)
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: d.pop("runs"),
+    lambda d: d["runs"].update(surprise=1),
+    lambda d: d["variants"][0]["entry_failed_ratio"].update(mean="high"),
+    lambda d: d["variants"][0].pop("hurt"),
+    lambda d: d["axes"][0].update(values=[1, 2]),
+], ids=["missing", "stray nested key", "wrong type", "missing nested", "values not strings"])
+def test_the_sweep_schema_refuses_a_damaged_sweep(change: Any) -> None:
+    doc = json.loads(golden_sweep())
+    assert schema_errors("sweep", doc) == []
+    assert schema_errors("sweep", _mutated(doc, change)) != []
