@@ -44,6 +44,7 @@ from chaos.document import (
 )
 from chaos.document import Marker as DocMarker
 from chaos.document import Series as DocSeries
+from chaos.model.faults import FaultKind
 from chaos.run import CAUSES, Run, Series
 
 
@@ -109,7 +110,7 @@ def faults_of(run: Run) -> tuple[Fault, ...]:
     for w in run.faults:
         fault = planned.get(w.label)
         scheduled = None if fault is None else fault.end(run.experiment.duration)
-        out.append(Fault(label=w.label, kind=w.kind, target=w.target, start_s=w.start_s, end_s=w.end_s,
+        out.append(Fault(label=w.label, kind=FaultKind(w.kind), target=w.target, start_s=w.start_s, end_s=w.end_s,
                          scheduled_end_s=scheduled, params=w.params))
     return tuple(out)
 
@@ -148,7 +149,7 @@ def blast_of(an: Analysis) -> Blast:
 def objective_of(r: ObjectiveResult) -> Objective:
     o = r.objective
     return Objective(
-        name=o.name, slo=o.slo, scope=str(o.scope), kind=o.kind.value, target=o.target,
+        name=o.name, slo=o.slo, scope=str(o.scope), kind=o.kind, target=o.target,
         threshold_ms=None if o.threshold is None else o.threshold * 1000, percentile=o.percentile,
         observed=_num(r.observed if o.threshold is None or r.observed is None else r.observed * 1000),
         bad=r.bad, total=r.total, met=r.met, first_breach_s=r.first_breach_s,
