@@ -16,7 +16,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaos.analysis import Analysis, ScopeFigures
 from chaos.analysis.slos import ObjectiveResult
@@ -47,6 +47,9 @@ from chaos.document import Series as DocSeries
 from chaos.model.faults import FaultKind
 from chaos.run import CAUSES, Run, Series
 
+if TYPE_CHECKING:  # the audit reads the clock and the host: only a command makes one
+    from chaos.audit import Audit
+
 
 @dataclass
 class Result:
@@ -60,7 +63,7 @@ class Result:
     playbook: PlaybookSection | None = None
     drill: DrillSection | None = None
     gate_failed: bool | None = None
-    audit: dict[str, Any] = field(default_factory=dict)
+    audit: Audit | None = None  # written as an empty object when absent
 
     @property
     def slo_met(self) -> bool:
@@ -96,7 +99,7 @@ class Result:
             replications=replications_of(self.all_runs) if self.replications else None,
             notes=tuple(an.notes),
             live=self.live, playbook=self.playbook, drill=self.drill, gate_failed=self.gate_failed,
-            series=series_of(run), audit=self.audit)
+            series=series_of(run), audit={} if self.audit is None else encode(self.audit))
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = encode(self.document())
