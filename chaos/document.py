@@ -30,6 +30,7 @@ from chaos.incident_states import ClockBase, FindingKind, IncidentOutcome, Marke
 from chaos.model.faults import FaultKind
 from chaos.model.playbook import Phase
 from chaos.model.slos import ObjectiveKind
+from chaos.run import Engine
 
 SCHEMA_VERSION = 3  # 2: the playbook section counts time from the incident start
 # 3: a service's attempts_per_entry_request counts only the entrypoints that reach it; simulated latency
@@ -533,7 +534,7 @@ class ResultDocument:
     """
 
     schema_version: int = SCHEMA_VERSION
-    engine: str
+    engine: Engine
     experiment: str
     topology: str = ""
     seed: int | None = None

@@ -110,7 +110,7 @@ def verdict_html(sentences: Sequence[Sentence], code: int) -> str:
 
 def header(r: ResultDocument) -> str:
     version = r.audit.get("chaoslab_version", "")
-    bits = [f"engine <b>{e(r.engine)}</b>", f"topology {e(r.topology)}", f"seed {e(r.seed)}",
+    bits = [f"engine <b>{e(r.engine.value)}</b>", f"topology {e(r.topology)}", f"seed {e(r.seed)}",
             f"{fmt_s(r.duration_s)} (warm-up {fmt_s(r.warmup_s)})"]
     if version:
         bits.append(f"chaoslab {e(version)}")

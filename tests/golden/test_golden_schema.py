@@ -21,6 +21,7 @@ from chaos.document import read
 from chaos.incident_states import FindingKind
 from chaos.model.playbook import Phase
 from chaos.model.slos import ObjectiveKind
+from chaos.run import Engine
 
 RESULTS = [c for c in cases() if c.output == "result.json"]
 
@@ -127,6 +128,7 @@ def test_the_documents_states_are_enums_and_the_schema_lists_their_values() -> N
     """Objective kinds, breach causes, deadline phases and finding kinds read as enums, not strings; the
     JSON keeps their values, and the schema accepts those values only."""
     doc = read(golden("simulate-db-slow-retry-cascade+db-slow"))
+    assert doc.engine is Engine.SIM
     assert doc.slos and all(isinstance(o.kind, ObjectiveKind) for o in doc.slos)
     assert doc.blast.cascade and all(isinstance(b.cause, ObjectiveKind) for b in doc.blast.cascade)
     assert doc.playbook is not None and doc.playbook.deadlines
@@ -141,3 +143,4 @@ def test_the_documents_states_are_enums_and_the_schema_lists_their_values() -> N
     assert defs["Breach"]["properties"]["cause"] == {"enum": [k.value for k in ObjectiveKind]}
     assert defs["Deadline"]["properties"]["phase"] == {"enum": [p.value for p in Phase]}
     assert defs["Finding"]["properties"]["kind"] == {"enum": [k.value for k in FindingKind]}
+    assert defs["ResultDocument"]["properties"]["engine"] == {"enum": ["sim", "live"]}
