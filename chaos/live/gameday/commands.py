@@ -218,7 +218,8 @@ COMPARE_FILES = {"json": "compare.json", "markdown": "compare.md", "png": "compa
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from chaos.live.gameday.compare import compare_docs, render_markdown, render_text, to_json_doc
+    from chaos.codec import encode
+    from chaos.live.gameday.compare import compare_docs, compare_document, render_markdown, render_text
     from chaos.live.gameday.compare_plot import overlay
     from chaos.outdir import Mode, check_out, staged
     from chaos.report.commands import load_result, result_path
@@ -238,7 +239,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     with staged(out, owns=COMPARE_FILES.values(), last=COMPARE_FILES["json"]) as stage:
         write_atomic(stage / COMPARE_FILES["markdown"], render_markdown(comparison))
         (stage / COMPARE_FILES["png"]).write_bytes(image.png)
-        write_atomic(stage / COMPARE_FILES["json"], json.dumps(to_json_doc(comparison), indent=1) + "\n")
+        write_atomic(stage / COMPARE_FILES["json"], json.dumps(encode(compare_document(comparison)), indent=1) + "\n")
     if not args.quiet:
         print(render_text(comparison))
         print(f"Comparison: {out.file(COMPARE_FILES['markdown'])}  (compare.json, compare.png beside it)")

@@ -49,7 +49,7 @@ from chaos.model.playbook import Playbook
 from chaos.model.scope import Scope
 from chaos.report.requests import status_words
 from chaos.result import Result
-from chaos.run import Marker, Run
+from chaos.run import Engine, Marker, Run
 
 POLL_S = 0.1          # the loop wakes at least this often (operator input, faults due)
 GRACE_S = 3.0         # a second is closed this long after its end even if some data never came
@@ -419,7 +419,7 @@ class GameDay:
         completed = seconds >= self.seconds
         steps = [] if self.executor is None else self.executor.markers
         markers = sorted(self.runner.markers + self.markers + steps, key=lambda m: m.t_s)
-        run = Run(engine="live", experiment=self.experiment, seed=self.seed,
+        run = Run(engine=Engine.LIVE, experiment=self.experiment, seed=self.seed,
                   duration_s=self.experiment.duration if completed else float(seconds),
                   warmup_s=self.experiment.warmup, bounds=self.bounds, series=self.assembler.series,
                   totals=self.assembler.totals(), faults=self.runner.windows, markers=markers,
