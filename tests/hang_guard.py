@@ -1,4 +1,8 @@
-"""One guard for tests of the no-hang contract: a command still running after its time fails instead."""
+"""One guard for tests of the no-hang contract: a command still running after its time fails instead.
+
+The guard tells a hang from a finish, not fast from slow (speed lives in benchmarks/): a bound of a
+minute holds on a machine whose cores are shared with other tests, as CI's are, where ten seconds of
+wall time did not."""
 
 from __future__ import annotations
 

@@ -185,7 +185,7 @@ def test_a_fifo_is_refused_without_reading_it(tmp_path: Path, capsys: pytest.Cap
     out = tmp_path / "run"
     out.mkdir()
     os.mkfifo(out / "result.json")
-    with deadline(10):
+    with deadline(60):
         code, err = report(out, capsys)
     assert code == 2 and "Traceback" not in err
     assert err.splitlines()[0] == f"{out / 'result.json'}: is a named pipe (FIFO), not a file"
