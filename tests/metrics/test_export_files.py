@@ -31,7 +31,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def refused(capsys: pytest.CaptureFixture[str], workdir: Path, args: list[str]) -> str:
     before = sorted(p.name for p in workdir.iterdir())
-    with deadline(60):  # the check comes before the simulation
+    with deadline(60):  # a hang guard; "nothing written" below shows the check came before the simulation
         code = main(["simulate", "experiment.yaml", "--out", "out", "--no-progress", *args])
     out, err = capsys.readouterr()
     assert code == 2, (out, err)
