@@ -118,7 +118,7 @@ def inbound(topology: Topology) -> dict[str, list[Inbound]]:
     for e in topology.entrypoints:
         out[e.to].append(Inbound(_entry(e), e.as_call()))
     for s in topology.services:
-        for c in s.calls:
+        for c in s.all_calls:
             out[c.to].append(Inbound(s.name, c))
     return out
 
@@ -140,13 +140,18 @@ def worst_call_time(call: Call) -> float:
 
 
 def worst_calls_time(service: Service) -> tuple[float, list[Call]]:
-    """Worst case over the service's calls: stages in sequence, each as long as its slowest call."""
-    total, slowest = 0.0, []
-    for stage in service.stages():
-        call = max(stage, key=worst_call_time)
-        total += worst_call_time(call)
-        slowest.append(call)
-    return total, slowest
+    """Worst case over the service's calls: stages in sequence, each as long as its slowest call
+    (for a service with operations, its slowest operation's)."""
+    worst: tuple[float, list[Call]] = (0.0, [])
+    for op in service.ops:
+        total, slowest = 0.0, []
+        for stage in op.stages():
+            call = max(stage, key=worst_call_time)
+            total += worst_call_time(call)
+            slowest.append(call)
+        if total > worst[0]:
+            worst = (total, slowest)
+    return worst
 
 
 def propagates(into: Call, call: Call) -> bool:
@@ -172,7 +177,7 @@ def timeout_findings(topology: Topology) -> list[Finding]:
             t_in = src.call.timeout
             if t_in is None:
                 continue
-            for call in service.calls:
+            for call in service.all_calls:
                 if call.timeout is not None and call.timeout >= t_in and not propagates(src.call, call):
                     inverted.add(src.source)
                     message = _inversion_message(src, service, call, call.timeout, t_in)
@@ -197,7 +202,7 @@ def timeout_findings(topology: Topology) -> list[Finding]:
 def missing_timeouts(topology: Topology) -> list[Finding]:
     out = []
     for service in topology.services:
-        for call in service.calls:
+        for call in service.all_calls:
             if call.timeout is None:
                 out.append(Finding(Rule.NO_TIMEOUT, Severity.ERROR,
                                    f"{service.name} calls {call.to} without a timeout: if {call.to} hangs, "
@@ -230,7 +235,7 @@ def call_graph(topology: Topology) -> nx.DiGraph:
     graph = nx.DiGraph()
     graph.add_nodes_from(s.name for s in topology.services)
     for s in topology.services:
-        for c in s.calls:
+        for c in s.all_calls:
             graph.add_edge(s.name, c.to, call=c)
     return graph
 
@@ -316,7 +321,7 @@ def mandatory_graph(topology: Topology) -> nx.DiGraph:
     """Calls every request makes and cannot do without: probability 1 and no fallback."""
     graph = nx.DiGraph()
     graph.add_nodes_from(s.name for s in topology.services)
-    graph.add_edges_from((s.name, c.to) for s in topology.services for c in s.calls
+    graph.add_edges_from((s.name, c.to) for s in topology.services for c in s.all_calls
                          if c.probability >= 1.0 and not c.fallback)
     return graph
 

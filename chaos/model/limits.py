@@ -104,7 +104,7 @@ def visits(topology: Topology) -> dict[str, float]:
     A call back to a service already on the path counts as one request more, not as the
     whole loop again (loops of certain calls are refused; the others end).
     """
-    calls: dict[str, tuple[Call, ...]] = {s.name: s.calls for s in topology.services}
+    calls: dict[str, tuple[Call, ...]] = {s.name: s.all_calls for s in topology.services}
     done: dict[str, float] = {}
     for root in calls:
         if root in done:

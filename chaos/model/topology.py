@@ -94,6 +94,8 @@ class Call(Model):
     """One outgoing call a service makes while handling a request."""
 
     to: str = fld(doc="the service called")
+    operation: str | None = fld(None, text=NAME,
+                                doc="the callee's operation (default: its only one)")
     mode: CallMode = fld(CallMode.SEQUENTIAL, doc="sequential, or parallel with the adjacent parallel calls")
     probability: float = fld(1.0, ge=0, le=1, doc="share of requests that make this call")
     timeout: Seconds | None = fld(None, gt=0, doc="per attempt; none means wait forever")
@@ -101,6 +103,26 @@ class Call(Model):
     circuit_breaker: CircuitBreaker | None = fld(None)
     fallback: bool = fld(False, doc="on final failure carry on degraded instead of failing the request")
     cancel_on_timeout: bool = fld(False, doc="a timeout cancels the callee's work (deadline propagation)")
+
+
+DEFAULT_OPERATION = "default"
+"""The name of the one operation of a service that declares none."""
+
+
+@dataclass(frozen=True)
+class Operation(Model):
+    """One endpoint of a service (an HTTP route, an RPC method): its own work and its own calls.
+
+    Every operation of a service shares the service's replicas, workers and queue.
+    """
+
+    name: str = fld(doc="taken from the key under 'operations'", text=NAME)
+    service_time: Distribution | None = fld(None, doc="time a worker spends on it, calls excluded "
+                                                      "(default: the service's)")
+    calls: tuple[Call, ...] = fld((), max_items=MAX_CALLS)
+
+    def stages(self) -> tuple[tuple[Call, ...], ...]:
+        return stages(self.calls, attrgetter("mode"))
 
 
 @dataclass(frozen=True)
@@ -114,6 +136,8 @@ class Service(Model):
     queue: Queue = fld(factory=Queue)
     load_balancing: LoadBalancing = fld(LoadBalancing.ROUND_ROBIN)
     calls: tuple[Call, ...] = fld((), max_items=MAX_CALLS)
+    operations: tuple[Operation, ...] = fld((), keyed="name", max_items=MAX_CALLS,
+                                            doc="its endpoints by name, each with its own service time and calls")
 
     @property
     def capacity(self) -> float:
@@ -124,6 +148,32 @@ class Service(Model):
         """Calls grouped in the order they run: each group runs in parallel, groups in sequence."""
         return stages(self.calls, attrgetter("mode"))
 
+    @cached_property
+    def ops(self) -> tuple[Operation, ...]:
+        """Its operations; a service that declares none has one, ``default``, with the service's calls."""
+        if self.operations:
+            return tuple(Operation(name=o.name, service_time=o.service_time or self.service_time, calls=o.calls)
+                         for o in self.operations)
+        return (Operation(name=DEFAULT_OPERATION, service_time=self.service_time, calls=self.calls),)
+
+    @cached_property
+    def op_map(self) -> dict[str, Operation]:
+        return {o.name: o for o in self.ops}
+
+    @property
+    def all_calls(self) -> tuple[Call, ...]:
+        """Every call any of its operations makes."""
+        return tuple(c for o in self.ops for c in o.calls)
+
+    def operation_of(self, name: str | None) -> Operation:
+        """The operation a call or an entrypoint naming ``name`` reaches (None: the only one)."""
+        return self.ops[0] if name is None else self.op_map[name]
+
+    def validate(self) -> None:
+        if self.operations and self.calls:
+            raise self.error("calls", "a service with operations makes its calls in its operations; "
+                                      "move these calls under an operation")
+
 
 @dataclass(frozen=True)
 class Entrypoint(Model):
@@ -131,13 +181,15 @@ class Entrypoint(Model):
 
     name: str = fld(doc="taken from the key under 'entrypoints'", text=NAME)
     to: str = fld(doc="the service the clients call")
+    operation: str | None = fld(None, text=NAME, doc="the operation they call (default: the service's only one)")
     share: float = fld(1.0, gt=0, le=MAX_SHARE, doc="relative share of the experiment's load")
     timeout: Seconds | None = fld(None, gt=0, doc="the client gives up after this, per attempt")
     retries: Retries = fld(factory=Retries)
     cancel_on_timeout: bool = fld(False)
 
     def as_call(self) -> Call:
-        return Call(to=self.to, timeout=self.timeout, retries=self.retries, cancel_on_timeout=self.cancel_on_timeout)
+        return Call(to=self.to, operation=self.operation, timeout=self.timeout, retries=self.retries,
+                    cancel_on_timeout=self.cancel_on_timeout)
 
 
 @dataclass(frozen=True)
@@ -163,13 +215,21 @@ class Topology(Model):
 
     @property
     def edges(self) -> tuple[tuple[str, str], ...]:
-        return tuple((s.name, c.to) for s in self.services for c in s.calls)
+        return tuple(dict.fromkeys((s.name, c.to) for s in self.services for c in s.all_calls))
 
     def call(self, caller: str, callee: str) -> Call:
-        for c in self.service(caller).calls:
+        for c in self.service(caller).all_calls:
             if c.to == callee:
                 return c
         raise KeyError(f"{caller}->{callee}")
+
+    def refuse_operations(self, engine: str) -> None:
+        """Operations are simulated only so far: ``engine`` (a live stack, a game day) refuses them."""
+        declared = next((s for s in self.services if s.operations), None)
+        if declared is not None:
+            raise declared.error("operations", f"'{declared.name}' declares operations, which {engine} does not "
+                                               "run yet (only the simulator does)",
+                                 hint="simulate this topology, or give the service one call plan for live runs")
 
     def validate(self) -> None:
         if not self.services:
@@ -178,23 +238,37 @@ class Topology(Model):
             raise self.error("entrypoints", "a topology needs at least one entrypoint")
         names = self.service_map
         for service in self.services:
-            seen: set[str] = set()
-            for call in service.calls:
-                if call.to not in names:
-                    raise call.error("to", f"unknown service '{call.to}'{did_you_mean(call.to, names)}")
-                if call.to in seen:
-                    raise call.error("to", f"'{service.name}' already calls '{call.to}'; "
-                                           "merge the two calls (an edge is identified by caller and callee)")
-                seen.add(call.to)
+            for op in (service.operations or (service,)):
+                seen: set[str] = set()
+                for call in op.calls:
+                    if call.to not in names:
+                        raise call.error("to", f"unknown service '{call.to}'{did_you_mean(call.to, names)}")
+                    if call.to in seen:
+                        raise call.error("to", f"'{service.name}' already calls '{call.to}' here; merge the two "
+                                               "calls (an edge is identified by caller and callee)")
+                    seen.add(call.to)
+                    self._check_operation(call, call.operation, names[call.to])
         for entry in self.entrypoints:
             if entry.to not in names:
                 raise entry.error("to", f"unknown service '{entry.to}'{did_you_mean(entry.to, names)}")
+            self._check_operation(entry, entry.operation, names[entry.to])
         self._refuse_certain_cycles()
         self._refuse_deep_chains()
 
+    @staticmethod
+    def _check_operation(obj: Call | Entrypoint, name: str | None, callee: Service) -> None:
+        ops = callee.op_map
+        if name is None:
+            if len(ops) > 1:
+                raise obj.error("operation", f"'{callee.name}' has operations {', '.join(ops)}: "
+                                             "name the one called")
+        elif name not in ops:
+            raise obj.error("operation", f"'{callee.name}' has no operation '{name}'{did_you_mean(name, ops)}"
+                                         f" (it has {', '.join(ops)})")
+
     def _refuse_certain_cycles(self) -> None:
         """A cycle of calls made with probability 1 would recurse forever: refuse it here."""
-        certain = {s.name: [c.to for c in s.calls if c.probability >= 1.0] for s in self.services}
+        certain = {s.name: [c.to for c in s.all_calls if c.probability >= 1.0] for s in self.services}
         cycle = find_loop(certain)
         if cycle is not None:
             shown = cycle if len(cycle) <= 8 else [*cycle[:4], "...", *cycle[-3:]]
@@ -204,7 +278,7 @@ class Topology(Model):
 
     def _refuse_deep_chains(self) -> None:
         """A chain of more than MAX_CALL_DEPTH services is refused (calls that loop back not counted)."""
-        chain = longest_chain({s.name: [c.to for c in s.calls] for s in self.services})
+        chain = longest_chain({s.name: [c.to for c in s.all_calls] for s in self.services})
         if len(chain) > MAX_CALL_DEPTH:
             shown = chain if len(chain) <= 8 else [*chain[:4], "...", *chain[-3:]]
             raise self.service(chain[0]).error(

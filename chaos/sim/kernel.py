@@ -102,9 +102,9 @@ def _no_work() -> float:
 class Svc:
     """A service at run time: its replicas, its current (fault-affected) behaviour, its stats."""
 
-    __slots__ = ("name", "replicas", "up", "workers", "qlimit", "lifo", "max_wait", "draw", "factor",
-                 "cold", "delays", "err_ratio", "hung", "loss", "partitioned", "net_faulty", "stages",
-                 "lb", "rr", "rand", "rng", "stats", "track_kids", "frozen", "faulty", "exp_rate")
+    __slots__ = ("name", "replicas", "up", "workers", "qlimit", "lifo", "max_wait", "factor",
+                 "cold", "delays", "err_ratio", "hung", "loss", "partitioned", "net_faulty",
+                 "lb", "rr", "rand", "rng", "stats", "frozen", "faulty", "ops")
 
     def __init__(self, name: str, rng: random.Random) -> None:
         self.name = name
@@ -116,10 +116,6 @@ class Svc:
         self.qlimit = 0
         self.lifo = False
         self.max_wait: float | None = None
-        self.draw: Callable[[], float] = _no_work
-        # The rate of exponential service times, drawn inline on the hot path exactly as
-        # random.expovariate draws them (from rand, the same stream); 0.0: use draw().
-        self.exp_rate = 0.0
         self.factor = 1.0        # product of slowdown factors
         self.cold = False        # some replica has a cold-start factor
         self.delays: list[tuple[float, float]] = []   # (delay, jitter) of latency faults on responses
@@ -129,26 +125,49 @@ class Svc:
         self.partitioned = 0
         self.net_faulty = False  # loss or partition on every call to this service
         self.faulty = False      # any fault that arrivals must check (loss, partition, hang, errors)
-        self.stages: tuple[tuple[Edge, ...], ...] = ()
         self.lb = LoadBalancing.ROUND_ROBIN
         self.rr = 0
         self.stats = Stats()
-        self.track_kids = False  # some outgoing call cancels its callee on timeout
+        # Its operations by name. Service times are drawn by the operation's ``draw``, or inline
+        # on the hot path when ``exp_rate`` is set, exactly as random.expovariate draws them
+        # (from the service's rand, the same stream).
+        self.ops: dict[str, Op] = {}
         self.frozen: list[tuple[int, Span, int]] = []  # what a hang held up: (step, span, cause)
+
+
+class Op:
+    """An operation of a service at run time: its service time, its stages of calls, its counters.
+
+    A service that declares no operations has one, whose ``stats`` are the service's own; a
+    service with operations counts in each operation's ``stats``, and the recorder adds them up
+    into the service's.
+    """
+
+    __slots__ = ("name", "svc", "draw", "exp_rate", "stages", "stats", "track_kids")
+
+    def __init__(self, name: str, svc: Svc, stats: Stats) -> None:
+        self.name = name
+        self.svc = svc
+        self.stats = stats
+        self.draw: Callable[[], float] = _no_work
+        self.exp_rate = 0.0  # as Svc.exp_rate was: 0.0 means draw()
+        self.stages: tuple[tuple[Edge, ...], ...] = ()
+        self.track_kids = False
 
 
 class Edge:
     """A call from a service (or from the clients of an entrypoint) to a service, with its policy."""
 
-    __slots__ = ("name", "caller", "callee", "caller_stats", "timeout", "max_retries", "base", "cap",
+    __slots__ = ("name", "caller", "callee", "op", "caller_stats", "timeout", "max_retries", "base", "cap",
                  "jitter", "budget", "bucket", "prob", "breaker", "fallback", "cancel",
                  "loss", "partitioned", "delays", "err_ratio", "net_faulty", "faulty", "rand", "timeouts")
 
-    def __init__(self, name: str, caller: Svc | None, callee: Svc, caller_stats: Stats,
+    def __init__(self, name: str, caller: Op | None, callee: Op, caller_stats: Stats,
                  rand: Callable[[], float]) -> None:
         self.name = name
         self.caller = caller
-        self.callee = callee
+        self.callee = callee.svc
+        self.op = callee  # the callee's operation
         self.caller_stats = caller_stats
         self.rand = rand
         self.timeout: float | None = None
@@ -358,7 +377,7 @@ class Kernel:
             return
         callee = edge.callee
         span = Span(callee, edge, parent, attempt, now)
-        callee.stats.requests += 1
+        edge.op.stats.requests += 1
         if attempt:
             edge.caller_stats.retries += 1
         elif edge.budget is not None:
@@ -415,8 +434,9 @@ class Kernel:
         if rep.busy < svc.workers:
             rep.busy += 1
             rep.active[span] = None
-            rate = svc.exp_rate
-            t = (-_log(1.0 - svc.rand()) / rate if rate else svc.draw()) * svc.factor
+            op = span.edge.op
+            rate = op.exp_rate
+            t = (-_log(1.0 - svc.rand()) / rate if rate else op.draw()) * svc.factor
             if svc.cold and rep.cold:
                 t *= rep.cold_factor(now)
             span.callbacks = self.cb_work
@@ -448,8 +468,9 @@ class Kernel:
         rep.busy += 1
         rep.active[span] = None
         svc = span.svc
-        rate = svc.exp_rate
-        t = (-_log(1.0 - svc.rand()) / rate if rate else svc.draw()) * svc.factor
+        op = span.edge.op
+        rate = op.exp_rate
+        t = (-_log(1.0 - svc.rand()) / rate if rate else op.draw()) * svc.factor
         if svc.cold and rep.cold:
             t *= rep.cold_factor(self.env._now)
         span.callbacks = self.cb_work
@@ -465,7 +486,8 @@ class Kernel:
         if i == 0 and span.svc.hung:
             span.svc.frozen.append((FROZEN_WORK, span, OK))
             return
-        stages = span.svc.stages
+        op = span.edge.op
+        stages = op.stages
         n = len(stages)
         while i < n:
             group = stages[i]
@@ -476,7 +498,7 @@ class Kernel:
                     continue
                 span.stage = i
                 span.pending = 1
-                if span.svc.track_kids:
+                if op.track_kids:
                     span.kids = []
                 self.send(edge, span, 0)
                 return
@@ -486,7 +508,7 @@ class Kernel:
                 continue
             span.stage = i
             span.pending = len(taken)  # set before sending: an attempt may fail synchronously
-            if span.svc.track_kids:
+            if op.track_kids:
                 span.kids = []
             for edge in taken:
                 self.send(edge, span, 0)
@@ -568,7 +590,7 @@ class Kernel:
         span.dead = True
         if span.answered:
             if cause == OK:
-                span.svc.stats.wasted += 1
+                span.edge.op.stats.wasted += 1
             return
         if span.svc.hung:
             span.svc.frozen.append((FROZEN_RESPONSE, span, cause))
@@ -587,16 +609,16 @@ class Kernel:
         span = ev.span
         if span.answered:
             if ev.cause == OK:
-                span.svc.stats.wasted += 1
+                span.edge.op.stats.wasted += 1
             return
         self.answer(span, ev.cause)
 
     def answer(self, span: Span, cause: int) -> None:
         """The caller learns the outcome of ``span``: count it once, then continue the call."""
         span.answered = True
-        stats = span.svc.stats
-        now = self.env._now
         edge = span.edge
+        stats = edge.op.stats
+        now = self.env._now
         if edge.breaker is not None:
             edge.breaker.record(now, cause == OK, span.t0)
         if cause == OK:

@@ -19,7 +19,7 @@ from chaos.model.faults import AnyFault
 from chaos.model.scope import edge_name
 from chaos.model.topology import Call, Entrypoint, QueueDiscipline, Service, Topology
 from chaos.run import Marker
-from chaos.sim.kernel import Breaker, Edge, Entry, Kernel, Replica, Stats, Svc
+from chaos.sim.kernel import Breaker, Edge, Entry, Kernel, Op, Replica, Stats, Svc
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,12 @@ class World:
     seed: int
     markers: list[Marker]
     services: dict[str, Svc] = field(default_factory=dict)
-    edges: dict[tuple[str, str], Edge] = field(default_factory=dict)
+    # The calls from one service to another, one per calling operation (a service without operations
+    # has one), with the policy each runs now: faults and playbook actions on ``caller->callee`` act on all.
+    edges: dict[tuple[str, str], list[Edge]] = field(default_factory=dict)
     entries: dict[str, Entry] = field(default_factory=dict)
     active: dict[str, list[AnyFault]] = field(default_factory=dict)
-    call_specs: dict[tuple[str, str], Call] = field(default_factory=dict)  # the policy each edge runs now
+    call_specs: dict[tuple[str, str], list[Call]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, kernel: Kernel, topology: Topology, seed: int, markers: list[Marker]) -> World:
@@ -54,16 +56,25 @@ class World:
         for spec in topology.services:
             svc = Svc(spec.name, stream(seed, "service", spec.name))
             world.services[spec.name] = svc
+            for declared in spec.ops:
+                # a service without operations counts in its own stats; one with operations in each
+                svc.ops[declared.name] = Op(declared.name, svc, Stats() if spec.operations else svc.stats)
             world.configure_service(spec)
         for spec in topology.services:
-            for call in spec.calls:
-                caller = world.services[spec.name]
-                edge = Edge(edge_name(spec.name, call.to), caller, world.services[call.to], caller.stats,
-                            stream(seed, "edge", spec.name, call.to).random)
-                world.edges[(spec.name, call.to)] = edge
-                world.call_specs[(spec.name, call.to)] = call
-                world.configure_edge(edge, call)
-            world.wire_stages(spec)
+            for op_spec in spec.ops:
+                op = world.services[spec.name].ops[op_spec.name]
+                for call in op_spec.calls:
+                    # the first operation calling a service keeps the stream a service without operations has
+                    key = (spec.name, call.to)
+                    nth = () if key not in world.edges else (op_spec.name,)
+                    edge = Edge(edge_name(spec.name, call.to), op, world.callee(call), op.stats,
+                                stream(seed, "edge", spec.name, call.to, *nth).random)
+                    world.edges.setdefault(key, []).append(edge)
+                    world.call_specs.setdefault(key, []).append(call)
+                    world.configure_edge(edge, call)
+                op.stages = tuple(tuple(world.edge_of(spec.name, op_spec.name, c.to) for c in group)
+                                  for group in op_spec.stages())
+                op.track_kids = any(c.cancel_on_timeout for c in op_spec.calls)
         for ep in topology.entrypoints:
             world.add_entry(ep)
         return world
@@ -77,15 +88,21 @@ class World:
         svc.qlimit = spec.queue.limit
         svc.lifo = spec.queue.discipline is QueueDiscipline.LIFO
         svc.max_wait = spec.queue.max_wait
-        svc.draw = spec.service_time.sampler(svc.rng)
-        svc.exp_rate = 1.0 / spec.service_time.mean if isinstance(spec.service_time, Exponential) else 0.0
+        for op_spec in spec.ops:
+            op = svc.ops[op_spec.name]
+            dist = op_spec.service_time or spec.service_time
+            op.draw = dist.sampler(svc.rng)
+            op.exp_rate = 1.0 / dist.mean if isinstance(dist, Exponential) else 0.0
         svc.lb = spec.load_balancing
         self.scale(spec.name, spec.replicas)
 
-    def wire_stages(self, spec: Service) -> None:
-        svc = self.services[spec.name]
-        svc.stages = tuple(tuple(self.edges[(spec.name, c.to)] for c in group) for group in spec.stages())
-        svc.track_kids = any(c.cancel_on_timeout for c in spec.calls)
+    def callee(self, call: Call) -> Op:
+        """The operation ``call`` reaches."""
+        return self.services[call.to].ops[self.topology.service(call.to).operation_of(call.operation).name]
+
+    def edge_of(self, caller: str, operation: str, callee: str) -> Edge:
+        """The edge ``caller``'s ``operation`` calls ``callee`` over."""
+        return next(e for e in self.edges[(caller, callee)] if e.caller is not None and e.caller.name == operation)
 
     def configure_edge(self, edge: Edge, call: Call) -> None:
         """Apply a call policy (timeout, retries, breaker, fallback) to an edge."""
@@ -108,8 +125,8 @@ class World:
 
     def add_entry(self, ep: Entrypoint) -> None:
         stats = Stats()
-        callee = self.services[ep.to]
-        edge = Edge(f"{ep.name}->{ep.to}", None, callee, stats, stream(self.seed, "client", ep.name).random)
+        edge = Edge(f"{ep.name}->{ep.to}", None, self.callee(ep.as_call()), stats,
+                    stream(self.seed, "client", ep.name).random)
         self.configure_edge(edge, ep.as_call())
         # Shares are relative (entrypoints split the load by them): normalise, or two
         # entrypoints with the default share of 1 would each be offered the whole load.
@@ -122,25 +139,31 @@ class World:
             if spec.name not in self.services:
                 continue
             self.configure_service(spec)
-            for call in spec.calls:
-                edge = self.edges.get((spec.name, call.to))
-                if edge is not None:
-                    edge.callee = self.services[call.to]
-                    self.call_specs[(spec.name, call.to)] = call
+            for op in spec.ops:
+                for call in op.calls:
+                    edge = self.edge_of(spec.name, op.name, call.to)
+                    self._point(edge, self.callee(call))
+                    specs = self.call_specs[(spec.name, call.to)]
+                    specs[self.edges[(spec.name, call.to)].index(edge)] = call
                     self.configure_edge(edge, call)
         for ep in topology.entrypoints:
             entry = self.entries.get(ep.name)
             if entry is not None:
-                entry.edge.callee = self.services[ep.to]
+                self._point(entry.edge, self.callee(ep.as_call()))
                 self.configure_edge(entry.edge, ep.as_call())
                 entry.admission.set(None, self.kernel.env.now)
 
     def redirect(self, old: str, new: str) -> None:
         """Every call meant for ``old`` goes to ``new`` from now on (a failover)."""
         source, target = self.services[old], self.services[new]
-        for edge in list(self.edges.values()) + [e.edge for e in self.entries.values()]:
+        for edge in [e for group in self.edges.values() for e in group] + [e.edge for e in self.entries.values()]:
             if edge.callee is source:
-                edge.callee = target
+                # the operation of the same name, or the standby's first when it has no such operation
+                self._point(edge, target.ops.get(edge.op.name) or next(iter(target.ops.values())))
+
+    @staticmethod
+    def _point(edge: Edge, op: Op) -> None:
+        edge.callee, edge.op = op.svc, op
 
     def _breaker_marker(self, name: str) -> Callable[[str], None]:
         return BreakerMarker(self.kernel.env, self.markers, name)
