@@ -105,6 +105,7 @@ def visits(topology: Topology) -> dict[str, float]:
     whole loop again (loops of certain calls are refused; the others end).
     """
     calls: dict[str, tuple[Call, ...]] = {s.name: s.all_calls for s in topology.services}
+    shares = {id(c): share for s in topology.services for c, share in s.call_shares}
     done: dict[str, float] = {}
     for root in calls:
         if root in done:
@@ -116,7 +117,7 @@ def visits(topology: Topology) -> dict[str, float]:
                 name = trail.pop()
                 on_trail.discard(name)
                 pending.pop()
-                below = sum(c.probability * attempts(c.retries) * (1.0 if c.to in on_trail else done[c.to])
+                below = sum(shares[id(c)] * attempts(c.retries) * (1.0 if c.to in on_trail else done[c.to])
                             for c in calls[name])
                 done[name] = min(HUGE, 1.0 + below)
             elif call.to not in done and call.to not in on_trail:

@@ -96,13 +96,27 @@ class Call(Model):
     to: str = fld(doc="the service called")
     operation: str | None = fld(None, text=NAME,
                                 doc="the callee's operation (default: its only one)")
-    mode: CallMode = fld(CallMode.SEQUENTIAL, doc="sequential, or parallel with the adjacent parallel calls")
-    probability: float = fld(1.0, ge=0, le=1, doc="share of requests that make this call")
+    mode: CallMode = fld(CallMode.SEQUENTIAL, doc="sequential; parallel with the adjacent parallel calls; or "
+                                                   "route: exactly one of the adjacent routed calls, by weight")
+    probability: float = fld(1.0, ge=0, le=1, doc="share of requests that make this call, drawn per attempt")
+    weight: float | None = fld(None, gt=0, le=MAX_SHARE, doc="with mode: route, its relative share of the "
+                                                            "router's requests (default 1)")
     timeout: Seconds | None = fld(None, gt=0, doc="per attempt; none means wait forever")
     retries: Retries = fld(factory=Retries)
     circuit_breaker: CircuitBreaker | None = fld(None)
     fallback: bool = fld(False, doc="on final failure carry on degraded instead of failing the request")
     cancel_on_timeout: bool = fld(False, doc="a timeout cancels the callee's work (deadline propagation)")
+
+    def validate(self) -> None:
+        if self.mode is CallMode.ROUTE and self.probability < 1.0:
+            raise self.error("probability", "a routed call is made whenever the router picks it: give the "
+                                            "router's calls weights, not probabilities")
+        if self.weight is not None and self.mode is not CallMode.ROUTE:
+            raise self.error("weight", "a weight shares a router's requests: give the call mode: route")
+
+    @property
+    def route_weight(self) -> float:
+        return 1.0 if self.weight is None else self.weight
 
 
 DEFAULT_OPERATION = "default"
@@ -165,6 +179,17 @@ class Service(Model):
         """Every call any of its operations makes."""
         return tuple(c for o in self.ops for c in o.calls)
 
+    @cached_property
+    def call_shares(self) -> tuple[tuple[Call, float], ...]:
+        """Every call of every operation with the share of that operation's requests that make it:
+        its probability, or for a routed call its weight over its router's."""
+        out = []
+        for op in self.ops:
+            for group in op.stages():
+                total = sum(c.route_weight for c in group)
+                out += [(c, c.route_weight / total if c.mode is CallMode.ROUTE else c.probability) for c in group]
+        return tuple(out)
+
     def operation_of(self, name: str | None) -> Operation:
         """The operation a call or an entrypoint naming ``name`` reaches (None: the only one)."""
         return self.ops[0] if name is None else self.op_map[name]
@@ -224,12 +249,17 @@ class Topology(Model):
         raise KeyError(f"{caller}->{callee}")
 
     def refuse_operations(self, engine: str) -> None:
-        """Operations are simulated only so far: ``engine`` (a live stack, a game day) refuses them."""
+        """Operations and routers are simulated only so far: ``engine`` (a live stack, a game day) refuses them."""
         declared = next((s for s in self.services if s.operations), None)
         if declared is not None:
             raise declared.error("operations", f"'{declared.name}' declares operations, which {engine} does not "
                                                "run yet (only the simulator does)",
                                  hint="simulate this topology, or give the service one call plan for live runs")
+        for service in self.services:
+            routed = next((c for c in service.calls if c.mode is CallMode.ROUTE), None)
+            if routed is not None:
+                raise routed.error("mode", f"'{service.name}' routes its calls, which {engine} does not run yet "
+                                           "(only the simulator does)", hint="simulate this topology")
 
     def validate(self) -> None:
         if not self.services:
@@ -268,7 +298,7 @@ class Topology(Model):
 
     def _refuse_certain_cycles(self) -> None:
         """A cycle of calls made with probability 1 would recurse forever: refuse it here."""
-        certain = {s.name: [c.to for c in s.all_calls if c.probability >= 1.0] for s in self.services}
+        certain = {s.name: [c.to for c, share in s.call_shares if share >= 1.0] for s in self.services}
         cycle = find_loop(certain)
         if cycle is not None:
             shown = cycle if len(cycle) <= 8 else [*cycle[:4], "...", *cycle[-3:]]

@@ -143,7 +143,7 @@ class Op:
     into the service's.
     """
 
-    __slots__ = ("name", "svc", "draw", "exp_rate", "stages", "stats", "track_kids")
+    __slots__ = ("name", "svc", "draw", "exp_rate", "stages", "routes", "stats", "track_kids")
 
     def __init__(self, name: str, svc: Svc, stats: Stats) -> None:
         self.name = name
@@ -152,6 +152,8 @@ class Op:
         self.draw: Callable[[], float] = _no_work
         self.exp_rate = 0.0  # as Svc.exp_rate was: 0.0 means draw()
         self.stages: tuple[tuple[Edge, ...], ...] = ()
+        # per stage: None, or for a router the cumulative shares of its calls (the last is 1.0)
+        self.routes: tuple[tuple[float, ...] | None, ...] = ()
         self.track_kids = False
 
 
@@ -502,7 +504,12 @@ class Kernel:
                     span.kids = []
                 self.send(edge, span, 0)
                 return
-            taken = [e for e in group if e.prob >= 1.0 or e.rand() < e.prob]
+            route = op.routes[i]
+            if route is not None:  # a router: exactly one call, by weight, drawn on its first call's stream
+                u = group[0].rand()
+                taken = [next((e for e, c in zip(group, route, strict=True) if u < c), group[-1])]
+            else:
+                taken = [e for e in group if e.prob >= 1.0 or e.rand() < e.prob]
             if not taken:
                 i += 1
                 continue

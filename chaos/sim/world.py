@@ -17,9 +17,22 @@ from chaos.incident_states import MarkerKind
 from chaos.model.distributions import Exponential
 from chaos.model.faults import AnyFault
 from chaos.model.scope import edge_name
-from chaos.model.topology import Call, Entrypoint, QueueDiscipline, Service, Topology
+from chaos.model.topology import Call, CallMode, Entrypoint, QueueDiscipline, Service, Topology
 from chaos.run import Marker
 from chaos.sim.kernel import Breaker, Edge, Entry, Kernel, Op, Replica, Stats, Svc
+
+
+def routing(group: tuple[Call, ...]) -> tuple[float, ...] | None:
+    """A router's cumulative shares (by weight, the last exactly 1.0); None for any other stage."""
+    if group[0].mode is not CallMode.ROUTE:
+        return None
+    total = sum(c.route_weight for c in group)
+    shares, acc = [], 0.0
+    for c in group:
+        acc += c.route_weight
+        shares.append(acc / total)
+    shares[-1] = 1.0
+    return tuple(shares)
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,7 @@ class World:
                     world.configure_edge(edge, call)
                 op.stages = tuple(tuple(world.edge_of(spec.name, op_spec.name, c.to) for c in group)
                                   for group in op_spec.stages())
+                op.routes = tuple(routing(group) for group in op_spec.stages())
                 op.track_kids = any(c.cancel_on_timeout for c in op_spec.calls)
         for ep in topology.entrypoints:
             world.add_entry(ep)
