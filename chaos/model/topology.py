@@ -101,6 +101,9 @@ class Call(Model):
     probability: float = fld(1.0, ge=0, le=1, doc="share of requests that make this call, drawn per attempt")
     weight: float | None = fld(None, gt=0, le=MAX_SHARE, doc="with mode: route, its relative share of the "
                                                             "router's requests (default 1)")
+    when: str | None = fld(None, text=NAME, doc="made only for requests that have this attribute "
+                                                "(decided once per request, at the entrypoint)")
+    unless: str | None = fld(None, text=NAME, doc="made only for requests that do not have this attribute")
     timeout: Seconds | None = fld(None, gt=0, doc="per attempt; none means wait forever")
     retries: Retries = fld(factory=Retries)
     circuit_breaker: CircuitBreaker | None = fld(None)
@@ -113,6 +116,15 @@ class Call(Model):
                                             "router's calls weights, not probabilities")
         if self.weight is not None and self.mode is not CallMode.ROUTE:
             raise self.error("weight", "a weight shares a router's requests: give the call mode: route")
+        if self.when is not None and self.unless is not None:
+            raise self.error("unless", "give a call 'when' or 'unless', not both")
+        if self.mode is CallMode.ROUTE and (self.when or self.unless):
+            raise self.error("when" if self.when else "unless", "a routed call is picked by weight alone; "
+                                                                "put the condition on a call of its own")
+
+    @property
+    def condition(self) -> str | None:
+        return self.when or self.unless
 
     @property
     def route_weight(self) -> float:
@@ -137,6 +149,19 @@ class Operation(Model):
 
     def stages(self) -> tuple[tuple[Call, ...], ...]:
         return stages(self.calls, attrgetter("mode"))
+
+
+@dataclass(frozen=True)
+class Attribute(Model):
+    """A yes-or-no property of a request (a cache hit, a premium tenant), decided once when it enters.
+
+    Every attempt of the request, retries included, anywhere in the graph, sees the same value;
+    a call's ``when``/``unless`` depend on it. A call's ``probability``, by contrast, is drawn
+    anew each time a request reaches the caller.
+    """
+
+    name: str = fld(doc="taken from the key under 'attributes'", text=NAME)
+    probability: float = fld(doc="share of requests that have it", ge=0, le=1)
 
 
 @dataclass(frozen=True)
@@ -190,6 +215,14 @@ class Service(Model):
                 out += [(c, c.route_weight / total if c.mode is CallMode.ROUTE else c.probability) for c in group]
         return tuple(out)
 
+    def call_shares_given(self, attributes: dict[str, float]) -> tuple[tuple[Call, float], ...]:
+        """:attr:`call_shares`, with each call's condition's share of requests (``attributes``) applied."""
+        def given(c: Call) -> float:
+            if c.when is not None:
+                return attributes[c.when]
+            return 1.0 - attributes[c.unless] if c.unless is not None else 1.0
+        return tuple((c, share * given(c)) for c, share in self.call_shares)
+
     def operation_of(self, name: str | None) -> Operation:
         """The operation a call or an entrypoint naming ``name`` reaches (None: the only one)."""
         return self.ops[0] if name is None else self.op_map[name]
@@ -225,6 +258,8 @@ class Topology(Model):
     name: str = fld(doc="a short name", text=NAME)
     services: tuple[Service, ...] = fld(keyed="name", max_items=MAX_SERVICES, doc="services by name")
     entrypoints: tuple[Entrypoint, ...] = fld(keyed="name", max_items=MAX_SERVICES, doc="entrypoints by name")
+    attributes: tuple[Attribute, ...] = fld((), keyed="name", max_items=MAX_CALLS,
+                                            doc="properties decided once per request at its entrypoint")
     description: str = fld("")
 
     @cached_property
@@ -234,6 +269,10 @@ class Topology(Model):
     @cached_property
     def entrypoint_map(self) -> dict[str, Entrypoint]:
         return {e.name: e for e in self.entrypoints}
+
+    @cached_property
+    def attribute_shares(self) -> dict[str, float]:
+        return {a.name: a.probability for a in self.attributes}
 
     def service(self, name: str) -> Service:
         return self.service_map[name]
@@ -255,6 +294,9 @@ class Topology(Model):
             raise declared.error("operations", f"'{declared.name}' declares operations, which {engine} does not "
                                                "run yet (only the simulator does)",
                                  hint="simulate this topology, or give the service one call plan for live runs")
+        if self.attributes:
+            raise self.error("attributes", f"request attributes are not carried by {engine} yet "
+                                           "(only the simulator decides them)", hint="simulate this topology")
         for service in self.services:
             routed = next((c for c in service.calls if c.mode is CallMode.ROUTE), None)
             if routed is not None:
@@ -278,6 +320,11 @@ class Topology(Model):
                                                "calls (an edge is identified by caller and callee)")
                     seen.add(call.to)
                     self._check_operation(call, call.operation, names[call.to])
+                    if call.condition is not None and call.condition not in self.attribute_shares:
+                        field = "when" if call.when else "unless"
+                        raise call.error(field, f"unknown attribute '{call.condition}'"
+                                                f"{did_you_mean(call.condition, self.attribute_shares)}",
+                                         hint="declare it under the topology's attributes, with its probability")
         for entry in self.entrypoints:
             if entry.to not in names:
                 raise entry.error("to", f"unknown service '{entry.to}'{did_you_mean(entry.to, names)}")
@@ -298,7 +345,8 @@ class Topology(Model):
 
     def _refuse_certain_cycles(self) -> None:
         """A cycle of calls made with probability 1 would recurse forever: refuse it here."""
-        certain = {s.name: [c.to for c, share in s.call_shares if share >= 1.0] for s in self.services}
+        certain = {s.name: [c.to for c, share in s.call_shares_given(self.attribute_shares) if share >= 1.0]
+                   for s in self.services}
         cycle = find_loop(certain)
         if cycle is not None:
             shown = cycle if len(cycle) <= 8 else [*cycle[:4], "...", *cycle[-3:]]

@@ -161,7 +161,7 @@ class Edge:
     """A call from a service (or from the clients of an entrypoint) to a service, with its policy."""
 
     __slots__ = ("name", "caller", "callee", "op", "caller_stats", "timeout", "max_retries", "base", "cap",
-                 "jitter", "budget", "bucket", "prob", "breaker", "fallback", "cancel",
+                 "jitter", "budget", "bucket", "prob", "need", "want", "breaker", "fallback", "cancel",
                  "loss", "partitioned", "delays", "err_ratio", "net_faulty", "faulty", "rand", "timeouts")
 
     def __init__(self, name: str, caller: Op | None, callee: Op, caller_stats: Stats,
@@ -181,6 +181,9 @@ class Edge:
         self.budget: float | None = None  # tokens a first attempt deposits in ``bucket``
         self.bucket = RetryBudget()       # kept when the policy changes, as the emulator keeps it
         self.prob = 1.0
+        # the call is made when the request's attribute bits masked by ``need`` equal ``want`` (need 0: always)
+        self.need = 0
+        self.want = 0
         self.breaker: Breaker | None = None
         self.fallback = False
         self.cancel = False
@@ -214,6 +217,7 @@ class Span(Event):
     failed = OK         # cause to fail with once the current stage is over
     kids: list[Span] | None = None
     tq = 0.0            # when it entered the queue
+    attrs = 0           # the entry request's attributes, one bit each (Kernel.attributes)
 
     def __init__(self, svc: Svc, edge: Edge, parent: Span | EntryRequest, attempt: int, now: float) -> None:
         self.svc = svc
@@ -226,7 +230,7 @@ class Span(Event):
 class EntryRequest:
     """A user's request at an entrypoint: the root every span descends from."""
 
-    __slots__ = ("entry", "t0")
+    __slots__ = ("entry", "t0", "attrs")
     root = True
     dead = False
     kids = None
@@ -234,6 +238,7 @@ class EntryRequest:
     def __init__(self, entry: Entry, t0: float) -> None:
         self.entry = entry
         self.t0 = t0
+        self.attrs = 0
 
 
 class Waiting(Protocol):
@@ -294,9 +299,11 @@ class Delivery(Event):
 class Entry:
     """An entrypoint at run time: its arrival stream, its clients' call policy, its stats."""
 
-    __slots__ = ("name", "edge", "stats", "share", "factor", "admission", "epoch", "rng")
+    __slots__ = ("name", "edge", "stats", "share", "factor", "admission", "epoch", "rng", "attr_rand")
 
-    def __init__(self, name: str, edge: Edge, share: float, rng: random.Random) -> None:
+    def __init__(self, name: str, edge: Edge, share: float, rng: random.Random,
+                 attr_rand: Callable[[], float] | None = None) -> None:
+        self.attr_rand = attr_rand  # draws its requests' attributes (a stream of its own)
         self.name = name
         self.edge = edge
         self.share = share
@@ -335,6 +342,8 @@ class Kernel:
         self.cb_retry: list[Any] = [self.on_retry]
         self.cb_deliver: list[Any] = [self.on_deliver]
         self.cb_arrival: list[Any] = [self.on_arrival]
+        # The topology's request attributes: (bit, probability), drawn once per entry request.
+        self.attributes: tuple[tuple[int, float], ...] = ()
 
     # ------------------------------------------------------------------ arrivals
 
@@ -362,6 +371,10 @@ class Kernel:
         """An entry request enters the system now: admitted (or rejected at once), then sent."""
         entry = req.entry
         entry.stats.requests += 1
+        if self.attributes:
+            rand = entry.attr_rand
+            assert rand is not None
+            req.attrs = sum(bit for bit, p in self.attributes if rand() < p)
         admission = entry.admission
         if admission.limit is not None and not admission.admit(req.t0):
             self.entry_done(req, REJECTED)
@@ -379,6 +392,7 @@ class Kernel:
             return
         callee = edge.callee
         span = Span(callee, edge, parent, attempt, now)
+        span.attrs = parent.attrs  # the same for every attempt of a request: retries included
         edge.op.stats.requests += 1
         if attempt:
             edge.caller_stats.retries += 1
@@ -495,7 +509,8 @@ class Kernel:
             group = stages[i]
             if len(group) == 1:
                 edge = group[0]
-                if edge.prob < 1.0 and edge.rand() >= edge.prob:
+                if (edge.need and (span.attrs & edge.need) != edge.want) or (
+                        edge.prob < 1.0 and edge.rand() >= edge.prob):
                     i += 1
                     continue
                 span.stage = i
@@ -509,7 +524,9 @@ class Kernel:
                 u = group[0].rand()
                 taken = [next((e for e, c in zip(group, route, strict=True) if u < c), group[-1])]
             else:
-                taken = [e for e in group if e.prob >= 1.0 or e.rand() < e.prob]
+                attrs = span.attrs
+                taken = [e for e in group if (not e.need or (attrs & e.need) == e.want)
+                         and (e.prob >= 1.0 or e.rand() < e.prob)]
             if not taken:
                 i += 1
                 continue

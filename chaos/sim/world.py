@@ -66,6 +66,7 @@ class World:
     @classmethod
     def build(cls, kernel: Kernel, topology: Topology, seed: int, markers: list[Marker]) -> World:
         world = cls(kernel, topology, seed, markers)
+        kernel.attributes = tuple((1 << i, a.probability) for i, a in enumerate(topology.attributes))
         for spec in topology.services:
             svc = Svc(spec.name, stream(seed, "service", spec.name))
             world.services[spec.name] = svc
@@ -128,6 +129,9 @@ class World:
         edge.jitter = call.retries.backoff.jitter
         edge.budget = call.retries.budget
         edge.prob = call.probability
+        bits = {a.name: 1 << i for i, a in enumerate(self.topology.attributes)}
+        edge.need = bits[call.condition] if call.condition is not None else 0
+        edge.want = edge.need if call.when is not None else 0
         edge.fallback = call.fallback
         edge.cancel = call.cancel_on_timeout
         cb = call.circuit_breaker
@@ -145,7 +149,8 @@ class World:
         # Shares are relative (entrypoints split the load by them): normalise, or two
         # entrypoints with the default share of 1 would each be offered the whole load.
         share = ep.share / sum(e.share for e in self.topology.entrypoints)
-        self.entries[ep.name] = Entry(ep.name, edge, share, stream(self.seed, "arrivals", ep.name))
+        self.entries[ep.name] = Entry(ep.name, edge, share, stream(self.seed, "arrivals", ep.name),
+                                      stream(self.seed, "attributes", ep.name).random)
 
     def restore(self, topology: Topology) -> None:
         """Put every service, edge and entrypoint back to ``topology``'s settings (a rollback)."""
