@@ -20,6 +20,9 @@ Rules and their severity (``chaoslab lint`` exits 1 when any finding is an error
                                     simulation waits forever)
     warning  unreachable            no entrypoint reaches a service over any calls: no request visits it,
                                     so its settings are never exercised and faults on it change nothing
+    warning  fallback-overload      a call falls back to another service (cache-aside: the database) that
+                                    cannot carry, with the first callee down, the rate of requests the
+                                    first callee carries: its death would drown the fallback (a stampede)
 
 Worst-case amplification along a path is the product over its calls of the attempts one
 request can cause: ``retries + 1``, bounded by a retry budget ``b`` to ``1 + b``
@@ -70,6 +73,7 @@ class Rule(enum.Enum):
     CYCLE = "cycle"
     NO_TIMEOUT = "no-timeout"
     UNREACHABLE = "unreachable"
+    FALLBACK_OVERLOAD = "fallback-overload"
 
 
 @dataclass(frozen=True)
@@ -318,11 +322,18 @@ def cycle_findings(topology: Topology, limit: int = 20) -> list[Finding]:
 
 
 def mandatory_graph(topology: Topology) -> nx.DiGraph:
-    """Calls every request makes and cannot do without: probability 1 and no fallback."""
+    """Calls every request makes and cannot do without: made by every request (probability 1, no
+    attribute condition, not one route of a router; with operations, by every operation) and with no
+    fallback of either kind. A fallback call itself is made only on failure: never mandatory."""
     graph = nx.DiGraph()
     graph.add_nodes_from(s.name for s in topology.services)
-    graph.add_edges_from((s.name, c.to) for s in topology.services for c in s.all_calls
-                         if c.probability >= 1.0 and not c.fallback)
+    attrs = topology.attribute_shares
+    for service in topology.services:
+        needed = [{c.to for c, share in Service(name=service.name, service_time=service.service_time,
+                                                calls=op.calls).call_shares_given(attrs)
+                   if share >= 1.0 and not c.fallback and c.fallback_to is None}
+                  for op in service.ops]
+        graph.add_edges_from((service.name, to) for to in set.intersection(*needed))
     return graph
 
 
@@ -372,6 +383,47 @@ def unreachable(topology: Topology) -> list[Finding]:
     return out
 
 
+# --------------------------------------------------------------------------- fallbacks
+
+
+def fallback_overloads(topology: Topology) -> list[Finding]:
+    """Calls whose fallback service, taking every call of the first callee when it dies, saturates first.
+
+    Per request of the caller: ``up`` is what the fallback service receives while the first callee
+    answers (its misses, plus the caller's own calls to it), ``down`` what it receives when every call
+    to the first callee fails and falls back. The fallback carries ``capacity / down`` caller requests
+    per second then; the first callee carried ``its capacity / share``. Below that, the first callee's
+    death drowns the fallback at rates the first callee handled.
+    """
+    attrs = topology.attribute_shares
+    out = []
+    for service in topology.services:
+        shares = service.call_shares_given(attrs)
+        for call, share in shares:
+            fb = call.fallback_to
+            if fb is None or share <= 0:
+                continue
+            first, backup = topology.service(call.to), topology.service(fb.to)
+            direct = sum(s for c, s in shares if c.to == fb.to and c is not fb)
+            miss = share * (1.0 - attrs[call.hit]) if call.hit is not None else 0.0
+            up, down = direct + miss, direct + share
+            carried_by_first = first.capacity / share
+            carried_when_down = backup.capacity / down
+            if carried_when_down >= carried_by_first:
+                continue
+            normal = (f"{backup.capacity / up:,.0f}" if up > 0 else "any number of")
+            out.append(Finding(
+                Rule.FALLBACK_OVERLOAD, Severity.WARNING,
+                f"when {call.to} is down every {service.name} call to it falls back to {fb.to}: {fb.to} then gets "
+                f"{down:.2f} requests per {service.name} request instead of {up:.2f}, so its capacity "
+                f"({backup.capacity:,.0f}/s) carries at most {carried_when_down:,.0f} {service.name} requests/s "
+                f"(against {normal}/s with {call.to} up), while {call.to} ({first.capacity:,.0f}/s) carried "
+                f"{carried_by_first:,.0f}/s: above {carried_when_down:,.0f} {service.name} requests/s a "
+                f"{call.to} outage drowns {fb.to} (add {fb.to} capacity, or a breaker and a budget on the fallback)",
+                (service.name, call.to, fb.to), _at(fb) or _at(call)))
+    return out
+
+
 # --------------------------------------------------------------------------- all
 
 
@@ -379,7 +431,7 @@ def lint(topology: Topology, max_amplification: float = DEFAULT_MAX_AMPLIFICATIO
     """Every finding, errors first, then in rule order."""
     findings = (missing_timeouts(topology) + timeout_findings(topology) + cycle_findings(topology)
                 + amplification_findings(topology, max_amplification) + single_points(topology)
-                + unreachable(topology))
+                + unreachable(topology) + fallback_overloads(topology))
     order = list(Severity)
     return sorted(findings, key=lambda f: order.index(f.severity))
 

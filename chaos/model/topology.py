@@ -108,6 +108,10 @@ class Call(Model):
     retries: Retries = fld(factory=Retries)
     circuit_breaker: CircuitBreaker | None = fld(None)
     fallback: bool = fld(False, doc="on final failure carry on degraded instead of failing the request")
+    fallback_to: Call | None = fld(None, doc="on final failure (errors, timeouts, an open breaker) make this call "
+                                             "instead, with its own timeout and retries (cache-aside: the database)")
+    hit: str | None = fld(None, text=NAME, doc="with fallback_to: the attribute of requests this call answers "
+                                               "usefully; the others fall back after its answer (a cache miss)")
     cancel_on_timeout: bool = fld(False, doc="a timeout cancels the callee's work (deadline propagation)")
 
     def validate(self) -> None:
@@ -118,6 +122,8 @@ class Call(Model):
             raise self.error("weight", "a weight shares a router's requests: give the call mode: route")
         if self.when is not None and self.unless is not None:
             raise self.error("unless", "give a call 'when' or 'unless', not both")
+        if self.hit is not None and self.fallback_to is None:
+            raise self.error("hit", "a miss falls back to another call: give the call fallback_to")
         if self.mode is CallMode.ROUTE and (self.when or self.unless):
             raise self.error("when" if self.when else "unless", "a routed call is picked by weight alone; "
                                                                 "put the condition on a call of its own")
@@ -125,6 +131,11 @@ class Call(Model):
     @property
     def condition(self) -> str | None:
         return self.when or self.unless
+
+    @property
+    def chain(self) -> tuple[Call, ...]:
+        """This call and its fallbacks, in the order they are tried."""
+        return (self,) if self.fallback_to is None else (self, *self.fallback_to.chain)
 
     @property
     def route_weight(self) -> float:
@@ -201,8 +212,8 @@ class Service(Model):
 
     @property
     def all_calls(self) -> tuple[Call, ...]:
-        """Every call any of its operations makes."""
-        return tuple(c for o in self.ops for c in o.calls)
+        """Every call any of its operations may make, fallbacks included."""
+        return tuple(c for o in self.ops for call in o.calls for c in call.chain)
 
     @cached_property
     def call_shares(self) -> tuple[tuple[Call, float], ...]:
@@ -302,6 +313,11 @@ class Topology(Model):
             if routed is not None:
                 raise routed.error("mode", f"'{service.name}' routes its calls, which {engine} does not run yet "
                                            "(only the simulator does)", hint="simulate this topology")
+            falling = next((c for c in service.calls if c.fallback_to is not None), None)
+            if falling is not None:
+                raise falling.error("fallback_to", f"'{service.name}' falls back to another call, which {engine} "
+                                                   "does not run yet (only the simulator does)",
+                                    hint="simulate this topology")
 
     def validate(self) -> None:
         if not self.services:
@@ -313,6 +329,8 @@ class Topology(Model):
             for op in (service.operations or (service,)):
                 seen: set[str] = set()
                 for call in op.calls:
+                    for fb in call.chain[1:]:
+                        self._check_fallback(service, fb)
                     if call.to not in names:
                         raise call.error("to", f"unknown service '{call.to}'{did_you_mean(call.to, names)}")
                     if call.to in seen:
@@ -320,17 +338,26 @@ class Topology(Model):
                                                "calls (an edge is identified by caller and callee)")
                     seen.add(call.to)
                     self._check_operation(call, call.operation, names[call.to])
-                    if call.condition is not None and call.condition not in self.attribute_shares:
-                        field = "when" if call.when else "unless"
-                        raise call.error(field, f"unknown attribute '{call.condition}'"
-                                                f"{did_you_mean(call.condition, self.attribute_shares)}",
-                                         hint="declare it under the topology's attributes, with its probability")
+                    for field, attr in (("when", call.when), ("unless", call.unless), ("hit", call.hit)):
+                        if attr is not None and attr not in self.attribute_shares:
+                            raise call.error(field, f"unknown attribute '{attr}'"
+                                                    f"{did_you_mean(attr, self.attribute_shares)}",
+                                             hint="declare it under the topology's attributes, with its probability")
         for entry in self.entrypoints:
             if entry.to not in names:
                 raise entry.error("to", f"unknown service '{entry.to}'{did_you_mean(entry.to, names)}")
             self._check_operation(entry, entry.operation, names[entry.to])
         self._refuse_certain_cycles()
         self._refuse_deep_chains()
+
+    def _check_fallback(self, service: Service, fb: Call) -> None:
+        names = self.service_map
+        if fb.to not in names:
+            raise fb.error("to", f"unknown service '{fb.to}'{did_you_mean(fb.to, names)}")
+        self._check_operation(fb, fb.operation, names[fb.to])
+        if fb.mode is not CallMode.SEQUENTIAL or fb.probability < 1.0 or fb.condition is not None:
+            raise fb.error(None, f"a fallback of {service.name} is made whenever the call before it failed: "
+                                 "it takes no mode, probability, when or unless")
 
     @staticmethod
     def _check_operation(obj: Call | Entrypoint, name: str | None, callee: Service) -> None:

@@ -161,7 +161,8 @@ class Edge:
     """A call from a service (or from the clients of an entrypoint) to a service, with its policy."""
 
     __slots__ = ("name", "caller", "callee", "op", "caller_stats", "timeout", "max_retries", "base", "cap",
-                 "jitter", "budget", "bucket", "prob", "need", "want", "breaker", "fallback", "cancel",
+                 "jitter", "budget", "bucket", "prob", "need", "want", "breaker", "fallback", "backup", "spare", "hit",
+                 "cancel",
                  "loss", "partitioned", "delays", "err_ratio", "net_faulty", "faulty", "rand", "timeouts")
 
     def __init__(self, name: str, caller: Op | None, callee: Op, caller_stats: Stats,
@@ -186,6 +187,9 @@ class Edge:
         self.want = 0
         self.breaker: Breaker | None = None
         self.fallback = False
+        self.backup: Edge | None = None  # the fallback call, made when this one finally fails
+        self.spare = False               # this edge is some call's fallback
+        self.hit = 0                     # an attribute bit: requests without it fall back after an answer
         self.cancel = False
         self.loss = 0.0
         self.partitioned = 0
@@ -553,7 +557,9 @@ class Kernel:
                     ev.callbacks = self.cb_retry
                     self.schedule(ev, NORMAL, delay)
                 return
-        if edge.fallback:
+        if edge.backup is not None:  # fall back to another call, which answers for this one
+            self.send(edge.backup, parent, 0)
+        elif edge.fallback:
             edge.caller_stats.degraded += 1
             self.call_done(parent, OK)
         else:
@@ -649,6 +655,9 @@ class Kernel:
             stats.ok += 1
             stats.lat.append(now - span.t0)
             parent = span.parent
+            if edge.hit and not span.attrs & edge.hit and not parent.dead:  # a miss: ask the fallback
+                self.send(edge.backup, parent, 0)  # type: ignore[arg-type]
+                return
             if parent.root:
                 self.entry_done(parent, OK)  # type: ignore[arg-type]
             elif not parent.dead:

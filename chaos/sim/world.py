@@ -78,18 +78,11 @@ class World:
             for op_spec in spec.ops:
                 op = world.services[spec.name].ops[op_spec.name]
                 for call in op_spec.calls:
-                    # the first operation calling a service keeps the stream a service without operations has
-                    key = (spec.name, call.to)
-                    nth = () if key not in world.edges else (op_spec.name,)
-                    edge = Edge(edge_name(spec.name, call.to), op, world.callee(call), op.stats,
-                                stream(seed, "edge", spec.name, call.to, *nth).random)
-                    world.edges.setdefault(key, []).append(edge)
-                    world.call_specs.setdefault(key, []).append(call)
-                    world.configure_edge(edge, call)
+                    world.add_edge(spec.name, op, call)
                 op.stages = tuple(tuple(world.edge_of(spec.name, op_spec.name, c.to) for c in group)
                                   for group in op_spec.stages())
                 op.routes = tuple(routing(group) for group in op_spec.stages())
-                op.track_kids = any(c.cancel_on_timeout for c in op_spec.calls)
+                op.track_kids = any(c.cancel_on_timeout for call in op_spec.calls for c in call.chain)
         for ep in topology.entrypoints:
             world.add_entry(ep)
         return world
@@ -111,13 +104,30 @@ class World:
         svc.lb = spec.load_balancing
         self.scale(spec.name, spec.replicas)
 
+    def add_edge(self, caller: str, op: Op, call: Call, spare: bool = False) -> Edge:
+        """The edge of one call of ``caller``'s operation ``op``, and of its fallback call (a spare edge), if any."""
+        # the first operation calling a service keeps the stream a service without operations has
+        key = (caller, call.to)
+        nth = () if key not in self.edges else (op.name,) if not spare else (op.name, "fallback",
+                                                                             str(len(self.edges[key])))
+        edge = Edge(edge_name(caller, call.to), op, self.callee(call), op.stats,
+                    stream(self.seed, "edge", caller, call.to, *nth).random)
+        edge.spare = spare
+        self.edges.setdefault(key, []).append(edge)
+        self.call_specs.setdefault(key, []).append(call)
+        self.configure_edge(edge, call)
+        if call.fallback_to is not None:
+            edge.backup = self.add_edge(caller, op, call.fallback_to, spare=True)
+        return edge
+
     def callee(self, call: Call) -> Op:
         """The operation ``call`` reaches."""
         return self.services[call.to].ops[self.topology.service(call.to).operation_of(call.operation).name]
 
     def edge_of(self, caller: str, operation: str, callee: str) -> Edge:
         """The edge ``caller``'s ``operation`` calls ``callee`` over."""
-        return next(e for e in self.edges[(caller, callee)] if e.caller is not None and e.caller.name == operation)
+        return next(e for e in self.edges[(caller, callee)]
+                    if not e.spare and e.caller is not None and e.caller.name == operation)
 
     def configure_edge(self, edge: Edge, call: Call) -> None:
         """Apply a call policy (timeout, retries, breaker, fallback) to an edge."""
@@ -132,6 +142,7 @@ class World:
         bits = {a.name: 1 << i for i, a in enumerate(self.topology.attributes)}
         edge.need = bits[call.condition] if call.condition is not None else 0
         edge.want = edge.need if call.when is not None else 0
+        edge.hit = bits[call.hit] if call.hit is not None else 0
         edge.fallback = call.fallback
         edge.cancel = call.cancel_on_timeout
         cb = call.circuit_breaker
@@ -159,12 +170,15 @@ class World:
                 continue
             self.configure_service(spec)
             for op in spec.ops:
-                for call in op.calls:
-                    edge = self.edge_of(spec.name, op.name, call.to)
-                    self._point(edge, self.callee(call))
-                    specs = self.call_specs[(spec.name, call.to)]
-                    specs[self.edges[(spec.name, call.to)].index(edge)] = call
-                    self.configure_edge(edge, call)
+                for first in op.calls:
+                    edge: Edge | None = self.edge_of(spec.name, op.name, first.to)
+                    for call in first.chain:  # the call, then its fallbacks' spare edges
+                        assert edge is not None
+                        self._point(edge, self.callee(call))
+                        specs = self.call_specs[(spec.name, call.to)]
+                        specs[self.edges[(spec.name, call.to)].index(edge)] = call
+                        self.configure_edge(edge, call)
+                        edge = edge.backup
         for ep in topology.entrypoints:
             entry = self.entries.get(ep.name)
             if entry is not None:
