@@ -327,17 +327,18 @@ class Topology(Model):
         names = self.service_map
         for service in self.services:
             for op in (service.operations or (service,)):
-                seen: set[str] = set()
+                seen: set[tuple[str, str | None]] = set()
                 for call in op.calls:
                     for fb in call.chain[1:]:
                         self._check_fallback(service, fb)
                     if call.to not in names:
                         raise call.error("to", f"unknown service '{call.to}'{did_you_mean(call.to, names)}")
-                    if call.to in seen:
-                        raise call.error("to", f"'{service.name}' already calls '{call.to}' here; merge the two "
-                                               "calls (an edge is identified by caller and callee)")
-                    seen.add(call.to)
                     self._check_operation(call, call.operation, names[call.to])
+                    target = (call.to, names[call.to].operation_of(call.operation).name)
+                    if target in seen:
+                        raise call.error("to", f"'{service.name}' already calls '{call.to}' here; merge the two "
+                                               "calls (one call per callee and operation)")
+                    seen.add(target)
                     for field, attr in (("when", call.when), ("unless", call.unless), ("hit", call.hit)):
                         if attr is not None and attr not in self.attribute_shares:
                             raise call.error(field, f"unknown attribute '{attr}'"

@@ -62,6 +62,7 @@ class World:
     entries: dict[str, Entry] = field(default_factory=dict)
     active: dict[str, list[AnyFault]] = field(default_factory=dict)
     call_specs: dict[tuple[str, str], list[Call]] = field(default_factory=dict)
+    op_edges: dict[tuple[str, str], list[Edge]] = field(default_factory=dict)  # an operation's calls, in order
 
     @classmethod
     def build(cls, kernel: Kernel, topology: Topology, seed: int, markers: list[Marker]) -> World:
@@ -77,10 +78,9 @@ class World:
         for spec in topology.services:
             for op_spec in spec.ops:
                 op = world.services[spec.name].ops[op_spec.name]
-                for call in op_spec.calls:
-                    world.add_edge(spec.name, op, call)
-                op.stages = tuple(tuple(world.edge_of(spec.name, op_spec.name, c.to) for c in group)
-                                  for group in op_spec.stages())
+                made = {id(call): world.add_edge(spec.name, op, call) for call in op_spec.calls}
+                world.op_edges[(spec.name, op_spec.name)] = list(made.values())
+                op.stages = tuple(tuple(made[id(c)] for c in group) for group in op_spec.stages())
                 op.routes = tuple(routing(group) for group in op_spec.stages())
                 op.track_kids = any(c.cancel_on_timeout for call in op_spec.calls for c in call.chain)
         for ep in topology.entrypoints:
@@ -124,10 +124,6 @@ class World:
         """The operation ``call`` reaches."""
         return self.services[call.to].ops[self.topology.service(call.to).operation_of(call.operation).name]
 
-    def edge_of(self, caller: str, operation: str, callee: str) -> Edge:
-        """The edge ``caller``'s ``operation`` calls ``callee`` over."""
-        return next(e for e in self.edges[(caller, callee)]
-                    if not e.spare and e.caller is not None and e.caller.name == operation)
 
     def configure_edge(self, edge: Edge, call: Call) -> None:
         """Apply a call policy (timeout, retries, breaker, fallback) to an edge."""
@@ -170,8 +166,8 @@ class World:
                 continue
             self.configure_service(spec)
             for op in spec.ops:
-                for first in op.calls:
-                    edge: Edge | None = self.edge_of(spec.name, op.name, first.to)
+                for first, made in zip(op.calls, self.op_edges[(spec.name, op.name)], strict=True):
+                    edge: Edge | None = made
                     for call in first.chain:  # the call, then its fallbacks' spare edges
                         assert edge is not None
                         self._point(edge, self.callee(call))

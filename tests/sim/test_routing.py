@@ -110,3 +110,20 @@ def test_the_docs_router_parses_with_the_shares_it_states(tmp_path: Path) -> Non
     path.write_text("name: t\nentrypoints: {web: {to: nginx}}\n" + block + leaves)
     shares = {c.to: share for c, share in load_topology(path).service("nginx").call_shares}
     assert shares == {"compose-post": 0.1, "home-timeline": 0.8, "user-timeline": 0.1}
+
+
+def test_a_router_over_two_operations_of_one_service() -> None:
+    """A front end routing by request type to two endpoints of one backend: each operation gets its share."""
+    from chaos.model.topology import Entrypoint, Operation, Queue, Service, Topology
+    nginx = svc("nginx", fixed(0.0005), workers=10_000,
+                calls=[routed("timeline", 9, operation="read"), routed("timeline", 1, operation="write")])
+    timeline = Service(name="timeline", service_time=fixed(0.001), workers=10_000, queue=Queue(limit=10_000),
+                       operations=(Operation(name="read"), Operation(name="write", service_time=fixed(0.004))))
+    topo = Topology(name="t", services=(nginx, timeline), entrypoints=(Entrypoint(name="web", to="nginx"),))
+    r = run(experiment(topo, load=Step(rate=400, to=0, at=18), duration=20, seed=8))
+    n = r.totals[Scope.service("nginx")].requests
+    reads = r.totals[Scope.operation("timeline", "read")].requests
+    writes = r.totals[Scope.operation("timeline", "write")].requests
+    assert reads + writes == n == r.totals[Scope.service("timeline")].requests
+    assert abs(reads - 0.9 * n) <= Z * math.sqrt(n * 0.9 * 0.1)
+    assert r.totals[Scope.operation("timeline", "write")].p50_ms == pytest.approx(4.0, abs=1e-6)
