@@ -329,8 +329,7 @@ def mandatory_graph(topology: Topology) -> nx.DiGraph:
     graph.add_nodes_from(s.name for s in topology.services)
     attrs = topology.attribute_shares
     for service in topology.services:
-        needed = [{c.to for c, share in Service(name=service.name, service_time=service.service_time,
-                                                calls=op.calls).call_shares_given(attrs)
+        needed = [{c.to for c, share in op.call_shares_given(attrs)
                    if share >= 1.0 and not c.fallback and c.fallback_to is None}
                   for op in service.ops]
         graph.add_edges_from((service.name, to) for to in set.intersection(*needed))
@@ -397,8 +396,9 @@ def fallback_overloads(topology: Topology) -> list[Finding]:
     """
     attrs = topology.attribute_shares
     out = []
-    for service in topology.services:
-        shares = service.call_shares_given(attrs)
+    for service, op in ((s, o) for s in topology.services for o in s.ops):
+        shares = op.call_shares_given(attrs)
+        caller = f"{service.name}.{op.name}" if service.operations else service.name
         for call, share in shares:
             fb = call.fallback_to
             if fb is None or share <= 0:
@@ -414,11 +414,11 @@ def fallback_overloads(topology: Topology) -> list[Finding]:
             normal = (f"{backup.capacity / up:,.0f}" if up > 0 else "any number of")
             out.append(Finding(
                 Rule.FALLBACK_OVERLOAD, Severity.WARNING,
-                f"when {call.to} is down every {service.name} call to it falls back to {fb.to}: {fb.to} then gets "
-                f"{down:.2f} requests per {service.name} request instead of {up:.2f}, so its capacity "
-                f"({backup.capacity:,.0f}/s) carries at most {carried_when_down:,.0f} {service.name} requests/s "
+                f"when {call.to} is down every {caller} call to it falls back to {fb.to}: {fb.to} then gets "
+                f"{down:.2f} requests per {caller} request instead of {up:.2f}, so its capacity "
+                f"({backup.capacity:,.0f}/s) carries at most {carried_when_down:,.0f} {caller} requests/s "
                 f"(against {normal}/s with {call.to} up), while {call.to} ({first.capacity:,.0f}/s) carried "
-                f"{carried_by_first:,.0f}/s: above {carried_when_down:,.0f} {service.name} requests/s a "
+                f"{carried_by_first:,.0f}/s: above {carried_when_down:,.0f} {caller} requests/s a "
                 f"{call.to} outage drowns {fb.to} (add {fb.to} capacity, or a breaker and a budget on the fallback)",
                 (service.name, call.to, fb.to), _at(fb) or _at(call)))
     return out
@@ -433,7 +433,8 @@ def lint(topology: Topology, max_amplification: float = DEFAULT_MAX_AMPLIFICATIO
                 + amplification_findings(topology, max_amplification) + single_points(topology)
                 + unreachable(topology) + fallback_overloads(topology))
     order = list(Severity)
-    return sorted(findings, key=lambda f: order.index(f.severity))
+    # two calls into one service (a router's routes to two of its operations) can prove the same finding
+    return sorted(dict.fromkeys(findings), key=lambda f: order.index(f.severity))
 
 
 def counts(findings: list[Finding]) -> dict[str, int]:

@@ -105,7 +105,9 @@ def visits(topology: Topology) -> dict[str, float]:
     whole loop again (loops of certain calls are refused; the others end).
     """
     calls: dict[str, tuple[Call, ...]] = {s.name: s.all_calls for s in topology.services}
-    shares = {id(c): share for s in topology.services for c, share in s.call_shares_given(topology.attribute_shares)}
+    # a fallback call is counted at its call's share, as if every call failed (an upper bound, as this is)
+    shares = {id(fb): share for s in topology.services
+              for c, share in s.call_shares_given(topology.attribute_shares) for fb in c.chain}
     done: dict[str, float] = {}
     for root in calls:
         if root in done:

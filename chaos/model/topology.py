@@ -161,6 +161,21 @@ class Operation(Model):
     def stages(self) -> tuple[tuple[Call, ...], ...]:
         return stages(self.calls, attrgetter("mode"))
 
+    def call_shares_given(self, attributes: dict[str, float]) -> tuple[tuple[Call, float], ...]:
+        """Each call with the share of this operation's requests that make it: its probability, or for a
+        routed call its weight over its router's, times its condition's share (``attributes``; an
+        attribute not given counts as every request's)."""
+        def given(c: Call) -> float:
+            if c.when is not None:
+                return attributes.get(c.when, 1.0)
+            return 1.0 - attributes[c.unless] if c.unless in attributes else 1.0
+        out = []
+        for group in self.stages():
+            total = sum(c.route_weight for c in group)
+            out += [(c, (c.route_weight / total if c.mode is CallMode.ROUTE else c.probability) * given(c))
+                    for c in group]
+        return tuple(out)
+
 
 @dataclass(frozen=True)
 class Attribute(Model):
@@ -215,24 +230,15 @@ class Service(Model):
         """Every call any of its operations may make, fallbacks included."""
         return tuple(c for o in self.ops for call in o.calls for c in call.chain)
 
-    @cached_property
+    @property
     def call_shares(self) -> tuple[tuple[Call, float], ...]:
         """Every call of every operation with the share of that operation's requests that make it:
-        its probability, or for a routed call its weight over its router's."""
-        out = []
-        for op in self.ops:
-            for group in op.stages():
-                total = sum(c.route_weight for c in group)
-                out += [(c, c.route_weight / total if c.mode is CallMode.ROUTE else c.probability) for c in group]
-        return tuple(out)
+        its probability, or for a routed call its weight over its router's (conditions not applied)."""
+        return self.call_shares_given({})
 
     def call_shares_given(self, attributes: dict[str, float]) -> tuple[tuple[Call, float], ...]:
         """:attr:`call_shares`, with each call's condition's share of requests (``attributes``) applied."""
-        def given(c: Call) -> float:
-            if c.when is not None:
-                return attributes[c.when]
-            return 1.0 - attributes[c.unless] if c.unless is not None else 1.0
-        return tuple((c, share * given(c)) for c, share in self.call_shares)
+        return tuple(pair for op in self.ops for pair in op.call_shares_given(attributes))
 
     def operation_of(self, name: str | None) -> Operation:
         """The operation a call or an entrypoint naming ``name`` reaches (None: the only one)."""

@@ -283,3 +283,15 @@ def test_the_team_rule_files_alerts_watch_what_is_not_known_and_their_deadlines_
     detected = [run_summary(1, 75.0), run_summary(2, 75.0)]
     assert compare_detection("e", detected, quiet, 10.0, detection).verdict is Verdict.WORSE
     assert compare_detection("e", detected, quiet, 10.0, Detection(None)).verdict is Verdict.WORSE
+
+
+def test_an_experiment_for_another_topology_is_skipped_and_named(files: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    other = EXPERIMENT.replace("name: slow-back", "name: elsewhere").replace(
+        "topology: ../base.yaml", "topology: ../roomy-other.yaml")
+    (files / "roomy-other.yaml").write_text(BASE.replace("name: pair", "name: other"))
+    (files / "exps" / "elsewhere.yaml").write_text(other)
+    assert gate(files, "roomy.yaml") == 0
+    captured = capsys.readouterr()
+    assert "skipped (written for another topology): elsewhere" in captured.err
+    assert "### elsewhere" not in captured.out and "### slow-back" in captured.out
