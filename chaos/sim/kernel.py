@@ -221,7 +221,6 @@ class Span(Event):
     failed = OK         # cause to fail with once the current stage is over
     kids: list[Span] | None = None
     tq = 0.0            # when it entered the queue
-    attrs = 0           # the entry request's attributes, one bit each (Kernel.attributes)
 
     def __init__(self, svc: Svc, edge: Edge, parent: Span | EntryRequest, attempt: int, now: float) -> None:
         self.svc = svc
@@ -243,6 +242,15 @@ class EntryRequest:
         self.entry = entry
         self.t0 = t0
         self.attrs = 0
+
+
+def attributes_of(span: Span) -> int:
+    """The attributes of the entry request ``span`` works for: every attempt of it, retries too, sees the
+    same. Looked up from the root only where a call depends on them, so other spans pay nothing."""
+    node: Span | EntryRequest = span
+    while not node.root:
+        node = node.parent  # type: ignore[union-attr]
+    return node.attrs  # type: ignore[union-attr]
 
 
 class Waiting(Protocol):
@@ -396,7 +404,6 @@ class Kernel:
             return
         callee = edge.callee
         span = Span(callee, edge, parent, attempt, now)
-        span.attrs = parent.attrs  # the same for every attempt of a request: retries included
         edge.op.stats.requests += 1
         if attempt:
             edge.caller_stats.retries += 1
@@ -513,7 +520,7 @@ class Kernel:
             group = stages[i]
             if len(group) == 1:
                 edge = group[0]
-                if (edge.need and (span.attrs & edge.need) != edge.want) or (
+                if (edge.need and (attributes_of(span) & edge.need) != edge.want) or (
                         edge.prob < 1.0 and edge.rand() >= edge.prob):
                     i += 1
                     continue
@@ -528,8 +535,7 @@ class Kernel:
                 u = group[0].rand()
                 taken = [next((e for e, c in zip(group, route, strict=True) if u < c), group[-1])]
             else:
-                attrs = span.attrs
-                taken = [e for e in group if (not e.need or (attrs & e.need) == e.want)
+                taken = [e for e in group if (not e.need or (attributes_of(span) & e.need) == e.want)
                          and (e.prob >= 1.0 or e.rand() < e.prob)]
             if not taken:
                 i += 1
@@ -655,7 +661,7 @@ class Kernel:
             stats.ok += 1
             stats.lat.append(now - span.t0)
             parent = span.parent
-            if edge.hit and not span.attrs & edge.hit and not parent.dead:  # a miss: ask the fallback
+            if edge.hit and not attributes_of(span) & edge.hit and not parent.dead:  # a miss: ask the fallback
                 self.send(edge.backup, parent, 0)  # type: ignore[arg-type]
                 return
             if parent.root:
