@@ -50,9 +50,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
         raise InputError(f"no experiment in {args.experiments} is written for topology '{base.name}'",
                          hint="an experiment runs in the diff when its own topology has the base's or the "
                               "candidate's name")
+    executor = parse_executor(args.executor, args.workers)  # a missing extra is said first, and alone
     if skipped:
         print(f"skipped (written for another topology): {', '.join(skipped)}", file=sys.stderr)
-    executor = parse_executor(args.executor, args.workers)
     progress = TaskProgress(enabled=not args.no_progress)
     try:
         report = run_diff(base, candidate, experiments, args.seeds, executor, tolerances,
