@@ -8,8 +8,10 @@ executors, so it imports the sweep, and the sweep must not import it back.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from chaos.errors import InputError
 from chaos.sweep.commands import TaskProgress, executor_args
 
 
@@ -40,7 +42,17 @@ def cmd_diff(args: argparse.Namespace) -> int:
     tolerances = Tolerances.parse(args.tolerance)
     base, candidate = load_topology(args.base), load_topology(args.candidate)
     experiments = load_experiments(args.experiments)
-    executor = parse_executor(args.executor, args.workers)
+    # an experiment written for another system (its topology has another name) says nothing about these two
+    names = {base.name, candidate.name}
+    skipped = [e.name for e in experiments if e.topology.name not in names]
+    experiments = [e for e in experiments if e.topology.name in names]
+    if not experiments:
+        raise InputError(f"no experiment in {args.experiments} is written for topology '{base.name}'",
+                         hint="an experiment runs in the diff when its own topology has the base's or the "
+                              "candidate's name")
+    executor = parse_executor(args.executor, args.workers)  # a missing extra is said first, and alone
+    if skipped:
+        print(f"skipped (written for another topology): {', '.join(skipped)}", file=sys.stderr)
     progress = TaskProgress(enabled=not args.no_progress)
     try:
         report = run_diff(base, candidate, experiments, args.seeds, executor, tolerances,

@@ -564,6 +564,9 @@ class ResultDocument:
     blast: Blast = field(metadata={"key": "blast_radius"})
     services: Mapping[str, Figures]
     entrypoints: Mapping[str, Figures]
+    # a level below services: by service, then operation; only services that declare operations
+    operations: Mapping[str, Mapping[str, Figures]] = field(default_factory=dict,
+                                                            metadata={"omit": lambda d: not d.operations})
     slos: tuple[Objective, ...]
     alerts: tuple[Firing, ...] = ()
     detections: tuple[Detection, ...] = ()

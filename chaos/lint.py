@@ -20,6 +20,9 @@ Rules and their severity (``chaoslab lint`` exits 1 when any finding is an error
                                     simulation waits forever)
     warning  unreachable            no entrypoint reaches a service over any calls: no request visits it,
                                     so its settings are never exercised and faults on it change nothing
+    warning  fallback-overload      a call falls back to another service (cache-aside: the database) that
+                                    cannot carry, with the first callee down, the rate of requests the
+                                    first callee carries: its death would drown the fallback (a stampede)
 
 Worst-case amplification along a path is the product over its calls of the attempts one
 request can cause: ``retries + 1``, bounded by a retry budget ``b`` to ``1 + b``
@@ -70,6 +73,7 @@ class Rule(enum.Enum):
     CYCLE = "cycle"
     NO_TIMEOUT = "no-timeout"
     UNREACHABLE = "unreachable"
+    FALLBACK_OVERLOAD = "fallback-overload"
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ def inbound(topology: Topology) -> dict[str, list[Inbound]]:
     for e in topology.entrypoints:
         out[e.to].append(Inbound(_entry(e), e.as_call()))
     for s in topology.services:
-        for c in s.calls:
+        for c in s.all_calls:
             out[c.to].append(Inbound(s.name, c))
     return out
 
@@ -140,13 +144,18 @@ def worst_call_time(call: Call) -> float:
 
 
 def worst_calls_time(service: Service) -> tuple[float, list[Call]]:
-    """Worst case over the service's calls: stages in sequence, each as long as its slowest call."""
-    total, slowest = 0.0, []
-    for stage in service.stages():
-        call = max(stage, key=worst_call_time)
-        total += worst_call_time(call)
-        slowest.append(call)
-    return total, slowest
+    """Worst case over the service's calls: stages in sequence, each as long as its slowest call
+    (for a service with operations, its slowest operation's)."""
+    worst: tuple[float, list[Call]] = (0.0, [])
+    for op in service.ops:
+        total, slowest = 0.0, []
+        for stage in op.stages():
+            call = max(stage, key=worst_call_time)
+            total += worst_call_time(call)
+            slowest.append(call)
+        if total > worst[0]:
+            worst = (total, slowest)
+    return worst
 
 
 def propagates(into: Call, call: Call) -> bool:
@@ -172,7 +181,7 @@ def timeout_findings(topology: Topology) -> list[Finding]:
             t_in = src.call.timeout
             if t_in is None:
                 continue
-            for call in service.calls:
+            for call in service.all_calls:
                 if call.timeout is not None and call.timeout >= t_in and not propagates(src.call, call):
                     inverted.add(src.source)
                     message = _inversion_message(src, service, call, call.timeout, t_in)
@@ -197,7 +206,7 @@ def timeout_findings(topology: Topology) -> list[Finding]:
 def missing_timeouts(topology: Topology) -> list[Finding]:
     out = []
     for service in topology.services:
-        for call in service.calls:
+        for call in service.all_calls:
             if call.timeout is None:
                 out.append(Finding(Rule.NO_TIMEOUT, Severity.ERROR,
                                    f"{service.name} calls {call.to} without a timeout: if {call.to} hangs, "
@@ -230,7 +239,7 @@ def call_graph(topology: Topology) -> nx.DiGraph:
     graph = nx.DiGraph()
     graph.add_nodes_from(s.name for s in topology.services)
     for s in topology.services:
-        for c in s.calls:
+        for c in s.all_calls:
             graph.add_edge(s.name, c.to, call=c)
     return graph
 
@@ -313,11 +322,17 @@ def cycle_findings(topology: Topology, limit: int = 20) -> list[Finding]:
 
 
 def mandatory_graph(topology: Topology) -> nx.DiGraph:
-    """Calls every request makes and cannot do without: probability 1 and no fallback."""
+    """Calls every request makes and cannot do without: made by every request (probability 1, no
+    attribute condition, not one route of a router; with operations, by every operation) and with no
+    fallback of either kind. A fallback call itself is made only on failure: never mandatory."""
     graph = nx.DiGraph()
     graph.add_nodes_from(s.name for s in topology.services)
-    graph.add_edges_from((s.name, c.to) for s in topology.services for c in s.calls
-                         if c.probability >= 1.0 and not c.fallback)
+    attrs = topology.attribute_shares
+    for service in topology.services:
+        needed = [{c.to for c, share in op.call_shares_given(attrs)
+                   if share >= 1.0 and not c.fallback and c.fallback_to is None}
+                  for op in service.ops]
+        graph.add_edges_from((service.name, to) for to in set.intersection(*needed))
     return graph
 
 
@@ -367,6 +382,48 @@ def unreachable(topology: Topology) -> list[Finding]:
     return out
 
 
+# --------------------------------------------------------------------------- fallbacks
+
+
+def fallback_overloads(topology: Topology) -> list[Finding]:
+    """Calls whose fallback service, taking every call of the first callee when it dies, saturates first.
+
+    Per request of the caller: ``up`` is what the fallback service receives while the first callee
+    answers (its misses, plus the caller's own calls to it), ``down`` what it receives when every call
+    to the first callee fails and falls back. The fallback carries ``capacity / down`` caller requests
+    per second then; the first callee carried ``its capacity / share``. Below that, the first callee's
+    death drowns the fallback at rates the first callee handled.
+    """
+    attrs = topology.attribute_shares
+    out = []
+    for service, op in ((s, o) for s in topology.services for o in s.ops):
+        shares = op.call_shares_given(attrs)
+        caller = f"{service.name}.{op.name}" if service.operations else service.name
+        for call, share in shares:
+            fb = call.fallback_to
+            if fb is None or share <= 0:
+                continue
+            first, backup = topology.service(call.to), topology.service(fb.to)
+            direct = sum(s for c, s in shares if c.to == fb.to and c is not fb)
+            miss = share * (1.0 - attrs[call.hit]) if call.hit is not None else 0.0
+            up, down = direct + miss, direct + share
+            carried_by_first = first.capacity / share
+            carried_when_down = backup.capacity / down
+            if carried_when_down >= carried_by_first:
+                continue
+            normal = (f"{backup.capacity / up:,.0f}" if up > 0 else "any number of")
+            out.append(Finding(
+                Rule.FALLBACK_OVERLOAD, Severity.WARNING,
+                f"when {call.to} is down every {caller} call to it falls back to {fb.to}: {fb.to} then gets "
+                f"{down:.2f} requests per {caller} request instead of {up:.2f}, so its capacity "
+                f"({backup.capacity:,.0f}/s) carries at most {carried_when_down:,.0f} {caller} requests/s "
+                f"(against {normal}/s with {call.to} up), while {call.to} ({first.capacity:,.0f}/s) carried "
+                f"{carried_by_first:,.0f}/s: above {carried_when_down:,.0f} {caller} requests/s a "
+                f"{call.to} outage drowns {fb.to} (add {fb.to} capacity, or a breaker and a budget on the fallback)",
+                (service.name, call.to, fb.to), _at(fb) or _at(call)))
+    return out
+
+
 # --------------------------------------------------------------------------- all
 
 
@@ -374,9 +431,10 @@ def lint(topology: Topology, max_amplification: float = DEFAULT_MAX_AMPLIFICATIO
     """Every finding, errors first, then in rule order."""
     findings = (missing_timeouts(topology) + timeout_findings(topology) + cycle_findings(topology)
                 + amplification_findings(topology, max_amplification) + single_points(topology)
-                + unreachable(topology))
+                + unreachable(topology) + fallback_overloads(topology))
     order = list(Severity)
-    return sorted(findings, key=lambda f: order.index(f.severity))
+    # two calls into one service (a router's routes to two of its operations) can prove the same finding
+    return sorted(dict.fromkeys(findings), key=lambda f: order.index(f.severity))
 
 
 def counts(findings: list[Finding]) -> dict[str, int]:

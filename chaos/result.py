@@ -82,6 +82,7 @@ class Result:
             latency_estimated=an.latency_estimated, blast=blast_of(an),
             services={name: figures_of(f) for name, f in an.services.items()},
             entrypoints={name: figures_of(f) for name, f in an.entrypoints.items()},
+            operations={svc: {name: figures_of(f) for name, f in ops.items()} for svc, ops in an.operations.items()},
             slos=tuple(objective_of(r) for r in an.objectives if not r.implied),
             alerts=tuple(Firing(name=f.name, scope=None if f.scope is None else str(f.scope), labels=dict(f.labels),
                                 fired_at_s=f.fired_at_s, resolved_at_s=f.resolved_at_s, value=_num(f.value),

@@ -74,6 +74,7 @@ class Analysis:
     blast: BlastRadius
     services: dict[str, ScopeFigures]
     entrypoints: dict[str, ScopeFigures]
+    operations: dict[str, dict[str, ScopeFigures]] = field(default_factory=dict)  # by service, then operation
     expectations: list[Expectation] = field(default_factory=list)
     slo_met: bool = True
     time_to_detect_s: float | None = None
@@ -137,7 +138,7 @@ def figures(run: Run, scope: Scope, totals: Totals, measured_s: float) -> ScopeF
 
 def entrypoints_reaching(topology: Topology) -> dict[str, frozenset[str]]:
     """For each service, the entrypoints whose requests can reach it through calls."""
-    calls = {s.name: [c.to for c in s.calls] for s in topology.services}
+    calls = {s.name: [c.to for c in s.all_calls] for s in topology.services}
     found: dict[str, set[str]] = {name: set() for name in calls}
     for entry in topology.entrypoints:
         seen: set[str] = set()
@@ -174,9 +175,18 @@ def analyze(run: Run) -> Analysis:
     reaching = entrypoints_reaching(run.experiment.topology)
     breach = {b.service: b for b in blast.cascade}
     services, entrypoints = {}, {}
+    operations: dict[str, dict[str, ScopeFigures]] = {}
     for scope, totals in run.totals.items():
         fig = figures(run, scope, totals, measured)
-        if scope.kind is ScopeKind.SERVICE:
+        if scope.kind is ScopeKind.OPERATION:
+            service, _, op = scope.name.partition(".")
+            fig.name = op
+            firsts = [r.first_breach_s for r in stated if r.objective.scope == scope and r.first_breach_s is not None]
+            fig.first_breach_s = min(firsts) if firsts else None
+            sent = sum(entry_sent.get(e, 0) for e in reaching[service])
+            fig.attempts_per_entry_request = totals.requests / sent if sent else None
+            operations.setdefault(service, {})[op] = fig
+        elif scope.kind is ScopeKind.SERVICE:
             sent = sum(entry_sent.get(e, 0) for e in reaching[scope.name])
             if fig.source.measured:
                 fig.attempts_per_entry_request = totals.requests / sent if sent else None
@@ -190,6 +200,7 @@ def analyze(run: Run) -> Analysis:
             entrypoints[scope.name] = fig
     return Analysis(
         objectives=stated + implied, firings=firings, detections=dets, blast=blast, services=services,
-        entrypoints=entrypoints, expectations=expectations(run, firings), slo_met=all(r.met for r in stated),
+        entrypoints=entrypoints, operations=operations, expectations=expectations(run, firings),
+        slo_met=all(r.met for r in stated),
         time_to_detect_s=dets[0].time_to_detect_s if dets else None, notes=rule_files.notes + blind,
         latency_estimated=any(s.samples is None for s in run.series.values()))

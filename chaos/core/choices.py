@@ -31,20 +31,25 @@ class Jitter(enum.Enum):
 
 class CallMode(enum.Enum):
     SEQUENTIAL = "sequential"
-    PARALLEL = "parallel"
+    PARALLEL = "parallel"  # adjacent parallel calls run together
+    ROUTE = "route"        # adjacent routed calls: exactly one of them is made, chosen by weight
+
+
+GROUPED = (CallMode.PARALLEL, CallMode.ROUTE)
 
 
 _C = TypeVar("_C")
 
 
 def stages(calls: Iterable[_C], mode: Callable[[_C], CallMode]) -> tuple[tuple[_C, ...], ...]:
-    """Calls grouped in the order they run: adjacent parallel calls form one group, groups run in sequence.
+    """Calls grouped in the order they run: adjacent parallel calls form one group, adjacent routed calls
+    another (a router: one of them is made), groups run in sequence.
 
     One rule for the model's ``Service.stages`` and the emulator's stack spec, so both engines fan out alike.
     """
     groups: list[list[_C]] = []
     for call in calls:
-        if mode(call) is CallMode.PARALLEL and groups and mode(groups[-1][-1]) is CallMode.PARALLEL:
+        if mode(call) in GROUPED and groups and mode(groups[-1][-1]) is mode(call):
             groups[-1].append(call)
         else:
             groups.append([call])

@@ -192,6 +192,15 @@ class Experiment(Model):
                                      "list the rule files that define it under prometheus_rules or slo_specs")
 
     def _check_scope(self, obj: Model, field_name: str, kind: ScopeKind, name: str, allow_all: bool) -> None:
+        if kind is ScopeKind.OPERATION:
+            service, _, op = name.partition(".")
+            self._check_scope(obj, field_name, ScopeKind.SERVICE, service, allow_all=False)
+            ops = self.topology.service(service).op_map
+            if not self.topology.service(service).operations:
+                raise obj.error("operation", f"'{service}' declares no operations")
+            if op not in ops:
+                raise obj.error("operation", f"'{service}' has no operation '{op}'{did_you_mean(op, ops)}")
+            return
         known = (self.topology.service_map if kind is ScopeKind.SERVICE else self.topology.entrypoint_map)
         if name == ALL and allow_all:
             return
@@ -232,7 +241,7 @@ class Experiment(Model):
             for name in (caller, callee):
                 if name not in topo.service_map:
                     return f"unknown service '{name}'{did_you_mean(name, topo.service_map)} in edge '{target}'"
-            calls = [c.to for c in topo.service(caller).calls]
+            calls = [c.to for c in topo.service(caller).all_calls]
             return (f"'{caller}' does not call '{callee}'" +
                     (f"; it calls {one_of(calls)}" if calls else "; it makes no calls"))
         names: list[str] = []

@@ -104,7 +104,10 @@ def visits(topology: Topology) -> dict[str, float]:
     A call back to a service already on the path counts as one request more, not as the
     whole loop again (loops of certain calls are refused; the others end).
     """
-    calls: dict[str, tuple[Call, ...]] = {s.name: s.calls for s in topology.services}
+    calls: dict[str, tuple[Call, ...]] = {s.name: s.all_calls for s in topology.services}
+    # a fallback call is counted at its call's share, as if every call failed (an upper bound, as this is)
+    shares = {id(fb): share for s in topology.services
+              for c, share in s.call_shares_given(topology.attribute_shares) for fb in c.chain}
     done: dict[str, float] = {}
     for root in calls:
         if root in done:
@@ -116,7 +119,7 @@ def visits(topology: Topology) -> dict[str, float]:
                 name = trail.pop()
                 on_trail.discard(name)
                 pending.pop()
-                below = sum(c.probability * attempts(c.retries) * (1.0 if c.to in on_trail else done[c.to])
+                below = sum(shares[id(c)] * attempts(c.retries) * (1.0 if c.to in on_trail else done[c.to])
                             for c in calls[name])
                 done[name] = min(HUGE, 1.0 + below)
             elif call.to not in done and call.to not in on_trail:

@@ -431,7 +431,7 @@ def _check_effect(playbook: Playbook, experiment: object, act: AnyAction) -> Non
         raise act.error("replicas", f"'{act.service}' runs {act.replicas} replica(s) already and no other step "
                                     "changes that: this scale does nothing")
     if isinstance(act, Failover):
-        callers = [s.name for s in topo.services if any(c.to == act.from_ for c in s.calls)]
+        callers = [s.name for s in topo.services if any(c.to == act.from_ for c in s.all_calls)]
         callers += [e.name for e in topo.entrypoints if e.to == act.from_]
         if not callers:
             raise _error(act, "from_", f"nothing calls '{act.from_}', so there is nothing to fail over")

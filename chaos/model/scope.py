@@ -9,11 +9,12 @@ from dataclasses import dataclass
 class ScopeKind(enum.Enum):
     SERVICE = "service"
     ENTRYPOINT = "entrypoint"
+    OPERATION = "operation"  # named service.operation
 
 
 @dataclass(frozen=True, order=True)
 class Scope:
-    """``service:db`` or ``entrypoint:web``: the unit that series, SLOs and alerts refer to."""
+    """``service:db``, ``entrypoint:web`` or ``operation:db.read``: the unit that series, SLOs and alerts refer to."""
 
     kind: ScopeKind
     name: str
@@ -30,11 +31,21 @@ class Scope:
         return cls(ScopeKind.ENTRYPOINT, name)
 
     @classmethod
+    def operation(cls, service: str, operation: str) -> Scope:
+        return cls(ScopeKind.OPERATION, f"{service}{OPERATION_DOT}{operation}")
+
+    @property
+    def service_name(self) -> str:
+        """The service an operation's scope belongs to (the name itself for a service)."""
+        return self.name.partition(OPERATION_DOT)[0]
+
+    @classmethod
     def parse(cls, text: str) -> Scope:
         kind, _, name = text.partition(":")
         return cls(ScopeKind(kind), name)
 
 
+OPERATION_DOT = "."  # names never hold a dot (chaos.model.parsing.NAME)
 EDGE_ARROW = "->"
 
 

@@ -64,6 +64,7 @@ class Slo(Model):
     name: str | None = fld(None, text=NAME, doc="a name for reports (default: derived from the scope)")
     service: str | None = fld(None, doc="the service it covers, or '*' for every service without its own")
     entrypoint: str | None = fld(None, doc="the entrypoint it covers, or '*'")
+    operation: str | None = fld(None, text=NAME, doc="with 'service': one of its operations only")
     error_ratio: Ratio | None = fld(None, ge=0, le=1, doc="largest acceptable share of failed requests")
     latency: LatencyObjective | None = fld(None, doc="a latency percentile and its threshold")
     window: Seconds = fld(30.0, gt=0, doc="trailing window for judging breach moment by moment")
@@ -73,18 +74,24 @@ class Slo(Model):
             raise self.error(None, "an SLO names exactly one of 'service' or 'entrypoint'")
         if self.error_ratio is None and self.latency is None:
             raise self.error(None, "an SLO needs 'error_ratio', 'latency' or both")
+        if self.operation is not None and (self.service is None or self.service == ALL):
+            raise self.error("operation", "an operation's SLO names its service ('service: NAME', not '*')")
 
     @property
     def scope_kind(self) -> ScopeKind:
+        if self.operation is not None:
+            return ScopeKind.OPERATION
         return ScopeKind.SERVICE if self.service is not None else ScopeKind.ENTRYPOINT
 
     @property
     def scope_name(self) -> str:
+        if self.operation is not None:
+            return Scope.operation(self.service or "", self.operation).name
         return self.service if self.service is not None else self.entrypoint  # type: ignore[return-value]
 
     @property
     def scope_field(self) -> str:
-        return self.scope_kind.value
+        return "service" if self.scope_kind is ScopeKind.OPERATION else self.scope_kind.value
 
 
 class ObjectiveKind(enum.Enum):
@@ -123,6 +130,9 @@ def objectives(slos: tuple[Slo, ...], services: list[str], entrypoints: list[str
                     continue
                 if slo.scope_name == name or (slo.scope_name == ALL and name not in own):
                     out.extend(_split(slo, Scope(kind, name)))
+    for slo in slos:  # an operation's SLO names it: never expanded by '*'
+        if slo.scope_kind is ScopeKind.OPERATION:
+            out.extend(_split(slo, Scope(ScopeKind.OPERATION, slo.scope_name)))
     return tuple(out)
 
 

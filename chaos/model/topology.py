@@ -98,13 +98,100 @@ class Call(Model):
     """One outgoing call a service makes while handling a request."""
 
     to: str = fld(doc="the service called")
-    mode: CallMode = fld(CallMode.SEQUENTIAL, doc="sequential, or parallel with the adjacent parallel calls")
-    probability: float = fld(1.0, ge=0, le=1, doc="share of requests that make this call")
+    operation: str | None = fld(None, text=NAME,
+                                doc="the callee's operation (default: its only one)")
+    mode: CallMode = fld(CallMode.SEQUENTIAL, doc="sequential; parallel with the adjacent parallel calls; or "
+                                                   "route: exactly one of the adjacent routed calls, by weight")
+    probability: float = fld(1.0, ge=0, le=1, doc="share of requests that make this call, drawn per attempt")
+    weight: float | None = fld(None, gt=0, le=MAX_SHARE, doc="with mode: route, its relative share of the "
+                                                            "router's requests (default 1)")
+    when: str | None = fld(None, text=NAME, doc="made only for requests that have this attribute "
+                                                "(decided once per request, at the entrypoint)")
+    unless: str | None = fld(None, text=NAME, doc="made only for requests that do not have this attribute")
     timeout: Seconds | None = fld(None, gt=0, doc="per attempt; none means wait forever")
     retries: Retries = fld(factory=Retries)
     circuit_breaker: CircuitBreaker | None = fld(None)
     fallback: bool = fld(False, doc="on final failure carry on degraded instead of failing the request")
+    fallback_to: Call | None = fld(None, doc="on final failure (errors, timeouts, an open breaker) make this call "
+                                             "instead, with its own timeout and retries (cache-aside: the database)")
+    hit: str | None = fld(None, text=NAME, doc="with fallback_to: the attribute of requests this call answers "
+                                               "usefully; the others fall back after its answer (a cache miss)")
     cancel_on_timeout: bool = fld(False, doc="a timeout cancels the callee's work (deadline propagation)")
+
+    def validate(self) -> None:
+        if self.mode is CallMode.ROUTE and self.probability < 1.0:
+            raise self.error("probability", "a routed call is made whenever the router picks it: give the "
+                                            "router's calls weights, not probabilities")
+        if self.weight is not None and self.mode is not CallMode.ROUTE:
+            raise self.error("weight", "a weight shares a router's requests: give the call mode: route")
+        if self.when is not None and self.unless is not None:
+            raise self.error("unless", "give a call 'when' or 'unless', not both")
+        if self.hit is not None and self.fallback_to is None:
+            raise self.error("hit", "a miss falls back to another call: give the call fallback_to")
+        if self.mode is CallMode.ROUTE and (self.when or self.unless):
+            raise self.error("when" if self.when else "unless", "a routed call is picked by weight alone; "
+                                                                "put the condition on a call of its own")
+
+    @property
+    def condition(self) -> str | None:
+        return self.when or self.unless
+
+    @property
+    def chain(self) -> tuple[Call, ...]:
+        """This call and its fallbacks, in the order they are tried."""
+        return (self,) if self.fallback_to is None else (self, *self.fallback_to.chain)
+
+    @property
+    def route_weight(self) -> float:
+        return 1.0 if self.weight is None else self.weight
+
+
+DEFAULT_OPERATION = "default"
+"""The name of the one operation of a service that declares none."""
+
+
+@dataclass(frozen=True)
+class Operation(Model):
+    """One endpoint of a service (an HTTP route, an RPC method): its own work and its own calls.
+
+    Every operation of a service shares the service's replicas, workers and queue.
+    """
+
+    name: str = fld(doc="taken from the key under 'operations'", text=NAME)
+    service_time: Distribution | None = fld(None, doc="time a worker spends on it, calls excluded "
+                                                      "(default: the service's)")
+    calls: tuple[Call, ...] = fld((), max_items=MAX_CALLS)
+
+    def stages(self) -> tuple[tuple[Call, ...], ...]:
+        return stages(self.calls, attrgetter("mode"))
+
+    def call_shares_given(self, attributes: dict[str, float]) -> tuple[tuple[Call, float], ...]:
+        """Each call with the share of this operation's requests that make it: its probability, or for a
+        routed call its weight over its router's, times its condition's share (``attributes``; an
+        attribute not given counts as every request's)."""
+        def given(c: Call) -> float:
+            if c.when is not None:
+                return attributes.get(c.when, 1.0)
+            return 1.0 - attributes[c.unless] if c.unless in attributes else 1.0
+        out = []
+        for group in self.stages():
+            total = sum(c.route_weight for c in group)
+            out += [(c, (c.route_weight / total if c.mode is CallMode.ROUTE else c.probability) * given(c))
+                    for c in group]
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Attribute(Model):
+    """A yes-or-no property of a request (a cache hit, a premium tenant), decided once when it enters.
+
+    Every attempt of the request, retries included, anywhere in the graph, sees the same value;
+    a call's ``when``/``unless`` depend on it. A call's ``probability``, by contrast, is drawn
+    anew each time a request reaches the caller.
+    """
+
+    name: str = fld(doc="taken from the key under 'attributes'", text=NAME)
+    probability: float = fld(doc="share of requests that have it", ge=0, le=1)
 
 
 @dataclass(frozen=True)
@@ -118,6 +205,8 @@ class Service(Model):
     queue: Queue = fld(factory=Queue)
     load_balancing: LoadBalancing = fld(LoadBalancing.ROUND_ROBIN)
     calls: tuple[Call, ...] = fld((), max_items=MAX_CALLS)
+    operations: tuple[Operation, ...] = fld((), keyed="name", max_items=MAX_CALLS,
+                                            doc="its endpoints by name, each with its own service time and calls")
 
     @property
     def capacity(self) -> float:
@@ -128,6 +217,42 @@ class Service(Model):
         """Calls grouped in the order they run: each group runs in parallel, groups in sequence."""
         return stages(self.calls, attrgetter("mode"))
 
+    @cached_property
+    def ops(self) -> tuple[Operation, ...]:
+        """Its operations; a service that declares none has one, ``default``, with the service's calls."""
+        if self.operations:
+            return tuple(Operation(name=o.name, service_time=o.service_time or self.service_time, calls=o.calls)
+                         for o in self.operations)
+        return (Operation(name=DEFAULT_OPERATION, service_time=self.service_time, calls=self.calls),)
+
+    @cached_property
+    def op_map(self) -> dict[str, Operation]:
+        return {o.name: o for o in self.ops}
+
+    @property
+    def all_calls(self) -> tuple[Call, ...]:
+        """Every call any of its operations may make, fallbacks included."""
+        return tuple(c for o in self.ops for call in o.calls for c in call.chain)
+
+    @property
+    def call_shares(self) -> tuple[tuple[Call, float], ...]:
+        """Every call of every operation with the share of that operation's requests that make it:
+        its probability, or for a routed call its weight over its router's (conditions not applied)."""
+        return self.call_shares_given({})
+
+    def call_shares_given(self, attributes: dict[str, float]) -> tuple[tuple[Call, float], ...]:
+        """:attr:`call_shares`, with each call's condition's share of requests (``attributes``) applied."""
+        return tuple(pair for op in self.ops for pair in op.call_shares_given(attributes))
+
+    def operation_of(self, name: str | None) -> Operation:
+        """The operation a call or an entrypoint naming ``name`` reaches (None: the only one)."""
+        return self.ops[0] if name is None else self.op_map[name]
+
+    def validate(self) -> None:
+        if self.operations and self.calls:
+            raise self.error("calls", "a service with operations makes its calls in its operations; "
+                                      "move these calls under an operation")
+
 
 @dataclass(frozen=True)
 class Entrypoint(Model):
@@ -135,13 +260,15 @@ class Entrypoint(Model):
 
     name: str = fld(doc="taken from the key under 'entrypoints'", text=NAME)
     to: str = fld(doc="the service the clients call")
+    operation: str | None = fld(None, text=NAME, doc="the operation they call (default: the service's only one)")
     share: float = fld(1.0, gt=0, le=MAX_SHARE, doc="relative share of the experiment's load")
     timeout: Seconds | None = fld(None, gt=0, doc="the client gives up after this, per attempt")
     retries: Retries = fld(factory=Retries)
     cancel_on_timeout: bool = fld(False)
 
     def as_call(self) -> Call:
-        return Call(to=self.to, timeout=self.timeout, retries=self.retries, cancel_on_timeout=self.cancel_on_timeout)
+        return Call(to=self.to, operation=self.operation, timeout=self.timeout, retries=self.retries,
+                    cancel_on_timeout=self.cancel_on_timeout)
 
 
 @dataclass(frozen=True)
@@ -152,6 +279,8 @@ class Topology(Model):
     name: str = fld(doc="a short name", text=NAME)
     services: tuple[Service, ...] = fld(keyed="name", max_items=MAX_SERVICES, doc="services by name")
     entrypoints: tuple[Entrypoint, ...] = fld(keyed="name", max_items=MAX_SERVICES, doc="entrypoints by name")
+    attributes: tuple[Attribute, ...] = fld((), keyed="name", max_items=MAX_CALLS,
+                                            doc="properties decided once per request at its entrypoint")
     description: str = fld("")
 
     @cached_property
@@ -162,18 +291,43 @@ class Topology(Model):
     def entrypoint_map(self) -> dict[str, Entrypoint]:
         return {e.name: e for e in self.entrypoints}
 
+    @cached_property
+    def attribute_shares(self) -> dict[str, float]:
+        return {a.name: a.probability for a in self.attributes}
+
     def service(self, name: str) -> Service:
         return self.service_map[name]
 
     @property
     def edges(self) -> tuple[tuple[str, str], ...]:
-        return tuple((s.name, c.to) for s in self.services for c in s.calls)
+        return tuple(dict.fromkeys((s.name, c.to) for s in self.services for c in s.all_calls))
 
     def call(self, caller: str, callee: str) -> Call:
-        for c in self.service(caller).calls:
+        for c in self.service(caller).all_calls:
             if c.to == callee:
                 return c
         raise KeyError(f"{caller}->{callee}")
+
+    def refuse_operations(self, engine: str) -> None:
+        """Operations and routers are simulated only so far: ``engine`` (a live stack, a game day) refuses them."""
+        declared = next((s for s in self.services if s.operations), None)
+        if declared is not None:
+            raise declared.error("operations", f"'{declared.name}' declares operations, which {engine} does not "
+                                               "run yet (only the simulator does)",
+                                 hint="simulate this topology, or give the service one call plan for live runs")
+        if self.attributes:
+            raise self.error("attributes", f"request attributes are not carried by {engine} yet "
+                                           "(only the simulator decides them)", hint="simulate this topology")
+        for service in self.services:
+            routed = next((c for c in service.calls if c.mode is CallMode.ROUTE), None)
+            if routed is not None:
+                raise routed.error("mode", f"'{service.name}' routes its calls, which {engine} does not run yet "
+                                           "(only the simulator does)", hint="simulate this topology")
+            falling = next((c for c in service.calls if c.fallback_to is not None), None)
+            if falling is not None:
+                raise falling.error("fallback_to", f"'{service.name}' falls back to another call, which {engine} "
+                                                   "does not run yet (only the simulator does)",
+                                    hint="simulate this topology")
 
     def validate(self) -> None:
         if not self.services:
@@ -182,23 +336,55 @@ class Topology(Model):
             raise self.error("entrypoints", "a topology needs at least one entrypoint")
         names = self.service_map
         for service in self.services:
-            seen: set[str] = set()
-            for call in service.calls:
-                if call.to not in names:
-                    raise call.error("to", f"unknown service '{call.to}'{did_you_mean(call.to, names)}")
-                if call.to in seen:
-                    raise call.error("to", f"'{service.name}' already calls '{call.to}'; "
-                                           "merge the two calls (an edge is identified by caller and callee)")
-                seen.add(call.to)
+            for op in (service.operations or (service,)):
+                seen: set[tuple[str, str | None]] = set()
+                for call in op.calls:
+                    for fb in call.chain[1:]:
+                        self._check_fallback(service, fb)
+                    if call.to not in names:
+                        raise call.error("to", f"unknown service '{call.to}'{did_you_mean(call.to, names)}")
+                    self._check_operation(call, call.operation, names[call.to])
+                    target = (call.to, names[call.to].operation_of(call.operation).name)
+                    if target in seen:
+                        raise call.error("to", f"'{service.name}' already calls '{call.to}' here; merge the two "
+                                               "calls (one call per callee and operation)")
+                    seen.add(target)
+                    for field, attr in (("when", call.when), ("unless", call.unless), ("hit", call.hit)):
+                        if attr is not None and attr not in self.attribute_shares:
+                            raise call.error(field, f"unknown attribute '{attr}'"
+                                                    f"{did_you_mean(attr, self.attribute_shares)}",
+                                             hint="declare it under the topology's attributes, with its probability")
         for entry in self.entrypoints:
             if entry.to not in names:
                 raise entry.error("to", f"unknown service '{entry.to}'{did_you_mean(entry.to, names)}")
+            self._check_operation(entry, entry.operation, names[entry.to])
         self._refuse_certain_cycles()
         self._refuse_deep_chains()
 
+    def _check_fallback(self, service: Service, fb: Call) -> None:
+        names = self.service_map
+        if fb.to not in names:
+            raise fb.error("to", f"unknown service '{fb.to}'{did_you_mean(fb.to, names)}")
+        self._check_operation(fb, fb.operation, names[fb.to])
+        if fb.mode is not CallMode.SEQUENTIAL or fb.probability < 1.0 or fb.condition is not None:
+            raise fb.error(None, f"a fallback of {service.name} is made whenever the call before it failed: "
+                                 "it takes no mode, probability, when or unless")
+
+    @staticmethod
+    def _check_operation(obj: Call | Entrypoint, name: str | None, callee: Service) -> None:
+        ops = callee.op_map
+        if name is None:
+            if len(ops) > 1:
+                raise obj.error("operation", f"'{callee.name}' has operations {', '.join(ops)}: "
+                                             "name the one called")
+        elif name not in ops:
+            raise obj.error("operation", f"'{callee.name}' has no operation '{name}'{did_you_mean(name, ops)}"
+                                         f" (it has {', '.join(ops)})")
+
     def _refuse_certain_cycles(self) -> None:
         """A cycle of calls made with probability 1 would recurse forever: refuse it here."""
-        certain = {s.name: [c.to for c in s.calls if c.probability >= 1.0] for s in self.services}
+        certain = {s.name: [c.to for c, share in s.call_shares_given(self.attribute_shares) if share >= 1.0]
+                   for s in self.services}
         cycle = find_loop(certain)
         if cycle is not None:
             shown = cycle if len(cycle) <= 8 else [*cycle[:4], "...", *cycle[-3:]]
@@ -208,7 +394,7 @@ class Topology(Model):
 
     def _refuse_deep_chains(self) -> None:
         """A chain of more than MAX_CALL_DEPTH services is refused (calls that loop back not counted)."""
-        chain = longest_chain({s.name: [c.to for c in s.calls] for s in self.services})
+        chain = longest_chain({s.name: [c.to for c in s.all_calls] for s in self.services})
         if len(chain) > MAX_CALL_DEPTH:
             shown = chain if len(chain) <= 8 else [*chain[:4], "...", *chain[-3:]]
             raise self.service(chain[0]).error(

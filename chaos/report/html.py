@@ -155,12 +155,18 @@ UNMEASURED_CELL = '<span class="status-skip">unmeasured</span>'
 
 def services_html(r: ResultDocument, panels: Panels) -> str:
     order = {b.service: i + 1 for i, b in enumerate(r.blast.cascade)}
-    rows = [_figures_row(n, f, order) for n, f in r.services.items()]
-    classes = ["fail" if n in order else "unmeasured" if not f.measured_by.measured else ""
-               for n, f in r.services.items()]
+    rows, classes = [], []
+    for n, f in r.services.items():
+        rows.append(_figures_row(n, f, order))
+        classes.append("fail" if n in order else "unmeasured" if not f.measured_by.measured else "")
+        for op, fo in r.operations.get(n, {}).items():  # a level below their service
+            rows.append(_figures_row(f"{n}.{op}", fo, {}))
+            classes.append("op")
+    ops_note = " Rows named service.operation are a service's operations; they add up to its row." \
+        if r.operations else ""
     note = (f"<p>Every service, in topology order. Rows in the timelines: {e(', '.join(panels.services))}; "
-            f"the other {len(panels.rest)} are in the heatmap.</p>" if panels.rest else
-            "<p>Every service, in topology order.</p>")
+            f"the other {len(panels.rest)} are in the heatmap.{ops_note}</p>" if panels.rest else
+            f"<p>Every service, in topology order.{ops_note}</p>")
     if r.blast.unmeasured:
         note += (f"<p><b>Unmeasured</b> ({e(', '.join(r.blast.unmeasured))}): {e(UNMEASURED_MEANS)}. They are in "
                  f"no cascade and no count of healthy services; their timelines are left blank.</p>")

@@ -95,6 +95,15 @@ def entrypoint_line(name: str, e: dict[str, Any]) -> str:
             f"p99 {fmt_ms(e['p99_ms'])}")
 
 
+def operation_line(name: str, f: dict[str, Any]) -> str:
+    """An operation's row: its service's figures, for the requests of that operation only."""
+    answered = f.get("answered")
+    count = "-" if answered is None else f"{answered:,}"
+    breach = "" if f.get("first_breach_s") is None else f", SLO breached at {fmt_s(f['first_breach_s'])}"
+    return (f"  operation {name}: {count} answered, {f['errors']:,} failed ({fmt_pct(f['error_ratio'])}), "
+            f"p99 {fmt_ms(f['p99_ms'])}{breach}")
+
+
 def cascade_table(doc: dict[str, Any]) -> list[str]:
     rows = [f"  {'service':<16} {'breach at':>9} {'hops':>4} {'error ratio':>11} {'p99':>9} {'attempts/req':>12}"]
     listed = set()
@@ -131,6 +140,8 @@ def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
     lines.append("Cascade, in order of breach:" if doc["blast_radius"]["cascade"] else "Services:")
     lines.extend(cascade_table(doc))
     lines.extend(entrypoint_line(name, e) for name, e in doc["entrypoints"].items())
+    lines.extend(operation_line(f"{svc}.{op}", f) for svc, ops in doc.get("operations", {}).items()
+                 for op, f in ops.items())
     requests = load_lines(report)
     if requests:
         lines += ["", "Requests sent:", *(f"  {line}" for line in requests)]

@@ -68,12 +68,12 @@ def _scale(sim: Simulation, action: Scale) -> None:
 
 def _set_call(sim: Simulation, action: SetCall) -> None:
     caller, callee = split_edge(action.edge) or ("", "")
-    current = sim.world.call_specs[(caller, callee)]
     changes = {f.name: getattr(action, f.name) for f in dataclasses.fields(SetCall)
                if f.name in {g.name for g in dataclasses.fields(Call)} and getattr(action, f.name) is not None}
-    new = dataclasses.replace(current, **changes)
-    sim.world.call_specs[(caller, callee)] = new
-    sim.world.configure_edge(sim.world.edges[(caller, callee)], new)
+    specs = sim.world.call_specs[(caller, callee)]
+    for i, (current, edge) in enumerate(zip(specs, sim.world.edges[(caller, callee)], strict=True)):
+        specs[i] = dataclasses.replace(current, **changes)  # every calling operation's call
+        sim.world.configure_edge(edge, specs[i])
 
 
 def _shed_load(sim: Simulation, action: ShedLoad) -> None:

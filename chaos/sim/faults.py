@@ -66,14 +66,14 @@ def refresh_service(world: World, name: str) -> None:
 
 
 def refresh_edge(world: World, caller: str, callee: str) -> None:
-    edge = world.edges[(caller, callee)]
     faults = world.faults_on(f"{caller}->{callee}")
-    edge.delays = [(f.delay, f.jitter) for f in _of(faults, Latency)]
-    edge.err_ratio = _combine([f.ratio for f in _of(faults, Errors)])
-    edge.partitioned = sum(1 for f in faults if f.kind is FaultKind.PARTITION)
-    edge.loss = _combine([f.ratio for f in _of(faults, PacketLoss)])
-    edge.net_faulty = bool(edge.partitioned or edge.loss)
-    edge.faulty = bool(edge.net_faulty or edge.err_ratio)
+    for edge in world.edges[(caller, callee)]:  # one per calling operation
+        edge.delays = [(f.delay, f.jitter) for f in _of(faults, Latency)]
+        edge.err_ratio = _combine([f.ratio for f in _of(faults, Errors)])
+        edge.partitioned = sum(1 for f in faults if f.kind is FaultKind.PARTITION)
+        edge.loss = _combine([f.ratio for f in _of(faults, PacketLoss)])
+        edge.net_faulty = bool(edge.partitioned or edge.loss)
+        edge.faulty = bool(edge.net_faulty or edge.err_ratio)
 
 
 def refresh_entry(world: World, name: str) -> None:

@@ -102,9 +102,9 @@ def _no_work() -> float:
 class Svc:
     """A service at run time: its replicas, its current (fault-affected) behaviour, its stats."""
 
-    __slots__ = ("name", "replicas", "up", "workers", "qlimit", "lifo", "max_wait", "draw", "factor",
-                 "cold", "delays", "err_ratio", "hung", "loss", "partitioned", "net_faulty", "stages",
-                 "lb", "rr", "rand", "rng", "stats", "track_kids", "frozen", "faulty", "exp_rate")
+    __slots__ = ("name", "replicas", "up", "workers", "qlimit", "lifo", "max_wait", "factor",
+                 "cold", "delays", "err_ratio", "hung", "loss", "partitioned", "net_faulty",
+                 "lb", "rr", "rand", "rng", "stats", "frozen", "faulty", "ops")
 
     def __init__(self, name: str, rng: random.Random) -> None:
         self.name = name
@@ -116,10 +116,6 @@ class Svc:
         self.qlimit = 0
         self.lifo = False
         self.max_wait: float | None = None
-        self.draw: Callable[[], float] = _no_work
-        # The rate of exponential service times, drawn inline on the hot path exactly as
-        # random.expovariate draws them (from rand, the same stream); 0.0: use draw().
-        self.exp_rate = 0.0
         self.factor = 1.0        # product of slowdown factors
         self.cold = False        # some replica has a cold-start factor
         self.delays: list[tuple[float, float]] = []   # (delay, jitter) of latency faults on responses
@@ -129,26 +125,52 @@ class Svc:
         self.partitioned = 0
         self.net_faulty = False  # loss or partition on every call to this service
         self.faulty = False      # any fault that arrivals must check (loss, partition, hang, errors)
-        self.stages: tuple[tuple[Edge, ...], ...] = ()
         self.lb = LoadBalancing.ROUND_ROBIN
         self.rr = 0
         self.stats = Stats()
-        self.track_kids = False  # some outgoing call cancels its callee on timeout
+        # Its operations by name. Service times are drawn by the operation's ``draw``, or inline
+        # on the hot path when ``exp_rate`` is set, exactly as random.expovariate draws them
+        # (from the service's rand, the same stream).
+        self.ops: dict[str, Op] = {}
         self.frozen: list[tuple[int, Span, int]] = []  # what a hang held up: (step, span, cause)
+
+
+class Op:
+    """An operation of a service at run time: its service time, its stages of calls, its counters.
+
+    A service that declares no operations has one, whose ``stats`` are the service's own; a
+    service with operations counts in each operation's ``stats``, and the recorder adds them up
+    into the service's.
+    """
+
+    __slots__ = ("name", "svc", "draw", "exp_rate", "stages", "routes", "stats", "track_kids")
+
+    def __init__(self, name: str, svc: Svc, stats: Stats) -> None:
+        self.name = name
+        self.svc = svc
+        self.stats = stats
+        self.draw: Callable[[], float] = _no_work
+        self.exp_rate = 0.0  # as Svc.exp_rate was: 0.0 means draw()
+        self.stages: tuple[tuple[Edge, ...], ...] = ()
+        # per stage: None, or for a router the cumulative shares of its calls (the last is 1.0)
+        self.routes: tuple[tuple[float, ...] | None, ...] = ()
+        self.track_kids = False
 
 
 class Edge:
     """A call from a service (or from the clients of an entrypoint) to a service, with its policy."""
 
-    __slots__ = ("name", "caller", "callee", "caller_stats", "timeout", "max_retries", "base", "cap",
-                 "jitter", "budget", "bucket", "prob", "breaker", "fallback", "cancel",
+    __slots__ = ("name", "caller", "callee", "op", "caller_stats", "timeout", "max_retries", "base", "cap",
+                 "jitter", "budget", "bucket", "prob", "need", "want", "breaker", "fallback", "backup", "spare", "hit",
+                 "cancel",
                  "loss", "partitioned", "delays", "err_ratio", "net_faulty", "faulty", "rand", "timeouts")
 
-    def __init__(self, name: str, caller: Svc | None, callee: Svc, caller_stats: Stats,
+    def __init__(self, name: str, caller: Op | None, callee: Op, caller_stats: Stats,
                  rand: Callable[[], float]) -> None:
         self.name = name
         self.caller = caller
-        self.callee = callee
+        self.callee = callee.svc
+        self.op = callee  # the callee's operation
         self.caller_stats = caller_stats
         self.rand = rand
         self.timeout: float | None = None
@@ -160,8 +182,14 @@ class Edge:
         self.budget: float | None = None  # tokens a first attempt deposits in ``bucket``
         self.bucket = RetryBudget()       # kept when the policy changes, as the emulator keeps it
         self.prob = 1.0
+        # the call is made when the request's attribute bits masked by ``need`` equal ``want`` (need 0: always)
+        self.need = 0
+        self.want = 0
         self.breaker: Breaker | None = None
         self.fallback = False
+        self.backup: Edge | None = None  # the fallback call, made when this one finally fails
+        self.spare = False               # this edge is some call's fallback
+        self.hit = 0                     # an attribute bit: requests without it fall back after an answer
         self.cancel = False
         self.loss = 0.0
         self.partitioned = 0
@@ -205,7 +233,7 @@ class Span(Event):
 class EntryRequest:
     """A user's request at an entrypoint: the root every span descends from."""
 
-    __slots__ = ("entry", "t0")
+    __slots__ = ("entry", "t0", "attrs")
     root = True
     dead = False
     kids = None
@@ -213,6 +241,16 @@ class EntryRequest:
     def __init__(self, entry: Entry, t0: float) -> None:
         self.entry = entry
         self.t0 = t0
+        self.attrs = 0
+
+
+def attributes_of(span: Span) -> int:
+    """The attributes of the entry request ``span`` works for: every attempt of it, retries too, sees the
+    same. Looked up from the root only where a call depends on them, so other spans pay nothing."""
+    node: Span | EntryRequest = span
+    while not node.root:
+        node = node.parent  # type: ignore[union-attr]
+    return node.attrs  # type: ignore[union-attr]
 
 
 class Waiting(Protocol):
@@ -273,9 +311,11 @@ class Delivery(Event):
 class Entry:
     """An entrypoint at run time: its arrival stream, its clients' call policy, its stats."""
 
-    __slots__ = ("name", "edge", "stats", "share", "factor", "admission", "epoch", "rng")
+    __slots__ = ("name", "edge", "stats", "share", "factor", "admission", "epoch", "rng", "attr_rand")
 
-    def __init__(self, name: str, edge: Edge, share: float, rng: random.Random) -> None:
+    def __init__(self, name: str, edge: Edge, share: float, rng: random.Random,
+                 attr_rand: Callable[[], float] | None = None) -> None:
+        self.attr_rand = attr_rand  # draws its requests' attributes (a stream of its own)
         self.name = name
         self.edge = edge
         self.share = share
@@ -314,6 +354,8 @@ class Kernel:
         self.cb_retry: list[Any] = [self.on_retry]
         self.cb_deliver: list[Any] = [self.on_deliver]
         self.cb_arrival: list[Any] = [self.on_arrival]
+        # The topology's request attributes: (bit, probability), drawn once per entry request.
+        self.attributes: tuple[tuple[int, float], ...] = ()
 
     # ------------------------------------------------------------------ arrivals
 
@@ -341,6 +383,10 @@ class Kernel:
         """An entry request enters the system now: admitted (or rejected at once), then sent."""
         entry = req.entry
         entry.stats.requests += 1
+        if self.attributes:
+            rand = entry.attr_rand
+            assert rand is not None
+            req.attrs = sum(bit for bit, p in self.attributes if rand() < p)
         admission = entry.admission
         if admission.limit is not None and not admission.admit(req.t0):
             self.entry_done(req, REJECTED)
@@ -358,7 +404,7 @@ class Kernel:
             return
         callee = edge.callee
         span = Span(callee, edge, parent, attempt, now)
-        callee.stats.requests += 1
+        edge.op.stats.requests += 1
         if attempt:
             edge.caller_stats.retries += 1
         elif edge.budget is not None:
@@ -415,8 +461,9 @@ class Kernel:
         if rep.busy < svc.workers:
             rep.busy += 1
             rep.active[span] = None
-            rate = svc.exp_rate
-            t = (-_log(1.0 - svc.rand()) / rate if rate else svc.draw()) * svc.factor
+            op = span.edge.op
+            rate = op.exp_rate
+            t = (-_log(1.0 - svc.rand()) / rate if rate else op.draw()) * svc.factor
             if svc.cold and rep.cold:
                 t *= rep.cold_factor(now)
             span.callbacks = self.cb_work
@@ -448,8 +495,9 @@ class Kernel:
         rep.busy += 1
         rep.active[span] = None
         svc = span.svc
-        rate = svc.exp_rate
-        t = (-_log(1.0 - svc.rand()) / rate if rate else svc.draw()) * svc.factor
+        op = span.edge.op
+        rate = op.exp_rate
+        t = (-_log(1.0 - svc.rand()) / rate if rate else op.draw()) * svc.factor
         if svc.cold and rep.cold:
             t *= rep.cold_factor(self.env._now)
         span.callbacks = self.cb_work
@@ -465,28 +513,36 @@ class Kernel:
         if i == 0 and span.svc.hung:
             span.svc.frozen.append((FROZEN_WORK, span, OK))
             return
-        stages = span.svc.stages
+        op = span.edge.op
+        stages = op.stages
         n = len(stages)
         while i < n:
             group = stages[i]
             if len(group) == 1:
                 edge = group[0]
-                if edge.prob < 1.0 and edge.rand() >= edge.prob:
+                if (edge.need and (attributes_of(span) & edge.need) != edge.want) or (
+                        edge.prob < 1.0 and edge.rand() >= edge.prob):
                     i += 1
                     continue
                 span.stage = i
                 span.pending = 1
-                if span.svc.track_kids:
+                if op.track_kids:
                     span.kids = []
                 self.send(edge, span, 0)
                 return
-            taken = [e for e in group if e.prob >= 1.0 or e.rand() < e.prob]
+            route = op.routes[i]
+            if route is not None:  # a router: exactly one call, by weight, drawn on its first call's stream
+                u = group[0].rand()
+                taken = [next((e for e, c in zip(group, route, strict=True) if u < c), group[-1])]
+            else:
+                taken = [e for e in group if (not e.need or (attributes_of(span) & e.need) == e.want)
+                         and (e.prob >= 1.0 or e.rand() < e.prob)]
             if not taken:
                 i += 1
                 continue
             span.stage = i
             span.pending = len(taken)  # set before sending: an attempt may fail synchronously
-            if span.svc.track_kids:
+            if op.track_kids:
                 span.kids = []
             for edge in taken:
                 self.send(edge, span, 0)
@@ -507,7 +563,9 @@ class Kernel:
                     ev.callbacks = self.cb_retry
                     self.schedule(ev, NORMAL, delay)
                 return
-        if edge.fallback:
+        if edge.backup is not None:  # fall back to another call, which answers for this one
+            self.send(edge.backup, parent, 0)
+        elif edge.fallback:
             edge.caller_stats.degraded += 1
             self.call_done(parent, OK)
         else:
@@ -568,7 +626,7 @@ class Kernel:
         span.dead = True
         if span.answered:
             if cause == OK:
-                span.svc.stats.wasted += 1
+                span.edge.op.stats.wasted += 1
             return
         if span.svc.hung:
             span.svc.frozen.append((FROZEN_RESPONSE, span, cause))
@@ -587,22 +645,25 @@ class Kernel:
         span = ev.span
         if span.answered:
             if ev.cause == OK:
-                span.svc.stats.wasted += 1
+                span.edge.op.stats.wasted += 1
             return
         self.answer(span, ev.cause)
 
     def answer(self, span: Span, cause: int) -> None:
         """The caller learns the outcome of ``span``: count it once, then continue the call."""
         span.answered = True
-        stats = span.svc.stats
-        now = self.env._now
         edge = span.edge
+        stats = edge.op.stats
+        now = self.env._now
         if edge.breaker is not None:
             edge.breaker.record(now, cause == OK, span.t0)
         if cause == OK:
             stats.ok += 1
             stats.lat.append(now - span.t0)
             parent = span.parent
+            if edge.hit and not attributes_of(span) & edge.hit and not parent.dead:  # a miss: ask the fallback
+                self.send(edge.backup, parent, 0)  # type: ignore[arg-type]
+                return
             if parent.root:
                 self.entry_done(parent, OK)  # type: ignore[arg-type]
             elif not parent.dead:

@@ -21,6 +21,7 @@ class Channel:
     series: Series
     totals: Totals
     samples: LatencySamples
+    parts: tuple[Stats, ...] = ()  # a service's operations, whose counts are the service's
 
 
 class Recorder:
@@ -31,14 +32,26 @@ class Recorder:
         self.first_measured = first_measured
         self.channels: list[Channel] = []
 
-    def add(self, scope: Scope, stats: Stats, gauge: Gauge | None) -> None:
+    def add(self, scope: Scope, stats: Stats, gauge: Gauge | None, parts: tuple[Stats, ...] = ()) -> None:
+        """Record ``stats`` as ``scope``; with ``parts``, each second's counts are first summed from them.
+
+        A part's channel must be added after the channel that sums it: it empties the part.
+        """
         samples = LatencySamples()
-        self.channels.append(Channel(scope, stats, gauge, Series(samples=samples), Totals(), samples))
+        self.channels.append(Channel(scope, stats, gauge, Series(samples=samples), Totals(), samples, parts))
 
     def record(self, second: int) -> None:
         measured = second >= self.first_measured
         for ch in self.channels:
             st, ser = ch.stats, ch.series
+            for part in ch.parts:  # what the service's operations counted, the service's own caller-side counts too
+                st.requests += part.requests
+                st.ok += part.ok
+                st.err = [a + b for a, b in zip(st.err, part.err, strict=True)]
+                st.lat += part.lat
+                st.retries += part.retries
+                st.wasted += part.wasted
+                st.degraded += part.degraded
             lat = st.lat
             lat.sort()
             ser.requests.append(st.requests)

@@ -68,10 +68,15 @@ class Simulation:
         self.observers: list[Observer] = []
         self.incident: IncidentRecord | None = None
         self.second = 0
+        declared = [s for s in experiment.topology.services if s.operations]
         for svc in self.world.services.values():
-            self.recorder.add(Scope.service(svc.name), svc.stats, _Gauge(svc))
+            ops = tuple(op.stats for op in svc.ops.values() if op.stats is not svc.stats)
+            self.recorder.add(Scope.service(svc.name), svc.stats, _Gauge(svc), ops)
         for entry in self.world.entries.values():
             self.recorder.add(Scope.entrypoint(entry.name), entry.stats, None)
+        for spec in declared:  # after the services: their channels sum the operations' counts first
+            for op in self.world.services[spec.name].ops.values():
+                self.recorder.add(Scope.operation(spec.name, op.name), op.stats, None)
 
     @property
     def now(self) -> float:

@@ -18,9 +18,22 @@ from chaos.incident_states import MarkerKind
 from chaos.model.distributions import Exponential
 from chaos.model.faults import AnyFault
 from chaos.model.scope import edge_name
-from chaos.model.topology import Call, Entrypoint, QueueDiscipline, Service, Topology
+from chaos.model.topology import Call, CallMode, Entrypoint, QueueDiscipline, Service, Topology
 from chaos.run import Marker
-from chaos.sim.kernel import Edge, Entry, Kernel, Replica, Stats, Svc
+from chaos.sim.kernel import Edge, Entry, Kernel, Op, Replica, Stats, Svc
+
+
+def routing(group: tuple[Call, ...]) -> tuple[float, ...] | None:
+    """A router's cumulative shares (by weight, the last exactly 1.0); None for any other stage."""
+    if group[0].mode is not CallMode.ROUTE:
+        return None
+    total = sum(c.route_weight for c in group)
+    shares, acc = [], 0.0
+    for c in group:
+        acc += c.route_weight
+        shares.append(acc / total)
+    shares[-1] = 1.0
+    return tuple(shares)
 
 
 @dataclass(frozen=True)
@@ -44,27 +57,33 @@ class World:
     seed: int
     markers: list[Marker]
     services: dict[str, Svc] = field(default_factory=dict)
-    edges: dict[tuple[str, str], Edge] = field(default_factory=dict)
+    # The calls from one service to another, one per calling operation (a service without operations
+    # has one), with the policy each runs now: faults and playbook actions on ``caller->callee`` act on all.
+    edges: dict[tuple[str, str], list[Edge]] = field(default_factory=dict)
     entries: dict[str, Entry] = field(default_factory=dict)
     active: dict[str, list[AnyFault]] = field(default_factory=dict)
-    call_specs: dict[tuple[str, str], Call] = field(default_factory=dict)  # the policy each edge runs now
+    call_specs: dict[tuple[str, str], list[Call]] = field(default_factory=dict)
+    op_edges: dict[tuple[str, str], list[Edge]] = field(default_factory=dict)  # an operation's calls, in order
 
     @classmethod
     def build(cls, kernel: Kernel, topology: Topology, seed: int, markers: list[Marker]) -> World:
         world = cls(kernel, topology, seed, markers)
+        kernel.attributes = tuple((1 << i, a.probability) for i, a in enumerate(topology.attributes))
         for spec in topology.services:
             svc = Svc(spec.name, stream(seed, "service", spec.name))
             world.services[spec.name] = svc
+            for declared in spec.ops:
+                # a service without operations counts in its own stats; one with operations in each
+                svc.ops[declared.name] = Op(declared.name, svc, Stats() if spec.operations else svc.stats)
             world.configure_service(spec)
         for spec in topology.services:
-            for call in spec.calls:
-                caller = world.services[spec.name]
-                edge = Edge(edge_name(spec.name, call.to), caller, world.services[call.to], caller.stats,
-                            stream(seed, "edge", spec.name, call.to).random)
-                world.edges[(spec.name, call.to)] = edge
-                world.call_specs[(spec.name, call.to)] = call
-                world.configure_edge(edge, call)
-            world.wire_stages(spec)
+            for op_spec in spec.ops:
+                op = world.services[spec.name].ops[op_spec.name]
+                made = {id(call): world.add_edge(spec.name, op, call) for call in op_spec.calls}
+                world.op_edges[(spec.name, op_spec.name)] = list(made.values())
+                op.stages = tuple(tuple(made[id(c)] for c in group) for group in op_spec.stages())
+                op.routes = tuple(routing(group) for group in op_spec.stages())
+                op.track_kids = any(c.cancel_on_timeout for call in op_spec.calls for c in call.chain)
         for ep in topology.entrypoints:
             world.add_entry(ep)
         return world
@@ -78,15 +97,34 @@ class World:
         svc.qlimit = spec.queue.limit
         svc.lifo = spec.queue.discipline is QueueDiscipline.LIFO
         svc.max_wait = spec.queue.max_wait
-        svc.draw = spec.service_time.sampler(svc.rng)
-        svc.exp_rate = 1.0 / spec.service_time.mean if isinstance(spec.service_time, Exponential) else 0.0
+        for op_spec in spec.ops:
+            op = svc.ops[op_spec.name]
+            dist = op_spec.service_time or spec.service_time
+            op.draw = dist.sampler(svc.rng)
+            op.exp_rate = 1.0 / dist.mean if isinstance(dist, Exponential) else 0.0
         svc.lb = spec.load_balancing
         self.scale(spec.name, spec.replicas)
 
-    def wire_stages(self, spec: Service) -> None:
-        svc = self.services[spec.name]
-        svc.stages = tuple(tuple(self.edges[(spec.name, c.to)] for c in group) for group in spec.stages())
-        svc.track_kids = any(c.cancel_on_timeout for c in spec.calls)
+    def add_edge(self, caller: str, op: Op, call: Call, spare: bool = False) -> Edge:
+        """The edge of one call of ``caller``'s operation ``op``, and of its fallback call (a spare edge), if any."""
+        # the first operation calling a service keeps the stream a service without operations has
+        key = (caller, call.to)
+        nth = () if key not in self.edges else (op.name,) if not spare else (op.name, "fallback",
+                                                                             str(len(self.edges[key])))
+        edge = Edge(edge_name(caller, call.to), op, self.callee(call), op.stats,
+                    stream(self.seed, "edge", caller, call.to, *nth).random)
+        edge.spare = spare
+        self.edges.setdefault(key, []).append(edge)
+        self.call_specs.setdefault(key, []).append(call)
+        self.configure_edge(edge, call)
+        if call.fallback_to is not None:
+            edge.backup = self.add_edge(caller, op, call.fallback_to, spare=True)
+        return edge
+
+    def callee(self, call: Call) -> Op:
+        """The operation ``call`` reaches."""
+        return self.services[call.to].ops[self.topology.service(call.to).operation_of(call.operation).name]
+
 
     def configure_edge(self, edge: Edge, call: Call) -> None:
         """Apply a call policy (timeout, retries, breaker, fallback) to an edge."""
@@ -98,6 +136,10 @@ class World:
         edge.jitter = call.retries.backoff.jitter
         edge.budget = call.retries.budget
         edge.prob = call.probability
+        bits = {a.name: 1 << i for i, a in enumerate(self.topology.attributes)}
+        edge.need = bits[call.condition] if call.condition is not None else 0
+        edge.want = edge.need if call.when is not None else 0
+        edge.hit = bits[call.hit] if call.hit is not None else 0
         edge.fallback = call.fallback
         edge.cancel = call.cancel_on_timeout
         cb = call.circuit_breaker
@@ -109,13 +151,14 @@ class World:
 
     def add_entry(self, ep: Entrypoint) -> None:
         stats = Stats()
-        callee = self.services[ep.to]
-        edge = Edge(f"{ep.name}->{ep.to}", None, callee, stats, stream(self.seed, "client", ep.name).random)
+        edge = Edge(f"{ep.name}->{ep.to}", None, self.callee(ep.as_call()), stats,
+                    stream(self.seed, "client", ep.name).random)
         self.configure_edge(edge, ep.as_call())
         # Shares are relative (entrypoints split the load by them): normalise, or two
         # entrypoints with the default share of 1 would each be offered the whole load.
         share = ep.share / sum(e.share for e in self.topology.entrypoints)
-        self.entries[ep.name] = Entry(ep.name, edge, share, stream(self.seed, "arrivals", ep.name))
+        self.entries[ep.name] = Entry(ep.name, edge, share, stream(self.seed, "arrivals", ep.name),
+                                      stream(self.seed, "attributes", ep.name).random)
 
     def restore(self, topology: Topology) -> None:
         """Put every service, edge and entrypoint back to ``topology``'s settings (a rollback)."""
@@ -123,25 +166,34 @@ class World:
             if spec.name not in self.services:
                 continue
             self.configure_service(spec)
-            for call in spec.calls:
-                edge = self.edges.get((spec.name, call.to))
-                if edge is not None:
-                    edge.callee = self.services[call.to]
-                    self.call_specs[(spec.name, call.to)] = call
-                    self.configure_edge(edge, call)
+            for op in spec.ops:
+                for first, made in zip(op.calls, self.op_edges[(spec.name, op.name)], strict=True):
+                    edge: Edge | None = made
+                    for call in first.chain:  # the call, then its fallbacks' spare edges
+                        assert edge is not None
+                        self._point(edge, self.callee(call))
+                        specs = self.call_specs[(spec.name, call.to)]
+                        specs[self.edges[(spec.name, call.to)].index(edge)] = call
+                        self.configure_edge(edge, call)
+                        edge = edge.backup
         for ep in topology.entrypoints:
             entry = self.entries.get(ep.name)
             if entry is not None:
-                entry.edge.callee = self.services[ep.to]
+                self._point(entry.edge, self.callee(ep.as_call()))
                 self.configure_edge(entry.edge, ep.as_call())
                 entry.admission.set(None, self.kernel.env.now)
 
     def redirect(self, old: str, new: str) -> None:
         """Every call meant for ``old`` goes to ``new`` from now on (a failover)."""
         source, target = self.services[old], self.services[new]
-        for edge in list(self.edges.values()) + [e.edge for e in self.entries.values()]:
+        for edge in [e for group in self.edges.values() for e in group] + [e.edge for e in self.entries.values()]:
             if edge.callee is source:
-                edge.callee = target
+                # the operation of the same name, or the standby's first when it has no such operation
+                self._point(edge, target.ops.get(edge.op.name) or next(iter(target.ops.values())))
+
+    @staticmethod
+    def _point(edge: Edge, op: Op) -> None:
+        edge.callee, edge.op = op.svc, op
 
     def _breaker_marker(self, name: str) -> Callable[[str], None]:
         return BreakerMarker(self.kernel.env, self.markers, name)

@@ -90,7 +90,7 @@ def test_the_kernels_inlined_exponential_draw_is_the_cores() -> None:
     kernel = Kernel(simpy.Environment(), None)  # type: ignore[arg-type]  (no arrivals: spans are admitted by hand)
     world = World.build(kernel, topo, 7, [])
     svc, entry = world.services["s"], world.entries["web"]
-    assert svc.exp_rate == 50.0  # the inlined path is the one taken
+    assert svc.ops["default"].exp_rate == 50.0  # the inlined path is the one taken
 
     def span() -> Span:
         return Span(svc, entry.edge, EntryRequest(entry, 0.0), 0, 0.0)

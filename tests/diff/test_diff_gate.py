@@ -298,3 +298,15 @@ def test_a_change_that_is_no_finite_number_is_written_as_null() -> None:
     assert row["change"] is None and row["base"]["mean"] is None and row["base"]["known"] == 1
     assert doc["worse"] is False and schema_errors("diff", doc) == []
     assert schema_errors("diff", {**doc, "worse": "no"}) != []
+
+
+def test_an_experiment_for_another_topology_is_skipped_and_named(files: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    other = EXPERIMENT.replace("name: slow-back", "name: elsewhere").replace(
+        "topology: ../base.yaml", "topology: ../roomy-other.yaml")
+    (files / "roomy-other.yaml").write_text(BASE.replace("name: pair", "name: other"))
+    (files / "exps" / "elsewhere.yaml").write_text(other)
+    assert gate(files, "roomy.yaml") == 0
+    captured = capsys.readouterr()
+    assert "skipped (written for another topology): elsewhere" in captured.err
+    assert "### elsewhere" not in captured.out and "### slow-back" in captured.out
