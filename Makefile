@@ -6,6 +6,10 @@ STAMP_BASE := $(VENV)/.installed-base
 STAMP_ALL  := $(VENV)/.installed-all
 DEMO_EXPERIMENT ?= experiments/db-slow-retry-cascade.yaml
 DEMO_OUT ?= runs/demo
+# `make test` runs the suite on two pytest-xdist workers: the live tests, one after another on one
+# of them, wait mostly on the wall clock, and the CPU-bound tests run beside them on the other
+# (tests/conftest.py draws the groups). TEST_WORKERS=0 runs everything in this one process.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test bench lint clean
 
@@ -28,7 +32,7 @@ demo: $(STAMP_BASE)
 	test $$status -le 1
 
 test: $(STAMP_ALL)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: $(STAMP_ALL)
 	$(BIN)/python benchmarks/sim_speed.py
