@@ -2,64 +2,54 @@
 
 Most of the suite's wall time is live tests waiting on the wall clock (game days, containers
 starting, Locust's seconds); the rest is CPU. So the live tests run one after another in one
-group, as they always did (one Docker engine, one shop at a time, under the live lock), while
-another worker takes the CPU-bound tests beside them.
+group, as they always did (one Docker engine, one shop at a time), while another worker takes
+the CPU-bound tests beside them. A group runs whole on one worker, in collection order:
 
-Every test gets an ``xdist_group`` (a group runs whole on one worker, in collection order):
+- ``live``: every test under tests/live/ (Docker, Locust, loopback servers whose timings the
+  other live tests assume);
+- a directory that has a conftest.py: its fixtures may be session-wide (the report documents,
+  the traces' shop, the sweeps' experiment), built once per worker that needs them, so once;
+- otherwise a module (its module-scoped fixtures, built once).
 
-- ``live``: everything under tests/live/ and anything marked ``live`` (Docker, Locust, loopback
-  servers whose timings the other live tests assume);
-- otherwise the broadest place that owns a module-, package- or session-scoped fixture used by
-  any test of the module (a conftest's directory, else the module itself), so that an expensive
-  shared fixture (the goldens' runs, the traces' shop, the sweeps' experiment) is built once, not
-  once per worker.
-
-Without xdist (a plain ``pytest tests/x.py``) nothing changes: the groups are only marks.
+The groups are drawn from node ids by the scheduler below, not by ``xdist_group`` marks: with
+pytest 9.2 xdist 3.8 no longer carries a mark's group in the node id (pytest-xdist issue 1386),
+and tests would be spread one by one. A test that does carry an ``@group`` keeps it.
+Without xdist (a plain ``pytest tests/x.py``) this file does nothing.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+TESTS = Path(__file__).parent
 LIVE_GROUP = "live"
-LIVE_DIR = Path(__file__).parent / "live"
-SHARED_SCOPES = frozenset({"module", "package", "session"})
 
 
-def _owners(item: pytest.Item) -> list[str]:
-    """Node ids of the modules and directories whose shared (wider than function) fixtures ``item`` uses."""
-    info = getattr(item, "_fixtureinfo", None)  # pytest's per-item fixture closure; no public accessor
-    if info is None:
-        return []
-    owners = []
-    for defs in info.name2fixturedefs.values():
-        for fixturedef in defs:
-            node = getattr(fixturedef, "node", None)
-            owner = node.nodeid if node is not None else ""
-            if fixturedef.scope in SHARED_SCOPES and owner:  # "" is pytest's or a plugin's own
-                owners.append(owner)
-    return owners
+def group_of(nodeid: str, root: Path) -> str:
+    """The group of the test ``nodeid`` (relative to ``root``), from its path alone."""
+    module = nodeid.split("::", 1)[0]
+    path = root / module
+    if path.is_relative_to(TESTS / "live"):
+        return LIVE_GROUP
+    for directory in reversed(path.parents):  # the broadest first: tests/report before tests/report/x
+        if directory.is_relative_to(TESTS) and directory != TESTS and (directory / "conftest.py").is_file():
+            return directory.relative_to(root).as_posix()
+    return module
 
 
-def _is_live(item: pytest.Item) -> bool:
-    return item.path.is_relative_to(LIVE_DIR) or item.get_closest_marker("live") is not None
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown (and never called) without xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
 
+    class ChaoslabGroups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.rfind("@") > nodeid.rfind("]"):
+                return super()._split_scope(nodeid)
+            return group_of(nodeid, config.rootpath)
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks into the node ids
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    by_module: dict[str, list[pytest.Item]] = defaultdict(list)
-    for item in items:
-        by_module[item.nodeid.split("::", 1)[0]].append(item)
-    for module, module_items in by_module.items():
-        if any(_is_live(item) for item in module_items):
-            group = LIVE_GROUP
-        else:
-            # The shortest owner is the broadest: a conftest's directory comes before its modules.
-            group = min((o for item in module_items for o in _owners(item)), key=len, default=module)
-        for item in module_items:
-            item.add_marker(pytest.mark.xdist_group(group))
+    return ChaoslabGroups(config, log)
