@@ -6,6 +6,11 @@ STAMP_BASE := $(VENV)/.installed-base
 STAMP_ALL  := $(VENV)/.installed-all
 DEMO_EXPERIMENT ?= experiments/db-slow-retry-cascade.yaml
 DEMO_OUT ?= runs/demo
+# `make test TEST_WORKERS=2` runs the suite on two pytest-xdist workers: the live tests, one after
+# another on one of them, wait mostly on the wall clock, and the CPU-bound tests run beside them on
+# the other (tests/conftest.py draws the groups). The default, 0, runs everything in this one process
+# until a whole parallel run with the live tests has been timed and found reliable on the CI machine.
+TEST_WORKERS ?= 0
 
 .PHONY: demo test bench lint clean
 
@@ -28,7 +33,7 @@ demo: $(STAMP_BASE)
 	test $$status -le 1
 
 test: $(STAMP_ALL)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: $(STAMP_ALL)
 	$(BIN)/python benchmarks/sim_speed.py

@@ -43,8 +43,11 @@ def local(fan_session: Experiment, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture(scope="module")
 def dask_address() -> Iterator[str]:
     from distributed import LocalCluster
+    # Without a dashboard the scheduler still serves HTTP (health, metrics), by default on 8787; any other
+    # cluster on the machine holding 8787 made it warn, an error here: a free port instead.
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, scheduler_port=0, silence_logs=40) as cluster:
+                      dashboard_address=None, scheduler_port=0, silence_logs=40,
+                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster:
         yield cluster.scheduler_address
 
 
