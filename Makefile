@@ -6,11 +6,13 @@ STAMP_BASE := $(VENV)/.installed-base
 STAMP_ALL  := $(VENV)/.installed-all
 DEMO_EXPERIMENT ?= experiments/db-slow-retry-cascade.yaml
 DEMO_OUT ?= runs/demo
-# `make test TEST_WORKERS=2` runs the suite on two pytest-xdist workers: the live tests, one after
-# another on one of them, wait mostly on the wall clock, and the CPU-bound tests run beside them on
-# the other (tests/conftest.py draws the groups). The default, 0, runs everything in this one process
-# until a whole parallel run with the live tests has been timed and found reliable on the CI machine.
-TEST_WORKERS ?= 0
+# `make test` runs the whole suite in two phases: first every test that needs no engine, on TEST_WORKERS
+# pytest-xdist workers (they are CPU-bound, so two workers on two cores halve their time; tests/conftest.py
+# keeps each module or fixture directory whole on one worker), then tests/live in one process, alone: live
+# tests time real stacks, so they never share the CPU with other tests. A failure in the first phase does not
+# skip the second; the exit code is non-zero if either failed. With PYTEST_ARGS (`make test
+# PYTEST_ARGS='-k golden'`), one pytest run takes them, live tests still in one group on one worker.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test bench lint clean
 
@@ -33,7 +35,14 @@ demo: $(STAMP_BASE)
 	test $$status -le 1
 
 test: $(STAMP_ALL)
+ifeq ($(strip $(PYTEST_ARGS)),)
+	status=0; \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --ignore=tests/live tests || status=$$?; \
+	$(BIN)/python -m pytest tests/live || status=$$?; \
+	exit $$status
+else
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+endif
 
 bench: $(STAMP_ALL)
 	$(BIN)/python benchmarks/sim_speed.py
