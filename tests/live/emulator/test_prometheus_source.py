@@ -156,3 +156,26 @@ def test_the_docs_preset_table_and_example_are_the_codes() -> None:
     assert reads["payment"].errors == 'sum by (instance) (payment_requests_total{result="error"})'
     assert reads["payment"].latency == ('http_server_request_duration_seconds_bucket'
                                         '{job="payment", namespace="shop", http_response_status_code=~"2.."}')
+
+
+def test_the_run_stops_before_touching_the_stack_when_prometheus_answers_nothing(tmp_path: Path) -> None:
+    from chaos.live.gameday.run import _preflight
+    from chaos.model.files import load_experiment
+
+    (tmp_path / "pair.yaml").write_text(TOPOLOGY)
+    (tmp_path / "exp.yaml").write_text(textwrap.dedent(f"""\
+        name: own
+        topology: pair.yaml
+        duration: 10s
+        load: {{profile: constant, rate: 5}}
+        faults: [{{name: b-down, kind: crash, target: b, at: 2s, duration: 2s}}]
+        live:
+          compose: deploy/docker-compose.yml
+          entrypoints: {{web: "http://127.0.0.1:8080/"}}
+          prometheus: {{url: "http://127.0.0.1:{free_port()}", services: {{b: {{}}}}}}
+        """))
+    said: list[str] = []
+    with pytest.raises(LiveError, match=r"gives nothing usable for service 'b' \(requests: "
+                                        r"http_server_request_duration_seconds_count\{job=\"b\"\}\)") as caught:
+        _preflight(load_experiment(tmp_path / "exp.yaml"), None, None, said.append)  # type: ignore[arg-type]
+    assert caught.value.exit_code == 3 and said == []  # the stack (None here) was never looked at
