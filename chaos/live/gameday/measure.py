@@ -17,6 +17,9 @@ Each scope is measured as the simulator measures it (``chaos.run``):
   and ``busy`` are summed over S's replicas at the end of the second. A service nobody
   with metrics calls is measured by its own server view.
 
+A service the stack's Prometheus measures (``live: prometheus:``) is read from it once the run is
+over (``chaos.live.gameday.prometheus``) and its series replaced (:meth:`Assembler.measured_by_prometheus`).
+
 A service none of these views covers (no metrics of its own, no caller with metrics, not an
 entrypoint's target) is *unmeasured* (:meth:`Assembler.sources`): its series stay zeros here,
 and the analysis and reports read them as unknown, never as healthy.
