@@ -267,7 +267,9 @@ class GameDay:
         if self.t0_unix is not None and self.assembler.prometheus:
             try:
                 self._read_prometheus()
-            except ChaosError as exc:
+            except ChaosError as exc:  # not read: those services are what the run itself measured, or unmeasured
+                self.notes.append(f"not read from Prometheus: {exc.message}")
+                self.assembler.prometheus = frozenset()
                 error = error or exc
         if runner.abort_reason is not None:
             self.stopped = Stopped.ABORTED

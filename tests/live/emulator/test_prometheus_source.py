@@ -179,3 +179,18 @@ def test_the_run_stops_before_touching_the_stack_when_prometheus_answers_nothing
                                         r"http_server_request_duration_seconds_count\{job=\"b\"\}\)") as caught:
         _preflight(load_experiment(tmp_path / "exp.yaml"), None, None, said.append)  # type: ignore[arg-type]
     assert caught.value.exit_code == 3 and said == []  # the stack (None here) was never looked at
+
+
+def test_a_service_read_from_prometheus_is_measured_by_it_and_unmeasured_when_it_could_not_be_read() -> None:
+    from chaos.live.gameday.measure import Assembler, Counts, EntryRef
+    from chaos.measurement import Source
+    from chaos.model.scope import Scope
+
+    assembler = Assembler(["a", "b"], {"b": ["a"]}, [], [EntryRef("web", "a")], (0.01, 0.1), 0, prometheus=["b"])
+    assert assembler.sources()[Scope.service("b")] is Source.PROMETHEUS
+    assembler.measured_by_prometheus("b", [Counts(10, 9, {prom.ERROR_CAUSE: 1}, {0: 9}), Counts(5, 5, {}, {1: 5})])
+    series = assembler.series[Scope.service("b")]
+    assert series.requests == [10, 5] and series.ok == [9, 5] and series.failed_series() == [1, 0]
+    assert assembler.totals()[Scope.service("b")].requests == 15
+    assembler.prometheus = frozenset()  # what the game day does when the read after the run failed
+    assert assembler.sources()[Scope.service("b")] is Source.UNMEASURED
