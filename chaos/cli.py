@@ -144,25 +144,36 @@ def validate_playbook(path: Path, loaded: list[tuple[Path, Any]]) -> int:
     return failures
 
 
+# The documents chaoslab writes: result.json, sweep.json, diff.json, compare.json, coverage.json.
+OUTPUT_KINDS = ("result", "sweep", "diff", "compare", "coverage")
+
+
+def output_documents() -> dict[str, type]:
+    """Each written document's class: its types are the document's format and give its schema."""
+    from chaos.compare_document import CompareDocument
+    from chaos.coverage.document import CoverageDocument
+    from chaos.diff import DiffDocument
+    from chaos.document import ResultDocument
+    from chaos.sweep.document import SweepDocument
+    return {"result": ResultDocument, "sweep": SweepDocument, "diff": DiffDocument, "compare": CompareDocument,
+            "coverage": CoverageDocument}
+
+
 @command
 def _schema(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("schema", help="print the JSON Schema of a file kind (for editors), or of result.json or "
-                                      "coverage.json",
-                       description="The input files' schemas come from the parser's types; the result's "
-                                   "(result.json as this version writes it) from the result document's types.")
-    p.add_argument("kind", choices=["topology", "experiment", "playbook", "result", "coverage"])
+    p = sub.add_parser("schema", help="print the JSON Schema of a file kind (for editors), or of a document "
+                                      "chaoslab writes (result.json, sweep.json, diff.json, compare.json, "
+                                      "coverage.json)",
+                       description="The input files' schemas come from the parser's types; the written documents' "
+                                   "(as this version writes them) from the documents' types.")
+    p.add_argument("kind", choices=["topology", "experiment", "playbook", *OUTPUT_KINDS])
     p.set_defaults(func=cmd_schema)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    if args.kind == "result":
+    if args.kind in OUTPUT_KINDS:
         from chaos.codec import json_schema
-        from chaos.document import ResultDocument
-        schema = json_schema(ResultDocument, "chaoslab result")
-    elif args.kind == "coverage":
-        from chaos.codec import json_schema
-        from chaos.coverage.document import CoverageDocument
-        schema = json_schema(CoverageDocument, "chaoslab coverage")
+        schema = json_schema(output_documents()[args.kind], f"chaoslab {args.kind}")
     else:
         from chaos.model.files import FileKind, model_class
         from chaos.model.schema import schema_for

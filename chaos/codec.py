@@ -84,7 +84,9 @@ class Inconsistent(ValueError):
 
 def _bounded(value: Any, meta: Mapping[str, Any], where: str, source: str) -> Any:
     """A number checked against the bounds a field declares: ``field(metadata={"gt": 0})``."""
-    for name, ok, words in (("ge", lambda b: value >= b, "at least"), ("gt", lambda b: value > b, "greater than")):
+    checks: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+        ("ge", lambda b: bool(value >= b), "at least"), ("gt", lambda b: bool(value > b), "greater than"))
+    for name, ok, words in checks:
         bound = meta.get(name)
         if bound is not None and value is not None and not ok(bound):
             raise InputError(f"{value:g} is out of range: must be {words} {bound:g}", Location(source), where,
@@ -208,7 +210,7 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def required_keys(cls: type) -> tuple[str, ...]:
-    return tuple(f.metadata.get("key", f.name) for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+    return tuple(f.metadata.get("key", f.name) for f in dataclasses.fields(cls)
                  if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
 
 
@@ -354,7 +356,7 @@ def _object_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
     hints = _hints(cls)
     props: dict[str, Any] = {}
     required = []
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in dataclasses.fields(cls):
         key = f.metadata.get("key", f.name)
         prop = _schema_of(hints[f.name], defs)
         for name, word in (("gt", "exclusiveMinimum"), ("ge", "minimum")):

@@ -38,8 +38,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from chaos import codec
 from chaos.analysis.stats import Stat, stat
 from chaos.errors import InputError
 from chaos.model.alerts import AlertMetric, AnyAlertRule, BurnRateRule, ThresholdRule
@@ -125,11 +125,10 @@ class Comparison:
     verdict: Verdict
     note: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"experiment": self.experiment, "scope": self.scope, "metric": self.metric.value,
-                "base": self.base.to_dict(), "candidate": self.candidate.to_dict(),
-                "change": None if self.change is None or not math.isfinite(self.change) else self.change,
-                "tolerance": self.tolerance, "verdict": self.verdict.value, "note": self.note}
+    def finite(self) -> Comparison:
+        """As diff.json writes it: a mean or a change that is not a finite number as null."""
+        change = None if self.change is None or not math.isfinite(self.change) else self.change
+        return dataclasses.replace(self, base=self.base.finite(), candidate=self.candidate.finite(), change=change)
 
 
 def compare(experiment: str, scope: str, metric: Metric, base: Sequence[float | None],
@@ -277,10 +276,23 @@ class DiffReport:
     def worse(self) -> list[Comparison]:
         return [c for c in self.comparisons if c.verdict is Verdict.WORSE]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"base": self.base_name, "candidate": self.candidate_name, "seeds": self.seeds,
-                "experiments": self.experiments, "worse": bool(self.worse),
-                "comparisons": [c.to_dict() for c in self.comparisons]}
+    def document(self) -> DiffDocument:
+        return DiffDocument(base=self.base_name, candidate=self.candidate_name, seeds=self.seeds,
+                            experiments=tuple(self.experiments), worse=bool(self.worse),
+                            comparisons=tuple(c.finite() for c in self.comparisons))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiffDocument:
+    """What diff.json holds: the two topologies' names, the seeds per experiment, whether the candidate
+    is worse anywhere, and every comparison (``chaoslab schema diff``)."""
+
+    base: str
+    candidate: str
+    seeds: int
+    experiments: tuple[str, ...]
+    worse: bool
+    comparisons: tuple[Comparison, ...]
 
 
 Progress = Callable[[int, int, int], None]
@@ -439,5 +451,5 @@ def write_diff(report: DiffReport, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {kind: out / name for kind, name in DIFF_FILES.items()}
     write_atomic(paths["markdown"], render_markdown(report) + "\n")
-    write_atomic(paths["json"], json.dumps(report.to_dict(), indent=1, allow_nan=False) + "\n")
+    write_atomic(paths["json"], json.dumps(codec.encode(report.document()), indent=1, allow_nan=False) + "\n")
     return paths

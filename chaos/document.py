@@ -26,8 +26,12 @@ from typing import Any
 
 from chaos.codec import OMIT_NONE, Inconsistent, build, required_keys, shown, typed
 from chaos.errors import InputError, Location
-from chaos.incident_states import ClockBase, IncidentOutcome, MarkerKind, NotJudged, StepStatus
+from chaos.incident_states import ClockBase, FindingKind, IncidentOutcome, MarkerKind, NotJudged, StepStatus
 from chaos.measurement import Source
+from chaos.model.faults import FaultKind
+from chaos.model.playbook import Phase
+from chaos.model.slos import ObjectiveKind
+from chaos.run import Engine
 
 SCHEMA_VERSION = 5  # 2: the playbook section counts time from the incident start
 # 3: a service's attempts_per_entry_request counts only the entrypoints that reach it; simulated latency
@@ -73,7 +77,7 @@ class Breach:
     first_breach_s: float | None
     hops: int | None
     breach_seconds: int
-    cause: str
+    cause: ObjectiveKind  # which of its objectives broke first
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,7 +107,7 @@ class Objective:
     name: str
     slo: str = ""
     scope: str
-    kind: str
+    kind: ObjectiveKind
     target: float
     threshold_ms: float | None = None
     percentile: float | None = None
@@ -157,7 +161,7 @@ class Fault:
     lasts to it). A fault still in effect when the run ended has ``end_s`` null in the simulator."""
 
     label: str
-    kind: str
+    kind: FaultKind
     target: str
     start_s: float
     end_s: float | None
@@ -353,7 +357,7 @@ class Deadline:
     ``met`` is None when the run ended before the deadline, so it could not be judged."""
 
     name: str
-    phase: str
+    phase: Phase
     deadline_s: float
     actual_s: float | None
     met: bool | None
@@ -365,7 +369,7 @@ class Deadline:
 class Finding:
     """Something a reviewer of the playbook would want pointed out (``kind``), about a step or the whole."""
 
-    kind: str
+    kind: FindingKind
     step: str | None = None
     message: str
 
@@ -433,7 +437,7 @@ class DrillDeadline:
     """The share of runs meeting a phase deadline, against the share required (None: none required)."""
 
     name: str
-    phase: str
+    phase: Phase
     deadline_s: float
     p_met: float
     ci95: float | None = None
@@ -551,7 +555,7 @@ class ResultDocument:
     """
 
     schema_version: int = SCHEMA_VERSION
-    engine: str
+    engine: Engine
     experiment: str
     topology: str = ""
     seed: int | None = None
@@ -643,6 +647,7 @@ def read(doc: Mapping[str, Any], source: str = "result.json") -> ResultDocument:
         except (TypeError, ValueError, AttributeError):
             pass  # a damaged section: the typed reader below says where
     doc = dict(doc, schema_version=SCHEMA_VERSION)  # read into the current shape, it is a current document
-    return shown(ResultDocument, build(ResultDocument, doc, "", source))
+    checked: ResultDocument = shown(ResultDocument, build(ResultDocument, doc, "", source))
+    return checked
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from chaos.analysis import analyze
 from chaos.analysis.incident import PHASES, analyze_incident, incident_section
 from chaos.document import DrillDeadline, DrillSection, DrillStep, Finding, PhaseStats
-from chaos.incident_states import IncidentOutcome, StepStatus
+from chaos.incident_states import FindingKind, IncidentOutcome, StepStatus
 from chaos.model.experiment import Experiment
 from chaos.model.playbook import Playbook
 from chaos.model.quantities import plural
@@ -132,7 +132,7 @@ def aggregate(playbook: Playbook, outcomes: list[DrillRun]) -> DrillSection:
         undecided = sum(o.deadlines[k] is None and o.triggered for o in outcomes)
         # The gate is the share observed; with few runs it is noisy, so say how noisy (95% normal interval).
         half = 1.96 * math.sqrt(p * (1 - p) / n)
-        deadlines.append(DrillDeadline(name=obj.name, phase=obj.phase.value, deadline_s=obj.within, p_met=p,
+        deadlines.append(DrillDeadline(name=obj.name, phase=obj.phase, deadline_s=obj.within, p_met=p,
                                        ci95=half, required=obj.probability, undecided=undecided,
                                        not_triggered=not_triggered,
                                        met=None if obj.probability is None else p >= obj.probability))
@@ -143,7 +143,7 @@ def aggregate(playbook: Playbook, outcomes: list[DrillRun]) -> DrillSection:
         steps.append(DrillStep(name=step.name, p_met=(sum(met) / len(met)) if met else None,
                                p_reached=sum(o.steps_status[i] is not StepStatus.NOT_REACHED for o in outcomes) / n,
                                p50_end_s=quantile_or_none(ends, 0.5), p90_end_s=quantile_or_none(ends, 0.9)))
-    findings = tuple(Finding(kind="never_reached", step=s.name, message=f"'{s.name}' was never reached in "
+    findings = tuple(Finding(kind=FindingKind.NEVER_REACHED, step=s.name, message=f"'{s.name}' was never reached in "
                              f"{plural(n, 'run')}") for s in steps if s.p_reached == 0)
     return DrillSection(runs=n, seeds=tuple(o.seed for o in outcomes), not_triggered=not_triggered,
                         phases={p: _dist([o.phases[p] for o in outcomes]) for p in PHASES},

@@ -82,6 +82,17 @@ class NotJudged(enum.Enum):
     NOT_NEEDED = "not_needed"        # the response was over without this step (an escalation target)
 
 
+class FindingKind(enum.Enum):
+    """What a reviewer of a playbook is told about (result.json's ``findings``)."""
+
+    NO_VERIFY = "no_verify"                      # a step that acts without checking its effect
+    NO_EFFECT = "no_effect"                      # a step whose action changed nothing the fault did
+    NOT_TRIGGERED = "not_triggered"              # the trigger never fired
+    TRIGGER_BEFORE_FAULT = "trigger_before_fault"
+    NEVER_REACHED = "never_reached"              # a step the response never got to
+    IMPOSSIBLE_DEADLINE = "impossible_deadline"  # a deadline shorter than the steps before it can take
+
+
 class ClockBase(enum.Enum):
     """What second 0 of the incident's clock is: every time in a playbook section counts from it."""
 

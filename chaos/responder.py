@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from chaos.analysis.alerts import AlertEvaluator, Firing, metric_value
 from chaos.incident_states import MarkerKind, StepStatus
-from chaos.model.alerts import AnyAlertRule
+from chaos.model.alerts import AlertMetric, AnyAlertRule
 from chaos.model.playbook import AnyAction, Condition, Escalate, OnFailure, OnSuccess, Page, Playbook, Step, describe
 from chaos.model.scope import Scope
 from chaos.run import IncidentRecord, Marker, Series, StepRecord
@@ -54,7 +54,7 @@ def condition_holds(cond: Condition, series: dict[Scope, Series], bounds: tuple[
     value = metric_value(cond.metric, cond.window, series[cond.scope], bounds, complete)
     if value is None:
         # No traffic to judge. An error ratio with no requests has nothing failing; anything else is unknown.
-        return cond.below is not None and cond.metric.value == "error_ratio"
+        return cond.below is not None and cond.metric is AlertMetric.ERROR_RATIO
     return value < cond.below if cond.below is not None else value > (cond.above or 0.0)
 
 

@@ -16,7 +16,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaos.analysis import Analysis, ScopeFigures
 from chaos.analysis.slos import ObjectiveResult
@@ -44,7 +44,11 @@ from chaos.document import (
 )
 from chaos.document import Marker as DocMarker
 from chaos.document import Series as DocSeries
+from chaos.model.faults import FaultKind
 from chaos.run import CAUSES, Run, Series
+
+if TYPE_CHECKING:  # the audit reads the clock and the host: only a command makes one
+    from chaos.audit import Audit
 
 
 @dataclass
@@ -59,7 +63,7 @@ class Result:
     playbook: PlaybookSection | None = None
     drill: DrillSection | None = None
     gate_failed: bool | None = None
-    audit: dict[str, Any] = field(default_factory=dict)
+    audit: Audit | None = None  # written as an empty object when absent
 
     @property
     def slo_met(self) -> bool:
@@ -95,7 +99,7 @@ class Result:
             replications=replications_of(self.all_runs) if self.replications else None,
             notes=tuple(an.notes),
             live=self.live, playbook=self.playbook, drill=self.drill, gate_failed=self.gate_failed,
-            series=series_of(run), audit=self.audit)
+            series=series_of(run), audit={} if self.audit is None else encode(self.audit))
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = encode(self.document())
@@ -109,7 +113,7 @@ def faults_of(run: Run) -> tuple[Fault, ...]:
     for w in run.faults:
         fault = planned.get(w.label)
         scheduled = None if fault is None else fault.end(run.experiment.duration)
-        out.append(Fault(label=w.label, kind=w.kind, target=w.target, start_s=w.start_s, end_s=w.end_s,
+        out.append(Fault(label=w.label, kind=FaultKind(w.kind), target=w.target, start_s=w.start_s, end_s=w.end_s,
                          scheduled_end_s=scheduled, params=w.params))
     return tuple(out)
 
@@ -150,7 +154,7 @@ def blast_of(an: Analysis) -> Blast:
 def objective_of(r: ObjectiveResult) -> Objective:
     o = r.objective
     return Objective(
-        name=o.name, slo=o.slo, scope=str(o.scope), kind=o.kind.value, target=o.target,
+        name=o.name, slo=o.slo, scope=str(o.scope), kind=o.kind, target=o.target,
         threshold_ms=None if o.threshold is None else o.threshold * 1000, percentile=o.percentile,
         observed=_num(r.observed if o.threshold is None or r.observed is None else r.observed * 1000),
         bad=r.bad, total=r.total, met=r.met, measured=r.measured, first_breach_s=r.first_breach_s,

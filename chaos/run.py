@@ -17,6 +17,7 @@ work spent on it as ``wasted``.
 
 from __future__ import annotations
 
+import enum
 import math
 from array import array
 from collections.abc import Sequence
@@ -192,11 +193,18 @@ class IncidentRecord:
         return IncidentOutcome.COMPLETED if self.finished_s is not None else IncidentOutcome.UNFINISHED
 
 
+class Engine(enum.Enum):
+    """Which engine filled in a run: the simulator, or a live game day."""
+
+    SIM = "sim"
+    LIVE = "live"
+
+
 @dataclass
 class Run:
     """Everything an engine measured in one run of one experiment."""
 
-    engine: str
+    engine: Engine
     experiment: Experiment
     seed: int
     duration_s: float

@@ -21,7 +21,7 @@ class Breach:
     first_breach_s: float
     hops: int | None          # distance in the call graph from the nearest faulted service
     breach_seconds: int       # how many seconds it spent in breach
-    cause: str                # which objective broke first: error_ratio or latency
+    cause: ObjectiveKind      # which objective broke first
 
 
 @dataclass
@@ -74,7 +74,7 @@ def hop_distances(topology: Topology, sources: set[str]) -> dict[str, int]:
 
 def cascade(run: Run, results: list[ObjectiveResult]) -> list[Breach]:
     hops = hop_distances(run.experiment.topology, faulted_services(run))
-    first: dict[str, tuple[int, str, set[int]]] = {}
+    first: dict[str, tuple[int, ObjectiveKind, set[int]]] = {}
     for res in results:
         scope = res.objective.scope
         if scope.kind is not ScopeKind.SERVICE or not res.breach_seconds or not run.measured(scope):
@@ -83,7 +83,7 @@ def cascade(run: Run, results: list[ObjectiveResult]) -> list[Breach]:
         prev = first.get(scope.name)
         seconds = set(res.breach_seconds) | (prev[2] if prev else set())
         if prev is None or t0 < prev[0]:
-            first[scope.name] = (t0, res.objective.kind.value, seconds)
+            first[scope.name] = (t0, res.objective.kind, seconds)
         else:
             first[scope.name] = (prev[0], prev[1], seconds)
     order = sorted(first.items(), key=lambda kv: (kv[1][0], hops.get(kv[0], 1 << 30), kv[0]))

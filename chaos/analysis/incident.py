@@ -41,7 +41,7 @@ from chaos.document import (
     Step,
     Trigger,
 )
-from chaos.incident_states import ClockBase, IncidentOutcome, NotJudged, StepStatus
+from chaos.incident_states import ClockBase, FindingKind, IncidentOutcome, NotJudged, StepStatus
 from chaos.model.playbook import REMEDIES, Page, Phase, Playbook, describe
 from chaos.model.slos import Objective
 from chaos.run import IncidentRecord, Run, StepRecord
@@ -232,7 +232,7 @@ def findings(playbook: Playbook, run: Run, record: IncidentRecord, clock: Incide
     out: list[Finding] = []
     for step in playbook.steps:
         if isinstance(step.act, REMEDIES) and step.verify is None:
-            out.append(Finding(kind="no_verify", step=step.name,
+            out.append(Finding(kind=FindingKind.NO_VERIFY, step=step.name,
                                message=f"'{step.name}' changes the system but checks nothing afterwards"))
     hurt = sorted(faulted_services(run) | set(breached or ()))
     graph = call_graph(run.experiment.topology)
@@ -242,25 +242,27 @@ def findings(playbook: Playbook, run: Run, record: IncidentRecord, clock: Incide
             # It can only matter if it calls, or is called by, a faulted or breached service (at any depth).
             if hurt and not any(name == h or nx.has_path(graph, name, h) or nx.has_path(graph, h, name)
                                 for h in hurt):
-                out.append(Finding(kind="no_effect", step=step.name,
+                out.append(Finding(kind=FindingKind.NO_EFFECT, step=step.name,
                                    message=f"'{step.name}' acts on {name}, which neither calls nor is called by "
                                            f"any faulted or breached service ({', '.join(hurt)}): it cannot help"))
     # A deadline this run met was not impossible (a trigger before the fault gives the response a head start).
     met = {step.name for step, v in zip(playbook.steps, verdicts, strict=True) if v.met}
     out.extend(f for f in impossible_deadlines(playbook, run) if f.step not in met)
     if record.outcome is IncidentOutcome.NOT_TRIGGERED:
-        out.append(Finding(kind="not_triggered", step=None, message=f"{trigger_words(playbook)} never fired in "
-                           f"the run, so no step ran and no deadline was judged"))
+        out.append(Finding(kind=FindingKind.NOT_TRIGGERED, step=None,
+                           message=f"{trigger_words(playbook)} never fired in the run, so no step ran and no "
+                                   "deadline was judged"))
         return tuple(out)
     early = trigger_lead(record, clock)
     if early is not None:
-        out.append(Finding(kind="trigger_before_fault", step=None,
+        out.append(Finding(kind=FindingKind.TRIGGER_BEFORE_FAULT, step=None,
                            message=f"the response was triggered by {trigger_name(record)} at {record.triggered_s:g} "
                                    f"s, {early:g} s before the first fault: it was under way before anything was "
                                    f"wrong (a noisy alert?), and detection counts as 0 s"))
     for step, rec in zip(playbook.steps, record.steps, strict=True):
         if rec.status is StepStatus.NOT_REACHED:
-            out.append(Finding(kind="never_reached", step=step.name, message=f"'{step.name}' was never reached"))
+            out.append(Finding(kind=FindingKind.NEVER_REACHED, step=step.name,
+                               message=f"'{step.name}' was never reached"))
     return tuple(out)
 
 
@@ -307,7 +309,7 @@ def impossible_deadlines(playbook: Playbook, run: Run) -> list[Finding]:
             elapsed += step.verify.for_
         d = step.deadline
         if d is not None and d.after is None and elapsed > d.within + EPS:
-            out.append(Finding(kind="impossible_deadline", step=step.name,
+            out.append(Finding(kind=FindingKind.IMPOSSIBLE_DEADLINE, step=step.name,
                                message=f"'{step.name}' must be over {d.within:g}s after the incident starts, but "
                                        f"the fastest possible response takes {elapsed:g}s to get there"))
     return out
@@ -355,7 +357,7 @@ def incident_section(playbook: Playbook, run: Run, an: IncidentAnalysis) -> Play
         error_budget_burned=an.budget)
     clock = None if an.clock is None else Clock(base=an.clock.base, start_run_s=an.clock.start_run_s,
                                                 run_end_s=an.clock.run_end_s)
-    deadlines = tuple(Deadline(name=d.name, phase=d.phase.value, deadline_s=d.deadline_s, actual_s=d.actual_s,
+    deadlines = tuple(Deadline(name=d.name, phase=d.phase, deadline_s=d.deadline_s, actual_s=d.actual_s,
                                met=d.met, not_judged=d.not_judged, required=d.required) for d in an.deadlines)
     return PlaybookSection(
         name=playbook.name, trigger=Trigger(alerts=tuple(playbook.trigger.alerts), at_s=playbook.trigger.at),

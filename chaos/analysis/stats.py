@@ -28,8 +28,10 @@ class Stat:
     known: int
     count: int
 
-    def to_dict(self) -> dict[str, float | int | None]:
-        return {"mean": _clean(self.mean), "ci95": _clean(self.ci95), "known": self.known, "count": self.count}
+    def finite(self) -> Stat:
+        """The same, with a mean or half-width that is not a finite number (an infinite budget burned)
+        as None: how the documents that hold it (sweep.json, diff.json) write it."""
+        return Stat(_clean(self.mean), _clean(self.ci95), self.known, self.count)
 
 
 def _clean(x: float | None) -> float | None:

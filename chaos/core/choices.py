@@ -57,3 +57,4 @@ class Dist(enum.Enum):
     CONSTANT = "constant"
     EXPONENTIAL = "exponential"
     LOGNORMAL = "lognormal"
+    EMPIRICAL = "empirical"

@@ -1,4 +1,4 @@
-"""Duration distributions as both engines draw them: constant, exponential, lognormal.
+"""Duration distributions as both engines draw them: constant, exponential, lognormal, empirical.
 
 A lognormal is given as people describe latencies, by its median and one upper
 percentile (``p90``, ``p95`` or ``p99``); its log-space parameters are
@@ -8,17 +8,25 @@ normal quantile of the tail's level. The model's YAML types
 parameters, the moments and the samplers, so a service time is the same distribution,
 drawn the same way from the same stream, in the simulator and in a container.
 
+An empirical distribution is a set of observed durations. It is drawn by inverse CDF:
+one uniform ``u`` from the run's stream picks the point ``u * (n - 1)`` along the sorted
+samples, interpolated linearly between the two samples beside it. So its quantile ``q`` is
+the samples' own quantile ``q`` (the usual linear-interpolation definition), it never draws
+outside the samples' range, and it has a density (a queue fed by it does not see ties that
+the samples' rounding made).
+
 Samplers are C-level callables where possible (``functools.partial`` of a
 ``random.Random`` method, ``itertools.repeat``): no Python frame per draw.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from statistics import NormalDist
 
 Sampler = Callable[[], float]
@@ -90,3 +98,65 @@ def lognormal_cdf(median: float, sigma: float, x: float) -> float:
 
 def lognormal_sampler(median: float, sigma: float, rng: random.Random) -> Sampler:
     return functools.partial(rng.lognormvariate, math.log(median), sigma)
+
+
+# --------------------------------------------------------------------------- empirical
+
+
+def empirical_points(samples: Sequence[float]) -> tuple[float, ...]:
+    """The sorted samples an empirical distribution interpolates between."""
+    return tuple(sorted(samples))
+
+
+def empirical_quantile(points: Sequence[float], q: float) -> float:
+    """The sample quantile ``q`` of sorted ``points``, linearly interpolated; also the inverse CDF."""
+    last = len(points) - 1
+    if last <= 0:
+        return points[0]
+    at = min(max(q, 0.0), 1.0) * last
+    i = min(int(at), last - 1)
+    return points[i] + (at - i) * (points[i + 1] - points[i])
+
+
+def empirical_cdf(points: Sequence[float], x: float) -> float:
+    """The share of draws at or below ``x``: the inverse of :func:`empirical_quantile`."""
+    last = len(points) - 1
+    if x < points[0]:
+        return 0.0
+    if x >= points[-1] or last == 0:
+        return 1.0
+    i = bisect.bisect_right(points, x) - 1  # points[i] <= x < points[i + 1]
+    return (i + (x - points[i]) / (points[i + 1] - points[i])) / last
+
+
+def empirical_moments(points: Sequence[float]) -> tuple[float, float]:
+    """The mean and the second moment of the interpolated distribution (uniform between neighbours).
+
+    Each of the ``n - 1`` gaps holds an equal share; a uniform on ``[a, b]`` has mean ``(a + b) / 2``
+    and second moment ``(a^2 + ab + b^2) / 3``. (The mean differs from the samples' own mean by the end
+    samples' half weight.)
+    """
+    last = len(points) - 1
+    if last == 0:
+        return points[0], points[0] ** 2
+    first = second = 0.0
+    for a, b in zip(points, points[1:], strict=False):
+        first += (a + b) / 2
+        second += (a * a + a * b + b * b) / 3
+    return first / last, second / last
+
+
+def empirical_sampler(points: Sequence[float], rng: random.Random) -> Sampler:
+    """Draws the inverse CDF of one uniform of ``rng`` per draw (one ``rng.random()`` each)."""
+    last = len(points) - 1
+    if last <= 0:
+        return constant_sampler(points[0])
+    starts = tuple(points[:-1])
+    widths = tuple(b - a for a, b in zip(points, points[1:], strict=False))
+    draw_uniform = rng.random
+
+    def draw() -> float:
+        at = draw_uniform() * last
+        i = int(at)  # random() < 1, so i < last
+        return starts[i] + (at - i) * widths[i]
+    return draw

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -69,10 +70,11 @@ class AlertMetric(enum.Enum):
 _LABELS = {AlertMetric.ERROR_RATIO: "error ratio", AlertMetric.REQUEST_RATE: "request rate",
            AlertMetric.THROUGHPUT: "throughput", AlertMetric.QUEUE: "queue length",
            AlertMetric.BUSY: "busy workers", AlertMetric.RETRY_RATE: "retry rate"}
-_FORMATS = {AlertMetric.REQUEST_RATE: rate, AlertMetric.THROUGHPUT: lambda x: rate(x, "successes"),
-            AlertMetric.RETRY_RATE: lambda x: rate(x, "retries"),
-            AlertMetric.QUEUE: lambda x: count(x, "requests") + " waiting",
-            AlertMetric.BUSY: lambda x: count(x, "workers") + " busy"}
+_FORMATS: dict[AlertMetric, Callable[[float], str]] = {
+    AlertMetric.REQUEST_RATE: rate, AlertMetric.THROUGHPUT: lambda x: rate(x, "successes"),
+    AlertMetric.RETRY_RATE: lambda x: rate(x, "retries"),
+    AlertMetric.QUEUE: lambda x: count(x, "requests") + " waiting",
+    AlertMetric.BUSY: lambda x: count(x, "workers") + " busy"}
 
 
 class Comparison(enum.Enum):

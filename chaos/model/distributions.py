@@ -1,7 +1,9 @@
 """Distributions of durations: service times, human response times, action durations.
 
 In YAML a plain duration is a constant (``service_time: 20ms``); otherwise
-``{dist: exponential, mean: 20ms}`` or ``{dist: lognormal, median: 20ms, p99: 200ms}``.
+``{dist: exponential, mean: 20ms}``, ``{dist: lognormal, median: 20ms, p99: 200ms}``, or
+observed durations as they are: ``{dist: empirical, samples: [12ms, 14ms, 31ms]}`` or
+``{dist: empirical, file: payments-times.txt}`` (one duration a line, relative to the YAML file).
 A lognormal given by its median and one upper percentile is how people describe
 latencies and response times ("usually 3 minutes, 1 in 10 takes over 10"), so that is
 the form accepted, rather than the log-space mu and sigma.
@@ -12,16 +14,35 @@ behaviour core's (``chaos.core.servicetime``), which the live emulator draws wit
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 from chaos.core import servicetime as core
 from chaos.core.servicetime import Sampler
+from chaos.errors import InputError, Location
 from chaos.model.bounds import MAX_TAIL_RATIO
-from chaos.model.parsing import Model, Seconds, Tagged, fld
+from chaos.model.inputs import read_input
+from chaos.model.parsing import (
+    MAX_SECONDS,
+    Model,
+    Seconds,
+    Tagged,
+    Where,
+    display_path,
+    fld,
+    located,
+    parse_duration,
+    shorten,
+)
 
-__all__ = ["AnyDistribution", "Constant", "Distribution", "Exponential", "LogNormal", "Sampler"]
+__all__ = ["AnyDistribution", "Constant", "Distribution", "Empirical", "Exponential", "LogNormal", "SampleFile",
+           "Sampler"]
+
+MAX_INLINE_SAMPLES = 10_000
+"""Most samples written inline in a YAML list; more belong in a file of samples."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +146,92 @@ class LogNormal(Model):
         return LogNormal(self.median * factor, times(self.p90), times(self.p95), times(self.p99))
 
 
-Distribution = Annotated[Constant | Exponential | LogNormal, Tagged("dist", scalar=Constant)]
+@dataclass(frozen=True)
+class SampleFile(Model):
+    """A text file of observed durations, one a line (``12.5ms`` or a number of seconds); ``#`` starts a
+    comment. Read once, when the YAML file naming it is loaded; its size is bounded like a model file's."""
+
+    REF = True  # written as a path relative to the YAML file; chaos.model.files hands it to read_file
+    file: str = fld("", internal=True, doc="the path as shown in messages")
+    samples: tuple[float, ...] = fld((), internal=True, doc="the durations, in seconds, in file order")
+
+    @classmethod
+    def read_file(cls, target: Path, where: Where) -> SampleFile:
+        shown = display_path(target)
+        return located(cls(shown, _read_samples(read_input(target, shown), shown)), where)
+
+
+def _read_samples(text: str, shown: str) -> tuple[float, ...]:
+    out: list[float] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        body = line.split("#", 1)[0]
+        value = body.strip()
+        if not value:
+            continue
+        at = Location(shown, number, len(body) - len(body.lstrip()) + 1)
+        try:
+            seconds = parse_duration(value)
+        except ValueError as exc:
+            raise InputError(str(exc), at) from None
+        if seconds > MAX_SECONDS:
+            raise InputError(f"'{shorten(value)}' is longer than the longest duration accepted (30 days)", at)
+        out.append(seconds)
+    if not out:
+        raise InputError("the file holds no durations (one a line, e.g. 12.5ms)", Location(shown, 1, 1))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Empirical(Model):
+    """Durations as observed: a service time that no parametric distribution describes well enough.
+
+    Drawn by inverse CDF, interpolating linearly between the sorted samples (``chaos.core.servicetime``),
+    so its quantiles are the samples' quantiles. Give the samples inline or in a file, not both.
+    """
+
+    TAG = "empirical"
+    samples: tuple[Seconds, ...] = fld((), ge=0, max_items=MAX_INLINE_SAMPLES,
+                                       doc="the observed durations, in any order")
+    file: SampleFile | None = fld(None, doc="a file of observed durations, one a line, relative to this YAML "
+                                            "file (instead of samples)")
+
+    def validate(self) -> None:
+        if bool(self.samples) == (self.file is not None):
+            raise self.error(None, "an empirical distribution needs its samples inline ('samples: [...]') or in a "
+                                   "file ('file: times.txt'), exactly one of them")
+
+    @functools.cached_property
+    def points(self) -> tuple[float, ...]:
+        """The samples, sorted: what the draws interpolate between."""
+        return core.empirical_points(self.file.samples if self.file is not None else self.samples)
+
+    @functools.cached_property
+    def _moments(self) -> tuple[float, float]:
+        return core.empirical_moments(self.points)
+
+    @property
+    def mean(self) -> float:
+        return self._moments[0]
+
+    @property
+    def second_moment(self) -> float:
+        """The mean of the squared durations (what Pollaczek-Khinchine's mean wait needs)."""
+        return self._moments[1]
+
+    def quantile(self, q: float) -> float:
+        return core.empirical_quantile(self.points, q)
+
+    def cdf(self, x: float) -> float:
+        return core.empirical_cdf(self.points, x)
+
+    def sampler(self, rng: random.Random) -> Sampler:
+        return core.empirical_sampler(self.points, rng)
+
+    def scaled(self, factor: float) -> Empirical:
+        return Empirical(tuple(v * factor for v in self.points))
+
+
+Distribution = Annotated[Constant | Exponential | LogNormal | Empirical, Tagged("dist", scalar=Constant)]
 """A duration distribution; a bare duration means a constant."""
 
-AnyDistribution = Constant | Exponential | LogNormal
+AnyDistribution = Constant | Exponential | LogNormal | Empirical

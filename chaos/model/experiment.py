@@ -97,15 +97,15 @@ class Experiment(Model):
 
     @property
     def load_profile(self) -> AnyLoadProfile:
-        return self.load  # type: ignore[return-value]
+        return self.load
 
     @property
     def fault_list(self) -> tuple[AnyFault, ...]:
-        return self.faults  # type: ignore[return-value]
+        return self.faults
 
     @property
     def alert_rules(self) -> tuple[AnyAlertRule, ...]:
-        return self.alerts  # type: ignore[return-value]
+        return self.alerts
 
     @property
     def rule_alert_names(self) -> tuple[str, ...]:

@@ -40,7 +40,7 @@ def _field(obj: Model, key: str, where: str) -> Any:
     return info
 
 
-def _pick(items: tuple, key: str, where: str, obj: Model, field_key: str) -> int:
+def _pick(items: tuple[Any, ...], key: str, where: str, obj: Model, field_key: str) -> int:
     """Index of the item of a list field named by ``key``."""
     if field_key == "calls":
         names = [c.to for c in items]

@@ -333,7 +333,7 @@ def optional_inner(tp: Any) -> Any | None:
     args = union_args(tp)
     if args and type(None) in args:
         rest = [a for a in args if a is not type(None)]
-        return rest[0] if len(rest) == 1 else Union[tuple(rest)]  # type: ignore[return-value]  # noqa: UP007
+        return rest[0] if len(rest) == 1 else Union[tuple(rest)]  # noqa: UP007
     return None
 
 
@@ -539,8 +539,9 @@ def _check_bounds(value: Any, node: Node, ctx: Context, path: str, meta: typing.
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return value
     shown = _shown(node) if isinstance(node, ScalarNode) else str(value)
-    checks = (("ge", lambda b: value >= b, "at least"), ("gt", lambda b: value > b, "greater than"),
-              ("le", lambda b: value <= b, "at most"), ("lt", lambda b: value < b, "less than"))
+    checks: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+        ("ge", lambda b: bool(value >= b), "at least"), ("gt", lambda b: bool(value > b), "greater than"),
+        ("le", lambda b: bool(value <= b), "at most"), ("lt", lambda b: bool(value < b), "less than"))
     for name, ok, words in checks:
         bound = meta.get(name)
         if bound is not None and not ok(bound):
@@ -606,7 +607,7 @@ def _check_count(node: Node, count: int, ctx: Context, path: str, meta: typing.M
         raise ctx.fail(node, path, f"{count:,} entries is too many: at most {most:,}")
 
 
-def _convert_tuple(node: Node, item: Any, ctx: Context, path: str, meta: typing.Mapping[str, Any]) -> tuple:
+def _convert_tuple(node: Node, item: Any, ctx: Context, path: str, meta: typing.Mapping[str, Any]) -> tuple[Any, ...]:
     keyed = meta.get("keyed")
     if keyed:
         if not isinstance(node, MappingNode):
@@ -717,7 +718,7 @@ def _convert_tagged(node: Node, union: Any, tag: Tagged, ctx: Context, path: str
         cls = tag.scalar
         first = model_fields(cls)[0]
         value = convert(node, first.type, ctx, path, first.meta)
-        obj = cls(**{first.name: value})
+        obj: Model = cls(**{first.name: value})
         located(obj, Where(ctx.loc(node), path, types.MappingProxyType({first.name: ctx.loc(node)})))
         obj.validate()
         return obj

@@ -271,11 +271,11 @@ class Step(Model):
 
     @property
     def act(self) -> AnyAction:
-        return self.action  # type: ignore[return-value]
+        return self.action
 
     @property
     def takes(self) -> AnyDistribution:
-        return self.duration  # type: ignore[return-value]
+        return self.duration
 
 
 @dataclass(frozen=True)

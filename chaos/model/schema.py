@@ -54,7 +54,8 @@ def _bounds(meta: typing.Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def type_schema(tp: Any, meta: typing.Mapping[str, Any] | None = None, defs: dict[str, Any] | None = None) -> dict:
+def type_schema(tp: Any, meta: typing.Mapping[str, Any] | None = None,
+                defs: dict[str, Any] | None = None) -> dict[str, Any]:
     meta = meta or {}
     defs = {} if defs is None else defs
     base, markers = split_annotated(tp)
@@ -105,7 +106,8 @@ def type_schema(tp: Any, meta: typing.Mapping[str, Any] | None = None, defs: dic
     raise TypeError(f"no schema for {tp!r}")
 
 
-def _model_ref(cls: type, defs: dict[str, Any], skip: str | None = None, tag: tuple[str, str] | None = None) -> dict:
+def _model_ref(cls: type, defs: dict[str, Any], skip: str | None = None,
+               tag: tuple[str, str] | None = None) -> dict[str, Any]:
     # Qualified by module: chaos.model.load.Constant and chaos.model.distributions.Constant
     # are different things, and one definition name for both made the first win for both.
     module = cls.__module__.rsplit(".", 1)[-1]
@@ -116,7 +118,7 @@ def _model_ref(cls: type, defs: dict[str, Any], skip: str | None = None, tag: tu
     return {"$ref": f"#/$defs/{name}"}
 
 
-def _model_schema(cls: type, defs: dict[str, Any], skip: str | None, tag: tuple[str, str] | None) -> dict:
+def _model_schema(cls: type, defs: dict[str, Any], skip: str | None, tag: tuple[str, str] | None) -> dict[str, Any]:
     props: dict[str, Any] = {}
     required: list[str] = []
     for f in model_fields(cls):
@@ -152,7 +154,7 @@ def class_description(cls: type) -> str | None:
     return " ".join(line.strip() for line in paragraph.splitlines())
 
 
-def _tagged(union: Any, tagged: Tagged, defs: dict[str, Any]) -> dict:
+def _tagged(union: Any, tagged: Tagged, defs: dict[str, Any]) -> dict[str, Any]:
     options = []
     for member in typing.get_args(union):
         ref = _model_ref(member, defs, tag=(tagged.key, member.TAG))

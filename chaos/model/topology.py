@@ -30,7 +30,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from operator import attrgetter
 
-from chaos.core.choices import CallMode, Jitter, LoadBalancing, QueueDiscipline, stages  # noqa: F401  (re-exported)
+from chaos.core.choices import CallMode as CallMode  # re-exported: the model's choices are the core's
+from chaos.core.choices import Jitter as Jitter
+from chaos.core.choices import LoadBalancing as LoadBalancing
+from chaos.core.choices import QueueDiscipline as QueueDiscipline
+from chaos.core.choices import stages as stages
 from chaos.model.bounds import (
     MAX_CALL_DEPTH,
     MAX_CALLS,

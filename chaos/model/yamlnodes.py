@@ -165,8 +165,13 @@ class _Builder:
         if self.stack:
             self.stack[-1].height = max(self.stack[-1].height, height + 1)
 
+    def resolve(self, kind: type[Node], value: str | None, implicit: Any) -> str:
+        """The tag PyYAML's resolver gives an untagged node (its stubs leave the resolver untyped)."""
+        tag: str = self.resolver.resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+        return tag
+
     def check_tag(self, event: NodeEvent, allowed: frozenset[str], what: str) -> str | None:
-        tag = getattr(event, "tag", None)
+        tag: str | None = getattr(event, "tag", None)
         if tag is None or tag == "!":
             return None
         if tag not in allowed:
@@ -199,7 +204,7 @@ class _Builder:
 
     def scalar(self, event: ScalarEvent) -> None:
         self.check_anchor(event)
-        tag = self.check_tag(event, SCALAR_TAGS, "a value") or self.resolver.resolve(
+        tag = self.check_tag(event, SCALAR_TAGS, "a value") or self.resolve(
             ScalarNode, event.value, event.implicit)
         start: Marks = event.start_mark
         end: Marks = event.end_mark
@@ -213,12 +218,12 @@ class _Builder:
         self.check_anchor(event)
         start: Marks = event.start_mark
         if isinstance(event, SequenceStartEvent):
-            tag = self.check_tag(event, frozenset({SEQ}), "a list") or self.resolver.resolve(
+            tag = self.check_tag(event, frozenset({SEQ}), "a list") or self.resolve(
                 SequenceNode, None, event.implicit)
             node: SequenceNode | MappingNode = SequenceNode(tag, [], start, None,
                                                             flow_style=event.flow_style)
         else:
-            tag = self.check_tag(event, frozenset({MAP}), "a mapping") or self.resolver.resolve(
+            tag = self.check_tag(event, frozenset({MAP}), "a mapping") or self.resolve(
                 MappingNode, None, event.implicit)
             node = MappingNode(tag, [], start, None, flow_style=event.flow_style)
         self.count(1, 1, event.start_mark)

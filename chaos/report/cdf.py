@@ -75,7 +75,7 @@ def cdf_figure(r: ResultDocument) -> Figure:
     fig.set_layout_engine("constrained", h_pad=0.08, w_pad=0.1)
     grid = fig.subplots(rows, cols, squeeze=False)
     for ax, name in zip(grid.flat, names, strict=False):
-        _draw_phase(ax, name, drill.phases[name], drill.runs, [d for d in drill.deadlines if d.phase == name])
+        _draw_phase(ax, name, drill.phases[name], drill.runs, [d for d in drill.deadlines if d.phase.value == name])
     for ax in list(grid.flat)[len(names):]:
         ax.set_visible(False)
     fig.suptitle(f"Drill: {plural(drill.runs, 'simulated incident')}; share of runs that reached each phase "

@@ -26,6 +26,7 @@ from chaos.model.quantities import millis as fmt_ms
 from chaos.model.quantities import percent as fmt_pct
 from chaos.model.quantities import plural
 from chaos.model.quantities import seconds as fmt_s
+from chaos.model.slos import ObjectiveKind
 
 
 class CheckKind(enum.Enum):
@@ -90,14 +91,14 @@ UNMEASURED_WHY = "nothing measured it (no metrics of its own or of its callers),
 def slo_message(o: Objective) -> str:
     if not o.measured:
         return f"{o.name}: UNMEASURED: {o.scope} was not measured; {UNMEASURED_WHY}"
-    if o.kind == "latency" and o.threshold_ms is not None:
+    if o.kind is ObjectiveKind.LATENCY and o.threshold_ms is not None:
         pct = f"p{o.percentile:g}" if o.percentile is not None else "latency"
         verdict = "within" if o.met else "above"
         share = o.bad / o.total if o.total else None
         return (f"{pct} latency of {o.scope} was {fmt_ms(o.observed)}, {verdict} the objective of "
                 f"{fmt_ms(o.threshold_ms)} ({o.bad:,} of {plural(o.total, 'request')} slower, {fmt_pct(share)}; "
                 f"allowed {fmt_pct(o.target)})" + _breach_tail(o))
-    if o.kind == "error_ratio":
+    if o.kind is ObjectiveKind.ERROR_RATIO:
         verdict = "within" if o.met else "above"
         return (f"error ratio of {o.scope} was {fmt_pct(o.observed)}, {verdict} the objective of at most "
                 f"{fmt_pct(o.target)} ({o.bad:,} of {o.total:,} failed)" + _breach_tail(o))
@@ -158,16 +159,16 @@ def deadline_check(d: Deadline, pb: PlaybookSection) -> Check:
                      f"'{d.name}': not judged: {never_triggered(pb)}")
     if d.met is None:
         return Check(CheckKind.PLAYBOOK_DEADLINE, d.name, CheckOutcome.SKIPPED,
-                     f"'{d.name}': undecided, the run ended before {d.phase} and before its deadline of "
+                     f"'{d.name}': undecided, the run ended before {d.phase.value} and before its deadline of "
                      f"{fmt_s(d.deadline_s)} from the incident's start; run longer to judge it")
     return Check(CheckKind.PLAYBOOK_DEADLINE, d.name, _outcome(d.met), deadline_message(d))
 
 
 def deadline_message(d: Deadline) -> str:
     if d.actual_s is None:
-        return f"'{d.name}': {d.phase} was never reached (deadline {fmt_s(d.deadline_s)})"
+        return f"'{d.name}': {d.phase.value} was never reached (deadline {fmt_s(d.deadline_s)})"
     verdict = "within" if d.met else "missing"
-    return (f"'{d.name}': {d.phase} took {fmt_s(d.actual_s)} from the incident's start, {verdict} the deadline "
+    return (f"'{d.name}': {d.phase.value} took {fmt_s(d.actual_s)} from the incident's start, {verdict} the deadline "
             f"of {fmt_s(d.deadline_s)}")
 
 
@@ -207,7 +208,7 @@ def _unjudged(s: Step, pb: PlaybookSection) -> str:
 
 def drill_check(d: DrillDeadline, runs: int) -> Check:
     ci = f" (±{d.ci95 * 100:.0f}%)" if d.ci95 else ""
-    seen = f"{d.phase} within {fmt_s(d.deadline_s)} in {d.p_met * 100:.0f}%{ci} of {plural(runs, 'run')}"
+    seen = f"{d.phase.value} within {fmt_s(d.deadline_s)} in {d.p_met * 100:.0f}%{ci} of {plural(runs, 'run')}"
     if d.not_triggered:
         seen += f" ({d.not_triggered} never triggered, counted as missed)"
     if d.undecided:

@@ -119,7 +119,7 @@ def gantt_figure(r: ResultDocument) -> Figure:
     for k, (t, d) in enumerate(sorted(phase_lines, key=lambda p: p[0])):
         colour = FAULT if d.met is False else GREY
         ax.axvline(t, color=colour, ls="--", lw=1.1)
-        ax.text(t, -0.95 - 0.4 * (k % 2), f"{d.phase} ≤ {fmt_s(d.deadline_s)}", ha="center", va="center",
+        ax.text(t, -0.95 - 0.4 * (k % 2), f"{d.phase.value} ≤ {fmt_s(d.deadline_s)}", ha="center", va="center",
                 fontsize=7.5, color=colour, bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"})
     marks = milestones(pb)
     for t, _ in marks:

@@ -114,11 +114,11 @@ def verdict_html(sentences: Sequence[Sentence], code: int) -> str:
 
 def header(r: ResultDocument) -> str:
     version = r.audit.get("chaoslab_version", "")
-    bits = [f"engine <b>{e(r.engine)}</b>", f"topology {e(r.topology)}", f"seed {e(r.seed)}",
+    bits = [f"engine <b>{e(r.engine.value)}</b>", f"topology {e(r.topology)}", f"seed {e(r.seed)}",
             f"{fmt_s(r.duration_s)} (warm-up {fmt_s(r.warmup_s)})"]
     if version:
         bits.append(f"chaoslab {e(version)}")
-    faults = "; ".join(f"{e(f.kind)} on {e(f.target)} from {fmt_s(f.start_s)} to "
+    faults = "; ".join(f"{e(f.kind.value)} on {e(f.target)} from {fmt_s(f.start_s)} to "
                        f"{'the end' if f.end_s is None else fmt_s(f.end_s)}" + _params(f) for f in r.faults)
     fault_line = f'<p class="meta">Fault: {faults}</p>' if faults else '<p class="meta">No fault injected.</p>'
     if r.latency_estimated:
@@ -127,7 +127,7 @@ def header(r: ResultDocument) -> str:
 
 
 def _params(f: Fault) -> str:
-    text = describe_params(f.kind, f.params)
+    text = describe_params(f.kind.value, f.params)
     return f" ({e(text)})" if text else ""
 
 
@@ -184,7 +184,7 @@ def cascade_table(r: ResultDocument) -> str:
         f = r.services.get(b.service)
         amp = None if f is None else f.attempts_per_entry_request
         rows.append([str(i), e(b.service), fmt_s(b.first_breach_s), "-" if b.hops is None else str(b.hops),
-                     e(b.cause), f"{b.breach_seconds:,} s", fmt_pct(f.error_ratio if f else None),
+                     e(b.cause.value), f"{b.breach_seconds:,} s", fmt_pct(f.error_ratio if f else None),
                      fmt_ms(f.p99_ms if f else None), "-" if amp is None else f"{amp:.2f}"])
     blast = r.blast
     impact = entry_impact(blast.entry_failed_ratio, blast.entry_failed, blast.entry_requests, blast.entry_errors,
@@ -250,10 +250,10 @@ def alerts_html(r: ResultDocument) -> str:
 
 
 def events_html(r: ResultDocument) -> str:
-    faults = [[e(f.label), e(f.kind), e(f.target), fmt_s(f.start_s),
+    faults = [[e(f.label), e(f.kind.value), e(f.target), fmt_s(f.start_s),
                "never reverted" if f.end_s is None else fmt_s(f.end_s) + (
                    f" (early; scheduled {fmt_s(f.scheduled_end_s)})" if f.ended_early else ""),
-               e(describe_params(f.kind, f.params))] for f in r.faults]
+               e(describe_params(f.kind.value, f.params))] for f in r.faults]
     body = table(("fault", "kind", "target", "applied", "reverted", "parameters"), faults, (3, 4)) if faults else \
         "<p>No fault injected.</p>"
     markers = sorted(r.markers, key=lambda m: (m.t_s, m.kind.value, m.subject))
@@ -292,7 +292,7 @@ def playbook_html(r: ResultDocument, images: Mapping[str, Image]) -> str:
                           "verified at", "note"), steps, (3, 4, 5, 9),
                          ["fail" if s.met is False else "" for s in pb.steps]))
     if pb.deadlines:
-        rows = [[e(d.name), e(d.phase), fmt_s(d.deadline_s), fmt_s(d.actual_s), _met(d.met),
+        rows = [[e(d.name), e(d.phase.value), fmt_s(d.deadline_s), fmt_s(d.actual_s), _met(d.met),
                  e(d.not_judged.value.replace("_", " ") if d.not_judged is not None else "")] for d in pb.deadlines]
         parts.append("<h3>Phase deadlines (from the incident start)</h3>"
                      + table(("deadline", "phase", "within", "took", "met", "not judged because"), rows, (2, 3),
@@ -303,7 +303,7 @@ def playbook_html(r: ResultDocument, images: Mapping[str, Image]) -> str:
                      + table(("SLO", "scope", "error budget spent"), burned, (2,)))
     if pb.findings:
         parts.append("<h3>Findings</h3><ul>" + "".join(
-            f"<li><b>{e(f.kind)}</b>{' (' + e(f.step) + ')' if f.step else ''}: {e(f.message)}</li>"
+            f"<li><b>{e(f.kind.value)}</b>{' (' + e(f.step) + ')' if f.step else ''}: {e(f.message)}</li>"
             for f in pb.findings) + "</ul>")
     parts.append("</section>")
     return "".join(parts)
@@ -335,7 +335,7 @@ def drill_html(r: ResultDocument, images: Mapping[str, Image]) -> str:
     parts.append("<h3>Phase times</h3>" + table(("phase", "p50", "p90", "p99", "mean", "reached"), phases,
                                                 (1, 2, 3, 4, 5)))
     if d.deadlines:
-        rows = [[e(x.name), e(x.phase), fmt_s(x.deadline_s), f"{x.p_met * 100:.1f}%",
+        rows = [[e(x.name), e(x.phase.value), fmt_s(x.deadline_s), f"{x.p_met * 100:.1f}%",
                  "-" if x.ci95 is None else f"±{x.ci95 * 100:.1f}%",
                  "-" if x.required is None else f"{x.required * 100:.0f}%", _met(x.met)] for x in d.deadlines]
         parts.append("<h3>Requirements</h3>" + table(("requirement", "phase", "within", "share met", "95% interval",
@@ -347,7 +347,8 @@ def drill_html(r: ResultDocument, images: Mapping[str, Image]) -> str:
         parts.append("<h3>Steps</h3>" + table(("step", "deadline met", "reached", "p50 end", "p90 end"), rows,
                                               (1, 2, 3, 4)))
     if d.findings:
-        parts.append("<ul>" + "".join(f"<li><b>{e(f.kind)}</b>: {e(f.message)}</li>" for f in d.findings) + "</ul>")
+        parts.append("<ul>" + "".join(f"<li><b>{e(f.kind.value)}</b>: {e(f.message)}</li>" for f in d.findings)
+                     + "</ul>")
     parts.append("</section>")
     return "".join(parts)
 

@@ -29,7 +29,7 @@ def _timestamp(r: ResultDocument) -> str | None:
 
 def _properties(r: ResultDocument) -> ET.Element:
     props = ET.Element("properties")
-    values = [("experiment", r.experiment), ("engine", r.engine), ("topology", r.topology), ("seed", r.seed),
+    values = [("experiment", r.experiment), ("engine", r.engine.value), ("topology", r.topology), ("seed", r.seed),
               ("chaoslab_version", r.audit.get("chaoslab_version"))]
     inputs = r.audit.get("inputs")  # the audit is free-form: anything may be there
     values += [(f"input:{path}", info.get("sha256") if isinstance(info, dict) else info)

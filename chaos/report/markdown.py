@@ -74,9 +74,9 @@ def missed_md(checks: Sequence[Check]) -> list[str]:
 
 
 def render_markdown(r: ResultDocument, sentences: Sequence[Sentence], checks: Sequence[Check], code: int) -> str:
-    meta = f"`{r.engine}` · topology `{r.topology}` · seed {r.seed} · {fmt_s(r.duration_s)}"
+    meta = f"`{r.engine.value}` · topology `{r.topology}` · seed {r.seed} · {fmt_s(r.duration_s)}"
     if r.faults:
-        meta += " · fault: " + "; ".join(f"{f.kind} on `{f.target}` at {fmt_s(f.start_s)}" for f in r.faults)
+        meta += " · fault: " + "; ".join(f"{f.kind.value} on `{f.target}` at {fmt_s(f.start_s)}" for f in r.faults)
     if r.latency_estimated:
         meta += f" · latency {LATENCY_ESTIMATED}"
     lines = [title(r, code), "", meta, ""]

@@ -26,6 +26,7 @@ from matplotlib.transforms import blended_transform_factory
 from chaos.document import Marker, ResultDocument, ScopeSeries
 from chaos.incident_states import MarkerKind
 from chaos.model.quantities import plural
+from chaos.model.slos import ObjectiveKind
 from chaos.report.plots import (
     ALERT,
     BLUE,
@@ -87,7 +88,7 @@ def breaker_spans(markers: Sequence[Marker], end_s: float) -> dict[str, list[tup
 
 def event_rows(r: ResultDocument) -> list[EventRow]:
     end = r.duration_s
-    rows = [EventRow(f"fault {f.label} ({f.kind} on {f.target})", FAULT,
+    rows = [EventRow(f"fault {f.label} ({f.kind.value} on {f.target})", FAULT,
                      ((f.start_s, end if f.end_s is None else f.end_s),)) for f in r.faults]
     for name in dict.fromkeys(a.name for a in r.alerts):
         spans = tuple((a.fired_at_s, end if a.resolved_at_s is None else a.resolved_at_s)
@@ -168,8 +169,8 @@ def _background(ax: Axes, ctx: Context, scope: str) -> None:
 
 
 def _targets(r: ResultDocument, scope: str) -> tuple[float | None, float | None]:
-    ratios = [o.target for o in r.slos if o.scope == scope and o.kind == "error_ratio"]
-    latency = [o.threshold_ms for o in r.slos if o.scope == scope and o.kind == "latency"
+    ratios = [o.target for o in r.slos if o.scope == scope and o.kind is ObjectiveKind.ERROR_RATIO]
+    latency = [o.threshold_ms for o in r.slos if o.scope == scope and o.kind is ObjectiveKind.LATENCY
                and o.threshold_ms is not None and (o.percentile is None or abs(o.percentile - 99) < 1e-9)]
     return (min(ratios) if ratios else None, min(latency) if latency else None)  # type: ignore[type-var]
 

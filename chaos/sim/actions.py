@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 from chaos.incident_states import MarkerKind
 from chaos.model.playbook import (
@@ -90,7 +91,8 @@ def _failover(sim: Simulation, action: Failover) -> None:
     sim.world.redirect(action.from_, action.to)
 
 
-ACTIONS: dict[type, Callable] = {
+# Each takes the simulation and an action of its key type (a dict cannot say so per key).
+ACTIONS: dict[type, Callable[[Simulation, Any], None]] = {
     Page: _nothing,
     Wait: _nothing,
     RemoveFault: _remove_fault,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from chaos.incident_states import MarkerKind
 from chaos.model.faults import AnyFault, ColdStart, Crash, Errors, FaultKind, Latency, LoadSpike, PacketLoss, Slowdown
@@ -20,6 +21,8 @@ from chaos.model.slos import ALL
 from chaos.run import Marker
 from chaos.sim.kernel import Replica
 from chaos.sim.world import World
+
+F = TypeVar("F")
 
 
 @dataclass
@@ -43,7 +46,7 @@ def _combine(ratios: list[float]) -> float:
     return 1.0 - keep
 
 
-def _of(faults: list[AnyFault], kind: type) -> list:
+def _of(faults: list[AnyFault], kind: type[F]) -> list[F]:
     return [f for f in faults if isinstance(f, kind)]
 
 

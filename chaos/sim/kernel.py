@@ -304,7 +304,7 @@ class Kernel:
         self.schedule = env.schedule
         # The hottest scheduling (a span's work) pushes onto SimPy's own heap exactly as
         # Environment.schedule does, without its extra Python frame; env.step pops it.
-        self.heap: list = env._queue
+        self.heap: list[Any] = env._queue
         self.eid = env._eid
         self.curve = curve  # total entry rate over time, before entrypoint shares and factors
         # Callback lists built once and shared by every event of a kind (SimPy only reads them).

@@ -19,7 +19,7 @@ from chaos.model.experiment import Experiment
 from chaos.model.faults import AnyFault
 from chaos.model.load import RateCurve, Users
 from chaos.model.scope import Scope
-from chaos.run import FaultWindow, IncidentRecord, Marker, Run, Series, experiment_bounds
+from chaos.run import Engine, FaultWindow, IncidentRecord, Marker, Run, Series, experiment_bounds
 from chaos.sim import faults as sim_faults
 from chaos.sim.faults import Applied
 from chaos.sim.kernel import Kernel, Svc
@@ -177,7 +177,7 @@ class Simulation:
         exp = self.experiment
         windows = [FaultWindow(a.fault.label, a.fault.TAG, a.fault.target, a.start, a.end, a.fault.params())
                    for a in self.applied]
-        return Run(engine="sim", experiment=exp, seed=self.seed, duration_s=exp.duration, warmup_s=exp.warmup,
+        return Run(engine=Engine.SIM, experiment=exp, seed=self.seed, duration_s=exp.duration, warmup_s=exp.warmup,
                    bounds=self.bounds, series=series, totals=totals, faults=windows,
                    markers=sorted(self.markers, key=lambda m: m.t_s), incident=self.incident,
                    sources=dict.fromkeys(series, Source.SIMULATOR))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import simpy
 
+from chaos.core.breaker import CircuitBreaker as Breaker
 from chaos.core.streams import stream
 from chaos.incident_states import MarkerKind
 from chaos.model.distributions import Exponential
@@ -19,7 +20,7 @@ from chaos.model.faults import AnyFault
 from chaos.model.scope import edge_name
 from chaos.model.topology import Call, Entrypoint, QueueDiscipline, Service, Topology
 from chaos.run import Marker
-from chaos.sim.kernel import Breaker, Edge, Entry, Kernel, Replica, Stats, Svc
+from chaos.sim.kernel import Edge, Entry, Kernel, Replica, Stats, Svc
 
 
 @dataclass(frozen=True)

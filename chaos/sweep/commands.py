@@ -108,9 +108,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     wall = time.monotonic() - started
-    result.extra.update(wall_s=round(wall, 3))
+    result.wall_s = round(wall, 3)
     if result.simulated:
-        result.extra.update(variants_per_minute=round(result.simulated / len(seeds) / wall * 60, 2))
+        result.variants_per_minute = round(result.simulated / len(seeds) / wall * 60, 2)
     with staged(out, owns=SWEEP_FILES.values(), last=SWEEP_FILES["json"]) as stage:
         written = write_report(result, stage)
         summary = written["markdown"].read_text(encoding="utf-8")

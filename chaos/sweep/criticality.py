@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from chaos.analysis.stats import Stat, stat
 from chaos.sweep.grid import Variant
@@ -21,6 +20,8 @@ from chaos.sweep.summary import RunSummary
 
 @dataclass(frozen=True)
 class Criticality:
+    """A single-fault variant's rank by blast radius, as sweep.json writes it (``chaos.sweep.document``)."""
+
     rank: int
     target: str
     fault: str
@@ -29,13 +30,6 @@ class Criticality:
     hurt: tuple[str, ...]          # services hurt beyond noise in at least half of the seeds
     time_to_detect_s: Stat
     time_to_recover_s: Stat
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"rank": self.rank, "target": self.target, "fault": self.fault,
-                "entry_failed_ratio": self.entry_failed_ratio.to_dict(),
-                "services_hurt": self.services_hurt.to_dict(), "hurt": list(self.hurt),
-                "time_to_detect_s": self.time_to_detect_s.to_dict(),
-                "time_to_recover_s": self.time_to_recover_s.to_dict()}
 
 
 def usually_hurt(runs: Sequence[RunSummary]) -> tuple[str, ...]:

@@ -8,16 +8,18 @@ value written in each cell so that colour never carries the number alone.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from chaos.analysis.stats import Stat, stat
+from chaos.codec import encode
 from chaos.model.quantities import plural
 from chaos.result import write_atomic
 from chaos.sweep.criticality import Criticality, tables, usually_hurt
+from chaos.sweep.document import AxisValues, RunCounts, SweepDocument, VariantFigures
 from chaos.sweep.grid import FAULT_AXIS, Axis, Variant
 from chaos.sweep.measures import HURT_MIN_BREACH_S, HURT_MIN_BUDGET
 from chaos.sweep.runner import SweepResult
@@ -41,16 +43,6 @@ class VariantStats:
     budget_burned: dict[str, Stat]
     duration_s: float              # simulated, as the variant set it (``--set duration=...``)
 
-    def to_dict(self) -> dict[str, Any]:
-        v = self.variant
-        return {"key": v.key, "label": v.label, "coordinates": v.coordinates(), "target": v.target,
-                "duration_s": self.duration_s, "runs": self.runs, "slo_met": self.slo_met, "recovered": self.recovered,
-                "entry_failed_ratio": self.entry_failed_ratio.to_dict(),
-                "services_hurt": self.services_hurt.to_dict(), "hurt": list(self.hurt),
-                "time_to_detect_s": self.time_to_detect_s.to_dict(),
-                "time_to_recover_s": self.time_to_recover_s.to_dict(),
-                "budget_burned": {k: s.to_dict() for k, s in self.budget_burned.items()}}
-
 
 def variant_stats(variant: Variant, runs: list[RunSummary]) -> VariantStats:
     names = list(dict.fromkeys(o.name for r in runs for o in r.objectives))
@@ -70,21 +62,38 @@ def all_stats(result: SweepResult) -> list[VariantStats]:
 # --------------------------------------------------------------------------- JSON
 
 
-def to_doc(result: SweepResult, stats: list[VariantStats], crit: dict[str, list[Criticality]],
-           heatmap: str | None) -> dict[str, Any]:
-    return {
-        "experiment": result.experiment.name,
-        "topology": result.experiment.topology.name,
-        "seeds": list(result.seeds),
-        "executor": result.executor,
-        "axes": [{"name": a.name, "values": list(a.values)} for a in result.axes],
-        "variants": [s.to_dict() for s in stats],
-        "criticality": {k: [row.to_dict() for row in rows] for k, rows in crit.items()},
-        "heatmap": heatmap,
-        "runs": {"total": result.simulated + result.reused, "simulated": result.simulated, "reused": result.reused,
-                 "worker_s": round(result.worker_s, 3), "worker_cpu_s": round(result.worker_cpu_s, 3),
-                 **result.extra},
-    }
+def summary_document(result: SweepResult, stats: list[VariantStats], crit: dict[str, list[Criticality]],
+                     heatmap: str | None) -> SweepDocument:
+    """What sweep.json holds: its figures' means that are not finite numbers written as null."""
+    return SweepDocument(
+        experiment=result.experiment.name,
+        topology=result.experiment.topology.name,
+        seeds=result.seeds,
+        executor=result.executor,
+        axes=tuple(AxisValues(name=a.name, values=a.values) for a in result.axes),
+        variants=tuple(_figures(s) for s in stats),
+        criticality={k: tuple(_finite_row(row) for row in rows) for k, rows in crit.items()},
+        heatmap=heatmap,
+        runs=RunCounts(total=result.simulated + result.reused, simulated=result.simulated, reused=result.reused,
+                       worker_s=round(result.worker_s, 3), worker_cpu_s=round(result.worker_cpu_s, 3),
+                       wall_s=result.wall_s, variants_per_minute=result.variants_per_minute))
+
+
+def _figures(s: VariantStats) -> VariantFigures:
+    v = s.variant
+    return VariantFigures(
+        key=v.key, label=v.label, coordinates=v.coordinates(), target=v.target, duration_s=s.duration_s,
+        runs=s.runs, slo_met=s.slo_met, recovered=s.recovered, entry_failed_ratio=s.entry_failed_ratio.finite(),
+        services_hurt=s.services_hurt.finite(), hurt=s.hurt, time_to_detect_s=s.time_to_detect_s.finite(),
+        time_to_recover_s=s.time_to_recover_s.finite(),
+        budget_burned={k: b.finite() for k, b in s.budget_burned.items()})
+
+
+def _finite_row(row: Criticality) -> Criticality:
+    return dataclasses.replace(row, entry_failed_ratio=row.entry_failed_ratio.finite(),
+                               services_hurt=row.services_hurt.finite(),
+                               time_to_detect_s=row.time_to_detect_s.finite(),
+                               time_to_recover_s=row.time_to_recover_s.finite())
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -228,6 +237,7 @@ def write_report(result: SweepResult, out: Path) -> dict[str, Path]:
         paths["heatmap"] = out / SWEEP_FILES["heatmap"]
         draw_heatmap(stats, drawn, len(result.seeds), paths["heatmap"])
     heatmap = "heatmap.png" if drawn is not None else None
-    write_atomic(paths["json"], json.dumps(to_doc(result, stats, crit, heatmap), indent=1, allow_nan=False) + "\n")
+    doc = summary_document(result, stats, crit, heatmap)
+    write_atomic(paths["json"], json.dumps(encode(doc), indent=1, allow_nan=False) + "\n")
     write_atomic(paths["markdown"], markdown(result, stats, crit, heatmap))
     return paths

@@ -10,7 +10,7 @@ difference is the setting's effect, not noise (common random numbers).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from chaos.errors import InputError
 from chaos.model.experiment import Experiment
@@ -36,7 +36,8 @@ class SweepResult:
     reused: int = 0
     worker_s: float = 0.0      # simulation time summed over the workers
     worker_cpu_s: float = 0.0  # the CPU time of the same
-    extra: dict[str, float] = field(default_factory=dict)
+    wall_s: float | None = None               # the whole sweep's wall time, as the command timed it
+    variants_per_minute: float | None = None  # simulated runs per seed per minute of wall time
 
 
 def seeds_of(experiment: Experiment, count: int) -> tuple[int, ...]:

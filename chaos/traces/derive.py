@@ -33,7 +33,7 @@ from chaos.core.choices import CallMode
 from chaos.errors import Location
 from chaos.model.quantities import plural
 from chaos.traces.assemble import Call, Execution, Match, Resolution, Resolver, SkewBook, assemble
-from chaos.traces.fit import MIN_SAMPLES, Summary, fit_times
+from chaos.traces.fit import MIN_SAMPLES, Summary, empirical, fit_times
 from chaos.traces.flaws import Flaw, Tally
 from chaos.traces.histogram import LogHistogram
 from chaos.traces.observed import (
@@ -699,9 +699,11 @@ def _work_time(hist: LogHistogram) -> WorkTime:
     if n < MIN_SAMPLES:
         why = f"only {n} own times: too few to judge a fit ({best.kind} is the nearest)"
         return WorkTime(times, Marked(best.distribution, Basis.GUESSED, why))
-    why = (f"no fit to {n} own times is good enough: the nearest, {best.kind}, is at KS distance "
-           f"{best.ks:.3f} (accepted up to {times.threshold:.3f}); the empirical table stands in")
-    return WorkTime(times, Marked(best.distribution, Basis.GUESSED, why))
+    why = (f"no parametric fit to {n} own times is good enough: the nearest, {best.kind}, is at KS distance "
+           f"{best.ks:.3f} (accepted up to {times.threshold:.3f}); written as an empirical distribution of "
+           f"the observed p0 to p100, so p50 {_ms(times.observed.p50)} and p99 {_ms(times.observed.p99)} are "
+           f"the observed ones")
+    return WorkTime(times, Marked(empirical(hist), Basis.MEASURED, why))
 
 
 def _timeout(slot: _Slot) -> Marked[float] | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chaos.model.distributions import AnyDistribution, Constant, Exponential, LogNormal
+from chaos.model.distributions import AnyDistribution, Constant, Empirical, Exponential, LogNormal
 from chaos.traces.fit import Summary
 from chaos.traces.observed import Marked, ObservedCall, ObservedModel, ObservedOperation, ObservedService, Router
 
@@ -117,6 +117,8 @@ def _dist(d: AnyDistribution) -> str:
         return f"constant {_ms(d.value)}"
     if isinstance(d, Exponential):
         return f"exponential, mean {_ms(d.mean)}"
+    if isinstance(d, Empirical):
+        return f"empirical of {len(d.points)} points, p50 {_ms(d.quantile(0.5))}, p99 {_ms(d.quantile(0.99))}"
     assert isinstance(d, LogNormal)
     return f"lognormal, median {_ms(d.median)}, p99 {_ms(d.quantile(0.99))}"
 

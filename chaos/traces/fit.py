@@ -9,7 +9,10 @@ and p99 against the observed ones. A fit is good enough when its distance is at 
 ``max(0.05, 1.63/sqrt(n))``: 1.63/sqrt(n) is the 1% critical value of the KS test, and below
 a few hundred samples nothing finer can be told; above, 0.05 keeps real, never exactly
 lognormal, data from failing a test that large samples always fail. Below ``MIN_SAMPLES``
-no fit is called good. When none is good enough the empirical quantile table stands in.
+no fit is called good. When none is good enough (and there are at least ``MIN_SAMPLES``), the
+model's empirical distribution stands in: the observed quantiles at every percent, p0 to p100,
+which the model draws by inverse CDF between them, so every percentile is the observed one
+(to the histogram's half a percent).
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from chaos.model.distributions import AnyDistribution, Constant, Exponential, LogNormal
+from chaos.model.distributions import AnyDistribution, Constant, Empirical, Exponential, LogNormal
 from chaos.traces.histogram import LogHistogram
 
 KS_FLOOR = 0.05
 MIN_SAMPLES = 20  # below this no fit is judged good: a KS test of a handful of values accepts anything
 CONSTANT_SPREAD = 0.02  # p1 to p99 within 2% of the median: a constant (jitter of a timer, not a distribution)
+EMPIRICAL_POINTS = 101  # the quantiles p0, p1, ..., p100 an empirical distribution is written with
 EMPIRICAL_QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0)
 _Z99 = NormalDist().inv_cdf(0.99)
 
@@ -119,3 +123,13 @@ def _candidates(hist: LogHistogram, observed: Summary) -> list[AnyDistribution]:
         if sigma > 0:
             out.append(LogNormal(median=math.exp(mu), p99=math.exp(mu + _Z99 * sigma)))
     return out
+
+
+def empirical(hist: LogHistogram) -> Empirical:
+    """The observed durations as the model's empirical distribution: their quantile at every percent.
+
+    Negative own times (clock skew between hosts) are taken as zero: no work takes less.
+    """
+    last = EMPIRICAL_POINTS - 1
+    points = [hist.low] + [hist.quantile(i / last) for i in range(1, last)] + [hist.high]
+    return Empirical(tuple(max(0.0, x) for x in points))

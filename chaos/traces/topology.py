@@ -27,7 +27,7 @@ from typing import Any
 
 from chaos.core.choices import CallMode
 from chaos.model.bounds import MAX_REPLICAS, MAX_RETRIES, MAX_TAIL_RATIO, MAX_WORKERS
-from chaos.model.distributions import AnyDistribution, Constant, Exponential, LogNormal
+from chaos.model.distributions import AnyDistribution, Constant, Empirical, Exponential, LogNormal
 from chaos.model.parsing import NAME
 from chaos.terminal import visible
 from chaos.traces.observed import (
@@ -91,6 +91,8 @@ def shifted(dist: AnyDistribution, hop: float) -> tuple[AnyDistribution, bool]:
         return dist, False
     if isinstance(dist, Constant):
         return Constant(dist.value + hop), False
+    if isinstance(dist, Empirical):
+        return Empirical(tuple(x + hop for x in dist.points)), False
     p99 = dist.quantile(0.99)
     return LogNormal(median=median + hop, p99=p99 + hop), not isinstance(dist, LogNormal)
 
@@ -100,6 +102,8 @@ def dist_yaml(dist: AnyDistribution) -> str:
         return duration(dist.value)
     if isinstance(dist, Exponential):
         return f"{{dist: exponential, mean: {duration(dist.mean)}}}"
+    if isinstance(dist, Empirical):
+        return f"{{dist: empirical, samples: [{', '.join(duration(x) for x in dist.points)}]}}"
     assert isinstance(dist, LogNormal)
     median = dist.median
     p99 = min(max(dist.quantile(0.99), median), MAX_TAIL_RATIO * median * 0.999)
@@ -232,10 +236,6 @@ class _Writer:
         hop = s.hop.value if s.hop is not None else 0.0
         dist, reshaped = shifted(marked.value, hop)
         why = _mark(marked)
-        if not s.work_time.times.good and s.work_time.times.observed.count >= 20:
-            t = s.work_time.times.observed
-            why += (f"; observed p50 {_ms(t.p50)}, p90 {_ms(t.p90)}, p99 {_ms(t.p99)} (an empirical distribution, "
-                    f"not in the model yet, would hold them exactly)")
         if dist is not marked.value:
             assert s.hop is not None
             why += f"; plus the per-hop overhead, {_ms(hop)} ({s.hop.why})"

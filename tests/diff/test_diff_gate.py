@@ -11,11 +11,14 @@ storm of theory: it fails when lambda (1 + r) > mu).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
+from written_schemas import schema_errors, written_again
 
 from chaos.cli import main
+from chaos.codec import encode
 from chaos.diff import (
     Detection,
     DiffReport,
@@ -99,6 +102,8 @@ def test_more_retries_is_worse(files: Path, capsys: pytest.CaptureFixture[str]) 
     assert ttr["base"]["known"] == 2 and ttr["candidate"]["known"] == 0
     assert ttr["note"] == "recovered in 0 of 2 seeds (base: 2 of 2)"
     assert (files / "out" / "diff.md").read_text().startswith("## chaoslab diff")
+    text = (files / "out" / "diff.json").read_text()
+    assert schema_errors("diff", doc) == [] and written_again("diff", text) == text
 
 
 def test_a_retry_budget_is_not_worse(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -283,3 +288,13 @@ def test_the_team_rule_files_alerts_watch_what_is_not_known_and_their_deadlines_
     detected = [run_summary(1, 75.0), run_summary(2, 75.0)]
     assert compare_detection("e", detected, quiet, 10.0, detection).verdict is Verdict.WORSE
     assert compare_detection("e", detected, quiet, 10.0, Detection(None)).verdict is Verdict.WORSE
+
+
+def test_a_change_that_is_no_finite_number_is_written_as_null() -> None:
+    """An objective that allows no bad event burns an infinite budget: diff.json says null, as its schema allows."""
+    burned = compare("exp", "entrypoint:web", Metric.BUDGET_BURNED, [math.inf], [math.inf], 0.1)
+    doc = encode(DiffReport("a.yaml", "b.yaml", 1, ["exp"], [burned]).document())
+    (row,) = doc["comparisons"]
+    assert row["change"] is None and row["base"]["mean"] is None and row["base"]["known"] == 1
+    assert doc["worse"] is False and schema_errors("diff", doc) == []
+    assert schema_errors("diff", {**doc, "worse": "no"}) != []

@@ -9,7 +9,7 @@ import pytest
 
 from chaos.analysis.incident import analyze_incident, incident_section
 from chaos.drill import drill, incident_result
-from chaos.incident_states import IncidentOutcome, StepStatus
+from chaos.incident_states import FindingKind, IncidentOutcome, StepStatus
 from chaos.model.files import load, load_experiment
 from chaos.model.playbook import Playbook, bind
 from chaos.sweep.executors import InlineExecutor, ProcessExecutor
@@ -246,7 +246,7 @@ def test_incident_analysis_works_on_a_run_without_a_playbook_record(tmp_path: Pa
     # Without a record the response never triggered: nothing was due, nothing is missed.
     assert section.incident.outcome is IncidentOutcome.NOT_TRIGGERED
     assert all(st.met is None for st in section.steps) and all(d.met is None for d in section.deadlines)
-    assert {f.kind for f in section.findings} >= {"not_triggered"}
+    assert {f.kind for f in section.findings} >= {FindingKind.NOT_TRIGGERED}
 
 
 def test_an_escalation_step_the_response_never_needed_is_not_judged(tmp_path: Path) -> None:

@@ -179,7 +179,8 @@ def with_playbook(doc: dict[str, Any]) -> dict[str, Any]:
             {"name": "recover within 5m", "phase": "recover", "deadline_s": 300.0, "actual_s": None, "met": None,
              "not_judged": "run_ended"},
         ],
-        "findings": [{"kind": "slow_step", "step": "restart the leaf", "message": "took 40 s, planned 20 s"}],
+        "findings": [{"kind": "no_verify", "step": "restart the leaf",
+                      "message": "'restart the leaf' changes the system but checks nothing afterwards"}],
     }
     out["gate_failed"] = True
     return out

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from written_schemas import schema_errors, written_again
 
 from chaos.cli import main
 from chaos.sweep.grid import FAULT_AXIS, Axis
@@ -35,6 +36,9 @@ def test_crash_sweep_with_a_grid(fan_file: Path, tmp_path: Path, capsys: pytest.
     markdown = (out / "sweep.md").read_text()
     assert "## Criticality (load.rate=60)" in markdown and "![entry requests failed" in markdown
     assert len(list(out.glob("runs/*/seed-*.json"))) == 16
+    text = (out / "sweep.json").read_text()
+    assert schema_errors("sweep", doc) == [] and written_again("sweep", text) == text
+    assert doc["runs"]["wall_s"] > 0 and doc["runs"]["variants_per_minute"] > 0
 
 
 def test_rerun_reuses_everything(fan_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -47,6 +51,9 @@ def test_rerun_reuses_everything(fan_file: Path, tmp_path: Path, capsys: pytest.
     again = json.loads((out / "sweep.json").read_text())
     assert again["variants"] == first["variants"] and again["criticality"] == first["criticality"]
     assert again["heatmap"] is None  # faults alone: the criticality table, not a heatmap
+    # nothing simulated: no pace to report, and the document still satisfies its schema
+    assert "variants_per_minute" not in again["runs"] and again["runs"]["wall_s"] >= 0
+    assert schema_errors("sweep", again) == []
 
 
 def test_two_parameter_grid_draws_a_heatmap(fan_file: Path, tmp_path: Path) -> None:

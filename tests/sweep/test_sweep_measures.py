@@ -16,7 +16,7 @@ from chaos.model.experiment import Experiment
 from chaos.model.faults import Crash, Latency
 from chaos.model.scope import Scope
 from chaos.model.slos import Objective, ObjectiveKind
-from chaos.run import FaultWindow, Run, Series
+from chaos.run import Engine, FaultWindow, Run, Series
 from chaos.sim.simulation import simulate
 from chaos.sweep.criticality import usually_hurt
 from chaos.sweep.measures import budget_burned, hurt, landed_on, services_hurt, time_to_recover
@@ -27,7 +27,7 @@ WEB = Scope.entrypoint("big")
 
 def fake_run(experiment: Experiment, faults: list[tuple[float, float | None]], seconds: int = 60) -> Run:
     windows = [FaultWindow(f"f{i}", "crash", "leaf", start, end) for i, (start, end) in enumerate(faults)]
-    return Run("sim", experiment, 1, float(seconds), 5.0, (), {WEB: Series(requests=[10] * seconds)}, {}, windows)
+    return Run(Engine.SIM, experiment, 1, float(seconds), 5.0, (), {WEB: Series(requests=[10] * seconds)}, {}, windows)
 
 
 def result(breaches: list[int], implied: bool = False, target: float = 0.01, bad: int = 0,

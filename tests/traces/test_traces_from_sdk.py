@@ -17,7 +17,7 @@ import pytest
 from tracekit import ShopTraces
 
 from chaos.core.choices import CallMode, stages
-from chaos.model.distributions import Constant, Exponential, LogNormal
+from chaos.model.distributions import Constant, Empirical, Exponential, LogNormal
 from chaos.traces.flaws import Flaw
 from chaos.traces.observed import Basis, Marked, ObservedCall, ObservedModel, ObservedOperation, Router
 
@@ -142,7 +142,7 @@ def test_work_times_are_fitted_to_the_distributions_that_made_them(shop: ShopTra
     assert auth is not None and auth.value == Constant(truth.AUTH_CONSTANT)
 
 
-def test_a_fit_states_its_quality_and_a_poor_one_leaves_the_empirical_table(shop: ShopTraces) -> None:
+def test_a_fit_states_its_quality_and_a_poor_one_is_written_as_an_empirical_distribution(shop: ShopTraces) -> None:
     model = shop.model
     good = model.operation("gateway", "GET /browse").work_time
     best = good.times.best
@@ -151,11 +151,17 @@ def test_a_fit_states_its_quality_and_a_poor_one_leaves_the_empirical_table(shop
     # payment's own time mixes its lognormal work with attempts that hang for 200 ms: no model distribution fits
     card = model.operation("payment", "POST /card").work_time
     assert not card.times.good
-    assert card.distribution is not None and card.distribution.basis is Basis.GUESSED
-    assert "the empirical table stands in" in card.distribution.why
+    assert card.distribution is not None and card.distribution.basis is Basis.MEASURED
+    assert "written as an empirical distribution" in card.distribution.why
+    dist = card.distribution.value
+    assert isinstance(dist, Empirical)
     table = {q.q: q.value for q in card.times.empirical}
     assert table[0.99] == pytest.approx(truth.PAYMENT_HANG, rel=0.01)
     assert table[0.5] == pytest.approx(truth.PAYMENT.median, rel=0.15)
+    # The model's distribution holds the observed quantiles themselves, p0 to p100.
+    for q in (0.5, 0.9, 0.99):
+        assert dist.quantile(q) == pytest.approx(table[q], rel=1e-9)
+    assert dist.quantile(0.0) == pytest.approx(table[0.0]) and dist.quantile(1.0) == pytest.approx(table[1.0])
 
 
 def test_retries_their_backoff_and_the_timeout_they_imply(shop: ShopTraces) -> None:

@@ -31,6 +31,9 @@ def _live_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack-dir", type=Path, help="a running stack's directory to use (left running), or where to "
                                                   "generate one (default: OUT/stack)")
     p.add_argument("--keep-stack", action="store_true", help="leave the generated stack running afterwards")
+    p.add_argument("--traces", action="store_true",
+                   help="the generated stack's emulators record distributed traces (W3C trace context), written to "
+                        "OUT/traces/*.jsonl as OTLP JSON for chaoslab topology from-traces")
     add_option(p, "--load-workers", quantity=LOAD_WORKERS, default=0,
                help=f"Locust worker processes (default 0: one process sends all the load; at most "
                     f"{WORKERS_PER_CORE} per core)")
@@ -79,7 +82,7 @@ def _options(args: argparse.Namespace, out: Path) -> Any:
                       mode=Mode.GAME_DAY if getattr(args, "game_day", False) else Mode.UNATTENDED,
                       allow_remote=args.allow_remote, abort=() if args.no_abort else _default_abort(),
                       automated=frozenset(args.automated), seed=args.seed, source=str(args.experiment),
-                      force=args.force)
+                      force=args.force, traces=args.traces)
 
 
 def _default_abort() -> tuple[Any, ...]:
@@ -215,7 +218,8 @@ COMPARE_FILES = {"json": "compare.json", "markdown": "compare.md", "png": "compa
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from chaos.live.gameday.compare import compare_docs, render_markdown, render_text, to_json_doc
+    from chaos.codec import encode
+    from chaos.live.gameday.compare import compare_docs, compare_document, render_markdown, render_text
     from chaos.live.gameday.compare_plot import overlay
     from chaos.outdir import Mode, check_out, staged
     from chaos.report.commands import load_result, result_path
@@ -235,7 +239,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     with staged(out, owns=COMPARE_FILES.values(), last=COMPARE_FILES["json"]) as stage:
         write_atomic(stage / COMPARE_FILES["markdown"], render_markdown(comparison))
         (stage / COMPARE_FILES["png"]).write_bytes(image.png)
-        write_atomic(stage / COMPARE_FILES["json"], json.dumps(to_json_doc(comparison), indent=1) + "\n")
+        write_atomic(stage / COMPARE_FILES["json"], json.dumps(encode(compare_document(comparison)), indent=1) + "\n")
     if not args.quiet:
         print(render_text(comparison))
         print(f"Comparison: {out.file(COMPARE_FILES['markdown'])}  (compare.json, compare.png beside it)")

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.agreement import BOUNDS, Check, judge
+from chaos.compare_document import BreachOrderCheck, CompareDocument, FigureCheck, TimingPair
 from chaos.measurement import Source
 from chaos.terminal import visible
 
@@ -229,13 +230,12 @@ def render_markdown(c: Comparison) -> str:
     return visible("\n".join(lines))
 
 
-def to_json_doc(c: Comparison) -> dict[str, Any]:
-    return {"experiment": c.experiment, "agrees": c.agrees, "verdict": verdict_line(c),
-            "offsets_ms": c.offsets_ms,
-            "checks": [{"scope": ch.scope, "figure": ch.figure, "predicted": ch.sim, "observed": ch.live,
-                        "bound": ch.bound, "ok": ch.ok} for ch in c.checks],
-            "breach_order": {"predicted": c.breach.sim, "observed": c.breach.live, "ok": c.breach.ok,
-                             "detail": c.breach.detail},
-            "timing": {k: {"predicted": a, "observed": b} for k, (a, b) in c.timing.items()},
-            "skipped": c.skipped,
-            "diverging": c.diverging_services()}
+def compare_document(c: Comparison) -> CompareDocument:
+    return CompareDocument(
+        experiment=c.experiment, agrees=c.agrees, verdict=verdict_line(c), offsets_ms=c.offsets_ms,
+        checks=tuple(FigureCheck(scope=ch.scope, figure=ch.figure, predicted=ch.sim, observed=ch.live,
+                                 bound=ch.bound, ok=ch.ok) for ch in c.checks),
+        breach_order=BreachOrderCheck(predicted=tuple(c.breach.sim), observed=tuple(c.breach.live),
+                                      ok=c.breach.ok, detail=c.breach.detail),
+        timing={k: TimingPair(predicted=a, observed=b) for k, (a, b) in c.timing.items()},
+        skipped=dict(c.skipped), diverging={k: tuple(v) for k, v in c.diverging_services().items()})

@@ -17,6 +17,8 @@ load's record of second k are in, or a few seconds later without them (counted a
 from __future__ import annotations
 
 import enum
+import heapq
+import json
 import math
 import sys
 import time
@@ -50,7 +52,7 @@ from chaos.model.playbook import Playbook
 from chaos.model.scope import Scope
 from chaos.report.requests import status_words
 from chaos.result import Result
-from chaos.run import Marker, Run
+from chaos.run import Engine, Marker, Run
 
 POLL_S = 0.1          # the loop wakes at least this often (operator input, faults due)
 GRACE_S = 3.0         # a second is closed this long after its end even if some data never came
@@ -85,6 +87,7 @@ class RunOptions:
     seed: int | None = None
     source: str = ""                        # the experiment's file, for the stack's header
     force: bool = False                      # start even if the preflight finds the stack not clean
+    traces: bool = False                     # emulators write OTLP JSON spans; copied to OUT/traces at the end
     stdin: TextIO | None = None              # the operator's input on a game day (default: sys.stdin)
     prompt_out: TextIO | None = None         # where prompts go (default: sys.stdout)
 
@@ -449,7 +452,7 @@ class GameDay:
         completed = seconds >= self.seconds
         steps = [] if self.executor is None else self.executor.markers
         markers = sorted(self.runner.markers + self.markers + steps, key=lambda m: m.t_s)
-        run = Run(engine="live", experiment=self.experiment, seed=self.seed,
+        run = Run(engine=Engine.LIVE, experiment=self.experiment, seed=self.seed,
                   duration_s=self.experiment.duration if completed else float(seconds),
                   warmup_s=self.experiment.warmup, bounds=self.bounds, series=self.assembler.series,
                   totals=self.assembler.totals(), faults=self.runner.windows, markers=markers,
@@ -556,7 +559,7 @@ def run_game_day(experiment: Experiment, playbook: Playbook | None, options: Run
         check_state = planned_state(experiment, options.out / "stack")
     validate(experiment, playbook, check_state)
     handle = open_stack(experiment, bounds, out=options.out, stack_dir=options.stack_dir,
-                        allow_remote=options.allow_remote, source=options.source, say=say)
+                        allow_remote=options.allow_remote, source=options.source, say=say, traces=options.traces)
     outcome: GameDayResult | None = None
     try:
         _preflight(experiment, handle, options, say)
@@ -577,6 +580,41 @@ def run_game_day(experiment: Experiment, playbook: Playbook | None, options: Run
         elif handle.owned and handle.directory is not None:
             say(f"stack: kept in {handle.directory} ({handle.directory / COMPOSE_FILE}); take it down with: "
                 f"chaoslab stack down --dir {handle.directory}")
+        if options.traces and handle.directory is not None:
+            say(collect_traces(handle.directory, options.out))
+
+
+def collect_traces(stack_dir: Path, out: Path) -> str:
+    """Merge the emulators' span files into ``OUT/traces/spans.jsonl``, in time order (after the stack stopped,
+    so their last spans are in).
+
+    Each replica appends a line of spans a second to its own file; a trace's spans are spread over the files
+    of the replicas it passed. A reader that holds traces open for a window of time (``from-traces``) needs
+    them near one another, so the lines of all files are merged by their first span's start, streaming.
+    """
+    from chaos.live.stack.emulator_stack import TRACES_DIR
+
+    files = sorted((stack_dir / TRACES_DIR).glob("*.jsonl"))
+    target = out / TRACES_DIR / "spans.jsonl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handles = [path.open(encoding="utf-8") for path in files]
+    try:
+        with target.open("w", encoding="utf-8") as merged:
+            for _, line in heapq.merge(*(((_first_start(line), line) for line in h) for h in handles),
+                                       key=lambda pair: pair[0]):
+                merged.write(line if line.endswith("\n") else line + "\n")
+    finally:
+        for h in handles:
+            h.close()
+    return (f"traces: the spans of {len(files)} replica(s), as OTLP JSON lines, in {target} (read them with: "
+            f"chaoslab topology from-traces {target})")
+
+
+def _first_start(line: str) -> int:
+    """The earliest span start of one OTLP JSON line the emulator wrote (0 for a line that holds none)."""
+    starts = [int(span["startTimeUnixNano"]) for rs in json.loads(line)["resourceSpans"]
+              for ss in rs["scopeSpans"] for span in ss["spans"]]
+    return min(starts, default=0)
 
 
 def _preflight(experiment: Experiment, handle: StackHandle, options: RunOptions, say: Callable[[str], None]) -> None:

@@ -71,12 +71,17 @@ def user_state(experiment: object, *, allow_remote: bool, resolve: bool = True) 
 
 def open_stack(experiment: object, bounds: tuple[float, ...], *, out: Path, stack_dir: Path | None,
                allow_remote: bool, source: str = "", say: Callable[[str], None] = print,
-               ready_timeout: float = 120.0) -> StackHandle:
+               ready_timeout: float = 120.0, traces: bool = False) -> StackHandle:
     """The stack this run drives (brought up if need be); see the module's docstring."""
     from chaos.live.in_container.stackspec import load
     from chaos.live.stack import emulator_stack as stack
     from chaos.live.stack.state import read_state
 
+    if traces and (getattr(experiment, "live", None) is not None
+                   or (stack_dir is not None and (stack_dir / STATE_FILE).is_file())):
+        raise InputError("--traces needs a stack this run generates: its emulators are started with tracing on",
+                         path="--traces", hint="leave out the experiment's 'live:' section or --stack-dir of a "
+                                               "running stack, or run without --traces")
     if getattr(experiment, "live", None) is not None:
         state = user_state(experiment, allow_remote=allow_remote)
         say(f"stack: your own Compose project '{state.name}' ({len(state.replicas)} container(s)); it stays up")
@@ -90,7 +95,7 @@ def open_stack(experiment: object, bounds: tuple[float, ...], *, out: Path, stac
     directory = stack_dir or out / "stack"
     say(f"stack: bringing up {experiment.topology.name} in {directory} ...")  # type: ignore[attr-defined]
     result = stack.up(experiment.topology, directory, bounds=bounds, source=source,  # type: ignore[attr-defined]
-                      ready_timeout=ready_timeout, allow_remote=allow_remote)
+                      ready_timeout=ready_timeout, allow_remote=allow_remote, traces=traces)
     say(f"stack: {result.state.name} up and healthy in {result.timings['total_s']:.1f}s")
     return StackHandle(result.state, load(directory / stack.SPEC_FILE), directory, owned=True,
                        allow_remote=allow_remote)

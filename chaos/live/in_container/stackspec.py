@@ -55,8 +55,9 @@ LOGNORMAL_TAILS = tuple(TAIL_LEVELS)
 
 @dataclass(frozen=True)
 class ServiceTime:
-    """A service-time distribution: constant ``value``, exponential ``mean``, or lognormal
-    ``median`` with one upper percentile ``tail`` (p90, p95 or p99) at ``tail_s``."""
+    """A service-time distribution: constant ``value``, exponential ``mean``, lognormal
+    ``median`` with one upper percentile ``tail`` (p90, p95 or p99) at ``tail_s``, or empirical
+    ``samples`` (sorted seconds, drawn by inverse CDF as the simulator draws them)."""
 
     dist: Dist
     value: float = 0.0
@@ -64,12 +65,15 @@ class ServiceTime:
     median: float = 0.0
     tail: str = "p99"
     tail_s: float = 0.0
+    samples: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         if self.dist is Dist.CONSTANT:
             return {"dist": self.dist.value, "value": self.value}
         if self.dist is Dist.EXPONENTIAL:
             return {"dist": self.dist.value, "mean": self.mean}
+        if self.dist is Dist.EMPIRICAL:
+            return {"dist": self.dist.value, "samples": list(self.samples)}
         return {"dist": self.dist.value, "median": self.median, self.tail: self.tail_s}
 
 
@@ -280,6 +284,8 @@ def service_time(raw: object, path: str, source: str) -> ServiceTime:
         out = ServiceTime(dist, value=_required(f.number("value", ge=0)))
     elif dist is Dist.EXPONENTIAL:
         out = ServiceTime(dist, mean=_required(f.number("mean", gt=0)))
+    elif dist is Dist.EMPIRICAL:
+        out = ServiceTime(dist, samples=_samples(f))
     else:
         median = _required(f.number("median", gt=0))
         tails = [t for t in LOGNORMAL_TAILS if t in f.keys()]
@@ -292,6 +298,17 @@ def service_time(raw: object, path: str, source: str) -> ServiceTime:
         out = ServiceTime(dist, median=median, tail=tails[0], tail_s=tail_s)
     f.done()
     return out
+
+
+def _samples(f: JsonFields) -> tuple[float, ...]:
+    raw = f.raw("samples")
+    if not isinstance(raw, list) or not raw:
+        got = _kind(raw) if raw != [] else "an empty list"
+        raise f.fail("samples", f"expected a non-empty list of durations in seconds, got {got}")
+    for i, x in enumerate(raw):
+        if not _is_number(x) or x < 0:
+            raise f.fail("samples", f"samples[{i}] is {_kind(x)}: each must be a finite number of seconds >= 0")
+    return tuple(sorted(float(x) for x in raw))
 
 
 def _call(raw: object, path: str, source: str) -> CallSpec:

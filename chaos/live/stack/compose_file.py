@@ -153,15 +153,62 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def read_stack(path: Path) -> ComposeStack:
-    """The Compose file at ``path``; InputError if it is not one."""
-    data = read_yaml(path)
+def read_stack(path: Path, environ: Mapping[str, str] | None = None) -> ComposeStack:
+    """The Compose file at ``path``, its ``${VARIABLE}`` references replaced as Compose replaces them
+    (:func:`interpolate`); InputError if it is not one."""
+    data = interpolate(read_yaml(path), _variables(path.parent, environ))
     lines = _service_lines(path)
     base = path.parent
     services = tuple(_service(str(name), spec if isinstance(spec, dict) else {}, base, lines.get(str(name), 0))
                      for name, spec in data["services"].items())
     name = data.get("name")
     return ComposeStack(path, str(name) if isinstance(name, str) else None, services)
+
+
+_VARIABLE = re.compile(r"\$(?:(?P<escaped>\$)|(?P<plain>[A-Za-z_][A-Za-z0-9_]*)|"
+                       r"\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\})")
+
+
+def interpolate(value: Any, variables: Mapping[str, str]) -> Any:
+    """``value`` with every string's ``$VAR``, ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}``,
+    ``${VAR:+alt}`` and ``${VAR:?message}`` replaced as Compose does (``$$`` is a ``$``), so what is read
+    is what Compose runs: a port published as ``"127.0.0.1:${PORT:-8080}:80"`` is port 8080 unless set."""
+    if isinstance(value, str):
+        return _VARIABLE.sub(lambda match: _substitute(match, variables), value)
+    if isinstance(value, list):
+        return [interpolate(item, variables) for item in value]
+    if isinstance(value, dict):
+        return {key: interpolate(item, variables) for key, item in value.items()}
+    return value
+
+
+def _substitute(match: re.Match[str], variables: Mapping[str, str]) -> str:
+    if match["escaped"]:
+        return "$"
+    name = match["plain"] or match["braced"]
+    found = variables.get(name)
+    op, arg = match["op"], match["arg"] or ""
+    unset = found is None or (found == "" and op is not None and op.startswith(":"))
+    if op in (":-", "-"):
+        return arg if unset else str(found)
+    if op in (":+", "+"):
+        return "" if unset else arg
+    return "" if found is None else found  # plain, or ${VAR?message}: Compose would stop; the draft reads on
+
+
+def _variables(project_dir: Path, environ: Mapping[str, str] | None) -> dict[str, str]:
+    """The process's environment over the project's ``.env`` file, as Compose takes them."""
+    import os
+
+    found: dict[str, str] = {}
+    dotenv = project_dir / ".env"
+    if dotenv.is_file():
+        for line in dotenv.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, sep, val = line.strip().partition("=")
+            if sep and key and not key.startswith("#"):
+                found[key.strip()] = val.strip().strip("\"'")
+    found.update(os.environ if environ is None else environ)
+    return found
 
 
 def _service_lines(path: Path) -> dict[str, int]:

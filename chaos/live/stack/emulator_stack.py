@@ -26,6 +26,7 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import time
 from collections.abc import Mapping, Sequence
@@ -56,6 +57,8 @@ TOXIPROXY_SERVICE = "toxiproxy"
 TOXIPROXY_API_PORT = 8474
 FIRST_PROXY_PORT = 20001
 IN_CONTAINER_DIR = "/etc/chaoslab"
+TRACES_DIR = "traces"  # beside compose.yaml; where each emulator writes <service>-<replica>.jsonl
+IN_CONTAINER_TRACES = "/var/lib/chaoslab/traces"
 DEFAULT_STACKS_DIR = Path(".chaoslab") / "stacks"
 LABEL = "chaoslab.stack"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -116,6 +119,7 @@ class StackPlan:
     proxies: tuple[ProxyPlan, ...]
     host_ports: Mapping[str, int]  # on 127.0.0.1: by Compose service ('catalog-1', 'toxiproxy') and proxy name
     source: str = ""  # the file the topology came from, for the header comment
+    traces: bool = False  # emulators append their spans to TRACES_DIR (OTLP JSON lines), mounted from the host
 
     @property
     def replica_services(self) -> tuple[tuple[str, int], ...]:
@@ -148,7 +152,8 @@ def published_names(topology: Topology) -> list[str]:
 
 
 def plan_stack(topology: Topology, *, project: str | None = None, runtime_image: str,
-               toxiproxy_image: str | None = None, host_ports: Sequence[int], source: str = "") -> StackPlan:
+               toxiproxy_image: str | None = None, host_ports: Sequence[int], source: str = "",
+               traces: bool = False) -> StackPlan:
     """Name every container and proxy, give every proxy a port and every published part one of
     ``host_ports`` (as many as ``published_names``). Raises InputError for names Compose or DNS
     cannot take."""
@@ -172,7 +177,7 @@ def plan_stack(topology: Topology, *, project: str | None = None, runtime_image:
     if len(host_ports) != len(wanted) or len(set(host_ports)) != len(wanted):
         raise ValueError(f"need {len(wanted)} distinct host ports, got {list(host_ports)}")  # a caller's bug
     ports = dict(zip(wanted, host_ports, strict=True))
-    return StackPlan(name, topology, runtime_image, toxiproxy_image, proxies, ports, source)
+    return StackPlan(name, topology, runtime_image, toxiproxy_image, proxies, ports, source, traces)
 
 
 def _plan_proxies(topology: Topology) -> tuple[ProxyPlan, ...]:
@@ -220,10 +225,14 @@ def _common(plan: StackPlan, compose_service: str, role: str, image: str, comman
 def _emulator_service(plan: StackPlan, service: str, index: int) -> dict[str, Any]:
     command = ["python3", "-m", "chaos.live.in_container.emulator", "--stack", f"{IN_CONTAINER_DIR}/{SPEC_FILE}",
                "--service", service, "--replica", str(index), "--host", "0.0.0.0", "--port", str(EMULATOR_PORT)]
+    volumes = [f"./{SPEC_FILE}:{IN_CONTAINER_DIR}/{SPEC_FILE}:ro"]
+    if plan.traces:
+        command += ["--traces", IN_CONTAINER_TRACES]
+        volumes.append(f"./{TRACES_DIR}:{IN_CONTAINER_TRACES}")
     spec = _common(plan, replica_service(service, index), "emulator", plan.runtime_image, command)
     spec["labels"].update({"chaoslab.service": service, "chaoslab.replica": str(index)})
     spec.update({
-        "volumes": [f"./{SPEC_FILE}:{IN_CONTAINER_DIR}/{SPEC_FILE}:ro"],
+        "volumes": volumes,
         "ports": [_publish(plan, replica_service(service, index), EMULATOR_PORT)],
         "healthcheck": {"test": _health_probe(EMULATOR_PORT, "/health"), **HEALTHCHECK_TIMING},
     })
@@ -373,6 +382,9 @@ class UpResult:
 def write_files(plan: StackPlan, directory: Path, bounds: Sequence[float] | None = None) -> StackState:
     """Write compose.yaml, stack.json, toxiproxy.json and state.json into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
+    if plan.traces:  # a fresh directory of spans: none of an earlier stack's in this one
+        shutil.rmtree(directory / TRACES_DIR, ignore_errors=True)
+        (directory / TRACES_DIR).mkdir()
     _write_text(directory / SPEC_FILE, stack_spec_json(plan, bounds))
     _write_text(directory / TOXIPROXY_FILE, json.dumps(toxiproxy_config(plan), indent=2) + "\n")
     _write_text(directory / COMPOSE_FILE, render_compose(plan))
@@ -404,7 +416,7 @@ def _write_text(path: Path, text: str) -> None:
 
 def up(topology: Topology, directory: Path, *, project: str | None = None, toxiproxy_image: str | None = None,
        bounds: Sequence[float] | None = None, source: str = "", ready_timeout: float = 90.0,
-       allow_remote: bool = False, environ: Mapping[str, str] | None = None) -> UpResult:
+       allow_remote: bool = False, environ: Mapping[str, str] | None = None, traces: bool = False) -> UpResult:
     """Build images if needed, write the files, ``compose up``, and wait until every container is healthy.
 
     A stack that does not become healthy within ``ready_timeout`` is taken down again; the
@@ -425,7 +437,7 @@ def up(topology: Topology, directory: Path, *, project: str | None = None, toxip
         digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:6]
         project = f"{default_project(topology)}-{digest}"
     plan = plan_stack(topology, project=project, runtime_image=runtime, toxiproxy_image=toxiproxy_image,
-                      host_ports=allocate_ports(len(published_names(topology))), source=source)
+                      host_ports=allocate_ports(len(published_names(topology))), source=source, traces=traces)
     state = write_files(plan, directory, bounds)
     compose = open_project(plan.project, directory / COMPOSE_FILE, environ=env, allow_remote=allow_remote)
     mark = time.monotonic()

@@ -16,6 +16,11 @@ Two images:
 
 Users with a registry get ``python:3.11-slim`` as the runtime's base when it
 is present locally; chaoslab itself never pulls.
+
+The same recipe makes images of other software where no registry is reachable
+(:func:`build_package_image`: nginx, haproxy, ... from Debian's packages, with
+files and directories added), and :func:`build_toxiproxy_image` makes the
+runtime a drop-in for the official Toxiproxy image.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,12 +177,102 @@ def build_base_image(
     tar and ldconfig on the host (Debian/Ubuntu) and a local engine.
     """
     packages = resolve_packages(roots)
-    debs = fetch_packages(packages, cache_dir or default_cache_dir())
     python_version = _python_version(packages)
+    built = _build_from_packages(name, packages, _base_changes(python_version, packages), (), engine, cache_dir)
+    return BaseImage(name, built.image_id, python_version, packages)
+
+
+@dataclass(frozen=True)
+class PackageImage:
+    """An image of Debian packages (and the files added to them), as :func:`build_package_image` made it."""
+
+    tag: str
+    image_id: str
+    packages: tuple[DebPackage, ...]
+
+
+def build_package_image(
+    name: str,
+    roots: Sequence[str],
+    *,
+    changes: Sequence[str] = (),
+    files: Mapping[str, bytes] | None = None,
+    directories: Sequence[str] = (),
+    engine: Engine | None = None,
+    cache_dir: Path | None = None,
+) -> PackageImage:
+    """Build the image ``name`` from Debian's ``roots`` and their closure, the way the base image is built.
+
+    For software a stack runs that chaoslab did not write (nginx, haproxy, prometheus) where no
+    registry is reachable: the image holds what the packages hold, plus ``files`` (path in the
+    image -> content: a configuration baked in) and ``directories`` (made empty: what a
+    maintainer script would have created, such as nginx's ``/var/lib/nginx``), and
+    ``changes`` are Dockerfile instructions applied on import (``CMD``, ``ENTRYPOINT``, ``ENV``,
+    ``EXPOSE``, ...). busybox-static is always added, for ``sh`` and ``wget`` in health checks.
+    """
+    for path in (*(files or {}), *directories):
+        if not path.startswith("/") or ".." in Path(path).parts:
+            raise DockerError(f"{name}: {path!r} is not an absolute path inside the image")
+    wanted = tuple(dict.fromkeys((*roots, "busybox-static")))
+    packages = resolve_packages(wanted)
+    extras = _extras(files or {}, directories)
+    digest = _content_hash(packages, changes, extras)
+    labels = [f"LABEL {LABEL}content-sha256={digest}", f"LABEL {LABEL}root-packages={','.join(wanted)}"]
+    with _engine_scope(engine) as active:
+        existing = _labelled(active, name, f"{LABEL}content-sha256")
+        if existing is not None and existing[1] == digest:  # apt's versions, the files and changes all the same
+            return PackageImage(name, existing[0], packages)
+        return _build_from_packages(name, packages, [*_IMAGE_ENV, *labels, *changes], extras, active, cache_dir)
+
+
+def _content_hash(
+    packages: Sequence[DebPackage], changes: Sequence[str], extras: Sequence[tuple[str, bytes | None]]
+) -> str:
+    digest = hashlib.sha256()
+    parts = [*(f"{p.name}={p.version} {p.sha256}".encode() for p in packages), *(c.encode() for c in changes)]
+    for path, content in extras:
+        parts += [path.encode(), b"" if content is None else b"f" + content]
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()
+
+
+def _labelled(engine: Engine, reference: str, label: str) -> tuple[str, str | None] | None:
+    """The image's id and the value of one of its labels, or None if there is no such image."""
+    errors = import_sdk().errors
+    try:
+        image = engine.client.images.get(reference)
+    except errors.ImageNotFound:
+        return None
+    except errors.DockerException as exc:
+        raise DockerError(f"cannot inspect image {reference}: {exc}") from exc
+    return str(image.id), (image.labels or {}).get(label)
+
+
+def _extras(files: Mapping[str, bytes], directories: Sequence[str]) -> tuple[tuple[str, bytes | None], ...]:
+    return (*((d, None) for d in directories), *files.items())
+
+
+def _build_from_packages(
+    name: str,
+    packages: Sequence[DebPackage],
+    changes: Sequence[str],
+    extras: Sequence[tuple[str, bytes | None]],
+    engine: Engine | None,
+    cache_dir: Path | None,
+) -> PackageImage:
+    debs = fetch_packages(packages, cache_dir or default_cache_dir())
     with tempfile.TemporaryDirectory(prefix="chaoslab-rootfs-") as scratch:
         root = Path(scratch) / "root"
         root.mkdir()
         assemble_rootfs(debs, root)
+        for path, content in extras:  # a directory (None) or a file's bytes
+            target = root / path.lstrip("/")
+            if content is None:
+                target.mkdir(parents=True, exist_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content)
         archive = Path(scratch) / "rootfs.tar"
         _run(
             ["tar", "-C", str(root), "--numeric-owner", "--owner=0", "--group=0", "-cf", str(archive), "."],
@@ -186,8 +281,8 @@ def build_base_image(
             hint=None,
         )
         with _engine_scope(engine) as active:
-            image_id = _import(active, archive, name, _base_changes(python_version, packages))
-    return BaseImage(name, image_id, python_version, packages)
+            image_id = _import(active, archive, name, list(changes))
+    return PackageImage(name, image_id, tuple(packages))
 
 
 def default_cache_dir() -> Path:
@@ -280,6 +375,40 @@ def ensure_images(
     return ImageSet(base=runtime.base, runtime=runtime.tag)
 
 
+TOXIPROXY_IMAGE = "chaoslab/toxiproxy"
+# What the official image runs, so that a Compose file written for it (command: ["-host=0.0.0.0",
+# "-config=/config/toxiproxy.json"]) runs chaoslab's Toxiproxy-compatible server unchanged.
+_TOXIPROXY_DOCKERFILE = """\
+ARG RUNTIME
+FROM ${RUNTIME}
+EXPOSE 8474
+ENTRYPOINT ["python3", "-m", "chaos.live.in_container.toxiproxy"]
+CMD ["-host=0.0.0.0"]
+"""
+
+
+def build_toxiproxy_image(
+    repository: str = TOXIPROXY_IMAGE, *, engine: Engine | None = None, cache_dir: Path | None = None
+) -> str:
+    """A drop-in for the official Toxiproxy image (same entry point, flags and API port), made of the runtime
+    image with chaoslab's Toxiproxy-compatible server as its entry point; its tag follows the runtime's, so
+    it is rebuilt when the server's sources change. Returns the tag."""
+    with _engine_scope(engine) as active:
+        runtime = build_runtime_image(engine=active, cache_dir=cache_dir)
+        tag = f"{repository}:{runtime.tag.rpartition(':')[2]}"
+        if _image_id(active, tag) is not None:
+            return tag
+        errors = import_sdk().errors
+        with tempfile.TemporaryDirectory(prefix="chaoslab-build-") as context:
+            (Path(context) / "Dockerfile").write_text(_TOXIPROXY_DOCKERFILE)
+            try:
+                active.client.images.build(path=context, tag=tag, buildargs={"RUNTIME": runtime.tag}, pull=False,
+                                           rm=True, forcerm=True, labels={f"{LABEL}runtime": runtime.tag})
+            except errors.DockerException as exc:
+                raise DockerError(f"building {tag} on {runtime.tag} failed: {exc}") from exc
+    return tag
+
+
 # --- helpers ----------------------------------------------------------------------------------
 
 
@@ -364,11 +493,13 @@ def _python_version(packages: Sequence[DebPackage]) -> str:
     raise DockerError("apt's closure has no python3.X-minimal package", hint=APT_HINT)
 
 
+_IMAGE_ENV = ("ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "ENV LANG=C.UTF-8")
+
+
 def _base_changes(python_version: str, packages: Sequence[DebPackage]) -> list[str]:
     listed = "\n".join(f"{p.name}={p.version}" for p in packages)
     return [
-        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "ENV LANG=C.UTF-8",
+        *_IMAGE_ENV,
         'CMD ["python3"]',
         f"LABEL {LABEL}python-version={python_version}",
         f"LABEL {LABEL}packages-sha256={hashlib.sha256(listed.encode()).hexdigest()}",

@@ -22,7 +22,7 @@ from chaos.live.in_container.stackspec import (
     ServiceTime,
     StackSpec,
 )
-from chaos.model.distributions import AnyDistribution, Constant, Exponential, LogNormal
+from chaos.model.distributions import AnyDistribution, Constant, Empirical, Exponential, LogNormal
 from chaos.model.topology import Call, CircuitBreaker, Entrypoint, QueueDiscipline, Service, Topology
 from chaos.model.topology import Retries as ModelRetries
 
@@ -59,6 +59,8 @@ def service_time(dist: AnyDistribution) -> ServiceTime:
     if isinstance(dist, LogNormal):
         tail = next(name for name in ("p90", "p95", "p99") if getattr(dist, name) is not None)
         return ServiceTime(Dist.LOGNORMAL, median=dist.median, tail=tail, tail_s=getattr(dist, tail))
+    if isinstance(dist, Empirical):
+        return ServiceTime(Dist.EMPIRICAL, samples=dist.points)
     raise TypeError(f"no stack-spec form for the distribution {dist!r}")
 
 

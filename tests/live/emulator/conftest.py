@@ -12,6 +12,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,13 +62,13 @@ class Stack:
     """Emulators of a small stack, each replica on its own loopback port."""
 
     def __init__(self, runner: EmulatorThread, spec: stackspec.StackSpec, ports: dict[tuple[str, int], int],
-                 socks: dict[tuple[str, int], socket.socket], seed: int | None) -> None:
+                 socks: dict[tuple[str, int], socket.socket], seed: int | None, traces: Path | None = None) -> None:
         self.runner = runner
         self.spec = spec
         self.ports = ports
         self.emulators: dict[tuple[str, int], Emulator] = {}
         for key, sock in socks.items():
-            emulator = Emulator(spec, key[0], key[1], seed=seed)
+            emulator = Emulator(spec, key[0], key[1], seed=seed, traces=traces)
             runner.start(emulator, sock=sock)
             self.emulators[key] = emulator
 
@@ -178,12 +179,12 @@ def launch() -> Iterator[Callable[..., Stack]]:
     with EmulatorThread(timeout=WAIT) as runner:
 
         def start(services: dict[str, dict[str, Any]], bounds: tuple[float, ...] = BOUNDS,
-                  seed: int | None = None) -> Stack:
+                  seed: int | None = None, traces: Path | None = None) -> Stack:
             socks = {(name, n): _bind() for name, svc in services.items()
                      for n in range(1, svc.get("replicas", 1) + 1)}
             ports = {key: sock.getsockname()[1] for key, sock in socks.items()}
             spec = stackspec.from_dict(make_spec(services, ports, bounds), source="test stack")
-            return Stack(runner, spec, ports, socks, seed)
+            return Stack(runner, spec, ports, socks, seed, traces)
 
         yield start
 

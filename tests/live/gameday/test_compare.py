@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
+from written_schemas import schema_errors, written_again
 
-from chaos.live.gameday.compare import BOUNDS, breach_order, compare_docs, render_markdown, render_text, to_json_doc
+from chaos.codec import encode
+from chaos.live.gameday.compare import (
+    BOUNDS,
+    breach_order,
+    compare_docs,
+    compare_document,
+    render_markdown,
+    render_text,
+)
 from chaos.live.gameday.compare_plot import overlay
 
 
@@ -74,8 +84,23 @@ def test_the_report_names_timings_and_the_json_holds_every_check() -> None:
     assert "Time to detect: predicted 6.0 s, observed 7.0 s" in text
     assert "Time to recover: predicted 30.0 s, observed -" in text
     assert "db +4.20 ms" in text and "db" in render_markdown(c)
-    out = to_json_doc(c)
+    out = encode(compare_document(c))
     assert out["agrees"] is True and len(out["checks"]) == len(BOUNDS) * 3  # web, db, api
+    assert out["timing"]["time to recover"] == {"predicted": 30.0, "observed": None}
+    assert schema_errors("compare", out) == []
+    text = json.dumps(out, indent=1) + "\n"
+    assert written_again("compare", text) == text
+
+
+def test_a_diverging_comparison_satisfies_the_compare_schema() -> None:
+    sim = doc(cascade=[("db", 10.0), ("api", 12.0)])
+    live = doc(cascade=[("api", 10.0)])
+    live["services"]["db"]["p99_ms"] = 900.0
+    out = encode(compare_document(compare_docs(sim, live)))
+    assert out["agrees"] is False and out["diverging"]["service:db"] == ["p99_ms"]
+    assert out["breach_order"]["predicted"] == [["db", 10.0], ["api", 12.0]] and not out["breach_order"]["ok"]
+    assert schema_errors("compare", out) == []
+    assert schema_errors("compare", {**out, "checks": [{**out["checks"][0], "ok": "yes"}]}) != []
 
 
 def test_the_overlay_is_a_png_with_a_row_per_scope() -> None:

@@ -223,3 +223,25 @@ def test_a_file_without_services_is_refused(tmp_path: Path) -> None:
         """))
     with pytest.raises(InputError, match="not a Compose file: no 'services' mapping"):
         from_compose(path)
+
+
+def test_variables_are_replaced_as_compose_replaces_them(tmp_path: Path) -> None:
+    # A team's file takes its images and ports from the environment, with defaults: what is drafted
+    # is what Compose runs, the environment over the project's .env file over the defaults.
+    compose = (PROXIED.replace("image: ghcr.io/shopify/toxiproxy:2.9.0", "image: ${TOXIPROXY_IMAGE:-ghcr.io/shopify/"
+                                                                          "toxiproxy:2.9.0}")
+               .replace('"127.0.0.1:8080:80"', '"127.0.0.1:${FRONT_PORT:-8080}:80"')
+               .replace('"127.0.0.1:8474:8474"', '"${BIND-127.0.0.1}:${API_PORT}:8474"')
+               .replace('"-host=0.0.0.0"', '"-host=$${HOST}"'))
+    path = proxied_stack(tmp_path, compose, proxies=PROXIES)
+    (path.parent / ".env").write_text("# ports\nAPI_PORT=28474\nFRONT_PORT='9000'\n")
+    stack = read_stack(path, environ={"FRONT_PORT": "28480"})
+    front, toxiproxy = stack.service_map["front"], stack.service_map["toxiproxy"]
+    assert front.published(80) is not None and front.published(80).host_port == 28480  # type: ignore[union-attr]
+    assert toxiproxy.published(8474) == type(toxiproxy.published(8474))(8474, "127.0.0.1", 28474)
+    assert toxiproxy.image == "ghcr.io/shopify/toxiproxy:2.9.0" and "-host=${HOST}" in toxiproxy.command
+    assert read_stack(path, environ={}).service_map["front"].published(80).host_port == 9000  # type: ignore[union-attr]
+    d = draft(read_stack(path, environ={"TOXIPROXY_IMAGE": "chaoslab/toxiproxy:1"}))
+    assert [s.name for s in d.services] == ["front", "mid", "backend"]  # its image still says Toxiproxy
+    text = from_compose(path, ask_api=False, experiment_out=tmp_path / "e.yaml", topology_out=tmp_path / "t.yaml")
+    assert 'toxiproxy: "http://127.0.0.1:28474"' in (text.experiment or "")

@@ -23,6 +23,7 @@ import socket
 import time
 from collections.abc import Callable
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from chaos.core.admission import AdmissionBucket
@@ -39,6 +40,7 @@ from .metrics import Cause, ServerMetrics
 from .pool import PoolLimits, WorkerPool
 from .prometheus import exposition
 from .servicetime import Sleeper, sampler
+from .tracing import Tracer
 
 _log = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ class Emulator:
     """Replica ``replica`` (1-based) of service ``service`` of a stack."""
 
     def __init__(self, spec: StackSpec, service: str, replica: int = 1, *, seed: int | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, traces: Path | None = None) -> None:
         self.service = spec.service(service)
         if not 1 <= replica <= self.service.replicas:
             raise InputError(f"replica {replica} of '{service}' does not exist (it has {self.service.replicas})",
@@ -81,6 +83,7 @@ class Emulator:
                                  clock, self.background, stream(self.seed, "edge-errors", c.to)) for c in s.calls}
         self.stages = tuple(tuple(self.edges[c.to] for c in group) for group in s.stages())
         self.admin = Admin(self)
+        self.tracer = None if traces is None else Tracer(traces, s.name, replica, clock)
         self._listener: asyncio.Server | None = None
         self._connections: set[asyncio.Task[Any]] = set()
         self.address: tuple[str, int] = ("", 0)
@@ -102,6 +105,8 @@ class Emulator:
         except OSError as exc:
             raise LiveError(f"emulator {self.name} cannot listen on {host}:{port}: {exc.strerror or exc}",
                             hint="is another process using that port? choose another --port") from None
+        if self.tracer is not None:
+            self.background.add(asyncio.create_task(self.tracer.flush_forever()))
         bound = self._listener.sockets[0].getsockname()
         self.address = (str(bound[0]), int(bound[1]))
         _log.info("emulator %s listening on http://%s:%d", self.name, *self.address)
@@ -118,6 +123,8 @@ class Emulator:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self.tracer is not None:
+            self.tracer.flush()
 
     # ------------------------------------------------------------------ connections
 
@@ -152,6 +159,9 @@ class Emulator:
         self.server.requests += 1
         self.in_flight += 1
         arrived = self.clock()
+        # Before the work task is made: it inherits the span as its context, and so do its calls.
+        span = None if self.tracer is None else self.tracer.server(request.headers, arrived)
+        outcome: Cause | None = Cause.TIMEOUT
         work = asyncio.create_task(self._work())
         gone = asyncio.create_task(peer_closed(reader))
         try:
@@ -169,6 +179,8 @@ class Emulator:
             self.in_flight -= 1
             work.cancel()
             gone.cancel()
+            if span is not None:
+                span.tracer.end(span, outcome is not None, self.clock(), 200 if outcome is None else 503)
 
     def _count(self, outcome: Cause | None, arrived: float, caller_gone: bool) -> None:
         if outcome is not None:

@@ -34,6 +34,9 @@ from .balancer import Balancer
 from .breaker import BreakerState, CircuitBreaker, breaker_for
 from .faults import EdgeFaults
 from .metrics import CallMetrics, Cause
+from .tracing import client as client_span
+from .tracing import end as end_span
+from .tracing import headers_with
 
 CAUSE_HEADER = "X-Chaoslab-Cause"
 CANCEL_HEADER = "X-Chaoslab-Cancel"
@@ -152,22 +155,28 @@ class Edge:
         balancer, targets = self.balancer, self.targets  # an admin may re-point the call meanwhile
         replica = balancer.pick(sent)
         balancer.started(replica)
-        headers = {CANCEL_HEADER: "1"} if spec.cancel_on_timeout else None
+        target = targets[replica]
+        span = client_span(self.callee, target.host, target.port, sent)
+        headers = headers_with(span, {CANCEL_HEADER: "1"} if spec.cancel_on_timeout else None)
+        cause: Cause | None = Cause.TIMEOUT
         try:
             async with asyncio.timeout(spec.timeout_s):
-                answer = await fetch(targets[replica], WORK_PATH, headers)
-            return answer_cause(answer)
+                answer = await fetch(target, WORK_PATH, headers)
+            cause = answer_cause(answer)
+            return cause
         except TimeoutError:  # before OSError: TimeoutError is one
-            return Cause.TIMEOUT
+            return cause
         except OSError:
             balancer.connection_failed(replica, self.clock())
-            return Cause.CRASHED  # refused, reset, or closed without an answer
+            cause = Cause.CRASHED  # refused, reset, or closed without an answer
+            return cause
         except asyncio.CancelledError:
             # The caller gave up on it: what the simulator counts.
             self.metrics.failure(Cause.TIMEOUT, self.clock() - sent)
             raise
         finally:
             balancer.finished(replica)
+            end_span(span, cause is not None, self.clock())
 
     def breaker_opens(self) -> int:
         """Times a breaker of this edge opened, those an admin replaced included."""

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from chaos.core.errors import ChaosError
 from chaos.live.in_container import stackspec
@@ -29,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8080, help="listen port, 0 for any free one (default: 8080)")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of every random draw (default: derived from service and replica)")
+    parser.add_argument("--traces", type=Path, default=None, metavar="DIR",
+                        help="append this replica's spans to DIR/<service>-<replica>.jsonl as OTLP JSON lines")
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"),
                         help="debug, info, warning or error (default: $LOG_LEVEL or info)")
     return parser
@@ -41,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         spec = stackspec.load(args.stack)
-        emulator = Emulator(spec, args.service, args.replica, seed=args.seed)
+        emulator = Emulator(spec, args.service, args.replica, seed=args.seed, traces=args.traces)
         return asyncio.run(_serve(emulator, args.host, args.port))
     except ChaosError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from chaos.core.servicetime import (
     Sampler,
     constant_sampler,
+    empirical_moments,
+    empirical_sampler,
     exponential_sampler,
     lognormal_mean,
     lognormal_sampler,
@@ -28,6 +30,8 @@ def mean(spec: ServiceTime) -> float:
         return spec.value
     if spec.dist is Dist.EXPONENTIAL:
         return spec.mean
+    if spec.dist is Dist.EMPIRICAL:
+        return empirical_moments(spec.samples)[0]
     return lognormal_mean(spec.median, sigma(spec))
 
 
@@ -37,6 +41,8 @@ def sampler(spec: ServiceTime, rng: random.Random) -> Sampler:
         return constant_sampler(spec.value)
     if spec.dist is Dist.EXPONENTIAL:
         return exponential_sampler(spec.mean, rng)
+    if spec.dist is Dist.EMPIRICAL:
+        return empirical_sampler(spec.samples, rng)
     return lognormal_sampler(spec.median, sigma(spec), rng)
 
 
