@@ -5,6 +5,7 @@ are those of the emulators' own JSON counters over the run."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,10 @@ def test_a_users_stack_measured_through_its_prometheus_shows_the_service_measure
     assert len(api) == 2 and all(r.metrics_url for r in api)
     hosts = [str(r.metrics_url).split("/")[2] for r in api]
     server = prometheus_at({"api": hosts[0], "api_2": hosts[1]})  # one job per replica; the queries take both
+    deadline = time.monotonic() + 15.0  # both replicas scraped once: before that, Prometheus holds no series
+    while server.value("count(up == 1)") != 2:
+        assert time.monotonic() < deadline, "Prometheus did not scrape both api replicas within 15 s"
+        time.sleep(0.25)
     (web,) = state.entrypoints["web"].urls
     text = UNMEASURED_EXPERIMENT.format(topology=HERE / "trio.yaml", compose=state.compose_file,
                                         project=state.name, toxiproxy=state.toxiproxy_api, web=web)
