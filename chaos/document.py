@@ -33,12 +33,13 @@ from chaos.model.playbook import Phase
 from chaos.model.slos import ObjectiveKind
 from chaos.run import Engine
 
-SCHEMA_VERSION = 4  # 2: the playbook section counts time from the incident start
+SCHEMA_VERSION = 5  # 2: the playbook section counts time from the incident start
 # 3: a service's attempts_per_entry_request counts only the entrypoints that reach it; simulated latency
 #    figures are exact, and latency_estimated says whether they are
 # 4: every service and entrypoint says what measured it (measured_by); an unmeasured one has no ratio,
 #    latency or rate, an SLO or alert expectation on it is unmeasured (measured false), and the blast
 #    radius lists the unmeasured services
+# 5: a live run measured through the stack's Prometheus records the step it read at (live.resolution_s)
 SUPPORTED_SCHEMA = SCHEMA_VERSION
 
 
@@ -285,6 +286,8 @@ class LiveSection:
     load: LoadNote | None = None
     metric_gaps: int = 0
     notes: tuple[str, ...] = ()
+    resolution_s: int | None = field(default=None, metadata=OMIT_NONE("resolution_s"))
+    # the step, in seconds, at which the services measured through the stack's Prometheus were read
 
 
 # --------------------------------------------------------------------------- an incident response

@@ -14,6 +14,11 @@ says where that stack is and which of its parts play which role in the topology:
         auth: {health_urls: {auth-1: "http://127.0.0.1:9001/", auth-2: "http://127.0.0.1:9002/"}}
       edges:
         cart->db: [cart_db]                   # Toxiproxy proxies the calls of that edge go through
+      prometheus:                             # the team's Prometheus: measures the services it names
+        url: http://127.0.0.1:9090
+        preset: opentelemetry                 # the metrics: section's presets and label rules
+        services: {cart: {job: cart-api}, db: {}}
+        queries: {db: {errors: 'sum(pg_errors_total{db="shop"})'}}   # PromQL overriding the preset's
       entrypoints:
         web: http://127.0.0.1:8080/           # one GET of the URL per request, or a mix of requests:
         api: {url: "http://127.0.0.1:8080", requests: [{path: /items, weight: 3}, {method: POST, path: /orders}]}
@@ -37,7 +42,9 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from chaos.model.parsing import Model, did_you_mean, fld, where_of
+from chaos.model.bounds import MAX_LABELS, MAX_MONITORING_INTERVAL, MAX_SERVICES
+from chaos.model.metrics import Label, MetricsPreset, ScopeLabels
+from chaos.model.parsing import Model, Seconds, did_you_mean, fld, where_of
 from chaos.model.requests import RequestKind, check_kinds
 from chaos.model.scope import edge_name, split_edge
 from chaos.model.topology import Topology
@@ -225,6 +232,60 @@ class EntrypointTarget(Model):
         check_kinds(self, "requests", self.requests)
 
 
+@dataclass(frozen=True)
+class ServiceQueries(Model):
+    """PromQL reading one service in place of its preset's (``db: {errors: 'sum(...)'}``).
+
+    Each query returns cumulative counters (one series or several: each is differenced on its own,
+    so a restarted instance counts from zero again); the latency query returns histogram buckets
+    (an ``le`` label on every series) counting successful requests.
+    """
+
+    name: str = fld(doc="the topology's service (taken from the key)")
+    requests: str | None = fld(None, doc="cumulative requests answered (default: the preset's)")
+    errors: str | None = fld(None, doc="cumulative failed answers (default: the preset's server errors)")
+    latency: str | None = fld(None, doc="cumulative latency histogram buckets of successes, with le "
+                                        "(default: the preset's histogram; none for haproxy)")
+
+
+@dataclass(frozen=True)
+class PrometheusTarget(Model):
+    """The team's Prometheus, and under which names it holds the services it measures."""
+
+    url: str = fld(doc="the Prometheus server's URL (its HTTP API is read: /api/v1/query_range)")
+    preset: MetricsPreset = fld(MetricsPreset.OPENTELEMETRY, doc="whose naming convention the stack's metrics "
+                                                               "follow (as in the metrics: section)")
+    labels: tuple[Label, ...] = fld((), keyed="name", max_items=MAX_LABELS,
+                                    doc="labels every query selects (e.g. namespace: shop)")
+    services: tuple[ScopeLabels, ...] = fld((), keyed="name", max_items=MAX_SERVICES,
+                                            doc="the services Prometheus measures: per service, its label values")
+    queries: tuple[ServiceQueries, ...] = fld((), keyed="name", max_items=MAX_SERVICES,
+                                              doc="per service: PromQL overriding the preset's queries")
+    scrape_interval: Seconds | None = fld(None, ge=1, le=MAX_MONITORING_INTERVAL,
+                                          doc="the step series are read at (default: the scrape interval "
+                                              "Prometheus reports for its targets)")
+
+    @property
+    def measured(self) -> tuple[str, ...]:
+        """The services read through Prometheus: those named under services or queries."""
+        return tuple(dict.fromkeys([s.name for s in self.services] + [q.name for q in self.queries]))
+
+    def validate(self) -> None:
+        _check_url(self, "url", self.url)
+        if self.scrape_interval is not None and self.scrape_interval != int(self.scrape_interval):
+            raise self.error("scrape_interval", f"{self.scrape_interval:g}s is not a whole number of seconds")
+        if not self.measured:
+            raise self.error("services", "name the services Prometheus measures",
+                             hint="services: {cart: {}} reads cart under the preset's names")
+
+    def check(self, topology: Topology) -> None:
+        for entries in (self.services, self.queries):
+            for entry in entries:
+                if entry.name not in topology.service_map:
+                    raise entry.error("name", f"unknown service '{entry.name}'"
+                                              f"{did_you_mean(entry.name, topology.service_map)}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class LiveTarget(Model):
     """The user's own Compose stack, and how the topology's services, edges and entrypoints map onto it."""
@@ -235,6 +296,7 @@ class LiveTarget(Model):
     services: tuple[ServiceTarget, ...] = fld((), keyed="name", doc="where each service runs")
     edges: tuple[EdgeTarget, ...] = fld((), keyed="edge", doc="the proxies each edge's calls go through")
     entrypoints: tuple[EntrypointTarget, ...] = fld((), keyed="name", doc="where load for each entrypoint goes")
+    prometheus: PrometheusTarget | None = fld(None, doc="the stack's Prometheus, measuring the services it names")
 
     @cached_property
     def service_map(self) -> dict[str, ServiceTarget]:
@@ -289,6 +351,8 @@ class LiveTarget(Model):
         for edge in self.edges:
             if edge_name(*edge.pair) not in edges:
                 raise edge.error("edge", f"the topology has no edge '{edge.edge}'{did_you_mean(edge.edge, edges)}")
+        if self.prometheus is not None:
+            self.prometheus.check(topology)
         for entry in self.entrypoints:
             if entry.name not in topology.entrypoint_map:
                 raise entry.error("name", f"unknown entrypoint '{entry.name}'"

@@ -176,14 +176,14 @@ def test_a_live_runs_load_and_rule_file_alerts_are_typed_drawn_and_written_back(
 
 
 def test_an_older_document_reads_as_the_current_schema(failing_doc: dict[str, Any]) -> None:
-    # Read onto schema 4's shape (the playbook's clock, latency estimated, what measured each scope
-    # unrecorded), it says so; written again, it is a schema-4 document that reads back the same.
+    # Read onto schema 5's shape (the playbook's clock, latency estimated, what measured each scope
+    # unrecorded), it says so; written again, it is a schema-5 document that reads back the same.
     old = with_playbook_v1(failing_doc)
     for scope in (*old["services"].values(), *old["entrypoints"].values()):
         scope.pop("measured_by", None)
     r = read(old)
-    assert r.schema_version == SCHEMA_VERSION == 4 and r.latency_estimated
+    assert r.schema_version == SCHEMA_VERSION == 5 and r.latency_estimated
     assert {f.measured_by for f in (*r.services.values(), *r.entrypoints.values())} == {Source.UNRECORDED}
     assert all(f.measured_by.measured for f in r.services.values())  # as it was written: measured
     again = encode(r)
-    assert again["schema_version"] == 4 and read(again) == r
+    assert again["schema_version"] == 5 and read(again) == r

@@ -17,6 +17,9 @@ Each scope is measured as the simulator measures it (``chaos.run``):
   and ``busy`` are summed over S's replicas at the end of the second. A service nobody
   with metrics calls is measured by its own server view.
 
+A service the stack's Prometheus measures (``live: prometheus:``) is read from it once the run is
+over (``chaos.live.gameday.prometheus``) and its series replaced (:meth:`Assembler.measured_by_prometheus`).
+
 A service none of these views covers (no metrics of its own, no caller with metrics, not an
 entrypoint's target) is *unmeasured* (:meth:`Assembler.sources`): its series stay zeros here,
 and the analysis and reports read them as unknown, never as healthy.
@@ -190,8 +193,9 @@ class Assembler:
 
     def __init__(self, services: Sequence[str], callers: Mapping[str, Sequence[str]],
                  replicas: Sequence[ReplicaRef], entries: Sequence[EntryRef], bounds: tuple[float, ...],
-                 first_measured: int) -> None:
+                 first_measured: int, prometheus: Sequence[str] = ()) -> None:
         self.services = tuple(services)
+        self.prometheus = frozenset(prometheus)  # services the stack's Prometheus measures
         self.replicas = tuple(replicas)
         reporting = {r.service for r in self.replicas}
         # Services some caller with metrics calls: measured by their callers; the others by themselves.
@@ -219,7 +223,9 @@ class Assembler:
         targets = {e.service for e in self.entries}
         out = {Scope.entrypoint(e.entrypoint): Source.LOAD_GENERATOR for e in self.entries}
         for service in self.services:
-            if service in self.called:
+            if service in self.prometheus:
+                source = Source.PROMETHEUS
+            elif service in self.called:
                 source = Source.CHAOSLAB_METRICS
             elif service in targets:
                 source = Source.LOAD_GENERATOR
@@ -309,6 +315,14 @@ class Assembler:
             if ref.service == service and ref.container in deltas:
                 s = deltas[ref.container].server
                 view.add(Counts(s.requests, s.ok, s.errors, s.hist))
+
+    def measured_by_prometheus(self, service: str, seconds: Sequence[Counts]) -> None:
+        """Replace a service's series, from second 0, by the per-second counts its Prometheus holds."""
+        scope = Scope.service(service)
+        self.series[scope] = Series()
+        self._totals[scope] = Counts()
+        for counts in seconds:
+            self._append(scope, counts, 0.0, 0.0)
 
     def _append(self, scope: Scope, counts: Counts, queue: float, busy: float) -> None:
         series = self.series[scope]

@@ -21,6 +21,7 @@ import heapq
 import json
 import math
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from chaos.incident_states import MarkerKind
 from chaos.live.faults.actions import Action, DriverKind, Handle
 from chaos.live.faults.drivers.base import InjectContext
 from chaos.live.faults.runner import DEFAULT_ABORT, AbortRule, FaultRunner, Phase
+from chaos.live.gameday import prometheus as prom
 from chaos.live.gameday.actions import LiveStack, check_playbook, perform
 from chaos.live.gameday.clock import RunClock, Scheduler
 from chaos.live.gameday.executor import LiveExecutor, Operator, attach
@@ -45,6 +47,7 @@ from chaos.live.stack.compose import LeftoverNetwork
 from chaos.live.stack.state import StackState
 from chaos.measurement import Source
 from chaos.model.experiment import Experiment
+from chaos.model.live_target import PrometheusTarget
 from chaos.model.playbook import Playbook
 from chaos.model.scope import Scope
 from chaos.report.requests import status_words
@@ -174,6 +177,8 @@ class GameDay:
         self.executor: LiveExecutor | None = None
         self.operator: Operator | None = None
         self.plan: LoadPlan | None = None  # the load's plan, once made
+        self.t0_unix: float | None = None  # the load's second 0 on the wall clock (Prometheus's time axis)
+        self.resolution_s: int | None = None  # the step the stack's Prometheus was read at
 
     # ------------------------------------------------------------------ set-up
 
@@ -183,8 +188,10 @@ class GameDay:
                    for s in topo.services}
         replicas = [ReplicaRef(r.container, r.service) for r in self.state.replicas if r.metrics_url]
         entries = [EntryRef(e.name, e.to) for e in topo.entrypoints]
+        live = self.experiment.live
+        measured = live.prometheus.measured if live is not None and live.prometheus is not None else ()
         return Assembler([s.name for s in topo.services], callers, replicas, entries, self.bounds,
-                         math.ceil(self.experiment.warmup - 1e-9))
+                         math.ceil(self.experiment.warmup - 1e-9), prometheus=measured)
 
     def _targets(self) -> list[Target]:
         out = []
@@ -232,6 +239,7 @@ class GameDay:
             load.start()
             start = load.wait_started()
             self.clock.begin(start.t0_monotonic)
+            self.t0_unix = time.time() - (time.monotonic() - start.t0_monotonic)
             scraper = Scraper(self._targets(), start.t0_monotonic, self.seconds + 1)
             scraper.start()
             self.responder = self._responder()
@@ -260,6 +268,13 @@ class GameDay:
                 error = error or exc
         if error is not None and self.assembler.seconds == 0:
             raise error  # nothing was measured: there is no result to write, only the error
+        if self.t0_unix is not None and self.assembler.prometheus:
+            try:
+                self._read_prometheus()
+            except ChaosError as exc:  # not read: those services are what the run itself measured, or unmeasured
+                self.notes.append(f"not read from Prometheus: {exc.message}")
+                self.assembler.prometheus = frozenset()
+                error = error or exc
         if runner.abort_reason is not None:
             self.stopped = Stopped.ABORTED
         if summary is not None and summary.behind:
@@ -270,6 +285,24 @@ class GameDay:
                               f"{scraper.skipped} scrape(s) skipped")
         result = self._result(summary)
         return GameDayResult(result, self._calibration(), error, self.notes)
+
+    def _read_prometheus(self) -> None:
+        """Replace the series of the services the stack's Prometheus measures by what it holds, per step.
+
+        Read once the run is over (its last step scraped): during the run those services' series are
+        zeros, so an abort condition or a responder watching them sees nothing until then.
+        """
+        live = self.experiment.live
+        assert live is not None and live.prometheus is not None and self.t0_unix is not None
+        server = prom.Prometheus(live.prometheus.url)
+        step = resolution(live.prometheus, server)
+        time.sleep(step + 1.0)  # the last step's closing scrape, and Prometheus's ingestion of it
+        reads = prom.service_reads(live.prometheus, self.experiment.topology)
+        seconds = self.assembler.seconds
+        for service, counts in prom.read(server, reads, self.t0_unix, seconds, step, self.bounds).items():
+            self.assembler.measured_by_prometheus(service, counts)
+        self.resolution_s = step
+        self.say(f"prometheus: read {', '.join(r.service for r in reads)} from {server.url} at a {step}s step")
 
     def _responder(self) -> Any:
         if self.playbook is None:
@@ -447,7 +480,8 @@ class GameDay:
         return LiveSection(stack=self.state.name, stack_kind=self.state.kind.value, run_id=self.run_id,
                            mode=self.options.mode.value, stopped=self.stopped, abort_reason=self.runner.abort_reason,
                            seconds_measured=self.assembler.seconds, load_workers=self.options.load_workers,
-                           load=load, metric_gaps=self.assembler.gaps, notes=tuple(self.notes))
+                           load=load, metric_gaps=self.assembler.gaps, notes=tuple(self.notes),
+                           resolution_s=self.resolution_s)
 
     def _load_entrypoints(self, summary: Any) -> dict[str, EntryLoad]:
         """Per entrypoint: the client errors by status, and each request kind's share and outcomes."""
@@ -589,6 +623,12 @@ def _preflight(experiment: Experiment, handle: StackHandle, options: RunOptions,
     from chaos.live.faults.preflight import preflight, require_clean, stack_status_command
     from chaos.live.load.plan import probe_urls
 
+    live = experiment.live
+    if live is not None and live.prometheus is not None:  # a source that answers nothing is no silent gap
+        server = prom.Prometheus(live.prometheus.url)
+        prom.check(server, prom.service_reads(live.prometheus, experiment.topology))
+        say(f"preflight: Prometheus at {server.url} holds series for {', '.join(live.prometheus.measured)} "
+            f"(read at a {resolution(live.prometheus, server)}s step)")
     # What the load will request of each entrypoint; a stack this run brought up has no earlier run's faults.
     entries = probe_urls(experiment, load_urls(experiment, handle.state))
     found = preflight(handle.state, run_dirs=(options.out,), allow_remote=options.allow_remote,
@@ -599,3 +639,15 @@ def _preflight(experiment: Experiment, handle: StackHandle, options: RunOptions,
     if not options.force:
         require_clean(found, status_command=stack_status_command(handle.state, options.source or None))
     say(f"preflight: starting anyway (--force) on a stack that is not clean: {'; '.join(found.lines())}")
+
+
+def resolution(target: PrometheusTarget, server: prom.Prometheus) -> int:
+    """The step Prometheus is read at: the mapping's scrape interval, else the one Prometheus reports."""
+    if target.scrape_interval is not None:
+        return int(target.scrape_interval)
+    try:
+        found = server.scrape_interval()
+    except prom.PrometheusUnusable as exc:
+        raise LiveError(f"Prometheus at {server.url} does not list its targets: {exc}",
+                        hint="give live: prometheus: scrape_interval") from None
+    return found or 1

@@ -1,0 +1,276 @@
+"""Reading a team's services from its Prometheus: per-second counts at the resolution Prometheus has.
+
+The ``live:`` section's ``prometheus:`` names the server and, per service, the labels its series
+carry under a preset (:mod:`chaos.metrics.mapping`), or PromQL of its own. Each service is read
+with three queries of *cumulative* counters, asked with ``query_range`` at the scrape step:
+
+* requests: answers counted (the preset's histogram ``_count``, or HAProxy's requests counter);
+* errors: failed answers (the preset's server errors, ``5..``);
+* latency: the success histogram's ``_bucket`` series, by ``le``.
+
+Each returned series is differenced on its own (a counter that went back belongs to a restarted
+instance and counts from zero again), then summed: step k's increase is what happened between
+two scrapes. With a step of one second that is the run's second; with a longer step the increase
+is spread evenly over its seconds, and the resolution is recorded in the result.
+
+Prometheus does not say why a request failed: errors read here are counted under
+:attr:`Cause.DEPENDENCY` ("it failed"), the cause a service's 5xx most often has in a cascade.
+
+:func:`check` runs before any fault: a Prometheus that does not answer, a query it refuses, or a
+service with no series is a :class:`LiveError` naming the service and the query.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from chaos.core.causes import Cause
+from chaos.errors import LiveError
+from chaos.live.gameday.measure import Counts
+from chaos.metrics.mapping import MetricMapping, OutcomeStyle, resolve, selector
+from chaos.model.live_target import PrometheusTarget
+from chaos.model.metrics import MetricsPreset, MetricsSpec
+from chaos.model.scope import Scope
+from chaos.model.topology import Topology
+
+TIMEOUT_S = 5.0
+SUCCESS = {OutcomeStyle.OTEL: 'http_response_status_code=~"2.."', OutcomeStyle.MICROMETER: 'outcome="SUCCESS"'}
+"""The matcher of a histogram's successes, where it has failures' label sets too (any 2xx)."""
+ERROR_CAUSE = Cause.DEPENDENCY
+
+
+@dataclass(frozen=True)
+class ServiceReads:
+    """The PromQL reading one service: cumulative counters (``latency``: buckets by le, or None)."""
+
+    service: str
+    requests: str
+    errors: str
+    latency: str | None
+
+
+def service_reads(target: PrometheusTarget, topology: Topology) -> tuple[ServiceReads, ...]:
+    """Each measured service's three queries: the preset's under its labels, unless the mapping gives its own."""
+    spec = MetricsSpec(preset=target.preset, labels=target.labels, services=target.services)
+    mapping = resolve(spec, topology)
+    own = {q.name: q for q in target.queries}
+    out = []
+    for name in target.measured:
+        preset = preset_reads(mapping, name)
+        q = own.get(name)
+        out.append(ServiceReads(name, (q and q.requests) or preset.requests, (q and q.errors) or preset.errors,
+                                (q and q.latency) or preset.latency))
+    return tuple(out)
+
+
+def preset_reads(mapping: MetricMapping, service: str) -> ServiceReads:
+    """The preset's queries for ``service``: what docs/live.md's preset tables print."""
+    convention = mapping.convention
+    scope = mapping.by_scope[Scope.service(service)]
+    naming, identity = scope.naming, scope.identity
+    histogram = naming.histogram
+    answers = naming.responses.name if naming.responses is not None else f"{histogram.name}_count" if histogram else ""
+    requests = naming.requests.name if naming.requests is not None else answers
+    latency = None
+    if histogram is not None:  # where the histogram also counts failures, its success label sets only
+        success = () if naming.responses is not None else (SUCCESS[convention.outcomes],)
+        latency = f"{histogram.name}_bucket{selector(identity, *success)}"
+    return ServiceReads(service, f"{requests}{selector(identity)}",
+                        f"{answers}{selector(identity, convention.error_matcher)}", latency)
+
+
+# --------------------------------------------------------------------------- the HTTP API
+
+
+class Prometheus:
+    """A Prometheus server's HTTP API: instant and range queries, its targets' scrape interval."""
+
+    def __init__(self, url: str, timeout_s: float = TIMEOUT_S) -> None:
+        self.url = url.rstrip("/")
+        self.timeout_s = timeout_s
+
+    def _get(self, path: str, **params: str) -> object:
+        url = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout_s) as answer:  # noqa: S310 - the user's URL
+                body = json.load(answer)
+        except urllib.error.HTTPError as exc:  # a query Prometheus refused: 400 or 422 with its error
+            try:
+                body = json.load(exc)
+            except ValueError:
+                raise PrometheusUnusable(f"HTTP {exc.code} from {self.url}{path}") from None
+        except (OSError, ValueError) as exc:
+            raise PrometheusUnusable(f"no answer from {self.url}{path}: {exc}") from None
+        if not isinstance(body, dict) or body.get("status") != "success":
+            error = body.get("error") if isinstance(body, dict) else body
+            raise PrometheusUnusable(f"Prometheus refused it: {error}")
+        return body.get("data")
+
+    def instant(self, query: str) -> list[dict]:
+        data = self._get("/api/v1/query", query=query)
+        return _matrix(data, "vector")
+
+    def range(self, query: str, start: float, end: float, step: int) -> list[dict]:
+        data = self._get("/api/v1/query_range", query=query, start=f"{start:.3f}", end=f"{end:.3f}",
+                         step=f"{step}s")
+        return _matrix(data, "matrix")
+
+    def scrape_interval(self) -> int | None:
+        """The longest scrape interval among its active targets, in whole seconds (None if it says none)."""
+        data = self._get("/api/v1/targets", state="active")
+        targets = data.get("activeTargets", []) if isinstance(data, dict) else []
+        found = [_seconds(t.get("scrapeInterval", "")) for t in targets if isinstance(t, dict)]
+        known = [s for s in found if s is not None]
+        return max(known) if known else None
+
+
+class PrometheusUnusable(Exception):
+    """A Prometheus answer chaoslab cannot use (turned into a LiveError naming the service)."""
+
+
+def _matrix(data: object, kind: str) -> list[dict]:
+    if not isinstance(data, dict) or data.get("resultType") != kind:
+        got = data.get("resultType") if isinstance(data, dict) else type(data).__name__
+        raise PrometheusUnusable(f"the query gives a {got}, not an instant vector of counters")
+    return list(data.get("result") or [])
+
+
+def _seconds(text: str) -> int | None:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    for unit in ("ms", "s", "m", "h"):
+        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+            return max(1, math.ceil(float(text[: -len(unit)]) * units[unit]))
+    return None
+
+
+# --------------------------------------------------------------------------- before any fault
+
+
+def check(prometheus: Prometheus, reads: Sequence[ServiceReads]) -> None:
+    """Every query answers with series; LiveError naming the service and the query otherwise."""
+    for read in reads:
+        for what, query in (("requests", read.requests), ("errors", read.errors), ("latency", read.latency)):
+            if query is None:
+                continue
+            try:
+                series = prometheus.instant(query)
+            except PrometheusUnusable as exc:
+                raise LiveError(f"Prometheus at {prometheus.url} gives nothing usable for service "
+                                f"'{read.service}' ({what}: {query}): {exc}",
+                                hint=_HINT) from None
+            if what == "errors":
+                continue  # a healthy service may not have failed yet: its error series may not exist
+            if not series:
+                raise LiveError(f"Prometheus at {prometheus.url} has no series for service '{read.service}' "
+                                f"({what}: {query})", hint=_HINT)
+            if what == "latency" and any("le" not in s.get("metric", {}) for s in series):
+                raise LiveError(f"the latency query of service '{read.service}' gives series without an le "
+                                f"label ({query})", hint="it must select the histogram's _bucket series")
+
+
+_HINT = ("check the live: prometheus: section (url, preset, the service's labels) against what the server "
+         "holds: run the query in Prometheus's own /graph page, or give the service's PromQL under queries:")
+
+
+# --------------------------------------------------------------------------- the run's seconds
+
+
+def per_step(series: Sequence[Mapping], start: float, step: int, steps: int) -> list[float]:
+    """The summed increase of cumulative counters over each step k (from start + k*step to start + (k+1)*step)."""
+    out = [0.0] * steps
+    for s in series:
+        values = {round((float(t) - start) / step): float(v) for t, v in s.get("values", [])}
+        for k in range(steps):
+            if k + 1 in values:
+                before = values.get(k)
+                after = values[k + 1]
+                out[k] += after if before is None or after < before else after - before
+    return out
+
+
+def spread(counts: Sequence[float], step: int) -> list[int]:
+    """Each step's count spread evenly over its seconds, whole numbers adding up to the step's."""
+    out = []
+    for n in counts:
+        total = max(0, round(n))
+        base, extra = divmod(total, step)
+        out += [base + (1 if i < extra else 0) for i in range(step)]
+    return out
+
+
+def bucket_index(le: float, bounds: tuple[float, ...]) -> int:
+    """The run's bucket (upper bound bounds[i]) holding a Prometheus bucket whose upper bound is ``le``."""
+    for i, bound in enumerate(bounds):
+        if le <= bound * (1 + 1e-9):
+            return i
+    return len(bounds)
+
+
+def read(prometheus: Prometheus, reads: Sequence[ServiceReads], start: float, seconds: int, step: int,
+         bounds: tuple[float, ...]) -> dict[str, list[Counts]]:
+    """Per service, the Counts of each second from ``start`` (a Unix time) over ``seconds`` seconds."""
+    steps = math.ceil(seconds / step)
+    end = start + steps * step
+    out = {}
+    for r in reads:
+        try:
+            requests = spread(per_step(prometheus.range(r.requests, start, end, step), start, step, steps), step)
+            errors = spread(per_step(prometheus.range(r.errors, start, end, step), start, step, steps), step)
+            hists: list[dict[int, int]] = [{} for _ in range(steps * step)]
+            if r.latency is not None:
+                _read_hist(prometheus.range(r.latency, start, end, step), start, step, steps, bounds, hists)
+        except PrometheusUnusable as exc:
+            raise LiveError(f"Prometheus at {prometheus.url} gave nothing usable for service '{r.service}' "
+                            f"after the run: {exc}", hint=_HINT) from None
+        seconds_counts = []
+        for i in range(seconds):
+            failed = min(errors[i], requests[i])
+            seconds_counts.append(Counts(requests[i], requests[i] - failed,
+                                         {ERROR_CAUSE: failed} if failed else {}, hists[i]))
+        out[r.service] = seconds_counts
+    return out
+
+
+def _read_hist(series: Sequence[Mapping], start: float, step: int, steps: int, bounds: tuple[float, ...],
+               into: list[dict[int, int]]) -> None:
+    """Cumulative le buckets -> per-second counts in the run's buckets (each Prometheus bucket into the
+    run bucket holding its upper bound)."""
+    by_le: dict[float, list[float]] = {}
+    for s in series:
+        le = float(s.get("metric", {}).get("le", "+Inf"))
+        got = per_step([s], start, step, steps)
+        acc = by_le.setdefault(le, [0.0] * steps)
+        for k, n in enumerate(got):
+            acc[k] += n
+    previous = [0.0] * steps
+    for le in sorted(by_le):
+        cumulative = by_le[le]
+        own = [max(0.0, c - p) for c, p in zip(cumulative, previous, strict=True)]
+        previous = cumulative
+        idx = bucket_index(le, bounds)
+        for i, n in enumerate(spread(own, step)):
+            if n:
+                into[i][idx] = into[i].get(idx, 0) + n
+
+
+# --------------------------------------------------------------------------- the docs' preset tables
+
+
+def preset_table(topology: Topology, service: str) -> str:
+    """docs/live.md's table: for each preset, the labels naming ``service`` and the PromQL each read runs."""
+    rows = ["| preset | labels naming the service | requests (cumulative) | errors (cumulative) "
+            "| latency of successes (cumulative buckets) |", "|---|---|---|---|---|"]
+    for preset in MetricsPreset:
+        mapping = resolve(MetricsSpec(preset=preset), topology)
+        scope = mapping.by_scope[Scope.service(service)]
+        reads = preset_reads(mapping, service)
+        labels = ", ".join(f"`{name}`" for name in scope.naming.scope_labels)
+        latency = "none: HAProxy has no histogram" if reads.latency is None else f"`{reads.latency}`"
+        rows.append(f"| `{preset.value}` | {labels} | `{reads.requests}` | `{reads.errors}` | {latency} |")
+    return "\n".join(rows)

@@ -1,0 +1,196 @@
+"""A team's Prometheus as the source of a game day's per-service figures, against Debian's real Prometheus.
+
+Prometheus scrapes two emulator replicas on loopback every second; chaoslab reads them back through the
+``live: prometheus:`` mapping (the opentelemetry preset, or PromQL of the user's own) with query_range
+at the scrape step, and its per-second counts add up to the emulators' own JSON counters. A source that
+answers nothing usable is a LiveError naming the service and the query, raised by the check that runs
+before any fault.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from test_emulator_prometheus_server import TOPOLOGY, free_port, prometheus_at  # noqa: F401 - the fixture
+
+from chaos.errors import LiveError
+from chaos.live.gameday import prometheus as prom
+from chaos.live.gameday.run import resolution
+from chaos.model.files import load_topology
+from chaos.model.live_target import PrometheusTarget
+from chaos.model.parsing import Context, convert
+from chaos.model.topology import Topology
+
+
+def target(tmp_path: Path, text: str) -> PrometheusTarget:
+    path = tmp_path / "prometheus.yaml"
+    path.write_text(textwrap.dedent(text))
+    node = yaml.compose(path.read_text(), Loader=yaml.SafeLoader)
+    return convert(node, PrometheusTarget, Context(str(path), tmp_path), "live.prometheus")  # type: ignore[no-any-return]
+
+
+def pair(tmp_path: Path) -> Topology:
+    (tmp_path / "pair.yaml").write_text(TOPOLOGY)
+    return load_topology(tmp_path / "pair.yaml")
+
+
+@pytest.fixture
+def scraped(launch, helpers, prometheus_at):  # noqa: F811 - prometheus_at is the imported fixture
+    """Emulators a -> b, scraped every second by a real Prometheus; returns (stack, prometheus URL)."""
+    stack = launch({"a": {"workers": 4, "service_time": helpers.const(0.002), "calls": [{"to": "b", "timeout_s": 1}]},
+                    "b": {"workers": 4, "service_time": {"dist": "exponential", "mean": 0.01}}})
+    server = prometheus_at({"a": f"127.0.0.1:{stack.port('a')}", "b": f"127.0.0.1:{stack.port('b')}"})
+    assert helpers.wait_for(lambda: server.value("count(up == 1)") == 2, 10.0, step=0.25)
+    return stack, server
+
+
+def test_per_second_reads_add_up_to_the_emulators_own_counters(scraped, helpers, tmp_path: Path) -> None:
+    stack, server = scraped
+    mapping = target(tmp_path, f"url: {server.base}\nservices: {{b: {{}}}}\n")
+    reads = prom.service_reads(mapping, pair(tmp_path))
+    assert [r.requests for r in reads] == ['http_server_request_duration_seconds_count{job="b"}']
+    start = float(int(time.time()) - 1)
+    for _ in range(3):  # three bursts, a second apart
+        assert {helpers.request(stack.port("a"))[0] for _ in range(15)} == {200}
+        time.sleep(1.0)
+    stack.faults("b", errors=1.0)
+    assert {helpers.request(stack.port("a"))[0] for _ in range(10)} == {503}
+    json_b = stack.metrics("b")["server"]
+    assert helpers.wait_for(
+        lambda: server.value('sum(http_server_request_duration_seconds_count{job="b"})') == 55, 10.0, step=0.25)
+    time.sleep(1.5)  # one more scrape past the last one that counted
+    client = prom.Prometheus(server.base)
+    step = resolution(mapping, client)
+    assert step == 1  # what Prometheus reports for its targets: the fixture scrapes every second
+    seconds = int(time.time() - start)
+    counts = prom.read(client, reads, start, seconds, step, helpers.BOUNDS)["b"]
+    assert len(counts) == seconds
+    assert sum(c.requests for c in counts) == json_b["requests"] == 55
+    assert sum(sum(c.errors.values()) for c in counts) == sum(json_b["errors"].values()) == 10
+    assert sum(c.ok for c in counts) == json_b["ok"] == 45
+    merged: dict[int, int] = {}
+    for c in counts:
+        for idx, n in c.hist.items():
+            merged[idx] = merged.get(idx, 0) + n
+    # Same bounds on both sides: every success lands in the very bucket the emulator counted it in.
+    assert merged == {i: n for i, n in enumerate(json_b["latency_hist"]) if n}
+    # The bursts were a second apart: no second holds more than two of them (a burst straddling a scrape).
+    assert max(c.requests for c in counts) <= 30 and sum(1 for c in counts if c.requests) >= 2
+
+
+def test_a_query_of_the_users_own_overrides_the_preset(scraped, helpers, tmp_path: Path) -> None:
+    stack, server = scraped
+    mapping = target(tmp_path, f"""\
+        url: {server.base}
+        queries:
+          b: {{requests: 'chaoslab_server_requests_total{{job="b"}}', errors: 'vector(0)'}}
+        scrape_interval: 1s
+        """)
+    start = float(int(time.time()) - 1)
+    assert {helpers.request(stack.port("a"))[0] for _ in range(12)} == {200}
+    assert helpers.wait_for(lambda: server.value('sum(chaoslab_server_requests_total{job="b"})') == 12, 10.0, 0.25)
+    time.sleep(1.5)
+    reads = prom.service_reads(mapping, pair(tmp_path))
+    assert reads[0].requests == 'chaoslab_server_requests_total{job="b"}'
+    assert reads[0].latency is not None and 'http_response_status_code=~"2.."' in reads[0].latency
+    seconds = int(time.time() - start)
+    counts = prom.read(prom.Prometheus(server.base), reads, start, seconds, 1, helpers.BOUNDS)["b"]
+    assert sum(c.requests for c in counts) == 12 and sum(c.ok for c in counts) == 12
+
+
+def test_a_source_that_answers_nothing_usable_is_an_error_naming_the_service_and_query(
+        scraped, tmp_path: Path) -> None:
+    _, server = scraped
+    topology = pair(tmp_path)
+    cases = [
+        (f"url: http://127.0.0.1:{free_port()}\nservices: {{b: {{}}}}\n",
+         r"Prometheus at http://127.0.0.1:\d+ gives nothing usable for service 'b' \(requests: "
+         r"http_server_request_duration_seconds_count\{job=\"b\"\}\): no answer"),
+        (f"url: {server.base}\nservices: {{b: {{job: shop-b}}}}\n",
+         r"has no series for service 'b' \(requests: http_server_request_duration_seconds_count"
+         r"\{job=\"shop-b\"\}\)"),
+        (f"url: {server.base}\nqueries: {{a: {{requests: 'sum(rate(x[1m])'}}}}\n",
+         r"for service 'a' \(requests: sum\(rate\(x\[1m\]\)\): Prometheus refused it: .*parse error"),
+        (f"url: {server.base}\nqueries: {{a: {{latency: 'up{{job=\"a\"}}'}}}}\n",
+         r"latency query of service 'a' gives series without an le label"),
+    ]
+    for text, message in cases:
+        mapping = target(tmp_path, text)
+        reads = prom.service_reads(mapping, topology)
+        with pytest.raises(LiveError, match=message) as caught:
+            prom.check(prom.Prometheus(mapping.url), reads)
+        assert caught.value.hint
+
+
+def test_the_mapping_is_checked_against_the_topology(tmp_path: Path) -> None:
+    from chaos.errors import InputError
+
+    mapping = target(tmp_path, "url: http://127.0.0.1:9090\nservices: {bb: {}}\n")
+    with pytest.raises(InputError, match=r"prometheus.yaml:2:\d+: .*unknown service 'bb' \(did you mean 'b'\?\)"):
+        mapping.check(pair(tmp_path))
+    with pytest.raises(InputError, match="name the services Prometheus measures"):
+        target(tmp_path, "url: http://127.0.0.1:9090\n")
+    with pytest.raises(InputError, match="preset"):
+        target(tmp_path, "url: http://127.0.0.1:9090\npreset: datadog\nservices: {b: {}}\n")
+
+
+def test_the_docs_preset_table_and_example_are_the_codes() -> None:
+    root = Path(__file__).resolve().parents[3]
+    doc = (root / "docs/live.md").read_text("utf-8")
+    assert prom.preset_table(load_topology(root / "topologies/shop.yaml"), "cart") in doc
+    section = doc.split("### Point chaoslab at your Prometheus", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    node = yaml.compose(example, Loader=yaml.SafeLoader)
+    prometheus_node = next(v for k, v in node.value[0][1].value if k.value == "prometheus")
+    mapping = convert(prometheus_node, PrometheusTarget, Context("docs/live.md", root), "live.prometheus")
+    assert mapping.measured == ("cart", "inventory", "payment") and mapping.scrape_interval == 15
+    shop = load_topology(root / "topologies/shop.yaml")
+    mapping.check(shop)
+    reads = {r.service: r for r in prom.service_reads(mapping, shop)}
+    assert reads["inventory"].requests == ('http_server_request_duration_seconds_count'
+                                           '{job="inventory-api", namespace="shop"}')
+    assert reads["payment"].errors == 'sum by (instance) (payment_requests_total{result="error"})'
+    assert reads["payment"].latency == ('http_server_request_duration_seconds_bucket'
+                                        '{job="payment", namespace="shop", http_response_status_code=~"2.."}')
+
+
+def test_the_run_stops_before_touching_the_stack_when_prometheus_answers_nothing(tmp_path: Path) -> None:
+    from chaos.live.gameday.run import _preflight
+    from chaos.model.files import load_experiment
+
+    (tmp_path / "pair.yaml").write_text(TOPOLOGY)
+    (tmp_path / "exp.yaml").write_text(textwrap.dedent(f"""\
+        name: own
+        topology: pair.yaml
+        duration: 10s
+        load: {{profile: constant, rate: 5}}
+        faults: [{{name: b-down, kind: crash, target: b, at: 2s, duration: 2s}}]
+        live:
+          compose: deploy/docker-compose.yml
+          entrypoints: {{web: "http://127.0.0.1:8080/"}}
+          prometheus: {{url: "http://127.0.0.1:{free_port()}", services: {{b: {{}}}}}}
+        """))
+    said: list[str] = []
+    with pytest.raises(LiveError, match=r"gives nothing usable for service 'b' \(requests: "
+                                        r"http_server_request_duration_seconds_count\{job=\"b\"\}\)") as caught:
+        _preflight(load_experiment(tmp_path / "exp.yaml"), None, None, said.append)  # type: ignore[arg-type]
+    assert caught.value.exit_code == 3 and said == []  # the stack (None here) was never looked at
+
+
+def test_a_service_read_from_prometheus_is_measured_by_it_and_unmeasured_when_it_could_not_be_read() -> None:
+    from chaos.live.gameday.measure import Assembler, Counts, EntryRef
+    from chaos.measurement import Source
+    from chaos.model.scope import Scope
+
+    assembler = Assembler(["a", "b"], {"b": ["a"]}, [], [EntryRef("web", "a")], (0.01, 0.1), 0, prometheus=["b"])
+    assert assembler.sources()[Scope.service("b")] is Source.PROMETHEUS
+    assembler.measured_by_prometheus("b", [Counts(10, 9, {prom.ERROR_CAUSE: 1}, {0: 9}), Counts(5, 5, {}, {1: 5})])
+    series = assembler.series[Scope.service("b")]
+    assert series.requests == [10, 5] and series.ok == [9, 5] and series.failed_series() == [1, 0]
+    assert assembler.totals()[Scope.service("b")].requests == 15
+    assembler.prometheus = frozenset()  # what the game day does when the read after the run failed
+    assert assembler.sources()[Scope.service("b")] is Source.UNMEASURED

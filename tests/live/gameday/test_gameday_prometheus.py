@@ -1,0 +1,64 @@
+"""A game day on a user's stack measured through a real Prometheus (Debian's), scraping the stack's api
+replicas from the host every second: api, unmeasured without it, is measured_by prometheus, and its counts
+are those of the emulators' own JSON counters over the run."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from live.emulator.test_emulator_prometheus_server import prometheus_at  # noqa: F401 - the fixture
+from test_gameday_live import HERE, UNMEASURED_EXPERIMENT, result, run
+
+pytestmark = pytest.mark.live
+
+
+def api_requests(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - the test's own stack, on loopback
+        return int(json.load(answer)["server"]["requests"])
+
+
+def test_a_users_stack_measured_through_its_prometheus_shows_the_service_measured(
+        clean_stack: Any, prometheus_at: Any, tmp_path: Path) -> None:  # noqa: F811 - the imported fixture
+    state = clean_stack.state
+    api = [r for r in state.replicas if r.service == "api"]
+    assert len(api) == 2 and all(r.metrics_url for r in api)
+    hosts = [str(r.metrics_url).split("/")[2] for r in api]
+    server = prometheus_at({"api": hosts[0], "api_2": hosts[1]})  # one job per replica; the queries take both
+    deadline = time.monotonic() + 15.0  # both replicas scraped once: before that, Prometheus holds no series
+    while server.value("count(up == 1)") != 2:
+        assert time.monotonic() < deadline, "Prometheus did not scrape both api replicas within 15 s"
+        time.sleep(0.25)
+    (web,) = state.entrypoints["web"].urls
+    text = UNMEASURED_EXPERIMENT.format(topology=HERE / "trio.yaml", compose=state.compose_file,
+                                        project=state.name, toxiproxy=state.toxiproxy_api, web=web)
+    text += ("  prometheus:\n    url: " + server.base + "\n"
+             "    queries:\n"
+             "      api:\n"
+             "        requests: 'http_server_request_duration_seconds_count{job=~\"api|api_2\"}'\n"
+             "        errors: 'http_server_request_duration_seconds_count{job=~\"api|api_2\", "
+             "http_response_status_code=~\"5..\"}'\n"
+             "        latency: 'http_server_request_duration_seconds_bucket{job=~\"api|api_2\", "
+             "http_response_status_code=\"200\"}'\n")
+    exp = tmp_path / "own.yaml"
+    exp.write_text(text)
+    before = sum(api_requests(str(r.metrics_url)) for r in api)
+    out = tmp_path / "live"
+    done = run("run", exp, "--out", out)
+    assert done.returncode in (0, 1), done.stderr
+    after = sum(api_requests(str(r.metrics_url)) for r in api)
+    assert "preflight: Prometheus at" in done.stdout and "holds series for api" in done.stdout
+    assert "unmeasured: db (no metrics of their own or of their callers)" in done.stdout
+    doc = result(out)
+    assert {n: f["measured_by"] for n, f in doc["services"].items()} == {
+        "front": "load_generator", "api": "prometheus", "db": "unmeasured"}
+    assert doc["live"]["resolution_s"] == 1
+    assert doc["blast_radius"]["unmeasured"] == ["db"]
+    # What Prometheus holds is what the replicas counted over the run: all of it but the warm-up second and
+    # what arrived around the ends (about 20 requests a second).
+    assert doc["services"]["api"]["requests"] > 100
+    assert abs(doc["services"]["api"]["requests"] - (after - before)) <= 45
