@@ -10,7 +10,7 @@ from chaos.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from chaos.sweep.commands import executor_args
+    from chaos.sweep.commands import executor_args, variant_args
 
     p = sub.add_parser(
         "coverage", help="which alerts catch which single faults, how soon; which faults no alert catches",
@@ -20,14 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "failure mode that misses an SLO goes undetected, 0 otherwise, 2 for bad input. Finished runs "
                     "are kept in OUT/runs and reused when the command runs again.")
     p.add_argument("experiment", type=Path)
-    p.add_argument("--each-service", action="append", default=[], metavar="KIND[=V][,SETTING=V...]",
-                   help="one failure mode per service with this fault, e.g. crash, slowdown=5, latency=1s,at=60s")
-    p.add_argument("--each-edge", action="append", default=[], metavar="KIND[=V][,SETTING=V...]",
-                   help="one failure mode per call edge with this fault, e.g. latency=500ms, errors=0.5, partition")
-    p.add_argument("--set", action="append", default=[], dest="sets", metavar="PATH=V1,V2,...",
-                   help="a grid axis, as for sweep: every failure mode (and the baseline) once per value")
-    p.add_argument("--fault-mode", choices=["replace", "add"], default="replace",
-                   help="a failure mode's fault replaces the experiment's faults (default) or is added to them")
+    variant_args(p, "failure mode", "a grid axis, as for sweep: every failure mode (and the baseline) once per value")
     p.add_argument("--out", type=Path, help="results directory (default: runs/<experiment>-coverage)")
     p.add_argument("--quiet", action="store_true", help="print no summary")
     executor_args(p)

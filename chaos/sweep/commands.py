@@ -62,6 +62,17 @@ def executor_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
 
+def variant_args(p: argparse.ArgumentParser, noun: str, set_help: str) -> None:
+    """The options that make a sweep's variants (sweep's and coverage's): the fault axes, --set, --fault-mode."""
+    p.add_argument("--each-service", action="append", default=[], metavar="KIND[=V][,SETTING=V...]",
+                   help=f"one {noun} per service with this fault, e.g. crash, slowdown=5, latency=1s,at=60s")
+    p.add_argument("--each-edge", action="append", default=[], metavar="KIND[=V][,SETTING=V...]",
+                   help=f"one {noun} per call edge with this fault, e.g. latency=500ms, errors=0.5, partition")
+    p.add_argument("--set", action="append", default=[], dest="sets", metavar="PATH=V1,V2,...", help=set_help)
+    p.add_argument("--fault-mode", choices=["replace", "add"], default="replace",
+                   help=f"a {noun}'s fault replaces the experiment's faults (default) or is added to them")
+
+
 # --------------------------------------------------------------------------- sweep
 
 
@@ -73,14 +84,7 @@ def _register_sweep(sub: argparse._SubParsersAction) -> None:
                     "(load.rate, duration, faults.0.at). Finished runs are kept in OUT/runs and skipped when the "
                     "sweep runs again.")
     p.add_argument("experiment", type=Path)
-    p.add_argument("--each-service", action="append", default=[], metavar="KIND[=V][,SETTING=V...]",
-                   help="one variant per service with this fault, e.g. crash, slowdown=5, latency=1s,at=60s")
-    p.add_argument("--each-edge", action="append", default=[], metavar="KIND[=V][,SETTING=V...]",
-                   help="one variant per call edge with this fault, e.g. latency=500ms, errors=0.5, partition")
-    p.add_argument("--set", action="append", default=[], dest="sets", metavar="PATH=V1,V2,...",
-                   help="a grid axis: e.g. load.rate=100,200 or services.db.replicas=1,2,3 (repeatable)")
-    p.add_argument("--fault-mode", choices=["replace", "add"], default="replace",
-                   help="a fault variant replaces the experiment's faults (default) or is added to them")
+    variant_args(p, "variant", "a grid axis: e.g. load.rate=100,200 or services.db.replicas=1,2,3 (repeatable)")
     p.add_argument("--out", type=Path, help="results directory (default: runs/<experiment>-sweep)")
     executor_args(p)
     p.set_defaults(func=cmd_sweep)

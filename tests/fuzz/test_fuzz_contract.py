@@ -17,7 +17,6 @@ import io
 import os
 import re
 import resource
-import signal
 import tempfile
 import time
 import traceback
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hang_guard import deadline
 from hypothesis import HealthCheck, Phase, given, settings
 from mutations import BUNDLE, CLASSES, OUT, PAIRS, Kind, Mutation, Special, dump
 
@@ -90,19 +90,6 @@ def snapshot(root: Path) -> frozenset[str]:
         for name in dirs + files:
             found.add(os.path.relpath(os.path.join(directory, name), root))
     return frozenset(found)
-
-
-@contextlib.contextmanager
-def deadline(seconds: int) -> Iterator[None]:
-    def expired(signum: int, frame: object) -> None:
-        raise TimeoutError(f"no answer after {seconds} s")
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _address_space() -> int:
