@@ -127,7 +127,7 @@ def validate(experiment: Experiment, playbook: Playbook | None, state: StackStat
     """Every fault and playbook step that cannot be done on this stack, as one InputError, before anything runs."""
     from chaos.live.faults.drivers.routes import check_live, combined
 
-    experiment.topology.refuse_operations("a game day")
+    experiment.topology.refuse_operations("a game day", emulated=experiment.live is None)
     problems = check_live(experiment, state, with_load=True)
     if playbook is not None:
         problems += check_playbook(playbook, experiment, state)

@@ -157,7 +157,7 @@ def plan_stack(topology: Topology, *, project: str | None = None, runtime_image:
     """Name every container and proxy, give every proxy a port and every published part one of
     ``host_ports`` (as many as ``published_names``). Raises InputError for names Compose or DNS
     cannot take."""
-    topology.refuse_operations("the emulated live stack")
+    topology.refuse_operations("the emulated live stack", emulated=True)
     name = project or default_project(topology)
     if not re.match(r"^[a-z0-9][a-z0-9_-]*$", name):
         raise InputError(f"invalid stack name '{name}'",
