@@ -184,14 +184,15 @@ class GameDay:
 
     def _assembler(self) -> Assembler:
         topo = self.experiment.topology
-        callers = {s.name: [c.name for c in topo.services if any(x.to == s.name for x in c.calls)]
+        callers = {s.name: [c.name for c in topo.services if any(x.to == s.name for x in c.all_calls)]
                    for s in topo.services}
         replicas = [ReplicaRef(r.container, r.service) for r in self.state.replicas if r.metrics_url]
         entries = [EntryRef(e.name, e.to) for e in topo.entrypoints]
         live = self.experiment.live
         measured = live.prometheus.measured if live is not None and live.prometheus is not None else ()
+        operations = {s.name: [o.name for o in s.operations] for s in topo.services}
         return Assembler([s.name for s in topo.services], callers, replicas, entries, self.bounds,
-                         math.ceil(self.experiment.warmup - 1e-9), prometheus=measured)
+                         math.ceil(self.experiment.warmup - 1e-9), prometheus=measured, operations=operations)
 
     def _targets(self) -> list[Target]:
         out = []
