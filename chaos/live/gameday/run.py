@@ -42,7 +42,7 @@ from chaos.live.gameday.executor import LiveExecutor, Operator, attach
 from chaos.live.gameday.measure import Assembler, EntryRef, LoadSecond, ReplicaRef
 from chaos.live.gameday.scrape import Scrape, Scraper, Target, TargetKind
 from chaos.live.gameday.stacks import StackHandle
-from chaos.live.load.plan import LoadPlan, RequestPlan
+from chaos.live.load.plan import LoadPlan, RequestPlan, origin
 from chaos.live.stack.compose import LeftoverNetwork
 from chaos.live.stack.state import StackState
 from chaos.measurement import Source
@@ -138,10 +138,10 @@ def validate(experiment: Experiment, playbook: Playbook | None, state: StackStat
 def load_urls(experiment: Experiment, state: StackState) -> dict[str, tuple[str, ...]]:
     """The base URLs the load generator balances each entrypoint's attempts over: one per replica of its
     target, as the stack state lists them (through their ``client--<target>-N`` proxies on a generated stack,
-    whose emulators serve ``/work``)."""
+    whose emulators serve ``/work`` or an operation's path: the load plan appends it again)."""
     if experiment.live is not None:  # a user's stack: its URLs as written, the request kinds' paths appended
         return {entry.name: tuple(state.entrypoints[entry.name].urls) for entry in experiment.topology.entrypoints}
-    return {entry.name: tuple(url.removesuffix("/work") for url in state.entrypoints[entry.name].urls)
+    return {entry.name: tuple(origin(url) for url in state.entrypoints[entry.name].urls)
             for entry in experiment.topology.entrypoints}
 
 

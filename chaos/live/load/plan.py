@@ -101,6 +101,12 @@ def generated_requests(topology: Topology, entry: Entrypoint) -> tuple[RequestPl
     return tuple(plans)
 
 
+def origin(url: str) -> str:
+    """``http://h:8080/op/read`` -> ``http://h:8080``: a generated stack's entry URL without its path."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def request_url(base: str, target: str) -> str:
     """``http://h:8080/api`` and ``/items?x=1`` -> ``http://h:8080/api/items?x=1``; no target: the URL as is."""
     return base.rstrip("/") + target if target else base
@@ -116,12 +122,12 @@ def probe_urls(experiment: Experiment | None, bases: Mapping[str, Sequence[str]]
     load will send that are safe to repeat and need nothing of their own (a plain ``GET`` or ``HEAD``: no
     body, no headers), with the generated stack's ``/work``; an entrypoint whose kinds all need more (a
     ``POST``, a token) is left to the load's own client-error check. No experiment: a generated stack."""
-    if experiment is None:
-        return {name: tuple(url.removesuffix(WORK_PATH) + WORK_PATH for url in urls) for name, urls in bases.items()}
+    if experiment is None:  # a generated stack's state: the URLs it lists hold each entrypoint's path
+        return {name: tuple(urls) for name, urls in bases.items()}
     if experiment.live is None:  # a generated stack: the path of each entrypoint's operation
         topology = experiment.topology
-        return {name: tuple(url.removesuffix(WORK_PATH) + generated_requests(topology, topology.entrypoint_map[name])[0]
-                            .target for url in urls) for name, urls in bases.items()}
+        return {name: tuple(origin(url) + generated_requests(topology, topology.entrypoint_map[name])[0].target
+                            for url in urls) for name, urls in bases.items()}
     kinds = {e.name: e.requests for e in experiment.live.entrypoints}
     probes: dict[str, tuple[str, ...]] = {}
     for name, urls in bases.items():

@@ -329,7 +329,13 @@ def stack_state(plan: StackPlan, directory: Path) -> StackState:
                                      f"{base}/health", f"{base}/admin/metrics"))
     proxies = tuple(ProxyState(p.name, p.caller, p.callee, p.replica, p.listen, p.upstream,
                                plan.host_ports.get(p.name)) for p in plan.proxies)
-    entries = {e.name: EntryState(e.to, tuple(f"{url(p.name)}/work" for p in plan.proxies_of(CLIENT, e.to)))
+    from chaos.live.in_container.stackspec import operation_path
+    from chaos.live.stack.stackspec_build import operation_name
+
+    def path(e: Any) -> str:  # /work, or the path of the operation the entrypoint names
+        return operation_path(operation_name(plan.topology, e.to, e.operation))
+
+    entries = {e.name: EntryState(e.to, tuple(f"{url(p.name)}{path(e)}" for p in plan.proxies_of(CLIENT, e.to)))
                for e in plan.topology.entrypoints}
     return StackState(
         kind=StackKind.EMULATOR, name=plan.project, topology=plan.topology.name,

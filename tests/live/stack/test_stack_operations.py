@@ -64,6 +64,29 @@ def test_an_entrypoint_to_an_operation_sends_its_path(tmp_path: Path) -> None:
     assert plan.entry("w").requests[0].target == "/op/write"
 
 
+def test_a_generated_stacks_entry_urls_hold_the_operations_path_and_the_probe_and_load_use_it(tmp_path: Path) -> None:
+    from chaos.live.gameday.run import load_urls
+    from chaos.live.load.plan import probe_urls
+    path = tmp_path / "t.yaml"
+    path.write_text("name: t\nentrypoints:\n  r: {to: post, operation: read}\n  m: {to: media}\nservices:\n"
+                    "  post:\n    service_time: 1ms\n    operations: {read: {}, write: {}}\n"
+                    "  media: {service_time: 1ms}\n")
+    exp = tmp_path / "x.yaml"
+    exp.write_text("name: x\ntopology: t.yaml\nduration: 10s\nload: {rate: 10}\n")
+    topology = load_topology(path)
+    ports = list(range(22001, 22001 + len(stack.published_names(topology))))
+    state = stack.stack_state(stack.plan_stack(topology, runtime_image="x", host_ports=ports), tmp_path)
+    (read_url,) = state.entrypoints["r"].urls
+    assert read_url.endswith("/op/read") and state.entrypoints["m"].urls[0].endswith("/work")
+    assert probe_urls(None, {n: e.urls for n, e in state.entrypoints.items()})["r"] == (read_url,)
+    experiment = load_experiment(exp)
+    bases = load_urls(experiment, state)
+    assert bases["r"] == (read_url.removesuffix("/op/read"),)
+    assert probe_urls(experiment, bases) == {"r": (read_url,), "m": state.entrypoints["m"].urls}
+    plan = plan_experiment(experiment, bases)
+    assert plan.entry("r").request_urls(plan.entry("r").requests[0]) == (read_url,)
+
+
 def test_a_teams_own_stack_refuses_operations_with_the_line(tmp_path: Path) -> None:
     topology = load_topology(ROOT / "topologies" / "timeline.yaml")
     topology.refuse_operations("the emulated live stack", emulated=True)  # a generated stack runs it
