@@ -3,8 +3,12 @@ operations, a sticky cache_hit attribute, a cache-aside fallback to the database
 its simulation and the theory: when the cache dies every read falls back, so the database's arrival
 rate rises by the hit ratio times the read rate (Poisson thinning undone), in both engines.
 
-The rate is low (40 requests/s) so that the 2-core machine carries six emulators, Toxiproxy and Locust,
-and the database (about 220 requests/s of capacity) never queues: the rise is arrivals alone.
+The rate is low (20 requests/s) so that the 2-core machine carries six emulators, Toxiproxy and Locust,
+and the database (about 220 requests/s of capacity) never queues: the rise is arrivals alone. The
+stack's topology is timeline.yaml with wider timeouts: its 50 ms cache timeout is a production
+figure, and each hop through Toxiproxy and a Python emulator on a busy 2-core machine can take
+tens of milliseconds (a first run with 50 ms timed every cache call out, so every read fell back
+from the start). The theory does not depend on the timeouts while the cache answers.
 """
 
 from __future__ import annotations
@@ -29,18 +33,31 @@ pytestmark = pytest.mark.live
 
 ROOT = Path(__file__).resolve().parents[3]
 TOPOLOGY = ROOT / "topologies" / "timeline.yaml"
-RATE = 40.0
+WIDER = {"timeout: 50ms": "timeout: 1s", "timeout: 500ms": "timeout: 2s", "timeout: 2s}": "timeout: 5s}",
+         "timeout: 3s": "timeout: 10s"}
+RATE = 20.0
 HIT, READ_SHARE = 0.9, 0.9  # timeline.yaml: cache_hit 0.9; nginx routes 9 of 10 requests to timeline.read
 EXPERIMENT = f"""\
 name: cache-stampede-short
-topology: {TOPOLOGY}
+topology: {{topology}}
 duration: 60s
 warmup: 5s
 seed: 7
-load: {{profile: constant, rate: {RATE:g}}}
+load: {{{{profile: constant, rate: {RATE:g}}}}}
 faults:
-  - {{name: redis-down, kind: crash, target: redis, at: 20s, duration: 30s}}
+  - {{{{name: redis-down, kind: crash, target: redis, at: 20s, duration: 30s}}}}
 """
+
+
+def _wider(directory: Path) -> Path:
+    """timeline.yaml with timeouts a loaded test machine's hops fit in."""
+    text = TOPOLOGY.read_text()
+    for old, new in WIDER.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    out = directory / "timeline-wide.yaml"
+    out.write_text(text)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +65,7 @@ def timeline_stack(engine: Any, compose_tool: Any, run_id: str, tmp_path_factory
                    ) -> Iterator[Path]:
     directory = tmp_path_factory.mktemp("timeline-stack")
     try:
-        stack.up(load_topology(TOPOLOGY), directory, project=f"chaoslab-test-{run_id}-tl",
+        stack.up(load_topology(_wider(directory)), directory, project=f"chaoslab-test-{run_id}-tl",
                  bounds=latency_bounds(), ready_timeout=120)
         yield directory
     finally:
@@ -82,13 +99,13 @@ def _rise(out: Path) -> tuple[float, float, dict[str, Any]]:
 def test_when_the_cache_dies_the_database_takes_the_hit_ratio_of_the_reads_live_as_simulated(
         timeline_stack: Path, tmp_path: Path) -> None:
     exp = tmp_path / "stampede.yaml"
-    exp.write_text(EXPERIMENT)
+    exp.write_text(EXPERIMENT.format(topology=timeline_stack / "timeline-wide.yaml"))
     live, sim = tmp_path / "live", tmp_path / "sim"
     done = _chaoslab("run", exp, "--stack-dir", timeline_stack, "--out", live, "--no-report")
     assert done.returncode in (0, 1), done.stderr
     assert _chaoslab("simulate", exp, "--out", sim, "--no-report", "--quiet", "--no-progress").returncode in (0, 1)
-    expected_before = RATE * (READ_SHARE * (1 - HIT) + (1 - READ_SHARE))  # misses and writes: 7.6/s
-    rise = HIT * READ_SHARE * RATE  # 32.4/s more when every read falls back
+    expected_before = RATE * (READ_SHARE * (1 - HIT) + (1 - READ_SHARE))  # misses and writes: 3.8/s
+    rise = HIT * READ_SHARE * RATE  # 16.2/s more when every read falls back
     for out in (sim, live):
         before, during, doc = _rise(out)
         # Poisson counts over ~13 s before and ~25 s during: allow 4 standard deviations of each mean.
