@@ -49,6 +49,8 @@ from chaos.model.bounds import (
 from chaos.model.distributions import Distribution
 from chaos.model.parsing import NAME, Model, Seconds, did_you_mean, fld
 
+MAX_LIVE_ATTRIBUTES = 6  # a generated stack's load sends one kind of request per combination: 2**6 at most
+
 
 @dataclass(frozen=True)
 class Queue(Model):
@@ -308,26 +310,40 @@ class Topology(Model):
                 return c
         raise KeyError(f"{caller}->{callee}")
 
-    def refuse_operations(self, engine: str) -> None:
-        """Operations and routers are simulated only so far: ``engine`` (a live stack, a game day) refuses them."""
+    def refuse_operations(self, engine: str, *, emulated: bool) -> None:
+        """The one place that says what live mode cannot run of operations, routers, attributes and fallback
+        calls: ``engine`` names who refuses (a live stack, a game day).
+
+        A generated (``emulated``) stack runs them all, up to ``MAX_LIVE_ATTRIBUTES`` attributes (its load
+        generator sends one kind of request per combination). A team's own stack runs none: its services
+        serve their own routes and would not read the attributes chaoslab's clients decide, so a game day
+        there would test another plan than the simulation's."""
+        if emulated:
+            if len(self.attributes) > MAX_LIVE_ATTRIBUTES:
+                raise self.error("attributes", f"{len(self.attributes)} request attributes: {engine} carries at "
+                                               f"most {MAX_LIVE_ATTRIBUTES} (its load sends one kind of request "
+                                               "per combination)", hint="simulate this topology")
+            return
         declared = next((s for s in self.services if s.operations), None)
         if declared is not None:
-            raise declared.error("operations", f"'{declared.name}' declares operations, which {engine} does not "
-                                               "run yet (only the simulator does)",
-                                 hint="simulate this topology, or give the service one call plan for live runs")
+            raise declared.error("operations", f"'{declared.name}' declares operations, which {engine} on a "
+                                               "team's own stack does not run (a generated stack does)",
+                                 hint="simulate this topology, or run it on a generated stack (chaoslab stack up)")
         if self.attributes:
-            raise self.error("attributes", f"request attributes are not carried by {engine} yet "
-                                           "(only the simulator decides them)", hint="simulate this topology")
+            raise self.error("attributes", f"request attributes are not carried by {engine} on a team's own "
+                                           "stack (a generated stack carries them)",
+                             hint="simulate this topology, or run it on a generated stack")
         for service in self.services:
             routed = next((c for c in service.calls if c.mode is CallMode.ROUTE), None)
             if routed is not None:
-                raise routed.error("mode", f"'{service.name}' routes its calls, which {engine} does not run yet "
-                                           "(only the simulator does)", hint="simulate this topology")
+                raise routed.error("mode", f"'{service.name}' routes its calls, which {engine} on a team's own "
+                                           "stack does not run (a generated stack does)",
+                                   hint="simulate this topology, or run it on a generated stack")
             falling = next((c for c in service.calls if c.fallback_to is not None), None)
             if falling is not None:
                 raise falling.error("fallback_to", f"'{service.name}' falls back to another call, which {engine} "
-                                                   "does not run yet (only the simulator does)",
-                                    hint="simulate this topology")
+                                                   "on a team's own stack does not run (a generated stack does)",
+                                    hint="simulate this topology, or run it on a generated stack")
 
     def validate(self) -> None:
         if not self.services:

@@ -116,14 +116,3 @@ def test_the_docs_attribute_example_parses_with_the_stated_share(tmp_path: Path)
     topo = load_topology(path)
     shares = {c.to: s for c, s in topo.service("post-storage").call_shares_given(topo.attribute_shares)}
     assert shares == {"memcached": 1.0, "mongodb": pytest.approx(0.28)}
-
-
-def test_a_live_stack_refuses_attributes(tmp_path: Path) -> None:
-    """The emulator would make every conditional call; until it carries attributes, a live stack refuses them."""
-    from chaos.live.stack.emulator_stack import plan_stack
-    path = tmp_path / "t.yaml"
-    path.write_text("name: t\nattributes: {hit: {probability: 0.5}}\nentrypoints: {web: {to: a}}\n"
-                    "services:\n  a: {service_time: 1ms}\n")
-    with pytest.raises(InputError) as info:
-        plan_stack(load_topology(path), runtime_image="x", host_ports=range(20000, 20100))  # type: ignore[arg-type]
-    assert "t.yaml:2:" in str(info.value) and "attributes are not carried" in str(info.value)

@@ -103,13 +103,3 @@ services:
     path.write_text(text.replace("fallback_to: {to: db, timeout: 300ms, retries: {max: 1}}", "fallback: true"))
     with pytest.raises(InputError, match="hit: a miss falls back to another call"):
         load_topology(path)
-
-
-def test_a_live_stack_refuses_a_fallback_call(tmp_path: Path) -> None:
-    from chaos.live.stack.emulator_stack import plan_stack
-    path = tmp_path / "t.yaml"
-    path.write_text("name: t\nentrypoints: {web: {to: a}}\nservices:\n  a:\n    service_time: 1ms\n"
-                    "    calls: [{to: b, fallback_to: {to: c}}]\n  b: {service_time: 1ms}\n  c: {service_time: 1ms}\n")
-    with pytest.raises(InputError) as info:
-        plan_stack(load_topology(path), runtime_image="x", host_ports=range(20000, 20100))  # type: ignore[arg-type]
-    assert "t.yaml:6:" in str(info.value) and "falls back to another call" in str(info.value)

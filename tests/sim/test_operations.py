@@ -187,15 +187,6 @@ def test_the_result_document_has_operations_below_their_service(tmp_path: Path, 
     assert ">post.write<" in report and ">db.insert<" in report
 
 
-def test_a_live_stack_refuses_operations_with_the_services_line(tmp_path: Path) -> None:
-    """Until the emulator runs operations, a live stack must not silently drop their calls."""
-    from chaos.live.stack.emulator_stack import plan_stack
-    topo = load_topology(write(tmp_path, TOPOLOGY))
-    with pytest.raises(InputError) as info:
-        plan_stack(topo, runtime_image="x", host_ports=range(20000, 20100))  # type: ignore[arg-type]
-    assert "t.yaml:" in str(info.value) and "declares operations" in str(info.value)
-
-
 def test_the_docs_example_is_a_valid_topology_that_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from chaos.cli import main
     doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()

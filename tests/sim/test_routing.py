@@ -90,18 +90,6 @@ def test_routed_calls_keep_their_own_policy() -> None:
     assert front_t.failed == routed_bad  # exactly the requests routed to bad failed
 
 
-def test_a_live_stack_refuses_a_router_with_the_calls_line(tmp_path: Path) -> None:
-    """The emulator would make every routed call; until it routes, a live stack refuses routers."""
-    from chaos.live.stack.emulator_stack import plan_stack
-    path = tmp_path / "t.yaml"
-    path.write_text("name: t\nentrypoints: {web: {to: front}}\nservices:\n  front:\n    service_time: 1ms\n"
-                    "    calls:\n      - {to: a, mode: route}\n      - {to: b, mode: route}\n"
-                    "  a: {service_time: 1ms}\n  b: {service_time: 1ms}\n")
-    with pytest.raises(InputError) as info:
-        plan_stack(load_topology(path), runtime_image="x", host_ports=range(20000, 20100))  # type: ignore[arg-type]
-    assert "t.yaml:7:" in str(info.value) and "routes its calls" in str(info.value)
-
-
 def test_the_docs_router_parses_with_the_shares_it_states(tmp_path: Path) -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
     block = doc.split("```yaml\n")[2].split("```", 1)[0]

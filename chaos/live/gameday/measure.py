@@ -16,6 +16,9 @@ Each scope is measured as the simulator measures it (``chaos.run``):
   simulator counts them at the caller), ``wasted`` is S's own (server) count, ``queue``
   and ``busy`` are summed over S's replicas at the end of the second. A service nobody
   with metrics calls is measured by its own server view.
+- ``operation:S.O`` (a declared operation of S) is S's replicas' own server view of O's requests:
+  they add up to what S's replicas received, which is S's callers' view less the attempts that
+  never reached a replica (a crashed one refuses them; the simulator's callee counts those too).
 
 A service the stack's Prometheus measures (``live: prometheus:``) is read from it once the run is
 over (``chaos.live.gameday.prometheus``) and its series replaced (:meth:`Assembler.measured_by_prometheus`).
@@ -110,6 +113,7 @@ class Snapshot:
     calls: dict[str, Counts]
     queue: float
     busy: float
+    operations: dict[str, Counts] = field(default_factory=dict)  # the server view of each declared operation
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> Snapshot:
@@ -122,7 +126,10 @@ class Snapshot:
             calls[str(callee)] = Counts(int(c.get("attempts", 0)), int(c.get("ok", 0)),
                                         _errors(c.get("errors") or {}), _sparse(c.get("latency_hist") or ()),
                                         retries=int(c.get("retries", 0)), degraded=int(c.get("degraded", 0)))
-        return cls(server, calls, float(data.get("queue", 0)), float(data.get("busy", 0)))
+        operations = {str(name): Counts(int(o.get("requests", 0)), int(o.get("ok", 0)), _errors(o.get("errors") or {}),
+                                        _sparse(o.get("latency_hist") or ()), wasted=int(o.get("wasted", 0)))
+                      for name, o in (data.get("operations") or {}).items()}
+        return cls(server, calls, float(data.get("queue", 0)), float(data.get("busy", 0)), operations)
 
     def minus(self, before: Snapshot | None) -> Snapshot:
         """What happened since ``before`` (all of it, if the replica started again since)."""
@@ -130,9 +137,11 @@ class Snapshot:
             return self
         server = self.server.minus(before.server)
         calls = {k: v.minus(before.calls.get(k, Counts())) for k, v in self.calls.items()}
-        if server is None or any(v is None for v in calls.values()):
+        ops = {k: v.minus(before.operations.get(k, Counts())) for k, v in self.operations.items()}
+        if server is None or any(v is None for v in (*calls.values(), *ops.values())):
             return self  # a restart: its counters began again from zero
-        return Snapshot(server, {k: v for k, v in calls.items() if v is not None}, self.queue, self.busy)
+        return Snapshot(server, {k: v for k, v in calls.items() if v is not None}, self.queue, self.busy,
+                        {k: v for k, v in ops.items() if v is not None})
 
 
 # --------------------------------------------------------------------------- histogram figures
@@ -193,8 +202,11 @@ class Assembler:
 
     def __init__(self, services: Sequence[str], callers: Mapping[str, Sequence[str]],
                  replicas: Sequence[ReplicaRef], entries: Sequence[EntryRef], bounds: tuple[float, ...],
-                 first_measured: int, prometheus: Sequence[str] = ()) -> None:
+                 first_measured: int, prometheus: Sequence[str] = (),
+                 operations: Mapping[str, Sequence[str]] | None = None) -> None:
         self.services = tuple(services)
+        # Declared operations by service: each measured by its own replicas' server view of it.
+        self.operations = {s: tuple(ops) for s, ops in (operations or {}).items() if ops}
         self.prometheus = frozenset(prometheus)  # services the stack's Prometheus measures
         self.replicas = tuple(replicas)
         reporting = {r.service for r in self.replicas}
@@ -206,6 +218,7 @@ class Assembler:
         self.routes: dict[tuple[str, str], str] = {}  # (caller, callee it was written for) -> service reached
         self.series: dict[Scope, Series] = {Scope.service(s): Series() for s in self.services}
         self.series.update({Scope.entrypoint(e.entrypoint): Series() for e in self.entries})
+        self.series.update({Scope.operation(s, op): Series() for s, ops in self.operations.items() for op in ops})
         self._last: dict[str, Snapshot] = {}
         self._totals: dict[Scope, Counts] = {scope: Counts() for scope in self.series}
         self.own: dict[str, list[dict[int, int]]] = {s: [] for s in self.services}      # per second
@@ -234,6 +247,9 @@ class Assembler:
             else:
                 source = Source.UNMEASURED
             out[Scope.service(service)] = source
+            for op in self.operations.get(service, ()):
+                out[Scope.operation(service, op)] = Source.CHAOSLAB_METRICS if service in reporting \
+                    else Source.UNMEASURED
         return out
 
     def redirect(self, caller: str, callee: str, service: str) -> None:
@@ -268,11 +284,24 @@ class Assembler:
             self._append(Scope.service(service), counts, q, b)
             self.own[service].append(self._merged(deltas, service, own=True))
             self.server[service].append(self._merged(deltas, service, own=False))
+            for op in self.operations.get(service, ()):
+                self._append(Scope.operation(service, op), self._operation_view(deltas, service, op), 0.0, 0.0)
         for entry in self.entries:
             rec = load.get(entry.entrypoint)
             counts = Counts() if rec is None else Counts(rec.requests, rec.ok, dict(rec.errors), dict(rec.hist),
                                                           retries=rec.retries)
             self._append(Scope.entrypoint(entry.entrypoint), counts, 0.0, 0.0)
+
+    def _operation_view(self, deltas: Mapping[str, Snapshot], service: str, op: str) -> Counts:
+        """What ``service``'s replicas served of operation ``op`` this second (their server view: an
+        attempt that never reached a replica, refused by a crashed one, is not in it)."""
+        view = Counts()
+        for ref in self.replicas:
+            if ref.service == service and ref.container in deltas:
+                counts = deltas[ref.container].operations.get(op)
+                if counts is not None:
+                    view.add(counts)
+        return view
 
     def _merged(self, deltas: Mapping[str, Snapshot], service: str, own: bool) -> dict[int, int]:
         out: dict[int, int] = {}

@@ -42,7 +42,7 @@ from chaos.live.gameday.executor import LiveExecutor, Operator, attach
 from chaos.live.gameday.measure import Assembler, EntryRef, LoadSecond, ReplicaRef
 from chaos.live.gameday.scrape import Scrape, Scraper, Target, TargetKind
 from chaos.live.gameday.stacks import StackHandle
-from chaos.live.load.plan import LoadPlan, RequestPlan
+from chaos.live.load.plan import LoadPlan, RequestPlan, origin
 from chaos.live.stack.compose import LeftoverNetwork
 from chaos.live.stack.state import StackState
 from chaos.measurement import Source
@@ -127,7 +127,7 @@ def validate(experiment: Experiment, playbook: Playbook | None, state: StackStat
     """Every fault and playbook step that cannot be done on this stack, as one InputError, before anything runs."""
     from chaos.live.faults.drivers.routes import check_live, combined
 
-    experiment.topology.refuse_operations("a game day")
+    experiment.topology.refuse_operations("a game day", emulated=experiment.live is None)
     problems = check_live(experiment, state, with_load=True)
     if playbook is not None:
         problems += check_playbook(playbook, experiment, state)
@@ -138,10 +138,10 @@ def validate(experiment: Experiment, playbook: Playbook | None, state: StackStat
 def load_urls(experiment: Experiment, state: StackState) -> dict[str, tuple[str, ...]]:
     """The base URLs the load generator balances each entrypoint's attempts over: one per replica of its
     target, as the stack state lists them (through their ``client--<target>-N`` proxies on a generated stack,
-    whose emulators serve ``/work``)."""
+    whose emulators serve ``/work`` or an operation's path: the load plan appends it again)."""
     if experiment.live is not None:  # a user's stack: its URLs as written, the request kinds' paths appended
         return {entry.name: tuple(state.entrypoints[entry.name].urls) for entry in experiment.topology.entrypoints}
-    return {entry.name: tuple(url.removesuffix("/work") for url in state.entrypoints[entry.name].urls)
+    return {entry.name: tuple(origin(url) for url in state.entrypoints[entry.name].urls)
             for entry in experiment.topology.entrypoints}
 
 
@@ -184,14 +184,15 @@ class GameDay:
 
     def _assembler(self) -> Assembler:
         topo = self.experiment.topology
-        callers = {s.name: [c.name for c in topo.services if any(x.to == s.name for x in c.calls)]
+        callers = {s.name: [c.name for c in topo.services if any(x.to == s.name for x in c.all_calls)]
                    for s in topo.services}
         replicas = [ReplicaRef(r.container, r.service) for r in self.state.replicas if r.metrics_url]
         entries = [EntryRef(e.name, e.to) for e in topo.entrypoints]
         live = self.experiment.live
         measured = live.prometheus.measured if live is not None and live.prometheus is not None else ()
+        operations = {s.name: [o.name for o in s.operations] for s in topo.services}
         return Assembler([s.name for s in topo.services], callers, replicas, entries, self.bounds,
-                         math.ceil(self.experiment.warmup - 1e-9), prometheus=measured)
+                         math.ceil(self.experiment.warmup - 1e-9), prometheus=measured, operations=operations)
 
     def _targets(self) -> list[Target]:
         out = []

@@ -19,6 +19,14 @@ Shape (durations in seconds, keys ending in ``_s``)::
                                 "cancel_on_timeout": false}}}
 
 A breaker is ``{"failure_ratio", "min_calls", "window_s", "open_for_s", "half_open_probes"}``.
+
+Operations, routers, attributes and fallback calls (docs/operations.md) add optional keys: a
+service's ``"operations": {"read": {"service_time": {...}, "calls": [...]}}`` (its ``calls`` then
+empty), each served at ``/op/<name>`` (a service without operations serves ``/work``); a call's
+``"operation"`` (the callee's, or null for ``/work``), ``"weight"`` (of a ``"mode": "route"`` call),
+``"when"``/``"unless"`` (an attribute name), ``"hit"`` and ``"fallback_to"`` (a call); and the
+top-level ``"attributes": {"cache_hit": 0.9}``, the attributes a request may carry in the
+``X-Chaoslab-Attributes`` header with the share of entry requests that have each.
 Every problem in a file is an ``InputError`` naming the file and the JSON path of the bad value.
 """
 
@@ -121,12 +129,34 @@ class CallSpec:
     breaker: Breaker | None = None
     fallback: bool = False
     cancel_on_timeout: bool = False
+    operation: str | None = None  # the callee's operation (its path /op/<name>); None: /work
+    weight: float = 1.0  # with mode route: its relative share of the router's requests
+    when: str | None = None  # made only for requests that carry this attribute
+    unless: str | None = None  # made only for requests that do not
+    hit: str | None = None  # with fallback_to: requests without this attribute fall back after an answer
+    fallback_to: CallSpec | None = None  # made when this call finally fails (cache-aside)
+
+    @property
+    def path(self) -> str:
+        """Where the callee serves the operation called."""
+        return operation_path(self.operation)
+
+    @property
+    def chain(self) -> tuple[CallSpec, ...]:
+        """This call and its fallbacks, in the order they are tried."""
+        return (self,) if self.fallback_to is None else (self, *self.fallback_to.chain)
 
     def to_json(self) -> dict[str, Any]:
-        return {"to": self.to, "urls": list(self.urls), "proxies": list(self.proxies), "mode": self.mode.value,
-                "probability": self.probability, "timeout_s": self.timeout_s, "retries": self.retries.to_json(),
-                "breaker": None if self.breaker is None else self.breaker.to_json(),
-                "fallback": self.fallback, "cancel_on_timeout": self.cancel_on_timeout}
+        out = {"to": self.to, "urls": list(self.urls), "proxies": list(self.proxies), "mode": self.mode.value,
+               "probability": self.probability, "timeout_s": self.timeout_s, "retries": self.retries.to_json(),
+               "breaker": None if self.breaker is None else self.breaker.to_json(),
+               "fallback": self.fallback, "cancel_on_timeout": self.cancel_on_timeout}
+        # Written only when set: the spec of a topology without operations stays as it was.
+        extra = {"operation": self.operation, "weight": None if self.weight == 1.0 else self.weight,
+                 "when": self.when, "unless": self.unless, "hit": self.hit,
+                 "fallback_to": None if self.fallback_to is None else self.fallback_to.to_json()}
+        out.update({k: v for k, v in extra.items() if v is not None})
+        return out
 
     def policy_json(self) -> dict[str, Any]:
         """The part a playbook may change at run time (``POST /admin/calls/{callee}``); ``urls`` re-points
@@ -136,6 +166,32 @@ class CallSpec:
 
 
 POLICY_KEYS = ("timeout_s", "retries", "breaker", "fallback", "cancel_on_timeout", "urls")
+
+WORK_PATH = "/work"
+OPERATION_PREFIX = "/op/"
+ATTRIBUTES_HEADER = "X-Chaoslab-Attributes"
+"""The attributes an entry request has, decided once by the load generator: their names, comma-separated
+(``cache_hit,premium``; absent or empty: none). Every emulator passes it on unchanged to the calls it makes."""
+
+
+def operation_path(operation: str | None) -> str:
+    """``/op/<name>`` for a declared operation, ``/work`` for a service without operations."""
+    return WORK_PATH if operation is None else OPERATION_PREFIX + operation
+
+
+@dataclass(frozen=True)
+class OperationSpec:
+    """One declared operation of a service: its own service time and calls, served at ``/op/<name>``."""
+
+    name: str
+    service_time: ServiceTime
+    calls: tuple[CallSpec, ...] = ()
+
+    def stages(self) -> tuple[tuple[CallSpec, ...], ...]:
+        return stages(self.calls, attrgetter("mode"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"service_time": self.service_time.to_json(), "calls": [c.to_json() for c in self.calls]}
 
 
 @dataclass(frozen=True)
@@ -151,21 +207,37 @@ class ServiceSpec:
     max_wait_s: float | None = None
     load_balancing: LoadBalancing = LoadBalancing.ROUND_ROBIN
     calls: tuple[CallSpec, ...] = ()
+    operations: tuple[OperationSpec, ...] = ()
 
     def stages(self) -> tuple[tuple[CallSpec, ...], ...]:
         """Calls grouped in the order they run: adjacent parallel calls together, groups in sequence."""
         return stages(self.calls, attrgetter("mode"))
 
+    @property
+    def ops(self) -> dict[str | None, OperationSpec]:
+        """Its operations by name; a service that declares none has one, None, served at ``/work``."""
+        if self.operations:
+            return {o.name: o for o in self.operations}
+        return {None: OperationSpec(WORK_PATH, self.service_time, self.calls)}
+
+    @property
+    def all_calls(self) -> tuple[CallSpec, ...]:
+        """Every call of every operation, fallbacks included, in order."""
+        return tuple(c for op in self.ops.values() for call in op.calls for c in call.chain)
+
     def call(self, callee: str) -> CallSpec:
-        for c in self.calls:
+        for c in self.all_calls:
             if c.to == callee:
                 return c
         raise KeyError(callee)
 
     def to_json(self) -> dict[str, Any]:
-        return {"replicas": self.replicas, "workers": self.workers, "queue_limit": self.queue_limit,
-                "lifo": self.lifo, "max_wait_s": self.max_wait_s, "service_time": self.service_time.to_json(),
-                "load_balancing": self.load_balancing.value, "calls": [c.to_json() for c in self.calls]}
+        out = {"replicas": self.replicas, "workers": self.workers, "queue_limit": self.queue_limit,
+               "lifo": self.lifo, "max_wait_s": self.max_wait_s, "service_time": self.service_time.to_json(),
+               "load_balancing": self.load_balancing.value, "calls": [c.to_json() for c in self.calls]}
+        if self.operations:
+            out["operations"] = {o.name: o.to_json() for o in self.operations}
+        return out
 
 
 @dataclass(frozen=True)
@@ -178,10 +250,14 @@ class EntrypointSpec:
     timeout_s: float | None = None
     retries: Retries = field(default_factory=Retries)
     cancel_on_timeout: bool = False
+    operation: str | None = None  # the target's operation; None: its /work
 
     def to_json(self) -> dict[str, Any]:
-        return {"to": self.to, "share": self.share, "timeout_s": self.timeout_s,
-                "retries": self.retries.to_json(), "cancel_on_timeout": self.cancel_on_timeout}
+        out = {"to": self.to, "share": self.share, "timeout_s": self.timeout_s,
+               "retries": self.retries.to_json(), "cancel_on_timeout": self.cancel_on_timeout}
+        if self.operation is not None:
+            out["operation"] = self.operation
+        return out
 
 
 @dataclass(frozen=True)
@@ -192,6 +268,7 @@ class StackSpec:
     services: tuple[ServiceSpec, ...]
     entrypoints: tuple[EntrypointSpec, ...] = ()
     version: int = VERSION
+    attributes: tuple[tuple[str, float], ...] = ()  # each attribute a request may carry, with its share
 
     def service(self, name: str) -> ServiceSpec:
         """The named service; ``InputError`` listing the known ones if there is none."""
@@ -203,9 +280,12 @@ class StackSpec:
                          hint="--service must name a key under 'services' in the stack spec")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "latency_bounds_s": list(self.latency_bounds_s),
-                "services": {s.name: s.to_json() for s in self.services},
-                "entrypoints": {e.name: e.to_json() for e in self.entrypoints}}
+        out = {"version": self.version, "latency_bounds_s": list(self.latency_bounds_s),
+               "services": {s.name: s.to_json() for s in self.services},
+               "entrypoints": {e.name: e.to_json() for e in self.entrypoints}}
+        if self.attributes:
+            out["attributes"] = dict(self.attributes)
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
@@ -241,8 +321,9 @@ def from_dict(data: object, source: str = "<stack spec>") -> StackSpec:
                      for name, raw in top.mapping("services").items())
     entrypoints = tuple(_entrypoint(name, raw, top.child_path("entrypoints", name), source)
                         for name, raw in top.mapping("entrypoints", default={}).items())
+    attributes = _attributes(top)
     top.done()
-    spec = StackSpec(bounds, services, entrypoints, version)
+    spec = StackSpec(bounds, services, entrypoints, version, attributes)
     _check_references(spec, source)
     return spec
 
@@ -257,11 +338,44 @@ def _bounds(top: JsonFields) -> tuple[float, ...]:
     return bounds
 
 
-def _service(name: str, raw: object, path: str, source: str) -> ServiceSpec:
-    f = JsonFields(raw, path, source)
+def _attributes(top: JsonFields) -> tuple[tuple[str, float], ...]:
+    out = []
+    for name, share in top.mapping("attributes", default={}).items():
+        if not _is_number(share) or not 0 <= share <= 1:
+            raise top.fail(f"attributes.{name}", f"expected the share of requests that have it (0 to 1), "
+                                                 f"got {_kind(share)}")
+        if "," in name or not name.strip() or name != name.strip():
+            raise top.fail(f"attributes.{name}", "an attribute's name may not hold a comma or blanks "
+                                                 f"(it travels in the {ATTRIBUTES_HEADER} header)")
+        out.append((name, float(share)))
+    return tuple(out)
+
+
+def _calls(f: JsonFields, path: str, source: str) -> tuple[CallSpec, ...]:
     calls_raw = f.raw("calls", default=[])
     if not isinstance(calls_raw, list):
         raise f.fail("calls", "expected a list of calls")
+    return tuple(_call(c, f"{path}.calls[{i}]", source) for i, c in enumerate(calls_raw))
+
+
+def _operation(name: str, raw: object, path: str, source: str, default: ServiceTime) -> OperationSpec:
+    f = JsonFields(raw, path, source)
+    raw_time = f.raw("service_time", default=None)
+    spec = OperationSpec(name=name, calls=_calls(f, path, source),
+                         service_time=default if raw_time is None else
+                         service_time(raw_time, f.child_path("service_time"), source))
+    f.done()
+    return spec
+
+
+def _service(name: str, raw: object, path: str, source: str) -> ServiceSpec:
+    f = JsonFields(raw, path, source)
+    own_time = service_time(f.raw("service_time"), f.child_path("service_time"), source)
+    calls = _calls(f, path, source)
+    operations = tuple(_operation(op, raw_op, f.child_path("operations", op), source, own_time)
+                       for op, raw_op in f.mapping("operations", default={}).items())
+    if operations and calls:
+        raise f.fail("calls", "a service with operations makes its calls in its operations")
     spec = ServiceSpec(
         name=name,
         replicas=f.integer("replicas", default=1, ge=1),
@@ -269,9 +383,10 @@ def _service(name: str, raw: object, path: str, source: str) -> ServiceSpec:
         queue_limit=f.integer("queue_limit", default=1000, ge=0),
         lifo=f.boolean("lifo", default=False),
         max_wait_s=f.number("max_wait_s", default=None, gt=0, nullable=True),
-        service_time=service_time(f.raw("service_time"), f.child_path("service_time"), source),
+        service_time=own_time,
         load_balancing=f.choice("load_balancing", LoadBalancing, LoadBalancing.ROUND_ROBIN),
-        calls=tuple(_call(c, f"{path}.calls[{i}]", source) for i, c in enumerate(calls_raw)),
+        calls=calls,
+        operations=operations,
     )
     f.done()
     return spec
@@ -327,9 +442,22 @@ def _call(raw: object, path: str, source: str) -> CallSpec:
         breaker=breaker(f.raw("breaker", default=None), f.child_path("breaker"), source),
         fallback=f.boolean("fallback", default=False),
         cancel_on_timeout=f.boolean("cancel_on_timeout", default=False),
+        operation=_optional_name(f, "operation"),
+        weight=_required(f.number("weight", default=1.0, gt=0)),
+        when=_optional_name(f, "when"),
+        unless=_optional_name(f, "unless"),
+        hit=_optional_name(f, "hit"),
+        fallback_to=None if f.raw("fallback_to", default=None) is None else
+        _call(f.raw("fallback_to"), f.child_path("fallback_to"), source),
     )
+    if spec.hit is not None and spec.fallback_to is None:
+        raise f.fail("hit", "a miss falls back to another call: give the call fallback_to")
     f.done()
     return spec
+
+
+def _optional_name(f: JsonFields, key: str) -> str | None:
+    return None if f.raw(key, default=None) is None else f.string(key)
 
 
 def _urls(f: JsonFields) -> tuple[str, ...]:
@@ -390,6 +518,7 @@ def _entrypoint(name: str, raw: object, path: str, source: str) -> EntrypointSpe
         timeout_s=f.number("timeout_s", default=None, gt=0, nullable=True),
         retries=retries(f.raw("retries", default={}), f.child_path("retries"), source),
         cancel_on_timeout=f.boolean("cancel_on_timeout", default=False),
+        operation=_optional_name(f, "operation"),
     )
     f.done()
     return spec
@@ -399,21 +528,43 @@ def _check_references(spec: StackSpec, source: str) -> None:
     names = {s.name for s in spec.services}
     if not names:
         raise InputError("a stack needs at least one service", Location(source), "services")
+    services = {s.name: s for s in spec.services}
+    attributes = {name for name, _ in spec.attributes}
     for s in spec.services:
-        seen: set[str] = set()
-        for i, call in enumerate(s.calls):
-            where = f"services.{s.name}.calls[{i}].to"
-            if call.to not in names:
-                raise InputError(f"unknown service '{call.to}' (the stack has: {', '.join(sorted(names))})",
-                                 Location(source), where)
-            if call.to in seen:
-                raise InputError(f"'{s.name}' already calls '{call.to}': an edge is one caller and one callee",
-                                 Location(source), where)
-            seen.add(call.to)
+        for op_name, op in s.ops.items():
+            base = f"services.{s.name}" if op_name is None else f"services.{s.name}.operations.{op_name}"
+            seen: set[tuple[str, str | None]] = set()
+            for i, call in enumerate(op.calls):
+                where = f"{base}.calls[{i}]"
+                for depth, c in enumerate(call.chain):
+                    _check_call(c, where + ".fallback_to" * depth, services, attributes, source)
+                if (call.to, call.operation) in seen:
+                    raise InputError(f"'{s.name}' already calls '{call.to}' here: one call per callee and operation",
+                                     Location(source), f"{where}.to")
+                seen.add((call.to, call.operation))
     for e in spec.entrypoints:
         if e.to not in names:
             raise InputError(f"unknown service '{e.to}' (the stack has: {', '.join(sorted(names))})",
                              Location(source), f"entrypoints.{e.name}.to")
+        if e.operation not in services[e.to].ops:
+            raise InputError(f"'{e.to}' serves no operation {e.operation!r} "
+                             f"(it has: {', '.join(str(o) for o in services[e.to].ops)})",
+                             Location(source), f"entrypoints.{e.name}.operation")
+
+
+def _check_call(call: CallSpec, where: str, services: Mapping[str, ServiceSpec], attributes: set[str],
+                source: str) -> None:
+    if call.to not in services:
+        raise InputError(f"unknown service '{call.to}' (the stack has: {', '.join(sorted(services))})",
+                         Location(source), f"{where}.to")
+    ops = services[call.to].ops
+    if call.operation not in ops:
+        raise InputError(f"'{call.to}' serves no operation {call.operation!r} (it has: {', '.join(map(str, ops))})",
+                         Location(source), f"{where}.operation")
+    for key, name in (("when", call.when), ("unless", call.unless), ("hit", call.hit)):
+        if name is not None and name not in attributes:
+            raise InputError(f"unknown attribute '{name}' (the stack has: {', '.join(sorted(attributes)) or 'none'})",
+                             Location(source), f"{where}.{key}")
 
 
 # --------------------------------------------------------------------------- field reader

@@ -15,6 +15,7 @@ simulator's kernel does.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from chaos.model.experiment import Experiment
     from chaos.model.faults import LoadSpike
     from chaos.model.requests import RequestKind
-    from chaos.model.topology import Topology
+    from chaos.model.topology import Entrypoint, Topology
 
 VERSION = 3  # 2: a list of URLs per entrypoint and their load balancing; 3: request kinds, closed-loop users
 ALL_ENTRYPOINTS = "*"  # a load spike on '*' multiplies every entrypoint's rate
@@ -72,6 +73,40 @@ WORK_REQUEST = RequestPlan(name="GET /work", target=WORK_PATH)  # what a generat
 URL_REQUEST = RequestPlan(name="GET /")  # a user's entrypoint without requests: its URL, as written
 
 
+
+
+def generated_requests(topology: Topology, entry: Entrypoint) -> tuple[RequestPlan, ...]:
+    """What a generated stack's clients send to ``entry``: a GET of its operation's path (``/work`` for a
+    service without operations), one kind per combination of the topology's attributes, each with its
+    share of the requests as weight and the names it has in ``X-Chaoslab-Attributes``.
+
+    The load generator decides a request's attributes, not the first emulator: the simulator draws them
+    once per entry request, before its first attempt, so the entry client's own retries must carry the
+    same ones, and a kind is exactly that (drawn once per entry request, sent with every attempt). The
+    result's per-kind counts then show the shares drawn."""
+    from chaos.live.stack.stackspec_build import operation_name
+
+    target = stackspec.operation_path(operation_name(topology, entry.to, entry.operation))
+    plans = []
+    for combo in itertools.product((True, False), repeat=len(topology.attributes)):
+        has = [a.name for a, yes in zip(topology.attributes, combo, strict=True) if yes]
+        weight = math.prod(a.probability if yes else 1.0 - a.probability
+                           for a, yes in zip(topology.attributes, combo, strict=True))
+        if weight <= 0:
+            continue
+        words = " ".join(("+" if yes else "-") + a.name for a, yes in zip(topology.attributes, combo, strict=True))
+        plans.append(RequestPlan(name=f"GET {target}" + (f" {words}" if words else ""), target=target,
+                                 headers=((stackspec.ATTRIBUTES_HEADER, ",".join(has)),) if has else (),
+                                 weight=weight))
+    return tuple(plans)
+
+
+def origin(url: str) -> str:
+    """``http://h:8080/op/read`` -> ``http://h:8080``: a generated stack's entry URL without its path."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def request_url(base: str, target: str) -> str:
     """``http://h:8080/api`` and ``/items?x=1`` -> ``http://h:8080/api/items?x=1``; no target: the URL as is."""
     return base.rstrip("/") + target if target else base
@@ -87,8 +122,12 @@ def probe_urls(experiment: Experiment | None, bases: Mapping[str, Sequence[str]]
     load will send that are safe to repeat and need nothing of their own (a plain ``GET`` or ``HEAD``: no
     body, no headers), with the generated stack's ``/work``; an entrypoint whose kinds all need more (a
     ``POST``, a token) is left to the load's own client-error check. No experiment: a generated stack."""
-    if experiment is None or experiment.live is None:
-        return {name: tuple(url.removesuffix(WORK_PATH) + WORK_PATH for url in urls) for name, urls in bases.items()}
+    if experiment is None:  # a generated stack's state: the URLs it lists hold each entrypoint's path
+        return {name: tuple(urls) for name, urls in bases.items()}
+    if experiment.live is None:  # a generated stack: the path of each entrypoint's operation
+        topology = experiment.topology
+        return {name: tuple(origin(url) + generated_requests(topology, topology.entrypoint_map[name])[0].target
+                            for url in urls) for name, urls in bases.items()}
     kinds = {e.name: e.requests for e in experiment.live.entrypoints}
     probes: dict[str, tuple[str, ...]] = {}
     for name, urls in bases.items():
@@ -222,8 +261,8 @@ def plan_load(topology: Topology, profile: tuple[Segment, ...], urls: Mapping[st
               users: UsersPlan | None = None) -> LoadPlan:
     """A plan for ``topology``'s entrypoints, each sent to its base URLs in ``urls``.
 
-    ``requests`` gives an entrypoint its request kinds (default: a GET of ``/work``, what
-    a generated stack's emulators serve).
+    ``requests`` gives an entrypoint its request kinds (default: what a generated stack's emulators
+    serve, :func:`generated_requests`).
 
     An entrypoint with several URLs (one per replica of its target) has its attempts
     balanced over them as its target's ``load_balancing`` says, as any caller's are.
@@ -240,7 +279,8 @@ def plan_load(topology: Topology, profile: tuple[Segment, ...], urls: Mapping[st
     _check_spikes(topology, spikes)
     total_share = sum(e.share for e in topology.entrypoints)
     entries = tuple(
-        EntryPlan(name=e.name, urls=lists[e.name], requests=(requests or {}).get(e.name) or (WORK_REQUEST,),
+        EntryPlan(name=e.name, urls=lists[e.name],
+                  requests=(requests or {}).get(e.name) or generated_requests(topology, e),
                   share=e.share / total_share,
                   rate=entry_rate(profile, e.share / total_share, _spikes_on(e.name, spikes, duration_s), duration_s),
                   timeout_s=e.timeout, retries=spec_retries(e.retries), cancel_on_timeout=e.cancel_on_timeout,

@@ -157,7 +157,7 @@ def plan_stack(topology: Topology, *, project: str | None = None, runtime_image:
     """Name every container and proxy, give every proxy a port and every published part one of
     ``host_ports`` (as many as ``published_names``). Raises InputError for names Compose or DNS
     cannot take."""
-    topology.refuse_operations("the emulated live stack")
+    topology.refuse_operations("the emulated live stack", emulated=True)
     name = project or default_project(topology)
     if not re.match(r"^[a-z0-9][a-z0-9_-]*$", name):
         raise InputError(f"invalid stack name '{name}'",
@@ -329,7 +329,13 @@ def stack_state(plan: StackPlan, directory: Path) -> StackState:
                                      f"{base}/health", f"{base}/admin/metrics"))
     proxies = tuple(ProxyState(p.name, p.caller, p.callee, p.replica, p.listen, p.upstream,
                                plan.host_ports.get(p.name)) for p in plan.proxies)
-    entries = {e.name: EntryState(e.to, tuple(f"{url(p.name)}/work" for p in plan.proxies_of(CLIENT, e.to)))
+    from chaos.live.in_container.stackspec import operation_path
+    from chaos.live.stack.stackspec_build import operation_name
+
+    def path(e: Any) -> str:  # /work, or the path of the operation the entrypoint names
+        return operation_path(operation_name(plan.topology, e.to, e.operation))
+
+    entries = {e.name: EntryState(e.to, tuple(f"{url(p.name)}{path(e)}" for p in plan.proxies_of(CLIENT, e.to)))
                for e in plan.topology.entrypoints}
     return StackState(
         kind=StackKind.EMULATOR, name=plan.project, topology=plan.topology.name,

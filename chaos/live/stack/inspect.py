@@ -219,7 +219,11 @@ def _baseline_policies(state: StackState) -> Mapping[tuple[str, str], Mapping[st
         spec = load(path)
     except (ChaosError, OSError, ValueError):
         return {}
-    return {(s.name, c.to): c.policy_json() for s in spec.services for c in s.calls}
+    out: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for s in spec.services:
+        for c in s.all_calls:  # the emulator's state shows the first call to each callee
+            out.setdefault((s.name, c.to), c.policy_json())
+    return out
 
 
 def _changes(changed: Mapping[str, Any], want: Mapping[str, Any]) -> str:

@@ -17,6 +17,7 @@ from chaos.live.in_container.stackspec import (
     EntrypointSpec,
     Jitter,
     LoadBalancing,
+    OperationSpec,
     Retries,
     ServiceSpec,
     ServiceTime,
@@ -33,11 +34,16 @@ UrlsFor = Callable[[str, str, int], tuple[str, str]]
 def build(topology: Topology, bounds: tuple[float, ...], urls_for: UrlsFor) -> StackSpec:
     """The stack spec of a Topology; each call reaches replica N of its callee at ``urls_for(caller, callee, N)``."""
     services = tuple(_service(s, topology, urls_for) for s in topology.services)
-    entrypoints = tuple(_entrypoint(e) for e in topology.entrypoints)
-    return StackSpec(tuple(bounds), services, entrypoints, VERSION)
+    entrypoints = tuple(_entrypoint(e, topology) for e in topology.entrypoints)
+    attributes = tuple((a.name, a.probability) for a in topology.attributes)
+    return StackSpec(tuple(bounds), services, entrypoints, VERSION, attributes)
 
 
 def _service(service: Service, topology: Topology, urls_for: UrlsFor) -> ServiceSpec:
+    def calls(of: tuple[Call, ...]) -> tuple[CallSpec, ...]:
+        return tuple(_call(service.name, c, topology, urls_for) for c in of)
+    operations = tuple(OperationSpec(o.name, service_time(o.service_time or service.service_time), calls(o.calls))
+                       for o in service.operations)
     return ServiceSpec(
         name=service.name,
         service_time=service_time(service.service_time),
@@ -47,7 +53,8 @@ def _service(service: Service, topology: Topology, urls_for: UrlsFor) -> Service
         lifo=service.queue.discipline is QueueDiscipline.LIFO,
         max_wait_s=service.queue.max_wait,
         load_balancing=LoadBalancing(service.load_balancing.value),
-        calls=tuple(_call(service.name, c, topology.service(c.to).replicas, urls_for) for c in service.calls),
+        calls=calls(service.calls),
+        operations=operations,
     )
 
 
@@ -64,8 +71,15 @@ def service_time(dist: AnyDistribution) -> ServiceTime:
     raise TypeError(f"no stack-spec form for the distribution {dist!r}")
 
 
-def _call(caller: str, call: Call, callee_replicas: int, urls_for: UrlsFor) -> CallSpec:
-    routes = [urls_for(caller, call.to, n) for n in range(1, callee_replicas + 1)]
+def operation_name(topology: Topology, callee: str, operation: str | None) -> str | None:
+    """The stack-spec name of the operation a call or entrypoint reaches: None for a callee without
+    declared operations (its ``/work``), else the one named, or its only one."""
+    service = topology.service(callee)
+    return service.operation_of(operation).name if service.operations else None
+
+
+def _call(caller: str, call: Call, topology: Topology, urls_for: UrlsFor) -> CallSpec:
+    routes = [urls_for(caller, call.to, n) for n in range(1, topology.service(call.to).replicas + 1)]
     return CallSpec(
         to=call.to,
         urls=tuple(url for url, _ in routes),
@@ -77,6 +91,12 @@ def _call(caller: str, call: Call, callee_replicas: int, urls_for: UrlsFor) -> C
         breaker=breaker(call.circuit_breaker),
         fallback=call.fallback,
         cancel_on_timeout=call.cancel_on_timeout,
+        operation=operation_name(topology, call.to, call.operation),
+        weight=call.route_weight,
+        when=call.when,
+        unless=call.unless,
+        hit=call.hit,
+        fallback_to=None if call.fallback_to is None else _call(caller, call.fallback_to, topology, urls_for),
     )
 
 
@@ -92,6 +112,7 @@ def breaker(cb: CircuitBreaker | None) -> Breaker | None:
                    open_for_s=cb.open_for, half_open_probes=cb.half_open_probes)
 
 
-def _entrypoint(entry: Entrypoint) -> EntrypointSpec:
+def _entrypoint(entry: Entrypoint, topology: Topology) -> EntrypointSpec:
     return EntrypointSpec(name=entry.name, to=entry.to, share=entry.share, timeout_s=entry.timeout,
-                          retries=retries(entry.retries), cancel_on_timeout=entry.cancel_on_timeout)
+                          retries=retries(entry.retries), cancel_on_timeout=entry.cancel_on_timeout,
+                          operation=operation_name(topology, entry.to, entry.operation))

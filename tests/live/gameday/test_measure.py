@@ -185,3 +185,27 @@ def test_what_measures_each_scope_on_a_stack_where_only_some_replicas_have_metri
     every = [ReplicaRef(f"{s}-1", s) for s in callers]
     full = Assembler(list(callers), callers, every, [EntryRef("web", "front")], BOUNDS, 0)
     assert all(source.measured for source in full.sources().values())
+
+
+def test_each_operation_is_its_replicas_server_view_and_the_operations_add_up_to_them() -> None:
+    """db declares find and insert: each operation's series is the difference of its replicas' counts."""
+    replicas = [ReplicaRef("api-1", "api"), ReplicaRef("db-1", "db"), ReplicaRef("db-2", "db")]
+    a = Assembler(["api", "db"], {"api": [], "db": ["api"]}, replicas, [EntryRef("web", "api")], BOUNDS, 0,
+                  operations={"db": ["find", "insert"], "api": []})
+
+    def db(find: int, find_ok: int, insert: int) -> dict[str, Any]:
+        out = metrics(requests=find + insert, ok=find_ok + insert)
+        out["operations"] = {"find": {"requests": find, "ok": find_ok, "errors": {"dependency": find - find_ok},
+                                      "latency_hist": hist((B10MS, find_ok)), "wasted": 0},
+                             "insert": {"requests": insert, "ok": insert, "errors": {},
+                                        "latency_hist": hist((B100MS, insert)), "wasted": 0}}
+        return out
+
+    a.baseline({"db-1": db(10, 10, 5), "db-2": db(0, 0, 0)})
+    a.add_second({"db-1": db(40, 35, 6), "db-2": db(20, 20, 3)}, {})
+    find, insert = a.series[Scope.operation("db", "find")], a.series[Scope.operation("db", "insert")]
+    assert (find.requests, find.ok, find.errors[Cause.DEPENDENCY]) == ([50], [45], [5])
+    assert (insert.requests, insert.ok) == ([4], [4])
+    assert insert.p99_ms[0] is not None and insert.p99_ms[0] > find.p99_ms[0]  # type: ignore[operator]
+    sources = a.sources()
+    assert sources[Scope.operation("db", "find")].measured and Scope.operation("api", "x") not in sources

@@ -8,7 +8,8 @@ driver can always see and change a replica, even while it is hung or saturated.
     GET    /admin/metrics        cumulative counters as JSON (see ``metrics``): what the game day's scraper reads
     POST   /admin/faults         {"errors", "slowdown", "hang", "cold_start"}: each given key is set
     DELETE /admin/faults         clear every fault
-    POST   /admin/calls/{callee} {"timeout_s", "retries", "breaker", "fallback", "cancel_on_timeout", "urls"}
+    POST   /admin/calls/{callee} {"timeout_s", "retries", "breaker", "fallback", "cancel_on_timeout", "urls"}:
+                                 each given key set on every call to ``callee`` (of every operation, fallbacks too)
     POST   /admin/calls/{callee}/faults  {"errors": ratio}: that share of this replica's attempts to
                                  ``callee`` fail at once with ``injected`` (an edge fault, made by its caller)
     DELETE /admin/calls/{callee}/faults  clear the edge's faults
@@ -30,7 +31,7 @@ from chaos.live.in_container.exposition import CONTENT_TYPE as PROMETHEUS_TEXT
 from chaos.live.in_container.http import JSON, Request, Response
 from chaos.live.in_container.stackspec import JsonFields, ServiceSpec, policy_update
 
-from .calls import Edge
+from .calls import Peer
 from .faults import ColdStart, EdgeFaults, Faults, FaultSettings
 
 FAULT_KEYS = ("errors", "slowdown", "hang", "cold_start")
@@ -55,8 +56,11 @@ class Served(Protocol):
     replica: int
     faults: Faults
     admission: AdmissionBucket
-    edges: dict[str, Edge]
+    edges: dict[str, Peer]
     clock: Callable[[], float]
+
+    @property
+    def work_paths(self) -> tuple[str, ...]: ...
 
     def metrics_json(self) -> dict[str, Any]: ...
 
@@ -90,7 +94,7 @@ class Admin:
         if any(p == path for _, p in self.routes):
             allowed = ", ".join(m for m, p in self.routes if p == path)
             return error_response(HTTPStatus.METHOD_NOT_ALLOWED, f"{request.method} {path}: use {allowed}")
-        known = ", ".join(sorted({p for _, p in self.routes} | {"/work", CALLS_PREFIX + "{callee}",
+        known = ", ".join(sorted({p for _, p in self.routes} | {*self.emulator.work_paths, CALLS_PREFIX + "{callee}",
                                                                 CALLS_PREFIX + "{callee}" + EDGE_FAULTS_SUFFIX}))
         return error_response(HTTPStatus.NOT_FOUND, f"no route {path} (routes: {known})")
 
@@ -146,7 +150,8 @@ class Admin:
                                   f"'{self.emulator.service.name}' does not call '{callee}' (it calls: {known})")
         try:
             if not faults:
-                edge.update(policy_update(edge.spec, _json_object(request), f"POST {request.path}"))
+                body, source = _json_object(request), f"POST {request.path}"
+                edge.update(lambda spec: policy_update(spec, body, source))
             elif request.method == "POST":
                 edge.faults = edge_fault_update(edge.faults, _json_object(request), f"POST {request.path}")
             else:

@@ -1,10 +1,16 @@
-"""One replica of one service: the life of a ``/work`` request, and the server around it.
+"""One replica of one service: the life of a ``/work`` request (``/op/<name>`` for an operation of a
+service that declares them), and the server around it.
 
 A request at a replica (as in ``chaos.sim.kernel``)::
 
     arrive ─(hung? wait)─(injected error?)─> worker pool (start / queue / reject; shed if it waited
     too long) ─> service time (x slowdown x cold start) ─(hung? wait)─> stages of calls, still holding
     the worker ─> release the worker ─(hung? wait)─> answer
+
+Each operation has its own service time and stages of calls; all share the replica's pool.
+A stage of routed calls makes exactly one, picked by weight; a call with ``when``/``unless``
+is made only for requests that have (or lack) the attribute, read from the request's
+``X-Chaoslab-Attributes`` header, which every call passes on.
 
 Errors are answered 503 with ``X-Chaoslab-Cause``. While the request is worked on, the
 server watches its connection: if the caller closes it and asked for cancellation
@@ -31,10 +37,17 @@ from chaos.core.errors import InputError, LiveError
 from chaos.core.streams import stream
 from chaos.live.in_container.http import JSON, BadRequest, PeerClosed, Request, Response, read_request, render
 from chaos.live.in_container.http import wait_closed as peer_closed
-from chaos.live.in_container.stackspec import StackSpec
+from chaos.live.in_container.stackspec import (
+    ATTRIBUTES_HEADER,
+    CallMode,
+    CallSpec,
+    OperationSpec,
+    StackSpec,
+    operation_path,
+)
 
 from .admin import Admin, error_response
-from .calls import CANCEL_HEADER, CAUSE_HEADER, WORK_PATH, Edge
+from .calls import CANCEL_HEADER, CAUSE_HEADER, Attributes, Edge, Peer
 from .faults import Faults, FaultSettings
 from .metrics import Cause, ServerMetrics
 from .pool import PoolLimits, WorkerPool
@@ -71,7 +84,6 @@ class Emulator:
         self.bounds = spec.latency_bounds_s
         s = self.service
         self.pool = WorkerPool(PoolLimits(s.workers, s.queue_limit, s.lifo, s.max_wait_s), clock)
-        self.draw = sampler(s.service_time, stream(self.seed, "service_time"))
         self.sleeper = Sleeper(clock)
         self.error_roll = stream(self.seed, "errors").random
         self.faults = Faults()
@@ -79,9 +91,11 @@ class Emulator:
         self.server = ServerMetrics(self.bounds)
         self.in_flight = 0  # /work requests received and not yet ended (queued, worked on, or held by a hang)
         self.background: set[asyncio.Task[Any]] = set()
-        self.edges = {c.to: Edge(c, spec.service(c.to).load_balancing, self.bounds, stream(self.seed, "edge", c.to),
-                                 clock, self.background, stream(self.seed, "edge-errors", c.to)) for c in s.calls}
-        self.stages = tuple(tuple(self.edges[c.to] for c in group) for group in s.stages())
+        self.attribute_names = frozenset(name for name, _ in spec.attributes)
+        self._spec = spec
+        self._by_callee: dict[str, list[Edge]] = {}
+        self.ops = {operation_path(name): self._operation(name, op) for name, op in s.ops.items()}
+        self.edges = {callee: Peer(edges) for callee, edges in self._by_callee.items()}
         self.admin = Admin(self)
         self.tracer = None if traces is None else Tracer(traces, s.name, replica, clock)
         self._listener: asyncio.Server | None = None
@@ -91,6 +105,32 @@ class Emulator:
     @property
     def name(self) -> str:
         return f"{self.service.name}-{self.replica}"
+
+    @property
+    def work_paths(self) -> tuple[str, ...]:
+        """The paths requests are served at: ``/work``, or each operation's ``/op/<name>``."""
+        return tuple(self.ops)
+
+    def _operation(self, name: str | None, op: OperationSpec) -> ServedOperation:
+        # The draws of a service without operations keep the streams they always had.
+        named = () if name is None else (name,)
+        draw = sampler(op.service_time, stream(self.seed, "service_time", *named))
+        stages = tuple(tuple(self._edge(c) for c in group) for group in op.stages())
+        metrics = self.server if name is None else ServerMetrics(self.bounds)
+        return ServedOperation(name, draw, stages, metrics)
+
+    def _edge(self, call: CallSpec) -> Edge:
+        """The caller's side of ``call`` (and of its fallback call, if any): the first call to a callee
+        keeps the streams a service without operations has, the others get streams of their own."""
+        edges = self._by_callee.setdefault(call.to, [])
+        nth = (str(len(edges)),) if edges else ()
+        edge = Edge(call, self._spec.service(call.to).load_balancing, self.bounds,
+                    stream(self.seed, "edge", call.to, *nth), self.clock, self.background,
+                    stream(self.seed, "edge-errors", call.to, *nth))
+        edges.append(edge)
+        if call.fallback_to is not None:
+            edge.backup = self._edge(call.fallback_to)
+        return edge
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -150,46 +190,58 @@ class Emulator:
             return
         except PeerClosed:
             return
-        if request.path == WORK_PATH:
-            await self._exchange(request, reader, writer)
-        else:
+        op = self.ops.get(request.path)
+        if op is None:
             await _send(writer, self.admin.handle(request))
+            return
+        try:
+            attributes = self._attributes(request)
+        except BadRequest as exc:
+            await _send(writer, error_response(HTTPStatus.BAD_REQUEST, str(exc)))
+            return
+        await self._exchange(request, reader, writer, op, attributes)
 
-    async def _exchange(self, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _attributes(self, request: Request) -> Attributes:
+        raw = request.header(ATTRIBUTES_HEADER)
+        names = frozenset(n.strip() for n in raw.split(",") if n.strip())
+        unknown = sorted(names - self.attribute_names)
+        if unknown:
+            known = ", ".join(sorted(self.attribute_names)) or "none"
+            raise BadRequest(f"{ATTRIBUTES_HEADER}: unknown attribute '{unknown[0]}' (the stack has: {known})")
+        return names
+
+    async def _exchange(self, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                        op: ServedOperation, attributes: Attributes) -> None:
         """Work on one request while watching whether its caller is still there."""
         self.server.requests += 1
+        if op.metrics is not self.server:
+            op.metrics.requests += 1
         self.in_flight += 1
         arrived = self.clock()
         # Before the work task is made: it inherits the span as its context, and so do its calls.
         span = None if self.tracer is None else self.tracer.server(request.headers, arrived)
         outcome: Cause | None = Cause.TIMEOUT
-        work = asyncio.create_task(self._work())
+        work = asyncio.create_task(self._work(op, attributes))
         gone = asyncio.create_task(peer_closed(reader))
         try:
             await asyncio.wait((work, gone), return_when=asyncio.FIRST_COMPLETED)
             if not work.done() and request.header(CANCEL_HEADER) == "1":
                 work.cancel()  # the caller gave up and asked us to stop: free the worker, cancel our calls
                 await asyncio.wait((work,))
-                self.server.failure(Cause.TIMEOUT, self.clock() - arrived)
+                for counts in op.counted(self.server):
+                    counts.failure(Cause.TIMEOUT, self.clock() - arrived)
                 return
             outcome = await work
             if not gone.done():
                 await _send(writer, self._answer(outcome))
-            self._count(outcome, arrived, caller_gone=gone.done())
+            for counts in op.counted(self.server):
+                _count(counts, outcome, self.clock() - arrived, caller_gone=gone.done())
         finally:
             self.in_flight -= 1
             work.cancel()
             gone.cancel()
             if span is not None:
                 span.tracer.end(span, outcome is not None, self.clock(), 200 if outcome is None else 503)
-
-    def _count(self, outcome: Cause | None, arrived: float, caller_gone: bool) -> None:
-        if outcome is not None:
-            self.server.failure(outcome, self.clock() - arrived)
-            return
-        self.server.success(self.clock() - arrived)
-        if caller_gone:
-            self.server.wasted += 1
 
     def _answer(self, outcome: Cause | None) -> Response:
         if outcome is None:
@@ -199,12 +251,12 @@ class Emulator:
 
     # ------------------------------------------------------------------ one request
 
-    async def _work(self) -> Cause | None:
-        outcome = await self._handle()
+    async def _work(self, op: ServedOperation, attributes: Attributes) -> Cause | None:
+        outcome = await self._handle(op, attributes)
         await self.faults.pass_hang()  # an answer ready during a hang waits for its end
         return outcome
 
-    async def _handle(self) -> Cause | None:
+    async def _handle(self, op: ServedOperation, attributes: Attributes) -> Cause | None:
         if not self.admission.admit(self.clock()):
             return Cause.REJECTED  # shed at the door, before anything else, as the simulator's admission
         await self.faults.pass_hang()  # accepted, not worked on while hung
@@ -215,23 +267,25 @@ class Emulator:
             return Cause.REJECTED
         try:
             began = self.clock()
-            await self.sleeper.sleep(self.draw() * self.faults.time_factor(self.clock()))
+            await self.sleeper.sleep(op.draw() * self.faults.time_factor(self.clock()))
             self.server.own_time.add(self.clock() - began)
             await self.faults.pass_hang()
-            return await self._run_stages()
+            return await self._run_stages(op, attributes)
         finally:
             self.pool.release()
 
-    async def _run_stages(self) -> Cause | None:
-        """Each stage's calls together, stages in order; the first stage with a failed call ends the request."""
-        for group in self.stages:
-            taken = [edge for edge in group if edge.taken()]
+    async def _run_stages(self, op: ServedOperation, attributes: Attributes) -> Cause | None:
+        """Each stage's calls together (a router's one call), stages in order; the first stage with a
+        failed call ends the request."""
+        for group in op.stages:
+            taken = [routed(group)] if group[0].spec.mode is CallMode.ROUTE else \
+                [edge for edge in group if edge.taken(attributes)]
             if not taken:
                 continue
             if len(taken) == 1:
-                causes = [await taken[0].call()]
+                causes = [await taken[0].call(attributes)]
             else:
-                causes = await asyncio.gather(*(edge.call() for edge in taken))
+                causes = await asyncio.gather(*(edge.call(attributes) for edge in taken))
             failed = [c for c in causes if c is not None]
             if failed:
                 return Cause.CIRCUIT_OPEN if all(c is Cause.CIRCUIT_OPEN for c in failed) else Cause.DEPENDENCY
@@ -240,9 +294,16 @@ class Emulator:
     # ------------------------------------------------------------------ views
 
     def metrics_json(self) -> dict[str, Any]:
-        return {"service": self.service.name, "replica": self.replica, "time": self.clock(),
-                "queue": self.pool.waiting, "busy": self.pool.busy, "server": self.server.to_json(),
-                "calls": {name: edge.metrics_json() for name, edge in self.edges.items()}}
+        out = {"service": self.service.name, "replica": self.replica, "time": self.clock(),
+               "queue": self.pool.waiting, "busy": self.pool.busy, "server": self.server.to_json(),
+               "calls": {name: edge.metrics_json() for name, edge in self.edges.items()}}
+        if self.service.operations:
+            out["operations"] = {op.name: op.metrics.to_json() for op in self.ops.values() if op.name is not None}
+        return out
+
+    def operation_metrics(self) -> dict[str, ServerMetrics]:
+        """Each declared operation's server counts by its route (none for a service without operations)."""
+        return {path: op.metrics for path, op in self.ops.items() if op.name is not None}
 
     def metrics_text(self) -> bytes:
         return exposition(self)
@@ -256,6 +317,41 @@ class Emulator:
         return {"service": self.service.name, "replica": self.replica,
                 "faults": self.faults.settings.to_json(self.clock()), "calls": calls,
                 "admission": {"limit": self.admission.limit}}
+
+
+class ServedOperation:
+    """What one operation of this replica does: its service time, its stages of calls, its counts."""
+
+    def __init__(self, name: str | None, draw: Callable[[], float], stages: tuple[tuple[Edge, ...], ...],
+                 metrics: ServerMetrics) -> None:
+        self.name = name  # None: the /work of a service without operations
+        self.draw = draw
+        self.stages = stages
+        self.metrics = metrics  # the service's own for /work
+
+    def counted(self, server: ServerMetrics) -> tuple[ServerMetrics, ...]:
+        """Where an ending is counted: the service's figures, and the operation's when it has its own."""
+        return (server,) if self.metrics is server else (server, self.metrics)
+
+
+def routed(group: tuple[Edge, ...]) -> Edge:
+    """A router's one call, by weight, drawn on its first call's stream (as the simulator draws it)."""
+    total = sum(e.spec.weight for e in group)
+    u = group[0].rand() * total
+    for edge in group:
+        u -= edge.spec.weight
+        if u < 0:
+            return edge
+    return group[-1]
+
+
+def _count(counts: ServerMetrics, outcome: Cause | None, seconds: float, caller_gone: bool) -> None:
+    if outcome is not None:
+        counts.failure(outcome, seconds)
+        return
+    counts.success(seconds)
+    if caller_gone:
+        counts.wasted += 1
 
 
 async def _send(writer: asyncio.StreamWriter, response: Response) -> None:

@@ -12,6 +12,12 @@ attempts at once with ``injected``, before a replica is picked or a connection o
 the attempt is counted, retried and seen by the breaker like any failed one, as in the
 simulator, where the callee answers it ``injected`` on arrival.
 
+A call with ``fallback_to`` (cache-aside) makes that call when its own last attempt has
+failed, or an open breaker refused it, and with ``hit`` also after a success for a request
+that lacks the attribute (a miss); the fallback answers for it, with its own policy. The
+request's attributes (``X-Chaoslab-Attributes``) travel with every attempt, so the callee's
+conditions see what the entry decided.
+
 With ``cancel_on_timeout`` the caller tells the callee (header ``X-Chaoslab-Cancel``)
 that it will stop waiting by closing the connection, and the callee stops working on
 the request when it sees the connection close. Without it the callee finishes
@@ -28,7 +34,7 @@ from collections.abc import Callable
 
 from chaos.core.retry import RetryBudget, backoff_delay
 from chaos.live.in_container.http import Answer, Target, fetch
-from chaos.live.in_container.stackspec import CallSpec, LoadBalancing
+from chaos.live.in_container.stackspec import ATTRIBUTES_HEADER, WORK_PATH, CallSpec, LoadBalancing
 
 from .balancer import Balancer
 from .breaker import BreakerState, CircuitBreaker, breaker_for
@@ -40,7 +46,10 @@ from .tracing import headers_with
 
 CAUSE_HEADER = "X-Chaoslab-Cause"
 CANCEL_HEADER = "X-Chaoslab-Cancel"
-WORK_PATH = "/work"
+__all__ = ["WORK_PATH", "Attributes", "Edge", "Peer", "answer_cause"]
+
+Attributes = frozenset[str]
+"""The attributes of the entry request an attempt works for."""
 _CAUSES = {c.value: c for c in Cause}
 
 
@@ -71,6 +80,7 @@ class Edge:
         self.retired_opens = 0  # openings counted by breakers an admin replaced
         self.clock = clock
         self.background = background  # attempts left running when their request was cancelled
+        self.backup: Edge | None = None  # the fallback_to call, with its own policy and state
 
     @property
     def callee(self) -> str:
@@ -90,18 +100,26 @@ class Edge:
     def breaker_state(self) -> BreakerState | None:
         return None if self.breaker is None else self.breaker.state
 
-    def taken(self) -> bool:
-        """Does this request make the call (drawn with the call's probability)?"""
-        p = self.spec.probability
+    def taken(self, attributes: Attributes = frozenset()) -> bool:
+        """Does this request make the call? Its condition on the request's attributes first (decided at
+        the entry, the same for every retry), then the call's probability (drawn anew each time)."""
+        spec = self.spec
+        if spec.when is not None and spec.when not in attributes:
+            return False
+        if spec.unless is not None and spec.unless in attributes:
+            return False
+        p = spec.probability
         return p >= 1.0 or self.rand() < p
 
-    async def call(self) -> Cause | None:
+    async def call(self, attributes: Attributes = frozenset()) -> Cause | None:
         """Make the call: None if it succeeded or fell back, else the cause the request fails with."""
         spec = self.spec  # one policy for all attempts of a call, even if an admin changes it meanwhile
         attempt = 0
         while True:
-            cause = await self._send(attempt, spec)
+            cause = await self._send(attempt, spec, attributes)
             if cause is None:
+                if spec.hit is not None and spec.hit not in attributes and self.backup is not None:
+                    return await self.backup.call(attributes)  # a miss: the fallback answers for it
                 return None
             if attempt < spec.retries.max and self.budget.try_spend(spec.retries.budget):
                 attempt += 1
@@ -110,12 +128,14 @@ class Edge:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 continue
+            if self.backup is not None:  # cache-aside: another call answers for this one
+                return await self.backup.call(attributes)
             if spec.fallback:
                 self.metrics.degraded += 1
                 return None
             return Cause.CIRCUIT_OPEN if cause is Cause.CIRCUIT_OPEN else Cause.DEPENDENCY
 
-    async def _send(self, attempt: int, spec: CallSpec) -> Cause | None:
+    async def _send(self, attempt: int, spec: CallSpec, attributes: Attributes) -> Cause | None:
         breaker = self.breaker
         if breaker is not None and not breaker.allow(self.clock()):
             self.metrics.short_circuited += 1
@@ -126,9 +146,9 @@ class Edge:
         else:
             self.budget.deposit(spec.retries.budget)
         if spec.cancel_on_timeout:
-            return await self._attempt(spec, breaker)
+            return await self._attempt(spec, breaker, attributes)
         # Shielded: if the request that makes this call is cancelled, the attempt goes on.
-        task = asyncio.create_task(self._attempt(spec, breaker))
+        task = asyncio.create_task(self._attempt(spec, breaker, attributes))
         self.background.add(task)
         task.add_done_callback(self.background.discard)
         return await asyncio.shield(task)
@@ -138,9 +158,9 @@ class Edge:
         ratio = self.faults.errors
         return ratio > 0 and self.error_roll() < ratio
 
-    async def _attempt(self, spec: CallSpec, breaker: CircuitBreaker | None) -> Cause | None:
+    async def _attempt(self, spec: CallSpec, breaker: CircuitBreaker | None, attributes: Attributes) -> Cause | None:
         sent = self.clock()
-        cause = Cause.INJECTED if self.injected() else await self._exchange(spec, sent)
+        cause = Cause.INJECTED if self.injected() else await self._exchange(spec, sent, attributes)
         now = self.clock()
         if breaker is not None:
             breaker.record(now, cause is None, sent)
@@ -150,18 +170,21 @@ class Edge:
             self.metrics.failure(cause, now - sent)
         return cause
 
-    async def _exchange(self, spec: CallSpec, sent: float) -> Cause | None:
+    async def _exchange(self, spec: CallSpec, sent: float, attributes: Attributes) -> Cause | None:
         """The attempt on the wire, to the replica the balancer picks: None, or why it failed."""
         balancer, targets = self.balancer, self.targets  # an admin may re-point the call meanwhile
         replica = balancer.pick(sent)
         balancer.started(replica)
         target = targets[replica]
         span = client_span(self.callee, target.host, target.port, sent)
-        headers = headers_with(span, {CANCEL_HEADER: "1"} if spec.cancel_on_timeout else None)
+        extra = {CANCEL_HEADER: "1"} if spec.cancel_on_timeout else {}
+        if attributes:
+            extra[ATTRIBUTES_HEADER] = ",".join(sorted(attributes))
+        headers = headers_with(span, extra or None)
         cause: Cause | None = Cause.TIMEOUT
         try:
             async with asyncio.timeout(spec.timeout_s):
-                answer = await fetch(target, WORK_PATH, headers)
+                answer = await fetch(target, spec.path, headers)
             cause = answer_cause(answer)
             return cause
         except TimeoutError:  # before OSError: TimeoutError is one
@@ -181,6 +204,50 @@ class Edge:
     def breaker_opens(self) -> int:
         """Times a breaker of this edge opened, those an admin replaced included."""
         return self.retired_opens + (0 if self.breaker is None else self.breaker.opens)
+
+    def metrics_json(self) -> dict[str, object]:
+        state = self.breaker_state()
+        return {**self.metrics.to_json(), "breaker_state": None if state is None else state.value,
+                "breaker_opens": self.breaker_opens()}
+
+
+class Peer:
+    """Every call a replica makes to one callee (one per operation that calls it, fallbacks included), as
+    the admin routes and metrics see them: an edge of the graph is a pair of services, so a policy change
+    or an edge fault acts on all of them, and their counts add up."""
+
+    def __init__(self, edges: list[Edge]) -> None:
+        self.edges = edges
+
+    @property
+    def spec(self) -> CallSpec:
+        return self.edges[0].spec
+
+    @property
+    def faults(self) -> EdgeFaults:
+        return self.edges[0].faults
+
+    @faults.setter
+    def faults(self, faults: EdgeFaults) -> None:
+        for edge in self.edges:
+            edge.faults = faults
+
+    def update(self, change: Callable[[CallSpec], CallSpec]) -> None:
+        """Apply ``change`` to each call's own policy (keys a change leaves out keep each call's value)."""
+        for edge in self.edges:
+            edge.update(change(edge.spec))
+
+    @property
+    def metrics(self) -> CallMetrics:
+        if len(self.edges) == 1:
+            return self.edges[0].metrics
+        return CallMetrics.merged([e.metrics for e in self.edges])
+
+    def breaker_state(self) -> BreakerState | None:
+        return next((s for s in (e.breaker_state() for e in self.edges) if s is not None), None)
+
+    def breaker_opens(self) -> int:
+        return sum(e.breaker_opens() for e in self.edges)
 
     def metrics_json(self) -> dict[str, object]:
         state = self.breaker_state()

@@ -17,6 +17,9 @@ counts successes whose caller had already gone (a subset of ``ok``).
 request that got a worker (no queueing, no calls): calibration fits the service-time
 distribution of a topology from it.
 
+A service with operations also has ``operations[name]``: the same server counts (no
+own-time histogram) for the requests of that operation alone; they add up to ``server``.
+
 ``calls[callee]`` is this replica's view as a caller: ``attempts`` sent (a retry is
 an attempt), each ending ``ok`` or under a cause; ``retries`` among the attempts;
 ``degraded`` calls that failed and were carried on by a fallback;
@@ -46,6 +49,10 @@ class Histogram:
         self.counts[bucket_index(self.bounds, seconds)] += 1
         self.sum += seconds
 
+    def merge(self, other: Histogram) -> None:
+        self.counts = [a + b for a, b in zip(self.counts, other.counts, strict=True)]
+        self.sum += other.sum
+
 
 class Outcomes:
     """Successes (timed) and errors by cause (timed too, apart: ``failed[cause]``, made at the first one)."""
@@ -66,6 +73,15 @@ class Outcomes:
         if hist is None:
             hist = self.failed[cause] = Histogram(self.latency.bounds)
         hist.add(seconds)
+
+    def merge(self, other: Outcomes) -> None:
+        """Add ``other``'s counts to these."""
+        self.ok += other.ok
+        for cause, n in other.errors.items():
+            self.errors[cause] += n
+        self.latency.merge(other.latency)
+        for cause, hist in other.failed.items():
+            self.failed.setdefault(cause, Histogram(self.latency.bounds)).merge(hist)
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "errors": {c.value: n for c, n in self.errors.items()},
@@ -91,6 +107,18 @@ class CallMetrics(Outcomes):
         self.retries = 0
         self.degraded = 0
         self.short_circuited = 0
+
+    @classmethod
+    def merged(cls, parts: list[CallMetrics]) -> CallMetrics:
+        """The counts of several calls to one callee, added up."""
+        out = cls(parts[0].latency.bounds)
+        for part in parts:
+            out.merge(part)
+            out.attempts += part.attempts
+            out.retries += part.retries
+            out.degraded += part.degraded
+            out.short_circuited += part.short_circuited
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {"attempts": self.attempts, **super().to_json(), "retries": self.retries,

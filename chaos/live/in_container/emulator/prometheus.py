@@ -12,7 +12,9 @@ family                                     type       labels, meaning
 ``http_server_request_duration_seconds``   histogram  ``/work`` requests this replica received, timed from
                                                       arrival to its answer (queueing, work and calls
                                                       included); ``http_request_method="GET"``,
-                                                      ``http_route="/work"``, ``http_response_status_code``
+                                                      ``http_route="/work"`` (``"/op/<name>"``
+                                                      per operation of a service that declares
+                                                      them), ``http_response_status_code``
                                                       (200, or 503 for an error answer; absent when the
                                                       caller closed the connection and the work was
                                                       cancelled), ``error_type`` on failures: the cause
@@ -54,7 +56,7 @@ from typing import Protocol
 from chaos.live.in_container.exposition import Family, Kind, Labels, render
 from chaos.live.in_container.stackspec import ServiceSpec
 
-from .calls import Edge
+from .calls import Peer
 from .metrics import Cause, Histogram, Outcomes, ServerMetrics
 from .pool import WorkerPool
 
@@ -70,7 +72,9 @@ class Exposed(Protocol):
     server: ServerMetrics
     pool: WorkerPool
     in_flight: int
-    edges: dict[str, Edge]
+    edges: dict[str, Peer]
+
+    def operation_metrics(self) -> dict[str, ServerMetrics]: ...
 
 
 def _server_status(cause: Cause | None) -> Labels:
@@ -98,7 +102,9 @@ def exposition(emulator: Exposed) -> bytes:
     """The replica's metrics now, as Prometheus text."""
     service, pool = emulator.service.name, emulator.pool
     server = Family("http_server_request_duration_seconds", Kind.HISTOGRAM, "Duration of HTTP server requests.")
-    _histograms(server, (METHOD, ("http_route", "/work")), emulator.server, _server_status)
+    routes = emulator.operation_metrics() or {"/work": emulator.server}
+    for route, counts in routes.items():
+        _histograms(server, (METHOD, ("http_route", route)), counts, _server_status)
     client = Family("http_client_request_duration_seconds", Kind.HISTOGRAM, "Duration of HTTP client requests.")
     retries = Family("chaoslab_client_retries_total", Kind.COUNTER, "Retries sent to the callee.")
     degraded = Family("chaoslab_client_degraded_total", Kind.COUNTER, "Failed calls carried on by a fallback.")

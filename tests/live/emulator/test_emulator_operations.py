@@ -1,0 +1,143 @@
+"""Operations, routers, request attributes and fallback calls in the emulator (docs/operations.md): each
+operation at its own path with its own counts, a router's split within sampling error, an attribute
+decided at the entry seen by every retry, and a fallback call made when its call fails or misses."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+from chaos.live.in_container import stackspec
+from chaos.live.in_container.http import Target, fetch
+
+ATTRS = stackspec.ATTRIBUTES_HEADER
+
+
+def _filled(call: dict[str, Any], services: dict[str, dict[str, Any]], ports: dict[tuple[str, int], int]) -> dict:
+    replicas = services[call["to"]].get("replicas", 1)
+    out = {"urls": [f"http://127.0.0.1:{ports[(call['to'], n)]}" for n in range(1, replicas + 1)], **call}
+    if "fallback_to" in call:
+        out["fallback_to"] = _filled(call["fallback_to"], services, ports)
+    return out
+
+
+def launch_ops(launch, services: dict[str, dict[str, Any]], attributes: dict[str, float] | None = None):
+    """``launch`` for specs with operations, fallback calls and attributes: urls filled in everywhere."""
+    stack = launch({name: {k: v for k, v in svc.items() if k not in ("calls", "operations")}
+                    for name, svc in services.items()})
+    spec: dict[str, Any] = {"version": 1, "latency_bounds_s": list(stack.spec.latency_bounds_s), "services": {}}
+    for name, svc in services.items():
+        out = dict(svc)
+        out["calls"] = [_filled(c, services, stack.ports) for c in svc.get("calls", [])]
+        if "operations" in svc:
+            out["operations"] = {op: {**body, "calls": [_filled(c, services, stack.ports)
+                                                         for c in body.get("calls", [])]}
+                                 for op, body in svc["operations"].items()}
+        spec["services"][name] = out
+    if attributes:
+        spec["attributes"] = attributes
+    parsed = stackspec.from_dict(spec, source="test stack")
+    # The same ports, the full spec: restart each replica with it.
+    for (service, replica) in list(stack.emulators):
+        stack.stop(service, replica)
+    stack.spec = parsed
+    for (service, replica) in stack.ports:
+        stack.restart(service, replica)
+    return stack
+
+
+def send(stack, service: str, path: str, n: int, headers: dict[str, str] | None = None,
+         concurrency: int = 20) -> list[int]:
+    """``n`` requests to ``path`` of ``service``, at most ``concurrency`` at once: their statuses."""
+    async def many() -> list[int]:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one() -> int:
+            async with gate, asyncio.timeout(5):
+                return (await fetch(Target("127.0.0.1", stack.port(service)), path, headers)).status
+
+        return list(await asyncio.gather(*(one() for _ in range(n))))
+
+    return stack.runner.run(many(), 60)
+
+
+def test_each_operation_is_served_at_its_path_with_its_own_calls_and_counts(launch, helpers):
+    c = helpers.const
+    stack = launch_ops(launch, {
+        "post": {"service_time": c(0.0), "workers": 8, "operations": {
+            "read": {"calls": [{"to": "db", "operation": "find"}]},
+            "write": {"service_time": c(0.0), "calls": [{"to": "db", "operation": "insert"}, {"to": "media"}]}}},
+        "db": {"service_time": c(0.0), "workers": 8, "operations": {"find": {}, "insert": {}}},
+        "media": {"service_time": c(0.0), "workers": 8},
+    })
+    assert send(stack, "post", "/op/read", 30) == [200] * 30
+    assert send(stack, "post", "/op/write", 10) == [200] * 10
+    post, db, media = stack.metrics("post"), stack.metrics("db"), stack.metrics("media")
+    assert post["operations"]["read"]["requests"] == 30 and post["operations"]["write"]["requests"] == 10
+    assert post["server"]["requests"] == 40 and post["server"]["ok"] == 40  # the operations add up
+    assert db["operations"]["find"]["ok"] == 30 and db["operations"]["insert"]["ok"] == 10
+    assert post["calls"]["db"]["attempts"] == 40  # both operations' calls to db, as one edge
+    assert media["server"]["requests"] == 10 and "operations" not in media
+    status, _, body, _ = helpers.request(stack.port("post"), "/work")
+    assert status == 404 and b"/op/read" in body  # a service with operations serves no /work
+    text = helpers.request(stack.port("db"), "/metrics")[2].decode()
+    assert 'http_route="/op/find"' in text and 'http_route="/op/insert"' in text
+
+
+def test_a_router_splits_requests_by_weight_within_sampling_error(launch, helpers):
+    c = helpers.const
+    stack = launch_ops(launch, {
+        "front": {"service_time": c(0.0), "workers": 32, "calls": [
+            {"to": "a", "mode": "route", "weight": 1}, {"to": "b", "mode": "route", "weight": 3}]},
+        "a": {"service_time": c(0.0), "workers": 32}, "b": {"service_time": c(0.0), "workers": 32},
+    })
+    n = 1200
+    assert send(stack, "front", "/work", n, concurrency=32) == [200] * n
+    a, b = stack.metrics("a")["server"]["requests"], stack.metrics("b")["server"]["requests"]
+    assert a + b == n  # exactly one call per request
+    sd = math.sqrt(n * 0.25 * 0.75)
+    assert abs(a - n * 0.25) < 4 * sd  # binomial: 4 standard deviations
+
+
+def test_an_attribute_decided_at_the_entry_is_seen_by_every_retry(launch, helpers):
+    """A miss stays a miss: with the database down, every request without cache_hit fails whatever the
+    retries, and every one with it succeeds (a per-attempt probability would let retries skip the database)."""
+    c = helpers.const
+    stack = launch_ops(launch, {
+        "front": {"service_time": c(0.0), "workers": 16,
+                  "calls": [{"to": "api", "retries": {"max": 3}}]},
+        "api": {"service_time": c(0.0), "workers": 16,
+                "calls": [{"to": "db", "unless": "cache_hit", "timeout_s": 1}]},
+        "db": {"service_time": c(0.0)},
+    }, attributes={"cache_hit": 0.7})
+    stack.stop("db")
+    hits = send(stack, "front", "/work", 20, {ATTRS: "cache_hit"})
+    misses = send(stack, "front", "/work", 20)
+    assert hits == [200] * 20 and misses == [503] * 20
+    api = stack.metrics("api")
+    assert api["server"]["requests"] == 20 + 20 * 4  # each miss tried four times by front, failing each time
+    assert api["calls"]["db"]["attempts"] == 80
+    wrong = stack.runner.run(fetch(Target("127.0.0.1", stack.port("front")), "/work", {ATTRS: "cache_hti"}), 10)
+    assert wrong.status == 400 and b"cache_hti" in wrong.body  # a misspelt attribute is refused, not ignored
+
+
+def test_a_fallback_call_is_made_on_error_and_on_a_miss_with_its_own_policy(launch, helpers):
+    c = helpers.const
+    stack = launch_ops(launch, {
+        "api": {"service_time": c(0.0), "workers": 16, "calls": [
+            {"to": "cache", "timeout_s": 0.5, "hit": "cache_hit",
+             "fallback_to": {"to": "db", "operation": "find", "timeout_s": 1, "retries": {"max": 2}}}]},
+        "cache": {"service_time": c(0.0), "workers": 16},
+        "db": {"service_time": c(0.0), "workers": 16, "operations": {"find": {}}},
+    }, attributes={"cache_hit": 0.9})
+    assert send(stack, "api", "/work", 30, {ATTRS: "cache_hit"}) == [200] * 30
+    assert stack.metrics("db")["server"]["requests"] == 0  # hits never reach the database
+    assert send(stack, "api", "/work", 10) == [200] * 10  # misses: answered by the cache, then the database
+    assert stack.metrics("db")["operations"]["find"]["requests"] == 10
+    stack.stop("cache")  # the cache dies: every read falls back
+    assert send(stack, "api", "/work", 30, {ATTRS: "cache_hit"}) == [200] * 30
+    assert stack.metrics("db")["server"]["requests"] == 40
+    stack.faults("db", errors=1.0)  # and the fallback fails too: after its own 2 retries
+    assert send(stack, "api", "/work", 5, {ATTRS: "cache_hit"}) == [503] * 5
+    assert stack.metrics("api")["calls"]["db"]["attempts"] == 40 + 5 * 3
