@@ -115,11 +115,11 @@ def test_a_rule_that_fires_during_a_fault_is_read_back_as_prometheus_fired_it(ev
 
 @pytest.mark.parametrize(("rules", "message"), [
     (RULES + "      - alert: AFailing\n        expr: up{job=\"a\"} == 0\n",
-     r"alert 'AFailing' \(team-rules\.yaml:\d+, group 'pair'\) is not loaded in the Prometheus at"),
+     r"alert 'AFailing' \(\S*team-rules\.yaml:\d+, group 'pair'\) is not loaded in the Prometheus at"),
     (RULES.replace("> 0.2", "> 0.5"),
-     r"alert 'BFailing' \(team-rules\.yaml:\d+\) is loaded in the Prometheus at .* with another expression"),
+     r"alert 'BFailing' \(\S*team-rules\.yaml:\d+\) is loaded in the Prometheus at .* with another expression"),
     (RULES.replace("for: 2s", "for: 5s"),
-     r"alert 'BFailing' \(team-rules\.yaml:\d+\) is loaded .* with for: 2s, not 5s"),
+     r"alert 'BFailing' \(\S*team-rules\.yaml:\d+\) is loaded .* with for: 2s, not 5s"),
 ])
 def test_rules_prometheus_does_not_hold_as_written_are_refused_before_any_fault(evaluated, tmp_path: Path,
                                                                                rules: str, message: str) -> None:
