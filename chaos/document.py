@@ -27,7 +27,7 @@ from typing import Any
 from chaos.codec import OMIT_NONE, Inconsistent, build, required_keys, shown, typed
 from chaos.errors import InputError, Location
 from chaos.incident_states import ClockBase, FindingKind, IncidentOutcome, MarkerKind, NotJudged, StepStatus
-from chaos.measurement import Source
+from chaos.measurement import AlertSource, Source
 from chaos.model.faults import FaultKind
 from chaos.model.playbook import Phase
 from chaos.model.slos import ObjectiveKind
@@ -131,6 +131,9 @@ class Firing:
     resolved_at_s: float | None = None
     value: float | None = None
     metric: str | None = None  # AlertMetric's value or "burn_rate"; None in results written before it existed
+    # PROMETHEUS: evaluated by the stack's own Prometheus and read back (a live run measured through one);
+    # absent: chaoslab evaluated the rule on the run's series
+    evaluated_by: AlertSource | None = field(default=None, metadata=OMIT_NONE("evaluated_by"))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -31,5 +31,15 @@ class Source(enum.Enum):
         return self is not Source.UNMEASURED
 
 
+class AlertSource(enum.Enum):
+    """What evaluated an alert's rule, and so decided when it fired (``evaluated_by`` in result.json).
+
+    A firing without it was evaluated by chaoslab on the run's series (the simulator, or a live run
+    whose stack no Prometheus evaluates rules for)."""
+
+    CHAOSLAB = "chaoslab"      # chaoslab's evaluation (Prometheus's semantics) of the run's series
+    PROMETHEUS = "prometheus"  # the stack's own Prometheus, read back from its ALERTS series
+
+
 UNMEASURED_MEANS = ("unmeasured: nothing counted its requests (no metrics of its own or of its callers), "
                     "so its figures are unknown, not healthy")

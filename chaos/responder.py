@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from chaos.analysis.alerts import AlertEvaluator, Firing, metric_value
 from chaos.incident_states import MarkerKind, StepStatus
@@ -26,8 +26,13 @@ from chaos.model.playbook import AnyAction, Condition, Escalate, OnFailure, OnSu
 from chaos.model.scope import Scope
 from chaos.run import IncidentRecord, Marker, Series, StepRecord
 
-if TYPE_CHECKING:
-    from chaos.analysis.prometheus_rules import RuleAlerts
+
+class FiringSource(Protocol):
+    """What tells a responder of rule-file alerts that started firing: chaoslab's evaluation of the rule files
+    (``chaos.analysis.prometheus_rules.RuleAlerts``), or, on a stack whose Prometheus evaluates them, that
+    Prometheus (``chaos.live.gameday.prometheus_alerts.FiringFeed``)."""
+
+    def advance(self, series: dict[Scope, Series], complete: int) -> list[Firing]: ...
 
 
 class Executor(Protocol):
@@ -62,7 +67,7 @@ class Responder:
     """Runs one playbook against one system; ``record`` is what happened. Call ``on_second`` each second."""
 
     def __init__(self, engine: Executor, playbook: Playbook, rules: tuple[AnyAlertRule, ...],
-                 rng: random.Random, rule_files: RuleAlerts | None = None) -> None:
+                 rng: random.Random, rule_files: FiringSource | None = None) -> None:
         self.engine = engine
         self.playbook = playbook
         self.rng = rng

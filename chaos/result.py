@@ -86,7 +86,7 @@ class Result:
             slos=tuple(objective_of(r) for r in an.objectives if not r.implied),
             alerts=tuple(Firing(name=f.name, scope=None if f.scope is None else str(f.scope), labels=dict(f.labels),
                                 fired_at_s=f.fired_at_s, resolved_at_s=f.resolved_at_s, value=_num(f.value),
-                                metric=f.metric)
+                                metric=f.metric, evaluated_by=f.evaluated_by)
                          for f in an.firings),
             detections=tuple(Detection(fault=d.fault, start_s=d.start_s, alert=d.alert, detected_at_s=d.detected_at_s,
                                        time_to_detect_s=d.time_to_detect_s, other_alerts=tuple(d.other_alerts))

@@ -200,6 +200,28 @@ class Engine(enum.Enum):
     LIVE = "live"
 
 
+@dataclass(frozen=True)
+class AlertSamples:
+    """One alert instance's ``ALERTS{alertstate="firing"}`` samples as a Prometheus wrote them: one per
+    evaluation at which it was firing, each at its time in seconds of the run (negative: before second 0)."""
+
+    alert: str
+    labels: tuple[tuple[str, str], ...]  # the instance's labels, alertname and alertstate aside
+    at_s: tuple[float, ...]
+    interval_s: float                    # its group's evaluation interval, as the server reported it
+
+
+@dataclass(frozen=True)
+class EvaluatedAlerts:
+    """The experiment's rule-file alerts as the stack's own Prometheus evaluated them (a live run measured
+    through one): what was read, not what it means (``chaos.analysis.prometheus_alerts`` says that)."""
+
+    url: str
+    alerts: tuple[str, ...]             # the alerts read (every one the experiment's rule files define)
+    end_s: float                        # the samples were read up to this second of the run
+    samples: tuple[AlertSamples, ...]
+
+
 @dataclass
 class Run:
     """Everything an engine measured in one run of one experiment."""
@@ -217,6 +239,7 @@ class Run:
     incident: IncidentRecord | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     sources: dict[Scope, Source] = field(default_factory=dict)  # what measured each scope (see source())
+    evaluated_alerts: EvaluatedAlerts | None = None  # rule-file alerts as the stack's Prometheus fired them
 
     def source(self, scope: Scope) -> Source:
         """What measured ``scope``: the simulator measures everything; a live run names each scope's source,

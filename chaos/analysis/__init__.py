@@ -153,6 +153,16 @@ def entrypoints_reaching(topology: Topology) -> dict[str, frozenset[str]]:
     return {name: frozenset(entries) for name, entries in found.items()}
 
 
+def rule_file_firings(run: Run, evaluated: list[Firing]) -> tuple[list[Firing], list[str]]:
+    """The rule-file alerts' firings: where the stack's own Prometheus evaluated them (a live run measured
+    through one), its answer read back, not chaoslab's evaluation of the same rules; else chaoslab's."""
+    if run.evaluated_alerts is None:
+        return evaluated, []
+    from chaos.analysis.prometheus_alerts import firings, note
+    found = firings(run.evaluated_alerts, run.experiment)
+    return found, [note(run.evaluated_alerts, found)]
+
+
 def analyze(run: Run) -> Analysis:
     from chaos.analysis.prometheus_rules import evaluate as evaluate_rule_files
     rule_files = evaluate_rule_files(run)  # the team's rule files and SLO specs, if the experiment names any
@@ -163,7 +173,8 @@ def analyze(run: Run) -> Analysis:
     rules = tuple(r for r in run.experiment.alert_rules if run.measured(r.scope))
     blind = [f"alert '{r.name}' was not evaluated: its scope {r.scope} was unmeasured"
              for r in run.experiment.alert_rules if not run.measured(r.scope)]
-    firings = sorted(evaluate(rules, run.series, run.bounds, run.seconds) + rule_files.firings,
+    file_firings, read_notes = rule_file_firings(run, rule_files.firings)
+    firings = sorted(evaluate(rules, run.series, run.bounds, run.seconds) + file_firings,
                      key=lambda f: (f.fired_at_s, f.name))
     dets = detections(run, firings)
     blast = blast_radius(run, stated + implied)
@@ -202,5 +213,5 @@ def analyze(run: Run) -> Analysis:
         objectives=stated + implied, firings=firings, detections=dets, blast=blast, services=services,
         entrypoints=entrypoints, operations=operations, expectations=expectations(run, firings),
         slo_met=all(r.met for r in stated),
-        time_to_detect_s=dets[0].time_to_detect_s if dets else None, notes=rule_files.notes + blind,
+        time_to_detect_s=dets[0].time_to_detect_s if dets else None, notes=rule_files.notes + read_notes + blind,
         latency_estimated=any(s.samples is None for s in run.series.values()))

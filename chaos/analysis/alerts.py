@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 from chaos.analysis import windows
+from chaos.measurement import AlertSource
 from chaos.model.alerts import AlertMetric, AnyAlertRule, BurnRateRule, Comparison
 from chaos.model.scope import Scope
 from chaos.run import Series
@@ -30,6 +31,7 @@ class Firing:
     metric: str = ""            # the rule's metric (AlertMetric's value), "burn_rate" (the worst long burn),
                                 # or "promql" (a rule-file alert: its expression's value)
     labels: tuple[tuple[str, str], ...] = ()  # a rule-file alert instance's labels, alertname aside
+    evaluated_by: AlertSource | None = None   # PROMETHEUS: the stack's Prometheus fired it (None: chaoslab)
 
 
 @dataclass

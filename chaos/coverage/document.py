@@ -131,7 +131,7 @@ class CoverageDocument:
     experiment: str
     topology: str
     seeds: tuple[int, ...]
-    duration_s: float
+    duration_s: float               # what the runs simulated (after --set); the longest where it is an axis
     warmup_s: float
     deadline_s: float | None        # the shortest expect_within: detection later than this is late
     alerts: tuple[Alert, ...]

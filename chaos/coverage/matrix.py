@@ -1,10 +1,19 @@
 """A sweep's run summaries made into the coverage document: pure functions, no I/O.
 
 For each failure mode (a variant with a fault) and seed: the first firing of every alert at or
-after the first fault's start (an alert already firing then detected nothing, as in ``simulate``),
-whether a stated SLO was missed, and from those the seed's status. A failure mode's status is the
+after the first fault's start (an alert already firing then detected nothing, as in ``simulate``)
+that its fault-free twin did not have (below), whether a stated SLO was missed, and from those the
+seed's status. A failure mode's status is the
 worst of its seeds' (``Status``'s order), so a gate on it is conservative. For each baseline (no
 fault) and seed: the alerts that fired or were firing in the measured part of the run: noise.
+
+Noise detects nothing by firing. A failure mode's run and the baseline run of the same settings
+and seed share their random numbers and, up to the fault, their start: the baseline is what the
+same seconds looked like without the fault. A firing counts as a detection only if it starts at or
+after the fault's start *and* the same alert was not firing at that instant in the fault-free twin.
+An alert that fires at 50 s whether or not a fault began at 30 s says nothing about the fault; one
+that fires at 35 s where its twin was quiet does, noise or not. Without a twin (a summary from an
+older sweep) only the first rule applies.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from chaos.coverage.document import (
 from chaos.model.experiment import Experiment
 from chaos.sweep.grid import Variant
 from chaos.sweep.runner import SweepResult
-from chaos.sweep.summary import RunSummary
+from chaos.sweep.summary import AlertFiring, RunSummary
 
 EPS = 1e-9
 
@@ -40,16 +49,34 @@ def deadlines(experiment: Experiment) -> dict[str, float]:
     return out
 
 
-def detect_times(run: RunSummary) -> dict[str, float]:
-    """Per alert, its first firing at or after the first fault's start, in seconds after that start."""
+def detect_times(run: RunSummary, twin: RunSummary | None = None) -> dict[str, float]:
+    """Per alert, its first firing at or after the first fault's start that ``twin`` (the fault-free run of
+    the same settings and seed) was not also firing at, in seconds after that start."""
     start = run.faults_start_s
     out: dict[str, float] = {}
     if start is None:
         return out
     for firing in sorted(run.firings, key=lambda f: f.fired_at_s):
-        if firing.fired_at_s >= start - EPS and firing.name not in out:
+        if firing.fired_at_s >= start - EPS and firing.name not in out and not _firing_at(twin, firing):
             out[firing.name] = firing.fired_at_s - start
     return out
+
+
+def _firing_at(twin: RunSummary | None, firing: AlertFiring) -> bool:
+    """Whether ``twin`` had the same alert (and instance scope) firing at the instant ``firing`` fired."""
+    if twin is None:
+        return False
+    t = firing.fired_at_s
+    return any(f.name == firing.name and f.scope == firing.scope and f.fired_at_s <= t + EPS
+               and (f.resolved_at_s is None or f.resolved_at_s > t + EPS) for f in twin.firings)
+
+
+def first_detection(times: dict[str, float]) -> tuple[float | None, str | None]:
+    """The earliest detection and the alert that made it (by name on a tie), or (None, None)."""
+    if not times:
+        return None, None
+    name = min(times, key=lambda n: (times[n], n))
+    return times[name], name
 
 
 def noise_firings(run: RunSummary) -> dict[str, float]:
@@ -63,8 +90,8 @@ def noise_firings(run: RunSummary) -> dict[str, float]:
     return out
 
 
-def seed_status(run: RunSummary, deadline: float | None) -> Status:
-    detected = run.time_to_detect_s
+def seed_status(run: RunSummary, deadline: float | None, detected: float | None) -> Status:
+    """A seed's status from its time to detect (:func:`first_detection` of its :func:`detect_times`)."""
     if detected is None:
         return Status.QUIET if run.slo_met else Status.UNDETECTED
     if deadline is not None and detected > deadline + EPS:
@@ -86,11 +113,14 @@ def _cell(alert: str, times: list[dict[str, float]], deadline: float | None) -> 
 
 
 def failure_mode(variant: Variant, runs: Sequence[RunSummary], alerts: Sequence[str], own_deadlines: dict[str, float],
-                 deadline: float | None) -> FailureMode:
-    statuses = [seed_status(r, deadline) for r in runs]
-    times = [detect_times(r) for r in runs]
-    detected = [r.time_to_detect_s for r in runs if r.time_to_detect_s is not None]
-    firsts = Counter(r.detected_by for r in runs if r.detected_by is not None)
+                 deadline: float | None, twins: Sequence[RunSummary] = ()) -> FailureMode:
+    """One failure mode over its seeds; ``twins``: the fault-free runs of the same settings, by seed."""
+    by_seed = {t.seed: t for t in twins}
+    times = [detect_times(r, by_seed.get(r.seed)) for r in runs]
+    firsts_of = [first_detection(t) for t in times]
+    statuses = [seed_status(r, deadline, at) for r, (at, _) in zip(runs, firsts_of, strict=True)]
+    detected = [at for at, _ in firsts_of if at is not None]
+    firsts = Counter(name for _, name in firsts_of if name is not None)
     starts = [r.faults_start_s for r in runs if r.faults_start_s is not None]
     fault = variant.faults[0].kind.value if variant.faults else ""
     return FailureMode(
@@ -137,15 +167,20 @@ def coverage(result: SweepResult) -> CoverageDocument:
     alerts = experiment.alert_names
     own_deadlines = deadlines(experiment)
     deadline = min(own_deadlines.values(), default=None)
-    modes = sorted((failure_mode(v, runs, alerts, own_deadlines, deadline)
+    twins = {v.settings: runs for v, runs in result.results.items() if v.faults == ()}
+    modes = sorted((failure_mode(v, runs, alerts, own_deadlines, deadline, twins.get(v.settings, ()))
                     for v, runs in result.results.items() if v.faults != ()), key=_order)
     baselines = [baseline(v, runs) for v, runs in result.results.items() if v.faults == ()]
     own = {r.name for r in experiment.alert_rules}
+    # What the runs simulated, not the base experiment's: --set duration=... (or warmup) changes it. Where it
+    # is an axis with several values, the longest (each failure mode's settings say its own).
+    every = [r for runs in result.results.values() for r in runs]
     described = [_alert(a, own, own_deadlines, modes, baselines) for a in alerts]
     undetected = tuple(m.variant for m in modes if m.status is Status.UNDETECTED)
     return CoverageDocument(
         schema_version=COVERAGE_SCHEMA_VERSION, experiment=experiment.name, topology=experiment.topology.name,
-        seeds=tuple(result.seeds), duration_s=experiment.duration, warmup_s=experiment.warmup, deadline_s=deadline,
+        seeds=tuple(result.seeds), duration_s=max((r.duration_s for r in every), default=experiment.duration),
+        warmup_s=max((r.warmup_s for r in every), default=experiment.warmup), deadline_s=deadline,
         alerts=tuple(described), failure_modes=tuple(modes), baselines=tuple(baselines), undetected=undetected,
         late=tuple(m.variant for m in modes if m.status is Status.LATE),
         noise=tuple(a.name for a in described if a.role is Role.NOISE),

@@ -332,6 +332,9 @@ def cmd_topology_from_compose(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(drafted.topology)
         return 0
+    for given in (args.out, args.experiment):  # as --out of every other command: its directory is made
+        if given is not None:
+            given.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(args.out, drafted.topology)
     if args.experiment is not None and drafted.experiment is not None:
         write_atomic(args.experiment, drafted.experiment)

@@ -78,3 +78,12 @@ def faultless_file(tmp_path: Path) -> Path:
     """The chain without the experiment's fault."""
     text = "\n".join(line for line in EXPERIMENT.splitlines() if "faults:" not in line and "kind: errors" not in line)
     return write_chain(tmp_path / "faultless", text + "\n")
+
+
+@pytest.fixture()
+def flappy_file(tmp_path: Path) -> Path:
+    """The chain with one more alert, web-flaps: web's request rate over 2 s above its mean rate (100/s), which
+    the arrivals' noise crosses back and forth with or without a fault."""
+    text = EXPERIMENT.replace("alerts:\n", "alerts:\n  - {name: web-flaps, entrypoint: web, metric: request_rate, "
+                                            "threshold: 100, window: 2s, every: 1s}\n")
+    return write_chain(tmp_path / "flappy", text)

@@ -160,3 +160,38 @@ def test_an_experiment_without_faults_needs_each_service_or_each_edge(faultless_
     assert coverage(faultless_file, tmp_path / "out", "--each-edge", "errors=0.5") == 0
     doc = load(tmp_path / "out")
     assert [m.label for m in doc.failure_modes] == ["errors(ratio=0.5):api->db"]
+
+
+def test_an_alert_that_flaps_without_a_fault_detects_no_fault_that_leaves_its_scope_alone(
+        flappy_file: Path, tmp_path: Path) -> None:
+    # web-flaps watches the entrypoint's request rate over 2 s against its mean (100/s): it flaps with the
+    # arrivals' noise, fault or no fault. A fault on iso (called by nobody) leaves web's arrivals as they are
+    # in the fault-free twin (common random numbers), so web-flaps fires at the same seconds in both: noise,
+    # never a detection of iso's fault.
+    out = tmp_path / "out"
+    coverage(flappy_file, out, "--each-service", "latency=1s")
+    doc = load(out)
+    assert "web-flaps" in doc.noise
+    iso = mode(doc, "latency(delay=1s):iso")
+    assert iso.status is Status.QUIET and iso.detected_by == ()
+    assert all(c.seeds_fired == 0 for c in iso.cells)
+    # The same run's raw firings: web-flaps did fire after iso's fault started (so the old rule, any firing
+    # after the fault, would have called iso's fault detected).
+    fired_after = False
+    for path in sorted((out / "runs").rglob("seed-*.json")):  # the kept run summaries coverage read
+        kept = json.loads(path.read_text())
+        summary = kept["summary"]
+        if kept["variant"] == "latency(delay=1s):iso":
+            fired_after |= any(f["name"] == "web-flaps" and f["fired_at_s"] >= summary["faults_start_s"]
+                               for f in summary["firings"])
+    assert fired_after
+
+
+def test_duration_set_on_the_command_line_is_the_duration_reported(chain_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    coverage(chain_file, out, "--each-service", "errors=0.5", "--set", "duration=45s")
+    doc = load(out)
+    assert doc.duration_s == 45.0
+    assert "45 s simulated" in (out / "coverage.html").read_text()
+    coverage(chain_file, tmp_path / "axis", "--each-service", "errors=0.5", "--set", "duration=40s,50s")
+    assert load(tmp_path / "axis").duration_s == 50.0

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from chaos.coverage.document import Status
-from chaos.coverage.matrix import detect_times, noise_firings, seed_status
+from chaos.coverage.matrix import detect_times, first_detection, noise_firings, seed_status
 from chaos.sweep.summary import AlertFiring, RunSummary
 
 RUN = RunSummary(seed=1, duration_s=60.0, warmup_s=5.0, slo_met=True, entry_requests=1000, entry_failed=0,
@@ -41,4 +41,21 @@ def test_noise_is_what_fired_or_was_firing_after_the_warm_up() -> None:
     (False, 500.0, None, Status.DETECTED),  # no deadline: nothing is late
 ])
 def test_a_seeds_status(slo_met: bool, detected: float | None, deadline: float | None, status: Status) -> None:
-    assert seed_status(dataclasses.replace(RUN, slo_met=slo_met, time_to_detect_s=detected), deadline) is status
+    assert seed_status(dataclasses.replace(RUN, slo_met=slo_met), deadline, detected) is status
+
+
+def test_a_noisy_alert_detects_only_where_its_fault_free_twin_was_not_firing() -> None:
+    # The twin (same seed, no fault) has "flappy" firing 18-22 s and 48-52 s, and "steady" 35-38 s.
+    twin = with_firings(("flappy", 18.0, 22.0), ("flappy", 48.0, 52.0), ("steady", 35.0, 38.0),
+                        faults_start_s=None)
+    # The faulted run: flappy refires at 48 s as its twin did (noise), and at 30 s where the twin was quiet;
+    # steady fires at 35 s as its twin did; quiet fires at 26 s where the twin never fired.
+    run = with_firings(("flappy", 18.0, 22.0), ("flappy", 30.0, 32.0), ("flappy", 48.0, 52.0),
+                       ("steady", 35.0, 38.0), ("quiet", 26.0, None))
+    assert detect_times(run) == {"flappy": 10.0, "steady": 15.0, "quiet": 6.0}  # no twin: every later firing
+    assert detect_times(run, twin) == {"flappy": 10.0, "quiet": 6.0}
+    only_noise = with_firings(("flappy", 48.0, 52.0), ("steady", 35.0, 38.0))
+    assert detect_times(only_noise, twin) == {}
+    assert first_detection(detect_times(only_noise, twin)) == (None, None)
+    assert first_detection({"b": 4.0, "a": 4.0, "c": 1.0}) == (1.0, "c")
+    assert first_detection({"b": 4.0, "a": 4.0}) == (4.0, "a")  # a tie goes by name, as the analysis orders it

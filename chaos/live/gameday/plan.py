@@ -6,6 +6,7 @@ from typing import Any
 
 from chaos.live.gameday.actions import LIVE_ACTIONS
 from chaos.live.gameday.executor import is_automated
+from chaos.live.gameday.prometheus_alerts import wanted_alerts
 from chaos.model.experiment import Experiment
 from chaos.model.playbook import Playbook, describe
 
@@ -66,6 +67,13 @@ def describe_run(experiment: Experiment, playbook: Playbook | None, options: Any
         lines.append(f"          {fault.at:g}s to {until}: {action.describe()}")
     rules = ", ".join(r.name for r in experiment.alert_rules) or "none"
     lines.append(f"Alerts:   {rules} (evaluated each second on the measured series)")
+    files = ", ".join(dict.fromkeys(a.name for a in wanted_alerts(experiment)))
+    if files:
+        prometheus = experiment.live.prometheus if experiment.live is not None else None
+        where = (f"evaluated by the Prometheus at {prometheus.url}, which must have them loaded (checked before "
+                 f"any fault); their firing read back from it" if prometheus is not None
+                 else "evaluated by chaoslab with Prometheus's semantics on the measured series")
+        lines.append(f"          rule files: {files} ({where})")
     abort = "; ".join(r.describe() for r in options.abort) or "none (--no-abort)"
     lines.append(f"Abort:    {abort}")
     if playbook is not None:

@@ -95,7 +95,8 @@ class Prometheus:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
 
-    def _get(self, path: str, **params: str) -> object:
+    def get(self, path: str, **params: str) -> object:
+        """The ``data`` of a GET of ``path``; PrometheusUnusable when it does not answer with success."""
         url = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
         try:
             with urllib.request.urlopen(url, timeout=self.timeout_s) as answer:  # noqa: S310 - the user's URL
@@ -113,17 +114,17 @@ class Prometheus:
         return body.get("data")
 
     def instant(self, query: str) -> list[dict]:
-        data = self._get("/api/v1/query", query=query)
+        data = self.get("/api/v1/query", query=query)
         return _matrix(data, "vector")
 
     def range(self, query: str, start: float, end: float, step: int) -> list[dict]:
-        data = self._get("/api/v1/query_range", query=query, start=f"{start:.3f}", end=f"{end:.3f}",
+        data = self.get("/api/v1/query_range", query=query, start=f"{start:.3f}", end=f"{end:.3f}",
                          step=f"{step}s")
         return _matrix(data, "matrix")
 
     def scrape_interval(self) -> int | None:
         """The longest scrape interval among its active targets, in whole seconds (None if it says none)."""
-        data = self._get("/api/v1/targets", state="active")
+        data = self.get("/api/v1/targets", state="active")
         targets = data.get("activeTargets", []) if isinstance(data, dict) else []
         found = [_seconds(t.get("scrapeInterval", "")) for t in targets if isinstance(t, dict)]
         known = [s for s in found if s is not None]

@@ -40,6 +40,13 @@ from chaos.live.gameday.actions import LiveStack, check_playbook, perform
 from chaos.live.gameday.clock import RunClock, Scheduler
 from chaos.live.gameday.executor import LiveExecutor, Operator, attach
 from chaos.live.gameday.measure import Assembler, EntryRef, LoadSecond, ReplicaRef
+from chaos.live.gameday.prometheus_alerts import (
+    FiringFeed,
+    LoadedAlert,
+    check_loaded,
+    read_firing,
+    wanted_alerts,
+)
 from chaos.live.gameday.scrape import Scrape, Scraper, Target, TargetKind
 from chaos.live.gameday.stacks import StackHandle
 from chaos.live.load.plan import LoadPlan, RequestPlan, origin
@@ -52,7 +59,7 @@ from chaos.model.playbook import Playbook
 from chaos.model.scope import Scope
 from chaos.report.requests import status_words
 from chaos.result import Result
-from chaos.run import Engine, Marker, Run
+from chaos.run import Engine, EvaluatedAlerts, Marker, Run
 
 POLL_S = 0.1          # the loop wakes at least this often (operator input, faults due)
 GRACE_S = 3.0         # a second is closed this long after its end even if some data never came
@@ -149,7 +156,8 @@ class GameDay:
     """One live run of one experiment (and playbook) on one stack."""
 
     def __init__(self, experiment: Experiment, playbook: Playbook | None, handle: StackHandle,
-                 options: RunOptions, bounds: tuple[float, ...], say: Callable[[str], None] = print) -> None:
+                 options: RunOptions, bounds: tuple[float, ...], say: Callable[[str], None] = print,
+                 loaded_alerts: tuple[LoadedAlert, ...] = ()) -> None:
         self.experiment = experiment
         self.playbook = playbook
         self.handle = handle
@@ -179,6 +187,8 @@ class GameDay:
         self.plan: LoadPlan | None = None  # the load's plan, once made
         self.t0_unix: float | None = None  # the load's second 0 on the wall clock (Prometheus's time axis)
         self.resolution_s: int | None = None  # the step the stack's Prometheus was read at
+        self.loaded_alerts = loaded_alerts  # the experiment's alerts as its Prometheus holds them (preflight)
+        self.evaluated_alerts: EvaluatedAlerts | None = None  # their firing, read back from it after the run
 
     # ------------------------------------------------------------------ set-up
 
@@ -297,13 +307,26 @@ class GameDay:
         assert live is not None and live.prometheus is not None and self.t0_unix is not None
         server = prom.Prometheus(live.prometheus.url)
         step = resolution(live.prometheus, server)
-        time.sleep(step + 1.0)  # the last step's closing scrape, and Prometheus's ingestion of it
+        rules = wanted_alerts(self.experiment)
+        # the last step's closing scrape and Prometheus's ingestion of it; with rules, also the evaluation
+        # that reads that scrape
+        evaluation = max((a.interval_s for a in self.loaded_alerts), default=0.0)
+        time.sleep(step + 1.0 + (evaluation if rules else 0.0))
         reads = prom.service_reads(live.prometheus, self.experiment.topology)
         seconds = self.assembler.seconds
         for service, counts in prom.read(server, reads, self.t0_unix, seconds, step, self.bounds).items():
             self.assembler.measured_by_prometheus(service, counts)
         self.resolution_s = step
         self.say(f"prometheus: read {', '.join(r.service for r in reads)} from {server.url} at a {step}s step")
+        if rules:
+            try:
+                self.evaluated_alerts = read_firing(server, self.loaded_alerts, self.t0_unix, float(seconds))
+            except prom.PrometheusUnusable as exc:
+                raise LiveError(f"Prometheus at {server.url} gave no ALERTS samples after the run: {exc}",
+                                hint="query ALERTS in its /graph page; the alerts' firing times are unknown") from None
+            fired = sum(1 for s in self.evaluated_alerts.samples if s.at_s)
+            self.say(f"prometheus: read the firing of {len(rules)} alert rule(s) back from {server.url} "
+                     f"({fired} instance(s) fired)")
 
     def _responder(self) -> Any:
         if self.playbook is None:
@@ -326,9 +349,13 @@ class GameDay:
         # analysis does the same, and judges its expectation unmeasured).
         sources = self.assembler.sources()
         rules = tuple(r for r in self.experiment.alert_rules if sources.get(r.scope, Source.UNRECORDED).measured)
-        responder = Responder(executor, self.playbook, rules,
-                              stream(self.seed, "playbook", self.playbook.name),
-                              rule_alerts(self.experiment, self.bounds))
+        live = self.experiment.live
+        # Where the stack's Prometheus evaluates the rule files, it says when they fire (its answer, each
+        # second); chaoslab's evaluation would watch series that are read from it only after the run.
+        files = (FiringFeed(live.prometheus.url, self.loaded_alerts)
+                 if self.loaded_alerts and live is not None and live.prometheus is not None
+                 else rule_alerts(self.experiment, self.bounds))
+        responder = Responder(executor, self.playbook, rules, stream(self.seed, "playbook", self.playbook.name), files)
         attach(executor, responder)
         self.executor = executor
         return responder
@@ -459,7 +486,8 @@ class GameDay:
                   warmup_s=self.experiment.warmup, bounds=self.bounds, series=self.assembler.series,
                   totals=self.assembler.totals(), faults=self.runner.windows, markers=markers,
                   incident=None if self.responder is None else self.responder.record,
-                  meta={"stack": self.state.name}, sources=self.assembler.sources())
+                  meta={"stack": self.state.name}, sources=self.assembler.sources(),
+                  evaluated_alerts=self.evaluated_alerts)
         analysis = analyze(run)
         analysis.notes.extend(self.notes)
         result = Result(run, analysis, live=self._live_section(summary))
@@ -564,8 +592,8 @@ def run_game_day(experiment: Experiment, playbook: Playbook | None, options: Run
                         allow_remote=options.allow_remote, source=options.source, say=say, traces=options.traces)
     outcome: GameDayResult | None = None
     try:
-        _preflight(experiment, handle, options, say)
-        outcome = GameDay(experiment, playbook, handle, options, bounds, say).run()
+        loaded = _preflight(experiment, handle, options, say)
+        outcome = GameDay(experiment, playbook, handle, options, bounds, say, loaded).run()
         return outcome
     finally:
         if handle.owned and not options.keep_stack:
@@ -619,27 +647,36 @@ def _first_start(line: str) -> int:
     return min(starts, default=0)
 
 
-def _preflight(experiment: Experiment, handle: StackHandle, options: RunOptions, say: Callable[[str], None]) -> None:
-    """Refuse to start on a stack that is unhealthy or still holds what chaoslab left on it (unless forced)."""
+def _preflight(experiment: Experiment, handle: StackHandle, options: RunOptions,
+               say: Callable[[str], None]) -> tuple[LoadedAlert, ...]:
+    """Refuse to start on a stack that is unhealthy or still holds what chaoslab left on it (unless forced).
+
+    Returns the experiment's alert rules as the stack's Prometheus holds them (none without one)."""
     from chaos.live.faults.preflight import preflight, require_clean, stack_status_command
     from chaos.live.load.plan import probe_urls
 
     live = experiment.live
+    loaded: tuple[LoadedAlert, ...] = ()
     if live is not None and live.prometheus is not None:  # a source that answers nothing is no silent gap
         server = prom.Prometheus(live.prometheus.url)
         prom.check(server, prom.service_reads(live.prometheus, experiment.topology))
         say(f"preflight: Prometheus at {server.url} holds series for {', '.join(live.prometheus.measured)} "
             f"(read at a {resolution(live.prometheus, server)}s step)")
+        if wanted_alerts(experiment):  # its Prometheus, not chaoslab, evaluates the rules: they must be there
+            loaded = check_loaded(server, experiment)
+            say(f"preflight: Prometheus at {server.url} evaluates the experiment's {len(loaded)} alert rule(s) "
+                f"({', '.join(a.name for a in loaded)}): their firing is read back from it")
     # What the load will request of each entrypoint; a stack this run brought up has no earlier run's faults.
     entries = probe_urls(experiment, load_urls(experiment, handle.state))
     found = preflight(handle.state, run_dirs=(options.out,), allow_remote=options.allow_remote,
                       journals=not handle.owned, entry_urls=entries)
     if found.clean:
         say("preflight: every replica healthy, every entrypoint answering, nothing left applied")
-        return
+        return loaded
     if not options.force:
         require_clean(found, status_command=stack_status_command(handle.state, options.source or None))
     say(f"preflight: starting anyway (--force) on a stack that is not clean: {'; '.join(found.lines())}")
+    return loaded
 
 
 def resolution(target: PrometheusTarget, server: prom.Prometheus) -> int:

@@ -65,16 +65,19 @@ class Prometheus:
 
 @pytest.fixture
 def prometheus_at(tmp_path: Path) -> Iterator:
-    """``prometheus_at(jobs)`` starts Prometheus scraping ``jobs`` (job name -> host:port) every second."""
+    """``prometheus_at(jobs, rules=())`` starts Prometheus scraping ``jobs`` (job name -> host:port) every second,
+    evaluating the rule files ``rules`` every second."""
     binary = prometheus_binary()
     started: list[subprocess.Popen] = []
     log_path = tmp_path / "prometheus.log"
 
-    def start(jobs: dict[str, str]) -> Prometheus:
+    def start(jobs: dict[str, str], rules: tuple[Path, ...] = ()) -> Prometheus:
         scrape = "".join(f"  - job_name: {job}\n    static_configs: [{{targets: ['{target}']}}]\n"
                          for job, target in jobs.items())
+        files = f"rule_files: [{', '.join(repr(str(r)) for r in rules)}]\n" if rules else ""
         config = tmp_path / "prometheus.yml"
-        config.write_text(f"global: {{scrape_interval: 1s, scrape_timeout: 900ms}}\nscrape_configs:\n{scrape}")
+        config.write_text(f"global: {{scrape_interval: 1s, scrape_timeout: 900ms, evaluation_interval: 1s}}\n"
+                          f"{files}scrape_configs:\n{scrape}")
         port = free_port()
         log = log_path.open("wb")
         server = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",

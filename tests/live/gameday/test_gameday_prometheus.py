@@ -62,3 +62,62 @@ def test_a_users_stack_measured_through_its_prometheus_shows_the_service_measure
     # what arrived around the ends (about 20 requests a second).
     assert doc["services"]["api"]["requests"] > 100
     assert abs(doc["services"]["api"]["requests"] - (after - before)) <= 45
+
+
+API_SLOW = """\
+groups:
+  - name: own
+    rules:
+      - alert: ApiSlow
+        expr: >
+          histogram_quantile(0.5, sum by (le)
+          (rate(http_server_request_duration_seconds_bucket{job=~"api|api_2"}[2s]))) > 0.1
+        for: 1s
+"""
+
+
+def test_the_experiments_rules_are_evaluated_by_the_stacks_prometheus_and_read_back(
+        clean_stack: Any, prometheus_at: Any, tmp_path: Path) -> None:  # noqa: F811 - the imported fixture
+    # The same stack and Prometheus, which also evaluates ApiSlow every second: db answers 200 ms late from
+    # 3 s to 9 s, so api's median passes 100 ms during the fault and comes back after it.
+    state = clean_stack.state
+    api = [r for r in state.replicas if r.service == "api"]
+    hosts = [str(r.metrics_url).split("/")[2] for r in api]
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(API_SLOW)
+    server = prometheus_at({"api": hosts[0], "api_2": hosts[1]}, rules=(rules,))
+    deadline = time.monotonic() + 15.0
+    while server.value("count(up == 1)") != 2:
+        assert time.monotonic() < deadline, "Prometheus did not scrape both api replicas within 15 s"
+        time.sleep(0.25)
+    (web,) = state.entrypoints["web"].urls
+    text = UNMEASURED_EXPERIMENT.format(topology=HERE / "trio.yaml", compose=state.compose_file,
+                                        project=state.name, toxiproxy=state.toxiproxy_api, web=web)
+    text = text.replace("duration: 12s", "duration: 16s")
+    text += ("  prometheus:\n    url: " + server.base + "\n"
+             "    queries:\n"
+             "      api:\n"
+             "        requests: 'http_server_request_duration_seconds_count{job=~\"api|api_2\"}'\n"
+             "        errors: 'http_server_request_duration_seconds_count{job=~\"api|api_2\", "
+             "http_response_status_code=~\"5..\"}'\n"
+             "        latency: 'http_server_request_duration_seconds_bucket{job=~\"api|api_2\", "
+             "http_response_status_code=\"200\"}'\n"
+             f"prometheus_rules: ['{rules}']\n")
+    exp = tmp_path / "own.yaml"
+    exp.write_text(text)
+    out = tmp_path / "live"
+    done = run("run", exp, "--out", out)
+    assert done.returncode in (0, 1), done.stderr
+    assert "evaluates the experiment's 1 alert rule(s) (ApiSlow)" in done.stdout
+    assert "read the firing of 1 alert rule(s) back from" in done.stdout
+    doc = result(out)
+    slow = [a for a in doc["alerts"] if a["name"] == "ApiSlow"]
+    assert slow and all(a["evaluated_by"] == "prometheus" for a in slow)
+    first = slow[0]
+    assert 3.0 <= first["fired_at_s"] < 11.0
+    assert first["resolved_at_s"] is not None and first["resolved_at_s"] > 9.0
+    (detection,) = doc["detections"]
+    assert detection["alert"] == "ApiSlow"
+    # counted from when the fault really started (a live fault starts a few ms after its planned 3 s)
+    assert detection["start_s"] == pytest.approx(3.0, abs=0.5)
+    assert detection["time_to_detect_s"] == pytest.approx(first["fired_at_s"] - detection["start_s"])
