@@ -204,3 +204,30 @@ def test_a_service_named_like_the_stacks_own_services_is_refused(tmp_path: Path)
                                      "services:\n  prometheus: {service_time: {dist: constant, value: 1ms}}\n")
     with pytest.raises(InputError, match="'prometheus' is the name of one of the stack's own services"):
         make_plan(load_topology(tmp_path / "t.yaml"))
+
+
+@pytest.mark.parametrize("experiment_file", ["db-slow-team-alerts.yaml", "shop-coverage-fixed.yaml"])
+def test_the_bundled_rule_files_as_written_for_the_stack_load_in_prometheus(experiment_file: str,
+                                                                           tmp_path: Path) -> None:
+    """What the stack's Prometheus is given (a PrometheusRule's groups, an SLO spec's generated ones) is
+    a rule file Prometheus loads: promtool (Debian's, the same 2.42) checks it as the server would."""
+    import os
+    import shutil
+    import subprocess
+
+    from chaos.model.files import load_experiment
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail("CI=true but promtool (Debian's prometheus package) is not installed", pytrace=False)
+        pytest.skip("promtool (Debian's prometheus package) is not installed")
+    root = Path(__file__).resolve().parents[3]
+    files = stack.rule_files_of(load_experiment(root / "experiments" / experiment_file))
+    assert files
+    for name, text in files:
+        (tmp_path / name).write_text(text)
+    checked = subprocess.run([promtool, "check", "rules", *(str(tmp_path / name) for name, _ in files)],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.count("SUCCESS") == len(files)
