@@ -39,6 +39,9 @@ def _stack(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--dir", type=Path, help="where the stack's files go (default: .chaoslab/stacks/<topology>)")
     up.add_argument("--name", help="Compose project name (default: chaoslab-<topology>)")
     up.add_argument("--toxiproxy-image", help="use this Toxiproxy image (e.g. the official one) instead of chaoslab's")
+    up.add_argument("--prometheus-image", help="run the stack's Prometheus from this local image (default: "
+                                               "prom/prometheus:latest if present, else one built from Debian's "
+                                               "prometheus package)")
     add_option(up, "--timeout", quantity=READY_TIMEOUT, default=120.0,
                help="how long to wait for every container to be healthy (default 120s, at most 1h)")
     up.add_argument("--allow-remote", action="store_true", help=REMOTE_HELP)
@@ -59,31 +62,34 @@ def _stack(sub: argparse._SubParsersAction) -> None:
     status.set_defaults(func=cmd_stack_status)
 
 
-def _load_topology_or_experiment(path: Path) -> tuple[Any, tuple[float, ...] | None]:
+def _load_topology_or_experiment(path: Path) -> tuple[Any, tuple[float, ...] | None, Any]:
     from chaos.model.files import FileKind, detect_kind, load_experiment, load_topology
     from chaos.run import experiment_bounds
 
     if detect_kind(path) is FileKind.EXPERIMENT:
         experiment = load_experiment(path)
-        return experiment.topology, experiment_bounds(experiment)
-    return load_topology(path), None
+        return experiment.topology, experiment_bounds(experiment), experiment
+    return load_topology(path), None, None
 
 
 def cmd_stack_up(args: argparse.Namespace) -> int:
-    from chaos.live.stack.emulator_stack import DEFAULT_STACKS_DIR, up
+    from chaos.live.stack.emulator_stack import DEFAULT_STACKS_DIR, rule_files_of, up
     from chaos.outdir import default_dir
 
-    topology, bounds = _load_topology_or_experiment(args.topology)
+    topology, bounds, experiment = _load_topology_or_experiment(args.topology)
     directory = args.dir or default_dir(topology.name, root=DEFAULT_STACKS_DIR)
     result = up(topology, directory, project=args.name, toxiproxy_image=args.toxiproxy_image, bounds=bounds,
-                source=str(args.topology), ready_timeout=args.timeout, allow_remote=args.allow_remote)
+                source=str(args.topology), ready_timeout=args.timeout, allow_remote=args.allow_remote,
+                prometheus_image=args.prometheus_image, rule_files=rule_files_of(experiment))
     state = result.state
     t = result.timings
     print(f"stack {state.name} is up and healthy: {len(state.replicas)} emulator container(s), "
           f"{len(state.proxies)} proxies ({t['total_s']:.1f}s: images {t['images_s']:.1f}s, "
           f"compose up {t['up_s']:.1f}s, healthy after {t['healthy_s']:.1f}s)")
-    print(f"  files:     {directory}/ (compose.yaml, stack.json, toxiproxy.json, state.json)")
+    print(f"  files:     {directory}/ (compose.yaml, stack.json, toxiproxy.json, prometheus.yml, state.json)")
     print(f"  toxiproxy: {state.toxiproxy_api}")
+    print(f"  prometheus: {state.prometheus_url} (scrapes every emulator and the proxies each second; "
+          f"image {state.images.get('prometheus')})")
     for name, entry in state.entrypoints.items():
         print(f"  load for {name}: {', '.join(entry.urls)}")
     print(f"  take it down with: chaoslab stack down --dir {directory}")
@@ -121,6 +127,8 @@ def cmd_stack_status(args: argparse.Namespace) -> int:
     for line in found.containers:
         print(f"  {line}")
     print(f"  toxiproxy API: {state.toxiproxy_api or 'none'}")
+    if state.prometheus_url:
+        print(f"  prometheus: {state.prometheus_url}")
     for name, entry in state.entrypoints.items():
         print(f"  load for {name}: {', '.join(entry.urls)}")
     if found.clean:

@@ -346,12 +346,19 @@ class Assembler:
                 view.add(Counts(s.requests, s.ok, s.errors, s.hist))
 
     def measured_by_prometheus(self, service: str, seconds: Sequence[Counts]) -> None:
-        """Replace a service's series, from second 0, by the per-second counts its Prometheus holds."""
+        """Replace a service's requests, outcomes and latency, from second 0, by the per-second counts its
+        Prometheus holds. What those reads do not carry (queue, busy, retries, wasted, degraded) stays what
+        the run's own scrapes counted (zeros where it had none)."""
         scope = Scope.service(service)
+        before = self.series[scope]
         self.series[scope] = Series()
         self._totals[scope] = Counts()
-        for counts in seconds:
-            self._append(scope, counts, 0.0, 0.0)
+        for k, counts in enumerate(seconds):
+            kept = k < len(before.requests)
+            if kept:
+                counts = Counts(counts.requests, counts.ok, counts.errors, counts.hist, before.retries[k],
+                                before.degraded[k], before.wasted[k])
+            self._append(scope, counts, before.queue[k] if kept else 0.0, before.busy[k] if kept else 0.0)
 
     def _append(self, scope: Scope, counts: Counts, queue: float, busy: float) -> None:
         series = self.series[scope]

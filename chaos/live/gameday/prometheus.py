@@ -13,8 +13,17 @@ instance and counts from zero again), then summed: step k's increase is what hap
 two scrapes. With a step of one second that is the run's second; with a longer step the increase
 is spread evenly over its seconds, and the resolution is recorded in the result.
 
-Prometheus does not say why a request failed: errors read here are counted under
+A team's Prometheus does not say why a request failed: errors read there are counted under
 :attr:`Cause.DEPENDENCY` ("it failed"), the cause a service's 5xx most often has in a cascade.
+Where the errors' series carry the cause in a label (``ServiceReads.cause_label``: the generated
+stack's ``error_type``), each series is counted under the cause it names.
+
+The same reader serves two Prometheus servers (:class:`ReadPlan`): a team's, named in ``live:
+prometheus:`` (:func:`target_plan`), and the one a generated stack runs next to its emulators
+(:func:`generated_stack_plan`), which reads each service as its callers saw it, from their
+``http_client_request_duration_seconds`` histograms: the view the direct scrape of
+``/admin/metrics`` takes (``chaos.live.gameday.measure``), so a crashed service's refused calls
+count as its errors rather than vanishing with its own server.
 
 :func:`check` runs before any fault: a Prometheus that does not answer, a query it refuses, or a
 service with no series is a :class:`LiveError` naming the service and the query.
@@ -53,6 +62,51 @@ class ServiceReads:
     requests: str
     errors: str
     latency: str | None
+    cause_label: str | None = None  # the errors' label naming a Cause value (None: every error a dependency one)
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """Which Prometheus a game day reads, what it reads there, and at which step."""
+
+    url: str
+    reads: tuple[ServiceReads, ...]
+    scrape_interval: int | None = None  # the step; None: the scrape interval Prometheus reports
+    first_scrape_s: float = 0.0          # a stack just brought up: how long its first scrapes may take
+
+    @property
+    def measured(self) -> tuple[str, ...]:
+        return tuple(r.service for r in self.reads)
+
+
+def target_plan(target: PrometheusTarget, topology: Topology) -> ReadPlan:
+    """A team's Prometheus, as its ``live: prometheus:`` section describes it."""
+    step = None if target.scrape_interval is None else int(target.scrape_interval)
+    return ReadPlan(target.url, service_reads(target, topology), step)
+
+
+CLIENT_HISTOGRAM = "http_client_request_duration_seconds"
+GENERATED_FIRST_SCRAPE_S = 20.0
+
+
+def generated_stack_plan(url: str, topology: Topology, scrape_interval: int) -> ReadPlan:
+    """The generated stack's own Prometheus: every service some service calls, read from its callers'
+    client histograms (``server_address`` is the callee), failures under the cause ``error_type`` names.
+
+    An entrypoint's target is left to the direct measurement: its caller is the load generator, which
+    runs on the host and exposes no metrics, so Prometheus would miss every attempt it made (and every
+    refused one when the target is down). A service nobody calls is not read here either."""
+    targets = {e.to for e in topology.entrypoints}
+    called = {c.to for s in topology.services for c in s.all_calls}  # operations and fallbacks too
+    reads = []
+    for service in topology.services:
+        if service.name not in called or service.name in targets:
+            continue
+        peer = f'server_address="{service.name}"'
+        reads.append(ServiceReads(
+            service.name, f"{CLIENT_HISTOGRAM}_count{{{peer}}}", f'{CLIENT_HISTOGRAM}_count{{{peer}, error_type!=""}}',
+            f'{CLIENT_HISTOGRAM}_bucket{{{peer}, http_response_status_code="200"}}', cause_label="error_type"))
+    return ReadPlan(url, tuple(reads), scrape_interval, GENERATED_FIRST_SCRAPE_S)
 
 
 def service_reads(target: PrometheusTarget, topology: Topology) -> tuple[ServiceReads, ...]:
@@ -222,7 +276,8 @@ def read(prometheus: Prometheus, reads: Sequence[ServiceReads], start: float, se
     for r in reads:
         try:
             requests = spread(per_step(prometheus.range(r.requests, start, end, step), start, step, steps), step)
-            errors = spread(per_step(prometheus.range(r.errors, start, end, step), start, step, steps), step)
+            errors = _errors_by_cause(prometheus.range(r.errors, start, end, step), r.cause_label, start, step,
+                                      steps)
             hists: list[dict[int, int]] = [{} for _ in range(steps * step)]
             if r.latency is not None:
                 _read_hist(prometheus.range(r.latency, start, end, step), start, step, steps, bounds, hists)
@@ -231,11 +286,34 @@ def read(prometheus: Prometheus, reads: Sequence[ServiceReads], start: float, se
                             f"after the run: {exc}", hint=_HINT) from None
         seconds_counts = []
         for i in range(seconds):
-            failed = min(errors[i], requests[i])
-            seconds_counts.append(Counts(requests[i], requests[i] - failed,
-                                         {ERROR_CAUSE: failed} if failed else {}, hists[i]))
+            failed = _at_most({cause: n[i] for cause, n in errors.items() if n[i]}, requests[i])
+            seconds_counts.append(Counts(requests[i], requests[i] - sum(failed.values()), failed, hists[i]))
         out[r.service] = seconds_counts
     return out
+
+
+def _errors_by_cause(series: Sequence[Mapping], label: str | None, start: float, step: int,
+                     steps: int) -> dict[Cause, list[int]]:
+    """Each second's failures, per cause: the one the series' ``label`` names, else ERROR_CAUSE."""
+    causes = {c.value: c for c in Cause}
+    grouped: dict[Cause, list[Mapping]] = {}
+    for s in series:
+        value = str(s.get("metric", {}).get(label, "")) if label is not None else ""
+        grouped.setdefault(causes.get(value, ERROR_CAUSE), []).append(s)
+    return {cause: spread(per_step(group, start, step, steps), step) for cause, group in grouped.items()}
+
+
+def _at_most(failed: dict[Cause, int], total: int) -> dict[Cause, int]:
+    """``failed`` trimmed to ``total`` in all (an even spread of a longer step can round a second's errors over
+    its requests), the largest causes first."""
+    over = sum(failed.values()) - total
+    for cause in sorted(failed, key=lambda c: -failed[c]):
+        if over <= 0:
+            break
+        cut = min(over, failed[cause])
+        failed[cause] -= cut
+        over -= cut
+    return {c: n for c, n in failed.items() if n}
 
 
 def _read_hist(series: Sequence[Mapping], start: float, step: int, steps: int, bounds: tuple[float, ...],

@@ -54,7 +54,6 @@ from chaos.live.stack.compose import LeftoverNetwork
 from chaos.live.stack.state import StackState
 from chaos.measurement import Source
 from chaos.model.experiment import Experiment
-from chaos.model.live_target import PrometheusTarget
 from chaos.model.playbook import Playbook
 from chaos.model.scope import Scope
 from chaos.report.requests import status_words
@@ -172,6 +171,7 @@ class GameDay:
         self.run_id = uuid.uuid4().hex[:8]
         self.notes: list[str] = []
         self.markers: list[Marker] = []
+        self.prometheus = read_plan(experiment, handle.state)
         self.assembler = self._assembler()
         self.scrapes: dict[int, Scrape] = {}
         self.health: dict[str, bool] = {}
@@ -198,8 +198,7 @@ class GameDay:
                    for s in topo.services}
         replicas = [ReplicaRef(r.container, r.service) for r in self.state.replicas if r.metrics_url]
         entries = [EntryRef(e.name, e.to) for e in topo.entrypoints]
-        live = self.experiment.live
-        measured = live.prometheus.measured if live is not None and live.prometheus is not None else ()
+        measured = self.prometheus.measured if self.prometheus is not None else ()
         operations = {s.name: [o.name for o in s.operations] for s in topo.services}
         return Assembler([s.name for s in topo.services], callers, replicas, entries, self.bounds,
                          math.ceil(self.experiment.warmup - 1e-9), prometheus=measured, operations=operations)
@@ -303,16 +302,24 @@ class GameDay:
         Read once the run is over (its last step scraped): during the run those services' series are
         zeros, so an abort condition or a responder watching them sees nothing until then.
         """
-        live = self.experiment.live
-        assert live is not None and live.prometheus is not None and self.t0_unix is not None
-        server = prom.Prometheus(live.prometheus.url)
-        step = resolution(live.prometheus, server)
-        rules = wanted_alerts(self.experiment)
+        plan = self.prometheus
+        assert plan is not None and self.t0_unix is not None
+        server = prom.Prometheus(plan.url)
+        step = resolution(plan, server)
+        rules = wanted_alerts(self.experiment) if self.loaded_alerts else ()
         # the last step's closing scrape and Prometheus's ingestion of it; with rules, also the evaluation
         # that reads that scrape
         evaluation = max((a.interval_s for a in self.loaded_alerts), default=0.0)
         time.sleep(step + 1.0 + (evaluation if rules else 0.0))
-        reads = prom.service_reads(live.prometheus, self.experiment.topology)
+        # Prometheus counts a failover's calls at the callee they were written for; the run's own scrapes
+        # count them where they went (Assembler.redirect): those services keep the direct measurement.
+        moved = {s for pair, reached in self.assembler.routes.items() for s in (pair[1], reached)}
+        reads = tuple(r for r in plan.reads if r.service not in moved)
+        if moved & set(plan.measured):
+            kept = sorted(moved & set(plan.measured))
+            self.assembler.prometheus = frozenset(r.service for r in reads)
+            self.notes.append(f"measured by the run's own scrapes, not Prometheus (a failover moved their calls): "
+                              f"{', '.join(kept)}")
         seconds = self.assembler.seconds
         for service, counts in prom.read(server, reads, self.t0_unix, seconds, step, self.bounds).items():
             self.assembler.measured_by_prometheus(service, counts)
@@ -349,11 +356,10 @@ class GameDay:
         # analysis does the same, and judges its expectation unmeasured).
         sources = self.assembler.sources()
         rules = tuple(r for r in self.experiment.alert_rules if sources.get(r.scope, Source.UNRECORDED).measured)
-        live = self.experiment.live
         # Where the stack's Prometheus evaluates the rule files, it says when they fire (its answer, each
         # second); chaoslab's evaluation would watch series that are read from it only after the run.
-        files = (FiringFeed(live.prometheus.url, self.loaded_alerts)
-                 if self.loaded_alerts and live is not None and live.prometheus is not None
+        files = (FiringFeed(self.prometheus.url, self.loaded_alerts)
+                 if self.loaded_alerts and self.prometheus is not None
                  else rule_alerts(self.experiment, self.bounds))
         responder = Responder(executor, self.playbook, rules, stream(self.seed, "playbook", self.playbook.name), files)
         attach(executor, responder)
@@ -655,14 +661,17 @@ def _preflight(experiment: Experiment, handle: StackHandle, options: RunOptions,
     from chaos.live.faults.preflight import preflight, require_clean, stack_status_command
     from chaos.live.load.plan import probe_urls
 
-    live = experiment.live
+    plan = read_plan(experiment, handle.state if experiment.live is None else None)  # a team's: before its stack
     loaded: tuple[LoadedAlert, ...] = ()
-    if live is not None and live.prometheus is not None:  # a source that answers nothing is no silent gap
-        server = prom.Prometheus(live.prometheus.url)
-        prom.check(server, prom.service_reads(live.prometheus, experiment.topology))
-        say(f"preflight: Prometheus at {server.url} holds series for {', '.join(live.prometheus.measured)} "
-            f"(read at a {resolution(live.prometheus, server)}s step)")
-        if wanted_alerts(experiment):  # its Prometheus, not chaoslab, evaluates the rules: they must be there
+    if plan is not None:  # a source that answers nothing is no silent gap
+        server = prom.Prometheus(plan.url)
+        _check_prometheus(server, plan)
+        say(f"preflight: Prometheus at {server.url} holds series for {', '.join(plan.measured)} "
+            f"(read at a {resolution(plan, server)}s step)")
+        # A team's Prometheus, not chaoslab, evaluates the rules: they must be there. A generated stack's
+        # Prometheus loads them too, but they name the team's metrics, not the emulators': chaoslab evaluates
+        # them on what it measured (docs/live.md, "The generated stack's Prometheus").
+        if experiment.live is not None and wanted_alerts(experiment):
             loaded = check_loaded(server, experiment)
             say(f"preflight: Prometheus at {server.url} evaluates the experiment's {len(loaded)} alert rule(s) "
                 f"({', '.join(a.name for a in loaded)}): their firing is read back from it")
@@ -679,10 +688,37 @@ def _preflight(experiment: Experiment, handle: StackHandle, options: RunOptions,
     return loaded
 
 
-def resolution(target: PrometheusTarget, server: prom.Prometheus) -> int:
+def read_plan(experiment: Experiment, state: StackState | None) -> prom.ReadPlan | None:
+    """The Prometheus a game day reads its services from: the team's (``live: prometheus:``), or the one a
+    generated stack runs; None when there is neither (a team's stack without one, an older generated stack)."""
+    live = experiment.live
+    if live is not None:
+        return None if live.prometheus is None else prom.target_plan(live.prometheus, experiment.topology)
+    if state is None or state.prometheus_url is None:
+        return None
+    from chaos.live.stack.emulator_stack import SCRAPE_INTERVAL_S
+
+    plan = prom.generated_stack_plan(state.prometheus_url, experiment.topology, SCRAPE_INTERVAL_S)
+    return plan if plan.reads else None
+
+
+def _check_prometheus(server: prom.Prometheus, plan: prom.ReadPlan) -> None:
+    """prom.check, retried while a stack just brought up has not been scraped yet (up to its deadline)."""
+    deadline = time.monotonic() + plan.first_scrape_s
+    while True:
+        try:
+            prom.check(server, plan.reads)
+            return
+        except LiveError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
+
+
+def resolution(plan: prom.ReadPlan, server: prom.Prometheus) -> int:
     """The step Prometheus is read at: the mapping's scrape interval, else the one Prometheus reports."""
-    if target.scrape_interval is not None:
-        return int(target.scrape_interval)
+    if plan.scrape_interval is not None:
+        return plan.scrape_interval
     try:
         found = server.scrape_interval()
     except prom.PrometheusUnusable as exc:

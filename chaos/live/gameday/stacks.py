@@ -95,7 +95,8 @@ def open_stack(experiment: object, bounds: tuple[float, ...], *, out: Path, stac
     directory = stack_dir or out / "stack"
     say(f"stack: bringing up {experiment.topology.name} in {directory} ...")  # type: ignore[attr-defined]
     result = stack.up(experiment.topology, directory, bounds=bounds, source=source,  # type: ignore[attr-defined]
-                      ready_timeout=ready_timeout, allow_remote=allow_remote, traces=traces)
+                      ready_timeout=ready_timeout, allow_remote=allow_remote, traces=traces,
+                      rule_files=stack.rule_files_of(experiment))
     say(f"stack: {result.state.name} up and healthy in {result.timings['total_s']:.1f}s")
     return StackHandle(result.state, load(directory / stack.SPEC_FILE), directory, owned=True,
                        allow_remote=allow_remote)

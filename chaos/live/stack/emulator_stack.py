@@ -8,6 +8,9 @@
   (``catalog--cache-1``); every port published on 127.0.0.1 only;
 - ``stack.json``: the stack spec every emulator reads (``chaos.live.in_container.stackspec``);
 - ``toxiproxy.json``: the proxies, loaded by Toxiproxy before its API answers;
+- ``prometheus.yml`` (and ``rules/``): the stack's own Prometheus, which scrapes every emulator
+  replica and the Toxiproxy-compatible server every second (job = the service's name) and
+  evaluates the experiment's alert rule files; a game day reads its services through it;
 - ``state.json``: project, containers, published ports and proxies, for later steps.
 
 Every call between services goes through Toxiproxy (``http://toxiproxy:<port>``), and so
@@ -55,6 +58,12 @@ TOXIPROXY_FILE = "toxiproxy.json"
 EMULATOR_PORT = 8080
 TOXIPROXY_SERVICE = "toxiproxy"
 TOXIPROXY_API_PORT = 8474
+PROMETHEUS_SERVICE = "prometheus"
+PROMETHEUS_PORT = 9090
+PROMETHEUS_FILE = "prometheus.yml"
+RULES_DIR = "rules"  # beside compose.yaml: the experiment's rule files, loaded by the stack's Prometheus
+SCRAPE_INTERVAL_S = 1
+PLANNED_PROMETHEUS_IMAGE = "chaoslab/prometheus:planned"
 FIRST_PROXY_PORT = 20001
 IN_CONTAINER_DIR = "/etc/chaoslab"
 TRACES_DIR = "traces"  # beside compose.yaml; where each emulator writes <service>-<replica>.jsonl
@@ -120,6 +129,8 @@ class StackPlan:
     host_ports: Mapping[str, int]  # on 127.0.0.1: by Compose service ('catalog-1', 'toxiproxy') and proxy name
     source: str = ""  # the file the topology came from, for the header comment
     traces: bool = False  # emulators append their spans to TRACES_DIR (OTLP JSON lines), mounted from the host
+    prometheus_image: str = PLANNED_PROMETHEUS_IMAGE
+    rule_files: tuple[tuple[str, str], ...] = ()  # (file name under RULES_DIR, its text): Prometheus evaluates them
 
     @property
     def replica_services(self) -> tuple[tuple[str, int], ...]:
@@ -146,14 +157,16 @@ def default_project(topology: Topology) -> str:
 
 
 def published_names(topology: Topology) -> list[str]:
-    """What gets a port on 127.0.0.1: each replica, the Toxiproxy API, each entrypoint proxy."""
+    """What gets a port on 127.0.0.1: each replica, the Toxiproxy API, each entrypoint proxy, Prometheus."""
     replicas = [replica_service(s.name, i) for s in topology.services for i in range(1, s.replicas + 1)]
-    return replicas + [TOXIPROXY_SERVICE] + [p.name for p in _plan_proxies(topology) if p.published]
+    return ([*replicas, TOXIPROXY_SERVICE] + [p.name for p in _plan_proxies(topology) if p.published]
+            + [PROMETHEUS_SERVICE])
 
 
 def plan_stack(topology: Topology, *, project: str | None = None, runtime_image: str,
                toxiproxy_image: str | None = None, host_ports: Sequence[int], source: str = "",
-               traces: bool = False) -> StackPlan:
+               traces: bool = False, prometheus_image: str = PLANNED_PROMETHEUS_IMAGE,
+               rule_files: Sequence[tuple[str, str]] = ()) -> StackPlan:
     """Name every container and proxy, give every proxy a port and every published part one of
     ``host_ports`` (as many as ``published_names``). Raises InputError for names Compose or DNS
     cannot take."""
@@ -166,8 +179,9 @@ def plan_stack(topology: Topology, *, project: str | None = None, runtime_image:
         if not _NAME.match(service.name):
             raise service.error("name", f"service name '{service.name}' cannot name a container",
                                 hint="live stacks need lower-case letters, digits, '.', '-' and '_'")
-        if service.name == TOXIPROXY_SERVICE:
-            raise service.error("name", f"'{TOXIPROXY_SERVICE}' is the name of the stack's proxy service")
+        if service.name in (TOXIPROXY_SERVICE, PROMETHEUS_SERVICE):
+            raise service.error("name", f"'{service.name}' is the name of one of the stack's own services",
+                                hint="rename the service")
     proxies = _plan_proxies(topology)
     names = [p.name for p in proxies]
     clash = sorted({n for n in names if names.count(n) > 1})
@@ -178,7 +192,8 @@ def plan_stack(topology: Topology, *, project: str | None = None, runtime_image:
     if len(host_ports) != len(wanted) or len(set(host_ports)) != len(wanted):
         raise ValueError(f"need {len(wanted)} distinct host ports, got {list(host_ports)}")  # a caller's bug
     ports = dict(zip(wanted, host_ports, strict=True))
-    return StackPlan(name, topology, runtime_image, toxiproxy_image, proxies, ports, source, traces)
+    return StackPlan(name, topology, runtime_image, toxiproxy_image, proxies, ports, source, traces,
+                     prometheus_image, tuple(rule_files))
 
 
 def _plan_proxies(topology: Topology) -> tuple[ProxyPlan, ...]:
@@ -208,6 +223,7 @@ def compose_document(plan: StackPlan) -> dict[str, Any]:
     for service, index in plan.replica_services:
         services[replica_service(service, index)] = _emulator_service(plan, service, index)
     services[TOXIPROXY_SERVICE] = _toxiproxy_service(plan)
+    services[PROMETHEUS_SERVICE] = _prometheus_service(plan)
     return {"services": services, "networks": {"default": {"labels": {LABEL: plan.project}}}}
 
 
@@ -263,6 +279,66 @@ def _toxiproxy_service(plan: StackPlan) -> dict[str, Any]:
     return spec
 
 
+def _prometheus_service(plan: StackPlan) -> dict[str, Any]:
+    config = f"{IN_CONTAINER_DIR}/{PROMETHEUS_FILE}"
+    command = [f"--config.file={config}", "--storage.tsdb.path=/prometheus", "--storage.tsdb.retention.time=1d",
+               f"--web.listen-address=0.0.0.0:{PROMETHEUS_PORT}"]
+    spec = _common(plan, PROMETHEUS_SERVICE, "prometheus", plan.prometheus_image, command)
+    volumes = [f"./{PROMETHEUS_FILE}:{config}:ro"]
+    if plan.rule_files:
+        volumes.append(f"./{RULES_DIR}:{IN_CONTAINER_DIR}/{RULES_DIR}:ro")
+    spec.update({
+        # The official image's entry point; Debian's package has the same program there (merged /usr).
+        "entrypoint": ["/bin/prometheus"],
+        "volumes": volumes,
+        "ports": [_publish(plan, PROMETHEUS_SERVICE, PROMETHEUS_PORT)],
+        # Both images have busybox's wget (the official one is built on busybox).
+        "healthcheck": {"test": ["CMD-SHELL", f"wget -q -O /dev/null http://127.0.0.1:{PROMETHEUS_PORT}/-/ready"],
+                        **HEALTHCHECK_TIMING},
+    })
+    return spec
+
+
+def prometheus_config(plan: StackPlan) -> dict[str, Any]:
+    """``prometheus.yml``: every emulator replica under its service's job, and chaoslab's Toxiproxy-compatible
+    server, scraped every second; the experiment's rule files evaluated every second.
+
+    The load generator runs on the host, outside the stack's network, and exposes no metrics: it is not
+    scraped (the game day reads its records itself). The official Toxiproxy image serves ``/metrics`` only
+    with ``-proxy-metrics``, which its older versions refuse: it is not scraped either."""
+    every = f"{SCRAPE_INTERVAL_S}s"
+    jobs: list[dict[str, Any]] = []
+    for service in plan.topology.services:
+        targets = [f"{replica_service(service.name, i)}:{EMULATOR_PORT}" for i in range(1, service.replicas + 1)]
+        jobs.append({"job_name": service.name, "static_configs": [{"targets": targets}]})
+    if plan.toxiproxy_image is None:
+        jobs.append({"job_name": TOXIPROXY_SERVICE,
+                     "static_configs": [{"targets": [f"{TOXIPROXY_SERVICE}:{TOXIPROXY_API_PORT}"]}]})
+    config: dict[str, Any] = {"global": {"scrape_interval": every, "scrape_timeout": "900ms",
+                                         "evaluation_interval": every}}
+    if plan.rule_files:
+        config["rule_files"] = [f"{IN_CONTAINER_DIR}/{RULES_DIR}/{name}" for name, _ in plan.rule_files]
+    config["scrape_configs"] = jobs
+    return config
+
+
+def render_prometheus_config(plan: StackPlan) -> str:
+    head = (f"# Generated by chaoslab {chaos.__version__}: the stack's Prometheus. Each service's replicas are one\n"
+            "# job named after the service; every target is scraped each second. Open it on the host at the\n"
+            "# URL 'chaoslab stack status' prints.\n")
+    return head + _dump(prometheus_config(plan))
+
+
+def rule_files_of(experiment: object) -> tuple[tuple[str, str], ...]:
+    """The experiment's rule files and SLO specs as Prometheus rule files (an SLO spec as the groups generated
+    for it, a PrometheusRule as its groups), named ``NN-<stem>.yaml`` in the order the experiment lists them."""
+    from chaos.promql.rulefiles import to_yaml
+
+    refs = (*getattr(experiment, "prometheus_rules", ()), *getattr(experiment, "slo_specs", ()))
+    return tuple((f"{i:02d}-{Path(ref.file).stem}.yaml", to_yaml(ref.rules.all_groups))
+                 for i, ref in enumerate(refs, 1))
+
+
 def _publish(plan: StackPlan, name: str, port: int) -> str:
     # A fixed host port: with an ephemeral one ("127.0.0.1::8080") Docker picks a new port
     # each time a container starts again, and a crashed replica would move away from the URL
@@ -293,6 +369,8 @@ def render_compose(plan: StackPlan) -> str:
     lines.append(f"  # Toxiproxy: {len(plan.proxies)} proxies, one per edge and callee replica "
                  "(see toxiproxy.json)")
     lines.append(_indent(_dump({TOXIPROXY_SERVICE: doc["services"][TOXIPROXY_SERVICE]})))
+    lines.append(f"  # Prometheus: scrapes every replica and the proxies each second (see {PROMETHEUS_FILE})")
+    lines.append(_indent(_dump({PROMETHEUS_SERVICE: doc["services"][PROMETHEUS_SERVICE]})))
     lines.append("")
     lines.append(_dump({"networks": doc["networks"]}).rstrip())
     return "\n".join(lines) + "\n"
@@ -344,7 +422,9 @@ def stack_state(plan: StackPlan, directory: Path) -> StackState:
         compose_services={s.name: tuple(replica_service(s.name, i) for i in range(1, s.replicas + 1))
                           for s in plan.topology.services},
         replicas=tuple(replicas), proxies=proxies, entrypoints=entries,
-        images={"runtime": plan.runtime_image, "toxiproxy": plan.toxiproxy_image or plan.runtime_image},
+        images={"runtime": plan.runtime_image, "toxiproxy": plan.toxiproxy_image or plan.runtime_image,
+                "prometheus": plan.prometheus_image},
+        prometheus_url=url(PROMETHEUS_SERVICE),
     )
 
 
@@ -394,6 +474,12 @@ def write_files(plan: StackPlan, directory: Path, bounds: Sequence[float] | None
         (directory / TRACES_DIR).mkdir()
     _write_text(directory / SPEC_FILE, stack_spec_json(plan, bounds))
     _write_text(directory / TOXIPROXY_FILE, json.dumps(toxiproxy_config(plan), indent=2) + "\n")
+    _write_text(directory / PROMETHEUS_FILE, render_prometheus_config(plan))
+    shutil.rmtree(directory / RULES_DIR, ignore_errors=True)  # an earlier experiment's rules are not this one's
+    if plan.rule_files:
+        (directory / RULES_DIR).mkdir()
+        for name, text in plan.rule_files:
+            _write_text(directory / RULES_DIR / name, text)
     _write_text(directory / COMPOSE_FILE, render_compose(plan))
     state = stack_state(plan, directory)
     write_state(state, directory)
@@ -423,7 +509,8 @@ def _write_text(path: Path, text: str) -> None:
 
 def up(topology: Topology, directory: Path, *, project: str | None = None, toxiproxy_image: str | None = None,
        bounds: Sequence[float] | None = None, source: str = "", ready_timeout: float = 90.0,
-       allow_remote: bool = False, environ: Mapping[str, str] | None = None, traces: bool = False) -> UpResult:
+       allow_remote: bool = False, environ: Mapping[str, str] | None = None, traces: bool = False,
+       prometheus_image: str | None = None, rule_files: Sequence[tuple[str, str]] = ()) -> UpResult:
     """Build images if needed, write the files, ``compose up``, and wait until every container is healthy.
 
     A stack that does not become healthy within ``ready_timeout`` is taken down again; the
@@ -432,11 +519,13 @@ def up(topology: Topology, directory: Path, *, project: str | None = None, toxip
     from chaos.live.stack.compose import open_project
     from chaos.live.stack.docker_env import connect
     from chaos.live.stack.images import ensure_images
+    from chaos.live.stack.images import prometheus_image as choose_prometheus
 
     started = time.monotonic()
     env = dict(os.environ if environ is None else environ)
     with connect(environ=env, allow_remote=allow_remote) as engine:
         runtime = ensure_images(engine=engine).runtime
+        prometheus = choose_prometheus(prometheus_image, engine=engine)
     timings = {"images_s": time.monotonic() - started}
     # A project per stack directory: two stacks of one topology (a kept one and a run's own)
     # must not share container and network names.
@@ -444,7 +533,8 @@ def up(topology: Topology, directory: Path, *, project: str | None = None, toxip
         digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:6]
         project = f"{default_project(topology)}-{digest}"
     plan = plan_stack(topology, project=project, runtime_image=runtime, toxiproxy_image=toxiproxy_image,
-                      host_ports=allocate_ports(len(published_names(topology))), source=source, traces=traces)
+                      host_ports=allocate_ports(len(published_names(topology))), source=source, traces=traces,
+                      prometheus_image=prometheus, rule_files=rule_files)
     state = write_files(plan, directory, bounds)
     compose = open_project(plan.project, directory / COMPOSE_FILE, environ=env, allow_remote=allow_remote)
     mark = time.monotonic()

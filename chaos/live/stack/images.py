@@ -19,8 +19,9 @@ is present locally; chaoslab itself never pulls.
 
 The same recipe makes images of other software where no registry is reachable
 (:func:`build_package_image`: nginx, haproxy, ... from Debian's packages, with
-files and directories added), and :func:`build_toxiproxy_image` makes the
-runtime a drop-in for the official Toxiproxy image.
+files and directories added), :func:`build_toxiproxy_image` makes the
+runtime a drop-in for the official Toxiproxy image, and :func:`prometheus_image` gives a
+generated stack its Prometheus (the official image if present, else Debian's package).
 """
 
 from __future__ import annotations
@@ -407,6 +408,43 @@ def build_toxiproxy_image(
             except errors.DockerException as exc:
                 raise DockerError(f"building {tag} on {runtime.tag} failed: {exc}") from exc
     return tag
+
+
+PROMETHEUS_IMAGE = "chaoslab/prometheus:bookworm"
+OFFICIAL_PROMETHEUS_IMAGE = "prom/prometheus:latest"
+# Debian's package installs /usr/bin/prometheus, and /bin is /usr/bin in a merged-/usr root: the official
+# image's entry point (/bin/prometheus) names the same program in both, so one Compose file runs either.
+_PROMETHEUS_CHANGES = ('ENTRYPOINT ["/bin/prometheus"]', "EXPOSE 9090", "WORKDIR /prometheus")
+
+
+def build_prometheus_image(name: str = PROMETHEUS_IMAGE, *, engine: Engine | None = None,
+                           cache_dir: Path | None = None) -> str:
+    """Prometheus from Debian's ``prometheus`` package (2.42 in bookworm), with the official image's entry
+    point and data directory, built like the base image (no registry); rebuilt only when apt's versions
+    change. Returns the tag."""
+    return build_package_image(name, ("prometheus",), changes=_PROMETHEUS_CHANGES, directories=("/prometheus",),
+                               engine=engine, cache_dir=cache_dir).tag
+
+
+def prometheus_image(explicit: str | None = None, *, engine: Engine | None = None,
+                     cache_dir: Path | None = None) -> str:
+    """The Prometheus image a generated stack runs: ``explicit`` (which must be present: chaoslab never
+    pulls), else the official ``prom/prometheus`` when it is present locally (where a registry is
+    reachable, ``docker pull prom/prometheus`` makes it the default), else one built from Debian's package."""
+    with _engine_scope(engine) as active:
+        if explicit is not None:
+            if _image_id(active, explicit) is None:
+                raise DockerError(f"Prometheus image {explicit} is not present in the engine, and chaoslab never "
+                                  "pulls", hint=f"docker pull {explicit}, or leave the option out to build one from "
+                                                "Debian's prometheus package")
+            return explicit
+        if _image_id(active, OFFICIAL_PROMETHEUS_IMAGE) is not None:
+            return OFFICIAL_PROMETHEUS_IMAGE
+        # Built once and kept: asking apt whether its versions changed takes about 8 s, which every stack up
+        # (every game day) would pay. `docker rmi chaoslab/prometheus:bookworm` makes the next one build anew.
+        if _image_id(active, PROMETHEUS_IMAGE) is not None:
+            return PROMETHEUS_IMAGE
+        return build_prometheus_image(engine=active, cache_dir=cache_dir)
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -89,6 +89,7 @@ class StackState:
     entrypoints: Mapping[str, EntryState] = field(default_factory=dict)
     images: Mapping[str, str] = field(default_factory=dict)
     resolved: bool = True        # containers known; a user's stack is resolved by ``user_stack.resolve``
+    prometheus_url: str | None = None  # a generated stack's own Prometheus, on the host (None: it has none)
 
     @property
     def has_admin(self) -> bool:
@@ -140,6 +141,7 @@ class StackState:
                              for k, v in (data.get("entrypoints") or {}).items()},
                 images=dict(data.get("images") or {}),
                 resolved=bool(data.get("resolved", True)),
+                prometheus_url=data.get("prometheus_url"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"not a chaoslab stack state file ({exc})", Location(where),

@@ -194,3 +194,48 @@ def test_a_service_read_from_prometheus_is_measured_by_it_and_unmeasured_when_it
     assert assembler.totals()[Scope.service("b")].requests == 15
     assembler.prometheus = frozenset()  # what the game day does when the read after the run failed
     assert assembler.sources()[Scope.service("b")] is Source.UNMEASURED
+
+
+def test_the_generated_stack_reads_services_as_their_callers_saw_them_with_causes(tmp_path: Path) -> None:
+    (tmp_path / "trio.yaml").write_text(textwrap.dedent("""\
+        name: trio
+        entrypoints: {web: {to: front}}
+        services:
+          front: {service_time: 1ms, calls: [{to: api, timeout: 2s}]}
+          api: {service_time: 1ms, calls: [{to: db, timeout: 1s}]}
+          db: {service_time: 1ms}
+          spare: {service_time: 1ms}
+        """))
+    plan = prom.generated_stack_plan("http://127.0.0.1:9090", load_topology(tmp_path / "trio.yaml"), 1)
+    # front is the entrypoint's target (the load generator, unscraped, is its caller); spare nobody calls
+    assert plan.measured == ("api", "db") and plan.scrape_interval == 1
+    (api, _db) = plan.reads
+    assert api.requests == 'http_client_request_duration_seconds_count{server_address="api"}'
+    assert api.errors == 'http_client_request_duration_seconds_count{server_address="api", error_type!=""}'
+    assert api.latency == ('http_client_request_duration_seconds_bucket'
+                           '{server_address="api", http_response_status_code="200"}')
+    # Each errors series under the cause its error_type names; a value that is no cause counts as a dependency's.
+    series = [{"metric": {"error_type": "timeout"}, "values": [[100, "0"], [101, "3"], [102, "5"]]},
+              {"metric": {"error_type": "crashed"}, "values": [[100, "1"], [101, "1"], [102, "4"]]},
+              {"metric": {"error_type": "other"}, "values": [[100, "0"], [101, "1"], [102, "1"]]}]
+    got = prom._errors_by_cause(series, "error_type", 100.0, 1, 2)
+    assert got == {prom.Cause.TIMEOUT: [3, 2], prom.Cause.CRASHED: [0, 3], prom.ERROR_CAUSE: [1, 0]}
+    assert prom._at_most({prom.Cause.TIMEOUT: 3, prom.Cause.CRASHED: 1}, 2) == {prom.Cause.TIMEOUT: 1,
+                                                                             prom.Cause.CRASHED: 1}
+
+
+def test_what_prometheus_does_not_read_stays_what_the_direct_scrape_counted() -> None:
+    from chaos.live.gameday.measure import Assembler, Counts, EntryRef, ReplicaRef
+    from chaos.model.scope import Scope
+
+    assembler = Assembler(["a", "b"], {"b": ["a"]}, [ReplicaRef("b-1", "b")], [EntryRef("web", "a")],
+                          (0.01, 0.1), 0, prometheus=["b"])
+    view = {"server": {"requests": 4, "ok": 4, "errors": {}, "latency_hist": [4, 0, 0], "wasted": 1},
+            "calls": {}, "queue": 3, "busy": 2}
+    assembler.baseline({"b-1": {**view, "server": {**view["server"], "requests": 0, "ok": 0, "wasted": 0,
+                                                   "latency_hist": [0, 0, 0]}}})
+    assembler.add_second({"b-1": view}, {})
+    assembler.measured_by_prometheus("b", [Counts(10, 9, {prom.ERROR_CAUSE: 1}, {0: 9})])
+    series = assembler.series[Scope.service("b")]
+    assert series.requests == [10] and series.ok == [9]                   # Prometheus's
+    assert series.queue == [3.0] and series.busy == [2.0] and series.wasted == [1]   # the direct scrape's

@@ -178,7 +178,10 @@ def test_playbook_changes_left_on_a_generated_stack_are_listed(clean_stack: Any)
     finally:
         admin.set_call("api", {"timeout_s": 1.0})
         admin.set_admission(None)
-    assert chaoslab("stack", "status", "--dir", clean_stack.directory).returncode == 0
+    clean = chaoslab("stack", "status", "--dir", clean_stack.directory)
+    assert clean.returncode == 0
+    # Where to open the stack's own Prometheus is said.
+    assert f"  prometheus: {clean_stack.state.prometheus_url}\n" in clean.stdout
 
 
 def test_an_edge_drop_without_mapped_proxies_hits_the_proxy_the_caller_uses(clean_stack: Any, tmp_path: Path,

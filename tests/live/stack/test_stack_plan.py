@@ -25,7 +25,7 @@ def make_plan(topology: Topology, **kwargs: object) -> stack.StackPlan:
 def test_one_compose_service_per_replica_and_one_proxy_per_edge_and_callee_replica(trio: Topology) -> None:
     plan = make_plan(trio, project="t-trio")
     doc = stack.compose_document(plan)
-    assert list(doc["services"]) == ["front-1", "api-1", "api-2", "db-1", "toxiproxy"]
+    assert list(doc["services"]) == ["front-1", "api-1", "api-2", "db-1", "toxiproxy", "prometheus"]
     assert [(p.name, p.upstream) for p in plan.proxies] == [
         ("front--api-1", "api-1:8080"), ("front--api-2", "api-2:8080"),
         ("api--db-1", "db-1:8080"), ("client--front-1", "front-1:8080")]
@@ -44,15 +44,16 @@ def test_every_container_has_init_healthcheck_labels_no_pull_and_loopback_ports_
         assert service["pull_policy"] == "never", name
         assert service["labels"]["chaoslab.stack"] == "t-trio", name
         test = service["healthcheck"]["test"]
-        # cheap busybox wget first, the Python probe where an image has no wget
+        # cheap busybox wget first, the Python probe where an image has no wget (Prometheus's images have no
+        # Python, and both have busybox's wget)
         assert test[0] == "CMD-SHELL" and test[1].startswith("wget -q")
-        assert "python3 -m chaos.live.in_container.probe" in test[1]
+        assert ("python3 -m chaos.live.in_container.probe" in test[1]) == (name != "prometheus")
         for mapping in service["ports"]:
             host_ip, host_port, container_port = mapping.split(":")
             assert host_ip == "127.0.0.1", mapping
             published.append(int(host_port))
-    # Each replica, the Toxiproxy API, and the one entrypoint proxy; all distinct.
-    assert len(published) == len(set(published)) == 4 + 1 + 1
+    # Each replica, the Toxiproxy API, the one entrypoint proxy and Prometheus; all distinct.
+    assert len(published) == len(set(published)) == 4 + 1 + 1 + 1
     assert doc["networks"]["default"]["labels"] == {"chaoslab.stack": "t-trio"}
 
 
@@ -149,3 +150,84 @@ def test_allocation_skips_a_port_in_use() -> None:
         rng.randrange = lambda span: port - 1000  # type: ignore[method-assign]
         ports = stack.allocate_ports(3, low=1000, high=65535, rng=rng)
     assert port not in ports and len(ports) == 3
+
+
+def test_prometheus_scrapes_every_replica_under_its_service_and_the_proxies_every_second(trio: Topology,
+                                                                                       tmp_path: Path) -> None:
+    plan = make_plan(trio, project="t-trio", prometheus_image="chaoslab/prometheus:test")
+    state = stack.write_files(plan, tmp_path)
+    config = yaml.safe_load((tmp_path / stack.PROMETHEUS_FILE).read_text())
+    assert config["global"] == {"scrape_interval": "1s", "scrape_timeout": "900ms", "evaluation_interval": "1s"}
+    jobs = {job["job_name"]: [t for c in job["static_configs"] for t in c["targets"]]
+            for job in config["scrape_configs"]}
+    # job is the service's name: what the opentelemetry preset's queries select (job="api")
+    assert jobs == {"front": ["front-1:8080"], "api": ["api-1:8080", "api-2:8080"], "db": ["db-1:8080"],
+                    "toxiproxy": ["toxiproxy:8474"]}
+    assert "rule_files" not in config and not (tmp_path / stack.RULES_DIR).exists()
+    service = stack.compose_document(plan)["services"]["prometheus"]
+    assert service["image"] == "chaoslab/prometheus:test" and service["entrypoint"] == ["/bin/prometheus"]
+    assert f"--config.file=/etc/chaoslab/{stack.PROMETHEUS_FILE}" in service["command"]
+    assert service["volumes"] == [f"./{stack.PROMETHEUS_FILE}:/etc/chaoslab/{stack.PROMETHEUS_FILE}:ro"]
+    host_port = int(service["ports"][0].split(":")[1])
+    assert state.prometheus_url == f"http://127.0.0.1:{host_port}"
+    assert read_state(tmp_path).prometheus_url == state.prometheus_url
+    assert state.images["prometheus"] == "chaoslab/prometheus:test"
+
+
+def test_the_official_toxiproxy_image_is_not_scraped(trio: Topology) -> None:
+    config = stack.prometheus_config(make_plan(trio, toxiproxy_image="ghcr.io/shopify/toxiproxy:2.9.0"))
+    assert [job["job_name"] for job in config["scrape_configs"]] == ["front", "api", "db"]
+
+
+def test_the_experiments_rule_files_are_loaded_into_the_stacks_prometheus(trio: Topology, experiment,
+                                                                          tmp_path: Path) -> None:
+    rules = tmp_path / "team-alerts.yaml"
+    expr = 'sum(rate(http_server_request_duration_seconds_count{job="api", error_type!=""}[30s])) > 1'
+    rules.write_text(f"groups:\n- name: team\n  rules:\n  - alert: ApiErrors\n    expr: {expr}\n    for: 10s\n")
+    files = stack.rule_files_of(experiment("[]\n", extra="prometheus_rules: [team-alerts.yaml]\n"))
+    assert [name for name, _ in files] == ["01-team-alerts.yaml"]
+    plan = make_plan(trio, rule_files=files)
+    out = tmp_path / "stack"
+    stack.write_files(plan, out)
+    config = yaml.safe_load((out / stack.PROMETHEUS_FILE).read_text())
+    assert config["rule_files"] == ["/etc/chaoslab/rules/01-team-alerts.yaml"]
+    written = yaml.safe_load((out / stack.RULES_DIR / "01-team-alerts.yaml").read_text())
+    assert written["groups"][0]["rules"][0]["alert"] == "ApiErrors"
+    assert written["groups"][0]["rules"][0]["for"] == "10s"
+    assert "./rules:/etc/chaoslab/rules:ro" in stack.compose_document(plan)["services"]["prometheus"]["volumes"]
+    stack.write_files(make_plan(trio), out)  # brought up again without rules: none of the earlier ones stay
+    assert not (out / stack.RULES_DIR).exists()
+
+
+def test_a_service_named_like_the_stacks_own_services_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text("name: t\nentrypoints: {web: {to: prometheus}}\n"
+                                     "services:\n  prometheus: {service_time: {dist: constant, value: 1ms}}\n")
+    with pytest.raises(InputError, match="'prometheus' is the name of one of the stack's own services"):
+        make_plan(load_topology(tmp_path / "t.yaml"))
+
+
+@pytest.mark.parametrize("experiment_file", ["db-slow-team-alerts.yaml", "shop-coverage-fixed.yaml"])
+def test_the_bundled_rule_files_as_written_for_the_stack_load_in_prometheus(experiment_file: str,
+                                                                           tmp_path: Path) -> None:
+    """What the stack's Prometheus is given (a PrometheusRule's groups, an SLO spec's generated ones) is
+    a rule file Prometheus loads: promtool (Debian's, the same 2.42) checks it as the server would."""
+    import os
+    import shutil
+    import subprocess
+
+    from chaos.model.files import load_experiment
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail("CI=true but promtool (Debian's prometheus package) is not installed", pytrace=False)
+        pytest.skip("promtool (Debian's prometheus package) is not installed")
+    root = Path(__file__).resolve().parents[3]
+    files = stack.rule_files_of(load_experiment(root / "experiments" / experiment_file))
+    assert files
+    for name, text in files:
+        (tmp_path / name).write_text(text)
+    checked = subprocess.run([promtool, "check", "rules", *(str(tmp_path / name) for name, _ in files)],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.count("SUCCESS") == len(files)
