@@ -102,6 +102,8 @@ class Call(Model):
                                 doc="the callee's operation (default: its only one)")
     mode: CallMode = fld(CallMode.SEQUENTIAL, doc="sequential; parallel with the adjacent parallel calls; or "
                                                    "route: exactly one of the adjacent routed calls, by weight")
+    new_stage: bool = fld(False, doc="with mode parallel or route: begin a new stage instead of joining the "
+                                     "calls before it (two parallel stages in a row)")
     probability: float = fld(1.0, ge=0, le=1, doc="share of requests that make this call, drawn per attempt")
     weight: float | None = fld(None, gt=0, le=MAX_SHARE, doc="with mode: route, its relative share of the "
                                                             "router's requests (default 1)")
@@ -124,6 +126,9 @@ class Call(Model):
                                             "router's calls weights, not probabilities")
         if self.weight is not None and self.mode is not CallMode.ROUTE:
             raise self.error("weight", "a weight shares a router's requests: give the call mode: route")
+        if self.new_stage and self.mode is CallMode.SEQUENTIAL:
+            raise self.error("new_stage", "a sequential call is a stage of its own already: new_stage separates "
+                                          "parallel or routed calls from the group before them")
         if self.when is not None and self.unless is not None:
             raise self.error("unless", "give a call 'when' or 'unless', not both")
         if self.hit is not None and self.fallback_to is None:
@@ -163,7 +168,7 @@ class Operation(Model):
     calls: tuple[Call, ...] = fld((), max_items=MAX_CALLS)
 
     def stages(self) -> tuple[tuple[Call, ...], ...]:
-        return stages(self.calls, attrgetter("mode"))
+        return stages(self.calls, attrgetter("mode"), attrgetter("new_stage"))
 
     def call_shares_given(self, attributes: dict[str, float]) -> tuple[tuple[Call, float], ...]:
         """Each call with the share of this operation's requests that make it: its probability, or for a
@@ -215,7 +220,7 @@ class Service(Model):
 
     def stages(self) -> tuple[tuple[Call, ...], ...]:
         """Calls grouped in the order they run: each group runs in parallel, groups in sequence."""
-        return stages(self.calls, attrgetter("mode"))
+        return stages(self.calls, attrgetter("mode"), attrgetter("new_stage"))
 
     @cached_property
     def ops(self) -> tuple[Operation, ...]:
@@ -323,6 +328,11 @@ class Topology(Model):
             if routed is not None:
                 raise routed.error("mode", f"'{service.name}' routes its calls, which {engine} does not run yet "
                                            "(only the simulator does)", hint="simulate this topology")
+            split = next((c for c in service.calls if c.new_stage), None)
+            if split is not None:
+                raise split.error("new_stage", f"'{service.name}' separates two stages of calls of one mode, which "
+                                               f"{engine} does not run yet (it would merge them into one stage)",
+                                  hint="simulate this topology")
             falling = next((c for c in service.calls if c.fallback_to is not None), None)
             if falling is not None:
                 raise falling.error("fallback_to", f"'{service.name}' falls back to another call, which {engine} "
