@@ -159,13 +159,17 @@ DEFAULT_OPERATION = "default"
 class Operation(Model):
     """One endpoint of a service (an HTTP route, an RPC method): its own work and its own calls.
 
-    Every operation of a service shares the service's replicas, workers and queue.
+    Every operation of a service shares the service's replicas; it works on the service's shared
+    workers and queue, or with ``workers`` on a pool of its own on each replica.
     """
 
     name: str = fld(doc="taken from the key under 'operations'", text=NAME)
     service_time: Distribution | None = fld(None, doc="time a worker spends on it, calls excluded "
                                                       "(default: the service's)")
     calls: tuple[Call, ...] = fld((), max_items=MAX_CALLS)
+    workers: int | None = fld(None, ge=1, le=MAX_WORKERS, doc="a worker pool of its own on each replica, with "
+                                                             "this many workers and a queue like the service's "
+                                                             "(default: the service's shared pool)")
 
     def stages(self) -> tuple[tuple[Call, ...], ...]:
         return stages(self.calls, attrgetter("mode"), attrgetter("new_stage"))
@@ -226,8 +230,8 @@ class Service(Model):
     def ops(self) -> tuple[Operation, ...]:
         """Its operations; a service that declares none has one, ``default``, with the service's calls."""
         if self.operations:
-            return tuple(Operation(name=o.name, service_time=o.service_time or self.service_time, calls=o.calls)
-                         for o in self.operations)
+            return tuple(Operation(name=o.name, service_time=o.service_time or self.service_time, calls=o.calls,
+                                   workers=o.workers) for o in self.operations)
         return (Operation(name=DEFAULT_OPERATION, service_time=self.service_time, calls=self.calls),)
 
     @cached_property
@@ -315,6 +319,12 @@ class Topology(Model):
 
     def refuse_operations(self, engine: str) -> None:
         """Operations and routers are simulated only so far: ``engine`` (a live stack, a game day) refuses them."""
+        for service in self.services:
+            pooled = next((o for o in service.operations if o.workers is not None), None)
+            if pooled is not None:
+                raise pooled.error("workers", f"'{service.name}.{pooled.name}' has a worker pool of its own, which "
+                                              f"{engine} does not run yet (its workers are the service's)",
+                                   hint="simulate this topology, or drop the operation's workers for live runs")
         declared = next((s for s in self.services if s.operations), None)
         if declared is not None:
             raise declared.error("operations", f"'{declared.name}' declares operations, which {engine} does not "

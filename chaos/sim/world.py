@@ -97,8 +97,15 @@ class World:
         svc.qlimit = spec.queue.limit
         svc.lifo = spec.queue.discipline is QueueDiscipline.LIFO
         svc.max_wait = spec.queue.max_wait
+        own = [o for o in spec.ops if o.workers is not None]
+        svc.pool_workers = tuple(o.workers for o in own if o.workers is not None)
+        for rep in svc.replicas:
+            rep.workers, rep.qlimit = spec.workers, spec.queue.limit
+            for pool, workers in zip(rep.pools, svc.pool_workers, strict=True):
+                pool.workers, pool.qlimit = workers, spec.queue.limit
         for op_spec in spec.ops:
             op = svc.ops[op_spec.name]
+            op.pool = own.index(op_spec) + 1 if op_spec.workers is not None else 0
             dist = op_spec.service_time or spec.service_time
             op.draw = dist.sampler(svc.rng)
             op.exp_rate = 1.0 / dist.mean if isinstance(dist, Exponential) else 0.0
