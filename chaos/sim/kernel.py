@@ -156,7 +156,8 @@ class Op:
     into the service's.
     """
 
-    __slots__ = ("name", "svc", "draw", "exp_rate", "stages", "routes", "stats", "track_kids", "pool")
+    __slots__ = ("name", "svc", "draw", "exp_rate", "stages", "routes", "stats", "track_kids", "pool",
+                 "delays", "err_ratio", "choices")
 
     def __init__(self, name: str, svc: Svc, stats: Stats) -> None:
         self.name = name
@@ -169,6 +170,10 @@ class Op:
         self.routes: tuple[tuple[float, ...] | None, ...] = ()
         self.track_kids = False
         self.pool = 0  # 0: the service's shared pool; k: each replica's pools[k - 1], its own
+        self.delays: list[tuple[float, float]] = []  # latency faults on this operation's responses
+        self.err_ratio = 0.0                          # errors faults on this operation's requests
+        # service times by an attribute's value: (its bit, its sampler); a request with none of them uses draw
+        self.choices: tuple[tuple[int, Callable[[], float]], ...] = ()
 
 
 class Edge:
@@ -369,7 +374,8 @@ class Kernel:
         self.cb_deliver: list[Any] = [self.on_deliver]
         self.cb_arrival: list[Any] = [self.on_arrival]
         # The topology's request attributes: (bit, probability), drawn once per entry request.
-        self.attributes: tuple[tuple[int, float], ...] = ()
+        # Per attribute: the bits of its values and their cumulative shares (one value for yes-or-no).
+        self.attributes: tuple[tuple[tuple[int, ...], tuple[float, ...]], ...] = ()
 
     # ------------------------------------------------------------------ arrivals
 
@@ -400,7 +406,11 @@ class Kernel:
         if self.attributes:
             rand = entry.attr_rand
             assert rand is not None
-            req.attrs = sum(bit for bit, p in self.attributes if rand() < p)
+            attrs = 0
+            for bits, cum in self.attributes:  # one draw per attribute, as yes-or-no ones always drew
+                u = rand()
+                attrs |= next((b for b, c in zip(bits, cum, strict=True) if u < c), 0)
+            req.attrs = attrs
         admission = entry.admission
         if admission.limit is not None and not admission.admit(req.t0):
             self.entry_done(req, REJECTED)
@@ -455,6 +465,10 @@ class Kernel:
         if svc.err_ratio and svc.rand() < svc.err_ratio:
             self.respond(span, INJECTED)
             return
+        ratio = edge.op.err_ratio
+        if ratio and svc.rand() < ratio:
+            self.respond(span, INJECTED)
+            return
         if edge.err_ratio and edge.rand() < edge.err_ratio:
             self.respond(span, INJECTED)
             return
@@ -479,7 +493,10 @@ class Kernel:
             rep.busy += 1
             rep.active[span] = None
             rate = op.exp_rate
-            t = (-_log(1.0 - svc.rand()) / rate if rate else op.draw()) * svc.factor
+            if op.choices:
+                t = self.chosen_time(op, span) * svc.factor
+            else:
+                t = (-_log(1.0 - svc.rand()) / rate if rate else op.draw()) * svc.factor
             if svc.cold and rep.cold:
                 t *= rep.cold_factor(now)
             span.callbacks = self.cb_work
@@ -490,6 +507,12 @@ class Kernel:
             span.tq = now
         else:
             self.respond(span, REJECTED)
+
+    @staticmethod
+    def chosen_time(op: Op, span: Span) -> float:
+        """A service time by the value of the request's attribute (the operation's own for other values)."""
+        attrs = attributes_of(span)
+        return next((draw for bit, draw in op.choices if attrs & bit), op.draw)()
 
     def _pick(self, svc: Svc, up: list[Replica], n: int, pool: int) -> Replica:
         lb = svc.lb
@@ -516,7 +539,10 @@ class Kernel:
         svc = span.svc
         op = span.edge.op
         rate = op.exp_rate
-        t = (-_log(1.0 - svc.rand()) / rate if rate else op.draw()) * svc.factor
+        if op.choices:
+            t = self.chosen_time(op, span) * svc.factor
+        else:
+            t = (-_log(1.0 - svc.rand()) / rate if rate else op.draw()) * svc.factor
         if svc.cold and rep.cold:
             t *= rep.cold_factor(self.env._now)
         span.callbacks = self.cb_work
@@ -635,7 +661,7 @@ class Kernel:
             if rep.queue:
                 self.dequeue(rep)
         svc = span.svc
-        if span.answered or svc.hung or svc.delays or span.edge.delays:
+        if span.answered or svc.hung or svc.delays or span.edge.delays or span.edge.op.delays:
             self.respond(span, cause)
         else:
             self.answer(span, cause)
@@ -651,8 +677,8 @@ class Kernel:
             span.svc.frozen.append((FROZEN_RESPONSE, span, cause))
             return
         edge = span.edge
-        if edge.delays or span.svc.delays:
-            delay = sum(d + j * (2.0 * edge.rand() - 1.0) for d, j in edge.delays + span.svc.delays)
+        if edge.delays or span.svc.delays or edge.op.delays:
+            delay = sum(d + j * (2.0 * edge.rand() - 1.0) for d, j in edge.delays + span.svc.delays + edge.op.delays)
             if delay > 0:
                 ev = Delivery(span, cause)
                 ev.callbacks = self.cb_deliver
