@@ -104,7 +104,7 @@ def test_a_live_stack_refuses_a_router_with_the_calls_line(tmp_path: Path) -> No
 
 def test_the_docs_router_parses_with_the_shares_it_states(tmp_path: Path) -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
-    block = doc.split("```yaml\n")[2].split("```", 1)[0]
+    block = doc.split("## Routing", 1)[1].split("```yaml\n")[1].split("```", 1)[0]
     leaves = "".join(f"  {n}: {{service_time: 1ms}}\n" for n in ("compose-post", "home-timeline", "user-timeline"))
     path = tmp_path / "t.yaml"
     path.write_text("name: t\nentrypoints: {web: {to: nginx}}\n" + block + leaves)
