@@ -41,15 +41,19 @@ GROUPED = (CallMode.PARALLEL, CallMode.ROUTE)
 _C = TypeVar("_C")
 
 
-def stages(calls: Iterable[_C], mode: Callable[[_C], CallMode]) -> tuple[tuple[_C, ...], ...]:
+def stages(calls: Iterable[_C], mode: Callable[[_C], CallMode],
+           new_stage: Callable[[_C], bool] | None = None) -> tuple[tuple[_C, ...], ...]:
     """Calls grouped in the order they run: adjacent parallel calls form one group, adjacent routed calls
-    another (a router: one of them is made), groups run in sequence.
+    another (a router: one of them is made), groups run in sequence. A call for which ``new_stage`` is true
+    begins a group of its own even after a call of its mode: two parallel stages written one after the other
+    stay two stages.
 
     One rule for the model's ``Service.stages`` and the emulator's stack spec, so both engines fan out alike.
     """
     groups: list[list[_C]] = []
     for call in calls:
-        if mode(call) in GROUPED and groups and mode(groups[-1][-1]) is mode(call):
+        joins = new_stage is None or not new_stage(call)
+        if joins and mode(call) in GROUPED and groups and mode(groups[-1][-1]) is mode(call):
             groups[-1].append(call)
         else:
             groups.append([call])

@@ -83,16 +83,19 @@ class Comparison(enum.Enum):
 
 
 class Scoped(Model):
-    """Names exactly one service or entrypoint (alert rules, playbook conditions)."""
+    """Names exactly one service or entrypoint, or one operation of a service (alert rules, playbook conditions)."""
 
     WHAT = "an alert rule"
 
     service: str | None
     entrypoint: str | None
+    operation: str | None
 
     @property
     def scope(self) -> Scope:
         if self.service is not None:
+            if self.operation is not None:
+                return Scope.operation(self.service, self.operation)
             return Scope(ScopeKind.SERVICE, self.service)
         return Scope(ScopeKind.ENTRYPOINT, self.entrypoint or "")
 
@@ -103,6 +106,8 @@ class Scoped(Model):
     def validate(self) -> None:
         if (self.service is None) == (self.entrypoint is None):
             raise self.error(None, f"{self.WHAT} names exactly one of 'service' or 'entrypoint'")
+        if self.operation is not None and self.service is None:
+            raise self.error("operation", f"{self.WHAT} on an operation names its service ('service: NAME')")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,6 +118,7 @@ class ThresholdRule(Scoped):
     name: str = fld(doc="the alert's name (playbooks trigger on it)", text=NAME)
     service: str | None = fld(None)
     entrypoint: str | None = fld(None)
+    operation: str | None = fld(None, text=NAME, doc="with 'service': one of its operations only")
     metric: AlertMetric = fld(doc="what is measured")
     threshold: Seconds = fld(doc="a number; for latency metrics a duration such as 500ms")
     op: Comparison = fld(Comparison.ABOVE, doc="fire when the metric is above or below the threshold")
@@ -143,6 +149,7 @@ class BurnRateRule(Scoped):
     name: str = fld(text=NAME)
     service: str | None = fld(None)
     entrypoint: str | None = fld(None)
+    operation: str | None = fld(None, text=NAME, doc="with 'service': one of its operations only")
     objective: float = fld(gt=0, lt=1, doc="success objective, e.g. 0.999; the error budget is 1 - objective")
     windows: tuple[BurnWindow, ...] = fld(max_items=10, doc="fires when any pair burns too fast")
     for_: Seconds = fld(0.0, key="for")

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -46,7 +47,7 @@ from chaos.model.parsing import (
 from chaos.model.rulefiles import AlertDeadline, RuleFileRef
 from chaos.model.scope import Scope, ScopeKind, split_edge
 from chaos.model.slos import ALL, Objective, Slo, objectives
-from chaos.model.topology import Topology
+from chaos.model.topology import Topology, check_operation_scope
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,16 @@ class Experiment(Model):
         self._check_rule_files()
         check_run_size(self, self.limits)
 
+    def refuse_operation_scopes(self, engine: str, verifies: Iterable[Model] = ()) -> None:
+        """Faults, alerts, SLOs and playbook ``verifies`` scoped to one operation are simulated only so far:
+        ``engine`` (a game day) refuses them, as the topology's ``refuse_operations`` refuses operations."""
+        scoped = [*self.fault_list, *self.alert_rules, *self.slos, *verifies]
+        found = next((o for o in scoped if getattr(o, "operation", None) is not None), None)
+        if found is not None:
+            raise found.error("operation", f"{engine} does not measure or fault one operation yet "
+                                           "(only the simulator does)",
+                              hint="simulate this experiment, or scope it to the service")
+
     def _check_rule_files(self) -> None:
         """Check the rule files' names against the experiment.
 
@@ -195,11 +206,7 @@ class Experiment(Model):
         if kind is ScopeKind.OPERATION:
             service, _, op = name.partition(".")
             self._check_scope(obj, field_name, ScopeKind.SERVICE, service, allow_all=False)
-            ops = self.topology.service(service).op_map
-            if not self.topology.service(service).operations:
-                raise obj.error("operation", f"'{service}' declares no operations")
-            if op not in ops:
-                raise obj.error("operation", f"'{service}' has no operation '{op}'{did_you_mean(op, ops)}")
+            check_operation_scope(obj, self.topology.service(service), op)
             return
         known = (self.topology.service_map if kind is ScopeKind.SERVICE else self.topology.entrypoint_map)
         if name == ALL and allow_all:
@@ -217,6 +224,12 @@ class Experiment(Model):
             allowed = " or ".join(sorted(k.value for k in fault.TARGETS))
             raise fault.error("target", f"a {fault.TAG} fault targets {allowed}, but '{fault.target}' is "
                                         f"{'an' if kind is TargetKind.EDGE else 'a'} {kind.value}")
+        operation = getattr(fault, "operation", None)
+        if operation is not None:
+            if kind is not TargetKind.SERVICE:
+                raise fault.error("operation", f"a {fault.TAG} fault on an operation targets its service "
+                                               f"('target: SERVICE, operation: NAME'), not '{fault.target}'")
+            check_operation_scope(fault, self.topology.service(fault.target), operation)
         if fault.TAG == "crash" and fault.replicas is not None:  # type: ignore[union-attr]
             have = self.topology.service(fault.target).replicas
             if fault.replicas > have:  # type: ignore[union-attr]

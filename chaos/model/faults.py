@@ -56,7 +56,9 @@ class Fault(Model):
 
     @property
     def label(self) -> str:
-        return self.name or f"{self.TAG}:{self.target}"
+        operation = getattr(self, "operation", None)
+        scope = self.target if operation is None else f"{self.target}.{operation}"
+        return self.name or f"{self.TAG}:{scope}"
 
     def end(self, run_duration: float) -> float:
         return run_duration if self.duration is None else min(run_duration, self.at + self.duration)
@@ -98,6 +100,7 @@ class Latency(Fault):
     TARGETS = frozenset({TargetKind.SERVICE, TargetKind.EDGE})
     delay: Seconds = fld(doc="added delay")
     jitter: Seconds = fld(0.0, doc="the delay varies uniformly by this much either way")
+    operation: str | None = fld(None, text=NAME, doc="only the responses of this operation of the target service")
 
     def validate(self) -> None:
         if self.jitter > self.delay:
@@ -112,6 +115,7 @@ class Errors(Fault):
     TAG = "errors"
     TARGETS = frozenset({TargetKind.SERVICE, TargetKind.EDGE})
     ratio: Ratio = fld(gt=0, le=1, doc="share of requests that fail")
+    operation: str | None = fld(None, text=NAME, doc="only the requests of this operation of the target service")
 
 
 @dataclass(frozen=True, kw_only=True)

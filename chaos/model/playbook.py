@@ -56,7 +56,7 @@ from chaos.model.parsing import (
 )
 from chaos.model.quantities import duration
 from chaos.model.scope import split_edge
-from chaos.model.topology import CircuitBreaker, Retries
+from chaos.model.topology import CircuitBreaker, Retries, check_operation_scope
 
 
 @dataclass(frozen=True)
@@ -212,6 +212,7 @@ class Condition(Scoped):
 
     service: str | None = fld(None)
     entrypoint: str | None = fld(None)
+    operation: str | None = fld(None, text=NAME, doc="with 'service': one of its operations only")
     metric: AlertMetric = fld(AlertMetric.ERROR_RATIO)
     below: Seconds | None = fld(None, doc="a number; for latency metrics a duration")
     above: Seconds | None = fld(None)
@@ -404,9 +405,11 @@ def bind(playbook: Playbook, experiment: object) -> None:
         cond = step.verify
         if cond is not None:
             known = topo.service_map if cond.service is not None else topo.entrypoint_map
-            name = cond.scope.name
+            name = cond.service if cond.service is not None else cond.scope.name
             if name not in known:
                 raise cond.error(cond.scope_field, f"unknown {cond.scope_field} '{name}'{did_you_mean(name, known)}")
+            if cond.operation is not None:
+                check_operation_scope(cond, topo.service(name), cond.operation)
 
 
 # Actions whose effect a rollback undoes: the settings of services, edges and entrypoints.

@@ -47,7 +47,11 @@ from chaos.model.bounds import (
     MAX_WORKERS,
 )
 from chaos.model.distributions import Distribution
-from chaos.model.parsing import NAME, Model, Seconds, did_you_mean, fld
+from chaos.model.parsing import NAME, Model, Seconds, TextRule, did_you_mean, fld
+
+CONDITION = TextRule(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}(=[A-Za-z0-9][A-Za-z0-9_-]{0,62})?",
+                     "a condition names a yes-or-no attribute, or a value of a categorical one as NAME=VALUE")
+"""What ``when``, ``unless`` and ``hit`` name: ``cache_hit``, or ``tenant=paid``."""
 
 MAX_LIVE_ATTRIBUTES = 6  # a generated stack's load sends one kind of request per combination: 2**6 at most
 
@@ -104,19 +108,22 @@ class Call(Model):
                                 doc="the callee's operation (default: its only one)")
     mode: CallMode = fld(CallMode.SEQUENTIAL, doc="sequential; parallel with the adjacent parallel calls; or "
                                                    "route: exactly one of the adjacent routed calls, by weight")
+    new_stage: bool = fld(False, doc="with mode parallel or route: begin a new stage instead of joining the "
+                                     "calls before it (two parallel stages in a row)")
     probability: float = fld(1.0, ge=0, le=1, doc="share of requests that make this call, drawn per attempt")
     weight: float | None = fld(None, gt=0, le=MAX_SHARE, doc="with mode: route, its relative share of the "
                                                             "router's requests (default 1)")
-    when: str | None = fld(None, text=NAME, doc="made only for requests that have this attribute "
+    when: str | None = fld(None, text=CONDITION, doc="made only for requests that have this attribute "
                                                 "(decided once per request, at the entrypoint)")
-    unless: str | None = fld(None, text=NAME, doc="made only for requests that do not have this attribute")
+    unless: str | None = fld(None, text=CONDITION, doc="made only for requests that do not have this attribute, "
+                                                       "or this value of a categorical one")
     timeout: Seconds | None = fld(None, gt=0, doc="per attempt; none means wait forever")
     retries: Retries = fld(factory=Retries)
     circuit_breaker: CircuitBreaker | None = fld(None)
     fallback: bool = fld(False, doc="on final failure carry on degraded instead of failing the request")
     fallback_to: Call | None = fld(None, doc="on final failure (errors, timeouts, an open breaker) make this call "
                                              "instead, with its own timeout and retries (cache-aside: the database)")
-    hit: str | None = fld(None, text=NAME, doc="with fallback_to: the attribute of requests this call answers "
+    hit: str | None = fld(None, text=CONDITION, doc="with fallback_to: the attribute of requests this call answers "
                                                "usefully; the others fall back after its answer (a cache miss)")
     cancel_on_timeout: bool = fld(False, doc="a timeout cancels the callee's work (deadline propagation)")
 
@@ -126,6 +133,9 @@ class Call(Model):
                                             "router's calls weights, not probabilities")
         if self.weight is not None and self.mode is not CallMode.ROUTE:
             raise self.error("weight", "a weight shares a router's requests: give the call mode: route")
+        if self.new_stage and self.mode is CallMode.SEQUENTIAL:
+            raise self.error("new_stage", "a sequential call is a stage of its own already: new_stage separates "
+                                          "parallel or routed calls from the group before them")
         if self.when is not None and self.unless is not None:
             raise self.error("unless", "give a call 'when' or 'unless', not both")
         if self.hit is not None and self.fallback_to is None:
@@ -153,19 +163,43 @@ DEFAULT_OPERATION = "default"
 
 
 @dataclass(frozen=True)
+class TimeChoice(Model):
+    """``large: {dist: exponential, mean: 20ms}``: the service time of requests with one value of an attribute."""
+
+    VALUE_KEY = "service_time"
+    name: str = fld(doc="the attribute's value (taken from the key)", text=NAME)
+    service_time: Distribution = fld(doc="time a worker spends on these requests, calls excluded")
+
+
+@dataclass(frozen=True)
+class ServiceTimeBy(Model):
+    """Service times that depend on a categorical attribute of the request (a payload size class)."""
+
+    attribute: str = fld(doc="a categorical attribute (one with values)", text=NAME)
+    values: tuple[TimeChoice, ...] = fld(keyed="name", max_items=MAX_CALLS,
+                                         doc="service time by value; a value not listed takes the service_time")
+
+
+@dataclass(frozen=True)
 class Operation(Model):
     """One endpoint of a service (an HTTP route, an RPC method): its own work and its own calls.
 
-    Every operation of a service shares the service's replicas, workers and queue.
+    Every operation of a service shares the service's replicas; it works on the service's shared
+    workers and queue, or with ``workers`` on a pool of its own on each replica.
     """
 
     name: str = fld(doc="taken from the key under 'operations'", text=NAME)
     service_time: Distribution | None = fld(None, doc="time a worker spends on it, calls excluded "
                                                       "(default: the service's)")
     calls: tuple[Call, ...] = fld((), max_items=MAX_CALLS)
+    service_time_by: ServiceTimeBy | None = fld(None, doc="service times by an attribute's value "
+                                                          "(default: the service's, when it has no service_time)")
+    workers: int | None = fld(None, ge=1, le=MAX_WORKERS, doc="a worker pool of its own on each replica, with "
+                                                             "this many workers and a queue like the service's "
+                                                             "(default: the service's shared pool)")
 
     def stages(self) -> tuple[tuple[Call, ...], ...]:
-        return stages(self.calls, attrgetter("mode"))
+        return stages(self.calls, attrgetter("mode"), attrgetter("new_stage"))
 
     def call_shares_given(self, attributes: dict[str, float]) -> tuple[tuple[Call, float], ...]:
         """Each call with the share of this operation's requests that make it: its probability, or for a
@@ -184,16 +218,52 @@ class Operation(Model):
 
 
 @dataclass(frozen=True)
-class Attribute(Model):
-    """A yes-or-no property of a request (a cache hit, a premium tenant), decided once when it enters.
+class AttributeValue(Model):
+    """``paid: 0.3``: one value of a categorical attribute and the share of requests that have it."""
 
+    VALUE_KEY = "share"
+    name: str = fld(doc="the value (taken from the key)", text=NAME)
+    share: float = fld(doc="share of requests with this value", ge=0, le=1)
+
+
+@dataclass(frozen=True)
+class Attribute(Model):
+    """A property of a request (a cache hit, a tenant, a size class), decided once when it enters.
+
+    Yes-or-no with ``probability``, or categorical with ``values`` (exactly one per request).
     Every attempt of the request, retries included, anywhere in the graph, sees the same value;
-    a call's ``when``/``unless`` depend on it. A call's ``probability``, by contrast, is drawn
-    anew each time a request reaches the caller.
+    a call's ``when``/``unless`` depend on it (``tenant=paid`` for a categorical one). A call's
+    ``probability``, by contrast, is drawn anew each time a request reaches the caller.
     """
 
     name: str = fld(doc="taken from the key under 'attributes'", text=NAME)
-    probability: float = fld(doc="share of requests that have it", ge=0, le=1)
+    probability: float | None = fld(None, doc="share of requests that have it (a yes-or-no attribute)", ge=0, le=1)
+    values: tuple[AttributeValue, ...] = fld((), keyed="name", max_items=MAX_CALLS,
+                                             doc="its values with their shares, which add up to 1 (categorical)")
+
+    @property
+    def yes_share(self) -> float:
+        """The share of requests that have a yes-or-no attribute; a categorical one has none (live stacks
+        refuse those before they ask)."""
+        if self.probability is None:
+            raise ValueError(f"'{self.name}' is categorical: it has values, not a yes-or-no share")
+        return self.probability
+
+    def validate(self) -> None:
+        if (self.probability is None) == (not self.values):
+            raise self.error(None, "an attribute has a probability (yes or no) or values with shares, "
+                                   "exactly one of them")
+        total = sum(v.share for v in self.values)
+        if self.values and abs(total - 1.0) > 1e-9:
+            raise self.error("values", f"the shares of the values add up to {total:g}, not 1: each request "
+                                       "has exactly one value")
+
+    @property
+    def shares(self) -> dict[str, float]:
+        """What a condition may name, with the share of requests it holds for: ``cache_hit``, ``tenant=paid``."""
+        if self.probability is not None:
+            return {self.name: self.probability}
+        return {f"{self.name}={v.name}": v.share for v in self.values}
 
 
 @dataclass(frozen=True)
@@ -207,6 +277,8 @@ class Service(Model):
     queue: Queue = fld(factory=Queue)
     load_balancing: LoadBalancing = fld(LoadBalancing.ROUND_ROBIN)
     calls: tuple[Call, ...] = fld((), max_items=MAX_CALLS)
+    service_time_by: ServiceTimeBy | None = fld(None, doc="service times by the value of a categorical attribute "
+                                                          "(its operations' too, unless they have a service_time)")
     operations: tuple[Operation, ...] = fld((), keyed="name", max_items=MAX_CALLS,
                                             doc="its endpoints by name, each with its own service time and calls")
 
@@ -217,15 +289,19 @@ class Service(Model):
 
     def stages(self) -> tuple[tuple[Call, ...], ...]:
         """Calls grouped in the order they run: each group runs in parallel, groups in sequence."""
-        return stages(self.calls, attrgetter("mode"))
+        return stages(self.calls, attrgetter("mode"), attrgetter("new_stage"))
 
     @cached_property
     def ops(self) -> tuple[Operation, ...]:
         """Its operations; a service that declares none has one, ``default``, with the service's calls."""
         if self.operations:
-            return tuple(Operation(name=o.name, service_time=o.service_time or self.service_time, calls=o.calls)
+            return tuple(Operation(name=o.name, service_time=o.service_time or self.service_time, calls=o.calls,
+                                   workers=o.workers,
+                                   service_time_by=o.service_time_by or (
+                                       self.service_time_by if o.service_time is None else None))
                          for o in self.operations)
-        return (Operation(name=DEFAULT_OPERATION, service_time=self.service_time, calls=self.calls),)
+        return (Operation(name=DEFAULT_OPERATION, service_time=self.service_time, calls=self.calls,
+                          service_time_by=self.service_time_by),)
 
     @cached_property
     def op_map(self) -> dict[str, Operation]:
@@ -295,7 +371,29 @@ class Topology(Model):
 
     @cached_property
     def attribute_shares(self) -> dict[str, float]:
-        return {a.name: a.probability for a in self.attributes}
+        """Each yes-or-no attribute and each value ``NAME=VALUE`` of a categorical one, with its share."""
+        return {cond: share for a in self.attributes for cond, share in a.shares.items()}
+
+    @cached_property
+    def attribute_bits(self) -> dict[str, int]:
+        """A bit of a request's attribute word for everything a condition may name (``attribute_shares``)."""
+        return {cond: 1 << i for i, cond in enumerate(self.attribute_shares)}
+
+    @property
+    def attribute_draws(self) -> tuple[tuple[tuple[int, ...], tuple[float, ...]], ...]:
+        """Per attribute, one uniform draw per request: the bit of the first value whose cumulative share
+        exceeds it (a yes-or-no attribute: its one bit, below its probability; else none)."""
+        out = []
+        for a in self.attributes:
+            bits = tuple(self.attribute_bits[c] for c in a.shares)
+            cum, acc = [], 0.0
+            for share in a.shares.values():
+                acc += share
+                cum.append(acc)
+            if a.values:
+                cum[-1] = 1.0  # every request has one value, whatever the rounding
+            out.append((bits, tuple(cum)))
+        return tuple(out)
 
     def service(self, name: str) -> Service:
         return self.service_map[name]
@@ -314,10 +412,13 @@ class Topology(Model):
         """The one place that says what live mode cannot run of operations, routers, attributes and fallback
         calls: ``engine`` names who refuses (a live stack, a game day).
 
-        A generated (``emulated``) stack runs them all, up to ``MAX_LIVE_ATTRIBUTES`` attributes (its load
+        Some of it only the simulator runs (an operation's own worker pool, categorical attributes, service
+        times by an attribute's value, two stages of one mode kept apart): every live stack refuses those.
+        A generated (``emulated``) stack runs the rest, up to ``MAX_LIVE_ATTRIBUTES`` attributes (its load
         generator sends one kind of request per combination). A team's own stack runs none: its services
         serve their own routes and would not read the attributes chaoslab's clients decide, so a game day
         there would test another plan than the simulation's."""
+        self._refuse_simulator_only(engine)
         if emulated:
             if len(self.attributes) > MAX_LIVE_ATTRIBUTES:
                 raise self.error("attributes", f"{len(self.attributes)} request attributes: {engine} carries at "
@@ -345,6 +446,31 @@ class Topology(Model):
                                                    "on a team's own stack does not run (a generated stack does)",
                                     hint="simulate this topology, or run it on a generated stack")
 
+    def _refuse_simulator_only(self, engine: str) -> None:
+        """What no live stack runs yet, generated or a team's own (only the simulator does)."""
+        for service in self.services:
+            pooled = next((o for o in service.operations if o.workers is not None), None)
+            if pooled is not None:
+                raise pooled.error("workers", f"'{service.name}.{pooled.name}' has a worker pool of its own, which "
+                                              f"{engine} does not run yet (its workers are the service's)",
+                                   hint="simulate this topology, or drop the operation's workers for live runs")
+            split = next((c for c in service.all_calls if c.new_stage), None)
+            if split is not None:
+                raise split.error("new_stage", f"'{service.name}' separates two stages of calls of one mode, which "
+                                               f"{engine} does not run yet (it would merge them into one stage)",
+                                  hint="simulate this topology")
+        categorical = next((a for a in self.attributes if a.values), None)
+        if categorical is not None:
+            raise categorical.error("values", f"the categorical attribute '{categorical.name}' is not drawn by "
+                                              f"{engine} yet (only the simulator draws one value per request)",
+                                    hint="simulate this topology")
+        timed = next((s for s in self.services
+                      if s.service_time_by or any(o.service_time_by for o in s.operations)), None)
+        if timed is not None:
+            raise timed.error("service_time_by", f"'{timed.name}' has service times by an attribute's value, "
+                                                 f"which {engine} does not run yet (only the simulator does)",
+                              hint="simulate this topology")
+
     def validate(self) -> None:
         if not self.services:
             raise self.error("services", "a topology needs at least one service")
@@ -369,13 +495,32 @@ class Topology(Model):
                         if attr is not None and attr not in self.attribute_shares:
                             raise call.error(field, f"unknown attribute '{attr}'"
                                                     f"{did_you_mean(attr, self.attribute_shares)}",
-                                             hint="declare it under the topology's attributes, with its probability")
+                                             hint="declare it under the topology's attributes, with its probability; "
+                                                  "a categorical attribute's value is named NAME=VALUE")
+        for service in self.services:
+            for by in (service.service_time_by, *(o.service_time_by for o in service.operations)):
+                if by is not None:
+                    self._check_time_choices(by)
         for entry in self.entrypoints:
             if entry.to not in names:
                 raise entry.error("to", f"unknown service '{entry.to}'{did_you_mean(entry.to, names)}")
             self._check_operation(entry, entry.operation, names[entry.to])
         self._refuse_certain_cycles()
         self._refuse_deep_chains()
+
+    def _check_time_choices(self, by: ServiceTimeBy) -> None:
+        attrs = {a.name: a for a in self.attributes}
+        attr = attrs.get(by.attribute)
+        if attr is None or not attr.values:
+            categorical = [a.name for a in self.attributes if a.values]
+            raise by.error("attribute", f"'{by.attribute}' is not a categorical attribute of the topology"
+                                        f"{did_you_mean(by.attribute, categorical)}",
+                           hint="declare it under attributes with values and their shares")
+        known = {v.name for v in attr.values}
+        for choice in by.values:
+            if choice.name not in known:
+                raise choice.error("name", f"'{by.attribute}' has no value '{choice.name}'"
+                                           f"{did_you_mean(choice.name, known)} (it has {', '.join(sorted(known))})")
 
     def _check_fallback(self, service: Service, fb: Call) -> None:
         names = self.service_map
@@ -416,6 +561,17 @@ class Topology(Model):
             raise self.service(chain[0]).error(
                 "calls", f"calls go {len(chain)} services deep ({' -> '.join(shown)}); at most {MAX_CALL_DEPTH} "
                          "services may call one another in a row")
+
+
+def check_operation_scope(obj: Model, service: Service, name: str) -> None:
+    """Refuse a fault, an alert, an SLO or a verify step scoped to an operation ``service`` does not declare."""
+    ops = service.op_map
+    if not service.operations:
+        raise obj.error("operation", f"'{service.name}' declares no operations",
+                        hint="scope it to the service, or declare the service's operations")
+    if name not in ops:
+        raise obj.error("operation", f"'{service.name}' has no operation '{name}'{did_you_mean(name, ops)}"
+                                     f" (it has {', '.join(ops)})")
 
 
 def find_loop(graph: dict[str, list[str]]) -> list[str] | None:

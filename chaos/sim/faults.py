@@ -54,12 +54,16 @@ def refresh_service(world: World, name: str) -> None:
     svc = world.services[name]
     faults = world.faults_on(name)
     svc.factor = math.prod(f.factor for f in _of(faults, Slowdown))
-    svc.err_ratio = _combine([f.ratio for f in _of(faults, Errors)])
-    svc.delays = [(f.delay, f.jitter) for f in _of(faults, Latency)]
+    svc.err_ratio = _combine([f.ratio for f in _of(faults, Errors) if f.operation is None])
+    svc.delays = [(f.delay, f.jitter) for f in _of(faults, Latency) if f.operation is None]
+    for op in svc.ops.values():  # latency and errors on one operation: only its requests
+        op.err_ratio = _combine([f.ratio for f in _of(faults, Errors) if f.operation == op.name])
+        op.delays = [(f.delay, f.jitter) for f in _of(faults, Latency) if f.operation == op.name]
     svc.partitioned = sum(1 for f in faults if f.kind is FaultKind.PARTITION)
     svc.loss = _combine([f.ratio for f in _of(faults, PacketLoss)])
     svc.net_faulty = bool(svc.partitioned or svc.loss)
-    svc.faulty = bool(svc.net_faulty or svc.err_ratio or any(f.kind is FaultKind.HANG for f in faults))
+    svc.faulty = bool(svc.net_faulty or svc.err_ratio or any(op.err_ratio for op in svc.ops.values())
+                      or any(f.kind is FaultKind.HANG for f in faults))
     was_hung, svc.hung = svc.hung, sum(1 for f in faults if f.kind is FaultKind.HANG)
     if was_hung and not svc.hung:
         world.kernel.thaw(svc)

@@ -71,14 +71,21 @@ class Stats:
 
 
 class Replica:
-    """One instance of a service: a worker pool and its queue."""
+    """One instance of a service: a worker pool and its queue.
 
-    __slots__ = ("svc", "index", "up", "busy", "queue", "qdead", "active", "cold")
+    An operation with a pool of its own works in one of the replica's ``pools`` instead: a
+    Replica object too (its own workers, queue and active spans), which lives and dies with
+    the replica that holds it and shares its cold start.
+    """
 
-    def __init__(self, svc: Svc, index: int) -> None:
+    __slots__ = ("svc", "index", "up", "busy", "queue", "qdead", "active", "cold", "workers", "qlimit", "pools")
+
+    def __init__(self, svc: Svc, index: int, workers: int | None = None) -> None:
         self.svc = svc
         self.index = index
         self.up = True
+        self.workers = svc.workers if workers is None else workers
+        self.qlimit = svc.qlimit
         self.busy = 0
         self.queue: deque[Span] = deque()
         self.qdead = 0                    # cancelled spans still sitting in the queue
@@ -86,6 +93,11 @@ class Replica:
         # the order they started, so a crash fails them in the same order on every run.
         self.active: dict[Span, None] = {}
         self.cold: list[tuple[float, float, float]] = []  # (since, factor, decay) after cold starts
+        self.pools: list[Replica] = []
+        if workers is None:  # a replica, not a pool: one pool per operation that has its own
+            self.pools = [Replica(svc, index, n) for n in svc.pool_workers]
+            for pool in self.pools:
+                pool.cold = self.cold
 
     @property
     def waiting(self) -> int:
@@ -104,7 +116,7 @@ class Svc:
 
     __slots__ = ("name", "replicas", "up", "workers", "qlimit", "lifo", "max_wait", "factor",
                  "cold", "delays", "err_ratio", "hung", "loss", "partitioned", "net_faulty",
-                 "lb", "rr", "rand", "rng", "stats", "frozen", "faulty", "ops")
+                 "lb", "rr", "rand", "rng", "stats", "frozen", "faulty", "ops", "pool_workers")
 
     def __init__(self, name: str, rng: random.Random) -> None:
         self.name = name
@@ -113,6 +125,7 @@ class Svc:
         self.replicas: list[Replica] = []
         self.up: list[Replica] = []
         self.workers = 1
+        self.pool_workers: tuple[int, ...] = ()  # workers of each operation's own pool, per replica
         self.qlimit = 0
         self.lifo = False
         self.max_wait: float | None = None
@@ -143,7 +156,8 @@ class Op:
     into the service's.
     """
 
-    __slots__ = ("name", "svc", "draw", "exp_rate", "stages", "routes", "stats", "track_kids")
+    __slots__ = ("name", "svc", "draw", "exp_rate", "stages", "routes", "stats", "track_kids", "pool",
+                 "delays", "err_ratio", "choices")
 
     def __init__(self, name: str, svc: Svc, stats: Stats) -> None:
         self.name = name
@@ -155,6 +169,11 @@ class Op:
         # per stage: None, or for a router the cumulative shares of its calls (the last is 1.0)
         self.routes: tuple[tuple[float, ...] | None, ...] = ()
         self.track_kids = False
+        self.pool = 0  # 0: the service's shared pool; k: each replica's pools[k - 1], its own
+        self.delays: list[tuple[float, float]] = []  # latency faults on this operation's responses
+        self.err_ratio = 0.0                          # errors faults on this operation's requests
+        # service times by an attribute's value: (its bit, its sampler); a request with none of them uses draw
+        self.choices: tuple[tuple[int, Callable[[], float]], ...] = ()
 
 
 class Edge:
@@ -355,7 +374,8 @@ class Kernel:
         self.cb_deliver: list[Any] = [self.on_deliver]
         self.cb_arrival: list[Any] = [self.on_arrival]
         # The topology's request attributes: (bit, probability), drawn once per entry request.
-        self.attributes: tuple[tuple[int, float], ...] = ()
+        # Per attribute: the bits of its values and their cumulative shares (one value for yes-or-no).
+        self.attributes: tuple[tuple[tuple[int, ...], tuple[float, ...]], ...] = ()
 
     # ------------------------------------------------------------------ arrivals
 
@@ -386,7 +406,11 @@ class Kernel:
         if self.attributes:
             rand = entry.attr_rand
             assert rand is not None
-            req.attrs = sum(bit for bit, p in self.attributes if rand() < p)
+            attrs = 0
+            for bits, cum in self.attributes:  # one draw per attribute, as yes-or-no ones always drew
+                u = rand()
+                attrs |= next((b for b, c in zip(bits, cum, strict=True) if u < c), 0)
+            req.attrs = attrs
         admission = entry.admission
         if admission.limit is not None and not admission.admit(req.t0):
             self.entry_done(req, REJECTED)
@@ -441,6 +465,10 @@ class Kernel:
         if svc.err_ratio and svc.rand() < svc.err_ratio:
             self.respond(span, INJECTED)
             return
+        ratio = edge.op.err_ratio
+        if ratio and svc.rand() < ratio:
+            self.respond(span, INJECTED)
+            return
         if edge.err_ratio and edge.rand() < edge.err_ratio:
             self.respond(span, INJECTED)
             return
@@ -450,32 +478,43 @@ class Kernel:
         """Pick a replica; start at once if a worker is free, else queue, else reject."""
         up = svc.up
         n = len(up)
+        op = span.edge.op
         if n == 1:
             rep = up[0]
         elif n == 0:
             self.respond(span, CRASHED)  # connection refused
             return
         else:
-            rep = self._pick(svc, up, n)
+            rep = self._pick(svc, up, n, op.pool)
+        if op.pool:
+            rep = rep.pools[op.pool - 1]
         span.rep = rep
-        if rep.busy < svc.workers:
+        if rep.busy < rep.workers:
             rep.busy += 1
             rep.active[span] = None
-            op = span.edge.op
             rate = op.exp_rate
-            t = (-_log(1.0 - svc.rand()) / rate if rate else op.draw()) * svc.factor
+            if op.choices:
+                t = self.chosen_time(op, span) * svc.factor
+            else:
+                t = (-_log(1.0 - svc.rand()) / rate if rate else op.draw()) * svc.factor
             if svc.cold and rep.cold:
                 t *= rep.cold_factor(now)
             span.callbacks = self.cb_work
             heappush(self.heap, (now + t, NORMAL, next(self.eid), span))
-        elif len(rep.queue) - rep.qdead < svc.qlimit:
+        elif len(rep.queue) - rep.qdead < rep.qlimit:
             rep.queue.append(span)
             span.queued = True
             span.tq = now
         else:
             self.respond(span, REJECTED)
 
-    def _pick(self, svc: Svc, up: list[Replica], n: int) -> Replica:
+    @staticmethod
+    def chosen_time(op: Op, span: Span) -> float:
+        """A service time by the value of the request's attribute (the operation's own for other values)."""
+        attrs = attributes_of(span)
+        return next((draw for bit, draw in op.choices if attrs & bit), op.draw)()
+
+    def _pick(self, svc: Svc, up: list[Replica], n: int, pool: int) -> Replica:
         lb = svc.lb
         if lb is LoadBalancing.ROUND_ROBIN:
             svc.rr = i = (svc.rr + 1) % n
@@ -483,9 +522,12 @@ class Kernel:
         if lb is LoadBalancing.RANDOM:
             return up[int(svc.rand() * n)]
         best = up[0]
-        best_load = best.busy + len(best.queue) - best.qdead
+        best_load = -1
         for rep in up:
-            load = rep.busy + len(rep.queue) - rep.qdead
+            work = rep.pools[pool - 1] if pool else rep  # the least loaded in the pool the request needs
+            load = work.busy + len(work.queue) - work.qdead
+            if best_load < 0:
+                best_load = load
             if load < best_load:
                 best, best_load = rep, load
         return best
@@ -497,7 +539,10 @@ class Kernel:
         svc = span.svc
         op = span.edge.op
         rate = op.exp_rate
-        t = (-_log(1.0 - svc.rand()) / rate if rate else op.draw()) * svc.factor
+        if op.choices:
+            t = self.chosen_time(op, span) * svc.factor
+        else:
+            t = (-_log(1.0 - svc.rand()) / rate if rate else op.draw()) * svc.factor
         if svc.cold and rep.cold:
             t *= rep.cold_factor(self.env._now)
         span.callbacks = self.cb_work
@@ -616,7 +661,7 @@ class Kernel:
             if rep.queue:
                 self.dequeue(rep)
         svc = span.svc
-        if span.answered or svc.hung or svc.delays or span.edge.delays:
+        if span.answered or svc.hung or svc.delays or span.edge.delays or span.edge.op.delays:
             self.respond(span, cause)
         else:
             self.answer(span, cause)
@@ -632,8 +677,8 @@ class Kernel:
             span.svc.frozen.append((FROZEN_RESPONSE, span, cause))
             return
         edge = span.edge
-        if edge.delays or span.svc.delays:
-            delay = sum(d + j * (2.0 * edge.rand() - 1.0) for d, j in edge.delays + span.svc.delays)
+        if edge.delays or span.svc.delays or edge.op.delays:
+            delay = sum(d + j * (2.0 * edge.rand() - 1.0) for d, j in edge.delays + span.svc.delays + edge.op.delays)
             if delay > 0:
                 ev = Delivery(span, cause)
                 ev.callbacks = self.cb_deliver
@@ -731,7 +776,7 @@ class Kernel:
         """Give a free worker the next live request, shedding ones that waited too long."""
         svc = rep.svc
         queue = rep.queue
-        while queue and rep.up and rep.busy < svc.workers:
+        while queue and rep.up and rep.busy < rep.workers:
             span = queue.pop() if svc.lifo else queue.popleft()
             if span.dead:
                 rep.qdead -= 1
@@ -763,12 +808,14 @@ class Kernel:
         if not rep.up:
             return
         svc = rep.svc
-        rep.up = False
         svc.up = [r for r in svc.up if r is not rep]
-        victims = list(rep.active) + [s for s in rep.queue if not s.dead]
-        rep.active.clear()
-        rep.queue.clear()
-        rep.busy = rep.qdead = 0
+        victims = []
+        for work in (rep, *rep.pools):
+            work.up = False
+            victims += list(work.active) + [s for s in work.queue if not s.dead]
+            work.active.clear()
+            work.queue.clear()
+            work.busy = work.qdead = 0
         for span in victims:
             span.kids = None
             span.queued = False
@@ -777,7 +824,8 @@ class Kernel:
     def restart(self, rep: Replica, cold: tuple[float, float] | None = None) -> None:
         if rep.up:
             return
-        rep.up = True
+        for work in (rep, *rep.pools):
+            work.up = True
         svc = rep.svc
         svc.up = [r for r in svc.replicas if r.up]
         if cold is not None:

@@ -197,8 +197,8 @@ class _Gauge:
         self.svc = svc
 
     def __call__(self) -> tuple[float, float]:
-        reps = self.svc.replicas
-        return float(sum(len(r.queue) - r.qdead for r in reps)), float(sum(r.busy for r in reps))
+        pools = [p for r in self.svc.replicas for p in (r, *r.pools)]  # operations' own pools included
+        return float(sum(len(p.queue) - p.qdead for p in pools)), float(sum(p.busy for p in pools))
 
 
 def simulate(experiment: Experiment, seed: int | None = None,

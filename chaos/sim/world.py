@@ -68,7 +68,7 @@ class World:
     @classmethod
     def build(cls, kernel: Kernel, topology: Topology, seed: int, markers: list[Marker]) -> World:
         world = cls(kernel, topology, seed, markers)
-        kernel.attributes = tuple((1 << i, a.probability) for i, a in enumerate(topology.attributes))
+        kernel.attributes = topology.attribute_draws
         for spec in topology.services:
             svc = Svc(spec.name, stream(seed, "service", spec.name))
             world.services[spec.name] = svc
@@ -97,11 +97,22 @@ class World:
         svc.qlimit = spec.queue.limit
         svc.lifo = spec.queue.discipline is QueueDiscipline.LIFO
         svc.max_wait = spec.queue.max_wait
+        own = [o for o in spec.ops if o.workers is not None]
+        svc.pool_workers = tuple(o.workers for o in own if o.workers is not None)
+        for rep in svc.replicas:
+            rep.workers, rep.qlimit = spec.workers, spec.queue.limit
+            for pool, workers in zip(rep.pools, svc.pool_workers, strict=True):
+                pool.workers, pool.qlimit = workers, spec.queue.limit
         for op_spec in spec.ops:
             op = svc.ops[op_spec.name]
+            op.pool = own.index(op_spec) + 1 if op_spec.workers is not None else 0
             dist = op_spec.service_time or spec.service_time
             op.draw = dist.sampler(svc.rng)
             op.exp_rate = 1.0 / dist.mean if isinstance(dist, Exponential) else 0.0
+            by = op_spec.service_time_by
+            bits = self.topology.attribute_bits
+            op.choices = () if by is None else tuple((bits[f"{by.attribute}={c.name}"], c.service_time.sampler(svc.rng))
+                                                     for c in by.values)
         svc.lb = spec.load_balancing
         self.scale(spec.name, spec.replicas)
 
@@ -136,7 +147,7 @@ class World:
         edge.jitter = call.retries.backoff.jitter
         edge.budget = call.retries.budget
         edge.prob = call.probability
-        bits = {a.name: 1 << i for i, a in enumerate(self.topology.attributes)}
+        bits = self.topology.attribute_bits
         edge.need = bits[call.condition] if call.condition is not None else 0
         edge.want = edge.need if call.when is not None else 0
         edge.hit = bits[call.hit] if call.hit is not None else 0

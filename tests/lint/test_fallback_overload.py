@@ -64,7 +64,7 @@ def test_the_simulator_agrees_on_either_side_of_the_rate(tmp_path: Path, rate: f
 
 def test_the_docs_example_gives_the_figures_the_docs_quote(tmp_path: Path) -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
-    block = doc.split("```yaml\n")[4].split("```", 1)[0]
+    block = doc.split("## Fallback to another call", 1)[1].split("```yaml\n")[1].split("```", 1)[0]
     path = tmp_path / "t.yaml"
     path.write_text("name: t\nentrypoints: {web: {to: api}}\n" + block
                     + "  cache: {service_time: 1ms, workers: 8}\n  db: {service_time: 10ms, workers: 4}\n")

@@ -22,7 +22,8 @@ REPR = re.compile(r"\b[A-Z][A-Za-z]+\(")
 UNITS = r"ms\b|s\b|%|×|replicas?\b|requests?\b|workers?\b|[a-z]+/s\b|the sustainable"
 NUMBER_WITHOUT_UNIT = re.compile(rf"(?<![\w.,])\d[\d,]*(?:\.\d+)?(?!\d|,\d|\.\d|\s?(?:{UNITS}))")
 
-SAMPLE: dict[Any, Any] = {DURATION: 0.25, RATIO: 0.05, FACTOR: 3.0, RATE: 150.0, int: 2}
+# str: a fault's operation (latency and errors may scope to one)
+SAMPLE: dict[Any, Any] = {DURATION: 0.25, RATIO: 0.05, FACTOR: 3.0, RATE: 150.0, int: 2, str: "write"}
 
 
 def assert_words_with_units(text: str) -> None:

@@ -109,7 +109,7 @@ services:
 
 def test_the_docs_attribute_example_parses_with_the_stated_share(tmp_path: Path) -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
-    block = doc.split("```yaml\n")[3].split("```", 1)[0]
+    block = doc.split("## Request attributes that stick", 1)[1].split("```yaml\n")[1].split("```", 1)[0]
     path = tmp_path / "t.yaml"
     path.write_text("name: t\nentrypoints: {web: {to: post-storage}}\n" + block
                     + "  memcached: {service_time: 1ms}\n  mongodb: {service_time: 2ms}\n")

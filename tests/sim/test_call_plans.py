@@ -7,6 +7,7 @@ Deterministic scenarios are checked exactly; random ones against a closed form
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from scipy import stats
@@ -26,7 +27,9 @@ from simkit import (
     topology,
 )
 
+from chaos.errors import InputError
 from chaos.model.faults import Errors
+from chaos.model.files import load_topology
 from chaos.model.load import Step
 from chaos.model.topology import (
     Backoff,
@@ -170,3 +173,55 @@ def test_queue_shedding_bounds_the_wait_and_keeps_the_server_busy() -> None:
     assert sum(s.ok[10:60]) == pytest.approx(500, abs=1)
     assert max(v for v in s.p99_ms if v is not None) <= 600 + 1e-6
     assert service_totals(r, "s").errors[Cause.REJECTED] > 0.4 * service_totals(r, "s").requests
+
+
+def _two_parallel_stages(separate: bool) -> Topology:
+    """front calls a and b together, then c and d together (the second stage written apart when ``separate``)."""
+    plan = [Call(to="a", mode=CallMode.PARALLEL), Call(to="b", mode=CallMode.PARALLEL),
+            Call(to="c", mode=CallMode.PARALLEL, new_stage=separate), Call(to="d", mode=CallMode.PARALLEL)]
+    return topology(svc("front", fixed(0.0), workers=MANY, calls=plan),
+                    *(svc(name, exponential(0.010), workers=MANY) for name in "abcd"))
+
+
+@pytest.mark.parametrize(("separate", "expected_ms"), [
+    # E[max of k independent exponentials of mean m] = m (1 + 1/2 + ... + 1/k)
+    (True, 2 * 10 * (1 + 1 / 2)),                   # two stages: the sum of two maxima of two, 30 ms
+    (False, 10 * (1 + 1 / 2 + 1 / 3 + 1 / 4)),      # one stage: the maximum of four, 20.8 ms
+])
+def test_two_parallel_stages_written_apart_take_the_sum_of_their_maxima(separate: bool, expected_ms: float) -> None:
+    r = run(experiment(_two_parallel_stages(separate), load=Step(rate=100, to=0, at=118), duration=120))
+    entry = entry_totals(r)
+    # each request's latency is a max or sum of exponentials: its sd is below 2.5 x the 10 ms mean
+    assert entry.failed == 0 and entry.requests > 10_000
+    assert abs(entry.mean_ms - expected_ms) <= Z * 25 / math.sqrt(entry.requests), (entry.mean_ms, expected_ms)
+    assert service_totals(r, "d").requests == service_totals(r, "a").requests == entry.requests
+
+
+def test_new_stage_is_read_from_yaml_refused_on_a_sequential_call_and_by_a_live_stack(tmp_path: Path) -> None:
+    text = """\
+name: t
+entrypoints: {web: {to: front}}
+services:
+  front:
+    service_time: 1ms
+    calls:
+      - {to: a, mode: parallel}
+      - {to: b, mode: parallel}
+      - {to: c, mode: parallel, new_stage: true}
+      - {to: d, mode: parallel}
+  a: {service_time: 1ms}
+  b: {service_time: 1ms}
+  c: {service_time: 1ms}
+  d: {service_time: 1ms}
+"""
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    topo = load_topology(path)
+    assert [[c.to for c in group] for group in topo.service("front").stages()] == [["a", "b"], ["c", "d"]]
+    with pytest.raises(InputError) as info:
+        topo.refuse_operations("the emulated live stack", emulated=True)
+    assert "t.yaml:9:" in str(info.value) and "separates two stages of calls of one mode" in str(info.value)
+    path.write_text(text.replace("{to: c, mode: parallel, new_stage: true}", "{to: c, new_stage: true}"))
+    with pytest.raises(InputError) as info:
+        load_topology(path)
+    assert "t.yaml:9:" in str(info.value) and "a sequential call is a stage of its own already" in str(info.value)

@@ -225,3 +225,58 @@ def test_an_slo_may_scope_to_one_operation(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(InputError) as info:
         load_experiment(tmp_path / "x.yaml")
     assert "x.yaml:7:" in str(info.value) and "'post' has no operation 'wrte'" in str(info.value)
+
+
+def _two_pools(separate: bool) -> Topology:
+    """``db`` with a saturated operation ``scan`` (400/s offered) and a light one ``find`` (100/s).
+
+    Separate: each has 2 workers of its own (capacity 200/s each). Shared: both on the service's 4.
+    """
+    own = 2 if separate else None
+    db = Service(name="db", service_time=Exponential(0.010), workers=4, queue=Queue(limit=200),
+                 operations=(Operation(name="scan", workers=own), Operation(name="find", workers=own)))
+    return Topology(name="t", services=(db,),
+                    entrypoints=(Entrypoint(name="a", to="db", operation="scan", share=4),
+                                 Entrypoint(name="b", to="db", operation="find", share=1)))
+
+
+def test_an_operation_with_its_own_pool_queues_as_its_own_mmc_whatever_the_other_does() -> None:
+    """find's 2 workers at 100/s, mu 100/s: an M/M/2 (Erlang C) though scan, beside it, is saturated."""
+    c, mu, lam = 2, 100.0, 100.0
+    a = lam / mu
+    tail = a ** c / math.factorial(c) / (1 - a / c)
+    p_wait = tail / (sum(a ** k / math.factorial(k) for k in range(c)) + tail)
+    w_ms = (p_wait / (c * mu - lam) + 1 / mu) * 1000  # 13.3 ms
+    means = []
+    for seed in range(1, 5):
+        r = run(experiment(_two_pools(True), rate=500, duration=300, warmup=20, seed=seed))
+        find = r.totals[Scope.operation("db", "find")]
+        assert find.failed == 0  # never rejected: scan's full queue is not find's
+        assert r.totals[Scope.operation("db", "scan")].failed > 0  # scan's own queue overflows
+        means.append(find.mean_ms)
+    mean = sum(means) / len(means)
+    sd = math.sqrt(sum((m - mean) ** 2 for m in means) / (len(means) - 1))
+    # 4 independent runs: t with 3 degrees of freedom at 0.9999 is 22.2; also within 8% of theory
+    assert abs(mean - w_ms) <= 22.2 * sd / 2 and abs(mean - w_ms) / w_ms < 0.08, (mean, w_ms, means)
+
+
+def test_operations_on_the_shared_pool_queue_behind_a_saturated_one() -> None:
+    """The same load on 4 shared workers (500/s offered to 400/s of capacity): find waits in scan's queue."""
+    r = run(experiment(_two_pools(False), rate=500, duration=60, warmup=20, seed=1))
+    find = r.totals[Scope.operation("db", "find")]
+    # the shared queue fills to its limit of 200: a wait of about 200 / 400/s = 0.5 s, far above 13 ms
+    assert find.mean_ms > 10 * 13.3, find.mean_ms
+    assert find.failed > 0  # and find's requests are turned away when it is full
+
+
+def test_an_operations_own_pool_is_parsed_and_refused_by_a_live_stack(tmp_path: Path) -> None:
+    text = TOPOLOGY.replace("      insert: {service_time: {dist: constant, value: 4ms}}",
+                            "      insert: {service_time: {dist: constant, value: 4ms}, workers: 2}")
+    topo = load_topology(write(tmp_path, text))
+    assert topo.service("db").op_map["insert"].workers == 2 and topo.service("db").op_map["find"].workers is None
+    with pytest.raises(InputError) as info:
+        topo.refuse_operations("the emulated live stack", emulated=True)
+    assert "t.yaml:20:" in str(info.value) and "a worker pool of its own" in str(info.value)
+    with pytest.raises(InputError) as info:
+        load_topology(write(tmp_path, text.replace("workers: 2}", "workers: 0}")))
+    assert "t.yaml:20:" in str(info.value) and "workers" in str(info.value)

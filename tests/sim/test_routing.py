@@ -92,7 +92,7 @@ def test_routed_calls_keep_their_own_policy() -> None:
 
 def test_the_docs_router_parses_with_the_shares_it_states(tmp_path: Path) -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
-    block = doc.split("```yaml\n")[2].split("```", 1)[0]
+    block = doc.split("## Routing", 1)[1].split("```yaml\n")[1].split("```", 1)[0]
     leaves = "".join(f"  {n}: {{service_time: 1ms}}\n" for n in ("compose-post", "home-timeline", "user-timeline"))
     path = tmp_path / "t.yaml"
     path.write_text("name: t\nentrypoints: {web: {to: nginx}}\n" + block + leaves)

@@ -134,6 +134,8 @@ def validate(experiment: Experiment, playbook: Playbook | None, state: StackStat
     from chaos.live.faults.drivers.routes import check_live, combined
 
     experiment.topology.refuse_operations("a game day", emulated=experiment.live is None)
+    experiment.refuse_operation_scopes("a game day", [s.verify for s in playbook.steps if s.verify is not None]
+                                       if playbook is not None else ())
     problems = check_live(experiment, state, with_load=True)
     if playbook is not None:
         problems += check_playbook(playbook, experiment, state)

@@ -90,7 +90,7 @@ def generated_requests(topology: Topology, entry: Entrypoint) -> tuple[RequestPl
     plans = []
     for combo in itertools.product((True, False), repeat=len(topology.attributes)):
         has = [a.name for a, yes in zip(topology.attributes, combo, strict=True) if yes]
-        weight = math.prod(a.probability if yes else 1.0 - a.probability
+        weight = math.prod(a.yes_share if yes else 1.0 - a.yes_share
                            for a, yes in zip(topology.attributes, combo, strict=True))
         if weight <= 0:
             continue

@@ -35,7 +35,7 @@ def build(topology: Topology, bounds: tuple[float, ...], urls_for: UrlsFor) -> S
     """The stack spec of a Topology; each call reaches replica N of its callee at ``urls_for(caller, callee, N)``."""
     services = tuple(_service(s, topology, urls_for) for s in topology.services)
     entrypoints = tuple(_entrypoint(e, topology) for e in topology.entrypoints)
-    attributes = tuple((a.name, a.probability) for a in topology.attributes)
+    attributes = tuple((a.name, a.yes_share) for a in topology.attributes)
     return StackSpec(tuple(bounds), services, entrypoints, VERSION, attributes)
 
 
