@@ -27,9 +27,11 @@ from typing import Any
 from chaos.codec import OMIT_NONE, Inconsistent, build, required_keys, shown, typed
 from chaos.errors import InputError, Location
 from chaos.incident_states import ClockBase, FindingKind, IncidentOutcome, MarkerKind, NotJudged, StepStatus
+from chaos.live_states import LoadStop, RunMode, StackKind
 from chaos.measurement import Source
+from chaos.model.alerts import FiringMetric
 from chaos.model.faults import FaultKind
-from chaos.model.playbook import Phase
+from chaos.model.playbook import ActionKind, Phase
 from chaos.model.slos import ObjectiveKind
 from chaos.run import Engine
 
@@ -130,7 +132,7 @@ class Firing:
     fired_at_s: float
     resolved_at_s: float | None = None
     value: float | None = None
-    metric: str | None = None  # AlertMetric's value or "burn_rate"; None in results written before it existed
+    metric: FiringMetric | None = None  # None in results written before it existed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -265,7 +267,7 @@ class EntryLoad:
 class LoadNote:
     """How the live load ended, and what it sent to each entrypoint."""
 
-    reason: str
+    reason: LoadStop
     behind: bool
     warnings: tuple[str, ...] = ()
     entrypoints: Mapping[str, EntryLoad] = field(default_factory=dict)
@@ -276,9 +278,9 @@ class LiveSection:
     """What only a live run has: the stack it ran on, how it stopped, how the measurement went."""
 
     stack: str
-    stack_kind: str
+    stack_kind: StackKind
     run_id: str
-    mode: str
+    mode: RunMode
     stopped: Stopped
     abort_reason: str | None = None
     seconds_measured: int = 0
@@ -337,7 +339,7 @@ class Step:
 
     name: str
     role: str = ""
-    action: str = ""
+    action: ActionKind
     target: str | None = None
     start_s: float | None = None
     acted_s: float | None = None
