@@ -656,3 +656,9 @@ def read(doc: Mapping[str, Any], source: str = "result.json") -> ResultDocument:
     return checked
 
 
+
+
+def as_document(doc: ResultDocument | Mapping[str, Any], source: str = "result.json") -> ResultDocument:
+    """``doc`` typed: itself, or a parsed result.json decoded once through :func:`read`. For the readers
+    (the summary, the sim/live comparison) that a command calls with the JSON it has just written."""
+    return doc if isinstance(doc, ResultDocument) else read(doc, source)

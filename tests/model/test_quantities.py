@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from chaos.document import Fault
 from chaos.model.alerts import AlertMetric, FiringMetric, format_value
-from chaos.model.faults import FAULT_CLASSES, WINDOW_KEYS, ColdCache, Crash, Latency, describe_params
+from chaos.model.faults import FAULT_CLASSES, WINDOW_KEYS, ColdCache, Crash, FaultKind, Latency, describe_params
 from chaos.model.parsing import DURATION, is_model, model_fields
 from chaos.model.playbook import Condition
 from chaos.model.quantities import FACTOR, RATE, RATIO, Unit, duration, unit_of
@@ -63,7 +64,8 @@ def test_every_fault_kind_renders_as_words_with_units(cls: type) -> None:
     assert set(params) == {f.key for f in model_fields(cls)} - WINDOW_KEYS
     text = describe_params(cls.TAG, stored)
     assert_words_with_units(text)
-    line = fault_line({"kind": cls.TAG, "target": "db", "start_s": 90.0, "end_s": 120.0, "params": stored})
+    line = fault_line(Fault(label=f"{cls.TAG}:db", kind=FaultKind(cls.TAG), target="db", start_s=90.0, end_s=120.0,
+                            params=stored))
     assert_words_with_units(line)
     assert line.startswith(f"{cls.TAG} on db from 90 s to 120 s")
 
