@@ -27,9 +27,11 @@ from typing import Any
 from chaos.codec import OMIT_NONE, Inconsistent, build, required_keys, shown, typed
 from chaos.errors import InputError, Location
 from chaos.incident_states import ClockBase, FindingKind, IncidentOutcome, MarkerKind, NotJudged, StepStatus
+from chaos.live_states import LoadStop, RunMode, StackKind
 from chaos.measurement import AlertSource, Source
+from chaos.model.alerts import FiringMetric
 from chaos.model.faults import FaultKind
-from chaos.model.playbook import Phase
+from chaos.model.playbook import ActionKind, Phase
 from chaos.model.slos import ObjectiveKind
 from chaos.run import Engine
 
@@ -130,7 +132,7 @@ class Firing:
     fired_at_s: float
     resolved_at_s: float | None = None
     value: float | None = None
-    metric: str | None = None  # AlertMetric's value or "burn_rate"; None in results written before it existed
+    metric: FiringMetric | None = None  # None in results written before it existed
     # PROMETHEUS: evaluated by the stack's own Prometheus and read back (a live run measured through one);
     # absent: chaoslab evaluated the rule on the run's series
     evaluated_by: AlertSource | None = field(default=None, metadata=OMIT_NONE("evaluated_by"))
@@ -268,7 +270,7 @@ class EntryLoad:
 class LoadNote:
     """How the live load ended, and what it sent to each entrypoint."""
 
-    reason: str
+    reason: LoadStop
     behind: bool
     warnings: tuple[str, ...] = ()
     entrypoints: Mapping[str, EntryLoad] = field(default_factory=dict)
@@ -279,9 +281,9 @@ class LiveSection:
     """What only a live run has: the stack it ran on, how it stopped, how the measurement went."""
 
     stack: str
-    stack_kind: str
+    stack_kind: StackKind
     run_id: str
-    mode: str
+    mode: RunMode
     stopped: Stopped
     abort_reason: str | None = None
     seconds_measured: int = 0
@@ -340,7 +342,7 @@ class Step:
 
     name: str
     role: str = ""
-    action: str = ""
+    action: ActionKind
     target: str | None = None
     start_s: float | None = None
     acted_s: float | None = None
@@ -657,3 +659,9 @@ def read(doc: Mapping[str, Any], source: str = "result.json") -> ResultDocument:
     return checked
 
 
+
+
+def as_document(doc: ResultDocument | Mapping[str, Any], source: str = "result.json") -> ResultDocument:
+    """``doc`` typed: itself, or a parsed result.json decoded once through :func:`read`. For the readers
+    (the summary, the sim/live comparison) that a command calls with the JSON it has just written."""
+    return doc if isinstance(doc, ResultDocument) else read(doc, source)

@@ -141,7 +141,7 @@ class Responder:
         now = self.engine.now()
         self.engine.perform(step, step.act)
         rec.acted_s = now
-        self.engine.mark(Marker(now, MarkerKind.STEP, step.name, f"{rec.action} {rec.target}".strip()))
+        self.engine.mark(Marker(now, MarkerKind.STEP, step.name, f"{rec.action.value} {rec.target}".strip()))
         if step.verify is None:
             self._finish(i, StepStatus.DONE, now)
         else:

@@ -32,6 +32,7 @@ from chaos.measurement import Source
 from chaos.metrics.buckets import exact_bounds
 from chaos.model.alerts import ThresholdRule
 from chaos.model.experiment import Experiment
+from chaos.model.playbook import ActionKind
 from chaos.model.scope import Scope
 
 CAUSES: tuple[Cause, ...] = tuple(Cause)
@@ -161,7 +162,7 @@ class StepRecord:
 
     name: str
     role: str
-    action: str
+    action: ActionKind
     target: str = ""
     start_s: float | None = None
     acted_s: float | None = None        # the action took effect (end of its duration)

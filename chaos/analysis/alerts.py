@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from chaos.analysis import windows
 from chaos.measurement import AlertSource
-from chaos.model.alerts import AlertMetric, AnyAlertRule, BurnRateRule, Comparison
+from chaos.model.alerts import AlertMetric, AnyAlertRule, BurnRateRule, Comparison, FiringMetric
 from chaos.model.scope import Scope
 from chaos.run import Series
 
@@ -28,8 +28,7 @@ class Firing:
     fired_at_s: float
     resolved_at_s: float | None = None
     value: float | None = None  # the metric when it fired, in the unit of ``metric``
-    metric: str = ""            # the rule's metric (AlertMetric's value), "burn_rate" (the worst long burn),
-                                # or "promql" (a rule-file alert: its expression's value)
+    metric: FiringMetric | None = None  # what ``value`` measures (None: unknown)
     labels: tuple[tuple[str, str], ...] = ()  # a rule-file alert instance's labels, alertname aside
     evaluated_by: AlertSource | None = None   # PROMETHEUS: the stack's Prometheus fired it (None: chaoslab)
 
@@ -89,8 +88,8 @@ def condition(rule: AnyAlertRule, series: Series, bounds: tuple[float, ...], end
     return (above if rule.op is Comparison.ABOVE else value < rule.threshold), value
 
 
-def rule_metric(rule: AnyAlertRule) -> str:
-    return "burn_rate" if isinstance(rule, BurnRateRule) else rule.metric.value
+def rule_metric(rule: AnyAlertRule) -> FiringMetric:
+    return FiringMetric.BURN_RATE if isinstance(rule, BurnRateRule) else FiringMetric.of(rule.metric)
 
 
 class AlertEvaluator:

@@ -20,13 +20,14 @@ from __future__ import annotations
 from chaos.analysis.alerts import Firing
 from chaos.measurement import AlertSource
 from chaos.metrics.mapping import resolve
+from chaos.model.alerts import FiringMetric
 from chaos.model.experiment import Experiment
 from chaos.model.scope import Scope
 from chaos.run import AlertSamples, EvaluatedAlerts
 
 GAP = 1.5
 """Samples further apart than this many evaluation intervals belong to two episodes."""
-METRIC = "promql"
+METRIC = FiringMetric.PROMQL  # a rule-file alert: what its expression measures
 
 
 def episodes(samples: AlertSamples, end_s: float) -> list[tuple[float, float | None]]:

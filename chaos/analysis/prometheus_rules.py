@@ -32,6 +32,7 @@ from chaos.analysis.slos import ObjectiveResult
 from chaos.errors import InputError, QueryError
 from chaos.metrics.exposition import COARSE_POINTS, FINE_HISTORY, HISTORY_STEP, Scraper, sample_names
 from chaos.metrics.mapping import Labels, MetricMapping, resolve
+from chaos.model.alerts import FiringMetric
 from chaos.model.experiment import Experiment
 from chaos.model.scope import Scope, ScopeKind
 from chaos.model.slos import Objective, ObjectiveKind
@@ -43,7 +44,7 @@ from chaos.promql.slo import SLO, fill_window
 from chaos.promql.syntax import Expr, MatrixSelector, VectorSelector, children, parse, selectors
 from chaos.run import Run, Series
 
-METRIC = "promql"
+METRIC = FiringMetric.PROMQL
 """The ``metric`` of a rule-file alert's firing in result.json: its value is the expression's."""
 SLO_BREACH_WINDOW = 30.0
 """Trailing window (seconds) over which an SLO spec's error ratio is judged moment by moment."""

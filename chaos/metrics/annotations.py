@@ -40,7 +40,7 @@ def grafana_annotations(run: Run, origin: float) -> list[dict[str, Any]]:
         if step.start_s is None:
             continue
         end = next((t for t in (step.end_s, step.acted_s) if t is not None), run.duration_s)
-        action = f"{step.action} {step.target}".strip()
+        action = f"{step.action.value} {step.target}".strip()
         text = f"{name}: step {step.name} ({step.role}): {action}, {step.status.value}"
         out.append({"time": _ms(origin, step.start_s), "timeEnd": _ms(origin, end),
                     "tags": [TAG, name, "playbook", "step", step.name], "text": text + (f"; {step.note}" if step.note

@@ -166,14 +166,46 @@ class BurnRateRule(Scoped):
         return 1.0 - self.objective
 
 
-def format_value(metric: str | None, value: float | None) -> str:
+class FiringMetric(enum.Enum):
+    """What the value of an alert's firing measures (result.json's ``alerts[].metric``): a threshold rule's
+    :class:`AlertMetric` (the same values), a burn-rate rule's worst long-window burn, or a rule-file alert's
+    PromQL expression. Its own enum, not AlertMetric with two more members: a burn rate or an expression is
+    nothing a threshold rule or a playbook condition can measure."""
+
+    ERROR_RATIO = AlertMetric.ERROR_RATIO.value
+    LATENCY_P50 = AlertMetric.LATENCY_P50.value
+    LATENCY_P90 = AlertMetric.LATENCY_P90.value
+    LATENCY_P95 = AlertMetric.LATENCY_P95.value
+    LATENCY_P99 = AlertMetric.LATENCY_P99.value
+    REQUEST_RATE = AlertMetric.REQUEST_RATE.value
+    THROUGHPUT = AlertMetric.THROUGHPUT.value
+    QUEUE = AlertMetric.QUEUE.value
+    BUSY = AlertMetric.BUSY.value
+    RETRY_RATE = AlertMetric.RETRY_RATE.value
+    BURN_RATE = "burn_rate"  # a multiple of the rate that spends exactly the error budget
+    PROMQL = "promql"        # a rule-file alert's expression, in whatever unit it has
+
+    @classmethod
+    def of(cls, metric: AlertMetric) -> FiringMetric:
+        return cls(metric.value)
+
+    @property
+    def alert_metric(self) -> AlertMetric | None:
+        """The threshold rules' metric of the same name; None for a burn rate or an expression."""
+        return _ALERT_METRICS.get(self.value)
+
+
+_ALERT_METRICS = {m.value: m for m in AlertMetric}
+
+
+def format_value(metric: FiringMetric | None, value: float | None) -> str:
     """An alert's value in its metric's unit; a burn-rate rule's value is a multiple of the sustainable rate."""
     if value is None:
         return "-"
-    if metric == "burn_rate":
+    if metric is FiringMetric.BURN_RATE:
         return f"{value:,.3g}× the sustainable burn rate"
-    known = {m.value: m for m in AlertMetric}
-    return known[metric].format(value) if metric in known else f"{value:,.4g}"
+    known = None if metric is None else metric.alert_metric
+    return f"{value:,.4g}" if known is None else known.format(value)
 
 
 AnyAlertRule = ThresholdRule | BurnRateRule

@@ -188,17 +188,35 @@ ACTION_CLASSES = (Page, Wait, RemoveFault, Restart, Scale, SetCall, ShedLoad, Ro
 REMEDIES = (RemoveFault, Restart, Scale, SetCall, ShedLoad, Rollback, Failover)
 
 
-def describe(action: AnyAction) -> tuple[str, str]:
+
+
+class ActionKind(enum.Enum):
+    """What a playbook step does, as the record, result.json (a step's ``action``) and the reports name it:
+    each action class's ``kind`` in the playbook file."""
+
+    PAGE = Page.TAG
+    WAIT = Wait.TAG
+    REMOVE_FAULT = RemoveFault.TAG
+    RESTART = Restart.TAG
+    SCALE = Scale.TAG
+    SET_CALL = SetCall.TAG
+    SHED_LOAD = ShedLoad.TAG
+    ROLLBACK = Rollback.TAG
+    FAILOVER = Failover.TAG
+
+
+def describe(action: AnyAction) -> tuple[ActionKind, str]:
     """(kind, target) of an action, for records and reports."""
+    kind = ActionKind(action.TAG)
     if isinstance(action, Failover):
-        return action.TAG, f"{action.from_}->{action.to}"
+        return kind, f"{action.from_}->{action.to}"
     if isinstance(action, Rollback):
-        return action.TAG, ", ".join(action.faults)
+        return kind, ", ".join(action.faults)
     for name in ("fault", "service", "edge", "entrypoint", "role"):
         value = getattr(action, name, None)
         if isinstance(value, str):
-            return action.TAG, value
-    return action.TAG, ""
+            return kind, value
+    return kind, ""
 
 
 # --------------------------------------------------------------------------- steps

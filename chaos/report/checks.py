@@ -173,7 +173,7 @@ def deadline_message(d: Deadline) -> str:
 
 
 def _step_detail(s: Step) -> str:
-    detail = " ".join(x for x in (s.action, s.target) if x)
+    detail = " ".join(x for x in (s.action.value, s.target) if x)
     if not detail:
         return ""
     return f" ({s.role}: {detail})" if s.role else f" ({detail})"

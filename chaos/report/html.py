@@ -290,7 +290,7 @@ def playbook_html(r: ResultDocument, images: Mapping[str, Image]) -> str:
                        [[p, fmt_s(took), fmt_s(pb.run_time(took))] for p, took in phases], (1, 2)))
     if "playbook" in images:
         parts.append(img(images["playbook"]))
-    steps = [[e(s.name), e(s.role), e(" ".join(x for x in (s.action, s.target or "") if x)), fmt_s(s.start_s),
+    steps = [[e(s.name), e(s.role), e(" ".join(x for x in (s.action.value, s.target or "") if x)), fmt_s(s.start_s),
               fmt_s(s.end_s), fmt_s(s.deadline_s), _met(s.met), e(step_outcome(s)), e(s.verify or "-"),
               fmt_s(s.verified_at_s), e(s.note)] for s in pb.steps]
     parts.append("<h3>Steps (times from the incident start)</h3>"

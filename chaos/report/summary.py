@@ -1,39 +1,40 @@
-"""The plain-text summary printed after a run, read from the result document alone."""
+"""The plain-text summary printed after a run, read from the result document alone.
+
+:func:`render` and :func:`render_drill` take the typed document; a JSON mapping (as a command holds it
+before writing) is decoded once, through the codec (:func:`chaos.document.as_document`), and never read by key.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
-from chaos.incident_states import ClockBase, IncidentOutcome, NotJudged
+from chaos.document import Blast, Fault, Figures, PlaybookSection, ResultDocument, Step, as_document
+from chaos.incident_states import ClockBase, FindingKind, IncidentOutcome, NotJudged
 from chaos.measurement import Source
 from chaos.model.faults import describe_params
 from chaos.model.quantities import millis as fmt_ms
 from chaos.model.quantities import percent as fmt_pct
 from chaos.model.quantities import plural
 from chaos.model.quantities import seconds as fmt_s
+from chaos.model.slos import ObjectiveKind
 from chaos.report.requests import load_lines
 from chaos.report.verdict import entry_impact
 from chaos.terminal import visible
 
-if TYPE_CHECKING:
-    from chaos.document import PlaybookSection, ResultDocument, Step
-
 __all__ = ["LATENCY_ESTIMATED", "fmt_ms", "fmt_pct", "fmt_s", "render", "render_drill"]
 
 
-def fault_line(f: dict[str, Any]) -> str:
-    params = describe_params(f["kind"], f["params"])
-    end = "the end" if f["end_s"] is None else fmt_s(f["end_s"])
-    return (f"{f['kind']} on {f['target']} from {fmt_s(f['start_s'])} to {end}" + early_end(f)
+def fault_line(f: Fault) -> str:
+    params = describe_params(f.kind.value, f.params)
+    end = "the end" if f.end_s is None else fmt_s(f.end_s)
+    return (f"{f.kind.value} on {f.target} from {fmt_s(f.start_s)} to {end}" + early_end(f)
             + (f" ({params})" if params else ""))
 
 
-def early_end(f: dict[str, Any]) -> str:
+def early_end(f: Fault) -> str:
     """Said of a fault something ended before its scheduled end (a playbook's restart or remove_fault)."""
-    scheduled = f.get("scheduled_end_s")
-    if f["end_s"] is None or scheduled is None or f["end_s"] >= scheduled - 1e-6:
-        return ""
-    return f", ended early (scheduled to {fmt_s(scheduled)})"
+    return f", ended early (scheduled to {fmt_s(f.scheduled_end_s)})" if f.ended_early else ""
 
 
 LATENCY_ESTIMATED = ("percentiles and alert values are estimates, interpolated in latency histogram buckets "
@@ -60,62 +61,60 @@ def missed_lines(r: ResultDocument) -> list[str]:
     return out
 
 
-def detection_line(doc: dict[str, Any]) -> str:
-    ttd = doc["time_to_detect_s"]
-    if not doc["faults"]:
+def detection_line(doc: ResultDocument) -> str:
+    ttd = doc.time_to_detect_s
+    if not doc.faults:
         return "no faults injected"
     if ttd is None:
         return "NOT DETECTED: no alert fired after the fault started"
-    first = next(d for d in doc["detections"] if d["time_to_detect_s"] is not None)
-    return (f"{fmt_s(ttd)} (alert '{first['alert']}' fired at {fmt_s(first['detected_at_s'])}, "
+    first = next(d for d in doc.detections if d.time_to_detect_s is not None)
+    return (f"{fmt_s(ttd)} (alert '{first.alert}' fired at {fmt_s(first.detected_at_s)}, "
             f"the first alert to fire after the fault)")
 
 
-def blast_line(doc: dict[str, Any]) -> str:
-    b = doc["blast_radius"]
-    n = len(b["services"])
-    blind = b.get("unmeasured") or []
+def blast_line(doc: ResultDocument) -> str:
+    b: Blast = doc.blast
+    n = len(b.services)
+    blind = b.unmeasured
     if blind:  # "k of n measured services": the unmeasured ones are neither in breach nor unhurt
-        measured = len(doc["services"]) - len(blind)
+        measured = len(doc.services) - len(blind)
         hurt = (f"{n} of {plural(measured, 'measured service')} in breach; {len(blind)} UNMEASURED "
                 f"({', '.join(blind)})")
     else:
         hurt = f"{plural(n, 'service')} in breach" if n else "no service in breach"
-    return f"{hurt}; " + entry_impact(b["entry_failed_ratio"], b["entry_failed"], b["entry_requests"],
-                                      b.get("entry_errors"), b.get("entry_slow"))
+    return f"{hurt}; " + entry_impact(b.entry_failed_ratio, b.entry_failed, b.entry_requests,
+                                      b.entry_errors, b.entry_slow)
 
 
-def entrypoint_line(name: str, e: dict[str, Any]) -> str:
+def entrypoint_line(name: str, e: Figures) -> str:
     """An entrypoint's row: its answered requests add up to the blast radius's, its failed ones too."""
-    if e.get("measured_by") == Source.UNMEASURED.value:
+    if e.measured_by is Source.UNMEASURED:
         return f"  entrypoint {name}: UNMEASURED"
-    answered = e.get("answered")
-    count = "-" if answered is None else f"{answered:,}"
-    return (f"  entrypoint {name}: {count} answered, {e['errors']:,} failed ({fmt_pct(e['error_ratio'])}), "
-            f"p99 {fmt_ms(e['p99_ms'])}")
+    count = "-" if e.answered is None else f"{e.answered:,}"
+    return (f"  entrypoint {name}: {count} answered, {e.errors:,} failed ({fmt_pct(e.error_ratio)}), "
+            f"p99 {fmt_ms(e.p99_ms)}")
 
 
-def operation_line(name: str, f: dict[str, Any]) -> str:
+def operation_line(name: str, f: Figures) -> str:
     """An operation's row: its service's figures, for the requests of that operation only."""
-    answered = f.get("answered")
-    count = "-" if answered is None else f"{answered:,}"
-    breach = "" if f.get("first_breach_s") is None else f", SLO breached at {fmt_s(f['first_breach_s'])}"
-    return (f"  operation {name}: {count} answered, {f['errors']:,} failed ({fmt_pct(f['error_ratio'])}), "
-            f"p99 {fmt_ms(f['p99_ms'])}{breach}")
+    count = "-" if f.answered is None else f"{f.answered:,}"
+    breach = "" if f.first_breach_s is None else f", SLO breached at {fmt_s(f.first_breach_s)}"
+    return (f"  operation {name}: {count} answered, {f.errors:,} failed ({fmt_pct(f.error_ratio)}), "
+            f"p99 {fmt_ms(f.p99_ms)}{breach}")
 
 
-def cascade_table(doc: dict[str, Any]) -> list[str]:
+def cascade_table(doc: ResultDocument) -> list[str]:
     rows = [f"  {'service':<16} {'breach at':>9} {'hops':>4} {'error ratio':>11} {'p99':>9} {'attempts/req':>12}"]
     listed = set()
-    for c in doc["blast_radius"]["cascade"]:
-        s = doc["services"][c["service"]]
-        listed.add(c["service"])
-        hops = "-" if c["hops"] is None else str(c["hops"])
-        rows.append(f"  {c['service']:<16} {fmt_s(c['first_breach_s']):>9} {hops:>4} "
-                    f"{fmt_pct(s['error_ratio']):>11} {fmt_ms(s['p99_ms']):>9} "
-                    f"{s['attempts_per_entry_request'] or 0:>12.2f}")
-    blind = [n for n, s in doc["services"].items() if s.get("measured_by") == Source.UNMEASURED.value]
-    healthy = [n for n in doc["services"] if n not in listed and n not in blind]
+    for c in doc.blast.cascade:
+        s = doc.services[c.service]
+        listed.add(c.service)
+        hops = "-" if c.hops is None else str(c.hops)
+        rows.append(f"  {c.service:<16} {fmt_s(c.first_breach_s):>9} {hops:>4} "
+                    f"{fmt_pct(s.error_ratio):>11} {fmt_ms(s.p99_ms):>9} "
+                    f"{s.attempts_per_entry_request or 0:>12.2f}")
+    blind = [n for n, s in doc.services.items() if s.measured_by is Source.UNMEASURED]
+    healthy = [n for n in doc.services if n not in listed and n not in blind]
     if healthy:
         rows.append(f"  not in breach: {', '.join(healthy)}")
     if blind:
@@ -123,64 +122,63 @@ def cascade_table(doc: dict[str, Any]) -> list[str]:
     return rows
 
 
-def render(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
-    from chaos.document import read
-
-    report = read(doc)
-    lines = [f"{doc['experiment']}  ({doc['engine']}, seed {doc['seed']}, {fmt_s(doc['duration_s'])}, "
-             f"warm-up {fmt_s(doc['warmup_s'])})"]
-    for f in doc["faults"]:
+def render(doc: ResultDocument | Mapping[str, Any], paths: dict[str, str] | None = None) -> str:
+    report = as_document(doc)
+    lines = [f"{report.experiment}  ({report.engine.value}, seed {report.seed}, {fmt_s(report.duration_s)}, "
+             f"warm-up {fmt_s(report.warmup_s)})"]
+    for f in report.faults:
         lines.append(f"Fault:          {fault_line(f)}")
     lines.append(f"Verdict:        {verdict_words(report)}")
-    lines.append(f"Time to detect: {detection_line(doc)}")
-    lines.append(f"Blast radius:   {blast_line(doc)}")
+    lines.append(f"Time to detect: {detection_line(report)}")
+    lines.append(f"Blast radius:   {blast_line(report)}")
     if report.latency_estimated:
         lines.append(f"Latency:        {LATENCY_ESTIMATED}")
     lines.append("")
-    lines.append("Cascade, in order of breach:" if doc["blast_radius"]["cascade"] else "Services:")
-    lines.extend(cascade_table(doc))
-    lines.extend(entrypoint_line(name, e) for name, e in doc["entrypoints"].items())
-    lines.extend(operation_line(f"{svc}.{op}", f) for svc, ops in doc.get("operations", {}).items()
+    lines.append("Cascade, in order of breach:" if report.blast.cascade else "Services:")
+    lines.extend(cascade_table(report))
+    lines.extend(entrypoint_line(name, e) for name, e in report.entrypoints.items())
+    lines.extend(operation_line(f"{svc}.{op}", f) for svc, ops in report.operations.items()
                  for op, f in ops.items())
     requests = load_lines(report)
     if requests:
         lines += ["", "Requests sent:", *(f"  {line}" for line in requests)]
-    if doc["slos"]:
-        missed = [s for s in doc["slos"] if not s["met"] and s.get("measured", True)]
-        blind = [s for s in doc["slos"] if not s.get("measured", True)]
+    if report.slos:
+        missed = [s for s in report.slos if not s.met and s.measured]
+        blind = [s for s in report.slos if not s.measured]
         lines.append("")
-        lines.append(f"SLOs missed ({len(missed)} of {len(doc['slos'])}):" if missed
+        lines.append(f"SLOs missed ({len(missed)} of {len(report.slos)}):" if missed
                      else "SLOs: none missed" if blind else "SLOs: all held")
         for s in missed:
-            observed = (fmt_pct(s["observed"]) if s["kind"] == "error_ratio" else fmt_ms(s["observed"]))
-            lines.append(f"  MISS {s['name']:<44} observed {observed}")
+            observed = fmt_pct(s.observed) if s.kind is ObjectiveKind.ERROR_RATIO else fmt_ms(s.observed)
+            lines.append(f"  MISS {s.name:<44} observed {observed}")
         if blind:
-            lines.append(f"SLOs unmeasured ({len(blind)} of {len(doc['slos'])}), neither met nor missed:")
-            lines.extend(f"  UNMEASURED {s['name']:<38} {s['scope']} was not measured" for s in blind)
-    missed = missed_lines(report)
-    if missed:
-        lines += ["", *missed]
-    if doc["alerts"]:
+            lines.append(f"SLOs unmeasured ({len(blind)} of {len(report.slos)}), neither met nor missed:")
+            lines.extend(f"  UNMEASURED {s.name:<38} {s.scope} was not measured" for s in blind)
+    missed_checks = missed_lines(report)
+    if missed_checks:
+        lines += ["", *missed_checks]
+    if report.alerts:
         lines.append("")
         lines.append("Alerts:")
-        for a in doc["alerts"]:
-            end = a["resolved_at_s"]
+        for a in report.alerts:
+            end = a.resolved_at_s
             resolved = "still firing at the end" if end is None else f"resolved {fmt_s(end)}"
-            name = a["name"] + "".join(f" {k}={v}" for k, v in (a.get("labels") or {}).items())
-            lines.append(f"  {name:<28} fired {fmt_s(a['fired_at_s']):>7}  {resolved}")
+            name = a.name + "".join(f" {k}={v}" for k, v in a.labels.items())
+            lines.append(f"  {name:<28} fired {fmt_s(a.fired_at_s):>7}  {resolved}")
     if report.playbook is not None:
         lines.append("")
         lines.extend(playbook_lines(report.playbook, report))
-    reps = doc.get("replications")
-    if reps:
+    reps = report.replications
+    if reps is not None and reps.count:
         lines.append("")
-        efr = reps["entry_failed_ratio"]
-        ci = f" ± {fmt_pct(efr['ci95'])}" if efr.get("ci95") is not None else ""
-        lines.append(f"Replications: {reps['count']} (seeds {reps['seeds'][0]}..{reps['seeds'][-1]}); "
-                     f"SLOs held in {sum(reps['slo_met'])} of {reps['count']}; "
-                     f"entry requests failed or too slow {fmt_pct(efr.get('mean'))}{ci}")
-    if doc.get("notes"):
-        lines += ["", "Notes:", *(f"  {note}" for note in doc["notes"])]
+        efr = reps.entry_failed_ratio
+        mean = None if efr is None else efr.mean
+        ci = f" ± {fmt_pct(efr.ci95)}" if efr is not None and efr.ci95 is not None else ""
+        lines.append(f"Replications: {reps.count} (seeds {reps.seeds[0]}..{reps.seeds[-1]}); "
+                     f"SLOs held in {sum(reps.slo_met)} of {reps.count}; "
+                     f"entry requests failed or too slow {fmt_pct(mean)}{ci}")
+    if report.notes:
+        lines += ["", "Notes:", *(f"  {note}" for note in report.notes)]
     if paths:
         lines.append("")
         lines.append("Results: " + ", ".join(paths.values()))
@@ -265,45 +263,46 @@ def step_outcome(st: Step) -> str:
     return status
 
 
-def render_drill(doc: dict[str, Any], paths: dict[str, str] | None = None) -> str:
-    from chaos.document import read
-
-    dr = doc["drill"]
-    pb = doc["playbook"]
-    never = dr.get("not_triggered", 0)
-    lines = [f"Drill of '{pb['name']}' on {doc['experiment']}: {plural(dr['runs'], 'simulated incident')} "
-             f"(seeds {dr['seeds'][0]}..{dr['seeds'][-1]})",
-             f"Verdict: {verdict_words(read(doc))}", "",
+def render_drill(doc: ResultDocument | Mapping[str, Any], paths: dict[str, str] | None = None) -> str:
+    report = as_document(doc)
+    dr, pb = report.drill, report.playbook
+    if dr is None or pb is None:
+        raise ValueError("render_drill needs a drill's result: it has a drill and a playbook section")
+    never = dr.not_triggered
+    lines = [f"Drill of '{pb.name}' on {report.experiment}: {plural(dr.runs, 'simulated incident')} "
+             f"(seeds {dr.seeds[0]}..{dr.seeds[-1]})",
+             f"Verdict: {verdict_words(report)}", "",
              "Phase times, in seconds from the incident start"
-             + (f"; {never} of {plural(dr['runs'], 'run')} never triggered the playbook:" if never else ":"),
+             + (f"; {never} of {plural(dr.runs, 'run')} never triggered the playbook:" if never else ":"),
              f"  {'phase':<12} {'p50':>9} {'p90':>9} {'p99':>9} {'reached':>9}"]
-    for phase, d in dr["phases"].items():
-        lines.append(f"  {phase:<12} {fmt_s(d['p50']):>9} {fmt_s(d['p90']):>9} {fmt_s(d['p99']):>9} "
-                     f"{d['reached']:>5}/{dr['runs']}")
-    if dr["deadlines"]:
+    for phase, ph in dr.phases.items():
+        lines.append(f"  {phase:<12} {fmt_s(ph.p50):>9} {fmt_s(ph.p90):>9} {fmt_s(ph.p99):>9} "
+                     f"{ph.reached:>5}/{dr.runs}")
+    if dr.deadlines:
         lines += ["", "Deadlines (share of runs that met them):"]
-        for d in dr["deadlines"]:
-            met = "MET" if d["met"] else "NOT MET"
-            need = "" if d["required"] is None else f"  required {d['required']:.0%}: {met}"
-            late = f"  ({plural(d['undecided'], 'run')} ended before the deadline)" if d.get("undecided") else ""
-            if d.get("not_triggered"):
-                late += f"  ({d['not_triggered']} never triggered, counted as missed)"
-            lines.append(f"  {d['name']:<40} {d['p_met']:6.1%} ± {d['ci95']:.1%}{need}{late}")
+        for d in dr.deadlines:
+            met = "MET" if d.met else "NOT MET"
+            need = "" if d.required is None else f"  required {d.required:.0%}: {met}"
+            late = f"  ({plural(d.undecided, 'run')} ended before the deadline)" if d.undecided else ""
+            if d.not_triggered:
+                late += f"  ({d.not_triggered} never triggered, counted as missed)"
+            lines.append(f"  {d.name:<40} {d.p_met:6.1%} ± {d.ci95:.1%}{need}{late}")
     lines += ["", "Steps (ends in seconds from the incident start):",
               f"  {'step':<28} {'P(deadline met)':>15} {'P(reached)':>11} {'p50 end':>9} {'p90 end':>9}"]
-    for s in dr["steps"]:
-        p_met = "-" if s["p_met"] is None else f"{s['p_met']:.1%}"
-        lines.append(f"  {s['name'][:28]:<28} {p_met:>15} {s['p_reached']:>11.0%} {fmt_s(s['p50_end_s']):>9} "
-                     f"{fmt_s(s['p90_end_s']):>9}")
+    for s in dr.steps:
+        p_met = "-" if s.p_met is None else f"{s.p_met:.1%}"
+        lines.append(f"  {s.name[:28]:<28} {p_met:>15} {s.p_reached:>11.0%} {fmt_s(s.p50_end_s):>9} "
+                     f"{fmt_s(s.p90_end_s):>9}")
     seen = set()
-    for f in pb["findings"] + dr["findings"]:
-        if f["kind"] == "never_reached" and f not in dr["findings"]:
+    for f in pb.findings + dr.findings:
+        if f.kind is FindingKind.NEVER_REACHED and f not in dr.findings:
             continue  # one run's view; the drill's own finding covers all runs
-        if f["message"] not in seen:
-            seen.add(f["message"])
-            lines.append(f"  finding: {f['message']}")
-    lines += ["", f"SLOs held in {dr['slo_met_share']:.0%} of runs; entry requests failed or too slow: "
-                  f"p50 {fmt_pct(dr['entry_failed_ratio']['p50'])}, p90 {fmt_pct(dr['entry_failed_ratio']['p90'])}"]
+        if f.message not in seen:
+            seen.add(f.message)
+            lines.append(f"  finding: {f.message}")
+    efr = dr.entry_failed_ratio
+    lines += ["", f"SLOs held in {dr.slo_met_share:.0%} of runs; entry requests failed or too slow: "
+                  f"p50 {fmt_pct(None if efr is None else efr.p50)}, p90 {fmt_pct(None if efr is None else efr.p90)}"]
     if paths:
         lines += ["", "Results: " + ", ".join(paths.values())]
     return visible("\n".join(lines))

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from chaos.model.alerts import AlertMetric, format_value
-from chaos.model.faults import FAULT_CLASSES, WINDOW_KEYS, ColdCache, Crash, Latency, describe_params
+from chaos.document import Fault
+from chaos.model.alerts import AlertMetric, FiringMetric, format_value
+from chaos.model.faults import FAULT_CLASSES, WINDOW_KEYS, ColdCache, Crash, FaultKind, Latency, describe_params
 from chaos.model.parsing import DURATION, is_model, model_fields
 from chaos.model.playbook import Condition
 from chaos.model.quantities import FACTOR, RATE, RATIO, Unit, duration, unit_of
@@ -64,7 +65,8 @@ def test_every_fault_kind_renders_as_words_with_units(cls: type) -> None:
     assert set(params) == {f.key for f in model_fields(cls)} - WINDOW_KEYS
     text = describe_params(cls.TAG, stored)
     assert_words_with_units(text)
-    line = fault_line({"kind": cls.TAG, "target": "db", "start_s": 90.0, "end_s": 120.0, "params": stored})
+    line = fault_line(Fault(label=f"{cls.TAG}:db", kind=FaultKind(cls.TAG), target="db", start_s=90.0, end_s=120.0,
+                            params=stored))
     assert_words_with_units(line)
     assert line.startswith(f"{cls.TAG} on db from 90 s to 120 s")
 
@@ -103,10 +105,17 @@ def test_a_latency_condition_says_100_ms_not_0_1() -> None:
         "request rate of service:db > 150 requests/s for 20 s"
 
 
-@pytest.mark.parametrize("metric", [*(m.value for m in AlertMetric), "burn_rate"])
-def test_alert_values_carry_their_metrics_unit(metric: str) -> None:
+@pytest.mark.parametrize("metric", [m for m in FiringMetric if m is not FiringMetric.PROMQL], ids=lambda m: m.value)
+def test_alert_values_carry_their_metrics_unit(metric: FiringMetric) -> None:
     assert_words_with_units(format_value(metric, 0.25))
     assert_words_with_units(format_value(metric, 13.77))
+
+
+def test_a_firing_names_every_threshold_metric_by_the_rules_own_value() -> None:
+    assert [FiringMetric.of(m).alert_metric for m in AlertMetric] == list(AlertMetric)
+    assert {m.value for m in FiringMetric} - {m.value for m in AlertMetric} == {"burn_rate", "promql"}
+    assert FiringMetric.BURN_RATE.alert_metric is None and FiringMetric.PROMQL.alert_metric is None
+    assert format_value(FiringMetric.PROMQL, 0.25) == "0.25" and format_value(None, 3.0) == "3"
 
 
 def test_objective_names_state_their_targets_with_units() -> None:

@@ -29,7 +29,8 @@ from urllib.parse import urlsplit
 from chaos.errors import LiveError, RunError
 from chaos.live.faults.journal import JOURNAL_FILE, Event, OpenFault, open_faults, read_events
 from chaos.live.stack.inspect import Leftover, LeftoverKind, inspect_stack
-from chaos.live.stack.state import StackKind, StackState
+from chaos.live.stack.state import StackState
+from chaos.live_states import StackKind
 from chaos.outdir import RUNS
 
 PROBE_TIMEOUT = 2.0   # seconds for one health or entrypoint request

@@ -76,10 +76,11 @@ def _run(sub: argparse._SubParsersAction) -> None:
 
 
 def _options(args: argparse.Namespace, out: Path) -> Any:
-    from chaos.live.gameday.run import Mode, RunOptions
+    from chaos.live.gameday.run import RunOptions
+    from chaos.live_states import RunMode
 
     return RunOptions(out=out, stack_dir=args.stack_dir, keep_stack=args.keep_stack, load_workers=args.load_workers,
-                      mode=Mode.GAME_DAY if getattr(args, "game_day", False) else Mode.UNATTENDED,
+                      mode=RunMode.GAME_DAY if getattr(args, "game_day", False) else RunMode.UNATTENDED,
                       allow_remote=args.allow_remote, abort=() if args.no_abort else _default_abort(),
                       automated=frozenset(args.automated), seed=args.seed, source=str(args.experiment),
                       force=args.force, traces=args.traces)

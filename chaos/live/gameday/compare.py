@@ -28,11 +28,13 @@ not an observation, so they can neither agree nor diverge.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.agreement import BOUNDS, Check, judge
 from chaos.compare_document import BreachOrderCheck, CompareDocument, FigureCheck, TimingPair
+from chaos.document import Figures, ResultDocument, as_document
 from chaos.measurement import Source
 from chaos.terminal import visible
 
@@ -50,7 +52,7 @@ class BreachOrder:
 @dataclass(frozen=True)
 class Comparison:
     experiment: str
-    seed: tuple[Any, Any]
+    seed: tuple[int | None, int | None]
     checks: list[Check]
     breach: BreachOrder
     timing: dict[str, tuple[float | None, float | None]]
@@ -72,43 +74,55 @@ class Comparison:
         return out
 
 
-def _unmeasured(figures: dict[str, Any] | None) -> bool:
-    return figures is not None and figures.get("measured_by") == Source.UNMEASURED.value
+def _unmeasured(figures: Figures | None) -> bool:
+    return figures is not None and figures.measured_by is Source.UNMEASURED
 
 
-def skipped(sim: dict[str, Any], live: dict[str, Any]) -> dict[str, str]:
+def _scopes(doc: ResultDocument) -> tuple[tuple[str, Mapping[str, Figures]], ...]:
+    """The kinds of scope the comparison judges, each with the document's figures of it."""
+    return ("entrypoint", doc.entrypoints), ("service", doc.services)
+
+
+def _figure(figures: Figures, name: str) -> float | None:
+    """One of the figures the agreement bounds judge (``Bound.figure``: a field of Figures)."""
+    value: float | None = getattr(figures, name)
+    return value
+
+
+def skipped(sim: ResultDocument, live: ResultDocument) -> dict[str, str]:
     """Every scope one of the two documents did not measure, and which: these are not compared."""
     out = {}
-    for kind, key in (("entrypoint", "entrypoints"), ("service", "services")):
-        for name in {**sim[key], **live[key]}:
-            sides = [side for side, doc in (("predicted", sim), ("observed", live)) if _unmeasured(doc[key].get(name))]
+    for (kind, predicted), (_, observed) in zip(_scopes(sim), _scopes(live), strict=True):
+        for name in {**predicted, **observed}:
+            sides = [side for side, figures in (("predicted", predicted), ("observed", observed))
+                     if _unmeasured(figures.get(name))]
             if sides:
                 out[f"{kind}:{name}"] = f"unmeasured in the {' and the '.join(sides)} run, so not compared"
     return out
 
 
-def checks(sim: dict[str, Any], live: dict[str, Any]) -> list[Check]:
+def checks(sim: ResultDocument, live: ResultDocument) -> list[Check]:
     out = []
-    for kind, key in (("entrypoint", "entrypoints"), ("service", "services")):
-        for name, s in sim[key].items():
-            observed = live[key].get(name)
+    for (kind, predicted), (_, observed_all) in zip(_scopes(sim), _scopes(live), strict=True):
+        for name, s in predicted.items():
+            observed = observed_all.get(name)
             if observed is None or _unmeasured(s) or _unmeasured(observed):
                 continue
             for bound in BOUNDS:
-                out.append(judge(f"{kind}:{name}", bound, s.get(bound.figure), observed.get(bound.figure)))
+                out.append(judge(f"{kind}:{name}", bound, _figure(s, bound.figure), _figure(observed, bound.figure)))
     return out
 
 
-def _cascade(doc: dict[str, Any], skip: set[str] | None = None) -> list[tuple[str, float]]:
-    return [(c["service"], float(c["first_breach_s"])) for c in doc["blast_radius"]["cascade"]
-            if c["service"] not in (skip or set())]
+def _cascade(doc: ResultDocument, skip: set[str] | None = None) -> list[tuple[str, float]]:
+    return [(c.service, float(c.first_breach_s)) for c in doc.blast.cascade
+            if c.first_breach_s is not None and c.service not in (skip or set())]
 
 
-def _blind(doc: dict[str, Any]) -> set[str]:
-    return {n for n, f in doc["services"].items() if _unmeasured(f)} | set(doc["blast_radius"].get("unmeasured") or ())
+def _blind(doc: ResultDocument) -> set[str]:
+    return {n for n, f in doc.services.items() if _unmeasured(f)} | set(doc.blast.unmeasured)
 
 
-def breach_order(sim: dict[str, Any], live: dict[str, Any], tie_s: float = TIE_S) -> BreachOrder:
+def breach_order(sim: ResultDocument, live: ResultDocument, tie_s: float = TIE_S) -> BreachOrder:
     """The two cascades, among the services both measured (one nobody measured cannot have breached or not)."""
     skip = _blind(sim) | _blind(live)
     a, b = _cascade(sim, skip), _cascade(live, skip)
@@ -130,25 +144,31 @@ def breach_order(sim: dict[str, Any], live: dict[str, Any], tie_s: float = TIE_S
     return BreachOrder(a, b, not problems, detail)
 
 
-def _incident(doc: dict[str, Any], phase: str) -> float | None:
-    section = doc.get("playbook")
-    return None if section is None else section["incident"].get(f"time_to_{phase}_s")
+def _mitigated(doc: ResultDocument) -> float | None:
+    return None if doc.playbook is None else doc.playbook.incident.time_to_mitigate_s
 
 
-def timing(sim: dict[str, Any], live: dict[str, Any]) -> dict[str, tuple[float | None, float | None]]:
-    out = {"time to detect": (sim.get("time_to_detect_s"), live.get("time_to_detect_s"))}
-    for phase in ("mitigate", "recover"):
-        pair = (_incident(sim, phase), _incident(live, phase))
-        if pair != (None, None) or "playbook" in sim or "playbook" in live:
+def _recovered(doc: ResultDocument) -> float | None:
+    return None if doc.playbook is None else doc.playbook.incident.time_to_recover_s
+
+
+def timing(sim: ResultDocument, live: ResultDocument) -> dict[str, tuple[float | None, float | None]]:
+    out = {"time to detect": (sim.time_to_detect_s, live.time_to_detect_s)}
+    for phase, of in (("mitigate", _mitigated), ("recover", _recovered)):
+        pair = (of(sim), of(live))
+        if pair != (None, None) or sim.playbook is not None or live.playbook is not None:
             out[f"time to {phase}"] = pair
     return out
 
 
-def compare_docs(sim: dict[str, Any], live: dict[str, Any], offsets_ms: dict[str, float] | None = None) -> Comparison:
-    """``sim`` predicted, ``live`` observed (any two result.json documents: the first is the reference)."""
-    return Comparison(experiment=str(live.get("experiment")), seed=(sim.get("seed"), live.get("seed")),
-                      checks=checks(sim, live), breach=breach_order(sim, live), timing=timing(sim, live),
-                      offsets_ms=dict(offsets_ms or {}), skipped=skipped(sim, live))
+def compare_docs(sim: ResultDocument | Mapping[str, Any], live: ResultDocument | Mapping[str, Any],
+                 offsets_ms: dict[str, float] | None = None) -> Comparison:
+    """``sim`` predicted, ``live`` observed (any two result documents: the first is the reference); a parsed
+    result.json is decoded once, through the codec."""
+    a, b = as_document(sim, "the predicted result.json"), as_document(live, "the observed result.json")
+    return Comparison(experiment=b.experiment, seed=(a.seed, b.seed),
+                      checks=checks(a, b), breach=breach_order(a, b), timing=timing(a, b),
+                      offsets_ms=dict(offsets_ms or {}), skipped=skipped(a, b))
 
 
 # --------------------------------------------------------------------------- rendering
@@ -166,6 +186,10 @@ def _value(figure: str, x: float | None) -> str:
 
 def _seconds(x: float | None) -> str:
     return "-" if x is None else f"{x:.1f} s"
+
+
+def _order(breaches: list[tuple[str, float]]) -> str:
+    return ", ".join(f"{s} {t:g}s" for s, t in breaches) or "none"
 
 
 def skipped_note(c: Comparison) -> str:
@@ -200,8 +224,8 @@ def render_text(c: Comparison) -> str:
                      f"{ch.difference():>9}  {ch.bound:>6}  {verdict}")
     for scope, why in c.skipped.items():
         lines.append(f"  {scope:<22}{'(every figure)':<16}{'-':>11}{'-':>11}{'':>9}  {'':>6}  SKIPPED: {why}")
-    order = lambda xs: ", ".join(f"{s} {t:g}s" for s, t in xs) or "none"  # noqa: E731
-    lines.append(f"Breach order: predicted {order(c.breach.sim)}; observed {order(c.breach.live)}: {c.breach.detail}")
+    lines.append(f"Breach order: predicted {_order(c.breach.sim)}; observed {_order(c.breach.live)}: "
+                 f"{c.breach.detail}")
     for name, (a, b) in c.timing.items():
         lines.append(f"{name[0].upper() + name[1:]}: predicted {_seconds(a)}, observed {_seconds(b)}")
     lines.append(f"Verdict: {verdict_line(c)}")

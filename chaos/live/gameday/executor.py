@@ -150,7 +150,7 @@ class LiveExecutor:
             self.say(f"{now:8.2f}s  step '{step.name}': {action.TAG} FAILED: {exc.message}")
             return
         kind, target = describe(action)
-        self.say(f"{now:8.2f}s  step '{step.name}': {kind} {target}".rstrip() + (f" ({note})" if note else ""))
+        self.say(f"{now:8.2f}s  step '{step.name}': {kind.value} {target}".rstrip() + (f" ({note})" if note else ""))
         if note:
             self._note(step, note)
 
@@ -161,7 +161,7 @@ class LiveExecutor:
         assert self.operator is not None
         operator = self.operator
         kind, target = describe(step.act)
-        what = f"{kind} {target}".strip() if not isinstance(step.act, Page) else \
+        what = f"{kind.value} {target}".strip() if not isinstance(step.act, Page) else \
             f"page {step.act.role or step.role} and confirm once they have acknowledged"
         prompt = Prompt(step.name, step.role, what, self.deadline(step))
         self.at(start, lambda: operator.ask(prompt, lambda: self._confirmed(step, done)))

@@ -7,25 +7,26 @@ from typing import Any
 from chaos.live.gameday.actions import LIVE_ACTIONS
 from chaos.live.gameday.executor import is_automated
 from chaos.live.gameday.prometheus_alerts import wanted_alerts
+from chaos.live_states import RunMode
 from chaos.model.experiment import Experiment
-from chaos.model.playbook import Playbook, describe
+from chaos.model.playbook import ActionKind, Playbook, describe
 
-ACTION_WORDS = {
-    "page": "nothing changes; the step lasts until the paged role responds",
-    "wait": "nothing changes; the step only takes its time",
-    "remove_fault": "the FaultRunner reverts the fault's journaled handle now (or cancels it if not started)",
-    "restart": "docker restart of the replicas, wait until healthy, faults and policies put back",
-    "scale": "callers re-pointed at the first N replicas, the others stopped (or started again)",
-    "set_call": "emulator admin POST /admin/calls/{callee} on every replica of the caller",
-    "shed_load": "emulator admin POST /admin/admission on the entry service (limit split over its replicas)",
-    "rollback": "every call policy back to the baseline topology's, limits lifted, named faults removed",
-    "failover": "callers' calls re-pointed at the other service's replicas",
+ACTION_WORDS: dict[ActionKind, str] = {
+    ActionKind.PAGE: "nothing changes; the step lasts until the paged role responds",
+    ActionKind.WAIT: "nothing changes; the step only takes its time",
+    ActionKind.REMOVE_FAULT: "the FaultRunner reverts the fault's journaled handle now (or cancels it if not started)",
+    ActionKind.RESTART: "docker restart of the replicas, wait until healthy, faults and policies put back",
+    ActionKind.SCALE: "callers re-pointed at the first N replicas, the others stopped (or started again)",
+    ActionKind.SET_CALL: "emulator admin POST /admin/calls/{callee} on every replica of the caller",
+    ActionKind.SHED_LOAD: "emulator admin POST /admin/admission on the entry service (limit split over its replicas)",
+    ActionKind.ROLLBACK: "every call policy back to the baseline topology's, limits lifted, named faults removed",
+    ActionKind.FAILOVER: "callers' calls re-pointed at the other service's replicas",
 }
 
 
 def describe_run(experiment: Experiment, playbook: Playbook | None, options: Any) -> str:
     from chaos.live.faults.drivers.routes import plan_all
-    from chaos.live.gameday.run import Mode, load_urls, load_words, validate
+    from chaos.live.gameday.run import load_urls, load_words, validate
     from chaos.live.gameday.stacks import planned_state, user_state
     from chaos.live.load import plan_experiment
     from chaos.live.stack.state import STATE_FILE, read_state
@@ -77,7 +78,7 @@ def describe_run(experiment: Experiment, playbook: Playbook | None, options: Any
     abort = "; ".join(r.describe() for r in options.abort) or "none (--no-abort)"
     lines.append(f"Abort:    {abort}")
     if playbook is not None:
-        game_day = options.mode is Mode.GAME_DAY
+        game_day = options.mode is RunMode.GAME_DAY
         trigger = ", ".join(playbook.trigger.alerts) or f"at {playbook.trigger.at:g}s"
         lines.append(f"Playbook: '{playbook.name}' triggered by {trigger}; "
                      f"{'game day: people confirm their steps on the terminal' if game_day else 'unattended'}")
@@ -86,6 +87,6 @@ def describe_run(experiment: Experiment, playbook: Playbook | None, options: Any
             assert type(step.act) in LIVE_ACTIONS
             who = ("automated" if is_automated(step.role, options.automated)
                    else "prompted" if game_day else "sampled delay")
-            lines.append(f"          {i}. {step.name} [{step.role}, {who}]: {kind} {target}".rstrip()
+            lines.append(f"          {i}. {step.name} [{step.role}, {who}]: {kind.value} {target}".rstrip()
                          + f" -- {ACTION_WORDS[kind]}")
     return "\n".join(lines)

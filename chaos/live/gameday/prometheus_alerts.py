@@ -32,6 +32,7 @@ from chaos.analysis.alerts import Firing
 from chaos.errors import InputError, LiveError
 from chaos.live.gameday.prometheus import Prometheus, PrometheusUnusable
 from chaos.measurement import AlertSource
+from chaos.model.alerts import FiringMetric
 from chaos.model.experiment import Experiment
 from chaos.run import AlertSamples, EvaluatedAlerts
 
@@ -233,5 +234,6 @@ class FiringFeed:
                                   if k not in ("__name__", "alertname", "alertstate")))
             if (name, labels) not in self.seen:
                 self.seen.add((name, labels))
-                new.append(Firing(name, None, float(complete), None, None, "promql", labels, AlertSource.PROMETHEUS))
+                new.append(Firing(name, None, float(complete), None, None, FiringMetric.PROMQL, labels,
+                                   AlertSource.PROMETHEUS))
         return new

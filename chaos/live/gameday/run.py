@@ -16,7 +16,6 @@ load's record of second k are in, or a few seconds later without them (counted a
 
 from __future__ import annotations
 
-import enum
 import heapq
 import json
 import math
@@ -52,6 +51,7 @@ from chaos.live.gameday.stacks import StackHandle
 from chaos.live.load.plan import LoadPlan, RequestPlan, origin
 from chaos.live.stack.compose import LeftoverNetwork
 from chaos.live.stack.state import StackState
+from chaos.live_states import RunMode
 from chaos.measurement import Source
 from chaos.model.experiment import Experiment
 from chaos.model.playbook import Playbook
@@ -75,18 +75,13 @@ class ClientErrors(LiveError):
     """The load's requests mostly failed with client errors: the run stopped, measuring nothing useful."""
 
 
-class Mode(enum.Enum):
-    GAME_DAY = "game_day"      # people confirm their steps on the terminal
-    UNATTENDED = "unattended"  # every delay sampled (CI)
-
-
 @dataclass(frozen=True)
 class RunOptions:
     out: Path
     stack_dir: Path | None = None
     keep_stack: bool = False
     load_workers: int = 0
-    mode: Mode = Mode.UNATTENDED
+    mode: RunMode = RunMode.UNATTENDED
     allow_remote: bool = False
     abort: tuple[AbortRule, ...] = DEFAULT_ABORT
     automated: frozenset[str] = frozenset()
@@ -345,7 +340,7 @@ class GameDay:
         from chaos.responder import Responder
 
         operator = None
-        if self.options.mode is Mode.GAME_DAY:
+        if self.options.mode is RunMode.GAME_DAY:
             operator = Operator(self.options.stdin or sys.stdin, self.options.prompt_out or sys.stdout, self.clock)
         self.operator = operator
         executor = LiveExecutor(self.clock, self.scheduler, lambda: self.assembler.series, self.bounds,
@@ -511,11 +506,11 @@ class GameDay:
         return result
 
     def _live_section(self, summary: Any) -> LiveSection:
-        load = None if summary is None else LoadNote(reason=summary.reason.value, behind=summary.behind,
+        load = None if summary is None else LoadNote(reason=summary.reason, behind=summary.behind,
                                                      warnings=tuple(summary.warnings),
                                                      entrypoints=self._load_entrypoints(summary))
-        return LiveSection(stack=self.state.name, stack_kind=self.state.kind.value, run_id=self.run_id,
-                           mode=self.options.mode.value, stopped=self.stopped, abort_reason=self.runner.abort_reason,
+        return LiveSection(stack=self.state.name, stack_kind=self.state.kind, run_id=self.run_id,
+                           mode=self.options.mode, stopped=self.stopped, abort_reason=self.runner.abort_reason,
                            seconds_measured=self.assembler.seconds, load_workers=self.options.load_workers,
                            load=load, metric_gaps=self.assembler.gaps, notes=tuple(self.notes),
                            resolution_s=self.resolution_s)

@@ -23,7 +23,7 @@ Importing this package imports neither Locust nor gevent.
 
 from chaos.live.load.generator import LoadGenerator
 from chaos.live.load.plan import EntryPlan, LoadPlan, plan_experiment, plan_load
-from chaos.live.load.records import Counts, LoadStart, LoadSummary, SecondStats, StopReason
+from chaos.live.load.records import Counts, LoadStart, LoadSummary, SecondStats
 
 __all__ = ["Counts", "EntryPlan", "LoadGenerator", "LoadPlan", "LoadStart", "LoadSummary", "SecondStats",
-           "StopReason", "plan_experiment", "plan_load"]
+           "plan_experiment", "plan_load"]

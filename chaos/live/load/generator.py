@@ -34,7 +34,8 @@ from typing import Any
 from chaos.errors import LiveError
 from chaos.extras import LOCUST, check
 from chaos.live.load.plan import LoadPlan
-from chaos.live.load.records import Counts, LoadStart, LoadSummary, SecondStats, StopReason
+from chaos.live.load.records import Counts, LoadStart, LoadSummary, SecondStats
+from chaos.live_states import LoadStop
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 END_GRACE_S = 10.0  # the Locust side's own limit after duration + drain (chaos.live.load.process)
@@ -298,11 +299,11 @@ class LoadGenerator:
             end, warnings = self._end, tuple(self._warnings)
             records = list(self._records.values())
         if end is None:
-            return LoadSummary(StopReason.KILLED, _sum_records(records), warnings=warnings, exit_codes=codes)
+            return LoadSummary(LoadStop.KILLED, _sum_records(records), warnings=warnings, exit_codes=codes)
         totals = {name: Counts.from_wire(raw) for name, raw in end["totals"].items()}
         kinds = {name: {kind: Counts.from_wire(c) for kind, c in raw.get("kinds", {}).items()}
                  for name, raw in end["totals"].items()}
-        return LoadSummary(StopReason(end["reason"]), totals, kinds, capped=bool(end["capped"]),
+        return LoadSummary(LoadStop(end["reason"]), totals, kinds, capped=bool(end["capped"]),
                            stragglers=int(end["stragglers"]), warnings=warnings, exit_codes=codes)
 
     # ------------------------------------------------------------------ the stats pipe

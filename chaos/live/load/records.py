@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from chaos.live_states import LoadStop
 from chaos.run import CAUSES, Cause
-
-
-class StopReason(enum.Enum):
-    """Why the load ended (the values are those of the Locust side)."""
-
-    FINISHED = "finished"  # the plan ran to its end
-    STOPPED = "stopped"  # stop() was called
-    CAPPED = "capped"  # the max_requests safety cap was reached
-    PARENT_GONE = "parent_gone"  # the Locust side lost its parent
-    DEADLINE = "deadline"  # something still ran well after the planned end and was cut off
-    KILLED = "killed"  # the processes had to be terminated; no end report came
 
 
 def _frozen(d: Mapping[Any, int]) -> Mapping[Any, int]:
@@ -130,7 +119,7 @@ class LoadStart:
 class LoadSummary:
     """How the load ended, with the Locust side's own running totals per entrypoint."""
 
-    reason: StopReason
+    reason: LoadStop
     totals: Mapping[str, Counts]
     kinds: Mapping[str, Mapping[str, Counts]] = field(default_factory=dict)  # entrypoint -> request kind -> totals
     capped: bool = False

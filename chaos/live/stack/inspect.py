@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from chaos.live.stack.emulator_stack import LABEL, SPEC_FILE
-from chaos.live.stack.state import StackKind, StackState
+from chaos.live.stack.state import StackState
+from chaos.live_states import StackKind
 
 RULE_MARK = "chaoslab-"           # iptables rules and toxics chaoslab adds carry it in their name or comment
 

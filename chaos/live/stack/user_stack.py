@@ -12,7 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from chaos.errors import DockerError, InputError
-from chaos.live.stack.state import EntryState, ProxyState, ReplicaState, StackKind, StackState
+from chaos.live.stack.state import EntryState, ProxyState, ReplicaState, StackState
+from chaos.live_states import StackKind
 from chaos.model.live_target import LiveTarget, ReplicaAddress
 from chaos.model.topology import Topology
 

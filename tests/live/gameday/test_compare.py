@@ -10,6 +10,7 @@ import pytest
 from written_schemas import schema_errors, written_again
 
 from chaos.codec import encode
+from chaos.document import ResultDocument, read
 from chaos.live.gameday.compare import (
     BOUNDS,
     breach_order,
@@ -22,19 +23,28 @@ from chaos.live.gameday.compare_plot import overlay
 
 
 def figures(rps: float = 40.0, mean: float = 50.0, p99: float = 200.0, err: float = 0.0) -> dict[str, Any]:
-    return {"throughput_rps": rps, "mean_ms": mean, "p99_ms": p99, "error_ratio": err}
+    return {"requests": 400, "errors": 0, "error_ratio": err, "p50_ms": mean, "p99_ms": p99, "mean_ms": mean,
+            "throughput_rps": rps}
 
 
 def doc(services: dict[str, dict[str, Any]] | None = None, cascade: list[tuple[str, float]] = (),
         ttd: float | None = 6.0, seconds: int = 10) -> dict[str, Any]:
+    """A complete result document as JSON, as small as the codec takes it: compare decodes it before reading."""
     services = services or {"db": figures(), "api": figures()}
     cols = {"requests": [10] * seconds, "errors": [1] * seconds, "p99_ms": [100.0] * seconds}
-    return {"experiment": "x", "seed": 1, "time_to_detect_s": ttd, "entrypoints": {"web": figures()},
-            "services": services,
-            "blast_radius": {"cascade": [{"service": s, "first_breach_s": t} for s, t in cascade]},
-            "faults": [{"start_s": 3.0, "end_s": 6.0}],
+    breaches = [{"service": s, "first_breach_s": t, "hops": None, "breach_seconds": 1, "cause": "error_ratio"}
+                for s, t in cascade]
+    return {"engine": "sim", "experiment": "x", "seed": 1, "duration_s": float(seconds), "slo_met": not cascade,
+            "time_to_detect_s": ttd, "blast_radius": {"services": [s for s, _ in cascade], "cascade": breaches},
+            "entrypoints": {"web": figures()}, "services": services, "slos": [],
+            "faults": [{"label": "latency:db", "kind": "latency", "target": "db", "start_s": 3.0, "end_s": 6.0}],
             "series": {"t_s": list(range(seconds)),
                        "scopes": {f"service:{s}": cols for s in services} | {"entrypoint:web": cols}}}
+
+
+def test_the_hand_made_document_is_a_result_the_codec_reads() -> None:
+    doc_ = read(doc(cascade=[("db", 10.0)]))
+    assert doc_.services["db"].throughput_rps == 40.0 and doc_.blast.cascade[0].first_breach_s == 10.0
 
 
 @pytest.mark.parametrize(("figure", "sim", "inside", "outside"), [
@@ -66,13 +76,16 @@ def test_a_figure_only_one_engine_has_diverges_and_one_neither_has_is_not_judged
 
 
 def test_breaches_close_in_time_are_simultaneous_but_an_inversion_is_not() -> None:
-    sim = doc(cascade=[("db", 10.0), ("api", 11.0), ("front", 20.0)])
-    assert breach_order(sim, doc(cascade=[("api", 10.0), ("db", 11.5), ("front", 21.0)])).ok
-    swapped = breach_order(sim, doc(cascade=[("front", 10.0), ("db", 15.0), ("api", 15.0)]))
+    def cascade(*breaches: tuple[str, float]) -> ResultDocument:
+        return read(doc(cascade=list(breaches)))
+
+    sim = cascade(("db", 10.0), ("api", 11.0), ("front", 20.0))
+    assert breach_order(sim, cascade(("api", 10.0), ("db", 11.5), ("front", 21.0))).ok
+    swapped = breach_order(sim, cascade(("front", 10.0), ("db", 15.0), ("api", 15.0)))
     assert not swapped.ok and "db breached before front" in swapped.detail
-    missing = breach_order(sim, doc(cascade=[("db", 10.0), ("api", 11.0)]))
+    missing = breach_order(sim, cascade(("db", 10.0), ("api", 11.0)))
     assert not missing.ok and "predicted to breach but did not: front" in missing.detail
-    assert breach_order(doc(), doc()).ok
+    assert breach_order(cascade(), cascade()).ok
 
 
 def test_the_report_names_timings_and_the_json_holds_every_check() -> None:

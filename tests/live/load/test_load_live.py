@@ -16,9 +16,10 @@ import pytest
 from loadkit import BOUNDS, constant, entry, make_plan, poisson_ok, run, spike, topology
 
 from chaos.live.in_container.stackspec import Dist, LoadBalancing, ServiceTime
-from chaos.live.load import LoadPlan, SecondStats, StopReason
+from chaos.live.load import LoadPlan, SecondStats
 from chaos.live.load.plan import RequestPlan, UsersPlan, arrival_rng, arrivals
 from chaos.live.load.workserver import Reply, WorkServer
+from chaos.live_states import LoadStop
 from chaos.model.load import Step
 from chaos.run import Cause
 
@@ -61,7 +62,7 @@ def test_a_constant_rate_is_sent_in_full_and_counted_consistently(server: Server
     assert matches_plan(series, want, 4)
     assert all(poisson_ok(rec.requests, 300.0) for rec in series[:4])
     web = out.summary.totals["web"]
-    assert out.summary.reason is StopReason.FINISHED and not out.summary.capped
+    assert out.summary.reason is LoadStop.FINISHED and not out.summary.capped
     # On a busy machine the process may stall for some milliseconds (late arrivals are
     # counted), but it never falls behind for good: nothing dropped, nothing far off.
     assert web.dropped == 0 and web.max_lag_s < 0.5
@@ -256,7 +257,7 @@ def test_the_request_cap_stops_the_load(server: Server, tmp_path: Path) -> None:
     srv = server()
     plan = make_plan(topology(), constant(200.0, 5.0), {"web": srv.url}, 5.0, max_requests=150)
     out = run(plan, tmp_path)
-    assert out.summary.reason is StopReason.CAPPED and out.summary.capped
+    assert out.summary.reason is LoadStop.CAPPED and out.summary.capped
     assert out.summary.totals["web"].requests == 150 == srv.hits
     assert out.summed("web", "requests") == 150
 

@@ -17,8 +17,9 @@ import pytest
 from loadkit import alive, constant, group_members, make_plan, topology, wait_until
 
 from chaos.errors import LiveError
-from chaos.live.load import LoadGenerator, StopReason
+from chaos.live.load import LoadGenerator
 from chaos.live.load.workserver import Reply, WorkServer
+from chaos.live_states import LoadStop
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -52,7 +53,7 @@ def test_stop_ends_the_load_early_and_leaves_no_process(server: Callable[..., Wo
         assert time.monotonic() - began < 8.0
     finally:
         load.stop()
-    assert summary.reason is StopReason.STOPPED
+    assert summary.reason is LoadStop.STOPPED
     assert not any(alive(pid) for pid in load.pids) and group_members(pgid) == []
     web = summary.totals["web"]
     assert 100 <= web.requests < 100 * 15  # it ran for seconds, not the planned minute
@@ -75,7 +76,7 @@ def test_sigterm_to_the_group_still_ends_with_every_count_handed_over(server: Ca
         series = load.series("web")
     web = summary.totals["web"]
     assert all(r.complete for r in series)
-    assert summary.reason is StopReason.STOPPED and web.unfinished > 10
+    assert summary.reason is LoadStop.STOPPED and web.unfinished > 10
     assert web.requests == web.ok + web.failed + web.unfinished
     for field in ("requests", "ok", "unfinished"):
         assert sum(getattr(r, field) for r in series) == getattr(web, field), field
@@ -134,7 +135,7 @@ def test_a_relative_workdir_is_the_callers_not_the_locust_processes(server: Call
     with LoadGenerator(plan, Path("runs/x/load"), workers=0) as load:
         load.wait_started(timeout_s=60.0)
         summary = load.wait()
-    assert summary.reason is StopReason.FINISHED and summary.totals["web"].ok > 50
+    assert summary.reason is LoadStop.FINISHED and summary.totals["web"].ok > 50
     assert (tmp_path / "runs/x/load/load-run.json").is_file() and not (tmp_path / "runs/x/load/runs").exists()
 
 

@@ -22,7 +22,8 @@ from chaos.live.faults.preflight import (
     status_of,
 )
 from chaos.live.stack.inspect import Leftover, LeftoverKind
-from chaos.live.stack.state import EntryState, ReplicaState, StackKind, StackState
+from chaos.live.stack.state import EntryState, ReplicaState, StackState
+from chaos.live_states import StackKind
 
 
 def pause(fault_id: str) -> Action:

@@ -12,7 +12,8 @@ import yaml
 from chaos.errors import InputError
 from chaos.live.in_container import stackspec
 from chaos.live.stack import emulator_stack as stack
-from chaos.live.stack.state import CLIENT, StackKind, StackState, read_state, write_state
+from chaos.live.stack.state import CLIENT, StackState, read_state, write_state
+from chaos.live_states import StackKind
 from chaos.model.files import load_topology
 from chaos.model.topology import Topology
 

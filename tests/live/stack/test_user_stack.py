@@ -23,8 +23,9 @@ from chaos.live.faults.actions import (
 )
 from chaos.live.faults.drivers.routes import check_live, plan_all
 from chaos.live.in_container.toxiproxy.model import ToxicType
-from chaos.live.stack.state import StackKind, StackState
+from chaos.live.stack.state import StackState
 from chaos.live.stack.user_stack import user_stack
+from chaos.live_states import StackKind
 from chaos.model.experiment import Experiment
 from chaos.model.live_target import LiveTarget, ReplicaAddress, ServiceTarget, default_project_name
 from chaos.model.parsing import Context, convert
