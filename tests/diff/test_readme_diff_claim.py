@@ -14,16 +14,11 @@ import re
 import shlex
 from pathlib import Path
 
-import pytest
-
 from chaos.diff import load_experiments, written_for
 from chaos.model.files import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
-# Known stale (2026-12-06): the tables predate shop-coverage and shop-coverage-fixed, and the diff that
-# would give their rows (and the new regressions count) could not be run to its end on a machine at
-# load 20-30. Strict: once the rows are added, the marker must go.
-STALE = pytest.mark.xfail(strict=True, reason="the diff tables lack shop-coverage and shop-coverage-fixed")
+
 
 
 def tour_diff_command() -> list[str]:
@@ -53,7 +48,6 @@ def compared() -> set[str]:
     return {e.name for e in selected}
 
 
-@STALE
 def test_the_readme_table_names_every_experiment_the_tour_diff_compares() -> None:
     names = compared()
     assert {"retry-storm", "gameday-db-latency", "shop-coverage"} <= names  # the selection is not vacuous
@@ -62,17 +56,6 @@ def test_the_readme_table_names_every_experiment_the_tour_diff_compares() -> Non
     assert table_names(readme, "The tour's `chaoslab diff`") == names
 
 
-@STALE
 def test_the_docs_table_names_every_experiment_the_tour_diff_compares() -> None:
     doc = (ROOT / "docs/sweeps.md").read_text("utf-8")
     assert table_names(doc, "reports (3 seeds, means; exit 1):") == compared()
-
-
-def test_the_tables_rows_are_read() -> None:
-    """The parser reads the tables as they stand (six of the compared experiments), so the stale
-    tests above fail for the missing rows, not for an unread table."""
-    readme = (ROOT / "README.md").read_text("utf-8")
-    doc = (ROOT / "docs/sweeps.md").read_text("utf-8")
-    names = compared()
-    assert len(table_names(readme, "The tour's `chaoslab diff`")) == 6
-    assert table_names(doc, "reports (3 seeds, means; exit 1):") <= names
