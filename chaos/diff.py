@@ -264,6 +264,18 @@ def load_experiments(directory: Path) -> list[Experiment]:
     return experiments
 
 
+def written_for(experiments: Sequence[Experiment], base: Topology,
+                candidate: Topology) -> tuple[list[Experiment], list[Experiment]]:
+    """The experiments that compare ``base`` with ``candidate``, and those skipped.
+
+    An experiment written for another system (its own topology has neither name) says nothing
+    about these two.
+    """
+    names = {base.name, candidate.name}
+    return ([e for e in experiments if e.topology.name in names],
+            [e for e in experiments if e.topology.name not in names])
+
+
 @dataclass
 class DiffReport:
     base_name: str

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from chaos.diff import DIFF_FILES, Tolerances, load_experiments, render_markdown, run_diff, write_diff
+    from chaos.diff import DIFF_FILES, Tolerances, load_experiments, render_markdown, run_diff, write_diff, written_for
     from chaos.model.files import load_topology
     from chaos.outdir import Mode, check_out, staged
     from chaos.sweep.executors import parse_executor
@@ -41,11 +41,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
     out = check_out(args.out, args.out, Mode.ADD) if args.out is not None else None
     tolerances = Tolerances.parse(args.tolerance)
     base, candidate = load_topology(args.base), load_topology(args.candidate)
-    experiments = load_experiments(args.experiments)
-    # an experiment written for another system (its topology has another name) says nothing about these two
-    names = {base.name, candidate.name}
-    skipped = [e.name for e in experiments if e.topology.name not in names]
-    experiments = [e for e in experiments if e.topology.name in names]
+    experiments, others = written_for(load_experiments(args.experiments), base, candidate)
+    skipped = [e.name for e in others]
     if not experiments:
         raise InputError(f"no experiment in {args.experiments} is written for topology '{base.name}'",
                          hint="an experiment runs in the diff when its own topology has the base's or the "
