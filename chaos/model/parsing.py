@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import functools
 import math
 import re
 import types
@@ -209,6 +210,24 @@ class Model:
     def prepare(cls, values: dict[str, Any], where: Where) -> dict[str, Any]:
         """Adjust parsed field values before the object is built (e.g. apply overrides)."""
         return values
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What pickling keeps: the fields and the location, not what a ``cached_property`` computed from
+        them. A model's encoding says what it is, not what was asked of it so far: shared sweep starts are
+        keyed by that encoding, and a simulation fills some caches."""
+        cached = _cached_names(type(self))
+        return {k: v for k, v in self.__dict__.items() if k not in cached}
+
+
+_CACHED: dict[type, frozenset[str]] = {}
+
+
+def _cached_names(cls: type) -> frozenset[str]:
+    found = _CACHED.get(cls)
+    if found is None:
+        found = _CACHED[cls] = frozenset(name for klass in cls.__mro__ for name, value in vars(klass).items()
+                                         if isinstance(value, functools.cached_property))
+    return found
 
 
 M = TypeVar("M", bound=Model)

@@ -15,6 +15,7 @@ import simpy
 
 from chaos.core.choices import Jitter
 from chaos.core.retry import TOKEN_CAP, UNITS, RetryBudget, backoff_delay, budget_units
+from chaos.live.in_container.emulator.calls import Attributes
 from chaos.live.in_container.emulator.calls import Edge as EmulatorEdge
 from chaos.live.in_container.emulator.metrics import Cause
 from chaos.live.in_container.stackspec import CallSpec, LoadBalancing
@@ -127,7 +128,7 @@ def _emulator_attempts(budget: float | None, max_retries: int, outcomes: Sequenc
     script: Iterator[bool] = iter([])
 
     class Scripted(EmulatorEdge):
-        async def _exchange(self, spec: CallSpec, sent: float) -> Cause | None:
+        async def _exchange(self, spec: CallSpec, sent: float, attributes: Attributes) -> Cause | None:
             return None if next(script) else Cause.INJECTED
 
     spec = CallSpec(to="s", urls=("http://s:8080",), retries=SpecRetries(max=max_retries, base_s=0.0, budget=budget))
