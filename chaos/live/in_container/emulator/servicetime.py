@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from chaos.core.servicetime import (
     Sampler,
@@ -58,44 +56,23 @@ class Sleeper:
     the typical lateness of recent sleeps. Typical means the running median, nudged a
     step up or down after each sleep: a median ignores the long delays of a process
     preempted on a busy machine, which are the machine's slowness, not the timer's, and
-    it falls by itself when a busy loop wakes often.
-
-    A service time shorter than the lateness is below the timer's resolution: a timer asked
-    for less than a millisecond still waits a whole one, so the lateness learned from such
-    sleeps climbs to the service time itself. Those are slept by ``time.sleep`` in a thread of
-    the sleeper's own pool instead (nanosleep, accurate to tens of microseconds), which keeps
-    the loop serving other requests and costs no CPU while it waits. The pool is its own, not
-    the loop's default executor, which also resolves the host names of outgoing calls: a
-    burst of short sleeps must not hold up a call's connection. (They used to be a bare
-    yield: a constant 1 ms service worked about 10 us a request, and its traces said so.)
+    it falls by itself when a busy loop wakes often. Service times shorter than the
+    lateness are slept as a bare yield: below the timer's resolution only the average
+    can be about right, not each sleep.
     """
 
     STEP = 5e-5  # seconds the median estimate moves per sleep: about 20 sleeps to learn 1 ms
-    THREADS = 32  # short sleeps at once before one waits for a thread (a thread starts only when needed)
 
     def __init__(self, clock: Callable[[], float],
-                 timer: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 short: Callable[[float], Awaitable[None]] | None = None) -> None:
+                 timer: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.clock = clock
         self.timer = timer
-        self.short = short or self._in_thread
         self.lateness = 0.0
-        self._threads: ThreadPoolExecutor | None = None
-
-    async def _in_thread(self, seconds: float) -> None:
-        if self._threads is None:
-            self._threads = ThreadPoolExecutor(self.THREADS, thread_name_prefix="short-sleep")
-        await asyncio.get_running_loop().run_in_executor(self._threads, time.sleep, seconds)
-
-    def close(self) -> None:
-        """Let the pool's threads end (each after its sleep, shorter than the timer's lateness)."""
-        if self._threads is not None:
-            self._threads.shutdown(wait=False)
 
     async def sleep(self, seconds: float) -> None:
         ask = seconds - self.lateness
         if ask <= 0:
-            await (self.short(seconds) if seconds > 0 else self.timer(0))
+            await self.timer(0)
             return
         start = self.clock()
         await self.timer(ask)
