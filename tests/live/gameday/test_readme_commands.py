@@ -112,7 +112,9 @@ def test_the_readme_live_commands_run_as_printed(repo_copy: Path) -> None:
             assert doc["engine"] == "live" and doc["live"]["stopped"] in ("completed", "aborted")
             sent = sum(e["requests"] for e in doc["entrypoints"].values())
             measured = doc["live"]["seconds_measured"] - doc["warmup_s"]
-            assert measured > 60 and sent == pytest.approx(20 * measured, rel=0.15)  # the planned load was sent
+            # The fault starts 10 s into the measured part and the abort rule waits 30 s of failing
+            # users, so even an aborted run measures 40 s: 30 s is well past the fault's start.
+            assert measured >= 30 and sent == pytest.approx(20 * measured, rel=0.15)  # the planned load was sent
             assert ">>> step" in output  # a person was asked, and answered
             assert list(iter_open(repo_copy / run_dir)) == []
         elif line.startswith("chaoslab compare"):
