@@ -31,10 +31,9 @@ from collections.abc import Iterable
 
 from chaos.core.choices import CallMode
 from chaos.errors import Location
-from chaos.model.distributions import AnyDistribution
 from chaos.model.quantities import plural
 from chaos.traces.assemble import Call, Execution, Match, Resolution, Resolver, SkewBook, assemble
-from chaos.traces.fit import MIN_SAMPLES, Summary, empirical, fit_times, shifted
+from chaos.traces.fit import MIN_SAMPLES, Summary, empirical, fit_times
 from chaos.traces.flaws import Flaw, Tally
 from chaos.traces.histogram import LogHistogram
 from chaos.traces.observed import (
@@ -288,7 +287,6 @@ class Deriver:
         self.concurrency = _Concurrency()
         self.gaps: dict[tuple[str, str, str], _Gaps] = {}
         self.retried: dict[tuple[str, str], _Retried] = {}  # callee operation -> its attempts' calls
-        self.seen: dict[str, LogHistogram] = {}  # service -> its work as its callers waited on it
         self.traces = self.traces_used = 0
         self.start_ns = 2**63
         self.end_ns = 0
@@ -302,28 +300,11 @@ class Deriver:
         self.traces_used += 1
         for ex in executions:
             self._add(ex)
-        by_span = {ex.span.span_id: ex for ex in executions}
-        for ex in executions:
-            for call in ex.calls:
-                for a in call.attempts:
-                    if a.match is Match.BOTH and a.server is not None:
-                        self._add_seen(a.end_ns - a.start_ns, a.server, by_span)
         retried = [c for ex in executions for c in ex.calls if len(c.attempts) > 1]
-        for call in retried:
-            self._add_retried(call, by_span)
-
-    def _add_seen(self, waited_ns: int, server: Span, by_span: dict[str, Execution]) -> None:
-        """The callee's work as its caller waited on it: the caller's wait minus what the callee waited on its
-        own calls. Per attempt, so the per-hop overhead comes with its own spread, not as one constant. An
-        attempt its caller gave up on (a timeout: the server span outlived the client's) counts its own time
-        alone, its overhead unseen: left out, the slowest work would be missing from the fit."""
-        done = by_span.get(server.span_id)
-        if done is None:
-            return
-        hist = self.seen.get(server.service)
-        if hist is None:
-            hist = self.seen[server.service] = LogHistogram()
-        hist.add((max(0, waited_ns - server.duration_ns) + done.own_ns) / NS_PER_S)
+        if retried:
+            by_span = {ex.span.span_id: ex for ex in executions}
+            for call in retried:
+                self._add_retried(call, by_span)
 
     def _add_retried(self, call: Call, by_span: dict[str, Execution]) -> None:
         """What the callee called in each attempt of one retried call: the same, or drawn anew?"""
@@ -467,41 +448,8 @@ class Deriver:
                              f"no queueing seen; {peak} is the most requests one instance worked on at once, "
                              "a lower bound")
         seen = called.get(name, _Called())
-        work = _work_time(own)
-        seen_work = None if queued else self._seen_work(name, work, called.get(name))
-        return ObservedService(name, True, replicas, workers, concurrency, ops, work, seen.hop(), seen.traffic(),
-                               seen_work)
-
-    def _seen_work(self, name: str, own: WorkTime, called: _Called | None) -> Marked[AnyDistribution] | None:
-        """The service time that reproduces what callers waited on ``name``: the simulator has no network, so the
-        per-hop overhead (network, connection set-up, proxies, HTTP outside the spans) must be the callee's work.
-
-        Two candidates, judged by their KS distance to the callers' waits (each minus what the callee waited
-        on its own calls): the own-time fit moved by the overhead's median, exact when the overhead barely
-        varies, and a fit to those waits themselves, which carries the overhead's spread (a proxy, a busy
-        machine). None without enough waits seen, and where requests queued before their server spans: a
-        wait then holds queueing that the simulation makes itself with the inferred pool (the caller uses the
-        own time moved by the overhead's first percentile instead).
-        """
-        hist = self.seen.get(name)
-        if hist is None or hist.count < MIN_SAMPLES or called is None or not called.hops.count:
-            return None
-        candidates: list[tuple[float, Marked[AnyDistribution]]] = []
-        fitted = _work_time(hist, "callers' waits on it (own time and per-hop overhead)").distribution
-        if fitted is not None:
-            candidates.append((hist.ks_distance(fitted.value.cdf), fitted))
-        if own.distribution is not None:
-            hop = max(0.0, called.hops.quantile(0.5))
-            moved, _ = shifted(own.distribution.value, hop)
-            candidates.append((hist.ks_distance(moved.cdf), Marked(moved, own.distribution.basis,
-                               f"{own.distribution.why}; moved by the median per-hop overhead, {_ms(hop)}")))
-        if not candidates:
-            return None
-        ks, best = min(candidates, key=lambda c: c[0])
-        return Marked(best.value, best.basis,
-                      f"{best.why}; as its callers waited on it ({hist.count:,} calls seen from both sides, KS "
-                      f"distance {ks:.3f}, the nearer of the own-time fit moved by the overhead and a fit to "
-                      f"the waits): the simulator has no network")
+        return ObservedService(name, True, replicas, workers, concurrency, ops, _work_time(own), seen.hop(),
+                               seen.traffic())
 
     def _queue_waits(self, service: str) -> Summary | None:
         edges = [g for (callee, _, _), g in self.gaps.items() if callee == service]
@@ -736,7 +684,7 @@ class _Called:
                                            f"seen from both sides: network, connection, proxies, without queueing")
 
 
-def _work_time(hist: LogHistogram, what: str = "own times") -> WorkTime:
+def _work_time(hist: LogHistogram) -> WorkTime:
     """Own times fitted, the fit marked with its quality (GUESSED when no fit is good enough)."""
     times = fit_times(hist)
     best = times.best
@@ -744,14 +692,14 @@ def _work_time(hist: LogHistogram, what: str = "own times") -> WorkTime:
         return WorkTime(times, None)
     n = times.observed.count
     if times.good:
-        why = (f"{best.kind} fitted to {n} {what}, KS distance {best.ks:.3f} (accepted up to "
+        why = (f"{best.kind} fitted to {n} own times, KS distance {best.ks:.3f} (accepted up to "
                f"{times.threshold:.3f}); p50 {_ms(best.p50)} vs {_ms(times.observed.p50)} observed, "
                f"p99 {_ms(best.p99)} vs {_ms(times.observed.p99)}")
         return WorkTime(times, Marked(best.distribution, Basis.FITTED, why))
     if n < MIN_SAMPLES:
-        why = f"only {n} {what}: too few to judge a fit ({best.kind} is the nearest)"
+        why = f"only {n} own times: too few to judge a fit ({best.kind} is the nearest)"
         return WorkTime(times, Marked(best.distribution, Basis.GUESSED, why))
-    why = (f"no parametric fit to {n} {what} is good enough: the nearest, {best.kind}, is at KS distance "
+    why = (f"no parametric fit to {n} own times is good enough: the nearest, {best.kind}, is at KS distance "
            f"{best.ks:.3f} (accepted up to {times.threshold:.3f}); written as an empirical distribution of "
            f"the observed p0 to p100, so p50 {_ms(times.observed.p50)} and p99 {_ms(times.observed.p99)} are "
            f"the observed ones")

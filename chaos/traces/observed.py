@@ -187,11 +187,8 @@ class ObservedService:
     concurrency: Concurrency | None
     operations: tuple[ObservedOperation, ...]
     work_time: WorkTime           # every operation's own times together: the one service time the topology has
-    hop: Marked[float] | None     # first percentile of caller's span minus server span, calls seen from both sides
+    hop: Marked[float] | None     # mean caller's span minus server span, over calls seen from both sides
     traffic: Traffic
-    # Its service time as its callers waited on it (own time and per-hop overhead together, see derive.py);
-    # None where no caller was seen waiting on it, or its requests queued before their server spans.
-    seen_work: Marked[AnyDistribution] | None = None
 
     def operation(self, name: str) -> ObservedOperation:
         for op in self.operations:
