@@ -245,7 +245,7 @@ class Run:
     def source(self, scope: Scope) -> Source:
         """What measured ``scope``: the simulator measures everything; a live run names each scope's source,
         and a scope it does not name was measured by an engine too old to say."""
-        return self.sources.get(scope, Source.SIMULATOR if self.engine == "sim" else Source.UNRECORDED)
+        return self.sources.get(scope, Source.SIMULATOR if self.engine is Engine.SIM else Source.UNRECORDED)
 
     def measured(self, scope: Scope) -> bool:
         return self.source(scope).measured
