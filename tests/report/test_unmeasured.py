@@ -27,7 +27,7 @@ from chaos.report import write_reports
 from chaos.report.checks import CheckOutcome, checks, verdict
 from chaos.report.summary import render
 from chaos.result import Result, series_csv
-from chaos.run import Run
+from chaos.run import Engine, Run
 from chaos.sim.simulation import simulate
 
 TOPOLOGY = """\
@@ -77,7 +77,7 @@ def experiment(tmp_path: Path, extra_slo: str = "") -> Any:
 
 def as_own_stack(run: Run) -> Run:
     """The same run as a game day on a stack where only the entrypoint is measured (by the load generator)."""
-    run.engine = "live"
+    run.engine = Engine.LIVE
     run.sources = {scope: Source.UNMEASURED if scope.name in UNMEASURED else Source.LOAD_GENERATOR
                    for scope in run.series}
     return run
@@ -199,10 +199,10 @@ def test_a_result_before_schema_4_reads_as_measured(runs: Any) -> None:
 def test_run_source_defaults() -> None:
     assert Run.source.__doc__  # the default is documented where it is decided
     scope = Scope.service("x")
-    run = Run(engine="sim", experiment=None, seed=1, duration_s=1.0, warmup_s=0.0, bounds=(),  # type: ignore[arg-type]
+    run = Run(engine=Engine.SIM, experiment=None, seed=1, duration_s=1.0, warmup_s=0.0, bounds=(),  # type: ignore[arg-type]
               series={}, totals={})
     assert run.source(scope) is Source.SIMULATOR and run.measured(scope)
-    run.engine = "live"
+    run.engine = Engine.LIVE
     assert run.source(scope) is Source.UNRECORDED and run.measured(scope)
     run.sources[scope] = Source.UNMEASURED
     assert not run.measured(scope)
