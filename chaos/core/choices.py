@@ -8,7 +8,7 @@ from drifting apart.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 
@@ -67,3 +67,20 @@ class Dist(enum.Enum):
     EXPONENTIAL = "exponential"
     LOGNORMAL = "lognormal"
     EMPIRICAL = "empirical"
+
+
+def cumulative_shares(weights: Sequence[float]) -> tuple[float, ...]:
+    """A router's cumulative shares by weight, the last exactly 1.0: one rule for the simulator's
+    routers and the emulator's, so a uniform draw picks the same call in both engines."""
+    total = sum(weights)
+    shares, acc = [], 0.0
+    for w in weights:
+        acc += w
+        shares.append(acc / total)
+    shares[-1] = 1.0
+    return tuple(shares)
+
+
+def routed_index(u: float, shares: Sequence[float]) -> int:
+    """The call a uniform draw ``u`` in [0, 1) picks from a router's ``cumulative_shares``."""
+    return next((i for i, c in enumerate(shares) if u < c), len(shares) - 1)

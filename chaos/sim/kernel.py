@@ -40,6 +40,7 @@ from simpy.events import Event
 from chaos.core.admission import AdmissionBucket
 from chaos.core.breaker import CLOSED, HALF_OPEN, OPEN  # noqa: F401  (re-exported for tests)
 from chaos.core.breaker import CircuitBreaker as Breaker
+from chaos.core.choices import routed_index
 from chaos.core.coldstart import cold_excess
 from chaos.core.retry import RetryBudget, backoff_delay
 from chaos.model.load import RateCurve
@@ -578,7 +579,7 @@ class Kernel:
             route = op.routes[i]
             if route is not None:  # a router: exactly one call, by weight, drawn on its first call's stream
                 u = group[0].rand()
-                taken = [next((e for e, c in zip(group, route, strict=True) if u < c), group[-1])]
+                taken = [group[routed_index(u, route)]]
             else:
                 taken = [e for e in group if (not e.need or (attributes_of(span) & e.need) == e.want)
                          and (e.prob >= 1.0 or e.rand() < e.prob)]

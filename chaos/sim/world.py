@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import simpy
 
 from chaos.core.breaker import CircuitBreaker as Breaker
+from chaos.core.choices import cumulative_shares
 from chaos.core.streams import stream
 from chaos.incident_states import MarkerKind
 from chaos.model.distributions import Exponential
@@ -27,13 +28,7 @@ def routing(group: tuple[Call, ...]) -> tuple[float, ...] | None:
     """A router's cumulative shares (by weight, the last exactly 1.0); None for any other stage."""
     if group[0].mode is not CallMode.ROUTE:
         return None
-    total = sum(c.route_weight for c in group)
-    shares, acc = [], 0.0
-    for c in group:
-        acc += c.route_weight
-        shares.append(acc / total)
-    shares[-1] = 1.0
-    return tuple(shares)
+    return cumulative_shares([c.route_weight for c in group])
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.core.admission import AdmissionBucket
+from chaos.core.choices import cumulative_shares, routed_index
 from chaos.core.errors import InputError, LiveError
 from chaos.core.streams import stream
 from chaos.live.in_container.http import JSON, BadRequest, PeerClosed, Request, Response, read_request, render
@@ -335,13 +336,7 @@ class ServedOperation:
 
 def routed(group: tuple[Edge, ...]) -> Edge:
     """A router's one call, by weight, drawn on its first call's stream (as the simulator draws it)."""
-    total = sum(e.spec.weight for e in group)
-    u = group[0].rand() * total
-    for edge in group:
-        u -= edge.spec.weight
-        if u < 0:
-            return edge
-    return group[-1]
+    return group[routed_index(group[0].rand(), cumulative_shares([e.spec.weight for e in group]))]
 
 
 def _count(counts: ServerMetrics, outcome: Cause | None, seconds: float, caller_gone: bool) -> None:
