@@ -22,20 +22,24 @@ def api_requests(url: str) -> int:
         return int(json.load(answer)["server"]["requests"])
 
 
-def test_a_users_stack_measured_through_its_prometheus_shows_the_service_measured(
-        clean_stack: Any, prometheus_at: Any, tmp_path: Path) -> None:  # noqa: F811 - the imported fixture
-    state = clean_stack.state
-    api = [r for r in state.replicas if r.service == "api"]
-    assert len(api) == 2 and all(r.metrics_url for r in api)
+def scraping(start: Any, api: list[Any], rules: tuple[Path, ...] = ()) -> Any:
+    """A Prometheus scraping both api replicas (one job each; the queries take both), once it has
+    scraped each: before that it holds no series."""
     hosts = [str(r.metrics_url).split("/")[2] for r in api]
-    server = prometheus_at({"api": hosts[0], "api_2": hosts[1]})  # one job per replica; the queries take both
-    deadline = time.monotonic() + 15.0  # both replicas scraped once: before that, Prometheus holds no series
+    server = start({"api": hosts[0], "api_2": hosts[1]}, rules=rules)
+    deadline = time.monotonic() + 15.0
     while server.value("count(up == 1)") != 2:
         assert time.monotonic() < deadline, "Prometheus did not scrape both api replicas within 15 s"
         time.sleep(0.25)
+    return server
+
+
+def own_experiment(state: Any, server: Any, tmp_path: Path, *, duration: str = "12s", tail: str = "") -> Path:
+    """The trio's user-stack experiment with its live: section naming ``server``, api read through it."""
     (web,) = state.entrypoints["web"].urls
     text = UNMEASURED_EXPERIMENT.format(topology=HERE / "trio.yaml", compose=state.compose_file,
                                         project=state.name, toxiproxy=state.toxiproxy_api, web=web)
+    text = text.replace("duration: 12s", f"duration: {duration}")
     text += ("  prometheus:\n    url: " + server.base + "\n"
              "    queries:\n"
              "      api:\n"
@@ -45,7 +49,17 @@ def test_a_users_stack_measured_through_its_prometheus_shows_the_service_measure
              "        latency: 'http_server_request_duration_seconds_bucket{job=~\"api|api_2\", "
              "http_response_status_code=\"200\"}'\n")
     exp = tmp_path / "own.yaml"
-    exp.write_text(text)
+    exp.write_text(text + tail)
+    return exp
+
+
+def test_a_users_stack_measured_through_its_prometheus_shows_the_service_measured(
+        clean_stack: Any, prometheus_at: Any, tmp_path: Path) -> None:  # noqa: F811 - the imported fixture
+    state = clean_stack.state
+    api = [r for r in state.replicas if r.service == "api"]
+    assert len(api) == 2 and all(r.metrics_url for r in api)
+    server = scraping(prometheus_at, api)
+    exp = own_experiment(state, server, tmp_path)
     before = sum(api_requests(str(r.metrics_url)) for r in api)
     out = tmp_path / "live"
     done = run("run", exp, "--out", out)
@@ -82,29 +96,10 @@ def test_the_experiments_rules_are_evaluated_by_the_stacks_prometheus_and_read_b
     # 3 s to 9 s, so api's median passes 100 ms during the fault and comes back after it.
     state = clean_stack.state
     api = [r for r in state.replicas if r.service == "api"]
-    hosts = [str(r.metrics_url).split("/")[2] for r in api]
     rules = tmp_path / "rules.yaml"
     rules.write_text(API_SLOW)
-    server = prometheus_at({"api": hosts[0], "api_2": hosts[1]}, rules=(rules,))
-    deadline = time.monotonic() + 15.0
-    while server.value("count(up == 1)") != 2:
-        assert time.monotonic() < deadline, "Prometheus did not scrape both api replicas within 15 s"
-        time.sleep(0.25)
-    (web,) = state.entrypoints["web"].urls
-    text = UNMEASURED_EXPERIMENT.format(topology=HERE / "trio.yaml", compose=state.compose_file,
-                                        project=state.name, toxiproxy=state.toxiproxy_api, web=web)
-    text = text.replace("duration: 12s", "duration: 16s")
-    text += ("  prometheus:\n    url: " + server.base + "\n"
-             "    queries:\n"
-             "      api:\n"
-             "        requests: 'http_server_request_duration_seconds_count{job=~\"api|api_2\"}'\n"
-             "        errors: 'http_server_request_duration_seconds_count{job=~\"api|api_2\", "
-             "http_response_status_code=~\"5..\"}'\n"
-             "        latency: 'http_server_request_duration_seconds_bucket{job=~\"api|api_2\", "
-             "http_response_status_code=\"200\"}'\n"
-             f"prometheus_rules: ['{rules}']\n")
-    exp = tmp_path / "own.yaml"
-    exp.write_text(text)
+    server = scraping(prometheus_at, api, rules=(rules,))
+    exp = own_experiment(state, server, tmp_path, duration="16s", tail=f"prometheus_rules: ['{rules}']\n")
     out = tmp_path / "live"
     done = run("run", exp, "--out", out)
     assert done.returncode in (0, 1), done.stderr
