@@ -309,7 +309,9 @@ def _prometheus_service(plan: StackPlan) -> dict[str, Any]:
 
 def prometheus_config(plan: StackPlan) -> dict[str, Any]:
     """``prometheus.yml``: every emulator replica under its service's job, and chaoslab's Toxiproxy-compatible
-    server, scraped every second; the experiment's rule files evaluated every second.
+    server, scraped every second, each emulator job renaming its series to the experiment's metric names where
+    ``plan.relabels`` says so (``chaos.live.stack.mapped_scrape``); the experiment's rule files evaluated at its
+    evaluation_interval.
 
     The load generator runs on the host, outside the stack's network, and exposes no metrics: it is not
     scraped (the game day reads its records itself). The official Toxiproxy image serves ``/metrics`` only
