@@ -106,6 +106,8 @@ class ColdCache(Model):
 
 @dataclass(frozen=True, kw_only=True)
 class CrashParams(FaultParams):
+    """A crash's settings: how many replicas go down, and whether they restart cold."""
+
     TAG = "crash"
     replicas: int | None = fld(None, ge=1, le=MAX_REPLICAS, omit_none=True,
                                doc="how many replicas crash (default: all)")
@@ -119,6 +121,8 @@ class Crash(CrashParams, Fault):
 
 @dataclass(frozen=True, kw_only=True)
 class HangParams(FaultParams):
+    """A hang's settings: none beyond its target and window."""
+
     TAG = "hang"
 
 
@@ -129,6 +133,8 @@ class Hang(HangParams, Fault):
 
 @dataclass(frozen=True, kw_only=True)
 class LatencyParams(FaultParams):
+    """A latency fault's settings: the delay added, its jitter, and the operation it is limited to."""
+
     TAG = "latency"
     delay: Seconds = fld(doc="added delay")
     jitter: Seconds = fld(0.0, doc="the delay varies uniformly by this much either way")
@@ -150,6 +156,8 @@ class Latency(LatencyParams, Fault):
 
 @dataclass(frozen=True, kw_only=True)
 class ErrorsParams(FaultParams):
+    """An errors fault's settings: the share of requests that fail, and the operation it is limited to."""
+
     TAG = "errors"
     ratio: Ratio = fld(gt=0, le=1, doc="share of requests that fail")
     operation: str | None = fld(None, text=NAME, omit_none=True,
@@ -165,6 +173,8 @@ class Errors(ErrorsParams, Fault):
 
 @dataclass(frozen=True, kw_only=True)
 class SlowdownParams(FaultParams):
+    """A slowdown's settings: the service-time multiplier."""
+
     TAG = "slowdown"
     factor: Factor = fld(gt=0, le=MAX_FACTOR, doc="service-time multiplier (2: twice as slow)")
 
@@ -176,6 +186,8 @@ class Slowdown(SlowdownParams, Fault):
 
 @dataclass(frozen=True, kw_only=True)
 class PartitionParams(FaultParams):
+    """A partition's settings: none beyond its target and window."""
+
     TAG = "partition"
 
 
@@ -188,6 +200,8 @@ class Partition(PartitionParams, Fault):
 
 @dataclass(frozen=True, kw_only=True)
 class PacketLossParams(FaultParams):
+    """A packet loss's settings: the share of calls lost."""
+
     TAG = "packet_loss"
     ratio: Ratio = fld(gt=0, le=1, doc="share of calls lost")
 
@@ -201,6 +215,8 @@ class PacketLoss(PacketLossParams, Fault):
 
 @dataclass(frozen=True, kw_only=True)
 class LoadSpikeParams(FaultParams):
+    """A load spike's settings: the arrival-rate multiplier."""
+
     TAG = "load_spike"
     factor: Factor = fld(gt=0, le=MAX_SPIKE_FACTOR, doc="arrival-rate multiplier")
 
@@ -214,6 +230,8 @@ class LoadSpike(LoadSpikeParams, Fault):
 
 @dataclass(frozen=True, kw_only=True)
 class ColdStartParams(FaultParams):
+    """A cold start's settings: the service-time multiplier at its start and how fast it decays."""
+
     TAG = "cold_start"
     factor: Factor = fld(3.0, ge=1, le=MAX_FACTOR, doc="service-time multiplier right at 'at'")
     decay: Seconds = fld(30.0, gt=0, doc="time constant of the recovery")
