@@ -13,11 +13,16 @@ What a field's ``metadata`` may say, read by all three:
 - ``key``: the JSON key, when it is not the field's name;
 - ``gt``, ``ge``: bounds of a number;
 - ``omit``: a predicate of the instance; when it holds, :func:`encode` leaves the key out (an optional
-  section absent from the document, rather than null). ``OMIT_NONE`` leaves it out when it is None.
+  section absent from the document, rather than null). ``OMIT_NONE`` leaves it out when it is None, as does
+  ``omit_none: True`` (what the model's ``fld(omit_none=True)`` says, for a model class in a document);
+- ``tag``: the field is a *tagged union*: its type is a union of dataclasses, each with a class attribute
+  ``TAG``, and the value of the sibling key named by ``tag`` (its JSON value) chooses the member, e.g. a
+  fault's ``params``, whose shape its ``kind`` gives. The sibling must be declared before the field.
 
 Supported field types: int, float (finite; an int is read as a float), str, bool, an Enum (its value),
-``X | None``, a nested dataclass, ``tuple[X, ...]`` and ``tuple[X, Y]`` (JSON lists), ``Mapping[str, X]``
-(a JSON object) and Any (any JSON value without NaN or infinity, written as it is).
+``X | None``, a nested dataclass, a union of dataclasses told apart by a sibling's value (``tag``),
+``tuple[X, ...]`` and ``tuple[X, Y]`` (JSON lists), ``Mapping[str, X]`` (a JSON object) and Any (any JSON
+value without NaN or infinity, written as it is).
 """
 
 from __future__ import annotations
@@ -61,9 +66,10 @@ def build(cls: type[T], raw: Any, where: str, source: str) -> T:
     hints = _hints(cls)
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        key = f.metadata.get("key", f.name)
+        key = _key(f)
         if key in raw:
-            kwargs[f.name] = _bounded(typed(hints[f.name], raw[key], _join(where, key), source), f.metadata,
+            tp = hints[f.name] if "tag" not in f.metadata else _tagged_member(cls, f, raw, where, source)
+            kwargs[f.name] = _bounded(typed(tp, raw[key], _join(where, key), source), f.metadata,
                                       _join(where, key), source)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise InputError(f"missing '{key}'", Location(source), where, hint=REBUILD)
@@ -71,6 +77,43 @@ def build(cls: type[T], raw: Any, where: str, source: str) -> T:
         return cls(**kwargs)
     except Inconsistent as exc:
         raise InputError(exc.message, Location(source), _join(where, exc.where), hint=REBUILD) from None
+
+
+def _key(f: dataclasses.Field[Any]) -> str:
+    """A field's JSON key: ``metadata["key"]`` when set (the model's ``fld`` writes None for none)."""
+    key: str | None = f.metadata.get("key")
+    return key or f.name
+
+
+def _omitted(f: dataclasses.Field[Any], obj: Any) -> bool:
+    """Whether :func:`encode` leaves the field out of the JSON of ``obj``."""
+    omit = f.metadata.get("omit")
+    if omit is not None and omit(obj):
+        return True
+    return bool(f.metadata.get("omit_none")) and getattr(obj, f.name) is None
+
+
+def _optional(f: dataclasses.Field[Any]) -> bool:
+    return "omit" in f.metadata or bool(f.metadata.get("omit_none"))
+
+
+def tagged_members(cls: type, f: dataclasses.Field[Any]) -> dict[Any, type]:
+    """The members of a tagged-union field (``metadata["tag"]``) by the JSON value of their ``TAG``."""
+    members = _union(_hints(cls)[f.name]) or (_hints(cls)[f.name],)
+    out = {encode(m.TAG): m for m in members if m is not type(None)}
+    if len(out) != len([m for m in members if m is not type(None)]):
+        raise TypeError(f"{cls.__name__}.{f.name}: two members share a TAG")  # a bug in a document class
+    return out
+
+
+def _tagged_member(cls: type, f: dataclasses.Field[Any], raw: Mapping[str, Any], where: str, source: str) -> Any:
+    """The member of the tagged union ``f`` that the sibling key's value names (already checked by its own
+    field, declared before ``f``), or None's type if the field may be None and is."""
+    sibling = f.metadata["tag"]
+    member = tagged_members(cls, f).get(raw.get(sibling))
+    if member is None:  # the sibling's own field refuses a value no member has; this is a class's bug
+        raise TypeError(f"{cls.__name__}.{f.name}: no member for {sibling} {raw.get(sibling)!r}")
+    return member | None if type(None) in (_union(_hints(cls)[f.name]) or ()) else member
 
 
 class Inconsistent(ValueError):
@@ -210,7 +253,7 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def required_keys(cls: type) -> tuple[str, ...]:
-    return tuple(f.metadata.get("key", f.name) for f in dataclasses.fields(cls)
+    return tuple(_key(f) for f in dataclasses.fields(cls)
                  if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
 
 
@@ -230,8 +273,9 @@ def shown(tp: Any, value: Any) -> Any:
     if tp is Any:
         return _shown_json(value)
     members = _union(tp)
-    if members is not None:
-        return shown(next(m for m in members if m is not type(None)), value)
+    if members is not None:  # the member the value is (a tagged union), else the one that is not None
+        own = type(value) if type(value) in members else next(m for m in members if m is not type(None))
+        return shown(own, value)
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         hints = _hints(tp)
         return dataclasses.replace(value, **{f.name: shown(hints[f.name], getattr(value, f.name))
@@ -299,10 +343,8 @@ def encode(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out: dict[str, Any] = {}
         for f in dataclasses.fields(value):
-            omit = f.metadata.get("omit")
-            if omit is not None and omit(value):
-                continue
-            out[f.metadata.get("key", f.name)] = encode(getattr(value, f.name))
+            if not _omitted(f, value):
+                out[_key(f)] = encode(getattr(value, f.name))
         return out
     raise TypeError(f"cannot write a {type(value).__name__} as JSON")  # a bug in a document class
 
@@ -313,7 +355,8 @@ def encode(value: Any) -> Any:
 def json_schema(cls: type, title: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of what :func:`encode` writes for the dataclass ``cls``: each nested
     class once, under ``$defs``. A key is required unless its field may be omitted (``omit``); a key no
-    field declares is not allowed."""
+    field declares is not allowed. A tagged union (``tag``) is one ``if``/``then`` per member: the sibling's
+    value chooses the member's schema."""
     defs: dict[str, Any] = {}
     root = _schema_of(cls, defs)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": title, **root, "$defs": defs}
@@ -356,17 +399,31 @@ def _object_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
     hints = _hints(cls)
     props: dict[str, Any] = {}
     required = []
+    choices: list[dict[str, Any]] = []
     for f in dataclasses.fields(cls):
-        key = f.metadata.get("key", f.name)
-        prop = _schema_of(hints[f.name], defs)
+        key = _key(f)
+        if "tag" in f.metadata:
+            prop = {"type": "object"}
+            choices += _tag_choices(cls, f, key, defs)
+        else:
+            prop = _schema_of(hints[f.name], defs)
         for name, word in (("gt", "exclusiveMinimum"), ("ge", "minimum")):
-            if name in f.metadata:
+            if f.metadata.get(name) is not None:  # a model's fld writes None for no bound
                 prop = {**prop, word: f.metadata[name]}
         props[key] = prop
-        if "omit" not in f.metadata:
+        if not _optional(f):
             required.append(key)
     out: dict[str, Any] = {"type": "object"}
     doc = cls.__doc__ or ""
     if doc and not doc.startswith(f"{cls.__name__}("):  # not the signature dataclass writes in
         out["description"] = " ".join(doc.split("\n\n")[0].split())
-    return {**out, "properties": props, "required": required, "additionalProperties": False}
+    out = {**out, "properties": props, "required": required, "additionalProperties": False}
+    return {**out, "allOf": choices} if choices else out
+
+
+def _tag_choices(cls: type, f: dataclasses.Field[Any], key: str, defs: dict[str, Any]) -> list[dict[str, Any]]:
+    """One ``if`` (the sibling holds this member's tag) ``then`` (the field has the member's shape) per member."""
+    sibling = f.metadata["tag"]
+    return [{"if": {"properties": {sibling: {"const": tag}}, "required": [sibling]},
+             "then": {"properties": {key: _schema_of(member, defs)}}}
+            for tag, member in tagged_members(cls, f).items()]

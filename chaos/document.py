@@ -30,7 +30,7 @@ from chaos.incident_states import ClockBase, FindingKind, IncidentOutcome, Marke
 from chaos.live_states import LoadStop, RunMode, StackKind
 from chaos.measurement import AlertSource, Source
 from chaos.model.alerts import FiringMetric
-from chaos.model.faults import FaultKind
+from chaos.model.faults import AnyFaultParams, FaultKind
 from chaos.model.playbook import ActionKind, Phase
 from chaos.model.slos import ObjectiveKind
 from chaos.run import Engine
@@ -172,7 +172,13 @@ class Fault:
     start_s: float
     end_s: float | None
     scheduled_end_s: float | None = None
-    params: Mapping[str, Any] = field(default_factory=dict)
+    # the kind's own settings, shaped by ``kind``; None only in a document that lacks them (engines write them)
+    params: AnyFaultParams | None = field(default=None, metadata={"tag": "kind", **OMIT_NONE("params")})
+
+    def __post_init__(self) -> None:
+        if self.params is not None and self.params.kind is not self.kind:
+            raise Inconsistent("params", f"holds the settings of a {self.params.kind.value} fault, "
+                                         f"not of a {self.kind.value} one")
 
     @property
     def ended_early(self) -> bool:

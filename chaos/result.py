@@ -44,7 +44,6 @@ from chaos.document import (
 )
 from chaos.document import Marker as DocMarker
 from chaos.document import Series as DocSeries
-from chaos.model.faults import FaultKind
 from chaos.run import CAUSES, Run, Series
 
 if TYPE_CHECKING:  # the audit reads the clock and the host: only a command makes one
@@ -114,7 +113,7 @@ def faults_of(run: Run) -> tuple[Fault, ...]:
     for w in run.faults:
         fault = planned.get(w.label)
         scheduled = None if fault is None else fault.end(run.experiment.duration)
-        out.append(Fault(label=w.label, kind=FaultKind(w.kind), target=w.target, start_s=w.start_s, end_s=w.end_s,
+        out.append(Fault(label=w.label, kind=w.kind, target=w.target, start_s=w.start_s, end_s=w.end_s,
                          scheduled_end_s=scheduled, params=w.params))
     return tuple(out)
 

@@ -32,6 +32,7 @@ from chaos.measurement import Source
 from chaos.metrics.buckets import exact_bounds
 from chaos.model.alerts import ThresholdRule
 from chaos.model.experiment import Experiment
+from chaos.model.faults import AnyFaultParams, FaultKind
 from chaos.model.playbook import ActionKind
 from chaos.model.scope import Scope
 
@@ -136,11 +137,14 @@ class FaultWindow:
     """A fault as it was really applied: when it started and when it was reverted (None: never)."""
 
     label: str
-    kind: str
     target: str
     start_s: float
     end_s: float | None
-    params: dict[str, Any] = field(default_factory=dict, compare=False)
+    params: AnyFaultParams = field(compare=False)  # the kind's settings; its TAG is the fault's kind
+
+    @property
+    def kind(self) -> FaultKind:
+        return self.params.kind
 
 
 @dataclass(frozen=True)

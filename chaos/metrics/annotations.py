@@ -27,10 +27,10 @@ def grafana_annotations(run: Run, origin: float) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for fault in run.faults:
         end = fault.end_s if fault.end_s is not None else run.duration_s
-        params = describe_params(fault.kind, fault.params)
-        text = f"{name}: fault {fault.label}: {fault.kind} on {fault.target}" + (f" ({params})" if params else "")
+        params = describe_params(fault.params)
+        text = f"{name}: fault {fault.label}: {fault.kind.value} on {fault.target}" + (f" ({params})" if params else "")
         out.append({"time": _ms(origin, fault.start_s), "timeEnd": _ms(origin, end),
-                    "tags": [TAG, name, "fault", fault.kind, fault.target], "text": text})
+                    "tags": [TAG, name, "fault", fault.kind.value, fault.target], "text": text})
     incident = run.incident
     if incident is not None and incident.triggered_s is not None:
         out.append({"time": _ms(origin, incident.triggered_s), "timeEnd": _ms(origin, incident.triggered_s),

@@ -106,7 +106,7 @@ class OutcomeStyle(enum.Enum):
 
 
 @dataclass(frozen=True)
-class Outcome:
+class OutcomeLabels:
     """One label set of answered requests: its labels and the causes it counts (none: the successes)."""
 
     labels: Labels
@@ -144,21 +144,21 @@ class Convention:
     def naming(self, kind: ScopeKind) -> Naming:
         return self.service if kind is ScopeKind.SERVICE else self.entrypoint
 
-    def outcome_sets(self) -> tuple[Outcome, ...]:
+    def outcome_sets(self) -> tuple[OutcomeLabels, ...]:
         """Every label set of answered requests, in a stable order: success first."""
         causes = tuple(Cause)
         if self.outcomes is OutcomeStyle.CAUSE:
-            return (Outcome((("outcome", "ok"),), success=True),
-                    *(Outcome((("outcome", c.value),), (c,)) for c in causes))
+            return (OutcomeLabels((("outcome", "ok"),), success=True),
+                    *(OutcomeLabels((("outcome", c.value),), (c,)) for c in causes))
         if self.outcomes is OutcomeStyle.STATUS_CLASS:
-            sets = [Outcome((("code", "2xx"),), success=True), Outcome((("code", "5xx"),), causes)]
-            sets += [Outcome((("code", c),), never=True) for c in ("1xx", "3xx", "4xx", "other")]
+            sets = [OutcomeLabels((("code", "2xx"),), success=True), OutcomeLabels((("code", "5xx"),), causes)]
+            sets += [OutcomeLabels((("code", c),), never=True) for c in ("1xx", "3xx", "4xx", "other")]
             return tuple(sorted(sets, key=lambda o: o.labels))
         by_status: dict[int, list[Cause]] = {}
         for cause in causes:
             by_status.setdefault(STATUS[cause], []).append(cause)
-        out = [Outcome(self._status_labels(STATUS[None]), success=True)]
-        out += [Outcome(self._status_labels(code), tuple(group)) for code, group in sorted(by_status.items())]
+        out = [OutcomeLabels(self._status_labels(STATUS[None]), success=True)]
+        out += [OutcomeLabels(self._status_labels(code), tuple(group)) for code, group in sorted(by_status.items())]
         return tuple(out)
 
     def _status_labels(self, code: int) -> Labels:

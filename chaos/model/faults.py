@@ -12,8 +12,9 @@ to the end of the run)::
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-from collections.abc import Mapping
+import typing
 from dataclasses import dataclass
 from typing import Annotated, ClassVar
 
@@ -41,6 +42,25 @@ class FaultKind(enum.Enum):
 
 
 @dataclass(frozen=True, kw_only=True)
+class FaultParams(Model):
+    """A fault kind's own settings, apart from its target and time window: what result.json records as the
+    fault's ``params``, its ``kind`` saying which kind's (the codec reads them as a union tagged by it).
+
+    Each kind's fault class is built from its params class (``class Latency(LatencyParams, Fault)``), so a
+    setting is declared once, for the YAML, the result document and its schema. A live run adds the driver
+    that applied the fault and what it did (``driver``, ``live``): never read from YAML, and left out of the
+    document while None, as is every optional setting that is not set.
+    """
+
+    driver: str | None = fld(None, internal=True, omit_none=True, doc="the live driver that applied the fault")
+    live: str | None = fld(None, internal=True, omit_none=True, doc="what the live driver did, for people")
+
+    @property
+    def kind(self) -> FaultKind:
+        return FaultKind(self.TAG)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Fault(Model):
     """What every fault has: a target and a time window."""
 
@@ -63,9 +83,17 @@ class Fault(Model):
     def end(self, run_duration: float) -> float:
         return run_duration if self.duration is None else min(run_duration, self.at + self.duration)
 
-    def params(self) -> dict[str, object]:
-        """The kind's own settings as JSON data (nested models as mappings), as result.json records them."""
-        return field_values(self, WINDOW_KEYS)
+    def params(self, **notes: str) -> AnyFaultParams:
+        """The kind's own settings as a value of its params class, with a live run's ``notes`` (``driver``,
+        ``live``) if any."""
+        cls = params_class(type(self))
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(cls)}
+        return typing.cast(AnyFaultParams, cls(**{**values, **notes}))
+
+
+def params_class(cls: type[Fault]) -> type[FaultParams]:
+    """The params class a fault class is built from (``LatencyParams`` for ``Latency``)."""
+    return next(c for c in cls.__mro__ if issubclass(c, FaultParams) and not issubclass(c, Fault))
 
 
 @dataclass(frozen=True)
@@ -77,30 +105,48 @@ class ColdCache(Model):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Crash(Fault):
-    """Replicas go down (in-flight requests fail at once) and come back after ``duration``, or never."""
+class CrashParams(FaultParams):
+    """A crash's settings: how many replicas go down, and whether they restart cold."""
 
     TAG = "crash"
-    replicas: int | None = fld(None, ge=1, le=MAX_REPLICAS, doc="how many replicas crash (default: all)")
-    cold_start: ColdCache | None = fld(None, doc="restarted replicas start cold")
+    replicas: int | None = fld(None, ge=1, le=MAX_REPLICAS, omit_none=True,
+                               doc="how many replicas crash (default: all)")
+    cold_start: ColdCache | None = fld(None, omit_none=True, doc="restarted replicas start cold")
 
 
 @dataclass(frozen=True, kw_only=True)
-class Hang(Fault):
-    """Requests are accepted and never answered: callers wait until their timeout."""
+class Crash(CrashParams, Fault):
+    """Replicas go down (in-flight requests fail at once) and come back after ``duration``, or never."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HangParams(FaultParams):
+    """A hang's settings: none beyond its target and window."""
 
     TAG = "hang"
 
 
 @dataclass(frozen=True, kw_only=True)
-class Latency(Fault):
-    """Every response on the target is delayed by ``delay`` plus or minus ``jitter`` (uniform)."""
+class Hang(HangParams, Fault):
+    """Requests are accepted and never answered: callers wait until their timeout."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LatencyParams(FaultParams):
+    """A latency fault's settings: the delay added, its jitter, and the operation it is limited to."""
 
     TAG = "latency"
-    TARGETS = frozenset({TargetKind.SERVICE, TargetKind.EDGE})
     delay: Seconds = fld(doc="added delay")
     jitter: Seconds = fld(0.0, doc="the delay varies uniformly by this much either way")
-    operation: str | None = fld(None, text=NAME, doc="only the responses of this operation of the target service")
+    operation: str | None = fld(None, text=NAME, omit_none=True,
+                                doc="only the responses of this operation of the target service")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Latency(LatencyParams, Fault):
+    """Every response on the target is delayed by ``delay`` plus or minus ``jitter`` (uniform)."""
+
+    TARGETS = frozenset({TargetKind.SERVICE, TargetKind.EDGE})
 
     def validate(self) -> None:
         if self.jitter > self.delay:
@@ -109,56 +155,91 @@ class Latency(Fault):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Errors(Fault):
-    """A share of requests fail fast."""
+class ErrorsParams(FaultParams):
+    """An errors fault's settings: the share of requests that fail, and the operation it is limited to."""
 
     TAG = "errors"
-    TARGETS = frozenset({TargetKind.SERVICE, TargetKind.EDGE})
     ratio: Ratio = fld(gt=0, le=1, doc="share of requests that fail")
-    operation: str | None = fld(None, text=NAME, doc="only the requests of this operation of the target service")
+    operation: str | None = fld(None, text=NAME, omit_none=True,
+                                doc="only the requests of this operation of the target service")
 
 
 @dataclass(frozen=True, kw_only=True)
-class Slowdown(Fault):
-    """Service time is multiplied by ``factor``, like a CPU throttle."""
+class Errors(ErrorsParams, Fault):
+    """A share of requests fail fast."""
+
+    TARGETS = frozenset({TargetKind.SERVICE, TargetKind.EDGE})
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlowdownParams(FaultParams):
+    """A slowdown's settings: the service-time multiplier."""
 
     TAG = "slowdown"
     factor: Factor = fld(gt=0, le=MAX_FACTOR, doc="service-time multiplier (2: twice as slow)")
 
 
 @dataclass(frozen=True, kw_only=True)
-class Partition(Fault):
-    """Every call over the edge (or to the service) is dropped: callers see timeouts."""
+class Slowdown(SlowdownParams, Fault):
+    """Service time is multiplied by ``factor``, like a CPU throttle."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartitionParams(FaultParams):
+    """A partition's settings: none beyond its target and window."""
 
     TAG = "partition"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Partition(PartitionParams, Fault):
+    """Every call over the edge (or to the service) is dropped: callers see timeouts."""
+
     TARGETS = frozenset({TargetKind.SERVICE, TargetKind.EDGE})
 
 
 @dataclass(frozen=True, kw_only=True)
-class PacketLoss(Fault):
-    """A share of calls over the edge (or to the service) is lost: those callers see timeouts."""
+class PacketLossParams(FaultParams):
+    """A packet loss's settings: the share of calls lost."""
 
     TAG = "packet_loss"
-    TARGETS = frozenset({TargetKind.SERVICE, TargetKind.EDGE})
     ratio: Ratio = fld(gt=0, le=1, doc="share of calls lost")
 
 
 @dataclass(frozen=True, kw_only=True)
-class LoadSpike(Fault):
-    """The arrival rate at an entrypoint ('*': all) is multiplied by ``factor``."""
+class PacketLoss(PacketLossParams, Fault):
+    """A share of calls over the edge (or to the service) is lost: those callers see timeouts."""
+
+    TARGETS = frozenset({TargetKind.SERVICE, TargetKind.EDGE})
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadSpikeParams(FaultParams):
+    """A load spike's settings: the arrival-rate multiplier."""
 
     TAG = "load_spike"
-    TARGETS = frozenset({TargetKind.ENTRYPOINT})
     factor: Factor = fld(gt=0, le=MAX_SPIKE_FACTOR, doc="arrival-rate multiplier")
 
 
 @dataclass(frozen=True, kw_only=True)
-class ColdStart(Fault):
-    """The service restarts cold: service time is raised and decays back (a deploy, a cache flush)."""
+class LoadSpike(LoadSpikeParams, Fault):
+    """The arrival rate at an entrypoint ('*': all) is multiplied by ``factor``."""
+
+    TARGETS = frozenset({TargetKind.ENTRYPOINT})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ColdStartParams(FaultParams):
+    """A cold start's settings: the service-time multiplier at its start and how fast it decays."""
 
     TAG = "cold_start"
     factor: Factor = fld(3.0, ge=1, le=MAX_FACTOR, doc="service-time multiplier right at 'at'")
     decay: Seconds = fld(30.0, gt=0, doc="time constant of the recovery")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ColdStart(ColdStartParams, Fault):
+    """The service restarts cold: service time is raised and decays back (a deploy, a cache flush)."""
 
 
 FAULT_CLASSES: tuple[type[Fault], ...] = (Crash, Hang, Latency, Errors, Slowdown, Partition, PacketLoss,
@@ -166,10 +247,18 @@ FAULT_CLASSES: tuple[type[Fault], ...] = (Crash, Hang, Latency, Errors, Slowdown
 WINDOW_KEYS = frozenset({"target", "at", "duration", "name"})  # what every fault has; the rest are its params
 
 
-def describe_params(kind: str, params: Mapping[str, object]) -> str:
+def describe_params(params: FaultParams | None) -> str:
     """A fault's params (as ``Fault.params`` gives them, or read back from result.json) in words with
-    units: ``delay 250 ms, jitter 50 ms``; ``1 replica, cold start (factor 3×, decay 20 s)``."""
-    cls = next((c for c in FAULT_CLASSES if c.TAG == kind), Fault)
-    return describe_fields(cls, params, WINDOW_KEYS)
+    units: ``delay 250 ms, jitter 50 ms``; ``1 replica, cold start (factor 3×, decay 20 s)``; a live run's
+    driver and what it did follow as they are; nothing for none (a document that lacks them)."""
+    if params is None:
+        return ""
+    notes = {key: value for key, value in (("driver", params.driver), ("live", params.live)) if value is not None}
+    return describe_fields(type(params), {**field_values(params), **notes})
+
+
 AnyFault = Crash | Hang | Latency | Errors | Slowdown | Partition | PacketLoss | LoadSpike | ColdStart
 FaultSpec = Annotated[AnyFault, Tagged("kind")]
+AnyFaultParams = (CrashParams | HangParams | LatencyParams | ErrorsParams | SlowdownParams | PartitionParams
+                  | PacketLossParams | LoadSpikeParams | ColdStartParams)
+"""A fault's params, as result.json records them: which member, its ``kind`` says."""

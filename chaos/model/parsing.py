@@ -134,6 +134,7 @@ def fld(
     internal: bool = False,
     text: TextRule | None = None,
     max_items: int | None = None,
+    omit_none: bool = False,
 ) -> Any:
     """A dataclass field with what the parser and the schema need to know about it.
 
@@ -141,10 +142,11 @@ def fld(
     ``keyed`` turns a ``tuple[M, ...]`` field into a YAML mapping whose keys fill
     ``M``'s field of that name. ``internal`` fields are never read from YAML.
     ``text`` is the rule a string must follow (:data:`NAME`, :data:`LABEL`);
-    ``max_items`` the most entries of a list or mapping (default :data:`MAX_ITEMS`).
+    ``max_items`` the most entries of a list or mapping (default :data:`MAX_ITEMS`);
+    ``omit_none``: where a document holds the model (:mod:`chaos.codec`), the key is left out while None.
     """
     meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt, "key": key,
-            "keyed": keyed, "internal": internal, "text": text, "max_items": max_items}
+            "keyed": keyed, "internal": internal, "text": text, "max_items": max_items, "omit_none": omit_none}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)

@@ -127,7 +127,7 @@ def header(r: ResultDocument) -> str:
 
 
 def _params(f: Fault) -> str:
-    text = describe_params(f.kind.value, f.params)
+    text = describe_params(f.params)
     return f" ({e(text)})" if text else ""
 
 
@@ -259,7 +259,7 @@ def events_html(r: ResultDocument) -> str:
     faults = [[e(f.label), e(f.kind.value), e(f.target), fmt_s(f.start_s),
                "never reverted" if f.end_s is None else fmt_s(f.end_s) + (
                    f" (early; scheduled {fmt_s(f.scheduled_end_s)})" if f.ended_early else ""),
-               e(describe_params(f.kind.value, f.params))] for f in r.faults]
+               e(describe_params(f.params))] for f in r.faults]
     body = table(("fault", "kind", "target", "applied", "reverted", "parameters"), faults, (3, 4)) if faults else \
         "<p>No fault injected.</p>"
     markers = sorted(r.markers, key=lambda m: (m.t_s, m.kind.value, m.subject))

@@ -26,7 +26,7 @@ __all__ = ["LATENCY_ESTIMATED", "fmt_ms", "fmt_pct", "fmt_s", "render", "render_
 
 
 def fault_line(f: Fault) -> str:
-    params = describe_params(f.kind.value, f.params)
+    params = describe_params(f.params)
     end = "the end" if f.end_s is None else fmt_s(f.end_s)
     return (f"{f.kind.value} on {f.target} from {fmt_s(f.start_s)} to {end}" + early_end(f)
             + (f" ({params})" if params else ""))

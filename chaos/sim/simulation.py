@@ -180,7 +180,7 @@ class Simulation:
     def _collect(self) -> Run:
         series, totals = self.recorder.finish()
         exp = self.experiment
-        windows = [FaultWindow(a.fault.label, a.fault.TAG, a.fault.target, a.start, a.end, a.fault.params())
+        windows = [FaultWindow(a.fault.label, a.fault.target, a.start, a.end, a.fault.params())
                    for a in self.applied]
         return Run(engine=Engine.SIM, experiment=exp, seed=self.seed, duration_s=exp.duration, warmup_s=exp.warmup,
                    bounds=self.bounds, series=series, totals=totals, faults=windows,

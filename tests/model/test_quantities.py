@@ -9,9 +9,19 @@ from typing import Any
 
 import pytest
 
+from chaos.codec import build, encode
 from chaos.document import Fault
 from chaos.model.alerts import AlertMetric, FiringMetric, format_value
-from chaos.model.faults import FAULT_CLASSES, WINDOW_KEYS, ColdCache, Crash, FaultKind, Latency, describe_params
+from chaos.model.faults import (
+    FAULT_CLASSES,
+    WINDOW_KEYS,
+    ColdCache,
+    Crash,
+    ErrorsParams,
+    FaultKind,
+    Latency,
+    describe_params,
+)
 from chaos.model.parsing import DURATION, is_model, model_fields
 from chaos.model.playbook import Condition
 from chaos.model.quantities import FACTOR, RATE, RATIO, Unit, duration, unit_of
@@ -60,27 +70,27 @@ def test_every_number_a_fault_can_have_has_a_unit_type() -> None:
 def test_every_fault_kind_renders_as_words_with_units(cls: type) -> None:
     fault = sample_fault(cls)
     params = fault.params()
-    stored = json.loads(json.dumps(params))          # as result.json holds them: data, never a repr
-    assert stored == params
-    assert set(params) == {f.key for f in model_fields(cls)} - WINDOW_KEYS
-    text = describe_params(cls.TAG, stored)
+    stored = json.loads(json.dumps(encode(params)))  # as result.json holds them: data, never a repr
+    assert set(stored) == {f.key for f in model_fields(cls)} - WINDOW_KEYS
+    assert build(type(params), stored, "params", "result.json") == params  # and read back the same
+    text = describe_params(params)
     assert_words_with_units(text)
     line = fault_line(Fault(label=f"{cls.TAG}:db", kind=FaultKind(cls.TAG), target="db", start_s=90.0, end_s=120.0,
-                            params=stored))
+                            params=params))
     assert_words_with_units(line)
     assert line.startswith(f"{cls.TAG} on db from 90 s to 120 s")
 
 
 def test_the_nested_cold_start_and_durations_read_as_a_person_writes_them() -> None:
     crash = Crash(target="catalog", replicas=1, cold_start=ColdCache(factor=4.0, decay=30.0))
-    assert describe_params("crash", crash.params()) == "1 replica, cold start (factor 4×, decay 30 s)"
+    assert describe_params(crash.params()) == "1 replica, cold start (factor 4×, decay 30 s)"
     latency = Latency(target="db", delay=2.0, jitter=0.5)
-    assert describe_params("latency", latency.params()) == "delay 2 s, jitter 500 ms"
+    assert describe_params(latency.params()) == "delay 2 s, jitter 500 ms"
 
 
 def test_params_an_engine_adds_are_shown_as_they_are() -> None:
     """A live run records its driver beside the fault's settings; those print as given, after them."""
-    assert describe_params("errors", {"ratio": 0.1, "driver": "toxiproxy"}) == "ratio 10%, driver toxiproxy"
+    assert describe_params(ErrorsParams(ratio=0.1, driver="toxiproxy")) == "ratio 10%, driver toxiproxy"
 
 
 def condition(metric: AlertMetric, **bound: float) -> Condition:

@@ -78,15 +78,16 @@ def test_the_checked_report_shows_every_string_and_keeps_states_and_numbers() ->
 
 
 def test_a_deeply_nested_free_form_value_is_shown_without_recursion() -> None:
-    # The audit and a fault's parameters are any JSON: as deep as json.loads reads, walked without recursion.
+    # The audit is any JSON: as deep as json.loads reads, walked without recursion (a fault's parameters
+    # were too, before they were typed by the fault's kind).
     doc = make_doc()
     depth = sys.getrecursionlimit() + 100
     deep: Any = f"x{ESC}"
     for _ in range(depth):
         deep = [deep]
-    doc["faults"][0]["params"]["deep"] = deep
+    doc["audit"]["deep"] = deep
     report = read(doc)
-    inner = report.faults[0].params["deep"]
+    inner = report.audit["deep"]
     for _ in range(depth):
         inner = inner[0]
     assert inner == "x\\x1b"

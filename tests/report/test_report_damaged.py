@@ -269,8 +269,7 @@ DEEP = 20_000  # far past the interpreter's recursion limit, which str() and jso
     _set("audit.command", ["chaoslab", "simulate", nested(DEEP)]),
     _set("audit.inputs", {"a.yaml": {"sha256": nested(DEEP)}}),
     _set("audit.host", nested(DEEP)),
-    _set("faults[0].params.note", nested(DEEP)),
-], ids=["audit-list", "audit-mapping", "audit-command", "audit-inputs", "audit-host", "fault-params"])
+], ids=["audit-list", "audit-mapping", "audit-command", "audit-inputs", "audit-host"])  # a fault's params are typed
 def test_free_form_values_nested_deeply_still_render(place: Callable[[dict[str, Any]], None],
                                                      full_doc: dict[str, Any], tmp_path: Path) -> None:
     # The reader walks free-form values without recursion; so does every report that shows them. The

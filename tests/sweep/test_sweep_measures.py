@@ -14,7 +14,7 @@ from chaos.analysis.blast_radius import Breach
 from chaos.analysis.slos import ObjectiveResult
 from chaos.analysis.stats import stat, t975, wilson95
 from chaos.model.experiment import Experiment
-from chaos.model.faults import Crash, Latency
+from chaos.model.faults import Crash, Latency, LoadSpike
 from chaos.model.scope import Scope
 from chaos.model.slos import Objective, ObjectiveKind
 from chaos.run import Engine, FaultWindow, Run, Series
@@ -27,7 +27,8 @@ WEB = Scope.entrypoint("big")
 
 
 def fake_run(experiment: Experiment, faults: list[tuple[float, float | None]], seconds: int = 60) -> Run:
-    windows = [FaultWindow(f"f{i}", "crash", "leaf", start, end) for i, (start, end) in enumerate(faults)]
+    windows = [FaultWindow(f"f{i}", "leaf", start, end, Crash(target="leaf").params())
+               for i, (start, end) in enumerate(faults)]
     return Run(Engine.SIM, experiment, 1, float(seconds), 5.0, (), {WEB: Series(requests=[10] * seconds)}, {}, windows)
 
 
@@ -76,8 +77,9 @@ def test_budget_burned_is_bad_over_allowed() -> None:
 
 def test_faults_land_on_service_targets_and_edge_callees(fan: Experiment) -> None:
     run = fake_run(fan, [])
-    run.faults = [FaultWindow("x", "crash", "leaf", 1.0, 2.0), FaultWindow("y", "latency", "a->leaf", 1.0, 2.0),
-                  FaultWindow("z", "load_spike", "big", 1.0, 2.0)]
+    run.faults = [FaultWindow("x", "leaf", 1.0, 2.0, Crash(target="leaf").params()),
+                  FaultWindow("y", "a->leaf", 1.0, 2.0, Latency(target="a->leaf", delay=0.1).params()),
+                  FaultWindow("z", "big", 1.0, 2.0, LoadSpike(target="big", factor=2.0).params())]
     assert landed_on(run) == {"leaf"}
 
 

@@ -46,7 +46,6 @@ from chaos.live.faults.drivers.routes import plan_all
 from chaos.live.faults.journal import Journal, NullJournal, OpenFault, iter_open
 from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
-from chaos.model.parsing import model_fields
 from chaos.model.scope import Scope
 from chaos.model.slos import ALL
 from chaos.run import FaultWindow, Marker
@@ -348,22 +347,12 @@ class FaultRunner:
             if applied.start_s is None or applied.action.id in self._changes:
                 continue
             a = applied.action
-            out.append(FaultWindow(a.label, a.kind, a.target, applied.start_s, applied.end_s,
-                                   self._params(a)))
+            out.append(FaultWindow(a.label, a.target, applied.start_s, applied.end_s,
+                                   self._faults[a.id].params(driver=a.driver.value, live=a.summary)))
         return out
 
     def still_applied(self) -> list[Handle]:
         return [a.handle for a in self._applied.values() if a.end_s is None]
-
-    def _params(self, action: Action) -> dict[str, Any]:
-        fault = self._faults[action.id]
-        skip = {"target", "at", "duration", "name"}
-        params: dict[str, Any] = {"driver": action.driver.value, "live": action.summary}
-        for info in model_fields(type(fault)):
-            value = getattr(fault, info.name)
-            if info.name not in skip and value is not None:
-                params[info.name] = value if isinstance(value, (int, float, str, bool)) else str(value)
-        return params
 
     # --- inject / revert ----------------------------------------------------------------------
 

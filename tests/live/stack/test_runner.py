@@ -27,6 +27,7 @@ from chaos.live.faults.runner import (
 )
 from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
+from chaos.model.faults import LatencyParams
 from chaos.model.scope import Scope
 
 Make = Callable[..., Experiment]
@@ -100,7 +101,8 @@ def test_faults_start_and_end_on_schedule(experiment: Make, trio_state: StackSta
     windows = {w.label: (w.start_s, w.end_s) for w in runner.windows}
     # f3 has no duration: it lasts to the end of the run and is reverted by stop().
     assert windows == {"slow-db": (10.0, 30.0), "crash:api": (15.0, 20.0), "errors:db": (40.0, 60.0)}
-    assert runner.windows[0].params["delay"] == 0.3 and runner.windows[0].params["driver"] == "toxiproxy"
+    params = runner.windows[0].params  # the fault's own settings, typed by its kind, and the live driver's notes
+    assert isinstance(params, LatencyParams) and params.delay == 0.3 and params.driver == "toxiproxy"
     kinds = [(m.t_s, m.kind.value, m.detail) for m in runner.markers]
     assert (10.0, "fault_on", "slow-db") in kinds and (30.0, "fault_off", "slow-db") in kinds
 
