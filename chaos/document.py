@@ -35,13 +35,14 @@ from chaos.model.playbook import ActionKind, Phase
 from chaos.model.slos import ObjectiveKind
 from chaos.run import Engine
 
-SCHEMA_VERSION = 5  # 2: the playbook section counts time from the incident start
+SCHEMA_VERSION = 6  # 2: the playbook section counts time from the incident start
 # 3: a service's attempts_per_entry_request counts only the entrypoints that reach it; simulated latency
 #    figures are exact, and latency_estimated says whether they are
 # 4: every service and entrypoint says what measured it (measured_by); an unmeasured one has no ratio,
 #    latency or rate, an SLO or alert expectation on it is unmeasured (measured false), and the blast
 #    radius lists the unmeasured services
 # 5: a live run measured through the stack's Prometheus records the step it read at (live.resolution_s)
+# 6: a drill deadline's 95% interval is Wilson's (ci95_low, ci95_high) instead of a normal half-width ci95
 SUPPORTED_SCHEMA = SCHEMA_VERSION
 
 
@@ -442,13 +443,16 @@ class PhaseStats:
 
 @dataclass(frozen=True, kw_only=True)
 class DrillDeadline:
-    """The share of runs meeting a phase deadline, against the share required (None: none required)."""
+    """The share of runs meeting a phase deadline, with its 95% interval (Wilson's score interval, so
+    it is neither empty nor outside [0, 1] at 0% and 100%), against the share required (None: none
+    required)."""
 
     name: str
     phase: Phase
     deadline_s: float
     p_met: float
-    ci95: float | None = None
+    ci95_low: float
+    ci95_high: float
     required: float | None
     undecided: int = 0
     not_triggered: int = 0
@@ -657,11 +661,29 @@ def read(doc: Mapping[str, Any], source: str = "result.json") -> ResultDocument:
             doc = dict(doc, playbook=playbook_from_v1(playbook, doc))
         except (TypeError, ValueError, AttributeError):
             pass  # a damaged section: the typed reader below says where
+    if version < 6:
+        doc = _drill_from_v5(doc)
     doc = dict(doc, schema_version=SCHEMA_VERSION)  # read into the current shape, it is a current document
     checked: ResultDocument = shown(ResultDocument, build(ResultDocument, doc, "", source))
     return checked
 
 
+
+
+def _drill_from_v5(doc: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A schema-5 drill deadline held a symmetric half-width ``ci95``: as the interval it stated, clipped
+    to [0, 1] (what that document claimed, not recomputed)."""
+    drill = doc.get("drill")
+    if not isinstance(drill, Mapping) or not isinstance(drill.get("deadlines"), list):
+        return doc
+    deadlines = []
+    for d in drill["deadlines"]:
+        if isinstance(d, Mapping) and "ci95" in d and isinstance(d.get("p_met"), (int, float)):
+            half = d["ci95"] if isinstance(d["ci95"], (int, float)) else 0.0
+            d = {k: v for k, v in d.items() if k != "ci95"}
+            d.update(ci95_low=max(0.0, d["p_met"] - half), ci95_high=min(1.0, d["p_met"] + half))
+        deadlines.append(d)
+    return dict(doc, drill=dict(drill, deadlines=deadlines))
 
 
 def as_document(doc: ResultDocument | Mapping[str, Any], source: str = "result.json") -> ResultDocument:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from chaos.analysis import analyze
 from chaos.analysis.incident import PHASES, analyze_incident, incident_section
+from chaos.analysis.stats import wilson95
 from chaos.document import DrillDeadline, DrillSection, DrillStep, Finding, PhaseStats
 from chaos.incident_states import FindingKind, IncidentOutcome, StepStatus
 from chaos.model.experiment import Experiment
@@ -128,12 +129,14 @@ def aggregate(playbook: Playbook, outcomes: list[DrillRun]) -> DrillSection:
     not_triggered = sum(not o.triggered for o in outcomes)
     deadlines = []
     for k, obj in enumerate(playbook.objectives):
-        p = sum(o.deadlines[k] is True for o in outcomes) / n
+        hits = sum(o.deadlines[k] is True for o in outcomes)
+        p = hits / n
         undecided = sum(o.deadlines[k] is None and o.triggered for o in outcomes)
-        # The gate is the share observed; with few runs it is noisy, so say how noisy (95% normal interval).
-        half = 1.96 * math.sqrt(p * (1 - p) / n)
+        # The gate is the share observed; with few runs it is noisy, so say how noisy: Wilson's interval,
+        # which stays honest at 0% and 100%, where the normal one reads "± 0%".
+        low, high = wilson95(hits, n)
         deadlines.append(DrillDeadline(name=obj.name, phase=obj.phase, deadline_s=obj.within, p_met=p,
-                                       ci95=half, required=obj.probability, undecided=undecided,
+                                       ci95_low=low, ci95_high=high, required=obj.probability, undecided=undecided,
                                        not_triggered=not_triggered,
                                        met=None if obj.probability is None else p >= obj.probability))
     steps = []

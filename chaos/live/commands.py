@@ -73,14 +73,16 @@ def _load_topology_or_experiment(path: Path) -> tuple[Any, tuple[float, ...] | N
 
 
 def cmd_stack_up(args: argparse.Namespace) -> int:
-    from chaos.live.stack.emulator_stack import DEFAULT_STACKS_DIR, rule_files_of, up
+    from chaos.live.stack.emulator_stack import DEFAULT_STACKS_DIR, evaluation_interval_of, rule_files_of, up
+    from chaos.live.stack.mapped_scrape import stack_relabels
     from chaos.outdir import default_dir
 
     topology, bounds, experiment = _load_topology_or_experiment(args.topology)
     directory = args.dir or default_dir(topology.name, root=DEFAULT_STACKS_DIR)
     result = up(topology, directory, project=args.name, toxiproxy_image=args.toxiproxy_image, bounds=bounds,
                 source=str(args.topology), ready_timeout=args.timeout, allow_remote=args.allow_remote,
-                prometheus_image=args.prometheus_image, rule_files=rule_files_of(experiment))
+                prometheus_image=args.prometheus_image, rule_files=rule_files_of(experiment),
+                relabels=stack_relabels(experiment), evaluation_interval_s=evaluation_interval_of(experiment))
     state = result.state
     t = result.timings
     print(f"stack {state.name} is up and healthy: {len(state.replicas)} emulator container(s), "

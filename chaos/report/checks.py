@@ -207,7 +207,7 @@ def _unjudged(s: Step, pb: PlaybookSection) -> str:
 
 
 def drill_check(d: DrillDeadline, runs: int) -> Check:
-    ci = f" (±{d.ci95 * 100:.0f}%)" if d.ci95 else ""
+    ci = f" (95% interval {d.ci95_low * 100:.0f}-{d.ci95_high * 100:.0f}%)"
     seen = f"{d.phase.value} within {fmt_s(d.deadline_s)} in {d.p_met * 100:.0f}%{ci} of {plural(runs, 'run')}"
     if d.not_triggered:
         seen += f" ({d.not_triggered} never triggered, counted as missed)"

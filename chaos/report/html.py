@@ -342,7 +342,7 @@ def drill_html(r: ResultDocument, images: Mapping[str, Image]) -> str:
                                                 (1, 2, 3, 4, 5)))
     if d.deadlines:
         rows = [[e(x.name), e(x.phase.value), fmt_s(x.deadline_s), f"{x.p_met * 100:.1f}%",
-                 "-" if x.ci95 is None else f"±{x.ci95 * 100:.1f}%",
+                 f"{x.ci95_low * 100:.1f}-{x.ci95_high * 100:.1f}%",
                  "-" if x.required is None else f"{x.required * 100:.0f}%", _met(x.met)] for x in d.deadlines]
         parts.append("<h3>Requirements</h3>" + table(("requirement", "phase", "within", "share met", "95% interval",
                                                       "required", "met"), rows, (2, 3, 4, 5),

@@ -289,7 +289,7 @@ def render_drill(doc: ResultDocument | Mapping[str, Any], paths: dict[str, str] 
             late = f"  ({plural(d.undecided, 'run')} ended before the deadline)" if d.undecided else ""
             if d.not_triggered:
                 late += f"  ({d.not_triggered} never triggered, counted as missed)"
-            lines.append(f"  {d.name:<40} {d.p_met:6.1%} ± {d.ci95:.1%}{need}{late}")
+            lines.append(f"  {d.name:<40} {d.p_met:6.1%} (95%: {d.ci95_low:.1%}-{d.ci95_high:.1%}){need}{late}")
     lines += ["", "Steps (ends in seconds from the incident start):",
               f"  {'step':<28} {'P(deadline met)':>15} {'P(reached)':>11} {'p50 end':>9} {'p90 end':>9}"]
     for s in dr.steps:

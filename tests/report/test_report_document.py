@@ -176,14 +176,27 @@ def test_a_live_runs_load_and_rule_file_alerts_are_typed_drawn_and_written_back(
 
 
 def test_an_older_document_reads_as_the_current_schema(failing_doc: dict[str, Any]) -> None:
-    # Read onto schema 5's shape (the playbook's clock, latency estimated, what measured each scope
-    # unrecorded), it says so; written again, it is a schema-5 document that reads back the same.
+    # Read onto the current shape (the playbook's clock, latency estimated, what measured each scope
+    # unrecorded), it says so; written again, it is a current document that reads back the same.
     old = with_playbook_v1(failing_doc)
     for scope in (*old["services"].values(), *old["entrypoints"].values()):
         scope.pop("measured_by", None)
     r = read(old)
-    assert r.schema_version == SCHEMA_VERSION == 5 and r.latency_estimated
+    assert r.schema_version == SCHEMA_VERSION == 6 and r.latency_estimated
     assert {f.measured_by for f in (*r.services.values(), *r.entrypoints.values())} == {Source.UNRECORDED}
     assert all(f.measured_by.measured for f in r.services.values())  # as it was written: measured
     again = encode(r)
-    assert again["schema_version"] == 5 and read(again) == r
+    assert again["schema_version"] == 6 and read(again) == r
+
+
+def test_a_schema_5_drill_interval_reads_as_the_interval_it_stated(failing_doc: dict[str, Any]) -> None:
+    # Schema 5 wrote a normal half-width; read now, it is the interval that document claimed, clipped
+    # to [0, 1], not one recomputed with another method.
+    old = with_drill(failing_doc)
+    old["schema_version"] = 5
+    r = read(old)
+    assert r.drill is not None
+    first, second = r.drill.deadlines
+    assert (first.ci95_low, first.ci95_high) == (1.0, 1.0)
+    assert second.ci95_low == pytest.approx(max(0.0, second.p_met - 0.1))
+    assert second.ci95_high == pytest.approx(min(1.0, second.p_met + 0.1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 
 import pytest
 from scipy import stats as scipy_stats
@@ -11,7 +12,7 @@ from scipy import stats as scipy_stats
 from chaos.analysis import analyze
 from chaos.analysis.blast_radius import Breach
 from chaos.analysis.slos import ObjectiveResult
-from chaos.analysis.stats import stat, t975
+from chaos.analysis.stats import stat, t975, wilson95
 from chaos.model.experiment import Experiment
 from chaos.model.faults import Crash, Latency
 from chaos.model.scope import Scope
@@ -145,3 +146,26 @@ def test_a_noise_breach_does_not_count_as_hurt(fan: Experiment) -> None:
     assert set(services_hurt(run, analysis)) == {"a", "b"}
     summaries = [summarize(run, analysis)] * 3
     assert set(usually_hurt(summaries)) == {"a", "b"}
+
+
+@pytest.mark.parametrize(("hits", "n"), [(20, 20), (0, 20), (5, 10), (1, 3), (97, 100)])
+def test_wilson_interval_matches_scipy(hits: int, n: int) -> None:
+    expected = scipy_stats.binomtest(hits, n).proportion_ci(confidence_level=0.95, method="wilson")
+    low, high = wilson95(hits, n)
+    assert (low, high) == (pytest.approx(expected.low, abs=1e-9), pytest.approx(expected.high, abs=1e-9))
+
+
+def test_wilson_interval_covers_the_true_share_where_the_normal_one_does_not() -> None:
+    # Exact coverage over the binomial distribution of outcomes, at a share near the edge where drills
+    # live (deadlines met in most runs): the normal interval is empty when every run met the deadline.
+    n, p = 20, 0.97
+
+    def coverage(interval: Callable[[int], tuple[float, float]]) -> float:
+        return sum(scipy_stats.binom.pmf(k, n, p) for k in range(n + 1) if interval(k)[0] <= p <= interval(k)[1])
+
+    def normal(k: int) -> tuple[float, float]:
+        half = 1.96 * math.sqrt(k / n * (1 - k / n) / n)
+        return k / n - half, k / n + half
+
+    assert coverage(normal) < 0.5  # 20 of 20 happens 54% of the time and then reads "100% ± 0%"
+    assert coverage(lambda k: wilson95(k, n)) > 0.9

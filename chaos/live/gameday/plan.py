@@ -71,9 +71,16 @@ def describe_run(experiment: Experiment, playbook: Playbook | None, options: Any
     files = ", ".join(dict.fromkeys(a.name for a in wanted_alerts(experiment)))
     if files:
         prometheus = experiment.live.prometheus if experiment.live is not None else None
-        where = (f"evaluated by the Prometheus at {prometheus.url}, which must have them loaded (checked before "
-                 f"any fault); their firing read back from it" if prometheus is not None
-                 else "evaluated by chaoslab with Prometheus's semantics on the measured series")
+        from chaos.live.stack.mapped_scrape import evaluation_gap
+
+        if prometheus is not None:
+            where = (f"evaluated by the Prometheus at {prometheus.url}, which must have them loaded (checked before "
+                     f"any fault); their firing read back from it")
+        elif experiment.live is None and evaluation_gap(experiment) is None:
+            where = ("evaluated by the generated stack's Prometheus on the emulators' series under the experiment's "
+                     "metric names, when the stack is brought up from this experiment; their firing read back from it")
+        else:
+            where = "evaluated by chaoslab with Prometheus's semantics on the measured series"
         lines.append(f"          rule files: {files} ({where})")
     abort = "; ".join(r.describe() for r in options.abort) or "none (--no-abort)"
     lines.append(f"Abort:    {abort}")

@@ -89,24 +89,45 @@ CLIENT_HISTOGRAM = "http_client_request_duration_seconds"
 GENERATED_FIRST_SCRAPE_S = 20.0
 
 
-def generated_stack_plan(url: str, topology: Topology, scrape_interval: int) -> ReadPlan:
+def generated_stack_plan(url: str, topology: Topology, scrape_interval: int,
+                         mapping: MetricMapping | None = None) -> ReadPlan:
     """The generated stack's own Prometheus: every service some service calls, read from its callers'
     client histograms (``server_address`` is the callee), failures under the cause ``error_type`` names.
 
     An entrypoint's target is left to the direct measurement: its caller is the load generator, which
     runs on the host and exposes no metrics, so Prometheus would miss every attempt it made (and every
-    refused one when the target is down). A service nobody calls is not read here either."""
+    refused one when the target is down). A service nobody calls is not read here either.
+
+    With ``mapping``, the stack's Prometheus stores those client histograms under the experiment's names
+    (``chaos.live.stack.mapped_scrape``): the same series are read under those names, the cause in
+    ``chaoslab_cause``."""
     targets = {e.to for e in topology.entrypoints}
     called = {c.to for s in topology.services for c in s.all_calls}  # operations and fallbacks too
     reads = []
     for service in topology.services:
         if service.name not in called or service.name in targets:
             continue
+        if mapping is not None:
+            reads.append(_mapped_reads(mapping, service.name))
+            continue
         peer = f'server_address="{service.name}"'
         reads.append(ServiceReads(
             service.name, f"{CLIENT_HISTOGRAM}_count{{{peer}}}", f'{CLIENT_HISTOGRAM}_count{{{peer}, error_type!=""}}',
             f'{CLIENT_HISTOGRAM}_bucket{{{peer}, http_response_status_code="200"}}', cause_label="error_type"))
     return ReadPlan(url, tuple(reads), scrape_interval, GENERATED_FIRST_SCRAPE_S)
+
+
+def _mapped_reads(mapping: MetricMapping, service: str) -> ServiceReads:
+    from chaos.live.stack.mapped_scrape import CAUSE_LABEL
+
+    scope = mapping.by_scope[Scope.service(service)]
+    histogram = scope.naming.histogram
+    assert histogram is not None  # only histogram presets are renamed
+    failed = f'{CAUSE_LABEL}!=""'
+    return ServiceReads(service, f"{histogram.name}_count{selector(scope.identity)}",
+                        f"{histogram.name}_count{selector(scope.identity, failed)}",
+                        f"{histogram.name}_bucket{selector(scope.identity)}",  # successes only keep buckets
+                        cause_label=CAUSE_LABEL)
 
 
 def service_reads(target: PrometheusTarget, topology: Topology) -> tuple[ServiceReads, ...]:

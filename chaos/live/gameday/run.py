@@ -29,7 +29,7 @@ from typing import Any, TextIO
 
 from chaos.analysis import windows
 from chaos.document import EntryLoad, LiveSection, LoadNote, RequestKindLoad, Stopped
-from chaos.errors import ChaosError, LiveError, RevertError
+from chaos.errors import ChaosError, InputError, LiveError, RevertError
 from chaos.incident_states import MarkerKind
 from chaos.live.faults.actions import Action, DriverKind, Handle
 from chaos.live.faults.drivers.base import InjectContext
@@ -53,6 +53,7 @@ from chaos.live.stack.compose import LeftoverNetwork
 from chaos.live.stack.state import StackState
 from chaos.live_states import RunMode
 from chaos.measurement import Source
+from chaos.metrics.mapping import MetricMapping
 from chaos.model.experiment import Experiment
 from chaos.model.playbook import Playbook
 from chaos.model.scope import Scope
@@ -673,13 +674,16 @@ def _preflight(experiment: Experiment, handle: StackHandle, options: RunOptions,
         _check_prometheus(server, plan)
         say(f"preflight: Prometheus at {server.url} holds series for {', '.join(plan.measured)} "
             f"(read at a {resolution(plan, server)}s step)")
-        # A team's Prometheus, not chaoslab, evaluates the rules: they must be there. A generated stack's
-        # Prometheus loads them too, but they name the team's metrics, not the emulators': chaoslab evaluates
-        # them on what it measured (docs/live.md, "The generated stack's Prometheus").
-        if experiment.live is not None and wanted_alerts(experiment):
+        # A team's Prometheus, not chaoslab, evaluates the rules: they must be there. So does a generated
+        # stack's, where it stores the emulators' series under the experiment's metric names; where it cannot,
+        # chaoslab evaluates them on what it measured (docs/live.md, "The generated stack's Prometheus").
+        gap = None if experiment.live is not None else _generated_gap(experiment, handle.state)
+        if wanted_alerts(experiment) and gap is None:
             loaded = check_loaded(server, experiment)
             say(f"preflight: Prometheus at {server.url} evaluates the experiment's {len(loaded)} alert rule(s) "
                 f"({', '.join(a.name for a in loaded)}): their firing is read back from it")
+        elif wanted_alerts(experiment):
+            say(f"preflight: chaoslab evaluates the experiment's alert rules itself: {gap}")
     # What the load will request of each entrypoint; a stack this run brought up has no earlier run's faults.
     entries = probe_urls(experiment, load_urls(experiment, handle.state))
     found = preflight(handle.state, run_dirs=(options.out,), allow_remote=options.allow_remote,
@@ -693,6 +697,16 @@ def _preflight(experiment: Experiment, handle: StackHandle, options: RunOptions,
     return loaded
 
 
+def _generated_gap(experiment: Experiment, state: StackState) -> str | None:
+    """Why a generated stack's Prometheus cannot evaluate the experiment's rules (None: it evaluates them)."""
+    from chaos.live.stack.mapped_scrape import evaluation_gap
+
+    if state.metric_names is None:
+        return ("the stack's Prometheus keeps the emulators' metric names (bring the stack up from the experiment, "
+                "with a micrometer or opentelemetry metrics preset)")
+    return evaluation_gap(experiment)
+
+
 def read_plan(experiment: Experiment, state: StackState | None) -> prom.ReadPlan | None:
     """The Prometheus a game day reads its services from: the team's (``live: prometheus:``), or the one a
     generated stack runs; None when there is neither (a team's stack without one, an older generated stack)."""
@@ -703,8 +717,22 @@ def read_plan(experiment: Experiment, state: StackState | None) -> prom.ReadPlan
         return None
     from chaos.live.stack.emulator_stack import SCRAPE_INTERVAL_S
 
-    plan = prom.generated_stack_plan(state.prometheus_url, experiment.topology, SCRAPE_INTERVAL_S)
+    plan = prom.generated_stack_plan(state.prometheus_url, experiment.topology, SCRAPE_INTERVAL_S,
+                                     _stack_mapping(experiment, state))
     return plan if plan.reads else None
+
+
+def _stack_mapping(experiment: Experiment, state: StackState) -> MetricMapping | None:
+    """The mapping under whose names the generated stack's Prometheus stores its series (None: the emulators')."""
+    from chaos.live.stack.mapped_scrape import digest, histogram_mapping, stack_relabels
+
+    if state.metric_names is None:
+        return None
+    if digest(stack_relabels(experiment)) != state.metric_names:
+        raise InputError(f"the stack's Prometheus stores its series under another metric mapping than the "
+                         f"experiment's metrics: section ({experiment.metrics.preset.value})",
+                         hint="bring the stack up from this experiment: chaoslab stack up EXPERIMENT --dir DIR")
+    return histogram_mapping(experiment.metrics, experiment.topology)
 
 
 def _check_prometheus(server: prom.Prometheus, plan: prom.ReadPlan) -> None:

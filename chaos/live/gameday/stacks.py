@@ -42,10 +42,12 @@ class StackHandle:
 def planned_state(experiment: object, directory: Path) -> StackState:
     """The state a generated stack would have, without bringing it up (for validation and dry runs)."""
     from chaos.live.stack import emulator_stack as stack
+    from chaos.live.stack.mapped_scrape import stack_relabels
 
     topology = experiment.topology  # type: ignore[attr-defined]
     ports = list(range(20000, 20000 + len(stack.published_names(topology))))
-    plan = stack.plan_stack(topology, runtime_image="chaoslab/runtime:planned", host_ports=ports)
+    plan = stack.plan_stack(topology, runtime_image="chaoslab/runtime:planned", host_ports=ports,
+                            relabels=stack_relabels(experiment))
     return stack.stack_state(plan, directory)
 
 
@@ -75,6 +77,7 @@ def open_stack(experiment: object, bounds: tuple[float, ...], *, out: Path, stac
     """The stack this run drives (brought up if need be); see the module's docstring."""
     from chaos.live.in_container.stackspec import load
     from chaos.live.stack import emulator_stack as stack
+    from chaos.live.stack.mapped_scrape import stack_relabels
     from chaos.live.stack.state import read_state
 
     if traces and (getattr(experiment, "live", None) is not None
@@ -96,7 +99,8 @@ def open_stack(experiment: object, bounds: tuple[float, ...], *, out: Path, stac
     say(f"stack: bringing up {experiment.topology.name} in {directory} ...")  # type: ignore[attr-defined]
     result = stack.up(experiment.topology, directory, bounds=bounds, source=source,  # type: ignore[attr-defined]
                       ready_timeout=ready_timeout, allow_remote=allow_remote, traces=traces,
-                      rule_files=stack.rule_files_of(experiment))
+                      rule_files=stack.rule_files_of(experiment), relabels=stack_relabels(experiment),
+                      evaluation_interval_s=stack.evaluation_interval_of(experiment))
     say(f"stack: {result.state.name} up and healthy in {result.timings['total_s']:.1f}s")
     return StackHandle(result.state, load(directory / stack.SPEC_FILE), directory, owned=True,
                        allow_remote=allow_remote)

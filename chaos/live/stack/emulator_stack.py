@@ -39,6 +39,8 @@ from typing import Any
 
 import chaos
 from chaos.errors import DockerError, InputError
+from chaos.live.stack.mapped_scrape import Relabel
+from chaos.live.stack.mapped_scrape import digest as mapped_digest
 from chaos.live.stack.state import (
     CLIENT,
     STATE_FILE,
@@ -131,6 +133,9 @@ class StackPlan:
     traces: bool = False  # emulators append their spans to TRACES_DIR (OTLP JSON lines), mounted from the host
     prometheus_image: str = PLANNED_PROMETHEUS_IMAGE
     rule_files: tuple[tuple[str, str], ...] = ()  # (file name under RULES_DIR, its text): Prometheus evaluates them
+    # per emulator job: its metric_relabel_configs, which store its series under the experiment's names
+    relabels: tuple[tuple[str, tuple[Relabel, ...]], ...] = ()
+    evaluation_interval_s: int = SCRAPE_INTERVAL_S  # the experiment's: how often Prometheus evaluates its rules
 
     @property
     def replica_services(self) -> tuple[tuple[str, int], ...]:
@@ -166,7 +171,9 @@ def published_names(topology: Topology) -> list[str]:
 def plan_stack(topology: Topology, *, project: str | None = None, runtime_image: str,
                toxiproxy_image: str | None = None, host_ports: Sequence[int], source: str = "",
                traces: bool = False, prometheus_image: str = PLANNED_PROMETHEUS_IMAGE,
-               rule_files: Sequence[tuple[str, str]] = ()) -> StackPlan:
+               rule_files: Sequence[tuple[str, str]] = (),
+               relabels: Mapping[str, tuple[Relabel, ...]] | None = None,
+               evaluation_interval_s: int = SCRAPE_INTERVAL_S) -> StackPlan:
     """Name every container and proxy, give every proxy a port and every published part one of
     ``host_ports`` (as many as ``published_names``). Raises InputError for names Compose or DNS
     cannot take."""
@@ -193,7 +200,8 @@ def plan_stack(topology: Topology, *, project: str | None = None, runtime_image:
         raise ValueError(f"need {len(wanted)} distinct host ports, got {list(host_ports)}")  # a caller's bug
     ports = dict(zip(wanted, host_ports, strict=True))
     return StackPlan(name, topology, runtime_image, toxiproxy_image, proxies, ports, source, traces,
-                     prometheus_image, tuple(rule_files))
+                     prometheus_image, tuple(rule_files), tuple(sorted((relabels or {}).items())),
+                     evaluation_interval_s)
 
 
 def _plan_proxies(topology: Topology) -> tuple[ProxyPlan, ...]:
@@ -301,7 +309,9 @@ def _prometheus_service(plan: StackPlan) -> dict[str, Any]:
 
 def prometheus_config(plan: StackPlan) -> dict[str, Any]:
     """``prometheus.yml``: every emulator replica under its service's job, and chaoslab's Toxiproxy-compatible
-    server, scraped every second; the experiment's rule files evaluated every second.
+    server, scraped every second, each emulator job renaming its series to the experiment's metric names where
+    ``plan.relabels`` says so (``chaos.live.stack.mapped_scrape``); the experiment's rule files evaluated at its
+    evaluation_interval.
 
     The load generator runs on the host, outside the stack's network, and exposes no metrics: it is not
     scraped (the game day reads its records itself). The official Toxiproxy image serves ``/metrics`` only
@@ -311,11 +321,14 @@ def prometheus_config(plan: StackPlan) -> dict[str, Any]:
     for service in plan.topology.services:
         targets = [f"{replica_service(service.name, i)}:{EMULATOR_PORT}" for i in range(1, service.replicas + 1)]
         jobs.append({"job_name": service.name, "static_configs": [{"targets": targets}]})
+        relabel = dict(plan.relabels).get(service.name)
+        if relabel:  # the experiment's metric names (chaos.live.stack.mapped_scrape)
+            jobs[-1]["metric_relabel_configs"] = [r.config() for r in relabel]
     if plan.toxiproxy_image is None:
         jobs.append({"job_name": TOXIPROXY_SERVICE,
                      "static_configs": [{"targets": [f"{TOXIPROXY_SERVICE}:{TOXIPROXY_API_PORT}"]}]})
     config: dict[str, Any] = {"global": {"scrape_interval": every, "scrape_timeout": "900ms",
-                                         "evaluation_interval": every}}
+                                         "evaluation_interval": f"{plan.evaluation_interval_s}s"}}
     if plan.rule_files:
         config["rule_files"] = [f"{IN_CONTAINER_DIR}/{RULES_DIR}/{name}" for name, _ in plan.rule_files]
     config["scrape_configs"] = jobs
@@ -327,6 +340,12 @@ def render_prometheus_config(plan: StackPlan) -> str:
             "# job named after the service; every target is scraped each second. Open it on the host at the\n"
             "# URL 'chaoslab stack status' prints.\n")
     return head + _dump(prometheus_config(plan))
+
+
+def evaluation_interval_of(experiment: object) -> int:
+    """How often the stack's Prometheus evaluates the experiment's rules: the experiment's evaluation_interval
+    (its rules' own Prometheus evaluates them that often), whole seconds."""
+    return max(1, round(float(getattr(experiment, "evaluation_interval", SCRAPE_INTERVAL_S))))
 
 
 def rule_files_of(experiment: object) -> tuple[tuple[str, str], ...]:
@@ -425,6 +444,7 @@ def stack_state(plan: StackPlan, directory: Path) -> StackState:
         images={"runtime": plan.runtime_image, "toxiproxy": plan.toxiproxy_image or plan.runtime_image,
                 "prometheus": plan.prometheus_image},
         prometheus_url=url(PROMETHEUS_SERVICE),
+        metric_names=mapped_digest(dict(plan.relabels)) if any(r for _, r in plan.relabels) else None,
     )
 
 
@@ -510,7 +530,9 @@ def _write_text(path: Path, text: str) -> None:
 def up(topology: Topology, directory: Path, *, project: str | None = None, toxiproxy_image: str | None = None,
        bounds: Sequence[float] | None = None, source: str = "", ready_timeout: float = 90.0,
        allow_remote: bool = False, environ: Mapping[str, str] | None = None, traces: bool = False,
-       prometheus_image: str | None = None, rule_files: Sequence[tuple[str, str]] = ()) -> UpResult:
+       prometheus_image: str | None = None, rule_files: Sequence[tuple[str, str]] = (),
+       relabels: Mapping[str, tuple[Relabel, ...]] | None = None,
+       evaluation_interval_s: int = SCRAPE_INTERVAL_S) -> UpResult:
     """Build images if needed, write the files, ``compose up``, and wait until every container is healthy.
 
     A stack that does not become healthy within ``ready_timeout`` is taken down again; the
@@ -534,7 +556,8 @@ def up(topology: Topology, directory: Path, *, project: str | None = None, toxip
         project = f"{default_project(topology)}-{digest}"
     plan = plan_stack(topology, project=project, runtime_image=runtime, toxiproxy_image=toxiproxy_image,
                       host_ports=allocate_ports(len(published_names(topology))), source=source, traces=traces,
-                      prometheus_image=prometheus, rule_files=rule_files)
+                      prometheus_image=prometheus, rule_files=rule_files, relabels=relabels,
+                      evaluation_interval_s=evaluation_interval_s)
     state = write_files(plan, directory, bounds)
     compose = open_project(plan.project, directory / COMPOSE_FILE, environ=env, allow_remote=allow_remote)
     mark = time.monotonic()

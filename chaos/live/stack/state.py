@@ -85,6 +85,9 @@ class StackState:
     images: Mapping[str, str] = field(default_factory=dict)
     resolved: bool = True        # containers known; a user's stack is resolved by ``user_stack.resolve``
     prometheus_url: str | None = None  # a generated stack's own Prometheus, on the host (None: it has none)
+    # a generated stack whose Prometheus renames the emulators' series to an experiment's metric names:
+    # the digest of that renaming (chaos.live.stack.mapped_scrape); None: they keep the emulators' names
+    metric_names: str | None = None
 
     @property
     def has_admin(self) -> bool:
@@ -137,6 +140,7 @@ class StackState:
                 images=dict(data.get("images") or {}),
                 resolved=bool(data.get("resolved", True)),
                 prometheus_url=data.get("prometheus_url"),
+                metric_names=data.get("metric_names"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"not a chaoslab stack state file ({exc})", Location(where),

@@ -65,14 +65,17 @@ class Prometheus:
 
 @pytest.fixture
 def prometheus_at(tmp_path: Path) -> Iterator:
-    """``prometheus_at(jobs, rules=())`` starts Prometheus scraping ``jobs`` (job name -> host:port) every second,
-    evaluating the rule files ``rules`` every second."""
+    """``prometheus_at(jobs, rules=(), relabels=None)`` starts Prometheus scraping ``jobs`` (job name -> host:port)
+    every second (``relabels``: a job's metric_relabel_configs), evaluating the rule files ``rules`` every second."""
     binary = prometheus_binary()
     started: list[subprocess.Popen] = []
     log_path = tmp_path / "prometheus.log"
 
-    def start(jobs: dict[str, str], rules: tuple[Path, ...] = ()) -> Prometheus:
+    def start(jobs: dict[str, str], rules: tuple[Path, ...] = (), relabels: dict[str, list] | None = None
+              ) -> Prometheus:
         scrape = "".join(f"  - job_name: {job}\n    static_configs: [{{targets: ['{target}']}}]\n"
+                         + (f"    metric_relabel_configs: {json.dumps(relabels[job])}\n"
+                            if relabels and relabels.get(job) else "")
                          for job, target in jobs.items())
         files = f"rule_files: [{', '.join(repr(str(r)) for r in rules)}]\n" if rules else ""
         config = tmp_path / "prometheus.yml"

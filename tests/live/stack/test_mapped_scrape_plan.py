@@ -1,0 +1,76 @@
+"""What a generated stack's prometheus.yml holds for an experiment: its rules evaluated at its evaluation interval,
+and, with a histogram preset, each emulator job's renaming to the experiment's metric names (checked by promtool);
+which experiments the stack's Prometheus can then evaluate itself, and why not the others."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from chaos.live.stack import emulator_stack as stack
+from chaos.live.stack.mapped_scrape import CAUSE_LABEL, digest, evaluation_gap, stack_relabels
+from chaos.model.files import load_experiment
+from chaos.model.metrics import MetricsPreset, MetricsSpec
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def plan_for(experiment: object) -> stack.StackPlan:
+    topology = experiment.topology  # type: ignore[attr-defined]
+    ports = list(range(20000, 20000 + len(stack.published_names(topology))))
+    return stack.plan_stack(topology, runtime_image="chaoslab/runtime:test", host_ports=ports,
+                            rule_files=stack.rule_files_of(experiment), relabels=stack_relabels(experiment),
+                            evaluation_interval_s=stack.evaluation_interval_of(experiment))
+
+
+def test_the_shops_stack_renames_every_measured_service_and_evaluates_every_15_s(tmp_path: Path) -> None:
+    exp = load_experiment(ROOT / "experiments" / "shop-coverage.yaml")
+    plan = plan_for(exp)
+    config = yaml.safe_load(stack.render_prometheus_config(plan))
+    assert config["global"]["evaluation_interval"] == "15s" and config["global"]["scrape_interval"] == "1s"
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    # gateway is browse's target: its own server histogram is renamed, and the calls it makes to frontend.
+    marks = [r for r in jobs["gateway"]["metric_relabel_configs"] if r.get("target_label") == "__tmp_chaoslab_scope"]
+    assert {(tuple(r["source_labels"]), r["replacement"]) for r in marks} >= {
+        (("__name__",), "gateway"), (("__name__", "server_address"), "frontend")}
+    assert any(r.get("target_label") == CAUSE_LABEL for r in jobs["gateway"]["metric_relabel_configs"])
+    # Every job that measures a service has its renaming (a leaf's own series keep their names); the proxy's none.
+    callers = {s.name for s in exp.topology.services if s.all_calls} | {e.to for e in exp.topology.entrypoints}
+    assert {name for name, job in jobs.items() if "metric_relabel_configs" in job} == callers
+    assert "metric_relabel_configs" not in jobs.get("toxiproxy", {})
+    state = stack.stack_state(plan, tmp_path)
+    assert state.metric_names == digest(stack_relabels(exp))
+    assert evaluation_gap(exp) is None
+    binary = shutil.which("promtool")
+    if binary is None:
+        pytest.skip("promtool (Debian's prometheus package) is not installed")
+    path = tmp_path / "prometheus.yml"
+    text = stack.render_prometheus_config(plan).replace(f"{stack.IN_CONTAINER_DIR}/{stack.RULES_DIR}", str(tmp_path))
+    path.write_text(text)
+    for name, rules in plan.rule_files:
+        (tmp_path / name).write_text(rules)
+    done = subprocess.run([binary, "check", "config", str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_without_a_histogram_preset_the_emulators_keep_their_names_and_chaoslab_says_why() -> None:
+    shop = load_experiment(ROOT / "experiments" / "shop-coverage.yaml")
+    exp = dataclasses.replace(shop, metrics=MetricsSpec(preset=MetricsPreset.HAPROXY))
+    config = yaml.safe_load(stack.render_prometheus_config(plan_for(exp)))
+    assert not any("metric_relabel_configs" in j for j in config["scrape_configs"])
+    assert stack_relabels(exp) == {}
+    gap = evaluation_gap(exp)
+    assert gap is not None and "haproxy preset" in gap
+
+
+def test_a_rule_on_an_entrypoints_client_names_is_left_to_chaoslab() -> None:
+    # shop-coverage-fixed adds BuyErrorRatioHigh, on http_client_requests_seconds{service="buy"}: only the load
+    # generator, which nothing scrapes, could export it.
+    exp = load_experiment(ROOT / "experiments" / "shop-coverage-fixed.yaml")
+    gap = evaluation_gap(exp)
+    assert gap is not None and "BuyErrorRatioHigh" in gap and "http_client_requests_seconds" in gap
