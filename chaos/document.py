@@ -72,6 +72,9 @@ class Figures:
     retries: int = 0
     wasted: int = 0
     degraded: int = 0
+    # unmeasured: its requests and errors were measured, its latency was not (a source with no latency
+    # histogram, as HAProxy's exporter): p50/p95/p99/mean are unknown, a latency SLO on it unmeasured
+    latency_measured_by: Source | None = field(default=None, metadata=OMIT_NONE("latency_measured_by"))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -44,6 +44,7 @@ from chaos.document import (
 )
 from chaos.document import Marker as DocMarker
 from chaos.document import Series as DocSeries
+from chaos.measurement import Source
 from chaos.run import CAUSES, Run, Series
 
 if TYPE_CHECKING:  # the audit reads the clock and the host: only a command makes one
@@ -137,7 +138,8 @@ def figures_of(f: ScopeFigures) -> Figures:
         errors_by_cause=f.errors_by_cause, p50_ms=_num(f.p50_ms, 3), p95_ms=_num(f.p95_ms, 3),
         p99_ms=_num(f.p99_ms, 3), mean_ms=_num(f.mean_ms, 3), throughput_rps=_num(f.throughput_rps, 3),
         first_breach_s=f.first_breach_s, attempts_per_entry_request=_num(f.attempts_per_entry_request),
-        hops=f.hops, retries=f.retries, wasted=f.wasted, degraded=f.degraded)
+        hops=f.hops, retries=f.retries, wasted=f.wasted, degraded=f.degraded,
+        latency_measured_by=None if f.latency_measured else Source.UNMEASURED)
 
 
 def blast_of(an: Analysis) -> Blast:

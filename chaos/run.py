@@ -245,6 +245,9 @@ class Run:
     meta: dict[str, Any] = field(default_factory=dict)
     sources: dict[Scope, Source] = field(default_factory=dict)  # what measured each scope (see source())
     evaluated_alerts: EvaluatedAlerts | None = None  # rule-file alerts as the stack's Prometheus fired them
+    # measured scopes whose source counts requests and errors but keeps no latency histogram (HAProxy's
+    # exporter: averages only): their latency is unknown, not fast
+    latency_unmeasured: frozenset[Scope] = frozenset()
 
     def source(self, scope: Scope) -> Source:
         """What measured ``scope``: the simulator measures everything; a live run names each scope's source,
@@ -253,6 +256,9 @@ class Run:
 
     def measured(self, scope: Scope) -> bool:
         return self.source(scope).measured
+
+    def latency_measured(self, scope: Scope) -> bool:
+        return self.measured(scope) and scope not in self.latency_unmeasured
 
     @property
     def seconds(self) -> int:

@@ -52,6 +52,7 @@ class ScopeFigures:
     attempts_per_entry_request: float | None = None
     hops: int | None = None
     source: Source = Source.SIMULATOR  # what measured it; an unmeasured scope's counts are 0 and mean nothing
+    latency_measured: bool = True  # False: its counts were measured, its latency not (no percentile, no mean)
 
 
 @dataclass
@@ -127,13 +128,15 @@ def figures(run: Run, scope: Scope, totals: Totals, measured_s: float) -> ScopeF
         return ScopeFigures(name=scope.name, requests=0, answered=0, errors=0, error_ratio=None, errors_by_cause={},
                             p50_ms=None, p95_ms=None, p99_ms=None, mean_ms=None, throughput_rps=None,
                             retries=0, wasted=0, degraded=0, source=source)
-    p50, p95, p99 = (_ms(measured_latency_s(run, scope, q)) for q in (50.0, 95.0, 99.0))
+    timed = run.latency_measured(scope)
+    p50, p95, p99 = (_ms(measured_latency_s(run, scope, q)) if timed else None for q in (50.0, 95.0, 99.0))
     return ScopeFigures(
         name=scope.name, requests=totals.requests, answered=totals.answered, errors=totals.failed,
         error_ratio=totals.error_ratio, errors_by_cause={c.value: totals.errors[c] for c in Cause if totals.errors[c]},
-        p50_ms=p50, p95_ms=p95, p99_ms=p99, mean_ms=totals.mean_ms,
+        p50_ms=p50, p95_ms=p95, p99_ms=p99, mean_ms=totals.mean_ms if timed else None,
         throughput_rps=totals.ok / measured_s if measured_s > 0 else 0.0,
-        retries=totals.retries, wasted=totals.wasted, degraded=totals.degraded, source=source)
+        retries=totals.retries, wasted=totals.wasted, degraded=totals.degraded, source=source,
+        latency_measured=timed)
 
 
 def entrypoints_reaching(topology: Topology) -> dict[str, frozenset[str]]:

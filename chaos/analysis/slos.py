@@ -60,6 +60,8 @@ def unmeasured(obj: Objective, implied: bool = False) -> ObjectiveResult:
 def judge(obj: Objective, run: Run, implied: bool = False) -> ObjectiveResult:
     if not run.measured(obj.scope):
         return unmeasured(obj, implied)
+    if obj.kind is ObjectiveKind.LATENCY and not run.latency_measured(obj.scope):
+        return unmeasured(obj, implied)  # its requests were counted, their latency was not: unknown, never met
     series = run.series[obj.scope]
     start, end = run.first_measured, len(series)
     bad, total = bad_and_total(obj, series, run.bounds, start, end)

@@ -119,6 +119,9 @@ def cascade_table(doc: ResultDocument) -> list[str]:
         rows.append(f"  not in breach: {', '.join(healthy)}")
     if blind:
         rows.append(f"  UNMEASURED (no metrics: health unknown, not healthy): {', '.join(blind)}")
+    untimed = [n for n, s in doc.services.items() if s.latency_measured_by is Source.UNMEASURED]
+    if untimed:
+        rows.append(f"  latency UNMEASURED (requests and errors measured, no latency histogram): {', '.join(untimed)}")
     return rows
 
 

@@ -80,5 +80,5 @@ def test_the_guide_runs_as_printed_up_to_the_game_day(tmp_path: Path) -> None:
     assert "# guessed:" in guessed and "TODO" in guessed
     dry = next(out for line, out in ran if "--dry-run" in line)
     assert "dry run, nothing is touched" in dry
-    assert "MidBackendErrors" in dry and "evaluated by the Prometheus at http://127.0.0.1:9090" in dry
+    assert "MidBackendErrors" in dry and "evaluated by the Prometheus at http://127.0.0.1:28490" in dry
     assert "alert  MidBackendErrors  (for 15s)" in said["chaoslab rules check tests/live/realstack/alerts.yaml"]

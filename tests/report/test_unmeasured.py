@@ -206,3 +206,33 @@ def test_run_source_defaults() -> None:
     assert run.source(scope) is Source.UNRECORDED and run.measured(scope)
     run.sources[scope] = Source.UNMEASURED
     assert not run.measured(scope)
+
+
+def test_a_service_measured_without_a_latency_histogram_has_its_latency_unmeasured(tmp_path: Path) -> None:
+    """HAProxy's exporter through a team's Prometheus: api's requests and errors are measured, its latency is
+    not (averages only). Its p99 is unknown, a latency SLO on it is unmeasured (exit 5, never met over no
+    histogram), compare leaves its latency out, and its error ratio still counts as measured."""
+    exp = experiment(tmp_path, extra_slo="  - {service: api, latency: {p99: 10s}, window: 5s}")
+    full = doc_of(simulate(exp))
+    run = simulate(exp)
+    run.engine = Engine.LIVE
+    run.sources = {scope: Source.PROMETHEUS if scope.name in UNMEASURED else Source.LOAD_GENERATOR
+                   for scope in run.series}
+    run.latency_unmeasured = frozenset({Scope.service("api"), Scope.service("db")})
+    doc = doc_of(run)
+    api = doc["services"]["api"]
+    assert api["measured_by"] == "prometheus" and api["latency_measured_by"] == "unmeasured"
+    assert api["error_ratio"] == full["services"]["api"]["error_ratio"] > 0.1  # its errors are measured figures
+    assert (api["p50_ms"], api["p95_ms"], api["p99_ms"], api["mean_ms"]) == (None, None, None, None)
+    assert "latency_measured_by" not in doc["services"]["front"]  # a scope with its latency: nothing added
+    slos = {(s["scope"], s["kind"]): s for s in doc["slos"]}
+    latency, errors = slos[("service:api", "latency")], slos[("service:api", "error_ratio")]
+    assert (latency["measured"], latency["met"], latency["observed"]) == (False, False, None)
+    assert errors["measured"] and not errors["met"]  # the error SLO is judged on what Prometheus counted
+    assert "api" in doc["blast_radius"]["services"] and doc["blast_radius"]["unmeasured"] == []
+    assert "latency UNMEASURED (requests and errors measured, no latency histogram): api, db" in render(doc)
+    c = compare_docs(full, doc)
+    assert "latency unmeasured in the observed run" in c.skipped["service:api"]
+    api_checks = {ch.figure for ch in c.checks if ch.scope == "service:api"}
+    assert "error_ratio" in api_checks and not api_checks & {"p50_ms", "p95_ms", "p99_ms", "mean_ms"}
+    assert read(doc).services["api"].latency_measured_by is Source.UNMEASURED

@@ -78,6 +78,14 @@ def _unmeasured(figures: Figures | None) -> bool:
     return figures is not None and figures.measured_by is Source.UNMEASURED
 
 
+def _untimed(figures: Figures | None) -> bool:
+    """Its counts were measured, its latency not (HAProxy's exporter: no histogram)."""
+    return figures is not None and figures.latency_measured_by is Source.UNMEASURED
+
+
+LATENCY_FIGURES = frozenset({"p50_ms", "p95_ms", "p99_ms", "mean_ms"})
+
+
 def _scopes(doc: ResultDocument) -> tuple[tuple[str, Mapping[str, Figures]], ...]:
     """The kinds of scope the comparison judges, each with the document's figures of it."""
     return ("entrypoint", doc.entrypoints), ("service", doc.services)
@@ -98,6 +106,12 @@ def skipped(sim: ResultDocument, live: ResultDocument) -> dict[str, str]:
                      if _unmeasured(figures.get(name))]
             if sides:
                 out[f"{kind}:{name}"] = f"unmeasured in the {' and the '.join(sides)} run, so not compared"
+                continue
+            untimed = [side for side, figures in (("predicted", predicted), ("observed", observed))
+                       if _untimed(figures.get(name))]
+            if untimed:
+                out[f"{kind}:{name}"] = (f"latency unmeasured in the {' and the '.join(untimed)} run (no histogram), "
+                                         "so its latency is not compared")
     return out
 
 
@@ -109,6 +123,8 @@ def checks(sim: ResultDocument, live: ResultDocument) -> list[Check]:
             if observed is None or _unmeasured(s) or _unmeasured(observed):
                 continue
             for bound in BOUNDS:
+                if bound.figure in LATENCY_FIGURES and (_untimed(s) or _untimed(observed)):
+                    continue
                 out.append(judge(f"{kind}:{name}", bound, _figure(s, bound.figure), _figure(observed, bound.figure)))
     return out
 

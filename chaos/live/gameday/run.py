@@ -478,6 +478,14 @@ class GameDay:
 
     # ------------------------------------------------------------------ the record
 
+    def _latency_unmeasured(self) -> frozenset[Scope]:
+        """The services read through Prometheus with no latency histogram (HAProxy's exporter has averages only)."""
+        if self.prometheus is None:
+            return frozenset()
+        read = self.assembler.prometheus
+        return frozenset(Scope.service(r.service) for r in self.prometheus.reads
+                         if r.latency is None and r.service in read)
+
     def _result(self, summary: Any) -> Result:
         from chaos.analysis import analyze
 
@@ -491,7 +499,7 @@ class GameDay:
                   totals=self.assembler.totals(), faults=self.runner.windows, markers=markers,
                   incident=None if self.responder is None else self.responder.record,
                   meta={"stack": self.state.name}, sources=self.assembler.sources(),
-                  evaluated_alerts=self.evaluated_alerts)
+                  evaluated_alerts=self.evaluated_alerts, latency_unmeasured=self._latency_unmeasured())
         analysis = analyze(run)
         analysis.notes.extend(self.notes)
         result = Result(run, analysis, live=self._live_section(summary))

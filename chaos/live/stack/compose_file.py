@@ -430,6 +430,41 @@ def _addresses(text: str) -> Iterator[tuple[str, int]]:
         yield match.group(1), int(match.group(2))
 
 
+# --------------------------------------------------------------------------- Prometheus
+
+PROMETHEUS_PORT = 9090
+
+
+@dataclass(frozen=True)
+class PrometheusServer:
+    """A Prometheus the stack runs: monitoring, not a service users' requests go through."""
+
+    service: str
+    port: int                 # the container port it listens on (--web.listen-address, else 9090)
+    url: str | None           # where the host reaches it, when that port is published
+
+
+def is_prometheus(service: ComposeService) -> bool:
+    """Prometheus's image (``prom/prometheus``), or an entry point or command running the ``prometheus`` program."""
+    image = service.image.lower().rsplit("/", 1)[-1].split(":")[0]
+    return image == "prometheus" or bool(service.command) and PurePosixPath(service.command[0]).name == "prometheus"
+
+
+def prometheus_servers(stack: ComposeStack) -> list[PrometheusServer]:
+    out = []
+    for service in stack.services:
+        if not is_prometheus(service):
+            continue
+        listen = _flag(service.command, "web.listen-address") or ""
+        port_text = listen.rsplit(":", 1)[-1]
+        port = int(port_text) if port_text.isdigit() else PROMETHEUS_PORT
+        published = service.published(port)
+        url = (f"http://{published.host_ip}:{published.host_port}"
+               if published is not None and published.host_port is not None else None)
+        out.append(PrometheusServer(service.name, port, url))
+    return out
+
+
 # --------------------------------------------------------------------------- Toxiproxy
 
 

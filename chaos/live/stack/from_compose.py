@@ -36,8 +36,10 @@ from chaos.errors import InputError, Location
 from chaos.live.stack.compose_file import (
     ComposeService,
     ComposeStack,
+    PrometheusServer,
     ToxiproxyServer,
     health_probe,
+    prometheus_servers,
     read_stack,
     references,
     toxiproxy_servers,
@@ -93,6 +95,7 @@ class Draft:
     servers: list[ToxiproxyServer]
     services: list[DraftService]
     notes: list[str] = field(default_factory=list)
+    monitors: list[PrometheusServer] = field(default_factory=list)
 
     @property
     def service_map(self) -> dict[str, DraftService]:
@@ -129,10 +132,14 @@ def draft(stack: ComposeStack, *, ask_api: bool = False) -> Draft:
     """What the Compose file says about the stack's services and calls (``ask_api``: a Toxiproxy without a
     readable config file is asked for its proxies, when its API is published and answers)."""
     servers = toxiproxy_servers(stack, ask_api=ask_api)
+    monitors = prometheus_servers(stack)
     toxi = {s.service for s in servers}
+    # A Prometheus names every service it scrapes: it is monitoring, not a caller users' requests go through.
+    watching = {m.service for m in monitors}
     notes = [f"Toxiproxy '{s.service}': {len(s.proxies)} proxies from {s.source}" for s in servers]
-    edges = _edges(stack, servers, notes)
-    plain = [s for s in stack.services if s.name not in toxi]
+    notes += [f"Prometheus '{m.service}': monitoring, not a service" for m in monitors]
+    edges = [e for e in _edges(stack, servers, notes) if not {e.caller, e.callee} & watching]
+    plain = [s for s in stack.services if s.name not in toxi | watching]
     group_of, services = _groups(plain, edges)
     for edge in edges:
         caller, callee = group_of[edge.caller], group_of[edge.callee]
@@ -163,7 +170,7 @@ def draft(stack: ComposeStack, *, ask_api: bool = False) -> Draft:
     for service in services.values():
         service.published = any(stack.service_map[m].ports for m in service.members) or bool(
             published & set(service.members))
-    return Draft(stack, servers, list(services.values()), notes)
+    return Draft(stack, servers, list(services.values()), notes, monitors)
 
 
 def _edges(stack: ComposeStack, servers: list[ToxiproxyServer], notes: list[str]) -> list[_Edge]:
@@ -385,6 +392,13 @@ def render_live(d: Draft, compose_ref: str, indent: str = "") -> list[str]:
         for other in d.servers:
             if other is not server:
                 lines.append(f"  # another Toxiproxy, '{other.service}', is not mapped: a mapping names one")
+    for monitor in d.monitors:
+        url = monitor.url or f"http://127.0.0.1:{monitor.port}"
+        lines.append(f"  # TODO: '{monitor.service}' runs Prometheus"
+                     + ("" if monitor.url else f" (its port {monitor.port} is not published: publish it)")
+                     + ": to measure services through it, uncomment, set the preset of their metrics and name "
+                       "them (docs/live.md, \"Point chaoslab at your Prometheus\")")
+        lines.append(f"  # prometheus: {{url: {_quote(url)}, preset: opentelemetry, services: {{SERVICE: {{}}}}}}")
     lines.append("  services:")
     for svc in d.services:
         health = d.health(svc)

@@ -47,3 +47,11 @@ def test_the_drafted_mapping_is_the_one_the_game_day_uses(tmp_path: Path) -> Non
     want["entrypoints"] = {"front": "http://127.0.0.1:28480/"}  # the draft cannot know users request /work
     assert mapping(drafted) == want
     assert used.project == "chaoslab-realstack" and drafted.project is None
+    # The stack's Prometheus is monitoring, not a service (it names mid1 and mid2 in its scrape config, yet
+    # calls nothing): the draft offers its published URL for the user to map, commented out until the services
+    # it measures are named.
+    assert "prometheus" not in {s.name for s in drafted_topology.services}
+    text = (tmp_path / "gameday.yaml").read_text()
+    assert "# TODO: 'prometheus' runs Prometheus: to measure services through it" in text
+    assert '  # prometheus: {url: "http://127.0.0.1:28490", preset: opentelemetry, services: {SERVICE: {}}}' in text
+    assert used.prometheus is not None and used.prometheus.url == "http://127.0.0.1:28490"
