@@ -8,7 +8,8 @@ says so (the command prints the notes, the file carries them as comments):
 
 - a service's operations share one service time (their own times fitted together) and one
   call list: each callee's probability is the share of all the service's requests that
-  called it; calls are ordered and grouped by the busiest operation's stages first;
+  called it; calls are ordered and grouped by the busiest operation's stages first (a parallel
+  stage after another one begins with ``new_stage``, or the two would run as one);
 - a router's calls become independent calls with the router's weights (so a request may
   make both, or neither, more often than the traces show);
 - several entrypoints into one service get the service's one blended plan.
@@ -130,6 +131,7 @@ class _Planned:
     requests_with: float
     calls: list[ObservedCall]
     mode: CallMode              # PARALLEL: with the calls beside it of the same stage
+    new_stage: bool = False     # the first call of a parallel group that follows another one
 
 
 @dataclass
@@ -279,9 +281,9 @@ class _Writer:
                     continue
                 mode = CallMode.PARALLEL if stage.mode is CallMode.PARALLEL and len(fresh) > 1 \
                     else CallMode.SEQUENTIAL
-                if mode is CallMode.PARALLEL and order and order[-1].mode is CallMode.PARALLEL:
-                    self.notes.append(f"{self.names[s.name]} ({op.name}): two groups of parallel calls run one "
-                                      f"after the other; the topology runs adjacent parallel calls as one group")
+                # Adjacent parallel calls form one group: a second group that the traces show starting
+                # after the first one ended must begin a stage of its own.
+                fresh[0].new_stage = mode is CallMode.PARALLEL and bool(order) and order[-1].mode is CallMode.PARALLEL
                 for p in fresh:
                     p.mode = mode
                 order.extend(fresh)
@@ -302,6 +304,9 @@ class _Writer:
         if p.mode is CallMode.PARALLEL:
             out.append("        mode: parallel" + self.comment("measured: overlapped the calls beside it in most "
                                                                "requests that made both"))
+        if p.new_stage:
+            out.append("        new_stage: true" + self.comment("measured: starts after the parallel calls before "
+                                                                "it have ended, in most requests that made both"))
         alone = len(p.calls) == 1 and abs(probability - main.probability) < 1e-9
         out.append(f"        probability: {_plain(probability, 4)}" + self.comment(
             f"measured: in {round(p.requests_with):,} of {requests:,} requests" +
