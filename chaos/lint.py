@@ -428,7 +428,9 @@ class Pool:
 
 def _work(service: Service, call: Call) -> float:
     """Worker-seconds one call takes in its callee's pool (its operation's mean service time)."""
-    return service.operation_of(call.operation).service_time.mean
+    dist = service.operation_of(call.operation).service_time
+    assert dist is not None  # Service.ops gives every operation a service time (its own or the service's)
+    return dist.mean
 
 
 def fallback_overloads(topology: Topology) -> list[Finding]:

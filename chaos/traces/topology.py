@@ -21,6 +21,7 @@ waited beyond its own server span), because the simulator has no network: the sa
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
@@ -392,10 +393,27 @@ class Calibrated:
     service: str       # the topology's name
     yaml: str          # the service_time value, in the topology's notation
     why: str
+    operations: tuple[tuple[str, Calibrated], ...] = ()  # each traced operation's own (its traced name, its time)
+
+    def operation(self, name: str) -> tuple[str, Calibrated] | None:
+        """The traced operation a topology operation ``name`` is: the one of that name, else the only one whose
+        last word is ``name`` (``GET /op/find`` and ``SELECT find`` are ``find``); None when none or several are."""
+        exact = [pair for pair in self.operations if pair[0] == name]
+        if exact:
+            return exact[0]
+        tail = [pair for pair in self.operations if re.split(r"[\s/.:]+", pair[0].strip())[-1] == name]
+        return tail[0] if len(tail) == 1 else None
+
+
+def _calibrated(name: str, marked: Marked[AnyDistribution], hop: float) -> Calibrated:
+    dist, _ = shifted(marked.value, hop)
+    why = f"{_mark(marked)}" + (f"; plus the per-hop overhead, {_ms(hop)}" if dist is not marked.value else "")
+    return Calibrated(name, dist_yaml(dist), why)
 
 
 def calibrations(model: ObservedModel) -> dict[str, Calibrated]:
-    """Each traced service's own time plus its per-hop overhead, keyed by its name in a topology."""
+    """Each traced service's own time plus its per-hop overhead, keyed by its name in a topology; with
+    each of its operations' own times (plus the same overhead), for a topology that declares them."""
     taken: set[str] = set()
     out = {}
     for s in model.services:
@@ -404,7 +422,7 @@ def calibrations(model: ObservedModel) -> dict[str, Calibrated]:
         if marked is None:
             continue
         hop = s.hop.value if s.hop is not None else 0.0
-        dist, _ = shifted(marked.value, hop)
-        why = f"{_mark(marked)}" + (f"; plus the per-hop overhead, {_ms(hop)}" if dist is not marked.value else "")
-        out[name] = Calibrated(name, dist_yaml(dist), why)
+        ops = tuple((op.name, _calibrated(f"{name}.{op.name}", op.work_time.distribution, hop))
+                    for op in s.operations if op.work_time.distribution is not None)
+        out[name] = dataclasses.replace(_calibrated(name, marked, hop), operations=ops)
     return out
