@@ -24,6 +24,12 @@ Rules and their severity (``chaoslab lint`` exits 1 when any finding is an error
                                     cannot carry, with the first callee down, the rate of requests the
                                     first callee carries: its death would drown the fallback (a stampede)
 
+Capacity is counted per worker pool: an operation with ``workers`` of its own queues for its own
+pool, the others for the service's shared pool, so a fallback to an operation is carried by that
+operation's pool (``replicas x workers`` worker-seconds a second, each request taking its
+operation's mean service time), with the caller's other calls into the same pool, and the
+finding names the pool.
+
 Worst-case amplification along a path is the product over its calls of the attempts one
 request can cause: ``retries + 1``, bounded by a retry budget ``b`` to ``1 + b``
 (retries may add at most that share of requests), and by a circuit breaker that opens at
@@ -55,7 +61,7 @@ import networkx as nx
 from chaos.errors import Location
 from chaos.model.parsing import Model, where_of
 from chaos.model.quantities import plural
-from chaos.model.topology import Call, Entrypoint, Retries, Service, Topology
+from chaos.model.topology import Call, Entrypoint, Operation, Retries, Service, Topology
 
 DEFAULT_MAX_AMPLIFICATION = 10.0
 
@@ -385,14 +391,58 @@ def unreachable(topology: Topology) -> list[Finding]:
 # --------------------------------------------------------------------------- fallbacks
 
 
-def fallback_overloads(topology: Topology) -> list[Finding]:
-    """Calls whose fallback service, taking every call of the first callee when it dies, saturates first.
+@dataclass(frozen=True)
+class Pool:
+    """The workers an operation's requests queue for: its own pool (``workers`` on the operation), or the
+    service's shared pool, which every operation without workers of its own uses."""
 
-    Per request of the caller: ``up`` is what the fallback service receives while the first callee
-    answers (its misses, plus the caller's own calls to it), ``down`` what it receives when every call
-    to the first callee fails and falls back. The fallback carries ``capacity / down`` caller requests
-    per second then; the first callee carried ``its capacity / share``. Below that, the first callee's
-    death drowns the fallback at rates the first callee handled.
+    service: Service
+    own: Operation | None          # the operation with a pool of its own; None: the shared pool
+
+    @staticmethod
+    def of(service: Service, op: Operation) -> Pool:
+        return Pool(service, op if op.workers is not None else None)
+
+    @property
+    def workers(self) -> int:
+        """Per replica."""
+        return self.own.workers if self.own is not None and self.own.workers is not None else self.service.workers
+
+    @property
+    def worker_seconds(self) -> float:
+        """Worker-seconds it has each second, on all replicas."""
+        return self.service.replicas * self.workers
+
+    def holds(self, op: Operation) -> bool:
+        return op.name == self.own.name if self.own is not None else op.workers is None
+
+    @property
+    def label(self) -> str:
+        name = self.service.name
+        if self.own is not None:
+            return f"{name}'s pool of {self.own.name} ({plural(self.workers, 'worker')} a replica)"
+        if any(o.workers is not None for o in self.service.operations):
+            return f"{name}'s shared pool ({plural(self.workers, 'worker')} a replica)"
+        return name
+
+
+def _work(service: Service, call: Call) -> float:
+    """Worker-seconds one call takes in its callee's pool (its operation's mean service time)."""
+    dist = service.operation_of(call.operation).service_time
+    assert dist is not None  # Service.ops gives every operation a service time (its own or the service's)
+    return dist.mean
+
+
+def fallback_overloads(topology: Topology) -> list[Finding]:
+    """Calls whose fallback's worker pool, taking every call of the first callee when it dies, saturates first.
+
+    Per request of the caller: ``up`` is what the fallback's pool receives while the first callee
+    answers (its misses, plus the caller's own calls into that pool), ``down`` what it receives when
+    every call to the first callee fails and falls back, in requests and in worker-seconds. The pool
+    carries ``worker_seconds / down`` caller requests per second then; the first callee's pool carried
+    ``its worker_seconds / (share x its service time)``. Below that, the first callee's death drowns the
+    fallback at rates the first callee handled; the finding gives the fallback pool's utilisation at
+    the rate the first callee carried.
     """
     attrs = topology.attribute_shares
     out = []
@@ -404,21 +454,32 @@ def fallback_overloads(topology: Topology) -> list[Finding]:
             if fb is None or share <= 0:
                 continue
             first, backup = topology.service(call.to), topology.service(fb.to)
-            direct = sum(s for c, s in shares if c.to == fb.to and c is not fb)
+            first_pool = Pool.of(first, first.operation_of(call.operation))
+            pool = Pool.of(backup, backup.operation_of(fb.operation))
+            direct = [(c, s) for c, s in shares
+                      if c.to == fb.to and c is not fb and pool.holds(backup.operation_of(c.operation))]
             miss = share * (1.0 - attrs[call.hit]) if call.hit is not None else 0.0
-            up, down = direct + miss, direct + share
-            carried_by_first = first.capacity / share
-            carried_when_down = backup.capacity / down
+            up = sum(s for _, s in direct) + miss
+            down = sum(s for _, s in direct) + share
+            direct_work = sum(s * _work(backup, c) for c, s in direct)
+            up_work, down_work = direct_work + miss * _work(backup, fb), direct_work + share * _work(backup, fb)
+            carried_by_first = first_pool.worker_seconds / (share * _work(first, call))
+            carried_when_down = pool.worker_seconds / down_work
             if carried_when_down >= carried_by_first:
                 continue
-            normal = (f"{backup.capacity / up:,.0f}" if up > 0 else "any number of")
+            # what the pool serves of this mix of requests, per second, and how busy the first callee's rate makes it
+            capacity = carried_when_down * down
+            first_capacity = first_pool.worker_seconds / _work(first, call)
+            busy = carried_by_first * down_work / pool.worker_seconds
+            normal = (f"{pool.worker_seconds / up_work:,.0f}" if up_work > 0 else "any number of")
             out.append(Finding(
                 Rule.FALLBACK_OVERLOAD, Severity.WARNING,
-                f"when {call.to} is down every {caller} call to it falls back to {fb.to}: {fb.to} then gets "
+                f"when {call.to} is down every {caller} call to it falls back to {fb.to}: {pool.label} then gets "
                 f"{down:.2f} requests per {caller} request instead of {up:.2f}, so its capacity "
-                f"({backup.capacity:,.0f}/s) carries at most {carried_when_down:,.0f} {caller} requests/s "
-                f"(against {normal}/s with {call.to} up), while {call.to} ({first.capacity:,.0f}/s) carried "
-                f"{carried_by_first:,.0f}/s: above {carried_when_down:,.0f} {caller} requests/s a "
+                f"({capacity:,.0f}/s) carries at most {carried_when_down:,.0f} {caller} requests/s "
+                f"(against {normal}/s with {call.to} up), while {first_pool.label} ({first_capacity:,.0f}/s) "
+                f"carried {carried_by_first:,.0f}/s, at which the utilisation of {pool.label} would be {busy:.2f}: "
+                f"above {carried_when_down:,.0f} {caller} requests/s a "
                 f"{call.to} outage drowns {fb.to} (add {fb.to} capacity, or a breaker and a budget on the fallback)",
                 (service.name, call.to, fb.to), _at(fb) or _at(call)))
     return out

@@ -98,17 +98,24 @@ def attempts(retries: Retries) -> float:
     return 1.0 + extra
 
 
-def visits(topology: Topology) -> dict[str, float]:
-    """Requests one request to each service causes there and below it, every retry used.
+def visits(topology: Topology) -> dict[tuple[str, str], float]:
+    """Requests one request to each operation (service, operation) causes there and below it, every retry used.
 
-    A call back to a service already on the path counts as one request more, not as the
-    whole loop again (loops of certain calls are refused; the others end).
+    Per operation, not per service: a router's routes reach different operations of one service, and
+    each request makes only its own operation's calls. A call back to an operation already on the path
+    counts as one request more, not as the whole loop again (loops of certain calls are refused; the
+    others end).
     """
-    calls: dict[str, tuple[Call, ...]] = {s.name: s.all_calls for s in topology.services}
+    ops = {(s.name, o.name): o for s in topology.services for o in s.ops}
+
+    def callee(call: Call) -> tuple[str, str]:
+        return call.to, topology.service(call.to).operation_of(call.operation).name
+
+    calls = {key: tuple(c for call in op.calls for c in call.chain) for key, op in ops.items()}
     # a fallback call is counted at its call's share, as if every call failed (an upper bound, as this is)
-    shares = {id(fb): share for s in topology.services
-              for c, share in s.call_shares_given(topology.attribute_shares) for fb in c.chain}
-    done: dict[str, float] = {}
+    shares = {id(fb): share for op in ops.values()
+              for c, share in op.call_shares_given(topology.attribute_shares) for fb in c.chain}
+    done: dict[tuple[str, str], float] = {}
     for root in calls:
         if root in done:
             continue
@@ -116,16 +123,16 @@ def visits(topology: Topology) -> dict[str, float]:
         while pending:
             call = next(pending[-1], None)
             if call is None:
-                name = trail.pop()
-                on_trail.discard(name)
+                key = trail.pop()
+                on_trail.discard(key)
                 pending.pop()
-                below = sum(shares[id(c)] * attempts(c.retries) * (1.0 if c.to in on_trail else done[c.to])
-                            for c in calls[name])
-                done[name] = min(HUGE, 1.0 + below)
-            elif call.to not in done and call.to not in on_trail:
-                trail.append(call.to)
-                on_trail.add(call.to)
-                pending.append(iter(calls[call.to]))
+                below = sum(shares[id(c)] * attempts(c.retries) * (1.0 if callee(c) in on_trail else done[callee(c)])
+                            for c in calls[key])
+                done[key] = min(HUGE, 1.0 + below)
+            elif callee(call) not in done and callee(call) not in on_trail:
+                trail.append(callee(call))
+                on_trail.add(callee(call))
+                pending.append(iter(calls[callee(call)]))
     return done
 
 

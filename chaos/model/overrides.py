@@ -2,7 +2,8 @@
 
 Experiments use it to vary a shared topology (``overrides:``), sweeps and the CLI's
 ``--set`` to build variants. A path walks fields by their YAML keys; services and
-entrypoints are picked by name, a service's calls by the service they call, other
+entrypoints and a service's operations are picked by name, a service's calls by the service
+they call (``services.frontend.operations.cart.calls.catalog.timeout``), other
 lists by index. The new value is parsed with the field's own type, so an override is
 checked exactly as the file would be.
 """
@@ -44,7 +45,7 @@ def _pick(items: tuple[Any, ...], key: str, where: str, obj: Model, field_key: s
     """Index of the item of a list field named by ``key``."""
     if field_key == "calls":
         names = [c.to for c in items]
-    elif items and hasattr(items[0], "name") and field_key in ("services", "entrypoints"):
+    elif items and hasattr(items[0], "name") and field_key in ("services", "entrypoints", "operations"):
         names = [i.name for i in items]
     else:
         if key.isdigit() and int(key) < len(items):

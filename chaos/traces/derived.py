@@ -281,12 +281,22 @@ def cmd_calibrate_traces(args: argparse.Namespace) -> int:
             continue
         service["service_time"] = yaml.safe_load(fit.yaml)
         done.append(f"{name}: {fit.yaml} ({fit.why})")
+        # A topology with operations gets each one's own time: a read and a write are fitted apart.
+        for op_name, op in (service.get("operations") or {}).items():
+            found = fit.operation(str(op_name))
+            if found is None:
+                kept.append(f"{name}.{op_name}")
+                continue
+            traced, op_fit = found
+            service["operations"][op_name] = {**(op or {}), "service_time": yaml.safe_load(op_fit.yaml)}
+            done.append(f"{name}.{op_name}: {op_fit.yaml} (traced as '{traced}'; {op_fit.why})")
     if not done:
         raise InputError(f"{args.topology}: none of its services appears in the traces",
                          hint="services are paired by name, as chaoslab topology from-traces writes them")
     header += [f"#   {line}" for line in done]
     if kept:
-        header.append(f"# Not in the traces, left as they were: {', '.join(kept)}")
+        header.append(f"# Not in the traces, left as they were (an operation: none or several traced operations "
+                      f"end in its name): {', '.join(kept)}")
     text = "\n".join(header) + "\n" + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=110)
     _write_checked(args.out, text)
     for line in done:

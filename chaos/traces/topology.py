@@ -8,7 +8,8 @@ says so (the command prints the notes, the file carries them as comments):
 
 - a service's operations share one service time (their own times fitted together) and one
   call list: each callee's probability is the share of all the service's requests that
-  called it; calls are ordered and grouped by the busiest operation's stages first;
+  called it; calls are ordered and grouped by the busiest operation's stages first (a parallel
+  stage after another one begins with ``new_stage``, or the two would run as one);
 - a router's calls become independent calls with the router's weights (so a request may
   make both, or neither, more often than the traces show);
 - several entrypoints into one service get the service's one blended plan.
@@ -20,6 +21,7 @@ waited beyond its own server span), because the simulator has no network: the sa
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
@@ -130,6 +132,7 @@ class _Planned:
     requests_with: float
     calls: list[ObservedCall]
     mode: CallMode              # PARALLEL: with the calls beside it of the same stage
+    new_stage: bool = False     # the first call of a parallel group that follows another one
 
 
 @dataclass
@@ -279,9 +282,9 @@ class _Writer:
                     continue
                 mode = CallMode.PARALLEL if stage.mode is CallMode.PARALLEL and len(fresh) > 1 \
                     else CallMode.SEQUENTIAL
-                if mode is CallMode.PARALLEL and order and order[-1].mode is CallMode.PARALLEL:
-                    self.notes.append(f"{self.names[s.name]} ({op.name}): two groups of parallel calls run one "
-                                      f"after the other; the topology runs adjacent parallel calls as one group")
+                # Adjacent parallel calls form one group: a second group that the traces show starting
+                # after the first one ended must begin a stage of its own.
+                fresh[0].new_stage = mode is CallMode.PARALLEL and bool(order) and order[-1].mode is CallMode.PARALLEL
                 for p in fresh:
                     p.mode = mode
                 order.extend(fresh)
@@ -302,6 +305,9 @@ class _Writer:
         if p.mode is CallMode.PARALLEL:
             out.append("        mode: parallel" + self.comment("measured: overlapped the calls beside it in most "
                                                                "requests that made both"))
+        if p.new_stage:
+            out.append("        new_stage: true" + self.comment("measured: starts after the parallel calls before "
+                                                                "it have ended, in most requests that made both"))
         alone = len(p.calls) == 1 and abs(probability - main.probability) < 1e-9
         out.append(f"        probability: {_plain(probability, 4)}" + self.comment(
             f"measured: in {round(p.requests_with):,} of {requests:,} requests" +
@@ -387,10 +393,27 @@ class Calibrated:
     service: str       # the topology's name
     yaml: str          # the service_time value, in the topology's notation
     why: str
+    operations: tuple[tuple[str, Calibrated], ...] = ()  # each traced operation's own (its traced name, its time)
+
+    def operation(self, name: str) -> tuple[str, Calibrated] | None:
+        """The traced operation a topology operation ``name`` is: the one of that name, else the only one whose
+        last word is ``name`` (``GET /op/find`` and ``SELECT find`` are ``find``); None when none or several are."""
+        exact = [pair for pair in self.operations if pair[0] == name]
+        if exact:
+            return exact[0]
+        tail = [pair for pair in self.operations if re.split(r"[\s/.:]+", pair[0].strip())[-1] == name]
+        return tail[0] if len(tail) == 1 else None
+
+
+def _calibrated(name: str, marked: Marked[AnyDistribution], hop: float) -> Calibrated:
+    dist, _ = shifted(marked.value, hop)
+    why = f"{_mark(marked)}" + (f"; plus the per-hop overhead, {_ms(hop)}" if dist is not marked.value else "")
+    return Calibrated(name, dist_yaml(dist), why)
 
 
 def calibrations(model: ObservedModel) -> dict[str, Calibrated]:
-    """Each traced service's own time plus its per-hop overhead, keyed by its name in a topology."""
+    """Each traced service's own time plus its per-hop overhead, keyed by its name in a topology; with
+    each of its operations' own times (plus the same overhead), for a topology that declares them."""
     taken: set[str] = set()
     out = {}
     for s in model.services:
@@ -399,7 +422,7 @@ def calibrations(model: ObservedModel) -> dict[str, Calibrated]:
         if marked is None:
             continue
         hop = s.hop.value if s.hop is not None else 0.0
-        dist, _ = shifted(marked.value, hop)
-        why = f"{_mark(marked)}" + (f"; plus the per-hop overhead, {_ms(hop)}" if dist is not marked.value else "")
-        out[name] = Calibrated(name, dist_yaml(dist), why)
+        ops = tuple((op.name, _calibrated(f"{name}.{op.name}", op.work_time.distribution, hop))
+                    for op in s.operations if op.work_time.distribution is not None)
+        out[name] = dataclasses.replace(_calibrated(name, marked, hop), operations=ops)
     return out

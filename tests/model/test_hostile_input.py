@@ -403,6 +403,35 @@ def test_run_size_follows_from_the_load_and_the_worst_case_retries(workdir: Path
     assert size.window_samples == 2 * 12 * 10
 
 
+def test_a_request_counts_only_the_calls_of_the_operation_it_reaches(workdir: Path) -> None:
+    # The gateway routes 3 of 4 requests to api.read (one call to db, 3 attempts at most) and 1 to
+    # api.write (calls to db and to log, 3 attempts each): per entry request 1 + 1 + 0.75 x 3 + 0.25 x 6
+    # = 5.75. Counting every operation's calls for each request to api would give 1 + 1 + 9 = 11.
+    (workdir / "ops.yaml").write_text("""\
+name: ops
+entrypoints: {web: {to: gateway}}
+services:
+  gateway:
+    service_time: 1ms
+    calls:
+      - {to: api, operation: read, mode: route, weight: 3, timeout: 1s}
+      - {to: api, operation: write, mode: route, weight: 1, timeout: 1s}
+  api:
+    service_time: 1ms
+    operations:
+      read: {calls: [{to: db, timeout: 100ms, retries: {max: 2}}]}
+      write:
+        calls:
+          - {to: db, timeout: 100ms, retries: {max: 2}}
+          - {to: log, timeout: 100ms, retries: {max: 2}}
+  db: {service_time: 1ms}
+  log: {service_time: 1ms}
+""", encoding="utf-8")
+    (workdir / "ops-exp.yaml").write_text("name: x\ntopology: ops.yaml\nduration: 10s\nload: {rate: 10}\n",
+                                          encoding="utf-8")
+    assert run_size(load_experiment("ops-exp.yaml")).per_entry == pytest.approx(5.75)
+
+
 def test_a_run_too_big_is_refused_with_its_size_and_the_way_to_run_it_anyway(workdir: Path) -> None:
     error = refused(workdir, "exp.yaml", "duration: 60s\nload: {profile: constant, rate: 50}",
                     "duration: 24h\nload: {profile: constant, rate: 1e5}", "{profile: constant, rate: 1e5}")

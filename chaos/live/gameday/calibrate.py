@@ -8,6 +8,11 @@ Method (for chaoslab's generated stacks, whose emulators report ``own_time_hist`
   service-time sleep (no queueing, no calls), so a service with calls needs nothing
   subtracted. Its distribution is fitted as a lognormal by its quantiles: the median and
   the p99 of the merged own-time histogram (interpolated within 12%-wide buckets).
+- A service with **operations** gets each operation's own service time the same way, from the
+  own-time histograms its emulators keep per operation (``/admin/metrics``' ``operations``, the
+  ``http_route="/op/<name>"`` series of ``/metrics``): a read and a write of one service are
+  fitted apart, each to its own requests. The service's own fit, over all its operations'
+  requests, stays the default for operations the run did not reach.
 - The **per-hop overhead** of a service is what its callers saw beyond what it measured
   itself: the mean caller-side latency (``service:S`` in result.json, successes) minus the
   mean server-side latency (the emulators' ``server`` histograms). It is the price of
@@ -27,6 +32,7 @@ own-time histograms, so only services whose mapped metrics are chaoslab's emulat
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -51,6 +57,12 @@ class Fit:
     own_mean_s: float | None
     declared_mean_s: float | None
     hop_s: float | None          # mean caller-side minus mean server-side latency
+    operation: str | None = None  # the fit of one operation of the service (None: of the service)
+    operations: tuple[Fit, ...] = ()  # a service's: the fit of each operation it declares
+
+    @property
+    def label(self) -> str:
+        return self.service if self.operation is None else f"{self.service}.{self.operation}"
 
     def service_time(self) -> dict[str, Any] | None:
         """The calibrated service_time for a topology file (None: nothing to fit)."""
@@ -64,10 +76,10 @@ class Fit:
 
     def describe(self) -> str:
         if self.median_s is None:
-            return f"{self.service}: no successful request in the quiet seconds; service_time left as it was"
+            return f"{self.label}: no successful request in the quiet seconds; service_time left as it was"
         hop = "n/a" if self.hop_s is None else f"{self.hop_s * 1000:+.2f} ms"
         p99 = self.p99_s or self.median_s
-        return (f"{self.service}: own time median {self.median_s * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms "
+        return (f"{self.label}: own time median {self.median_s * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms "
                 f"over {self.samples} requests; per-hop overhead {hop}")
 
 
@@ -122,18 +134,26 @@ def fit_services(live: dict[str, Any], doc: dict[str, Any]) -> dict[str, Fit]:
     quiet = quiet_seconds(live["faults"], float(live["warmup_s"]), seconds)
     fits = {}
     for name, data in live["services"].items():
-        own = _hists(data["own"], quiet)
         server = _hists(data["server"], quiet)
-        samples = sum(own.values())
         served = hist_mean(server, bounds)
         called = caller_mean(doc, name, quiet)
-        fits[name] = Fit(
-            service=name, samples=samples,
-            median_s=percentile_from_hist(own, bounds, 0.50) if samples else None,
-            p99_s=percentile_from_hist(own, bounds, 0.99) if samples else None,
-            own_mean_s=hist_mean(own, bounds), declared_mean_s=declared_mean(data["declared"]),
-            hop_s=None if served is None or called is None else called - served)
+        hop = None if served is None or called is None else called - served
+        ops = tuple(_fit(name, op, _hists(raw["own"], quiet), raw["declared"], bounds, hop)
+                    for op, raw in (data.get("operations") or {}).items())
+        fits[name] = dataclasses.replace(_fit(name, None, _hists(data["own"], quiet), data["declared"], bounds, hop),
+                                         operations=ops)
     return fits
+
+
+def _fit(service: str, operation: str | None, own: dict[int, int], declared: dict[str, Any],
+         bounds: tuple[float, ...], hop: float | None) -> Fit:
+    """The fit of one own-time histogram (a service's, or one operation's: the hop is the service's)."""
+    samples = sum(own.values())
+    return Fit(service=service, samples=samples,
+               median_s=percentile_from_hist(own, bounds, 0.50) if samples else None,
+               p99_s=percentile_from_hist(own, bounds, 0.99) if samples else None,
+               own_mean_s=hist_mean(own, bounds), declared_mean_s=declared_mean(declared), hop_s=hop,
+               operation=operation)
 
 
 def declared_mean(spec: dict[str, Any]) -> float | None:
@@ -165,11 +185,11 @@ def hop_offsets(live: dict[str, Any], doc: dict[str, Any]) -> dict[str, float]:
     """Milliseconds to add to each service's declared service time so the simulator sees what the live
     callers saw: the hop overhead plus what the emulator's own time overran the declared mean."""
     out = {}
-    for name, fit in fit_services(live, doc).items():
+    for fit in (f for service in fit_services(live, doc).values() for f in (service, *service.operations)):
         if fit.hop_s is None:
             continue
         excess = 0.0 if fit.own_mean_s is None or fit.declared_mean_s is None else fit.own_mean_s - fit.declared_mean_s
-        out[name] = round((fit.hop_s + excess) * 1000.0, 3)
+        out[fit.label] = round((fit.hop_s + excess) * 1000.0, 3)  # 'db', and 'db.find' for an operation
     return out
 
 
@@ -184,8 +204,9 @@ def lognormal_for(mean_s: float, p99_s: float) -> tuple[float, float] | None:
 
 
 def shifted(experiment: Any, offsets_ms: dict[str, float]) -> Any:
-    """The experiment with each service's service time moved by its offset: mean and p99 both shifted,
-    the shape kept as a lognormal of that mean and p99 (a constant stays a constant)."""
+    """The experiment with each service's service time moved by its offset (and each operation's with a
+    service time of its own, by ``SERVICE.OPERATION``'s): mean and p99 both shifted, the shape kept as a
+    lognormal of that mean and p99 (a constant stays a constant)."""
     from pathlib import Path as _Path
 
     import yaml
@@ -194,12 +215,18 @@ def shifted(experiment: Any, offsets_ms: dict[str, float]) -> Any:
     from chaos.model.overrides import set_path
     from chaos.model.parsing import Context, RawValue
 
+    # a service's, and each operation's that declares a service time of its own ('db.find'); the others
+    # take their service's, shifted with it
+    places = [(service.name, service.service_time, ["topology", "services", service.name, "service_time"])
+              for service in experiment.topology.services]
+    places += [(f"{service.name}.{op.name}", op.service_time,
+                ["topology", "services", service.name, "operations", op.name, "service_time"])
+               for service in experiment.topology.services for op in service.operations if op.service_time]
     out = experiment
-    for service in experiment.topology.services:
-        offset = offsets_ms.get(service.name)
+    for label, dist, path in places:
+        offset = offsets_ms.get(label)
         if not offset:
             continue
-        dist = service.service_time
         o = offset / 1000.0
         if isinstance(dist, Constant):
             text = f"{{dist: constant, value: {max(0.0, dist.value + o)!r}}}"
@@ -211,7 +238,7 @@ def shifted(experiment: Any, offsets_ms: dict[str, float]) -> Any:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         assert node is not None  # the text is a non-empty mapping
         value = RawValue(node, Context("calibration", _Path.cwd()))
-        out = set_path(out, ["topology", "services", service.name, "service_time"], value)
+        out = set_path(out, path, value)
     return out
 
 
@@ -233,11 +260,20 @@ def topology_yaml(run_dir: Path, fits: dict[str, Fit]) -> str:
         raise InputError(f"cannot find the topology the run in {run_dir} used (looked for {source or 'nothing'})",
                          hint="calibrate on the machine and checkout the run was made from")
     for name, fit in fits.items():
+        service = data["services"].get(name)
+        if not isinstance(service, dict):
+            continue
         st = fit.service_time()
-        if st is not None and name in data["services"]:
-            data["services"][name]["service_time"] = st
+        if st is not None:
+            service["service_time"] = st
+        declared = service.get("operations")
+        for op in fit.operations:
+            st = op.service_time()
+            if st is not None and isinstance(declared, dict) and op.operation in declared:
+                declared[op.operation] = {**(declared[op.operation] or {}), "service_time": st}
     header = [f"# Calibrated by chaoslab calibrate from the live run in {run_dir} (topology {source}).",
               "# Each service_time: lognormal fitted to the emulators' own work time (median, p99) over the",
-              "# measured seconds outside fault windows, plus the per-hop overhead its callers saw:"]
-    header += [f"#   {fit.describe()}" for fit in fits.values()]
+              "# measured seconds outside fault windows, plus the per-hop overhead its callers saw; an operation's",
+              "# to its own requests, its service's to all of them:"]
+    header += [f"#   {f.describe()}" for fit in fits.values() for f in (fit, *fit.operations)]
     return "\n".join(header) + "\n" + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=110)

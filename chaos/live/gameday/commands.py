@@ -349,7 +349,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     fits = calibrate_run(args.run_dir, doc)
     write_atomic(args.out, topology_yaml(args.run_dir, fits))
     for fit in fits.values():
-        print(fit.describe())
+        for f in (fit, *fit.operations):
+            print(f.describe())
     print(f"wrote {args.out}")
     return 0
 

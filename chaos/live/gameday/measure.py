@@ -127,7 +127,8 @@ class Snapshot:
                                         _errors(c.get("errors") or {}), _sparse(c.get("latency_hist") or ()),
                                         retries=int(c.get("retries", 0)), degraded=int(c.get("degraded", 0)))
         operations = {str(name): Counts(int(o.get("requests", 0)), int(o.get("ok", 0)), _errors(o.get("errors") or {}),
-                                        _sparse(o.get("latency_hist") or ()), wasted=int(o.get("wasted", 0)))
+                                        _sparse(o.get("latency_hist") or ()), wasted=int(o.get("wasted", 0)),
+                                        own=_sparse(o.get("own_time_hist") or ()))
                       for name, o in (data.get("operations") or {}).items()}
         return cls(server, calls, float(data.get("queue", 0)), float(data.get("busy", 0)), operations)
 
@@ -223,6 +224,8 @@ class Assembler:
         self._totals: dict[Scope, Counts] = {scope: Counts() for scope in self.series}
         self.own: dict[str, list[dict[int, int]]] = {s: [] for s in self.services}      # per second
         self.server: dict[str, list[dict[int, int]]] = {s: [] for s in self.services}   # per second
+        self.op_own: dict[tuple[str, str], list[dict[int, int]]] = {          # per operation, per second
+            (s, op): [] for s, ops in self.operations.items() for op in ops}
         self.gaps = 0  # replica-seconds without an answer
 
     @property
@@ -285,7 +288,9 @@ class Assembler:
             self.own[service].append(self._merged(deltas, service, own=True))
             self.server[service].append(self._merged(deltas, service, own=False))
             for op in self.operations.get(service, ()):
-                self._append(Scope.operation(service, op), self._operation_view(deltas, service, op), 0.0, 0.0)
+                view = self._operation_view(deltas, service, op)
+                self._append(Scope.operation(service, op), view, 0.0, 0.0)
+                self.op_own[service, op].append(dict(view.own))
         for entry in self.entries:
             rec = load.get(entry.entrypoint)
             counts = Counts() if rec is None else Counts(rec.requests, rec.ok, dict(rec.errors), dict(rec.hist),

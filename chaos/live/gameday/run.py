@@ -57,6 +57,7 @@ from chaos.metrics.mapping import MetricMapping
 from chaos.model.experiment import Experiment
 from chaos.model.playbook import Playbook
 from chaos.model.scope import Scope
+from chaos.model.topology import Service
 from chaos.report.requests import status_words
 from chaos.result import Result
 from chaos.run import Engine, EvaluatedAlerts, Marker, Run
@@ -552,9 +553,22 @@ class GameDay:
             "faults": [{"label": w.label, "start_s": w.start_s, "end_s": w.end_s} for w in self.runner.windows],
             "services": {s.name: {"declared": service_time(s.service_time).to_json(),
                                   "own": [_wire(h) for h in self.assembler.own[s.name]],
-                                  "server": [_wire(h) for h in self.assembler.server[s.name]]}
+                                  "server": [_wire(h) for h in self.assembler.server[s.name]],
+                                  **self._operations_calibration(s)}
                          for s in topo.services},
         }
+
+    def _operations_calibration(self, service: Service) -> dict[str, Any]:
+        """Each declared operation's own-time histograms per second, and its declared service time, so that
+        calibration fits every operation's own time (nothing for a service without operations)."""
+        from chaos.live.stack.stackspec_build import service_time
+
+        if not service.operations:
+            return {}
+        return {"operations": {op.name: {"declared": service_time(op.service_time or service.service_time).to_json(),
+                                         "own": [_wire(h) for h in self.assembler.op_own.get((service.name, op.name),
+                                                                                            [])]}
+                               for op in service.ops}}
 
 
 def load_words(plan: LoadPlan) -> str:

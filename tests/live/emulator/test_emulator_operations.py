@@ -77,6 +77,9 @@ def test_each_operation_is_served_at_its_path_with_its_own_calls_and_counts(laun
     assert post["operations"]["read"]["requests"] == 30 and post["operations"]["write"]["requests"] == 10
     assert post["server"]["requests"] == 40 and post["server"]["ok"] == 40  # the operations add up
     assert db["operations"]["find"]["ok"] == 30 and db["operations"]["insert"]["ok"] == 10
+    # each operation's own work is timed apart too (what calibration fits per operation)
+    own = {op: sum(db["operations"][op]["own_time_hist"]) for op in ("find", "insert")}
+    assert own == {"find": 30, "insert": 10} and sum(db["server"]["own_time_hist"]) == 40
     assert post["calls"]["db"]["attempts"] == 40  # both operations' calls to db, as one edge
     assert media["server"]["requests"] == 10 and "operations" not in media
     status, _, body, _ = helpers.request(stack.port("post"), "/work")

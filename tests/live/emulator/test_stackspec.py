@@ -42,14 +42,20 @@ def test_from_topology_carries_every_service_and_policy(shop):
     assert (frontend.replicas, frontend.workers, frontend.queue_limit) == (3, 32, 200)
     assert frontend.load_balancing is LoadBalancing.LEAST_OUTSTANDING
     assert frontend.service_time.dist is Dist.LOGNORMAL and frontend.service_time.tail == "p99"
-    assert [len(g) for g in frontend.stages()] == [3]  # catalog, recommendation, cart in parallel
+    # the gateway routes to one of the frontend's pages, each its own parallel fan-out
+    gateway = shop.service("gateway")
+    assert [len(g) for g in gateway.stages()] == [3] and gateway.stages()[0][0].mode is CallMode.ROUTE
+    assert [(c.operation, c.weight) for c in gateway.calls] == [("product", 5), ("search", 2), ("cart", 3)]
+    assert {name: [len(g) for g in op.stages()] for name, op in frontend.ops.items()} == {
+        "product": [3], "search": [2], "cart": [2]}
     catalog = frontend.call("catalog")
     assert catalog.urls == ("http://toxiproxy:20001", "http://toxiproxy:20002", "http://toxiproxy:20003")
     assert catalog.proxies == ("frontend--catalog-1", "frontend--catalog-2", "frontend--catalog-3")
     assert catalog.mode is CallMode.PARALLEL and catalog.timeout_s == 0.8
     assert (catalog.retries.max, catalog.retries.base_s, catalog.retries.cap_s) == (2, 0.05, 0.5)
     rec = frontend.call("recommendation")
-    assert rec.fallback and rec.probability == 0.7 and rec.breaker is not None
+    assert rec.fallback and rec.probability == 1.0 and rec.breaker is not None
+    assert frontend.ops["product"].calls[2].probability == 0.4  # the mini-cart
     assert (rec.breaker.min_calls, rec.breaker.window_s, rec.breaker.open_for_s) == (20, 10.0, 5.0)
     assert shop.service("email").service_time.mean == 0.03
     browse = next(e for e in shop.entrypoints if e.name == "browse")

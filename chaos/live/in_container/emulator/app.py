@@ -219,7 +219,7 @@ class Emulator:
         self.in_flight += 1
         arrived = self.clock()
         # Before the work task is made: it inherits the span as its context, and so do its calls.
-        span = None if self.tracer is None else self.tracer.server(request.headers, arrived)
+        span = None if self.tracer is None else self.tracer.server(request.headers, arrived, operation_path(op.name))
         outcome: Cause | None = Cause.TIMEOUT
         work = asyncio.create_task(self._work(op, attributes))
         gone = asyncio.create_task(peer_closed(reader))
@@ -268,7 +268,9 @@ class Emulator:
         try:
             began = self.clock()
             await self.sleeper.sleep(op.draw() * self.faults.time_factor(self.clock()))
-            self.server.own_time.add(self.clock() - began)
+            own = self.clock() - began
+            for counts in op.counted(self.server):  # the service's, and its operation's (calibration fits each)
+                counts.own_time.add(own)
             await self.faults.pass_hang()
             return await self._run_stages(op, attributes)
         finally:

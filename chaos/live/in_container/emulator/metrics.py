@@ -17,8 +17,8 @@ counts successes whose caller had already gone (a subset of ``ok``).
 request that got a worker (no queueing, no calls): calibration fits the service-time
 distribution of a topology from it.
 
-A service with operations also has ``operations[name]``: the same server counts (no
-own-time histogram) for the requests of that operation alone; they add up to ``server``.
+A service with operations also has ``operations[name]``: the same server counts, own-time
+histogram included, for the requests of that operation alone; they add up to ``server``.
 
 ``calls[callee]`` is this replica's view as a caller: ``attempts`` sent (a retry is
 an attempt), each ending ``ok`` or under a cause; ``retries`` among the attempts;

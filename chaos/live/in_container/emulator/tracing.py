@@ -88,12 +88,14 @@ class Tracer:
 
     # ------------------------------------------------------------------ spans
 
-    def server(self, headers: Mapping[str, str], start: float) -> OpenSpan:
-        """The SERVER span of a ``/work`` request, made the current span of the task that calls this."""
+    def server(self, headers: Mapping[str, str], start: float, route: str = "/work") -> OpenSpan:
+        """The SERVER span of a request to ``route`` (``/work``, or an operation's ``/op/<name>``: traces then
+        tell the operations apart, as calibration from traces needs), made the current span of the task
+        that calls this."""
         parent = parse_traceparent(headers.get(TRACEPARENT, ""))
         trace_id, parent_id = parent if parent is not None else (_new_id(16), "")
-        span = OpenSpan(self, trace_id, _new_id(8), parent_id, "GET /work", SPAN_KIND_SERVER, start,
-                        {"http.request.method": "GET", "http.route": "/work"})
+        span = OpenSpan(self, trace_id, _new_id(8), parent_id, f"GET {route}", SPAN_KIND_SERVER, start,
+                        {"http.request.method": "GET", "http.route": route})
         _current.set(span)
         return span
 
