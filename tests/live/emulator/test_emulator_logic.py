@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import socket
 import statistics
 import time
 
@@ -15,7 +14,6 @@ import pytest
 
 from chaos.live.in_container.emulator.balancer import HOLD_S, Balancer
 from chaos.live.in_container.emulator.breaker import BreakerState, CircuitBreaker, breaker_for
-from chaos.live.in_container.emulator.loop import new_loop
 from chaos.live.in_container.emulator.metrics import Cause, Histogram
 from chaos.live.in_container.emulator.pool import Admission, Admit, PoolLimits, Ticket, WorkerPool
 from chaos.live.in_container.emulator.servicetime import Sleeper, mean, sampler
@@ -253,34 +251,17 @@ def test_draws_have_the_mean_and_quantiles_of_the_model_distribution(spec):
 
 
 class LateTimer:
-    """A fake clock and a timer on it that fires ``late`` seconds after it was due; a bare yield
-    (a timer of 0) takes ``tick``, one turn of the loop."""
+    """A fake clock and a timer on it that fires ``late`` seconds after it was due."""
 
-    def __init__(self, late: float, tick: float = 1e-5) -> None:
+    def __init__(self, late: float) -> None:
         self.now = 0.0
         self.late = late
-        self.tick = tick
-        self.yields = 0
 
     def clock(self) -> float:
         return self.now
 
     async def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.now += seconds + self.late
-        else:
-            self.now += self.tick
-            self.yields += 1
-
-
-class QuantizedTimer(LateTimer):
-    """epoll's timer at low load: whole milliseconds, rounded up, and ``late`` more."""
-
-    async def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.now += math.ceil(seconds * 1000 - 1e-9) / 1000 + self.late
-        else:
-            await super().sleep(0)
+        self.now += seconds + (self.late if seconds > 0 else 0.0)
 
 
 def test_sleeper_learns_the_timer_lateness_and_takes_it_off():
@@ -298,85 +279,7 @@ def test_sleeper_learns_the_timer_lateness_and_takes_it_off():
         asyncio.run(took(0.006))
     assert sleeper.lateness == pytest.approx(0.0011, abs=Sleeper.STEP)
     assert asyncio.run(took(0.006)) == pytest.approx(0.006, abs=Sleeper.STEP)
-    # Below the lateness: not given to the timer, but waited out to its due time by yields to the loop.
-    timer.yields = 0
-    assert asyncio.run(took(0.0005)) == pytest.approx(0.0005, abs=timer.tick)
-    assert timer.yields == pytest.approx(0.0005 / timer.tick, abs=1)
-    assert sleeper.lateness == pytest.approx(0.0011, abs=Sleeper.STEP)  # nothing learned from it
-    timer.yields = 0
-    asyncio.run(took(0.0))
-    assert timer.yields == 1  # no time: one yield, as asyncio.sleep(0) is
-
-
-def test_a_service_time_below_the_timers_resolution_is_slept_not_skipped():
-    # A timer that waits whole milliseconds, rounded up, and a little more, as epoll's does at low load: every
-    # timed sleep of under 2 ms is late by more than the lateness learned, which climbs to the service time
-    # itself. The sleeps must still last 1 ms each, and never end before it.
-    timer = QuantizedTimer(late=0.00015)
-    sleeper = Sleeper(timer.clock, timer.sleep)
-    took = []
-    for _ in range(100):
-        start = timer.now
-        asyncio.run(sleeper.sleep(0.001))
-        took.append(timer.now - start)
-    assert sleeper.lateness >= 0.001 - Sleeper.STEP  # nearly every timed sleep was late
-    assert all(t >= 0.001 for t in took)
-    assert took[-50:] == pytest.approx([0.001] * 50, abs=timer.tick)
-
-
-def test_the_yields_after_a_timer_are_bounded_by_the_lateness():
-    # What the timer leaves of a sleep is yielded away: after the lateness is learned a sleep spends at most
-    # about the lateness in yields (the CPU a sleep costs), however long it is, and ends on time.
-    timer = LateTimer(late=0.0008, tick=1e-5)
-    sleeper = Sleeper(timer.clock, timer.sleep)
-    for _ in range(40):
-        asyncio.run(sleeper.sleep(0.02))
-    timer.late = 0.0002  # the loop got faster: the timer comes back before the sleep is due
-    timer.yields = 0
-    start = timer.now
-    asyncio.run(sleeper.sleep(0.02))
-    assert timer.now - start == pytest.approx(0.02, abs=timer.tick)
-    assert timer.yields * timer.tick <= sleeper.lateness + Sleeper.STEP
-
-
-def test_the_emulators_loop_wakes_for_a_timer_before_the_next_millisecond():
-    # epoll waits whole milliseconds, rounded up: asyncio's default loop sleeps 0.3 ms for at least 1 ms. The
-    # emulator's loop waits on its epoll descriptor with select(2), to the microsecond: most of its 0.3 ms
-    # sleeps end well before 1 ms (the kernel's timer slack is 50 us; a busy machine delays some wake-ups).
-    async def sleeps() -> list[float]:
-        took = []
-        for _ in range(60):
-            start = time.monotonic()
-            await asyncio.sleep(0.0003)
-            took.append(time.monotonic() - start)
-        return sorted(took)
-
-    with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
-        default = runner.run(sleeps())
-    with asyncio.Runner(loop_factory=new_loop) as runner:
-        fine = runner.run(sleeps())
-    assert default[len(default) // 2] >= 0.001  # the rounding this loop exists for
-    assert 0.0003 <= fine[0] and fine[len(fine) // 2] < 0.0008
-
-
-def test_the_emulators_loop_still_serves_sockets_while_it_waits():
-    # select(2) watches only the epoll descriptor: a socket that becomes readable during a long wait wakes it.
-    async def echo() -> float:
-        loop = asyncio.get_running_loop()
-        a, b = socket.socketpair()
-        a.setblocking(False)
-        b.setblocking(False)
-        loop.call_later(0.05, b.send, b"x")
-        start = time.monotonic()
-        idle = asyncio.ensure_future(asyncio.sleep(10))
-        assert await loop.sock_recv(a, 1) == b"x"
-        idle.cancel()
-        a.close()
-        b.close()
-        return time.monotonic() - start
-
-    with asyncio.Runner(loop_factory=new_loop) as runner:
-        assert 0.05 <= runner.run(echo()) < 5
+    assert asyncio.run(took(0.0005)) == 0.0  # below the timer's resolution: a bare yield
 
 
 def test_sleeper_follows_the_median_not_the_outliers():

@@ -16,7 +16,6 @@ from chaos.core.errors import ChaosError
 from chaos.live.in_container import stackspec
 
 from .app import Emulator
-from .loop import new_loop
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,8 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         spec = stackspec.load(args.stack)
         emulator = Emulator(spec, args.service, args.replica, seed=args.seed, traces=args.traces)
-        with asyncio.Runner(loop_factory=new_loop) as runner:
-            return runner.run(_serve(emulator, args.host, args.port))
+        return asyncio.run(_serve(emulator, args.host, args.port))
     except ChaosError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

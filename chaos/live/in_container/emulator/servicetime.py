@@ -47,26 +47,18 @@ def sampler(spec: ServiceTime, rng: random.Random) -> Sampler:
 
 
 class Sleeper:
-    """``asyncio.sleep`` with the loop's timer lateness learned and taken off, never ending early.
+    """``asyncio.sleep`` with the loop's timer lateness learned and taken off.
 
-    A timer fires late: by the kernel's timer slack and the process's wake-up (tens to hundreds
-    of microseconds on the emulator's own loop, ``loop.py``), by a whole millisecond more on
-    asyncio's default one (epoll waits in whole milliseconds, rounded up), and by much more
-    when other processes take the cores. For services whose work takes a few milliseconds that
-    is a bias of tens of percent. So the timer is asked for the sleep less the typical lateness
-    of recent sleeps. Typical means the running median, nudged a step up or down after each
-    timed sleep: a median ignores the long delays of a process preempted on a busy machine,
-    which are the machine's slowness, not the timer's, and it falls by itself when a busy loop
-    wakes often.
-
-    The lateness is taken off only what is given to the timer, never off the sleep: a sleep
-    lasts until its due time on ``clock``, and what the timer leaves of it (a timer that came
-    back early, or a sleep shorter than the lateness, which the timer is not asked for at
-    all) is waited out by bare yields to the loop, which keep serving other requests between
-    them. Those yields spend CPU, but at most the learned lateness per sleep. (Sleeps shorter
-    than the lateness used to be a single bare yield: on epoll's millisecond timer the lateness
-    learned for a constant 1 ms service climbed to 1 ms and every request then worked about
-    10 us, as its traces showed.)
+    asyncio timers on Linux fire about a millisecond late at low load: epoll and poll wait
+    in whole milliseconds, rounded up (Python 3.11's epoll selector even rounds twice),
+    and a wake-up a hair early costs another millisecond. For services whose work takes a
+    few milliseconds that is a bias of tens of percent. So each sleep starts earlier by
+    the typical lateness of recent sleeps. Typical means the running median, nudged a
+    step up or down after each sleep: a median ignores the long delays of a process
+    preempted on a busy machine, which are the machine's slowness, not the timer's, and
+    it falls by itself when a busy loop wakes often. Service times shorter than the
+    lateness are slept as a bare yield: below the timer's resolution only the average
+    can be about right, not each sleep.
     """
 
     STEP = 5e-5  # seconds the median estimate moves per sleep: about 20 sleeps to learn 1 ms
@@ -78,15 +70,12 @@ class Sleeper:
         self.lateness = 0.0
 
     async def sleep(self, seconds: float) -> None:
-        start = self.clock()
-        due = start + seconds
         ask = seconds - self.lateness
-        if ask > 0:
-            await self.timer(ask)
-            late = self.clock() - start - ask
-            self.lateness += self.STEP if late > self.lateness else -self.STEP
-            self.lateness = max(0.0, self.lateness)
-        else:
-            await self.timer(0)  # a sleep always yields to the loop once, even one of no time
-        while self.clock() < due:
+        if ask <= 0:
             await self.timer(0)
+            return
+        start = self.clock()
+        await self.timer(ask)
+        late = self.clock() - start - ask
+        self.lateness += self.STEP if late > self.lateness else -self.STEP
+        self.lateness = max(0.0, self.lateness)

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 from chaos.core.errors import LiveError
 
 from .app import Emulator
-from .loop import new_loop
 
 T = TypeVar("T")
 
@@ -27,7 +26,7 @@ class EmulatorThread:
 
     def __init__(self, timeout: float = 5.0) -> None:
         self.timeout = timeout
-        self.loop = new_loop()
+        self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="emulators", daemon=True)
         self._running: list[Emulator] = []
 
