@@ -25,15 +25,17 @@ How each figure is derived:
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 from collections.abc import Iterable
 
 from chaos.core.choices import CallMode
 from chaos.errors import Location
+from chaos.model.distributions import AnyDistribution
 from chaos.model.quantities import plural
 from chaos.traces.assemble import Call, Execution, Match, Resolution, Resolver, SkewBook, assemble
-from chaos.traces.fit import MIN_SAMPLES, Summary, empirical, fit_times
+from chaos.traces.fit import MIN_SAMPLES, Summary, empirical, fit_times, shifted
 from chaos.traces.flaws import Flaw, Tally
 from chaos.traces.histogram import LogHistogram
 from chaos.traces.observed import (
@@ -47,6 +49,8 @@ from chaos.traces.observed import (
     ObservedModel,
     ObservedOperation,
     ObservedService,
+    Pace,
+    PaceClass,
     Retries,
     Route,
     Router,
@@ -67,6 +71,10 @@ QUEUE_MIN_S = 0.001        # a queue wait shorter than this is network jitter, n
 QUEUE_MIN_SHARE = 0.01     # of arrivals that found the pool at its maximum
 SHARED_AT_MOST = 0.2       # of the disagreements independent draws would make, before a call's presence is shared
 HOP_QUANTILE = 0.01        # of caller's span minus server span: the network, below any queueing before the span
+SEEN_QUANTILE_MISS = 0.05  # a fitted service time must hold the callers' waits' p50, p90, p99 this closely
+PACE_CLASSES = 8           # requests grouped by how slow their hops were, for services' times by pace
+PACE_BIN = math.log(1.1)   # a trace's pace is binned in steps of 10%, so that the grouping needs no list of traces
+PACE_MIN_CORRELATION = 0.3  # of one hop's overhead with its request's other hops' (logs), before pace is modelled
 _HINTS_KEPT = 32
 
 SlotKey = tuple[str, str]  # (callee, callee operation); operation "" until a server span names it
@@ -287,6 +295,8 @@ class Deriver:
         self.concurrency = _Concurrency()
         self.gaps: dict[tuple[str, str, str], _Gaps] = {}
         self.retried: dict[tuple[str, str], _Retried] = {}  # callee operation -> its attempts' calls
+        self.seen: dict[str, LogHistogram] = {}  # service -> its work as its callers waited on it
+        self.pace = _Pace()
         self.traces = self.traces_used = 0
         self.start_ns = 2**63
         self.end_ns = 0
@@ -300,11 +310,37 @@ class Deriver:
         self.traces_used += 1
         for ex in executions:
             self._add(ex)
+        by_span = {ex.span.span_id: ex for ex in executions}
+        times = {ex.span.span_id: ex.own_ns / NS_PER_S for ex in executions}
+        overheads: list[float] = []
+        for ex in executions:
+            for call in ex.calls:
+                for a in call.attempts:
+                    if a.match is Match.BOTH and a.server is not None:
+                        seen = self._add_seen(a.end_ns - a.start_ns, a.server, by_span)
+                        if seen is not None:
+                            times[a.server.span_id] = seen
+                        if not a.error:
+                            overheads.append(max(0, a.end_ns - a.start_ns - a.server.duration_ns) / NS_PER_S)
+        self.pace.add(overheads, [(by_span[i].span.service, t) for i, t in times.items()])
         retried = [c for ex in executions for c in ex.calls if len(c.attempts) > 1]
-        if retried:
-            by_span = {ex.span.span_id: ex for ex in executions}
-            for call in retried:
-                self._add_retried(call, by_span)
+        for call in retried:
+            self._add_retried(call, by_span)
+
+    def _add_seen(self, waited_ns: int, server: Span, by_span: dict[str, Execution]) -> float | None:
+        """The callee's work as its caller waited on it: the caller's wait minus what the callee waited on its
+        own calls. Per attempt, so the per-hop overhead comes with its own spread, not as one constant. An
+        attempt its caller gave up on (a timeout: the server span outlived the client's) counts its own time
+        alone, its overhead unseen: left out, the slowest work would be missing from the fit."""
+        done = by_span.get(server.span_id)
+        if done is None:
+            return None
+        hist = self.seen.get(server.service)
+        if hist is None:
+            hist = self.seen[server.service] = LogHistogram()
+        seen = (max(0, waited_ns - server.duration_ns) + done.own_ns) / NS_PER_S
+        hist.add(seen)
+        return seen
 
     def _add_retried(self, call: Call, by_span: dict[str, Execution]) -> None:
         """What the callee called in each attempt of one retried call: the same, or drawn anew?"""
@@ -376,9 +412,11 @@ class Deriver:
         offsets = tuple(ClockOffset(c, s, n, low / NS_PER_S, high / NS_PER_S)
                         for (c, s), (n, low, high) in sorted(self.skew.pairs.items())
                         if low > -(2**63) and (low > self.skew.tolerance_ns or high < -self.skew.tolerance_ns))
+        pace, paced = self.pace.result([s.name for s in services])
+        services = tuple(dataclasses.replace(s, paced=paced[s.name]) if s.name in paced else s for s in services)
         return ObservedModel(sources, settings, self.start_ns / NS_PER_S if self.end_ns else 0.0,
                              self.end_ns / NS_PER_S, spans_read, self.traces, self.traces_used, entrypoints,
-                             services, self.tally.summary(), offsets)
+                             services, self.tally.summary(), offsets, pace if paced else None)
 
     def _name_late(self, instrumented: set[str]) -> None:
         """Calls named before the traces taught who answers at an address, or which operation a caller calls."""
@@ -448,8 +486,50 @@ class Deriver:
                              f"no queueing seen; {peak} is the most requests one instance worked on at once, "
                              "a lower bound")
         seen = called.get(name, _Called())
-        return ObservedService(name, True, replicas, workers, concurrency, ops, _work_time(own), seen.hop(),
-                               seen.traffic())
+        work = _work_time(own)
+        seen_work = None if queued else self._seen_work(name, work, called.get(name))
+        return ObservedService(name, True, replicas, workers, concurrency, ops, work, seen.hop(), seen.traffic(),
+                               seen_work)
+
+    def _seen_work(self, name: str, own: WorkTime, called: _Called | None) -> Marked[AnyDistribution] | None:
+        """The service time that reproduces what callers waited on ``name``: the simulator has no network, so the
+        per-hop overhead (network, connection set-up, proxies, HTTP outside the spans) must be the callee's work.
+
+        Two candidates, taken in order of their KS distance to the callers' waits (each minus what the callee
+        waited on its own calls): the own-time fit moved by the overhead's median, exact when the overhead
+        barely varies, and a fit to those waits themselves, which carries the overhead's spread (a proxy, a
+        busy machine); the first whose p50, p90 and p99 are within 5% of the waits' is taken, and where
+        neither is, the waits are written as measured (an empirical distribution). None without enough waits
+        seen, and where requests queued before their server spans: a
+        wait then holds queueing that the simulation makes itself with the inferred pool (the caller uses the
+        own time moved by the overhead's first percentile instead).
+        """
+        hist = self.seen.get(name)
+        if hist is None or hist.count < MIN_SAMPLES or called is None or not called.hops.count:
+            return None
+        candidates: list[tuple[float, Marked[AnyDistribution]]] = []
+        fitted = _work_time(hist, "callers' waits on it (own time and per-hop overhead)").distribution
+        if fitted is not None:
+            candidates.append((hist.ks_distance(fitted.value.cdf), fitted))
+        if own.distribution is not None:
+            hop = max(0.0, called.hops.quantile(0.5))
+            moved, _ = shifted(own.distribution.value, hop)
+            candidates.append((hist.ks_distance(moved.cdf), Marked(moved, own.distribution.basis,
+                               f"{own.distribution.why}; moved by the median per-hop overhead, {_ms(hop)}")))
+        # A small KS distance is not enough: a lognormal moved by the overhead's median can sit close to the
+        # waits' body and still miss their median by half where the overhead is skewed. The fidelity report
+        # judges p50, p90 and p99, so a candidate must hold those; otherwise the waits are written as measured.
+        for ks, best in sorted(candidates, key=lambda c: c[0]):
+            miss = _quantile_miss(best.value, hist)
+            if miss <= SEEN_QUANTILE_MISS:
+                return Marked(best.value, best.basis,
+                              f"{best.why}; as its callers waited on it ({hist.count:,} calls seen from both "
+                              f"sides, KS distance {ks:.3f}, p50, p90 and p99 within {miss:.0%} of the waits'): "
+                              f"the simulator has no network")
+        return Marked(empirical(hist), Basis.MEASURED,
+                      f"as its callers waited on it (own time and per-hop overhead, {hist.count:,} calls seen from "
+                      f"both sides): no fit holds the waits' p50, p90 and p99 within {SEEN_QUANTILE_MISS:.0%}, so "
+                      f"the observed p0 to p100 are written: the simulator has no network")
 
     def _queue_waits(self, service: str) -> Summary | None:
         edges = [g for (callee, _, _), g in self.gaps.items() if callee == service]
@@ -684,7 +764,12 @@ class _Called:
                                            f"seen from both sides: network, connection, proxies, without queueing")
 
 
-def _work_time(hist: LogHistogram) -> WorkTime:
+def _quantile_miss(dist: AnyDistribution, hist: LogHistogram) -> float:
+    """The largest relative miss of ``dist``'s p50, p90 and p99 against the observed ones."""
+    return max(abs(dist.quantile(q) - hist.quantile(q)) / max(hist.quantile(q), 1e-9) for q in (0.5, 0.9, 0.99))
+
+
+def _work_time(hist: LogHistogram, what: str = "own times") -> WorkTime:
     """Own times fitted, the fit marked with its quality (GUESSED when no fit is good enough)."""
     times = fit_times(hist)
     best = times.best
@@ -692,14 +777,14 @@ def _work_time(hist: LogHistogram) -> WorkTime:
         return WorkTime(times, None)
     n = times.observed.count
     if times.good:
-        why = (f"{best.kind} fitted to {n} own times, KS distance {best.ks:.3f} (accepted up to "
+        why = (f"{best.kind} fitted to {n} {what}, KS distance {best.ks:.3f} (accepted up to "
                f"{times.threshold:.3f}); p50 {_ms(best.p50)} vs {_ms(times.observed.p50)} observed, "
                f"p99 {_ms(best.p99)} vs {_ms(times.observed.p99)}")
         return WorkTime(times, Marked(best.distribution, Basis.FITTED, why))
     if n < MIN_SAMPLES:
-        why = f"only {n} own times: too few to judge a fit ({best.kind} is the nearest)"
+        why = f"only {n} {what}: too few to judge a fit ({best.kind} is the nearest)"
         return WorkTime(times, Marked(best.distribution, Basis.GUESSED, why))
-    why = (f"no parametric fit to {n} own times is good enough: the nearest, {best.kind}, is at KS distance "
+    why = (f"no parametric fit to {n} {what} is good enough: the nearest, {best.kind}, is at KS distance "
            f"{best.ks:.3f} (accepted up to {times.threshold:.3f}); written as an empirical distribution of "
            f"the observed p0 to p100, so p50 {_ms(times.observed.p50)} and p99 {_ms(times.observed.p99)} are "
            f"the observed ones")
@@ -739,3 +824,90 @@ def observe_spans(traces: Iterable[list[Span]], tally: Tally | None = None) -> D
     for trace in traces:
         deriver.add_trace(trace)
     return deriver
+
+
+class _Pace:
+    """How slow each request's hops were, and every service's time by it: the stalls of a busy machine or
+    network delay every hop of a request together, which independent draws of each service's time do not.
+
+    A trace's pace is the mean per-hop overhead of its calls seen from both sides (caller's span minus
+    callee's server span), binned in 10% steps so that grouping needs no list of traces; each service's
+    time (what its callers waited on it, or its own time where no caller was seen) is kept per bin.
+    """
+
+    __slots__ = ("traces", "times", "n", "sx", "sy", "sxx", "syy", "sxy")
+
+    def __init__(self) -> None:
+        self.traces: dict[int, int] = {}
+        self.times: dict[tuple[str, int], LogHistogram] = {}
+        self.n = 0
+        self.sx = self.sy = self.sxx = self.syy = self.sxy = 0.0
+
+    def add(self, overheads: list[float], times: list[tuple[str, float]]) -> None:
+        if not overheads:
+            return
+        total = sum(overheads)
+        pace = int(math.floor(math.log(max(total / len(overheads), 1e-6)) / PACE_BIN))
+        self.traces[pace] = self.traces.get(pace, 0) + 1
+        for service, t in times:
+            hist = self.times.get((service, pace))
+            if hist is None:
+                hist = self.times[(service, pace)] = LogHistogram()
+            hist.add(t)
+        if len(overheads) < 2:
+            return
+        for o in overheads:  # each hop against the mean of its request's other hops: correlated or not?
+            x = math.log(max(o, 1e-6))
+            y = math.log(max((total - o) / (len(overheads) - 1), 1e-6))
+            self.n += 1
+            self.sx += x
+            self.sy += y
+            self.sxx += x * x
+            self.syy += y * y
+            self.sxy += x * y
+
+    def correlation(self) -> float:
+        if self.n < 2:
+            return 0.0
+        vx = self.sxx - self.sx * self.sx / self.n
+        vy = self.syy - self.sy * self.sy / self.n
+        if vx <= 0 or vy <= 0:
+            return 0.0
+        return (self.sxy - self.sx * self.sy / self.n) / math.sqrt(vx * vy)
+
+    def classes(self) -> list[list[int]]:
+        """The bins in PACE_CLASSES groups of about equal numbers of traces, slowest last; none when the
+        hops of a request are not seen to be slow together, or too few traces to group."""
+        total = sum(self.traces.values())
+        if self.correlation() < PACE_MIN_CORRELATION or total < PACE_CLASSES * MIN_SAMPLES:
+            return []
+        groups: list[list[int]] = [[]]
+        seen = 0
+        for b in sorted(self.traces):
+            if seen >= len(groups) * total / PACE_CLASSES and groups[-1]:
+                groups.append([])
+            groups[-1].append(b)
+            seen += self.traces[b]
+        return groups
+
+    def result(self, services: list[str]) -> tuple[Pace | None, dict[str, tuple[AnyDistribution, ...]]]:
+        groups = self.classes()
+        if len(groups) < 2:
+            return None, {}
+        total = sum(self.traces.values())
+        classes = tuple(PaceClass(f"p{i + 1}", sum(self.traces[b] for b in g) / total,
+                                  sum(self.traces[b] for b in g), math.exp(g[0] * PACE_BIN),
+                                  math.exp((g[-1] + 1) * PACE_BIN)) for i, g in enumerate(groups))
+        out: dict[str, tuple[AnyDistribution, ...]] = {}
+        for service in services:
+            hists = []
+            for g in groups:
+                hist = LogHistogram()
+                for b in g:
+                    part = self.times.get((service, b))
+                    if part is not None:
+                        hist.merge(part)
+                hists.append(hist)
+            if all(h.count >= MIN_SAMPLES for h in hists):
+                out[service] = tuple(empirical(h) for h in hists)
+        return Pace(classes, self.correlation(), total), out

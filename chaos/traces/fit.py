@@ -24,6 +24,7 @@ from statistics import NormalDist
 from chaos.model.distributions import AnyDistribution, Constant, Empirical, Exponential, LogNormal
 from chaos.traces.histogram import LogHistogram
 
+HOP_IGNORED = 0.02  # a per-hop overhead below 2% of the median is left out rather than reshape a fit
 KS_FLOOR = 0.05
 MIN_SAMPLES = 20  # below this no fit is judged good: a KS test of a handful of values accepts anything
 CONSTANT_SPREAD = 0.02  # p1 to p99 within 2% of the median: a constant (jitter of a timer, not a distribution)
@@ -91,6 +92,19 @@ class FittedTimes:
         if best is None or self.observed.count < MIN_SAMPLES:
             return False
         return isinstance(best.distribution, Constant) or best.ks <= self.threshold
+
+
+def shifted(dist: AnyDistribution, hop: float) -> tuple[AnyDistribution, bool]:
+    """``dist`` moved by ``hop`` seconds (median and p99 both); True when its kind had to change for it."""
+    median = dist.quantile(0.5)
+    if hop <= HOP_IGNORED * median:
+        return dist, False
+    if isinstance(dist, Constant):
+        return Constant(dist.value + hop), False
+    if isinstance(dist, Empirical):
+        return Empirical(tuple(x + hop for x in dist.points)), False
+    p99 = dist.quantile(0.99)
+    return LogNormal(median=median + hop, p99=p99 + hop), not isinstance(dist, LogNormal)
 
 
 def ks_threshold(n: int) -> float:

@@ -187,8 +187,13 @@ class ObservedService:
     concurrency: Concurrency | None
     operations: tuple[ObservedOperation, ...]
     work_time: WorkTime           # every operation's own times together: the one service time the topology has
-    hop: Marked[float] | None     # mean caller's span minus server span, over calls seen from both sides
+    hop: Marked[float] | None     # first percentile of caller's span minus server span, calls seen from both sides
     traffic: Traffic
+    # Its service time as its callers waited on it (own time and per-hop overhead together, see derive.py);
+    # None where no caller was seen waiting on it, or its requests queued before their server spans.
+    seen_work: Marked[AnyDistribution] | None = None
+    # Its times by the pace of the request (one per class of Pace, slowest last), where the model has one.
+    paced: tuple[AnyDistribution, ...] = ()
 
     def operation(self, name: str) -> ObservedOperation:
         for op in self.operations:
@@ -249,6 +254,25 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class PaceClass:
+    name: str
+    share: float              # of the traces with a measured hop
+    traces: int
+    overhead_low: float       # the mean per-hop overhead of its traces, seconds, from
+    overhead_high: float      # to
+
+
+@dataclass(frozen=True)
+class Pace:
+    """Requests grouped by how slow their hops were: where the hops of one request are slow together (a
+    busy machine, a congested network), each service's time is taken per group, and the topology draws
+    the group once per request (a categorical attribute), so that the simulation's hops stall together."""
+    classes: tuple[PaceClass, ...]
+    correlation: float        # of one hop's log overhead with the mean of its request's other hops'
+    traces: int
+
+
+@dataclass(frozen=True)
 class ObservedModel:
     sources: tuple[SourceFile, ...]
     settings: Settings
@@ -261,6 +285,7 @@ class ObservedModel:
     services: tuple[ObservedService, ...]
     flaws: tuple[FlawCount, ...]
     clock_offsets: tuple[ClockOffset, ...]
+    pace: Pace | None = None
 
     @property
     def duration_s(self) -> float:

@@ -14,14 +14,14 @@ says so (the command prints the notes, the file carries them as comments):
   make both, or neither, more often than the traces show);
 - several entrypoints into one service get the service's one blended plan.
 
-A service time is the fitted own time plus the service's per-hop overhead (what its callers
-waited beyond its own server span), because the simulator has no network: the same choice
-``chaoslab calibrate`` makes for a live run.
+A service time is the own time plus the service's per-hop overhead (what its callers waited
+beyond its own server span), because the simulator has no network: the same choice
+``chaoslab calibrate`` makes for a live run. Where callers were seen waiting on it, the two are
+fitted together, call by call (:func:`service_time`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
@@ -32,6 +32,7 @@ from chaos.model.bounds import MAX_REPLICAS, MAX_RETRIES, MAX_TAIL_RATIO, MAX_WO
 from chaos.model.distributions import AnyDistribution, Constant, Empirical, Exponential, LogNormal
 from chaos.model.parsing import NAME
 from chaos.terminal import visible
+from chaos.traces.fit import shifted
 from chaos.traces.observed import (
     Basis,
     Marked,
@@ -42,7 +43,7 @@ from chaos.traces.observed import (
     Router,
 )
 
-HOP_IGNORED = 0.02          # a per-hop overhead below 2% of the median is left out rather than reshape a fit
+PACE_ATTRIBUTE = "pace"
 SPARE_WORKERS = 8           # a pool never seen full: twice the most seen busy, and at least this many more
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -86,17 +87,29 @@ def _plain(x: float, places: int) -> str:
     return text or "0"
 
 
-def shifted(dist: AnyDistribution, hop: float) -> tuple[AnyDistribution, bool]:
-    """``dist`` moved by ``hop`` seconds (median and p99 both); True when its kind had to change for it."""
-    median = dist.quantile(0.5)
-    if hop <= HOP_IGNORED * median:
-        return dist, False
-    if isinstance(dist, Constant):
-        return Constant(dist.value + hop), False
-    if isinstance(dist, Empirical):
-        return Empirical(tuple(x + hop for x in dist.points)), False
-    p99 = dist.quantile(0.99)
-    return LogNormal(median=median + hop, p99=p99 + hop), not isinstance(dist, LogNormal)
+def service_time(s: ObservedService) -> tuple[AnyDistribution, str] | None:
+    """The service time a topology gets for ``s``, and where it came from (None: no timing survived).
+
+    The simulator has no network: what a caller waits beyond the callee's server span (network,
+    connection set-up, proxies, the HTTP client and server outside the span) must be work of the
+    callee, or the simulation is faster than the traces at every hop. Where callers were seen
+    waiting on it, the derivation chose how (``seen_work``, see ``chaos.traces.derive``); otherwise
+    it is the own time moved by the first percentile of that overhead.
+    """
+    if s.seen_work is not None:
+        return s.seen_work.value, _mark(s.seen_work)
+    marked = s.work_time.distribution
+    if marked is None:
+        return None
+    hop = s.hop.value if s.hop is not None else 0.0
+    dist, reshaped = shifted(marked.value, hop)
+    why = _mark(marked)
+    if dist is not marked.value:
+        assert s.hop is not None
+        why += f"; plus the per-hop overhead, {_ms(hop)} ({s.hop.why})"
+        if reshaped:
+            why += "; written as the lognormal with that median and p99"
+    return dist, why
 
 
 def dist_yaml(dist: AnyDistribution) -> str:
@@ -163,6 +176,7 @@ class _Writer:
         body.append("entrypoints:")
         for e in self.model.entrypoints:
             body.extend(self._entrypoint(e, entry_names[(e.service, e.operation)]))
+        body.extend(self._pace())
         self._entry_blending()
         text = "\n".join(self._header() + body) + "\n"
         notes = tuple(_clean(n) for n in self.notes)
@@ -182,8 +196,8 @@ class _Writer:
                "# load balancing, no circuit breakers, no fallbacks, no cancellation, no client timeouts or",
                "# retries at the entrypoints. Settings the traces only suggest are marked '# guessed:'.",
                "# Service times are each service's own work (its server span minus its waiting on calls) plus",
-               "# its per-hop overhead (what its callers waited beyond its server span): the simulator has no",
-               "# network."]
+               "# its per-hop overhead (what its callers waited beyond its server span, fitted together with the",
+               "# work call by call where callers were seen waiting on it): the simulator has no network."]
         if m.flaws:
             out += ["#", "# Not used, or used with a caveat:"]
             out += [f"#   {f.count:,} {f.flaw.value}" for f in m.flaws]
@@ -233,18 +247,32 @@ class _Writer:
                                      f"{SPARE_WORKERS}")
 
     def _service_time(self, s: ObservedService) -> str:
-        marked = s.work_time.distribution
-        if marked is None:
+        chosen = service_time(s)
+        if chosen is None:
             return "    service_time: 0ms" + self.comment("guessed: no timing of this service survived")
-        hop = s.hop.value if s.hop is not None else 0.0
-        dist, reshaped = shifted(marked.value, hop)
-        why = _mark(marked)
-        if dist is not marked.value:
-            assert s.hop is not None
-            why += f"; plus the per-hop overhead, {_ms(hop)} ({s.hop.why})"
-            if reshaped:
-                why += "; written as the lognormal with that median and p99"
-        return f"    service_time: {dist_yaml(dist)}" + self.comment(why)
+        dist, why = chosen
+        line = f"    service_time: {dist_yaml(dist)}" + self.comment(why)
+        pace = self.model.pace
+        if pace is None or not s.paced:
+            return line
+        values = [f"        {c.name}: {dist_yaml(d)}" for c, d in zip(pace.classes, s.paced, strict=True)]
+        return "\n".join([line, "    service_time_by:" + self.comment(
+            "measured: its times (as its callers waited on it, or its own) in each pace of request, so that "
+            "the hops of one request are slow together as the traces show"),
+                          f"      attribute: {PACE_ATTRIBUTE}", "      values:", *values])
+
+    def _pace(self) -> list[str]:
+        pace = self.model.pace
+        if pace is None:
+            return []
+        shares = [round(c.share, 4) for c in pace.classes[:-1]]  # written so that they add up to 1 exactly
+        shares.append(round(1 - sum(shares), 4))
+        values = ", ".join(f"{c.name}: {_plain(x, 4)}" for c, x in zip(pace.classes, shares, strict=True))
+        ranges = "; ".join(f"{c.name} {_ms(c.overhead_low)}-{_ms(c.overhead_high)}" for c in pace.classes)
+        return ["attributes:", f"  {PACE_ATTRIBUTE}: {{values: {{{values}}}}}" + self.comment(
+            f"measured: the {pace.traces:,} requests with a hop seen from both sides, grouped by their mean "
+            f"per-hop overhead ({ranges}): one hop's overhead goes with its request's other hops' (correlation "
+            f"{pace.correlation:.2f} of their logs), so the pace is drawn once per request")]
 
     # ------------------------------------------------------------------ calls
 
@@ -418,11 +446,12 @@ def calibrations(model: ObservedModel) -> dict[str, Calibrated]:
     out = {}
     for s in model.services:
         name = safe_name(s.name, taken)
-        marked = s.work_time.distribution
-        if marked is None:
+        chosen = service_time(s)
+        if chosen is None:
             continue
+        dist, why = chosen
         hop = s.hop.value if s.hop is not None else 0.0
         ops = tuple((op.name, _calibrated(f"{name}.{op.name}", op.work_time.distribution, hop))
                     for op in s.operations if op.work_time.distribution is not None)
-        out[name] = dataclasses.replace(_calibrated(name, marked, hop), operations=ops)
+        out[name] = Calibrated(name, dist_yaml(dist), why, operations=ops)
     return out

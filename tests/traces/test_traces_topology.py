@@ -31,7 +31,7 @@ from tracekit import FIXTURES, Derived, ShopTraces
 
 from chaos.cli import main
 from chaos.core.choices import CallMode
-from chaos.model.distributions import Constant, LogNormal
+from chaos.model.distributions import Constant, Empirical, LogNormal
 from chaos.model.files import load_topology
 from chaos.model.parsing import NAME
 from chaos.traces.flaws import Flaw
@@ -45,10 +45,15 @@ def within_se(observed: float, p: float, n: int, k: float = 4.0) -> bool:
 
 
 def check_lognormal(written: object, want: truth.Lognormal, n: int, hop: float) -> None:
+    """``written`` is ``want`` moved by ``hop``: its median and p99 within four standard errors of a sample of
+    ``n``. Moved by a hop, a lognormal is no longer one: the lognormal nearest to it (or fitted to the callers'
+    waits) bends at the tail, so a moved p99 is allowed 15% more for that shape."""
     assert isinstance(written, LogNormal), written
     se = want.sigma / math.sqrt(n)
-    assert abs(math.log((written.median - hop) / want.median)) <= 4 * se + 0.001, (written, want, n)
-    assert abs(math.log((written.quantile(0.99) - hop) / want.p99)) <= 4 * se * math.sqrt(1 + Z99**2 / 2) + 0.001
+    shape = 0.15 if hop else 0.0
+    assert abs(math.log(written.median / (want.median + hop))) <= 4 * se + 0.001, (written, want, n)
+    assert abs(math.log(written.quantile(0.99) / (want.p99 + hop))) <= 4 * se * math.sqrt(1 + Z99**2 / 2) + 0.001 \
+        + shape, (written, want, n)
 
 
 def test_the_written_topology_passes_validate(derived: Derived, monkeypatch: pytest.MonkeyPatch,
@@ -102,10 +107,12 @@ def test_work_times_are_the_known_distributions_plus_the_hop(derived: Derived) -
     check_lognormal(topo.service("payment").service_time, plain.PAYMENT, n("payment"), hop)
     check_lognormal(topo.service("db").service_time, truth.DB, n("db"), hop)
     check_lognormal(topo.service("wallet").service_time, truth.WALLET, n("wallet"), hop)
-    # the exponential, moved by the hop, is written as the lognormal of its median and p99
+    # the exponential moved by the hop is no lognormal: a lognormal fitted to the callers' waits misses their
+    # p50, p90 or p99 by more than 5%, so the waits are written as measured
     catalog = topo.service("catalog").service_time
-    assert isinstance(catalog, LogNormal)
-    assert abs((catalog.median - hop) / (truth.CATALOG_MEAN * math.log(2)) - 1) <= 4 / math.sqrt(n("catalog"))
+    assert isinstance(catalog, Empirical)
+    median = catalog.quantile(0.5)
+    assert abs((median - hop) / (truth.CATALOG_MEAN * math.log(2)) - 1) <= 4 / math.sqrt(n("catalog")) + 0.05
     assert topo.service("auth").service_time == Constant(truth.AUTH_CONSTANT)  # called in-process: no hop
     assert topo.service("redis").service_time == Constant(0.3 * truth.MS)  # the callers' view of it
     assert topo.service("catalog").replicas == 2

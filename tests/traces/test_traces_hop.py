@@ -1,0 +1,154 @@
+"""The per-hop overhead (what a caller waits beyond its callee's server span) as a rebuilt topology holds it.
+
+Two services, front calling back, with an overhead that varies as a proxy's does (each leg exponential),
+comparable to back's own work: a topology that added only the overhead's first percentile simulated front
+about a quarter faster than the traces at p50. The fidelity report must now agree on every figure."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from chaos.cli import main
+from chaos.model.files import load_topology
+
+RATE = 100.0           # entry requests per second
+REQUESTS = 3000
+FRONT_OWN = 0.002      # constant, half before the call and half after
+BACK_MEDIAN, BACK_SIGMA = 0.005, 0.45
+LEG_MEAN = 0.0015      # each leg of the hop (request, response), exponential
+
+
+def _span(trace: str, span: str, parent: str | None, kind: int, start: float, end: float) -> dict[str, object]:
+    out: dict[str, object] = {"traceId": trace, "spanId": span, "name": "GET /work", "kind": kind,
+                              "startTimeUnixNano": str(round(start * 1e9)), "endTimeUnixNano": str(round(end * 1e9)),
+                              "attributes": [{"key": "http.route", "value": {"stringValue": "/work"}},
+                                             {"key": "http.request.method", "value": {"stringValue": "GET"}}]}
+    if parent:
+        out["parentSpanId"] = parent
+    return out
+
+
+def _resource(service: str, spans: list[dict[str, object]]) -> dict[str, object]:
+    return {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+            "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}]}
+
+
+def write_traces(path: Path, rng: random.Random) -> tuple[list[float], list[float], list[float]]:
+    """The traces as OTLP JSON lines; returns front's latencies, back's own-plus-hop times and the hops."""
+    t, latencies, seen, hops, lines = 1.7e9, [], [], [], []
+    for i in range(REQUESTS):
+        t += rng.expovariate(RATE)
+        trace = f"{i + 1:032x}"
+        ids = [f"{3 * i + k + 1:016x}" for k in range(3)]
+        call = t + FRONT_OWN / 2
+        back_start = call + rng.expovariate(1 / LEG_MEAN)
+        back_end = back_start + rng.lognormvariate(0, BACK_SIGMA) * BACK_MEDIAN
+        call_end = back_end + rng.expovariate(1 / LEG_MEAN)
+        end = call_end + FRONT_OWN / 2
+        latencies.append(end - t)
+        seen.append(call_end - call)
+        hops.append(call_end - call - (back_end - back_start))
+        front = [_span(trace, ids[0], None, 2, t, end), _span(trace, ids[1], ids[0], 3, call, call_end)]
+        back = [_span(trace, ids[2], ids[1], 2, back_start, back_end)]
+        lines.append(json.dumps({"resourceSpans": [_resource("front", front), _resource("back", back)]}))
+    path.write_text("\n".join(lines) + "\n")
+    return latencies, seen, hops
+
+
+def quantile(xs: list[float], q: float) -> float:
+    return sorted(xs)[int(q * len(xs))]
+
+
+def test_a_varying_hop_is_in_the_callees_service_time_and_the_simulation_agrees(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    latencies, seen, hops = write_traces(tmp_path / "traces.jsonl", random.Random(5))
+    code = main(["topology", "from-traces", "traces.jsonl", "--out", "topology.yaml"])
+    out = capsys.readouterr().out
+    assert code == 0, out  # every figure, p50 to p99, within compare's bounds
+    report = json.loads(Path("topology.fidelity.json").read_text())
+    p50 = next(c for c in report["checks"] if c["scope"] == "entrypoint:get-work" and c["figure"] == "p50_ms")
+    assert p50["ok"] is True and p50["traced"] == pytest.approx(quantile(latencies, 0.5) * 1000, rel=0.01)
+    # back's service time is what front waited on it: its own work and the hop together, spread and all
+    back = load_topology(Path("topology.yaml")).service("back").service_time
+    for q in (0.5, 0.9):
+        assert back.quantile(q) == pytest.approx(quantile(seen, q), rel=0.05), q
+    # the first percentile of the hop alone would have left the median far short
+    assert back.quantile(0.5) - BACK_MEDIAN > 5 * quantile(hops, 0.01)
+
+
+STALL_SIGMA = 1.0      # a request's pace: every hop of it slowed by one lognormal factor (a busy machine)
+
+
+def write_paced_traces(path: Path, rng: random.Random, shared: bool) -> None:
+    """front calls a, then b; each hop's legs are exponential, scaled by the request's pace (``shared``) or by
+    a pace drawn for each hop on its own."""
+    t, lines = 1.7e9, []
+    for i in range(REQUESTS):
+        t += rng.expovariate(RATE)
+        trace = f"{i + 1:032x}"
+        ids = [f"{5 * i + k + 1:016x}" for k in range(5)]
+        pace = rng.lognormvariate(0, STALL_SIGMA)
+        spans: dict[str, list[dict[str, object]]] = {"front": [], "a": [], "b": []}
+        at = t + FRONT_OWN / 2
+        for k, callee in ((1, "a"), (3, "b")):
+            scale = LEG_MEAN * (pace if shared else rng.lognormvariate(0, STALL_SIGMA))
+            start = at + rng.expovariate(1 / scale)
+            end = start + rng.lognormvariate(0, BACK_SIGMA) * BACK_MEDIAN
+            call_end = end + rng.expovariate(1 / scale)
+            spans["front"].append(_span(trace, ids[k], ids[0], 3, at, call_end))
+            spans[callee].append(_span(trace, ids[k + 1], ids[k], 2, start, end))
+            at = call_end
+        spans["front"].append(_span(trace, ids[0], None, 2, t, at + FRONT_OWN / 2))
+        lines.append(json.dumps({"resourceSpans": [_resource(s, spans[s]) for s in spans]}))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def without_pace(text: str) -> str:
+    """The topology as the derivation wrote it before pace: each service's one time, drawn hop by hop."""
+    out, skipping = [], False
+    for line in text.splitlines():
+        if line.startswith(("attributes:", "    service_time_by:")):
+            skipping = True
+            continue
+        if skipping and line.startswith(("      ", "  pace:")):
+            continue
+        skipping = False
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def test_hops_that_stall_together_are_drawn_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_paced_traces(tmp_path / "traces.jsonl", random.Random(7), shared=True)
+    code = main(["topology", "from-traces", "traces.jsonl", "--out", "topology.yaml"])
+    out = capsys.readouterr().out
+    assert code == 0, out  # every figure, the entrypoint's p50 to p99 included, within compare's bounds
+    topology = load_topology(Path("topology.yaml"))
+    assert [a.name for a in topology.attributes] == ["pace"]
+    assert len(topology.attributes[0].values) >= 4
+    for name in ("a", "b"):
+        by = topology.service(name).service_time_by
+        assert by is not None and by.attribute == "pace"
+    # Each hop drawn on its own, as the derivation did before: the slow hops of a request no longer come
+    # together, and the entrypoint's latency diverges beyond compare's bounds.
+    Path("apart.yaml").write_text(without_pace(Path("topology.yaml").read_text()))
+    assert main(["traces", "fidelity", "apart.yaml", "traces.jsonl"]) == 1
+    said = capsys.readouterr().out
+    assert "DIVERGE: entrypoint:get-work on p" in said, said
+
+
+def test_hops_that_stall_apart_are_drawn_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_paced_traces(tmp_path / "traces.jsonl", random.Random(7), shared=False)
+    code = main(["topology", "from-traces", "traces.jsonl", "--out", "topology.yaml"])
+    assert code in (0, 1), capsys.readouterr().out
+    # Grouped by their mean overhead, independent hops would be drawn as if they stalled together: no pace.
+    topology = load_topology(Path("topology.yaml"))
+    assert topology.attributes == () and topology.service("a").service_time_by is None
