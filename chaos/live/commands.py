@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaos.model.arguments import PORT, READY_TIMEOUT, SEED, add_option
+
+if TYPE_CHECKING:
+    from chaos.model.experiment import Experiment
+    from chaos.model.topology import Topology
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 REMOTE_HELP = "allow a Docker host that is not this machine (DOCKER_HOST); faults would hit its containers"
@@ -62,7 +66,7 @@ def _stack(sub: argparse._SubParsersAction) -> None:
     status.set_defaults(func=cmd_stack_status)
 
 
-def _load_topology_or_experiment(path: Path) -> tuple[Any, tuple[float, ...] | None, Any]:
+def _load_topology_or_experiment(path: Path) -> tuple[Topology, tuple[float, ...] | None, Experiment | None]:
     from chaos.model.files import FileKind, detect_kind, load_experiment, load_topology
     from chaos.run import experiment_bounds
 

@@ -18,10 +18,14 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chaos.errors import InputError, LiveError
 from chaos.live.in_container.stackspec import StackSpec
 from chaos.live.stack.state import STATE_FILE, StackState
+
+if TYPE_CHECKING:
+    from chaos.model.experiment import Experiment
 
 
 @dataclass
@@ -39,39 +43,41 @@ class StackHandle:
             down(self.directory, allow_remote=self.allow_remote)
 
 
-def planned_state(experiment: object, directory: Path) -> StackState:
+def planned_state(experiment: Experiment, directory: Path) -> StackState:
     """The state a generated stack would have, without bringing it up (for validation and dry runs)."""
     from chaos.live.stack import emulator_stack as stack
     from chaos.live.stack.mapped_scrape import stack_relabels
 
-    topology = experiment.topology  # type: ignore[attr-defined]
+    topology = experiment.topology
     ports = list(range(20000, 20000 + len(stack.published_names(topology))))
     plan = stack.plan_stack(topology, runtime_image="chaoslab/runtime:planned", host_ports=ports,
                             relabels=stack_relabels(experiment))
     return stack.stack_state(plan, directory)
 
 
-def expected_spec(experiment: object, bounds: tuple[float, ...]) -> StackSpec:
+def expected_spec(experiment: Experiment, bounds: tuple[float, ...]) -> StackSpec:
     """The spec a stack generated for this experiment has (urls as planned)."""
     from chaos.live.in_container.stackspec import from_dict
     from chaos.live.stack import emulator_stack as stack
 
-    topology = experiment.topology  # type: ignore[attr-defined]
+    topology = experiment.topology
     ports = list(range(20000, 20000 + len(stack.published_names(topology))))
     plan = stack.plan_stack(topology, runtime_image="chaoslab/runtime:planned", host_ports=ports)
     return from_dict(json.loads(stack.stack_spec_json(plan, bounds)))
 
 
-def user_state(experiment: object, *, allow_remote: bool, resolve: bool = True) -> StackState:
+def user_state(experiment: Experiment, *, allow_remote: bool, resolve: bool = True) -> StackState:
     from chaos.live.stack.user_stack import resolve as resolve_containers
     from chaos.live.stack.user_stack import user_stack
 
-    target = experiment.live  # type: ignore[attr-defined]
-    state = user_stack(target, experiment.topology)  # type: ignore[attr-defined]
+    target = experiment.live
+    if target is None:
+        raise LiveError(f"experiment '{experiment.name}' names no stack of its own (no live: section)")
+    state = user_stack(target, experiment.topology)
     return resolve_containers(state, target, allow_remote=allow_remote) if resolve else state
 
 
-def open_stack(experiment: object, bounds: tuple[float, ...], *, out: Path, stack_dir: Path | None,
+def open_stack(experiment: Experiment, bounds: tuple[float, ...], *, out: Path, stack_dir: Path | None,
                allow_remote: bool, source: str = "", say: Callable[[str], None] = print,
                ready_timeout: float = 120.0, traces: bool = False) -> StackHandle:
     """The stack this run drives (brought up if need be); see the module's docstring."""
@@ -80,12 +86,12 @@ def open_stack(experiment: object, bounds: tuple[float, ...], *, out: Path, stac
     from chaos.live.stack.mapped_scrape import stack_relabels
     from chaos.live.stack.state import read_state
 
-    if traces and (getattr(experiment, "live", None) is not None
+    if traces and (experiment.live is not None
                    or (stack_dir is not None and (stack_dir / STATE_FILE).is_file())):
         raise InputError("--traces needs a stack this run generates: its emulators are started with tracing on",
                          path="--traces", hint="leave out the experiment's 'live:' section or --stack-dir of a "
                                                "running stack, or run without --traces")
-    if getattr(experiment, "live", None) is not None:
+    if experiment.live is not None:
         state = user_state(experiment, allow_remote=allow_remote)
         say(f"stack: your own Compose project '{state.name}' ({len(state.replicas)} container(s)); it stays up")
         return StackHandle(state, None, None, owned=False, allow_remote=allow_remote)
@@ -96,8 +102,8 @@ def open_stack(experiment: object, bounds: tuple[float, ...], *, out: Path, stac
         say(f"stack: {state.name} from {stack_dir} (already running; it stays up)")
         return StackHandle(state, spec, stack_dir, owned=False, allow_remote=allow_remote)
     directory = stack_dir or out / "stack"
-    say(f"stack: bringing up {experiment.topology.name} in {directory} ...")  # type: ignore[attr-defined]
-    result = stack.up(experiment.topology, directory, bounds=bounds, source=source,  # type: ignore[attr-defined]
+    say(f"stack: bringing up {experiment.topology.name} in {directory} ...")
+    result = stack.up(experiment.topology, directory, bounds=bounds, source=source,
                       ready_timeout=ready_timeout, allow_remote=allow_remote, traces=traces,
                       rule_files=stack.rule_files_of(experiment), relabels=stack_relabels(experiment),
                       evaluation_interval_s=stack.evaluation_interval_of(experiment))
@@ -106,7 +112,7 @@ def open_stack(experiment: object, bounds: tuple[float, ...], *, out: Path, stac
                        allow_remote=allow_remote)
 
 
-def check_same_stack(experiment: object, bounds: tuple[float, ...], state: StackState, spec: StackSpec,
+def check_same_stack(experiment: Experiment, bounds: tuple[float, ...], state: StackState, spec: StackSpec,
                      directory: Path) -> None:
     """A running stack must emulate this experiment's topology with its latency buckets."""
     want = expected_spec(experiment, bounds)

@@ -35,7 +35,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import chaos
 from chaos.errors import DockerError, InputError
@@ -53,6 +53,9 @@ from chaos.live.stack.state import (
     write_state,
 )
 from chaos.model.topology import Topology
+
+if TYPE_CHECKING:
+    from chaos.model.experiment import Experiment
 
 COMPOSE_FILE = "compose.yaml"
 SPEC_FILE = "stack.json"
@@ -342,18 +345,18 @@ def render_prometheus_config(plan: StackPlan) -> str:
     return head + _dump(prometheus_config(plan))
 
 
-def evaluation_interval_of(experiment: object) -> int:
+def evaluation_interval_of(experiment: Experiment | None) -> int:
     """How often the stack's Prometheus evaluates the experiment's rules: the experiment's evaluation_interval
-    (its rules' own Prometheus evaluates them that often), whole seconds."""
-    return max(1, round(float(getattr(experiment, "evaluation_interval", SCRAPE_INTERVAL_S))))
+    (its rules' own Prometheus evaluates them that often), whole seconds; each scrape for a topology alone."""
+    return max(1, round(SCRAPE_INTERVAL_S if experiment is None else experiment.evaluation_interval))
 
 
-def rule_files_of(experiment: object) -> tuple[tuple[str, str], ...]:
+def rule_files_of(experiment: Experiment | None) -> tuple[tuple[str, str], ...]:
     """The experiment's rule files and SLO specs as Prometheus rule files (an SLO spec as the groups generated
     for it, a PrometheusRule as its groups), named ``NN-<stem>.yaml`` in the order the experiment lists them."""
     from chaos.promql.rulefiles import to_yaml
 
-    refs = (*getattr(experiment, "prometheus_rules", ()), *getattr(experiment, "slo_specs", ()))
+    refs = () if experiment is None else (*experiment.prometheus_rules, *experiment.slo_specs)
     return tuple((f"{i:02d}-{Path(ref.file).stem}.yaml", to_yaml(ref.rules.all_groups))
                  for i, ref in enumerate(refs, 1))
 

@@ -39,11 +39,15 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chaos.metrics.mapping import MetricMapping, resolve
 from chaos.model.metrics import MetricsSpec
 from chaos.model.scope import Scope, ScopeKind
 from chaos.model.topology import Topology
+
+if TYPE_CHECKING:
+    from chaos.model.experiment import Experiment
 
 CAUSE_LABEL = "chaoslab_cause"
 """On a renamed failure's series: the cause the emulator counted it under (a ``Cause`` value)."""
@@ -149,15 +153,13 @@ def digest(relabels: dict[str, tuple[Relabel, ...]]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def stack_relabels(experiment: object) -> dict[str, tuple[Relabel, ...]]:
+def stack_relabels(experiment: Experiment | None) -> dict[str, tuple[Relabel, ...]]:
     """The renaming a stack brought up from ``experiment`` gets (none for a topology alone, or a preset
     with counters of its own)."""
-    spec = getattr(experiment, "metrics", None)
-    topology = getattr(experiment, "topology", None)
-    if not isinstance(spec, MetricsSpec) or not isinstance(topology, Topology):
+    if experiment is None:
         return {}
-    mapping = histogram_mapping(spec, topology)
-    return {} if mapping is None else job_relabels(mapping, topology)
+    mapping = histogram_mapping(experiment.metrics, experiment.topology)
+    return {} if mapping is None else job_relabels(mapping, experiment.topology)
 
 
 def selector_names(expr: object) -> set[str]:
@@ -176,20 +178,16 @@ def selector_names(expr: object) -> set[str]:
     return found
 
 
-def evaluation_gap(experiment: object) -> str | None:
+def evaluation_gap(experiment: Experiment) -> str | None:
     """Why the generated stack's Prometheus cannot evaluate the experiment's rules on what it stores (None: it can)."""
-    spec = getattr(experiment, "metrics", None)
-    topology = getattr(experiment, "topology", None)
-    if not isinstance(spec, MetricsSpec) or not isinstance(topology, Topology):
-        return "the stack has no experiment's metric mapping"
-    mapping = histogram_mapping(spec, topology)
+    spec = experiment.metrics
+    mapping = histogram_mapping(spec, experiment.topology)
     if mapping is None:
         return (f"the {spec.preset.value} preset counts sent requests in counters the emulators' histograms "
                 "cannot be renamed to")
     entry = mapping.convention.entrypoint
     client = {f"{entry.histogram.name}_{p}" for p in ("bucket", "sum", "count")} if entry.histogram else set()
-    refs = (*getattr(experiment, "prometheus_rules", ()), *getattr(experiment, "slo_specs", ()))
-    for ref in refs:
+    for ref in (*experiment.prometheus_rules, *experiment.slo_specs):
         for group in ref.rules.all_groups:
             for rule in group.rules:
                 read = selector_names(rule.expr) & client
