@@ -74,16 +74,23 @@ def run_task(experiment: Experiment, task: Task) -> TaskResult:
 
 
 class Bases:
-    """The base models a worker process holds, decoded, by digest (the oldest dropped past a few)."""
+    """The base models a worker process holds, decoded, by digest.
+
+    Those a local worker is given when it starts (``install``) stay: its tasks name them by digest
+    alone and nobody sends them again. Those a Dask worker receives with a task (``get`` with the
+    blob) are a cache: past ``LIMIT`` the oldest of them is dropped, since each task carries its own.
+    """
 
     LIMIT = 16
 
     def __init__(self) -> None:
         self.models: dict[str, object] = {}
+        self.installed: set[str] = set()
 
     def install(self, blobs: dict[str, bytes]) -> None:
         for key, blob in blobs.items():
-            self.get(key, blob)
+            self.models[key] = wire.loads(blob)
+            self.installed.add(key)
 
     def get(self, key: str, blob: bytes | None = None) -> object:
         found = self.models.get(key)
@@ -91,8 +98,9 @@ class Bases:
             return found
         if blob is None:
             raise LookupError(f"this worker was not given model {key}")
-        while len(self.models) >= self.LIMIT:
-            del self.models[next(iter(self.models))]
+        cached = [k for k in self.models if k not in self.installed]
+        while cached and len(cached) >= self.LIMIT:
+            del self.models[cached.pop(0)]
         model = self.models[key] = wire.loads(blob)
         return model
 

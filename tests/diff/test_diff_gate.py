@@ -33,8 +33,10 @@ from chaos.diff import (
 )
 from chaos.errors import InputError
 from chaos.model.files import load_experiment, load_topology
+from chaos.sweep import wire
 from chaos.sweep.executors import InlineExecutor
 from chaos.sweep.summary import ObjectiveSummary, RunSummary
+from chaos.sweep.worker import Bases
 
 BASE = """\
 name: pair
@@ -310,3 +312,35 @@ def test_an_experiment_for_another_topology_is_skipped_and_named(files: Path,
     captured = capsys.readouterr()
     assert "skipped (written for another topology): elsewhere" in captured.err
     assert "### elsewhere" not in captured.out and "### slow-back" in captured.out
+
+
+def test_a_directory_of_more_experiments_than_a_worker_caches_runs_on_local_processes(
+        files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Each experiment gives the diff two base models (the base's and the candidate's), and local
+    # worker processes are given them all when they start. Nine experiments are 18 models, past the
+    # 16 a Dask worker keeps as a cache: a local worker once dropped the first ones it was given,
+    # and the run that needed them failed ("this worker was not given model ...").
+    count = Bases.LIMIT // 2 + 1
+    for i in range(count):
+        (files / "exps" / f"slow-back-{i}.yaml").write_text(
+            EXPERIMENT.replace("duration: 90s", "duration: 30s").replace("seed: 3", f"seed: {10 + i}")
+            .replace("name: slow-back", f"name: slow-back-{i}"))
+    (files / "exps" / "slow-back.yaml").unlink()
+    code = main(["diff", str(files / "base.yaml"), str(files / "more-retries.yaml"), "--experiments",
+                 str(files / "exps"), "--seeds", "1", "--executor", "local", "--workers", "2", "--no-progress",
+                 "--out", str(files / "out")])
+    assert code in (0, 1), capsys.readouterr()
+    doc = json.loads((files / "out" / "diff.json").read_text())
+    assert sorted(doc["experiments"]) == sorted(f"slow-back-{i}" for i in range(count))
+
+
+def test_a_worker_keeps_every_model_it_was_given_and_caches_the_rest() -> None:
+    given = {f"given-{i}": wire.dumps(i) for i in range(Bases.LIMIT + 4)}
+    bases = Bases()
+    bases.install(given)
+    assert [bases.get(key) for key in given] == list(range(Bases.LIMIT + 4))
+    for i in range(Bases.LIMIT + 3):  # a Dask worker's tasks each bring their model along
+        assert bases.get(f"sent-{i}", wire.dumps(-i)) == -i
+    sent = [k for k in bases.models if k.startswith("sent-")]
+    assert len(sent) == Bases.LIMIT and "sent-0" not in sent and sent[-1] == f"sent-{Bases.LIMIT + 2}"
+    assert all(key in bases.models for key in given)  # none of what it was given did
