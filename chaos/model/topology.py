@@ -413,7 +413,7 @@ class Topology(Model):
         calls: ``engine`` names who refuses (a live stack, a game day).
 
         Some of it only the simulator runs (an operation's own worker pool, categorical attributes, service
-        times by an attribute's value, two stages of one mode kept apart): every live stack refuses those.
+        times by an attribute's value): every live stack refuses those.
         A generated (``emulated``) stack runs the rest, up to ``MAX_LIVE_ATTRIBUTES`` attributes (its load
         generator sends one kind of request per combination). A team's own stack runs none: its services
         serve their own routes and would not read the attributes chaoslab's clients decide, so a game day
@@ -454,11 +454,6 @@ class Topology(Model):
                 raise pooled.error("workers", f"'{service.name}.{pooled.name}' has a worker pool of its own, which "
                                               f"{engine} does not run yet (its workers are the service's)",
                                    hint="simulate this topology, or drop the operation's workers for live runs")
-            split = next((c for c in service.all_calls if c.new_stage), None)
-            if split is not None:
-                raise split.error("new_stage", f"'{service.name}' separates two stages of calls of one mode, which "
-                                               f"{engine} does not run yet (it would merge them into one stage)",
-                                  hint="simulate this topology")
         categorical = next((a for a in self.attributes if a.values), None)
         if categorical is not None:
             raise categorical.error("values", f"the categorical attribute '{categorical.name}' is not drawn by "

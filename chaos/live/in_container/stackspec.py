@@ -24,7 +24,8 @@ Operations, routers, attributes and fallback calls (docs/operations.md) add opti
 service's ``"operations": {"read": {"service_time": {...}, "calls": [...]}}`` (its ``calls`` then
 empty), each served at ``/op/<name>`` (a service without operations serves ``/work``); a call's
 ``"operation"`` (the callee's, or null for ``/work``), ``"weight"`` (of a ``"mode": "route"`` call),
-``"when"``/``"unless"`` (an attribute name), ``"hit"`` and ``"fallback_to"`` (a call); and the
+``"when"``/``"unless"`` (an attribute name), ``"hit"``, ``"fallback_to"`` (a call) and ``"new_stage"``
+(true: the call begins a stage of its own after a call of its mode); and the
 top-level ``"attributes": {"cache_hit": 0.9}``, the attributes a request may carry in the
 ``X-Chaoslab-Attributes`` header with the share of entry requests that have each.
 Every problem in a file is an ``InputError`` naming the file and the JSON path of the bad value.
@@ -135,6 +136,7 @@ class CallSpec:
     unless: str | None = None  # made only for requests that do not
     hit: str | None = None  # with fallback_to: requests without this attribute fall back after an answer
     fallback_to: CallSpec | None = None  # made when this call finally fails (cache-aside)
+    new_stage: bool = False  # begins a stage of its own even after a call of its mode
 
     @property
     def path(self) -> str:
@@ -154,7 +156,8 @@ class CallSpec:
         # Written only when set: the spec of a topology without operations stays as it was.
         extra = {"operation": self.operation, "weight": None if self.weight == 1.0 else self.weight,
                  "when": self.when, "unless": self.unless, "hit": self.hit,
-                 "fallback_to": None if self.fallback_to is None else self.fallback_to.to_json()}
+                 "fallback_to": None if self.fallback_to is None else self.fallback_to.to_json(),
+                 "new_stage": self.new_stage or None}
         out.update({k: v for k, v in extra.items() if v is not None})
         return out
 
@@ -188,7 +191,7 @@ class OperationSpec:
     calls: tuple[CallSpec, ...] = ()
 
     def stages(self) -> tuple[tuple[CallSpec, ...], ...]:
-        return stages(self.calls, attrgetter("mode"))
+        return stages(self.calls, attrgetter("mode"), attrgetter("new_stage"))
 
     def to_json(self) -> dict[str, Any]:
         return {"service_time": self.service_time.to_json(), "calls": [c.to_json() for c in self.calls]}
@@ -210,8 +213,9 @@ class ServiceSpec:
     operations: tuple[OperationSpec, ...] = ()
 
     def stages(self) -> tuple[tuple[CallSpec, ...], ...]:
-        """Calls grouped in the order they run: adjacent parallel calls together, groups in sequence."""
-        return stages(self.calls, attrgetter("mode"))
+        """Calls grouped in the order they run: adjacent parallel calls together (unless one begins a
+        ``new_stage``), groups in sequence."""
+        return stages(self.calls, attrgetter("mode"), attrgetter("new_stage"))
 
     @property
     def ops(self) -> dict[str | None, OperationSpec]:
@@ -449,6 +453,7 @@ def _call(raw: object, path: str, source: str) -> CallSpec:
         hit=_optional_name(f, "hit"),
         fallback_to=None if f.raw("fallback_to", default=None) is None else
         _call(f.raw("fallback_to"), f.child_path("fallback_to"), source),
+        new_stage=f.boolean("new_stage", default=False),
     )
     if spec.hit is not None and spec.fallback_to is None:
         raise f.fail("hit", "a miss falls back to another call: give the call fallback_to")

@@ -97,6 +97,7 @@ def _call(caller: str, call: Call, topology: Topology, urls_for: UrlsFor) -> Cal
         unless=call.unless,
         hit=call.hit,
         fallback_to=None if call.fallback_to is None else _call(caller, call.fallback_to, topology, urls_for),
+        new_stage=call.new_stage,
     )
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+
+import pytest
 from typing import Any
 
 from chaos.live.in_container import stackspec
@@ -144,3 +146,52 @@ def test_a_fallback_call_is_made_on_error_and_on_a_miss_with_its_own_policy(laun
     stack.faults("db", errors=1.0)  # and the fallback fails too: after its own 2 retries
     assert send(stack, "api", "/work", 5, {ATTRS: "cache_hit"}) == [503] * 5
     assert stack.metrics("api")["calls"]["db"]["attempts"] == 40 + 5 * 3
+
+
+def _server_spans(directory) -> dict[str, dict[str, tuple[int, int]]]:
+    """trace id -> service -> (start, end) of its server span, in ns, from the replicas' OTLP lines."""
+    import json
+
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    for path in directory.glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            for resource in json.loads(line)["resourceSpans"]:
+                service = next(a["value"]["stringValue"] for a in resource["resource"]["attributes"]
+                               if a["key"] == "service.name")
+                for scope in resource["scopeSpans"]:
+                    for s in scope["spans"]:
+                        if s["kind"] == 2:  # SERVER
+                            out.setdefault(s["traceId"], {})[service] = (int(s["startTimeUnixNano"]),
+                                                                        int(s["endTimeUnixNano"]))
+    return out
+
+
+@pytest.mark.parametrize("new_stage", [True, False])
+def test_a_new_stage_starts_after_every_call_of_the_stage_before_it_finished(launch, helpers, tmp_path,
+                                                                               new_stage: bool) -> None:
+    """Two parallel stages written one after the other: with new_stage, c and d start only once a and b have
+    answered (and still together); without it the four calls are one stage and c starts while a works."""
+    c = helpers.const
+    stage2 = {"mode": "parallel", "new_stage": True} if new_stage else {"mode": "parallel"}
+    services = {
+        "front": {"service_time": c(0.0), "workers": 16, "calls": [
+            {"to": "a", "mode": "parallel"}, {"to": "b", "mode": "parallel"},
+            {"to": "c", **stage2}, {"to": "d", "mode": "parallel"}]},
+        **{name: {"service_time": c(t), "workers": 16} for name, t in (("a", 0.03), ("b", 0.005),
+                                                                       ("c", 0.02), ("d", 0.02))},
+    }
+    stack = launch(services, traces=tmp_path)
+    assert [[e.callee for e in g] for g in stack.emulators[("front", 1)].ops["/work"].stages] == \
+        ([["a", "b"], ["c", "d"]] if new_stage else [["a", "b", "c", "d"]])
+    assert send(stack, "front", "/work", 20, concurrency=4) == [200] * 20
+    for key in list(stack.emulators):
+        stack.stop(*key)  # flushes every replica's spans
+    traces = [t for t in _server_spans(tmp_path).values() if len(t) == 5]
+    assert len(traces) == 20
+    for t in traces:
+        stage1_end = max(t["a"][1], t["b"][1])
+        if new_stage:
+            assert t["c"][0] >= stage1_end and t["d"][0] >= stage1_end
+            assert t["d"][0] < t["c"][1] and t["c"][0] < t["d"][1]  # c and d still run together
+        else:
+            assert t["c"][0] < t["a"][1]  # merged: c begins while a is still at work
