@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import Any
 
 import pytest
-from typing import Any
 
 from chaos.live.in_container import stackspec
 from chaos.live.in_container.http import Target, fetch
