@@ -26,7 +26,7 @@ def _filled(call: dict[str, Any], services: dict[str, dict[str, Any]], ports: di
 
 def launch_ops(launch, services: dict[str, dict[str, Any]], attributes: dict[str, float] | None = None):
     """``launch`` for specs with operations, fallback calls and attributes: urls filled in everywhere."""
-    stack = launch({name: {k: v for k, v in svc.items() if k not in ("calls", "operations")}
+    stack = launch({name: {k: v for k, v in svc.items() if k not in ("calls", "operations", "service_time_by")}
                     for name, svc in services.items()})
     spec: dict[str, Any] = {"version": 1, "latency_bounds_s": list(stack.spec.latency_bounds_s), "services": {}}
     for name, svc in services.items():
@@ -195,3 +195,25 @@ def test_a_new_stage_starts_after_every_call_of_the_stage_before_it_finished(lau
             assert t["d"][0] < t["c"][1] and t["c"][0] < t["d"][1]  # c and d still run together
         else:
             assert t["c"][0] < t["a"][1]  # merged: c begins while a is still at work
+
+
+def test_a_service_time_by_value_is_chosen_by_the_value_the_request_carries(launch, helpers):
+    """store's own time is 5 ms for size=small, 50 ms for size=large and its plain 20 ms for size=medium (not
+    listed) or a request without the attribute; front passes the header on unchanged."""
+    c = helpers.const
+    stack = launch_ops(launch, {
+        "front": {"service_time": c(0.0), "workers": 8, "calls": [{"to": "store"}]},
+        "store": {"service_time": c(0.02), "workers": 8, "service_time_by": {
+            "attribute": "size", "values": {"small": c(0.005), "large": c(0.05)}}},
+    }, attributes={"size": {"small": 0.5, "medium": 0.3, "large": 0.2}, "cache_hit": 0.5})
+    assert send(stack, "front", "/work", 30, concurrency=4) == [200] * 30  # the timer learns its lateness
+    own = stack.emulators[("store", 1)].server.own_time
+    for header, expected in (("size=small", 0.005), ("cache_hit,size=large", 0.05), ("size=medium", 0.02),
+                             ("", 0.02), ("size=large", 0.05)):
+        count, total = sum(own.counts), own.sum
+        assert send(stack, "front", "/work", 20, {ATTRS: header}, concurrency=4) == [200] * 20
+        mean = (own.sum - total) / (sum(own.counts) - count)
+        # wide enough for a loaded machine's late timers, narrow enough that no other value's time fits
+        assert mean == pytest.approx(expected, abs=0.004 + 0.15 * expected), (header, mean)
+    wrong = stack.runner.run(fetch(Target("127.0.0.1", stack.port("front")), "/work", {ATTRS: "size=huge"}), 10)
+    assert wrong.status == 400 and b"size=huge" in wrong.body  # a value the stack does not have is refused

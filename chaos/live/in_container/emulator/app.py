@@ -7,7 +7,8 @@ A request at a replica (as in ``chaos.sim.kernel``)::
     too long) ─> service time (x slowdown x cold start) ─(hung? wait)─> stages of calls, still holding
     the worker ─> release the worker ─(hung? wait)─> answer
 
-Each operation has its own service time and stages of calls; all share the replica's pool.
+Each operation has its own service time (or times by the value of a categorical attribute the request
+carries) and stages of calls; all share the replica's pool.
 A stage of routed calls makes exactly one, picked by weight; a call with ``when``/``unless``
 is made only for requests that have (or lack) the attribute, read from the request's
 ``X-Chaoslab-Attributes`` header, which every call passes on.
@@ -92,7 +93,7 @@ class Emulator:
         self.server = ServerMetrics(self.bounds)
         self.in_flight = 0  # /work requests received and not yet ended (queued, worked on, or held by a hang)
         self.background: set[asyncio.Task[Any]] = set()
-        self.attribute_names = frozenset(name for name, _ in spec.attributes)
+        self.attribute_names = frozenset(cond for a in spec.attributes for cond in a.conditions)
         self._spec = spec
         self._by_callee: dict[str, list[Edge]] = {}
         self.ops = {operation_path(name): self._operation(name, op) for name, op in s.ops.items()}
@@ -118,7 +119,10 @@ class Emulator:
         draw = sampler(op.service_time, stream(self.seed, "service_time", *named))
         stages = tuple(tuple(self._edge(c) for c in group) for group in op.stages())
         metrics = self.server if name is None else ServerMetrics(self.bounds)
-        return ServedOperation(name, draw, stages, metrics)
+        by = {} if op.service_time_by is None else {
+            cond: sampler(time, stream(self.seed, "service_time", *named, cond))
+            for cond, time in op.service_time_by.conditions().items()}
+        return ServedOperation(name, draw, stages, metrics, by)
 
     def _edge(self, call: CallSpec) -> Edge:
         """The caller's side of ``call`` (and of its fallback call, if any): the first call to a callee
@@ -267,7 +271,8 @@ class Emulator:
             return Cause.REJECTED
         try:
             began = self.clock()
-            await self.sleeper.sleep(op.draw() * self.faults.time_factor(self.clock()))
+            draw = op.draw if not op.by else op.draw_for(attributes)
+            await self.sleeper.sleep(draw() * self.faults.time_factor(self.clock()))
             own = self.clock() - began
             for counts in op.counted(self.server):  # the service's, and its operation's (calibration fits each)
                 counts.own_time.add(own)
@@ -325,11 +330,21 @@ class ServedOperation:
     """What one operation of this replica does: its service time, its stages of calls, its counts."""
 
     def __init__(self, name: str | None, draw: Callable[[], float], stages: tuple[tuple[Edge, ...], ...],
-                 metrics: ServerMetrics) -> None:
+                 metrics: ServerMetrics, by: dict[str, Callable[[], float]] | None = None) -> None:
         self.name = name  # None: the /work of a service without operations
         self.draw = draw
         self.stages = stages
         self.metrics = metrics  # the service's own for /work
+        self.by = by or {}  # service times by an attribute's value: condition (``size=large``) -> its draw
+
+    def draw_for(self, attributes: Attributes) -> Callable[[], float]:
+        """The draw of the request's value of the attribute the times depend on; a value not listed (or a
+        request without one) takes the plain service time, as in the simulator."""
+        for cond in attributes:
+            chosen = self.by.get(cond)
+            if chosen is not None:
+                return chosen
+        return self.draw
 
     def counted(self, server: ServerMetrics) -> tuple[ServerMetrics, ...]:
         """Where an ending is counted: the service's figures, and the operation's when it has its own."""
