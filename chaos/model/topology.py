@@ -420,12 +420,10 @@ class Topology(Model):
         """The one place that says what live mode cannot run of operations, routers, attributes and fallback
         calls: ``engine`` names who refuses (a live stack, a game day).
 
-        Some of it only the simulator runs (an operation's own worker pool): every live stack refuses it.
-        A generated (``emulated``) stack runs the rest, up to ``MAX_LIVE_KINDS`` combinations of the
+        A generated (``emulated``) stack runs all of it, up to ``MAX_LIVE_KINDS`` combinations of the
         attributes' values (its load generator sends one kind of request per combination). A team's own
         stack runs none: its services serve their own routes and would not read the attributes chaoslab's
         clients decide, so a game day there would test another plan than the simulation's."""
-        self._refuse_simulator_only(engine)
         if emulated:
             kinds = self.attribute_combinations
             if kinds > MAX_LIVE_KINDS:
@@ -454,15 +452,6 @@ class Topology(Model):
                 raise falling.error("fallback_to", f"'{service.name}' falls back to another call, which {engine} "
                                                    "on a team's own stack does not run (a generated stack does)",
                                     hint="simulate this topology, or run it on a generated stack")
-
-    def _refuse_simulator_only(self, engine: str) -> None:
-        """What no live stack runs yet, generated or a team's own (only the simulator does)."""
-        for service in self.services:
-            pooled = next((o for o in service.operations if o.workers is not None), None)
-            if pooled is not None:
-                raise pooled.error("workers", f"'{service.name}.{pooled.name}' has a worker pool of its own, which "
-                                              f"{engine} does not run yet (its workers are the service's)",
-                                   hint="simulate this topology, or drop the operation's workers for live runs")
 
     def validate(self) -> None:
         if not self.services:

@@ -21,8 +21,9 @@ Shape (durations in seconds, keys ending in ``_s``)::
 A breaker is ``{"failure_ratio", "min_calls", "window_s", "open_for_s", "half_open_probes"}``.
 
 Operations, routers, attributes and fallback calls (docs/operations.md) add optional keys: a
-service's ``"operations": {"read": {"service_time": {...}, "calls": [...]}}`` (its ``calls`` then
-empty), each served at ``/op/<name>`` (a service without operations serves ``/work``); a call's
+service's ``"operations": {"read": {"service_time": {...}, "calls": [...], "workers": 2}}`` (its
+``calls`` then empty; ``workers``: a pool of its own, with a queue like the service's), each served at
+``/op/<name>`` (a service without operations serves ``/work``); a call's
 ``"operation"`` (the callee's, or null for ``/work``), ``"weight"`` (of a ``"mode": "route"`` call),
 ``"when"``/``"unless"`` (an attribute name), ``"hit"``, ``"fallback_to"`` (a call) and ``"new_stage"``
 (true: the call begins a stage of its own after a call of its mode); and the
@@ -209,14 +210,17 @@ class OperationSpec:
     service_time: ServiceTime
     calls: tuple[CallSpec, ...] = ()
     service_time_by: TimeBySpec | None = None
+    workers: int | None = None  # a worker pool of its own on each replica (queue as the service's); None: shared
 
     def stages(self) -> tuple[tuple[CallSpec, ...], ...]:
         return stages(self.calls, attrgetter("mode"), attrgetter("new_stage"))
 
     def to_json(self) -> dict[str, Any]:
-        out = {"service_time": self.service_time.to_json(), "calls": [c.to_json() for c in self.calls]}
+        out: dict[str, Any] = {"service_time": self.service_time.to_json(), "calls": [c.to_json() for c in self.calls]}
         if self.service_time_by is not None:
             out["service_time_by"] = self.service_time_by.to_json()
+        if self.workers is not None:
+            out["workers"] = self.workers
         return out
 
 
@@ -442,7 +446,8 @@ def _operation(name: str, raw: object, path: str, source: str, default: ServiceT
     spec = OperationSpec(name=name, calls=_calls(f, path, source),
                          service_time=default if raw_time is None else
                          service_time(raw_time, f.child_path("service_time"), source),
-                         service_time_by=by if by is not None or raw_time is not None else default_by)
+                         service_time_by=by if by is not None or raw_time is not None else default_by,
+                         workers=None if f.raw("workers", default=None) is None else f.integer("workers", ge=1))
     f.done()
     return spec
 

@@ -48,7 +48,7 @@ def _service(service: Service, topology: Topology, urls_for: UrlsFor) -> Service
     # The resolved operations (Service.ops): each with the service time and times by value it runs with.
     resolved = service.op_map
     operations = tuple(OperationSpec(o.name, service_time(o.service_time or service.service_time), calls(o.calls),
-                                     time_by(resolved[o.name].service_time_by))
+                                     time_by(resolved[o.name].service_time_by), o.workers)
                        for o in service.operations)
     return ServiceSpec(
         name=service.name,

@@ -217,3 +217,40 @@ def test_a_service_time_by_value_is_chosen_by_the_value_the_request_carries(laun
         assert mean == pytest.approx(expected, abs=0.004 + 0.15 * expected), (header, mean)
     wrong = stack.runner.run(fetch(Target("127.0.0.1", stack.port("front")), "/work", {ATTRS: "size=huge"}), 10)
     assert wrong.status == 400 and b"size=huge" in wrong.body  # a value the stack does not have is refused
+
+
+@pytest.mark.parametrize("own_pool", [True, False])
+def test_a_saturated_operation_with_its_own_pool_does_not_delay_the_services_other_operation(
+        launch, helpers, own_pool: bool) -> None:
+    """db's scan takes 100 ms and gets 8 requests at once; find (5 ms) arrives while they wait. With its own
+    worker, scan queues behind itself and find is served by the service's worker at once; on the shared
+    worker, find waits behind the scans (the control: the same load, the same capacity)."""
+    c = helpers.const
+    scan: dict[str, Any] = {"service_time": c(0.1), **({"workers": 1} if own_pool else {})}
+    stack = launch_ops(launch, {"db": {"service_time": c(0.005), "workers": 1, "queue_limit": 100,
+                                       "operations": {"scan": scan, "find": {}}}})
+    target = Target("127.0.0.1", stack.port("db"))
+
+    async def timed(path: str) -> tuple[int, float]:
+        started = asyncio.get_running_loop().time()
+        async with asyncio.timeout(5):
+            answer = await fetch(target, path)
+        return answer.status, asyncio.get_running_loop().time() - started
+
+    async def scans_and_finds() -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        scans = [asyncio.create_task(timed("/op/scan")) for _ in range(8)]
+        await asyncio.sleep(0.05)  # every scan has arrived: one at work, seven waiting
+        finds = []
+        for _ in range(5):
+            finds.append(await timed("/op/find"))
+        return list(await asyncio.gather(*scans)), finds
+
+    scans, finds = stack.runner.run(scans_and_finds(), 30)
+    assert [s for s, _ in scans + finds] == [200] * 13
+    assert max(t for _, t in scans) > 0.7  # scan was saturated either way: 8 x 100 ms on one worker
+    emulator = stack.emulators[("db", 1)]
+    assert len(emulator.pools) == (2 if own_pool else 1)
+    if own_pool:
+        assert max(t for _, t in finds) < 0.06, finds  # 5 ms of work; nothing ahead of it in its pool
+    else:
+        assert finds[0][1] > 0.5, finds  # behind the seven waiting scans
