@@ -8,8 +8,14 @@ machine: run this file with each one's ``chaos`` first on ``PYTHONPATH``. Each o
 sends ``--requests`` requests (at most ``--concurrency`` at once, loopback only, every request
 bounded by a timeout); the median round and the spread are printed.
 
+On a machine so busy that even CPU times scatter, ``--opcodes`` counts the Python bytecodes executed
+per request instead (through ``sys.settrace``; about a hundred times slower, so few requests): a figure
+that does not depend on the machine at all, and covers what a change to chaoslab's Python code adds
+(not the C parts of asyncio and the sockets, which it does not change).
+
     python benchmarks/emulator_cpu.py
     python benchmarks/emulator_cpu.py --attributes   # requests carry two attributes, the leaf's time by value
+    python benchmarks/emulator_cpu.py --opcodes --requests 200
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import argparse
 import asyncio
 import gc
 import statistics
+import sys
 import time
+from types import FrameType
 from typing import Any
 
 from chaos.live.in_container import stackspec
@@ -80,6 +88,41 @@ async def main_async(args: argparse.Namespace) -> list[float]:
         await leaf.close()
 
 
+class OpcodeCounter:
+    """Counts the bytecodes executed in Python frames while installed (``sys.settrace``)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __enter__(self) -> OpcodeCounter:
+        sys.settrace(self._call)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.settrace(None)
+
+    def _call(self, frame: FrameType, event: str, arg: object) -> Any:
+        frame.f_trace_opcodes = True
+        return self._local
+
+    def _local(self, frame: FrameType, event: str, arg: object) -> Any:
+        if event == "opcode":
+            self.count += 1
+        return self._local
+
+
+def opcodes_per_request(args: argparse.Namespace) -> float:
+    """Bytecodes per request: the difference between runs of N and 2N requests, so that starting the
+    emulators and warming up cancel out."""
+    counts = []
+    for n in (args.requests, 2 * args.requests):
+        run = argparse.Namespace(**{**vars(args), "requests": n, "rounds": 1})
+        with OpcodeCounter() as counter:
+            asyncio.run(main_async(run))
+        counts.append(counter.count)
+    return (counts[1] - counts[0]) / args.requests / 2  # each run sends its N twice: warm-up and round
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000)
@@ -87,9 +130,17 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--attributes", action="store_true",
                         help=f"every request carries X-Chaoslab-Attributes: {HEADER}; the leaf's time is by size")
+    parser.add_argument("--opcodes", action="store_true",
+                        help="count Python bytecodes per request instead of timing (slow: use few requests)")
     args = parser.parse_args()
-    rounds = asyncio.run(main_async(args))
     what = f"requests carrying {HEADER}" if args.attributes else "plain requests"
+    if args.opcodes:
+        if args.requests > 250:
+            parser.error("--opcodes traces every bytecode: give --requests 250 or fewer")
+        print(f"front -> leaf in one process, {what}: {opcodes_per_request(args):,.0f} Python bytecodes "
+              "per entry request")
+        return 0
+    rounds = asyncio.run(main_async(args))
     print(f"front -> leaf in one process, {what}, {args.rounds} rounds of {args.requests}:")
     print(f"  CPU per entry request: median {statistics.median(rounds) * 1e3:.3f} ms "
           f"(min {min(rounds) * 1e3:.3f}, max {max(rounds) * 1e3:.3f})")
