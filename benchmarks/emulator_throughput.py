@@ -13,6 +13,7 @@ only; every step is bounded in requests and in time.
 
     python benchmarks/emulator_throughput.py
     python benchmarks/emulator_throughput.py --hop --rates 200,400,800,1200
+    python benchmarks/emulator_throughput.py --hop --attributes   # attributes carried, time by value
 """
 
 from __future__ import annotations
@@ -67,13 +68,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_stack(path: Path, service_time: float, workers: int, ports: dict[str, int], hop: bool) -> None:
-    leaf = {"workers": workers, "queue_limit": 2000, "service_time": {"dist": "constant", "value": service_time}}
+SIZES = {"small": 0.5, "medium": 0.3, "large": 0.2}  # --attributes: a categorical attribute, the leaf's time by it
+HEADER = "cache_hit,size=small"  # what every request then carries (small: the same constant time)
+
+
+def write_stack(path: Path, service_time: float, workers: int, ports: dict[str, int], hop: bool,
+                attributes: bool = False) -> None:
+    time = {"dist": "constant", "value": service_time}
+    leaf: dict[str, object] = {"workers": workers, "queue_limit": 2000, "service_time": time}
     services: dict[str, object] = {"leaf": leaf}
     if hop:
         services["front"] = {**leaf, "calls": [{"to": "leaf", "urls": [f"http://127.0.0.1:{ports['leaf']}"],
                                                 "timeout_s": REQUEST_TIMEOUT}]}
-    path.write_text(json.dumps({"version": 1, "latency_bounds_s": list(latency_bounds()), "services": services}))
+    spec: dict[str, object] = {"version": 1, "latency_bounds_s": list(latency_bounds()), "services": services}
+    if attributes:  # the header carried and parsed at every hop, the leaf's time chosen by the value
+        leaf["service_time_by"] = {"attribute": "size", "values": {v: time for v in SIZES}}
+        spec["attributes"] = {"cache_hit": 0.9, "size": SIZES}
+    path.write_text(json.dumps(spec))
 
 
 def start(stack: Path, service: str, port: int) -> subprocess.Popen[bytes]:
@@ -109,7 +120,8 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-async def run_step(target: Target, rate: float, seconds: float, rng: random.Random, pids: list[int]) -> Step:
+async def run_step(target: Target, rate: float, seconds: float, rng: random.Random, pids: list[int],
+                   headers: dict[str, str] | None = None) -> Step:
     latencies: list[float] = []
     errors = 0
     in_flight = 0
@@ -119,7 +131,7 @@ async def run_step(target: Target, rate: float, seconds: float, rng: random.Rand
         started = time.perf_counter()
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
-                answer = await fetch(target, "/work")
+                answer = await fetch(target, "/work", headers)
             if answer.status == 200:
                 latencies.append(time.perf_counter() - started)
             else:
@@ -176,7 +188,8 @@ async def measure(args: argparse.Namespace, target: Target, pids: list[int]) -> 
     print(f"{'offered/s':>10} {'achieved/s':>10} {'errors':>7} {'skipped':>7} "
           f"{'p50 ms':>7} {'p99 ms':>7} {'server p99':>10} {'CPU ms/req':>10}")
     for rate in args.rates:
-        step = await run_step(target, rate, args.step_seconds, rng, pids)
+        step = await run_step(target, rate, args.step_seconds, rng, pids,
+                              {"X-Chaoslab-Attributes": HEADER} if args.attributes else None)
         steps.append(step)
         print(f"{rate:>10.0f} {step.achieved:>10.0f} {step.errors:>7} {step.skipped:>7} "
               f"{ms(step.client_p50):>7} {ms(step.client_p99):>7} {ms(step.server_p99):>10} "
@@ -196,13 +209,15 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=64)
     parser.add_argument("--p99-limit", type=float, default=0.05, help="p99 (seconds) still called sane")
     parser.add_argument("--hop", action="store_true", help="measure a service that calls another emulator")
+    parser.add_argument("--attributes", action="store_true",
+                        help=f"requests carry X-Chaoslab-Attributes: {HEADER}; the leaf's time is chosen by size")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     ports = {"leaf": free_port(), "front": free_port()}
     entry = "front" if args.hop else "leaf"
     with tempfile.TemporaryDirectory() as tmp:
         stack = Path(tmp) / "stack.json"
-        write_stack(stack, args.service_time, args.workers, ports, args.hop)
+        write_stack(stack, args.service_time, args.workers, ports, args.hop, args.attributes)
         procs = [start(stack, name, ports[name]) for name in (["leaf", "front"] if args.hop else ["leaf"])]
         try:
             if args.hop:
@@ -216,6 +231,7 @@ def main() -> int:
                     print(f"warning: an emulator exited with {proc.returncode}", file=sys.stderr)
     sane = [s.offered for s in steps if s.sane(args.p99_limit)]
     what = "a service calling another emulator (both processes)" if args.hop else "one emulator"
+    what += f", requests carrying {HEADER}" if args.attributes else ""
     print(f"\n{what}, {args.service_time * 1e3:g} ms constant service time, {args.workers} workers, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores:")
     print(f"  highest rate served in full with p99 <= {args.p99_limit * 1e3:g} ms: "

@@ -26,6 +26,7 @@ request, which is what lets retry storms sustain themselves.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from operator import attrgetter
@@ -53,7 +54,9 @@ CONDITION = TextRule(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}(=[A-Za-z0-9][A-Za-z0-9_-]{
                      "a condition names a yes-or-no attribute, or a value of a categorical one as NAME=VALUE")
 """What ``when``, ``unless`` and ``hit`` name: ``cache_hit``, or ``tenant=paid``."""
 
-MAX_LIVE_ATTRIBUTES = 6  # a generated stack's load sends one kind of request per combination: 2**6 at most
+MAX_LIVE_KINDS = 64
+"""A generated stack's load sends one kind of request per combination of the attributes' values: at most this
+many (six yes-or-no attributes, or an 8-valued one with three yes-or-no ones)."""
 
 
 @dataclass(frozen=True)
@@ -395,6 +398,11 @@ class Topology(Model):
             out.append((bits, tuple(cum)))
         return tuple(out)
 
+    @property
+    def attribute_combinations(self) -> int:
+        """How many combinations of values a request's attributes can take (2 for each yes-or-no one)."""
+        return math.prod(len(a.values) or 2 for a in self.attributes)
+
     def service(self, name: str) -> Service:
         return self.service_map[name]
 
@@ -412,18 +420,17 @@ class Topology(Model):
         """The one place that says what live mode cannot run of operations, routers, attributes and fallback
         calls: ``engine`` names who refuses (a live stack, a game day).
 
-        Some of it only the simulator runs (an operation's own worker pool, categorical attributes, service
-        times by an attribute's value, two stages of one mode kept apart): every live stack refuses those.
-        A generated (``emulated``) stack runs the rest, up to ``MAX_LIVE_ATTRIBUTES`` attributes (its load
-        generator sends one kind of request per combination). A team's own stack runs none: its services
-        serve their own routes and would not read the attributes chaoslab's clients decide, so a game day
-        there would test another plan than the simulation's."""
-        self._refuse_simulator_only(engine)
+        A generated (``emulated``) stack runs all of it, up to ``MAX_LIVE_KINDS`` combinations of the
+        attributes' values (its load generator sends one kind of request per combination). A team's own
+        stack runs none: its services serve their own routes and would not read the attributes chaoslab's
+        clients decide, so a game day there would test another plan than the simulation's."""
         if emulated:
-            if len(self.attributes) > MAX_LIVE_ATTRIBUTES:
-                raise self.error("attributes", f"{len(self.attributes)} request attributes: {engine} carries at "
-                                               f"most {MAX_LIVE_ATTRIBUTES} (its load sends one kind of request "
-                                               "per combination)", hint="simulate this topology")
+            kinds = self.attribute_combinations
+            if kinds > MAX_LIVE_KINDS:
+                raise self.error("attributes", f"{len(self.attributes)} request attributes make {kinds} "
+                                               f"combinations of values: {engine} carries at most "
+                                               f"{MAX_LIVE_KINDS} (its load sends one kind of request per "
+                                               "combination)", hint="simulate this topology, or merge attributes")
             return
         declared = next((s for s in self.services if s.operations), None)
         if declared is not None:
@@ -445,31 +452,6 @@ class Topology(Model):
                 raise falling.error("fallback_to", f"'{service.name}' falls back to another call, which {engine} "
                                                    "on a team's own stack does not run (a generated stack does)",
                                     hint="simulate this topology, or run it on a generated stack")
-
-    def _refuse_simulator_only(self, engine: str) -> None:
-        """What no live stack runs yet, generated or a team's own (only the simulator does)."""
-        for service in self.services:
-            pooled = next((o for o in service.operations if o.workers is not None), None)
-            if pooled is not None:
-                raise pooled.error("workers", f"'{service.name}.{pooled.name}' has a worker pool of its own, which "
-                                              f"{engine} does not run yet (its workers are the service's)",
-                                   hint="simulate this topology, or drop the operation's workers for live runs")
-            split = next((c for c in service.all_calls if c.new_stage), None)
-            if split is not None:
-                raise split.error("new_stage", f"'{service.name}' separates two stages of calls of one mode, which "
-                                               f"{engine} does not run yet (it would merge them into one stage)",
-                                  hint="simulate this topology")
-        categorical = next((a for a in self.attributes if a.values), None)
-        if categorical is not None:
-            raise categorical.error("values", f"the categorical attribute '{categorical.name}' is not drawn by "
-                                              f"{engine} yet (only the simulator draws one value per request)",
-                                    hint="simulate this topology")
-        timed = next((s for s in self.services
-                      if s.service_time_by or any(o.service_time_by for o in s.operations)), None)
-        if timed is not None:
-            raise timed.error("service_time_by", f"'{timed.name}' has service times by an attribute's value, "
-                                                 f"which {engine} does not run yet (only the simulator does)",
-                              hint="simulate this topology")
 
     def validate(self) -> None:
         if not self.services:

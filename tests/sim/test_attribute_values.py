@@ -90,10 +90,37 @@ def test_a_wrong_value_is_refused_with_file_line_and_field(tmp_path: Path, old: 
     assert f"t.yaml:{line}:" in str(info.value) and message in str(info.value), str(info.value)
 
 
-def test_a_live_stack_refuses_categorical_attributes_and_times_by_value(tmp_path: Path) -> None:
+def test_a_generated_stack_carries_the_values_and_times_by_value_and_sends_one_kind_per_combination(
+        tmp_path: Path) -> None:
+    from chaos.live.in_container import stackspec
+    from chaos.live.load.plan import generated_requests
+    from chaos.live.stack.stackspec_build import build
+
+    topo = load_topology(write(tmp_path, TOPOLOGY))
+    topo.refuse_operations("the emulated live stack", emulated=True)
+    spec = stackspec.from_dict(build(topo, (0.1,), lambda a, b, n: (f"http://{b}:8080", f"{a}-{b}")).to_dict())
+    tenant, size = spec.attributes
+    assert tenant.conditions == ("tenant=free", "tenant=paid") and dict(size.values)["large"] == 0.2
+    by = spec.service("store").ops[None].service_time_by
+    assert by is not None and by.attribute == "size" and sorted(by.conditions()) == ["size=large", "size=small"]
+    assert spec.service("front").calls[0].when == "tenant=paid"
+    kinds = generated_requests(topo, topo.entrypoint_map["web"])
+    assert len(kinds) == 2 * 3 and sum(k.weight for k in kinds) == pytest.approx(1.0)
+    paid_large = next(k for k in kinds if k.headers == ((stackspec.ATTRIBUTES_HEADER, "tenant=paid,size=large"),))
+    assert paid_large.weight == pytest.approx(0.3 * 0.2) and paid_large.name == "GET /work tenant=paid size=large"
     with pytest.raises(InputError) as info:
-        load_topology(write(tmp_path, TOPOLOGY)).refuse_operations("the emulated live stack", emulated=True)
-    assert "t.yaml:3:" in str(info.value) and "categorical attribute 'tenant'" in str(info.value)
+        topo.refuse_operations("a game day", emulated=False)  # a team's own stack reads no attributes
+    assert "t.yaml:3:" in str(info.value) and "team's own stack" in str(info.value)
+
+
+def test_more_combinations_of_values_than_a_generated_stack_sends_are_refused(tmp_path: Path) -> None:
+    values = "{values: {a: 0.2, b: 0.2, c: 0.2, d: 0.2, e: 0.2}}"
+    extra = f"  x: {values}\n  y: {values}\n  z: {values}\n"  # 5 x 5 x 5 = 125 kinds of request
+    topo = load_topology(write(tmp_path, TOPOLOGY.replace("attributes:\n", "attributes:\n" + extra)))
+    assert topo.attribute_combinations == 125 * 2 * 3
+    with pytest.raises(InputError) as info:
+        topo.refuse_operations("the emulated live stack", emulated=True)
+    assert "t.yaml:3:" in str(info.value) and "750 combinations" in str(info.value) and "at most 64" in str(info.value)
 
 
 def test_the_docs_example_is_a_valid_topology_that_runs(tmp_path: Path) -> None:

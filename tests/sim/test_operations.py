@@ -269,14 +269,19 @@ def test_operations_on_the_shared_pool_queue_behind_a_saturated_one() -> None:
     assert find.failed > 0  # and find's requests are turned away when it is full
 
 
-def test_an_operations_own_pool_is_parsed_and_refused_by_a_live_stack(tmp_path: Path) -> None:
+def test_an_operations_own_pool_is_parsed_and_carried_to_a_generated_stack(tmp_path: Path) -> None:
+    from chaos.live.stack.stackspec_build import build
+
     text = TOPOLOGY.replace("      insert: {service_time: {dist: constant, value: 4ms}}",
                             "      insert: {service_time: {dist: constant, value: 4ms}, workers: 2}")
     topo = load_topology(write(tmp_path, text))
     assert topo.service("db").op_map["insert"].workers == 2 and topo.service("db").op_map["find"].workers is None
+    topo.refuse_operations("the emulated live stack", emulated=True)  # the emulator gives it its own pool
+    ops = build(topo, (0.1,), lambda a, b, n: (f"http://{b}:8080", f"{a}-{b}")).service("db").ops
+    assert ops["insert"].workers == 2 and ops["find"].workers is None
     with pytest.raises(InputError) as info:
-        topo.refuse_operations("the emulated live stack", emulated=True)
-    assert "t.yaml:20:" in str(info.value) and "a worker pool of its own" in str(info.value)
+        topo.refuse_operations("a game day", emulated=False)  # a team's own stack runs no declared operations
+    assert "declares operations" in str(info.value)
     with pytest.raises(InputError) as info:
         load_topology(write(tmp_path, text.replace("workers: 2}", "workers: 0}")))
     assert "t.yaml:20:" in str(info.value) and "workers" in str(info.value)

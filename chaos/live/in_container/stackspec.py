@@ -21,12 +21,17 @@ Shape (durations in seconds, keys ending in ``_s``)::
 A breaker is ``{"failure_ratio", "min_calls", "window_s", "open_for_s", "half_open_probes"}``.
 
 Operations, routers, attributes and fallback calls (docs/operations.md) add optional keys: a
-service's ``"operations": {"read": {"service_time": {...}, "calls": [...]}}`` (its ``calls`` then
-empty), each served at ``/op/<name>`` (a service without operations serves ``/work``); a call's
+service's ``"operations": {"read": {"service_time": {...}, "calls": [...], "workers": 2}}`` (its
+``calls`` then empty; ``workers``: a pool of its own, with a queue like the service's), each served at
+``/op/<name>`` (a service without operations serves ``/work``); a call's
 ``"operation"`` (the callee's, or null for ``/work``), ``"weight"`` (of a ``"mode": "route"`` call),
-``"when"``/``"unless"`` (an attribute name), ``"hit"`` and ``"fallback_to"`` (a call); and the
-top-level ``"attributes": {"cache_hit": 0.9}``, the attributes a request may carry in the
-``X-Chaoslab-Attributes`` header with the share of entry requests that have each.
+``"when"``/``"unless"`` (an attribute name), ``"hit"``, ``"fallback_to"`` (a call) and ``"new_stage"``
+(true: the call begins a stage of its own after a call of its mode); and the
+top-level ``"attributes": {"cache_hit": 0.9, "size": {"small": 0.7, "large": 0.3}}``, the attributes a
+request may carry in the ``X-Chaoslab-Attributes`` header with the share of entry requests that have each
+(a yes-or-no one by its name, a categorical one as ``size=large``); and a service's or operation's
+``"service_time_by": {"attribute": "size", "values": {"large": {...}}}`` (an operation without a
+``service_time`` of its own takes the service's ``service_time_by`` too).
 Every problem in a file is an ``InputError`` naming the file and the JSON path of the bad value.
 """
 
@@ -135,6 +140,7 @@ class CallSpec:
     unless: str | None = None  # made only for requests that do not
     hit: str | None = None  # with fallback_to: requests without this attribute fall back after an answer
     fallback_to: CallSpec | None = None  # made when this call finally fails (cache-aside)
+    new_stage: bool = False  # begins a stage of its own even after a call of its mode
 
     @property
     def path(self) -> str:
@@ -154,7 +160,8 @@ class CallSpec:
         # Written only when set: the spec of a topology without operations stays as it was.
         extra = {"operation": self.operation, "weight": None if self.weight == 1.0 else self.weight,
                  "when": self.when, "unless": self.unless, "hit": self.hit,
-                 "fallback_to": None if self.fallback_to is None else self.fallback_to.to_json()}
+                 "fallback_to": None if self.fallback_to is None else self.fallback_to.to_json(),
+                 "new_stage": self.new_stage or None}
         out.update({k: v for k, v in extra.items() if v is not None})
         return out
 
@@ -170,13 +177,29 @@ POLICY_KEYS = ("timeout_s", "retries", "breaker", "fallback", "cancel_on_timeout
 WORK_PATH = "/work"
 OPERATION_PREFIX = "/op/"
 ATTRIBUTES_HEADER = "X-Chaoslab-Attributes"
-"""The attributes an entry request has, decided once by the load generator: their names, comma-separated
-(``cache_hit,premium``; absent or empty: none). Every emulator passes it on unchanged to the calls it makes."""
+"""The attributes an entry request has, decided once by the load generator, comma-separated: the name of each
+yes-or-no one it has and ``name=value`` for each categorical one (``cache_hit,size=large``; absent or empty:
+none). Every emulator passes it on unchanged to the calls it makes."""
 
 
 def operation_path(operation: str | None) -> str:
     """``/op/<name>`` for a declared operation, ``/work`` for a service without operations."""
     return WORK_PATH if operation is None else OPERATION_PREFIX + operation
+
+
+@dataclass(frozen=True)
+class TimeBySpec:
+    """Service times by the value of a categorical attribute; a value not listed takes the plain service time."""
+
+    attribute: str
+    values: tuple[tuple[str, ServiceTime], ...]
+
+    def conditions(self) -> dict[str, ServiceTime]:
+        """Each time by the condition a request carries in ``X-Chaoslab-Attributes`` (``size=large``)."""
+        return {f"{self.attribute}={value}": time for value, time in self.values}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"attribute": self.attribute, "values": {value: time.to_json() for value, time in self.values}}
 
 
 @dataclass(frozen=True)
@@ -186,12 +209,19 @@ class OperationSpec:
     name: str
     service_time: ServiceTime
     calls: tuple[CallSpec, ...] = ()
+    service_time_by: TimeBySpec | None = None
+    workers: int | None = None  # a worker pool of its own on each replica (queue as the service's); None: shared
 
     def stages(self) -> tuple[tuple[CallSpec, ...], ...]:
-        return stages(self.calls, attrgetter("mode"))
+        return stages(self.calls, attrgetter("mode"), attrgetter("new_stage"))
 
     def to_json(self) -> dict[str, Any]:
-        return {"service_time": self.service_time.to_json(), "calls": [c.to_json() for c in self.calls]}
+        out: dict[str, Any] = {"service_time": self.service_time.to_json(), "calls": [c.to_json() for c in self.calls]}
+        if self.service_time_by is not None:
+            out["service_time_by"] = self.service_time_by.to_json()
+        if self.workers is not None:
+            out["workers"] = self.workers
+        return out
 
 
 @dataclass(frozen=True)
@@ -208,17 +238,19 @@ class ServiceSpec:
     load_balancing: LoadBalancing = LoadBalancing.ROUND_ROBIN
     calls: tuple[CallSpec, ...] = ()
     operations: tuple[OperationSpec, ...] = ()
+    service_time_by: TimeBySpec | None = None  # of /work; an operation has its own (written out by the builder)
 
     def stages(self) -> tuple[tuple[CallSpec, ...], ...]:
-        """Calls grouped in the order they run: adjacent parallel calls together, groups in sequence."""
-        return stages(self.calls, attrgetter("mode"))
+        """Calls grouped in the order they run: adjacent parallel calls together (unless one begins a
+        ``new_stage``), groups in sequence."""
+        return stages(self.calls, attrgetter("mode"), attrgetter("new_stage"))
 
     @property
     def ops(self) -> dict[str | None, OperationSpec]:
         """Its operations by name; a service that declares none has one, None, served at ``/work``."""
         if self.operations:
             return {o.name: o for o in self.operations}
-        return {None: OperationSpec(WORK_PATH, self.service_time, self.calls)}
+        return {None: OperationSpec(WORK_PATH, self.service_time, self.calls, self.service_time_by)}
 
     @property
     def all_calls(self) -> tuple[CallSpec, ...]:
@@ -237,6 +269,8 @@ class ServiceSpec:
                "load_balancing": self.load_balancing.value, "calls": [c.to_json() for c in self.calls]}
         if self.operations:
             out["operations"] = {o.name: o.to_json() for o in self.operations}
+        if self.service_time_by is not None:
+            out["service_time_by"] = self.service_time_by.to_json()
         return out
 
 
@@ -261,6 +295,24 @@ class EntrypointSpec:
 
 
 @dataclass(frozen=True)
+class AttributeSpec:
+    """A request attribute: yes-or-no with the ``share`` of entry requests that have it, or categorical with
+    its ``values`` and their shares (each request has exactly one)."""
+
+    name: str
+    share: float = 0.0
+    values: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        """What a request may carry of it in ``X-Chaoslab-Attributes``: its name, or ``name=value``."""
+        return tuple(f"{self.name}={v}" for v, _ in self.values) if self.values else (self.name,)
+
+    def to_json(self) -> float | dict[str, float]:
+        return dict(self.values) if self.values else self.share
+
+
+@dataclass(frozen=True)
 class StackSpec:
     """Every service and entrypoint of a stack, and the latency buckets its metrics use."""
 
@@ -268,7 +320,7 @@ class StackSpec:
     services: tuple[ServiceSpec, ...]
     entrypoints: tuple[EntrypointSpec, ...] = ()
     version: int = VERSION
-    attributes: tuple[tuple[str, float], ...] = ()  # each attribute a request may carry, with its share
+    attributes: tuple[AttributeSpec, ...] = ()  # each attribute a request may carry, with its share(s)
 
     def service(self, name: str) -> ServiceSpec:
         """The named service; ``InputError`` listing the known ones if there is none."""
@@ -284,7 +336,7 @@ class StackSpec:
                "services": {s.name: s.to_json() for s in self.services},
                "entrypoints": {e.name: e.to_json() for e in self.entrypoints}}
         if self.attributes:
-            out["attributes"] = dict(self.attributes)
+            out["attributes"] = {a.name: a.to_json() for a in self.attributes}
         return out
 
     def to_json(self) -> str:
@@ -338,17 +390,44 @@ def _bounds(top: JsonFields) -> tuple[float, ...]:
     return bounds
 
 
-def _attributes(top: JsonFields) -> tuple[tuple[str, float], ...]:
+def _attributes(top: JsonFields) -> tuple[AttributeSpec, ...]:
     out = []
-    for name, share in top.mapping("attributes", default={}).items():
-        if not _is_number(share) or not 0 <= share <= 1:
-            raise top.fail(f"attributes.{name}", f"expected the share of requests that have it (0 to 1), "
-                                                 f"got {_kind(share)}")
-        if "," in name or not name.strip() or name != name.strip():
-            raise top.fail(f"attributes.{name}", "an attribute's name may not hold a comma or blanks "
-                                                 f"(it travels in the {ATTRIBUTES_HEADER} header)")
-        out.append((name, float(share)))
+    for name, raw in top.mapping("attributes", default={}).items():
+        where = f"attributes.{name}"
+        _check_token(top, where, name, "an attribute's name")
+        if isinstance(raw, dict):
+            if not raw:
+                raise top.fail(where, "a categorical attribute needs at least one value")
+            for value, share in raw.items():
+                _check_token(top, f"{where}.{value}", value, "a value")
+                if not _is_number(share) or not 0 <= share <= 1:
+                    raise top.fail(f"{where}.{value}", f"expected the share of requests with this value (0 to 1), "
+                                                       f"got {_kind(share)}")
+            out.append(AttributeSpec(name, values=tuple((v, float(x)) for v, x in raw.items())))
+            continue
+        if not _is_number(raw) or not 0 <= raw <= 1:
+            raise top.fail(where, f"expected the share of requests that have it (0 to 1), or an object of "
+                                  f"values and their shares, got {_kind(raw)}")
+        out.append(AttributeSpec(name, share=float(raw)))
     return tuple(out)
+
+
+def _check_token(top: JsonFields, where: str, text: str, what: str) -> None:
+    if any(c in text for c in ",=") or not text.strip() or text != text.strip():
+        raise top.fail(where, f"{what} may not hold a comma, an equals sign or blanks "
+                              f"(it travels in the {ATTRIBUTES_HEADER} header)")
+
+
+def time_by(raw: object, path: str, source: str) -> TimeBySpec | None:
+    """Parse a ``service_time_by`` object, or null."""
+    if raw is None:
+        return None
+    f = JsonFields(raw, path, source)
+    attribute = f.string("attribute")
+    values = tuple((value, service_time(t, f.child_path("values", value), source))
+                   for value, t in f.mapping("values").items())
+    f.done()
+    return TimeBySpec(attribute, values)
 
 
 def _calls(f: JsonFields, path: str, source: str) -> tuple[CallSpec, ...]:
@@ -358,12 +437,17 @@ def _calls(f: JsonFields, path: str, source: str) -> tuple[CallSpec, ...]:
     return tuple(_call(c, f"{path}.calls[{i}]", source) for i, c in enumerate(calls_raw))
 
 
-def _operation(name: str, raw: object, path: str, source: str, default: ServiceTime) -> OperationSpec:
+def _operation(name: str, raw: object, path: str, source: str, default: ServiceTime,
+               default_by: TimeBySpec | None) -> OperationSpec:
+    """An operation without a service time of its own takes the service's, and its times by value too."""
     f = JsonFields(raw, path, source)
     raw_time = f.raw("service_time", default=None)
+    by = time_by(f.raw("service_time_by", default=None), f.child_path("service_time_by"), source)
     spec = OperationSpec(name=name, calls=_calls(f, path, source),
                          service_time=default if raw_time is None else
-                         service_time(raw_time, f.child_path("service_time"), source))
+                         service_time(raw_time, f.child_path("service_time"), source),
+                         service_time_by=by if by is not None or raw_time is not None else default_by,
+                         workers=None if f.raw("workers", default=None) is None else f.integer("workers", ge=1))
     f.done()
     return spec
 
@@ -371,8 +455,9 @@ def _operation(name: str, raw: object, path: str, source: str, default: ServiceT
 def _service(name: str, raw: object, path: str, source: str) -> ServiceSpec:
     f = JsonFields(raw, path, source)
     own_time = service_time(f.raw("service_time"), f.child_path("service_time"), source)
+    own_by = time_by(f.raw("service_time_by", default=None), f.child_path("service_time_by"), source)
     calls = _calls(f, path, source)
-    operations = tuple(_operation(op, raw_op, f.child_path("operations", op), source, own_time)
+    operations = tuple(_operation(op, raw_op, f.child_path("operations", op), source, own_time, own_by)
                        for op, raw_op in f.mapping("operations", default={}).items())
     if operations and calls:
         raise f.fail("calls", "a service with operations makes its calls in its operations")
@@ -387,6 +472,7 @@ def _service(name: str, raw: object, path: str, source: str) -> ServiceSpec:
         load_balancing=f.choice("load_balancing", LoadBalancing, LoadBalancing.ROUND_ROBIN),
         calls=calls,
         operations=operations,
+        service_time_by=own_by,
     )
     f.done()
     return spec
@@ -449,6 +535,7 @@ def _call(raw: object, path: str, source: str) -> CallSpec:
         hit=_optional_name(f, "hit"),
         fallback_to=None if f.raw("fallback_to", default=None) is None else
         _call(f.raw("fallback_to"), f.child_path("fallback_to"), source),
+        new_stage=f.boolean("new_stage", default=False),
     )
     if spec.hit is not None and spec.fallback_to is None:
         raise f.fail("hit", "a miss falls back to another call: give the call fallback_to")
@@ -529,10 +616,12 @@ def _check_references(spec: StackSpec, source: str) -> None:
     if not names:
         raise InputError("a stack needs at least one service", Location(source), "services")
     services = {s.name: s for s in spec.services}
-    attributes = {name for name, _ in spec.attributes}
+    attributes = {cond for a in spec.attributes for cond in a.conditions}
     for s in spec.services:
         for op_name, op in s.ops.items():
             base = f"services.{s.name}" if op_name is None else f"services.{s.name}.operations.{op_name}"
+            if op.service_time_by is not None:
+                _check_time_by(op.service_time_by, f"{base}.service_time_by", spec.attributes, source)
             seen: set[tuple[str, str | None]] = set()
             for i, call in enumerate(op.calls):
                 where = f"{base}.calls[{i}]"
@@ -550,6 +639,19 @@ def _check_references(spec: StackSpec, source: str) -> None:
             raise InputError(f"'{e.to}' serves no operation {e.operation!r} "
                              f"(it has: {', '.join(str(o) for o in services[e.to].ops)})",
                              Location(source), f"entrypoints.{e.name}.operation")
+
+
+def _check_time_by(by: TimeBySpec, where: str, attributes: tuple[AttributeSpec, ...], source: str) -> None:
+    attr = next((a for a in attributes if a.name == by.attribute and a.values), None)
+    if attr is None:
+        known = ", ".join(a.name for a in attributes if a.values) or "none"
+        raise InputError(f"'{by.attribute}' is not a categorical attribute of the stack (it has: {known})",
+                         Location(source), f"{where}.attribute")
+    values = {v for v, _ in attr.values}
+    for value, _ in by.values:
+        if value not in values:
+            raise InputError(f"'{by.attribute}' has no value '{value}' (it has: {', '.join(sorted(values))})",
+                             Location(source), f"{where}.values.{value}")
 
 
 def _check_call(call: CallSpec, where: str, services: Mapping[str, ServiceSpec], attributes: set[str],

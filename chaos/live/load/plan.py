@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from chaos.model.experiment import Experiment
     from chaos.model.faults import LoadSpike
     from chaos.model.requests import RequestKind
-    from chaos.model.topology import Entrypoint, Topology
+    from chaos.model.topology import Attribute, Entrypoint, Topology
 
 VERSION = 3  # 2: a list of URLs per entrypoint and their load balancing; 3: request kinds, closed-loop users
 ALL_ENTRYPOINTS = "*"  # a load spike on '*' multiplies every entrypoint's rate
@@ -77,28 +77,39 @@ URL_REQUEST = RequestPlan(name="GET /")  # a user's entrypoint without requests:
 
 def generated_requests(topology: Topology, entry: Entrypoint) -> tuple[RequestPlan, ...]:
     """What a generated stack's clients send to ``entry``: a GET of its operation's path (``/work`` for a
-    service without operations), one kind per combination of the topology's attributes, each with its
-    share of the requests as weight and the names it has in ``X-Chaoslab-Attributes``.
+    service without operations), one kind per combination of the topology's attributes' values (a yes-or-no
+    attribute has two, a categorical one each of its values), each with its share of the requests as weight
+    and what it has in ``X-Chaoslab-Attributes`` (``cache_hit,size=large``).
 
     The load generator decides a request's attributes, not the first emulator: the simulator draws them
     once per entry request, before its first attempt, so the entry client's own retries must carry the
     same ones, and a kind is exactly that (drawn once per entry request, sent with every attempt). The
-    result's per-kind counts then show the shares drawn."""
+    result's per-kind counts then show the shares drawn. ``Topology.refuse_operations`` bounds the number
+    of kinds (``MAX_LIVE_KINDS``)."""
     from chaos.live.stack.stackspec_build import operation_name
 
     target = stackspec.operation_path(operation_name(topology, entry.to, entry.operation))
     plans = []
-    for combo in itertools.product((True, False), repeat=len(topology.attributes)):
-        has = [a.name for a, yes in zip(topology.attributes, combo, strict=True) if yes]
-        weight = math.prod(a.yes_share if yes else 1.0 - a.yes_share
-                           for a, yes in zip(topology.attributes, combo, strict=True))
+    for combo in itertools.product(*(attribute_choices(a) for a in topology.attributes)):
+        weight = math.prod(share for _, _, share in combo)
         if weight <= 0:
             continue
-        words = " ".join(("+" if yes else "-") + a.name for a, yes in zip(topology.attributes, combo, strict=True))
+        has = [cond for cond, _, _ in combo if cond is not None]
+        words = " ".join(word for _, word, _ in combo)
         plans.append(RequestPlan(name=f"GET {target}" + (f" {words}" if words else ""), target=target,
                                  headers=((stackspec.ATTRIBUTES_HEADER, ",".join(has)),) if has else (),
                                  weight=weight))
     return tuple(plans)
+
+
+def attribute_choices(attribute: Attribute) -> tuple[tuple[str | None, str, float], ...]:
+    """What one request may have of ``attribute``: (what it carries in the header or None, the word that
+    names it in a kind's name, its share): ``cache_hit``/``+cache_hit`` and None/``-cache_hit`` for a
+    yes-or-no one, ``size=large`` for each value of a categorical one."""
+    if attribute.values:
+        return tuple((f"{attribute.name}={v.name}", f"{attribute.name}={v.name}", v.share) for v in attribute.values)
+    yes = attribute.yes_share
+    return ((attribute.name, f"+{attribute.name}", yes), (None, f"-{attribute.name}", 1.0 - yes))
 
 
 def origin(url: str) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from chaos.live.in_container.stackspec import (
     VERSION,
+    AttributeSpec,
     Breaker,
     CallMode,
     CallSpec,
@@ -22,9 +23,10 @@ from chaos.live.in_container.stackspec import (
     ServiceSpec,
     ServiceTime,
     StackSpec,
+    TimeBySpec,
 )
 from chaos.model.distributions import AnyDistribution, Constant, Empirical, Exponential, LogNormal
-from chaos.model.topology import Call, CircuitBreaker, Entrypoint, QueueDiscipline, Service, Topology
+from chaos.model.topology import Call, CircuitBreaker, Entrypoint, QueueDiscipline, Service, ServiceTimeBy, Topology
 from chaos.model.topology import Retries as ModelRetries
 
 UrlsFor = Callable[[str, str, int], tuple[str, str]]
@@ -35,14 +37,18 @@ def build(topology: Topology, bounds: tuple[float, ...], urls_for: UrlsFor) -> S
     """The stack spec of a Topology; each call reaches replica N of its callee at ``urls_for(caller, callee, N)``."""
     services = tuple(_service(s, topology, urls_for) for s in topology.services)
     entrypoints = tuple(_entrypoint(e, topology) for e in topology.entrypoints)
-    attributes = tuple((a.name, a.yes_share) for a in topology.attributes)
+    attributes = tuple(AttributeSpec(a.name, values=tuple((v.name, v.share) for v in a.values)) if a.values
+                       else AttributeSpec(a.name, share=a.yes_share) for a in topology.attributes)
     return StackSpec(tuple(bounds), services, entrypoints, VERSION, attributes)
 
 
 def _service(service: Service, topology: Topology, urls_for: UrlsFor) -> ServiceSpec:
     def calls(of: tuple[Call, ...]) -> tuple[CallSpec, ...]:
         return tuple(_call(service.name, c, topology, urls_for) for c in of)
-    operations = tuple(OperationSpec(o.name, service_time(o.service_time or service.service_time), calls(o.calls))
+    # The resolved operations (Service.ops): each with the service time and times by value it runs with.
+    resolved = service.op_map
+    operations = tuple(OperationSpec(o.name, service_time(o.service_time or service.service_time), calls(o.calls),
+                                     time_by(resolved[o.name].service_time_by), o.workers)
                        for o in service.operations)
     return ServiceSpec(
         name=service.name,
@@ -55,7 +61,14 @@ def _service(service: Service, topology: Topology, urls_for: UrlsFor) -> Service
         load_balancing=LoadBalancing(service.load_balancing.value),
         calls=calls(service.calls),
         operations=operations,
+        service_time_by=time_by(service.service_time_by),
     )
+
+
+def time_by(by: ServiceTimeBy | None) -> TimeBySpec | None:
+    if by is None:
+        return None
+    return TimeBySpec(by.attribute, tuple((c.name, service_time(c.service_time)) for c in by.values))
 
 
 def service_time(dist: AnyDistribution) -> ServiceTime:
@@ -97,6 +110,7 @@ def _call(caller: str, call: Call, topology: Topology, urls_for: UrlsFor) -> Cal
         unless=call.unless,
         hit=call.hit,
         fallback_to=None if call.fallback_to is None else _call(caller, call.fallback_to, topology, urls_for),
+        new_stage=call.new_stage,
     )
 
 

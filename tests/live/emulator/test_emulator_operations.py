@@ -8,6 +8,8 @@ import asyncio
 import math
 from typing import Any
 
+import pytest
+
 from chaos.live.in_container import stackspec
 from chaos.live.in_container.http import Target, fetch
 
@@ -24,7 +26,7 @@ def _filled(call: dict[str, Any], services: dict[str, dict[str, Any]], ports: di
 
 def launch_ops(launch, services: dict[str, dict[str, Any]], attributes: dict[str, float] | None = None):
     """``launch`` for specs with operations, fallback calls and attributes: urls filled in everywhere."""
-    stack = launch({name: {k: v for k, v in svc.items() if k not in ("calls", "operations")}
+    stack = launch({name: {k: v for k, v in svc.items() if k not in ("calls", "operations", "service_time_by")}
                     for name, svc in services.items()})
     spec: dict[str, Any] = {"version": 1, "latency_bounds_s": list(stack.spec.latency_bounds_s), "services": {}}
     for name, svc in services.items():
@@ -144,3 +146,111 @@ def test_a_fallback_call_is_made_on_error_and_on_a_miss_with_its_own_policy(laun
     stack.faults("db", errors=1.0)  # and the fallback fails too: after its own 2 retries
     assert send(stack, "api", "/work", 5, {ATTRS: "cache_hit"}) == [503] * 5
     assert stack.metrics("api")["calls"]["db"]["attempts"] == 40 + 5 * 3
+
+
+def _server_spans(directory) -> dict[str, dict[str, tuple[int, int]]]:
+    """trace id -> service -> (start, end) of its server span, in ns, from the replicas' OTLP lines."""
+    import json
+
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    for path in directory.glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            for resource in json.loads(line)["resourceSpans"]:
+                service = next(a["value"]["stringValue"] for a in resource["resource"]["attributes"]
+                               if a["key"] == "service.name")
+                for scope in resource["scopeSpans"]:
+                    for s in scope["spans"]:
+                        if s["kind"] == 2:  # SERVER
+                            out.setdefault(s["traceId"], {})[service] = (int(s["startTimeUnixNano"]),
+                                                                        int(s["endTimeUnixNano"]))
+    return out
+
+
+@pytest.mark.parametrize("new_stage", [True, False])
+def test_a_new_stage_starts_after_every_call_of_the_stage_before_it_finished(launch, helpers, tmp_path,
+                                                                               new_stage: bool) -> None:
+    """Two parallel stages written one after the other: with new_stage, c and d start only once a and b have
+    answered (and still together); without it the four calls are one stage and c starts while a works."""
+    c = helpers.const
+    stage2 = {"mode": "parallel", "new_stage": True} if new_stage else {"mode": "parallel"}
+    services = {
+        "front": {"service_time": c(0.0), "workers": 16, "calls": [
+            {"to": "a", "mode": "parallel"}, {"to": "b", "mode": "parallel"},
+            {"to": "c", **stage2}, {"to": "d", "mode": "parallel"}]},
+        **{name: {"service_time": c(t), "workers": 16} for name, t in (("a", 0.03), ("b", 0.005),
+                                                                       ("c", 0.02), ("d", 0.02))},
+    }
+    stack = launch(services, traces=tmp_path)
+    assert [[e.callee for e in g] for g in stack.emulators[("front", 1)].ops["/work"].stages] == \
+        ([["a", "b"], ["c", "d"]] if new_stage else [["a", "b", "c", "d"]])
+    assert send(stack, "front", "/work", 20, concurrency=4) == [200] * 20
+    for key in list(stack.emulators):
+        stack.stop(*key)  # flushes every replica's spans
+    traces = [t for t in _server_spans(tmp_path).values() if len(t) == 5]
+    assert len(traces) == 20
+    for t in traces:
+        stage1_end = max(t["a"][1], t["b"][1])
+        if new_stage:
+            assert t["c"][0] >= stage1_end and t["d"][0] >= stage1_end
+            assert t["d"][0] < t["c"][1] and t["c"][0] < t["d"][1]  # c and d still run together
+        else:
+            assert t["c"][0] < t["a"][1]  # merged: c begins while a is still at work
+
+
+def test_a_service_time_by_value_is_chosen_by_the_value_the_request_carries(launch, helpers):
+    """store's own time is 5 ms for size=small, 50 ms for size=large and its plain 20 ms for size=medium (not
+    listed) or a request without the attribute; front passes the header on unchanged."""
+    c = helpers.const
+    stack = launch_ops(launch, {
+        "front": {"service_time": c(0.0), "workers": 8, "calls": [{"to": "store"}]},
+        "store": {"service_time": c(0.02), "workers": 8, "service_time_by": {
+            "attribute": "size", "values": {"small": c(0.005), "large": c(0.05)}}},
+    }, attributes={"size": {"small": 0.5, "medium": 0.3, "large": 0.2}, "cache_hit": 0.5})
+    assert send(stack, "front", "/work", 30, concurrency=4) == [200] * 30  # the timer learns its lateness
+    own = stack.emulators[("store", 1)].server.own_time
+    for header, expected in (("size=small", 0.005), ("cache_hit,size=large", 0.05), ("size=medium", 0.02),
+                             ("", 0.02), ("size=large", 0.05)):
+        count, total = sum(own.counts), own.sum
+        assert send(stack, "front", "/work", 20, {ATTRS: header}, concurrency=4) == [200] * 20
+        mean = (own.sum - total) / (sum(own.counts) - count)
+        # wide enough for a loaded machine's late timers, narrow enough that no other value's time fits
+        assert mean == pytest.approx(expected, abs=0.004 + 0.15 * expected), (header, mean)
+    wrong = stack.runner.run(fetch(Target("127.0.0.1", stack.port("front")), "/work", {ATTRS: "size=huge"}), 10)
+    assert wrong.status == 400 and b"size=huge" in wrong.body  # a value the stack does not have is refused
+
+
+@pytest.mark.parametrize("own_pool", [True, False])
+def test_a_saturated_operation_with_its_own_pool_does_not_delay_the_services_other_operation(
+        launch, helpers, own_pool: bool) -> None:
+    """db's scan takes 100 ms and gets 8 requests at once; find (5 ms) arrives while they wait. With its own
+    worker, scan queues behind itself and find is served by the service's worker at once; on the shared
+    worker, find waits behind the scans (the control: the same load, the same capacity)."""
+    c = helpers.const
+    scan: dict[str, Any] = {"service_time": c(0.1), **({"workers": 1} if own_pool else {})}
+    stack = launch_ops(launch, {"db": {"service_time": c(0.005), "workers": 1, "queue_limit": 100,
+                                       "operations": {"scan": scan, "find": {}}}})
+    target = Target("127.0.0.1", stack.port("db"))
+
+    async def timed(path: str) -> tuple[int, float]:
+        started = asyncio.get_running_loop().time()
+        async with asyncio.timeout(5):
+            answer = await fetch(target, path)
+        return answer.status, asyncio.get_running_loop().time() - started
+
+    async def scans_and_finds() -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        scans = [asyncio.create_task(timed("/op/scan")) for _ in range(8)]
+        await asyncio.sleep(0.05)  # every scan has arrived: one at work, seven waiting
+        finds = []
+        for _ in range(5):
+            finds.append(await timed("/op/find"))
+        return list(await asyncio.gather(*scans)), finds
+
+    scans, finds = stack.runner.run(scans_and_finds(), 30)
+    assert [s for s, _ in scans + finds] == [200] * 13
+    assert max(t for _, t in scans) > 0.7  # scan was saturated either way: 8 x 100 ms on one worker
+    emulator = stack.emulators[("db", 1)]
+    assert len(emulator.pools) == (2 if own_pool else 1)
+    if own_pool:
+        assert max(t for _, t in finds) < 0.06, finds  # 5 ms of work; nothing ahead of it in its pool
+    else:
+        assert finds[0][1] > 0.5, finds  # behind the seven waiting scans

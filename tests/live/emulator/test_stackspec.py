@@ -107,6 +107,19 @@ def broken(path: str, value: object) -> dict:
 DELETE = object()
 
 
+def test_a_value_a_categorical_attribute_does_not_have_is_refused_where_a_time_names_it():
+    data = {**minimal(), "attributes": {"size": {"small": 0.5, "large": 0.5}}}
+    data["services"]["b"]["service_time_by"] = {"attribute": "size", "values": {"huge": {"dist": "constant",
+                                                                                         "value": 0.1}}}
+    with pytest.raises(InputError) as caught:
+        stackspec.from_dict(data, source="stack.json")
+    assert "services.b.service_time_by.values.huge: 'size' has no value 'huge' (it has: large, small)" in \
+        str(caught.value)
+    data["services"]["b"]["service_time_by"]["values"] = {"large": {"dist": "constant", "value": 0.1}}
+    spec = stackspec.from_dict(data, source="stack.json")
+    assert stackspec.from_dict(spec.to_dict()) == spec  # what the builder writes reads back the same
+
+
 @pytest.mark.parametrize("path, value, where, words", [
     ("version", 2, "version", "version 2 is not supported"),
     ("latency_bounds_s", [0.1, 0.01], "latency_bounds_s", "strictly increasing"),
@@ -131,6 +144,11 @@ DELETE = object()
     ("services.a.calls.0.proxies", ["p1", "p2"], "services.a.calls[0].proxies", "2 proxies for 1 urls"),
     ("entrypoints.web.to", "nowhere", "entrypoints.web.to", "unknown service 'nowhere'"),
     ("services.b.service_time", DELETE, "services.b.service_time", "missing (required)"),
+    ("services.b.service_time_by", {"attribute": "size", "values": {}}, "services.b.service_time_by.attribute",
+     "'size' is not a categorical attribute of the stack (it has: none)"),
+    ("attributes", {"size": {"a=b": 1.0}}, "attributes.size.a=b", "may not hold a comma, an equals sign"),
+    ("attributes", {"size": {"small": 2}}, "attributes.size.small", "share of requests with this value"),
+    ("attributes", {"size": {}}, "attributes.size", "at least one value"),
 ])
 def test_a_bad_value_is_reported_with_its_path(path, value, where, words):
     with pytest.raises(InputError) as caught:

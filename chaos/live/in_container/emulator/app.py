@@ -7,7 +7,9 @@ A request at a replica (as in ``chaos.sim.kernel``)::
     too long) ─> service time (x slowdown x cold start) ─(hung? wait)─> stages of calls, still holding
     the worker ─> release the worker ─(hung? wait)─> answer
 
-Each operation has its own service time and stages of calls; all share the replica's pool.
+Each operation has its own service time (or times by the value of a categorical attribute the request
+carries) and stages of calls; it works on the replica's shared pool, or on a pool of its own (its own
+workers and queue, the queue's limit and discipline the service's).
 A stage of routed calls makes exactly one, picked by weight; a call with ``when``/``unless``
 is made only for requests that have (or lack) the attribute, read from the request's
 ``X-Chaoslab-Attributes`` header, which every call passes on.
@@ -92,7 +94,7 @@ class Emulator:
         self.server = ServerMetrics(self.bounds)
         self.in_flight = 0  # /work requests received and not yet ended (queued, worked on, or held by a hang)
         self.background: set[asyncio.Task[Any]] = set()
-        self.attribute_names = frozenset(name for name, _ in spec.attributes)
+        self.attribute_names = frozenset(cond for a in spec.attributes for cond in a.conditions)
         self._spec = spec
         self._by_callee: dict[str, list[Edge]] = {}
         self.ops = {operation_path(name): self._operation(name, op) for name, op in s.ops.items()}
@@ -108,6 +110,12 @@ class Emulator:
         return f"{self.service.name}-{self.replica}"
 
     @property
+    def pools(self) -> tuple[WorkerPool, ...]:
+        """The shared worker pool, then the pools of operations that have their own (busy and queue add up,
+        as the simulator counts them)."""
+        return (self.pool, *(op.pool for op in self.ops.values() if op.pool is not self.pool))
+
+    @property
     def work_paths(self) -> tuple[str, ...]:
         """The paths requests are served at: ``/work``, or each operation's ``/op/<name>``."""
         return tuple(self.ops)
@@ -118,7 +126,13 @@ class Emulator:
         draw = sampler(op.service_time, stream(self.seed, "service_time", *named))
         stages = tuple(tuple(self._edge(c) for c in group) for group in op.stages())
         metrics = self.server if name is None else ServerMetrics(self.bounds)
-        return ServedOperation(name, draw, stages, metrics)
+        by = {} if op.service_time_by is None else {
+            cond: sampler(time, stream(self.seed, "service_time", *named, cond))
+            for cond, time in op.service_time_by.conditions().items()}
+        pool = self.pool if op.workers is None else \
+            WorkerPool(PoolLimits(op.workers, self.service.queue_limit, self.service.lifo, self.service.max_wait_s),
+                       self.clock)
+        return ServedOperation(name, draw, stages, metrics, pool, by)
 
     def _edge(self, call: CallSpec) -> Edge:
         """The caller's side of ``call`` (and of its fallback call, if any): the first call to a callee
@@ -263,18 +277,20 @@ class Emulator:
         errors = self.faults.settings.errors
         if errors and self.error_roll() < errors:
             return Cause.INJECTED
-        if not await self.pool.acquire():
+        pool = op.pool  # the service's shared pool, or the operation's own
+        if not await pool.acquire():
             return Cause.REJECTED
         try:
             began = self.clock()
-            await self.sleeper.sleep(op.draw() * self.faults.time_factor(self.clock()))
+            draw = op.draw if not op.by else op.draw_for(attributes)
+            await self.sleeper.sleep(draw() * self.faults.time_factor(self.clock()))
             own = self.clock() - began
             for counts in op.counted(self.server):  # the service's, and its operation's (calibration fits each)
                 counts.own_time.add(own)
             await self.faults.pass_hang()
             return await self._run_stages(op, attributes)
         finally:
-            self.pool.release()
+            pool.release()
 
     async def _run_stages(self, op: ServedOperation, attributes: Attributes) -> Cause | None:
         """Each stage's calls together (a router's one call), stages in order; the first stage with a
@@ -297,7 +313,8 @@ class Emulator:
 
     def metrics_json(self) -> dict[str, Any]:
         out = {"service": self.service.name, "replica": self.replica, "time": self.clock(),
-               "queue": self.pool.waiting, "busy": self.pool.busy, "server": self.server.to_json(),
+               "queue": sum(p.waiting for p in self.pools), "busy": sum(p.busy for p in self.pools),
+               "server": self.server.to_json(),
                "calls": {name: edge.metrics_json() for name, edge in self.edges.items()}}
         if self.service.operations:
             out["operations"] = {op.name: op.metrics.to_json() for op in self.ops.values() if op.name is not None}
@@ -325,11 +342,22 @@ class ServedOperation:
     """What one operation of this replica does: its service time, its stages of calls, its counts."""
 
     def __init__(self, name: str | None, draw: Callable[[], float], stages: tuple[tuple[Edge, ...], ...],
-                 metrics: ServerMetrics) -> None:
+                 metrics: ServerMetrics, pool: WorkerPool, by: dict[str, Callable[[], float]] | None = None) -> None:
         self.name = name  # None: the /work of a service without operations
         self.draw = draw
         self.stages = stages
         self.metrics = metrics  # the service's own for /work
+        self.pool = pool  # the replica's shared pool, or the operation's own
+        self.by = by or {}  # service times by an attribute's value: condition (``size=large``) -> its draw
+
+    def draw_for(self, attributes: Attributes) -> Callable[[], float]:
+        """The draw of the request's value of the attribute the times depend on; a value not listed (or a
+        request without one) takes the plain service time, as in the simulator."""
+        for cond in attributes:
+            chosen = self.by.get(cond)
+            if chosen is not None:
+                return chosen
+        return self.draw
 
     def counted(self, server: ServerMetrics) -> tuple[ServerMetrics, ...]:
         """Where an ending is counted: the service's figures, and the operation's when it has its own."""

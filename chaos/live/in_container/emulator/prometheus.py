@@ -70,11 +70,13 @@ class Exposed(Protocol):
     service: ServiceSpec
     replica: int
     server: ServerMetrics
-    pool: WorkerPool
     in_flight: int
     edges: dict[str, Peer]
 
     def operation_metrics(self) -> dict[str, ServerMetrics]: ...
+
+    @property
+    def pools(self) -> tuple[WorkerPool, ...]: ...
 
 
 def _server_status(cause: Cause | None) -> Labels:
@@ -100,7 +102,7 @@ def _histograms(family: Family, base: Labels, outcomes: Outcomes,
 
 def exposition(emulator: Exposed) -> bytes:
     """The replica's metrics now, as Prometheus text."""
-    service, pool = emulator.service.name, emulator.pool
+    service, pools = emulator.service.name, emulator.pools
     server = Family("http_server_request_duration_seconds", Kind.HISTOGRAM, "Duration of HTTP server requests.")
     routes = emulator.operation_metrics() or {"/work": emulator.server}
     for route, counts in routes.items():
@@ -125,8 +127,9 @@ def exposition(emulator: Exposed) -> bytes:
         .sample((), emulator.server.requests),
         Family("chaoslab_server_wasted_total", Kind.COUNTER, "Successes finished after the caller had gone.")
         .sample((), emulator.server.wasted),
-        Family("chaoslab_queue_requests", Kind.GAUGE, "Requests waiting for a worker.").sample((), pool.waiting),
-        Family("chaoslab_busy_workers", Kind.GAUGE, "Workers busy.").sample((), pool.busy),
+        Family("chaoslab_queue_requests", Kind.GAUGE, "Requests waiting for a worker.")
+        .sample((), sum(p.waiting for p in pools)),
+        Family("chaoslab_busy_workers", Kind.GAUGE, "Workers busy.").sample((), sum(p.busy for p in pools)),
         client, retries, degraded, short, opens,
         Family("target_info", Kind.GAUGE, "Target metadata.")
         .sample((("service_instance_id", f"{service}-{emulator.replica}"), ("service_name", service)), 1),
