@@ -41,6 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from chaos.traces.observe import observe_files  # noqa: E402
 
 NS = 1_000_000_000
+QUIET_REFERENCE = 340_000  # spans/s of json.loads of these lines on a quiet day of this machine (2026-12-06)
+GOAL_RATIO = round(QUIET_REFERENCE / 25_000, 1)  # a million spans in 40 s on such a day
 BATCH = 100
 SERVICES = ("gateway", "frontend", "catalog", "recommend", "checkout", "payment", "db")
 
@@ -198,7 +200,18 @@ def main() -> None:
               f"{ref_rate / rate:>5.1f}x {r['peak_rss_mb']:>7,.0f} MB")
     big = results[-1]
     print(f"goal: a million spans in under 60 s; {big['spans']:,} took {big['seconds']:.1f} s "
-          f"({'met' if big['seconds'] * 1_000_000 / big['spans'] < 60 else 'NOT met'})")
+          f"({'met' if big['seconds'] * 1_000_000 / big['spans'] < 60 else 'NOT met'} on this machine today)")
+    # Machine speed varies 3x from day to day: the goal that holds on any day is the ratio to json.loads
+    # of the same lines, measured in the same process.
+    ratio = big["spans"] / big["reference_seconds"] / (big["spans"] / big["seconds"])
+    print(f"goal: at most {GOAL_RATIO:g}x json.loads's time (25,000 spans/s where json.loads reads "
+          f"{QUIET_REFERENCE:,} spans/s, as on a quiet day); measured {ratio:.1f}x "
+          f"({'met' if ratio <= GOAL_RATIO else 'NOT met'})")
+    small = results[0]
+    growth = big["peak_rss_mb"] / small["peak_rss_mb"]
+    print(f"memory: peak {small['peak_rss_mb']:,.0f} MB at {small['spans']:,} spans, {big['peak_rss_mb']:,.0f} MB at "
+          f"{big['spans']:,} ({growth:.2f}x for {big['spans'] / small['spans']:.0f}x the spans: set by the window "
+          f"when the bigger file outlasts it)")
 
 
 if __name__ == "__main__":
