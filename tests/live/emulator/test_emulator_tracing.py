@@ -109,9 +109,10 @@ def test_the_topology_from_the_emulators_traces_is_the_stack_they_ran(traced: Pa
     "that lateness reaches the service time every sleep is a bare yield and no sleep is timed to learn it down "
     "again (offline, with a timer 0.9-1.1 ms late: lateness 1.000 ms, 1,000 of 1,000 sleeps bare yields), so "
     "cache's traced own time reads 0.1-0.4 ms. On a loaded machine (load average 8-18 on 2 cores, 2026-12-07) it "
-    "read 13.7, 10.2 and 2.1 ms in three runs: late timers, not the declared work. The topology's service time, "
-    "now what callers waited (own time and per-hop overhead: 11.1-16.6 ms in those runs), always passed the "
-    "0.8 ms bound this test used to check, which no longer says anything about the own time"))
+    "read 13.7, 10.2, 2.1 and 17.7 ms in four runs: late timers, not the declared work. The topology's service "
+    "time, now what callers waited (own time and per-hop overhead: 11.1-56.7 ms in those runs), passed the 0.8 ms "
+    "bound this test used to check in all four, and says nothing about the own time; checked as the own time, the "
+    "fifth run failed (XFAIL)"))
 def test_a_sub_millisecond_service_time_is_recovered_from_the_traces(traced: Path) -> None:
     own = observe_files(sorted(traced.glob("*.jsonl"))).service("cache").work_time.times.observed
     declared = SERVICES["cache"]["service_time"]["value"]
