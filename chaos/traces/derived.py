@@ -21,12 +21,16 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chaos.errors import InputError
 from chaos.model.arguments import OPEN_TRACES, SEED, TRACE_WINDOW, add_option, of_field
 from chaos.terminal import visible
 from chaos.traces.observed import ObservedModel
 from chaos.traces.spans import TraceFormat
+
+if TYPE_CHECKING:
+    from chaos.model.topology import Topology
 
 SIM_DURATION = of_field("chaos.model.experiment:Experiment.duration")
 MIN_SIM_S, MAX_SIM_S = 60.0, 3600.0
@@ -145,11 +149,27 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     entrypoints = {(e.service, e.operation): safe_name(e.operation, taken, "entry") for e in model.entrypoints}
     known = {s.name for s in topology.services}
     services = {k: v for k, v in services.items() if v in known}
-    entrypoints = {k: v for k, v in entrypoints.items() if v in topology.entrypoint_map}
+    entrypoints = _paired_entrypoints(entrypoints, services, topology)
     if not services and not entrypoints:
         raise InputError(f"{args.topology}: none of its services or entrypoints is named as the traces name them",
                          hint="fidelity pairs names as chaoslab topology from-traces writes them")
-    return _fidelity(args, args.topology, model, services, entrypoints, (), reports)
+    timeouts = {e.name: e.timeout for e in topology.entrypoints if e.timeout is not None}
+    return _fidelity(args, args.topology, model, services, entrypoints, (), reports, timeouts)
+
+
+def _paired_entrypoints(traced: dict[tuple[str, str], str], services: dict[str, str],
+                        topology: Topology) -> dict[tuple[str, str], str]:
+    """Each traced entrypoint with the topology's of the same name; one that has none is paired with the one
+    entrypoint left into the same service, when that service has exactly one left on each side (a team's
+    ``web: {to: front}`` is the traces' ``GET /work`` at front)."""
+    paired = {k: v for k, v in traced.items() if v in topology.entrypoint_map}
+    taken = set(paired.values())
+    for service, name in services.items():
+        left = [k for k in traced if k[0] == service and k not in paired]
+        theirs = [e.name for e in topology.entrypoints if e.to == name and e.name not in taken]
+        if len(left) == 1 and len(theirs) == 1:
+            paired[left[0]] = theirs[0]
+    return paired
 
 
 @dataclass(frozen=True)
@@ -216,11 +236,14 @@ def experiment_text(topology: Path, experiment: Path, name: str, rate: float, du
 
 
 def _fidelity(args: argparse.Namespace, topology_path: Path, model: ObservedModel, services: dict[str, str],
-              entrypoints: dict[tuple[str, str], str], notes: tuple[str, ...], reports: _Reports) -> int:
+              entrypoints: dict[tuple[str, str], str], notes: tuple[str, ...], reports: _Reports,
+              timeouts: dict[str, float] | None = None) -> int:
+    """Simulate the topology at the traced load and judge it; ``timeouts``: its entrypoints' client timeouts."""
     from chaos.model.files import load_experiment
     from chaos.result import write_atomic
     from chaos.sim.simulation import simulate
     from chaos.traces.fidelity import (
+        entry_caveats,
         judge_fidelity,
         render_markdown,
         render_text,
@@ -242,7 +265,7 @@ def _fidelity(args: argparse.Namespace, topology_path: Path, model: ObservedMode
     experiment = load_experiment(reports.experiment)
     run = simulate(experiment, args.seed)
     fidelity = judge_fidelity(simulated_figures(run), traced_figures(model, services, entrypoints), rate,
-                              duration, args.seed)
+                              duration, args.seed, entry_caveats(model, entrypoints, timeouts or {}))
     write_atomic(reports.markdown, render_markdown(fidelity, notes))
     write_atomic(reports.json, json.dumps(to_json_doc(fidelity, notes), indent=1) + "\n")
     print(visible(render_text(fidelity)))
@@ -255,12 +278,15 @@ def _fidelity(args: argparse.Namespace, topology_path: Path, model: ObservedMode
 
 
 def cmd_calibrate_traces(args: argparse.Namespace) -> int:
-    """``chaoslab calibrate FILE... --topology T --out OUT``: T with each traced service's service time replaced."""
+    """``chaoslab calibrate FILE... --topology T --out OUT``: T with each traced service's time replaced by the
+    one ``from-traces`` would write (the same derivation: its time as its callers waited on it, and where the
+    hops of a request stall together, its times by the request's pace)."""
     import yaml
 
     from chaos.model.files import load_topology
     from chaos.model.inputs import MODEL_FILE_LIMIT, read_input
-    from chaos.traces.topology import calibrations
+    from chaos.traces.calibrate import Calibration
+    from chaos.traces.topology import PACE_ATTRIBUTE, calibrations, pace_attribute
 
     if args.topology is None:
         raise InputError("calibrating from traces needs --topology, the topology whose service times to replace",
@@ -269,39 +295,30 @@ def cmd_calibrate_traces(args: argparse.Namespace) -> int:
     data = yaml.safe_load(read_input(args.topology, str(args.topology), MODEL_FILE_LIMIT))
     model = observe(args)
     fits = calibrations(model)
+    pace = pace_attribute(model)
+    edit = Calibration(str(args.topology), data, pace is not None)
+    if pace is not None:
+        edit.declare_pace(yaml.safe_load(pace.yaml))
+    edit.apply(fits)
     header = [f"# Calibrated by chaoslab calibrate from the traces in {', '.join(str(f) for f in args.files)} "
               f"(topology {args.topology}).",
-              "# Each service_time below that the traces show: its own work (server span minus waiting on calls)",
-              "# fitted, plus its per-hop overhead (what callers waited beyond its server span):"]
-    done, kept = [], []
-    for name, service in data["services"].items():
-        fit = fits.get(str(name))
-        if fit is None:
-            kept.append(str(name))
-            continue
-        service["service_time"] = yaml.safe_load(fit.yaml)
-        done.append(f"{name}: {fit.yaml} ({fit.why})")
-        # A topology with operations gets each one's own time: a read and a write are fitted apart.
-        for op_name, op in (service.get("operations") or {}).items():
-            found = fit.operation(str(op_name))
-            if found is None:
-                kept.append(f"{name}.{op_name}")
-                continue
-            traced, op_fit = found
-            service["operations"][op_name] = {**(op or {}), "service_time": yaml.safe_load(op_fit.yaml)}
-            done.append(f"{name}.{op_name}: {op_fit.yaml} (traced as '{traced}'; {op_fit.why})")
-    if not done:
-        raise InputError(f"{args.topology}: none of its services appears in the traces",
-                         hint="services are paired by name, as chaoslab topology from-traces writes them")
-    header += [f"#   {line}" for line in done]
-    if kept:
+              "# Each service_time below that the traces show, as chaoslab topology from-traces writes it: its own",
+              "# work (server span minus waiting on calls) and its per-hop overhead (what callers waited beyond its",
+              "# server span), fitted together call by call where callers were seen waiting on it:"]
+    if pace is not None:
+        header.append(f"# attributes.{PACE_ATTRIBUTE}: {pace.why}")
+    header += [f"#   {line}" for line in edit.done]
+    if edit.kept:
         header.append(f"# Not in the traces, left as they were (an operation: none or several traced operations "
-                      f"end in its name): {', '.join(kept)}")
+                      f"end in its name): {', '.join(edit.kept)}")
+    header += [f"# {line}" for line in edit.notes]
     text = "\n".join(header) + "\n" + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=110)
     _write_checked(args.out, text)
-    for line in done:
+    for line in edit.done:
         print(visible(line))
-    if kept:
-        print(visible(f"not in the traces, left as they were: {', '.join(kept)}"))
+    if edit.kept:
+        print(visible(f"not in the traces, left as they were: {', '.join(edit.kept)}"))
+    for line in edit.notes:
+        print(visible(line))
     print(f"wrote {args.out}")
     return 0

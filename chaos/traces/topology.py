@@ -125,6 +125,42 @@ def dist_yaml(dist: AnyDistribution) -> str:
     return f"{{dist: lognormal, median: {duration(median)}, p99: {duration(p99)}}}"
 
 
+@dataclass(frozen=True)
+class PaceAttribute:
+    """The request's pace as a topology declares it (a categorical attribute), and where it came from."""
+
+    yaml: str    # the attribute's value, in the topology's notation: ``{values: {p1: 0.125, ...}}``
+    why: str
+
+
+PACED_WHY = ("measured: its times (as its callers waited on it, or its own) in each pace of request, so that the "
+             "hops of one request are slow together as the traces show")
+
+
+def pace_attribute(model: ObservedModel) -> PaceAttribute | None:
+    """The pace attribute the traces show, None when the hops of a request are not slow together: the one
+    derivation that ``from-traces`` writes and ``calibrate`` puts into a topology."""
+    pace = model.pace
+    if pace is None or not any(s.paced for s in model.services):
+        return None
+    shares = [round(c.share, 4) for c in pace.classes[:-1]]  # written so that they add up to 1 exactly
+    shares.append(round(1 - sum(shares), 4))
+    values = ", ".join(f"{c.name}: {_plain(x, 4)}" for c, x in zip(pace.classes, shares, strict=True))
+    ranges = "; ".join(f"{c.name} {_ms(c.overhead_low)}-{_ms(c.overhead_high)}" for c in pace.classes)
+    return PaceAttribute(f"{{values: {{{values}}}}}",
+                         f"measured: the {pace.traces:,} requests with a hop seen from both sides, grouped by their "
+                         f"mean per-hop overhead ({ranges}): one hop's overhead goes with its request's other hops' "
+                         f"(correlation {pace.correlation:.2f} of their logs), so the pace is drawn once per request")
+
+
+def paced_times(model: ObservedModel, s: ObservedService) -> tuple[tuple[str, str], ...]:
+    """``s``'s time in each pace of request (value name, distribution in the topology's notation); empty where
+    the traces show no pace or too few of its times in some pace."""
+    if model.pace is None or not s.paced:
+        return ()
+    return tuple((c.name, dist_yaml(d)) for c, d in zip(model.pace.classes, s.paced, strict=True))
+
+
 def _mark(m: Marked[Any]) -> str:
     if m.basis is Basis.GUESSED:
         return f"guessed: {m.why}"
@@ -252,27 +288,18 @@ class _Writer:
             return "    service_time: 0ms" + self.comment("guessed: no timing of this service survived")
         dist, why = chosen
         line = f"    service_time: {dist_yaml(dist)}" + self.comment(why)
-        pace = self.model.pace
-        if pace is None or not s.paced:
+        paced = paced_times(self.model, s)
+        if not paced:
             return line
-        values = [f"        {c.name}: {dist_yaml(d)}" for c, d in zip(pace.classes, s.paced, strict=True)]
-        return "\n".join([line, "    service_time_by:" + self.comment(
-            "measured: its times (as its callers waited on it, or its own) in each pace of request, so that "
-            "the hops of one request are slow together as the traces show"),
+        values = [f"        {value}: {written}" for value, written in paced]
+        return "\n".join([line, "    service_time_by:" + self.comment(PACED_WHY),
                           f"      attribute: {PACE_ATTRIBUTE}", "      values:", *values])
 
     def _pace(self) -> list[str]:
-        pace = self.model.pace
+        pace = pace_attribute(self.model)
         if pace is None:
             return []
-        shares = [round(c.share, 4) for c in pace.classes[:-1]]  # written so that they add up to 1 exactly
-        shares.append(round(1 - sum(shares), 4))
-        values = ", ".join(f"{c.name}: {_plain(x, 4)}" for c, x in zip(pace.classes, shares, strict=True))
-        ranges = "; ".join(f"{c.name} {_ms(c.overhead_low)}-{_ms(c.overhead_high)}" for c in pace.classes)
-        return ["attributes:", f"  {PACE_ATTRIBUTE}: {{values: {{{values}}}}}" + self.comment(
-            f"measured: the {pace.traces:,} requests with a hop seen from both sides, grouped by their mean "
-            f"per-hop overhead ({ranges}): one hop's overhead goes with its request's other hops' (correlation "
-            f"{pace.correlation:.2f} of their logs), so the pace is drawn once per request")]
+        return ["attributes:", f"  {PACE_ATTRIBUTE}: {pace.yaml}" + self.comment(pace.why)]
 
     # ------------------------------------------------------------------ calls
 
@@ -422,6 +449,7 @@ class Calibrated:
     yaml: str          # the service_time value, in the topology's notation
     why: str
     operations: tuple[tuple[str, Calibrated], ...] = ()  # each traced operation's own (its traced name, its time)
+    paced: tuple[tuple[str, str], ...] = ()  # its time in each pace of request (see :func:`paced_times`)
 
     def operation(self, name: str) -> tuple[str, Calibrated] | None:
         """The traced operation a topology operation ``name`` is: the one of that name, else the only one whose
@@ -440,8 +468,9 @@ def _calibrated(name: str, marked: Marked[AnyDistribution], hop: float) -> Calib
 
 
 def calibrations(model: ObservedModel) -> dict[str, Calibrated]:
-    """Each traced service's own time plus its per-hop overhead, keyed by its name in a topology; with
-    each of its operations' own times (plus the same overhead), for a topology that declares them."""
+    """Each traced service's time as ``from-traces`` writes it (:func:`service_time`, and its times by the
+    request's pace where the traces show one), keyed by its name in a topology; with each of its operations'
+    own times (plus the per-hop overhead), for a topology that declares them."""
     taken: set[str] = set()
     out = {}
     for s in model.services:
@@ -453,5 +482,5 @@ def calibrations(model: ObservedModel) -> dict[str, Calibrated]:
         hop = s.hop.value if s.hop is not None else 0.0
         ops = tuple((op.name, _calibrated(f"{name}.{op.name}", op.work_time.distribution, hop))
                     for op in s.operations if op.work_time.distribution is not None)
-        out[name] = Calibrated(name, dist_yaml(dist), why, operations=ops)
+        out[name] = Calibrated(name, dist_yaml(dist), why, operations=ops, paced=paced_times(model, s))
     return out

@@ -103,15 +103,20 @@ def test_the_topology_from_the_emulators_traces_is_the_stack_they_ran(traced: Pa
             assert svc["service_time"]["value"] * 0.8 <= median, (name, median)
 
 
-@pytest.mark.xfail(strict=False, reason="known gap (issue 17): cache's traced own time reads 0.1-0.4 ms against its "
-                                        "constant 1 ms service time, so the written median is 0.67-0.93 ms; "
-                                        "the cause (emulator timing of sub-millisecond work or span timing) is open")
-def test_a_sub_millisecond_service_time_is_recovered_from_the_traces(traced: Path, tmp_path: Path) -> None:
-    draft = draft_topology(observe_files(sorted(traced.glob("*.jsonl"))), "traced")
-    path = tmp_path / "traced.yaml"
-    path.write_text(draft.text)
-    median = load_topology(path).service("cache").service_time.quantile(0.5)
-    assert SERVICES["cache"]["service_time"]["value"] * 0.8 <= median
+@pytest.mark.xfail(strict=False, reason=(
+    "known gap (issue 17): on a quiet machine the emulator sleeps less than a 1 ms constant: its Sleeper takes the "
+    "timer's learned lateness (about 1 ms: asyncio's timers wait in whole milliseconds) off each sleep, and once "
+    "that lateness reaches the service time every sleep is a bare yield and no sleep is timed to learn it down "
+    "again (offline, with a timer 0.9-1.1 ms late: lateness 1.000 ms, 1,000 of 1,000 sleeps bare yields), so "
+    "cache's traced own time reads 0.1-0.4 ms. On a loaded machine (load average 8-18 on 2 cores, 2026-12-07) it "
+    "read 13.7, 10.2, 2.1 and 17.7 ms in four runs: late timers, not the declared work. The topology's service "
+    "time, now what callers waited (own time and per-hop overhead: 11.1-56.7 ms in those runs), passed the 0.8 ms "
+    "bound this test used to check in all four, and says nothing about the own time; checked as the own time, the "
+    "fifth run failed (XFAIL)"))
+def test_a_sub_millisecond_service_time_is_recovered_from_the_traces(traced: Path) -> None:
+    own = observe_files(sorted(traced.glob("*.jsonl"))).service("cache").work_time.times.observed
+    declared = SERVICES["cache"]["service_time"]["value"]
+    assert declared * 0.8 <= own.p50 <= declared + 0.010, own  # the module's allowance for a busy machine
 
 
 def test_a_traceparent_is_read_as_the_w3c_format_says() -> None:
