@@ -104,15 +104,10 @@ def test_the_topology_from_the_emulators_traces_is_the_stack_they_ran(traced: Pa
 
 
 @pytest.mark.xfail(strict=False, reason=(
-    "known gap (issue 17): on a quiet machine the emulator sleeps less than a 1 ms constant: its Sleeper takes the "
-    "timer's learned lateness (about 1 ms: asyncio's timers wait in whole milliseconds) off each sleep, and once "
-    "that lateness reaches the service time every sleep is a bare yield and no sleep is timed to learn it down "
-    "again (offline, with a timer 0.9-1.1 ms late: lateness 1.000 ms, 1,000 of 1,000 sleeps bare yields), so "
-    "cache's traced own time reads 0.1-0.4 ms. On a loaded machine (load average 8-18 on 2 cores, 2026-12-07) it "
-    "read 13.7, 10.2, 2.1 and 17.7 ms in four runs: late timers, not the declared work. The topology's service "
-    "time, now what callers waited (own time and per-hop overhead: 11.1-56.7 ms in those runs), passed the 0.8 ms "
-    "bound this test used to check in all four, and says nothing about the own time; checked as the own time, the "
-    "fifth run failed (XFAIL)"))
+    "known gap (issue 17), kept non-strict until quiet CI runs show it passing: the emulator's Sleeper once froze "
+    "below the timer's lateness (every sleep of a 1 ms constant a bare yield, own time 0.1-0.4 ms; fixed 2026-12-07, "
+    "test_emulator_logic's sleep tests), but on a loaded machine (load average 8-18 on 2 cores) the own time read "
+    "13.7, 10.2, 2.1 and 17.7 ms in four runs: late timers, not the declared work"))
 def test_a_sub_millisecond_service_time_is_recovered_from_the_traces(traced: Path) -> None:
     own = observe_files(sorted(traced.glob("*.jsonl"))).service("cache").work_time.times.observed
     declared = SERVICES["cache"]["service_time"]["value"]

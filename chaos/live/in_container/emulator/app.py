@@ -87,7 +87,7 @@ class Emulator:
         self.bounds = spec.latency_bounds_s
         s = self.service
         self.pool = WorkerPool(PoolLimits(s.workers, s.queue_limit, s.lifo, s.max_wait_s), clock)
-        self.sleeper = Sleeper(clock)
+        self.sleeper = Sleeper(clock, rng=stream(self.seed, "sleep"))
         self.error_roll = stream(self.seed, "errors").random
         self.faults = Faults()
         self.admission = AdmissionBucket()
