@@ -30,14 +30,14 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 # only declares arguments; handlers import what they need when they run, so ``chaoslab --help``
 # stays fast and never imports Docker, Locust or matplotlib.
 COMMAND_MODULES: tuple[str, ...] = (
-    "chaos.live.commands",
-    "chaos.live.gameday.commands",
-    "chaos.promql.commands",
-    "chaos.traces.commands",
-    "chaos.report.commands",
-    "chaos.sweep.commands",
-    "chaos.coverage.commands",
-    "chaos.diff_commands",
+    "chaos.commands.live",
+    "chaos.commands.gameday",
+    "chaos.commands.promql",
+    "chaos.commands.traces",
+    "chaos.commands.report",
+    "chaos.commands.sweep",
+    "chaos.commands.coverage",
+    "chaos.commands.diff",
 )
 
 
@@ -211,12 +211,12 @@ def _simulate(sub: argparse._SubParsersAction) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from chaos.audit import audit, now_iso
+    from chaos.commands.report import reports_for_run
     from chaos.document import read
     from chaos.model.files import load_experiment, load_playbook
     from chaos.model.sources import source_files
     from chaos.outdir import Mode, check_out, default_dir, staged
     from chaos.report.checks import verdict
-    from chaos.report.commands import reports_for_run
     from chaos.report.summary import render
     from chaos.result import result_paths, write
     from chaos.sim.replications import simulate_replications
@@ -287,13 +287,13 @@ def _drill(sub: argparse._SubParsersAction) -> None:
 
 def cmd_drill(args: argparse.Namespace) -> int:
     from chaos.audit import audit, now_iso
+    from chaos.commands.report import reports_for_run
     from chaos.document import read
     from chaos.drill import drill
     from chaos.model.files import load_experiment, load_playbook
     from chaos.model.sources import source_files
     from chaos.outdir import Mode, check_out, default_dir, staged
     from chaos.report.checks import verdict
-    from chaos.report.commands import reports_for_run
     from chaos.report.summary import render_drill
     from chaos.result import result_paths, write
     from chaos.sweep.executors import parse_executor
