@@ -407,13 +407,12 @@ def _failure(argv: Sequence[str], code: int, stderr: str) -> DockerError:
 def _status(item: Mapping[str, Any]) -> ContainerStatus:
     state = item.get("State") or {}
     labels = (item.get("Config") or {}).get("Labels") or {}
-    health = (state.get("Health") or {}).get("Status", "none")
     return ContainerStatus(
         id=str(item["Id"]),
         name=str(item.get("Name", "")).lstrip("/"),
         service=str(labels.get("com.docker.compose.service", "")),
-        state=_member(ContainerState, state.get("Status"), ContainerState.UNKNOWN),
-        health=_member(Health, health, Health.NONE),
+        state=state_of(state.get("Status")),
+        health=health_of(state),
         exit_code=int(state.get("ExitCode", 0)),
         ip=_first_address(item),
         published=_published_ports(item),
@@ -421,6 +420,16 @@ def _status(item: Mapping[str, Any]) -> ContainerStatus:
 
 
 E = TypeVar("E", bound=enum.Enum)
+
+
+def state_of(status: object) -> ContainerState:
+    """A container's state from the engine's word for it (``State.Status``, the SDK's ``container.status``)."""
+    return _member(ContainerState, status, ContainerState.UNKNOWN)
+
+
+def health_of(state: Mapping[str, Any]) -> Health:
+    """A container's health from ``docker inspect``'s ``State`` object (none: no health check)."""
+    return _member(Health, (state.get("Health") or {}).get("Status"), Health.NONE)
 
 
 def _member(kind: type[E], value: object, otherwise: E) -> E:
