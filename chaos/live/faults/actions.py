@@ -384,6 +384,10 @@ class Action:
     params: Params
     summary: str = ""        # one line for people: what will be done
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, FaultKind | ActionKind):  # a caller mypy does not see (a test, a plugin)
+            raise TypeError(f"Action.kind must be a FaultKind or an ActionKind, not {self.kind!r}")
+
     @property
     def driver(self) -> DriverKind:
         return self.params.DRIVER

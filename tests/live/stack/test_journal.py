@@ -17,6 +17,7 @@ import pytest
 from chaos.errors import RunError
 from chaos.live.faults.actions import (
     PARAMS,
+    Action,
     AddToxic,
     CallPolicy,
     Chain,
@@ -97,6 +98,12 @@ def test_every_handle_of_the_old_journal_reads_as_typed_values_and_writes_back_t
     kinds = {h["kind"] for h in written}
     assert kinds == {h.action.kind.value for h in handles.values()} | {"latency"}  # f1's latency was reverted
     assert kinds & {k.value for k in FaultKind} and kinds & {k.value for k in ActionKind}
+
+
+def test_an_action_of_a_kind_given_as_a_string_is_refused() -> None:
+    with pytest.raises(TypeError, match="Action.kind must be a FaultKind or an ActionKind, not 'errors'"):
+        Action("f1", "errors:db", "errors", "db", ("db-1",), Spike(2.0))  # type: ignore[arg-type]
+    assert Action("f1", "errors:db", FaultKind.ERRORS, "db", ("db-1",), Spike(2.0)).kind is FaultKind.ERRORS
 
 
 def test_a_fault_kind_and_a_playbook_action_kind_never_share_a_name() -> None:
