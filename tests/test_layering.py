@@ -16,18 +16,24 @@ already. The rules:
    itself and ``chaos.core`` (and runs the packages ``chaos`` and ``chaos.live`` on the way,
    which import nothing). Those files are exactly what the runtime image takes
    (``chaos.live.stack.images.IMAGE_FILES``).
-4. **Live never imports the CLI or the simulator.** No module of ``chaos.live`` imports
-   ``chaos.cli`` or ``chaos.sim``; the two command modules that still sit in ``chaos.live``
-   (``LIVE_COMMAND_MODULES``: the CLI layer, to be moved with every command into one place)
-   may import the simulator, because ``chaoslab compare`` runs both engines, and never the CLI.
+4. **Live never imports the CLI, the commands or the simulator**, not directly and not
+   through another module: no module of ``chaos.live`` reaches ``chaos.cli``,
+   ``chaos.commands`` or ``chaos.sim`` in the import graph.
 5. **The host side of live is layered.** ``chaos.live.stack`` (images, Compose, the stack's
    state and clients) imports none of ``chaos.live.faults``, ``chaos.live.load`` and
    ``chaos.live.gameday``; ``chaos.live.faults`` and ``chaos.live.load`` import neither each
    other nor ``chaos.live.gameday``, which builds on all of them. Nothing outside
-   ``chaos.live`` imports it (the CLI reaches live's commands by module name).
+   ``chaos.live`` imports it but the commands (``chaos.commands``).
 6. **Sweep and diff are not mutually dependent.** The release gate (``chaos.diff`` and its
    command module) runs on the sweep's executors and may import ``chaos.sweep``; no module of
-   ``chaos.sweep`` imports ``chaos.diff`` or ``chaos.diff_commands``.
+   ``chaos.sweep`` imports ``chaos.diff`` or ``chaos.commands.diff``.
+7. **Commands live in one place, and only the CLI imports them.** Nothing outside
+   ``chaos.commands`` imports it but ``chaos.cli`` (and ``chaos.__main__``, through it).
+8. **Only the commands use both engines.** No module outside the CLI layer (``chaos.cli``,
+   ``chaos.__main__``, ``chaos.commands``) reaches both ``chaos.sim`` and ``chaos.live``:
+   ``chaoslab compare`` runs both, and everything it compares is a result document.
+
+Rules 4, 7 and 8 each have a test that plants a violation and sees it reported.
 """
 
 from __future__ import annotations
@@ -47,7 +53,9 @@ PACKAGE = ROOT / "chaos"
 CONTAINER = "chaos.live.in_container"
 CORE = "chaos.core"
 CONTAINER_PARENTS = frozenset({"chaos", "chaos.live"})  # packages run on the way in, importing nothing
-LIVE_COMMAND_MODULES = frozenset({"chaos.live.commands", "chaos.live.gameday.commands"})
+COMMANDS = "chaos.commands"
+CLI_LAYER = ("chaos.cli", "chaos.__main__", COMMANDS)  # the parser, the entry point, the commands
+ENGINES = ("chaos.sim", "chaos.live")
 HOST_LAYERS = {  # package: the live packages it must not import
     "chaos.live.stack": ("chaos.live.faults", "chaos.live.load", "chaos.live.gameday"),
     "chaos.live.faults": ("chaos.live.load", "chaos.live.gameday"),
@@ -143,7 +151,7 @@ def test_the_reader_sees_every_kind_of_import() -> None:
     """Lazy, TYPE_CHECKING, relative and package imports are all read (checked on modules known to have them)."""
     found = {(i.importer, i.target) for i in imports()}
     assert ("chaos.live.in_container.emulator.app", "chaos.live.in_container.emulator.admin") in found  # relative
-    assert ("chaos.live.commands", "chaos.live.stack.emulator_stack") in found  # inside a function
+    assert ("chaos.commands.live", "chaos.live.stack.emulator_stack") in found  # inside a function
     assert ("chaos.model.files", "chaos.model.playbook") in found  # under TYPE_CHECKING, and lazily
     assert ("chaos.live.load.answers", "chaos.live.load.tally") in found  # from a package import a module
     assert ("chaos.live.faults.runner", "chaos.live.stack.docker_env") in found
@@ -206,21 +214,117 @@ def test_the_runtime_image_takes_exactly_the_container_side() -> None:
     assert set(image) == expected
 
 
-def test_live_never_imports_the_cli_or_the_simulator() -> None:
-    wrong = [i for i in of("chaos.live") if within(i.target, "chaos.cli")
-             or (within(i.target, "chaos.sim") and i.importer not in LIVE_COMMAND_MODULES)]
-    assert [str(i) for i in wrong] == []
+def _graph(found: Iterable[Import]) -> nx.DiGraph:
+    graph = nx.DiGraph()
+    graph.add_nodes_from(modules())
+    for i in sorted(found, key=lambda i: i.line):  # an edge is shown by its first import statement
+        if i.target in modules() and not graph.has_edge(i.importer, i.target):
+            graph.add_edge(i.importer, i.target, statement=i)
+    return graph
+
+
+def _path(graph: nx.DiGraph, source: str, package: str) -> list[Import] | None:
+    """The shortest chain of imports from ``source`` to a module of ``package``, or None."""
+    lengths = nx.single_source_shortest_path(graph, source)
+    reached = sorted((len(p), p) for target, p in lengths.items() if within(target, package) and target != source)
+    if not reached:
+        return None
+    path = reached[0][1]
+    return [graph.edges[a, b]["statement"] for a, b in zip(path, path[1:], strict=False)]
+
+
+def _chain(path: list[Import]) -> str:
+    return f"{path[0]}" + "".join(f" -> {i.target}" for i in path[1:])
+
+
+def live_reaching_back(found: Iterable[Import]) -> list[str]:
+    """Rule 4: each module of live that reaches the CLI, the commands or the simulator, with the chain of imports."""
+    graph = _graph(found)
+    wrong = []
+    for name in sorted(m for m in modules() if within(m, "chaos.live")):
+        for forbidden in ("chaos.cli", COMMANDS, "chaos.sim"):
+            path = _path(graph, name, forbidden)
+            if path is not None:
+                wrong.append(_chain(path))
+    return wrong
+
+
+def commands_imported_from_outside(found: Iterable[Import]) -> list[Import]:
+    """Rule 7."""
+    return [i for i in found if within(i.target, COMMANDS) and not any(within(i.importer, p) for p in CLI_LAYER)]
+
+
+def modules_using_both_engines(found: Iterable[Import]) -> list[str]:
+    """Rule 8: each module outside the CLI layer that reaches both engines, with a chain of imports to each."""
+    graph = _graph(found)
+    wrong = []
+    for name in sorted(m for m in modules() if not any(within(m, p) for p in CLI_LAYER)):
+        paths = {engine: [] if within(name, engine) else _path(graph, name, engine) for engine in ENGINES}
+        if all(p is not None for p in paths.values()):
+            wrong.append(f"{module_path(name)}: reaches both engines: "
+                         + "; ".join(_chain(p) if p else f"is {engine}" for engine, p in paths.items()))
+    return wrong
+
+
+def test_live_never_imports_the_cli_the_commands_or_the_simulator() -> None:
+    assert live_reaching_back(imports()) == []
+    assert any(within(i.target, "chaos.live") for i in of(COMMANDS))  # the commands do import live
+
+
+def test_a_live_module_reaching_the_simulator_is_caught_even_through_another_module() -> None:
+    # chaos.drill imports the simulator: a live module importing it reaches chaos.sim in two steps
+    planted = Import("chaos.live.gameday.measure", "chaos.drill", 1)
+    wrong = live_reaching_back([*imports(), planted])
+    assert f"{planted} -> chaos.sim" in wrong
+    # and so is every live module that imports the measurement, through it
+    through = [w for w in wrong if w != f"{planted} -> chaos.sim"]
+    assert through and all("chaos.live.gameday.measure -> chaos.drill -> chaos.sim" in w for w in through)
+    direct = Import("chaos.live.faults.runner", "chaos.cli", 7)
+    assert f"{direct}" in live_reaching_back([*imports(), direct])
+
+
+def test_nothing_outside_the_cli_imports_the_commands() -> None:
+    assert [str(i) for i in commands_imported_from_outside(imports())] == []
+    assert {i.target for i in imports() if i.importer == "chaos.cli"} >= {
+        "chaos.commands.live", "chaos.commands.simulate", "chaos.commands.gameday"}  # the rule reads the cli's
+
+
+def test_a_module_importing_the_commands_is_caught() -> None:
+    planted = Import("chaos.report.checks", "chaos.commands.report", 3)
+    assert commands_imported_from_outside([*imports(), planted]) == [planted]
+    inside = Import("chaos.commands.coverage", "chaos.commands.sweep", 3)  # commands share helpers: allowed
+    assert commands_imported_from_outside([*imports(), inside]) == []
+
+
+def test_only_the_commands_use_both_engines() -> None:
+    assert modules_using_both_engines(imports()) == []
+    both = [m for m in modules() if within(m, COMMANDS)
+            and all(_path(_graph(imports()), m, engine) for engine in ENGINES)]
+    assert "chaos.commands.gameday" in both  # chaoslab compare: the rule is not met by nothing using both
+
+
+def test_a_module_using_both_engines_is_caught() -> None:
+    # chaos.drill runs the simulator; planted, it also imports the live game day
+    planted = Import("chaos.drill", "chaos.live.gameday.run", 9)
+    wrong = modules_using_both_engines([*imports(), planted])
+    assert wrong == [f"{module_path('chaos.drill')}: reaches both engines: "
+                     f"{module_path('chaos.drill')}:{first_sim_import('chaos.drill')}: imports chaos.sim; {planted}"]
+
+
+def first_sim_import(name: str) -> int:
+    return min(i.line for i in imports() if i.importer == name and i.target == "chaos.sim")
 
 
 def test_the_host_side_of_live_is_layered() -> None:
     wrong = [i for package, below in HOST_LAYERS.items() for i in of(package)
              if any(within(i.target, other) for other in below)]
     assert [str(i) for i in wrong] == []
-    outside = [i for i in imports() if within(i.target, "chaos.live") and not within(i.importer, "chaos.live")]
+    outside = [i for i in imports() if within(i.target, "chaos.live")
+               and not (within(i.importer, "chaos.live") or within(i.importer, COMMANDS))]
     assert [str(i) for i in outside] == []
 
 
 def test_sweep_does_not_import_diff() -> None:
-    wrong = [i for i in of("chaos.sweep") if within(i.target, "chaos.diff") or within(i.target, "chaos.diff_commands")]
+    wrong = [i for i in of("chaos.sweep") if within(i.target, "chaos.diff") or within(i.target, "chaos.commands.diff")]
     assert [str(i) for i in wrong] == []
     assert any(within(i.target, "chaos.sweep") for i in of("chaos.diff"))  # the one direction that is allowed

@@ -10,8 +10,9 @@ from typing import Any
 
 import jsonschema
 
-from chaos.cli import main, output_documents
+from chaos.cli import main
 from chaos.codec import build, encode
+from chaos.commands.files import output_documents
 
 
 def schema(kind: str) -> dict[str, Any]:

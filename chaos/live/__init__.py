@@ -11,8 +11,8 @@ Two sides, told apart by where the code runs:
                    (Toxiproxy, Docker, the emulator's admin API, a fake)
     load/          on the host: the load generator (Locust, in processes of its own)
     gameday/       on the host: a game day, measured like a simulation and compared with one
-    commands.py    the ``stack``, ``images``, ``toxiproxy``, ``faults``, ``recover`` and ``topology``
-                   commands (``gameday/commands.py`` has ``run``, ``compare`` and ``calibrate``)
+
+The commands that drive all this are in ``chaos.commands`` (``live.py``, ``gameday.py``).
 
 The host packages build on each other in that order (stack, then faults and load, then
 gameday) and on ``in_container``'s values, never the other way; nothing in ``chaos.live``

@@ -9,7 +9,6 @@
     documents.py  reading other tools' YAML node by node, with file:line:col on every value
     rulefiles.py  Prometheus rule files and PrometheusRule documents; writing rule files back
     slo.py        Sloth and OpenSLO SLO specs: the SLO and the rules Sloth generates for it
-    commands.py   ``chaoslab rules check``
 
 Nothing here does I/O but the readers of files, and nothing depends on chaoslab's runs: the
 input is a list of :class:`~chaos.promql.series.Series`, the output per-alert timelines.

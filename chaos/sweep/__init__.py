@@ -11,5 +11,6 @@
     criticality.py  services (or edges) ranked by what their failure does
     report.py       sweep.json, sweep.md and the heatmap
     runner.py       the sweep from plan to report
-    commands.py     ``chaoslab sweep``, ``chaoslab diff`` and ``chaoslab lint``
+
+``chaoslab sweep`` and ``lint`` are ``chaos.commands.sweep``, ``chaoslab diff`` is ``chaos.commands.diff``.
 """

@@ -17,11 +17,10 @@
     flaws.py       what could not be used, counted with examples
     observe.py     files in, observed model out
     describe.py    the observed model as text
-    commands.py    ``chaoslab traces inspect``
     topology.py    the observed model written as a topology file, blended where the topology cannot hold it
     fidelity.py    a simulation of a topology judged against the traces, with compare's bounds
-    derived.py     ``chaoslab topology from-traces``, ``chaoslab traces fidelity``, ``calibrate`` from traces
 
-Nothing here touches the network. Reading the trace files is the only I/O until ``derived.py``, which
-writes the topology and the fidelity report and runs the simulator on the topology.
+Nothing here touches the network. Reading the trace files is the only I/O here; the commands
+(``chaos.commands.traces``, and ``chaos.commands.fidelity``, which writes the topology and the
+fidelity report and runs the simulator on the topology) are in ``chaos.commands``.
 """

@@ -359,9 +359,9 @@ def test_not_triggered_does_not_fail_the_gate_but_a_missed_expectation_does_and_
     from junitparser import JUnitXml, Skipped
 
     from chaos.cli import main
+    from chaos.commands.report import load_result
     from chaos.document import read
     from chaos.report.checks import checks, verdict
-    from chaos.report.commands import load_result
     from chaos.report.summary import verdict_words
 
     exp_path, pb_path = write_case(tmp_path, FIXED, ratio=0.001)

@@ -138,7 +138,7 @@ def test_a_real_process_exits_2_without_a_traceback(tmp_path: Path) -> None:
 def test_reading_traces_imports_no_simulator_docker_or_http() -> None:
     import subprocess
     import sys
-    code = ("import sys, chaos.traces.observe, chaos.traces.commands\n"
+    code = ("import sys, chaos.traces.observe, chaos.commands.traces\n"
             "bad = [m for m in ('simpy', 'docker', 'requests', 'locust', 'gevent', 'matplotlib', 'chaos.sim')"
             " if m in sys.modules]\n"
             "print(bad)")

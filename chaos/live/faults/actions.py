@@ -34,6 +34,8 @@ from chaos.errors import RunError
 from chaos.live.faults.codec import KEEP, CodecError, Keep, from_json, to_json
 from chaos.live.in_container.stackspec import Breaker, Retries
 from chaos.live.in_container.toxiproxy.model import Stream, ToxicType
+from chaos.model.faults import FaultKind
+from chaos.model.playbook import ActionKind
 
 U = TypeVar("U")
 
@@ -78,6 +80,11 @@ class FakeOp(enum.Enum):
 
 
 Op = ToxiproxyOp | DockerOp | EmulatorOp | LoadOp | FakeOp
+
+# What an action was planned for: a fault of the experiment (its kind) or a playbook step's change
+# (its action's kind). The model's own enums; their values are disjoint, so the journal's string
+# says which (``test_journal`` checks that they stay so).
+Cause = FaultKind | ActionKind
 
 
 # --------------------------------------------------------------------------- parameters, one class per operation
@@ -371,11 +378,15 @@ class Action:
 
     id: str                  # unique within the run, e.g. "f2"
     label: str               # the fault's label (name, or kind:target), or the step's
-    kind: str                # the fault's kind, or the playbook action's
+    kind: Cause              # the fault's kind, or the playbook action's
     target: str              # the fault's target as written
     targets: tuple[str, ...]
     params: Params
     summary: str = ""        # one line for people: what will be done
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, FaultKind | ActionKind):  # a caller mypy does not see (a test, a plugin)
+            raise TypeError(f"Action.kind must be a FaultKind or an ActionKind, not {self.kind!r}")
 
     @property
     def driver(self) -> DriverKind:
@@ -431,7 +442,7 @@ _COMMON = ("id", "driver", "op", "label", "kind", "target", "targets", "params")
 
 def handle_to_json(handle: Handle) -> dict[str, Any]:
     a = handle.action
-    return {"id": a.id, "driver": a.driver.value, "op": a.op.value, "label": a.label, "kind": a.kind,
+    return {"id": a.id, "driver": a.driver.value, "op": a.op.value, "label": a.label, "kind": a.kind.value,
             "target": a.target, "targets": list(a.targets), "params": to_json(a.params), **to_json(handle.undo)}
 
 
@@ -449,12 +460,24 @@ def handle_from_json(data: object) -> Handle:
     params = from_json(PARAMS[op], data.get("params", {}), "handle.params")
     common = {key: data[key] for key in _COMMON if key in data and key not in ("driver", "op", "params")}
     try:
-        action = Action(str(common["id"]), str(common.get("label", common["id"])), str(common.get("kind", "")),
+        action = Action(str(common["id"]), str(common.get("label", common["id"])), _cause(data.get("kind")),
                         str(common.get("target", "")), tuple(str(t) for t in common.get("targets") or ()), params)
     except KeyError:
         raise CodecError("handle.id", "missing (required)") from None
     undo_type: type[UndoInfo] = Faked if data.get("fake") else UNDO_INFO.get(op, NoUndoInfo)
     return Handle(action, from_json(undo_type, data, "handle", ignore=frozenset(_COMMON)))
+
+
+def _cause(value: object) -> Cause:
+    for kind in (FaultKind, ActionKind):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    if value is None:
+        raise CodecError("handle.kind", "missing (required): the fault's kind or the playbook action's")
+    known = ", ".join(repr(m.value) for kind in (FaultKind, ActionKind) for m in kind)
+    raise CodecError("handle.kind", f"{value!r} is neither a fault's kind nor a playbook action's (one of {known})")
 
 
 E = TypeVar("E", bound=enum.Enum)

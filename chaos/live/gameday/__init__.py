@@ -10,7 +10,6 @@
     calibrate.py   service-time distributions and per-hop overheads fitted from a live run
     compare.py     simulation against reality: figures side by side, verdicts, the diverging service
     compare_plot.py  one figure overlaying both engines' timelines
-    commands.py    ``chaoslab run``, ``chaoslab compare``, ``chaoslab calibrate``
 
 Importing this package imports nothing else; Docker and Locust are reached only when a run starts.
 """

@@ -65,6 +65,7 @@ from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
 from chaos.model.faults import FaultKind
 from chaos.model.playbook import (
+    ActionKind,
     AnyAction,
     Failover,
     Page,
@@ -152,7 +153,7 @@ class LiveStack:
 
     def change(self, step: Step, targets: Mapping[str, str] | tuple[str, ...], params: Params, summary: str) -> None:
         """One journaled change through the runner."""
-        kind, target = step.act.TAG, _target(step.act)
+        kind, target = ActionKind(step.act.TAG), _target(step.act)
         action = Action(f"p{next(self._ids)}", f"step '{step.name}'", kind, target, tuple(targets), params, summary)
         self.runner.perform(action)
 

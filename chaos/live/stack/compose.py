@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from chaos.errors import DockerError, EngineUnavailable, InputError, Location, MissingDependency
 from chaos.live.stack.docker_env import (
@@ -52,6 +52,19 @@ class ComposeFlavour(enum.Enum):
 
     PLUGIN = "docker compose"  # v2, a docker CLI plugin
     STANDALONE = "docker-compose"  # Debian's v1.29 (Python), or a standalone v2 binary
+
+
+class ContainerState(enum.Enum):
+    """A container's state as the engine reports it (``docker inspect``'s ``State.Status``)."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    RESTARTING = "restarting"
+    REMOVING = "removing"
+    EXITED = "exited"
+    DEAD = "dead"
+    UNKNOWN = "unknown"  # a state this chaoslab does not know (a newer engine's), or none reported
 
 
 class Health(enum.Enum):
@@ -88,7 +101,7 @@ class ContainerStatus:
     id: str
     name: str
     service: str
-    state: str  # created, running, paused, restarting, exited, dead
+    state: ContainerState
     health: Health
     exit_code: int
     ip: str | None = None     # its address on its first network (None: not running, or no network)
@@ -97,11 +110,11 @@ class ContainerStatus:
     @property
     def is_ready(self) -> bool:
         """Running, and healthy if it has a healthcheck."""
-        return self.state == "running" and self.health in (Health.NONE, Health.HEALTHY)
+        return self.state is ContainerState.RUNNING and self.health in (Health.NONE, Health.HEALTHY)
 
     @property
     def has_failed(self) -> bool:
-        return self.state in ("exited", "dead") or self.health is Health.UNHEALTHY
+        return self.state in (ContainerState.EXITED, ContainerState.DEAD) or self.health is Health.UNHEALTHY
 
 
 @dataclass(frozen=True)
@@ -254,7 +267,7 @@ class ComposeProject:
             time.sleep(poll)
 
     def _not_ready(self, what: str, statuses: Sequence[ContainerStatus]) -> DockerError:
-        listed = ", ".join(f"{s.name} ({s.state}, health {s.health.value}, exit {s.exit_code})" for s in statuses)
+        listed = ", ".join(f"{s.name} ({s.state.value}, health {s.health.value}, exit {s.exit_code})" for s in statuses)
         logs = _tail(self.logs(tail=10), STDERR_TAIL_LINES)
         return DockerError(
             f"project {self.name}: {what}: {listed or 'no containers'}\n{logs}",
@@ -394,17 +407,34 @@ def _failure(argv: Sequence[str], code: int, stderr: str) -> DockerError:
 def _status(item: Mapping[str, Any]) -> ContainerStatus:
     state = item.get("State") or {}
     labels = (item.get("Config") or {}).get("Labels") or {}
-    health = (state.get("Health") or {}).get("Status", "none")
     return ContainerStatus(
         id=str(item["Id"]),
         name=str(item.get("Name", "")).lstrip("/"),
         service=str(labels.get("com.docker.compose.service", "")),
-        state=str(state.get("Status", "unknown")),
-        health=Health(health) if health in Health._value2member_map_ else Health.NONE,
+        state=state_of(state.get("Status")),
+        health=health_of(state),
         exit_code=int(state.get("ExitCode", 0)),
         ip=_first_address(item),
         published=_published_ports(item),
     )
+
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def state_of(status: object) -> ContainerState:
+    """A container's state from the engine's word for it (``State.Status``, the SDK's ``container.status``)."""
+    return _member(ContainerState, status, ContainerState.UNKNOWN)
+
+
+def health_of(state: Mapping[str, Any]) -> Health:
+    """A container's health from ``docker inspect``'s ``State`` object (none: no health check)."""
+    return _member(Health, (state.get("Health") or {}).get("Status"), Health.NONE)
+
+
+def _member(kind: type[E], value: object, otherwise: E) -> E:
+    """The engine's word as ``kind``; ``otherwise`` for a word this chaoslab does not know (a newer engine's)."""
+    return next((m for m in kind if m.value == value), otherwise)
 
 
 def _first_address(item: Mapping[str, Any]) -> str | None:

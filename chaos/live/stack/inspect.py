@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chaos.live.stack.compose import ContainerState, Health, health_of, state_of
 from chaos.live.stack.emulator_stack import LABEL, SPEC_FILE
 from chaos.live.stack.state import StackState
 from chaos.live_states import StackKind
@@ -97,11 +98,11 @@ def _container_line(engine: Any, name: str, state: StackState, declared: Mapping
         left(LeftoverKind.CONTAINER, "no such container")
         return f"{name}: absent"
     attrs = container.attrs
-    health = (attrs["State"].get("Health") or {}).get("Status", "none")
-    if container.status != "running":
-        left(LeftoverKind.CONTAINER, container.status)
-    elif health not in ("healthy", "none"):
-        left(LeftoverKind.HEALTH, f"health {health}")
+    status, health = state_of(container.status), health_of(attrs["State"])
+    if status is not ContainerState.RUNNING:
+        left(LeftoverKind.CONTAINER, status.value)
+    elif health not in (Health.HEALTHY, Health.NONE):
+        left(LeftoverKind.HEALTH, f"health {health.value}")
     quota = int(attrs["HostConfig"].get("CpuQuota") or 0)
     if quota > 0 and quota != declared.get(name):
         left(LeftoverKind.CPU_LIMIT, f"CPU quota {quota} still set")
@@ -112,12 +113,12 @@ def _container_line(engine: Any, name: str, state: StackState, declared: Mapping
     elif state.kind is StackKind.USER and not networks and mode not in ("host", "none") \
             and not mode.startswith("container:"):
         left(LeftoverKind.CONTAINER, "on no network (disconnected)")
-    if container.status in ("running", "paused"):
+    if status in (ContainerState.RUNNING, ContainerState.PAUSED):
         found.extend(Leftover(LeftoverKind.IPTABLES, name, f"iptables rule left: {rule}")
                      for rule in _chaoslab_rules(int(attrs["State"]["Pid"])))
     ports = ", ".join(f"{b[0]['HostIp']}:{b[0]['HostPort']}->{k}" for k, b in
                       (attrs["NetworkSettings"].get("Ports") or {}).items() if b)
-    return f"{name}: {container.status}, health {health}; {ports}"
+    return f"{name}: {status.value}, health {health.value}; {ports}"
 
 
 def _declared_quotas(state: StackState) -> dict[str, int | None]:

@@ -75,7 +75,7 @@ def resolve(state: StackState, target: LiveTarget, *, environ: Mapping[str, str]
             allow_remote: bool = False) -> StackState:
     """Look up the containers of every mapped Compose service (``docker compose ps``), and each one's health
     URL (a ``health`` template expanded for it, or its own of ``health_urls``)."""
-    from chaos.live.stack.compose import open_project
+    from chaos.live.stack.compose import ContainerState, open_project
 
     state = discover_proxies(state, ask_api=True)  # a Toxiproxy without a config file lists its proxies
     project = open_project(state.name, state.compose_file, environ=environ, allow_remote=allow_remote)
@@ -92,7 +92,7 @@ def resolve(state: StackState, target: LiveTarget, *, environ: Mapping[str, str]
             try:
                 health = mapped.health_for(address)
             except InputError:
-                if status.state == "running":
+                if status.state is ContainerState.RUNNING:
                     raise
                 health = None  # a stopped container has no address: the preflight reports it stopped
             replicas.append(ReplicaState(service, index, status.service, status.name, None, health, mapped.metrics))

@@ -11,7 +11,7 @@ import pytest
 
 from chaos.errors import DockerError, InputError
 from chaos.live.stack import images
-from chaos.live.stack.compose import ComposeTool, Health, open_project, running
+from chaos.live.stack.compose import ComposeTool, ContainerState, Health, open_project, running
 from chaos.live.stack.docker_env import Engine
 
 # http.server under tini (init: true): SIGTERM stops it at once, so `down`
@@ -51,7 +51,8 @@ def test_up_waits_healthy_then_down_leaves_nothing(
     project = open_project(name, write_compose(tmp_path, runtime_image.tag), tool=compose_tool, timeout=120)
     try:
         with running(project, ready_timeout=60) as statuses:
-            assert [(s.service, s.state, s.health) for s in statuses] == [("web", "running", Health.HEALTHY)]
+            assert [(s.service, s.state, s.health) for s in statuses] == [
+                ("web", ContainerState.RUNNING, Health.HEALTHY)]
             inspected = engine.client.containers.get(statuses[0].id)
             assert inspected.image is not None and inspected.image.id == runtime_image.image_id
             assert inspected.attrs["HostConfig"]["Init"] is True

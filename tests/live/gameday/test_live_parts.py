@@ -38,6 +38,7 @@ from chaos.live.in_container.emulator.app import Emulator
 from chaos.live.in_container.emulator.threaded import EmulatorThread
 from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
+from chaos.model.playbook import ActionKind
 from chaos.run import latency_bounds
 
 BOUNDS = latency_bounds()
@@ -137,7 +138,7 @@ def record_into(handles: list[Handle]) -> InjectContext:
 def test_the_driver_journals_the_previous_policy_and_limit_and_puts_them_back(pair: Pair) -> None:
     driver = EmulatorDriver()
     admin = {"a-1": pair.admin("a")}
-    calls = Action("p1", "step 'tighten'", "set_call", "a->b", ("a-1",),
+    calls = Action("p1", "step 'tighten'", ActionKind.SET_CALL, "a->b", ("a-1",),
                    SetCallPolicy(admin, "b", CallPolicy(timeout_s=0.05, fallback=True)))
     recorded: list[Handle] = []
     handle = driver.inject(calls, record_into(recorded))
@@ -148,7 +149,7 @@ def test_the_driver_journals_the_previous_policy_and_limit_and_puts_them_back(pa
     driver.revert(handle)
     state = request(pair.port("a"), "/admin/state")[1]["calls"]["b"]
     assert (state["timeout_s"], state["fallback"]) == (1.0, False)
-    limit = Action("p2", "step 'shed'", "shed_load", "web", ("a-1",), SetAdmission(admin, 3.0))
+    limit = Action("p2", "step 'shed'", ActionKind.SHED_LOAD, "web", ("a-1",), SetAdmission(admin, 3.0))
     handle = driver.inject(limit, record_into(recorded))
     assert recorded[-1].undo == LimitReplaced({"a-1": None})
     assert request(pair.port("a"), "/admin/state")[1]["admission"] == {"limit": 3.0}
@@ -205,7 +206,7 @@ def test_perform_journals_a_change_gets_no_fault_window_and_is_undone_by_stop_or
                                                                 DriverKind.EMULATOR: fake},
                          clock=ManualClock(), handle_signals=False)
     runner.start()
-    change = Action("p1", "step 'tighten'", "set_call", "api->db", ("api-1",),
+    change = Action("p1", "step 'tighten'", ActionKind.SET_CALL, "api->db", ("api-1",),
                     SetCallPolicy({}, "db", CallPolicy(timeout_s=0.1)))
     runner.perform(change)
     assert list(fake.applied) == ["p1"] and runner.windows == []

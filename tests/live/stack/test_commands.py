@@ -13,6 +13,7 @@ from chaos.cli import main
 from chaos.live.faults.actions import Action, Faked, Nothing
 from chaos.live.faults.journal import Journal
 from chaos.live.stack.state import StackState, write_state
+from chaos.model.faults import FaultKind
 
 TRIO = Path(__file__).with_name("trio.yaml")
 
@@ -67,7 +68,7 @@ def test_faults_check_lists_what_cannot_be_done_with_lines(stack_dir: Path, tmp_
 def test_recover_twice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with Journal(tmp_path) as journal:
         journal.run("cli00001")
-        journal.intent(Action("f1", "crash:db", "crash", "db", ("db",), Nothing()).handle(Faked()), 3.0)
+        journal.intent(Action("f1", "crash:db", FaultKind.CRASH, "db", ("db",), Nothing()).handle(Faked()), 3.0)
     assert main(["recover", str(tmp_path)]) == 0
     assert capsys.readouterr().out == "reverted 1 fault(s): crash:db\n"
     assert main(["recover", str(tmp_path)]) == 0

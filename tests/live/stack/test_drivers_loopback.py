@@ -35,6 +35,7 @@ from chaos.live.in_container.toxiproxy.model import Stream, ToxicType
 from chaos.live.in_container.toxiproxy.server import serve_in_thread
 from chaos.live.stack.emulator_client import AdminClient
 from chaos.live.stack.toxiproxy_client import ToxiproxyClient
+from chaos.model.faults import FaultKind
 
 WAIT = 5.0
 
@@ -54,11 +55,11 @@ def toxiproxy() -> Iterator[ToxiproxyClient]:
 
 def toxic_action(api: str, fid: str = "f1", **kwargs: Any) -> Action:
     params = AddToxic(api, ToxicType.LATENCY, attributes={"latency": 250, "jitter": 20}, **kwargs)
-    return Action(fid, "latency:a->b", "latency", "a->b", ("a--b-1", "a--b-2"), params)
+    return Action(fid, "latency:a->b", FaultKind.LATENCY, "a->b", ("a--b-1", "a--b-2"), params)
 
 
 def disable_action(api: str, fid: str) -> Action:
-    return Action(fid, f"partition {fid}", "partition", "a->b", ("a--b-1",), DisableProxies(api))
+    return Action(fid, f"partition {fid}", FaultKind.PARTITION, "a->b", ("a--b-1",), DisableProxies(api))
 
 
 def test_a_toxic_on_every_proxy_of_the_edge_recorded_before_it_exists(toxiproxy: ToxiproxyClient) -> None:
@@ -120,7 +121,7 @@ def test_a_gone_server_counts_as_reverted_only_when_its_container_is_gone(toxipr
 
 
 def test_preflight_names_missing_proxies(toxiproxy: ToxiproxyClient) -> None:
-    action = Action("f1", "p", "partition", "x->y", ("x--y-1",), DisableProxies(toxiproxy.base_url))
+    action = Action("f1", "p", FaultKind.PARTITION, "x->y", ("x--y-1",), DisableProxies(toxiproxy.base_url))
     with pytest.raises(ToxiproxyError, match="has no proxy x--y-1"):
         ToxiproxyDriver("r").preflight(action)
 
@@ -147,7 +148,7 @@ def emulators() -> Iterator[dict[str, str]]:
 
 
 def set_action(fid: str, admin: dict[str, str], **settings: Any) -> Action:
-    return Action(fid, f"{fid}:db", "x", "db", tuple(admin), SetFaults(admin, ServiceFaults(**settings)))
+    return Action(fid, f"{fid}:db", FaultKind.ERRORS, "db", tuple(admin), SetFaults(admin, ServiceFaults(**settings)))
 
 
 def faults_of(url: str) -> dict[str, Any]:
@@ -194,7 +195,8 @@ def test_a_hang_holds_requests_until_it_is_reverted(emulators: dict[str, str]) -
 
 def test_cold_start_is_set_and_its_revert_ends_it(emulators: dict[str, str]) -> None:
     driver = EmulatorDriver()
-    action = Action("f1", "cold", "cold_start", "db", tuple(emulators), StartCold(emulators, ColdStart(4.0, 30.0)))
+    action = Action("f1", "cold", FaultKind.COLD_START, "db", tuple(emulators),
+                    StartCold(emulators, ColdStart(4.0, 30.0)))
     handle = driver.inject(action, record_into([]))
     assert faults_of(emulators["db-2"])["cold_start"]["current_factor"] > 3.9
     driver.revert(handle)
@@ -234,7 +236,7 @@ def callers() -> Iterator[tuple[dict[str, str], int]]:
 
 
 def edge_action(fid: str, admin: dict[str, str], ratio: float, callee: str = "db") -> Action:
-    return Action(fid, f"errors:api->{callee}", "errors", f"api->{callee}", tuple(admin),
+    return Action(fid, f"errors:api->{callee}", FaultKind.ERRORS, f"api->{callee}", tuple(admin),
                   FailCalls(admin, callee, EdgeFaults(ratio)))
 
 

@@ -17,6 +17,7 @@ import pytest
 from chaos.errors import RunError
 from chaos.live.faults.actions import (
     PARAMS,
+    Action,
     AddToxic,
     CallPolicy,
     Chain,
@@ -50,6 +51,8 @@ from chaos.live.faults.journal import JOURNAL_FILE, iter_open, read_events
 from chaos.live.faults.runner import recover
 from chaos.live.in_container.stackspec import Jitter, Retries
 from chaos.live.in_container.toxiproxy.model import Stream, ToxicType
+from chaos.model.faults import FaultKind
+from chaos.model.playbook import ActionKind
 
 V1 = Path(__file__).with_name("journal-v1.jsonl")
 
@@ -89,6 +92,41 @@ def test_every_handle_of_the_old_journal_reads_as_typed_values_and_writes_back_t
     assert handles["p2"].undo == LimitReplaced({"t-trio-api-1": None, "t-trio-api-2": None})
     assert handles["p3"].undo == Stopped(("t-trio-api-2",)) and handles["p3"].touched == ("t-trio-api-2",)
     assert handles["x1"].undo == Faked()
+    # each handle's kind is the model's enum: a fault's kind, or a playbook step's action's
+    assert handles["f2"].action.kind is FaultKind.CRASH and handles["f9"].action.kind is FaultKind.PACKET_LOSS
+    assert handles["p1"].action.kind is ActionKind.SET_CALL and handles["p3"].action.kind is ActionKind.SCALE
+    kinds = {h["kind"] for h in written}
+    assert kinds == {h.action.kind.value for h in handles.values()} | {"latency"}  # f1's latency was reverted
+    assert kinds & {k.value for k in FaultKind} and kinds & {k.value for k in ActionKind}
+
+
+def test_an_action_of_a_kind_given_as_a_string_is_refused() -> None:
+    with pytest.raises(TypeError, match="Action.kind must be a FaultKind or an ActionKind, not 'errors'"):
+        Action("f1", "errors:db", "errors", "db", ("db-1",), Spike(2.0))  # type: ignore[arg-type]
+    assert Action("f1", "errors:db", FaultKind.ERRORS, "db", ("db-1",), Spike(2.0)).kind is FaultKind.ERRORS
+
+
+def test_a_fault_kind_and_a_playbook_action_kind_never_share_a_name() -> None:
+    """The journal writes either as a bare string, so a name in both would be read back as the fault's."""
+    assert {k.value for k in FaultKind}.isdisjoint(k.value for k in ActionKind)
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("teleport", r"handle.kind: 'teleport' is neither a fault's kind nor a playbook action's \(one of 'crash', "),
+    (None, r"handle.kind: missing \(required\)"),
+])
+def test_a_handle_whose_kind_cannot_be_read_is_an_error_at_its_line(run_dir: Path, kind: str | None,
+                                                                    message: str) -> None:
+    lines = (run_dir / JOURNAL_FILE).read_text().splitlines()
+    event = json.loads(lines[1])
+    if kind is None:
+        del event["handle"]["kind"]
+    else:
+        event["handle"]["kind"] = kind
+    lines[1] = json.dumps(event)
+    (run_dir / JOURNAL_FILE).write_text("\n".join(lines) + "\n")
+    with pytest.raises(RunError, match=r"faults.jsonl:2: fault f1: the journal's handle cannot be read: " + message):
+        recover(run_dir)
 
 
 def test_the_drivers_undo_hints_come_from_the_old_handles(run_dir: Path) -> None:

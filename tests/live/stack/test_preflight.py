@@ -24,10 +24,11 @@ from chaos.live.faults.preflight import (
 from chaos.live.stack.inspect import Leftover, LeftoverKind
 from chaos.live.stack.state import EntryState, ReplicaState, StackState
 from chaos.live_states import StackKind
+from chaos.model.faults import FaultKind
 
 
 def pause(fault_id: str) -> Action:
-    return Action(fault_id, "frozen-db", "hang", "db", ("shop-db-1",), Pause(), "pause shop-db-1")
+    return Action(fault_id, "frozen-db", FaultKind.HANG, "db", ("shop-db-1",), Pause(), "pause shop-db-1")
 
 
 def journal(run_dir: Path, stack: str, *, reverted: bool) -> None:

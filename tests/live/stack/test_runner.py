@@ -27,7 +27,7 @@ from chaos.live.faults.runner import (
 )
 from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
-from chaos.model.faults import LatencyParams
+from chaos.model.faults import FaultKind, LatencyParams
 from chaos.model.scope import Scope
 
 Make = Callable[..., Experiment]
@@ -41,7 +41,7 @@ THREE = """\
 
 def nothing(fid: str, label: str) -> Handle:
     """A fake driver's handle of an action that does nothing anywhere."""
-    return Action(fid, label, "x", "t", ("t",), Nothing()).handle(Faked())
+    return Action(fid, label, FaultKind.CRASH, "t", ("t",), Nothing()).handle(Faked())
 
 
 def fakes(**kwargs: object) -> dict[DriverKind, FakeDriver]:

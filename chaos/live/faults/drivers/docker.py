@@ -54,6 +54,7 @@ from chaos.live.faults.actions import (
 from chaos.live.faults.codec import to_json
 from chaos.live.faults.drivers.base import Holds, InjectContext, Presence
 from chaos.live.in_container.probe import healthy
+from chaos.live.stack.compose import ContainerState, Health, health_of, state_of
 from chaos.live.stack.docker_env import Engine, connect, import_sdk
 from chaos.live.stack.emulator_client import AdminClient
 
@@ -120,8 +121,8 @@ class DockerDriver:
             return Presence.UNKNOWN
         if found is None:
             return Presence.ABSENT
-        status = found.status
-        return {"running": Presence.RUNNING, "paused": Presence.PAUSED}.get(status, Presence.STOPPED)
+        presences = {ContainerState.RUNNING: Presence.RUNNING, ContainerState.PAUSED: Presence.PAUSED}
+        return presences.get(state_of(found.status), Presence.STOPPED)
 
     # --- protocol ---------------------------------------------------------------------------
 
@@ -212,7 +213,8 @@ class DockerDriver:
     # --- kill / stop / start ----------------------------------------------------------------
 
     def _running(self, names: tuple[str, ...]) -> list[str]:
-        return [n for n in names if (c := self.container(n)) is not None and c.status == "running"]
+        return [n for n in names
+                if (c := self.container(n)) is not None and state_of(c.status) is ContainerState.RUNNING]
 
     def _kill(self, action: Action, kill: Kill, ctx: InjectContext) -> Handle:
         running = self._running(action.targets)
@@ -281,7 +283,7 @@ class DockerDriver:
 
     def _start_again(self, name: str, kill: Kill | None, stand_ins: tuple[str, ...]) -> None:
         found = self.container(name)
-        if found is not None and found.status != "running":
+        if found is not None and state_of(found.status) is not ContainerState.RUNNING:
             self._call(name, "start", lambda c: c.start())
         if stand_in_name(name) in stand_ins:
             self._remove(stand_in_name(name))  # the name now resolves to the replica again
@@ -301,15 +303,16 @@ class DockerDriver:
             found = self.container(name)
             if found is None:
                 raise DockerError(f"{name} disappeared while starting")
-            if found.status in ("exited", "dead"):
+            state, health = state_of(found.status), health_of(found.attrs["State"])
+            if state in (ContainerState.EXITED, ContainerState.DEAD):
                 raise DockerError(f"{name} exited with code {found.attrs['State'].get('ExitCode')} after a restart",
                                   hint=f"see: docker logs {name}")
-            health = (found.attrs["State"].get("Health") or {}).get("Status")
-            if found.status == "running" and (healthy(health_url) if health_url else health in (None, "healthy")):
+            if state is ContainerState.RUNNING and (
+                    healthy(health_url) if health_url else health in (Health.NONE, Health.HEALTHY)):
                 return
             if time.monotonic() >= deadline:
                 raise DockerError(f"{name} is not healthy {self.healthy_timeout:g}s after a restart "
-                                  f"(state {found.status}, health {health})", hint=f"see: docker logs {name}")
+                                  f"(state {state.value}, health {health.value})", hint=f"see: docker logs {name}")
             time.sleep(0.05)
 
     def _restart(self, action: Action, ctx: InjectContext) -> Handle:
@@ -327,7 +330,7 @@ class DockerDriver:
         for name in action.targets:
             if self._holds.acquire(f"pause {name}", action.id):
                 found = self.container(name)
-                if found is not None and found.status == "running":
+                if found is not None and state_of(found.status) is ContainerState.RUNNING:
                     self._call(name, "pause", lambda c: c.pause())
         return handle
 
@@ -335,7 +338,7 @@ class DockerDriver:
         if not self._holds.release(f"pause {name}", holder):
             return
         found = self.container(name)
-        if found is not None and found.status == "paused":
+        if found is not None and state_of(found.status) is ContainerState.PAUSED:
             self._call(name, "unpause", lambda c: c.unpause())
 
     # --- cpu --------------------------------------------------------------------------------
@@ -434,7 +437,7 @@ class DockerDriver:
 
     def _undrop(self, name: str, rule: tuple[str, ...]) -> None:
         found = self.container(name)
-        if found is None or found.status not in ("running", "paused"):
+        if found is None or state_of(found.status) not in (ContainerState.RUNNING, ContainerState.PAUSED):
             return  # a stopped container's network namespace, and its rules, are gone
         pid = int(found.attrs["State"]["Pid"])
         while _iptables(pid, ["-C", *rule], check=False) == 0:

@@ -134,7 +134,7 @@ def _admin(service: str, p: Planning) -> dict[str, str] | str:
 
 
 def _action(fault: AnyFault, p: Planning, targets: tuple[str, ...], params: Params, summary: str) -> Action:
-    return Action(p.id, fault.label, fault.TAG, fault.target, targets, params, summary)
+    return Action(p.id, fault.label, fault.kind, fault.target, targets, params, summary)
 
 
 # --------------------------------------------------------------------------- routes

@@ -1,6 +1,6 @@
 """``chaoslab traces inspect FILE...``: print what traces say about a system (the observed model).
 
-``chaoslab traces fidelity`` (in ``derived.py``, with ``chaoslab topology from-traces``) judges a
+``chaoslab traces fidelity`` (in ``fidelity.py``, with ``chaoslab topology from-traces``) judges a
 topology against traces.
 """
 
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_option(inspect, "--max-open", quantity=OPEN_TRACES, default=100_000, metavar="TRACES",
                          help="traces held open at once; beyond it the oldest is closed early (100000)")
     inspect.set_defaults(func=cmd_inspect)
-    from chaos.traces.derived import register_fidelity
+    from chaos.commands.fidelity import register_fidelity
 
     register_fidelity(verbs)
 

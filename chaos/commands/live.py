@@ -1,5 +1,5 @@
 """Live-mode subcommands: ``stack``, ``images``, ``toxiproxy``, ``faults``, ``recover``, ``topology from-compose``
-(and ``topology from-traces``, registered here by ``chaos.traces.derived``).
+(and ``topology from-traces``, registered here by ``chaos.commands.fidelity``).
 
 Registration declares arguments only; each handler imports what it needs when it runs,
 so ``chaoslab --help`` never imports Docker.
@@ -324,7 +324,7 @@ def _topology(sub: argparse._SubParsersAction) -> None:
                        help="never ask a running Toxiproxy for its proxies (default: asked when its config file "
                             "cannot be read and its API port is published)")
     draft.set_defaults(func=cmd_topology_from_compose)
-    from chaos.traces.derived import register_from_traces  # the traces' command, beside its sibling
+    from chaos.commands.fidelity import register_from_traces  # the traces' command, beside its sibling
 
     register_from_traces(verbs)
 

@@ -10,7 +10,7 @@ from chaos.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from chaos.sweep.commands import executor_args, variant_args
+    from chaos.commands.sweep import executor_args, variant_args
 
     p = sub.add_parser(
         "coverage", help="which alerts catch which single faults, how soon; which faults no alert catches",
@@ -28,11 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
+    from chaos.commands.sweep import TaskProgress
     from chaos.coverage.matrix import coverage
     from chaos.coverage.report import COVERAGE_FILES, headline, write_report
     from chaos.model.files import load_experiment
     from chaos.outdir import Mode, check_out, default_dir, staged
-    from chaos.sweep.commands import TaskProgress
     from chaos.sweep.executors import parse_executor
     from chaos.sweep.grid import FaultMode, make_plan
     from chaos.sweep.runner import run_sweep, seeds_of

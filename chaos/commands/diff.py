@@ -1,7 +1,7 @@
 """``chaoslab diff``: arguments and printing only.
 
 Registration declares arguments; the handler imports what it needs when it runs. A module of its
-own, apart from ``chaos.sweep.commands``: the release gate (``chaos.diff``) runs on the sweep's
+own, apart from ``chaos.commands.sweep``: the release gate (``chaos.diff``) runs on the sweep's
 executors, so it imports the sweep, and the sweep must not import it back.
 """
 
@@ -11,8 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from chaos.commands.sweep import TaskProgress, executor_args
 from chaos.errors import InputError
-from chaos.sweep.commands import TaskProgress, executor_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:

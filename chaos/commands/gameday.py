@@ -154,8 +154,8 @@ LIVE_JSON = "live.json"
 
 def live_results() -> tuple[str, ...]:
     """What a live run writes when it ends, besides the journal, stack and load files it wrote during it."""
+    from chaos.commands.report import FIGURES
     from chaos.report import REPORT_FILES
-    from chaos.report.commands import FIGURES
     from chaos.result import RESULT_FILES
 
     return (*RESULT_FILES.values(), LIVE_JSON, *REPORT_FILES.values(), FIGURES)
@@ -167,8 +167,8 @@ def publish_outcome(outcome: Any, args: argparse.Namespace, out: OutDir,
 
     Returns the result document and the line saying where its reports are.
     """
+    from chaos.commands.report import reports_for_run
     from chaos.outdir import staged
-    from chaos.report.commands import reports_for_run
     from chaos.result import RESULT_FILES
 
     with staged(out, owns=live_results(), last=RESULT_FILES["result"]) as stage:
@@ -220,10 +220,10 @@ COMPARE_FILES = {"json": "compare.json", "markdown": "compare.md", "png": "compa
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from chaos.codec import encode
+    from chaos.commands.report import load_result, result_path
     from chaos.live.gameday.compare import compare_docs, compare_document, render_markdown, render_text
     from chaos.live.gameday.compare_plot import overlay
     from chaos.outdir import Mode, check_out, staged
-    from chaos.report.commands import load_result, result_path
     from chaos.result import write_atomic
 
     if len(args.inputs) == 2:
@@ -282,9 +282,9 @@ def _both_engines(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
 def _simulate(experiment: Any, playbook: Any, seed: int, out: OutDir, args: argparse.Namespace) -> dict[str, Any]:
     from chaos.analysis import analyze
     from chaos.audit import audit, now_iso
+    from chaos.commands.report import reports_for_run
     from chaos.model.sources import source_files
     from chaos.outdir import staged
-    from chaos.report.commands import reports_for_run
     from chaos.result import Result, write
     from chaos.sim.simulation import simulate
 
@@ -309,7 +309,7 @@ def _simulate(experiment: Any, playbook: Any, seed: int, out: OutDir, args: argp
 
 
 def _calibrate(sub: argparse._SubParsersAction) -> None:
-    from chaos.traces.derived import trace_options
+    from chaos.commands.fidelity import trace_options
 
     p = sub.add_parser("calibrate", help="fit each service's service time from a live run, or from distributed "
                                          "traces, and write a topology the simulator can use",
@@ -330,14 +330,14 @@ def _calibrate(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    from chaos.commands.report import load_result, result_path
     from chaos.live.gameday.calibrate import calibrate_run, topology_yaml
     from chaos.outdir import check_out_file
-    from chaos.report.commands import load_result, result_path
     from chaos.result import write_atomic
 
     check_out_file(args.out, overwrite=args.force, hint="choose another --out, or --force")
     if not (len(args.sources) == 1 and args.sources[0].is_dir()):
-        from chaos.traces.derived import cmd_calibrate_traces
+        from chaos.commands.fidelity import cmd_calibrate_traces
 
         args.files = args.sources
         return cmd_calibrate_traces(args)
