@@ -318,9 +318,10 @@ def _calibrate(sub: argparse._SubParsersAction) -> None:
                                    "the measured seconds outside any fault window, plus the per-hop overhead its "
                                    "callers saw (their latency minus the service's own server latency); writes the "
                                    "run's topology with every service_time replaced. From trace FILEs (OTLP, "
-                                   "Jaeger, Zipkin JSON): each traced service's own work time (server span minus "
-                                   "waiting on calls) fitted, plus its per-hop overhead, replacing the service "
-                                   "times of --topology.")
+                                   "Jaeger, Zipkin JSON): each traced service's time as topology from-traces writes "
+                                   "it (what its callers waited on it, fitted or as measured) and, where the "
+                                   "traces show a request's hops slow together, the request's pace attribute with "
+                                   "times by pace, replacing the service times of --topology.")
     p.add_argument("sources", nargs="+", type=Path, metavar="RUN_DIR | FILE")
     p.add_argument("--out", type=Path, required=True, metavar="TOPOLOGY.yaml")
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
