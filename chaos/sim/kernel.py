@@ -117,7 +117,7 @@ class Svc:
 
     __slots__ = ("name", "replicas", "up", "workers", "qlimit", "lifo", "max_wait", "factor",
                  "cold", "delays", "err_ratio", "hung", "loss", "partitioned", "net_faulty",
-                 "lb", "rr", "rand", "rng", "stats", "frozen", "faulty", "ops", "pool_workers")
+                 "lb", "rr", "rand", "rng", "stats", "frozen", "faulty", "ops", "pool_workers", "answers_held")
 
     def __init__(self, name: str, rng: random.Random) -> None:
         self.name = name
@@ -139,6 +139,9 @@ class Svc:
         self.partitioned = 0
         self.net_faulty = False  # loss or partition on every call to this service
         self.faulty = False      # any fault that arrivals must check (loss, partition, hang, errors)
+        # a hang or a latency fault (on the service or one of its operations) may hold its answers up:
+        # ``finish`` then answers through ``respond``, which checks each exactly (one flag on the hot path)
+        self.answers_held = False
         self.lb = LoadBalancing.ROUND_ROBIN
         self.rr = 0
         self.stats = Stats()
@@ -158,17 +161,22 @@ class Op:
     """
 
     __slots__ = ("name", "svc", "draw", "exp_rate", "stages", "routes", "stats", "track_kids", "pool",
-                 "delays", "err_ratio", "choices")
+                 "delays", "err_ratio", "choices", "plain_stages")
 
     def __init__(self, name: str, svc: Svc, stats: Stats) -> None:
         self.name = name
         self.svc = svc
         self.stats = stats
         self.draw: Callable[[], float] = _no_work
-        self.exp_rate = 0.0  # as Svc.exp_rate was: 0.0 means draw()
+        # the rate of an exponential service time drawn inline; 0.0: Kernel.work_time draws it (an operation
+        # with choices has 0.0, so the hot path tests one field)
+        self.exp_rate = 0.0
         self.stages: tuple[tuple[Edge, ...], ...] = ()
         # per stage: None, or for a router the cumulative shares of its calls (the last is 1.0)
         self.routes: tuple[tuple[float, ...] | None, ...] = ()
+        # no router and no call with a condition: run_stages filters a stage by probability alone
+        # (World keeps it: set when the stages are built, cleared when a call gets a condition)
+        self.plain_stages = True
         self.track_kids = False
         self.pool = 0  # 0: the service's shared pool; k: each replica's pools[k - 1], its own
         self.delays: list[tuple[float, float]] = []  # latency faults on this operation's responses
@@ -180,9 +188,9 @@ class Op:
 class Edge:
     """A call from a service (or from the clients of an entrypoint) to a service, with its policy."""
 
-    __slots__ = ("name", "caller", "callee", "op", "caller_stats", "timeout", "max_retries", "base", "cap",
-                 "jitter", "budget", "bucket", "prob", "need", "want", "breaker", "fallback", "backup", "spare", "hit",
-                 "cancel",
+    __slots__ = ("name", "caller", "callee", "op", "caller_stats", "callee_stats", "timeout", "max_retries", "base",
+                 "cap", "jitter", "budget", "bucket", "prob", "need", "want", "breaker", "fallback", "backup", "spare",
+                 "hit", "cancel",
                  "loss", "partitioned", "delays", "err_ratio", "net_faulty", "faulty", "rand", "timeouts")
 
     def __init__(self, name: str, caller: Op | None, callee: Op, caller_stats: Stats,
@@ -191,6 +199,8 @@ class Edge:
         self.caller = caller
         self.callee = callee.svc
         self.op = callee  # the callee's operation
+        # op.stats, kept here because every attempt counts in it (World._point keeps the two together)
+        self.callee_stats = callee.stats
         self.caller_stats = caller_stats
         self.rand = rand
         self.timeout: float | None = None
@@ -429,7 +439,7 @@ class Kernel:
             return
         callee = edge.callee
         span = Span(callee, edge, parent, attempt, now)
-        edge.op.stats.requests += 1
+        edge.callee_stats.requests += 1
         if attempt:
             edge.caller_stats.retries += 1
         elif edge.budget is not None:
@@ -494,10 +504,7 @@ class Kernel:
             rep.busy += 1
             rep.active[span] = None
             rate = op.exp_rate
-            if op.choices:
-                t = self.chosen_time(op, span) * svc.factor
-            else:
-                t = (-_log(1.0 - svc.rand()) / rate if rate else op.draw()) * svc.factor
+            t = (-_log(1.0 - svc.rand()) / rate if rate else self.work_time(op, span)) * svc.factor
             if svc.cold and rep.cold:
                 t *= rep.cold_factor(now)
             span.callbacks = self.cb_work
@@ -510,8 +517,11 @@ class Kernel:
             self.respond(span, REJECTED)
 
     @staticmethod
-    def chosen_time(op: Op, span: Span) -> float:
-        """A service time by the value of the request's attribute (the operation's own for other values)."""
+    def work_time(op: Op, span: Span) -> float:
+        """A service time not drawn inline: by the value of the request's attribute where the operation
+        has ``choices`` (its own for other values), else the operation's own."""
+        if not op.choices:
+            return op.draw()
         attrs = attributes_of(span)
         return next((draw for bit, draw in op.choices if attrs & bit), op.draw)()
 
@@ -540,10 +550,7 @@ class Kernel:
         svc = span.svc
         op = span.edge.op
         rate = op.exp_rate
-        if op.choices:
-            t = self.chosen_time(op, span) * svc.factor
-        else:
-            t = (-_log(1.0 - svc.rand()) / rate if rate else op.draw()) * svc.factor
+        t = (-_log(1.0 - svc.rand()) / rate if rate else self.work_time(op, span)) * svc.factor
         if svc.cold and rep.cold:
             t *= rep.cold_factor(self.env._now)
         span.callbacks = self.cb_work
@@ -576,13 +583,10 @@ class Kernel:
                     span.kids = []
                 self.send(edge, span, 0)
                 return
-            route = op.routes[i]
-            if route is not None:  # a router: exactly one call, by weight, drawn on its first call's stream
-                u = group[0].rand()
-                taken = [group[routed_index(u, route)]]
+            if op.plain_stages:
+                taken = [e for e in group if e.prob >= 1.0 or e.rand() < e.prob]
             else:
-                taken = [e for e in group if (not e.need or (attributes_of(span) & e.need) == e.want)
-                         and (e.prob >= 1.0 or e.rand() < e.prob)]
+                taken = self.taken(op, i, span)
             if not taken:
                 i += 1
                 continue
@@ -594,6 +598,16 @@ class Kernel:
                 self.send(edge, span, 0)
             return
         self.finish(span, OK)
+
+    @staticmethod
+    def taken(op: Op, i: int, span: Span) -> list[Edge]:
+        """The calls of stage ``i`` that ``span`` makes, where a router or a condition decides."""
+        group = op.stages[i]
+        route = op.routes[i]
+        if route is not None:  # a router: exactly one call, by weight, drawn on its first call's stream
+            return [group[routed_index(group[0].rand(), route)]]
+        return [e for e in group if (not e.need or (attributes_of(span) & e.need) == e.want)
+                and (e.prob >= 1.0 or e.rand() < e.prob)]
 
     def attempt_failed(self, edge: Edge, parent: Span | EntryRequest, attempt: int, cause: int) -> None:
         """An attempt failed: retry after backoff if allowed, else fall back or fail the call."""
@@ -661,8 +675,7 @@ class Kernel:
             rep.active.pop(span, None)
             if rep.queue:
                 self.dequeue(rep)
-        svc = span.svc
-        if span.answered or svc.hung or svc.delays or span.edge.delays or span.edge.op.delays:
+        if span.answered or span.svc.answers_held or span.edge.delays:
             self.respond(span, cause)
         else:
             self.answer(span, cause)
@@ -672,7 +685,7 @@ class Kernel:
         span.dead = True
         if span.answered:
             if cause == OK:
-                span.edge.op.stats.wasted += 1
+                span.edge.callee_stats.wasted += 1
             return
         if span.svc.hung:
             span.svc.frozen.append((FROZEN_RESPONSE, span, cause))
@@ -691,7 +704,7 @@ class Kernel:
         span = ev.span
         if span.answered:
             if ev.cause == OK:
-                span.edge.op.stats.wasted += 1
+                span.edge.callee_stats.wasted += 1
             return
         self.answer(span, ev.cause)
 
@@ -699,7 +712,7 @@ class Kernel:
         """The caller learns the outcome of ``span``: count it once, then continue the call."""
         span.answered = True
         edge = span.edge
-        stats = edge.op.stats
+        stats = edge.callee_stats
         now = self.env._now
         if edge.breaker is not None:
             edge.breaker.record(now, cause == OK, span.t0)
