@@ -670,8 +670,9 @@ class Kernel:
     def finish(self, span: Span, cause: int) -> None:
         """The service is done with ``span`` (answer or error): free the worker, respond."""
         span.dead = True
-        if span.kids is not None:  # most spans never had any: a test is cheaper than a store
-            span.kids = None
+        # A store, not a test first: kids is a class default on most spans, and reading a class
+        # attribute through an instance is slower than writing an instance attribute (cachegrind).
+        span.kids = None
         rep = span.rep
         if rep is not None:
             rep.busy -= 1
