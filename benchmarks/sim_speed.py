@@ -12,6 +12,16 @@ in this process, one after the other, so the ratio between them cancels most mac
 noise. The goal is a ratio of at least 5 and at least 250,000 spans per second.
 
     python benchmarks/sim_speed.py [--seconds 10] [--rate 2000] [--repeat 3]
+
+Issue 13's redesign against the code before it (b3afdbf), 2026-12-07, on a machine other
+helpers loaded (load average 3 to 22 on 2 cores, the yardstick at 2% to 27% of idle), so the
+wall-clock ratios scatter widely and the instruction counts (cachegrind, deterministic: a
+1.5 s run less a 0.5 s run of the kernel case, per simulated second) are the firmer figure:
+
+    what                                   b3afdbf    main before    after the fix   after/b3afdbf
+    instructions per simulated second      1,944 M    2,064 M        1,977 M         +1.7% (main: +6.2%)
+    ratio, median of 10 alternating runs   11.34x     -              10.82x          0.95
+      (--seconds 3 --repeat 1, two series of 5: 10.51x/10.90x, then 12.60x/9.88x)
 """
 
 from __future__ import annotations

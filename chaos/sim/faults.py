@@ -64,7 +64,9 @@ def refresh_service(world: World, name: str) -> None:
     svc.net_faulty = bool(svc.partitioned or svc.loss)
     svc.faulty = bool(svc.net_faulty or svc.err_ratio or any(op.err_ratio for op in svc.ops.values())
                       or any(f.kind is FaultKind.HANG for f in faults))
-    was_hung, svc.hung = svc.hung, sum(1 for f in faults if f.kind is FaultKind.HANG)
+    hung = sum(1 for f in faults if f.kind is FaultKind.HANG)
+    svc.answers_held = bool(hung or svc.delays or any(op.delays for op in svc.ops.values()))
+    was_hung, svc.hung = svc.hung, hung
     if was_hung and not svc.hung:
         world.kernel.thaw(svc)
 

@@ -23,6 +23,14 @@ the behaviour core's (``chaos.core``), called from here. One draw is inlined, be
 runs once per span: an exponential service time, ``-ln(1 - u) / rate`` of the service's
 stream, exactly as ``chaos.core.servicetime.exponential_sampler`` draws it
 (``tests/core/test_core_shared.py`` checks both on the same stream).
+
+A few facts each attempt needs are kept where one attribute load finds them, because the
+benchmark showed the extra hops cost (about 6% more instructions per span once operations
+and the core came in): an edge's ``callee_stats`` (its operation's counters), a service's
+``answers_held`` (a hang or a latency fault may hold its answers), an operation's
+``plain_stages`` (no router and no condition decides its calls) and ``exp_rate`` (its whole
+service time is one exponential). World and the faults keep them;
+``tests/sim/test_kernel_shortcuts.py`` checks that they stay what they stand for.
 """
 
 from __future__ import annotations
@@ -117,7 +125,7 @@ class Svc:
 
     __slots__ = ("name", "replicas", "up", "workers", "qlimit", "lifo", "max_wait", "factor",
                  "cold", "delays", "err_ratio", "hung", "loss", "partitioned", "net_faulty",
-                 "lb", "rr", "rand", "rng", "stats", "frozen", "faulty", "ops", "pool_workers")
+                 "lb", "rr", "rand", "rng", "stats", "frozen", "faulty", "ops", "pool_workers", "answers_held")
 
     def __init__(self, name: str, rng: random.Random) -> None:
         self.name = name
@@ -139,6 +147,9 @@ class Svc:
         self.partitioned = 0
         self.net_faulty = False  # loss or partition on every call to this service
         self.faulty = False      # any fault that arrivals must check (loss, partition, hang, errors)
+        # a hang or a latency fault (on the service or one of its operations) may hold its answers up:
+        # ``finish`` then answers through ``respond``, which checks each exactly (one flag on the hot path)
+        self.answers_held = False
         self.lb = LoadBalancing.ROUND_ROBIN
         self.rr = 0
         self.stats = Stats()
@@ -158,17 +169,22 @@ class Op:
     """
 
     __slots__ = ("name", "svc", "draw", "exp_rate", "stages", "routes", "stats", "track_kids", "pool",
-                 "delays", "err_ratio", "choices")
+                 "delays", "err_ratio", "choices", "plain_stages")
 
     def __init__(self, name: str, svc: Svc, stats: Stats) -> None:
         self.name = name
         self.svc = svc
         self.stats = stats
         self.draw: Callable[[], float] = _no_work
-        self.exp_rate = 0.0  # as Svc.exp_rate was: 0.0 means draw()
+        # the rate of an exponential service time drawn inline; 0.0: Kernel.work_time draws it (an operation
+        # with choices has 0.0, so the hot path tests one field)
+        self.exp_rate = 0.0
         self.stages: tuple[tuple[Edge, ...], ...] = ()
         # per stage: None, or for a router the cumulative shares of its calls (the last is 1.0)
         self.routes: tuple[tuple[float, ...] | None, ...] = ()
+        # no router and no call with a condition: run_stages filters a stage by probability alone
+        # (World keeps it: set when the stages are built, cleared when a call gets a condition)
+        self.plain_stages = True
         self.track_kids = False
         self.pool = 0  # 0: the service's shared pool; k: each replica's pools[k - 1], its own
         self.delays: list[tuple[float, float]] = []  # latency faults on this operation's responses
@@ -180,9 +196,9 @@ class Op:
 class Edge:
     """A call from a service (or from the clients of an entrypoint) to a service, with its policy."""
 
-    __slots__ = ("name", "caller", "callee", "op", "caller_stats", "timeout", "max_retries", "base", "cap",
-                 "jitter", "budget", "bucket", "prob", "need", "want", "breaker", "fallback", "backup", "spare", "hit",
-                 "cancel",
+    __slots__ = ("name", "caller", "callee", "op", "caller_stats", "callee_stats", "timeout", "max_retries", "base",
+                 "cap", "jitter", "budget", "bucket", "prob", "need", "want", "breaker", "fallback", "backup", "spare",
+                 "hit", "cancel",
                  "loss", "partitioned", "delays", "err_ratio", "net_faulty", "faulty", "rand", "timeouts")
 
     def __init__(self, name: str, caller: Op | None, callee: Op, caller_stats: Stats,
@@ -191,6 +207,8 @@ class Edge:
         self.caller = caller
         self.callee = callee.svc
         self.op = callee  # the callee's operation
+        # op.stats, kept here because every attempt counts in it (World._point keeps the two together)
+        self.callee_stats = callee.stats
         self.caller_stats = caller_stats
         self.rand = rand
         self.timeout: float | None = None
@@ -429,7 +447,7 @@ class Kernel:
             return
         callee = edge.callee
         span = Span(callee, edge, parent, attempt, now)
-        edge.op.stats.requests += 1
+        edge.callee_stats.requests += 1
         if attempt:
             edge.caller_stats.retries += 1
         elif edge.budget is not None:
@@ -447,7 +465,7 @@ class Kernel:
         if edge.faulty or callee.faulty:
             self.arrive(span, callee, now)
         else:
-            self.admit(span, callee, now)
+            self.admit(span, callee, edge.op, now)
 
     def _lost_on_wire(self, edge: Edge, callee: Svc) -> bool:
         if edge.partitioned or callee.partitioned:
@@ -473,13 +491,15 @@ class Kernel:
         if edge.err_ratio and edge.rand() < edge.err_ratio:
             self.respond(span, INJECTED)
             return
-        self.admit(span, svc, now)
+        self.admit(span, svc, edge.op, now)
 
-    def admit(self, span: Span, svc: Svc, now: float) -> None:
-        """Pick a replica; start at once if a worker is free, else queue, else reject."""
+    def admit(self, span: Span, svc: Svc, op: Op, now: float) -> None:
+        """Pick a replica; start at once if a worker is free, else queue, else reject.
+
+        ``op`` is ``span.edge.op``, which the caller has at hand (one hop less on the hot path).
+        """
         up = svc.up
         n = len(up)
-        op = span.edge.op
         if n == 1:
             rep = up[0]
         elif n == 0:
@@ -494,10 +514,7 @@ class Kernel:
             rep.busy += 1
             rep.active[span] = None
             rate = op.exp_rate
-            if op.choices:
-                t = self.chosen_time(op, span) * svc.factor
-            else:
-                t = (-_log(1.0 - svc.rand()) / rate if rate else op.draw()) * svc.factor
+            t = (-_log(1.0 - svc.rand()) / rate if rate else self.work_time(op, span)) * svc.factor
             if svc.cold and rep.cold:
                 t *= rep.cold_factor(now)
             span.callbacks = self.cb_work
@@ -510,8 +527,11 @@ class Kernel:
             self.respond(span, REJECTED)
 
     @staticmethod
-    def chosen_time(op: Op, span: Span) -> float:
-        """A service time by the value of the request's attribute (the operation's own for other values)."""
+    def work_time(op: Op, span: Span) -> float:
+        """A service time not drawn inline: by the value of the request's attribute where the operation
+        has ``choices`` (its own for other values), else the operation's own."""
+        if not op.choices:
+            return op.draw()
         attrs = attributes_of(span)
         return next((draw for bit, draw in op.choices if attrs & bit), op.draw)()
 
@@ -540,10 +560,7 @@ class Kernel:
         svc = span.svc
         op = span.edge.op
         rate = op.exp_rate
-        if op.choices:
-            t = self.chosen_time(op, span) * svc.factor
-        else:
-            t = (-_log(1.0 - svc.rand()) / rate if rate else op.draw()) * svc.factor
+        t = (-_log(1.0 - svc.rand()) / rate if rate else self.work_time(op, span)) * svc.factor
         if svc.cold and rep.cold:
             t *= rep.cold_factor(self.env._now)
         span.callbacks = self.cb_work
@@ -559,11 +576,11 @@ class Kernel:
         if i == 0 and span.svc.hung:
             span.svc.frozen.append((FROZEN_WORK, span, OK))
             return
-        op = span.edge.op
-        stages = op.stages
+        stages = span.edge.op.stages
         n = len(stages)
         while i < n:
             group = stages[i]
+            op = span.edge.op
             if len(group) == 1:
                 edge = group[0]
                 if (edge.need and (attributes_of(span) & edge.need) != edge.want) or (
@@ -576,13 +593,10 @@ class Kernel:
                     span.kids = []
                 self.send(edge, span, 0)
                 return
-            route = op.routes[i]
-            if route is not None:  # a router: exactly one call, by weight, drawn on its first call's stream
-                u = group[0].rand()
-                taken = [group[routed_index(u, route)]]
+            if op.plain_stages:
+                taken = [e for e in group if e.prob >= 1.0 or e.rand() < e.prob]
             else:
-                taken = [e for e in group if (not e.need or (attributes_of(span) & e.need) == e.want)
-                         and (e.prob >= 1.0 or e.rand() < e.prob)]
+                taken = self.taken(op, i, span)
             if not taken:
                 i += 1
                 continue
@@ -594,6 +608,16 @@ class Kernel:
                 self.send(edge, span, 0)
             return
         self.finish(span, OK)
+
+    @staticmethod
+    def taken(op: Op, i: int, span: Span) -> list[Edge]:
+        """The calls of stage ``i`` that ``span`` makes, where a router or a condition decides."""
+        group = op.stages[i]
+        route = op.routes[i]
+        if route is not None:  # a router: exactly one call, by weight, drawn on its first call's stream
+            return [group[routed_index(group[0].rand(), route)]]
+        return [e for e in group if (not e.need or (attributes_of(span) & e.need) == e.want)
+                and (e.prob >= 1.0 or e.rand() < e.prob)]
 
     def attempt_failed(self, edge: Edge, parent: Span | EntryRequest, attempt: int, cause: int) -> None:
         """An attempt failed: retry after backoff if allowed, else fall back or fail the call."""
@@ -654,6 +678,8 @@ class Kernel:
     def finish(self, span: Span, cause: int) -> None:
         """The service is done with ``span`` (answer or error): free the worker, respond."""
         span.dead = True
+        # A store, not a test first: kids is a class default on most spans, and reading a class
+        # attribute through an instance is slower than writing an instance attribute (cachegrind).
         span.kids = None
         rep = span.rep
         if rep is not None:
@@ -661,8 +687,7 @@ class Kernel:
             rep.active.pop(span, None)
             if rep.queue:
                 self.dequeue(rep)
-        svc = span.svc
-        if span.answered or svc.hung or svc.delays or span.edge.delays or span.edge.op.delays:
+        if span.answered or span.svc.answers_held or span.edge.delays:
             self.respond(span, cause)
         else:
             self.answer(span, cause)
@@ -672,7 +697,7 @@ class Kernel:
         span.dead = True
         if span.answered:
             if cause == OK:
-                span.edge.op.stats.wasted += 1
+                span.edge.callee_stats.wasted += 1
             return
         if span.svc.hung:
             span.svc.frozen.append((FROZEN_RESPONSE, span, cause))
@@ -691,7 +716,7 @@ class Kernel:
         span = ev.span
         if span.answered:
             if ev.cause == OK:
-                span.edge.op.stats.wasted += 1
+                span.edge.callee_stats.wasted += 1
             return
         self.answer(span, ev.cause)
 
@@ -699,7 +724,7 @@ class Kernel:
         """The caller learns the outcome of ``span``: count it once, then continue the call."""
         span.answered = True
         edge = span.edge
-        stats = edge.op.stats
+        stats = edge.callee_stats
         now = self.env._now
         if edge.breaker is not None:
             edge.breaker.record(now, cause == OK, span.t0)

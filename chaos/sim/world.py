@@ -78,6 +78,7 @@ class World:
                 world.op_edges[(spec.name, op_spec.name)] = list(made.values())
                 op.stages = tuple(tuple(made[id(c)] for c in group) for group in op_spec.stages())
                 op.routes = tuple(routing(group) for group in op_spec.stages())
+                op.plain_stages = all(r is None for r in op.routes) and not any(e.need for g in op.stages for e in g)
                 op.track_kids = any(c.cancel_on_timeout for call in op_spec.calls for c in call.chain)
         for ep in topology.entrypoints:
             world.add_entry(ep)
@@ -103,11 +104,11 @@ class World:
             op.pool = own.index(op_spec) + 1 if op_spec.workers is not None else 0
             dist = op_spec.service_time or spec.service_time
             op.draw = dist.sampler(svc.rng)
-            op.exp_rate = 1.0 / dist.mean if isinstance(dist, Exponential) else 0.0
             by = op_spec.service_time_by
             bits = self.topology.attribute_bits
             op.choices = () if by is None else tuple((bits[f"{by.attribute}={c.name}"], c.service_time.sampler(svc.rng))
                                                      for c in by.values)
+            op.exp_rate = 1.0 / dist.mean if isinstance(dist, Exponential) and not op.choices else 0.0
         svc.lb = spec.load_balancing
         self.scale(spec.name, spec.replicas)
 
@@ -146,6 +147,8 @@ class World:
         edge.need = bits[call.condition] if call.condition is not None else 0
         edge.want = edge.need if call.when is not None else 0
         edge.hit = bits[call.hit] if call.hit is not None else 0
+        if edge.need and edge.caller is not None:
+            edge.caller.plain_stages = False
         edge.fallback = call.fallback
         edge.cancel = call.cancel_on_timeout
         cb = call.circuit_breaker
@@ -199,7 +202,7 @@ class World:
 
     @staticmethod
     def _point(edge: Edge, op: Op) -> None:
-        edge.callee, edge.op = op.svc, op
+        edge.callee, edge.op, edge.callee_stats = op.svc, op, op.stats
 
     def _breaker_marker(self, name: str) -> Callable[[str], None]:
         return BreakerMarker(self.kernel.env, self.markers, name)

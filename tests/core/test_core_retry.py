@@ -22,7 +22,7 @@ from chaos.live.in_container.stackspec import CallSpec, LoadBalancing
 from chaos.live.in_container.stackspec import Retries as SpecRetries
 from chaos.model.distributions import Constant
 from chaos.model.topology import Entrypoint, Retries, Service, Topology
-from chaos.sim.kernel import INJECTED, OK, EntryRequest, Kernel, Span, Svc
+from chaos.sim.kernel import INJECTED, OK, EntryRequest, Kernel, Op, Span, Svc
 from chaos.sim.world import World
 
 # --------------------------------------------------------------------------- backoff
@@ -107,7 +107,7 @@ def _sim_attempts(budget: float | None, max_retries: int, outcomes: Sequence[Seq
     sent: list[int] = []
 
     class Scripted(Kernel):
-        def admit(self, span: Span, svc: Svc, now: float) -> None:
+        def admit(self, span: Span, svc: Svc, op: Op, now: float) -> None:
             sent[-1] += 1
             self.answer(span, OK if next(script) else INJECTED)
 

@@ -96,7 +96,7 @@ def test_the_kernels_inlined_exponential_draw_is_the_cores() -> None:
         return Span(svc, entry.edge, EntryRequest(entry, 0.0), 0, 0.0)
 
     for _ in range(400):
-        kernel.admit(span(), svc, 0.0)  # a free worker each: drawn in admit()
+        kernel.admit(span(), svc, svc.ops["default"], 0.0)  # a free worker each: drawn in admit()
     rep = svc.up[0]
     for _ in range(200):
         rep.busy = 0  # a worker frees up at once: drawn in start()
