@@ -241,6 +241,28 @@ def test_what_prometheus_does_not_read_stays_what_the_direct_scrape_counted() ->
     assert series.queue == [3.0] and series.busy == [2.0] and series.wasted == [1]   # the direct scrape's
 
 
+def test_an_operation_read_through_prometheus_replaces_its_scraped_series_and_says_so() -> None:
+    from chaos.live.gameday.measure import Assembler, Counts, EntryRef, ReplicaRef
+    from chaos.measurement import Source
+    from chaos.model.scope import Scope
+
+    assembler = Assembler(["a", "b"], {"b": ["a"]}, [ReplicaRef("b-1", "b")], [EntryRef("web", "a")], (0.01, 0.1), 0,
+                          operations={"b": ["read", "write"]}, prometheus_operations=[("b", "read")])
+    ops = {"read": {"requests": 3, "ok": 3, "errors": {}, "latency_hist": [3, 0, 0]},
+           "write": {"requests": 1, "ok": 1, "errors": {}, "latency_hist": [1, 0, 0]}}
+    zero = {op: {**v, "requests": 0, "ok": 0, "latency_hist": [0, 0, 0]} for op, v in ops.items()}
+    assembler.baseline({"b-1": {"server": {}, "calls": {}, "operations": zero}})
+    assembler.add_second({"b-1": {"server": {}, "calls": {}, "operations": ops}}, {})
+    sources = assembler.sources()
+    assert sources[Scope.operation("b", "read")] is Source.PROMETHEUS
+    assert sources[Scope.operation("b", "write")] is Source.CHAOSLAB_METRICS
+    assembler.measured_by_prometheus("b", [Counts(5, 4, {prom.Cause.INJECTED: 1}, {1: 4})], "read")
+    read, write = (assembler.series[Scope.operation("b", op)] for op in ("read", "write"))
+    assert read.requests == [5] and read.errors[prom.Cause.INJECTED] == [1] and read.hist == [{1: 4}]
+    assert write.requests == [1]  # not read from Prometheus: what the direct scrape counted
+    assert assembler.series[Scope.service("b")].requests == [0]  # the service's own series untouched
+
+
 OPERATIONS = """\
 name: posts
 entrypoints: {web: {to: a}}

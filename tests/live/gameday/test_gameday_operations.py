@@ -9,6 +9,12 @@ stack's topology is timeline.yaml with wider timeouts: its 50 ms cache timeout i
 figure, and each hop through Toxiproxy and a Python emulator on a busy 2-core machine can take
 tens of milliseconds (a first run with 50 ms timed every cache call out, so every read fell back
 from the start). The theory does not depend on the timeouts while the cache answers.
+
+The same game day also checks what is scoped to one operation, live: a latency fault on
+timeline.write alone (its answers 300 ms late, without a worker, so the database's arrivals do not
+move), an SLO and an alert on that operation, and a playbook whose verify step waits for it; its
+operations' figures are read through the stack's Prometheus and add up to the service's. A second,
+short run is killed mid operation fault and ``recover`` undoes it from the journal.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +53,25 @@ seed: 7
 load: {{{{profile: constant, rate: {RATE:g}}}}}
 faults:
   - {{{{name: redis-down, kind: crash, target: redis, at: 20s, duration: 30s}}}}
+  - {{{{name: slow-writes, kind: latency, target: timeline, operation: write, delay: 300ms, at: 25s, duration: 30s}}}}
+slos:
+  - {{{{service: timeline, operation: write, latency: {{{{p50: 150ms}}}}, window: 5s}}}}
+  - {{{{service: timeline, operation: read, latency: {{{{p50: 150ms}}}}, window: 5s}}}}
+alerts:
+  - {{{{name: writes-slow, service: timeline, operation: write, metric: latency_p50, threshold: 150ms, window: 3s}}}}
+  - {{{{name: reads-slow, service: timeline, operation: read, metric: latency_p50, threshold: 150ms, window: 3s}}}}
+"""
+# Medians, not p99s: a busy CI machine stalls a few requests now and then, and this is about the fault.
+PLAYBOOK = """\
+name: speed-up-writes
+trigger: {alerts: [writes-slow]}
+roles:
+  automation: {respond: 0s}
+steps:
+  - name: remove the slow write path
+    role: automation
+    action: {kind: remove_fault, fault: slow-writes}
+    verify: {service: timeline, operation: write, metric: latency_p50, below: 150ms, window: 3s, for: 2s, within: 20s}
 """
 
 
@@ -90,7 +116,7 @@ def _rate(out: Path, scope: str, start: float, end: float) -> tuple[float, int]:
 def _rise(out: Path) -> tuple[float, float, dict[str, Any]]:
     """The database's arrival rate before the cache died and while it was dead (transitions left out)."""
     doc = json.loads((out / "result.json").read_text())
-    (fault,) = doc["faults"]
+    (fault,) = [f for f in doc["faults"] if f["label"] == "redis-down"]
     before, _ = _rate(out, "service:mongodb", 6, math.floor(fault["start_s"]))
     during, _ = _rate(out, "service:mongodb", math.ceil(fault["start_s"]) + 3, math.floor(fault["end_s"]))
     return before, during, doc
@@ -100,9 +126,12 @@ def test_when_the_cache_dies_the_database_takes_the_hit_ratio_of_the_reads_live_
         timeline_stack: Path, tmp_path: Path) -> None:
     exp = tmp_path / "stampede.yaml"
     exp.write_text(EXPERIMENT.format(topology=timeline_stack / "timeline-wide.yaml"))
+    (tmp_path / "playbook.yaml").write_text(PLAYBOOK)
     live, sim = tmp_path / "live", tmp_path / "sim"
-    done = _chaoslab("run", exp, "--stack-dir", timeline_stack, "--out", live, "--no-report")
+    done = _chaoslab("run", exp, "--playbook", tmp_path / "playbook.yaml", "--stack-dir", timeline_stack,
+                     "--out", live, "--no-report")
     assert done.returncode in (0, 1), done.stderr
+    _scoped_to_one_operation(live, done.stdout)
     assert _chaoslab("simulate", exp, "--out", sim, "--no-report", "--quiet", "--no-progress").returncode in (0, 1)
     expected_before = RATE * (READ_SHARE * (1 - HIT) + (1 - READ_SHARE))  # misses and writes: 3.8/s
     rise = HIT * READ_SHARE * RATE  # 16.2/s more when every read falls back
@@ -123,3 +152,78 @@ def test_when_the_cache_dies_the_database_takes_the_hit_ratio_of_the_reads_live_
     assert set(kinds) == {"GET /work +cache_hit", "GET /work -cache_hit"}  # decided once per entry request
     hits, n = kinds["GET /work +cache_hit"]["requests"], sum(k["requests"] for k in kinds.values())
     assert abs(hits - HIT * n) < 4 * math.sqrt(n * HIT * (1 - HIT))  # binomial: the planned share was drawn
+
+
+def _series(out: Path, scope: str) -> dict[int, dict[str, str]]:
+    with (out / "series.csv").open() as f:
+        return {int(r["t_s"]): r for r in csv.DictReader(f) if r["scope"] == scope}
+
+
+def _scoped_to_one_operation(out: Path, stdout: str) -> None:
+    """The latency fault on timeline.write slowed its answers only, breached its SLO only, fired its alert
+    only, and the playbook's verify waited on it; the operations were read through Prometheus and add up."""
+    doc = json.loads((out / "result.json").read_text())
+    (slow,) = [f for f in doc["faults"] if f["label"] == "slow-writes"]
+    assert 25.0 <= slow["start_s"] < 26.0 and slow["end_s"] < 55.0  # removed by the playbook, before its end
+    write, read = _series(out, "operation:timeline.write"), _series(out, "operation:timeline.read")
+    during = [t for t in write if slow["start_s"] + 1 <= t and t + 1 <= slow["end_s"] and write[t]["p50_ms"]]
+    assert during and all(float(write[t]["p50_ms"]) >= 300.0 for t in during), [write[t]["p50_ms"] for t in during]
+    assert all(float(read[t]["p50_ms"]) < 150.0 for t in during if read[t]["p50_ms"])  # reads: untouched
+    verdicts = {s["scope"]: s["met"] for s in doc["slos"]}
+    assert verdicts["operation:timeline.write"] is False and verdicts["operation:timeline.read"] is True
+    fired = {a["name"]: a for a in doc["alerts"]}
+    assert "reads-slow" not in fired and fired["writes-slow"]["scope"] == "operation:timeline.write"
+    assert slow["start_s"] < fired["writes-slow"]["fired_at_s"] <= slow["start_s"] + 8.0
+    (step,) = doc["playbook"]["steps"]
+    assert step["status"] == "done" and step["verified_at_s"] is not None
+    assert step["verify"] == "p50 latency of operation:timeline.write < 150 ms for 2 s"
+    # Read through the stack's Prometheus, per second, and adding up to the service read from its callers.
+    assert "timeline.read, timeline.write" in stdout and "from http://" in stdout
+    ops, services = doc["operations"], doc["services"]
+    for service in ("timeline", "mongodb"):
+        total = sum(o["requests"] for o in ops[service].values())
+        assert abs(total - services[service]["requests"]) <= 0.01 * services[service]["requests"] + 3, service
+        assert all(o["measured_by"] == "prometheus" for o in ops[service].values()), ops[service]
+
+
+def test_a_run_killed_mid_operation_fault_leaves_it_listed_until_recover(timeline_stack: Path, tmp_path: Path) -> None:
+    import signal
+
+    from chaos.live.faults.journal import JOURNAL_FILE, read_events
+    from chaos.live.stack.emulator_client import AdminClient
+    from chaos.live.stack.state import read_state
+
+    exp = tmp_path / "errors.yaml"
+    exp.write_text(f"""\
+name: write-errors
+topology: {timeline_stack / "timeline-wide.yaml"}
+duration: 60s
+load: {{rate: 10}}
+faults:
+  - {{name: failing-writes, kind: errors, target: timeline, operation: write, ratio: 0.5, at: 0s, duration: 55s}}
+""")
+    killed = tmp_path / "killed"
+    with open(tmp_path / "killed.log", "w") as log:
+        harness = subprocess.Popen([sys.executable, "-m", "chaos", "faults", "run", str(exp), "--dir",
+                                    str(timeline_stack), "--run-dir", str(killed)], stdout=log,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 60.0
+            while not ((killed / JOURNAL_FILE).is_file() and any(
+                    e["event"] == "applied" for e in read_events(killed / JOURNAL_FILE))):
+                assert time.monotonic() < deadline and harness.poll() is None, (tmp_path / "killed.log").read_text()
+                time.sleep(0.2)
+        finally:
+            os.killpg(harness.pid, signal.SIGKILL)  # no handler runs: the fault stays applied
+            harness.wait(timeout=30)
+    state = read_state(timeline_stack)
+    admins = [r.admin_url for r in state.replicas_of("timeline") if r.admin_url]
+    assert admins and all(AdminClient(u).state()["operations"]["write"]["faults"]["errors"] == 0.5 for u in admins)
+    status = _chaoslab("stack", "status", "--dir", timeline_stack, "--run-dir", killed)
+    assert status.returncode == 1
+    assert "operation fault still set on timeline.write: {'errors': 0.5}" in status.stdout
+    assert f"undo with: chaoslab recover {killed}" in status.stdout
+    recovered = _chaoslab("recover", killed)
+    assert recovered.returncode == 0 and "reverted 1 fault(s): failing-writes" in recovered.stdout
+    assert all(AdminClient(u).state()["operations"]["write"]["faults"]["errors"] == 0.0 for u in admins)
+    assert _chaoslab("stack", "status", "--dir", timeline_stack).returncode == 0
