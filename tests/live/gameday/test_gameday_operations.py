@@ -12,7 +12,8 @@ from the start). The theory does not depend on the timeouts while the cache answ
 
 The same game day also checks what is scoped to one operation, live: a latency fault on
 timeline.write alone (its answers 300 ms late, without a worker, so the database's arrivals do not
-move), an SLO and an alert on that operation, and a playbook whose verify step waits for it; its
+move), an SLO and an alert on that operation (breached and fired; the same on timeline.read not),
+and a playbook whose verify step waits for it; its
 operations' figures are read through the stack's Prometheus and add up to the service's. A second,
 short run is killed mid operation fault and ``recover`` undoes it from the journal.
 """
@@ -58,15 +59,17 @@ slos:
   - {{{{service: timeline, operation: write, latency: {{{{p50: 150ms}}}}, window: 5s}}}}
   - {{{{service: timeline, operation: read, latency: {{{{p50: 150ms}}}}, window: 5s}}}}
 alerts:
-  - {{{{name: writes-slow, service: timeline, operation: write, metric: latency_p50, threshold: 150ms, window: 3s}}}}
-  - {{{{name: reads-slow, service: timeline, operation: read, metric: latency_p50, threshold: 150ms, window: 3s}}}}
+  - {{{{name: writes-slow, service: timeline, operation: write, metric: latency_p50, threshold: 150ms,
+      window: 3s, every: 1s}}}}
+  - {{{{name: reads-slow, service: timeline, operation: read, metric: latency_p50, threshold: 150ms,
+      window: 3s, every: 1s}}}}
 """
 # Medians, not p99s: a busy CI machine stalls a few requests now and then, and this is about the fault.
 PLAYBOOK = """\
 name: speed-up-writes
 trigger: {alerts: [writes-slow]}
 roles:
-  automation: {respond: 0s}
+  automation: {respond: 5s}
 steps:
   - name: remove the slow write path
     role: automation
@@ -167,13 +170,19 @@ def _scoped_to_one_operation(out: Path, stdout: str) -> None:
     assert 25.0 <= slow["start_s"] < 26.0 and slow["end_s"] < 55.0  # removed by the playbook, before its end
     write, read = _series(out, "operation:timeline.write"), _series(out, "operation:timeline.read")
     during = [t for t in write if slow["start_s"] + 1 <= t and t + 1 <= slow["end_s"] and write[t]["p50_ms"]]
-    assert during and all(float(write[t]["p50_ms"]) >= 300.0 for t in during), [write[t]["p50_ms"] for t in during]
+    # >= 250: the 300 ms are interpolated within their histogram bucket, (281.8, 316.2] ms
+    assert during and all(float(write[t]["p50_ms"]) >= 250.0 for t in during), [write[t]["p50_ms"] for t in during]
     assert all(float(read[t]["p50_ms"]) < 150.0 for t in during if read[t]["p50_ms"])  # reads: untouched
-    verdicts = {s["scope"]: s["met"] for s in doc["slos"]}
-    assert verdicts["operation:timeline.write"] is False and verdicts["operation:timeline.read"] is True
+    # Each SLO is judged over the run (a 7 s breach does not spend a median's budget); its first breach is the
+    # first 5 s window that did.
+    breach = {s["scope"]: s["first_breach_s"] for s in doc["slos"]}
+    assert breach["operation:timeline.read"] is None
+    assert slow["start_s"] < breach["operation:timeline.write"] <= slow["end_s"] + 1.0
+    assert doc["operations"]["timeline"]["write"]["first_breach_s"] == breach["operation:timeline.write"]
     fired = {a["name"]: a for a in doc["alerts"]}
     assert "reads-slow" not in fired and fired["writes-slow"]["scope"] == "operation:timeline.write"
     assert slow["start_s"] < fired["writes-slow"]["fired_at_s"] <= slow["start_s"] + 8.0
+    assert slow["end_s"] >= fired["writes-slow"]["fired_at_s"] + 5.0 - 0.5  # the automation's 5 s to respond
     (step,) = doc["playbook"]["steps"]
     assert step["status"] == "done" and step["verified_at_s"] is not None
     assert step["verify"] == "p50 latency of operation:timeline.write < 150 ms for 2 s"
