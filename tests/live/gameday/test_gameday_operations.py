@@ -44,6 +44,7 @@ TOPOLOGY = ROOT / "topologies" / "timeline.yaml"
 WIDER = {"timeout: 50ms": "timeout: 1s", "timeout: 500ms": "timeout: 2s", "timeout: 2s}": "timeout: 5s}",
          "timeout: 3s": "timeout: 10s"}
 RATE = 20.0
+THRESHOLD_S = 0.15  # the operations' SLOs and alerts: a bound of the stack's histograms, as the run checks
 HIT, READ_SHARE = 0.9, 0.9  # timeline.yaml: cache_hit 0.9; nginx routes 9 of 10 requests to timeline.read
 EXPERIMENT = f"""\
 name: cache-stampede-short
@@ -95,7 +96,7 @@ def timeline_stack(engine: Any, compose_tool: Any, run_id: str, tmp_path_factory
     directory = tmp_path_factory.mktemp("timeline-stack")
     try:
         stack.up(load_topology(_wider(directory)), directory, project=f"chaoslab-test-{run_id}-tl",
-                 bounds=latency_bounds(), ready_timeout=120)
+                 bounds=latency_bounds((THRESHOLD_S,)), ready_timeout=120)  # the experiment's SLO and alerts
         yield directory
     finally:
         stack.down(directory)
