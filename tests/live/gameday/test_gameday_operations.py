@@ -11,7 +11,7 @@ tens of milliseconds (a first run with 50 ms timed every cache call out, so ever
 from the start). The theory does not depend on the timeouts while the cache answers.
 
 The same game day also checks what is scoped to one operation, live: a latency fault on
-timeline.write alone (its answers 300 ms late, without a worker, so the database's arrivals do not
+timeline.write alone (its answers 1 s late, without a worker, so the database's arrivals do not
 move), an SLO and an alert on that operation (breached and fired; the same on timeline.read not),
 and a playbook whose verify step waits for it; its
 operations' figures are read through the stack's Prometheus and add up to the service's. A second,
@@ -44,7 +44,7 @@ TOPOLOGY = ROOT / "topologies" / "timeline.yaml"
 WIDER = {"timeout: 50ms": "timeout: 1s", "timeout: 500ms": "timeout: 2s", "timeout: 2s}": "timeout: 5s}",
          "timeout: 3s": "timeout: 10s"}
 RATE = 20.0
-THRESHOLD_S = 0.15  # the operations' SLOs and alerts: a bound of the stack's histograms, as the run checks
+THRESHOLD_S = 0.5  # the operations' SLOs and alerts: a bound of the stack's histograms, as the run checks
 HIT, READ_SHARE = 0.9, 0.9  # timeline.yaml: cache_hit 0.9; nginx routes 9 of 10 requests to timeline.read
 EXPERIMENT = f"""\
 name: cache-stampede-short
@@ -55,17 +55,19 @@ seed: 7
 load: {{{{profile: constant, rate: {RATE:g}}}}}
 faults:
   - {{{{name: redis-down, kind: crash, target: redis, at: 20s, duration: 30s}}}}
-  - {{{{name: slow-writes, kind: latency, target: timeline, operation: write, delay: 300ms, at: 25s, duration: 30s}}}}
+  - {{{{name: slow-writes, kind: latency, target: timeline, operation: write, delay: 1s, at: 8s, duration: 40s}}}}
 slos:
-  - {{{{service: timeline, operation: write, latency: {{{{p50: 150ms}}}}, window: 5s}}}}
-  - {{{{service: timeline, operation: read, latency: {{{{p50: 150ms}}}}, window: 5s}}}}
+  - {{{{service: timeline, operation: write, latency: {{{{p50: 500ms}}}}, window: 5s}}}}
+  - {{{{service: timeline, operation: read, latency: {{{{p50: 500ms}}}}, window: 5s}}}}
 alerts:
-  - {{{{name: writes-slow, service: timeline, operation: write, metric: latency_p50, threshold: 150ms,
-      window: 3s, every: 1s}}}}
-  - {{{{name: reads-slow, service: timeline, operation: read, metric: latency_p50, threshold: 150ms,
-      window: 3s, every: 1s}}}}
+  - {{{{name: writes-slow, service: timeline, operation: write, metric: latency_p50, threshold: 500ms,
+      window: 3s, for: 2s, every: 1s}}}}
+  - {{{{name: reads-slow, service: timeline, operation: read, metric: latency_p50, threshold: 500ms,
+      window: 3s, for: 2s, every: 1s}}}}
 """
-# Medians, not p99s: a busy CI machine stalls a few requests now and then, and this is about the fault.
+# Medians, not p99s, a 1 s delay against a 500 ms threshold, and 2 s of it before an alert fires: a busy
+# 2-core machine running other tests stalls requests for a second or two (a first run with 300 ms against
+# 150 ms fired both alerts during the warm-up and the crash, and the playbook removed the fault before it began).
 PLAYBOOK = """\
 name: speed-up-writes
 trigger: {alerts: [writes-slow]}
@@ -75,7 +77,7 @@ steps:
   - name: remove the slow write path
     role: automation
     action: {kind: remove_fault, fault: slow-writes}
-    verify: {service: timeline, operation: write, metric: latency_p50, below: 150ms, window: 3s, for: 2s, within: 20s}
+    verify: {service: timeline, operation: write, metric: latency_p50, below: 500ms, window: 3s, for: 2s, within: 25s}
 """
 
 
@@ -168,12 +170,12 @@ def _scoped_to_one_operation(out: Path, stdout: str) -> None:
     only, and the playbook's verify waited on it; the operations were read through Prometheus and add up."""
     doc = json.loads((out / "result.json").read_text())
     (slow,) = [f for f in doc["faults"] if f["label"] == "slow-writes"]
-    assert 25.0 <= slow["start_s"] < 26.0 and slow["end_s"] < 55.0  # removed by the playbook, before its end
+    assert 8.0 <= slow["start_s"] < 9.0 and slow["end_s"] < 48.0  # removed by the playbook, before its end
     write, read = _series(out, "operation:timeline.write"), _series(out, "operation:timeline.read")
     during = [t for t in write if slow["start_s"] + 1 <= t and t + 1 <= slow["end_s"] and write[t]["p50_ms"]]
-    # >= 250: the 300 ms are interpolated within their histogram bucket, (281.8, 316.2] ms
-    assert during and all(float(write[t]["p50_ms"]) >= 250.0 for t in during), [write[t]["p50_ms"] for t in during]
-    assert all(float(read[t]["p50_ms"]) < 150.0 for t in during if read[t]["p50_ms"])  # reads: untouched
+    # >= 800: the 1 s are interpolated within their histogram bucket
+    assert during and all(float(write[t]["p50_ms"]) >= 800.0 for t in during), [write[t]["p50_ms"] for t in during]
+    assert all(float(read[t]["p50_ms"]) < 500.0 for t in during if read[t]["p50_ms"])  # reads: untouched
     # Each SLO is judged over the run (a 7 s breach does not spend a median's budget); its first breach is the
     # first 5 s window that did.
     breach = {s["scope"]: s["first_breach_s"] for s in doc["slos"]}
@@ -182,11 +184,11 @@ def _scoped_to_one_operation(out: Path, stdout: str) -> None:
     assert doc["operations"]["timeline"]["write"]["first_breach_s"] == breach["operation:timeline.write"]
     fired = {a["name"]: a for a in doc["alerts"]}
     assert "reads-slow" not in fired and fired["writes-slow"]["scope"] == "operation:timeline.write"
-    assert slow["start_s"] < fired["writes-slow"]["fired_at_s"] <= slow["start_s"] + 8.0
+    assert slow["start_s"] < fired["writes-slow"]["fired_at_s"] <= slow["start_s"] + 10.0
     assert slow["end_s"] >= fired["writes-slow"]["fired_at_s"] + 5.0 - 0.5  # the automation's 5 s to respond
     (step,) = doc["playbook"]["steps"]
     assert step["status"] == "done" and step["verified_at_s"] is not None
-    assert step["verify"] == "p50 latency of operation:timeline.write < 150 ms for 2 s"
+    assert step["verify"] == "p50 latency of operation:timeline.write < 500 ms for 2 s"
     # Read through the stack's Prometheus, per second, and adding up to the service read from its callers.
     assert "timeline.read, timeline.write" in stdout and "from http://" in stdout
     ops, services = doc["operations"], doc["services"]
