@@ -10,12 +10,8 @@ figure, and each hop through Toxiproxy and a Python emulator on a busy 2-core ma
 tens of milliseconds (a first run with 50 ms timed every cache call out, so every read fell back
 from the start). The theory does not depend on the timeouts while the cache answers.
 
-The same game day also checks what is scoped to one operation, live: a latency fault on
-timeline.write alone (its answers 1 s late, without a worker, so the database's arrivals do not
-move), an SLO and an alert on that operation (breached and fired; the same on timeline.read not),
-and a playbook whose verify step waits for it; its
-operations' figures are read through the stack's Prometheus and add up to the service's. A second,
-short run is killed mid operation fault and ``recover`` undoes it from the journal.
+A second, short run on the same stack is killed mid fault on one operation (errors on timeline.write):
+``stack status`` lists the fault and ``recover`` undoes it from the journal.
 """
 
 from __future__ import annotations
@@ -44,7 +40,6 @@ TOPOLOGY = ROOT / "topologies" / "timeline.yaml"
 WIDER = {"timeout: 50ms": "timeout: 1s", "timeout: 500ms": "timeout: 2s", "timeout: 2s}": "timeout: 5s}",
          "timeout: 3s": "timeout: 10s"}
 RATE = 20.0
-THRESHOLD_S = 0.5  # the operations' SLOs and alerts: a bound of the stack's histograms, as the run checks
 HIT, READ_SHARE = 0.9, 0.9  # timeline.yaml: cache_hit 0.9; nginx routes 9 of 10 requests to timeline.read
 EXPERIMENT = f"""\
 name: cache-stampede-short
@@ -55,29 +50,6 @@ seed: 7
 load: {{{{profile: constant, rate: {RATE:g}}}}}
 faults:
   - {{{{name: redis-down, kind: crash, target: redis, at: 20s, duration: 30s}}}}
-  - {{{{name: slow-writes, kind: latency, target: timeline, operation: write, delay: 1s, at: 8s, duration: 40s}}}}
-slos:
-  - {{{{service: timeline, operation: write, latency: {{{{p50: 500ms}}}}, window: 5s}}}}
-  - {{{{service: timeline, operation: read, latency: {{{{p50: 500ms}}}}, window: 5s}}}}
-alerts:
-  - {{{{name: writes-slow, service: timeline, operation: write, metric: latency_p50, threshold: 500ms,
-      window: 3s, for: 2s, every: 1s}}}}
-  - {{{{name: reads-slow, service: timeline, operation: read, metric: latency_p50, threshold: 500ms,
-      window: 3s, for: 2s, every: 1s}}}}
-"""
-# Medians, not p99s, a 1 s delay against a 500 ms threshold, and 2 s of it before an alert fires: a busy
-# 2-core machine running other tests stalls requests for a second or two (a first run with 300 ms against
-# 150 ms fired both alerts during the warm-up and the crash, and the playbook removed the fault before it began).
-PLAYBOOK = """\
-name: speed-up-writes
-trigger: {alerts: [writes-slow]}
-roles:
-  automation: {respond: 5s}
-steps:
-  - name: remove the slow write path
-    role: automation
-    action: {kind: remove_fault, fault: slow-writes}
-    verify: {service: timeline, operation: write, metric: latency_p50, below: 500ms, window: 3s, for: 2s, within: 25s}
 """
 
 
@@ -98,7 +70,7 @@ def timeline_stack(engine: Any, compose_tool: Any, run_id: str, tmp_path_factory
     directory = tmp_path_factory.mktemp("timeline-stack")
     try:
         stack.up(load_topology(_wider(directory)), directory, project=f"chaoslab-test-{run_id}-tl",
-                 bounds=latency_bounds((THRESHOLD_S,)), ready_timeout=120)  # the experiment's SLO and alerts
+                 bounds=latency_bounds(), ready_timeout=120)
         yield directory
     finally:
         stack.down(directory)
@@ -122,7 +94,7 @@ def _rate(out: Path, scope: str, start: float, end: float) -> tuple[float, int]:
 def _rise(out: Path) -> tuple[float, float, dict[str, Any]]:
     """The database's arrival rate before the cache died and while it was dead (transitions left out)."""
     doc = json.loads((out / "result.json").read_text())
-    (fault,) = [f for f in doc["faults"] if f["label"] == "redis-down"]
+    (fault,) = doc["faults"]
     before, _ = _rate(out, "service:mongodb", 6, math.floor(fault["start_s"]))
     during, _ = _rate(out, "service:mongodb", math.ceil(fault["start_s"]) + 3, math.floor(fault["end_s"]))
     return before, during, doc
@@ -132,12 +104,9 @@ def test_when_the_cache_dies_the_database_takes_the_hit_ratio_of_the_reads_live_
         timeline_stack: Path, tmp_path: Path) -> None:
     exp = tmp_path / "stampede.yaml"
     exp.write_text(EXPERIMENT.format(topology=timeline_stack / "timeline-wide.yaml"))
-    (tmp_path / "playbook.yaml").write_text(PLAYBOOK)
     live, sim = tmp_path / "live", tmp_path / "sim"
-    done = _chaoslab("run", exp, "--playbook", tmp_path / "playbook.yaml", "--stack-dir", timeline_stack,
-                     "--out", live, "--no-report")
+    done = _chaoslab("run", exp, "--stack-dir", timeline_stack, "--out", live, "--no-report")
     assert done.returncode in (0, 1), done.stderr
-    _scoped_to_one_operation(live, done.stdout)
     assert _chaoslab("simulate", exp, "--out", sim, "--no-report", "--quiet", "--no-progress").returncode in (0, 1)
     expected_before = RATE * (READ_SHARE * (1 - HIT) + (1 - READ_SHARE))  # misses and writes: 3.8/s
     rise = HIT * READ_SHARE * RATE  # 16.2/s more when every read falls back
@@ -158,44 +127,6 @@ def test_when_the_cache_dies_the_database_takes_the_hit_ratio_of_the_reads_live_
     assert set(kinds) == {"GET /work +cache_hit", "GET /work -cache_hit"}  # decided once per entry request
     hits, n = kinds["GET /work +cache_hit"]["requests"], sum(k["requests"] for k in kinds.values())
     assert abs(hits - HIT * n) < 4 * math.sqrt(n * HIT * (1 - HIT))  # binomial: the planned share was drawn
-
-
-def _series(out: Path, scope: str) -> dict[int, dict[str, str]]:
-    with (out / "series.csv").open() as f:
-        return {int(r["t_s"]): r for r in csv.DictReader(f) if r["scope"] == scope}
-
-
-def _scoped_to_one_operation(out: Path, stdout: str) -> None:
-    """The latency fault on timeline.write slowed its answers only, breached its SLO only, fired its alert
-    only, and the playbook's verify waited on it; the operations were read through Prometheus and add up."""
-    doc = json.loads((out / "result.json").read_text())
-    (slow,) = [f for f in doc["faults"] if f["label"] == "slow-writes"]
-    assert 8.0 <= slow["start_s"] < 9.0 and slow["end_s"] < 48.0  # removed by the playbook, before its end
-    write, read = _series(out, "operation:timeline.write"), _series(out, "operation:timeline.read")
-    during = [t for t in write if slow["start_s"] + 1 <= t and t + 1 <= slow["end_s"] and write[t]["p50_ms"]]
-    # >= 800: the 1 s are interpolated within their histogram bucket
-    assert during and all(float(write[t]["p50_ms"]) >= 800.0 for t in during), [write[t]["p50_ms"] for t in during]
-    assert all(float(read[t]["p50_ms"]) < 500.0 for t in during if read[t]["p50_ms"])  # reads: untouched
-    # Each SLO is judged over the run (a 7 s breach does not spend a median's budget); its first breach is the
-    # first 5 s window that did.
-    breach = {s["scope"]: s["first_breach_s"] for s in doc["slos"]}
-    assert breach["operation:timeline.read"] is None
-    assert slow["start_s"] < breach["operation:timeline.write"] <= slow["end_s"] + 1.0
-    assert doc["operations"]["timeline"]["write"]["first_breach_s"] == breach["operation:timeline.write"]
-    fired = {a["name"]: a for a in doc["alerts"]}
-    assert "reads-slow" not in fired and fired["writes-slow"]["scope"] == "operation:timeline.write"
-    assert slow["start_s"] < fired["writes-slow"]["fired_at_s"] <= slow["start_s"] + 10.0
-    assert slow["end_s"] >= fired["writes-slow"]["fired_at_s"] + 5.0 - 0.5  # the automation's 5 s to respond
-    (step,) = doc["playbook"]["steps"]
-    assert step["status"] == "done" and step["verified_at_s"] is not None
-    assert step["verify"] == "p50 latency of operation:timeline.write < 500 ms for 2 s"
-    # Read through the stack's Prometheus, per second, and adding up to the service read from its callers.
-    assert "timeline.read, timeline.write" in stdout and "from http://" in stdout
-    ops, services = doc["operations"], doc["services"]
-    for service in ("timeline", "mongodb"):
-        total = sum(o["requests"] for o in ops[service].values())
-        assert abs(total - services[service]["requests"]) <= 0.01 * services[service]["requests"] + 3, service
-        assert all(o["measured_by"] == "prometheus" for o in ops[service].values()), ops[service]
 
 
 def test_a_run_killed_mid_operation_fault_leaves_it_listed_until_recover(timeline_stack: Path, tmp_path: Path) -> None:
