@@ -21,7 +21,7 @@ class Source(enum.Enum):
     SIMULATOR = "simulator"                # the simulator: every request of every scope
     CHAOSLAB_METRICS = "chaoslab_metrics"  # chaoslab's emulators' /metrics: the service's callers', or its own
     LOAD_GENERATOR = "load_generator"      # the load generator: an entrypoint, or its service as the load saw it
-    PROMETHEUS = "prometheus"              # the stack's Prometheus server, through the experiment's live: mapping
+    PROMETHEUS = "prometheus"              # a Prometheus server: the team's (live: mapping) or a generated stack's own
     UNMEASURED = "unmeasured"              # nothing counted its requests: its figures are unknown, not zero
     UNRECORDED = "unrecorded"              # a result written before chaoslab recorded it (schema 3 and older)
 

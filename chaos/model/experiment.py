@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -163,16 +162,6 @@ class Experiment(Model):
             labels.add(fault.label)
         self._check_rule_files()
         check_run_size(self, self.limits)
-
-    def refuse_operation_scopes(self, engine: str, verifies: Iterable[Model] = ()) -> None:
-        """Faults, alerts, SLOs and playbook ``verifies`` scoped to one operation are simulated only so far:
-        ``engine`` (a game day) refuses them, as the topology's ``refuse_operations`` refuses operations."""
-        scoped = [*self.fault_list, *self.alert_rules, *self.slos, *verifies]
-        found = next((o for o in scoped if getattr(o, "operation", None) is not None), None)
-        if found is not None:
-            raise found.error("operation", f"{engine} does not measure or fault one operation yet "
-                                           "(only the simulator does)",
-                              hint="simulate this experiment, or scope it to the service")
 
     def _check_rule_files(self) -> None:
         """Check the rule files' names against the experiment.

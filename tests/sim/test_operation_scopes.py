@@ -121,18 +121,3 @@ def test_a_verify_step_may_wait_for_one_operation(tmp_path: Path, monkeypatch: p
     from chaos.cli import main
     assert main(["simulate", "x.yaml", "--playbook", "pb.yaml", "--out", "out2", "--quiet", "--no-progress"]) == 2
 
-
-def test_a_game_day_refuses_a_fault_or_a_verify_scoped_to_an_operation(tmp_path: Path) -> None:
-    from chaos.model.files import load_playbook
-    write(tmp_path, TOPOLOGY)
-    write(tmp_path, EXPERIMENT, "x.yaml")
-    write(tmp_path, PLAYBOOK, "pb.yaml")
-    experiment = load_experiment(tmp_path / "x.yaml")
-    with pytest.raises(InputError) as info:
-        experiment.refuse_operation_scopes("a game day")
-    assert "x.yaml:6:" in str(info.value) and "does not measure or fault one operation" in str(info.value)
-    playbook = load_playbook(tmp_path / "pb.yaml", experiment)
-    bare = load_experiment(write(tmp_path, EXPERIMENT.split("faults:")[0], "y.yaml"))
-    with pytest.raises(InputError) as info:
-        bare.refuse_operation_scopes("a game day", [s.verify for s in playbook.steps if s.verify is not None])
-    assert "pb.yaml:9:" in str(info.value)

@@ -69,6 +69,7 @@ class EmulatorOp(enum.Enum):
     CALLS = "calls"
     ADMISSION = "admission"
     EDGE_ERRORS = "edge_errors"
+    OPERATION_FAULTS = "operation_faults"
 
 
 class LoadOp(enum.Enum):
@@ -265,6 +266,26 @@ class FailCalls:
 
 
 @dataclass(frozen=True)
+class OperationFaults:
+    """One operation's own faults: a share of its requests failed, a delay (± jitter) on its answers."""
+
+    errors: float = 0.0
+    delay_s: float = 0.0
+    jitter_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class FaultOperation:
+    """Faults on one declared operation of a service, set on every replica (the others' paths untouched)."""
+
+    DRIVER: ClassVar[DriverKind] = DriverKind.EMULATOR
+    OP: ClassVar[EmulatorOp] = EmulatorOp.OPERATION_FAULTS
+    admin: Mapping[str, str]  # the service's replicas
+    operation: str
+    faults: OperationFaults = field(metadata={"json": "set"})
+
+
+@dataclass(frozen=True)
 class Spike:
     """The arrival rate times ``factor`` at the action's entrypoints (the load generator's plan does it)."""
 
@@ -282,10 +303,10 @@ class Nothing:
 
 
 Params = (AddToxic | DisableProxies | Kill | Stop | Pause | Restart | Throttle | Disconnect | Drop | SetFaults
-          | StartCold | SetCallPolicy | SetAdmission | FailCalls | Spike | Nothing)
+          | StartCold | SetCallPolicy | SetAdmission | FailCalls | FaultOperation | Spike | Nothing)
 PARAMS: Mapping[Op, type[Params]] = {cls.OP: cls for cls in (
     AddToxic, DisableProxies, Kill, Stop, Pause, Restart, Throttle, Disconnect, Drop, SetFaults, StartCold,
-    SetCallPolicy, SetAdmission, FailCalls, Spike, Nothing)}
+    SetCallPolicy, SetAdmission, FailCalls, FaultOperation, Spike, Nothing)}
 
 
 # --------------------------------------------------------------------------- what undoing needs

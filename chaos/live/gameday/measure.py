@@ -20,8 +20,10 @@ Each scope is measured as the simulator measures it (``chaos.run``):
   they add up to what S's replicas received, which is S's callers' view less the attempts that
   never reached a replica (a crashed one refuses them; the simulator's callee counts those too).
 
-A service the stack's Prometheus measures (``live: prometheus:``) is read from it once the run is
-over (``chaos.live.gameday.prometheus``) and its series replaced (:meth:`Assembler.measured_by_prometheus`).
+A service the stack's Prometheus measures (``live: prometheus:``, or a generated stack's own) is read
+from it once the run is over (``chaos.live.gameday.prometheus``) and its series replaced
+(:meth:`Assembler.measured_by_prometheus`); so is an operation a generated stack's Prometheus reads
+(from its replicas' server histogram of the operation's route: the same view as above).
 
 A service none of these views covers (no metrics of its own, no caller with metrics, not an
 entrypoint's target) is *unmeasured* (:meth:`Assembler.sources`): its series stay zeros here,
@@ -204,11 +206,13 @@ class Assembler:
     def __init__(self, services: Sequence[str], callers: Mapping[str, Sequence[str]],
                  replicas: Sequence[ReplicaRef], entries: Sequence[EntryRef], bounds: tuple[float, ...],
                  first_measured: int, prometheus: Sequence[str] = (),
-                 operations: Mapping[str, Sequence[str]] | None = None) -> None:
+                 operations: Mapping[str, Sequence[str]] | None = None,
+                 prometheus_operations: Sequence[tuple[str, str]] = ()) -> None:
         self.services = tuple(services)
         # Declared operations by service: each measured by its own replicas' server view of it.
         self.operations = {s: tuple(ops) for s, ops in (operations or {}).items() if ops}
         self.prometheus = frozenset(prometheus)  # services the stack's Prometheus measures
+        self.prometheus_operations = frozenset(prometheus_operations)  # (service, operation) pairs it measures
         self.replicas = tuple(replicas)
         reporting = {r.service for r in self.replicas}
         # Services some caller with metrics calls: measured by their callers; the others by themselves.
@@ -251,8 +255,9 @@ class Assembler:
                 source = Source.UNMEASURED
             out[Scope.service(service)] = source
             for op in self.operations.get(service, ()):
-                out[Scope.operation(service, op)] = Source.CHAOSLAB_METRICS if service in reporting \
-                    else Source.UNMEASURED
+                out[Scope.operation(service, op)] = (
+                    Source.PROMETHEUS if (service, op) in self.prometheus_operations
+                    else Source.CHAOSLAB_METRICS if service in reporting else Source.UNMEASURED)
         return out
 
     def redirect(self, caller: str, callee: str, service: str) -> None:
@@ -350,11 +355,11 @@ class Assembler:
                 s = deltas[ref.container].server
                 view.add(Counts(s.requests, s.ok, s.errors, s.hist))
 
-    def measured_by_prometheus(self, service: str, seconds: Sequence[Counts]) -> None:
-        """Replace a service's requests, outcomes and latency, from second 0, by the per-second counts its
-        Prometheus holds. What those reads do not carry (queue, busy, retries, wasted, degraded) stays what
-        the run's own scrapes counted (zeros where it had none)."""
-        scope = Scope.service(service)
+    def measured_by_prometheus(self, service: str, seconds: Sequence[Counts], operation: str | None = None) -> None:
+        """Replace a service's (or one of its operations') requests, outcomes and latency, from second 0, by
+        the per-second counts its Prometheus holds. What those reads do not carry (queue, busy, retries,
+        wasted, degraded) stays what the run's own scrapes counted (zeros where it had none)."""
+        scope = Scope.service(service) if operation is None else Scope.operation(service, operation)
         before = self.series[scope]
         self.series[scope] = Series()
         self._totals[scope] = Counts()

@@ -23,7 +23,10 @@ prometheus:`` (:func:`target_plan`), and the one a generated stack runs next to 
 (:func:`generated_stack_plan`), which reads each service as its callers saw it, from their
 ``http_client_request_duration_seconds`` histograms: the view the direct scrape of
 ``/admin/metrics`` takes (``chaos.live.gameday.measure``), so a crashed service's refused calls
-count as its errors rather than vanishing with its own server.
+count as its errors rather than vanishing with its own server. Each declared operation of a service
+is read there too, from the service's own server histogram
+(``http_server_request_duration_seconds{job="<service>", http_route="/op/<name>"}``): the
+replicas' own view of that operation's requests, the view the direct scrape takes of operations.
 
 :func:`check` runs before any fault: a Prometheus that does not answer, a query it refuses, or a
 service with no series is a :class:`LiveError` naming the service and the query.
@@ -42,6 +45,7 @@ from dataclasses import dataclass
 from chaos.core.causes import Cause
 from chaos.errors import LiveError
 from chaos.live.gameday.measure import Counts
+from chaos.live.in_container.stackspec import operation_path
 from chaos.metrics.mapping import MetricMapping, OutcomeStyle, resolve, selector
 from chaos.model.live_target import PrometheusTarget
 from chaos.model.metrics import MetricsPreset, MetricsSpec
@@ -63,6 +67,12 @@ class ServiceReads:
     errors: str
     latency: str | None
     cause_label: str | None = None  # the errors' label naming a Cause value (None: every error a dependency one)
+    operation: str | None = None    # one declared operation of the service (None: the service itself)
+
+    @property
+    def name(self) -> str:
+        """What it reads, as its scope names it: ``db``, or ``db.read`` for an operation."""
+        return self.service if self.operation is None else Scope.operation(self.service, self.operation).name
 
 
 @dataclass(frozen=True)
@@ -76,7 +86,13 @@ class ReadPlan:
 
     @property
     def measured(self) -> tuple[str, ...]:
-        return tuple(r.service for r in self.reads)
+        """The services it reads (not their operations)."""
+        return tuple(r.service for r in self.reads if r.operation is None)
+
+    @property
+    def operations(self) -> tuple[tuple[str, str], ...]:
+        """The (service, operation) pairs it reads."""
+        return tuple((r.service, r.operation) for r in self.reads if r.operation is not None)
 
 
 def target_plan(target: PrometheusTarget, topology: Topology) -> ReadPlan:
@@ -86,6 +102,7 @@ def target_plan(target: PrometheusTarget, topology: Topology) -> ReadPlan:
 
 
 CLIENT_HISTOGRAM = "http_client_request_duration_seconds"
+SERVER_HISTOGRAM = "http_server_request_duration_seconds"
 GENERATED_FIRST_SCRAPE_S = 20.0
 
 
@@ -100,7 +117,8 @@ def generated_stack_plan(url: str, topology: Topology, scrape_interval: int,
 
     With ``mapping``, the stack's Prometheus stores those client histograms under the experiment's names
     (``chaos.live.stack.mapped_scrape``): the same series are read under those names, the cause in
-    ``chaoslab_cause``."""
+    ``chaoslab_cause``; the emulators' own server histograms are renamed or dropped there, so operations
+    are left to the direct measurement."""
     targets = {e.to for e in topology.entrypoints}
     called = {c.to for s in topology.services for c in s.all_calls}  # operations and fallbacks too
     reads = []
@@ -114,7 +132,18 @@ def generated_stack_plan(url: str, topology: Topology, scrape_interval: int,
         reads.append(ServiceReads(
             service.name, f"{CLIENT_HISTOGRAM}_count{{{peer}}}", f'{CLIENT_HISTOGRAM}_count{{{peer}, error_type!=""}}',
             f'{CLIENT_HISTOGRAM}_bucket{{{peer}, http_response_status_code="200"}}', cause_label="error_type"))
+    for service in topology.services if mapping is None else ():
+        reads += [operation_reads(service.name, op.name) for op in service.operations]
     return ReadPlan(url, tuple(reads), scrape_interval, GENERATED_FIRST_SCRAPE_S)
+
+
+def operation_reads(service: str, operation: str) -> ServiceReads:
+    """One operation of a generated stack's service, from its replicas' own server histogram (its route)."""
+    own = f'job="{service}", http_route="{operation_path(operation)}"'
+    return ServiceReads(service, f"{SERVER_HISTOGRAM}_count{{{own}}}",
+                        f'{SERVER_HISTOGRAM}_count{{{own}, error_type!=""}}',
+                        f'{SERVER_HISTOGRAM}_bucket{{{own}, http_response_status_code="200"}}',
+                        cause_label="error_type", operation=operation)
 
 
 def _mapped_reads(mapping: MetricMapping, service: str) -> ServiceReads:
@@ -237,17 +266,21 @@ def check(prometheus: Prometheus, reads: Sequence[ServiceReads]) -> None:
             try:
                 series = prometheus.instant(query)
             except PrometheusUnusable as exc:
-                raise LiveError(f"Prometheus at {prometheus.url} gives nothing usable for service "
-                                f"'{read.service}' ({what}: {query}): {exc}",
+                raise LiveError(f"Prometheus at {prometheus.url} gives nothing usable for {_what(read)} "
+                                f"({what}: {query}): {exc}",
                                 hint=_HINT) from None
             if what == "errors":
                 continue  # a healthy service may not have failed yet: its error series may not exist
             if not series:
-                raise LiveError(f"Prometheus at {prometheus.url} has no series for service '{read.service}' "
+                raise LiveError(f"Prometheus at {prometheus.url} has no series for {_what(read)} "
                                 f"({what}: {query})", hint=_HINT)
             if what == "latency" and any("le" not in s.get("metric", {}) for s in series):
-                raise LiveError(f"the latency query of service '{read.service}' gives series without an le "
+                raise LiveError(f"the latency query of {_what(read)} gives series without an le "
                                 f"label ({query})", hint="it must select the histogram's _bucket series")
+
+
+def _what(read: ServiceReads) -> str:
+    return f"service '{read.service}'" if read.operation is None else f"operation '{read.name}'"
 
 
 _HINT = ("check the live: prometheus: section (url, preset, the service's labels) against what the server "
@@ -290,7 +323,8 @@ def bucket_index(le: float, bounds: tuple[float, ...]) -> int:
 
 def read(prometheus: Prometheus, reads: Sequence[ServiceReads], start: float, seconds: int, step: int,
          bounds: tuple[float, ...]) -> dict[str, list[Counts]]:
-    """Per service, the Counts of each second from ``start`` (a Unix time) over ``seconds`` seconds."""
+    """Per service (and operation, by its scope's name ``db.read``), the Counts of each second from ``start``
+    (a Unix time) over ``seconds`` seconds."""
     steps = math.ceil(seconds / step)
     end = start + steps * step
     out = {}
@@ -303,13 +337,13 @@ def read(prometheus: Prometheus, reads: Sequence[ServiceReads], start: float, se
             if r.latency is not None:
                 _read_hist(prometheus.range(r.latency, start, end, step), start, step, steps, bounds, hists)
         except PrometheusUnusable as exc:
-            raise LiveError(f"Prometheus at {prometheus.url} gave nothing usable for service '{r.service}' "
+            raise LiveError(f"Prometheus at {prometheus.url} gave nothing usable for {_what(r)} "
                             f"after the run: {exc}", hint=_HINT) from None
         seconds_counts = []
         for i in range(seconds):
             failed = _at_most({cause: n[i] for cause, n in errors.items() if n[i]}, requests[i])
             seconds_counts.append(Counts(requests[i], requests[i] - sum(failed.values()), failed, hists[i]))
-        out[r.service] = seconds_counts
+        out[r.name] = seconds_counts
     return out
 
 

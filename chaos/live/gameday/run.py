@@ -130,9 +130,9 @@ def validate(experiment: Experiment, playbook: Playbook | None, state: StackStat
     """Every fault and playbook step that cannot be done on this stack, as one InputError, before anything runs."""
     from chaos.live.faults.drivers.routes import check_live, combined
 
+    # Faults, SLOs, alerts and verify steps scoped to an operation need declared operations, which only a
+    # generated stack runs (its emulators measure and fault each operation's path): refused on a team's own.
     experiment.topology.refuse_operations("a game day", emulated=experiment.live is None)
-    experiment.refuse_operation_scopes("a game day", [s.verify for s in playbook.steps if s.verify is not None]
-                                       if playbook is not None else ())
     problems = check_live(experiment, state, with_load=True)
     if playbook is not None:
         problems += check_playbook(playbook, experiment, state)
@@ -200,7 +200,8 @@ class GameDay:
         measured = self.prometheus.measured if self.prometheus is not None else ()
         operations = {s.name: [o.name for o in s.operations] for s in topo.services}
         return Assembler([s.name for s in topo.services], callers, replicas, entries, self.bounds,
-                         math.ceil(self.experiment.warmup - 1e-9), prometheus=measured, operations=operations)
+                         math.ceil(self.experiment.warmup - 1e-9), prometheus=measured, operations=operations,
+                         prometheus_operations=self.prometheus.operations if self.prometheus is not None else ())
 
     def _targets(self) -> list[Target]:
         out = []
@@ -277,12 +278,13 @@ class GameDay:
                 error = error or exc
         if error is not None and self.assembler.seconds == 0:
             raise error  # nothing was measured: there is no result to write, only the error
-        if self.t0_unix is not None and self.assembler.prometheus:
+        if self.t0_unix is not None and (self.assembler.prometheus or self.assembler.prometheus_operations):
             try:
                 self._read_prometheus()
             except ChaosError as exc:  # not read: those services are what the run itself measured, or unmeasured
                 self.notes.append(f"not read from Prometheus: {exc.message}")
                 self.assembler.prometheus = frozenset()
+                self.assembler.prometheus_operations = frozenset()
                 error = error or exc
         if runner.abort_reason is not None:
             self.stopped = Stopped.ABORTED
@@ -313,17 +315,18 @@ class GameDay:
         # Prometheus counts a failover's calls at the callee they were written for; the run's own scrapes
         # count them where they went (Assembler.redirect): those services keep the direct measurement.
         moved = {s for pair, reached in self.assembler.routes.items() for s in (pair[1], reached)}
-        reads = tuple(r for r in plan.reads if r.service not in moved)
+        reads = tuple(r for r in plan.reads if r.service not in moved or r.operation is not None)
         if moved & set(plan.measured):
             kept = sorted(moved & set(plan.measured))
-            self.assembler.prometheus = frozenset(r.service for r in reads)
+            self.assembler.prometheus = frozenset(r.service for r in reads if r.operation is None)
             self.notes.append(f"measured by the run's own scrapes, not Prometheus (a failover moved their calls): "
                               f"{', '.join(kept)}")
         seconds = self.assembler.seconds
-        for service, counts in prom.read(server, reads, self.t0_unix, seconds, step, self.bounds).items():
-            self.assembler.measured_by_prometheus(service, counts)
+        by_name = {r.name: r for r in reads}
+        for name, counts in prom.read(server, reads, self.t0_unix, seconds, step, self.bounds).items():
+            self.assembler.measured_by_prometheus(by_name[name].service, counts, by_name[name].operation)
         self.resolution_s = step
-        self.say(f"prometheus: read {', '.join(r.service for r in reads)} from {server.url} at a {step}s step")
+        self.say(f"prometheus: read {', '.join(r.name for r in reads)} from {server.url} at a {step}s step")
         if rules:
             try:
                 self.evaluated_alerts = read_firing(server, self.loaded_alerts, self.t0_unix, float(seconds))
@@ -686,7 +689,7 @@ def _preflight(experiment: Experiment, handle: StackHandle, options: RunOptions,
     if plan is not None:  # a source that answers nothing is no silent gap
         server = prom.Prometheus(plan.url)
         _check_prometheus(server, plan)
-        say(f"preflight: Prometheus at {server.url} holds series for {', '.join(plan.measured)} "
+        say(f"preflight: Prometheus at {server.url} holds series for {', '.join(r.name for r in plan.reads)} "
             f"(read at a {resolution(plan, server)}s step)")
         # A team's Prometheus, not chaoslab, evaluates the rules: they must be there. So does a generated
         # stack's, where it stores the emulators' series under the experiment's metric names; where it cannot,

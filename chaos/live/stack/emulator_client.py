@@ -51,6 +51,12 @@ class AdminClient:
     def clear_call_faults(self, callee: str) -> None:
         self._request("DELETE", f"/calls/{callee}/faults")
 
+    def set_operation_faults(self, operation: str, body: Mapping[str, Any]) -> None:
+        self._request("POST", f"/operations/{operation}/faults", body)
+
+    def clear_operation_faults(self, operation: str) -> None:
+        self._request("DELETE", f"/operations/{operation}/faults")
+
     def _request(self, method: str, path: str, body: object = None) -> bytes:
         parts = urlsplit(self.url + path)
         conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=self.timeout)

@@ -8,7 +8,7 @@
   replica may remain;
 - Toxiproxy must hold every proxy the stack names, each enabled and without toxics
   (on a user's stack a toxic chaoslab did not add is reported as not its own);
-- on a generated stack, every emulator must report no admin fault, and every call policy
+- on a generated stack, every emulator must report no admin fault (its operations' included), and every call policy
   and admission limit must be the stack's baseline: a playbook change (``set_call``,
   ``failover``, ``shed_load``) that outlived its run shows here.
 
@@ -192,6 +192,11 @@ def _admin_leftovers(state: StackState) -> list[Leftover]:
             left["cold_start"] = cold
         if left:
             found.append(Leftover(LeftoverKind.ADMIN_FAULT, replica.container, f"admin faults still set: {left}"))
+        for operation, op in (admin.get("operations") or {}).items():
+            set_ = {k: v for k, v in (op.get("faults") or {}).items() if v}
+            if set_:
+                found.append(Leftover(LeftoverKind.ADMIN_FAULT, replica.container,
+                                      f"operation fault still set on {replica.service}.{operation}: {set_}"))
         for callee, call in (admin.get("calls") or {}).items():
             errors = (call.get("faults") or {}).get("errors", 0.0)
             if errors:

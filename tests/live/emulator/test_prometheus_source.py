@@ -239,3 +239,82 @@ def test_what_prometheus_does_not_read_stays_what_the_direct_scrape_counted() ->
     series = assembler.series[Scope.service("b")]
     assert series.requests == [10] and series.ok == [9]                   # Prometheus's
     assert series.queue == [3.0] and series.busy == [2.0] and series.wasted == [1]   # the direct scrape's
+
+
+def test_an_operation_read_through_prometheus_replaces_its_scraped_series_and_says_so() -> None:
+    from chaos.live.gameday.measure import Assembler, Counts, EntryRef, ReplicaRef
+    from chaos.measurement import Source
+    from chaos.model.scope import Scope
+
+    assembler = Assembler(["a", "b"], {"b": ["a"]}, [ReplicaRef("b-1", "b")], [EntryRef("web", "a")], (0.01, 0.1), 0,
+                          operations={"b": ["read", "write"]}, prometheus_operations=[("b", "read")])
+    ops = {"read": {"requests": 3, "ok": 3, "errors": {}, "latency_hist": [3, 0, 0]},
+           "write": {"requests": 1, "ok": 1, "errors": {}, "latency_hist": [1, 0, 0]}}
+    zero = {op: {**v, "requests": 0, "ok": 0, "latency_hist": [0, 0, 0]} for op, v in ops.items()}
+    assembler.baseline({"b-1": {"server": {}, "calls": {}, "operations": zero}})
+    assembler.add_second({"b-1": {"server": {}, "calls": {}, "operations": ops}}, {})
+    sources = assembler.sources()
+    assert sources[Scope.operation("b", "read")] is Source.PROMETHEUS
+    assert sources[Scope.operation("b", "write")] is Source.CHAOSLAB_METRICS
+    assembler.measured_by_prometheus("b", [Counts(5, 4, {prom.Cause.INJECTED: 1}, {1: 4})], "read")
+    read, write = (assembler.series[Scope.operation("b", op)] for op in ("read", "write"))
+    assert read.requests == [5] and read.errors[prom.Cause.INJECTED] == [1] and read.hist == [{1: 4}]
+    assert write.requests == [1]  # not read from Prometheus: what the direct scrape counted
+    assert assembler.series[Scope.service("b")].requests == [0]  # the service's own series untouched
+
+
+OPERATIONS = """\
+name: posts
+entrypoints: {web: {to: a}}
+services:
+  a: {service_time: 1ms, calls: [{to: post, operation: read}, {to: post, operation: write}]}
+  post:
+    service_time: 1ms
+    operations: {read: {}, write: {}}
+"""
+
+
+def test_a_generated_stacks_operations_are_read_from_prometheus_and_add_up_to_their_service(
+        launch, helpers, prometheus_at, tmp_path: Path) -> None:  # noqa: F811 - the imported fixture
+    from test_emulator_operations import launch_ops
+
+    c = helpers.const
+    stack = launch_ops(launch, {
+        "a": {"service_time": c(0.001), "workers": 8, "calls": [{"to": "post", "operation": "read", "timeout_s": 1},
+                                                                 {"to": "post", "operation": "write", "timeout_s": 1}]},
+        "post": {"service_time": c(0.001), "workers": 8, "operations": {"read": {}, "write": {}}}})
+    server = prometheus_at({"a": f"127.0.0.1:{stack.port('a')}", "post": f"127.0.0.1:{stack.port('post')}"})
+    assert helpers.wait_for(lambda: server.value("count(up == 1)") == 2, 10.0, step=0.25)
+    (tmp_path / "posts.yaml").write_text(OPERATIONS)
+    plan = prom.generated_stack_plan(server.base, load_topology(tmp_path / "posts.yaml"), 1)
+    assert plan.measured == ("post",) and plan.operations == (("post", "read"), ("post", "write"))
+    read = next(r for r in plan.reads if r.operation == "read")
+    assert read.requests == 'http_server_request_duration_seconds_count{job="post", http_route="/op/read"}'
+    start = float(int(time.time()) - 1)
+    for _ in range(2):
+        assert {helpers.request(stack.port("a"))[0] for _ in range(12)} == {200}
+        time.sleep(1.0)
+    stack.admin("post", "POST", "/admin/operations/write/faults", {"errors": 1.0})  # writes fail, reads do not
+    assert {helpers.request(stack.port("a"))[0] for _ in range(8)} == {503}
+    json_post = stack.metrics("post")
+    assert helpers.wait_for(lambda: server.value(
+        'sum(http_server_request_duration_seconds_count{job="post"})') == 64, 10.0, step=0.25)
+    time.sleep(1.5)  # one more scrape past the last one that counted
+    seconds = int(time.time() - start)
+    got = prom.read(prom.Prometheus(server.base), plan.reads, start, seconds, 1, helpers.BOUNDS)
+    service, ops = got["post"], {op: got[f"post.{op}"] for op in ("read", "write")}
+    total = {op: sum(c.requests for c in counts) for op, counts in ops.items()}
+    assert total == {"read": 32, "write": 32}
+    assert sum(total.values()) == sum(c.requests for c in service) == 64  # the operations add up to the service
+    for op, counts in ops.items():  # each as its replicas counted it, to the bucket
+        own = json_post["operations"][op]
+        assert sum(c.ok for c in counts) == own["ok"] and sum(sum(c.errors.values()) for c in counts) == \
+            sum(own["errors"].values())
+        merged: dict[int, int] = {}
+        for c in counts:
+            for idx, n in c.hist.items():
+                merged[idx] = merged.get(idx, 0) + n
+        assert merged == {i: n for i, n in enumerate(own["latency_hist"]) if n}
+    assert sum(c.errors.get(prom.Cause.INJECTED, 0) for c in ops["write"]) == 8  # under the cause it was counted
+    assert sum(sum(c.errors.values()) for c in ops["read"]) == 0
+    assert sum(c.ok for c in service) == 56 and sum(sum(c.errors.values()) for c in service) == 8

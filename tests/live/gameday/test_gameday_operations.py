@@ -9,6 +9,9 @@ stack's topology is timeline.yaml with wider timeouts: its 50 ms cache timeout i
 figure, and each hop through Toxiproxy and a Python emulator on a busy 2-core machine can take
 tens of milliseconds (a first run with 50 ms timed every cache call out, so every read fell back
 from the start). The theory does not depend on the timeouts while the cache answers.
+
+A second, short run on the same stack is killed mid fault on one operation (errors on timeline.write):
+``stack status`` lists the fault and ``recover`` undoes it from the journal.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -123,3 +127,51 @@ def test_when_the_cache_dies_the_database_takes_the_hit_ratio_of_the_reads_live_
     assert set(kinds) == {"GET /work +cache_hit", "GET /work -cache_hit"}  # decided once per entry request
     hits, n = kinds["GET /work +cache_hit"]["requests"], sum(k["requests"] for k in kinds.values())
     assert abs(hits - HIT * n) < 4 * math.sqrt(n * HIT * (1 - HIT))  # binomial: the planned share was drawn
+
+
+def test_a_run_killed_mid_operation_fault_leaves_it_listed_until_recover(timeline_stack: Path, tmp_path: Path) -> None:
+    import signal
+
+    from chaos.live.faults.journal import JOURNAL_FILE, read_events
+    from chaos.live.stack.emulator_client import AdminClient
+    from chaos.live.stack.state import read_state
+
+    exp = tmp_path / "errors.yaml"
+    exp.write_text(f"""\
+name: write-errors
+topology: {timeline_stack / "timeline-wide.yaml"}
+duration: 60s
+load: {{rate: 10}}
+faults:
+  - {{name: failing-writes, kind: errors, target: timeline, operation: write, ratio: 0.5, at: 0s, duration: 55s}}
+""")
+    killed = tmp_path / "killed"
+    with open(tmp_path / "killed.log", "w") as log:
+        harness = subprocess.Popen([sys.executable, "-m", "chaos", "faults", "run", str(exp), "--dir",
+                                    str(timeline_stack), "--run-dir", str(killed)], stdout=log,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 60.0
+            while not ((killed / JOURNAL_FILE).is_file() and any(
+                    e["event"] == "applied" for e in read_events(killed / JOURNAL_FILE))):
+                assert time.monotonic() < deadline and harness.poll() is None, (tmp_path / "killed.log").read_text()
+                time.sleep(0.2)
+        finally:
+            os.killpg(harness.pid, signal.SIGKILL)  # no handler runs: the fault stays applied
+            harness.wait(timeout=30)
+    state = read_state(timeline_stack)
+    admins = [r.admin_url for r in state.replicas_of("timeline") if r.admin_url]
+    assert admins and all(AdminClient(u).state()["operations"]["write"]["faults"]["errors"] == 0.5 for u in admins)
+    status = _chaoslab("stack", "status", "--dir", timeline_stack, "--run-dir", killed)
+    assert status.returncode == 1
+    assert "operation fault still set on timeline.write: {'errors': 0.5}" in status.stdout
+    assert f"undo with: chaoslab recover {killed}" in status.stdout
+    recovered = _chaoslab("recover", killed)
+    assert recovered.returncode == 0 and "reverted 1 fault(s): failing-writes" in recovered.stdout
+    assert all(AdminClient(u).state()["operations"]["write"]["faults"]["errors"] == 0.0 for u in admins)
+    # Docker's own health check of a replica the game day before crashed may lag its restart: wait, bounded.
+    deadline = time.monotonic() + 30.0
+    while (status := _chaoslab("stack", "status", "--dir", timeline_stack)).returncode != 0 \
+            and time.monotonic() < deadline and "health" in status.stdout:
+        time.sleep(1.0)
+    assert status.returncode == 0 and "operation fault" not in status.stdout, status.stdout

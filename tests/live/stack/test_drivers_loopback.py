@@ -6,6 +6,7 @@ import http.client
 import json
 import socket
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,9 @@ from chaos.live.faults.actions import (
     DisableProxies,
     EdgeFaults,
     FailCalls,
+    FaultOperation,
     Handle,
+    OperationFaults,
     ServiceFaults,
     SetFaults,
     StartCold,
@@ -300,3 +303,95 @@ def test_edge_errors_are_reasserted_on_a_restarted_caller_and_preflight_checks_t
     driver.preflight(edge_action("f2", admin, 0.1))
     with pytest.raises(LiveError, match="api-1 does not call cache"):
         driver.preflight(edge_action("f3", admin, 0.1, callee="cache"))
+
+
+# --------------------------------------------------------------------------- faults on one operation
+
+
+@pytest.fixture
+def posts() -> Iterator[tuple[dict[str, str], dict[str, int]]]:
+    """post (2 replicas) with operations read and write, 1 ms each: container -> admin URL, and -> port."""
+    op = {"service_time": {"dist": "constant", "value": 0.001}}
+    spec = stackspec.from_dict({**SPEC, "services": {**SPEC["services"], "post": {
+        "replicas": 2, "workers": 8, "service_time": op["service_time"], "operations": {"read": op, "write": op}}}},
+        "test")
+    with EmulatorThread(timeout=WAIT) as runner:
+        ports = {f"post-{n}": runner.start(Emulator(spec, "post", n)) for n in (1, 2)}
+        yield {name: f"http://127.0.0.1:{port}/admin" for name, port in ports.items()}, ports
+
+
+def operation_action(fid: str, admin: dict[str, str], operation: str, **faults: float) -> Action:
+    return Action(fid, f"x:post.{operation}", FaultKind.ERRORS, "post", tuple(admin),
+                  FaultOperation(admin, operation, OperationFaults(**faults)))
+
+
+def timed(port: int, path: str) -> tuple[int, str | None, float]:
+    began = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        return response.status, response.getheader("X-Chaoslab-Cause"), time.monotonic() - began
+    finally:
+        conn.close()
+
+
+def operation_faults_of(url: str, operation: str) -> dict[str, float]:
+    return dict(AdminClient(url).state()["operations"][operation]["faults"])
+
+
+def test_faults_on_one_operation_fail_or_slow_only_its_path_combined_and_journaled_before(
+        posts: tuple[dict[str, str], dict[str, int]]) -> None:
+    admin, ports = posts
+    driver = EmulatorDriver()
+    seen: list[dict[str, str]] = []
+    ctx = InjectContext(lambda h: seen.append({u: json.dumps(operation_faults_of(u, "write")) for u in admin.values()}))
+    failing = driver.inject(operation_action("f1", admin, "write", errors=1.0), ctx)
+    assert all(json.loads(v)["errors"] == 0.0 for v in seen[0].values())  # journaled before any replica heard of it
+    slow = driver.inject(operation_action("f2", admin, "read", delay_s=0.2), record_into([]))
+    for port in ports.values():
+        status, cause, _ = timed(port, "/op/write")
+        assert (status, cause) == (503, "injected")
+        status, cause, took = timed(port, "/op/read")
+        assert (status, cause) == (200, None) and took >= 0.2
+    metrics = json.loads(urllib.request.urlopen(admin["post-1"] + "/metrics", timeout=WAIT).read())
+    assert metrics["operations"]["write"]["errors"]["injected"] == 1 and metrics["operations"]["read"]["ok"] == 1
+    assert AdminClient(admin["post-1"]).state()["faults"]["errors"] == 0.0  # the service's own: untouched
+    more = driver.inject(operation_action("f3", admin, "read", delay_s=0.1, jitter_s=0.02), record_into([]))
+    assert operation_faults_of(admin["post-2"], "read") == pytest.approx(
+        {"errors": 0.0, "delay_s": 0.3, "jitter_s": 0.02})  # delays add up, as the simulator's
+    driver.revert(more)
+    driver.revert(slow)
+    assert timed(ports["post-1"], "/op/read")[2] < 0.2
+    EmulatorDriver().revert(failing)  # a fresh driver, as chaoslab recover makes: clears what the journal shows
+    assert [operation_faults_of(u, "write") for u in admin.values()] == [
+        {"errors": 0.0, "delay_s": 0.0, "jitter_s": 0.0}] * 2
+    assert timed(ports["post-2"], "/op/write")[:2] == (200, None)
+    assert driver.undo_hint(failing) == [f"curl -sS -X DELETE {u}/operations/write/faults" for u in admin.values()]
+
+
+def test_operation_faults_are_reasserted_after_a_restart_and_preflight_checks_the_operation(
+        posts: tuple[dict[str, str], dict[str, int]]) -> None:
+    admin, _ = posts
+    driver = EmulatorDriver()
+    driver.inject(operation_action("f1", admin, "write", errors=0.3), record_into([]))
+    AdminClient(admin["post-1"]).clear_operation_faults("write")  # what a restart does
+    driver.reassert({"post-1": admin["post-1"]})
+    assert operation_faults_of(admin["post-1"], "write")["errors"] == pytest.approx(0.3)
+    driver.preflight(operation_action("f2", admin, "read", errors=0.1))
+    with pytest.raises(LiveError, match="post-1 has no operation wirte"):
+        driver.preflight(operation_action("f3", admin, "wirte", errors=0.1))
+    status, body = request_admin(admin["post-1"], "POST", "/operations/write/faults", {"errors": 2})
+    assert status == 400 and b"errors" in body
+    status, body = request_admin(admin["post-1"], "DELETE", "/operations/wirte/faults")
+    assert status == 404 and b"its operations: read, write" in body
+
+
+def request_admin(url: str, method: str, path: str, body: object = None) -> tuple[int, bytes]:
+    req = urllib.request.Request(url + path, method=method, data=None if body is None else json.dumps(body).encode())
+    try:
+        with urllib.request.urlopen(req, timeout=WAIT) as answer:  # noqa: S310 - loopback
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()

@@ -26,6 +26,7 @@ from chaos.live.faults.actions import (
     DriverKind,
     Drop,
     Dropped,
+    EmulatorOp,
     Faked,
     FakeOp,
     Handle,
@@ -69,8 +70,11 @@ def opened(run_dir: Path) -> dict[str, Handle]:
 
 def test_every_handle_of_the_old_journal_reads_as_typed_values_and_writes_back_the_same(run_dir: Path) -> None:
     written = [e["handle"] for e in read_events(run_dir / JOURNAL_FILE) if e["event"] == "applied"]
+    # Every operation but those made after it was written (faults on one operation: round-tripped in
+    # tests/live/stack/test_stack_operations.py, recovered in tests/live/gameday/test_preflight_live.py).
+    newer = {FakeOp.NOTHING, EmulatorOp.OPERATION_FAULTS}
     assert {(h["driver"], h["op"]) for h in written} == {
-        (cls.DRIVER.value, op.value) for op, cls in PARAMS.items() if op is not FakeOp.NOTHING}
+        (cls.DRIVER.value, op.value) for op, cls in PARAMS.items() if op not in newer}
     for raw in written:
         assert handle_to_json(handle_from_json(raw)) == raw  # the journal's shape is unchanged
     handles = opened(run_dir)

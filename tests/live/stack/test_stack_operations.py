@@ -12,7 +12,10 @@ from chaos.errors import InputError
 from chaos.live.in_container import stackspec
 from chaos.live.load.plan import plan_experiment
 from chaos.live.stack import emulator_stack as stack
+from chaos.live.stack.state import StackState
+from chaos.model.experiment import Experiment
 from chaos.model.files import load_experiment, load_topology
+from chaos.model.playbook import Playbook
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -92,7 +95,10 @@ def test_a_teams_own_stack_refuses_operations_with_the_line(tmp_path: Path) -> N
     topology.refuse_operations("the emulated live stack", emulated=True)  # a generated stack runs it
     with pytest.raises(InputError) as info:
         topology.refuse_operations("a game day", emulated=False)
-    assert "timeline.yaml:" in str(info.value) and "declares operations" in str(info.value)
+    # file:line:column of the operations' mapping, the field's path, and what to do instead
+    assert ("timeline.yaml:37:7: services.timeline.operations: 'timeline' declares operations, which a game day "
+            "on a team's own stack does not run") in str(info.value), str(info.value)
+    assert "run it on a generated stack (chaoslab stack up)" in str(info.value)
 
 
 def test_more_attributes_than_a_generated_stack_carries_are_refused(tmp_path: Path) -> None:
@@ -103,3 +109,83 @@ def test_more_attributes_than_a_generated_stack_carries_are_refused(tmp_path: Pa
     with pytest.raises(InputError) as info:
         stack.plan_stack(load_topology(path), runtime_image="x", host_ports=range(20000, 20100))  # type: ignore[arg-type]
     assert "t.yaml:3:" in str(info.value) and "128 combinations" in str(info.value) and "at most 64" in str(info.value)
+
+
+POSTS = """\
+name: posts
+entrypoints:
+  web: {to: post, operation: read}
+services:
+  post:
+    service_time: {dist: constant, value: 2ms}
+    operations:
+      read: {calls: [{to: db, operation: find}]}
+      write: {calls: [{to: db, operation: insert}]}
+  db:
+    service_time: {dist: constant, value: 1ms}
+    operations: {find: {}, insert: {}}
+"""
+SCOPED = """\
+name: x
+topology: t.yaml
+duration: 20s
+load: {rate: 10}
+faults:
+  - {kind: latency, target: post, operation: write, delay: 50ms, jitter: 5ms, at: 5s}
+  - {kind: errors, target: db, operation: insert, ratio: 0.3, at: 5s}
+slos:
+  - {service: post, operation: write, latency: {p99: 30ms}, window: 5s}
+alerts:
+  - {name: writes-slow, service: post, operation: write, metric: latency_p99, threshold: 30ms, window: 2s}
+"""
+SCOPED_PLAYBOOK = """\
+name: pb
+trigger: {alerts: [writes-slow]}
+roles:
+  auto: {respond: 1s}
+steps:
+  - name: drop the delay
+    role: auto
+    action: {kind: remove_fault, fault: latency:post.write}
+    verify: {service: post, operation: write, metric: latency_p99, below: 20ms, window: 2s, for: 2s, within: 10s}
+"""
+
+
+def _scoped(tmp_path: Path) -> tuple[Experiment, Playbook, StackState]:
+    from chaos.model.files import load_playbook
+    (tmp_path / "t.yaml").write_text(POSTS)
+    (tmp_path / "x.yaml").write_text(SCOPED)
+    (tmp_path / "pb.yaml").write_text(SCOPED_PLAYBOOK)
+    experiment = load_experiment(tmp_path / "x.yaml")
+    topology = experiment.topology
+    ports = list(range(22001, 22001 + len(stack.published_names(topology))))
+    state = stack.stack_state(stack.plan_stack(topology, runtime_image="x", host_ports=ports), tmp_path)
+    return experiment, load_playbook(tmp_path / "pb.yaml", experiment), state
+
+
+def test_a_generated_stack_plans_faults_on_one_operation_through_the_emulators_and_journals_them(
+        tmp_path: Path) -> None:
+    from chaos.live.faults.actions import FaultOperation, OperationFaults, handle_from_json, handle_to_json
+    from chaos.live.faults.drivers.routes import plan_all
+    from chaos.live.gameday.run import validate
+
+    experiment, playbook, state = _scoped(tmp_path)
+    validate(experiment, playbook, state)  # SLOs, alerts and verify steps on an operation: a game day runs them
+    slow, failing = plan_all(experiment, state)
+    assert isinstance(slow.params, FaultOperation) and slow.params.operation == "write"
+    assert slow.params.faults == OperationFaults(delay_s=0.05, jitter_s=0.005)
+    assert dict(slow.params.admin) == {r.container: r.admin_url for r in state.replicas if r.service == "post"}
+    assert isinstance(failing.params, FaultOperation) and failing.params.operation == "insert"
+    assert failing.params.faults == OperationFaults(errors=0.3) and failing.label == "errors:db.insert"
+    assert "its other operations untouched" in slow.summary
+    again = handle_from_json(json.loads(json.dumps(handle_to_json(slow.handle()))))  # what recover reads back
+    assert again.action.params == slow.params and again.action.label == "latency:post.write"
+
+
+def test_a_toxic_is_not_taken_for_a_fault_on_one_operation(tmp_path: Path) -> None:
+    from chaos.live.faults.drivers.routes import Planning, toxiproxy_latency, toxiproxy_reset
+
+    experiment, _, state = _scoped(tmp_path)
+    planning = Planning("f1", experiment, state, True)
+    for route, fault in ((toxiproxy_latency, experiment.fault_list[0]), (toxiproxy_reset, experiment.fault_list[1])):
+        assert route(fault, planning) == "a Toxiproxy toxic acts on every call to the service, not on one operation's"

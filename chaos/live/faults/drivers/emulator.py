@@ -14,6 +14,12 @@ An ``errors`` fault on an edge is set on every replica of the caller (``POST
 /admin/calls/{callee}/faults``): the caller fails that share of its attempts at once with
 ``injected`` and counts them in its ``calls[callee]`` view, as the simulator does.
 Overlapping ones on one edge combine as service errors do.
+
+A latency or errors fault on one operation of a service is set on every replica of the
+service (``POST /admin/operations/{name}/faults``): that operation's requests fail at once
+with ``injected`` or its answers are late, and no other path is touched. Overlapping ones on
+one operation combine as the simulator combines them (error ratios as above, delays and
+jitters add up); the last one to end clears the operation's faults.
 """
 
 from __future__ import annotations
@@ -29,8 +35,10 @@ from chaos.live.faults.actions import (
     CallPolicy,
     DriverKind,
     FailCalls,
+    FaultOperation,
     Handle,
     LimitReplaced,
+    OperationFaults,
     PolicyReplaced,
     ServiceFaults,
     SetAdmission,
@@ -42,7 +50,7 @@ from chaos.live.faults.codec import CodecError, Keep, from_json, to_json
 from chaos.live.faults.drivers.base import ContainerProbe, InjectContext, Presence, no_probe
 from chaos.live.stack.emulator_client import ADMIN_TIMEOUT, AdminClient, AdminUnreachable
 
-EmulatorParams = SetFaults | StartCold | SetCallPolicy | SetAdmission | FailCalls
+EmulatorParams = SetFaults | StartCold | SetCallPolicy | SetAdmission | FailCalls | FaultOperation
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,12 @@ def combine(settings: Sequence[ServiceFaults]) -> InEffect:
     return InEffect(errors, slowdown, hang)
 
 
+def combine_operation(faults: Sequence[OperationFaults]) -> OperationFaults:
+    """Several overlapping faults on one operation, as the simulator sums them: errors independent, delays added."""
+    return OperationFaults(1.0 - math.prod(1.0 - f.errors for f in faults), sum(f.delay_s for f in faults),
+                           sum(f.jitter_s for f in faults))
+
+
 class EmulatorDriver:
     kind = DriverKind.EMULATOR
 
@@ -70,6 +84,8 @@ class EmulatorDriver:
         self.timeout = timeout
         self._active: dict[str, dict[str, ServiceFaults]] = {}  # admin URL -> fault id -> its faults
         self._edges: dict[tuple[str, str], dict[str, float]] = {}  # (admin URL, callee) -> fault id -> ratio
+        # (admin URL, operation) -> fault id -> its faults
+        self._operations: dict[tuple[str, str], dict[str, OperationFaults]] = {}
 
     def preflight(self, action: Action) -> None:
         params = _params(action)
@@ -81,6 +97,9 @@ class EmulatorDriver:
                                 f"{exc.message}", hint="is the stack up and healthy? (chaoslab stack status)") from None
             if isinstance(params, FailCalls) and params.callee not in (state.get("calls") or {}):
                 raise LiveError(f"{action.label}: {container} does not call {params.callee}",
+                                hint="was the stack generated from this experiment's topology?")
+            if isinstance(params, FaultOperation) and params.operation not in (state.get("operations") or {}):
+                raise LiveError(f"{action.label}: {container} has no operation {params.operation}",
                                 hint="was the stack generated from this experiment's topology?")
 
     def inject(self, action: Action, ctx: InjectContext) -> Handle:
@@ -96,6 +115,9 @@ class EmulatorDriver:
             elif isinstance(params, FailCalls):
                 self._edges.setdefault((url, params.callee), {})[action.id] = params.faults.errors
                 self._post_edge(container, url, params.callee)
+            elif isinstance(params, FaultOperation):
+                self._operations.setdefault((url, params.operation), {})[action.id] = params.faults
+                self._post_operation(container, url, params.operation)
             else:
                 self._send(container, url, {"cold_start": to_json(params.cold_start)})
         return handle
@@ -113,6 +135,9 @@ class EmulatorDriver:
                 elif isinstance(params, FailCalls):
                     self._edges.get((url, params.callee), {}).pop(handle.id, None)
                     self._post_edge(container, url, params.callee)
+                elif isinstance(params, FaultOperation):
+                    self._operations.get((url, params.operation), {}).pop(handle.id, None)
+                    self._post_operation(container, url, params.operation)
                 else:
                     self._send(container, url, {"cold_start": None})  # null ends the cold start, nothing else
             except LiveError as exc:
@@ -170,6 +195,9 @@ class EmulatorDriver:
             for (edge_url, callee), ratios in list(self._edges.items()):
                 if edge_url == url and ratios:
                     self._post_edge(container, url, callee)
+            for (op_url, operation), faults in list(self._operations.items()):
+                if op_url == url and faults:
+                    self._post_operation(container, url, operation)
 
     def undo_hint(self, handle: Handle) -> list[str]:
         params = _params(handle.action)
@@ -184,6 +212,8 @@ class EmulatorDriver:
                     for c, url in admin.items() if c in limits]
         if isinstance(params, FailCalls):
             return [f"curl -sS -X DELETE {url}/calls/{params.callee}/faults" for url in admin.values()]
+        if isinstance(params, FaultOperation):
+            return [f"curl -sS -X DELETE {url}/operations/{params.operation}/faults" for url in admin.values()]
         return [f"curl -sS -X DELETE {url}/faults" for url in admin.values()]
 
     def _post(self, container: str, url: str) -> None:
@@ -219,9 +249,25 @@ class EmulatorDriver:
                 return  # down: it starts with no edge fault, and gets the current ones when it starts again
             raise
 
+    def _post_operation(self, container: str, url: str, operation: str) -> None:
+        """The operation's faults in effect on this replica, combined; cleared when none is left."""
+        faults = list(self._operations.get((url, operation), {}).values())
+        client = AdminClient(url, self.timeout)
+        try:
+            if faults:
+                client.set_operation_faults(operation, to_json(combine_operation(faults)))
+            else:
+                self._operations.pop((url, operation), None)
+                client.clear_operation_faults(operation)
+        except AdminUnreachable:
+            if self.probe(container) in (Presence.STOPPED, Presence.ABSENT):
+                return  # down: it starts with none, and gets the current ones when it starts again
+            raise
+
 
 def _params(action: Action) -> EmulatorParams:
-    if not isinstance(action.params, SetFaults | StartCold | SetCallPolicy | SetAdmission | FailCalls):
+    if not isinstance(action.params, SetFaults | StartCold | SetCallPolicy | SetAdmission | FailCalls
+                      | FaultOperation):
         raise LiveError(f"{action.label}: {action.driver.value} {action.op.value} is not an emulator operation")
     return action.params
 

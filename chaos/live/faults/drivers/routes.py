@@ -8,8 +8,12 @@ kind           chaoslab's stack (emulators)                 a user's stack (Live
 =============  ===========================================  ==========================================
 crash          docker kill, start after ``duration``        same
 hang           emulator admin ``hang``                      docker pause / unpause
-latency        Toxiproxy latency (+jitter), downstream      same (needs the edges' proxies)
+latency        Toxiproxy latency (+jitter), downstream;     same (needs the edges' proxies);
+               one operation: emulator admin                one operation: refused (its services
+               ``operations/{name}/faults`` ``delay_s``     serve their own routes)
 errors         service: emulator admin ``errors``;          Toxiproxy reset_peer, toxicity = ratio
+               one operation: admin ``operations/{name}/
+               faults`` ``errors``;
                edge: emulator admin on the caller's         (the caller is not ours: callers see
                replicas, ``calls/{callee}/faults``          connection resets, ``crashed``)
                ``errors`` (attempts fail at once,
@@ -58,7 +62,9 @@ from chaos.live.faults.actions import (
     Drop,
     EdgeFaults,
     FailCalls,
+    FaultOperation,
     Kill,
+    OperationFaults,
     Params,
     Pause,
     Restart,
@@ -143,6 +149,8 @@ def _action(fault: AnyFault, p: Planning, targets: tuple[str, ...], params: Para
 def _toxic(toxic: ToxicType, stream: Stream, toxicity: Callable[[AnyFault], float],
            attributes: Callable[[AnyFault], dict[str, int]], words: Callable[[AnyFault], str]) -> Route:
     def route(fault: AnyFault, p: Planning) -> Action | str:
+        if _operation(fault) is not None:
+            return "a Toxiproxy toxic acts on every call to the service, not on one operation's"
         proxies = _proxies(fault, p)
         if isinstance(proxies, str):
             return proxies
@@ -202,9 +210,33 @@ emulator_slowdown = _emulator_set("slowdown", lambda f: ServiceFaults(slowdown=f
                                   lambda f: float(f.factor))  # type: ignore[union-attr]
 
 
+def _operation(fault: AnyFault) -> str | None:
+    return getattr(fault, "operation", None)
+
+
+def emulator_operation(fault: AnyFault, p: Planning) -> Action | str:
+    """A latency or errors fault on one operation: set on every replica of its service, for that path only."""
+    operation = _operation(fault)
+    if operation is None:
+        return ""  # not this route's business: a fault on the whole service goes the next way
+    admin = _admin(fault.target, p)
+    if isinstance(admin, str):
+        return admin
+    if fault.kind is FaultKind.LATENCY:
+        faults = OperationFaults(delay_s=float(fault.delay), jitter_s=float(fault.jitter))  # type: ignore[union-attr]
+        words = f"admin delay {faults.delay_s * 1000:g} ms ±{faults.jitter_s * 1000:g} ms on the answers of"
+    else:
+        faults = OperationFaults(errors=_ratio(fault))
+        words = f"admin errors={faults.errors:g} (injected) on"
+    return _action(fault, p, tuple(admin), FaultOperation(admin, operation, faults),
+                   f"{words} {fault.target}.{operation} ({', '.join(admin)}); its other operations untouched")
+
+
 def emulator_errors(fault: AnyFault, p: Planning) -> Action | str:
     """A service's errors are its own (admin ``errors``); an edge's are made by its caller, on every
     replica, so they are attempts failed at once with ``injected``, as the simulator counts them."""
+    if _operation(fault) is not None:
+        return emulator_operation(fault, p)
     edge = _edge(fault)
     if edge is None:
         return emulator_service_errors(fault, p)
@@ -335,7 +367,7 @@ def load_spike(fault: AnyFault, p: Planning) -> Action | str:
 LIVE_ROUTES: dict[FaultKind, tuple[Route, ...]] = {
     FaultKind.CRASH: (docker_kill,),
     FaultKind.HANG: (emulator_hang, docker_pause),
-    FaultKind.LATENCY: (toxiproxy_latency,),
+    FaultKind.LATENCY: (emulator_operation, toxiproxy_latency),
     FaultKind.ERRORS: (emulator_errors, toxiproxy_reset),
     FaultKind.SLOWDOWN: (emulator_slowdown, docker_cpu),
     FaultKind.PARTITION: (toxiproxy_partition, _user_only(docker_disconnect), _user_only(docker_drop)),
@@ -362,7 +394,7 @@ def plan(fault: AnyFault, index: int, experiment: Experiment, stack: StackState,
         if isinstance(result, Action):
             return result
         reasons.append(result)
-    unique = list(dict.fromkeys(reasons))
+    unique = list(dict.fromkeys(r for r in reasons if r))
     kind = experiment.target_kind(fault.target)
     return_field = "target" if kind is not TargetKind.ENTRYPOINT else "kind"
     raise fault.error(return_field, f"{fault.TAG} on '{fault.target}' cannot be done live on stack "

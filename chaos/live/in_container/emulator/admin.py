@@ -13,8 +13,12 @@ driver can always see and change a replica, even while it is hung or saturated.
     POST   /admin/calls/{callee}/faults  {"errors": ratio}: that share of this replica's attempts to
                                  ``callee`` fail at once with ``injected`` (an edge fault, made by its caller)
     DELETE /admin/calls/{callee}/faults  clear the edge's faults
+    POST   /admin/operations/{name}/faults  {"errors": ratio, "delay_s", "jitter_s"}: faults of one declared
+                                 operation only (its requests fail, its answers are late); each given key is set
+    DELETE /admin/operations/{name}/faults  clear the operation's faults
     POST   /admin/admission      {"limit": requests per second, or null to lift it}
-    GET    /admin/state          the faults, the call policies (each with its edge faults) and the admission limit
+    GET    /admin/state          the faults, each operation's faults, the call policies (each with its edge
+                                 faults) and the admission limit
 """
 
 from __future__ import annotations
@@ -32,11 +36,13 @@ from chaos.live.in_container.http import JSON, Request, Response
 from chaos.live.in_container.stackspec import JsonFields, ServiceSpec, policy_update
 
 from .calls import Peer
-from .faults import ColdStart, EdgeFaults, Faults, FaultSettings
+from .faults import ColdStart, EdgeFaults, Faults, FaultSettings, OperationFaults
 
 FAULT_KEYS = ("errors", "slowdown", "hang", "cold_start")
 EDGE_FAULT_KEYS = ("errors",)
+OPERATION_FAULT_KEYS = ("errors", "delay_s", "jitter_s")
 CALLS_PREFIX = "/admin/calls/"
+OPERATIONS_PREFIX = "/admin/operations/"
 EDGE_FAULTS_SUFFIX = "/faults"
 
 
@@ -57,6 +63,7 @@ class Served(Protocol):
     faults: Faults
     admission: AdmissionBucket
     edges: dict[str, Peer]
+    operation_faults: dict[str, OperationFaults]  # by declared operation (none without operations)
     clock: Callable[[], float]
 
     @property
@@ -88,6 +95,8 @@ class Admin:
         path = request.path.rstrip("/") or "/"
         if path.startswith(CALLS_PREFIX):
             return self.calls_route(request, path)
+        if path.startswith(OPERATIONS_PREFIX) and path.endswith(EDGE_FAULTS_SUFFIX):
+            return self.operation_faults(request, path[len(OPERATIONS_PREFIX): -len(EDGE_FAULTS_SUFFIX)])
         route = self.routes.get((request.method, path))
         if route is not None:
             return route(request)
@@ -95,7 +104,8 @@ class Admin:
             allowed = ", ".join(m for m, p in self.routes if p == path)
             return error_response(HTTPStatus.METHOD_NOT_ALLOWED, f"{request.method} {path}: use {allowed}")
         known = ", ".join(sorted({p for _, p in self.routes} | {*self.emulator.work_paths, CALLS_PREFIX + "{callee}",
-                                                                CALLS_PREFIX + "{callee}" + EDGE_FAULTS_SUFFIX}))
+                                                                CALLS_PREFIX + "{callee}" + EDGE_FAULTS_SUFFIX,
+                                                                OPERATIONS_PREFIX + "{name}" + EDGE_FAULTS_SUFFIX}))
         return error_response(HTTPStatus.NOT_FOUND, f"no route {path} (routes: {known})")
 
     def health(self, request: Request) -> Response:
@@ -160,6 +170,23 @@ class Admin:
             return error_response(HTTPStatus.BAD_REQUEST, str(exc))
         return self.state(request)
 
+    def operation_faults(self, request: Request, name: str) -> Response:
+        """``/admin/operations/{name}/faults``: the faults of one declared operation."""
+        path = request.path.rstrip("/")
+        if request.method not in ("POST", "DELETE"):
+            return error_response(HTTPStatus.METHOD_NOT_ALLOWED, f"use POST or DELETE on {path}")
+        faults = self.emulator.operation_faults
+        if name not in faults:
+            known = ", ".join(sorted(faults)) or "none"
+            return error_response(HTTPStatus.NOT_FOUND,
+                                  f"'{self.emulator.service.name}' has no operation '{name}' (its operations: {known})")
+        try:
+            faults[name] = (operation_fault_update(faults[name], _json_object(request), f"POST {path}")
+                            if request.method == "POST" else OperationFaults())
+        except InputError as exc:
+            return error_response(HTTPStatus.BAD_REQUEST, str(exc))
+        return self.state(request)
+
 
 def _json_object(request: Request) -> dict[str, Any]:
     try:
@@ -194,6 +221,19 @@ def edge_fault_update(current: EdgeFaults, body: dict[str, Any], source: str) ->
     if "errors" in body:
         changes["errors"] = f.number("errors", ge=0, le=1)
     f.done(EDGE_FAULT_KEYS)
+    return replace(current, **changes)
+
+
+def operation_fault_update(current: OperationFaults, body: dict[str, Any], source: str) -> OperationFaults:
+    """``current`` with each operation fault named in ``body`` set to its new value."""
+    f = JsonFields(body, "", source)
+    changes: dict[str, Any] = {}
+    if "errors" in body:
+        changes["errors"] = f.number("errors", ge=0, le=1)
+    for key in ("delay_s", "jitter_s"):
+        if key in body:
+            changes[key] = f.number(key, ge=0)
+    f.done(OPERATION_FAULT_KEYS)
     return replace(current, **changes)
 
 

@@ -51,7 +51,7 @@ from chaos.live.in_container.stackspec import (
 
 from .admin import Admin, error_response
 from .calls import CANCEL_HEADER, CAUSE_HEADER, Attributes, Edge, Peer
-from .faults import Faults, FaultSettings
+from .faults import Faults, FaultSettings, OperationFaults
 from .metrics import Cause, ServerMetrics
 from .pool import PoolLimits, WorkerPool
 from .prometheus import exposition
@@ -89,6 +89,8 @@ class Emulator:
         self.pool = WorkerPool(PoolLimits(s.workers, s.queue_limit, s.lifo, s.max_wait_s), clock)
         self.sleeper = Sleeper(clock, rng=stream(self.seed, "sleep"))
         self.error_roll = stream(self.seed, "errors").random
+        # Faults on one operation draw on streams of their own, so a run without them keeps its draws.
+        self.operation_roll = stream(self.seed, "operation-faults").random
         self.faults = Faults()
         self.admission = AdmissionBucket()
         self.server = ServerMetrics(self.bounds)
@@ -99,6 +101,7 @@ class Emulator:
         self._by_callee: dict[str, list[Edge]] = {}
         self.ops = {operation_path(name): self._operation(name, op) for name, op in s.ops.items()}
         self.edges = {callee: Peer(edges) for callee, edges in self._by_callee.items()}
+        self.operation_faults = {name: OperationFaults() for name in s.ops if name is not None}
         self.admin = Admin(self)
         self.tracer = None if traces is None else Tracer(traces, s.name, replica, clock)
         self._listener: asyncio.Server | None = None
@@ -267,8 +270,14 @@ class Emulator:
 
     async def _work(self, op: ServedOperation, attributes: Attributes) -> Cause | None:
         outcome = await self._handle(op, attributes)
+        own = self._own_faults(op)
+        if own is not None and own.delay_s > 0:  # a latency fault on the operation: its answer is late
+            await self.sleeper.sleep(own.delay(self.operation_roll()))
         await self.faults.pass_hang()  # an answer ready during a hang waits for its end
         return outcome
+
+    def _own_faults(self, op: ServedOperation) -> OperationFaults | None:
+        return None if op.name is None else self.operation_faults.get(op.name)
 
     async def _handle(self, op: ServedOperation, attributes: Attributes) -> Cause | None:
         if not self.admission.admit(self.clock()):
@@ -276,6 +285,9 @@ class Emulator:
         await self.faults.pass_hang()  # accepted, not worked on while hung
         errors = self.faults.settings.errors
         if errors and self.error_roll() < errors:
+            return Cause.INJECTED
+        faulted = self._own_faults(op)
+        if faulted is not None and faulted.errors and self.operation_roll() < faulted.errors:
             return Cause.INJECTED
         pool = op.pool  # the service's shared pool, or the operation's own
         if not await pool.acquire():
@@ -335,6 +347,7 @@ class Emulator:
                            "faults": edge.faults.to_json()}
         return {"service": self.service.name, "replica": self.replica,
                 "faults": self.faults.settings.to_json(self.clock()), "calls": calls,
+                "operations": {name: {"faults": f.to_json()} for name, f in self.operation_faults.items()},
                 "admission": {"limit": self.admission.limit}}
 
 

@@ -19,6 +19,12 @@ An edge's faults are its caller's business (:class:`EdgeFaults`, set through
 ``/admin/calls/{callee}/faults``): ``errors`` makes that share of the caller's attempts
 to that callee fail at once with ``injected``, counted in the caller's view of the
 call, as the simulator's edge errors are.
+
+An operation's faults are its own (:class:`OperationFaults`, set through
+``/admin/operations/{name}/faults``), as the simulator's faults scoped to an operation:
+``errors`` answers that share of the operation's requests at once with ``injected``;
+``delay_s`` (± ``jitter_s``, uniform) holds each of its answers that long after its work,
+without a worker, as a latency fault delays the responses. The others' requests are untouched.
 """
 
 from __future__ import annotations
@@ -64,6 +70,22 @@ class EdgeFaults:
 
     def to_json(self) -> dict[str, Any]:
         return {"errors": self.errors}
+
+
+@dataclass(frozen=True)
+class OperationFaults:
+    """The faults in effect on one operation of a service (applied by the service to that path only)."""
+
+    errors: float = 0.0   # share of the operation's requests answered at once with ``injected``
+    delay_s: float = 0.0  # added to each of its answers
+    jitter_s: float = 0.0  # the delay varies uniformly by this much either way
+
+    def delay(self, roll: float) -> float:
+        """The delay of one answer, for a uniform ``roll`` in [0, 1) (as the simulator draws it)."""
+        return max(0.0, self.delay_s + self.jitter_s * (2.0 * roll - 1.0))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"errors": self.errors, "delay_s": self.delay_s, "jitter_s": self.jitter_s}
 
 
 class Faults:
