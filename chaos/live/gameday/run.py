@@ -234,16 +234,19 @@ class GameDay:
         self.runner = runner
         served = {}
         if load_scraped(self.state, self.options):  # the stack's Prometheus scrapes the load (chaos.live.load.metrics)
-            from chaos.live.stack.emulator_stack import SCRAPE_INTERVAL_S
-
             # served a scrape longer after the end, so that the last counts are in Prometheus
-            served = {"metrics_listen": self.state.load_metrics, "metrics_linger_s": SCRAPE_INTERVAL_S + 1.0}
+            served = {"metrics_listen": self.state.load_metrics,
+                      "metrics_linger_s": self.state.scrape_interval_s + 1.0}
         plan = self.plan = plan_experiment(self.experiment, load_urls(self.experiment, self.state), seed=self.seed,
                                            **served)
         self.live = LiveStack(runner, self.state, self.experiment, self.handle.spec, redirect=self.assembler.redirect)
         error: BaseException | None = None
         runner.start()
         self.say(f"fault journal: {out}/faults.jsonl (after a crash: chaoslab recover {out})")
+        if self.prometheus is not None and self.experiment.live is None:  # the generated stack's own scrape
+            for finding in scrape_findings(self.experiment, self.state.scrape_interval_s):
+                self.say(f"warning: {finding}")
+                self.notes.append(finding)
         blind = [scope.name for scope, source in self.assembler.sources().items() if not source.measured]
         if blind:  # said before any fault, so nobody waits for a cascade that cannot be seen
             words = (f"unmeasured: {', '.join(blind)} (no metrics of their own or of their callers): "
@@ -735,6 +738,44 @@ def _generated_gap(experiment: Experiment, state: StackState, scraped: bool) -> 
     return evaluation_gap(experiment, scraped)
 
 
+def scrape_findings(experiment: Experiment, scrape_s: int) -> list[str]:
+    """What in the experiment's rule files the stack's scrape interval makes mean less than it says: a ``for``
+    shorter than one scrape (the condition holds over no new sample), a range shorter than two scrapes (``rate``
+    and ``increase`` need two samples in it, so the rule sees nothing between them)."""
+    from chaos.promql.syntax import MatrixSelector
+
+    out = []
+    for ref in (*experiment.prometheus_rules, *experiment.slo_specs):
+        for group in ref.rules.all_groups:
+            for rule in group.alerting_rules:
+                where = f"rule '{rule.name}' ({ref.file}:{rule.location.line})"
+                if 0 < rule.for_ < scrape_s:
+                    out.append(f"{where}: for: {rule.for_:g}s is shorter than the stack's {scrape_s} s scrape "
+                               "interval: it holds over no new sample")
+                short = sorted({m.range / 1000 for m in _nodes(rule.expr, MatrixSelector)
+                                if m.range / 1000 < 2 * scrape_s})
+                if short:
+                    out.append(f"{where}: a [{short[0]:g}s] range holds fewer than two of the stack's {scrape_s} s "
+                               "scrapes: rate() and increase() see nothing in it")
+    return out
+
+
+def _nodes(expr: object, kind: type) -> list[Any]:
+    """Every node of type ``kind`` in a PromQL syntax tree (frozen dataclasses)."""
+    import dataclasses
+
+    if isinstance(expr, kind):
+        return [expr]
+    if not dataclasses.is_dataclass(expr) or isinstance(expr, type):
+        return []
+    found = []
+    for f in dataclasses.fields(expr):
+        value = getattr(expr, f.name)
+        for item in value if isinstance(value, tuple) else (value,):
+            found += _nodes(item, kind)
+    return found
+
+
 def load_scraped(state: StackState, options: RunOptions) -> bool:
     """Does the generated stack's Prometheus scrape this run's load? Only a single load process serves its
     metrics (workers would each need an address of their own), on the address the stack planned for it."""
@@ -750,9 +791,7 @@ def read_plan(experiment: Experiment, state: StackState | None, load_scraped: bo
         return None if live.prometheus is None else prom.target_plan(live.prometheus, experiment.topology)
     if state is None or state.prometheus_url is None:
         return None
-    from chaos.live.stack.emulator_stack import SCRAPE_INTERVAL_S
-
-    plan = prom.generated_stack_plan(state.prometheus_url, experiment.topology, SCRAPE_INTERVAL_S,
+    plan = prom.generated_stack_plan(state.prometheus_url, experiment.topology, state.scrape_interval_s,
                                      _stack_mapping(experiment, state), load_scraped)
     return plan if plan.reads else None
 

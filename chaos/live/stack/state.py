@@ -91,6 +91,7 @@ class StackState:
     # a generated stack whose Prometheus scrapes the load generator: where a game day's load serves its metrics
     # (``HOST:PORT``, the host's address on Docker's default bridge); None: the load is not scraped
     load_metrics: str | None = None
+    scrape_interval_s: int = 1  # how often the generated stack's Prometheus scrapes (older states: every second)
 
     @property
     def has_admin(self) -> bool:
@@ -145,6 +146,7 @@ class StackState:
                 prometheus_url=data.get("prometheus_url"),
                 metric_names=data.get("metric_names"),
                 load_metrics=data.get("load_metrics"),
+                scrape_interval_s=int(data.get("scrape_interval_s", 1)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"not a chaoslab stack state file ({exc})", Location(where),

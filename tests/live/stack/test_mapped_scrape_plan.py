@@ -35,7 +35,8 @@ def test_the_shops_stack_renames_every_measured_service_and_evaluates_every_15_s
     exp = load_experiment(ROOT / "experiments" / "shop-coverage.yaml")
     plan = plan_for(exp)
     config = yaml.safe_load(stack.render_prometheus_config(plan))
-    assert config["global"]["evaluation_interval"] == "15s" and config["global"]["scrape_interval"] == "1s"
+    # 22 replicas, the proxy and the load: more than 14 scrapes a second at 1 s, so every 2 s
+    assert config["global"]["evaluation_interval"] == "15s" and config["global"]["scrape_interval"] == "2s"
     jobs = {j["job_name"]: j for j in config["scrape_configs"]}
     # gateway is browse's target: measured as its callers saw it, the load generator among them (its own job);
     # the gateway job renames the calls gateway makes to frontend.
@@ -61,7 +62,7 @@ def test_the_shops_stack_renames_every_measured_service_and_evaluates_every_15_s
     assert "metric_relabel_configs" not in jobs.get("toxiproxy", {})
     state = stack.stack_state(plan, tmp_path)
     assert state.metric_names == digest(stack_relabels(exp))
-    assert state.load_metrics == f"{LOAD_AT[0]}:{LOAD_AT[1]}"
+    assert state.load_metrics == f"{LOAD_AT[0]}:{LOAD_AT[1]}" and state.scrape_interval_s == 2
     assert evaluation_gap(exp) is None
     binary = shutil.which("promtool")
     if binary is None:
@@ -92,3 +93,20 @@ def test_a_rule_on_an_entrypoints_client_names_needs_the_load_scraped() -> None:
     assert evaluation_gap(exp) is None
     gap = evaluation_gap(exp, load_scraped=False)
     assert gap is not None and "BuyErrorRatioHigh" in gap and "http_client_requests_seconds" in gap
+
+
+def test_the_scrape_interval_follows_the_number_of_targets_and_the_rules_are_checked_against_it(tmp_path: Path
+                                                                                               ) -> None:
+    assert [stack.scrape_interval_for(n) for n in (1, 14, 15, 28, 29, 70, 500)] == [1, 1, 2, 2, 5, 5, 5]
+    trio = load_experiment(ROOT / "tests" / "live" / "gameday" / "stack-rules.yaml")
+    assert plan_for(trio).scrape_interval_s == 1  # 4 replicas, the proxy, the load
+    from chaos.live.gameday.run import scrape_findings
+
+    # stack-rules-alerts.yaml: [5s] ranges and for: 2s, fine at 1 s and 2 s; under a 5 s scrape both are findings
+    assert scrape_findings(trio, 1) == []
+    found = scrape_findings(trio, 5)
+    assert len(found) == 4 and all("stack-rules-alerts.yaml:" in f for f in found)
+    assert any("'ApiErrorRatioHigh'" in f and "for: 2s is shorter than the stack's 5 s scrape interval" in f
+               for f in found)
+    assert any("'WebErrorRatioHigh'" in f and "a [5s] range holds fewer than two" in f for f in found)
+    assert scrape_findings(trio, 2) == []  # a for of one scrape, a range of two and a half: enough
