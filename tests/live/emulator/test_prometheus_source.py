@@ -197,6 +197,24 @@ def test_a_service_read_from_prometheus_is_measured_by_it_and_unmeasured_when_it
     assert assembler.sources()[Scope.service("b")] is Source.UNMEASURED
 
 
+def test_an_entrypoint_read_from_prometheus_keeps_its_retries_and_is_measured_by_it() -> None:
+    from chaos.live.gameday.measure import Assembler, Counts, EntryRef, LoadSecond
+    from chaos.measurement import Source
+
+    # An entrypoint named like a service: the two are told apart by their scope.
+    assembler = Assembler(["web"], {}, [], [EntryRef("web", "web")], (0.01, 0.1), 0, prometheus=["web"],
+                          prometheus_entrypoints=["web"])
+    assert assembler.sources()[Scope.entrypoint("web")] is Source.PROMETHEUS
+    assembler.add_second({}, {"web": LoadSecond(8, 9, 1, 7, {prom.Cause.TIMEOUT: 1}, {0: 7}, 8,
+                                                {prom.Cause.TIMEOUT: 1}, {0: 8})})
+    assembler.measured_by_prometheus(Scope.entrypoint("web"), [Counts(9, 6, {prom.Cause.TIMEOUT: 2}, {1: 6})])
+    entry = assembler.series[Scope.entrypoint("web")]
+    assert (entry.requests, entry.ok, entry.failed_series(), entry.retries) == ([9], [6], [2], [1])
+    assert assembler.series[Scope.service("web")].requests == [9]  # the service's: the load's attempts, untouched
+    assembler.prometheus_entrypoints = frozenset()
+    assert assembler.sources()[Scope.entrypoint("web")] is Source.LOAD_GENERATOR
+
+
 def test_the_generated_stack_reads_services_as_their_callers_saw_them_with_causes(tmp_path: Path) -> None:
     (tmp_path / "trio.yaml").write_text(textwrap.dedent("""\
         name: trio
