@@ -143,7 +143,7 @@ def generated_stack_plan(url: str, topology: Topology, scrape_interval: int,
 def _entry_reads(entrypoint: str, mapping: MetricMapping | None) -> ServiceReads:
     """An entrypoint from the load generator's metrics: requests started, successes, failures by cause (client
     errors are neither), the successes' latency; under the experiment's entrypoint names where it has them."""
-    from chaos.live.load.metrics import CLIENT_ERROR, DURATION, OK, REQUESTS
+    from chaos.live.in_container.load_names import CLIENT_ERROR, DURATION, OK, REQUESTS
     from chaos.live.stack.mapped_scrape import CAUSE_LABEL
 
     own = f'entrypoint="{entrypoint}"'

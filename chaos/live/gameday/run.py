@@ -694,8 +694,8 @@ def _preflight(experiment: Experiment, handle: StackHandle, options: RunOptions,
     from chaos.live.faults.preflight import preflight, require_clean, stack_status_command
     from chaos.live.load.plan import probe_urls
 
-    scraped = load_scraped(handle.state, options)
     # a team's Prometheus is read before its stack is looked up
+    scraped = experiment.live is None and load_scraped(handle.state, options)
     plan = read_plan(experiment, handle.state if experiment.live is None else None, scraped)
     loaded: tuple[LoadedAlert, ...] = ()
     if plan is not None:  # a source that answers nothing is no silent gap

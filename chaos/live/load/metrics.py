@@ -4,7 +4,7 @@ Standard library only (both sides may import it); the Locust process counts into
 :class:`LoadMetrics` and serves :meth:`LoadMetrics.render` (``chaos.live.load.process.serve_metrics``)
 on the address the generated stack planned for it, so the stack's Prometheus measures the
 entrypoints, and the entrypoints' target services as their caller saw them, as it measures the
-emulators. ``job`` and ``instance`` are the scraper's (the stack's Prometheus sets ``job="load"``).
+emulators. ``job`` and ``instance`` are the scraper's (the stack's Prometheus sets ``job="chaoslab-load"``).
 
 ===========================================  =========  ===============================================
 family                                       type       labels, meaning
@@ -45,13 +45,11 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from chaos.live.in_container.exposition import Family, Kind, render
+from chaos.live.in_container.load_names import CLIENT_ERROR, DURATION, OK, REQUESTS
 
-LOAD_JOB = "load"
-REQUESTS = "chaoslab_load_requests_total"
-DURATION = "chaoslab_load_request_duration_seconds"
+__all__ = ["CLIENT_ERROR", "DURATION", "OK", "REQUESTS", "LoadMetrics"]
+
 CLIENT = "http_client_request_duration_seconds"
-OK = "ok"
-CLIENT_ERROR = "client_error"
 _K = TypeVar("_K")
 
 

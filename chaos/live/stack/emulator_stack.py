@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import chaos
 from chaos.errors import DockerError, InputError
-from chaos.live.stack.mapped_scrape import Relabel
+from chaos.live.stack.mapped_scrape import LOAD_JOB, Relabel
 from chaos.live.stack.mapped_scrape import digest as mapped_digest
 from chaos.live.stack.state import (
     CLIENT,
@@ -74,7 +74,6 @@ SCRAPE_INTERVAL_S = 1  # the finest scrape interval, a small stack's (scrape_int
 # of one core of the two this machine has, left to the emulators and the load): a trio at 1 s, the shop at 2 s.
 SCRAPE_INTERVALS_S = (1, 2, 5)
 SCRAPES_PER_S_BUDGET = 14
-LOAD_JOB = "chaoslab-load"  # the load generator's scrape job (chaos.live.load.metrics)
 LOAD_HOST = "chaoslab-load-generator"  # its name inside the stack's Prometheus container (extra_hosts)
 PLANNED_PROMETHEUS_IMAGE = "chaoslab/prometheus:planned"
 FIRST_PROXY_PORT = 20001

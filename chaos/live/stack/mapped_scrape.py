@@ -52,6 +52,7 @@ from chaos.model.topology import Topology
 if TYPE_CHECKING:
     from chaos.model.experiment import Experiment
 
+LOAD_JOB = "chaoslab-load"  # the stack's scrape job of the load generator (chaos.live.load.metrics)
 CAUSE_LABEL = "chaoslab_cause"
 """On a renamed failure's series: the cause the emulator counted it under (a ``Cause`` value)."""
 CLIENT = "http_client_request_duration_seconds"
@@ -149,7 +150,7 @@ def _service_renames(mapping: MetricMapping, services: list[str]) -> list[Relabe
 def load_relabels(mapping: MetricMapping, topology: Topology) -> tuple[Relabel, ...]:
     """The load generator's job: its attempts under their target services' names (as any caller's), its entry
     requests under the preset's entrypoint names, client errors dropped from those."""
-    from chaos.live.load.metrics import CLIENT_ERROR, DURATION
+    from chaos.live.in_container.load_names import CLIENT_ERROR, DURATION
 
     targets = list(dict.fromkeys(e.to for e in topology.entrypoints))
     rules = [_replace(("__name__", "server_address"), f"{CLIENT}_{_PARTS};{re.escape(t)}", _MARK, t)
@@ -198,8 +199,6 @@ def stack_relabels(experiment: Experiment | None) -> dict[str, tuple[Relabel, ..
     with counters of its own)."""
     if experiment is None:
         return {}
-    from chaos.live.stack.emulator_stack import LOAD_JOB
-
     mapping = histogram_mapping(experiment.metrics, experiment.topology)
     if mapping is None:
         return {}
