@@ -76,7 +76,7 @@ def test_prometheus_stores_the_emulators_series_under_the_mapped_names(
         assert helpers.wait_for(lambda: count("a") == ok_n + failed_n and count("web", family=entry) == ok_n + failed_n,
                                 15.0, step=0.25), (count("a"), count("web", family=entry), ok_n, failed_n)
         ja = stack.metrics("a")
-        assert count("b") == ja["calls"]["b"]["requests"] == ok_n + failed_n
+        assert count("b") == ja["calls"]["b"]["attempts"] == ok_n + failed_n
         assert count("b", ok) == ok_n and count("b", failed) == failed_n
         assert count("b", 'chaoslab_cause="injected"') == ja["calls"]["b"]["errors"]["injected"] == failed_n
         assert count("a", ok) == ja["server"]["ok"] == ok_n
