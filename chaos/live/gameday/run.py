@@ -336,7 +336,10 @@ class GameDay:
         for scope, counts in prom.read(server, reads, self.t0_unix, seconds, step, self.bounds).items():
             self.assembler.measured_by_prometheus(scope, counts)
         self.resolution_s = step
-        self.say(f"prometheus: read {', '.join(str(r.scope) for r in reads)} from {server.url} at a {step}s step")
+        entries = [r.service for r in reads if r.kind is ScopeKind.ENTRYPOINT]
+        names = ", ".join(r.service for r in reads if r.kind is ScopeKind.SERVICE) + (
+            f" and entrypoint(s) {', '.join(entries)}" if entries else "")
+        self.say(f"prometheus: read {names} from {server.url} at a {step}s step")
         if rules:
             try:
                 self.evaluated_alerts = read_firing(server, self.loaded_alerts, self.t0_unix, float(seconds))
