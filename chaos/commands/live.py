@@ -94,7 +94,8 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
           f"compose up {t['up_s']:.1f}s, healthy after {t['healthy_s']:.1f}s)")
     print(f"  files:     {directory}/ (compose.yaml, stack.json, toxiproxy.json, prometheus.yml, state.json)")
     print(f"  toxiproxy: {state.toxiproxy_api}")
-    print(f"  prometheus: {state.prometheus_url} (scrapes every emulator and the proxies each second; "
+    scraped = "every emulator, the proxies" + (" and a game day's load generator" if state.load_metrics else "")
+    print(f"  prometheus: {state.prometheus_url} (scrapes {scraped} every {state.scrape_interval_s} s; "
           f"image {state.images.get('prometheus')})")
     for name, entry in state.entrypoints.items():
         print(f"  load for {name}: {', '.join(entry.urls)}")

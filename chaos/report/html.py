@@ -14,7 +14,7 @@ from html import escape
 from typing import Any
 
 from chaos.document import Fault, Figures, ResultDocument
-from chaos.measurement import UNMEASURED_MEANS
+from chaos.measurement import UNMEASURED_MEANS, Source
 from chaos.model.alerts import format_value
 from chaos.model.faults import describe_params
 from chaos.model.quantities import json_text, plural
@@ -140,8 +140,14 @@ def _figures_row(name: str, f: Figures, breach_order: Mapping[str, int]) -> list
     return [e(name), "-" if order is None else str(order), fmt_s(f.first_breach_s),
             "-" if f.hops is None else str(f.hops), f"{f.requests:,}",
             "-" if f.answered is None else f"{f.answered:,}", f"{f.errors:,}", fmt_pct(f.error_ratio), e(causes),
-            fmt_ms(f.p50_ms), fmt_ms(f.p99_ms), "-" if f.throughput_rps is None else f"{f.throughput_rps:,.1f}",
+            _latency_cell(f, f.p50_ms), _latency_cell(f, f.p99_ms),
+            "-" if f.throughput_rps is None else f"{f.throughput_rps:,.1f}",
             amp, f"{f.retries:,}", f"{f.wasted:,}", f"{f.degraded:,}"]
+
+
+def _latency_cell(f: Figures, ms: float | None) -> str:
+    # Counted but not timed (a metrics source without a histogram): "-" would read as "no request".
+    return UNMEASURED_CELL if f.latency_measured_by is Source.UNMEASURED else fmt_ms(ms)
 
 
 # "sent" counts requests (attempts, for a service) sent in the measured window; "answered" those whose
@@ -191,7 +197,7 @@ def cascade_table(r: ResultDocument) -> str:
         amp = None if f is None else f.attempts_per_entry_request
         rows.append([str(i), e(b.service), fmt_s(b.first_breach_s), "-" if b.hops is None else str(b.hops),
                      e(b.cause.value), f"{b.breach_seconds:,} s", fmt_pct(f.error_ratio if f else None),
-                     fmt_ms(f.p99_ms if f else None), "-" if amp is None else f"{amp:.2f}"])
+                     "-" if f is None else _latency_cell(f, f.p99_ms), "-" if amp is None else f"{amp:.2f}"])
     blast = r.blast
     impact = entry_impact(blast.entry_failed_ratio, blast.entry_failed, blast.entry_requests, blast.entry_errors,
                           blast.entry_slow)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chaos.document import ResultDocument
+from chaos.document import Figures, ResultDocument
+from chaos.measurement import Source
 from chaos.model.quantities import plural
 from chaos.report.checks import Check
 from chaos.report.requests import load_lines
@@ -54,11 +55,18 @@ def cascade_md(r: ResultDocument) -> list[str]:
         f = r.services.get(b.service)
         amp = "-" if f is None or f.attempts_per_entry_request is None else f"{f.attempts_per_entry_request:.2f}"
         lines.append(f"| {i} | {cell(b.service)} | {fmt_s(b.first_breach_s)} | {'-' if b.hops is None else b.hops} "
-                     f"| {fmt_pct(f.error_ratio if f else None)} | {fmt_ms(f.p99_ms if f else None)} | {amp} |")
+                     f"| {fmt_pct(f.error_ratio if f else None)} | {_p99(f)} | {amp} |")
     more = len(r.blast.cascade) - CASCADE_ROWS
     if more > 0:
         lines.append(f"\n_and {plural(more, 'more service')} in report.html_")
     return lines + unmeasured_md(r)
+
+
+def _p99(f: Figures | None) -> str:
+    # Counted but not timed (a metrics source without a histogram): say so, as the summary does, not "-".
+    if f is not None and f.latency_measured_by is Source.UNMEASURED:
+        return "unmeasured"
+    return fmt_ms(None if f is None else f.p99_ms)
 
 
 def missed_md(checks: Sequence[Check]) -> list[str]:

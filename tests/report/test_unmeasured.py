@@ -25,7 +25,7 @@ from chaos.model.files import load_experiment
 from chaos.model.scope import Scope
 from chaos.report import write_reports
 from chaos.report.checks import CheckOutcome, checks, verdict
-from chaos.report.summary import render
+from chaos.report.summary import fmt_ms, render
 from chaos.result import Result, series_csv
 from chaos.run import Engine, Run
 from chaos.sim.simulation import simulate
@@ -208,10 +208,9 @@ def test_run_source_defaults() -> None:
     assert not run.measured(scope)
 
 
-def test_a_service_measured_without_a_latency_histogram_has_its_latency_unmeasured(tmp_path: Path) -> None:
-    """HAProxy's exporter through a team's Prometheus: api's requests and errors are measured, its latency is
-    not (averages only). Its p99 is unknown, a latency SLO on it is unmeasured (exit 5, never met over no
-    histogram), compare leaves its latency out, and its error ratio still counts as measured."""
+def latency_unmeasured_docs(tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The simulated run, and the same run read as measured through Prometheus with api's and db's latency
+    unmeasured (HAProxy's exporter has averages, no histogram)."""
     exp = experiment(tmp_path, extra_slo="  - {service: api, latency: {p99: 10s}, window: 5s}")
     full = doc_of(simulate(exp))
     run = simulate(exp)
@@ -219,7 +218,14 @@ def test_a_service_measured_without_a_latency_histogram_has_its_latency_unmeasur
     run.sources = {scope: Source.PROMETHEUS if scope.name in UNMEASURED else Source.LOAD_GENERATOR
                    for scope in run.series}
     run.latency_unmeasured = frozenset({Scope.service("api"), Scope.service("db")})
-    doc = doc_of(run)
+    return full, doc_of(run)
+
+
+def test_a_service_measured_without_a_latency_histogram_has_its_latency_unmeasured(tmp_path: Path) -> None:
+    """HAProxy's exporter through a team's Prometheus: api's requests and errors are measured, its latency is
+    not (averages only). Its p99 is unknown, a latency SLO on it is unmeasured (exit 5, never met over no
+    histogram), compare leaves its latency out, and its error ratio still counts as measured."""
+    full, doc = latency_unmeasured_docs(tmp_path)
     api = doc["services"]["api"]
     assert api["measured_by"] == "prometheus" and api["latency_measured_by"] == "unmeasured"
     assert api["error_ratio"] == full["services"]["api"]["error_ratio"] > 0.1  # its errors are measured figures
@@ -236,3 +242,24 @@ def test_a_service_measured_without_a_latency_histogram_has_its_latency_unmeasur
     api_checks = {ch.figure for ch in c.checks if ch.scope == "service:api"}
     assert "error_ratio" in api_checks and not api_checks & {"p50_ms", "p95_ms", "p99_ms", "mean_ms"}
     assert read(doc).services["api"].latency_measured_by is Source.UNMEASURED
+
+
+def test_the_reports_say_unmeasured_for_a_latency_nobody_measured(tmp_path: Path) -> None:
+    """Not "-", which reads as "no request answered": the HTML's p50 and p99 cells and the Markdown cascade's
+    p99 say unmeasured for api and db, and show front's measured p99 as a figure."""
+    _, doc = latency_unmeasured_docs(tmp_path)
+    paths = write_reports(doc, tmp_path / "out")
+    html = paths["html"].read_text()
+    services = html[html.index('<section id="services">'):]
+    services = services[:services.index("</section>")]
+    rows = {row.split("<td>", 2)[1].split("</td>")[0]: row for row in services.split("<tr")[1:] if "<td>" in row}
+    cell = '<span class="status-skip">unmeasured</span>'
+    assert rows["api"].count(cell) == rows["db"].count(cell) == 2  # p50 and p99, nothing else
+    assert cell not in rows["front"]
+    front_p99 = doc["services"]["front"]["p99_ms"]
+    assert front_p99 is not None and fmt_ms(front_p99) in rows["front"]
+    markdown = paths["markdown"].read_text()
+    cascade = {line.split(" | ")[1]: line for line in markdown.splitlines() if line.startswith("| ") and " | " in line}
+    assert {"api", "front"} <= set(cascade)
+    assert cascade["api"].split(" | ")[5] == "unmeasured"
+    assert cascade["front"].split(" | ")[5] == fmt_ms(front_p99)

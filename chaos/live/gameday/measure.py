@@ -207,12 +207,14 @@ class Assembler:
                  replicas: Sequence[ReplicaRef], entries: Sequence[EntryRef], bounds: tuple[float, ...],
                  first_measured: int, prometheus: Sequence[str] = (),
                  operations: Mapping[str, Sequence[str]] | None = None,
-                 prometheus_operations: Sequence[tuple[str, str]] = ()) -> None:
+                 prometheus_operations: Sequence[tuple[str, str]] = (),
+                 prometheus_entrypoints: Sequence[str] = ()) -> None:
         self.services = tuple(services)
         # Declared operations by service: each measured by its own replicas' server view of it.
         self.operations = {s: tuple(ops) for s, ops in (operations or {}).items() if ops}
         self.prometheus = frozenset(prometheus)  # services the stack's Prometheus measures
         self.prometheus_operations = frozenset(prometheus_operations)  # (service, operation) pairs it measures
+        self.prometheus_entrypoints = frozenset(prometheus_entrypoints)  # entrypoints it measures (the load's metrics)
         self.replicas = tuple(replicas)
         reporting = {r.service for r in self.replicas}
         # Services some caller with metrics calls: measured by their callers; the others by themselves.
@@ -241,7 +243,8 @@ class Assembler:
         (its callers' metrics first, then the load generator's attempts, then its own server view), or nothing."""
         reporting = {r.service for r in self.replicas}
         targets = {e.service for e in self.entries}
-        out = {Scope.entrypoint(e.entrypoint): Source.LOAD_GENERATOR for e in self.entries}
+        out = {Scope.entrypoint(e.entrypoint): Source.PROMETHEUS if e.entrypoint in self.prometheus_entrypoints
+               else Source.LOAD_GENERATOR for e in self.entries}
         for service in self.services:
             if service in self.prometheus:
                 source = Source.PROMETHEUS
@@ -355,11 +358,12 @@ class Assembler:
                 s = deltas[ref.container].server
                 view.add(Counts(s.requests, s.ok, s.errors, s.hist))
 
-    def measured_by_prometheus(self, service: str, seconds: Sequence[Counts], operation: str | None = None) -> None:
-        """Replace a service's (or one of its operations') requests, outcomes and latency, from second 0, by
-        the per-second counts its Prometheus holds. What those reads do not carry (queue, busy, retries,
-        wasted, degraded) stays what the run's own scrapes counted (zeros where it had none)."""
-        scope = Scope.service(service) if operation is None else Scope.operation(service, operation)
+    def measured_by_prometheus(self, service: str | Scope, seconds: Sequence[Counts]) -> None:
+        """Replace a service's (or one of its operations', or an entrypoint's) requests, outcomes and latency,
+        from second 0, by the per-second counts its Prometheus holds. What those reads do not carry (queue, busy,
+        retries, wasted, degraded) stays what the run's own scrapes and load records counted (zeros where they
+        had none)."""
+        scope = service if isinstance(service, Scope) else Scope.service(service)
         before = self.series[scope]
         self.series[scope] = Series()
         self._totals[scope] = Counts()

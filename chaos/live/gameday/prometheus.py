@@ -34,6 +34,7 @@ service with no series is a :class:`LiveError` naming the service and the query.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import urllib.error
@@ -49,7 +50,7 @@ from chaos.live.in_container.stackspec import operation_path
 from chaos.metrics.mapping import MetricMapping, OutcomeStyle, resolve, selector
 from chaos.model.live_target import PrometheusTarget
 from chaos.model.metrics import MetricsPreset, MetricsSpec
-from chaos.model.scope import Scope
+from chaos.model.scope import Scope, ScopeKind
 from chaos.model.topology import Topology
 
 TIMEOUT_S = 5.0
@@ -67,12 +68,23 @@ class ServiceReads:
     errors: str
     latency: str | None
     cause_label: str | None = None  # the errors' label naming a Cause value (None: every error a dependency one)
+    kind: ScopeKind = ScopeKind.SERVICE  # an entrypoint's reads: ``service`` is the entrypoint's name
+    ok: str | None = None  # successes, where requests count those started rather than answered (entrypoints)
+    # Series only the load generator writes, while a game day runs: none yet before its load starts
+    during_load: bool = False
     operation: str | None = None    # one declared operation of the service (None: the service itself)
+
+    @property
+    def scope(self) -> Scope:
+        """What it reads: a service, one of its operations, or an entrypoint."""
+        if self.operation is not None:
+            return Scope.operation(self.service, self.operation)
+        return Scope(self.kind, self.service)
 
     @property
     def name(self) -> str:
         """What it reads, as its scope names it: ``db``, or ``db.read`` for an operation."""
-        return self.service if self.operation is None else Scope.operation(self.service, self.operation).name
+        return self.scope.name
 
 
 @dataclass(frozen=True)
@@ -87,12 +99,16 @@ class ReadPlan:
     @property
     def measured(self) -> tuple[str, ...]:
         """The services it reads (not their operations)."""
-        return tuple(r.service for r in self.reads if r.operation is None)
+        return tuple(r.service for r in self.reads if r.kind is ScopeKind.SERVICE and r.operation is None)
 
     @property
     def operations(self) -> tuple[tuple[str, str], ...]:
         """The (service, operation) pairs it reads."""
         return tuple((r.service, r.operation) for r in self.reads if r.operation is not None)
+
+    @property
+    def measured_entrypoints(self) -> tuple[str, ...]:
+        return tuple(r.service for r in self.reads if r.kind is ScopeKind.ENTRYPOINT)
 
 
 def target_plan(target: PrometheusTarget, topology: Topology) -> ReadPlan:
@@ -107,13 +123,15 @@ GENERATED_FIRST_SCRAPE_S = 20.0
 
 
 def generated_stack_plan(url: str, topology: Topology, scrape_interval: int,
-                         mapping: MetricMapping | None = None) -> ReadPlan:
+                         mapping: MetricMapping | None = None, load_scraped: bool = False) -> ReadPlan:
     """The generated stack's own Prometheus: every service some service calls, read from its callers'
     client histograms (``server_address`` is the callee), failures under the cause ``error_type`` names.
 
-    An entrypoint's target is left to the direct measurement: its caller is the load generator, which
-    runs on the host and exposes no metrics, so Prometheus would miss every attempt it made (and every
-    refused one when the target is down). A service nobody calls is not read here either.
+    With ``load_scraped`` (the stack's Prometheus scrapes the load generator, ``chaos.live.load.metrics``),
+    the entrypoints' targets too, the load generator being one more caller, and the entrypoints themselves
+    from its entry-request histograms. Without, those are left to the direct measurement: Prometheus would
+    miss every attempt the load made (and every refused one when the target is down). A service nobody
+    calls is not read here either.
 
     With ``mapping``, the stack's Prometheus stores those client histograms under the experiment's names
     (``chaos.live.stack.mapped_scrape``): the same series are read under those names, the cause in
@@ -121,20 +139,49 @@ def generated_stack_plan(url: str, topology: Topology, scrape_interval: int,
     are left to the direct measurement."""
     targets = {e.to for e in topology.entrypoints}
     called = {c.to for s in topology.services for c in s.all_calls}  # operations and fallbacks too
+    if load_scraped:
+        called |= targets
     reads = []
     for service in topology.services:
-        if service.name not in called or service.name in targets:
+        if service.name not in called or (service.name in targets and not load_scraped):
             continue
+        only_load = service.name in targets and service.name not in {c.to for s in topology.services
+                                                                     for c in s.all_calls}
         if mapping is not None:
-            reads.append(_mapped_reads(mapping, service.name))
+            reads.append(dataclasses.replace(_mapped_reads(mapping, service.name), during_load=only_load))
             continue
         peer = f'server_address="{service.name}"'
         reads.append(ServiceReads(
             service.name, f"{CLIENT_HISTOGRAM}_count{{{peer}}}", f'{CLIENT_HISTOGRAM}_count{{{peer}, error_type!=""}}',
-            f'{CLIENT_HISTOGRAM}_bucket{{{peer}, http_response_status_code="200"}}', cause_label="error_type"))
+            f'{CLIENT_HISTOGRAM}_bucket{{{peer}, http_response_status_code="200"}}', cause_label="error_type",
+            during_load=only_load))
     for service in topology.services if mapping is None else ():
         reads += [operation_reads(service.name, op.name) for op in service.operations]
+    if load_scraped:
+        reads += [_entry_reads(e.name, mapping) for e in topology.entrypoints]
     return ReadPlan(url, tuple(reads), scrape_interval, GENERATED_FIRST_SCRAPE_S)
+
+
+def _entry_reads(entrypoint: str, mapping: MetricMapping | None) -> ServiceReads:
+    """An entrypoint from the load generator's metrics: requests started, successes, failures by cause (client
+    errors are neither), the successes' latency; under the experiment's entrypoint names where it has them."""
+    from chaos.live.in_container.load_names import CLIENT_ERROR, DURATION, OK, REQUESTS
+    from chaos.live.stack.mapped_scrape import CAUSE_LABEL
+
+    own = f'entrypoint="{entrypoint}"'
+    requests = f"{REQUESTS}{{{own}}}"
+    histogram = None if mapping is None else mapping.convention.entrypoint.histogram
+    if mapping is None or histogram is None:
+        return ServiceReads(entrypoint, requests, f'{DURATION}_count{{{own}, outcome!~"{OK}|{CLIENT_ERROR}"}}',
+                            f'{DURATION}_bucket{{{own}, outcome="{OK}"}}', cause_label="outcome",
+                            kind=ScopeKind.ENTRYPOINT, ok=f'{DURATION}_count{{{own}, outcome="{OK}"}}',
+                            during_load=True)
+    identity = mapping.by_scope[Scope.entrypoint(entrypoint)].identity
+    failed, succeeded = f'{CAUSE_LABEL}!=""', f'{CAUSE_LABEL}=""'
+    return ServiceReads(entrypoint, requests, f"{histogram.name}_count{selector(identity, failed)}",
+                        f"{histogram.name}_bucket{selector(identity)}", cause_label=CAUSE_LABEL,
+                        kind=ScopeKind.ENTRYPOINT, ok=f"{histogram.name}_count{selector(identity, succeeded)}",
+                        during_load=True)
 
 
 def operation_reads(service: str, operation: str) -> ServiceReads:
@@ -269,8 +316,8 @@ def check(prometheus: Prometheus, reads: Sequence[ServiceReads]) -> None:
                 raise LiveError(f"Prometheus at {prometheus.url} gives nothing usable for {_what(read)} "
                                 f"({what}: {query}): {exc}",
                                 hint=_HINT) from None
-            if what == "errors":
-                continue  # a healthy service may not have failed yet: its error series may not exist
+            if what == "errors" or read.during_load:
+                continue  # a healthy service may not have failed yet; the load's series come with the load
             if not series:
                 raise LiveError(f"Prometheus at {prometheus.url} has no series for {_what(read)} "
                                 f"({what}: {query})", hint=_HINT)
@@ -280,7 +327,9 @@ def check(prometheus: Prometheus, reads: Sequence[ServiceReads]) -> None:
 
 
 def _what(read: ServiceReads) -> str:
-    return f"service '{read.service}'" if read.operation is None else f"operation '{read.name}'"
+    """``service 'db'``, ``operation 'db.read'`` or ``entrypoint 'browse'``."""
+    kind = "operation" if read.operation is not None else read.kind.value
+    return f"{kind} '{read.name}'"
 
 
 _HINT = ("check the live: prometheus: section (url, preset, the service's labels) against what the server "
@@ -322,9 +371,8 @@ def bucket_index(le: float, bounds: tuple[float, ...]) -> int:
 
 
 def read(prometheus: Prometheus, reads: Sequence[ServiceReads], start: float, seconds: int, step: int,
-         bounds: tuple[float, ...]) -> dict[str, list[Counts]]:
-    """Per service (and operation, by its scope's name ``db.read``), the Counts of each second from ``start``
-    (a Unix time) over ``seconds`` seconds."""
+         bounds: tuple[float, ...]) -> dict[Scope, list[Counts]]:
+    """Per scope read, the Counts of each second from ``start`` (a Unix time) over ``seconds`` seconds."""
     steps = math.ceil(seconds / step)
     end = start + steps * step
     out = {}
@@ -333,6 +381,8 @@ def read(prometheus: Prometheus, reads: Sequence[ServiceReads], start: float, se
             requests = spread(per_step(prometheus.range(r.requests, start, end, step), start, step, steps), step)
             errors = _errors_by_cause(prometheus.range(r.errors, start, end, step), r.cause_label, start, step,
                                       steps)
+            ok = None if r.ok is None else spread(per_step(prometheus.range(r.ok, start, end, step), start, step,
+                                                           steps), step)
             hists: list[dict[int, int]] = [{} for _ in range(steps * step)]
             if r.latency is not None:
                 _read_hist(prometheus.range(r.latency, start, end, step), start, step, steps, bounds, hists)
@@ -341,9 +391,13 @@ def read(prometheus: Prometheus, reads: Sequence[ServiceReads], start: float, se
                             f"after the run: {exc}", hint=_HINT) from None
         seconds_counts = []
         for i in range(seconds):
+            if ok is not None:  # requests started, and outcomes counted apart: as the load's own records
+                failed = {cause: n[i] for cause, n in errors.items() if n[i]}
+                seconds_counts.append(Counts(requests[i], ok[i], failed, hists[i]))
+                continue
             failed = _at_most({cause: n[i] for cause, n in errors.items() if n[i]}, requests[i])
             seconds_counts.append(Counts(requests[i], requests[i] - sum(failed.values()), failed, hists[i]))
-        out[r.name] = seconds_counts
+        out[r.scope] = seconds_counts
     return out
 
 

@@ -56,7 +56,7 @@ from chaos.measurement import Source
 from chaos.metrics.mapping import MetricMapping
 from chaos.model.experiment import Experiment
 from chaos.model.playbook import Playbook
-from chaos.model.scope import Scope
+from chaos.model.scope import Scope, ScopeKind
 from chaos.model.topology import Service
 from chaos.report.requests import status_words
 from chaos.result import Result
@@ -170,7 +170,7 @@ class GameDay:
         self.run_id = uuid.uuid4().hex[:8]
         self.notes: list[str] = []
         self.markers: list[Marker] = []
-        self.prometheus = read_plan(experiment, handle.state)
+        self.prometheus = read_plan(experiment, handle.state, load_scraped(handle.state, options))
         self.assembler = self._assembler()
         self.scrapes: dict[int, Scrape] = {}
         self.health: dict[str, bool] = {}
@@ -201,7 +201,9 @@ class GameDay:
         operations = {s.name: [o.name for o in s.operations] for s in topo.services}
         return Assembler([s.name for s in topo.services], callers, replicas, entries, self.bounds,
                          math.ceil(self.experiment.warmup - 1e-9), prometheus=measured, operations=operations,
-                         prometheus_operations=self.prometheus.operations if self.prometheus is not None else ())
+                         prometheus_operations=self.prometheus.operations if self.prometheus is not None else (),
+                         prometheus_entrypoints=() if self.prometheus is None
+                         else self.prometheus.measured_entrypoints)
 
     def _targets(self) -> list[Target]:
         out = []
@@ -231,11 +233,21 @@ class GameDay:
                              abort=self.options.abort, with_load=True, run_id=self.run_id,
                              on_event=lambda t, text: self.say(f"{t:8.2f}s  {text}"))
         self.runner = runner
-        plan = self.plan = plan_experiment(self.experiment, load_urls(self.experiment, self.state), seed=self.seed)
+        served = {}
+        if load_scraped(self.state, self.options):  # the stack's Prometheus scrapes the load (chaos.live.load.metrics)
+            # served a scrape longer after the end, so that the last counts are in Prometheus
+            served = {"metrics_listen": self.state.load_metrics,
+                      "metrics_linger_s": self.state.scrape_interval_s + 1.0}
+        plan = self.plan = plan_experiment(self.experiment, load_urls(self.experiment, self.state), seed=self.seed,
+                                           **served)
         self.live = LiveStack(runner, self.state, self.experiment, self.handle.spec, redirect=self.assembler.redirect)
         error: BaseException | None = None
         runner.start()
         self.say(f"fault journal: {out}/faults.jsonl (after a crash: chaoslab recover {out})")
+        if self.prometheus is not None and self.experiment.live is None:  # the generated stack's own scrape
+            for finding in scrape_findings(self.experiment, self.state.scrape_interval_s):
+                self.say(f"warning: {finding}")
+                self.notes.append(finding)
         blind = [scope.name for scope, source in self.assembler.sources().items() if not source.measured]
         if blind:  # said before any fault, so nobody waits for a cascade that cannot be seen
             words = (f"unmeasured: {', '.join(blind)} (no metrics of their own or of their callers): "
@@ -278,13 +290,15 @@ class GameDay:
                 error = error or exc
         if error is not None and self.assembler.seconds == 0:
             raise error  # nothing was measured: there is no result to write, only the error
-        if self.t0_unix is not None and (self.assembler.prometheus or self.assembler.prometheus_operations):
+        if self.t0_unix is not None and (self.assembler.prometheus or self.assembler.prometheus_operations
+                                         or self.assembler.prometheus_entrypoints):
             try:
                 self._read_prometheus()
             except ChaosError as exc:  # not read: those services are what the run itself measured, or unmeasured
                 self.notes.append(f"not read from Prometheus: {exc.message}")
                 self.assembler.prometheus = frozenset()
                 self.assembler.prometheus_operations = frozenset()
+                self.assembler.prometheus_entrypoints = frozenset()
                 error = error or exc
         if runner.abort_reason is not None:
             self.stopped = Stopped.ABORTED
@@ -315,18 +329,22 @@ class GameDay:
         # Prometheus counts a failover's calls at the callee they were written for; the run's own scrapes
         # count them where they went (Assembler.redirect): those services keep the direct measurement.
         moved = {s for pair, reached in self.assembler.routes.items() for s in (pair[1], reached)}
-        reads = tuple(r for r in plan.reads if r.service not in moved or r.operation is not None)
+        reads = tuple(r for r in plan.reads
+                      if r.kind is ScopeKind.ENTRYPOINT or r.operation is not None or r.service not in moved)
         if moved & set(plan.measured):
             kept = sorted(moved & set(plan.measured))
-            self.assembler.prometheus = frozenset(r.service for r in reads if r.operation is None)
+            self.assembler.prometheus = frozenset(r.service for r in reads
+                                                  if r.kind is ScopeKind.SERVICE and r.operation is None)
             self.notes.append(f"measured by the run's own scrapes, not Prometheus (a failover moved their calls): "
                               f"{', '.join(kept)}")
         seconds = self.assembler.seconds
-        by_name = {r.name: r for r in reads}
-        for name, counts in prom.read(server, reads, self.t0_unix, seconds, step, self.bounds).items():
-            self.assembler.measured_by_prometheus(by_name[name].service, counts, by_name[name].operation)
+        for scope, counts in prom.read(server, reads, self.t0_unix, seconds, step, self.bounds).items():
+            self.assembler.measured_by_prometheus(scope, counts)
         self.resolution_s = step
-        self.say(f"prometheus: read {', '.join(r.name for r in reads)} from {server.url} at a {step}s step")
+        entries = [r.service for r in reads if r.kind is ScopeKind.ENTRYPOINT]
+        names = ", ".join(r.name for r in reads if r.kind is ScopeKind.SERVICE) + (
+            f" and entrypoint(s) {', '.join(entries)}" if entries else "")
+        self.say(f"prometheus: read {names} from {server.url} at a {step}s step")
         if rules:
             try:
                 self.evaluated_alerts = read_firing(server, self.loaded_alerts, self.t0_unix, float(seconds))
@@ -684,17 +702,22 @@ def _preflight(experiment: Experiment, handle: StackHandle, options: RunOptions,
     from chaos.live.faults.preflight import preflight, require_clean, stack_status_command
     from chaos.live.load.plan import probe_urls
 
-    plan = read_plan(experiment, handle.state if experiment.live is None else None)  # a team's: before its stack
+    # a team's Prometheus is read before its stack is looked up
+    scraped = experiment.live is None and load_scraped(handle.state, options)
+    plan = read_plan(experiment, handle.state if experiment.live is None else None, scraped)
     loaded: tuple[LoadedAlert, ...] = ()
     if plan is not None:  # a source that answers nothing is no silent gap
         server = prom.Prometheus(plan.url)
         _check_prometheus(server, plan)
-        say(f"preflight: Prometheus at {server.url} holds series for {', '.join(r.name for r in plan.reads)} "
-            f"(read at a {resolution(plan, server)}s step)")
+        say(f"preflight: Prometheus at {server.url} holds series for "
+            f"{', '.join(r.name for r in plan.reads if r.kind is ScopeKind.SERVICE)} "
+            f"(read at a {resolution(plan, server)}s step)"
+            + (f"; it scrapes the load generator at {handle.state.load_metrics} for the entrypoints"
+               if plan.measured_entrypoints else ""))
         # A team's Prometheus, not chaoslab, evaluates the rules: they must be there. So does a generated
         # stack's, where it stores the emulators' series under the experiment's metric names; where it cannot,
         # chaoslab evaluates them on what it measured (docs/live.md, "The generated stack's Prometheus").
-        gap = None if experiment.live is not None else _generated_gap(experiment, handle.state)
+        gap = None if experiment.live is not None else _generated_gap(experiment, handle.state, scraped)
         if wanted_alerts(experiment) and gap is None:
             loaded = check_loaded(server, experiment)
             say(f"preflight: Prometheus at {server.url} evaluates the experiment's {len(loaded)} alert rule(s) "
@@ -714,28 +737,71 @@ def _preflight(experiment: Experiment, handle: StackHandle, options: RunOptions,
     return loaded
 
 
-def _generated_gap(experiment: Experiment, state: StackState) -> str | None:
+def _generated_gap(experiment: Experiment, state: StackState, scraped: bool) -> str | None:
     """Why a generated stack's Prometheus cannot evaluate the experiment's rules (None: it evaluates them)."""
     from chaos.live.stack.mapped_scrape import evaluation_gap
 
     if state.metric_names is None:
         return ("the stack's Prometheus keeps the emulators' metric names (bring the stack up from the experiment, "
                 "with a micrometer or opentelemetry metrics preset)")
-    return evaluation_gap(experiment)
+    return evaluation_gap(experiment, scraped)
 
 
-def read_plan(experiment: Experiment, state: StackState | None) -> prom.ReadPlan | None:
+def scrape_findings(experiment: Experiment, scrape_s: int) -> list[str]:
+    """What in the experiment's rule files the stack's scrape interval makes mean less than it says: a ``for``
+    shorter than one scrape (the condition holds over no new sample), a range shorter than two scrapes (``rate``
+    and ``increase`` need two samples in it, so the rule sees nothing between them)."""
+    from chaos.promql.syntax import MatrixSelector
+
+    out = []
+    for ref in (*experiment.prometheus_rules, *experiment.slo_specs):
+        for group in ref.rules.all_groups:
+            for rule in group.alerting_rules:
+                where = f"rule '{rule.name}' ({ref.file}:{rule.location.line})"
+                if 0 < rule.for_ < scrape_s:
+                    out.append(f"{where}: for: {rule.for_:g}s is shorter than the stack's {scrape_s} s scrape "
+                               "interval: it holds over no new sample")
+                short = sorted({m.range / 1000 for m in _nodes(rule.expr, MatrixSelector)
+                                if m.range / 1000 < 2 * scrape_s})
+                if short:
+                    out.append(f"{where}: a [{short[0]:g}s] range holds fewer than two of the stack's {scrape_s} s "
+                               "scrapes: rate() and increase() see nothing in it")
+    return out
+
+
+def _nodes(expr: object, kind: type) -> list[Any]:
+    """Every node of type ``kind`` in a PromQL syntax tree (frozen dataclasses)."""
+    import dataclasses
+
+    if isinstance(expr, kind):
+        return [expr]
+    if not dataclasses.is_dataclass(expr) or isinstance(expr, type):
+        return []
+    found = []
+    for f in dataclasses.fields(expr):
+        value = getattr(expr, f.name)
+        for item in value if isinstance(value, tuple) else (value,):
+            found += _nodes(item, kind)
+    return found
+
+
+def load_scraped(state: StackState, options: RunOptions) -> bool:
+    """Does the generated stack's Prometheus scrape this run's load? Only a single load process serves its
+    metrics (workers would each need an address of their own), on the address the stack planned for it."""
+    return state.load_metrics is not None and state.has_admin and options.load_workers == 0
+
+
+def read_plan(experiment: Experiment, state: StackState | None, load_scraped: bool = False) -> prom.ReadPlan | None:
     """The Prometheus a game day reads its services from: the team's (``live: prometheus:``), or the one a
-    generated stack runs; None when there is neither (a team's stack without one, an older generated stack)."""
+    generated stack runs (with ``load_scraped``, the entrypoints and their targets too: it scrapes the load);
+    None when there is neither (a team's stack without one, an older generated stack)."""
     live = experiment.live
     if live is not None:
         return None if live.prometheus is None else prom.target_plan(live.prometheus, experiment.topology)
     if state is None or state.prometheus_url is None:
         return None
-    from chaos.live.stack.emulator_stack import SCRAPE_INTERVAL_S
-
-    plan = prom.generated_stack_plan(state.prometheus_url, experiment.topology, SCRAPE_INTERVAL_S,
-                                     _stack_mapping(experiment, state))
+    plan = prom.generated_stack_plan(state.prometheus_url, experiment.topology, state.scrape_interval_s,
+                                     _stack_mapping(experiment, state), load_scraped)
     return plan if plan.reads else None
 
 

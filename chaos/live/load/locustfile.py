@@ -32,7 +32,15 @@ from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from chaos.live.load.plan import LoadPlan
-from chaos.live.load.process import Aggregator, Generator, LineWriter, StopReason, warning_lines, watch_control
+from chaos.live.load.process import (
+    Aggregator,
+    Generator,
+    LineWriter,
+    StopReason,
+    serve_metrics,
+    warning_lines,
+    watch_control,
+)
 
 RUN_ENV = "CHAOSLAB_LOAD_RUN"
 STATS_FD_ENV = "CHAOSLAB_LOAD_STATS_FD"
@@ -130,6 +138,8 @@ def _init_standalone(environment: Environment, side: Side) -> None:
         writer.write(records + warning_lines(report["warnings"]))
 
     gen = side.generator = Generator(side.plan, side.processes, deliver, ready)
+    if side.plan.metrics_listen is not None:  # before second 0: the stack's Prometheus sees every count from zero
+        serve_metrics(side.plan.metrics_listen, gen.metrics)
 
     @environment.events.quitting.add_listener
     def quitting(**_: Any) -> None:
@@ -137,6 +147,10 @@ def _init_standalone(environment: Environment, side: Side) -> None:
         writer.write(warning_lines(gen.report()["warnings"]))
         writer.write([{"type": "end", "reason": gen.reason.value, "totals": gen.tally.totals_wire(),
                        "capped": gen.reason is StopReason.CAPPED, "stragglers": 0, "workers_reported": 1}])
+        if side.plan.metrics_listen is not None:
+            import gevent
+
+            gevent.sleep(side.plan.metrics_linger_s)  # the final counts reach one more scrape
 
 
 def _init_worker(environment: Environment, side: Side) -> None:

@@ -165,6 +165,7 @@ class EntryPlan:
     retries: stackspec.Retries = field(default_factory=stackspec.Retries)
     cancel_on_timeout: bool = False
     load_balancing: LoadBalancing = LoadBalancing.ROUND_ROBIN  # the target service's, over ``urls``
+    service: str = ""  # the target service's name, as the load's metrics name the callee (server_address)
 
     def request_urls(self, request: RequestPlan) -> tuple[str, ...]:
         """Where one kind of request goes: the kind's target appended to each base URL."""
@@ -181,7 +182,7 @@ class EntryPlan:
         return {"name": self.name, "urls": list(self.urls), "load_balancing": self.load_balancing.value,
                 "requests": [r.to_json() for r in self.requests], "share": self.share,
                 "timeout_s": self.timeout_s, "retries": self.retries.to_json(),
-                "cancel_on_timeout": self.cancel_on_timeout,
+                "cancel_on_timeout": self.cancel_on_timeout, "service": self.service,
                 "rate": [[s.start, s.end, s.rate_start, s.rate_end] for s in self.rate]}
 
     @classmethod
@@ -193,7 +194,7 @@ class EntryPlan:
                    timeout_s=None if raw["timeout_s"] is None else float(raw["timeout_s"]),
                    retries=stackspec.retries(raw["retries"], f"entrypoints.{name}.retries", source),
                    cancel_on_timeout=bool(raw["cancel_on_timeout"]),
-                   load_balancing=LoadBalancing(raw["load_balancing"]))
+                   load_balancing=LoadBalancing(raw["load_balancing"]), service=str(raw.get("service", "")))
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,11 @@ class LoadPlan:
     # Closed-loop users instead of open-loop arrivals; the rates are then only an upper bound (every
     # answer instant), for the request cap, and the entrypoints' shares pick each request's entrypoint.
     users: UsersPlan | None = None
+    # Where the load process serves its counters in Prometheus text (``HOST:PORT``), for the generated stack's
+    # Prometheus to scrape (chaos.live.load.metrics); None: not served.
+    metrics_listen: str | None = None
+    # How long the process keeps serving them after the load ended: its last counts reach one more scrape.
+    metrics_linger_s: float = 0.0
 
     def entry(self, name: str) -> EntryPlan:
         for e in self.entrypoints:
@@ -246,7 +252,8 @@ class LoadPlan:
         return {"version": VERSION, "duration_s": self.duration_s, "bounds_s": list(self.bounds),
                 "max_requests": self.max_requests, "drain_s": self.drain_s, "max_in_flight": self.max_in_flight,
                 "seed": self.seed, "entrypoints": [e.to_json() for e in self.entrypoints],
-                "users": None if self.users is None else self.users.to_json()}
+                "users": None if self.users is None else self.users.to_json(), "metrics_listen": self.metrics_listen,
+                "metrics_linger_s": self.metrics_linger_s}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any], source: str = "<load plan>") -> LoadPlan:
@@ -257,7 +264,8 @@ class LoadPlan:
                    duration_s=float(raw["duration_s"]), bounds=tuple(float(b) for b in raw["bounds_s"]),
                    max_requests=int(raw["max_requests"]), drain_s=float(raw["drain_s"]),
                    max_in_flight=int(raw["max_in_flight"]), seed=raw["seed"],
-                   users=None if raw.get("users") is None else UsersPlan.from_json(raw["users"], source))
+                   users=None if raw.get("users") is None else UsersPlan.from_json(raw["users"], source),
+                   metrics_listen=raw.get("metrics_listen"), metrics_linger_s=float(raw.get("metrics_linger_s", 0.0)))
 
 
 EntryUrls = str | Sequence[str]
@@ -269,7 +277,8 @@ def plan_load(topology: Topology, profile: tuple[Segment, ...], urls: Mapping[st
               max_requests: int | None = None, drain_s: float = DEFAULT_DRAIN_S,
               max_in_flight: int = DEFAULT_MAX_IN_FLIGHT, seed: int | None = None,
               requests: Mapping[str, tuple[RequestPlan, ...]] | None = None,
-              users: UsersPlan | None = None) -> LoadPlan:
+              users: UsersPlan | None = None, metrics_listen: str | None = None,
+              metrics_linger_s: float = 0.0) -> LoadPlan:
     """A plan for ``topology``'s entrypoints, each sent to its base URLs in ``urls``.
 
     ``requests`` gives an entrypoint its request kinds (default: what a generated stack's emulators
@@ -295,7 +304,7 @@ def plan_load(topology: Topology, profile: tuple[Segment, ...], urls: Mapping[st
                   share=e.share / total_share,
                   rate=entry_rate(profile, e.share / total_share, _spikes_on(e.name, spikes, duration_s), duration_s),
                   timeout_s=e.timeout, retries=spec_retries(e.retries), cancel_on_timeout=e.cancel_on_timeout,
-                  load_balancing=topology.service(e.to).load_balancing)
+                  load_balancing=topology.service(e.to).load_balancing, service=e.to)
         for e in topology.entrypoints)
     if bounds is None:
         from chaos.run import latency_bounds
@@ -307,7 +316,8 @@ def plan_load(topology: Topology, profile: tuple[Segment, ...], urls: Mapping[st
         raise InputError(f"a load plan needs max_requests >= 1 (got {cap}), duration > 0 (got {duration_s:g}s), "
                          f"drain >= 0 (got {drain_s:g}s) and max_in_flight >= 1 (got {max_in_flight})")
     return LoadPlan(entrypoints=entries, duration_s=duration_s, bounds=tuple(bounds), max_requests=cap,
-                    drain_s=drain_s, max_in_flight=max_in_flight, seed=seed, users=users)
+                    drain_s=drain_s, max_in_flight=max_in_flight, seed=seed, users=users, metrics_listen=metrics_listen,
+                    metrics_linger_s=metrics_linger_s)
 
 
 def plan_experiment(experiment: Experiment, urls: Mapping[str, EntryUrls], **options: Any) -> LoadPlan:

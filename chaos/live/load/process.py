@@ -50,6 +50,7 @@ from chaos.live.in_container.emulator.balancer import Balancer
 from chaos.live.in_container.emulator.servicetime import sampler
 from chaos.live.load import client
 from chaos.live.load.answers import AnswerKind, Result
+from chaos.live.load.metrics import CLIENT_ERROR, OK, LoadMetrics
 from chaos.live.load.plan import LoadPlan, UsersPlan, arrival_rng, arrivals
 from chaos.live.load.tally import Merger, Tally
 
@@ -85,6 +86,10 @@ class Generator:
         self.ready = ready  # a dispatcher is waiting for the start time
         self.tally = Tally((e.name for e in plan.entrypoints), plan.bounds,
                            [[r.name for r in e.requests] for e in plan.entrypoints])
+        # The same events, cumulative, for Prometheus (served only where the plan says: serve_metrics)
+        self.metrics = LoadMetrics.of(plan.bounds, [(e.name, e.service or e.name,
+                                                     [(r.name, r.method) for r in e.requests])
+                                                    for e in plan.entrypoints])
         self.targets = [[client.Target(url, e.requests, e.cancel_on_timeout) for url in e.urls]
                         for e in plan.entrypoints]
         # Each entry request is one kind, drawn by weight (a Locust task mix), from its own seeded stream.
@@ -245,14 +250,17 @@ class Generator:
         start = time.monotonic()
         kind = self._kind(i)
         self.tally.started(i, start - self.t0, lag_s, kind)
+        self.metrics.request_started(i, kind)
         self.in_flight[i] += 1
         try:
             self._attempts(i, kind, start)
         except GreenletExit:
             self.tally.unfinished(i, self.now(), kind)
+            self.metrics.request_cut(i)
             raise
         except Exception as exc:  # a bug here must not look like the system failing
             self.tally.client_error(i, self.now(), kind)
+            self.metrics.request_ended(i, kind, CLIENT_ERROR, time.monotonic() - start)
             self._note(f"entry request failed inside the load generator: {exc!r}")
             log.exception("entry request failed inside the load generator")
         finally:
@@ -272,22 +280,29 @@ class Generator:
         while True:
             sent = time.monotonic()
             self.tally.attempt(i, sent - self.t0, retry > 0)
+            self.metrics.attempt_sent(i, retry > 0)
             result = self._send(i, kind, entry.timeout_s)
             end = time.monotonic()
             if result.outcome is AnswerKind.OK:
                 self.tally.attempt_ok(i, end - self.t0, end - sent)
                 self.tally.ok(i, end - self.t0, end - start, kind)
+                self.metrics.attempt_ended(i, kind, None, end - sent)
+                self.metrics.request_ended(i, kind, OK, end - start)
                 return
             if result.outcome is AnswerKind.CLIENT_ERROR:  # our failure, not the system's: in neither view's errors
                 self.tally.client_error(i, end - self.t0, kind, result.status)
+                self.metrics.request_ended(i, kind, CLIENT_ERROR, end - start)
                 request = entry.requests[kind]
                 named = f" (request '{request.name}')" if len(entry.requests) > 1 else ""
                 self._note(f"entrypoint {entry.name}: client error {result.detail} on {request.method} "
                            f"{request.target or 'the URL'}{named}")
                 return
-            self.tally.attempt_failed(i, end - self.t0, result.cause or "dependency")
+            cause = result.cause or "dependency"
+            self.tally.attempt_failed(i, end - self.t0, cause)
+            self.metrics.attempt_ended(i, kind, cause, end - sent)
             if retry >= policy.max or not budget.try_spend(policy.budget):
-                self.tally.failed(i, end - self.t0, result.cause or "dependency", kind)
+                self.tally.failed(i, end - self.t0, cause, kind)
+                self.metrics.request_ended(i, kind, cause, end - start)
                 return
             retry += 1
             delay = backoff_delay(retry, policy.base_s, policy.cap_s, policy.jitter, self.jitter.random)
@@ -417,6 +432,31 @@ def _cumulative(weights: list[float]) -> list[float]:
         total += w
         out.append(total)
     return out
+
+
+def serve_metrics(listen: str, metrics: LoadMetrics) -> Any:
+    """Serve ``metrics`` at ``GET /metrics`` on ``listen`` (``HOST:PORT``), started now; returns the server.
+
+    The address is the one the generated stack planned (``chaos.live.stack.emulator_stack``): the host's
+    address on Docker's default bridge, which the stack's Prometheus reaches and no other machine does.
+    Raises OSError if it cannot listen there."""
+    from gevent.pywsgi import WSGIServer
+
+    from chaos.live.in_container.exposition import CONTENT_TYPE
+
+    host, _, port = listen.rpartition(":")
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if environ.get("PATH_INFO") != "/metrics":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"only /metrics here\n"]
+        body = metrics.render()
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))])
+        return [body]
+
+    server = WSGIServer((host.strip("[]"), int(port)), app, log=None, error_log=None)
+    server.start()
+    return server
 
 
 def warning_lines(messages: list[str]) -> list[dict[str, Any]]:

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import chaos
 from chaos.errors import DockerError, InputError
-from chaos.live.stack.mapped_scrape import Relabel
+from chaos.live.stack.mapped_scrape import LOAD_JOB, Relabel
 from chaos.live.stack.mapped_scrape import digest as mapped_digest
 from chaos.live.stack.state import (
     CLIENT,
@@ -67,7 +67,14 @@ PROMETHEUS_SERVICE = "prometheus"
 PROMETHEUS_PORT = 9090
 PROMETHEUS_FILE = "prometheus.yml"
 RULES_DIR = "rules"  # beside compose.yaml: the experiment's rule files, loaded by the stack's Prometheus
-SCRAPE_INTERVAL_S = 1
+SCRAPE_INTERVAL_S = 1  # the finest scrape interval, a small stack's (scrape_interval_for)
+# Prometheus's cost grows with the scrapes it makes a second. Measured on the shop stack (25 containers, 8 req/s):
+# 8.8% of a core at a 1 s scrape, 4.5% at 2 s, 2.1% at 5 s, about 0.35% of a core per target scraped each second.
+# A stack scrapes at the finest of these intervals that keeps it to SCRAPES_PER_S_BUDGET scrapes a second (about 5%
+# of one core of the two this machine has, left to the emulators and the load): a trio at 1 s, the shop at 2 s.
+SCRAPE_INTERVALS_S = (1, 2, 5)
+SCRAPES_PER_S_BUDGET = 14
+LOAD_HOST = "chaoslab-load-generator"  # its name inside the stack's Prometheus container (extra_hosts)
 PLANNED_PROMETHEUS_IMAGE = "chaoslab/prometheus:planned"
 FIRST_PROXY_PORT = 20001
 IN_CONTAINER_DIR = "/etc/chaoslab"
@@ -139,6 +146,10 @@ class StackPlan:
     # per emulator job: its metric_relabel_configs, which store its series under the experiment's names
     relabels: tuple[tuple[str, tuple[Relabel, ...]], ...] = ()
     evaluation_interval_s: int = SCRAPE_INTERVAL_S  # the experiment's: how often Prometheus evaluates its rules
+    # Where a game day's load generator serves its metrics, on the host: the host's address on Docker's default
+    # bridge and a port; the stack's Prometheus scrapes it there (None: the load is not scraped)
+    load_metrics: tuple[str, int] | None = None
+    scrape_interval_s: int = SCRAPE_INTERVAL_S  # chosen by the number of scrape targets (scrape_interval_for)
 
     @property
     def replica_services(self) -> tuple[tuple[str, int], ...]:
@@ -176,7 +187,8 @@ def plan_stack(topology: Topology, *, project: str | None = None, runtime_image:
                traces: bool = False, prometheus_image: str = PLANNED_PROMETHEUS_IMAGE,
                rule_files: Sequence[tuple[str, str]] = (),
                relabels: Mapping[str, tuple[Relabel, ...]] | None = None,
-               evaluation_interval_s: int = SCRAPE_INTERVAL_S) -> StackPlan:
+               evaluation_interval_s: int = SCRAPE_INTERVAL_S, load_metrics: tuple[str, int] | None = None
+               ) -> StackPlan:
     """Name every container and proxy, give every proxy a port and every published part one of
     ``host_ports`` (as many as ``published_names``). Raises InputError for names Compose or DNS
     cannot take."""
@@ -189,7 +201,7 @@ def plan_stack(topology: Topology, *, project: str | None = None, runtime_image:
         if not _NAME.match(service.name):
             raise service.error("name", f"service name '{service.name}' cannot name a container",
                                 hint="live stacks need lower-case letters, digits, '.', '-' and '_'")
-        if service.name in (TOXIPROXY_SERVICE, PROMETHEUS_SERVICE):
+        if service.name in (TOXIPROXY_SERVICE, PROMETHEUS_SERVICE, LOAD_JOB):
             raise service.error("name", f"'{service.name}' is the name of one of the stack's own services",
                                 hint="rename the service")
     proxies = _plan_proxies(topology)
@@ -202,9 +214,20 @@ def plan_stack(topology: Topology, *, project: str | None = None, runtime_image:
     if len(host_ports) != len(wanted) or len(set(host_ports)) != len(wanted):
         raise ValueError(f"need {len(wanted)} distinct host ports, got {list(host_ports)}")  # a caller's bug
     ports = dict(zip(wanted, host_ports, strict=True))
+    targets = (sum(s.replicas for s in topology.services) + (toxiproxy_image is None)
+               + (load_metrics is not None))
     return StackPlan(name, topology, runtime_image, toxiproxy_image, proxies, ports, source, traces,
                      prometheus_image, tuple(rule_files), tuple(sorted((relabels or {}).items())),
-                     evaluation_interval_s)
+                     evaluation_interval_s, load_metrics, scrape_interval_for(targets))
+
+
+def scrape_interval_for(targets: int) -> int:
+    """The stack's scrape interval, in seconds: the finest of SCRAPE_INTERVALS_S at which its Prometheus makes at
+    most SCRAPES_PER_S_BUDGET scrapes a second (the measured cost above), the coarsest beyond."""
+    for interval in SCRAPE_INTERVALS_S:
+        if targets <= SCRAPES_PER_S_BUDGET * interval:
+            return interval
+    return SCRAPE_INTERVALS_S[-1]
 
 
 def _plan_proxies(topology: Topology) -> tuple[ProxyPlan, ...]:
@@ -307,25 +330,33 @@ def _prometheus_service(plan: StackPlan) -> dict[str, Any]:
         "healthcheck": {"test": ["CMD-SHELL", f"wget -q -O /dev/null http://127.0.0.1:{PROMETHEUS_PORT}/-/ready"],
                         **HEALTHCHECK_TIMING},
     })
+    if plan.load_metrics is not None:  # the load generator runs on the host: its address on the default bridge
+        spec["extra_hosts"] = [f"{LOAD_HOST}:{plan.load_metrics[0]}"]
     return spec
 
 
 def prometheus_config(plan: StackPlan) -> dict[str, Any]:
     """``prometheus.yml``: every emulator replica under its service's job, and chaoslab's Toxiproxy-compatible
-    server, scraped every second, each emulator job renaming its series to the experiment's metric names where
-    ``plan.relabels`` says so (``chaos.live.stack.mapped_scrape``); the experiment's rule files evaluated at its
-    evaluation_interval.
+    server, scraped every ``plan.scrape_interval_s``, each emulator job renaming its series to the experiment's
+    metric names where ``plan.relabels`` says so (``chaos.live.stack.mapped_scrape``); the experiment's rule files
+    evaluated at its evaluation_interval.
 
-    The load generator runs on the host, outside the stack's network, and exposes no metrics: it is not
-    scraped (the game day reads its records itself). The official Toxiproxy image serves ``/metrics`` only
-    with ``-proxy-metrics``, which its older versions refuse: it is not scraped either."""
-    every = f"{SCRAPE_INTERVAL_S}s"
+    The load generator runs on the host, outside the stack's network: where ``plan.load_metrics`` is set it is
+    one more job (LOAD_JOB), scraped at the host's address on Docker's default bridge while a game day runs
+    (``chaos.live.load.metrics``); between runs that target is down. The official Toxiproxy image serves
+    ``/metrics`` only with ``-proxy-metrics``, which its older versions refuse: it is not scraped."""
+    every = f"{plan.scrape_interval_s}s"
     jobs: list[dict[str, Any]] = []
     for service in plan.topology.services:
         targets = [f"{replica_service(service.name, i)}:{EMULATOR_PORT}" for i in range(1, service.replicas + 1)]
         jobs.append({"job_name": service.name, "static_configs": [{"targets": targets}]})
         relabel = dict(plan.relabels).get(service.name)
         if relabel:  # the experiment's metric names (chaos.live.stack.mapped_scrape)
+            jobs[-1]["metric_relabel_configs"] = [r.config() for r in relabel]
+    if plan.load_metrics is not None:
+        jobs.append({"job_name": LOAD_JOB, "static_configs": [{"targets": [f"{LOAD_HOST}:{plan.load_metrics[1]}"]}]})
+        relabel = dict(plan.relabels).get(LOAD_JOB)
+        if relabel:
             jobs[-1]["metric_relabel_configs"] = [r.config() for r in relabel]
     if plan.toxiproxy_image is None:
         jobs.append({"job_name": TOXIPROXY_SERVICE,
@@ -340,7 +371,8 @@ def prometheus_config(plan: StackPlan) -> dict[str, Any]:
 
 def render_prometheus_config(plan: StackPlan) -> str:
     head = (f"# Generated by chaoslab {chaos.__version__}: the stack's Prometheus. Each service's replicas are one\n"
-            "# job named after the service; every target is scraped each second. Open it on the host at the\n"
+            f"# job named after the service; every target is scraped every {plan.scrape_interval_s} s (the finer,\n"
+            "# the more of a core Prometheus takes: chosen by the number of targets). Open it on the host at the\n"
             "# URL 'chaoslab stack status' prints.\n")
     return head + _dump(prometheus_config(plan))
 
@@ -448,6 +480,8 @@ def stack_state(plan: StackPlan, directory: Path) -> StackState:
                 "prometheus": plan.prometheus_image},
         prometheus_url=url(PROMETHEUS_SERVICE),
         metric_names=mapped_digest(dict(plan.relabels)) if any(r for _, r in plan.relabels) else None,
+        load_metrics=None if plan.load_metrics is None else f"{plan.load_metrics[0]}:{plan.load_metrics[1]}",
+        scrape_interval_s=plan.scrape_interval_s,
     )
 
 
@@ -470,10 +504,37 @@ def allocate_ports(count: int, *, low: int = 20000, high: int = 32768, rng: rand
     raise DockerError(f"fewer than {count} free ports on 127.0.0.1 between {low} and {high}")
 
 
-def _free(port: int) -> bool:
+def bridge_gateway(engine: Any) -> str | None:
+    """The host's address on the engine's default bridge (``docker0``), or None if it has none.
+
+    A container on the stack's own network reaches it through the host (Docker's ``host-gateway`` is this
+    address); no other machine does: it is a private address of a local bridge."""
+    try:
+        config = engine.client.networks.get("bridge").attrs["IPAM"]["Config"]
+        gateways = [c["Gateway"] for c in config if c.get("Gateway") and ":" not in c["Gateway"]]
+    except Exception:  # no default bridge (--bridge=none), or an SDK answer of another shape
+        return None
+    return gateways[0] if gateways else None
+
+
+def load_metrics_address(host: str | None, rng: random.Random | None = None) -> tuple[str, int] | None:
+    """Where the load generator will serve its metrics: ``host`` and a port free there now (None without one).
+
+    Never 0.0.0.0: the listener must be reachable from the stack's containers and from nothing else."""
+    if host is None:
+        return None
+    rng = rng or random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 32768)
+        if _free(port, host):
+            return host, port
+    return None
+
+
+def _free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
-            probe.bind(("127.0.0.1", port))
+            probe.bind((host, port))
         except OSError:
             return False
     return True
@@ -551,6 +612,7 @@ def up(topology: Topology, directory: Path, *, project: str | None = None, toxip
     with connect(environ=env, allow_remote=allow_remote) as engine:
         runtime = ensure_images(engine=engine).runtime
         prometheus = choose_prometheus(prometheus_image, engine=engine)
+        load_metrics = load_metrics_address(bridge_gateway(engine))
     timings = {"images_s": time.monotonic() - started}
     # A project per stack directory: two stacks of one topology (a kept one and a run's own)
     # must not share container and network names.
@@ -560,7 +622,7 @@ def up(topology: Topology, directory: Path, *, project: str | None = None, toxip
     plan = plan_stack(topology, project=project, runtime_image=runtime, toxiproxy_image=toxiproxy_image,
                       host_ports=allocate_ports(len(published_names(topology))), source=source, traces=traces,
                       prometheus_image=prometheus, rule_files=rule_files, relabels=relabels,
-                      evaluation_interval_s=evaluation_interval_s)
+                      evaluation_interval_s=evaluation_interval_s, load_metrics=load_metrics)
     state = write_files(plan, directory, bounds)
     compose = open_project(plan.project, directory / COMPOSE_FILE, environ=env, allow_remote=allow_remote)
     mark = time.monotonic()

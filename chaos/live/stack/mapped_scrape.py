@@ -7,15 +7,17 @@ itself, the scrape of each emulator job renames the series that measure a servic
 ``metric_relabel_configs`` derived from the experiment's mapping (:mod:`chaos.metrics.mapping`, the one
 the simulator's export uses):
 
-* a service some service calls is measured as its callers saw it, from their
-  ``http_client_request_duration_seconds`` with ``server_address`` = the service (the simulator's
-  view: a crashed service's refused calls are its errors);
-* an entrypoint's target is measured by its own server histogram
-  (``http_server_request_duration_seconds``): its main caller, the load generator, is not scraped.
-  Its callers' client views stay under their own names, so nothing is counted twice;
+* every service some caller calls (the load generator included, for an entrypoint's target) is measured
+  as its callers saw it, from their ``http_client_request_duration_seconds`` with ``server_address`` = the
+  service (the simulator's view: a crashed service's refused calls are its errors); the load generator's
+  attempts are scraped from it in its own job (``LOAD_JOB``, :mod:`chaos.live.load.metrics`);
+* an entrypoint is measured by the load generator's ``chaoslab_load_request_duration_seconds`` (entry
+  requests end to end, by outcome), renamed to the preset's entrypoint names (Micrometer's
+  ``http_client_requests_seconds``, OpenTelemetry's ``http_client_request_duration_seconds``), client
+  errors left out (they are the load's failures, not the system's);
 
 and each such series gets the mapped family's name (``_bucket``, ``_sum``, ``_count`` kept, so
-``le`` keeps its meaning and a ``_count`` its exact count), the service's labels under the mapping
+``le`` keeps its meaning and a ``_count`` its exact count), the scope's labels under the mapping
 (``job`` too), the status labels the preset gives the failure's cause (``STATUS``), and the cause
 itself in ``chaoslab_cause`` (what the game day's reader counts each error under). As the simulator
 exports them, only successes keep buckets and a ``_sum``.
@@ -28,8 +30,8 @@ emulator's own.
 Only the histogram presets (``micrometer``, ``opentelemetry``) are renamed this way: their
 ``_count`` counts answers by outcome, which is what the emulator's histograms hold. The
 ``chaoslab`` and ``haproxy`` presets count sent requests in counters of their own that no emulator
-series can be renamed to; with them (and with rules reading entrypoints' client-side names, which
-no scraped process exports) chaoslab keeps evaluating the rules itself (:func:`evaluation_gap`).
+series can be renamed to; with them (and, on a stack whose load is not scraped, with rules reading
+entrypoints' client-side names) chaoslab keeps evaluating the rules itself (:func:`evaluation_gap`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from chaos.core.causes import Cause
 from chaos.metrics.mapping import MetricMapping, resolve
 from chaos.model.metrics import MetricsSpec
 from chaos.model.scope import Scope, ScopeKind
@@ -49,11 +52,13 @@ from chaos.model.topology import Topology
 if TYPE_CHECKING:
     from chaos.model.experiment import Experiment
 
+LOAD_JOB = "chaoslab-load"  # the stack's scrape job of the load generator (chaos.live.load.metrics)
 CAUSE_LABEL = "chaoslab_cause"
 """On a renamed failure's series: the cause the emulator counted it under (a ``Cause`` value)."""
 CLIENT = "http_client_request_duration_seconds"
 SERVER = "http_server_request_duration_seconds"
 _MARK = "__tmp_chaoslab_scope"  # the service a series measures, while the rules below rename it
+_ENTRY_MARK = "__tmp_chaoslab_entry"  # the entrypoint a load series measures, likewise
 _PARTS = "(?:bucket|sum|count)"
 # Emulator labels a renamed series loses: the mapping sets its own (a route stays: operations differ by it).
 _EMULATOR_LABELS = ("server_address", "http_request_method", "error_type", "http_response_status_code")
@@ -94,14 +99,14 @@ def histogram_mapping(spec: MetricsSpec, topology: Topology) -> MetricMapping | 
 
 
 def sources(topology: Topology) -> dict[str, tuple[tuple[str, str], ...]]:
-    """Per scrape job (a service): which emulator family measures which service there, as (family, service)."""
-    targets = {e.to for e in topology.entrypoints}
+    """Per scrape job (a service): which emulator family measures which service there, as (family, service).
+
+    Every callee through its callers' client histograms; the entrypoints' targets get the load generator's
+    too (its own job, :func:`load_relabels`)."""
     out: dict[str, tuple[tuple[str, str], ...]] = {}
     for service in topology.services:
-        found = [(SERVER, service.name)] if service.name in targets else []
         callees = dict.fromkeys(c.to for c in service.all_calls)  # operations and fallbacks too
-        found += [(CLIENT, callee) for callee in callees if callee not in targets]
-        out[service.name] = tuple(found)
+        out[service.name] = tuple((CLIENT, callee) for callee in callees)
     return out
 
 
@@ -117,33 +122,69 @@ def job_relabels(mapping: MetricMapping, topology: Topology) -> dict[str, tuple[
         if not measured:
             out[job] = tuple(collide)
             continue
-        rules = [_replace(("__name__", "server_address") if family == CLIENT else ("__name__",),
-                          f"{family}_{_PARTS};{re.escape(service)}" if family == CLIENT else f"{family}_{_PARTS}",
-                          _MARK, service) for family, service in measured]
+        rules = [_replace(("__name__", "server_address"), f"{family}_{_PARTS};{re.escape(service)}", _MARK, service)
+                 for family, service in measured]
         rules += collide
-        rules.append(_replace((_MARK, "error_type"), ".+;(.+)", CAUSE_LABEL, "$1"))
-        rules += [_replace((_MARK,), ".+", label, "") for label in _EMULATOR_LABELS]
-        rules += _status(mapping)
-        for service in dict.fromkeys(s for _, s in measured):
-            labels = mapping.by_scope[Scope(ScopeKind.SERVICE, service)].labels
-            rules += [_replace((_MARK,), re.escape(service), k, v) for k, v in (("job", service), *labels)]
-        rules.append(_replace((_MARK, "__name__"), f".+;(?:{CLIENT}|{SERVER})_(bucket|sum|count)", "__name__",
-                              f"{name}_${{1}}"))
-        # The simulator's export times successes only: a failure's label set has its _count alone.
-        rules.append(Relabel("drop", (_MARK, CAUSE_LABEL, "__name__"), f".+;.+;{re.escape(name)}_(?:bucket|sum)"))
+        rules += _service_renames(mapping, [s for _, s in measured])
         rules.append(Relabel("labeldrop", regex=_MARK))
         out[job] = tuple(rules)
     return out
 
 
-def _status(mapping: MetricMapping) -> list[Relabel]:
+def _service_renames(mapping: MetricMapping, services: list[str]) -> list[Relabel]:
+    """Client-histogram series marked with the service they measure: under its mapped name and labels."""
+    name = mapping.convention.service.histogram.name  # type: ignore[union-attr]  # a histogram preset
+    rules = [_replace((_MARK, "error_type"), ".+;(.+)", CAUSE_LABEL, "$1")]
+    rules += [_replace((_MARK,), ".+", label, "") for label in (*_EMULATOR_LABELS, "entrypoint")]
+    rules += _status(mapping, _MARK)
+    for service in dict.fromkeys(services):
+        labels = mapping.by_scope[Scope(ScopeKind.SERVICE, service)].labels
+        rules += [_replace((_MARK,), re.escape(service), k, v) for k, v in (("job", service), *labels)]
+    rules.append(_replace((_MARK, "__name__"), f".+;(?:{CLIENT}|{SERVER})_(bucket|sum|count)", "__name__",
+                          f"{name}_${{1}}"))
+    # The simulator's export times successes only: a failure's label set has its _count alone.
+    rules.append(Relabel("drop", (_MARK, CAUSE_LABEL, "__name__"), f".+;.+;{re.escape(name)}_(?:bucket|sum)"))
+    return rules
+
+
+def load_relabels(mapping: MetricMapping, topology: Topology) -> tuple[Relabel, ...]:
+    """The load generator's job: its attempts under their target services' names (as any caller's), its entry
+    requests under the preset's entrypoint names, client errors dropped from those."""
+    from chaos.live.in_container.load_names import CLIENT_ERROR, DURATION
+
+    targets = list(dict.fromkeys(e.to for e in topology.entrypoints))
+    rules = [_replace(("__name__", "server_address"), f"{CLIENT}_{_PARTS};{re.escape(t)}", _MARK, t)
+             for t in targets]
+    rules += _service_renames(mapping, targets)
+    entry = mapping.convention.entrypoint.histogram
+    if entry is not None:
+        names = [e.name for e in topology.entrypoints]
+        rules += [_replace(("__name__", "entrypoint"), f"{DURATION}_{_PARTS};{re.escape(e)}", _ENTRY_MARK, e)
+                  for e in names]
+        rules.append(Relabel("drop", (_ENTRY_MARK, "outcome"), f".+;{CLIENT_ERROR}"))
+        causes = "|".join(c.value for c in Cause)
+        rules.append(_replace((_ENTRY_MARK, "outcome"), f".+;({causes})", CAUSE_LABEL, "$1"))
+        rules += [_replace((_ENTRY_MARK,), ".+", label, "") for label in ("entrypoint", "request", "outcome")]
+        rules += _status(mapping, _ENTRY_MARK)
+        for e in names:
+            labels = mapping.by_scope[Scope(ScopeKind.ENTRYPOINT, e)].labels
+            rules += [_replace((_ENTRY_MARK,), re.escape(e), k, v) for k, v in (("job", e), *labels)]
+        rules.append(_replace((_ENTRY_MARK, "__name__"), f".+;{DURATION}_(bucket|sum|count)", "__name__",
+                              f"{entry.name}_${{1}}"))
+        rules.append(Relabel("drop", (_ENTRY_MARK, CAUSE_LABEL, "__name__"),
+                             f".+;.+;{re.escape(entry.name)}_(?:bucket|sum)"))
+    rules += [Relabel("labeldrop", regex=_MARK), Relabel("labeldrop", regex=_ENTRY_MARK)]
+    return tuple(rules)
+
+
+def _status(mapping: MetricMapping, mark: str) -> list[Relabel]:
     """The preset's outcome labels, set from the cause (none: a success), as the simulator's export sets them."""
     rules = []
     for outcome in mapping.convention.outcome_sets():
         if outcome.never:
             continue
         regex = ".+;" if outcome.success else ".+;(?:" + "|".join(c.value for c in outcome.causes) + ")"
-        rules += [_replace((_MARK, CAUSE_LABEL), regex, k, v) for k, v in outcome.labels]
+        rules += [_replace((mark, CAUSE_LABEL), regex, k, v) for k, v in outcome.labels]
     return rules
 
 
@@ -159,7 +200,9 @@ def stack_relabels(experiment: Experiment | None) -> dict[str, tuple[Relabel, ..
     if experiment is None:
         return {}
     mapping = histogram_mapping(experiment.metrics, experiment.topology)
-    return {} if mapping is None else job_relabels(mapping, experiment.topology)
+    if mapping is None:
+        return {}
+    return {**job_relabels(mapping, experiment.topology), LOAD_JOB: load_relabels(mapping, experiment.topology)}
 
 
 def selector_names(expr: object) -> set[str]:
@@ -178,13 +221,18 @@ def selector_names(expr: object) -> set[str]:
     return found
 
 
-def evaluation_gap(experiment: Experiment) -> str | None:
-    """Why the generated stack's Prometheus cannot evaluate the experiment's rules on what it stores (None: it can)."""
+def evaluation_gap(experiment: Experiment, load_scraped: bool = True) -> str | None:
+    """Why the generated stack's Prometheus cannot evaluate the experiment's rules on what it stores (None: it can).
+
+    ``load_scraped``: the stack's Prometheus scrapes the load generator (the entrypoints and the attempts the
+    entrypoints' targets get from it)."""
     spec = experiment.metrics
     mapping = histogram_mapping(spec, experiment.topology)
     if mapping is None:
         return (f"the {spec.preset.value} preset counts sent requests in counters the emulators' histograms "
                 "cannot be renamed to")
+    if load_scraped:
+        return None
     entry = mapping.convention.entrypoint
     client = {f"{entry.histogram.name}_{p}" for p in ("bucket", "sum", "count")} if entry.histogram else set()
     for ref in (*experiment.prometheus_rules, *experiment.slo_specs):
@@ -193,5 +241,5 @@ def evaluation_gap(experiment: Experiment) -> str | None:
                 read = selector_names(rule.expr) & client
                 if read:
                     return (f"rule '{rule.name}' ({ref.file}) reads an entrypoint's {sorted(read)[0]}, which only "
-                            "the load generator could export, and it is not scraped")
+                            "the load generator exports, and this stack's Prometheus does not scrape it")
     return None

@@ -88,6 +88,10 @@ class StackState:
     # a generated stack whose Prometheus renames the emulators' series to an experiment's metric names:
     # the digest of that renaming (chaos.live.stack.mapped_scrape); None: they keep the emulators' names
     metric_names: str | None = None
+    # a generated stack whose Prometheus scrapes the load generator: where a game day's load serves its metrics
+    # (``HOST:PORT``, the host's address on Docker's default bridge); None: the load is not scraped
+    load_metrics: str | None = None
+    scrape_interval_s: int = 1  # how often the generated stack's Prometheus scrapes (older states: every second)
 
     @property
     def has_admin(self) -> bool:
@@ -141,6 +145,8 @@ class StackState:
                 resolved=bool(data.get("resolved", True)),
                 prometheus_url=data.get("prometheus_url"),
                 metric_names=data.get("metric_names"),
+                load_metrics=data.get("load_metrics"),
+                scrape_interval_s=int(data.get("scrape_interval_s", 1)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"not a chaoslab stack state file ({exc})", Location(where),

@@ -23,6 +23,7 @@ from chaos.live.gameday.run import resolution
 from chaos.model.files import load_topology
 from chaos.model.live_target import PrometheusTarget
 from chaos.model.parsing import Context, convert
+from chaos.model.scope import Scope
 from chaos.model.topology import Topology
 
 
@@ -67,7 +68,7 @@ def test_per_second_reads_add_up_to_the_emulators_own_counters(scraped, helpers,
     step = resolution(mapping, client)
     assert step == 1  # what Prometheus reports for its targets: the fixture scrapes every second
     seconds = int(time.time() - start)
-    counts = prom.read(client, reads, start, seconds, step, helpers.BOUNDS)["b"]
+    counts = prom.read(client, reads, start, seconds, step, helpers.BOUNDS)[Scope.service("b")]
     assert len(counts) == seconds
     assert sum(c.requests for c in counts) == json_b["requests"] == 55
     assert sum(sum(c.errors.values()) for c in counts) == sum(json_b["errors"].values()) == 10
@@ -98,7 +99,7 @@ def test_a_query_of_the_users_own_overrides_the_preset(scraped, helpers, tmp_pat
     assert reads[0].requests == 'chaoslab_server_requests_total{job="b"}'
     assert reads[0].latency is not None and 'http_response_status_code=~"2.."' in reads[0].latency
     seconds = int(time.time() - start)
-    counts = prom.read(prom.Prometheus(server.base), reads, start, seconds, 1, helpers.BOUNDS)["b"]
+    counts = prom.read(prom.Prometheus(server.base), reads, start, seconds, 1, helpers.BOUNDS)[Scope.service("b")]
     assert sum(c.requests for c in counts) == 12 and sum(c.ok for c in counts) == 12
 
 
@@ -196,6 +197,24 @@ def test_a_service_read_from_prometheus_is_measured_by_it_and_unmeasured_when_it
     assert assembler.sources()[Scope.service("b")] is Source.UNMEASURED
 
 
+def test_an_entrypoint_read_from_prometheus_keeps_its_retries_and_is_measured_by_it() -> None:
+    from chaos.live.gameday.measure import Assembler, Counts, EntryRef, LoadSecond
+    from chaos.measurement import Source
+
+    # An entrypoint named like a service: the two are told apart by their scope.
+    assembler = Assembler(["web"], {}, [], [EntryRef("web", "web")], (0.01, 0.1), 0, prometheus=["web"],
+                          prometheus_entrypoints=["web"])
+    assert assembler.sources()[Scope.entrypoint("web")] is Source.PROMETHEUS
+    assembler.add_second({}, {"web": LoadSecond(8, 9, 1, 7, {prom.Cause.TIMEOUT: 1}, {0: 7}, 8,
+                                                {prom.Cause.TIMEOUT: 1}, {0: 8})})
+    assembler.measured_by_prometheus(Scope.entrypoint("web"), [Counts(9, 6, {prom.Cause.TIMEOUT: 2}, {1: 6})])
+    entry = assembler.series[Scope.entrypoint("web")]
+    assert (entry.requests, entry.ok, entry.failed_series(), entry.retries) == ([9], [6], [2], [1])
+    assert assembler.series[Scope.service("web")].requests == [9]  # the service's: the load's attempts, untouched
+    assembler.prometheus_entrypoints = frozenset()
+    assert assembler.sources()[Scope.entrypoint("web")] is Source.LOAD_GENERATOR
+
+
 def test_the_generated_stack_reads_services_as_their_callers_saw_them_with_causes(tmp_path: Path) -> None:
     (tmp_path / "trio.yaml").write_text(textwrap.dedent("""\
         name: trio
@@ -222,6 +241,18 @@ def test_the_generated_stack_reads_services_as_their_callers_saw_them_with_cause
     assert got == {prom.Cause.TIMEOUT: [3, 2], prom.Cause.CRASHED: [0, 3], prom.ERROR_CAUSE: [1, 0]}
     assert prom._at_most({prom.Cause.TIMEOUT: 3, prom.Cause.CRASHED: 1}, 2) == {prom.Cause.TIMEOUT: 1,
                                                                              prom.Cause.CRASHED: 1}
+    # Where the stack's Prometheus scrapes the load generator: front too (the load is one more caller, and its
+    # only one: no series before the load starts), and the entrypoint from the load's own histograms.
+    scraped = prom.generated_stack_plan("http://127.0.0.1:9090", load_topology(tmp_path / "trio.yaml"), 1,
+                                        load_scraped=True)
+    assert scraped.measured == ("front", "api", "db") and scraped.measured_entrypoints == ("web",)
+    front, web = scraped.reads[0], scraped.reads[-1]
+    assert front.during_load and not scraped.reads[1].during_load
+    assert front.requests == 'http_client_request_duration_seconds_count{server_address="front"}'
+    assert web.scope == Scope.entrypoint("web") and web.cause_label == "outcome"
+    assert web.requests == 'chaoslab_load_requests_total{entrypoint="web"}'
+    assert web.ok == 'chaoslab_load_request_duration_seconds_count{entrypoint="web", outcome="ok"}'
+    assert web.errors == 'chaoslab_load_request_duration_seconds_count{entrypoint="web", outcome!~"ok|client_error"}'
 
 
 def test_what_prometheus_does_not_read_stays_what_the_direct_scrape_counted() -> None:
@@ -256,7 +287,7 @@ def test_an_operation_read_through_prometheus_replaces_its_scraped_series_and_sa
     sources = assembler.sources()
     assert sources[Scope.operation("b", "read")] is Source.PROMETHEUS
     assert sources[Scope.operation("b", "write")] is Source.CHAOSLAB_METRICS
-    assembler.measured_by_prometheus("b", [Counts(5, 4, {prom.Cause.INJECTED: 1}, {1: 4})], "read")
+    assembler.measured_by_prometheus(Scope.operation("b", "read"), [Counts(5, 4, {prom.Cause.INJECTED: 1}, {1: 4})])
     read, write = (assembler.series[Scope.operation("b", op)] for op in ("read", "write"))
     assert read.requests == [5] and read.errors[prom.Cause.INJECTED] == [1] and read.hist == [{1: 4}]
     assert write.requests == [1]  # not read from Prometheus: what the direct scrape counted
@@ -302,7 +333,7 @@ def test_a_generated_stacks_operations_are_read_from_prometheus_and_add_up_to_th
     time.sleep(1.5)  # one more scrape past the last one that counted
     seconds = int(time.time() - start)
     got = prom.read(prom.Prometheus(server.base), plan.reads, start, seconds, 1, helpers.BOUNDS)
-    service, ops = got["post"], {op: got[f"post.{op}"] for op in ("read", "write")}
+    service, ops = got[Scope.service("post")], {op: got[Scope.operation("post", op)] for op in ("read", "write")}
     total = {op: sum(c.requests for c in counts) for op, counts in ops.items()}
     assert total == {"read": 32, "write": 32}
     assert sum(total.values()) == sum(c.requests for c in service) == 64  # the operations add up to the service

@@ -81,12 +81,13 @@ def test_a_game_day_detects_mitigates_and_recovers_on_the_fault_schedule(clean_s
     web = doc["entrypoints"]["web"]
     assert web["requests"] == pytest.approx(30 * 55, rel=0.15)  # the planned open-loop rate was sent
     assert doc["services"]["db"]["p50_ms"] < doc["services"]["api"]["p50_ms"] < doc["services"]["front"]["p50_ms"]
-    # api and db through the stack's own Prometheus, at its 1 s scrape step; front (the entrypoint's target)
-    # by the load generator, which no Prometheus scrapes.
+    # Every service and the entrypoint through the stack's own Prometheus, at its 1 s scrape step: front (the
+    # entrypoint's target) and web from the load generator's own metrics, which it scrapes too.
     assert {n: f["measured_by"] for n, f in doc["services"].items()} == {
-        "front": "load_generator", "api": "prometheus", "db": "prometheus"}
+        "front": "prometheus", "api": "prometheus", "db": "prometheus"}
+    assert web["measured_by"] == "prometheus"
     assert doc["live"]["resolution_s"] == 1
-    assert "prometheus: read api, db from http://127.0.0.1:" in done.stdout
+    assert "prometheus: read front, api, db and entrypoint(s) web from http://127.0.0.1:" in done.stdout
     assert list(iter_open(out)) == []
     assert (out / "series.csv").is_file() and (out / "live.json").is_file()
 

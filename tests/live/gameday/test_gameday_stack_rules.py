@@ -1,6 +1,8 @@
-"""A game day on a stack chaoslab generates for the experiment: its own Prometheus stores the emulators' series
-under the experiment's Micrometer names, evaluates the team's rule itself, and chaoslab reads the firing back,
-as from a team's Prometheus; the playbook's trigger follows that Prometheus's ALERTS during the run.
+"""A game day on a stack chaoslab generates for the experiment: its own Prometheus stores the emulators' and the
+load generator's series under the experiment's Micrometer names, evaluates the team's rules itself (one on a
+service, one on the entrypoint's client-side names), and chaoslab reads the firing back, as from a team's
+Prometheus; the playbook's trigger follows that Prometheus's ALERTS during the run. The entrypoint is measured
+through Prometheus too, and its per-second figures agree with the load generator's own records.
 
 The bound on the agreement with chaoslab's own evaluation of the same rule on the series it read back is one
 evaluation interval plus one scrape interval: both evaluate the same expression over the same counts, but
@@ -17,11 +19,13 @@ from typing import Any
 import pytest
 
 from chaos.analysis.prometheus_rules import evaluate
+from chaos.live.gameday.measure import Assembler
 from chaos.live.gameday.run import RunOptions, run_game_day
 from chaos.live.stack.emulator_stack import SCRAPE_INTERVAL_S
 from chaos.measurement import AlertSource, Source
 from chaos.model.files import load_experiment, load_playbook
 from chaos.model.scope import Scope
+from chaos.run import Series, percentile_from_hist
 
 pytestmark = pytest.mark.live
 
@@ -30,25 +34,42 @@ POLL_S = 1.0  # the playbook's look at Prometheus's ALERTS: once each closed sec
 
 
 def test_the_generated_stacks_prometheus_evaluates_the_rule_and_the_playbook_follows_it(
-        engine: Any, tmp_path: Path) -> None:
+        engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     experiment = load_experiment(HERE / "stack-rules.yaml")
     playbook = load_playbook(HERE / "stack-rules-playbook.yaml", experiment)
+    # What the run measured itself (the entrypoint: the load generator's own records), kept as Prometheus's
+    # reads replace it after the run.
+    direct: dict[Scope, Series] = {}
+    replace = Assembler.measured_by_prometheus
+
+    def keep(self: Assembler, scope: Any, seconds: Any) -> None:
+        key = scope if isinstance(scope, Scope) else Scope.service(scope)
+        direct[key] = self.series[key]
+        replace(self, scope, seconds)
+
+    monkeypatch.setattr(Assembler, "measured_by_prometheus", keep)
     said: list[str] = []
     outcome = run_game_day(experiment, playbook, RunOptions(out=tmp_path / "run", stdin=io.StringIO()),
                            say=said.append)
     print("\n".join(said))
     assert outcome.error is None
     text = "\n".join(said)
-    assert "evaluates the experiment's 1 alert rule(s) (ApiErrorRatioHigh)" in text
-    assert "read the firing of 1 alert rule(s) back from" in text
+    assert "evaluates the experiment's 2 alert rule(s) (ApiErrorRatioHigh, WebErrorRatioHigh)" in text
+    assert "read the firing of 2 alert rule(s) back from" in text
     run = outcome.result.run
     assert run.sources[Scope.service("api")] is Source.PROMETHEUS  # read through the mapped names
+    # The entrypoint and its target, whose caller is the load generator, through Prometheus too.
+    assert run.sources[Scope.entrypoint("web")] is run.sources[Scope.service("front")] is Source.PROMETHEUS
+    _agrees_with_the_load_records(run.series[Scope.entrypoint("web")], direct[Scope.entrypoint("web")], run.bounds)
     fault = run.faults[0]
     # Prometheus's firing: during the fault, resolved after it.
     (fired,) = [f for f in outcome.result.analysis.firings if f.name == "ApiErrorRatioHigh"]
     assert fired.evaluated_by is AlertSource.PROMETHEUS
     assert fault.start_s < fired.fired_at_s < fault.end_s
     assert fired.resolved_at_s is not None and fired.resolved_at_s > fault.end_s
+    # The buyers' rule too: front does not retry, so web fails as api does.
+    (web,) = [f for f in outcome.result.analysis.firings if f.name == "WebErrorRatioHigh"]
+    assert web.evaluated_by is AlertSource.PROMETHEUS and fault.start_s < web.fired_at_s < fault.end_s
     # chaoslab's own evaluation of the same rule on the series it read agrees within the bound above.
     (ours,) = [f for f in evaluate(run).firings if f.name == "ApiErrorRatioHigh"]
     assert ours.evaluated_by is None
@@ -64,3 +85,31 @@ def test_the_generated_stacks_prometheus_evaluates_the_rule_and_the_playbook_fol
           f"{fired.resolved_at_s:.2f} s; chaoslab {ours.fired_at_s:.2f} s, {ours.resolved_at_s:.2f} s; the playbook "
           f"triggered at {triggered:.2f} s")
     assert fired.fired_at_s - POLL_S <= triggered <= fired.fired_at_s + POLL_S + experiment.evaluation_interval
+
+
+def _agrees_with_the_load_records(prom: Series, own: Series, bounds: tuple[float, ...]) -> None:
+    """Per second, what Prometheus counted of the entrypoint and what the load generator recorded agree within
+    one second's count (Prometheus's scrapes fall on their own phase of the second, up to one scrape interval off),
+    over the run exactly but for the last second's, and the latency within one histogram bucket."""
+    assert len(prom.requests) == len(own.requests) >= 40
+    for name in ("requests", "ok"):
+        a, b = getattr(prom, name), getattr(own, name)
+        cum_a = [sum(a[:k + 1]) for k in range(len(a))]
+        cum_b = [sum(b[:k + 1]) for k in range(len(b))]
+        for k in range(1, len(a)):
+            assert cum_b[k - 1] <= cum_a[k] and cum_a[k - 1] <= cum_b[k], (name, k, cum_a, cum_b)
+        assert abs(cum_a[-1] - cum_b[-1]) <= max(b[-1], a[-1]), (name, cum_a[-1], cum_b[-1])
+    failed_a = [sum(by_cause[k] for by_cause in prom.errors.values()) for k in range(len(prom.requests))]
+    failed_b = [sum(by_cause[k] for by_cause in own.errors.values()) for k in range(len(own.requests))]
+    assert sum(failed_b) > 0 and abs(sum(failed_a) - sum(failed_b)) <= max(failed_a[-1], failed_b[-1], 1)
+    merged_a: dict[int, int] = {}
+    merged_b: dict[int, int] = {}
+    for series, merged in ((prom, merged_a), (own, merged_b)):
+        for hist in series.hist:
+            for idx, n in hist.items():
+                merged[idx] = merged.get(idx, 0) + n
+    for q in (0.5, 0.99):
+        pa, pb = percentile_from_hist(merged_a, bounds, q), percentile_from_hist(merged_b, bounds, q)
+        assert pa is not None and pb is not None
+        step = max(hi / lo for lo, hi in zip(bounds, bounds[1:], strict=False) if lo > 0)
+        assert pb / step <= pa <= pb * step, (q, pa, pb)

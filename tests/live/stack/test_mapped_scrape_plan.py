@@ -20,31 +20,49 @@ from chaos.model.metrics import MetricsPreset, MetricsSpec
 ROOT = Path(__file__).resolve().parents[3]
 
 
+LOAD_AT = ("172.17.0.1", 23456)  # the host's address on the default bridge, as stack up finds it
+
+
 def plan_for(experiment: object) -> stack.StackPlan:
     topology = experiment.topology  # type: ignore[attr-defined]
     ports = list(range(20000, 20000 + len(stack.published_names(topology))))
     return stack.plan_stack(topology, runtime_image="chaoslab/runtime:test", host_ports=ports,
                             rule_files=stack.rule_files_of(experiment), relabels=stack_relabels(experiment),
-                            evaluation_interval_s=stack.evaluation_interval_of(experiment))
+                            evaluation_interval_s=stack.evaluation_interval_of(experiment), load_metrics=LOAD_AT)
 
 
 def test_the_shops_stack_renames_every_measured_service_and_evaluates_every_15_s(tmp_path: Path) -> None:
     exp = load_experiment(ROOT / "experiments" / "shop-coverage.yaml")
     plan = plan_for(exp)
     config = yaml.safe_load(stack.render_prometheus_config(plan))
-    assert config["global"]["evaluation_interval"] == "15s" and config["global"]["scrape_interval"] == "1s"
+    # 22 replicas, the proxy and the load: more than 14 scrapes a second at 1 s, so every 2 s
+    assert config["global"]["evaluation_interval"] == "15s" and config["global"]["scrape_interval"] == "2s"
     jobs = {j["job_name"]: j for j in config["scrape_configs"]}
-    # gateway is browse's target: its own server histogram is renamed, and the calls it makes to frontend.
+    # gateway is browse's target: measured as its callers saw it, the load generator among them (its own job);
+    # the gateway job renames the calls gateway makes to frontend.
     marks = [r for r in jobs["gateway"]["metric_relabel_configs"] if r.get("target_label") == "__tmp_chaoslab_scope"]
-    assert {(tuple(r["source_labels"]), r["replacement"]) for r in marks} >= {
-        (("__name__",), "gateway"), (("__name__", "server_address"), "frontend")}
+    assert {(tuple(r["source_labels"]), r["replacement"]) for r in marks} == {
+        (("__name__", "server_address"), "frontend")}
     assert any(r.get("target_label") == CAUSE_LABEL for r in jobs["gateway"]["metric_relabel_configs"])
+    load = jobs[stack.LOAD_JOB]
+    assert load["static_configs"] == [{"targets": [f"{stack.LOAD_HOST}:{LOAD_AT[1]}"]}]
+    load_marks = {(tuple(r["source_labels"]), r["target_label"], r["replacement"])
+                  for r in load["metric_relabel_configs"] if r.get("target_label", "").startswith("__tmp")}
+    targets = {e.to for e in exp.topology.entrypoints}
+    assert load_marks == ({(("__name__", "server_address"), "__tmp_chaoslab_scope", t) for t in targets}
+                          | {(("__name__", "entrypoint"), "__tmp_chaoslab_entry", e.name)
+                             for e in exp.topology.entrypoints})
+    # the load's entry requests become the preset's client names (Micrometer's, as the shop's rules read them)
+    assert any(r.get("replacement") == "http_client_requests_seconds_${1}" for r in load["metric_relabel_configs"])
+    service = stack.compose_document(plan)["services"]["prometheus"]
+    assert service["extra_hosts"] == [f"{stack.LOAD_HOST}:{LOAD_AT[0]}"]
     # Every job that measures a service has its renaming (a leaf's own series keep their names); the proxy's none.
-    callers = {s.name for s in exp.topology.services if s.all_calls} | {e.to for e in exp.topology.entrypoints}
+    callers = {s.name for s in exp.topology.services if s.all_calls} | {stack.LOAD_JOB}
     assert {name for name, job in jobs.items() if "metric_relabel_configs" in job} == callers
     assert "metric_relabel_configs" not in jobs.get("toxiproxy", {})
     state = stack.stack_state(plan, tmp_path)
     assert state.metric_names == digest(stack_relabels(exp))
+    assert state.load_metrics == f"{LOAD_AT[0]}:{LOAD_AT[1]}" and state.scrape_interval_s == 2
     assert evaluation_gap(exp) is None
     binary = shutil.which("promtool")
     if binary is None:
@@ -68,9 +86,27 @@ def test_without_a_histogram_preset_the_emulators_keep_their_names_and_chaoslab_
     assert gap is not None and "haproxy preset" in gap
 
 
-def test_a_rule_on_an_entrypoints_client_names_is_left_to_chaoslab() -> None:
+def test_a_rule_on_an_entrypoints_client_names_needs_the_load_scraped() -> None:
     # shop-coverage-fixed adds BuyErrorRatioHigh, on http_client_requests_seconds{service="buy"}: only the load
-    # generator, which nothing scrapes, could export it.
+    # generator exports it. The stack's Prometheus evaluates it where it scrapes the load, chaoslab elsewhere.
     exp = load_experiment(ROOT / "experiments" / "shop-coverage-fixed.yaml")
-    gap = evaluation_gap(exp)
+    assert evaluation_gap(exp) is None
+    gap = evaluation_gap(exp, load_scraped=False)
     assert gap is not None and "BuyErrorRatioHigh" in gap and "http_client_requests_seconds" in gap
+
+
+def test_the_scrape_interval_follows_the_number_of_targets_and_the_rules_are_checked_against_it(tmp_path: Path
+                                                                                               ) -> None:
+    assert [stack.scrape_interval_for(n) for n in (1, 14, 15, 28, 29, 70, 500)] == [1, 1, 2, 2, 5, 5, 5]
+    trio = load_experiment(ROOT / "tests" / "live" / "gameday" / "stack-rules.yaml")
+    assert plan_for(trio).scrape_interval_s == 1  # 4 replicas, the proxy, the load
+    from chaos.live.gameday.run import scrape_findings
+
+    # stack-rules-alerts.yaml: [5s] ranges and for: 2s, fine at 1 s and 2 s; under a 5 s scrape both are findings
+    assert scrape_findings(trio, 1) == []
+    found = scrape_findings(trio, 5)
+    assert len(found) == 4 and all("stack-rules-alerts.yaml:" in f for f in found)
+    assert any("'ApiErrorRatioHigh'" in f and "for: 2s is shorter than the stack's 5 s scrape interval" in f
+               for f in found)
+    assert any("'WebErrorRatioHigh'" in f and "a [5s] range holds fewer than two" in f for f in found)
+    assert scrape_findings(trio, 2) == []  # a for of one scrape, a range of two and a half: enough

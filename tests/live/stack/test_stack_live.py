@@ -37,6 +37,7 @@ from chaos.live.stack.user_stack import resolve, user_stack
 from chaos.model.files import load_experiment, load_topology
 from chaos.model.live_target import LiveTarget
 from chaos.model.parsing import Context, convert
+from chaos.model.scope import Scope
 
 pytestmark = pytest.mark.live
 
@@ -457,7 +458,7 @@ def test_per_second_figures_read_through_the_stacks_prometheus_agree_with_a_dire
     time.sleep(2.0)  # the last step's scrape ingested
     read = prom.read(server, plan.reads, start, seconds + 2, 1, bounds)
     for service in callers:
-        counts = read[service]
+        counts = read[Scope.service(service)]
         base_n, base_errors, base_hist = direct[0][service]
         direct_cum = [d[service][0] - base_n for d in direct]
         prom_cum = [sum(c.requests for c in counts[:k]) for k in range(len(counts) + 1)]

@@ -175,6 +175,22 @@ def test_prometheus_scrapes_every_replica_under_its_service_and_the_proxies_ever
     assert state.images["prometheus"] == "chaoslab/prometheus:test"
 
 
+def test_the_load_generator_is_scraped_at_the_address_stack_up_planned(trio: Topology, tmp_path: Path) -> None:
+    plan = make_plan(trio, load_metrics=("172.17.0.1", 24567))
+    state = stack.write_files(plan, tmp_path)
+    config = yaml.safe_load((tmp_path / stack.PROMETHEUS_FILE).read_text())
+    jobs = {job["job_name"]: [t for c in job["static_configs"] for t in c["targets"]]
+            for job in config["scrape_configs"]}
+    assert jobs[stack.LOAD_JOB] == [f"{stack.LOAD_HOST}:24567"]
+    service = stack.compose_document(plan)["services"]["prometheus"]
+    assert service["extra_hosts"] == [f"{stack.LOAD_HOST}:172.17.0.1"]
+    assert state.load_metrics == read_state(tmp_path).load_metrics == "172.17.0.1:24567"
+    assert stack.load_metrics_address(None) is None  # an engine without a default bridge: the load is not scraped
+    host, port = stack.load_metrics_address("127.0.0.1") or ("", 0)
+    assert host == "127.0.0.1" and 20000 <= port < 32768
+    assert "extra_hosts" not in stack.compose_document(make_plan(trio))["services"]["prometheus"]
+
+
 def test_the_official_toxiproxy_image_is_not_scraped(trio: Topology) -> None:
     config = stack.prometheus_config(make_plan(trio, toxiproxy_image="ghcr.io/shopify/toxiproxy:2.9.0"))
     assert [job["job_name"] for job in config["scrape_configs"]] == ["front", "api", "db"]

@@ -1,0 +1,151 @@
+"""The load generator's counters in Prometheus text exposition: what its ``GET /metrics`` answers.
+
+Standard library only (both sides may import it); the Locust process counts into a
+:class:`LoadMetrics` and serves :meth:`LoadMetrics.render` (``chaos.live.load.process.serve_metrics``)
+on the address the generated stack planned for it, so the stack's Prometheus measures the
+entrypoints, and the entrypoints' target services as their caller saw them, as it measures the
+emulators. ``job`` and ``instance`` are the scraper's (the stack's Prometheus sets ``job="chaoslab-load"``).
+
+===========================================  =========  ===============================================
+family                                       type       labels, meaning
+===========================================  =========  ===============================================
+``chaoslab_load_requests_total``             counter    entry requests started, by ``entrypoint`` and
+                                                        ``request`` (the request kind's name)
+``chaoslab_load_request_duration_seconds``   histogram  entry requests ended, timed from their start to
+                                                        their end (every attempt, backoff and retry
+                                                        included), by ``entrypoint``, ``request`` and
+                                                        ``outcome``: ``ok``, the cause of a failure
+                                                        (``timeout``, ``crashed``, ``rejected``,
+                                                        ``injected``, ``dependency``, ``circuit_open``),
+                                                        or ``client_error`` (a 4xx or our own machine)
+``http_client_request_duration_seconds``     histogram  attempts sent to the entrypoint's target, as the
+                                                        emulators count the calls they send:
+                                                        ``server_address`` (the target service),
+                                                        ``http_request_method``,
+                                                        ``http_response_status_code="200"`` on success,
+                                                        ``error_type`` (the cause) on failure; plus
+                                                        ``entrypoint``
+``chaoslab_load_retries_total``              counter    retries among the attempts, by ``entrypoint``
+``chaoslab_load_in_flight_requests``         gauge      entry requests started and not ended, by
+                                                        ``entrypoint``
+===========================================  =========  ===============================================
+
+Both histograms have the run's latency bounds, the emulators' (``LoadPlan.bounds``), bucket k
+holding latencies in ``(bounds[k-1], bounds[k]]`` as the load's own records count them. Every
+success label set is there from the start, zeros included, as the emulators' are; a failure's
+appears once it has counted something. An attempt that ended in a client error, and a request
+cut off at the end of the run, are in neither histogram (as in the records).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from chaos.live.in_container.exposition import Family, Kind, render
+from chaos.live.in_container.load_names import CLIENT_ERROR, DURATION, OK, REQUESTS
+
+__all__ = ["CLIENT_ERROR", "DURATION", "OK", "REQUESTS", "LoadMetrics"]
+
+CLIENT = "http_client_request_duration_seconds"
+_K = TypeVar("_K")
+
+
+@dataclass
+class _Hist:
+    counts: list[int]
+    total: float = 0.0
+
+    def add(self, bounds: Sequence[float], seconds: float) -> None:
+        self.counts[bisect.bisect_left(bounds, seconds)] += 1
+        self.total += seconds
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    service: str
+    kinds: tuple[str, ...]
+    methods: tuple[str, ...]
+
+
+@dataclass
+class LoadMetrics:
+    """One load process's cumulative counters (entrypoints and request kinds by index, as in the plan)."""
+
+    bounds: tuple[float, ...]
+    entries: tuple[_Entry, ...]
+    started: dict[tuple[int, int], int] = field(default_factory=dict)
+    ended: dict[tuple[int, int, str], _Hist] = field(default_factory=dict)
+    # by entrypoint, method and cause ("" for a success): two request kinds of one method are one label set
+    attempts: dict[tuple[int, str, str], _Hist] = field(default_factory=dict)
+    retries: list[int] = field(default_factory=list)
+    in_flight: list[int] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, bounds: Sequence[float], entrypoints: Sequence[tuple[str, str, Sequence[tuple[str, str]]]]
+           ) -> LoadMetrics:
+        """``entrypoints``: (name, target service, ((request kind, method), ...)) in the plan's order."""
+        entries = tuple(_Entry(name, service, tuple(k for k, _ in kinds), tuple(m for _, m in kinds))
+                        for name, service, kinds in entrypoints)
+        m = cls(tuple(bounds), entries, retries=[0] * len(entries), in_flight=[0] * len(entries))
+        for i, e in enumerate(entries):
+            for k in range(len(e.kinds)):
+                m.started[i, k] = 0
+                m._hist(m.ended, (i, k, OK))
+                m._hist(m.attempts, (i, e.methods[k], ""))
+        return m
+
+    def _hist(self, into: dict[_K, _Hist], key: _K) -> _Hist:
+        hist = into.get(key)
+        if hist is None:
+            hist = into[key] = _Hist([0] * (len(self.bounds) + 1))
+        return hist
+
+    def request_started(self, entry: int, kind: int) -> None:
+        self.started[entry, kind] += 1
+        self.in_flight[entry] += 1
+
+    def request_ended(self, entry: int, kind: int, outcome: str, seconds: float) -> None:
+        """``outcome``: OK, a cause's value, or CLIENT_ERROR."""
+        self._hist(self.ended, (entry, kind, outcome)).add(self.bounds, seconds)
+        self.in_flight[entry] -= 1
+
+    def request_cut(self, entry: int) -> None:
+        """A request cut off at the end of the run: no longer in flight, in no histogram."""
+        self.in_flight[entry] -= 1
+
+    def attempt_sent(self, entry: int, retry: bool) -> None:
+        if retry:
+            self.retries[entry] += 1
+
+    def attempt_ended(self, entry: int, kind: int, cause: str | None, seconds: float) -> None:
+        """An attempt answered (``cause`` None) or failed with ``cause``, ``seconds`` after it was sent."""
+        self._hist(self.attempts, (entry, self.entries[entry].methods[kind], cause or "")).add(self.bounds, seconds)
+
+    def render(self) -> bytes:
+        requests = Family(REQUESTS, Kind.COUNTER, "Entry requests started.")
+        ended = Family(DURATION, Kind.HISTOGRAM, "Duration of entry requests, end to end, by outcome.")
+        client = Family(CLIENT, Kind.HISTOGRAM, "Duration of HTTP client requests.")
+        retries = Family("chaoslab_load_retries_total", Kind.COUNTER, "Retries sent.")
+        in_flight = Family("chaoslab_load_in_flight_requests", Kind.GAUGE, "Entry requests in flight.")
+        for (i, k), n in sorted(self.started.items()):
+            requests.sample(self._kind_labels(i, k), n)
+        for (i, k, outcome), h in sorted(self.ended.items()):
+            ended.histogram(sorted((*self._kind_labels(i, k), ("outcome", outcome))), self.bounds, h.counts, h.total)
+        for (i, method, cause), h in sorted(self.attempts.items()):
+            e = self.entries[i]
+            status = ("error_type", cause) if cause else ("http_response_status_code", "200")
+            labels = sorted((("entrypoint", e.name), ("http_request_method", method),
+                             ("server_address", e.service), status))
+            client.histogram(labels, self.bounds, h.counts, h.total)
+        for i, e in enumerate(self.entries):
+            retries.sample((("entrypoint", e.name),), self.retries[i])
+            in_flight.sample((("entrypoint", e.name),), self.in_flight[i])
+        return render((requests, ended, client, retries, in_flight))
+
+    def _kind_labels(self, entry: int, kind: int) -> tuple[tuple[str, str], ...]:
+        e = self.entries[entry]
+        return (("entrypoint", e.name), ("request", e.kinds[kind]))
