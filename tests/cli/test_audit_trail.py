@@ -32,7 +32,7 @@ def test_the_audit_is_typed_and_written_in_its_documented_shape(tmp_path: Path) 
 def test_a_simulated_result_carries_the_audit_the_command_made(tmp_path: Path) -> None:
     from chaos.cli import main
     out = tmp_path / "out"
-    experiment = ROOT / "experiments" / "gameday-db-latency.yaml"  # the cheapest bundled one: 110 s at 20/s
+    experiment = ROOT / "experiments" / "gameday-db-latency.yaml"  # the cheapest bundled one: 150 s at 20/s
     assert main(["simulate", str(experiment), "--out", str(out), "--no-report"]) in (0, 1)
     raw = json.loads((out / "result.json").read_text())
     assert list(raw["audit"]) == KEYS

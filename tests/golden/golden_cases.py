@@ -34,7 +34,7 @@ PLAYBOOK_OF = {"db-slow-retry-cascade": "db-slow"}
 # gameday-db-latency is simulated too (its own comment shows ``chaoslab simulate`` beside ``run``).
 GAME_DAY_ONLY: dict[str, str] = {}
 
-# The cheapest bundled experiment (110 simulated seconds at 20 requests/s) carries the drill and the sweep,
+# The cheapest bundled experiment (150 simulated seconds at 20 requests/s) carries the drill and the sweep,
 # so that the suite stays fast; the sweep is the README's kind (every service crashed in turn, 3 seeds).
 # ``--no-report``: the reports are drawn from result.json after it is written and take longer than the run.
 DRILL = ("drill", "experiments/gameday-db-latency.yaml", "--playbook", "playbooks/gameday-db-latency.yaml",

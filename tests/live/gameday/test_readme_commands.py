@@ -9,7 +9,7 @@ that run's results. The copy lives in a temporary directory, so ``runs/`` and
 
 A person is at the terminal for ``--game-day``: every prompt is answered with Enter.
 
-Long (two game days of 110 s on a two-dozen-container shop): run it under the live lock.
+Long (two game days of 150 s on a two-dozen-container shop): run it under the live lock.
 """
 
 from __future__ import annotations
