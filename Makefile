@@ -9,10 +9,18 @@ DEMO_OUT ?= runs/demo
 # `make test` runs the whole suite in two phases: first every test that needs no engine, on TEST_WORKERS
 # pytest-xdist workers (they are CPU-bound, so two workers on two cores halve their time; tests/conftest.py
 # keeps each module or fixture directory whole on one worker), then tests/live in one process, alone: live
-# tests time real stacks, so they never share the CPU with other tests. A failure in the first phase does not
+# tests time real stacks, so they never share the CPU with other tests (LIVE_EARLY below, which times nothing,
+# is the exception). A failure in the first phase does not
 # skip the second; the exit code is non-zero if either failed. With PYTEST_ARGS (`make test
 # PYTEST_ARGS='-k golden'`), one pytest run takes them, live tests still in one group on one worker.
 TEST_WORKERS ?= 2
+# Live tests that time nothing (images built from Debian's packages and checked by their contents) run
+# beside the first phase, in a process of their own whose output is shown when it ends: most of their
+# time is downloading packages and Docker importing layers, so the first phase's workers lose little,
+# and the second phase starts with the packages in pytest's cache. Nothing here may time a stack, and
+# no stack or game day runs beside the first phase.
+LIVE_EARLY ?= tests/live/docker/test_docker_engine.py tests/live/docker/test_docker_images.py \
+              tests/live/realstack/test_realstack_images.py
 
 .PHONY: demo test bench lint clean
 
@@ -36,9 +44,12 @@ demo: $(STAMP_BASE)
 
 test: $(STAMP_ALL)
 ifeq ($(strip $(PYTEST_ARGS)),)
-	status=0; \
+	status=0; early_log=$$(mktemp); \
+	$(BIN)/python -m pytest $(LIVE_EARLY) >"$$early_log" 2>&1 & early=$$!; \
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --ignore=tests/live tests || status=$$?; \
-	$(BIN)/python -m pytest tests/live || status=$$?; \
+	wait $$early || status=$$?; \
+	echo "== live tests run beside the first phase: $(LIVE_EARLY)"; cat "$$early_log"; rm -f "$$early_log"; \
+	$(BIN)/python -m pytest $(addprefix --ignore=,$(LIVE_EARLY)) tests/live || status=$$?; \
 	exit $$status
 else
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
