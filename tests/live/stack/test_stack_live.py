@@ -416,6 +416,7 @@ def test_per_second_figures_read_through_the_stacks_prometheus_agree_with_a_dire
     from chaos.live.gameday import prometheus as prom
     from chaos.live.in_container.stackspec import load as load_spec
     from chaos.live.stack.emulator_client import AdminClient
+    from chaos.live.stack.mapped_scrape import LOAD_JOB
     from chaos.run import Cause
 
     state = live.state
@@ -423,8 +424,10 @@ def test_per_second_figures_read_through_the_stacks_prometheus_agree_with_a_dire
     server = prom.Prometheus(state.prometheus_url)
     plan = prom.generated_stack_plan(state.prometheus_url, load_topology(TRIO), 1)
     assert plan.measured == ("api", "db")  # front is the entrypoint's target: the load generator measures it
+    # 4 emulators and the proxy; the load generator's job is up only while a game day's load runs (none here)
+    stack_up = f'up{{job!="{LOAD_JOB}"}}'
     deadline = time.monotonic() + 20
-    while [float(s["value"][1]) for s in server.instant("up")] != [1.0] * 5:  # 4 emulators and the proxy
+    while [float(s["value"][1]) for s in server.instant(stack_up)] != [1.0] * 5:
         assert time.monotonic() < deadline, server.instant("up")
         time.sleep(0.25)
     prom.check(server, plan.reads)  # what the preflight asks
@@ -474,5 +477,5 @@ def test_per_second_figures_read_through_the_stacks_prometheus_agree_with_a_dire
             for idx, n in c.hist.items():
                 hist[idx] = hist.get(idx, 0) + n
         assert hist == {i: a - b for i, (a, b) in enumerate(zip(end_hist, base_hist, strict=True)) if a != b}
-    injected = sum(c.errors.get(Cause.INJECTED, 0) for c in read["db"])
-    assert injected > 0 and sum(c.errors.get(Cause.DEPENDENCY, 0) for c in read["api"]) == injected
+    injected = sum(c.errors.get(Cause.INJECTED, 0) for c in read[Scope.service("db")])
+    assert injected > 0 and sum(c.errors.get(Cause.DEPENDENCY, 0) for c in read[Scope.service("api")]) == injected
