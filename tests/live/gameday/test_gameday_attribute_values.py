@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_gameday_operations import run_chaoslab
 
 from chaos.live.stack import emulator_stack as stack
 from chaos.live.stack.state import read_state
@@ -79,13 +77,6 @@ def sizes_stack(engine: Any, compose_tool: Any, run_id: str, tmp_path_factory: p
         stack.down(directory)
 
 
-def _chaoslab(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "chaos", *map(str, args)], capture_output=True, text=True,
-                          timeout=240, stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    print(done.stdout[-3000:], done.stderr[-3000:], file=sys.stderr)
-    return done
-
-
 def _bands(hist: list[int], bounds: tuple[float, ...]) -> dict[str, tuple[int, float]]:
     """Per value: how many own times fell in its band, and their median (the upper bound of its bucket)."""
     out = {}
@@ -105,7 +96,7 @@ def _bands(hist: list[int], bounds: tuple[float, ...]) -> dict[str, tuple[int, f
 def test_a_time_by_value_is_measured_per_value_live_as_the_model_gives_it(sizes_stack: Path,
                                                                           tmp_path: Path) -> None:
     live = tmp_path / "live"
-    done = _chaoslab("run", sizes_stack / "sizes-short.yaml", "--stack-dir", sizes_stack, "--out", live,
+    done = run_chaoslab("run", sizes_stack / "sizes-short.yaml", "--stack-dir", sizes_stack, "--out", live,
                      "--no-report")
     assert done.returncode == 0, done.stderr
     doc = json.loads((live / "result.json").read_text())

@@ -76,7 +76,8 @@ def timeline_stack(engine: Any, compose_tool: Any, run_id: str, tmp_path_factory
         stack.down(directory)
 
 
-def _chaoslab(*args: str | Path) -> subprocess.CompletedProcess[str]:
+def run_chaoslab(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """``python -m chaos ARGS`` as a user runs it, its output kept for the test's log (other game-day tests use it)."""
     done = subprocess.run([sys.executable, "-m", "chaos", *map(str, args)], capture_output=True, text=True,
                           timeout=240, stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     print(done.stdout[-3000:], done.stderr[-3000:], file=sys.stderr)
@@ -105,9 +106,9 @@ def test_when_the_cache_dies_the_database_takes_the_hit_ratio_of_the_reads_live_
     exp = tmp_path / "stampede.yaml"
     exp.write_text(EXPERIMENT.format(topology=timeline_stack / "timeline-wide.yaml"))
     live, sim = tmp_path / "live", tmp_path / "sim"
-    done = _chaoslab("run", exp, "--stack-dir", timeline_stack, "--out", live, "--no-report")
+    done = run_chaoslab("run", exp, "--stack-dir", timeline_stack, "--out", live, "--no-report")
     assert done.returncode in (0, 1), done.stderr
-    assert _chaoslab("simulate", exp, "--out", sim, "--no-report", "--quiet", "--no-progress").returncode in (0, 1)
+    assert run_chaoslab("simulate", exp, "--out", sim, "--no-report", "--quiet", "--no-progress").returncode in (0, 1)
     expected_before = RATE * (READ_SHARE * (1 - HIT) + (1 - READ_SHARE))  # misses and writes: 3.8/s
     rise = HIT * READ_SHARE * RATE  # 16.2/s more when every read falls back
     for out in (sim, live):
@@ -162,16 +163,16 @@ faults:
     state = read_state(timeline_stack)
     admins = [r.admin_url for r in state.replicas_of("timeline") if r.admin_url]
     assert admins and all(AdminClient(u).state()["operations"]["write"]["faults"]["errors"] == 0.5 for u in admins)
-    status = _chaoslab("stack", "status", "--dir", timeline_stack, "--run-dir", killed)
+    status = run_chaoslab("stack", "status", "--dir", timeline_stack, "--run-dir", killed)
     assert status.returncode == 1
     assert "operation fault still set on timeline.write: {'errors': 0.5}" in status.stdout
     assert f"undo with: chaoslab recover {killed}" in status.stdout
-    recovered = _chaoslab("recover", killed)
+    recovered = run_chaoslab("recover", killed)
     assert recovered.returncode == 0 and "reverted 1 fault(s): failing-writes" in recovered.stdout
     assert all(AdminClient(u).state()["operations"]["write"]["faults"]["errors"] == 0.0 for u in admins)
     # Docker's own health check of a replica the game day before crashed may lag its restart: wait, bounded.
     deadline = time.monotonic() + 30.0
-    while (status := _chaoslab("stack", "status", "--dir", timeline_stack)).returncode != 0 \
+    while (status := run_chaoslab("stack", "status", "--dir", timeline_stack)).returncode != 0 \
             and time.monotonic() < deadline and "health" in status.stdout:
         time.sleep(1.0)
     assert status.returncode == 0 and "operation fault" not in status.stdout, status.stdout
