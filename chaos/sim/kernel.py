@@ -576,11 +576,11 @@ class Kernel:
         if i == 0 and span.svc.hung:
             span.svc.frozen.append((FROZEN_WORK, span, OK))
             return
-        stages = span.edge.op.stages
+        op = span.edge.op
+        stages = op.stages
         n = len(stages)
         while i < n:
             group = stages[i]
-            op = span.edge.op
             if len(group) == 1:
                 edge = group[0]
                 if (edge.need and (attributes_of(span) & edge.need) != edge.want) or (
