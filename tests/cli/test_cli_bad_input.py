@@ -442,3 +442,25 @@ def test_a_real_process_never_blocks_on_a_named_pipe(tmp_path: Path) -> None:
         assert done.returncode == 2 and "Traceback" not in done.stderr
         assert "is a named pipe (FIFO), not a file" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_game_day_on_a_teams_own_stack_names_the_operations_line_and_the_live_section(
+        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # What the user types: the bundled timeline topology (operations, a router, attributes, a fallback call)
+    # in an experiment with a 'live:' section. Refused before anything runs, naming the topology's line
+    # and, as what to do instead, the experiment's 'live:' section to leave out.
+    topology = (Path(__file__).resolve().parents[2] / "topologies" / "timeline.yaml").read_text()
+    (workdir / "timeline.yaml").write_text(topology)
+    experiment = ("name: team-gameday\ntopology: timeline.yaml\nduration: 40s\nload: {rate: 10}\n"
+                  "live:\n  compose: docker-compose.yml\n  entrypoints: {app: 'http://127.0.0.1:28480/work'}\n")
+    (workdir / "gd.yaml").write_text(experiment)
+    line, col = line_col(topology, "read:\n")
+    live_line, live_col = line_col(experiment, "compose:")
+    assert main(["run", "gd.yaml", "--dry-run"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == (
+        f"timeline.yaml:{line}:{col}: services.timeline.operations: 'timeline' declares operations, which a game "
+        "day on a team's own stack does not run (a generated stack does)\n"
+        f"  hint: simulate it, or run the experiment without its 'live:' section (gd.yaml:{live_line}:{live_col}): "
+        "chaoslab run then generates a stack of emulators that runs it\n")
+    assert sorted(p.name for p in workdir.iterdir()) == ["gd.yaml", "timeline.yaml"]  # nothing written

@@ -55,6 +55,7 @@ from chaos.live_states import RunMode
 from chaos.measurement import Source
 from chaos.metrics.mapping import MetricMapping
 from chaos.model.experiment import Experiment
+from chaos.model.parsing import where_of
 from chaos.model.playbook import Playbook
 from chaos.model.scope import Scope, ScopeKind
 from chaos.model.topology import Service
@@ -132,7 +133,17 @@ def validate(experiment: Experiment, playbook: Playbook | None, state: StackStat
 
     # Faults, SLOs, alerts and verify steps scoped to an operation need declared operations, which only a
     # generated stack runs (its emulators measure and fault each operation's path): refused on a team's own.
-    experiment.topology.refuse_operations("a game day", emulated=experiment.live is None)
+    try:
+        experiment.topology.refuse_operations("a game day", emulated=experiment.live is None)
+    except InputError as exc:
+        if experiment.live is None:
+            raise
+        # The topology's line says what cannot run; the experiment's 'live:' is what made the stack a team's
+        # own, and leaving it out is how to run the same game day on a stack that runs it.
+        live_at, _ = where_of(experiment).of("live")
+        raise InputError(exc.detail, exc.location, exc.path,
+                         hint=f"simulate it, or run the experiment without its 'live:' section ({live_at}): "
+                              "chaoslab run then generates a stack of emulators that runs it") from None
     problems = check_live(experiment, state, with_load=True)
     if playbook is not None:
         problems += check_playbook(playbook, experiment, state)
