@@ -153,6 +153,7 @@ def test_when_the_cache_dies_the_database_takes_the_hit_ratio_of_the_reads_live_
     assert simulated.returncode == 1, simulated.stderr
     for out in (sim, live):
         _scoped_to_one_operation(out)
+    assert _breached(sim) == _breached(live) == ({"operation:timeline.write"}, {"writes-slow"})
     _operations_add_up(live, done.stdout)
     expected_before = RATE * (READ_SHARE * (1 - HIT) + (1 - READ_SHARE))  # misses and writes: 3.8/s
     rise = HIT * READ_SHARE * RATE  # 16.2/s more when every read falls back
@@ -179,6 +180,12 @@ def test_when_the_cache_dies_the_database_takes_the_hit_ratio_of_the_reads_live_
 def _slow_writes(doc: dict[str, Any]) -> dict[str, Any]:
     (slow,) = [f for f in doc["faults"] if f["label"] == "slow-writes"]
     return slow
+
+
+def _breached(out: Path) -> tuple[set[str], set[str]]:
+    """The scopes whose SLO a run missed, and the alerts that fired."""
+    doc = json.loads((out / "result.json").read_text())
+    return {s["scope"] for s in doc["slos"] if not s["met"]}, {a["name"] for a in doc["alerts"]}
 
 
 def _scoped_to_one_operation(out: Path) -> None:
