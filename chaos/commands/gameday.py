@@ -309,7 +309,8 @@ def _against_live_run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[st
         raise InputError(f"{given} carried out {f'playbook {ran!r}' if ran else 'no playbook'}, "
                          f"{f'not {playbook.name!r}' if playbook else 'but --playbook is not given'}",
                          hint="simulate the response the live run had: pass its playbook with --playbook, or none")
-    live = read_live(live_path.parent)  # before the simulation: a run without live.json is refused at once
+    # read before the simulation, so that a run without live.json is refused at once
+    live = {} if args.no_calibrate else read_live(live_path.parent)
     out = check_out(args.out, default_dir(experiment.name, "-compare"), Mode.ADD)
     sim_out = check_out(out.path / "sim", out.path / "sim", Mode.REPLACE, out.argument)
     sim_doc, offsets = _simulate_against(experiment, playbook, live_doc, live, sim_out, args)

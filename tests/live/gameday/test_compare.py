@@ -126,14 +126,14 @@ def test_the_overlay_is_a_png_with_a_row_per_scope() -> None:
 
 
 def live_run(directory: Path, experiment: str = "compare-trio", playbook: str | None = None,
-             engine: str = "live") -> Path:
+             engine: str = "live", live_json: bool = True) -> Path:
     """A run directory holding a hand-made result.json (and a live.json when live), as chaoslab run leaves it."""
     directory.mkdir()
     made = doc() | {"engine": engine, "experiment": experiment}
     if playbook is not None:
         made["playbook"] = {"name": playbook}
     (directory / "result.json").write_text(json.dumps(made))
-    if engine == "live":
+    if engine == "live" and live_json:
         (directory / "live.json").write_text(json.dumps({"version": 1, "services": {}}))
     return directory
 
@@ -143,9 +143,10 @@ def live_run(directory: Path, experiment: str = "compare-trio", playbook: str | 
     ({"experiment": "other"}, None, "is a run of 'other', not of "),
     ({"playbook": "slow-db"}, None, "carried out playbook 'slow-db', but --playbook is not given"),
     ({}, "slow-db-playbook.yaml", "carried out no playbook, not 'slow-db-response'"),
+    ({"live_json": False}, None, "live.json: no such file"),  # the per-hop offsets are measured there
 ])
 def test_an_experiment_is_compared_only_with_a_live_run_of_it_and_its_playbook(
-        made: dict[str, str], playbook: str | None, message: str, tmp_path: Path,
+        made: dict[str, Any], playbook: str | None, message: str, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     from chaos.cli import main
 
