@@ -14,13 +14,17 @@ DEMO_OUT ?= runs/demo
 # skip the second; the exit code is non-zero if either failed. With PYTEST_ARGS (`make test
 # PYTEST_ARGS='-k golden'`), one pytest run takes them, live tests still in one group on one worker.
 TEST_WORKERS ?= 2
-# Live tests that time nothing (images built from Debian's packages and checked by their contents) run
-# beside the first phase, in a process of their own whose output is shown when it ends: most of their
-# time is downloading packages and Docker importing layers, so the first phase's workers lose little,
-# and the second phase starts with the packages in pytest's cache. Nothing here may time a stack, and
-# no stack or game day runs beside the first phase.
+# Live tests that time nothing (images built from Debian's packages and checked by their contents, and
+# Compose's handling of one idle http.server container: up until healthy, ps, logs, an exit reported,
+# down) run beside the first phase, in a process of their own whose output is shown when it ends: most
+# of their time is downloading packages, Docker importing layers and waiting on 1 s health checks, so
+# the first phase's workers lose little, and the second phase starts with the packages in pytest's
+# cache. The Compose tests take the images this process builds anyway (tests/live/docker's session
+# fixtures); in the second phase they built them again. Nothing here may time a stack (the Compose
+# test's `down` within 8 s only tells the container's init from Docker's 10 s kill timeout), and no
+# stack or game day runs beside the first phase.
 LIVE_EARLY ?= tests/live/docker/test_docker_engine.py tests/live/docker/test_docker_images.py \
-              tests/live/realstack/test_realstack_images.py
+              tests/live/docker/test_docker_compose.py tests/live/realstack/test_realstack_images.py
 
 .PHONY: demo test bench lint clean
 

@@ -200,11 +200,14 @@ def _compare(sub: argparse._SubParsersAction) -> None:
                                        "run directories) and judge the predicted figures against the observed ones",
                        description="With one EXPERIMENT: run it live (as chaoslab run --unattended), then simulate "
                                    "it with each service's per-hop overhead measured in the live run added to its "
-                                   "service time, and compare. With two run directories: compare their "
+                                   "service time, and compare. With EXPERIMENT and LIVE_RUN_DIR (a live run of that "
+                                   "experiment, a game day for instance): the same without running it live again. "
+                                   "With two run directories: compare their "
                                    "result.json. Per service and entrypoint: throughput and mean latency within "
                                    "10%, p99 within 25%, error ratio within 0.05, and the same breach order. "
                                    "Exit code 0 when every figure agrees, 1 when one diverges.")
-    p.add_argument("inputs", nargs="+", type=Path, metavar="EXPERIMENT | RUN_DIR_A RUN_DIR_B")
+    p.add_argument("inputs", nargs="+", type=Path,
+                   metavar="EXPERIMENT [LIVE_RUN_DIR] | RUN_DIR_A RUN_DIR_B")
     p.add_argument("--playbook", type=Path, help="carry out this playbook in both engines")
     p.add_argument("--out", type=Path, help="where the runs and the comparison go (default: runs/<name>-compare)")
     p.add_argument("--no-calibrate", action="store_true",
@@ -226,15 +229,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from chaos.outdir import Mode, check_out, staged
     from chaos.result import write_atomic
 
-    if len(args.inputs) == 2:
+    offsets: dict[str, float] = {}
+    if len(args.inputs) == 2 and is_experiment_file(args.inputs[0]):
+        sim_doc, live_doc, out, offsets = _against_live_run(args)
+    elif len(args.inputs) == 2:
         # The comparison joins the second run's directory (by default): ADD, nothing there is replaced.
         out = check_out(args.out, args.inputs[1], Mode.ADD)
         sim_doc, live_doc = (load_result(result_path(p)) for p in args.inputs)
-        offsets: dict[str, float] = {}
     elif len(args.inputs) == 1:
         sim_doc, live_doc, out, offsets = _both_engines(args)
     else:
-        raise InputError(f"compare takes an experiment, or two run directories (got {len(args.inputs)} arguments)")
+        raise InputError(f"compare takes an experiment, an experiment and a live run directory, or two run "
+                         f"directories (got {len(args.inputs)} arguments)")
     comparison = compare_docs(sim_doc, live_doc, offsets)
     image = overlay(sim_doc, live_doc)
     with staged(out, owns=COMPARE_FILES.values(), last=COMPARE_FILES["json"]) as stage:
@@ -249,7 +255,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _both_engines(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], OutDir, dict[str, float]]:
     from chaos.audit import now_iso
-    from chaos.live.gameday.calibrate import hop_offsets, shifted
     from chaos.live.gameday.run import run_game_day
     from chaos.model.files import load_experiment, load_playbook
     from chaos.outdir import Mode, check_out, default_dir
@@ -270,13 +275,60 @@ def _both_engines(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
         print(reports)
     if outcome.error is not None:
         raise outcome.error
-    offsets = {} if args.no_calibrate else hop_offsets(outcome.calibration, live_doc)
+    sim_doc, offsets = _simulate_against(experiment, playbook, live_doc, outcome.calibration, sim_out, args)
+    return sim_doc, live_doc, out, offsets
+
+
+def is_experiment_file(path: Path) -> bool:
+    """``compare EXPERIMENT LIVE_RUN_DIR`` rather than ``compare RUN_DIR_A RUN_DIR_B``: a run is a directory
+    or its result.json, an experiment a YAML file."""
+    return not path.is_dir() and path.suffix in (".yaml", ".yml")
+
+
+def _against_live_run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], OutDir, dict[str, float]]:
+    """The simulation of an experiment against a live run of it that already exists (a game day just run):
+    what ``compare EXPERIMENT`` does after its own live run, from that run's result.json and live.json."""
+    from chaos.commands.report import load_result, result_path
+    from chaos.live.gameday.calibrate import read_live
+    from chaos.model.files import load_experiment, load_playbook
+    from chaos.outdir import Mode, check_out, default_dir
+
+    args.experiment, given = args.inputs
+    experiment = load_experiment(args.experiment)
+    playbook = load_playbook(args.playbook, experiment) if args.playbook else None
+    live_path = result_path(given)
+    live_doc = load_result(live_path)
+    if live_doc["engine"] != "live":
+        raise InputError(f"{given} holds a {live_doc['engine']} run, not a live one",
+                         hint="compare two run directories: chaoslab compare RUN_DIR_A RUN_DIR_B")
+    if live_doc["experiment"] != experiment.name:
+        raise InputError(f"{given} is a run of '{live_doc['experiment']}', not of {args.experiment} "
+                         f"('{experiment.name}')", hint="name the experiment that the live run ran")
+    ran = (live_doc.get("playbook") or {}).get("name")
+    if (playbook.name if playbook else None) != ran:
+        raise InputError(f"{given} carried out {f'playbook {ran!r}' if ran else 'no playbook'}, "
+                         f"{f'not {playbook.name!r}' if playbook else 'but --playbook is not given'}",
+                         hint="simulate the response the live run had: pass its playbook with --playbook, or none")
+    # read before the simulation, so that a run without live.json is refused at once
+    live = {} if args.no_calibrate else read_live(live_path.parent)
+    out = check_out(args.out, default_dir(experiment.name, "-compare"), Mode.ADD)
+    sim_out = check_out(out.path / "sim", out.path / "sim", Mode.REPLACE, out.argument)
+    sim_doc, offsets = _simulate_against(experiment, playbook, live_doc, live, sim_out, args)
+    return sim_doc, live_doc, out, offsets
+
+
+def _simulate_against(experiment: Any, playbook: Any, live_doc: dict[str, Any], live: dict[str, Any], out: OutDir,
+                      args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, float]]:
+    """The experiment simulated with the live run's seed and, unless --no-calibrate, each service's
+    per-hop overhead measured in it (``live``: its live.json) added to its service time."""
+    from chaos.live.gameday.calibrate import hop_offsets, shifted
+
+    offsets = {} if args.no_calibrate else hop_offsets(live, live_doc)
     simulated = shifted(experiment, offsets) if offsets else experiment
     if offsets and not args.quiet:
         print("simulating with each service's measured per-hop overhead added to its service time: "
               + ", ".join(f"{name} +{ms:.2f} ms" for name, ms in offsets.items()))
-    sim_doc = _simulate(simulated, playbook, live_doc["seed"], sim_out, args)
-    return sim_doc, live_doc, out, offsets
+    return _simulate(simulated, playbook, live_doc["seed"], out, args), offsets
 
 
 def _simulate(experiment: Any, playbook: Any, seed: int, out: OutDir, args: argparse.Namespace) -> dict[str, Any]:

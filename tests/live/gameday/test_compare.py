@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,8 @@ from chaos.live.gameday.compare import (
     render_text,
 )
 from chaos.live.gameday.compare_plot import overlay
+
+HERE = Path(__file__).parent
 
 
 def figures(rps: float = 40.0, mean: float = 50.0, p99: float = 200.0, err: float = 0.0) -> dict[str, Any]:
@@ -120,3 +123,39 @@ def test_the_overlay_is_a_png_with_a_row_per_scope() -> None:
     image = overlay(doc(), doc())
     assert image.png.startswith(b"\x89PNG") and image.height > 300
     assert "service:db" in image.alt and "entrypoint:web" in image.alt
+
+
+def live_run(directory: Path, experiment: str = "compare-trio", playbook: str | None = None,
+             engine: str = "live", live_json: bool = True) -> Path:
+    """A run directory holding a hand-made result.json (and a live.json when live), as chaoslab run leaves it."""
+    directory.mkdir()
+    made = doc() | {"engine": engine, "experiment": experiment}
+    if playbook is not None:
+        made["playbook"] = {"name": playbook}
+    (directory / "result.json").write_text(json.dumps(made))
+    if engine == "live" and live_json:
+        (directory / "live.json").write_text(json.dumps({"version": 1, "services": {}}))
+    return directory
+
+
+@pytest.mark.parametrize(("made", "playbook", "message"), [
+    ({"engine": "sim"}, None, "holds a sim run, not a live one"),
+    ({"experiment": "other"}, None, "is a run of 'other', not of "),
+    ({"playbook": "slow-db"}, None, "carried out playbook 'slow-db', but --playbook is not given"),
+    ({}, "slow-db-playbook.yaml", "carried out no playbook, not 'slow-db-response'"),
+    ({"live_json": False}, None, "live.json: no such file"),  # the per-hop offsets are measured there
+])
+def test_an_experiment_is_compared_only_with_a_live_run_of_it_and_its_playbook(
+        made: dict[str, Any], playbook: str | None, message: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from chaos.cli import main
+
+    run_dir = live_run(tmp_path / "run", **made)
+    out = tmp_path / "out"
+    args = ["compare", str(HERE / "compare.yaml"), str(run_dir), "--out", str(out)]
+    if playbook is not None:
+        args += ["--playbook", str(HERE / playbook)]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "Traceback" not in captured.err
+    assert not out.exists()  # refused before anything is simulated or written

@@ -164,6 +164,14 @@ def test_the_simulation_predicts_the_live_run_within_the_bounds(clean_stack: Any
     assert [s for s, _ in comparison["breach_order"]["observed"]] != []  # the faults did cascade
     assert set(comparison["offsets_ms"]) == {"front", "api", "db"}
 
+    # The same experiment against the live run just made (as after a game day): no second live run, and the
+    # same simulation (the live run's seed, its measured offsets), so the same comparison, figure for figure.
+    again = tmp_path / "again"
+    done = run("compare", HERE / "compare.yaml", out / "live", "--out", again, "--no-report")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((again / "compare.json").read_text()) == comparison
+    assert not (again / "live").exists() and (again / "sim" / "result.json").is_file()
+
     calibrated = tmp_path / "calibrated.yaml"
     done = run("calibrate", out / "live", "--out", calibrated)
     assert done.returncode == 0, done.stderr
