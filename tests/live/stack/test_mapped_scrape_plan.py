@@ -1,5 +1,5 @@
 """What a generated stack's prometheus.yml holds for an experiment: its rules evaluated at its evaluation interval,
-and, with a histogram preset, each emulator job's renaming to the experiment's metric names (checked by promtool);
+and each emulator job's renaming to the experiment's metric names, under every preset (checked by promtool);
 which experiments the stack's Prometheus can then evaluate itself, and why not the others."""
 
 from __future__ import annotations
@@ -76,14 +76,42 @@ def test_the_shops_stack_renames_every_measured_service_and_evaluates_every_15_s
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_without_a_histogram_preset_the_emulators_keep_their_names_and_chaoslab_says_why() -> None:
+@pytest.mark.parametrize("preset", [MetricsPreset.CHAOSLAB, MetricsPreset.HAPROXY], ids=lambda p: p.value)
+def test_the_counter_presets_are_renamed_too_so_the_stacks_prometheus_evaluates_their_rules(
+        tmp_path: Path, preset: MetricsPreset) -> None:
+    # Their sent requests and answers by outcome from the emulators' counters of those, per callee; the chaoslab
+    # preset's queue, busy workers, retries, wasted work and fallbacks from each replica's own (so every job).
     shop = load_experiment(ROOT / "experiments" / "shop-coverage.yaml")
-    exp = dataclasses.replace(shop, metrics=MetricsSpec(preset=MetricsPreset.HAPROXY))
-    config = yaml.safe_load(stack.render_prometheus_config(plan_for(exp)))
-    assert not any("metric_relabel_configs" in j for j in config["scrape_configs"])
-    assert stack_relabels(exp) == {}
-    gap = evaluation_gap(exp)
-    assert gap is not None and "haproxy preset" in gap
+    exp = dataclasses.replace(shop, metrics=MetricsSpec(preset=preset))
+    plan = plan_for(exp)
+    jobs = {j["job_name"]: j for j in yaml.safe_load(stack.render_prometheus_config(plan))["scrape_configs"]}
+    def renames_in(job: str) -> set[str]:
+        return {r["replacement"] for r in jobs[job]["metric_relabel_configs"] if r.get("target_label") == "__name__"}
+
+    renames = renames_in("gateway")
+    if preset is MetricsPreset.CHAOSLAB:
+        assert renames == {"chaoslab_request_duration_seconds_${1}", "chaoslab_requests_total",
+                           "chaoslab_responses_total", "chaoslab_queue_requests", "chaoslab_busy_workers",
+                           "chaoslab_wasted_total", "chaoslab_retries_total", "chaoslab_degraded_total"}
+        leaves = {s.name for s in exp.topology.services if not s.all_calls}
+        assert all("metric_relabel_configs" in jobs[leaf] for leaf in leaves)
+    else:
+        assert renames == {"haproxy_backend_http_requests_total", "haproxy_backend_http_responses_total",
+                           "haproxy_backend_total_time_average_seconds"}
+    assert ("haproxy_frontend_http_requests_total" if preset is MetricsPreset.HAPROXY
+            else "chaoslab_requests_total") in renames_in(stack.LOAD_JOB)
+    assert stack.stack_state(plan, tmp_path).metric_names == digest(stack_relabels(exp))
+    assert evaluation_gap(exp) is None
+    binary = shutil.which("promtool")
+    if binary is None:
+        pytest.skip("promtool (Debian's prometheus package) is not installed")
+    path = tmp_path / "prometheus.yml"
+    path.write_text(stack.render_prometheus_config(plan).replace(f"{stack.IN_CONTAINER_DIR}/{stack.RULES_DIR}",
+                                                                 str(tmp_path)))
+    for name, rules in plan.rule_files:
+        (tmp_path / name).write_text(rules)
+    done = subprocess.run([binary, "check", "config", str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_a_rule_on_an_entrypoints_client_names_needs_the_load_scraped() -> None:
