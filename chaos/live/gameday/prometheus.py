@@ -135,8 +135,8 @@ def generated_stack_plan(url: str, topology: Topology, scrape_interval: int,
 
     With ``mapping``, the stack's Prometheus stores those client histograms under the experiment's names
     (``chaos.live.stack.mapped_scrape``): the same series are read under those names, the cause in
-    ``chaoslab_cause``; the emulators' own server histograms are renamed or dropped there, so operations
-    are left to the direct measurement."""
+    ``chaoslab_cause`` (or the chaoslab preset's ``outcome``); under a histogram preset the emulators' own
+    server histograms are renamed or dropped there, so operations are left to the direct measurement."""
     targets = {e.to for e in topology.entrypoints}
     called = {c.to for s in topology.services for c in s.all_calls}  # operations and fallbacks too
     if load_scraped:
@@ -155,7 +155,9 @@ def generated_stack_plan(url: str, topology: Topology, scrape_interval: int,
             service.name, f"{CLIENT_HISTOGRAM}_count{{{peer}}}", f'{CLIENT_HISTOGRAM}_count{{{peer}, error_type!=""}}',
             f'{CLIENT_HISTOGRAM}_bucket{{{peer}, http_response_status_code="200"}}', cause_label="error_type",
             during_load=only_load))
-    for service in topology.services if mapping is None else ():
+    # The emulators' server histograms keep their names unless a histogram preset is renamed (OpenTelemetry's
+    # drops them, its own name); under the counter presets (chaoslab, haproxy) operations are read from them.
+    for service in topology.services if mapping is None or mapping.convention.service.requests is not None else ():
         reads += [operation_reads(service.name, op.name) for op in service.operations]
     if load_scraped:
         reads += [_entry_reads(e.name, mapping) for e in topology.entrypoints]

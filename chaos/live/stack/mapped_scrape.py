@@ -22,16 +22,26 @@ and each such series gets the mapped family's name (``_bucket``, ``_sum``, ``_co
 itself in ``chaoslab_cause`` (what the game day's reader counts each error under). As the simulator
 exports them, only successes keep buckets and a ``_sum``.
 
-Why relabelling, not an emulator exporting the mapped names: it is one pure function of the
-experiment on the host, the emulator (standard library only, one image for every experiment) stays
-as it is, and each replica is still scraped once; Prometheus renames in place, so the counts are the
-emulator's own.
+The ``chaoslab`` and ``haproxy`` presets count sent requests and answers by outcome in counters (no
+histogram ``_count`` is either): they are renamed from the counters the emulators and the load generator
+export for them (``chaoslab_client_requests_total``, counted when an attempt is sent, and
+``chaoslab_client_responses_total{outcome}``, every outcome from 0; per entrypoint
+``chaoslab_load_entry_requests_total`` and ``..._responses_total``), the chaoslab preset's histogram from
+the client histogram's successes (its failures dropped: that preset times successes alone, with no outcome),
+its queue, busy workers, wasted work, retries and fallbacks from each replica's own series, and HAProxy's
+``*_total_time_average_seconds`` from ``chaoslab_client_time_average_seconds``, which each caller keeps as
+HAProxy does (the last 1024 successes). Where these differ from the simulator's export: HAProxy's ``5xx``
+is a series per cause (``chaoslab_cause``: renaming cannot add series up), its classes chaoslab never
+produces (``1xx``, ``3xx``, ``4xx``, ``other``) and an entrypoint's wasted and degraded counts are absent
+(the simulator writes them at 0), and the average is one per caller replica, not one per service.
 
-Only the histogram presets (``micrometer``, ``opentelemetry``) are renamed this way: their
-``_count`` counts answers by outcome, which is what the emulator's histograms hold. The
-``chaoslab`` and ``haproxy`` presets count sent requests in counters of their own that no emulator
-series can be renamed to; with them (and, on a stack whose load is not scraped, with rules reading
-entrypoints' client-side names) chaoslab keeps evaluating the rules itself (:func:`evaluation_gap`).
+Why relabelling, not an emulator exporting the mapped names: it is one pure function of the
+experiment on the host, the emulator (standard library only, one image for every experiment) exports
+the same families whatever the experiment, and each replica is still scraped once; Prometheus renames
+in place, so the counts are the emulator's own.
+
+With every preset the stack's Prometheus evaluates the experiment's rules itself; chaoslab evaluates them
+(:func:`evaluation_gap`) only on a stack whose load is not scraped, for rules reading an entrypoint's series.
 """
 
 from __future__ import annotations

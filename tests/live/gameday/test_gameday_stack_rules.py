@@ -95,7 +95,7 @@ def _agrees_with_the_load_records(prom: Series, own: Series, bounds: tuple[float
     """Per second, what Prometheus counted of the entrypoint and what the load generator recorded agree within
     one second's count (Prometheus's scrapes fall on their own phase of the second, up to one scrape interval off),
     over the run exactly but for the last second's, and the latency within one histogram bucket."""
-    assert len(prom.requests) == len(own.requests) >= 20
+    assert len(prom.requests) == len(own.requests) >= 18
     for name in ("requests", "ok"):
         a, b = getattr(prom, name), getattr(own, name)
         cum_a = [sum(a[:k + 1]) for k in range(len(a))]
