@@ -138,3 +138,31 @@ def test_the_scrape_interval_follows_the_number_of_targets_and_the_rules_are_che
                for f in found)
     assert any("'WebErrorRatioHigh'" in f and "a [5s] range holds fewer than two" in f for f in found)
     assert scrape_findings(trio, 2) == []  # a for of one scrape, a range of two and a half: enough
+
+
+def test_a_game_day_reads_the_counter_presets_back_under_their_names() -> None:
+    # Requests sent, successes and failures from the answers by outcome (the cause in the chaoslab preset's own
+    # outcome label, in chaoslab_cause for HAProxy's 5xx); latency from the chaoslab histogram, or for HAProxy,
+    # which has none, from the callers' client histograms, which keep their names then.
+    from chaos.live.gameday import prometheus as prom
+    from chaos.metrics.mapping import resolve
+
+    exp = load_experiment(ROOT / "tests" / "live" / "gameday" / "stack-rules-chaoslab.yaml")
+    chaoslab = prom.generated_stack_plan("http://x", exp.topology, 1, resolve(exp.metrics, exp.topology), True)
+    api = next(r for r in chaoslab.reads if r.name == "api")
+    assert (api.requests, api.ok, api.errors, api.latency, api.cause_label) == (
+        'chaoslab_requests_total{service="api"}', 'chaoslab_responses_total{service="api", outcome=~"|ok"}',
+        'chaoslab_responses_total{service="api", outcome!~"|ok"}',
+        'chaoslab_request_duration_seconds_bucket{service="api"}', "outcome")
+    web = next(r for r in chaoslab.reads if r.name == "web")
+    assert web.requests == 'chaoslab_requests_total{entrypoint="web"}' and web.during_load
+    spec = MetricsSpec(preset=MetricsPreset.HAPROXY)
+    haproxy = prom.generated_stack_plan("http://x", exp.topology, 1, resolve(spec, exp.topology), True)
+    api = next(r for r in haproxy.reads if r.name == "api")
+    assert (api.requests, api.errors, api.latency, api.cause_label) == (
+        'haproxy_backend_http_requests_total{proxy="api"}',
+        'haproxy_backend_http_responses_total{proxy="api", chaoslab_cause!~"|ok"}',
+        'http_client_request_duration_seconds_bucket{server_address="api", http_response_status_code="200"}',
+        CAUSE_LABEL)
+    web = next(r for r in haproxy.reads if r.name == "web")
+    assert web.ok == 'haproxy_frontend_http_responses_total{proxy="web", chaoslab_cause=~"|ok"}'
