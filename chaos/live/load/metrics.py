@@ -30,9 +30,9 @@ family                                       type       labels, meaning
 ``chaoslab_load_entry_responses_total``       counter    entry requests ended, by ``entrypoint`` and ``outcome``
                                                         (``ok`` or a cause, every one there from the start;
                                                         client errors left out)
-``chaoslab_client_requests_total``            counter    attempts sent to the target, as the emulators' of the
-``chaoslab_client_responses_total``           counter    same names: ``server_address``, ``outcome``; plus
-``chaoslab_client_time_average_seconds``      gauge      ``entrypoint``
+``chaoslab_client_requests_total``            counter    attempts sent to each target, as the emulators' of the
+``chaoslab_client_responses_total``           counter    same names: by ``server_address`` (every entrypoint
+``chaoslab_client_time_average_seconds``      gauge      to it together, as one caller), ``outcome``
 ``chaoslab_load_in_flight_requests``         gauge      entry requests started and not ended, by
                                                         ``entrypoint``
 ===========================================  =========  ===============================================
@@ -97,8 +97,9 @@ class LoadMetrics:
     retries: list[int] = field(default_factory=list)
     in_flight: list[int] = field(default_factory=list)
     sent: list[int] = field(default_factory=list)  # attempts, by entrypoint
-    average: list[float] = field(default_factory=list)  # HAProxy's average of the successful attempts' latency
-    averaged: list[int] = field(default_factory=list)
+    # HAProxy's average of the successful attempts' latency, by target service (one caller, every entrypoint's)
+    average: dict[str, float] = field(default_factory=dict)
+    averaged: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, bounds: Sequence[float], entrypoints: Sequence[tuple[str, str, Sequence[tuple[str, str]]]]
@@ -107,8 +108,9 @@ class LoadMetrics:
         entries = tuple(_Entry(name, service, tuple(k for k, _ in kinds), tuple(m for _, m in kinds))
                         for name, service, kinds in entrypoints)
         n = len(entries)
-        m = cls(tuple(bounds), entries, retries=[0] * n, in_flight=[0] * n, sent=[0] * n, average=[0.0] * n,
-                averaged=[0] * n)
+        targets = [e.service for e in entries]
+        m = cls(tuple(bounds), entries, retries=[0] * n, in_flight=[0] * n, sent=[0] * n,
+                average=dict.fromkeys(targets, 0.0), averaged=dict.fromkeys(targets, 0))
         for i, e in enumerate(entries):
             for k in range(len(e.kinds)):
                 m.started[i, k] = 0
@@ -144,8 +146,9 @@ class LoadMetrics:
         """An attempt answered (``cause`` None) or failed with ``cause``, ``seconds`` after it was sent."""
         self._hist(self.attempts, (entry, self.entries[entry].methods[kind], cause or "")).add(self.bounds, seconds)
         if cause is None:  # as the emulators' CallMetrics.success
-            n = self.averaged[entry] = min(self.averaged[entry] + 1, AVERAGE_OVER)
-            self.average[entry] += (seconds - self.average[entry]) / n
+            target = self.entries[entry].service
+            n = self.averaged[target] = min(self.averaged[target] + 1, AVERAGE_OVER)
+            self.average[target] += (seconds - self.average[target]) / n
 
     def render(self) -> bytes:
         requests = Family(REQUESTS, Kind.COUNTER, "Entry requests started.")
@@ -181,17 +184,21 @@ class LoadMetrics:
         for (i, _, outcome), h in self.ended.items():
             if outcome != CLIENT_ERROR:
                 ended[i, outcome] += sum(h.counts)
-        attempts = dict.fromkeys(ended, 0)
-        for (i, _, cause), h in self.attempts.items():
-            attempts[i, cause or OK] += sum(h.counts)
         for i, e in enumerate(self.entries):
-            own, peer = (("entrypoint", e.name),), (("entrypoint", e.name), ("server_address", e.service))
+            own = (("entrypoint", e.name),)
             entry_requests.sample(own, sum(n for (j, _), n in self.started.items() if j == i))
-            sent.sample(peer, self.sent[i])
-            average.sample(peer, self.average[i])
             for o in outcomes:
                 entry_answers.sample((*own, ("outcome", o)), ended[i, o])
-                answers.sample((*peer, ("outcome", o)), attempts[i, o])
+        # By target: two entrypoints to one service would be one series once renamed (their label dropped).
+        by_target = dict.fromkeys(((t, o) for t in self.average for o in outcomes), 0)
+        for (i, _, cause), h in self.attempts.items():
+            by_target[self.entries[i].service, cause or OK] += sum(h.counts)
+        for target in self.average:
+            peer = (("server_address", target),)
+            sent.sample(peer, sum(n for e, n in zip(self.entries, self.sent, strict=True) if e.service == target))
+            average.sample(peer, self.average[target])
+            for o in outcomes:
+                answers.sample((*peer, ("outcome", o)), by_target[target, o])
         return entry_requests, entry_answers, sent, answers, average
 
     def _kind_labels(self, entry: int, kind: int) -> tuple[tuple[str, str], ...]:

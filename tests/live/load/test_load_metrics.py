@@ -144,3 +144,14 @@ def test_the_per_entrypoint_totals_count_every_kind_and_outcome_from_zero() -> N
     assert {s[1]["outcome"]: s[2] for s in f["chaoslab_client_responses"] if s[2]} == {"ok": 2, "crashed": 1}
     (average,) = f["chaoslab_client_time_average_seconds"]
     assert abs(average[2] - 0.03) < 1e-12  # the two successful attempts' mean
+    # Two entrypoints to one service: one caller's series per target (renamed, the entrypoint label goes).
+    kinds = [("GET /work", "GET")]
+    two = LoadMetrics.of((0.1,), [("buy", "checkout", kinds), ("sell", "checkout", kinds), ("look", "catalog", kinds)])
+    two.attempt_sent(0, False)
+    two.attempt_ended(0, 0, None, 0.2)
+    two.attempt_sent(1, False)
+    two.attempt_ended(1, 0, None, 0.4)
+    f = families(two.render().decode())
+    assert {s[1]["server_address"]: s[2] for s in f["chaoslab_client_requests"]} == {"checkout": 2, "catalog": 0}
+    averages = {s[1]["server_address"]: s[2] for s in f["chaoslab_client_time_average_seconds"]}
+    assert abs(averages["checkout"] - 0.3) < 1e-12 and averages["catalog"] == 0
