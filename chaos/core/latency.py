@@ -13,6 +13,11 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 
+AVERAGE_OVER = 1024
+"""HAProxy's ``*_total_time_average_seconds``: the average latency over the last 1024 successful requests, each
+moving it by (latency - average) / n, n the successes seen up to 1024. The simulator's export models it second by
+second (``chaos.metrics.exposition``); the emulators and the load generator keep it request by request."""
+
 
 def as_bound(seconds: float) -> float:
     """A threshold as it is stored among the bounds: rounded to the picosecond.

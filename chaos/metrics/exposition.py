@@ -46,13 +46,13 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Protocol
 
+from chaos.core.latency import AVERAGE_OVER  # HAProxy's average: over the last 1024 successful requests
 from chaos.metrics.mapping import Exposed, Kind, Labels, MetricMapping, Signal, labels_of
 from chaos.model.scope import Scope
 from chaos.run import Series, as_bound
 
 NAME = "__name__"
 INF = float("inf")
-AVERAGE_OVER = 1024  # HAProxy averages response times over the last 1024 successful requests
 HISTORY_STEP = 60    # seconds between the samples of the last hour of history before a run
 FINE_HISTORY = 3600  # the history's last hour is sampled every HISTORY_STEP ...
 COARSE_POINTS = 120  # ... and what lies before it with this many samples at most

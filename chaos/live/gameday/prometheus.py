@@ -47,7 +47,7 @@ from chaos.core.causes import Cause
 from chaos.errors import LiveError
 from chaos.live.gameday.measure import Counts
 from chaos.live.in_container.stackspec import operation_path
-from chaos.metrics.mapping import MetricMapping, OutcomeStyle, resolve, selector
+from chaos.metrics.mapping import MetricMapping, OutcomeStyle, ScopeMetrics, resolve, selector
 from chaos.model.live_target import PrometheusTarget
 from chaos.model.metrics import MetricsPreset, MetricsSpec
 from chaos.model.scope import Scope, ScopeKind
@@ -135,8 +135,8 @@ def generated_stack_plan(url: str, topology: Topology, scrape_interval: int,
 
     With ``mapping``, the stack's Prometheus stores those client histograms under the experiment's names
     (``chaos.live.stack.mapped_scrape``): the same series are read under those names, the cause in
-    ``chaoslab_cause``; the emulators' own server histograms are renamed or dropped there, so operations
-    are left to the direct measurement."""
+    ``chaoslab_cause`` (or the chaoslab preset's ``outcome``); under a histogram preset the emulators' own
+    server histograms are renamed or dropped there, so operations are left to the direct measurement."""
     targets = {e.to for e in topology.entrypoints}
     called = {c.to for s in topology.services for c in s.all_calls}  # operations and fallbacks too
     if load_scraped:
@@ -155,7 +155,9 @@ def generated_stack_plan(url: str, topology: Topology, scrape_interval: int,
             service.name, f"{CLIENT_HISTOGRAM}_count{{{peer}}}", f'{CLIENT_HISTOGRAM}_count{{{peer}, error_type!=""}}',
             f'{CLIENT_HISTOGRAM}_bucket{{{peer}, http_response_status_code="200"}}', cause_label="error_type",
             during_load=only_load))
-    for service in topology.services if mapping is None else ():
+    # The emulators' server histograms keep their names unless a histogram preset is renamed (OpenTelemetry's
+    # drops them, its own name); under the counter presets (chaoslab, haproxy) operations are read from them.
+    for service in topology.services if mapping is None or mapping.convention.service.requests is not None else ():
         reads += [operation_reads(service.name, op.name) for op in service.operations]
     if load_scraped:
         reads += [_entry_reads(e.name, mapping) for e in topology.entrypoints]
@@ -166,22 +168,48 @@ def _entry_reads(entrypoint: str, mapping: MetricMapping | None) -> ServiceReads
     """An entrypoint from the load generator's metrics: requests started, successes, failures by cause (client
     errors are neither), the successes' latency; under the experiment's entrypoint names where it has them."""
     from chaos.live.in_container.load_names import CLIENT_ERROR, DURATION, OK, REQUESTS
-    from chaos.live.stack.mapped_scrape import CAUSE_LABEL
 
     own = f'entrypoint="{entrypoint}"'
     requests = f"{REQUESTS}{{{own}}}"
-    histogram = None if mapping is None else mapping.convention.entrypoint.histogram
-    if mapping is None or histogram is None:
+    if mapping is None:
         return ServiceReads(entrypoint, requests, f'{DURATION}_count{{{own}, outcome!~"{OK}|{CLIENT_ERROR}"}}',
                             f'{DURATION}_bucket{{{own}, outcome="{OK}"}}', cause_label="outcome",
                             kind=ScopeKind.ENTRYPOINT, ok=f'{DURATION}_count{{{own}, outcome="{OK}"}}',
                             during_load=True)
-    identity = mapping.by_scope[Scope.entrypoint(entrypoint)].identity
-    failed, succeeded = f'{CAUSE_LABEL}!=""', f'{CAUSE_LABEL}=""'
-    return ServiceReads(entrypoint, requests, f"{histogram.name}_count{selector(identity, failed)}",
-                        f"{histogram.name}_bucket{selector(identity)}", cause_label=CAUSE_LABEL,
-                        kind=ScopeKind.ENTRYPOINT, ok=f"{histogram.name}_count{selector(identity, succeeded)}",
-                        during_load=True)
+    reads = _renamed_reads(mapping, mapping.by_scope[Scope.entrypoint(entrypoint)], None)
+    histogram = mapping.convention.entrypoint.histogram
+    if reads.ok is None and histogram is not None:  # a histogram preset counts answers: the load counts requests
+        identity = mapping.by_scope[Scope.entrypoint(entrypoint)].identity
+        reads = dataclasses.replace(reads, requests=requests,
+                                    ok=f"{histogram.name}_count{selector(identity, _NO_CAUSE)}")
+    return dataclasses.replace(reads, kind=ScopeKind.ENTRYPOINT, during_load=True)
+
+
+def _renamed_reads(mapping: MetricMapping, scope: ScopeMetrics, latency: str | None) -> ServiceReads:
+    """One scope under the names the generated stack's Prometheus renamed its series to
+    (``chaos.live.stack.mapped_scrape``): sent requests where the preset counts them (then the successes apart),
+    else answers; failures by cause (in ``chaoslab_cause``, or in the chaoslab preset's own ``outcome``); the
+    successes' buckets (``latency`` where the preset has no histogram: the emulators' own, which keep their names)."""
+    from chaos.live.stack.mapped_scrape import CAUSE_LABEL
+
+    naming, identity = scope.naming, scope.identity
+    cause = "outcome" if mapping.convention.outcomes is OutcomeStyle.CAUSE else CAUSE_LABEL
+    failed, succeeded = f'{cause}!~"|{OK_OUTCOME}"', f'{cause}=~"|{OK_OUTCOME}"'
+    if naming.histogram is not None:
+        latency = f"{naming.histogram.name}_bucket{selector(identity)}"  # successes only keep buckets
+    if naming.requests is not None and naming.responses is not None:
+        answers = naming.responses.name
+        return ServiceReads(scope.scope.name, f"{naming.requests.name}{selector(identity)}",
+                            f"{answers}{selector(identity, failed)}", latency, cause_label=cause,
+                            ok=f"{answers}{selector(identity, succeeded)}")
+    assert naming.histogram is not None  # a preset counts its answers in a histogram, or in counters
+    count = f"{naming.histogram.name}_count"
+    return ServiceReads(scope.scope.name, f"{count}{selector(identity)}", f"{count}{selector(identity, failed)}",
+                        latency, cause_label=cause)
+
+
+OK_OUTCOME = "ok"  # the chaoslab preset's outcome of a success
+_NO_CAUSE = 'chaoslab_cause=""'  # a renamed histogram's successes (mapped_scrape.CAUSE_LABEL)
 
 
 def operation_reads(service: str, operation: str) -> ServiceReads:
@@ -194,16 +222,9 @@ def operation_reads(service: str, operation: str) -> ServiceReads:
 
 
 def _mapped_reads(mapping: MetricMapping, service: str) -> ServiceReads:
-    from chaos.live.stack.mapped_scrape import CAUSE_LABEL
-
-    scope = mapping.by_scope[Scope.service(service)]
-    histogram = scope.naming.histogram
-    assert histogram is not None  # only histogram presets are renamed
-    failed = f'{CAUSE_LABEL}!=""'
-    return ServiceReads(service, f"{histogram.name}_count{selector(scope.identity)}",
-                        f"{histogram.name}_count{selector(scope.identity, failed)}",
-                        f"{histogram.name}_bucket{selector(scope.identity)}",  # successes only keep buckets
-                        cause_label=CAUSE_LABEL)
+    peer = f'server_address="{service}"'
+    return _renamed_reads(mapping, mapping.by_scope[Scope.service(service)],
+                          f'{CLIENT_HISTOGRAM}_bucket{{{peer}, http_response_status_code="200"}}')
 
 
 def service_reads(target: PrometheusTarget, topology: Topology) -> tuple[ServiceReads, ...]:

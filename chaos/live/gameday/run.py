@@ -753,8 +753,8 @@ def _generated_gap(experiment: Experiment, state: StackState, scraped: bool) -> 
     from chaos.live.stack.mapped_scrape import evaluation_gap
 
     if state.metric_names is None:
-        return ("the stack's Prometheus keeps the emulators' metric names (bring the stack up from the experiment, "
-                "with a micrometer or opentelemetry metrics preset)")
+        return ("the stack's Prometheus keeps the emulators' metric names (bring the stack up from the experiment: "
+                "chaoslab stack up EXPERIMENT)")
     return evaluation_gap(experiment, scraped)
 
 
@@ -818,7 +818,7 @@ def read_plan(experiment: Experiment, state: StackState | None, load_scraped: bo
 
 def _stack_mapping(experiment: Experiment, state: StackState) -> MetricMapping | None:
     """The mapping under whose names the generated stack's Prometheus stores its series (None: the emulators')."""
-    from chaos.live.stack.mapped_scrape import digest, histogram_mapping, stack_relabels
+    from chaos.live.stack.mapped_scrape import digest, renamed_mapping, stack_relabels
 
     if state.metric_names is None:
         return None
@@ -826,7 +826,7 @@ def _stack_mapping(experiment: Experiment, state: StackState) -> MetricMapping |
         raise InputError(f"the stack's Prometheus stores its series under another metric mapping than the "
                          f"experiment's metrics: section ({experiment.metrics.preset.value})",
                          hint="bring the stack up from this experiment: chaoslab stack up EXPERIMENT --dir DIR")
-    return histogram_mapping(experiment.metrics, experiment.topology)
+    return renamed_mapping(experiment.metrics, experiment.topology)
 
 
 def _check_prometheus(server: prom.Prometheus, plan: prom.ReadPlan) -> None:

@@ -9,5 +9,7 @@ from __future__ import annotations
 
 REQUESTS = "chaoslab_load_requests_total"  # counter: entry requests started, by entrypoint and request kind
 DURATION = "chaoslab_load_request_duration_seconds"  # histogram: entry requests ended, by outcome
+ENTRY_REQUESTS = "chaoslab_load_entry_requests_total"  # counter: entry requests started, by entrypoint
+ENTRY_RESPONSES = "chaoslab_load_entry_responses_total"  # counter: entry requests ended, by entrypoint and outcome
 OK = "ok"  # the outcome of a success
 CLIENT_ERROR = "client_error"  # the outcome of a 4xx or of our own machine failing: not the system's failure

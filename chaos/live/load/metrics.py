@@ -26,6 +26,13 @@ family                                       type       labels, meaning
                                                         ``error_type`` (the cause) on failure; plus
                                                         ``entrypoint``
 ``chaoslab_load_retries_total``              counter    retries among the attempts, by ``entrypoint``
+``chaoslab_load_entry_requests_total``        counter    entry requests started, by ``entrypoint`` (every kind)
+``chaoslab_load_entry_responses_total``       counter    entry requests ended, by ``entrypoint`` and ``outcome``
+                                                        (``ok`` or a cause, every one there from the start;
+                                                        client errors left out)
+``chaoslab_client_requests_total``            counter    attempts sent to each target, as the emulators' of the
+``chaoslab_client_responses_total``           counter    same names: by ``server_address`` (every entrypoint
+``chaoslab_client_time_average_seconds``      gauge      to it together, as one caller), ``outcome``
 ``chaoslab_load_in_flight_requests``         gauge      entry requests started and not ended, by
                                                         ``entrypoint``
 ===========================================  =========  ===============================================
@@ -35,6 +42,10 @@ holding latencies in ``(bounds[k-1], bounds[k]]`` as the load's own records coun
 success label set is there from the start, zeros included, as the emulators' are; a failure's
 appears once it has counted something. An attempt that ended in a client error, and a request
 cut off at the end of the run, are in neither histogram (as in the records).
+
+The per-entrypoint counters and the attempts' counters are what the ``chaoslab`` and ``haproxy`` metric presets
+count (sent requests, answers by outcome, HAProxy's average): the stack's Prometheus renames them
+(``chaos.live.stack.mapped_scrape``). Sums taken when scraped, but for the attempts sent and the average.
 """
 
 from __future__ import annotations
@@ -44,8 +55,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from chaos.core.causes import Cause
+from chaos.core.latency import AVERAGE_OVER
 from chaos.live.in_container.exposition import Family, Kind, render
-from chaos.live.in_container.load_names import CLIENT_ERROR, DURATION, OK, REQUESTS
+from chaos.live.in_container.load_names import CLIENT_ERROR, DURATION, ENTRY_REQUESTS, ENTRY_RESPONSES, OK, REQUESTS
 
 __all__ = ["CLIENT_ERROR", "DURATION", "OK", "REQUESTS", "LoadMetrics"]
 
@@ -83,6 +96,10 @@ class LoadMetrics:
     attempts: dict[tuple[int, str, str], _Hist] = field(default_factory=dict)
     retries: list[int] = field(default_factory=list)
     in_flight: list[int] = field(default_factory=list)
+    sent: list[int] = field(default_factory=list)  # attempts, by entrypoint
+    # HAProxy's average of the successful attempts' latency, by target service (one caller, every entrypoint's)
+    average: dict[str, float] = field(default_factory=dict)
+    averaged: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, bounds: Sequence[float], entrypoints: Sequence[tuple[str, str, Sequence[tuple[str, str]]]]
@@ -90,7 +107,10 @@ class LoadMetrics:
         """``entrypoints``: (name, target service, ((request kind, method), ...)) in the plan's order."""
         entries = tuple(_Entry(name, service, tuple(k for k, _ in kinds), tuple(m for _, m in kinds))
                         for name, service, kinds in entrypoints)
-        m = cls(tuple(bounds), entries, retries=[0] * len(entries), in_flight=[0] * len(entries))
+        n = len(entries)
+        targets = [e.service for e in entries]
+        m = cls(tuple(bounds), entries, retries=[0] * n, in_flight=[0] * n, sent=[0] * n,
+                average=dict.fromkeys(targets, 0.0), averaged=dict.fromkeys(targets, 0))
         for i, e in enumerate(entries):
             for k in range(len(e.kinds)):
                 m.started[i, k] = 0
@@ -118,12 +138,17 @@ class LoadMetrics:
         self.in_flight[entry] -= 1
 
     def attempt_sent(self, entry: int, retry: bool) -> None:
+        self.sent[entry] += 1
         if retry:
             self.retries[entry] += 1
 
     def attempt_ended(self, entry: int, kind: int, cause: str | None, seconds: float) -> None:
         """An attempt answered (``cause`` None) or failed with ``cause``, ``seconds`` after it was sent."""
         self._hist(self.attempts, (entry, self.entries[entry].methods[kind], cause or "")).add(self.bounds, seconds)
+        if cause is None:  # as the emulators' CallMetrics.success
+            target = self.entries[entry].service
+            n = self.averaged[target] = min(self.averaged[target] + 1, AVERAGE_OVER)
+            self.average[target] += (seconds - self.average[target]) / n
 
     def render(self) -> bytes:
         requests = Family(REQUESTS, Kind.COUNTER, "Entry requests started.")
@@ -144,7 +169,37 @@ class LoadMetrics:
         for i, e in enumerate(self.entries):
             retries.sample((("entrypoint", e.name),), self.retries[i])
             in_flight.sample((("entrypoint", e.name),), self.in_flight[i])
-        return render((requests, ended, client, retries, in_flight))
+        return render((requests, ended, client, retries, in_flight, *self._totals()))
+
+    def _totals(self) -> tuple[Family, ...]:
+        """Per entrypoint, every request kind and method together: requests and answers, attempts and theirs."""
+        entry_requests = Family(ENTRY_REQUESTS, Kind.COUNTER, "Entry requests started.")
+        entry_answers = Family(ENTRY_RESPONSES, Kind.COUNTER, "Entry requests ended, by outcome.")
+        sent = Family("chaoslab_client_requests_total", Kind.COUNTER, "Attempts sent to the callee.")
+        answers = Family("chaoslab_client_responses_total", Kind.COUNTER, "Attempts ended, by outcome.")
+        average = Family("chaoslab_client_time_average_seconds", Kind.GAUGE,
+                         "Average latency of the last 1024 successful attempts, as HAProxy averages total time.")
+        outcomes = (OK, *(c.value for c in Cause))
+        ended = dict.fromkeys(((i, o) for i in range(len(self.entries)) for o in outcomes), 0)
+        for (i, _, outcome), h in self.ended.items():
+            if outcome != CLIENT_ERROR:
+                ended[i, outcome] += sum(h.counts)
+        for i, e in enumerate(self.entries):
+            own = (("entrypoint", e.name),)
+            entry_requests.sample(own, sum(n for (j, _), n in self.started.items() if j == i))
+            for o in outcomes:
+                entry_answers.sample((*own, ("outcome", o)), ended[i, o])
+        # By target: two entrypoints to one service would be one series once renamed (their label dropped).
+        by_target = dict.fromkeys(((t, o) for t in self.average for o in outcomes), 0)
+        for (i, _, cause), h in self.attempts.items():
+            by_target[self.entries[i].service, cause or OK] += sum(h.counts)
+        for target in self.average:
+            peer = (("server_address", target),)
+            sent.sample(peer, sum(n for e, n in zip(self.entries, self.sent, strict=True) if e.service == target))
+            average.sample(peer, self.average[target])
+            for o in outcomes:
+                answers.sample((*peer, ("outcome", o)), by_target[target, o])
+        return entry_requests, entry_answers, sent, answers, average
 
     def _kind_labels(self, entry: int, kind: int) -> tuple[tuple[str, str], ...]:
         e = self.entries[entry]

@@ -22,16 +22,26 @@ and each such series gets the mapped family's name (``_bucket``, ``_sum``, ``_co
 itself in ``chaoslab_cause`` (what the game day's reader counts each error under). As the simulator
 exports them, only successes keep buckets and a ``_sum``.
 
-Why relabelling, not an emulator exporting the mapped names: it is one pure function of the
-experiment on the host, the emulator (standard library only, one image for every experiment) stays
-as it is, and each replica is still scraped once; Prometheus renames in place, so the counts are the
-emulator's own.
+The ``chaoslab`` and ``haproxy`` presets count sent requests and answers by outcome in counters (no
+histogram ``_count`` is either): they are renamed from the counters the emulators and the load generator
+export for them (``chaoslab_client_requests_total``, counted when an attempt is sent, and
+``chaoslab_client_responses_total{outcome}``, every outcome from 0; per entrypoint
+``chaoslab_load_entry_requests_total`` and ``..._responses_total``), the chaoslab preset's histogram from
+the client histogram's successes (its failures dropped: that preset times successes alone, with no outcome),
+its queue, busy workers, wasted work, retries and fallbacks from each replica's own series, and HAProxy's
+``*_total_time_average_seconds`` from ``chaoslab_client_time_average_seconds``, which each caller keeps as
+HAProxy does (the last 1024 successes). Where these differ from the simulator's export: HAProxy's ``5xx``
+is a series per cause (``chaoslab_cause``: renaming cannot add series up), its classes chaoslab never
+produces (``1xx``, ``3xx``, ``4xx``, ``other``) and an entrypoint's wasted and degraded counts are absent
+(the simulator writes them at 0), and the average is one per caller replica, not one per service.
 
-Only the histogram presets (``micrometer``, ``opentelemetry``) are renamed this way: their
-``_count`` counts answers by outcome, which is what the emulator's histograms hold. The
-``chaoslab`` and ``haproxy`` presets count sent requests in counters of their own that no emulator
-series can be renamed to; with them (and, on a stack whose load is not scraped, with rules reading
-entrypoints' client-side names) chaoslab keeps evaluating the rules itself (:func:`evaluation_gap`).
+Why relabelling, not an emulator exporting the mapped names: it is one pure function of the
+experiment on the host, the emulator (standard library only, one image for every experiment) exports
+the same families whatever the experiment, and each replica is still scraped once; Prometheus renames
+in place, so the counts are the emulator's own.
+
+With every preset the stack's Prometheus evaluates the experiment's rules itself; chaoslab evaluates them
+(:func:`evaluation_gap`) only on a stack whose load is not scraped, for rules reading an entrypoint's series.
 """
 
 from __future__ import annotations
@@ -44,13 +54,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chaos.core.causes import Cause
-from chaos.metrics.mapping import MetricMapping, resolve
+from chaos.metrics.mapping import MetricMapping, Naming, OutcomeStyle, Signal, resolve
 from chaos.model.metrics import MetricsSpec
 from chaos.model.scope import Scope, ScopeKind
 from chaos.model.topology import Topology
 
 if TYPE_CHECKING:
     from chaos.model.experiment import Experiment
+    from chaos.promql.syntax import VectorSelector
 
 LOAD_JOB = "chaoslab-load"  # the stack's scrape job of the load generator (chaos.live.load.metrics)
 CAUSE_LABEL = "chaoslab_cause"
@@ -89,13 +100,60 @@ def _replace(sources: tuple[str, ...], regex: str, target: str, replacement: str
     return Relabel("replace", sources, regex, target, replacement)
 
 
-def histogram_mapping(spec: MetricsSpec, topology: Topology) -> MetricMapping | None:
-    """The experiment's mapping when its services' answers are a histogram the emulators' can be renamed to."""
-    mapping = resolve(spec, topology)
-    naming = mapping.convention.service
-    if naming.histogram is None or naming.responses is not None or naming.requests is not None:
-        return None
-    return mapping
+# What the emulators (chaos.live.in_container.emulator.prometheus) and the load generator (chaos.live.load.metrics)
+# export that a preset is renamed from. Per callee (server_address): the client histogram, attempts sent, answers
+# by outcome, HAProxy's average; of the replica itself: its gauges and own counters (the chaoslab preset's).
+CLIENT_REQUESTS = "chaoslab_client_requests_total"
+CLIENT_RESPONSES = "chaoslab_client_responses_total"
+CLIENT_AVERAGE = "chaoslab_client_time_average_seconds"
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """Which exported families one kind of scope's mapped families are renamed from."""
+
+    histogram: str      # a histogram's base name: its _bucket, _sum and _count
+    requests: str
+    responses: str
+    average: str | None
+    own: tuple[tuple[Signal, str], ...]  # the scope's own (not per callee): the chaoslab preset's other families
+
+
+def _sources(kind: ScopeKind) -> _Sources:
+    from chaos.live.in_container.load_names import DURATION, ENTRY_REQUESTS, ENTRY_RESPONSES
+
+    if kind is ScopeKind.ENTRYPOINT:  # the load generator's, by entrypoint
+        return _Sources(DURATION, ENTRY_REQUESTS, ENTRY_RESPONSES, None,
+                        ((Signal.RETRIES, "chaoslab_load_retries_total"),))
+    return _Sources(CLIENT, CLIENT_REQUESTS, CLIENT_RESPONSES, CLIENT_AVERAGE,
+                    ((Signal.QUEUE, "chaoslab_queue_requests"), (Signal.BUSY, "chaoslab_busy_workers"),
+                     (Signal.WASTED, "chaoslab_server_wasted_total"), (Signal.RETRIES, "chaoslab_retries_total"),
+                     (Signal.DEGRADED, "chaoslab_degraded_total")))
+
+
+def _peer_renames(naming: Naming, src: _Sources) -> list[tuple[str, str]]:
+    """(sample names, as a regex; the mapped name) of the families measured per callee (an entrypoint: all)."""
+    out = []
+    if naming.histogram is not None:
+        out.append((f"{src.histogram}_(bucket|sum|count)", f"{naming.histogram.name}_${{1}}"))
+    if naming.requests is not None:
+        out.append((src.requests, naming.requests.name))
+    if naming.responses is not None:
+        out.append((src.responses, naming.responses.name))
+    if naming.latency_average is not None and src.average is not None:
+        out.append((src.average, naming.latency_average.name))
+    return out
+
+
+def _own_renames(naming: Naming, src: _Sources) -> list[tuple[str, str]]:
+    """Likewise of the scope's own families (the chaoslab preset's queue, busy workers, retries, ...)."""
+    own = dict(src.own)
+    return [(own[signal], family.name) for family, signal in naming.gauges if signal in own]
+
+
+def renamed_mapping(spec: MetricsSpec, topology: Topology) -> MetricMapping:
+    """The experiment's mapping, under whose names the generated stack's Prometheus stores its series."""
+    return resolve(spec, topology)
 
 
 def sources(topology: Topology) -> dict[str, tuple[tuple[str, str], ...]]:
@@ -110,81 +168,99 @@ def sources(topology: Topology) -> dict[str, tuple[tuple[str, str], ...]]:
     return out
 
 
+def _alternatives(names: list[str]) -> str:
+    return "(?:" + "|".join(names) + ")"
+
+
 def job_relabels(mapping: MetricMapping, topology: Topology) -> dict[str, tuple[Relabel, ...]]:
     """Each emulator job's ``metric_relabel_configs``: rename what it measures of each service (see above)."""
-    histogram = mapping.convention.service.histogram
-    assert histogram is not None  # histogram_mapping chose this mapping
-    name = histogram.name
+    naming, src = mapping.convention.service, _sources(ScopeKind.SERVICE)
+    peer = _alternatives([pattern for pattern, _ in _peer_renames(naming, src)])
+    own = [pattern for pattern, _ in _own_renames(naming, src)]
+    histogram = naming.histogram
     # The emulator's own series under the mapped name would count a service twice: dropped in every job.
-    collide = [Relabel("drop", (_MARK, "__name__"), f";{re.escape(name)}_{_PARTS}")] if name in (CLIENT, SERVER) else []
+    collide = []
+    if histogram is not None and histogram.name in (CLIENT, SERVER):
+        collide = [Relabel("drop", (_MARK, "__name__"), f";{re.escape(histogram.name)}_{_PARTS}")]
     out = {}
     for job, measured in sources(topology).items():
-        if not measured:
-            out[job] = tuple(collide)
-            continue
-        rules = [_replace(("__name__", "server_address"), f"{family}_{_PARTS};{re.escape(service)}", _MARK, service)
-                 for family, service in measured]
+        callees = [s for _, s in measured]
+        rules = [_replace(("__name__", "server_address"), f"{peer};{re.escape(service)}", _MARK, service)
+                 for service in callees]
+        if own:  # the replica's own families: the service it is
+            rules.append(_replace(("__name__",), _alternatives(own), _MARK, job))
         rules += collide
-        rules += _service_renames(mapping, [s for _, s in measured])
-        rules.append(Relabel("labeldrop", regex=_MARK))
+        if callees or own:
+            rules += _renames(mapping, ScopeKind.SERVICE, _MARK, [*callees, *([job] if own else [])])
+            rules.append(Relabel("labeldrop", regex=_MARK))
         out[job] = tuple(rules)
     return out
 
 
-def _service_renames(mapping: MetricMapping, services: list[str]) -> list[Relabel]:
-    """Client-histogram series marked with the service they measure: under its mapped name and labels."""
-    name = mapping.convention.service.histogram.name  # type: ignore[union-attr]  # a histogram preset
-    rules = [_replace((_MARK, "error_type"), ".+;(.+)", CAUSE_LABEL, "$1")]
-    rules += [_replace((_MARK,), ".+", label, "") for label in (*_EMULATOR_LABELS, "entrypoint")]
-    rules += _status(mapping, _MARK)
-    for service in dict.fromkeys(services):
-        labels = mapping.by_scope[Scope(ScopeKind.SERVICE, service)].labels
-        rules += [_replace((_MARK,), re.escape(service), k, v) for k, v in (("job", service), *labels)]
-    rules.append(_replace((_MARK, "__name__"), f".+;(?:{CLIENT}|{SERVER})_(bucket|sum|count)", "__name__",
-                          f"{name}_${{1}}"))
-    # The simulator's export times successes only: a failure's label set has its _count alone.
-    rules.append(Relabel("drop", (_MARK, CAUSE_LABEL, "__name__"), f".+;.+;{re.escape(name)}_(?:bucket|sum)"))
+def _renames(mapping: MetricMapping, kind: ScopeKind, mark: str, scopes: list[str]) -> list[Relabel]:
+    """Series marked with the scope they measure: under its mapped names and labels, outcomes as the preset labels
+    them (the cause in ``chaoslab_cause`` where the preset's outcome labels do not name it)."""
+    from chaos.live.in_container.load_names import CLIENT_ERROR
+
+    convention = mapping.convention
+    naming, src = convention.naming(kind), _sources(kind)
+    renames = _peer_renames(naming, src) + _own_renames(naming, src)
+    causes = "|".join(c.value for c in Cause)
+    histogram = naming.histogram
+    hist_parts = f"{src.histogram}_{_PARTS}"
+    answers = src.responses if naming.responses is not None else hist_parts  # what carries the outcome labels
+    rules = [Relabel("drop", (mark, "outcome"), f".+;{CLIENT_ERROR}"),  # the load's failures, not the system's
+             _replace((mark, "error_type"), ".+;(.+)", CAUSE_LABEL, "$1"),
+             _replace((mark, "outcome"), f".+;({causes})", CAUSE_LABEL, "$1")]
+    if histogram is not None and naming.responses is not None:  # its histogram times successes, with no outcome
+        rules.append(Relabel("drop", (mark, "__name__", CAUSE_LABEL), f".+;{hist_parts};.+"))
+    rules += [_replace((mark,), ".+", label, "") for label in (*_EMULATOR_LABELS, "entrypoint", "request", "outcome")]
+    rules += _status(mapping, mark, answers)
+    for scope in dict.fromkeys(scopes):
+        labels = mapping.by_scope[Scope(kind, scope)].labels
+        rules += [_replace((mark,), re.escape(scope), k, v) for k, v in (("job", scope), *labels)]
+    rules += [_replace((mark, "__name__"), f".+;{pattern}", "__name__", name) for pattern, name in renames]
+    if histogram is not None:
+        name = re.escape(histogram.name)
+        # The simulator's export times successes only: a failure's label set has its _count alone.
+        rules.append(Relabel("drop", (mark, CAUSE_LABEL, "__name__"), f".+;.+;{name}_(?:bucket|sum)"))
+        if not convention.java_floats:  # le="1", as Go's client writes it (and the simulator's export), not "1.0"
+            rules.append(_replace((mark, "__name__", "le"), f".+;{name}_bucket;([0-9]+)\\.0", "le", "$1"))
+    if convention.outcomes is OutcomeStyle.CAUSE:  # the outcome label names the cause already
+        rules.append(_replace((mark,), ".+", CAUSE_LABEL, ""))
     return rules
 
 
 def load_relabels(mapping: MetricMapping, topology: Topology) -> tuple[Relabel, ...]:
     """The load generator's job: its attempts under their target services' names (as any caller's), its entry
     requests under the preset's entrypoint names, client errors dropped from those."""
-    from chaos.live.in_container.load_names import CLIENT_ERROR, DURATION
-
+    naming, src = mapping.convention.entrypoint, _sources(ScopeKind.ENTRYPOINT)
     targets = list(dict.fromkeys(e.to for e in topology.entrypoints))
-    rules = [_replace(("__name__", "server_address"), f"{CLIENT}_{_PARTS};{re.escape(t)}", _MARK, t)
-             for t in targets]
-    rules += _service_renames(mapping, targets)
-    entry = mapping.convention.entrypoint.histogram
-    if entry is not None:
-        names = [e.name for e in topology.entrypoints]
-        rules += [_replace(("__name__", "entrypoint"), f"{DURATION}_{_PARTS};{re.escape(e)}", _ENTRY_MARK, e)
-                  for e in names]
-        rules.append(Relabel("drop", (_ENTRY_MARK, "outcome"), f".+;{CLIENT_ERROR}"))
-        causes = "|".join(c.value for c in Cause)
-        rules.append(_replace((_ENTRY_MARK, "outcome"), f".+;({causes})", CAUSE_LABEL, "$1"))
-        rules += [_replace((_ENTRY_MARK,), ".+", label, "") for label in ("entrypoint", "request", "outcome")]
-        rules += _status(mapping, _ENTRY_MARK)
-        for e in names:
-            labels = mapping.by_scope[Scope(ScopeKind.ENTRYPOINT, e)].labels
-            rules += [_replace((_ENTRY_MARK,), re.escape(e), k, v) for k, v in (("job", e), *labels)]
-        rules.append(_replace((_ENTRY_MARK, "__name__"), f".+;{DURATION}_(bucket|sum|count)", "__name__",
-                              f"{entry.name}_${{1}}"))
-        rules.append(Relabel("drop", (_ENTRY_MARK, CAUSE_LABEL, "__name__"),
-                             f".+;.+;{re.escape(entry.name)}_(?:bucket|sum)"))
+    peer = _alternatives([p for p, _ in _peer_renames(mapping.convention.service, _sources(ScopeKind.SERVICE))])
+    rules = [_replace(("__name__", "server_address"), f"{peer};{re.escape(t)}", _MARK, t) for t in targets]
+    if targets:
+        rules += _renames(mapping, ScopeKind.SERVICE, _MARK, targets)
+    entries = _alternatives([p for p, _ in _peer_renames(naming, src) + _own_renames(naming, src)])
+    names = [e.name for e in topology.entrypoints]
+    if entries != "(?:)" and names:
+        rules += [_replace(("__name__", "entrypoint"), f"{entries};{re.escape(e)}", _ENTRY_MARK, e) for e in names]
+        if naming.responses is not None and naming.histogram is not None:  # successes only, in every kind
+            rules.append(Relabel("drop", (_ENTRY_MARK, "__name__", "outcome"),
+                                 f".+;{src.histogram}_{_PARTS};(?:{'|'.join(c.value for c in Cause)})"))
+        rules += _renames(mapping, ScopeKind.ENTRYPOINT, _ENTRY_MARK, names)
     rules += [Relabel("labeldrop", regex=_MARK), Relabel("labeldrop", regex=_ENTRY_MARK)]
     return tuple(rules)
 
 
-def _status(mapping: MetricMapping, mark: str) -> list[Relabel]:
-    """The preset's outcome labels, set from the cause (none: a success), as the simulator's export sets them."""
+def _status(mapping: MetricMapping, mark: str, answers: str) -> list[Relabel]:
+    """The preset's outcome labels on the family of answers (``answers``: its sample names, a regex), set from the
+    cause (none: a success), as the simulator's export sets them."""
     rules = []
     for outcome in mapping.convention.outcome_sets():
         if outcome.never:
             continue
-        regex = ".+;" if outcome.success else ".+;(?:" + "|".join(c.value for c in outcome.causes) + ")"
-        rules += [_replace((mark, CAUSE_LABEL), regex, k, v) for k, v in outcome.labels]
+        cause = "" if outcome.success else "(?:" + "|".join(c.value for c in outcome.causes) + ")"
+        rules += [_replace((mark, "__name__", CAUSE_LABEL), f".+;{answers};{cause}", k, v) for k, v in outcome.labels]
     return rules
 
 
@@ -199,9 +275,7 @@ def stack_relabels(experiment: Experiment | None) -> dict[str, tuple[Relabel, ..
     with counters of its own)."""
     if experiment is None:
         return {}
-    mapping = histogram_mapping(experiment.metrics, experiment.topology)
-    if mapping is None:
-        return {}
+    mapping = renamed_mapping(experiment.metrics, experiment.topology)
     return {**job_relabels(mapping, experiment.topology), LOAD_JOB: load_relabels(mapping, experiment.topology)}
 
 
@@ -221,25 +295,36 @@ def selector_names(expr: object) -> set[str]:
     return found
 
 
+def _entrypoint_reads(mapping: MetricMapping, selector: VectorSelector) -> bool:
+    """Does ``selector`` read an entrypoint's series, which only the load generator exports? Its name is one of
+    the entrypoints' families, and not one services share (the chaoslab preset's), or it selects the entrypoint
+    label of such a shared one (``chaoslab_requests_total{entrypoint="buy"}``)."""
+    def names(naming: Naming) -> set[str]:
+        out = {f"{naming.histogram.name}_{p}" for p in ("bucket", "sum", "count")} if naming.histogram else set()
+        out |= {f.name for f in (naming.requests, naming.responses) if f is not None}
+        return out | {f.name for f, _ in naming.gauges}
+
+    entry, service = mapping.convention.entrypoint, mapping.convention.service
+    if selector.name not in names(entry):
+        return False
+    return selector.name not in names(service) or any(m.name in entry.scope_labels for m in selector.matchers)
+
+
 def evaluation_gap(experiment: Experiment, load_scraped: bool = True) -> str | None:
     """Why the generated stack's Prometheus cannot evaluate the experiment's rules on what it stores (None: it can).
 
     ``load_scraped``: the stack's Prometheus scrapes the load generator (the entrypoints and the attempts the
     entrypoints' targets get from it)."""
-    spec = experiment.metrics
-    mapping = histogram_mapping(spec, experiment.topology)
-    if mapping is None:
-        return (f"the {spec.preset.value} preset counts sent requests in counters the emulators' histograms "
-                "cannot be renamed to")
+    from chaos.promql.syntax import selectors
+
     if load_scraped:
         return None
-    entry = mapping.convention.entrypoint
-    client = {f"{entry.histogram.name}_{p}" for p in ("bucket", "sum", "count")} if entry.histogram else set()
+    mapping = renamed_mapping(experiment.metrics, experiment.topology)
     for ref in (*experiment.prometheus_rules, *experiment.slo_specs):
         for group in ref.rules.all_groups:
             for rule in group.rules:
-                read = selector_names(rule.expr) & client
+                read = sorted({s.name for s in selectors(rule.expr) if s.name and _entrypoint_reads(mapping, s)})
                 if read:
-                    return (f"rule '{rule.name}' ({ref.file}) reads an entrypoint's {sorted(read)[0]}, which only "
+                    return (f"rule '{rule.name}' ({ref.file}) reads an entrypoint's {read[0]}, which only "
                             "the load generator exports, and this stack's Prometheus does not scrape it")
     return None

@@ -314,3 +314,27 @@ def test_sleeper_follows_the_median_not_the_outliers():
         timer.late = 0.030 if i % 5 == 0 else 0.001  # one sleep in five preempted for 30 ms
         asyncio.run(sleeper.sleep(0.01))
     assert sleeper.lateness == pytest.approx(0.001, abs=2 * Sleeper.STEP)
+
+
+def test_the_haproxy_average_is_the_plain_mean_of_the_first_1024_successes_then_slides_as_haproxy_documents():
+    from chaos.live.in_container.emulator.metrics import AVERAGE_OVER, CallMetrics
+
+    rand = random.Random(5)
+    m = CallMetrics((0.01, 0.1))
+    seen = [rand.expovariate(20.0) for _ in range(AVERAGE_OVER)]
+    for x in seen:
+        m.success(x)
+    m.failure(Cause.TIMEOUT, 9.0)  # failures are not in it
+    assert m.average == pytest.approx(statistics.fmean(seen), rel=1e-9)
+    expected = m.average
+    for _ in range(3000):  # then each success moves it by a 1024th of its distance: the old ones fade out
+        x = rand.expovariate(2.0)
+        m.success(x)
+        expected = expected * (1 - 1 / AVERAGE_OVER) + x / AVERAGE_OVER
+    assert m.average == pytest.approx(expected, rel=1e-9)
+    assert 0.4 < m.average < 0.6  # mostly the new latencies (mean 0.5 s) after three windows
+    # Two calls to one callee merged: their averages weighted by the successes each holds.
+    other = CallMetrics((0.01, 0.1))
+    other.success(1.0)
+    merged = CallMetrics.merged([m, other])
+    assert merged.average == pytest.approx((m.average * AVERAGE_OVER + 1.0) / (AVERAGE_OVER + 1), rel=1e-9)

@@ -69,6 +69,18 @@ def test_metrics_are_prometheus_text_whose_counts_and_buckets_match_the_json_vie
     assert one(client, server_address="b", http_response_status_code="200") == ja["calls"]["b"]["ok"] == 12
     assert one(client, server_address="b", error_type="injected") == ja["calls"]["b"]["errors"]["injected"] == 5
     assert one(a["chaoslab_client_retries_total"], server_address="b") == ja["calls"]["b"]["retries"]
+    # What the chaoslab and haproxy presets are renamed from: attempts sent, answers by outcome (every outcome,
+    # zeros too), the replica's own retries, HAProxy's average of the successes (12 of them: their plain mean).
+    assert one(a["chaoslab_client_requests_total"], server_address="b") == ja["calls"]["b"]["attempts"] == 17
+    answers = {s.labels["outcome"]: s.value for s in a["chaoslab_client_responses_total"]}
+    assert answers == {"ok": 12, "injected": 5, **{c: 0 for c in ("timeout", "rejected", "circuit_open", "crashed",
+                                                                   "dependency")}}
+    assert one(a["chaoslab_retries_total"]) == ja["calls"]["b"]["retries"]
+    assert one(a["chaoslab_degraded_total"]) == 0
+    client_sum = one(a["http_client_request_duration_seconds_sum"], server_address="b",
+                     http_response_status_code="200")
+    average = one(a["chaoslab_client_time_average_seconds"], server_address="b")
+    assert average == pytest.approx(client_sum / 12, rel=1e-9)
 
     # Gauges at rest, and the identity OpenTelemetry's exporter gives a target.
     assert one(b["http_server_active_requests"]) == 0

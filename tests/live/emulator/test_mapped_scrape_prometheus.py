@@ -1,7 +1,8 @@
 """The generated stack's renaming (chaos.live.stack.mapped_scrape) applied by a real Prometheus (Debian's) to two
 emulators and the load generator on loopback: what it stores under the experiment's metric names are the emulators'
 and the load's own counts, exactly, under the preset's labels, with the successes' buckets and their le bounds as
-they wrote them; the entrypoint under the preset's client names."""
+they wrote them; the entrypoint under the preset's client names. With the counter presets (chaoslab, haproxy), the
+series it stores are those the simulator's export of the same scopes writes, name for name and label for label."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from test_emulator_prometheus_server import TOPOLOGY, free_port, prometheus_at  
 
 from chaos.live.load import LoadGenerator, plan_load
 from chaos.live.stack.emulator_stack import LOAD_JOB
-from chaos.live.stack.mapped_scrape import histogram_mapping, job_relabels, load_relabels
+from chaos.live.stack.mapped_scrape import CAUSE_LABEL, job_relabels, load_relabels
+from chaos.metrics.exposition import sample_names
+from chaos.metrics.mapping import MetricMapping, Signal, resolve
 from chaos.model.files import load_topology
 from chaos.model.load import Segment
 from chaos.model.metrics import MetricsPreset, MetricsSpec
+from chaos.model.scope import ScopeKind
 from chaos.run import percentile_from_hist
 
 pytestmark = pytest.mark.live
@@ -43,8 +47,7 @@ def test_prometheus_stores_the_emulators_series_under_the_mapped_names(
                     "b": {"workers": 4, "service_time": {"dist": "exponential", "mean": 0.01}}})
     (tmp_path / "pair.yaml").write_text(TOPOLOGY)
     topology = load_topology(tmp_path / "pair.yaml")
-    mapping = histogram_mapping(MetricsSpec(preset=preset), topology)
-    assert mapping is not None
+    mapping = resolve(MetricsSpec(preset=preset), topology)
     relabels = {job: [r.config() for r in rules] for job, rules in job_relabels(mapping, topology).items()}
     relabels[LOAD_JOB] = [r.config() for r in load_relabels(mapping, topology)]
     load_port = free_port()
@@ -104,3 +107,97 @@ def test_prometheus_stores_the_emulators_series_under_the_mapped_names(
         assert prometheus.value(f'count({name}_count{{instance="127.0.0.1:{stack.port("b")}"}})') is None
     finally:
         load.stop()  # it lingers, serving its counts: stopped here, not waited for
+
+
+def _simulated_series(mapping: MetricMapping, bounds: tuple[float, ...]) -> set[tuple[tuple[str, str], ...]]:
+    """Every series the simulator's export writes under ``mapping`` (chaos.metrics.exposition), but those the live
+    stack has no source for: HAProxy's status classes chaoslab never produces (exposed at 0 by the simulator), and
+    an entrypoint's work wasted and answers degraded (an entry request has no caller to outlive, no fallback)."""
+    out = set()
+    for item in mapping.exposed:
+        if item.signal is Signal.NEVER or (item.scope.kind is ScopeKind.ENTRYPOINT
+                                           and item.signal in (Signal.WASTED, Signal.DEGRADED)):
+            continue
+        out |= {n.labels for n in sample_names(item, mapping.le_bounds(bounds), mapping.convention.format_le)}
+    return out
+
+
+@pytest.mark.parametrize("preset", [MetricsPreset.CHAOSLAB, MetricsPreset.HAPROXY], ids=lambda p: p.value)
+def test_prometheus_stores_the_counter_presets_series_as_the_simulator_exports_them(
+        launch, helpers, prometheus_at, tmp_path, preset):  # noqa: F811 - the imported fixture
+    # web -> a -> b, b failing from FAULT_AT_S on: as above, under the presets that count sent requests.
+    stack = launch({"a": {"workers": 4, "service_time": helpers.const(0.002), "calls": [{"to": "b", "timeout_s": 1}]},
+                    "b": {"workers": 4, "service_time": {"dist": "exponential", "mean": 0.01}}})
+    (tmp_path / "pair.yaml").write_text(TOPOLOGY)
+    topology = load_topology(tmp_path / "pair.yaml")
+    mapping = resolve(MetricsSpec(preset=preset), topology)
+    relabels = {job: [r.config() for r in rules] for job, rules in job_relabels(mapping, topology).items()}
+    relabels[LOAD_JOB] = [r.config() for r in load_relabels(mapping, topology)]
+    load_port = free_port()
+    prometheus = prometheus_at({"a": f"127.0.0.1:{stack.port('a')}", "b": f"127.0.0.1:{stack.port('b')}",
+                                LOAD_JOB: f"127.0.0.1:{load_port}"}, relabels=relabels)
+    assert helpers.wait_for(lambda: prometheus.value("count(up == 1)") == 2, 10.0, step=0.25)
+    plan = plan_load(topology, (Segment(0.0, DURATION_S, RATE, RATE),), {"web": f"http://127.0.0.1:{stack.port('a')}"},
+                     duration_s=DURATION_S, bounds=helpers.BOUNDS, seed=3, metrics_listen=f"127.0.0.1:{load_port}",
+                     metrics_linger_s=20.0)
+    naming, entry = mapping.convention.service, mapping.convention.entrypoint
+    assert naming.requests is not None and naming.responses is not None
+    assert entry.requests is not None and entry.responses is not None
+    scope = "service" if preset is MetricsPreset.CHAOSLAB else "proxy"
+    failed = 'outcome="injected"' if preset is MetricsPreset.CHAOSLAB else f'code="5xx", {CAUSE_LABEL}="injected"'
+    ok = 'outcome="ok"' if preset is MetricsPreset.CHAOSLAB else 'code="2xx"'
+
+    def total(family: str, who: str, matchers: str = "", label: str = "service") -> float | None:
+        label = scope if preset is MetricsPreset.HAPROXY else label
+        return prometheus.value(f'sum({family}{{{label}="{who}"{", " if matchers else ""}{matchers}}})')
+
+    load = LoadGenerator(plan, tmp_path / "load")
+    load.start()
+    try:
+        load.wait_started(timeout_s=60.0)
+        time.sleep(FAULT_AT_S)
+        stack.faults("b", errors=1.0)
+        assert helpers.wait_for(lambda: load.record("web", int(DURATION_S) - 1) is not None, 30.0, step=0.25)
+        time.sleep(1.0)
+        records = load.series("web")
+        ok_n, failed_n = sum(r.ok for r in records), sum(r.failed for r in records)
+        sent_n = sum(r.requests for r in records)
+        assert ok_n > 10 and failed_n > 10
+        ja = stack.metrics("a")
+
+        def settled() -> bool:
+            return (total(naming.requests.name, "b") == ja["calls"]["b"]["attempts"] == ok_n + failed_n
+                    and total(entry.responses.name, "web", label="entrypoint") == ok_n + failed_n
+                    and total(entry.requests.name, "web", label="entrypoint") == sent_n)
+
+        assert helpers.wait_for(settled, 15.0, step=0.25)
+        # Sent requests and answers by outcome: the emulators' and the load's own counts, exactly.
+        assert total(naming.requests.name, "a") == ok_n + failed_n  # the load generator's attempts at a
+        assert total(naming.responses.name, "b", ok) == ja["calls"]["b"]["ok"] == ok_n
+        assert total(naming.responses.name, "b", failed) == ja["calls"]["b"]["errors"]["injected"] == failed_n
+        assert total(naming.responses.name, "a", failed.replace("injected", "dependency")) == failed_n
+        assert total(entry.responses.name, "web", ok, label="entrypoint") == ok_n
+        # Name for name and label for label what the simulator's export writes of these scopes, but the
+        # scraper's job and instance, and the cause HAProxy's 5xx class keeps apart (see the module's docstring).
+        prefix = "chaoslab_" if preset is MetricsPreset.CHAOSLAB else "haproxy_"
+        stored = prometheus.get("/api/v1/series", **{"match[]": f'{{__name__=~"{prefix}.*"}}'})
+        simulated = _simulated_series(mapping, helpers.BOUNDS)
+        names = {dict(labels)["__name__"] for labels in simulated}
+        live = {tuple(sorted((k, v) for k, v in s.items() if k not in ("job", "instance", CAUSE_LABEL)))
+                for s in stored if s["__name__"] in names}
+        assert live == simulated, (sorted(live - simulated)[:5], sorted(simulated - live)[:5])
+        jobs = {(s.get(scope) or s.get("entrypoint"), s["job"]) for s in stored if s["__name__"] in names}
+        assert jobs == {("a", "a"), ("b", "b"), ("web", "web")}  # job: the scope measured, as the other presets'
+        if preset is MetricsPreset.CHAOSLAB:
+            # The successes' latency: the same median as a's own histogram of its calls to b.
+            median = prometheus.value('histogram_quantile(0.5, sum by (le) '
+                                      '(chaoslab_request_duration_seconds_bucket{service="b"}))')
+            hist = {k: v for k, v in enumerate(ja["calls"]["b"]["latency_hist"]) if v}
+            assert median == pytest.approx(percentile_from_hist(hist, helpers.BOUNDS, 0.5), rel=1e-9)
+        else:
+            average = prometheus.value('haproxy_backend_total_time_average_seconds{proxy="b"}')
+            client_sum = prometheus.value('sum(http_client_request_duration_seconds_sum'
+                                          '{job="a", server_address="b", http_response_status_code="200"})')
+            assert average == pytest.approx(client_sum / ok_n, rel=1e-6)  # fewer than 1024: their mean
+    finally:
+        load.stop()

@@ -1,7 +1,9 @@
 """A game day on a stack chaoslab generates for the experiment: its own Prometheus stores the emulators' and the
 load generator's series under the experiment's Micrometer names, evaluates the team's rules itself (one on a
 service, one on the entrypoint's client-side names), and chaoslab reads the firing back, as from a team's
-Prometheus; the playbook's trigger follows that Prometheus's ALERTS during the run. The entrypoint is measured
+Prometheus; the playbook's trigger follows that Prometheus's ALERTS during the run. The same under the chaoslab
+preset, whose rules divide failed answers by requests sent (counters no histogram is renamed to), in a shorter
+game day (stack-rules-chaoslab.yaml). The entrypoint is measured
 through Prometheus too, and its per-second figures agree with the load generator's own records.
 
 The bound on the agreement with chaoslab's own evaluation of the same rule on the series it read back is one
@@ -33,9 +35,11 @@ HERE = Path(__file__).parent
 POLL_S = 1.0  # the playbook's look at Prometheus's ALERTS: once each closed second (FiringFeed)
 
 
+@pytest.mark.parametrize("experiment_file", ["stack-rules.yaml", "stack-rules-chaoslab.yaml"],
+                         ids=["micrometer", "chaoslab"])
 def test_the_generated_stacks_prometheus_evaluates_the_rule_and_the_playbook_follows_it(
-        engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    experiment = load_experiment(HERE / "stack-rules.yaml")
+        engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, experiment_file: str) -> None:
+    experiment = load_experiment(HERE / experiment_file)
     playbook = load_playbook(HERE / "stack-rules-playbook.yaml", experiment)
     # What the run measured itself (the entrypoint: the load generator's own records), kept as Prometheus's
     # reads replace it after the run.
@@ -91,7 +95,7 @@ def _agrees_with_the_load_records(prom: Series, own: Series, bounds: tuple[float
     """Per second, what Prometheus counted of the entrypoint and what the load generator recorded agree within
     one second's count (Prometheus's scrapes fall on their own phase of the second, up to one scrape interval off),
     over the run exactly but for the last second's, and the latency within one histogram bucket."""
-    assert len(prom.requests) == len(own.requests) >= 40
+    assert len(prom.requests) == len(own.requests) >= 18
     for name in ("requests", "ok"):
         a, b = getattr(prom, name), getattr(own, name)
         cum_a = [sum(a[:k + 1]) for k in range(len(a))]

@@ -116,3 +116,42 @@ def test_a_run_serves_its_counts_and_the_last_scrape_equals_the_records(server: 
                 for s in last["http_client_request_duration_seconds"] if s[0].endswith("_count")}
     assert attempts["200"] == web.attempt_ok and attempts["injected"] == web.attempts_failed
     assert last["chaoslab_load_in_flight_requests"][0][2] == 0
+
+
+def test_the_per_entrypoint_totals_count_every_kind_and_outcome_from_zero() -> None:
+    """What the chaoslab and haproxy presets are renamed from: entry requests and answers per entrypoint (every
+    kind together, client errors left out), attempts sent and answered, HAProxy's average of the successes."""
+    m = LoadMetrics.of((0.01, 0.1, 1.0), [("buy", "checkout", [("GET /work", "GET"), ("GET /b", "GET")])])
+    fresh = families(m.render().decode())
+    assert {s[1]["outcome"]: s[2] for s in fresh["chaoslab_load_entry_responses"]} == {
+        "ok": 0, "timeout": 0, "rejected": 0, "circuit_open": 0, "crashed": 0, "injected": 0, "dependency": 0}
+    m.request_started(0, 0)
+    m.request_started(0, 1)
+    m.request_started(0, 1)
+    m.attempt_sent(0, False)
+    m.attempt_ended(0, 0, "crashed", 0.001)
+    m.attempt_sent(0, True)
+    m.attempt_ended(0, 0, None, 0.02)
+    m.request_ended(0, 0, "ok", 0.03)
+    m.attempt_sent(0, False)
+    m.attempt_ended(0, 1, None, 0.04)
+    m.request_ended(0, 1, "ok", 0.04)
+    m.request_ended(0, 1, "client_error", 0.001)
+    f = families(m.render().decode())
+    assert [s[2] for s in f["chaoslab_load_entry_requests"]] == [3]
+    assert {s[1]["outcome"]: s[2] for s in f["chaoslab_load_entry_responses"] if s[2]} == {"ok": 2}
+    assert [(s[1]["server_address"], s[2]) for s in f["chaoslab_client_requests"]] == [("checkout", 3)]
+    assert {s[1]["outcome"]: s[2] for s in f["chaoslab_client_responses"] if s[2]} == {"ok": 2, "crashed": 1}
+    (average,) = f["chaoslab_client_time_average_seconds"]
+    assert abs(average[2] - 0.03) < 1e-12  # the two successful attempts' mean
+    # Two entrypoints to one service: one caller's series per target (renamed, the entrypoint label goes).
+    kinds = [("GET /work", "GET")]
+    two = LoadMetrics.of((0.1,), [("buy", "checkout", kinds), ("sell", "checkout", kinds), ("look", "catalog", kinds)])
+    two.attempt_sent(0, False)
+    two.attempt_ended(0, 0, None, 0.2)
+    two.attempt_sent(1, False)
+    two.attempt_ended(1, 0, None, 0.4)
+    f = families(two.render().decode())
+    assert {s[1]["server_address"]: s[2] for s in f["chaoslab_client_requests"]} == {"checkout": 2, "catalog": 0}
+    averages = {s[1]["server_address"]: s[2] for s in f["chaoslab_client_time_average_seconds"]}
+    assert abs(averages["checkout"] - 0.3) < 1e-12 and averages["catalog"] == 0

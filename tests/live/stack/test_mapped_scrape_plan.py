@@ -1,5 +1,5 @@
 """What a generated stack's prometheus.yml holds for an experiment: its rules evaluated at its evaluation interval,
-and, with a histogram preset, each emulator job's renaming to the experiment's metric names (checked by promtool);
+and each emulator job's renaming to the experiment's metric names, under every preset (checked by promtool);
 which experiments the stack's Prometheus can then evaluate itself, and why not the others."""
 
 from __future__ import annotations
@@ -76,14 +76,42 @@ def test_the_shops_stack_renames_every_measured_service_and_evaluates_every_15_s
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_without_a_histogram_preset_the_emulators_keep_their_names_and_chaoslab_says_why() -> None:
+@pytest.mark.parametrize("preset", [MetricsPreset.CHAOSLAB, MetricsPreset.HAPROXY], ids=lambda p: p.value)
+def test_the_counter_presets_are_renamed_too_so_the_stacks_prometheus_evaluates_their_rules(
+        tmp_path: Path, preset: MetricsPreset) -> None:
+    # Their sent requests and answers by outcome from the emulators' counters of those, per callee; the chaoslab
+    # preset's queue, busy workers, retries, wasted work and fallbacks from each replica's own (so every job).
     shop = load_experiment(ROOT / "experiments" / "shop-coverage.yaml")
-    exp = dataclasses.replace(shop, metrics=MetricsSpec(preset=MetricsPreset.HAPROXY))
-    config = yaml.safe_load(stack.render_prometheus_config(plan_for(exp)))
-    assert not any("metric_relabel_configs" in j for j in config["scrape_configs"])
-    assert stack_relabels(exp) == {}
-    gap = evaluation_gap(exp)
-    assert gap is not None and "haproxy preset" in gap
+    exp = dataclasses.replace(shop, metrics=MetricsSpec(preset=preset))
+    plan = plan_for(exp)
+    jobs = {j["job_name"]: j for j in yaml.safe_load(stack.render_prometheus_config(plan))["scrape_configs"]}
+    def renames_in(job: str) -> set[str]:
+        return {r["replacement"] for r in jobs[job]["metric_relabel_configs"] if r.get("target_label") == "__name__"}
+
+    renames = renames_in("gateway")
+    if preset is MetricsPreset.CHAOSLAB:
+        assert renames == {"chaoslab_request_duration_seconds_${1}", "chaoslab_requests_total",
+                           "chaoslab_responses_total", "chaoslab_queue_requests", "chaoslab_busy_workers",
+                           "chaoslab_wasted_total", "chaoslab_retries_total", "chaoslab_degraded_total"}
+        leaves = {s.name for s in exp.topology.services if not s.all_calls}
+        assert all("metric_relabel_configs" in jobs[leaf] for leaf in leaves)
+    else:
+        assert renames == {"haproxy_backend_http_requests_total", "haproxy_backend_http_responses_total",
+                           "haproxy_backend_total_time_average_seconds"}
+    assert ("haproxy_frontend_http_requests_total" if preset is MetricsPreset.HAPROXY
+            else "chaoslab_requests_total") in renames_in(stack.LOAD_JOB)
+    assert stack.stack_state(plan, tmp_path).metric_names == digest(stack_relabels(exp))
+    assert evaluation_gap(exp) is None
+    binary = shutil.which("promtool")
+    if binary is None:
+        pytest.skip("promtool (Debian's prometheus package) is not installed")
+    path = tmp_path / "prometheus.yml"
+    path.write_text(stack.render_prometheus_config(plan).replace(f"{stack.IN_CONTAINER_DIR}/{stack.RULES_DIR}",
+                                                                 str(tmp_path)))
+    for name, rules in plan.rule_files:
+        (tmp_path / name).write_text(rules)
+    done = subprocess.run([binary, "check", "config", str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_a_rule_on_an_entrypoints_client_names_needs_the_load_scraped() -> None:
@@ -110,3 +138,31 @@ def test_the_scrape_interval_follows_the_number_of_targets_and_the_rules_are_che
                for f in found)
     assert any("'WebErrorRatioHigh'" in f and "a [5s] range holds fewer than two" in f for f in found)
     assert scrape_findings(trio, 2) == []  # a for of one scrape, a range of two and a half: enough
+
+
+def test_a_game_day_reads_the_counter_presets_back_under_their_names() -> None:
+    # Requests sent, successes and failures from the answers by outcome (the cause in the chaoslab preset's own
+    # outcome label, in chaoslab_cause for HAProxy's 5xx); latency from the chaoslab histogram, or for HAProxy,
+    # which has none, from the callers' client histograms, which keep their names then.
+    from chaos.live.gameday import prometheus as prom
+    from chaos.metrics.mapping import resolve
+
+    exp = load_experiment(ROOT / "tests" / "live" / "gameday" / "stack-rules-chaoslab.yaml")
+    chaoslab = prom.generated_stack_plan("http://x", exp.topology, 1, resolve(exp.metrics, exp.topology), True)
+    api = next(r for r in chaoslab.reads if r.name == "api")
+    assert (api.requests, api.ok, api.errors, api.latency, api.cause_label) == (
+        'chaoslab_requests_total{service="api"}', 'chaoslab_responses_total{service="api", outcome=~"|ok"}',
+        'chaoslab_responses_total{service="api", outcome!~"|ok"}',
+        'chaoslab_request_duration_seconds_bucket{service="api"}', "outcome")
+    web = next(r for r in chaoslab.reads if r.name == "web")
+    assert web.requests == 'chaoslab_requests_total{entrypoint="web"}' and web.during_load
+    spec = MetricsSpec(preset=MetricsPreset.HAPROXY)
+    haproxy = prom.generated_stack_plan("http://x", exp.topology, 1, resolve(spec, exp.topology), True)
+    api = next(r for r in haproxy.reads if r.name == "api")
+    assert (api.requests, api.errors, api.latency, api.cause_label) == (
+        'haproxy_backend_http_requests_total{proxy="api"}',
+        'haproxy_backend_http_responses_total{proxy="api", chaoslab_cause!~"|ok"}',
+        'http_client_request_duration_seconds_bucket{server_address="api", http_response_status_code="200"}',
+        CAUSE_LABEL)
+    web = next(r for r in haproxy.reads if r.name == "web")
+    assert web.ok == 'haproxy_frontend_http_responses_total{proxy="web", chaoslab_cause=~"|ok"}'

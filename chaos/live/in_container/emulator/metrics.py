@@ -24,7 +24,8 @@ histogram included, for the requests of that operation alone; they add up to ``s
 an attempt), each ending ``ok`` or under a cause; ``retries`` among the attempts;
 ``degraded`` calls that failed and were carried on by a fallback;
 ``short_circuited`` attempts the breaker refused (not sent, so not attempts: the
-simulator does not count them at the callee either).
+simulator does not count them at the callee either); ``average`` the successes' latency
+averaged as HAProxy averages a backend's total time (:data:`AVERAGE_OVER`).
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from __future__ import annotations
 from typing import Any
 
 from chaos.core.causes import Cause
-from chaos.core.latency import bucket_index
+from chaos.core.latency import AVERAGE_OVER, bucket_index
 
-__all__ = ["Cause", "CallMetrics", "Histogram", "Outcomes", "ServerMetrics"]
+__all__ = ["AVERAGE_OVER", "Cause", "CallMetrics", "Histogram", "Outcomes", "ServerMetrics"]
 
 
 class Histogram:
@@ -107,6 +108,15 @@ class CallMetrics(Outcomes):
         self.retries = 0
         self.degraded = 0
         self.short_circuited = 0
+        self.average = 0.0
+        self.averaged = 0  # successes in the average, up to AVERAGE_OVER
+
+    def success(self, seconds: float) -> None:
+        super().success(seconds)
+        n = self.averaged
+        if n < AVERAGE_OVER:
+            n = self.averaged = n + 1
+        self.average += (seconds - self.average) / n
 
     @classmethod
     def merged(cls, parts: list[CallMetrics]) -> CallMetrics:
@@ -118,6 +128,11 @@ class CallMetrics(Outcomes):
             out.retries += part.retries
             out.degraded += part.degraded
             out.short_circuited += part.short_circuited
+        # Several calls to one callee (operations): their averages weighted by the successes in each, capped.
+        weights = [p.averaged for p in parts]
+        out.averaged = min(AVERAGE_OVER, sum(weights))
+        out.average = sum(p.average * w for p, w in zip(parts, weights, strict=True)) / sum(weights) if any(
+            weights) else 0.0
         return out
 
     def to_json(self) -> dict[str, Any]:

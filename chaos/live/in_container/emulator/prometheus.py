@@ -33,8 +33,18 @@ family                                     type       labels, meaning
 ``chaoslab_server_wasted_total``           counter    successes finished after the caller had gone
 ``chaoslab_queue_requests``                gauge      requests waiting for a worker
 ``chaoslab_busy_workers``                  gauge      workers busy
+``chaoslab_client_requests_total``         counter    attempts sent to ``server_address``, counted when sent
+                                                      (a retry is one; an attempt the breaker refused is not)
+``chaoslab_client_responses_total``        counter    those attempts ended, by ``outcome``: ``ok`` or the
+                                                      cause (as ``error_type`` above); every outcome there
+                                                      from the start, at 0
+``chaoslab_client_time_average_seconds``   gauge      the successes' latency averaged as HAProxy averages a
+                                                      backend's total time: over the last 1024 (each moves it
+                                                      by (latency - average) / n, n up to 1024), 0 before any
 ``chaoslab_client_retries_total``          counter    retries among the attempts, per ``server_address``
 ``chaoslab_client_degraded_total``         counter    calls that failed and were carried on by a fallback
+``chaoslab_retries_total``                 counter    retries this replica sent, every callee's together
+``chaoslab_degraded_total``                counter    its calls carried on by a fallback, every callee's together
 ``chaoslab_client_short_circuited_total``  counter    attempts the breaker refused (never sent)
 ``chaoslab_client_breaker_opens_total``    counter    times the breaker toward ``server_address`` opened
 ``target_info``                            gauge      1, with ``service_name`` and ``service_instance_id``
@@ -46,6 +56,12 @@ from 100 us to 100 s, plus every latency threshold the experiment names), the bo
 view (``/admin/metrics``) and the simulator count in, so a percentile read through Prometheus
 has the resolution of the engine's own. A label set appears once it has counted something, as
 an SDK's do; the success label sets of both histograms are there from the start.
+
+The counters of sent attempts and of answers by outcome, the average, and the replica's own totals of
+retries and fallbacks are what the ``chaoslab`` and ``haproxy`` metric presets count (their requests are
+sent ones, their answers a counter by outcome, not a histogram's ``_count``): the generated stack's
+Prometheus renames them to those presets' names (``chaos.live.stack.mapped_scrape``). Only the average
+costs anything per request (one update per success); the others are sums taken when scraped.
 """
 
 from __future__ import annotations
@@ -60,6 +76,7 @@ from .calls import Peer
 from .metrics import Cause, Histogram, Outcomes, ServerMetrics
 from .pool import WorkerPool
 
+OK = "ok"  # the outcome label of a success in chaoslab_client_responses_total
 METHOD = ("http_request_method", "GET")
 ANSWERED_ERROR = "503"  # every error answer of the emulator (its cause rides in X-Chaoslab-Cause)
 
@@ -100,6 +117,13 @@ def _histograms(family: Family, base: Labels, outcomes: Outcomes,
         family.histogram(labels, hist.bounds, hist.counts, hist.sum)
 
 
+def _outcomes(family: Family, base: Labels, outcomes: Outcomes) -> None:
+    """Answers by outcome, every one of them (zeros too): ``ok`` first, then each cause."""
+    family.sample((*base, ("outcome", OK)), outcomes.ok)
+    for cause, n in outcomes.errors.items():
+        family.sample((*base, ("outcome", cause.value)), n)
+
+
 def exposition(emulator: Exposed) -> bytes:
     """The replica's metrics now, as Prometheus text."""
     service, pools = emulator.service.name, emulator.pools
@@ -112,13 +136,24 @@ def exposition(emulator: Exposed) -> bytes:
     degraded = Family("chaoslab_client_degraded_total", Kind.COUNTER, "Failed calls carried on by a fallback.")
     short = Family("chaoslab_client_short_circuited_total", Kind.COUNTER, "Attempts the circuit breaker refused.")
     opens = Family("chaoslab_client_breaker_opens_total", Kind.COUNTER, "Times the circuit breaker opened.")
+    sent = Family("chaoslab_client_requests_total", Kind.COUNTER, "Attempts sent to the callee.")
+    answers = Family("chaoslab_client_responses_total", Kind.COUNTER, "Attempts ended, by outcome.")
+    average = Family("chaoslab_client_time_average_seconds", Kind.GAUGE,
+                     "Average latency of the last 1024 successful attempts, as HAProxy averages total time.")
+    all_retries = all_degraded = 0
     for callee, edge in sorted(emulator.edges.items()):
         peer = (("server_address", callee),)
-        _histograms(client, (METHOD, *peer), edge.metrics, _client_status)
-        retries.sample(peer, edge.metrics.retries)
-        degraded.sample(peer, edge.metrics.degraded)
-        short.sample(peer, edge.metrics.short_circuited)
+        metrics = edge.metrics  # merged anew on each read for a callee of several calls: read once
+        _histograms(client, (METHOD, *peer), metrics, _client_status)
+        retries.sample(peer, metrics.retries)
+        degraded.sample(peer, metrics.degraded)
+        short.sample(peer, metrics.short_circuited)
         opens.sample(peer, edge.breaker_opens())
+        sent.sample(peer, metrics.attempts)
+        _outcomes(answers, peer, metrics)
+        average.sample(peer, metrics.average)
+        all_retries += metrics.retries
+        all_degraded += metrics.degraded
     return render((
         server,
         Family("http_server_active_requests", Kind.GAUGE, "Number of active HTTP server requests.")
@@ -130,7 +165,9 @@ def exposition(emulator: Exposed) -> bytes:
         Family("chaoslab_queue_requests", Kind.GAUGE, "Requests waiting for a worker.")
         .sample((), sum(p.waiting for p in pools)),
         Family("chaoslab_busy_workers", Kind.GAUGE, "Workers busy.").sample((), sum(p.busy for p in pools)),
-        client, retries, degraded, short, opens,
+        client, retries, degraded, short, opens, sent, answers, average,
+        Family("chaoslab_retries_total", Kind.COUNTER, "Retries sent.").sample((), all_retries),
+        Family("chaoslab_degraded_total", Kind.COUNTER, "Calls carried on by a fallback.").sample((), all_degraded),
         Family("target_info", Kind.GAUGE, "Target metadata.")
         .sample((("service_instance_id", f"{service}-{emulator.replica}"), ("service_name", service)), 1),
     ))
