@@ -149,8 +149,8 @@ class LoadMetrics:
         for (i, k, outcome), n in sorted(self.answered.items()):
             answered.sample(sorted((*self._kind_labels(i, k), ("outcome", outcome))), n)
         for (i, outcome), h in sorted(self.ended.items()):
-            labels = (("entrypoint", self.entries[i].name), ("outcome", outcome))
-            ended.histogram(labels, self.bounds, h.counts, h.total)
+            ended.histogram((("entrypoint", self.entries[i].name), ("outcome", outcome)), self.bounds, h.counts,
+                            h.total)
         for (i, method, cause), h in sorted(self.attempts.items()):
             e = self.entries[i]
             status = ("error_type", cause) if cause else ("http_response_status_code", "200")
