@@ -282,3 +282,34 @@ def test_the_bundled_rule_files_as_written_for_the_stack_load_in_prometheus(expe
                              capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.count("SUCCESS") == len(files)
+
+
+def test_a_taken_load_metrics_port_that_cannot_be_moved_stops_the_run_saying_what_to_do(
+        trio: Topology, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chaos.errors import LiveError
+    from chaos.live.stack import rescrape
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        state = stack.write_files(make_plan(trio, load_metrics=("127.0.0.1", port)), tmp_path)
+        # No other port to be had there (the bridge's address gone): nothing to reconfigure, a clear error.
+        monkeypatch.setattr(stack, "load_metrics_address", lambda host: None)
+        with pytest.raises(LiveError, match=rf"cannot serve its metrics at 127.0.0.1:{port}, chosen at stack up: "
+                                            "that port is taken") as no_port:
+            rescrape.free_load_metrics(state)
+        assert f"chaoslab stack down --dir {tmp_path}" in str(no_port.value.hint)
+        # Another port, but Prometheus does not take it: the port, the reason, and what to do.
+        monkeypatch.setattr(stack, "load_metrics_address", lambda host: ("127.0.0.1", 25001))
+
+        def refused(*args: object, **kwargs: object) -> None:
+            raise LiveError("it shows scrape intervals [1], load target []")
+
+        monkeypatch.setattr(rescrape, "reconfigure", refused)
+        with pytest.raises(LiveError, match=rf"metrics port 127.0.0.1:{port}, chosen at stack up, is taken by "
+                                            r"another program, and the stack's Prometheus could not be pointed at "
+                                            r"127.0.0.1:25001: it shows") as not_taken:
+            rescrape.free_load_metrics(state)
+        assert "free the port" in str(not_taken.value.hint)
+    assert rescrape.free_load_metrics(state) == (state, None)  # free again: nothing to do
