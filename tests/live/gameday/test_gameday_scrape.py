@@ -1,5 +1,5 @@
-"""A game day on a kept stack whose Prometheus scrapes every 2 s (``--scrape-interval 2``), and whose load metrics
-port, chosen at stack up, has been taken by another program since.
+"""A game day on a kept stack whose Prometheus scrapes every 2 s (``chaoslab run --scrape-interval 2s``), and
+whose load metrics port, chosen at stack up, has been taken by another program since.
 
 One short run checks both, on the folder's stack (reloaded, not restarted, and set back to 1 s afterwards):
 
@@ -20,7 +20,7 @@ from the fault's journaled start)."""
 
 from __future__ import annotations
 
-import io
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,14 +30,13 @@ import pytest
 from test_gameday_live import HERE
 from test_gameday_stack_rules import _agrees_with_the_load_records
 
+from chaos.cli import main
 from chaos.live.gameday.measure import Assembler
-from chaos.live.gameday.run import RunOptions, run_game_day
 from chaos.live.stack.rescrape import reconfigure
 from chaos.live.stack.state import read_state
-from chaos.measurement import Source
 from chaos.model.files import load_experiment
 from chaos.model.scope import Scope
-from chaos.run import Series
+from chaos.run import Series, experiment_bounds
 
 pytestmark = pytest.mark.live
 
@@ -72,43 +71,48 @@ def port_taken(clean_stack: Any) -> Iterator[str]:
 
 
 def test_a_kept_stack_scraping_every_2s_moves_the_taken_load_port_and_reads_at_its_step(
-        clean_stack: Any, port_taken: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        clean_stack: Any, port_taken: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     exp = tmp_path / "scrape.yaml"
     exp.write_text(EXPERIMENT.format(topology=HERE / "trio.yaml"))
-    experiment = load_experiment(exp)
-    direct: dict[Scope, Series] = {}  # what the run measured itself (the load's records), before Prometheus's reads
+    # As a person types it (in this process, so that what the run measured itself, the load's records, is kept
+    # as Prometheus's reads replace it after the run).
+    direct: dict[Scope, Series] = {}
+    read: dict[Scope, Series] = {}
     replace = Assembler.measured_by_prometheus
 
     def keep(self: Assembler, scope: Any, seconds: Any) -> None:
         key = scope if isinstance(scope, Scope) else Scope.service(scope)
         direct[key] = self.series[key]
         replace(self, scope, seconds)
+        read[key] = self.series[key]
 
     monkeypatch.setattr(Assembler, "measured_by_prometheus", keep)
-    said: list[str] = []
-    options = RunOptions(out=tmp_path / "run", stack_dir=clean_stack.directory, scrape_interval=STEP,
-                         stdin=io.StringIO())
+    out = tmp_path / "run"
     try:
-        outcome = run_game_day(experiment, None, options, say=said.append)
+        code = main(["run", str(exp), "--stack-dir", str(clean_stack.directory), "--scrape-interval", f"{STEP}s",
+                     "--out", str(out), "--no-report"])
     finally:
         reconfigure(read_state(clean_stack.directory), scrape_interval_s=1)  # as the folder's other tests want it
-    text = "\n".join(said)
+    text = capsys.readouterr().out
     print(text)
-    assert outcome.error is None
+    assert code in (0, 1), text  # 1: the fault broke the users' SLO
     assert f"its Prometheus scrapes every {STEP} s from now on (was 1 s" in text
     moved = read_state(clean_stack.directory).load_metrics
     assert moved is not None and moved != port_taken
     assert (f"the load generator's metrics port {port_taken} (chosen at stack up) is taken by another program: "
             f"it serves them at {moved} instead") in text
-    result = outcome.result
-    assert result.live is not None and result.live.resolution_s == STEP
-    run = result.run
+    doc = json.loads((out / "result.json").read_text())
+    assert doc["live"]["resolution_s"] == STEP and doc["live"]["stopped"] == "completed"
+    assert any("is taken by another program" in note for note in doc["live"]["notes"])
+    assert doc["entrypoints"]["web"]["measured_by"] == "prometheus"
+    assert {n: f["measured_by"] for n, f in doc["services"].items()} == {
+        "front": "prometheus", "api": "prometheus", "db": "prometheus"}
     web = Scope.entrypoint("web")
-    assert run.sources[web] is run.sources[Scope.service("front")] is run.sources[Scope.service("api")] \
-        is Source.PROMETHEUS
-    _agrees_with_the_load_records(run.series[web], direct[web], run.bounds, step=STEP, seconds=16)
-    (fault,) = run.faults
-    (detection,) = result.analysis.detections
-    assert detection.alert == "web-errors" and detection.time_to_detect_s is not None
-    print(f"fault at {fault.start_s:.2f} s, detected {detection.time_to_detect_s:.2f} s later")
-    assert 0.0 <= detection.time_to_detect_s <= 2 * STEP + 2.0
+    _agrees_with_the_load_records(read[web], direct[web], experiment_bounds(load_experiment(exp)), step=STEP,
+                                  seconds=16)
+    (fault,) = doc["faults"]
+    (detection,) = doc["detections"]
+    assert detection["alert"] == "web-errors" and detection["time_to_detect_s"] is not None
+    print(f"fault at {fault['start_s']:.2f} s, detected {detection['time_to_detect_s']:.2f} s later")
+    assert 0.0 <= detection["time_to_detect_s"] <= 2 * STEP + 2.0
