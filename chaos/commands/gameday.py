@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.errors import InputError
-from chaos.model.arguments import LOAD_WORKERS, SEED, WORKERS_PER_CORE, add_option
+from chaos.model.arguments import LOAD_WORKERS, SCRAPE_INTERVAL, SEED, WORKERS_PER_CORE, add_option, whole_seconds
 from chaos.outdir import OutDir
 
 REMOTE_HELP = "allow a Docker host that is not this machine (DOCKER_HOST); faults would hit its containers"
@@ -34,6 +34,9 @@ def _live_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--traces", action="store_true",
                    help="the generated stack's emulators record distributed traces (W3C trace context), written to "
                         "OUT/traces/*.jsonl as OTLP JSON for chaoslab topology from-traces")
+    add_option(p, "--scrape-interval", quantity=SCRAPE_INTERVAL, metavar="SECONDS",
+               help="how often the generated stack's Prometheus scrapes, whole seconds up to 1m (default: as chosen "
+                    "at stack up, by the stack's size); a running --stack-dir stack is reloaded with it and keeps it")
     add_option(p, "--load-workers", quantity=LOAD_WORKERS, default=0,
                help=f"Locust worker processes (default 0: one process sends all the load; at most "
                     f"{WORKERS_PER_CORE} per core)")
@@ -83,7 +86,16 @@ def _options(args: argparse.Namespace, out: Path) -> Any:
                       mode=RunMode.GAME_DAY if getattr(args, "game_day", False) else RunMode.UNATTENDED,
                       allow_remote=args.allow_remote, abort=() if args.no_abort else _default_abort(),
                       automated=frozenset(args.automated), seed=args.seed, source=str(args.experiment),
-                      force=args.force, traces=args.traces)
+                      force=args.force, traces=args.traces,
+                      scrape_interval=whole_seconds(args.scrape_interval, "--scrape-interval"))
+
+
+def check_scrape_interval(args: argparse.Namespace, experiment: Any) -> None:
+    """``--scrape-interval`` sets a stack chaoslab generates: refused with an experiment's own stack (``live:``)."""
+    if args.scrape_interval is not None and experiment.live is not None:
+        raise InputError("sets how often the Prometheus of a stack chaoslab generates scrapes; your own Prometheus "
+                         "scrapes as it is configured to", path="--scrape-interval",
+                         hint="leave it out (live: prometheus: scrape_interval is the step your Prometheus is read at)")
 
 
 def _default_abort() -> tuple[Any, ...]:
@@ -100,6 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.experiment)
     playbook = load_playbook(args.playbook, experiment) if args.playbook else None
     check_automated(args.automated, playbook)
+    check_scrape_interval(args, experiment)
     # ADD, not REPLACE: the fault journal is written into this directory while the run goes on.
     out = check_out(args.out, default_dir(experiment.name, "-live"), Mode.ADD)
     options = _options(args, out.path)
@@ -263,6 +276,7 @@ def _both_engines(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     experiment = load_experiment(args.experiment)
     playbook = load_playbook(args.playbook, experiment) if args.playbook else None
     check_automated(args.automated, playbook)
+    check_scrape_interval(args, experiment)
     out = check_out(args.out, default_dir(experiment.name, "-compare"), Mode.ADD)
     live_out = check_out(out.path / "live", out.path / "live", Mode.ADD, out.argument)
     sim_out = check_out(out.path / "sim", out.path / "sim", Mode.REPLACE, out.argument)

@@ -97,6 +97,8 @@ WORKERS = own(int, ge=1, per_core=WORKERS_PER_CORE)
 LOAD_WORKERS = own(int, ge=0, per_core=WORKERS_PER_CORE)
 PORT = own(int, ge=0, le=65535)
 READY_TIMEOUT = own(Seconds, gt=0, le=3600)
+# A generated stack's Prometheus: whole seconds (a game day reads per-second series at that step), at most a minute
+SCRAPE_INTERVAL = own(Seconds, ge=1, le=60)
 AMPLIFICATION = own(float, ge=1)
 RATIO_TOLERANCE = own(float, ge=0)
 SECONDS_TOLERANCE = own(Seconds, ge=0)
@@ -149,6 +151,16 @@ class OptionValue:
 
     def __call__(self, text: str) -> Any:
         return self.quantity.parse(text, self.option)
+
+
+def whole_seconds(value: float | None, option: str) -> int | None:
+    """``value`` (seconds, or None) as whole seconds; a fraction is an InputError naming ``option``."""
+    if value is None:
+        return None
+    if value != int(value):
+        raise InputError(f"{value:g}s is not a whole number of seconds", path=option,
+                         hint="Prometheus is read at this step, and a game day measures whole seconds: 1s, 2s, 5s")
+    return int(value)
 
 
 def add_option(parser: argparse.ArgumentParser, *flags: str, quantity: Quantity, **kwargs: Any) -> argparse.Action:

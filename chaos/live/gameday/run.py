@@ -92,6 +92,7 @@ class RunOptions:
     source: str = ""                        # the experiment's file, for the stack's header
     force: bool = False                      # start even if the preflight finds the stack not clean
     traces: bool = False                     # emulators write OTLP JSON spans; copied to OUT/traces at the end
+    scrape_interval: int | None = None       # the generated stack's Prometheus scrapes this often (None: as it does)
     stdin: TextIO | None = None              # the operator's input on a game day (default: sys.stdin)
     prompt_out: TextIO | None = None         # where prompts go (default: sys.stdout)
 
@@ -647,11 +648,15 @@ def run_game_day(experiment: Experiment, playbook: Playbook | None, options: Run
         check_state = planned_state(experiment, options.out / "stack")
     validate(experiment, playbook, check_state)
     handle = open_stack(experiment, bounds, out=options.out, stack_dir=options.stack_dir,
-                        allow_remote=options.allow_remote, source=options.source, say=say, traces=options.traces)
+                        allow_remote=options.allow_remote, source=options.source, say=say, traces=options.traces,
+                        scrape_interval=options.scrape_interval)
     outcome: GameDayResult | None = None
     try:
+        moved = _free_load_metrics(handle, options, say)
         loaded = _preflight(experiment, handle, options, say)
-        outcome = GameDay(experiment, playbook, handle, options, bounds, say, loaded).run()
+        game = GameDay(experiment, playbook, handle, options, bounds, say, loaded)
+        game.notes.extend(moved)
+        outcome = game.run()
         return outcome
     finally:
         if handle.owned and not options.keep_stack:
@@ -670,6 +675,20 @@ def run_game_day(experiment: Experiment, playbook: Playbook | None, options: Run
                 f"chaoslab stack down --dir {handle.directory}")
         if options.traces and handle.directory is not None:
             say(collect_traces(handle.directory, options.out))
+
+
+def _free_load_metrics(handle: StackHandle, options: RunOptions, say: Callable[[str], None]) -> list[str]:
+    """Before the preflight and the load: the load's metrics port, chosen at stack up, free now (a kept stack's may
+    have been taken since, and Locust would not start); else another one, and the stack's Prometheus told."""
+    if not load_scraped(handle.state, options):
+        return []
+    from chaos.live.stack.rescrape import free_load_metrics
+
+    handle.state, done = free_load_metrics(handle.state, allow_remote=options.allow_remote)
+    if done is None:
+        return []
+    say(f"stack: {done}")
+    return [done]
 
 
 def collect_traces(stack_dir: Path, out: Path) -> str:

@@ -79,8 +79,9 @@ def user_state(experiment: Experiment, *, allow_remote: bool, resolve: bool = Tr
 
 def open_stack(experiment: Experiment, bounds: tuple[float, ...], *, out: Path, stack_dir: Path | None,
                allow_remote: bool, source: str = "", say: Callable[[str], None] = print,
-               ready_timeout: float = 120.0, traces: bool = False) -> StackHandle:
-    """The stack this run drives (brought up if need be); see the module's docstring."""
+               ready_timeout: float = 120.0, traces: bool = False, scrape_interval: int | None = None) -> StackHandle:
+    """The stack this run drives (brought up if need be); see the module's docstring. ``scrape_interval``: how often
+    a generated stack's Prometheus scrapes (a running one is reconfigured to it, and keeps it; None: as it does)."""
     from chaos.live.in_container.stackspec import load
     from chaos.live.stack import emulator_stack as stack
     from chaos.live.stack.mapped_scrape import stack_relabels
@@ -91,6 +92,11 @@ def open_stack(experiment: Experiment, bounds: tuple[float, ...], *, out: Path, 
         raise InputError("--traces needs a stack this run generates: its emulators are started with tracing on",
                          path="--traces", hint="leave out the experiment's 'live:' section or --stack-dir of a "
                                                "running stack, or run without --traces")
+    if scrape_interval is not None and experiment.live is not None:
+        raise InputError("--scrape-interval sets how often the Prometheus of a stack chaoslab generates scrapes; "
+                         "your own Prometheus scrapes as it is configured to", path="--scrape-interval",
+                         hint="leave it out (live: prometheus: scrape_interval says the step to read your "
+                              "Prometheus at)")
     if experiment.live is not None:
         state = user_state(experiment, allow_remote=allow_remote)
         say(f"stack: your own Compose project '{state.name}' ({len(state.replicas)} container(s)); it stays up")
@@ -100,13 +106,20 @@ def open_stack(experiment: Experiment, bounds: tuple[float, ...], *, out: Path, 
         spec = load(stack_dir / stack.SPEC_FILE)
         check_same_stack(experiment, bounds, state, spec, stack_dir)
         say(f"stack: {state.name} from {stack_dir} (already running; it stays up)")
+        if scrape_interval is not None and scrape_interval != state.scrape_interval_s:
+            from chaos.live.stack.rescrape import reconfigure
+
+            was = state.scrape_interval_s
+            state = reconfigure(state, scrape_interval_s=scrape_interval, allow_remote=allow_remote)
+            say(f"stack: its Prometheus scrapes every {scrape_interval} s from now on (was {was} s: "
+                f"{stack.PROMETHEUS_FILE} rewritten and reloaded, state.json updated)")
         return StackHandle(state, spec, stack_dir, owned=False, allow_remote=allow_remote)
     directory = stack_dir or out / "stack"
     say(f"stack: bringing up {experiment.topology.name} in {directory} ...")
     result = stack.up(experiment.topology, directory, bounds=bounds, source=source,
                       ready_timeout=ready_timeout, allow_remote=allow_remote, traces=traces,
                       rule_files=stack.rule_files_of(experiment), relabels=stack_relabels(experiment),
-                      evaluation_interval_s=stack.evaluation_interval_of(experiment))
+                      evaluation_interval_s=stack.evaluation_interval_of(experiment), scrape_interval_s=scrape_interval)
     say(f"stack: {result.state.name} up and healthy in {result.timings['total_s']:.1f}s")
     return StackHandle(result.state, load(directory / stack.SPEC_FILE), directory, owned=True,
                        allow_remote=allow_remote)

@@ -8,7 +8,8 @@ may not import the load generator's package. Standard library only, as everythin
 from __future__ import annotations
 
 REQUESTS = "chaoslab_load_requests_total"  # counter: entry requests started, by entrypoint and request kind
-DURATION = "chaoslab_load_request_duration_seconds"  # histogram: entry requests ended, by outcome
+RESPONSES = "chaoslab_load_responses_total"  # counter: entry requests ended, by entrypoint, request kind and outcome
+DURATION = "chaoslab_load_request_duration_seconds"  # histogram: entry requests ended, by entrypoint and outcome
 ENTRY_REQUESTS = "chaoslab_load_entry_requests_total"  # counter: entry requests started, by entrypoint
 ENTRY_RESPONSES = "chaoslab_load_entry_responses_total"  # counter: entry requests ended, by entrypoint and outcome
 OK = "ok"  # the outcome of a success

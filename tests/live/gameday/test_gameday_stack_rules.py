@@ -64,7 +64,8 @@ def test_the_generated_stacks_prometheus_evaluates_the_rule_and_the_playbook_fol
     assert run.sources[Scope.service("api")] is Source.PROMETHEUS  # read through the mapped names
     # The entrypoint and its target, whose caller is the load generator, through Prometheus too.
     assert run.sources[Scope.entrypoint("web")] is run.sources[Scope.service("front")] is Source.PROMETHEUS
-    _agrees_with_the_load_records(run.series[Scope.entrypoint("web")], direct[Scope.entrypoint("web")], run.bounds)
+    _agrees_with_the_load_records(run.series[Scope.entrypoint("web")], direct[Scope.entrypoint("web")], run.bounds,
+                                  seconds=18)  # the shorter of the two experiments measures 22 s
     fault = run.faults[0]
     # Prometheus's firing: during the fault, resolved after it.
     (fired,) = [f for f in outcome.result.analysis.firings if f.name == "ApiErrorRatioHigh"]
@@ -91,21 +92,24 @@ def test_the_generated_stacks_prometheus_evaluates_the_rule_and_the_playbook_fol
     assert fired.fired_at_s - POLL_S <= triggered <= fired.fired_at_s + POLL_S + experiment.evaluation_interval
 
 
-def _agrees_with_the_load_records(prom: Series, own: Series, bounds: tuple[float, ...]) -> None:
+def _agrees_with_the_load_records(prom: Series, own: Series, bounds: tuple[float, ...], step: int = 1,
+                                  seconds: int = 40) -> None:
     """Per second, what Prometheus counted of the entrypoint and what the load generator recorded agree within
-    one second's count (Prometheus's scrapes fall on their own phase of the second, up to one scrape interval off),
-    over the run exactly but for the last second's, and the latency within one histogram bucket."""
-    assert len(prom.requests) == len(own.requests) >= 18
+    one step's count (Prometheus's scrapes fall on their own phase of the step, up to one scrape interval off;
+    read at a step of several seconds, a step's count is spread evenly over its seconds), over the run exactly
+    but for the last step's, and the latency within one histogram bucket."""
+    assert len(prom.requests) == len(own.requests) >= seconds
     for name in ("requests", "ok"):
         a, b = getattr(prom, name), getattr(own, name)
         cum_a = [sum(a[:k + 1]) for k in range(len(a))]
         cum_b = [sum(b[:k + 1]) for k in range(len(b))]
-        for k in range(1, len(a)):
-            assert cum_b[k - 1] <= cum_a[k] and cum_a[k - 1] <= cum_b[k], (name, k, cum_a, cum_b)
-        assert abs(cum_a[-1] - cum_b[-1]) <= max(b[-1], a[-1]), (name, cum_a[-1], cum_b[-1])
+        for k in range(step, len(a)):
+            assert cum_b[k - step] <= cum_a[k] and cum_a[k - step] <= cum_b[k], (name, k, cum_a, cum_b)
+        assert abs(cum_a[-1] - cum_b[-1]) <= max(sum(b[-step:]), sum(a[-step:])), (name, cum_a[-1], cum_b[-1])
     failed_a = [sum(by_cause[k] for by_cause in prom.errors.values()) for k in range(len(prom.requests))]
     failed_b = [sum(by_cause[k] for by_cause in own.errors.values()) for k in range(len(own.requests))]
-    assert sum(failed_b) > 0 and abs(sum(failed_a) - sum(failed_b)) <= max(failed_a[-1], failed_b[-1], 1)
+    assert sum(failed_b) > 0
+    assert abs(sum(failed_a) - sum(failed_b)) <= max(sum(failed_a[-step:]), sum(failed_b[-step:]), 1)
     merged_a: dict[int, int] = {}
     merged_b: dict[int, int] = {}
     for series, merged in ((prom, merged_a), (own, merged_b)):

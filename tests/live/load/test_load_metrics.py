@@ -28,9 +28,10 @@ def test_the_exposition_parses_and_counts_what_happened() -> None:
     m = LoadMetrics.of((0.01, 0.1, 1.0), [("buy", "checkout", [("GET /work", "GET"), ("GET /b", "GET")])])
     fresh = families(m.render().decode())
     # Success label sets are there before anything happened, at zero.
-    (ok,) = [s for s in fresh["chaoslab_load_request_duration_seconds"] if s[0].endswith("_count")
-             and s[1]["request"] == "GET /work"]
-    assert ok[1]["outcome"] == "ok" and ok[2] == 0
+    (ok,) = [s for s in fresh["chaoslab_load_request_duration_seconds"] if s[0].endswith("_count")]
+    assert ok[1] == {"entrypoint": "buy", "outcome": "ok"} and ok[2] == 0
+    assert {(s[1]["request"], s[1]["outcome"], s[2]) for s in fresh["chaoslab_load_responses"]} == {
+        ("GET /work", "ok", 0), ("GET /b", "ok", 0)}
     for _ in range(3):
         m.request_started(0, 0)
     m.request_started(0, 1)
@@ -46,13 +47,19 @@ def test_the_exposition_parses_and_counts_what_happened() -> None:
     m.request_ended(0, 0, "client_error", 0.003)
     f = families(m.render().decode())
     assert {(s[1]["request"], s[2]) for s in f["chaoslab_load_requests"]} == {("GET /work", 3), ("GET /b", 1)}
-    ended = {(s[0].rsplit("_", 1)[-1], s[1]["request"], s[1]["outcome"], s[1].get("le")): s[2]
+    # Each kind's outcomes counted; their latency in one histogram per entrypoint and outcome (no request label:
+    # 64 kinds would make it 64 times as long).
+    answered = {(s[1]["request"], s[1]["outcome"]): s[2] for s in f["chaoslab_load_responses"]}
+    assert answered == {("GET /work", "ok"): 1, ("GET /work", "crashed"): 1, ("GET /work", "client_error"): 1,
+                        ("GET /b", "ok"): 1}
+    assert all("request" not in s[1] for s in f["chaoslab_load_request_duration_seconds"])
+    ended = {(s[0].rsplit("_", 1)[-1], s[1]["outcome"], s[1].get("le")): s[2]
              for s in f["chaoslab_load_request_duration_seconds"]}
-    assert ended["count", "GET /work", "ok", None] == 1 and ended["bucket", "GET /work", "ok", "0.1"] == 1
-    assert ended["bucket", "GET /work", "ok", "0.01"] == 0  # cumulative: 0.05 s is above 10 ms
-    assert ended["bucket", "GET /b", "ok", "1.0"] == 0 and ended["bucket", "GET /b", "ok", "+Inf"] == 1
-    assert ended["count", "GET /work", "crashed", None] == ended["count", "GET /work", "client_error", None] == 1
-    assert abs(ended["sum", "GET /b", "ok", None] - 2.1) < 1e-9
+    assert ended["count", "ok", None] == 2 and ended["bucket", "ok", "0.1"] == 1
+    assert ended["bucket", "ok", "0.01"] == 0  # cumulative: 0.05 s is above 10 ms
+    assert ended["bucket", "ok", "1.0"] == 1 and ended["bucket", "ok", "+Inf"] == 2
+    assert ended["count", "crashed", None] == ended["count", "client_error", None] == 1
+    assert abs(ended["sum", "ok", None] - 2.15) < 1e-9
     # Attempts, as the emulators' client histogram: one label set per method and outcome, both kinds in it.
     client = [s for s in f["http_client_request_duration_seconds"] if s[0].endswith("_count")]
     by_status = {s[1].get("http_response_status_code") or s[1]["error_type"]: s[2] for s in client}
@@ -108,6 +115,7 @@ def test_a_run_serves_its_counts_and_the_last_scrape_equals_the_records(server: 
     ended = last["chaoslab_load_request_duration_seconds"]
     counts = {s[1]["outcome"]: s[2] for s in ended if s[0].endswith("_count")}
     assert counts["ok"] == web.ok and counts["injected"] == sum(web.errors.values()) == web.failed
+    assert {s[1]["outcome"]: s[2] for s in last["chaoslab_load_responses"]} == counts  # one kind: the same
     cumulative = [s[2] for s in ended if s[0].endswith("_bucket") and s[1]["outcome"] == "ok"]
     assert len(cumulative) == len(BOUNDS) + 1
     own = [cumulative[0]] + [b - a for a, b in zip(cumulative, cumulative[1:], strict=False)]

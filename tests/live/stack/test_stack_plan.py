@@ -191,6 +191,40 @@ def test_the_load_generator_is_scraped_at_the_address_stack_up_planned(trio: Top
     assert "extra_hosts" not in stack.compose_document(make_plan(trio))["services"]["prometheus"]
 
 
+def test_a_scrape_interval_the_user_gives_wins_over_the_one_by_size(trio: Topology, tmp_path: Path) -> None:
+    plan = make_plan(trio, load_metrics=("172.17.0.1", 24567), scrape_interval_s=5)
+    state = stack.write_files(plan, tmp_path)
+    assert yaml.safe_load((tmp_path / stack.PROMETHEUS_FILE).read_text())["global"]["scrape_interval"] == "5s"
+    assert state.scrape_interval_s == read_state(tmp_path).scrape_interval_s == 5
+    assert make_plan(trio).scrape_interval_s == 1  # by size: a trio is scraped every second
+
+
+def test_a_kept_stacks_prometheus_configuration_is_rewritten_with_its_comments_and_nothing_else_changed(
+        trio: Topology, tmp_path: Path) -> None:
+    from chaos.errors import LiveError
+    from chaos.live.stack.rescrape import rewritten
+
+    stack.write_files(make_plan(trio, load_metrics=("172.17.0.1", 24567)), tmp_path)
+    text = (tmp_path / stack.PROMETHEUS_FILE).read_text()
+    before = yaml.safe_load(text)
+    after_text = rewritten(text, 2, 25000, "prometheus.yml")
+    after = yaml.safe_load(after_text)
+    assert after["global"]["scrape_interval"] == "2s"
+    load = [j for j in after["scrape_configs"] if j["job_name"] == stack.LOAD_JOB]
+    assert load[0]["static_configs"] == [{"targets": [f"{stack.LOAD_HOST}:25000"]}]
+    before["global"]["scrape_interval"] = "2s"
+    [j for j in before["scrape_configs"] if j["job_name"] == stack.LOAD_JOB][0]["static_configs"] = \
+        load[0]["static_configs"]
+    assert after == before
+    assert [line for line in after_text.splitlines() if line.startswith("#")] == \
+        [line for line in text.splitlines() if line.startswith("#")]
+    assert yaml.safe_load(rewritten(text, None, None, "x")) == yaml.safe_load(text)
+    stack.write_files(make_plan(trio), tmp_path / "other")
+    no_load = (tmp_path / "other" / stack.PROMETHEUS_FILE).read_text()
+    with pytest.raises(LiveError, match="has no 'chaoslab-load' job"):
+        rewritten(no_load, None, 25000, "other/prometheus.yml")
+
+
 def test_the_official_toxiproxy_image_is_not_scraped(trio: Topology) -> None:
     config = stack.prometheus_config(make_plan(trio, toxiproxy_image="ghcr.io/shopify/toxiproxy:2.9.0"))
     assert [job["job_name"] for job in config["scrape_configs"]] == ["front", "api", "db"]
@@ -248,3 +282,34 @@ def test_the_bundled_rule_files_as_written_for_the_stack_load_in_prometheus(expe
                              capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.count("SUCCESS") == len(files)
+
+
+def test_a_taken_load_metrics_port_that_cannot_be_moved_stops_the_run_saying_what_to_do(
+        trio: Topology, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chaos.errors import LiveError
+    from chaos.live.stack import rescrape
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        state = stack.write_files(make_plan(trio, load_metrics=("127.0.0.1", port)), tmp_path)
+        # No other port to be had there (the bridge's address gone): nothing to reconfigure, a clear error.
+        monkeypatch.setattr(stack, "load_metrics_address", lambda host: None)
+        with pytest.raises(LiveError, match=rf"cannot serve its metrics at 127.0.0.1:{port}, chosen at stack up: "
+                                            "that port is taken") as no_port:
+            rescrape.free_load_metrics(state)
+        assert f"chaoslab stack down --dir {tmp_path}" in str(no_port.value.hint)
+        # Another port, but Prometheus does not take it: the port, the reason, and what to do.
+        monkeypatch.setattr(stack, "load_metrics_address", lambda host: ("127.0.0.1", 25001))
+
+        def refused(*args: object, **kwargs: object) -> None:
+            raise LiveError("it shows scrape intervals [1], load target []")
+
+        monkeypatch.setattr(rescrape, "reconfigure", refused)
+        with pytest.raises(LiveError, match=rf"metrics port 127.0.0.1:{port}, chosen at stack up, is taken by "
+                                            r"another program, and the stack's Prometheus could not be pointed at "
+                                            r"127.0.0.1:25001: it shows") as not_taken:
+            rescrape.free_load_metrics(state)
+        assert "free the port" in str(not_taken.value.hint)
+    assert rescrape.free_load_metrics(state) == (state, None)  # free again: nothing to do
