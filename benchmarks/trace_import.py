@@ -30,10 +30,10 @@ On 2026-12-07 at 10:33-10:51 (load average 6 to 12), the code before and after t
 tuples built with tuple.__new__, identity hashes for the trace enums, OTLP's time check inline), alternating:
 before, a million spans took 137.8 s and 71.8 s of wall time, 48.9 s and 43.1 s of CPU, 16.4x and 14.8x
 json.loads's CPU time; after, 70.1 s and 157.1 s, 41.3 s and 48.5 s, 15.4x and 11.4x. The load swamps a
-few percent; the instruction counts do not. Cachegrind (deterministic), 30,000 spans: OTLP 6.70 G instructions before, 6.50 G
-after; Jaeger 7.59 G and 7.41 G; Zipkin 8.15 G and 7.98 G (the start-up alone: 0.75 G). ``generate(...,
-fmt="jaeger")`` or ``"zipkin"`` writes the same traffic in those formats (tests/traces/test_traces_golden.py
-pins what is derived from all three).
+few percent; the instruction counts do not. Cachegrind (deterministic), 30,000 spans: OTLP 6.70 G
+instructions before, 6.50 G after; Jaeger 7.59 G and 7.41 G; Zipkin 8.15 G and 7.98 G (the start-up alone:
+0.75 G). ``generate(..., fmt="jaeger")`` or ``"zipkin"`` writes the same traffic in those formats
+(tests/traces/test_traces_golden.py pins what is derived from all three).
 
     python benchmarks/trace_import.py [--spans 1000000] [--small 100000]
 """
