@@ -26,6 +26,15 @@ On 2026-12-07, at a load average of 8 to 18 on 2 cores (other helpers' tests), o
 phases, so the ratio is now taken of CPU seconds, with the reference run before and after. Peak memory
 161 MB and 172 MB (1.07x for 3.3x the spans). Not yet measured on a quiet machine with the CPU ratio.
 
+On 2026-12-07 at 10:33-10:51 (load average 6 to 12), the code before and after that day's tuning (named
+tuples built with tuple.__new__, identity hashes for the trace enums, OTLP's time check inline), alternating:
+before, a million spans took 137.8 s and 71.8 s of wall time, 48.9 s and 43.1 s of CPU, 16.4x and 14.8x
+json.loads's CPU time; after, 70.1 s and 157.1 s, 41.3 s and 48.5 s, 15.4x and 11.4x. The load swamps a
+few percent; the instruction counts do not. Cachegrind (deterministic), 30,000 spans: OTLP 6.70 G
+instructions before, 6.50 G after; Jaeger 7.59 G and 7.41 G; Zipkin 8.15 G and 7.98 G (the start-up alone:
+0.75 G). ``generate(..., fmt="jaeger")`` or ``"zipkin"`` writes the same traffic in those formats
+(tests/traces/test_traces_golden.py pins what is derived from all three).
+
     python benchmarks/trace_import.py [--spans 1000000] [--small 100000]
 """
 
@@ -84,8 +93,92 @@ class Writer:
             {"scope": {"name": "bench"}, "spans": batch}]}]}, separators=(",", ":")) + "\n")
         self.pending[service] = []
 
+    def close(self) -> None:
+        for service in SERVICES:
+            self.flush(service)
 
-def generate(path: Path, spans: int, seed: int = 1) -> int:
+
+class ZipkinWriter(Writer):
+    """Zipkin v2: one array of spans, each service's spans in report batches of 100 as a reporter sends them."""
+
+    def __init__(self, out) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(out)
+        self.first = True
+        out.write("[")
+
+    def span(self, service: str, trace: str, sid: str, parent: str | None, name: str, kind: int, start: float,
+             end: float, error: bool = False, **attrs: str) -> None:
+        begin = int(start * 1_000_000)
+        tags = {k.replace("_", "."): v for k, v in attrs.items()}
+        if error:
+            tags["error"] = "true"
+        local = {"serviceName": service, "ipv4": f"10.0.0.{SERVICES.index(service) + 1}"}
+        span: dict[str, object] = {"traceId": trace, "id": sid, "name": name,
+                                   "kind": "SERVER" if kind == 2 else "CLIENT", "timestamp": begin,
+                                   "duration": int(end * 1_000_000) - begin, "localEndpoint": local, "tags": tags}
+        if parent:
+            span["parentId"] = parent
+        batch = self.pending[service]
+        batch.append(span)
+        self.spans += 1
+        if len(batch) == BATCH:
+            self.flush(service)
+
+    def flush(self, service: str) -> None:
+        for span in self.pending[service]:
+            self.out.write(("" if self.first else ",\n") + json.dumps(span, separators=(",", ":")))
+            self.first = False
+        self.pending[service] = []
+
+    def close(self) -> None:
+        super().close()
+        self.out.write("]\n")
+
+
+class JaegerWriter(Writer):
+    """Jaeger: the query API's answer, ``{"data": [trace, ...]}``, each trace whole with its processes."""
+
+    def __init__(self, out) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(out)
+        self.trace: list[dict] = []
+        self.processes: dict[str, str] = {}
+        self.first = True
+        out.write('{"data": [')
+
+    def span(self, service: str, trace: str, sid: str, parent: str | None, name: str, kind: int, start: float,
+             end: float, error: bool = False, **attrs: str) -> None:
+        if self.trace and self.trace[0]["traceID"] != trace:
+            self.flush_trace()
+        begin = int(start * 1_000_000)
+        tags = [{"key": "span.kind", "type": "string", "value": "server" if kind == 2 else "client"}]
+        tags += [{"key": k.replace("_", "."), "type": "string", "value": v} for k, v in attrs.items()]
+        if error:
+            tags.append({"key": "error", "type": "bool", "value": True})
+        pid = self.processes.setdefault(service, f"p{len(self.processes) + 1}")
+        references = [{"refType": "CHILD_OF", "traceID": trace, "spanID": parent}] if parent else []
+        self.trace.append({"traceID": trace, "spanID": sid, "operationName": name, "references": references,
+                           "startTime": begin, "duration": int(end * 1_000_000) - begin, "tags": tags, "logs": [],
+                           "processID": pid})
+        self.spans += 1
+
+    def flush_trace(self) -> None:
+        processes = {pid: {"serviceName": service, "tags": [{"key": "hostname", "type": "string", "value": service}]}
+                     for service, pid in self.processes.items()}
+        record = {"traceID": self.trace[0]["traceID"], "spans": self.trace, "processes": processes}
+        self.out.write(("" if self.first else ",\n") + json.dumps(record, separators=(",", ":")))
+        self.first = False
+        self.trace, self.processes = [], {}
+
+    def close(self) -> None:
+        if self.trace:
+            self.flush_trace()
+        self.out.write("]}\n")
+
+
+WRITERS = {"otlp": Writer, "zipkin": ZipkinWriter, "jaeger": JaegerWriter}
+
+
+def generate(path: Path, spans: int, seed: int = 1, fmt: str = "otlp") -> int:
     rng = random.Random(seed)
 
     def sid() -> str:
@@ -93,7 +186,7 @@ def generate(path: Path, spans: int, seed: int = 1) -> int:
 
     t = 1_800_000_000.0
     with path.open("w") as out:
-        w = Writer(out)
+        w = WRITERS[fmt](out)
         while w.spans < spans:
             t += rng.expovariate(2000.0)
             trace = f"{rng.getrandbits(128) or 1:032x}"
@@ -149,8 +242,7 @@ def generate(path: Path, spans: int, seed: int = 1) -> int:
                 now = end + 0.0012
             w.span("gateway", trace, root, None, "GET /", 2, t, now + own / 2, http_route="/",
                    http_request_method="GET")
-        for service in SERVICES:
-            w.flush(service)
+        w.close()
     return w.spans
 
 

@@ -26,10 +26,13 @@ from chaos.traces.flaws import Flaw, Tally
 from chaos.traces.spans import TOUCH_NS, Span, SpanKind
 
 _SERVER_SIDE_SUFFIX = "~server"  # a Zipkin shared span's server half gets its own id
-_ASYNCHRONOUS = frozenset(k for k in SpanKind if k.asynchronous)
 
 
 class Match(enum.Enum):
+    # Counted per attempt, as dict keys: Enum's own hash is a Python call on the member's name; identity is
+    # what an enum's equality is, and no output depends on a set's order of these.
+    __hash__ = object.__hash__
+
     BOTH = "client and server span"
     CLIENT_ONLY = "client span only"
     SERVER_ONLY = "server span only"
@@ -38,13 +41,17 @@ class Match(enum.Enum):
 class Resolution(enum.Enum):
     """How a call's callee was named."""
 
+    __hash__ = object.__hash__  # counted per call, as dict keys (see Match)
+
     SERVER_SPAN = "from the callee's server span"
     PEER_SERVICE = "from the client span's peer.service"
     LEARNED_HOST = "from the client span's server address, answered by this service in other traces"
     HOST = "from the client span's server address alone (no instrumented service answered there)"
 
 
-# Attempts, calls and executions are built for every span of every trace: named tuples, for speed.
+# Attempts, calls and executions are built for every span of every trace: named tuples, for speed, built with
+# tuple.__new__ directly (a named tuple's constructor is a Python function: one more call each).
+_new = tuple.__new__
 
 
 class Attempt(NamedTuple):
@@ -243,7 +250,7 @@ class _Builder:
             span, parent = stack.pop()
             self.reached += 1
             kind = span.kind
-            if kind in _ASYNCHRONOUS or span.follows_from:
+            if kind is SpanKind.PRODUCER or kind is SpanKind.CONSUMER or span.follows_from:  # asynchronous
                 self.tally.add(Flaw.ASYNCHRONOUS, span.origin)
                 self.reached += self._subtree_size(span) - 1
                 continue
@@ -266,17 +273,17 @@ class _Builder:
         attempts.sort(key=lambda a: a.start_ns)
         calls, waits = self._calls(server, attempts)
         own = server.duration_ns - _covered(waits, server.start_ns, server.end_ns)
-        self.executions.append(Execution(server, calls, own, entry))
+        self.executions.append(_new(Execution, (server, calls, own, entry)))
         return below
 
     def _attempt(self, client: Span | None, server: Span | None) -> Attempt:
         if client is not None and server is not None:
             self.skew.check(client, server, self.tally)
-            return Attempt(client.start_ns, client.end_ns, client.error, Match.BOTH, client, server)
+            return _new(Attempt, (client.start_ns, client.end_ns, client.error, Match.BOTH, client, server))
         if client is not None:
-            return Attempt(client.start_ns, client.end_ns, client.error, Match.CLIENT_ONLY, client, None)
+            return _new(Attempt, (client.start_ns, client.end_ns, client.error, Match.CLIENT_ONLY, client, None))
         assert server is not None
-        return Attempt(server.start_ns, server.end_ns, server.error, Match.SERVER_ONLY, None, server)
+        return _new(Attempt, (server.start_ns, server.end_ns, server.error, Match.SERVER_ONLY, None, server))
 
     def _calls(self, caller: Span, attempts: list[Attempt]) -> tuple[tuple[Call, ...], list[tuple[int, int]]]:
         groups: list[tuple[str, Resolution, str, str, list[Attempt]]] = []
@@ -299,7 +306,7 @@ class _Builder:
                     continue
             open_by_callee[callee] = len(groups)
             groups.append((callee, how, op, hint, [a]))
-        calls = tuple(Call(c, how, op, hint, tuple(ats)) for c, how, op, hint, ats in groups)
+        calls = tuple(_new(Call, (c, how, op, hint, tuple(ats))) for c, how, op, hint, ats in groups)
         waits.extend((c.start_ns, c.end_ns) for c in calls)
         return calls, waits
 

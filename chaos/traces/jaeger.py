@@ -23,7 +23,7 @@ from chaos.traces.attributes import (
 )
 from chaos.traces.fields import Batch, array, hex_id, micros, obj, string
 from chaos.traces.jsonstream import Item, JsonReader, Malformed
-from chaos.traces.spans import Span, SpanKind
+from chaos.traces.spans import Span, SpanKind, new_span
 
 _KINDS = {"server": SpanKind.SERVER, "client": SpanKind.CLIENT, "producer": SpanKind.PRODUCER,
           "consumer": SpanKind.CONSUMER, "internal": SpanKind.INTERNAL}
@@ -118,8 +118,9 @@ def _span(s: object, processes: dict[str, tuple[str, str, str]], origin: Locatio
     kind = _KINDS.get(str(attrs.get(SPAN_KIND_TAG, "")).lower(), SpanKind.INTERNAL if attrs.get(SPAN_KIND_TAG)
                       else SpanKind.UNSPECIFIED)
     operation, peer_service, peer_host, peer_system = span_fields(name, attrs)
-    return Span(trace_id, span_id, parent_id, service, kind, name, operation, start, end, tag_says_error(attrs),
-                instance, host, peer_service, peer_host, peer_system, follows, origin)
+    return new_span(Span, (trace_id, span_id, parent_id, service, kind, name, operation, start, end,
+                           tag_says_error(attrs), instance, host, peer_service, peer_host, peer_system, follows,
+                           origin))
 
 
 def _parent(s: dict) -> tuple[str | None, bool]:

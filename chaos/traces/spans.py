@@ -28,6 +28,8 @@ to microseconds separately, so one that started as another ended may seem to sta
 class SpanKind(enum.Enum):
     """OTLP's span kinds, by their OTLP/JSON integers."""
 
+    __hash__ = object.__hash__  # looked up per span (see assemble.Match)
+
     UNSPECIFIED = 0
     INTERNAL = 1
     SERVER = 2
@@ -38,7 +40,7 @@ class SpanKind(enum.Enum):
     @property
     def asynchronous(self) -> bool:
         """Messaging hand-offs: the model has no asynchronous calls yet, so these are counted, not used."""
-        return self in (SpanKind.PRODUCER, SpanKind.CONSUMER)
+        return self is SpanKind.PRODUCER or self is SpanKind.CONSUMER
 
 
 class TraceFormat(enum.Enum):
@@ -87,6 +89,11 @@ class Span(NamedTuple):
     @property
     def duration(self) -> float:
         return (self.end_ns - self.start_ns) / NS_PER_S
+
+
+new_span = tuple.__new__
+"""``new_span(Span, (every field, in order))``: a span built without the named tuple's constructor, which is a
+Python function (one more call for each of a million spans). Every field must be given."""
 
 
 def operation_name(name: str, route: str, method: str, rpc_service: str, rpc_method: str) -> str:

@@ -17,7 +17,7 @@ from chaos.traces.attributes import SPAN_KEYS, span_fields, tag_says_error
 from chaos.traces.fields import Batch, hex_id, micros, string
 from chaos.traces.flaws import Flaw
 from chaos.traces.jsonstream import JsonReader, Malformed
-from chaos.traces.spans import Span, SpanKind
+from chaos.traces.spans import Span, SpanKind, new_span
 
 _KINDS = {"SERVER": SpanKind.SERVER, "CLIENT": SpanKind.CLIENT, "PRODUCER": SpanKind.PRODUCER,
           "CONSUMER": SpanKind.CONSUMER}
@@ -78,8 +78,8 @@ def _span(s: dict, origin: Location) -> Span | None:
         peer_host = peer_host or _address(remote)
     service = string(local.get("serviceName"), "serviceName", default="") or "unknown_service"
     host = _address(local, with_port=False)
-    return Span(trace_id, span_id, parent_id, service, kind, name, operation, start, end, tag_says_error(attrs),
-                host, host, peer_service, peer_host, peer_system, False, origin)
+    return new_span(Span, (trace_id, span_id, parent_id, service, kind, name, operation, start, end,
+                           tag_says_error(attrs), host, host, peer_service, peer_host, peer_system, False, origin))
 
 
 def _endpoint(s: dict, key: str) -> dict:
