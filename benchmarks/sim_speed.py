@@ -13,15 +13,36 @@ noise. The goal is a ratio of at least 5 and at least 250,000 spans per second.
 
     python benchmarks/sim_speed.py [--seconds 10] [--rate 2000] [--repeat 3]
 
-Issue 13's redesign against the code before it (b3afdbf), 2026-12-07, on a machine other
-helpers loaded (load average 3 to 22 on 2 cores, the yardstick at 2% to 27% of idle), so the
-wall-clock ratios scatter widely and the instruction counts (cachegrind, deterministic: a
-1.5 s run less a 0.5 s run of the kernel case, per simulated second) are the firmer figure:
+Issue 13's redesign against the code before it (b3afdbf), instructions and the cache and
+branch model of cachegrind (deterministic: a 1.5 s run less a 0.5 s run of the kernel case,
+per simulated second; --cache-sim=yes --branch-sim=yes), 2026-12-07:
 
-    what                                   b3afdbf    main before    after the fix   after/b3afdbf
-    instructions per simulated second      1,944 M    2,064 M        1,977 M         +1.7% (main: +6.2%)
-    ratio, median of 10 alternating runs   11.34x     -              10.82x          0.95
-      (--seconds 3 --repeat 1, two series of 5: 10.51x/10.90x, then 12.60x/9.88x)
+    what                       b3afdbf    main d46c85c    after wt/perf13c    after/b3afdbf
+    instructions               1,944 M    1,968 M         1,907 M             -1.9%
+    branches mispredicted         42.4 M     43.1 M          42.0 M           -1.0%
+    I1 misses                     26.3 M     26.6 M          23.1 M           -12%
+    D1 misses                     23.8 M     23.5 M          24.2 M           +1.9%
+
+Two fixes: (1) CPython 3.11 specialises a comparison only when its conditional jump follows it
+directly; two hot tests (answer's outcome, run_stages' loop) had grown bodies over 255 code
+units, so an EXTENDED_ARG sat between and about two comparisons per span ran generic
+(PyObject_RichCompare; 7.5 M of main's 24 M extra instructions; tests/sim/test_kernel_specialised.py);
+(2) Kernel.send sets a span's fields on a bare instance instead of calling Span(...), whose
+Python __init__ costs about 800 instructions per span through the type's call slot. The
+reference (run_straightforward) is the same code at b3afdbf and now (10 lines of this
+docstring differ) and simulates the same spans (804,309 at 10 s, 243,663 at 3 s).
+The benchmark's own ratio, each checkout's script alternating (base first), --seconds 3
+--repeat 1, one python, under the bench lock, 2026-12-07 10:51-11:05 UTC on a machine that
+other helpers loaded (load average 10.7 falling to 1.5; single runs scatter 5x-18x):
+
+    series 1 (load 3.7-10.7)   b3afdbf  9.50 11.87 10.74 12.56 18.12 15.04
+                               after    5.12 11.30 11.80 13.83 17.42  8.28
+    series 2 (load 1.5-2.5)    b3afdbf  9.10 13.54 15.00  9.49  6.99
+                               after    9.75 13.50  8.68 13.44 11.75
+    median of the 11 pairs     b3afdbf 11.87x, after 11.75x: 0.99 (median of the pairs' own ratios 1.00)
+
+The kernel case's CPU seconds (process time, 2 s runs, 8 alternating pairs) gave the same
+answer: median of the pairs' after/b3afdbf 1.00.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from chaos.model.topology import (
     Topology,
 )
 from chaos.sim import faults as sim_faults
-from chaos.sim.kernel import Edge, Kernel, Svc
+from chaos.sim.kernel import Edge, EntryRequest, Kernel, Span, Svc
 from chaos.sim.world import World
 
 PAR = CallMode.PARALLEL
@@ -115,3 +115,18 @@ def test_only_an_operation_whose_time_is_one_exponential_draws_it_inline() -> No
     by_size = world.services["b"].ops["get"]
     assert by_size.choices and by_size.exp_rate == 0.0  # drawn through Kernel.work_time, by the request's size
     assert world.services["plain"].ops["default"].exp_rate == 0.0  # constant
+
+
+def test_send_makes_the_span_that_span_init_makes() -> None:
+    """Kernel.send sets a span's first fields itself instead of calling Span.__init__: the same fields, in the
+    same order (the order in which CPython lays out an instance's attributes), with the same values."""
+    world = _world()
+    kernel = world.kernel
+    entry = world.entries["web"]
+    parent = EntryRequest(entry, 0.0)
+    kernel.send(entry.edge, parent, 0)
+    made = max(kernel.heap, key=lambda item: item[2])[3]  # the latest event: the span's work (a worker was free)
+    by_init = Span(entry.edge.callee, entry.edge, parent, 0, 0.0)
+    assert type(made) is Span
+    assert list(vars(made).items())[:5] == list(vars(by_init).items())
+    assert made.rep is not None and by_init.rep is None  # then admitted, as send does
