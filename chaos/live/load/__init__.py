@@ -21,9 +21,27 @@ Modules:
 Importing this package imports neither Locust nor gevent.
 """
 
-from chaos.live.load.generator import LoadGenerator
-from chaos.live.load.plan import EntryPlan, LoadPlan, plan_experiment, plan_load
-from chaos.live.load.records import Counts, LoadStart, LoadSummary, SecondStats
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chaos.live.load.generator import LoadGenerator
+    from chaos.live.load.plan import EntryPlan, LoadPlan, plan_experiment, plan_load
+    from chaos.live.load.records import Counts, LoadStart, LoadSummary, SecondStats
+
+# Names are imported on first use (PEP 562): every Locust process imports plan.py and process.py
+# through this package, and the parent's side (generator.py, records.py and the result model under
+# them) would cost each of them a few hundred milliseconds of CPU at every load's start.
+_HOME = {"LoadGenerator": "generator", "EntryPlan": "plan", "LoadPlan": "plan", "plan_experiment": "plan",
+         "plan_load": "plan", "Counts": "records", "LoadStart": "records", "LoadSummary": "records",
+         "SecondStats": "records"}
 __all__ = ["Counts", "EntryPlan", "LoadGenerator", "LoadPlan", "LoadStart", "LoadSummary", "SecondStats",
            "plan_experiment", "plan_load"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        return getattr(importlib.import_module(f"chaos.live.load.{_HOME[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -189,7 +189,9 @@ class LoadGenerator:
             return start
         elapsed = time.monotonic() - self._spawned_at
         exited = eof or not self.running
-        self.stop()
+        # Before second 0 nothing was counted, so there is nothing to hand over: no grace for a
+        # stop the process may never read (it may not even be Locust yet), straight to SIGTERM.
+        self.stop(timeout_s=0.0)
         tail = self._log_tail()  # after the stop: the exit codes are known and the logs complete
         # The stats pipe closes when the Locust side exits: that, not the clock, ended the wait.
         why = f"exited {elapsed:.1f} s after it was started" if exited else f"did not start within {elapsed:.0f} s"

@@ -329,7 +329,9 @@ def test_closed_loop_users_wait_for_each_answer_so_a_slow_server_is_sent_less(se
                                                                              workers: int) -> None:
     # N users, think time Z, response time R: X = N / (R + Z) (the interactive response time law).
     # The work server answers every request after its delay, never queueing, so R is that delay.
-    users, think, seconds = 6, 0.2, 6.0
+    # The count's noise depends on the cycles N * T / (R + Z) (about 144 and 51 here), not on how
+    # they are split into users and seconds: twelve users for 3 s test as much as six for 6 s.
+    users, think, seconds = 12, 0.2, 3.0
     think_spec = ServiceTime(Dist.EXPONENTIAL, mean=think)
     sent = {}
     for delay in (0.05, 0.5):

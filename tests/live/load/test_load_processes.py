@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from loadkit import alive, constant, group_members, make_plan, topology, wait_until
 
+import chaos.live.load.generator
+import chaos.live.load.records
 from chaos.errors import LiveError
 from chaos.live.load import LoadGenerator
 from chaos.live.load.workserver import Reply, WorkServer
@@ -36,6 +38,26 @@ def test_importing_the_api_imports_neither_locust_nor_gevent() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_locust_side_imports_none_of_the_parents_side() -> None:
+    # Every Locust process imports these at each load's start (three processes with --load-workers 2,
+    # on two cores): the generator, the records and the result model under them are the parent's.
+    code = textwrap.dedent("""
+        import sys
+        import chaos.live.load.plan, chaos.live.load.tally, chaos.live.load.answers, chaos.live.load.metrics
+        print(sorted(m for m in sys.modules if m in ('chaos.live.load.generator', 'chaos.live.load.records',
+                                                     'chaos.run', 'chaos.model.experiment')))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    # The package's names are still there, each the object its module defines, loaded on first use.
+    assert chaos.live.load.LoadGenerator is chaos.live.load.generator.LoadGenerator
+    assert chaos.live.load.SecondStats is chaos.live.load.records.SecondStats
+    assert chaos.live.load.plan_load is chaos.live.load.plan.plan_load
+    with pytest.raises(AttributeError, match="has no attribute 'Nothing'"):
+        chaos.live.load.Nothing  # noqa: B018 - the access is the test
 
 
 def test_stop_ends_the_load_early_and_leaves_no_process(server: Callable[..., WorkServer], tmp_path: Path) -> None:
