@@ -682,7 +682,7 @@ def _free_load_metrics(handle: StackHandle, options: RunOptions, say: Callable[[
     have been taken since, and Locust would not start); else another one, and the stack's Prometheus told."""
     if not load_scraped(handle.state, options):
         return []
-    from chaos.live.stack.rescrape import free_load_metrics
+    from chaos.live.gameday.rescrape import free_load_metrics
 
     handle.state, done = free_load_metrics(handle.state, allow_remote=options.allow_remote)
     if done is None:

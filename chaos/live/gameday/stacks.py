@@ -107,7 +107,7 @@ def open_stack(experiment: Experiment, bounds: tuple[float, ...], *, out: Path, 
         check_same_stack(experiment, bounds, state, spec, stack_dir)
         say(f"stack: {state.name} from {stack_dir} (already running; it stays up)")
         if scrape_interval is not None and scrape_interval != state.scrape_interval_s:
-            from chaos.live.stack.rescrape import reconfigure
+            from chaos.live.gameday.rescrape import reconfigure
 
             was = state.scrape_interval_s
             state = reconfigure(state, scrape_interval_s=scrape_interval, allow_remote=allow_remote)

@@ -32,7 +32,7 @@ from test_gameday_stack_rules import _agrees_with_the_load_records
 
 from chaos.cli import main
 from chaos.live.gameday.measure import Assembler
-from chaos.live.stack.rescrape import reconfigure
+from chaos.live.gameday.rescrape import reconfigure
 from chaos.live.stack.state import read_state
 from chaos.model.files import load_experiment
 from chaos.model.scope import Scope

@@ -202,7 +202,7 @@ def test_a_scrape_interval_the_user_gives_wins_over_the_one_by_size(trio: Topolo
 def test_a_kept_stacks_prometheus_configuration_is_rewritten_with_its_comments_and_nothing_else_changed(
         trio: Topology, tmp_path: Path) -> None:
     from chaos.errors import LiveError
-    from chaos.live.stack.rescrape import rewritten
+    from chaos.live.gameday.rescrape import rewritten
 
     stack.write_files(make_plan(trio, load_metrics=("172.17.0.1", 24567)), tmp_path)
     text = (tmp_path / stack.PROMETHEUS_FILE).read_text()
@@ -287,7 +287,7 @@ def test_the_bundled_rule_files_as_written_for_the_stack_load_in_prometheus(expe
 def test_a_taken_load_metrics_port_that_cannot_be_moved_stops_the_run_saying_what_to_do(
         trio: Topology, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from chaos.errors import LiveError
-    from chaos.live.stack import rescrape
+    from chaos.live.gameday import rescrape
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

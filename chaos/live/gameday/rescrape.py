@@ -1,5 +1,8 @@
 """Change what a running generated stack's Prometheus scrapes, without restarting it.
 
+It lives in gameday/, not stack/, because it asks the stack's Prometheus (gameday/prometheus.py) whether the change
+was taken, and stack/ imports nothing of gameday/ (tests/test_layering.py).
+
 Two things of a kept stack can need changing after ``stack up``: how often its Prometheus scrapes
 (``chaoslab run --scrape-interval`` on a ``--stack-dir`` stack), and the port the load generator
 serves its metrics on, chosen free at ``stack up`` and perhaps taken by another program since
