@@ -77,6 +77,10 @@ class Writer:
                 "status": {"code": 2} if error else {}}
         if parent:
             span["parentSpanId"] = parent
+        self.add(service, span)
+
+    def add(self, service: str, span: dict) -> None:
+        """One span into its service's batch, the batch written once it is full."""
         batch = self.pending[service]
         batch.append(span)
         self.spans += 1
@@ -118,11 +122,7 @@ class ZipkinWriter(Writer):
                                    "duration": int(end * 1_000_000) - begin, "localEndpoint": local, "tags": tags}
         if parent:
             span["parentId"] = parent
-        batch = self.pending[service]
-        batch.append(span)
-        self.spans += 1
-        if len(batch) == BATCH:
-            self.flush(service)
+        self.add(service, span)
 
     def flush(self, service: str) -> None:
         for span in self.pending[service]:
