@@ -39,10 +39,9 @@ DURATION_S = 4.0
 FAULT_AT_S = 2.0
 
 
-@pytest.mark.parametrize("preset", list(PRESETS), ids=lambda p: p.value)
-def test_prometheus_stores_the_emulators_series_under_the_mapped_names(
-        launch, helpers, prometheus_at, tmp_path, preset):  # noqa: F811 - the imported fixture
-    # web -> a -> b: a is measured as its caller, the load generator, saw it (scraped in its own job), b as a saw it.
+def _pair_renamed(launch, helpers, prometheus_at, tmp_path, preset):  # type: ignore[no-untyped-def]  # noqa: F811
+    """Emulators a -> b on loopback, a Prometheus scraping them and the load's port renamed under ``preset``, and
+    the load plan of web -> a that serves its metrics on that port."""
     stack = launch({"a": {"workers": 4, "service_time": helpers.const(0.002), "calls": [{"to": "b", "timeout_s": 1}]},
                     "b": {"workers": 4, "service_time": {"dist": "exponential", "mean": 0.01}}})
     (tmp_path / "pair.yaml").write_text(TOPOLOGY)
@@ -57,6 +56,14 @@ def test_prometheus_stores_the_emulators_series_under_the_mapped_names(
     plan = plan_load(topology, (Segment(0.0, DURATION_S, RATE, RATE),), {"web": f"http://127.0.0.1:{stack.port('a')}"},
                      duration_s=DURATION_S, bounds=helpers.BOUNDS, seed=3, metrics_listen=f"127.0.0.1:{load_port}",
                      metrics_linger_s=20.0)
+    return stack, mapping, prometheus, plan
+
+
+@pytest.mark.parametrize("preset", list(PRESETS), ids=lambda p: p.value)
+def test_prometheus_stores_the_emulators_series_under_the_mapped_names(
+        launch, helpers, prometheus_at, tmp_path, preset):  # noqa: F811 - the imported fixture
+    # web -> a -> b: a is measured as its caller, the load generator, saw it (scraped in its own job), b as a saw it.
+    stack, _, prometheus, plan = _pair_renamed(launch, helpers, prometheus_at, tmp_path, preset)
     name, label, failed, ok, entry = PRESETS[preset]
 
     def count(service: str, matchers: str = "", family: str = name) -> float | None:
@@ -126,20 +133,7 @@ def _simulated_series(mapping: MetricMapping, bounds: tuple[float, ...]) -> set[
 def test_prometheus_stores_the_counter_presets_series_as_the_simulator_exports_them(
         launch, helpers, prometheus_at, tmp_path, preset):  # noqa: F811 - the imported fixture
     # web -> a -> b, b failing from FAULT_AT_S on: as above, under the presets that count sent requests.
-    stack = launch({"a": {"workers": 4, "service_time": helpers.const(0.002), "calls": [{"to": "b", "timeout_s": 1}]},
-                    "b": {"workers": 4, "service_time": {"dist": "exponential", "mean": 0.01}}})
-    (tmp_path / "pair.yaml").write_text(TOPOLOGY)
-    topology = load_topology(tmp_path / "pair.yaml")
-    mapping = resolve(MetricsSpec(preset=preset), topology)
-    relabels = {job: [r.config() for r in rules] for job, rules in job_relabels(mapping, topology).items()}
-    relabels[LOAD_JOB] = [r.config() for r in load_relabels(mapping, topology)]
-    load_port = free_port()
-    prometheus = prometheus_at({"a": f"127.0.0.1:{stack.port('a')}", "b": f"127.0.0.1:{stack.port('b')}",
-                                LOAD_JOB: f"127.0.0.1:{load_port}"}, relabels=relabels)
-    assert helpers.wait_for(lambda: prometheus.value("count(up == 1)") == 2, 10.0, step=0.25)
-    plan = plan_load(topology, (Segment(0.0, DURATION_S, RATE, RATE),), {"web": f"http://127.0.0.1:{stack.port('a')}"},
-                     duration_s=DURATION_S, bounds=helpers.BOUNDS, seed=3, metrics_listen=f"127.0.0.1:{load_port}",
-                     metrics_linger_s=20.0)
+    stack, mapping, prometheus, plan = _pair_renamed(launch, helpers, prometheus_at, tmp_path, preset)
     naming, entry = mapping.convention.service, mapping.convention.entrypoint
     assert naming.requests is not None and naming.responses is not None
     assert entry.requests is not None and entry.responses is not None
