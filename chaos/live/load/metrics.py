@@ -20,13 +20,13 @@ family                                       type       labels, meaning
                                                         end (every attempt, backoff and retry included),
                                                         by ``entrypoint`` and ``outcome``: not by request
                                                         kind (below)
-``http_client_request_duration_seconds``     histogram  attempts sent to the entrypoint's target, as the
+``http_client_request_duration_seconds``     histogram  attempts sent to the entrypoints' targets, as the
                                                         emulators count the calls they send:
                                                         ``server_address`` (the target service),
-                                                        ``http_request_method``,
                                                         ``http_response_status_code="200"`` on success,
-                                                        ``error_type`` (the cause) on failure; plus
-                                                        ``entrypoint``
+                                                        ``error_type`` (the cause) on failure; every
+                                                        entrypoint and method to one target together
+                                                        (below)
 ``chaoslab_load_retries_total``              counter    retries among the attempts, by ``entrypoint``
 ``chaoslab_load_entry_requests_total``       counter    entry requests started, by ``entrypoint`` (every kind)
 ``chaoslab_load_entry_responses_total``      counter    entry requests ended, by ``entrypoint`` and ``outcome``
@@ -51,6 +51,11 @@ and 63,688 (8 MB, 69 ms to render in the load's own process, every scrape) once 
 entrypoint it is about 1,700 lines (``benchmarks/load_metrics_kinds.py``, docs/live.md). It also kept the stack's
 renaming to an experiment's names (``chaos.live.stack.mapped_scrape``, which drops the ``request`` label) from
 making several kinds' series one series, of which Prometheus kept only the first.
+
+The attempts are one caller's per target, not one per entrypoint and method: the stack's renaming
+(``chaos.live.stack.mapped_scrape``) measures each target as its callers saw it, under the target's names and labels,
+which drop ``entrypoint`` and ``http_request_method``; two entrypoints to one service (or two methods) would then be
+two series with one label set in one scrape, and Prometheus keeps only one of them (the other's attempts lost).
 
 The per-entrypoint counters and the attempts' counters are what the ``chaoslab`` and ``haproxy`` metric presets
 count (sent requests, answers by outcome, HAProxy's average): the stack's Prometheus renames them
@@ -110,8 +115,10 @@ class LoadMetrics:
     started: dict[tuple[int, int], int] = field(default_factory=dict)
     answered: dict[tuple[int, int, str], int] = field(default_factory=dict)  # by entrypoint, kind and outcome
     ended: dict[tuple[int, str], _Hist] = field(default_factory=dict)  # by entrypoint and outcome: no kind
-    # by entrypoint, method and cause ("" for a success): two request kinds of one method are one label set
-    attempts: dict[tuple[int, str, str], _Hist] = field(default_factory=dict)
+    # by target service and cause ("" for a success): every entrypoint and method to one target together, since
+    # renamed to the target's names (their labels gone) they would be several series with one label set, of which
+    # Prometheus keeps one
+    attempts: dict[tuple[str, str], _Hist] = field(default_factory=dict)
     retries: list[int] = field(default_factory=list)
     in_flight: list[int] = field(default_factory=list)
     sent: list[int] = field(default_factory=list)  # attempts, by entrypoint
@@ -133,7 +140,7 @@ class LoadMetrics:
             for k in range(len(e.kinds)):
                 m.started[i, k] = 0
                 m.answered[i, k, OK] = 0
-                m._hist(m.attempts, (i, e.methods[k], ""))
+                m._hist(m.attempts, (e.service, ""))
             m._hist(m.ended, (i, OK))
         return m
 
@@ -164,7 +171,7 @@ class LoadMetrics:
 
     def attempt_ended(self, entry: int, kind: int, cause: str | None, seconds: float) -> None:
         """An attempt answered (``cause`` None) or failed with ``cause``, ``seconds`` after it was sent."""
-        self._hist(self.attempts, (entry, self.entries[entry].methods[kind], cause or "")).add(self.bounds, seconds)
+        self._hist(self.attempts, (self.entries[entry].service, cause or "")).add(self.bounds, seconds)
         if cause is None:  # as the emulators' CallMetrics.success
             target = self.entries[entry].service
             n = self.averaged[target] = min(self.averaged[target] + 1, AVERAGE_OVER)
@@ -184,12 +191,9 @@ class LoadMetrics:
         for (i, outcome), h in sorted(self.ended.items()):
             ended.histogram((("entrypoint", self.entries[i].name), ("outcome", outcome)), self.bounds, h.counts,
                             h.total)
-        for (i, method, cause), h in sorted(self.attempts.items()):
-            e = self.entries[i]
+        for (target, cause), h in sorted(self.attempts.items()):
             status = ("error_type", cause) if cause else ("http_response_status_code", "200")
-            labels = sorted((("entrypoint", e.name), ("http_request_method", method),
-                             ("server_address", e.service), status))
-            client.histogram(labels, self.bounds, h.counts, h.total)
+            client.histogram(sorted((("server_address", target), status)), self.bounds, h.counts, h.total)
         for i, e in enumerate(self.entries):
             retries.sample((("entrypoint", e.name),), self.retries[i])
             in_flight.sample((("entrypoint", e.name),), self.in_flight[i])
@@ -215,8 +219,8 @@ class LoadMetrics:
                 entry_answers.sample((*own, ("outcome", o)), ended[i, o])
         # By target: two entrypoints to one service would be one series once renamed (their label dropped).
         by_target = dict.fromkeys(((t, o) for t in self.average for o in outcomes), 0)
-        for (i, _, cause), h in self.attempts.items():
-            by_target[self.entries[i].service, cause or OK] += sum(h.counts)
+        for (target, cause), h in self.attempts.items():
+            by_target[target, cause or OK] += sum(h.counts)
         for target in self.average:
             peer = (("server_address", target),)
             sent.sample(peer, sum(n for e, n in zip(self.entries, self.sent, strict=True) if e.service == target))

@@ -60,7 +60,7 @@ def test_the_exposition_parses_and_counts_what_happened() -> None:
     assert ended["bucket", "ok", "1.0"] == 1 and ended["bucket", "ok", "+Inf"] == 2
     assert ended["count", "crashed", None] == ended["count", "client_error", None] == 1
     assert abs(ended["sum", "ok", None] - 2.15) < 1e-9
-    # Attempts, as the emulators' client histogram: one label set per method and outcome, both kinds in it.
+    # Attempts, as the emulators' client histogram: one label set per target and outcome, both kinds in it.
     client = [s for s in f["http_client_request_duration_seconds"] if s[0].endswith("_count")]
     by_status = {s[1].get("http_response_status_code") or s[1]["error_type"]: s[2] for s in client}
     assert by_status == {"200": 2, "timeout": 1}
@@ -163,3 +163,29 @@ def test_the_per_entrypoint_totals_count_every_kind_and_outcome_from_zero() -> N
     assert {s[1]["server_address"]: s[2] for s in f["chaoslab_client_requests"]} == {"checkout": 2, "catalog": 0}
     averages = {s[1]["server_address"]: s[2] for s in f["chaoslab_client_time_average_seconds"]}
     assert abs(averages["checkout"] - 0.3) < 1e-12 and averages["catalog"] == 0
+
+
+def test_the_attempts_histogram_has_one_series_per_target_and_outcome() -> None:
+    """Renamed to a target's names, the labels that tell entrypoints and methods apart are dropped, and of two
+    series with one label set in a scrape Prometheus keeps one: so the load writes one per target and outcome,
+    every entrypoint's and method's attempts to that target in it."""
+    m = LoadMetrics.of((0.1, 1.0), [("buy", "checkout", [("POST /buy", "POST")]),
+                                    ("sell", "checkout", [("GET /sell", "GET"), ("PUT /sell", "PUT")]),
+                                    ("look", "catalog", [("GET /look", "GET")])])
+    m.attempt_ended(0, 0, None, 0.05)
+    m.attempt_ended(1, 0, None, 0.5)
+    m.attempt_ended(1, 1, None, 0.07)
+    m.attempt_ended(1, 1, "timeout", 2.0)
+    m.attempt_ended(2, 0, "crashed", 0.001)
+    f = families(m.render().decode())
+    hist = f["http_client_request_duration_seconds"]
+    assert all(set(s[1]) <= {"server_address", "http_response_status_code", "error_type", "le"} for s in hist)
+    counts = {(s[1]["server_address"], s[1].get("http_response_status_code") or s[1]["error_type"]): s[2]
+              for s in hist if s[0].endswith("_count")}
+    assert counts == {("checkout", "200"): 3, ("checkout", "timeout"): 1, ("catalog", "200"): 0,
+                      ("catalog", "crashed"): 1}
+    label_sets = [tuple(sorted(s[1].items())) + (s[0],) for s in hist]
+    assert len(label_sets) == len(set(label_sets))  # no two series alike
+    buckets = {s[1]["le"]: s[2] for s in hist if s[0].endswith("_bucket")
+               and s[1] == {"server_address": "checkout", "http_response_status_code": "200", "le": s[1]["le"]}}
+    assert buckets == {"0.1": 2, "1.0": 3, "+Inf": 3}
