@@ -97,7 +97,8 @@ def _agrees_with_the_load_records(prom: Series, own: Series, bounds: tuple[float
     """Per second, what Prometheus counted of the entrypoint and what the load generator recorded agree within
     one step's count (Prometheus's scrapes fall on their own phase of the step, up to one scrape interval off;
     read at a step of several seconds, a step's count is spread evenly over its seconds), over the run exactly
-    but for the last step's, and the latency within one histogram bucket."""
+    but for the last step's, and the latency within one histogram bucket of the load's on the same successes but
+    for the last step's."""
     assert len(prom.requests) == len(own.requests) >= seconds
     for name in ("requests", "ok"):
         a, b = getattr(prom, name), getattr(own, name)
@@ -116,8 +117,17 @@ def _agrees_with_the_load_records(prom: Series, own: Series, bounds: tuple[float
         for hist in series.hist:
             for idx, n in hist.items():
                 merged[idx] = merged.get(idx, 0) + n
+    # The two sides time the same successes but for those of the last step, which Prometheus may not have scraped
+    # before the run's end: so Prometheus's q-quantile lies between the load's quantiles at ranks that many lower
+    # and higher, to within one bucket. (At 20 requests/s a 2 s step is some forty successes, against the three
+    # above the p99 of three hundred: the step Prometheus missed moved a CI run's p99 from 101 to 85 ms, past
+    # one bucket, with every count within its bound.)
+    differ = max(sum(prom.ok[-step:]), sum(own.ok[-step:]))
+    timed = sum(merged_b.values())
+    bucket = max(hi / lo for lo, hi in zip(bounds, bounds[1:], strict=False) if lo > 0)
     for q in (0.5, 0.99):
-        pa, pb = percentile_from_hist(merged_a, bounds, q), percentile_from_hist(merged_b, bounds, q)
-        assert pa is not None and pb is not None
-        step = max(hi / lo for lo, hi in zip(bounds, bounds[1:], strict=False) if lo > 0)
-        assert pb / step <= pa <= pb * step, (q, pa, pb)
+        pa = percentile_from_hist(merged_a, bounds, q)
+        low = percentile_from_hist(merged_b, bounds, max(0.0, q - differ / timed))
+        high = percentile_from_hist(merged_b, bounds, min(1.0, q + differ / timed))
+        assert pa is not None and low is not None and high is not None
+        assert low / bucket <= pa <= high * bucket, (q, pa, low, high, differ, timed)
