@@ -121,7 +121,8 @@ class _Slot:
                 self.ok.add(duration)
             self.matches[a.match] += 1
             if a.match is Match.BOTH and a.server is not None and not a.error:
-                self.hop.add((a.end_ns - a.start_ns - a.server.duration_ns) / NS_PER_S)
+                server = a.server
+                self.hop.add((a.end_ns - a.start_ns - (server.end_ns - server.start_ns)) / NS_PER_S)
             if a.match is Match.CLIENT_ONLY and len(self.client_only_at) < 3 and a.client is not None:
                 self.client_only_at.append(a.client.origin)
             if previous_end is not None:
@@ -170,7 +171,7 @@ class _Operation:
         span = ex.span
         self.requests += 1
         self.errors += span.error
-        self.latency.add(span.duration_ns / NS_PER_S)
+        self.latency.add((span.end_ns - span.start_ns) / NS_PER_S)
         self.own.add(ex.own_ns / NS_PER_S)
         firsts: dict[SlotKey, Call] = {}
         for call in ex.calls:
@@ -308,22 +309,36 @@ class Deriver:
         if executions is None:
             return
         self.traces_used += 1
-        for ex in executions:
-            self._add(ex)
         by_span = {ex.span.span_id: ex for ex in executions}
         times = {ex.span.span_id: ex.own_ns / NS_PER_S for ex in executions}
         overheads: list[float] = []
+        retried: list[Call] = []
+        gaps = self.gaps
+        # One pass over every attempt for what is figured per attempt seen from both sides (each figure still
+        # takes its values in the order of executions, calls, attempts, as its sums' rounding depends on it).
         for ex in executions:
+            self._add(ex)
             for call in ex.calls:
+                if len(call.attempts) > 1:
+                    retried.append(call)
                 for a in call.attempts:
-                    if a.match is Match.BOTH and a.server is not None:
-                        seen = self._add_seen(a.end_ns - a.start_ns, a.server, by_span)
-                        if seen is not None:
-                            times[a.server.span_id] = seen
-                        if not a.error:
-                            overheads.append(max(0, a.end_ns - a.start_ns - a.server.duration_ns) / NS_PER_S)
+                    server = a.server
+                    if a.match is not Match.BOTH or server is None:
+                        continue
+                    client = a.client
+                    if client is not None:
+                        gkey = (server.service, client.host, server.host)
+                        gap = server.start_ns - client.start_ns
+                        found = gaps.get(gkey)
+                        if found is None:
+                            found = gaps[gkey] = _Gaps(gap)
+                        found.add(gap)
+                    seen = self._add_seen(a.end_ns - a.start_ns, server, by_span)
+                    if seen is not None:
+                        times[server.span_id] = seen
+                    if not a.error:
+                        overheads.append(max(0, a.end_ns - a.start_ns - (server.end_ns - server.start_ns)) / NS_PER_S)
         self.pace.add(overheads, [(by_span[i].span.service, t) for i, t in times.items()])
-        retried = [c for ex in executions for c in ex.calls if len(c.attempts) > 1]
         for call in retried:
             self._add_retried(call, by_span)
 
@@ -338,7 +353,7 @@ class Deriver:
         hist = self.seen.get(server.service)
         if hist is None:
             hist = self.seen[server.service] = LogHistogram()
-        seen = (max(0, waited_ns - server.duration_ns) + done.own_ns) / NS_PER_S
+        seen = (max(0, waited_ns - (server.end_ns - server.start_ns)) + done.own_ns) / NS_PER_S
         hist.add(seen)
         return seen
 
@@ -369,7 +384,10 @@ class Deriver:
         if op is None:
             op = self.ops[key] = _Operation()
         op.add(ex)
-        self.instances.setdefault(span.service, set()).add(span.instance)
+        instances = self.instances.get(span.service)
+        if instances is None:
+            instances = self.instances[span.service] = set()
+        instances.add(span.instance)
         self.concurrency.add(span)
         if ex.entry:
             entry = self.entries.get(key)
@@ -377,21 +395,13 @@ class Deriver:
                 entry = self.entries[key] = [0, 0, LogHistogram(), LogHistogram()]
             entry[0] += 1
             entry[1] += span.error
-            entry[2].add(span.duration_ns / NS_PER_S)
+            duration = (span.end_ns - span.start_ns) / NS_PER_S
+            entry[2].add(duration)
             if not span.error:
-                entry[3].add(span.duration_ns / NS_PER_S)
+                entry[3].add(duration)
             self.start_ns = min(self.start_ns, span.start_ns)
             self.end_ns = max(self.end_ns, span.end_ns)
             self.last_arrival_ns = max(self.last_arrival_ns, span.start_ns)
-        for call in ex.calls:
-            for a in call.attempts:
-                if a.match is Match.BOTH and a.client is not None and a.server is not None:
-                    gkey = (a.server.service, a.client.host, a.server.host)
-                    gap = a.server.start_ns - a.client.start_ns
-                    gaps = self.gaps.get(gkey)
-                    if gaps is None:
-                        gaps = self.gaps[gkey] = _Gaps(gap)
-                    gaps.add(gap)
 
     # ------------------------------------------------------------------ judgement
 
