@@ -7,6 +7,7 @@ import base64
 import gc
 import io
 import json
+import random
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from tracekit import FIXTURES
 
 from chaos.core.choices import CallMode
 from chaos.traces import otlp, zipkin
+from chaos.traces.attributes import FIELD_OF, SPAN_KEYS, span_fields
 from chaos.traces.describe import describe
 from chaos.traces.jsonstream import JsonReader
 from chaos.traces.observe import observe_files
@@ -171,3 +173,15 @@ def test_reading_leaves_no_reference_cycles(tmp_path: Path) -> None:
     finally:
         if enabled:
             gc.enable()
+
+
+def test_otlp_span_fields_in_one_pass_agree_with_the_attribute_dict() -> None:
+    # The reader's one-pass reading of a span's attributes against the plain rule (a dict of the wanted keys, the
+    # last of a repeated key counting), on lists with repeats, empty values, other types and unwanted keys.
+    rng = random.Random(7)
+    keys = [*FIELD_OF, "http.status_code", "error"]
+    values: list[object] = [{"stringValue": "a"}, {"stringValue": "b"}, {"stringValue": ""}, {"intValue": "7"},
+                            {"boolValue": True}, {}, None, {"stringValue": None}]
+    for _ in range(3_000):
+        attrs = [{"key": rng.choice(keys), "value": rng.choice(values)} for _ in range(rng.randrange(6))]
+        assert otlp._span_fields("op", attrs) == span_fields("op", otlp.attributes(attrs, SPAN_KEYS)), attrs
