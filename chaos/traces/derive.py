@@ -77,6 +77,8 @@ PACE_BIN = math.log(1.1)   # a trace's pace is binned in steps of 10%, so that t
 PACE_MIN_CORRELATION = 0.3  # of one hop's overhead with its request's other hops' (logs), before pace is modelled
 _HINTS_KEPT = 32
 
+_BOTH, _CLIENT_ONLY = Match.BOTH, Match.CLIENT_ONLY  # as globals in the loops per attempt (see assemble)
+
 SlotKey = tuple[str, str]  # (callee, callee operation); operation "" until a server span names it
 
 
@@ -120,10 +122,10 @@ class _Slot:
             else:
                 self.ok.add(duration)
             self.matches[a.match] += 1
-            if a.match is Match.BOTH and a.server is not None and not a.error:
+            if a.match is _BOTH and a.server is not None and not a.error:
                 server = a.server
                 self.hop.add((a.end_ns - a.start_ns - (server.end_ns - server.start_ns)) / NS_PER_S)
-            if a.match is Match.CLIENT_ONLY and len(self.client_only_at) < 3 and a.client is not None:
+            if a.match is _CLIENT_ONLY and len(self.client_only_at) < 3 and a.client is not None:
                 self.client_only_at.append(a.client.origin)
             if previous_end is not None:
                 self.backoff.add((a.start_ns - previous_end) / NS_PER_S)
@@ -323,7 +325,7 @@ class Deriver:
                     retried.append(call)
                 for a in call.attempts:
                     server = a.server
-                    if a.match is not Match.BOTH or server is None:
+                    if a.match is not _BOTH or server is None:
                         continue
                     client = a.client
                     if client is not None:
