@@ -80,14 +80,8 @@ class Call(NamedTuple):
     operation: str                # "" when no server span said which
     hint: str                     # the client span's operation: what to call an uninstrumented callee's
     attempts: tuple[Attempt, ...]
-
-    @property
-    def start_ns(self) -> int:
-        return self.attempts[0].start_ns
-
-    @property
-    def end_ns(self) -> int:
-        return self.attempts[-1].end_ns
+    start_ns: int                 # the first attempt's start and the last one's end, read several times per call
+    end_ns: int
 
 
 _START = itemgetter(0)  # an attempt's start_ns, for sorting without a Python call per attempt
@@ -318,7 +312,8 @@ class _Builder:
                     continue
             open_by_callee[callee] = len(groups)
             groups.append((callee, how, op, hint, [a]))
-        calls = tuple([_new(Call, (c, how, op, hint, tuple(ats))) for c, how, op, hint, ats in groups])
+        calls = tuple([_new(Call, (c, how, op, hint, tuple(ats), ats[0].start_ns, ats[-1].end_ns))
+                       for c, how, op, hint, ats in groups])
         waits.extend((c.start_ns, c.end_ns) for c in calls)
         return calls, waits
 
