@@ -232,10 +232,10 @@ class _Builder:
                 self.tally.add(Flaw.ASYNCHRONOUS, span.origin)
                 self.reached += self._subtree_size(span) - 1
                 continue
-            stack.extend((c, span) for c in self.children.get(span.span_id, ()))
+            stack.extend([(c, span) for c in self.children.get(span.span_id, ())])
         while servers:
             server, entry = servers.pop()
-            servers.extend((s, False) for s in self._execution(server, entry))
+            servers.extend([(s, False) for s in self._execution(server, entry)])
 
     def _subtree_size(self, span: Span) -> int:
         size, stack = 0, [span]
@@ -275,7 +275,7 @@ class _Builder:
                 self.reached -= 1
                 attempts.append(self._attempt(None, span))
                 continue
-            stack.extend((c, span) for c in children.get(span.span_id, ()))
+            stack.extend([(c, span) for c in children.get(span.span_id, ())])
         attempts.sort(key=_START)
         calls, waits = self._calls(server, attempts)
         own = server.end_ns - server.start_ns - _covered(waits, server.start_ns, server.end_ns)

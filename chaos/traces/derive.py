@@ -865,15 +865,18 @@ class _Pace:
             hist.add(t)
         if len(overheads) < 2:
             return
+        log, others = math.log, len(overheads) - 1
+        n, sx, sy, sxx, syy, sxy = self.n, self.sx, self.sy, self.sxx, self.syy, self.sxy  # locals: once per hop
         for o in overheads:  # each hop against the mean of its request's other hops: correlated or not?
-            x = math.log(max(o, 1e-6))
-            y = math.log(max((total - o) / (len(overheads) - 1), 1e-6))
-            self.n += 1
-            self.sx += x
-            self.sy += y
-            self.sxx += x * x
-            self.syy += y * y
-            self.sxy += x * y
+            x = log(max(o, 1e-6))
+            y = log(max((total - o) / others, 1e-6))
+            n += 1
+            sx += x
+            sy += y
+            sxx += x * x
+            syy += y * y
+            sxy += x * y
+        self.n, self.sx, self.sy, self.sxx, self.syy, self.sxy = n, sx, sy, sxx, syy, sxy
 
     def correlation(self) -> float:
         if self.n < 2:
