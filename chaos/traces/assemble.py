@@ -102,10 +102,16 @@ class Resolver:
         self._ops: dict[tuple[str, str, str], dict[str, int]] = {}
 
     def learn(self, caller: Span, client: Span | None, server: Span) -> None:
+        # get, then set when absent: setdefault would build a dict for every call only to drop it
         if client is not None and client.peer_host:
-            counts = self._hosts.setdefault(client.peer_host, {})
+            counts = self._hosts.get(client.peer_host)
+            if counts is None:
+                counts = self._hosts[client.peer_host] = {}
             counts[server.service] = counts.get(server.service, 0) + 1
-        ops = self._ops.setdefault((caller.service, caller.operation, server.service), {})
+        key = (caller.service, caller.operation, server.service)
+        ops = self._ops.get(key)
+        if ops is None:
+            ops = self._ops[key] = {}
         ops[server.operation] = ops.get(server.operation, 0) + 1
 
     def service_at(self, host: str) -> str:
@@ -140,9 +146,10 @@ class SkewBook:
         if entry is None:
             entry = self.pairs[hosts] = [0, -(2**63), 2**63]
         entry[0] += 1
-        if not client.error:
-            entry[1] = max(entry[1], ahead_end)
-        entry[2] = min(entry[2], ahead_start)
+        if not client.error and ahead_end > entry[1]:
+            entry[1] = ahead_end
+        if ahead_start < entry[2]:
+            entry[2] = ahead_start
 
 
 def assemble(spans: list[Span], resolver: Resolver, skew: SkewBook, tally: Tally) -> list[Execution] | None:

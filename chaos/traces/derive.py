@@ -239,11 +239,14 @@ class _Concurrency:
         pending = self.pending
         while pending and pending[0][0] < until:
             start, end, key = heapq.heappop(pending)
-            active = self.active.setdefault(key, [])
+            active = self.active.get(key)
+            if active is None:  # not setdefault, which would build a list and a dict for every span
+                active = self.active[key] = []
+                self.arrivals[key] = {}
             while active and active[0] <= start + TOUCH_NS:
                 heapq.heappop(active)
             heapq.heappush(active, end)
-            seen = self.arrivals.setdefault(key, {})
+            seen = self.arrivals[key]
             seen[len(active)] = seen.get(len(active), 0) + 1
         self.done_until = max(self.done_until, until)
 
@@ -274,7 +277,8 @@ class _Gaps:
         self.hist = LogHistogram()
 
     def add(self, gap: int) -> None:
-        self.low = min(self.low, gap)
+        if gap < self.low:
+            self.low = gap
         self.hist.add((gap - self.anchor) / NS_PER_S)
 
     def waits(self) -> Summary:
