@@ -25,6 +25,7 @@ How each figure is derived:
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import heapq
 import math
@@ -220,10 +221,19 @@ class _Operation:
 
 
 class _Concurrency:
-    """Server spans per instance, swept in start order once no earlier span can still arrive."""
+    """Server spans per instance, swept in start order once no earlier span can still arrive.
+
+    Pending spans wait in buckets of ``BUCKET_NS`` by start, each sorted when swept, rather than in one heap:
+    a heap of the two windows' spans that wait costs some forty comparisons of tuples per span to push and
+    pop, a bucket's sort about ten. The order swept is the heap's: buckets in order, each in order, and no
+    span joins a bucket below the sweep's end (it is counted late instead).
+    """
+
+    BUCKET_NS = 100_000_000
 
     def __init__(self) -> None:
-        self.pending: list[tuple[int, int, tuple[str, str]]] = []
+        self.pending: dict[int, list[tuple[int, int, tuple[str, str]]]] = {}
+        self.buckets: list[int] = []  # a heap of the keys of ``pending``
         self.active: dict[tuple[str, str], list[int]] = {}
         self.arrivals: dict[tuple[str, str], dict[int, int]] = {}
         self.late = 0
@@ -233,22 +243,42 @@ class _Concurrency:
         if span.start_ns < self.done_until:
             self.late += 1
             return
-        heapq.heappush(self.pending, (span.start_ns, span.end_ns, (span.service, span.instance)))
+        bucket = span.start_ns // self.BUCKET_NS
+        waiting = self.pending.get(bucket)
+        if waiting is None:
+            waiting = self.pending[bucket] = []
+            heapq.heappush(self.buckets, bucket)
+        waiting.append((span.start_ns, span.end_ns, (span.service, span.instance)))
 
     def sweep(self, until: int) -> None:
-        pending = self.pending
-        while pending and pending[0][0] < until:
-            start, end, key = heapq.heappop(pending)
+        pending, buckets = self.pending, self.buckets
+        while buckets and buckets[0] * self.BUCKET_NS < until:
+            bucket = buckets[0]
+            spans = pending[bucket]
+            spans.sort()
+            if (bucket + 1) * self.BUCKET_NS > until:  # the bucket the sweep ends in: its spans from ``until`` on wait
+                cut = bisect.bisect_left(spans, (until,))
+                if cut < len(spans):
+                    pending[bucket] = spans[cut:]
+                    self._arrive(spans[:cut])
+                    break
+            heapq.heappop(buckets)
+            del pending[bucket]
+            self._arrive(spans)
+        self.done_until = max(self.done_until, until)
+
+    def _arrive(self, spans: list[tuple[int, int, tuple[str, str]]]) -> None:
+        heappop, heappush = heapq.heappop, heapq.heappush
+        for start, end, key in spans:
             active = self.active.get(key)
             if active is None:  # not setdefault, which would build a list and a dict for every span
                 active = self.active[key] = []
                 self.arrivals[key] = {}
             while active and active[0] <= start + TOUCH_NS:
-                heapq.heappop(active)
-            heapq.heappush(active, end)
+                heappop(active)
+            heappush(active, end)
             seen = self.arrivals[key]
             seen[len(active)] = seen.get(len(active), 0) + 1
-        self.done_until = max(self.done_until, until)
 
     def of_service(self, service: str) -> tuple[int, float]:
         """(the most in progress on one instance, share of arrivals that found their instance at that maximum)."""
