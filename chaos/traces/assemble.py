@@ -160,10 +160,15 @@ def assemble(spans: list[Span], resolver: Resolver, skew: SkewBook, tally: Tally
     children: dict[str, list[Span]] = {}
     roots, orphans = [], []
     for s in by_id.values():
-        if s.parent_id is None:
+        parent_id = s.parent_id
+        if parent_id is None:
             roots.append(s)
-        elif s.parent_id in by_id:
-            children.setdefault(s.parent_id, []).append(s)
+        elif parent_id in by_id:
+            below = children.get(parent_id)
+            if below is None:
+                children[parent_id] = [s]
+            else:
+                below.append(s)
         else:
             orphans.append(s)
     first = next(iter(by_id.values()))
