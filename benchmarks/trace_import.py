@@ -44,6 +44,9 @@ buckets), 10.5x and 10.5x in the second (21.4 and 22.0 s of CPU; 47.3 s of wall 
 100,000 spans: 11.5x to 12.1x before, 9.0x to 9.7x after. Peak memory 169 MB at a million, 90 MB at
 100,000 (which all fit in one window). Cachegrind, 30,000 spans (no window closes; the buckets are not
 exercised): OTLP 6.50 G instructions before, 5.65 G after; Jaeger 7.41 G and 6.71 G; Zipkin 7.99 G and 7.39 G.
+At 14:19-14:25 the machine was nearly quiet (load 0.5 to 7): this script, main and this code alternating,
+a million spans took 25.8 s and 46.0 s of wall time, 25.8 s and 26.9 s of CPU, 14.6x and 14.7x before;
+18.5 s, 25.7 s and 25.8 s of wall time, 17.9 s, 19.1 s and 18.7 s of CPU, 9.8x, 9.8x and 9.9x after.
 
     python benchmarks/trace_import.py [--spans 1000000] [--small 100000]
 """
