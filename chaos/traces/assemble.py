@@ -20,6 +20,7 @@ here, and clock skew between a client's host and a server's host is checked and 
 from __future__ import annotations
 
 import enum
+from operator import itemgetter
 from typing import NamedTuple
 
 from chaos.traces.flaws import Flaw, Tally
@@ -49,6 +50,14 @@ class Resolution(enum.Enum):
     HOST = "from the client span's server address alone (no instrumented service answered there)"
 
 
+# Enum members as module globals, for the loops that run per span: CPython 3.11 specialises a global's look-up,
+# while ``SpanKind.CLIENT`` goes through the enum's metaclass, about fifteen times as slow.
+_SERVER, _CLIENT, _INTERNAL, _UNSPECIFIED = SpanKind.SERVER, SpanKind.CLIENT, SpanKind.INTERNAL, SpanKind.UNSPECIFIED
+_ASYNCHRONOUS = frozenset(k for k in SpanKind if k.asynchronous)
+_BOTH, _CLIENT_ONLY, _SERVER_ONLY = Match.BOTH, Match.CLIENT_ONLY, Match.SERVER_ONLY
+_BY_SERVER_SPAN, _BY_PEER_SERVICE = Resolution.SERVER_SPAN, Resolution.PEER_SERVICE
+_BY_LEARNED_HOST, _BY_HOST = Resolution.LEARNED_HOST, Resolution.HOST
+
 # Attempts, calls and executions are built for every span of every trace: named tuples, for speed, built with
 # tuple.__new__ directly (a named tuple's constructor is a Python function: one more call each).
 _new = tuple.__new__
@@ -71,14 +80,11 @@ class Call(NamedTuple):
     operation: str                # "" when no server span said which
     hint: str                     # the client span's operation: what to call an uninstrumented callee's
     attempts: tuple[Attempt, ...]
+    start_ns: int                 # the first attempt's start and the last one's end, read several times per call
+    end_ns: int
 
-    @property
-    def start_ns(self) -> int:
-        return self.attempts[0].start_ns
 
-    @property
-    def end_ns(self) -> int:
-        return self.attempts[-1].end_ns
+_START = itemgetter(0)  # an attempt's start_ns, for sorting without a Python call per attempt
 
 
 class Execution(NamedTuple):
@@ -96,10 +102,16 @@ class Resolver:
         self._ops: dict[tuple[str, str, str], dict[str, int]] = {}
 
     def learn(self, caller: Span, client: Span | None, server: Span) -> None:
+        # get, then set when absent: setdefault would build a dict for every call only to drop it
         if client is not None and client.peer_host:
-            counts = self._hosts.setdefault(client.peer_host, {})
+            counts = self._hosts.get(client.peer_host)
+            if counts is None:
+                counts = self._hosts[client.peer_host] = {}
             counts[server.service] = counts.get(server.service, 0) + 1
-        ops = self._ops.setdefault((caller.service, caller.operation, server.service), {})
+        key = (caller.service, caller.operation, server.service)
+        ops = self._ops.get(key)
+        if ops is None:
+            ops = self._ops[key] = {}
         ops[server.operation] = ops.get(server.operation, 0) + 1
 
     def service_at(self, host: str) -> str:
@@ -134,9 +146,10 @@ class SkewBook:
         if entry is None:
             entry = self.pairs[hosts] = [0, -(2**63), 2**63]
         entry[0] += 1
-        if not client.error:
-            entry[1] = max(entry[1], ahead_end)
-        entry[2] = min(entry[2], ahead_start)
+        if not client.error and ahead_end > entry[1]:
+            entry[1] = ahead_end
+        if ahead_start < entry[2]:
+            entry[2] = ahead_start
 
 
 def assemble(spans: list[Span], resolver: Resolver, skew: SkewBook, tally: Tally) -> list[Execution] | None:
@@ -147,10 +160,15 @@ def assemble(spans: list[Span], resolver: Resolver, skew: SkewBook, tally: Tally
     children: dict[str, list[Span]] = {}
     roots, orphans = [], []
     for s in by_id.values():
-        if s.parent_id is None:
+        parent_id = s.parent_id
+        if parent_id is None:
             roots.append(s)
-        elif s.parent_id in by_id:
-            children.setdefault(s.parent_id, []).append(s)
+        elif parent_id in by_id:
+            below = children.get(parent_id)
+            if below is None:
+                children[parent_id] = [s]
+            else:
+                below.append(s)
         else:
             orphans.append(s)
     first = next(iter(by_id.values()))
@@ -178,8 +196,8 @@ def _index(spans: list[Span], tally: Tally) -> dict[str, Span]:
         other = by_id.get(s.span_id)
         if other is None:
             by_id[s.span_id] = s
-        elif {other.kind, s.kind} == {SpanKind.CLIENT, SpanKind.SERVER} and s.span_id not in shared:
-            client, server = (other, s) if s.kind is SpanKind.SERVER else (s, other)
+        elif {other.kind, s.kind} == {_CLIENT, _SERVER} and s.span_id not in shared:
+            client, server = (other, s) if s.kind is _SERVER else (s, other)
             half = server._replace(span_id=server.span_id + _SERVER_SIDE_SUFFIX, parent_id=client.span_id)
             by_id[client.span_id] = client
             by_id[half.span_id] = half
@@ -197,9 +215,9 @@ def _index(spans: list[Span], tally: Tally) -> dict[str, Span]:
 
 def _server_like(span: Span, parent: Span | None) -> bool:
     """A server span, or an unlabelled span of another service than its parent's (some Zipkin writers)."""
-    if span.kind is SpanKind.SERVER:
+    if span.kind is _SERVER:
         return True
-    return span.kind in (SpanKind.INTERNAL, SpanKind.UNSPECIFIED) and parent is not None \
+    return span.kind in (_INTERNAL, _UNSPECIFIED) and parent is not None \
         and span.service != parent.service
 
 
@@ -222,14 +240,14 @@ class _Builder:
                 servers.append((span, True))
                 self.reached -= 1  # counted again when its execution is built
                 continue
-            if span.kind.asynchronous or span.follows_from:
+            if span.kind in _ASYNCHRONOUS or span.follows_from:
                 self.tally.add(Flaw.ASYNCHRONOUS, span.origin)
                 self.reached += self._subtree_size(span) - 1
                 continue
-            stack.extend((c, span) for c in self.children.get(span.span_id, ()))
+            stack.extend([(c, span) for c in self.children.get(span.span_id, ())])
         while servers:
             server, entry = servers.pop()
-            servers.extend((s, False) for s in self._execution(server, entry))
+            servers.extend([(s, False) for s in self._execution(server, entry)])
 
     def _subtree_size(self, span: Span) -> int:
         size, stack = 0, [span]
@@ -250,40 +268,40 @@ class _Builder:
             span, parent = stack.pop()
             self.reached += 1
             kind = span.kind
-            if kind is SpanKind.PRODUCER or kind is SpanKind.CONSUMER or span.follows_from:  # asynchronous
+            if kind in _ASYNCHRONOUS or span.follows_from:
                 self.tally.add(Flaw.ASYNCHRONOUS, span.origin)
                 self.reached += self._subtree_size(span) - 1
                 continue
-            if kind is SpanKind.CLIENT:
+            if kind is _CLIENT:
                 callee = None
                 for c in children.get(span.span_id, ()):
-                    if c.kind is SpanKind.SERVER or _server_like(c, span):
+                    if c.kind is _SERVER or _server_like(c, span):
                         below.append(c)
                         callee = callee or c
                     else:
                         self.reached += self._subtree_size(c)  # the client library's own spans
                 attempts.append(self._attempt(span, callee))
                 continue
-            if kind is SpanKind.SERVER or _server_like(span, parent):
+            if kind is _SERVER or _server_like(span, parent):
                 below.append(span)
                 self.reached -= 1
                 attempts.append(self._attempt(None, span))
                 continue
-            stack.extend((c, span) for c in children.get(span.span_id, ()))
-        attempts.sort(key=lambda a: a.start_ns)
+            stack.extend([(c, span) for c in children.get(span.span_id, ())])
+        attempts.sort(key=_START)
         calls, waits = self._calls(server, attempts)
-        own = server.duration_ns - _covered(waits, server.start_ns, server.end_ns)
+        own = server.end_ns - server.start_ns - _covered(waits, server.start_ns, server.end_ns)
         self.executions.append(_new(Execution, (server, calls, own, entry)))
         return below
 
     def _attempt(self, client: Span | None, server: Span | None) -> Attempt:
         if client is not None and server is not None:
             self.skew.check(client, server, self.tally)
-            return _new(Attempt, (client.start_ns, client.end_ns, client.error, Match.BOTH, client, server))
+            return _new(Attempt, (client.start_ns, client.end_ns, client.error, _BOTH, client, server))
         if client is not None:
-            return _new(Attempt, (client.start_ns, client.end_ns, client.error, Match.CLIENT_ONLY, client, None))
+            return _new(Attempt, (client.start_ns, client.end_ns, client.error, _CLIENT_ONLY, client, None))
         assert server is not None
-        return _new(Attempt, (server.start_ns, server.end_ns, server.error, Match.SERVER_ONLY, None, server))
+        return _new(Attempt, (server.start_ns, server.end_ns, server.error, _SERVER_ONLY, None, server))
 
     def _calls(self, caller: Span, attempts: list[Attempt]) -> tuple[tuple[Call, ...], list[tuple[int, int]]]:
         groups: list[tuple[str, Resolution, str, str, list[Attempt]]] = []
@@ -306,7 +324,8 @@ class _Builder:
                     continue
             open_by_callee[callee] = len(groups)
             groups.append((callee, how, op, hint, [a]))
-        calls = tuple(_new(Call, (c, how, op, hint, tuple(ats))) for c, how, op, hint, ats in groups)
+        calls = tuple([_new(Call, (c, how, op, hint, tuple(ats), ats[0].start_ns, ats[-1].end_ns))
+                       for c, how, op, hint, ats in groups])
         waits.extend((c.start_ns, c.end_ns) for c in calls)
         return calls, waits
 
@@ -315,13 +334,13 @@ class _Builder:
         hint = client.operation if client is not None else ""
         if server is not None:
             self.resolver.learn(caller, client, server)
-            return server.service, Resolution.SERVER_SPAN, server.operation, hint
+            return server.service, _BY_SERVER_SPAN, server.operation, hint
         assert client is not None
         if client.peer_service:
-            callee, how = client.peer_service, Resolution.PEER_SERVICE
+            callee, how = client.peer_service, _BY_PEER_SERVICE
         elif client.peer_host:
             known = self.resolver.service_at(client.peer_host)
-            callee, how = (known, Resolution.LEARNED_HOST) if known else (client.peer_host, Resolution.HOST)
+            callee, how = (known, _BY_LEARNED_HOST) if known else (client.peer_host, _BY_HOST)
         else:
             self.tally.add(Flaw.NO_CALLEE, client.origin)
             return None

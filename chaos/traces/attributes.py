@@ -47,9 +47,15 @@ def text(attrs: Attrs, key: str) -> str:
 
 
 # For each key a span's fields are read from: (which field, rank among the keys for that field: lower wins).
-_FIELD_OF = {ROUTE: (0, 0), RPC_SERVICE: (2, 0), RPC_METHOD: (3, 0), PEER_SERVICE: (4, 0)} \
+FIELD_OF = {ROUTE: (0, 0), RPC_SERVICE: (2, 0), RPC_METHOD: (3, 0), PEER_SERVICE: (4, 0)} \
     | {k: (1, i) for i, k in enumerate(METHODS)} | {k: (5, i) for i, k in enumerate(PEER_HOSTS)} \
     | {k: (6, i) for i, k in enumerate(PEER_SYSTEMS)}
+
+
+def fields_of(name: str, found: list[str]) -> tuple[str, str, str, str]:
+    """(operation, peer service, peer host, peer system) from the seven fields of :data:`FIELD_OF`, in order."""
+    route, method, rpc_service, rpc_method, peer_service, peer_host, peer_system = found
+    return operation_name(name, route, method, rpc_service, rpc_method), peer_service, peer_host, peer_system
 
 
 def span_fields(name: str, attrs: Attrs) -> tuple[str, str, str, str]:
@@ -63,12 +69,11 @@ def span_fields(name: str, attrs: Attrs) -> tuple[str, str, str, str]:
     found = ["", "", "", "", "", "", ""]
     rank = [99] * 7
     for key, value in attrs.items():
-        where = _FIELD_OF.get(key)
+        where = FIELD_OF.get(key)
         if where is not None and value is not None and value != "" and where[1] < rank[where[0]]:
             found[where[0]] = str(value)
             rank[where[0]] = where[1]
-    route, method, rpc_service, rpc_method, peer_service, peer_host, peer_system = found
-    return operation_name(name, route, method, rpc_service, rpc_method), peer_service, peer_host, peer_system
+    return fields_of(name, found)
 
 
 def tag_says_error(attrs: Attrs) -> bool:

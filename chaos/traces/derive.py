@@ -25,6 +25,7 @@ How each figure is derived:
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import heapq
 import math
@@ -77,6 +78,8 @@ PACE_BIN = math.log(1.1)   # a trace's pace is binned in steps of 10%, so that t
 PACE_MIN_CORRELATION = 0.3  # of one hop's overhead with its request's other hops' (logs), before pace is modelled
 _HINTS_KEPT = 32
 
+_BOTH, _CLIENT_ONLY = Match.BOTH, Match.CLIENT_ONLY  # as globals in the loops per attempt (see assemble)
+
 SlotKey = tuple[str, str]  # (callee, callee operation); operation "" until a server span names it
 
 
@@ -112,21 +115,21 @@ class _Slot:
             self.hints[call.hint] = self.hints.get(call.hint, 0) + 1
         self.offset_sum += (call.start_ns - caller_start) / NS_PER_S
         previous_end = None
-        for a in call.attempts:
-            duration = (a.end_ns - a.start_ns) / NS_PER_S
-            if a.error:
+        for start_ns, end_ns, error, match, client, server in call.attempts:  # unpacked: a named tuple's fields
+            duration = (end_ns - start_ns) / NS_PER_S                       # are slower to read by name
+            if error:
                 self.attempt_errors += 1
                 self.failed.add(duration)
             else:
                 self.ok.add(duration)
-            self.matches[a.match] += 1
-            if a.match is Match.BOTH and a.server is not None and not a.error:
-                self.hop.add((a.end_ns - a.start_ns - a.server.duration_ns) / NS_PER_S)
-            if a.match is Match.CLIENT_ONLY and len(self.client_only_at) < 3 and a.client is not None:
-                self.client_only_at.append(a.client.origin)
+            self.matches[match] += 1
+            if match is _BOTH and server is not None and not error:
+                self.hop.add((end_ns - start_ns - (server.end_ns - server.start_ns)) / NS_PER_S)
+            if match is _CLIENT_ONLY and len(self.client_only_at) < 3 and client is not None:
+                self.client_only_at.append(client.origin)
             if previous_end is not None:
-                self.backoff.add((a.start_ns - previous_end) / NS_PER_S)
-            previous_end = a.end_ns
+                self.backoff.add((start_ns - previous_end) / NS_PER_S)
+            previous_end = end_ns
 
     def merge(self, other: _Slot) -> None:
         for name in ("requests_with", "calls", "attempts", "attempt_errors", "final_errors", "retried"):
@@ -170,7 +173,7 @@ class _Operation:
         span = ex.span
         self.requests += 1
         self.errors += span.error
-        self.latency.add(span.duration_ns / NS_PER_S)
+        self.latency.add((span.end_ns - span.start_ns) / NS_PER_S)
         self.own.add(ex.own_ns / NS_PER_S)
         firsts: dict[SlotKey, Call] = {}
         for call in ex.calls:
@@ -218,10 +221,19 @@ class _Operation:
 
 
 class _Concurrency:
-    """Server spans per instance, swept in start order once no earlier span can still arrive."""
+    """Server spans per instance, swept in start order once no earlier span can still arrive.
+
+    Pending spans wait in buckets of ``BUCKET_NS`` by start, each sorted when swept, rather than in one heap:
+    a heap of the two windows' spans that wait costs some forty comparisons of tuples per span to push and
+    pop, a bucket's sort about ten. The order swept is the heap's: buckets in order, each in order, and no
+    span joins a bucket below the sweep's end (it is counted late instead).
+    """
+
+    BUCKET_NS = 100_000_000
 
     def __init__(self) -> None:
-        self.pending: list[tuple[int, int, tuple[str, str]]] = []
+        self.pending: dict[int, list[tuple[int, int, tuple[str, str]]]] = {}
+        self.buckets: list[int] = []  # a heap of the keys of ``pending``
         self.active: dict[tuple[str, str], list[int]] = {}
         self.arrivals: dict[tuple[str, str], dict[int, int]] = {}
         self.late = 0
@@ -231,19 +243,42 @@ class _Concurrency:
         if span.start_ns < self.done_until:
             self.late += 1
             return
-        heapq.heappush(self.pending, (span.start_ns, span.end_ns, (span.service, span.instance)))
+        bucket = span.start_ns // self.BUCKET_NS
+        waiting = self.pending.get(bucket)
+        if waiting is None:
+            waiting = self.pending[bucket] = []
+            heapq.heappush(self.buckets, bucket)
+        waiting.append((span.start_ns, span.end_ns, (span.service, span.instance)))
 
     def sweep(self, until: int) -> None:
-        pending = self.pending
-        while pending and pending[0][0] < until:
-            start, end, key = heapq.heappop(pending)
-            active = self.active.setdefault(key, [])
-            while active and active[0] <= start + TOUCH_NS:
-                heapq.heappop(active)
-            heapq.heappush(active, end)
-            seen = self.arrivals.setdefault(key, {})
-            seen[len(active)] = seen.get(len(active), 0) + 1
+        pending, buckets = self.pending, self.buckets
+        while buckets and buckets[0] * self.BUCKET_NS < until:
+            bucket = buckets[0]
+            spans = pending[bucket]
+            spans.sort()
+            if (bucket + 1) * self.BUCKET_NS > until:  # the bucket the sweep ends in: its spans from ``until`` on wait
+                cut = bisect.bisect_left(spans, (until,))
+                if cut < len(spans):
+                    pending[bucket] = spans[cut:]
+                    self._arrive(spans[:cut])
+                    break
+            heapq.heappop(buckets)
+            del pending[bucket]
+            self._arrive(spans)
         self.done_until = max(self.done_until, until)
+
+    def _arrive(self, spans: list[tuple[int, int, tuple[str, str]]]) -> None:
+        heappop, heappush = heapq.heappop, heapq.heappush
+        for start, end, key in spans:
+            active = self.active.get(key)
+            if active is None:  # not setdefault, which would build a list and a dict for every span
+                active = self.active[key] = []
+                self.arrivals[key] = {}
+            while active and active[0] <= start + TOUCH_NS:
+                heappop(active)
+            heappush(active, end)
+            seen = self.arrivals[key]
+            seen[len(active)] = seen.get(len(active), 0) + 1
 
     def of_service(self, service: str) -> tuple[int, float]:
         """(the most in progress on one instance, share of arrivals that found their instance at that maximum)."""
@@ -272,7 +307,8 @@ class _Gaps:
         self.hist = LogHistogram()
 
     def add(self, gap: int) -> None:
-        self.low = min(self.low, gap)
+        if gap < self.low:
+            self.low = gap
         self.hist.add((gap - self.anchor) / NS_PER_S)
 
     def waits(self) -> Summary:
@@ -308,22 +344,34 @@ class Deriver:
         if executions is None:
             return
         self.traces_used += 1
-        for ex in executions:
-            self._add(ex)
         by_span = {ex.span.span_id: ex for ex in executions}
         times = {ex.span.span_id: ex.own_ns / NS_PER_S for ex in executions}
         overheads: list[float] = []
+        retried: list[Call] = []
+        gaps = self.gaps
+        # One pass over every attempt for what is figured per attempt seen from both sides (each figure still
+        # takes its values in the order of executions, calls, attempts, as its sums' rounding depends on it).
         for ex in executions:
+            self._add(ex)
             for call in ex.calls:
-                for a in call.attempts:
-                    if a.match is Match.BOTH and a.server is not None:
-                        seen = self._add_seen(a.end_ns - a.start_ns, a.server, by_span)
-                        if seen is not None:
-                            times[a.server.span_id] = seen
-                        if not a.error:
-                            overheads.append(max(0, a.end_ns - a.start_ns - a.server.duration_ns) / NS_PER_S)
+                if len(call.attempts) > 1:
+                    retried.append(call)
+                for start_ns, end_ns, error, match, client, server in call.attempts:
+                    if match is not _BOTH or server is None:
+                        continue
+                    if client is not None:
+                        gkey = (server.service, client.host, server.host)
+                        gap = server.start_ns - client.start_ns
+                        found = gaps.get(gkey)
+                        if found is None:
+                            found = gaps[gkey] = _Gaps(gap)
+                        found.add(gap)
+                    seen = self._add_seen(end_ns - start_ns, server, by_span)
+                    if seen is not None:
+                        times[server.span_id] = seen
+                    if not error:
+                        overheads.append(max(0, end_ns - start_ns - (server.end_ns - server.start_ns)) / NS_PER_S)
         self.pace.add(overheads, [(by_span[i].span.service, t) for i, t in times.items()])
-        retried = [c for ex in executions for c in ex.calls if len(c.attempts) > 1]
         for call in retried:
             self._add_retried(call, by_span)
 
@@ -338,7 +386,7 @@ class Deriver:
         hist = self.seen.get(server.service)
         if hist is None:
             hist = self.seen[server.service] = LogHistogram()
-        seen = (max(0, waited_ns - server.duration_ns) + done.own_ns) / NS_PER_S
+        seen = (max(0, waited_ns - (server.end_ns - server.start_ns)) + done.own_ns) / NS_PER_S
         hist.add(seen)
         return seen
 
@@ -369,7 +417,10 @@ class Deriver:
         if op is None:
             op = self.ops[key] = _Operation()
         op.add(ex)
-        self.instances.setdefault(span.service, set()).add(span.instance)
+        instances = self.instances.get(span.service)
+        if instances is None:
+            instances = self.instances[span.service] = set()
+        instances.add(span.instance)
         self.concurrency.add(span)
         if ex.entry:
             entry = self.entries.get(key)
@@ -377,21 +428,13 @@ class Deriver:
                 entry = self.entries[key] = [0, 0, LogHistogram(), LogHistogram()]
             entry[0] += 1
             entry[1] += span.error
-            entry[2].add(span.duration_ns / NS_PER_S)
+            duration = (span.end_ns - span.start_ns) / NS_PER_S
+            entry[2].add(duration)
             if not span.error:
-                entry[3].add(span.duration_ns / NS_PER_S)
+                entry[3].add(duration)
             self.start_ns = min(self.start_ns, span.start_ns)
             self.end_ns = max(self.end_ns, span.end_ns)
             self.last_arrival_ns = max(self.last_arrival_ns, span.start_ns)
-        for call in ex.calls:
-            for a in call.attempts:
-                if a.match is Match.BOTH and a.client is not None and a.server is not None:
-                    gkey = (a.server.service, a.client.host, a.server.host)
-                    gap = a.server.start_ns - a.client.start_ns
-                    gaps = self.gaps.get(gkey)
-                    if gaps is None:
-                        gaps = self.gaps[gkey] = _Gaps(gap)
-                    gaps.add(gap)
 
     # ------------------------------------------------------------------ judgement
 
@@ -856,15 +899,18 @@ class _Pace:
             hist.add(t)
         if len(overheads) < 2:
             return
+        log, others = math.log, len(overheads) - 1
+        n, sx, sy, sxx, syy, sxy = self.n, self.sx, self.sy, self.sxx, self.syy, self.sxy  # locals: once per hop
         for o in overheads:  # each hop against the mean of its request's other hops: correlated or not?
-            x = math.log(max(o, 1e-6))
-            y = math.log(max((total - o) / (len(overheads) - 1), 1e-6))
-            self.n += 1
-            self.sx += x
-            self.sy += y
-            self.sxx += x * x
-            self.syy += y * y
-            self.sxy += x * y
+            x = log(max(o, 1e-6))
+            y = log(max((total - o) / others, 1e-6))
+            n += 1
+            sx += x
+            sy += y
+            sxx += x * x
+            syy += y * y
+            sxy += x * y
+        self.n, self.sx, self.sy, self.sxx, self.syy, self.sxy = n, sx, sy, sxx, syy, sxy
 
     def correlation(self) -> float:
         if self.n < 2:

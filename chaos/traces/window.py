@@ -22,10 +22,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
+from operator import attrgetter
 
 from chaos.traces.fields import Batch
 from chaos.traces.flaws import Flaw, Tally
 from chaos.traces.spans import NS_PER_S, Span
+
+_START_NS = attrgetter("start_ns")
 
 
 class _Open:
@@ -107,6 +110,6 @@ class TraceWindow:
         forget = self.watermark - 3 * self.window_ns
         while closed and (len(closed) > self.max_open or next(iter(closed.values())) < forget):
             closed.popitem(last=False)
-        first = min(s.start_ns for s in trace.spans)
+        first = min(map(_START_NS, trace.spans))
         self.longest_ns = max(self.longest_ns, trace.last_end - first)
         return trace.spans

@@ -4,15 +4,19 @@ OTLP JSON lines read to the same observed model; the other shapes each format co
 from __future__ import annotations
 
 import base64
+import gc
 import io
 import json
+import random
+import sys
 from pathlib import Path
 
 import pytest
 from tracekit import FIXTURES
 
 from chaos.core.choices import CallMode
-from chaos.traces import zipkin
+from chaos.traces import otlp, zipkin
+from chaos.traces.attributes import FIELD_OF, SPAN_KEYS, span_fields
 from chaos.traces.describe import describe
 from chaos.traces.jsonstream import JsonReader
 from chaos.traces.observe import observe_files
@@ -131,3 +135,53 @@ def test_a_span_keeps_the_line_it_came_from() -> None:
     for span in spans:  # a list of traces: each span's record is its trace's list
         assert span.origin.file == "z.json"
         assert lines[span.origin.line - 1].strip() == "["
+
+
+@pytest.mark.parametrize("chunk", [1, 64, 1 << 20])
+def test_a_span_keeps_its_line_in_pretty_printed_json(chunk: int) -> None:
+    # Pretty-printed requests have hundreds of lines each, so the reader counts lines of many newlines (where
+    # it counts them all at once) as well as of few, across windows of every size.
+    requests = [json.loads(line) for line in SMALL[TraceFormat.OTLP].read_text().splitlines()]
+    text, starts = "", []
+    for request in requests:
+        text += "\n" * (len(starts) % 3)
+        starts.append(text.count("\n") + 1)
+        text += json.dumps(request, indent=1) + "\n"
+    assert text.count("\n") > 64 * len(requests)
+    batches = list(otlp.read(JsonReader(io.StringIO(text), "o.json", chunk=chunk)))
+    assert [b.spans[0].origin.line for b in batches] == starts
+    assert all(s.origin.column == 1 for b in batches for s in b.spans)
+
+
+def test_reading_leaves_no_reference_cycles(tmp_path: Path) -> None:
+    # observe_files pauses the cyclic collector for speed: that costs no memory only while nothing it builds
+    # is garbage in a cycle, which reference counting alone cannot free.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import trace_import
+
+    generated = []
+    for fmt in ("otlp", "jaeger", "zipkin"):
+        generated.append(tmp_path / f"{fmt}.json")
+        trace_import.generate(generated[-1], 3_000, fmt=fmt)
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for path in [*SMALL.values(), *generated]:
+            assert observe_files([path]).traces_used
+        assert gc.collect() == 0
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def test_otlp_span_fields_in_one_pass_agree_with_the_attribute_dict() -> None:
+    # The reader's one-pass reading of a span's attributes against the plain rule (a dict of the wanted keys, the
+    # last of a repeated key counting), on lists with repeats, empty values, other types and unwanted keys.
+    rng = random.Random(7)
+    keys = [*FIELD_OF, "http.status_code", "error"]
+    values: list[object] = [{"stringValue": "a"}, {"stringValue": "b"}, {"stringValue": ""}, {"intValue": "7"},
+                            {"boolValue": True}, {}, None, {"stringValue": None}]
+    for _ in range(3_000):
+        attrs = [{"key": rng.choice(keys), "value": rng.choice(values)} for _ in range(rng.randrange(6))]
+        assert otlp._span_fields("op", attrs) == span_fields("op", otlp.attributes(attrs, SPAN_KEYS)), attrs
