@@ -31,7 +31,6 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from chaos.errors import InputError
-from chaos.model.alerts import Scoped
 from chaos.model.experiment import Experiment
 from chaos.model.live_target import LiveTarget
 from chaos.model.parsing import Model, where_of
@@ -82,15 +81,19 @@ def operation_unmeasured(target: LiveTarget, service: str, operation: str) -> st
     return None
 
 
-def scoped_operations(experiment: Experiment, playbook: Playbook | None = None) -> Iterator[tuple[Model, str, Scope]]:
-    """What is scoped to one operation: SLOs, alert rules, playbook verify steps, with the field naming it."""
+def scoped_operations(experiment: Experiment, playbook: Playbook | None = None
+                      ) -> Iterator[tuple[Model, str, Scope, str]]:
+    """What is scoped to one operation (SLOs, alert rules, playbook verify steps): the object, the field naming
+    the operation, the scope, and how a message names the object."""
     for slo in experiment.slos:
         if slo.operation is not None:
-            yield slo, "operation", Scope(slo.scope_kind, slo.scope_name)
-    conditions = [s.verify for s in playbook.steps if s.verify is not None] if playbook is not None else []
-    for scoped in (*experiment.alert_rules, *conditions):
-        if isinstance(scoped, Scoped) and scoped.operation is not None:
-            yield scoped, "operation", scoped.scope
+            yield slo, "operation", Scope(slo.scope_kind, slo.scope_name), "an SLO"
+    for rule in experiment.alert_rules:
+        if rule.operation is not None:
+            yield rule, "operation", rule.scope, f"alert '{rule.name}'"
+    for step in playbook.steps if playbook is not None else ():
+        if step.verify is not None and step.verify.operation is not None:
+            yield step.verify, "operation", step.verify.scope, f"the verify of step '{step.name}'"
 
 
 def _attribute_problems(experiment: Experiment, engine: str) -> list[InputError]:
@@ -136,15 +139,14 @@ def _entry_problems(topology: Topology, target: LiveTarget) -> list[InputError]:
 
 
 def _scope_problems(topology: Topology, target: LiveTarget, engine: str,
-                    scoped: Iterator[tuple[Model, str, Scope]]) -> list[InputError]:
+                    scoped: Iterator[tuple[Model, str, Scope, str]]) -> list[InputError]:
     problems = []
-    for obj, field_name, scope in scoped:
+    for obj, field_name, scope, what in scoped:
         if scope.kind is not ScopeKind.OPERATION:
             continue
         service, _, operation = scope.name.partition(OPERATION_DOT)
         why = operation_unmeasured(target, service, operation)
         if why is not None:
-            what = getattr(obj, "WHAT", "an SLO")
             problems.append(obj.error(field_name, f"{what} on operation '{scope.name}', which {engine} on a team's "
                                                   f"own stack cannot measure: {why}",
                                       hint="scope it to the service, or have the team's Prometheus read the "

@@ -132,8 +132,8 @@ def test_slos_and_alerts_on_an_operation_need_it_measured(tmp_path: Path) -> Non
     # HAProxy's backends are one per service: no route label, so neither can be judged there.
     problems = live_problems(experiment(tmp_path, SCOPED, LIVE.replace("opentelemetry", "haproxy")), "a game day")
     assert [m.split(": ")[1] for m in messages(problems)] == ["slos[0].operation", "alerts[0].operation"]
-    assert ("an alert rule on operation 'front.compose', which a game day on a team's own stack cannot measure: "
-            "the haproxy preset's series carry no route label") in messages(problems)[1]
+    assert ("alert 'compose-errors' on operation 'front.compose', which a game day on a team's own stack cannot "
+            "measure: the haproxy preset's series carry no route label") in messages(problems)[1]
 
 
 @pytest.mark.parametrize(("change", "why"), [
@@ -166,7 +166,7 @@ def test_a_verify_step_on_an_unmeasured_operation_is_refused(tmp_path: Path) -> 
     assert len(problems) == 3, problems
     assert "entrypoints.home.operation" in problems[0]
     assert "slos[0].operation" in problems[1] and "the mapping gives no route for it" in problems[1]
-    assert "pb.yaml:6:" in problems[2] and "a condition on operation 'posts.read'" in problems[2]
+    assert "pb.yaml:6:" in problems[2] and "the verify of step 'look' on operation 'posts.read'" in problems[2]
     assert "its Prometheus does not read 'posts'" in problems[2]
     everything = str(combined(live_problems(exp, "a game day", playbook)))
     assert everything.count("\n  hint: ") == 4 and "3 problems, each at its line above" in everything
