@@ -531,3 +531,14 @@ def test_validate_reports_every_refusal_run_would_make_on_a_teams_stack(
     (workdir / "gd.yaml").write_text(fixed.split("faults:")[0] + "live:" + fixed.split("live:")[1])
     assert main(["validate", "gd.yaml"]) == 0
     assert capsys.readouterr().out == "gd.yaml: ok (experiment 'team')\n"
+    # and the dry run says which operation its Prometheus reads by route, and why the other is unmeasured
+    assert main(["run", "gd.yaml", "--dry-run"]) == 0
+    routes = [line for line in capsys.readouterr().out.splitlines() if "front." in line]
+    assert routes == ["Routes:   front.home /home: read through your Prometheus by its http_route label",
+                      "          front.compose /compose: read through your Prometheus by its http_route label"]
+    without = (workdir / "gd.yaml").read_text().replace(", compose: /compose", "")
+    (workdir / "gd.yaml").write_text(without.replace("  - {service: front, operation: compose, error_ratio: 0.01}\n",
+                                                     "  - {entrypoint: home, error_ratio: 0.01}\n"))
+    assert main(["run", "gd.yaml", "--dry-run"]) == 0
+    assert "          front.compose: unmeasured: the mapping gives no route for it (live: services: front: " \
+           "operations: {compose: /PATH})\n" in capsys.readouterr().out
