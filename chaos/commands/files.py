@@ -24,7 +24,9 @@ def _validate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check topology, experiment and playbook files",
                        description="Check each file on its own; with --playbook, also check the playbook against "
                                    "each experiment given (its alerts, faults, services, edges and replicas), as "
-                                   "simulate, drill and run do before they start.")
+                                   "simulate, drill and run do before they start. An experiment with a 'live:' "
+                                   "section (a team's own stack) is also checked as chaoslab run checks it before "
+                                   "touching the stack: every problem at once, each at its line.")
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--kind", choices=["topology", "experiment", "playbook"], help="skip detecting the kind")
     p.add_argument("--playbook", type=Path, help="check this playbook against every experiment among FILES")
@@ -38,6 +40,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for path in args.files:
         try:
             obj = load_any(path, FileKind(args.kind) if args.kind else None)
+            refuse_live(obj, None)
         except InputError as exc:
             eprint(str(exc))
             failures += 1
@@ -47,6 +50,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.playbook is not None:
         failures += validate_playbook(args.playbook, loaded)
     return 2 if failures else 0
+
+
+def refuse_live(obj: Any, playbook: Any) -> None:
+    """For an experiment on a team's own stack (``live:``): what chaoslab run refuses before it touches the
+    stack, with the same check on the same unresolved mapping (the Compose file is read; no container is)."""
+    from chaos.model.experiment import Experiment
+
+    if not isinstance(obj, Experiment) or obj.live is None:
+        return
+    from chaos.live.gameday.run import validate
+    from chaos.live.gameday.stacks import user_state
+
+    validate(obj, playbook, user_state(obj, allow_remote=False, resolve=False))
 
 
 def validate_playbook(path: Path, loaded: list[tuple[Path, Any]]) -> int:
@@ -70,6 +86,7 @@ def validate_playbook(path: Path, loaded: list[tuple[Path, Any]]) -> int:
             continue
         try:
             bind(playbook, obj)
+            refuse_live(obj, playbook)
         except InputError as exc:
             against = f"checked against {source}"
             eprint(InputError(exc.detail, exc.location, exc.path, f"{exc.hint}; {against}" if exc.hint else against))

@@ -9,6 +9,7 @@ says where that stack is and which of its parts play which role in the topology:
       toxiproxy: http://127.0.0.1:8474        # the Toxiproxy API the edges' proxies live in
       services:
         cart: {health: "http://127.0.0.1:8081/health", metrics: "http://127.0.0.1:8081/metrics"}
+        front: {operations: {read: /home-timeline, write: /compose}}   # the route of each declared operation
         db: {containers: [postgres]}          # Compose services running its replicas (default: its name)
         api: {health: "http://{container}:8080/health"}   # a template: one URL per replica
         auth: {health_urls: {auth-1: "http://127.0.0.1:9001/", auth-2: "http://127.0.0.1:9002/"}}
@@ -151,6 +152,39 @@ class ReplicaUrl(Model):
 
 
 @dataclass(frozen=True)
+class OperationRoute(Model):
+    """``read: /home-timeline``: the route a service serves one of its declared operations at.
+
+    The route is written as the service's HTTP server names it in its metrics (OpenTelemetry's
+    ``http_route``, Micrometer's ``uri``): a path whose ``{name}`` segments stand for any one segment
+    (``/users/{id}``). It says which of the load's requests are that operation, and under which label
+    value the stack's Prometheus holds that operation's series.
+    """
+
+    VALUE_KEY = "route"
+    name: str = fld(doc="the topology's operation (taken from the key)")
+    route: str = fld(doc="its route, as the service's metrics label it: a path, {name} for any one segment")
+
+    def validate(self) -> None:
+        if not ROUTE.fullmatch(self.route):
+            raise self.error("route", f"'{self.route}' is not a route",
+                             hint="write the path the operation is served at, e.g. /compose or /users/{id}")
+
+    def matches(self, path: str) -> bool:
+        """Whether a request for ``path`` (no query) is this operation's: segment by segment, ``{name}`` any one."""
+        want, got = _segments(self.route), _segments(path)
+        return len(want) == len(got) and all(w == g or _PARAM.fullmatch(w) for w, g in zip(want, got, strict=True))
+
+
+ROUTE = re.compile(r"/([!$&'()*+,;=:@%A-Za-z0-9._~{}-]+(/[!$&'()*+,;=:@%A-Za-z0-9._~{}-]+)*/?)?")
+_PARAM = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+def _segments(path: str) -> list[str]:
+    return [p for p in path.split("/") if p]
+
+
+@dataclass(frozen=True)
 class ServiceTarget(Model):
     """Where one of the topology's services runs in the user's stack."""
 
@@ -163,6 +197,13 @@ class ServiceTarget(Model):
     health_urls: tuple[ReplicaUrl, ...] = fld((), keyed="container",
                                               doc="one health URL per container, instead of 'health'")
     metrics: str | None = fld(None, doc="URL of its metrics")
+    operations: tuple[OperationRoute, ...] = fld((), keyed="name", max_items=MAX_SERVICES,
+                                                 doc="the route of each of its declared operations: which "
+                                                     "requests are that operation, and its series' route label")
+
+    @cached_property
+    def route_map(self) -> dict[str, OperationRoute]:
+        return {o.name: o for o in self.operations}
 
     @property
     def compose_services(self) -> tuple[str, ...]:
@@ -347,6 +388,14 @@ class LiveTarget(Model):
             if service.name not in topology.service_map:
                 raise service.error("name", f"unknown service '{service.name}'"
                                             f"{did_you_mean(service.name, topology.service_map)}")
+            declared = topology.service(service.name).operations
+            for route in service.operations:
+                known = [o.name for o in declared]
+                if route.name not in known:
+                    raise route.error("name", f"'{service.name}' declares no operation '{route.name}'"
+                                              f"{did_you_mean(route.name, known)}",
+                                      hint=f"its operations: {', '.join(known)}" if known else
+                                      "declare the service's operations in the topology")
         edges = {edge_name(*pair) for pair in topology.edges}
         for edge in self.edges:
             if edge_name(*edge.pair) not in edges:

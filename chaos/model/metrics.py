@@ -40,6 +40,16 @@ class MetricsPreset(enum.Enum):
     MICROMETER = "micrometer"        # Micrometer's http.server.requests timer (Spring Boot)
     HAPROXY = "haproxy"              # HAProxy's built-in Prometheus exporter, a backend per service
 
+    @property
+    def route_label(self) -> str | None:
+        """The label its server series name a request's route with (an operation of the service): None when
+        they carry none (chaoslab's own names; HAProxy's backends, one per service)."""
+        return ROUTE_LABELS.get(self)
+
+
+ROUTE_LABELS = {MetricsPreset.OPENTELEMETRY: "http_route", MetricsPreset.MICROMETER: "uri"}
+"""The route label of the presets whose series carry one: OpenTelemetry's ``http.route``, Micrometer's ``uri``."""
+
 
 @dataclass(frozen=True)
 class Label(Model):

@@ -54,11 +54,6 @@ CONDITION = TextRule(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}(=[A-Za-z0-9][A-Za-z0-9_-]{
                      "a condition names a yes-or-no attribute, or a value of a categorical one as NAME=VALUE")
 """What ``when``, ``unless`` and ``hit`` name: ``cache_hit``, or ``tenant=paid``."""
 
-MAX_LIVE_KINDS = 64
-"""A generated stack's load sends one kind of request per combination of the attributes' values: at most this
-many (six yes-or-no attributes, or an 8-valued one with three yes-or-no ones)."""
-
-
 @dataclass(frozen=True)
 class Queue(Model):
     """Where requests wait for a free worker."""
@@ -415,43 +410,6 @@ class Topology(Model):
             if c.to == callee:
                 return c
         raise KeyError(f"{caller}->{callee}")
-
-    def refuse_operations(self, engine: str, *, emulated: bool) -> None:
-        """The one place that says what live mode cannot run of operations, routers, attributes and fallback
-        calls: ``engine`` names who refuses (a live stack, a game day).
-
-        A generated (``emulated``) stack runs all of it, up to ``MAX_LIVE_KINDS`` combinations of the
-        attributes' values (its load generator sends one kind of request per combination). A team's own
-        stack runs none: its services serve their own routes and would not read the attributes chaoslab's
-        clients decide, so a game day there would test another plan than the simulation's."""
-        if emulated:
-            kinds = self.attribute_combinations
-            if kinds > MAX_LIVE_KINDS:
-                raise self.error("attributes", f"{len(self.attributes)} request attributes make {kinds} "
-                                               f"combinations of values: {engine} carries at most "
-                                               f"{MAX_LIVE_KINDS} (its load sends one kind of request per "
-                                               "combination)", hint="simulate this topology, or merge attributes")
-            return
-        declared = next((s for s in self.services if s.operations), None)
-        if declared is not None:
-            raise declared.error("operations", f"'{declared.name}' declares operations, which {engine} on a "
-                                               "team's own stack does not run (a generated stack does)",
-                                 hint="simulate this topology, or run it on a generated stack (chaoslab stack up)")
-        if self.attributes:
-            raise self.error("attributes", f"request attributes are not carried by {engine} on a team's own "
-                                           "stack (a generated stack carries them)",
-                             hint="simulate this topology, or run it on a generated stack")
-        for service in self.services:
-            routed = next((c for c in service.calls if c.mode is CallMode.ROUTE), None)
-            if routed is not None:
-                raise routed.error("mode", f"'{service.name}' routes its calls, which {engine} on a team's own "
-                                           "stack does not run (a generated stack does)",
-                                   hint="simulate this topology, or run it on a generated stack")
-            falling = next((c for c in service.calls if c.fallback_to is not None), None)
-            if falling is not None:
-                raise falling.error("fallback_to", f"'{service.name}' falls back to another call, which {engine} "
-                                                   "on a team's own stack does not run (a generated stack does)",
-                                    hint="simulate this topology, or run it on a generated stack")
 
     def validate(self) -> None:
         if not self.services:

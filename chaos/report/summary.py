@@ -96,7 +96,10 @@ def entrypoint_line(name: str, e: Figures) -> str:
 
 
 def operation_line(name: str, f: Figures) -> str:
-    """An operation's row: its service's figures, for the requests of that operation only."""
+    """An operation's row: its service's figures, for the requests of that operation only (none when it was
+    not measured: a team's stack whose Prometheus does not read it by route)."""
+    if f.measured_by is Source.UNMEASURED:
+        return f"  operation {name}: UNMEASURED"
     count = "-" if f.answered is None else f"{f.answered:,}"
     breach = "" if f.first_breach_s is None else f", SLO breached at {fmt_s(f.first_breach_s)}"
     return (f"  operation {name}: {count} answered, {f.errors:,} failed ({fmt_pct(f.error_ratio)}), "

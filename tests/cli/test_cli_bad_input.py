@@ -444,23 +444,101 @@ def test_a_real_process_never_blocks_on_a_named_pipe(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_a_game_day_on_a_teams_own_stack_names_the_operations_line_and_the_live_section(
+def test_a_game_day_on_a_teams_own_stack_names_the_attributes_line_and_the_live_section(
         workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # What the user types: the bundled timeline topology (operations, a router, attributes, a fallback call)
-    # in an experiment with a 'live:' section. Refused before anything runs, naming the topology's line
-    # and, as what to do instead, the experiment's 'live:' section to leave out.
+    # in an experiment with a 'live:' section. Its router and fallback describe what the team's stack does
+    # by itself; its attribute cannot be carried there. Refused before anything runs, by validate as by
+    # run, naming the topology's line and, as what to do instead, the experiment's 'live:' section.
     topology = (Path(__file__).resolve().parents[2] / "topologies" / "timeline.yaml").read_text()
     (workdir / "timeline.yaml").write_text(topology)
     experiment = ("name: team-gameday\ntopology: timeline.yaml\nduration: 40s\nload: {rate: 10}\n"
                   "live:\n  compose: docker-compose.yml\n  entrypoints: {app: 'http://127.0.0.1:28480/work'}\n")
     (workdir / "gd.yaml").write_text(experiment)
-    line, col = line_col(topology, "read:\n")
+    line, col = line_col(topology, "cache_hit: {")
     live_line, live_col = line_col(experiment, "compose:")
-    assert main(["run", "gd.yaml", "--dry-run"]) == 2
-    out, err = capsys.readouterr()
-    assert out == "" and err == (
-        f"timeline.yaml:{line}:{col}: services.timeline.operations: 'timeline' declares operations, which a game "
-        "day on a team's own stack does not run (a generated stack does)\n"
+    expected = (
+        f"timeline.yaml:{line}:{col}: attributes: request attributes are not carried by a game day on a team's own "
+        "stack: its services would not read the header chaoslab carries them in\n"
         f"  hint: simulate it, or run the experiment without its 'live:' section (gd.yaml:{live_line}:{live_col}): "
-        "chaoslab run then generates a stack of emulators that runs it\n")
+        "chaoslab run then generates a stack of emulators that carries them\n")
+    for command in (["run", "gd.yaml", "--dry-run"], ["validate", "gd.yaml"]):
+        assert main(command) == 2, command
+        out, err = capsys.readouterr()
+        assert (out, err) == ("", expected), command
     assert sorted(p.name for p in workdir.iterdir()) == ["gd.yaml", "timeline.yaml"]  # nothing written
+
+
+TEAM_TOPOLOGY = """\
+name: social
+entrypoints:
+  home: {to: front, operation: home}
+services:
+  front:
+    service_time: 1ms
+    operations:
+      home: {calls: [{to: cache, timeout: 50ms, fallback_to: {to: posts, timeout: 500ms}}]}
+      compose: {calls: [{to: posts}]}
+  cache: {service_time: 1ms}
+  posts: {service_time: 2ms}
+"""
+TEAM_EXPERIMENT = """\
+name: team
+topology: social.yaml
+duration: 30s
+load: {rate: 10}
+slos:
+  - {service: front, operation: compose, error_ratio: 0.01}
+faults:
+  - {kind: latency, target: front, operation: home, at: 5s, delay: 100ms}
+live:
+  compose: docker-compose.yml
+  services: {front: {operations: {home: /home}}}
+  prometheus: {url: "http://127.0.0.1:9090", preset: haproxy, services: {front: {proxy: web}}}
+  entrypoints:
+    home: {url: "http://127.0.0.1:8080", requests: [{path: /home}, {path: /compose}]}
+"""
+
+
+def test_validate_reports_every_refusal_run_would_make_on_a_teams_stack(
+        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Three problems in one run of validate, each at its file:line, as run --dry-run reports them: a request
+    # that is not the entrypoint's operation, an SLO on an operation the stack's Prometheus cannot read, a
+    # fault on one operation (proxies and containers see all of a service's operations).
+    (workdir / "social.yaml").write_text(TEAM_TOPOLOGY)
+    (workdir / "gd.yaml").write_text(TEAM_EXPERIMENT)
+    assert main(["validate", "gd.yaml"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    request, slo, fault = (line_col(TEAM_EXPERIMENT, at) for at in ("/compose}]", "operation: compose",
+                                                                    "kind: latency"))
+    first, *rest = [line for line in err.splitlines() if not line.startswith("  hint:")]
+    assert first.startswith(f"gd.yaml:{request[0]}:{request[1]}: live.entrypoints.home.requests[1].path: "
+                            "GET /compose is not operation 'front.home'"), err
+    assert rest[0].startswith(f"gd.yaml:{slo[0]}:") and "slos[0].operation: an SLO on operation 'front.compose'" \
+        in rest[0] and "the haproxy preset's series carry no route label" in rest[0]
+    assert rest[1].startswith(f"gd.yaml:{fault[0]}:") and "latency on 'front' cannot be done live" in rest[1]
+    assert err.endswith("  hint: 3 problems, each at its line above; nothing was run\n"), err
+    assert main(["run", "gd.yaml", "--dry-run"]) == 2
+    assert capsys.readouterr() == ("", err)  # the same refusals, word for word
+    done = subprocess.run([sys.executable, "-m", "chaos", "validate", "gd.yaml"], cwd=workdir, capture_output=True,
+                          text=True, timeout=120, check=False)  # a fresh process, as the shell starts it
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", err)
+    # Fixed as the messages say, the same files validate
+    fixed = (TEAM_EXPERIMENT.replace(", {path: /compose}", "").replace("preset: haproxy", "preset: opentelemetry")
+             .replace("{home: /home}", "{home: /home, compose: /compose}").replace("services: {front: {proxy: web}}",
+                                                                                   "services: {front: {}}"))
+    (workdir / "gd.yaml").write_text(fixed.split("faults:")[0] + "live:" + fixed.split("live:")[1])
+    assert main(["validate", "gd.yaml"]) == 0
+    assert capsys.readouterr().out == "gd.yaml: ok (experiment 'team')\n"
+    # and the dry run says which operation its Prometheus reads by route, and why the other is unmeasured
+    assert main(["run", "gd.yaml", "--dry-run"]) == 0
+    routes = [line for line in capsys.readouterr().out.splitlines() if "front." in line]
+    assert routes == ["Routes:   front.home /home: read through your Prometheus by its http_route label",
+                      "          front.compose /compose: read through your Prometheus by its http_route label"]
+    without = (workdir / "gd.yaml").read_text().replace(", compose: /compose", "")
+    (workdir / "gd.yaml").write_text(without.replace("  - {service: front, operation: compose, error_ratio: 0.01}\n",
+                                                     "  - {entrypoint: home, error_ratio: 0.01}\n"))
+    assert main(["run", "gd.yaml", "--dry-run"]) == 0
+    assert "          front.compose: unmeasured: the mapping gives no route for it (live: services: front: " \
+           "operations: {compose: /PATH})\n" in capsys.readouterr().out

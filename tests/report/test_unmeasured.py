@@ -263,3 +263,18 @@ def test_the_reports_say_unmeasured_for_a_latency_nobody_measured(tmp_path: Path
     assert {"api", "front"} <= set(cascade)
     assert cascade["api"].split(" | ")[5] == "unmeasured"
     assert cascade["front"].split(" | ")[5] == fmt_ms(front_p99)
+
+
+def test_an_unmeasured_operation_is_shown_unmeasured_not_as_zero_failed(tmp_path: Path) -> None:
+    # A team's stack whose Prometheus reads one operation of front by its route and not the other.
+    (tmp_path / "ops.yaml").write_text(
+        "name: ops\nentrypoints:\n  read: {to: front, operation: read}\n  write: {to: front, operation: write}\n"
+        "services:\n  front:\n    service_time: 1ms\n    workers: 8\n    operations: {read: {}, write: {}}\n")
+    (tmp_path / "x.yaml").write_text("name: x\ntopology: ops.yaml\nduration: 10s\nseed: 1\nload: {rate: 20}\n")
+    run = simulate(load_experiment(tmp_path / "x.yaml"))
+    run.engine = Engine.LIVE
+    run.sources = {scope: Source.UNMEASURED if scope == Scope.operation("front", "write") else Source.PROMETHEUS
+                   for scope in run.series}
+    text = render(doc_of(run))
+    assert "  operation front.write: UNMEASURED" in text.splitlines()
+    assert "  operation front.read: " in text and "operation front.read: UNMEASURED" not in text

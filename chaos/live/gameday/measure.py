@@ -23,7 +23,9 @@ Each scope is measured as the simulator measures it (``chaos.run``):
 A service the stack's Prometheus measures (``live: prometheus:``, or a generated stack's own) is read
 from it once the run is over (``chaos.live.gameday.prometheus``) and its series replaced
 (:meth:`Assembler.measured_by_prometheus`); so is an operation a generated stack's Prometheus reads
-(from its replicas' server histogram of the operation's route: the same view as above).
+(from its replicas' server histogram of the operation's route: the same view as above), or a team's
+Prometheus reads under its preset's route label. A team's service's operations are measured that way
+only: its own metrics hold no view of them.
 
 A service none of these views covers (no metrics of its own, no caller with metrics, not an
 entrypoint's target) is *unmeasured* (:meth:`Assembler.sources`): its series stay zeros here,
@@ -208,8 +210,11 @@ class Assembler:
                  first_measured: int, prometheus: Sequence[str] = (),
                  operations: Mapping[str, Sequence[str]] | None = None,
                  prometheus_operations: Sequence[tuple[str, str]] = (),
-                 prometheus_entrypoints: Sequence[str] = ()) -> None:
+                 prometheus_entrypoints: Sequence[str] = (), replica_operations: bool = True) -> None:
         self.services = tuple(services)
+        # Whether the replicas' metrics hold each operation's own view: the emulators' do; a team's service's
+        # do not (its operations are read through Prometheus's route label, or unmeasured).
+        self.replica_operations = replica_operations
         # Declared operations by service: each measured by its own replicas' server view of it.
         self.operations = {s: tuple(ops) for s, ops in (operations or {}).items() if ops}
         self.prometheus = frozenset(prometheus)  # services the stack's Prometheus measures
@@ -260,7 +265,8 @@ class Assembler:
             for op in self.operations.get(service, ()):
                 out[Scope.operation(service, op)] = (
                     Source.PROMETHEUS if (service, op) in self.prometheus_operations
-                    else Source.CHAOSLAB_METRICS if service in reporting else Source.UNMEASURED)
+                    else Source.CHAOSLAB_METRICS if service in reporting and self.replica_operations
+                    else Source.UNMEASURED)
         return out
 
     def redirect(self, caller: str, callee: str, service: str) -> None:

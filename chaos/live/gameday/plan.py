@@ -62,6 +62,8 @@ def describe_run(experiment: Experiment, playbook: Playbook | None, options: Any
             named = "" if r.name == what else f"{r.name}: "
             lines.append(f"            {r.weight / total:6.1%} {named}{what}"
                          f"{' with a body' if r.body is not None else ''}; success: {success}")
+    if experiment.live is not None:
+        lines += _route_lines(experiment)
     lines.append(f"Faults:   journaled in {options.out}/faults.jsonl before each is applied; all reverted at the end")
     for fault, action in zip(experiment.fault_list, plan_all(experiment, state, with_load=True), strict=True):
         until = "the end" if fault.duration is None else f"{fault.at + fault.duration:g}s"
@@ -97,3 +99,22 @@ def describe_run(experiment: Experiment, playbook: Playbook | None, options: Any
             lines.append(f"          {i}. {step.name} [{step.role}, {who}]: {kind.value} {target}".rstrip()
                          + f" -- {ACTION_WORDS[kind]}")
     return "\n".join(lines)
+
+
+def _route_lines(experiment: Experiment) -> list[str]:
+    """A team's stack: each declared operation (a description of what the stack does by itself), and
+    whether its Prometheus reads it by route or it stays unmeasured, and why."""
+    from chaos.model.live_limits import operation_unmeasured
+
+    live = experiment.live
+    assert live is not None
+    lines: list[str] = []
+    for service in experiment.topology.services:
+        for op in service.operations:
+            why = operation_unmeasured(live, service.name, op.name)
+            route = live.service_target(service.name).route_map.get(op.name)
+            how = (f"read through your Prometheus by its {live.prometheus.preset.route_label} label"
+                   if why is None and live.prometheus is not None else f"unmeasured: {why}")
+            at = f" {route.route}" if route is not None else ""
+            lines.append(f"{'Routes:' if not lines else '':10}{service.name}.{op.name}{at}: {how}")
+    return lines

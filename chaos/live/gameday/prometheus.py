@@ -47,8 +47,9 @@ from chaos.core.causes import Cause
 from chaos.errors import LiveError
 from chaos.live.gameday.measure import Counts
 from chaos.live.in_container.stackspec import operation_path
-from chaos.metrics.mapping import MetricMapping, OutcomeStyle, ScopeMetrics, resolve, selector
-from chaos.model.live_target import PrometheusTarget
+from chaos.metrics.mapping import MetricMapping, OutcomeStyle, ScopeMetrics, labels_of, resolve, selector
+from chaos.model.live_limits import operation_unmeasured
+from chaos.model.live_target import LiveTarget, PrometheusTarget
 from chaos.model.metrics import MetricsPreset, MetricsSpec
 from chaos.model.scope import Scope, ScopeKind
 from chaos.model.topology import Topology
@@ -111,10 +112,12 @@ class ReadPlan:
         return tuple(r.service for r in self.reads if r.kind is ScopeKind.ENTRYPOINT)
 
 
-def target_plan(target: PrometheusTarget, topology: Topology) -> ReadPlan:
+def target_plan(live: LiveTarget, topology: Topology) -> ReadPlan:
     """A team's Prometheus, as its ``live: prometheus:`` section describes it."""
+    target = live.prometheus
+    assert target is not None
     step = None if target.scrape_interval is None else int(target.scrape_interval)
-    return ReadPlan(target.url, service_reads(target, topology), step)
+    return ReadPlan(target.url, service_reads(target, topology, live), step)
 
 
 CLIENT_HISTOGRAM = "http_client_request_duration_seconds"
@@ -227,8 +230,11 @@ def _mapped_reads(mapping: MetricMapping, service: str) -> ServiceReads:
                           f'{CLIENT_HISTOGRAM}_bucket{{{peer}, http_response_status_code="200"}}')
 
 
-def service_reads(target: PrometheusTarget, topology: Topology) -> tuple[ServiceReads, ...]:
-    """Each measured service's three queries: the preset's under its labels, unless the mapping gives its own."""
+def service_reads(target: PrometheusTarget, topology: Topology, live: LiveTarget | None = None
+                  ) -> tuple[ServiceReads, ...]:
+    """Each measured service's three queries: the preset's under its labels, unless the mapping gives its own;
+    with the ``live`` mapping ``target`` is part of, each operation the preset's route label reads there
+    (``chaos.model.live_limits.operation_unmeasured``)."""
     spec = MetricsSpec(preset=target.preset, labels=target.labels, services=target.services)
     mapping = resolve(spec, topology)
     own = {q.name: q for q in target.queries}
@@ -238,14 +244,33 @@ def service_reads(target: PrometheusTarget, topology: Topology) -> tuple[Service
         q = own.get(name)
         out.append(ServiceReads(name, (q and q.requests) or preset.requests, (q and q.errors) or preset.errors,
                                 (q and q.latency) or preset.latency))
+    if live is not None:
+        out += _operation_reads(live, target, mapping, topology)
     return tuple(out)
 
 
-def preset_reads(mapping: MetricMapping, service: str) -> ServiceReads:
-    """The preset's queries for ``service``: what docs/live.md's preset tables print."""
+def _operation_reads(live: LiveTarget, target: PrometheusTarget, mapping: MetricMapping,
+                     topology: Topology) -> list[ServiceReads]:
+    """Each operation the team's Prometheus holds apart: its service's queries, selecting its route."""
+    label = target.preset.route_label
+    out: list[ServiceReads] = []
+    if label is None:
+        return out
+    for service in topology.services:
+        for op in service.operations:
+            if operation_unmeasured(live, service.name, op.name) is None:
+                route = live.service_target(service.name).route_map[op.name].route
+                out.append(dataclasses.replace(preset_reads(mapping, service.name, (label, route)), operation=op.name))
+    return out
+
+
+def preset_reads(mapping: MetricMapping, service: str, route: tuple[str, str] | None = None) -> ServiceReads:
+    """The preset's queries for ``service`` (with ``route``, a label and its value: one operation of it):
+    what docs/live.md's preset tables print."""
     convention = mapping.convention
     scope = mapping.by_scope[Scope.service(service)]
-    naming, identity = scope.naming, scope.identity
+    naming = scope.naming
+    identity = scope.identity if route is None else labels_of((*scope.identity, route))
     histogram = naming.histogram
     answers = naming.responses.name if naming.responses is not None else f"{histogram.name}_count" if histogram else ""
     requests = naming.requests.name if naming.requests is not None else answers

@@ -55,6 +55,7 @@ from chaos.live_states import RunMode
 from chaos.measurement import Source
 from chaos.metrics.mapping import MetricMapping
 from chaos.model.experiment import Experiment
+from chaos.model.live_limits import live_problems, refuse
 from chaos.model.parsing import where_of
 from chaos.model.playbook import Playbook
 from chaos.model.scope import Scope, ScopeKind
@@ -129,27 +130,16 @@ class SpikeDriver:
 
 
 def validate(experiment: Experiment, playbook: Playbook | None, state: StackState) -> None:
-    """Every fault and playbook step that cannot be done on this stack, as one InputError, before anything runs."""
-    from chaos.live.faults.drivers.routes import check_live, combined
+    """Everything that cannot be done on this stack, as one InputError, before anything runs: what of the
+    topology, its operations and what is scoped to them the stack cannot run (``chaos.model.live_limits``),
+    every fault no route can do, every playbook step it cannot carry out."""
+    from chaos.live.faults.drivers.routes import check_live
 
-    # Faults, SLOs, alerts and verify steps scoped to an operation need declared operations, which only a
-    # generated stack runs (its emulators measure and fault each operation's path): refused on a team's own.
-    try:
-        experiment.topology.refuse_operations("a game day", emulated=experiment.live is None)
-    except InputError as exc:
-        if experiment.live is None:
-            raise
-        # The topology's line says what cannot run; the experiment's 'live:' is what made the stack a team's
-        # own, and leaving it out is how to run the same game day on a stack that runs it.
-        live_at, _ = where_of(experiment).of("live")
-        raise InputError(exc.detail, exc.location, exc.path,
-                         hint=f"simulate it, or run the experiment without its 'live:' section ({live_at}): "
-                              "chaoslab run then generates a stack of emulators that runs it") from None
-    problems = check_live(experiment, state, with_load=True)
+    problems = live_problems(experiment, "a game day", playbook)
+    problems += check_live(experiment, state, with_load=True)
     if playbook is not None:
         problems += check_playbook(playbook, experiment, state)
-    if problems:
-        raise combined(problems)
+    refuse(problems)
 
 
 def load_urls(experiment: Experiment, state: StackState) -> dict[str, tuple[str, ...]]:
@@ -215,7 +205,8 @@ class GameDay:
                          math.ceil(self.experiment.warmup - 1e-9), prometheus=measured, operations=operations,
                          prometheus_operations=self.prometheus.operations if self.prometheus is not None else (),
                          prometheus_entrypoints=() if self.prometheus is None
-                         else self.prometheus.measured_entrypoints)
+                         else self.prometheus.measured_entrypoints,
+                         replica_operations=self.experiment.live is None)
 
     def _targets(self) -> list[Target]:
         out = []
@@ -576,7 +567,6 @@ class GameDay:
         """What ``chaoslab calibrate`` needs and result.json does not hold: per-second own-time and
         server-latency histograms of every service, and where the topology came from."""
         from chaos.live.stack.stackspec_build import service_time
-        from chaos.model.parsing import where_of
 
         topo = self.experiment.topology
         source = where_of(self.experiment.baseline).location.file
@@ -827,7 +817,7 @@ def read_plan(experiment: Experiment, state: StackState | None, load_scraped: bo
     None when there is neither (a team's stack without one, an older generated stack)."""
     live = experiment.live
     if live is not None:
-        return None if live.prometheus is None else prom.target_plan(live.prometheus, experiment.topology)
+        return None if live.prometheus is None else prom.target_plan(live, experiment.topology)
     if state is None or state.prometheus_url is None:
         return None
     plan = prom.generated_stack_plan(state.prometheus_url, experiment.topology, state.scrape_interval_s,

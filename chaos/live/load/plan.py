@@ -84,7 +84,7 @@ def generated_requests(topology: Topology, entry: Entrypoint) -> tuple[RequestPl
     The load generator decides a request's attributes, not the first emulator: the simulator draws them
     once per entry request, before its first attempt, so the entry client's own retries must carry the
     same ones, and a kind is exactly that (drawn once per entry request, sent with every attempt). The
-    result's per-kind counts then show the shares drawn. ``Topology.refuse_operations`` bounds the number
+    result's per-kind counts then show the shares drawn. ``chaos.model.live_limits`` bounds the number
     of kinds (``MAX_LIVE_KINDS``)."""
     from chaos.live.stack.stackspec_build import operation_name
 

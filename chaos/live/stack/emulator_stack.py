@@ -52,6 +52,7 @@ from chaos.live.stack.state import (
     read_state,
     write_state,
 )
+from chaos.model.live_limits import generated_problems, refuse
 from chaos.model.topology import Topology
 
 if TYPE_CHECKING:
@@ -192,7 +193,7 @@ def plan_stack(topology: Topology, *, project: str | None = None, runtime_image:
     """Name every container and proxy, give every proxy a port and every published part one of
     ``host_ports`` (as many as ``published_names``). Raises InputError for names Compose or DNS
     cannot take. ``scrape_interval_s``: the user's (``--scrape-interval``); None: by the number of targets."""
-    topology.refuse_operations("the emulated live stack", emulated=True)
+    refuse(generated_problems(topology))
     name = project or default_project(topology)
     if not re.match(r"^[a-z0-9][a-z0-9_-]*$", name):
         raise InputError(f"invalid stack name '{name}'",

@@ -120,7 +120,7 @@ def test_without_toxiproxy_network_faults_are_refused_and_all_problems_are_liste
     assert all("this stack has no Toxiproxy" in p.detail for p in problems)
     with pytest.raises(InputError) as raised:
         plan_all(exp, bare)
-    assert "2 faults cannot be done live" in str(raised.value)
+    assert "2 problems, each at its line above" in str(raised.value)
     assert ":6:" in str(raised.value) and ":8:" in str(raised.value)
 
 

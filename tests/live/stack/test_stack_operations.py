@@ -15,6 +15,7 @@ from chaos.live.stack import emulator_stack as stack
 from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
 from chaos.model.files import load_experiment, load_topology
+from chaos.model.live_limits import generated_problems
 from chaos.model.playbook import Playbook
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -90,15 +91,9 @@ def test_a_generated_stacks_entry_urls_hold_the_operations_path_and_the_probe_an
     assert plan.entry("r").request_urls(plan.entry("r").requests[0]) == (read_url,)
 
 
-def test_a_teams_own_stack_refuses_operations_with_the_line(tmp_path: Path) -> None:
-    topology = load_topology(ROOT / "topologies" / "timeline.yaml")
-    topology.refuse_operations("the emulated live stack", emulated=True)  # a generated stack runs it
-    with pytest.raises(InputError) as info:
-        topology.refuse_operations("a game day", emulated=False)
-    # file:line:column of the operations' mapping, the field's path, and what to do instead
-    assert ("timeline.yaml:37:7: services.timeline.operations: 'timeline' declares operations, which a game day "
-            "on a team's own stack does not run") in str(info.value), str(info.value)
-    assert "run it on a generated stack (chaoslab stack up)" in str(info.value)
+def test_a_generated_stack_runs_the_timelines_operations_router_attributes_and_fallback() -> None:
+    # (a team's own stack: tests/model/test_live_limits.py)
+    assert generated_problems(load_topology(ROOT / "topologies" / "timeline.yaml")) == []
 
 
 def test_more_attributes_than_a_generated_stack_carries_are_refused(tmp_path: Path) -> None:

@@ -78,6 +78,7 @@ from chaos.live.in_container.toxiproxy.model import Stream, ToxicType
 from chaos.live.stack.state import StackState
 from chaos.model.experiment import Experiment
 from chaos.model.faults import AnyFault, FaultKind, TargetKind
+from chaos.model.live_limits import refuse
 from chaos.model.scope import split_edge
 from chaos.model.slos import ALL
 from chaos.model.topology import Topology
@@ -405,8 +406,7 @@ def plan_all(experiment: Experiment, stack: StackState, *, with_load: bool = Tru
     """Every fault planned; raises one InputError listing every fault that cannot be done."""
     actions: list[Action] = []
     problems = check_live(experiment, stack, with_load=with_load, planned=actions)
-    if problems:
-        raise combined(problems)
+    refuse(problems)
     return actions
 
 
@@ -423,12 +423,3 @@ def check_live(experiment: Experiment, stack: StackState, *, with_load: bool = T
         if planned is not None:
             planned.append(action)
     return problems
-
-
-def combined(problems: list[InputError]) -> InputError:
-    if len(problems) == 1:
-        return problems[0]
-    first = problems[0]
-    rest = "\n".join(str(p) for p in problems[1:])
-    return InputError(f"{first.detail}\n{rest}", first.location, first.path,
-                      hint=f"{len(problems)} faults cannot be done live on this stack")
