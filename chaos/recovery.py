@@ -115,9 +115,9 @@ def recovery_reason(r: Recovery) -> str:
 
 
 def recovery_words(r: Recovery | None, *, why: bool = True) -> str:
-    """A time to recover as a reader sees it: ``70 s``, ``not recovered (...)``, ``not measurable (...)``."""
+    """A time to recover as a reader sees it: ``70 s``, ``not recovered: ...``, ``not measurable: ...``."""
     if r is None:
         return "-"
     if r.state is RecoveryState.RECOVERED:
         return fmt_s(r.time_s)
-    return f"{r.state.label} ({recovery_reason(r)})" if why else r.state.label
+    return f"{r.state.label}: {recovery_reason(r)}" if why else r.state.label
