@@ -131,6 +131,11 @@ def _mean(s: Stat, unit: str, digits: int) -> str:
     return text
 
 
+def _detect(s: Stat, alerting: bool) -> str:
+    """Time to detect; "never" only where an alert could have fired: an experiment without alerts detects nothing."""
+    return _num(s, " s") if alerting else "no alert defined"
+
+
 def _recovery(s: Stat, unknown: int) -> str:
     """Time to recover over seeds: the mean where it recovered, and how many seeds did not, or could not show it.
 
@@ -161,6 +166,7 @@ def _names(names: tuple[str, ...], limit: int = 6) -> str:
 def markdown(result: SweepResult, stats: list[VariantStats], crit: dict[str, list[Criticality]],
              heatmap: str | None) -> str:
     exp = result.experiment
+    alerting = bool(exp.alert_names)
     durations = sorted({s.duration_s for s in stats})
     simulated = (f"{durations[0]:g} s simulated each" if len(durations) == 1 else
                  f"{' to '.join(f'{d:g} s' for d in (durations[0], durations[-1]))} simulated, as each variant sets "
@@ -177,7 +183,7 @@ def markdown(result: SweepResult, stats: list[VariantStats], crit: dict[str, lis
                   "| rank | target | fault | entry requests failed | services hurt | usually hurt | time to detect "
                   "| time to recover |", "|---:|---|---|---:|---:|---|---:|---:|"]
         lines += [f"| {r.rank} | {r.target} | {r.fault} | {_pct(r.entry_failed_ratio)} | {_num(r.services_hurt)} "
-                  f"| {_names(r.hurt)} | {_num(r.time_to_detect_s, ' s')} "
+                  f"| {_names(r.hurt)} | {_detect(r.time_to_detect_s, alerting)} "
                   f"| {_recovery(r.time_to_recover_s, r.not_measurable)} |" for r in rows]
         lines.append("")
     varied = len(durations) > 1
@@ -187,7 +193,7 @@ def markdown(result: SweepResult, stats: list[VariantStats], crit: dict[str, lis
     ordered = sorted(stats, key=lambda s: -(s.entry_failed_ratio.mean or 0.0))
     lines += [f"| {s.variant.label} | " + (f"{s.duration_s:g} s | " if varied else "")
               + f"{_pct(s.entry_failed_ratio)} | {_num(s.services_hurt)} "
-              f"| {_num(s.time_to_detect_s, ' s')} | {_recovery(s.time_to_recover_s, s.not_measurable)} "
+              f"| {_detect(s.time_to_detect_s, alerting)} | {_recovery(s.time_to_recover_s, s.not_measurable)} "
               f"| {s.slo_met}/{s.runs} |" for s in ordered]
     lines += _recovery_notes(ordered)
     if heatmap:

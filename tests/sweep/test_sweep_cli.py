@@ -146,3 +146,15 @@ def test_a_run_ending_within_one_slo_window_of_the_fault_has_recovery_not_measur
     assert ("duration=60s: the run ended 5 s after the last fault ended, less than the 10 s SLO window recovery "
             "is judged over") in markdown
     assert schema_errors("sweep", doc) == []
+
+
+def test_without_alerts_time_to_detect_is_not_never(fan_file: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    # No alert could have fired, so "never detected" would blame alerts nobody wrote.
+    fan_file.write_text(fan_file.read_text().split("alerts:")[0])
+    out = tmp_path / "out"
+    assert sweep(fan_file, out, "--each-service", "crash", "--seeds", "1") == 0
+    capsys.readouterr()
+    rows = [line for line in (out / "sweep.md").read_text().splitlines() if "crash" in line and line.startswith("| ")]
+    assert len(rows) == 8  # four in the criticality table, four variants
+    assert all("| no alert defined |" in line and "never" not in line for line in rows)
