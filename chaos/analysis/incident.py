@@ -185,8 +185,10 @@ def incident_recovery(playbook: Playbook, run: Run, record: IncidentRecord,
         return None
     start = clock.start_run_s
     mitigated = mitigated_at(playbook, record)
-    since, counts_from = max((start, CountsFrom.FAULT_START), (record.triggered_s, CountsFrom.TRIGGER)
-                             if mitigated is None else (mitigated, CountsFrom.MITIGATION), key=lambda p: p[0])
+    since, counts_from = ((record.triggered_s, CountsFrom.TRIGGER) if mitigated is None
+                          else (mitigated, CountsFrom.MITIGATION))
+    if since < start:  # the response was under way before the fault: recovery cannot count from earlier
+        since, counts_from = start, CountsFrom.FAULT_START
     at = recovered_at(run, run.experiment.objectives, since, playbook.recovery_window)
     return judge_recovery(None if at is None else max(0.0, at - start), counts_from, run.seconds - since,
                           playbook.recovery_window)
