@@ -7,7 +7,9 @@ see the same arrivals and the same random draws: a difference is the change's ef
 a metric when the mean over seeds of (candidate - base) exceeds the metric's tolerance.
 For time to detect and time to recover, "never" (not detected, not recovered) is worse
 than any time: a candidate that fails to recover in more seeds than the base is worse
-whatever the times.
+whatever the times. A seed whose recovery was not measurable in either version (its run
+ended less than one SLO window after the fault, ``chaos.recovery``) is left out of the
+time to recover, with a note, rather than counted as "never".
 
 An alert that stays quiet because nothing it watches went wrong has not failed to detect
 anything. So a run has *something to detect* only when it missed a stated objective that one
@@ -50,6 +52,7 @@ from chaos.model.parsing import located, one_of, where_of
 from chaos.model.quantities import plural
 from chaos.model.slos import ObjectiveKind
 from chaos.model.topology import Topology
+from chaos.recovery import recovery_reason
 from chaos.result import write_atomic
 from chaos.sweep.executors import Executor, encode
 from chaos.sweep.grid import Variant
@@ -235,6 +238,28 @@ def compare_detection(experiment: str, base: Sequence[RunSummary], candidate: Se
     return dataclasses.replace(times, verdict=verdict, note="; ".join(parts))
 
 
+def compare_recovery(experiment: str, base: Sequence[RunSummary], candidate: Sequence[RunSummary],
+                     tolerance: float) -> Comparison:
+    """Time to recover, over the seeds where both versions' recovery was measurable (``chaos.recovery``).
+
+    A seed whose run ended less than one SLO window after the fault, in either version, says nothing
+    about recovery: it is left out, and the note says so, rather than counted as "never"."""
+    judged = [i for i, (b, c) in enumerate(zip(base, candidate, strict=True))
+              if b.recovery.measurable and c.recovery.measurable]
+    metric = Metric.TIME_TO_RECOVER
+    times = compare(experiment, "", metric, [base[i].time_to_recover_s for i in judged],
+                    [candidate[i].time_to_recover_s for i in judged], tolerance, reached="recovered")
+    left_out = len(base) - len(judged)
+    if not left_out:
+        return times
+    unknown = next(r.recovery for r in (*base, *candidate) if not r.recovery.measurable)
+    note = (f"{left_out} of {plural(len(base), 'seed')} left out: recovery not measurable "
+            f"({recovery_reason(unknown)})")
+    return dataclasses.replace(times, base=stat([r.time_to_recover_s for r in base]),
+                               candidate=stat([r.time_to_recover_s for r in candidate]),
+                               note="; ".join(n for n in (times.note, note) if n))
+
+
 def _missed_words(who: str, needed: int, missed: int) -> str:
     if not needed:
         return f"{who}: nothing to detect"
@@ -343,7 +368,7 @@ def compare_runs(name: str, base: list[RunSummary], cand: list[RunSummary], tol:
         compare(name, "", Metric.ENTRY_FAILED_RATIO, *both(_failed), tol.of(Metric.ENTRY_FAILED_RATIO)),
         compare(name, "", Metric.SERVICES_HURT, *both(_hurt), tol.of(Metric.SERVICES_HURT)),
         compare_detection(name, base, cand, tol.of(Metric.TIME_TO_DETECT), detection),
-        compare(name, "", Metric.TIME_TO_RECOVER, *both(_ttr), tol.of(Metric.TIME_TO_RECOVER), reached="recovered"),
+        compare_recovery(name, base, cand, tol.of(Metric.TIME_TO_RECOVER)),
     ]
     for objective in dict.fromkeys(o.name for o in base[0].objectives):
         out.append(compare(name, objective, Metric.BUDGET_BURNED, *both(_burned, objective),
@@ -374,13 +399,6 @@ def _service_errors(run: RunSummary, service: str) -> float:
 
 def _service_breach(run: RunSummary, service: str) -> float:
     return float(run.services[service].breach_seconds)
-
-
-def _ttr(run: RunSummary) -> float | None:
-    """Time to recover; None only when recovery was possible (the faults ended) and did not happen."""
-    if run.faults_end_s is None:
-        return 0.0  # nothing to recover from within the run, in either version: compare equal
-    return run.time_to_recover_s
 
 
 def _burned(run: RunSummary, objective: str) -> float | None:

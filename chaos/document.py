@@ -33,6 +33,7 @@ from chaos.model.alerts import FiringMetric
 from chaos.model.faults import AnyFaultParams, FaultKind
 from chaos.model.playbook import ActionKind, Phase
 from chaos.model.slos import ObjectiveKind
+from chaos.recovery import Recovery
 from chaos.run import Engine
 
 SCHEMA_VERSION = 6  # 2: the playbook section counts time from the incident start
@@ -343,6 +344,7 @@ class Incident:
     time_to_acknowledge_s: float | None = None
     time_to_mitigate_s: float | None = None
     time_to_recover_s: float | None = None
+    recovery: Recovery | None = None       # why time_to_recover_s is null: not recovered, or not measurable
     error_budget_burned: tuple[BudgetBurn, ...] = ()
 
 
@@ -437,13 +439,15 @@ class PlaybookSection:
 
 @dataclass(frozen=True, kw_only=True)
 class PhaseStats:
-    """A figure over a drill's runs: a phase's elapsed time (None: never reached in that run)."""
+    """A figure over a drill's runs: a phase's elapsed time (None: not reached in that run, or, for
+    ``not_measurable`` of them, the run ended too soon after the mitigation to show a recovery)."""
 
     p50: float | None = None
     p90: float | None = None
     p99: float | None = None
     mean: float | None = None
     reached: int | None = None
+    not_measurable: int | None = field(default=None, metadata=OMIT_NONE("not_measurable"))  # the recover phase
     values: tuple[float | None, ...] = ()
 
 

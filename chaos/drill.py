@@ -18,7 +18,7 @@ from chaos.analysis.stats import wilson95
 from chaos.document import DrillDeadline, DrillSection, DrillStep, Finding, PhaseStats
 from chaos.incident_states import FindingKind, IncidentOutcome, StepStatus
 from chaos.model.experiment import Experiment
-from chaos.model.playbook import Playbook
+from chaos.model.playbook import Phase, Playbook
 from chaos.model.quantities import plural
 from chaos.result import Result
 from chaos.run import Run
@@ -55,6 +55,7 @@ class DrillRun:
     steps_status: list[StepStatus]
     slo_met: bool
     entry_failed_ratio: float
+    unmeasurable: tuple[str, ...] = ()   # phases the run ended too soon to show (recover: chaos.recovery)
 
 
 def outcome_of(result: Result, seed: int) -> DrillRun:
@@ -71,6 +72,7 @@ def outcome_of(result: Result, seed: int) -> DrillRun:
         steps_status=[s.status for s in section.steps],
         slo_met=result.analysis.slo_met,
         entry_failed_ratio=result.analysis.blast.entry_failed_ratio,
+        unmeasurable=() if incident.recovery is None or incident.recovery.measurable else (Phase.RECOVER.value,),
     )
 
 
@@ -110,11 +112,16 @@ def quantile_or_none(values: list[float | None], q: float) -> float | None:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def _dist(values: list[float | None]) -> PhaseStats:
+def _dist(values: list[float | None], not_measurable: int | None = None) -> PhaseStats:
     reached = [v for v in values if v is not None]
     return PhaseStats(p50=quantile_or_none(values, 0.5), p90=quantile_or_none(values, 0.9),
                       p99=quantile_or_none(values, 0.99), mean=sum(reached) / len(reached) if reached else None,
-                      reached=len(reached), values=tuple(values))
+                      reached=len(reached), not_measurable=not_measurable, values=tuple(values))
+
+
+def _unmeasurable(phase: str, outcomes: list[DrillRun]) -> int | None:
+    """Runs that ended too soon to show ``phase``: counted for the recover phase, the one measured over a window."""
+    return sum(phase in o.unmeasurable for o in outcomes) if phase == Phase.RECOVER.value else None
 
 
 def aggregate(playbook: Playbook, outcomes: list[DrillRun]) -> DrillSection:
@@ -149,7 +156,7 @@ def aggregate(playbook: Playbook, outcomes: list[DrillRun]) -> DrillSection:
     findings = tuple(Finding(kind=FindingKind.NEVER_REACHED, step=s.name, message=f"'{s.name}' was never reached in "
                              f"{plural(n, 'run')}") for s in steps if s.p_reached == 0)
     return DrillSection(runs=n, seeds=tuple(o.seed for o in outcomes), not_triggered=not_triggered,
-                        phases={p: _dist([o.phases[p] for o in outcomes]) for p in PHASES},
+                        phases={p: _dist([o.phases[p] for o in outcomes], _unmeasurable(p, outcomes)) for p in PHASES},
                         deadlines=tuple(deadlines), steps=tuple(steps), findings=findings,
                         slo_met_share=sum(o.slo_met for o in outcomes) / n,
                         entry_failed_ratio=_dist([o.entry_failed_ratio for o in outcomes]))

@@ -12,7 +12,7 @@ STRICT_FLAGS = {"disallow_any_generics", "disallow_subclassing_any", "disallow_u
                 "warn_unused_ignores", "no_implicit_reexport", "strict_equality", "extra_checks"}
 HELD = {"chaos.core", "chaos.core.*", "chaos.model", "chaos.model.*", "chaos.sim", "chaos.sim.*", "chaos.analysis",
         "chaos.analysis.*", "chaos.document", "chaos.codec", "chaos.live_states", "chaos.incident_states",
-        "chaos.report.summary", "chaos.live.gameday.compare", "chaos.live.gameday.compare_plot"}
+        "chaos.recovery", "chaos.report.summary", "chaos.live.gameday.compare", "chaos.live.gameday.compare_plot"}
 
 
 def test_the_named_packages_are_held_to_every_strict_flag() -> None:

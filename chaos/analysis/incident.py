@@ -16,7 +16,9 @@ Phases, never earlier than the incident start:
 - mitigate: the verify of the step marked ``mitigates`` held (without such a mark: the
   first remedy step that ended done);
 - recover: every stated SLO was within target over the trailing ``recovery_window``,
-  counted from the mitigation (or from detection when nothing mitigated).
+  counted from the mitigation (or from detection when nothing mitigated). When the run ends
+  less than one ``recovery_window`` after that, recovery is *not measurable*, not "not
+  recovered" (``incident.recovery``, decided by :mod:`chaos.recovery`).
 
 A response whose trigger never fired is ``not_triggered``: its steps are not reached, and no
 step or phase deadline is judged (``not_judged: not_triggered``): nothing was ever due.
@@ -44,6 +46,7 @@ from chaos.document import (
 from chaos.incident_states import ClockBase, FindingKind, IncidentOutcome, NotJudged, StepStatus
 from chaos.model.playbook import REMEDIES, Page, Phase, Playbook, describe
 from chaos.model.slos import Objective
+from chaos.recovery import CountsFrom, Recovery, judge_recovery
 from chaos.run import IncidentRecord, Run, StepRecord
 
 PHASES = tuple(p.value for p in Phase)
@@ -91,6 +94,7 @@ class IncidentAnalysis:
     outcome: IncidentOutcome
     clock: IncidentClock | None             # None: no fault, and the response never triggered
     phases: dict[Phase, float | None]      # seconds since the incident start (never negative)
+    recovery: Recovery | None              # the recover phase judged; None: never triggered
     trigger_before_start: bool
     steps: tuple[StepVerdict, ...]
     deadlines: tuple[PhaseDeadline, ...]
@@ -158,18 +162,36 @@ def budget_burned(run: Run, objectives: tuple[Objective, ...], start: float | No
     return tuple(out)
 
 
-def phase_times(playbook: Playbook, run: Run, record: IncidentRecord,
-                clock: IncidentClock | None) -> dict[Phase, float | None]:
+def phase_times(playbook: Playbook, record: IncidentRecord, clock: IncidentClock | None,
+                recovery: Recovery | None) -> dict[Phase, float | None]:
     """Seconds from the incident start to each phase; a phase reached before the start counts as 0 s."""
     if clock is None or record.triggered_s is None:
         return {p: None for p in Phase}
     start = clock.start_run_s
-    mitigated = mitigated_at(playbook, record)
-    since = max(start, mitigated if mitigated is not None else record.triggered_s)
-    recovered = recovered_at(run, run.experiment.objectives, since, playbook.recovery_window)
+    recovered = None if recovery is None or recovery.time_s is None else recovery.time_s + start
     run_times = {Phase.DETECT: record.triggered_s, Phase.ACKNOWLEDGE: record.acknowledged_s,
-                 Phase.MITIGATE: mitigated, Phase.RECOVER: recovered}
+                 Phase.MITIGATE: mitigated_at(playbook, record), Phase.RECOVER: recovered}
     return {p: None if t is None else max(0.0, t - start) for p, t in run_times.items()}
+
+
+def incident_recovery(playbook: Playbook, run: Run, record: IncidentRecord,
+                      clock: IncidentClock | None) -> Recovery | None:
+    """The recover phase as :func:`chaos.recovery.judge_recovery` decides it (None: never triggered).
+
+    Recovery counts from the mitigation (or the trigger when nothing mitigated, never before the
+    incident start) and needs the SLOs held over ``recovery_window``: a run that ends less than one
+    window after that could not have shown it, which is "not measurable", not "not recovered"."""
+    if clock is None or record.triggered_s is None:
+        return None
+    start = clock.start_run_s
+    mitigated = mitigated_at(playbook, record)
+    since, counts_from = ((record.triggered_s, CountsFrom.TRIGGER) if mitigated is None
+                          else (mitigated, CountsFrom.MITIGATION))
+    if since < start:  # the response was under way before the fault: recovery cannot count from earlier
+        since, counts_from = start, CountsFrom.FAULT_START
+    at = recovered_at(run, run.experiment.objectives, since, playbook.recovery_window)
+    return judge_recovery(None if at is None else max(0.0, at - start), counts_from, run.seconds - since,
+                          playbook.recovery_window)
 
 
 def step_verdicts(playbook: Playbook, record: IncidentRecord, clock: IncidentClock | None) -> tuple[StepVerdict, ...]:
@@ -323,13 +345,14 @@ def blank_record(playbook: Playbook) -> IncidentRecord:
 def analyze_incident(playbook: Playbook, run: Run, breached: list[str] | None = None) -> IncidentAnalysis:
     record = run.incident or blank_record(playbook)
     clock = incident_clock(run, record)
-    phases = phase_times(playbook, run, record, clock)
+    recovery = incident_recovery(playbook, run, record, clock)
+    phases = phase_times(playbook, record, clock, recovery)
     outcome = record.outcome
     recovered = phases[Phase.RECOVER]
     budget = () if clock is None or record.triggered_s is None else budget_burned(
         run, run.experiment.objectives, clock.start_run_s, clock.run_time(recovered))
     verdicts = step_verdicts(playbook, record, clock)
-    return IncidentAnalysis(outcome, clock, phases, trigger_lead(record, clock) is not None, verdicts,
+    return IncidentAnalysis(outcome, clock, phases, recovery, trigger_lead(record, clock) is not None, verdicts,
                             phase_deadlines(playbook, phases, clock, outcome), budget,
                             findings(playbook, run, record, clock, verdicts, breached))
 
@@ -354,7 +377,7 @@ def incident_section(playbook: Playbook, run: Run, an: IncidentAnalysis) -> Play
         trigger_before_start=an.trigger_before_start, finished_s=since(record.finished_s),
         time_to_detect_s=phases[Phase.DETECT], time_to_acknowledge_s=phases[Phase.ACKNOWLEDGE],
         time_to_mitigate_s=phases[Phase.MITIGATE], time_to_recover_s=phases[Phase.RECOVER],
-        error_budget_burned=an.budget)
+        recovery=an.recovery, error_budget_burned=an.budget)
     clock = None if an.clock is None else Clock(base=an.clock.base, start_run_s=an.clock.start_run_s,
                                                 run_end_s=an.clock.run_end_s)
     deadlines = tuple(Deadline(name=d.name, phase=d.phase, deadline_s=d.deadline_s, actual_s=d.actual_s,

@@ -1,8 +1,10 @@
 """A drill's phase times as cumulative distributions, with each deadline and its required share.
 
 A CDF answers the drill's question directly: read the curve at the deadline and you have
-the share of incidents that met it. Runs that never reached a phase keep the curve below
-100%, so "never recovered" is visible rather than dropped.
+the share of incidents that met it. Runs that did not reach a phase keep the curve below
+100%, so "not recovered" is visible rather than dropped; runs whose recovery was not measurable
+(they ended less than one recovery window after the mitigation, ``chaos.recovery``) also stay
+below it, and the title counts them apart, so they do not read as "never".
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def _draw_phase(ax: Axes, name: str, stats: PhaseStats, runs: int, deadlines: li
                     xytext=(6, -12 if d.p_met > 0.5 else 8), textcoords="offset points", fontsize=8,
                     color=colour, fontweight="bold" if missed else "normal")
     reached = len(xs)
-    ax.set_title(f"{name}: {reached} of {plural(runs, 'run')} reached it"
+    unknown = f", {stats.not_measurable} not measurable (run ended within the window)" if stats.not_measurable else ""
+    ax.set_title(f"{name}: {reached} of {plural(runs, 'run')} reached it{unknown}"
                  + (f", p50 {_q(stats.p50)}, p90 {_q(stats.p90)}" if stats.values else ""),
                  loc="left", fontsize=8.5)
     ax.set_xlim(0, right)

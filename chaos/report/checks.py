@@ -22,11 +22,13 @@ from chaos.document import (
     Step,
 )
 from chaos.incident_states import NotJudged, StepStatus
+from chaos.model.playbook import Phase
 from chaos.model.quantities import millis as fmt_ms
 from chaos.model.quantities import percent as fmt_pct
 from chaos.model.quantities import plural
 from chaos.model.quantities import seconds as fmt_s
 from chaos.model.slos import ObjectiveKind
+from chaos.recovery import RecoveryState, recovery_reason, recovery_words
 
 
 class CheckKind(enum.Enum):
@@ -153,6 +155,21 @@ def deadline_words(t: float | None, pb: PlaybookSection) -> str:
     return since_start(t) + (", after the end of the run" if after_the_run(t, pb) else "")
 
 
+def phase_words(pb: PlaybookSection, phase: str, *, why: bool = False) -> str:
+    """A phase's time from the incident start, or why there is none: the recover phase's from
+    :func:`chaos.recovery.recovery_words`, so that a run too short to show a recovery never reads as
+    one that did not recover."""
+    t = getattr(pb.incident, f"time_to_{phase}_s")
+    if t is not None:
+        return fmt_s(t)
+    if pb.not_triggered:
+        return "not triggered"
+    recovery = pb.incident.recovery
+    if phase == Phase.RECOVER.value and recovery is not None:
+        return recovery_words(recovery, why=why)
+    return "not reached"
+
+
 def deadline_check(d: Deadline, pb: PlaybookSection) -> Check:
     if d.not_judged is NotJudged.NOT_TRIGGERED:
         return Check(CheckKind.PLAYBOOK_DEADLINE, d.name, CheckOutcome.SKIPPED,
@@ -161,10 +178,20 @@ def deadline_check(d: Deadline, pb: PlaybookSection) -> Check:
         return Check(CheckKind.PLAYBOOK_DEADLINE, d.name, CheckOutcome.SKIPPED,
                      f"'{d.name}': undecided, the run ended before {d.phase.value} and before its deadline of "
                      f"{fmt_s(d.deadline_s)} from the incident's start; run longer to judge it")
-    return Check(CheckKind.PLAYBOOK_DEADLINE, d.name, _outcome(d.met), deadline_message(d))
+    return Check(CheckKind.PLAYBOOK_DEADLINE, d.name, _outcome(d.met), deadline_message(d, pb))
 
 
-def deadline_message(d: Deadline) -> str:
+def deadline_message(d: Deadline, pb: PlaybookSection) -> str:
+    recovery = pb.incident.recovery
+    if d.actual_s is None and d.phase is Phase.RECOVER and recovery is not None:
+        if recovery.state is RecoveryState.NOT_MEASURABLE and recovery.after_s is not None \
+                and recovery.window_s is not None and pb.clock is not None:
+            # Missed all the same: the SLOs cannot hold over a whole window before it has passed.
+            earliest = pb.clock.run_end_s - recovery.after_s + recovery.window_s
+            return (f"'{d.name}': recovery was not measurable ({recovery_reason(recovery)}); it could not have "
+                    f"come before {fmt_s(earliest)} from the incident's start, after the deadline of "
+                    f"{fmt_s(d.deadline_s)}")
+        return f"'{d.name}': {d.phase.value}: {recovery_words(recovery)} (deadline {fmt_s(d.deadline_s)})"
     if d.actual_s is None:
         return f"'{d.name}': {d.phase.value} was never reached (deadline {fmt_s(d.deadline_s)})"
     verdict = "within" if d.met else "missing"

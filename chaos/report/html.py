@@ -18,12 +18,13 @@ from chaos.measurement import UNMEASURED_MEANS, Source
 from chaos.model.alerts import format_value
 from chaos.model.faults import describe_params
 from chaos.model.quantities import json_text, plural
-from chaos.report.checks import Check, CheckKind, CheckOutcome
+from chaos.report.checks import Check, CheckKind, CheckOutcome, phase_words
 from chaos.report.plots import Image
 from chaos.report.ranking import Panels
 from chaos.report.requests import load_lines
 from chaos.report.summary import (
     LATENCY_ESTIMATED,
+    PHASES,
     clock_words,
     fmt_ms,
     fmt_pct,
@@ -287,13 +288,14 @@ def playbook_html(r: ResultDocument, images: Mapping[str, Image]) -> str:
     if pb is None:
         return ""
     inc = pb.incident
-    phases = [(p, getattr(inc, f"time_to_{p}_s")) for p in ("detect", "acknowledge", "mitigate", "recover")]
+    phases = [(p, getattr(inc, f"time_to_{p}_s")) for p in PHASES]
     parts = [f'<section id="playbook"><h2>Playbook: {e(pb.name)}</h2>',
              f"<p>{e(outcome_words(pb))}. {e(clock_words(pb))}.</p>"]
     if inc.triggered_s is not None:
         parts.append(f"<p>Detect timed the playbook's {e(trigger_detail(pb))}.</p>")
     parts.append(table(("phase", "time from the incident start", "at, on the run's clock"),
-                       [[p, fmt_s(took), fmt_s(pb.run_time(took))] for p, took in phases], (1, 2)))
+                       [[p, e(phase_words(pb, p, why=True)), fmt_s(pb.run_time(took))] for p, took in phases],
+                       (1, 2)))
     if "playbook" in images:
         parts.append(img(images["playbook"]))
     steps = [[e(s.name), e(s.role), e(" ".join(x for x in (s.action.value, s.target or "") if x)), fmt_s(s.start_s),
@@ -304,7 +306,7 @@ def playbook_html(r: ResultDocument, images: Mapping[str, Image]) -> str:
                           "verified at", "note"), steps, (3, 4, 5, 9),
                          ["fail" if s.met is False else "" for s in pb.steps]))
     if pb.deadlines:
-        rows = [[e(d.name), e(d.phase.value), fmt_s(d.deadline_s), fmt_s(d.actual_s), _met(d.met),
+        rows = [[e(d.name), e(d.phase.value), fmt_s(d.deadline_s), e(phase_words(pb, d.phase.value)), _met(d.met),
                  e(d.not_judged.value.replace("_", " ") if d.not_judged is not None else "")] for d in pb.deadlines]
         parts.append("<h3>Phase deadlines (from the incident start)</h3>"
                      + table(("deadline", "phase", "within", "took", "met", "not judged because"), rows, (2, 3),

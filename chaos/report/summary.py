@@ -18,6 +18,8 @@ from chaos.model.quantities import percent as fmt_pct
 from chaos.model.quantities import plural
 from chaos.model.quantities import seconds as fmt_s
 from chaos.model.slos import ObjectiveKind
+from chaos.recovery import recovery_reason
+from chaos.report.checks import phase_words
 from chaos.report.requests import load_lines
 from chaos.report.verdict import entry_impact
 from chaos.terminal import visible
@@ -199,9 +201,10 @@ def playbook_lines(pb: PlaybookSection, r: ResultDocument) -> list[str]:
     inc = pb.incident
     lines = [f"Incident response ({pb.name}): {outcome_words(pb)}. {clock_words(pb)}:"]
     for phase in PHASES:
-        t = getattr(inc, f"time_to_{phase}_s")
-        shown = ("not triggered" if pb.not_triggered else "not reached") if t is None else fmt_s(t)
+        shown = phase_words(pb, phase)
         detail = f"  {trigger_detail(pb)}" if phase == "detect" and inc.triggered_s is not None else ""
+        if phase == "recover" and inc.recovery is not None and not inc.recovery.recovered:
+            detail = f"  {recovery_reason(inc.recovery)}"
         lines.append(f"  {phase:<12} {shown:>13}{detail}")
     run_end = None if pb.clock is None else pb.clock.run_end_s
     if pb.steps:
@@ -214,7 +217,7 @@ def playbook_lines(pb: PlaybookSection, r: ResultDocument) -> list[str]:
                          f"{fmt_s(st.deadline_s):>9}  {outcome}" + (f" ({st.note})" if st.note else ""))
     for d in pb.deadlines:
         mark = "ok  " if d.met else ("MISS" if d.met is False else "--  ")
-        took = f"took {fmt_s(d.actual_s)}" if d.actual_s is not None else "not reached"
+        took = f"took {fmt_s(d.actual_s)}" if d.actual_s is not None else phase_words(pb, d.phase.value, why=True)
         if d.not_judged is NotJudged.NOT_TRIGGERED:
             took = "not judged: the playbook was never triggered"
         elif d.met is None:
@@ -282,8 +285,10 @@ def render_drill(doc: ResultDocument | Mapping[str, Any], paths: dict[str, str] 
              + (f"; {never} of {plural(dr.runs, 'run')} never triggered the playbook:" if never else ":"),
              f"  {'phase':<12} {'p50':>9} {'p90':>9} {'p99':>9} {'reached':>9}"]
     for phase, ph in dr.phases.items():
+        unknown = (f"  ({ph.not_measurable} not measurable: the run ended less than one recovery window after "
+                   "the mitigation)") if ph.not_measurable else ""
         lines.append(f"  {phase:<12} {fmt_s(ph.p50):>9} {fmt_s(ph.p90):>9} {fmt_s(ph.p99):>9} "
-                     f"{ph.reached:>5}/{dr.runs}")
+                     f"{ph.reached:>5}/{dr.runs}{unknown}")
     if dr.deadlines:
         lines += ["", "Deadlines (share of runs that met them):"]
         for d in dr.deadlines:

@@ -29,7 +29,8 @@ class Criticality:
     services_hurt: Stat
     hurt: tuple[str, ...]          # services hurt beyond noise in at least half of the seeds
     time_to_detect_s: Stat
-    time_to_recover_s: Stat
+    time_to_recover_s: Stat        # over the seeds that recovered
+    not_measurable: int = 0        # seeds whose recovery the run ended too soon to show (chaos.recovery)
 
 
 def usually_hurt(runs: Sequence[RunSummary]) -> tuple[str, ...]:
@@ -52,7 +53,12 @@ def _row(variant: Variant, runs: Sequence[RunSummary]) -> Criticality:
                        stat([float(len(r.services_hurt)) for r in runs]),
                        usually_hurt(runs),
                        stat([r.time_to_detect_s for r in runs]),
-                       stat([r.time_to_recover_s for r in runs]))
+                       stat([r.time_to_recover_s for r in runs]), not_measurable(runs))
+
+
+def not_measurable(runs: Sequence[RunSummary]) -> int:
+    """Seeds whose recovery could not be measured: neither a time nor a failure to recover."""
+    return sum(not r.recovery.measurable for r in runs)
 
 
 def _key(row: Criticality) -> tuple[float, float, str]:

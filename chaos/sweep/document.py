@@ -38,6 +38,7 @@ class VariantFigures:
     runs: int
     slo_met: int
     recovered: int
+    not_measurable: int            # seeds whose recovery the run ended too soon to show (chaos.recovery)
     entry_failed_ratio: Stat
     services_hurt: Stat
     hurt: tuple[str, ...]

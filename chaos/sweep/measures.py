@@ -6,9 +6,12 @@ Time to recover
     fault ended. A scope is in breach at a second when its objective fails over the
     trailing ``window`` ending there (``chaos.analysis.slos``), so the figure includes
     up to one window of lag: it is the time until the SLOs would say "healthy" again.
-    It is 0 when nothing is in breach after the faults end. It is unknown (None) when a
-    fault lasts to the end of the run, when the experiment states no SLO, or when some
-    objective is still in breach in the run's last second: the system did not recover.
+    It is 0 when nothing is in breach after the faults end. When some objective is still
+    in breach in the run's last second, the system did not recover if one of those
+    objectives had a whole window after the fault's end; otherwise the run ended too
+    soon for its SLOs to say, and recovery is *not measurable* (``chaos.recovery``), as it
+    is when a fault lasts to the end of the run, when there is no fault, and when the
+    experiment states no SLO.
 
 Error budget burned
     For each stated objective, the bad events over the measured window divided by the
@@ -28,21 +31,12 @@ Services hurt
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from chaos.analysis import Analysis
 from chaos.analysis.slos import ObjectiveResult
 from chaos.model.scope import ScopeKind, split_edge
+from chaos.recovery import CountsFrom, NotMeasurable, Recovery, judge_recovery, not_measurable
 from chaos.run import Run
-
-
-@dataclass(frozen=True)
-class Recovery:
-    """When the last fault ended and how long the SLOs took to be met again after it."""
-
-    faults_end_s: float | None      # None: no fault, or one that never ended
-    time_to_recover_s: float | None
-    recovered: bool
 
 
 def faults_end(run: Run) -> float | None:
@@ -53,18 +47,27 @@ def faults_end(run: Run) -> float | None:
 
 
 def time_to_recover(run: Run, results: list[ObjectiveResult]) -> Recovery:
+    """Recovery after the last fault ended, decided by :func:`chaos.recovery.judge_recovery`."""
     stated = [r for r in results if not r.implied]
+    if not run.faults:
+        return not_measurable(NotMeasurable.NO_FAULT)
     end = faults_end(run)
-    if end is None or not stated:
-        return Recovery(end, None, False)
+    if end is None:
+        return not_measurable(NotMeasurable.FAULT_NOT_OVER)
+    if not stated:
+        return not_measurable(NotMeasurable.NO_SLO)
     last_second = run.seconds - 1
     last_breach = max((s for r in stated for s in r.breach_seconds), default=None)
     start = math.ceil(end - 1e-9)
+    after = run.seconds - end
     if last_breach is None or last_breach < start:
-        return Recovery(end, 0.0, True)
+        return judge_recovery(0.0, CountsFrom.FAULT_END, after, min(r.objective.window for r in stated))
     if last_breach >= last_second:
-        return Recovery(end, None, False)
-    return Recovery(end, float(last_breach + 1) - end, True)
+        # Still missed at the end: it had time to recover if a missed objective had a whole window after the fault.
+        window = min(r.objective.window for r in stated if r.breach_seconds and r.breach_seconds[-1] >= last_second)
+        return judge_recovery(None, CountsFrom.FAULT_END, after, window)
+    return judge_recovery(float(last_breach + 1) - end, CountsFrom.FAULT_END, after,
+                          min(r.objective.window for r in stated))
 
 
 def budget_burned(result: ObjectiveResult) -> float | None:

@@ -17,8 +17,9 @@ from pathlib import Path
 from chaos.analysis.stats import Stat, stat
 from chaos.codec import encode
 from chaos.model.quantities import plural
+from chaos.recovery import recovery_reason
 from chaos.result import write_atomic
-from chaos.sweep.criticality import Criticality, tables, usually_hurt
+from chaos.sweep.criticality import Criticality, not_measurable, tables, usually_hurt
 from chaos.sweep.document import AxisValues, RunCounts, SweepDocument, VariantFigures
 from chaos.sweep.grid import FAULT_AXIS, Axis, Variant
 from chaos.sweep.measures import HURT_MIN_BREACH_S, HURT_MIN_BUDGET
@@ -36,8 +37,10 @@ class VariantStats:
     services_hurt: Stat
     hurt: tuple[str, ...]
     time_to_detect_s: Stat
-    time_to_recover_s: Stat
+    time_to_recover_s: Stat        # over the seeds that recovered
     recovered: int
+    not_measurable: int            # seeds that ended too soon after the fault to show a recovery
+    recovery_notes: tuple[str, ...]  # why, in words, once per distinct reason
     slo_met: int
     runs: int
     budget_burned: dict[str, Stat]
@@ -51,7 +54,9 @@ def variant_stats(variant: Variant, runs: list[RunSummary]) -> VariantStats:
     return VariantStats(
         variant, stat([r.entry_failed_ratio for r in runs]), stat([float(len(r.services_hurt)) for r in runs]),
         usually_hurt(runs), stat([r.time_to_detect_s for r in runs]), stat([r.time_to_recover_s for r in runs]),
-        sum(r.recovered for r in runs), sum(r.slo_met for r in runs), len(runs), burned,
+        sum(r.recovered for r in runs), not_measurable(runs),
+        tuple(dict.fromkeys(recovery_reason(r.recovery) for r in runs if not r.recovery.measurable)),
+        sum(r.slo_met for r in runs), len(runs), burned,
         runs[0].duration_s if runs else 0.0)
 
 
@@ -83,7 +88,8 @@ def _figures(s: VariantStats) -> VariantFigures:
     v = s.variant
     return VariantFigures(
         key=v.key, label=v.label, coordinates=v.coordinates(), target=v.target, duration_s=s.duration_s,
-        runs=s.runs, slo_met=s.slo_met, recovered=s.recovered, entry_failed_ratio=s.entry_failed_ratio.finite(),
+        runs=s.runs, slo_met=s.slo_met, recovered=s.recovered, not_measurable=s.not_measurable,
+        entry_failed_ratio=s.entry_failed_ratio.finite(),
         services_hurt=s.services_hurt.finite(), hurt=s.hurt, time_to_detect_s=s.time_to_detect_s.finite(),
         time_to_recover_s=s.time_to_recover_s.finite(),
         budget_burned={k: b.finite() for k, b in s.budget_burned.items()})
@@ -113,12 +119,43 @@ def _pct(s: Stat) -> str:
 def _num(s: Stat, unit: str = "", digits: int = 1) -> str:
     if s.mean is None:
         return "never" if s.count else "-"
+    return _mean(s, unit, digits)
+
+
+def _mean(s: Stat, unit: str, digits: int) -> str:
     text = f"{s.mean:.{digits}f}{unit}"
     if s.ci95 is not None:
         text += f" ± {s.ci95:.{digits}f}{unit}"
     if s.known < s.count:
         text += f" ({s.known}/{s.count})"
     return text
+
+
+def _detect(s: Stat, alerting: bool) -> str:
+    """Time to detect; "never" only where an alert could have fired: an experiment without alerts detects nothing."""
+    return _num(s, " s") if alerting else "no alert defined"
+
+
+def _recovery(s: Stat, unknown: int) -> str:
+    """Time to recover over seeds: the mean where it recovered, and how many seeds did not, or could not show it.
+
+    ``unknown`` seeds ended less than one SLO window after the fault (or had no end to a fault): their
+    recovery is not measurable, which is not "never" (``chaos.recovery``)."""
+    failed = s.count - s.known - unknown
+    parts = [_mean(s, " s", 1)] if s.known else []
+    if failed:
+        parts.append("not recovered" + (f" in {failed}/{s.count}" if failed < s.count else ""))
+    if unknown:
+        parts.append("not measurable" + (f" in {unknown}/{s.count}" if unknown < s.count else "") + "¹")
+    return "; ".join(parts) or "-"
+
+
+def _recovery_notes(stats: list[VariantStats]) -> list[str]:
+    notes = [f"{s.variant.label}: {'; '.join(s.recovery_notes)}" for s in stats if s.not_measurable]
+    if not notes:
+        return []
+    return ["", "¹ Time to recover not measurable: the SLOs could not have said \"recovered\" before the run "
+            "ended, which is not \"never\". " + "; ".join(notes) + "."]
 
 
 def _names(names: tuple[str, ...], limit: int = 6) -> str:
@@ -129,6 +166,7 @@ def _names(names: tuple[str, ...], limit: int = 6) -> str:
 def markdown(result: SweepResult, stats: list[VariantStats], crit: dict[str, list[Criticality]],
              heatmap: str | None) -> str:
     exp = result.experiment
+    alerting = bool(exp.alert_names)
     durations = sorted({s.duration_s for s in stats})
     simulated = (f"{durations[0]:g} s simulated each" if len(durations) == 1 else
                  f"{' to '.join(f'{d:g} s' for d in (durations[0], durations[-1]))} simulated, as each variant sets "
@@ -145,8 +183,8 @@ def markdown(result: SweepResult, stats: list[VariantStats], crit: dict[str, lis
                   "| rank | target | fault | entry requests failed | services hurt | usually hurt | time to detect "
                   "| time to recover |", "|---:|---|---|---:|---:|---|---:|---:|"]
         lines += [f"| {r.rank} | {r.target} | {r.fault} | {_pct(r.entry_failed_ratio)} | {_num(r.services_hurt)} "
-                  f"| {_names(r.hurt)} | {_num(r.time_to_detect_s, ' s')} | {_num(r.time_to_recover_s, ' s')} |"
-                  for r in rows]
+                  f"| {_names(r.hurt)} | {_detect(r.time_to_detect_s, alerting)} "
+                  f"| {_recovery(r.time_to_recover_s, r.not_measurable)} |" for r in rows]
         lines.append("")
     varied = len(durations) > 1
     lines += ["## Variants", "", "| variant | " + ("simulated | " if varied else "") + "entry requests failed "
@@ -155,8 +193,9 @@ def markdown(result: SweepResult, stats: list[VariantStats], crit: dict[str, lis
     ordered = sorted(stats, key=lambda s: -(s.entry_failed_ratio.mean or 0.0))
     lines += [f"| {s.variant.label} | " + (f"{s.duration_s:g} s | " if varied else "")
               + f"{_pct(s.entry_failed_ratio)} | {_num(s.services_hurt)} "
-              f"| {_num(s.time_to_detect_s, ' s')} | {_num(s.time_to_recover_s, ' s')} | {s.slo_met}/{s.runs} |"
-              for s in ordered]
+              f"| {_detect(s.time_to_detect_s, alerting)} | {_recovery(s.time_to_recover_s, s.not_measurable)} "
+              f"| {s.slo_met}/{s.runs} |" for s in ordered]
+    lines += _recovery_notes(ordered)
     if heatmap:
         lines += ["", f"![entry requests failed per variant]({heatmap})"]
     return visible("\n".join(lines) + "\n")

@@ -10,12 +10,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from chaos import codec
 from chaos.analysis import Analysis, ScopeFigures
 from chaos.model.scope import Scope
+from chaos.recovery import Recovery
 from chaos.run import Run
-from chaos.sweep.measures import budget_burned, services_hurt, time_to_recover
+from chaos.sweep.measures import budget_burned, faults_end, services_hurt, time_to_recover
 
-SUMMARY_VERSION = 3  # 3: every alert firing and the first fault's start, for coverage
+SUMMARY_VERSION = 4  # 3: every alert firing and the first fault's start, for coverage
+# 4: recovery as chaos.recovery decides it (not measurable apart from not recovered)
 
 
 @dataclass(frozen=True)
@@ -69,22 +72,30 @@ class RunSummary:
     time_to_detect_s: float | None
     detected_by: str | None
     faults_end_s: float | None
-    time_to_recover_s: float | None
-    recovered: bool
+    recovery: Recovery
     objectives: tuple[ObjectiveSummary, ...]
     services: dict[str, ScopeSummary]
     entrypoints: dict[str, ScopeSummary]
     faults_start_s: float | None = None   # the first fault's start: what time to detect counts from
     firings: tuple[AlertFiring, ...] = ()  # every alert firing of the run, in order of time
 
+    @property
+    def time_to_recover_s(self) -> float | None:
+        return self.recovery.time_s
+
+    @property
+    def recovered(self) -> bool:
+        return self.recovery.recovered
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "recovery": codec.encode(self.recovery)}
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> RunSummary:
         return cls(
             **{k: v for k, v in doc.items()
-               if k not in ("services_hurt", "objectives", "services", "entrypoints", "firings")},
+               if k not in ("services_hurt", "objectives", "services", "entrypoints", "firings", "recovery")},
+            recovery=codec.build(Recovery, doc["recovery"], "recovery", "run summary"),
             services_hurt=tuple(doc["services_hurt"]),
             objectives=tuple(ObjectiveSummary(**o) for o in doc["objectives"]),
             services={n: ScopeSummary(**s) for n, s in doc["services"].items()},
@@ -116,8 +127,7 @@ def summarize(run: Run, analysis: Analysis) -> RunSummary:
         entry_failed=blast.entry_failed, entry_failed_ratio=blast.entry_failed_ratio,
         services_hurt=services_hurt(run, analysis),
         time_to_detect_s=analysis.time_to_detect_s, detected_by=None if first is None else first.alert,
-        faults_end_s=recovery.faults_end_s, time_to_recover_s=recovery.time_to_recover_s,
-        recovered=recovery.recovered,
+        faults_end_s=faults_end(run), recovery=recovery,
         objectives=tuple(ObjectiveSummary(r.objective.name, str(r.objective.scope), r.bad, r.total, r.met,
                                           budget_burned(r), len(r.breach_seconds))
                          for r in analysis.objectives if not r.implied),

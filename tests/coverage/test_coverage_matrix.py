@@ -8,12 +8,13 @@ import pytest
 
 from chaos.coverage.document import Status
 from chaos.coverage.matrix import detect_times, first_detection, noise_firings, seed_status
+from chaos.recovery import CountsFrom, judge_recovery
 from chaos.sweep.summary import AlertFiring, RunSummary
 
 RUN = RunSummary(seed=1, duration_s=60.0, warmup_s=5.0, slo_met=True, entry_requests=1000, entry_failed=0,
                  entry_failed_ratio=0.0, services_hurt=(), time_to_detect_s=None, detected_by=None, faults_end_s=40.0,
-                 time_to_recover_s=0.0, recovered=True, objectives=(), services={}, entrypoints={},
-                 faults_start_s=20.0)
+                 recovery=judge_recovery(0.0, CountsFrom.FAULT_END, 20.0, 30.0), objectives=(), services={},
+                 entrypoints={}, faults_start_s=20.0)
 
 
 def with_firings(*firings: tuple[str, float, float | None], **changes: object) -> RunSummary:

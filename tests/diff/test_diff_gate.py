@@ -33,6 +33,7 @@ from chaos.diff import (
 )
 from chaos.errors import InputError
 from chaos.model.files import load_experiment, load_topology
+from chaos.recovery import CountsFrom, judge_recovery
 from chaos.sweep import wire
 from chaos.sweep.executors import InlineExecutor
 from chaos.sweep.summary import ObjectiveSummary, RunSummary
@@ -106,6 +107,22 @@ def test_more_retries_is_worse(files: Path, capsys: pytest.CaptureFixture[str]) 
     assert (files / "out" / "diff.md").read_text().startswith("## chaoslab diff")
     text = (files / "out" / "diff.json").read_text()
     assert schema_errors("diff", doc) == [] and written_again("diff", text) == text
+
+
+def test_a_run_too_short_to_show_recovery_is_left_out_not_counted_as_never(
+        files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The slowdown ends at 35 s and the run 5 s later, within the 10 s SLO window: neither version's
+    # recovery can be seen, so neither "recovered in 0 of 2 seeds" nor a verdict on it.
+    exp = files / "exps" / "slow-back.yaml"
+    exp.write_text(exp.read_text().replace("duration: 90s", "duration: 40s"))
+    gate(files, "more-retries.yaml")
+    capsys.readouterr()
+    doc = json.loads((files / "out" / "diff.json").read_text())
+    ttr = next(c for c in doc["comparisons"] if c["metric"] == "time_to_recover_s")
+    assert ttr["verdict"] == "same" and ttr["base"]["known"] == ttr["candidate"]["known"] == 0
+    assert ttr["note"] == ("2 of 2 seeds left out: recovery not measurable (the run ended 5 s after the last fault "
+                           "ended, less than the 10 s SLO window recovery is judged over)")
+    assert ttr["note"] in (files / "out" / "diff.md").read_text()
 
 
 def test_a_retry_budget_is_not_worse(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -235,8 +252,8 @@ def run_summary(seed: int, detected_s: float | None, missed: tuple[str, ...] = (
     objectives = tuple(ObjectiveSummary(name, "entrypoint:web", 10 if name in missed else 0, 1000,
                                         name not in missed, 1.0 if name in missed else 0.0, 30 if name in missed else 0)
                        for name in (WATCHED, "entrypoint:web p99 <= 1 s"))
-    return RunSummary(seed, 90.0, 5.0, not missed, 1000, 10, 0.01, (), detected_s, None, 35.0, 0.0, True,
-                      objectives, {}, {})
+    return RunSummary(seed, 90.0, 5.0, not missed, 1000, 10, 0.01, (), detected_s, None, 35.0,
+                      judge_recovery(0.0, CountsFrom.FAULT_END, 55.0, 10.0), objectives, {}, {})
 
 
 WATCHING = Detection(frozenset({WATCHED}))

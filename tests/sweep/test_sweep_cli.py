@@ -121,3 +121,40 @@ def test_an_experiment_with_overrides_can_be_swept(fan_file: Path, tmp_path: Pat
     out = tmp_path / "out"
     assert sweep(fan_file, out, "--set", "load.rate=60") == 0
     assert json.loads((out / "sweep.json").read_text())["variants"][0]["runs"] == 2
+
+
+def test_a_run_ending_within_one_slo_window_of_the_fault_has_recovery_not_measurable(
+        fan_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The leaf is down from 30 s to 55 s; the 60 s runs end 5 s later, inside the 10 s SLO window, so their
+    # SLOs could not have said "recovered" whatever the system did; the 90 s runs have time, and recover.
+    fan_file.write_text(fan_file.read_text() + "faults:\n  - {kind: crash, target: leaf, at: 30s, duration: 25s}\n")
+    out = tmp_path / "out"
+    assert sweep(fan_file, out, "--set", "duration=60s,90s") == 0
+    capsys.readouterr()
+    doc = json.loads((out / "sweep.json").read_text())
+    figures = {v["label"]: v for v in doc["variants"]}
+    short, long = figures["duration=60s"], figures["duration=90s"]
+    assert (short["recovered"], short["not_measurable"], short["time_to_recover_s"]["known"]) == (0, 2, 0)
+    assert (long["recovered"], long["not_measurable"]) == (2, 0) and long["time_to_recover_s"]["mean"] >= 0
+    summaries = [json.loads(p.read_text())["summary"] for p in out.glob("runs/duration=60s-*/seed-*.json")]
+    assert [s["recovery"] for s in summaries] == [
+        {"state": "not_measurable", "time_s": None, "counts_from": "fault_end", "after_s": 5.0, "window_s": 10.0,
+         "why": "run_ended"}] * 2
+    markdown = (out / "sweep.md").read_text()
+    row = next(line for line in markdown.splitlines() if line.startswith("| duration=60s "))
+    assert "never" not in row and row.split(" | ")[-2] == "not measurable¹"
+    assert ("duration=60s: the run ended 5 s after the last fault ended, less than the 10 s SLO window recovery "
+            "is judged over") in markdown
+    assert schema_errors("sweep", doc) == []
+
+
+def test_without_alerts_time_to_detect_is_not_never(fan_file: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    # No alert could have fired, so "never detected" would blame alerts nobody wrote.
+    fan_file.write_text(fan_file.read_text().split("alerts:")[0])
+    out = tmp_path / "out"
+    assert sweep(fan_file, out, "--each-service", "crash", "--seeds", "1") == 0
+    capsys.readouterr()
+    rows = [line for line in (out / "sweep.md").read_text().splitlines() if "crash" in line and line.startswith("| ")]
+    assert len(rows) == 8  # four in the criticality table, four variants
+    assert all("| no alert defined |" in line and "never" not in line for line in rows)

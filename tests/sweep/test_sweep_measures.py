@@ -17,10 +17,11 @@ from chaos.model.experiment import Experiment
 from chaos.model.faults import Crash, Latency, LoadSpike
 from chaos.model.scope import Scope
 from chaos.model.slos import Objective, ObjectiveKind
+from chaos.recovery import NotMeasurable, RecoveryState
 from chaos.run import Engine, FaultWindow, Run, Series
 from chaos.sim.simulation import simulate
 from chaos.sweep.criticality import usually_hurt
-from chaos.sweep.measures import budget_burned, hurt, landed_on, services_hurt, time_to_recover
+from chaos.sweep.measures import budget_burned, faults_end, hurt, landed_on, services_hurt, time_to_recover
 from chaos.sweep.summary import RunSummary, summarize
 
 WEB = Scope.entrypoint("big")
@@ -33,39 +34,63 @@ def fake_run(experiment: Experiment, faults: list[tuple[float, float | None]], s
 
 
 def result(breaches: list[int], implied: bool = False, target: float = 0.01, bad: int = 0,
-           total: int = 100) -> ObjectiveResult:
-    objective = Objective("x", WEB, ObjectiveKind.ERROR_RATIO, target, 10.0)
+           total: int = 100, window: float = 10.0) -> ObjectiveResult:
+    objective = Objective("x", WEB, ObjectiveKind.ERROR_RATIO, target, window)
     return ObjectiveResult(objective, None, bad, total, not breaches, breaches, implied)
 
 
 def test_recovery_is_the_first_second_after_the_last_fault_with_no_breach_to_the_end(fan: Experiment) -> None:
     run = fake_run(fan, [(10.0, 20.0), (15.0, 30.0)])
     rec = time_to_recover(run, [result([12, 13, 25, 26, 33]), result([31])])
-    assert rec.faults_end_s == 30.0
-    assert rec.recovered and rec.time_to_recover_s == 4.0  # 34 is the first second clear for good
+    assert faults_end(run) == 30.0
+    assert rec.recovered and rec.time_s == 4.0  # 34 is the first second clear for good
 
 
 def test_recovery_counts_from_a_fault_ending_within_a_second(fan: Experiment) -> None:
     rec = time_to_recover(fake_run(fan, [(10.0, 20.5)]), [result([20, 21])])
-    assert rec.time_to_recover_s == pytest.approx(1.5)  # clear from 22
+    assert rec.time_s == pytest.approx(1.5)  # clear from 22
 
 
 def test_no_breach_after_the_faults_is_zero(fan: Experiment) -> None:
     rec = time_to_recover(fake_run(fan, [(10.0, 20.0)]), [result([12, 19])])
-    assert rec.recovered and rec.time_to_recover_s == 0.0
+    assert rec.recovered and rec.time_s == 0.0
 
 
 def test_breach_in_the_last_second_is_not_recovered(fan: Experiment) -> None:
     rec = time_to_recover(fake_run(fan, [(10.0, 20.0)], seconds=60), [result([30, 59])])
-    assert not rec.recovered and rec.time_to_recover_s is None
+    assert not rec.recovered and rec.time_s is None
+    assert rec.state is RecoveryState.NOT_RECOVERED and (rec.after_s, rec.window_s) == (40.0, 10.0)
+
+
+@pytest.mark.parametrize(("fault_end", "state"), [(50.0, RecoveryState.NOT_RECOVERED),   # one whole window after
+                                                   (50.5, RecoveryState.NOT_MEASURABLE),
+                                                   (55.0, RecoveryState.NOT_MEASURABLE)])
+def test_a_run_that_ends_within_one_window_of_the_fault_has_no_measurable_recovery(
+        fan: Experiment, fault_end: float, state: RecoveryState) -> None:
+    # Second 59's trailing 10 s window still holds fault time unless the fault ended by second 50.
+    rec = time_to_recover(fake_run(fan, [(10.0, fault_end)], seconds=60), [result([52, 59])])
+    assert rec.state is state and rec.time_s is None and rec.after_s == 60 - fault_end
+    assert (rec.why is NotMeasurable.RUN_ENDED) == (state is RecoveryState.NOT_MEASURABLE)
+
+
+def test_an_objective_missed_for_a_whole_window_decides_among_several(fan: Experiment) -> None:
+    # 25 s after the fault: the 30 s objective could not have recovered, the 20 s one had time and did not.
+    run = fake_run(fan, [(10.0, 35.0)], seconds=60)
+    both = time_to_recover(run, [result([59], window=30.0), result([59], window=20.0)])
+    assert both.state is RecoveryState.NOT_RECOVERED and both.window_s == 20.0
+    slow_only = time_to_recover(run, [result([59], window=30.0), result([36], window=20.0)])
+    assert slow_only.state is RecoveryState.NOT_MEASURABLE and slow_only.window_s == 30.0
 
 
 def test_unknown_without_an_ending_fault_or_stated_slo(fan: Experiment) -> None:
-    assert time_to_recover(fake_run(fan, [(10.0, None)]), [result([12])]).time_to_recover_s is None
-    assert time_to_recover(fake_run(fan, []), [result([12])]).time_to_recover_s is None
+    assert time_to_recover(fake_run(fan, [(10.0, None)]), [result([12])]).time_s is None
+    assert time_to_recover(fake_run(fan, []), [result([12])]).time_s is None
     # implied objectives (the blast radius's defaults) do not count
     only_implied = time_to_recover(fake_run(fan, [(10.0, 20.0)]), [result([40], implied=True)])
-    assert only_implied.time_to_recover_s is None and not only_implied.recovered
+    assert only_implied.time_s is None and not only_implied.recovered
+    assert [time_to_recover(fake_run(fan, f), [result([12], implied=i)]).why
+            for f, i in (([(10.0, None)], False), ([], False), ([(10.0, 20.0)], True))] == [
+        NotMeasurable.FAULT_NOT_OVER, NotMeasurable.NO_FAULT, NotMeasurable.NO_SLO]
 
 
 def test_budget_burned_is_bad_over_allowed() -> None:
