@@ -31,6 +31,7 @@ import random
 import re
 import shutil
 import socket
+import struct
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -511,13 +512,39 @@ def bridge_gateway(engine: Any) -> str | None:
     """The host's address on the engine's default bridge (``docker0``), or None if it has none.
 
     A container on the stack's own network reaches it through the host (Docker's ``host-gateway`` is this
-    address); no other machine does: it is a private address of a local bridge."""
+    address); no other machine does: it is a private address of a local bridge. Docker 20.10 lists no
+    ``Gateway`` for a default bridge it created itself (a fresh machine's first daemon: the IPAM config
+    holds the subnet alone), so the bridge interface's own address is read then; an engine elsewhere (its
+    interface not on this host) has none here."""
     try:
-        config = engine.client.networks.get("bridge").attrs["IPAM"]["Config"]
+        network = engine.client.networks.get("bridge").attrs
+        config = network["IPAM"]["Config"] or []
         gateways = [c["Gateway"] for c in config if c.get("Gateway") and ":" not in c["Gateway"]]
+        interface = (network.get("Options") or {}).get("com.docker.network.bridge.name")
     except Exception:  # no default bridge (--bridge=none), or an SDK answer of another shape
         return None
-    return gateways[0] if gateways else None
+    if gateways:
+        return str(gateways[0])
+    return interface_address(interface) if isinstance(interface, str) and interface else None
+
+
+_SIOCGIFADDR = 0x8915  # Linux's ioctl that answers an interface's IPv4 address (netdevice(7))
+
+
+def interface_address(name: str) -> str | None:
+    """The IPv4 address of this host's network interface ``name``, or None where it has none (or no such
+    interface, or not Linux)."""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX host
+        return None
+    request = struct.pack("256s", name.encode()[:15])  # struct ifreq: the name, then the answer's sockaddr_in
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            answer = fcntl.ioctl(probe.fileno(), _SIOCGIFADDR, request)
+        except OSError:
+            return None
+    return socket.inet_ntoa(answer[20:24])
 
 
 def load_metrics_address(host: str | None, rng: random.Random | None = None) -> tuple[str, int] | None:

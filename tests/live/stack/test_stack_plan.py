@@ -313,3 +313,36 @@ def test_a_taken_load_metrics_port_that_cannot_be_moved_stops_the_run_saying_wha
             rescrape.free_load_metrics(state)
         assert "free the port" in str(not_taken.value.hint)
     assert rescrape.free_load_metrics(state) == (state, None)  # free again: nothing to do
+
+
+class _Engine:
+    """An engine whose default bridge answers ``attrs`` (the Docker SDK's network inspect document)."""
+
+    def __init__(self, attrs: dict[str, object] | None) -> None:
+        self.client = self
+        self.networks = self
+        self.attrs = attrs
+
+    def get(self, name: str) -> _Engine:
+        assert name == "bridge"
+        if self.attrs is None:
+            raise LookupError("no default bridge (--bridge=none)")
+        return self
+
+
+def _bridge(config: list[dict[str, str]], interface: str | None) -> dict[str, object]:
+    options = {} if interface is None else {"com.docker.network.bridge.name": interface}
+    return {"IPAM": {"Config": config}, "Options": options}
+
+
+def test_the_load_metrics_host_is_the_bridges_gateway_or_else_its_interfaces_address() -> None:
+    # Docker 20.10 on a fresh machine lists no Gateway for the docker0 it created (the subnet alone): the load's
+    # metrics then had no address, and the stack's Prometheus measured no entrypoint's target. The bridge's
+    # interface is then read; loopback stands in for docker0 here (an interface every Linux host has).
+    assert stack.bridge_gateway(_Engine(_bridge([{"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}], "lo"))) \
+        == "172.17.0.1"
+    assert stack.bridge_gateway(_Engine(_bridge([{"Subnet": "172.17.0.0/16"}], "lo"))) == "127.0.0.1"
+    assert stack.bridge_gateway(_Engine(_bridge([{"Subnet": "172.17.0.0/16"}], "chaoslab-none0"))) is None
+    assert stack.bridge_gateway(_Engine(_bridge([{"Subnet": "172.17.0.0/16"}], None))) is None
+    assert stack.bridge_gateway(_Engine(None)) is None
+    assert stack.interface_address("lo") == "127.0.0.1"
