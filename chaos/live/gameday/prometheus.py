@@ -111,9 +111,11 @@ class ReadPlan:
         return tuple(r.service for r in self.reads if r.kind is ScopeKind.ENTRYPOINT)
 
 
-def target_plan(target: PrometheusTarget, topology: Topology) -> ReadPlan:
-    """A team's Prometheus, as its ``live: prometheus:`` section describes it."""
-    step = None if target.scrape_interval is None else int(target.scrape_interval)
+def target_plan(target: PrometheusTarget, topology: Topology, written: float | None = None) -> ReadPlan:
+    """A team's Prometheus, as its ``live: prometheus:`` section describes it; ``written``: the experiment's
+    ``metrics: scrape_interval`` (the same Prometheus), the step where the section gives none."""
+    given = target.scrape_interval if target.scrape_interval is not None else written
+    step = None if given is None else int(given)
     return ReadPlan(target.url, service_reads(target, topology), step)
 
 
