@@ -141,8 +141,8 @@ def open_stack(experiment: Experiment, bounds: tuple[float, ...], *, out: Path, 
             was = state.scrape_interval_s
             state = reconfigure(state, scrape_interval_s=scrape.seconds, allow_remote=allow_remote,
                                 scrape_source=scrape.source)
-            say(f"stack: its Prometheus scrapes every {scrape.seconds} s from now on ({scrape.source.describe()}; "
-                f"was {was} s: {stack.PROMETHEUS_FILE} rewritten and reloaded, state.json updated)")
+            say(f"stack: its Prometheus scrapes every {scrape.seconds} s from now on (was {was} s; "
+                f"{scrape.source.describe()}: {stack.PROMETHEUS_FILE} rewritten and reloaded, state.json updated)")
         return StackHandle(state, spec, stack_dir, owned=False, allow_remote=allow_remote)
     directory = stack_dir or out / "stack"
     say(f"stack: bringing up {experiment.topology.name} in {directory} ...")
