@@ -44,6 +44,6 @@ class ScrapeSource(enum.Enum):
     SIZE = "size"              # chosen by the number of scrape targets (neither given)
 
     def describe(self) -> str:
-        return {ScrapeSource.OPTION: "--scrape-interval",
-                ScrapeSource.EXPERIMENT: "the experiment's metrics: scrape_interval",
+        return {ScrapeSource.OPTION: "set by --scrape-interval",
+                ScrapeSource.EXPERIMENT: "set by the experiment's metrics: scrape_interval",
                 ScrapeSource.SIZE: "chosen by the stack's size"}[self]

@@ -175,7 +175,7 @@ def _scrape_line(state: Any, experiment: Experiment | None) -> str:
         reported = "it lists no target" if found is None else f"it reports {found} s for its targets"
     except prom.PrometheusUnusable as exc:
         reported = f"not answering: {exc}"
-    return f"  prometheus: {url}: {scrape_words(experiment, state)} ({reported})"
+    return f"  prometheus: {url}: {scrape_words(experiment, state)}; {reported}"
 
 
 def _status_state(args: argparse.Namespace) -> tuple[Any, str, Any]:

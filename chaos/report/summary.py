@@ -195,9 +195,8 @@ def render(doc: ResultDocument | Mapping[str, Any], paths: dict[str, str] | None
         lines.append(f"Replications: {reps.count} (seeds {reps.seeds[0]}..{reps.seeds[-1]}); "
                      f"SLOs held in {sum(reps.slo_met)} of {reps.count}; "
                      f"entry requests failed or too slow {fmt_pct(mean)}{ci}")
-    notes = (*report.notes, *(report.live.notes if report.live is not None else ()))
-    if notes:
-        lines += ["", "Notes:", *(f"  {note}" for note in notes)]
+    if report.notes:
+        lines += ["", "Notes:", *(f"  {note}" for note in report.notes)]
     if paths:
         lines.append("")
         lines.append("Results: " + ", ".join(paths.values()))

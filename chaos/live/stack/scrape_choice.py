@@ -59,7 +59,7 @@ def team_step(experiment: Experiment) -> tuple[int | None, str]:
     if target is not None and target.scrape_interval is not None:
         return int(target.scrape_interval), "live: prometheus: scrape_interval"
     if experiment.metrics.scrape_interval is not None:
-        return int(experiment.metrics.scrape_interval), ScrapeSource.EXPERIMENT.describe()
+        return int(experiment.metrics.scrape_interval), "the experiment's metrics: scrape_interval"
     return None, "the scrape interval your Prometheus reports for its targets"
 
 

@@ -100,7 +100,7 @@ def test_a_kept_stack_scraping_every_2s_moves_the_taken_load_port_and_reads_at_i
     text = capsys.readouterr().out
     print(text)
     assert code in (0, 1), text  # 1: the fault broke the users' SLO
-    assert f"its Prometheus scrapes every {STEP} s from now on (was 1 s; --scrape-interval" in text
+    assert f"its Prometheus scrapes every {STEP} s from now on (was 1 s; set by --scrape-interval" in text
     assert chosen is ScrapeSource.OPTION  # stack status says who chose the interval
     moved = read_state(clean_stack.directory).load_metrics
     assert moved is not None and moved != port_taken
