@@ -42,6 +42,18 @@ class TimingPair:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ResolutionPair:
+    """The seconds between the samples each run's rules and figures were read from: the predicted run's scrape
+    interval where it evaluated rule files on scrapes (its ``scrape_interval_s``), the observed run's step where it
+    read Prometheus (``live.resolution_s``); None: per second. ``same``: False when both are given and differ,
+    so time to detect can differ by that much for no reason of the system's."""
+
+    predicted: int | None
+    observed: int | None
+    same: bool
+
+
+@dataclass(frozen=True, kw_only=True)
 class CompareDocument:
     """What compare.json holds: a simulation against reality, judged figure by figure
     (``chaoslab schema compare``); ``diverging`` lists the figures out of bounds, per scope."""
@@ -55,3 +67,4 @@ class CompareDocument:
     timing: Mapping[str, TimingPair]
     skipped: Mapping[str, str]  # scope -> why it was not compared (unmeasured in the observed run)
     diverging: Mapping[str, tuple[str, ...]]
+    resolution_s: ResolutionPair | None = None

@@ -601,6 +601,10 @@ class ResultDocument:
     graph: Graph | None = None
     replications: Replications | None = field(default=None, metadata=OMIT_NONE("replications"))
     notes: tuple[str, ...] = field(default=(), metadata={"omit": lambda d: not d.notes})  # the analysis' remarks
+    # a simulation that evaluated the team's rule files (prometheus_rules, slo_specs): the scrape interval, in
+    # seconds, of the samples it evaluated them on (metrics: scrape_interval); compare sets it beside the step a
+    # live run read its Prometheus at (live.resolution_s)
+    scrape_interval_s: int | None = field(default=None, metadata=OMIT_NONE("scrape_interval_s"))
     live: LiveSection | None = field(default=None, metadata=OMIT_NONE("live"))
     playbook: PlaybookSection | None = field(default=None, metadata=OMIT_NONE("playbook"))
     drill: DrillSection | None = field(default=None, metadata=OMIT_NONE("drill"))

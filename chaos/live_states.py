@@ -34,3 +34,16 @@ class LoadStop(enum.Enum):
     PARENT_GONE = "parent_gone"  # the Locust side lost its parent
     DEADLINE = "deadline"  # something still ran well after the planned end and was cut off
     KILLED = "killed"  # the processes had to be terminated; no end report came
+
+
+class ScrapeSource(enum.Enum):
+    """Where a generated stack's scrape interval came from (``scrape_interval_from`` in its state.json)."""
+
+    OPTION = "option"          # --scrape-interval, the experiment writing none
+    EXPERIMENT = "experiment"  # the experiment's metrics: scrape_interval, what its simulation scrapes at
+    SIZE = "size"              # chosen by the number of scrape targets (neither given)
+
+    def describe(self) -> str:
+        return {ScrapeSource.OPTION: "set by --scrape-interval",
+                ScrapeSource.EXPERIMENT: "set by the experiment's metrics: scrape_interval",
+                ScrapeSource.SIZE: "chosen by the stack's size"}[self]

@@ -45,7 +45,7 @@ from chaos.document import (
 from chaos.document import Marker as DocMarker
 from chaos.document import Series as DocSeries
 from chaos.measurement import Source
-from chaos.run import CAUSES, Run, Series
+from chaos.run import CAUSES, Engine, Run, Series
 
 if TYPE_CHECKING:  # the audit reads the clock and the host: only a command makes one
     from chaos.audit import Audit
@@ -98,13 +98,21 @@ class Result:
                           for m in run.markers),
             graph=graph_of(run),
             replications=replications_of(self.all_runs) if self.replications else None,
-            notes=tuple(an.notes),
+            notes=tuple(an.notes), scrape_interval_s=_rules_scrape(run),
             live=self.live, playbook=self.playbook, drill=self.drill, gate_failed=self.gate_failed,
             series=series_of(run), audit={} if self.audit is None else encode(self.audit))
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = encode(self.document())
         return doc
+
+
+def _rules_scrape(run: Run) -> int | None:
+    """A simulation's scrape interval, where it evaluated the team's rule files on scrapes."""
+    experiment = run.experiment
+    if run.engine is not Engine.SIM or not (experiment.prometheus_rules or experiment.slo_specs):
+        return None
+    return experiment.metrics.scrape_interval_s
 
 
 def faults_of(run: Run) -> tuple[Fault, ...]:

@@ -91,11 +91,15 @@ def _options(args: argparse.Namespace, out: Path) -> Any:
 
 
 def check_scrape_interval(args: argparse.Namespace, experiment: Any) -> None:
-    """``--scrape-interval`` sets a stack chaoslab generates: refused with an experiment's own stack (``live:``)."""
+    """``--scrape-interval`` sets a stack chaoslab generates: refused with an experiment's own stack (``live:``),
+    and where the experiment's ``metrics: scrape_interval`` says another (``scrape_choice``)."""
+    from chaos.live.stack.scrape_choice import scrape_choice
+
     if args.scrape_interval is not None and experiment.live is not None:
         raise InputError("sets how often the Prometheus of a stack chaoslab generates scrapes; your own Prometheus "
                          "scrapes as it is configured to", path="--scrape-interval",
                          hint="leave it out (live: prometheus: scrape_interval is the step your Prometheus is read at)")
+    scrape_choice(experiment, whole_seconds(args.scrape_interval, "--scrape-interval"))
 
 
 def _default_abort() -> tuple[Any, ...]:
@@ -334,14 +338,21 @@ def _against_live_run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[st
 def _simulate_against(experiment: Any, playbook: Any, live_doc: dict[str, Any], live: dict[str, Any], out: OutDir,
                       args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, float]]:
     """The experiment simulated with the live run's seed and, unless --no-calibrate, each service's
-    per-hop overhead measured in it (``live``: its live.json) added to its service time."""
-    from chaos.live.gameday.calibrate import hop_offsets, shifted
+    per-hop overhead measured in it (``live``: its live.json) added to its service time, scraping at the step
+    the live run read its Prometheus at (``at_step``)."""
+    from chaos.live.gameday.calibrate import at_step, hop_offsets, shifted
 
     offsets = {} if args.no_calibrate else hop_offsets(live, live_doc)
     simulated = shifted(experiment, offsets) if offsets else experiment
     if offsets and not args.quiet:
         print("simulating with each service's measured per-hop overhead added to its service time: "
               + ", ".join(f"{name} +{ms:.2f} ms" for name, ms in offsets.items()))
+    step = (live_doc.get("live") or {}).get("resolution_s")
+    stepped = at_step(simulated, step)
+    if stepped is not simulated and not args.quiet:
+        print(f"simulating with scrapes every {step} s, the step the live run read its Prometheus at (the "
+              f"experiment writes no metrics: scrape_interval)")
+    simulated = stepped
     return _simulate(simulated, playbook, live_doc["seed"], out, args), offsets
 
 

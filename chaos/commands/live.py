@@ -82,15 +82,17 @@ def _load_topology_or_experiment(path: Path) -> tuple[Topology, tuple[float, ...
 def cmd_stack_up(args: argparse.Namespace) -> int:
     from chaos.live.stack.emulator_stack import DEFAULT_STACKS_DIR, evaluation_interval_of, rule_files_of, up
     from chaos.live.stack.mapped_scrape import stack_relabels
+    from chaos.live.stack.scrape_choice import scrape_choice
     from chaos.outdir import default_dir
 
     topology, bounds, experiment = _load_topology_or_experiment(args.topology)
+    scrape = scrape_choice(experiment, whole_seconds(args.scrape_interval, "--scrape-interval"))
     directory = args.dir or default_dir(topology.name, root=DEFAULT_STACKS_DIR)
     result = up(topology, directory, project=args.name, toxiproxy_image=args.toxiproxy_image, bounds=bounds,
                 source=str(args.topology), ready_timeout=args.timeout, allow_remote=args.allow_remote,
                 prometheus_image=args.prometheus_image, rule_files=rule_files_of(experiment),
                 relabels=stack_relabels(experiment), evaluation_interval_s=evaluation_interval_of(experiment),
-                scrape_interval_s=whole_seconds(args.scrape_interval, "--scrape-interval"))
+                scrape=scrape)
     state = result.state
     t = result.timings
     print(f"stack {state.name} is up and healthy: {len(state.replicas)} emulator container(s), "
@@ -99,8 +101,8 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
     print(f"  files:     {directory}/ (compose.yaml, stack.json, toxiproxy.json, prometheus.yml, state.json)")
     print(f"  toxiproxy: {state.toxiproxy_api}")
     scraped = "every emulator, the proxies" + (" and a game day's load generator" if state.load_metrics else "")
-    print(f"  prometheus: {state.prometheus_url} (scrapes {scraped} every {state.scrape_interval_s} s; "
-          f"image {state.images.get('prometheus')})")
+    print(f"  prometheus: {state.prometheus_url} (scrapes {scraped} every {state.scrape_interval_s} s, "
+          f"{state.scrape_interval_from.describe()}; image {state.images.get('prometheus')})")
     for name, entry in state.entrypoints.items():
         print(f"  load for {name}: {', '.join(entry.urls)}")
     print(f"  take it down with: chaoslab stack down --dir {directory}")
@@ -138,8 +140,7 @@ def cmd_stack_status(args: argparse.Namespace) -> int:
     for line in found.containers:
         print(f"  {line}")
     print(f"  toxiproxy API: {state.toxiproxy_api or 'none'}")
-    if state.prometheus_url:
-        print(f"  prometheus: {state.prometheus_url}")
+    print(_scrape_line(state, experiment))
     for name, entry in state.entrypoints.items():
         print(f"  load for {name}: {', '.join(entry.urls)}")
     if found.clean:
@@ -157,6 +158,24 @@ def cmd_stack_status(args: argparse.Namespace) -> int:
         print("  not answering:")
         print("\n".join(f"    - {line}" for line in found.unanswered))
     return 1
+
+
+def _scrape_line(state: Any, experiment: Experiment | None) -> str:
+    """The Prometheus a game day on this stack reads, the interval in force and where it came from, and what
+    that Prometheus itself reports for its targets (asked, so a state out of step with it shows)."""
+    from chaos.live.gameday import prometheus as prom
+    from chaos.live.gameday.stacks import scrape_words
+
+    target = None if experiment is None or experiment.live is None else experiment.live.prometheus
+    url = state.prometheus_url if target is None else target.url
+    if url is None:
+        return f"  prometheus: none ({scrape_words(experiment, state)})"
+    try:
+        found = prom.Prometheus(url, timeout_s=3.0).scrape_interval()
+        reported = "it lists no target" if found is None else f"it reports {found} s for its targets"
+    except prom.PrometheusUnusable as exc:
+        reported = f"not answering: {exc}"
+    return f"  prometheus: {url}: {scrape_words(experiment, state)}; {reported}"
 
 
 def _status_state(args: argparse.Namespace) -> tuple[Any, str, Any]:

@@ -369,7 +369,7 @@ def resolve(spec: MetricsSpec, topology: Topology) -> MetricMapping:
         for name in names:
             scopes.append(_scope_metrics(Scope(kind, name), naming, common, own.get(name)))
     buckets = spec.buckets if spec.buckets is not None else convention.buckets
-    return MetricMapping(convention, tuple(scopes), buckets, int(spec.scrape_interval))
+    return MetricMapping(convention, tuple(scopes), buckets, spec.scrape_interval_s)
 
 
 def _scope_metrics(scope: Scope, naming: Naming, common: list[tuple[str, str]],

@@ -155,6 +155,7 @@ class Experiment(Model):
             names.add(rule.name)
         if self.live is not None:
             self.live.check(self.topology)
+            self._check_scrape_intervals()
         labels: set[str] = set()
         for fault in self.fault_list:
             if fault.name is not None and fault.name in labels:
@@ -162,6 +163,20 @@ class Experiment(Model):
             labels.add(fault.label)
         self._check_rule_files()
         check_run_size(self, self.limits)
+
+    def _check_scrape_intervals(self) -> None:
+        """On a team's own stack, ``metrics:`` and ``live: prometheus:`` describe one Prometheus: a simulation
+        scrapes at the first, a game day reads at the second, and two numbers would give the two engines
+        different resolutions for the same rules."""
+        target = None if self.live is None else self.live.prometheus
+        written = self.metrics.scrape_interval
+        if target is None or target.scrape_interval is None or written is None:
+            return
+        if target.scrape_interval != written:
+            raise self.metrics.error("scrape_interval", f"{written:g}s, but live: prometheus: scrape_interval is "
+                                                        f"{target.scrape_interval:g}s: a simulation would evaluate "
+                                                        "the rules at one and a game day read them at the other",
+                                     hint="both describe your Prometheus: give one value, or leave one out")
 
     def _check_rule_files(self) -> None:
         """Check the rule files' names against the experiment.

@@ -10,7 +10,7 @@
       entrypoints:
         web: {application: storefront}
       buckets: [0.005, 0.01, 0.025]   # le bounds of the latency histogram (default: the preset's)
-      scrape_interval: 15s            # how often your Prometheus scrapes (default 1s)
+      scrape_interval: 15s            # how often your Prometheus scrapes (default: 1s in a simulation)
       history: 1h                     # steady-state history before the run (default: what the rules read)
 
 What the presets name, and how both engines use this section, is
@@ -30,6 +30,9 @@ LABEL_NAME = TextRule(r"(?!__)[a-zA-Z_][a-zA-Z0-9_]{0,127}",
                       "a label name is 1 to 128 letters, digits and '_', not starting with a digit or '__'")
 """The label names the mapping may set: Prometheus's (``__``-prefixed ones are reserved for
 Prometheus itself), at most 128 characters."""
+
+SIMULATED_SCRAPE_S = 1
+"""The simulator's scrape interval when the experiment writes none: it measures every second."""
 
 
 class MetricsPreset(enum.Enum):
@@ -85,14 +88,23 @@ class MetricsSpec(Model):
                                                doc="per entrypoint: its labels' values")
     buckets: tuple[Seconds, ...] | None = fld(None, max_items=MAX_BUCKETS,
                                               doc="le bounds of the latency histogram (default: the preset's)")
-    scrape_interval: Seconds = fld(1.0, ge=1, le=MAX_MONITORING_INTERVAL,
-                                   doc="how often Prometheus scrapes, whole seconds")
+    # None: not written. A simulation then scrapes every second and a generated stack by its size; written,
+    # it is the scrape interval of both (chaos.live.stack.scrape_rule), so both evaluate the rules alike
+    scrape_interval: Seconds | None = fld(None, ge=1, le=MAX_MONITORING_INTERVAL,
+                                          doc="how often Prometheus scrapes, whole seconds: the simulation's and a "
+                                              "generated stack's (default: 1s in a simulation; a stack's by its "
+                                              "size)")
     history: Seconds | None = fld(None, le=MAX_SECONDS,
                                   doc="how long Prometheus has held the series before the run, in the warm-up's "
                                       "steady state (default: the longest range the rules read; 0: none)")
 
+    @property
+    def scrape_interval_s(self) -> int:
+        """The interval the simulator scrapes at: the one written, else every second."""
+        return SIMULATED_SCRAPE_S if self.scrape_interval is None else int(self.scrape_interval)
+
     def validate(self) -> None:
-        if self.scrape_interval != int(self.scrape_interval):
+        if self.scrape_interval is not None and self.scrape_interval != int(self.scrape_interval):
             raise self.error("scrape_interval", f"{self.scrape_interval:g}s is not a whole number of seconds",
                              hint="the simulator measures every second: scrape every 1s, 2s, 15s, ...")
         if self.buckets is not None:

@@ -30,6 +30,7 @@ from chaos.report.summary import (
     fmt_pct,
     fmt_s,
     outcome_words,
+    resolution_words,
     step_outcome,
     trigger_detail,
 )
@@ -124,6 +125,9 @@ def header(r: ResultDocument) -> str:
     fault_line = f'<p class="meta">Fault: {faults}</p>' if faults else '<p class="meta">No fault injected.</p>'
     if r.latency_estimated:
         fault_line += f'<p class="meta">Latency {e(LATENCY_ESTIMATED)}.</p>'
+    resolution = resolution_words(r)
+    if resolution is not None:
+        fault_line += f'<p class="meta">Resolution: {e(resolution)}.</p>'
     return f'<header><h1>{e(r.experiment)}</h1><p class="meta">{" · ".join(bits)}</p>{fault_line}</header>'
 
 

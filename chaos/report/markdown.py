@@ -13,7 +13,7 @@ from chaos.measurement import Source
 from chaos.model.quantities import plural
 from chaos.report.checks import Check
 from chaos.report.requests import load_lines
-from chaos.report.summary import LATENCY_ESTIMATED, fmt_ms, fmt_pct, fmt_s
+from chaos.report.summary import LATENCY_ESTIMATED, fmt_ms, fmt_pct, fmt_s, resolution_words
 from chaos.report.verdict import Sentence
 from chaos.terminal import visible
 
@@ -88,6 +88,9 @@ def render_markdown(r: ResultDocument, sentences: Sequence[Sentence], checks: Se
     if r.latency_estimated:
         meta += f" · latency {LATENCY_ESTIMATED}"
     lines = [title(r, code), "", meta, ""]
+    resolution = resolution_words(r)
+    if resolution is not None:
+        lines += [f"Resolution: {resolution}.", ""]
     lines += [f"- {_mark(s.ok)} {s.text}" for s in sentences]
     lines += ["", *cascade_md(r)]
     requests = load_lines(r)

@@ -74,6 +74,18 @@ def detection_line(doc: ResultDocument) -> str:
             f"the first alert to fire after the fault)")
 
 
+def resolution_words(doc: ResultDocument) -> str | None:
+    """How far apart the samples behind the run's time to detect and breach times are, where that is not
+    every second: a live run's Prometheus step, a simulation's scrapes for its rule files."""
+    if doc.live is not None and doc.live.resolution_s is not None:
+        step = doc.live.resolution_s
+        return (f"Prometheus read at a {step} s step: each step's counts spread over its seconds, so breaches and "
+                f"alerts can show up to {step} s late" if step > 1 else "Prometheus read at a 1 s step")
+    if doc.scrape_interval_s is not None:
+        return f"rule files evaluated on scrapes every {doc.scrape_interval_s} s (metrics: scrape_interval)"
+    return None
+
+
 def blast_line(doc: ResultDocument) -> str:
     b: Blast = doc.blast
     n = len(b.services)
@@ -138,6 +150,9 @@ def render(doc: ResultDocument | Mapping[str, Any], paths: dict[str, str] | None
         lines.append(f"Fault:          {fault_line(f)}")
     lines.append(f"Verdict:        {verdict_words(report)}")
     lines.append(f"Time to detect: {detection_line(report)}")
+    resolution = resolution_words(report)
+    if resolution is not None:
+        lines.append(f"Resolution:     {resolution}")
     lines.append(f"Blast radius:   {blast_line(report)}")
     if report.latency_estimated:
         lines.append(f"Latency:        {LATENCY_ESTIMATED}")

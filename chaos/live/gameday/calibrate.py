@@ -242,6 +242,24 @@ def shifted(experiment: Any, offsets_ms: dict[str, float]) -> Any:
     return out
 
 
+def at_step(experiment: Any, step: int | None) -> Any:
+    """The experiment scraping every ``step`` seconds in a simulation (a live run's Prometheus step), where it
+    writes no ``metrics: scrape_interval`` of its own: so that compare's simulation evaluates the rule files on
+    samples as far apart as the live run's. One it writes is kept (a live run on a generated stack scraped at it)."""
+    from pathlib import Path as _Path
+
+    import yaml
+
+    from chaos.model.overrides import set_path
+    from chaos.model.parsing import Context, RawValue
+
+    if step is None or experiment.metrics.scrape_interval is not None or step == experiment.metrics.scrape_interval_s:
+        return experiment
+    node = yaml.compose(f"{step}s", Loader=yaml.SafeLoader)
+    assert node is not None  # a scalar
+    return set_path(experiment, ["metrics", "scrape_interval"], RawValue(node, Context("live resolution", _Path.cwd())))
+
+
 def topology_yaml(run_dir: Path, fits: dict[str, Fit]) -> str:
     """The run's topology file with every fitted service_time replaced, as YAML text."""
     import yaml

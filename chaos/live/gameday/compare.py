@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.agreement import BOUNDS, Check, judge
-from chaos.compare_document import BreachOrderCheck, CompareDocument, FigureCheck, TimingPair
+from chaos.compare_document import BreachOrderCheck, CompareDocument, FigureCheck, ResolutionPair, TimingPair
 from chaos.document import Figures, ResultDocument, as_document
 from chaos.measurement import Source
 from chaos.terminal import visible
@@ -58,6 +58,7 @@ class Comparison:
     timing: dict[str, tuple[float | None, float | None]]
     offsets_ms: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # scope -> why it was not compared
+    resolution: ResolutionPair = ResolutionPair(predicted=None, observed=None, same=True)
 
     @property
     def divergent(self) -> list[Check]:
@@ -177,6 +178,37 @@ def timing(sim: ResultDocument, live: ResultDocument) -> dict[str, tuple[float |
     return out
 
 
+def resolution_of(doc: ResultDocument) -> int | None:
+    """The seconds between the samples a run's rules were evaluated on: a live run's Prometheus step, a
+    simulation's scrape interval where it evaluated rule files; None: every second (chaoslab's own measurement)."""
+    return doc.live.resolution_s if doc.live is not None else doc.scrape_interval_s
+
+
+def resolution(sim: ResultDocument, live: ResultDocument) -> ResolutionPair:
+    a, b = resolution_of(sim), resolution_of(live)
+    return ResolutionPair(predicted=a, observed=b, same=a is None or b is None or a == b)
+
+
+def resolution_line(c: Comparison) -> str | None:
+    """What the reader must know of the two runs' resolutions (None when both measured every second)."""
+    r = c.resolution
+    if r.predicted is None and r.observed is None:
+        return None
+    observed = ("measured each second" if r.observed is None
+                else f"read from Prometheus at a {r.observed} s step")
+    predicted = ("per second" if r.predicted is None
+                 else f"per second, its rule files evaluated on scrapes every {r.predicted} s")
+    line = f"Resolution: predicted {predicted}; observed {observed}"
+    if not r.same:
+        assert r.predicted is not None and r.observed is not None
+        line += (f". MISMATCH: time to detect can differ by up to {abs(r.predicted - r.observed)} s for that alone "
+                 f"(write metrics: scrape_interval: {r.observed}s, or compare EXPERIMENT LIVE_RUN_DIR, which "
+                 f"simulates at the live run's step when the experiment writes none)")
+    elif r.observed is not None and r.observed > 1:
+        line += f"; live breach times can be up to {r.observed} s late"
+    return line
+
+
 def compare_docs(sim: ResultDocument | Mapping[str, Any], live: ResultDocument | Mapping[str, Any],
                  offsets_ms: dict[str, float] | None = None) -> Comparison:
     """``sim`` predicted, ``live`` observed (any two result documents: the first is the reference); a parsed
@@ -184,7 +216,7 @@ def compare_docs(sim: ResultDocument | Mapping[str, Any], live: ResultDocument |
     a, b = as_document(sim, "the predicted result.json"), as_document(live, "the observed result.json")
     return Comparison(experiment=b.experiment, seed=(a.seed, b.seed),
                       checks=checks(a, b), breach=breach_order(a, b), timing=timing(a, b),
-                      offsets_ms=dict(offsets_ms or {}), skipped=skipped(a, b))
+                      offsets_ms=dict(offsets_ms or {}), skipped=skipped(a, b), resolution=resolution(a, b))
 
 
 # --------------------------------------------------------------------------- rendering
@@ -244,6 +276,9 @@ def render_text(c: Comparison) -> str:
                  f"{c.breach.detail}")
     for name, (a, b) in c.timing.items():
         lines.append(f"{name[0].upper() + name[1:]}: predicted {_seconds(a)}, observed {_seconds(b)}")
+    said = resolution_line(c)
+    if said is not None:
+        lines.append(said)
     lines.append(f"Verdict: {verdict_line(c)}")
     return visible("\n".join(lines))
 
@@ -266,6 +301,9 @@ def render_markdown(c: Comparison) -> str:
               "", f"Breach order: {c.breach.detail}.", "", "| timing | predicted | observed |", "|---|---:|---:|"]
     for name, (a, b) in c.timing.items():
         lines.append(f"| {name} | {_seconds(a)} | {_seconds(b)} |")
+    said = resolution_line(c)
+    if said is not None:
+        lines += ["", said + "."]
     lines += ["", "![predicted and observed timelines](compare.png)", ""]
     return visible("\n".join(lines))
 
@@ -278,4 +316,5 @@ def compare_document(c: Comparison) -> CompareDocument:
         breach_order=BreachOrderCheck(predicted=tuple(c.breach.sim), observed=tuple(c.breach.live),
                                       ok=c.breach.ok, detail=c.breach.detail),
         timing={k: TimingPair(predicted=a, observed=b) for k, (a, b) in c.timing.items()},
-        skipped=dict(c.skipped), diverging={k: tuple(v) for k, v in c.diverging_services().items()})
+        skipped=dict(c.skipped), diverging={k: tuple(v) for k, v in c.diverging_services().items()},
+        resolution_s=c.resolution)

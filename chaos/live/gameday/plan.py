@@ -27,7 +27,7 @@ ACTION_WORDS: dict[ActionKind, str] = {
 def describe_run(experiment: Experiment, playbook: Playbook | None, options: Any) -> str:
     from chaos.live.faults.drivers.routes import plan_all
     from chaos.live.gameday.run import load_urls, load_words, validate
-    from chaos.live.gameday.stacks import planned_state, user_state
+    from chaos.live.gameday.stacks import planned_state, scrape_words, user_state
     from chaos.live.load import plan_experiment
     from chaos.live.stack.state import STATE_FILE, read_state
 
@@ -38,14 +38,14 @@ def describe_run(experiment: Experiment, playbook: Playbook | None, options: Any
         state = read_state(options.stack_dir)
         where = f"the running stack in {options.stack_dir}; left running"
     else:
-        state = planned_state(experiment, options.out / "stack")
+        state = planned_state(experiment, options.out / "stack", options.scrape_interval)
         fate = "kept afterwards" if options.keep_stack else "taken down afterwards"
         where = (f"generated from topology '{experiment.topology.name}' in {options.stack_dir or options.out / 'stack'}"
                  f" ({len(state.replicas)} emulator container(s), {len(state.proxies)} proxies); {fate}")
     validate(experiment, playbook, state)
     lines = [f"{experiment.name}: live run of {experiment.duration:g}s (warm-up {experiment.warmup:g}s), seed "
              f"{experiment.seed if options.seed is None else options.seed} -- dry run, nothing is touched",
-             f"Stack:    {where}"]
+             f"Stack:    {where}", f"Scrape:   Prometheus: {scrape_words(experiment, state, options.scrape_interval)}"]
     plan = plan_experiment(experiment, load_urls(experiment, state))
     processes = "one Locust process" if not options.load_workers else f"Locust master + {options.load_workers} workers"
     lines.append(f"Load:     {load_words(plan)} over {plan.duration_s:g}s ({processes})")

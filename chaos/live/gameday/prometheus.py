@@ -112,11 +112,13 @@ class ReadPlan:
         return tuple(r.service for r in self.reads if r.kind is ScopeKind.ENTRYPOINT)
 
 
-def target_plan(live: LiveTarget, topology: Topology) -> ReadPlan:
-    """A team's Prometheus, as its ``live: prometheus:`` section describes it."""
+def target_plan(live: LiveTarget, topology: Topology, written: float | None = None) -> ReadPlan:
+    """A team's Prometheus, as its ``live: prometheus:`` section describes it; ``written``: the experiment's
+    ``metrics: scrape_interval`` (the same Prometheus), the step where the section gives none."""
     target = live.prometheus
     assert target is not None
-    step = None if target.scrape_interval is None else int(target.scrape_interval)
+    given = target.scrape_interval if target.scrape_interval is not None else written
+    step = None if given is None else int(given)
     return ReadPlan(target.url, service_reads(target, topology, live), step)
 
 

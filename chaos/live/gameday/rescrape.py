@@ -32,14 +32,16 @@ from pathlib import Path
 from chaos.errors import LiveError
 from chaos.live.stack.mapped_scrape import LOAD_JOB
 from chaos.live.stack.state import StackState, write_state
+from chaos.live_states import ScrapeSource
 
 RELOAD_TIMEOUT_S = 15.0
 
 
 def reconfigure(state: StackState, *, scrape_interval_s: int | None = None, load_metrics: str | None = None,
-                allow_remote: bool = False, timeout_s: float = RELOAD_TIMEOUT_S) -> StackState:
-    """The stack's Prometheus scraping every ``scrape_interval_s`` and/or the load at ``load_metrics``
-    (``HOST:PORT``), confirmed by Prometheus; returns the state as written to ``state.json``."""
+                allow_remote: bool = False, timeout_s: float = RELOAD_TIMEOUT_S,
+                scrape_source: ScrapeSource = ScrapeSource.OPTION) -> StackState:
+    """The stack's Prometheus scraping every ``scrape_interval_s`` (chosen by ``scrape_source``) and/or the load
+    at ``load_metrics`` (``HOST:PORT``), confirmed by Prometheus; returns the state as written to ``state.json``."""
     from chaos.live.stack.emulator_stack import PROMETHEUS_FILE, PROMETHEUS_SERVICE
 
     if not state.has_admin or not state.directory or state.prometheus_url is None:
@@ -51,6 +53,8 @@ def reconfigure(state: StackState, *, scrape_interval_s: int | None = None, load
     except OSError as exc:
         raise LiveError(f"cannot read the stack's Prometheus configuration {path}: {exc}") from None
     new = dataclasses.replace(state, scrape_interval_s=scrape_interval_s or state.scrape_interval_s,
+                              scrape_interval_from=state.scrape_interval_from if scrape_interval_s is None
+                              else scrape_source,
                               load_metrics=load_metrics or state.load_metrics)
     port = None if load_metrics is None else int(load_metrics.rpartition(":")[2])
     _write_in_place(path, rewritten(text, scrape_interval_s, port, str(path)))

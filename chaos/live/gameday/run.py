@@ -50,6 +50,7 @@ from chaos.live.gameday.scrape import Scrape, Scraper, Target, TargetKind
 from chaos.live.gameday.stacks import StackHandle
 from chaos.live.load.plan import LoadPlan, RequestPlan, origin
 from chaos.live.stack.compose import LeftoverNetwork
+from chaos.live.stack.scrape_choice import simulation_mismatch
 from chaos.live.stack.state import StackState
 from chaos.live_states import RunMode
 from chaos.measurement import Source
@@ -344,6 +345,10 @@ class GameDay:
         for scope, counts in prom.read(server, reads, self.t0_unix, seconds, step, self.bounds).items():
             self.assembler.measured_by_prometheus(scope, counts)
         self.resolution_s = step
+        mismatch = simulation_mismatch(self.experiment, step)
+        if mismatch is not None:
+            self.say(f"note: {mismatch}")
+            self.notes.append(mismatch)
         entries = [r.service for r in reads if r.kind is ScopeKind.ENTRYPOINT]
         names = ", ".join(r.name for r in reads if r.kind is ScopeKind.SERVICE) + (
             f" and entrypoint(s) {', '.join(entries)}" if entries else "")
@@ -817,7 +822,8 @@ def read_plan(experiment: Experiment, state: StackState | None, load_scraped: bo
     None when there is neither (a team's stack without one, an older generated stack)."""
     live = experiment.live
     if live is not None:
-        return None if live.prometheus is None else prom.target_plan(live, experiment.topology)
+        return None if live.prometheus is None else prom.target_plan(live, experiment.topology,
+                                                                   experiment.metrics.scrape_interval)
     if state is None or state.prometheus_url is None:
         return None
     plan = prom.generated_stack_plan(state.prometheus_url, experiment.topology, state.scrape_interval_s,

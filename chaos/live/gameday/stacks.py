@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING
 
 from chaos.errors import InputError, LiveError
 from chaos.live.in_container.stackspec import StackSpec
+from chaos.live.stack.scrape_choice import scrape_choice, team_step
 from chaos.live.stack.state import STATE_FILE, StackState
+from chaos.live_states import StackKind
 
 if TYPE_CHECKING:
     from chaos.model.experiment import Experiment
@@ -43,16 +45,40 @@ class StackHandle:
             down(self.directory, allow_remote=self.allow_remote)
 
 
-def planned_state(experiment: Experiment, directory: Path) -> StackState:
-    """The state a generated stack would have, without bringing it up (for validation and dry runs)."""
+def planned_state(experiment: Experiment, directory: Path, scrape_interval: int | None = None) -> StackState:
+    """The state a generated stack would have, without bringing it up (for validation and dry runs);
+    ``scrape_interval``: ``--scrape-interval``, as ``open_stack`` takes it."""
     from chaos.live.stack import emulator_stack as stack
     from chaos.live.stack.mapped_scrape import stack_relabels
 
     topology = experiment.topology
     ports = list(range(20000, 20000 + len(stack.published_names(topology))))
     plan = stack.plan_stack(topology, runtime_image="chaoslab/runtime:planned", host_ports=ports,
-                            relabels=stack_relabels(experiment))
+                            relabels=stack_relabels(experiment), scrape=scrape_choice(experiment, scrape_interval))
     return stack.stack_state(plan, directory)
+
+
+def scrape_words(experiment: Experiment | None, state: StackState, scrape_interval: int | None = None) -> str:
+    """How often the Prometheus a run on this stack reads scrapes, and why (``scrape_choice``): a generated
+    stack's as its state says, or as ``--scrape-interval`` and the experiment will set it; a team's as its
+    ``live:`` mapping says. Followed by the simulation's interval where it differs."""
+    if state.kind is StackKind.USER:
+        if experiment is None or experiment.live is None or experiment.live.prometheus is None:
+            return "none named (live: prometheus:): services read by chaoslab's own scrapes each second"
+        step, source = team_step(experiment)
+        words = f"read every {step} s ({source})" if step is not None else f"read at {source}"
+    else:
+        choice = scrape_choice(experiment, scrape_interval)
+        words = f"scrapes every {state.scrape_interval_s} s ({state.scrape_interval_from.describe()})"
+        if choice.seconds is not None and choice.seconds != state.scrape_interval_s:
+            words += f"; set to {choice.seconds} s before the run ({choice.source.describe()})"
+            step = choice.seconds
+        else:
+            step = state.scrape_interval_s
+    if experiment is not None and step is not None and step != experiment.metrics.scrape_interval_s:
+        words += (f"; a simulation of {experiment.name} scrapes every {experiment.metrics.scrape_interval_s} s "
+                  f"(write metrics: scrape_interval: {step}s for both to scrape alike)")
+    return words
 
 
 def expected_spec(experiment: Experiment, bounds: tuple[float, ...]) -> StackSpec:
@@ -81,7 +107,9 @@ def open_stack(experiment: Experiment, bounds: tuple[float, ...], *, out: Path, 
                allow_remote: bool, source: str = "", say: Callable[[str], None] = print,
                ready_timeout: float = 120.0, traces: bool = False, scrape_interval: int | None = None) -> StackHandle:
     """The stack this run drives (brought up if need be); see the module's docstring. ``scrape_interval``: how often
-    a generated stack's Prometheus scrapes (a running one is reconfigured to it, and keeps it; None: as it does)."""
+    a generated stack's Prometheus scrapes (``--scrape-interval``; with the experiment's ``metrics: scrape_interval``
+    by ``scrape_choice``'s rule): a running one is reconfigured to it, and keeps it; with neither, it scrapes as it
+    does."""
     from chaos.live.in_container.stackspec import load
     from chaos.live.stack import emulator_stack as stack
     from chaos.live.stack.mapped_scrape import stack_relabels
@@ -97,6 +125,7 @@ def open_stack(experiment: Experiment, bounds: tuple[float, ...], *, out: Path, 
                          "your own Prometheus scrapes as it is configured to", path="--scrape-interval",
                          hint="leave it out (live: prometheus: scrape_interval says the step to read your "
                               "Prometheus at)")
+    scrape = scrape_choice(experiment, scrape_interval)
     if experiment.live is not None:
         state = user_state(experiment, allow_remote=allow_remote)
         say(f"stack: your own Compose project '{state.name}' ({len(state.replicas)} container(s)); it stays up")
@@ -106,20 +135,21 @@ def open_stack(experiment: Experiment, bounds: tuple[float, ...], *, out: Path, 
         spec = load(stack_dir / stack.SPEC_FILE)
         check_same_stack(experiment, bounds, state, spec, stack_dir)
         say(f"stack: {state.name} from {stack_dir} (already running; it stays up)")
-        if scrape_interval is not None and scrape_interval != state.scrape_interval_s:
+        if scrape.seconds is not None and scrape.seconds != state.scrape_interval_s:
             from chaos.live.gameday.rescrape import reconfigure
 
             was = state.scrape_interval_s
-            state = reconfigure(state, scrape_interval_s=scrape_interval, allow_remote=allow_remote)
-            say(f"stack: its Prometheus scrapes every {scrape_interval} s from now on (was {was} s: "
-                f"{stack.PROMETHEUS_FILE} rewritten and reloaded, state.json updated)")
+            state = reconfigure(state, scrape_interval_s=scrape.seconds, allow_remote=allow_remote,
+                                scrape_source=scrape.source)
+            say(f"stack: its Prometheus scrapes every {scrape.seconds} s from now on (was {was} s; "
+                f"{scrape.source.describe()}: {stack.PROMETHEUS_FILE} rewritten and reloaded, state.json updated)")
         return StackHandle(state, spec, stack_dir, owned=False, allow_remote=allow_remote)
     directory = stack_dir or out / "stack"
     say(f"stack: bringing up {experiment.topology.name} in {directory} ...")
     result = stack.up(experiment.topology, directory, bounds=bounds, source=source,
                       ready_timeout=ready_timeout, allow_remote=allow_remote, traces=traces,
                       rule_files=stack.rule_files_of(experiment), relabels=stack_relabels(experiment),
-                      evaluation_interval_s=stack.evaluation_interval_of(experiment), scrape_interval_s=scrape_interval)
+                      evaluation_interval_s=stack.evaluation_interval_of(experiment), scrape=scrape)
     say(f"stack: {result.state.name} up and healthy in {result.timings['total_s']:.1f}s")
     return StackHandle(result.state, load(directory / stack.SPEC_FILE), directory, owned=True,
                        allow_remote=allow_remote)

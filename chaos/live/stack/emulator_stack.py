@@ -42,6 +42,7 @@ import chaos
 from chaos.errors import DockerError, InputError
 from chaos.live.stack.mapped_scrape import LOAD_JOB, Relabel
 from chaos.live.stack.mapped_scrape import digest as mapped_digest
+from chaos.live.stack.scrape_choice import BY_SIZE, ScrapeChoice
 from chaos.live.stack.state import (
     CLIENT,
     STATE_FILE,
@@ -53,6 +54,7 @@ from chaos.live.stack.state import (
     read_state,
     write_state,
 )
+from chaos.live_states import ScrapeSource
 from chaos.model.live_limits import generated_problems, refuse
 from chaos.model.topology import Topology
 
@@ -151,7 +153,8 @@ class StackPlan:
     # Where a game day's load generator serves its metrics, on the host: the host's address on Docker's default
     # bridge and a port; the stack's Prometheus scrapes it there (None: the load is not scraped)
     load_metrics: tuple[str, int] | None = None
-    scrape_interval_s: int = SCRAPE_INTERVAL_S  # chosen by the number of scrape targets (scrape_interval_for)
+    scrape_interval_s: int = SCRAPE_INTERVAL_S  # the user's or the experiment's, else by the number of targets
+    scrape_source: ScrapeSource = ScrapeSource.SIZE  # which of the three (scrape_choice)
 
     @property
     def replica_services(self) -> tuple[tuple[str, int], ...]:
@@ -190,10 +193,11 @@ def plan_stack(topology: Topology, *, project: str | None = None, runtime_image:
                rule_files: Sequence[tuple[str, str]] = (),
                relabels: Mapping[str, tuple[Relabel, ...]] | None = None,
                evaluation_interval_s: int = SCRAPE_INTERVAL_S, load_metrics: tuple[str, int] | None = None,
-               scrape_interval_s: int | None = None) -> StackPlan:
+               scrape: ScrapeChoice = BY_SIZE) -> StackPlan:
     """Name every container and proxy, give every proxy a port and every published part one of
     ``host_ports`` (as many as ``published_names``). Raises InputError for names Compose or DNS
-    cannot take. ``scrape_interval_s``: the user's (``--scrape-interval``); None: by the number of targets."""
+    cannot take. ``scrape``: how often its Prometheus scrapes (``scrape_choice``; by the number of targets when it
+    names no interval)."""
     refuse(generated_problems(topology))
     name = project or default_project(topology)
     if not re.match(r"^[a-z0-9][a-z0-9_-]*$", name):
@@ -221,7 +225,7 @@ def plan_stack(topology: Topology, *, project: str | None = None, runtime_image:
     return StackPlan(name, topology, runtime_image, toxiproxy_image, proxies, ports, source, traces,
                      prometheus_image, tuple(rule_files), tuple(sorted((relabels or {}).items())),
                      evaluation_interval_s, load_metrics,
-                     scrape_interval_for(targets) if scrape_interval_s is None else scrape_interval_s)
+                     scrape_interval_for(targets) if scrape.seconds is None else scrape.seconds, scrape.source)
 
 
 def scrape_interval_for(targets: int) -> int:
@@ -486,6 +490,7 @@ def stack_state(plan: StackPlan, directory: Path) -> StackState:
         metric_names=mapped_digest(dict(plan.relabels)) if any(r for _, r in plan.relabels) else None,
         load_metrics=None if plan.load_metrics is None else f"{plan.load_metrics[0]}:{plan.load_metrics[1]}",
         scrape_interval_s=plan.scrape_interval_s,
+        scrape_interval_from=plan.scrape_source,
     )
 
 
@@ -626,12 +631,12 @@ def up(topology: Topology, directory: Path, *, project: str | None = None, toxip
        allow_remote: bool = False, environ: Mapping[str, str] | None = None, traces: bool = False,
        prometheus_image: str | None = None, rule_files: Sequence[tuple[str, str]] = (),
        relabels: Mapping[str, tuple[Relabel, ...]] | None = None,
-       evaluation_interval_s: int = SCRAPE_INTERVAL_S, scrape_interval_s: int | None = None) -> UpResult:
+       evaluation_interval_s: int = SCRAPE_INTERVAL_S, scrape: ScrapeChoice = BY_SIZE) -> UpResult:
     """Build images if needed, write the files, ``compose up``, and wait until every container is healthy.
 
     A stack that does not become healthy within ``ready_timeout`` is taken down again; the
-    error names the failing containers with the tail of their logs. ``scrape_interval_s``: how often its
-    Prometheus scrapes (None: by the number of targets, ``scrape_interval_for``).
+    error names the failing containers with the tail of their logs. ``scrape``: how often its Prometheus
+    scrapes, and why (``scrape_choice``; by the number of targets, ``scrape_interval_for``, when it names none).
     """
     from chaos.live.stack.compose import open_project
     from chaos.live.stack.docker_env import connect
@@ -653,8 +658,7 @@ def up(topology: Topology, directory: Path, *, project: str | None = None, toxip
     plan = plan_stack(topology, project=project, runtime_image=runtime, toxiproxy_image=toxiproxy_image,
                       host_ports=allocate_ports(len(published_names(topology))), source=source, traces=traces,
                       prometheus_image=prometheus, rule_files=rule_files, relabels=relabels,
-                      evaluation_interval_s=evaluation_interval_s, load_metrics=load_metrics,
-                      scrape_interval_s=scrape_interval_s)
+                      evaluation_interval_s=evaluation_interval_s, load_metrics=load_metrics, scrape=scrape)
     state = write_files(plan, directory, bounds)
     compose = open_project(plan.project, directory / COMPOSE_FILE, environ=env, allow_remote=allow_remote)
     mark = time.monotonic()

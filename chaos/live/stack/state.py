@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.errors import InputError, Location
-from chaos.live_states import StackKind
+from chaos.live_states import ScrapeSource, StackKind
 
 STATE_FILE = "state.json"
 STATE_VERSION = 1
@@ -92,6 +92,7 @@ class StackState:
     # (``HOST:PORT``, the host's address on Docker's default bridge); None: the load is not scraped
     load_metrics: str | None = None
     scrape_interval_s: int = 1  # how often the generated stack's Prometheus scrapes (older states: every second)
+    scrape_interval_from: ScrapeSource = ScrapeSource.SIZE  # who chose it (older states: the stack's size)
 
     @property
     def has_admin(self) -> bool:
@@ -117,6 +118,7 @@ class StackState:
         data = asdict(self)
         data["version"] = STATE_VERSION
         data["kind"] = self.kind.value
+        data["scrape_interval_from"] = self.scrape_interval_from.value
         data["compose_services"] = {k: list(v) for k, v in self.compose_services.items()}
         data["entrypoints"] = {k: {"to": v.to, "urls": list(v.urls)} for k, v in self.entrypoints.items()}
         return data
@@ -147,6 +149,7 @@ class StackState:
                 metric_names=data.get("metric_names"),
                 load_metrics=data.get("load_metrics"),
                 scrape_interval_s=int(data.get("scrape_interval_s", 1)),
+                scrape_interval_from=ScrapeSource(data.get("scrape_interval_from", ScrapeSource.SIZE.value)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"not a chaoslab stack state file ({exc})", Location(where),

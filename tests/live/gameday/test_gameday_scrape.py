@@ -35,6 +35,7 @@ from chaos.cli import main
 from chaos.live.gameday.measure import Assembler
 from chaos.live.gameday.rescrape import reconfigure
 from chaos.live.stack.state import read_state
+from chaos.live_states import ScrapeSource
 from chaos.model.files import load_experiment
 from chaos.model.scope import Scope
 from chaos.run import Series, experiment_bounds
@@ -97,11 +98,14 @@ def test_a_kept_stack_scraping_every_2s_moves_the_taken_load_port_and_reads_at_i
         code = main(["run", str(exp), "--stack-dir", str(clean_stack.directory), "--scrape-interval", f"{STEP}s",
                      "--out", str(out), "--no-report"])
     finally:
-        reconfigure(read_state(clean_stack.directory), scrape_interval_s=1)  # as the folder's other tests want it
+        chosen = read_state(clean_stack.directory).scrape_interval_from
+        # as the folder's other tests want it
+        reconfigure(read_state(clean_stack.directory), scrape_interval_s=1, scrape_source=ScrapeSource.SIZE)
     text = capsys.readouterr().out
     print(text)
     assert code in (0, 1), text  # 1: the fault broke the users' SLO
-    assert f"its Prometheus scrapes every {STEP} s from now on (was 1 s" in text
+    assert f"its Prometheus scrapes every {STEP} s from now on (was 1 s; set by --scrape-interval" in text
+    assert chosen is ScrapeSource.OPTION  # stack status says who chose the interval
     moved = read_state(clean_stack.directory).load_metrics
     assert moved is not None and moved != port_taken
     assert (f"the load generator's metrics port {port_taken} (chosen at stack up) is taken by another program: "
@@ -109,6 +113,10 @@ def test_a_kept_stack_scraping_every_2s_moves_the_taken_load_port_and_reads_at_i
     doc = json.loads((out / "result.json").read_text())
     assert doc["live"]["resolution_s"] == STEP and doc["live"]["stopped"] == "completed"
     assert any("is taken by another program" in note for note in doc["live"]["notes"])
+    # the experiment writes no metrics: scrape_interval, so its simulation scrapes every second: said and noted
+    mismatch = (f"resolution: Prometheus was read at a {STEP} s step, but a simulation of this experiment scrapes "
+                f"every 1 s (it writes no metrics: scrape_interval)")
+    assert f"note: {mismatch}" in text and any(note.startswith(mismatch) for note in doc["live"]["notes"])
     assert doc["entrypoints"]["web"]["measured_by"] == "prometheus"
     assert {n: f["measured_by"] for n, f in doc["services"].items()} == {
         "front": "prometheus", "api": "prometheus", "db": "prometheus"}

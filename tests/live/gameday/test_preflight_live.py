@@ -180,8 +180,9 @@ def test_playbook_changes_left_on_a_generated_stack_are_listed(clean_stack: Any)
         admin.set_admission(None)
     clean = chaoslab("stack", "status", "--dir", clean_stack.directory)
     assert clean.returncode == 0
-    # Where to open the stack's own Prometheus is said.
-    assert f"  prometheus: {clean_stack.state.prometheus_url}\n" in clean.stdout
+    # Where to open the stack's own Prometheus is said, how often it scrapes, who chose that, and what it reports.
+    assert (f"  prometheus: {clean_stack.state.prometheus_url}: scrapes every 1 s (chosen by the stack's size); "
+            "it reports 1 s for its targets\n") in clean.stdout
 
 
 def test_an_edge_drop_without_mapped_proxies_hits_the_proxy_the_caller_uses(clean_stack: Any, tmp_path: Path,

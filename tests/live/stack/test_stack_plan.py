@@ -12,8 +12,9 @@ import yaml
 from chaos.errors import InputError
 from chaos.live.in_container import stackspec
 from chaos.live.stack import emulator_stack as stack
+from chaos.live.stack.scrape_choice import ScrapeChoice
 from chaos.live.stack.state import CLIENT, StackState, read_state, write_state
-from chaos.live_states import StackKind
+from chaos.live_states import ScrapeSource, StackKind
 from chaos.model.files import load_topology
 from chaos.model.topology import Topology
 
@@ -192,11 +193,13 @@ def test_the_load_generator_is_scraped_at_the_address_stack_up_planned(trio: Top
 
 
 def test_a_scrape_interval_the_user_gives_wins_over_the_one_by_size(trio: Topology, tmp_path: Path) -> None:
-    plan = make_plan(trio, load_metrics=("172.17.0.1", 24567), scrape_interval_s=5)
+    plan = make_plan(trio, load_metrics=("172.17.0.1", 24567), scrape=ScrapeChoice(5, ScrapeSource.OPTION))
     state = stack.write_files(plan, tmp_path)
     assert yaml.safe_load((tmp_path / stack.PROMETHEUS_FILE).read_text())["global"]["scrape_interval"] == "5s"
     assert state.scrape_interval_s == read_state(tmp_path).scrape_interval_s == 5
+    assert read_state(tmp_path).scrape_interval_from is ScrapeSource.OPTION  # stack status says who chose it
     assert make_plan(trio).scrape_interval_s == 1  # by size: a trio is scraped every second
+    assert make_plan(trio).scrape_source is ScrapeSource.SIZE
 
 
 def test_a_kept_stacks_prometheus_configuration_is_rewritten_with_its_comments_and_nothing_else_changed(
