@@ -40,6 +40,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from chaos.core.causes import HTTP_STATUS, STATUS_CLASSES, status_class
 from chaos.metrics.buckets import PRESET_BUCKETS
 from chaos.model.metrics import MetricsPreset, MetricsSpec, ScopeLabels
 from chaos.model.scope import Scope, ScopeKind
@@ -84,15 +85,7 @@ class Family:
     unit: str = ""  # OpenMetrics UNIT: the name (before _total) ends in _<unit>
 
 
-STATUS: dict[Cause | None, int] = {
-    None: 200,
-    Cause.TIMEOUT: 504,       # the caller gave up: a gateway timeout, as the proxy in front records it
-    Cause.REJECTED: 503,      # queue full, shed, or over an admission limit
-    Cause.CIRCUIT_OPEN: 503,  # failed fast because a breaker toward a dependency was open
-    Cause.CRASHED: 502,       # no replica answered
-    Cause.INJECTED: 500,
-    Cause.DEPENDENCY: 500,    # a call it made failed, so it failed
-}
+STATUS: dict[Cause | None, int] = HTTP_STATUS
 """The HTTP status each outcome is exposed with by the HTTP presets (None: a success)."""
 
 
@@ -151,9 +144,12 @@ class Convention:
             return (OutcomeLabels((("outcome", "ok"),), success=True),
                     *(OutcomeLabels((("outcome", c.value),), (c,)) for c in causes))
         if self.outcomes is OutcomeStyle.STATUS_CLASS:
-            sets = [OutcomeLabels((("code", "2xx"),), success=True), OutcomeLabels((("code", "5xx"),), causes)]
-            sets += [OutcomeLabels((("code", c),), never=True) for c in ("1xx", "3xx", "4xx", "other")]
-            return tuple(sorted(sets, key=lambda o: o.labels))
+            # One label set per class, its causes added up: HAProxy's, and what the emulators export live.
+            return tuple(OutcomeLabels((("code", code),), tuple(c for c in causes if status_class(c) == code),
+                                       success=code == status_class(None),
+                                       never=code != status_class(None) and all(status_class(c) != code
+                                                                                for c in causes))
+                         for code in STATUS_CLASSES)
         by_status: dict[int, list[Cause]] = {}
         for cause in causes:
             by_status.setdefault(STATUS[cause], []).append(cause)

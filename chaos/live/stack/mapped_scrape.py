@@ -114,24 +114,38 @@ class _Sources:
 
     histogram: str      # a histogram's base name: its _bucket, _sum and _count
     requests: str
-    responses: str
+    responses: str      # answers by outcome (ok or the cause)
+    classes: str        # the same answers by status class (code): HAProxy's one series per class
     average: str | None
     own: tuple[tuple[Signal, str], ...]  # the scope's own (not per callee): the chaoslab preset's other families
 
 
 def _sources(kind: ScopeKind) -> _Sources:
-    from chaos.live.in_container.load_names import DURATION, ENTRY_REQUESTS, ENTRY_RESPONSES
+    from chaos.live.in_container.load_names import (
+        CLIENT_CLASSES,
+        DURATION,
+        ENTRY_CLASSES,
+        ENTRY_REQUESTS,
+        ENTRY_RESPONSES,
+    )
 
     if kind is ScopeKind.ENTRYPOINT:  # the load generator's, by entrypoint
-        return _Sources(DURATION, ENTRY_REQUESTS, ENTRY_RESPONSES, None,
+        return _Sources(DURATION, ENTRY_REQUESTS, ENTRY_RESPONSES, ENTRY_CLASSES, None,
                         ((Signal.RETRIES, "chaoslab_load_retries_total"),))
-    return _Sources(CLIENT, CLIENT_REQUESTS, CLIENT_RESPONSES, CLIENT_AVERAGE,
+    return _Sources(CLIENT, CLIENT_REQUESTS, CLIENT_RESPONSES, CLIENT_CLASSES, CLIENT_AVERAGE,
                     ((Signal.QUEUE, "chaoslab_queue_requests"), (Signal.BUSY, "chaoslab_busy_workers"),
                      (Signal.WASTED, "chaoslab_server_wasted_total"), (Signal.RETRIES, "chaoslab_retries_total"),
                      (Signal.DEGRADED, "chaoslab_degraded_total")))
 
 
-def _peer_renames(naming: Naming, src: _Sources) -> list[tuple[str, str]]:
+def _answers(style: OutcomeStyle, src: _Sources) -> str:
+    """The family a preset's counter of answers is renamed from: by status class where the preset labels answers
+    by class (HAProxy: one series per class, its causes added up by the emulator, since renaming cannot add series
+    up), else by outcome."""
+    return src.classes if style is OutcomeStyle.STATUS_CLASS else src.responses
+
+
+def _peer_renames(naming: Naming, src: _Sources, style: OutcomeStyle) -> list[tuple[str, str]]:
     """(sample names, as a regex; the mapped name) of the families measured per callee (an entrypoint: all)."""
     out = []
     if naming.histogram is not None:
@@ -139,7 +153,7 @@ def _peer_renames(naming: Naming, src: _Sources) -> list[tuple[str, str]]:
     if naming.requests is not None:
         out.append((src.requests, naming.requests.name))
     if naming.responses is not None:
-        out.append((src.responses, naming.responses.name))
+        out.append((_answers(style, src), naming.responses.name))
     if naming.latency_average is not None and src.average is not None:
         out.append((src.average, naming.latency_average.name))
     return out
@@ -174,8 +188,8 @@ def _alternatives(names: list[str]) -> str:
 
 def job_relabels(mapping: MetricMapping, topology: Topology) -> dict[str, tuple[Relabel, ...]]:
     """Each emulator job's ``metric_relabel_configs``: rename what it measures of each service (see above)."""
-    naming, src = mapping.convention.service, _sources(ScopeKind.SERVICE)
-    peer = _alternatives([pattern for pattern, _ in _peer_renames(naming, src)])
+    naming, src, style = mapping.convention.service, _sources(ScopeKind.SERVICE), mapping.convention.outcomes
+    peer = _alternatives([pattern for pattern, _ in _peer_renames(naming, src, style)])
     own = [pattern for pattern, _ in _own_renames(naming, src)]
     histogram = naming.histogram
     # The emulator's own series under the mapped name would count a service twice: dropped in every job.
@@ -204,18 +218,20 @@ def _renames(mapping: MetricMapping, kind: ScopeKind, mark: str, scopes: list[st
 
     convention = mapping.convention
     naming, src = convention.naming(kind), _sources(kind)
-    renames = _peer_renames(naming, src) + _own_renames(naming, src)
+    renames = _peer_renames(naming, src, convention.outcomes) + _own_renames(naming, src)
     causes = "|".join(c.value for c in Cause)
     histogram = naming.histogram
     hist_parts = f"{src.histogram}_{_PARTS}"
-    answers = src.responses if naming.responses is not None else hist_parts  # what carries the outcome labels
+    # what carries the outcome labels (none to set on HAProxy's answers: their code is the emulator's)
+    answers = _answers(convention.outcomes, src) if naming.responses is not None else hist_parts
     rules = [Relabel("drop", (mark, "outcome"), f".+;{CLIENT_ERROR}"),  # the load's failures, not the system's
              _replace((mark, "error_type"), ".+;(.+)", CAUSE_LABEL, "$1"),
              _replace((mark, "outcome"), f".+;({causes})", CAUSE_LABEL, "$1")]
     if histogram is not None and naming.responses is not None:  # its histogram times successes, with no outcome
         rules.append(Relabel("drop", (mark, "__name__", CAUSE_LABEL), f".+;{hist_parts};.+"))
     rules += [_replace((mark,), ".+", label, "") for label in (*_EMULATOR_LABELS, "entrypoint", "request", "outcome")]
-    rules += _status(mapping, mark, answers)
+    if convention.outcomes is not OutcomeStyle.STATUS_CLASS:
+        rules += _status(mapping, mark, answers)
     for scope in dict.fromkeys(scopes):
         labels = mapping.by_scope[Scope(kind, scope)].labels
         rules += [_replace((mark,), re.escape(scope), k, v) for k, v in (("job", scope), *labels)]
@@ -234,13 +250,14 @@ def _renames(mapping: MetricMapping, kind: ScopeKind, mark: str, scopes: list[st
 def load_relabels(mapping: MetricMapping, topology: Topology) -> tuple[Relabel, ...]:
     """The load generator's job: its attempts under their target services' names (as any caller's), its entry
     requests under the preset's entrypoint names, client errors dropped from those."""
-    naming, src = mapping.convention.entrypoint, _sources(ScopeKind.ENTRYPOINT)
+    naming, src, style = mapping.convention.entrypoint, _sources(ScopeKind.ENTRYPOINT), mapping.convention.outcomes
     targets = list(dict.fromkeys(e.to for e in topology.entrypoints))
-    peer = _alternatives([p for p, _ in _peer_renames(mapping.convention.service, _sources(ScopeKind.SERVICE))])
+    peer = _alternatives([p for p, _ in _peer_renames(mapping.convention.service, _sources(ScopeKind.SERVICE),
+                                                      style)])
     rules = [_replace(("__name__", "server_address"), f"{peer};{re.escape(t)}", _MARK, t) for t in targets]
     if targets:
         rules += _renames(mapping, ScopeKind.SERVICE, _MARK, targets)
-    entries = _alternatives([p for p, _ in _peer_renames(naming, src) + _own_renames(naming, src)])
+    entries = _alternatives([p for p, _ in _peer_renames(naming, src, style) + _own_renames(naming, src)])
     names = [e.name for e in topology.entrypoints]
     if entries != "(?:)" and names:
         rules += [_replace(("__name__", "entrypoint"), f"{entries};{re.escape(e)}", _ENTRY_MARK, e) for e in names]
