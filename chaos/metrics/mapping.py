@@ -67,7 +67,7 @@ class Signal(enum.Enum):
     FAILED = "failed"            # answered with a failure of the label set's causes: a counter
     NEVER = "never"              # a status class chaoslab never produces (HAProxy's 1xx, 3xx, 4xx, other): zero
     LATENCY = "latency"          # the latency histogram of successes: buckets, _count and _sum
-    LATENCY_AVERAGE = "latency_average"  # HAProxy's average of the last 1024 successes: a gauge
+    LATENCY_AVERAGE = "latency_average"  # HAProxy's sliding average of the successes (AVERAGE_OVER): a gauge
     QUEUE = "queue"              # requests waiting, sampled at the end of each second: a gauge
     BUSY = "busy"                # busy workers, likewise
     RETRIES = "retries"          # retries sent: a counter
@@ -425,6 +425,6 @@ class Queries:
         return f"histogram_quantile({q:g}, sum by (le) (rate({histogram.name}_bucket{self._sel()}[{window}])))"
 
     def latency_average(self) -> str | None:
-        """HAProxy's average latency of the last 1024 successful requests, in seconds; None for other presets."""
+        """HAProxy's sliding average of the successful requests' latency, in seconds; None for other presets."""
         average = self.scope.naming.latency_average
         return None if average is None else f"max({average.name}{self._sel()})"

@@ -214,7 +214,7 @@ class LoadMetrics:
         entry_classes = Family(ENTRY_CLASSES, Kind.COUNTER, "Entry requests ended, by status class.")
         classes = Family(CLIENT_CLASSES, Kind.COUNTER, "Attempts ended, by status class.")
         average = Family("chaoslab_client_time_average_seconds", Kind.GAUGE,
-                         "Average latency of the last 1024 successful attempts, as HAProxy averages total time.")
+                         "Sliding average latency of the successful attempts, as HAProxy averages total time.")
         outcomes = (OK, *(c.value for c in Cause))
         ended = dict.fromkeys(((i, o) for i in range(len(self.entries)) for o in outcomes), 0)
         for (i, _, outcome), n in self.answered.items():

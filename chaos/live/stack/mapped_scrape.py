@@ -30,7 +30,7 @@ export for them (``chaoslab_client_requests_total``, counted when an attempt is 
 the client histogram's successes (its failures dropped: that preset times successes alone, with no outcome),
 its queue, busy workers, wasted work, retries and fallbacks from each replica's own series, and HAProxy's
 ``*_total_time_average_seconds`` from ``chaoslab_client_time_average_seconds``, which each caller keeps as
-HAProxy does (the last 1024 successes). Where these differ from the simulator's export: HAProxy's ``5xx``
+HAProxy does (each success moving it by a 512th). Where these differ from the simulator's export: HAProxy's ``5xx``
 is a series per cause (``chaoslab_cause``: renaming cannot add series up), its classes chaoslab never
 produces (``1xx``, ``3xx``, ``4xx``, ``other``) and an entrypoint's wasted and degraded counts are absent
 (the simulator writes them at 0), and the average is one per caller replica, not one per service.

@@ -43,8 +43,8 @@ family                                     type       labels, meaning
                                                       ``2xx`` (ok), ``5xx`` (every cause together), and
                                                       ``1xx``, ``3xx``, ``4xx``, ``other`` at 0; all from 0
 ``chaoslab_client_time_average_seconds``   gauge      the successes' latency averaged as HAProxy averages a
-                                                      backend's total time: over the last 1024 (each moves it
-                                                      by (latency - average) / n, n up to 1024), 0 before any
+                                                      backend's total time (each moves it by
+                                                      (latency - average) / n, n up to 512), 0 before any
 ``chaoslab_client_retries_total``          counter    retries among the attempts, per ``server_address``
 ``chaoslab_client_degraded_total``         counter    calls that failed and were carried on by a fallback
 ``chaoslab_retries_total``                 counter    retries this replica sent, every callee's together
@@ -147,7 +147,7 @@ def exposition(emulator: Exposed) -> bytes:
     answers = Family("chaoslab_client_responses_total", Kind.COUNTER, "Attempts ended, by outcome.")
     classes = Family(CLIENT_CLASSES, Kind.COUNTER, "Attempts ended, by status class.")
     average = Family("chaoslab_client_time_average_seconds", Kind.GAUGE,
-                     "Average latency of the last 1024 successful attempts, as HAProxy averages total time.")
+                     "Sliding average latency of the successful attempts, as HAProxy averages total time.")
     all_retries = all_degraded = 0
     for callee, edge in sorted(emulator.edges.items()):
         peer = (("server_address", callee),)
