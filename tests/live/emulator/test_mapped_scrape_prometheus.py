@@ -8,6 +8,7 @@ that a team's rule without aggregation fires as often live as in the simulator (
 from __future__ import annotations
 
 import time
+import urllib.request
 
 import pytest
 from test_emulator_prometheus_server import TOPOLOGY, free_port, prometheus_at  # noqa: F401 - the fixture
@@ -129,6 +130,14 @@ def _simulated_series(mapping: MetricMapping, bounds: tuple[float, ...]) -> set[
     return out
 
 
+def duplicates(prometheus) -> float:  # type: ignore[no-untyped-def]
+    """Samples Prometheus dropped since it started because another of the same scrape had their labels."""
+    with urllib.request.urlopen(f"{prometheus.base}/metrics", timeout=5) as answer:  # noqa: S310 - loopback
+        lines = answer.read().decode().splitlines()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines
+               if line.startswith("prometheus_target_scrapes_sample_duplicate_timestamp_total"))
+
+
 @pytest.mark.parametrize("preset", [MetricsPreset.CHAOSLAB, MetricsPreset.HAPROXY], ids=lambda p: p.value)
 def test_prometheus_stores_the_counter_presets_series_as_the_simulator_exports_them(
         launch, helpers, prometheus_at, tmp_path, preset):  # noqa: F811 - the imported fixture
@@ -180,6 +189,8 @@ def test_prometheus_stores_the_counter_presets_series_as_the_simulator_exports_t
         live = {tuple(sorted((k, v) for k, v in s.items() if k not in ("job", "instance")))
                 for s in stored if s["__name__"] in names}
         assert live == simulated, (sorted(live - simulated)[:5], sorted(simulated - live)[:5])
+        # No two series of a scrape renamed to one label set (Prometheus would keep one and count the rest here).
+        assert duplicates(prometheus) == 0
         jobs = {(s.get(scope) or s.get("entrypoint"), s["job"]) for s in stored if s["__name__"] in names}
         assert jobs == {("a", "a"), ("b", "b"), ("web", "web")}  # job: the scope measured, as the other presets'
         if preset is MetricsPreset.CHAOSLAB:
@@ -241,6 +252,7 @@ def test_a_rule_without_aggregation_fires_once_per_backend_as_on_haproxy_and_in_
                  if e.family.name == "haproxy_backend_http_responses_total" and ("code", "5xx") in e.labels
                  and e.scope.name == "b"}
     assert rule_labels == simulated == {(("code", "5xx"), ("proxy", "b"))}, alerts
+    assert duplicates(prometheus) == 0
     at_once = prometheus.get("/api/v1/query_range", query='count(ALERTS{alertname="Backend5xx"})',
                              start=f"{t0:.3f}", end=f"{time.time():.3f}", step="1s")["result"]
     assert at_once and {v for _, v in at_once[0]["values"]} == {"1"}
