@@ -23,7 +23,8 @@ What each preset exposes per service (entrypoints: the client-side names, HAProx
   ``http_client_requests_seconds``) with ``status`` and ``outcome``; Micrometer's
   percentile-histogram bounds from 1 ms to 30 s; identity labels ``application``, ``service``.
 * ``haproxy``: ``haproxy_backend_http_requests_total`` (sent), ``haproxy_backend_http_responses_total``
-  ``{code="2xx"|"5xx"|...}``, ``haproxy_backend_total_time_average_seconds`` (no histogram);
+  ``{code="2xx"|"5xx"|...}`` (one series per class), ``haproxy_backend_total_time_average_seconds`` and
+  ``..._response_time_average_seconds`` (no histogram);
   entrypoints are frontends (``haproxy_frontend_...``); identity label ``proxy``.
 
 chaoslab measures each attempt's outcome as its caller saw it; HTTP presets give each
@@ -117,7 +118,7 @@ class Naming:
     histogram: Family | None = None      # latency of successes; its _count counts answers by outcome too
     requests: Family | None = None       # requests sent
     responses: Family | None = None      # answers by outcome, when no histogram counts them
-    latency_average: Family | None = None
+    latency_averages: tuple[Family, ...] = ()   # HAProxy's; the first is what the mapping's latency query reads
     gauges: tuple[tuple[Family, Signal], ...] = ()   # anything else the preset exposes (chaoslab's own)
 
 
@@ -215,17 +216,22 @@ def _micrometer(kind: ScopeKind) -> Naming:
 
 def _haproxy(kind: ScopeKind) -> Naming:
     side = "backend" if kind is ScopeKind.SERVICE else "frontend"
-    average = None
+    averages: tuple[Family, ...] = ()
     if kind is ScopeKind.SERVICE:
-        average = Family("haproxy_backend_total_time_average_seconds", Kind.GAUGE,
-                         "Avg. total time for last 1024 successful connections.")
+        # The total time (accept to close) and the response time (connected to the server's headers): HAProxy's two
+        # averages of what a caller waits for. With no queue or connect time at a proxy of its own, chaoslab's
+        # latency as the caller saw it is both.
+        averages = (Family("haproxy_backend_total_time_average_seconds", Kind.GAUGE,
+                           "Avg. total time for last 1024 successful connections."),
+                    Family("haproxy_backend_response_time_average_seconds", Kind.GAUGE,
+                           "Avg. response time for last 1024 successful connections."))
     return Naming(
         scope_labels=("proxy",),
         requests=Family(f"haproxy_{side}_http_requests_total", Kind.COUNTER,
                         "Total number of HTTP requests processed by this object since the worker process started"),
         responses=Family(f"haproxy_{side}_http_responses_total", Kind.COUNTER,
                          "Total number of HTTP responses returned by this object since the worker process started"),
-        latency_average=average)
+        latency_averages=averages)
 
 
 CONVENTIONS: dict[MetricsPreset, Convention] = {
@@ -328,8 +334,7 @@ class MetricMapping:
                     out.append(Exposed(answers, sm.scope, labels, Signal.NEVER))
                 else:
                     out.append(Exposed(answers, sm.scope, labels, Signal.FAILED, outcome.causes))
-            if naming.latency_average is not None:
-                out.append(Exposed(naming.latency_average, sm.scope, sm.labels, Signal.LATENCY_AVERAGE))
+            out.extend(Exposed(fam, sm.scope, sm.labels, Signal.LATENCY_AVERAGE) for fam in naming.latency_averages)
             out.extend(Exposed(fam, sm.scope, sm.labels, signal) for fam, signal in naming.gauges)
         order = {fam: i for i, fam in enumerate(dict.fromkeys(e.family.name for e in out))}
         return tuple(sorted(out, key=lambda e: order[e.family.name]))
@@ -426,5 +431,5 @@ class Queries:
 
     def latency_average(self) -> str | None:
         """HAProxy's sliding average of the successful requests' latency, in seconds; None for other presets."""
-        average = self.scope.naming.latency_average
-        return None if average is None else f"max({average.name}{self._sel()})"
+        averages = self.scope.naming.latency_averages
+        return f"max({averages[0].name}{self._sel()})" if averages else None

@@ -38,7 +38,8 @@ family                                       type       labels, meaning
 ``chaoslab_client_requests_total``           counter    attempts sent to each target, as the emulators' of the
 ``chaoslab_client_responses_total``          counter    same names: by ``server_address`` (every entrypoint
 ``chaoslab_client_responses_by_class_total`` counter    to it together, as one caller), ``outcome`` or
-``chaoslab_client_time_average_seconds``     gauge      ``code``
+``chaoslab_client_time_average_seconds``     gauge      ``code``; the average twice, as HAProxy's total
+``chaoslab_client_response_time_average_seconds``       and response time averages
 ``chaoslab_load_in_flight_requests``         gauge      entry requests started and not ended, by
                                                         ``entrypoint``
 ===========================================  =========  ===============================================
@@ -215,6 +216,8 @@ class LoadMetrics:
         classes = Family(CLIENT_CLASSES, Kind.COUNTER, "Attempts ended, by status class.")
         average = Family("chaoslab_client_time_average_seconds", Kind.GAUGE,
                          "Sliding average latency of the successful attempts, as HAProxy averages total time.")
+        response = Family("chaoslab_client_response_time_average_seconds", Kind.GAUGE,
+                          "The same, for HAProxy's average response time (the same figure: no proxy queue here).")
         outcomes = (OK, *(c.value for c in Cause))
         ended = dict.fromkeys(((i, o) for i in range(len(self.entries)) for o in outcomes), 0)
         for (i, _, outcome), n in self.answered.items():
@@ -234,10 +237,11 @@ class LoadMetrics:
             peer = (("server_address", target),)
             sent.sample(peer, sum(n for e, n in zip(self.entries, self.sent, strict=True) if e.service == target))
             average.sample(peer, self.average[target])
+            response.sample(peer, self.average[target])
             for o in outcomes:
                 answers.sample((*peer, ("outcome", o)), by_target[target, o])
             _classes(classes, peer, {o: by_target[target, o] for o in outcomes})
-        return entry_requests, entry_answers, entry_classes, sent, answers, classes, average
+        return entry_requests, entry_answers, entry_classes, sent, answers, classes, average, response
 
     def _kind_labels(self, entry: int, kind: int) -> tuple[tuple[str, str], ...]:
         e = self.entries[entry]

@@ -28,12 +28,18 @@ export for them (``chaoslab_client_requests_total``, counted when an attempt is 
 ``chaoslab_client_responses_total{outcome}``, every outcome from 0; per entrypoint
 ``chaoslab_load_entry_requests_total`` and ``..._responses_total``), the chaoslab preset's histogram from
 the client histogram's successes (its failures dropped: that preset times successes alone, with no outcome),
-its queue, busy workers, wasted work, retries and fallbacks from each replica's own series, and HAProxy's
-``*_total_time_average_seconds`` from ``chaoslab_client_time_average_seconds``, which each caller keeps as
-HAProxy does (each success moving it by a 512th). Where these differ from the simulator's export: HAProxy's ``5xx``
-is a series per cause (``chaoslab_cause``: renaming cannot add series up), its classes chaoslab never
-produces (``1xx``, ``3xx``, ``4xx``, ``other``) and an entrypoint's wasted and degraded counts are absent
-(the simulator writes them at 0), and the average is one per caller replica, not one per service.
+its queue, busy workers, wasted work, retries and fallbacks from each replica's own series. HAProxy's answers
+are one series per backend (frontend) and status class: renaming cannot add the per-cause series up, so they
+are renamed from the counters by class the emulators and the load generator keep for it
+(``..._responses_by_class_total{code}``, every class from 0), and a rule without aggregation fires once per
+backend, as on HAProxy; the per-cause counters keep their names (the game day reads causes there). HAProxy's
+``*_total_time_average_seconds`` and ``*_response_time_average_seconds`` come from
+``chaoslab_client_time_average_seconds`` and ``chaoslab_client_response_time_average_seconds`` (one value,
+exported twice: a series renames to one name), which each caller keeps as HAProxy does (each success moving it
+by a 512th). Where these differ from the simulator's export: an entrypoint's wasted and degraded counts are
+absent (the simulator writes them at 0), and with several caller replicas each is a series of its own
+(``instance``), the average too: each caller replica stands for the HAProxy process in front of its callee
+(HAProxy's averages are per process), where the simulator models one in front of each service.
 
 Why relabelling, not an emulator exporting the mapped names: it is one pure function of the
 experiment on the host, the emulator (standard library only, one image for every experiment) exports
@@ -105,7 +111,7 @@ def _replace(sources: tuple[str, ...], regex: str, target: str, replacement: str
 # by outcome, HAProxy's average; of the replica itself: its gauges and own counters (the chaoslab preset's).
 CLIENT_REQUESTS = "chaoslab_client_requests_total"
 CLIENT_RESPONSES = "chaoslab_client_responses_total"
-CLIENT_AVERAGE = "chaoslab_client_time_average_seconds"
+CLIENT_AVERAGES = ("chaoslab_client_time_average_seconds", "chaoslab_client_response_time_average_seconds")
 
 
 @dataclass(frozen=True)
@@ -116,7 +122,7 @@ class _Sources:
     requests: str
     responses: str      # answers by outcome (ok or the cause)
     classes: str        # the same answers by status class (code): HAProxy's one series per class
-    average: str | None
+    averages: tuple[str, ...]  # HAProxy's averages, one family per mapped one (a series renames to one name)
     own: tuple[tuple[Signal, str], ...]  # the scope's own (not per callee): the chaoslab preset's other families
 
 
@@ -130,9 +136,9 @@ def _sources(kind: ScopeKind) -> _Sources:
     )
 
     if kind is ScopeKind.ENTRYPOINT:  # the load generator's, by entrypoint
-        return _Sources(DURATION, ENTRY_REQUESTS, ENTRY_RESPONSES, ENTRY_CLASSES, None,
+        return _Sources(DURATION, ENTRY_REQUESTS, ENTRY_RESPONSES, ENTRY_CLASSES, (),
                         ((Signal.RETRIES, "chaoslab_load_retries_total"),))
-    return _Sources(CLIENT, CLIENT_REQUESTS, CLIENT_RESPONSES, CLIENT_CLASSES, CLIENT_AVERAGE,
+    return _Sources(CLIENT, CLIENT_REQUESTS, CLIENT_RESPONSES, CLIENT_CLASSES, CLIENT_AVERAGES,
                     ((Signal.QUEUE, "chaoslab_queue_requests"), (Signal.BUSY, "chaoslab_busy_workers"),
                      (Signal.WASTED, "chaoslab_server_wasted_total"), (Signal.RETRIES, "chaoslab_retries_total"),
                      (Signal.DEGRADED, "chaoslab_degraded_total")))
@@ -154,8 +160,7 @@ def _peer_renames(naming: Naming, src: _Sources, style: OutcomeStyle) -> list[tu
         out.append((src.requests, naming.requests.name))
     if naming.responses is not None:
         out.append((_answers(style, src), naming.responses.name))
-    if naming.latency_average is not None and src.average is not None:
-        out.append((src.average, naming.latency_average.name))
+    out += [(source, family.name) for source, family in zip(src.averages, naming.latency_averages, strict=False)]
     return out
 
 

@@ -97,7 +97,8 @@ def test_the_counter_presets_are_renamed_too_so_the_stacks_prometheus_evaluates_
         assert all("metric_relabel_configs" in jobs[leaf] for leaf in leaves)
     else:
         assert renames == {"haproxy_backend_http_requests_total", "haproxy_backend_http_responses_total",
-                           "haproxy_backend_total_time_average_seconds"}
+                           "haproxy_backend_total_time_average_seconds",
+                           "haproxy_backend_response_time_average_seconds"}
     assert ("haproxy_frontend_http_requests_total" if preset is MetricsPreset.HAPROXY
             else "chaoslab_requests_total") in renames_in(stack.LOAD_JOB)
     assert stack.stack_state(plan, tmp_path).metric_names == digest(stack_relabels(exp))

@@ -45,6 +45,9 @@ family                                     type       labels, meaning
 ``chaoslab_client_time_average_seconds``   gauge      the successes' latency averaged as HAProxy averages a
                                                       backend's total time (each moves it by
                                                       (latency - average) / n, n up to 512), 0 before any
+``chaoslab_client_response_time_average_seconds``
+                                           gauge      the same value, renamed to HAProxy's response time
+                                                      average (a series is renamed to one name only)
 ``chaoslab_client_retries_total``          counter    retries among the attempts, per ``server_address``
 ``chaoslab_client_degraded_total``         counter    calls that failed and were carried on by a fallback
 ``chaoslab_retries_total``                 counter    retries this replica sent, every callee's together
@@ -148,6 +151,8 @@ def exposition(emulator: Exposed) -> bytes:
     classes = Family(CLIENT_CLASSES, Kind.COUNTER, "Attempts ended, by status class.")
     average = Family("chaoslab_client_time_average_seconds", Kind.GAUGE,
                      "Sliding average latency of the successful attempts, as HAProxy averages total time.")
+    response = Family("chaoslab_client_response_time_average_seconds", Kind.GAUGE,
+                      "The same, for HAProxy's average response time (the same figure: no proxy queue here).")
     all_retries = all_degraded = 0
     for callee, edge in sorted(emulator.edges.items()):
         peer = (("server_address", callee),)
@@ -162,6 +167,7 @@ def exposition(emulator: Exposed) -> bytes:
         for code, n in by_status_class(metrics.ok, metrics.errors).items():
             classes.sample((*peer, ("code", code)), n)
         average.sample(peer, metrics.average)
+        response.sample(peer, metrics.average)
         all_retries += metrics.retries
         all_degraded += metrics.degraded
     return render((
@@ -175,7 +181,7 @@ def exposition(emulator: Exposed) -> bytes:
         Family("chaoslab_queue_requests", Kind.GAUGE, "Requests waiting for a worker.")
         .sample((), sum(p.waiting for p in pools)),
         Family("chaoslab_busy_workers", Kind.GAUGE, "Workers busy.").sample((), sum(p.busy for p in pools)),
-        client, retries, degraded, short, opens, sent, answers, classes, average,
+        client, retries, degraded, short, opens, sent, answers, classes, average, response,
         Family("chaoslab_retries_total", Kind.COUNTER, "Retries sent.").sample((), all_retries),
         Family("chaoslab_degraded_total", Kind.COUNTER, "Calls carried on by a fallback.").sample((), all_degraded),
         Family("target_info", Kind.GAUGE, "Target metadata.")
