@@ -204,6 +204,7 @@ def test_prometheus_stores_the_counter_presets_series_as_the_simulator_exports_t
             client_sum = prometheus.value('sum(http_client_request_duration_seconds_sum'
                                           '{job="a", server_address="b", http_response_status_code="200"})')
             assert average == pytest.approx(client_sum / ok_n, rel=1e-6)  # fewer than 512: their mean
+            assert prometheus.value('haproxy_backend_response_time_average_seconds{proxy="b"}') == average
     finally:
         load.stop()
 
