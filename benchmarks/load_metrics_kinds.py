@@ -22,22 +22,21 @@ from one per request kind and outcome to one per entrypoint and outcome:
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.parse
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
+
+from scrape_target import cpu_s, serve_metrics
 
 from chaos.live.load.metrics import LoadMetrics
 from chaos.run import latency_bounds
 
 OUTCOMES = ("ok", "timeout", "crashed", "rejected", "injected", "dependency", "circuit_open", "client_error")
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def filled(kinds: int) -> LoadMetrics:
@@ -54,30 +53,11 @@ def count(metrics: LoadMetrics, kinds: int) -> None:
 
 
 def serve(metrics: LoadMetrics, kinds: int) -> ThreadingHTTPServer:
-    lock = threading.Lock()
+    def render() -> bytes:
+        count(metrics, kinds)
+        return metrics.render()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the standard library's name
-            with lock:
-                count(metrics, kinds)
-                body = metrics.render()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    return serve_metrics(render)
 
 
 def query(port: int, expr: str) -> str:

@@ -13,10 +13,15 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 
-AVERAGE_OVER = 1024
-"""HAProxy's ``*_total_time_average_seconds``: the average latency over the last 1024 successful requests, each
-moving it by (latency - average) / n, n the successes seen up to 1024. The simulator's export models it second by
-second (``chaos.metrics.exposition``); the emulators and the load generator keep it request by request."""
+AVERAGE_OVER = 512
+"""HAProxy's ``*_time_average_seconds``: a sliding average of the backend's answered requests, each moving it by
+(latency - average) / n, n the successes seen up to 512. HAProxy's help text says "for last 1024 successful
+connections", but its code (``TIME_STATS_SAMPLES``: "to advertise accurate times across 1k samples, we effectively
+measure over 512") keeps a sliding sum of 512 samples, ``sum - sum/512 + latency`` per request, and its Prometheus
+exporter reads ``sum/512``: a request moves the average by a 512th of its distance, so a latency step shows twice as
+fast as over 1024. (Before its first 512 requests HAProxy's exporter still divides by 512, so it rises from 0; chaoslab
+gives their plain mean.) The simulator's export models it second by second (``chaos.metrics.exposition``); the
+emulators and the load generator keep it request by request."""
 
 
 def as_bound(seconds: float) -> float:

@@ -12,7 +12,7 @@ Second ``i`` of a :class:`~chaos.run.Series` covers ``[i, i+1)``. A scrape at ti
   (:func:`chaos.run.latency_bounds`, which for a simulation include the mapping's bounds, so
   their counts are exact); a bound that is not among them counts the buckets wholly below it;
 * a **gauge**: the value at the end of second ``t-1`` (queue length, busy workers), or
-  HAProxy's running average of the last 1024 successful requests' latency, updated second
+  HAProxy's sliding average of the successful requests' latency (over 512: ``AVERAGE_OVER``), updated second
   by second with each second's mean (an approximation of its per-request update).
 
 Label sets of presets whose client libraries create them on first use (OpenTelemetry,
@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Protocol
 
-from chaos.core.latency import AVERAGE_OVER  # HAProxy's average: over the last 1024 successful requests
+from chaos.core.latency import AVERAGE_OVER  # HAProxy's average: each success moves it by a 512th
 from chaos.metrics.mapping import Exposed, Kind, Labels, MetricMapping, Signal, labels_of
 from chaos.model.scope import Scope
 from chaos.run import Series, as_bound
@@ -290,7 +290,7 @@ class Scraper:
 
     def _add_average(self, st: _State, s: Series, lo: int, hi: int) -> None:
         # HAProxy's sliding average: each success moves it by (latency - average) / n, n growing
-        # with the successes seen up to 1024; a second's successes all at that second's mean.
+        # with the successes seen up to AVERAGE_OVER; a second's successes all at that second's mean.
         for i in range(lo, hi):
             ok, mean = s.ok[i], s.mean_ms[i]
             if not ok or mean is None:

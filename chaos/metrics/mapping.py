@@ -23,7 +23,8 @@ What each preset exposes per service (entrypoints: the client-side names, HAProx
   ``http_client_requests_seconds``) with ``status`` and ``outcome``; Micrometer's
   percentile-histogram bounds from 1 ms to 30 s; identity labels ``application``, ``service``.
 * ``haproxy``: ``haproxy_backend_http_requests_total`` (sent), ``haproxy_backend_http_responses_total``
-  ``{code="2xx"|"5xx"|...}``, ``haproxy_backend_total_time_average_seconds`` (no histogram);
+  ``{code="2xx"|"5xx"|...}`` (one series per class), ``haproxy_backend_total_time_average_seconds`` and
+  ``..._response_time_average_seconds`` (no histogram);
   entrypoints are frontends (``haproxy_frontend_...``); identity label ``proxy``.
 
 chaoslab measures each attempt's outcome as its caller saw it; HTTP presets give each
@@ -40,6 +41,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from chaos.core.causes import HTTP_STATUS, STATUS_CLASSES, status_class
 from chaos.metrics.buckets import PRESET_BUCKETS
 from chaos.model.metrics import MetricsPreset, MetricsSpec, ScopeLabels
 from chaos.model.scope import Scope, ScopeKind
@@ -66,7 +68,7 @@ class Signal(enum.Enum):
     FAILED = "failed"            # answered with a failure of the label set's causes: a counter
     NEVER = "never"              # a status class chaoslab never produces (HAProxy's 1xx, 3xx, 4xx, other): zero
     LATENCY = "latency"          # the latency histogram of successes: buckets, _count and _sum
-    LATENCY_AVERAGE = "latency_average"  # HAProxy's average of the last 1024 successes: a gauge
+    LATENCY_AVERAGE = "latency_average"  # HAProxy's sliding average of the successes (AVERAGE_OVER): a gauge
     QUEUE = "queue"              # requests waiting, sampled at the end of each second: a gauge
     BUSY = "busy"                # busy workers, likewise
     RETRIES = "retries"          # retries sent: a counter
@@ -84,15 +86,7 @@ class Family:
     unit: str = ""  # OpenMetrics UNIT: the name (before _total) ends in _<unit>
 
 
-STATUS: dict[Cause | None, int] = {
-    None: 200,
-    Cause.TIMEOUT: 504,       # the caller gave up: a gateway timeout, as the proxy in front records it
-    Cause.REJECTED: 503,      # queue full, shed, or over an admission limit
-    Cause.CIRCUIT_OPEN: 503,  # failed fast because a breaker toward a dependency was open
-    Cause.CRASHED: 502,       # no replica answered
-    Cause.INJECTED: 500,
-    Cause.DEPENDENCY: 500,    # a call it made failed, so it failed
-}
+STATUS: dict[Cause | None, int] = HTTP_STATUS
 """The HTTP status each outcome is exposed with by the HTTP presets (None: a success)."""
 
 
@@ -124,7 +118,7 @@ class Naming:
     histogram: Family | None = None      # latency of successes; its _count counts answers by outcome too
     requests: Family | None = None       # requests sent
     responses: Family | None = None      # answers by outcome, when no histogram counts them
-    latency_average: Family | None = None
+    latency_averages: tuple[Family, ...] = ()   # HAProxy's; the first is what the mapping's latency query reads
     gauges: tuple[tuple[Family, Signal], ...] = ()   # anything else the preset exposes (chaoslab's own)
 
 
@@ -151,9 +145,12 @@ class Convention:
             return (OutcomeLabels((("outcome", "ok"),), success=True),
                     *(OutcomeLabels((("outcome", c.value),), (c,)) for c in causes))
         if self.outcomes is OutcomeStyle.STATUS_CLASS:
-            sets = [OutcomeLabels((("code", "2xx"),), success=True), OutcomeLabels((("code", "5xx"),), causes)]
-            sets += [OutcomeLabels((("code", c),), never=True) for c in ("1xx", "3xx", "4xx", "other")]
-            return tuple(sorted(sets, key=lambda o: o.labels))
+            # One label set per class, its causes added up: HAProxy's, and what the emulators export live.
+            return tuple(OutcomeLabels((("code", code),), tuple(c for c in causes if status_class(c) == code),
+                                       success=code == status_class(None),
+                                       never=code != status_class(None) and all(status_class(c) != code
+                                                                                for c in causes))
+                         for code in STATUS_CLASSES)
         by_status: dict[int, list[Cause]] = {}
         for cause in causes:
             by_status.setdefault(STATUS[cause], []).append(cause)
@@ -219,17 +216,22 @@ def _micrometer(kind: ScopeKind) -> Naming:
 
 def _haproxy(kind: ScopeKind) -> Naming:
     side = "backend" if kind is ScopeKind.SERVICE else "frontend"
-    average = None
+    averages: tuple[Family, ...] = ()
     if kind is ScopeKind.SERVICE:
-        average = Family("haproxy_backend_total_time_average_seconds", Kind.GAUGE,
-                         "Avg. total time for last 1024 successful connections.")
+        # The total time (accept to close) and the response time (connected to the server's headers): HAProxy's two
+        # averages of what a caller waits for. With no queue or connect time at a proxy of its own, chaoslab's
+        # latency as the caller saw it is both.
+        averages = (Family("haproxy_backend_total_time_average_seconds", Kind.GAUGE,
+                           "Avg. total time for last 1024 successful connections."),
+                    Family("haproxy_backend_response_time_average_seconds", Kind.GAUGE,
+                           "Avg. response time for last 1024 successful connections."))
     return Naming(
         scope_labels=("proxy",),
         requests=Family(f"haproxy_{side}_http_requests_total", Kind.COUNTER,
                         "Total number of HTTP requests processed by this object since the worker process started"),
         responses=Family(f"haproxy_{side}_http_responses_total", Kind.COUNTER,
                          "Total number of HTTP responses returned by this object since the worker process started"),
-        latency_average=average)
+        latency_averages=averages)
 
 
 CONVENTIONS: dict[MetricsPreset, Convention] = {
@@ -332,8 +334,7 @@ class MetricMapping:
                     out.append(Exposed(answers, sm.scope, labels, Signal.NEVER))
                 else:
                     out.append(Exposed(answers, sm.scope, labels, Signal.FAILED, outcome.causes))
-            if naming.latency_average is not None:
-                out.append(Exposed(naming.latency_average, sm.scope, sm.labels, Signal.LATENCY_AVERAGE))
+            out.extend(Exposed(fam, sm.scope, sm.labels, Signal.LATENCY_AVERAGE) for fam in naming.latency_averages)
             out.extend(Exposed(fam, sm.scope, sm.labels, signal) for fam, signal in naming.gauges)
         order = {fam: i for i, fam in enumerate(dict.fromkeys(e.family.name for e in out))}
         return tuple(sorted(out, key=lambda e: order[e.family.name]))
@@ -429,6 +430,6 @@ class Queries:
         return f"histogram_quantile({q:g}, sum by (le) (rate({histogram.name}_bucket{self._sel()}[{window}])))"
 
     def latency_average(self) -> str | None:
-        """HAProxy's average latency of the last 1024 successful requests, in seconds; None for other presets."""
-        average = self.scope.naming.latency_average
-        return None if average is None else f"max({average.name}{self._sel()})"
+        """HAProxy's sliding average of the successful requests' latency, in seconds; None for other presets."""
+        averages = self.scope.naming.latency_averages
+        return f"max({averages[0].name}{self._sel()})" if averages else None

@@ -154,18 +154,19 @@ def _prefix(series: object, n: int) -> object:
                   series.busy[:n], series.retries[:n], series.wasted[:n], series.degraded[:n], series.hist[:n])
 
 
-def test_haproxy_average_follows_the_last_1024_successes(small: Run) -> None:
+def test_haproxy_average_slides_over_512_successes(small: Run) -> None:
     mapping = resolve(small.experiment.metrics.__class__(preset=MetricsPreset.HAPROXY), small.experiment.topology)
     collected = scrape_run(small.series, small.seconds, small.bounds, mapping)
     _, average = points(collected, "haproxy_backend_total_time_average_seconds", proxy="back")
     back = small.series[Scope.service("back")]
-    # Before 1024 successes it is their plain mean; ``back`` answers about 60 per second.
+    # Before 512 successes it is their plain mean; ``back`` answers about 60 per second.
     seen = next(t for t in range(1, small.seconds) if running(back.ok, t) >= 200)
     plain = sum(m * n for m, n in zip(back.mean_ms[:seen], back.ok[:seen], strict=True) if m) / running(back.ok, seen)
     assert average[seen] == pytest.approx(plain / 1000)
-    # Later it moves toward each second's mean by the share of 1024 its successes make.
+    # Later it moves toward each second's mean by the share of 512 its successes make (HAProxy's TIME_STATS_SAMPLES).
     t = small.seconds - 1
-    keep = (1 - 1 / 1024) ** back.ok[t]
+    assert running(back.ok, t) > 512
+    keep = (1 - 1 / 512) ** back.ok[t]
     assert average[t + 1] == pytest.approx(average[t] * keep + back.mean_ms[t] / 1000 * (1 - keep))
 
 

@@ -203,14 +203,29 @@ def _renamed_reads(mapping: MetricMapping, scope: ScopeMetrics, latency: str | N
     if naming.histogram is not None:
         latency = f"{naming.histogram.name}_bucket{selector(identity)}"  # successes only keep buckets
     if naming.requests is not None and naming.responses is not None:
-        answers = naming.responses.name
+        answers, by = naming.responses.name, identity
+        if mapping.convention.outcomes is OutcomeStyle.STATUS_CLASS:  # HAProxy's classes add the causes up
+            (answers, by), cause = _by_cause(scope.scope), "outcome"
+            failed, succeeded = f'{cause}!="{OK_OUTCOME}"', f'{cause}="{OK_OUTCOME}"'
         return ServiceReads(scope.scope.name, f"{naming.requests.name}{selector(identity)}",
-                            f"{answers}{selector(identity, failed)}", latency, cause_label=cause,
-                            ok=f"{answers}{selector(identity, succeeded)}")
+                            f"{answers}{selector(by, failed)}", latency, cause_label=cause,
+                            ok=f"{answers}{selector(by, succeeded)}")
     assert naming.histogram is not None  # a preset counts its answers in a histogram, or in counters
     count = f"{naming.histogram.name}_count"
     return ServiceReads(scope.scope.name, f"{count}{selector(identity)}", f"{count}{selector(identity, failed)}",
                         latency, cause_label=cause)
+
+
+def _by_cause(scope: Scope) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """Where a scope's answers are counted by cause under the haproxy preset: the counter its status classes were
+    added up from, which keeps its own name (the emulators' and the load generator's, ``chaos.live.stack.
+    mapped_scrape``): its name and the labels that select the scope; ``outcome`` names the cause there."""
+    from chaos.live.in_container.load_names import ENTRY_RESPONSES
+    from chaos.live.stack.mapped_scrape import CLIENT_RESPONSES
+
+    if scope.kind is ScopeKind.ENTRYPOINT:
+        return ENTRY_RESPONSES, (("entrypoint", scope.name),)
+    return CLIENT_RESPONSES, (("server_address", scope.name),)
 
 
 OK_OUTCOME = "ok"  # the chaoslab preset's outcome of a success

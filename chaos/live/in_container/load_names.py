@@ -12,5 +12,7 @@ RESPONSES = "chaoslab_load_responses_total"  # counter: entry requests ended, by
 DURATION = "chaoslab_load_request_duration_seconds"  # histogram: entry requests ended, by entrypoint and outcome
 ENTRY_REQUESTS = "chaoslab_load_entry_requests_total"  # counter: entry requests started, by entrypoint
 ENTRY_RESPONSES = "chaoslab_load_entry_responses_total"  # counter: entry requests ended, by entrypoint and outcome
+ENTRY_CLASSES = "chaoslab_load_entry_responses_by_class_total"  # counter: the same by HAProxy's status class
+CLIENT_CLASSES = "chaoslab_client_responses_by_class_total"  # counter: attempts ended, by target and status class
 OK = "ok"  # the outcome of a success
 CLIENT_ERROR = "client_error"  # the outcome of a 4xx or of our own machine failing: not the system's failure

@@ -32,9 +32,14 @@ family                                       type       labels, meaning
 ``chaoslab_load_entry_responses_total``      counter    entry requests ended, by ``entrypoint`` and ``outcome``
                                                         (``ok`` or a cause, every one there from the start;
                                                         client errors left out)
+``chaoslab_load_entry_responses_by_class_total``
+                                             counter    the same by HAProxy's status class, ``code`` (``2xx``,
+                                                        ``5xx``, and ``1xx``, ``3xx``, ``4xx``, ``other`` at 0)
 ``chaoslab_client_requests_total``           counter    attempts sent to each target, as the emulators' of the
 ``chaoslab_client_responses_total``          counter    same names: by ``server_address`` (every entrypoint
-``chaoslab_client_time_average_seconds``     gauge      to it together, as one caller), ``outcome``
+``chaoslab_client_responses_by_class_total`` counter    to it together, as one caller), ``outcome`` or
+``chaoslab_client_time_average_seconds``     gauge      ``code``; the average twice, as HAProxy's total
+``chaoslab_client_response_time_average_seconds``       and response time averages
 ``chaoslab_load_in_flight_requests``         gauge      entry requests started and not ended, by
                                                         ``entrypoint``
 ===========================================  =========  ===============================================
@@ -69,12 +74,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from chaos.core.causes import Cause
+from chaos.core.causes import Cause, by_status_class
 from chaos.core.latency import AVERAGE_OVER
 from chaos.live.in_container.exposition import Family, Kind, render
 from chaos.live.in_container.load_names import (
+    CLIENT_CLASSES,
     CLIENT_ERROR,
     DURATION,
+    ENTRY_CLASSES,
     ENTRY_REQUESTS,
     ENTRY_RESPONSES,
     OK,
@@ -205,8 +212,12 @@ class LoadMetrics:
         entry_answers = Family(ENTRY_RESPONSES, Kind.COUNTER, "Entry requests ended, by outcome.")
         sent = Family("chaoslab_client_requests_total", Kind.COUNTER, "Attempts sent to the callee.")
         answers = Family("chaoslab_client_responses_total", Kind.COUNTER, "Attempts ended, by outcome.")
+        entry_classes = Family(ENTRY_CLASSES, Kind.COUNTER, "Entry requests ended, by status class.")
+        classes = Family(CLIENT_CLASSES, Kind.COUNTER, "Attempts ended, by status class.")
         average = Family("chaoslab_client_time_average_seconds", Kind.GAUGE,
-                         "Average latency of the last 1024 successful attempts, as HAProxy averages total time.")
+                         "Sliding average latency of the successful attempts, as HAProxy averages total time.")
+        response = Family("chaoslab_client_response_time_average_seconds", Kind.GAUGE,
+                          "The same, for HAProxy's average response time (the same figure: no proxy queue here).")
         outcomes = (OK, *(c.value for c in Cause))
         ended = dict.fromkeys(((i, o) for i in range(len(self.entries)) for o in outcomes), 0)
         for (i, _, outcome), n in self.answered.items():
@@ -217,6 +228,7 @@ class LoadMetrics:
             entry_requests.sample(own, sum(n for (j, _), n in self.started.items() if j == i))
             for o in outcomes:
                 entry_answers.sample((*own, ("outcome", o)), ended[i, o])
+            _classes(entry_classes, own, {o: ended[i, o] for o in outcomes})
         # By target: two entrypoints to one service would be one series once renamed (their label dropped).
         by_target = dict.fromkeys(((t, o) for t in self.average for o in outcomes), 0)
         for (target, cause), h in self.attempts.items():
@@ -225,10 +237,19 @@ class LoadMetrics:
             peer = (("server_address", target),)
             sent.sample(peer, sum(n for e, n in zip(self.entries, self.sent, strict=True) if e.service == target))
             average.sample(peer, self.average[target])
+            response.sample(peer, self.average[target])
             for o in outcomes:
                 answers.sample((*peer, ("outcome", o)), by_target[target, o])
-        return entry_requests, entry_answers, sent, answers, average
+            _classes(classes, peer, {o: by_target[target, o] for o in outcomes})
+        return entry_requests, entry_answers, entry_classes, sent, answers, classes, average, response
 
     def _kind_labels(self, entry: int, kind: int) -> tuple[tuple[str, str], ...]:
         e = self.entries[entry]
         return (("entrypoint", e.name), ("request", e.kinds[kind]))
+
+
+def _classes(family: Family, labels: tuple[tuple[str, str], ...], by_outcome: dict[str, int]) -> None:
+    """Answers by outcome (``ok`` or a cause's value) as counts per status class, every class there."""
+    errors = {c: by_outcome[c.value] for c in Cause}
+    for code, n in by_status_class(by_outcome[OK], errors).items():
+        family.sample((*labels, ("code", code)), n)

@@ -28,12 +28,18 @@ export for them (``chaoslab_client_requests_total``, counted when an attempt is 
 ``chaoslab_client_responses_total{outcome}``, every outcome from 0; per entrypoint
 ``chaoslab_load_entry_requests_total`` and ``..._responses_total``), the chaoslab preset's histogram from
 the client histogram's successes (its failures dropped: that preset times successes alone, with no outcome),
-its queue, busy workers, wasted work, retries and fallbacks from each replica's own series, and HAProxy's
-``*_total_time_average_seconds`` from ``chaoslab_client_time_average_seconds``, which each caller keeps as
-HAProxy does (the last 1024 successes). Where these differ from the simulator's export: HAProxy's ``5xx``
-is a series per cause (``chaoslab_cause``: renaming cannot add series up), its classes chaoslab never
-produces (``1xx``, ``3xx``, ``4xx``, ``other``) and an entrypoint's wasted and degraded counts are absent
-(the simulator writes them at 0), and the average is one per caller replica, not one per service.
+its queue, busy workers, wasted work, retries and fallbacks from each replica's own series. HAProxy's answers
+are one series per backend (frontend) and status class: renaming cannot add the per-cause series up, so they
+are renamed from the counters by class the emulators and the load generator keep for it
+(``..._responses_by_class_total{code}``, every class from 0), and a rule without aggregation fires once per
+backend, as on HAProxy; the per-cause counters keep their names (the game day reads causes there). HAProxy's
+``*_total_time_average_seconds`` and ``*_response_time_average_seconds`` come from
+``chaoslab_client_time_average_seconds`` and ``chaoslab_client_response_time_average_seconds`` (one value,
+exported twice: a series renames to one name), which each caller keeps as HAProxy does (each success moving it
+by a 512th). Where these differ from the simulator's export: an entrypoint's wasted and degraded counts are
+absent (the simulator writes them at 0), and with several caller replicas each is a series of its own
+(``instance``), the average too: each caller replica stands for the HAProxy process in front of its callee
+(HAProxy's averages are per process), where the simulator models one in front of each service.
 
 Why relabelling, not an emulator exporting the mapped names: it is one pure function of the
 experiment on the host, the emulator (standard library only, one image for every experiment) exports
@@ -105,7 +111,7 @@ def _replace(sources: tuple[str, ...], regex: str, target: str, replacement: str
 # by outcome, HAProxy's average; of the replica itself: its gauges and own counters (the chaoslab preset's).
 CLIENT_REQUESTS = "chaoslab_client_requests_total"
 CLIENT_RESPONSES = "chaoslab_client_responses_total"
-CLIENT_AVERAGE = "chaoslab_client_time_average_seconds"
+CLIENT_AVERAGES = ("chaoslab_client_time_average_seconds", "chaoslab_client_response_time_average_seconds")
 
 
 @dataclass(frozen=True)
@@ -114,24 +120,38 @@ class _Sources:
 
     histogram: str      # a histogram's base name: its _bucket, _sum and _count
     requests: str
-    responses: str
-    average: str | None
+    responses: str      # answers by outcome (ok or the cause)
+    classes: str        # the same answers by status class (code): HAProxy's one series per class
+    averages: tuple[str, ...]  # HAProxy's averages, one family per mapped one (a series renames to one name)
     own: tuple[tuple[Signal, str], ...]  # the scope's own (not per callee): the chaoslab preset's other families
 
 
 def _sources(kind: ScopeKind) -> _Sources:
-    from chaos.live.in_container.load_names import DURATION, ENTRY_REQUESTS, ENTRY_RESPONSES
+    from chaos.live.in_container.load_names import (
+        CLIENT_CLASSES,
+        DURATION,
+        ENTRY_CLASSES,
+        ENTRY_REQUESTS,
+        ENTRY_RESPONSES,
+    )
 
     if kind is ScopeKind.ENTRYPOINT:  # the load generator's, by entrypoint
-        return _Sources(DURATION, ENTRY_REQUESTS, ENTRY_RESPONSES, None,
+        return _Sources(DURATION, ENTRY_REQUESTS, ENTRY_RESPONSES, ENTRY_CLASSES, (),
                         ((Signal.RETRIES, "chaoslab_load_retries_total"),))
-    return _Sources(CLIENT, CLIENT_REQUESTS, CLIENT_RESPONSES, CLIENT_AVERAGE,
+    return _Sources(CLIENT, CLIENT_REQUESTS, CLIENT_RESPONSES, CLIENT_CLASSES, CLIENT_AVERAGES,
                     ((Signal.QUEUE, "chaoslab_queue_requests"), (Signal.BUSY, "chaoslab_busy_workers"),
                      (Signal.WASTED, "chaoslab_server_wasted_total"), (Signal.RETRIES, "chaoslab_retries_total"),
                      (Signal.DEGRADED, "chaoslab_degraded_total")))
 
 
-def _peer_renames(naming: Naming, src: _Sources) -> list[tuple[str, str]]:
+def _answers(style: OutcomeStyle, src: _Sources) -> str:
+    """The family a preset's counter of answers is renamed from: by status class where the preset labels answers
+    by class (HAProxy: one series per class, its causes added up by the emulator, since renaming cannot add series
+    up), else by outcome."""
+    return src.classes if style is OutcomeStyle.STATUS_CLASS else src.responses
+
+
+def _peer_renames(naming: Naming, src: _Sources, style: OutcomeStyle) -> list[tuple[str, str]]:
     """(sample names, as a regex; the mapped name) of the families measured per callee (an entrypoint: all)."""
     out = []
     if naming.histogram is not None:
@@ -139,9 +159,8 @@ def _peer_renames(naming: Naming, src: _Sources) -> list[tuple[str, str]]:
     if naming.requests is not None:
         out.append((src.requests, naming.requests.name))
     if naming.responses is not None:
-        out.append((src.responses, naming.responses.name))
-    if naming.latency_average is not None and src.average is not None:
-        out.append((src.average, naming.latency_average.name))
+        out.append((_answers(style, src), naming.responses.name))
+    out += [(source, family.name) for source, family in zip(src.averages, naming.latency_averages, strict=False)]
     return out
 
 
@@ -174,8 +193,8 @@ def _alternatives(names: list[str]) -> str:
 
 def job_relabels(mapping: MetricMapping, topology: Topology) -> dict[str, tuple[Relabel, ...]]:
     """Each emulator job's ``metric_relabel_configs``: rename what it measures of each service (see above)."""
-    naming, src = mapping.convention.service, _sources(ScopeKind.SERVICE)
-    peer = _alternatives([pattern for pattern, _ in _peer_renames(naming, src)])
+    naming, src, style = mapping.convention.service, _sources(ScopeKind.SERVICE), mapping.convention.outcomes
+    peer = _alternatives([pattern for pattern, _ in _peer_renames(naming, src, style)])
     own = [pattern for pattern, _ in _own_renames(naming, src)]
     histogram = naming.histogram
     # The emulator's own series under the mapped name would count a service twice: dropped in every job.
@@ -204,18 +223,20 @@ def _renames(mapping: MetricMapping, kind: ScopeKind, mark: str, scopes: list[st
 
     convention = mapping.convention
     naming, src = convention.naming(kind), _sources(kind)
-    renames = _peer_renames(naming, src) + _own_renames(naming, src)
+    renames = _peer_renames(naming, src, convention.outcomes) + _own_renames(naming, src)
     causes = "|".join(c.value for c in Cause)
     histogram = naming.histogram
     hist_parts = f"{src.histogram}_{_PARTS}"
-    answers = src.responses if naming.responses is not None else hist_parts  # what carries the outcome labels
+    # what carries the outcome labels (none to set on HAProxy's answers: their code is the emulator's)
+    answers = _answers(convention.outcomes, src) if naming.responses is not None else hist_parts
     rules = [Relabel("drop", (mark, "outcome"), f".+;{CLIENT_ERROR}"),  # the load's failures, not the system's
              _replace((mark, "error_type"), ".+;(.+)", CAUSE_LABEL, "$1"),
              _replace((mark, "outcome"), f".+;({causes})", CAUSE_LABEL, "$1")]
     if histogram is not None and naming.responses is not None:  # its histogram times successes, with no outcome
         rules.append(Relabel("drop", (mark, "__name__", CAUSE_LABEL), f".+;{hist_parts};.+"))
     rules += [_replace((mark,), ".+", label, "") for label in (*_EMULATOR_LABELS, "entrypoint", "request", "outcome")]
-    rules += _status(mapping, mark, answers)
+    if convention.outcomes is not OutcomeStyle.STATUS_CLASS:
+        rules += _status(mapping, mark, answers)
     for scope in dict.fromkeys(scopes):
         labels = mapping.by_scope[Scope(kind, scope)].labels
         rules += [_replace((mark,), re.escape(scope), k, v) for k, v in (("job", scope), *labels)]
@@ -234,13 +255,14 @@ def _renames(mapping: MetricMapping, kind: ScopeKind, mark: str, scopes: list[st
 def load_relabels(mapping: MetricMapping, topology: Topology) -> tuple[Relabel, ...]:
     """The load generator's job: its attempts under their target services' names (as any caller's), its entry
     requests under the preset's entrypoint names, client errors dropped from those."""
-    naming, src = mapping.convention.entrypoint, _sources(ScopeKind.ENTRYPOINT)
+    naming, src, style = mapping.convention.entrypoint, _sources(ScopeKind.ENTRYPOINT), mapping.convention.outcomes
     targets = list(dict.fromkeys(e.to for e in topology.entrypoints))
-    peer = _alternatives([p for p, _ in _peer_renames(mapping.convention.service, _sources(ScopeKind.SERVICE))])
+    peer = _alternatives([p for p, _ in _peer_renames(mapping.convention.service, _sources(ScopeKind.SERVICE),
+                                                      style)])
     rules = [_replace(("__name__", "server_address"), f"{peer};{re.escape(t)}", _MARK, t) for t in targets]
     if targets:
         rules += _renames(mapping, ScopeKind.SERVICE, _MARK, targets)
-    entries = _alternatives([p for p, _ in _peer_renames(naming, src) + _own_renames(naming, src)])
+    entries = _alternatives([p for p, _ in _peer_renames(naming, src, style) + _own_renames(naming, src)])
     names = [e.name for e in topology.entrypoints]
     if entries != "(?:)" and names:
         rules += [_replace(("__name__", "entrypoint"), f"{entries};{re.escape(e)}", _ENTRY_MARK, e) for e in names]

@@ -316,18 +316,19 @@ def test_sleeper_follows_the_median_not_the_outliers():
     assert sleeper.lateness == pytest.approx(0.001, abs=2 * Sleeper.STEP)
 
 
-def test_the_haproxy_average_is_the_plain_mean_of_the_first_1024_successes_then_slides_as_haproxy_documents():
+def test_the_haproxy_average_is_the_plain_mean_of_the_first_512_successes_then_slides_as_haproxy_computes_it():
     from chaos.live.in_container.emulator.metrics import AVERAGE_OVER, CallMetrics
 
     rand = random.Random(5)
     m = CallMetrics((0.01, 0.1))
+    assert AVERAGE_OVER == 512  # HAProxy's TIME_STATS_SAMPLES, whatever its help text says (1024)
     seen = [rand.expovariate(20.0) for _ in range(AVERAGE_OVER)]
     for x in seen:
         m.success(x)
     m.failure(Cause.TIMEOUT, 9.0)  # failures are not in it
     assert m.average == pytest.approx(statistics.fmean(seen), rel=1e-9)
     expected = m.average
-    for _ in range(3000):  # then each success moves it by a 1024th of its distance: the old ones fade out
+    for _ in range(3000):  # then each success moves it by a 512th of its distance: the old ones fade out
         x = rand.expovariate(2.0)
         m.success(x)
         expected = expected * (1 - 1 / AVERAGE_OVER) + x / AVERAGE_OVER

@@ -75,6 +75,10 @@ def test_metrics_are_prometheus_text_whose_counts_and_buckets_match_the_json_vie
     answers = {s.labels["outcome"]: s.value for s in a["chaoslab_client_responses_total"]}
     assert answers == {"ok": 12, "injected": 5, **{c: 0 for c in ("timeout", "rejected", "circuit_open", "crashed",
                                                                    "dependency")}}
+    # The same answers by status class, HAProxy's: one series per class, the causes of 5xx added up.
+    classes = {s.labels["code"]: s.value for s in a["chaoslab_client_responses_by_class_total"]
+               if s.labels["server_address"] == "b"}
+    assert classes == {"1xx": 0, "2xx": 12, "3xx": 0, "4xx": 0, "5xx": 5, "other": 0}
     assert one(a["chaoslab_retries_total"]) == ja["calls"]["b"]["retries"]
     assert one(a["chaoslab_degraded_total"]) == 0
     client_sum = one(a["http_client_request_duration_seconds_sum"], server_address="b",

@@ -2,18 +2,20 @@
 emulators and the load generator on loopback: what it stores under the experiment's metric names are the emulators'
 and the load's own counts, exactly, under the preset's labels, with the successes' buckets and their le bounds as
 they wrote them; the entrypoint under the preset's client names. With the counter presets (chaoslab, haproxy), the
-series it stores are those the simulator's export of the same scopes writes, name for name and label for label."""
+series it stores are those the simulator's export of the same scopes writes, name for name and label for label, so
+that a team's rule without aggregation fires as often live as in the simulator (and on a real HAProxy)."""
 
 from __future__ import annotations
 
 import time
+import urllib.request
 
 import pytest
 from test_emulator_prometheus_server import TOPOLOGY, free_port, prometheus_at  # noqa: F401 - the fixture
 
 from chaos.live.load import LoadGenerator, plan_load
 from chaos.live.stack.emulator_stack import LOAD_JOB
-from chaos.live.stack.mapped_scrape import CAUSE_LABEL, job_relabels, load_relabels
+from chaos.live.stack.mapped_scrape import job_relabels, load_relabels
 from chaos.metrics.exposition import sample_names
 from chaos.metrics.mapping import MetricMapping, Signal, resolve
 from chaos.model.files import load_topology
@@ -118,15 +120,22 @@ def test_prometheus_stores_the_emulators_series_under_the_mapped_names(
 
 def _simulated_series(mapping: MetricMapping, bounds: tuple[float, ...]) -> set[tuple[tuple[str, str], ...]]:
     """Every series the simulator's export writes under ``mapping`` (chaos.metrics.exposition), but those the live
-    stack has no source for: HAProxy's status classes chaoslab never produces (exposed at 0 by the simulator), and
-    an entrypoint's work wasted and answers degraded (an entry request has no caller to outlive, no fallback)."""
+    stack has no source for: an entrypoint's work wasted and answers degraded (an entry request has no caller to
+    outlive, no fallback)."""
     out = set()
     for item in mapping.exposed:
-        if item.signal is Signal.NEVER or (item.scope.kind is ScopeKind.ENTRYPOINT
-                                           and item.signal in (Signal.WASTED, Signal.DEGRADED)):
+        if item.scope.kind is ScopeKind.ENTRYPOINT and item.signal in (Signal.WASTED, Signal.DEGRADED):
             continue
         out |= {n.labels for n in sample_names(item, mapping.le_bounds(bounds), mapping.convention.format_le)}
     return out
+
+
+def duplicates(prometheus) -> float:  # type: ignore[no-untyped-def]
+    """Samples Prometheus dropped since it started because another of the same scrape had their labels."""
+    with urllib.request.urlopen(f"{prometheus.base}/metrics", timeout=5) as answer:  # noqa: S310 - loopback
+        lines = answer.read().decode().splitlines()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines
+               if line.startswith("prometheus_target_scrapes_sample_duplicate_timestamp_total"))
 
 
 @pytest.mark.parametrize("preset", [MetricsPreset.CHAOSLAB, MetricsPreset.HAPROXY], ids=lambda p: p.value)
@@ -138,7 +147,7 @@ def test_prometheus_stores_the_counter_presets_series_as_the_simulator_exports_t
     assert naming.requests is not None and naming.responses is not None
     assert entry.requests is not None and entry.responses is not None
     scope = "service" if preset is MetricsPreset.CHAOSLAB else "proxy"
-    failed = 'outcome="injected"' if preset is MetricsPreset.CHAOSLAB else f'code="5xx", {CAUSE_LABEL}="injected"'
+    failed = 'outcome="injected"' if preset is MetricsPreset.CHAOSLAB else 'code="5xx"'
     ok = 'outcome="ok"' if preset is MetricsPreset.CHAOSLAB else 'code="2xx"'
 
     def total(family: str, who: str, matchers: str = "", label: str = "service") -> float | None:
@@ -172,14 +181,16 @@ def test_prometheus_stores_the_counter_presets_series_as_the_simulator_exports_t
         assert total(naming.responses.name, "a", failed.replace("injected", "dependency")) == failed_n
         assert total(entry.responses.name, "web", ok, label="entrypoint") == ok_n
         # Name for name and label for label what the simulator's export writes of these scopes, but the
-        # scraper's job and instance, and the cause HAProxy's 5xx class keeps apart (see the module's docstring).
+        # scraper's job and instance (HAProxy's classes too: one series per class, no cause).
         prefix = "chaoslab_" if preset is MetricsPreset.CHAOSLAB else "haproxy_"
         stored = prometheus.get("/api/v1/series", **{"match[]": f'{{__name__=~"{prefix}.*"}}'})
         simulated = _simulated_series(mapping, helpers.BOUNDS)
         names = {dict(labels)["__name__"] for labels in simulated}
-        live = {tuple(sorted((k, v) for k, v in s.items() if k not in ("job", "instance", CAUSE_LABEL)))
+        live = {tuple(sorted((k, v) for k, v in s.items() if k not in ("job", "instance")))
                 for s in stored if s["__name__"] in names}
         assert live == simulated, (sorted(live - simulated)[:5], sorted(simulated - live)[:5])
+        # No two series of a scrape renamed to one label set (Prometheus would keep one and count the rest here).
+        assert duplicates(prometheus) == 0
         jobs = {(s.get(scope) or s.get("entrypoint"), s["job"]) for s in stored if s["__name__"] in names}
         assert jobs == {("a", "a"), ("b", "b"), ("web", "web")}  # job: the scope measured, as the other presets'
         if preset is MetricsPreset.CHAOSLAB:
@@ -192,6 +203,56 @@ def test_prometheus_stores_the_counter_presets_series_as_the_simulator_exports_t
             average = prometheus.value('haproxy_backend_total_time_average_seconds{proxy="b"}')
             client_sum = prometheus.value('sum(http_client_request_duration_seconds_sum'
                                           '{job="a", server_address="b", http_response_status_code="200"})')
-            assert average == pytest.approx(client_sum / ok_n, rel=1e-6)  # fewer than 1024: their mean
+            assert average == pytest.approx(client_sum / ok_n, rel=1e-6)  # fewer than 512: their mean
+            assert prometheus.value('haproxy_backend_response_time_average_seconds{proxy="b"}') == average
     finally:
         load.stop()
+
+
+BACKEND_5XX = """\
+groups:
+  - name: team
+    rules:
+      - alert: Backend5xx
+        expr: rate(haproxy_backend_http_responses_total{code="5xx"}[5s]) > 0
+"""
+
+
+def test_a_rule_without_aggregation_fires_once_per_backend_as_on_haproxy_and_in_the_simulator(
+        launch, helpers, prometheus_at, tmp_path):  # noqa: F811 - the imported fixture
+    # a -> b under the haproxy preset, b's answers failing for two causes within the rule's window: injected errors,
+    # then b stopped (a's calls refused: crashed). HAProxy counts both in b's one 5xx series, and so does the
+    # simulator's export: a rule without aggregation, as teams write them, fires once for b, not once per cause.
+    # 6 s of requests at 10 a second: 3 s a cause, each long enough for a scrape or two at 1 s.
+    stack = launch({"a": {"workers": 4, "service_time": helpers.const(0.002), "calls": [{"to": "b", "timeout_s": 1}]},
+                    "b": {"workers": 4, "service_time": helpers.const(0.002)}})
+    (tmp_path / "pair.yaml").write_text(TOPOLOGY)
+    topology = load_topology(tmp_path / "pair.yaml")
+    mapping = resolve(MetricsSpec(preset=MetricsPreset.HAPROXY), topology)
+    relabels = {job: [r.config() for r in rules] for job, rules in job_relabels(mapping, topology).items()}
+    (tmp_path / "rules.yml").write_text(BACKEND_5XX)
+    prometheus = prometheus_at({"a": f"127.0.0.1:{stack.port('a')}", "b": f"127.0.0.1:{stack.port('b')}"},
+                               rules=(tmp_path / "rules.yml",), relabels=relabels)
+    assert helpers.wait_for(lambda: prometheus.value("count(up == 1)") == 2, 10.0, step=0.25)
+    stack.faults("b", errors=1.0)
+    t0 = time.time()
+    while (now := time.time() - t0) < 6.0:  # bounded: 6 s, 10 requests a second
+        if now >= 3.0 and ("b", 1) in stack.emulators:
+            stack.stop("b")
+        helpers.request(stack.port("a"))
+        time.sleep(0.1)
+    errors = stack.metrics("a")["calls"]["b"]["errors"]  # a's own count of its calls to b: both causes
+    assert errors["injected"] > 5 and errors["crashed"] > 5, errors
+    time.sleep(3.0)  # the last scrapes, and the evaluations after them, written
+    # Every label set the alert ever had, and how many fired at once: one, b's 5xx.
+    alerts = prometheus.get("/api/v1/series", **{"match[]": 'ALERTS{alertname="Backend5xx"}'})
+    rule_labels = {tuple(sorted((k, v) for k, v in a.items() if k not in ("__name__", "alertname", "alertstate",
+                                                                          "job", "instance"))) for a in alerts}
+    simulated = {tuple((k, v) for k, v in e.labels) for e in mapping.exposed
+                 if e.family.name == "haproxy_backend_http_responses_total" and ("code", "5xx") in e.labels
+                 and e.scope.name == "b"}
+    assert rule_labels == simulated == {(("code", "5xx"), ("proxy", "b"))}, alerts
+    assert duplicates(prometheus) == 0
+    at_once = prometheus.get("/api/v1/query_range", query='count(ALERTS{alertname="Backend5xx"})',
+                             start=f"{t0:.3f}", end=f"{time.time():.3f}", step="1s")["result"]
+    assert at_once and {v for _, v in at_once[0]["values"]} == {"1"}

@@ -150,6 +150,10 @@ def test_the_per_entrypoint_totals_count_every_kind_and_outcome_from_zero() -> N
     assert {s[1]["outcome"]: s[2] for s in f["chaoslab_load_entry_responses"] if s[2]} == {"ok": 2}
     assert [(s[1]["server_address"], s[2]) for s in f["chaoslab_client_requests"]] == [("checkout", 3)]
     assert {s[1]["outcome"]: s[2] for s in f["chaoslab_client_responses"] if s[2]} == {"ok": 2, "crashed": 1}
+    # By HAProxy's status class too, every class there: the entry's (client errors left out) and the attempts'.
+    zero = dict.fromkeys(("1xx", "3xx", "4xx", "other"), 0)
+    assert {s[1]["code"]: s[2] for s in f["chaoslab_load_entry_responses_by_class"]} == {**zero, "2xx": 2, "5xx": 0}
+    assert {s[1]["code"]: s[2] for s in f["chaoslab_client_responses_by_class"]} == {**zero, "2xx": 2, "5xx": 1}
     (average,) = f["chaoslab_client_time_average_seconds"]
     assert abs(average[2] - 0.03) < 1e-12  # the two successful attempts' mean
     # Two entrypoints to one service: one caller's series per target (renamed, the entrypoint label goes).

@@ -38,9 +38,16 @@ family                                     type       labels, meaning
 ``chaoslab_client_responses_total``        counter    those attempts ended, by ``outcome``: ``ok`` or the
                                                       cause (as ``error_type`` above); every outcome there
                                                       from the start, at 0
+``chaoslab_client_responses_by_class_total``
+                                           counter    the same answers by HAProxy's status class, ``code``:
+                                                      ``2xx`` (ok), ``5xx`` (every cause together), and
+                                                      ``1xx``, ``3xx``, ``4xx``, ``other`` at 0; all from 0
 ``chaoslab_client_time_average_seconds``   gauge      the successes' latency averaged as HAProxy averages a
-                                                      backend's total time: over the last 1024 (each moves it
-                                                      by (latency - average) / n, n up to 1024), 0 before any
+                                                      backend's total time (each moves it by
+                                                      (latency - average) / n, n up to 512), 0 before any
+``chaoslab_client_response_time_average_seconds``
+                                           gauge      the same value, renamed to HAProxy's response time
+                                                      average (a series is renamed to one name only)
 ``chaoslab_client_retries_total``          counter    retries among the attempts, per ``server_address``
 ``chaoslab_client_degraded_total``         counter    calls that failed and were carried on by a fallback
 ``chaoslab_retries_total``                 counter    retries this replica sent, every callee's together
@@ -59,7 +66,8 @@ an SDK's do; the success label sets of both histograms are there from the start.
 
 The counters of sent attempts and of answers by outcome, the average, and the replica's own totals of
 retries and fallbacks are what the ``chaoslab`` and ``haproxy`` metric presets count (their requests are
-sent ones, their answers a counter by outcome, not a histogram's ``_count``): the generated stack's
+sent ones, their answers a counter by outcome, or by status class for ``haproxy``, not a histogram's
+``_count``): the generated stack's
 Prometheus renames them to those presets' names (``chaos.live.stack.mapped_scrape``). Only the average
 costs anything per request (one update per success); the others are sums taken when scraped.
 """
@@ -69,7 +77,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from chaos.core.causes import by_status_class
 from chaos.live.in_container.exposition import Family, Kind, Labels, render
+from chaos.live.in_container.load_names import CLIENT_CLASSES  # the load generator's attempts have the same
 from chaos.live.in_container.stackspec import ServiceSpec
 
 from .calls import Peer
@@ -138,8 +148,11 @@ def exposition(emulator: Exposed) -> bytes:
     opens = Family("chaoslab_client_breaker_opens_total", Kind.COUNTER, "Times the circuit breaker opened.")
     sent = Family("chaoslab_client_requests_total", Kind.COUNTER, "Attempts sent to the callee.")
     answers = Family("chaoslab_client_responses_total", Kind.COUNTER, "Attempts ended, by outcome.")
+    classes = Family(CLIENT_CLASSES, Kind.COUNTER, "Attempts ended, by status class.")
     average = Family("chaoslab_client_time_average_seconds", Kind.GAUGE,
-                     "Average latency of the last 1024 successful attempts, as HAProxy averages total time.")
+                     "Sliding average latency of the successful attempts, as HAProxy averages total time.")
+    response = Family("chaoslab_client_response_time_average_seconds", Kind.GAUGE,
+                      "The same, for HAProxy's average response time (the same figure: no proxy queue here).")
     all_retries = all_degraded = 0
     for callee, edge in sorted(emulator.edges.items()):
         peer = (("server_address", callee),)
@@ -151,7 +164,10 @@ def exposition(emulator: Exposed) -> bytes:
         opens.sample(peer, edge.breaker_opens())
         sent.sample(peer, metrics.attempts)
         _outcomes(answers, peer, metrics)
+        for code, n in by_status_class(metrics.ok, metrics.errors).items():
+            classes.sample((*peer, ("code", code)), n)
         average.sample(peer, metrics.average)
+        response.sample(peer, metrics.average)
         all_retries += metrics.retries
         all_degraded += metrics.degraded
     return render((
@@ -165,7 +181,7 @@ def exposition(emulator: Exposed) -> bytes:
         Family("chaoslab_queue_requests", Kind.GAUGE, "Requests waiting for a worker.")
         .sample((), sum(p.waiting for p in pools)),
         Family("chaoslab_busy_workers", Kind.GAUGE, "Workers busy.").sample((), sum(p.busy for p in pools)),
-        client, retries, degraded, short, opens, sent, answers, average,
+        client, retries, degraded, short, opens, sent, answers, classes, average, response,
         Family("chaoslab_retries_total", Kind.COUNTER, "Retries sent.").sample((), all_retries),
         Family("chaoslab_degraded_total", Kind.COUNTER, "Calls carried on by a fallback.").sample((), all_degraded),
         Family("target_info", Kind.GAUGE, "Target metadata.")
