@@ -29,6 +29,7 @@ import dataclasses
 import heapq
 import math
 from collections.abc import Iterable
+from typing import TypeVar
 
 from chaos.core.choices import CallMode
 from chaos.errors import Location
@@ -77,6 +78,7 @@ PACE_BIN = math.log(1.1)   # a trace's pace is binned in steps of 10%, so that t
 PACE_MIN_CORRELATION = 0.3  # of one hop's overhead with its request's other hops' (logs), before pace is modelled
 _HINTS_KEPT = 32
 
+K = TypeVar("K")
 SlotKey = tuple[str, str]  # (callee, callee operation); operation "" until a server span names it
 
 
@@ -296,6 +298,7 @@ class Deriver:
         self.gaps: dict[tuple[str, str, str], _Gaps] = {}
         self.retried: dict[tuple[str, str], _Retried] = {}  # callee operation -> its attempts' calls
         self.seen: dict[str, LogHistogram] = {}  # service -> its work as its callers waited on it
+        self.seen_ops: dict[tuple[str, str], LogHistogram] = {}  # the same per (service, operation)
         self.pace = _Pace()
         self.traces = self.traces_used = 0
         self.start_ns = 2**63
@@ -335,11 +338,9 @@ class Deriver:
         done = by_span.get(server.span_id)
         if done is None:
             return None
-        hist = self.seen.get(server.service)
-        if hist is None:
-            hist = self.seen[server.service] = LogHistogram()
         seen = (max(0, waited_ns - server.duration_ns) + done.own_ns) / NS_PER_S
-        hist.add(seen)
+        _histogram(self.seen, server.service).add(seen)
+        _histogram(self.seen_ops, (server.service, server.operation)).add(seen)
         return seen
 
     def _add_retried(self, call: Call, by_span: dict[str, Execution]) -> None:
@@ -487,49 +488,23 @@ class Deriver:
                              "a lower bound")
         seen = called.get(name, _Called())
         work = _work_time(own)
-        seen_work = None if queued else self._seen_work(name, work, called.get(name))
+        seen_work = None
+        if not queued:
+            seen_work = _seen_work(self.seen.get(name), work, seen.hops)
+            ops = tuple(dataclasses.replace(op, seen_work=_seen_work(self.seen_ops.get((name, op.name)),
+                                                                     op.work_time, self._hops_to(name, op.name)))
+                        for op in ops)
         return ObservedService(name, True, replicas, workers, concurrency, ops, work, seen.hop(), seen.traffic(),
                                seen_work)
 
-    def _seen_work(self, name: str, own: WorkTime, called: _Called | None) -> Marked[AnyDistribution] | None:
-        """The service time that reproduces what callers waited on ``name``: the simulator has no network, so the
-        per-hop overhead (network, connection set-up, proxies, HTTP outside the spans) must be the callee's work.
-
-        Two candidates, taken in order of their KS distance to the callers' waits (each minus what the callee
-        waited on its own calls): the own-time fit moved by the overhead's median, exact when the overhead
-        barely varies, and a fit to those waits themselves, which carries the overhead's spread (a proxy, a
-        busy machine); the first whose p50, p90 and p99 are within 5% of the waits' is taken, and where
-        neither is, the waits are written as measured (an empirical distribution). None without enough waits
-        seen, and where requests queued before their server spans: a
-        wait then holds queueing that the simulation makes itself with the inferred pool (the caller uses the
-        own time moved by the overhead's first percentile instead).
-        """
-        hist = self.seen.get(name)
-        if hist is None or hist.count < MIN_SAMPLES or called is None or not called.hops.count:
-            return None
-        candidates: list[tuple[float, Marked[AnyDistribution]]] = []
-        fitted = _work_time(hist, "callers' waits on it (own time and per-hop overhead)").distribution
-        if fitted is not None:
-            candidates.append((hist.ks_distance(fitted.value.cdf), fitted))
-        if own.distribution is not None:
-            hop = max(0.0, called.hops.quantile(0.5))
-            moved, _ = shifted(own.distribution.value, hop)
-            candidates.append((hist.ks_distance(moved.cdf), Marked(moved, own.distribution.basis,
-                               f"{own.distribution.why}; moved by the median per-hop overhead, {_ms(hop)}")))
-        # A small KS distance is not enough: a lognormal moved by the overhead's median can sit close to the
-        # waits' body and still miss their median by half where the overhead is skewed. The fidelity report
-        # judges p50, p90 and p99, so a candidate must hold those; otherwise the waits are written as measured.
-        for ks, best in sorted(candidates, key=lambda c: c[0]):
-            miss = _quantile_miss(best.value, hist)
-            if miss <= SEEN_QUANTILE_MISS:
-                return Marked(best.value, best.basis,
-                              f"{best.why}; as its callers waited on it ({hist.count:,} calls seen from both "
-                              f"sides, KS distance {ks:.3f}, p50, p90 and p99 within {miss:.0%} of the waits'): "
-                              f"the simulator has no network")
-        return Marked(empirical(hist), Basis.MEASURED,
-                      f"as its callers waited on it (own time and per-hop overhead, {hist.count:,} calls seen from "
-                      f"both sides): no fit holds the waits' p50, p90 and p99 within {SEEN_QUANTILE_MISS:.0%}, so "
-                      f"the observed p0 to p100 are written: the simulator has no network")
+    def _hops_to(self, service: str, operation: str) -> LogHistogram:
+        """The per-hop overheads of every caller's calls to one operation of ``service``."""
+        hops = LogHistogram()
+        for op in self.ops.values():
+            slot = op.slots.get((service, operation))
+            if slot is not None:
+                hops.merge(slot.hop)
+        return hops
 
     def _queue_waits(self, service: str) -> Summary | None:
         edges = [g for (callee, _, _), g in self.gaps.items() if callee == service]
@@ -762,6 +737,55 @@ class _Called:
         return Marked(hop, Basis.MEASURED, f"the first percentile of how much longer callers waited than the "
                                            f"service's own server span, over {self.hops.count:,} successful calls "
                                            f"seen from both sides: network, connection, proxies, without queueing")
+
+
+def _seen_work(hist: LogHistogram | None, own: WorkTime, hops: LogHistogram) -> Marked[AnyDistribution] | None:
+    """The service time (of a service, or of one of its operations) that reproduces what callers waited on it:
+    ``hist`` holds those waits (each caller's span minus what the callee waited on its own calls), ``own`` its
+    own times, ``hops`` the per-hop overheads. The simulator has no network, and a topology's call has no
+    latency of its own, so the per-hop overhead (network, connection set-up, proxies, HTTP outside the spans)
+    must be the callee's work.
+
+    Two candidates, taken in order of their KS distance to the callers' waits: the own-time fit moved by the
+    overhead's median, exact when the overhead barely varies, and a fit to those waits themselves, which
+    carries the overhead's spread (a proxy, a busy machine); the first whose p50, p90 and p99 are within 5%
+    of the waits' is taken, and where neither is, the waits are written as measured (an empirical
+    distribution). None without enough waits seen. The caller leaves it out where requests queued before
+    their server spans: a wait then holds queueing that the simulation makes itself with the inferred pool
+    (the own time moved by the overhead's first percentile is used instead).
+    """
+    if hist is None or hist.count < MIN_SAMPLES or not hops.count:
+        return None
+    candidates: list[tuple[float, Marked[AnyDistribution]]] = []
+    fitted = _work_time(hist, "callers' waits on it (own time and per-hop overhead)").distribution
+    if fitted is not None:
+        candidates.append((hist.ks_distance(fitted.value.cdf), fitted))
+    if own.distribution is not None:
+        hop = max(0.0, hops.quantile(0.5))
+        moved, _ = shifted(own.distribution.value, hop)
+        candidates.append((hist.ks_distance(moved.cdf), Marked(moved, own.distribution.basis,
+                           f"{own.distribution.why}; moved by the median per-hop overhead, {_ms(hop)}")))
+    # A small KS distance is not enough: a lognormal moved by the overhead's median can sit close to the
+    # waits' body and still miss their median by half where the overhead is skewed. The fidelity report
+    # judges p50, p90 and p99, so a candidate must hold those; otherwise the waits are written as measured.
+    for ks, best in sorted(candidates, key=lambda c: c[0]):
+        miss = _quantile_miss(best.value, hist)
+        if miss <= SEEN_QUANTILE_MISS:
+            return Marked(best.value, best.basis,
+                          f"{best.why}; as its callers waited on it ({hist.count:,} calls seen from both "
+                          f"sides, KS distance {ks:.3f}, p50, p90 and p99 within {miss:.0%} of the waits'): "
+                          f"the simulator has no network")
+    return Marked(empirical(hist), Basis.MEASURED,
+                  f"as its callers waited on it (own time and per-hop overhead, {hist.count:,} calls seen from "
+                  f"both sides): no fit holds the waits' p50, p90 and p99 within {SEEN_QUANTILE_MISS:.0%}, so "
+                  f"the observed p0 to p100 are written: the simulator has no network")
+
+
+def _histogram(book: dict[K, LogHistogram], key: K) -> LogHistogram:
+    hist = book.get(key)
+    if hist is None:
+        hist = book[key] = LogHistogram()
+    return hist
 
 
 def _quantile_miss(dist: AnyDistribution, hist: LogHistogram) -> float:

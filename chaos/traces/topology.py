@@ -39,6 +39,7 @@ from chaos.traces.observed import (
     ObservedCall,
     ObservedEntrypoint,
     ObservedModel,
+    ObservedOperation,
     ObservedService,
     Router,
 )
@@ -461,7 +462,14 @@ class Calibrated:
         return tail[0] if len(tail) == 1 else None
 
 
-def _calibrated(name: str, marked: Marked[AnyDistribution], hop: float) -> Calibrated:
+def _calibrated(name: str, op: ObservedOperation, hop: float) -> Calibrated | None:
+    """One operation's time as its callers waited on it (as :func:`service_time` for a service); where no caller
+    was seen waiting on it, its own time moved by the service's per-hop overhead (its first percentile)."""
+    if op.seen_work is not None:
+        return Calibrated(name, dist_yaml(op.seen_work.value), _mark(op.seen_work))
+    marked = op.work_time.distribution
+    if marked is None:
+        return None
     dist, _ = shifted(marked.value, hop)
     why = f"{_mark(marked)}" + (f"; plus the per-hop overhead, {_ms(hop)}" if dist is not marked.value else "")
     return Calibrated(name, dist_yaml(dist), why)
@@ -470,7 +478,7 @@ def _calibrated(name: str, marked: Marked[AnyDistribution], hop: float) -> Calib
 def calibrations(model: ObservedModel) -> dict[str, Calibrated]:
     """Each traced service's time as ``from-traces`` writes it (:func:`service_time`, and its times by the
     request's pace where the traces show one), keyed by its name in a topology; with each of its operations'
-    own times (plus the per-hop overhead), for a topology that declares them."""
+    times as their callers waited on them, for a topology that declares them."""
     taken: set[str] = set()
     out = {}
     for s in model.services:
@@ -480,7 +488,7 @@ def calibrations(model: ObservedModel) -> dict[str, Calibrated]:
             continue
         dist, why = chosen
         hop = s.hop.value if s.hop is not None else 0.0
-        ops = tuple((op.name, _calibrated(f"{name}.{op.name}", op.work_time.distribution, hop))
-                    for op in s.operations if op.work_time.distribution is not None)
+        ops = tuple((op.name, fit) for op in s.operations
+                    if (fit := _calibrated(f"{name}.{op.name}", op, hop)) is not None)
         out[name] = Calibrated(name, dist_yaml(dist), why, operations=ops, paced=paced_times(model, s))
     return out
