@@ -80,6 +80,8 @@ _HINTS_KEPT = 32
 
 K = TypeVar("K")
 SlotKey = tuple[str, str]  # (callee, callee operation); operation "" until a server span names it
+PacedKey = str | tuple[str, str]  # a service, or (service, operation)
+Paced = tuple[AnyDistribution, ...]  # times in each class of pace, slowest last
 
 
 class _Slot:
@@ -325,7 +327,7 @@ class Deriver:
                             times[a.server.span_id] = seen
                         if not a.error:
                             overheads.append(max(0, a.end_ns - a.start_ns - a.server.duration_ns) / NS_PER_S)
-        self.pace.add(overheads, [(by_span[i].span.service, t) for i, t in times.items()])
+        self.pace.add(overheads, [(by_span[i].span.service, by_span[i].span.operation, t) for i, t in times.items()])
         retried = [c for ex in executions for c in ex.calls if len(c.attempts) > 1]
         for call in retried:
             self._add_retried(call, by_span)
@@ -413,8 +415,8 @@ class Deriver:
         offsets = tuple(ClockOffset(c, s, n, low / NS_PER_S, high / NS_PER_S)
                         for (c, s), (n, low, high) in sorted(self.skew.pairs.items())
                         if low > -(2**63) and (low > self.skew.tolerance_ns or high < -self.skew.tolerance_ns))
-        pace, paced = self.pace.result([s.name for s in services])
-        services = tuple(dataclasses.replace(s, paced=paced[s.name]) if s.name in paced else s for s in services)
+        pace, paced = self.pace.result([(s.name, tuple(op.name for op in s.operations)) for s in services])
+        services = tuple(_with_paced(s, paced) for s in services)
         return ObservedModel(sources, settings, self.start_ns / NS_PER_S if self.end_ns else 0.0,
                              self.end_ns / NS_PER_S, spans_read, self.traces, self.traces_used, entrypoints,
                              services, self.tally.summary(), offsets, pace if paced else None)
@@ -781,6 +783,12 @@ def _seen_work(hist: LogHistogram | None, own: WorkTime, hops: LogHistogram) -> 
                   f"the observed p0 to p100 are written: the simulator has no network")
 
 
+def _with_paced(s: ObservedService, paced: dict[PacedKey, Paced]) -> ObservedService:
+    ops = tuple(dataclasses.replace(op, paced=paced[(s.name, op.name)]) if (s.name, op.name) in paced else op
+                for op in s.operations)
+    return dataclasses.replace(s, operations=ops, paced=paced.get(s.name, ()))
+
+
 def _histogram(book: dict[K, LogHistogram], key: K) -> LogHistogram:
     hist = book.get(key)
     if hist is None:
@@ -855,29 +863,27 @@ class _Pace:
     network delay every hop of a request together, which independent draws of each service's time do not.
 
     A trace's pace is the mean per-hop overhead of its calls seen from both sides (caller's span minus
-    callee's server span), binned in 10% steps so that grouping needs no list of traces; each service's
-    time (what its callers waited on it, or its own time where no caller was seen) is kept per bin.
+    callee's server span), binned in 10% steps so that grouping needs no list of traces; each operation's
+    time (what its callers waited on it, or its own time where no caller was seen) is kept per bin, and a
+    service's are its operations' together.
     """
 
     __slots__ = ("traces", "times", "n", "sx", "sy", "sxx", "syy", "sxy")
 
     def __init__(self) -> None:
         self.traces: dict[int, int] = {}
-        self.times: dict[tuple[str, int], LogHistogram] = {}
+        self.times: dict[tuple[str, str, int], LogHistogram] = {}  # (service, operation, pace bin)
         self.n = 0
         self.sx = self.sy = self.sxx = self.syy = self.sxy = 0.0
 
-    def add(self, overheads: list[float], times: list[tuple[str, float]]) -> None:
+    def add(self, overheads: list[float], times: list[tuple[str, str, float]]) -> None:
         if not overheads:
             return
         total = sum(overheads)
         pace = int(math.floor(math.log(max(total / len(overheads), 1e-6)) / PACE_BIN))
         self.traces[pace] = self.traces.get(pace, 0) + 1
-        for service, t in times:
-            hist = self.times.get((service, pace))
-            if hist is None:
-                hist = self.times[(service, pace)] = LogHistogram()
-            hist.add(t)
+        for service, operation, t in times:
+            _histogram(self.times, (service, operation, pace)).add(t)
         if len(overheads) < 2:
             return
         for o in overheads:  # each hop against the mean of its request's other hops: correlated or not?
@@ -914,7 +920,9 @@ class _Pace:
             seen += self.traces[b]
         return groups
 
-    def result(self, services: list[str]) -> tuple[Pace | None, dict[str, tuple[AnyDistribution, ...]]]:
+    def result(self, services: list[tuple[str, tuple[str, ...]]]) -> tuple[Pace | None, dict[PacedKey, Paced]]:
+        """The pace, and the times by it of every service (key: its name) and operation (key: service and
+        operation) that has enough of them in every class."""
         groups = self.classes()
         if len(groups) < 2:
             return None, {}
@@ -922,16 +930,23 @@ class _Pace:
         classes = tuple(PaceClass(f"p{i + 1}", sum(self.traces[b] for b in g) / total,
                                   sum(self.traces[b] for b in g), math.exp(g[0] * PACE_BIN),
                                   math.exp((g[-1] + 1) * PACE_BIN)) for i, g in enumerate(groups))
-        out: dict[str, tuple[AnyDistribution, ...]] = {}
-        for service in services:
-            hists = []
-            for g in groups:
-                hist = LogHistogram()
-                for b in g:
-                    part = self.times.get((service, b))
-                    if part is not None:
-                        hist.merge(part)
-                hists.append(hist)
-            if all(h.count >= MIN_SAMPLES for h in hists):
-                out[service] = tuple(empirical(h) for h in hists)
+        out: dict[PacedKey, Paced] = {}
+        for service, operations in services:
+            whole = [LogHistogram() for _ in groups]
+            for operation in operations:
+                hists = [self._in_class(service, operation, g) for g in groups]
+                for into, hist in zip(whole, hists, strict=True):
+                    into.merge(hist)
+                if all(h.count >= MIN_SAMPLES for h in hists):
+                    out[(service, operation)] = tuple(empirical(h) for h in hists)
+            if all(h.count >= MIN_SAMPLES for h in whole):
+                out[service] = tuple(empirical(h) for h in whole)
         return Pace(classes, self.correlation(), total), out
+
+    def _in_class(self, service: str, operation: str, bins: list[int]) -> LogHistogram:
+        hist = LogHistogram()
+        for b in bins:
+            part = self.times.get((service, operation, b))
+            if part is not None:
+                hist.merge(part)
+        return hist
