@@ -14,6 +14,8 @@ import pytest
 
 from chaos.cli import main
 from chaos.model.files import load_topology
+from chaos.traces.derive import QUEUE_MIN_HANDOFFS, _Concurrency
+from chaos.traces.spans import Span, SpanKind
 
 RATE = 100.0           # entry requests per second
 REQUESTS = 3000
@@ -226,3 +228,37 @@ def test_each_operation_calibrated_from_traces_carries_the_hop_its_callers_waite
     out = capsys.readouterr().out
     assert code == 0, out  # every service and the entrypoint, p50 to p99, within compare's bounds
     assert "entrypoint:web " in out, out
+
+
+def _server(i: int, start: float, end: float) -> Span:
+    return Span(f"{i:032x}", f"{i:016x}", None, "db", SpanKind.SERVER, "GET /q", "GET /q", round(start * 1e9),
+                round(end * 1e9), False, "db-1")
+
+
+@pytest.mark.parametrize("queued", [False, True], ids=["network", "queue"])
+def test_a_queue_before_the_span_shows_as_hand_offs_and_a_slow_network_does_not(queued: bool) -> None:
+    """Two workers at 90% busy: a request that queued begins as another ends (a hand-off), and most of them
+    queue; the same arrivals served at once, however late the network brings them, make hand-offs only by
+    chance. The derivation takes a wait before the span for queueing only with hand-offs beyond chance."""
+    rng, at, free, spans = random.Random(2), 0.0, [0.0, 0.0], []
+    for i in range(2000):
+        at += rng.expovariate(180.0)
+        work = rng.expovariate(100.0)
+        arrive = at + rng.lognormvariate(0, 1.0) * 0.002  # the network's delay, as widely spread as a proxy's
+        if queued:
+            k = min(range(2), key=free.__getitem__)
+            start = max(arrive, free[k])
+            free[k] = start + work
+        else:
+            start = arrive
+        spans.append(_server(i + 1, start, start + work))
+    concurrency = _Concurrency()
+    for span in sorted(spans, key=lambda s: s.start_ns):
+        concurrency.add(span)
+    concurrency.sweep(2**63 - 1)
+    share, chance = concurrency.handoff_share("db")
+    assert chance < 0.05
+    if queued:
+        assert share > max(QUEUE_MIN_HANDOFFS, 3 * chance), (share, chance)
+    else:
+        assert share < max(QUEUE_MIN_HANDOFFS, 3 * chance), (share, chance)
