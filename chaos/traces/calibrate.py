@@ -59,18 +59,7 @@ class Calibration:
     def service(self, name: str, service: dict[str, Any], fit: Calibrated) -> None:
         service["service_time"] = yaml.safe_load(fit.yaml)
         self.done.append(f"{name}: {fit.yaml} ({fit.why})")
-        by = service.get("service_time_by")
-        if by is not None and by.get("attribute") != PACE:
-            self.notes.append(f"{name}: its times by '{by.get('attribute')}' are left as they were (the traces do "
-                              f"not tell that attribute's values apart), and take the place of the calibrated one "
-                              f"for the values they list")
-        elif fit.paced and self.paced:
-            service["service_time_by"] = {"attribute": PACE,
-                                          "values": {v: yaml.safe_load(d) for v, d in fit.paced}}
-            self.done.append(f"{name} by {PACE}: " + ", ".join(f"{v} {d}" for v, d in fit.paced))
-        elif by is not None:  # by an earlier pace: stale now that its service_time is the traces'
-            del service["service_time_by"]
-            self.notes.append(f"{name}: its times by an earlier {PACE} removed (these traces show none for it)")
+        self.by_pace(name, service, fit)
         # A topology with operations gets each one's own time: a read and a write are fitted apart.
         for op_name, op in (service.get("operations") or {}).items():
             found = fit.operation(str(op_name))
@@ -78,11 +67,24 @@ class Calibration:
                 self.kept.append(f"{name}.{op_name}")
                 continue
             traced, op_fit = found
-            service["operations"][op_name] = {**(op or {}), "service_time": yaml.safe_load(op_fit.yaml)}
+            written = service["operations"][op_name] = {**(op or {}), "service_time": yaml.safe_load(op_fit.yaml)}
             self.done.append(f"{name}.{op_name}: {op_fit.yaml} (traced as '{traced}'; {op_fit.why})")
-            if fit.paced and self.paced and not (op or {}).get("service_time_by"):
-                self.notes.append(f"{name}.{op_name}: its own time is drawn without the {PACE} (the traces give "
-                                  f"times by pace per service, not per operation)")
+            self.by_pace(f"{name}.{op_name}", written, op_fit)
+
+    def by_pace(self, where: str, part: dict[str, Any], fit: Calibrated) -> None:
+        """A service's or an operation's times by the pace (``part`` as the topology file holds it), as the
+        traces show them for it; its times by another attribute are left as they were."""
+        by = part.get("service_time_by")
+        if by is not None and by.get("attribute") != PACE:
+            self.notes.append(f"{where}: its times by '{by.get('attribute')}' are left as they were (the traces do "
+                              f"not tell that attribute's values apart), and take the place of the calibrated one "
+                              f"for the values they list")
+        elif fit.paced and self.paced:
+            part["service_time_by"] = {"attribute": PACE, "values": {v: yaml.safe_load(d) for v, d in fit.paced}}
+            self.done.append(f"{where} by {PACE}: " + ", ".join(f"{v} {d}" for v, d in fit.paced))
+        elif by is not None:  # by an earlier pace: stale now that its service_time is the traces'
+            del part["service_time_by"]
+            self.notes.append(f"{where}: its times by an earlier {PACE} removed (these traces show none for it)")
 
     def drop_stale_pace(self) -> None:
         """A service the traces do not show keeps its times by an earlier pace only if every value they list is

@@ -20,7 +20,8 @@ How each figure is derived:
   successful attempt lasted longer;
 - **workers**: the most server spans one instance had in progress at once, taken as the pool size
   when requests were seen to wait for it (server span start later than the client's send by more
-  than the network's minimum).
+  than the network's minimum, and spans beginning as others of their instance ended, far beyond
+  chance: a queued request starts when a worker frees).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import dataclasses
 import heapq
 import math
 from collections.abc import Iterable
+from typing import TypeVar
 
 from chaos.core.choices import CallMode
 from chaos.errors import Location
@@ -70,6 +72,8 @@ TIMEOUT_MIN_ERRORS = 5
 PARALLEL_MAJORITY = 0.5
 QUEUE_MIN_S = 0.001        # a queue wait shorter than this is network jitter, not queueing
 QUEUE_MIN_SHARE = 0.01     # of arrivals that found the pool at its maximum
+HANDOFF_NS = 200_000       # a server span that begins this soon after another one of its instance ended
+QUEUE_MIN_HANDOFFS = 0.1   # of arrivals, and three times chance, before a wait before the span is queueing
 SHARED_AT_MOST = 0.2       # of the disagreements independent draws would make, before a call's presence is shared
 HOP_QUANTILE = 0.01        # of caller's span minus server span: the network, below any queueing before the span
 SEEN_QUANTILE_MISS = 0.05  # a fitted service time must hold the callers' waits' p50, p90, p99 this closely
@@ -80,7 +84,10 @@ _HINTS_KEPT = 32
 
 _BOTH, _CLIENT_ONLY = Match.BOTH, Match.CLIENT_ONLY  # as globals in the loops per attempt (see assemble)
 
+K = TypeVar("K")
 SlotKey = tuple[str, str]  # (callee, callee operation); operation "" until a server span names it
+PacedKey = str | tuple[str, str]  # a service, or (service, operation)
+Paced = tuple[AnyDistribution, ...]  # times in each class of pace, slowest last
 
 
 class _Slot:
@@ -227,6 +234,11 @@ class _Concurrency:
     a heap of the two windows' spans that wait costs some forty comparisons of tuples per span to push and
     pop, a bucket's sort about ten. The order swept is the heap's: buckets in order, each in order, and no
     span joins a bucket below the sweep's end (it is counted late instead).
+
+    Also the hand-offs: spans that began as another span of their instance ended (within ``HANDOFF_NS``).
+    A request that queued for a worker before its server span begins when a worker frees, so queueing
+    before the span shows as hand-offs far beyond chance; a wait before the span without them is the
+    network's (a proxy, connection set-up), which no pool size explains.
     """
 
     BUCKET_NS = 100_000_000
@@ -236,6 +248,9 @@ class _Concurrency:
         self.buckets: list[int] = []  # a heap of the keys of ``pending``
         self.active: dict[tuple[str, str], list[int]] = {}
         self.arrivals: dict[tuple[str, str], dict[int, int]] = {}
+        self.last_end: dict[tuple[str, str], int] = {}  # the latest end swept past, per instance
+        self.handoffs: dict[tuple[str, str], int] = {}
+        self.period: dict[tuple[str, str], list[int]] = {}  # [first start, last end] per instance
         self.late = 0
         self.done_until = -(2**63)
 
@@ -269,16 +284,41 @@ class _Concurrency:
 
     def _arrive(self, spans: list[tuple[int, int, tuple[str, str]]]) -> None:
         heappop, heappush = heapq.heappop, heapq.heappush
+        last_end, handoffs, periods = self.last_end, self.handoffs, self.period
         for start, end, key in spans:
             active = self.active.get(key)
             if active is None:  # not setdefault, which would build a list and a dict for every span
                 active = self.active[key] = []
                 self.arrivals[key] = {}
+            last = last_end.get(key, -(2**63))
             while active and active[0] <= start + TOUCH_NS:
-                heappop(active)
+                last = heappop(active)
+            last_end[key] = last
+            if last >= start - HANDOFF_NS:
+                handoffs[key] = handoffs.get(key, 0) + 1
             heappush(active, end)
             seen = self.arrivals[key]
             seen[len(active)] = seen.get(len(active), 0) + 1
+            period = periods.get(key)
+            if period is None:
+                periods[key] = [start, end]
+            elif end > period[1]:
+                period[1] = end
+
+    def handoff_share(self, service: str) -> tuple[float, float]:
+        """(the share of ``service``'s arrivals that were hand-offs, the share that chance alone would give:
+        arrivals landing within ``HANDOFF_NS`` after an end, ends coming at the instance's mean rate)."""
+        n = handoffs = 0
+        chance = 0.0
+        for key, seen in self.arrivals.items():
+            if key[0] != service:
+                continue
+            k = sum(seen.values())
+            n += k
+            handoffs += self.handoffs.get(key, 0)
+            first, last = self.period[key]
+            chance += k * min(1.0, k * HANDOFF_NS / max(last - first, 1))
+        return (handoffs / n, chance / n) if n else (0.0, 0.0)
 
     def of_service(self, service: str) -> tuple[int, float]:
         """(the most in progress on one instance, share of arrivals that found their instance at that maximum)."""
@@ -332,6 +372,7 @@ class Deriver:
         self.gaps: dict[tuple[str, str, str], _Gaps] = {}
         self.retried: dict[tuple[str, str], _Retried] = {}  # callee operation -> its attempts' calls
         self.seen: dict[str, LogHistogram] = {}  # service -> its work as its callers waited on it
+        self.seen_ops: dict[tuple[str, str], LogHistogram] = {}  # the same per (service, operation)
         self.pace = _Pace()
         self.traces = self.traces_used = 0
         self.start_ns = 2**63
@@ -371,7 +412,7 @@ class Deriver:
                         times[server.span_id] = seen
                     if not error:
                         overheads.append(max(0, end_ns - start_ns - (server.end_ns - server.start_ns)) / NS_PER_S)
-        self.pace.add(overheads, [(by_span[i].span.service, t) for i, t in times.items()])
+        self.pace.add(overheads, [(by_span[i].span.service, by_span[i].span.operation, t) for i, t in times.items()])
         for call in retried:
             self._add_retried(call, by_span)
 
@@ -383,11 +424,9 @@ class Deriver:
         done = by_span.get(server.span_id)
         if done is None:
             return None
-        hist = self.seen.get(server.service)
-        if hist is None:
-            hist = self.seen[server.service] = LogHistogram()
         seen = (max(0, waited_ns - (server.end_ns - server.start_ns)) + done.own_ns) / NS_PER_S
-        hist.add(seen)
+        _histogram(self.seen, server.service).add(seen)
+        _histogram(self.seen_ops, (server.service, server.operation)).add(seen)
         return seen
 
     def _add_retried(self, call: Call, by_span: dict[str, Execution]) -> None:
@@ -455,8 +494,8 @@ class Deriver:
         offsets = tuple(ClockOffset(c, s, n, low / NS_PER_S, high / NS_PER_S)
                         for (c, s), (n, low, high) in sorted(self.skew.pairs.items())
                         if low > -(2**63) and (low > self.skew.tolerance_ns or high < -self.skew.tolerance_ns))
-        pace, paced = self.pace.result([s.name for s in services])
-        services = tuple(dataclasses.replace(s, paced=paced[s.name]) if s.name in paced else s for s in services)
+        pace, paced = self.pace.result([(s.name, tuple(op.name for op in s.operations)) for s in services])
+        services = tuple(_with_paced(s, paced) for s in services)
         return ObservedModel(sources, settings, self.start_ns / NS_PER_S if self.end_ns else 0.0,
                              self.end_ns / NS_PER_S, spans_read, self.traces, self.traces_used, entrypoints,
                              services, self.tally.summary(), offsets, pace if paced else None)
@@ -517,62 +556,42 @@ class Deriver:
         waits = self._queue_waits(name)
         concurrency = Concurrency(peak, at_peak, waits)
         median = min((op.latency.p50 for op in ops if op.latency.count), default=0.0)
-        queued = waits is not None and waits.p99 > max(QUEUE_MIN_S, 0.1 * median) and at_peak >= QUEUE_MIN_SHARE
+        handoffs, chance = self.concurrency.handoff_share(name)
+        # Waits before the span that come without hand-offs are the network's: on a traced game day (a proxy
+        # and a connection per call on a busy machine) they reached a p99 of 35 ms at a pool never full, and
+        # read as queueing, they cost the callee its callers' waits as its service time (see _seen_work).
+        queued = (waits is not None and waits.p99 > max(QUEUE_MIN_S, 0.1 * median) and at_peak >= QUEUE_MIN_SHARE
+                  and handoffs >= max(QUEUE_MIN_HANDOFFS, 3 * chance))
         if queued:
             assert waits is not None
             workers = Marked(peak, Basis.INFERRED,
                              f"requests waited for a worker (p99 {_ms(waits.p99)} from the client's send to the "
                              f"server span's start, beyond the network's minimum) while {peak} were in progress "
-                             f"on one instance")
+                             f"on one instance, and {handoffs:.0%} of its requests began as another ended (chance: "
+                             f"{chance:.0%})")
         else:
             workers = Marked(peak, Basis.GUESSED,
                              f"no queueing seen; {peak} is the most requests one instance worked on at once, "
                              "a lower bound")
         seen = called.get(name, _Called())
         work = _work_time(own)
-        seen_work = None if queued else self._seen_work(name, work, called.get(name))
+        seen_work = None
+        if not queued:
+            seen_work = _seen_work(self.seen.get(name), work, seen.hops)
+            ops = tuple(dataclasses.replace(op, seen_work=_seen_work(self.seen_ops.get((name, op.name)),
+                                                                     op.work_time, self._hops_to(name, op.name)))
+                        for op in ops)
         return ObservedService(name, True, replicas, workers, concurrency, ops, work, seen.hop(), seen.traffic(),
                                seen_work)
 
-    def _seen_work(self, name: str, own: WorkTime, called: _Called | None) -> Marked[AnyDistribution] | None:
-        """The service time that reproduces what callers waited on ``name``: the simulator has no network, so the
-        per-hop overhead (network, connection set-up, proxies, HTTP outside the spans) must be the callee's work.
-
-        Two candidates, taken in order of their KS distance to the callers' waits (each minus what the callee
-        waited on its own calls): the own-time fit moved by the overhead's median, exact when the overhead
-        barely varies, and a fit to those waits themselves, which carries the overhead's spread (a proxy, a
-        busy machine); the first whose p50, p90 and p99 are within 5% of the waits' is taken, and where
-        neither is, the waits are written as measured (an empirical distribution). None without enough waits
-        seen, and where requests queued before their server spans: a
-        wait then holds queueing that the simulation makes itself with the inferred pool (the caller uses the
-        own time moved by the overhead's first percentile instead).
-        """
-        hist = self.seen.get(name)
-        if hist is None or hist.count < MIN_SAMPLES or called is None or not called.hops.count:
-            return None
-        candidates: list[tuple[float, Marked[AnyDistribution]]] = []
-        fitted = _work_time(hist, "callers' waits on it (own time and per-hop overhead)").distribution
-        if fitted is not None:
-            candidates.append((hist.ks_distance(fitted.value.cdf), fitted))
-        if own.distribution is not None:
-            hop = max(0.0, called.hops.quantile(0.5))
-            moved, _ = shifted(own.distribution.value, hop)
-            candidates.append((hist.ks_distance(moved.cdf), Marked(moved, own.distribution.basis,
-                               f"{own.distribution.why}; moved by the median per-hop overhead, {_ms(hop)}")))
-        # A small KS distance is not enough: a lognormal moved by the overhead's median can sit close to the
-        # waits' body and still miss their median by half where the overhead is skewed. The fidelity report
-        # judges p50, p90 and p99, so a candidate must hold those; otherwise the waits are written as measured.
-        for ks, best in sorted(candidates, key=lambda c: c[0]):
-            miss = _quantile_miss(best.value, hist)
-            if miss <= SEEN_QUANTILE_MISS:
-                return Marked(best.value, best.basis,
-                              f"{best.why}; as its callers waited on it ({hist.count:,} calls seen from both "
-                              f"sides, KS distance {ks:.3f}, p50, p90 and p99 within {miss:.0%} of the waits'): "
-                              f"the simulator has no network")
-        return Marked(empirical(hist), Basis.MEASURED,
-                      f"as its callers waited on it (own time and per-hop overhead, {hist.count:,} calls seen from "
-                      f"both sides): no fit holds the waits' p50, p90 and p99 within {SEEN_QUANTILE_MISS:.0%}, so "
-                      f"the observed p0 to p100 are written: the simulator has no network")
+    def _hops_to(self, service: str, operation: str) -> LogHistogram:
+        """The per-hop overheads of every caller's calls to one operation of ``service``."""
+        hops = LogHistogram()
+        for op in self.ops.values():
+            slot = op.slots.get((service, operation))
+            if slot is not None:
+                hops.merge(slot.hop)
+        return hops
 
     def _queue_waits(self, service: str) -> Summary | None:
         edges = [g for (callee, _, _), g in self.gaps.items() if callee == service]
@@ -807,6 +826,61 @@ class _Called:
                                            f"seen from both sides: network, connection, proxies, without queueing")
 
 
+def _seen_work(hist: LogHistogram | None, own: WorkTime, hops: LogHistogram) -> Marked[AnyDistribution] | None:
+    """The service time (of a service, or of one of its operations) that reproduces what callers waited on it:
+    ``hist`` holds those waits (each caller's span minus what the callee waited on its own calls), ``own`` its
+    own times, ``hops`` the per-hop overheads. The simulator has no network, and a topology's call has no
+    latency of its own, so the per-hop overhead (network, connection set-up, proxies, HTTP outside the spans)
+    must be the callee's work.
+
+    Two candidates, taken in order of their KS distance to the callers' waits: the own-time fit moved by the
+    overhead's median, exact when the overhead barely varies, and a fit to those waits themselves, which
+    carries the overhead's spread (a proxy, a busy machine); the first whose p50, p90 and p99 are within 5%
+    of the waits' is taken, and where neither is, the waits are written as measured (an empirical
+    distribution). None without enough waits seen. The caller leaves it out where requests queued before
+    their server spans: a wait then holds queueing that the simulation makes itself with the inferred pool
+    (the own time moved by the overhead's first percentile is used instead).
+    """
+    if hist is None or hist.count < MIN_SAMPLES or not hops.count:
+        return None
+    candidates: list[tuple[float, Marked[AnyDistribution]]] = []
+    fitted = _work_time(hist, "callers' waits on it (own time and per-hop overhead)").distribution
+    if fitted is not None:
+        candidates.append((hist.ks_distance(fitted.value.cdf), fitted))
+    if own.distribution is not None:
+        hop = max(0.0, hops.quantile(0.5))
+        moved, _ = shifted(own.distribution.value, hop)
+        candidates.append((hist.ks_distance(moved.cdf), Marked(moved, own.distribution.basis,
+                           f"{own.distribution.why}; moved by the median per-hop overhead, {_ms(hop)}")))
+    # A small KS distance is not enough: a lognormal moved by the overhead's median can sit close to the
+    # waits' body and still miss their median by half where the overhead is skewed. The fidelity report
+    # judges p50, p90 and p99, so a candidate must hold those; otherwise the waits are written as measured.
+    for ks, best in sorted(candidates, key=lambda c: c[0]):
+        miss = _quantile_miss(best.value, hist)
+        if miss <= SEEN_QUANTILE_MISS:
+            return Marked(best.value, best.basis,
+                          f"{best.why}; as its callers waited on it ({hist.count:,} calls seen from both "
+                          f"sides, KS distance {ks:.3f}, p50, p90 and p99 within {miss:.0%} of the waits'): "
+                          f"the simulator has no network")
+    return Marked(empirical(hist), Basis.MEASURED,
+                  f"as its callers waited on it (own time and per-hop overhead, {hist.count:,} calls seen from "
+                  f"both sides): no fit holds the waits' p50, p90 and p99 within {SEEN_QUANTILE_MISS:.0%}, so "
+                  f"the observed p0 to p100 are written: the simulator has no network")
+
+
+def _with_paced(s: ObservedService, paced: dict[PacedKey, Paced]) -> ObservedService:
+    ops = tuple(dataclasses.replace(op, paced=paced[(s.name, op.name)]) if (s.name, op.name) in paced else op
+                for op in s.operations)
+    return dataclasses.replace(s, operations=ops, paced=paced.get(s.name, ()))
+
+
+def _histogram(book: dict[K, LogHistogram], key: K) -> LogHistogram:
+    hist = book.get(key)
+    if hist is None:
+        hist = book[key] = LogHistogram()
+    return hist
+
+
 def _quantile_miss(dist: AnyDistribution, hist: LogHistogram) -> float:
     """The largest relative miss of ``dist``'s p50, p90 and p99 against the observed ones."""
     return max(abs(dist.quantile(q) - hist.quantile(q)) / max(hist.quantile(q), 1e-9) for q in (0.5, 0.9, 0.99))
@@ -874,29 +948,27 @@ class _Pace:
     network delay every hop of a request together, which independent draws of each service's time do not.
 
     A trace's pace is the mean per-hop overhead of its calls seen from both sides (caller's span minus
-    callee's server span), binned in 10% steps so that grouping needs no list of traces; each service's
-    time (what its callers waited on it, or its own time where no caller was seen) is kept per bin.
+    callee's server span), binned in 10% steps so that grouping needs no list of traces; each operation's
+    time (what its callers waited on it, or its own time where no caller was seen) is kept per bin, and a
+    service's are its operations' together.
     """
 
     __slots__ = ("traces", "times", "n", "sx", "sy", "sxx", "syy", "sxy")
 
     def __init__(self) -> None:
         self.traces: dict[int, int] = {}
-        self.times: dict[tuple[str, int], LogHistogram] = {}
+        self.times: dict[tuple[str, str, int], LogHistogram] = {}  # (service, operation, pace bin)
         self.n = 0
         self.sx = self.sy = self.sxx = self.syy = self.sxy = 0.0
 
-    def add(self, overheads: list[float], times: list[tuple[str, float]]) -> None:
+    def add(self, overheads: list[float], times: list[tuple[str, str, float]]) -> None:
         if not overheads:
             return
         total = sum(overheads)
         pace = int(math.floor(math.log(max(total / len(overheads), 1e-6)) / PACE_BIN))
         self.traces[pace] = self.traces.get(pace, 0) + 1
-        for service, t in times:
-            hist = self.times.get((service, pace))
-            if hist is None:
-                hist = self.times[(service, pace)] = LogHistogram()
-            hist.add(t)
+        for service, operation, t in times:
+            _histogram(self.times, (service, operation, pace)).add(t)
         if len(overheads) < 2:
             return
         log, others = math.log, len(overheads) - 1
@@ -936,7 +1008,9 @@ class _Pace:
             seen += self.traces[b]
         return groups
 
-    def result(self, services: list[str]) -> tuple[Pace | None, dict[str, tuple[AnyDistribution, ...]]]:
+    def result(self, services: list[tuple[str, tuple[str, ...]]]) -> tuple[Pace | None, dict[PacedKey, Paced]]:
+        """The pace, and the times by it of every service (key: its name) and operation (key: service and
+        operation) that has enough of them in every class."""
         groups = self.classes()
         if len(groups) < 2:
             return None, {}
@@ -944,16 +1018,23 @@ class _Pace:
         classes = tuple(PaceClass(f"p{i + 1}", sum(self.traces[b] for b in g) / total,
                                   sum(self.traces[b] for b in g), math.exp(g[0] * PACE_BIN),
                                   math.exp((g[-1] + 1) * PACE_BIN)) for i, g in enumerate(groups))
-        out: dict[str, tuple[AnyDistribution, ...]] = {}
-        for service in services:
-            hists = []
-            for g in groups:
-                hist = LogHistogram()
-                for b in g:
-                    part = self.times.get((service, b))
-                    if part is not None:
-                        hist.merge(part)
-                hists.append(hist)
-            if all(h.count >= MIN_SAMPLES for h in hists):
-                out[service] = tuple(empirical(h) for h in hists)
+        out: dict[PacedKey, Paced] = {}
+        for service, operations in services:
+            whole = [LogHistogram() for _ in groups]
+            for operation in operations:
+                hists = [self._in_class(service, operation, g) for g in groups]
+                for into, hist in zip(whole, hists, strict=True):
+                    into.merge(hist)
+                if all(h.count >= MIN_SAMPLES for h in hists):
+                    out[(service, operation)] = tuple(empirical(h) for h in hists)
+            if all(h.count >= MIN_SAMPLES for h in whole):
+                out[service] = tuple(empirical(h) for h in whole)
         return Pace(classes, self.correlation(), total), out
+
+    def _in_class(self, service: str, operation: str, bins: list[int]) -> LogHistogram:
+        hist = LogHistogram()
+        for b in bins:
+            part = self.times.get((service, operation, b))
+            if part is not None:
+                hist.merge(part)
+        return hist

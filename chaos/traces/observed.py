@@ -132,6 +132,10 @@ class ObservedOperation:
     latency: Summary              # the server span's duration
     work_time: WorkTime
     stages: tuple[Stage, ...]
+    # Its time as its callers waited on it, as ObservedService.seen_work but for this operation alone.
+    seen_work: Marked[AnyDistribution] | None = None
+    # Its times by the pace of the request, as ObservedService.paced.
+    paced: tuple[AnyDistribution, ...] = ()
 
     def calls(self) -> tuple[ObservedCall, ...]:
         out: list[ObservedCall] = []

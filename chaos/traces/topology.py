@@ -39,6 +39,7 @@ from chaos.traces.observed import (
     ObservedCall,
     ObservedEntrypoint,
     ObservedModel,
+    ObservedOperation,
     ObservedService,
     Router,
 )
@@ -153,9 +154,9 @@ def pace_attribute(model: ObservedModel) -> PaceAttribute | None:
                          f"(correlation {pace.correlation:.2f} of their logs), so the pace is drawn once per request")
 
 
-def paced_times(model: ObservedModel, s: ObservedService) -> tuple[tuple[str, str], ...]:
-    """``s``'s time in each pace of request (value name, distribution in the topology's notation); empty where
-    the traces show no pace or too few of its times in some pace."""
+def paced_times(model: ObservedModel, s: ObservedService | ObservedOperation) -> tuple[tuple[str, str], ...]:
+    """``s``'s time (a service's, or one operation's) in each pace of request (value name, distribution in the
+    topology's notation); empty where the traces show no pace or too few of its times in some pace."""
     if model.pace is None or not s.paced:
         return ()
     return tuple((c.name, dist_yaml(d)) for c, d in zip(model.pace.classes, s.paced, strict=True))
@@ -461,16 +462,25 @@ class Calibrated:
         return tail[0] if len(tail) == 1 else None
 
 
-def _calibrated(name: str, marked: Marked[AnyDistribution], hop: float) -> Calibrated:
+def _calibrated(model: ObservedModel, name: str, op: ObservedOperation, hop: float) -> Calibrated | None:
+    """One operation's time as its callers waited on it (as :func:`service_time` for a service), and its times
+    by the request's pace; where no caller was seen waiting on it, its own time moved by the service's per-hop
+    overhead (its first percentile)."""
+    paced = paced_times(model, op)
+    if op.seen_work is not None:
+        return Calibrated(name, dist_yaml(op.seen_work.value), _mark(op.seen_work), paced=paced)
+    marked = op.work_time.distribution
+    if marked is None:
+        return None
     dist, _ = shifted(marked.value, hop)
     why = f"{_mark(marked)}" + (f"; plus the per-hop overhead, {_ms(hop)}" if dist is not marked.value else "")
-    return Calibrated(name, dist_yaml(dist), why)
+    return Calibrated(name, dist_yaml(dist), why, paced=paced)
 
 
 def calibrations(model: ObservedModel) -> dict[str, Calibrated]:
     """Each traced service's time as ``from-traces`` writes it (:func:`service_time`, and its times by the
     request's pace where the traces show one), keyed by its name in a topology; with each of its operations'
-    own times (plus the per-hop overhead), for a topology that declares them."""
+    times as their callers waited on them (and by the pace), for a topology that declares them."""
     taken: set[str] = set()
     out = {}
     for s in model.services:
@@ -480,7 +490,7 @@ def calibrations(model: ObservedModel) -> dict[str, Calibrated]:
             continue
         dist, why = chosen
         hop = s.hop.value if s.hop is not None else 0.0
-        ops = tuple((op.name, _calibrated(f"{name}.{op.name}", op.work_time.distribution, hop))
-                    for op in s.operations if op.work_time.distribution is not None)
+        ops = tuple((op.name, fit) for op in s.operations
+                    if (fit := _calibrated(model, f"{name}.{op.name}", op, hop)) is not None)
         out[name] = Calibrated(name, dist_yaml(dist), why, operations=ops, paced=paced_times(model, s))
     return out

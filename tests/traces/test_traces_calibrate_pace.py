@@ -114,13 +114,19 @@ def test_an_entry_timeout_below_the_traced_successes_is_said(traced: Path,
     assert "its own hop to the entry service" in Path("calibrated.fidelity.md").read_text()
 
 
-def test_an_operation_given_its_own_time_is_said_to_be_drawn_without_the_pace(
+def test_an_operation_given_its_own_time_gets_its_own_times_by_the_pace(
         traced: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A service's times by pace reach only its operations without a time of their own, and the traces give
-    times by pace per service: an operation that calibrate gives its own time is drawn without it."""
+    """A service's times by pace reach only its operations without a time of their own: an operation that
+    calibrate gives its own time gets its own times by the pace too (it was drawn without it before, and the
+    command said so), or its hops would no longer stall with the request's others."""
     Path("ops.yaml").write_text((MINE % "").replace("  b: {workers: 64, service_time: 5ms}",
                                                     "  b: {workers: 64, service_time: 5ms, operations: {work: {}}}"))
     assert main(["calibrate", "traces.jsonl", "--topology", "ops.yaml", "--out", "calibrated.yaml"]) == 0
-    assert "b.work: its own time is drawn without the pace" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "b.work by pace: p1 " in out and "drawn without the pace" not in out, out
     b = load_topology("calibrated.yaml").service("b")
-    assert b.service_time_by is not None and b.operation_of("work").service_time_by is None
+    by = b.operation_of("work").service_time_by
+    assert b.service_time_by is not None and by is not None and by.attribute == "pace"
+    # the traced service has one operation: its times by pace are the service's
+    assert [(v.name, v.service_time) for v in by.values] == [(v.name, v.service_time) for v in b.service_time_by.values]
+    assert main(["traces", "fidelity", "calibrated.yaml", "traces.jsonl"]) == 0, capsys.readouterr().out

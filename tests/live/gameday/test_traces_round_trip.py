@@ -5,7 +5,9 @@ ratio and latency p50 to p99 of every service and the entrypoint).
 One short run on a stack of its own (about 30 s of load): the emulators record W3C-linked spans,
 ``chaoslab run --traces`` copies them to OUT/traces, and ``chaoslab topology from-traces`` must find
 the stack that generated them: the same services, edges and stage modes, call probabilities within
-four standard errors, and each service's own work time, median and p99, within the tolerances below.
+four standard errors, and each service's own work time, median and p99, within the tolerances below of what
+its emulator measured for the same requests. About 65 s on a loaded machine: the stack's start, 30 s of load
+(about 800 requests, for medians within a few percent), and the import and simulation.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from pathlib import Path
 import pytest
 
 from chaos.core.choices import CallMode
+from chaos.live.gameday.calibrate import calibrate_run
 from chaos.model.files import load_topology
 from chaos.traces.observe import observe_files
+from chaos.traces.observed import Basis
 
 pytestmark = pytest.mark.live
 
@@ -57,13 +61,16 @@ seed: 9
 load: {profile: constant, rate: 30}
 """
 
-# Own work times as the traces show them, against the declared distribution: a relative part for the
-# sampling error and an absolute part for what the emulator itself spends per request (its timer, late by a
-# fraction of a millisecond at low load and more when other processes take the cores; a caller also sets up
-# its calls' connections in its own time). Measured on this 2-core machine under other tests' load: front's
-# median 1.8 ms above the declared 8 ms, db's about 2 ms above 12 ms.
-MEDIAN_TOLERANCE = (0.15, 0.003)  # the median of ~800 draws: standard error ~4%
-P99_TOLERANCE = (0.40, 0.005)     # the p99 of ~800 draws: standard error ~10%
+# Own work times as the traces show them (server span minus waiting on calls), against the same requests' own
+# work as the emulators measured it (their own-time histograms in live.json, what a live run's calibration
+# reads): not against the declared distribution, from which the emulator's timer departs by its lateness (a
+# fraction of a millisecond on a quiet machine, several at the p50 and tens at the p99 on a busy one), which the
+# traces rightly show and the simulation must reproduce. The same requests on both sides, so no sampling error:
+# a relative part for the emulators' histogram buckets (12% wide) and an absolute part for what a caller does
+# outside its client spans (its next stage's tasks, its answer): front's median 1.2 ms and p99 5 ms above its
+# emulator's on a loaded machine.
+MEDIAN_TOLERANCE = (0.12, 0.002)
+P99_TOLERANCE = (0.25, 0.008)
 
 
 def near(got: float, want: float, tolerance: tuple[float, float]) -> bool:
@@ -116,11 +123,20 @@ def test_a_topology_rebuilt_from_a_traced_game_day_is_the_stack_that_ran(engine:
     for call in declared.service("front").calls:
         p = call.probability
         assert abs(calls[call.to].probability - p) <= 4 * math.sqrt(max(p * (1 - p), 1e-9) / requests) + 1e-9, call.to
-    # Each service's own work time (server span minus waiting on its calls), as the emulator drew it.
+    # Each service's own work time (server span minus waiting on its calls), as its emulator measured it.
     observed = observe_files([tmp_path / "out" / "traces" / "spans.jsonl"])
+    measured = calibrate_run(tmp_path / "out", json.loads((tmp_path / "out" / "result.json").read_text()))
     for s in declared.services:
-        want, own = s.service_time, observed.service(s.name).work_time.times.observed
-        assert near(own.p50, want.quantile(0.5), MEDIAN_TOLERANCE), (s.name, own)
-        assert near(own.p99, want.quantile(0.99), P99_TOLERANCE), (s.name, own)
+        want, own = measured[s.name], observed.service(s.name).work_time.times.observed
+        assert want.median_s is not None and want.p99_s is not None, s.name
+        assert near(own.p50, want.median_s, MEDIAN_TOLERANCE), (s.name, own, want)
+        assert near(own.p99, want.p99_s, P99_TOLERANCE), (s.name, own, want)
         # The topology's service time is that work plus the per-hop overhead the traces show: never less.
         assert rebuilt.service(s.name).service_time.quantile(0.5) >= 0.95 * own.p50
+    # Every callee's service time is what front waited on it, not its own time plus a constant: no pool is
+    # inferred where the stack has 16 workers (the waits before a server span here are Toxiproxy's and the
+    # connection's, not queueing: read as queueing, db's time came out 16 ms against the 22 ms front waited).
+    for name in ("api", "cache", "db"):
+        callee = observed.service(name)
+        assert callee.seen_work is not None and callee.workers is not None, name
+        assert callee.workers.basis is Basis.GUESSED, (name, callee.workers)

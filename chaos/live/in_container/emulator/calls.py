@@ -145,10 +145,14 @@ class Edge:
             self.metrics.retries += 1
         else:
             self.budget.deposit(spec.retries.budget)
+        # The attempt is timed (its client span too) from here, where the caller begins to wait on it: a task
+        # starts on a later turn of the loop, and on a busy machine that wait would read as the caller's own
+        # work in its traces, where the simulator has it in the call.
+        sent = self.clock()
         if spec.cancel_on_timeout:
-            return await self._attempt(spec, breaker, attributes)
+            return await self._attempt(spec, breaker, attributes, sent)
         # Shielded: if the request that makes this call is cancelled, the attempt goes on.
-        task = asyncio.create_task(self._attempt(spec, breaker, attributes))
+        task = asyncio.create_task(self._attempt(spec, breaker, attributes, sent))
         self.background.add(task)
         task.add_done_callback(self.background.discard)
         return await asyncio.shield(task)
@@ -158,8 +162,8 @@ class Edge:
         ratio = self.faults.errors
         return ratio > 0 and self.error_roll() < ratio
 
-    async def _attempt(self, spec: CallSpec, breaker: CircuitBreaker | None, attributes: Attributes) -> Cause | None:
-        sent = self.clock()
+    async def _attempt(self, spec: CallSpec, breaker: CircuitBreaker | None, attributes: Attributes,
+                       sent: float) -> Cause | None:
         cause = Cause.INJECTED if self.injected() else await self._exchange(spec, sent, attributes)
         now = self.clock()
         if breaker is not None:
