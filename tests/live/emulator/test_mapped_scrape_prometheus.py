@@ -7,6 +7,7 @@ series it stores are those the simulator's export of the same scopes writes, nam
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import pytest
 from test_emulator_prometheus_server import TOPOLOGY, free_port, prometheus_at  # noqa: F401 - the fixture
@@ -53,10 +54,32 @@ def _pair_renamed(launch, helpers, prometheus_at, tmp_path, preset):  # type: ig
     prometheus = prometheus_at({"a": f"127.0.0.1:{stack.port('a')}", "b": f"127.0.0.1:{stack.port('b')}",
                                 LOAD_JOB: f"127.0.0.1:{load_port}"}, relabels=relabels)
     assert helpers.wait_for(lambda: prometheus.value("count(up == 1)") == 2, 10.0, step=0.25)
+    # The load serves its final counts for 20 s after its end: longer than a test's reads of Prometheus take at
+    # the most (a 15 s bound for the last scrapes, then instant queries); the test stops it once they are done.
     plan = plan_load(topology, (Segment(0.0, DURATION_S, RATE, RATE),), {"web": f"http://127.0.0.1:{stack.port('a')}"},
                      duration_s=DURATION_S, bounds=helpers.BOUNDS, seed=3, metrics_listen=f"127.0.0.1:{load_port}",
                      metrics_linger_s=20.0)
     return stack, mapping, prometheus, plan
+
+
+@contextmanager
+def _load_failing_b(stack, plan, helpers, tmp_path):  # type: ignore[no-untyped-def]
+    """Runs ``plan``'s load, b failing every call from FAULT_AT_S on, and yields its records of web once the last
+    second's is in; the load then lingers, serving its final counts to Prometheus, until the block ends."""
+    load = LoadGenerator(plan, tmp_path / "load")
+    load.start()
+    try:
+        load.wait_started(timeout_s=60.0)
+        time.sleep(FAULT_AT_S)
+        stack.faults("b", errors=1.0)
+        assert helpers.wait_for(lambda: load.record("web", int(DURATION_S) - 1) is not None, 30.0, step=0.25)
+        time.sleep(1.0)  # the requests still in flight at the end, in the load's last record
+        records = load.series("web")
+        assert sum(r.ok for r in records) > 10 and sum(r.failed for r in records) > 10
+        yield records
+    finally:
+        # Everything was read: no grace for the linger (stop's default waits 10 s of it out before its SIGTERM).
+        load.stop(timeout_s=0.0)
 
 
 @pytest.mark.parametrize("preset", list(PRESETS), ids=lambda p: p.value)
@@ -69,19 +92,9 @@ def test_prometheus_stores_the_emulators_series_under_the_mapped_names(
     def count(service: str, matchers: str = "", family: str = name) -> float | None:
         return prometheus.value(f'sum({family}_count{{{label}="{service}"{", " if matchers else ""}{matchers}}})')
 
-    load = LoadGenerator(plan, tmp_path / "load")
-    load.start()
-    try:
-        load.wait_started(timeout_s=60.0)
-        time.sleep(FAULT_AT_S)
-        stack.faults("b", errors=1.0)
-        # The last second's record, then Prometheus's scrapes while the load lingers (serving its last counts).
-        assert helpers.wait_for(lambda: load.record("web", int(DURATION_S) - 1) is not None, 30.0, step=0.25)
-        time.sleep(1.0)  # the requests still in flight at the end, in the load's last record
-        records = load.series("web")
+    with _load_failing_b(stack, plan, helpers, tmp_path) as records:
         ok_n = sum(r.ok for r in records)
         failed_n = sum(r.failed for r in records)
-        assert ok_n > 10 and failed_n > 10
         # Every entry request ended within its second (a few ms each): Prometheus holds exactly the records' counts.
         assert helpers.wait_for(lambda: count("a") == ok_n + failed_n and count("web", family=entry) == ok_n + failed_n,
                                 15.0, step=0.25), (count("a"), count("web", family=entry), ok_n, failed_n)
@@ -112,8 +125,6 @@ def test_prometheus_stores_the_emulators_series_under_the_mapped_names(
         # b's own server histogram is not stored under the mapped name: under OpenTelemetry's, which is the emulators'
         # own, it would count b twice (count("b") == 40 above says the same).
         assert prometheus.value(f'count({name}_count{{instance="127.0.0.1:{stack.port("b")}"}})') is None
-    finally:
-        load.stop()  # it lingers, serving its counts: stopped here, not waited for
 
 
 def _simulated_series(mapping: MetricMapping, bounds: tuple[float, ...]) -> set[tuple[tuple[str, str], ...]]:
@@ -145,18 +156,9 @@ def test_prometheus_stores_the_counter_presets_series_as_the_simulator_exports_t
         label = scope if preset is MetricsPreset.HAPROXY else label
         return prometheus.value(f'sum({family}{{{label}="{who}"{", " if matchers else ""}{matchers}}})')
 
-    load = LoadGenerator(plan, tmp_path / "load")
-    load.start()
-    try:
-        load.wait_started(timeout_s=60.0)
-        time.sleep(FAULT_AT_S)
-        stack.faults("b", errors=1.0)
-        assert helpers.wait_for(lambda: load.record("web", int(DURATION_S) - 1) is not None, 30.0, step=0.25)
-        time.sleep(1.0)
-        records = load.series("web")
+    with _load_failing_b(stack, plan, helpers, tmp_path) as records:
         ok_n, failed_n = sum(r.ok for r in records), sum(r.failed for r in records)
         sent_n = sum(r.requests for r in records)
-        assert ok_n > 10 and failed_n > 10
         ja = stack.metrics("a")
 
         def settled() -> bool:
@@ -193,5 +195,3 @@ def test_prometheus_stores_the_counter_presets_series_as_the_simulator_exports_t
             client_sum = prometheus.value('sum(http_client_request_duration_seconds_sum'
                                           '{job="a", server_address="b", http_response_status_code="200"})')
             assert average == pytest.approx(client_sum / ok_n, rel=1e-6)  # fewer than 1024: their mean
-    finally:
-        load.stop()
