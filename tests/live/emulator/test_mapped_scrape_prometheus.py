@@ -15,6 +15,7 @@ from test_emulator_prometheus_server import TOPOLOGY, free_port, prometheus_at  
 from chaos.live.load import LoadGenerator, plan_load
 from chaos.live.stack.emulator_stack import LOAD_JOB
 from chaos.live.stack.mapped_scrape import CAUSE_LABEL, job_relabels, load_relabels
+from chaos.live_states import LoadStop
 from chaos.metrics.exposition import sample_names
 from chaos.metrics.mapping import MetricMapping, Signal, resolve
 from chaos.model.files import load_topology
@@ -79,7 +80,9 @@ def _load_failing_b(stack, plan, helpers, tmp_path):  # type: ignore[no-untyped-
         yield records
     finally:
         # Everything was read: no grace for the linger (stop's default waits 10 s of it out before its SIGTERM).
-        load.stop(timeout_s=0.0)
+        summary = load.stop(timeout_s=0.0)
+    # The SIGTERM mid-linger ends the process at once, its natural end kept: not a second end line, not a SIGKILL.
+    assert summary.reason is LoadStop.FINISHED and summary.exit_codes == (0,), summary
 
 
 @pytest.mark.parametrize("preset", list(PRESETS), ids=lambda p: p.value)
