@@ -188,6 +188,7 @@ class GameDay:
         self.operator: Operator | None = None
         self.plan: LoadPlan | None = None  # the load's plan, once made
         self.t0_unix: float | None = None  # the load's second 0 on the wall clock (Prometheus's time axis)
+        self.ended_monotonic = 0.0  # when the run stopped measuring (time.monotonic()), before the load is stopped
         self.resolution_s: int | None = None  # the step the stack's Prometheus was read at
         self.loaded_alerts = loaded_alerts  # the experiment's alerts as its Prometheus holds them (preflight)
         self.evaluated_alerts: EvaluatedAlerts | None = None  # their firing, read back from it after the run
@@ -281,6 +282,7 @@ class GameDay:
         except ChaosError as exc:
             error, self.stopped = exc, Stopped.FAILED
         finally:
+            self.ended_monotonic = time.monotonic()
             summary = None
             if load is not None:
                 summary = load.stop()
@@ -327,9 +329,11 @@ class GameDay:
         step = resolution(plan, server)
         rules = wanted_alerts(self.experiment) if self.loaded_alerts else ()
         # the last step's closing scrape and Prometheus's ingestion of it; with rules, also the evaluation
-        # that reads that scrape
+        # that reads that scrape. Counted from the end of the measured run, not from now: stopping the load
+        # (its linger of a scrape interval and more), the scraper and the faults took part of that time already.
         evaluation = max((a.interval_s for a in self.loaded_alerts), default=0.0)
-        time.sleep(step + 1.0 + (evaluation if rules else 0.0))
+        ready = self.ended_monotonic + step + 1.0 + (evaluation if rules else 0.0)
+        time.sleep(max(0.0, ready - time.monotonic()))
         # Prometheus counts a failover's calls at the callee they were written for; the run's own scrapes
         # count them where they went (Assembler.redirect): those services keep the direct measurement.
         moved = {s for pair, reached in self.assembler.routes.items() for s in (pair[1], reached)}

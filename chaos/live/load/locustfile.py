@@ -154,8 +154,17 @@ def _init_standalone(environment: Environment, side: Side) -> None:
     if side.plan.metrics_listen is not None:  # before second 0: the stack's Prometheus sees every count from zero
         serve_metrics(side.plan.metrics_listen, gen.metrics)
 
+    ended = False
+
     @environment.events.quitting.add_listener
     def quitting(**_: Any) -> None:
+        nonlocal ended
+        if ended:
+            # Locust quits again on a SIGTERM that comes while we linger (the parent's stop gave up waiting):
+            # the end line is out and nobody waits for another scrape, so no second end line and no second
+            # linger, which would only hold the process until its SIGKILL.
+            return
+        ended = True
         gen.abort(StopReason.STOPPED)  # after a normal end: nothing; after a SIGTERM: count what is in flight
         writer.write(warning_lines(gen.report()["warnings"]))
         writer.write([{"type": "end", "reason": gen.reason.value, "totals": gen.tally.totals_wire(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 from test_emulator_prometheus_server import TOPOLOGY, free_port, prometheus_at  # noqa: F401 - the fixture
@@ -16,6 +17,7 @@ from test_emulator_prometheus_server import TOPOLOGY, free_port, prometheus_at  
 from chaos.live.load import LoadGenerator, plan_load
 from chaos.live.stack.emulator_stack import LOAD_JOB
 from chaos.live.stack.mapped_scrape import job_relabels, load_relabels
+from chaos.live_states import LoadStop
 from chaos.metrics.exposition import sample_names
 from chaos.metrics.mapping import MetricMapping, Signal, resolve
 from chaos.model.files import load_topology
@@ -55,10 +57,34 @@ def _pair_renamed(launch, helpers, prometheus_at, tmp_path, preset):  # type: ig
     prometheus = prometheus_at({"a": f"127.0.0.1:{stack.port('a')}", "b": f"127.0.0.1:{stack.port('b')}",
                                 LOAD_JOB: f"127.0.0.1:{load_port}"}, relabels=relabels)
     assert helpers.wait_for(lambda: prometheus.value("count(up == 1)") == 2, 10.0, step=0.25)
+    # The load serves its final counts for 20 s after its end: longer than a test's reads of Prometheus take at
+    # the most (a 15 s bound for the last scrapes, then instant queries); the test stops it once they are done.
     plan = plan_load(topology, (Segment(0.0, DURATION_S, RATE, RATE),), {"web": f"http://127.0.0.1:{stack.port('a')}"},
                      duration_s=DURATION_S, bounds=helpers.BOUNDS, seed=3, metrics_listen=f"127.0.0.1:{load_port}",
                      metrics_linger_s=20.0)
     return stack, mapping, prometheus, plan
+
+
+@contextmanager
+def _load_failing_b(stack, plan, helpers, tmp_path):  # type: ignore[no-untyped-def]
+    """Runs ``plan``'s load, b failing every call from FAULT_AT_S on, and yields its records of web once the last
+    second's is in; the load then lingers, serving its final counts to Prometheus, until the block ends."""
+    load = LoadGenerator(plan, tmp_path / "load")
+    load.start()
+    try:
+        load.wait_started(timeout_s=60.0)
+        time.sleep(FAULT_AT_S)
+        stack.faults("b", errors=1.0)
+        assert helpers.wait_for(lambda: load.record("web", int(DURATION_S) - 1) is not None, 30.0, step=0.25)
+        time.sleep(1.0)  # the requests still in flight at the end, in the load's last record
+        records = load.series("web")
+        assert sum(r.ok for r in records) > 10 and sum(r.failed for r in records) > 10
+        yield records
+    finally:
+        # Everything was read: no grace for the linger (stop's default waits 10 s of it out before its SIGTERM).
+        summary = load.stop(timeout_s=0.0)
+    # The SIGTERM mid-linger ends the process at once, its natural end kept: not a second end line, not a SIGKILL.
+    assert summary.reason is LoadStop.FINISHED and summary.exit_codes == (0,), summary
 
 
 @pytest.mark.parametrize("preset", list(PRESETS), ids=lambda p: p.value)
@@ -71,19 +97,9 @@ def test_prometheus_stores_the_emulators_series_under_the_mapped_names(
     def count(service: str, matchers: str = "", family: str = name) -> float | None:
         return prometheus.value(f'sum({family}_count{{{label}="{service}"{", " if matchers else ""}{matchers}}})')
 
-    load = LoadGenerator(plan, tmp_path / "load")
-    load.start()
-    try:
-        load.wait_started(timeout_s=60.0)
-        time.sleep(FAULT_AT_S)
-        stack.faults("b", errors=1.0)
-        # The last second's record, then Prometheus's scrapes while the load lingers (serving its last counts).
-        assert helpers.wait_for(lambda: load.record("web", int(DURATION_S) - 1) is not None, 30.0, step=0.25)
-        time.sleep(1.0)  # the requests still in flight at the end, in the load's last record
-        records = load.series("web")
+    with _load_failing_b(stack, plan, helpers, tmp_path) as records:
         ok_n = sum(r.ok for r in records)
         failed_n = sum(r.failed for r in records)
-        assert ok_n > 10 and failed_n > 10
         # Every entry request ended within its second (a few ms each): Prometheus holds exactly the records' counts.
         assert helpers.wait_for(lambda: count("a") == ok_n + failed_n and count("web", family=entry) == ok_n + failed_n,
                                 15.0, step=0.25), (count("a"), count("web", family=entry), ok_n, failed_n)
@@ -114,8 +130,6 @@ def test_prometheus_stores_the_emulators_series_under_the_mapped_names(
         # b's own server histogram is not stored under the mapped name: under OpenTelemetry's, which is the emulators'
         # own, it would count b twice (count("b") == 40 above says the same).
         assert prometheus.value(f'count({name}_count{{instance="127.0.0.1:{stack.port("b")}"}})') is None
-    finally:
-        load.stop()  # it lingers, serving its counts: stopped here, not waited for
 
 
 def _simulated_series(mapping: MetricMapping, bounds: tuple[float, ...]) -> set[tuple[tuple[str, str], ...]]:
@@ -154,18 +168,9 @@ def test_prometheus_stores_the_counter_presets_series_as_the_simulator_exports_t
         label = scope if preset is MetricsPreset.HAPROXY else label
         return prometheus.value(f'sum({family}{{{label}="{who}"{", " if matchers else ""}{matchers}}})')
 
-    load = LoadGenerator(plan, tmp_path / "load")
-    load.start()
-    try:
-        load.wait_started(timeout_s=60.0)
-        time.sleep(FAULT_AT_S)
-        stack.faults("b", errors=1.0)
-        assert helpers.wait_for(lambda: load.record("web", int(DURATION_S) - 1) is not None, 30.0, step=0.25)
-        time.sleep(1.0)
-        records = load.series("web")
+    with _load_failing_b(stack, plan, helpers, tmp_path) as records:
         ok_n, failed_n = sum(r.ok for r in records), sum(r.failed for r in records)
         sent_n = sum(r.requests for r in records)
-        assert ok_n > 10 and failed_n > 10
         ja = stack.metrics("a")
 
         def settled() -> bool:
@@ -205,8 +210,6 @@ def test_prometheus_stores_the_counter_presets_series_as_the_simulator_exports_t
                                           '{job="a", server_address="b", http_response_status_code="200"})')
             assert average == pytest.approx(client_sum / ok_n, rel=1e-6)  # fewer than 512: their mean
             assert prometheus.value('haproxy_backend_response_time_average_seconds{proxy="b"}') == average
-    finally:
-        load.stop()
 
 
 BACKEND_5XX = """\
