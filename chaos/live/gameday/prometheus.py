@@ -112,13 +112,11 @@ class ReadPlan:
         return tuple(r.service for r in self.reads if r.kind is ScopeKind.ENTRYPOINT)
 
 
-def target_plan(live: LiveTarget, topology: Topology, written: float | None = None) -> ReadPlan:
-    """A team's Prometheus, as its ``live: prometheus:`` section describes it; ``written``: the experiment's
-    ``metrics: scrape_interval`` (the same Prometheus), the step where the section gives none."""
+def target_plan(live: LiveTarget, topology: Topology, step: int | None = None) -> ReadPlan:
+    """A team's Prometheus, as its ``live: prometheus:`` section describes it, read every ``step`` seconds
+    (``scrape_choice.team_step`` says which; None: the interval it reports for its targets)."""
     target = live.prometheus
     assert target is not None
-    given = target.scrape_interval if target.scrape_interval is not None else written
-    step = None if given is None else int(given)
     return ReadPlan(target.url, service_reads(target, topology, live), step)
 
 

@@ -50,7 +50,7 @@ from chaos.live.gameday.scrape import Scrape, Scraper, Target, TargetKind
 from chaos.live.gameday.stacks import StackHandle
 from chaos.live.load.plan import LoadPlan, RequestPlan, origin
 from chaos.live.stack.compose import LeftoverNetwork
-from chaos.live.stack.scrape_choice import simulation_mismatch
+from chaos.live.stack.scrape_choice import simulation_mismatch, team_step
 from chaos.live.stack.state import StackState
 from chaos.live_states import RunMode
 from chaos.measurement import Source
@@ -827,7 +827,7 @@ def read_plan(experiment: Experiment, state: StackState | None, load_scraped: bo
     live = experiment.live
     if live is not None:
         return None if live.prometheus is None else prom.target_plan(live, experiment.topology,
-                                                                   experiment.metrics.scrape_interval)
+                                                                   team_step(experiment)[0])
     if state is None or state.prometheus_url is None:
         return None
     plan = prom.generated_stack_plan(state.prometheus_url, experiment.topology, state.scrape_interval_s,
